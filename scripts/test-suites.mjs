@@ -1,0 +1,14 @@
+// The suites `npm test` runs, in order. One place to add a suite.
+// kind 'vitest': the command gets a JSON reporter and its counts are read from it;
+// kind 'counts': the command writes {passed, failed, skipped} to $SD_TEST_REPORT itself;
+// kind 'check': pass/fail only (type-check, lint, static checks), counted as one test.
+// requires: system tools that must exist; a missing one fails the run with the install hint.
+
+/** @typedef {{ name: string, kind: 'vitest' | 'counts' | 'check', cmd: string[], requires?: { path: string, hint: string }[] }} Suite */
+
+/** @type {Suite[]} */
+export const suites = [
+  { name: 'typecheck', kind: 'check', cmd: ['npm', 'run', '--silent', 'typecheck'] },
+  { name: 'lint', kind: 'check', cmd: ['npx', 'biome', 'ci', '.'] },
+  { name: 'crypto-core', kind: 'vitest', cmd: ['npm', 'test', '-w', 'crypto-core', '--'] },
+];
