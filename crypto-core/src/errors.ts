@@ -33,6 +33,10 @@ export type CryptoErrorCode =
   | 'UNKNOWN_PREKEY'
   /** A downloaded photo whose digest differs from the one its message carried. */
   | 'DIGEST_MISMATCH'
+  /** A chunked ciphertext (spec/protocol.md §10.2) that ends early: no short final chunk. */
+  | 'TRUNCATED'
+  /** Two safety-number QR payloads of different versions: they cannot be compared. */
+  | 'VERSION_MISMATCH'
   /** A state object that is inconsistent or was produced by an incompatible version. */
   | 'BAD_STATE';
 

@@ -1,0 +1,207 @@
+/**
+ * The chunk layer of C2SP chunked encryption (c2sp.org/chunked-encryption, "AEAD usage"
+ * and "Message chunking"; spec/protocol.md §10.2): a message split into 16 KiB chunks,
+ * the last one always shorter (possibly empty), each sealed with AES-256-GCM under one key
+ * and the base nonce XOR the chunk index. This is the spec's "raw mode" (no salt, no
+ * commitment); it is internal — applications use chunked.ts, which adds the header.
+ *
+ * What this module does not know: where the key and base nonce come from.
+ */
+import type { AesGcm } from './aes-gcm.js';
+import { AES_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES } from './aes-gcm.js';
+import { concat, expectBytes, expectInt, wipe } from './bytes.js';
+import { fail } from './errors.js';
+
+/** Plaintext bytes per chunk (C2SP: 16 KiB, the TLS 1.3 record size). */
+export const CHUNK_BYTES = 16_384;
+/** Bytes of one full encrypted chunk: 16 KiB of ciphertext plus the GCM tag. */
+export const SEALED_CHUNK_BYTES = CHUNK_BYTES + GCM_TAG_BYTES;
+/** C2SP: the chunk counter MUST stay below 2^38 (4 PiB). */
+export const MAX_CHUNKS_C2SP = 2 ** 38;
+
+const EMPTY = new Uint8Array(0);
+
+/** Nonce of chunk `index`: base nonce XOR index as a 96-bit big-endian integer. */
+export function chunkNonce(baseNonce: Uint8Array, index: number): Uint8Array {
+  const nonce = baseNonce.slice();
+  let rest = index;
+  // The index is < 2^38, so only the last 5 bytes change; division keeps it exact above 2^32.
+  for (let i = GCM_NONCE_BYTES - 1; i >= GCM_NONCE_BYTES - 5 && rest > 0; i--) {
+    nonce[i] = (nonce[i] as number) ^ (rest % 256);
+    rest = Math.floor(rest / 256);
+  }
+  return nonce;
+}
+
+/** Marks promises abandoned after a failure as handled, so none rejects unobserved. */
+function settle(promises: Promise<unknown>[]): void {
+  for (const p of promises) p.catch(() => undefined);
+}
+
+function checkKeys(key: Uint8Array, baseNonce: Uint8Array, maxChunks: number): void {
+  expectBytes(key, 'chunk key', AES_KEY_BYTES);
+  expectBytes(baseNonce, 'base nonce', GCM_NONCE_BYTES);
+  expectInt(maxChunks, 'maxChunks', 1, MAX_CHUNKS_C2SP);
+}
+
+/**
+ * Seals chunks as input arrives. Full chunks are sealed as soon as they fill (the final
+ * chunk is always short, so a full one is never the last); `finish` seals the short tail.
+ * All full chunks of one `push` are sealed concurrently, which lets WebCrypto pipeline.
+ */
+export class RawChunkEncryptor {
+  private readonly buffer = new Uint8Array(CHUNK_BYTES);
+  private filled = 0;
+  private index = 0;
+  private done = false;
+  private readonly key: Uint8Array;
+  private readonly baseNonce: Uint8Array;
+
+  /** `key` and `baseNonce` are copied (and the copies wiped when done). */
+  constructor(
+    private readonly aes: AesGcm,
+    key: Uint8Array,
+    baseNonce: Uint8Array,
+    private readonly maxChunks: number = MAX_CHUNKS_C2SP,
+  ) {
+    checkKeys(key, baseNonce, maxChunks);
+    this.key = key.slice();
+    this.baseNonce = baseNonce.slice();
+  }
+
+  private seal(plain: Uint8Array): Promise<Uint8Array> {
+    if (this.index >= this.maxChunks) {
+      this.abort();
+      fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
+    }
+    const nonce = chunkNonce(this.baseNonce, this.index++);
+    return this.aes.encrypt(this.key, nonce, plain, EMPTY);
+  }
+
+  async push(data: Uint8Array): Promise<Uint8Array> {
+    expectBytes(data, 'plaintext');
+    if (this.done) fail('BAD_STATE', 'encryptor already finished');
+    const pending: Promise<Uint8Array>[] = [];
+    let at = 0;
+    try {
+      if (this.filled > 0) {
+        const take = Math.min(CHUNK_BYTES - this.filled, data.length);
+        this.buffer.set(data.subarray(0, take), this.filled);
+        this.filled += take;
+        at = take;
+        if (this.filled === CHUNK_BYTES) {
+          // A copy: the buffer is refilled below, possibly before the backend reads it.
+          pending.push(this.seal(this.buffer.slice()));
+          this.filled = 0;
+        }
+      }
+      while (data.length - at >= CHUNK_BYTES) {
+        pending.push(this.seal(data.subarray(at, at + CHUNK_BYTES)));
+        at += CHUNK_BYTES;
+      }
+      this.buffer.set(data.subarray(at), this.filled);
+      this.filled += data.length - at;
+      return concat(...(await Promise.all(pending)));
+    } catch (e) {
+      settle(pending);
+      this.abort();
+      throw e;
+    }
+  }
+
+  /** Seals the final short chunk (empty when the message is a multiple of 16 KiB). */
+  async finish(): Promise<Uint8Array> {
+    if (this.done) fail('BAD_STATE', 'encryptor already finished');
+    try {
+      return await this.seal(this.buffer.slice(0, this.filled));
+    } finally {
+      this.abort();
+    }
+  }
+
+  /** Wipes the key and buffered plaintext; the encryptor is unusable afterwards. */
+  abort(): void {
+    this.done = true;
+    wipe(this.key, this.baseNonce, this.buffer);
+  }
+}
+
+/**
+ * Opens chunks as ciphertext arrives and releases a chunk's plaintext only after its tag
+ * verifies. A full-length sealed chunk is held back until at least one more byte arrives,
+ * because only then is it known not to be the last (a full last chunk means truncation,
+ * C2SP "Implementation notes"). After any failure every later call fails too.
+ */
+export class RawChunkDecryptor {
+  private pending: Uint8Array = EMPTY;
+  private index = 0;
+  private state: 'open' | 'done' | 'failed' = 'open';
+  private readonly key: Uint8Array;
+  private readonly baseNonce: Uint8Array;
+
+  /** `key` and `baseNonce` are copied (and the copies wiped when done). */
+  constructor(
+    private readonly aes: AesGcm,
+    key: Uint8Array,
+    baseNonce: Uint8Array,
+    private readonly maxChunks: number = MAX_CHUNKS_C2SP,
+  ) {
+    checkKeys(key, baseNonce, maxChunks);
+    this.key = key.slice();
+    this.baseNonce = baseNonce.slice();
+  }
+
+  private usable(): void {
+    if (this.state === 'failed') fail('AUTH_FAILED', 'chunked ciphertext already failed to decrypt');
+    if (this.state === 'done') fail('BAD_STATE', 'decryptor already finished');
+  }
+
+  private open(sealed: Uint8Array): Promise<Uint8Array> {
+    if (this.index >= this.maxChunks) fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
+    return this.aes.decrypt(this.key, chunkNonce(this.baseNonce, this.index++), sealed, EMPTY);
+  }
+
+  async push(data: Uint8Array): Promise<Uint8Array> {
+    expectBytes(data, 'ciphertext');
+    this.usable();
+    const all = this.pending.length > 0 ? concat(this.pending, data) : data;
+    const opened: Promise<Uint8Array>[] = [];
+    let at = 0;
+    try {
+      // Strictly more than one sealed chunk left: the first of them is not the final chunk.
+      while (all.length - at > SEALED_CHUNK_BYTES) {
+        opened.push(this.open(all.subarray(at, at + SEALED_CHUNK_BYTES)));
+        at += SEALED_CHUNK_BYTES;
+      }
+      this.pending = all.slice(at);
+      return concat(...(await Promise.all(opened)));
+    } catch (e) {
+      settle(opened);
+      this.poison();
+      throw e;
+    }
+  }
+
+  /** Opens the final chunk; a missing, partial or full-length final chunk is TRUNCATED. */
+  async finish(): Promise<Uint8Array> {
+    this.usable();
+    const last = this.pending;
+    try {
+      if (last.length < GCM_TAG_BYTES || last.length === SEALED_CHUNK_BYTES)
+        fail('TRUNCATED', 'chunked ciphertext is truncated (no short final chunk)');
+      const plain = await this.open(last);
+      this.state = 'done';
+      wipe(this.key, this.baseNonce);
+      return plain;
+    } catch (e) {
+      this.poison();
+      throw e;
+    }
+  }
+
+  private poison(): void {
+    this.state = 'failed';
+    this.pending = EMPTY;
+    wipe(this.key, this.baseNonce);
+  }
+}
