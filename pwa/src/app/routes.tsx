@@ -1,0 +1,52 @@
+// The route table. Views live in src/views/ (owned by the UI work); this file only maps
+// paths to them and guards the signed-in area.
+import { useSignals } from '@preact/signals-react/runtime';
+import { Navigate, Outlet, type RouteObject } from 'react-router';
+import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import { ChatsView } from '../views/ChatsView.tsx';
+import { ChatView } from '../views/ChatView.tsx';
+import { LoginView } from '../views/LoginView.tsx';
+import { NotFoundView } from '../views/NotFoundView.tsx';
+import { RegisterView } from '../views/RegisterView.tsx';
+import { SafetyView } from '../views/SafetyView.tsx';
+import { SettingsView } from '../views/SettingsView.tsx';
+
+/** Renders its children only when signed in; otherwise sends the user to /login. */
+function RequireAuth() {
+  useSignals();
+  const { auth } = useApp();
+  if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
+  if (auth.value.status !== 'signed-in') return <Navigate to="/login" replace />;
+  return <Outlet />;
+}
+
+/** The sign-in screens redirect to the chats once signed in. */
+function SignedOutOnly() {
+  useSignals();
+  const { auth } = useApp();
+  if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
+  if (auth.value.status === 'signed-in') return <Navigate to="/chats" replace />;
+  return <Outlet />;
+}
+
+export const routes: RouteObject[] = [
+  { index: true, element: <Navigate to="/chats" replace /> },
+  {
+    element: <SignedOutOnly />,
+    children: [
+      { path: 'register', element: <RegisterView /> },
+      { path: 'login', element: <LoginView /> },
+    ],
+  },
+  {
+    element: <RequireAuth />,
+    children: [
+      { path: 'chats', element: <ChatsView /> },
+      { path: 'chats/:contact', element: <ChatView /> },
+      { path: 'contacts/:contact/safety', element: <SafetyView /> },
+      { path: 'settings', element: <SettingsView /> },
+    ],
+  },
+  { path: '*', element: <NotFoundView /> },
+];

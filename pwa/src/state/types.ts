@@ -1,0 +1,235 @@
+// The interface views code against: signals to read and actions to call. Views never touch
+// storage, transport or crypto directly (issue #4: transport, key store, state and views are
+// separate layers). The implementation is src/state/app.ts; components get it with useApp().
+//
+// Reading signals in a component: call useSignals() from '@preact/signals-react/runtime' at
+// the top of every component that reads `.value` (React 19 + plugin-react 6: no Babel
+// transform is used in this project).
+import type { ReadonlySignal } from '@preact/signals-react';
+import type { Lang } from '../i18n/i18n.ts';
+
+// ── errors ────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * What went wrong, as a code views translate (error.<code> keys). Relay error codes pass
+ * through unchanged when they are known here; anything else becomes 'unknown'.
+ */
+export type AppErrorCode =
+  | 'invalid_username'
+  | 'username_taken'
+  | 'unknown_user'
+  | 'invalid_code'
+  | 'code_reused'
+  | 'locked_out'
+  | 'rate_limited'
+  | 'unauthorized'
+  | 'not_found'
+  | 'contact_exists'
+  | 'cannot_add_self'
+  | 'too_large'
+  | 'unsupported_image'
+  | 'key_change_unacknowledged'
+  | 'safety_mismatch'
+  | 'cancelled'
+  | 'network'
+  | 'unknown';
+
+/** Every action rejects with an AppError (never a raw Error), so views can switch on `code`. */
+export interface AppErrorShape {
+  readonly code: AppErrorCode;
+  /** Seconds until a lockout or rate limit ends, when the relay says. */
+  readonly retryAfter?: number;
+}
+
+// ── auth and registration ─────────────────────────────────────────────────────────────────
+
+/**
+ * 'loading': opening the local store. 'signed-out': no account on this device (or logged
+ * out). 'signed-in': the local store is open; the app works offline in this state too —
+ * see `connection` for whether the relay is reachable.
+ */
+export type AuthStatus = 'loading' | 'signed-out' | 'signed-in';
+
+export interface AuthState {
+  readonly status: AuthStatus;
+  readonly username: string | null;
+}
+
+/** What POST /register gives back, ready to show. */
+export interface RegistrationStart {
+  readonly username: string;
+  /** otpauth://totp/… link: a phone opens the authenticator app with it. */
+  readonly otpauthUri: string;
+  /** The QR code of otpauthUri as an image URL (data: URL) for an <img>. */
+  readonly qrImageUrl: string;
+  /** Base32 secret for manual entry. */
+  readonly secret: string;
+  /** The secret in groups of four for readable manual entry. */
+  readonly secretGroups: readonly string[];
+}
+
+export interface RegistrationDone {
+  /** One-time recovery codes: shown once, never stored by the app. */
+  readonly recoveryCodes: readonly string[];
+}
+
+// ── contacts, chats, messages ─────────────────────────────────────────────────────────────
+
+export type ConnectionStatus = 'online' | 'connecting' | 'offline';
+
+export interface Contact {
+  readonly username: string;
+  /** The safety number was compared and matched (dropped when the identity key changes). */
+  readonly verified: boolean;
+  /** The contact's identity key changed and the user has not acknowledged it yet. */
+  readonly keyChanged: boolean;
+  readonly addedAt: number;
+}
+
+export interface ChatSummary {
+  readonly contact: string;
+  readonly last: {
+    readonly kind: 'text' | 'photo';
+    /** Text preview (first ~100 chars); '' for a photo. */
+    readonly preview: string;
+    readonly at: number;
+    readonly outgoing: boolean;
+  } | null;
+  readonly unread: number;
+  readonly keyChanged: boolean;
+}
+
+/**
+ * Outgoing: queued (offline, in the outbox) → sending → sent (relay stored it) → delivered
+ * (the recipient acknowledged it); failed (retry()). Incoming: received.
+ */
+export type DeliveryState = 'queued' | 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+
+export interface PhotoInfo {
+  readonly mime: 'image/jpeg' | 'image/png';
+  readonly width: number;
+  readonly height: number;
+  /** Size of the re-encoded plaintext image in bytes. */
+  readonly size: number;
+}
+
+export type MessageBody =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'photo'; readonly photo: PhotoInfo };
+
+export interface ChatMessage {
+  /** Stable local id (the outgoing message's client_id, or the relay envelope id). */
+  readonly id: string;
+  readonly contact: string;
+  readonly direction: 'out' | 'in';
+  /** Milliseconds since the epoch (sender's clock for incoming messages). */
+  readonly at: number;
+  readonly state: DeliveryState;
+  readonly body: MessageBody;
+  /** 0..1 while a photo uploads or downloads; undefined otherwise. */
+  readonly progress?: number;
+  /** Why the last attempt failed, when state is 'failed'. */
+  readonly error?: AppErrorCode;
+}
+
+/** A decrypted photo, ready for <img src>. The URL is revoked when the app locks. */
+export interface PhotoView {
+  readonly status: 'idle' | 'loading' | 'ready' | 'failed';
+  /** 0..1 download progress while loading. */
+  readonly progress: number;
+  readonly url: string | null;
+  readonly error?: AppErrorCode;
+}
+
+// ── safety numbers ────────────────────────────────────────────────────────────────────────
+
+export interface SafetyNumber {
+  readonly contact: string;
+  /** 60 decimal digits. */
+  readonly digits: string;
+  /** The 60 digits in 12 groups of 5 for display. */
+  readonly groups: readonly string[];
+  /** Text to encode in the QR code the contact scans (compareScanned takes it back). */
+  readonly qrText: string;
+  readonly verified: boolean;
+}
+
+export type ScanResult = 'match' | 'mismatch' | 'invalid';
+
+// ── app update ────────────────────────────────────────────────────────────────────────────
+
+export interface UpdateState {
+  /** A new version is installed and waiting for the user's word. */
+  readonly available: boolean;
+  /** The app shell is cached: the app starts without network. */
+  readonly offlineReady: boolean;
+}
+
+// ── the whole interface ───────────────────────────────────────────────────────────────────
+
+export interface AppState {
+  readonly auth: ReadonlySignal<AuthState>;
+  readonly connection: ReadonlySignal<ConnectionStatus>;
+  readonly contacts: ReadonlySignal<readonly Contact[]>;
+  /** Sorted newest activity first. */
+  readonly chats: ReadonlySignal<readonly ChatSummary[]>;
+  /** Contacts whose identity key changed and that still wait for acknowledgeKeyChange(). */
+  readonly keyChanges: ReadonlySignal<readonly string[]>;
+  readonly language: ReadonlySignal<Lang>;
+  readonly update: ReadonlySignal<UpdateState>;
+  /** navigator.storage.persist() result; null while unknown or unsupported. */
+  readonly storagePersisted: ReadonlySignal<boolean | null>;
+}
+
+export interface AppActions {
+  // registration and sessions
+  startRegistration(username: string): Promise<RegistrationStart>;
+  /** Confirms the first code; creates and uploads this device's keys; signs in. */
+  confirmRegistration(code: string): Promise<RegistrationDone>;
+  /** `code` is a 6-digit TOTP code or a recovery code. */
+  login(username: string, code: string): Promise<void>;
+  /** Ends this session on the relay and locks the local store. */
+  logout(): Promise<void>;
+  /** Ends every session of this account (the brief's token reset), then locks. */
+  logoutEverywhere(): Promise<void>;
+  /** Wipes this device's keys and history. Views ask for confirmation first. */
+  eraseDevice(): Promise<void>;
+
+  // contacts
+  addContact(username: string): Promise<void>;
+  removeContact(username: string): Promise<void>;
+
+  // messages
+  /** The messages of one chat in time order (a stable signal per contact). */
+  messagesFor(contact: string): ReadonlySignal<readonly ChatMessage[]>;
+  /** Marks a chat read (clears its unread count). */
+  markRead(contact: string): void;
+  /** Queues and sends a text; resolves with the message id once it is stored locally. */
+  sendText(contact: string, text: string): Promise<string>;
+  /**
+   * Checks, strips, downscales, encrypts and uploads a photo. Resolves with the message id
+   * once it is stored locally; upload progress shows on the message (`progress`).
+   */
+  sendPhoto(contact: string, file: Blob): Promise<string>;
+  /** Cancels an upload in flight; the message becomes 'failed' with error 'cancelled'. */
+  cancelSend(messageId: string): void;
+  /** Sends a failed message again (same client_id, so never twice). */
+  retry(messageId: string): Promise<void>;
+  /** The decrypted photo of a message; starts the download on first call. */
+  photo(messageId: string): ReadonlySignal<PhotoView>;
+
+  // safety numbers and key changes
+  safetyNumber(contact: string): Promise<SafetyNumber>;
+  /** Compares what was scanned (QR text) with the expected safety number; a match marks verified. */
+  compareScanned(contact: string, scanned: string): Promise<ScanResult>;
+  markVerified(contact: string, verified: boolean): Promise<void>;
+  acknowledgeKeyChange(contact: string): Promise<void>;
+
+  // preferences and updates
+  setLanguage(lang: Lang): void;
+  /** Activates the waiting version (reloads the page). */
+  applyUpdate(): void;
+  dismissUpdate(): void;
+}
+
+export type App = AppState & AppActions;

@@ -1,0 +1,8 @@
+// Placeholder: pwa-ui replaces this view.
+import { useSignals } from '@preact/signals-react/runtime';
+import { t } from '../i18n/i18n.ts';
+
+export function RegisterView() {
+  useSignals();
+  return <h1>{t('view.register.title')}</h1>;
+}

@@ -1,0 +1,53 @@
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
+
+// The relay the dev server forwards /api to (the django host does the same in production:
+// it strips the /api prefix and forwards /api/ws to the relay's WebSocket).
+const relayPort = process.env.RELAY_PORT ?? '8080';
+const relay = `http://127.0.0.1:${relayPort}`;
+
+export default defineConfig({
+  resolve: {
+    // Resolve @secure-drop/crypto-core to its TypeScript sources during dev and build.
+    conditions: ['source', 'browser', 'module', 'import', 'default'],
+  },
+  plugins: [
+    react(),
+    VitePWA({
+      strategies: 'injectManifest',
+      srcDir: 'src',
+      filename: 'sw.ts',
+      // Registration is ours (src/pwa/): an update waits for the user's word, never auto-swaps.
+      registerType: 'prompt',
+      injectRegister: false,
+      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2}'] },
+      includeAssets: ['icons/icon.svg'],
+      manifest: {
+        name: 'Secure Drop',
+        short_name: 'Secure Drop',
+        description: 'End-to-end encrypted messenger',
+        lang: 'en',
+        start_url: '/',
+        scope: '/',
+        display: 'standalone',
+        theme_color: '#1f3a5f',
+        background_color: '#f4f6f9',
+        icons: [
+          { src: '/icons/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: '/icons/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: '/icons/maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+          { src: '/icons/icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        ],
+      },
+      devOptions: { enabled: false },
+    }),
+  ],
+  server: {
+    proxy: {
+      // Same shape as the django host: /api/x → relay /x, /api/ws → relay /ws (WebSocket).
+      '/api': { target: relay, ws: true, changeOrigin: false, rewrite: (path) => path.replace(/^\/api/, '') },
+    },
+  },
+  build: { target: 'es2022', sourcemap: false },
+});
