@@ -1,0 +1,116 @@
+// Typed, fail-fast configuration from the environment. Every variable is documented with its
+// default in relay/.env.example; keep the two in step. Secrets are resolved separately
+// (src/secrets.ts) because in development they are generated into DATA_DIR on first run.
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './config-error.js';
+import { resolveSecrets, type Secrets } from './secrets.js';
+
+/** The repository root (relay/src or relay/dist → two levels up), so `npm start` and the relay share .data/. */
+const repoRoot = resolve(import.meta.dirname, '..', '..');
+
+const int = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
+const list = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    );
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535, 3000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default(resolve(repoRoot, '.data')),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  JWT_SECRET: z.string().optional(),
+  TOTP_ENCRYPTION_KEY: z.string().optional(),
+  JWT_ISSUER: z.string().min(1).default('secure-drop-relay'),
+  JWT_AUDIENCE: z.string().min(1).default('secure-drop'),
+  // Never `true`: a list, so X-Forwarded-For is believed only from our own proxies (the IP rate limit).
+  TRUST_PROXY: list('loopback'),
+  WS_ALLOWED_ORIGINS: list('http://localhost:8000,http://127.0.0.1:8000'),
+  ACCESS_TOKEN_TTL_SECONDS: int(60, 3600, 900),
+  REFRESH_TOKEN_TTL_DAYS: int(1, 365, 30),
+  PENDING_REGISTRATION_TTL_SECONDS: int(60, 86_400, 600),
+  LOGIN_USER_MAX_FAILURES: int(3, 50, 10),
+  LOGIN_IP_MAX_FAILURES: int(3, 500, 30),
+  LOGIN_LOCK_SECONDS: int(10, 86_400, 900),
+  RETENTION_DAYS: int(1, 365, 30),
+  MAX_MESSAGE_BYTES: int(1024, 1_048_576, 65_536),
+  MAX_PHOTO_BYTES: int(1024, 104_857_600, 26_214_400),
+  MAX_SESSIONS_PER_USER: int(1, 1000, 20),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  nodeEnv: Env['NODE_ENV'];
+  host: string;
+  port: number;
+  /** Unset: an embedded PostgreSQL under DATA_DIR/postgres is started (src/db/embedded.ts). */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  logLevel: Env['LOG_LEVEL'];
+  trustProxy: string[];
+  wsAllowedOrigins: string[];
+  secrets: Secrets;
+  jwt: { issuer: string; audience: string; accessTtlSeconds: number };
+  refreshTtlSeconds: number;
+  pendingRegistrationTtlSeconds: number;
+  login: { userMaxFailures: number; ipMaxFailures: number; lockSeconds: number };
+  retentionDays: number;
+  limits: { messageBytes: number; photoBytes: number; sessionsPerUser: number };
+}
+
+export { ConfigError };
+
+/** Parses `env`; throws ConfigError naming every bad variable (never echoing a secret's value). */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const dataDir = isAbsolute(e.DATA_DIR) ? e.DATA_DIR : resolve(process.cwd(), e.DATA_DIR);
+  const secrets = resolveSecrets({
+    development: e.NODE_ENV === 'development',
+    dataDir,
+    jwtSecret: e.JWT_SECRET,
+    totpKey: e.TOTP_ENCRYPTION_KEY,
+  });
+  return {
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
+    wsAllowedOrigins: e.WS_ALLOWED_ORIGINS,
+    secrets,
+    jwt: { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS },
+    refreshTtlSeconds: e.REFRESH_TOKEN_TTL_DAYS * 86_400,
+    pendingRegistrationTtlSeconds: e.PENDING_REGISTRATION_TTL_SECONDS,
+    login: {
+      userMaxFailures: e.LOGIN_USER_MAX_FAILURES,
+      ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
+      lockSeconds: e.LOGIN_LOCK_SECONDS,
+    },
+    retentionDays: e.RETENTION_DAYS,
+    limits: {
+      messageBytes: e.MAX_MESSAGE_BYTES,
+      photoBytes: e.MAX_PHOTO_BYTES,
+      sessionsPerUser: e.MAX_SESSIONS_PER_USER,
+    },
+  };
+}

