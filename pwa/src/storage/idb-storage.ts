@@ -1,0 +1,210 @@
+// The encrypted IndexedDB backend of Storage (issue #4 §9). Layout:
+//   meta      keyring (the non-extractable wrapping key + wrapped data key) and the message
+//             sequence counter — the only unencrypted values
+//   records   key → Sealed(value), AAD = "r|" + key
+//   messages  {id, chat, seq, sealed}, AAD = "m|" + chat + "|" + id; index chat_seq orders a chat
+// Each value is sealed (AES-256-GCM under the data key, fresh IV) before its transaction
+// opens, because an IndexedDB transaction commits as soon as it waits on anything else.
+import { type DBSchema, deleteDB, type IDBPDatabase, openDB } from 'idb';
+import { decodeValue, encodeValue } from './codec.ts';
+import { createKeyring, open, type Sealed, type StoredKeyring, seal, unwrapDataKey } from './keyring.ts';
+import {
+  type Storage,
+  StorageCorruptError,
+  StorageLockedError,
+  type StoredMessageRow,
+  type WriteOp,
+} from './storage.ts';
+
+interface MessageRow {
+  id: string;
+  chat: string;
+  seq: number;
+  sealed: Sealed;
+}
+
+interface Schema extends DBSchema {
+  meta: { key: string; value: StoredKeyring | number };
+  records: { key: string; value: Sealed };
+  messages: { key: string; value: MessageRow; indexes: { chat_seq: [string, number] } };
+}
+
+const KEYRING = 'keyring';
+const SEQ = 'seq';
+const encoder = new TextEncoder();
+const recordAad = (key: string) => encoder.encode(`r|${key}`);
+const messageAad = (chat: string, id: string) => encoder.encode(`m|${chat}|${id}`);
+
+/** Opens (creating on first use) the encrypted store named `name`. */
+export async function openIdbStorage(name: string): Promise<Storage> {
+  const db = await openDB<Schema>(name, 1, {
+    upgrade(database) {
+      database.createObjectStore('meta');
+      database.createObjectStore('records');
+      database.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
+    },
+  });
+  let dataKey: CryptoKey | null;
+  try {
+    dataKey = await loadOrCreateDataKey(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new IdbStorage(name, db, dataKey);
+}
+
+async function loadOrCreateDataKey(db: IDBPDatabase<Schema>): Promise<CryptoKey> {
+  const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
+  if (existing) return unwrapDataKey(existing);
+  const { stored, dataKey } = await createKeyring();
+  // add(), not put(): if another tab created a keyring meanwhile, this fails instead of
+  // silently orphaning the data that tab already wrote.
+  await db.add('meta', stored, KEYRING);
+  return dataKey;
+}
+
+class IdbStorage implements Storage {
+  constructor(
+    private readonly name: string,
+    private readonly db: IDBPDatabase<Schema>,
+    private dataKey: CryptoKey | null,
+  ) {}
+
+  private key(): CryptoKey {
+    if (!this.dataKey) throw new StorageLockedError();
+    return this.dataKey;
+  }
+
+  private async openSealed<T>(sealed: Sealed, aad: Uint8Array, where: string): Promise<T> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await open(this.key(), sealed, aad);
+    } catch (err) {
+      if (err instanceof StorageLockedError) throw err;
+      throw new StorageCorruptError(where);
+    }
+    return decodeValue<T>(bytes);
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    this.key();
+    const sealed = await this.db.get('records', key);
+    return sealed ? this.openSealed<T>(sealed, recordAad(key), 'record') : undefined;
+  }
+
+  put(key: string, value: unknown): Promise<void> {
+    return this.write([{ kind: 'put', key, value }]);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.write([{ kind: 'delete', key }]);
+  }
+
+  async list<T>(prefix: string): Promise<{ key: string; value: T }[]> {
+    this.key();
+    // Every string starting with prefix sorts below prefix + U+FFFF.
+    const range = IDBKeyRange.bound(prefix, `${prefix}\uffff`);
+    const tx = this.db.transaction('records');
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(range), tx.store.getAll(range)]);
+    return Promise.all(
+      keys.map(async (key, i) => ({
+        key,
+        value: await this.openSealed<T>(values[i] as Sealed, recordAad(key), 'record'),
+      })),
+    );
+  }
+
+  putMessage(chat: string, id: string, value: unknown): Promise<void> {
+    return this.write([{ kind: 'putMessage', chat, id, value }]);
+  }
+
+  async getMessage<T>(id: string): Promise<T | undefined> {
+    this.key();
+    const row = await this.db.get('messages', id);
+    return row ? this.openSealed<T>(row.sealed, messageAad(row.chat, row.id), 'message') : undefined;
+  }
+
+  async messages<T>(chat: string, limit?: number): Promise<StoredMessageRow<T>[]> {
+    this.key();
+    const range = IDBKeyRange.bound([chat, 0], [chat, Number.MAX_SAFE_INTEGER]);
+    const rows: MessageRow[] = [];
+    // Walk backwards from the newest so a limit reads only what it returns.
+    let cursor = await this.db.transaction('messages').store.index('chat_seq').openCursor(range, 'prev');
+    while (cursor && (limit === undefined || rows.length < limit)) {
+      rows.push(cursor.value);
+      cursor = await cursor.continue();
+    }
+    rows.reverse();
+    return Promise.all(
+      rows.map(async (row) => ({
+        id: row.id,
+        value: await this.openSealed<T>(row.sealed, messageAad(row.chat, row.id), 'message'),
+      })),
+    );
+  }
+
+  async deleteChat(chat: string): Promise<void> {
+    this.key();
+    const range = IDBKeyRange.bound([chat, 0], [chat, Number.MAX_SAFE_INTEGER]);
+    const tx = this.db.transaction('messages', 'readwrite');
+    let cursor = await tx.store.index('chat_seq').openCursor(range);
+    while (cursor) {
+      await cursor.delete();
+      cursor = await cursor.continue();
+    }
+    await tx.done;
+  }
+
+  async write(ops: readonly WriteOp[]): Promise<void> {
+    const key = this.key();
+    // Seal everything first: the transaction below must not wait on WebCrypto.
+    const sealed = await Promise.all(
+      ops.map((op) => {
+        if (op.kind === 'put') return seal(key, encodeValue(op.value), recordAad(op.key));
+        if (op.kind === 'putMessage') return seal(key, encodeValue(op.value), messageAad(op.chat, op.id));
+        return Promise.resolve(null);
+      }),
+    );
+    const tx = this.db.transaction(['meta', 'records', 'messages'], 'readwrite');
+    const meta = tx.objectStore('meta');
+    const records = tx.objectStore('records');
+    const messages = tx.objectStore('messages');
+    try {
+      for (const [i, op] of ops.entries()) {
+        const s = sealed[i] as Sealed;
+        if (op.kind === 'put') await records.put(s, op.key);
+        else if (op.kind === 'delete') await records.delete(op.key);
+        else if (op.kind === 'deleteMessage') await messages.delete(op.id);
+        else {
+          const existing = await messages.get(op.id);
+          if (existing && existing.chat !== op.chat)
+            throw new RangeError('message id already used in another chat');
+          let seq = existing?.seq;
+          if (seq === undefined) {
+            seq = (((await meta.get(SEQ)) as number | undefined) ?? 0) + 1;
+            await meta.put(seq, SEQ);
+          }
+          await messages.put({ id: op.id, chat: op.chat, seq, sealed: s });
+        }
+      }
+    } catch (err) {
+      // All or nothing: undo the writes already made in this transaction.
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      throw err;
+    }
+    await tx.done;
+  }
+
+  lock(): void {
+    this.dataKey = null;
+    this.db.close();
+  }
+
+  async erase(): Promise<void> {
+    this.dataKey = null;
+    this.db.close();
+    await deleteDB(this.name);
+  }
+}

@@ -1,0 +1,53 @@
+// The local store's interface (what higher layers use). One implementation: the encrypted
+// IndexedDB backend in idb-storage.ts. Keys given to it (record names, chat ids, message
+// ids) are stored in clear so records can be found; callers pass opaque ids there
+// (a random chat id, never a username) — every value is encrypted.
+
+export interface StoredMessageRow<T> {
+  readonly id: string;
+  readonly value: T;
+}
+
+export type WriteOp =
+  | { readonly kind: 'put'; readonly key: string; readonly value: unknown }
+  | { readonly kind: 'delete'; readonly key: string }
+  | { readonly kind: 'putMessage'; readonly chat: string; readonly id: string; readonly value: unknown }
+  | { readonly kind: 'deleteMessage'; readonly id: string };
+
+export interface Storage {
+  get<T>(key: string): Promise<T | undefined>;
+  put(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Records whose key starts with `prefix`, in key order. */
+  list<T>(prefix: string): Promise<{ key: string; value: T }[]>;
+
+  /** Inserts a message at the end of its chat, or replaces it in place when the id exists. */
+  putMessage(chat: string, id: string, value: unknown): Promise<void>;
+  getMessage<T>(id: string): Promise<T | undefined>;
+  /** The last `limit` messages of a chat (all when omitted), oldest first. */
+  messages<T>(chat: string, limit?: number): Promise<StoredMessageRow<T>[]>;
+  deleteChat(chat: string): Promise<void>;
+
+  /** Applies several writes in one transaction: all or none are stored. */
+  write(ops: readonly WriteOp[]): Promise<void>;
+
+  /** Drops the data key from memory; every later call rejects with StorageLockedError. */
+  lock(): void;
+  /** Closes and deletes the whole database (keys, sessions, history). */
+  erase(): Promise<void>;
+}
+
+export class StorageLockedError extends Error {
+  constructor() {
+    super('local store is locked');
+    this.name = 'StorageLockedError';
+  }
+}
+
+/** A stored record failed authentication: tampered with or moved between keys. */
+export class StorageCorruptError extends Error {
+  constructor(where: string) {
+    super(`stored record failed authentication: ${where}`);
+    this.name = 'StorageCorruptError';
+  }
+}
