@@ -1,0 +1,287 @@
+/**
+ * Photo encryption (spec/protocol.md §10): a photo is encrypted with C2SP chunked
+ * encryption under a key derived from the 32-byte message key of the ratchet message that
+ * carries its metadata, with a context that binds the blob to that message. The SHA-256 of
+ * the ciphertext is computed while streaming and travels in the metadata (§10.4), so the
+ * receiver checks the blob it downloads (DIGEST_MISMATCH) before trusting it.
+ *
+ * What this module does not know: the ratchet. It takes a message key and the bytes that
+ * bind the photo to its message (the §8 header of that message) from the caller.
+ */
+
+import { equalBytes } from '@noble/ciphers/utils.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { GCM_TAG_BYTES } from './aes-gcm.js';
+import { concat, expectBytes, utf8, wipe } from './bytes.js';
+import {
+  CHUNK_BYTES,
+  type ChunkedOptions,
+  createChunkedDecryptor,
+  createChunkedEncryptor,
+  HEADER_BYTES,
+} from './chunked.js';
+import { fail } from './errors.js';
+import { hkdfSha256 } from './kdf.js';
+import { MAX_PHOTO_BYTES, PHOTO_DIGEST_BYTES, type PhotoMetadata, type PhotoMime } from './photo-metadata.js';
+
+/** HKDF info for the photo input key (§10.1); distinct from every other info string. */
+export const INFO_PHOTO_KEY = utf8('SecureDrop_Photo_v1');
+/** First bytes of every photo's C2SP context (§10.3). */
+export const PHOTO_CONTEXT_LABEL = utf8('SecureDrop_PhotoBlob_v1');
+/** Bytes of the message key a photo key is derived from. */
+export const MESSAGE_KEY_BYTES = 32;
+/** Longest binding (the carrying message's header) accepted. */
+export const MAX_BINDING_BYTES = 256;
+
+const ZERO_SALT = new Uint8Array(32);
+const MAX_PHOTO_CHUNKS = Math.floor(MAX_PHOTO_BYTES / CHUNK_BYTES) + 1;
+
+/** Leading bytes every photo of a type must start with (checked before any byte is released). */
+const MAGIC: Readonly<Record<PhotoMime, Uint8Array>> = {
+  'image/jpeg': Uint8Array.of(0xff, 0xd8, 0xff),
+  'image/png': Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
+};
+
+/**
+ * photoKey = HKDF-SHA-256(ikm = message key, salt = 32 zero bytes, info = "SecureDrop_Photo_v1", 32)
+ * (spec §10.1): the C2SP input key of the photo sent with that message.
+ *
+ * @example
+ * const inputKey = derivePhotoKey(messageKey);
+ */
+export function derivePhotoKey(messageKey: Uint8Array): Uint8Array {
+  expectBytes(messageKey, 'message key', MESSAGE_KEY_BYTES);
+  return hkdfSha256(messageKey, ZERO_SALT, INFO_PHOTO_KEY, 32);
+}
+
+/**
+ * The C2SP context of a photo (spec §10.3): label ‖ 0x00 ‖ binding, where binding is the
+ * header of the ratchet message that carries the photo's metadata.
+ *
+ * @example
+ * const context = photoContext(headerBytes);
+ */
+export function photoContext(binding: Uint8Array): Uint8Array {
+  expectBytes(binding, 'binding');
+  if (binding.length < 1 || binding.length > MAX_BINDING_BYTES)
+    fail('BAD_LENGTH', `binding must be 1–${MAX_BINDING_BYTES} bytes`);
+  return concat(PHOTO_CONTEXT_LABEL, Uint8Array.of(0), binding);
+}
+
+/**
+ * Ciphertext size of a photo of `byteLength` bytes: 56 + n + 16 × (⌊n / 16384⌋ + 1).
+ *
+ * @example
+ * photoCiphertextLength(1_000_000); // 1_001_048
+ */
+export function photoCiphertextLength(byteLength: number): number {
+  if (!Number.isInteger(byteLength) || byteLength < 1 || byteLength > MAX_PHOTO_BYTES)
+    fail('BAD_LENGTH', `photo must be 1–${MAX_PHOTO_BYTES} bytes`);
+  return HEADER_BYTES + byteLength + GCM_TAG_BYTES * (Math.floor(byteLength / CHUNK_BYTES) + 1);
+}
+
+/** What the sender puts into the photo's metadata once the blob is encrypted. */
+export interface PhotoSealed {
+  /** SHA-256 of the whole ciphertext (§10.5). */
+  ciphertextSha256: Uint8Array;
+  /** Plaintext bytes. */
+  byteLength: number;
+  /** Ciphertext bytes (what the relay stores). */
+  ciphertextLength: number;
+}
+
+/** Encrypts a photo piece by piece; the concatenation of all outputs is the blob. */
+export interface PhotoEncryptor {
+  push(photoBytes: Uint8Array): Promise<Uint8Array>;
+  /** Returns the last ciphertext bytes and the digest and sizes for the metadata. */
+  finish(): Promise<PhotoSealed & { tail: Uint8Array }>;
+  abort(): void;
+}
+
+function checkKeyAndBinding(
+  messageKey: Uint8Array,
+  binding: Uint8Array,
+): { key: Uint8Array; context: Uint8Array } {
+  const context = photoContext(binding);
+  return { key: derivePhotoKey(messageKey), context };
+}
+
+/**
+ * Starts encrypting a photo (at most 25 MiB, at least 1 byte) for the message whose key
+ * and header are given.
+ *
+ * @example
+ * const enc = createPhotoEncryptor(messageKey, headerBytes);
+ * for await (const piece of file.stream()) upload(await enc.push(piece));
+ * const { tail, ciphertextSha256, byteLength } = await enc.finish();
+ */
+export function createPhotoEncryptor(
+  messageKey: Uint8Array,
+  binding: Uint8Array,
+  options: ChunkedOptions = {},
+): PhotoEncryptor {
+  const { key, context } = checkKeyAndBinding(messageKey, binding);
+  const enc = createChunkedEncryptor(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
+  wipe(key);
+  const digest = sha256.create();
+  let byteLength = 0;
+  let ciphertextLength = 0;
+  const hashed = (out: Uint8Array): Uint8Array => {
+    digest.update(out);
+    ciphertextLength += out.length;
+    return out;
+  };
+  return {
+    async push(photoBytes) {
+      expectBytes(photoBytes, 'photo bytes');
+      if (byteLength + photoBytes.length > MAX_PHOTO_BYTES) {
+        enc.abort();
+        fail('BAD_LENGTH', `photo larger than ${MAX_PHOTO_BYTES} bytes`);
+      }
+      byteLength += photoBytes.length;
+      return hashed(await enc.push(photoBytes));
+    },
+    async finish() {
+      if (byteLength === 0) {
+        enc.abort();
+        fail('BAD_LENGTH', 'photo is empty');
+      }
+      const tail = hashed(await enc.finish());
+      return { tail, ciphertextSha256: digest.digest(), byteLength, ciphertextLength };
+    },
+    abort: () => enc.abort(),
+  };
+}
+
+/**
+ * Encrypts a whole photo at once.
+ *
+ * @example
+ * const { ciphertext, ciphertextSha256, byteLength } = await encryptPhoto(messageKey, headerBytes, jpegBytes);
+ */
+export async function encryptPhoto(
+  messageKey: Uint8Array,
+  binding: Uint8Array,
+  photoBytes: Uint8Array,
+  options: ChunkedOptions = {},
+): Promise<PhotoSealed & { ciphertext: Uint8Array }> {
+  const enc = createPhotoEncryptor(messageKey, binding, options);
+  const body = await enc.push(photoBytes);
+  const { tail, ...sealed } = await enc.finish();
+  return { ciphertext: concat(body, tail), ...sealed };
+}
+
+/** The metadata fields a receiver needs to check and open a blob. */
+export type PhotoExpectation = Pick<PhotoMetadata, 'mime' | 'byteLength' | 'ciphertextSha256'>;
+
+/** Decrypts a downloaded blob piece by piece; only `finish()` resolving means the photo is whole. */
+export interface PhotoDecryptor {
+  /** Returns authenticated plaintext; DIGEST_MISMATCH at once if the blob is longer than announced. */
+  push(ciphertext: Uint8Array): Promise<Uint8Array>;
+  /** Checks the length and SHA-256 of the blob (DIGEST_MISMATCH), then the final chunk. */
+  finish(): Promise<Uint8Array>;
+}
+
+function checkExpectation(meta: PhotoExpectation): { expected: number; magic: Uint8Array } {
+  if (typeof meta !== 'object' || meta === null) fail('BAD_TYPE', 'photo metadata must be an object');
+  const magic = MAGIC[meta.mime] ?? fail('BAD_FORMAT', 'photo type must be image/jpeg or image/png');
+  expectBytes(meta.ciphertextSha256, 'ciphertext digest', PHOTO_DIGEST_BYTES);
+  return { expected: photoCiphertextLength(meta.byteLength), magic };
+}
+
+/**
+ * Starts decrypting the blob a photo message describes. Plaintext is released chunk by
+ * chunk only after each chunk's tag verifies, and the first bytes must be those of the
+ * announced image type (BAD_FORMAT otherwise); the blob's length and digest are checked as
+ * it arrives and at `finish`.
+ *
+ * @example
+ * const dec = createPhotoDecryptor(messageKey, headerBytes, meta);
+ * for await (const piece of download(meta.blobId)) parts.push(await dec.push(piece));
+ * parts.push(await dec.finish());
+ */
+export function createPhotoDecryptor(
+  messageKey: Uint8Array,
+  binding: Uint8Array,
+  meta: PhotoExpectation,
+  options: ChunkedOptions = {},
+): PhotoDecryptor {
+  return openPhoto(messageKey, binding, meta, options, false);
+}
+
+/** `digestChecked`: the caller already hashed the whole blob (one-shot), so don't again. */
+function openPhoto(
+  messageKey: Uint8Array,
+  binding: Uint8Array,
+  meta: PhotoExpectation,
+  options: ChunkedOptions,
+  digestChecked: boolean,
+): PhotoDecryptor {
+  const { expected, magic } = checkExpectation(meta);
+  const wanted = meta.ciphertextSha256.slice();
+  const { key, context } = checkKeyAndBinding(messageKey, binding);
+  const dec = createChunkedDecryptor(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
+  wipe(key);
+  const digest = sha256.create();
+  let received = 0;
+  let checkedMagic = false;
+  let failed = false;
+
+  const release = (plain: Uint8Array): Uint8Array => {
+    if (!checkedMagic && plain.length > 0) {
+      checkedMagic = true;
+      if (plain.length < magic.length || !equalBytes(plain.subarray(0, magic.length), magic))
+        fail('BAD_FORMAT', `photo content is not ${meta.mime}`);
+    }
+    return plain;
+  };
+  const guard = async (step: () => Promise<Uint8Array>): Promise<Uint8Array> => {
+    if (failed) fail('AUTH_FAILED', 'photo already failed to decrypt');
+    try {
+      return await step();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  };
+
+  return {
+    push: (ciphertext) =>
+      guard(async () => {
+        expectBytes(ciphertext, 'ciphertext');
+        received += ciphertext.length;
+        if (received > expected) fail('DIGEST_MISMATCH', 'blob is longer than its message says');
+        if (!digestChecked) digest.update(ciphertext);
+        return release(await dec.push(ciphertext));
+      }),
+    finish: () =>
+      guard(async () => {
+        if (received !== expected || (!digestChecked && !equalBytes(digest.digest(), wanted)))
+          fail('DIGEST_MISMATCH', 'blob does not match the digest in its message');
+        return release(await dec.finish());
+      }),
+  };
+}
+
+/**
+ * Decrypts a whole downloaded blob: length and SHA-256 are checked first (DIGEST_MISMATCH),
+ * then every chunk; returns the photo bytes.
+ *
+ * @example
+ * const jpeg = await decryptPhoto(messageKey, headerBytes, meta, blob);
+ */
+export async function decryptPhoto(
+  messageKey: Uint8Array,
+  binding: Uint8Array,
+  meta: PhotoExpectation,
+  ciphertext: Uint8Array,
+  options: ChunkedOptions = {},
+): Promise<Uint8Array> {
+  const { expected } = checkExpectation(meta);
+  expectBytes(ciphertext, 'ciphertext');
+  if (ciphertext.length !== expected || !equalBytes(sha256(ciphertext), meta.ciphertextSha256))
+    fail('DIGEST_MISMATCH', 'blob does not match the digest in its message');
+  const dec = openPhoto(messageKey, binding, meta, options, true);
+  const body = await dec.push(ciphertext);
+  return concat(body, await dec.finish());
+}

@@ -1,0 +1,215 @@
+/**
+ * Photo encryption and the photo message (spec/protocol.md §10): round trips in any
+ * split, the digest and length check (DIGEST_MISMATCH), binding to the carrying message,
+ * the image-type check, and strict decoding of the metadata.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { nobleAesGcm } from '../src/aes-gcm.js';
+import { concat } from '../src/bytes.js';
+import { CHUNK_BYTES } from '../src/chunked.js';
+import {
+  createPhotoDecryptor,
+  createPhotoEncryptor,
+  decryptPhoto,
+  derivePhotoKey,
+  encryptPhoto,
+  photoCiphertextLength,
+} from '../src/photo.js';
+import {
+  decodePhotoMetadata,
+  encodePhotoMetadata,
+  MAX_PHOTO_BYTES,
+  type PhotoMetadata,
+} from '../src/photo-metadata.js';
+
+const messageKey = new Uint8Array(32).map((_, i) => 100 + i);
+const header = new Uint8Array(44).map((_, i) => i);
+const jpeg = (n: number) =>
+  new Uint8Array(n).map((_, i) => (i < 3 ? [0xff, 0xd8, 0xff][i] : (i * 31) & 0xff) as number);
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+function cut(data: Uint8Array, sizes: number[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = sizes[i % sizes.length] as number;
+    pieces.push(data.subarray(at, at + n));
+    at += n;
+  }
+  return pieces;
+}
+
+async function sealed(n: number) {
+  const photo = jpeg(n);
+  const out = await encryptPhoto(messageKey, header, photo);
+  return {
+    photo,
+    ...out,
+    meta: { mime: 'image/jpeg' as const, byteLength: n, ciphertextSha256: out.ciphertextSha256 },
+  };
+}
+
+describe('photo encryption', () => {
+  it('round-trips through any split pattern, streaming equal to one-shot', async () => {
+    const len = fc.oneof(
+      fc.constantFrom(3, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1),
+      fc.integer({ min: 3, max: 50_000 }),
+    );
+    const sizes = fc.array(fc.integer({ min: 1, max: 40_000 }), { minLength: 1, maxLength: 4 });
+    await fc.assert(
+      fc.asyncProperty(len, sizes, sizes, async (n, encSplit, decSplit) => {
+        const salt = (k: number) => new Uint8Array(k).fill(5);
+        const photo = jpeg(n);
+        const one = await encryptPhoto(messageKey, header, photo, { random: salt });
+        expect(one.ciphertext.length).toBe(photoCiphertextLength(n));
+        expect(one.ciphertextLength).toBe(one.ciphertext.length);
+        const enc = createPhotoEncryptor(messageKey, header, { random: salt });
+        const parts: Uint8Array[] = [];
+        for (const p of cut(photo, encSplit)) parts.push(await enc.push(p));
+        const fin = await enc.finish();
+        expect(concat(...parts, fin.tail)).toEqual(one.ciphertext);
+        expect(fin.ciphertextSha256).toEqual(one.ciphertextSha256);
+        const meta = { mime: 'image/jpeg' as const, byteLength: n, ciphertextSha256: one.ciphertextSha256 };
+        const dec = createPhotoDecryptor(messageKey, header, meta, { aes: nobleAesGcm });
+        const out: Uint8Array[] = [];
+        for (const p of cut(one.ciphertext, decSplit)) out.push(await dec.push(p));
+        out.push(await dec.finish());
+        expect(concat(...out)).toEqual(photo);
+        expect(await decryptPhoto(messageKey, header, meta, one.ciphertext)).toEqual(photo);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('rejects a tampered, swapped, shortened or lengthened blob as DIGEST_MISMATCH', async () => {
+    const a = await sealed(20_000);
+    const b = await sealed(20_000);
+    const flipped = a.ciphertext.slice();
+    flipped[100] = (flipped[100] as number) ^ 1;
+    for (const blob of [
+      flipped,
+      b.ciphertext,
+      a.ciphertext.subarray(1),
+      concat(a.ciphertext, Uint8Array.of(0)),
+    ])
+      await expect(decryptPhoto(messageKey, header, a.meta, blob)).rejects.toMatchObject({
+        code: 'DIGEST_MISMATCH',
+      });
+    // Streaming: a longer blob fails as soon as it exceeds the announced length.
+    const dec = createPhotoDecryptor(messageKey, header, a.meta);
+    await dec.push(a.ciphertext);
+    await expect(dec.push(Uint8Array.of(0))).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(dec.finish()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    // Streaming: a blob sealed under the same key (a re-encryption) decrypts, but the
+    // digest check at finish refuses it.
+    const sameKey = createPhotoDecryptor(messageKey, header, a.meta);
+    await sameKey.push(b.ciphertext);
+    await expect(sameKey.finish()).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    // Streaming: another message's blob fails at the key commitment, before releasing anything.
+    const otherKey = messageKey.map((x) => x ^ 0xff);
+    const other = await encryptPhoto(otherKey, header, a.photo);
+    const swapped = createPhotoDecryptor(messageKey, header, a.meta);
+    await expect(swapped.push(other.ciphertext)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+
+  it('binds the blob to its message: another header or message key is AUTH_FAILED', async () => {
+    const a = await sealed(5000);
+    const otherHeader = header.slice();
+    otherHeader[43] = (otherHeader[43] as number) ^ 1;
+    await expect(decryptPhoto(messageKey, otherHeader, a.meta, a.ciphertext)).rejects.toMatchObject({
+      code: 'AUTH_FAILED',
+    });
+    const otherKey = messageKey.slice();
+    otherKey[0] = (otherKey[0] as number) ^ 1;
+    await expect(decryptPhoto(otherKey, header, a.meta, a.ciphertext)).rejects.toMatchObject({
+      code: 'AUTH_FAILED',
+    });
+    expect(derivePhotoKey(messageKey)).not.toEqual(derivePhotoKey(otherKey));
+  });
+
+  it('refuses content that is not the announced image type', async () => {
+    const png = new Uint8Array(100).map((_, i) => PNG_MAGIC[i] ?? i);
+    const out = await encryptPhoto(messageKey, header, png);
+    const asJpeg = { mime: 'image/jpeg' as const, byteLength: 100, ciphertextSha256: out.ciphertextSha256 };
+    await expect(decryptPhoto(messageKey, header, asJpeg, out.ciphertext)).rejects.toMatchObject({
+      code: 'BAD_FORMAT',
+    });
+    expect(await decryptPhoto(messageKey, header, { ...asJpeg, mime: 'image/png' }, out.ciphertext)).toEqual(
+      png,
+    );
+  });
+
+  it('enforces the size limits', async () => {
+    const enc = createPhotoEncryptor(messageKey, header);
+    await expect(enc.finish()).rejects.toMatchObject({ code: 'BAD_LENGTH' });
+    const big = createPhotoEncryptor(messageKey, header);
+    await expect(big.push(new Uint8Array(MAX_PHOTO_BYTES + 1))).rejects.toMatchObject({ code: 'BAD_LENGTH' });
+    expect(() => photoCiphertextLength(MAX_PHOTO_BYTES + 1)).toThrow(
+      expect.objectContaining({ code: 'BAD_LENGTH' }),
+    );
+  });
+});
+
+const metadata: fc.Arbitrary<PhotoMetadata> = fc.record({
+  mime: fc.constantFrom('image/jpeg' as const, 'image/png' as const),
+  byteLength: fc.integer({ min: 1, max: MAX_PHOTO_BYTES }),
+  width: fc.integer({ min: 1, max: 16_384 }),
+  height: fc.integer({ min: 1, max: 16_384 }),
+  ciphertextSha256: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  blobId: fc.stringMatching(/^[\x21-\x7e]{1,128}$/),
+  thumbnail: fc.uint8Array({ maxLength: 300 }),
+});
+
+describe('photo metadata encoding', () => {
+  it('round-trips and rejects every truncation and any trailing byte', () => {
+    fc.assert(
+      fc.property(metadata, fc.nat(), (m, cutAt) => {
+        const bytes = encodePhotoMetadata(m);
+        expect(decodePhotoMetadata(bytes)).toEqual(m);
+        expect(() => decodePhotoMetadata(bytes.subarray(0, cutAt % bytes.length))).toThrow(
+          expect.objectContaining({ code: expect.stringMatching(/BAD_FORMAT|UNSUPPORTED_VERSION/) }),
+        );
+        expect(() => decodePhotoMetadata(concat(bytes, Uint8Array.of(0)))).toThrow(
+          expect.objectContaining({ code: 'BAD_FORMAT' }),
+        );
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('rejects unknown versions, types and out-of-range fields', () => {
+    const m: PhotoMetadata = {
+      mime: 'image/png',
+      byteLength: 10,
+      width: 2,
+      height: 3,
+      ciphertextSha256: new Uint8Array(32),
+      blobId: 'blob-1',
+      thumbnail: new Uint8Array(0),
+    };
+    const good = encodePhotoMetadata(m);
+    const edit = (i: number, v: number) => {
+      const b = good.slice();
+      b[i] = v;
+      return b;
+    };
+    expect(() => decodePhotoMetadata(edit(0, 2))).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
+    );
+    expect(() => decodePhotoMetadata(edit(1, 3))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' }));
+    expect(() => decodePhotoMetadata(edit(7, 0))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // width 0
+    expect(() => decodePhotoMetadata(edit(2, 0x7f))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // size
+    expect(() => decodePhotoMetadata(edit(43, 0x20))).toThrow(
+      expect.objectContaining({ code: 'BAD_FORMAT' }),
+    ); // space in id
+    expect(() => encodePhotoMetadata({ ...m, blobId: 'a b' })).toThrow(
+      expect.objectContaining({ code: 'BAD_FORMAT' }),
+    );
+    expect(() => encodePhotoMetadata({ ...m, width: 0 })).toThrow(
+      expect.objectContaining({ code: 'BAD_LENGTH' }),
+    );
+    expect(() => encodePhotoMetadata({ ...m, thumbnail: new Uint8Array(16_385) })).toThrow(
+      expect.objectContaining({ code: 'BAD_LENGTH' }),
+    );
+  });
+});
