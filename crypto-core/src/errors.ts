@@ -29,6 +29,8 @@ export type CryptoErrorCode =
   | 'TOO_MANY_SKIPPED'
   /** A session offer that omits the post-quantum KEM or otherwise weakens the handshake. */
   | 'DOWNGRADE'
+  /** An initial message that belongs to another session than the one given (start one with acceptSession). */
+  | 'SESSION_MISMATCH'
   /** A one-time prekey or other single-use secret that is not (or no longer) held. */
   | 'UNKNOWN_PREKEY'
   /** A downloaded photo whose digest differs from the one its message carried. */

@@ -1,0 +1,54 @@
+/**
+ * X25519 (RFC 7748) as the handshake and the ratchet use it (spec/protocol.md §2, §5.2):
+ * a shared secret that is all zeros — the sign of a low-order or otherwise degenerate
+ * public key (RFC 7748 §6.1) — is refused with BAD_KEY, never returned. Public keys must
+ * also be canonical (u < 2^255 − 19, so the top bit is clear): RFC 7748 §5 would mask and
+ * reduce them, which gives one key several encodings; a handshake field that is not in
+ * the associated data (EK_A) could then be altered without detection (spec §5.2).
+ */
+import { x25519 } from '@noble/curves/ed25519.js';
+import { expectBytes } from './bytes.js';
+import type { RandomSource } from './deps.js';
+import { fail } from './errors.js';
+import { X25519_BYTES } from './protocol-constants.js';
+
+/** An X25519 key pair: 32-byte secret scalar and 32-byte public u-coordinate. */
+export interface X25519KeyPair {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+/** A fresh X25519 key pair from `random` (32 bytes, clamped by X25519 itself). */
+export function generateX25519(random: RandomSource): X25519KeyPair {
+  const secretKey = expectBytes(random(X25519_BYTES), 'random output', X25519_BYTES).slice();
+  return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+}
+
+const P = 2n ** 255n - 19n;
+
+/** Throws BAD_KEY unless `publicKey` is 32 bytes encoding u < 2^255 − 19 little-endian. */
+export function assertCanonicalX25519(publicKey: Uint8Array): void {
+  expectBytes(publicKey, 'X25519 public key', X25519_BYTES);
+  let u = 0n;
+  for (let i = X25519_BYTES - 1; i >= 0; i--) u = (u << 8n) | BigInt(publicKey[i] as number);
+  if (u >= P) fail('BAD_KEY', 'X25519 public key is not canonical (u ≥ 2^255 − 19)');
+}
+
+/**
+ * X25519(secret, public). Throws BAD_KEY when the result would be all zeros (noble
+ * refuses to return it; both cases map to the same code).
+ */
+export function dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  expectBytes(secretKey, 'X25519 secret key', X25519_BYTES);
+  assertCanonicalX25519(publicKey);
+  let out: Uint8Array;
+  try {
+    out = x25519.getSharedSecret(secretKey, publicKey);
+  } catch {
+    return fail('BAD_KEY', 'X25519 public key gives a degenerate (all-zero) shared secret');
+  }
+  let acc = 0;
+  for (const b of out) acc |= b;
+  if (acc === 0) fail('BAD_KEY', 'X25519 public key gives a degenerate (all-zero) shared secret');
+  return out;
+}

@@ -1,0 +1,39 @@
+/**
+ * The ratchet's key derivations (spec/protocol.md §7.2, §7.3, §9), as Signal's Double
+ * Ratchet §5.2 recommends: KDF_RK is HKDF with the root key as salt, KDF_CK is HMAC with
+ * constant inputs, and a message key is expanded by HKDF into the AEAD key and nonce.
+ */
+import { AES_KEY_BYTES, GCM_NONCE_BYTES } from './aes-gcm.js';
+import { hkdfSha256, hmacSha256 } from './kdf.js';
+import {
+  CK_MESSAGE_KEY_BYTE,
+  CK_NEXT_CHAIN_BYTE,
+  INFO_MESSAGE_KEYS,
+  INFO_ROOT,
+  KEY_BYTES,
+} from './protocol-constants.js';
+
+const ZERO_SALT = new Uint8Array(KEY_BYTES);
+
+/** KDF_RK(rk, dh_out) = HKDF(salt = rk, ikm = dh_out, info = INFO_ROOT, 64) split 32 ‖ 32. */
+export function kdfRoot(
+  rootKey: Uint8Array,
+  dhOut: Uint8Array,
+): { rootKey: Uint8Array; chainKey: Uint8Array } {
+  const okm = hkdfSha256(dhOut, rootKey, INFO_ROOT, 2 * KEY_BYTES);
+  return { rootKey: okm.slice(0, KEY_BYTES), chainKey: okm.slice(KEY_BYTES) };
+}
+
+/** KDF_CK(ck): message key = HMAC(ck, 0x01), next chain key = HMAC(ck, 0x02). */
+export function kdfChain(chainKey: Uint8Array): { messageKey: Uint8Array; chainKey: Uint8Array } {
+  return {
+    messageKey: hmacSha256(chainKey, Uint8Array.of(CK_MESSAGE_KEY_BYTE)),
+    chainKey: hmacSha256(chainKey, Uint8Array.of(CK_NEXT_CHAIN_BYTE)),
+  };
+}
+
+/** The AES-256-GCM key and nonce of one message: HKDF(0^32, mk, INFO_MESSAGE_KEYS, 44). */
+export function messageCipherKeys(messageKey: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const okm = hkdfSha256(messageKey, ZERO_SALT, INFO_MESSAGE_KEYS, AES_KEY_BYTES + GCM_NONCE_BYTES);
+  return { key: okm.slice(0, AES_KEY_BYTES), nonce: okm.slice(AES_KEY_BYTES) };
+}

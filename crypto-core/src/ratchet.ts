@@ -1,0 +1,189 @@
+/**
+ * The Double Ratchet (spec/protocol.md §7–§9; Signal Double Ratchet spec §3.4–§3.5 with
+ * header fields of §3.2). Works on a private deep copy of the caller's state and returns
+ * it only when the operation succeeds, so a failed decryption leaves the caller's state
+ * exactly as it was (§7.6). Knows nothing of the handshake or wire prefixes.
+ */
+import type { AesGcm } from './aes-gcm.js';
+import { concat, wipe } from './bytes.js';
+import { bytesEqual } from './bytes-equal.js';
+import type { Clock, RandomSource } from './deps.js';
+import { dh, generateX25519 } from './dh.js';
+import { type Direction, type Envelope, encodeHeader, type RatchetHeader } from './envelope.js';
+import { fail } from './errors.js';
+import type { ContentType } from './protocol-constants.js';
+import { kdfChain, kdfRoot, messageCipherKeys } from './ratchet-kdf.js';
+import {
+  MAX_PLAINTEXT_BYTES,
+  MAX_PREVIOUS_CHAINS,
+  MAX_SKIP,
+  MAX_SKIPPED_KEY_AGE_MS,
+  MAX_SKIPPED_KEYS,
+} from './session-limits.js';
+import type { SessionState, SkippedKey } from './session-state.js';
+
+export interface RatchetDeps {
+  random: RandomSource;
+  clock: Clock;
+  aead: AesGcm;
+}
+
+export function sendingDirection(s: SessionState): Direction {
+  return s.role === 'initiator' ? 'initiator-to-responder' : 'responder-to-initiator';
+}
+
+/**
+ * Advances the sending chain of `s` (a private copy) by one message and returns the
+ * message key and header. The caller encrypts with them.
+ */
+export function nextSendingKey(
+  s: SessionState,
+  contentType: ContentType,
+): { messageKey: Uint8Array; headerBytes: Uint8Array } {
+  const chain = s.sendingChain;
+  if (chain === null) return fail('BAD_STATE', 'session has no sending chain');
+  if (chain.counter > 0xffffffff) fail('BAD_STATE', 'sending chain is exhausted');
+  const { messageKey, chainKey } = kdfChain(chain.chainKey);
+  const header: RatchetHeader = {
+    direction: sendingDirection(s),
+    contentType,
+    ratchetKey: s.sendingRatchet.publicKey,
+    previousCounter: s.previousCounter,
+    counter: chain.counter,
+  };
+  wipe(chain.chainKey);
+  chain.chainKey = chainKey;
+  chain.counter += 1;
+  return { messageKey, headerBytes: encodeHeader(header) };
+}
+
+/** AEAD-encrypts with a message key: key and nonce from §9, AD = session AD ‖ header. */
+export async function sealWithMessageKey(
+  s: SessionState,
+  messageKey: Uint8Array,
+  headerBytes: Uint8Array,
+  plaintext: Uint8Array,
+  aead: AesGcm,
+): Promise<Uint8Array> {
+  if (plaintext.length > MAX_PLAINTEXT_BYTES)
+    fail('BAD_LENGTH', `plaintext longer than ${MAX_PLAINTEXT_BYTES} bytes`);
+  const { key, nonce } = messageCipherKeys(messageKey);
+  const ct = await aead.encrypt(key, nonce, plaintext, concat(s.associatedData, headerBytes));
+  wipe(key, nonce);
+  return concat(headerBytes, ct);
+}
+
+function skipTo(s: SessionState, until: number, now: number): void {
+  const chain = s.receivingChain;
+  if (chain === null || s.remoteRatchetKey === null) return;
+  if (until - chain.counter > MAX_SKIP) fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
+  while (chain.counter < until) {
+    const { messageKey, chainKey } = kdfChain(chain.chainKey);
+    s.skippedKeys.push({
+      ratchetKey: s.remoteRatchetKey.slice(),
+      counter: chain.counter,
+      messageKey,
+      storedAt: now,
+    });
+    wipe(chain.chainKey);
+    chain.chainKey = chainKey;
+    chain.counter += 1;
+  }
+}
+
+/** DH ratchet step on a new remote ratchet key (Double Ratchet §3.5 DHRatchet). */
+function dhRatchet(s: SessionState, remoteKey: Uint8Array, random: RandomSource): void {
+  if (s.remoteRatchetKey !== null && s.receivingChain !== null) {
+    s.previousChains.unshift({ ratchetKey: s.remoteRatchetKey, end: s.receivingChain.counter });
+    s.previousChains.length = Math.min(s.previousChains.length, MAX_PREVIOUS_CHAINS);
+  }
+  s.previousCounter = s.sendingChain?.counter ?? 0;
+  s.remoteRatchetKey = remoteKey.slice();
+  const recv = kdfRoot(s.rootKey, dh(s.sendingRatchet.secretKey, remoteKey));
+  if (s.receivingChain) wipe(s.receivingChain.chainKey);
+  s.receivingChain = { chainKey: recv.chainKey, counter: 0 };
+  wipe(s.sendingRatchet.secretKey);
+  s.sendingRatchet = generateX25519(random);
+  const send = kdfRoot(recv.rootKey, dh(s.sendingRatchet.secretKey, remoteKey));
+  if (s.sendingChain) wipe(s.sendingChain.chainKey);
+  s.sendingChain = { chainKey: send.chainKey, counter: 0 };
+  wipe(s.rootKey, recv.rootKey);
+  s.rootKey = send.rootKey;
+}
+
+/** Deletes skipped keys older than the age bound, then the oldest beyond the cap (§7.5). */
+function pruneSkipped(s: SessionState, now: number): void {
+  const fresh: SkippedKey[] = [];
+  for (const k of s.skippedKeys) {
+    if (now - k.storedAt > MAX_SKIPPED_KEY_AGE_MS) wipe(k.messageKey);
+    else fresh.push(k);
+  }
+  // Stable: equal times keep insertion order, so the earliest-stored go first.
+  fresh.sort((a, b) => a.storedAt - b.storedAt);
+  while (fresh.length > MAX_SKIPPED_KEYS) wipe(fresh.shift()?.messageKey);
+  s.skippedKeys = fresh;
+}
+
+/**
+ * Finds or derives the message key for `env` on the private copy `s`, applying ratchet
+ * steps and storing skipped keys, then decrypts. Throws (and the caller discards `s`)
+ * on any failure.
+ */
+export async function ratchetDecrypt(
+  s: SessionState,
+  env: Envelope,
+  deps: RatchetDeps,
+): Promise<{ plaintext: Uint8Array; messageKey: Uint8Array }> {
+  const h = env.header;
+  const now = deps.clock();
+  // spec §9.3: a message in our own sending direction, or on our own ratchet key, is ours.
+  if (h.direction === sendingDirection(s) || bytesEqual(h.ratchetKey, s.sendingRatchet.publicKey))
+    fail('REFLECTED_MESSAGE', 'message was sent by this party');
+
+  let messageKey: Uint8Array | undefined;
+  const idx = s.skippedKeys.findIndex(
+    (k) => k.counter === h.counter && bytesEqual(k.ratchetKey, h.ratchetKey),
+  );
+  if (idx >= 0) {
+    const [found] = s.skippedKeys.splice(idx, 1);
+    messageKey = found?.messageKey;
+  } else if (s.remoteRatchetKey !== null && bytesEqual(h.ratchetKey, s.remoteRatchetKey)) {
+    const chain = s.receivingChain;
+    if (chain === null) return fail('BAD_STATE', 'session has no receiving chain');
+    if (h.counter < chain.counter) fail('DUPLICATE_MESSAGE', 'message key was already used');
+    skipTo(s, h.counter, now);
+  } else {
+    const prev = s.previousChains.find((p) => bytesEqual(p.ratchetKey, h.ratchetKey));
+    if (prev !== undefined) {
+      if (h.counter < prev.end) fail('DUPLICATE_MESSAGE', 'message key was already used');
+      fail('AUTH_FAILED', 'message lies beyond the announced end of a finished chain');
+    }
+    // Check both jumps before any DH work, so a forged header costs little.
+    const recvCounter = s.receivingChain?.counter ?? 0;
+    if (s.receivingChain !== null && h.previousCounter - recvCounter > MAX_SKIP)
+      fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
+    if (h.counter > MAX_SKIP) fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
+    skipTo(s, h.previousCounter, now);
+    dhRatchet(s, h.ratchetKey, deps.random);
+    skipTo(s, h.counter, now);
+  }
+  if (messageKey === undefined) {
+    const chain = s.receivingChain;
+    if (chain === null) return fail('BAD_STATE', 'session has no receiving chain');
+    const next = kdfChain(chain.chainKey);
+    wipe(chain.chainKey);
+    chain.chainKey = next.chainKey;
+    chain.counter += 1;
+    messageKey = next.messageKey;
+  }
+  const { key, nonce } = messageCipherKeys(messageKey);
+  const plaintext = await deps.aead.decrypt(
+    key,
+    nonce,
+    env.ciphertext,
+    concat(s.associatedData, env.headerBytes),
+  );
+  wipe(key, nonce);
+  pruneSkipped(s, now);
+  return { plaintext, messageKey };
+}

@@ -1,0 +1,361 @@
+/**
+ * Sessions (spec/protocol.md §5–§9): start one from a bundle (initiator) or from an
+ * initial message (responder), then encrypt and decrypt. Every function is pure over
+ * plain data: it returns a new state and never changes the one it was given, so a
+ * failure leaves the caller's state exactly as it was. Session selection (which state to
+ * use for a peer) and storage are the caller's; this module knows neither.
+ *
+ * @example
+ * const { session: a } = initiateSession(alice, bundleFromRelay);
+ * const { session: a2, message } = await encryptMessage(a, 'text', utf8('hi'));
+ * const got = await acceptSession({ identity: bob, signedPreKey, pqPreKey, oneTimePreKey }, message);
+ * // got.plaintext = 'hi', got.session is Bob's state; delete oneTimePreKey (got.usedOneTimePreKeyId)
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { type AesGcm, defaultAesGcm } from './aes-gcm.js';
+import { type PreKeyBundle, verifyBundle } from './bundle.js';
+import { concat, expectBytes, wipe } from './bytes.js';
+import { bytesEqual } from './bytes-equal.js';
+import { type Clock, type RandomSource, systemClock, systemRandom } from './deps.js';
+import { dh, generateX25519 } from './dh.js';
+import { decodeEnvelope, wireKind } from './envelope.js';
+import { fail } from './errors.js';
+import { assertIdentityPublicKey, type IdentityKeyPair } from './identity.js';
+import { decodeInitialMessage, encodeInitialHeader, type InitialMessageHeader } from './initial-message.js';
+import type { OneTimePreKey, PqPreKey, SignedPreKey } from './prekeys.js';
+import type { ContentType } from './protocol-constants.js';
+import { nextSendingKey, ratchetDecrypt, sealWithMessageKey } from './ratchet.js';
+import { kdfRoot } from './ratchet-kdf.js';
+import { assertSession, cloneSession, type SessionState } from './session-state.js';
+import { initiatorAgree, responderAgree } from './x3dh.js';
+
+export type { InitialMessageHeader } from './initial-message.js';
+export type { ContentType } from './protocol-constants.js';
+export type { SessionState } from './session-state.js';
+
+/** Injected environment; every field defaults to the system one. */
+export interface SessionOptions {
+  random?: RandomSource;
+  clock?: Clock;
+  aead?: AesGcm;
+}
+
+function deps(o: SessionOptions | undefined): { random: RandomSource; clock: Clock; aead: AesGcm } {
+  return {
+    random: o?.random ?? systemRandom,
+    clock: o?.clock ?? systemClock,
+    aead: o?.aead ?? defaultAesGcm(),
+  };
+}
+
+function expectIdentity(identity: IdentityKeyPair): void {
+  if (typeof identity !== 'object' || identity === null) fail('BAD_TYPE', 'identity must be an object');
+  expectBytes(identity.publicKey, 'identity public key', 32);
+  expectBytes(identity.secretKey, 'identity secret key', 32);
+}
+
+/**
+ * Starts a session as initiator from a responder's bundle (spec §5.2). Verifies the
+ * bundle first (BAD_KEY, BAD_SIGNATURE). The returned state sends initial messages
+ * (§6) until the first reply arrives.
+ *
+ * @example
+ * const { session } = initiateSession(myIdentity, decodeBundle(bytes));
+ */
+export function initiateSession(
+  identity: IdentityKeyPair,
+  bundle: PreKeyBundle,
+  options?: SessionOptions,
+): { session: SessionState; usedOneTimePreKeyId?: number } {
+  expectIdentity(identity);
+  verifyBundle(bundle);
+  if (bytesEqual(identity.publicKey, bundle.identityKey))
+    fail('BAD_KEY', 'cannot start a session with oneself');
+  const { random } = deps(options);
+  const opk = bundle.oneTimePreKey;
+  const agreed = initiatorAgree(
+    identity,
+    bundle.identityKey,
+    bundle.signedPreKey.publicKey,
+    bundle.pqPreKey.publicKey,
+    opk?.publicKey,
+    random,
+  );
+  // Double Ratchet §3.3 RatchetInitAlice: DHr = SPK_B, first sending chain from DH(DHs, SPK_B).
+  const sendingRatchet = generateX25519(random);
+  const first = kdfRoot(agreed.sharedKey, dh(sendingRatchet.secretKey, bundle.signedPreKey.publicKey));
+  const header: InitialMessageHeader = {
+    identityKey: identity.publicKey,
+    baseKey: agreed.ephemeral.publicKey,
+    signedPreKeyId: bundle.signedPreKey.id,
+    pqPreKeyId: bundle.pqPreKey.id,
+    oneTimePreKeyId: opk?.id,
+    kemCiphertext: agreed.kemCiphertext,
+  };
+  const session: SessionState = {
+    version: 1,
+    role: 'initiator',
+    localIdentityKey: identity.publicKey.slice(),
+    remoteIdentityKey: bundle.identityKey.slice(),
+    associatedData: agreed.associatedData,
+    baseKey: agreed.ephemeral.publicKey.slice(),
+    rootKey: first.rootKey,
+    sendingRatchet,
+    remoteRatchetKey: bundle.signedPreKey.publicKey.slice(),
+    sendingChain: { chainKey: first.chainKey, counter: 0 },
+    receivingChain: null,
+    previousCounter: 0,
+    previousChains: [],
+    skippedKeys: [],
+    pendingInitialHeader: encodeInitialHeader(header),
+    initialHeaderDigest: null,
+  };
+  wipe(agreed.sharedKey, agreed.ephemeral.secretKey);
+  return opk === undefined ? { session } : { session, usedOneTimePreKeyId: opk.id };
+}
+
+/** The responder's private prekeys named by an initial message (see {@link parseInitialMessage}). */
+export interface ResponderKeys {
+  identity: IdentityKeyPair;
+  signedPreKey: SignedPreKey;
+  pqPreKey: PqPreKey;
+  /** Required when the initial message names a one-time prekey. */
+  oneTimePreKey?: OneTimePreKey | undefined;
+}
+
+/** What a successful decryption yields. */
+export interface Decrypted {
+  /** The new state: store it and drop the old one (it still holds the used key). */
+  session: SessionState;
+  contentType: ContentType;
+  plaintext: Uint8Array;
+  /**
+   * Photo messages only: the 32-byte message key, input of the photo key derivation
+   * (spec §10). Absent for text and control messages.
+   */
+  messageKey?: Uint8Array;
+  /** Photo messages only: the 44-byte header (§8) that binds the photo blob (§10). */
+  header?: Uint8Array;
+}
+
+/**
+ * Reads the handshake fields of an initial message without any secret, so the caller
+ * can load the prekeys it names. Throws BAD_FORMAT, UNSUPPORTED_VERSION or DOWNGRADE.
+ *
+ * @example
+ * const h = parseInitialMessage(bytes);
+ * const keys = { identity, signedPreKey: spks[h.signedPreKeyId], pqPreKey: pqs[h.pqPreKeyId],
+ *   oneTimePreKey: h.oneTimePreKeyId === undefined ? undefined : opks[h.oneTimePreKeyId] };
+ */
+export function parseInitialMessage(message: Uint8Array): InitialMessageHeader {
+  return decodeInitialMessage(message).header;
+}
+
+/**
+ * Says whether a wire message is an initial message (starts or continues a handshake) or
+ * a ratchet message. Throws BAD_FORMAT or UNSUPPORTED_VERSION.
+ *
+ * @example
+ * if (messageKind(bytes) === 'initial' && !haveSessionFor(peer)) await acceptSession(keys, bytes);
+ */
+export { wireKind as messageKind } from './envelope.js';
+
+/**
+ * Starts a session as responder from an initial message (spec §5.3, §6) and decrypts the
+ * ratchet message it carries. Throws UNKNOWN_PREKEY when `keys` are not the ones the
+ * message names, DOWNGRADE for a message without the KEM, BAD_KEY, AUTH_FAILED.
+ * On success the caller MUST delete the one-time prekey `usedOneTimePreKeyId`.
+ *
+ * @example
+ * const r = await acceptSession(keys, bytes);
+ * if (r.usedOneTimePreKeyId !== undefined) deleteOneTimePreKey(r.usedOneTimePreKeyId);
+ */
+export async function acceptSession(
+  keys: ResponderKeys,
+  message: Uint8Array,
+  options?: SessionOptions,
+): Promise<Decrypted & { usedOneTimePreKeyId?: number }> {
+  if (typeof keys !== 'object' || keys === null) fail('BAD_TYPE', 'keys must be an object');
+  expectIdentity(keys.identity);
+  const { header, headerBytes, envelope } = decodeInitialMessage(message);
+  if (bytesEqual(header.identityKey, keys.identity.publicKey))
+    fail('REFLECTED_MESSAGE', 'initial message was sent by this party');
+  assertIdentityPublicKey(header.identityKey);
+  const spk = keys.signedPreKey;
+  const pq = keys.pqPreKey;
+  if (typeof spk !== 'object' || spk === null || spk.id !== header.signedPreKeyId)
+    fail('UNKNOWN_PREKEY', 'signed prekey named by the message is not the one supplied');
+  if (typeof pq !== 'object' || pq === null || pq.id !== header.pqPreKeyId)
+    fail('UNKNOWN_PREKEY', 'PQ prekey named by the message is not the one supplied');
+  let opkSecret: Uint8Array | undefined;
+  if (header.oneTimePreKeyId !== undefined) {
+    const opk = keys.oneTimePreKey;
+    if (typeof opk !== 'object' || opk === null || opk.id !== header.oneTimePreKeyId)
+      fail('UNKNOWN_PREKEY', 'one-time prekey named by the message is not held (already used?)');
+    opkSecret = expectBytes(opk.secretKey, 'one-time prekey secret', 32);
+  }
+  expectBytes(spk.secretKey, 'signed prekey secret', 32);
+  expectBytes(spk.publicKey, 'signed prekey', 32);
+  const agreed = responderAgree(
+    {
+      identity: keys.identity,
+      signedPreKeySecret: spk.secretKey,
+      pqPreKeyPublic: expectBytes(pq.publicKey, 'PQ prekey', 1184),
+      pqPreKeySecret: pq.secretKey,
+      oneTimePreKeySecret: opkSecret,
+    },
+    header.identityKey,
+    header.baseKey,
+    header.kemCiphertext,
+  );
+  // Double Ratchet §3.3 RatchetInitBob: DHs = SPK_B, RK = SK, no chains yet.
+  const fresh: SessionState = {
+    version: 1,
+    role: 'responder',
+    localIdentityKey: keys.identity.publicKey.slice(),
+    remoteIdentityKey: header.identityKey.slice(),
+    associatedData: agreed.associatedData,
+    baseKey: header.baseKey.slice(),
+    rootKey: agreed.sharedKey,
+    sendingRatchet: { publicKey: spk.publicKey.slice(), secretKey: spk.secretKey.slice() },
+    remoteRatchetKey: null,
+    sendingChain: null,
+    receivingChain: null,
+    previousCounter: 0,
+    previousChains: [],
+    skippedKeys: [],
+    pendingInitialHeader: null,
+    initialHeaderDigest: sha256(headerBytes),
+  };
+  const d = deps(options);
+  const { plaintext, messageKey } = await ratchetDecrypt(fresh, envelope, d);
+  const out: Decrypted & { usedOneTimePreKeyId?: number } = {
+    session: fresh,
+    contentType: envelope.header.contentType,
+    plaintext,
+  };
+  if (envelope.header.contentType === 'photo') {
+    out.messageKey = messageKey;
+    out.header = envelope.headerBytes.slice();
+  } else wipe(messageKey);
+  if (header.oneTimePreKeyId !== undefined) out.usedOneTimePreKeyId = header.oneTimePreKeyId;
+  return out;
+}
+
+function wrapForWire(s: SessionState, envelope: Uint8Array): Uint8Array {
+  return s.pendingInitialHeader === null ? envelope : concat(s.pendingInitialHeader, envelope);
+}
+
+/**
+ * Encrypts a text or control message (spec §8, §9). Photos go through
+ * {@link encryptPhotoMessage}. Returns the new state and the wire message, which is an
+ * initial message (§6) while the initiator has had no reply.
+ *
+ * @example
+ * const { session: next, message } = await encryptMessage(session, 'text', utf8('hello'));
+ */
+export async function encryptMessage(
+  session: SessionState,
+  contentType: 'text' | 'control',
+  plaintext: Uint8Array,
+  options?: SessionOptions,
+): Promise<{ session: SessionState; message: Uint8Array }> {
+  assertSession(session);
+  if (contentType !== 'text' && contentType !== 'control')
+    fail('BAD_TYPE', "contentType must be 'text' or 'control' (photos use encryptPhotoMessage)");
+  expectBytes(plaintext, 'plaintext');
+  const s = cloneSession(session);
+  const { messageKey, headerBytes } = nextSendingKey(s, contentType);
+  const envelope = await sealWithMessageKey(s, messageKey, headerBytes, plaintext, deps(options).aead);
+  wipe(messageKey);
+  return { session: s, message: wrapForWire(s, envelope) };
+}
+
+/** What {@link encryptPhotoMessage} hands to its callback (spec §10 boundary). */
+export interface PhotoMessageKeys {
+  /** The 32-byte message key of the carrying message: the photo key's only input. */
+  messageKey: Uint8Array;
+  /** The 44-byte header of the carrying message (§8): binds the photo blob to it. */
+  header: Uint8Array;
+}
+
+/**
+ * Encrypts a photo message (spec §10 boundary): advances the chain, hands the message key
+ * and header to `buildPlaintext` — which derives the photo key, encrypts the photo and
+ * returns the photo metadata to send — then encrypts that metadata under the same message
+ * key. If `buildPlaintext` throws, the caller's state is unchanged.
+ *
+ * @example
+ * const { session: next, message } = await encryptPhotoMessage(session, async ({ messageKey, header }) => {
+ *   const sealed = await encryptPhoto(messageKey, header, jpegBytes); // src/photo.ts
+ *   return encodePhotoMetadata({ ...meta, ciphertextSha256: sealed.ciphertextSha256 });
+ * });
+ */
+export async function encryptPhotoMessage(
+  session: SessionState,
+  buildPlaintext: (keys: PhotoMessageKeys) => Uint8Array | Promise<Uint8Array>,
+  options?: SessionOptions,
+): Promise<{ session: SessionState; message: Uint8Array }> {
+  assertSession(session);
+  if (typeof buildPlaintext !== 'function') fail('BAD_TYPE', 'buildPlaintext must be a function');
+  const s = cloneSession(session);
+  const { messageKey, headerBytes } = nextSendingKey(s, 'photo');
+  try {
+    const built = await buildPlaintext({ messageKey: messageKey.slice(), header: headerBytes.slice() });
+    const plaintext = expectBytes(built, 'photo message plaintext');
+    const envelope = await sealWithMessageKey(s, messageKey, headerBytes, plaintext, deps(options).aead);
+    return { session: s, message: wrapForWire(s, envelope) };
+  } finally {
+    wipe(messageKey);
+  }
+}
+
+/**
+ * Decrypts a wire message of an existing session (spec §7.4–§7.6): a ratchet message, or
+ * a repeated initial message of this same session. Transactional: on any error the
+ * given `session` is untouched and still current. Errors: DUPLICATE_MESSAGE,
+ * REFLECTED_MESSAGE, TOO_MANY_SKIPPED, AUTH_FAILED, SESSION_MISMATCH (an initial message
+ * of another session: use acceptSession), BAD_FORMAT, UNSUPPORTED_VERSION, DOWNGRADE.
+ *
+ * @example
+ * const r = await decryptMessage(session, bytes);
+ * save(r.session); show(r.contentType, r.plaintext);
+ */
+export async function decryptMessage(
+  session: SessionState,
+  message: Uint8Array,
+  options?: SessionOptions,
+): Promise<Decrypted> {
+  assertSession(session);
+  expectBytes(message, 'message');
+  const s = cloneSession(session);
+  let envelope: ReturnType<typeof decodeEnvelope>;
+  if (wireKind(message) === 'initial') {
+    const init = decodeInitialMessage(message);
+    if (s.role === 'initiator' || bytesEqual(init.header.identityKey, s.localIdentityKey)) {
+      if (bytesEqual(init.header.identityKey, s.localIdentityKey))
+        fail('REFLECTED_MESSAGE', 'initial message was sent by this party');
+      fail('SESSION_MISMATCH', 'initial message for a session this party did not accept');
+    }
+    if (
+      !bytesEqual(init.header.baseKey, s.baseKey) ||
+      !bytesEqual(init.header.identityKey, s.remoteIdentityKey)
+    )
+      fail('SESSION_MISMATCH', 'initial message belongs to another session');
+    // spec §6.3: repeats must carry exactly the accepted handshake fields.
+    if (s.initialHeaderDigest === null || !bytesEqual(sha256(init.headerBytes), s.initialHeaderDigest))
+      fail('AUTH_FAILED', 'initial message fields differ from the accepted ones');
+    envelope = init.envelope;
+  } else {
+    envelope = decodeEnvelope(message);
+  }
+  const { plaintext, messageKey } = await ratchetDecrypt(s, envelope, deps(options));
+  // Any authentic reply proves the responder has the session: stop sending the prefix.
+  s.pendingInitialHeader = null;
+  const out: Decrypted = { session: s, contentType: envelope.header.contentType, plaintext };
+  if (envelope.header.contentType === 'photo') {
+    out.messageKey = messageKey;
+    out.header = envelope.headerBytes.slice();
+  } else wipe(messageKey);
+  return out;
+}
