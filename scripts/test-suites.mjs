@@ -11,6 +11,7 @@ export const suites = [
   { name: 'typecheck', kind: 'check', cmd: ['npm', 'run', '--silent', 'typecheck'] },
   { name: 'lint', kind: 'check', cmd: ['npx', 'biome', 'ci', '.'] },
   { name: 'crypto-core', kind: 'vitest', cmd: ['npm', 'test', '-w', 'crypto-core', '--'] },
+  { name: 'django-host', kind: 'counts', cmd: ['node', 'scripts/django-host-tests.mjs'] },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
 ];

@@ -1,0 +1,94 @@
+"""django-host configuration, read once from the environment and validated at start.
+
+Every variable is documented in README.md (Configuration). Nothing here is a secret:
+Django's SECRET_KEY signs nothing this host relies on (no sessions, no CSRF forms, no
+cookies), so when DJANGO_SECRET_KEY is unset a random per-process key is used.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+HOST_DIR = Path(__file__).resolve().parent.parent
+
+DEFAULT_RELAY_URL = 'http://127.0.0.1:8787'
+DEFAULT_ALLOWED_HOSTS = ('localhost', '127.0.0.1', '[::1]')
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _positive_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == '':
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f'{name} must be a number of seconds, got {raw!r}') from None
+    if not value > 0:
+        raise ConfigError(f'{name} must be greater than 0, got {raw!r}')
+    return value
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == '':
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f'{name} must be a positive integer, got {raw!r}')
+    return int(raw)
+
+
+def _relay_url(env: dict[str, str]) -> str:
+    raw = env.get('SECURE_DROP_RELAY_URL') or DEFAULT_RELAY_URL
+    parts = urlsplit(raw)
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        raise ConfigError(f'SECURE_DROP_RELAY_URL must be an http(s) URL like {DEFAULT_RELAY_URL}, got {raw!r}')
+    if parts.query or parts.fragment:
+        raise ConfigError('SECURE_DROP_RELAY_URL must not carry a query or fragment')
+    return raw.rstrip('/')
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    pwa_dist: Path
+    relay_url: str
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+    connect_timeout: float = 5.0
+    # Per read, not per response: a 25 MiB photo may take longer than this in total.
+    read_timeout: float = 60.0
+    ws_max_bytes: int = 1 << 20
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50), repr=False)
+
+    @property
+    def relay_ws_url(self) -> str:
+        return 'ws' + self.relay_url[len('http') :]
+
+
+def load_config(env: dict[str, str] | None = None) -> HostConfig:
+    env = dict(os.environ if env is None else env)
+    dist_raw = env.get('SECURE_DROP_PWA_DIST') or str(HOST_DIR.parent / 'pwa' / 'dist')
+    dist = Path(dist_raw)
+    if not dist.is_absolute():
+        # Relative paths are relative to django-host/, so the default '../pwa/dist' works
+        # whatever directory the server was started from.
+        dist = (HOST_DIR / dist).resolve()
+    hosts_raw = env.get('SECURE_DROP_ALLOWED_HOSTS', '')
+    hosts = tuple(h.strip() for h in hosts_raw.split(',') if h.strip()) or DEFAULT_ALLOWED_HOSTS
+    if '*' in hosts:
+        raise ConfigError('SECURE_DROP_ALLOWED_HOSTS must list host names, not "*"')
+    return HostConfig(
+        pwa_dist=dist,
+        relay_url=_relay_url(env),
+        allowed_hosts=hosts,
+        connect_timeout=_positive_float(env, 'SECURE_DROP_PROXY_CONNECT_TIMEOUT', 5.0),
+        read_timeout=_positive_float(env, 'SECURE_DROP_PROXY_READ_TIMEOUT', 60.0),
+        ws_max_bytes=_positive_int(env, 'SECURE_DROP_WS_MAX_BYTES', 1 << 20),
+        secret_key=env.get('DJANGO_SECRET_KEY') or secrets.token_urlsafe(50),
+    )

@@ -1,0 +1,88 @@
+"""Security headers on every kind of response, HSTS only over TLS, and the cache rules."""
+
+import httpx
+import pytest
+
+from host.headers import CONTENT_SECURITY_POLICY
+
+EVERY_KIND = [
+    ('GET', '/'),  # the shell via the SPA view
+    ('GET', '/chats/alice'),
+    ('GET', '/index.html'),  # static via WhiteNoise
+    ('GET', '/assets/app-abc123.js'),
+    ('GET', '/sw.js'),
+    ('GET', '/manifest.webmanifest'),
+    ('GET', '/assets/nope-000.js'),  # 404
+    ('POST', '/'),  # 405
+    ('GET', '/healthz'),
+    ('GET', '/api/echo'),  # forwarded
+    ('GET', '/api/status/418'),  # forwarded error
+    ('GET', '/api/noisy-headers'),  # relay sends its own, weaker headers
+]
+
+
+def directives(csp: str) -> dict[str, str]:
+    return {part.split(' ', 1)[0]: part.split(' ', 1)[1] for part in (p.strip() for p in csp.split(';'))}
+
+
+@pytest.mark.parametrize(('method', 'path'), EVERY_KIND)
+def test_security_headers_everywhere(host, method, path):
+    r = httpx.request(method, host + path)
+    assert r.headers['content-security-policy'] == CONTENT_SECURITY_POLICY
+    assert r.headers['referrer-policy'] == 'no-referrer'
+    assert r.headers['x-content-type-options'] == 'nosniff'
+    assert r.headers['cross-origin-opener-policy'] == 'same-origin'
+    assert 'camera=(self)' in r.headers['permissions-policy']
+    assert 'strict-transport-security' not in r.headers  # plain HTTP
+    assert len(r.headers.get_list('content-security-policy')) == 1
+
+
+def test_csp_starts_from_none_and_allows_no_inline_script():
+    d = directives(CONTENT_SECURITY_POLICY)
+    assert d['default-src'] == "'none'"
+    assert d['script-src'] == "'self'"
+    assert 'unsafe' not in CONTENT_SECURITY_POLICY
+    assert d['connect-src'] == "'self'"
+    assert d['frame-ancestors'] == "'none'"
+    assert d['base-uri'] == "'none'"
+    assert set(d['img-src'].split()) == {"'self'", 'blob:', 'data:'}
+
+
+def test_permissions_policy_denies_what_the_app_never_uses(host):
+    policy = httpx.get(host + '/').headers['permissions-policy']
+    for feature in ('microphone', 'geolocation', 'payment', 'usb'):
+        assert f'{feature}=()' in policy
+
+
+@pytest.mark.parametrize('path', ['/', '/assets/app-abc123.js', '/sw.js', '/api/echo', '/nope.js'])
+def test_hsts_when_a_trusted_proxy_says_tls(host, path):
+    r = httpx.get(host + path, headers={'X-Forwarded-Proto': 'https'})
+    assert r.headers['strict-transport-security'] == 'max-age=31536000'
+
+
+def test_no_hsts_when_an_untrusted_client_claims_tls(untrusting_host):
+    r = httpx.get(untrusting_host + '/', headers={'X-Forwarded-Proto': 'https'})
+    assert 'strict-transport-security' not in r.headers
+
+
+def test_proxied_responses_use_the_hosts_headers_not_the_relays(host):
+    r = httpx.get(host + '/api/noisy-headers')
+    assert r.headers['content-security-policy'] == CONTENT_SECURITY_POLICY
+    assert 'x-powered-by' not in r.headers
+    assert r.headers['x-end-to-end'] == 'kept'
+
+
+@pytest.mark.parametrize('path', ['/assets/app-abc123.js', '/assets/style-def456.css'])
+def test_hashed_assets_are_immutable(host, path):
+    assert httpx.get(host + path).headers['cache-control'] == 'public, max-age=31536000, immutable'
+
+
+@pytest.mark.parametrize('path', ['/', '/chats/x', '/index.html', '/sw.js', '/manifest.webmanifest'])
+def test_shell_worker_and_manifest_are_never_long_cached(host, path):
+    assert httpx.get(host + path).headers['cache-control'] == 'no-cache'
+
+
+def test_missing_asset_is_not_cacheable(host):
+    r = httpx.get(host + '/assets/nope-000.js')
+    assert r.status_code == 404
+    assert 'immutable' not in r.headers['cache-control']
