@@ -1,0 +1,241 @@
+// The relay's HTTP API as typed methods (paths as in spec/openapi.yaml; behind the host they
+// sit under /api). Bytes are base64 on the wire and Uint8Array here.
+import { base64 } from '@scure/base';
+import { ApiError } from './errors.ts';
+import { HttpClient, type HttpOptions, type Tokens } from './http.ts';
+import type {
+  AckResultWire,
+  BundleWire,
+  ContactWire,
+  KeyStatusWire,
+  KeysUploadResultWire,
+  KeysUploadWire,
+  MessagesPageWire,
+  RegisterConfirmWire,
+  RegisterStartWire,
+  SendMessageResultWire,
+  SessionTokensWire,
+} from './wire.ts';
+
+export interface RegistrationStartResult {
+  readonly username: string;
+  readonly otpauthUri: string;
+  readonly secret: string;
+  readonly qrImageUrl: string;
+}
+
+export interface Session {
+  readonly tokens: Tokens;
+  readonly username: string;
+}
+
+export const toTokens = (w: SessionTokensWire): Tokens => ({
+  accessToken: w.access_token,
+  refreshToken: w.refresh_token,
+});
+
+export interface KeysUpload {
+  readonly identityKey?: Uint8Array;
+  readonly signedPreKey?: { id: number; publicKey: Uint8Array; signature: Uint8Array };
+  readonly pqPreKey?: { id: number; publicKey: Uint8Array; signature: Uint8Array };
+  readonly oneTimePreKeys?: readonly { id: number; publicKey: Uint8Array }[];
+}
+
+export interface Bundle {
+  readonly username: string;
+  readonly identityKey: Uint8Array;
+  readonly signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array };
+  readonly pqPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array };
+  readonly oneTimePreKey?: { id: number; publicKey: Uint8Array };
+}
+
+export interface Envelope {
+  readonly id: number;
+  readonly seq: number;
+  readonly sender: string;
+  readonly body: Uint8Array;
+  readonly createdAt: string;
+}
+
+const b64 = (bytes: Uint8Array) => base64.encode(bytes);
+function unb64(text: unknown, field: string): Uint8Array {
+  if (typeof text !== 'string') throw new ApiError(0, 'bad_response', `${field} missing`);
+  try {
+    return base64.decode(text);
+  } catch {
+    throw new ApiError(0, 'bad_response', `${field} is not base64`);
+  }
+}
+
+const signedIn = (k: { key_id: number; public_key: string; signature: string }, field: string) => ({
+  id: k.key_id,
+  publicKey: unb64(k.public_key, `${field}.public_key`),
+  signature: unb64(k.signature, `${field}.signature`),
+});
+
+function qrImageOf(w: RegisterStartWire): string {
+  if (typeof w.qr_png === 'string' && w.qr_png.startsWith('data:image/png;base64,')) return w.qr_png;
+  throw new ApiError(0, 'bad_response', 'registration answer has no QR image');
+}
+
+export class RelayApi {
+  readonly http: HttpClient;
+
+  constructor(options: Omit<HttpOptions, 'refresh'>) {
+    this.http = new HttpClient({ ...options, refresh: (token) => this.refresh(token) });
+  }
+
+  // ── registration and sessions ─────────────────────────────────────────────────────────
+
+  async register(username: string): Promise<RegistrationStartResult> {
+    const w = await this.http.request<RegisterStartWire>('POST', '/register', {
+      body: { username },
+      auth: false,
+    });
+    return {
+      username: w.username ?? username,
+      otpauthUri: w.otpauth_uri,
+      secret: w.secret,
+      qrImageUrl: qrImageOf(w),
+    };
+  }
+
+  async confirmRegistration(username: string, code: string): Promise<Session & { recoveryCodes: string[] }> {
+    const w = await this.http.request<RegisterConfirmWire>('POST', '/register/confirm', {
+      body: { username, code },
+      auth: false,
+    });
+    const tokens = toTokens(w);
+    this.http.setTokens(tokens);
+    return { tokens, username: w.user.username, recoveryCodes: w.recovery_codes };
+  }
+
+  async login(username: string, code: string): Promise<Session> {
+    const w = await this.http.request<SessionTokensWire>('POST', '/login', {
+      body: { username, code },
+      auth: false,
+    });
+    const tokens = toTokens(w);
+    this.http.setTokens(tokens);
+    return { tokens, username: w.user.username };
+  }
+
+  private async refresh(refreshToken: string): Promise<Tokens> {
+    const w = await this.http.request<SessionTokensWire>('POST', '/session/refresh', {
+      body: { refresh_token: refreshToken },
+      auth: false,
+    });
+    return toTokens(w);
+  }
+
+  async logout(): Promise<void> {
+    try {
+      await this.http.request<void>('POST', '/logout');
+    } finally {
+      this.http.setTokens(null);
+    }
+  }
+
+  async logoutAll(): Promise<void> {
+    try {
+      await this.http.request<void>('POST', '/logout/all');
+    } finally {
+      this.http.setTokens(null);
+    }
+  }
+
+  // ── keys ──────────────────────────────────────────────────────────────────────────────
+
+  uploadKeys(keys: KeysUpload): Promise<KeysUploadResultWire> {
+    const body: KeysUploadWire = {};
+    if (keys.identityKey) body.identity_key = b64(keys.identityKey);
+    if (keys.signedPreKey)
+      body.signed_prekey = {
+        key_id: keys.signedPreKey.id,
+        public_key: b64(keys.signedPreKey.publicKey),
+        signature: b64(keys.signedPreKey.signature),
+      };
+    if (keys.pqPreKey)
+      body.pq_prekey = {
+        key_id: keys.pqPreKey.id,
+        public_key: b64(keys.pqPreKey.publicKey),
+        signature: b64(keys.pqPreKey.signature),
+      };
+    if (keys.oneTimePreKeys)
+      body.one_time_prekeys = keys.oneTimePreKeys.map((k) => ({
+        key_id: k.id,
+        public_key: b64(k.publicKey),
+      }));
+    return this.http.request<KeysUploadResultWire>('POST', '/keys', { body });
+  }
+
+  keyStatus(): Promise<KeyStatusWire> {
+    return this.http.request<KeyStatusWire>('GET', '/keys');
+  }
+
+  async bundle(username: string): Promise<Bundle> {
+    const w = await this.http.request<BundleWire>('GET', `/keys/${encodeURIComponent(username)}`);
+    const out: Bundle = {
+      username: w.username,
+      identityKey: unb64(w.identity_key, 'identity_key'),
+      signedPreKey: signedIn(w.signed_prekey, 'signed_prekey'),
+      pqPreKey: signedIn(w.pq_prekey, 'pq_prekey'),
+    };
+    return w.one_time_prekey
+      ? {
+          ...out,
+          oneTimePreKey: {
+            id: w.one_time_prekey.key_id,
+            publicKey: unb64(w.one_time_prekey.public_key, 'one_time_prekey'),
+          },
+        }
+      : out;
+  }
+
+  // ── contacts ──────────────────────────────────────────────────────────────────────────
+
+  addContact(username: string): Promise<ContactWire> {
+    return this.http.request<ContactWire>('POST', '/contacts', { body: { username } });
+  }
+
+  async contacts(): Promise<ContactWire[]> {
+    return (await this.http.request<{ contacts: ContactWire[] }>('GET', '/contacts')).contacts;
+  }
+
+  removeContact(username: string): Promise<void> {
+    return this.http.request<void>('DELETE', `/contacts/${encodeURIComponent(username)}`);
+  }
+
+  // ── messages ──────────────────────────────────────────────────────────────────────────
+
+  sendMessage(to: string, clientId: string, body: Uint8Array): Promise<SendMessageResultWire> {
+    return this.http.request<SendMessageResultWire>('POST', '/send_message', {
+      body: { to, client_id: clientId, body: b64(body) },
+    });
+  }
+
+  async messages(
+    cursor: number,
+    limit = 100,
+  ): Promise<{ messages: Envelope[]; nextCursor: number; hasMore: boolean }> {
+    const w = await this.http.request<MessagesPageWire>('GET', '/get_messages', { query: { cursor, limit } });
+    return {
+      messages: w.messages.map((m) => ({
+        id: m.id,
+        seq: m.seq,
+        sender: m.sender,
+        body: unb64(m.body, 'body'),
+        createdAt: m.created_at,
+      })),
+      nextCursor: w.next_cursor,
+      hasMore: w.has_more,
+    };
+  }
+
+  ack(ids: readonly number[], photoIds: readonly string[] = []): Promise<AckResultWire> {
+    const body: { ids?: number[]; photo_ids?: string[] } = {};
+    if (ids.length) body.ids = [...ids];
+    if (photoIds.length) body.photo_ids = [...photoIds];
+    return this.http.request<AckResultWire>('POST', '/ack', { body });
+  }
+}
