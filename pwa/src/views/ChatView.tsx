@@ -1,10 +1,57 @@
-// Placeholder: pwa-ui replaces this view.
 import { useSignals } from '@preact/signals-react/runtime';
-import { useParams } from 'react-router';
+import { useEffect, useMemo } from 'react';
+import { Link, useParams } from 'react-router';
+import { Composer } from '../components/Composer.tsx';
+import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
+import { MessageList } from '../components/MessageList.tsx';
+import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
 import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import { SignedInPage } from './SignedInPage.tsx';
 
+/** One conversation: header, key-change warning, virtualized history, composer. */
 export function ChatView() {
   useSignals();
+  const app = useApp();
   const { contact = '' } = useParams();
-  return <h1>{t('view.chat.title', { contact })}</h1>;
+  const messagesSignal = useMemo(() => app.messagesFor(contact), [app, contact]);
+  const messages = messagesSignal.value;
+  const info = app.contacts.value.find((c) => c.username === contact);
+  const keyChanged = info?.keyChanged ?? false;
+  const locale = app.language.value;
+
+  // Reading the chat clears its unread count — on open and whenever a message arrives here.
+  const count = messages.length;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `count` re-runs it when a message arrives
+  useEffect(() => {
+    if (contact) app.markRead(contact);
+  }, [app, contact, count]);
+
+  return (
+    <SignedInPage title={t('view.chat.title', { contact })} bare>
+      <div className="chat">
+        <header className="chat-header">
+          <Link to="/chats" className="icon-button" aria-label={t('chat.back')} title={t('chat.back')}>
+            <span aria-hidden="true">←</span>
+          </Link>
+          <h1>
+            {contact}
+            {info?.verified && (
+              <span className="verified-mark" title={t('safety.verified')}>
+                {' ✓'}
+                <span className="sr-only">{t('safety.verified')}</span>
+              </span>
+            )}
+          </h1>
+          <Link to={`/contacts/${encodeURIComponent(contact)}/safety`} className="button">
+            {t('chat.safety')}
+          </Link>
+        </header>
+        {keyChanged && <KeyChangeBanner contact={contact} />}
+        <MessageList messages={messages} locale={locale} contact={contact} />
+        <NewMessageAnnouncer messages={messages} />
+        <Composer contact={contact} blocked={keyChanged} />
+      </div>
+    </SignedInPage>
+  );
 }

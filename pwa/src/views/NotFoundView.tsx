@@ -1,8 +1,16 @@
-// Placeholder: pwa-ui replaces this view.
 import { useSignals } from '@preact/signals-react/runtime';
+import { Link } from 'react-router';
 import { t } from '../i18n/i18n.ts';
+import { PublicPage } from './PublicPage.tsx';
 
 export function NotFoundView() {
   useSignals();
-  return <h1>{t('error.unknown')}</h1>;
+  return (
+    <PublicPage title={t('notFound.title')}>
+      <p>{t('notFound.explain')}</p>
+      <p>
+        <Link to="/">{t('notFound.home')}</Link>
+      </p>
+    </PublicPage>
+  );
 }

@@ -1,8 +1,191 @@
-// Placeholder: pwa-ui replaces this view.
 import { useSignals } from '@preact/signals-react/runtime';
+import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { CopyButton } from '../components/CopyButton.tsx';
+import { errorText } from '../components/error-text.ts';
+import { GroupedCode } from '../components/GroupedCode.tsx';
+import { QrCode } from '../components/QrCode.tsx';
+import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import type { RegistrationStart } from '../state/types.ts';
+import { PublicPage } from './PublicPage.tsx';
+import { pendingRecoveryCodes } from './recovery.ts';
+import { isValidUsername, normalizeUsername, USERNAME_MAX, USERNAME_MIN } from './username.ts';
 
+/** TOTP codes are 6 digits (spec/openapi.yaml, /register/confirm). */
+const CODE_RE = /^\d{6}$/;
+
+function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => void }) {
+  useSignals();
+  const app = useApp();
+  const id = useId();
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const username = normalizeUsername(name);
+    if (!isValidUsername(username)) {
+      setError(t('error.invalid_username'));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      onStarted(await app.startRegistration(username));
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="card" onSubmit={submit} noValidate>
+      <div className="field">
+        <label htmlFor={`${id}-u`}>{t('register.username')}</label>
+        <input
+          id={`${id}-u`}
+          name="username"
+          autoComplete="username"
+          autoCapitalize="none"
+          spellCheck={false}
+          maxLength={USERNAME_MAX}
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          aria-describedby={`${id}-rules${error ? ` ${id}-err` : ''}`}
+          aria-invalid={error ? true : undefined}
+        />
+        <p id={`${id}-rules`} className="hint">
+          {t('register.rules', { min: USERNAME_MIN, max: USERNAME_MAX })}
+        </p>
+      </div>
+      {error && (
+        <p id={`${id}-err`} className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <button type="submit" className="button button-primary" disabled={busy}>
+        {busy ? t('common.wait') : t('register.next')}
+      </button>
+    </form>
+  );
+}
+
+function Enroll({ start, onConfirmed }: { start: RegistrationStart; onConfirmed: () => void }) {
+  useSignals();
+  const app = useApp();
+  const id = useId();
+  const [code, setCode] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => headingRef.current?.focus(), []);
+  const secret = start.secretGroups.length > 0 ? start.secretGroups.join('') : start.secret;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const c = code.replace(/\s+/g, '');
+    if (!CODE_RE.test(c)) {
+      setError(t('error.invalid_code'));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const done = await app.confirmRegistration(c);
+      pendingRecoveryCodes.value = done.recoveryCodes;
+      onConfirmed();
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="page-narrow page">
+      <section className="card" aria-labelledby={`${id}-qr-h`}>
+        <h2 id={`${id}-qr-h`} ref={headingRef} tabIndex={-1}>
+          {t('register.scanTitle')}
+        </h2>
+        <p>{t('register.scanExplain')}</p>
+        <QrCode value={start.otpauthUri} label={t('register.qrLabel', { username: start.username })} />
+        <p>
+          <a href={start.otpauthUri} className="button">
+            {t('register.openApp')}
+          </a>
+        </p>
+      </section>
+      <section className="card" aria-labelledby={`${id}-secret-h`}>
+        <h2 id={`${id}-secret-h`}>{t('register.manualTitle')}</h2>
+        <p className="hint">{t('register.manualExplain')}</p>
+        <GroupedCode value={secret} groupSize={4} label={t('register.secretLabel')} className="totp-secret" />
+        <div className="actions">
+          <CopyButton text={secret} label={t('register.copySecret')} />
+        </div>
+      </section>
+      <form className="card" onSubmit={submit} noValidate>
+        <div className="field">
+          <label htmlFor={`${id}-code`}>{t('register.firstCode')}</label>
+          <input
+            id={`${id}-code`}
+            name="code"
+            className="code-input"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            maxLength={7}
+            value={code}
+            onChange={(e) => setCode(e.target.value)}
+            aria-describedby={`${id}-code-hint${error ? ` ${id}-err` : ''}`}
+            aria-invalid={error ? true : undefined}
+          />
+          <p id={`${id}-code-hint`} className="hint">
+            {t('register.firstCodeHint')}
+          </p>
+        </div>
+        {error && (
+          <p id={`${id}-err`} className="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="button button-primary" disabled={busy}>
+          {busy ? t('register.creatingKeys') : t('register.confirm')}
+        </button>
+      </form>
+    </div>
+  );
+}
+
+/** Create an account: username → authenticator enrolment → first code → recovery codes. */
 export function RegisterView() {
   useSignals();
-  return <h1>{t('view.register.title')}</h1>;
+  const navigate = useNavigate();
+  const [start, setStart] = useState<RegistrationStart | null>(null);
+  const codes = pendingRecoveryCodes.value;
+
+  return (
+    <PublicPage title={t('view.register.title')}>
+      {codes && start ? (
+        <RecoveryCodes
+          username={start.username}
+          codes={codes}
+          onDone={() => {
+            pendingRecoveryCodes.value = null;
+            navigate('/chats');
+          }}
+        />
+      ) : start ? (
+        <Enroll start={start} onConfirmed={() => undefined} />
+      ) : (
+        <>
+          <ChooseUsername onStarted={setStart} />
+          <p>
+            {t('register.haveAccount')} <Link to="/login">{t('nav.login')}</Link>
+          </p>
+        </>
+      )}
+    </PublicPage>
+  );
 }

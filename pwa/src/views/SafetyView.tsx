@@ -1,10 +1,162 @@
-// Placeholder: pwa-ui replaces this view.
 import { useSignals } from '@preact/signals-react/runtime';
-import { useParams } from 'react-router';
+import { type ChangeEvent, useCallback, useEffect, useId, useState } from 'react';
+import { Link, useParams } from 'react-router';
+import { errorText } from '../components/error-text.ts';
+import { GroupedCode } from '../components/GroupedCode.tsx';
+import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
+import { QrCode } from '../components/QrCode.tsx';
+import { QrScanner } from '../components/QrScanner.tsx';
+import { decodeQrFile } from '../components/qr-decode.ts';
 import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import type { SafetyNumber, ScanResult } from '../state/types.ts';
+import { SignedInPage } from './SignedInPage.tsx';
 
+type Outcome = ScanResult | 'no-code';
+
+/**
+ * Safety number with one contact: the 60 digits in 12 groups of 5 and a QR code to show;
+ * scanning the contact's code (camera or image file) compares the two
+ * (spec/protocol.md §11). A match marks the contact verified; a mismatch says so plainly.
+ */
 export function SafetyView() {
   useSignals();
+  const app = useApp();
+  const id = useId();
   const { contact = '' } = useParams();
-  return <h1>{t('view.safety.title', { contact })}</h1>;
+  const info = app.contacts.value.find((c) => c.username === contact);
+  const [number, setNumber] = useState<SafetyNumber | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [scanning, setScanning] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  // Reload when the key changes or the verified mark moves: the number is derived from the keys.
+  const keyChanged = info?.keyChanged ?? false;
+  const verified = info?.verified ?? false;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: keyChanged/verified re-derive the number
+  useEffect(() => {
+    let live = true;
+    app.safetyNumber(contact).then(
+      (n) => live && setNumber(n),
+      (e) => live && setLoadError(errorText(e)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [app, contact, keyChanged, verified]);
+
+  const compare = useCallback(
+    async (scanned: string | null) => {
+      setScanning(false);
+      setError(null);
+      if (scanned === null) {
+        setOutcome('no-code');
+        return;
+      }
+      try {
+        setOutcome(await app.compareScanned(contact, scanned));
+      } catch (e) {
+        setError(errorText(e));
+      }
+    },
+    [app, contact],
+  );
+
+  const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
+    const file = e.target.files?.[0];
+    e.target.value = '';
+    if (!file) return;
+    setOutcome(null);
+    try {
+      await compare(await decodeQrFile(file));
+    } catch {
+      setOutcome('no-code');
+    }
+  };
+
+  const unverify = async () => {
+    setError(null);
+    try {
+      await app.markVerified(contact, false);
+      setOutcome(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  return (
+    <SignedInPage title={t('view.safety.title', { contact })}>
+      {keyChanged && <KeyChangeBanner contact={contact} />}
+      <div className="page page-narrow">
+        <p>
+          <Link to={`/chats/${encodeURIComponent(contact)}`}>{t('safety.backToChat', { contact })}</Link>
+        </p>
+        <h1>{t('view.safety.title', { contact })}</h1>
+        <p>{t('safety.explain', { contact })}</p>
+        <p className={verified ? 'ok' : 'hint'}>
+          {verified ? `✓ ${t('safety.verifiedLong', { contact })}` : t('safety.notVerified', { contact })}
+        </p>
+        {loadError && (
+          <p className="error" role="alert">
+            {loadError}
+          </p>
+        )}
+        {number && (
+          <section className="card" aria-labelledby={`${id}-num`}>
+            <h2 id={`${id}-num`}>{t('safety.numberTitle')}</h2>
+            <GroupedCode
+              value={number.digits}
+              groupSize={5}
+              label={t('safety.numberLabel')}
+              className="safety-number"
+            />
+            <QrCode value={number.qrText} label={t('safety.qrLabel', { contact })} />
+          </section>
+        )}
+        <section className="card" aria-labelledby={`${id}-scan`}>
+          <h2 id={`${id}-scan`}>{t('safety.scanTitle')}</h2>
+          <p className="hint">{t('safety.scanExplain', { contact })}</p>
+          {scanning ? (
+            <QrScanner onResult={compare} onClose={() => setScanning(false)} />
+          ) : (
+            <div className="actions">
+              <button
+                type="button"
+                className="button button-primary"
+                onClick={() => {
+                  setOutcome(null);
+                  setScanning(true);
+                }}
+              >
+                {t('safety.scanCamera')}
+              </button>
+              <input
+                id={`${id}-file`}
+                type="file"
+                accept="image/*"
+                className="sr-only file-input"
+                onChange={onFile}
+              />
+              <label className="button" htmlFor={`${id}-file`}>
+                {t('safety.scanFile')}
+              </label>
+            </div>
+          )}
+          <div role="status" className="verify-result">
+            {outcome === 'match' && <p className="ok">✓ {t('safety.match', { contact })}</p>}
+            {outcome === 'mismatch' && <p className="error">{t('safety.mismatch', { contact })}</p>}
+            {outcome === 'invalid' && <p className="error">{t('safety.invalid')}</p>}
+            {outcome === 'no-code' && <p className="error">{t('safety.noCode')}</p>}
+            {error && <p className="error">{error}</p>}
+          </div>
+          {verified && (
+            <button type="button" className="button" onClick={unverify}>
+              {t('safety.unverify')}
+            </button>
+          )}
+        </section>
+      </div>
+    </SignedInPage>
+  );
 }

@@ -1,8 +1,147 @@
-// Placeholder: pwa-ui replaces this view.
 import { useSignals } from '@preact/signals-react/runtime';
+import { useId, useState } from 'react';
+import { useNavigate } from 'react-router';
+import { errorText } from '../components/error-text.ts';
+import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
+import { Modal } from '../components/Modal.tsx';
 import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import { SignedInPage } from './SignedInPage.tsx';
 
+type Action = 'logout' | 'logoutEverywhere' | 'erase';
+
+/** Erasing asks the user to type this word: a deliberate act, not a stray tap. */
+function EraseDialog({ onCancel, onConfirm }: { onCancel: () => void; onConfirm: () => void }) {
+  useSignals();
+  const id = useId();
+  const [typed, setTyped] = useState('');
+  const word = t('erase.word');
+  const ok = typed.trim().toLocaleLowerCase() === word.toLocaleLowerCase();
+  return (
+    <Modal label={t('erase.title')} onClose={onCancel}>
+      <h2>{t('erase.title')}</h2>
+      <p>{t('erase.warning')}</p>
+      <ul>
+        <li>{t('erase.lossKeys')}</li>
+        <li>{t('erase.lossHistory')}</li>
+        <li>{t('erase.lossVerified')}</li>
+      </ul>
+      <div className="field">
+        <label htmlFor={`${id}-w`}>{t('erase.typeWord', { word })}</label>
+        <input id={`${id}-w`} autoComplete="off" value={typed} onChange={(e) => setTyped(e.target.value)} />
+      </div>
+      <div className="actions">
+        <button type="button" className="button" onClick={onCancel}>
+          {t('common.cancel')}
+        </button>
+        <button type="button" className="button button-danger" disabled={!ok} onClick={onConfirm}>
+          {t('erase.confirm')}
+        </button>
+      </div>
+    </Modal>
+  );
+}
+
+/** Account, language, storage, app version, and the session actions. */
 export function SettingsView() {
   useSignals();
-  return <h1>{t('view.settings.title')}</h1>;
+  const app = useApp();
+  const navigate = useNavigate();
+  const id = useId();
+  const [busy, setBusy] = useState<Action | null>(null);
+  const [confirmErase, setConfirmErase] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const persisted = app.storagePersisted.value;
+  const update = app.update.value;
+
+  const run = async (action: Action) => {
+    setBusy(action);
+    setError(null);
+    try {
+      await app[action === 'erase' ? 'eraseDevice' : action]();
+      navigate(action === 'erase' ? '/register' : '/login');
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  return (
+    <SignedInPage title={t('view.settings.title')}>
+      <div className="page page-narrow">
+        <h1>{t('view.settings.title')}</h1>
+        <section className="card settings-section" aria-labelledby={`${id}-acc`}>
+          <h2 id={`${id}-acc`}>{t('settings.account')}</h2>
+          <p>{t('settings.signedInAs', { username: app.auth.value.username ?? '' })}</p>
+        </section>
+        <section className="card settings-section" aria-labelledby={`${id}-lang`}>
+          <h2 id={`${id}-lang`}>{t('language.label')}</h2>
+          <LanguageSwitch />
+        </section>
+        <section className="card settings-section" aria-labelledby={`${id}-dev`}>
+          <h2 id={`${id}-dev`}>{t('settings.device')}</h2>
+          <p className="hint">
+            {persisted === true
+              ? t('settings.storagePersisted')
+              : persisted === false
+                ? t('settings.storageNotPersisted')
+                : t('settings.storageUnknown')}
+          </p>
+          <p className="hint">
+            {update.offlineReady ? t('settings.offlineReady') : t('settings.offlineNotReady')}
+          </p>
+          {update.available && (
+            <div className="actions">
+              <span>{t('update.available')}</span>
+              <button type="button" className="button button-primary" onClick={() => app.applyUpdate()}>
+                {t('update.apply')}
+              </button>
+            </div>
+          )}
+        </section>
+        <section className="card settings-section" aria-labelledby={`${id}-ses`}>
+          <h2 id={`${id}-ses`}>{t('settings.sessions')}</h2>
+          <div className="actions">
+            <button type="button" className="button" disabled={busy !== null} onClick={() => run('logout')}>
+              {t('settings.logout')}
+            </button>
+          </div>
+          <p className="hint">{t('settings.logoutExplain')}</p>
+          <div className="actions">
+            <button
+              type="button"
+              className="button"
+              disabled={busy !== null}
+              onClick={() => run('logoutEverywhere')}
+            >
+              {t('settings.logoutEverywhere')}
+            </button>
+          </div>
+          <p className="hint">{t('settings.logoutEverywhereExplain')}</p>
+          <div className="actions">
+            <button
+              type="button"
+              className="button button-danger"
+              disabled={busy !== null}
+              onClick={() => setConfirmErase(true)}
+            >
+              {t('settings.erase')}
+            </button>
+          </div>
+          <p className="hint">{t('settings.eraseExplain')}</p>
+          <div role="alert">{error && <p className="error">{error}</p>}</div>
+        </section>
+      </div>
+      {confirmErase && (
+        <EraseDialog
+          onCancel={() => setConfirmErase(false)}
+          onConfirm={() => {
+            setConfirmErase(false);
+            void run('erase');
+          }}
+        />
+      )}
+    </SignedInPage>
+  );
 }

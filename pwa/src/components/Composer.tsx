@@ -1,0 +1,163 @@
+import { useSignals } from '@preact/signals-react/runtime';
+import { type ChangeEvent, type KeyboardEvent, lazy, Suspense, useId, useRef, useState } from 'react';
+import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import { errorText } from './error-text.ts';
+
+// Loaded on first open: the picker and its data stay out of the initial bundle.
+const EmojiPicker = lazy(() => import('./EmojiPicker.tsx'));
+
+/** Longest text a message may carry; the relay caps the ciphertext, this keeps well under it. */
+export const MAX_TEXT = 4000;
+
+interface Props {
+  contact: string;
+  /** When true (an unacknowledged key change), nothing can be sent. */
+  blocked: boolean;
+}
+
+/** Text + emoji + photo composer. Enter sends, Shift+Enter starts a new line. */
+export function Composer({ contact, blocked }: Props) {
+  useSignals();
+  const app = useApp();
+  const id = useId();
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [pickerOpen, setPickerOpen] = useState(false);
+  const textRef = useRef<HTMLTextAreaElement>(null);
+  const fileRef = useRef<HTMLInputElement>(null);
+  const emojiButtonRef = useRef<HTMLButtonElement>(null);
+
+  const send = async () => {
+    const body = text.trim();
+    if (!body || blocked) return;
+    setError(null);
+    try {
+      await app.sendText(contact, body);
+      setText('');
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    // An IME composition (e.g. Japanese input) uses Enter to commit a word, not to send.
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      void send();
+    }
+  };
+
+  const insertEmoji = (emoji: string) => {
+    const el = textRef.current;
+    const start = el?.selectionStart ?? text.length;
+    const end = el?.selectionEnd ?? text.length;
+    const next = text.slice(0, start) + emoji + text.slice(end);
+    if (next.length > MAX_TEXT) return;
+    setText(next);
+    requestAnimationFrame(() => {
+      el?.focus();
+      el?.setSelectionRange(start + emoji.length, start + emoji.length);
+    });
+  };
+
+  const closePicker = () => {
+    setPickerOpen(false);
+    emojiButtonRef.current?.focus();
+  };
+
+  const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
+    const file = e.target.files?.[0];
+    e.target.value = '';
+    if (!file || blocked) return;
+    setError(null);
+    try {
+      await app.sendPhoto(contact, file);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
+  return (
+    <div className="composer-wrap">
+      <div id={`${id}-err`} role="alert">
+        {error && <p className="error">{error}</p>}
+      </div>
+      <form
+        className="composer"
+        aria-label={t('composer.label', { contact })}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void send();
+        }}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape' && pickerOpen) {
+            e.preventDefault();
+            closePicker();
+          }
+        }}
+      >
+        {pickerOpen && (
+          <div className="emoji-popover">
+            <Suspense fallback={<p className="emoji-picker">{t('app.loading')}</p>}>
+              <EmojiPicker onPick={insertEmoji} />
+            </Suspense>
+          </div>
+        )}
+        <button
+          ref={emojiButtonRef}
+          type="button"
+          className="icon-button"
+          aria-label={t('composer.emoji')}
+          title={t('composer.emoji')}
+          aria-expanded={pickerOpen}
+          onClick={() => setPickerOpen(!pickerOpen)}
+          disabled={blocked}
+        >
+          <span aria-hidden="true">😊</span>
+        </button>
+        <button
+          type="button"
+          className="icon-button"
+          aria-label={t('composer.attach')}
+          title={t('composer.attach')}
+          onClick={() => fileRef.current?.click()}
+          disabled={blocked}
+        >
+          <span aria-hidden="true">📎</span>
+        </button>
+        <input
+          ref={fileRef}
+          type="file"
+          accept="image/jpeg,image/png"
+          className="sr-only"
+          tabIndex={-1}
+          aria-hidden="true"
+          onChange={onFile}
+        />
+        <label htmlFor={`${id}-text`} className="sr-only">
+          {t('composer.placeholder')}
+        </label>
+        <textarea
+          id={`${id}-text`}
+          ref={textRef}
+          rows={1}
+          maxLength={MAX_TEXT}
+          value={text}
+          placeholder={t('composer.placeholder')}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={onKeyDown}
+          disabled={blocked}
+          aria-describedby={`${id}-hint`}
+          enterKeyHint="send"
+        />
+        <button type="submit" className="button button-primary" disabled={blocked || text.trim() === ''}>
+          {t('composer.send')}
+        </button>
+      </form>
+      <p id={`${id}-hint`} className="sr-only">
+        {blocked ? t('composer.blocked') : t('composer.hint')}
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,150 @@
+// The emoji picker, loaded lazily (React.lazy in Composer) so neither it nor its data weigh on
+// the first load. Data, search and favourites come from emoji-picker-element's Database
+// (IndexedDB-backed, localized annotations incl. Russian). We render the grid ourselves
+// because the library's <emoji-picker> element writes inline style attributes and an inline
+// <style>, which our CSP (style-src without 'unsafe-inline') blocks.
+import { useSignals } from '@preact/signals-react/runtime';
+import Database from 'emoji-picker-element/database.js';
+import type { Emoji } from 'emoji-picker-element/shared.js';
+import enData from 'emoji-picker-element-data/en/emojibase/data.json?url';
+import ruData from 'emoji-picker-element-data/ru/emojibase/data.json?url';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { language, type MessageKey, t } from '../i18n/i18n.ts';
+
+/** Emojibase group numbers (group 2, skin-tone components, is not offered). */
+const GROUPS: readonly { id: number; icon: string; key: MessageKey }[] = [
+  { id: 0, icon: '😀', key: 'emoji.group.smileys' },
+  { id: 1, icon: '👋', key: 'emoji.group.people' },
+  { id: 3, icon: '🐱', key: 'emoji.group.animals' },
+  { id: 4, icon: '🍎', key: 'emoji.group.food' },
+  { id: 5, icon: '🏠', key: 'emoji.group.travel' },
+  { id: 6, icon: '⚽', key: 'emoji.group.activities' },
+  { id: 7, icon: '💡', key: 'emoji.group.objects' },
+  { id: 8, icon: '🔣', key: 'emoji.group.symbols' },
+  { id: 9, icon: '🏁', key: 'emoji.group.flags' },
+];
+const FAVOURITES = -1;
+const FAVOURITE_COUNT = 24;
+
+interface Props {
+  onPick: (emoji: string) => void;
+}
+
+function unicodeOf(e: Emoji): string | null {
+  return 'unicode' in e ? e.unicode : null;
+}
+
+export default function EmojiPicker({ onPick }: Props) {
+  useSignals();
+  const lang = language.value;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new database (locale, data) per language
+  const db = useMemo(
+    () => new Database({ locale: lang, dataSource: lang === 'ru' ? ruData : enData }),
+    [lang],
+  );
+  const [group, setGroup] = useState<number>(FAVOURITES);
+  const [query, setQuery] = useState('');
+  const [emojis, setEmojis] = useState<Emoji[]>([]);
+  const [failed, setFailed] = useState(false);
+  const searchRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => () => void db.close(), [db]);
+  useEffect(() => searchRef.current?.focus(), []);
+
+  useEffect(() => {
+    let live = true;
+    const q = query.trim();
+    const load = q
+      ? db.getEmojiBySearchQuery(q)
+      : group === FAVOURITES
+        ? db.getTopFavoriteEmoji(FAVOURITE_COUNT)
+        : db.getEmojiByGroup(group);
+    load.then(
+      (list) => {
+        if (!live) return;
+        // With no favourites yet, open on the first real category instead of an empty grid.
+        if (!q && group === FAVOURITES && list.length === 0) setGroup(0);
+        else setEmojis(list);
+      },
+      () => live && setFailed(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, [db, group, query]);
+
+  const pick = (e: Emoji) => {
+    const u = unicodeOf(e);
+    if (!u) return;
+    void db.incrementFavoriteEmojiCount(u).catch(() => undefined);
+    onPick(u);
+  };
+
+  return (
+    <section className="emoji-picker" aria-label={t('emoji.title')}>
+      <input
+        ref={searchRef}
+        className="emoji-search"
+        type="search"
+        value={query}
+        onChange={(e) => setQuery(e.target.value)}
+        placeholder={t('emoji.search')}
+        aria-label={t('emoji.search')}
+      />
+      <div className="emoji-groups" role="toolbar" aria-label={t('emoji.categories')}>
+        <button
+          type="button"
+          className="emoji-group-button"
+          aria-pressed={group === FAVOURITES && !query}
+          aria-label={t('emoji.group.recent')}
+          title={t('emoji.group.recent')}
+          onClick={() => {
+            setQuery('');
+            setGroup(FAVOURITES);
+          }}
+        >
+          🕘
+        </button>
+        {GROUPS.map((g) => (
+          <button
+            key={g.id}
+            type="button"
+            className="emoji-group-button"
+            aria-pressed={group === g.id && !query}
+            aria-label={t(g.key)}
+            title={t(g.key)}
+            onClick={() => {
+              setQuery('');
+              setGroup(g.id);
+            }}
+          >
+            {g.icon}
+          </button>
+        ))}
+      </div>
+      {failed ? (
+        <p role="alert">{t('emoji.failed')}</p>
+      ) : (
+        <ul className="emoji-grid" aria-label={query ? t('emoji.results') : t('emoji.title')}>
+          {emojis.map((e) => {
+            const u = unicodeOf(e);
+            if (!u) return null;
+            return (
+              <li key={u}>
+                <button
+                  type="button"
+                  className="emoji-button"
+                  aria-label={'annotation' in e ? e.annotation : u}
+                  title={'annotation' in e ? e.annotation : u}
+                  onClick={() => pick(e)}
+                >
+                  {u}
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,56 @@
+import { useSignals } from '@preact/signals-react/runtime';
+import { useState } from 'react';
+import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import type { ChatMessage } from '../state/types.ts';
+import { DeliveryMark } from './DeliveryMark.tsx';
+import { timeLabel } from './dates.ts';
+import { PhotoMessage } from './PhotoMessage.tsx';
+
+/**
+ * One message. Text is rendered as a React text node — never as HTML — so markup typed by a
+ * contact shows as the characters it is made of.
+ */
+export function MessageBubble({ message, locale }: { message: ChatMessage; locale: string }) {
+  useSignals();
+  const app = useApp();
+  const [retrying, setRetrying] = useState(false);
+  const mine = message.direction === 'out';
+  const retry = async () => {
+    setRetrying(true);
+    try {
+      await app.retry(message.id);
+    } catch {
+      // The message stays 'failed' and keeps its retry button; its error shows on it.
+    } finally {
+      setRetrying(false);
+    }
+  };
+
+  return (
+    <div className={mine ? 'bubble bubble-mine' : 'bubble'}>
+      <span className="sr-only">
+        {mine ? t('message.you') : t('message.from', { contact: message.contact })}
+      </span>
+      {message.body.kind === 'text' ? (
+        <p className="bubble-text">{message.body.text}</p>
+      ) : (
+        <PhotoMessage message={message} />
+      )}
+      <div className="bubble-meta">
+        <time dateTime={new Date(message.at).toISOString()}>{timeLabel(message.at, locale)}</time>
+        <DeliveryMark message={message} />
+      </div>
+      {message.state === 'failed' && (
+        <div className="actions">
+          {message.error && message.error !== 'cancelled' && (
+            <span className="delivery-failed">{t(`error.${message.error}`)}</span>
+          )}
+          <button type="button" className="button" onClick={retry} disabled={retrying}>
+            {t('message.retry')}
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}

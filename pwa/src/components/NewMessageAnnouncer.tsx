@@ -1,0 +1,31 @@
+import { useEffect, useRef, useState } from 'react';
+import { t } from '../i18n/i18n.ts';
+import type { ChatMessage } from '../state/types.ts';
+
+/**
+ * A polite live region that reads out messages arriving while the chat is open (not the
+ * history already there when it opened).
+ */
+export function NewMessageAnnouncer({ messages }: { messages: readonly ChatMessage[] }) {
+  const seen = useRef<string | null | undefined>(undefined);
+  const [announcement, setAnnouncement] = useState('');
+  const last = messages[messages.length - 1];
+
+  useEffect(() => {
+    if (seen.current === undefined) {
+      seen.current = last?.id ?? null;
+      return;
+    }
+    if (!last || last.id === seen.current) return;
+    seen.current = last.id;
+    if (last.direction !== 'in') return;
+    const body = last.body.kind === 'text' ? last.body.text : t('chats.photo');
+    setAnnouncement(t('chat.newMessage', { contact: last.contact, text: body }));
+  }, [last]);
+
+  return (
+    <div className="sr-only" aria-live="polite" aria-atomic="true">
+      {announcement}
+    </div>
+  );
+}

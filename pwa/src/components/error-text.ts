@@ -1,0 +1,23 @@
+// Turns an action's rejection into a sentence for the user. Codes come from the state layer
+// (AppErrorCode); anything that is not an AppError is shown as the generic error, so no
+// internal detail (or secret) ever reaches the screen.
+import { type MessageKey, t } from '../i18n/i18n.ts';
+import { isAppError } from '../state/errors.ts';
+import type { AppErrorCode } from '../state/types.ts';
+
+export function errorKey(code: AppErrorCode): MessageKey {
+  return `error.${code}` as MessageKey;
+}
+
+export function errorCode(e: unknown): AppErrorCode {
+  return isAppError(e) ? e.code : 'unknown';
+}
+
+export function errorText(e: unknown): string {
+  return t(errorKey(errorCode(e)));
+}
+
+/** When a lockout or rate limit ends (epoch ms), if the error says. */
+export function retryAt(e: unknown, now: number = Date.now()): number | null {
+  return isAppError(e) && e.retryAfter !== undefined ? now + e.retryAfter * 1000 : null;
+}

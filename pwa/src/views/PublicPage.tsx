@@ -1,0 +1,27 @@
+import '../styles/app.css';
+import { useSignals } from '@preact/signals-react/runtime';
+import { type ReactNode, useEffect } from 'react';
+import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
+import { UpdateBanner } from '../components/UpdateBanner.tsx';
+import { t } from '../i18n/i18n.ts';
+
+/** Frame of the signed-out screens (register, log in): title, language switch, content. */
+export function PublicPage({ title, children }: { title: string; children: ReactNode }) {
+  useSignals();
+  useEffect(() => {
+    document.title = `${title} · ${t('app.name')}`;
+  }, [title]);
+  return (
+    <div className="app">
+      <UpdateBanner />
+      <div className="app-header">
+        <span className="brand">{t('app.name')}</span>
+        <LanguageSwitch />
+      </div>
+      <div className="page page-narrow">
+        <h1>{title}</h1>
+        {children}
+      </div>
+    </div>
+  );
+}
