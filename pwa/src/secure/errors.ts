@@ -1,0 +1,22 @@
+// Errors of the secure layer that the app turns into user-facing states.
+
+export type SecureErrorCode =
+  /** The contact's identity key changed; the user must acknowledge before anything is sent. */
+  | 'key_change_unacknowledged'
+  /** A ratchet message arrived for which no stored session works (lost state, or forged). */
+  | 'no_session'
+  /** Not a contact of this device. */
+  | 'unknown_peer'
+  /** The message cannot be opened (tampered, replayed or malformed): it is dropped. */
+  | 'undecryptable';
+
+export class SecureError extends Error {
+  constructor(
+    readonly code: SecureErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SecureError';
+  }
+}
