@@ -4,6 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.js';
+import type { BucketSpec } from './limits/token-bucket.js';
 import { resolveSecrets, type Secrets } from './secrets.js';
 
 /** The repository root (relay/src or relay/dist → two levels up), so `npm start` and the relay share .data/. */
@@ -48,6 +49,19 @@ const envSchema = z.object({
   MAX_MESSAGE_BYTES: int(1024, 1_048_576, 65_536),
   MAX_PHOTO_BYTES: int(1024, 104_857_600, 26_214_400),
   MAX_SESSIONS_PER_USER: int(1, 1000, 20),
+  // relay-data: rates, WebSocket and retention sweep (documented in relay/.env.example).
+  SEND_RATE_BURST: int(1, 10_000, 60),
+  SEND_RATE_PER_SECOND: int(1, 1000, 1),
+  PREKEY_FETCH_BURST: int(1, 1000, 20),
+  PREKEY_FETCH_PER_MINUTE: int(1, 6000, 10),
+  PREKEY_LOW_THRESHOLD: int(0, 500, 20),
+  MAX_PENDING_PHOTOS: int(1, 10_000, 100),
+  WS_MAX_CONNECTIONS_PER_USER: int(1, 1000, 5),
+  WS_MAX_CONNECTIONS: int(1, 1_000_000, 50_000),
+  WS_AUTH_TIMEOUT_MS: int(100, 60_000, 5000),
+  WS_HEARTBEAT_SECONDS: int(1, 600, 30),
+  WS_SESSION_CHECK_SECONDS: int(1, 3600, 30),
+  SWEEP_INTERVAL_SECONDS: int(1, 86_400, 300),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -69,6 +83,26 @@ export interface Config {
   login: { userMaxFailures: number; ipMaxFailures: number; lockSeconds: number };
   retentionDays: number;
   limits: { messageBytes: number; photoBytes: number; sessionsPerUser: number };
+  /** relay-data: keys, messages, photos, WebSocket. */
+  data: DataConfig;
+}
+
+export interface DataConfig {
+  /** Per-user token buckets (src/limits/token-bucket.ts): sends (messages and photos), bundle fetches. */
+  send: BucketSpec;
+  prekeyFetch: BucketSpec;
+  /** Below this many one-time prekeys the owner is told to upload more. */
+  prekeyLowThreshold: number;
+  /** Photos a sender may have waiting for acknowledgement. */
+  maxPendingPhotos: number;
+  ws: {
+    maxPerUser: number;
+    maxConnections: number;
+    authTimeoutMs: number;
+    heartbeatMs: number;
+    sessionCheckMs: number;
+  };
+  sweepIntervalMs: number;
 }
 
 export { ConfigError };
@@ -111,6 +145,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       messageBytes: e.MAX_MESSAGE_BYTES,
       photoBytes: e.MAX_PHOTO_BYTES,
       sessionsPerUser: e.MAX_SESSIONS_PER_USER,
+    },
+    data: {
+      send: { name: 'send', burst: e.SEND_RATE_BURST, perSecond: e.SEND_RATE_PER_SECOND },
+      prekeyFetch: {
+        name: 'prekey_fetch',
+        burst: e.PREKEY_FETCH_BURST,
+        perSecond: e.PREKEY_FETCH_PER_MINUTE / 60,
+      },
+      prekeyLowThreshold: e.PREKEY_LOW_THRESHOLD,
+      maxPendingPhotos: e.MAX_PENDING_PHOTOS,
+      ws: {
+        maxPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
+        maxConnections: e.WS_MAX_CONNECTIONS,
+        authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
+        heartbeatMs: e.WS_HEARTBEAT_SECONDS * 1000,
+        sessionCheckMs: e.WS_SESSION_CHECK_SECONDS * 1000,
+      },
+      sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
     },
   };
 }

@@ -10,6 +10,9 @@ import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import type { AppDeps } from './deps.js';
 import { createLogger } from './logger.js';
+import { startSweeper } from './messages/sweeper.js';
+import { PgNotifier } from './notify/pg-notifier.js';
+import { attachWebSocket } from './ws/hub.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -37,10 +40,12 @@ async function main(): Promise<void> {
   }
   await migrate(databaseUrl, logger);
   const pool = createPool(databaseUrl, logger);
-  const deps: AppDeps = { config, pool, logger, clock: systemClock };
+  const notifier = await PgNotifier.start({ pool, listenConfig: { connectionString: databaseUrl }, logger });
+  const deps: AppDeps = { config, pool, logger, clock: systemClock, notifier };
   const app = buildApp(deps);
   const server = createServer(app);
-  // relay-data: attach the WebSocket server (GET /ws) to `server` here and close it in shutdown().
+  const hub = attachWebSocket(server, deps);
+  const stopSweeper = startSweeper(deps);
 
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   const addr = server.address();
@@ -53,11 +58,14 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    stopSweeper();
+    await hub.close();
     server.closeIdleConnections();
     // Give in-flight requests a moment, then cut what is left.
     const force = setTimeout(() => server.closeAllConnections(), 5000);
     force.unref();
     await closed;
+    await notifier.close();
     await pool.end();
     await embedded?.stop();
     logger.info('stopped');

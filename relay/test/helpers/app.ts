@@ -8,7 +8,9 @@ import { loadConfig } from '../../src/config.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import type { AppDeps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
+import { PgNotifier } from '../../src/notify/pg-notifier.js';
 import type { RouteModule } from '../../src/routes/index.js';
+import { attachWebSocket } from '../../src/ws/hub.js';
 import { TestClock } from './clock.js';
 import { assertConformsToSpec } from './openapi.js';
 
@@ -102,9 +104,16 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
   const pool = opts.pool ?? createPool(opts.databaseUrl, logger, 5);
   const clock = opts.clock ?? new TestClock();
-  const deps: AppDeps = { config, pool, logger, clock };
+  // A real LISTEN/NOTIFY notifier per app instance: two instances on one database behave as two relay processes.
+  const notifier = await PgNotifier.start({
+    pool,
+    listenConfig: { connectionString: opts.databaseUrl },
+    logger,
+  });
+  const deps: AppDeps = { config, pool, logger, clock, notifier };
   const app = opts.routes ? buildApp(deps, opts.routes) : buildApp(deps);
   const server = createServer(app);
+  const hub = attachWebSocket(server, deps);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -115,6 +124,8 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     api: makeApi(baseUrl),
     logs,
     close: async () => {
+      await hub.close();
+      await notifier.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       if (!opts.pool) await pool.end();

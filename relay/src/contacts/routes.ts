@@ -1,0 +1,77 @@
+// Contacts (issue 3 "Contacts"; spec/openapi.yaml tag "contacts"): the brief's
+// contacts(user_id, contact_id). Adding is one-directional and needs no consent: it shapes the
+// caller's own list and makes the caller hear when that user's identity key changes.
+import { Router } from 'express';
+import { z } from 'zod';
+import { authOf, requireAuth } from '../auth/require-auth.js';
+import type { AppDeps } from '../deps.js';
+import { jsonBody } from '../http/body.js';
+import { badRequest, HttpError, notFound } from '../http/http-error.js';
+import { parse } from '../http/validate.js';
+import { lookupName } from './username.js';
+
+/** Most contacts per user: a personal address book, and a bound on key-change fan-out. */
+export const MAX_CONTACTS = 1000;
+
+const AddSchema = z.strictObject({ username: z.string().min(1).max(64) });
+
+export function contactRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const auth = requireAuth(deps);
+
+  router.post('/contacts', auth, jsonBody('1kb'), async (req, res) => {
+    const { userId } = authOf(req);
+    const name = lookupName(parse(AddSchema, req.body).username);
+    const target = name
+      ? await deps.pool.query<{ id: string }>(
+          `SELECT id FROM users WHERE username = $1 AND status = 'active'`,
+          [name],
+        )
+      : undefined;
+    const contactId = target?.rows[0]?.id;
+    if (!contactId || !name) throw notFound('no such user');
+    if (contactId === userId) throw badRequest('you cannot add yourself');
+    // Count and insert in one statement; the cap is approximate only under concurrent adds by one user.
+    const r = await deps.pool.query<{ created_at: Date; inserted: boolean }>(
+      `WITH ins AS (
+         INSERT INTO contacts (user_id, contact_id, created_at)
+         SELECT $1, $2, $3 WHERE (SELECT count(*) FROM contacts WHERE user_id = $1) < $4
+         ON CONFLICT (user_id, contact_id) DO NOTHING
+         RETURNING created_at
+       )
+       SELECT created_at, true AS inserted FROM ins
+       UNION ALL
+       SELECT created_at, false FROM contacts WHERE user_id = $1 AND contact_id = $2`,
+      [userId, contactId, new Date(deps.clock.now()), MAX_CONTACTS],
+    );
+    const row = r.rows[0];
+    if (!row) throw new HttpError(409, 'contact_limit', `at most ${MAX_CONTACTS} contacts`);
+    res.status(row.inserted ? 201 : 200).json({ username: name, added_at: row.created_at.toISOString() });
+  });
+
+  router.get('/contacts', auth, async (req, res) => {
+    const r = await deps.pool.query<{ username: string; created_at: Date }>(
+      `SELECT u.username, c.created_at FROM contacts c JOIN users u ON u.id = c.contact_id
+        WHERE c.user_id = $1 ORDER BY u.username`,
+      [authOf(req).userId],
+    );
+    res.json({
+      contacts: r.rows.map((x) => ({ username: x.username, added_at: x.created_at.toISOString() })),
+    });
+  });
+
+  router.delete('/contacts/:username', auth, async (req, res) => {
+    const name = lookupName(req.params.username);
+    const r = name
+      ? await deps.pool.query(
+          `DELETE FROM contacts c USING users u
+            WHERE c.user_id = $1 AND c.contact_id = u.id AND u.username = $2`,
+          [authOf(req).userId, name],
+        )
+      : undefined;
+    if (!r?.rowCount) throw notFound('not in your contacts');
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,137 @@
+// SQL for messages (migration 0023). Every statement is a single autocommitted statement, so
+// the relay spends one commit per accepted message, the same as a bare INSERT.
+import type { Queryable } from './stream.js';
+
+export type SendOutcome =
+  | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date }
+  | { kind: 'duplicate'; id: number; createdAt: Date }
+  | { kind: 'conflict' }
+  | { kind: 'no_recipient' };
+
+// Resolves the recipient, takes the next seq of its stream and inserts, in one statement.
+// A retry with a known client_id hits ON CONFLICT and inserts nothing (the seq taken is a
+// harmless gap).
+const INSERT = `
+WITH r AS (SELECT id FROM users WHERE username = $2 AND status = 'active'),
+s AS (
+  INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM r
+  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
+  RETURNING user_id, seq
+)
+INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted, created_at)
+SELECT $1, s.user_id, $3, s.seq, $4, $5 FROM s
+ON CONFLICT (sender_id, client_id) DO NOTHING
+RETURNING id, seq, receiver_id, created_at`;
+
+const EXISTING = `
+SELECT m.id, m.created_at, m.acked_at,
+       (m.receiver_id IS NOT DISTINCT FROM r.id AND m.message_encrypted = $4) AS same
+  FROM messages m LEFT JOIN users r ON r.username = $2
+ WHERE m.sender_id = $1 AND m.client_id = $3`;
+
+/** Stores a message once per (sender, client_id). */
+export async function insertMessage(
+  db: Queryable,
+  m: { senderId: string; to: string; clientId: string; body: Buffer; now: Date },
+): Promise<SendOutcome> {
+  const params = [m.senderId, m.to, m.clientId, m.body, m.now];
+  const r = await db.query<{ id: string; seq: string; receiver_id: string; created_at: Date }>(
+    INSERT,
+    params,
+  );
+  const row = r.rows[0];
+  if (row)
+    return {
+      kind: 'stored',
+      id: Number(row.id),
+      seq: Number(row.seq),
+      receiverId: row.receiver_id,
+      createdAt: row.created_at,
+    };
+  const e = await db.query<{ id: string; created_at: Date; acked_at: Date | null; same: boolean | null }>(
+    EXISTING,
+    params.slice(0, 4),
+  );
+  const prev = e.rows[0];
+  if (!prev) return { kind: 'no_recipient' };
+  // After acknowledgement only a tombstone remains (no body to compare): the retry is the same send.
+  if (prev.acked_at !== null || prev.same)
+    return { kind: 'duplicate', id: Number(prev.id), createdAt: prev.created_at };
+  return { kind: 'conflict' };
+}
+
+export interface Envelope {
+  id: number;
+  seq: number;
+  from: string;
+  body: string;
+  created_at: string;
+}
+
+const LIST = `
+SELECT m.id, m.seq, u.username AS sender, m.message_encrypted, m.created_at
+  FROM messages m JOIN users u ON u.id = m.sender_id
+ WHERE m.receiver_id = $1 AND m.seq > $2
+ ORDER BY m.seq LIMIT $3`;
+
+/** Unacknowledged messages to `userId` after `cursor` (a seq), oldest first. */
+export async function listMessages(
+  db: Queryable,
+  userId: string,
+  cursor: number,
+  limit: number,
+): Promise<Envelope[]> {
+  const r = await db.query<{
+    id: string;
+    seq: string;
+    sender: string;
+    message_encrypted: Buffer;
+    created_at: Date;
+  }>(LIST, [userId, cursor, limit]);
+  return r.rows.map((x) => ({
+    id: Number(x.id),
+    seq: Number(x.seq),
+    from: x.sender,
+    body: x.message_encrypted.toString('base64'),
+    created_at: x.created_at.toISOString(),
+  }));
+}
+
+// Acknowledging: the ciphertext and receiver are deleted (a tombstone stays, see migration 0023)
+// and each sender gets a 'delivered' item in its own stream. Seqs are taken per sender in
+// blocks (one counter update per sender, senders locked in id order so two concurrent acks
+// cannot deadlock).
+const ACK = `
+WITH acked AS (
+  UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = $3
+   WHERE receiver_id = $1 AND id = ANY($2::bigint[])
+  RETURNING id, sender_id, client_id
+),
+counts AS (SELECT sender_id, count(*)::bigint AS n FROM acked GROUP BY sender_id),
+alloc AS (
+  INSERT INTO user_streams AS us (user_id, seq)
+  SELECT sender_id, n FROM counts ORDER BY sender_id
+  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + EXCLUDED.seq
+  RETURNING user_id, seq AS top
+),
+numbered AS (
+  SELECT a.id, a.sender_id, a.client_id, c.n,
+         row_number() OVER (PARTITION BY a.sender_id ORDER BY a.id) AS rn
+    FROM acked a JOIN counts c USING (sender_id)
+)
+INSERT INTO stream_events (user_id, seq, kind, subject_id, message_id, client_id, created_at)
+SELECT nb.sender_id, al.top - nb.n + nb.rn, 'delivered', $1, nb.id, nb.client_id, $3
+  FROM numbered nb JOIN alloc al ON al.user_id = nb.sender_id
+RETURNING user_id, seq`;
+
+/** Acknowledges `ids` received by `userId` (others' ids are ignored); returns the senders' new stream seqs. */
+export async function ackMessages(
+  db: Queryable,
+  userId: string,
+  ids: number[],
+  now: Date,
+): Promise<{ userId: string; seq: number }[]> {
+  if (ids.length === 0) return [];
+  const r = await db.query<{ user_id: string; seq: string }>(ACK, [userId, ids, now]);
+  return r.rows.map((x) => ({ userId: x.user_id, seq: Number(x.seq) }));
+}

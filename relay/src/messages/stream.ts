@@ -1,0 +1,99 @@
+// A user's stream (migration 0020): messages addressed to them, key-change notices and
+// delivery receipts, numbered by one per-user sequence. The WebSocket pushes it in seq order
+// and a reconnecting client resumes from the last seq it saw (its cursor), so nothing sent
+// while it was away is lost. GET /get_messages reads the message part with the same cursor.
+import type pg from 'pg';
+
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+export interface MessageItem {
+  type: 'message';
+  seq: number;
+  id: number;
+  from: string;
+  body: string;
+  created_at: string;
+}
+export interface KeyChangeItem {
+  type: 'key_change';
+  seq: number;
+  username: string;
+  created_at: string;
+}
+export interface DeliveredItem {
+  type: 'delivered';
+  seq: number;
+  message_id: number;
+  client_id: string;
+  to: string;
+  created_at: string;
+}
+export type StreamItem = MessageItem | KeyChangeItem | DeliveredItem;
+
+/**
+ * Takes the next number of `$1`'s stream. Used as a CTE inside the statement that inserts the
+ * row: the counter row stays locked until that transaction commits, which is what keeps a
+ * user's rows committing in seq order.
+ */
+export const NEXT_SEQ_CTE = `INSERT INTO user_streams AS us (user_id, seq) VALUES ($1, 1)
+  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1 RETURNING seq`;
+
+const READ = `
+SELECT * FROM (
+  SELECT m.seq, 'message' AS kind, m.id, u.username AS peer, m.message_encrypted AS body,
+         NULL::text AS client_id, m.created_at
+    FROM messages m JOIN users u ON u.id = m.sender_id
+   WHERE m.receiver_id = $1 AND m.seq > $2
+  UNION ALL
+  SELECT e.seq, e.kind, e.message_id, u.username, NULL, e.client_id, e.created_at
+    FROM stream_events e JOIN users u ON u.id = e.subject_id
+   WHERE e.user_id = $1 AND e.seq > $2
+) s ORDER BY seq LIMIT $3`;
+
+interface Row {
+  seq: string;
+  kind: 'message' | 'key_change' | 'delivered';
+  id: string | null;
+  peer: string;
+  body: Buffer | null;
+  client_id: string | null;
+  created_at: Date;
+}
+
+/** Stream items of `userId` after `cursor`, oldest first, at most `limit`. */
+export async function readStream(
+  db: Queryable,
+  userId: string,
+  cursor: number,
+  limit: number,
+): Promise<StreamItem[]> {
+  const r = await db.query<Row>(READ, [userId, cursor, limit]);
+  return r.rows.map(toItem);
+}
+
+function toItem(row: Row): StreamItem {
+  const seq = Number(row.seq);
+  const created_at = row.created_at.toISOString();
+  switch (row.kind) {
+    case 'message':
+      return {
+        type: 'message',
+        seq,
+        id: Number(row.id),
+        from: row.peer,
+        body: (row.body as Buffer).toString('base64'),
+        created_at,
+      };
+    case 'key_change':
+      return { type: 'key_change', seq, username: row.peer, created_at };
+    case 'delivered':
+      return {
+        type: 'delivered',
+        seq,
+        message_id: Number(row.id),
+        client_id: row.client_id ?? '',
+        to: row.peer,
+        created_at,
+      };
+  }
+}

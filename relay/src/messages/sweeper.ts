@@ -1,0 +1,86 @@
+// Retention (issue 3): messages and photos never acknowledged, tombstones of acknowledged
+// messages, and stream events are deleted RETENTION_DAYS after they were created; idle rate
+// buckets and upload leftovers (*.part files of a crashed process) are removed too. Safe to
+// run in several processes at once: every step is an idempotent DELETE/unlink.
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppDeps } from '../deps.js';
+import { photoDir, removeFiles } from '../photos/store.js';
+
+const BATCH = 5000;
+const DAY_MS = 86_400_000;
+/** A .part file older than this is no upload in progress (the HTTP request timeout is far shorter). */
+const STALE_PART_MS = 3_600_000;
+
+export interface SweepResult {
+  messages: number;
+  events: number;
+  photos: number;
+}
+
+async function deleteBatched(
+  deps: AppDeps,
+  table: 'messages' | 'stream_events',
+  cutoff: Date,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const r = await deps.pool.query(
+      `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE created_at < $1 LIMIT ${BATCH})`,
+      [cutoff],
+    );
+    total += r.rowCount ?? 0;
+    if ((r.rowCount ?? 0) < BATCH) return total;
+  }
+}
+
+/** One sweep as of `now` (injected, so tests expire data without waiting). */
+export async function sweepOnce(deps: AppDeps, now: Date): Promise<SweepResult> {
+  const cutoff = new Date(now.getTime() - deps.config.retentionDays * DAY_MS);
+  const messages = await deleteBatched(deps, 'messages', cutoff);
+  const events = await deleteBatched(deps, 'stream_events', cutoff);
+  const dir = photoDir(deps);
+  let photos = 0;
+  for (;;) {
+    const r = await deps.pool.query<{ file_path: string }>(
+      `DELETE FROM photos WHERE id IN (SELECT id FROM photos WHERE created_at < $1 LIMIT ${BATCH}) RETURNING file_path`,
+      [cutoff],
+    );
+    await removeFiles(
+      dir,
+      r.rows.map((x) => x.file_path),
+    );
+    photos += r.rows.length;
+    if (r.rows.length < BATCH) break;
+  }
+  // A bucket untouched for a day has refilled (every configured refill is faster than that).
+  await deps.pool.query('DELETE FROM token_buckets WHERE updated_at < $1', [
+    new Date(now.getTime() - DAY_MS),
+  ]);
+  for (const name of await readdir(dir)) {
+    if (!name.endsWith('.part')) continue;
+    const info = await stat(join(dir, name)).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > STALE_PART_MS)
+      await unlink(join(dir, name)).catch(() => undefined);
+  }
+  return { messages, events, photos };
+}
+
+/** Runs sweepOnce every SWEEP_INTERVAL_SECONDS; returns the stop function. */
+export function startSweeper(deps: AppDeps): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sweepOnce(deps, new Date(deps.clock.now()))
+      .then((r) => {
+        if (r.messages || r.events || r.photos) deps.logger.info(r, 'retention sweep');
+      })
+      .catch((err: Error) => deps.logger.warn({ err: { message: err.message } }, 'retention sweep failed'))
+      .finally(() => {
+        running = false;
+      });
+  }, deps.config.data.sweepIntervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

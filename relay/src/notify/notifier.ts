@@ -1,0 +1,62 @@
+// The fan-out seam between relay processes (issue 3, "several relay processes"). A process
+// that stores something publishes a small event; every process (itself included) hears it
+// and pushes to the WebSocket clients it holds. Events carry ids only, never content: the
+// receiving process reads the row itself, so a lost event costs latency, never data
+// (clients catch up from their cursor). Any broker can stand behind this interface;
+// PgNotifier (LISTEN/NOTIFY) is the default.
+
+/**
+ * What a process can announce. `userId` is the user the event is FOR (whose sockets act).
+ * - `stream`: a new row (message, key change, delivery receipt) at `seq` in that user's stream.
+ * - `prekeys_low`: that user's one-time prekey stock fell below the threshold.
+ * - `revoked`: sessions of that user ended (one `sessionId`, or all when it is absent).
+ * - `resync`: local only, never published: the broker connection was re-established and
+ *   events may have been missed, so every socket re-reads its stream.
+ */
+export type RelayEvent =
+  | { kind: 'stream'; userId: string; seq: number }
+  | { kind: 'prekeys_low'; userId: string; remaining: number }
+  | { kind: 'revoked'; userId: string; sessionId?: string }
+  | { kind: 'resync' };
+
+export type PublishedEvent = Exclude<RelayEvent, { kind: 'resync' }>;
+
+export type EventHandler = (event: RelayEvent) => void;
+
+export interface Notifier {
+  /** Announces `event` to every process. Never throws: a failure is logged and the event dropped. */
+  publish(event: PublishedEvent): void;
+  /** Calls `handler` for every event heard; returns the unsubscribe function. */
+  subscribe(handler: EventHandler): () => void;
+  /** Resolves once every event published so far has been handed to the broker. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A parsed event or null: payloads come from the database channel, so they are validated. */
+export function decodeEvent(raw: unknown): PublishedEvent | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const o = raw as Record<string, unknown>;
+  const userId = o.u;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 64) return null;
+  if (o.k === 's' && Number.isSafeInteger(o.q)) return { kind: 'stream', userId, seq: o.q as number };
+  if (o.k === 'p' && Number.isSafeInteger(o.n))
+    return { kind: 'prekeys_low', userId, remaining: o.n as number };
+  if (o.k === 'r') {
+    if (o.s === undefined) return { kind: 'revoked', userId };
+    if (typeof o.s === 'string' && o.s.length <= 64) return { kind: 'revoked', userId, sessionId: o.s };
+  }
+  return null;
+}
+
+/** The compact wire form (NOTIFY payloads are capped at 8000 bytes, so keys are one letter). */
+export function encodeEvent(e: PublishedEvent): Record<string, unknown> {
+  switch (e.kind) {
+    case 'stream':
+      return { u: e.userId, k: 's', q: e.seq };
+    case 'prekeys_low':
+      return { u: e.userId, k: 'p', n: e.remaining };
+    case 'revoked':
+      return e.sessionId === undefined ? { u: e.userId, k: 'r' } : { u: e.userId, k: 'r', s: e.sessionId };
+  }
+}

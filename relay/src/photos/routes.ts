@@ -1,0 +1,119 @@
+// Photos (issue 3; spec/openapi.yaml tag "photos"): POST /send_photo streams an opaque encrypted
+// blob to disk; GET /get_photo/{id} streams it back to its sender or receiver only. Anyone else
+// gets exactly the 404 of an id that does not exist, so ids reveal nothing.
+import { open, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Router } from 'express';
+import { z } from 'zod';
+import { authOf, requireAuth } from '../auth/require-auth.js';
+import { lookupName } from '../contacts/username.js';
+import type { AppDeps } from '../deps.js';
+import { HttpError, notFound } from '../http/http-error.js';
+import { parse } from '../http/validate.js';
+import { rateLimited } from '../limits/rate-limited.js';
+import { takeToken } from '../limits/token-bucket.js';
+import { BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
+import { newPhotoName, photoDir, UUID } from './store.js';
+
+const noPhoto = () => notFound('no such photo');
+
+export function photoRoutes(deps: AppDeps): Router {
+  const router = Router();
+  const auth = requireAuth(deps);
+  const maxBytes = deps.config.limits.photoBytes;
+  const QuerySchema = z.strictObject({ to: z.string().min(1).max(64) });
+
+  router.post('/send_photo', auth, async (req, res) => {
+    const { userId } = authOf(req);
+    // An early refusal must not wait for (or read) the rest of a large body.
+    res.set('Connection', 'close');
+    const { to } = parse(QuerySchema, req.query);
+    if (!req.is('application/octet-stream'))
+      throw new HttpError(
+        415,
+        'unsupported_media_type',
+        'send the encrypted photo as application/octet-stream',
+      );
+    const declared = req.get('content-length');
+    if (declared !== undefined && Number(declared) > maxBytes)
+      throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
+    const now = new Date(deps.clock.now());
+    const take = await takeToken(deps.pool, userId, deps.config.data.send, now);
+    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
+    const name = lookupName(to);
+    const r = name
+      ? await deps.pool.query<{ id: string; pending: string }>(
+          `SELECT id, (SELECT count(*) FROM photos WHERE sender_id = $2) AS pending
+             FROM users WHERE username = $1 AND status = 'active'`,
+          [name, userId],
+        )
+      : undefined;
+    const receiver = r?.rows[0];
+    if (!receiver) throw notFound('no such user');
+    if (Number(receiver.pending) >= deps.config.data.maxPendingPhotos)
+      throw new HttpError(409, 'photo_quota', 'too many photos not yet acknowledged by their receivers');
+
+    const dir = photoDir(deps);
+    const file = newPhotoName();
+    const partial = join(dir, `${file}.part`);
+    let size: number;
+    try {
+      size = await receiveToFile(req, partial, maxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge)
+        throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
+      if (err instanceof BodyTruncated) throw new HttpError(400, 'request_aborted', 'the upload ended early');
+      throw err;
+    }
+    if (size === 0) {
+      await unlink(partial).catch(() => undefined);
+      throw new HttpError(400, 'invalid_request', 'empty photo');
+    }
+    const final = join(dir, file);
+    try {
+      await rename(partial, final);
+      const ins = await deps.pool.query<{ id: string; created_at: Date }>(
+        `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at`,
+        [userId, receiver.id, file, size, now],
+      );
+      const row = ins.rows[0] as { id: string; created_at: Date };
+      res.removeHeader('Connection');
+      res.status(201).json({ id: row.id, size, created_at: row.created_at.toISOString() });
+    } catch (err) {
+      await unlink(final).catch(() => undefined);
+      await unlink(partial).catch(() => undefined);
+      throw err;
+    }
+  });
+
+  router.get('/get_photo/:id', auth, async (req, res) => {
+    const { userId } = authOf(req);
+    const id = req.params.id;
+    if (typeof id !== 'string' || !UUID.test(id)) throw noPhoto();
+    const r = await deps.pool.query<{ file_path: string }>(
+      'SELECT file_path FROM photos WHERE id = $1 AND (sender_id = $2 OR receiver_id = $2)',
+      [id, userId],
+    );
+    const row = r.rows[0];
+    if (!row) throw noPhoto();
+    // Opened before any header is sent: a file removed meanwhile is still a clean 404.
+    const handle = await open(join(photoDir(deps), row.file_path), 'r').catch(() => null);
+    if (!handle) throw noPhoto();
+    const { size } = await handle.stat();
+    res.set({
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(size),
+      'Cache-Control': 'no-store',
+    });
+    try {
+      await pipeline(handle.createReadStream(), res);
+    } catch (err) {
+      // The client went away mid-download: nothing to answer.
+      if (!res.destroyed) throw err;
+    }
+  });
+
+  return router;
+}

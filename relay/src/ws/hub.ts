@@ -1,0 +1,283 @@
+// GET /ws (issue 3 "WebSocket"): real-time push of a user's stream.
+// - The upgrade is refused unless the path is exactly /ws with no query string (a token never
+//   travels in a URL, where proxies and logs keep it) and Origin is on WS_ALLOWED_ORIGINS.
+// - The first frame must be {type:"auth", token, cursor?} within WS_AUTH_TIMEOUT_MS; nothing
+//   is sent before it is verified (same check as requireAuth: JWT + live session).
+// - Then the socket receives its stream after `cursor` in seq order, and every later item as
+//   the notifier announces it (src/notify); {type:"catch_up", cursor} rewinds.
+// - Heartbeats: a ping every WS_HEARTBEAT_SECONDS; a socket that missed the last pong is cut.
+// - Revoked sessions are closed at once (a trigger on sessions NOTIFYs, migration 0025) and
+//   again checked every WS_SESSION_CHECK_SECONDS as a safety net (and for expiry).
+// The per-user connection cap is per process (a user's sockets behind a load balancer may
+// spread over processes; each process still bounds what it holds).
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { authenticateToken } from '../auth/require-auth.js';
+import type { AppDeps } from '../deps.js';
+import { readStream } from '../messages/stream.js';
+import type { RelayEvent } from '../notify/notifier.js';
+import { CLOSE, MAX_CLIENT_FRAME_BYTES, parseClientFrame } from './frames.js';
+
+/** Items read per stream query while catching up. */
+const PAGE = 200;
+/** A client this far behind (bytes queued in the socket) is cut; it reconnects and catches up. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+interface Conn {
+  ws: WebSocket;
+  userId: string;
+  sessionId: string;
+  /** Last seq sent (or the client's cursor). */
+  cursor: number;
+  /** Bumped by catch_up so a pump in flight does not overwrite the rewound cursor. */
+  gen: number;
+  state: 0 | 1 | 2; // 0 awaiting auth, 1 authenticating, 2 live
+  alive: boolean;
+  pumping: boolean;
+  again: boolean;
+  authTimer: NodeJS.Timeout | undefined;
+}
+
+export interface WsHub {
+  /** Sockets currently open (authenticated or not). */
+  size(): number;
+  close(): Promise<void>;
+}
+
+export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
+  const opts = deps.config.data.ws;
+  const origins = new Set(deps.config.wsAllowedOrigins);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_CLIENT_FRAME_BYTES,
+    clientTracking: false,
+    perMessageDeflate: false,
+  });
+  const all = new Set<Conn>();
+  const byUser = new Map<string, Set<Conn>>();
+  let closing = false;
+
+  const refuse = (socket: Duplex, status: number) => {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    );
+    socket.destroy();
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = req.url ?? '';
+    if (url !== '/ws' && !url.startsWith('/ws?')) return refuse(socket, 404);
+    if (url !== '/ws') return refuse(socket, 400);
+    const origin = req.headers.origin;
+    if (!origin || !origins.has(origin)) return refuse(socket, 403);
+    if (closing || all.size >= opts.maxConnections) return refuse(socket, 503);
+    wss.handleUpgrade(req, socket, head, accept);
+  };
+  server.on('upgrade', onUpgrade);
+
+  function accept(ws: WebSocket): void {
+    const conn: Conn = {
+      ws,
+      userId: '',
+      sessionId: '',
+      cursor: 0,
+      gen: 0,
+      state: 0,
+      alive: true,
+      pumping: false,
+      again: false,
+      authTimer: undefined,
+    };
+    all.add(conn);
+    conn.authTimer = setTimeout(() => ws.close(CLOSE.authTimeout, 'auth timeout'), opts.authTimeoutMs);
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('message', (data, isBinary) => onFrame(conn, data, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => drop(conn));
+  }
+
+  function drop(conn: Conn): void {
+    clearTimeout(conn.authTimer);
+    all.delete(conn);
+    const set = byUser.get(conn.userId);
+    if (set) {
+      set.delete(conn);
+      if (set.size === 0) byUser.delete(conn.userId);
+    }
+  }
+
+  function send(conn: Conn, frame: unknown): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(frame));
+  }
+
+  function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      conn.ws.close(CLOSE.unsupportedData, 'text frames only');
+      return;
+    }
+    const frame = parseClientFrame(data.toString());
+    if (conn.state === 0) {
+      if (frame?.type !== 'auth') {
+        conn.ws.close(CLOSE.unauthorized, 'authenticate first');
+        return;
+      }
+      conn.state = 1;
+      void authenticate(conn, frame.token, frame.cursor ?? 0);
+    } else if (conn.state === 1) {
+      send(conn, { type: 'error', error: 'not_ready', message: 'wait for ready' });
+    } else if (frame?.type !== 'catch_up') {
+      send(conn, { type: 'error', error: 'bad_request', message: 'unknown frame' });
+    } else {
+      conn.cursor = frame.cursor;
+      conn.gen++;
+      void pump(conn);
+    }
+  }
+
+  async function authenticate(conn: Conn, token: string, cursor: number): Promise<void> {
+    let ctx: { userId: string; sessionId: string };
+    try {
+      ctx = await authenticateToken(deps, token);
+    } catch {
+      conn.ws.close(CLOSE.unauthorized, 'invalid or revoked token');
+      return;
+    }
+    clearTimeout(conn.authTimer);
+    conn.authTimer = undefined;
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    let set = byUser.get(ctx.userId);
+    if (set && set.size >= opts.maxPerUser) {
+      conn.ws.close(CLOSE.tooManyConnections, 'too many connections for this user');
+      return;
+    }
+    if (!set) {
+      set = new Set();
+      byUser.set(ctx.userId, set);
+    }
+    set.add(conn);
+    conn.userId = ctx.userId;
+    conn.sessionId = ctx.sessionId;
+    conn.cursor = cursor;
+    conn.state = 2;
+    send(conn, { type: 'ready', cursor });
+    await pump(conn);
+  }
+
+  /** Sends everything in the user's stream after conn.cursor, in order; one pump per socket at a time. */
+  async function pump(conn: Conn): Promise<void> {
+    if (conn.pumping) {
+      conn.again = true;
+      return;
+    }
+    conn.pumping = true;
+    try {
+      do {
+        conn.again = false;
+        const gen = conn.gen;
+        const items = await readStream(deps.pool, conn.userId, conn.cursor, PAGE);
+        if (conn.ws.readyState !== conn.ws.OPEN) return;
+        if (gen !== conn.gen) {
+          conn.again = true;
+          continue;
+        }
+        for (const item of items) {
+          conn.ws.send(JSON.stringify(item));
+          conn.cursor = item.seq;
+        }
+        if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+          conn.ws.close(CLOSE.tryAgainLater, 'too far behind; reconnect and catch up');
+          return;
+        }
+        if (items.length === PAGE) conn.again = true;
+      } while (conn.again);
+    } catch (err) {
+      deps.logger.warn({ err: { message: (err as Error).message } }, 'ws stream read failed');
+      // Retry later; the cursor has not moved past anything unsent.
+      setTimeout(() => void pump(conn), 1000).unref();
+    } finally {
+      conn.pumping = false;
+    }
+  }
+
+  function onEvent(event: RelayEvent): void {
+    if (event.kind === 'resync') {
+      for (const c of all) if (c.state === 2) void pump(c);
+      return;
+    }
+    const set = byUser.get(event.userId);
+    if (!set) return;
+    for (const c of set) {
+      if (c.state !== 2) continue;
+      if (event.kind === 'stream') {
+        if (event.seq > c.cursor) void pump(c);
+      } else if (event.kind === 'prekeys_low') {
+        send(c, { type: 'prekeys_low', remaining: event.remaining });
+      } else if (
+        event.kind === 'revoked' &&
+        (event.sessionId === undefined || event.sessionId === c.sessionId)
+      ) {
+        c.ws.close(CLOSE.sessionEnded, 'session ended');
+      }
+    }
+  }
+  const unsubscribe = deps.notifier.subscribe(onEvent);
+
+  const heartbeat = setInterval(() => {
+    for (const c of all) {
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }, opts.heartbeatMs);
+  heartbeat.unref();
+
+  // Safety net for revocations whose NOTIFY was missed, and for sessions that simply expired.
+  const sessionCheck = setInterval(() => void checkSessions(), opts.sessionCheckMs);
+  sessionCheck.unref();
+  async function checkSessions(): Promise<void> {
+    const live = [...all].filter((c) => c.state === 2);
+    for (let i = 0; i < live.length; i += 5000) {
+      const chunk = live.slice(i, i + 5000);
+      try {
+        const r = await deps.pool.query<{ id: string }>(
+          'SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL AND expires_at > $2',
+          [chunk.map((c) => c.sessionId), new Date(deps.clock.now())],
+        );
+        const ok = new Set(r.rows.map((x) => x.id));
+        for (const c of chunk) if (!ok.has(c.sessionId)) c.ws.close(CLOSE.sessionEnded, 'session ended');
+      } catch (err) {
+        deps.logger.warn({ err: { message: (err as Error).message } }, 'ws session check failed');
+      }
+    }
+  }
+
+  return {
+    size: () => all.size,
+    close: async () => {
+      closing = true;
+      server.off('upgrade', onUpgrade);
+      unsubscribe();
+      clearInterval(heartbeat);
+      clearInterval(sessionCheck);
+      const waits = [...all].map(
+        (c) =>
+          new Promise<void>((r) => {
+            c.ws.once('close', () => r());
+            c.ws.close(CLOSE.goingAway, 'server shutting down');
+            setTimeout(() => {
+              c.ws.terminate();
+              r();
+            }, 1000).unref();
+          }),
+      );
+      await Promise.all(waits);
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}

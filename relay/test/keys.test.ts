@@ -1,0 +1,253 @@
+// Keys (issue 3 "Keys"): upload, own status, bundle fetch handing out each one-time prekey
+// once (also under concurrency), low-stock signal, fetch rate limit, key-change announcement.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+
+let db: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  t = await startTestApp({
+    databaseUrl: db.url,
+    env: { PREKEY_FETCH_BURST: '1000', PREKEY_LOW_THRESHOLD: '5' },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+});
+
+const opks = (first: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ key_id: first + i, public_key: b64(32) }));
+
+function fullUpload(nOpk: number, identity = b64(32)) {
+  return {
+    identity_key: identity,
+    signed_prekey: { key_id: 1, public_key: b64(32), signature: b64(64) },
+    pq_prekey: { key_id: 1, public_key: b64(1184), signature: b64(64) },
+    one_time_prekeys: opks(100, nOpk),
+  };
+}
+
+async function publish(u: DataUser, nOpk: number) {
+  const body = fullUpload(nOpk);
+  const res = await t.api.post('/keys', body, { token: u.token });
+  expect(res.status).toBe(200);
+  return body;
+}
+
+describe('key upload', () => {
+  it('stores a full set and reports the stock', async () => {
+    const u = await makeUser(t);
+    const body = fullUpload(10);
+    const res = await t.api.post('/keys', body, { token: u.token });
+    expect(res.body).toEqual({ identity_changed: false, one_time_prekeys: 10, prekeys_low: false });
+    const status = await t.api.get('/keys', { token: u.token });
+    expect(status.body).toEqual({
+      identity_key: body.identity_key,
+      signed_prekey_id: 1,
+      pq_prekey_id: 1,
+      one_time_prekeys: 10,
+      prekeys_low: false,
+    });
+  });
+
+  it('refuses prekeys before an identity key', async () => {
+    const u = await makeUser(t);
+    const res = await t.api.post('/keys', { one_time_prekeys: opks(1, 3) }, { token: u.token });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toBe('identity_key_required');
+  });
+
+  it('caps sizes, counts and formats with 400, never 500', async () => {
+    const u = await makeUser(t);
+    const bad = [
+      { identity_key: b64(65) },
+      { identity_key: 'not base64!' },
+      { identity_key: 'QUJD' + '\n' },
+      { identity_key: '' },
+      { identity_key: b64(32), pq_prekey: { key_id: 1, public_key: b64(1601), signature: b64(64) } },
+      { identity_key: b64(32), signed_prekey: { key_id: 2 ** 32, public_key: b64(32), signature: b64(64) } },
+      { identity_key: b64(32), signed_prekey: { key_id: 1, public_key: b64(32), signature: b64(129) } },
+      { identity_key: b64(32), one_time_prekeys: opks(0, 201) },
+      { identity_key: b64(32), one_time_prekeys: [...opks(0, 2), ...opks(0, 1)] },
+      { identity_key: b64(32), extra: 1 },
+      {},
+      [],
+    ];
+    for (const body of bad) {
+      const res = await t.api.post('/keys', body, { token: u.token });
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+    }
+    const notJson = await t.api.post('/keys', undefined, {
+      token: u.token,
+      raw: '{',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(notJson.status).toBe(400);
+  });
+
+  it('holds at most 500 one-time prekeys and refuses a stored key id twice', async () => {
+    const u = await makeUser(t);
+    await t.api.post('/keys', { identity_key: b64(32) }, { token: u.token });
+    for (let i = 0; i < 2; i++) {
+      const res = await t.api.post('/keys', { one_time_prekeys: opks(i * 200, 200) }, { token: u.token });
+      expect(res.body.one_time_prekeys).toBe((i + 1) * 200);
+    }
+    const over = await t.api.post('/keys', { one_time_prekeys: opks(400, 101) }, { token: u.token });
+    expect(over.status).toBe(409);
+    expect(over.body.error).toBe('prekey_limit');
+    const dup = await t.api.post('/keys', { one_time_prekeys: opks(399, 2) }, { token: u.token });
+    expect(dup.status).toBe(409);
+    expect(dup.body.error).toBe('duplicate_key_id');
+    const fill = await t.api.post('/keys', { one_time_prekeys: opks(400, 100) }, { token: u.token });
+    expect(fill.body.one_time_prekeys).toBe(500);
+  });
+
+  it('requires authentication', async () => {
+    expect((await t.api.post('/keys', fullUpload(1))).status).toBe(401);
+    expect((await t.api.get('/keys')).status).toBe(401);
+    expect((await t.api.get('/keys/someone')).status).toBe(401);
+  });
+});
+
+describe('bundle fetch', () => {
+  it('returns the bundle and hands out each one-time prekey once, then none', async () => {
+    const owner = await makeUser(t);
+    const caller = await makeUser(t);
+    const up = await publish(owner, 3);
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await t.api.get(`/keys/${owner.username}`, { token: caller.token });
+      expect(res.status).toBe(200);
+      expect(res.body.identity_key).toBe(up.identity_key);
+      expect(res.body.signed_prekey).toEqual(up.signed_prekey);
+      expect(res.body.pq_prekey).toEqual(up.pq_prekey);
+      const opk = up.one_time_prekeys.find((k) => k.key_id === res.body.one_time_prekey.key_id);
+      expect(res.body.one_time_prekey).toEqual(opk);
+      seen.push(res.body.one_time_prekey.key_id);
+    }
+    expect(new Set(seen).size).toBe(3);
+    const empty = await t.api.get(`/keys/${owner.username.toUpperCase()}`, { token: caller.token });
+    expect(empty.status).toBe(200);
+    expect(empty.body.one_time_prekey).toBeNull();
+  });
+
+  it('never hands out one prekey twice under 25 concurrent fetches of 20 keys', async () => {
+    const owner = await makeUser(t);
+    await publish(owner, 20);
+    const callers = await Promise.all(Array.from({ length: 5 }, () => makeUser(t)));
+    const results = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        t.api.get(`/keys/${owner.username}`, { token: (callers[i % 5] as DataUser).token }),
+      ),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const ids = results.map((r) => r.body.one_time_prekey?.key_id).filter((x) => x !== undefined);
+    expect(ids).toHaveLength(20);
+    expect(new Set(ids).size).toBe(20);
+    const left = await t.deps.pool.query(
+      'SELECT count(*)::int AS n FROM one_time_prekeys WHERE user_id = $1',
+      [owner.id],
+    );
+    expect(left.rows[0].n).toBe(0);
+  });
+
+  it('answers 404 alike for an unknown user, an invalid name and a user without keys', async () => {
+    const caller = await makeUser(t);
+    const keyless = await makeUser(t);
+    for (const name of ['nobody_here', 'x', '%E2%80%AE', keyless.username]) {
+      const res = await t.api.get(`/keys/${name}`, { token: caller.token });
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual({ error: 'not_found', message: 'no key bundle for this user' });
+    }
+  });
+
+  it('tells the owner when the stock runs low: in the response and over the WebSocket', async () => {
+    const owner = await makeUser(t);
+    const caller = await makeUser(t);
+    const up = await t.api.post('/keys', fullUpload(6), { token: owner.token });
+    expect(up.body.prekeys_low).toBe(false);
+    const ws = await WsClient.connect(t.baseUrl, owner.token);
+    await t.api.get(`/keys/${owner.username}`, { token: caller.token }); // 5 left: not yet low
+    await t.api.get(`/keys/${owner.username}`, { token: caller.token }); // 4 left: low (threshold 5)
+    const frame = await ws.next((f) => f.type === 'prekeys_low');
+    expect(frame).toEqual({ type: 'prekeys_low', remaining: 4 });
+    expect(ws.frames.filter((f) => f.type === 'prekeys_low')).toHaveLength(1);
+    const status = await t.api.get('/keys', { token: owner.token });
+    expect(status.body).toMatchObject({ one_time_prekeys: 4, prekeys_low: true });
+    ws.close();
+  });
+
+  it('rate-limits fetches per caller with 429 and Retry-After, refilling with time', async () => {
+    const limited = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { PREKEY_FETCH_BURST: '3', PREKEY_FETCH_PER_MINUTE: '10' },
+    });
+    try {
+      const owner = await makeUser(limited);
+      const caller = await makeUser(limited);
+      const other = await makeUser(limited);
+      await publish(owner, 10);
+      for (let i = 0; i < 3; i++)
+        expect((await limited.api.get(`/keys/${owner.username}`, { token: caller.token })).status).toBe(200);
+      const res = await limited.api.get(`/keys/${owner.username}`, { token: caller.token });
+      expect(res.status).toBe(429);
+      expect(res.body).toMatchObject({ error: 'rate_limited', retry_after_seconds: 6 });
+      expect(res.headers.get('retry-after')).toBe('6');
+      // Another caller has its own bucket; the limit also applies to names that do not exist.
+      expect((await limited.api.get(`/keys/${owner.username}`, { token: other.token })).status).toBe(200);
+      limited.clock.advance(6_000);
+      expect((await limited.api.get(`/keys/${owner.username}`, { token: caller.token })).status).toBe(200);
+      expect((await limited.api.get('/keys/nobody_at_all', { token: caller.token })).status).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('identity key change', () => {
+  it('is allowed, drops the old prekeys and is announced to contacts, online and offline', async () => {
+    const alice = await makeUser(t, 'alice');
+    const bob = await makeUser(t, 'bob');
+    const carol = await makeUser(t, 'carol');
+    const dave = await makeUser(t, 'dave');
+    const first = await publish(alice, 5);
+    // bob has alice as a contact; alice has carol; dave has no relation with alice.
+    expect((await t.api.post('/contacts', { username: alice.username }, { token: bob.token })).status).toBe(
+      201,
+    );
+    expect((await t.api.post('/contacts', { username: carol.username }, { token: alice.token })).status).toBe(
+      201,
+    );
+    const bobWs = await WsClient.connect(t.baseUrl, bob.token);
+    const daveWs = await WsClient.connect(t.baseUrl, dave.token);
+
+    const same = await t.api.post('/keys', { identity_key: first.identity_key }, { token: alice.token });
+    expect(same.body).toMatchObject({ identity_changed: false, one_time_prekeys: 5 });
+
+    const changed = await t.api.post('/keys', fullUpload(2), { token: alice.token });
+    expect(changed.body).toEqual({ identity_changed: true, one_time_prekeys: 2, prekeys_low: true });
+    const frame = await bobWs.next((f) => f.type === 'key_change');
+    expect(frame).toMatchObject({ type: 'key_change', username: alice.username });
+    expect(frame.seq).toBeGreaterThan(0);
+
+    // carol was offline: she sees it when she connects and catches up from cursor 0.
+    const carolWs = await WsClient.connect(t.baseUrl, carol.token, 0);
+    expect(await carolWs.next((f) => f.type === 'key_change')).toMatchObject({ username: alice.username });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(daveWs.frames.filter((f) => f.type === 'key_change')).toHaveLength(0);
+
+    const bundle = await t.api.get(`/keys/${alice.username}`, { token: bob.token });
+    expect(bundle.body.identity_key).not.toBe(first.identity_key);
+    expect(first.one_time_prekeys.map((k) => k.key_id)).toContain(bundle.body.one_time_prekey.key_id); // ids reused…
+    expect(first.one_time_prekeys.map((k) => k.public_key)).not.toContain(
+      bundle.body.one_time_prekey.public_key,
+    ); // …keys new
+    for (const c of [bobWs, carolWs, daveWs]) c.close();
+  });
+});

@@ -1,0 +1,222 @@
+// Photos (issue 3): streamed upload, size cap (413 up front and mid-stream), truncated and
+// aborted uploads leave no file, only sender and receiver can download (others get the 404 of
+// a nonexistent id), acknowledgement and retention delete row and file.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepOnce } from '../src/messages/sweeper.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { type DataUser, makeUser, newSession } from './helpers/relay-data.js';
+
+const CAP = 256 * 1024;
+let db: TestDatabase;
+let t: TestApp;
+let dataDir: string;
+let photos: string;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-photos-'));
+  photos = join(dataDir, 'photos');
+  t = await startTestApp({
+    databaseUrl: db.url,
+    env: { DATA_DIR: dataDir, MAX_PHOTO_BYTES: String(CAP), SEND_RATE_BURST: '1000', MAX_PENDING_PHOTOS: '50' },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const files = () => {
+  try {
+    return readdirSync(photos).sort();
+  } catch {
+    return [];
+  }
+};
+
+function upload(from: DataUser, to: string, bytes: Uint8Array, contentType = 'application/octet-stream') {
+  return t.api.post(`/send_photo?to=${to}`, undefined, {
+    token: from.token,
+    raw: bytes,
+    headers: { 'content-type': contentType },
+  });
+}
+
+/** Sends `chunks` with chunked transfer encoding (no Content-Length); resolves to the status. */
+function uploadChunked(from: DataUser, to: string, chunks: Buffer[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${t.baseUrl}/send_photo?to=${to}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${from.token}`, 'content-type': 'application/octet-stream' },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    const write = (i: number) => {
+      if (i === chunks.length) return req.end();
+      req.write(chunks[i], () => setImmediate(() => write(i + 1)));
+    };
+    write(0);
+  });
+}
+
+async function noFileEventually() {
+  for (let i = 0; i < 50 && files().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return files();
+}
+
+describe('send_photo and get_photo', () => {
+  it('streams a blob to disk and back to sender and receiver only', async () => {
+    const a = await makeUser(t);
+    const b = await makeUser(t);
+    const c = await makeUser(t);
+    const blob = randomBytes(200_000);
+    const res = await upload(a, b.username, blob);
+    expect(res.status).toBe(201);
+    expect(res.body.size).toBe(blob.length);
+    expect(files()).toHaveLength(1);
+    expect(files()[0]).toMatch(/^[0-9a-f]{32}$/);
+    for (const who of [a, b]) {
+      const got = await fetch(`${t.baseUrl}/get_photo/${res.body.id}`, { headers: { authorization: `Bearer ${who.token}` } });
+      expect(got.status).toBe(200);
+      expect(got.headers.get('content-type')).toBe('application/octet-stream');
+      expect(got.headers.get('cache-control')).toBe('no-store');
+      expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
+    }
+    const third = await t.api.get(`/get_photo/${res.body.id}`, { token: c.token });
+    const missing = await t.api.get(`/get_photo/${randomUUID()}`, { token: c.token });
+    const invalid = await t.api.get('/get_photo/not-a-uuid', { token: c.token });
+    expect(third.status).toBe(404);
+    expect(third.text).toBe(missing.text);
+    expect(invalid.status).toBe(404);
+    expect(invalid.text).toBe(missing.text);
+    // Acknowledged by the receiver: row and file gone. The sender cannot acknowledge it.
+    expect((await t.api.post('/ack', { photo_ids: [res.body.id] }, { token: a.token })).body.photos_acked).toBe(0);
+    expect((await t.api.post('/ack', { photo_ids: [res.body.id, 'junk'] }, { token: b.token })).body.photos_acked).toBe(1);
+    expect(files()).toEqual([]);
+    expect((await t.api.get(`/get_photo/${res.body.id}`, { token: b.token })).status).toBe(404);
+  });
+
+  it('accepts exactly the cap and refuses more with 413, before reading or mid-stream, leaving no file', async () => {
+    const a = await makeUser(t);
+    const b = await makeUser(t);
+    const exact = await upload(a, b.username, randomBytes(CAP));
+    expect(exact.status).toBe(201);
+    await t.api.post('/ack', { photo_ids: [exact.body.id] }, { token: b.token });
+    expect(files()).toEqual([]);
+
+    const declared = await upload(a, b.username, randomBytes(CAP + 1));
+    expect(declared.status).toBe(413);
+    expect(declared.body.error).toBe('payload_too_large');
+    expect(await noFileEventually()).toEqual([]);
+
+    // No Content-Length: the body is cut where it passes the cap.
+    const status = await uploadChunked(a, b.username, [randomBytes(CAP / 2), randomBytes(CAP / 2), randomBytes(10)]);
+    expect(status).toBe(413);
+    expect(await noFileEventually()).toEqual([]);
+    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM photos WHERE sender_id = $1', [a.id]);
+    expect(rows.rows[0].n).toBe(0);
+  });
+
+  it('leaves no file and no row when the upload is truncated or aborted', async () => {
+    const a = await makeUser(t);
+    const b = await makeUser(t);
+    // Content-Length promises 10,000 bytes; 5,000 arrive and the client closes.
+    await new Promise<void>((resolve) => {
+      const url = new URL(t.baseUrl);
+      const sock = connect(Number(url.port), url.hostname, () => {
+        sock.write(
+          `POST /send_photo?to=${b.username} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.token}\r\n` +
+            'Content-Type: application/octet-stream\r\nContent-Length: 10000\r\n\r\n',
+        );
+        sock.write(randomBytes(5000), () => setTimeout(() => sock.end(), 100));
+      });
+      sock.on('close', () => resolve());
+      sock.on('error', () => resolve());
+      sock.resume();
+    });
+    expect(await noFileEventually()).toEqual([]);
+    // Chunked upload cut off mid-stream.
+    await new Promise<void>((resolve) => {
+      const req = request(`${t.baseUrl}/send_photo?to=${b.username}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/octet-stream' },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(randomBytes(50_000), () => setTimeout(() => req.destroy(), 100));
+    });
+    expect(await noFileEventually()).toEqual([]);
+    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM photos WHERE sender_id = $1', [a.id]);
+    expect(rows.rows[0].n).toBe(0);
+  });
+
+  it('refuses bad uploads cleanly', async () => {
+    const a = await makeUser(t);
+    const b = await makeUser(t);
+    expect((await upload(a, 'no_such_user', randomBytes(10))).status).toBe(404);
+    expect((await upload(a, b.username, randomBytes(10), 'image/jpeg')).status).toBe(415);
+    expect((await upload(a, b.username, new Uint8Array(0))).status).toBe(400);
+    const noTo = await t.api.post('/send_photo', undefined, {
+      token: a.token,
+      raw: randomBytes(10),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(noTo.status).toBe(400);
+    expect((await t.api.post(`/send_photo?to=${b.username}`, undefined, { raw: randomBytes(10) })).status).toBe(401);
+    expect(await noFileEventually()).toEqual([]);
+  });
+
+  it('caps photos waiting for acknowledgement per sender', async () => {
+    const capped = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '2', SEND_RATE_BURST: '100' },
+    });
+    try {
+      const a = await makeUser(capped);
+      const b = await makeUser(capped);
+      const post = () =>
+        capped.api.post(`/send_photo?to=${b.username}`, undefined, {
+          token: a.token,
+          raw: randomBytes(100),
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+      const first = await post();
+      expect((await post()).status).toBe(201);
+      const third = await post();
+      expect(third.status).toBe(409);
+      expect(third.body.error).toBe('photo_quota');
+      await capped.api.post('/ack', { photo_ids: [first.body.id] }, { token: b.token });
+      expect((await post()).status).toBe(201);
+      await capped.deps.pool.query('DELETE FROM photos WHERE sender_id = $1 RETURNING file_path', [a.id]).then((r) =>
+        r.rows.forEach((x) => rmSync(join(photos, x.file_path))),
+      );
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('deletes photos, files included, when retention expires', async () => {
+    const a = await makeUser(t);
+    const b = await makeUser(t);
+    const res = await upload(a, b.username, randomBytes(1000));
+    expect(files()).toHaveLength(1);
+    t.clock.advance(31 * 86_400_000);
+    const swept = await sweepOnce(t.deps, new Date(t.clock.now()));
+    expect(swept.photos).toBe(1);
+    expect(files()).toEqual([]);
+    const fresh = await newSession(t, b.id);
+    expect((await t.api.get(`/get_photo/${res.body.id}`, { token: fresh.token })).status).toBe(404);
+  });
+});

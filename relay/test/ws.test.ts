@@ -1,0 +1,210 @@
+// WebSocket (issue 3 "GET /ws"): push in order, catch-up from a cursor after being away,
+// delivery receipts, authentication before any data (never a token in the URL), Origin check,
+// payload and connection caps, heartbeats, revocation closing sockets, and two relay
+// instances (separate notifiers, separate ports, one database) delivering across each other.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { b64, type DataUser, type Frame, makeUser, newSession, ORIGIN, WsClient } from './helpers/relay-data.js';
+
+let db: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  t = await startTestApp({
+    databaseUrl: db.url,
+    env: { SEND_RATE_BURST: '1000', WS_MAX_CONNECTIONS_PER_USER: '2', WS_AUTH_TIMEOUT_MS: '500' },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+});
+
+const isMsg = (f: Frame) => f.type === 'message';
+
+async function sendVia(app: TestApp, from: DataUser, to: DataUser, body = b64(40), clientId: string = randomUUID()) {
+  const res = await app.api.post('/send_message', { to: to.username, client_id: clientId, body }, { token: from.token });
+  expect(res.status).toBe(201);
+  return { id: res.body.id as number, body, clientId };
+}
+
+describe('push and catch-up', () => {
+  it('pushes new messages in order to every socket of the recipient', async () => {
+    const alice = await makeUser(t);
+    const bob = await makeUser(t);
+    const bob2 = await newSession(t, bob.id);
+    const ws1 = await WsClient.connect(t.baseUrl, bob.token);
+    const ws2 = await WsClient.connect(t.baseUrl, bob2.token);
+    const sent = [];
+    for (let i = 0; i < 10; i++) sent.push(await sendVia(t, alice, bob));
+    for (const ws of [ws1, ws2]) {
+      const got = await ws.collect(isMsg, 10);
+      expect(got.map((f) => f.id)).toEqual(sent.map((s) => s.id));
+      expect(got.map((f) => f.body)).toEqual(sent.map((s) => s.body));
+      expect(got.every((f) => f.from === alice.username)).toBe(true);
+      const seqs = got.map((f) => f.seq);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      ws.close();
+    }
+  });
+
+  it('catches up from the cursor after being away, and rewinds on catch_up', async () => {
+    const alice = await makeUser(t);
+    const bob = await makeUser(t);
+    const first = await WsClient.connect(t.baseUrl, bob.token);
+    await sendVia(t, alice, bob);
+    await sendVia(t, alice, bob);
+    const seen = await first.collect(isMsg, 2);
+    const cursor = seen[1].seq;
+    first.close();
+    await first.closed();
+    const away = [await sendVia(t, alice, bob), await sendVia(t, alice, bob), await sendVia(t, alice, bob)];
+    const back = await WsClient.connect(t.baseUrl, bob.token, cursor);
+    const caught = await back.collect(isMsg, 3);
+    expect(caught.map((f) => f.id)).toEqual(away.map((s) => s.id));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(back.frames.filter(isMsg)).toHaveLength(3); // nothing before the cursor is repeated
+    back.send({ type: 'catch_up', cursor: 0 });
+    const all = await back.collect(isMsg, 8);
+    expect(all.slice(3).map((f) => f.id)).toEqual([...seen.map((f) => f.id), ...away.map((s) => s.id)]);
+    back.close();
+  });
+
+  it('tells the sender when the receiver acknowledged (delivered)', async () => {
+    const alice = await makeUser(t);
+    const bob = await makeUser(t);
+    const aliceWs = await WsClient.connect(t.baseUrl, alice.token);
+    const m1 = await sendVia(t, alice, bob);
+    const m2 = await sendVia(t, alice, bob);
+    await t.api.post('/ack', { ids: [m2.id, m1.id] }, { token: bob.token });
+    const receipts = await aliceWs.collect((f) => f.type === 'delivered', 2);
+    expect(receipts.map((f) => [f.message_id, f.client_id, f.to])).toEqual([
+      [m1.id, m1.clientId, bob.username],
+      [m2.id, m2.clientId, bob.username],
+    ]);
+    aliceWs.close();
+  });
+});
+
+describe('authentication and limits', () => {
+  it('sends nothing before a valid auth frame and closes on anything else', async () => {
+    const bob = await makeUser(t);
+    const alice = await makeUser(t);
+    await sendVia(t, alice, bob);
+    const early = await WsClient.open(t.baseUrl);
+    early.send({ type: 'catch_up', cursor: 0 });
+    expect(await early.closed()).toBe(4401);
+    expect(early.frames).toEqual([]);
+
+    const bad = await WsClient.open(t.baseUrl);
+    bad.send({ type: 'auth', token: 'e30.e30.e30' });
+    expect(await bad.closed()).toBe(4401);
+    expect(bad.frames).toEqual([]);
+
+    const silent = await WsClient.open(t.baseUrl);
+    expect(await silent.closed()).toBe(4408); // WS_AUTH_TIMEOUT_MS = 500
+    expect(silent.frames).toEqual([]);
+
+    const revoked = await newSession(t, bob.id);
+    await t.deps.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [revoked.sessionId]);
+    const stale = await WsClient.open(t.baseUrl);
+    stale.send({ type: 'auth', token: revoked.token });
+    expect(await stale.closed()).toBe(4401);
+    expect(stale.frames).toEqual([]);
+  });
+
+  it('refuses a token in the URL, a bad or missing Origin, and other paths', async () => {
+    const bob = await makeUser(t);
+    await expect(WsClient.open(t.baseUrl, { path: `/ws?token=${bob.token}` })).rejects.toThrow('refused 400');
+    await expect(WsClient.open(t.baseUrl, { path: `/ws?access_token=${bob.token}` })).rejects.toThrow('refused 400');
+    await expect(WsClient.open(t.baseUrl, { origin: 'https://evil.example' })).rejects.toThrow('refused 403');
+    await expect(WsClient.open(t.baseUrl, { origin: null })).rejects.toThrow('refused 403');
+    await expect(WsClient.open(t.baseUrl, { path: '/wss' })).rejects.toThrow('refused 404');
+    const ok = await WsClient.connect(t.baseUrl, bob.token);
+    ok.close();
+  });
+
+  it('caps frame size and sockets per user', async () => {
+    const bob = await makeUser(t);
+    const big = await WsClient.open(t.baseUrl);
+    big.send({ type: 'auth', token: 'x'.repeat(5000) });
+    expect(await big.closed()).toBe(1009);
+
+    const s2 = await newSession(t, bob.id);
+    const s3 = await newSession(t, bob.id);
+    const a = await WsClient.connect(t.baseUrl, bob.token);
+    const b = await WsClient.connect(t.baseUrl, s2.token);
+    const c = await WsClient.open(t.baseUrl);
+    c.send({ type: 'auth', token: s3.token });
+    expect(await c.closed()).toBe(4429);
+    const binary = a;
+    binary.ws.send(Buffer.from([1, 2, 3]));
+    expect(await binary.closed()).toBe(1003);
+    b.send({ type: 'nonsense' });
+    expect(await b.next((f) => f.type === 'error')).toMatchObject({ error: 'bad_request' });
+    b.close();
+  });
+
+  it('drops a socket that stops answering pings', async () => {
+    const hb = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { WS_HEARTBEAT_SECONDS: '1' } });
+    try {
+      const bob = await makeUser(hb);
+      const ws = new WebSocket(`${hb.baseUrl.replace('http', 'ws')}/ws`, { origin: ORIGIN, autoPong: false });
+      await new Promise((r) => ws.once('open', r));
+      ws.send(JSON.stringify({ type: 'auth', token: bob.token }));
+      const code = await new Promise<number>((r) => ws.once('close', (c) => r(c)));
+      expect(code).toBe(1006); // terminated, no close frame
+    } finally {
+      await hb.close();
+    }
+  });
+});
+
+describe('revocation', () => {
+  it('closes the sockets of a revoked session at once, and all of them on logout-all', async () => {
+    const bob = await makeUser(t);
+    const other = await newSession(t, bob.id);
+    const ws1 = await WsClient.connect(t.baseUrl, bob.token);
+    const ws2 = await WsClient.connect(t.baseUrl, other.token);
+    // What POST /logout does to the row; the trigger of migration 0025 tells every process.
+    await t.deps.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [bob.sessionId]);
+    expect(await ws1.closed()).toBe(4403);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ws2.closeCode).toBeUndefined();
+    await t.deps.pool.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [bob.id]);
+    expect(await ws2.closed()).toBe(4403);
+  });
+});
+
+describe('two relay processes', () => {
+  it('deliver messages and receipts across each other through LISTEN/NOTIFY', async () => {
+    const one = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
+    const two = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
+    try {
+      expect(one.baseUrl).not.toBe(two.baseUrl);
+      const alice = await makeUser(one);
+      const bob = await makeUser(one);
+      const aliceWs = await WsClient.connect(one.baseUrl, alice.token);
+      const bobWs = await WsClient.connect(two.baseUrl, bob.token);
+      const sent = [];
+      for (let i = 0; i < 5; i++) sent.push(await sendVia(one, alice, bob));
+      const got = await bobWs.collect(isMsg, 5);
+      expect(got.map((f) => f.id)).toEqual(sent.map((s) => s.id));
+      await two.api.post('/ack', { ids: sent.map((s) => s.id) }, { token: bob.token });
+      const receipts = await aliceWs.collect((f) => f.type === 'delivered', 5);
+      expect(receipts.map((f) => f.message_id)).toEqual(sent.map((s) => s.id));
+      // And the other way round.
+      const back = await sendVia(two, bob, alice);
+      expect((await aliceWs.next(isMsg)).id).toBe(back.id);
+      aliceWs.close();
+      bobWs.close();
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});
