@@ -38,7 +38,8 @@ export interface RelaySocketOptions {
   readonly maxFrameBytes?: number;
 }
 
-const AUTH_FAILED_CLOSE = 4401;
+// relay/src/ws/frames.ts CLOSE: 4401 unauthorized, 4403 session ended (logout / logout-all).
+const AUTH_FAILED_CLOSES = new Set([4401, 4403]);
 const DEFAULT_MAX_FRAME = 512 * 1024;
 
 /** Same-origin WebSocket URL for a path such as '/api/ws'. */
@@ -152,22 +153,8 @@ export class RelaySocket {
       if (!frame || typeof frame !== 'object' || typeof (frame as { type?: unknown }).type !== 'string')
         return;
       const f = frame as ServerFrame;
-      if (f.type === 'ready' || f.type === 'auth_ok' || f.type === 'authenticated') {
-        this.attempt = 0;
-        this.setStatus('online');
-      } else if (
-        f.type === 'error' &&
-        (f.error === 'unauthorized' ||
-          f.error === 'invalid_token' ||
-          f.error === 'token_expired' ||
-          f.error === 'session_revoked')
-      ) {
-        this.options.onAuthFailed?.();
-      } else if (f.type === 'ping') {
-        socket.send(JSON.stringify({ type: 'pong' }));
-        return;
-      } else if (this.statusValue !== 'online') {
-        // A relay that sends no explicit ready frame: the first data frame proves auth passed.
+      // relay/src/ws/hub.ts: {type:"ready", cursor} once authenticated; a bad token closes 4401.
+      if (f.type === 'ready') {
         this.attempt = 0;
         this.setStatus('online');
       }
@@ -178,7 +165,7 @@ export class RelaySocket {
     };
     socket.onclose = (ev) => {
       if (this.socket === socket) this.socket = null;
-      if (ev.code === AUTH_FAILED_CLOSE) this.options.onAuthFailed?.();
+      if (AUTH_FAILED_CLOSES.has(ev.code)) this.options.onAuthFailed?.();
       this.scheduleReconnect();
     };
   }
