@@ -3,21 +3,14 @@
 // (src/http/body.ts) and `requireAuth(deps)` where needed. To add one: write
 // src/routes/<name>.ts and add ONE line to this list.
 import type { Router } from 'express';
-import { contactRoutes } from '../contacts/routes.js';
 import type { AppDeps } from '../deps.js';
-import { keyRoutes } from '../keys/routes.js';
-import { messageRoutes } from '../messages/routes.js';
-import { photoRoutes } from '../photos/routes.js';
+import { authRoutes } from './auth.js';
 import { healthRoutes } from './health.js';
 
 export type RouteModule = (deps: AppDeps) => Router;
 
 export const routeModules: RouteModule[] = [
   healthRoutes,
-  // auth (relay foundation/auth engineer) — register, login, sessions
+  authRoutes,
   // relay-data: keys, contacts, messages, photos
-  keyRoutes,
-  contactRoutes,
-  messageRoutes,
-  photoRoutes,
 ];

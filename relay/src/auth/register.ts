@@ -1,0 +1,115 @@
+// Two-phase enrolment (issue 3 "POST /register"): /register creates a PENDING user with a fresh
+// TOTP secret; /register/confirm proves the authenticator works with its first code, activates
+// the account, and hands out a session and the recovery codes. A pending registration expires
+// after PENDING_REGISTRATION_TTL_SECONDS and then frees its username.
+import { randomUUID } from 'node:crypto';
+import { withTransaction } from '../db/pool.js';
+import type { AppDeps } from '../deps.js';
+import { HttpError } from '../http/http-error.js';
+import { qrCodes } from './qr.js';
+import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODE_COUNT } from './recovery-codes.js';
+import { createSession, type SessionTokens } from './sessions.js';
+import { locked, lockedForSeconds, lockThrottleRows, recordFailure, recordSuccess } from './throttle.js';
+import { matchTotpStep, newTotpSecret, otpauthUri } from './totp.js';
+import { decryptTotpSecret, encryptTotpSecret } from './totp-secret.js';
+
+export interface Registration {
+  username: string;
+  otpauth_uri: string;
+  secret: string;
+  qr_png: string;
+  qr_svg: string;
+  expires_at: string;
+}
+
+export async function startRegistration(deps: AppDeps, username: string): Promise<Registration> {
+  const now = deps.clock.now();
+  const expiresAt = new Date(now + deps.config.pendingRegistrationTtlSeconds * 1000);
+  const id = randomUUID();
+  const secret = newTotpSecret();
+  const inserted = await withTransaction(deps.pool, async (client) => {
+    // Free the name if an earlier registration of it expired unconfirmed.
+    await client.query(
+      `DELETE FROM users WHERE username = $1 AND status = 'pending' AND pending_expires_at <= $2`,
+      [username, new Date(now)],
+    );
+    const { rowCount } = await client.query(
+      `INSERT INTO users (id, username, totp_secret, status, pending_expires_at, created_at)
+       VALUES ($1, $2, $3, 'pending', $4, $5) ON CONFLICT (username) DO NOTHING`,
+      [id, username, encryptTotpSecret(deps.config.secrets.totpKey, id, secret), expiresAt, new Date(now)],
+    );
+    return rowCount === 1;
+  });
+  if (!inserted) throw new HttpError(409, 'username_taken', 'this username is taken');
+  const uri = otpauthUri(username, secret);
+  const qr = await qrCodes(uri);
+  return {
+    username,
+    otpauth_uri: uri,
+    secret,
+    qr_png: qr.png,
+    qr_svg: qr.svg,
+    expires_at: expiresAt.toISOString(),
+  };
+}
+
+export interface Confirmed extends SessionTokens {
+  recovery_codes: string[];
+}
+
+export async function confirmRegistration(
+  deps: AppDeps,
+  username: string,
+  code: string,
+  ip: string,
+): Promise<Confirmed> {
+  const now = deps.clock.now();
+  const outcome = await withTransaction(
+    deps.pool,
+    async (client): Promise<{ error: HttpError } | { ok: Confirmed }> => {
+      const { rows } = await client.query<{ id: string; totp_secret: Buffer; pending_expires_at: Date }>(
+        `SELECT id, totp_secret, pending_expires_at FROM users WHERE username = $1 AND status = 'pending' FOR UPDATE`,
+        [username],
+      );
+      const user = rows[0];
+      if (!user || user.pending_expires_at.getTime() <= now)
+        return {
+          error: new HttpError(
+            404,
+            'registration_not_found',
+            'no pending registration for this username (it may have expired)',
+          ),
+        };
+      // Guessing the first code of someone else's pending registration is throttled like a login.
+      const throttle = await lockThrottleRows(client, [
+        { scope: 'user', key: user.id },
+        { scope: 'ip', key: ip },
+      ]);
+      const wait = lockedForSeconds(throttle, now);
+      if (wait > 0) return { error: locked(wait) };
+      const secret = decryptTotpSecret(deps.config.secrets.totpKey, user.id, user.totp_secret);
+      const step = await matchTotpStep(secret, code, now);
+      if (step === null) {
+        await recordFailure(client, throttle, now, deps.config.login);
+        return {
+          error: new HttpError(401, 'invalid_code', 'the code is not valid; check the authenticator app'),
+        };
+      }
+      await client.query(
+        `UPDATE users SET status = 'active', pending_expires_at = NULL, confirmed_at = $2, last_used_step = $3
+        WHERE id = $1`,
+        [user.id, new Date(now), step],
+      );
+      await recordSuccess(client, throttle);
+      const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+      await client.query(`INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])`, [
+        user.id,
+        codes.map((c) => hashRecoveryCode(c.replace(/-/g, ''))),
+      ]);
+      const session = await createSession(deps, client, { id: user.id, username });
+      return { ok: { ...session, recovery_codes: codes } };
+    },
+  );
+  if ('error' in outcome) throw outcome.error;
+  return outcome.ok;
+}

@@ -1,0 +1,100 @@
+// Failed-attempt throttling for login and registration confirmation (issue 3 "POST /login"):
+// per account and per client IP, growing delays then a lockout well under 100 consecutive
+// failures, kept in PostgreSQL (table login_throttle) so it holds across processes and restarts.
+//
+// Policy for one scope with limit M (10 per account, 30 per IP by default):
+//   failures n ≥ delayFrom and n < M → locked for 2^(n − delayFrom) s (max 60 s): growing delays;
+//   n ≥ M → locked for LOGIN_LOCK_SECONDS · 2^(n − M) (max 24 h): 15 min, 30 min, 1 h, …
+// Account failures count until a success; IP failures are forgotten after an hour without one.
+// The rows are taken FOR UPDATE for the whole attempt, so parallel guesses are serialised and
+// every one is counted before the next is judged.
+import type { Config } from '../config.js';
+import type { PoolClient } from '../db/pool.js';
+import { HttpError } from '../http/http-error.js';
+
+export type Scope = 'user' | 'ip';
+
+interface Row {
+  scope: Scope;
+  key: string;
+  failures: number;
+  locked_until: Date | null;
+  last_failure_at: Date | null;
+}
+
+const IP_FORGET_MS = 3600_000;
+const MAX_LOCK_SECONDS = 86_400;
+const MAX_DELAY_SECONDS = 60;
+
+/** Locks the scope rows (in the fixed order user → ip, so two attempts never deadlock). */
+export async function lockThrottleRows(
+  client: PoolClient,
+  keys: { scope: Scope; key: string }[],
+): Promise<Row[]> {
+  const ordered = [...keys].sort((a, b) => (a.scope === b.scope ? 0 : a.scope === 'user' ? -1 : 1));
+  const rows: Row[] = [];
+  for (const { scope, key } of ordered) {
+    const { rows: r } = await client.query<Row>(
+      `INSERT INTO login_throttle (scope, key) VALUES ($1, $2)
+       ON CONFLICT (scope, key) DO UPDATE SET key = EXCLUDED.key
+       RETURNING scope, key, failures, locked_until, last_failure_at`,
+      [scope, key],
+    );
+    if (r[0]) rows.push(r[0]);
+  }
+  return rows;
+}
+
+/** Seconds until every row is unlocked (0 = not locked). */
+export function lockedForSeconds(rows: Row[], nowMs: number): number {
+  let until = 0;
+  for (const r of rows)
+    if (r.locked_until && r.locked_until.getTime() > until) until = r.locked_until.getTime();
+  return until > nowMs ? Math.ceil((until - nowMs) / 1000) : 0;
+}
+
+function lockSeconds(scope: Scope, failures: number, cfg: Config['login']): number {
+  const max = scope === 'user' ? cfg.userMaxFailures : cfg.ipMaxFailures;
+  const delayFrom = scope === 'user' ? 3 : Math.max(3, Math.floor(max / 3));
+  if (failures >= max) return Math.min(MAX_LOCK_SECONDS, cfg.lockSeconds * 2 ** Math.min(failures - max, 10));
+  if (failures >= delayFrom) return Math.min(MAX_DELAY_SECONDS, 2 ** (failures - delayFrom));
+  return 0;
+}
+
+export async function recordFailure(
+  client: PoolClient,
+  rows: Row[],
+  nowMs: number,
+  cfg: Config['login'],
+): Promise<void> {
+  for (const r of rows) {
+    const stale = r.scope === 'ip' && r.last_failure_at && nowMs - r.last_failure_at.getTime() > IP_FORGET_MS;
+    const failures = (stale ? 0 : r.failures) + 1;
+    const lock = lockSeconds(r.scope, failures, cfg);
+    await client.query(
+      `UPDATE login_throttle SET failures = $3, last_failure_at = $4, locked_until = $5, locks = locks + $6
+        WHERE scope = $1 AND key = $2`,
+      [r.scope, r.key, failures, new Date(nowMs), lock ? new Date(nowMs + lock * 1000) : null, lock ? 1 : 0],
+    );
+  }
+}
+
+/** A success clears the account's count (not the IP's: one good account must not launder an IP). */
+export async function recordSuccess(client: PoolClient, rows: Row[]): Promise<void> {
+  for (const r of rows)
+    if (r.scope === 'user')
+      await client.query(
+        `UPDATE login_throttle SET failures = 0, locked_until = NULL WHERE scope = $1 AND key = $2`,
+        [r.scope, r.key],
+      );
+}
+
+/** 429 `locked` with the wait in the body and in Retry-After. */
+export const locked = (seconds: number) =>
+  new HttpError(
+    429,
+    'locked',
+    `too many failed attempts; try again in ${seconds} s`,
+    { retry_after_seconds: seconds },
+    { 'Retry-After': String(seconds) },
+  );

@@ -1,0 +1,79 @@
+// Auth routes (issue 3; spec/openapi.yaml tag "auth"): registration with QR, login, sessions.
+import { type Request, Router } from 'express';
+import { z } from 'zod';
+import { login } from '../auth/login.js';
+import { confirmRegistration, startRegistration } from '../auth/register.js';
+import { authOf, requireAuth } from '../auth/require-auth.js';
+import { refreshSession, revokeAllSessions, revokeSession } from '../auth/sessions.js';
+import { normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
+import type { AppDeps } from '../deps.js';
+import { jsonBody } from '../http/body.js';
+import { HttpError } from '../http/http-error.js';
+import { parse } from '../http/validate.js';
+
+const BODY_LIMIT = '2kb';
+// A TOTP code (6 digits) or a recovery code (16 base32 characters, dashes/spaces allowed).
+const codeInput = z.string().min(1).max(64);
+
+const registerBody = z.object({ username: usernameInput }).strict();
+const confirmBody = z.object({ username: usernameInput, code: codeInput }).strict();
+const loginBody = z.object({ username: usernameInput, code: codeInput }).strict();
+const refreshBody = z.object({ refresh_token: z.string().min(1).max(256) }).strict();
+
+function canonicalUsername(raw: string): string {
+  const name = normalizeUsername(raw);
+  if (!name) throw new HttpError(400, 'invalid_username', `username must be ${USERNAME_RULE}`);
+  return name;
+}
+
+/** The client address as Express resolved it through the trusted-proxy list. */
+const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
+export function authRoutes(deps: AppDeps): Router {
+  const router = Router();
+
+  router.post('/register', jsonBody(BODY_LIMIT), async (req, res) => {
+    const { username } = parse(registerBody, req.body);
+    res.status(201).json(await startRegistration(deps, canonicalUsername(username)));
+  });
+
+  router.post('/register/confirm', jsonBody(BODY_LIMIT), async (req, res) => {
+    const { username, code } = parse(confirmBody, req.body);
+    res
+      .status(201)
+      .json(await confirmRegistration(deps, canonicalUsername(username), code.trim(), clientIp(req)));
+  });
+
+  router.post('/login', jsonBody(BODY_LIMIT), async (req, res) => {
+    const { username, code } = parse(loginBody, req.body);
+    // A name that breaks the rules cannot exist: login() answers unknown_user and counts it against the IP.
+    res.json(await login(deps, normalizeUsername(username), code.trim(), clientIp(req)));
+  });
+
+  router.post('/session/refresh', jsonBody(BODY_LIMIT), async (req, res) => {
+    const { refresh_token } = parse(refreshBody, req.body);
+    res.json(await refreshSession(deps, refresh_token));
+  });
+
+  router.post('/logout', requireAuth(deps), async (req, res) => {
+    await revokeSession(deps, authOf(req).sessionId);
+    res.status(204).end();
+  });
+
+  router.post('/logout/all', requireAuth(deps), async (req, res) => {
+    await revokeAllSessions(deps, authOf(req).userId);
+    res.status(204).end();
+  });
+
+  router.get('/me', requireAuth(deps), async (req, res) => {
+    const { rows } = await deps.pool.query<{ id: string; username: string; created_at: Date }>(
+      'SELECT id, username, created_at FROM users WHERE id = $1',
+      [authOf(req).userId],
+    );
+    const me = rows[0];
+    if (!me) throw new HttpError(401, 'session_revoked', 'session ended; log in again');
+    res.json({ id: me.id, username: me.username, created_at: me.created_at.toISOString() });
+  });
+
+  return router;
+}

@@ -1,0 +1,341 @@
+// Registration → QR → confirm → login → replay → recovery codes → sessions (issue 3 tests).
+import { createRequire } from 'node:module';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decryptTotpSecret } from '../src/auth/totp-secret.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { fromIp, loginNextStep, registerUser } from './helpers/auth-flow.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { hotp, totpAt } from './helpers/totp-reference.js';
+
+// jsqr is CommonJS whose module.exports is the decoder function (its .d.ts says `export default`).
+const jsQR = createRequire(import.meta.url)('jsqr') as typeof import('jsqr').default;
+
+let db: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  t = await startTestApp({ databaseUrl: db.url });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+});
+
+describe('TOTP reference', () => {
+  it('matches RFC 6238 Appendix B (SHA-1, T = 59 s and 1111111109 s)', () => {
+    const key = Buffer.from('12345678901234567890');
+    expect(hotp(key, 1, 8)).toBe('94287082');
+    expect(hotp(key, Math.floor(1111111109 / 30), 8)).toBe('07081804');
+  });
+});
+
+describe('registration', () => {
+  it('returns an otpauth URI with the agreed parameters, the base32 secret, and an expiry', async () => {
+    const res = await t.api.post('/register', { username: 'alice' });
+    expect(res.status).toBe(201);
+    const uri = new URL(res.body.otpauth_uri);
+    expect(uri.protocol).toBe('otpauth:');
+    expect(uri.host).toBe('totp');
+    expect(decodeURIComponent(uri.pathname)).toBe('/Secure Drop:alice');
+    expect(uri.searchParams.get('issuer')).toBe('Secure Drop');
+    // Key Uri Format: an omitted parameter means SHA1 / 6 / 30 (otplib omits the defaults,
+    // which is what the widest range of authenticator apps expects).
+    expect(uri.searchParams.get('algorithm') ?? 'SHA1').toBe('SHA1');
+    expect(uri.searchParams.get('digits') ?? '6').toBe('6');
+    expect(uri.searchParams.get('period') ?? '30').toBe('30');
+    expect(uri.searchParams.get('secret')).toBe(res.body.secret);
+    expect(res.body.secret.replace(/=+$/, '').length).toBeGreaterThanOrEqual(32); // ≥ 160 bits
+    expect(Date.parse(res.body.expires_at) - t.clock.now()).toBe(600_000);
+  });
+
+  it('returns a QR PNG that decodes to the otpauth URI, and an SVG', async () => {
+    const res = await t.api.post('/register', { username: 'qr_user' });
+    const png = PNG.sync.read(Buffer.from(res.body.qr_png.replace(/^data:image\/png;base64,/, ''), 'base64'));
+    const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+    expect(decoded?.data).toBe(res.body.otpauth_uri);
+    expect(res.body.qr_svg).toMatch(
+      /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<path[\s\S]*<\/svg>\s*$/,
+    );
+  });
+
+  it('stores the TOTP secret encrypted (AES-256-GCM bound to the user id), not in clear', async () => {
+    const res = await t.api.post('/register', { username: 'enc_user' });
+    const { rows } = await t.deps.pool.query('SELECT id, totp_secret FROM users WHERE username = $1', [
+      'enc_user',
+    ]);
+    const row = rows[0];
+    expect(Buffer.from(row.totp_secret).includes(Buffer.from(res.body.secret))).toBe(false);
+    expect(decryptTotpSecret(t.deps.config.secrets.totpKey, row.id, row.totp_secret)).toBe(res.body.secret);
+    expect(() =>
+      decryptTotpSecret(t.deps.config.secrets.totpKey, crypto.randomUUID(), row.totp_secret),
+    ).toThrow();
+    const tampered = Buffer.from(row.totp_secret);
+    tampered[20] = (tampered[20] as number) ^ 1;
+    expect(() => decryptTotpSecret(t.deps.config.secrets.totpKey, row.id, tampered)).toThrow();
+  });
+
+  it('keeps the account pending until a valid first code, then returns a session and 10 recovery codes', async () => {
+    const reg = await t.api.post('/register', { username: 'bob' });
+    // Pending: cannot log in yet.
+    const early = await t.api.post('/login', {
+      username: 'bob',
+      code: totpAt(reg.body.secret, t.clock.now()),
+    });
+    expect([early.status, early.body.error]).toEqual([404, 'unknown_user']);
+    const wrong = await t.api.post('/register/confirm', {
+      username: 'bob',
+      code: totpAt(reg.body.secret, t.clock.now() + 10 * 60_000),
+    });
+    expect([wrong.status, wrong.body.error]).toEqual([401, 'invalid_code']);
+    const ok = await t.api.post('/register/confirm', {
+      username: 'bob',
+      code: totpAt(reg.body.secret, t.clock.now()),
+    });
+    expect(ok.status).toBe(201);
+    expect(ok.body.user.username).toBe('bob');
+    expect(new Set(ok.body.recovery_codes).size).toBe(10);
+    const me = await t.api.get('/me', { token: ok.body.access_token });
+    expect(me.body).toMatchObject({ id: ok.body.user.id, username: 'bob' });
+    const again = await t.api.post('/register/confirm', {
+      username: 'bob',
+      code: totpAt(reg.body.secret, t.clock.now()),
+    });
+    expect([again.status, again.body.error]).toEqual([404, 'registration_not_found']);
+    const { rows } = await t.deps.pool.query('SELECT code_hash FROM recovery_codes WHERE user_id = $1', [
+      ok.body.user.id,
+    ]);
+    expect(rows).toHaveLength(10);
+    for (const c of ok.body.recovery_codes as string[])
+      for (const r of rows)
+        expect(Buffer.from(r.code_hash).includes(Buffer.from(c.replace(/-/g, '')))).toBe(false);
+  });
+
+  it('refuses a taken name, case-insensitively and through compatibility forms', async () => {
+    await registerUser(t.api, t.clock, 'carol');
+    for (const name of ['carol', 'CAROL', 'Carol', 'ｃａｒｏｌ'])
+      expect((await t.api.post('/register', { username: name })).body.error).toBe('username_taken');
+  });
+
+  it('expires a pending registration and frees the username (injected clock)', async () => {
+    const first = await t.api.post('/register', { username: 'dave' });
+    expect((await t.api.post('/register', { username: 'dave' })).status).toBe(409);
+    t.clock.advance(600_000);
+    const late = await t.api.post('/register/confirm', {
+      username: 'dave',
+      code: totpAt(first.body.secret, t.clock.now()),
+    });
+    expect([late.status, late.body.error]).toEqual([404, 'registration_not_found']);
+    const second = await t.api.post('/register', { username: 'dave' });
+    expect(second.status).toBe(201);
+    expect(second.body.secret).not.toBe(first.body.secret);
+    const old = await t.api.post('/register/confirm', {
+      username: 'dave',
+      code: totpAt(first.body.secret, t.clock.now()),
+    });
+    expect(old.body.error).toBe('invalid_code');
+    const ok = await t.api.post('/register/confirm', {
+      username: 'dave',
+      code: totpAt(second.body.secret, t.clock.now()),
+    });
+    expect(ok.status).toBe(201);
+  });
+});
+
+describe('username rules', () => {
+  it.each([
+    ['Eve_1', 'eve_1'],
+    ['ＦＲＡＮＫ', 'frank'], // fullwidth compatibility forms fold (NFKC)
+    ['ﬁnn', 'finn'], // the ligature ﬁ folds to "fi"
+    ['a_b', 'a_b'],
+    ['x'.repeat(32), 'x'.repeat(32)],
+  ])('accepts %s as %s', async (input, canonical) => {
+    const res = await t.api.post('/register', { username: input });
+    expect(res.status).toBe(201);
+    expect(res.body.username).toBe(canonical);
+  });
+
+  it.each([
+    ['аlice', 'Cyrillic а'],
+    ['bοb', 'Greek omicron'],
+    ['İvan', 'dotted capital I'],
+    ['ab', 'too short'],
+    ['x'.repeat(33), 'too long'],
+    ['_lead', 'leading underscore'],
+    ['trail_', 'trailing underscore'],
+    ['has space', 'space'],
+    ['dot.name', 'dot'],
+    ['zero\u200bwidth', 'zero-width space'],
+    ['emoji😀x', 'emoji'],
+    ['tab\tname', 'control character'],
+  ])('refuses %s (%s) with invalid_username', async (input) => {
+    const res = await t.api.post('/register', { username: input });
+    expect([res.status, res.body.error]).toEqual([400, 'invalid_username']);
+  });
+});
+
+describe('login', () => {
+  it('logs in with the next TOTP code and rejects the same step a second time', async () => {
+    const u = await registerUser(t.api, t.clock, 'grace');
+    const first = await loginNextStep(t.api, t.clock, u);
+    expect(first.status).toBe(200);
+    const code = totpAt(u.secret, t.clock.now());
+    const replay = await t.api.post(
+      '/login',
+      { username: 'grace', code },
+      { headers: fromIp('198.51.100.1') },
+    );
+    expect([replay.status, replay.body.error]).toEqual([401, 'code_reused']);
+    // The previous step is still inside the ±1 window but older than the last used one.
+    t.clock.advance(30_000);
+    const previous = await t.api.post(
+      '/login',
+      { username: 'grace', code },
+      { headers: fromIp('198.51.100.1') },
+    );
+    expect(previous.body.error).toBe('code_reused');
+    const next = await t.api.post('/login', { username: 'grace', code: totpAt(u.secret, t.clock.now()) });
+    expect(next.status).toBe(200);
+  });
+
+  it('accepts codes one step early or late (clock drift) but not two', async () => {
+    const u = await registerUser(t.api, t.clock, 'heidi');
+    t.clock.advance(120_000);
+    const late = await t.api.post('/login', {
+      username: 'heidi',
+      code: totpAt(u.secret, t.clock.now() - 30_000),
+    });
+    expect(late.status).toBe(200);
+    t.clock.advance(120_000);
+    const tooOld = await t.api.post('/login', {
+      username: 'heidi',
+      code: totpAt(u.secret, t.clock.now() - 60_000),
+    });
+    expect(tooOld.body.error).toBe('invalid_code');
+    const early = await t.api.post('/login', {
+      username: 'heidi',
+      code: totpAt(u.secret, t.clock.now() + 30_000),
+    });
+    expect(early.status).toBe(200);
+  });
+
+  it('accepts one step once even under concurrent logins', async () => {
+    const u = await registerUser(t.api, t.clock, 'ivan');
+    t.clock.advance(30_000);
+    const code = totpAt(u.secret, t.clock.now());
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => t.api.post('/login', { username: 'ivan', code })),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    // The others are replays (code_reused); replays count as failures, so after three the
+    // account is briefly delayed (locked) — either way none of them got a session.
+    for (const r of results.filter((x) => x.status !== 200))
+      expect(['code_reused', 'locked']).toContain(r.body.error);
+    expect(results.filter((r) => r.body.error === 'code_reused').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('answers an unknown user distinctly', async () => {
+    const res = await t.api.post('/login', { username: 'nobody_here', code: '123456' });
+    expect([res.status, res.body.error]).toEqual([404, 'unknown_user']);
+  });
+
+  it('logs in with a recovery code once only; format is forgiving', async () => {
+    const u = await registerUser(t.api, t.clock, 'judy');
+    const [c0, c1] = u.recoveryCodes as [string, string];
+    const ok = await t.api.post('/login', { username: 'judy', code: c0 });
+    expect(ok.status).toBe(200);
+    const again = await t.api.post('/login', { username: 'judy', code: c0 });
+    expect([again.status, again.body.error]).toEqual([401, 'invalid_code']);
+    const loose = await t.api.post('/login', {
+      username: 'JUDY',
+      code: ` ${c1.toUpperCase().replace(/-/g, ' ')} `,
+    });
+    expect(loose.status).toBe(200);
+    const bogus = await t.api.post('/login', { username: 'judy', code: 'aaaa-bbbb-cccc-dddd' });
+    expect(bogus.body.error).toBe('invalid_code');
+    const { rows } = await t.deps.pool.query(
+      'SELECT count(*)::int AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NOT NULL',
+      [u.id],
+    );
+    expect(rows[0].n).toBe(2);
+  });
+});
+
+describe('sessions', () => {
+  it('logout ends this session at once; other sessions keep working', async () => {
+    const u = await registerUser(t.api, t.clock, 'ken');
+    const second = await loginNextStep(t.api, t.clock, u);
+    expect((await t.api.get('/me', { token: u.access })).status).toBe(200);
+    expect((await t.api.post('/logout', undefined, { token: u.access })).status).toBe(204);
+    const after = await t.api.get('/me', { token: u.access });
+    expect([after.status, after.body.error]).toEqual([401, 'session_revoked']);
+    const refresh = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect(refresh.body.error).toBe('session_revoked');
+    expect((await t.api.get('/me', { token: second.body.access_token })).status).toBe(200);
+  });
+
+  it('logout/all ends every session of the user at once, and no one else’s', async () => {
+    const u = await registerUser(t.api, t.clock, 'lena');
+    const other = await registerUser(t.api, t.clock, 'mallory');
+    const s2 = await loginNextStep(t.api, t.clock, u);
+    const s3 = await loginNextStep(t.api, t.clock, u);
+    expect((await t.api.post('/logout/all', undefined, { token: s2.body.access_token })).status).toBe(204);
+    for (const token of [u.access, s2.body.access_token, s3.body.access_token]) {
+      const r = await t.api.get('/me', { token });
+      expect([r.status, r.body.error]).toEqual([401, 'session_revoked']);
+    }
+    expect((await t.api.post('/session/refresh', { refresh_token: s3.body.refresh_token })).status).toBe(401);
+    expect((await t.api.get('/me', { token: other.access })).status).toBe(200);
+    expect((await loginNextStep(t.api, t.clock, u)).status).toBe(200);
+  });
+
+  it('rotates refresh tokens; reusing a rotated one revokes the whole session', async () => {
+    const u = await registerUser(t.api, t.clock, 'nina');
+    const r1 = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect(r1.status).toBe(200);
+    expect(r1.body.refresh_token).not.toBe(u.refresh);
+    expect((await t.api.get('/me', { token: r1.body.access_token })).status).toBe(200);
+    const r2 = await t.api.post('/session/refresh', { refresh_token: r1.body.refresh_token });
+    expect(r2.status).toBe(200);
+    // A thief replays the first token: the session is ended for everyone holding it.
+    const reuse = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect([reuse.status, reuse.body.error]).toEqual([401, 'refresh_token_reused']);
+    expect((await t.api.post('/session/refresh', { refresh_token: r2.body.refresh_token })).body.error).toBe(
+      'session_revoked',
+    );
+    expect((await t.api.get('/me', { token: r2.body.access_token })).body.error).toBe('session_revoked');
+    const unknown = await t.api.post('/session/refresh', { refresh_token: 'A'.repeat(43) });
+    expect(unknown.body.error).toBe('invalid_refresh_token');
+  });
+
+  it('stores only hashes of refresh tokens', async () => {
+    const u = await registerUser(t.api, t.clock, 'oscar');
+    const { rows } = await t.deps.pool.query(
+      'SELECT t.token_hash FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1',
+      [u.id],
+    );
+    expect(rows).toHaveLength(1);
+    expect(Buffer.from(rows[0].token_hash).toString('base64url')).not.toBe(u.refresh);
+    const dump = JSON.stringify((await t.deps.pool.query('SELECT * FROM refresh_tokens')).rows);
+    expect(dump).not.toContain(u.refresh);
+  });
+
+  it('caps live sessions per user, revoking the oldest', async () => {
+    const capped = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { MAX_SESSIONS_PER_USER: '2' },
+    });
+    try {
+      const u = await registerUser(capped.api, t.clock, 'peggy');
+      const s2 = await loginNextStep(capped.api, t.clock, u);
+      const s3 = await loginNextStep(capped.api, t.clock, u);
+      expect((await capped.api.get('/me', { token: u.access })).body.error).toBe('session_revoked');
+      expect((await capped.api.get('/me', { token: s2.body.access_token })).status).toBe(200);
+      expect((await capped.api.get('/me', { token: s3.body.access_token })).status).toBe(200);
+    } finally {
+      await capped.close();
+    }
+  });
+});

@@ -1,0 +1,171 @@
+// Throttling of failed logins, stored in PostgreSQL: it holds across two app instances on one
+// database and across a restart (a new instance), per account and per client IP.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { fromIp, registerUser } from './helpers/auth-flow.js';
+import { TestClock } from './helpers/clock.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { totpAt } from './helpers/totp-reference.js';
+
+let db: TestDatabase;
+const clock = new TestClock();
+const open: TestApp[] = [];
+const start = async (env: Record<string, string> = {}) => {
+  const app = await startTestApp({ databaseUrl: db.url, clock, env });
+  open.push(app);
+  return app;
+};
+
+beforeAll(async () => {
+  db = await freshDatabase();
+});
+afterAll(async () => {
+  for (const a of open) await a.close().catch(() => undefined);
+  await db?.drop();
+});
+
+const wrongCode = (secret: string) => {
+  // A 6-digit code that is not valid for the current step or its neighbours.
+  const valid = new Set([-30_000, 0, 30_000].map((d) => totpAt(secret, clock.now() + d)));
+  for (let i = 0; ; i++) {
+    const c = String(100000 + i);
+    if (!valid.has(c)) return c;
+  }
+};
+
+describe('per-account lockout', () => {
+  it('locks after 10 failures across two instances, holds across a restart, then expires', async () => {
+    const a = await start();
+    const b = await start();
+    const u = await registerUser(a.api, clock, 'victim');
+    // Each attempt from a different IP, so only the account limit is in play; waits out the short delays.
+    for (let i = 1; i <= 10; i++) {
+      clock.advance(61_000);
+      const app = i % 2 ? a : b;
+      const r = await app.api.post(
+        '/login',
+        { username: 'victim', code: wrongCode(u.secret) },
+        { headers: fromIp(`203.0.113.${i}`) },
+      );
+      expect([i, r.status, r.body.error]).toEqual([i, 401, 'invalid_code']);
+    }
+    clock.advance(30_000);
+    const good = () => ({ username: 'victim', code: totpAt(u.secret, clock.now()) });
+    for (const app of [a, b]) {
+      const r = await app.api.post('/login', good(), { headers: fromIp('203.0.113.200') });
+      expect([r.status, r.body.error]).toEqual([429, 'locked']);
+      expect(r.body.retry_after_seconds).toBeGreaterThan(800);
+      expect(r.body.retry_after_seconds).toBeLessThanOrEqual(900);
+      expect(Number(r.headers.get('retry-after'))).toBe(r.body.retry_after_seconds);
+    }
+    // Restart: both instances gone, a new one on the same database.
+    await a.close();
+    await b.close();
+    const c = await start();
+    const afterRestart = await c.api.post('/login', good(), { headers: fromIp('203.0.113.201') });
+    expect(afterRestart.body.error).toBe('locked');
+    // Locked attempts are not evaluated and do not extend the lock.
+    clock.advance(900_000);
+    const ok = await c.api.post('/login', good(), { headers: fromIp('203.0.113.202') });
+    expect(ok.status).toBe(200);
+  });
+
+  it('grows the delays before the lockout and doubles the lock after it', async () => {
+    const app = await start();
+    const u = await registerUser(app.api, clock, 'grower');
+    const attempt = (ip: string) =>
+      app.api.post('/login', { username: 'grower', code: wrongCode(u.secret) }, { headers: fromIp(ip) });
+    clock.advance(61_000);
+    for (let i = 1; i <= 2; i++) expect((await attempt(`192.0.2.${i}`)).body.error).toBe('invalid_code');
+    // 3rd failure → 1 s delay, 4th → 2 s, 5th → 4 s.
+    const waits: number[] = [];
+    for (let i = 3; i <= 5; i++) {
+      expect((await attempt(`192.0.2.${i}`)).body.error).toBe('invalid_code');
+      const blocked = await attempt(`192.0.2.${i}`);
+      expect(blocked.body.error).toBe('locked');
+      waits.push(blocked.body.retry_after_seconds);
+      clock.advance(blocked.body.retry_after_seconds * 1000);
+    }
+    expect(waits).toEqual([1, 2, 4]);
+    for (let i = 6; i <= 10; i++) {
+      clock.advance(61_000);
+      expect((await attempt(`192.0.2.${i}`)).body.error).toBe('invalid_code');
+    }
+    expect((await attempt('192.0.2.50')).body.retry_after_seconds).toBe(900);
+    clock.advance(900_000);
+    expect((await attempt('192.0.2.51')).body.error).toBe('invalid_code'); // 11th failure
+    expect((await attempt('192.0.2.52')).body.retry_after_seconds).toBe(1800);
+  });
+
+  it('throttles registration confirmation guesses the same way', async () => {
+    const app = await start();
+    const reg = await app.api.post('/register', { username: 'pending_p' });
+    for (let i = 1; i <= 3; i++) {
+      const r = await app.api.post(
+        '/register/confirm',
+        { username: 'pending_p', code: wrongCode(reg.body.secret) },
+        { headers: fromIp(`198.18.0.${i}`) },
+      );
+      expect(r.body.error).toBe('invalid_code');
+    }
+    const r = await app.api.post('/register/confirm', {
+      username: 'pending_p',
+      code: totpAt(reg.body.secret, clock.now()),
+    });
+    expect([r.status, r.body.error]).toEqual([429, 'locked']);
+  });
+});
+
+describe('per-IP lockout', () => {
+  it('locks a client IP after 30 failures on any accounts; other IPs are unaffected', async () => {
+    const app = await start();
+    const u = await registerUser(app.api, clock, 'bystander');
+    const ip = '100.64.0.9';
+    for (let i = 1; i <= 30; i++) {
+      clock.advance(61_000);
+      const r = await app.api.post(
+        '/login',
+        { username: `probe_${i}`, code: '123456' },
+        { headers: fromIp(ip) },
+      );
+      expect([i, r.body.error]).toEqual([i, 'unknown_user']);
+    }
+    clock.advance(30_000);
+    const code = () => totpAt(u.secret, clock.now());
+    const blocked = await app.api.post(
+      '/login',
+      { username: 'bystander', code: code() },
+      { headers: fromIp(ip) },
+    );
+    expect([blocked.status, blocked.body.error]).toEqual([429, 'locked']);
+    const elsewhere = await app.api.post(
+      '/login',
+      { username: 'bystander', code: code() },
+      { headers: fromIp('100.64.0.10') },
+    );
+    expect(elsewhere.status).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For when the proxy is not trusted, so the IP limit cannot be dodged', async () => {
+    const app = await start({ TRUST_PROXY: '', LOGIN_IP_MAX_FAILURES: '3' });
+    // Clear any IP state the loopback address has from other tests in this file.
+    await app.deps.pool.query(`DELETE FROM login_throttle WHERE scope = 'ip'`);
+    for (let i = 1; i <= 3; i++) {
+      clock.advance(61_000);
+      const r = await app.api.post(
+        '/login',
+        { username: `spoof_${i}`, code: '123456' },
+        { headers: fromIp(`10.9.9.${i}`) },
+      );
+      expect(r.body.error).toBe('unknown_user');
+    }
+    const r = await app.api.post(
+      '/login',
+      { username: 'spoof_x', code: '123456' },
+      { headers: fromIp('10.9.9.99') },
+    );
+    expect(r.body.error).toBe('locked');
+    const { rows } = await app.deps.pool.query(`SELECT key FROM login_throttle WHERE scope = 'ip'`);
+    expect(rows.map((x) => x.key)).toEqual(['127.0.0.1']);
+  });
+});
