@@ -12,6 +12,8 @@ export const suites = [
   { name: 'lint', kind: 'check', cmd: ['npx', 'biome', 'ci', '.'] },
   { name: 'crypto-core', kind: 'vitest', cmd: ['npm', 'test', '-w', 'crypto-core', '--'] },
   { name: 'django-host', kind: 'counts', cmd: ['node', 'scripts/django-host-tests.mjs'] },
+  // npm start's logic (bind/TLS rule, stamps, preflight) and a real start-to-Ctrl-C smoke run.
+  { name: 'start', kind: 'vitest', cmd: ['npx', 'vitest', 'run', '--root', 'scripts'] },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
 ];

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 HOST_DIR = Path(__file__).resolve().parent.parent
 
-DEFAULT_RELAY_URL = 'http://127.0.0.1:8787'
+DEFAULT_RELAY_URL = 'http://127.0.0.1:3000'  # relay/src/config.ts PORT default
 DEFAULT_ALLOWED_HOSTS = ('localhost', '127.0.0.1', '[::1]')
 
 

@@ -51,7 +51,6 @@ PERMISSIONS_POLICY = ', '.join(
         'usb=()',
         'serial=()',
         'hid=()',
-        'bluetooth=()',
         'midi=()',
         'magnetometer=()',
         'gyroscope=()',

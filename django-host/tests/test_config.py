@@ -9,7 +9,7 @@ def test_defaults():
     config = load_config({})
     assert config.pwa_dist == (HOST_DIR.parent / 'pwa' / 'dist').resolve()
     assert config.relay_url == DEFAULT_RELAY_URL
-    assert config.relay_ws_url == 'ws://127.0.0.1:8787'
+    assert config.relay_ws_url == 'ws://127.0.0.1:3000'
     assert config.allowed_hosts == ('localhost', '127.0.0.1', '[::1]')
     assert len(config.secret_key) >= 50
 

@@ -1,0 +1,102 @@
+// End to end: `npm start` (scripts/start.mjs) really brings up the relay on a fresh embedded
+// PostgreSQL and the Django host, the page loads, /api reaches the relay (HTTP and WebSocket),
+// and SIGINT stops everything with exit code 0. NODE_ENV=development as for a person running
+// it (vitest sets "test", under which the relay rightly demands configured secrets).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+
+const root = resolve(import.meta.dirname, '../..');
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+describe('npm start', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sd-start-'));
+  let child;
+  let output = '';
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts, serves the app and the API on one origin, and stops on Ctrl-C', {
+    timeout: 300_000,
+  }, async () => {
+    const [port, relayPort] = [await freePort(), await freePort()];
+    child = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        SECURE_DROP_RELAY_PORT: String(relayPort),
+        DATA_DIR: dataDir,
+        HOST: '',
+        NODE_ENV: 'development',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const started = await new Promise((done) => {
+      const timer = setInterval(() => {
+        if (output.includes('Secure Drop is running')) done(true);
+        else if (child.exitCode !== null) done(false);
+      }, 200);
+      exited.then(() => setTimeout(() => clearInterval(timer), 500));
+      child.once('exit', () => done(output.includes('Secure Drop is running')));
+    });
+    expect(started, output.slice(-3000)).toBe(true);
+    expect(output).toContain(`http://localhost:${port}`);
+
+    const base = `http://localhost:${port}`;
+    const page = await fetch(`${base}/chats`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<div id="root">|<!doctype html>/i);
+    expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'/);
+
+    const health = await fetch(`${base}/api/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+
+    const bad = await fetch(`${base}/api/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toBeTypeOf('string');
+
+    // The WebSocket upgrade crosses the host to the relay, which accepts our origin.
+    const opened = await new Promise((done) => {
+      const ws = new WebSocket(`ws://localhost:${port}/api/ws`, { origin: base });
+      ws.on('open', () => {
+        ws.close(1000);
+        done(true);
+      });
+      ws.on('error', (err) => done(err.message));
+    });
+    expect(opened).toBe(true);
+
+    child.kill('SIGINT');
+    const { code } = await exited;
+    expect(code, output.slice(-3000)).toBe(0);
+  });
+});
