@@ -11,6 +11,7 @@ import { expectBytes } from './bytes.js';
 import type { RandomSource } from './deps.js';
 import { fail } from './errors.js';
 import { X25519_BYTES } from './protocol-constants.js';
+import { draw } from './random-draw.js';
 
 /** An X25519 key pair: 32-byte secret scalar and 32-byte public u-coordinate. */
 export interface X25519KeyPair {
@@ -20,7 +21,7 @@ export interface X25519KeyPair {
 
 /** A fresh X25519 key pair from `random` (32 bytes, clamped by X25519 itself). */
 export function generateX25519(random: RandomSource): X25519KeyPair {
-  const secretKey = expectBytes(random(X25519_BYTES), 'random output', X25519_BYTES).slice();
+  const secretKey = draw(random, X25519_BYTES);
   return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
 }
 

@@ -13,6 +13,7 @@ import { expectBytes } from './bytes.js';
 import { type RandomSource, systemRandom } from './deps.js';
 import { fail } from './errors.js';
 import { ED25519_PUBLIC_BYTES, ED25519_SECRET_BYTES, ED25519_SIGNATURE_BYTES } from './protocol-constants.js';
+import { draw } from './random-draw.js';
 
 /**
  * An identity key pair. `secretKey` is the 32-byte Ed25519 seed (RFC 8032 §5.1.5);
@@ -31,7 +32,7 @@ export interface IdentityKeyPair {
  * // store alice.secretKey on the device only; publish alice.publicKey
  */
 export function generateIdentity(random: RandomSource = systemRandom): IdentityKeyPair {
-  const secretKey = expectBytes(random(ED25519_SECRET_BYTES), 'random output', ED25519_SECRET_BYTES).slice();
+  const secretKey = draw(random, ED25519_SECRET_BYTES);
   return { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
 }
 

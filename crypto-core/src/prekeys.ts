@@ -17,6 +17,7 @@ import {
   SIG_CONTEXT_SIGNED_PREKEY,
   X25519_BYTES,
 } from './protocol-constants.js';
+import { draw } from './random-draw.js';
 
 /** Most one-time prekeys generated in one call (spec §12): a bounded batch to upload. */
 export const MAX_ONE_TIME_PREKEY_BATCH = 200;
@@ -84,7 +85,7 @@ export function generatePqPreKey(
   random: RandomSource = systemRandom,
 ): PqPreKey {
   expectInt(id, 'PQ prekey id', 0, 0xffffffff);
-  const seed = expectBytes(random(MLKEM768_KEYGEN_SEED_BYTES), 'random output', MLKEM768_KEYGEN_SEED_BYTES);
+  const seed = draw(random, MLKEM768_KEYGEN_SEED_BYTES);
   const { publicKey, secretKey } = ml_kem768.keygen(seed);
   const signature = signWithIdentity(identity, signedBytes(SIG_CONTEXT_PQ_PREKEY, id, publicKey));
   return { id, publicKey, secretKey, signature };

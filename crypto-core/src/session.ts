@@ -14,7 +14,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type AesGcm, defaultAesGcm } from './aes-gcm.js';
 import { type PreKeyBundle, verifyBundle } from './bundle.js';
-import { concat, expectBytes, wipe } from './bytes.js';
+import { concat, expectBytes, expectInt, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
 import { type Clock, type RandomSource, systemClock, systemRandom } from './deps.js';
 import { dh, generateX25519 } from './dh.js';
@@ -41,11 +41,16 @@ export interface SessionOptions {
 }
 
 function deps(o: SessionOptions | undefined): { random: RandomSource; clock: Clock; aead: AesGcm } {
-  return {
-    random: o?.random ?? systemRandom,
-    clock: o?.clock ?? systemClock,
-    aead: o?.aead ?? defaultAesGcm(),
-  };
+  if (o !== undefined && (typeof o !== 'object' || o === null)) fail('BAD_TYPE', 'options must be an object');
+  const random = o?.random ?? systemRandom;
+  const clock = o?.clock ?? systemClock;
+  const aead = o?.aead ?? defaultAesGcm();
+  if (typeof random !== 'function') fail('BAD_TYPE', 'options.random must be a function');
+  if (typeof clock !== 'function') fail('BAD_TYPE', 'options.clock must be a function');
+  if (typeof aead?.encrypt !== 'function' || typeof aead.decrypt !== 'function')
+    fail('BAD_TYPE', 'options.aead must be an AesGcm');
+  // A clock reading that is not a time is BAD_TYPE, never NaN in the stored state.
+  return { random, clock: () => expectInt(clock(), 'clock reading', 0, Number.MAX_SAFE_INTEGER), aead };
 }
 
 function expectIdentity(identity: IdentityKeyPair): void {

@@ -22,6 +22,7 @@ import {
   MLKEM768_PUBLIC_BYTES,
   MLKEM768_SECRET_BYTES,
 } from './protocol-constants.js';
+import { draw } from './random-draw.js';
 
 /** 32 bytes of 0xFF prepended to the DH outputs (X3DH §2.2: curve25519 "F"). */
 const KDF_F = new Uint8Array(32).fill(0xff);
@@ -75,7 +76,7 @@ export function initiatorAgree(
     dh(ephemeral.secretKey, signedPreKey),
   ];
   if (oneTimePreKey !== undefined) outputs.push(dh(ephemeral.secretKey, oneTimePreKey));
-  const m = expectBytes(random(MLKEM768_ENCAPS_RANDOM_BYTES), 'random output', MLKEM768_ENCAPS_RANDOM_BYTES);
+  const m = draw(random, MLKEM768_ENCAPS_RANDOM_BYTES);
   let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
   try {
     enc = ml_kem768.encapsulate(expectBytes(pqPreKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES), m);
