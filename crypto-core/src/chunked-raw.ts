@@ -7,7 +7,7 @@
  *
  * What this module does not know: where the key and base nonce come from.
  */
-import type { AesGcm } from './aes-gcm.js';
+import type { AesGcm, KeyedAesGcm } from './aes-gcm.js';
 import { AES_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES } from './aes-gcm.js';
 import { concat, expectBytes, expectInt, wipe } from './bytes.js';
 import { fail } from './errors.js';
@@ -54,18 +54,19 @@ export class RawChunkEncryptor {
   private filled = 0;
   private index = 0;
   private done = false;
-  private readonly key: Uint8Array;
+  private readonly keyed: Promise<KeyedAesGcm>;
   private readonly baseNonce: Uint8Array;
 
-  /** `key` and `baseNonce` are copied (and the copies wiped when done). */
+  /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
   constructor(
-    private readonly aes: AesGcm,
+    aes: AesGcm,
     key: Uint8Array,
     baseNonce: Uint8Array,
     private readonly maxChunks: number = MAX_CHUNKS_C2SP,
   ) {
     checkKeys(key, baseNonce, maxChunks);
-    this.key = key.slice();
+    this.keyed = aes.withKey(key);
+    settle([this.keyed]);
     this.baseNonce = baseNonce.slice();
   }
 
@@ -75,7 +76,7 @@ export class RawChunkEncryptor {
       fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
     }
     const nonce = chunkNonce(this.baseNonce, this.index++);
-    return this.aes.encrypt(this.key, nonce, plain, EMPTY);
+    return this.keyed.then((k) => k.encrypt(nonce, plain, EMPTY));
   }
 
   async push(data: Uint8Array): Promise<Uint8Array> {
@@ -122,7 +123,11 @@ export class RawChunkEncryptor {
   /** Wipes the key and buffered plaintext; the encryptor is unusable afterwards. */
   abort(): void {
     this.done = true;
-    wipe(this.key, this.baseNonce, this.buffer);
+    wipe(this.baseNonce, this.buffer);
+    this.keyed.then(
+      (k) => k.dispose(),
+      () => undefined,
+    );
   }
 }
 
@@ -136,19 +141,28 @@ export class RawChunkDecryptor {
   private pending: Uint8Array = EMPTY;
   private index = 0;
   private state: 'open' | 'done' | 'failed' = 'open';
-  private readonly key: Uint8Array;
+  private readonly keyed: Promise<KeyedAesGcm>;
   private readonly baseNonce: Uint8Array;
 
-  /** `key` and `baseNonce` are copied (and the copies wiped when done). */
+  /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
   constructor(
-    private readonly aes: AesGcm,
+    aes: AesGcm,
     key: Uint8Array,
     baseNonce: Uint8Array,
     private readonly maxChunks: number = MAX_CHUNKS_C2SP,
   ) {
     checkKeys(key, baseNonce, maxChunks);
-    this.key = key.slice();
+    this.keyed = aes.withKey(key);
+    settle([this.keyed]);
     this.baseNonce = baseNonce.slice();
+  }
+
+  private forget(): void {
+    wipe(this.baseNonce);
+    this.keyed.then(
+      (k) => k.dispose(),
+      () => undefined,
+    );
   }
 
   private usable(): void {
@@ -158,7 +172,8 @@ export class RawChunkDecryptor {
 
   private open(sealed: Uint8Array): Promise<Uint8Array> {
     if (this.index >= this.maxChunks) fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
-    return this.aes.decrypt(this.key, chunkNonce(this.baseNonce, this.index++), sealed, EMPTY);
+    const nonce = chunkNonce(this.baseNonce, this.index++);
+    return this.keyed.then((k) => k.decrypt(nonce, sealed, EMPTY));
   }
 
   async push(data: Uint8Array): Promise<Uint8Array> {
@@ -191,7 +206,7 @@ export class RawChunkDecryptor {
         fail('TRUNCATED', 'chunked ciphertext is truncated (no short final chunk)');
       const plain = await this.open(last);
       this.state = 'done';
-      wipe(this.key, this.baseNonce);
+      this.forget();
       return plain;
     } catch (e) {
       this.poison();
@@ -202,6 +217,6 @@ export class RawChunkDecryptor {
   private poison(): void {
     this.state = 'failed';
     this.pending = EMPTY;
-    wipe(this.key, this.baseNonce);
+    this.forget();
   }
 }

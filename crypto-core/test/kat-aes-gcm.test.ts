@@ -1,7 +1,8 @@
 /**
  * Wycheproof aes_gcm_test.json (groups with 256-bit keys and 96-bit IVs) through both
- * AES-GCM backends crypto-core uses (src/aes-gcm.ts): every valid vector encrypts to its
- * ct ‖ tag and decrypts back; every invalid one is rejected with AUTH_FAILED.
+ * AES-GCM backends crypto-core uses (src/aes-gcm.ts), per call and with a bound key
+ * (withKey, the C2SP chunk path): every valid vector encrypts to its ct ‖ tag and decrypts
+ * back; every invalid one is rejected with AUTH_FAILED; a disposed key refuses to work.
  */
 import { describe, expect, it } from 'vitest';
 import { concat } from '../src/bytes.js';
@@ -32,12 +33,18 @@ describe.skipIf(!present)('Wycheproof AES-256-GCM (96-bit IV)', () => {
         hex(t.msg as string),
       ];
       const sealed = concat(hex(t.ct as string), hex(t.tag as string));
+      const keyed = await aes.withKey(key);
       if (t.result === 'valid') {
         expect(await aes.encrypt(key, iv, msg, aad)).toEqual(sealed);
         expect(await aes.decrypt(key, iv, sealed, aad)).toEqual(msg);
+        expect(await keyed.encrypt(iv, msg, aad)).toEqual(sealed);
+        expect(await keyed.decrypt(iv, sealed, aad)).toEqual(msg);
       } else {
         await expect(aes.decrypt(key, iv, sealed, aad)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+        await expect(keyed.decrypt(iv, sealed, aad)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
       }
+      keyed.dispose();
+      await expect(keyed.encrypt(iv, msg, aad)).rejects.toMatchObject({ code: 'BAD_STATE' });
     });
   });
 });
