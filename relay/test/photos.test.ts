@@ -25,7 +25,12 @@ beforeAll(async () => {
   photos = join(dataDir, 'photos');
   t = await startTestApp({
     databaseUrl: db.url,
-    env: { DATA_DIR: dataDir, MAX_PHOTO_BYTES: String(CAP), SEND_RATE_BURST: '1000', MAX_PENDING_PHOTOS: '50' },
+    env: {
+      DATA_DIR: dataDir,
+      MAX_PHOTO_BYTES: String(CAP),
+      SEND_RATE_BURST: '1000',
+      MAX_PENDING_PHOTOS: '50',
+    },
   });
 });
 afterAll(async () => {
@@ -62,8 +67,11 @@ function uploadChunked(from: DataUser, to: string, chunks: Buffer[]): Promise<nu
       resolve(res.statusCode ?? 0);
     });
     req.on('error', reject);
-    const write = (i: number) => {
-      if (i === chunks.length) return req.end();
+    const write = (i: number): void => {
+      if (i === chunks.length) {
+        req.end();
+        return;
+      }
       req.write(chunks[i], () => setImmediate(() => write(i + 1)));
     };
     write(0);
@@ -87,7 +95,9 @@ describe('send_photo and get_photo', () => {
     expect(files()).toHaveLength(1);
     expect(files()[0]).toMatch(/^[0-9a-f]{32}$/);
     for (const who of [a, b]) {
-      const got = await fetch(`${t.baseUrl}/get_photo/${res.body.id}`, { headers: { authorization: `Bearer ${who.token}` } });
+      const got = await fetch(`${t.baseUrl}/get_photo/${res.body.id}`, {
+        headers: { authorization: `Bearer ${who.token}` },
+      });
       expect(got.status).toBe(200);
       expect(got.headers.get('content-type')).toBe('application/octet-stream');
       expect(got.headers.get('cache-control')).toBe('no-store');
@@ -101,8 +111,12 @@ describe('send_photo and get_photo', () => {
     expect(invalid.status).toBe(404);
     expect(invalid.text).toBe(missing.text);
     // Acknowledged by the receiver: row and file gone. The sender cannot acknowledge it.
-    expect((await t.api.post('/ack', { photo_ids: [res.body.id] }, { token: a.token })).body.photos_acked).toBe(0);
-    expect((await t.api.post('/ack', { photo_ids: [res.body.id, 'junk'] }, { token: b.token })).body.photos_acked).toBe(1);
+    expect(
+      (await t.api.post('/ack', { photo_ids: [res.body.id] }, { token: a.token })).body.photos_acked,
+    ).toBe(0);
+    expect(
+      (await t.api.post('/ack', { photo_ids: [res.body.id, 'junk'] }, { token: b.token })).body.photos_acked,
+    ).toBe(1);
     expect(files()).toEqual([]);
     expect((await t.api.get(`/get_photo/${res.body.id}`, { token: b.token })).status).toBe(404);
   });
@@ -121,10 +135,16 @@ describe('send_photo and get_photo', () => {
     expect(await noFileEventually()).toEqual([]);
 
     // No Content-Length: the body is cut where it passes the cap.
-    const status = await uploadChunked(a, b.username, [randomBytes(CAP / 2), randomBytes(CAP / 2), randomBytes(10)]);
+    const status = await uploadChunked(a, b.username, [
+      randomBytes(CAP / 2),
+      randomBytes(CAP / 2),
+      randomBytes(10),
+    ]);
     expect(status).toBe(413);
     expect(await noFileEventually()).toEqual([]);
-    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM photos WHERE sender_id = $1', [a.id]);
+    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM photos WHERE sender_id = $1', [
+      a.id,
+    ]);
     expect(rows.rows[0].n).toBe(0);
   });
 
@@ -157,7 +177,9 @@ describe('send_photo and get_photo', () => {
       req.write(randomBytes(50_000), () => setTimeout(() => req.destroy(), 100));
     });
     expect(await noFileEventually()).toEqual([]);
-    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM photos WHERE sender_id = $1', [a.id]);
+    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM photos WHERE sender_id = $1', [
+      a.id,
+    ]);
     expect(rows.rows[0].n).toBe(0);
   });
 
@@ -173,7 +195,9 @@ describe('send_photo and get_photo', () => {
       headers: { 'content-type': 'application/octet-stream' },
     });
     expect(noTo.status).toBe(400);
-    expect((await t.api.post(`/send_photo?to=${b.username}`, undefined, { raw: randomBytes(10) })).status).toBe(401);
+    expect(
+      (await t.api.post(`/send_photo?to=${b.username}`, undefined, { raw: randomBytes(10) })).status,
+    ).toBe(401);
     expect(await noFileEventually()).toEqual([]);
   });
 
@@ -199,9 +223,11 @@ describe('send_photo and get_photo', () => {
       expect(third.body.error).toBe('photo_quota');
       await capped.api.post('/ack', { photo_ids: [first.body.id] }, { token: b.token });
       expect((await post()).status).toBe(201);
-      await capped.deps.pool.query('DELETE FROM photos WHERE sender_id = $1 RETURNING file_path', [a.id]).then((r) =>
-        r.rows.forEach((x) => rmSync(join(photos, x.file_path))),
+      const left = await capped.deps.pool.query(
+        'DELETE FROM photos WHERE sender_id = $1 RETURNING file_path',
+        [a.id],
       );
+      for (const x of left.rows) rmSync(join(photos, x.file_path));
     } finally {
       await capped.close();
     }

@@ -1,0 +1,129 @@
+// Authorization matrix (issue 3): a third user gets nothing of two others' messages and photos
+// (404 like a nonexistent id, or nothing at all), over HTTP and the WebSocket; and the relay's
+// logs carry no token, message body, key or photo bytes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+
+let db: TestDatabase;
+let t: TestApp;
+let dataDir: string;
+let alice: DataUser;
+let bob: DataUser;
+let carol: DataUser;
+const messageIds: number[] = [];
+const photoIds: string[] = [];
+const secrets: string[] = [];
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-authz-'));
+  t = await startTestApp({ databaseUrl: db.url, env: { DATA_DIR: dataDir, LOG_LEVEL: 'trace' } });
+  [alice, bob, carol] = [await makeUser(t, 'alice'), await makeUser(t, 'bob'), await makeUser(t, 'carol')];
+  secrets.push(alice.token, bob.token, carol.token);
+  const identity = b64(32);
+  secrets.push(identity);
+  await t.api.post(
+    '/keys',
+    {
+      identity_key: identity,
+      signed_prekey: { key_id: 7, public_key: b64(32), signature: b64(64) },
+      pq_prekey: { key_id: 7, public_key: b64(1184), signature: b64(64) },
+      one_time_prekeys: [{ key_id: 1, public_key: b64(32) }],
+    },
+    { token: alice.token },
+  );
+  for (const [from, to] of [
+    [alice, bob],
+    [bob, alice],
+  ] as const) {
+    const body = b64(300);
+    secrets.push(body);
+    const m = await t.api.post(
+      '/send_message',
+      { to: to.username, client_id: randomUUID(), body },
+      { token: from.token },
+    );
+    messageIds.push(m.body.id);
+    const blob = randomBytes(2000);
+    secrets.push(blob.toString('base64').slice(0, 40), blob.toString('hex').slice(0, 40));
+    const p = await t.api.post(`/send_photo?to=${to.username}`, undefined, {
+      token: from.token,
+      raw: blob,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(p.status).toBe(201);
+    photoIds.push(p.body.id);
+  }
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('a third user', () => {
+  it('reads none of their messages, over HTTP or the WebSocket', async () => {
+    expect((await t.api.get('/get_messages', { token: carol.token })).body.messages).toEqual([]);
+    const ws = await WsClient.connect(t.baseUrl, carol.token, 0);
+    ws.send({ type: 'catch_up', cursor: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ws.frames.filter((f) => f.type !== 'ready')).toEqual([]);
+    ws.close();
+  });
+
+  it('gets the 404 of a nonexistent id for every one of their photos', async () => {
+    const missing = await t.api.get(`/get_photo/${randomUUID()}`, { token: carol.token });
+    expect(missing.status).toBe(404);
+    for (const id of photoIds) {
+      const res = await t.api.get(`/get_photo/${id}`, { token: carol.token });
+      expect(res.status).toBe(404);
+      expect(res.text).toBe(missing.text);
+    }
+  });
+
+  it('cannot acknowledge (delete) their messages or photos', async () => {
+    const ack = await t.api.post('/ack', { ids: messageIds, photo_ids: photoIds }, { token: carol.token });
+    expect(ack.body).toEqual({ acked: 0, photos_acked: 0 });
+    // The senders cannot delete them either: only the receiver acknowledges.
+    const bySender = await t.api.post(
+      '/ack',
+      { ids: [messageIds[0]], photo_ids: [photoIds[0]] },
+      { token: alice.token },
+    );
+    expect(bySender.body).toEqual({ acked: 0, photos_acked: 0 });
+    expect((await t.api.get('/get_messages', { token: bob.token })).body.messages).toHaveLength(1);
+    expect((await t.api.get('/get_messages', { token: alice.token })).body.messages).toHaveLength(1);
+    for (const [id, owner] of [
+      [photoIds[0], bob],
+      [photoIds[1], alice],
+    ] as const)
+      expect((await t.api.get(`/get_photo/${id}`, { token: owner.token, spec: false })).status).toBe(200);
+  });
+
+  it('cannot read their contacts or key status (every listing is the caller’s own)', async () => {
+    await t.api.post('/contacts', { username: bob.username }, { token: alice.token });
+    expect((await t.api.get('/contacts', { token: carol.token })).body.contacts).toEqual([]);
+    const status = await t.api.get('/keys', { token: carol.token });
+    expect(status.body.identity_key).toBeNull();
+  });
+});
+
+describe('logs', () => {
+  it('contain requests but no token, message body, key or photo bytes', async () => {
+    // A failed WebSocket auth with a real-looking token must not log it either.
+    const ws = await WsClient.open(t.baseUrl);
+    ws.send({ type: 'auth', token: `${carol.token}x` });
+    await ws.closed();
+    const all = t.logs.join('\n');
+    expect(all).toContain('/send_message');
+    expect(all).toContain('/send_photo');
+    for (const s of secrets) expect(all).not.toContain(s);
+    expect(all).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/); // no JWT of any kind
+  });
+});
