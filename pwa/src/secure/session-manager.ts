@@ -160,8 +160,15 @@ export class SessionManager {
     return { ...peer, keyChanged: true, verified: false, pendingIdentityKey: newKey.slice() };
   }
 
-  /** Encrypts a text for `username`; the new ratchet state is stored before the bytes are returned. */
-  async encryptText(username: string, text: string): Promise<Uint8Array> {
+  /**
+   * Encrypts a text for `username`. The new ratchet state — and the caller's `persist` writes,
+   * e.g. the ciphertext kept in the outbox — are stored in one transaction before it resolves.
+   */
+  async encryptText(
+    username: string,
+    text: string,
+    persist: (wire: Uint8Array) => WriteOp[] = () => [],
+  ): Promise<Uint8Array> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {
       const fresh = await this.requirePeer(username);
@@ -171,6 +178,7 @@ export class SessionManager {
       await this.storage.write([
         this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
+        ...persist(message),
       ]);
       return message;
     });
@@ -184,6 +192,7 @@ export class SessionManager {
   async encryptPhoto(
     username: string,
     build: (keys: { messageKey: Uint8Array; header: Uint8Array }) => Promise<Uint8Array>,
+    persist: (wire: Uint8Array) => WriteOp[] = () => [],
   ): Promise<Uint8Array> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {
@@ -194,6 +203,7 @@ export class SessionManager {
       await this.storage.write([
         this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
+        ...persist(message),
       ]);
       return message;
     });

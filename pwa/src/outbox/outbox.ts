@@ -1,0 +1,170 @@
+// The outbox (issue #4 §8): every outgoing message is first stored (message + outbox item in
+// one transaction), then sent when the network allows, exactly once: its id is the relay's
+// client_id, and once encrypted its ciphertext is stored with the new ratchet state, so a
+// retry after a crash or a lost answer resends the same bytes and the relay deduplicates.
+// Order per contact is kept: a message waits while an older one to the same contact waits.
+
+import type { AppErrorCode, DeliveryState } from '../state/types.ts';
+import type { Storage, WriteOp } from '../storage/storage.ts';
+import { ApiError } from '../transport/errors.ts';
+import { type OutboxItem, RECORD, type StoredMessage } from './records.ts';
+
+export interface SendResult {
+  readonly relayId: number;
+}
+
+export interface OutboxDeps {
+  readonly storage: Storage;
+  /** Encrypts the item; must store `persist(wire)` with the new ratchet state. */
+  encrypt(
+    item: OutboxItem,
+    persist: (wire: Uint8Array) => WriteOp[],
+    signal: AbortSignal,
+  ): Promise<Uint8Array>;
+  send(item: OutboxItem, wire: Uint8Array): Promise<SendResult>;
+  /** A message's delivery state changed (for the UI). */
+  onChange(message: StoredMessage): void;
+  /** Maps a failure to a user-facing code; 'network' means "try again when online". */
+  classify(error: unknown): AppErrorCode;
+}
+
+/** Failures that leave a message queued for the next flush instead of failing it. */
+const TRANSIENT: ReadonlySet<AppErrorCode> = new Set([
+  'network',
+  'rate_limited',
+  'unauthorized',
+  'key_change_unacknowledged',
+]);
+
+export class Outbox {
+  private running: Promise<void> | null = null;
+  private again = false;
+  private readonly controllers = new Map<string, AbortController>();
+
+  constructor(private readonly deps: OutboxDeps) {}
+
+  /** Stores a new outgoing message and its outbox item together, then starts sending. */
+  async enqueue(message: StoredMessage, item: OutboxItem, extra: WriteOp[] = []): Promise<void> {
+    await this.deps.storage.write([
+      { kind: 'putMessage', chat: item.chatId, id: message.id, value: message },
+      { kind: 'put', key: RECORD.outbox(item.id), value: item },
+      ...extra,
+    ]);
+    this.deps.onChange(message);
+    void this.flush();
+  }
+
+  /** Sends what can be sent; concurrent calls coalesce into one more pass. */
+  flush(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again);
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Queues a failed message again (same id, same ciphertext if it was made). */
+  async retry(id: string): Promise<void> {
+    const item = await this.deps.storage.get<OutboxItem>(RECORD.outbox(id));
+    if (!item) return;
+    await this.deps.storage.put(RECORD.outbox(id), { ...item, failed: null });
+    await this.setState(item, 'queued', undefined);
+    await this.flush();
+  }
+
+  /** Cancels the message's upload in flight, if any. */
+  cancel(id: string): void {
+    this.controllers.get(id)?.abort();
+  }
+
+  async pending(): Promise<OutboxItem[]> {
+    const items = (await this.deps.storage.list<OutboxItem>(RECORD.outboxPrefix)).map((r) => r.value);
+    return items.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  private async setState(
+    item: OutboxItem,
+    state: DeliveryState,
+    error: AppErrorCode | undefined,
+    extra: WriteOp[] = [],
+    relayId?: number,
+  ) {
+    const current = await this.deps.storage.getMessage<StoredMessage>(item.id);
+    if (!current) return;
+    const { error: _old, ...rest } = current;
+    const next: StoredMessage = {
+      ...rest,
+      state,
+      ...(error ? { error } : {}),
+      ...(relayId !== undefined ? { relayId } : {}),
+    };
+    await this.deps.storage.write([
+      { kind: 'putMessage', chat: item.chatId, id: item.id, value: next },
+      ...extra,
+    ]);
+    this.deps.onChange(next);
+  }
+
+  private async pass(): Promise<void> {
+    const waiting = new Set<string>(); // contacts with an older message still waiting
+    for (const item of await this.pending()) {
+      if (item.failed || waiting.has(item.contact)) {
+        waiting.add(item.contact);
+        continue;
+      }
+      const outcome = await this.sendOne(item);
+      if (outcome === 'offline') return; // nothing else will get through either
+      if (outcome !== 'sent') waiting.add(item.contact);
+    }
+  }
+
+  private async sendOne(item: OutboxItem): Promise<'sent' | 'waiting' | 'failed' | 'offline'> {
+    const controller = new AbortController();
+    this.controllers.set(item.id, controller);
+    try {
+      let wire = item.wire;
+      if (!wire) {
+        await this.setState(item, 'sending', undefined);
+        wire = await this.deps.encrypt(
+          item,
+          (w) => [
+            { kind: 'put', key: RECORD.outbox(item.id), value: { ...item, wire: w } satisfies OutboxItem },
+          ],
+          controller.signal,
+        );
+      } else {
+        await this.setState(item, 'sending', undefined);
+      }
+      const { relayId } = await this.deps.send(item, wire);
+      await this.setState(
+        item,
+        'sent',
+        undefined,
+        [{ kind: 'delete', key: RECORD.outbox(item.id) }],
+        relayId,
+      );
+      return 'sent';
+    } catch (err) {
+      const code = controller.signal.aborted ? 'cancelled' : this.deps.classify(err);
+      if (TRANSIENT.has(code)) {
+        await this.setState(item, 'queued', code === 'network' ? undefined : code);
+        return code === 'network' || (err instanceof ApiError && err.status === 401) ? 'offline' : 'waiting';
+      }
+      const fresh = (await this.deps.storage.get<OutboxItem>(RECORD.outbox(item.id))) ?? item;
+      await this.setState(item, 'failed', code, [
+        { kind: 'put', key: RECORD.outbox(item.id), value: { ...fresh, failed: code } },
+      ]);
+      return 'failed';
+    } finally {
+      this.controllers.delete(item.id);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// Stored shapes of chat history and the outbox (the encrypted Storage holds them; views get
+// the ChatMessage projection from src/state). Record names hold only random ids.
+import type { AppErrorCode, DeliveryState, PhotoInfo } from '../state/types.ts';
+
+export const RECORD = {
+  outbox: (id: string) => `outbox:${id}`,
+  outboxPrefix: 'outbox:',
+  /** Decrypted (or, for our own, prepared) photo bytes, kept for offline viewing. */
+  photo: (messageId: string) => `photo:${messageId}`,
+  /** Prepared photo bytes waiting in the outbox. */
+  outgoingPhoto: (messageId: string) => `outphoto:${messageId}`,
+  chatMeta: (chatId: string) => `chatmeta:${chatId}`,
+} as const;
+
+export interface StoredPhoto extends PhotoInfo {
+  readonly blobId: string | null;
+  readonly ciphertextSha256: Uint8Array | null;
+  readonly thumbnail: Uint8Array;
+  /** Incoming photos: the keys that open the blob (spec §10), until it is downloaded. */
+  readonly messageKey?: Uint8Array;
+  readonly header?: Uint8Array;
+}
+
+export type StoredBody =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'photo'; readonly photo: StoredPhoto };
+
+export interface StoredMessage {
+  readonly id: string;
+  readonly contact: string;
+  readonly direction: 'out' | 'in';
+  /** Sender's clock for incoming (the relay's created_at), ours for outgoing. */
+  readonly at: number;
+  /** When this device stored it (orders unread counts). */
+  readonly storedAt: number;
+  readonly state: DeliveryState;
+  readonly body: StoredBody;
+  /** The relay's message id once sent / the envelope id when received. */
+  readonly relayId?: number;
+  readonly error?: AppErrorCode;
+}
+
+export interface OutboxItem {
+  /** = the message id = the relay's client_id: stable across retries (exactly once). */
+  readonly id: string;
+  readonly contact: string;
+  readonly chatId: string;
+  readonly kind: 'text' | 'photo';
+  readonly createdAt: number;
+  /** The encrypted message once made; a retry resends these same bytes. */
+  readonly wire: Uint8Array | null;
+  /** Set when sending failed for a reason a retry by the user may fix. */
+  readonly failed: AppErrorCode | null;
+}
+
+export interface ChatMeta {
+  /** Incoming messages stored after this moment are unread. */
+  readonly readUpTo: number;
+}
