@@ -3,7 +3,11 @@
 // (src/http/body.ts) and `requireAuth(deps)` where needed. To add one: write
 // src/routes/<name>.ts and add ONE line to this list.
 import type { Router } from 'express';
+import { contactRoutes } from '../contacts/routes.js';
 import type { AppDeps } from '../deps.js';
+import { keyRoutes } from '../keys/routes.js';
+import { messageRoutes } from '../messages/routes.js';
+import { photoRoutes } from '../photos/routes.js';
 import { authRoutes } from './auth.js';
 import { healthRoutes } from './health.js';
 
@@ -13,4 +17,8 @@ export const routeModules: RouteModule[] = [
   healthRoutes,
   authRoutes,
   // relay-data: keys, contacts, messages, photos
+  keyRoutes,
+  contactRoutes,
+  messageRoutes,
+  photoRoutes,
 ];
