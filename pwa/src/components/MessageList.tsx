@@ -4,7 +4,7 @@
 // Positions are set through React's `style` prop, i.e. the CSSOM, which the CSP allows
 // (unlike style attributes in markup).
 import { useSignals } from '@preact/signals-react/runtime';
-import { useVirtualizer } from '@tanstack/react-virtual';
+import { measureElement, observeElementRect, useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useMemo, useRef } from 'react';
 import { t } from '../i18n/i18n.ts';
 import type { ChatMessage } from '../state/types.ts';
@@ -19,6 +19,10 @@ interface Props {
 
 /** How close to the bottom (px) still counts as "reading the newest messages". */
 const STICK_TO_BOTTOM_PX = 120;
+/** Row height guesses before measurement (a one-line bubble, a day separator). */
+const MESSAGE_ROW_PX = 72;
+const DAY_ROW_PX = 36;
+const FALLBACK_VIEWPORT_PX = 640;
 
 export function MessageList({ messages, locale, contact }: Props) {
   useSignals();
@@ -26,14 +30,25 @@ export function MessageList({ messages, locale, contact }: Props) {
   const rows = useMemo(() => withDaySeparators(messages), [messages]);
   const atBottom = useRef(true);
 
+  const estimate = (i: number) => (rows[i]?.kind === 'day' ? DAY_ROW_PX : MESSAGE_ROW_PX);
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,
-    estimateSize: (i) => (rows[i]?.kind === 'day' ? 36 : 72),
+    estimateSize: estimate,
     getItemKey: (i) => rows[i]?.key ?? i,
     overscan: 8,
-    // Before the first measurement (and in layout-less test DOMs) assume a phone-sized viewport.
-    initialRect: { width: 360, height: typeof window === 'undefined' ? 640 : window.innerHeight || 640 },
+    // A scroller without layout yet (hidden, or a DOM without layout) reports 0×0; treat it as
+    // a phone-sized viewport rather than rendering nothing.
+    observeElementRect: (instance, cb) =>
+      observeElementRect(instance, (rect) =>
+        cb(rect.height > 0 ? rect : { width: rect.width, height: FALLBACK_VIEWPORT_PX }),
+      ),
+    // Every real row has height (padding at least); 0 means "not laid out", so keep the estimate
+    // instead of collapsing the row and pulling every message into the DOM.
+    measureElement: (el, entry, instance) => {
+      const size = measureElement(el, entry, instance);
+      return size > 0 ? size : estimate(Number((el as HTMLElement).dataset.index));
+    },
   });
 
   // Open at the newest message; follow new messages only if the user is already at the bottom.

@@ -29,8 +29,15 @@ function nativeDetector(): Promise<BarcodeDetectorLike | null> {
   return detector;
 }
 
+/** RGBA pixels, as in ImageData. */
+export interface Pixels {
+  readonly data: Uint8ClampedArray;
+  readonly width: number;
+  readonly height: number;
+}
+
 /** Decodes QR pixels with jsQR (lazy chunk). Returns null when no code is found. */
-export async function decodeImageData(image: ImageData): Promise<string | null> {
+export async function decodeImageData(image: Pixels): Promise<string | null> {
   const { default: jsQR } = await import('jsqr');
   const found = jsQR(image.data, image.width, image.height, { inversionAttempts: 'attemptBoth' });
   return found ? found.data : null;

@@ -20,6 +20,11 @@ type Outcome = ScanResult | 'no-code';
  * (spec/protocol.md §11). A match marks the contact verified; a mismatch says so plainly.
  */
 export function SafetyView() {
+  return <SafetyScreen decodeFile={decodeQrFile} />;
+}
+
+/** The screen, with the image decoder as a parameter (tests feed it raw QR pixels). */
+export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promise<string | null> }) {
   useSignals();
   const app = useApp();
   const id = useId();
@@ -69,7 +74,7 @@ export function SafetyView() {
     if (!file) return;
     setOutcome(null);
     try {
-      await compare(await decodeQrFile(file));
+      await compare(await decodeFile(file));
     } catch {
       setOutcome('no-code');
     }

@@ -1,0 +1,202 @@
+import { act, fireEvent, screen, within } from '@testing-library/react';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { setLanguage } from '../../i18n/i18n.ts';
+import type { ChatMessage } from '../../state/types.ts';
+import { makeTestApp, renderAt } from './test-app.tsx';
+
+beforeEach(() => setLanguage('en'));
+
+const DAY = 86_400_000;
+const base = new Date('2026-03-10T12:00:00').getTime();
+
+function text(id: string, body: string, at: number, patch: Partial<ChatMessage> = {}): ChatMessage {
+  return {
+    id,
+    contact: 'bob',
+    direction: 'in',
+    at,
+    state: 'received',
+    body: { kind: 'text', text: body },
+    ...patch,
+  };
+}
+
+function chatWith(messages: ChatMessage[], contactPatch = {}) {
+  const t = makeTestApp({ signedIn: 'alice' });
+  t.contacts.value = [{ username: 'bob', verified: false, keyChanged: false, addedAt: 1, ...contactPatch }];
+  t.messagesFor('bob').value = messages;
+  return t;
+}
+
+const composer = () => screen.getByRole('textbox', { name: 'Message' }) as HTMLTextAreaElement;
+
+describe('ChatView', () => {
+  it('renders a message as text, never as HTML', () => {
+    const hostile = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
+    const t = chatWith([text('m1', hostile, base)]);
+    renderAt(t.app, '/chats/bob');
+    const bubble = screen.getByText(hostile);
+    expect(bubble.textContent).toBe(hostile);
+    expect(bubble.querySelector('img, b')).toBeNull();
+    expect(document.querySelector('.message-scroller img')).toBeNull();
+    expect((window as { __pwned?: number }).__pwned).toBeUndefined();
+  });
+
+  it('separates days with localized labels', () => {
+    const t = chatWith([
+      text('a', 'first', base),
+      text('b', 'same day', base + 60_000),
+      text('c', 'next day', base + DAY),
+    ]);
+    renderAt(t.app, '/chats/bob');
+    const seps = [...document.querySelectorAll('.day-separator')].map((e) => e.textContent);
+    expect(seps).toHaveLength(2);
+    expect(seps[0]).toMatch(/March 10/);
+    expect(seps[1]).toMatch(/March 11/);
+  });
+
+  it('shows the delivery state of each outgoing message and retries a failed one', async () => {
+    const t = chatWith([
+      text('q', 'queued', base, { direction: 'out', state: 'queued' }),
+      text('s', 'sent', base + 1, { direction: 'out', state: 'sent' }),
+      text('d', 'delivered', base + 2, { direction: 'out', state: 'delivered' }),
+      text('f', 'failed', base + 3, { direction: 'out', state: 'failed', error: 'network' }),
+    ]);
+    renderAt(t.app, '/chats/bob');
+    for (const label of ['Waiting for the connection', 'Sent', 'Delivered', 'Not sent']) {
+      expect(screen.getAllByText(label).length).toBeGreaterThan(0);
+    }
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'retry', args: ['f'] });
+  });
+
+  it('sends on Enter, adds a line on Shift+Enter, ignores Enter while composing (IME)', async () => {
+    const t = chatWith([]);
+    renderAt(t.app, '/chats/bob');
+    fireEvent.change(composer(), { target: { value: 'line one' } });
+    fireEvent.keyDown(composer(), { key: 'Enter', shiftKey: true });
+    expect(t.calls.filter((c) => c.action === 'sendText')).toHaveLength(0);
+    fireEvent.keyDown(composer(), { key: 'Enter', isComposing: true });
+    expect(t.calls.filter((c) => c.action === 'sendText')).toHaveLength(0);
+    fireEvent.change(composer(), { target: { value: 'Привет 👋\nline two' } });
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    expect(t.calls).toContainEqual({ action: 'sendText', args: ['bob', 'Привет 👋\nline two'] });
+    expect(composer().value).toBe('');
+    // The sent message appears in the history with its delivery state.
+    expect(screen.getByText(/Привет 👋/).textContent).toBe('Привет 👋\nline two');
+    expect(screen.getByText('Sending')).toBeTruthy();
+  });
+
+  it('does not send blank text', async () => {
+    const t = chatWith([]);
+    renderAt(t.app, '/chats/bob');
+    fireEvent.change(composer(), { target: { value: '   \n ' } });
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    expect(t.calls.filter((c) => c.action === 'sendText')).toHaveLength(0);
+    expect((screen.getByRole('button', { name: 'Send' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('keeps thousands of messages out of the DOM (virtualized)', () => {
+    const many = Array.from({ length: 5000 }, (_, i) => text(`m${i}`, `message ${i}`, base + i * 60_000));
+    const t = chatWith(many);
+    renderAt(t.app, '/chats/bob');
+    const rendered = document.querySelectorAll('.message-row').length;
+    expect(rendered).toBeGreaterThan(0);
+    expect(rendered).toBeLessThan(100);
+  });
+
+  it('on a key change: warns, drops sending until acknowledged, then sends again', async () => {
+    const t = chatWith([text('a', 'hi', base)], { keyChanged: true, verified: false });
+    renderAt(t.app, '/chats/bob');
+    const banner = screen.getByRole('alert', { name: 'Security key changed.' });
+    expect(banner.textContent).toMatch(/security key of bob is new/);
+    expect(composer().disabled).toBe(true);
+    expect(within(banner).getByRole('link', { name: 'Compare safety numbers' }).getAttribute('href')).toBe(
+      '/contacts/bob/safety',
+    );
+    await act(async () => {
+      fireEvent.click(within(banner).getByRole('button', { name: 'I understand, continue' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'acknowledgeKeyChange', args: ['bob'] });
+    expect(screen.queryByRole('alert', { name: 'Security key changed.' })).toBeNull();
+    expect(composer().disabled).toBe(false);
+  });
+
+  it('marks the chat read on open and announces a new incoming message', () => {
+    const t = chatWith([text('a', 'old', base)]);
+    renderAt(t.app, '/chats/bob');
+    expect(t.calls).toContainEqual({ action: 'markRead', args: ['bob'] });
+    const live = document.querySelector('[aria-live="polite"][aria-atomic="true"]') as HTMLElement;
+    expect(live.textContent).toBe('');
+    act(() => {
+      t.messagesFor('bob').value = [...t.messagesFor('bob').value, text('b', 'fresh news', base + 1000)];
+    });
+    expect(live.textContent).toBe('New message from bob: fresh news');
+  });
+
+  it('shows photo download progress, and upload progress with cancel', () => {
+    const photo = { mime: 'image/jpeg' as const, width: 10, height: 10, size: 100 };
+    const t = chatWith([
+      {
+        id: 'in1',
+        contact: 'bob',
+        direction: 'in',
+        at: base,
+        state: 'received',
+        body: { kind: 'photo', photo },
+      },
+      {
+        id: 'out1',
+        contact: 'bob',
+        direction: 'out',
+        at: base + 1,
+        state: 'sending',
+        progress: 0.25,
+        body: { kind: 'photo', photo },
+      },
+    ]);
+    renderAt(t.app, '/chats/bob');
+    const bars = screen.getAllByRole('progressbar');
+    expect(bars.map((b) => b.getAttribute('aria-label'))).toContain('Uploading');
+    expect(bars.map((b) => b.getAttribute('aria-label'))).toContain('Downloading');
+    expect(screen.getByText('Uploading: 25%')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    expect(t.calls).toContainEqual({ action: 'cancelSend', args: ['out1'] });
+  });
+
+  it('opens a received photo full screen; Escape closes it and focus returns', () => {
+    const photo = { mime: 'image/png' as const, width: 10, height: 10, size: 100 };
+    const t = chatWith([
+      {
+        id: 'in1',
+        contact: 'bob',
+        direction: 'in',
+        at: base,
+        state: 'received',
+        body: { kind: 'photo', photo },
+      },
+    ]);
+    renderAt(t.app, '/chats/bob');
+    act(() => {
+      const view = t.photos.get('in1');
+      if (view) view.value = { status: 'ready', progress: 1, url: 'blob:test-photo' };
+    });
+    const thumb = screen.getByRole('button', { name: 'Open full screen: Photo from bob' });
+    thumb.focus();
+    fireEvent.click(thumb);
+    const dialog = screen.getByRole('dialog', { name: 'Photo from bob' });
+    expect(dialog.contains(document.activeElement)).toBe(true);
+    expect(within(dialog).getByRole('link', { name: 'Save photo' }).getAttribute('download')).toMatch(
+      /\.png$/,
+    );
+    fireEvent.keyDown(document, { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(document.activeElement).toBe(thumb);
+  });
+});

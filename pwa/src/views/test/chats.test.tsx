@@ -1,0 +1,95 @@
+import { act, fireEvent, screen, within } from '@testing-library/react';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { setLanguage } from '../../i18n/i18n.ts';
+import { makeTestApp, renderAt } from './test-app.tsx';
+
+beforeEach(() => setLanguage('en'));
+
+const now = Date.now();
+
+function withChats() {
+  const t = makeTestApp({ signedIn: 'alice' });
+  t.contacts.value = [
+    { username: 'bob', verified: true, keyChanged: false, addedAt: 1 },
+    { username: 'carol', verified: false, keyChanged: true, addedAt: 2 },
+  ];
+  t.chats.value = [
+    {
+      contact: 'bob',
+      last: { kind: 'text', preview: 'See you at 5 🙂', at: now, outgoing: false },
+      unread: 3,
+      keyChanged: false,
+    },
+    {
+      contact: 'carol',
+      last: { kind: 'photo', preview: '', at: now - 3 * 86_400_000, outgoing: true },
+      unread: 0,
+      keyChanged: true,
+    },
+  ];
+  return t;
+}
+
+describe('ChatsView', () => {
+  it('lists chats with preview, time, unread count and verified mark', () => {
+    const t = withChats();
+    renderAt(t.app, '/chats');
+    const items = within(screen.getByRole('list', { name: 'Chats' })).getAllByRole('listitem');
+    expect(items).toHaveLength(2);
+    const bob = items[0] as HTMLElement;
+    expect(bob.textContent).toContain('See you at 5 🙂');
+    expect(within(bob).getByText('3 unread messages')).toBeTruthy();
+    expect(within(bob).getByText('Verified')).toBeTruthy();
+    expect(bob.querySelector('time')?.textContent).toMatch(/\d{1,2}:\d{2}/);
+    expect(within(bob).getByRole('link').getAttribute('href')).toBe('/chats/bob');
+    const carol = items[1] as HTMLElement;
+    expect(carol.textContent).toContain('You: 📷 Photo');
+    expect(carol.textContent).toContain('security key changed');
+    expect(carol.querySelector('.unread-badge')).toBeNull();
+  });
+
+  it('uses Russian plural forms for the unread count', () => {
+    setLanguage('ru');
+    const t = withChats();
+    t.chats.value = [{ ...(t.chats.value[0] as (typeof t.chats.value)[0]), unread: 22 }];
+    renderAt(t.app, '/chats');
+    expect(screen.getByText('22 непрочитанных сообщения')).toBeTruthy();
+  });
+
+  it('adds a contact by username and offers to open the chat', async () => {
+    const t = withChats();
+    renderAt(t.app, '/chats');
+    fireEvent.change(screen.getByLabelText('Their username'), { target: { value: ' Dave ' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Add' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'addContact', args: ['dave'] });
+    expect(screen.getByText('dave is in your contacts.')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'Open the chat' }).getAttribute('href')).toBe('/chats/dave');
+  });
+
+  it('explains why a contact cannot be added', async () => {
+    const t = withChats();
+    renderAt(t.app, '/chats');
+    fireEvent.change(screen.getByLabelText('Their username'), { target: { value: 'bob' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Add' }));
+    });
+    expect(screen.getByText('This person is already in your contacts.')).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Their username'), { target: { value: 'alice' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Add' }));
+    });
+    expect(screen.getByText('You cannot add yourself.')).toBeTruthy();
+  });
+
+  it('opens a chat without reloading the page (client-side navigation)', async () => {
+    const t = withChats();
+    const { router } = renderAt(t.app, '/chats');
+    const before = window.location.href;
+    fireEvent.click(screen.getByRole('link', { name: /^bob/ }));
+    expect(router.state.location.pathname).toBe('/chats/bob');
+    expect(await screen.findByRole('heading', { level: 1, name: /bob/ })).toBeTruthy();
+    expect(window.location.href).toBe(before);
+  });
+});

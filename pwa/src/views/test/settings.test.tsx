@@ -1,0 +1,83 @@
+import { act, fireEvent, screen, within } from '@testing-library/react';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { setLanguage } from '../../i18n/i18n.ts';
+import { makeTestApp, renderAt } from './test-app.tsx';
+
+beforeEach(() => setLanguage('en'));
+
+describe('SettingsView', () => {
+  it('switches the whole interface to Russian and back', () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/settings');
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Settings');
+    fireEvent.click(screen.getByRole('button', { name: 'Русский' }));
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Настройки');
+    expect(screen.getByRole('button', { name: 'Выйти на всех устройствах' })).toBeTruthy();
+    expect(document.documentElement.lang).toBe('ru');
+    expect(screen.getByRole('button', { name: 'Русский' }).getAttribute('aria-pressed')).toBe('true');
+    fireEvent.click(screen.getByRole('button', { name: 'English' }));
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Settings');
+  });
+
+  it('logs out everywhere and goes to the login screen', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    const { router } = renderAt(t.app, '/settings');
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Log out everywhere' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'logoutEverywhere', args: [] });
+    expect(router.state.location.pathname).toBe('/login');
+  });
+
+  it('erases the device only after a warning and the typed confirmation word', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/settings');
+    const opener = screen.getByRole('button', { name: 'Erase this device' });
+    opener.focus();
+    fireEvent.click(opener);
+    const dialog = screen.getByRole('dialog', { name: 'Erase this device?' });
+    expect(dialog.textContent).toMatch(/cannot be undone/);
+    const confirm = within(dialog).getByRole('button', { name: 'Erase everything' }) as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    fireEvent.change(within(dialog).getByLabelText('Type “erase” to confirm'), { target: { value: 'eras' } });
+    expect(confirm.disabled).toBe(true);
+    // Escape cancels, nothing erased, focus back on the button that opened the dialog.
+    fireEvent.keyDown(document, { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(document.activeElement).toBe(opener);
+    expect(t.calls.some((c) => c.action === 'eraseDevice')).toBe(false);
+
+    fireEvent.click(opener);
+    const again = screen.getByRole('dialog', { name: 'Erase this device?' });
+    fireEvent.change(within(again).getByLabelText('Type “erase” to confirm'), {
+      target: { value: ' Erase ' },
+    });
+    await act(async () => {
+      fireEvent.click(within(again).getByRole('button', { name: 'Erase everything' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'eraseDevice', args: [] });
+  });
+
+  it('renders the update prompt from the platform signal and applies on request', () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/chats');
+    expect(screen.queryByRole('region', { name: 'App update' })).toBeNull();
+    act(() => {
+      t.update.value = { available: true, offlineReady: true };
+    });
+    const prompt = screen.getByRole('region', { name: 'App update' });
+    fireEvent.click(within(prompt).getByRole('button', { name: 'Update now' }));
+    expect(t.calls).toContainEqual({ action: 'applyUpdate', args: [] });
+    fireEvent.click(within(prompt).getByRole('button', { name: 'Later' }));
+    expect(screen.queryByRole('region', { name: 'App update' })).toBeNull();
+  });
+
+  it('shows the offline state', () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/chats');
+    act(() => {
+      t.connection.value = 'offline';
+    });
+    expect(screen.getByText(/Offline — messages you write now will be sent/)).toBeTruthy();
+  });
+});

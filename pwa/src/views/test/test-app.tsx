@@ -1,0 +1,205 @@
+// A real app-state object for view tests: real @preact signals (the same kind the state layer
+// exposes) plus in-memory actions that record their calls and behave like the contract in
+// src/state/types.ts. Views are rendered through the real route table (src/app/routes.tsx)
+// in a memory router, so guards and navigation are the production ones.
+import { computed, type Signal, signal } from '@preact/signals-react';
+import { render } from '@testing-library/react';
+import { createMemoryRouter, Outlet, RouterProvider } from 'react-router';
+import { routes } from '../../app/routes.tsx';
+import { language, setLanguage } from '../../i18n/i18n.ts';
+import { AppProvider } from '../../state/context.tsx';
+import { AppError } from '../../state/errors.ts';
+import type {
+  App,
+  AuthState,
+  ChatMessage,
+  ChatSummary,
+  ConnectionStatus,
+  Contact,
+  PhotoView,
+  SafetyNumber,
+  UpdateState,
+} from '../../state/types.ts';
+
+export function makeTestApp(init: { signedIn?: string | null } = {}) {
+  const auth = signal<AuthState>(
+    init.signedIn
+      ? { status: 'signed-in', username: init.signedIn }
+      : { status: 'signed-out', username: null },
+  );
+  const connection = signal<ConnectionStatus>('online');
+  const contacts = signal<readonly Contact[]>([]);
+  const chats = signal<readonly ChatSummary[]>([]);
+  const update = signal<UpdateState>({ available: false, offlineReady: true });
+  const storagePersisted = signal<boolean | null>(true);
+  const messages = new Map<string, Signal<readonly ChatMessage[]>>();
+  const photos = new Map<string, Signal<PhotoView>>();
+  const calls: { action: string; args: unknown[] }[] = [];
+  const record = (action: string, ...args: unknown[]) => calls.push({ action, args });
+  let nextId = 1;
+
+  const messagesFor = (contact: string): Signal<readonly ChatMessage[]> => {
+    let s = messages.get(contact);
+    if (!s) {
+      s = signal<readonly ChatMessage[]>([]);
+      messages.set(contact, s);
+    }
+    return s;
+  };
+
+  const setContact = (username: string, patch: Partial<Contact>) => {
+    contacts.value = contacts.value.map((c) => (c.username === username ? { ...c, ...patch } : c));
+  };
+
+  /** Expected QR payload per contact; what a scan must return to match. */
+  const safety = new Map<string, string>();
+
+  const app: App = {
+    auth,
+    connection,
+    contacts,
+    chats,
+    keyChanges: computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username)),
+    language,
+    update,
+    storagePersisted,
+    async startRegistration(username) {
+      record('startRegistration', username);
+      const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+      return {
+        username,
+        otpauthUri: `otpauth://totp/Secure%20Drop:${username}?secret=${secret}&issuer=Secure%20Drop`,
+        qrImageUrl: '',
+        secret,
+        secretGroups: secret.match(/.{1,4}/g) ?? [],
+      };
+    },
+    async confirmRegistration(code) {
+      record('confirmRegistration', code);
+      auth.value = { status: 'signed-in', username: 'alice' };
+      return { recoveryCodes: ['aaaa-bbbb-cccc', 'dddd-eeee-ffff', 'gggg-hhhh-iiii'] };
+    },
+    async login(username, code) {
+      record('login', username, code);
+      auth.value = { status: 'signed-in', username };
+    },
+    async logout() {
+      record('logout');
+      auth.value = { status: 'signed-out', username: null };
+    },
+    async logoutEverywhere() {
+      record('logoutEverywhere');
+      auth.value = { status: 'signed-out', username: null };
+    },
+    async eraseDevice() {
+      record('eraseDevice');
+      auth.value = { status: 'signed-out', username: null };
+    },
+    async addContact(username) {
+      record('addContact', username);
+      if (contacts.value.some((c) => c.username === username)) throw new AppError('contact_exists');
+      contacts.value = [
+        ...contacts.value,
+        { username, verified: false, keyChanged: false, addedAt: Date.now() },
+      ];
+    },
+    async removeContact(username) {
+      record('removeContact', username);
+      contacts.value = contacts.value.filter((c) => c.username !== username);
+    },
+    messagesFor,
+    markRead(contact) {
+      record('markRead', contact);
+      chats.value = chats.value.map((c) => (c.contact === contact ? { ...c, unread: 0 } : c));
+    },
+    async sendText(contact, text) {
+      record('sendText', contact, text);
+      if (contacts.value.find((c) => c.username === contact)?.keyChanged) {
+        throw new AppError('key_change_unacknowledged');
+      }
+      const id = `m${nextId++}`;
+      const s = messagesFor(contact);
+      s.value = [
+        ...s.value,
+        { id, contact, direction: 'out', at: Date.now(), state: 'sending', body: { kind: 'text', text } },
+      ];
+      return id;
+    },
+    async sendPhoto(contact, file) {
+      record('sendPhoto', contact, file);
+      return `p${nextId++}`;
+    },
+    cancelSend(id) {
+      record('cancelSend', id);
+    },
+    async retry(id) {
+      record('retry', id);
+    },
+    photo(id) {
+      let s = photos.get(id);
+      if (!s) {
+        s = signal<PhotoView>({ status: 'loading', progress: 0.4, url: null });
+        photos.set(id, s);
+      }
+      return s;
+    },
+    async safetyNumber(contact): Promise<SafetyNumber> {
+      const digits = '123451234512345123451234512345123451234512345123451234512345';
+      const qrText = safety.get(contact) ?? `sd-safety:${contact}`;
+      safety.set(contact, qrText);
+      return {
+        contact,
+        digits,
+        groups: digits.match(/.{5}/g) ?? [],
+        qrText,
+        verified: contacts.value.find((c) => c.username === contact)?.verified ?? false,
+      };
+    },
+    async compareScanned(contact, scanned) {
+      record('compareScanned', contact, scanned);
+      if (!scanned.startsWith('sd-safety:')) return 'invalid';
+      if (scanned !== safety.get(contact)) return 'mismatch';
+      setContact(contact, { verified: true });
+      return 'match';
+    },
+    async markVerified(contact, verified) {
+      record('markVerified', contact, verified);
+      setContact(contact, { verified });
+    },
+    async acknowledgeKeyChange(contact) {
+      record('acknowledgeKeyChange', contact);
+      setContact(contact, { keyChanged: false });
+    },
+    setLanguage(lang) {
+      record('setLanguage', lang);
+      setLanguage(lang);
+    },
+    applyUpdate() {
+      record('applyUpdate');
+    },
+    dismissUpdate() {
+      update.value = { ...update.value, available: false };
+    },
+  };
+
+  return { app, auth, connection, contacts, chats, update, messagesFor, photos, calls, setContact };
+}
+
+export type TestApp = ReturnType<typeof makeTestApp>;
+
+/** Renders the real route table at `path` over `app`. */
+export function renderAt(app: App, path: string) {
+  // The same frame as src/app/App.tsx: one <main> landmark around the routed view.
+  const shell = (
+    <main id="main">
+      <Outlet />
+    </main>
+  );
+  const router = createMemoryRouter([{ element: shell, children: routes }], { initialEntries: [path] });
+  const result = render(
+    <AppProvider app={app}>
+      <RouterProvider router={router} />
+    </AppProvider>,
+  );
+  return { ...result, router };
+}
