@@ -30,7 +30,12 @@ export const MAX_CONTEXT_BYTES = 4096;
 const INFO_PREFIX = utf8('c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\x00');
 const DERIVED_BYTES = AES_KEY_BYTES + GCM_NONCE_BYTES + COMMITMENT_BYTES;
 
-/** Options shared by every chunked-encryption entry point. */
+/**
+ * Options shared by every chunked-encryption entry point.
+ *
+ * @example
+ * await encryptChunked(key, data, ctx, { aes: nobleAesGcm, random: fixedSaltForVectors });
+ */
 export interface ChunkedOptions {
   /** The AES-256-GCM backend; default WebCrypto where present, else noble. */
   aes?: AesGcm;
@@ -74,7 +79,13 @@ export function deriveChunkedKeys(inputKey: Uint8Array, salt: Uint8Array, contex
   return keys;
 }
 
-/** Encrypts a message piece by piece; the concatenation of all outputs is the ciphertext. */
+/**
+ * Encrypts a message piece by piece; the concatenation of all outputs is the ciphertext.
+ * Do not modify a buffer passed to `push` until its promise settles.
+ *
+ * @example
+ * const enc: ChunkedEncryptor = createChunkedEncryptor(key, ctx);
+ */
 export interface ChunkedEncryptor {
   /** Encrypts what fills whole 16 KiB chunks; returns their ciphertext (the header first time). */
   push(plaintext: Uint8Array): Promise<Uint8Array>;
@@ -84,7 +95,13 @@ export interface ChunkedEncryptor {
   abort(): void;
 }
 
-/** Decrypts a ciphertext piece by piece, releasing only authenticated plaintext. */
+/**
+ * Decrypts a ciphertext piece by piece, releasing only authenticated plaintext. The message
+ * is complete only when `finish` resolves.
+ *
+ * @example
+ * const dec: ChunkedDecryptor = createChunkedDecryptor(key, ctx);
+ */
 export interface ChunkedDecryptor {
   /** Consumes ciphertext; returns the plaintext of every chunk that is now verified. */
   push(ciphertext: Uint8Array): Promise<Uint8Array>;

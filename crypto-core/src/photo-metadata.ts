@@ -25,7 +25,12 @@ export type PhotoMime = 'image/jpeg' | 'image/png';
 const MIME_TO_CODE: Readonly<Record<PhotoMime, number>> = { 'image/jpeg': 1, 'image/png': 2 };
 const CODE_TO_MIME: Readonly<Record<number, PhotoMime>> = { 1: 'image/jpeg', 2: 'image/png' };
 
-/** A decoded photo message. */
+/**
+ * A decoded photo message (spec §10.4).
+ *
+ * @example
+ * const meta: PhotoMetadata = decodePhotoMetadata(decrypted.plaintext);
+ */
 export interface PhotoMetadata {
   mime: PhotoMime;
   /** Plaintext size in bytes, 1 … MAX_PHOTO_BYTES. */

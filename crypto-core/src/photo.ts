@@ -91,7 +91,12 @@ export interface PhotoSealed {
   ciphertextLength: number;
 }
 
-/** Encrypts a photo piece by piece; the concatenation of all outputs is the blob. */
+/**
+ * Encrypts a photo piece by piece; the concatenation of all outputs is the blob.
+ *
+ * @example
+ * const enc: PhotoEncryptor = createPhotoEncryptor(messageKey, header);
+ */
 export interface PhotoEncryptor {
   push(photoBytes: Uint8Array): Promise<Uint8Array>;
   /** Returns the last ciphertext bytes and the digest and sizes for the metadata. */
@@ -200,7 +205,12 @@ async function sha256Whole(data: Uint8Array): Promise<Uint8Array> {
 /** The metadata fields a receiver needs to check and open a blob. */
 export type PhotoExpectation = Pick<PhotoMetadata, 'mime' | 'byteLength' | 'ciphertextSha256'>;
 
-/** Decrypts a downloaded blob piece by piece; only `finish()` resolving means the photo is whole. */
+/**
+ * Decrypts a downloaded blob piece by piece; only `finish()` resolving means the photo is whole.
+ *
+ * @example
+ * const dec: PhotoDecryptor = createPhotoDecryptor(messageKey, header, meta);
+ */
 export interface PhotoDecryptor {
   /** Returns authenticated plaintext; DIGEST_MISMATCH at once if the blob is longer than announced. */
   push(ciphertext: Uint8Array): Promise<Uint8Array>;

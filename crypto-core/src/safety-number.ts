@@ -30,11 +30,17 @@ export const SAFETY_QR_BYTES = 1 + 2 * QR_FINGERPRINT_BYTES;
 export const MAX_USERNAME_BYTES = 64;
 /** Identity public keys are 32 bytes here (Ed25519, §4); up to 64 accepted for other encodings. */
 export const MIN_IDENTITY_KEY_BYTES = 32;
+/** See {@link MIN_IDENTITY_KEY_BYTES}. */
 export const MAX_IDENTITY_KEY_BYTES = 64;
 
 const DIGITS_PER_PARTY = 30;
 
-/** One side of a conversation as the fingerprint sees it. */
+/**
+ * One side of a conversation as the fingerprint sees it.
+ *
+ * @example
+ * const me: SafetyParty = { username: 'alice', identityKey: identity.publicKey };
+ */
 export interface SafetyParty {
   /** The party's username as typed or shown; normalized by {@link normalizeUsername}. */
   username: string;
@@ -42,7 +48,12 @@ export interface SafetyParty {
   identityKey: Uint8Array;
 }
 
-/** What a user compares: 60 digits to read aloud and a payload to show as a QR code. */
+/**
+ * What a user compares: 60 digits to read aloud and a payload to show as a QR code.
+ *
+ * @example
+ * const { groups, qrPayload } = computeSafetyNumber(me, peer); // render qrPayload as a QR code
+ */
 export interface SafetyNumber {
   /** 60 decimal digits, the same on both sides. */
   digits: string;
@@ -103,7 +114,13 @@ export function fingerprintHash(identityKey: Uint8Array, stableId: Uint8Array): 
   return hash;
 }
 
-/** 30 digits from a fingerprint: six 5-byte big-endian integers, each mod 100000, 5 digits. */
+/**
+ * 30 digits from a fingerprint: six 5-byte big-endian integers, each mod 100000, 5 digits
+ * (spec §11.2).
+ *
+ * @example
+ * fingerprintDigits(fingerprintHash(key, utf8('alice'))); // a string of 30 decimal digits
+ */
 export function fingerprintDigits(hash: Uint8Array): string {
   expectBytes(hash, 'fingerprint hash', 64);
   let digits = '';
