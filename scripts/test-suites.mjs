@@ -11,7 +11,9 @@ export const suites = [
   { name: 'typecheck', kind: 'check', cmd: ['npm', 'run', '--silent', 'typecheck'] },
   { name: 'lint', kind: 'check', cmd: ['npx', 'biome', 'ci', '.'] },
   { name: 'crypto-core', kind: 'vitest', cmd: ['npm', 'test', '-w', 'crypto-core', '--'] },
-  { name: 'django-host', kind: 'counts', cmd: ['node', 'scripts/django-host-tests.mjs'] },
+  { name: 'django-host', kind: 'counts', cmd: ['node', 'scripts/pytest-suite.mjs', 'django-host'] },
+  // Static checks of compose.yml, the Dockerfiles, Caddyfile and .env.example (no Docker here).
+  { name: 'compose', kind: 'counts', cmd: ['node', 'scripts/pytest-suite.mjs', 'deploy/checks'] },
   // npm start's logic (bind/TLS rule, stamps, preflight) and a real start-to-Ctrl-C smoke run.
   { name: 'start', kind: 'vitest', cmd: ['npx', 'vitest', 'run', '--root', 'scripts'] },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },

@@ -1,0 +1,335 @@
+"""Static checks of compose.yml and the Dockerfiles it builds (there is no Docker engine to
+run them here). Each function returns a list of problems, empty when the rule holds; the
+tests in deploy/checks/tests apply them to the real files and to broken examples.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+SECRET_NAME = re.compile(r'(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_KEY|_KEY$|^KEY$)', re.IGNORECASE)
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}, ${VAR:+x}
+INTERPOLATION = re.compile(r'\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}')
+
+
+def load_compose(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def interpolations(compose_text: str) -> list[tuple[str, str | None, str]]:
+    return [(m['name'], m['op'], m['arg']) for m in INTERPOLATION.finditer(compose_text)]
+
+
+def secret_defaults(compose_text: str) -> list[str]:
+    """A secret-like variable must be required (${X:?...}), never defaulted (${X:-...})."""
+    return [
+        f'${{{name}{op}...}} gives secret-like {name} a default; use ${{{name}:?message}}'
+        for name, op, _arg in interpolations(compose_text)
+        if SECRET_NAME.search(name) and op in (':-', '-', ':+', '+')
+    ]
+
+
+def unrequired_secrets(compose_text: str) -> list[str]:
+    """Every interpolation of a secret-like variable is the required form."""
+    return [
+        f'${{{name}}} must be written ${{{name}:?message}} so compose refuses to start without it'
+        for name, op, _arg in interpolations(compose_text)
+        if SECRET_NAME.search(name) and op not in (':?', '?')
+    ]
+
+
+def literal_secrets(compose: dict) -> list[str]:
+    """Secret-like environment entries must come from interpolation, never a literal value."""
+    problems = []
+    for name, service in (compose.get('services') or {}).items():
+        env = service.get('environment') or {}
+        items = env.items() if isinstance(env, dict) else (e.partition('=')[::2] for e in env)
+        for key, value in items:
+            text = '' if value is None else str(value)
+            credential_url = re.search(r'://[^/@:\s]+:([^@\s]+)@', text)
+            if SECRET_NAME.search(key) and '${' not in text:
+                problems.append(f'{name}: {key} has a literal value')
+            if credential_url and not credential_url.group(1).startswith('${'):
+                problems.append(f'{name}: {key} embeds a literal password in a URL')
+    return problems
+
+
+def image_pinned(image: str) -> bool:
+    """A tag with a version (not latest) or a digest."""
+    if '@sha256:' in image:
+        return True
+    last = image.rsplit('/', 1)[-1]
+    if ':' not in last:
+        return False
+    tag = last.rsplit(':', 1)[1]
+    return tag != 'latest' and bool(re.search(r'\d', tag)) and '$' not in tag
+
+
+def service_images(compose: dict) -> list[str]:
+    problems = []
+    for name, service in (compose.get('services') or {}).items():
+        image, build = service.get('image'), service.get('build')
+        if not image and not build:
+            problems.append(f'{name}: neither image nor build')
+        elif image and not build and not image_pinned(image):
+            problems.append(f'{name}: image {image!r} is not pinned to a version tag or digest')
+    return problems
+
+
+def healthchecks(compose: dict, root: Path) -> list[str]:
+    problems = []
+    for name, service in (compose.get('services') or {}).items():
+        check = service.get('healthcheck')
+        if check and not check.get('disable') and check.get('test') not in (None, ['NONE'], 'NONE'):
+            continue
+        dockerfile = dockerfile_of(service, root)
+        if dockerfile and dockerfile.exists() and re.search(r'^\s*HEALTHCHECK\s+(?!NONE)', dockerfile.read_text(), re.M):
+            continue
+        problems.append(f'{name}: no healthcheck')
+    return problems
+
+
+def healthy_dependencies(compose: dict) -> list[str]:
+    problems = []
+    for name, service in (compose.get('services') or {}).items():
+        deps = service.get('depends_on') or {}
+        if isinstance(deps, list):
+            problems += [f'{name}: depends_on {d} without condition: service_healthy' for d in deps]
+            continue
+        for dep, spec in deps.items():
+            if (spec or {}).get('condition') != 'service_healthy':
+                problems.append(f'{name}: depends_on {dep} without condition: service_healthy')
+    return problems
+
+
+def published_ports(compose: dict, allowed: set[str]) -> list[str]:
+    return [
+        f'{name}: publishes ports; only {", ".join(sorted(allowed))} may face the network'
+        for name, service in (compose.get('services') or {}).items()
+        if service.get('ports') and name not in allowed
+    ]
+
+
+def bind_mount_sources(compose: dict, root: Path) -> list[str]:
+    problems = []
+    for name, service in (compose.get('services') or {}).items():
+        for volume in service.get('volumes') or []:
+            source = volume.split(':', 1)[0] if isinstance(volume, str) else volume.get('source', '')
+            if source.startswith(('.', '/')) and not (root / source).exists():
+                problems.append(f'{name}: bind mount source {source} does not exist')
+    return problems
+
+
+# ---- Dockerfiles -------------------------------------------------------------------------
+
+
+def dockerfile_of(service: dict, root: Path) -> Path | None:
+    build = service.get('build')
+    if not build:
+        return None
+    if isinstance(build, str):
+        return root / build / 'Dockerfile'
+    return root / build.get('context', '.') / build.get('dockerfile', 'Dockerfile')
+
+
+def context_of(service: dict, root: Path) -> Path:
+    build = service['build']
+    return root / (build if isinstance(build, str) else build.get('context', '.'))
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Instructions with line continuations joined and comments dropped."""
+    out: list[Instruction] = []
+    buffer, start = '', 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if not buffer and (not stripped or stripped.startswith('#')):
+            continue
+        if buffer and stripped.startswith('#'):
+            continue
+        if not buffer:
+            start = number
+        if stripped.endswith('\\'):
+            buffer += stripped[:-1] + ' '
+            continue
+        buffer += stripped
+        keyword, _, args = buffer.partition(' ')
+        out.append(Instruction(keyword.upper(), args.strip(), start))
+        buffer = ''
+    return out
+
+
+def copy_sources(instruction: Instruction) -> list[str]:
+    """Sources of a COPY/ADD from the build context ([] for --from copies and heredocs)."""
+    args = instruction.args
+    if args.startswith('['):
+        import json
+
+        parts = json.loads(args)
+    else:
+        parts = shlex.split(args)
+    flags = [p for p in parts if p.startswith('--')]
+    if any(f.startswith('--from=') for f in flags) or '<<' in args:
+        return []
+    rest = [p for p in parts if not p.startswith('--')]
+    return rest[:-1]
+
+
+class DockerIgnore:
+    """.dockerignore semantics: patterns relative to the context root, '**' across
+    directories, later '!' patterns re-include, and an excluded directory excludes its content."""
+
+    def __init__(self, text: str) -> None:
+        self.rules: list[tuple[bool, re.Pattern[str]]] = []
+        self.exceptions: list[str] = []
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith('#'):
+                continue
+            negate = line.startswith('!')
+            pattern = line[1:].strip() if negate else line
+            pattern = pattern.strip('/')
+            pattern = re.sub(r'^\./', '', pattern)
+            self.rules.append((negate, re.compile(self._regex(pattern))))
+            if negate:
+                self.exceptions.append(pattern)
+
+    @staticmethod
+    def _regex(pattern: str) -> str:
+        out, i = '', 0
+        while i < len(pattern):
+            if pattern.startswith('**/', i):
+                out += '(?:.*/)?'
+                i += 3
+            elif pattern.startswith('**', i):
+                out += '.*'
+                i += 2
+            elif pattern[i] == '*':
+                out += '[^/]*'
+                i += 1
+            elif pattern[i] == '?':
+                out += '[^/]'
+                i += 1
+            else:
+                out += re.escape(pattern[i])
+                i += 1
+        return '^' + out + '$'
+
+    def excluded(self, path: str) -> bool:
+        path = path.strip('/')
+        parts = path.split('/')
+        candidates = ['/'.join(parts[: n + 1]) for n in range(len(parts))]
+        result = False
+        for negate, regex in self.rules:
+            # A rule matching the path or any of its parent directories applies to it; the
+            # last rule that applies decides.
+            if any(regex.match(c) for c in candidates):
+                result = not negate
+        return result
+
+
+def has_surviving_file(ignore: DockerIgnore, context: Path, directory: Path) -> bool:
+    """Whether any file under `directory` is sent. Excluded subtrees that no '!' exception
+    reaches are not walked (so node_modules in a dev checkout costs nothing)."""
+    import os
+
+    for current, dirs, files in os.walk(directory):
+        rel_dir = Path(current).relative_to(context).as_posix()
+        for name in files:
+            if not ignore.excluded(f'{rel_dir}/{name}' if rel_dir != '.' else name):
+                return True
+        kept = []
+        for name in dirs:
+            rel = f'{rel_dir}/{name}' if rel_dir != '.' else name
+            reachable = any(e.startswith(rel + '/') or e == rel or e.startswith('**') for e in ignore.exceptions)
+            if not ignore.excluded(rel) or reachable:
+                kept.append(name)
+        dirs[:] = kept
+    return False
+
+
+def dockerignore_for(dockerfile: Path, context: Path) -> DockerIgnore:
+    # BuildKit: <Dockerfile>.dockerignore beside the Dockerfile wins over <context>/.dockerignore.
+    specific = dockerfile.with_name(dockerfile.name + '.dockerignore')
+    general = context / '.dockerignore'
+    for candidate in (specific, general):
+        if candidate.exists():
+            return DockerIgnore(candidate.read_text())
+    return DockerIgnore('')
+
+
+def copy_problems(dockerfile: Path, context: Path) -> list[str]:
+    """Every COPY/ADD source exists in the context and is not excluded by .dockerignore."""
+    problems = []
+    ignore = dockerignore_for(dockerfile, context)
+    for instruction in parse_dockerfile(dockerfile.read_text()):
+        if instruction.keyword not in ('COPY', 'ADD'):
+            continue
+        for source in copy_sources(instruction):
+            if source.startswith(('http://', 'https://', 'git@')):
+                problems.append(f'{dockerfile.name}:{instruction.line}: ADD from a URL ({source}) is not reproducible')
+                continue
+            rel = source.lstrip('./') if source not in ('.', './') else '.'
+            matches = [context] if rel == '.' else list(context.glob(rel)) if any(c in rel for c in '*?[') else [context / rel]
+            existing = [m for m in matches if m.exists()]
+            if not existing:
+                problems.append(f'{dockerfile.name}:{instruction.line}: COPY source {source} does not exist in the context')
+                continue
+            for match in existing:
+                if match.is_dir():
+                    # A directory is sent with whatever files under it survive the ignore rules.
+                    if not has_surviving_file(ignore, context, match):
+                        problems.append(
+                            f'{dockerfile.name}:{instruction.line}: every file under {source} is excluded by .dockerignore'
+                        )
+                elif ignore.excluded(match.relative_to(context).as_posix()):
+                    problems.append(f'{dockerfile.name}:{instruction.line}: COPY source {source} is excluded by .dockerignore')
+    return problems
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """Every FROM (after ARG defaults are substituted) is a pinned image or an earlier stage."""
+    problems, args, stages = [], {}, set()
+    for instruction in parse_dockerfile(dockerfile.read_text()):
+        if instruction.keyword == 'ARG':
+            name, _, default = instruction.args.partition('=')
+            args[name.strip()] = default.strip()
+        elif instruction.keyword == 'FROM':
+            parts = [p for p in instruction.args.split() if not p.startswith('--')]
+            image = re.sub(r'\$\{?(\w+)\}?', lambda m: args.get(m.group(1), m.group(0)), parts[0])
+            if len(parts) >= 3 and parts[1].upper() == 'AS':
+                stages.add(parts[2])
+            if image in stages or image == 'scratch':
+                continue
+            if not image_pinned(image):
+                problems.append(f'{dockerfile.name}:{instruction.line}: base image {image!r} is not pinned')
+    return problems
+
+
+def runs_as_non_root(dockerfile: Path) -> list[str]:
+    users = [i.args for i in parse_dockerfile(dockerfile.read_text()) if i.keyword == 'USER']
+    if not users or users[-1].split(':')[0] in ('root', '0'):
+        return [f'{dockerfile.name}: the final stage runs as root (add USER)']
+    return []
+
+
+def env_example_coverage(compose_text: str, env_example: str) -> list[str]:
+    """Every variable compose interpolates is documented in .env.example, and vice versa."""
+    used = {name for name, _op, _arg in interpolations(compose_text)}
+    documented = set(re.findall(r'^\s*#?\s*([A-Z][A-Z0-9_]*)=', env_example, re.M))
+    problems = [f'{v} is used by compose.yml but not documented in .env.example' for v in sorted(used - documented)]
+    problems += [f'{v} is in .env.example but compose.yml never uses it' for v in sorted(documented - used)]
+    return problems
+

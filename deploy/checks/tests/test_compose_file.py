@@ -1,0 +1,128 @@
+"""compose.yml, its Dockerfiles, the Caddyfile and .env.example as they are in the repository."""
+
+import json
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+
+import compose_checks as cc
+from tests.conftest import ROOT, SCHEMA
+
+COMPOSE_PATH = ROOT / 'compose.yml'
+COMPOSE_TEXT = COMPOSE_PATH.read_text()
+COMPOSE = cc.load_compose(COMPOSE_PATH)
+SERVICES = sorted(COMPOSE['services'])
+BUILT = [name for name in SERVICES if COMPOSE['services'][name].get('build')]
+
+
+def test_validates_against_the_compose_schema():
+    if not SCHEMA.exists():
+        pytest.skip(f'compose JSON schema not found at {SCHEMA}: schema validation NOT run (other checks still run)')
+    schema = json.loads(SCHEMA.read_text())
+    Draft202012Validator.check_schema(schema)
+    errors = sorted(Draft202012Validator(schema).iter_errors(COMPOSE), key=lambda e: list(e.absolute_path))
+    assert not errors, '\n'.join(f'{"/".join(map(str, e.absolute_path))}: {e.message}' for e in errors)
+
+
+def test_has_the_four_services():
+    assert SERVICES == ['caddy', 'django-host', 'postgres', 'relay']
+
+
+@pytest.mark.parametrize('service', SERVICES)
+def test_every_service_has_a_healthcheck(service):
+    assert cc.healthchecks({'services': {service: COMPOSE['services'][service]}}, ROOT) == []
+
+
+def test_every_image_is_pinned_or_built():
+    assert cc.service_images(COMPOSE) == []
+
+
+def test_no_secret_has_a_default():
+    assert cc.secret_defaults(COMPOSE_TEXT) == []
+
+
+def test_every_secret_is_required():
+    assert cc.unrequired_secrets(COMPOSE_TEXT) == []
+    required = {name for name, op, _ in cc.interpolations(COMPOSE_TEXT) if op == ':?'}
+    assert {'POSTGRES_PASSWORD', 'JWT_SECRET', 'TOTP_ENCRYPTION_KEY', 'SECURE_DROP_DOMAIN'} <= required
+
+
+def test_no_literal_secret_in_environment():
+    assert cc.literal_secrets(COMPOSE) == []
+
+
+def test_dependencies_wait_for_health():
+    assert cc.healthy_dependencies(COMPOSE) == []
+    assert COMPOSE['services']['caddy']['depends_on'] == {'django-host': {'condition': 'service_healthy'}}
+
+
+def test_only_caddy_faces_the_network():
+    assert cc.published_ports(COMPOSE, {'caddy'}) == []
+    assert set(COMPOSE['services']['caddy']['ports']) == {'80:80', '443:443', '443:443/udp'}
+    assert COMPOSE['networks']['backend'].get('internal') is True
+
+
+def test_state_lives_in_named_volumes():
+    volumes = set(COMPOSE['volumes'])
+    assert {'postgres-data', 'relay-data', 'caddy-data', 'caddy-config'} <= volumes
+    assert 'caddy-data:/data' in COMPOSE['services']['caddy']['volumes']
+    assert 'relay-data:/data' in COMPOSE['services']['relay']['volumes']
+
+
+def test_bind_mounts_exist():
+    assert cc.bind_mount_sources(COMPOSE, ROOT) == []
+
+
+@pytest.mark.parametrize('service', BUILT)
+def test_dockerfile_copy_sources_exist_and_are_sent(service):
+    spec = COMPOSE['services'][service]
+    dockerfile = cc.dockerfile_of(spec, ROOT)
+    assert dockerfile.exists(), dockerfile
+    assert cc.copy_problems(dockerfile, cc.context_of(spec, ROOT)) == []
+
+
+@pytest.mark.parametrize('service', BUILT)
+def test_dockerfile_base_images_are_pinned(service):
+    assert cc.base_images(cc.dockerfile_of(COMPOSE['services'][service], ROOT)) == []
+
+
+@pytest.mark.parametrize('service', BUILT)
+def test_dockerfile_runs_as_non_root(service):
+    assert cc.runs_as_non_root(cc.dockerfile_of(COMPOSE['services'][service], ROOT)) == []
+
+
+def test_relay_image_is_node_24_lts():
+    text = (ROOT / 'relay' / 'Dockerfile').read_text()
+    assert re.search(r'^ARG NODE_IMAGE=node:24\.\d+\.\d+-', text, re.M)
+
+
+def test_build_contexts_never_send_local_state():
+    for service in BUILT:
+        spec = COMPOSE['services'][service]
+        ignore = cc.dockerignore_for(cc.dockerfile_of(spec, ROOT), cc.context_of(spec, ROOT))
+        for path in ('.env', '.data/secrets.json', 'django-host/.venv/bin/python', 'node_modules/x/index.js', 'pwa/dist/index.html'):
+            assert ignore.excluded(path), f'{service} would send {path}'
+
+
+def test_env_example_documents_every_variable():
+    assert cc.env_example_coverage(COMPOSE_TEXT, (ROOT / '.env.example').read_text()) == []
+
+
+def test_env_example_holds_no_secret_values():
+    for line in (ROOT / '.env.example').read_text().splitlines():
+        if line and not line.startswith('#') and '=' in line:
+            name, value = line.split('=', 1)
+            if cc.SECRET_NAME.search(name):
+                assert value == '', f'.env.example gives {name} a value'
+
+
+def test_caddyfile_site_tls_and_log_redaction():
+    caddyfile = (ROOT / 'deploy' / 'Caddyfile').read_text()
+    assert '{$SECURE_DROP_DOMAIN} {' in caddyfile
+    assert 'reverse_proxy django-host:8000' in caddyfile
+    for header in ('Authorization', 'Cookie'):
+        assert f'request>headers>{header} delete' in caddyfile
+    # Automatic HTTPS stays on (no http:// site, no auto_https off).
+    assert 'auto_https off' not in caddyfile
+    assert 'http://' not in caddyfile.split('{$SECURE_DROP_DOMAIN}')[1]
