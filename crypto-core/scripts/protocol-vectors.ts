@@ -9,7 +9,8 @@ import { nobleAesGcm } from '../src/aes-gcm.js';
 import { encodeBundle, type PreKeyBundle } from '../src/bundle.js';
 import type { RandomSource } from '../src/deps.js';
 import { dh } from '../src/dh.js';
-import { generateIdentity, identityDhPublic, identityDhSecret } from '../src/identity.js';
+import { generateIdentity } from '../src/identity.js';
+import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
 import { generateOneTimePreKeys, generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
 import { kdfChain, messageCipherKeys } from '../src/ratchet-kdf.js';
 import {

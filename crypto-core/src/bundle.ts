@@ -30,8 +30,19 @@ export interface PreKeyBundle {
   readonly oneTimePreKey?: OneTimePreKeyPublic | undefined;
 }
 
-/** Size of an encoded bundle without / with a one-time prekey (spec §4.5). */
+/**
+ * Size of an encoded bundle without a one-time prekey (spec §4.5).
+ *
+ * @example
+ * if (bytes.length !== BUNDLE_BYTES_WITHOUT_OPK && bytes.length !== BUNDLE_BYTES_WITH_OPK) reject();
+ */
 export const BUNDLE_BYTES_WITHOUT_OPK = 1386;
+/**
+ * Size of an encoded bundle with a one-time prekey (spec §4.5).
+ *
+ * @example
+ * const hasOpk = bytes.length === BUNDLE_BYTES_WITH_OPK;
+ */
 export const BUNDLE_BYTES_WITH_OPK = 1422;
 
 function checkShape(bundle: PreKeyBundle): void {

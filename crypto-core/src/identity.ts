@@ -90,15 +90,3 @@ export function verifyIdentitySignature(
   }
   if (!ok) fail('BAD_SIGNATURE', 'Ed25519 signature does not verify');
 }
-
-/** The X25519 secret of an identity (first 32 bytes of SHA-512(seed), as RFC 8032 §5.1.5). */
-export function identityDhSecret(identity: IdentityKeyPair): Uint8Array {
-  expectBytes(identity?.secretKey, 'identity secret key', ED25519_SECRET_BYTES);
-  return ed25519.utils.toMontgomerySecret(identity.secretKey);
-}
-
-/** The X25519 public key of an identity public key: u = (1 + y) / (1 − y) (RFC 7748 §4.1). */
-export function identityDhPublic(publicKey: Uint8Array): Uint8Array {
-  assertIdentityPublicKey(publicKey);
-  return ed25519.utils.toMontgomery(publicKey);
-}

@@ -19,7 +19,12 @@ import {
 } from './protocol-constants.js';
 import { draw } from './random-draw.js';
 
-/** Most one-time prekeys generated in one call (spec §12): a bounded batch to upload. */
+/**
+ * Most one-time prekeys generated in one call (spec §12): a bounded batch to upload.
+ *
+ * @example
+ * const batch = generateOneTimePreKeys(nextId, MAX_ONE_TIME_PREKEY_BATCH);
+ */
 export const MAX_ONE_TIME_PREKEY_BATCH = 200;
 
 /** The published half of the signed X25519 prekey. */

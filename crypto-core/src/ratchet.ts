@@ -14,6 +14,7 @@ import { fail } from './errors.js';
 import type { ContentType } from './protocol-constants.js';
 import { kdfChain, kdfRoot, messageCipherKeys } from './ratchet-kdf.js';
 import {
+  MAX_MESSAGE_NUMBER,
   MAX_PLAINTEXT_BYTES,
   MAX_PREVIOUS_CHAINS,
   MAX_SKIP,
@@ -42,7 +43,7 @@ export function nextSendingKey(
 ): { messageKey: Uint8Array; headerBytes: Uint8Array } {
   const chain = s.sendingChain;
   if (chain === null) return fail('BAD_STATE', 'session has no sending chain');
-  if (chain.counter > 0xffffffff) fail('BAD_STATE', 'sending chain is exhausted');
+  if (chain.counter > MAX_MESSAGE_NUMBER) fail('BAD_STATE', 'sending chain is exhausted');
   const { messageKey, chainKey } = kdfChain(chain.chainKey);
   const header: RatchetHeader = {
     direction: sendingDirection(s),

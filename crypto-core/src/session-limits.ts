@@ -9,6 +9,9 @@
  * jump beyond it is TOO_MANY_SKIPPED. 1,000 covers any plausible loss between two
  * replies while capping the HMAC work one forged header can cause (at most two chains,
  * so 2,000 HMACs, before the AEAD check rejects it).
+ *
+ * @example
+ * if (gap > MAX_SKIP) warn('messages were lost');
  */
 export const MAX_SKIP = 1000;
 
@@ -16,6 +19,9 @@ export const MAX_SKIP = 1000;
  * Most skipped message keys a session stores. Beyond it the oldest are evicted (as
  * libsignal's MAX_MESSAGE_KEYS = 2000 does): the state stays bounded (about 110 bytes a
  * key) and a peer can never wedge the session by making it hold too many.
+ *
+ * @example
+ * session.skippedKeys.length <= MAX_SKIPPED_KEYS; // always true
  */
 export const MAX_SKIPPED_KEYS = 2000;
 
@@ -23,6 +29,9 @@ export const MAX_SKIPPED_KEYS = 2000;
  * Age after which a stored skipped key is deleted (30 days). A message delayed longer
  * than that is lost; keeping keys forever would weaken forward secrecy for messages an
  * attacker suppressed on purpose.
+ *
+ * @example
+ * const expires = storedAt + MAX_SKIPPED_KEY_AGE_MS;
  */
 export const MAX_SKIPPED_KEY_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -30,11 +39,24 @@ export const MAX_SKIPPED_KEY_AGE_MS = 30 * 24 * 60 * 60 * 1000;
  * Earlier receiving chains remembered (their ratchet key and length) so that a late
  * duplicate from them is reported as DUPLICATE_MESSAGE; as libsignal's
  * MAX_RECEIVER_CHAINS = 5. Older chains are forgotten: a message on one fails AUTH_FAILED.
+ *
+ * @example
+ * session.previousChains.length <= MAX_PREVIOUS_CHAINS; // always true
  */
 export const MAX_PREVIOUS_CHAINS = 5;
 
-/** Largest plaintext of one ratchet message (64 KiB): text and photo metadata fit easily. */
+/**
+ * Largest plaintext of one ratchet message (64 KiB): text and photo metadata fit easily.
+ *
+ * @example
+ * if (text.length > MAX_PLAINTEXT_BYTES) tellUser('message too long');
+ */
 export const MAX_PLAINTEXT_BYTES = 65536;
 
-/** Largest message number a chain may reach (u32 on the wire). */
+/**
+ * Largest message number a chain may reach (u32 on the wire).
+ *
+ * @example
+ * header.counter <= MAX_MESSAGE_NUMBER; // u32 on the wire
+ */
 export const MAX_MESSAGE_NUMBER = 0xffffffff;

@@ -11,7 +11,8 @@ import { concat, expectBytes, wipe } from './bytes.js';
 import type { RandomSource } from './deps.js';
 import { dh, generateX25519, type X25519KeyPair } from './dh.js';
 import { fail } from './errors.js';
-import { type IdentityKeyPair, identityDhPublic, identityDhSecret } from './identity.js';
+import type { IdentityKeyPair } from './identity.js';
+import { identityDhPublic, identityDhSecret } from './identity-dh.js';
 import { hkdfSha256 } from './kdf.js';
 import {
   INFO_PQXDH,

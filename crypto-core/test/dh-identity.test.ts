@@ -9,11 +9,10 @@ import { CryptoCoreError } from '../src/errors.js';
 import {
   assertIdentityPublicKey,
   generateIdentity,
-  identityDhPublic,
-  identityDhSecret,
   signWithIdentity,
   verifyIdentitySignature,
 } from '../src/identity.js';
+import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
 import { hex, unhex } from './fixtures.js';
 
 const WYCHEPROOF = new URL('../../../shared/vectors/wycheproof/', import.meta.url);

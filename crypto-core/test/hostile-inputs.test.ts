@@ -7,11 +7,10 @@ import { CryptoCoreError } from '../src/errors.js';
 import {
   assertIdentityPublicKey,
   generateIdentity,
-  identityDhPublic,
-  identityDhSecret,
   signWithIdentity,
   verifyIdentitySignature,
 } from '../src/identity.js';
+import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
 import {
   generateOneTimePreKeys,
   generatePqPreKey,

@@ -1,0 +1,21 @@
+/**
+ * @secure-drop/crypto-core has no root entry point on purpose: import the subpath you
+ * need, so the public surface is the list below (package.json "exports") and bundles
+ * carry only what they use. Every failure is a CryptoCoreError (`/errors`).
+ *
+ * Protocol (spec/protocol.md §4–§9):
+ * - `@secure-drop/crypto-core/identity` — Ed25519 identity keys, strict signatures.
+ * - `@secure-drop/crypto-core/prekeys` — signed X25519 and ML-KEM-768 prekeys, one-time prekeys.
+ * - `@secure-drop/crypto-core/bundle` — the prekey bundle encoding and its verification.
+ * - `@secure-drop/crypto-core/session` — initiateSession, acceptSession, encryptMessage,
+ *   encryptPhotoMessage, decryptMessage, parseInitialMessage, messageKind.
+ * - `@secure-drop/crypto-core/session-codec` — serializeSession / deserializeSession.
+ * - `@secure-drop/crypto-core/session-limits` — MAX_SKIP and the other bounds (§12).
+ *
+ * Photos and safety numbers (§10–§11): `/photo`, `/photo-metadata`, `/chunked`,
+ * `/safety-number`, `/kdf`.
+ *
+ * @example
+ * import { initiateSession, encryptMessage } from '@secure-drop/crypto-core/session';
+ */
+export {};
