@@ -1,9 +1,25 @@
-// The app state: signals views read and actions views call (interface in types.ts).
-// SKELETON: the signals are real; actions that need storage/transport/crypto reject with
-// AppError('unknown') until those layers are wired in (see the TODO list in each action).
+// The app state (interface in types.ts): signals views read, actions views call. This module
+// holds the account lifecycle — register, log in, unlock at start-up, log out, erase — and
+// hands everything that happens while signed in to a Messenger (messenger.ts).
+//
+// Local data: one encrypted IndexedDB store per account ("secure-drop:<username>"); the name
+// of the account last signed in on this device is kept in localStorage so the app can open
+// its store at start-up — offline too — and show the history before any network.
 import { computed, type Signal, signal } from '@preact/signals-react';
+import { base64 } from '@scure/base';
 import { language, setLanguage } from '../i18n/i18n.ts';
+import { applyUpdate, dismissUpdate, registerServiceWorker, update } from '../pwa/update.ts';
+import { createAccountKeys, loadIdentity } from '../secure/account-keys.ts';
+import { openIdbStorage } from '../storage/idb-storage.ts';
+import { requestPersistentStorage } from '../storage/persist.ts';
+import type { Storage } from '../storage/storage.ts';
+import { RelayApi } from '../transport/api.ts';
+import type { Tokens } from '../transport/http.ts';
+import { sameOriginWsUrl } from '../transport/ws.ts';
+import { toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
+import { Messenger } from './messenger.ts';
+import { compareScannedText, safetyNumberOf } from './safety.ts';
 import type {
   App,
   AuthState,
@@ -12,28 +28,173 @@ import type {
   ConnectionStatus,
   Contact,
   PhotoView,
-  UpdateState,
+  RegistrationStart,
 } from './types.ts';
 
 export interface RunningApp extends App {
-  /** Opens the local store and connects; call once at start-up. */
+  /** Opens the last account's local store and connects; call once at start-up. */
   start(): Promise<void>;
+  /** Stops timers and sockets (tests, hot reload). */
+  dispose(): void;
 }
 
-const notYet = (): Promise<never> => Promise.reject(new AppError('unknown'));
+export interface AppOptions {
+  /** Where the relay is mounted on this origin. */
+  readonly apiBase?: string;
+  readonly wsUrl?: string;
+  readonly storageName?: (username: string) => string;
+  readonly registerServiceWorker?: boolean;
+}
 
-export function createApp(): RunningApp {
+const ACCOUNT_KEY = 'sd.account';
+const AUTH = 'auth';
+
+interface StoredAuth {
+  readonly username: string;
+  readonly refreshToken: string;
+}
+
+const groupsOf = (secret: string) => secret.replace(/\s+/g, '').match(/.{1,4}/g) ?? [];
+
+function rememberAccount(username: string | null): void {
+  try {
+    if (username) localStorage.setItem(ACCOUNT_KEY, username);
+    else localStorage.removeItem(ACCOUNT_KEY);
+  } catch {
+    // Private mode: the user logs in again next time.
+  }
+}
+
+function rememberedAccount(): string | null {
+  try {
+    return localStorage.getItem(ACCOUNT_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function createApp(options: AppOptions = {}): RunningApp {
+  const storageName = options.storageName ?? ((u: string) => `secure-drop:${u}`);
   const auth = signal<AuthState>({ status: 'loading', username: null });
   const connection = signal<ConnectionStatus>('offline');
   const contacts = signal<readonly Contact[]>([]);
   const chats = signal<readonly ChatSummary[]>([]);
-  const update = signal<UpdateState>({ available: false, offlineReady: false });
   const storagePersisted = signal<boolean | null>(null);
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
-  const messages = new Map<string, Signal<readonly ChatMessage[]>>();
-  const photos = new Map<string, Signal<PhotoView>>();
+  const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
+  const photoSignals = new Map<string, Signal<PhotoView>>();
 
-  return {
+  let storage: Storage | null = null;
+  let messenger: Messenger | null = null;
+  let pending: { username: string } | null = null;
+
+  const api = new RelayApi({
+    baseUrl: options.apiBase ?? '/api',
+    onTokens: (tokens: Tokens) => {
+      const name = auth.value.username;
+      if (storage && name)
+        void storage.put(AUTH, { username: name, refreshToken: tokens.refreshToken }).catch(() => undefined);
+    },
+    onSessionEnded: () => {
+      void lock();
+    },
+  });
+
+  const messagesSignal = (contact: string) => {
+    let s = messageSignals.get(contact);
+    if (!s) {
+      s = signal<readonly ChatMessage[]>([]);
+      messageSignals.set(contact, s);
+    }
+    return s;
+  };
+  const photoSignal = (id: string) => {
+    let s = photoSignals.get(id);
+    if (!s) {
+      s = signal<PhotoView>({ status: 'idle', progress: 0, url: null });
+      photoSignals.set(id, s);
+    }
+    return s;
+  };
+
+  const onOnline = () => messenger?.goOnline();
+
+  function clearViews(): void {
+    contacts.value = [];
+    chats.value = [];
+    connection.value = 'offline';
+    for (const s of messageSignals.values()) s.value = [];
+    for (const s of photoSignals.values()) s.value = { status: 'idle', progress: 0, url: null };
+  }
+
+  /** Opens the account's store and starts the messenger over it. */
+  async function unlock(username: string, store: Storage): Promise<void> {
+    storage = store;
+    messenger = new Messenger({
+      username,
+      storage: store,
+      api,
+      wsUrl: options.wsUrl ?? sameOriginWsUrl('/api/ws'),
+      sinks: { contacts, chats, connection, messages: messagesSignal, photo: photoSignal },
+      onSessionEnded: () => {
+        void lock();
+      },
+    });
+    await messenger.load();
+    auth.value = { status: 'signed-in', username };
+    rememberAccount(username);
+    storagePersisted.value = await requestPersistentStorage();
+  }
+
+  /** Ends the local session: the store's key leaves memory, the views empty. */
+  async function lock(): Promise<void> {
+    messenger?.stop();
+    messenger = null;
+    storage?.lock();
+    storage = null;
+    api.http.setTokens(null);
+    clearViews();
+    auth.value = { status: 'signed-out', username: null };
+  }
+
+  function requireMessenger(): Messenger {
+    if (!messenger) throw new AppError('unauthorized');
+    return messenger;
+  }
+
+  async function saveTokens(store: Storage, username: string, tokens: Tokens): Promise<void> {
+    await store.put(AUTH, { username, refreshToken: tokens.refreshToken } satisfies StoredAuth);
+  }
+
+  /**
+   * The store to use after a login: this device's, when its identity key is the one the
+   * relay publishes; otherwise (a new device, or keys replaced elsewhere) a fresh store with
+   * new keys, uploaded — a reinstall, which the relay announces to contacts as a key change.
+   */
+  async function storeForLogin(username: string): Promise<Storage> {
+    let store = await openIdbStorage(storageName(username));
+    const local = await loadIdentity(store);
+    const remote = await api.keyStatus();
+    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
+    if (local) {
+      await store.erase();
+      store = await openIdbStorage(storageName(username));
+    }
+    await api.uploadKeys(await createAccountKeys(store, username));
+    return store;
+  }
+
+  const wrap =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw toAppError(err);
+      }
+    };
+
+  const app: RunningApp = {
     auth,
     connection,
     contacts,
@@ -42,46 +203,153 @@ export function createApp(): RunningApp {
     language,
     update,
     storagePersisted,
+
     async start() {
+      if (options.registerServiceWorker !== false) registerServiceWorker();
+      window.addEventListener('online', onOnline);
+      const username = rememberedAccount();
+      if (!username) {
+        auth.value = { status: 'signed-out', username: null };
+        return;
+      }
+      try {
+        const store = await openIdbStorage(storageName(username));
+        const saved = await store.get<StoredAuth>(AUTH);
+        if (!saved || !(await loadIdentity(store))) {
+          store.lock();
+          auth.value = { status: 'signed-out', username: null };
+          return;
+        }
+        // The access token was never stored; the refresh token gets a new one when online.
+        api.http.setTokens({ accessToken: '', refreshToken: saved.refreshToken });
+        await unlock(username, store);
+        messenger?.goOnline();
+      } catch {
+        auth.value = { status: 'signed-out', username: null };
+      }
+    },
+
+    dispose() {
+      window.removeEventListener('online', onOnline);
+      messenger?.stop();
+    },
+
+    startRegistration: wrap(async (username: string): Promise<RegistrationStart> => {
+      const r = await api.register(username);
+      pending = { username: r.username };
+      return {
+        username: r.username,
+        otpauthUri: r.otpauthUri,
+        qrImageUrl: r.qrImageUrl,
+        secret: r.secret,
+        secretGroups: groupsOf(r.secret),
+      };
+    }),
+
+    confirmRegistration: wrap(async (code: string) => {
+      if (!pending) throw new AppError('not_found');
+      const { username } = pending;
+      const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
+      // A store left from an earlier account of the same name would hold foreign keys.
+      const stale = await openIdbStorage(storageName(session.username));
+      await stale.erase();
+      const store = await openIdbStorage(storageName(session.username));
+      await api.uploadKeys(await createAccountKeys(store, session.username));
+      await saveTokens(store, session.username, session.tokens);
+      pending = null;
+      await unlock(session.username, store);
+      messenger?.goOnline();
+      return { recoveryCodes: session.recoveryCodes };
+    }),
+
+    login: wrap(async (username: string, code: string) => {
+      const session = await api.login(username, code.trim());
+      const store = await storeForLogin(session.username);
+      await saveTokens(store, session.username, session.tokens);
+      await unlock(session.username, store);
+      messenger?.goOnline();
+    }),
+
+    logout: wrap(async () => {
+      await api.logout().catch(() => undefined);
+      await lock();
+    }),
+
+    logoutEverywhere: wrap(async () => {
+      await api.logoutAll();
+      await lock();
+    }),
+
+    eraseDevice: wrap(async () => {
+      await api.logout().catch(() => undefined);
+      messenger?.stop();
+      messenger = null;
+      const store = storage;
+      storage = null;
+      if (store) await store.erase();
+      else {
+        const name = rememberedAccount();
+        if (name) await (await openIdbStorage(storageName(name))).erase();
+      }
+      rememberAccount(null);
+      api.http.setTokens(null);
+      clearViews();
       auth.value = { status: 'signed-out', username: null };
+    }),
+
+    addContact: wrap((username: string) => requireMessenger().addContact(username)),
+    removeContact: wrap((username: string) => requireMessenger().removeContact(username)),
+    messagesFor: messagesSignal,
+    markRead(contact) {
+      messenger?.markRead(contact);
     },
-    startRegistration: notYet,
-    confirmRegistration: notYet,
-    login: notYet,
-    logout: notYet,
-    logoutEverywhere: notYet,
-    eraseDevice: notYet,
-    addContact: notYet,
-    removeContact: notYet,
-    messagesFor(contact) {
-      let s = messages.get(contact);
-      if (!s) {
-        s = signal<readonly ChatMessage[]>([]);
-        messages.set(contact, s);
-      }
-      return s;
+    sendText: wrap(async (contact: string, text: string) => {
+      if (!text.trim()) throw new AppError('unknown');
+      return requireMessenger().sendText(contact, text);
+    }),
+    sendPhoto: wrap((contact: string, file: Blob) => requireMessenger().sendPhoto(contact, file)),
+    cancelSend(messageId) {
+      messenger?.cancel(messageId);
     },
-    markRead() {},
-    sendText: notYet,
-    sendPhoto: notYet,
-    cancelSend() {},
-    retry: notYet,
+    retry: wrap((messageId: string) => requireMessenger().retry(messageId)),
     photo(messageId) {
-      let s = photos.get(messageId);
-      if (!s) {
-        s = signal<PhotoView>({ status: 'idle', progress: 0, url: null });
-        photos.set(messageId, s);
-      }
+      const s = photoSignal(messageId);
+      if (s.value.status === 'idle') void messenger?.loadPhoto(messageId);
       return s;
     },
-    safetyNumber: notYet,
-    compareScanned: notYet,
-    markVerified: notYet,
-    acknowledgeKeyChange: notYet,
+
+    safetyNumber: wrap(async (contact: string) => {
+      const m = requireMessenger();
+      const keys = await m.sm.safetyKeys(contact);
+      const n = safetyNumberOf({ me: keys.me, mine: keys.mine, contact, theirs: keys.theirs });
+      const peer = await m.sm.peer(contact);
+      return {
+        contact,
+        digits: n.digits,
+        groups: n.groups,
+        qrText: n.qrText,
+        verified: peer?.verified ?? false,
+      };
+    }),
+    compareScanned: wrap(async (contact: string, scanned: string) => {
+      const m = requireMessenger();
+      const keys = await m.sm.safetyKeys(contact);
+      const result = compareScannedText(
+        { me: keys.me, mine: keys.mine, contact, theirs: keys.theirs },
+        scanned,
+      );
+      if (result === 'match') await m.setVerified(contact, true);
+      return result;
+    }),
+    markVerified: wrap((contact: string, verified: boolean) =>
+      requireMessenger().setVerified(contact, verified),
+    ),
+    acknowledgeKeyChange: wrap((contact: string) => requireMessenger().acknowledgeKeyChange(contact)),
+
     setLanguage,
-    applyUpdate() {},
-    dismissUpdate() {
-      update.value = { ...update.value, available: false };
-    },
+    applyUpdate,
+    dismissUpdate,
   };
+
+  return app;
 }

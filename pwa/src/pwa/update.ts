@@ -1,0 +1,42 @@
+// Service-worker registration and the update prompt (issue #4 stack: "new code never swaps in
+// mid-session without the user's word"). A new worker that finishes installing WAITS; the
+// `update` signal tells the UI, and only applyUpdate() (the user's click) tells it to take
+// over (SKIP_WAITING, see src/sw.ts), after which the page reloads once onto the new code.
+import { signal } from '@preact/signals-react';
+import { Workbox } from 'workbox-window';
+import type { UpdateState } from '../state/types.ts';
+
+export const update = signal<UpdateState>({ available: false, offlineReady: false });
+
+let workbox: Workbox | null = null;
+
+export function registerServiceWorker(url = '/sw.js'): void {
+  if (typeof navigator === 'undefined' || !('serviceWorker' in navigator) || workbox) return;
+  // Development serves no service worker (vite-plugin-pwa devOptions.enabled is false).
+  if (import.meta.env.DEV) return;
+  const wb = new Workbox(url, { scope: '/' });
+  workbox = wb;
+  wb.addEventListener('waiting', () => {
+    update.value = { ...update.value, available: true };
+  });
+  wb.addEventListener('installed', (event) => {
+    if (!event.isUpdate) update.value = { ...update.value, offlineReady: true };
+  });
+  wb.addEventListener('controlling', (event) => {
+    // Only after the user asked for it (applyUpdate); a first install never reloads.
+    if (event.isUpdate) window.location.reload();
+  });
+  void wb.register().then((registration) => {
+    if (registration?.active && navigator.serviceWorker.controller)
+      update.value = { ...update.value, offlineReady: true };
+  });
+}
+
+export function applyUpdate(): void {
+  if (!workbox || !update.value.available) return;
+  workbox.messageSkipWaiting();
+}
+
+export function dismissUpdate(): void {
+  update.value = { ...update.value, available: false };
+}

@@ -1,0 +1,51 @@
+// Turns lower-layer failures into the AppError codes views translate (types.ts AppErrorCode).
+import { PhotoRejected } from '../photo/prepare.ts';
+import { SecureError } from '../secure/errors.ts';
+import { ApiError } from '../transport/errors.ts';
+import { AppError } from './errors.ts';
+import type { AppErrorCode } from './types.ts';
+
+// Relay codes (spec/openapi.yaml) → app codes.
+const RELAY: Readonly<Record<string, AppErrorCode>> = {
+  invalid_username: 'invalid_username',
+  username_taken: 'username_taken',
+  unknown_user: 'unknown_user',
+  invalid_code: 'invalid_code',
+  code_reused: 'code_reused',
+  locked: 'locked_out',
+  rate_limited: 'rate_limited',
+  registration_not_found: 'not_found',
+  not_found: 'not_found',
+  payload_too_large: 'too_large',
+  unauthorized: 'unauthorized',
+  invalid_token: 'unauthorized',
+  token_expired: 'unauthorized',
+  session_revoked: 'unauthorized',
+  invalid_refresh_token: 'unauthorized',
+  network: 'network',
+  aborted: 'cancelled',
+};
+
+export function toAppErrorCode(err: unknown): AppErrorCode {
+  if (err instanceof AppError) return err.code;
+  if (err instanceof ApiError) {
+    const mapped = RELAY[err.code];
+    if (mapped) return mapped;
+    if (err.status === 429) return 'rate_limited';
+    if (err.status === 401) return 'unauthorized';
+    if (err.status === 404) return 'not_found';
+    if (err.status === 413) return 'too_large';
+    return 'unknown';
+  }
+  if (err instanceof SecureError)
+    return err.code === 'key_change_unacknowledged' ? 'key_change_unacknowledged' : 'unknown';
+  if (err instanceof PhotoRejected) return err.reason;
+  return 'unknown';
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const code = toAppErrorCode(err);
+  const retryAfter = err instanceof ApiError ? err.retryAfter : undefined;
+  return new AppError(code, retryAfter === undefined ? {} : { retryAfter });
+}

@@ -1,0 +1,557 @@
+// The signed-in half of the app: one Messenger per unlocked account. It joins the layers —
+// encrypted storage, the secure session manager, the outbox, the relay API and socket, the
+// photo pipeline — and publishes what views read through the sinks it is given.
+// Incoming stream items are handled strictly one at a time in seq order: decrypt, store the
+// plaintext + ratchet state + cursor in one transaction, then acknowledge to the relay.
+import type { Signal } from '@preact/signals-react';
+import { base64 } from '@scure/base';
+import { Outbox } from '../outbox/outbox.ts';
+import {
+  type ChatMeta,
+  type OutboxItem,
+  RECORD,
+  type StoredMessage,
+  type StoredPhoto,
+} from '../outbox/records.ts';
+import { preparePhoto } from '../photo/prepare.ts';
+import {
+  expectedCiphertextBytes,
+  openPhoto,
+  photoMetadataPlaintext,
+  readPhotoMetadata,
+  sealPhoto,
+} from '../photo/seal.ts';
+import { downloadPhotoBlob, uploadPhotoBlob } from '../photo/transfer.ts';
+import { SecureError } from '../secure/errors.ts';
+import type { StoredPeer } from '../secure/records.ts';
+import { type DecryptedIncoming, SessionManager } from '../secure/session-manager.ts';
+import type { Storage, WriteOp } from '../storage/storage.ts';
+import type { RelayApi } from '../transport/api.ts';
+import { RelaySocket, type ServerFrame, type SocketStatus } from '../transport/ws.ts';
+import { toAppError, toAppErrorCode } from './error-map.ts';
+import { AppError } from './errors.ts';
+import { sortChats, summarise, toChatMessage, toContact } from './projection.ts';
+import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
+
+/** Messages per chat kept in memory for the views (all stay in storage). */
+export const MESSAGES_IN_MEMORY = 5000;
+const CURSOR = 'cursor';
+const ACK_DELAY_MS = 50;
+
+export interface MessengerSinks {
+  readonly contacts: Signal<readonly Contact[]>;
+  readonly chats: Signal<readonly ChatSummary[]>;
+  readonly connection: Signal<ConnectionStatus>;
+  messages(contact: string): Signal<readonly ChatMessage[]>;
+  photo(messageId: string): Signal<PhotoView>;
+}
+
+export interface MessengerOptions {
+  readonly username: string;
+  readonly storage: Storage;
+  readonly api: RelayApi;
+  readonly sinks: MessengerSinks;
+  readonly wsUrl: string;
+  /** The relay refused our session for good (logged out elsewhere). */
+  readonly onSessionEnded: () => void;
+}
+
+const fromB64 = (text: unknown): Uint8Array | null => {
+  if (typeof text !== 'string') return null;
+  try {
+    return base64.decode(text);
+  } catch {
+    return null;
+  }
+};
+
+export class Messenger {
+  readonly sm: SessionManager;
+  readonly outbox: Outbox;
+  private socket: RelaySocket | null = null;
+  private peers = new Map<string, StoredPeer>();
+  private history = new Map<string, StoredMessage[]>();
+  private meta = new Map<string, ChatMeta>();
+  private progress = new Map<string, number>();
+  private urls = new Map<string, string>();
+  private cursor = 0;
+  private frames: Promise<void> = Promise.resolve();
+  private pendingAcks: number[] = [];
+  private pendingPhotoAcks: string[] = [];
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: MessengerOptions) {
+    this.sm = new SessionManager(o.storage, o.api);
+    this.outbox = new Outbox({
+      storage: o.storage,
+      encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
+      send: async (item, wire) => ({ relayId: (await o.api.sendMessage(item.contact, item.id, wire)).id }),
+      onChange: (m) => this.upsert(m),
+      classify: toAppErrorCode,
+    });
+  }
+
+  // ── loading and publishing ──────────────────────────────────────────────────────────
+
+  async load(): Promise<void> {
+    this.cursor = (await this.o.storage.get<number>(CURSOR)) ?? 0;
+    for (const peer of await this.sm.peers()) {
+      this.peers.set(peer.username, peer);
+      const rows = await this.o.storage.messages<StoredMessage>(peer.chatId, MESSAGES_IN_MEMORY);
+      this.history.set(
+        peer.username,
+        rows.map((r) => r.value),
+      );
+      const meta = await this.o.storage.get<ChatMeta>(RECORD.chatMeta(peer.chatId));
+      if (meta) this.meta.set(peer.username, meta);
+    }
+    this.publishContacts();
+    for (const contact of this.peers.keys()) this.publishMessages(contact);
+    this.publishChats();
+  }
+
+  private publishContacts(): void {
+    this.o.sinks.contacts.value = [...this.peers.values()]
+      .map(toContact)
+      .sort((a, b) => a.username.localeCompare(b.username));
+  }
+
+  private publishChats(): void {
+    const chats = [...this.peers.values()].map((p) =>
+      summarise(p, this.history.get(p.username) ?? [], this.meta.get(p.username)),
+    );
+    this.o.sinks.chats.value = sortChats(chats, (c) => this.peers.get(c)?.addedAt ?? 0);
+  }
+
+  private publishMessages(contact: string): void {
+    const list = this.history.get(contact) ?? [];
+    this.o.sinks.messages(contact).value = list
+      .map((m) => toChatMessage(m, this.progress.get(m.id)))
+      .sort((a, b) => a.at - b.at);
+  }
+
+  private setPeer(peer: StoredPeer): void {
+    this.peers.set(peer.username, peer);
+    this.publishContacts();
+    this.publishChats();
+  }
+
+  /** Inserts or replaces a message in memory and republishes its chat. */
+  private upsert(m: StoredMessage): void {
+    const list = this.history.get(m.contact) ?? [];
+    const i = list.findIndex((x) => x.id === m.id);
+    if (i >= 0) list[i] = m;
+    else list.push(m);
+    if (list.length > MESSAGES_IN_MEMORY) list.splice(0, list.length - MESSAGES_IN_MEMORY);
+    this.history.set(m.contact, list);
+    this.publishMessages(m.contact);
+    this.publishChats();
+  }
+
+  // ── connection ──────────────────────────────────────────────────────────────────────
+
+  /** Connects the socket and sends what waits in the outbox. */
+  goOnline(): void {
+    if (this.stopped) return;
+    if (!this.socket) {
+      this.socket = new RelaySocket({
+        url: this.o.wsUrl,
+        token: async () => {
+          const http = this.o.api.http;
+          if (!http.accessToken) await http.refreshTokens();
+          return http.accessToken;
+        },
+        cursor: () => this.cursor,
+        onFrame: (f) => this.enqueueFrame(f),
+        onStatus: (s: SocketStatus) => {
+          this.o.sinks.connection.value = s;
+          if (s === 'online') {
+            void this.outbox.flush();
+            void this.syncContacts();
+          }
+        },
+        onAuthFailed: () => {
+          // An expired access token: refresh (which ends the session if the relay refuses).
+          this.o.api.http.refreshTokens().catch((err: unknown) => {
+            if (toAppErrorCode(err) === 'unauthorized') this.o.onSessionEnded();
+          });
+        },
+      });
+    }
+    this.socket.start();
+    this.socket.nudge();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.socket?.stop();
+    this.socket = null;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    for (const url of this.urls.values()) URL.revokeObjectURL(url);
+    this.urls.clear();
+  }
+
+  /** Contacts added on another device (or before this store existed) become local peers. */
+  async syncContacts(): Promise<void> {
+    try {
+      for (const c of await this.o.api.contacts()) {
+        if (!this.peers.has(c.username))
+          this.setPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
+      }
+      const status = await this.o.api.keyStatus();
+      if (status.prekeys_low) await this.sm.topUpPrekeys();
+    } catch {
+      // Offline or refused: the next successful connection tries again.
+    }
+  }
+
+  // ── incoming stream ─────────────────────────────────────────────────────────────────
+
+  private enqueueFrame(frame: ServerFrame): void {
+    this.frames = this.frames.then(() => this.handleFrame(frame)).catch(() => undefined);
+  }
+
+  private async advance(seq: unknown, extra: WriteOp[] = []): Promise<void> {
+    if (typeof seq !== 'number' || seq <= this.cursor) {
+      if (extra.length) await this.o.storage.write(extra);
+      return;
+    }
+    await this.o.storage.write([...extra, { kind: 'put', key: CURSOR, value: seq }]);
+    this.cursor = seq;
+  }
+
+  private async handleFrame(f: ServerFrame): Promise<void> {
+    if (this.stopped) return;
+    switch (f.type) {
+      case 'message':
+        return this.onMessage(f);
+      case 'delivered':
+        return this.onDelivered(f);
+      case 'key_change': {
+        if (typeof f.username === 'string' && this.peers.has(f.username)) {
+          const peer = await this.sm.checkIdentity(f.username).catch(() => undefined);
+          if (peer) this.setPeer(peer);
+        }
+        return this.advance(f.seq);
+      }
+      case 'prekeys_low':
+        await this.sm.topUpPrekeys().catch(() => undefined);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onMessage(f: ServerFrame): Promise<void> {
+    const from = typeof f.from === 'string' ? f.from : null;
+    const bytes = fromB64(f.body);
+    const relayId = typeof f.id === 'number' ? f.id : null;
+    if (!from || !bytes || relayId === null) return this.advance(f.seq);
+    const id = `in-${relayId}`;
+    const at = typeof f.created_at === 'string' ? Date.parse(f.created_at) || Date.now() : Date.now();
+    let stored: StoredMessage | null = null;
+    try {
+      const result = await this.sm.decrypt(from, bytes, (r) => {
+        stored = this.incomingRecord(id, from, at, relayId, r);
+        const ops: WriteOp[] = [
+          { kind: 'put', key: CURSOR, value: Math.max(this.cursor, Number(f.seq) || 0) },
+        ];
+        if (stored) ops.unshift({ kind: 'putMessage', chat: r.peer.chatId, id, value: stored });
+        return ops;
+      });
+      if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
+      this.setPeer(result.peer);
+      if (stored) this.upsert(stored);
+    } catch (err) {
+      // A local failure (storage): leave it unacknowledged; the relay sends it again later.
+      if (!(err instanceof SecureError)) return;
+      // Undecryptable (tampered, replayed, or a session this device lost): drop it, move on.
+      await this.advance(f.seq);
+    }
+    // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9).
+    this.queueAck(relayId);
+  }
+
+  private incomingRecord(
+    id: string,
+    from: string,
+    at: number,
+    relayId: number,
+    r: DecryptedIncoming,
+  ): StoredMessage | null {
+    const base = {
+      id,
+      contact: from,
+      direction: 'in' as const,
+      at,
+      storedAt: Date.now(),
+      state: 'received' as const,
+      relayId,
+    };
+    if (r.contentType === 'text')
+      return { ...base, body: { kind: 'text', text: new TextDecoder().decode(r.plaintext) } };
+    if (r.contentType === 'photo' && r.photoKeys) {
+      const meta = readPhotoMetadata(r.plaintext);
+      const photo: StoredPhoto = {
+        mime: meta.mime,
+        width: meta.width,
+        height: meta.height,
+        size: meta.byteLength,
+        blobId: meta.blobId,
+        ciphertextSha256: meta.ciphertextSha256,
+        thumbnail: meta.thumbnail,
+        messageKey: r.photoKeys.messageKey,
+        header: r.photoKeys.header,
+      };
+      return { ...base, body: { kind: 'photo', photo } };
+    }
+    return null; // control messages carry nothing to show
+  }
+
+  private async onDelivered(f: ServerFrame): Promise<void> {
+    const clientId = typeof f.client_id === 'string' ? f.client_id : null;
+    const extra: WriteOp[] = [];
+    let updated: StoredMessage | null = null;
+    if (clientId) {
+      const m = await this.o.storage.getMessage<StoredMessage>(clientId);
+      const peer = m ? this.peers.get(m.contact) : undefined;
+      if (m && peer && m.direction === 'out') {
+        updated = { ...m, state: 'delivered' };
+        extra.push({ kind: 'putMessage', chat: peer.chatId, id: m.id, value: updated });
+      }
+    }
+    await this.advance(f.seq, extra);
+    if (updated) this.upsert(updated);
+  }
+
+  private queueAck(id: number | null, photoId?: string): void {
+    if (id !== null) this.pendingAcks.push(id);
+    if (photoId) this.pendingPhotoAcks.push(photoId);
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      const ids = this.pendingAcks.splice(0, 500);
+      const photos = this.pendingPhotoAcks.splice(0, 500);
+      if (!ids.length && !photos.length) return;
+      this.o.api.ack(ids, photos).catch(() => {
+        // Not acknowledged: the relay keeps them and sends them again; they are then
+        // recognised as duplicates and acknowledged on the next attempt.
+        this.pendingAcks.push(...ids);
+        this.pendingPhotoAcks.push(...photos);
+      });
+    }, ACK_DELAY_MS);
+  }
+
+  // ── sending ─────────────────────────────────────────────────────────────────────────
+
+  private requirePeer(contact: string): StoredPeer {
+    const peer = this.peers.get(contact);
+    if (!peer) throw new AppError('not_found');
+    return peer;
+  }
+
+  async sendText(contact: string, text: string): Promise<string> {
+    const peer = this.requirePeer(contact);
+    const now = Date.now();
+    const id = crypto.randomUUID();
+    const message: StoredMessage = {
+      id,
+      contact,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body: { kind: 'text', text },
+    };
+    const item: OutboxItem = {
+      id,
+      contact,
+      chatId: peer.chatId,
+      kind: 'text',
+      createdAt: now,
+      wire: null,
+      failed: null,
+    };
+    await this.outbox.enqueue(message, item);
+    return id;
+  }
+
+  async sendPhoto(contact: string, file: Blob): Promise<string> {
+    const peer = this.requirePeer(contact);
+    const prepared = await preparePhoto(file).catch((err: unknown) => {
+      throw toAppError(err);
+    });
+    const now = Date.now();
+    const id = crypto.randomUUID();
+    const photo: StoredPhoto = {
+      mime: prepared.mime,
+      width: prepared.width,
+      height: prepared.height,
+      size: prepared.bytes.length,
+      blobId: null,
+      ciphertextSha256: null,
+      thumbnail: prepared.thumbnail,
+    };
+    const message: StoredMessage = {
+      id,
+      contact,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body: { kind: 'photo', photo },
+    };
+    const item: OutboxItem = {
+      id,
+      contact,
+      chatId: peer.chatId,
+      kind: 'photo',
+      createdAt: now,
+      wire: null,
+      failed: null,
+    };
+    await this.outbox.enqueue(message, item, [
+      { kind: 'put', key: RECORD.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
+      { kind: 'put', key: RECORD.outgoingPhoto(id), value: prepared },
+    ]);
+    return id;
+  }
+
+  private setProgress(id: string, contact: string, fraction: number | undefined): void {
+    if (fraction === undefined) this.progress.delete(id);
+    else this.progress.set(id, fraction);
+    this.publishMessages(contact);
+  }
+
+  private async encryptItem(
+    item: OutboxItem,
+    persist: (wire: Uint8Array) => WriteOp[],
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
+    if (item.kind === 'text') {
+      const m = await this.o.storage.getMessage<StoredMessage>(item.id);
+      if (m?.body.kind !== 'text') throw new AppError('unknown');
+      return this.sm.encryptText(item.contact, m.body.text, persist);
+    }
+    const prepared = await this.o.storage.get<Awaited<ReturnType<typeof preparePhoto>>>(
+      RECORD.outgoingPhoto(item.id),
+    );
+    if (!prepared) throw new AppError('unknown');
+    try {
+      return await this.sm.encryptPhoto(
+        item.contact,
+        async (keys) => {
+          const sealed = await sealPhoto(keys, prepared);
+          const uploaded = await uploadPhotoBlob(this.o.api.http, item.contact, sealed.ciphertext, {
+            signal,
+            onProgress: (f) => this.setProgress(item.id, item.contact, f),
+          });
+          return photoMetadataPlaintext(prepared, sealed, uploaded.id);
+        },
+        (wire) => [...persist(wire), { kind: 'delete', key: RECORD.outgoingPhoto(item.id) }],
+      );
+    } finally {
+      this.setProgress(item.id, item.contact, undefined);
+    }
+  }
+
+  retry(id: string): Promise<void> {
+    return this.outbox.retry(id);
+  }
+
+  cancel(id: string): void {
+    this.outbox.cancel(id);
+  }
+
+  // ── reading photos ──────────────────────────────────────────────────────────────────
+
+  /** Starts showing the photo of `messageId` (from the store, or downloaded and decrypted). */
+  async loadPhoto(messageId: string): Promise<void> {
+    const view = this.o.sinks.photo(messageId);
+    if (view.value.status === 'loading' || view.value.status === 'ready') return;
+    view.value = { status: 'loading', progress: 0, url: null };
+    try {
+      let local = await this.o.storage.get<{ mime: string; bytes: Uint8Array }>(RECORD.photo(messageId));
+      if (!local)
+        local = await this.downloadPhoto(messageId, (p) => {
+          view.value = { status: 'loading', progress: p, url: null };
+        });
+      const url = URL.createObjectURL(
+        new Blob([local.bytes as Uint8Array<ArrayBuffer>], { type: local.mime }),
+      );
+      this.urls.set(messageId, url);
+      view.value = { status: 'ready', progress: 1, url };
+    } catch (err) {
+      view.value = { status: 'failed', progress: 0, url: null, error: toAppErrorCode(err) };
+    }
+  }
+
+  private async downloadPhoto(messageId: string, onProgress: (p: number) => void) {
+    const m = await this.o.storage.getMessage<StoredMessage>(messageId);
+    if (m?.body.kind !== 'photo') throw new AppError('not_found');
+    const p = m.body.photo;
+    const peer = this.requirePeer(m.contact);
+    if (!p.blobId || !p.messageKey || !p.header || !p.ciphertextSha256) throw new AppError('not_found');
+    const meta = {
+      mime: p.mime,
+      byteLength: p.size,
+      width: p.width,
+      height: p.height,
+      ciphertextSha256: p.ciphertextSha256,
+      blobId: p.blobId,
+      thumbnail: p.thumbnail,
+    };
+    const blob = await downloadPhotoBlob(this.o.api.http, p.blobId, expectedCiphertextBytes(meta), {
+      onProgress,
+    });
+    const bytes = await openPhoto({ messageKey: p.messageKey, header: p.header }, meta, blob);
+    // Keep the decrypted photo for offline viewing; the keys are no longer needed.
+    const { messageKey: _k, header: _h, ...kept } = p;
+    const updated: StoredMessage = { ...m, body: { kind: 'photo', photo: kept } };
+    await this.o.storage.write([
+      { kind: 'put', key: RECORD.photo(messageId), value: { mime: p.mime, bytes } },
+      { kind: 'putMessage', chat: peer.chatId, id: messageId, value: updated },
+    ]);
+    this.queueAck(null, p.blobId);
+    return { mime: p.mime, bytes };
+  }
+
+  // ── contacts, reading state, safety ─────────────────────────────────────────────────
+
+  async addContact(username: string): Promise<void> {
+    const added = await this.o.api.addContact(username);
+    this.setPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
+    this.publishMessages(added.username);
+  }
+
+  async removeContact(username: string): Promise<void> {
+    await this.o.api.removeContact(username).catch((err: unknown) => {
+      if (toAppErrorCode(err) !== 'not_found') throw err;
+    });
+    await this.sm.removePeer(username);
+    this.peers.delete(username);
+    this.history.delete(username);
+    this.publishMessages(username);
+    this.publishContacts();
+    this.publishChats();
+  }
+
+  markRead(contact: string): void {
+    const peer = this.peers.get(contact);
+    if (!peer) return;
+    const meta: ChatMeta = { readUpTo: Date.now() };
+    this.meta.set(contact, meta);
+    this.publishChats();
+    void this.o.storage.put(RECORD.chatMeta(peer.chatId), meta).catch(() => undefined);
+  }
+
+  async acknowledgeKeyChange(contact: string): Promise<void> {
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact));
+    void this.outbox.flush();
+  }
+
+  async setVerified(contact: string, verified: boolean): Promise<void> {
+    this.setPeer(await this.sm.setVerified(contact, verified));
+  }
+}

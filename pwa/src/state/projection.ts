@@ -1,0 +1,65 @@
+// Stored records → what views see (ChatMessage, ChatSummary, Contact). Keys and ids that
+// views have no business with (photo keys, blob ids) stay behind.
+import type { ChatMeta, StoredMessage } from '../outbox/records.ts';
+import type { StoredPeer } from '../secure/records.ts';
+import type { ChatMessage, ChatSummary, Contact } from './types.ts';
+
+const PREVIEW_CHARS = 100;
+
+export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage {
+  const body =
+    m.body.kind === 'text'
+      ? { kind: 'text' as const, text: m.body.text }
+      : {
+          kind: 'photo' as const,
+          photo: {
+            mime: m.body.photo.mime,
+            width: m.body.photo.width,
+            height: m.body.photo.height,
+            size: m.body.photo.size,
+          },
+        };
+  return {
+    id: m.id,
+    contact: m.contact,
+    direction: m.direction,
+    at: m.at,
+    state: m.state,
+    body,
+    ...(progress !== undefined ? { progress } : {}),
+    ...(m.error ? { error: m.error } : {}),
+  };
+}
+
+export function toContact(p: StoredPeer): Contact {
+  return { username: p.username, verified: p.verified, keyChanged: p.keyChanged, addedAt: p.addedAt };
+}
+
+export function summarise(
+  peer: StoredPeer,
+  messages: readonly StoredMessage[],
+  meta: ChatMeta | undefined,
+): ChatSummary {
+  const last = messages[messages.length - 1];
+  const readUpTo = meta?.readUpTo ?? 0;
+  let unread = 0;
+  for (const m of messages) if (m.direction === 'in' && m.storedAt > readUpTo) unread += 1;
+  return {
+    contact: peer.username,
+    last: last
+      ? {
+          kind: last.body.kind,
+          preview: last.body.kind === 'text' ? [...last.body.text].slice(0, PREVIEW_CHARS).join('') : '',
+          at: last.at,
+          outgoing: last.direction === 'out',
+        }
+      : null,
+    unread,
+    keyChanged: peer.keyChanged,
+  };
+}
+
+/** Newest activity first; chats without messages by when the contact was added. */
+export function sortChats(chats: ChatSummary[], addedAt: (contact: string) => number): ChatSummary[] {
+  return chats.sort((a, b) => (b.last?.at ?? addedAt(b.contact)) - (a.last?.at ?? addedAt(a.contact)));
+}
