@@ -7,6 +7,7 @@ import {
   encodeBundle,
   verifyBundle,
 } from '../src/bundle.js';
+import { signWithIdentity } from '../src/identity.js';
 import { generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
 import {
   acceptSession,
@@ -107,6 +108,17 @@ describe('handshake (spec §5–§6)', () => {
     const lowOrder = { ...P.bundle, oneTimePreKey: { id: 1, publicKey: new Uint8Array(32) } };
     expect(() => initiateSession(P.alice, lowOrder)).toThrow(code('BAD_KEY'));
     expect(() => initiateSession(P.bob, P.bundle)).toThrow(code('BAD_KEY'));
+  });
+
+  it('a correctly signed but invalid ML-KEM key (FIPS 203 §7.2 modulus check) is BAD_KEY', () => {
+    const bad = new Uint8Array(1184).fill(0xff); // coefficients ≥ q
+    const signed = new Uint8Array([...enc('SecureDrop_SignedPreKey_ML-KEM-768_v1'), 0, 0, 0, 9, ...bad]);
+    const bundle = {
+      ...P.bundle,
+      pqPreKey: { id: 9, publicKey: bad, signature: signWithIdentity(P.bob, signed) },
+    };
+    expect(() => verifyBundle(bundle)).not.toThrow();
+    expect(() => initiateSession(P.alice, bundle)).toThrow(code('BAD_KEY'));
   });
 
   it('a message without the KEM (suite 0x00) is DOWNGRADE; unknown suites UNSUPPORTED_VERSION', async () => {

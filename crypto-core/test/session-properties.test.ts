@@ -93,7 +93,11 @@ class Conversation {
     if (q.length === 0) return;
     const [msg] = q.splice(pick % q.length, 1);
     if (msg === undefined) return;
+    const given = this.session(to);
+    const givenBytes = given === null ? null : serializeSession(given);
     const r = await this.open(to, msg.bytes);
+    // Functional API: even a successful decryption leaves the given state untouched.
+    if (given !== null) expect(serializeSession(given)).toEqual(givenBytes);
     expect(r.plaintext).toEqual(msg.plaintext);
     // Forward secrecy (spec §7.5): the used key is gone from the state.
     expect(contains(serializeSession(r.session), msg.messageKey)).toBe(false);
