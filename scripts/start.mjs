@@ -88,7 +88,9 @@ function probe(url) {
 const children = [];
 
 function launch(name, cmd, args, opts) {
-  const child = spawn(cmd, args, { stdio: 'inherit', ...opts });
+  // Own process group: a terminal's Ctrl-C reaches only this script, which then stops the
+  // children once each, in order (a second signal would make uvicorn skip its graceful exit).
+  const child = spawn(cmd, args, { stdio: 'inherit', detached: true, ...opts });
   child.on('error', (err) => console.error(`✗ cannot start ${name}: ${err.message}`));
   children.push({ name, child });
   return child;
@@ -101,8 +103,7 @@ async function stopAll(code) {
   const alive = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
   if (alive.length) say(`stopping ${alive.map((c) => c.name).join(' and ')}…`);
   // The Django host first (it holds browser connections), then the relay, whose graceful
-  // shutdown also stops the embedded PostgreSQL. SIGTERM even after a terminal's Ctrl-C has
-  // already delivered SIGINT: both are handled as "shut down" by uvicorn and the relay.
+  // shutdown also stops the embedded PostgreSQL.
   for (const { child } of [...alive].reverse()) child.kill('SIGTERM');
   const exited = alive.map(({ child }) => new Promise((r) => child.once('exit', r)));
   const timer = setTimeout(() => {
@@ -200,8 +201,12 @@ async function main() {
   }
 }
 
-process.on('SIGINT', () => void stopAll(0));
-process.on('SIGTERM', () => void stopAll(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stopAll(0));
+// Last resort if this script dies of an error: never leave the children running.
+process.on('exit', () => {
+  for (const { child } of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+});
 
 main().catch((err) => {
   if (err instanceof StartError || err instanceof BindError) console.error(`✗ ${err.message}`);

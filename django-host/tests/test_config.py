@@ -48,3 +48,9 @@ def test_bad_values_are_refused_by_name(env, variable):
 def test_secret_key_is_random_per_process_unless_given():
     assert load_config({}).secret_key != load_config({}).secret_key
     assert load_config({'DJANGO_SECRET_KEY': 'k' * 60}).secret_key == 'k' * 60
+
+
+def test_django_system_checks_pass():
+    from django.core.management import call_command
+
+    call_command('check', fail_level='WARNING')

@@ -84,16 +84,15 @@ describe('npm start', () => {
     expect(bad.status).toBe(400);
     expect((await bad.json()).error).toBeTypeOf('string');
 
-    // The WebSocket upgrade crosses the host to the relay, which accepts our origin.
-    const opened = await new Promise((done) => {
+    // The WebSocket crosses the host to the relay (which accepts our origin): our auth frame
+    // reaches it, and its close code and reason come back through the host.
+    const closed = await new Promise((done) => {
       const ws = new WebSocket(`ws://localhost:${port}/api/ws`, { origin: base });
-      ws.on('open', () => {
-        ws.close(1000);
-        done(true);
-      });
-      ws.on('error', (err) => done(err.message));
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token: 'not-a-token' })));
+      ws.on('close', (code, reason) => done({ code, reason: reason.toString() }));
+      ws.on('error', (err) => done({ error: err.message }));
     });
-    expect(opened).toBe(true);
+    expect(closed).toEqual({ code: 4401, reason: 'invalid or revoked token' });
 
     child.kill('SIGINT');
     const { code } = await exited;
