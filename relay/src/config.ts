@@ -49,6 +49,7 @@ const envSchema = z.object({
   MAX_MESSAGE_BYTES: int(1024, 1_048_576, 65_536),
   MAX_PHOTO_BYTES: int(1024, 104_857_600, 26_214_400),
   MAX_SESSIONS_PER_USER: int(1, 1000, 20),
+  REGISTER_IP_PER_HOUR: int(1, 10_000, 20),
   // relay-data: rates, WebSocket and retention sweep (documented in relay/.env.example).
   SEND_RATE_BURST: int(1, 10_000, 60),
   SEND_RATE_PER_SECOND: int(1, 1000, 1),
@@ -81,6 +82,8 @@ export interface Config {
   refreshTtlSeconds: number;
   pendingRegistrationTtlSeconds: number;
   login: { userMaxFailures: number; ipMaxFailures: number; lockSeconds: number };
+  /** Registrations one client IP may start per hour. */
+  registerIpPerHour: number;
   retentionDays: number;
   limits: { messageBytes: number; photoBytes: number; sessionsPerUser: number };
   /** relay-data: keys, messages, photos, WebSocket. */
@@ -135,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwt: { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS },
     refreshTtlSeconds: e.REFRESH_TOKEN_TTL_DAYS * 86_400,
     pendingRegistrationTtlSeconds: e.PENDING_REGISTRATION_TTL_SECONDS,
+    registerIpPerHour: e.REGISTER_IP_PER_HOUR,
     login: {
       userMaxFailures: e.LOGIN_USER_MAX_FAILURES,
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,

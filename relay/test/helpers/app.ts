@@ -98,6 +98,8 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     DATABASE_URL: opts.databaseUrl,
     LOG_LEVEL: 'info',
     ...TEST_SECRETS,
+    // Test files register many users from one address; the limit itself is tested with a low value.
+    REGISTER_IP_PER_HOUR: '10000',
     ...opts.env,
   });
   const logs: string[] = [];
