@@ -18,4 +18,10 @@ export const suites = [
   { name: 'start', kind: 'vitest', cmd: ['npx', 'vitest', 'run', '--root', 'scripts'] },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
+  {
+    name: 'pwa-e2e',
+    kind: 'vitest',
+    cmd: ['npm', 'run', 'test:e2e', '-w', 'pwa', '--'],
+    requires: [{ path: '/usr/bin/chromium', hint: 'apt-get install chromium' }],
+  },
 ];

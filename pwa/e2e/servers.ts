@@ -1,0 +1,54 @@
+// Serves the app for the e2e tests: the Vite dev server (modules importable one by one, for
+// the photo pipeline in a real browser) or the production build through `vite preview`
+// (service worker, precache, offline start). Both forward /api to the relay like the host.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, createServer, preview } from 'vite';
+
+export const pwaDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Served {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startDevServer(relayPort?: number): Promise<Served> {
+  if (relayPort) process.env.RELAY_PORT = String(relayPort);
+  const server = await createServer({
+    root: pwaDir,
+    configFile: resolve(pwaDir, 'vite.config.ts'),
+    logLevel: 'error',
+    server: { host: '127.0.0.1', port: 0, strictPort: false },
+  });
+  await server.listen();
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error('vite dev server has no URL');
+  return { url: url.replace(/\/$/, ''), close: () => server.close() };
+}
+
+export async function startPreview(relayPort?: number): Promise<Served> {
+  if (relayPort) process.env.RELAY_PORT = String(relayPort);
+  const outDir = resolve(pwaDir, 'node_modules/.e2e-dist');
+  await build({
+    root: pwaDir,
+    configFile: resolve(pwaDir, 'vite.config.ts'),
+    logLevel: 'error',
+    build: { outDir, emptyOutDir: true },
+  });
+  const server = await preview({
+    root: pwaDir,
+    configFile: resolve(pwaDir, 'vite.config.ts'),
+    logLevel: 'error',
+    build: { outDir },
+    preview: { host: '127.0.0.1', port: 0, strictPort: false },
+  });
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error('vite preview has no URL');
+  return {
+    url: url.replace(/\/$/, ''),
+    close: () =>
+      new Promise<void>((done) => {
+        server.httpServer.close(() => done());
+      }),
+  };
+}

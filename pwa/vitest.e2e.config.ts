@@ -1,0 +1,14 @@
+// End-to-end tests: real Chromium (/usr/bin/chromium via playwright-core, never downloaded),
+// the app served by Vite, and — for the flows that need it — the real relay over an
+// embedded PostgreSQL. Run: npm run test:e2e -w pwa
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    environment: 'node',
+    include: ['e2e/**/*.e2e.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 240_000,
+    fileParallelism: false,
+  },
+});
