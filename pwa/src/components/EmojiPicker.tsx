@@ -8,7 +8,7 @@ import Database from 'emoji-picker-element/database.js';
 import type { Emoji } from 'emoji-picker-element/shared.js';
 import enData from 'emoji-picker-element-data/en/emojibase/data.json?url';
 import ruData from 'emoji-picker-element-data/ru/emojibase/data.json?url';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
 import { language, type MessageKey, t } from '../i18n/i18n.ts';
 
 /** Emojibase group numbers (group 2, skin-tone components, is not offered). */
@@ -48,7 +48,12 @@ export default function EmojiPicker({ onPick }: Props) {
   const [failed, setFailed] = useState(false);
   const searchRef = useRef<HTMLInputElement>(null);
 
-  useEffect(() => () => void db.close(), [db]);
+  useEffect(() => {
+    db.ready().catch(() => setFailed(true));
+    return () => {
+      db.close().catch(() => undefined);
+    };
+  }, [db]);
   useEffect(() => searchRef.current?.focus(), []);
 
   useEffect(() => {
@@ -72,6 +77,32 @@ export default function EmojiPicker({ onPick }: Props) {
       live = false;
     };
   }, [db, group, query]);
+
+  // One tab stop for the whole grid; arrow keys move inside it (WAI-ARIA APG, grid pattern).
+  const gridRef = useRef<HTMLUListElement>(null);
+  const [active, setActive] = useState(0);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new list starts at its first emoji
+  useEffect(() => setActive(0), [emojis]);
+  const onGridKeyDown = (e: KeyboardEvent<HTMLUListElement>) => {
+    const buttons = Array.from(gridRef.current?.querySelectorAll<HTMLButtonElement>('button') ?? []);
+    if (buttons.length === 0) return;
+    const first = buttons[0]?.getBoundingClientRect().top ?? 0;
+    const columns = Math.max(1, buttons.filter((b) => b.getBoundingClientRect().top === first).length);
+    const step: Record<string, number> = {
+      ArrowRight: 1,
+      ArrowLeft: -1,
+      ArrowDown: columns,
+      ArrowUp: -columns,
+    };
+    let next: number | null = null;
+    if (e.key in step) next = Math.min(buttons.length - 1, Math.max(0, active + (step[e.key] ?? 0)));
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = buttons.length - 1;
+    if (next === null) return;
+    e.preventDefault();
+    setActive(next);
+    buttons[next]?.focus();
+  };
 
   const pick = (e: Emoji) => {
     const u = unicodeOf(e);
@@ -125,8 +156,13 @@ export default function EmojiPicker({ onPick }: Props) {
       {failed ? (
         <p role="alert">{t('emoji.failed')}</p>
       ) : (
-        <ul className="emoji-grid" aria-label={query ? t('emoji.results') : t('emoji.title')}>
-          {emojis.map((e) => {
+        <ul
+          ref={gridRef}
+          className="emoji-grid"
+          aria-label={query ? t('emoji.results') : t('emoji.title')}
+          onKeyDown={onGridKeyDown}
+        >
+          {emojis.map((e, i) => {
             const u = unicodeOf(e);
             if (!u) return null;
             return (
@@ -134,6 +170,8 @@ export default function EmojiPicker({ onPick }: Props) {
                 <button
                   type="button"
                   className="emoji-button"
+                  tabIndex={i === active ? 0 : -1}
+                  onFocus={() => setActive(i)}
                   aria-label={'annotation' in e ? e.annotation : u}
                   title={'annotation' in e ? e.annotation : u}
                   onClick={() => pick(e)}
