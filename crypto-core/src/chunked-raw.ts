@@ -79,7 +79,8 @@ export class RawChunkEncryptor {
     return this.keyed.then((k) => k.encrypt(nonce, plain, EMPTY));
   }
 
-  async push(data: Uint8Array): Promise<Uint8Array> {
+  /** Seals what fills whole chunks; returns the sealed chunks (kept apart: one copy at the top). */
+  async push(data: Uint8Array): Promise<Uint8Array[]> {
     expectBytes(data, 'plaintext');
     if (this.done) fail('BAD_STATE', 'encryptor already finished');
     const pending: Promise<Uint8Array>[] = [];
@@ -102,7 +103,7 @@ export class RawChunkEncryptor {
       }
       this.buffer.set(data.subarray(at), this.filled);
       this.filled += data.length - at;
-      return concat(...(await Promise.all(pending)));
+      return await Promise.all(pending);
     } catch (e) {
       settle(pending);
       this.abort();
@@ -176,7 +177,8 @@ export class RawChunkDecryptor {
     return this.keyed.then((k) => k.decrypt(nonce, sealed, EMPTY));
   }
 
-  async push(data: Uint8Array): Promise<Uint8Array> {
+  /** Opens every chunk known not to be the last; returns their plaintexts, all verified. */
+  async push(data: Uint8Array): Promise<Uint8Array[]> {
     expectBytes(data, 'ciphertext');
     this.usable();
     const all = this.pending.length > 0 ? concat(this.pending, data) : data;
@@ -189,7 +191,7 @@ export class RawChunkDecryptor {
         at += SEALED_CHUNK_BYTES;
       }
       this.pending = all.slice(at);
-      return concat(...(await Promise.all(opened)));
+      return await Promise.all(opened);
     } catch (e) {
       settle(opened);
       this.poison();

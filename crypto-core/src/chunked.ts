@@ -7,77 +7,19 @@
  * What this module does not know: photos, messages or where the input key comes from.
  */
 
-import { equalBytes } from '@noble/ciphers/utils.js';
-import { AES_KEY_BYTES, type AesGcm, defaultAesGcm, GCM_NONCE_BYTES } from './aes-gcm.js';
-import { concat, expectBytes, expectInt, utf8, wipe } from './bytes.js';
-import { MAX_CHUNKS_C2SP, RawChunkDecryptor, RawChunkEncryptor } from './chunked-raw.js';
-import { type RandomSource, systemRandom } from './deps.js';
-import { fail } from './errors.js';
-import { hkdfExpandSha512 } from './kdf.js';
+import { concat, expectBytes } from './bytes.js';
+import { type ChunkedOptions, startOpening, startSealing } from './chunked-core.js';
 
+export {
+  type ChunkedKeys,
+  type ChunkedOptions,
+  COMMITMENT_BYTES,
+  deriveChunkedKeys,
+  HEADER_BYTES,
+  MAX_CONTEXT_BYTES,
+  SALT_BYTES,
+} from './chunked-core.js';
 export { CHUNK_BYTES, SEALED_CHUNK_BYTES } from './chunked-raw.js';
-
-/** Bytes of the random salt that starts every ciphertext. */
-export const SALT_BYTES = 24;
-/** Bytes of the key commitment that follows the salt. */
-export const COMMITMENT_BYTES = 32;
-/** Bytes before the first sealed chunk: salt ‖ commitment. */
-export const HEADER_BYTES = SALT_BYTES + COMMITMENT_BYTES;
-/** Longest context accepted; C2SP sets none, this bounds a caller's mistake. */
-export const MAX_CONTEXT_BYTES = 4096;
-
-// C2SP "Key derivation": info = prefix ‖ AEAD name (IANA registry) ‖ 0x00 ‖ salt ‖ context.
-const INFO_PREFIX = utf8('c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\x00');
-const DERIVED_BYTES = AES_KEY_BYTES + GCM_NONCE_BYTES + COMMITMENT_BYTES;
-
-/**
- * Options shared by every chunked-encryption entry point.
- *
- * @example
- * await encryptChunked(key, data, ctx, { aes: nobleAesGcm, random: fixedSaltForVectors });
- */
-export interface ChunkedOptions {
-  /** The AES-256-GCM backend; default WebCrypto where present, else noble. */
-  aes?: AesGcm;
-  /** Source of the 24-byte salt (encryption only); default the system CSPRNG. */
-  random?: RandomSource;
-  /** Refuse messages of more chunks than this (default and maximum 2^38, per C2SP). */
-  maxChunks?: number;
-}
-
-/** The per-message values C2SP derives from input key, salt and context. */
-export interface ChunkedKeys {
-  key: Uint8Array;
-  baseNonce: Uint8Array;
-  commitment: Uint8Array;
-}
-
-function checkInputs(inputKey: Uint8Array, context: Uint8Array): void {
-  expectBytes(inputKey, 'input key', AES_KEY_BYTES);
-  expectBytes(context, 'context');
-  if (context.length > MAX_CONTEXT_BYTES)
-    fail('BAD_LENGTH', `context longer than ${MAX_CONTEXT_BYTES} bytes`);
-}
-
-/**
- * key ‖ base nonce ‖ commitment = HKDF-Expand-SHA-512(input key, info, 76)
- * (C2SP "Key derivation").
- *
- * @example
- * const { key, baseNonce, commitment } = deriveChunkedKeys(inputKey, salt, context);
- */
-export function deriveChunkedKeys(inputKey: Uint8Array, salt: Uint8Array, context: Uint8Array): ChunkedKeys {
-  checkInputs(inputKey, context);
-  expectBytes(salt, 'salt', SALT_BYTES);
-  const out = hkdfExpandSha512(inputKey, concat(INFO_PREFIX, salt, context), DERIVED_BYTES);
-  const keys = {
-    key: out.slice(0, AES_KEY_BYTES),
-    baseNonce: out.slice(AES_KEY_BYTES, AES_KEY_BYTES + GCM_NONCE_BYTES),
-    commitment: out.slice(AES_KEY_BYTES + GCM_NONCE_BYTES),
-  };
-  wipe(out);
-  return keys;
-}
 
 /**
  * Encrypts a message piece by piece; the concatenation of all outputs is the ciphertext.
@@ -109,12 +51,6 @@ export interface ChunkedDecryptor {
   finish(): Promise<Uint8Array>;
 }
 
-function maxChunksOf(options: ChunkedOptions): number {
-  return options.maxChunks === undefined
-    ? MAX_CHUNKS_C2SP
-    : expectInt(options.maxChunks, 'maxChunks', 1, MAX_CHUNKS_C2SP);
-}
-
 /**
  * Starts encrypting one message under `inputKey` (32 uniformly random bytes) and
  * `context` (application data bound into the key derivation; may be empty).
@@ -128,23 +64,11 @@ export function createChunkedEncryptor(
   context: Uint8Array,
   options: ChunkedOptions = {},
 ): ChunkedEncryptor {
-  checkInputs(inputKey, context);
-  const maxChunks = maxChunksOf(options);
-  const salt = expectBytes((options.random ?? systemRandom)(SALT_BYTES), 'random salt', SALT_BYTES);
-  const { key, baseNonce, commitment } = deriveChunkedKeys(inputKey, salt, context);
-  const raw = new RawChunkEncryptor(options.aes ?? defaultAesGcm(), key, baseNonce, maxChunks);
-  wipe(key, baseNonce);
-  let header: Uint8Array | undefined = concat(salt, commitment);
-  const withHeader = (body: Uint8Array): Uint8Array => {
-    if (header === undefined) return body;
-    const out = concat(header, body);
-    header = undefined;
-    return out;
-  };
+  const sealer = startSealing(inputKey, context, options);
   return {
-    push: async (plaintext) => withHeader(await raw.push(plaintext)),
-    finish: async () => withHeader(await raw.finish()),
-    abort: () => raw.abort(),
+    push: async (plaintext) => concat(...(await sealer.pushParts(plaintext))),
+    finish: async () => concat(...(await sealer.finishParts())),
+    abort: () => sealer.abort(),
   };
 }
 
@@ -164,56 +88,10 @@ export function createChunkedDecryptor(
   context: Uint8Array,
   options: ChunkedOptions = {},
 ): ChunkedDecryptor {
-  checkInputs(inputKey, context);
-  const maxChunks = maxChunksOf(options);
-  const aes = options.aes ?? defaultAesGcm();
-  const input = inputKey.slice();
-  const ctx = context.slice();
-  let header: Uint8Array = new Uint8Array(0);
-  let raw: RawChunkDecryptor | undefined;
-  let failed = false;
-
-  const guard = async (step: () => Promise<Uint8Array>): Promise<Uint8Array> => {
-    if (failed) fail('AUTH_FAILED', 'chunked ciphertext already failed to decrypt');
-    try {
-      return await step();
-    } catch (e) {
-      failed = true;
-      wipe(input);
-      throw e;
-    }
-  };
-
-  // C2SP: "implementations MUST check the commitment matches the derived value before continuing".
-  const openHeader = (): RawChunkDecryptor => {
-    const { key, baseNonce, commitment } = deriveChunkedKeys(input, header.subarray(0, SALT_BYTES), ctx);
-    const ok = equalBytes(commitment, header.subarray(SALT_BYTES));
-    wipe(input, commitment);
-    if (!ok) {
-      wipe(key, baseNonce);
-      fail('AUTH_FAILED', 'chunked ciphertext: key commitment does not match (wrong key or context)');
-    }
-    const opened = new RawChunkDecryptor(aes, key, baseNonce, maxChunks);
-    wipe(key, baseNonce);
-    return opened;
-  };
-
+  const opener = startOpening(inputKey, context, options);
   return {
-    push: (ciphertext) =>
-      guard(async () => {
-        expectBytes(ciphertext, 'ciphertext');
-        if (raw) return raw.push(ciphertext);
-        const need = HEADER_BYTES - header.length;
-        header = concat(header, ciphertext.subarray(0, need));
-        if (header.length < HEADER_BYTES) return new Uint8Array(0);
-        raw = openHeader();
-        return raw.push(ciphertext.subarray(need));
-      }),
-    finish: () =>
-      guard(async () => {
-        if (!raw) fail('TRUNCATED', 'chunked ciphertext shorter than its 56-byte header');
-        return raw.finish();
-      }),
+    push: async (ciphertext) => concat(...(await opener.pushParts(ciphertext))),
+    finish: async () => concat(...(await opener.finishParts())),
   };
 }
 
@@ -230,9 +108,9 @@ export async function encryptChunked(
   options: ChunkedOptions = {},
 ): Promise<Uint8Array> {
   expectBytes(plaintext, 'plaintext');
-  const enc = createChunkedEncryptor(inputKey, context, options);
-  const body = await enc.push(plaintext);
-  return concat(body, await enc.finish());
+  const sealer = startSealing(inputKey, context, options);
+  const body = await sealer.pushParts(plaintext);
+  return concat(...body, ...(await sealer.finishParts()));
 }
 
 /**
@@ -248,9 +126,9 @@ export async function decryptChunked(
   options: ChunkedOptions = {},
 ): Promise<Uint8Array> {
   expectBytes(ciphertext, 'ciphertext');
-  const dec = createChunkedDecryptor(inputKey, context, options);
-  const body = await dec.push(ciphertext);
-  return concat(body, await dec.finish());
+  const opener = startOpening(inputKey, context, options);
+  const body = await opener.pushParts(ciphertext);
+  return concat(...body, ...(await opener.finishParts()));
 }
 
 /** Any source of byte pieces: an array, a generator, a ReadableStream in modern runtimes. */

@@ -13,14 +13,8 @@ import { equalBytes } from '@noble/ciphers/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { GCM_TAG_BYTES } from './aes-gcm.js';
 import { concat, expectBytes, utf8, wipe } from './bytes.js';
-import {
-  CHUNK_BYTES,
-  type ChunkedOptions,
-  createChunkedDecryptor,
-  createChunkedEncryptor,
-  encryptChunked,
-  HEADER_BYTES,
-} from './chunked.js';
+import { CHUNK_BYTES, type ChunkedOptions, encryptChunked, HEADER_BYTES } from './chunked.js';
+import { startOpening, startSealing } from './chunked-core.js';
 import { fail } from './errors.js';
 import { hkdfSha256 } from './kdf.js';
 import { MAX_PHOTO_BYTES, PHOTO_DIGEST_BYTES, type PhotoMetadata, type PhotoMime } from './photo-metadata.js';
@@ -127,35 +121,37 @@ export function createPhotoEncryptor(
   options: ChunkedOptions = {},
 ): PhotoEncryptor {
   const { key, context } = checkKeyAndBinding(messageKey, binding);
-  const enc = createChunkedEncryptor(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
+  const sealer = startSealing(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
   wipe(key);
   const digest = sha256.create();
   let byteLength = 0;
   let ciphertextLength = 0;
-  const hashed = (out: Uint8Array): Uint8Array => {
-    digest.update(out);
-    ciphertextLength += out.length;
-    return out;
+  const hashed = (parts: Uint8Array[]): Uint8Array => {
+    for (const part of parts) {
+      digest.update(part);
+      ciphertextLength += part.length;
+    }
+    return concat(...parts);
   };
   return {
     async push(photoBytes) {
       expectBytes(photoBytes, 'photo bytes');
       if (byteLength + photoBytes.length > MAX_PHOTO_BYTES) {
-        enc.abort();
+        sealer.abort();
         fail('BAD_LENGTH', `photo larger than ${MAX_PHOTO_BYTES} bytes`);
       }
       byteLength += photoBytes.length;
-      return hashed(await enc.push(photoBytes));
+      return hashed(await sealer.pushParts(photoBytes));
     },
     async finish() {
       if (byteLength === 0) {
-        enc.abort();
+        sealer.abort();
         fail('BAD_LENGTH', 'photo is empty');
       }
-      const tail = hashed(await enc.finish());
+      const tail = hashed(await sealer.finishParts());
       return { tail, ciphertextSha256: digest.digest(), byteLength, ciphertextLength };
     },
-    abort: () => enc.abort(),
+    abort: () => sealer.abort(),
   };
 }
 
@@ -242,7 +238,11 @@ export function createPhotoDecryptor(
   meta: PhotoExpectation,
   options: ChunkedOptions = {},
 ): PhotoDecryptor {
-  return openPhoto(messageKey, binding, meta, options, false);
+  const opened = openPhoto(messageKey, binding, meta, options, false);
+  return {
+    push: async (ciphertext) => concat(...(await opened.pushParts(ciphertext))),
+    finish: async () => concat(...(await opened.finishParts())),
+  };
 }
 
 /** `digestChecked`: the caller already hashed the whole blob (one-shot), so don't again. */
@@ -252,26 +252,28 @@ function openPhoto(
   meta: PhotoExpectation,
   options: ChunkedOptions,
   digestChecked: boolean,
-): PhotoDecryptor {
+): { pushParts(ciphertext: Uint8Array): Promise<Uint8Array[]>; finishParts(): Promise<Uint8Array[]> } {
   const { expected, magic } = checkExpectation(meta);
   const wanted = meta.ciphertextSha256.slice();
   const { key, context } = checkKeyAndBinding(messageKey, binding);
-  const dec = createChunkedDecryptor(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
+  const opener = startOpening(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
   wipe(key);
   const digest = sha256.create();
   let received = 0;
   let checkedMagic = false;
   let failed = false;
 
-  const release = (plain: Uint8Array): Uint8Array => {
-    if (!checkedMagic && plain.length > 0) {
+  // spec §10.5: the announced type's signature, checked before any plaintext is released.
+  const release = (parts: Uint8Array[]): Uint8Array[] => {
+    const first = parts.find((p) => p.length > 0);
+    if (!checkedMagic && first !== undefined) {
       checkedMagic = true;
-      if (plain.length < magic.length || !equalBytes(plain.subarray(0, magic.length), magic))
+      if (first.length < magic.length || !equalBytes(first.subarray(0, magic.length), magic))
         fail('BAD_FORMAT', `photo content is not ${meta.mime}`);
     }
-    return plain;
+    return parts;
   };
-  const guard = async (step: () => Promise<Uint8Array>): Promise<Uint8Array> => {
+  const guard = async (step: () => Promise<Uint8Array[]>): Promise<Uint8Array[]> => {
     if (failed) fail('AUTH_FAILED', 'photo already failed to decrypt');
     try {
       return await step();
@@ -282,19 +284,19 @@ function openPhoto(
   };
 
   return {
-    push: (ciphertext) =>
+    pushParts: (ciphertext) =>
       guard(async () => {
         expectBytes(ciphertext, 'ciphertext');
         received += ciphertext.length;
         if (received > expected) fail('DIGEST_MISMATCH', 'blob is longer than its message says');
         if (!digestChecked) digest.update(ciphertext);
-        return release(await dec.push(ciphertext));
+        return release(await opener.pushParts(ciphertext));
       }),
-    finish: () =>
+    finishParts: () =>
       guard(async () => {
         if (received !== expected || (!digestChecked && !equalBytes(digest.digest(), wanted)))
           fail('DIGEST_MISMATCH', 'blob does not match the digest in its message');
-        return release(await dec.finish());
+        return release(await opener.finishParts());
       }),
   };
 }
@@ -317,7 +319,7 @@ export async function decryptPhoto(
   expectBytes(ciphertext, 'ciphertext');
   if (ciphertext.length !== expected || !equalBytes(await sha256Whole(ciphertext), meta.ciphertextSha256))
     fail('DIGEST_MISMATCH', 'blob does not match the digest in its message');
-  const dec = openPhoto(messageKey, binding, meta, options, true);
-  const body = await dec.push(ciphertext);
-  return concat(body, await dec.finish());
+  const opened = openPhoto(messageKey, binding, meta, options, true);
+  const body = await opened.pushParts(ciphertext);
+  return concat(...body, ...(await opened.finishParts()));
 }

@@ -33,9 +33,12 @@ const vectors: Vector[] = tests.map((t) => ({
   ct: Uint8Array.from(inflateSync(hex(t.ct as string))),
 }));
 
-/** Feeds `ct` in pieces of the given sizes (cycled); collects plaintext. */
+/** Feeds `ct` in pieces of the given sizes (cycled); collects plaintext (raw mode yields parts). */
 async function streamed(
-  dec: { push(b: Uint8Array): Promise<Uint8Array>; finish(): Promise<Uint8Array> },
+  dec: {
+    push(b: Uint8Array): Promise<Uint8Array | Uint8Array[]>;
+    finish(): Promise<Uint8Array>;
+  },
   ct: Uint8Array,
   sizes: number[],
 ) {
@@ -43,7 +46,7 @@ async function streamed(
   let at = 0;
   for (let i = 0; at < ct.length; i++) {
     const n = sizes[i % sizes.length] as number;
-    out.push(await dec.push(ct.subarray(at, at + n)));
+    out.push(...[await dec.push(ct.subarray(at, at + n))].flat());
     at += n;
   }
   out.push(await dec.finish());
