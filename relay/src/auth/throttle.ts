@@ -5,7 +5,8 @@
 // Policy for one scope with limit M (10 per account, 30 per IP by default):
 //   failures n ≥ delayFrom and n < M → locked for 2^(n − delayFrom) s (max 60 s): growing delays;
 //   n ≥ M → locked for LOGIN_LOCK_SECONDS · 2^(n − M) (max 24 h): 15 min, 30 min, 1 h, …
-// Account failures count until a success; IP failures are forgotten after an hour without one.
+// Account failures count until a success or a day without failures (auth/cleanup.ts); IP
+// failures are forgotten after an hour without one.
 // The rows are taken FOR UPDATE for the whole attempt, so parallel guesses are serialised and
 // every one is counted before the next is judged.
 import type { Config } from '../config.js';

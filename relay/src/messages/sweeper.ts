@@ -4,6 +4,7 @@
 // run in several processes at once: every step is an idempotent DELETE/unlink.
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sweepAuthState } from '../auth/cleanup.js';
 import type { AppDeps } from '../deps.js';
 import { photoDir, removeFiles } from '../photos/store.js';
 
@@ -53,6 +54,7 @@ export async function sweepOnce(deps: AppDeps, now: Date): Promise<SweepResult> 
     photos += r.rows.length;
     if (r.rows.length < BATCH) break;
   }
+  await sweepAuthState(deps, now); // ended sessions, old throttle rows, expired registrations
   // A bucket untouched for a day has refilled (every configured refill is faster than that).
   await deps.pool.query('DELETE FROM token_buckets WHERE updated_at < $1', [
     new Date(now.getTime() - DAY_MS),
