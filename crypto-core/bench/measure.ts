@@ -32,7 +32,7 @@ async function round(c: Case, ms: number): Promise<number> {
 }
 
 /** Runs `cases` in `rounds` alternating rounds of about `msPerRound` each. */
-export async function compare(cases: Case[], rounds = 5, msPerRound = 400): Promise<Result[]> {
+export async function compare(cases: Case[], rounds = 7, msPerRound = 400): Promise<Result[]> {
   for (const c of cases) for (let i = 0; i < 2; i++) await c.op(); // warm-up (JIT, key import)
   const samples: number[][] = cases.map(() => []);
   for (let r = 0; r < rounds; r++)
