@@ -39,7 +39,8 @@ export const en = {
   'connection.offlineExplain': 'messages you write now will be sent when the connection is back.',
   'update.label': 'App update',
   'register.username': 'Username',
-  'register.rules': '{min}–{max} characters: lowercase Latin letters, digits and _. Others add you by it.',
+  'register.rules':
+    '{min}–{max} characters: Latin letters a–z, digits and _ (not first or last). Others add you by this name.',
   'register.next': 'Continue',
   'register.haveAccount': 'Already have an account?',
   'register.scanTitle': '1. Add Secure Drop to your authenticator app',
@@ -191,7 +192,8 @@ export const en = {
   'notFound.title': 'Page not found',
   'notFound.explain': 'There is nothing at this address.',
   'notFound.home': 'Go to the start page',
-  'error.invalid_username': 'Usernames are 3–32 characters: lowercase Latin letters, digits and _.',
+  'error.invalid_username':
+    'A username is 3–32 characters: Latin letters a–z, digits and _ (not first or last).',
   'error.username_taken': 'This username is taken. Choose another one.',
   'error.unknown_user': 'There is no account with this username.',
   'error.invalid_code':

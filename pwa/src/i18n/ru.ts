@@ -45,7 +45,7 @@ export const ru: Record<MessageKey, Message> = {
   'update.label': 'Обновление приложения',
   'register.username': 'Имя пользователя',
   'register.rules':
-    'От {min} до {max} символов: строчные латинские буквы, цифры и _. По этому имени вас добавляют в контакты.',
+    'От {min} до {max} символов: латинские буквы a–z, цифры и _ (не в начале и не в конце). По этому имени вас добавляют в контакты.',
   'register.next': 'Продолжить',
   'register.haveAccount': 'Уже есть аккаунт?',
   'register.scanTitle': '1. Добавьте Secure Drop в приложение-аутентификатор',
@@ -197,7 +197,8 @@ export const ru: Record<MessageKey, Message> = {
   'notFound.title': 'Страница не найдена',
   'notFound.explain': 'По этому адресу ничего нет.',
   'notFound.home': 'На главную',
-  'error.invalid_username': 'Имя пользователя — от 3 до 32 символов: строчные латинские буквы, цифры и _.',
+  'error.invalid_username':
+    'Имя пользователя — от 3 до 32 символов: латинские буквы a–z, цифры и _ (не в начале и не в конце).',
   'error.username_taken': 'Это имя уже занято. Выберите другое.',
   'error.unknown_user': 'Пользователя с таким именем нет.',
   'error.invalid_code':

@@ -22,7 +22,9 @@ async function startAs(username: string) {
 describe('RegisterView', () => {
   it('shows the username rules and refuses an invalid name without calling the relay', async () => {
     const t = await startAs('A!');
-    expect(screen.getByText(/lowercase Latin letters, digits and _/, { selector: '.hint' })).toBeTruthy();
+    expect(
+      screen.getByText(/Latin letters a–z, digits and _ \(not first or last\)/, { selector: '.hint' }),
+    ).toBeTruthy();
     expect(screen.getByRole('alert').textContent).toMatch(/3–32 characters/);
     expect(t.calls.some((c) => c.action === 'startRegistration')).toBe(false);
   });
