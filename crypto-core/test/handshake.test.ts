@@ -172,6 +172,23 @@ describe('handshake (spec §5–§6)', () => {
     await expect(decryptMessage(a, m0.message)).rejects.toMatchObject({ code: 'REFLECTED_MESSAGE' });
   });
 
+  it('a ratchet key that is low-order or non-canonical is BAD_KEY, with the state unchanged', async () => {
+    const a = initiateSession(P.alice, P.bundle, opts('hs7')).session;
+    const m = await encryptMessage(a, 'text', enc('x'), opts('hs7'));
+    const b = await acceptSession(P.bobKeys, m.message, opts('hs7b'));
+    const reply = await encryptMessage(b.session, 'text', enc('y'), opts('hs7c'));
+    const before = JSON.stringify(a, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v));
+    const p = new Uint8Array(32).fill(0xff);
+    p[0] = 0xed;
+    p[31] = 0x7f; // u = 2^255 − 19 = p itself
+    for (const key of [new Uint8Array(32), Uint8Array.of(1, ...new Uint8Array(31)), p]) {
+      const forged = reply.message.slice();
+      forged.set(key, 4);
+      await expect(decryptMessage(a, forged)).rejects.toMatchObject({ code: 'BAD_KEY' });
+    }
+    expect(JSON.stringify(a, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v))).toBe(before);
+  });
+
   it('EK_A with the top bit set (same X25519 point mod masking) is refused, not silently accepted', async () => {
     const m = await encryptMessage(initiateSession(P.alice, P.bundle, opts('hs6')).session, 'text', enc('x'));
     const t = m.message.slice();
