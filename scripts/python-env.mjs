@@ -72,11 +72,13 @@ export function ensurePythonEnv({ dev = false, log = console.log } = {}) {
     run(base, ['-m', 'venv', venvDir], 'creating the virtual environment');
     py = venvPython();
   }
-  const reqFile = dev ? 'requirements-dev.txt' : 'requirements.txt';
-  const inputs = dev ? ['requirements.txt', 'requirements-dev.txt'] : ['requirements.txt'];
-  const stamp = join(venvDir, `.sd-${dev ? 'dev' : 'runtime'}-requirements.sha256`);
-  const hash = hashInputs(hostDir, inputs);
-  if (isStale(stamp, hash)) {
+  // requirements.txt carries hashes (pip's --require-hashes mode); the test-only set does not,
+  // so it is a second install. Each reruns only when its own file changed.
+  const sets = ['requirements.txt', ...(dev ? ['requirements-dev.txt'] : [])];
+  for (const reqFile of sets) {
+    const stamp = join(venvDir, `.sd-${reqFile.replace('.txt', '')}.sha256`);
+    const hash = hashInputs(hostDir, [reqFile]);
+    if (!isStale(stamp, hash)) continue;
     log(`installing django-host/${reqFile} into the venv`);
     run(
       py,

@@ -126,3 +126,14 @@ def test_caddyfile_site_tls_and_log_redaction():
     # Automatic HTTPS stays on (no http:// site, no auto_https off).
     assert 'auto_https off' not in caddyfile
     assert 'http://' not in caddyfile.split('{$SECURE_DROP_DOMAIN}')[1]
+
+
+def test_python_requirements_are_pinned_with_hashes():
+    # The django-host image installs this file; pip's --require-hashes mode refuses any file
+    # whose bytes differ from what was recorded.
+    text = (ROOT / 'django-host' / 'requirements.txt').read_text()
+    entries = [e for e in re.split(r'\n(?=[A-Za-z])', re.sub(r'^#.*\n', '', text, flags=re.M)) if e.strip()]
+    assert len(entries) >= 5
+    for entry in entries:
+        assert re.match(r'^[A-Za-z0-9_.-]+==[^\s\\]+', entry), entry.splitlines()[0]
+        assert '--hash=sha256:' in entry, entry.splitlines()[0]
