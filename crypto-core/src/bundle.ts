@@ -22,7 +22,12 @@ import {
   X25519_BYTES,
 } from './protocol-constants.js';
 
-/** A responder's published keys, with at most one one-time prekey. */
+/**
+ * A responder's published keys, with at most one one-time prekey.
+ *
+ * @example
+ * const bundle: PreKeyBundle = { identityKey, signedPreKey, pqPreKey, oneTimePreKey };
+ */
 export interface PreKeyBundle {
   readonly identityKey: Uint8Array;
   readonly signedPreKey: SignedPreKeyPublic;

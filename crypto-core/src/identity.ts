@@ -18,6 +18,9 @@ import { draw } from './random-draw.js';
 /**
  * An identity key pair. `secretKey` is the 32-byte Ed25519 seed (RFC 8032 §5.1.5);
  * `publicKey` the 32-byte Ed25519 public key. Plain data: storable by structured clone.
+ *
+ * @example
+ * const id: IdentityKeyPair = generateIdentity();
  */
 export interface IdentityKeyPair {
   readonly publicKey: Uint8Array;

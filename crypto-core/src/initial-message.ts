@@ -17,7 +17,12 @@ import {
   X25519_BYTES,
 } from './protocol-constants.js';
 
-/** The handshake fields of an initial message. */
+/**
+ * The handshake fields of an initial message.
+ *
+ * @example
+ * const { signedPreKeyId, pqPreKeyId, oneTimePreKeyId }: InitialMessageHeader = parseInitialMessage(bytes);
+ */
 export interface InitialMessageHeader {
   /** IK_A: the initiator's Ed25519 identity public key. */
   readonly identityKey: Uint8Array;

@@ -27,32 +27,62 @@ import { draw } from './random-draw.js';
  */
 export const MAX_ONE_TIME_PREKEY_BATCH = 200;
 
-/** The published half of the signed X25519 prekey. */
+/**
+ * The published half of the signed X25519 prekey.
+ *
+ * @example
+ * const pub: SignedPreKeyPublic = { id: spk.id, publicKey: spk.publicKey, signature: spk.signature };
+ */
 export interface SignedPreKeyPublic {
   readonly id: number;
   readonly publicKey: Uint8Array;
   readonly signature: Uint8Array;
 }
-/** The signed X25519 prekey with its secret (kept on the device). */
+/**
+ * The signed X25519 prekey with its secret (kept on the device).
+ *
+ * @example
+ * const spk: SignedPreKey = generateSignedPreKey(identity, 1);
+ */
 export interface SignedPreKey extends SignedPreKeyPublic {
   readonly secretKey: Uint8Array;
 }
-/** The published half of the signed ML-KEM-768 prekey. */
+/**
+ * The published half of the signed ML-KEM-768 prekey.
+ *
+ * @example
+ * const pub: PqPreKeyPublic = { id: pq.id, publicKey: pq.publicKey, signature: pq.signature };
+ */
 export interface PqPreKeyPublic {
   readonly id: number;
   readonly publicKey: Uint8Array;
   readonly signature: Uint8Array;
 }
-/** The signed ML-KEM-768 prekey with its 2,400-byte decapsulation key. */
+/**
+ * The signed ML-KEM-768 prekey with its 2,400-byte decapsulation key.
+ *
+ * @example
+ * const pq: PqPreKey = generatePqPreKey(identity, 1);
+ */
 export interface PqPreKey extends PqPreKeyPublic {
   readonly secretKey: Uint8Array;
 }
-/** The published half of a one-time prekey. */
+/**
+ * The published half of a one-time prekey.
+ *
+ * @example
+ * const pub: OneTimePreKeyPublic = { id: opk.id, publicKey: opk.publicKey };
+ */
 export interface OneTimePreKeyPublic {
   readonly id: number;
   readonly publicKey: Uint8Array;
 }
-/** A one-time X25519 prekey with its secret. */
+/**
+ * A one-time X25519 prekey with its secret.
+ *
+ * @example
+ * const [opk]: OneTimePreKey[] = generateOneTimePreKeys(1, 1);
+ */
 export interface OneTimePreKey extends OneTimePreKeyPublic {
   readonly secretKey: Uint8Array;
 }

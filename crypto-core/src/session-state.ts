@@ -33,7 +33,12 @@ export interface PreviousChain {
   end: number;
 }
 
-/** One Double Ratchet session with one peer. Treat as opaque; store it whole. */
+/**
+ * One Double Ratchet session with one peer. Treat as opaque; store it whole.
+ *
+ * @example
+ * await db.put('sessions', structuredClone(session), peerId); // or serializeSession(session)
+ */
 export interface SessionState {
   version: 1;
   role: Role;

@@ -33,7 +33,12 @@ export type { InitialMessageHeader } from './initial-message.js';
 export type { ContentType } from './protocol-constants.js';
 export type { SessionState } from './session-state.js';
 
-/** Injected environment; every field defaults to the system one. */
+/**
+ * Injected environment; every field defaults to the system one.
+ *
+ * @example
+ * const options: SessionOptions = { random: seededRandom, clock: () => fixedTime };
+ */
 export interface SessionOptions {
   random?: RandomSource;
   clock?: Clock;
@@ -119,7 +124,12 @@ export function initiateSession(
   return opk === undefined ? { session } : { session, usedOneTimePreKeyId: opk.id };
 }
 
-/** The responder's private prekeys named by an initial message (see {@link parseInitialMessage}). */
+/**
+ * The responder's private prekeys named by an initial message (see {@link parseInitialMessage}).
+ *
+ * @example
+ * const keys: ResponderKeys = { identity, signedPreKey: spk, pqPreKey: pq, oneTimePreKey: opk };
+ */
 export interface ResponderKeys {
   identity: IdentityKeyPair;
   signedPreKey: SignedPreKey;
@@ -128,7 +138,12 @@ export interface ResponderKeys {
   oneTimePreKey?: OneTimePreKey | undefined;
 }
 
-/** What a successful decryption yields. */
+/**
+ * What a successful decryption yields.
+ *
+ * @example
+ * const { session: next, contentType, plaintext }: Decrypted = await decryptMessage(session, bytes);
+ */
 export interface Decrypted {
   /** The new state: store it and drop the old one (it still holds the used key). */
   session: SessionState;
@@ -276,7 +291,12 @@ export async function encryptMessage(
   return { session: s, message: wrapForWire(s, envelope) };
 }
 
-/** What {@link encryptPhotoMessage} hands to its callback (spec §10 boundary). */
+/**
+ * What {@link encryptPhotoMessage} hands to its callback (spec §10 boundary).
+ *
+ * @example
+ * const build = async ({ messageKey, header }: PhotoMessageKeys) => metadataBytes;
+ */
 export interface PhotoMessageKeys {
   /** The 32-byte message key of the carrying message: the photo key's only input. */
   messageKey: Uint8Array;
