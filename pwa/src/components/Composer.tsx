@@ -85,7 +85,6 @@ export function Composer({ contact, blocked }: Props) {
       </div>
       <form
         className="composer"
-        aria-label={t('composer.label', { contact })}
         onSubmit={(e) => {
           e.preventDefault();
           void send();
@@ -136,7 +135,7 @@ export function Composer({ contact, blocked }: Props) {
           onChange={onFile}
         />
         <label htmlFor={`${id}-text`} className="sr-only">
-          {t('composer.placeholder')}
+          {t('composer.label', { contact })}
         </label>
         <textarea
           id={`${id}-text`}

@@ -15,15 +15,18 @@ interface Props {
 export function GroupedCode({ value, groupSize, label, className }: Props) {
   const groups = groupChars(value, groupSize);
   return (
-    <p className={className ? `grouped-code ${className}` : 'grouped-code'}>
+    <div className="grouped-code-wrap">
       <span className="sr-only">{label}: </span>
-      {groups.map((g, i) => (
-        // biome-ignore lint/suspicious/noArrayIndexKey: groups are positional, the same text may repeat
-        <span key={i} className="grouped-code-group">
-          {g}
-          {i < groups.length - 1 ? ' ' : ''}
-        </span>
-      ))}
-    </p>
+      {/* Only the groups in here, so selecting or reading this element yields just the code. */}
+      <p className={className ? `grouped-code ${className}` : 'grouped-code'}>
+        {groups.map((g, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: groups are positional, the same text may repeat
+          <span key={i} className="grouped-code-group">
+            {g}
+            {i < groups.length - 1 ? ' ' : ''}
+          </span>
+        ))}
+      </p>
+    </div>
   );
 }

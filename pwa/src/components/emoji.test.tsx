@@ -33,7 +33,7 @@ function openChat() {
 describe('emoji picker in the composer', () => {
   it('opens lazily and inserts the picked emoji at the cursor', async () => {
     const t = openChat();
-    const textbox = screen.getByRole('textbox', { name: 'Message' }) as HTMLTextAreaElement;
+    const textbox = screen.getByRole('textbox', { name: 'Message to bob' }) as HTMLTextAreaElement;
     fireEvent.change(textbox, { target: { value: 'hi !' } });
     textbox.setSelectionRange(3, 3);
     const button = screen.getByRole('button', { name: 'Emoji' });

@@ -28,7 +28,7 @@ function chatWith(messages: ChatMessage[], contactPatch = {}) {
   return t;
 }
 
-const composer = () => screen.getByRole('textbox', { name: 'Message' }) as HTMLTextAreaElement;
+const composer = () => screen.getByRole('textbox', { name: 'Message to bob' }) as HTMLTextAreaElement;
 
 describe('ChatView', () => {
   it('renders a message as text, never as HTML', () => {
