@@ -137,3 +137,10 @@ def test_python_requirements_are_pinned_with_hashes():
     for entry in entries:
         assert re.match(r'^[A-Za-z0-9_.-]+==[^\s\\]+', entry), entry.splitlines()[0]
         assert '--hash=sha256:' in entry, entry.splitlines()[0]
+
+
+def test_fallback_dockerignore_keeps_state_out_of_legacy_builds():
+    ignore = cc.DockerIgnore((ROOT / '.dockerignore').read_text())
+    for path in ('.env', '.data/secrets.json', 'relay/node_modules/x.js', 'django-host/.venv/bin/python', '.git/config'):
+        assert ignore.excluded(path), path
+    assert not ignore.excluded('relay/src/server.ts')
