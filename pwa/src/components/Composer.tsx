@@ -85,6 +85,7 @@ export function Composer({ contact, blocked }: Props) {
       </div>
       <form
         className="composer"
+        aria-label={t('composer.label', { contact })}
         onSubmit={(e) => {
           e.preventDefault();
           void send();
