@@ -195,6 +195,8 @@ describe('hostile inputs: safety numbers', () => {
       '\u00a0',
       'x'.repeat(65),
       'я'.repeat(33),
+      'a\ud800',
+      '\udc00b',
     ])
       await typedFailure(() => normalizeUsername(any(u)));
     for (const k of [...notBytes, new Uint8Array(31), new Uint8Array(65)]) {
