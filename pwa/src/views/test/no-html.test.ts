@@ -1,0 +1,42 @@
+// Static guards over the app's source: no HTML injection API anywhere (messages and names are
+// text, rendered as text nodes) and no style attribute except the virtualized list's positions
+// (set by React through the CSSOM, which the CSP allows; markup style attributes it forbids).
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = join(import.meta.dirname, '../..');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'test' ? [] : sources(p);
+    return /\.(ts|tsx)$/.test(e.name) && !/\.test\.tsx?$/.test(e.name) ? [p] : [];
+  });
+}
+
+// Code, not comments: drop // line comments and /* */ blocks before searching.
+const code = (file: string) =>
+  readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:])\/\/.*$/gm, '$1');
+
+describe('source guards', () => {
+  const files = sources(SRC);
+
+  it('finds the app sources', () => {
+    expect(files.some((f) => f.endsWith('MessageBubble.tsx'))).toBe(true);
+  });
+
+  it('never injects HTML', () => {
+    const offenders = files.filter((f) =>
+      /dangerouslySetInnerHTML|\.innerHTML|outerHTML|insertAdjacentHTML|document\.write/.test(code(f)),
+    );
+    expect(offenders.map((f) => relative(SRC, f))).toEqual([]);
+  });
+
+  it('sets style only for the virtualized rows', () => {
+    const offenders = files.filter((f) => /\bstyle=|setAttribute\(\s*['"]style/.test(code(f)));
+    expect(offenders.map((f) => relative(SRC, f))).toEqual(['components/MessageList.tsx']);
+  });
+});
