@@ -26,7 +26,7 @@ export async function startDevServer(relayPort?: number): Promise<Served> {
   return { url: url.replace(/\/$/, ''), close: () => server.close() };
 }
 
-export async function startPreview(relayPort?: number): Promise<Served> {
+export async function startPreview(relayPort?: number, port = 0): Promise<Served> {
   if (relayPort) process.env.RELAY_PORT = String(relayPort);
   const outDir = resolve(pwaDir, 'node_modules/.e2e-dist');
   await build({
@@ -40,7 +40,7 @@ export async function startPreview(relayPort?: number): Promise<Served> {
     configFile: resolve(pwaDir, 'vite.config.ts'),
     logLevel: 'error',
     build: { outDir },
-    preview: { host: '127.0.0.1', port: 0, strictPort: false },
+    preview: { host: '127.0.0.1', port, strictPort: port !== 0 },
   });
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview has no URL');

@@ -1,0 +1,99 @@
+// Starts the real relay (relay/src/server.ts through tsx) on its own embedded PostgreSQL in
+// a temporary directory, as a child process; stops it and removes its data afterwards.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pwaDir } from './servers.ts';
+
+export interface RunningRelay {
+  readonly port: number;
+  readonly dataDir: string;
+  /** Everything the relay wrote to stdout/stderr (its logs). */
+  readonly logs: () => string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => done(port));
+    });
+  });
+}
+
+export async function startRelay(allowedOrigin: string): Promise<RunningRelay> {
+  const relayDir = resolve(pwaDir, '../relay');
+  const dataDir = mkdtempSync(join(tmpdir(), 'sd-pwa-e2e-relay-'));
+  const port = await freePort();
+  let output = '';
+  // Its own embedded PostgreSQL: never a server from the environment.
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: relayDir,
+    env: {
+      ...inherited,
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      WS_ALLOWED_ORIGINS: allowedOrigin,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`relay did not start:\n${output.slice(-2000)}`)), 180_000);
+    const check = setInterval(() => {
+      if (output.includes('relay listening')) {
+        clearInterval(check);
+        clearTimeout(timer);
+        done();
+      }
+    }, 100);
+    child.once('exit', (code) => {
+      clearInterval(check);
+      clearTimeout(timer);
+      fail(new Error(`relay exited with ${code}:\n${output.slice(-2000)}`));
+    });
+  });
+  return {
+    port,
+    dataDir,
+    logs: () => output,
+    stop: () =>
+      new Promise<void>((done) => {
+        child.removeAllListeners('exit');
+        child.once('exit', () => {
+          rmSync(dataDir, { recursive: true, force: true });
+          done();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Every regular file under `dir`, for the plaintext canary. */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = statSync(path);
+    if (st.isDirectory()) out.push(...filesUnder(path));
+    else if (st.isFile()) out.push(path);
+  }
+  return out;
+}
+
+export const readBytes = (path: string) => readFileSync(path);
