@@ -9,6 +9,7 @@ The browser sees one origin; the relay sees requests as if it were mounted at th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from django.http.request import split_domain_port, validate_host
 
@@ -69,12 +70,17 @@ def is_api_path(path: str) -> bool:
     return path == API_PREFIX or path.startswith(API_PREFIX + '/')
 
 
-def upstream_target(scope: dict) -> str:
-    """The relay path (and query) for an /api request: the prefix stripped, the rest verbatim."""
-    raw = scope.get('raw_path') or scope['path'].encode('utf-8')
-    path = raw.split(b'?', 1)[0].decode('latin-1')[len(API_PREFIX) :] or '/'
+def upstream_target(scope: dict) -> bytes:
+    """The relay path and query for an /api request, as raw bytes: the prefix stripped, the
+    rest exactly as the browser sent it (percent-escapes kept, so /api/users/a%2Fb stays one
+    segment). It always starts with "/" and is only ever appended to the relay's own origin."""
+    raw = (scope.get('raw_path') or b'').split(b'?', 1)[0]
+    if not raw.startswith(API_PREFIX.encode()):
+        # The prefix itself was percent-encoded (/%61pi/x): use the decoded path, re-quoted.
+        raw = quote(scope['path'], safe="/:@!$&'()*+,;=-._~").encode('ascii')
+    path = raw[len(API_PREFIX) :] or b'/'
     query = scope.get('query_string') or b''
-    return path + ('?' + query.decode('latin-1') if query else '')
+    return path + (b'?' + query if query else b'')
 
 
 def _connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:

@@ -58,8 +58,8 @@ def _has_body(scope: dict) -> bool:
 class HttpForward:
     def __init__(self, config: HostConfig) -> None:
         self.config = config
+        self.relay = httpx.URL(config.relay_url)
         self.client = httpx.AsyncClient(
-            base_url=config.relay_url,
             timeout=httpx.Timeout(
                 connect=config.connect_timeout,
                 read=config.read_timeout,
@@ -92,7 +92,9 @@ class HttpForward:
 
         request = self.client.build_request(
             scope['method'],
-            upstream_target(scope),
+            # An absolute URL on the relay's origin: no base-URL merging that could reinterpret
+            # "//host/..." as another host or drop a path segment.
+            self.relay.copy_with(raw_path=upstream_target(scope)),
             headers=request_headers(scope),
             content=body() if _has_body(scope) else None,
         )

@@ -57,7 +57,7 @@ class WebSocketForward:
         first = await receive()
         if first['type'] != 'websocket.connect':
             return
-        url = self.config.relay_ws_url + upstream_target(scope)
+        url = self.config.relay_ws_url + upstream_target(scope).decode('latin-1')
         subprotocols = list(scope.get('subprotocols') or [])
         try:
             upstream = await connect(

@@ -27,6 +27,17 @@ def test_encoded_path_is_passed_verbatim(host):
     assert httpx.get(host + '/api/users/a%2Fb').json()['raw_path'] == '/users/a%2Fb'
 
 
+def test_network_path_never_leaves_the_relay(host):
+    # "//other-host/x" after the prefix must stay a path on the relay, never a new authority.
+    seen = httpx.get(host + '/api//example.invalid/x?y=1').json()
+    assert seen['raw_path'] == '//example.invalid/x'
+    assert seen['query'] == 'y=1'
+
+
+def test_encoded_prefix_is_still_forwarded(host):
+    assert httpx.get(host + '/%61pi/echo').json()['path'] == '/echo'
+
+
 def test_method_body_and_end_to_end_headers_pass(host):
     body = b'{"username":"alice"}'
     seen = httpx.post(
