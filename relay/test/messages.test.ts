@@ -36,7 +36,10 @@ describe('contacts', () => {
     expect(again.body.added_at).toBe(add.body.added_at);
     await t.api.post('/contacts', { username: amy.username }, { token: me.token });
     const list = await t.api.get('/contacts', { token: me.token });
-    expect(list.body.contacts.map((c: { username: string }) => c.username)).toEqual([amy.username, zed.username]);
+    expect(list.body.contacts.map((c: { username: string }) => c.username)).toEqual([
+      amy.username,
+      zed.username,
+    ]);
     // One direction only: zed's list is untouched.
     expect((await t.api.get('/contacts', { token: zed.token })).body.contacts).toEqual([]);
     expect((await t.api.delete(`/contacts/${zed.username}`, { token: me.token })).status).toBe(204);
@@ -46,11 +49,15 @@ describe('contacts', () => {
 
   it('refuses unknown users, oneself and bad input', async () => {
     const me = await makeUser(t);
-    expect((await t.api.post('/contacts', { username: 'no_such_user' }, { token: me.token })).status).toBe(404);
+    expect((await t.api.post('/contacts', { username: 'no_such_user' }, { token: me.token })).status).toBe(
+      404,
+    );
     expect((await t.api.post('/contacts', { username: 'Ab' }, { token: me.token })).status).toBe(404);
     expect((await t.api.post('/contacts', { username: me.username }, { token: me.token })).status).toBe(400);
     expect((await t.api.post('/contacts', { name: 'x' }, { token: me.token })).status).toBe(400);
-    expect((await t.api.post('/contacts', { username: 'x'.repeat(2000) }, { token: me.token })).status).toBe(413);
+    expect((await t.api.post('/contacts', { username: 'x'.repeat(2000) }, { token: me.token })).status).toBe(
+      413,
+    );
     expect((await t.api.delete('/contacts/%ZZ', { token: me.token, spec: false })).status).toBe(400);
   });
 
@@ -84,7 +91,9 @@ describe('send_message', () => {
     const retries = await Promise.all([1, 2, 3].map(() => send(a, b.username, body, cid)));
     for (const r of retries) expect(r.body).toEqual({ ...first.body, duplicate: true });
     expect(retries.every((r) => r.status === 200)).toBe(true);
-    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [a.id]);
+    const rows = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [
+      a.id,
+    ]);
     expect(rows.rows[0].n).toBe(1);
     const other = await send(a, b.username, b64(500), cid);
     expect(other.status).toBe(409);
@@ -110,7 +119,8 @@ describe('send_message', () => {
       { to: b.username, body: b64(4) },
       { to: 5, client_id: 'a', body: b64(4) },
     ];
-    for (const body of bad) expect((await t.api.post('/send_message', body, { token: a.token })).status).toBe(400);
+    for (const body of bad)
+      expect((await t.api.post('/send_message', body, { token: a.token })).status).toBe(400);
     const huge = await t.api.post(
       '/send_message',
       { to: b.username, client_id: 'x', body: 'A'.repeat(cap * 2) },
@@ -161,8 +171,12 @@ describe('get_messages and ack', () => {
     );
     expect(stored.rows[0].n).toBe(0);
     // Acking again, or acking as someone else, changes nothing.
-    expect((await t.api.post('/ack', { ids: all.slice(0, 4).map((m) => m.id) }, { token: r.token })).body.acked).toBe(0);
-    expect((await t.api.post('/ack', { ids: all.slice(4).map((m) => m.id) }, { token: s1.token })).body.acked).toBe(0);
+    expect(
+      (await t.api.post('/ack', { ids: all.slice(0, 4).map((m) => m.id) }, { token: r.token })).body.acked,
+    ).toBe(0);
+    expect(
+      (await t.api.post('/ack', { ids: all.slice(4).map((m) => m.id) }, { token: s1.token })).body.acked,
+    ).toBe(0);
     expect((await t.api.get('/get_messages', { token: r.token })).body.messages).toHaveLength(3);
   });
 
@@ -197,7 +211,11 @@ describe('limits and retention', () => {
       const a = await makeUser(one);
       const b = await makeUser(one);
       const post = (app: TestApp) =>
-        app.api.post('/send_message', { to: b.username, client_id: randomUUID(), body: b64(8) }, { token: a.token });
+        app.api.post(
+          '/send_message',
+          { to: b.username, client_id: randomUUID(), body: b64(8) },
+          { token: a.token },
+        );
       expect((await post(one)).status).toBe(201);
       expect((await post(two)).status).toBe(201);
       expect((await post(one)).status).toBe(201);
@@ -207,8 +225,13 @@ describe('limits and retention', () => {
       expect((await post(one)).status).toBe(429);
       // Another user is not affected; one second refills one token.
       expect(
-        (await one.api.post('/send_message', { to: a.username, client_id: 'x1', body: b64(8) }, { token: b.token }))
-          .status,
+        (
+          await one.api.post(
+            '/send_message',
+            { to: a.username, client_id: 'x1', body: b64(8) },
+            { token: b.token },
+          )
+        ).status,
       ).toBe(201);
       t.clock.advance(1000);
       expect((await post(two)).status).toBe(201);
@@ -238,9 +261,9 @@ describe('limits and retention', () => {
     const swept = await sweepOnce(t.deps, new Date(t.clock.now()));
     expect(swept.messages).toBeGreaterThanOrEqual(2);
     expect(swept.events).toBeGreaterThanOrEqual(1);
-    const ids = (await t.deps.pool.query('SELECT id::int FROM messages WHERE sender_id = $1', [a.id])).rows.map(
-      (r) => r.id,
-    );
+    const ids = (
+      await t.deps.pool.query('SELECT id::int FROM messages WHERE sender_id = $1', [a.id])
+    ).rows.map((r) => r.id);
     expect(ids).toEqual([fresh.body.id]);
     expect(ids).not.toContain(old.body.id);
     const inbox = await t.api.get('/get_messages', { token: b.token });

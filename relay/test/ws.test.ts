@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, type Frame, makeUser, newSession, ORIGIN, WsClient } from './helpers/relay-data.js';
+import {
+  b64,
+  type DataUser,
+  type Frame,
+  makeUser,
+  newSession,
+  ORIGIN,
+  WsClient,
+} from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -26,8 +34,18 @@ afterAll(async () => {
 
 const isMsg = (f: Frame) => f.type === 'message';
 
-async function sendVia(app: TestApp, from: DataUser, to: DataUser, body = b64(40), clientId: string = randomUUID()) {
-  const res = await app.api.post('/send_message', { to: to.username, client_id: clientId, body }, { token: from.token });
+async function sendVia(
+  app: TestApp,
+  from: DataUser,
+  to: DataUser,
+  body = b64(40),
+  clientId: string = randomUUID(),
+) {
+  const res = await app.api.post(
+    '/send_message',
+    { to: to.username, client_id: clientId, body },
+    { token: from.token },
+  );
   expect(res.status).toBe(201);
   return { id: res.body.id as number, body, clientId };
 }
@@ -120,7 +138,9 @@ describe('authentication and limits', () => {
   it('refuses a token in the URL, a bad or missing Origin, and other paths', async () => {
     const bob = await makeUser(t);
     await expect(WsClient.open(t.baseUrl, { path: `/ws?token=${bob.token}` })).rejects.toThrow('refused 400');
-    await expect(WsClient.open(t.baseUrl, { path: `/ws?access_token=${bob.token}` })).rejects.toThrow('refused 400');
+    await expect(WsClient.open(t.baseUrl, { path: `/ws?access_token=${bob.token}` })).rejects.toThrow(
+      'refused 400',
+    );
     await expect(WsClient.open(t.baseUrl, { origin: 'https://evil.example' })).rejects.toThrow('refused 403');
     await expect(WsClient.open(t.baseUrl, { origin: null })).rejects.toThrow('refused 403');
     await expect(WsClient.open(t.baseUrl, { path: '/wss' })).rejects.toThrow('refused 404');
@@ -150,7 +170,11 @@ describe('authentication and limits', () => {
   });
 
   it('drops a socket that stops answering pings', async () => {
-    const hb = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { WS_HEARTBEAT_SECONDS: '1' } });
+    const hb = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { WS_HEARTBEAT_SECONDS: '1' },
+    });
     try {
       const bob = await makeUser(hb);
       const ws = new WebSocket(`${hb.baseUrl.replace('http', 'ws')}/ws`, { origin: ORIGIN, autoPong: false });
@@ -175,7 +199,10 @@ describe('revocation', () => {
     expect(await ws1.closed()).toBe(4403);
     await new Promise((r) => setTimeout(r, 200));
     expect(ws2.closeCode).toBeUndefined();
-    await t.deps.pool.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [bob.id]);
+    await t.deps.pool.query(
+      'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL',
+      [bob.id],
+    );
     expect(await ws2.closed()).toBe(4403);
   });
 });

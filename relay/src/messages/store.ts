@@ -1,18 +1,22 @@
 // SQL for messages (migration 0023). Every statement is a single autocommitted statement, so
 // the relay spends one commit per accepted message, the same as a bare INSERT.
+import { type BucketSpec, retryAfter, takeSql } from '../limits/token-bucket.js';
 import type { Queryable } from './stream.js';
 
 export type SendOutcome =
   | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date }
   | { kind: 'duplicate'; id: number; createdAt: Date }
   | { kind: 'conflict' }
+  | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'no_recipient' };
 
-// Resolves the recipient, takes the next seq of its stream and inserts, in one statement.
+// One statement: take a token from the sender's bucket, resolve the recipient, take the next
+// seq of its stream and insert. Nothing past the bucket happens without a token (r reads tb).
 // A retry with a known client_id hits ON CONFLICT and inserts nothing (the seq taken is a
-// harmless gap).
+// harmless gap). Lock order is always bucket (sender) then stream (receiver).
 const INSERT = `
-WITH r AS (SELECT id FROM users WHERE username = $2 AND status = 'active'),
+WITH tb AS (${takeSql({ user: 1, bucket: 6, burst: 7, rate: 8, now: 5 })}),
+r AS (SELECT id FROM users WHERE username = $2 AND status = 'active' AND EXISTS (SELECT 1 FROM tb)),
 s AS (
   INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM r
   ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
@@ -29,16 +33,21 @@ SELECT m.id, m.created_at, m.acked_at,
   FROM messages m LEFT JOIN users r ON r.username = $2
  WHERE m.sender_id = $1 AND m.client_id = $3`;
 
-/** Stores a message once per (sender, client_id). */
+/** Stores a message once per (sender, client_id), if the sender's `bucket` has a token. */
 export async function insertMessage(
   db: Queryable,
-  m: { senderId: string; to: string; clientId: string; body: Buffer; now: Date },
+  m: { senderId: string; to: string; clientId: string; body: Buffer; now: Date; bucket: BucketSpec },
 ): Promise<SendOutcome> {
-  const params = [m.senderId, m.to, m.clientId, m.body, m.now];
-  const r = await db.query<{ id: string; seq: string; receiver_id: string; created_at: Date }>(
-    INSERT,
-    params,
-  );
+  const r = await db.query<{ id: string; seq: string; receiver_id: string; created_at: Date }>(INSERT, [
+    m.senderId,
+    m.to,
+    m.clientId,
+    m.body,
+    m.now,
+    m.bucket.name,
+    m.bucket.burst,
+    m.bucket.perSecond,
+  ]);
   const row = r.rows[0];
   if (row)
     return {
@@ -48,9 +57,12 @@ export async function insertMessage(
       receiverId: row.receiver_id,
       createdAt: row.created_at,
     };
+  // Why nothing was stored (the rare path): out of tokens, a retry, or no such recipient.
+  const wait = await retryAfter(db, m.senderId, m.bucket, m.now);
+  if (wait > 0) return { kind: 'rate_limited', retryAfterSeconds: wait };
   const e = await db.query<{ id: string; created_at: Date; acked_at: Date | null; same: boolean | null }>(
     EXISTING,
-    params.slice(0, 4),
+    [m.senderId, m.to, m.clientId, m.body],
   );
   const prev = e.rows[0];
   if (!prev) return { kind: 'no_recipient' };

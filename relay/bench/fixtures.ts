@@ -1,0 +1,100 @@
+// Bench fixtures: users with live sessions and access tokens made in bulk, straight in the
+// database (what the auth flow would leave behind), and the relay started as a child process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import type pg from 'pg';
+import { signAccessToken } from '../src/auth/access-token.js';
+import { systemClock } from '../src/clock.js';
+import type { Config } from '../src/config.js';
+import type { AppDeps } from '../src/deps.js';
+
+export interface BenchUser {
+  id: string;
+  username: string;
+  token: string;
+}
+
+/** `n` active users, each with one session and a signed access token. */
+export async function makeUsers(
+  pool: pg.Pool,
+  config: Config,
+  prefix: string,
+  n: number,
+): Promise<BenchUser[]> {
+  const users: BenchUser[] = [];
+  const signer = { config, clock: systemClock } as unknown as AppDeps;
+  for (let start = 0; start < n; start += 5000) {
+    const batch = Array.from({ length: Math.min(5000, n - start) }, (_, i) => ({
+      id: randomUUID(),
+      sid: randomUUID(),
+      username: `${prefix}user${start + i}`,
+    }));
+    await pool.query(
+      `INSERT INTO users (id, username, totp_secret, status, confirmed_at)
+       SELECT id, username, '\\x00', 'active', now() FROM unnest($1::uuid[], $2::text[]) AS t(id, username)`,
+      [batch.map((u) => u.id), batch.map((u) => u.username)],
+    );
+    await pool.query(
+      `INSERT INTO sessions (id, user_id, expires_at)
+       SELECT sid, uid, now() + interval '1 day' FROM unnest($1::uuid[], $2::uuid[]) AS t(sid, uid)`,
+      [batch.map((u) => u.sid), batch.map((u) => u.id)],
+    );
+    for (const u of batch) {
+      const { token } = await signAccessToken(signer, { userId: u.id, sessionId: u.sid });
+      users.push({ id: u.id, username: u.username, token });
+    }
+  }
+  return users;
+}
+
+export interface RelayProcess {
+  baseUrl: string;
+  pid: number;
+  /** Resident set size of the relay process, bytes (from /proc). */
+  rss(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Starts src/server.ts in its own Node process (its own event loop and heap) and waits for /health. */
+export async function startRelay(env: Record<string, string>, port: number): Promise<RelayProcess> {
+  const relayDir = resolve(import.meta.dirname, '..');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'src/server.ts'],
+    {
+      cwd: relayDir,
+      env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('relay did not start within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const pid = child.pid as number;
+  return {
+    baseUrl,
+    pid,
+    rss: async () => {
+      const { readFile } = await import('node:fs/promises');
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+      return Number(kb) * 1024;
+    },
+    stop: () =>
+      new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
