@@ -6,9 +6,10 @@
  */
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { nobleAesGcm } from '../src/aes-gcm.js';
-import { encodeBundle, type PreKeyBundle } from '../src/bundle.js';
+import { decodeBundle, encodeBundle, type PreKeyBundle, verifyBundle } from '../src/bundle.js';
 import type { RandomSource } from '../src/deps.js';
 import { dh } from '../src/dh.js';
+import { CryptoCoreError } from '../src/errors.js';
 import { generateIdentity } from '../src/identity.js';
 import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
 import { generateOneTimePreKeys, generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
@@ -20,8 +21,10 @@ import {
   encryptMessage,
   encryptPhotoMessage,
   initiateSession,
+  type ResponderKeys,
   type SessionState,
 } from '../src/session.js';
+import { serializeSession } from '../src/session-codec.js';
 import { deterministicRandom } from './deterministic-random.js';
 
 export const VECTOR_CLOCK_MS = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -42,7 +45,7 @@ function recording(label: string): { random: RandomSource; draws: string[] } {
   };
 }
 
-function parties() {
+export function parties() {
   const bobRandom = recording('secure-drop vectors v1: bob keys');
   const alice = generateIdentity(deterministicRandom('secure-drop vectors v1: alice identity'));
   const bob = generateIdentity(bobRandom.random);
@@ -150,6 +153,11 @@ interface Party {
  * and out-of-order delivery; every message's key, header, AEAD key/nonce and bytes.
  */
 export async function buildConversationVector(): Promise<Record<string, unknown>> {
+  return (await conversation()).vector;
+}
+
+/** Runs the scripted conversation; the parties stay usable afterwards (rejection vectors). */
+async function conversation() {
   const { alice, bob, spk, pq, opk, bundle } = parties();
   const clock = () => VECTOR_CLOCK_MS;
   const a: Party = {
@@ -232,7 +240,7 @@ export async function buildConversationVector(): Promise<Record<string, unknown>
   await send(a, 'a4', 'photo', 'a4: photo metadata stand-in');
   await deliver(b, 'a4');
 
-  return {
+  const vector = {
     description:
       'Double Ratchet conversation (spec/protocol.md §7–§9) after the handshake of pqxdh.json: DH ratchet steps and out-of-order delivery. All hex.',
     generator: 'crypto-core/scripts/gen-protocol-vectors.ts',
@@ -248,4 +256,186 @@ export async function buildConversationVector(): Promise<Record<string, unknown>
     messages,
     deliveries,
   };
+  return {
+    vector,
+    a,
+    b,
+    sent,
+    send,
+    bundle,
+    bobKeys: { identity: bob, signedPreKey: spk, pqPreKey: pq, oneTimePreKey: opk },
+    clock,
+  };
+}
+
+/** One input a receiver must refuse, with the error code of spec §13. */
+interface RejectionCase {
+  name: string;
+  receiver: 'bob-new' | 'bob-after' | 'alice-after' | 'bundle';
+  input: Uint8Array;
+  expected: string;
+}
+
+function flip(bytes: Uint8Array, at: number, mask = 1): Uint8Array {
+  const out = bytes.slice();
+  out[at] = (out[at] as number) ^ mask;
+  return out;
+}
+
+function setByte(bytes: Uint8Array, at: number, value: number): Uint8Array {
+  const out = bytes.slice();
+  out[at] = value;
+  return out;
+}
+
+/**
+ * spec/vectors/protocol-rejections.json: inputs that MUST be refused, each with its error
+ * code, against the states at the end of ratchet-conversation.json (given in the storage
+ * encoding of §7.7). Every code is the one crypto-core actually produces; the generator
+ * stops if any differs from the expected one.
+ */
+export async function buildRejectionVector(): Promise<Record<string, unknown>> {
+  const c = await conversation();
+  const aliceAfter = c.a.session as SessionState;
+  const bobAfter = c.b.session as SessionState;
+  await c.send(c.a, 'a5', 'text', 'a5: never delivered in the conversation');
+  const get = (id: string) => c.sent.get(id) as Uint8Array;
+  const a0 = get('a0');
+  const a5 = get('a5');
+  const bundleBytes = encodeBundle(c.bundle);
+  const forgedN = a5.slice();
+  forgedN.set([0, 0, 0x05, 0xdc], 40); // N = 1500
+  const cases: RejectionCase[] = [
+    {
+      name: 'initial message with suite 0x00 (no KEM)',
+      receiver: 'bob-new',
+      input: setByte(a0, 2, 0x00),
+      expected: 'DOWNGRADE',
+    },
+    {
+      name: 'initial message with an unknown suite',
+      receiver: 'bob-new',
+      input: setByte(a0, 2, 0x02),
+      expected: 'UNSUPPORTED_VERSION',
+    },
+    {
+      name: 'initial message with wire version 0x02',
+      receiver: 'bob-new',
+      input: setByte(a0, 0, 0x02),
+      expected: 'UNSUPPORTED_VERSION',
+    },
+    {
+      name: 'EK_A with bit 255 set (non-canonical)',
+      receiver: 'bob-new',
+      input: flip(a0, 66, 0x80),
+      expected: 'BAD_KEY',
+    },
+    {
+      name: 'one-time prekey id not held',
+      receiver: 'bob-new',
+      input: flip(a0, 79),
+      expected: 'UNKNOWN_PREKEY',
+    },
+    {
+      name: 'one bit of the KEM ciphertext flipped',
+      receiver: 'bob-new',
+      input: flip(a0, 500),
+      expected: 'AUTH_FAILED',
+    },
+    { name: 'replay of a3', receiver: 'bob-after', input: get('a3'), expected: 'DUPLICATE_MESSAGE' },
+    {
+      name: "Bob's own b2 handed back to him",
+      receiver: 'bob-after',
+      input: get('b2'),
+      expected: 'REFLECTED_MESSAGE',
+    },
+    {
+      name: 'a5 with its last tag bit flipped',
+      receiver: 'bob-after',
+      input: flip(a5, a5.length - 1, 0x80),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'a5 relabelled as a control message',
+      receiver: 'bob-after',
+      input: setByte(a5, 3, 0x03),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: "a5 with the responder's direction byte",
+      receiver: 'bob-after',
+      input: setByte(a5, 2, 0x02),
+      expected: 'REFLECTED_MESSAGE',
+    },
+    {
+      name: 'a5 with N forged to 1500 (over MAX_SKIP)',
+      receiver: 'bob-after',
+      input: forgedN,
+      expected: 'TOO_MANY_SKIPPED',
+    },
+    {
+      name: 'a5 cut inside its header',
+      receiver: 'bob-after',
+      input: a5.slice(0, 40),
+      expected: 'BAD_FORMAT',
+    },
+    {
+      name: 'repeat of a0 with its KEM ciphertext altered',
+      receiver: 'bob-after',
+      input: flip(a0, 500),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: "Alice's own a0 handed back to her",
+      receiver: 'alice-after',
+      input: a0,
+      expected: 'REFLECTED_MESSAGE',
+    },
+    {
+      name: 'bundle with a flipped bit in the signed-prekey signature',
+      receiver: 'bundle',
+      input: flip(bundleBytes, 100),
+      expected: 'BAD_SIGNATURE',
+    },
+  ];
+  const out = [];
+  for (const k of cases) {
+    const code = await rejectionCode(k.receiver, k.input, { aliceAfter, bobAfter, bobKeys: c.bobKeys });
+    if (code !== k.expected) throw new Error(`${k.name}: expected ${k.expected}, got ${code}`);
+    out.push({ name: k.name, receiver: k.receiver, input: hex(k.input), error: code });
+  }
+  const ok = await decryptMessage(bobAfter, a5, { clock: c.clock, aead: nobleAesGcm });
+  return {
+    description:
+      'Inputs a receiver MUST refuse (spec/protocol.md §13) with the state it holds unchanged. bob-new: Bob with no session and the prekeys of pqxdh.json; bob-after / alice-after: the states at the end of ratchet-conversation.json, in the storage encoding of §7.7. All hex.',
+    generator: 'crypto-core/scripts/gen-protocol-vectors.ts',
+    clockMs: VECTOR_CLOCK_MS,
+    aliceSessionAfter: hex(serializeSession(aliceAfter)),
+    bobSessionAfter: hex(serializeSession(bobAfter)),
+    control: {
+      name: 'a5 unaltered decrypts',
+      receiver: 'bob-after',
+      input: hex(a5),
+      plaintextUtf8: new TextDecoder().decode(ok.plaintext),
+    },
+    cases: out,
+  };
+}
+
+/** The error code a receiver produces for `input`, or 'ACCEPTED'. */
+export async function rejectionCode(
+  receiver: RejectionCase['receiver'],
+  input: Uint8Array,
+  st: { aliceAfter: SessionState; bobAfter: SessionState; bobKeys: ResponderKeys },
+): Promise<string> {
+  const o = { random: deterministicRandom('rejections'), clock: () => VECTOR_CLOCK_MS, aead: nobleAesGcm };
+  try {
+    if (receiver === 'bundle') verifyBundle(decodeBundle(input));
+    else if (receiver === 'bob-new') await acceptSession(st.bobKeys, input, o);
+    else await decryptMessage(receiver === 'bob-after' ? st.bobAfter : st.aliceAfter, input, o);
+    return 'ACCEPTED';
+  } catch (e) {
+    if (e instanceof CryptoCoreError) return e.code;
+    throw e;
+  }
 }

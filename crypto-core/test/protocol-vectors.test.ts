@@ -9,7 +9,14 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { describe, expect, it } from 'vitest';
-import { buildConversationVector, buildPqxdhVector } from '../scripts/protocol-vectors.js';
+import {
+  buildConversationVector,
+  buildPqxdhVector,
+  buildRejectionVector,
+  parties,
+  rejectionCode,
+} from '../scripts/protocol-vectors.js';
+import { deserializeSession, serializeSession } from '../src/session-codec.js';
 import { hex, unhex } from './fixtures.js';
 
 const read = (name: string) =>
@@ -20,6 +27,7 @@ const cat = (...p: Uint8Array[]) => Uint8Array.from(p.flatMap((x) => [...x]));
 describe('protocol vectors', () => {
   const pqxdh = read('pqxdh.json');
   const conv = read('ratchet-conversation.json');
+  const rejections = read('protocol-rejections.json');
 
   it('pqxdh.json is reproduced exactly', async () => {
     expect(JSON.parse(JSON.stringify(await buildPqxdhVector()))).toEqual(pqxdh);
@@ -90,5 +98,25 @@ describe('protocol vectors', () => {
     expect(conv.deliveries.map((x: { plaintextUtf8: string }) => x.plaintextUtf8).sort()).toEqual(
       conv.messages.map((x: { plaintextUtf8: string }) => x.plaintextUtf8).sort(),
     );
+  });
+
+  it('protocol-rejections.json is reproduced exactly', async () => {
+    expect(JSON.parse(JSON.stringify(await buildRejectionVector()))).toEqual(rejections);
+  });
+
+  it('every rejection case, run from the file alone, fails with its code and changes no state', async () => {
+    const p = parties();
+    const aliceAfter = deserializeSession(unhex(rejections.aliceSessionAfter));
+    const bobAfter = deserializeSession(unhex(rejections.bobSessionAfter));
+    const bobKeys = { identity: p.bob, signedPreKey: p.spk, pqPreKey: p.pq, oneTimePreKey: p.opk };
+    for (const c of rejections.cases) {
+      const code = await rejectionCode(c.receiver, unhex(c.input), { aliceAfter, bobAfter, bobKeys });
+      expect(code, c.name).toBe(c.error);
+    }
+    expect(hex(serializeSession(aliceAfter))).toBe(rejections.aliceSessionAfter);
+    expect(hex(serializeSession(bobAfter))).toBe(rejections.bobSessionAfter);
+    expect(
+      await rejectionCode('bob-after', unhex(rejections.control.input), { aliceAfter, bobAfter, bobKeys }),
+    ).toBe('ACCEPTED');
   });
 });
