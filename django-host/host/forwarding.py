@@ -62,6 +62,7 @@ _REPLACED_RESPONSE = frozenset(
         b'strict-transport-security',
         b'x-powered-by',
         b'server',
+        b'date',  # the ASGI server sends its own
     }
 )
 

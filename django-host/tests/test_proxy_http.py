@@ -97,6 +97,7 @@ def test_hop_by_hop_response_headers_are_stripped(host):
     assert 'x-hop-secret' not in r.headers
     assert 'keep-alive' not in r.headers
     assert r.headers['x-end-to-end'] == 'kept'
+    assert len(r.headers.get_list('date')) == 1
 
 
 def test_relay_status_and_error_body_pass_through(host):
