@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { loginNextStep, registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import {
   b64,
@@ -204,6 +205,28 @@ describe('revocation', () => {
       [bob.id],
     );
     expect(await ws2.closed()).toBe(4403);
+  });
+});
+
+describe('revocation through the real routes', () => {
+  it('POST /logout closes that session’s socket; POST /logout/all closes the rest, in another process too', async () => {
+    const other = await startTestApp({ databaseUrl: db.url, clock: t.clock });
+    try {
+      const user = await registerUser(t.api, t.clock, `wsrev_${randomUUID().slice(0, 8)}`);
+      const second = await loginNextStep(t.api, t.clock, user);
+      expect(second.status).toBe(200);
+      const ws1 = await WsClient.connect(t.baseUrl, user.access);
+      const ws2 = await WsClient.connect(other.baseUrl, second.body.access_token);
+      expect((await t.api.post('/logout', undefined, { token: user.access })).status).toBe(204);
+      expect(await ws1.closed()).toBe(4403);
+      expect(ws2.closeCode).toBeUndefined();
+      expect((await t.api.post('/logout/all', undefined, { token: second.body.access_token })).status).toBe(
+        204,
+      );
+      expect(await ws2.closed()).toBe(4403);
+    } finally {
+      await other.close();
+    }
   });
 });
 
