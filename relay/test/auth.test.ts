@@ -322,6 +322,20 @@ describe('sessions', () => {
     expect(unknown.body.error).toBe('invalid_refresh_token');
   });
 
+  it('two concurrent refreshes with one token: one wins, the other is reuse and ends the session', async () => {
+    const u = await registerUser(t.api, t.clock, 'racer');
+    const [a, b] = await Promise.all([
+      t.api.post('/session/refresh', { refresh_token: u.refresh }),
+      t.api.post('/session/refresh', { refresh_token: u.refresh }),
+    ]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([200, 401]);
+    const loser = a.status === 401 ? a : b;
+    const winner = a.status === 200 ? a : b;
+    expect(loser.body.error).toBe('refresh_token_reused');
+    expect((await t.api.get('/me', { token: winner.body.access_token })).body.error).toBe('session_revoked');
+  });
+
   it('stores only hashes of refresh tokens', async () => {
     const u = await registerUser(t.api, t.clock, 'oscar');
     const { rows } = await t.deps.pool.query(

