@@ -7,20 +7,17 @@ import { ByteReader, ByteWriter, expectBytes, expectInt } from './bytes.js';
 import { assertCanonicalX25519 } from './dh.js';
 import { fail } from './errors.js';
 import { assertIdentityPublicKey } from './identity.js';
-import {
-  type OneTimePreKeyPublic,
-  type PqPreKeyPublic,
-  type SignedPreKeyPublic,
-  verifyPqPreKey,
-  verifySignedPreKey,
-} from './prekeys.js';
+import type { OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic } from './prekeys.js';
 import {
   BUNDLE_VERSION,
   ED25519_PUBLIC_BYTES,
   ED25519_SIGNATURE_BYTES,
   MLKEM768_PUBLIC_BYTES,
+  SIG_CONTEXT_PQ_PREKEY,
+  SIG_CONTEXT_SIGNED_PREKEY,
   X25519_BYTES,
 } from './protocol-constants.js';
+import { prekeySignedBytes, verifyStrictValidatedKey } from './signature-check.js';
 
 /**
  * A responder's published keys, with at most one one-time prekey.
@@ -135,9 +132,15 @@ export function decodeBundle(bytes: Uint8Array): PreKeyBundle {
  */
 export function verifyBundle(bundle: PreKeyBundle): void {
   checkShape(bundle);
-  assertIdentityPublicKey(bundle.identityKey);
+  const ik = bundle.identityKey;
+  assertIdentityPublicKey(ik); // once: the two signature checks below rely on it
   assertCanonicalX25519(bundle.signedPreKey.publicKey);
   if (bundle.oneTimePreKey !== undefined) assertCanonicalX25519(bundle.oneTimePreKey.publicKey);
-  verifySignedPreKey(bundle.identityKey, bundle.signedPreKey);
-  verifyPqPreKey(bundle.identityKey, bundle.pqPreKey);
+  const { signedPreKey: spk, pqPreKey: pq } = bundle;
+  verifyStrictValidatedKey(
+    ik,
+    prekeySignedBytes(SIG_CONTEXT_SIGNED_PREKEY, spk.id, spk.publicKey),
+    spk.signature,
+  );
+  verifyStrictValidatedKey(ik, prekeySignedBytes(SIG_CONTEXT_PQ_PREKEY, pq.id, pq.publicKey), pq.signature);
 }

@@ -12,8 +12,9 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { expectBytes } from './bytes.js';
 import { type RandomSource, systemRandom } from './deps.js';
 import { fail } from './errors.js';
-import { ED25519_PUBLIC_BYTES, ED25519_SECRET_BYTES, ED25519_SIGNATURE_BYTES } from './protocol-constants.js';
+import { ED25519_PUBLIC_BYTES, ED25519_SECRET_BYTES } from './protocol-constants.js';
 import { draw } from './random-draw.js';
+import { verifyStrictValidatedKey } from './signature-check.js';
 
 /**
  * An identity key pair. `secretKey` is the 32-byte Ed25519 seed (RFC 8032 §5.1.5);
@@ -83,13 +84,5 @@ export function verifyIdentitySignature(
   signature: Uint8Array,
 ): void {
   assertIdentityPublicKey(publicKey);
-  expectBytes(message, 'message');
-  expectBytes(signature, 'signature', ED25519_SIGNATURE_BYTES);
-  let ok = false;
-  try {
-    ok = ed25519.verify(signature, message, publicKey, { zip215: false });
-  } catch {
-    ok = false;
-  }
-  if (!ok) fail('BAD_SIGNATURE', 'Ed25519 signature does not verify');
+  verifyStrictValidatedKey(publicKey, message, signature);
 }

@@ -6,7 +6,7 @@
  * one-time prekey once a session has used it.
  */
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
-import { ByteWriter, expectBytes, expectInt } from './bytes.js';
+import { expectBytes, expectInt } from './bytes.js';
 import { type RandomSource, systemRandom } from './deps.js';
 import { generateX25519 } from './dh.js';
 import { type IdentityKeyPair, signWithIdentity, verifyIdentitySignature } from './identity.js';
@@ -18,6 +18,7 @@ import {
   X25519_BYTES,
 } from './protocol-constants.js';
 import { draw } from './random-draw.js';
+import { prekeySignedBytes } from './signature-check.js';
 
 /**
  * Most one-time prekeys generated in one call (spec §12): a bounded batch to upload.
@@ -87,10 +88,6 @@ export interface OneTimePreKey extends OneTimePreKeyPublic {
   readonly secretKey: Uint8Array;
 }
 
-function signedBytes(context: Uint8Array, id: number, publicKey: Uint8Array): Uint8Array {
-  return new ByteWriter().rest(context).u32(id).rest(publicKey).finish();
-}
-
 /**
  * Generates and signs an X25519 prekey.
  *
@@ -104,7 +101,10 @@ export function generateSignedPreKey(
 ): SignedPreKey {
   expectInt(id, 'signed prekey id', 0, 0xffffffff);
   const kp = generateX25519(random);
-  const signature = signWithIdentity(identity, signedBytes(SIG_CONTEXT_SIGNED_PREKEY, id, kp.publicKey));
+  const signature = signWithIdentity(
+    identity,
+    prekeySignedBytes(SIG_CONTEXT_SIGNED_PREKEY, id, kp.publicKey),
+  );
   return { id, publicKey: kp.publicKey, secretKey: kp.secretKey, signature };
 }
 
@@ -122,7 +122,7 @@ export function generatePqPreKey(
   expectInt(id, 'PQ prekey id', 0, 0xffffffff);
   const seed = draw(random, MLKEM768_KEYGEN_SEED_BYTES);
   const { publicKey, secretKey } = ml_kem768.keygen(seed);
-  const signature = signWithIdentity(identity, signedBytes(SIG_CONTEXT_PQ_PREKEY, id, publicKey));
+  const signature = signWithIdentity(identity, prekeySignedBytes(SIG_CONTEXT_PQ_PREKEY, id, publicKey));
   return { id, publicKey, secretKey, signature };
 }
 
@@ -158,7 +158,7 @@ export function verifySignedPreKey(identityKey: Uint8Array, spk: SignedPreKeyPub
   expectBytes(spk.publicKey, 'signed prekey', X25519_BYTES);
   verifyIdentitySignature(
     identityKey,
-    signedBytes(SIG_CONTEXT_SIGNED_PREKEY, spk.id, spk.publicKey),
+    prekeySignedBytes(SIG_CONTEXT_SIGNED_PREKEY, spk.id, spk.publicKey),
     spk.signature,
   );
 }
@@ -174,7 +174,7 @@ export function verifyPqPreKey(identityKey: Uint8Array, pqpk: PqPreKeyPublic): v
   expectBytes(pqpk.publicKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES);
   verifyIdentitySignature(
     identityKey,
-    signedBytes(SIG_CONTEXT_PQ_PREKEY, pqpk.id, pqpk.publicKey),
+    prekeySignedBytes(SIG_CONTEXT_PQ_PREKEY, pqpk.id, pqpk.publicKey),
     pqpk.signature,
   );
 }
