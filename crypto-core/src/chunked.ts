@@ -9,6 +9,7 @@
 
 import { concat, expectBytes } from './bytes.js';
 import { type ChunkedOptions, startOpening, startSealing } from './chunked-core.js';
+import { fail } from './errors.js';
 
 export {
   type ChunkedKeys,
@@ -180,4 +181,49 @@ export async function* decryptChunkedStream(
   }
   const last = await dec.finish();
   if (last.length > 0) yield last;
+}
+
+/** The part of a WHATWG TransformStream controller used here (declared locally: no DOM types). */
+export interface ByteSink {
+  enqueue(chunk: Uint8Array): void;
+}
+
+/** A transformer for `new TransformStream(…)`, with bytes in and bytes out. */
+export interface ByteTransformer {
+  transform(chunk: Uint8Array, controller: ByteSink): Promise<void>;
+  flush(controller: ByteSink): Promise<void>;
+}
+
+/**
+ * Adapts any push/finish codec of this package (chunked or photo encryptor/decryptor) to a
+ * TransformStream transformer, so a download or upload can be piped through it. A failure
+ * errors the stream; with a decryptor, the stream ends normally only if `finish` verified
+ * the whole message.
+ *
+ * @example
+ * const plain = response.body.pipeThrough(new TransformStream(transformerOf(createPhotoDecryptor(mk, header, meta))));
+ * // a photo encryptor's finish() returns more than bytes: keep its result, hand on the tail
+ * let sealed; const t = transformerOf({ push: (b) => enc.push(b), finish: async () => (sealed = await enc.finish()).tail });
+ */
+export function transformerOf(codec: {
+  push(bytes: Uint8Array): Promise<Uint8Array>;
+  finish(): Promise<Uint8Array>;
+}): ByteTransformer {
+  if (
+    typeof codec !== 'object' ||
+    codec === null ||
+    typeof codec.push !== 'function' ||
+    typeof codec.finish !== 'function'
+  )
+    fail('BAD_TYPE', 'codec must have push and finish');
+  return {
+    async transform(chunk, controller) {
+      const out = await codec.push(chunk);
+      if (out.length > 0) controller.enqueue(out);
+    },
+    async flush(controller) {
+      const out = await codec.finish();
+      if (out.length > 0) controller.enqueue(out);
+    },
+  };
 }

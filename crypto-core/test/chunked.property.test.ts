@@ -17,6 +17,7 @@ import {
   encryptChunkedStream,
   HEADER_BYTES,
   SEALED_CHUNK_BYTES,
+  transformerOf,
 } from '../src/chunked.js';
 import { CryptoCoreError } from '../src/errors.js';
 
@@ -204,5 +205,43 @@ describe('C2SP chunked encryption properties', () => {
     const done = createChunkedEncryptor(key, ctx);
     await done.finish();
     await expect(done.push(new Uint8Array(1))).rejects.toMatchObject({ code: 'BAD_STATE' });
+  });
+});
+
+describe('TransformStream adapter', () => {
+  async function pipe(pieces: Uint8Array[], t: ReturnType<typeof transformerOf>): Promise<Uint8Array> {
+    const source = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const p of pieces) c.enqueue(p);
+        c.close();
+      },
+    });
+    const out: Uint8Array[] = [];
+    const reader = source.pipeThrough(new TransformStream(t)).getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out.push(r.value);
+    return concat(...out);
+  }
+
+  it('pipes through WHATWG streams in both directions and errors the stream on tampering', async () => {
+    const pt = new Uint8Array(40_000).map((_, i) => i & 0xff);
+    const ct = await pipe(
+      cut(pt, [5000]),
+      transformerOf(createChunkedEncryptor(key, ctx, { random: fixedSalt(3) })),
+    );
+    expect(ct).toEqual(await encryptChunked(key, pt, ctx, { random: fixedSalt(3) }));
+    expect(await pipe(cut(ct, [7000]), transformerOf(createChunkedDecryptor(key, ctx)))).toEqual(pt);
+    const bad = ct.slice();
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 1;
+    await expect(
+      pipe(cut(bad, [7000]), transformerOf(createChunkedDecryptor(key, ctx))),
+    ).rejects.toMatchObject({
+      code: 'AUTH_FAILED',
+    });
+    await expect(
+      pipe(cut(ct.subarray(0, -20), [7000]), transformerOf(createChunkedDecryptor(key, ctx))),
+    ).rejects.toMatchObject({
+      code: expect.stringMatching(/TRUNCATED|AUTH_FAILED/),
+    });
+    expect(() => transformerOf({} as never)).toThrow(CryptoCoreError);
   });
 });
