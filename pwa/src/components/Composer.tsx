@@ -1,5 +1,14 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { type ChangeEvent, type KeyboardEvent, lazy, Suspense, useId, useRef, useState } from 'react';
+import {
+  type ChangeEvent,
+  type KeyboardEvent,
+  lazy,
+  Suspense,
+  useEffect,
+  useId,
+  useRef,
+  useState,
+} from 'react';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
@@ -66,6 +75,17 @@ export function Composer({ contact, blocked }: Props) {
     emojiButtonRef.current?.focus();
   };
 
+  // A press anywhere outside the composer closes the picker (focus stays where the user went).
+  const rootRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!pickerOpen) return;
+    const onDown = (e: PointerEvent) => {
+      if (!rootRef.current?.contains(e.target as Node)) setPickerOpen(false);
+    };
+    document.addEventListener('pointerdown', onDown);
+    return () => document.removeEventListener('pointerdown', onDown);
+  }, [pickerOpen]);
+
   const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
     const file = e.target.files?.[0];
     e.target.value = '';
@@ -79,7 +99,7 @@ export function Composer({ contact, blocked }: Props) {
   };
 
   return (
-    <div className="composer-wrap">
+    <div className="composer-wrap" ref={rootRef}>
       <div id={`${id}-err`} role="alert">
         {error && <p className="error">{error}</p>}
       </div>

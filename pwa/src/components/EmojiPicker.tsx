@@ -119,6 +119,13 @@ export default function EmojiPicker({ onPick }: Props) {
         type="search"
         value={query}
         onChange={(e) => setQuery(e.target.value)}
+        onKeyDown={(e) => {
+          // Enter picks the best match instead of submitting the composer form around us.
+          if (e.key !== 'Enter') return;
+          e.preventDefault();
+          const first = emojis.find((x) => unicodeOf(x));
+          if (first) pick(first);
+        }}
         placeholder={t('emoji.search')}
         aria-label={t('emoji.search')}
       />

@@ -54,6 +54,22 @@ describe('emoji picker in the composer', () => {
     expect(t.calls).toContainEqual({ action: 'sendText', args: ['bob', 'hi 😀!'] });
   }, 20_000);
 
+  it('Enter in the search field picks the best match and does not send the message', async () => {
+    const t = openChat();
+    const textbox = screen.getByRole('textbox', { name: 'Message to bob' }) as HTMLTextAreaElement;
+    fireEvent.change(textbox, { target: { value: 'ok ' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Emoji' }));
+    });
+    const picker = await screen.findByRole('region', { name: 'Emoji' }, { timeout: 10_000 });
+    const search = within(picker).getByRole('searchbox', { name: 'Search emoji' });
+    fireEvent.change(search, { target: { value: 'thumbs up' } });
+    await within(picker).findByRole('button', { name: 'thumbs up' }, { timeout: 10_000 });
+    fireEvent.keyDown(search, { key: 'Enter' });
+    expect(textbox.value).toMatch(/^ok 👍\uFE0F?$/);
+    expect(t.calls.some((c) => c.action === 'sendText')).toBe(false);
+  }, 20_000);
+
   it('closes on Escape with focus back on its button', async () => {
     openChat();
     const button = screen.getByRole('button', { name: 'Emoji' });

@@ -5,6 +5,7 @@ import { Composer } from '../components/Composer.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
 import { MessageList } from '../components/MessageList.tsx';
 import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
+import { PageHeading } from '../components/PageHeading.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
@@ -34,7 +35,7 @@ export function ChatView() {
           <Link to="/chats" className="icon-button" aria-label={t('chat.back')} title={t('chat.back')}>
             <span aria-hidden="true">←</span>
           </Link>
-          <h1>
+          <PageHeading>
             {contact}
             {info?.verified && (
               <span className="verified-mark" title={t('safety.verified')}>
@@ -42,7 +43,7 @@ export function ChatView() {
                 <span className="sr-only">{t('safety.verified')}</span>
               </span>
             )}
-          </h1>
+          </PageHeading>
           <Link to={`/contacts/${encodeURIComponent(contact)}/safety`} className="button">
             {t('chat.safety')}
           </Link>

@@ -3,6 +3,7 @@ import { type FormEvent, useId, useState } from 'react';
 import { Link } from 'react-router';
 import { listTimeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
+import { PageHeading } from '../components/PageHeading.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
@@ -164,7 +165,7 @@ export function ChatsView() {
   return (
     <SignedInPage title={t('view.chats.title')}>
       <div className="page">
-        <h1>{t('view.chats.title')}</h1>
+        <PageHeading>{t('view.chats.title')}</PageHeading>
         {chats.length === 0 ? (
           <p className="empty">{t('chats.empty')}</p>
         ) : (

@@ -2,6 +2,7 @@ import '../styles/app.css';
 import { useSignals } from '@preact/signals-react/runtime';
 import { type ReactNode, useEffect } from 'react';
 import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
+import { PageHeading } from '../components/PageHeading.tsx';
 import { UpdateBanner } from '../components/UpdateBanner.tsx';
 import { t } from '../i18n/i18n.ts';
 
@@ -19,7 +20,7 @@ export function PublicPage({ title, children }: { title: string; children: React
         <LanguageSwitch />
       </div>
       <div className="page page-narrow">
-        <h1>{title}</h1>
+        <PageHeading>{title}</PageHeading>
         {children}
       </div>
     </div>

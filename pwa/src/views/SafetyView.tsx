@@ -4,6 +4,7 @@ import { Link, useParams } from 'react-router';
 import { errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
+import { PageHeading } from '../components/PageHeading.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { QrScanner } from '../components/QrScanner.tsx';
 import { decodeQrFile } from '../components/qr-decode.ts';
@@ -97,7 +98,7 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
         <p>
           <Link to={`/chats/${encodeURIComponent(contact)}`}>{t('safety.backToChat', { contact })}</Link>
         </p>
-        <h1>{t('view.safety.title', { contact })}</h1>
+        <PageHeading>{t('view.safety.title', { contact })}</PageHeading>
         <p>{t('safety.explain', { contact })}</p>
         <p className={verified ? 'ok' : 'hint'}>
           {verified ? `✓ ${t('safety.verifiedLong', { contact })}` : t('safety.notVerified', { contact })}

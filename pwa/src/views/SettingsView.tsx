@@ -4,6 +4,7 @@ import { useNavigate } from 'react-router';
 import { errorText } from '../components/error-text.ts';
 import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
 import { Modal } from '../components/Modal.tsx';
+import { PageHeading } from '../components/PageHeading.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
@@ -70,7 +71,7 @@ export function SettingsView() {
   return (
     <SignedInPage title={t('view.settings.title')}>
       <div className="page page-narrow">
-        <h1>{t('view.settings.title')}</h1>
+        <PageHeading>{t('view.settings.title')}</PageHeading>
         <section className="card settings-section" aria-labelledby={`${id}-acc`}>
           <h2 id={`${id}-acc`}>{t('settings.account')}</h2>
           <p>{t('settings.signedInAs', { username: app.auth.value.username ?? '' })}</p>

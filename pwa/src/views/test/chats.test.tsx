@@ -89,7 +89,9 @@ describe('ChatsView', () => {
     const before = window.location.href;
     fireEvent.click(screen.getByRole('link', { name: /^bob/ }));
     expect(router.state.location.pathname).toBe('/chats/bob');
-    expect(await screen.findByRole('heading', { level: 1, name: /bob/ })).toBeTruthy();
+    const heading = await screen.findByRole('heading', { level: 1, name: /bob/ });
     expect(window.location.href).toBe(before);
+    // Focus lands on the new page's title, not lost on <body>.
+    expect(document.activeElement).toBe(heading);
   });
 });
