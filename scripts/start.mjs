@@ -39,9 +39,13 @@ function installNodeModules() {
 function buildChanged() {
   for (const step of buildSteps(root)) {
     const stamp = join(stampDir, `build-${step.name}.sha256`);
-    const hash = hashInputs(root, step.inputs);
+    // Always a production build: an inherited NODE_ENV=development (e.g. for the relay) would
+    // make Vite emit development React and a PWA that never registers its service worker.
+    const hash = `${hashInputs(root, step.inputs)}:production`;
     if (!isStale(stamp, hash) && existsSync(join(root, step.output))) continue;
-    runStep(`building ${step.name}`, 'npm', ['run', 'build', '-w', step.workspace]);
+    runStep(`building ${step.name}`, 'npm', ['run', 'build', '-w', step.workspace], {
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     if (!existsSync(join(root, step.output))) {
       throw new StartError(`building ${step.name} did not produce ${step.output}`);
     }

@@ -15,7 +15,14 @@ export const suites = [
   // Static checks of compose.yml, the Dockerfiles, Caddyfile and .env.example (no Docker here).
   { name: 'compose', kind: 'counts', cmd: ['node', 'scripts/pytest-suite.mjs', 'deploy/checks'] },
   // npm start's logic (bind/TLS rule, stamps, preflight) and a real start-to-Ctrl-C smoke run.
-  { name: 'start', kind: 'vitest', cmd: ['npx', 'vitest', 'run', '--root', 'scripts'] },
+  {
+    name: 'start',
+    kind: 'vitest',
+    cmd: ['npx', 'vitest', 'run', '--root', 'scripts'],
+    requires: [
+      { path: '/usr/bin/chromium', hint: 'apt-get install chromium (Debian; never a downloaded browser)' },
+    ],
+  },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
   {

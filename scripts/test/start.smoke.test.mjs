@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
@@ -93,6 +94,32 @@ describe('npm start', () => {
       ws.on('error', (err) => done({ error: err.message }));
     });
     expect(closed).toEqual({ code: 4401, reason: 'invalid or revoked token' });
+
+    // In a real browser, served by the host: the PWA runs under the host's CSP without a single
+    // violation, its service worker takes the whole site (scope "/"), and the shell then
+    // opens offline from the worker's cache.
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const context = await browser.newContext();
+      const tab = await context.newPage();
+      const console_ = [];
+      tab.on('console', (m) => console_.push(m.text()));
+      tab.on('pageerror', (e) => console_.push(e.message));
+      await tab.goto(`${base}/`, { waitUntil: 'load' });
+      const scope = await tab.evaluate(() =>
+        Promise.race([
+          navigator.serviceWorker.ready.then((r) => r.scope),
+          new Promise((r) => setTimeout(() => r('no service worker within 20 s'), 20_000)),
+        ]),
+      );
+      expect(scope).toBe(`${base}/`);
+      await context.setOffline(true);
+      await tab.goto(`${base}/chats`, { waitUntil: 'load' });
+      expect(await tab.locator('#root').count()).toBe(1);
+      expect(console_.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
 
     child.kill('SIGINT');
     const { code } = await exited;
