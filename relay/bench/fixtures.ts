@@ -53,6 +53,8 @@ export interface RelayProcess {
   pid: number;
   /** Resident set size of the relay process, bytes (from /proc). */
   rss(): Promise<number>;
+  /** CPU time (user + system) the relay process has used so far, ms (from /proc). */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,12 @@ export async function startRelay(env: Record<string, string>, port: number): Pro
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
       const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
       return Number(kb) * 1024;
+    },
+    cpuMs: async () => {
+      const { readFile } = await import('node:fs/promises');
+      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in ticks of 10 ms.
+      const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+      return (Number(fields[11]) + Number(fields[12])) * 10;
     },
     stop: () =>
       new Promise<void>((r) => {

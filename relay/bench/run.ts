@@ -261,13 +261,16 @@ async function main() {
     await pool.query('TRUNCATE messages, user_streams, token_buckets');
 
     const relay = await startRelay(env, await freePort());
+    const cpuBefore = await relay.cpuMs();
     const e2e = await endToEnd(relay.baseUrl, senders, receivers);
+    const cpuPerMessage = ((await relay.cpuMs()) - cpuBefore) / Math.max(1, e2e.sent);
     await relay.stop();
     console.log(
       `2. relay end to end (${C} HTTP senders → ${C} WebSocket receivers): accepted ${fmt(e2e.acceptedPerSecond)}/s, ` +
         `delivered ${fmt(e2e.deliveredPerSecond)}/s = ${fmt(e2e.deliveredPerSecond / ceiling, 2)}× the ceiling ` +
         `(target ≥ 0.5×); latency p50 ${fmt(e2e.p50, 1)} ms, p99 ${fmt(e2e.p99, 1)} ms; ` +
-        `${e2e.sent} sent, ${e2e.received} delivered, ${e2e.failed} failed`,
+        `${e2e.sent} sent, ${e2e.received} delivered, ${e2e.failed} failed; relay process CPU ` +
+        `${fmt(cpuPerMessage, 2)} ms per message (warm-up included)`,
     );
 
     const idleUsers = await makeUsers(pool, config, 'w', SOCKETS);
