@@ -110,6 +110,34 @@ describe.skipIf(!present)('C2SP chunked encryption: Wycheproof vectors', () => {
     },
   );
 
+  it.each(vectors.filter((v) => v.t.flags.includes('HeaderFailure')).map((v) => [v.id, v] as const))(
+    'rejects at the header, before any chunk is opened: %s',
+    async (_id, v) => {
+      // The real WebCrypto backend, wrapped only to count chunk decryptions.
+      let opened = 0;
+      const real = byBackend[0]?.[1] as AesGcm;
+      const counting: AesGcm = {
+        ...real,
+        async withKey(key) {
+          const k = await real.withKey(key);
+          return {
+            ...k,
+            decrypt: (n, c, a) => {
+              opened++;
+              return k.decrypt(n, c, a);
+            },
+          };
+        },
+      };
+      await expectRejected(async () => {
+        const dec = createChunkedDecryptor(v.key, v.ctx, { aes: counting });
+        expect(await dec.push(v.ct)).toHaveLength(0);
+        await dec.finish();
+      });
+      expect(opened).toBe(0);
+    },
+  );
+
   it('a failed streaming decryptor keeps failing', async () => {
     const v = vectors.find((x) => x.t.flags.includes('PartialPlaintext')) as Vector;
     const dec = createChunkedDecryptor(v.key, v.ctx);
