@@ -23,18 +23,26 @@ export default async function setup(project: TestProject) {
   let embedded: EmbeddedDb | undefined;
   let dir: string | undefined;
   let adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) {
-    dir = mkdtempSync(join(tmpdir(), 'sd-relay-test-pg-'));
-    embedded = await startEmbeddedPostgres(dir);
-    adminUrl = embedded.adminUrl();
-  }
   const run = randomBytes(4).toString('hex');
   const prefix = `sd_test_${run}_`;
   const template = `${prefix}template`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${template}`);
-  await migrate(withDatabase(adminUrl, template));
+  let admin: pg.Client;
+  try {
+    if (!adminUrl) {
+      dir = mkdtempSync(join(tmpdir(), 'sd-relay-test-pg-'));
+      embedded = await startEmbeddedPostgres(dir);
+      adminUrl = embedded.adminUrl();
+    }
+    admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${template}`);
+    await migrate(withDatabase(adminUrl, template));
+  } catch (err) {
+    // Vitest skips the teardown when setup throws: stop and remove what was started here.
+    await embedded?.stop().catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   project.provide('pgAdminUrl', adminUrl);
   project.provide('pgTemplate', template);
