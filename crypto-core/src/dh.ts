@@ -12,6 +12,7 @@ import type { RandomSource } from './deps.js';
 import { fail } from './errors.js';
 import { X25519_BYTES } from './protocol-constants.js';
 import { draw } from './random-draw.js';
+import type { X25519Backend } from './x25519-backend.js';
 
 /** An X25519 key pair: 32-byte secret scalar and 32-byte public u-coordinate. */
 export interface X25519KeyPair {
@@ -52,4 +53,44 @@ export function dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
   for (const b of out) acc |= b;
   if (acc === 0) fail('BAD_KEY', 'X25519 public key gives a degenerate (all-zero) shared secret');
   return out;
+}
+
+/**
+ * {@link dh} through an X25519 backend (the ratchet's DH steps, spec §7.4). Same checks and
+ * same bytes; if the backend fails for any reason the result is decided by noble, so an
+ * all-zero output is BAD_KEY whatever the backend's way of refusing it.
+ */
+export async function dhWith(
+  backend: X25519Backend,
+  secretKey: Uint8Array,
+  publicKey: Uint8Array,
+): Promise<Uint8Array> {
+  expectBytes(secretKey, 'X25519 secret key', X25519_BYTES);
+  assertCanonicalX25519(publicKey);
+  let out: Uint8Array;
+  try {
+    out = await backend.sharedSecret(secretKey, publicKey);
+  } catch {
+    return dh(secretKey, publicKey);
+  }
+  let acc = 0;
+  for (const b of out) acc |= b;
+  if (out.length !== X25519_BYTES || acc === 0)
+    fail('BAD_KEY', 'X25519 public key gives a degenerate (all-zero) shared secret');
+  return out;
+}
+
+/** {@link generateX25519} with the public key computed by `backend` (noble if it fails). */
+export async function generateX25519With(
+  random: RandomSource,
+  backend: X25519Backend,
+): Promise<X25519KeyPair> {
+  const secretKey = draw(random, X25519_BYTES);
+  let publicKey: Uint8Array;
+  try {
+    publicKey = await backend.publicKey(secretKey);
+  } catch {
+    publicKey = x25519.getPublicKey(secretKey);
+  }
+  return { secretKey, publicKey };
 }

@@ -8,7 +8,7 @@ import type { AesGcm } from './aes-gcm.js';
 import { concat, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
 import type { Clock, RandomSource } from './deps.js';
-import { dh, generateX25519 } from './dh.js';
+import { dhWith, generateX25519With } from './dh.js';
 import { type Direction, type Envelope, encodeHeader, type RatchetHeader } from './envelope.js';
 import { fail } from './errors.js';
 import type { ContentType } from './protocol-constants.js';
@@ -22,11 +22,14 @@ import {
   MAX_SKIPPED_KEYS,
 } from './session-limits.js';
 import type { SessionState, SkippedKey } from './session-state.js';
+import { defaultX25519, type X25519Backend } from './x25519-backend.js';
 
 export interface RatchetDeps {
   random: RandomSource;
   clock: Clock;
   aead: AesGcm;
+  /** X25519 for DH ratchet steps; the runtime's best (defaultX25519) when absent. */
+  x25519?: X25519Backend | undefined;
 }
 
 export function sendingDirection(s: SessionState): Direction {
@@ -93,19 +96,24 @@ function skipTo(s: SessionState, until: number, now: number): void {
 }
 
 /** DH ratchet step on a new remote ratchet key (Double Ratchet §3.5 DHRatchet). */
-function dhRatchet(s: SessionState, remoteKey: Uint8Array, random: RandomSource): void {
+async function dhRatchet(
+  s: SessionState,
+  remoteKey: Uint8Array,
+  random: RandomSource,
+  x: X25519Backend,
+): Promise<void> {
   if (s.remoteRatchetKey !== null && s.receivingChain !== null) {
     s.previousChains.unshift({ ratchetKey: s.remoteRatchetKey, end: s.receivingChain.counter });
     s.previousChains.length = Math.min(s.previousChains.length, MAX_PREVIOUS_CHAINS);
   }
   s.previousCounter = s.sendingChain?.counter ?? 0;
   s.remoteRatchetKey = remoteKey.slice();
-  const recv = kdfRoot(s.rootKey, dh(s.sendingRatchet.secretKey, remoteKey));
+  const recv = kdfRoot(s.rootKey, await dhWith(x, s.sendingRatchet.secretKey, remoteKey));
   if (s.receivingChain) wipe(s.receivingChain.chainKey);
   s.receivingChain = { chainKey: recv.chainKey, counter: 0 };
   wipe(s.sendingRatchet.secretKey);
-  s.sendingRatchet = generateX25519(random);
-  const send = kdfRoot(recv.rootKey, dh(s.sendingRatchet.secretKey, remoteKey));
+  s.sendingRatchet = await generateX25519With(random, x);
+  const send = kdfRoot(recv.rootKey, await dhWith(x, s.sendingRatchet.secretKey, remoteKey));
   if (s.sendingChain) wipe(s.sendingChain.chainKey);
   s.sendingChain = { chainKey: send.chainKey, counter: 0 };
   wipe(s.rootKey, recv.rootKey);
@@ -165,7 +173,7 @@ export async function ratchetDecrypt(
       fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
     if (h.counter > MAX_SKIP) fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
     skipTo(s, h.previousCounter, now);
-    dhRatchet(s, h.ratchetKey, deps.random);
+    await dhRatchet(s, h.ratchetKey, deps.random, deps.x25519 ?? (await defaultX25519()));
     skipTo(s, h.counter, now);
   }
   if (messageKey === undefined) {

@@ -24,14 +24,16 @@ import { assertIdentityPublicKey, type IdentityKeyPair } from './identity.js';
 import { decodeInitialMessage, encodeInitialHeader, type InitialMessageHeader } from './initial-message.js';
 import type { OneTimePreKey, PqPreKey, SignedPreKey } from './prekeys.js';
 import type { ContentType } from './protocol-constants.js';
-import { nextSendingKey, ratchetDecrypt, sealWithMessageKey } from './ratchet.js';
+import { nextSendingKey, type RatchetDeps, ratchetDecrypt, sealWithMessageKey } from './ratchet.js';
 import { kdfRoot } from './ratchet-kdf.js';
 import { assertSession, cloneSession, type SessionState } from './session-state.js';
 import { initiatorAgree, responderAgree } from './x3dh.js';
+import type { X25519Backend } from './x25519-backend.js';
 
 export type { InitialMessageHeader } from './initial-message.js';
 export type { ContentType } from './protocol-constants.js';
 export type { SessionState } from './session-state.js';
+export { defaultX25519, nobleX25519, webCryptoX25519, type X25519Backend } from './x25519-backend.js';
 
 /**
  * Injected environment; every field defaults to the system one.
@@ -43,19 +45,32 @@ export interface SessionOptions {
   random?: RandomSource;
   clock?: Clock;
   aead?: AesGcm;
+  /** X25519 for the ratchet's DH steps; default: WebCrypto where it works, else noble. */
+  x25519?: X25519Backend;
 }
 
-function deps(o: SessionOptions | undefined): { random: RandomSource; clock: Clock; aead: AesGcm } {
+function deps(o: SessionOptions | undefined): RatchetDeps {
   if (o !== undefined && (typeof o !== 'object' || o === null)) fail('BAD_TYPE', 'options must be an object');
   const random = o?.random ?? systemRandom;
   const clock = o?.clock ?? systemClock;
   const aead = o?.aead ?? defaultAesGcm();
+  const x25519 = o?.x25519;
   if (typeof random !== 'function') fail('BAD_TYPE', 'options.random must be a function');
   if (typeof clock !== 'function') fail('BAD_TYPE', 'options.clock must be a function');
   if (typeof aead?.encrypt !== 'function' || typeof aead.decrypt !== 'function')
     fail('BAD_TYPE', 'options.aead must be an AesGcm');
+  if (
+    x25519 !== undefined &&
+    (typeof x25519?.publicKey !== 'function' || typeof x25519.sharedSecret !== 'function')
+  )
+    fail('BAD_TYPE', 'options.x25519 must be an X25519Backend');
   // A clock reading that is not a time is BAD_TYPE, never NaN in the stored state.
-  return { random, clock: () => expectInt(clock(), 'clock reading', 0, Number.MAX_SAFE_INTEGER), aead };
+  return {
+    random,
+    clock: () => expectInt(clock(), 'clock reading', 0, Number.MAX_SAFE_INTEGER),
+    aead,
+    x25519,
+  };
 }
 
 function expectIdentity(identity: IdentityKeyPair): void {

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { assertCanonicalX25519, dh } from '../src/dh.js';
+import { deterministicRandom } from '../scripts/deterministic-random.js';
+import { assertCanonicalX25519, dh, dhWith, generateX25519With } from '../src/dh.js';
 import { CryptoCoreError } from '../src/errors.js';
 import {
   assertIdentityPublicKey,
@@ -13,6 +14,7 @@ import {
   verifyIdentitySignature,
 } from '../src/identity.js';
 import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
+import { defaultX25519, nobleX25519, webCryptoX25519 } from '../src/x25519-backend.js';
 import { hex, unhex } from './fixtures.js';
 
 const WYCHEPROOF = new URL('../../../shared/vectors/wycheproof/', import.meta.url);
@@ -102,6 +104,58 @@ describe('Wycheproof x25519_test.json through dh()', () => {
     expect(valid).toBe(264);
     expect(rejected).toBe(44);
   });
+});
+
+describe('X25519 backends of the ratchet (WebCrypto and noble)', () => {
+  const data = loadWycheproof('x25519_test.json');
+  const backends = [nobleX25519, webCryptoX25519];
+
+  it('WebCrypto is the default where it works (Node ≥ 20)', async () => {
+    expect((await defaultX25519()).name).toBe('webcrypto');
+  });
+
+  it.each(backends.map((b) => [b.name, b] as const))(
+    '%s: RFC 7748 §6.1 and key generation match noble',
+    async (_, b) => {
+      const a = unhex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+      const bPub = unhex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+      expect(hex(await dhWith(b, a, bPub))).toBe(
+        '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742',
+      );
+      const r1 = deterministicRandom('backend keygen');
+      const r2 = deterministicRandom('backend keygen');
+      for (let i = 0; i < 8; i++) {
+        const k = await generateX25519With(r1, b);
+        expect(hex(k.publicKey)).toBe(hex(x25519.getPublicKey(r2(32))));
+      }
+    },
+  );
+
+  it.skipIf(data === undefined).each(backends.map((b) => [b.name, b] as const))(
+    '%s: every Wycheproof case gives the same result as dh()',
+    async (_, b) => {
+      let n = 0;
+      for (const g of data?.testGroups ?? []) {
+        for (const t of g.tests as { tcId: number; public: string; private: string }[]) {
+          const pub = unhex(t.public);
+          const priv = unhex(t.private);
+          let expected: string;
+          try {
+            expected = hex(dh(priv, pub));
+          } catch (e) {
+            await expect(dhWith(b, priv, pub), `tcId ${t.tcId}`).rejects.toMatchObject({
+              code: (e as CryptoCoreError).code,
+            });
+            n++;
+            continue;
+          }
+          expect(hex(await dhWith(b, priv, pub)), `tcId ${t.tcId}`).toBe(expected);
+          n++;
+        }
+      }
+      expect(n).toBe(518);
+    },
+  );
 });
 
 describe('Wycheproof ed25519_test.json through verifyIdentitySignature (strict)', () => {

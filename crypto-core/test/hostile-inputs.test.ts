@@ -108,7 +108,15 @@ describe('hostile inputs', async () => {
     { ...b.session, sendingRatchet: null },
     { ...b.session, pendingInitialHeader: new Uint8Array(10) }, // responder with initiator field
   ];
-  const badShapes: unknown[] = [5, 'x', { random: 5 }, { clock: 'now' }, { aead: {} }];
+  const badShapes: unknown[] = [
+    5,
+    'x',
+    { random: 5 },
+    { clock: 'now' },
+    { aead: {} },
+    { x25519: {} },
+    { x25519: 1 },
+  ];
   // Sources that return garbage matter only where randomness is drawn.
   const badOptions: unknown[] = [...badShapes, { random: () => new Uint8Array(3) }];
   const bundleVariants: unknown[] = [

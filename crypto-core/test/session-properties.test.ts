@@ -17,6 +17,7 @@ import {
   type SessionState,
 } from '../src/session.js';
 import { deserializeSession, serializeSession } from '../src/session-codec.js';
+import { nobleX25519, webCryptoX25519 } from '../src/x25519-backend.js';
 import { makeParties } from './fixtures.js';
 
 const P = makeParties('properties');
@@ -48,9 +49,16 @@ class Conversation {
   readonly o: Record<Who, SessionOptions>;
 
   constructor(seed: number) {
+    // Each side picks its X25519 backend from the seed: mixed pairs must interoperate.
+    const x = (n: number) => (n & 1 ? webCryptoX25519 : nobleX25519);
     this.o = {
-      A: { random: deterministicRandom(`A ${seed}`), clock: () => 1000, aead: nobleAesGcm },
-      B: { random: deterministicRandom(`B ${seed}`), clock: () => 1000, aead: nobleAesGcm },
+      A: { random: deterministicRandom(`A ${seed}`), clock: () => 1000, aead: nobleAesGcm, x25519: x(seed) },
+      B: {
+        random: deterministicRandom(`B ${seed}`),
+        clock: () => 1000,
+        aead: nobleAesGcm,
+        x25519: x(seed >> 1),
+      },
     };
     this.a = initiateSession(P.alice, P.bundle, this.o.A).session;
   }
