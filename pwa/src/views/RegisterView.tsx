@@ -74,7 +74,7 @@ function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => vo
   );
 }
 
-function Enroll({ start, onConfirmed }: { start: RegistrationStart; onConfirmed: () => void }) {
+function Enroll({ start }: { start: RegistrationStart }) {
   useSignals();
   const app = useApp();
   const id = useId();
@@ -96,8 +96,8 @@ function Enroll({ start, onConfirmed }: { start: RegistrationStart; onConfirmed:
     setError(null);
     try {
       const done = await app.confirmRegistration(c);
+      // Confirming signs in, so the route guard moves on to /chats, which shows these codes.
       pendingRecoveryCodes.value = done.recoveryCodes;
-      onConfirmed();
     } catch (err) {
       setError(errorText(err));
       setBusy(false);
@@ -177,7 +177,7 @@ export function RegisterView() {
           }}
         />
       ) : start ? (
-        <Enroll start={start} onConfirmed={() => undefined} />
+        <Enroll start={start} />
       ) : (
         <>
           <ChooseUsername onStarted={setStart} />
