@@ -9,8 +9,13 @@ import { fail } from './errors.js';
 
 /** Version byte of the photo message encoding. */
 export const PHOTO_METADATA_VERSION = 1;
-/** Largest photo (plaintext bytes): 25 MiB. */
-export const MAX_PHOTO_BYTES = 25 * 1024 * 1024;
+/**
+ * Largest photo (plaintext bytes): 25 MB. Its blob is then at most 25,024,472 bytes
+ * ({@link MAX_PHOTO_BLOB_BYTES}), under the relay's default upload limit of 25 MiB.
+ */
+export const MAX_PHOTO_BYTES = 25_000_000;
+/** The blob of the largest photo: 56 + 25,000,000 + 16 × 1,526 (spec §10.2, §12). */
+export const MAX_PHOTO_BLOB_BYTES = 25_024_472;
 /** Largest width or height in pixels. */
 export const MAX_PHOTO_DIMENSION = 16_384;
 /** Longest relay blob id, in bytes of printable ASCII. */

@@ -107,7 +107,7 @@ function checkKeyAndBinding(
 }
 
 /**
- * Starts encrypting a photo (at most 25 MiB, at least 1 byte) for the message whose key
+ * Starts encrypting a photo (at most 25 MB, at least 1 byte) for the message whose key
  * and header are given.
  *
  * @example

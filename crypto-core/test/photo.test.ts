@@ -19,6 +19,7 @@ import {
 import {
   decodePhotoMetadata,
   encodePhotoMetadata,
+  MAX_PHOTO_BLOB_BYTES,
   MAX_PHOTO_BYTES,
   type PhotoMetadata,
 } from '../src/photo-metadata.js';
@@ -147,6 +148,8 @@ describe('photo encryption', () => {
     expect(() => photoCiphertextLength(MAX_PHOTO_BYTES + 1)).toThrow(
       expect.objectContaining({ code: 'BAD_LENGTH' }),
     );
+    expect(photoCiphertextLength(MAX_PHOTO_BYTES)).toBe(MAX_PHOTO_BLOB_BYTES);
+    expect(MAX_PHOTO_BLOB_BYTES).toBeLessThanOrEqual(25 * 1024 * 1024); // the relay's default upload limit
   });
 });
 
