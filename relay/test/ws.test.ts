@@ -195,6 +195,13 @@ describe('authentication and limits', () => {
     b.close();
   });
 
+  it('closes a socket that floods frames', async () => {
+    const bob = await makeUser(t);
+    const ws = await WsClient.connect(t.baseUrl, bob.token);
+    for (let i = 0; i < 40; i++) ws.send({ type: 'catch_up', cursor: 0 });
+    expect(await ws.closed()).toBe(4429);
+  });
+
   it('drops a socket that stops answering pings', async () => {
     const hb = await startTestApp({
       databaseUrl: db.url,

@@ -5,6 +5,11 @@ import { z } from 'zod';
 
 /** Largest client frame: an auth frame is a JWT (< 1 KB) plus a cursor. */
 export const MAX_CLIENT_FRAME_BYTES = 4096;
+/**
+ * Client frames allowed per socket per minute. A client needs one auth frame and a catch_up
+ * now and then; each catch_up costs a stream query, so a flood is cut (close 4429).
+ */
+export const MAX_CLIENT_FRAMES_PER_MINUTE = 30;
 
 const cursor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -23,7 +28,7 @@ export const CLOSE = {
   unauthorized: 4401,
   sessionEnded: 4403,
   authTimeout: 4408,
-  tooManyConnections: 4429,
+  tooMany: 4429, // connections per user, or frames per minute
 } as const;
 
 /** Parses one text frame; null when it is not JSON or not a known frame. */

@@ -17,7 +17,7 @@ import { authenticateToken } from '../auth/require-auth.js';
 import type { AppDeps } from '../deps.js';
 import { readStream } from '../messages/stream.js';
 import type { RelayEvent } from '../notify/notifier.js';
-import { CLOSE, MAX_CLIENT_FRAME_BYTES, parseClientFrame } from './frames.js';
+import { CLOSE, MAX_CLIENT_FRAME_BYTES, MAX_CLIENT_FRAMES_PER_MINUTE, parseClientFrame } from './frames.js';
 
 /** Items read per stream query while catching up. */
 const PAGE = 200;
@@ -37,6 +37,9 @@ interface Conn {
   pumping: boolean;
   again: boolean;
   authTimer: NodeJS.Timeout | undefined;
+  /** Client frames in the current minute (rate limit) and when that minute started. */
+  frames: number;
+  windowStart: number;
 }
 
 export interface WsHub {
@@ -88,6 +91,8 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       pumping: false,
       again: false,
       authTimer: undefined,
+      frames: 0,
+      windowStart: Date.now(),
     };
     all.add(conn);
     conn.authTimer = setTimeout(() => ws.close(CLOSE.authTimeout, 'auth timeout'), opts.authTimeoutMs);
@@ -114,6 +119,15 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }
 
   function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
+    const now = Date.now();
+    if (now - conn.windowStart >= 60_000) {
+      conn.windowStart = now;
+      conn.frames = 0;
+    }
+    if (++conn.frames > MAX_CLIENT_FRAMES_PER_MINUTE) {
+      conn.ws.close(CLOSE.tooMany, 'too many frames');
+      return;
+    }
     if (isBinary) {
       conn.ws.close(CLOSE.unsupportedData, 'text frames only');
       return;
@@ -150,7 +164,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     let set = byUser.get(ctx.userId);
     if (set && set.size >= opts.maxPerUser) {
-      conn.ws.close(CLOSE.tooManyConnections, 'too many connections for this user');
+      conn.ws.close(CLOSE.tooMany, 'too many connections for this user');
       return;
     }
     if (!set) {
