@@ -21,6 +21,11 @@ const code = (file: string) =>
     .replace(/\/\*[\s\S]*?\*\//g, '')
     .replace(/(^|[^:])\/\/.*$/gm, '$1');
 
+// JSX text made of letters (">Send<") or a literal user-facing attribute (aria-label="Send")
+// means a string bypassed the translation layer. "=>" is an arrow, not a tag end.
+const UNTRANSLATED_TEXT = /(?<![=>])>\s*[\p{L}][^<{}]*</gu;
+const UNTRANSLATED_ATTR = /\b(aria-label|placeholder|title|alt)="[^"]*\p{L}[^"]*"/gu;
+
 describe('source guards', () => {
   const files = sources(SRC);
 
@@ -38,5 +43,24 @@ describe('source guards', () => {
   it('sets style only for the virtualized rows', () => {
     const offenders = files.filter((f) => /\bstyle=|setAttribute\(\s*['"]style/.test(code(f)));
     expect(offenders.map((f) => relative(SRC, f))).toEqual(['components/MessageList.tsx']);
+  });
+
+  it('shows no user-facing text that bypasses t() in views and components', () => {
+    const ui = files.filter((f) => /\/(views|components)\/[^/]+\.tsx$/.test(f));
+    expect(ui.length).toBeGreaterThan(10);
+    const found = ui.flatMap((f) =>
+      [...code(f).matchAll(UNTRANSLATED_TEXT), ...code(f).matchAll(UNTRANSLATED_ATTR)].map(
+        (m) => `${relative(SRC, f)}: ${m[0].trim()}`,
+      ),
+    );
+    expect(found).toEqual([]);
+  });
+
+  it('the untranslated-text check does catch literals', () => {
+    expect('<button>Send</button>'.match(UNTRANSLATED_TEXT)).not.toBeNull();
+    expect('<p className="x">Привет</p>'.match(UNTRANSLATED_TEXT)).not.toBeNull();
+    expect('<input aria-label="Search" />'.match(UNTRANSLATED_ATTR)).not.toBeNull();
+    expect("<p>{t('x')}</p>".match(UNTRANSLATED_TEXT)).toBeNull();
+    expect('(f: Blob) => Promise<string | null>'.match(UNTRANSLATED_TEXT)).toBeNull();
   });
 });
