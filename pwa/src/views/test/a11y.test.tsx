@@ -85,4 +85,36 @@ describe('no serious axe-core violations', () => {
     });
     expect(await seriousViolations()).toEqual([]);
   });
+
+  it('/settings with the erase dialog open', async () => {
+    renderAt(signedIn().app, '/settings');
+    fireEvent.click(screen.getByRole('button', { name: 'Erase this device' }));
+    expect(screen.getByRole('dialog')).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('/chats/bob with a key-change warning, offline, and a photo open full screen', async () => {
+    const t = signedIn();
+    t.setContact('bob', { keyChanged: true, verified: false });
+    t.connection.value = 'offline';
+    const photo = { mime: 'image/jpeg' as const, width: 1, height: 1, size: 1 };
+    t.messagesFor('bob').value = [
+      {
+        id: 'p',
+        contact: 'bob',
+        direction: 'in',
+        at: Date.now(),
+        state: 'received',
+        body: { kind: 'photo', photo },
+      },
+    ];
+    renderAt(t.app, '/chats/bob');
+    act(() => {
+      const view = t.photos.get('p');
+      if (view) view.value = { status: 'ready', progress: 1, url: 'blob:x' };
+    });
+    fireEvent.click(screen.getByRole('button', { name: /Open full screen/ }));
+    expect(screen.getByRole('dialog')).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
 });
