@@ -6,6 +6,18 @@ export function dayKey(ms: number): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
+// Building an Intl formatter costs far more than using one; a chat renders many timestamps.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function dateFormat(locale: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = `${locale}|${JSON.stringify(options)}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, options);
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 function startOfDay(ms: number): number {
   const d = new Date(ms);
   d.setHours(0, 0, 0, 0);
@@ -24,22 +36,21 @@ export function dayLabel(ms: number, locale: string, now: number = Date.now()): 
     return capitalize(new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }).format(diff, 'day'), locale);
   }
   const sameYear = new Date(ms).getFullYear() === new Date(now).getFullYear();
-  return new Intl.DateTimeFormat(locale, {
-    day: 'numeric',
-    month: 'long',
-    ...(sameYear ? {} : { year: 'numeric' }),
-  }).format(ms);
+  return dateFormat(
+    locale,
+    sameYear ? { day: 'numeric', month: 'long' } : { day: 'numeric', month: 'long', year: 'numeric' },
+  ).format(ms);
 }
 
 /** Clock time of a message ("14:05" / "2:05 PM"). */
 export function timeLabel(ms: number, locale: string): string {
-  return new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit' }).format(ms);
+  return dateFormat(locale, { hour: 'numeric', minute: '2-digit' }).format(ms);
 }
 
 /** Chat-list time: the clock time today, the short date otherwise. */
 export function listTimeLabel(ms: number, locale: string, now: number = Date.now()): string {
   if (dayKey(ms) === dayKey(now)) return timeLabel(ms, locale);
-  return new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'short' }).format(ms);
+  return dateFormat(locale, { day: 'numeric', month: 'short' }).format(ms);
 }
 
 export type Row<M> = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: string; message: M };
