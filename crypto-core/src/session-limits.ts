@@ -46,12 +46,24 @@ export const MAX_SKIPPED_KEY_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 export const MAX_PREVIOUS_CHAINS = 5;
 
 /**
- * Largest plaintext of one ratchet message (64 KiB): text and photo metadata fit easily.
+ * Largest plaintext of one ratchet message (60 KiB). Chosen so that the largest wire
+ * message — an initial message with a one-time prekey: 1,168 + 44 + 61,440 + 16 = 62,668
+ * bytes — fits the relay's default 64 KiB message limit (relay MAX_MESSAGE_BYTES). Text
+ * and photo metadata (thumbnail ≤ 16 KiB) fit easily.
  *
  * @example
  * if (text.length > MAX_PLAINTEXT_BYTES) tellUser('message too long');
  */
-export const MAX_PLAINTEXT_BYTES = 65536;
+export const MAX_PLAINTEXT_BYTES = 61440;
+
+/**
+ * Largest wire message crypto-core produces (spec §12): initial header with a one-time
+ * prekey (1,168) + ratchet header (44) + MAX_PLAINTEXT_BYTES + tag (16) = 62,668 bytes.
+ *
+ * @example
+ * if (body.length > MAX_WIRE_MESSAGE_BYTES) reject(); // can never be a valid message
+ */
+export const MAX_WIRE_MESSAGE_BYTES = 1168 + 44 + MAX_PLAINTEXT_BYTES + 16;
 
 /**
  * Largest message number a chain may reach (u32 on the wire).

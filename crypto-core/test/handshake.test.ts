@@ -17,6 +17,7 @@ import {
   messageKind,
   parseInitialMessage,
 } from '../src/session.js';
+import { MAX_PLAINTEXT_BYTES, MAX_WIRE_MESSAGE_BYTES } from '../src/session-limits.js';
 import { enc, makeParties, opts } from './fixtures.js';
 
 const P = makeParties('handshake');
@@ -187,6 +188,17 @@ describe('handshake (spec §5–§6)', () => {
       await expect(decryptMessage(a, forged)).rejects.toMatchObject({ code: 'BAD_KEY' });
     }
     expect(JSON.stringify(a, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v))).toBe(before);
+  });
+
+  it('the largest plaintext gives exactly MAX_WIRE_MESSAGE_BYTES and decrypts; one byte more is BAD_LENGTH', async () => {
+    const a = initiateSession(P.alice, P.bundle, opts('hs8')).session;
+    const big = new Uint8Array(MAX_PLAINTEXT_BYTES).fill(0x61);
+    const m = await encryptMessage(a, 'text', big, opts('hs8'));
+    expect(m.message.length).toBe(MAX_WIRE_MESSAGE_BYTES);
+    expect((await acceptSession(P.bobKeys, m.message, opts('hs8b'))).plaintext).toEqual(big);
+    await expect(encryptMessage(a, 'text', new Uint8Array(MAX_PLAINTEXT_BYTES + 1))).rejects.toMatchObject({
+      code: 'BAD_LENGTH',
+    });
   });
 
   it('EK_A with the top bit set (same X25519 point mod masking) is refused, not silently accepted', async () => {
