@@ -86,6 +86,7 @@ async function sendStatementRate(
           body,
           now: new Date(),
           bucket: config.data.send,
+          mailboxCap: config.data.maxPendingMessages,
         });
         if (out.kind === 'stored') count++;
       }

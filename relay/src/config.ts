@@ -57,6 +57,7 @@ const envSchema = z.object({
   PREKEY_FETCH_PER_MINUTE: int(1, 6000, 10),
   PREKEY_LOW_THRESHOLD: int(0, 500, 20),
   MAX_PENDING_PHOTOS: int(1, 10_000, 100),
+  MAX_PENDING_MESSAGES: int(10, 1_000_000, 10_000),
   WS_MAX_CONNECTIONS_PER_USER: int(1, 1000, 5),
   WS_MAX_CONNECTIONS: int(1, 1_000_000, 50_000),
   WS_AUTH_TIMEOUT_MS: int(100, 60_000, 5000),
@@ -98,6 +99,8 @@ export interface DataConfig {
   prekeyLowThreshold: number;
   /** Photos a sender may have waiting for acknowledgement. */
   maxPendingPhotos: number;
+  /** Unacknowledged messages a receiver may hold; sends beyond it are refused (409 mailbox_full). */
+  maxPendingMessages: number;
   ws: {
     maxPerUser: number;
     maxConnections: number;
@@ -159,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
       prekeyLowThreshold: e.PREKEY_LOW_THRESHOLD,
       maxPendingPhotos: e.MAX_PENDING_PHOTOS,
+      maxPendingMessages: e.MAX_PENDING_MESSAGES,
       ws: {
         maxPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
         maxConnections: e.WS_MAX_CONNECTIONS,

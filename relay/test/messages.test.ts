@@ -242,6 +242,35 @@ describe('limits and retention', () => {
     }
   });
 
+  it('refuses sends to a full mailbox until the receiver acknowledges', async () => {
+    const small = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { MAX_PENDING_MESSAGES: '10', SEND_RATE_BURST: '100' },
+    });
+    try {
+      const [a, c, b] = [await makeUser(small), await makeUser(small), await makeUser(small)];
+      const post = (from: DataUser) =>
+        small.api.post(
+          '/send_message',
+          { to: b.username, client_id: randomUUID(), body: b64(8) },
+          { token: from.token },
+        );
+      const ids: number[] = [];
+      for (let i = 0; i < 10; i++) ids.push((await post(i % 2 ? a : c)).body.id);
+      const full = await post(a);
+      expect(full.status).toBe(409);
+      expect(full.body.error).toBe('mailbox_full');
+      expect((await post(c)).status).toBe(409); // for every sender
+      await small.api.post('/ack', { ids: ids.slice(0, 2) }, { token: b.token });
+      expect((await post(a)).status).toBe(201);
+      expect((await post(c)).status).toBe(201);
+      expect((await post(a)).status).toBe(409);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('deletes unacknowledged messages, tombstones and events once retention has passed', async () => {
     const a = await makeUser(t);
     const b = await makeUser(t);

@@ -65,10 +65,17 @@ export function messageRoutes(deps: AppDeps): Router {
       body: body.body,
       now,
       bucket: deps.config.data.send,
+      mailboxCap: deps.config.data.maxPendingMessages,
     });
     switch (out.kind) {
       case 'rate_limited':
         throw rateLimited(out.retryAfterSeconds, 'sending too fast');
+      case 'mailbox_full':
+        throw new HttpError(
+          409,
+          'mailbox_full',
+          'the recipient has too many unacknowledged messages; try later',
+        );
       case 'no_recipient':
         throw notFound('no such user');
       case 'conflict':

@@ -8,15 +8,22 @@ export type SendOutcome =
   | { kind: 'duplicate'; id: number; createdAt: Date }
   | { kind: 'conflict' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
+  | { kind: 'mailbox_full' }
   | { kind: 'no_recipient' };
 
-// One statement: take a token from the sender's bucket, resolve the recipient, take the next
+// One statement: take a token from the sender's bucket, resolve the recipient (unless its
+// mailbox already holds $9 unacknowledged messages: counted on the (receiver_id, seq) index
+// and stopped at the cap, so it is cheap for the usual small mailbox), take the next
 // seq of its stream and insert. Nothing past the bucket happens without a token (r reads tb).
 // A retry with a known client_id hits ON CONFLICT and inserts nothing (the seq taken is a
 // harmless gap). Lock order is always bucket (sender) then stream (receiver).
 const INSERT = `
 WITH tb AS (${takeSql({ user: 1, bucket: 6, burst: 7, rate: 8, now: 5 })}),
-r AS (SELECT id FROM users WHERE username = $2 AND status = 'active' AND EXISTS (SELECT 1 FROM tb)),
+r AS (
+  SELECT u.id FROM users u
+   WHERE u.username = $2 AND u.status = 'active' AND EXISTS (SELECT 1 FROM tb)
+     AND (SELECT count(*) FROM (SELECT 1 FROM messages p WHERE p.receiver_id = u.id LIMIT $9) x) < $9
+),
 s AS (
   INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM r
   ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
@@ -36,7 +43,16 @@ SELECT m.id, m.created_at, m.acked_at,
 /** Stores a message once per (sender, client_id), if the sender's `bucket` has a token. */
 export async function insertMessage(
   db: Queryable,
-  m: { senderId: string; to: string; clientId: string; body: Buffer; now: Date; bucket: BucketSpec },
+  m: {
+    senderId: string;
+    to: string;
+    clientId: string;
+    body: Buffer;
+    now: Date;
+    bucket: BucketSpec;
+    /** Most unacknowledged messages a receiver may hold (MAX_PENDING_MESSAGES). */
+    mailboxCap: number;
+  },
 ): Promise<SendOutcome> {
   const r = await db.query<{ id: string; seq: string; receiver_id: string; created_at: Date }>(INSERT, [
     m.senderId,
@@ -47,6 +63,7 @@ export async function insertMessage(
     m.bucket.name,
     m.bucket.burst,
     m.bucket.perSecond,
+    m.mailboxCap,
   ]);
   const row = r.rows[0];
   if (row)
@@ -57,7 +74,7 @@ export async function insertMessage(
       receiverId: row.receiver_id,
       createdAt: row.created_at,
     };
-  // Why nothing was stored (the rare path): out of tokens, a retry, or no such recipient.
+  // Why nothing was stored (the rare path): out of tokens, a retry, a full mailbox, or no such recipient.
   const wait = await retryAfter(db, m.senderId, m.bucket, m.now);
   if (wait > 0) return { kind: 'rate_limited', retryAfterSeconds: wait };
   const e = await db.query<{ id: string; created_at: Date; acked_at: Date | null; same: boolean | null }>(
@@ -65,7 +82,10 @@ export async function insertMessage(
     [m.senderId, m.to, m.clientId, m.body],
   );
   const prev = e.rows[0];
-  if (!prev) return { kind: 'no_recipient' };
+  if (!prev) {
+    const u = await db.query(`SELECT 1 FROM users WHERE username = $1 AND status = 'active'`, [m.to]);
+    return u.rowCount ? { kind: 'mailbox_full' } : { kind: 'no_recipient' };
+  }
   // After acknowledgement only a tombstone remains (no body to compare): the retry is the same send.
   if (prev.acked_at !== null || prev.same)
     return { kind: 'duplicate', id: Number(prev.id), createdAt: prev.created_at };
