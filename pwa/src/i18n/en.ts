@@ -57,6 +57,8 @@ export const en = {
   'register.firstCodeHint': 'Six digits. A new one appears every 30 seconds.',
   'register.confirm': 'Create account',
   'register.creatingKeys': 'Creating your encryption keys…',
+  'register.expired': 'This registration has expired. Choose your username again to start over.',
+  'register.restart': 'Choose a different username',
   'recovery.title': 'Save your recovery codes',
   'recovery.explain':
     'If you lose the phone with your authenticator app, each of these codes lets you log in once. Keep them somewhere safe, away from this device.',

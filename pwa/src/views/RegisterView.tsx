@@ -2,7 +2,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { CopyButton } from '../components/CopyButton.tsx';
-import { errorText } from '../components/error-text.ts';
+import { errorCode, errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
@@ -74,7 +74,7 @@ function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => vo
   );
 }
 
-function Enroll({ start }: { start: RegistrationStart }) {
+function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () => void }) {
   useSignals();
   const app = useApp();
   const id = useId();
@@ -99,7 +99,8 @@ function Enroll({ start }: { start: RegistrationStart }) {
       // Confirming signs in, so the route guard moves on to /chats, which shows these codes.
       pendingRecoveryCodes.value = done.recoveryCodes;
     } catch (err) {
-      setError(errorText(err));
+      // A pending registration lapses after a while (spec/openapi.yaml /register): say so.
+      setError(errorCode(err) === 'not_found' ? t('register.expired') : errorText(err));
       setBusy(false);
     }
   };
@@ -153,6 +154,9 @@ function Enroll({ start }: { start: RegistrationStart }) {
         <button type="submit" className="button button-primary" disabled={busy}>
           {busy ? t('register.creatingKeys') : t('register.confirm')}
         </button>
+        <button type="button" className="button-link" onClick={onRestart} disabled={busy}>
+          {t('register.restart')}
+        </button>
       </form>
     </div>
   );
@@ -177,7 +181,7 @@ export function RegisterView() {
           }}
         />
       ) : start ? (
-        <Enroll start={start} />
+        <Enroll start={start} onRestart={() => setStart(null)} />
       ) : (
         <>
           <ChooseUsername onStarted={setStart} />

@@ -1,6 +1,7 @@
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setLanguage } from '../../i18n/i18n.ts';
+import { AppError } from '../../state/errors.ts';
 import { pendingRecoveryCodes } from '../recovery.ts';
 import { makeTestApp, renderAt } from './test-app.tsx';
 
@@ -82,5 +83,21 @@ describe('RegisterView', () => {
     });
     expect(screen.getByRole('alert').textContent).toMatch(/The code is not right/);
     expect(t.calls.some((c) => c.action === 'confirmRegistration')).toBe(false);
+  });
+
+  it('says when the pending registration has expired and lets the user start over', async () => {
+    const t = await startAs('alice');
+    t.app.confirmRegistration = async () => {
+      throw new AppError('not_found');
+    };
+    fireEvent.change(screen.getByLabelText(/Enter the code the app shows now/), {
+      target: { value: '123456' },
+    });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Create account' }));
+    });
+    expect(screen.getByRole('alert').textContent).toMatch(/registration has expired/);
+    fireEvent.click(screen.getByRole('button', { name: 'Choose a different username' }));
+    expect(screen.getByLabelText('Username')).toBeTruthy();
   });
 });
