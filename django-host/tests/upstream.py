@@ -105,7 +105,9 @@ class Upstream:
         await self.respond(send, 201, body, [(b'content-type', b'application/json')])
 
     async def route_download(self, scope, receive, send):
-        size = int(parse_qs(scope['query_string'].decode())['size'][0])
+        query = parse_qs(scope['query_string'].decode())
+        size = int(query['size'][0])
+        gated = query.get('gate', ['1'])[0] != '0'  # the benchmark streams without the gate
         await send(
             {
                 'type': 'http.response.start',
@@ -116,7 +118,7 @@ class Upstream:
         first = True
         for piece in pattern(size):
             await send({'type': 'http.response.body', 'body': piece, 'more_body': True})
-            if first:
+            if first and gated:
                 first = False
                 # Send the rest only once the client holds the first chunk: a forward that
                 # buffered the whole response would never deliver it, and the test fails.
