@@ -6,13 +6,15 @@
  */
 import { x25519 as nobleX25519Curve } from '@noble/curves/ed25519.js';
 import { x25519 as webX25519 } from '@noble/curves/webcrypto.js';
+import { expectBytes } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
+import { CryptoCoreError, fail } from './errors.js';
 
 export interface X25519Backend {
   readonly name: 'webcrypto' | 'noble';
   /** The public key of a 32-byte secret. */
   publicKey(secretKey: Uint8Array): Promise<Uint8Array>;
-  /** X25519(secret, public); may reject for an all-zero result (callers map that to BAD_KEY). */
+  /** X25519(secret, public); BAD_KEY when the primitive refuses (e.g. an all-zero result). */
   sharedSecret(secretKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>;
 }
 
@@ -25,12 +27,28 @@ export interface X25519Backend {
 export const nobleX25519: X25519Backend = {
   name: 'noble',
   async publicKey(secretKey) {
-    return nobleX25519Curve.getPublicKey(secretKey);
+    return nobleX25519Curve.getPublicKey(checkKey(secretKey, 'secret'));
   },
   async sharedSecret(secretKey, publicKey) {
-    return nobleX25519Curve.getSharedSecret(secretKey, publicKey);
+    return guard(() =>
+      nobleX25519Curve.getSharedSecret(checkKey(secretKey, 'secret'), checkKey(publicKey, 'public')),
+    );
   },
 };
+
+function checkKey(key: Uint8Array, which: string): Uint8Array {
+  return expectBytes(key, `X25519 ${which} key`, 32);
+}
+
+/** Any failure of the primitive itself (e.g. an all-zero result) is BAD_KEY. */
+async function guard(f: () => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof CryptoCoreError) throw e;
+    return fail('BAD_KEY', 'X25519 refused the key (degenerate shared secret)');
+  }
+}
 
 const RAW = { formatSec: 'raw', formatPub: 'raw' } as const;
 
@@ -45,9 +63,10 @@ const RAW = { formatSec: 'raw', formatPub: 'raw' } as const;
 export const webCryptoX25519: X25519Backend = {
   name: 'webcrypto',
   async publicKey(secretKey) {
-    return nobleX25519Curve.getPublicKey(secretKey);
+    return nobleX25519Curve.getPublicKey(checkKey(secretKey, 'secret'));
   },
-  sharedSecret: (secretKey, publicKey) => webX25519.getSharedSecret(secretKey, publicKey, RAW),
+  sharedSecret: (secretKey, publicKey) =>
+    guard(() => webX25519.getSharedSecret(checkKey(secretKey, 'secret'), checkKey(publicKey, 'public'), RAW)),
 };
 
 // RFC 7748 §6.1: Alice's secret key, Bob's public key, and their shared secret.

@@ -29,6 +29,7 @@ import {
 } from '../src/session.js';
 import { deserializeSession, serializeSession } from '../src/session-codec.js';
 import { MAX_PLAINTEXT_BYTES } from '../src/session-limits.js';
+import { nobleX25519, webCryptoX25519 } from '../src/x25519-backend.js';
 import { enc, makeParties, opts } from './fixtures.js';
 
 const P = makeParties('hostile');
@@ -266,6 +267,30 @@ describe('hostile inputs', async () => {
       args: () => [m.message],
       hostile: [[...notBytes, new Uint8Array(0), new Uint8Array(1), Uint8Array.of(1, 9)]],
       call: messageKind as never,
+    },
+    {
+      name: 'nobleX25519.sharedSecret',
+      args: () => [P.spk.secretKey, P.opk.publicKey],
+      hostile: [
+        [...notBytes, ...badLengths],
+        [...notBytes, ...badLengths, new Uint8Array(32)],
+      ],
+      call: ((s: Uint8Array, p: Uint8Array) => nobleX25519.sharedSecret(s, p)) as never,
+    },
+    {
+      name: 'webCryptoX25519.sharedSecret',
+      args: () => [P.spk.secretKey, P.opk.publicKey],
+      hostile: [
+        [...notBytes, ...badLengths],
+        [...notBytes, ...badLengths, new Uint8Array(32)],
+      ],
+      call: ((s: Uint8Array, p: Uint8Array) => webCryptoX25519.sharedSecret(s, p)) as never,
+    },
+    {
+      name: 'nobleX25519.publicKey',
+      args: () => [P.spk.secretKey],
+      hostile: [[...notBytes, ...badLengths]],
+      call: ((s: Uint8Array) => nobleX25519.publicKey(s)) as never,
     },
     {
       name: 'serializeSession',
