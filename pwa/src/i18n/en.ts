@@ -96,6 +96,7 @@ export const en = {
   'chat.empty': 'No messages with {contact} yet. Say hello!',
   'chat.history': 'Messages with {contact}',
   'chat.newMessage': 'New message from {contact}: {text}',
+  'chat.notContact': '{contact} is not in your contacts.',
   'message.you': 'You:',
   'message.from': '{contact}:',
   'message.retry': 'Try again',

@@ -100,6 +100,7 @@ export const ru: Record<MessageKey, Message> = {
   'chat.empty': 'С {contact} вы ещё не переписывались. Напишите первое сообщение!',
   'chat.history': 'Переписка с {contact}',
   'chat.newMessage': 'Новое сообщение от {contact}: {text}',
+  'chat.notContact': 'Пользователя {contact} нет в ваших контактах.',
   'message.you': 'Вы:',
   'message.from': '{contact}:',
   'message.retry': 'Повторить',

@@ -5,6 +5,7 @@ import { Composer } from '../components/Composer.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
 import { MessageList } from '../components/MessageList.tsx';
 import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
+import { NotAContactBanner } from '../components/NotAContactBanner.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
@@ -49,6 +50,7 @@ export function ChatView() {
           </Link>
         </header>
         {keyChanged && <KeyChangeBanner contact={contact} />}
+        {!info && <NotAContactBanner contact={contact} />}
         <MessageList messages={messages} locale={locale} contact={contact} />
         <NewMessageAnnouncer messages={messages} />
         <Composer contact={contact} blocked={keyChanged} />

@@ -199,4 +199,16 @@ describe('ChatView', () => {
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(document.activeElement).toBe(thumb);
   });
+
+  it('offers to add someone who is not a contact when their chat is opened by address', async () => {
+    const t = chatWith([]);
+    t.contacts.value = [];
+    renderAt(t.app, '/chats/bob');
+    const banner = screen.getByRole('region', { name: 'bob is not in your contacts.' });
+    await act(async () => {
+      fireEvent.click(within(banner).getByRole('button', { name: 'Add' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'addContact', args: ['bob'] });
+    expect(screen.queryByRole('region', { name: 'bob is not in your contacts.' })).toBeNull();
+  });
 });
