@@ -34,12 +34,6 @@ export const CONTENT_PHOTO = 0x02;
 export const CONTENT_CONTROL = 0x03;
 export type ContentType = 'text' | 'photo' | 'control';
 
-export const CONTENT_TYPE_BYTES: Readonly<Record<ContentType, number>> = {
-  text: CONTENT_TEXT,
-  photo: CONTENT_PHOTO,
-  control: CONTENT_CONTROL,
-};
-
 /** Signature contexts (§4.3): prepended to what the identity key signs. */
 export const SIG_CONTEXT_SIGNED_PREKEY = utf8('SecureDrop_SignedPreKey_X25519_v1');
 export const SIG_CONTEXT_PQ_PREKEY = utf8('SecureDrop_SignedPreKey_ML-KEM-768_v1');
@@ -65,7 +59,6 @@ export const X25519_BYTES = 32;
 export const MLKEM768_PUBLIC_BYTES = 1184;
 export const MLKEM768_SECRET_BYTES = 2400;
 export const MLKEM768_CIPHERTEXT_BYTES = 1088;
-export const MLKEM768_SHARED_BYTES = 32;
 export const MLKEM768_KEYGEN_SEED_BYTES = 64;
 export const MLKEM768_ENCAPS_RANDOM_BYTES = 32;
 export const KEY_BYTES = 32;
