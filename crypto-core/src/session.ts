@@ -23,7 +23,13 @@ import { fail } from './errors.js';
 import { assertIdentityPublicKey, type IdentityKeyPair } from './identity.js';
 import { decodeInitialMessage, encodeInitialHeader, type InitialMessageHeader } from './initial-message.js';
 import type { OneTimePreKey, PqPreKey, SignedPreKey } from './prekeys.js';
-import type { ContentType } from './protocol-constants.js';
+import {
+  type ContentType,
+  ED25519_PUBLIC_BYTES,
+  ED25519_SECRET_BYTES,
+  MLKEM768_PUBLIC_BYTES,
+  X25519_BYTES,
+} from './protocol-constants.js';
 import { nextSendingKey, type RatchetDeps, ratchetDecrypt, sealWithMessageKey } from './ratchet.js';
 import { kdfRoot } from './ratchet-kdf.js';
 import { assertSession, cloneSession, type SessionState } from './session-state.js';
@@ -75,8 +81,8 @@ function deps(o: SessionOptions | undefined): RatchetDeps {
 
 function expectIdentity(identity: IdentityKeyPair): void {
   if (typeof identity !== 'object' || identity === null) fail('BAD_TYPE', 'identity must be an object');
-  expectBytes(identity.publicKey, 'identity public key', 32);
-  expectBytes(identity.secretKey, 'identity secret key', 32);
+  expectBytes(identity.publicKey, 'identity public key', ED25519_PUBLIC_BYTES);
+  expectBytes(identity.secretKey, 'identity secret key', ED25519_SECRET_BYTES);
 }
 
 /**
@@ -227,15 +233,15 @@ export async function acceptSession(
     const opk = keys.oneTimePreKey;
     if (typeof opk !== 'object' || opk === null || opk.id !== header.oneTimePreKeyId)
       fail('UNKNOWN_PREKEY', 'one-time prekey named by the message is not held (already used?)');
-    opkSecret = expectBytes(opk.secretKey, 'one-time prekey secret', 32);
+    opkSecret = expectBytes(opk.secretKey, 'one-time prekey secret', X25519_BYTES);
   }
-  expectBytes(spk.secretKey, 'signed prekey secret', 32);
-  expectBytes(spk.publicKey, 'signed prekey', 32);
+  expectBytes(spk.secretKey, 'signed prekey secret', X25519_BYTES);
+  expectBytes(spk.publicKey, 'signed prekey', X25519_BYTES);
   const agreed = responderAgree(
     {
       identity: keys.identity,
       signedPreKeySecret: spk.secretKey,
-      pqPreKeyPublic: expectBytes(pq.publicKey, 'PQ prekey', 1184),
+      pqPreKeyPublic: expectBytes(pq.publicKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES),
       pqPreKeySecret: pq.secretKey,
       oneTimePreKeySecret: opkSecret,
     },
