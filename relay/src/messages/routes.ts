@@ -85,7 +85,19 @@ export function messageRoutes(deps: AppDeps): Router {
         return;
       case 'stored':
         // After the commit, outside the insert transaction (issue 3: NOTIFY inside costs 43–63 %).
-        deps.notifier.publish({ kind: 'stream', userId: out.receiverId, seq: out.seq });
+        deps.notifier.publish({
+          kind: 'stream',
+          userId: out.receiverId,
+          seq: out.seq,
+          item: {
+            type: 'message',
+            seq: out.seq,
+            id: out.id,
+            from: out.sender,
+            body: body.body.toString('base64'),
+            created_at: out.createdAt.toISOString(),
+          },
+        });
         res.status(201).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: false });
     }
   });

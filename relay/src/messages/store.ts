@@ -4,7 +4,7 @@ import { type BucketSpec, retryAfter, takeSql } from '../limits/token-bucket.js'
 import type { Queryable } from './stream.js';
 
 export type SendOutcome =
-  | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date }
+  | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date; sender: string }
   | { kind: 'duplicate'; id: number; createdAt: Date }
   | { kind: 'conflict' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
@@ -32,7 +32,7 @@ s AS (
 INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted, created_at)
 SELECT $1, s.user_id, $3, s.seq, $4, $5 FROM s
 ON CONFLICT (sender_id, client_id) DO NOTHING
-RETURNING id, seq, receiver_id, created_at`;
+RETURNING id, seq, receiver_id, created_at, (SELECT username FROM users WHERE id = $1) AS sender`;
 
 const EXISTING = `
 SELECT m.id, m.created_at, m.acked_at,
@@ -54,7 +54,13 @@ export async function insertMessage(
     mailboxCap: number;
   },
 ): Promise<SendOutcome> {
-  const r = await db.query<{ id: string; seq: string; receiver_id: string; created_at: Date }>(INSERT, [
+  const r = await db.query<{
+    id: string;
+    seq: string;
+    receiver_id: string;
+    created_at: Date;
+    sender: string;
+  }>(INSERT, [
     m.senderId,
     m.to,
     m.clientId,
@@ -73,6 +79,7 @@ export async function insertMessage(
       seq: Number(row.seq),
       receiverId: row.receiver_id,
       createdAt: row.created_at,
+      sender: row.sender,
     };
   // Why nothing was stored (the rare path): out of tokens, a retry, a full mailbox, or no such recipient.
   const wait = await retryAfter(db, m.senderId, m.bucket, m.now);

@@ -5,16 +5,20 @@
 // (clients catch up from their cursor). Any broker can stand behind this interface;
 // PgNotifier (LISTEN/NOTIFY) is the default.
 
+import type { StreamItem } from '../messages/stream.js';
+
 /**
  * What a process can announce. `userId` is the user the event is FOR (whose sockets act).
  * - `stream`: a new row (message, key change, delivery receipt) at `seq` in that user's stream.
+ *   `item` (optional) is the committed row itself: handed to this process's own subscribers only,
+ *   never put on the wire, so a local socket can skip reading back what was just written.
  * - `prekeys_low`: that user's one-time prekey stock fell below the threshold.
  * - `revoked`: sessions of that user ended (one `sessionId`, or all when it is absent).
  * - `resync`: local only, never published: the broker connection was re-established and
  *   events may have been missed, so every socket re-reads its stream.
  */
 export type RelayEvent =
-  | { kind: 'stream'; userId: string; seq: number }
+  | { kind: 'stream'; userId: string; seq: number; item?: StreamItem }
   | { kind: 'prekeys_low'; userId: string; remaining: number }
   | { kind: 'revoked'; userId: string; sessionId?: string }
   | { kind: 'resync' };

@@ -63,6 +63,9 @@ export class PgNotifier implements Notifier {
 
   publish(event: PublishedEvent): void {
     if (this.closed) return;
+    // The row itself goes to this process's subscribers at once; other processes (and this one,
+    // again, without the row) hear the NOTIFY.
+    if (event.kind === 'stream' && event.item) this.dispatch(event);
     this.queue.push(JSON.stringify(encodeEvent(event)));
     if (!this.inFlight) this.inFlight = this.drain();
   }

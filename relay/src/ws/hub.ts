@@ -226,7 +226,12 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     for (const c of set) {
       if (c.state !== 2) continue;
       if (event.kind === 'stream') {
-        if (event.seq > c.cursor) void pump(c);
+        // Fast path for a row this process just committed: when it is the very next seq and no
+        // read is in flight, nothing can lie between, so it is sent without reading it back.
+        if (event.item && !c.pumping && event.seq === c.cursor + 1) {
+          c.ws.send(JSON.stringify(event.item));
+          c.cursor = event.seq;
+        } else if (event.seq > c.cursor) void pump(c);
       } else if (event.kind === 'prekeys_low') {
         send(c, { type: 'prekeys_low', remaining: event.remaining });
       } else if (
