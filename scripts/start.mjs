@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
-import { BindError, bindPlan, probeAddress } from './lib/bind.mjs';
+import { BindError, bindPlan, portFree, probeAddress } from './lib/bind.mjs';
 import { hashInputs, isStale, writeStamp } from './lib/stamp.mjs';
 import { buildSteps, missingPieces, needsNpmCi, relayCommand } from './lib/workspace.mjs';
 import { ensurePythonEnv, hostDir, PythonEnvError } from './python-env.mjs';
@@ -133,6 +133,21 @@ async function main() {
         'These come from the relay and PWA work in progress; `npm test` runs what exists.',
     );
   }
+  // Checked before installing and building, so a busy port is reported at once.
+  const relayPort = Number(process.env.SECURE_DROP_RELAY_PORT || 3000);
+  if (!Number.isInteger(relayPort) || relayPort < 1 || relayPort > 65535) {
+    throw new StartError('SECURE_DROP_RELAY_PORT must be a port number 1-65535');
+  }
+  if (!(await portFree(plan.host, plan.port))) {
+    throw new StartError(
+      `port ${plan.port} on ${plan.host} is already in use: stop what holds it or set PORT`,
+    );
+  }
+  if (!(await portFree('127.0.0.1', relayPort))) {
+    throw new StartError(
+      `the relay's port ${relayPort} on 127.0.0.1 is already in use: set SECURE_DROP_RELAY_PORT`,
+    );
+  }
   installNodeModules();
   let python;
   try {
@@ -143,7 +158,6 @@ async function main() {
   }
   buildChanged();
 
-  const relayPort = Number(process.env.SECURE_DROP_RELAY_PORT || 3000);
   const publicOrigins = [`http://localhost:${plan.port}`, `http://127.0.0.1:${plan.port}`, plan.url];
   if (process.env.SECURE_DROP_PUBLIC_ORIGIN) publicOrigins.push(process.env.SECURE_DROP_PUBLIC_ORIGIN);
 

@@ -2,7 +2,7 @@
 // secure context, so WebCrypto and the service worker work there); any other interface needs
 // TLS here (certificate + key) or an explicitly declared TLS proxy in front.
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { createServer, isIP } from 'node:net';
 
 export class BindError extends Error {}
 
@@ -58,4 +58,16 @@ export function probeAddress(host) {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::' || host === '[::]') return '[::1]';
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** Whether `port` can be bound on `host` right now (checked before starting a child, so a
+ * busy port gets a clear message instead of a crashed server). */
+export function portFree(host, port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: host.replace(/^\[|\]$/g, ''), port, exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    );
+  });
 }

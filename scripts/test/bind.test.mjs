@@ -1,5 +1,6 @@
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { BindError, bindPlan, isLoopback, probeAddress } from '../lib/bind.mjs';
+import { BindError, bindPlan, isLoopback, portFree, probeAddress } from '../lib/bind.mjs';
 
 const exists = () => true;
 
@@ -61,5 +62,16 @@ describe('helpers', () => {
     expect(probeAddress('::')).toBe('[::1]');
     expect(probeAddress('fd00::5')).toBe('[fd00::5]');
     expect(probeAddress('10.0.0.5')).toBe('10.0.0.5');
+  });
+});
+
+describe('portFree', () => {
+  it('tells a busy port from a free one', async () => {
+    const server = createServer();
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address();
+    expect(await portFree('127.0.0.1', port)).toBe(false);
+    await new Promise((r) => server.close(r));
+    expect(await portFree('127.0.0.1', port)).toBe(true);
   });
 });
