@@ -1,6 +1,6 @@
 // Turns a QR symbol into one SVG path so it renders as markup React owns — no innerHTML and
-// no inline style (the CSP forbids both). The `qrcode` package does the encoding.
-import QRCode from 'qrcode';
+// no inline style (the CSP forbids both). The `qrcode` package does the encoding; it is loaded
+// on first use, since only the register and safety-number screens draw codes.
 
 export interface QrPath {
   /** Side of the symbol in modules, including the quiet zone. */
@@ -12,7 +12,11 @@ export interface QrPath {
 /** The quiet zone the QR specification asks for around the symbol (ISO/IEC 18004 §6.3.8). */
 const QUIET_ZONE = 4;
 
-export function qrPath(text: string, errorCorrectionLevel: 'L' | 'M' | 'Q' | 'H' = 'M'): QrPath {
+export async function qrPath(
+  text: string,
+  errorCorrectionLevel: 'L' | 'M' | 'Q' | 'H' = 'M',
+): Promise<QrPath> {
+  const { default: QRCode } = await import('qrcode');
   const { modules } = QRCode.create(text, { errorCorrectionLevel });
   const n = modules.size;
   const parts: string[] = [];

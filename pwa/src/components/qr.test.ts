@@ -9,11 +9,11 @@ describe('QR drawing and decoding', () => {
   it('the SVG path of an otpauth URI decodes back to the same URI (jsQR)', async () => {
     const uri =
       'otpauth://totp/Secure%20Drop:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Secure%20Drop';
-    expect(await decodeImageData(rasterize(uri))).toBe(uri);
+    expect(await decodeImageData(await rasterize(uri))).toBe(uri);
   });
 
-  it('keeps the 4-module quiet zone and merges runs of dark modules', () => {
-    const { size, d } = qrPath('hello');
+  it('keeps the 4-module quiet zone and merges runs of dark modules', async () => {
+    const { size, d } = await qrPath('hello');
     const modules = QRCode.create('hello', { errorCorrectionLevel: 'M' }).modules.size;
     expect(size).toBe(modules + 8);
     const starts = [...d.matchAll(/M(\d+) (\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);

@@ -5,8 +5,8 @@ import { decodeImageData } from '../../components/qr-decode.ts';
 import { qrPath } from '../../components/qr-path.ts';
 
 /** Rasterizes the SVG path qrPath() produced (its "M x y h n v1 h-n z" runs) into RGBA pixels. */
-export function rasterize(text: string, scale = 4): Pixels {
-  const { size, d } = qrPath(text);
+export async function rasterize(text: string, scale = 4): Promise<Pixels> {
+  const { size, d } = await qrPath(text);
   const width = size * scale;
   const data = new Uint8ClampedArray(width * width * 4).fill(255);
   for (const m of d.matchAll(/M(\d+) (\d+)h(\d+)v1h-\d+z/g)) {

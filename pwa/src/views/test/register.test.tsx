@@ -33,7 +33,7 @@ describe('RegisterView', () => {
   it('shows the QR of the otpauth URI, the secret in groups of four and an otpauth:// link', async () => {
     const t = await startAs('  Alice ');
     expect(t.calls[0]).toEqual({ action: 'startRegistration', args: ['alice'] });
-    const qr = screen.getByRole('img', { name: /QR code for adding alice/ });
+    const qr = await screen.findByRole('img', { name: /QR code for adding alice/ });
     expect(qr.getAttribute('data-qr-value')).toMatch(/^otpauth:\/\/totp\/.*secret=JBSWY3DPEHPK3PXP/);
     expect(qr.querySelector('path')?.getAttribute('d')).toMatch(/^M\d+ \d+h\d+v1h-\d+z/);
     const groups = [...document.querySelectorAll('.totp-secret .grouped-code-group')].map((g) =>

@@ -34,7 +34,7 @@ async function scanImage(text: string | null) {
   const blob =
     text === null
       ? rawImageBlob({ data: new Uint8ClampedArray(64 * 64 * 4).fill(255), width: 64, height: 64 })
-      : rawImageBlob(rasterize(text));
+      : rawImageBlob(await rasterize(text));
   const file = new File([blob], 'qr.raw');
   const input = screen.getByLabelText('Choose an image') as HTMLInputElement;
   await act(async () => {
