@@ -120,7 +120,7 @@ async function dhRatchet(
   s.rootKey = send.rootKey;
 }
 
-/** Deletes skipped keys older than the age bound, then the oldest beyond the cap (§7.5). */
+/** Deletes skipped keys older than the age bound, then the oldest beyond the cap (§7.4 step 8, §12). */
 function pruneSkipped(s: SessionState, now: number): void {
   const fresh: SkippedKey[] = [];
   for (const k of s.skippedKeys) {
@@ -145,7 +145,7 @@ export async function ratchetDecrypt(
 ): Promise<{ plaintext: Uint8Array; messageKey: Uint8Array }> {
   const h = env.header;
   const now = deps.clock();
-  // spec §9.3: a message in our own sending direction, or on our own ratchet key, is ours.
+  // spec §7.4 step 1: a message in our own sending direction, or on our own ratchet key, is ours.
   if (h.direction === sendingDirection(s) || bytesEqual(h.ratchetKey, s.sendingRatchet.publicKey))
     fail('REFLECTED_MESSAGE', 'message was sent by this party');
 

@@ -18,7 +18,7 @@ export interface ChainState {
   counter: number;
 }
 
-/** A message key kept for a message that has not arrived yet (§7.5). */
+/** A message key kept for a message that has not arrived yet (§7.4, §12). */
 export interface SkippedKey {
   ratchetKey: Uint8Array;
   counter: number;
