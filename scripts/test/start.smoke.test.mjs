@@ -113,6 +113,24 @@ describe('npm start', () => {
         ]),
       );
       expect(scope).toBe(`${base}/`);
+      // connect-src 'self' lets the page open its same-origin WebSocket (CSP Level 3).
+      const wsOpened = await tab.evaluate(
+        () =>
+          new Promise((resolve) => {
+            try {
+              // window.WebSocket: the bare name is this file's import of `ws` (rewritten by vitest).
+              const ws = new window.WebSocket(`${location.origin.replace(/^http/, 'ws')}/api/ws`);
+              ws.onopen = () => {
+                ws.close(1000);
+                resolve(true);
+              };
+              ws.onerror = () => resolve('error event');
+            } catch (err) {
+              resolve(String(err));
+            }
+          }),
+      );
+      expect(wsOpened).toBe(true);
       await context.setOffline(true);
       await tab.goto(`${base}/chats`, { waitUntil: 'load' });
       expect(await tab.locator('#root').count()).toBe(1);
