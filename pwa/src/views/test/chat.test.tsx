@@ -1,6 +1,7 @@
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { setLanguage } from '../../i18n/i18n.ts';
+import { AppError } from '../../state/errors.ts';
 import type { ChatMessage } from '../../state/types.ts';
 import { makeTestApp, renderAt } from './test-app.tsx';
 
@@ -210,5 +211,24 @@ describe('ChatView', () => {
     });
     expect(t.calls).toContainEqual({ action: 'addContact', args: ['bob'] });
     expect(screen.queryByRole('region', { name: 'bob is not in your contacts.' })).toBeNull();
+  });
+
+  it('attaches a photo from the file picker and explains a rejected file', async () => {
+    const t = chatWith([]);
+    renderAt(t.app, '/chats/bob');
+    const input = document.querySelector('input[type="file"]') as HTMLInputElement;
+    expect(input.accept).toBe('image/jpeg,image/png');
+    const jpeg = new File([new Uint8Array([0xff, 0xd8, 0xff, 0xe0])], 'cat.jpg', { type: 'image/jpeg' });
+    await act(async () => {
+      fireEvent.change(input, { target: { files: [jpeg] } });
+    });
+    expect(t.calls).toContainEqual({ action: 'sendPhoto', args: ['bob', jpeg] });
+    t.app.sendPhoto = async () => {
+      throw new AppError('unsupported_image');
+    };
+    await act(async () => {
+      fireEvent.change(input, { target: { files: [new File(['GIF89a'], 'x.png', { type: 'image/png' })] } });
+    });
+    expect(screen.getByText('Only JPEG and PNG photos can be sent.')).toBeTruthy();
   });
 });
