@@ -62,10 +62,11 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   let closing = false;
 
   const refuse = (socket: Duplex, status: number) => {
+    // Destroyed once the answer is flushed (as ws's own abortHandshake does).
+    socket.once('finish', () => socket.destroy());
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
     );
-    socket.destroy();
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
