@@ -1,5 +1,5 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { type FormEvent, useId, useState } from 'react';
+import { type FormEvent, useEffect, useId, useState } from 'react';
 import { Link } from 'react-router';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { errorCode, errorKey, retryAt } from '../components/error-text.ts';
@@ -7,6 +7,7 @@ import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import type { AppErrorCode } from '../state/types.ts';
 import { PublicPage } from './PublicPage.tsx';
+import { pendingRecoveryCodes } from './recovery.ts';
 import { normalizeUsername } from './username.ts';
 
 const TOTP_RE = /^\d{6}$/;
@@ -18,6 +19,10 @@ type Failure = { code: AppErrorCode; until: number | null };
 /** Log in with username + authenticator code, or a recovery code. */
 export function LoginView() {
   useSignals();
+  // Signed out (logged out, erased, or never confirmed): codes from an earlier registration go.
+  useEffect(() => {
+    pendingRecoveryCodes.value = null;
+  }, []);
   const app = useApp();
   const id = useId();
   const [username, setUsername] = useState('');

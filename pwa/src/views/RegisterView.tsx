@@ -165,6 +165,10 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
 /** Create an account: username → authenticator enrolment → first code → recovery codes. */
 export function RegisterView() {
   useSignals();
+  // Signed out (logged out, erased, or never confirmed): codes from an earlier registration go.
+  useEffect(() => {
+    pendingRecoveryCodes.value = null;
+  }, []);
   const navigate = useNavigate();
   const [start, setStart] = useState<RegistrationStart | null>(null);
   const codes = pendingRecoveryCodes.value;

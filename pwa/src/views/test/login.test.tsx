@@ -2,6 +2,7 @@ import { act, fireEvent, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { setLanguage } from '../../i18n/i18n.ts';
 import { AppError } from '../../state/errors.ts';
+import { pendingRecoveryCodes } from '../recovery.ts';
 import { makeTestApp, renderAt } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
@@ -91,5 +92,11 @@ describe('LoginView', () => {
     expect(screen.getByRole('alert').textContent).toBe(
       'This recovery code is not valid or has already been used.',
     );
+  });
+
+  it('forgets recovery codes left from an unconfirmed registration once signed out', () => {
+    pendingRecoveryCodes.value = ['aaaa-bbbb-cccc-dddd'];
+    renderAt(makeTestApp().app, '/login');
+    expect(pendingRecoveryCodes.value).toBeNull();
   });
 });
