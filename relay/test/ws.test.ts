@@ -118,6 +118,21 @@ describe('push and catch-up', () => {
     back.close();
   });
 
+  it('treats a cursor beyond the stream (a restored database) as 0, over WS and HTTP', async () => {
+    const alice = await makeUser(t);
+    const bob = await makeUser(t);
+    const m1 = await sendVia(t, alice, bob);
+    const m2 = await sendVia(t, alice, bob);
+    const ws = await WsClient.connect(t.baseUrl, bob.token, 1_000_000);
+    expect(ws.frames[0]).toEqual({ type: 'ready', cursor: 0 });
+    expect((await ws.collect(isMsg, 2)).map((f) => f.id)).toEqual([m1.id, m2.id]);
+    const page = await t.api.get('/get_messages?cursor=1000000', { token: bob.token });
+    expect(page.body.messages.map((m: { id: number }) => m.id)).toEqual([m1.id, m2.id]);
+    const head = page.body.next_cursor;
+    expect((await t.api.get(`/get_messages?cursor=${head}`, { token: bob.token })).body.messages).toEqual([]);
+    ws.close();
+  });
+
   it('tells the sender when the receiver acknowledged (delivered)', async () => {
     const alice = await makeUser(t);
     const bob = await makeUser(t);

@@ -12,6 +12,7 @@ import { base64Bytes } from '../keys/base64.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { ackPhotos } from '../photos/store.js';
 import { ackMessages, insertMessage, listMessages } from './store.js';
+import { effectiveCursor } from './stream.js';
 
 /** Idempotency key: a UUID fits; any short token of URL-safe characters is accepted. */
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -105,9 +106,18 @@ export function messageRoutes(deps: AppDeps): Router {
   router.get('/get_messages', auth, async (req, res) => {
     const q = parse(ListSchema, req.query);
     const limit = q.limit ?? DEFAULT_PAGE;
-    const cursor = q.cursor ?? 0;
+    const { userId } = authOf(req);
+    let cursor = q.cursor ?? 0;
     // One extra row tells whether another page follows.
-    const rows = await listMessages(deps.pool, authOf(req).userId, cursor, limit + 1);
+    let rows = await listMessages(deps.pool, userId, cursor, limit + 1);
+    if (rows.length === 0 && cursor > 0) {
+      // Nothing after the cursor: fine, unless the cursor is from before a database reset.
+      const fixed = await effectiveCursor(deps.pool, userId, cursor);
+      if (fixed !== cursor) {
+        cursor = fixed;
+        rows = await listMessages(deps.pool, userId, cursor, limit + 1);
+      }
+    }
     const page = rows.slice(0, limit);
     res.json({
       messages: page,

@@ -97,3 +97,16 @@ function toItem(row: Row): StreamItem {
       };
   }
 }
+
+/**
+ * The cursor to read from: `cursor`, unless it lies beyond the user's current head (the relay's
+ * database was restored or replaced under a client that kept its old cursor); then 0, so the
+ * client gets everything still stored again (it deduplicates by id) instead of nothing until
+ * the new sequence catches up with its stale cursor.
+ */
+export async function effectiveCursor(db: Queryable, userId: string, cursor: number): Promise<number> {
+  if (cursor === 0) return 0;
+  const r = await db.query<{ seq: string }>('SELECT seq FROM user_streams WHERE user_id = $1', [userId]);
+  const head = Number(r.rows[0]?.seq ?? 0);
+  return cursor > head ? 0 : cursor;
+}

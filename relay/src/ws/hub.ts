@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { authenticateToken } from '../auth/require-auth.js';
 import type { AppDeps } from '../deps.js';
-import { readStream } from '../messages/stream.js';
+import { effectiveCursor, readStream } from '../messages/stream.js';
 import type { RelayEvent } from '../notify/notifier.js';
 import { CLOSE, MAX_CLIENT_FRAME_BYTES, MAX_CLIENT_FRAMES_PER_MINUTE, parseClientFrame } from './frames.js';
 
@@ -175,9 +175,16 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     set.add(conn);
     conn.userId = ctx.userId;
     conn.sessionId = ctx.sessionId;
-    conn.cursor = cursor;
     conn.state = 2;
-    send(conn, { type: 'ready', cursor });
+    conn.pumping = true; // no fast-path push before the cursor is settled
+    try {
+      conn.cursor = await effectiveCursor(deps.pool, ctx.userId, cursor);
+    } catch {
+      conn.cursor = cursor;
+    } finally {
+      conn.pumping = false;
+    }
+    send(conn, { type: 'ready', cursor: conn.cursor });
     await pump(conn);
   }
 
