@@ -74,8 +74,8 @@ export interface SafetyNumber {
 export function normalizeUsername(username: string): string {
   if (typeof username !== 'string') fail('BAD_TYPE', 'username must be a string');
   const canonical = username.normalize('NFC').replace(/[A-Z]/g, (c) => c.toLowerCase());
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   // Lone surrogates are refused too: UTF-8 encoding would turn them all into U+FFFD.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   if (canonical.length === 0 || /[\u0000-\u0020\u007f-\u009f\s\p{Cs}]/u.test(canonical))
     fail('BAD_FORMAT', 'username must be non-empty, without whitespace or control characters');
   if (utf8(canonical).length > MAX_USERNAME_BYTES)

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** ../shared/vectors/wycheproof beside the repo; SD_WYCHEPROOF_DIR overrides it (e.g. to check the skip path). */
-export const WYCHEPROOF_DIR = process.env.SD_WYCHEPROOF_DIR ?? resolve(repoRoot, '../shared/vectors/wycheproof');
+export const WYCHEPROOF_DIR =
+  process.env.SD_WYCHEPROOF_DIR ?? resolve(repoRoot, '../shared/vectors/wycheproof');
 
 export interface WycheproofTest {
   tcId: number;
