@@ -217,8 +217,9 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       } while (conn.again);
     } catch (err) {
       deps.logger.warn({ err: { message: (err as Error).message } }, 'ws stream read failed');
-      // Retry later; the cursor has not moved past anything unsent.
-      setTimeout(() => void pump(conn), 1000).unref();
+      // Retry later (1–3 s, spread so that thousands of sockets do not retry in step while the
+      // database is away); the cursor has not moved past anything unsent.
+      setTimeout(() => void pump(conn), 1000 + Math.floor(Math.random() * 2000)).unref();
     } finally {
       conn.pumping = false;
     }
