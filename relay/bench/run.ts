@@ -2,7 +2,8 @@
 //  1. Ceiling: single-row INSERTs into `messages` with `pg` at concurrency C (autocommit).
 //  2. End to end: C senders POST /send_message over HTTP (keep-alive) to C receivers connected
 //     over WebSocket to a relay child process; delivered messages/s as a ratio of (1), and
-//     the p50/p99 latency from the send call to the push arriving.
+//     the p50/p99 latency from the send call to the push arriving. Then the same across two
+//     relay processes (senders on one, receivers on the other: LISTEN/NOTIFY on every message).
 //  3. Idle WebSockets: K authenticated sockets held open on a fresh relay process; memory per
 //     socket from the process RSS (slope between K/2 and K, so start-up allocations cancel).
 // Loopback only; every phase is bounded in count and time. Settings (env): BENCH_CONCURRENCY
@@ -132,13 +133,14 @@ function openSocket(baseUrl: string, token: string, onFrame?: (f: { type: string
   });
 }
 
-async function endToEnd(baseUrl: string, senders: BenchUser[], receivers: BenchUser[]) {
+/** Senders POST to `sendUrl`; receivers hold sockets on `recvUrl` (another process or the same). */
+async function endToEnd(sendUrl: string, recvUrl: string, senders: BenchUser[], receivers: BenchUser[]) {
   const latencies: number[] = [];
   let received = 0;
   let lastReceive = 0;
   const sockets = await Promise.all(
     receivers.map((r) =>
-      openSocket(baseUrl, r.token, (f) => {
+      openSocket(recvUrl, r.token, (f) => {
         if (f.type !== 'message' || !f.body) return;
         const sentAt = Buffer.from(f.body, 'base64').readDoubleBE(0);
         lastReceive = performance.now();
@@ -163,7 +165,7 @@ async function endToEnd(baseUrl: string, senders: BenchUser[], receivers: BenchU
           const body = Buffer.from(filler);
           body.writeDoubleBE(performance.now(), 0);
           const payload = JSON.stringify({ to, client_id: `m${++n}`, body: body.toString('base64') });
-          const status = await post(agent, baseUrl, '/send_message', s.token, payload);
+          const status = await post(agent, sendUrl, '/send_message', s.token, payload);
           if (measure) status === 201 ? sent++ : failed++;
         }
       }),
@@ -263,7 +265,7 @@ async function main() {
 
     const relay = await startRelay(env, await freePort());
     const cpuBefore = await relay.cpuMs();
-    const e2e = await endToEnd(relay.baseUrl, senders, receivers);
+    const e2e = await endToEnd(relay.baseUrl, relay.baseUrl, senders, receivers);
     const cpuPerMessage = ((await relay.cpuMs()) - cpuBefore) / Math.max(1, e2e.sent);
     await relay.stop();
     console.log(
@@ -272,6 +274,20 @@ async function main() {
         `(target ≥ 0.5×); latency p50 ${fmt(e2e.p50, 1)} ms, p99 ${fmt(e2e.p99, 1)} ms; ` +
         `${e2e.sent} sent, ${e2e.received} delivered, ${e2e.failed} failed; relay process CPU ` +
         `${fmt(cpuPerMessage, 2)} ms per message (warm-up included)`,
+    );
+
+    // 2b. Across processes: senders on relay A, receivers on relay B, so every message travels
+    // through NOTIFY and is read back from the database by B (no local fast path).
+    await pool.query('TRUNCATE messages, user_streams, token_buckets');
+    const relayA = await startRelay(env, await freePort());
+    const relayB = await startRelay(env, await freePort());
+    const cross = await endToEnd(relayA.baseUrl, relayB.baseUrl, senders, receivers);
+    await relayA.stop();
+    await relayB.stop();
+    console.log(
+      `   across two relay processes (send to A, push from B): delivered ${fmt(cross.deliveredPerSecond)}/s = ` +
+        `${fmt(cross.deliveredPerSecond / ceiling, 2)}× the ceiling; latency p50 ${fmt(cross.p50, 1)} ms, ` +
+        `p99 ${fmt(cross.p99, 1)} ms; ${cross.sent} sent, ${cross.received} delivered, ${cross.failed} failed`,
     );
 
     const idleUsers = await makeUsers(pool, config, 'w', SOCKETS);
