@@ -29,12 +29,21 @@ export async function startDevServer(relayPort?: number): Promise<Served> {
 export async function startPreview(relayPort?: number, port = 0): Promise<Served> {
   if (relayPort) process.env.RELAY_PORT = String(relayPort);
   const outDir = resolve(pwaDir, 'node_modules/.e2e-dist');
-  await build({
-    root: pwaDir,
-    configFile: resolve(pwaDir, 'vite.config.ts'),
-    logLevel: 'error',
-    build: { outDir, emptyOutDir: true },
-  });
+  // Vitest sets NODE_ENV=test, which Vite keeps: React's development build and
+  // import.meta.env.DEV (no service worker). Build exactly what ships.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      root: pwaDir,
+      configFile: resolve(pwaDir, 'vite.config.ts'),
+      mode: 'production',
+      logLevel: 'error',
+      build: { outDir, emptyOutDir: true },
+    });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
   const server = await preview({
     root: pwaDir,
     configFile: resolve(pwaDir, 'vite.config.ts'),

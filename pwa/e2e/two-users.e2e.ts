@@ -4,11 +4,16 @@
 // image, read history offline, queue a message offline that is delivered once, and log out
 // everywhere. Then the plaintext canary: no message text or photo byte in the database dump
 // or the photo store.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { generate } from 'otplib';
+import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIF_MAKE, jpegWithGps } from '../src/photo/exif-fixture.ts';
+import { scanMetadata } from '../src/photo/metadata-scan.ts';
 import { launchChromium } from './browser.ts';
-import { freePort, type RunningRelay, startRelay } from './relay.ts';
+import { filesUnder, freePort, type RunningRelay, startRelay } from './relay.ts';
 import { type Served, startPreview } from './servers.ts';
 
 let relay: RunningRelay;
@@ -18,6 +23,13 @@ const ctx: Record<'alice' | 'bob', { context: BrowserContext; page: Page }> = {}
 const run = Math.random().toString(36).slice(2, 7);
 const ALICE = `alice_${run}`;
 const BOB = `bob_${run}`;
+const TEXTS = [
+  'Привет, Bob! 🦊🔐 first secret line',
+  'Hi Alice 👋 second secret line',
+  'written while offline, delivered once 🛰️',
+];
+/** Bytes of the photos as the receivers decrypted them, for the plaintext canary. */
+const photoBytes: Uint8Array[] = [];
 
 beforeAll(async () => {
   const port = await freePort();
@@ -26,6 +38,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   for (const who of ['alice', 'bob'] as const) {
     const context = await browser.newContext({ locale: 'en-US' });
+    context.setDefaultTimeout(30_000);
     ctx[who] = { context, page: await context.newPage() };
   }
 });
@@ -44,7 +57,7 @@ async function register(page: Page, username: string): Promise<string> {
   await page.goto(`${served.url}/register`);
   await page.getByLabel('Username').fill(username);
   await page.getByRole('button', { name: 'Continue' }).click();
-  const shown = (await page.locator('.totp-secret').innerText()).replace(/\s+/g, '');
+  const shown = ((await page.locator('.totp-secret').textContent()) ?? '').replace(/\s+/g, '');
   const secret = shown.slice(shown.lastIndexOf(':') + 1);
   expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
   await page.getByLabel('2. Enter the code the app shows now').fill(await totp(secret));
@@ -96,5 +109,157 @@ describe('two users, end to end', () => {
     await inChat(bob.page, 'Привет, Bob! 🦊🔐 first secret line');
     await sendText(bob.page, ALICE, 'Hi Alice 👋 second secret line');
     await inChat(alice.page, 'Hi Alice 👋 second secret line');
+  });
+
+  it('shows delivery to the sender once the receiver has stored the message', async () => {
+    await ctx.alice.page
+      .locator('.message-scroller .delivery-delivered')
+      .first()
+      .waitFor({ timeout: 30_000 });
+  });
+
+  it('sends a photo with GPS EXIF both ways; the receiver gets it decrypted and without metadata', async () => {
+    const photo = Buffer.from(jpegWithGps());
+    for (const [from, to, name] of [
+      ['alice', 'bob', ALICE],
+      ['bob', 'alice', BOB],
+    ] as const) {
+      await ctx[from].page
+        .locator('form.composer input[type=file]')
+        .setInputFiles({ name: 'IMG_1234.JPG', mimeType: 'image/jpeg', buffer: photo });
+      const img = ctx[to].page.locator(`.message-scroller img[alt="Photo from ${name}"]`);
+      await img.waitFor({ timeout: 60_000 });
+      const bytes = await img.evaluate(async (el: HTMLImageElement) => [
+        ...new Uint8Array(await (await fetch(el.src)).arrayBuffer()),
+      ]);
+      const received = Uint8Array.from(bytes);
+      expect([...received.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
+      expect(scanMetadata(received).found).not.toContain('gps');
+      expect(scanMetadata(received).found).not.toContain('exif');
+      expect(Buffer.from(received).includes(Buffer.from(EXIF_MAKE))).toBe(false);
+      photoBytes.push(received);
+    }
+  });
+
+  it("verifies safety numbers by reading the other side's QR code from an image", async () => {
+    const shots: Record<string, Buffer> = {};
+    for (const [who, contact] of [
+      ['alice', BOB],
+      ['bob', ALICE],
+    ] as const) {
+      const page = ctx[who].page;
+      await page.goto(`${served.url}/contacts/${contact}/safety`);
+      const qr = page.locator('svg[role="img"]').first();
+      await qr.waitFor();
+      shots[who] = await qr.screenshot();
+    }
+    for (const [who, contact, theirs] of [
+      ['alice', BOB, 'bob'],
+      ['bob', ALICE, 'alice'],
+    ] as const) {
+      const page = ctx[who].page;
+      await page
+        .locator('input.file-input[type=file]')
+        .setInputFiles({ name: 'qr.png', mimeType: 'image/png', buffer: shots[theirs] as Buffer });
+      await page.getByText(`The numbers match. ${contact} is verified.`).waitFor({ timeout: 30_000 });
+    }
+  });
+
+  it('starts offline and still shows the recent history', async () => {
+    const { context, page } = ctx.bob;
+    await page.goto(`${served.url}/chats/${ALICE}`);
+    await inChat(page, TEXTS[0] as string);
+    // The service worker must control the page before the network goes away.
+    await page.evaluate(() =>
+      Promise.race([
+        navigator.serviceWorker.ready.then(() => undefined),
+        new Promise((_, fail) => setTimeout(() => fail(new Error('no service worker')), 20_000)),
+      ]),
+    );
+    await page.reload();
+    await context.setOffline(true);
+    await page.reload();
+    await inChat(page, TEXTS[0] as string);
+    await inChat(page, TEXTS[1] as string);
+    await context.setOffline(false);
+  });
+
+  it('queues a message written offline and delivers it exactly once after reconnecting', async () => {
+    const { context, page } = ctx.alice;
+    await openChat(page, BOB);
+    await openChat(ctx.bob.page, ALICE);
+    await context.setOffline(true);
+    await page.evaluate(() => window.dispatchEvent(new Event('offline')));
+    await sendText(page, BOB, TEXTS[2] as string);
+    await inChat(page, TEXTS[2] as string);
+    await page.waitForTimeout(1500);
+    expect(
+      await ctx.bob.page
+        .locator('.message-scroller')
+        .getByText(TEXTS[2] as string)
+        .count(),
+    ).toBe(0);
+    await context.setOffline(false);
+    await page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await inChat(ctx.bob.page, TEXTS[2] as string);
+    await page.locator('.message-scroller .delivery-delivered').last().waitFor({ timeout: 30_000 });
+    await ctx.bob.page.waitForTimeout(1500);
+    expect(
+      await ctx.bob.page
+        .locator('.message-scroller')
+        .getByText(TEXTS[2] as string, { exact: true })
+        .count(),
+    ).toBe(1);
+  });
+
+  it('logs out everywhere: the session ends and the app returns to the login screen', async () => {
+    const { page } = ctx.alice;
+    await page.goto(`${served.url}/settings`);
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Log out everywhere' }).click();
+    const confirm = page.getByRole('dialog').getByRole('button', { name: 'Log out everywhere' });
+    if (await confirm.count()) await confirm.click();
+    await page.waitForURL(/\/login$/, { timeout: 30_000 });
+    await page.reload();
+    await page.waitForURL(/\/login$/);
+  });
+
+  it('plaintext canary: no message text or photo byte in the database dump or the photo store', async () => {
+    const pgDir = join(relay.dataDir, 'postgres');
+    const port = Number(readFileSync(join(pgDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[3]);
+    const password = readFileSync(join(pgDir, 'password'), 'utf8').trim();
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      password,
+      database: 'securedrop',
+    });
+    await client.connect();
+    const tables = await client.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    );
+    const dump: Buffer[] = [];
+    for (const { tablename } of tables.rows) {
+      const rows = await client.query(`SELECT * FROM "${tablename}"`);
+      for (const row of rows.rows as Record<string, unknown>[])
+        for (const v of Object.values(row)) dump.push(Buffer.isBuffer(v) ? v : Buffer.from(String(v)));
+    }
+    await client.end();
+    const stores = [
+      Buffer.concat(dump),
+      ...filesUnder(join(relay.dataDir, 'photos')).map((f) => readFileSync(f)),
+    ];
+    expect(dump.length).toBeGreaterThan(0);
+    const needles = [
+      ...TEXTS.map((t) => Buffer.from(t)),
+      ...TEXTS.map((t) => Buffer.from(t.slice(0, 12))),
+      Buffer.from(EXIF_MAKE),
+      ...photoBytes.map((b) =>
+        Buffer.from(b.subarray(Math.floor(b.length / 2), Math.floor(b.length / 2) + 32)),
+      ),
+      ...photoBytes.map((b) => Buffer.from(b.subarray(0, 64))),
+    ];
+    for (const store of stores) for (const needle of needles) expect(store.includes(needle)).toBe(false);
   });
 });

@@ -27,6 +27,7 @@ import type { StoredPeer } from '../secure/records.ts';
 import { type DecryptedIncoming, SessionManager } from '../secure/session-manager.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
 import type { RelayApi } from '../transport/api.ts';
+import { backoffDelay } from '../transport/backoff.ts';
 import { RelaySocket, type ServerFrame, type SocketStatus } from '../transport/ws.ts';
 import { toAppError, toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
@@ -80,6 +81,8 @@ export class Messenger {
   private pendingPhotoAcks: string[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushAttempt = 0;
 
   constructor(private readonly o: MessengerOptions) {
     this.sm = new SessionManager(o.storage, o.api);
@@ -87,7 +90,11 @@ export class Messenger {
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
       send: async (item, wire) => ({ relayId: (await o.api.sendMessage(item.contact, item.id, wire)).id }),
-      onChange: (m) => this.upsert(m),
+      onChange: (m) => {
+        this.upsert(m);
+        if (m.state === 'queued') this.scheduleFlush();
+        else if (m.state === 'sent') this.flushAttempt = 0;
+      },
       classify: toAppErrorCode,
     });
   }
@@ -181,6 +188,19 @@ export class Messenger {
     }
     this.socket.start();
     this.socket.nudge();
+    // The socket may have stayed up through a short outage; what waits is sent now.
+    void this.outbox.flush();
+  }
+
+  /** Retries the outbox after a network failure, backing off while the failures last. */
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.stopped) return;
+    const delay = backoffDelay(this.flushAttempt, 0.5 + Math.random() / 2, { baseMs: 2000, maxMs: 60_000 });
+    this.flushAttempt += 1;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      void this.outbox.flush();
+    }, delay);
   }
 
   stop(): void {
@@ -188,6 +208,7 @@ export class Messenger {
     this.socket?.stop();
     this.socket = null;
     if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
     for (const url of this.urls.values()) URL.revokeObjectURL(url);
     this.urls.clear();
   }
