@@ -7,7 +7,7 @@
 import type { AesGcm } from './aes-gcm.js';
 import { concat, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
-import type { Clock, RandomSource } from './deps.js';
+import { type Clock, type RandomSource, systemRandom } from './deps.js';
 import { dhWith, generateX25519With } from './dh.js';
 import { type Direction, type Envelope, encodeHeader, type RatchetHeader } from './envelope.js';
 import { fail } from './errors.js';
@@ -22,7 +22,12 @@ import {
   MAX_SKIPPED_KEYS,
 } from './session-limits.js';
 import type { SessionState, SkippedKey } from './session-state.js';
-import { defaultX25519, type X25519Backend } from './x25519-backend.js';
+import {
+  defaultX25519,
+  webCryptoFreshKeyPair,
+  webCryptoX25519,
+  type X25519Backend,
+} from './x25519-backend.js';
 
 export interface RatchetDeps {
   random: RandomSource;
@@ -108,12 +113,29 @@ async function dhRatchet(
   }
   s.previousCounter = s.sendingChain?.counter ?? 0;
   s.remoteRatchetKey = remoteKey.slice();
-  const recv = kdfRoot(s.rootKey, await dhWith(x, s.sendingRatchet.secretKey, remoteKey));
+  // The two DH outputs are independent (the new key pair does not depend on the first),
+  // so both run at once; the KDF chain below still consumes them in §7.4 order.
+  const old = s.sendingRatchet;
+  const receiving = dhWith(x, old.secretKey, remoteKey, old.publicKey);
+  const sending = (async () => {
+    const fresh =
+      random === systemRandom && x === webCryptoX25519 ? await webCryptoFreshKeyPair(remoteKey) : undefined;
+    const pair = fresh
+      ? { publicKey: fresh.publicKey, secretKey: fresh.secretKey }
+      : await generateX25519With(random, x);
+    // A refused or all-zero native result goes through dhWith, which decides it (BAD_KEY) as before.
+    const out = fresh?.shared?.some((b) => b !== 0)
+      ? fresh.shared
+      : await dhWith(x, pair.secretKey, remoteKey, pair.publicKey);
+    return { pair, out };
+  })();
+  const [recvOut, next] = await Promise.all([receiving, sending]);
+  const recv = kdfRoot(s.rootKey, recvOut);
   if (s.receivingChain) wipe(s.receivingChain.chainKey);
   s.receivingChain = { chainKey: recv.chainKey, counter: 0 };
-  wipe(s.sendingRatchet.secretKey);
-  s.sendingRatchet = await generateX25519With(random, x);
-  const send = kdfRoot(recv.rootKey, await dhWith(x, s.sendingRatchet.secretKey, remoteKey));
+  wipe(old.secretKey);
+  s.sendingRatchet = next.pair;
+  const send = kdfRoot(recv.rootKey, next.out);
   if (s.sendingChain) wipe(s.sendingChain.chainKey);
   s.sendingChain = { chainKey: send.chainKey, counter: 0 };
   wipe(s.rootKey, recv.rootKey);

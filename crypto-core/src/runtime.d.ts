@@ -8,3 +8,7 @@ declare class TextDecoder {
   constructor(label?: string, options?: { fatal?: boolean });
   decode(input?: Uint8Array): string;
 }
+/** Base64 of a binary string (HTML standard; Node ≥ 16): the JWK encoding of x25519-backend.ts. */
+declare function btoa(data: string): string;
+/** Bytes (as a binary string) of base64 text, padding optional (HTML standard; Node ≥ 16). */
+declare function atob(data: string): string;

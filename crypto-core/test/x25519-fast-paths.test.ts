@@ -1,0 +1,111 @@
+// The WebCrypto shortcuts of the ratchet's DH step (x25519-backend.ts): a key pair imported
+// as a JWK {d, x}, and a fresh pair generated natively when the randomness is the system's.
+// Both must give exactly noble's bytes, fall back (never fail differently) when handed a
+// wrong public half, and keep the degenerate-key rule (BAD_KEY) of spec §7.4.
+import { x25519 } from '@noble/curves/ed25519.js';
+import { describe, expect, it } from 'vitest';
+import { deterministicRandom } from '../scripts/deterministic-random.js';
+import { dh, dhWith } from '../src/dh.js';
+import { CryptoCoreError } from '../src/errors.js';
+import { acceptSession, decryptMessage, encryptMessage, initiateSession } from '../src/session.js';
+import {
+  nobleX25519,
+  webCryptoFreshKeyPair,
+  webCryptoKeyPairSharedSecret,
+  webCryptoX25519,
+} from '../src/x25519-backend.js';
+import { enc, hex, makeParties } from './fixtures.js';
+import { hasWycheproof, loadWycheproof, hex as unhex } from './util/wycheproof.js';
+
+describe('WebCrypto X25519 with the key pair imported as JWK', () => {
+  it('matches noble on random keys, and a wrong public half only loses the shortcut', async () => {
+    const r = deterministicRandom('jwk pairs');
+    for (let i = 0; i < 16; i++) {
+      const secret = r(32);
+      const peer = x25519.getPublicKey(r(32));
+      const expected = hex(x25519.getSharedSecret(secret, peer));
+      const fast = await webCryptoKeyPairSharedSecret(secret, x25519.getPublicKey(secret), peer);
+      expect(fast && hex(fast)).toBe(expected);
+      // The runtime refuses a JWK whose x is not d's public key: no result from the shortcut…
+      expect(await webCryptoKeyPairSharedSecret(secret, peer, peer)).toBeUndefined();
+      // …and dhWith still answers with the right secret through the ordinary path.
+      expect(hex(await dhWith(webCryptoX25519, secret, peer, peer))).toBe(expected);
+    }
+  });
+
+  it.skipIf(!hasWycheproof('x25519_test.json'))(
+    'every Wycheproof x25519 case gives dh()’s result or its error through the JWK path',
+    async () => {
+      let n = 0;
+      for (const g of loadWycheproof('x25519_test.json').testGroups) {
+        for (const t of g.tests) {
+          const pub = unhex(t.public as string);
+          const priv = unhex(t.private as string);
+          const own = x25519.getPublicKey(priv);
+          let expected: string;
+          try {
+            expected = hex(dh(priv, pub));
+          } catch (e) {
+            await expect(dhWith(webCryptoX25519, priv, pub, own), `tcId ${t.tcId}`).rejects.toMatchObject({
+              code: (e as CryptoCoreError).code,
+            });
+            n++;
+            continue;
+          }
+          expect(hex(await dhWith(webCryptoX25519, priv, pub, own)), `tcId ${t.tcId}`).toBe(expected);
+          n++;
+        }
+      }
+      expect(n).toBe(518);
+    },
+  );
+});
+
+describe('WebCrypto-generated ratchet key pairs', () => {
+  it('export a consistent pair whose shared secret is noble’s', async () => {
+    for (let i = 0; i < 16; i++) {
+      const peer = x25519.getPublicKey(crypto.getRandomValues(new Uint8Array(32)));
+      const fresh = await webCryptoFreshKeyPair(peer);
+      expect(fresh).toBeDefined();
+      if (!fresh) return;
+      expect(hex(fresh.publicKey)).toBe(hex(x25519.getPublicKey(fresh.secretKey)));
+      expect(fresh.shared && hex(fresh.shared)).toBe(hex(x25519.getSharedSecret(fresh.secretKey, peer)));
+    }
+  });
+
+  it('a low-order peer key gives no shared secret (the ratchet then decides BAD_KEY)', async () => {
+    const lowOrder = new Uint8Array(32); // u = 0
+    const fresh = await webCryptoFreshKeyPair(lowOrder);
+    expect(fresh?.shared).toBeUndefined();
+    await expect(dhWith(nobleX25519, new Uint8Array(32).fill(7), lowOrder)).rejects.toMatchObject({
+      code: 'BAD_KEY',
+    });
+  });
+
+  it('a default-options conversation with a DH step every turn keeps consistent ratchet keys', async () => {
+    const p = makeParties('fast paths');
+    let { session: a } = initiateSession(p.alice, p.bundle);
+    const first = await encryptMessage(a, 'text', enc('0'));
+    a = first.session;
+    const got = await acceptSession(p.bobKeys, first.message);
+    let b = got.session;
+    expect(new TextDecoder().decode(got.plaintext)).toBe('0');
+    for (let i = 1; i <= 12; i++) {
+      const [from, to] = i % 2 ? [b, a] : [a, b];
+      const sent = await encryptMessage(from, 'text', enc(String(i)));
+      const back = await decryptMessage(to, sent.message);
+      expect(new TextDecoder().decode(back.plaintext)).toBe(String(i));
+      // The receiver just made a new pair (natively here): its halves must belong together.
+      const pair = back.session.sendingRatchet;
+      expect(hex(pair.publicKey)).toBe(hex(x25519.getPublicKey(pair.secretKey)));
+      if (i % 2) [b, a] = [sent.session, back.session];
+      else [a, b] = [sent.session, back.session];
+    }
+  });
+});
+
+it('the error type of the fallback is still CryptoCoreError', async () => {
+  await expect(
+    dhWith(webCryptoX25519, new Uint8Array(32).fill(1), new Uint8Array(32)),
+  ).rejects.toBeInstanceOf(CryptoCoreError);
+});
