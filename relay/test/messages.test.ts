@@ -271,6 +271,36 @@ describe('limits and retention', () => {
     }
   });
 
+  it('counts the mailbox exactly when old unacknowledged messages widen the seq range', async () => {
+    // The send statement's quick bound (last seq + 1 - oldest unacknowledged seq) reaches the cap
+    // here while only one message is held: the exact count must decide, and let sends through.
+    const small = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { MAX_PENDING_MESSAGES: '10', SEND_RATE_BURST: '100' },
+    });
+    try {
+      const [a, b] = [await makeUser(small), await makeUser(small)];
+      const post = () =>
+        small.api.post(
+          '/send_message',
+          { to: b.username, client_id: randomUUID(), body: b64(8) },
+          { token: a.token },
+        );
+      const ids: number[] = [];
+      for (let i = 0; i < 10; i++) ids.push((await post()).body.id);
+      expect((await post()).status).toBe(409);
+      // Keep the oldest, acknowledge the other nine: one held, seq range still 10 wide.
+      await small.api.post('/ack', { ids: ids.slice(1) }, { token: b.token });
+      for (let i = 0; i < 9; i++) expect((await post()).status).toBe(201);
+      const full = await post();
+      expect(full.status).toBe(409);
+      expect(full.body.error).toBe('mailbox_full');
+    } finally {
+      await small.close();
+    }
+  });
+
   it('deletes unacknowledged messages, tombstones and events once retention has passed', async () => {
     const a = await makeUser(t);
     const b = await makeUser(t);
