@@ -32,9 +32,19 @@ const TEXTS = [
 const photoBytes: Uint8Array[] = [];
 
 beforeAll(async () => {
-  const port = await freePort();
-  relay = await startRelay(`http://127.0.0.1:${port}`);
-  served = await startPreview(relay.port, port);
+  // Ports are probed, then bound: on a shared machine another process may take one between
+  // the two, so the whole setup is retried with new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const port = await freePort();
+      relay = await startRelay(`http://127.0.0.1:${port}`);
+      served = await startPreview(relay.port, port);
+      break;
+    } catch (err) {
+      await relay?.stop().catch(() => undefined);
+      if (attempt === 3) throw err;
+    }
+  }
   browser = await launchChromium();
   for (const who of ['alice', 'bob'] as const) {
     const context = await browser.newContext({ locale: 'en-US' });

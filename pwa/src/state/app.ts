@@ -9,7 +9,7 @@ import { computed, type Signal, signal } from '@preact/signals-react';
 import { base64 } from '@scure/base';
 import { language, setLanguage } from '../i18n/i18n.ts';
 import { applyUpdate, dismissUpdate, registerServiceWorker, update } from '../pwa/update.ts';
-import { createAccountKeys, loadIdentity } from '../secure/account-keys.ts';
+import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { requestPersistentStorage } from '../storage/persist.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -18,8 +18,7 @@ import type { Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
 import { toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
-import { Messenger } from './messenger.ts';
-import { compareScannedText, safetyNumberOf } from './safety.ts';
+import type { Messenger } from './messenger.ts';
 import type {
   App,
   AuthState,
@@ -49,10 +48,29 @@ export interface AppOptions {
 const ACCOUNT_KEY = 'sd.account';
 const AUTH = 'auth';
 
+/**
+ * The session's tokens, in the encrypted store. The access token is kept with the refresh
+ * token (same protection) so that reloading the app within its 15 minutes does not rotate the
+ * refresh token: a reload that interrupted a rotation would present the old, already-rotated
+ * token next time, which the relay rightly treats as theft and ends the session.
+ */
 interface StoredAuth {
   readonly username: string;
   readonly refreshToken: string;
+  readonly accessToken?: string;
+  readonly accessExpiresAt?: number;
 }
+
+const storedAuth = (username: string, t: Tokens): StoredAuth => ({
+  username,
+  refreshToken: t.refreshToken,
+  ...(t.accessExpiresAt ? { accessToken: t.accessToken, accessExpiresAt: t.accessExpiresAt } : {}),
+});
+
+/** The crypto half of the app, fetched on first use (see crypto-layers.ts). */
+const cryptoLayers = () => import('./crypto-layers.ts');
+
+const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identity);
 
 const groupsOf = (secret: string) => secret.replace(/\s+/g, '').match(/.{1,4}/g) ?? [];
 
@@ -92,8 +110,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     baseUrl: options.apiBase ?? '/api',
     onTokens: (tokens: Tokens) => {
       const name = auth.value.username;
-      if (storage && name)
-        void storage.put(AUTH, { username: name, refreshToken: tokens.refreshToken }).catch(() => undefined);
+      if (storage && name) void storage.put(AUTH, storedAuth(name, tokens)).catch(() => undefined);
     },
     onSessionEnded: () => {
       void lock();
@@ -130,6 +147,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   /** Opens the account's store and starts the messenger over it. */
   async function unlock(username: string, store: Storage): Promise<void> {
     storage = store;
+    const { Messenger } = await cryptoLayers();
     messenger = new Messenger({
       username,
       storage: store,
@@ -163,7 +181,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   }
 
   async function saveTokens(store: Storage, username: string, tokens: Tokens): Promise<void> {
-    await store.put(AUTH, { username, refreshToken: tokens.refreshToken } satisfies StoredAuth);
+    await store.put(AUTH, storedAuth(username, tokens));
   }
 
   /**
@@ -180,6 +198,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       await store.erase();
       store = await openIdbStorage(storageName(username));
     }
+    const { createAccountKeys } = await cryptoLayers();
     await api.uploadKeys(await createAccountKeys(store, username));
     return store;
   }
@@ -221,7 +240,13 @@ export function createApp(options: AppOptions = {}): RunningApp {
           return;
         }
         // The access token was never stored; the refresh token gets a new one when online.
-        api.http.setTokens({ accessToken: '', refreshToken: saved.refreshToken });
+        // A stored access token still valid for a minute is used as is; otherwise the refresh
+        // token gets a new one when the network allows.
+        const fresh = saved.accessToken && (saved.accessExpiresAt ?? 0) - 60_000 > Date.now();
+        api.http.setTokens({
+          accessToken: fresh ? (saved.accessToken as string) : '',
+          refreshToken: saved.refreshToken,
+        });
         await unlock(username, store);
         messenger?.goOnline();
       } catch {
@@ -254,6 +279,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const stale = await openIdbStorage(storageName(session.username));
       await stale.erase();
       const store = await openIdbStorage(storageName(session.username));
+      const { createAccountKeys } = await cryptoLayers();
       await api.uploadKeys(await createAccountKeys(store, session.username));
       await saveTokens(store, session.username, session.tokens);
       pending = null;
@@ -321,6 +347,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     safetyNumber: wrap(async (contact: string) => {
       const m = requireMessenger();
       const keys = await m.sm.safetyKeys(contact);
+      const { safetyNumberOf } = await cryptoLayers();
       const n = safetyNumberOf({ me: keys.me, mine: keys.mine, contact, theirs: keys.theirs });
       const peer = await m.sm.peer(contact);
       return {
@@ -334,6 +361,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     compareScanned: wrap(async (contact: string, scanned: string) => {
       const m = requireMessenger();
       const keys = await m.sm.safetyKeys(contact);
+      const { compareScannedText } = await cryptoLayers();
       const result = compareScannedText(
         { me: keys.me, mine: keys.mine, contact, theirs: keys.theirs },
         scanned,

@@ -8,6 +8,8 @@ import { ApiError, apiErrorFrom } from './errors.ts';
 export interface Tokens {
   readonly accessToken: string;
   readonly refreshToken: string;
+  /** When the access token expires (ms since the epoch), if known. */
+  readonly accessExpiresAt?: number;
 }
 
 export interface HttpOptions {

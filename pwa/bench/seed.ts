@@ -1,0 +1,83 @@
+// Bench-only page (built into the bench bundle, never shipped): fills this origin's encrypted
+// store the way the app would after a real conversation, and times the photo pipeline, so the
+// benchmark can open the PRODUCTION app on the same origin over that data.
+import { RECORD as OUT, type StoredMessage } from '../src/outbox/records.ts';
+import { preparePhoto } from '../src/photo/prepare.ts';
+import { sealPhoto } from '../src/photo/seal.ts';
+import { createAccountKeys } from '../src/secure/account-keys.ts';
+import { SessionManager } from '../src/secure/session-manager.ts';
+import { openIdbStorage } from '../src/storage/idb-storage.ts';
+
+const words = 'lorem ipsum dolor sit amet привет мир 🦊 secure drop message bench'.split(' ');
+
+async function seed(username: string, contacts: Record<string, number>): Promise<void> {
+  const storage = await openIdbStorage(`secure-drop:${username}`);
+  await createAccountKeys(storage, username);
+  // A refresh token the relay will refuse: the app stays signed in offline, as after a restart.
+  await storage.put('auth', { username, refreshToken: 'x'.repeat(43) });
+  const sm = new SessionManager(storage, {
+    bundle: () => Promise.reject(new Error('offline')),
+    uploadKeys: () => Promise.reject(new Error('offline')),
+  });
+  const start = Date.now() - 1000 * 60 * 60 * 24 * 30;
+  for (const [contact, count] of Object.entries(contacts)) {
+    const peer = await sm.addPeer(contact);
+    const ops = [];
+    for (let i = 0; i < count; i++) {
+      const at = start + i * 60_000;
+      const text = `#${i} ${Array.from({ length: 3 + (i % 17) }, (_, k) => words[(i + k) % words.length]).join(' ')}`;
+      const m: StoredMessage = {
+        id: `${contact}-${i}`,
+        contact,
+        direction: i % 2 ? 'out' : 'in',
+        at,
+        storedAt: at,
+        state: i % 2 ? 'delivered' : 'received',
+        body: { kind: 'text', text },
+      };
+      ops.push({ kind: 'putMessage' as const, chat: peer.chatId, id: m.id, value: m });
+    }
+    for (let i = 0; i < ops.length; i += 200) await storage.write(ops.slice(i, i + 200));
+    await storage.put(OUT.chatMeta(peer.chatId), { readUpTo: Date.now() });
+  }
+  storage.lock();
+  localStorage.setItem('sd.account', username);
+}
+
+/** A 12-megapixel JPEG with noise (so it compresses like a photo), then the send pipeline. */
+async function photoBench(): Promise<{
+  decodeMs: number;
+  pipelineMs: number;
+  inputBytes: number;
+  outputBytes: number;
+}> {
+  const c = new OffscreenCanvas(4000, 3000);
+  const g = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
+  const img = g.createImageData(4000, 3000);
+  let x = 12345;
+  for (let i = 0; i < img.data.length; i += 4) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    const v = (i / 4) % 4000;
+    img.data[i] = (v / 16 + (x & 31)) & 255;
+    img.data[i + 1] = ((i / 16000) % 255) + (x & 15);
+    img.data[i + 2] = (x >> 8) & 255;
+    img.data[i + 3] = 255;
+  }
+  g.putImageData(img, 0, 0);
+  const input = await c.convertToBlob({ type: 'image/jpeg', quality: 0.92 });
+  const t0 = performance.now();
+  (await createImageBitmap(input)).close();
+  const decodeMs = performance.now() - t0;
+  const t1 = performance.now();
+  const prepared = await preparePhoto(input);
+  const keys = {
+    messageKey: crypto.getRandomValues(new Uint8Array(32)),
+    header: crypto.getRandomValues(new Uint8Array(44)),
+  };
+  const sealed = await sealPhoto(keys, prepared);
+  const pipelineMs = performance.now() - t1;
+  return { decodeMs, pipelineMs, inputBytes: input.size, outputBytes: sealed.ciphertext.length };
+}
+
+Object.assign(globalThis, { benchSeed: seed, benchPhoto: photoBench });
+document.title = 'seed ready';
