@@ -71,7 +71,11 @@ export async function dhWith(
   expectBytes(secretKey, 'X25519 secret key', X25519_BYTES);
   assertCanonicalX25519(publicKey);
   let out: Uint8Array | undefined;
-  if (backend === webCryptoX25519 && ownPublicKey?.length === X25519_BYTES)
+  if (
+    backend === webCryptoX25519 &&
+    ownPublicKey instanceof Uint8Array &&
+    ownPublicKey.length === X25519_BYTES
+  )
     out = await webCryptoKeyPairSharedSecret(secretKey, ownPublicKey, publicKey);
   try {
     out ??= await backend.sharedSecret(secretKey, publicKey);

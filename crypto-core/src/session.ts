@@ -17,10 +17,11 @@ import { type PreKeyBundle, verifyBundle } from './bundle.js';
 import { concat, expectBytes, expectInt, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
 import { type Clock, type RandomSource, systemClock, systemRandom } from './deps.js';
-import { dh, generateX25519 } from './dh.js';
+import { dh, dhWith, generateX25519 } from './dh.js';
 import { decodeEnvelope, wireKind } from './envelope.js';
 import { fail } from './errors.js';
 import { assertIdentityPublicKey, type IdentityKeyPair } from './identity.js';
+import { identityDhPublic } from './identity-dh.js';
 import { decodeInitialMessage, encodeInitialHeader, type InitialMessageHeader } from './initial-message.js';
 import type { OneTimePreKey, PqPreKey, SignedPreKey } from './prekeys.js';
 import {
@@ -33,8 +34,14 @@ import {
 import { nextSendingKey, type RatchetDeps, ratchetDecrypt, sealWithMessageKey } from './ratchet.js';
 import { kdfRoot } from './ratchet-kdf.js';
 import { assertSession, cloneSession, type SessionState } from './session-state.js';
-import { initiatorAgree, responderAgree } from './x3dh.js';
-import type { X25519Backend } from './x25519-backend.js';
+import {
+  initiatorAgree,
+  type ResponderSecrets,
+  responderAgree,
+  responderDhInputs,
+  responderFinish,
+} from './x3dh.js';
+import { defaultX25519, webCryptoX25519, type X25519Backend } from './x25519-backend.js';
 
 export type { InitialMessageHeader } from './initial-message.js';
 export type { ContentType } from './protocol-constants.js';
@@ -237,18 +244,17 @@ export async function acceptSession(
   }
   expectBytes(spk.secretKey, 'signed prekey secret', X25519_BYTES);
   expectBytes(spk.publicKey, 'signed prekey', X25519_BYTES);
-  const agreed = responderAgree(
-    {
-      identity: keys.identity,
-      signedPreKeySecret: spk.secretKey,
-      pqPreKeyPublic: expectBytes(pq.publicKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES),
-      pqPreKeySecret: pq.secretKey,
-      oneTimePreKeySecret: opkSecret,
-    },
-    header.identityKey,
-    header.baseKey,
-    header.kemCiphertext,
-  );
+  const secrets: ResponderSecrets = {
+    identity: keys.identity,
+    signedPreKeySecret: spk.secretKey,
+    pqPreKeyPublic: expectBytes(pq.publicKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES),
+    pqPreKeySecret: pq.secretKey,
+    oneTimePreKeySecret: opkSecret,
+  };
+  const agreed =
+    options?.x25519 === undefined && (await defaultX25519()) === webCryptoX25519
+      ? await responderAgreeWebCrypto(secrets, keys, header)
+      : responderAgree(secrets, header.identityKey, header.baseKey, header.kemCiphertext);
   // Double Ratchet §3.3 RatchetInitBob: DHs = SPK_B, RK = SK, no chains yet.
   const fresh: SessionState = {
     version: 1,
@@ -281,6 +287,39 @@ export async function acceptSession(
   } else wipe(messageKey);
   if (header.oneTimePreKeyId !== undefined) out.usedOneTimePreKeyId = header.oneTimePreKeyId;
   return out;
+}
+
+/**
+ * {@link responderAgree} with its four DHs (spec §5.3) computed by WebCrypto at once, the
+ * responder's own public keys letting it import each pair cheaply (dh.ts dhWith). Same
+ * checks, same outputs, same KDF order; any refusal falls back to noble inside dhWith.
+ */
+async function responderAgreeWebCrypto(
+  secrets: ResponderSecrets,
+  keys: ResponderKeys,
+  header: InitialMessageHeader,
+): Promise<{ sharedKey: Uint8Array; associatedData: Uint8Array }> {
+  let identity: Uint8Array | undefined;
+  try {
+    identity = identityDhPublic(keys.identity.publicKey);
+  } catch {
+    identity = undefined; // only a shortcut is lost: the secret alone decides the DH
+  }
+  const inputs = responderDhInputs(secrets, header.identityKey, header.baseKey, {
+    identity,
+    signedPreKey: keys.signedPreKey.publicKey,
+    oneTimePreKey: keys.oneTimePreKey?.publicKey,
+  });
+  let outputs: Uint8Array[];
+  try {
+    outputs = await Promise.all(
+      inputs.map((i) => dhWith(webCryptoX25519, i.secretKey, i.publicKey, i.ownPublicKey)),
+    );
+  } catch (e) {
+    wipe(inputs[1]?.secretKey);
+    throw e;
+  }
+  return responderFinish(secrets, inputs, outputs, header.identityKey, header.kemCiphertext);
 }
 
 function wrapForWire(s: SessionState, envelope: Uint8Array): Uint8Array {

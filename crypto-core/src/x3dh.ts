@@ -104,23 +104,60 @@ export interface ResponderSecrets {
   oneTimePreKeySecret: Uint8Array | undefined;
 }
 
-/** The responder's half: the same four DHs from the other side, and decapsulation. */
-export function responderAgree(
+/** One X25519 of the handshake: own secret, the peer's public key, and own public key if known. */
+export interface DhInput {
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+  ownPublicKey: Uint8Array | undefined;
+}
+
+/**
+ * The responder's four DHs, in KDF order (spec §5.3): DH1 = DH(SPK_B, IK_A),
+ * DH2 = DH(IK_B, EK_A), DH3 = DH(SPK_B, EK_A), DH4 = DH(OPK_B, EK_A). The caller computes
+ * them (noble in {@link responderAgree}; WebCrypto from acceptSession) and hands the outputs
+ * to {@link responderFinish}. `ownPublic` are the public halves the caller holds, if any.
+ */
+export function responderDhInputs(
   keys: ResponderSecrets,
   initiatorIdentity: Uint8Array,
   baseKey: Uint8Array,
-  kemCiphertext: Uint8Array,
-): { sharedKey: Uint8Array; associatedData: Uint8Array } {
+  ownPublic: { identity?: Uint8Array; signedPreKey?: Uint8Array; oneTimePreKey?: Uint8Array } = {},
+): DhInput[] {
   const ikA = identityDhPublic(initiatorIdentity);
   const ikSecret = identityDhSecret(keys.identity);
-  const outputs = [
-    dh(keys.signedPreKeySecret, ikA),
-    dh(ikSecret, baseKey),
-    dh(keys.signedPreKeySecret, baseKey),
+  const inputs: DhInput[] = [
+    { secretKey: keys.signedPreKeySecret, publicKey: ikA, ownPublicKey: ownPublic.signedPreKey },
+    { secretKey: ikSecret, publicKey: baseKey, ownPublicKey: ownPublic.identity },
+    { secretKey: keys.signedPreKeySecret, publicKey: baseKey, ownPublicKey: ownPublic.signedPreKey },
   ];
-  if (keys.oneTimePreKeySecret !== undefined) outputs.push(dh(keys.oneTimePreKeySecret, baseKey));
-  expectBytes(kemCiphertext, 'KEM ciphertext', MLKEM768_CIPHERTEXT_BYTES);
-  expectBytes(keys.pqPreKeySecret, 'PQ prekey secret', MLKEM768_SECRET_BYTES);
+  if (keys.oneTimePreKeySecret !== undefined)
+    inputs.push({
+      secretKey: keys.oneTimePreKeySecret,
+      publicKey: baseKey,
+      ownPublicKey: ownPublic.oneTimePreKey,
+    });
+  return inputs;
+}
+
+/**
+ * The rest of the responder's half once the DH outputs are known: decapsulation, SK and AD.
+ * Wipes the outputs and the identity's X25519 secret (the second input).
+ */
+export function responderFinish(
+  keys: ResponderSecrets,
+  inputs: DhInput[],
+  outputs: Uint8Array[],
+  initiatorIdentity: Uint8Array,
+  kemCiphertext: Uint8Array,
+): { sharedKey: Uint8Array; associatedData: Uint8Array } {
+  const ikSecret = inputs[1]?.secretKey ?? new Uint8Array(0);
+  try {
+    expectBytes(kemCiphertext, 'KEM ciphertext', MLKEM768_CIPHERTEXT_BYTES);
+    expectBytes(keys.pqPreKeySecret, 'PQ prekey secret', MLKEM768_SECRET_BYTES);
+  } catch (e) {
+    wipe(ikSecret, ...outputs);
+    throw e;
+  }
   let ss: Uint8Array;
   try {
     // FIPS 203 decapsulation never fails on a well-sized ciphertext (implicit rejection
@@ -141,4 +178,22 @@ export function responderAgree(
       kemCiphertext,
     ),
   };
+}
+
+/** The responder's half: the same four DHs from the other side, and decapsulation. */
+export function responderAgree(
+  keys: ResponderSecrets,
+  initiatorIdentity: Uint8Array,
+  baseKey: Uint8Array,
+  kemCiphertext: Uint8Array,
+): { sharedKey: Uint8Array; associatedData: Uint8Array } {
+  const inputs = responderDhInputs(keys, initiatorIdentity, baseKey);
+  const outputs: Uint8Array[] = [];
+  try {
+    for (const i of inputs) outputs.push(dh(i.secretKey, i.publicKey));
+  } catch (e) {
+    wipe(inputs[1]?.secretKey, ...outputs);
+    throw e;
+  }
+  return responderFinish(keys, inputs, outputs, initiatorIdentity, kemCiphertext);
 }

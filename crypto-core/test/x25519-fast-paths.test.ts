@@ -104,6 +104,31 @@ describe('WebCrypto-generated ratchet key pairs', () => {
   });
 });
 
+describe('acceptSession computes its four X3DH DHs with WebCrypto by default', () => {
+  it('gives the session noble gives: both accept the same message, and the conversation goes on', async () => {
+    const p = makeParties('x3dh webcrypto');
+    const { session: a } = initiateSession(p.alice, p.bundle);
+    const first = await encryptMessage(a, 'text', enc('hello'));
+    const viaWebCrypto = await acceptSession(p.bobKeys, first.message);
+    const viaNoble = await acceptSession(p.bobKeys, first.message, { x25519: nobleX25519 });
+    expect(new TextDecoder().decode(viaWebCrypto.plaintext)).toBe('hello');
+    expect(hex(viaWebCrypto.session.associatedData)).toBe(hex(viaNoble.session.associatedData));
+    const reply = await encryptMessage(viaWebCrypto.session, 'text', enc('back'));
+    const got = await decryptMessage(first.session, reply.message);
+    expect(new TextDecoder().decode(got.plaintext)).toBe('back');
+  });
+
+  it('wrong public halves supplied with the prekeys only cost the shortcut', async () => {
+    const p = makeParties('x3dh wrong publics');
+    const { session: a } = initiateSession(p.alice, p.bundle);
+    const first = await encryptMessage(a, 'text', enc('hello'));
+    const other = x25519.getPublicKey(new Uint8Array(32).fill(9));
+    const keys = { ...p.bobKeys, oneTimePreKey: { ...p.opk, publicKey: other } };
+    const got = await acceptSession(keys, first.message);
+    expect(new TextDecoder().decode(got.plaintext)).toBe('hello');
+  });
+});
+
 it('the error type of the fallback is still CryptoCoreError', async () => {
   await expect(
     dhWith(webCryptoX25519, new Uint8Array(32).fill(1), new Uint8Array(32)),
