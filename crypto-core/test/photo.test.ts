@@ -7,13 +7,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import { concat } from '../src/bytes.js';
-import { CHUNK_BYTES } from '../src/chunked.js';
+import { CHUNK_BYTES, HEADER_BYTES } from '../src/chunked.js';
 import {
   createPhotoDecryptor,
   createPhotoEncryptor,
   decryptPhoto,
   derivePhotoKey,
   encryptPhoto,
+  MAX_BINDING_BYTES,
   photoCiphertextLength,
 } from '../src/photo.js';
 import {
@@ -126,6 +127,23 @@ describe('photo encryption', () => {
       code: 'AUTH_FAILED',
     });
     expect(derivePhotoKey(messageKey)).not.toEqual(derivePhotoKey(otherKey));
+  });
+
+  it('one-shot: a digest mismatch wins over every other failure of the same call', async () => {
+    // The digest is the first check on the blob: no key, binding or chunk error can mask it.
+    const a = await sealed(40_000);
+    const tampered = a.ciphertext.slice();
+    tampered[HEADER_BYTES + 5] = (tampered[HEADER_BYTES + 5] as number) ^ 1; // a chunk, not the header
+    const wrongKey = messageKey.map((x) => x ^ 1);
+    const badBinding = new Uint8Array(MAX_BINDING_BYTES + 1); // BAD_LENGTH if it were checked first
+    for (const [key, binding] of [
+      [messageKey, header],
+      [wrongKey, header],
+      [messageKey, badBinding],
+    ] as const)
+      await expect(decryptPhoto(key, binding, a.meta, tampered)).rejects.toMatchObject({
+        code: 'DIGEST_MISMATCH',
+      });
   });
 
   it('refuses content that is not the announced image type', async () => {
