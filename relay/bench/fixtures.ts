@@ -12,6 +12,7 @@ import type { AppDeps } from '../src/deps.js';
 export interface BenchUser {
   id: string;
   username: string;
+  sessionId: string;
   token: string;
 }
 
@@ -42,7 +43,7 @@ export async function makeUsers(
     );
     for (const u of batch) {
       const { token } = await signAccessToken(signer, { userId: u.id, sessionId: u.sid });
-      users.push({ id: u.id, username: u.username, token });
+      users.push({ id: u.id, username: u.username, sessionId: u.sid, token });
     }
   }
   return users;

@@ -82,6 +82,7 @@ async function sendStatementRate(
       while (performance.now() < until) {
         const out = await insertMessage(pool, {
           senderId: s.id,
+          sessionId: s.sessionId,
           to,
           clientId: `st${++n}`,
           body,

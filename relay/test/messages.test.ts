@@ -202,6 +202,50 @@ describe('get_messages and ack', () => {
   });
 });
 
+describe('send_message checks the session inside its statement', () => {
+  it('refuses a session ended on another instance at once, before any other refusal, storing nothing', async () => {
+    const two = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
+    try {
+      const a = await makeUser(t);
+      const b = await makeUser(t);
+      const other = await newSession(t, a.id);
+      const post = (
+        token: string,
+        body: unknown = { to: b.username, client_id: randomUUID(), body: b64(8) },
+      ) => two.api.post('/send_message', body, { token });
+      expect((await post(a.token)).status).toBe(201);
+      expect((await post(a.token, { to: b.username })).status).toBe(400); // live session: validation speaks
+      // Logout on instance t; the very next send on instance two is refused.
+      expect((await t.api.post('/logout', {}, { token: a.token })).status).toBe(204);
+      const refused = await post(a.token);
+      expect(refused.status).toBe(401);
+      expect(refused.body.error).toBe('session_revoked');
+      // The session is checked before validation, the body limit, the recipient and the rate limit.
+      expect((await post(a.token, { to: b.username })).body.error).toBe('session_revoked');
+      expect((await post(a.token, { to: 'nobody_here', client_id: 'x', body: b64(8) })).status).toBe(401);
+      expect(
+        (await post(a.token, { to: b.username, client_id: 'x', body: 'A'.repeat(200_000) })).status,
+      ).toBe(401);
+      // The other session still sends; logout-all ends it too, at once.
+      expect((await post(other.token)).status).toBe(201);
+      expect((await t.api.post('/logout/all', {}, { token: other.token })).status).toBe(204);
+      expect((await post(other.token)).body.error).toBe('session_revoked');
+      const stored = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [
+        a.id,
+      ]);
+      expect(stored.rows[0].n).toBe(2);
+      // No token was taken for the refused sends.
+      const bucket = await t.deps.pool.query(
+        `SELECT tokens FROM token_buckets WHERE user_id = $1 AND bucket = 'send'`,
+        [a.id],
+      );
+      expect(bucket.rows[0].tokens).toBe(998);
+    } finally {
+      await two.close();
+    }
+  });
+});
+
 describe('limits and retention', () => {
   it('limits sends per user with a token bucket shared by two relay instances', async () => {
     const env = { SEND_RATE_BURST: '3', SEND_RATE_PER_SECOND: '1' };

@@ -117,6 +117,7 @@ describe('PgNotifier', () => {
       // the resync after the reconnect can bring it to the socket.
       const stored = await insertMessage(t.deps.pool, {
         senderId: alice.id,
+        sessionId: alice.sessionId,
         to: bob.username,
         clientId: randomUUID(),
         body: Buffer.from('lost notify'),

@@ -1,10 +1,12 @@
 // requireAuth: the gate for every protected route. Verifies the access JWT, then checks its
 // session row on every request, so logout and logout-all take effect immediately
-// (issue 3 "Sessions"). On success req.auth = { userId, sessionId }.
+// (issue 3 "Sessions"). On success req.auth = { userId, sessionId }. POST /send_message, the hot
+// path, does the same session check inside its own statement (requireTokenSessionInStatement).
 import type { NextFunction, Request, Response } from 'express';
 import type { AppDeps } from '../deps.js';
 import { HttpError, unauthorized } from '../http/http-error.js';
 import { verifyAccessToken } from './access-token.js';
+import { sessionIsLive } from './session-live.js';
 
 export interface AuthContext {
   userId: string;
@@ -23,8 +25,8 @@ declare global {
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Resolves a bearer token to its live session, or throws HttpError 401. Also used by the WebSocket. */
-export async function authenticateToken(deps: AppDeps, token: string): Promise<AuthContext> {
+/** Verifies the access JWT alone (signature and claims, not the session), or throws HttpError 401. */
+export async function verifyToken(deps: AppDeps, token: string): Promise<AuthContext> {
   const result = await verifyAccessToken(deps, token);
   if (!result.ok)
     throw unauthorized(
@@ -34,23 +36,59 @@ export async function authenticateToken(deps: AppDeps, token: string): Promise<A
   const { userId, sessionId } = result.claims;
   if (!UUID.test(userId) || !UUID.test(sessionId))
     throw unauthorized('invalid_token', 'invalid access token');
-  const { rowCount } = await deps.pool.query(
-    `SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 AND u.status = 'active'`,
-    [sessionId, userId, new Date(deps.clock.now())],
-  );
-  if (rowCount !== 1) throw unauthorized('session_revoked', 'session ended; log in again');
   return { userId, sessionId };
+}
+
+export const sessionEnded = () => unauthorized('session_revoked', 'session ended; log in again');
+
+/** Throws 401 session_revoked unless the session of `ctx` is live now. */
+export async function assertSessionLive(deps: AppDeps, ctx: AuthContext): Promise<void> {
+  if (!(await sessionIsLive(deps.pool, ctx.userId, ctx.sessionId, new Date(deps.clock.now()))))
+    throw sessionEnded();
+}
+
+/** Resolves a bearer token to its live session, or throws HttpError 401. Also used by the WebSocket. */
+export async function authenticateToken(deps: AppDeps, token: string): Promise<AuthContext> {
+  const ctx = await verifyToken(deps, token);
+  await assertSessionLive(deps, ctx);
+  return ctx;
+}
+
+function bearerOf(req: Request): string {
+  const header = req.get('authorization');
+  if (!header) throw unauthorized('unauthorized', 'missing bearer token');
+  const match = BEARER.exec(header);
+  if (!match?.[1]) throw unauthorized('invalid_token', 'malformed bearer token');
+  return match[1];
 }
 
 export function requireAuth(deps: AppDeps) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.get('authorization');
-    if (!header) throw unauthorized('unauthorized', 'missing bearer token');
-    const match = BEARER.exec(header);
-    if (!match?.[1]) throw unauthorized('invalid_token', 'malformed bearer token');
-    req.auth = await authenticateToken(deps, match[1]);
+    req.auth = await authenticateToken(deps, bearerOf(req));
     next();
+  };
+}
+
+/**
+ * For a route whose own statement checks the session (sessionLiveSql, in the same statement and
+ * snapshot as its write), so the session costs no extra round trip: POST /send_message. Verifies
+ * the JWT only; a route using it MUST check the session in its statement and answer
+ * session_revoked when that fails. Put `sessionBeforeErrors(deps)` right after the body parser,
+ * and check the session before any other refusal the route makes before its statement, so a
+ * client whose session ended still learns that first (as with requireAuth).
+ */
+export function requireTokenSessionInStatement(deps: AppDeps) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    req.auth = await verifyToken(deps, bearerOf(req));
+    next();
+  };
+}
+
+/** Error middleware: an error raised before the route's statement becomes 401 if the session ended. */
+export function sessionBeforeErrors(deps: AppDeps) {
+  return async (err: unknown, req: Request, _res: Response, next: NextFunction) => {
+    if (req.auth) await assertSessionLive(deps, req.auth);
+    next(err);
   };
 }
 

@@ -27,10 +27,15 @@ export function takeSql(p: {
   burst: number;
   rate: number;
   now: number;
+  /** An SQL condition: when false, no token is taken and nothing is returned (e.g. a dead session). */
+  onlyIf?: string;
 }): string {
   const refilled = `LEAST($${p.burst}::float8, b.tokens + $${p.rate}::float8 * GREATEST(0, EXTRACT(EPOCH FROM ($${p.now}::timestamptz - b.updated_at))))`;
+  const source = p.onlyIf
+    ? `SELECT $${p.user}::uuid, $${p.bucket}::text, $${p.burst}::float8 - 1, $${p.now}::timestamptz WHERE ${p.onlyIf}`
+    : `VALUES ($${p.user}, $${p.bucket}, $${p.burst}::float8 - 1, $${p.now})`;
   return `INSERT INTO token_buckets AS b (user_id, bucket, tokens, updated_at)
-VALUES ($${p.user}, $${p.bucket}, $${p.burst}::float8 - 1, $${p.now})
+${source}
 ON CONFLICT (user_id, bucket) DO UPDATE
   SET tokens = ${refilled} - 1, updated_at = GREATEST(b.updated_at, $${p.now}::timestamptz)
   WHERE ${refilled} >= 1

@@ -1,8 +1,15 @@
 // Messages (issue 3; spec/openapi.yaml tag "messages"): POST /send_message, GET /get_messages,
 // POST /ack. Bodies are opaque base64 ciphertext (spec/protocol.md §8), never logged.
-import { Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { authOf, requireAuth } from '../auth/require-auth.js';
+import {
+  assertSessionLive,
+  authOf,
+  requireAuth,
+  requireTokenSessionInStatement,
+  sessionBeforeErrors,
+  sessionEnded,
+} from '../auth/require-auth.js';
 import { lookupName } from '../contacts/username.js';
 import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
@@ -53,55 +60,74 @@ export function messageRoutes(deps: AppDeps): Router {
     })
     .refine((a) => (a.ids?.length ?? 0) + (a.photo_ids?.length ?? 0) > 0, 'nothing to acknowledge');
 
-  router.post('/send_message', auth, jsonBody(sendLimit), async (req, res) => {
-    const { userId } = authOf(req);
-    const body = parse(SendSchema, req.body);
-    const now = new Date(deps.clock.now());
-    // A name no user can have still goes through the statement, so it spends a token too.
-    const to = lookupName(body.to) ?? '';
-    const out = await insertMessage(deps.pool, {
-      senderId: userId,
-      to,
-      clientId: body.client_id,
-      body: body.body,
-      now,
-      bucket: deps.config.data.send,
-      mailboxCap: deps.config.data.maxPendingMessages,
-    });
-    switch (out.kind) {
-      case 'rate_limited':
-        throw rateLimited(out.retryAfterSeconds, 'sending too fast');
-      case 'mailbox_full':
-        throw new HttpError(
-          409,
-          'mailbox_full',
-          'the recipient has too many unacknowledged messages; try later',
-        );
-      case 'no_recipient':
-        throw notFound('no such user');
-      case 'conflict':
-        throw new HttpError(409, 'client_id_reused', 'client_id was already used for a different message');
-      case 'duplicate':
-        res.status(200).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: true });
-        return;
-      case 'stored':
-        // After the commit, outside the insert transaction (issue 3: NOTIFY inside costs 43–63 %).
-        deps.notifier.publish({
-          kind: 'stream',
-          userId: out.receiverId,
-          seq: out.seq,
-          item: {
-            type: 'message',
+  // The hot path: the session is checked inside the send statement (one round trip per message,
+  // not two); refusals that come before the statement check it first, as requireAuth would.
+  const tokenOnly = requireTokenSessionInStatement(deps);
+  router.post(
+    '/send_message',
+    tokenOnly,
+    jsonBody(sendLimit),
+    sessionBeforeErrors(deps),
+    async (req: Request, res: Response) => {
+      const ctx = authOf(req);
+      const { userId } = ctx;
+      let body: z.infer<typeof SendSchema>;
+      try {
+        body = parse(SendSchema, req.body);
+      } catch (err) {
+        await assertSessionLive(deps, ctx);
+        throw err;
+      }
+      const now = new Date(deps.clock.now());
+      // A name no user can have still goes through the statement, so it spends a token too.
+      const to = lookupName(body.to) ?? '';
+      const out = await insertMessage(deps.pool, {
+        senderId: userId,
+        sessionId: ctx.sessionId,
+        to,
+        clientId: body.client_id,
+        body: body.body,
+        now,
+        bucket: deps.config.data.send,
+        mailboxCap: deps.config.data.maxPendingMessages,
+      });
+      switch (out.kind) {
+        case 'session_revoked':
+          throw sessionEnded();
+        case 'rate_limited':
+          throw rateLimited(out.retryAfterSeconds, 'sending too fast');
+        case 'mailbox_full':
+          throw new HttpError(
+            409,
+            'mailbox_full',
+            'the recipient has too many unacknowledged messages; try later',
+          );
+        case 'no_recipient':
+          throw notFound('no such user');
+        case 'conflict':
+          throw new HttpError(409, 'client_id_reused', 'client_id was already used for a different message');
+        case 'duplicate':
+          res.status(200).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: true });
+          return;
+        case 'stored':
+          // After the commit, outside the insert transaction (issue 3: NOTIFY inside costs 43–63 %).
+          deps.notifier.publish({
+            kind: 'stream',
+            userId: out.receiverId,
             seq: out.seq,
-            id: out.id,
-            from: out.sender,
-            body: body.body.toString('base64'),
-            created_at: out.createdAt.toISOString(),
-          },
-        });
-        res.status(201).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: false });
-    }
-  });
+            item: {
+              type: 'message',
+              seq: out.seq,
+              id: out.id,
+              from: out.sender,
+              body: body.body.toString('base64'),
+              created_at: out.createdAt.toISOString(),
+            },
+          });
+          res.status(201).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: false });
+      }
+    },
+  );
 
   router.get('/get_messages', auth, async (req, res) => {
     const q = parse(ListSchema, req.query);

@@ -1,5 +1,6 @@
 // SQL for messages (migration 0023). Every statement is a single autocommitted statement, so
 // the relay spends one commit per accepted message, the same as a bare INSERT.
+import { sessionIsLive, sessionLiveSql } from '../auth/session-live.js';
 import { type BucketSpec, retryAfter, takeSql } from '../limits/token-bucket.js';
 import type { Queryable } from './stream.js';
 
@@ -9,7 +10,8 @@ export type SendOutcome =
   | { kind: 'conflict' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'mailbox_full' }
-  | { kind: 'no_recipient' };
+  | { kind: 'no_recipient' }
+  | { kind: 'session_revoked' };
 
 // One statement: take a token from the sender's bucket, resolve the recipient (unless its
 // mailbox already holds $9 unacknowledged messages), take the next seq of its stream and insert.
@@ -22,8 +24,14 @@ export type SendOutcome =
 // once receivers held ~1,000 messages (relay/BENCHMARKS.md). Nothing past the bucket happens without a token (r reads tb).
 // A retry with a known client_id hits ON CONFLICT and inserts nothing (the seq taken is a
 // harmless gap). Lock order is always bucket (sender) then stream (receiver).
+// The sender's session ($10) is checked first, inside the statement (spec: every request checks
+// its session, so logout takes effect at once): a dead session takes no token and stores
+// nothing. Same snapshot rule as a separate check: a logout committed before this statement
+// began is seen. It saves one round trip per message (require-auth.ts,
+// requireTokenSessionInStatement). Named, so each pool connection parses and plans it once.
+const INSERT_NAME = 'send_message';
 const INSERT = `
-WITH tb AS (${takeSql({ user: 1, bucket: 6, burst: 7, rate: 8, now: 5 })}),
+WITH tb AS (${takeSql({ user: 1, bucket: 6, burst: 7, rate: 8, now: 5, onlyIf: sessionLiveSql({ sid: 10, user: 1, now: 5 }) })}),
 r AS (
   SELECT u.id FROM users u
    WHERE u.username = $2 AND u.status = 'active' AND EXISTS (SELECT 1 FROM tb)
@@ -53,6 +61,8 @@ export async function insertMessage(
   db: Queryable,
   m: {
     senderId: string;
+    /** The sender's session (the access token's sid): checked live in the statement itself. */
+    sessionId: string;
     to: string;
     clientId: string;
     body: Buffer;
@@ -68,17 +78,22 @@ export async function insertMessage(
     receiver_id: string;
     created_at: Date;
     sender: string;
-  }>(INSERT, [
-    m.senderId,
-    m.to,
-    m.clientId,
-    m.body,
-    m.now,
-    m.bucket.name,
-    m.bucket.burst,
-    m.bucket.perSecond,
-    m.mailboxCap,
-  ]);
+  }>({
+    name: INSERT_NAME,
+    text: INSERT,
+    values: [
+      m.senderId,
+      m.to,
+      m.clientId,
+      m.body,
+      m.now,
+      m.bucket.name,
+      m.bucket.burst,
+      m.bucket.perSecond,
+      m.mailboxCap,
+      m.sessionId,
+    ],
+  });
   const row = r.rows[0];
   if (row)
     return {
@@ -89,7 +104,9 @@ export async function insertMessage(
       createdAt: row.created_at,
       sender: row.sender,
     };
-  // Why nothing was stored (the rare path): out of tokens, a retry, a full mailbox, or no such recipient.
+  // Why nothing was stored (the rare path): a dead session, out of tokens, a retry, a full
+  // mailbox, or no such recipient.
+  if (!(await sessionIsLive(db, m.senderId, m.sessionId, m.now))) return { kind: 'session_revoked' };
   const wait = await retryAfter(db, m.senderId, m.bucket, m.now);
   if (wait > 0) return { kind: 'rate_limited', retryAfterSeconds: wait };
   const e = await db.query<{ id: string; created_at: Date; acked_at: Date | null; same: boolean | null }>(
