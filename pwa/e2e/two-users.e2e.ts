@@ -28,6 +28,7 @@ const TEXTS = [
   'Hi Alice 👋 second secret line',
   'written while offline, delivered once 🛰️',
 ];
+const secrets: Record<string, string> = {};
 /** Bytes of the photos as the receivers decrypted them, for the plaintext canary. */
 const photoBytes: Uint8Array[] = [];
 
@@ -110,7 +111,7 @@ describe('two users, end to end', () => {
   it('register, add each other and exchange text with emoji both ways', async () => {
     const { alice, bob } = ctx;
     await register(alice.page, ALICE);
-    await register(bob.page, BOB);
+    secrets.bob = await register(bob.page, BOB);
     await addContact(alice.page, BOB);
     await addContact(bob.page, ALICE);
     await openChat(alice.page, BOB);
@@ -220,6 +221,32 @@ describe('two users, end to end', () => {
         .getByText(TEXTS[2] as string, { exact: true })
         .count(),
     ).toBe(1);
+  });
+
+  it("warns when the contact's identity key changes and holds sending until acknowledged", async () => {
+    // Bob logs in on a new device: new identity key, announced by the relay to his contacts.
+    const context = await browser.newContext({ locale: 'en-US' });
+    context.setDefaultTimeout(30_000);
+    const bob2 = await context.newPage();
+    await bob2.goto(`${served.url}/login`);
+    await bob2.getByLabel('Username').fill(BOB);
+    await bob2.getByLabel('Code from your authenticator app').fill(await totp(secrets.bob as string, 1));
+    await bob2.getByRole('button', { name: 'Log in' }).click();
+    await bob2.waitForURL(/\/chats$/, { timeout: 60_000 });
+
+    const { page } = ctx.alice;
+    await openChat(page, BOB);
+    await page.getByText('Security key changed.').waitFor({ timeout: 30_000 });
+    await page.getByText('Sending is paused until you review the security key change above.').waitFor();
+    await page.getByRole('button', { name: 'I understand, continue' }).click();
+    await page
+      .getByText('Sending is paused until you review the security key change above.')
+      .waitFor({ state: 'hidden' });
+    await sendText(page, BOB, 'after the key change ✅');
+    await inChat(page, 'after the key change ✅');
+    await openChat(bob2, ALICE);
+    await inChat(bob2, 'after the key change ✅');
+    await context.close();
   });
 
   it('logs out everywhere: the session ends and the app returns to the login screen', async () => {
