@@ -185,6 +185,28 @@ describe('requireAuth', () => {
     }
   });
 
+  it('still expires a token it has already verified (the verified-token memo checks exp on every hit)', async () => {
+    const claims = await makeUserAndSession();
+    const { token } = await signAccessToken(t.deps, claims);
+    const api = raw();
+    expect((await api.get('/probe/me', { token, spec: false })).status).toBe(200); // now remembered
+    // A remembered token with its signature altered is a different token: verified afresh, refused.
+    const sigAt = token.lastIndexOf('.') + 1; // the first signature character carries 6 real bits
+    const altered = `${token.slice(0, sigAt)}${token[sigAt] === 'A' ? 'B' : 'A'}${token.slice(sigAt + 1)}`;
+    expect((await api.get('/probe/me', { token: altered, spec: false })).body.error).toBe('invalid_token');
+    const left =
+      (Math.floor(t.clock.now() / 1000) + t.deps.config.jwt.accessTtlSeconds) * 1000 - t.clock.now();
+    t.clock.advance(left - 1); // the last millisecond of validity
+    try {
+      expect((await api.get('/probe/me', { token, spec: false })).status).toBe(200);
+      t.clock.advance(1); // now == exp: expired, as jose decides
+      const res = await api.get('/probe/me', { token, spec: false });
+      expect([res.status, res.body.error]).toEqual([401, 'token_expired']);
+    } finally {
+      t.clock.advance(-left);
+    }
+  });
+
   it('rejects a valid token whose session is revoked (checked on every request)', async () => {
     const claims = await makeUserAndSession();
     const { token } = await signAccessToken(t.deps, claims);
