@@ -1,0 +1,98 @@
+// The transport layer against the real relay (no browser): typed errors with the relay's
+// codes, one shared refresh for concurrent 401s, a refused (reused) refresh token ending the
+// session, and the WebSocket client authenticating with its first frame.
+import { generate } from 'otplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { RelayApi } from '../src/transport/api.ts';
+import { ApiError } from '../src/transport/errors.ts';
+import { RelaySocket, type ServerFrame, type SocketLike } from '../src/transport/ws.ts';
+import { type RunningRelay, startRelay } from './relay.ts';
+
+const ORIGIN = 'http://127.0.0.1:1';
+let relay: RunningRelay;
+let base: string;
+
+beforeAll(async () => {
+  relay = await startRelay(ORIGIN);
+  base = `http://127.0.0.1:${relay.port}`;
+});
+afterAll(async () => {
+  await relay?.stop();
+});
+
+async function account(name: string, onSessionEnded?: () => void) {
+  const rotations: string[] = [];
+  const api = new RelayApi({
+    baseUrl: base,
+    onTokens: (t) => rotations.push(t.refreshToken),
+    ...(onSessionEnded ? { onSessionEnded } : {}),
+  });
+  const start = await api.register(name);
+  expect(start.qrImageUrl.startsWith('data:image/png;base64,')).toBe(true);
+  const session = await api.confirmRegistration(start.username, await generate({ secret: start.secret }));
+  expect(session.recoveryCodes.length).toBeGreaterThan(0);
+  return { api, session, rotations };
+}
+
+const run = Math.random().toString(36).slice(2, 7);
+
+describe('transport against the relay', () => {
+  it("maps the relay's errors to typed ApiErrors", async () => {
+    const api = new RelayApi({ baseUrl: base });
+    await expect(api.register('x')).rejects.toMatchObject({ status: 400, code: 'invalid_username' });
+    await expect(api.login(`nobody_${run}`, '123456')).rejects.toMatchObject({ code: 'unknown_user' });
+    await expect(api.keyStatus()).rejects.toBeInstanceOf(ApiError);
+  });
+
+  it('refreshes once for concurrent 401s and retries each call', async () => {
+    const { api, rotations } = await account(`tr_a_${run}`);
+    const refresh = api.http.refreshTokens.bind(api.http);
+    // A forged access token: every call gets 401 and must recover through ONE rotation.
+    api.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: (await refresh()).refreshToken });
+    const before = rotations.length;
+    const results = await Promise.all([api.keyStatus(), api.contacts(), api.keyStatus()]);
+    expect(results).toHaveLength(3);
+    expect(rotations.length - before).toBe(1);
+  });
+
+  it('ends the session when a rotated refresh token is presented again', async () => {
+    let ended = 0;
+    const { api } = await account(`tr_b_${run}`, () => {
+      ended += 1;
+    });
+    const first = await api.http.refreshTokens();
+    const second = await api.http.refreshTokens();
+    expect(second.refreshToken).not.toBe(first.refreshToken);
+    // Replay the older token: the relay revokes the session; the client reports it once.
+    api.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: first.refreshToken });
+    await expect(api.keyStatus()).rejects.toMatchObject({ status: 401 });
+    expect(ended).toBe(1);
+    expect(api.http.hasSession).toBe(false);
+  });
+
+  it('authenticates the WebSocket with its first frame and receives the stream', async () => {
+    const alice = await account(`tr_c_${run}`);
+    const bob = await account(`tr_d_${run}`);
+    const frames: ServerFrame[] = [];
+    const socket = new RelaySocket({
+      url: `ws://127.0.0.1:${relay.port}/ws`,
+      token: async () => bob.api.http.accessToken,
+      cursor: () => 0,
+      onFrame: (f) => frames.push(f),
+      createSocket: (u) => new WebSocket(u, { origin: ORIGIN }) as unknown as SocketLike,
+    });
+    socket.start();
+    try {
+      for (let i = 0; i < 100 && socket.status !== 'online'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(socket.status).toBe('online');
+      await alice.api.sendMessage(`tr_d_${run}`, `cid-${run}`, new Uint8Array([1, 2, 3]));
+      for (let i = 0; i < 100 && !frames.some((f) => f.type === 'message'); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const msg = frames.find((f) => f.type === 'message');
+      expect(msg).toMatchObject({ type: 'message', from: `tr_c_${run}`, body: 'AQID' });
+    } finally {
+      socket.stop();
+    }
+  });
+});
