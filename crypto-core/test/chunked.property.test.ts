@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nobleAesGcm, webCryptoAesGcm } from '../src/aes-gcm.js';
+import { type AesGcm, nobleAesGcm, webCryptoAesGcm } from '../src/aes-gcm.js';
 import { concat } from '../src/bytes.js';
 import {
   CHUNK_BYTES,
@@ -19,6 +19,7 @@ import {
   SEALED_CHUNK_BYTES,
   transformerOf,
 } from '../src/chunked.js';
+import { CHUNKS_IN_FLIGHT } from '../src/chunked-raw.js';
 import { CryptoCoreError } from '../src/errors.js';
 
 const webcrypto = webCryptoAesGcm(globalThis.crypto.subtle);
@@ -205,6 +206,40 @@ describe('C2SP chunked encryption properties', () => {
     const done = createChunkedEncryptor(key, ctx);
     await done.finish();
     await expect(done.push(new Uint8Array(1))).rejects.toMatchObject({ code: 'BAD_STATE' });
+  });
+});
+
+describe('bounded concurrency of the chunk calls', () => {
+  it('never has more than CHUNKS_IN_FLIGHT AEAD calls running, in either direction', async () => {
+    let running = 0;
+    let peak = 0;
+    // Counts the calls of one bound key; each yields to the event loop so calls overlap.
+    const counting: AesGcm = {
+      ...nobleAesGcm,
+      async withKey(key) {
+        const k = await nobleAesGcm.withKey(key);
+        const counted =
+          <A extends unknown[]>(f: (...a: A) => Promise<Uint8Array>) =>
+          async (...a: A) => {
+            peak = Math.max(peak, ++running);
+            try {
+              await new Promise((r) => setTimeout(r, 0));
+              return await f(...a);
+            } finally {
+              running--;
+            }
+          };
+        return { encrypt: counted(k.encrypt), decrypt: counted(k.decrypt), dispose: k.dispose };
+      },
+    };
+    const key = new Uint8Array(32).fill(3);
+    const data = new Uint8Array(100 * CHUNK_BYTES + 5).map((_, i) => i & 0xff);
+    const ct = await encryptChunked(key, data, ctx, { aes: counting, random: fixedSalt(4) });
+    expect(peak).toBe(CHUNKS_IN_FLIGHT);
+    expect(ct).toEqual(await encryptChunked(key, data, ctx, { aes: nobleAesGcm, random: fixedSalt(4) }));
+    peak = 0;
+    expect(await decryptChunked(key, ct, ctx, { aes: counting })).toEqual(data);
+    expect(peak).toBe(CHUNKS_IN_FLIGHT);
   });
 });
 
