@@ -222,6 +222,11 @@ export class Messenger {
       }
       const status = await this.o.api.keyStatus();
       if (status.prekeys_low) await this.sm.topUpPrekeys();
+      // Messages at or before the cursor were handled (stored, or dropped as undecryptable)
+      // but their acknowledgement may have been lost with a closed tab: acknowledge them now.
+      const page = await this.o.api.messages(0, 500);
+      const handled = page.messages.filter((m) => m.seq <= this.cursor).map((m) => m.id);
+      if (handled.length) await this.o.api.ack(handled);
     } catch {
       // Offline or refused: the next successful connection tries again.
     }
