@@ -223,7 +223,9 @@ ${table}
   const file = resolve(pwaDir, 'BENCHMARKS.md');
   writeFileSync(file, md);
   // Same formatting as every other file in the repository (Biome formats Markdown tables).
-  execFileSync(resolve(pwaDir, '../node_modules/.bin/biome'), ['format', '--write', file], { stdio: 'ignore' });
+  execFileSync(resolve(pwaDir, '../node_modules/.bin/biome'), ['format', '--write', file], {
+    stdio: 'ignore',
+  });
 }
 
 await main();
