@@ -261,6 +261,26 @@ describe('two users, end to end', () => {
     await page.waitForURL(/\/login$/);
   });
 
+  it('erases the device after the typed confirmation: keys and history are gone', async () => {
+    const { page } = ctx.bob;
+    await page.goto(`${served.url}/settings`);
+    const stores = () =>
+      page.evaluate(async () =>
+        (await indexedDB.databases()).map((d) => d.name ?? '').filter((n) => n.startsWith('secure-drop:')),
+      );
+    expect(await stores()).toEqual([`secure-drop:${BOB}`]);
+    await page.getByRole('button', { name: 'Erase this device' }).click();
+    const confirm = page.getByRole('button', { name: 'Erase everything' });
+    expect(await confirm.isDisabled()).toBe(true);
+    await page.getByLabel('Type “erase” to confirm').fill('erase');
+    await confirm.click();
+    await page.waitForURL(/\/register$/, { timeout: 30_000 });
+    expect(await stores()).toEqual([]);
+    expect(await page.evaluate(() => localStorage.getItem('sd.account'))).toBeNull();
+    await page.goto(`${served.url}/chats`);
+    await page.waitForURL(/\/login$/);
+  });
+
   it('plaintext canary: no message text or photo byte in the database dump or the photo store', async () => {
     const pgDir = join(relay.dataDir, 'postgres');
     const port = Number(readFileSync(join(pgDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[3]);
