@@ -26,9 +26,12 @@ export async function startDevServer(relayPort?: number): Promise<Served> {
   return { url: url.replace(/\/$/, ''), close: () => server.close() };
 }
 
+/** Where startPreview builds the app (tests may change files there to simulate a deploy). */
+export const previewDir = resolve(pwaDir, 'node_modules/.e2e-dist');
+
 export async function startPreview(relayPort?: number, port = 0): Promise<Served> {
   if (relayPort) process.env.RELAY_PORT = String(relayPort);
-  const outDir = resolve(pwaDir, 'node_modules/.e2e-dist');
+  const outDir = previewDir;
   // Vitest sets NODE_ENV=test, which Vite keeps: React's development build and
   // import.meta.env.DEV (no service worker). Build exactly what ships.
   const nodeEnv = process.env.NODE_ENV;

@@ -1,0 +1,50 @@
+// The update prompt: a new version deployed while the app is open installs and WAITS; the
+// page keeps running the old code and shows the prompt; only the user's "Update now" lets the
+// new service worker take over and reloads once. No relay is needed.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './browser.ts';
+import { previewDir, type Served, startPreview } from './servers.ts';
+
+let browser: Browser;
+let served: Served;
+
+beforeAll(async () => {
+  served = await startPreview(9);
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await served?.close();
+});
+
+describe('service worker update', () => {
+  it('never swaps in new code mid-session without the user saying so', async () => {
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    await page.goto(`${served.url}/login`);
+    await page.evaluate('navigator.serviceWorker.ready.then(() => undefined)');
+    await page.reload();
+    expect(await page.evaluate('!!navigator.serviceWorker.controller')).toBe(true);
+    // A marker that survives only as long as this page is not reloaded.
+    await page.evaluate('window.__sameSession = true');
+
+    // "Deploy" a new version: any byte change to sw.js is a new service worker.
+    appendFileSync(join(previewDir, 'sw.js'), '\n// next version\n');
+    await page.evaluate('navigator.serviceWorker.getRegistration().then((r) => r.update())');
+
+    await page.getByText('A new version of Secure Drop is ready.').waitFor({ timeout: 30_000 });
+    expect(await page.evaluate('navigator.serviceWorker.getRegistration().then((r) => !!r.waiting)')).toBe(
+      true,
+    );
+    await page.waitForTimeout(1000);
+    expect(await page.evaluate('window.__sameSession === true')).toBe(true);
+
+    await page.getByRole('button', { name: 'Update now' }).click();
+    await page.waitForFunction('window.__sameSession !== true', undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      'navigator.serviceWorker.getRegistration().then((r) => !r.waiting && !!r.active && !!navigator.serviceWorker.controller)',
+    );
+  });
+});
