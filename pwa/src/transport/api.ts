@@ -6,6 +6,7 @@ import { HttpClient, type HttpOptions, type Tokens } from './http.ts';
 import type {
   AckResultWire,
   BundleWire,
+  ContactListWire,
   ContactWire,
   KeyStatusWire,
   KeysUploadResultWire,
@@ -200,7 +201,7 @@ export class RelayApi {
   }
 
   async contacts(): Promise<ContactWire[]> {
-    return (await this.http.request<{ contacts: ContactWire[] }>('GET', '/contacts')).contacts;
+    return (await this.http.request<ContactListWire>('GET', '/contacts')).contacts;
   }
 
   removeContact(username: string): Promise<void> {
@@ -224,7 +225,7 @@ export class RelayApi {
       messages: w.messages.map((m) => ({
         id: m.id,
         seq: m.seq,
-        sender: m.sender,
+        sender: m.from,
         body: unb64(m.body, 'body'),
         createdAt: m.created_at,
       })),

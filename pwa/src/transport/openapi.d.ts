@@ -85,7 +85,7 @@ export interface paths {
      *     failures on an account, each further failure locks it for a growing delay (1 s, 2 s,
      *     4 s … 60 s); at 10 it is locked for 15 minutes, doubling with each further failure
      *     (up to 24 h). A client IP is throttled the same way at 30 failures (delays from 10).
-     *     A success clears the account's count. While locked, attempts get 429 `locked` with
+     *     A success, or a day without failures, clears the account's count. While locked, attempts get 429 `locked` with
      *     `retry_after_seconds` and are not evaluated.
      *
      *     Enumeration trade-off: an unknown username is answered with 404 `unknown_user` so the
@@ -172,6 +172,269 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller's own published keys and one-time prekey stock */
+    get: operations['keyStatus'];
+    put?: never;
+    /**
+     * Upload key material (any subset; the identity key first or together)
+     * @description All key fields are opaque standard base64; the relay checks sizes, never formats or
+     *     signatures (spec/protocol.md §4). Caps: identity and X25519 keys ≤ 64 bytes, signatures
+     *     ≤ 128 bytes, the ML-KEM-768 key ≤ 1600 bytes, ≤ 200 one-time prekeys per upload and ≤ 500
+     *     stored, key ids u32. A signed prekey replaces the previous one of its kind.
+     *     An identity key different from the stored one is a reinstall: the old prekeys are deleted
+     *     (they were signed by the old key) and a `key_change` item is added to the stream of every
+     *     user on either side of a contact relation with the caller (pushed over /ws, kept until
+     *     retention expires for those offline).
+     */
+    post: operations['uploadKeys'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/keys/{username}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Fetch a user's prekey bundle (hands out one one-time prekey)
+     * @description Each call removes one one-time prekey from the owner's stock and returns it; no prekey is
+     *     ever returned twice, also under concurrent fetches. `one_time_prekey` is null when the
+     *     stock is empty (the handshake then runs without it). When the stock left falls below
+     *     PREKEY_LOW_THRESHOLD the owner's sockets get a `prekeys_low` frame.
+     *     Rate-limited per caller (PREKEY_FETCH_BURST, refilled PREKEY_FETCH_PER_MINUTE).
+     *     404 for a user that does not exist or has not published a complete bundle.
+     */
+    get: operations['fetchBundle'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/contacts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List the caller's contacts (by username) */
+    get: operations['listContacts'];
+    put?: never;
+    /**
+     * Add a contact by username
+     * @description One-directional, no consent needed: it puts the user in the caller's list and makes the
+     *     caller hear of that user's identity-key changes. Adding an existing contact is a no-op
+     *     (200). At most 1000 contacts.
+     */
+    post: operations['addContact'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/contacts/{username}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Remove a contact */
+    delete: operations['removeContact'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/send_message': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send an opaque encrypted message
+     * @description `body` is standard base64 of the ciphertext (≤ MAX_MESSAGE_BYTES decoded, default 64 KiB).
+     *     The recipient must exist (an active account); it need not be a contact (a first message
+     *     must reach someone who has not added the sender yet).
+     *     `client_id` makes the send idempotent: a retry with the same `client_id` returns the
+     *     original id with 200 and `duplicate: true` and stores nothing — also after the message was
+     *     acknowledged, until retention expires. The same `client_id` with another recipient or body
+     *     is 409 `client_id_reused`. A recipient holding MAX_PENDING_MESSAGES (default 10,000)
+     *     unacknowledged messages takes no more: 409 `mailbox_full`.
+     *     Messages and photos share one per-user token bucket (SEND_RATE_BURST, default 60,
+     *     refilled SEND_RATE_PER_SECOND, default 1/s), held in PostgreSQL so it spans relay processes.
+     */
+    post: operations['sendMessage'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/get_messages': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Unacknowledged messages addressed to the caller, in order
+     * @description Envelopes with `seq` greater than `cursor`, oldest first. `seq` numbers the caller's stream
+     *     (messages, key changes, delivery receipts share it), so it increases but may skip values.
+     *     Pass `next_cursor` to read the next page. A cursor beyond the caller's stream (after a
+     *     restore of the relay's database) is read as 0. Messages stay until acknowledged (POST /ack) or
+     *     until RETENTION_DAYS pass.
+     */
+    get: operations['getMessages'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/ack': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Acknowledge stored messages and photos (deletes them from the relay)
+     * @description The client calls this once it has stored (decrypted) what it received. Acknowledged
+     *     messages lose their ciphertext and recipient at once (a tombstone of id, sender and
+     *     client_id stays until retention so retries stay idempotent); acknowledged photos are
+     *     deleted with their file. Each sender gets a `delivered` item in its stream (pushed over
+     *     /ws). Ids that are not the caller's incoming ones are ignored (counted out), so this
+     *     reveals nothing about others' ids. At most 500 of each.
+     */
+    post: operations['ack'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/send_photo': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Upload an encrypted photo for one recipient (streamed)
+     * @description The raw body (`application/octet-stream`) is the photo ciphertext (spec/protocol.md §10),
+     *     streamed to disk under a random name, never held whole in memory. At most MAX_PHOTO_BYTES
+     *     (default 25 MiB): a larger Content-Length is refused before reading (413), a body that
+     *     grows past the cap is cut at the cap (413), a body that ends early is 400
+     *     `request_aborted`; in every failure no file is left. The recipient then gets the photo
+     *     id inside an encrypted message. Counts against the send rate; at most MAX_PENDING_PHOTOS
+     *     unacknowledged photos per sender (409 `photo_quota`).
+     */
+    post: operations['sendPhoto'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/get_photo/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Download an encrypted photo (its sender or receiver only)
+     * @description Anyone but the photo's sender and receiver gets the same 404 as for an id that does not
+     *     exist (or is not a UUID), so ids reveal nothing.
+     */
+    get: operations['getPhoto'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/ws': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * WebSocket push of the caller's stream
+     * @description Upgrade with no query string (a token never goes in the URL: 400 otherwise) and an
+     *     `Origin` from WS_ALLOWED_ORIGINS (403 otherwise). Text frames of JSON only; client frames
+     *     ≤ 4 KiB.
+     *
+     *     Client → relay:
+     *     - `{"type":"auth","token":"<access JWT>","cursor":<seq, optional, default 0>}` — must be the
+     *       first frame, within WS_AUTH_TIMEOUT_MS (default 5 s). Nothing is sent before it succeeds.
+     *     - `{"type":"catch_up","cursor":<seq>}` — re-send the stream after `cursor`.
+     *
+     *     Relay → client (every stream item carries `seq`; keep the last one as your cursor and pass
+     *     it when you reconnect, so nothing sent while away is lost):
+     *     - `{"type":"ready","cursor":n}` after authentication; then every stream item after `n`. `n` is
+     *       the cursor sent, or 0 when that lies beyond this user's stream (the relay's database was
+     *       restored): the client then receives what is still stored again and deduplicates by id.
+     *     - `{"type":"message","seq","id","from","body","created_at"}` — as in GET /get_messages.
+     *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
+     *     - `{"type":"delivered","seq","message_id","client_id","to","created_at"}` — your message was
+     *       acknowledged by its receiver.
+     *     - `{"type":"prekeys_low","remaining":n}` — upload more one-time prekeys (not in the stream).
+     *     - `{"type":"error","error","message"}` — a bad frame after authentication.
+     *
+     *     Close codes: 4400 bad frame, 4401 authentication failed, 4403 session ended (logout,
+     *     logout-all, expiry), 4408 no auth frame in time, 4429 more than WS_MAX_CONNECTIONS_PER_USER
+     *     sockets in this process or more than 30 client frames in a minute, 1013 too far behind
+     *     (reconnect and catch up), 1001 shutdown.
+     *     The relay pings every WS_HEARTBEAT_SECONDS and drops sockets that missed the last pong.
+     */
+    get: operations['websocket'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -231,6 +494,49 @@ export interface components {
       /** @enum {unknown} */
       error?: 'locked' | 'rate_limited';
       retry_after_seconds: number;
+    };
+    /** @description Standard base64 (RFC 4648 §4) with padding, of opaque bytes. */
+    Base64: string;
+    KeyId: number;
+    SignedPrekey: {
+      key_id: components['schemas']['KeyId'];
+      public_key: components['schemas']['Base64'];
+      signature: components['schemas']['Base64'];
+    };
+    OneTimePrekey: {
+      key_id: components['schemas']['KeyId'];
+      public_key: components['schemas']['Base64'];
+    };
+    KeyUpload: {
+      identity_key?: components['schemas']['Base64'];
+      signed_prekey?: components['schemas']['SignedPrekey'];
+      pq_prekey?: components['schemas']['SignedPrekey'];
+      one_time_prekeys?: components['schemas']['OneTimePrekey'][];
+    };
+    Contact: {
+      username: string;
+      /** Format: date-time */
+      added_at: string;
+    };
+    /** @description The sender's idempotency key for one message (a UUID fits). */
+    ClientId: string;
+    SendResult: {
+      id: number;
+      /** Format: date-time */
+      created_at: string;
+      /** @description true: this send was already stored; nothing new was stored. */
+      duplicate: boolean;
+    };
+    Envelope: {
+      /** @description Message id (for POST /ack). */
+      id: number;
+      /** @description Position in the receiver's stream (the cursor). */
+      seq: number;
+      /** @description Sender username. */
+      from: string;
+      body: components['schemas']['Base64'];
+      /** Format: date-time */
+      created_at: string;
     };
   };
   responses: {
@@ -377,6 +683,8 @@ export interface operations {
       };
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
+      /** @description `rate_limited`: this client IP started REGISTER_IP_PER_HOUR registrations in the last hour. */
+      429: components['responses']['TooManyRequests'];
       500: components['responses']['Internal'];
     };
   };
@@ -612,6 +920,441 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       500: components['responses']['Internal'];
+    };
+  };
+  keyStatus: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Own key status. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            identity_key: components['schemas']['Base64'] | null;
+            signed_prekey_id: components['schemas']['KeyId'] | null;
+            pq_prekey_id: components['schemas']['KeyId'] | null;
+            one_time_prekeys: number;
+            prekeys_low: boolean;
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  uploadKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['KeyUpload'];
+      };
+    };
+    responses: {
+      /** @description Stored. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            identity_changed: boolean;
+            /** @description One-time prekeys now stored. */
+            one_time_prekeys: number;
+            /** @description Below PREKEY_LOW_THRESHOLD: upload more. */
+            prekeys_low: boolean;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      /** @description `identity_key_required` (no identity key yet), `prekey_limit` (would exceed 500 stored), `duplicate_key_id`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+    };
+  };
+  fetchBundle: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        username: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The bundle. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            username: string;
+            identity_key: components['schemas']['Base64'];
+            signed_prekey: components['schemas']['SignedPrekey'];
+            pq_prekey: components['schemas']['SignedPrekey'];
+            one_time_prekey: components['schemas']['OneTimePrekey'] | null;
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  listContacts: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Contacts, ordered by username. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            contacts: components['schemas']['Contact'][];
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  addContact: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          username: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Already a contact. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Contact'];
+        };
+      };
+      /** @description Added. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Contact'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      /** @description `contact_limit`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+    };
+  };
+  removeContact: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        username: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Removed. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+    };
+  };
+  sendMessage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Recipient username. */
+          to: string;
+          client_id: components['schemas']['ClientId'];
+          body: components['schemas']['Base64'];
+        };
+      };
+    };
+    responses: {
+      /** @description A retry of a send already stored (nothing new stored). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SendResult'];
+        };
+      };
+      /** @description Stored and pushed to the recipient's sockets. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SendResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      /** @description `client_id_reused`, `mailbox_full`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  getMessages: {
+    parameters: {
+      query?: {
+        cursor?: number;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of envelopes. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            messages: components['schemas']['Envelope'][];
+            next_cursor: number;
+            has_more: boolean;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  ack: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          ids?: number[];
+          photo_ids?: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description How many were acknowledged. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            acked: number;
+            photos_acked: number;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      413: components['responses']['TooLarge'];
+    };
+  };
+  sendPhoto: {
+    parameters: {
+      query: {
+        /** @description Recipient username. */
+        to: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/octet-stream': string;
+      };
+    };
+    responses: {
+      /** @description Stored. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Format: uuid */
+            id: string;
+            size: number;
+            /** Format: date-time */
+            created_at: string;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      /** @description `photo_quota`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      /** @description `unsupported_media_type`: the body must be application/octet-stream. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  getPhoto: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The ciphertext, streamed. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/octet-stream': string;
+        };
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+    };
+  };
+  websocket: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Switching protocols. */
+      101: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description A query string was given. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Origin missing or not allowed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not /ws. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The process holds WS_MAX_CONNECTIONS sockets. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
     };
   };
 }
