@@ -53,7 +53,7 @@ export async function startRelay(allowedOrigin: string): Promise<RunningRelay> {
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
   });
-  await new Promise<void>((done, fail) => {
+  const started = new Promise<void>((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`relay did not start:\n${output.slice(-2000)}`)), 180_000);
     const check = setInterval(() => {
       if (output.includes('relay listening')) {
@@ -68,6 +68,19 @@ export async function startRelay(allowedOrigin: string): Promise<RunningRelay> {
       fail(new Error(`relay exited with ${code}:\n${output.slice(-2000)}`));
     });
   });
+  try {
+    await started;
+  } catch (err) {
+    // Leave nothing behind: the process (and its PostgreSQL) and the data directory.
+    child.removeAllListeners('exit');
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     port,
     dataDir,
@@ -75,10 +88,12 @@ export async function startRelay(allowedOrigin: string): Promise<RunningRelay> {
     stop: () =>
       new Promise<void>((done) => {
         child.removeAllListeners('exit');
-        child.once('exit', () => {
+        const cleanup = () => {
           rmSync(dataDir, { recursive: true, force: true });
           done();
-        });
+        };
+        if (child.exitCode !== null || child.signalCode !== null) return cleanup();
+        child.once('exit', cleanup);
         child.kill('SIGTERM');
       }),
   };

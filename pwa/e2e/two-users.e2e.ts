@@ -42,7 +42,9 @@ beforeAll(async () => {
       served = await startPreview(relay.port, port);
       break;
     } catch (err) {
+      // startRelay cleans up after itself; a relay that started before the preview failed is stopped here.
       await relay?.stop().catch(() => undefined);
+      relay = undefined as unknown as RunningRelay;
       if (attempt === 3) throw err;
     }
   }

@@ -7,7 +7,9 @@ export type SecureErrorCode =
   | 'no_session'
   /** Not a contact of this device. */
   | 'unknown_peer'
-  /** The message cannot be opened (tampered, replayed or malformed): it is dropped. */
+  /** A message this device already opened (a redelivery): safe to acknowledge again. */
+  | 'duplicate'
+  /** The message cannot be opened (tampered, malformed, or for another device of the account). */
   | 'undecryptable';
 
 export class SecureError extends Error {

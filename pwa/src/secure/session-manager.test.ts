@@ -133,7 +133,7 @@ describe('SessionManager', () => {
     const again = await bob.sm.decrypt('alice', wire, storeText('ok'));
     expect(text(again)).toBe('retry me');
     // A second delivery of the same bytes is now a duplicate and is refused.
-    await expect(bob.sm.decrypt('alice', wire, () => [])).rejects.toMatchObject({ code: 'undecryptable' });
+    await expect(bob.sm.decrypt('alice', wire, () => [])).rejects.toMatchObject({ code: 'duplicate' });
   });
 
   it('flags a changed identity key, blocks sending until acknowledged, then talks to the new key', async () => {

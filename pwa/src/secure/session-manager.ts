@@ -275,7 +275,7 @@ export class SessionManager {
         return { ...r, index };
       } catch (err) {
         if (err instanceof CryptoCoreError && err.code === 'DUPLICATE_MESSAGE')
-          throw new SecureError('undecryptable', 'duplicate message', { cause: err });
+          throw new SecureError('duplicate', 'duplicate message', { cause: err });
         // Another session may open it; try the next.
       }
     }

@@ -222,10 +222,12 @@ export class Messenger {
       }
       const status = await this.o.api.keyStatus();
       if (status.prekeys_low) await this.sm.topUpPrekeys();
-      // Messages at or before the cursor were handled (stored, or dropped as undecryptable)
-      // but their acknowledgement may have been lost with a closed tab: acknowledge them now.
+      // Messages this device stored whose acknowledgement was lost (a closed tab, the network):
+      // acknowledge them now, so the relay can delete them.
       const page = await this.o.api.messages(0, 500);
-      const handled = page.messages.filter((m) => m.seq <= this.cursor).map((m) => m.id);
+      const handled: number[] = [];
+      for (const m of page.messages)
+        if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`))) handled.push(m.id);
       if (handled.length) await this.o.api.ack(handled);
     } catch {
       // Offline or refused: the next successful connection tries again.
@@ -292,8 +294,12 @@ export class Messenger {
     } catch (err) {
       // A local failure (storage): leave it unacknowledged; the relay sends it again later.
       if (!(err instanceof SecureError)) return;
-      // Undecryptable (tampered, replayed, or a session this device lost): drop it, move on.
       await this.advance(f.seq);
+      // A redelivery of what is already stored is acknowledged again. Anything else that does
+      // not open is NOT acknowledged: it may be meant for another device of this account (a
+      // reinstall elsewhere), and an acknowledgement would delete it from the relay for that
+      // device too. Unacknowledged messages expire with the relay's retention.
+      if (err.code !== 'duplicate') return;
     }
     // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9).
     this.queueAck(relayId);
