@@ -63,7 +63,7 @@ async function rawInsertCeiling(
   return count / ((performance.now() - started) / 1000);
 }
 
-/** The relay's send statement alone (token bucket + stream seq + insert, src/messages/store.ts), same C. */
+/** The relay's send statement alone (session check, token bucket, mailbox cap, stream seq, insert; src/messages/store.ts), same C. */
 async function sendStatementRate(
   pool: pg.Pool,
   config: Config,
@@ -259,7 +259,7 @@ async function main() {
     await pool.query('TRUNCATE messages');
     const statement = await sendStatementRate(pool, config, senders, receivers);
     console.log(
-      `   the relay's send statement alone (bucket + stream seq + insert, one commit): ${fmt(statement)} rows/s = ` +
+      `   the relay's send statement alone (session + bucket + mailbox + stream seq + insert, one commit): ${fmt(statement)} rows/s = ` +
         `${fmt(statement / ceiling, 2)}× the ceiling`,
     );
     await pool.query('TRUNCATE messages, user_streams, token_buckets');
