@@ -100,13 +100,18 @@ function skipTo(s: SessionState, until: number, now: number): void {
   }
 }
 
-/** DH ratchet step on a new remote ratchet key (Double Ratchet §3.5 DHRatchet). */
+/**
+ * DH ratchet step on a new remote ratchet key (Double Ratchet §3.5 DHRatchet). Resolves as
+ * soon as the receiving half (first DH, KDF_RK, new CKr) is in `s`, so the caller can open
+ * the message meanwhile; the returned `sending` completes the step (new key pair, second
+ * DH, KDF_RK, new CKs and RK) and must settle before `s` is returned to anyone.
+ */
 async function dhRatchet(
   s: SessionState,
   remoteKey: Uint8Array,
   random: RandomSource,
   x: X25519Backend,
-): Promise<void> {
+): Promise<{ sending: Promise<void> }> {
   if (s.remoteRatchetKey !== null && s.receivingChain !== null) {
     s.previousChains.unshift({ ratchetKey: s.remoteRatchetKey, end: s.receivingChain.counter });
     s.previousChains.length = Math.min(s.previousChains.length, MAX_PREVIOUS_CHAINS);
@@ -114,32 +119,36 @@ async function dhRatchet(
   s.previousCounter = s.sendingChain?.counter ?? 0;
   s.remoteRatchetKey = remoteKey.slice();
   // The two DH outputs are independent (the new key pair does not depend on the first),
-  // so both run at once; the KDF chain below still consumes them in §7.4 order.
+  // so both run at once; the KDF chain still consumes them in §7.4 order.
   const old = s.sendingRatchet;
   const receiving = dhWith(x, old.secretKey, remoteKey, old.publicKey);
-  const sending = (async () => {
-    const fresh =
+  const fresh = (async () => {
+    const native =
       random === systemRandom && x === webCryptoX25519 ? await webCryptoFreshKeyPair(remoteKey) : undefined;
-    const pair = fresh
-      ? { publicKey: fresh.publicKey, secretKey: fresh.secretKey }
+    const pair = native
+      ? { publicKey: native.publicKey, secretKey: native.secretKey }
       : await generateX25519With(random, x);
     // A refused or all-zero native result goes through dhWith, which decides it (BAD_KEY) as before.
-    const out = fresh?.shared?.some((b) => b !== 0)
-      ? fresh.shared
+    const out = native?.shared?.some((b) => b !== 0)
+      ? native.shared
       : await dhWith(x, pair.secretKey, remoteKey, pair.publicKey);
     return { pair, out };
   })();
-  const [recvOut, next] = await Promise.all([receiving, sending]);
-  const recv = kdfRoot(s.rootKey, recvOut);
+  fresh.catch(() => undefined); // observed through `sending`, or abandoned if the first DH fails
+  const recv = kdfRoot(s.rootKey, await receiving);
   if (s.receivingChain) wipe(s.receivingChain.chainKey);
   s.receivingChain = { chainKey: recv.chainKey, counter: 0 };
-  wipe(old.secretKey);
-  s.sendingRatchet = next.pair;
-  const send = kdfRoot(recv.rootKey, next.out);
-  if (s.sendingChain) wipe(s.sendingChain.chainKey);
-  s.sendingChain = { chainKey: send.chainKey, counter: 0 };
-  wipe(s.rootKey, recv.rootKey);
-  s.rootKey = send.rootKey;
+  const sending = fresh.then((next) => {
+    wipe(old.secretKey);
+    s.sendingRatchet = next.pair;
+    const send = kdfRoot(recv.rootKey, next.out);
+    if (s.sendingChain) wipe(s.sendingChain.chainKey);
+    s.sendingChain = { chainKey: send.chainKey, counter: 0 };
+    wipe(s.rootKey, recv.rootKey);
+    s.rootKey = send.rootKey;
+  });
+  sending.catch(() => undefined); // awaited by the caller unless decryption fails first
+  return { sending };
 }
 
 /** Deletes skipped keys older than the age bound, then the oldest beyond the cap (§7.4 step 8, §12). */
@@ -172,6 +181,7 @@ export async function ratchetDecrypt(
     fail('REFLECTED_MESSAGE', 'message was sent by this party');
 
   let messageKey: Uint8Array | undefined;
+  let sending: Promise<void> | undefined;
   const idx = s.skippedKeys.findIndex(
     (k) => k.counter === h.counter && bytesEqual(k.ratchetKey, h.ratchetKey),
   );
@@ -195,7 +205,7 @@ export async function ratchetDecrypt(
       fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
     if (h.counter > MAX_SKIP) fail('TOO_MANY_SKIPPED', `message skips more than ${MAX_SKIP} keys`);
     skipTo(s, h.previousCounter, now);
-    await dhRatchet(s, h.ratchetKey, deps.random, deps.x25519 ?? (await defaultX25519()));
+    ({ sending } = await dhRatchet(s, h.ratchetKey, deps.random, deps.x25519 ?? (await defaultX25519())));
     skipTo(s, h.counter, now);
   }
   if (messageKey === undefined) {
@@ -215,6 +225,7 @@ export async function ratchetDecrypt(
     concat(s.associatedData, env.headerBytes),
   );
   wipe(key, nonce);
+  await sending; // the DH step's sending half, computed while the message was opened
   pruneSkipped(s, now);
   return { plaintext, messageKey };
 }
