@@ -61,12 +61,14 @@ export function dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
  * all-zero output is BAD_KEY whatever the backend's way of refusing it. `ownPublicKey`, the
  * public half of `secretKey` when the caller holds it, lets the WebCrypto backend import
  * the pair the cheap way (x25519-backend.ts); a wrong one only costs that shortcut.
+ * `peerKey`: `publicKey` already imported by WebCrypto (webCryptoPeerKey), to share it.
  */
 export async function dhWith(
   backend: X25519Backend,
   secretKey: Uint8Array,
   publicKey: Uint8Array,
   ownPublicKey?: Uint8Array,
+  peerKey?: Promise<unknown>,
 ): Promise<Uint8Array> {
   expectBytes(secretKey, 'X25519 secret key', X25519_BYTES);
   assertCanonicalX25519(publicKey);
@@ -76,7 +78,7 @@ export async function dhWith(
     ownPublicKey instanceof Uint8Array &&
     ownPublicKey.length === X25519_BYTES
   )
-    out = await webCryptoKeyPairSharedSecret(secretKey, ownPublicKey, publicKey);
+    out = await webCryptoKeyPairSharedSecret(secretKey, ownPublicKey, publicKey, peerKey);
   try {
     out ??= await backend.sharedSecret(secretKey, publicKey);
   } catch {

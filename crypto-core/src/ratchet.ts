@@ -25,6 +25,7 @@ import type { SessionState, SkippedKey } from './session-state.js';
 import {
   defaultX25519,
   webCryptoFreshKeyPair,
+  webCryptoPeerKey,
   webCryptoX25519,
   type X25519Backend,
 } from './x25519-backend.js';
@@ -121,17 +122,21 @@ async function dhRatchet(
   // The two DH outputs are independent (the new key pair does not depend on the first),
   // so both run at once; the KDF chain still consumes them in §7.4 order.
   const old = s.sendingRatchet;
-  const receiving = dhWith(x, old.secretKey, remoteKey, old.publicKey);
+  // Both DHs use the same remote key: WebCrypto imports it once.
+  const peer = x === webCryptoX25519 ? webCryptoPeerKey(remoteKey) : undefined;
+  const receiving = dhWith(x, old.secretKey, remoteKey, old.publicKey, peer);
   const fresh = (async () => {
     const native =
-      random === systemRandom && x === webCryptoX25519 ? await webCryptoFreshKeyPair(remoteKey) : undefined;
+      random === systemRandom && x === webCryptoX25519
+        ? await webCryptoFreshKeyPair(remoteKey, peer)
+        : undefined;
     const pair = native
       ? { publicKey: native.publicKey, secretKey: native.secretKey }
       : await generateX25519With(random, x);
     // A refused or all-zero native result goes through dhWith, which decides it (BAD_KEY) as before.
     const out = native?.shared?.some((b) => b !== 0)
       ? native.shared
-      : await dhWith(x, pair.secretKey, remoteKey, pair.publicKey);
+      : await dhWith(x, pair.secretKey, remoteKey, pair.publicKey, peer);
     return { pair, out };
   })();
   fresh.catch(() => undefined); // observed through `sending`, or abandoned if the first DH fails

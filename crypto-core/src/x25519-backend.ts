@@ -128,15 +128,29 @@ export async function webCryptoKeyPairSharedSecret(
   secretKey: Uint8Array,
   ownPublicKey: Uint8Array,
   peerPublicKey: Uint8Array,
+  peerKey?: Promise<unknown>,
 ): Promise<Uint8Array | undefined> {
   if (!(await jwkPathWorks())) return undefined;
-  return jwkSharedSecret(secretKey, ownPublicKey, peerPublicKey);
+  return jwkSharedSecret(secretKey, ownPublicKey, peerPublicKey, peerKey);
+}
+
+/**
+ * The peer's public key imported once as a WebCrypto key, for the two DHs of one ratchet
+ * step (a public value; it lives only for that step). Undefined without WebCrypto. Internal.
+ */
+export function webCryptoPeerKey(peerPublicKey: Uint8Array): Promise<unknown> | undefined {
+  const subtle = subtleX25519();
+  if (subtle === undefined) return undefined;
+  const key = subtle.importKey('raw', peerPublicKey.slice(), 'X25519', true, []);
+  key.catch(() => undefined); // a refusal is seen (and decided) by each user of the key
+  return key;
 }
 
 async function jwkSharedSecret(
   secretKey: Uint8Array,
   ownPublicKey: Uint8Array,
   peerPublicKey: Uint8Array,
+  peerKey?: Promise<unknown>,
 ): Promise<Uint8Array | undefined> {
   const subtle = subtleX25519();
   if (subtle === undefined) return undefined;
@@ -144,7 +158,7 @@ async function jwkSharedSecret(
     const jwk: X25519Jwk = { kty: 'OKP', crv: 'X25519', d: base64url(secretKey), x: base64url(ownPublicKey) };
     const [own, peer] = await Promise.all([
       subtle.importKey('jwk', jwk, 'X25519', false, ['deriveBits']),
-      subtle.importKey('raw', peerPublicKey.slice(), 'X25519', true, []),
+      peerKey ?? subtle.importKey('raw', peerPublicKey.slice(), 'X25519', true, []),
     ]);
     return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: peer }, own, 256));
   } catch {
@@ -163,6 +177,7 @@ async function jwkSharedSecret(
  */
 export async function webCryptoFreshKeyPair(
   peerPublicKey: Uint8Array,
+  peerKey?: Promise<unknown>,
 ): Promise<{ publicKey: Uint8Array; secretKey: Uint8Array; shared: Uint8Array | undefined } | undefined> {
   const subtle = subtleX25519();
   if (subtle === undefined || !(await jwkPathWorks())) return undefined;
@@ -171,7 +186,7 @@ export async function webCryptoFreshKeyPair(
   let shared: Uint8Array | undefined;
   try {
     pair = await subtle.generateKey('X25519', true, ['deriveBits']);
-    const peer = subtle.importKey('raw', peerPublicKey.slice(), 'X25519', true, []);
+    const peer = peerKey ?? subtle.importKey('raw', peerPublicKey.slice(), 'X25519', true, []);
     const derived = peer.then((p) => subtle.deriveBits({ name: 'X25519', public: p }, pair.privateKey, 256));
     [jwk, shared] = await Promise.all([
       subtle.exportKey('jwk', pair.privateKey),
