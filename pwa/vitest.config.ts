@@ -7,6 +7,9 @@ export default defineConfig({
   test: {
     environment: 'happy-dom',
     setupFiles: ['./src/test/setup.ts'],
+    // One real relay + embedded PostgreSQL for the run (src/test/relay.ts).
+    globalSetup: ['./test-relay/global-setup.ts'],
+    hookTimeout: 60_000,
     include: ['src/**/*.test.{ts,tsx}'],
   },
 });

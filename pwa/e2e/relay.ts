@@ -27,7 +27,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startRelay(allowedOrigin: string): Promise<RunningRelay> {
+export async function startRelay(
+  allowedOrigin: string,
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<RunningRelay> {
   const relayDir = resolve(pwaDir, '../relay');
   const dataDir = mkdtempSync(join(tmpdir(), 'sd-pwa-e2e-relay-'));
   const port = await freePort();
@@ -44,6 +47,7 @@ export async function startRelay(allowedOrigin: string): Promise<RunningRelay> {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       WS_ALLOWED_ORIGINS: allowedOrigin,
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,40 +1,55 @@
-// The outbox over a real encrypted IndexedDB store. `send` stands in for POST /send_message:
-// it can be switched offline, can lose its answer after storing (the hard case for
-// exactly-once), and deduplicates by client_id the way the relay does.
+// The outbox over a real encrypted IndexedDB store, sending through the transport layer to the
+// REAL relay (test-relay/global-setup.ts), which deduplicates by client_id. What arrived is
+// read back from each recipient's mailbox (GET /get_messages). "Offline" is a real refused
+// connection (a RelayApi aimed at a closed port); a "lost answer" is the real send completing
+// on the relay and the reply then being dropped before the outbox sees it — the hard case for
+// exactly-once, which no real network produces on demand.
+// @vitest-environment node
 import { describe, expect, it } from 'vitest';
 import type { AppErrorCode } from '../state/types.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
+import { freshName, type RelayUser, registerNamed, registerOnRelay } from '../test/relay.ts';
+import { RelayApi } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
 import { Outbox } from './outbox.ts';
 import type { OutboxItem, StoredMessage } from './records.ts';
 
-function relay() {
-  const stored = new Map<string, Uint8Array>();
+/** Client ids (from the test ciphertext `cipher(<id>)#n`) in `user`'s mailbox, in relay order. */
+async function mailbox(user: RelayUser): Promise<string[]> {
+  const page = await user.api.messages(0, 100);
+  return page.messages.map((m) => /^cipher\((.+)\)#/.exec(new TextDecoder().decode(m.body))?.[1] ?? '?');
+}
+
+function relay(sender: RelayUser) {
   const calls: string[] = [];
-  const state = { offline: false, loseAnswer: false, rejectFor: null as string | null };
+  const state = { offline: false, loseAnswer: false };
+  // Nothing listens on port 1: every request fails to connect, as with no network.
+  const unreachable = new RelayApi({ baseUrl: 'http://127.0.0.1:1' });
   return {
-    stored,
     calls,
     state,
     send: async (item: OutboxItem, wire: Uint8Array) => {
       calls.push(item.id);
-      if (state.offline) throw new ApiError(0, 'network', 'network error');
-      if (state.rejectFor === item.contact) throw new ApiError(404, 'not_found', 'no such user');
-      const prev = stored.get(item.id);
-      if (prev && prev.join() !== wire.join()) throw new ApiError(409, 'client_id_reused', 'different body');
-      stored.set(item.id, wire);
+      if (state.offline) {
+        unreachable.http.setTokens({ accessToken: sender.api.http.accessToken ?? '', refreshToken: '' });
+        await unreachable.sendMessage(item.contact, item.id, wire);
+        throw new Error('unreachable relay answered');
+      }
+      const res = await sender.api.sendMessage(item.contact, item.id, wire);
       if (state.loseAnswer) {
         state.loseAnswer = false;
         throw new ApiError(0, 'network', 'connection reset');
       }
-      return { relayId: [...stored.keys()].indexOf(item.id) + 1 };
+      return { relayId: res.id };
     },
   };
 }
 
 async function setup() {
   const storage = await openIdbStorage(`outbox-${crypto.randomUUID()}`);
-  const r = relay();
+  const sender = await registerOnRelay('obx');
+  const bob = await registerOnRelay('bob');
+  const r = relay(sender);
   const changes: StoredMessage[] = [];
   let encryptions = 0;
   const outbox = new Outbox({
@@ -56,7 +71,7 @@ async function setup() {
             : 'unknown'
         : 'unknown',
   });
-  const enqueue = (id: string, contact = 'bob', at = Date.now()) =>
+  const enqueue = (id: string, contact = bob.username, at = Date.now()) =>
     outbox.enqueue(
       {
         id,
@@ -69,36 +84,36 @@ async function setup() {
       },
       { id, contact, chatId: `chat-${contact}`, kind: 'text', createdAt: at, wire: null, failed: null },
     );
-  return { storage, r, changes, outbox, enqueue, encryptions: () => encryptions };
+  return { storage, sender, bob, r, changes, outbox, enqueue, encryptions: () => encryptions };
 }
 
 describe('Outbox', () => {
   it('keeps messages written offline and sends each exactly once when the network returns', async () => {
-    const { storage, r, outbox, enqueue } = await setup();
+    const { storage, bob, r, outbox, enqueue } = await setup();
     r.state.offline = true;
-    await enqueue('m1', 'bob', 1);
-    await enqueue('m2', 'bob', 2);
+    await enqueue('m1', bob.username, 1);
+    await enqueue('m2', bob.username, 2);
     await outbox.flush();
-    expect(r.stored.size).toBe(0);
+    expect(await mailbox(bob)).toEqual([]);
     expect((await storage.getMessage<StoredMessage>('m1'))?.state).toBe('queued');
     expect(await outbox.pending()).toHaveLength(2);
     r.state.offline = false;
     await outbox.flush();
     await outbox.flush();
-    expect([...r.stored.keys()]).toEqual(['m1', 'm2']);
+    expect(await mailbox(bob)).toEqual(['m1', 'm2']);
     expect((await storage.getMessage<StoredMessage>('m2'))?.state).toBe('sent');
     expect(await outbox.pending()).toHaveLength(0);
   });
 
   it('resends the SAME ciphertext after a lost answer, so the relay stores one copy', async () => {
-    const { r, outbox, enqueue, encryptions, storage } = await setup();
+    const { r, bob, outbox, enqueue, encryptions, storage } = await setup();
     r.state.loseAnswer = true;
     await enqueue('m1');
     await outbox.flush();
     await outbox.flush();
     expect(r.calls).toEqual(['m1', 'm1']);
     expect(encryptions()).toBe(1);
-    expect(r.stored.size).toBe(1);
+    expect(await mailbox(bob)).toEqual(['m1']);
     expect((await storage.getMessage<StoredMessage>('m1'))?.state).toBe('sent');
   });
 
@@ -107,7 +122,7 @@ describe('Outbox', () => {
     first.r.state.offline = true;
     await first.enqueue('m1');
     await first.outbox.flush();
-    const r = relay();
+    const r = relay(first.sender);
     const again = new Outbox({
       storage: first.storage,
       encrypt: async () => {
@@ -119,27 +134,30 @@ describe('Outbox', () => {
     });
     // m1 was encrypted before the send failed, so its ciphertext is stored and is sent as is.
     await again.flush();
-    expect([...r.stored.keys()]).toEqual(['m1']);
+    expect(r.calls).toEqual(['m1']);
+    expect(await mailbox(first.bob)).toEqual(['m1']);
   });
 
   it('marks a refused message failed, holds later ones to the same contact, and retries on request', async () => {
-    const { r, outbox, enqueue, storage, changes } = await setup();
-    r.state.rejectFor = 'alice';
-    await enqueue('a1', 'alice', 1);
-    await enqueue('b1', 'bob', 2);
+    const { bob, outbox, enqueue, storage, changes } = await setup();
+    // A name with no account yet: the relay refuses (404) until it is registered below.
+    const aliceName = freshName('alice');
+    await enqueue('a1', aliceName, 1);
+    await enqueue('b1', bob.username, 2);
     await outbox.flush();
     expect(await storage.getMessage<StoredMessage>('a1')).toMatchObject({
       state: 'failed',
       error: 'not_found',
     });
-    await enqueue('a2', 'alice', 3);
+    // The name exists from now on, so a2 WOULD be accepted if the outbox sent it.
+    const alice = await registerNamed(aliceName);
+    await enqueue('a2', aliceName, 3);
     await outbox.flush();
-    expect(r.stored.has('a2')).toBe(false); // waits behind the failed a1
-    expect(r.stored.has('b1')).toBe(true);
-    r.state.rejectFor = null;
+    expect(await mailbox(alice)).not.toContain('a2'); // waits behind the failed a1
+    expect(await mailbox(bob)).toContain('b1');
     await outbox.retry('a1');
     await outbox.flush();
-    expect([...r.stored.keys()].filter((k) => k.startsWith('a'))).toEqual(['a1', 'a2']);
+    expect((await mailbox(alice)).filter((k) => k.startsWith('a'))).toEqual(['a1', 'a2']);
     expect(changes.filter((c) => c.id === 'a1').map((c) => c.state)).toContain('failed');
     expect((await storage.getMessage<StoredMessage>('a1'))?.state).toBe('sent');
   });

@@ -1,0 +1,64 @@
+// The real relay for unit tests: test-relay/global-setup.ts starts ONE relay process (with its
+// own embedded PostgreSQL) for the whole vitest run and provides its URL; each test registers
+// fresh users on it through the real transport layer (RelayApi over Node's fetch).
+// Files using this run in vitest's `node` environment: happy-dom's fetch applies a page's CORS
+// rules to a cross-origin loopback server, Node's fetch is a plain HTTP client like the browser
+// behind the host's same-origin /api.
+import { generate } from 'otplib';
+import { expect, inject } from 'vitest';
+import { RelayApi } from '../transport/api.ts';
+import type { Tokens } from '../transport/http.ts';
+
+import type {} from './provided.ts';
+
+export const relayUrl = (): string => inject('relayUrl');
+export const relayWsUrl = (): string => `${relayUrl().replace(/^http/, 'ws')}/ws`;
+export const relayOrigin = (): string => inject('relayOrigin');
+
+/** A username no other test (or earlier run on the same relay) has: USERNAME_PATTERN-valid. */
+export function freshName(prefix: string): string {
+  const tag = crypto.getRandomValues(new Uint32Array(2)).reduce((a, n) => a + n.toString(36), '');
+  return `${prefix}_${tag}`.slice(0, 32);
+}
+
+export interface RelayUser {
+  readonly username: string;
+  readonly api: RelayApi;
+  readonly secret: string;
+  readonly recoveryCodes: readonly string[];
+  readonly rotations: Tokens[];
+}
+
+/** Registers and confirms a new account on the real relay (a TOTP code from its secret). */
+export function registerOnRelay(prefix: string, onSessionEnded?: () => void): Promise<RelayUser> {
+  return registerNamed(freshName(prefix), onSessionEnded);
+}
+
+/** Registers exactly `username` (for tests where a name exists only from some point on). */
+export async function registerNamed(username: string, onSessionEnded?: () => void): Promise<RelayUser> {
+  const rotations: Tokens[] = [];
+  const api = new RelayApi({
+    baseUrl: relayUrl(),
+    onTokens: (t) => rotations.push(t),
+    ...(onSessionEnded ? { onSessionEnded } : {}),
+  });
+  const start = await api.register(username);
+  const session = await api.confirmRegistration(start.username, await generate({ secret: start.secret }));
+  expect(session.username).toBe(start.username);
+  return {
+    username: start.username,
+    api,
+    secret: start.secret,
+    recoveryCodes: session.recoveryCodes,
+    rotations,
+  };
+}
+
+/** The same account signed in again (a new device): a fresh RelayApi logged in with a recovery code. */
+export async function signInAgain(user: RelayUser, codeIndex = 0): Promise<RelayApi> {
+  const code = user.recoveryCodes[codeIndex];
+  if (!code) throw new Error('no recovery code left');
+  const api = new RelayApi({ baseUrl: relayUrl() });
+  await api.login(user.username, code);
+  return api;
+}
