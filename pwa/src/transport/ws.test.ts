@@ -1,95 +1,92 @@
-// RelaySocket against a real WebSocket server on a local port (the `ws` package): auth is the
-// first frame, the cursor is resumed, a dropped connection is re-established.
+// RelaySocket against the REAL relay's WebSocket (test-relay/global-setup.ts), through Node's
+// `ws` client (the browser's WebSocket has the same surface; `ws` lets the test set the Origin
+// the relay checks). What the client sends is recorded on the client side of the real socket.
 // @vitest-environment node
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket, { type WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
 import { RelaySocket, type ServerFrame, type SocketLike, sameOriginWsUrl } from './ws.ts';
 
-let server: WebSocketServer | null = null;
 let client: RelaySocket | null = null;
-afterEach(async () => {
+afterEach(() => {
   client?.stop();
-  await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
-  server = null;
+  client = null;
 });
 
-async function listen(): Promise<{ url: string; connections: NodeWebSocket[]; firstFrames: unknown[] }> {
-  const connections: NodeWebSocket[] = [];
+/** Real sockets to the relay, each recording the frames the client sent on it. */
+function recordingSockets() {
+  const sockets: WebSocket[] = [];
   const firstFrames: unknown[] = [];
-  server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  server.on('connection', (ws) => {
-    connections.push(ws);
-    ws.once('message', (data) => {
-      const frame = JSON.parse(String(data)) as { type: string; token: string; cursor: number };
-      firstFrames.push(frame);
-      if (frame.token !== 'good') {
-        ws.close(4401, 'unauthorized');
-        return;
-      }
-      ws.send(JSON.stringify({ type: 'ready' }));
-      ws.send(
-        JSON.stringify({
-          type: 'message',
-          seq: frame.cursor + 1,
-          id: 1,
-          from: 'bob',
-          body: 'AA==',
-          created_at: '',
-        }),
-      );
-    });
-  });
-  await new Promise<void>((done) => server?.once('listening', () => done()));
-  const addr = server.address();
-  if (typeof addr !== 'object' || !addr) throw new Error('no address');
-  return { url: `ws://127.0.0.1:${addr.port}/ws`, connections, firstFrames };
+  const createSocket = (url: string): SocketLike => {
+    const ws = new WebSocket(url, { origin: relayOrigin() });
+    const index = sockets.push(ws) - 1;
+    const send = ws.send.bind(ws);
+    ws.send = ((data: string) => {
+      if (firstFrames.length === index) firstFrames.push(JSON.parse(data));
+      send(data);
+    }) as typeof ws.send;
+    return ws as unknown as SocketLike;
+  };
+  return { sockets, firstFrames, createSocket };
 }
 
 const until = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(check()).toBe(true);
 };
 
 describe('RelaySocket', () => {
   it('authenticates with the first frame, resumes from the cursor and reconnects after a drop', async () => {
-    const { url, connections, firstFrames } = await listen();
+    const alice = await registerOnRelay('wsa');
+    const bob = await registerOnRelay('wsb');
+    const { sockets, firstFrames, createSocket } = recordingSockets();
     const frames: ServerFrame[] = [];
     const statuses: string[] = [];
-    let cursor = 5;
+    let cursor = 0;
     client = new RelaySocket({
-      url,
-      token: async () => 'good',
+      url: relayWsUrl(),
+      token: async () => bob.api.http.accessToken,
       cursor: () => cursor,
       onFrame: (f) => {
         frames.push(f);
         if (typeof f.seq === 'number') cursor = f.seq;
       },
       onStatus: (s) => statuses.push(s),
-      createSocket: (u) => new WebSocket(u) as unknown as SocketLike,
+      createSocket,
       backoff: { baseMs: 10, maxMs: 20 },
     });
     client.start();
+    await until(() => client?.status === 'online');
+    await alice.api.sendMessage(bob.username, 'c1', new Uint8Array([1]));
     await until(() => frames.some((f) => f.type === 'message'));
-    expect(firstFrames[0]).toEqual({ type: 'auth', token: 'good', cursor: 5 });
+    const token = bob.api.http.accessToken;
+    expect(firstFrames[0]).toEqual({ type: 'auth', token, cursor: 0 });
     expect(client.status).toBe('online');
-    connections[0]?.terminate();
+    expect(cursor).toBeGreaterThan(0);
+    const resumeAt = cursor;
+    // The connection drops (no close handshake): the client reconnects from where it was.
+    sockets[0]?.terminate();
     await until(() => firstFrames.length === 2 && client?.status === 'online');
-    expect(firstFrames[1]).toEqual({ type: 'auth', token: 'good', cursor: 6 });
+    expect(firstFrames[1]).toEqual({ type: 'auth', token, cursor: resumeAt });
     expect(statuses).toEqual(['connecting', 'online', 'offline', 'connecting', 'online']);
+    // Resumed from the cursor: the message already seen is not delivered again.
+    await alice.api.sendMessage(bob.username, 'c2', new Uint8Array([2]));
+    await until(() => frames.filter((f) => f.type === 'message').length === 2);
+    expect(frames.filter((f) => f.type === 'message').map((f) => f.seq)).toEqual([resumeAt, resumeAt + 1]);
   });
 
   it('reports an auth failure (close 4401) and keeps retrying with backoff', async () => {
-    const { url, firstFrames } = await listen();
+    const { firstFrames, createSocket } = recordingSockets();
     let failures = 0;
     client = new RelaySocket({
-      url,
+      url: relayWsUrl(),
       token: async () => 'bad',
       cursor: () => 0,
       onFrame: () => {},
       onAuthFailed: () => {
         failures += 1;
       },
-      createSocket: (u) => new WebSocket(u) as unknown as SocketLike,
+      createSocket,
       backoff: { baseMs: 5, maxMs: 10 },
     });
     client.start();
