@@ -10,6 +10,6 @@ export default defineConfig({
     // One real relay + embedded PostgreSQL for the run (src/test/relay.ts).
     globalSetup: ['./test-relay/global-setup.ts'],
     hookTimeout: 60_000,
-    include: ['src/**/*.test.{ts,tsx}'],
+    include: ['src/**/*.test.{ts,tsx}', 'test-node/**/*.test.ts'],
   },
 });
