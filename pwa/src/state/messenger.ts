@@ -83,6 +83,7 @@ export class Messenger {
   private stopped = false;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private flushAttempt = 0;
+  private lastCreatedAt = 0;
 
   constructor(private readonly o: MessengerOptions) {
     this.sm = new SessionManager(o.storage, o.api);
@@ -377,6 +378,16 @@ export class Messenger {
 
   // ── sending ─────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Creation times of outgoing messages, strictly increasing: the outbox sends in createdAt
+   * order, and two messages written in the same millisecond must not go out in the order of
+   * their random ids.
+   */
+  private nextCreatedAt(): number {
+    this.lastCreatedAt = Math.max(Date.now(), this.lastCreatedAt + 1);
+    return this.lastCreatedAt;
+  }
+
   private requirePeer(contact: string): StoredPeer {
     const peer = this.peers.get(contact);
     if (!peer) throw new AppError('not_found');
@@ -385,7 +396,7 @@ export class Messenger {
 
   async sendText(contact: string, text: string): Promise<string> {
     const peer = this.requirePeer(contact);
-    const now = Date.now();
+    const now = this.nextCreatedAt();
     const id = crypto.randomUUID();
     const message: StoredMessage = {
       id,
@@ -414,7 +425,7 @@ export class Messenger {
     const prepared = await preparePhoto(file).catch((err: unknown) => {
       throw toAppError(err);
     });
-    const now = Date.now();
+    const now = this.nextCreatedAt();
     const id = crypto.randomUUID();
     const photo: StoredPhoto = {
       mime: prepared.mime,

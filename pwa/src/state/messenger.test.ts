@@ -1,0 +1,228 @@
+// Two signed-in devices in one process, each a real Messenger over its own encrypted IndexedDB
+// store, joined by the REAL relay (test-relay/global-setup.ts): HTTP through RelayApi and the
+// live stream through RelaySocket. The browser's WebSocket global is the `ws` client here
+// (Node 20 has none), opened with the Origin the relay allows, as a page on the host would.
+// @vitest-environment node
+import { type Signal, signal } from '@preact/signals-react';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createAccountKeys } from '../secure/account-keys.ts';
+import { openIdbStorage } from '../storage/idb-storage.ts';
+import type { Storage } from '../storage/storage.ts';
+import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl, signInAgain } from '../test/relay.ts';
+import type { RelayApi } from '../transport/api.ts';
+import { AppError } from './errors.ts';
+import { Messenger, type MessengerSinks } from './messenger.ts';
+import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
+
+const g = globalThis as { WebSocket?: unknown };
+const previousWebSocket = g.WebSocket;
+beforeAll(() => {
+  g.WebSocket = class extends WebSocket {
+    constructor(url: string) {
+      super(url, { origin: relayOrigin() });
+    }
+  };
+});
+afterAll(() => {
+  g.WebSocket = previousWebSocket;
+});
+
+const running: Messenger[] = [];
+afterEach(() => {
+  for (const m of running.splice(0)) m.stop();
+});
+
+function makeSinks() {
+  const messages = new Map<string, Signal<readonly ChatMessage[]>>();
+  const photos = new Map<string, Signal<PhotoView>>();
+  const sinks = {
+    contacts: signal<readonly Contact[]>([]),
+    chats: signal<readonly ChatSummary[]>([]),
+    connection: signal<ConnectionStatus>('offline'),
+    messages(contact: string) {
+      const s = messages.get(contact) ?? signal<readonly ChatMessage[]>([]);
+      messages.set(contact, s);
+      return s;
+    },
+    photo(id: string) {
+      const s = photos.get(id) ?? signal<PhotoView>({ status: 'loading', progress: 0, url: null });
+      photos.set(id, s);
+      return s;
+    },
+  } satisfies MessengerSinks;
+  return sinks;
+}
+
+interface Device {
+  readonly user: RelayUser;
+  readonly api: RelayApi;
+  readonly storage: Storage;
+  readonly sinks: ReturnType<typeof makeSinks>;
+  readonly m: Messenger;
+  readonly ended: () => number;
+}
+
+async function start(user: RelayUser, api: RelayApi, storage: Storage, online = true): Promise<Device> {
+  const sinks = makeSinks();
+  let ended = 0;
+  const m = new Messenger({
+    username: user.username,
+    storage,
+    api,
+    sinks,
+    wsUrl: relayWsUrl(),
+    onSessionEnded: () => {
+      ended += 1;
+    },
+  });
+  running.push(m);
+  await m.load();
+  if (online) {
+    m.goOnline();
+    await until(() => sinks.connection.value === 'online');
+  }
+  return { user, api, storage, sinks, m, ended: () => ended };
+}
+
+/** A new device for `user` (fresh store, keys created and uploaded), signed in on `api`. */
+async function device(user: RelayUser, api = user.api): Promise<Device> {
+  const storage = await openIdbStorage(`messenger-${user.username}-${crypto.randomUUID()}`);
+  await api.uploadKeys(await createAccountKeys(storage, user.username));
+  return start(user, api, storage);
+}
+
+async function until(check: () => boolean, what = 'condition'): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+const texts = (d: Device, contact: string) =>
+  d.sinks.messages(contact).value.map((m) => (m.body.kind === 'text' ? m.body.text : `<${m.body.kind}>`));
+const stateOf = (d: Device, contact: string, id: string) =>
+  d.sinks.messages(contact).value.find((m) => m.id === id)?.state;
+const chat = (d: Device, contact: string) => d.sinks.chats.value.find((c) => c.contact === contact);
+
+async function pair(): Promise<[Device, Device]> {
+  const alice = await device(await registerOnRelay('ma'));
+  const bob = await device(await registerOnRelay('mb'));
+  await alice.m.addContact(bob.user.username);
+  await bob.m.addContact(alice.user.username);
+  return [alice, bob];
+}
+
+describe('Messenger over the real relay', () => {
+  it('delivers text both ways live, moving the sender through sending → sent → delivered', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    expect(alice.sinks.contacts.value.map((c) => c.username)).toEqual([b]);
+    const id = await alice.m.sendText(b, 'привет 👋 <b>bold</b>');
+    await until(() => texts(bob, a).includes('привет 👋 <b>bold</b>'), 'bob receives');
+    await until(() => stateOf(alice, b, id) === 'delivered', 'delivered mark');
+    const received = bob.sinks.messages(a).value[0];
+    expect(received).toMatchObject({ direction: 'in', state: 'received', contact: a });
+    const reply = await bob.m.sendText(a, 'hi alice');
+    await until(() => texts(alice, b).includes('hi alice'), 'alice receives');
+    expect(texts(alice, b)).toEqual(['привет 👋 <b>bold</b>', 'hi alice']);
+    await until(() => stateOf(bob, a, reply) === 'delivered', 'reply delivered');
+    // Each side acknowledged after storing: both mailboxes on the relay end up empty.
+    for (const d of [alice, bob]) {
+      let page = await d.api.messages(0);
+      for (let i = 0; i < 100 && page.messages.length; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        page = await d.api.messages(0);
+      }
+      expect(page.messages).toEqual([]);
+    }
+  });
+
+  it('counts unread messages in the chat list and clears them when the chat is read', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    for (const t of ['one', 'two', 'three']) await alice.m.sendText(bob.user.username, t);
+    await until(() => texts(bob, a).length === 3, 'three messages');
+    expect(texts(bob, a)).toEqual(['one', 'two', 'three']);
+    expect(chat(bob, a)).toMatchObject({ unread: 3, last: { preview: 'three', outgoing: false } });
+    bob.m.markRead(a);
+    expect(chat(bob, a)?.unread).toBe(0);
+    // The read mark is stored: a restart over the same store still shows the chat read.
+    bob.m.stop();
+    const again = await start(bob.user, bob.api, bob.storage, false);
+    expect(chat(again, a)?.unread).toBe(0);
+  });
+
+  it('restarts from its store: history offline, then catches up from the cursor without duplicates', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    await alice.m.sendText(bob.user.username, 'before');
+    await until(() => texts(bob, a).includes('before'), 'first message');
+    bob.m.stop();
+    // Written while Bob's app is closed; it waits on the relay.
+    await alice.m.sendText(bob.user.username, 'while away');
+    const offline = await start(bob.user, bob.api, bob.storage, false);
+    expect(texts(offline, a)).toEqual(['before']);
+    offline.m.goOnline();
+    await until(() => texts(offline, a).includes('while away'), 'catch-up');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(texts(offline, a)).toEqual(['before', 'while away']);
+  });
+
+  it('sends what was written before going online exactly once', async () => {
+    const [alice, bob] = await pair();
+    const b = bob.user.username;
+    alice.m.stop();
+    const closed = await start(alice.user, alice.api, alice.storage, false);
+    // Not online: the message is queued in the store (the outbox), not lost.
+    const id = await closed.m.sendText(b, 'queued');
+    expect(stateOf(closed, b, id)).toBe('queued');
+    closed.m.goOnline();
+    await until(() => texts(bob, alice.user.username).includes('queued'), 'queued message arrives');
+    await until(() => stateOf(closed, b, id) === 'delivered', 'delivered');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(texts(bob, alice.user.username)).toEqual(['queued']);
+  });
+
+  it('warns of a changed identity key, blocks sending until acknowledged, then reaches the new device', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    await alice.m.sendText(b, 'first');
+    await until(() => texts(bob, a).includes('first'), 'first message');
+    await alice.m.setVerified(b, true);
+    expect(alice.sinks.contacts.value[0]).toMatchObject({ verified: true, keyChanged: false });
+    // Bob reinstalls: the same account on a new device with a new identity key.
+    bob.m.stop();
+    const bob2 = await device(bob.user, await signInAgain(bob.user));
+    await until(() => alice.sinks.contacts.value[0]?.keyChanged === true, 'key change pushed');
+    expect(alice.sinks.contacts.value[0]).toMatchObject({ verified: false, keyChanged: true });
+    // Written now, the message waits in the outbox: not encrypted to the new key, not sent.
+    // (Bob's mailbox may still hold 'first': the old device stopped before acknowledging it.)
+    const ids = async () => (await bob2.api.messages(0)).messages.map((m) => m.id);
+    const mailboxBefore = await ids();
+    const held = await alice.m.sendText(b, 'after the change');
+    await alice.m.outbox.flush();
+    expect(stateOf(alice, b, held)).toBe('queued');
+    expect(await ids()).toEqual(mailboxBefore);
+    expect(texts(bob2, a)).toEqual([]);
+    await alice.m.acknowledgeKeyChange(b);
+    expect(alice.sinks.contacts.value[0]).toMatchObject({ keyChanged: false, verified: false });
+    await until(() => texts(bob2, a).includes('after the change'), 'held message sent after acknowledging');
+    await alice.m.sendText(b, 'to the new phone');
+    await until(() => texts(bob2, a).includes('to the new phone'), 'new device receives');
+    expect(texts(bob2, a)).toEqual(['after the change', 'to the new phone']);
+  });
+
+  it('refuses to send to someone who is not a contact and removes a contact with its chat', async () => {
+    const [alice, bob] = await pair();
+    const b = bob.user.username;
+    await expect(alice.m.sendText('nobody_here', 'x')).rejects.toBeInstanceOf(AppError);
+    await alice.m.sendText(b, 'bye');
+    await until(() => alice.sinks.messages(b).value.length === 1, 'own message shown');
+    await alice.m.removeContact(b);
+    expect(alice.sinks.contacts.value).toEqual([]);
+    expect(alice.sinks.chats.value).toEqual([]);
+    expect(alice.sinks.messages(b).value).toEqual([]);
+    expect(await alice.api.contacts()).toEqual([]);
+  });
+});
