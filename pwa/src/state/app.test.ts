@@ -1,0 +1,178 @@
+// The app state (createApp) over the REAL relay (test-relay/global-setup.ts), in happy-dom:
+// its fetch and WebSocket reach the relay from a page whose origin is the one the relay's
+// WebSocket allows (http://127.0.0.1:1, see test-relay/global-setup.ts); happy-dom's
+// same-origin policy is off because the relay is on another port here (behind the host it is
+// same-origin /api). Real localStorage (happy-dom) and IndexedDB (fake-indexeddb).
+// happy-dom keeps one HTTP cache per window and revalidates a cached GET (the relay sends
+// ETags, no Cache-Control) with the CACHED request's headers, Authorization included: two apps
+// in one window would be answered for each other on GET /keys, /contacts, /get_messages. Every
+// request therefore carries `Cache-Control: no-cache` (happy-dom then stores nothing).
+// @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
+import { generate } from 'otplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
+import { RelayApi } from '../transport/api.ts';
+import { createApp, type RunningApp } from './app.ts';
+import { AppError } from './errors.ts';
+
+const apps: RunningApp[] = [];
+afterEach(() => {
+  for (const a of apps.splice(0)) a.dispose();
+  localStorage.clear();
+});
+
+/** A fresh device namespace per test, so databases never collide. */
+function makeApp(ns: string): RunningApp {
+  const app = createApp({
+    apiBase: relayUrl(),
+    wsUrl: relayWsUrl(),
+    storageName: (u) => `app-${ns}:${u}`,
+    registerServiceWorker: false,
+  });
+  apps.push(app);
+  return app;
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+async function registered(prefix: string, ns = crypto.randomUUID()) {
+  const app = makeApp(ns);
+  const username = freshName(prefix);
+  const start = await app.startRegistration(username);
+  expect(start.secretGroups.join('')).toBe(start.secret);
+  const code = await generate({ secret: start.secret });
+  const { recoveryCodes } = await app.confirmRegistration(` ${code.slice(0, 3)} ${code.slice(3)} `);
+  expect(app.auth.value).toEqual({ status: 'signed-in', username });
+  return { app, username, ns, secret: start.secret, code, recoveryCodes };
+}
+
+const codeOf = (e: unknown) => (e instanceof AppError ? e.code : String(e));
+
+describe('createApp over the real relay', () => {
+  it('registers (code typed with spaces), uploads the keys and goes online', async () => {
+    const { app, username, recoveryCodes } = await registered('apr');
+    expect(recoveryCodes.length).toBeGreaterThan(0);
+    await until(() => app.connection.value === 'online', 'online');
+    // The relay publishes this device's keys: another user can fetch the bundle.
+    const other = await registered('apo');
+    await other.app.addContact(username);
+    expect(other.app.contacts.value.map((c) => c.username)).toEqual([username]);
+    // Adding again is idempotent on the relay and here: still one contact.
+    await other.app.addContact(username);
+    expect(other.app.contacts.value.map((c) => c.username)).toEqual([username]);
+  });
+
+  it('maps login failures: unknown user, wrong code, reused code', async () => {
+    const { username, code, ns } = await registered('apl');
+    const app = makeApp(ns);
+    const fail = (u: string, c: string) => app.login(u, c).then(() => 'ok', codeOf);
+    expect(await fail(freshName('nobody'), '123456')).toBe('unknown_user');
+    const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+    expect(await fail(username, wrong)).toBe('invalid_code');
+    // The registration already used this time step's code.
+    expect(await fail(username, code)).toBe('code_reused');
+    expect(app.auth.value.status).not.toBe('signed-in');
+  });
+
+  it('exchanges messages between two apps, refuses an empty text, and reopens after a reload from its store', async () => {
+    const alice = await registered('apa');
+    const bob = await registered('apb');
+    await alice.app.addContact(bob.username);
+    await expect(alice.app.sendText(bob.username, '   ')).rejects.toSatisfy((e) => codeOf(e) === 'unknown');
+    await alice.app.sendText(bob.username, 'hello from the app 🌍');
+    const inbox = bob.app.messagesFor(alice.username);
+    await until(() => inbox.value.length === 1, 'bob receives');
+    expect(inbox.value[0]?.body).toEqual({ kind: 'text', text: 'hello from the app 🌍' });
+    expect(bob.app.chats.value[0]).toMatchObject({ contact: alice.username, unread: 1 });
+    // A reload: the same device (store namespace, remembered account) started again.
+    localStorage.setItem('sd.account', bob.username);
+    bob.app.dispose();
+    const reloaded = makeApp(bob.ns);
+    expect(reloaded.auth.value.status).toBe('loading');
+    await reloaded.start();
+    expect(reloaded.auth.value).toEqual({ status: 'signed-in', username: bob.username });
+    expect(reloaded.messagesFor(alice.username).value.map((m) => m.body)).toEqual([
+      { kind: 'text', text: 'hello from the app 🌍' },
+    ]);
+    await until(() => reloaded.connection.value === 'online', 'reloaded app online');
+  });
+
+  it('verifies a safety number from the other side’s QR text; a different one does not match', async () => {
+    const alice = await registered('aps');
+    const bob = await registered('apt');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    const fromAlice = await alice.app.safetyNumber(bob.username);
+    const fromBob = await bob.app.safetyNumber(alice.username);
+    expect(fromAlice.digits).toBe(fromBob.digits);
+    expect(fromAlice.digits).toMatch(/^\d{60}$/);
+    expect(fromAlice.verified).toBe(false);
+    expect(await bob.app.compareScanned(alice.username, 'not a safety code')).toBe('invalid');
+    const carol = await registered('apu');
+    await carol.app.addContact(alice.username);
+    const other = await carol.app.safetyNumber(alice.username);
+    expect(await bob.app.compareScanned(alice.username, other.qrText)).toBe('mismatch');
+    expect(bob.app.contacts.value[0]?.verified).toBe(false);
+    expect(await bob.app.compareScanned(alice.username, fromAlice.qrText)).toBe('match');
+    expect(bob.app.contacts.value[0]?.verified).toBe(true);
+    expect((await bob.app.safetyNumber(alice.username)).verified).toBe(true);
+  });
+
+  it('logs in again on the same device keeping its store; on a new device with fresh keys', async () => {
+    const alice = await registered('apk');
+    const bob = await registered('apm');
+    await alice.app.addContact(bob.username);
+    await alice.app.sendText(bob.username, 'kept');
+    // Settled before logging out: a logout during an in-flight send leaves the outbox writing to
+    // the locked store (an unhandled StorageLockedError; the message itself stays stored) — a
+    // known defect, reported, not covered here.
+    await until(() => alice.app.messagesFor(bob.username).value[0]?.state === 'delivered', 'delivered');
+    await alice.app.logout();
+    expect(alice.app.auth.value.status).toBe('signed-out');
+    expect(alice.app.contacts.value).toEqual([]);
+    // The same device: its identity key is the relay's, so history survives the new login.
+    const same = makeApp(alice.ns);
+    await same.login(alice.username, alice.recoveryCodes[0] ?? '');
+    expect(same.messagesFor(bob.username).value.map((m) => m.body)).toEqual([{ kind: 'text', text: 'kept' }]);
+    const before = (
+      await new RelayApi({ baseUrl: relayUrl() }).login(alice.username, alice.recoveryCodes[1] ?? '')
+    ).tokens;
+    expect(before.accessToken).toBeTruthy();
+    // Another device: nothing local, new keys uploaded (the relay then holds its identity key).
+    const other = makeApp(crypto.randomUUID());
+    await other.login(alice.username, alice.recoveryCodes[2] ?? '');
+    expect(other.contacts.value).toEqual([]);
+    await until(() => other.connection.value === 'online', 'new device online');
+  });
+
+  it('logs out everywhere: other sessions of the account end too', async () => {
+    const alice = await registered('ape');
+    const second = new RelayApi({ baseUrl: relayUrl() });
+    const session = await second.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await alice.app.logoutEverywhere();
+    expect(alice.app.auth.value.status).toBe('signed-out');
+    // The other session's access token is refused, and so is its refresh token.
+    await expect(second.addContact(alice.username)).rejects.toMatchObject({ status: 401 });
+    expect(second.http.hasSession).toBe(false);
+    second.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: session.tokens.refreshToken });
+    await expect(second.removeContact(alice.username)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('erases this device: the account store is gone and a reload stays signed out', async () => {
+    const alice = await registered('apx');
+    const bob = await registered('apy');
+    await alice.app.addContact(bob.username);
+    localStorage.setItem('sd.account', alice.username);
+    await alice.app.eraseDevice();
+    expect(alice.app.auth.value.status).toBe('signed-out');
+    expect(localStorage.getItem('sd.account')).toBeNull();
+    const names = (await indexedDB.databases()).map((d) => d.name);
+    expect(names).not.toContain(`app-${alice.ns}:${alice.username}`);
+    const reloaded = makeApp(alice.ns);
+    await reloaded.start();
+    expect(reloaded.auth.value.status).toBe('signed-out');
+  });
+});
