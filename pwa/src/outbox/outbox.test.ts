@@ -46,7 +46,8 @@ function relay(sender: RelayUser) {
 }
 
 async function setup() {
-  const storage = await openIdbStorage(`outbox-${crypto.randomUUID()}`);
+  const name = `outbox-${crypto.randomUUID()}`;
+  const storage = await openIdbStorage(name);
   const sender = await registerOnRelay('obx');
   const bob = await registerOnRelay('bob');
   const r = relay(sender);
@@ -84,7 +85,7 @@ async function setup() {
       },
       { id, contact, chatId: `chat-${contact}`, kind: 'text', createdAt: at, wire: null, failed: null },
     );
-  return { storage, sender, bob, r, changes, outbox, enqueue, encryptions: () => encryptions };
+  return { name, storage, sender, bob, r, changes, outbox, enqueue, encryptions: () => encryptions };
 }
 
 describe('Outbox', () => {
@@ -160,5 +161,29 @@ describe('Outbox', () => {
     expect((await mailbox(alice)).filter((k) => k.startsWith('a'))).toEqual(['a1', 'a2']);
     expect(changes.filter((c) => c.id === 'a1').map((c) => c.state)).toContain('failed');
     expect((await storage.getMessage<StoredMessage>('a1'))?.state).toBe('sent');
+  });
+
+  it('stops quietly when the store is locked mid-send (log out) and sends once after unlocking', async () => {
+    const { name, storage, bob, r, outbox, enqueue } = await setup();
+    await enqueue('m1');
+    const flushing = outbox.flush();
+    storage.lock();
+    await expect(flushing).resolves.toBeUndefined();
+    expect(r.calls.length).toBeLessThanOrEqual(1);
+    const reopened = await openIdbStorage(name);
+    const again = new Outbox({
+      storage: reopened,
+      encrypt: async (_item, persist) => {
+        const wire = new TextEncoder().encode('cipher(m1)#2');
+        await reopened.write(persist(wire));
+        return wire;
+      },
+      send: r.send,
+      onChange: () => {},
+      classify: () => 'unknown',
+    });
+    await again.flush();
+    expect(await mailbox(bob)).toEqual(['m1']);
+    expect((await reopened.getMessage<StoredMessage>('m1'))?.state).toBe('sent');
   });
 });

@@ -5,7 +5,7 @@
 // Order per contact is kept: a message waits while an older one to the same contact waits.
 
 import type { AppErrorCode, DeliveryState } from '../state/types.ts';
-import type { Storage, WriteOp } from '../storage/storage.ts';
+import { type Storage, StorageLockedError, type WriteOp } from '../storage/storage.ts';
 import { ApiError } from '../transport/errors.ts';
 import { type OutboxItem, RECORD, type StoredMessage } from './records.ts';
 
@@ -65,9 +65,15 @@ export class Outbox {
         this.again = false;
         await this.pass();
       } while (this.again);
-    })().finally(() => {
-      this.running = null;
-    });
+    })()
+      .catch((err: unknown) => {
+        // Locked under a running pass (log out): stop. What was not marked sent stays in the
+        // outbox with its stored ciphertext, and the relay deduplicates the resend by client_id.
+        if (!(err instanceof StorageLockedError)) throw err;
+      })
+      .finally(() => {
+        this.running = null;
+      });
     return this.running;
   }
 

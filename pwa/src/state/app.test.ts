@@ -126,10 +126,7 @@ describe('createApp over the real relay', () => {
     const bob = await registered('apm');
     await alice.app.addContact(bob.username);
     await alice.app.sendText(bob.username, 'kept');
-    // Settled before logging out: a logout during an in-flight send leaves the outbox writing to
-    // the locked store (an unhandled StorageLockedError; the message itself stays stored) — a
-    // known defect, reported, not covered here.
-    await until(() => alice.app.messagesFor(bob.username).value[0]?.state === 'delivered', 'delivered');
+    // Logged out at once, the send possibly still in flight: the message stays in the store.
     await alice.app.logout();
     expect(alice.app.auth.value.status).toBe('signed-out');
     expect(alice.app.contacts.value).toEqual([]);
