@@ -17,7 +17,15 @@ export function buildApp(deps: AppDeps, modules: RouteModule[] = routeModules): 
   // An explicit list (STYLE.md: never `true`), or X-Forwarded-For could be forged to dodge the IP limit.
   app.set('trust proxy', deps.config.trustProxy.length ? deps.config.trustProxy : false);
   app.set('query parser', 'simple');
+  // Every answer is per-user (tokens, mailboxes, keys) or an error: nothing may be stored by a
+  // browser or an intermediary cache, and no ETag invites a revalidation that replays another
+  // request's Authorization (seen with happy-dom's cache in the PWA tests).
+  app.set('etag', false);
   app.use(helmet());
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
 
   app.use(
     pinoHttp({

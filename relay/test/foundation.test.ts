@@ -69,6 +69,10 @@ describe('app foundation', () => {
     expect(res.headers.get('x-powered-by')).toBeNull();
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('etag')).toBeNull();
+    const missing = await raw().get('/no/such/route', { spec: false });
+    expect(missing.headers.get('cache-control')).toBe('no-store');
     const echoed = await t.api.get('/health', { headers: { 'x-request-id': 'trace-12345678' } });
     expect(echoed.headers.get('x-request-id')).toBe('trace-12345678');
     const unsafe = await t.api.get('/health', { headers: { 'x-request-id': 'bad id\twith spaces' } });
