@@ -169,19 +169,11 @@ export class SessionManager {
     text: string,
     persist: (wire: Uint8Array) => WriteOp[] = () => [],
   ): Promise<Uint8Array> {
-    const peer0 = await this.requirePeer(username);
-    return this.locks.run(peer0.chatId, async () => {
-      const fresh = await this.requirePeer(username);
-      const { peer, sessions } = await this.sendingSession(fresh);
-      const current = sessions[0] as SessionState;
-      const { session, message } = await encryptMessage(current, 'text', new TextEncoder().encode(text));
-      await this.storage.write([
-        this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
-        { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
-        ...persist(message),
-      ]);
-      return message;
-    });
+    return this.encryptWith(
+      username,
+      (current) => encryptMessage(current, 'text', new TextEncoder().encode(text)),
+      persist,
+    );
   }
 
   /**
@@ -194,12 +186,23 @@ export class SessionManager {
     build: (keys: { messageKey: Uint8Array; header: Uint8Array }) => Promise<Uint8Array>,
     persist: (wire: Uint8Array) => WriteOp[] = () => [],
   ): Promise<Uint8Array> {
+    return this.encryptWith(username, (current) => encryptPhotoMessage(current, build), persist);
+  }
+
+  /**
+   * One send under the conversation lock: `seal` advances the current session, and the new
+   * state, the peer record and the caller's `persist` writes commit in one transaction.
+   */
+  private async encryptWith(
+    username: string,
+    seal: (current: SessionState) => Promise<{ session: SessionState; message: Uint8Array }>,
+    persist: (wire: Uint8Array) => WriteOp[],
+  ): Promise<Uint8Array> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {
       const fresh = await this.requirePeer(username);
       const { peer, sessions } = await this.sendingSession(fresh);
-      const current = sessions[0] as SessionState;
-      const { session, message } = await encryptPhotoMessage(current, build);
+      const { session, message } = await seal(sessions[0] as SessionState);
       await this.storage.write([
         this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },

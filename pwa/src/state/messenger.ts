@@ -395,38 +395,14 @@ export class Messenger {
   }
 
   async sendText(contact: string, text: string): Promise<string> {
-    const peer = this.requirePeer(contact);
-    const now = this.nextCreatedAt();
-    const id = crypto.randomUUID();
-    const message: StoredMessage = {
-      id,
-      contact,
-      direction: 'out',
-      at: now,
-      storedAt: now,
-      state: 'queued',
-      body: { kind: 'text', text },
-    };
-    const item: OutboxItem = {
-      id,
-      contact,
-      chatId: peer.chatId,
-      kind: 'text',
-      createdAt: now,
-      wire: null,
-      failed: null,
-    };
-    await this.outbox.enqueue(message, item);
-    return id;
+    return this.queueOutgoing(contact, { kind: 'text', text });
   }
 
   async sendPhoto(contact: string, file: Blob): Promise<string> {
-    const peer = this.requirePeer(contact);
+    this.requirePeer(contact);
     const prepared = await preparePhoto(file).catch((err: unknown) => {
       throw toAppError(err);
     });
-    const now = this.nextCreatedAt();
-    const id = crypto.randomUUID();
     const photo: StoredPhoto = {
       mime: prepared.mime,
       width: prepared.width,
@@ -436,6 +412,21 @@ export class Messenger {
       ciphertextSha256: null,
       thumbnail: prepared.thumbnail,
     };
+    return this.queueOutgoing(contact, { kind: 'photo', photo }, (id) => [
+      { kind: 'put', key: RECORD.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
+      { kind: 'put', key: RECORD.outgoingPhoto(id), value: prepared },
+    ]);
+  }
+
+  /** Stores an outgoing message and its outbox item in one transaction (plus `extra` writes). */
+  private async queueOutgoing(
+    contact: string,
+    body: StoredMessage['body'],
+    extra: (id: string) => WriteOp[] = () => [],
+  ): Promise<string> {
+    const peer = this.requirePeer(contact);
+    const now = this.nextCreatedAt();
+    const id = crypto.randomUUID();
     const message: StoredMessage = {
       id,
       contact,
@@ -443,21 +434,18 @@ export class Messenger {
       at: now,
       storedAt: now,
       state: 'queued',
-      body: { kind: 'photo', photo },
+      body,
     };
     const item: OutboxItem = {
       id,
       contact,
       chatId: peer.chatId,
-      kind: 'photo',
+      kind: body.kind,
       createdAt: now,
       wire: null,
       failed: null,
     };
-    await this.outbox.enqueue(message, item, [
-      { kind: 'put', key: RECORD.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
-      { kind: 'put', key: RECORD.outgoingPhoto(id), value: prepared },
-    ]);
+    await this.outbox.enqueue(message, item, extra(id));
     return id;
   }
 
