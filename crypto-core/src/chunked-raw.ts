@@ -79,24 +79,19 @@ function checkKeys(key: Uint8Array, baseNonce: Uint8Array, maxChunks: number): v
 }
 
 /**
- * Seals chunks as input arrives. Full chunks are sealed as soon as they fill (the final
- * chunk is always short, so a full one is never the last); `finish` seals the short tail.
- * All full chunks of one `push` are sealed concurrently, which lets WebCrypto pipeline.
+ * What sealing and opening share: the key, bound once (imported once by WebCrypto), the
+ * base nonce (copied) and the chunk counter that gives each chunk its nonce.
  */
-export class RawChunkEncryptor {
-  private readonly buffer = new Uint8Array(CHUNK_BYTES);
-  private filled = 0;
-  private index = 0;
-  private done = false;
-  private readonly keyed: Promise<KeyedAesGcm>;
+class ChunkSequence {
+  readonly keyed: Promise<KeyedAesGcm>;
   private readonly baseNonce: Uint8Array;
+  private index = 0;
 
-  /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
   constructor(
     aes: AesGcm,
     key: Uint8Array,
     baseNonce: Uint8Array,
-    private readonly maxChunks: number = MAX_CHUNKS_C2SP,
+    private readonly maxChunks: number,
   ) {
     checkKeys(key, baseNonce, maxChunks);
     this.keyed = aes.withKey(key);
@@ -105,12 +100,35 @@ export class RawChunkEncryptor {
   }
 
   /** The next chunk's nonce (the index is its position in the message, C2SP "AEAD usage"). */
-  private nextNonce(): Uint8Array {
-    if (this.index >= this.maxChunks) {
-      this.abort();
-      fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
-    }
+  nextNonce(): Uint8Array {
+    if (this.index >= this.maxChunks) fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
     return chunkNonce(this.baseNonce, this.index++);
+  }
+
+  /** Wipes the base nonce and releases the key. */
+  dispose(): void {
+    wipe(this.baseNonce);
+    this.keyed.then(
+      (k) => k.dispose(),
+      () => undefined,
+    );
+  }
+}
+
+/**
+ * Seals chunks as input arrives. Full chunks are sealed as soon as they fill (the final
+ * chunk is always short, so a full one is never the last); `finish` seals the short tail.
+ * All full chunks of one `push` are sealed concurrently, which lets WebCrypto pipeline.
+ */
+export class RawChunkEncryptor {
+  private readonly buffer = new Uint8Array(CHUNK_BYTES);
+  private filled = 0;
+  private done = false;
+  private readonly seq: ChunkSequence;
+
+  /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
+  constructor(aes: AesGcm, key: Uint8Array, baseNonce: Uint8Array, maxChunks: number = MAX_CHUNKS_C2SP) {
+    this.seq = new ChunkSequence(aes, key, baseNonce, maxChunks);
   }
 
   /** Seals what fills whole chunks; returns the sealed chunks (kept apart: one copy at the top). */
@@ -128,17 +146,17 @@ export class RawChunkEncryptor {
         at = take;
         if (this.filled === CHUNK_BYTES) {
           // A copy: the buffer is refilled below, possibly before the backend reads it.
-          chunks.push({ nonce: this.nextNonce(), plain: this.buffer.slice() });
+          chunks.push({ nonce: this.seq.nextNonce(), plain: this.buffer.slice() });
           this.filled = 0;
         }
       }
       while (data.length - at >= CHUNK_BYTES) {
-        chunks.push({ nonce: this.nextNonce(), plain: data.subarray(at, at + CHUNK_BYTES) });
+        chunks.push({ nonce: this.seq.nextNonce(), plain: data.subarray(at, at + CHUNK_BYTES) });
         at += CHUNK_BYTES;
       }
       this.buffer.set(data.subarray(at), this.filled);
       this.filled += data.length - at;
-      const k = await this.keyed;
+      const k = await this.seq.keyed;
       return await mapBounded(chunks, CHUNKS_IN_FLIGHT, (c) => k.encrypt(c.nonce, c.plain, EMPTY));
     } catch (e) {
       this.abort();
@@ -150,9 +168,9 @@ export class RawChunkEncryptor {
   async finish(): Promise<Uint8Array> {
     if (this.done) fail('BAD_STATE', 'encryptor already finished');
     try {
-      const nonce = this.nextNonce();
+      const nonce = this.seq.nextNonce();
       const plain = this.buffer.slice(0, this.filled);
-      return await (await this.keyed).encrypt(nonce, plain, EMPTY);
+      return await (await this.seq.keyed).encrypt(nonce, plain, EMPTY);
     } finally {
       this.abort();
     }
@@ -161,11 +179,8 @@ export class RawChunkEncryptor {
   /** Wipes the key and buffered plaintext; the encryptor is unusable afterwards. */
   abort(): void {
     this.done = true;
-    wipe(this.baseNonce, this.buffer);
-    this.keyed.then(
-      (k) => k.dispose(),
-      () => undefined,
-    );
+    wipe(this.buffer);
+    this.seq.dispose();
   }
 }
 
@@ -177,30 +192,12 @@ export class RawChunkEncryptor {
  */
 export class RawChunkDecryptor {
   private pending: Uint8Array = EMPTY;
-  private index = 0;
   private state: 'open' | 'done' | 'failed' = 'open';
-  private readonly keyed: Promise<KeyedAesGcm>;
-  private readonly baseNonce: Uint8Array;
+  private readonly seq: ChunkSequence;
 
   /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
-  constructor(
-    aes: AesGcm,
-    key: Uint8Array,
-    baseNonce: Uint8Array,
-    private readonly maxChunks: number = MAX_CHUNKS_C2SP,
-  ) {
-    checkKeys(key, baseNonce, maxChunks);
-    this.keyed = aes.withKey(key);
-    settle([this.keyed]);
-    this.baseNonce = baseNonce.slice();
-  }
-
-  private forget(): void {
-    wipe(this.baseNonce);
-    this.keyed.then(
-      (k) => k.dispose(),
-      () => undefined,
-    );
+  constructor(aes: AesGcm, key: Uint8Array, baseNonce: Uint8Array, maxChunks: number = MAX_CHUNKS_C2SP) {
+    this.seq = new ChunkSequence(aes, key, baseNonce, maxChunks);
   }
 
   private usable(): void {
@@ -208,15 +205,9 @@ export class RawChunkDecryptor {
     if (this.state === 'done') fail('BAD_STATE', 'decryptor already finished');
   }
 
-  /** The next chunk's nonce (the index is its position in the message, C2SP "AEAD usage"). */
-  private nextNonce(): Uint8Array {
-    if (this.index >= this.maxChunks) fail('BAD_LENGTH', `message exceeds ${this.maxChunks} chunks`);
-    return chunkNonce(this.baseNonce, this.index++);
-  }
-
   private async open(sealed: Uint8Array): Promise<Uint8Array> {
-    const nonce = this.nextNonce();
-    return (await this.keyed).decrypt(nonce, sealed, EMPTY);
+    const nonce = this.seq.nextNonce();
+    return (await this.seq.keyed).decrypt(nonce, sealed, EMPTY);
   }
 
   /**
@@ -233,11 +224,11 @@ export class RawChunkDecryptor {
     try {
       // Strictly more than one sealed chunk left: the first of them is not the final chunk.
       while (all.length - at > SEALED_CHUNK_BYTES) {
-        chunks.push({ nonce: this.nextNonce(), sealed: all.subarray(at, at + SEALED_CHUNK_BYTES) });
+        chunks.push({ nonce: this.seq.nextNonce(), sealed: all.subarray(at, at + SEALED_CHUNK_BYTES) });
         at += SEALED_CHUNK_BYTES;
       }
       this.pending = all.slice(at);
-      const k = await this.keyed;
+      const k = await this.seq.keyed;
       return await mapBounded(chunks, CHUNKS_IN_FLIGHT, (c) => k.decrypt(c.nonce, c.sealed, EMPTY));
     } catch (e) {
       this.poison();
@@ -254,7 +245,7 @@ export class RawChunkDecryptor {
         fail('TRUNCATED', 'chunked ciphertext is truncated (no short final chunk)');
       const plain = await this.open(last);
       this.state = 'done';
-      this.forget();
+      this.seq.dispose();
       return plain;
     } catch (e) {
       this.poison();
@@ -265,6 +256,6 @@ export class RawChunkDecryptor {
   private poison(): void {
     this.state = 'failed';
     this.pending = EMPTY;
-    this.forget();
+    this.seq.dispose();
   }
 }
