@@ -236,12 +236,12 @@ class World {
     if (this.inFlight.length === 0) return;
     const [m] = this.inFlight.splice(pick % this.inFlight.length, 1);
     if (m === undefined) return;
-    const r = m.toBob
+    const r: Decrypted & { commit?: () => void } = m.toBob
       ? await this.bobReceives(m)
       : await decryptMessage(this.peer.get(m.peer) as SessionState, m.bytes, this.o);
     expect(r.body).toEqual(m.body);
     expect([r.sentAt, r.order]).toEqual([m.sentAt, m.order]);
-    if ('commit' in r) r.commit?.();
+    r.commit?.();
     if (m.toBob) this.bob.set(m.peer, r.session);
     else this.peer.set(m.peer, r.session);
     this.delivered.push(m);

@@ -192,7 +192,13 @@ describe('F2: an initial message replayed after the session moved on', () => {
     log.seen.add(r.replayRecord.baseKeyHex); // written with the session, in one transaction
     // Session dropped (e.g. an error the app recovered from); prekeys all still held.
     let asked = 0;
-    const counting = { ...log, isKnownBaseKey: (k: Uint8Array) => (asked++, log.isKnownBaseKey(k)) };
+    const counting = {
+      ...log,
+      isKnownBaseKey: (k: Uint8Array) => {
+        asked++;
+        return log.isKnownBaseKey(k);
+      },
+    };
     // Even with wrong prekeys the answer is DUPLICATE_MESSAGE: the log is consulted first.
     await expect(
       acceptSession({ ...P.bobKeys, oneTimePreKey: undefined }, first.message, counting),
