@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pwaDir } from './servers.ts';
 
+/** Node flags running the relay from its TypeScript sources, crypto-core too (its "source" condition). */
+const FROM_SOURCE = ['--conditions=source', '--import', 'tsx'];
+
 export interface RunningRelay {
   readonly port: number;
   readonly dataDir: string;
@@ -37,7 +40,7 @@ export async function startRelay(
   let output = '';
   // Its own embedded PostgreSQL: never a server from the environment.
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...FROM_SOURCE, 'src/server.ts'], {
     cwd: relayDir,
     env: {
       ...inherited,

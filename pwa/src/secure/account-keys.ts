@@ -2,6 +2,7 @@
 // prekey, the signed ML-KEM-768 prekey and a stock of one-time prekeys. Secrets stay in the
 // encrypted Storage; only public halves are returned for upload.
 import { generateIdentity, type IdentityKeyPair } from '@secure-drop/crypto-core/identity';
+import { signIdentityProof } from '@secure-drop/crypto-core/identity-proof';
 import {
   generateOneTimePreKeys,
   generatePqPreKey,
@@ -22,7 +23,11 @@ import {
 /** One-time prekeys uploaded at registration and at each top-up (relay caps one upload at 200). */
 export const ONE_TIME_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PREKEY_BATCH);
 
-/** Creates and stores a fresh identity with its prekeys; returns the public halves to upload. */
+/**
+ * Creates and stores a fresh identity with its prekeys; returns the public halves to upload,
+ * with the identity proof for `username` — the account's name as the relay spells it
+ * (spec/protocol.md §4.6).
+ */
 export async function createAccountKeys(storage: Storage, username: string): Promise<KeysUpload> {
   const keyPair = generateIdentity();
   const spk = generateSignedPreKey(keyPair, 1);
@@ -44,6 +49,7 @@ export async function createAccountKeys(storage: Storage, username: string): Pro
   await storage.write(ops);
   return {
     identityKey: keyPair.publicKey,
+    identityProof: signIdentityProof(keyPair, username),
     signedPreKey: { id: spk.id, publicKey: spk.publicKey, signature: spk.signature },
     pqPreKey: { id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
     oneTimePreKeys: opks.map((k) => ({ id: k.id, publicKey: k.publicKey })),
