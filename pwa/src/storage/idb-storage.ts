@@ -14,6 +14,7 @@ import {
   StorageLockedError,
   type StoredMessageRow,
   type WriteOp,
+  type WriteOptions,
 } from './storage.ts';
 
 interface MessageRow {
@@ -156,7 +157,7 @@ class IdbStorage implements Storage {
     await tx.done;
   }
 
-  async write(ops: readonly WriteOp[]): Promise<void> {
+  async write(ops: readonly WriteOp[], options: WriteOptions = {}): Promise<void> {
     const key = this.key();
     // Seal everything first: the transaction below must not wait on WebCrypto.
     const sealed = await Promise.all(
@@ -166,7 +167,11 @@ class IdbStorage implements Storage {
         return Promise.resolve(null);
       }),
     );
-    const tx = this.db.transaction(['meta', 'records', 'messages'], 'readwrite');
+    const tx = this.db.transaction(
+      ['meta', 'records', 'messages'],
+      'readwrite',
+      options.durability ? { durability: options.durability } : undefined,
+    );
     const meta = tx.objectStore('meta');
     const records = tx.objectStore('records');
     const messages = tx.objectStore('messages');
