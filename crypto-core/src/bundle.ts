@@ -1,19 +1,27 @@
 /**
  * The prekey bundle (spec/protocol.md §4.5): what an initiator fetches to start a session.
- * Byte-exact, versioned, strictly parsed; `verifyBundle` checks both signatures. Decoding
- * only parses — `initiateSession` always verifies before using a bundle.
+ * Byte-exact, versioned, strictly parsed; `verifyBundle` checks both signatures, the PQ
+ * prekey's under the context of the kind the bundle announces. Decoding only parses —
+ * `initiateSession` always verifies before using a bundle.
  */
 import { ByteReader, ByteWriter, expectBytes, expectInt } from './bytes.js';
 import { assertCanonicalX25519 } from './dh.js';
 import { fail } from './errors.js';
 import { assertIdentityPublicKey } from './identity.js';
-import type { OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic } from './prekeys.js';
+import {
+  type OneTimePreKeyPublic,
+  type PqPreKeyPublic,
+  pqPreKeyContext,
+  type SignedPreKeyPublic,
+} from './prekeys.js';
 import {
   BUNDLE_VERSION,
   ED25519_PUBLIC_BYTES,
   ED25519_SIGNATURE_BYTES,
   MLKEM768_PUBLIC_BYTES,
-  SIG_CONTEXT_PQ_PREKEY,
+  PQ_KIND_LAST_RESORT,
+  PQ_KIND_ONE_TIME,
+  type PqPreKeyKind,
   SIG_CONTEXT_SIGNED_PREKEY,
   X25519_BYTES,
 } from './protocol-constants.js';
@@ -38,14 +46,28 @@ export interface PreKeyBundle {
  * @example
  * if (bytes.length !== BUNDLE_BYTES_WITHOUT_OPK && bytes.length !== BUNDLE_BYTES_WITH_OPK) reject();
  */
-export const BUNDLE_BYTES_WITHOUT_OPK = 1386;
+export const BUNDLE_BYTES_WITHOUT_OPK = 1387;
 /**
  * Size of an encoded bundle with a one-time prekey (spec §4.5).
  *
  * @example
  * const hasOpk = bytes.length === BUNDLE_BYTES_WITH_OPK;
  */
-export const BUNDLE_BYTES_WITH_OPK = 1422;
+export const BUNDLE_BYTES_WITH_OPK = 1423;
+
+/** The kind byte of a PQ prekey (spec §4.5, §6.1). */
+export function pqKindByte(kind: PqPreKeyKind): number {
+  if (kind === 'last-resort') return PQ_KIND_LAST_RESORT;
+  if (kind === 'one-time') return PQ_KIND_ONE_TIME;
+  return fail('BAD_TYPE', "PQ prekey kind must be 'last-resort' or 'one-time'");
+}
+
+/** The PQ prekey kind of a kind byte; any other byte is BAD_FORMAT (spec §4.5, §6.1). */
+export function pqKindOf(byte: number, what: string): PqPreKeyKind {
+  if (byte === PQ_KIND_LAST_RESORT) return 'last-resort';
+  if (byte === PQ_KIND_ONE_TIME) return 'one-time';
+  return fail('BAD_FORMAT', `${what}: PQ prekey kind ${byte} is unknown`);
+}
 
 function checkShape(bundle: PreKeyBundle): void {
   if (typeof bundle !== 'object' || bundle === null) fail('BAD_TYPE', 'bundle must be an object');
@@ -56,6 +78,7 @@ function checkShape(bundle: PreKeyBundle): void {
   expectInt(spk.id, 'signed prekey id', 0, 0xffffffff);
   expectBytes(spk.publicKey, 'signed prekey', X25519_BYTES);
   expectBytes(spk.signature, 'signed prekey signature', ED25519_SIGNATURE_BYTES);
+  pqKindByte(pq.kind);
   expectInt(pq.id, 'PQ prekey id', 0, 0xffffffff);
   expectBytes(pq.publicKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES);
   expectBytes(pq.signature, 'PQ prekey signature', ED25519_SIGNATURE_BYTES);
@@ -80,6 +103,7 @@ export function encodeBundle(bundle: PreKeyBundle): Uint8Array {
     .u32(bundle.signedPreKey.id)
     .fixed(bundle.signedPreKey.publicKey, X25519_BYTES)
     .fixed(bundle.signedPreKey.signature, ED25519_SIGNATURE_BYTES)
+    .u8(pqKindByte(bundle.pqPreKey.kind))
     .u32(bundle.pqPreKey.id)
     .fixed(bundle.pqPreKey.publicKey, MLKEM768_PUBLIC_BYTES)
     .fixed(bundle.pqPreKey.signature, ED25519_SIGNATURE_BYTES);
@@ -89,8 +113,9 @@ export function encodeBundle(bundle: PreKeyBundle): Uint8Array {
 }
 
 /**
- * Decodes a bundle. Throws UNSUPPORTED_VERSION for another version byte and BAD_FORMAT
- * for anything truncated, trailing or with an OPK flag other than 0 or 1. Does NOT verify
+ * Decodes a bundle. Throws UNSUPPORTED_VERSION for another version byte (a version 1
+ * bundle included) and BAD_FORMAT for anything truncated, trailing, with a PQ kind other
+ * than 1 or 2 or an OPK flag other than 0 or 1. Does NOT verify
  * signatures: call {@link verifyBundle} (initiateSession does).
  *
  * @example
@@ -107,6 +132,7 @@ export function decodeBundle(bytes: Uint8Array): PreKeyBundle {
     signature: r.fixed(ED25519_SIGNATURE_BYTES, 'signed prekey signature'),
   };
   const pqPreKey = {
+    kind: pqKindOf(r.u8('PQ prekey kind'), 'bundle'),
     id: r.u32('PQ prekey id'),
     publicKey: r.fixed(MLKEM768_PUBLIC_BYTES, 'PQ prekey'),
     signature: r.fixed(ED25519_SIGNATURE_BYTES, 'PQ prekey signature'),
@@ -142,5 +168,9 @@ export function verifyBundle(bundle: PreKeyBundle): void {
     prekeySignedBytes(SIG_CONTEXT_SIGNED_PREKEY, spk.id, spk.publicKey),
     spk.signature,
   );
-  verifyStrictValidatedKey(ik, prekeySignedBytes(SIG_CONTEXT_PQ_PREKEY, pq.id, pq.publicKey), pq.signature);
+  verifyStrictValidatedKey(
+    ik,
+    prekeySignedBytes(pqPreKeyContext(pq.kind), pq.id, pq.publicKey),
+    pq.signature,
+  );
 }

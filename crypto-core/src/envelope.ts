@@ -1,10 +1,11 @@
 /**
- * The ratchet message envelope (spec/protocol.md §8): a 44-byte header — version, kind,
- * direction, content type, ratchet public key, PN, N — followed by the AES-256-GCM
- * ciphertext and tag. The whole header is authenticated as associated data (§9).
+ * The ratchet message envelope (spec/protocol.md §8): a 56-byte header — version, kind,
+ * direction, content type, ratchet public key, PN, N, the random AES-GCM nonce — followed
+ * by the AES-256-GCM ciphertext and tag. The whole header is authenticated as associated
+ * data (§9).
  */
 
-import { GCM_TAG_BYTES } from './aes-gcm.js';
+import { GCM_NONCE_BYTES, GCM_TAG_BYTES } from './aes-gcm.js';
 import { ByteReader, ByteWriter, expectBytes } from './bytes.js';
 import { fail } from './errors.js';
 import {
@@ -21,7 +22,8 @@ import {
 } from './protocol-constants.js';
 import { MAX_PLAINTEXT_BYTES } from './session-limits.js';
 
-export const HEADER_BYTES = 44;
+/** Bytes of the ratchet header H (spec §8). */
+export const HEADER_BYTES = 56;
 export type Direction = 'initiator-to-responder' | 'responder-to-initiator';
 
 export interface RatchetHeader {
@@ -30,11 +32,13 @@ export interface RatchetHeader {
   ratchetKey: Uint8Array;
   previousCounter: number;
   counter: number;
+  /** The message's fresh random 96-bit AES-GCM nonce (spec §9). */
+  nonce: Uint8Array;
 }
 
 export interface Envelope {
   header: RatchetHeader;
-  /** The 44 header bytes exactly as received: they go into the AEAD associated data. */
+  /** The 56 header bytes exactly as received: they go into the AEAD associated data. */
   headerBytes: Uint8Array;
   ciphertext: Uint8Array;
 }
@@ -63,6 +67,7 @@ export function encodeHeader(h: RatchetHeader): Uint8Array {
     .fixed(h.ratchetKey, X25519_BYTES, 'ratchet key')
     .u32(h.previousCounter)
     .u32(h.counter)
+    .fixed(h.nonce, GCM_NONCE_BYTES, 'nonce')
     .finish();
 }
 
@@ -94,6 +99,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const ratchetKey = r.fixed(X25519_BYTES, 'ratchet key');
   const previousCounter = r.u32('previous chain length');
   const counter = r.u32('message number');
+  const nonce = r.fixed(GCM_NONCE_BYTES, 'nonce');
   const ciphertext = r.rest('ciphertext');
   if (ciphertext.length < GCM_TAG_BYTES)
     fail('BAD_FORMAT', 'ratchet message: ciphertext shorter than its tag');
@@ -107,6 +113,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       ratchetKey,
       previousCounter,
       counter,
+      nonce,
     },
     headerBytes: bytes.slice(0, HEADER_BYTES),
     ciphertext,

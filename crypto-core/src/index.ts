@@ -3,12 +3,14 @@
  * need, so the public surface is the list below (package.json "exports") and bundles
  * carry only what they use. Every failure is a CryptoCoreError (`/errors`).
  *
- * Protocol (spec/protocol.md §4–§9):
+ * Protocol version 2 (spec/protocol.md §4–§9):
  * - `@secure-drop/crypto-core/identity` — Ed25519 identity keys, strict signatures.
- * - `@secure-drop/crypto-core/prekeys` — signed X25519 and ML-KEM-768 prekeys, one-time prekeys.
+ * - `@secure-drop/crypto-core/prekeys` — signed X25519 and last-resort ML-KEM-768 prekeys,
+ *   one-time X25519 and one-time ML-KEM-768 prekeys.
  * - `@secure-drop/crypto-core/bundle` — the prekey bundle encoding and its verification.
  * - `@secure-drop/crypto-core/session` — initiateSession, acceptSession, encryptMessage,
- *   encryptPhotoMessage, decryptMessage, parseInitialMessage, messageKind.
+ *   encryptPhotoMessage, decryptMessage, parseInitialMessage, replayRecordOf, messageKind.
+ * - `@secure-drop/crypto-core/padding` — Padmé and the padded lengths of §9.1 and §10.2.
  * - `@secure-drop/crypto-core/session-codec` — serializeSession / deserializeSession.
  * - `@secure-drop/crypto-core/session-limits` — MAX_SKIP and the other bounds (§12).
  *

@@ -1,9 +1,11 @@
 /**
  * The initial message (spec/protocol.md §6): what the responder needs to run its half of
- * the handshake — IK_A, EK_A, the prekey ids, the ML-KEM ciphertext — followed by a
+ * the handshake — IK_A, EK_A, the prekey ids (the PQ prekey named by kind and id), the
+ * ML-KEM ciphertext — followed by a
  * complete ratchet envelope. The initiator sends every message in this form until the
  * first reply arrives, so the responder can start from whichever arrives first.
  */
+import { pqKindByte, pqKindOf } from './bundle.js';
 import { ByteReader, ByteWriter, expectBytes } from './bytes.js';
 import { decodeEnvelope, type Envelope, wireKind } from './envelope.js';
 import { fail } from './errors.js';
@@ -11,6 +13,7 @@ import {
   ED25519_PUBLIC_BYTES,
   KIND_INITIAL,
   MLKEM768_CIPHERTEXT_BYTES,
+  type PqPreKeyKind,
   SUITE_CLASSIC_X3DH_REFUSED,
   SUITE_PQXDH_X25519_MLKEM768,
   WIRE_VERSION,
@@ -29,6 +32,8 @@ export interface InitialMessageHeader {
   /** EK_A: the initiator's ephemeral X25519 public key (the session's base key). */
   readonly baseKey: Uint8Array;
   readonly signedPreKeyId: number;
+  /** Which kind of PQ prekey the KEM ciphertext is for (spec §6.1). */
+  readonly pqPreKeyKind: PqPreKeyKind;
   readonly pqPreKeyId: number;
   /** Absent when the bundle had no one-time prekey. */
   readonly oneTimePreKeyId?: number | undefined;
@@ -44,6 +49,7 @@ export function encodeInitialHeader(h: InitialMessageHeader): Uint8Array {
     .fixed(h.identityKey, ED25519_PUBLIC_BYTES, 'identity key')
     .fixed(h.baseKey, X25519_BYTES, 'base key')
     .u32(h.signedPreKeyId)
+    .u8(pqKindByte(h.pqPreKeyKind))
     .u32(h.pqPreKeyId);
   if (h.oneTimePreKeyId === undefined) w.u8(0);
   else w.u8(1).u32(h.oneTimePreKeyId);
@@ -73,6 +79,7 @@ export function decodeInitialMessage(bytes: Uint8Array): DecodedInitialMessage {
   const identityKey = r.fixed(ED25519_PUBLIC_BYTES, 'identity key');
   const baseKey = r.fixed(X25519_BYTES, 'base key');
   const signedPreKeyId = r.u32('signed prekey id');
+  const pqPreKeyKind = pqKindOf(r.u8('PQ prekey kind'), 'initial message');
   const pqPreKeyId = r.u32('PQ prekey id');
   const flag = r.u8('one-time prekey flag');
   if (flag > 1) fail('BAD_FORMAT', 'initial message: one-time prekey flag must be 0 or 1');
@@ -80,7 +87,14 @@ export function decodeInitialMessage(bytes: Uint8Array): DecodedInitialMessage {
   const kemCiphertext = r.fixed(MLKEM768_CIPHERTEXT_BYTES, 'KEM ciphertext');
   const headerLength = bytes.length - r.remaining;
   const envelope = decodeEnvelope(r.rest('ratchet message'));
-  const header: InitialMessageHeader = { identityKey, baseKey, signedPreKeyId, pqPreKeyId, kemCiphertext };
+  const header: InitialMessageHeader = {
+    identityKey,
+    baseKey,
+    signedPreKeyId,
+    pqPreKeyKind,
+    pqPreKeyId,
+    kemCiphertext,
+  };
   return {
     header: oneTimePreKeyId === undefined ? header : { ...header, oneTimePreKeyId },
     headerBytes: bytes.slice(0, headerLength),

@@ -7,8 +7,11 @@
 import { ByteReader, ByteWriter, expectBytes, expectInt, fromUtf8, utf8 } from './bytes.js';
 import { fail } from './errors.js';
 
-/** Version byte of the photo message encoding. */
-export const PHOTO_METADATA_VERSION = 1;
+/**
+ * Version byte of the photo message encoding: 2 since the blob is padded (spec §10.2) —
+ * a version 1 receiver would expect another blob length.
+ */
+export const PHOTO_METADATA_VERSION = 2;
 /**
  * Largest photo (plaintext bytes): 25 MB. Its blob is then at most 25,024,472 bytes
  * ({@link MAX_PHOTO_BLOB_BYTES}), under the relay's default upload limit of 25 MiB.
@@ -38,7 +41,7 @@ const CODE_TO_MIME: Readonly<Record<number, PhotoMime>> = { 1: 'image/jpeg', 2: 
  */
 export interface PhotoMetadata {
   mime: PhotoMime;
-  /** Plaintext size in bytes, 1 … MAX_PHOTO_BYTES. */
+  /** Exact photo size in bytes before padding (spec §10.2), 1 … MAX_PHOTO_BYTES. */
   byteLength: number;
   width: number;
   height: number;

@@ -1,7 +1,9 @@
 /**
- * Photo encryption (spec/protocol.md §10): a photo is encrypted with C2SP chunked
- * encryption under a key derived from the 32-byte message key of the ratchet message that
- * carries its metadata, with a context that binds the blob to that message. The SHA-256 of
+ * Photo encryption (spec/protocol.md §10): a photo is zero-padded to its Padmé length
+ * (§10.2) and encrypted with C2SP chunked encryption under a key derived from the 32-byte
+ * message key of the ratchet message that carries its metadata, with a context that binds
+ * the blob to that message. The metadata keeps the exact length; the receiver checks that
+ * the padding is zero and returns only the photo's own bytes. The SHA-256 of
  * the ciphertext is computed while streaming and travels in the metadata (§10.4), so the
  * receiver checks the blob it downloads (DIGEST_MISMATCH) before trusting it.
  *
@@ -17,12 +19,13 @@ import { CHUNK_BYTES, type ChunkedOptions, encryptChunked, HEADER_BYTES } from '
 import { startOpening, startSealing } from './chunked-core.js';
 import { fail } from './errors.js';
 import { hkdfSha256 } from './kdf.js';
+import { paddedPhotoLength } from './padding.js';
 import { MAX_PHOTO_BYTES, PHOTO_DIGEST_BYTES, type PhotoMetadata, type PhotoMime } from './photo-metadata.js';
 
 /** HKDF info for the photo input key (§10.1); distinct from every other info string. */
-export const INFO_PHOTO_KEY = utf8('SecureDrop_Photo_v1');
+export const INFO_PHOTO_KEY = utf8('SecureDrop_Photo_v2');
 /** First bytes of every photo's C2SP context (§10.3). */
-export const PHOTO_CONTEXT_LABEL = utf8('SecureDrop_PhotoBlob_v1');
+export const PHOTO_CONTEXT_LABEL = utf8('SecureDrop_PhotoBlob_v2');
 /** Bytes of the message key a photo key is derived from. */
 export const MESSAGE_KEY_BYTES = 32;
 /** Longest binding (the carrying message's header) accepted. */
@@ -38,7 +41,7 @@ const MAGIC: Readonly<Record<PhotoMime, Uint8Array>> = {
 };
 
 /**
- * photoKey = HKDF-SHA-256(ikm = message key, salt = 32 zero bytes, info = "SecureDrop_Photo_v1", 32)
+ * photoKey = HKDF-SHA-256(ikm = message key, salt = 32 zero bytes, info = "SecureDrop_Photo_v2", 32)
  * (spec §10.1): the C2SP input key of the photo sent with that message.
  *
  * @example
@@ -64,22 +67,24 @@ export function photoContext(binding: Uint8Array): Uint8Array {
 }
 
 /**
- * Ciphertext size of a photo of `byteLength` bytes: 56 + n + 16 × (⌊n / 16384⌋ + 1).
+ * Ciphertext size of a photo of `byteLength` bytes (spec §10.2): with the padded length
+ * P = min(padme(n), 25,000,000), 56 + P + 16 × (⌊P / 16384⌋ + 1).
  *
  * @example
- * photoCiphertextLength(1_000_000); // 1_001_048
+ * photoCiphertextLength(1_000_000); // 1_016_880 (P = 1,015,808)
  */
 export function photoCiphertextLength(byteLength: number): number {
   if (!Number.isInteger(byteLength) || byteLength < 1 || byteLength > MAX_PHOTO_BYTES)
     fail('BAD_LENGTH', `photo must be 1–${MAX_PHOTO_BYTES} bytes`);
-  return HEADER_BYTES + byteLength + GCM_TAG_BYTES * (Math.floor(byteLength / CHUNK_BYTES) + 1);
+  const padded = paddedPhotoLength(byteLength);
+  return HEADER_BYTES + padded + GCM_TAG_BYTES * (Math.floor(padded / CHUNK_BYTES) + 1);
 }
 
 /** What the sender puts into the photo's metadata once the blob is encrypted. */
 export interface PhotoSealed {
   /** SHA-256 of the whole ciphertext (§10.5). */
   ciphertextSha256: Uint8Array;
-  /** Plaintext bytes. */
+  /** Photo bytes before padding: the exact length the metadata carries (§10.4). */
   byteLength: number;
   /** Ciphertext bytes (what the relay stores). */
   ciphertextLength: number;
@@ -148,7 +153,10 @@ export function createPhotoEncryptor(
         sealer.abort();
         fail('BAD_LENGTH', 'photo is empty');
       }
-      const tail = hashed(await sealer.finishParts());
+      // spec §10.2: zero padding up to the Padmé length, then the final chunk.
+      const padding = new Uint8Array(paddedPhotoLength(byteLength) - byteLength);
+      const padded = padding.length > 0 ? await sealer.pushParts(padding) : [];
+      const tail = hashed([...padded, ...(await sealer.finishParts())]);
       return { tail, ciphertextSha256: digest.digest(), byteLength, ciphertextLength };
     },
     abort: () => sealer.abort(),
@@ -171,15 +179,18 @@ export async function encryptPhoto(
   const byteLength = photoBytes.length;
   photoCiphertextLength(byteLength); // size limits
   const { key, context } = checkKeyAndBinding(messageKey, binding);
+  // spec §10.2: zero-padded to min(padme(n), 25,000,000) before encryption.
+  const padded = new Uint8Array(paddedPhotoLength(byteLength));
+  padded.set(photoBytes);
   try {
-    const ciphertext = await encryptChunked(key, photoBytes, context, {
+    const ciphertext = await encryptChunked(key, padded, context, {
       ...options,
       maxChunks: MAX_PHOTO_CHUNKS,
     });
     const ciphertextSha256 = await sha256Whole(ciphertext);
     return { ciphertext, ciphertextSha256, byteLength, ciphertextLength: ciphertext.length };
   } finally {
-    wipe(key);
+    wipe(key, padded);
   }
 }
 
@@ -260,11 +271,25 @@ function openPhoto(
   wipe(key);
   const digest = sha256.create();
   let received = 0;
+  let released = 0;
   let checkedMagic = false;
   let failed = false;
 
+  // spec §10.2: bytes past the exact length are padding; they must be zero and are never released.
+  const unpad = (parts: Uint8Array[]): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    for (const part of parts) {
+      const keep = Math.max(0, Math.min(part.length, meta.byteLength - released));
+      released += part.length;
+      if (keep < part.length && part.subarray(keep).some((b) => b !== 0))
+        fail('BAD_FORMAT', 'photo padding is not zero');
+      out.push(keep === part.length ? part : part.subarray(0, keep));
+    }
+    return out;
+  };
   // spec §10.5: the announced type's signature, checked before any plaintext is released.
-  const release = (parts: Uint8Array[]): Uint8Array[] => {
+  const release = (all: Uint8Array[]): Uint8Array[] => {
+    const parts = unpad(all);
     const first = parts.find((p) => p.length > 0);
     if (!checkedMagic && first !== undefined) {
       checkedMagic = true;

@@ -6,12 +6,12 @@
  */
 import { utf8 } from './bytes.js';
 
-/** Version byte of the prekey bundle (spec §4.5). */
-export const BUNDLE_VERSION = 0x01;
+/** Version byte of the prekey bundle (spec §4.5). Version 1 bundles are UNSUPPORTED_VERSION. */
+export const BUNDLE_VERSION = 0x02;
 /** Version byte of both wire messages: initial message (§6) and ratchet envelope (§8). */
-export const WIRE_VERSION = 0x01;
+export const WIRE_VERSION = 0x02;
 /** Version byte of the session storage encoding (§7.7); distinct from the wire format. */
-export const SESSION_STORAGE_VERSION = 0x01;
+export const SESSION_STORAGE_VERSION = 0x02;
 
 /** Second byte of a wire message: which of the two messages it is (§6, §8). */
 export const KIND_INITIAL = 0x01;
@@ -34,18 +34,32 @@ export const CONTENT_PHOTO = 0x02;
 export const CONTENT_CONTROL = 0x03;
 export type ContentType = 'text' | 'photo' | 'control';
 
-/** Signature contexts (§4.3): prepended to what the identity key signs. */
-export const SIG_CONTEXT_SIGNED_PREKEY = utf8('SecureDrop_SignedPreKey_X25519_v1');
-export const SIG_CONTEXT_PQ_PREKEY = utf8('SecureDrop_SignedPreKey_ML-KEM-768_v1');
+/**
+ * Kind byte of a PQ prekey in the bundle and the initial message (§4.3, §4.5, §6.1):
+ * the signed last-resort ML-KEM-768 prekey, or a one-time one (PQXDH §2.3).
+ */
+export const PQ_KIND_LAST_RESORT = 0x01;
+export const PQ_KIND_ONE_TIME = 0x02;
+export type PqPreKeyKind = 'last-resort' | 'one-time';
+
+/**
+ * Signature contexts (§4.3): prepended to what the identity key signs. The one-time and
+ * last-resort ML-KEM prekeys have different contexts, so one can never pass for the other.
+ */
+export const SIG_CONTEXT_SIGNED_PREKEY = utf8('SecureDrop_SignedPreKey_X25519_v2');
+export const SIG_CONTEXT_PQ_PREKEY = utf8('SecureDrop_SignedPreKey_ML-KEM-768_v2');
+export const SIG_CONTEXT_ONE_TIME_PQ_PREKEY = utf8('SecureDrop_OneTimePreKey_ML-KEM-768_v2');
 
 /** HKDF info of the handshake secret SK (§5.3). */
-export const INFO_PQXDH = utf8('SecureDrop_PQXDH_X25519_SHA-256_ML-KEM-768_v1');
+export const INFO_PQXDH = utf8('SecureDrop_PQXDH_X25519_SHA-256_ML-KEM-768_v2');
 /** Prefix of the KEM binding digest carried in the associated data (§5.4). */
-export const KEM_BINDING_CONTEXT = utf8('SecureDrop_PQXDH_KEM_binding_v1');
+export const KEM_BINDING_CONTEXT = utf8('SecureDrop_PQXDH_KEM_binding_v2');
+/** Prefix of the account binding digest carried in the associated data (§5.4). */
+export const ACCOUNTS_BINDING_CONTEXT = utf8('SecureDrop_Accounts_v2');
 /** HKDF info of KDF_RK (§7.2). */
-export const INFO_ROOT = utf8('SecureDrop_Ratchet_v1');
-/** HKDF info expanding a message key into an AES-256-GCM key and nonce (§9). */
-export const INFO_MESSAGE_KEYS = utf8('SecureDrop_MessageKeys_v1');
+export const INFO_ROOT = utf8('SecureDrop_Ratchet_v2');
+/** HKDF info expanding a message key into the message's AES-256-GCM key (§9). */
+export const INFO_MESSAGE_KEY = utf8('SecureDrop_MessageKey_v2');
 
 /** KDF_CK constants (§7.3), as in Signal's Double Ratchet §5.2. */
 export const CK_MESSAGE_KEY_BYTE = 0x01;
@@ -62,3 +76,5 @@ export const MLKEM768_CIPHERTEXT_BYTES = 1088;
 export const MLKEM768_KEYGEN_SEED_BYTES = 64;
 export const MLKEM768_ENCAPS_RANDOM_BYTES = 32;
 export const KEY_BYTES = 32;
+/** The session AD of §5.4: IK_A ‖ IK_B ‖ KEM binding digest ‖ account binding digest. */
+export const ASSOCIATED_DATA_BYTES = 128;

@@ -1,14 +1,16 @@
 /**
  * The ratchet's key derivations (spec/protocol.md §7.2, §7.3, §9), as Signal's Double
  * Ratchet §5.2 recommends: KDF_RK is HKDF with the root key as salt, KDF_CK is HMAC with
- * constant inputs, and a message key is expanded by HKDF into the AEAD key and nonce.
+ * constant inputs, and a message key is expanded by HKDF into the AEAD key. The nonce is
+ * NOT derived from the message key: it is fresh and random per sealing and travels in the
+ * header (§8, §9), so a rolled-back state never repeats a (key, nonce) pair.
  */
-import { AES_KEY_BYTES, GCM_NONCE_BYTES } from './aes-gcm.js';
+import { AES_KEY_BYTES } from './aes-gcm.js';
 import { hkdfSha256, hmacSha256 } from './kdf.js';
 import {
   CK_MESSAGE_KEY_BYTE,
   CK_NEXT_CHAIN_BYTE,
-  INFO_MESSAGE_KEYS,
+  INFO_MESSAGE_KEY,
   INFO_ROOT,
   KEY_BYTES,
 } from './protocol-constants.js';
@@ -32,8 +34,7 @@ export function kdfChain(chainKey: Uint8Array): { messageKey: Uint8Array; chainK
   };
 }
 
-/** The AES-256-GCM key and nonce of one message: HKDF(0^32, mk, INFO_MESSAGE_KEYS, 44). */
-export function messageCipherKeys(messageKey: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const okm = hkdfSha256(messageKey, ZERO_SALT, INFO_MESSAGE_KEYS, AES_KEY_BYTES + GCM_NONCE_BYTES);
-  return { key: okm.slice(0, AES_KEY_BYTES), nonce: okm.slice(AES_KEY_BYTES) };
+/** The AES-256-GCM key of one message (spec §9): HKDF(0^32, mk, INFO_MESSAGE_KEY, 32). */
+export function messageCipherKey(messageKey: Uint8Array): Uint8Array {
+  return hkdfSha256(messageKey, ZERO_SALT, INFO_MESSAGE_KEY, AES_KEY_BYTES);
 }

@@ -4,7 +4,7 @@
  * it only when the operation succeeds, so a failed decryption leaves the caller's state
  * exactly as it was (§7.6). Knows nothing of the handshake or wire prefixes.
  */
-import type { AesGcm } from './aes-gcm.js';
+import { type AesGcm, GCM_NONCE_BYTES } from './aes-gcm.js';
 import { concat, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
 import { type Clock, type RandomSource, systemRandom } from './deps.js';
@@ -12,7 +12,8 @@ import { dhWith, generateX25519With } from './dh.js';
 import { type Direction, type Envelope, encodeHeader, type RatchetHeader } from './envelope.js';
 import { fail } from './errors.js';
 import type { ContentType } from './protocol-constants.js';
-import { kdfChain, kdfRoot, messageCipherKeys } from './ratchet-kdf.js';
+import { draw } from './random-draw.js';
+import { kdfChain, kdfRoot, messageCipherKey } from './ratchet-kdf.js';
 import {
   MAX_MESSAGE_NUMBER,
   MAX_PLAINTEXT_BYTES,
@@ -44,15 +45,22 @@ export function sendingDirection(s: SessionState): Direction {
 
 /**
  * Advances the sending chain of `s` (a private copy) by one message and returns the
- * message key and header. The caller encrypts with them.
+ * message key, the header and the header's nonce. The caller encrypts with them.
+ *
+ * The nonce is 12 fresh random bytes (spec §9), never derived from the chain: if the
+ * caller's stored state is rolled back (a crash before a relaxed write, a restored backup,
+ * two tabs), the same `mk` may be used again, but with another nonce — so AES-GCM never
+ * sees a (key, nonce) pair twice with two plaintexts (NIST SP 800-38D §8.2.2).
  */
 export function nextSendingKey(
   s: SessionState,
   contentType: ContentType,
-): { messageKey: Uint8Array; headerBytes: Uint8Array } {
+  random: RandomSource,
+): { messageKey: Uint8Array; headerBytes: Uint8Array; nonce: Uint8Array } {
   const chain = s.sendingChain;
   if (chain === null) return fail('BAD_STATE', 'session has no sending chain');
   if (chain.counter > MAX_MESSAGE_NUMBER) fail('BAD_STATE', 'sending chain is exhausted');
+  const nonce = draw(random, GCM_NONCE_BYTES);
   const { messageKey, chainKey } = kdfChain(chain.chainKey);
   const header: RatchetHeader = {
     direction: sendingDirection(s),
@@ -60,26 +68,28 @@ export function nextSendingKey(
     ratchetKey: s.sendingRatchet.publicKey,
     previousCounter: s.previousCounter,
     counter: chain.counter,
+    nonce,
   };
   wipe(chain.chainKey);
   chain.chainKey = chainKey;
   chain.counter += 1;
-  return { messageKey, headerBytes: encodeHeader(header) };
+  return { messageKey, headerBytes: encodeHeader(header), nonce };
 }
 
-/** AEAD-encrypts with a message key: key and nonce from §9, AD = session AD ‖ header. */
+/** AEAD-encrypts a frame: key from §9, the header's nonce, AD = session AD ‖ header. */
 export async function sealWithMessageKey(
   s: SessionState,
   messageKey: Uint8Array,
   headerBytes: Uint8Array,
+  nonce: Uint8Array,
   plaintext: Uint8Array,
   aead: AesGcm,
 ): Promise<Uint8Array> {
   if (plaintext.length > MAX_PLAINTEXT_BYTES)
     fail('BAD_LENGTH', `plaintext longer than ${MAX_PLAINTEXT_BYTES} bytes`);
-  const { key, nonce } = messageCipherKeys(messageKey);
+  const key = messageCipherKey(messageKey);
   const ct = await aead.encrypt(key, nonce, plaintext, concat(s.associatedData, headerBytes));
-  wipe(key, nonce);
+  wipe(key);
   return concat(headerBytes, ct);
 }
 
@@ -222,14 +232,18 @@ export async function ratchetDecrypt(
     chain.counter += 1;
     messageKey = next.messageKey;
   }
-  const { key, nonce } = messageCipherKeys(messageKey);
-  const plaintext = await deps.aead.decrypt(
-    key,
-    nonce,
-    env.ciphertext,
-    concat(s.associatedData, env.headerBytes),
-  );
-  wipe(key, nonce);
+  const key = messageCipherKey(messageKey);
+  let plaintext: Uint8Array;
+  try {
+    plaintext = await deps.aead.decrypt(
+      key,
+      h.nonce,
+      env.ciphertext,
+      concat(s.associatedData, env.headerBytes),
+    );
+  } finally {
+    wipe(key);
+  }
   await sending; // the DH step's sending half, computed while the message was opened
   pruneSkipped(s, now);
   return { plaintext, messageKey };

@@ -5,14 +5,14 @@
  */
 import { ByteReader, ByteWriter, expectBytes } from './bytes.js';
 import { fail } from './errors.js';
-import { SESSION_STORAGE_VERSION } from './protocol-constants.js';
+import { ASSOCIATED_DATA_BYTES, SESSION_STORAGE_VERSION } from './protocol-constants.js';
 import { MAX_PREVIOUS_CHAINS, MAX_SKIPPED_KEYS } from './session-limits.js';
 import { assertSession, type ChainState, type SessionState } from './session-state.js';
 
 const ROLE_INITIATOR = 0x01;
 const ROLE_RESPONDER = 0x02;
-/** Longest pending initial-message header (§6: 1,168 bytes with a one-time prekey id). */
-const MAX_PENDING_HEADER = 1168;
+/** Longest pending initial-message header (§6: 1,169 bytes with a one-time prekey id). */
+const MAX_PENDING_HEADER = 1169;
 
 function writeChain(w: ByteWriter, c: ChainState | null): void {
   if (c === null) w.u8(0);
@@ -45,7 +45,7 @@ export function serializeSession(session: SessionState): Uint8Array {
     .u8(s.role === 'initiator' ? ROLE_INITIATOR : ROLE_RESPONDER)
     .fixed(s.localIdentityKey, 32)
     .fixed(s.remoteIdentityKey, 32)
-    .fixed(s.associatedData, 96)
+    .fixed(s.associatedData, ASSOCIATED_DATA_BYTES)
     .fixed(s.baseKey, 32)
     .fixed(s.rootKey, 32)
     .fixed(s.sendingRatchet.publicKey, 32)
@@ -61,13 +61,14 @@ export function serializeSession(session: SessionState): Uint8Array {
     w.fixed(k.ratchetKey, 32).u32(k.counter).fixed(k.messageKey, 32).u64(k.storedAt);
   if (s.pendingInitialHeader === null) w.u8(0);
   else w.u8(1).bytes16(s.pendingInitialHeader);
-  if (s.initialHeaderDigest === null) w.u8(0);
-  else w.u8(1).fixed(s.initialHeaderDigest, 32);
+  if (s.initialMessageDigest === null) w.u8(0);
+  else w.u8(1).fixed(s.initialMessageDigest, 32);
   return w.finish();
 }
 
 /**
- * Decodes bytes from {@link serializeSession}. Throws UNSUPPORTED_VERSION, BAD_FORMAT for
+ * Decodes bytes from {@link serializeSession}. Throws UNSUPPORTED_VERSION (a version 1
+ * state included: there is no migration, spec §15), BAD_FORMAT for
  * malformed bytes and BAD_STATE for a well-formed but inconsistent state.
  *
  * @example
@@ -82,7 +83,7 @@ export function deserializeSession(bytes: Uint8Array): SessionState {
   if (roleByte !== ROLE_INITIATOR && roleByte !== ROLE_RESPONDER) fail('BAD_FORMAT', 'session: unknown role');
   const localIdentityKey = r.fixed(32, 'local identity key');
   const remoteIdentityKey = r.fixed(32, 'remote identity key');
-  const associatedData = r.fixed(96, 'associated data');
+  const associatedData = r.fixed(ASSOCIATED_DATA_BYTES, 'associated data');
   const baseKey = r.fixed(32, 'base key');
   const rootKey = r.fixed(32, 'root key');
   const sendingRatchet = {
@@ -111,10 +112,12 @@ export function deserializeSession(bytes: Uint8Array): SessionState {
   const pendingInitialHeader = readFlag(r, 'pending header flag')
     ? r.bytes16('pending header', MAX_PENDING_HEADER)
     : null;
-  const initialHeaderDigest = readFlag(r, 'header digest flag') ? r.fixed(32, 'header digest') : null;
+  const initialMessageDigest = readFlag(r, 'initial message digest flag')
+    ? r.fixed(32, 'initial message digest')
+    : null;
   r.end();
   const session: SessionState = {
-    version: 1,
+    version: 2,
     role: roleByte === ROLE_INITIATOR ? 'initiator' : 'responder',
     localIdentityKey,
     remoteIdentityKey,
@@ -129,7 +132,7 @@ export function deserializeSession(bytes: Uint8Array): SessionState {
     previousChains,
     skippedKeys,
     pendingInitialHeader,
-    initialHeaderDigest,
+    initialMessageDigest,
   };
   assertSession(session);
   return session;

@@ -38,7 +38,8 @@ export const MAX_SKIPPED_KEY_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 /**
  * Earlier receiving chains remembered (their ratchet key and length) so that a late
  * duplicate from them is reported as DUPLICATE_MESSAGE; as libsignal's
- * MAX_RECEIVER_CHAINS = 5. Older chains are forgotten: a message on one fails AUTH_FAILED.
+ * MAX_RECEIVER_CHAINS = 5. Older chains are forgotten: a message on one fails AUTH_FAILED,
+ * except a repeated initial message, which is recognised by its header (spec §6.3).
  *
  * @example
  * session.previousChains.length <= MAX_PREVIOUS_CHAINS; // always true
@@ -46,24 +47,35 @@ export const MAX_SKIPPED_KEY_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 export const MAX_PREVIOUS_CHAINS = 5;
 
 /**
- * Largest plaintext of one ratchet message (60 KiB). Chosen so that the largest wire
- * message — an initial message with a one-time prekey: 1,168 + 44 + 61,440 + 16 = 62,668
- * bytes — fits the relay's default 64 KiB message limit (relay MAX_MESSAGE_BYTES). Text
- * and photo metadata (thumbnail ≤ 16 KiB) fit easily.
+ * Largest plaintext of one ratchet message (60 KiB): the padded content frame of spec
+ * §9.1 (sentAt, order, body, padding), always a multiple of 160 bytes. Chosen so that the
+ * largest wire message — an initial message with a one-time prekey: 1,169 + 56 + 61,440 +
+ * 16 = 62,681 bytes — fits the relay's default 64 KiB message limit (relay
+ * MAX_MESSAGE_BYTES).
  *
  * @example
- * if (text.length > MAX_PLAINTEXT_BYTES) tellUser('message too long');
+ * frame.length <= MAX_PLAINTEXT_BYTES; // always true for a frame crypto-core builds
  */
 export const MAX_PLAINTEXT_BYTES = 61440;
 
 /**
+ * Largest body (text, photo metadata, control) one message carries (spec §9.1, §12): the
+ * largest whose padded frame — roundUp(padme(16 + body + 1), 160) — is at most
+ * MAX_PLAINTEXT_BYTES. Padmé rounds 61,440 to itself, so 61,440 − 16 − 1 = 61,423.
+ *
+ * @example
+ * if (utf8(text).length > MAX_BODY_BYTES) tellUser('message too long');
+ */
+export const MAX_BODY_BYTES = MAX_PLAINTEXT_BYTES - 16 - 1;
+
+/**
  * Largest wire message crypto-core produces (spec §12): initial header with a one-time
- * prekey (1,168) + ratchet header (44) + MAX_PLAINTEXT_BYTES + tag (16) = 62,668 bytes.
+ * prekey (1,169) + ratchet header (56) + MAX_PLAINTEXT_BYTES + tag (16) = 62,681 bytes.
  *
  * @example
  * if (body.length > MAX_WIRE_MESSAGE_BYTES) reject(); // can never be a valid message
  */
-export const MAX_WIRE_MESSAGE_BYTES = 1168 + 44 + MAX_PLAINTEXT_BYTES + 16;
+export const MAX_WIRE_MESSAGE_BYTES = 1169 + 56 + MAX_PLAINTEXT_BYTES + 16;
 
 /**
  * Largest message number a chain may reach (u32 on the wire).

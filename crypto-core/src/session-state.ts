@@ -6,7 +6,12 @@
  */
 import { expectBytes, expectInt } from './bytes.js';
 import { fail } from './errors.js';
-import { ED25519_PUBLIC_BYTES, KEY_BYTES, X25519_BYTES } from './protocol-constants.js';
+import {
+  ASSOCIATED_DATA_BYTES,
+  ED25519_PUBLIC_BYTES,
+  KEY_BYTES,
+  X25519_BYTES,
+} from './protocol-constants.js';
 import { MAX_PREVIOUS_CHAINS, MAX_SKIPPED_KEYS } from './session-limits.js';
 
 /** Which side of the handshake this party was. */
@@ -40,11 +45,11 @@ export interface PreviousChain {
  * await db.put('sessions', structuredClone(session), peerId); // or serializeSession(session)
  */
 export interface SessionState {
-  version: 1;
+  version: 2;
   role: Role;
   localIdentityKey: Uint8Array;
   remoteIdentityKey: Uint8Array;
-  /** AD of spec §5.4 (96 bytes), prefixed to every message's associated data. */
+  /** AD of spec §5.4 (128 bytes), prefixed to every message's associated data. */
   associatedData: Uint8Array;
   /** EK_A, the initiator's ephemeral key: names the session on both sides. */
   baseKey: Uint8Array;
@@ -59,8 +64,11 @@ export interface SessionState {
   skippedKeys: SkippedKey[];
   /** Initiator only: the initial-message header sent before every message until a reply. */
   pendingInitialHeader: Uint8Array | null;
-  /** Responder only: SHA-256 of the accepted initial-message header (repeats must match). */
-  initialHeaderDigest: Uint8Array | null;
+  /**
+   * Responder only: SHA-256(initial header ‖ the initiator's first ratchet key) of the
+   * accepted initial message (spec §6.3): every repeat must match it.
+   */
+  initialMessageDigest: Uint8Array | null;
 }
 
 const copy = (b: Uint8Array): Uint8Array => b.slice();
@@ -93,7 +101,7 @@ export function cloneSession(s: SessionState): SessionState {
       storedAt: k.storedAt,
     })),
     pendingInitialHeader: s.pendingInitialHeader === null ? null : copy(s.pendingInitialHeader),
-    initialHeaderDigest: s.initialHeaderDigest === null ? null : copy(s.initialHeaderDigest),
+    initialMessageDigest: s.initialMessageDigest === null ? null : copy(s.initialMessageDigest),
   };
 }
 
@@ -118,12 +126,16 @@ function checkChain(c: unknown, name: string): void {
 export function assertSession(value: unknown): asserts value is SessionState {
   try {
     if (!isObject(value)) fail('BAD_STATE', 'session must be an object');
-    if (value.version !== 1) fail('BAD_STATE', 'session version is not 1');
+    // A state of another protocol version (e.g. a stored version 1 state) is refused as
+    // such, so the caller can tell its user plainly (spec §7.7).
+    if (typeof value.version === 'number' && value.version !== 2)
+      fail('UNSUPPORTED_VERSION', `session version ${value.version} is not supported`);
+    if (value.version !== 2) fail('BAD_STATE', 'session version is not 2');
     if (value.role !== 'initiator' && value.role !== 'responder')
       fail('BAD_STATE', 'session role is invalid');
     expectBytes(value.localIdentityKey, 'local identity key', ED25519_PUBLIC_BYTES);
     expectBytes(value.remoteIdentityKey, 'remote identity key', ED25519_PUBLIC_BYTES);
-    expectBytes(value.associatedData, 'associated data', 3 * KEY_BYTES);
+    expectBytes(value.associatedData, 'associated data', ASSOCIATED_DATA_BYTES);
     expectBytes(value.baseKey, 'base key', X25519_BYTES);
     expectBytes(value.rootKey, 'root key', KEY_BYTES);
     const sr = value.sendingRatchet;
@@ -155,12 +167,14 @@ export function assertSession(value: unknown): asserts value is SessionState {
     }
     if (value.pendingInitialHeader !== null)
       expectBytes(value.pendingInitialHeader, 'pending initial header');
-    if (value.initialHeaderDigest !== null)
-      expectBytes(value.initialHeaderDigest, 'initial header digest', 32);
-    if (value.role === 'initiator' ? value.initialHeaderDigest !== null : value.pendingInitialHeader !== null)
+    if (value.initialMessageDigest !== null)
+      expectBytes(value.initialMessageDigest, 'initial message digest', 32);
+    if (
+      value.role === 'initiator' ? value.initialMessageDigest !== null : value.pendingInitialHeader !== null
+    )
       fail('BAD_STATE', 'session fields do not match its role');
   } catch (e) {
-    if (e instanceof Error && 'code' in e && e.code !== 'BAD_STATE')
+    if (e instanceof Error && 'code' in e && e.code !== 'BAD_STATE' && e.code !== 'UNSUPPORTED_VERSION')
       fail('BAD_STATE', `session is malformed: ${e.message}`);
     throw e;
   }

@@ -6,16 +6,27 @@
  * use for a peer) and storage are the caller's; this module knows neither.
  *
  * @example
- * const { session: a } = initiateSession(alice, bundleFromRelay);
- * const { session: a2, message } = await encryptMessage(a, 'text', utf8('hi'));
- * const got = await acceptSession({ identity: bob, signedPreKey, pqPreKey, oneTimePreKey }, message);
- * // got.plaintext = 'hi', got.session is Bob's state; delete oneTimePreKey (got.usedOneTimePreKeyId)
+ * const accounts = { initiator: 'alice', responder: 'bob' };
+ * const { session: a } = initiateSession(alice, bundleFromRelay, accounts);
+ * const { session: a2, message } = await encryptMessage(a, 'text', { body: utf8('hi'), sentAt: Date.now(), order: 1 });
+ * const got = await acceptSession({ identity: bob, signedPreKey, pqPreKey, oneTimePreKey }, message,
+ *   { ...accounts, isKnownBaseKey: (k) => replayLog.has(hex(k)) });
+ * // got.body = 'hi', got.session is Bob's state; store got.replayRecord with it and delete
+ * // the one-time prekeys got.usedOneTimePreKeyId / got.usedOneTimePqPreKeyId
  */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { type AesGcm, defaultAesGcm } from './aes-gcm.js';
 import { type PreKeyBundle, verifyBundle } from './bundle.js';
 import { concat, expectBytes, expectInt, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
+import {
+  checkStamp,
+  decodeFrame,
+  encodeFrame,
+  type MessageContent,
+  type MessageStamp,
+} from './content-frame.js';
 import { type Clock, type RandomSource, systemClock, systemRandom } from './deps.js';
 import { dh, dhWith, generateX25519 } from './dh.js';
 import { decodeEnvelope, wireKind } from './envelope.js';
@@ -29,23 +40,35 @@ import {
   ED25519_PUBLIC_BYTES,
   ED25519_SECRET_BYTES,
   MLKEM768_PUBLIC_BYTES,
+  type PqPreKeyKind,
   X25519_BYTES,
 } from './protocol-constants.js';
-import { nextSendingKey, type RatchetDeps, ratchetDecrypt, sealWithMessageKey } from './ratchet.js';
+import {
+  nextSendingKey,
+  type RatchetDeps,
+  ratchetDecrypt,
+  sealWithMessageKey,
+  sendingDirection as sendingDirectionOf,
+} from './ratchet.js';
 import { kdfRoot } from './ratchet-kdf.js';
 import { assertSession, cloneSession, type SessionState } from './session-state.js';
 import {
+  accountBindingDigest,
   initiatorAgree,
   type ResponderSecrets,
   responderAgree,
   responderDhInputs,
   responderFinish,
+  type SessionAccounts,
 } from './x3dh.js';
 import { defaultX25519, webCryptoX25519, type X25519Backend } from './x25519-backend.js';
 
+export type { MessageContent, MessageStamp } from './content-frame.js';
 export type { InitialMessageHeader } from './initial-message.js';
-export type { ContentType } from './protocol-constants.js';
+export { FRAME_BLOCK_BYTES, paddedFrameLength, padme } from './padding.js';
+export type { ContentType, PqPreKeyKind } from './protocol-constants.js';
 export type { SessionState } from './session-state.js';
+export { accountBindingDigest, type SessionAccounts } from './x3dh.js';
 export { defaultX25519, nobleX25519, webCryptoX25519, type X25519Backend } from './x25519-backend.js';
 
 /**
@@ -94,18 +117,23 @@ function expectIdentity(identity: IdentityKeyPair): void {
 
 /**
  * Starts a session as initiator from a responder's bundle (spec §5.2). Verifies the
- * bundle first (BAD_KEY, BAD_SIGNATURE). The returned state sends initial messages
- * (§6) until the first reply arrives.
+ * bundle first (BAD_KEY, BAD_SIGNATURE). `accounts` names both sides by their canonical
+ * usernames (§5.4: `initiator` is this party, `responder` the account the bundle was
+ * fetched for); they enter the AD, so a bundle republished under another account fails
+ * the handshake on the real owner's side. The returned state sends initial messages (§6)
+ * until the first reply arrives.
  *
  * @example
- * const { session } = initiateSession(myIdentity, decodeBundle(bytes));
+ * const { session } = initiateSession(myIdentity, decodeBundle(bytes), { initiator: 'alice', responder: 'bob' });
  */
 export function initiateSession(
   identity: IdentityKeyPair,
   bundle: PreKeyBundle,
+  accounts: SessionAccounts,
   options?: SessionOptions,
-): { session: SessionState; usedOneTimePreKeyId?: number } {
+): { session: SessionState } {
   expectIdentity(identity);
+  const accountsDigest = accountBindingDigest(accounts);
   verifyBundle(bundle);
   if (bytesEqual(identity.publicKey, bundle.identityKey))
     fail('BAD_KEY', 'cannot start a session with oneself');
@@ -117,6 +145,7 @@ export function initiateSession(
     bundle.signedPreKey.publicKey,
     bundle.pqPreKey.publicKey,
     opk?.publicKey,
+    accountsDigest,
     random,
   );
   // Double Ratchet §3.3 RatchetInitAlice: DHr = SPK_B, first sending chain from DH(DHs, SPK_B).
@@ -126,12 +155,13 @@ export function initiateSession(
     identityKey: identity.publicKey,
     baseKey: agreed.ephemeral.publicKey,
     signedPreKeyId: bundle.signedPreKey.id,
+    pqPreKeyKind: bundle.pqPreKey.kind,
     pqPreKeyId: bundle.pqPreKey.id,
     oneTimePreKeyId: opk?.id,
     kemCiphertext: agreed.kemCiphertext,
   };
   const session: SessionState = {
-    version: 1,
+    version: 2,
     role: 'initiator',
     localIdentityKey: identity.publicKey.slice(),
     remoteIdentityKey: bundle.identityKey.slice(),
@@ -146,10 +176,10 @@ export function initiateSession(
     previousChains: [],
     skippedKeys: [],
     pendingInitialHeader: encodeInitialHeader(header),
-    initialHeaderDigest: null,
+    initialMessageDigest: null,
   };
   wipe(agreed.sharedKey, agreed.ephemeral.secretKey);
-  return opk === undefined ? { session } : { session, usedOneTimePreKeyId: opk.id };
+  return { session };
 }
 
 /**
@@ -161,29 +191,98 @@ export function initiateSession(
 export interface ResponderKeys {
   identity: IdentityKeyPair;
   signedPreKey: SignedPreKey;
+  /** The PQ prekey of the kind and id the message names (last-resort or one-time). */
   pqPreKey: PqPreKey;
   /** Required when the initial message names a one-time prekey. */
   oneTimePreKey?: OneTimePreKey | undefined;
 }
 
 /**
+ * What the responder must know besides its keys (spec §5.4, §6.2): both accounts'
+ * canonical usernames, and whether a base key was already accepted (the caller's durable
+ * replay log, §6.3). `isKnownBaseKey` may return a promise (e.g. an IndexedDB lookup).
+ *
+ * @example
+ * const context: AcceptContext = { initiator: 'alice', responder: 'bob', isKnownBaseKey: (k) => log.has(hex(k)) };
+ */
+export interface AcceptContext extends SessionAccounts {
+  isKnownBaseKey: (baseKey: Uint8Array) => boolean | Promise<boolean>;
+}
+
+/**
+ * What the responder records for every accepted initial message (spec §6.3): its base key
+ * and the prekeys it used. The caller stores it durably in the same transaction as the new
+ * session and keeps it at least as long as the signed prekey `signedPreKeyId` is held,
+ * and answers `isKnownBaseKey` from these records.
+ *
+ * @example
+ * const record: ReplayRecord = replayRecordOf(parseInitialMessage(bytes));
+ */
+export interface ReplayRecord {
+  /** EK_A (32 bytes). */
+  baseKey: Uint8Array;
+  /** EK_A as lowercase hex: a ready-made storage key. */
+  baseKeyHex: string;
+  signedPreKeyId: number;
+  pqPreKeyKind: PqPreKeyKind;
+  pqPreKeyId: number;
+  /** Absent when the message used no one-time X25519 prekey. */
+  oneTimePreKeyId?: number;
+}
+
+/**
+ * The replay record of an initial message (spec §6.3), from its parsed header.
+ *
+ * @example
+ * const record = replayRecordOf(parseInitialMessage(bytes));
+ * if (await log.has(record.baseKeyHex)) dropAsDuplicate();
+ */
+export function replayRecordOf(header: InitialMessageHeader): ReplayRecord {
+  if (typeof header !== 'object' || header === null) fail('BAD_TYPE', 'header must be an object');
+  const baseKey = expectBytes(header.baseKey, 'base key', X25519_BYTES).slice();
+  const record: ReplayRecord = {
+    baseKey,
+    baseKeyHex: bytesToHex(baseKey),
+    signedPreKeyId: header.signedPreKeyId,
+    pqPreKeyKind: header.pqPreKeyKind,
+    pqPreKeyId: header.pqPreKeyId,
+  };
+  if (header.oneTimePreKeyId !== undefined) record.oneTimePreKeyId = header.oneTimePreKeyId;
+  return record;
+}
+
+/**
  * What a successful decryption yields.
  *
  * @example
- * const { session: next, contentType, plaintext }: Decrypted = await decryptMessage(session, bytes);
+ * const { session: next, contentType, body, sentAt, order }: Decrypted = await decryptMessage(session, bytes);
  */
-export interface Decrypted {
+export interface Decrypted extends MessageContent {
   /** The new state: store it and drop the old one (it still holds the used key). */
   session: SessionState;
   contentType: ContentType;
-  plaintext: Uint8Array;
   /**
    * Photo messages only: the 32-byte message key, input of the photo key derivation
    * (spec §10). Absent for text and control messages.
    */
   messageKey?: Uint8Array;
-  /** Photo messages only: the 44-byte header (§8) that binds the photo blob (§10). */
+  /** Photo messages only: the 56-byte header (§8) that binds the photo blob (§10). */
   header?: Uint8Array;
+}
+
+/**
+ * What {@link acceptSession} yields besides the decryption.
+ *
+ * @example
+ * const r: Accepted = await acceptSession(keys, bytes, context);
+ */
+export interface Accepted extends Decrypted {
+  /** Store durably with the session, in the same transaction (spec §6.3). */
+  replayRecord: ReplayRecord;
+  /** The one-time X25519 prekey used: delete its secret now (spec §6.2). */
+  usedOneTimePreKeyId?: number;
+  /** The one-time ML-KEM prekey used: delete its secret now (spec §6.2). */
+  usedOneTimePqPreKeyId?: number;
 }
 
 /**
@@ -209,23 +308,35 @@ export function parseInitialMessage(message: Uint8Array): InitialMessageHeader {
 export { wireKind as messageKind } from './envelope.js';
 
 /**
- * Starts a session as responder from an initial message (spec §5.3, §6) and decrypts the
- * ratchet message it carries. Throws UNKNOWN_PREKEY when `keys` are not the ones the
- * message names, DOWNGRADE for a message without the KEM, BAD_KEY, AUTH_FAILED.
- * On success the caller MUST delete the one-time prekey `usedOneTimePreKeyId`.
+ * Starts a session as responder from an initial message (spec §5.3, §6.2) and decrypts the
+ * ratchet message it carries. In this order: a base key `context.isKnownBaseKey` reports
+ * as already accepted is DUPLICATE_MESSAGE before any other work (§6.3); then
+ * REFLECTED_MESSAGE, BAD_KEY, UNKNOWN_PREKEY when `keys` are not the ones the message
+ * names, DOWNGRADE for a message without the KEM, AUTH_FAILED (also when the accounts
+ * differ from the initiator's, §5.4). On success the caller MUST store `replayRecord`
+ * with the session and delete the one-time prekeys `usedOneTimePreKeyId` and
+ * `usedOneTimePqPreKeyId`.
  *
  * @example
- * const r = await acceptSession(keys, bytes);
- * if (r.usedOneTimePreKeyId !== undefined) deleteOneTimePreKey(r.usedOneTimePreKeyId);
+ * const r = await acceptSession(keys, bytes, { initiator: 'alice', responder: 'bob', isKnownBaseKey });
+ * await db.transaction(() => { saveSession(r.session); saveReplayRecord(r.replayRecord); deleteOneTime(r); });
  */
 export async function acceptSession(
   keys: ResponderKeys,
   message: Uint8Array,
+  context: AcceptContext,
   options?: SessionOptions,
-): Promise<Decrypted & { usedOneTimePreKeyId?: number }> {
+): Promise<Accepted> {
   if (typeof keys !== 'object' || keys === null) fail('BAD_TYPE', 'keys must be an object');
   expectIdentity(keys.identity);
+  if (typeof context !== 'object' || context === null) fail('BAD_TYPE', 'context must be an object');
+  if (typeof context.isKnownBaseKey !== 'function')
+    fail('BAD_TYPE', 'context.isKnownBaseKey must be a function');
+  const accountsDigest = accountBindingDigest(context);
   const { header, headerBytes, envelope } = decodeInitialMessage(message);
+  // spec §6.3: a base key accepted before is a replay, whatever became of its session.
+  if ((await context.isKnownBaseKey(header.baseKey.slice())) !== false)
+    fail('DUPLICATE_MESSAGE', 'initial message was already accepted (known base key)');
   if (bytesEqual(header.identityKey, keys.identity.publicKey))
     fail('REFLECTED_MESSAGE', 'initial message was sent by this party');
   assertIdentityPublicKey(header.identityKey);
@@ -233,8 +344,8 @@ export async function acceptSession(
   const pq = keys.pqPreKey;
   if (typeof spk !== 'object' || spk === null || spk.id !== header.signedPreKeyId)
     fail('UNKNOWN_PREKEY', 'signed prekey named by the message is not the one supplied');
-  if (typeof pq !== 'object' || pq === null || pq.id !== header.pqPreKeyId)
-    fail('UNKNOWN_PREKEY', 'PQ prekey named by the message is not the one supplied');
+  if (typeof pq !== 'object' || pq === null || pq.kind !== header.pqPreKeyKind || pq.id !== header.pqPreKeyId)
+    fail('UNKNOWN_PREKEY', 'PQ prekey named by the message is not the one supplied (already used?)');
   let opkSecret: Uint8Array | undefined;
   if (header.oneTimePreKeyId !== undefined) {
     const opk = keys.oneTimePreKey;
@@ -250,6 +361,7 @@ export async function acceptSession(
     pqPreKeyPublic: expectBytes(pq.publicKey, 'PQ prekey', MLKEM768_PUBLIC_BYTES),
     pqPreKeySecret: pq.secretKey,
     oneTimePreKeySecret: opkSecret,
+    accountsDigest,
   };
   const agreed =
     options?.x25519 === undefined && (await defaultX25519()) === webCryptoX25519
@@ -257,7 +369,7 @@ export async function acceptSession(
       : responderAgree(secrets, header.identityKey, header.baseKey, header.kemCiphertext);
   // Double Ratchet §3.3 RatchetInitBob: DHs = SPK_B, RK = SK, no chains yet.
   const fresh: SessionState = {
-    version: 1,
+    version: 2,
     role: 'responder',
     localIdentityKey: keys.identity.publicKey.slice(),
     remoteIdentityKey: header.identityKey.slice(),
@@ -272,20 +384,49 @@ export async function acceptSession(
     previousChains: [],
     skippedKeys: [],
     pendingInitialHeader: null,
-    initialHeaderDigest: sha256(headerBytes),
+    initialMessageDigest: initialMessageDigest(headerBytes, envelope.header.ratchetKey),
   };
   const d = deps(options);
   const { plaintext, messageKey } = await ratchetDecrypt(fresh, envelope, d);
-  const out: Decrypted & { usedOneTimePreKeyId?: number } = {
-    session: fresh,
-    contentType: envelope.header.contentType,
-    plaintext,
+  const out: Accepted = {
+    ...opened(fresh, envelope, plaintext, messageKey),
+    replayRecord: replayRecordOf(header),
   };
+  if (header.oneTimePreKeyId !== undefined) out.usedOneTimePreKeyId = header.oneTimePreKeyId;
+  if (header.pqPreKeyKind === 'one-time') out.usedOneTimePqPreKeyId = header.pqPreKeyId;
+  return out;
+}
+
+/**
+ * What a responder keeps of the initial message it accepted (spec §6.3): SHA-256 of the
+ * initial header and the ratchet key of the envelope it carried — the initiator's first
+ * ratchet key, which every repeat carries too (the initiator stops sending the prefix at
+ * its first reply, before any DH ratchet step of its own).
+ */
+function initialMessageDigest(headerBytes: Uint8Array, firstRatchetKey: Uint8Array): Uint8Array {
+  return sha256(concat(headerBytes, firstRatchetKey));
+}
+
+/** The decryption result of §9.1: the frame parsed strictly, photo keys handed out once. */
+function opened(
+  session: SessionState,
+  envelope: ReturnType<typeof decodeEnvelope>,
+  plaintext: Uint8Array,
+  messageKey: Uint8Array,
+): Decrypted {
+  let content: MessageContent;
+  try {
+    content = decodeFrame(plaintext);
+  } catch (e) {
+    wipe(messageKey, plaintext);
+    throw e;
+  }
+  wipe(plaintext);
+  const out: Decrypted = { session, contentType: envelope.header.contentType, ...content };
   if (envelope.header.contentType === 'photo') {
     out.messageKey = messageKey;
     out.header = envelope.headerBytes.slice();
   } else wipe(messageKey);
-  if (header.oneTimePreKeyId !== undefined) out.usedOneTimePreKeyId = header.oneTimePreKeyId;
   return out;
 }
 
@@ -327,28 +468,33 @@ function wrapForWire(s: SessionState, envelope: Uint8Array): Uint8Array {
 }
 
 /**
- * Encrypts a text or control message (spec §8, §9). Photos go through
- * {@link encryptPhotoMessage}. Returns the new state and the wire message, which is an
- * initial message (§6) while the initiator has had no reply.
+ * Encrypts a text or control message (spec §8, §9): the body, the sender's clock `sentAt`
+ * and per-conversation counter `order` go into the padded content frame of §9.1. Photos
+ * go through {@link encryptPhotoMessage}. Returns the new state and the wire message,
+ * which is an initial message (§6) while the initiator has had no reply.
  *
  * @example
- * const { session: next, message } = await encryptMessage(session, 'text', utf8('hello'));
+ * const { session: next, message } = await encryptMessage(session, 'text', { body: utf8('hello'), sentAt: Date.now(), order: 7 });
  */
 export async function encryptMessage(
   session: SessionState,
   contentType: 'text' | 'control',
-  plaintext: Uint8Array,
+  content: MessageContent,
   options?: SessionOptions,
 ): Promise<{ session: SessionState; message: Uint8Array }> {
   assertSession(session);
   if (contentType !== 'text' && contentType !== 'control')
     fail('BAD_TYPE', "contentType must be 'text' or 'control' (photos use encryptPhotoMessage)");
-  expectBytes(plaintext, 'plaintext');
+  const frame = encodeFrame(content);
+  const d = deps(options);
   const s = cloneSession(session);
-  const { messageKey, headerBytes } = nextSendingKey(s, contentType);
-  const envelope = await sealWithMessageKey(s, messageKey, headerBytes, plaintext, deps(options).aead);
-  wipe(messageKey);
-  return { session: s, message: wrapForWire(s, envelope) };
+  const { messageKey, headerBytes, nonce } = nextSendingKey(s, contentType, d.random);
+  try {
+    const envelope = await sealWithMessageKey(s, messageKey, headerBytes, nonce, frame, d.aead);
+    return { session: s, message: wrapForWire(s, envelope) };
+  } finally {
+    wipe(messageKey, frame);
+  }
 }
 
 /**
@@ -360,39 +506,48 @@ export async function encryptMessage(
 export interface PhotoMessageKeys {
   /** The 32-byte message key of the carrying message: the photo key's only input. */
   messageKey: Uint8Array;
-  /** The 44-byte header of the carrying message (§8): binds the photo blob to it. */
+  /** The 56-byte header of the carrying message (§8): binds the photo blob to it. */
   header: Uint8Array;
 }
 
 /**
  * Encrypts a photo message (spec §10 boundary): advances the chain, hands the message key
- * and header to `buildPlaintext` — which derives the photo key, encrypts the photo and
- * returns the photo metadata to send — then encrypts that metadata under the same message
- * key. If `buildPlaintext` throws, the caller's state is unchanged.
+ * and header to `buildBody` — which derives the photo key, encrypts the photo and returns
+ * the photo metadata (§10.4) to send — then encrypts that metadata, framed with `stamp`
+ * (§9.1), under the same message key. If `buildBody` throws, the caller's state is
+ * unchanged.
  *
  * @example
  * const { session: next, message } = await encryptPhotoMessage(session, async ({ messageKey, header }) => {
  *   const sealed = await encryptPhoto(messageKey, header, jpegBytes); // src/photo.ts
  *   return encodePhotoMetadata({ ...meta, ciphertextSha256: sealed.ciphertextSha256 });
- * });
+ * }, { sentAt: Date.now(), order: 8 });
  */
 export async function encryptPhotoMessage(
   session: SessionState,
-  buildPlaintext: (keys: PhotoMessageKeys) => Uint8Array | Promise<Uint8Array>,
+  buildBody: (keys: PhotoMessageKeys) => Uint8Array | Promise<Uint8Array>,
+  stamp: MessageStamp,
   options?: SessionOptions,
 ): Promise<{ session: SessionState; message: Uint8Array }> {
   assertSession(session);
-  if (typeof buildPlaintext !== 'function') fail('BAD_TYPE', 'buildPlaintext must be a function');
+  if (typeof buildBody !== 'function') fail('BAD_TYPE', 'buildBody must be a function');
+  checkStamp(stamp);
+  const d = deps(options);
   const s = cloneSession(session);
-  const { messageKey, headerBytes } = nextSendingKey(s, 'photo');
+  const { messageKey, headerBytes, nonce } = nextSendingKey(s, 'photo', d.random);
   try {
-    const built = await buildPlaintext({ messageKey: messageKey.slice(), header: headerBytes.slice() });
-    const plaintext = expectBytes(built, 'photo message plaintext');
-    const envelope = await sealWithMessageKey(s, messageKey, headerBytes, plaintext, deps(options).aead);
+    const built = await buildBody({ messageKey: messageKey.slice(), header: headerBytes.slice() });
+    const frame = encodeFrame({ body: expectBytes(built, 'photo message body'), ...pickStamp(stamp) });
+    const envelope = await sealWithMessageKey(s, messageKey, headerBytes, nonce, frame, d.aead);
+    wipe(frame);
     return { session: s, message: wrapForWire(s, envelope) };
   } finally {
     wipe(messageKey);
   }
+}
+
+function pickStamp(stamp: MessageStamp): MessageStamp {
+  return { sentAt: stamp.sentAt, order: stamp.order };
 }
 
 /**
@@ -427,9 +582,22 @@ export async function decryptMessage(
       !bytesEqual(init.header.identityKey, s.remoteIdentityKey)
     )
       fail('SESSION_MISMATCH', 'initial message belongs to another session');
-    // spec §6.3: repeats must carry exactly the accepted handshake fields.
-    if (s.initialHeaderDigest === null || !bytesEqual(sha256(init.headerBytes), s.initialHeaderDigest))
+    // spec §6.3: repeats must carry exactly the accepted handshake fields and first ratchet key.
+    const h = init.envelope.header;
+    if (
+      s.initialMessageDigest === null ||
+      !bytesEqual(initialMessageDigest(init.headerBytes, h.ratchetKey), s.initialMessageDigest)
+    )
       fail('AUTH_FAILED', 'initial message fields differ from the accepted ones');
+    // Once this session has moved past the initiator's first chain, a repeat whose key is
+    // not stored as skipped was used, evicted or expired: DUPLICATE_MESSAGE, never a new
+    // DH ratchet step that would fail AUTH_FAILED (spec §6.3).
+    const onCurrentChain = s.remoteRatchetKey !== null && bytesEqual(h.ratchetKey, s.remoteRatchetKey);
+    const skipped = s.skippedKeys.some(
+      (k) => k.counter === h.counter && bytesEqual(k.ratchetKey, h.ratchetKey),
+    );
+    if (!onCurrentChain && !skipped && h.direction !== sendingDirectionOf(s))
+      fail('DUPLICATE_MESSAGE', 'repeated initial message of a finished chain');
     envelope = init.envelope;
   } else {
     envelope = decodeEnvelope(message);
@@ -437,10 +605,5 @@ export async function decryptMessage(
   const { plaintext, messageKey } = await ratchetDecrypt(s, envelope, deps(options));
   // Any authentic reply proves the responder has the session: stop sending the prefix.
   s.pendingInitialHeader = null;
-  const out: Decrypted = { session: s, contentType: envelope.header.contentType, plaintext };
-  if (envelope.header.contentType === 'photo') {
-    out.messageKey = messageKey;
-    out.header = envelope.headerBytes.slice();
-  } else wipe(messageKey);
-  return out;
+  return opened(s, envelope, plaintext, messageKey);
 }

@@ -7,7 +7,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
-import { concat, expectBytes, wipe } from './bytes.js';
+import { ByteWriter, concat, expectBytes, utf8, wipe } from './bytes.js';
 import type { RandomSource } from './deps.js';
 import { dh, generateX25519, type X25519KeyPair } from './dh.js';
 import { fail } from './errors.js';
@@ -15,6 +15,7 @@ import type { IdentityKeyPair } from './identity.js';
 import { identityDhPublic, identityDhSecret } from './identity-dh.js';
 import { hkdfSha256 } from './kdf.js';
 import {
+  ACCOUNTS_BINDING_CONTEXT,
   INFO_PQXDH,
   KEM_BINDING_CONTEXT,
   KEY_BYTES,
@@ -24,6 +25,7 @@ import {
   MLKEM768_SECRET_BYTES,
 } from './protocol-constants.js';
 import { draw } from './random-draw.js';
+import { normalizeUsername } from './safety-number.js';
 
 /** 32 bytes of 0xFF prepended to the DH outputs (X3DH §2.2: curve25519 "F"). */
 const KDF_F = new Uint8Array(32).fill(0xff);
@@ -37,15 +39,47 @@ export function deriveHandshakeSecret(dhOutputs: Uint8Array[], kemSecret: Uint8A
   return sk;
 }
 
-/** AD = IK_A ‖ IK_B ‖ SHA-256(KEM_BINDING_CONTEXT ‖ PQPK_B ‖ CT) (spec §5.4). */
+/**
+ * The two accounts of a session (spec §5.4): the canonical usernames (§11.1) of the
+ * initiator and the responder, as the relay names them.
+ */
+export interface SessionAccounts {
+  initiator: string;
+  responder: string;
+}
+
+/**
+ * SHA-256("SecureDrop_Accounts_v2" ‖ bytes16(initiator) ‖ bytes16(responder)) over the
+ * canonical usernames (spec §5.4): binds who each side believes it talks to into every
+ * message's associated data (X3DH §4.8, identity misbinding). Throws BAD_TYPE,
+ * BAD_FORMAT or BAD_LENGTH for a username §11.1 refuses.
+ */
+export function accountBindingDigest(accounts: SessionAccounts): Uint8Array {
+  if (typeof accounts !== 'object' || accounts === null) fail('BAD_TYPE', 'accounts must be an object');
+  const initiator = utf8(normalizeUsername(accounts.initiator));
+  const responder = utf8(normalizeUsername(accounts.responder));
+  return sha256(
+    new ByteWriter()
+      .rest(ACCOUNTS_BINDING_CONTEXT)
+      .bytes16(initiator, 'initiator')
+      .bytes16(responder, 'responder')
+      .finish(),
+  );
+}
+
+/**
+ * AD = IK_A ‖ IK_B ‖ SHA-256(KEM_BINDING_CONTEXT ‖ PQPK_B ‖ CT) ‖ accounts digest
+ * (spec §5.4, 128 bytes).
+ */
 export function handshakeAssociatedData(
   initiatorIdentity: Uint8Array,
   responderIdentity: Uint8Array,
   pqPublicKey: Uint8Array,
   kemCiphertext: Uint8Array,
+  accountsDigest: Uint8Array,
 ): Uint8Array {
   const binding = sha256(concat(KEM_BINDING_CONTEXT, pqPublicKey, kemCiphertext));
-  return concat(initiatorIdentity, responderIdentity, binding);
+  return concat(initiatorIdentity, responderIdentity, binding, accountsDigest);
 }
 
 /** What the initiator learns and must send (spec §5.2). */
@@ -66,6 +100,7 @@ export function initiatorAgree(
   signedPreKey: Uint8Array,
   pqPreKey: Uint8Array,
   oneTimePreKey: Uint8Array | undefined,
+  accountsDigest: Uint8Array,
   random: RandomSource,
 ): InitiatorAgreement {
   const ikSecret = identityDhSecret(identity);
@@ -89,7 +124,13 @@ export function initiatorAgree(
   wipe(ikSecret, enc.sharedSecret, ...outputs);
   return {
     sharedKey,
-    associatedData: handshakeAssociatedData(identity.publicKey, responderIdentity, pqPreKey, enc.cipherText),
+    associatedData: handshakeAssociatedData(
+      identity.publicKey,
+      responderIdentity,
+      pqPreKey,
+      enc.cipherText,
+      accountsDigest,
+    ),
     ephemeral,
     kemCiphertext: enc.cipherText,
   };
@@ -102,6 +143,8 @@ export interface ResponderSecrets {
   pqPreKeyPublic: Uint8Array;
   pqPreKeySecret: Uint8Array;
   oneTimePreKeySecret: Uint8Array | undefined;
+  /** {@link accountBindingDigest} of the session's two accounts. */
+  accountsDigest: Uint8Array;
 }
 
 /** One X25519 of the handshake: own secret, the peer's public key, and own public key if known. */
@@ -176,6 +219,7 @@ export function responderFinish(
       keys.identity.publicKey,
       keys.pqPreKeyPublic,
       kemCiphertext,
+      keys.accountsDigest,
     ),
   };
 }
