@@ -3,6 +3,7 @@
 // prekeys. Secrets stay in the encrypted Storage; only public halves are returned for upload.
 // Rotation and deletion of the signed prekeys: prekey-lifecycle.ts.
 import { generateIdentity, type IdentityKeyPair } from '@secure-drop/crypto-core/identity';
+import { signIdentityProof } from '@secure-drop/crypto-core/identity-proof';
 import {
   generateOneTimePqPreKeys,
   generateOneTimePreKeys,
@@ -29,7 +30,11 @@ export const ONE_TIME_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PREKEY_BATCH);
 /** One-time ML-KEM-768 prekeys per upload (the relay takes at most 100 in one upload). */
 export const ONE_TIME_PQ_PREKEY_BATCH = 100;
 
-/** Creates and stores a fresh identity with its prekeys; returns the public halves to upload. */
+/**
+ * Creates and stores a fresh identity with its prekeys; returns the public halves to upload,
+ * with the identity proof for `username` — the account's name as the relay spells it
+ * (spec/protocol.md §4.6).
+ */
 export async function createAccountKeys(
   storage: Storage,
   username: string,
@@ -65,6 +70,7 @@ export async function createAccountKeys(
   await storage.write(ops, { durability: 'strict' });
   return {
     identityKey: keyPair.publicKey,
+    identityProof: signIdentityProof(keyPair, username),
     signedPreKey: { id: spk.id, publicKey: spk.publicKey, signature: spk.signature },
     pqPreKey: { id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
     oneTimePreKeys: opks.map((k) => ({ id: k.id, publicKey: k.publicKey })),

@@ -8,6 +8,7 @@ import type {
   BundleWire,
   ContactListWire,
   ContactWire,
+  IdentityWire,
   KeyStatusWire,
   KeysUploadResultWire,
   KeysUploadWire,
@@ -38,6 +39,8 @@ export const toTokens = (w: SessionTokensWire, now = Date.now()): Tokens => ({
 
 export interface KeysUpload {
   readonly identityKey?: Uint8Array;
+  /** Required with identityKey: its proof of possession for this account (spec/protocol.md §4.6). */
+  readonly identityProof?: Uint8Array;
   readonly signedPreKey?: { id: number; publicKey: Uint8Array; signature: Uint8Array };
   readonly pqPreKey?: { id: number; publicKey: Uint8Array; signature: Uint8Array };
   readonly oneTimePreKeys?: readonly { id: number; publicKey: Uint8Array }[];
@@ -47,8 +50,22 @@ export interface Bundle {
   readonly username: string;
   readonly identityKey: Uint8Array;
   readonly signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array };
-  readonly pqPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array };
+  /** A one-time ML-KEM-768 prekey while the owner's stock lasts, else the last-resort one. */
+  readonly pqPreKey: {
+    kind: 'one_time' | 'last_resort';
+    id: number;
+    publicKey: Uint8Array;
+    signature: Uint8Array;
+  };
   readonly oneTimePreKey?: { id: number; publicKey: Uint8Array };
+}
+
+/** A user's published identity (GET /identity/{username}): hands out no prekey. */
+export interface Identity {
+  readonly username: string;
+  readonly identityKey: Uint8Array;
+  readonly signedPreKeyId: number;
+  readonly pqPreKeyId: number;
 }
 
 export interface Envelope {
@@ -151,6 +168,7 @@ export class RelayApi {
   uploadKeys(keys: KeysUpload): Promise<KeysUploadResultWire> {
     const body: KeysUploadWire = {};
     if (keys.identityKey) body.identity_key = b64(keys.identityKey);
+    if (keys.identityProof) body.identity_proof = b64(keys.identityProof);
     if (keys.signedPreKey)
       body.signed_prekey = {
         key_id: keys.signedPreKey.id,
@@ -181,7 +199,7 @@ export class RelayApi {
       username: w.username,
       identityKey: unb64(w.identity_key, 'identity_key'),
       signedPreKey: signedIn(w.signed_prekey, 'signed_prekey'),
-      pqPreKey: signedIn(w.pq_prekey, 'pq_prekey'),
+      pqPreKey: { kind: w.pq_prekey.kind, ...signedIn(w.pq_prekey, 'pq_prekey') },
     };
     return w.one_time_prekey
       ? {
@@ -192,6 +210,17 @@ export class RelayApi {
           },
         }
       : out;
+  }
+
+  /** Identity key and prekey ids only: for key-change checks and safety numbers (spends nothing). */
+  async identity(username: string): Promise<Identity> {
+    const w = await this.http.request<IdentityWire>('GET', `/identity/${encodeURIComponent(username)}`);
+    return {
+      username: w.username,
+      identityKey: unb64(w.identity_key, 'identity_key'),
+      signedPreKeyId: w.signed_prekey_id,
+      pqPreKeyId: w.pq_prekey_id,
+    };
   }
 
   // ── contacts ──────────────────────────────────────────────────────────────────────────

@@ -184,14 +184,34 @@ export interface paths {
     put?: never;
     /**
      * Upload key material (any subset; the identity key first or together)
-     * @description All key fields are opaque standard base64; the relay checks sizes, never formats or
-     *     signatures (spec/protocol.md §4). Caps: identity and X25519 keys ≤ 64 bytes, signatures
-     *     ≤ 128 bytes, the ML-KEM-768 key ≤ 1600 bytes, ≤ 200 one-time prekeys per upload and ≤ 500
-     *     stored, key ids u32. A signed prekey replaces the previous one of its kind.
-     *     An identity key different from the stored one is a reinstall: the old prekeys are deleted
-     *     (they were signed by the old key) and a `key_change` item is added to the stream of every
-     *     user on either side of a contact relation with the caller (pushed over /ws, kept until
-     *     retention expires for those offline).
+     * @description Key fields are opaque standard base64; the relay checks sizes, never the formats or
+     *     signatures of prekeys (spec/protocol.md §4). Caps: identity and X25519 keys ≤ 64 bytes,
+     *     signatures ≤ 128 bytes, ML-KEM-768 keys ≤ 1600 bytes, ≤ 200 one-time X25519 prekeys per
+     *     upload and ≤ 500 stored, ≤ 100 one-time ML-KEM-768 prekeys per upload and ≤ 200 stored,
+     *     key ids u32; the whole body ≤ 256 KiB. The upload is applied entirely or not at all.
+     *
+     *     **Identity key.** `identity_key` must come with `identity_proof`, the identity key's
+     *     Ed25519 signature over `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ IK`
+     *     for the caller's canonical username (spec/protocol.md §4.6), verified strictly: missing
+     *     or not verifying → 400 `bad_identity_proof`. An identity key registered to another
+     *     account → 409 `identity_key_taken`. Re-sending the stored key (with its proof) changes
+     *     nothing. A different key is a reinstall: the old prekeys of every kind are deleted
+     *     (they were signed by the old key, so prekey ids start again) and a `key_change` item is
+     *     added to the stream of every user on either side of a contact relation with the caller
+     *     (pushed over /ws, kept until retention expires for those offline). Reinstalls are
+     *     rate-limited per account (IDENTITY_CHANGE_BURST, refilled IDENTITY_CHANGE_PER_DAY a
+     *     day): 429 `rate_limited` with `Retry-After`.
+     *
+     *     **Signed prekeys.** `signed_prekey` (X25519) and `pq_prekey` (the last-resort
+     *     ML-KEM-768 prekey) each replace the stored one of their kind; only the newest is kept
+     *     and served. Its `key_id` must be greater than the stored one's: a smaller id, or the
+     *     same id with other bytes, is 409 `stale_prekey_id`; the same id with identical bytes is
+     *     a no-op (a retry after a lost response succeeds).
+     *
+     *     **One-time prekeys.** `one_time_prekeys` (X25519, unsigned) and `one_time_pq_prekeys`
+     *     (ML-KEM-768, signed with their own context, spec/protocol.md §4.4) add to the stock;
+     *     each is handed out at most once by GET /keys/{username}. A `key_id` already stored in
+     *     the same stock is 409 `duplicate_key_id`; exceeding a stock cap is 409 `prekey_limit`.
      */
     post: operations['uploadKeys'];
     delete?: never;
@@ -208,15 +228,43 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Fetch a user's prekey bundle (hands out one one-time prekey)
-     * @description Each call removes one one-time prekey from the owner's stock and returns it; no prekey is
-     *     ever returned twice, also under concurrent fetches. `one_time_prekey` is null when the
-     *     stock is empty (the handshake then runs without it). When the stock left falls below
-     *     PREKEY_LOW_THRESHOLD the owner's sockets get a `prekeys_low` frame.
-     *     Rate-limited per caller (PREKEY_FETCH_BURST, refilled PREKEY_FETCH_PER_MINUTE).
-     *     404 for a user that does not exist or has not published a complete bundle.
+     * Fetch a user's prekey bundle to start a session (hands out one-time prekeys)
+     * @description Only to START a session: each call removes one one-time X25519 prekey and one one-time
+     *     ML-KEM-768 prekey from the owner's stocks and returns them; no prekey is ever returned
+     *     twice, also under concurrent fetches. `one_time_prekey` is null when the X25519 stock is
+     *     empty (the handshake then runs without it); `pq_prekey` is a one-time ML-KEM-768 prekey
+     *     (`kind: one_time`) while that stock lasts, else the last-resort one (`kind: last_resort`).
+     *     When either stock left falls below PREKEY_LOW_THRESHOLD the owner's sockets get a
+     *     `prekeys_low` frame. To learn a user's identity key use GET /identity/{username}, which
+     *     spends nothing. Rate-limited per caller (PREKEY_FETCH_BURST, refilled
+     *     PREKEY_FETCH_PER_MINUTE). 404 for a user that does not exist or has not published a
+     *     complete bundle.
      */
     get: operations['fetchBundle'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/identity/{username}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A user's identity key and current signed prekey ids (spends no prekey)
+     * @description For the key-change check and the safety screen: returns the published identity key and
+     *     the ids of the current signed X25519 and last-resort ML-KEM-768 prekeys, and hands out
+     *     nothing (the one-time prekey stocks are unchanged). Rate-limited per caller, more
+     *     generously than bundles (IDENTITY_LOOKUP_BURST, refilled IDENTITY_LOOKUP_PER_MINUTE).
+     *     404 for a user that does not exist or has not published a complete bundle.
+     */
+    get: operations['lookupIdentity'];
     put?: never;
     post?: never;
     delete?: never;
@@ -417,7 +465,9 @@ export interface paths {
      *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
      *     - `{"type":"delivered","seq","message_id","client_id","to","created_at"}` — your message was
      *       acknowledged by its receiver.
-     *     - `{"type":"prekeys_low","remaining":n}` — upload more one-time prekeys (not in the stream).
+     *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
+     *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
+     *       below PREKEY_LOW_THRESHOLD (not in the stream).
      *     - `{"type":"error","error","message"}` — a bad frame after authentication.
      *
      *     Close codes: 4400 bad frame, 4401 authentication failed, 4403 session ended (logout,
@@ -507,11 +557,30 @@ export interface components {
       key_id: components['schemas']['KeyId'];
       public_key: components['schemas']['Base64'];
     };
+    /**
+     * @description The ML-KEM-768 prekey of a bundle: a one-time prekey while the owner's stock lasts, else
+     *     the last-resort one. The signature's context depends on `kind` (spec/protocol.md §4.3–§4.4).
+     */
+    BundlePqPrekey: {
+      /** @enum {string} */
+      kind: 'one_time' | 'last_resort';
+      key_id: components['schemas']['KeyId'];
+      public_key: components['schemas']['Base64'];
+      signature: components['schemas']['Base64'];
+    };
     KeyUpload: {
       identity_key?: components['schemas']['Base64'];
+      /**
+       * @description The identity key's 64-byte Ed25519 signature over
+       *     `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ identity_key` (spec/protocol.md §4.6).
+       */
+      identity_proof?: components['schemas']['Base64'];
       signed_prekey?: components['schemas']['SignedPrekey'];
+      /** @description The last-resort ML-KEM-768 prekey. */
       pq_prekey?: components['schemas']['SignedPrekey'];
       one_time_prekeys?: components['schemas']['OneTimePrekey'][];
+      /** @description One-time ML-KEM-768 prekeys, each signed by the identity key (spec/protocol.md §4.4). */
+      one_time_pq_prekeys?: components['schemas']['SignedPrekey'][];
     };
     Contact: {
       username: string;
@@ -940,9 +1009,14 @@ export interface operations {
           'application/json': {
             identity_key: components['schemas']['Base64'] | null;
             signed_prekey_id: components['schemas']['KeyId'] | null;
+            /** @description Id of the last-resort ML-KEM-768 prekey. */
             pq_prekey_id: components['schemas']['KeyId'] | null;
+            /** @description One-time X25519 prekeys stored. */
             one_time_prekeys: number;
             prekeys_low: boolean;
+            /** @description One-time ML-KEM-768 prekeys stored. */
+            one_time_pq_prekeys: number;
+            pq_prekeys_low: boolean;
           };
         };
       };
@@ -970,16 +1044,33 @@ export interface operations {
         content: {
           'application/json': {
             identity_changed: boolean;
-            /** @description One-time prekeys now stored. */
+            /** @description One-time X25519 prekeys now stored. */
             one_time_prekeys: number;
             /** @description Below PREKEY_LOW_THRESHOLD: upload more. */
             prekeys_low: boolean;
+            /** @description One-time ML-KEM-768 prekeys now stored. */
+            one_time_pq_prekeys: number;
+            /** @description One-time ML-KEM-768 prekeys below PREKEY_LOW_THRESHOLD: upload more. */
+            pq_prekeys_low: boolean;
           };
         };
       };
-      400: components['responses']['BadRequest'];
+      /** @description `bad_identity_proof` (identity_key without a verifying identity_proof), `invalid_request`, `invalid_json`. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       401: components['responses']['Unauthorized'];
-      /** @description `identity_key_required` (no identity key yet), `prekey_limit` (would exceed 500 stored), `duplicate_key_id`. */
+      /**
+       * @description `identity_key_required` (no identity key yet), `identity_key_taken` (this identity key
+       *     is registered to another account), `stale_prekey_id` (a signed prekey id not greater
+       *     than the stored one, or the same id with other bytes), `prekey_limit` (a stock cap
+       *     would be exceeded; `stored` says how many are held), `duplicate_key_id`.
+       */
       409: {
         headers: {
           [name: string]: unknown;
@@ -990,6 +1081,7 @@ export interface operations {
       };
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   fetchBundle: {
@@ -1013,8 +1105,38 @@ export interface operations {
             username: string;
             identity_key: components['schemas']['Base64'];
             signed_prekey: components['schemas']['SignedPrekey'];
-            pq_prekey: components['schemas']['SignedPrekey'];
+            pq_prekey: components['schemas']['BundlePqPrekey'];
             one_time_prekey: components['schemas']['OneTimePrekey'] | null;
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  lookupIdentity: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        username: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The identity. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            username: components['schemas']['Username'];
+            identity_key: components['schemas']['Base64'];
+            signed_prekey_id: components['schemas']['KeyId'];
+            pq_prekey_id: components['schemas']['KeyId'];
           };
         };
       };

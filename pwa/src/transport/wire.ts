@@ -23,6 +23,7 @@ export type KeysUploadWire = Schemas['KeyUpload'];
 export type KeysUploadResultWire = Json<'uploadKeys', 200>;
 export type KeyStatusWire = Json<'keyStatus', 200>;
 export type BundleWire = Json<'fetchBundle', 200>;
+export type IdentityWire = Json<'lookupIdentity', 200>;
 export type ContactWire = Schemas['Contact'];
 export type ContactListWire = Json<'listContacts', 200>;
 export type SendMessageResultWire = Schemas['SendResult'];
