@@ -72,7 +72,7 @@ async function photoBench(): Promise<{
   const prepared = await preparePhoto(input);
   const keys = {
     messageKey: crypto.getRandomValues(new Uint8Array(32)),
-    header: crypto.getRandomValues(new Uint8Array(44)),
+    header: crypto.getRandomValues(new Uint8Array(56)),
   };
   const sealed = await sealPhoto(keys, prepared);
   const pipelineMs = performance.now() - t1;

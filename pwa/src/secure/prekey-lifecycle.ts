@@ -10,11 +10,19 @@
 // Everything new is stored (strict durability) before it is uploaded, and marked uploaded only
 // once the relay accepted it: a failed upload loses nothing and is repeated on the next run.
 // The clock is injected (`now`), so tests drive the schedule.
+import { signIdentityProof } from '@secure-drop/crypto-core/identity-proof';
 import { generatePqPreKey, generateSignedPreKey } from '@secure-drop/crypto-core/prekeys';
 import type { Storage, WriteOp } from '../storage/storage.ts';
 import type { KeysUpload } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
-import { loadPqPreKey, loadPrekeyState, loadSignedPreKey, pendingOneTimeUpload, requireIdentity } from './account-keys.ts';
+import {
+  loadIdentity,
+  loadPqPreKey,
+  loadPrekeyState,
+  loadSignedPreKey,
+  pendingOneTimeUpload,
+  requireIdentity,
+} from './account-keys.ts';
 import { RECORD, type StoredPrekeyState } from './records.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -127,10 +135,15 @@ async function publishCurrent(
     loadPqPreKey(storage, state.pqPreKeyId),
   ]);
   if (!spk || !pq) throw new Error('current prekey missing from the store');
-  const identity = state.identityUploaded ? undefined : await requireIdentity(storage);
+  const identity = state.identityUploaded ? undefined : await loadIdentity(storage);
   // The relay treats the same id with the same bytes as a no-op, so a repeat is harmless.
   await server.uploadKeys({
-    ...(identity ? { identityKey: identity.publicKey } : {}),
+    ...(identity
+      ? {
+          identityKey: identity.keyPair.publicKey,
+          identityProof: signIdentityProof(identity.keyPair, identity.username),
+        }
+      : {}),
     signedPreKey: { id: spk.id, publicKey: spk.publicKey, signature: spk.signature },
     pqPreKey: { id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
   });
@@ -165,7 +178,9 @@ export async function publishPendingOneTime(
   const next: StoredPrekeyState = {
     ...fresh,
     pendingOneTime: sameRange(fresh.pendingOneTime, state.pendingOneTime) ? null : fresh.pendingOneTime,
-    pendingOneTimePq: sameRange(fresh.pendingOneTimePq, state.pendingOneTimePq) ? null : fresh.pendingOneTimePq,
+    pendingOneTimePq: sameRange(fresh.pendingOneTimePq, state.pendingOneTimePq)
+      ? null
+      : fresh.pendingOneTimePq,
   };
   await storage.write([{ kind: 'put', key: RECORD.prekeyState, value: next }], { durability: 'strict' });
   return next;

@@ -3,6 +3,7 @@
 // sessions are kept in crypto-core's own versioned storage encoding (spec/protocol.md §7.7).
 import type { IdentityKeyPair } from '@secure-drop/crypto-core/identity';
 import type { OneTimePreKey, PqPreKey, SignedPreKey } from '@secure-drop/crypto-core/prekeys';
+import type { ReplayRecord } from '@secure-drop/crypto-core/session';
 
 export const RECORD = {
   /** The stored-format marker (STORE_FORMAT): what protocol version this device's state speaks. */
@@ -86,12 +87,11 @@ export type StoredOneTimePreKey = OneTimePreKey;
 /** A one-time ML-KEM-768 prekey: same shape as the signed one, its own signing context. */
 export type StoredOneTimePqPreKey = PqPreKey;
 
-/** The durable record of one accepted initial message (spec/protocol.md, replay defence). */
-export interface StoredReplayRecord {
-  readonly baseKey: Uint8Array;
-  readonly signedPreKeyId: number;
-  readonly pqPreKeyId: number;
-  readonly oneTimePreKeyId: number | null;
+/**
+ * The durable record of one accepted initial message (spec/protocol.md §6.3): crypto-core's
+ * replay record (base key, the prekey ids it used) and when this device accepted it.
+ */
+export interface StoredReplayRecord extends ReplayRecord {
   readonly acceptedAt: number;
 }
 

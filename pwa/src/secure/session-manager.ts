@@ -31,7 +31,7 @@ import {
 } from '@secure-drop/crypto-core/session';
 import { deserializeSession, serializeSession } from '@secure-drop/crypto-core/session-codec';
 import type { Storage, WriteOp } from '../storage/storage.ts';
-import type { Bundle, IdentityInfo, KeysUpload } from '../transport/api.ts';
+import type { Bundle, Identity, KeysUpload } from '../transport/api.ts';
 import {
   loadIdentity,
   loadOneTimePqPreKey,
@@ -64,7 +64,7 @@ export interface KeyServer {
   /** A bundle — spends a one-time prekey: only to start a session. */
   bundle(username: string): Promise<Bundle>;
   /** The identity key and prekey ids only; spends nothing (key-change check, safety screen). */
-  identity(username: string): Promise<IdentityInfo>;
+  identity(username: string): Promise<Identity>;
   uploadKeys(keys: KeysUpload): Promise<unknown>;
 }
 
@@ -206,7 +206,12 @@ export class SessionManager {
       {
         identityKey: bundle.identityKey,
         signedPreKey: bundle.signedPreKey,
-        pqPreKey: bundle.pqPreKey,
+        pqPreKey: {
+          kind: bundle.pqPreKey.kind === 'one_time' ? 'one-time' : 'last-resort',
+          id: bundle.pqPreKey.id,
+          publicKey: bundle.pqPreKey.publicKey,
+          signature: bundle.pqPreKey.signature,
+        },
         ...(bundle.oneTimePreKey ? { oneTimePreKey: bundle.oneTimePreKey } : {}),
       },
       { initiator: await this.ownName(), responder: bundle.username },
@@ -287,7 +292,11 @@ export class SessionManager {
       await this.storage.write(
         [
           this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
-          { kind: 'put', key: RECORD.peer(peer.chatId), value: { ...peer, sentOrder: order, lastSentAt: sentAt } },
+          {
+            kind: 'put',
+            key: RECORD.peer(peer.chatId),
+            value: { ...peer, sentOrder: order, lastSentAt: sentAt },
+          },
           ...persist(message),
         ],
         { durability: 'strict' },
@@ -405,15 +414,9 @@ export class SessionManager {
         responder: await this.ownName(),
         isKnownBaseKey: (baseKey) => known.has(hex(baseKey)),
       });
-      const record: StoredReplayRecord = {
-        baseKey: header.baseKey.slice(),
-        signedPreKeyId: header.signedPreKeyId,
-        pqPreKeyId: header.pqPreKeyId,
-        oneTimePreKeyId: header.oneTimePreKeyId ?? null,
-        acceptedAt: this.clock(),
-      };
+      const record: StoredReplayRecord = { ...result.replayRecord, acceptedAt: this.clock() };
       const ops: WriteOp[] = [
-        { kind: 'put', key: RECORD.replay(header.signedPreKeyId, crypto.randomUUID()), value: record },
+        { kind: 'put', key: RECORD.replay(record.signedPreKeyId, crypto.randomUUID()), value: record },
       ];
       if (result.usedOneTimePreKeyId !== undefined)
         ops.push({ kind: 'delete', key: RECORD.oneTimePreKey(result.usedOneTimePreKeyId) });
@@ -511,7 +514,9 @@ export class SessionManager {
    * The relay said a one-time prekey stock runs low: generate, store, upload a batch of each
    * low kind (a batch whose earlier upload failed is uploaded first, never regenerated).
    */
-  async topUpPrekeys(low: { x25519?: boolean; mlkem?: boolean } = { x25519: true, mlkem: true }): Promise<void> {
+  async topUpPrekeys(
+    low: { x25519?: boolean; mlkem?: boolean } = { x25519: true, mlkem: true },
+  ): Promise<void> {
     await this.locks.run(PREKEY_LOCK, async () => {
       if (low.x25519) await newOneTimePreKeys(this.storage, 'x25519');
       if (low.mlkem) await newOneTimePreKeys(this.storage, 'mlkem');
