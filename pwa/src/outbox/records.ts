@@ -31,7 +31,7 @@ export interface StoredMessage {
   readonly direction: 'out' | 'in';
   /**
    * Sender's clock: for incoming messages the time sealed inside the ciphertext
-   * (spec/protocol.md content framing), for outgoing ones ours. Orders the chat.
+   * (spec/protocol.md §9.1), for outgoing ones ours. Orders the chat.
    */
   readonly at: number;
   /** Incoming: the sender's per-conversation order number (from inside the ciphertext). */

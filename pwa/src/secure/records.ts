@@ -17,7 +17,7 @@ export const RECORD = {
   oneTimePqPreKey: (id: number) => `opqpk:${id}`,
   oneTimePqPreKeyPrefix: 'opqpk:',
   /**
-   * One accepted initial message (spec/protocol.md, replay defence): named by the signed
+   * One accepted initial message (spec/protocol.md §6.3): named by the signed
    * prekey it used — so the records of a deleted prekey go with it — and a random id, never
    * the base key itself (record names are stored in clear).
    */
@@ -108,8 +108,8 @@ export interface StoredPeer {
   /** The new identity key seen, pending acknowledgement. */
   readonly pendingIdentityKey: Uint8Array | null;
   /**
-   * The order number of the last message sent to this contact (spec/protocol.md content
-   * framing: a per-conversation counter from 1). Stored with the session that sealed it.
+   * The order number of the last message sent to this contact (spec/protocol.md §9.1: a
+   * per-conversation counter from 1). Stored with the session that sealed it.
    */
   readonly sentOrder?: number;
   /** The sender time given to that message: the next one never carries an earlier time. */

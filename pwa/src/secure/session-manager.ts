@@ -10,7 +10,7 @@
 // message is tried against each stored session in turn (as Signal's session records do) — the
 // one that opens it becomes current, so the two sides converge on one session.
 //
-// Replay defence (spec/protocol.md, replay defence): every accepted initial message leaves a
+// Replay defence (spec/protocol.md §6.3): every accepted initial message leaves a
 // durable replay record (its base key and the prekey ids it used), written in the same
 // transaction as the session it created and kept as long as the signed prekey it used
 // (prekey-lifecycle.ts deletes both together). An initial message whose base key is recorded —
@@ -79,7 +79,7 @@ export interface SessionManagerOptions {
   readonly clock?: () => number;
 }
 
-/** What goes inside a sealed message with its body (spec/protocol.md content framing). */
+/** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
 export interface OutgoingMeta {
   /** The sender's time of the message (ms). */
   readonly sentAt: number;
