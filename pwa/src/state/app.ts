@@ -184,22 +184,23 @@ export function createApp(options: AppOptions = {}): RunningApp {
   /**
    * This device's store holds protocol version 1 keys and sessions, which version 2 refuses
    * (UNSUPPORTED_VERSION): start over — a new, empty store with new keys and the same sign-in,
-   * plus a stored notice telling the user. The new keys are published now when the relay
-   * answers, otherwise by the messenger's first prekey maintenance (prekey-lifecycle.ts).
+   * plus a stored notice telling the user. The new keys are published now (`publishNow`, right
+   * after a login) or by the messenger's first prekey maintenance (prekey-lifecycle.ts: the
+   * prekey state records what the relay has not accepted yet).
    */
-  async function startOver(username: string, old: Storage, saved: StoredAuth | undefined): Promise<Storage> {
+  async function startOver(
+    username: string,
+    old: Storage,
+    saved: StoredAuth | undefined,
+    publishNow: boolean,
+  ): Promise<Storage> {
     await old.erase();
     const store = await openIdbStorage(storageName(username));
-    const { createAccountKeys, markAccountKeysPublished } = await cryptoLayers();
-    const upload = await createAccountKeys(store, username);
+    const { createAccountKeys, publishAccountKeys } = await cryptoLayers();
+    if (publishNow) await publishAccountKeys(store, username, api);
+    else await createAccountKeys(store, username);
     if (saved) await store.put(AUTH, saved);
     await store.put(NOTICE, 'protocol_reset' satisfies AppNotice);
-    try {
-      await api.uploadKeys(upload);
-      await markAccountKeysPublished(store);
-    } catch {
-      // Offline or refused: published later (the prekey state says what is not uploaded).
-    }
     return store;
   }
 
@@ -222,7 +223,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const local = await loadIdentity(store);
     const remote = await api.keyStatus();
     const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
-    if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined);
+    if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined, true);
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
     if (local) {
       await store.erase();
@@ -270,10 +271,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
           return;
         }
         const { holdsVersion1State } = await cryptoLayers();
-        if (await holdsVersion1State(store)) {
-          api.http.setTokens({ accessToken: '', refreshToken: saved.refreshToken });
-          store = await startOver(username, store, saved);
-        }
+        // Published by the messenger's first prekey maintenance, once signed in: a token
+        // refresh then lands in the new store.
+        if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
         // The access token was never stored; the refresh token gets a new one when online.
         // A stored access token still valid for a minute is used as is; otherwise the refresh
         // token gets a new one when the network allows.

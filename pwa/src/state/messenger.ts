@@ -201,6 +201,8 @@ export class Messenger {
     this.socket.nudge();
     // The socket may have stayed up through a short outage; what waits is sent now.
     void this.outbox.flush();
+    // An overdue rotation or deletion happens now, network or not (uploads are retried).
+    void this.maintainPrekeys();
   }
 
   /** Retries the outbox after a network failure, backing off while the failures last. */
