@@ -100,9 +100,10 @@ export async function publishAccountKeys(
   storage: Storage,
   username: string,
   server: { uploadKeys(keys: KeysUpload): Promise<unknown> },
+  now: number = Date.now(),
 ): Promise<void> {
-  await server.uploadKeys(await createAccountKeys(storage, username));
-  await markAccountKeysPublished(storage);
+  await server.uploadKeys(await createAccountKeys(storage, username, now));
+  await markAccountKeysPublished(storage, now);
 }
 
 export async function loadIdentity(storage: Storage): Promise<StoredIdentity | undefined> {

@@ -49,7 +49,7 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
     identity: (name) => api.identity(name),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
   };
-  await publishAccountKeys(storage, user.username, api);
+  await publishAccountKeys(storage, user.username, api, options.clock?.());
   return {
     name: user.username,
     user,
