@@ -64,7 +64,13 @@ export async function startRelay(env: Record<string, string>, port: number): Pro
   const relayDir = resolve(import.meta.dirname, '..');
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'src/server.ts'],
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      '--conditions=source',
+      '--import',
+      'tsx',
+      'src/server.ts',
+    ],
     {
       cwd: relayDir,
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },

@@ -56,6 +56,12 @@ const envSchema = z.object({
   PREKEY_FETCH_BURST: int(1, 1000, 20),
   PREKEY_FETCH_PER_MINUTE: int(1, 6000, 10),
   PREKEY_LOW_THRESHOLD: int(0, 500, 20),
+  // Identity-key replacements (reinstalls) per account: each one warns every contact (key_change).
+  IDENTITY_CHANGE_BURST: int(1, 100, 3),
+  IDENTITY_CHANGE_PER_DAY: int(1, 1000, 3),
+  // GET /identity/{username}: spends nothing, so more generous than bundle fetches.
+  IDENTITY_LOOKUP_BURST: int(1, 10_000, 60),
+  IDENTITY_LOOKUP_PER_MINUTE: int(1, 60_000, 60),
   MAX_PENDING_PHOTOS: int(1, 10_000, 100),
   MAX_PENDING_MESSAGES: int(10, 1_000_000, 10_000),
   WS_MAX_CONNECTIONS_PER_USER: int(1, 1000, 5),
@@ -95,6 +101,10 @@ export interface DataConfig {
   /** Per-user token buckets (src/limits/token-bucket.ts): sends (messages and photos), bundle fetches. */
   send: BucketSpec;
   prekeyFetch: BucketSpec;
+  /** Identity-key replacements per account (spec/openapi.yaml POST /keys). */
+  identityChange: BucketSpec;
+  /** GET /identity/{username} per caller. */
+  identityLookup: BucketSpec;
   /** Below this many one-time prekeys the owner is told to upload more. */
   prekeyLowThreshold: number;
   /** Photos a sender may have waiting for acknowledgement. */
@@ -159,6 +169,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         name: 'prekey_fetch',
         burst: e.PREKEY_FETCH_BURST,
         perSecond: e.PREKEY_FETCH_PER_MINUTE / 60,
+      },
+      identityChange: {
+        name: 'identity_change',
+        burst: e.IDENTITY_CHANGE_BURST,
+        perSecond: e.IDENTITY_CHANGE_PER_DAY / 86_400,
+      },
+      identityLookup: {
+        name: 'identity_lookup',
+        burst: e.IDENTITY_LOOKUP_BURST,
+        perSecond: e.IDENTITY_LOOKUP_PER_MINUTE / 60,
       },
       prekeyLowThreshold: e.PREKEY_LOW_THRESHOLD,
       maxPendingPhotos: e.MAX_PENDING_PHOTOS,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+import { b64, type DataUser, identityFields, identityFor, makeUser, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -26,18 +26,19 @@ beforeAll(async () => {
   t = await startTestApp({ databaseUrl: db.url, env: { DATA_DIR: dataDir, LOG_LEVEL: 'trace' } });
   [alice, bob, carol] = [await makeUser(t, 'alice'), await makeUser(t, 'bob'), await makeUser(t, 'carol')];
   secrets.push(alice.token, bob.token, carol.token);
-  const identity = b64(32);
-  secrets.push(identity);
-  await t.api.post(
+  const identity = identityFor(alice.username);
+  secrets.push(identity.identity_key, identity.identity_proof);
+  const published = await t.api.post(
     '/keys',
     {
-      identity_key: identity,
+      ...identityFields(identity),
       signed_prekey: { key_id: 7, public_key: b64(32), signature: b64(64) },
       pq_prekey: { key_id: 7, public_key: b64(1184), signature: b64(64) },
       one_time_prekeys: [{ key_id: 1, public_key: b64(32) }],
     },
     { token: alice.token },
   );
+  expect(published.status).toBe(200);
   for (const [from, to] of [
     [alice, bob],
     [bob, alice],

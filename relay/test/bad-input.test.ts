@@ -107,3 +107,79 @@ describe('bad input matrix', () => {
     expect((await t.api.get('/me', { token: user.access })).status).toBe(200);
   });
 });
+
+// Key routes of protocol version 2 (spec/openapi.yaml tag "keys"): every malformed field of an
+// upload, and hostile names on the lookup routes, are a 4xx JSON answer — never a 500.
+describe('bad input matrix: keys', () => {
+  const signed = (size: number) => ({
+    key_id: 1,
+    public_key: 'A'.repeat(Math.ceil(size / 3) * 4),
+    signature: 'A'.repeat(88),
+  });
+  const keyCases: [string, unknown][] = [
+    ['identity_proof number', { identity_key: 'A'.repeat(44), identity_proof: 7 }],
+    ['identity_proof null', { identity_key: 'A'.repeat(44), identity_proof: null }],
+    ['identity_proof object', { identity_key: 'A'.repeat(44), identity_proof: { $ne: '' } }],
+    ['identity_proof not base64', { identity_key: 'A'.repeat(44), identity_proof: '!!!!' }],
+    ['identity_proof empty', { identity_key: 'A'.repeat(44), identity_proof: '' }],
+    ['identity_proof huge', { identity_key: 'A'.repeat(44), identity_proof: 'A'.repeat(4000) }],
+    ['identity_proof alone', { identity_proof: 'A'.repeat(88) }],
+    ['identity_key alone', { identity_key: 'A'.repeat(44) }],
+    ['identity_key with NUL', { identity_key: 'AA\u0000A', identity_proof: 'A'.repeat(88) }],
+    ['identity random bytes', { identity_key: 'A'.repeat(44), identity_proof: 'A'.repeat(88) }],
+    ['pq list not array', { one_time_pq_prekeys: { key_id: 1 } }],
+    ['pq list of strings', { one_time_pq_prekeys: ['AAAA'] }],
+    [
+      'pq list 101',
+      { one_time_pq_prekeys: Array.from({ length: 101 }, (_, i) => ({ ...signed(4), key_id: i })) },
+    ],
+    ['pq item without signature', { one_time_pq_prekeys: [{ key_id: 1, public_key: 'AAAA' }] }],
+    ['pq item extra field', { one_time_pq_prekeys: [{ ...signed(4), kind: 'one_time' }] }],
+    ['pq key_id negative', { one_time_pq_prekeys: [{ ...signed(4), key_id: -1 }] }],
+    ['pq key_id float', { one_time_pq_prekeys: [{ ...signed(4), key_id: 1.5 }] }],
+    ['pq key_id 2^32', { one_time_pq_prekeys: [{ ...signed(4), key_id: 2 ** 32 }] }],
+    ['pq key_id string', { one_time_pq_prekeys: [{ ...signed(4), key_id: '1' }] }],
+    ['pq public key too big', { one_time_pq_prekeys: [signed(1601)] }],
+    ['pq ids repeated', { one_time_pq_prekeys: [signed(4), signed(4)] }],
+    ['signed_prekey key_id huge', { signed_prekey: { ...signed(4), key_id: 1e300 } }],
+    ['pq_prekey as array', { pq_prekey: [signed(4)] }],
+    ['prekeys before identity', { signed_prekey: signed(4), one_time_pq_prekeys: [signed(4)] }],
+    ['__proto__', JSON.parse('{"__proto__": {"identity_key": "AAAA"}, "one_time_pq_prekeys": []}')],
+  ];
+
+  it.each(rawCases)('POST /keys: %s → 4xx JSON', async (label, raw, headers) => {
+    expectClientError(label, await t.api.post('/keys', undefined, { raw, headers, token: user.access }));
+  });
+
+  it.each(keyCases)('POST /keys: %s → 4xx JSON', async (label, body) => {
+    expectClientError(label, await t.api.post('/keys', body, { token: user.access }));
+  });
+
+  it('POST /keys over 256 KiB is 413 payload_too_large', async () => {
+    const body = {
+      one_time_pq_prekeys: Array.from({ length: 100 }, (_, i) => ({ ...signed(2000), key_id: i })),
+    };
+    const r = await t.api.post('/keys', body, { token: user.access });
+    expect([r.status, r.body.error]).toEqual([413, 'payload_too_large']);
+  });
+
+  const names = [
+    'x'.repeat(1000),
+    '%00',
+    '%ff',
+    '%E2%80%AE',
+    '..',
+    '%2e%2e%2fkeys',
+    'ａｄｍｉｎ',
+    'a%20b',
+    '%F0%9F%98%80',
+    '__proto__',
+    'constructor',
+  ];
+  it.each(names)('GET /identity/{name} and /keys/{name} with %s → 4xx JSON', async (name) => {
+    for (const path of [`/identity/${name}`, `/keys/${name}`]) {
+      const r = await t.api.get(path, { token: user.access });
+      expectClientError(path, r);
+    }
+  });
+});

@@ -3,7 +3,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+import {
+  b64,
+  type DataUser,
+  identityFields,
+  identityFor,
+  makeUser,
+  type TestIdentity,
+  WsClient,
+} from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -23,17 +31,22 @@ afterAll(async () => {
 const opks = (first: number, n: number) =>
   Array.from({ length: n }, (_, i) => ({ key_id: first + i, public_key: b64(32) }));
 
-function fullUpload(nOpk: number, identity = b64(32)) {
+const pqOpks = (first: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ key_id: first + i, public_key: b64(1184), signature: b64(64) }));
+
+/** A full upload for `u`: a real identity key with its proof (spec/protocol.md §4.6) and prekeys. */
+function fullUpload(u: DataUser, nOpk: number, nPq = 0, id: TestIdentity = identityFor(u.username)) {
   return {
-    identity_key: identity,
+    ...identityFields(id),
     signed_prekey: { key_id: 1, public_key: b64(32), signature: b64(64) },
     pq_prekey: { key_id: 1, public_key: b64(1184), signature: b64(64) },
     one_time_prekeys: opks(100, nOpk),
+    ...(nPq ? { one_time_pq_prekeys: pqOpks(100, nPq) } : {}),
   };
 }
 
 async function publish(u: DataUser, nOpk: number) {
-  const body = fullUpload(nOpk);
+  const body = fullUpload(u, nOpk);
   const res = await t.api.post('/keys', body, { token: u.token });
   expect(res.status).toBe(200);
   return body;
@@ -42,9 +55,15 @@ async function publish(u: DataUser, nOpk: number) {
 describe('key upload', () => {
   it('stores a full set and reports the stock', async () => {
     const u = await makeUser(t);
-    const body = fullUpload(10);
+    const body = fullUpload(u, 10, 6);
     const res = await t.api.post('/keys', body, { token: u.token });
-    expect(res.body).toEqual({ identity_changed: false, one_time_prekeys: 10, prekeys_low: false });
+    expect(res.body).toEqual({
+      identity_changed: false,
+      one_time_prekeys: 10,
+      prekeys_low: false,
+      one_time_pq_prekeys: 6,
+      pq_prekeys_low: false,
+    });
     const status = await t.api.get('/keys', { token: u.token });
     expect(status.body).toEqual({
       identity_key: body.identity_key,
@@ -52,6 +71,8 @@ describe('key upload', () => {
       pq_prekey_id: 1,
       one_time_prekeys: 10,
       prekeys_low: false,
+      one_time_pq_prekeys: 6,
+      pq_prekeys_low: false,
     });
   });
 
@@ -92,7 +113,7 @@ describe('key upload', () => {
 
   it('holds at most 500 one-time prekeys and refuses a stored key id twice', async () => {
     const u = await makeUser(t);
-    await t.api.post('/keys', { identity_key: b64(32) }, { token: u.token });
+    await t.api.post('/keys', identityFields(identityFor(u.username)), { token: u.token });
     for (let i = 0; i < 2; i++) {
       const res = await t.api.post('/keys', { one_time_prekeys: opks(i * 200, 200) }, { token: u.token });
       expect(res.body.one_time_prekeys).toBe((i + 1) * 200);
@@ -108,7 +129,7 @@ describe('key upload', () => {
   });
 
   it('requires authentication', async () => {
-    expect((await t.api.post('/keys', fullUpload(1))).status).toBe(401);
+    expect((await t.api.post('/keys', { one_time_prekeys: opks(1, 1) })).status).toBe(401);
     expect((await t.api.get('/keys')).status).toBe(401);
     expect((await t.api.get('/keys/someone')).status).toBe(401);
   });
@@ -125,7 +146,7 @@ describe('bundle fetch', () => {
       expect(res.status).toBe(200);
       expect(res.body.identity_key).toBe(up.identity_key);
       expect(res.body.signed_prekey).toEqual(up.signed_prekey);
-      expect(res.body.pq_prekey).toEqual(up.pq_prekey);
+      expect(res.body.pq_prekey).toEqual({ kind: 'last_resort', ...up.pq_prekey });
       const opk = up.one_time_prekeys.find((k) => k.key_id === res.body.one_time_prekey.key_id);
       expect(res.body.one_time_prekey).toEqual(opk);
       seen.push(res.body.one_time_prekey.key_id);
@@ -169,13 +190,13 @@ describe('bundle fetch', () => {
   it('tells the owner when the stock runs low: in the response and over the WebSocket', async () => {
     const owner = await makeUser(t);
     const caller = await makeUser(t);
-    const up = await t.api.post('/keys', fullUpload(6), { token: owner.token });
+    const up = await t.api.post('/keys', fullUpload(owner, 6, 20), { token: owner.token });
     expect(up.body.prekeys_low).toBe(false);
     const ws = await WsClient.connect(t.baseUrl, owner.token);
     await t.api.get(`/keys/${owner.username}`, { token: caller.token }); // 5 left: not yet low
     await t.api.get(`/keys/${owner.username}`, { token: caller.token }); // 4 left: low (threshold 5)
     const frame = await ws.next((f) => f.type === 'prekeys_low');
-    expect(frame).toEqual({ type: 'prekeys_low', remaining: 4 });
+    expect(frame).toEqual({ type: 'prekeys_low', remaining: 4, remaining_pq: 18 });
     expect(ws.frames.filter((f) => f.type === 'prekeys_low')).toHaveLength(1);
     const status = await t.api.get('/keys', { token: owner.token });
     expect(status.body).toMatchObject({ one_time_prekeys: 4, prekeys_low: true });
@@ -216,7 +237,9 @@ describe('identity key change', () => {
     const bob = await makeUser(t, 'bob');
     const carol = await makeUser(t, 'carol');
     const dave = await makeUser(t, 'dave');
-    const first = await publish(alice, 5);
+    const firstId = identityFor(alice.username);
+    const first = fullUpload(alice, 5, 0, firstId);
+    expect((await t.api.post('/keys', first, { token: alice.token })).status).toBe(200);
     // bob has alice as a contact; alice has carol; dave has no relation with alice.
     expect((await t.api.post('/contacts', { username: alice.username }, { token: bob.token })).status).toBe(
       201,
@@ -227,11 +250,17 @@ describe('identity key change', () => {
     const bobWs = await WsClient.connect(t.baseUrl, bob.token);
     const daveWs = await WsClient.connect(t.baseUrl, dave.token);
 
-    const same = await t.api.post('/keys', { identity_key: first.identity_key }, { token: alice.token });
+    const same = await t.api.post('/keys', identityFields(firstId), { token: alice.token });
     expect(same.body).toMatchObject({ identity_changed: false, one_time_prekeys: 5 });
 
-    const changed = await t.api.post('/keys', fullUpload(2), { token: alice.token });
-    expect(changed.body).toEqual({ identity_changed: true, one_time_prekeys: 2, prekeys_low: true });
+    const changed = await t.api.post('/keys', fullUpload(alice, 2), { token: alice.token });
+    expect(changed.body).toEqual({
+      identity_changed: true,
+      one_time_prekeys: 2,
+      prekeys_low: true,
+      one_time_pq_prekeys: 0,
+      pq_prekeys_low: true,
+    });
     const frame = await bobWs.next((f) => f.type === 'key_change');
     expect(frame).toMatchObject({ type: 'key_change', username: alice.username });
     expect(frame.seq).toBeGreaterThan(0);

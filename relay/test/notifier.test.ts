@@ -60,7 +60,7 @@ describe('PgNotifier', () => {
       b.subscribe((e) => got.push(e));
       const user = randomUUID();
       for (let i = 1; i <= 500; i++) a.publish({ kind: 'stream', userId: user, seq: i });
-      a.publish({ kind: 'prekeys_low', userId: user, remaining: 3 });
+      a.publish({ kind: 'prekeys_low', userId: user, remaining: 3, remainingPq: 2 });
       a.publish({ kind: 'revoked', userId: user, sessionId: 'abc' });
       await a.flush();
       await until(() => got.length === 502);
@@ -68,7 +68,7 @@ describe('PgNotifier', () => {
         Array.from({ length: 500 }, (_, i) => i + 1),
       );
       expect(got.slice(500)).toEqual([
-        { kind: 'prekeys_low', userId: user, remaining: 3 },
+        { kind: 'prekeys_low', userId: user, remaining: 3, remainingPq: 2 },
         { kind: 'revoked', userId: user, sessionId: 'abc' },
       ]);
     } finally {

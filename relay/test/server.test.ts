@@ -9,6 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const relayDir = resolve(import.meta.dirname, '..');
 const tsx = resolve(relayDir, '..', 'node_modules', '.bin', 'tsx');
+// From sources, @secure-drop/crypto-core too (its exports' "source" condition): no build needed.
+const FROM_SOURCE = ['--conditions=source'];
 const dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-server-'));
 const children: ChildProcess[] = [];
 
@@ -30,7 +32,7 @@ interface Running {
 }
 
 function startServer(env: Record<string, string>): Promise<Running> {
-  const child = spawn(tsx, ['src/server.ts'], {
+  const child = spawn(tsx, [...FROM_SOURCE, 'src/server.ts'], {
     cwd: relayDir,
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,7 +107,7 @@ describe('server entry point', () => {
   });
 
   it('refuses to start outside development without secrets, naming the variable', async () => {
-    const child = spawn(tsx, ['src/server.ts'], {
+    const child = spawn(tsx, [...FROM_SOURCE, 'src/server.ts'], {
       cwd: relayDir,
       env: baseEnv({ NODE_ENV: 'production', DATA_DIR: dataDir }),
       stdio: ['ignore', 'pipe', 'pipe'],

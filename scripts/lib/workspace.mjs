@@ -57,7 +57,9 @@ export function buildSteps(root) {
   steps.push({
     name: 'relay',
     workspace: 'relay',
-    inputs: [...shared, 'relay/src', 'relay/package.json', 'relay/tsconfig.json'],
+    // The relay compiles against crypto-core's built declarations and loads its dist at run
+    // time (identity proofs, spec/protocol.md §4.6): crypto-core is built first, above.
+    inputs: [...shared, ...coreInputs, 'relay/src', 'relay/package.json', 'relay/tsconfig.json'],
     output: 'relay/dist/server.js',
   });
   steps.push({

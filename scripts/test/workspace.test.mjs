@@ -33,12 +33,13 @@ describe('missingPieces: npm start names what is not there yet', () => {
 });
 
 describe('build steps', () => {
-  it('builds crypto-core only when it has a build script, before the PWA that bundles it', () => {
+  it('builds crypto-core only when it has a build script, before the relay and PWA that use it', () => {
     put('crypto-core/package.json', JSON.stringify({ scripts: {} }));
     expect(buildSteps(dir).map((s) => s.name)).toEqual(['relay', 'pwa']);
     put('crypto-core/package.json', JSON.stringify({ scripts: { build: 'tsc' } }));
     const steps = buildSteps(dir);
     expect(steps.map((s) => s.name)).toEqual(['crypto-core', 'relay', 'pwa']);
+    expect(steps[1].inputs).toContain('crypto-core/src');
     expect(steps[2].inputs).toContain('crypto-core/src');
     expect(steps[2].output).toBe('pwa/dist/index.html');
   });

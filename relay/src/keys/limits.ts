@@ -13,7 +13,18 @@ export const MAX_PQ_PUBLIC_KEY_BYTES = 1600;
 export const MAX_PREKEYS_PER_UPLOAD = 200;
 /** Stock held per user: enough for 500 first contacts while the owner is offline. */
 export const MAX_STORED_PREKEYS = 500;
+/** One upload of one-time ML-KEM-768 prekeys (spec/protocol.md §4.4): ~1.3 KB each, so fewer. */
+export const MAX_PQ_PREKEYS_PER_UPLOAD = 100;
+/**
+ * Stock of one-time ML-KEM-768 prekeys per user: 200 × ~1.3 KB ≈ 260 KB a user. Past it the
+ * last-resort ML-KEM prekey serves first contacts (PQXDH's fallback), so a cap costs little.
+ */
+export const MAX_STORED_PQ_PREKEYS = 200;
 /** Prekey ids are u32 (spec/protocol.md §4.3). */
 export const MAX_KEY_ID = 0xffff_ffff;
-/** JSON body of POST /keys: 200 prekeys × ~90 bytes of base64 and JSON, plus the signed prekeys. */
-export const KEYS_BODY_LIMIT = '64kb';
+/**
+ * JSON body of POST /keys: 100 one-time ML-KEM-768 prekeys × ~1.7 KB of base64 and JSON
+ * (1,184-byte key, 64-byte signature) ≈ 170 KB, 200 one-time X25519 prekeys × ~90 bytes ≈ 18 KB,
+ * the signed prekeys and identity ≈ 2 KB: 256 KiB holds a full upload with room to spare.
+ */
+export const KEYS_BODY_LIMIT = '256kb';

@@ -1,6 +1,7 @@
-// Key routes (issue 3 "Keys"; spec/openapi.yaml tag "keys"): upload the identity key, the signed
-// X25519 and ML-KEM-768 prekeys and one-time prekeys; read one's own stock; fetch another
-// user's bundle, which hands out one one-time prekey exactly once.
+// Key routes (spec/openapi.yaml tag "keys"; protocol version 2, spec/protocol.md §4): upload the
+// identity key with its proof, the signed X25519 and last-resort ML-KEM-768 prekeys and one-time
+// prekeys of both kinds; read one's own stock; fetch another user's bundle to start a session,
+// which hands out one-time prekeys exactly once; look up a user's identity without spending any.
 import { Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
@@ -13,16 +14,29 @@ import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
 import { base64Bytes } from './base64.js';
+import { identityProofValid } from './identity-proof.js';
 import {
   KEYS_BODY_LIMIT,
   MAX_KEY_ID,
+  MAX_PQ_PREKEYS_PER_UPLOAD,
   MAX_PQ_PUBLIC_KEY_BYTES,
   MAX_PREKEYS_PER_UPLOAD,
   MAX_PUBLIC_KEY_BYTES,
   MAX_SIGNATURE_BYTES,
-  MAX_STORED_PREKEYS,
 } from './limits.js';
-import { applyUpload, keyStatus, readBundle, type SignedKey, takeOneTimePrekey } from './store.js';
+import {
+  applyUpload,
+  IDENTITY_KEY_INDEX,
+  isUniqueViolation,
+  keyStatus,
+  readBundle,
+  readIdentity,
+  type SignedKey,
+  type Stocks,
+  takeOneTimePqPrekey,
+  takeOneTimePrekey,
+  type UploadOutcome,
+} from './store.js';
 
 const keyId = z.number().int().min(0).max(MAX_KEY_ID);
 const signed = (maxKey: number) =>
@@ -31,16 +45,24 @@ const signed = (maxKey: number) =>
     public_key: base64Bytes(maxKey),
     signature: base64Bytes(MAX_SIGNATURE_BYTES),
   });
+const distinctIds = <T extends { key_id: number }>(a: T[]) =>
+  new Set(a.map((k) => k.key_id)).size === a.length;
 
 const UploadSchema = z
   .strictObject({
     identity_key: base64Bytes(MAX_PUBLIC_KEY_BYTES).optional(),
+    identity_proof: base64Bytes(MAX_SIGNATURE_BYTES).optional(),
     signed_prekey: signed(MAX_PUBLIC_KEY_BYTES).optional(),
     pq_prekey: signed(MAX_PQ_PUBLIC_KEY_BYTES).optional(),
     one_time_prekeys: z
       .array(z.strictObject({ key_id: keyId, public_key: base64Bytes(MAX_PUBLIC_KEY_BYTES) }))
       .max(MAX_PREKEYS_PER_UPLOAD)
-      .refine((a) => new Set(a.map((k) => k.key_id)).size === a.length, 'key_id values must be distinct')
+      .refine(distinctIds, 'key_id values must be distinct')
+      .optional(),
+    one_time_pq_prekeys: z
+      .array(signed(MAX_PQ_PUBLIC_KEY_BYTES))
+      .max(MAX_PQ_PREKEYS_PER_UPLOAD)
+      .refine(distinctIds, 'key_id values must be distinct')
       .optional(),
   })
   .refine((u) => Object.values(u).some((v) => v !== undefined), 'nothing to upload');
@@ -51,48 +73,91 @@ const toSigned = (
 
 const b64 = (b: Buffer) => b.toString('base64');
 
+const badProof = (message: string) => new HttpError(400, 'bad_identity_proof', message);
+const identityTaken = () =>
+  new HttpError(409, 'identity_key_taken', 'this identity key is registered to another account');
+
+/** The answer to every refused upload (the transaction is rolled back by throwing it). */
+function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
+  switch (out.kind) {
+    case 'no_identity':
+      return new HttpError(409, 'identity_key_required', 'upload the identity key before (or with) prekeys');
+    case 'identity_taken':
+      return identityTaken();
+    case 'rate_limited':
+      return rateLimited(out.retryAfterSeconds, 'too many identity key changes; retry later');
+    case 'stale_prekey':
+      return new HttpError(
+        409,
+        'stale_prekey_id',
+        `${out.which}.key_id must be greater than the stored one (or the same key sent again)`,
+      );
+    case 'too_many':
+      return new HttpError(409, 'prekey_limit', `at most ${out.max} ${out.which} may be stored`, {
+        stored: out.stored,
+      });
+    case 'duplicate_key_id':
+      return new HttpError(
+        409,
+        'duplicate_key_id',
+        `a ${out.which} entry with this key_id is already stored`,
+      );
+  }
+}
+
 export function keyRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
   const low = (n: number) => n < deps.config.data.prekeyLowThreshold;
+  const stockFields = (s: Stocks) => ({
+    one_time_prekeys: s.x25519,
+    prekeys_low: low(s.x25519),
+    one_time_pq_prekeys: s.pq,
+    pq_prekeys_low: low(s.pq),
+  });
 
   router.post('/keys', auth, jsonBody(KEYS_BODY_LIMIT), async (req, res) => {
     const { userId } = authOf(req);
     const body = parse(UploadSchema, req.body);
-    const now = new Date(deps.clock.now());
-    const out = await withTransaction(deps.pool, (tx) =>
-      applyUpload(
-        tx,
+    // Proof of possession for this account (spec/protocol.md §4.6), checked before any write.
+    if (body.identity_proof && !body.identity_key) throw badProof('identity_proof needs identity_key');
+    if (body.identity_key) {
+      if (!body.identity_proof) throw badProof('identity_key needs identity_proof');
+      const me = await deps.pool.query<{ username: string }>('SELECT username FROM users WHERE id = $1', [
         userId,
-        {
-          identityKey: body.identity_key,
-          signedPrekey: toSigned(body.signed_prekey),
-          pqPrekey: toSigned(body.pq_prekey),
-          oneTimePrekeys: body.one_time_prekeys?.map((k) => ({ keyId: k.key_id, publicKey: k.public_key })),
-        },
-        now,
-      ),
-    );
-    if (out.kind === 'no_identity')
-      throw new HttpError(409, 'identity_key_required', 'upload the identity key before (or with) prekeys');
-    if (out.kind === 'too_many')
-      throw new HttpError(
-        409,
-        'prekey_limit',
-        `at most ${MAX_STORED_PREKEYS} one-time prekeys may be stored`,
-        {
-          stored: out.stored,
-        },
-      );
-    if (out.kind === 'duplicate_key_id')
-      throw new HttpError(409, 'duplicate_key_id', 'a one-time prekey with this key_id is already stored');
+      ]);
+      const username = me.rows[0]?.username;
+      if (!username || !identityProofValid(body.identity_key, username, body.identity_proof))
+        throw badProof('identity_proof does not verify for this identity key and account');
+    }
+    const now = new Date(deps.clock.now());
+    let out: Extract<UploadOutcome, { kind: 'ok' }>;
+    try {
+      out = await withTransaction(deps.pool, async (tx) => {
+        const r = await applyUpload(
+          tx,
+          userId,
+          {
+            identityKey: body.identity_key,
+            signedPrekey: toSigned(body.signed_prekey),
+            pqPrekey: toSigned(body.pq_prekey),
+            oneTimePrekeys: body.one_time_prekeys?.map((k) => ({ keyId: k.key_id, publicKey: k.public_key })),
+            oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
+          },
+          now,
+          deps.config.data.identityChange,
+        );
+        if (r.kind !== 'ok') throw refusal(r);
+        return r;
+      });
+    } catch (err) {
+      // Another account committed the same identity key while this upload waited on the index.
+      if (isUniqueViolation(err, IDENTITY_KEY_INDEX)) throw identityTaken();
+      throw err;
+    }
     // Published after the commit (src/notify/pg-notifier.ts): contacts hear of the new identity.
     for (const n of out.notified) deps.notifier.publish({ kind: 'stream', userId: n.userId, seq: n.seq });
-    res.json({
-      identity_changed: out.identityChanged,
-      one_time_prekeys: out.remaining,
-      prekeys_low: low(out.remaining),
-    });
+    res.json({ identity_changed: out.identityChanged, ...stockFields(out.stocks) });
   });
 
   router.get('/keys', auth, async (req, res) => {
@@ -101,11 +166,17 @@ export function keyRoutes(deps: AppDeps): Router {
       identity_key: s.identityKey ? b64(s.identityKey) : null,
       signed_prekey_id: s.signedPrekeyId,
       pq_prekey_id: s.pqPrekeyId,
-      one_time_prekeys: s.remaining,
-      prekeys_low: low(s.remaining),
+      ...stockFields(s.stocks),
     });
   });
 
+  const signedOut = (k: SignedKey) => ({
+    key_id: k.keyId,
+    public_key: b64(k.publicKey),
+    signature: b64(k.signature),
+  });
+
+  // Only to START a session: it spends one-time prekeys (GET /identity/{username} does not).
   router.get('/keys/:username', auth, async (req, res) => {
     const { userId } = authOf(req);
     // Limited before the lookup, so the route cannot be used to drain stocks or scan names fast.
@@ -114,19 +185,47 @@ export function keyRoutes(deps: AppDeps): Router {
     const name = lookupName(req.params.username);
     const bundle = name ? await readBundle(deps.pool, name) : null;
     if (!bundle || !name) throw notFound('no key bundle for this user');
-    const { key, remaining } = await takeOneTimePrekey(deps.pool, bundle.userId);
-    if (low(remaining)) deps.notifier.publish({ kind: 'prekeys_low', userId: bundle.userId, remaining });
-    const signedOut = (k: SignedKey) => ({
-      key_id: k.keyId,
-      public_key: b64(k.publicKey),
-      signature: b64(k.signature),
-    });
+    const [x, pq] = await Promise.all([
+      takeOneTimePrekey(deps.pool, bundle.userId),
+      takeOneTimePqPrekey(deps.pool, bundle.userId),
+    ]);
+    if (low(x.remaining) || low(pq.remaining))
+      deps.notifier.publish({
+        kind: 'prekeys_low',
+        userId: bundle.userId,
+        remaining: x.remaining,
+        remainingPq: pq.remaining,
+      });
     res.json({
       username: name,
       identity_key: b64(bundle.identityKey),
       signed_prekey: signedOut(bundle.signedPrekey),
-      pq_prekey: signedOut(bundle.pqPrekey),
-      one_time_prekey: key ? { key_id: key.keyId, public_key: b64(key.publicKey) } : null,
+      // A one-time ML-KEM prekey while the stock lasts, else the last-resort one (PQXDH §3.3).
+      pq_prekey: pq.key
+        ? { kind: 'one_time', ...signedOut(pq.key) }
+        : { kind: 'last_resort', ...signedOut(bundle.pqPrekey) },
+      one_time_prekey: x.key ? { key_id: x.key.keyId, public_key: b64(x.key.publicKey) } : null,
+    });
+  });
+
+  // For the key-change check and the safety screen: the identity and prekey ids, nothing spent.
+  router.get('/identity/:username', auth, async (req, res) => {
+    const { userId } = authOf(req);
+    const take = await takeToken(
+      deps.pool,
+      userId,
+      deps.config.data.identityLookup,
+      new Date(deps.clock.now()),
+    );
+    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many identity lookups');
+    const name = lookupName(req.params.username);
+    const found = name ? await readIdentity(deps.pool, name) : null;
+    if (!found || !name) throw notFound('no identity key for this user');
+    res.json({
+      username: name,
+      identity_key: b64(found.identityKey),
+      signed_prekey_id: found.signedPrekeyId,
+      pq_prekey_id: found.pqPrekeyId,
     });
   });
 

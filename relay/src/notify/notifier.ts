@@ -12,14 +12,15 @@ import type { StreamItem } from '../messages/stream.js';
  * - `stream`: a new row (message, key change, delivery receipt) at `seq` in that user's stream.
  *   `item` (optional) is the committed row itself: handed to this process's own subscribers only,
  *   never put on the wire, so a local socket can skip reading back what was just written.
- * - `prekeys_low`: that user's one-time prekey stock fell below the threshold.
+ * - `prekeys_low`: one of that user's one-time prekey stocks (X25519 `remaining`, ML-KEM-768
+ *   `remainingPq`) fell below the threshold.
  * - `revoked`: sessions of that user ended (one `sessionId`, or all when it is absent).
  * - `resync`: local only, never published: the broker connection was re-established and
  *   events may have been missed, so every socket re-reads its stream.
  */
 export type RelayEvent =
   | { kind: 'stream'; userId: string; seq: number; item?: StreamItem }
-  | { kind: 'prekeys_low'; userId: string; remaining: number }
+  | { kind: 'prekeys_low'; userId: string; remaining: number; remainingPq: number }
   | { kind: 'revoked'; userId: string; sessionId?: string }
   | { kind: 'resync' };
 
@@ -44,8 +45,8 @@ export function decodeEvent(raw: unknown): PublishedEvent | null {
   const userId = o.u;
   if (typeof userId !== 'string' || userId.length === 0 || userId.length > 64) return null;
   if (o.k === 's' && Number.isSafeInteger(o.q)) return { kind: 'stream', userId, seq: o.q as number };
-  if (o.k === 'p' && Number.isSafeInteger(o.n))
-    return { kind: 'prekeys_low', userId, remaining: o.n as number };
+  if (o.k === 'p' && Number.isSafeInteger(o.n) && Number.isSafeInteger(o.m))
+    return { kind: 'prekeys_low', userId, remaining: o.n as number, remainingPq: o.m as number };
   if (o.k === 'r') {
     if (o.s === undefined) return { kind: 'revoked', userId };
     if (typeof o.s === 'string' && o.s.length <= 64) return { kind: 'revoked', userId, sessionId: o.s };
@@ -59,7 +60,7 @@ export function encodeEvent(e: PublishedEvent): Record<string, unknown> {
     case 'stream':
       return { u: e.userId, k: 's', q: e.seq };
     case 'prekeys_low':
-      return { u: e.userId, k: 'p', n: e.remaining };
+      return { u: e.userId, k: 'p', n: e.remaining, m: e.remainingPq };
     case 'revoked':
       return e.sessionId === undefined ? { u: e.userId, k: 'r' } : { u: e.userId, k: 'r', s: e.sessionId };
   }

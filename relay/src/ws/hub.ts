@@ -242,7 +242,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
           c.cursor = event.seq;
         } else if (event.seq > c.cursor) void pump(c);
       } else if (event.kind === 'prekeys_low') {
-        send(c, { type: 'prekeys_low', remaining: event.remaining });
+        send(c, { type: 'prekeys_low', remaining: event.remaining, remaining_pq: event.remainingPq });
       } else if (
         event.kind === 'revoked' &&
         (event.sessionId === undefined || event.sessionId === c.sessionId)
