@@ -294,7 +294,7 @@ describe('SessionManager', () => {
       const next = await alice.sm.encryptText(bob.name, 'still here');
       expect(text(await bob.sm.decrypt(alice.name, next, () => []))).toBe('still here');
     }
-  });
+  }, 120_000);
 
   it('refuses a first message replayed after its session was dropped (the replay log outlives it)', async () => {
     const alice = await device('alice');

@@ -397,6 +397,11 @@ export class SessionManager {
   private async accept(sender: string, wire: Uint8Array, sessions: SessionState[]): Promise<Accepted> {
     try {
       const header = parseInitialMessage(wire);
+      // spec/protocol.md §6.3: a known base key is a replay, refused before any other work —
+      // also when the one-time prekeys it used are long deleted.
+      const known = await this.knownBaseKeys(sessions);
+      if (known.has(hex(header.baseKey)))
+        throw new SecureError('duplicate', 'initial message already accepted');
       const identity = await requireIdentity(this.storage);
       const [signedPreKey, pqPreKey, oneTimePreKey] = await Promise.all([
         loadSignedPreKey(this.storage, header.signedPreKeyId),
@@ -408,7 +413,6 @@ export class SessionManager {
           : loadOneTimePreKey(this.storage, header.oneTimePreKeyId),
       ]);
       if (!signedPreKey || !pqPreKey) throw new SecureError('undecryptable', 'unknown prekey');
-      const known = await this.knownBaseKeys(sessions);
       const result = await acceptSession({ identity, signedPreKey, pqPreKey, oneTimePreKey }, wire, {
         initiator: sender,
         responder: await this.ownName(),
