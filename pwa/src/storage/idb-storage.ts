@@ -38,11 +38,19 @@ const messageAad = (chat: string, id: string) => encoder.encode(`m|${chat}|${id}
 
 /** Opens (creating on first use) the encrypted store named `name`. */
 export async function openIdbStorage(name: string): Promise<Storage> {
+  let opened: IdbStorage | undefined;
   const db = await openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');
       database.createObjectStore('records');
       database.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
+    },
+    // Another connection (another tab, or this app starting over) deletes or upgrades the
+    // database: let go — this store then behaves as locked — or that request waits for as
+    // long as this connection lives.
+    blocking() {
+      if (opened) opened.lock();
+      else db.close();
     },
   });
   let dataKey: CryptoKey | null;
@@ -52,7 +60,8 @@ export async function openIdbStorage(name: string): Promise<Storage> {
     db.close();
     throw err;
   }
-  return new IdbStorage(name, db, dataKey);
+  opened = new IdbStorage(name, db, dataKey);
+  return opened;
 }
 
 async function loadOrCreateDataKey(db: IDBPDatabase<Schema>): Promise<CryptoKey> {
