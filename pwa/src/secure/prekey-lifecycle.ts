@@ -39,6 +39,15 @@ export interface PrekeyUploader {
   uploadKeys(keys: KeysUpload): Promise<unknown>;
 }
 
+export interface MaintenanceOptions {
+  /**
+   * False: rotate and publish, but delete nothing yet — the device has not fetched its mailbox
+   * since it started, and first messages waiting there may name a prekey past its grace
+   * period (spec/protocol.md §4.7: fetch the mailbox before deleting expired prekeys).
+   */
+  readonly deleteExpired?: boolean;
+}
+
 export interface MaintenanceResult {
   /** A new pair was generated in this run. */
   readonly rotated: boolean;
@@ -70,6 +79,7 @@ export async function maintainPrekeys(
   storage: Storage,
   server: PrekeyUploader,
   now: number,
+  options: MaintenanceOptions = {},
 ): Promise<MaintenanceResult> {
   let state = await loadPrekeyState(storage);
   let rotated = false;
@@ -93,7 +103,7 @@ export async function maintainPrekeys(
       uploadError = err;
     }
   }
-  const deleted = await deleteExpired(storage, state, now);
+  const deleted = options.deleteExpired === false ? [] : await deleteExpired(storage, state, now);
   return uploadError === undefined ? { rotated, deleted } : { rotated, deleted, uploadError };
 }
 
