@@ -252,7 +252,7 @@ export class Messenger {
 
   /**
    * Rotates the signed prekeys when due, publishes what an earlier run could not, deletes
-   * expired secrets (spec/protocol.md §4.3), then plans the next run: at the next due time
+   * expired secrets (spec/protocol.md §4.7), then plans the next run: at the next due time
    * while the app runs, sooner after a failure. Runs on start (when online) and on every
    * reconnection, so a rotation overdue while the app was closed happens first thing.
    */
