@@ -189,7 +189,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
     },
   };
 
-  return { app, auth, connection, contacts, chats, update, messagesFor, photos, calls, setContact };
+  return { app, auth, connection, contacts, chats, update, notice, messagesFor, photos, calls, setContact };
 }
 
 export type TestApp = ReturnType<typeof makeTestApp>;
