@@ -134,6 +134,27 @@ describe('identity proof: an identity key published under another account (unkno
       expect([r.status, r.body.error]).toEqual([409, 'identity_key_taken']);
   });
 
+  it('two accounts racing to REPLACE their identity keys with the same one: exactly one gets it', async () => {
+    const users = await Promise.all(Array.from({ length: 4 }, () => makeUser(t, 'swap')));
+    for (const u of users)
+      expect(
+        (await t.api.post('/keys', identityFields(identityFor(u.username)), { token: u.token })).status,
+      ).toBe(200);
+    const keyPair = generateIdentity();
+    const results = await Promise.all(
+      users.map((u) =>
+        t.api.post('/keys', identityFields(identityFor(u.username, keyPair)), { token: u.token }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200))
+      expect([r.status, r.body.error]).toEqual([409, 'identity_key_taken']);
+    const holders = await t.deps.pool.query('SELECT user_id FROM identity_keys WHERE public_key = $1', [
+      Buffer.from(keyPair.publicKey),
+    ]);
+    expect(holders.rowCount).toBe(1);
+  });
+
   it('a proof without an identity key, a small-order key, a proof of the wrong length: 400', async () => {
     const u = await makeUser(t);
     const id = identityFor(u.username);
