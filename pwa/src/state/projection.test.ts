@@ -113,9 +113,11 @@ describe('display order (spec/protocol.md §9.1: sender time and order inside th
     fc.assert(
       fc.property(
         // Sender-side gaps between consecutive messages (0 = same millisecond), and an arrival order.
-        fc.array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 30 }).chain((gaps) =>
-          fc.tuple(fc.constant(gaps), fc.shuffledSubarray([...gaps.keys()], { minLength: gaps.length })),
-        ),
+        fc
+          .array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 30 })
+          .chain((gaps) =>
+            fc.tuple(fc.constant(gaps), fc.shuffledSubarray([...gaps.keys()], { minLength: gaps.length })),
+          ),
         ([gaps, arrival]) => {
           let at = 1_700_000_000_000;
           const written = gaps.map((gap, i): StoredMessage => {
