@@ -3,6 +3,7 @@
 // (test-relay/global-setup.ts) through the transport layer (RelayApi). Fresh accounts per test.
 // @vitest-environment node
 import { messageKind, parseInitialMessage } from '@secure-drop/crypto-core/session';
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
@@ -437,6 +438,58 @@ describe('SessionManager', () => {
     clock.now += RETIRED_PREKEY_GRACE_MS;
     expect((await bob.sm.maintainPrekeys()).deleted).toEqual([1, 2]);
   });
+});
+
+describe('SessionManager under random interleavings', () => {
+  it('delivers every message exactly once and refuses every replay without changing state', async () => {
+    const [alice, bob] = await established();
+    const chatOf = async (d: Device, other: Device) => (await d.sm.peer(other.name))?.chatId as string;
+    const chats = new Map([
+      [alice, await chatOf(alice, bob)],
+      [bob, await chatOf(bob, alice)],
+    ]);
+    type Sent = { from: Device; to: Device; wire: Uint8Array; text: string };
+    const held: Sent[] = [];
+    const delivered: Sent[] = [];
+    const received = new Map<string, number>();
+    let n = 0;
+    const deliver = async (m: Sent) => {
+      const r = await m.to.sm.decrypt(m.from.name, m.wire, () => []);
+      expect(text(r)).toBe(m.text);
+      received.set(m.text, (received.get(m.text) ?? 0) + 1);
+      delivered.push(m);
+    };
+    const command = fc.oneof(
+      fc.record({ kind: fc.constant('send' as const), fromAlice: fc.boolean(), now: fc.boolean() }),
+      fc.record({ kind: fc.constant('deliverHeld' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 12 }), async (commands) => {
+        for (const c of commands) {
+          if (c.kind === 'send') {
+            const [from, to] = c.fromAlice ? [alice, bob] : [bob, alice];
+            n += 1;
+            const m = { from, to, text: `msg ${n}`, wire: await from.sm.encryptText(to.name, `msg ${n}`) };
+            if (c.now) await deliver(m);
+            else held.push(m);
+          } else if (c.kind === 'deliverHeld' && held.length) {
+            await deliver(held.splice(c.pick % held.length, 1)[0] as Sent);
+          } else if (c.kind === 'replay' && delivered.length) {
+            const m = delivered[c.pick % delivered.length] as Sent;
+            const key = RECORD.session(chats.get(m.to) as string);
+            const before = await m.to.storage.get(key);
+            await expect(m.to.sm.decrypt(m.from.name, m.wire, () => [])).rejects.toBeInstanceOf(SecureError);
+            expect(await m.to.storage.get(key)).toEqual(before);
+          }
+        }
+        for (const m of held.splice(0)) await deliver(m);
+        for (const count of received.values()) expect(count).toBe(1);
+        expect(received.size).toBe(n);
+      }),
+      { numRuns: 10 },
+    );
+  }, 120_000);
 });
 
 describe('KeyedMutex', () => {
