@@ -18,6 +18,7 @@ import {
   type ConversationLocks,
   type DecryptedIncoming,
   type KeyServer,
+  MAX_ARCHIVED_SESSIONS,
   SessionManager,
   type SessionManagerOptions,
 } from './session-manager.ts';
@@ -330,6 +331,20 @@ describe('SessionManager', () => {
     const reply = await bob.sm.encryptText(alice.name, 'reply');
     expect(text(await alice.sm.decrypt(bob.name, reply, () => []))).toBe('reply');
   });
+
+  it('keeps the current session and up to 40 archived ones per contact (libsignal ARCHIVED_STATES_MAX_LENGTH)', async () => {
+    const [alice, bob] = await established();
+    const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
+    const chatAtAlice = (await alice.sm.peer(bob.name))?.chatId as string;
+    const live = hex((await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array);
+    for (let i = 0; i < MAX_ARCHIVED_SESSIONS + 3; i++) {
+      await alice.storage.delete(RECORD.session(chatAtAlice));
+      await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, `restart ${i}`), () => []);
+    }
+    const sessions = await bob.sm.loadSessions(chatAtBob);
+    expect(sessions).toHaveLength(1 + MAX_ARCHIVED_SESSIONS);
+    expect(hex(sessions[0]?.baseKey as Uint8Array)).toBe(live);
+  }, 120_000);
 
   // ── finding: unknown key share (usernames not bound into the handshake) ────────────────
 
