@@ -2,6 +2,8 @@
 // through crypto-core for real, with their keys published on and fetched from the REAL relay
 // (test-relay/global-setup.ts) through the transport layer (RelayApi). Fresh accounts per test.
 // @vitest-environment node
+
+import { generatePqPreKey, generateSignedPreKey } from '@secure-drop/crypto-core/prekeys';
 import { messageKind, parseInitialMessage } from '@secure-drop/crypto-core/session';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
@@ -13,7 +15,7 @@ import { publishAccountKeys } from './account-keys.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
 import { PREKEY_ROTATION_INTERVAL_MS, RETIRED_PREKEY_GRACE_MS } from './prekey-lifecycle.ts';
-import { RECORD, type StoredPrekeyState, type StoredReplayRecord } from './records.ts';
+import { RECORD, type StoredIdentity, type StoredPrekeyState, type StoredReplayRecord } from './records.ts';
 import {
   type ConversationLocks,
   type DecryptedIncoming,
@@ -50,6 +52,7 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
     },
     identity: (name) => api.identity(name),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
+    keyStatus: () => api.keyStatus(),
   };
   await publishAccountKeys(storage, user.username, api, options.clock?.());
   return {
@@ -270,6 +273,32 @@ describe('SessionManager', () => {
       ops.some((op) => op.kind === 'put' && op.key.startsWith('session:')),
     );
     expect(sealing?.[1]).toEqual({ durability: 'strict' });
+  });
+
+  it('rotates past the relay’s prekeys when its store was rolled back behind them (409 stale_prekey_id)', async () => {
+    const clock = { now: Date.now() };
+    const bob = await device('bob', { clock: () => clock.now });
+    // The relay holds pair 5 — published from a later state of this device that was lost.
+    const { keyPair } = (await bob.storage.get<StoredIdentity>(RECORD.identity)) as StoredIdentity;
+    const spk5 = generateSignedPreKey(keyPair, 5);
+    const pq5 = generatePqPreKey(keyPair, 5);
+    await bob.api.uploadKeys({
+      signedPreKey: { id: 5, publicKey: spk5.publicKey, signature: spk5.signature },
+      pqPreKey: { id: 5, publicKey: pq5.publicKey, signature: pq5.signature },
+    });
+    clock.now += PREKEY_ROTATION_INTERVAL_MS;
+    const result = await bob.sm.maintainPrekeys();
+    expect(result).toEqual({ rotated: true, deleted: [] });
+    expect(await bob.api.identity(bob.name)).toMatchObject({ signedPreKeyId: 6, pqPreKeyId: 6 });
+    const state = await bob.storage.get<StoredPrekeyState>(RECORD.prekeyState);
+    expect(state).toMatchObject({ signedPreKeyId: 6, pqPreKeyId: 6, uploaded: true });
+    expect(state?.retired.map((r) => r.signedPreKeyId)).toEqual([1, 2]);
+    // A new contact's first message uses the pair this device holds, and opens.
+    const alice = await device('alice');
+    await alice.sm.addPeer(bob.name);
+    const first = await alice.sm.encryptText(bob.name, 'after the rollback');
+    expect(parseInitialMessage(first).signedPreKeyId).toBe(6);
+    expect(text(await bob.sm.decrypt(alice.name, first, () => []))).toBe('after the rollback');
   });
 
   // ── finding: replayed initial message accepted as new ──────────────────────────────────
