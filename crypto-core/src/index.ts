@@ -6,7 +6,8 @@
  * Protocol (spec/protocol.md §4–§9):
  * - `@secure-drop/crypto-core/identity` — Ed25519 identity keys, strict signatures.
  * - `@secure-drop/crypto-core/identity-proof` — the identity key's proof of possession for the relay (§4.6).
- * - `@secure-drop/crypto-core/prekeys` — signed X25519 and ML-KEM-768 prekeys, one-time prekeys.
+ * - `@secure-drop/crypto-core/prekeys` — signed X25519 and last-resort ML-KEM-768 prekeys,
+ *   one-time X25519 and one-time ML-KEM-768 prekeys.
  * - `@secure-drop/crypto-core/bundle` — the prekey bundle encoding and its verification.
  * - `@secure-drop/crypto-core/session` — initiateSession, acceptSession, encryptMessage,
  *   encryptPhotoMessage, decryptMessage, parseInitialMessage, replayRecordOf, messageKind

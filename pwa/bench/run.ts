@@ -5,7 +5,9 @@
 //  3. offline cold start to readable history (target ≤ 1 s), ratio to the offline cold start
 //     to the first painted app shell in the same run;
 //  4. photo pipeline for a 12-megapixel JPEG (decode, strip, downscale, encrypt), ratio to
-//     decoding it alone.
+//     decoding it alone;
+//  5. signed prekey rotation on the device (spec/protocol.md §4.7), ratio to a top-up of 100
+//     one-time X25519 prekeys.
 // Results are printed and written to BENCHMARKS.md. No assertion: numbers, not pass/fail.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -110,6 +112,10 @@ async function main() {
       inputBytes: number;
       outputBytes: number;
     };
+    const rotation = (await page.evaluate(`globalThis.benchRotation(${RUNS})`)) as {
+      rotationMs: number[];
+      topUpMs: number[];
+    };
 
     // Open the app once so the service worker installs and takes control.
     await page.goto(`${base}/chats`);
@@ -149,6 +155,8 @@ async function main() {
       coldHistory: median(history),
       coldShell: median(shell),
       photo,
+      rotation: median(rotation.rotationMs),
+      topUp: median(rotation.topUpMs),
     };
     report(r);
   } finally {
@@ -164,6 +172,8 @@ function report(r: {
   coldHistory: number;
   coldShell: number;
   photo: { decodeMs: number; pipelineMs: number; inputBytes: number; outputBytes: number };
+  rotation: number;
+  topUp: number;
 }) {
   const rows = [
     [
@@ -190,6 +200,12 @@ function report(r: {
       `${(r.photo.pipelineMs / r.photo.decodeMs).toFixed(2)}× decoding it alone (${ms(r.photo.decodeMs)})`,
       `${kb(r.photo.inputBytes)} in → ${kb(r.photo.outputBytes)} encrypted (2560×1920)`,
     ],
+    [
+      'signed prekey rotation (one maintenance run)',
+      ms(r.rotation),
+      `${(r.rotation / r.topUp).toFixed(2)}× a top-up of 100 one-time prekeys (${ms(r.topUp)})`,
+      `every 2 days; X25519 + ML-KEM-768 pair, strict write; median of ${RUNS}`,
+    ],
   ];
   const table = [
     '| measure | result | ratio to same-run baseline | notes |',
@@ -215,6 +231,10 @@ the app is measured signed in from its local store, as after a restart without n
 - **photo pipeline**: a 4000×3000 noisy JPEG through preparePhoto (sniff, decode with
   orientation, downscale to 2560 px, re-encode, thumbnail, metadata check) and sealPhoto
   (crypto-core C2SP chunked encryption + SHA-256); baseline: createImageBitmap alone.
+- **signed prekey rotation**: one prekey maintenance run two days after the last (generate and
+  sign a new X25519 + ML-KEM-768 pair, store it with strict durability, publish it to a relay
+  stub that answers at once, delete pairs past their grace period); baseline: a top-up of 100
+  one-time X25519 prekeys (generate, store, publish) in the same store.
 
 ## Latest run (${new Date().toISOString().slice(0, 10)}, ${process.platform}/${process.arch}, 2 shared cores)
 

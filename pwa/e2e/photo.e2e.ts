@@ -124,7 +124,7 @@ describe('photo pipeline in Chromium', () => {
       const out = await prep.preparePhoto(new Blob([fx.jpegWithGps() as Uint8Array<ArrayBuffer>]));
       const keys = {
         messageKey: crypto.getRandomValues(new Uint8Array(32)),
-        header: crypto.getRandomValues(new Uint8Array(44)),
+        header: crypto.getRandomValues(new Uint8Array(56)),
       };
       const sealed = await seal.sealPhoto(keys, out);
       const meta = seal.readPhotoMetadata(seal.photoMetadataPlaintext(out, sealed, 'blob-1'));

@@ -38,7 +38,19 @@ export function MessageBubble({ message, locale }: { message: ChatMessage; local
         <PhotoMessage message={message} />
       )}
       <div className="bubble-meta">
-        <time dateTime={new Date(message.at).toISOString()}>{timeLabel(message.at, locale)}</time>
+        <time
+          dateTime={new Date(message.at).toISOString()}
+          title={
+            message.receivedAt === undefined
+              ? undefined
+              : t('message.receivedAt', {
+                  sent: new Date(message.at).toLocaleString(locale),
+                  received: new Date(message.receivedAt).toLocaleString(locale),
+                })
+          }
+        >
+          {timeLabel(message.at, locale)}
+        </time>
         <DeliveryMark message={message} />
       </div>
       {message.state === 'failed' && (

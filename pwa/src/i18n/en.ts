@@ -213,6 +213,13 @@ export const en = {
   'error.key_change_unacknowledged': 'Sending is paused: review the security key change first.',
   'error.safety_mismatch': 'The safety numbers do not match.',
   'error.cancelled': 'Cancelled.',
+  // ── notices (AppNotice) ──
+  'notice.label': 'Important notice',
+  'notice.dismiss': 'I understand',
+  'notice.protocol_reset.title': 'This device started over with new keys',
+  'notice.protocol_reset.body':
+    'It held keys and conversations from an older version of Secure Drop, which the current version can no longer use. New keys were created: your contacts will see that your security key changed, and earlier messages are no longer on this device. Compare safety numbers with your contacts again.',
+  'message.receivedAt': 'Sent {sent} · reached the server {received}',
 } as const satisfies Record<string, Message>;
 
 export type MessageKey = keyof typeof en;

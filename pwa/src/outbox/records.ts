@@ -29,8 +29,15 @@ export interface StoredMessage {
   readonly id: string;
   readonly contact: string;
   readonly direction: 'out' | 'in';
-  /** Sender's clock for incoming (the relay's created_at), ours for outgoing. */
+  /**
+   * Sender's clock: for incoming messages the time sealed inside the ciphertext
+   * (spec/protocol.md §9.1), for outgoing ones ours. Orders the chat.
+   */
   readonly at: number;
+  /** Incoming: the sender's per-conversation order number (from inside the ciphertext). */
+  readonly order?: number;
+  /** Incoming: when the relay received it (its created_at) — shown only as "received at". */
+  readonly receivedAt?: number;
   /** When this device stored it (orders unread counts). */
   readonly storedAt: number;
   readonly state: DeliveryState;

@@ -11,7 +11,7 @@ import {
 
 const keys = () => ({
   messageKey: crypto.getRandomValues(new Uint8Array(32)),
-  header: crypto.getRandomValues(new Uint8Array(44)),
+  header: crypto.getRandomValues(new Uint8Array(56)),
 });
 
 describe('photo sealing over crypto-core', () => {

@@ -3,35 +3,97 @@
 // sessions are kept in crypto-core's own versioned storage encoding (spec/protocol.md §7.7).
 import type { IdentityKeyPair } from '@secure-drop/crypto-core/identity';
 import type { OneTimePreKey, PqPreKey, SignedPreKey } from '@secure-drop/crypto-core/prekeys';
+import type { ReplayRecord } from '@secure-drop/crypto-core/session';
 
 export const RECORD = {
+  /** The stored-format marker (STORE_FORMAT): what protocol version this device's state speaks. */
+  format: 'format',
   identity: 'identity',
   prekeyState: 'prekeys',
   signedPreKey: (id: number) => `spk:${id}`,
   pqPreKey: (id: number) => `pqpk:${id}`,
   oneTimePreKey: (id: number) => `opk:${id}`,
   oneTimePreKeyPrefix: 'opk:',
+  oneTimePqPreKey: (id: number) => `opqpk:${id}`,
+  oneTimePqPreKeyPrefix: 'opqpk:',
+  /**
+   * One accepted initial message (spec/protocol.md §6.3): named by the signed
+   * prekey it used — so the records of a deleted prekey go with it — and a random id, never
+   * the base key itself (record names are stored in clear).
+   */
+  replay: (signedPreKeyId: number, id: string) => `replay:${signedPreKeyId}:${id}`,
+  replayOf: (signedPreKeyId: number) => `replay:${signedPreKeyId}:`,
+  replayPrefix: 'replay:',
   /** Keyed by the random chat id, never the username (record names are stored in clear). */
   session: (chatId: string) => `session:${chatId}`,
   peer: (chatId: string) => `peer:${chatId}`,
   peerPrefix: 'peer:',
 } as const;
 
+/**
+ * The format of everything this device stores under the secure layer: 2 = protocol version 2
+ * (spec/protocol.md). A store with keys but without this marker was written by version 1.
+ */
+export const STORE_FORMAT = 2;
+
 export interface StoredIdentity {
   readonly username: string;
   readonly keyPair: IdentityKeyPair;
 }
 
-export interface StoredPrekeyState {
+/** A range of prekey ids generated and stored, not yet accepted by the relay: [from, to). */
+export interface PendingIds {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A replaced signed prekey pair (X25519 + last-resort ML-KEM) whose secrets are still held. */
+export interface RetiredPrekeys {
   readonly signedPreKeyId: number;
   readonly pqPreKeyId: number;
-  /** Id of the next one-time prekey to generate (ids are never reused). */
+  /**
+   * When the relay stopped handing it out (the successor's upload was accepted); null while
+   * that upload has not succeeded — the grace period has not started yet.
+   */
+  readonly replacedAt: number | null;
+}
+
+export interface StoredPrekeyState {
+  /**
+   * False until the relay accepted this device's identity key: a device that started over
+   * offline (version 1 state, store-format.ts) publishes it with the prekeys when it can.
+   */
+  readonly identityUploaded: boolean;
+  /** The signed X25519 and last-resort ML-KEM prekeys in use (ids only grow). */
+  readonly signedPreKeyId: number;
+  readonly pqPreKeyId: number;
+  /** When the current pair was generated (device clock, ms). */
+  readonly rotatedAt: number;
+  /** False until the relay accepted the current pair: uploaded again on the next run. */
+  readonly uploaded: boolean;
+  /** Older pairs, oldest first, whose secrets are deleted once their grace period is over. */
+  readonly retired: readonly RetiredPrekeys[];
+  /** Id of the next one-time X25519 / ML-KEM prekey to generate (ids are never reused). */
   readonly nextOneTimeId: number;
+  readonly nextOneTimePqId: number;
+  /** One-time prekeys stored but not yet accepted by the relay (uploaded again next run). */
+  readonly pendingOneTime: PendingIds | null;
+  readonly pendingOneTimePq: PendingIds | null;
 }
 
 export type StoredSignedPreKey = SignedPreKey;
 export type StoredPqPreKey = PqPreKey;
 export type StoredOneTimePreKey = OneTimePreKey;
+/** A one-time ML-KEM-768 prekey: same shape as the signed one, its own signing context. */
+export type StoredOneTimePqPreKey = PqPreKey;
+
+/**
+ * The durable record of one accepted initial message (spec/protocol.md §6.3): crypto-core's
+ * replay record (base key, the prekey ids it used) and when this device accepted it.
+ */
+export interface StoredReplayRecord extends ReplayRecord {
+  readonly acceptedAt: number;
+}
 
 /** What this device knows and trusts about one contact. */
 export interface StoredPeer {
@@ -45,6 +107,13 @@ export interface StoredPeer {
   readonly keyChanged: boolean;
   /** The new identity key seen, pending acknowledgement. */
   readonly pendingIdentityKey: Uint8Array | null;
+  /**
+   * The order number of the last message sent to this contact (spec/protocol.md §9.1: a
+   * per-conversation counter from 1). Stored with the session that sealed it.
+   */
+  readonly sentOrder?: number;
+  /** The sender time given to that message: the next one never carries an earlier time. */
+  readonly lastSentAt?: number;
 }
 
 /** A session as stored: crypto-core's serialised bytes. */

@@ -2,16 +2,28 @@
 // through crypto-core for real, with their keys published on and fetched from the REAL relay
 // (test-relay/global-setup.ts) through the transport layer (RelayApi). Fresh accounts per test.
 // @vitest-environment node
-import { describe, expect, it } from 'vitest';
+
+import { generatePqPreKey, generateSignedPreKey } from '@secure-drop/crypto-core/prekeys';
+import { messageKind, parseInitialMessage } from '@secure-drop/crypto-core/session';
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
 import { type RelayUser, registerOnRelay, signInAgain } from '../test/relay.ts';
 import type { RelayApi } from '../transport/api.ts';
-import { createAccountKeys } from './account-keys.ts';
+import { publishAccountKeys } from './account-keys.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
-import { RECORD } from './records.ts';
-import { type DecryptedIncoming, type KeyServer, SessionManager } from './session-manager.ts';
+import { PREKEY_ROTATION_INTERVAL_MS, RETIRED_PREKEY_GRACE_MS } from './prekey-lifecycle.ts';
+import { RECORD, type StoredIdentity, type StoredPrekeyState, type StoredReplayRecord } from './records.ts';
+import {
+  type ConversationLocks,
+  type DecryptedIncoming,
+  type KeyServer,
+  MAX_ARCHIVED_SESSIONS,
+  SessionManager,
+  type SessionManagerOptions,
+} from './session-manager.ts';
 
 interface Device {
   name: string;
@@ -23,8 +35,13 @@ interface Device {
   fetches: () => number;
 }
 
+interface DeviceOptions extends SessionManagerOptions {
+  /** Replaces the relay's upload (to make it fail). */
+  readonly uploadKeys?: KeyServer['uploadKeys'];
+}
+
 /** A device on `api`: creates the account keys in a fresh store and uploads the public halves. */
-async function deviceOn(user: RelayUser, api: RelayApi): Promise<Device> {
+async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions = {}): Promise<Device> {
   const storage = await openIdbStorage(`sm-${user.username}-${crypto.randomUUID()}`);
   let fetches = 0;
   // The real API, counting bundle fetches (each one spends a one-time prekey on the relay).
@@ -33,22 +50,24 @@ async function deviceOn(user: RelayUser, api: RelayApi): Promise<Device> {
       fetches += 1;
       return api.bundle(name);
     },
-    uploadKeys: (keys) => api.uploadKeys(keys),
+    identity: (name) => api.identity(name),
+    uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
+    keyStatus: () => api.keyStatus(),
   };
-  await server.uploadKeys(await createAccountKeys(storage, user.username));
+  await publishAccountKeys(storage, user.username, api, options.clock?.());
   return {
     name: user.username,
     user,
     api,
     storage,
-    sm: new SessionManager(storage, server),
+    sm: new SessionManager(storage, server, options),
     fetches: () => fetches,
   };
 }
 
-async function device(prefix: string): Promise<Device> {
+async function device(prefix: string, options: DeviceOptions = {}): Promise<Device> {
   const user = await registerOnRelay(prefix);
-  return deviceOn(user, user.api);
+  return deviceOn(user, user.api, options);
 }
 
 /** The same account on a new device (a reinstall): signed in again, new identity key uploaded. */
@@ -59,12 +78,41 @@ async function reinstall(d: Device): Promise<Device> {
 /** One-time prekeys the relay holds for this account. */
 const stock = async (d: Device) => (await d.api.keyStatus()).one_time_prekeys;
 
-const text = (r: DecryptedIncoming) => new TextDecoder().decode(r.plaintext);
+const text = (r: DecryptedIncoming) => new TextDecoder().decode(r.body);
 const storeText =
   (id: string) =>
   (r: DecryptedIncoming): WriteOp[] => [
-    { kind: 'putMessage', chat: r.peer.chatId, id, value: { text: new TextDecoder().decode(r.plaintext) } },
+    { kind: 'putMessage', chat: r.peer.chatId, id, value: { text: new TextDecoder().decode(r.body) } },
   ];
+
+/** Two devices with a session both ways (one round trip), so sends are ratchet messages. */
+async function established(aliceOptions: DeviceOptions = {}): Promise<[Device, Device]> {
+  const alice = await device('alice', aliceOptions);
+  const bob = await device('bob');
+  await alice.sm.addPeer(bob.name);
+  await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'hi'), () => []);
+  await alice.sm.decrypt(bob.name, await bob.sm.encryptText(alice.name, 'hello'), () => []);
+  return [alice, bob];
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+/**
+ * Message keys used twice among ratchet messages: a message key is named by the sending
+ * chain's ratchet public key and the message number N (spec/protocol.md §8 header: version,
+ * kind, direction, type, DHs[4..36], PN[36..40], N[40..44], nonce[44..56]).
+ */
+function reusedMessageKeys(wires: readonly Uint8Array[]): string[] {
+  const seen = new Set<string>();
+  const reused: string[] = [];
+  for (const w of wires) {
+    expect(messageKind(w)).toBe('ratchet');
+    const id = `${hex(w.subarray(4, 36))}/${new DataView(w.buffer, w.byteOffset + 40, 4).getUint32(0)}`;
+    if (seen.has(id)) reused.push(id);
+    seen.add(id);
+  }
+  return reused;
+}
 
 describe('SessionManager', () => {
   it('starts a session from a bundle and exchanges messages both ways, storing plaintext with the state', async () => {
@@ -76,8 +124,9 @@ describe('SessionManager', () => {
     expect(text(got)).toBe('hello bob 👋');
     expect(got.keyChanged).toBe(false);
     expect(await bob.storage.getMessage('m1')).toEqual({ text: 'hello bob 👋' });
-    // The one-time prekey the initial message used is gone from Bob's device.
+    // The one-time prekeys (X25519 and ML-KEM) the initial message used are gone from Bob's device.
     expect((await bob.storage.list(RECORD.oneTimePreKeyPrefix)).length).toBe(99);
+    expect((await bob.storage.list(RECORD.oneTimePqPreKeyPrefix)).length).toBe(99);
     for (let i = 0; i < 6; i++) {
       const [from, to] = i % 2 === 0 ? [bob, alice] : [alice, bob];
       const wire = await from.sm.encryptText(to.name, `msg ${i}`);
@@ -85,8 +134,12 @@ describe('SessionManager', () => {
     }
     expect(alice.fetches()).toBe(1);
     expect(bob.fetches()).toBe(0);
-    // The relay handed that prekey out once: 100 uploaded, 99 left.
+    // The relay handed those prekeys out once: 100 of each uploaded, 99 left.
     expect(await stock(bob)).toBe(99);
+    expect((await bob.api.keyStatus()).one_time_pq_prekeys).toBe(99);
+    // Sender time and order travel inside the ciphertext.
+    expect(got).toMatchObject({ order: 1 });
+    expect(got.sentAt).toBeGreaterThan(0);
   });
 
   it('converges when both sides start a session at the same time', async () => {
@@ -107,15 +160,27 @@ describe('SessionManager', () => {
   });
 
   it('serialises concurrent sends of one conversation: every message opens, none reuses a key', async () => {
-    const alice = await device('alice');
-    const bob = await device('bob');
-    await alice.sm.addPeer(bob.name);
+    const [alice, bob] = await established();
     const wires = await Promise.all(
       Array.from({ length: 8 }, (_, i) => alice.sm.encryptText(bob.name, `p${i}`)),
     );
+    expect(reusedMessageKeys(wires)).toEqual([]);
     const opened: string[] = [];
     for (const w of wires) opened.push(text(await bob.sm.decrypt(alice.name, w, () => [])));
     expect(opened.sort()).toEqual(Array.from({ length: 8 }, (_, i) => `p${i}`).sort());
+  });
+
+  it('the key-reuse detector works: without the conversation lock concurrent sends reuse a message key', async () => {
+    // The same account and store twice over: one manager with the real lock, one whose lock
+    // is a no-op. Only the second may (and, racing over one stored state, does) reuse a key.
+    const noLock: ConversationLocks = { run: (_key, task) => task() };
+    const [alice, bob] = await established({ locks: noLock });
+    const wires = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => alice.sm.encryptText(bob.name, `race ${i}`)),
+    );
+    expect(reusedMessageKeys(wires).length).toBeGreaterThan(0);
+    // The random header nonce (spec/protocol.md §9) keeps even these from sharing a GCM nonce.
+    expect(new Set(wires.map((w) => hex(w.subarray(44, 56)))).size).toBe(wires.length);
   });
 
   it('does not advance the ratchet when storing the plaintext fails, so the message can be retried', async () => {
@@ -185,15 +250,290 @@ describe('SessionManager', () => {
     await expect(bob.sm.decrypt(alice.name, later, () => [])).rejects.toMatchObject({ code: 'no_session' });
   });
 
-  it('tops up one-time prekeys with fresh ids', async () => {
+  it('tops up one-time X25519 and ML-KEM prekeys with fresh ids', async () => {
     const bob = await device('bob');
     expect(await stock(bob)).toBe(100);
     await bob.sm.topUpPrekeys();
     expect(await stock(bob)).toBe(200);
-    const ids = (await bob.storage.list<{ id: number }>(RECORD.oneTimePreKeyPrefix)).map((r) => r.value.id);
-    expect(new Set(ids).size).toBe(200);
-    expect(Math.max(...ids)).toBe(200);
+    expect((await bob.api.keyStatus()).one_time_pq_prekeys).toBe(200);
+    for (const prefix of [RECORD.oneTimePreKeyPrefix, RECORD.oneTimePqPreKeyPrefix]) {
+      const ids = (await bob.storage.list<{ id: number }>(prefix)).map((r) => r.value.id);
+      expect(new Set(ids).size).toBe(200);
+      expect(Math.max(...ids)).toBe(200);
+    }
+    const state = await bob.storage.get<StoredPrekeyState>(RECORD.prekeyState);
+    expect(state).toMatchObject({ pendingOneTime: null, pendingOneTimePq: null });
   });
+
+  it('seals every send with strict durability (a sending chain must not roll back after a crash)', async () => {
+    const [alice, bob] = await established();
+    const writes = vi.spyOn(alice.storage, 'write');
+    await alice.sm.encryptText(bob.name, 'durable');
+    const sealing = writes.mock.calls.find(([ops]) =>
+      ops.some((op) => op.kind === 'put' && op.key.startsWith('session:')),
+    );
+    expect(sealing?.[1]).toEqual({ durability: 'strict' });
+  });
+
+  it('rotates past the relay’s prekeys when its store was rolled back behind them (409 stale_prekey_id)', async () => {
+    const clock = { now: Date.now() };
+    const bob = await device('bob', { clock: () => clock.now });
+    // The relay holds pair 5 — published from a later state of this device that was lost.
+    const { keyPair } = (await bob.storage.get<StoredIdentity>(RECORD.identity)) as StoredIdentity;
+    const spk5 = generateSignedPreKey(keyPair, 5);
+    const pq5 = generatePqPreKey(keyPair, 5);
+    await bob.api.uploadKeys({
+      signedPreKey: { id: 5, publicKey: spk5.publicKey, signature: spk5.signature },
+      pqPreKey: { id: 5, publicKey: pq5.publicKey, signature: pq5.signature },
+    });
+    clock.now += PREKEY_ROTATION_INTERVAL_MS;
+    const result = await bob.sm.maintainPrekeys();
+    expect(result).toEqual({ rotated: true, deleted: [] });
+    expect(await bob.api.identity(bob.name)).toMatchObject({ signedPreKeyId: 6, pqPreKeyId: 6 });
+    const state = await bob.storage.get<StoredPrekeyState>(RECORD.prekeyState);
+    expect(state).toMatchObject({ signedPreKeyId: 6, pqPreKeyId: 6, uploaded: true });
+    expect(state?.retired.map((r) => r.signedPreKeyId)).toEqual([1, 2]);
+    // A new contact's first message uses the pair this device holds, and opens.
+    const alice = await device('alice');
+    await alice.sm.addPeer(bob.name);
+    const first = await alice.sm.encryptText(bob.name, 'after the rollback');
+    expect(parseInitialMessage(first).signedPreKeyId).toBe(6);
+    expect(text(await bob.sm.decrypt(alice.name, first, () => []))).toBe('after the rollback');
+  });
+
+  // ── finding: replayed initial message accepted as new ──────────────────────────────────
+
+  it('refuses a first message replayed after 1, 6 and 50 ratchet steps, leaving the session unchanged', async () => {
+    for (const steps of [1, 6, 50]) {
+      const alice = await device('alice');
+      const bob = await device('bob');
+      await alice.sm.addPeer(bob.name);
+      const first = await alice.sm.encryptText(bob.name, 'first');
+      await bob.sm.decrypt(alice.name, first, () => []);
+      for (let i = 0; i < steps; i++) {
+        const [from, to] = i % 2 === 0 ? [bob, alice] : [alice, bob];
+        await to.sm.decrypt(from.name, await from.sm.encryptText(to.name, `step ${i}`), () => []);
+      }
+      const chatId = (await bob.sm.peer(alice.name))?.chatId as string;
+      const before = await bob.storage.get(RECORD.session(chatId));
+      await expect(bob.sm.decrypt(alice.name, first, storeText(`replay-${steps}`))).rejects.toMatchObject({
+        code: 'duplicate',
+      });
+      expect(await bob.storage.get(RECORD.session(chatId))).toEqual(before);
+      expect(await bob.storage.getMessage(`replay-${steps}`)).toBeUndefined();
+      // The live session is untouched: the conversation goes on.
+      const next = await alice.sm.encryptText(bob.name, 'still here');
+      expect(text(await bob.sm.decrypt(alice.name, next, () => []))).toBe('still here');
+    }
+  }, 120_000);
+
+  it('refuses a first message replayed after its session was dropped (the replay log outlives it)', async () => {
+    const alice = await device('alice');
+    const bob = await device('bob');
+    await alice.sm.addPeer(bob.name);
+    const first = await alice.sm.encryptText(bob.name, 'first');
+    await bob.sm.decrypt(alice.name, first, () => []);
+    await bob.sm.removePeer(alice.name);
+    await expect(bob.sm.decrypt(alice.name, first, () => [])).rejects.toMatchObject({ code: 'duplicate' });
+    const peer = await bob.sm.peer(alice.name);
+    expect(await bob.storage.get(RECORD.session(peer?.chatId as string))).toBeUndefined();
+    const records = await bob.storage.list<StoredReplayRecord>(RECORD.replayPrefix);
+    expect(records).toHaveLength(1);
+    expect(records[0]?.value).toMatchObject({ signedPreKeyId: 1, pqPreKeyKind: 'one-time' });
+  });
+
+  it('never lets a session from a first message replace a current one whose ratchet moved on', async () => {
+    const [alice, bob] = await established();
+    const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
+    const chatAtAlice = (await alice.sm.peer(bob.name))?.chatId as string;
+    const live = (await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array;
+    // Alice's device loses its session (a restored backup): it starts a new one.
+    await alice.storage.delete(RECORD.session(chatAtAlice));
+    const restart = await alice.sm.encryptText(bob.name, 'new session');
+    expect(text(await bob.sm.decrypt(alice.name, restart, () => []))).toBe('new session');
+    const sessions = await bob.sm.loadSessions(chatAtBob);
+    expect(hex(sessions[0]?.baseKey as Uint8Array)).toBe(hex(live));
+    // A later message of the new session opens from the archive and makes it current.
+    const again = await alice.sm.encryptText(bob.name, 'second of the new session');
+    expect(text(await bob.sm.decrypt(alice.name, again, () => []))).toBe('second of the new session');
+    expect(hex((await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array)).not.toBe(hex(live));
+    const reply = await bob.sm.encryptText(alice.name, 'reply');
+    expect(text(await alice.sm.decrypt(bob.name, reply, () => []))).toBe('reply');
+  });
+
+  it('keeps the current session and up to 40 archived ones per contact (libsignal ARCHIVED_STATES_MAX_LENGTH)', async () => {
+    const [alice, bob] = await established();
+    const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
+    const chatAtAlice = (await alice.sm.peer(bob.name))?.chatId as string;
+    const live = hex((await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array);
+    for (let i = 0; i < MAX_ARCHIVED_SESSIONS + 3; i++) {
+      await alice.storage.delete(RECORD.session(chatAtAlice));
+      await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, `restart ${i}`), () => []);
+    }
+    const sessions = await bob.sm.loadSessions(chatAtBob);
+    expect(sessions).toHaveLength(1 + MAX_ARCHIVED_SESSIONS);
+    expect(hex(sessions[0]?.baseKey as Uint8Array)).toBe(live);
+  }, 120_000);
+
+  // ── finding: unknown key share (usernames not bound into the handshake) ────────────────
+
+  it('refuses a first message the relay labels as sent by another account', async () => {
+    const alice = await device('alice');
+    const bob = await device('bob');
+    await alice.sm.addPeer(bob.name);
+    const first = await alice.sm.encryptText(bob.name, 'from alice');
+    await expect(bob.sm.decrypt('mallory', first, () => [])).rejects.toMatchObject({ code: 'undecryptable' });
+    expect(text(await bob.sm.decrypt(alice.name, first, () => []))).toBe('from alice');
+  });
+
+  // ── finding: identity lookups spend one-time prekeys ──────────────────────────────────
+
+  it('the key-change check and the safety screen leave the relay’s one-time prekey stock unchanged', async () => {
+    const alice = await device('alice');
+    const bob = await device('bob');
+    await alice.sm.addPeer(bob.name);
+    const before = await bob.api.keyStatus();
+    for (let i = 0; i < 3; i++) {
+      await alice.sm.checkIdentity(bob.name);
+      await alice.sm.safetyKeys(bob.name);
+    }
+    const after = await bob.api.keyStatus();
+    expect(after.one_time_prekeys).toBe(before.one_time_prekeys);
+    expect(after.one_time_pq_prekeys).toBe(before.one_time_pq_prekeys);
+    expect(alice.fetches()).toBe(0);
+    expect((await alice.sm.peer(bob.name))?.identityKey).toEqual(
+      (await bob.api.identity(bob.name)).identityKey,
+    );
+  });
+
+  // ── finding: signed prekeys never rotated ────────────────────────────────────────────
+
+  it('refuses a first message made with a rotated-out signed prekey once its grace period is over', async () => {
+    // Whoever leaked a signed prekey secret can forge first messages only naming THAT prekey
+    // (DH1 = DH(IK_A, SPK_B) needs its secret), so they are refused once it is deleted.
+    const clock = { now: Date.now() };
+    const bob = await device('bob', { clock: () => clock.now });
+    const alice = await device('alice');
+    const carol = await device('carol');
+    await alice.sm.addPeer(bob.name);
+    await carol.sm.addPeer(bob.name);
+    // Both made while prekey 1 is current; delivered later.
+    const inFlight = await alice.sm.encryptText(bob.name, 'written before the rotation');
+    const late = await carol.sm.encryptText(bob.name, 'delivered after the grace period');
+    expect(parseInitialMessage(late).signedPreKeyId).toBe(1);
+
+    clock.now += PREKEY_ROTATION_INTERVAL_MS;
+    expect(await bob.sm.maintainPrekeys()).toEqual({ rotated: true, deleted: [] });
+    expect(await bob.api.identity(bob.name)).toMatchObject({ signedPreKeyId: 2, pqPreKeyId: 2 });
+    // A new contact now starts with prekey 2.
+    const dave = await device('dave');
+    await dave.sm.addPeer(bob.name);
+    expect(parseInitialMessage(await dave.sm.encryptText(bob.name, 'hi')).signedPreKeyId).toBe(2);
+
+    // Within the grace period a message in flight still opens.
+    clock.now += RETIRED_PREKEY_GRACE_MS - 1;
+    expect((await bob.sm.maintainPrekeys()).deleted).toEqual([]);
+    expect(text(await bob.sm.decrypt(alice.name, inFlight, () => []))).toBe('written before the rotation');
+    expect(await bob.storage.list(RECORD.replayOf(1))).toHaveLength(1);
+
+    clock.now += 1;
+    // Not before the mailbox is fetched (spec/protocol.md §4.7): the caller says when.
+    expect((await bob.sm.maintainPrekeys({ deleteExpired: false })).deleted).toEqual([]);
+    expect(await bob.storage.get(RECORD.signedPreKey(1))).toBeDefined();
+    expect((await bob.sm.maintainPrekeys()).deleted).toEqual([1]);
+    expect(await bob.storage.get(RECORD.signedPreKey(1))).toBeUndefined();
+    expect(await bob.storage.get(RECORD.pqPreKey(1))).toBeUndefined();
+    expect(await bob.storage.list(RECORD.replayOf(1))).toEqual([]);
+    await expect(bob.sm.decrypt(carol.name, late, () => [])).rejects.toMatchObject({ code: 'undecryptable' });
+    // The session made in the grace period lives on.
+    const more = await alice.sm.encryptText(bob.name, 'after the deletion');
+    expect(text(await bob.sm.decrypt(alice.name, more, () => []))).toBe('after the deletion');
+  });
+
+  it('keeps rotated keys through a failed upload, publishes them next run, and starts the grace period only then', async () => {
+    const clock = { now: Date.now() };
+    let offline = true;
+    const user = await registerOnRelay('bob');
+    const bob = await deviceOn(user, user.api, {
+      clock: () => clock.now,
+      uploadKeys: (keys) => (offline ? Promise.reject(new Error('offline')) : user.api.uploadKeys(keys)),
+    });
+    clock.now += PREKEY_ROTATION_INTERVAL_MS;
+    const failed = await bob.sm.maintainPrekeys();
+    expect(failed).toMatchObject({ rotated: true, deleted: [] });
+    expect(failed.uploadError).toBeInstanceOf(Error);
+    const stored = await bob.storage.get<StoredPrekeyState>(RECORD.prekeyState);
+    expect(stored).toMatchObject({ signedPreKeyId: 2, pqPreKeyId: 2, uploaded: false });
+    expect(stored?.retired).toEqual([{ signedPreKeyId: 1, pqPreKeyId: 1, replacedAt: null }]);
+    const spk2 = await bob.storage.get(RECORD.signedPreKey(2));
+    expect(spk2).toBeDefined();
+    expect((await bob.api.identity(bob.name)).signedPreKeyId).toBe(1);
+    // Long offline: no second rotation over an unpublished one, no deletion before publication.
+    clock.now += 3 * RETIRED_PREKEY_GRACE_MS;
+    expect(await bob.sm.maintainPrekeys()).toMatchObject({ rotated: false, deleted: [] });
+    expect(await bob.storage.get(RECORD.signedPreKey(1))).toBeDefined();
+    offline = false;
+    expect(await bob.sm.maintainPrekeys()).toEqual({ rotated: false, deleted: [] });
+    expect(await bob.api.identity(bob.name)).toMatchObject({ signedPreKeyId: 2, pqPreKeyId: 2 });
+    expect(await bob.storage.get(RECORD.signedPreKey(2))).toEqual(spk2);
+    // Overdue again (the pair was made long ago): the next run rotates to 3; 1 goes after grace.
+    expect(await bob.sm.maintainPrekeys()).toMatchObject({ rotated: true });
+    expect((await bob.api.identity(bob.name)).signedPreKeyId).toBe(3);
+    clock.now += RETIRED_PREKEY_GRACE_MS;
+    expect((await bob.sm.maintainPrekeys()).deleted).toEqual([1, 2]);
+  });
+});
+
+describe('SessionManager under random interleavings', () => {
+  it('delivers every message exactly once and refuses every replay without changing state', async () => {
+    const [alice, bob] = await established();
+    const chatOf = async (d: Device, other: Device) => (await d.sm.peer(other.name))?.chatId as string;
+    const chats = new Map([
+      [alice, await chatOf(alice, bob)],
+      [bob, await chatOf(bob, alice)],
+    ]);
+    type Sent = { from: Device; to: Device; wire: Uint8Array; text: string };
+    const held: Sent[] = [];
+    const delivered: Sent[] = [];
+    const received = new Map<string, number>();
+    let n = 0;
+    const deliver = async (m: Sent) => {
+      const r = await m.to.sm.decrypt(m.from.name, m.wire, () => []);
+      expect(text(r)).toBe(m.text);
+      received.set(m.text, (received.get(m.text) ?? 0) + 1);
+      delivered.push(m);
+    };
+    const command = fc.oneof(
+      fc.record({ kind: fc.constant('send' as const), fromAlice: fc.boolean(), now: fc.boolean() }),
+      fc.record({ kind: fc.constant('deliverHeld' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 12 }), async (commands) => {
+        for (const c of commands) {
+          if (c.kind === 'send') {
+            const [from, to] = c.fromAlice ? [alice, bob] : [bob, alice];
+            n += 1;
+            const m = { from, to, text: `msg ${n}`, wire: await from.sm.encryptText(to.name, `msg ${n}`) };
+            if (c.now) await deliver(m);
+            else held.push(m);
+          } else if (c.kind === 'deliverHeld' && held.length) {
+            await deliver(held.splice(c.pick % held.length, 1)[0] as Sent);
+          } else if (c.kind === 'replay' && delivered.length) {
+            const m = delivered[c.pick % delivered.length] as Sent;
+            const key = RECORD.session(chats.get(m.to) as string);
+            const before = await m.to.storage.get(key);
+            await expect(m.to.sm.decrypt(m.from.name, m.wire, () => [])).rejects.toBeInstanceOf(SecureError);
+            expect(await m.to.storage.get(key)).toEqual(before);
+          }
+        }
+        for (const m of held.splice(0)) await deliver(m);
+        for (const count of received.values()) expect(count).toBe(1);
+        expect(received.size).toBe(n);
+      }),
+      { numRuns: 10 },
+    );
+  }, 120_000);
 });
 
 describe('KeyedMutex', () => {

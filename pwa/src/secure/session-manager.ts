@@ -5,10 +5,19 @@
 // plaintext (the caller's writes) and the new ratchet state are stored in ONE transaction, so
 // the caller can acknowledge it to the relay right after.
 //
-// Sessions per contact: a short list, newest first. Both sides may start a session at the
-// same time; each then holds two, and a ratchet message is tried against each stored session
-// in turn (as Signal's session records do) — the one that opens it becomes current, so the
-// two sides converge on one session.
+// Sessions per contact: the current one and up to MAX_ARCHIVED_SESSIONS older ones, newest
+// first. Both sides may start a session at the same time; each then holds two, and a ratchet
+// message is tried against each stored session in turn (as Signal's session records do) — the
+// one that opens it becomes current, so the two sides converge on one session.
+//
+// Replay defence (spec/protocol.md §6.3): every accepted initial message leaves a
+// durable replay record (its base key and the prekey ids it used), written in the same
+// transaction as the session it created and kept as long as the signed prekey it used
+// (prekey-lifecycle.ts deletes both together). An initial message whose base key is recorded —
+// or held by any stored session — is refused as a duplicate whatever happened to the session
+// since; a DUPLICATE_MESSAGE never falls back to accepting a new session. And a session created
+// from an initial message never replaces a current one whose ratchet has moved on: it is
+// archived behind it, and becomes current only when a later message of it opens.
 import { CryptoCoreError } from '@secure-drop/crypto-core/errors';
 import {
   acceptSession,
@@ -22,32 +31,70 @@ import {
 } from '@secure-drop/crypto-core/session';
 import { deserializeSession, serializeSession } from '@secure-drop/crypto-core/session-codec';
 import type { Storage, WriteOp } from '../storage/storage.ts';
-import type { Bundle, KeysUpload } from '../transport/api.ts';
+import type { Bundle, Identity, KeysUpload } from '../transport/api.ts';
 import {
   loadIdentity,
+  loadOneTimePqPreKey,
   loadOneTimePreKey,
   loadPqPreKey,
+  loadPrekeyState,
   loadSignedPreKey,
   newOneTimePreKeys,
   requireIdentity,
 } from './account-keys.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
-import { RECORD, type StoredPeer } from './records.ts';
+import {
+  type MaintenanceOptions,
+  type MaintenanceResult,
+  maintainPrekeys,
+  nextMaintenanceAt,
+  publishPendingOneTime,
+} from './prekey-lifecycle.ts';
+import { RECORD, type StoredPeer, type StoredReplayRecord } from './records.ts';
 
-/** Sessions kept per contact: current + a few older ones for messages still in flight. */
-export const MAX_SESSIONS_PER_PEER = 4;
+/**
+ * Older sessions kept per contact behind the current one: libsignal's
+ * ARCHIVED_STATES_MAX_LENGTH (session_structure.rs), for messages still in flight on them and
+ * so that their base keys stay known.
+ */
+export const MAX_ARCHIVED_SESSIONS = 40;
 
 /** What the session manager needs from the relay (RelayApi implements it). */
 export interface KeyServer {
+  /** A bundle — spends a one-time prekey: only to start a session. */
   bundle(username: string): Promise<Bundle>;
-  uploadKeys(keys: KeysUpload): Promise<{ prekeys_low: boolean }>;
+  /** The identity key and prekey ids only; spends nothing (key-change check, safety screen). */
+  identity(username: string): Promise<Identity>;
+  uploadKeys(keys: KeysUpload): Promise<unknown>;
+  /** This account's key status (prekey-lifecycle.ts asks it when the relay says "stale"). */
+  keyStatus?(): Promise<{ signed_prekey_id: number | null; pq_prekey_id: number | null }>;
+}
+
+/** One operation at a time per key (KeyedMutex); injectable so tests can remove the lock. */
+export interface ConversationLocks {
+  run<T>(key: string, task: () => Promise<T>): Promise<T>;
+}
+
+export interface SessionManagerOptions {
+  readonly locks?: ConversationLocks;
+  /** The device clock (ms): prekey schedule and the sender time of messages. */
+  readonly clock?: () => number;
+}
+
+/** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
+export interface OutgoingMeta {
+  /** The sender's time of the message (ms). */
+  readonly sentAt: number;
 }
 
 export interface DecryptedIncoming {
   readonly peer: StoredPeer;
   readonly contentType: 'text' | 'photo' | 'control';
-  readonly plaintext: Uint8Array;
+  readonly body: Uint8Array;
+  /** The sender's time and per-conversation order number, from inside the ciphertext. */
+  readonly sentAt: number;
+  readonly order: number;
   /** Photo messages: the message key and header that open the photo blob (spec §10). */
   readonly photoKeys?: { readonly messageKey: Uint8Array; readonly header: Uint8Array };
   /** This message came with an identity key other than the trusted one. */
@@ -60,12 +107,17 @@ const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) =>
 const newChatId = () => crypto.randomUUID();
 
 export class SessionManager {
-  private readonly locks = new KeyedMutex();
+  private readonly locks: ConversationLocks;
+  private readonly clock: () => number;
 
   constructor(
     private readonly storage: Storage,
     private readonly keyServer: KeyServer,
-  ) {}
+    options: SessionManagerOptions = {},
+  ) {
+    this.locks = options.locks ?? new KeyedMutex();
+    this.clock = options.clock ?? Date.now;
+  }
 
   // ── contacts (peers) ─────────────────────────────────────────────────────────────────
 
@@ -78,7 +130,7 @@ export class SessionManager {
   }
 
   /** Adds a contact locally (idempotent); returns its record. */
-  async addPeer(username: string, addedAt = Date.now()): Promise<StoredPeer> {
+  async addPeer(username: string, addedAt = this.clock()): Promise<StoredPeer> {
     const existing = await this.peer(username);
     if (existing) return existing;
     const peer: StoredPeer = {
@@ -89,6 +141,7 @@ export class SessionManager {
       verified: false,
       keyChanged: false,
       pendingIdentityKey: null,
+      sentOrder: 0,
     };
     await this.storage.put(RECORD.peer(peer.chatId), peer);
     return peer;
@@ -112,9 +165,16 @@ export class SessionManager {
     return peer;
   }
 
+  private async ownName(): Promise<string> {
+    const id = await loadIdentity(this.storage);
+    if (!id) throw new Error('no identity key on this device');
+    return id.username;
+  }
+
   // ── sessions ─────────────────────────────────────────────────────────────────────────
 
-  private async loadSessions(chatId: string): Promise<SessionState[]> {
+  /** The stored sessions of a chat, current first (UNSUPPORTED_VERSION for a v1 state). */
+  async loadSessions(chatId: string): Promise<SessionState[]> {
     const stored = await this.storage.get<Uint8Array[]>(RECORD.session(chatId));
     return (stored ?? []).map((bytes) => deserializeSession(bytes));
   }
@@ -123,7 +183,7 @@ export class SessionManager {
     return {
       kind: 'put',
       key: RECORD.session(chatId),
-      value: sessions.slice(0, MAX_SESSIONS_PER_PEER).map((s) => serializeSession(s)),
+      value: sessions.slice(0, 1 + MAX_ARCHIVED_SESSIONS).map((s) => serializeSession(s)),
     };
   }
 
@@ -136,6 +196,7 @@ export class SessionManager {
     const sessions = await this.loadSessions(peer.chatId);
     const current = sessions[0];
     if (current && sameBytes(current.remoteIdentityKey, peer.identityKey)) return { peer, sessions };
+    // Only here is a bundle fetched: it spends one of the contact's one-time prekeys.
     const bundle = await this.keyServer.bundle(peer.username);
     if (peer.identityKey && !sameBytes(peer.identityKey, bundle.identityKey)) {
       const flagged = this.flagKeyChange(peer, bundle.identityKey);
@@ -143,12 +204,21 @@ export class SessionManager {
       throw new SecureError('key_change_unacknowledged', 'identity key changed');
     }
     const identity = await requireIdentity(this.storage);
-    const { session } = initiateSession(identity, {
-      identityKey: bundle.identityKey,
-      signedPreKey: bundle.signedPreKey,
-      pqPreKey: bundle.pqPreKey,
-      oneTimePreKey: bundle.oneTimePreKey,
-    });
+    const { session } = initiateSession(
+      identity,
+      {
+        identityKey: bundle.identityKey,
+        signedPreKey: bundle.signedPreKey,
+        pqPreKey: {
+          kind: bundle.pqPreKey.kind === 'one_time' ? 'one-time' : 'last-resort',
+          id: bundle.pqPreKey.id,
+          publicKey: bundle.pqPreKey.publicKey,
+          signature: bundle.pqPreKey.signature,
+        },
+        ...(bundle.oneTimePreKey ? { oneTimePreKey: bundle.oneTimePreKey } : {}),
+      },
+      { initiator: await this.ownName(), responder: bundle.username },
+    );
     // Trust on first use: the first identity key seen for a contact becomes the trusted one.
     const trusted: StoredPeer = peer.identityKey
       ? peer
@@ -168,10 +238,13 @@ export class SessionManager {
     username: string,
     text: string,
     persist: (wire: Uint8Array) => WriteOp[] = () => [],
+    meta: Partial<OutgoingMeta> = {},
   ): Promise<Uint8Array> {
+    const body = new TextEncoder().encode(text);
     return this.encryptWith(
       username,
-      (current) => encryptMessage(current, 'text', new TextEncoder().encode(text)),
+      meta,
+      (current, framing) => encryptMessage(current, 'text', { body, ...framing }),
       persist,
     );
   }
@@ -185,38 +258,63 @@ export class SessionManager {
     username: string,
     build: (keys: { messageKey: Uint8Array; header: Uint8Array }) => Promise<Uint8Array>,
     persist: (wire: Uint8Array) => WriteOp[] = () => [],
+    meta: Partial<OutgoingMeta> = {},
   ): Promise<Uint8Array> {
-    return this.encryptWith(username, (current) => encryptPhotoMessage(current, build), persist);
+    return this.encryptWith(
+      username,
+      meta,
+      (current, framing) => encryptPhotoMessage(current, build, framing),
+      persist,
+    );
   }
 
   /**
    * One send under the conversation lock: `seal` advances the current session, and the new
-   * state, the peer record and the caller's `persist` writes commit in one transaction.
+   * state, the peer record (with the conversation's order counter) and the caller's `persist`
+   * writes commit in one transaction — with strict durability, because it advances a sending
+   * chain (spec/protocol.md §15: sealing under a rolled-back state).
    */
   private async encryptWith(
     username: string,
-    seal: (current: SessionState) => Promise<{ session: SessionState; message: Uint8Array }>,
+    meta: Partial<OutgoingMeta>,
+    seal: (
+      current: SessionState,
+      framing: { sentAt: number; order: number },
+    ) => Promise<{ session: SessionState; message: Uint8Array }>,
     persist: (wire: Uint8Array) => WriteOp[],
   ): Promise<Uint8Array> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {
       const fresh = await this.requirePeer(username);
       const { peer, sessions } = await this.sendingSession(fresh);
-      const { session, message } = await seal(sessions[0] as SessionState);
-      await this.storage.write([
-        this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
-        { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
-        ...persist(message),
-      ]);
+      const order = (peer.sentOrder ?? 0) + 1;
+      // The sender's time never goes backwards along the order (a clock set back), so the
+      // receiver's order by (time, order) is the sending order.
+      const sentAt = Math.max(meta.sentAt ?? this.clock(), peer.lastSentAt ?? 0);
+      const { session, message } = await seal(sessions[0] as SessionState, { sentAt, order });
+      await this.storage.write(
+        [
+          this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
+          {
+            kind: 'put',
+            key: RECORD.peer(peer.chatId),
+            value: { ...peer, sentOrder: order, lastSentAt: sentAt },
+          },
+          ...persist(message),
+        ],
+        { durability: 'strict' },
+      );
       return message;
     });
   }
 
   /**
    * Decrypts a message from `sender`. `persist` returns the writes that store its plaintext;
-   * they are applied in the same transaction as the new ratchet state (and the deletion of a
-   * used one-time prekey). Resolves only after that transaction committed.
-   * Throws SecureError('undecryptable' | 'no_session') for a message that cannot be opened.
+   * they are applied in the same transaction as the new ratchet state (and, for an initial
+   * message, the replay record and the deletion of the used one-time prekeys). Resolves only
+   * after that transaction committed.
+   * Throws SecureError('undecryptable' | 'no_session' | 'duplicate') for a message that cannot
+   * be opened.
    */
   async decrypt(
     sender: string,
@@ -233,13 +331,14 @@ export class SessionManager {
       } catch (err) {
         throw new SecureError('undecryptable', 'malformed message', { cause: err });
       }
-      let opened: { session: SessionState; index: number; usedOneTimePreKeyId?: number } & Awaited<
-        ReturnType<typeof decryptMessage>
-      >;
       const tried = await this.tryExisting(sessions, wire);
+      let opened: Opened;
+      let accepted: Accepted | null = null;
       if (tried) opened = tried;
-      else if (kind === 'initial') opened = { ...(await this.accept(wire)), index: -1 };
-      else throw new SecureError('no_session', 'no session opens this message');
+      else if (kind === 'initial') {
+        accepted = await this.accept(sender, wire, sessions);
+        opened = { ...accepted.result, index: -1 };
+      } else throw new SecureError('no_session', 'no session opens this message');
 
       let keyChanged = false;
       const remote = opened.session.remoteIdentityKey;
@@ -249,34 +348,42 @@ export class SessionManager {
         peer = this.flagKeyChange(peer, remote);
       }
       const rest = sessions.filter((_, i) => i !== opened.index);
-      const contentType = opened.contentType;
       const result: DecryptedIncoming = {
         peer,
-        contentType,
-        plaintext: opened.plaintext,
+        contentType: opened.contentType,
+        body: opened.body,
+        sentAt: opened.sentAt,
+        order: opened.order,
         keyChanged,
         ...(opened.messageKey && opened.header
           ? { photoKeys: { messageKey: opened.messageKey, header: opened.header } }
           : {}),
       };
+      // A session from an initial message never replaces a current one whose ratchet has moved
+      // on (a replay that got past the replay log, or a stale restart): it waits behind it.
+      const current = rest[0];
+      const order =
+        accepted && current && hasMovedOn(current) && !keyChanged
+          ? [current, opened.session, ...rest.slice(1)]
+          : [opened.session, ...rest];
       const ops: WriteOp[] = [
-        this.sessionsOp(peer.chatId, [opened.session, ...rest]),
+        this.sessionsOp(peer.chatId, order),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
       ];
-      if (opened.usedOneTimePreKeyId !== undefined)
-        ops.push({ kind: 'delete', key: RECORD.oneTimePreKey(opened.usedOneTimePreKeyId) });
+      if (accepted) ops.push(...accepted.ops);
       ops.push(...persist(result));
-      await this.storage.write(ops);
+      await this.storage.write(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
   }
 
-  private async tryExisting(sessions: SessionState[], wire: Uint8Array) {
+  private async tryExisting(sessions: SessionState[], wire: Uint8Array): Promise<Opened | null> {
     for (const [index, s] of sessions.entries()) {
       try {
         const r = await decryptMessage(s, wire);
         return { ...r, index };
       } catch (err) {
+        // A message key already used: a redelivery or a replay. Never retried as a new session.
         if (err instanceof CryptoCoreError && err.code === 'DUPLICATE_MESSAGE')
           throw new SecureError('duplicate', 'duplicate message', { cause: err });
         // Another session may open it; try the next.
@@ -285,41 +392,79 @@ export class SessionManager {
     return null;
   }
 
-  private async accept(wire: Uint8Array) {
+  /**
+   * Answers an initial message no stored session opens: refused as a duplicate when its base
+   * key is in the replay log or held by a stored session; otherwise a new session, with the
+   * writes that record it and delete the one-time prekeys it used.
+   */
+  private async accept(sender: string, wire: Uint8Array, sessions: SessionState[]): Promise<Accepted> {
     try {
       const header = parseInitialMessage(wire);
+      // spec/protocol.md §6.3: a known base key is a replay, refused before any other work —
+      // also when the one-time prekeys it used are long deleted.
+      const known = await this.knownBaseKeys(sessions);
+      if (known.has(hex(header.baseKey)))
+        throw new SecureError('duplicate', 'initial message already accepted');
       const identity = await requireIdentity(this.storage);
       const [signedPreKey, pqPreKey, oneTimePreKey] = await Promise.all([
         loadSignedPreKey(this.storage, header.signedPreKeyId),
-        loadPqPreKey(this.storage, header.pqPreKeyId),
+        header.pqPreKeyKind === 'one-time'
+          ? loadOneTimePqPreKey(this.storage, header.pqPreKeyId)
+          : loadPqPreKey(this.storage, header.pqPreKeyId),
         header.oneTimePreKeyId === undefined
           ? undefined
           : loadOneTimePreKey(this.storage, header.oneTimePreKeyId),
       ]);
       if (!signedPreKey || !pqPreKey) throw new SecureError('undecryptable', 'unknown prekey');
-      return await acceptSession({ identity, signedPreKey, pqPreKey, oneTimePreKey }, wire);
+      const result = await acceptSession({ identity, signedPreKey, pqPreKey, oneTimePreKey }, wire, {
+        initiator: sender,
+        responder: await this.ownName(),
+        isKnownBaseKey: (baseKey) => known.has(hex(baseKey)),
+      });
+      const record: StoredReplayRecord = { ...result.replayRecord, acceptedAt: this.clock() };
+      const ops: WriteOp[] = [
+        { kind: 'put', key: RECORD.replay(record.signedPreKeyId, crypto.randomUUID()), value: record },
+      ];
+      if (result.usedOneTimePreKeyId !== undefined)
+        ops.push({ kind: 'delete', key: RECORD.oneTimePreKey(result.usedOneTimePreKeyId) });
+      if (result.usedOneTimePqPreKeyId !== undefined)
+        ops.push({ kind: 'delete', key: RECORD.oneTimePqPreKey(result.usedOneTimePqPreKeyId) });
+      return { result, ops };
     } catch (err) {
       if (err instanceof SecureError) throw err;
+      if (err instanceof CryptoCoreError && err.code === 'DUPLICATE_MESSAGE')
+        throw new SecureError('duplicate', 'initial message already accepted', { cause: err });
       throw new SecureError('undecryptable', 'initial message rejected', { cause: err });
     }
   }
 
+  /** Base keys of every accepted initial message still recorded, and of the stored sessions. */
+  private async knownBaseKeys(sessions: SessionState[]): Promise<Set<string>> {
+    const known = new Set(sessions.map((s) => hex(s.baseKey)));
+    for (const { value } of await this.storage.list<StoredReplayRecord>(RECORD.replayPrefix))
+      known.add(hex(value.baseKey));
+    return known;
+  }
+
   // ── key changes and verification ────────────────────────────────────────────────────
 
-  /** The relay announced a new identity key for `username`: learn it now, so the chat warns. */
+  /**
+   * The relay announced a new identity key for `username`: learn it now, so the chat warns.
+   * Uses the identity route, which spends none of the contact's one-time prekeys.
+   */
   async checkIdentity(username: string): Promise<StoredPeer | undefined> {
     const peer0 = await this.peer(username);
     if (!peer0) return undefined;
     return this.locks.run(peer0.chatId, async () => {
       const peer = (await this.peer(username)) ?? peer0;
-      const bundle = await this.keyServer.bundle(username);
+      const { identityKey } = await this.keyServer.identity(username);
       if (!peer.identityKey) {
-        const trusted = { ...peer, identityKey: bundle.identityKey.slice() };
+        const trusted = { ...peer, identityKey: identityKey.slice() };
         await this.storage.put(RECORD.peer(peer.chatId), trusted);
         return trusted;
       }
-      if (sameBytes(peer.identityKey, bundle.identityKey)) return peer;
-      const flagged = this.flagKeyChange(peer, bundle.identityKey);
+      if (sameBytes(peer.identityKey, identityKey)) return peer;
+      const flagged = this.flagKeyChange(peer, identityKey);
       await this.storage.put(RECORD.peer(peer.chatId), flagged);
       return flagged;
     });
@@ -360,7 +505,7 @@ export class SessionManager {
     });
   }
 
-  /** Our identity key and the contact's trusted one, for the safety number (fetched once if unknown). */
+  /** Our identity key and the contact's trusted one, for the safety number (looked up once if unknown). */
   async safetyKeys(username: string): Promise<{ me: string; mine: Uint8Array; theirs: Uint8Array }> {
     const id = await loadIdentity(this.storage);
     if (!id) throw new Error('no identity key on this device');
@@ -370,13 +515,50 @@ export class SessionManager {
     return { me: id.username, mine: id.keyPair.publicKey, theirs: peer.identityKey };
   }
 
-  // ── prekey stock ─────────────────────────────────────────────────────────────────────
+  // ── prekeys ──────────────────────────────────────────────────────────────────────────
 
-  /** The relay said the one-time prekey stock runs low: generate, store, upload a batch. */
-  async topUpPrekeys(): Promise<void> {
-    await this.locks.run('prekeys', async () => {
-      const upload = await newOneTimePreKeys(this.storage);
-      await this.keyServer.uploadKeys(upload);
+  /**
+   * The relay said a one-time prekey stock runs low: generate, store, upload a batch of each
+   * low kind (a batch whose earlier upload failed is uploaded first, never regenerated).
+   */
+  async topUpPrekeys(
+    low: { x25519?: boolean; mlkem?: boolean } = { x25519: true, mlkem: true },
+  ): Promise<void> {
+    await this.locks.run(PREKEY_LOCK, async () => {
+      if (low.x25519) await newOneTimePreKeys(this.storage, 'x25519');
+      if (low.mlkem) await newOneTimePreKeys(this.storage, 'mlkem');
+      await publishPendingOneTime(this.storage, this.keyServer, await loadPrekeyState(this.storage));
     });
   }
+
+  /** Rotates the signed prekeys when due and deletes expired ones (prekey-lifecycle.ts). */
+  maintainPrekeys(options: MaintenanceOptions = {}): Promise<MaintenanceResult> {
+    return this.locks.run(PREKEY_LOCK, () =>
+      maintainPrekeys(this.storage, this.keyServer, this.clock(), options),
+    );
+  }
+
+  /** When maintainPrekeys next has work (device clock, ms). */
+  async nextPrekeyMaintenance(): Promise<number> {
+    return nextMaintenanceAt(await loadPrekeyState(this.storage));
+  }
+}
+
+const PREKEY_LOCK = 'prekeys';
+
+type Opened = Awaited<ReturnType<typeof decryptMessage>> & { index: number };
+interface Accepted {
+  readonly result: Awaited<ReturnType<typeof acceptSession>>;
+  readonly ops: WriteOp[];
+}
+
+const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * Whether a session's ratchet has moved past its handshake: the initiator has had a reply, or
+ * the responder has sent or taken a new DH ratchet step (Double Ratchet §3.5).
+ */
+export function hasMovedOn(s: SessionState): boolean {
+  if (s.role === 'initiator') return s.pendingInitialHeader === null;
+  return (s.sendingChain?.counter ?? 0) > 0 || s.previousChains.length > 0;
 }

@@ -10,6 +10,8 @@
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RECORD as SECURE } from '../secure/records.ts';
+import { openIdbStorage } from '../storage/idb-storage.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
 import { RelayApi } from '../transport/api.ts';
 import { createApp, type RunningApp } from './app.ts';
@@ -156,6 +158,70 @@ describe('createApp over the real relay', () => {
     expect(second.http.hasSession).toBe(false);
     second.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: session.tokens.refreshToken });
     await expect(second.removeContact(alice.username)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('a device holding version 1 state tells its user and starts over with new keys', async () => {
+    const alice = await registered('apv');
+    const bob = await registered('apw');
+    await alice.app.addContact(bob.username);
+    await alice.app.sendText(bob.username, 'from the old version');
+    const relay = new RelayApi({ baseUrl: relayUrl() });
+    await relay.login(alice.username, alice.recoveryCodes[0] ?? '');
+    const oldKey = (await relay.identity(alice.username)).identityKey;
+    // What version 1 left behind: keys and sessions without the version 2 format marker.
+    const name = `app-${alice.ns}:${alice.username}`;
+    const old = await openIdbStorage(name);
+    await old.delete(SECURE.format);
+    old.lock();
+    localStorage.setItem('sd.account', alice.username);
+    alice.app.dispose();
+
+    const reloaded = makeApp(alice.ns);
+    await reloaded.start();
+    expect(reloaded.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    expect(reloaded.notice.value).toBe('protocol_reset');
+    // Started over: no contacts or history from the old store, a new identity on the relay.
+    expect(reloaded.contacts.value).toEqual([]);
+    expect(reloaded.messagesFor(bob.username).value).toEqual([]);
+    await until(() => reloaded.connection.value === 'online', 'online after starting over');
+    // The new keys are published by the first prekey maintenance, once signed in.
+    let newKey = oldKey;
+    for (let i = 0; i < 200 && newKey.every((x, j) => x === oldKey[j]); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      newKey = (await relay.identity(alice.username)).identityKey;
+    }
+    expect(newKey).not.toEqual(oldKey);
+
+    // The explanation survives a reload until the user dismisses it.
+    reloaded.dispose();
+    const third = makeApp(alice.ns);
+    await third.start();
+    expect(third.notice.value).toBe('protocol_reset');
+    expect((await relay.identity(alice.username)).identityKey).toEqual(newKey);
+    third.dismissNotice();
+    expect(third.notice.value).toBeNull();
+    third.dispose();
+    const fourth = makeApp(alice.ns);
+    await fourth.start();
+    expect(fourth.auth.value.status).toBe('signed-in');
+    expect(fourth.notice.value).toBeNull();
+  });
+
+  it('treats a stored session crypto-core refuses as version 1 (UNSUPPORTED_VERSION) the same way', async () => {
+    const alice = await registered('apq');
+    const name = `app-${alice.ns}:${alice.username}`;
+    const store = await openIdbStorage(name);
+    // A version 1 session record: its storage encoding starts with version byte 0x01.
+    const v1 = new Uint8Array(200);
+    v1[0] = 0x01;
+    await store.put(SECURE.session(crypto.randomUUID()), [v1]);
+    store.lock();
+    localStorage.setItem('sd.account', alice.username);
+    alice.app.dispose();
+    const reloaded = makeApp(alice.ns);
+    await reloaded.start();
+    expect(reloaded.auth.value.status).toBe('signed-in');
+    expect(reloaded.notice.value).toBe('protocol_reset');
   });
 
   it('erases this device: the account store is gone and a reload stays signed out', async () => {

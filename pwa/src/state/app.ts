@@ -21,6 +21,7 @@ import { AppError } from './errors.ts';
 import type { Messenger } from './messenger.ts';
 import type {
   App,
+  AppNotice,
   AuthState,
   ChatMessage,
   ChatSummary,
@@ -47,6 +48,8 @@ export interface AppOptions {
 
 const ACCOUNT_KEY = 'sd.account';
 const AUTH = 'auth';
+/** The AppNotice waiting to be read, stored so a reload does not lose it. */
+const NOTICE = 'notice';
 
 /**
  * The session's tokens, in the encrypted store. The access token is kept with the refresh
@@ -98,6 +101,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const contacts = signal<readonly Contact[]>([]);
   const chats = signal<readonly ChatSummary[]>([]);
   const storagePersisted = signal<boolean | null>(null);
+  const notice = signal<AppNotice | null>(null);
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
   const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
   const photoSignals = new Map<string, Signal<PhotoView>>();
@@ -159,6 +163,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       },
     });
     await messenger.load();
+    notice.value = (await store.get<AppNotice>(NOTICE)) ?? null;
     auth.value = { status: 'signed-in', username };
     rememberAccount(username);
     storagePersisted.value = await requestPersistentStorage();
@@ -172,7 +177,31 @@ export function createApp(options: AppOptions = {}): RunningApp {
     storage = null;
     api.http.setTokens(null);
     clearViews();
+    notice.value = null;
     auth.value = { status: 'signed-out', username: null };
+  }
+
+  /**
+   * This device's store holds protocol version 1 keys and sessions, which version 2 refuses
+   * (UNSUPPORTED_VERSION): start over — a new, empty store with new keys and the same sign-in,
+   * plus a stored notice telling the user. The new keys are published now (`publishNow`, right
+   * after a login) or by the messenger's first prekey maintenance (prekey-lifecycle.ts: the
+   * prekey state records what the relay has not accepted yet).
+   */
+  async function startOver(
+    username: string,
+    old: Storage,
+    saved: StoredAuth | undefined,
+    publishNow: boolean,
+  ): Promise<Storage> {
+    await old.erase();
+    const store = await openIdbStorage(storageName(username));
+    const { createAccountKeys, publishAccountKeys } = await cryptoLayers();
+    if (publishNow) await publishAccountKeys(store, username, api);
+    else await createAccountKeys(store, username);
+    if (saved) await store.put(AUTH, saved);
+    await store.put(NOTICE, 'protocol_reset' satisfies AppNotice);
+    return store;
   }
 
   function requireMessenger(): Messenger {
@@ -193,13 +222,14 @@ export function createApp(options: AppOptions = {}): RunningApp {
     let store = await openIdbStorage(storageName(username));
     const local = await loadIdentity(store);
     const remote = await api.keyStatus();
+    const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
+    if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined, true);
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
     if (local) {
       await store.erase();
       store = await openIdbStorage(storageName(username));
     }
-    const { createAccountKeys } = await cryptoLayers();
-    await api.uploadKeys(await createAccountKeys(store, username));
+    await publishAccountKeys(store, username, api);
     return store;
   }
 
@@ -222,6 +252,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     language,
     update,
     storagePersisted,
+    notice,
 
     async start() {
       if (options.registerServiceWorker !== false) registerServiceWorker();
@@ -232,13 +263,17 @@ export function createApp(options: AppOptions = {}): RunningApp {
         return;
       }
       try {
-        const store = await openIdbStorage(storageName(username));
+        let store = await openIdbStorage(storageName(username));
         const saved = await store.get<StoredAuth>(AUTH);
         if (!saved || !(await loadIdentity(store))) {
           store.lock();
           auth.value = { status: 'signed-out', username: null };
           return;
         }
+        const { holdsVersion1State } = await cryptoLayers();
+        // Published by the messenger's first prekey maintenance, once signed in: a token
+        // refresh then lands in the new store.
+        if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
         // The access token was never stored; the refresh token gets a new one when online.
         // A stored access token still valid for a minute is used as is; otherwise the refresh
         // token gets a new one when the network allows.
@@ -279,8 +314,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const stale = await openIdbStorage(storageName(session.username));
       await stale.erase();
       const store = await openIdbStorage(storageName(session.username));
-      const { createAccountKeys } = await cryptoLayers();
-      await api.uploadKeys(await createAccountKeys(store, session.username));
+      const { publishAccountKeys } = await cryptoLayers();
+      await publishAccountKeys(store, session.username, api);
       await saveTokens(store, session.username, session.tokens);
       pending = null;
       await unlock(session.username, store);
@@ -377,6 +412,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
     setLanguage,
     applyUpdate,
     dismissUpdate,
+    dismissNotice() {
+      notice.value = null;
+      void storage?.delete(NOTICE).catch(() => undefined);
+    },
   };
 
   return app;

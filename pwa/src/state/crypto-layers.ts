@@ -2,6 +2,7 @@
 // loaded on demand by app.ts with import(): the login screen and the first paint do not wait
 // for it (issue #4 benchmark: initial JavaScript). The service worker precaches this chunk,
 // so an offline start can load it too.
-export { createAccountKeys } from '../secure/account-keys.ts';
+export { createAccountKeys, publishAccountKeys } from '../secure/account-keys.ts';
+export { holdsVersion1State } from '../secure/store-format.ts';
 export { Messenger } from './messenger.ts';
 export { compareScannedText, safetyNumberOf } from './safety.ts';

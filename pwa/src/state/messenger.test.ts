@@ -6,7 +6,8 @@
 import { type Signal, signal } from '@preact/signals-react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createAccountKeys } from '../secure/account-keys.ts';
+import { publishAccountKeys } from '../secure/account-keys.ts';
+import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl, signInAgain } from '../test/relay.ts';
@@ -63,7 +64,13 @@ interface Device {
   readonly ended: () => number;
 }
 
-async function start(user: RelayUser, api: RelayApi, storage: Storage, online = true): Promise<Device> {
+async function start(
+  user: RelayUser,
+  api: RelayApi,
+  storage: Storage,
+  online = true,
+  clock?: () => number,
+): Promise<Device> {
   const sinks = makeSinks();
   let ended = 0;
   const m = new Messenger({
@@ -75,6 +82,7 @@ async function start(user: RelayUser, api: RelayApi, storage: Storage, online = 
     onSessionEnded: () => {
       ended += 1;
     },
+    ...(clock ? { clock } : {}),
   });
   running.push(m);
   await m.load();
@@ -88,7 +96,7 @@ async function start(user: RelayUser, api: RelayApi, storage: Storage, online = 
 /** A new device for `user` (fresh store, keys created and uploaded), signed in on `api`. */
 async function device(user: RelayUser, api = user.api): Promise<Device> {
   const storage = await openIdbStorage(`messenger-${user.username}-${crypto.randomUUID()}`);
-  await api.uploadKeys(await createAccountKeys(storage, user.username));
+  await publishAccountKeys(storage, user.username, api);
   return start(user, api, storage);
 }
 
@@ -211,6 +219,37 @@ describe('Messenger over the real relay', () => {
     await alice.m.sendText(b, 'to the new phone');
     await until(() => texts(bob2, a).includes('to the new phone'), 'new device receives');
     expect(texts(bob2, a)).toEqual(['after the change', 'to the new phone']);
+  });
+
+  it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    bob.m.stop();
+    // Sealed in order 1, 2, 3 — all in the same millisecond, so only the order number inside
+    // the ciphertext tells them apart — then handed to the relay as 3, 1, 2.
+    const sentAt = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const wires: Uint8Array[] = [];
+    for (const t of ['one', 'two', 'three'])
+      wires.push(await alice.m.sm.encryptText(b, t, () => [], { sentAt }));
+    for (const i of [2, 0, 1]) await alice.api.sendMessage(b, crypto.randomUUID(), wires[i] as Uint8Array);
+    const again = await start(bob.user, bob.api, bob.storage);
+    await until(() => texts(again, a).length === 3, 'three messages');
+    expect(texts(again, a)).toEqual(['one', 'two', 'three']);
+    const shown = again.sinks.messages(a).value;
+    expect(shown.map((m) => m.at)).toEqual([sentAt, sentAt, sentAt]);
+    // The relay's clock is kept only as "received at".
+    for (const m of shown) expect(m.receivedAt).toBeGreaterThan(sentAt);
+  });
+
+  it('rotates an overdue signed prekey pair when it comes online and publishes it', async () => {
+    const alice = await device(await registerOnRelay('mr'));
+    alice.m.stop();
+    const later = Date.now() + PREKEY_ROTATION_INTERVAL_MS + 60_000;
+    await start(alice.user, alice.api, alice.storage, true, () => later);
+    const published = async () => (await alice.api.identity(alice.user.username)).signedPreKeyId;
+    for (let i = 0; i < 200 && (await published()) !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await alice.api.identity(alice.user.username)).toMatchObject({ signedPreKeyId: 2, pqPreKeyId: 2 });
   });
 
   it('refuses to send to someone who is not a contact and removes a contact with its chat', async () => {

@@ -31,13 +31,17 @@ import { backoffDelay } from '../transport/backoff.ts';
 import { RelaySocket, type ServerFrame, type SocketStatus } from '../transport/ws.ts';
 import { toAppError, toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
-import { sortChats, summarise, toChatMessage, toContact } from './projection.ts';
+import { compareForDisplay, sortChats, summarise, toChatMessage, toContact } from './projection.ts';
 import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
 
 /** Messages per chat kept in memory for the views (all stay in storage). */
 export const MESSAGES_IN_MEMORY = 5000;
 const CURSOR = 'cursor';
 const ACK_DELAY_MS = 50;
+/** A failed prekey maintenance (offline, refused) is tried again after this long. */
+const PREKEY_RETRY_MS = 10 * 60 * 1000;
+/** setTimeout's largest delay (2^31 − 1 ms); a later maintenance is re-planned when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface MessengerSinks {
   readonly contacts: Signal<readonly Contact[]>;
@@ -55,6 +59,8 @@ export interface MessengerOptions {
   readonly wsUrl: string;
   /** The relay refused our session for good (logged out elsewhere). */
   readonly onSessionEnded: () => void;
+  /** The device clock (ms); tests drive prekey rotation with it. */
+  readonly clock?: () => number;
 }
 
 const fromB64 = (text: unknown): Uint8Array | null => {
@@ -84,9 +90,12 @@ export class Messenger {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private flushAttempt = 0;
   private lastCreatedAt = 0;
+  private prekeyTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly clock: () => number;
 
   constructor(private readonly o: MessengerOptions) {
-    this.sm = new SessionManager(o.storage, o.api);
+    this.clock = o.clock ?? Date.now;
+    this.sm = new SessionManager(o.storage, o.api, { clock: this.clock });
     this.outbox = new Outbox({
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
@@ -134,9 +143,9 @@ export class Messenger {
 
   private publishMessages(contact: string): void {
     const list = this.history.get(contact) ?? [];
-    this.o.sinks.messages(contact).value = list
-      .map((m) => toChatMessage(m, this.progress.get(m.id)))
-      .sort((a, b) => a.at - b.at);
+    this.o.sinks.messages(contact).value = [...list]
+      .sort(compareForDisplay)
+      .map((m) => toChatMessage(m, this.progress.get(m.id)));
   }
 
   private setPeer(peer: StoredPeer): void {
@@ -177,6 +186,7 @@ export class Messenger {
           if (s === 'online') {
             void this.outbox.flush();
             void this.syncContacts();
+            void this.maintainPrekeys();
           }
         },
         onAuthFailed: () => {
@@ -191,6 +201,8 @@ export class Messenger {
     this.socket.nudge();
     // The socket may have stayed up through a short outage; what waits is sent now.
     void this.outbox.flush();
+    // An overdue rotation or deletion happens now, network or not (uploads are retried).
+    void this.maintainPrekeys();
   }
 
   /** Retries the outbox after a network failure, backing off while the failures last. */
@@ -210,6 +222,8 @@ export class Messenger {
     this.socket = null;
     if (this.ackTimer) clearTimeout(this.ackTimer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.prekeyTimer) clearTimeout(this.prekeyTimer);
+    this.prekeyTimer = null;
     for (const url of this.urls.values()) URL.revokeObjectURL(url);
     this.urls.clear();
   }
@@ -221,8 +235,7 @@ export class Messenger {
         if (!this.peers.has(c.username))
           this.setPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
-      const status = await this.o.api.keyStatus();
-      if (status.prekeys_low) await this.sm.topUpPrekeys();
+      await this.topUpPrekeys();
       // Messages this device stored whose acknowledgement was lost (a closed tab, the network):
       // acknowledge them now, so the relay can delete them.
       const page = await this.o.api.messages(0, 500);
@@ -233,6 +246,60 @@ export class Messenger {
     } catch {
       // Offline or refused: the next successful connection tries again.
     }
+  }
+
+  // ── prekeys ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Rotates the signed prekeys when due, publishes what an earlier run could not, deletes
+   * expired secrets (spec/protocol.md §4.7), then plans the next run: at the next due time
+   * while the app runs, sooner after a failure. Runs on start (when online) and on every
+   * reconnection, so a rotation overdue while the app was closed happens first thing.
+   */
+  async maintainPrekeys(): Promise<void> {
+    if (this.stopped) return;
+    let retry = false;
+    try {
+      // Expired prekeys go only once the mailbox is fetched: a first message waiting there
+      // may name one (spec/protocol.md §4.7).
+      const deleteExpired = await this.mailboxFetched();
+      const result = await this.sm.maintainPrekeys({ deleteExpired });
+      retry = result.uploadError !== undefined || !deleteExpired;
+    } catch {
+      retry = true; // locked store, missing state: tried again later
+    }
+    if (this.stopped) return;
+    if (this.prekeyTimer) clearTimeout(this.prekeyTimer);
+    let delay = PREKEY_RETRY_MS;
+    if (!retry) {
+      const at = await this.sm.nextPrekeyMaintenance().catch(() => this.clock() + PREKEY_RETRY_MS);
+      delay = Math.max(1000, at - this.clock());
+    }
+    this.prekeyTimer = setTimeout(
+      () => {
+        this.prekeyTimer = null;
+        void this.maintainPrekeys();
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+  }
+
+  /** True when every stream item the relay holds after our cursor has been handled. */
+  private async mailboxFetched(): Promise<boolean> {
+    if (this.o.sinks.connection.value !== 'online') return false;
+    await this.frames;
+    try {
+      return (await this.o.api.messages(this.cursor, 1)).messages.length === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Adds a batch of each kind of one-time prekey whose stock the relay says runs low. */
+  private async topUpPrekeys(): Promise<void> {
+    const status = await this.o.api.keyStatus();
+    if (status.prekeys_low || status.pq_prekeys_low)
+      await this.sm.topUpPrekeys({ x25519: status.prekeys_low, mlkem: status.pq_prekeys_low });
   }
 
   // ── incoming stream ─────────────────────────────────────────────────────────────────
@@ -265,7 +332,7 @@ export class Messenger {
         return this.advance(f.seq);
       }
       case 'prekeys_low':
-        await this.sm.topUpPrekeys().catch(() => undefined);
+        await this.topUpPrekeys().catch(() => undefined);
         return;
       default:
         return;
@@ -278,11 +345,13 @@ export class Messenger {
     const relayId = typeof f.id === 'number' ? f.id : null;
     if (!from || !bytes || relayId === null) return this.advance(f.seq);
     const id = `in-${relayId}`;
-    const at = typeof f.created_at === 'string' ? Date.parse(f.created_at) || Date.now() : Date.now();
+    // The relay's clock: kept only as "received at"; the chat is ordered by the sender's.
+    const receivedAt =
+      typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.clock() : this.clock();
     let stored: StoredMessage | null = null;
     try {
       const result = await this.sm.decrypt(from, bytes, (r) => {
-        stored = this.incomingRecord(id, from, at, relayId, r);
+        stored = this.incomingRecord(id, from, receivedAt, relayId, r);
         const ops: WriteOp[] = [
           { kind: 'put', key: CURSOR, value: Math.max(this.cursor, Number(f.seq) || 0) },
         ];
@@ -309,7 +378,7 @@ export class Messenger {
   private incomingRecord(
     id: string,
     from: string,
-    at: number,
+    receivedAt: number,
     relayId: number,
     r: DecryptedIncoming,
   ): StoredMessage | null {
@@ -317,15 +386,17 @@ export class Messenger {
       id,
       contact: from,
       direction: 'in' as const,
-      at,
-      storedAt: Date.now(),
+      at: r.sentAt,
+      order: r.order,
+      receivedAt,
+      storedAt: this.clock(),
       state: 'received' as const,
       relayId,
     };
     if (r.contentType === 'text')
-      return { ...base, body: { kind: 'text', text: new TextDecoder().decode(r.plaintext) } };
+      return { ...base, body: { kind: 'text', text: new TextDecoder().decode(r.body) } };
     if (r.contentType === 'photo' && r.photoKeys) {
-      const meta = readPhotoMetadata(r.plaintext);
+      const meta = readPhotoMetadata(r.body);
       const photo: StoredPhoto = {
         mime: meta.mime,
         width: meta.width,
@@ -384,7 +455,7 @@ export class Messenger {
    * their random ids.
    */
   private nextCreatedAt(): number {
-    this.lastCreatedAt = Math.max(Date.now(), this.lastCreatedAt + 1);
+    this.lastCreatedAt = Math.max(this.clock(), this.lastCreatedAt + 1);
     return this.lastCreatedAt;
   }
 
@@ -463,7 +534,7 @@ export class Messenger {
     if (item.kind === 'text') {
       const m = await this.o.storage.getMessage<StoredMessage>(item.id);
       if (m?.body.kind !== 'text') throw new AppError('unknown');
-      return this.sm.encryptText(item.contact, m.body.text, persist);
+      return this.sm.encryptText(item.contact, m.body.text, persist, { sentAt: item.createdAt });
     }
     const prepared = await this.o.storage.get<Awaited<ReturnType<typeof preparePhoto>>>(
       RECORD.outgoingPhoto(item.id),
@@ -481,6 +552,7 @@ export class Messenger {
           return photoMetadataPlaintext(prepared, sealed, uploaded.id);
         },
         (wire) => [...persist(wire), { kind: 'delete', key: RECORD.outgoingPhoto(item.id) }],
+        { sentAt: item.createdAt },
       );
     } finally {
       this.setProgress(item.id, item.contact, undefined);
@@ -571,7 +643,7 @@ export class Messenger {
   markRead(contact: string): void {
     const peer = this.peers.get(contact);
     if (!peer) return;
-    const meta: ChatMeta = { readUpTo: Date.now() };
+    const meta: ChatMeta = { readUpTo: this.clock() };
     this.meta.set(contact, meta);
     this.publishChats();
     void this.o.storage.put(RECORD.chatMeta(peer.chatId), meta).catch(() => undefined);

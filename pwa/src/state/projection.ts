@@ -6,6 +6,20 @@ import type { ChatMessage, ChatSummary, Contact } from './types.ts';
 
 const PREVIEW_CHARS = 100;
 
+/**
+ * Display order of a chat: by the sender's time (sealed inside each incoming message, ours for
+ * outgoing ones), then — for two incoming messages — by the sender's order number, so messages
+ * the relay delivered out of order show in the order they were written; then by arrival.
+ * Senders never give a later order number an earlier time (SessionManager), so for incoming
+ * messages this is exactly the sender's order.
+ */
+export function compareForDisplay(a: StoredMessage, b: StoredMessage): number {
+  if (a.at !== b.at) return a.at - b.at;
+  if (a.direction === 'in' && b.direction === 'in' && a.order !== undefined && b.order !== undefined)
+    return a.order - b.order;
+  return a.storedAt - b.storedAt;
+}
+
 export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage {
   const body =
     m.body.kind === 'text'
@@ -24,6 +38,7 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
     contact: m.contact,
     direction: m.direction,
     at: m.at,
+    ...(m.receivedAt !== undefined ? { receivedAt: m.receivedAt } : {}),
     state: m.state,
     body,
     ...(progress !== undefined ? { progress } : {}),
@@ -40,7 +55,8 @@ export function summarise(
   messages: readonly StoredMessage[],
   meta: ChatMeta | undefined,
 ): ChatSummary {
-  const last = messages[messages.length - 1];
+  let last: StoredMessage | undefined;
+  for (const m of messages) if (!last || compareForDisplay(last, m) <= 0) last = m;
   const readUpTo = meta?.readUpTo ?? 0;
   let unread = 0;
   for (const m of messages) if (m.direction === 'in' && m.storedAt > readUpTo) unread += 1;

@@ -122,8 +122,13 @@ export interface ChatMessage {
   readonly id: string;
   readonly contact: string;
   readonly direction: 'out' | 'in';
-  /** Milliseconds since the epoch (sender's clock for incoming messages). */
+  /**
+   * Milliseconds since the epoch: the sender's clock (for incoming messages the time sealed
+   * inside the ciphertext, never the relay's). Messages are listed in this order.
+   */
   readonly at: number;
+  /** Incoming: when the relay received the message (its clock). */
+  readonly receivedAt?: number;
   readonly state: DeliveryState;
   readonly body: MessageBody;
   /** 0..1 while a photo uploads or downloads; undefined otherwise. */
@@ -179,7 +184,15 @@ export interface AppState {
   readonly update: ReadonlySignal<UpdateState>;
   /** navigator.storage.persist() result; null while unknown or unsupported. */
   readonly storagePersisted: ReadonlySignal<boolean | null>;
+  /** Something the user must be told once, kept until dismissNotice() (notice.<code> keys). */
+  readonly notice: ReadonlySignal<AppNotice | null>;
 }
+
+/**
+ * 'protocol_reset': this device held keys and sessions of protocol version 1, which version 2
+ * cannot use; it started over with new keys (contacts see a key change) and a new store.
+ */
+export type AppNotice = 'protocol_reset';
 
 export interface AppActions {
   // registration and sessions
@@ -230,6 +243,8 @@ export interface AppActions {
   /** Activates the waiting version (reloads the page). */
   applyUpdate(): void;
   dismissUpdate(): void;
+  /** The user has read the notice: it is not shown again. */
+  dismissNotice(): void;
 }
 
 export type App = AppState & AppActions;

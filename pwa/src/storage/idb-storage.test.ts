@@ -125,6 +125,36 @@ describe('encrypted IndexedDB storage', () => {
     expect(await store.getMessage('m2')).toEqual({ x: 3 });
   });
 
+  it("commits a write with durability 'strict' only when asked, in the same single transaction", async () => {
+    const store = await openIdbStorage(name);
+    const proto = globalThis.IDBDatabase.prototype;
+    const original = proto.transaction;
+    const seen: string[] = [];
+    proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+      const tx = original.apply(this, args);
+      if (tx.mode === 'readwrite') seen.push(tx.durability);
+      return tx;
+    } as IDBDatabase['transaction'];
+    try {
+      await store.write([{ kind: 'put', key: 'a', value: 1 }]);
+      await store.write([{ kind: 'put', key: 'b', value: 2 }], { durability: 'strict' });
+    } finally {
+      proto.transaction = original;
+    }
+    expect(seen).toEqual(['default', 'strict']);
+    expect(await store.get('b')).toBe(2);
+  });
+
+  it('lets go when another connection erases the database, and then behaves as locked', async () => {
+    const first = await openIdbStorage(name);
+    await first.put('k', 1);
+    const second = await openIdbStorage(name);
+    // Without letting go, this deletion would wait for as long as `first` stays open.
+    await second.erase();
+    await expect(first.get('k')).rejects.toBeInstanceOf(StorageLockedError);
+    expect(await (await openIdbStorage(name)).get('k')).toBeUndefined();
+  });
+
   it('lock drops the key: every later call rejects', async () => {
     const store = await openIdbStorage(name);
     await store.put('k', 1);

@@ -14,6 +14,7 @@ import {
   StorageLockedError,
   type StoredMessageRow,
   type WriteOp,
+  type WriteOptions,
 } from './storage.ts';
 
 interface MessageRow {
@@ -37,11 +38,19 @@ const messageAad = (chat: string, id: string) => encoder.encode(`m|${chat}|${id}
 
 /** Opens (creating on first use) the encrypted store named `name`. */
 export async function openIdbStorage(name: string): Promise<Storage> {
+  let opened: IdbStorage | undefined;
   const db = await openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');
       database.createObjectStore('records');
       database.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
+    },
+    // Another connection (another tab, or this app starting over) deletes or upgrades the
+    // database: let go — this store then behaves as locked — or that request waits for as
+    // long as this connection lives.
+    blocking() {
+      if (opened) opened.lock();
+      else db.close();
     },
   });
   let dataKey: CryptoKey | null;
@@ -51,7 +60,8 @@ export async function openIdbStorage(name: string): Promise<Storage> {
     db.close();
     throw err;
   }
-  return new IdbStorage(name, db, dataKey);
+  opened = new IdbStorage(name, db, dataKey);
+  return opened;
 }
 
 async function loadOrCreateDataKey(db: IDBPDatabase<Schema>): Promise<CryptoKey> {
@@ -156,7 +166,7 @@ class IdbStorage implements Storage {
     await tx.done;
   }
 
-  async write(ops: readonly WriteOp[]): Promise<void> {
+  async write(ops: readonly WriteOp[], options: WriteOptions = {}): Promise<void> {
     const key = this.key();
     // Seal everything first: the transaction below must not wait on WebCrypto.
     const sealed = await Promise.all(
@@ -166,7 +176,11 @@ class IdbStorage implements Storage {
         return Promise.resolve(null);
       }),
     );
-    const tx = this.db.transaction(['meta', 'records', 'messages'], 'readwrite');
+    const tx = this.db.transaction(
+      ['meta', 'records', 'messages'],
+      'readwrite',
+      options.durability ? { durability: options.durability } : undefined,
+    );
     const meta = tx.objectStore('meta');
     const records = tx.objectStore('records');
     const messages = tx.objectStore('messages');

@@ -14,6 +14,17 @@ export type WriteOp =
   | { readonly kind: 'putMessage'; readonly chat: string; readonly id: string; readonly value: unknown }
   | { readonly kind: 'deleteMessage'; readonly id: string };
 
+export interface WriteOptions {
+  /**
+   * 'strict': the transaction completes only once the browser says the data reached durable
+   * storage (IndexedDB `durability: 'strict'`). Used for writes that advance a sending chain
+   * or hold keys already published, so a crash right after cannot roll them back
+   * (spec/protocol.md §15: a rolled-back sending state must be as rare as the platform allows).
+   * Default: the browser's default ('relaxed' in Chromium) — faster, may lose the last commits.
+   */
+  readonly durability?: 'strict';
+}
+
 export interface Storage {
   get<T>(key: string): Promise<T | undefined>;
   put(key: string, value: unknown): Promise<void>;
@@ -29,7 +40,7 @@ export interface Storage {
   deleteChat(chat: string): Promise<void>;
 
   /** Applies several writes in one transaction: all or none are stored. */
-  write(ops: readonly WriteOp[]): Promise<void>;
+  write(ops: readonly WriteOp[], options?: WriteOptions): Promise<void>;
 
   /** Drops the data key from memory; every later call rejects with StorageLockedError. */
   lock(): void;

@@ -44,6 +44,8 @@ export interface KeysUpload {
   readonly signedPreKey?: { id: number; publicKey: Uint8Array; signature: Uint8Array };
   readonly pqPreKey?: { id: number; publicKey: Uint8Array; signature: Uint8Array };
   readonly oneTimePreKeys?: readonly { id: number; publicKey: Uint8Array }[];
+  /** One-time ML-KEM-768 prekeys, each signed by the identity key (spec/protocol.md §4.4). */
+  readonly oneTimePqPreKeys?: readonly { id: number; publicKey: Uint8Array; signature: Uint8Array }[];
 }
 
 export interface Bundle {
@@ -185,6 +187,12 @@ export class RelayApi {
       body.one_time_prekeys = keys.oneTimePreKeys.map((k) => ({
         key_id: k.id,
         public_key: b64(k.publicKey),
+      }));
+    if (keys.oneTimePqPreKeys)
+      body.one_time_pq_prekeys = keys.oneTimePqPreKeys.map((k) => ({
+        key_id: k.id,
+        public_key: b64(k.publicKey),
+        signature: b64(k.signature),
       }));
     return this.http.request<KeysUploadResultWire>('POST', '/keys', { body });
   }

@@ -3,6 +3,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { type ReactNode, useEffect } from 'react';
 import { NavLink } from 'react-router';
 import { ConnectionBanner } from '../components/ConnectionBanner.tsx';
+import { NoticeBanner } from '../components/NoticeBanner.tsx';
 import { UpdateBanner } from '../components/UpdateBanner.tsx';
 import { t } from '../i18n/i18n.ts';
 
@@ -23,6 +24,7 @@ export function SignedInPage({ title, bare = false, children }: Props) {
   return (
     <div className="app">
       <UpdateBanner />
+      <NoticeBanner />
       {!bare && (
         <div className="app-header">
           <span className="brand">{t('app.name')}</span>

@@ -11,6 +11,7 @@ import { AppProvider } from '../../state/context.tsx';
 import { AppError } from '../../state/errors.ts';
 import type {
   App,
+  AppNotice,
   AuthState,
   ChatMessage,
   ChatSummary,
@@ -32,6 +33,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
   const chats = signal<readonly ChatSummary[]>([]);
   const update = signal<UpdateState>({ available: false, offlineReady: true });
   const storagePersisted = signal<boolean | null>(true);
+  const notice = signal<AppNotice | null>(null);
   const messages = new Map<string, Signal<readonly ChatMessage[]>>();
   const photos = new Map<string, Signal<PhotoView>>();
   const calls: { action: string; args: unknown[] }[] = [];
@@ -63,6 +65,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
     language,
     update,
     storagePersisted,
+    notice,
     async startRegistration(username) {
       record('startRegistration', username);
       const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -177,12 +180,16 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
     applyUpdate() {
       record('applyUpdate');
     },
+    dismissNotice() {
+      record('dismissNotice');
+      notice.value = null;
+    },
     dismissUpdate() {
       update.value = { ...update.value, available: false };
     },
   };
 
-  return { app, auth, connection, contacts, chats, update, messagesFor, photos, calls, setContact };
+  return { app, auth, connection, contacts, chats, update, notice, messagesFor, photos, calls, setContact };
 }
 
 export type TestApp = ReturnType<typeof makeTestApp>;
