@@ -81,7 +81,7 @@ export function gradientPng(width: number, height: number, hue: number): Buffer 
 /** How far (px) the chat's scroller is from its bottom, once every photo in it has loaded. */
 export async function distanceFromBottom(page: Page): Promise<number> {
   await page.waitForFunction(() =>
-    [...document.querySelectorAll<HTMLImageElement>('.message-scroller img')].every(
+    Array.from(document.querySelectorAll<HTMLImageElement>('.message-scroller img')).every(
       (img) => img.complete && img.naturalWidth > 0,
     ),
   );

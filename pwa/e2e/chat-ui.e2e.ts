@@ -264,7 +264,7 @@ describe('chat UI at desktop and phone sizes', () => {
       const w = window as unknown as { __banner: string[] };
       w.__banner = [];
       new MutationObserver(() => {
-        for (const el of document.querySelectorAll('[role="status"]')) {
+        for (const el of Array.from(document.querySelectorAll('[role="status"]'))) {
           const text = el.textContent ?? '';
           if (/Connecting|Offline|Online/.test(text)) w.__banner.push(text);
         }
