@@ -300,4 +300,26 @@ describe('chat UI at desktop and phone sizes', () => {
     expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);
     await page.getByRole('button', { name: /new message|Newest messages/ }).waitFor({ state: 'detached' });
   });
+
+  it('the chat list and the safety screen at both sizes: icons drawn, nothing off screen', async () => {
+    for (const [who, contact, size] of [
+      [alice, BOB, 'desktop'],
+      [bob, ALICE, 'phone'],
+    ] as const) {
+      const page = who.page;
+      await page.goto(`${served.url}/chats`);
+      const item = page.getByRole('listitem').filter({ hasText: contact });
+      await item.waitFor();
+      const width = page.viewportSize()?.width ?? 0;
+      const b = await box(item);
+      expect(b.x).toBeGreaterThanOrEqual(0);
+      expect(b.x + b.width).toBeLessThanOrEqual(width);
+      await screenshot(page, `chats-${size}`);
+      await page.goto(`${served.url}/contacts/${contact}/safety`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      await screenshot(page, `safety-${size}`);
+      // No horizontal scrolling anywhere on these screens.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+    }
+  });
 });

@@ -100,5 +100,7 @@ describe('icons', () => {
       expect(b.querySelector('svg.icon')).not.toBeNull();
       expect(PICTOGRAPH.test(b.textContent ?? '')).toBe(false);
     }
+    // Let the picker finish loading its data, so nothing is left in flight when the test ends.
+    await screen.findByRole('button', { name: 'grinning face' }, { timeout: 15_000 });
   }, 20_000);
 });
