@@ -184,7 +184,7 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.locator('.message-scroller').getByText('line 12 before the photos').waitFor();
     const photos: [string, Buffer][] = [
       ['landscape.png', gradientPng(1200, 900, 40)],
-      ['portrait.png', gradientPng(600, 1000, 200)],
+      ['portrait.png', gradientPng(1500, 2500, 200)],
     ];
     for (const [name, buffer] of photos) {
       await bob.page
@@ -201,7 +201,7 @@ describe('chat UI at desktop and phone sizes', () => {
     // Each image fills the box that was reserved for it from the stated width and height.
     for (const [i, ratio] of [
       [0, 1200 / 900],
-      [1, 600 / 1000],
+      [1, 1500 / 2500],
     ] as const) {
       const b = await box(page.locator('.message-scroller .photo-box').nth(i));
       expect(Math.abs(b.width / b.height - ratio)).toBeLessThan(0.02);
