@@ -322,4 +322,39 @@ describe('chat UI at desktop and phone sizes', () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
     }
   });
+
+  it('phone, in Russian: the longer labels of the new-messages button and the viewer stay on screen', async () => {
+    const page = bob.page;
+    await page.goto(`${served.url}/settings`);
+    await page.getByRole('button', { name: 'Русский' }).click();
+    await page.goto(`${served.url}/chats/${ALICE}`);
+    await page.locator('form.composer textarea').waitFor();
+    const scroller = page.locator('.message-scroller');
+    await scroller.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    const toLatest = page.getByRole('button', { name: 'К новым сообщениям' });
+    await toLatest.waitFor();
+    const b = await box(toLatest);
+    expect(b.x).toBeGreaterThanOrEqual(0);
+    expect(b.x + b.width).toBeLessThanOrEqual(PHONE.width);
+    await screenshot(page, 'to-latest-phone-ru');
+    await toLatest.click();
+    await page
+      .getByRole('button', { name: /^Открыть во весь экран/ })
+      .last()
+      .click();
+    const dialog = page.getByRole('dialog');
+    for (const control of [
+      dialog.getByRole('link', { name: 'Сохранить фото' }),
+      dialog.getByRole('button', { name: 'Закрыть' }),
+    ]) {
+      const c = await box(control);
+      expect(c.x).toBeGreaterThanOrEqual(0);
+      expect(c.x + c.width).toBeLessThanOrEqual(PHONE.width);
+    }
+    await screenshot(page, 'viewer-phone-ru');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
 });
