@@ -3,8 +3,9 @@ import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
 // The relay the dev server forwards /api to (the django host does the same in production:
-// it strips the /api prefix and forwards /api/ws to the relay's WebSocket).
-const relayPort = process.env.RELAY_PORT ?? '8080';
+// it strips the /api prefix and forwards /api/ws to the relay's WebSocket). The default is the
+// relay's own default port (relay/src/config.ts PORT), which `npm start` also uses.
+const relayPort = process.env.RELAY_PORT ?? '3000';
 const relay = `http://127.0.0.1:${relayPort}`;
 
 export default defineConfig({
@@ -21,7 +22,9 @@ export default defineConfig({
       // Registration is ours (src/pwa/): an update waits for the user's word, never auto-swaps.
       registerType: 'prompt',
       injectRegister: false,
-      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2}'] },
+      // json: the emoji picker's data (EmojiPicker.tsx imports it with ?url, both languages,
+      // ~0.45 MB each), so the picker works offline from its very first use.
+      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2,json}'] },
       includeAssets: ['icons/icon.svg'],
       manifest: {
         name: 'Secure Drop',

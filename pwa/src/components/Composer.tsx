@@ -12,6 +12,7 @@ import {
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
+import { AttachIcon, EmojiIcon } from './icons.tsx';
 
 // Loaded on first open: the picker and its data stay out of the initial bundle.
 const EmojiPicker = lazy(() => import('./EmojiPicker.tsx'));
@@ -134,7 +135,7 @@ export function Composer({ contact, blocked }: Props) {
           onClick={() => setPickerOpen(!pickerOpen)}
           disabled={blocked}
         >
-          <span aria-hidden="true">😊</span>
+          <EmojiIcon />
         </button>
         <button
           type="button"
@@ -144,7 +145,7 @@ export function Composer({ contact, blocked }: Props) {
           onClick={() => fileRef.current?.click()}
           disabled={blocked}
         >
-          <span aria-hidden="true">📎</span>
+          <AttachIcon />
         </button>
         <input
           ref={fileRef}

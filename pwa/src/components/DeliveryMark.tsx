@@ -1,14 +1,16 @@
+import type { ComponentType } from 'react';
 import type { MessageKey } from '../i18n/i18n.ts';
 import { t } from '../i18n/i18n.ts';
 import type { ChatMessage } from '../state/types.ts';
+import { DeliveredIcon, FailedIcon, QueuedIcon, SendingIcon, SentIcon } from './icons.tsx';
 
-const MARKS: Record<ChatMessage['state'], { icon: string; key: MessageKey }> = {
-  queued: { icon: '🕓', key: 'delivery.queued' },
-  sending: { icon: '…', key: 'delivery.sending' },
-  sent: { icon: '✓', key: 'delivery.sent' },
-  delivered: { icon: '✓✓', key: 'delivery.delivered' },
-  failed: { icon: '!', key: 'delivery.failed' },
-  received: { icon: '', key: 'delivery.received' },
+const MARKS: Record<ChatMessage['state'], { Icon: ComponentType | null; key: MessageKey }> = {
+  queued: { Icon: QueuedIcon, key: 'delivery.queued' },
+  sending: { Icon: SendingIcon, key: 'delivery.sending' },
+  sent: { Icon: SentIcon, key: 'delivery.sent' },
+  delivered: { Icon: DeliveredIcon, key: 'delivery.delivered' },
+  failed: { Icon: FailedIcon, key: 'delivery.failed' },
+  received: { Icon: null, key: 'delivery.received' },
 };
 
 /** The delivery state of an outgoing message: an icon for the eye, words for everyone. */
@@ -19,7 +21,7 @@ export function DeliveryMark({ message }: { message: ChatMessage }) {
     message.state === 'failed' && message.error === 'cancelled' ? t('delivery.cancelled') : t(mark.key);
   return (
     <span className={`delivery delivery-${message.state}`} title={label}>
-      <span aria-hidden="true">{mark.icon}</span>
+      {mark.Icon && <mark.Icon />}
       <span className="sr-only">{label}</span>
     </span>
   );

@@ -8,20 +8,34 @@ import Database from 'emoji-picker-element/database.js';
 import type { Emoji } from 'emoji-picker-element/shared.js';
 import enData from 'emoji-picker-element-data/en/emojibase/data.json?url';
 import ruData from 'emoji-picker-element-data/ru/emojibase/data.json?url';
-import { type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
+import { type ComponentType, type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
 import { language, type MessageKey, t } from '../i18n/i18n.ts';
+import {
+  ActivitiesIcon,
+  AnimalsIcon,
+  FlagsIcon,
+  FoodIcon,
+  ObjectsIcon,
+  PeopleIcon,
+  RecentIcon,
+  SmileysIcon,
+  SymbolsIcon,
+  TravelIcon,
+} from './icons.tsx';
 
 /** Emojibase group numbers (group 2, skin-tone components, is not offered). */
-const GROUPS: readonly { id: number; icon: string; key: MessageKey }[] = [
-  { id: 0, icon: '😀', key: 'emoji.group.smileys' },
-  { id: 1, icon: '👋', key: 'emoji.group.people' },
-  { id: 3, icon: '🐱', key: 'emoji.group.animals' },
-  { id: 4, icon: '🍎', key: 'emoji.group.food' },
-  { id: 5, icon: '🏠', key: 'emoji.group.travel' },
-  { id: 6, icon: '⚽', key: 'emoji.group.activities' },
-  { id: 7, icon: '💡', key: 'emoji.group.objects' },
-  { id: 8, icon: '🔣', key: 'emoji.group.symbols' },
-  { id: 9, icon: '🏁', key: 'emoji.group.flags' },
+// The tabs are controls, so their icons are SVG (icons.tsx); only the emoji themselves need an
+// emoji font.
+const GROUPS: readonly { id: number; Icon: ComponentType; key: MessageKey }[] = [
+  { id: 0, Icon: SmileysIcon, key: 'emoji.group.smileys' },
+  { id: 1, Icon: PeopleIcon, key: 'emoji.group.people' },
+  { id: 3, Icon: AnimalsIcon, key: 'emoji.group.animals' },
+  { id: 4, Icon: FoodIcon, key: 'emoji.group.food' },
+  { id: 5, Icon: TravelIcon, key: 'emoji.group.travel' },
+  { id: 6, Icon: ActivitiesIcon, key: 'emoji.group.activities' },
+  { id: 7, Icon: ObjectsIcon, key: 'emoji.group.objects' },
+  { id: 8, Icon: SymbolsIcon, key: 'emoji.group.symbols' },
+  { id: 9, Icon: FlagsIcon, key: 'emoji.group.flags' },
 ];
 const FAVOURITES = -1;
 const FAVOURITE_COUNT = 24;
@@ -141,7 +155,7 @@ export default function EmojiPicker({ onPick }: Props) {
             setGroup(FAVOURITES);
           }}
         >
-          🕘
+          <RecentIcon />
         </button>
         {GROUPS.map((g) => (
           <button
@@ -156,7 +170,7 @@ export default function EmojiPicker({ onPick }: Props) {
               setGroup(g.id);
             }}
           >
-            {g.icon}
+            <g.Icon />
           </button>
         ))}
       </div>

@@ -5,10 +5,11 @@
 // (unlike style attributes in markup).
 import { useSignals } from '@preact/signals-react/runtime';
 import { measureElement, observeElementRect, useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useMemo, useRef } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { t } from '../i18n/i18n.ts';
 import type { ChatMessage } from '../state/types.ts';
 import { dayLabel, withDaySeparators } from './dates.ts';
+import { ScrollDownIcon } from './icons.tsx';
 import { MessageBubble } from './MessageBubble.tsx';
 
 interface Props {
@@ -26,9 +27,15 @@ const FALLBACK_VIEWPORT_PX = 640;
 
 export function MessageList({ messages, locale, contact }: Props) {
   useSignals();
-  const scrollRef = useRef<HTMLDivElement>(null);
+  const scrollRef = useRef<HTMLElement>(null);
   const rows = useMemo(() => withDaySeparators(messages), [messages]);
+  // Whether the user is reading the newest messages: then the view stays pinned to the bottom
+  // through new messages and rows that change height; once they scroll up it stays put and the
+  // "new messages" button offers the way back.
   const atBottom = useRef(true);
+  const [scrolledUp, setScrolledUp] = useState(false);
+  const [unseen, setUnseen] = useState(0);
+  const seenCount = useRef(messages.length);
 
   const estimate = (i: number) => (rows[i]?.kind === 'day' ? DAY_ROW_PX : MESSAGE_ROW_PX);
   const virtualizer = useVirtualizer({
@@ -51,16 +58,48 @@ export function MessageList({ messages, locale, contact }: Props) {
     },
   });
 
-  // Open at the newest message; follow new messages only if the user is already at the bottom.
+  const toBottom = () => {
+    const el = scrollRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  };
+
+  // A new last row: follow it when the user is at the bottom, else count it as unseen.
   const lastKey = rows[rows.length - 1]?.key;
   // biome-ignore lint/correctness/useExhaustiveDependencies: react to a new last row only
-  useEffect(() => {
-    if (rows.length > 0 && atBottom.current) virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
+  useLayoutEffect(() => {
+    const added = messages.length - seenCount.current;
+    seenCount.current = messages.length;
+    if (atBottom.current) toBottom();
+    else if (added > 0) setUnseen((n) => n + added);
   }, [lastKey]);
+
+  // Rows measured (a photo row is taller than the estimate) or resized: stay at the bottom.
+  const total = virtualizer.getTotalSize();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: re-pin whenever the content height changes
+  useLayoutEffect(() => {
+    if (atBottom.current) toBottom();
+  }, [total]);
+
+  // The scroller itself resized (the composer grew, the on-screen keyboard, rotation).
+  const hasRows = rows.length > 0;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the scroller exists only while there are rows
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) toBottom();
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [hasRows]);
 
   const onScroll = () => {
     const el = scrollRef.current;
-    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_TO_BOTTOM_PX;
+    if (!el) return;
+    const bottom = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_TO_BOTTOM_PX;
+    atBottom.current = bottom;
+    setScrolledUp(!bottom);
+    if (bottom) setUnseen(0);
   };
 
   if (rows.length === 0) {
@@ -72,35 +111,52 @@ export function MessageList({ messages, locale, contact }: Props) {
   }
 
   return (
-    <section
-      ref={scrollRef}
-      className="message-scroller"
-      onScroll={onScroll}
-      aria-label={t('chat.history', { contact })}
-      // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be focusable to scroll by keyboard (WCAG 2.1.1)
-      tabIndex={0}
-    >
-      <div className="message-canvas" style={{ height: `${virtualizer.getTotalSize()}px` }}>
-        {virtualizer.getVirtualItems().map((item) => {
-          const row = rows[item.index];
-          if (!row) return null;
-          return (
-            <div
-              key={item.key}
-              data-index={item.index}
-              ref={virtualizer.measureElement}
-              className="message-row"
-              style={{ transform: `translateY(${item.start}px)` }}
-            >
-              {row.kind === 'day' ? (
-                <h2 className="day-separator">{dayLabel(row.at, locale)}</h2>
-              ) : (
-                <MessageBubble message={row.message} locale={locale} />
-              )}
-            </div>
-          );
-        })}
-      </div>
-    </section>
+    <div className="message-list">
+      <section
+        ref={scrollRef}
+        className="message-scroller"
+        onScroll={onScroll}
+        aria-label={t('chat.history', { contact })}
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be focusable to scroll by keyboard (WCAG 2.1.1)
+        tabIndex={0}
+      >
+        <div className="message-canvas" style={{ height: `${total}px` }}>
+          {virtualizer.getVirtualItems().map((item) => {
+            const row = rows[item.index];
+            if (!row) return null;
+            return (
+              <div
+                key={item.key}
+                data-index={item.index}
+                ref={virtualizer.measureElement}
+                className="message-row"
+                style={{ transform: `translateY(${item.start}px)` }}
+              >
+                {row.kind === 'day' ? (
+                  <h2 className="day-separator">{dayLabel(row.at, locale)}</h2>
+                ) : (
+                  <MessageBubble message={row.message} locale={locale} />
+                )}
+              </div>
+            );
+          })}
+        </div>
+      </section>
+      {scrolledUp && (
+        <button
+          type="button"
+          className="button to-latest"
+          onClick={() => {
+            atBottom.current = true;
+            setScrolledUp(false);
+            setUnseen(0);
+            toBottom();
+          }}
+        >
+          {unseen > 0 ? t('chat.newMessages', { count: unseen }) : t('chat.toLatest')}
+          <ScrollDownIcon />
+        </button>
+      )}
+    </div>
   );
 }

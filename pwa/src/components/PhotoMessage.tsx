@@ -3,8 +3,26 @@ import { useMemo, useState } from 'react';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
-import { Modal } from './Modal.tsx';
+import { PhotoViewer } from './PhotoViewer.tsx';
 import { Transfer } from './Transfer.tsx';
+
+/** Tallest a photo is shown in the chat (rem); the full-screen viewer shows it whole. */
+const THUMB_HEIGHT_REM = 16;
+/** Box proportions are kept within these (width / height); the image is letterboxed inside. */
+const MIN_RATIO = 0.5;
+const MAX_RATIO = 3;
+const FALLBACK_RATIO = 4 / 3;
+
+/**
+ * The proportions of a photo's box in the chat, from the width and height its (authenticated)
+ * metadata states. The box has its final size before the image loads, so a photo arriving, or
+ * decrypting after the chat opened, never changes the height of its row and the list stays
+ * where it was (at the newest message, when the user was there).
+ */
+export function photoRatio(width: number, height: number): number {
+  if (!(width > 0 && height > 0)) return FALLBACK_RATIO;
+  return Math.min(MAX_RATIO, Math.max(MIN_RATIO, width / height));
+}
 
 /** A photo in the chat: upload state (outgoing), download progress, thumbnail, full screen. */
 export function PhotoMessage({ message }: { message: ChatMessage }) {
@@ -14,6 +32,8 @@ export function PhotoMessage({ message }: { message: ChatMessage }) {
   // photo() starts the download on first call and returns the same signal afterwards.
   const view = useMemo(() => app.photo(message.id), [app, message.id]);
   const photo = view.value;
+  const info = message.body.kind === 'photo' ? message.body.photo : null;
+  const ratio = photoRatio(info?.width ?? 0, info?.height ?? 0);
   const alt =
     message.direction === 'in' ? t('photo.altFrom', { contact: message.contact }) : t('photo.altMine');
   const uploading =
@@ -21,22 +41,28 @@ export function PhotoMessage({ message }: { message: ChatMessage }) {
 
   return (
     <div className="photo">
-      {photo.status === 'ready' && photo.url ? (
-        <button
-          type="button"
-          className="photo-thumb"
-          onClick={() => setOpen(true)}
-          aria-label={t('photo.open', { alt })}
-        >
-          <img src={photo.url} alt={alt} />
-        </button>
-      ) : photo.status === 'loading' ? (
-        <Transfer progress={photo.progress} label={t('photo.downloading')} />
-      ) : photo.status === 'failed' ? (
-        <p className="error">{t('photo.downloadFailed')}</p>
-      ) : (
-        <p className="hint">{t('photo.placeholder')}</p>
-      )}
+      <div
+        className="photo-box"
+        // Set through the CSSOM (React's style prop), which the CSP allows; see MessageList.
+        style={{ aspectRatio: `${ratio}`, width: `min(100%, ${(THUMB_HEIGHT_REM * ratio).toFixed(3)}rem)` }}
+      >
+        {photo.status === 'ready' && photo.url ? (
+          <button
+            type="button"
+            className="photo-thumb"
+            onClick={() => setOpen(true)}
+            aria-label={t('photo.open', { alt })}
+          >
+            <img src={photo.url} alt={alt} width={info?.width} height={info?.height} />
+          </button>
+        ) : photo.status === 'loading' ? (
+          <Transfer progress={photo.progress} label={t('photo.downloading')} />
+        ) : photo.status === 'failed' ? (
+          <p className="error">{t('photo.downloadFailed')}</p>
+        ) : (
+          <p className="hint">{t('photo.placeholder')}</p>
+        )}
+      </div>
       {uploading && message.progress !== undefined && (
         <Transfer
           progress={message.progress}
@@ -45,21 +71,12 @@ export function PhotoMessage({ message }: { message: ChatMessage }) {
         />
       )}
       {open && photo.url && (
-        <Modal label={alt} onClose={() => setOpen(false)} className="modal-photo">
-          <img src={photo.url} alt={alt} />
-          <div className="actions">
-            <a
-              className="button"
-              href={photo.url}
-              download={`secure-drop-${message.id}.${message.body.kind === 'photo' && message.body.photo.mime === 'image/png' ? 'png' : 'jpg'}`}
-            >
-              {t('photo.save')}
-            </a>
-            <button type="button" className="button" onClick={() => setOpen(false)}>
-              {t('common.close')}
-            </button>
-          </div>
-        </Modal>
+        <PhotoViewer
+          url={photo.url}
+          alt={alt}
+          fileName={`secure-drop-${message.id}.${info?.mime === 'image/png' ? 'png' : 'jpg'}`}
+          onClose={() => setOpen(false)}
+        />
       )}
     </div>
   );

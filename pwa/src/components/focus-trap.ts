@@ -1,4 +1,4 @@
-import { type RefObject, useEffect } from 'react';
+import { type RefObject, useEffect, useRef } from 'react';
 
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
@@ -10,9 +10,12 @@ function focusables(root: HTMLElement): HTMLElement[] {
 /**
  * While mounted: moves focus into `ref`, keeps Tab/Shift+Tab inside it, calls `onEscape` on
  * Escape, and gives focus back to whatever had it before when unmounted (WAI-ARIA APG,
- * modal dialog pattern).
+ * modal dialog pattern). `onEscape` may be a new function on every render: the trap is set up
+ * once per mount, so a re-render never moves focus back to the first control.
  */
 export function useFocusTrap(ref: RefObject<HTMLElement | null>, onEscape: () => void): void {
+  const onEscapeRef = useRef(onEscape);
+  onEscapeRef.current = onEscape;
   useEffect(() => {
     const root = ref.current;
     if (!root) return;
@@ -22,7 +25,7 @@ export function useFocusTrap(ref: RefObject<HTMLElement | null>, onEscape: () =>
     const onKeyDown = (e: KeyboardEvent) => {
       if (e.key === 'Escape') {
         e.preventDefault();
-        onEscape();
+        onEscapeRef.current();
         return;
       }
       if (e.key !== 'Tab') return;
@@ -47,5 +50,5 @@ export function useFocusTrap(ref: RefObject<HTMLElement | null>, onEscape: () =>
       document.removeEventListener('keydown', onKeyDown);
       if (previous?.isConnected) previous.focus();
     };
-  }, [ref, onEscape]);
+  }, [ref]);
 }

@@ -67,6 +67,12 @@ describe('createApp over the real relay', () => {
     expect(other.app.contacts.value.map((c) => c.username)).toEqual([username]);
   });
 
+  it('adding a username with no account says so (unknown_user), not a bare not_found', async () => {
+    const { app } = await registered('apn');
+    await expect(app.addContact(freshName('nobody'))).rejects.toSatisfy((e) => codeOf(e) === 'unknown_user');
+    expect(app.contacts.value).toEqual([]);
+  });
+
   it('maps login failures: unknown user, wrong code, reused code', async () => {
     const { username, code, ns } = await registered('apl');
     const app = makeApp(ns);

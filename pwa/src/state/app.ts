@@ -16,7 +16,7 @@ import type { Storage } from '../storage/storage.ts';
 import { RelayApi } from '../transport/api.ts';
 import type { Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
-import { toAppError } from './error-map.ts';
+import { toAddContactError, toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
 import type { Messenger } from './messenger.ts';
 import type {
@@ -274,9 +274,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
         // Published by the messenger's first prekey maintenance, once signed in: a token
         // refresh then lands in the new store.
         if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
-        // The access token was never stored; the refresh token gets a new one when online.
-        // A stored access token still valid for a minute is used as is; otherwise the refresh
-        // token gets a new one when the network allows.
+        // The access token is stored with the refresh token (StoredAuth above). One still valid
+        // for at least a minute is used as is; otherwise the refresh token gets a new one when
+        // the network allows.
         const fresh = saved.accessToken && (saved.accessExpiresAt ?? 0) - 60_000 > Date.now();
         api.http.setTokens({
           accessToken: fresh ? (saved.accessToken as string) : '',
@@ -358,7 +358,13 @@ export function createApp(options: AppOptions = {}): RunningApp {
       auth.value = { status: 'signed-out', username: null };
     }),
 
-    addContact: wrap((username: string) => requireMessenger().addContact(username)),
+    addContact: async (username: string) => {
+      try {
+        await requireMessenger().addContact(username);
+      } catch (err) {
+        throw toAddContactError(err);
+      }
+    },
     removeContact: wrap((username: string) => requireMessenger().removeContact(username)),
     messagesFor: messagesSignal,
     markRead(contact) {

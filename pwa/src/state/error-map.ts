@@ -43,6 +43,16 @@ export function toAppErrorCode(err: unknown): AppErrorCode {
   return 'unknown';
 }
 
+/**
+ * Adding a contact: the relay answers 404 `not_found` for a name with no active account
+ * (spec/openapi.yaml, POST /contacts; also GET /keys/{username} when its bundle is fetched), which
+ * the user should read as "no account with this username", not a bare "Not found".
+ */
+export function toAddContactError(err: unknown): AppError {
+  const app = toAppError(err);
+  return app.code === 'not_found' ? new AppError('unknown_user') : app;
+}
+
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const code = toAppErrorCode(err);

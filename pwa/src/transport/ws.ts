@@ -36,7 +36,15 @@ export interface RelaySocketOptions {
   readonly random?: () => number;
   /** Most frame size accepted from the relay; larger frames close the connection. */
   readonly maxFrameBytes?: number;
+  /**
+   * Whether the browser has a network at all (default: `navigator.onLine`). While it has none
+   * the socket stays 'offline' without trying, so the app never says "Connecting…" offline
+   * (an offline reload included); the browser's `online` event reaches `nudge()`.
+   */
+  readonly isOnline?: () => boolean;
 }
+
+const browserOnline = () => typeof navigator === 'undefined' || navigator.onLine !== false;
 
 // relay/src/ws/frames.ts CLOSE: 4401 unauthorized, 4403 session ended (logout / logout-all).
 const AUTH_FAILED_CLOSES = new Set([4401, 4403]);
@@ -116,6 +124,10 @@ export class RelaySocket {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
+    if (!(this.options.isOnline ?? browserOnline)()) {
+      this.scheduleReconnect();
+      return;
+    }
     this.setStatus('connecting');
     const token = await this.options.token().catch(() => null);
     if (this.stopped) return;

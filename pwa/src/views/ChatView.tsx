@@ -2,6 +2,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { useEffect, useMemo } from 'react';
 import { Link, useParams } from 'react-router';
 import { Composer } from '../components/Composer.tsx';
+import { BackIcon, VerifiedIcon } from '../components/icons.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
 import { MessageList } from '../components/MessageList.tsx';
 import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
@@ -34,13 +35,13 @@ export function ChatView() {
       <div className="chat">
         <header className="chat-header">
           <Link to="/chats" className="icon-button" aria-label={t('chat.back')} title={t('chat.back')}>
-            <span aria-hidden="true">←</span>
+            <BackIcon />
           </Link>
           <PageHeading>
             {contact}
             {info?.verified && (
               <span className="verified-mark" title={t('safety.verified')}>
-                {' ✓'}
+                <VerifiedIcon />
                 <span className="sr-only">{t('safety.verified')}</span>
               </span>
             )}

@@ -3,6 +3,7 @@ import { type FormEvent, useId, useState } from 'react';
 import { Link } from 'react-router';
 import { listTimeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
+import { PhotoIcon, VerifiedIcon, WarningIcon } from '../components/icons.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import { t } from '../i18n/i18n.ts';
@@ -106,7 +107,7 @@ function ChatItem({
           {chat.contact}
           {contact?.verified && (
             <span className="verified-mark" title={t('safety.verified')}>
-              {' ✓'}
+              <VerifiedIcon />
               <span className="sr-only">{t('safety.verified')}</span>
             </span>
           )}
@@ -120,7 +121,8 @@ function ChatItem({
           )}
         </span>
         <span className="chat-list-preview">
-          {chat.keyChanged && <span aria-hidden="true">⚠ </span>}
+          {chat.keyChanged && <WarningIcon className="icon-warning" />}
+          {chat.last?.kind === 'photo' && <PhotoIcon />}
           {preview(chat)}
         </span>
         {chat.unread > 0 ? (

@@ -106,7 +106,8 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
   };
 
   return (
-    <div className="page-narrow page">
+    // Inside PublicPage's page: its width and left edge, like the heading above it.
+    <div className="stack">
       <section className="card" aria-labelledby={`${id}-qr-h`}>
         <h2 id={`${id}-qr-h`} ref={headingRef} tabIndex={-1}>
           {t('register.scanTitle')}

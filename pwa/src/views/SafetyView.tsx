@@ -3,6 +3,7 @@ import { type ChangeEvent, useCallback, useEffect, useId, useState } from 'react
 import { Link, useParams } from 'react-router';
 import { errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
+import { VerifiedIcon } from '../components/icons.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { QrCode } from '../components/QrCode.tsx';
@@ -101,7 +102,13 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
         <PageHeading>{t('view.safety.title', { contact })}</PageHeading>
         <p>{t('safety.explain', { contact })}</p>
         <p className={verified ? 'ok' : 'hint'}>
-          {verified ? `✓ ${t('safety.verifiedLong', { contact })}` : t('safety.notVerified', { contact })}
+          {verified ? (
+            <>
+              <VerifiedIcon /> {t('safety.verifiedLong', { contact })}
+            </>
+          ) : (
+            t('safety.notVerified', { contact })
+          )}
         </p>
         {loadError && (
           <p className="error" role="alert">
@@ -150,7 +157,11 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
             </div>
           )}
           <div role="status" className="verify-result">
-            {outcome === 'match' && <p className="ok">✓ {t('safety.match', { contact })}</p>}
+            {outcome === 'match' && (
+              <p className="ok">
+                <VerifiedIcon /> {t('safety.match', { contact })}
+              </p>
+            )}
             {outcome === 'mismatch' && <p className="error">{t('safety.mismatch', { contact })}</p>}
             {outcome === 'invalid' && <p className="error">{t('safety.invalid')}</p>}
             {outcome === 'no-code' && <p className="error">{t('safety.noCode')}</p>}

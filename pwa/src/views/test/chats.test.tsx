@@ -43,9 +43,51 @@ describe('ChatsView', () => {
     expect(bob.querySelector('time')?.textContent).toMatch(/\d{1,2}:\d{2}/);
     expect(within(bob).getByRole('link').getAttribute('href')).toBe('/chats/bob');
     const carol = items[1] as HTMLElement;
-    expect(carol.textContent).toContain('You: 📷 Photo');
+    expect(carol.textContent).toContain('You: Photo');
     expect(carol.textContent).toContain('security key changed');
     expect(carol.querySelector('.unread-badge')).toBeNull();
+  });
+
+  it('lists a chat whose peer has no contact entry (a message from a stranger) like any other', () => {
+    const t = withChats();
+    t.chats.value = [
+      {
+        contact: 'stranger',
+        last: { kind: 'text', preview: 'hello?', at: now + 1000, outgoing: false },
+        unread: 1,
+        keyChanged: false,
+      },
+      ...t.chats.value,
+    ];
+    renderAt(t.app, '/chats');
+    const items = within(screen.getByRole('list', { name: 'Chats' })).getAllByRole('listitem');
+    expect(items).toHaveLength(3);
+    const first = items[0] as HTMLElement;
+    expect(first.textContent).toContain('stranger');
+    expect(first.textContent).toContain('hello?');
+    expect(within(first).getByText('1 unread message')).toBeTruthy();
+    expect(within(first).queryByText('Verified')).toBeNull();
+    expect(within(first).getByRole('link').getAttribute('href')).toBe('/chats/stranger');
+    // The other chats are still there, with their contact details.
+    expect(within(items[1] as HTMLElement).getByText('Verified')).toBeTruthy();
+  });
+
+  it('opens the chat of a peer with no contact entry: history shows and adding is offered', () => {
+    const t = withChats();
+    t.messagesFor('stranger').value = [
+      {
+        id: 's1',
+        contact: 'stranger',
+        direction: 'in',
+        at: now,
+        state: 'received',
+        body: { kind: 'text', text: 'hello?' },
+      },
+    ];
+    renderAt(t.app, '/chats/stranger');
+    expect(screen.getByRole('heading', { level: 1, name: 'stranger' })).toBeTruthy();
+    expect(screen.getByText('hello?')).toBeTruthy();
+    expect(screen.getByRole('region', { name: 'stranger is not in your contacts.' })).toBeTruthy();
   });
 
   it('uses Russian plural forms for the unread count', () => {

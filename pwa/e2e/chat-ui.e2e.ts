@@ -1,0 +1,360 @@
+// The chat as a person sees it, in real Chromium against the real relay, at desktop size and
+// at 390×844 (a phone): registration cards line up with the heading; an unknown username is
+// named as such; photos keep the chat at its newest message (arriving, on opening, after an
+// offline reload) and a "new messages" button appears when the user has scrolled up; the
+// full-screen photo viewer covers the viewport with Save and Close on top and clickable; after
+// an offline reload the banner says "Offline", never "Connecting…"; the emoji picker works
+// offline on its first use; controls are SVG icons, not emoji glyphs. Screenshots of each
+// screen go to node_modules/.e2e-screenshots (app-steps.ts) for a person to look at.
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  addContact,
+  composer,
+  distanceFromBottom,
+  finishRegistration,
+  gradientPng,
+  openChat,
+  screenshot,
+  sendText,
+  startRegistration,
+} from './app-steps.ts';
+import { launchChromium } from './browser.ts';
+import { freePort, type RunningRelay, startRelay } from './relay.ts';
+import { type Served, startPreview } from './servers.ts';
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let relay: RunningRelay;
+let served: Served;
+let browser: Browser;
+let alice: { context: BrowserContext; page: Page };
+let bob: { context: BrowserContext; page: Page };
+const run = Math.random().toString(36).slice(2, 7);
+const ALICE = `ui_alice_${run}`;
+const BOB = `ui_bob_${run}`;
+
+beforeAll(async () => {
+  // The relay must know the page's origin (WebSocket check) before the preview exists, so a
+  // port is probed first; on a shared machine another process may take it, hence the retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const port = await freePort();
+      relay = await startRelay(`http://127.0.0.1:${port}`);
+      served = await startPreview(relay.port, port);
+      break;
+    } catch (err) {
+      await relay?.stop().catch(() => undefined);
+      relay = undefined as unknown as RunningRelay;
+      if (attempt === 3) throw err;
+    }
+  }
+  browser = await launchChromium();
+  const open = async (viewport: typeof DESKTOP) => {
+    const context = await browser.newContext({ locale: 'en-US', viewport });
+    context.setDefaultTimeout(30_000);
+    return { context, page: await context.newPage() };
+  };
+  alice = await open(DESKTOP);
+  bob = await open(PHONE);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.close();
+  await relay?.stop();
+});
+
+/** The element's box in CSS pixels. */
+async function box(locator: Locator) {
+  const b = await locator.boundingBox();
+  if (!b) throw new Error('element has no box');
+  return b;
+}
+
+/** The heading and every card of the registration's enrolment step share a left edge and width. */
+async function expectCardsAligned(page: Page) {
+  const heading = await box(page.getByRole('heading', { level: 1 }));
+  const cards = page.locator('.card');
+  expect(await cards.count()).toBeGreaterThanOrEqual(3);
+  for (const card of await cards.all()) {
+    const b = await box(card);
+    // Soft: a misalignment is reported, and the registration still finishes for the next tests.
+    expect.soft(Math.abs(b.x - heading.x)).toBeLessThanOrEqual(1);
+    expect.soft(Math.abs(b.width - heading.width)).toBeLessThanOrEqual(1);
+  }
+  const width = page.viewportSize()?.width ?? 0;
+  expect(heading.x + heading.width).toBeLessThanOrEqual(width);
+}
+
+/**
+ * The photo viewer is open and is a real full-screen modal: it covers the viewport, Save and
+ * Close are inside it and are the topmost element at their centre (nothing paints over them).
+ */
+async function expectViewerCoversViewport(page: Page, name: string) {
+  const viewport = page.viewportSize() as { width: number; height: number };
+  const dialog = page.getByRole('dialog', { name: `Photo from ${BOB}` });
+  await dialog.waitFor();
+  const d = await box(dialog);
+  expect(d).toEqual({ x: 0, y: 0, width: viewport.width, height: viewport.height });
+  for (const control of [
+    dialog.getByRole('link', { name: 'Save photo' }),
+    dialog.getByRole('button', { name: 'Close' }),
+  ]) {
+    const b = await box(control);
+    expect(b.x).toBeGreaterThanOrEqual(0);
+    expect(b.y).toBeGreaterThanOrEqual(0);
+    expect(b.x + b.width).toBeLessThanOrEqual(viewport.width);
+    expect(b.y + b.height).toBeLessThanOrEqual(viewport.height);
+    const onTop = await control.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      return !!hit && el.contains(hit);
+    });
+    expect(onTop).toBe(true);
+  }
+  // The photo lies inside the viewer, below the bar, entirely on screen.
+  const img = await box(dialog.getByRole('img'));
+  const close = await box(dialog.getByRole('button', { name: 'Close' }));
+  expect(img.y).toBeGreaterThanOrEqual(close.y + close.height);
+  expect(img.y + img.height).toBeLessThanOrEqual(viewport.height);
+  expect(img.width).toBeGreaterThan(viewport.width / 3);
+  await screenshot(page, name);
+}
+
+/** What the user sees after reloading the chat with no network (see the offline test). */
+async function offlineChecks(page: Page) {
+  await page.reload();
+  await composer(page, BOB).waitFor();
+  await page
+    .getByText('Offline — messages you write now will be sent when the connection is back.')
+    .waitFor();
+  await page.locator(`.message-scroller img[alt="Photo from ${BOB}"]`).nth(1).waitFor();
+  expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);
+  const said = await page.evaluate(() => (window as unknown as { __banner: string[] }).__banner);
+  expect(said.length).toBeGreaterThan(0);
+  expect(said.filter((s) => s.includes('Connecting'))).toEqual([]);
+  // The emoji picker's first use, offline: its data comes from the service worker's precache.
+  await page.getByRole('button', { name: 'Emoji' }).click();
+  const grid = page.getByRole('list', { name: 'Emoji' });
+  await grid.getByRole('button').first().waitFor();
+  expect(await grid.getByRole('button').count()).toBeGreaterThan(50);
+  await page.getByRole('button', { name: 'Animals and nature' }).click();
+  await grid.getByRole('button', { name: 'cat face', exact: true }).click();
+  expect(await composer(page, BOB).inputValue()).toBe('🐱');
+  await screenshot(page, 'offline-emoji-desktop');
+  expect(await page.getByText('Connecting…').count()).toBe(0);
+}
+
+describe('chat UI at desktop and phone sizes', () => {
+  it('registration: the cards are as wide as the heading and start at its left edge', async () => {
+    const aliceSecret = await startRegistration(alice.page, served.url, ALICE);
+    await expectCardsAligned(alice.page);
+    await screenshot(alice.page, 'register-desktop');
+    const bobSecret = await startRegistration(bob.page, served.url, BOB);
+    await expectCardsAligned(bob.page);
+    await screenshot(bob.page, 'register-phone');
+    await finishRegistration(alice.page, aliceSecret);
+    await finishRegistration(bob.page, bobSecret);
+  });
+
+  it('adding a username with no account says there is no such account', async () => {
+    await addContact(alice.page, BOB);
+    await addContact(bob.page, ALICE);
+    await alice.page.getByLabel('Their username').fill(`nobody_${run}`);
+    await alice.page.getByRole('button', { name: 'Add', exact: true }).click();
+    await alice.page.getByText('There is no account with this username.').waitFor();
+    expect(await alice.page.getByText('Not found.').count()).toBe(0);
+  });
+
+  it('controls are SVG icons with names, not emoji glyphs', async () => {
+    await openChat(alice.page, served.url, BOB);
+    for (const name of ['Emoji', 'Attach a photo', 'Back to chats']) {
+      const control = alice.page.getByRole(name === 'Back to chats' ? 'link' : 'button', { name });
+      expect(await control.locator('svg').count()).toBe(1);
+      expect(((await control.textContent()) ?? '').trim()).toBe('');
+    }
+  });
+
+  it('photos arriving keep the chat at its newest message; the box is reserved before loading', async () => {
+    const page = alice.page;
+    await openChat(bob.page, served.url, ALICE);
+    for (let i = 1; i <= 12; i++) await sendText(bob.page, ALICE, `line ${i} before the photos`);
+    await page.locator('.message-scroller').getByText('line 12 before the photos').waitFor();
+    const photos: [string, Buffer][] = [
+      ['landscape.png', gradientPng(1200, 900, 40)],
+      ['portrait.png', gradientPng(1500, 2500, 200)],
+    ];
+    for (const [name, buffer] of photos) {
+      await bob.page
+        .locator('form.composer input[type=file]')
+        .setInputFiles({ name, mimeType: 'image/png', buffer });
+      await bob.page
+        .locator('.message-scroller .photo-thumb img')
+        .nth(photos.findIndex(([n]) => n === name))
+        .waitFor({ timeout: 60_000 });
+    }
+    // The newest message is a photo: its row must not grow under the view when it loads.
+    await page.locator(`.message-scroller img[alt="Photo from ${BOB}"]`).nth(1).waitFor({ timeout: 60_000 });
+    expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);
+    // Each image fills the box that was reserved for it from the stated width and height.
+    for (const [i, ratio] of [
+      [0, 1200 / 900],
+      [1, 1500 / 2500],
+    ] as const) {
+      const b = await box(page.locator('.message-scroller .photo-box').nth(i));
+      expect(Math.abs(b.width / b.height - ratio)).toBeLessThan(0.02);
+      const img = await box(page.locator('.message-scroller .photo-box img').nth(i));
+      expect(img).toEqual(b);
+    }
+    await screenshot(page, 'chat-desktop');
+  });
+
+  it('desktop: the photo viewer covers the viewport; Close is clickable; Escape, a click beside the photo and Close close it', async () => {
+    const page = alice.page;
+    const thumb = page.getByRole('button', { name: `Open full screen: Photo from ${BOB}` }).first();
+    await thumb.click();
+    await expectViewerCoversViewport(page, 'viewer-desktop');
+    const dialog = page.getByRole('dialog');
+    // Focus stays inside: Tab past the last control comes back to the first.
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press('Tab');
+      expect(await dialog.evaluate((el) => el.contains(document.activeElement))).toBe(true);
+    }
+    // The page under it is inert while it is open.
+    expect(await page.evaluate(() => document.getElementById('root')?.inert)).toBe(true);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.getElementById('root')?.inert)).toBe(false);
+    await thumb.click();
+    await page.mouse.click(5, DESKTOP.height - 5);
+    await dialog.waitFor({ state: 'detached' });
+    await thumb.click();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(
+      `Open full screen: Photo from ${BOB}`,
+    );
+  });
+
+  it('phone: opening the chat lands on the newest message; the viewer covers the screen and closes', async () => {
+    const page = await alice.context.newPage();
+    await page.setViewportSize(PHONE);
+    await openChat(page, served.url, BOB);
+    await page.locator(`.message-scroller img[alt="Photo from ${BOB}"]`).nth(1).waitFor({ timeout: 60_000 });
+    expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);
+    await screenshot(page, 'chat-phone');
+    await page
+      .getByRole('button', { name: `Open full screen: Photo from ${BOB}` })
+      .last()
+      .click();
+    await expectViewerCoversViewport(page, 'viewer-phone');
+    await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.close();
+  });
+
+  it('offline reload: "Offline", never "Connecting…"; the chat lands at the bottom; the emoji picker works', async () => {
+    const { context, page } = alice;
+    await openChat(page, served.url, BOB);
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+    // Everything the connection banner ever says from the very start of each page load.
+    await page.addInitScript(() => {
+      const w = window as unknown as { __banner: string[] };
+      w.__banner = [];
+      new MutationObserver(() => {
+        for (const el of Array.from(document.querySelectorAll('[role="status"]'))) {
+          const text = el.textContent ?? '';
+          if (/Connecting|Offline|Online/.test(text)) w.__banner.push(text);
+        }
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    });
+    await page.reload();
+    await composer(page, BOB).waitFor();
+    await context.setOffline(true);
+    try {
+      await offlineChecks(page);
+    } finally {
+      await context.setOffline(false);
+    }
+  });
+
+  it('phone: scrolled up, a new message does not move the view and a "new messages" button brings it down', async () => {
+    const page = bob.page;
+    await openChat(page, served.url, ALICE);
+    await sendText(alice.page, BOB, 'hello bob, photos received');
+    await page.locator('.message-scroller').getByText('hello bob, photos received').waitFor();
+    expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);
+    await page.locator('.message-scroller').evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await page.getByRole('button', { name: 'Newest messages' }).waitFor();
+    await sendText(alice.page, BOB, 'one more while you read back');
+    const button = page.getByRole('button', { name: '1 new message' });
+    await button.waitFor();
+    expect(await page.locator('.message-scroller').evaluate((el) => el.scrollTop)).toBe(0);
+    await screenshot(page, 'new-messages-phone');
+    await button.click();
+    await page.locator('.message-scroller').getByText('one more while you read back').waitFor();
+    expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);
+    await page.getByRole('button', { name: /new message|Newest messages/ }).waitFor({ state: 'detached' });
+  });
+
+  it('the chat list and the safety screen at both sizes: icons drawn, nothing off screen', async () => {
+    for (const [who, contact, size] of [
+      [alice, BOB, 'desktop'],
+      [bob, ALICE, 'phone'],
+    ] as const) {
+      const page = who.page;
+      await page.goto(`${served.url}/chats`);
+      const item = page.getByRole('listitem').filter({ hasText: contact });
+      await item.waitFor();
+      const width = page.viewportSize()?.width ?? 0;
+      const b = await box(item);
+      expect(b.x).toBeGreaterThanOrEqual(0);
+      expect(b.x + b.width).toBeLessThanOrEqual(width);
+      await screenshot(page, `chats-${size}`);
+      await page.goto(`${served.url}/contacts/${contact}/safety`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      await screenshot(page, `safety-${size}`);
+      // No horizontal scrolling anywhere on these screens.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+    }
+  });
+
+  it('phone, in Russian: the longer labels of the new-messages button and the viewer stay on screen', async () => {
+    const page = bob.page;
+    await page.goto(`${served.url}/settings`);
+    await page.getByRole('button', { name: 'Русский' }).click();
+    await page.goto(`${served.url}/chats/${ALICE}`);
+    await page.locator('form.composer textarea').waitFor();
+    const scroller = page.locator('.message-scroller');
+    await scroller.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    const toLatest = page.getByRole('button', { name: 'К новым сообщениям' });
+    await toLatest.waitFor();
+    const b = await box(toLatest);
+    expect(b.x).toBeGreaterThanOrEqual(0);
+    expect(b.x + b.width).toBeLessThanOrEqual(PHONE.width);
+    await screenshot(page, 'to-latest-phone-ru');
+    await toLatest.click();
+    await page
+      .getByRole('button', { name: /^Открыть во весь экран/ })
+      .last()
+      .click();
+    const dialog = page.getByRole('dialog');
+    for (const control of [
+      dialog.getByRole('link', { name: 'Сохранить фото' }),
+      dialog.getByRole('button', { name: 'Закрыть' }),
+    ]) {
+      const c = await box(control);
+      expect(c.x).toBeGreaterThanOrEqual(0);
+      expect(c.x + c.width).toBeLessThanOrEqual(PHONE.width);
+    }
+    await screenshot(page, 'viewer-phone-ru');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+});
