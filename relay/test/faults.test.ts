@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { type DataUser, makeUser } from './helpers/relay-data.js';
+import { type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
 
 const CAP = 64 * 1024;
 let db: TestDatabase;
@@ -306,5 +306,83 @@ describe('upload timeouts (idle, not total)', () => {
     await res.closed;
     await vi.waitFor(() => expect(files()).toEqual([]), { timeout: 5000, interval: 50 });
     expect(await pendingOf(a.id)).toBe(0);
+  });
+});
+
+describe('WebSocket auth with a tampered token', () => {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  /** The token with one bit of one signature character flipped (attempt `i` picks which). */
+  function flipped(token: string, i: number): string {
+    const sigStart = token.lastIndexOf('.') + 1;
+    // Mostly the last three characters, where base64url packs the signature's final bits (and
+    // the last character's unused low bits), then spread over the rest of the signature.
+    const pos = i < 18 ? token.length - 1 - (i % 3) : sigStart + ((i * 7) % (token.length - 3 - sigStart));
+    const bit = i < 18 ? Math.floor(i / 3) : i % 6;
+    const c = token[pos] as string;
+    const swapped = ALPHABET[ALPHABET.indexOf(c) ^ (1 << bit)] as string;
+    return token.slice(0, pos) + swapped + token.slice(pos + 1);
+  }
+
+  it('ws-flipped-signature-not-4401: 50 tampered tokens, every socket closed with 4401', async () => {
+    const u = await makeUser(t);
+    const codes: number[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const token = flipped(u.token, i);
+      expect(token).not.toBe(u.token);
+      seen.add(token);
+      const c = await WsClient.open(t.baseUrl);
+      c.send({ type: 'auth', token });
+      codes.push(await c.closed());
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(45);
+    expect(codes).toEqual(Array(50).fill(4401));
+    // The same tokens are refused over HTTP.
+    for (let i = 0; i < 6; i++)
+      expect((await t.api.get('/me', { token: flipped(u.token, i * 3), spec: false })).status).toBe(401);
+    // And the untouched token still works on both.
+    const ok = await WsClient.connect(t.baseUrl, u.token);
+    ok.close();
+  });
+});
+
+describe('access token maximum age', () => {
+  async function forge(u: DataUser, iat: number, exp: number): Promise<string> {
+    const { SignJWT } = await import('jose');
+    return new SignJWT({ sid: u.sessionId })
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .setSubject(u.id)
+      .setIssuer(t.deps.config.jwt.issuer)
+      .setAudience(t.deps.config.jwt.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(t.deps.config.secrets.jwtKey);
+  }
+
+  it('token-no-max-age: validly signed tokens past the maximum age are refused whatever exp says', async () => {
+    const u = await makeUser(t);
+    const now = Math.floor(t.clock.now() / 1000);
+    const ttl = t.deps.config.jwt.accessTtlSeconds;
+    const tenYears = 10 * 365 * 86_400;
+    const cases: [string, number, number, string][] = [
+      ['issued now, 10-year exp', now, now + tenYears, 'invalid_token'],
+      ['issued 2 days ago, 10-year exp', now - 2 * 86_400, now + tenYears, 'token_expired'],
+      ['issued a TTL + 1 s ago, exp in the future', now - ttl - 1, now + 60, 'token_expired'],
+      ['issued in the future', now + 3600, now + 3600 + ttl, 'invalid_token'],
+    ];
+    for (const [name, iat, exp, error] of cases) {
+      const token = await forge(u, iat, exp);
+      const me = await t.api.get('/me', { token });
+      expect(me.status, name).toBe(401);
+      expect(me.body.error, name).toBe(error);
+      const c = await WsClient.open(t.baseUrl);
+      c.send({ type: 'auth', token });
+      expect(await c.closed(), name).toBe(4401);
+    }
+    // A token exactly as the relay issues them works until its age passes the TTL, then not.
+    const fresh = await forge(u, now, now + ttl);
+    expect((await t.api.get('/me', { token: fresh })).status).toBe(200);
+    t.clock.advance((ttl + 1) * 1000);
+    expect((await t.api.get('/me', { token: fresh })).status).toBe(401);
   });
 });

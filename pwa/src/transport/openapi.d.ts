@@ -356,11 +356,16 @@ export interface paths {
      * Upload an encrypted photo for one recipient (streamed)
      * @description The raw body (`application/octet-stream`) is the photo ciphertext (spec/protocol.md §10),
      *     streamed to disk under a random name, never held whole in memory. At most MAX_PHOTO_BYTES
-     *     (default 25 MiB): a larger Content-Length is refused before reading (413), a body that
+     *     (default 25 MiB): a larger Content-Length is refused from the header, before
+     *     authentication and before any body byte is read (413, connection closed); a body that
      *     grows past the cap is cut at the cap (413), a body that ends early is 400
-     *     `request_aborted`; in every failure no file is left. The recipient then gets the photo
-     *     id inside an encrypted message. Counts against the send rate; at most MAX_PENDING_PHOTOS
-     *     unacknowledged photos per sender (409 `photo_quota`).
+     *     `request_aborted`. The upload is bounded by idleness, not by a total a slow link could
+     *     never meet: no byte for UPLOAD_IDLE_TIMEOUT_SECONDS (default 30), or still incomplete
+     *     after UPLOAD_MAX_SECONDS (default 3600) → 408 `request_timeout`. In every failure no
+     *     file is left. The recipient then gets the photo id inside an encrypted message. Counts
+     *     against the send rate; at most MAX_PENDING_PHOTOS unacknowledged photos per sender (409
+     *     `photo_quota`), checked again in the same transaction as the insert (under a per-sender
+     *     lock), so parallel uploads never exceed it.
      */
     post: operations['sendPhoto'];
     delete?: never;
@@ -563,6 +568,15 @@ export interface components {
     };
     /** @description `not_found` */
     NotFound: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `request_timeout`: the request did not arrive in time; the connection is closed. */
+    Timeout: {
       headers: {
         [name: string]: unknown;
       };
@@ -1265,6 +1279,7 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      408: components['responses']['Timeout'];
       /** @description `photo_quota`. */
       409: {
         headers: {
