@@ -446,10 +446,15 @@ export interface components {
   schemas: {
     /**
      * @description Canonical username: 3–32 characters of a–z, 0–9 and `_`, not starting or ending with `_`.
-     *     Input is NFKC-normalised and lowercased first, so `Alice` and `ａｌｉｃｅ` (fullwidth) name
-     *     the account `alice` (case-insensitive uniqueness). Any other character — including
-     *     look-alike letters from other scripts such as Cyrillic `а` — is refused with
-     *     `invalid_username`, so two different accounts can never look the same.
+     *     Input that Unicode NFKC normalisation would change is refused with `invalid_username`,
+     *     never folded: fullwidth `ａｄｍｉｎ`, the ligature `ﬁ`, the Kelvin sign `K`, circled or
+     *     superscript letters, combining accents — so a compatibility form can never squat or
+     *     impersonate an ASCII name. ASCII letters are then lowercased (`Alice` names the account
+     *     `alice`: case-insensitive uniqueness). Any other character — including look-alike
+     *     letters from other scripts such as Cyrillic `а` — is refused, so two different accounts
+     *     can never look the same. Reserved, refused at registration (`invalid_username`):
+     *     `admin`, `administrator`, `root`, `support`, `securedrop`, `secure_drop`, `system`,
+     *     `help`, `moderator`, `security`, `official`, `staff`.
      */
     Username: string;
     /** @description A username as typed; canonicalised to `Username` or refused (`invalid_username`). */
@@ -533,7 +538,14 @@ export interface components {
       duplicate: boolean;
     };
     Envelope: {
-      /** @description Message id (for POST /ack). */
+      /**
+       * @description Message id (for POST /ack). Ids are one sequence for the whole relay, so the
+       *     difference between two ids a user sees is a lower bound on how many messages the
+       *     relay stored meanwhile (for everyone). Decided and accepted as metadata (SECURITY.md,
+       *     "What the relay and its operator can see"): it reveals aggregate volume only — never
+       *     who wrote to whom, or when a given user was active — and the per-user `seq` is what
+       *     orders a user's stream; clients must not read more into ids than identity.
+       */
       id: number;
       /** @description Position in the receiver's stream (the cursor). */
       seq: number;

@@ -5,7 +5,7 @@ import { login } from '../auth/login.js';
 import { confirmRegistration, startRegistration } from '../auth/register.js';
 import { authOf, requireAuth } from '../auth/require-auth.js';
 import { refreshSession, revokeAllSessions, revokeSession } from '../auth/sessions.js';
-import { normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
+import { isReservedUsername, normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
 import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/http-error.js';
@@ -34,7 +34,9 @@ export function authRoutes(deps: AppDeps): Router {
 
   router.post('/register', jsonBody(BODY_LIMIT), async (req, res) => {
     const { username } = parse(registerBody, req.body);
-    res.status(201).json(await startRegistration(deps, canonicalUsername(username), clientIp(req)));
+    const name = canonicalUsername(username);
+    if (isReservedUsername(name)) throw new HttpError(400, 'invalid_username', 'this username is reserved');
+    res.status(201).json(await startRegistration(deps, name, clientIp(req)));
   });
 
   router.post('/register/confirm', jsonBody(BODY_LIMIT), async (req, res) => {
