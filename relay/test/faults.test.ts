@@ -386,3 +386,18 @@ describe('access token maximum age', () => {
     expect((await t.api.get('/me', { token: fresh })).status).toBe(401);
   });
 });
+
+describe('forwarded client address', () => {
+  it('forwarded-for-forgery: text that is not an IP never becomes a rate-limit key', async () => {
+    const forged = '6.6.6.6 forged text';
+    const res = await t.api.post(
+      '/register',
+      { username: `xff_${randomBytes(3).toString('hex')}` },
+      { headers: { 'x-forwarded-for': forged } },
+    );
+    expect(res.status).toBe(201);
+    const { rows } = await t.deps.pool.query('SELECT ip FROM registration_rate');
+    expect(rows.map((r) => r.ip)).not.toContain(forged);
+    expect(rows.map((r) => r.ip)).toContain('127.0.0.1');
+  });
+});

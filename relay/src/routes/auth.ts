@@ -1,4 +1,5 @@
 // Auth routes (issue 3; spec/openapi.yaml tag "auth"): registration with QR, login, sessions.
+import { isIP } from 'node:net';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import { login } from '../auth/login.js';
@@ -26,8 +27,11 @@ function canonicalUsername(raw: string): string {
   return name;
 }
 
-/** The client address as Express resolved it through the trusted-proxy list. */
-const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+/** The client address as Express resolved it through the trusted-proxy list — only when it is
+ * an IP address: a trusted proxy passing on junk (README "Reliability") must not choose the key
+ * of a rate limit; the proxy's own address is used then. */
+const clientIp = (req: Request) =>
+  req.ip && isIP(req.ip) ? req.ip : (req.socket.remoteAddress ?? 'unknown');
 
 export function authRoutes(deps: AppDeps): Router {
   const router = Router();
