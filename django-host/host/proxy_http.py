@@ -2,10 +2,14 @@
 
 It runs in front of Django because Django's ASGI handler reads a whole request body before a
 view runs; here each chunk goes to the relay as it arrives and each response chunk goes to the
-browser as it arrives, so a 25 MiB encrypted photo is never held in memory. Requests without a
-body use a pool of relay connections (httpx); requests with one use their own connection
-(host/upstream_body.py) so that the relay's early answer is passed on and a stalled body never
-holds a pooled connection.
+browser as it arrives, so a 25 MiB encrypted photo is never held in memory.
+
+Which way a request goes to the relay:
+- no body: a pooled keep-alive connection (httpx);
+- a small body (Content-Length ≤ SMALL_BODY_BYTES: every JSON route): read whole first, under
+  the body deadlines, then sent on a pooled connection — a stalled body never holds one;
+- a larger or chunked body (photos): its own connection (host/upstream_body.py), streamed, with
+  the relay's early answer passed on at once.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import httpx
 from host.config import HostConfig
 from host.forwarding import request_headers, response_headers, upstream_target
 from host.headers import security_header_pairs
-from host.upstream_body import Answer, BodyExchange, BodyTimeout, ClientGone, UpstreamFailed
+from host.upstream_body import Answer, BodyExchange, BodyTimeout, ClientGone, UpstreamFailed, read_small_body
 
 log = logging.getLogger('host.proxy')
 
@@ -50,6 +54,17 @@ async def send_json_error(
         }
     )
     await send({'type': 'http.response.body', 'body': body})
+
+
+# Above the relay's largest JSON body (a message: 64 KiB of ciphertext as base64, plus fields).
+SMALL_BODY_BYTES = 256 * 1024
+
+
+def _content_length(scope: dict) -> int | None:
+    for name, value in scope.get('headers', []):
+        if name == b'content-length' and value.strip().isdigit():
+            return int(value)
+    return None
 
 
 def _has_body(scope: dict) -> bool:
@@ -86,9 +101,19 @@ class HttpForward:
         await self.client.aclose()
 
     async def __call__(self, scope: dict, receive, send) -> None:
+        content: bytes | None = None
         if _has_body(scope):
-            await self._forward_with_body(scope, receive, send)
-            return
+            length = _content_length(scope)
+            if length is None or length > SMALL_BODY_BYTES:
+                await self._forward_with_body(scope, receive, send)
+                return
+            try:
+                content = await read_small_body(receive, self.config)
+            except ClientGone:
+                return
+            except BodyTimeout:
+                await send_json_error(send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True)
+                return
         disconnected = asyncio.Event()
         request = self.client.build_request(
             scope['method'],
@@ -96,6 +121,7 @@ class HttpForward:
             # "//host/..." as another host or drop a path segment.
             self.relay.copy_with(raw_path=upstream_target(scope)),
             headers=request_headers(scope),
+            content=content,
         )
         try:
             response = await self.client.send(request, stream=True)

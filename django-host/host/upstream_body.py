@@ -29,6 +29,32 @@ log = logging.getLogger('host.proxy')
 READ_SIZE = 64 * 1024
 
 
+async def receive_with_deadlines(receive, config: HostConfig, deadline: float) -> dict:
+    """The next ASGI message of the request body, within the idle and total deadlines."""
+    wait = min(config.body_idle_timeout, deadline - time.monotonic())
+    if wait <= 0:
+        raise BodyTimeout
+    try:
+        message = await asyncio.wait_for(receive(), wait)
+    except TimeoutError:
+        raise BodyTimeout from None
+    if message['type'] == 'http.disconnect':
+        raise ClientGone
+    return message
+
+
+async def read_small_body(receive, config: HostConfig) -> bytes:
+    """A whole small request body (its Content-Length is at most SMALL_BODY_BYTES, enforced by
+    the ASGI server's framing), read before the relay is contacted at all."""
+    deadline = time.monotonic() + config.body_timeout
+    parts: list[bytes] = []
+    while True:
+        message = await receive_with_deadlines(receive, config, deadline)
+        parts.append(message.get('body', b''))
+        if not message.get('more_body', False):
+            return b''.join(parts)
+
+
 class ClientGone(Exception):
     """The browser disconnected while its request body was still arriving."""
 
@@ -89,15 +115,7 @@ class BodyExchange:
         """Browser → relay. Ends normally at the end of the body."""
         deadline = time.monotonic() + self.config.body_timeout
         while True:
-            wait = min(self.config.body_idle_timeout, deadline - time.monotonic())
-            if wait <= 0:
-                raise BodyTimeout
-            try:
-                message = await asyncio.wait_for(receive(), wait)
-            except TimeoutError:
-                raise BodyTimeout from None
-            if message['type'] == 'http.disconnect':
-                raise ClientGone
+            message = await receive_with_deadlines(receive, self.config, deadline)
             chunk = message.get('body', b'')
             if chunk:
                 await self._write(self.conn.send(h11.Data(data=chunk)))

@@ -240,13 +240,18 @@ def wait_until(predicate, timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
+BIG = 10 * 1024 * 1024  # above SMALL_BODY_BYTES: streamed on its own relay connection
+
+
 def test_stalled_bodies_starve_the_relay_pool(small_pool_host, upstream, stalled):
     before = len(upstream.seen)
     for _ in range(3):
-        stalled.open(port_of(small_pool_host))
-    wait_until(lambda: len(upstream.seen) >= before + 3)  # the three are at the relay, bodies pending
+        stalled.open(port_of(small_pool_host))  # small JSON bodies: read whole before forwarding
+        stalled.open(port_of(small_pool_host), '/api/drain', length=BIG)  # streamed, bodies pending
+    wait_until(lambda: len(upstream.seen) >= before + 3)  # the three large ones are at the relay
     r = httpx.get(small_pool_host + '/api/echo', timeout=10)
     assert r.status_code == 200
+    assert len(upstream.seen) == before + 4  # the small stalled ones never reached it
 
 
 def test_early_relay_answer_not_passed_on(host, upstream):
@@ -294,7 +299,8 @@ def idle_body_host(upstream):
 
 
 def test_body_never_arrives_holds_upstream_forever(idle_body_host, upstream):
-    before = upstream.body_disconnects
+    # A small body is read whole before the relay is contacted: the relay never sees it.
+    seen = len(upstream.seen)
     answer = exchange(
         port_of(idle_body_host),
         b'POST /api/drain HTTP/1.1\r\n' + H + b'Content-Length: 100\r\n\r\n{"partial',
@@ -302,7 +308,16 @@ def test_body_never_arrives_holds_upstream_forever(idle_body_host, upstream):
     )
     assert_json_error(answer, 408, 'request_timeout')
     assert answer[1]['connection'] == 'close'
-    # The relay's side of the exchange was released, not left waiting for the rest.
+    assert len(upstream.seen) == seen
+    # A large one is streamed: the relay's side of the exchange is released, not left waiting.
+    before = upstream.body_disconnects
+    answer = exchange(
+        port_of(idle_body_host),
+        b'POST /api/drain HTTP/1.1\r\n' + H + b'Content-Length: %d\r\n\r\n' % BIG + b'x' * 5000,
+        timeout=10,
+    )
+    assert_json_error(answer, 408, 'request_timeout')
+    assert answer[1]['connection'] == 'close'
     wait_until(lambda: upstream.body_disconnects > before)
 
 
@@ -317,8 +332,8 @@ def capped_host(upstream):
 def test_one_client_starves_the_others(capped_host, upstream, stalled):
     port = port_of(capped_host)
     before = len(upstream.seen)
-    stalled.open(port, '/api/drain', forwarded_for='203.0.113.9')
-    stalled.open(port, '/api/drain', forwarded_for='203.0.113.9')
+    stalled.open(port, '/api/drain', forwarded_for='203.0.113.9', length=BIG)
+    stalled.open(port, '/api/drain', forwarded_for='203.0.113.9', length=BIG)
     wait_until(lambda: len(upstream.seen) >= before + 2)
     third = httpx.get(capped_host + '/api/echo', headers={'X-Forwarded-For': '203.0.113.9'})
     assert third.status_code == 429
