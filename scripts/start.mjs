@@ -179,6 +179,9 @@ async function main() {
     '-m',
     'uvicorn',
     'host.asgi:application',
+    // uvicorn's h11 protocol with a request-head deadline and JSON errors (django-host/host/protocol.py).
+    '--http',
+    'host.protocol:GuardedH11Protocol',
     '--host',
     plan.host,
     '--port',

@@ -64,6 +64,14 @@ class HostConfig:
     # Per read, not per response: a 25 MiB photo may take longer than this in total.
     read_timeout: float = 60.0
     ws_max_bytes: int = 1 << 20
+    # Connections kept to the relay for requests without a body (a pool), and the most
+    # upstream connections open at once for requests with one (each its own connection).
+    max_connections: int = 200
+    # A request body may pause this long between chunks, and take this long in all.
+    body_idle_timeout: float = 30.0
+    body_timeout: float = 3600.0
+    # /api requests (HTTP and WebSocket) one client address may have in progress at once.
+    max_requests_per_client: int = 32
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50), repr=False)
 
     @property
@@ -73,6 +81,8 @@ class HostConfig:
 
 def load_config(env: dict[str, str] | None = None) -> HostConfig:
     env = dict(os.environ if env is None else env)
+    # Read by host.protocol (uvicorn's protocol class, which never sees this config); checked here.
+    _positive_float(env, 'SECURE_DROP_HEADERS_TIMEOUT', 20.0)
     dist_raw = env.get('SECURE_DROP_PWA_DIST') or str(HOST_DIR.parent / 'pwa' / 'dist')
     dist = Path(dist_raw)
     if not dist.is_absolute():
@@ -90,5 +100,9 @@ def load_config(env: dict[str, str] | None = None) -> HostConfig:
         connect_timeout=_positive_float(env, 'SECURE_DROP_PROXY_CONNECT_TIMEOUT', 5.0),
         read_timeout=_positive_float(env, 'SECURE_DROP_PROXY_READ_TIMEOUT', 60.0),
         ws_max_bytes=_positive_int(env, 'SECURE_DROP_WS_MAX_BYTES', 1 << 20),
+        max_connections=_positive_int(env, 'SECURE_DROP_PROXY_MAX_CONNECTIONS', 200),
+        body_idle_timeout=_positive_float(env, 'SECURE_DROP_BODY_IDLE_TIMEOUT', 30.0),
+        body_timeout=_positive_float(env, 'SECURE_DROP_BODY_TIMEOUT', 3600.0),
+        max_requests_per_client=_positive_int(env, 'SECURE_DROP_MAX_REQUESTS_PER_CLIENT', 32),
         secret_key=env.get('DJANGO_SECRET_KEY') or secrets.token_urlsafe(50),
     )

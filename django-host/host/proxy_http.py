@@ -3,6 +3,13 @@
 It runs in front of Django because Django's ASGI handler reads a whole request body before a
 view runs; here each chunk goes to the relay as it arrives and each response chunk goes to the
 browser as it arrives, so a 25 MiB encrypted photo is never held in memory.
+
+Which way a request goes to the relay:
+- no body: a pooled keep-alive connection (httpx);
+- a small body (Content-Length ≤ SMALL_BODY_BYTES: every JSON route): read whole first, under
+  the body deadlines, then sent on a pooled connection — a stalled body never holds one;
+- a larger or chunked body (photos): its own connection (host/upstream_body.py), streamed, with
+  the relay's early answer passed on at once.
 """
 
 from __future__ import annotations
@@ -17,19 +24,20 @@ import httpx
 from host.config import HostConfig
 from host.forwarding import request_headers, response_headers, upstream_target
 from host.headers import security_header_pairs
+from host.upstream_body import Answer, BodyExchange, BodyTimeout, ClientGone, UpstreamFailed, read_small_body
 
 log = logging.getLogger('host.proxy')
-
-
-class ClientGone(Exception):
-    """The browser disconnected while its request body was still arriving."""
 
 
 def is_secure(scope: dict) -> bool:
     return scope.get('scheme') in ('https', 'wss')
 
 
-async def send_json_error(send, scope: dict, status: int, code: str, message: str) -> None:
+async def send_json_error(
+    send, scope: dict, status: int, code: str, message: str, *, close: bool = False, extra_headers=()
+) -> None:
+    """`close`: the request's body was not (or cannot be) read to its end, so the connection
+    must not carry another request."""
     body = json.dumps({'error': code, 'message': message}).encode()
     await send(
         {
@@ -39,11 +47,24 @@ async def send_json_error(send, scope: dict, status: int, code: str, message: st
                 (b'content-type', b'application/json'),
                 (b'content-length', str(len(body)).encode()),
                 (b'cache-control', b'no-store'),
+                *([(b'connection', b'close')] if close else []),
+                *extra_headers,
                 *security_header_pairs(is_secure(scope)),
             ],
         }
     )
     await send({'type': 'http.response.body', 'body': body})
+
+
+# Above the relay's largest JSON body (a message: 64 KiB of ciphertext as base64, plus fields).
+SMALL_BODY_BYTES = 256 * 1024
+
+
+def _content_length(scope: dict) -> int | None:
+    for name, value in scope.get('headers', []):
+        if name == b'content-length' and value.strip().isdigit():
+            return int(value)
+    return None
 
 
 def _has_body(scope: dict) -> bool:
@@ -69,39 +90,41 @@ class HttpForward:
             # Redirects belong to the browser; cookies are the browser's, never kept here.
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=min(50, config.max_connections),
+            ),
         )
+        self.body_slots = asyncio.Semaphore(config.max_connections)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def __call__(self, scope: dict, receive, send) -> None:
+        content: bytes | None = None
+        if _has_body(scope):
+            length = _content_length(scope)
+            if length is None or length > SMALL_BODY_BYTES:
+                await self._forward_with_body(scope, receive, send)
+                return
+            try:
+                content = await read_small_body(receive, self.config)
+            except ClientGone:
+                return
+            except BodyTimeout:
+                await send_json_error(send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True)
+                return
         disconnected = asyncio.Event()
-
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message['type'] == 'http.disconnect':
-                    disconnected.set()
-                    raise ClientGone
-                chunk = message.get('body', b'')
-                if chunk:
-                    yield chunk
-                if not message.get('more_body', False):
-                    return
-
         request = self.client.build_request(
             scope['method'],
             # An absolute URL on the relay's origin: no base-URL merging that could reinterpret
             # "//host/..." as another host or drop a path segment.
             self.relay.copy_with(raw_path=upstream_target(scope)),
             headers=request_headers(scope),
-            content=body() if _has_body(scope) else None,
+            content=content,
         )
         try:
             response = await self.client.send(request, stream=True)
-        except ClientGone:
-            return
         except httpx.TimeoutException:
             log.warning('relay timed out: %s %s', scope['method'], scope['path'])
             await send_json_error(send, scope, 504, 'gateway_timeout', 'the relay did not answer in time')
@@ -134,6 +157,47 @@ class HttpForward:
         finally:
             watcher.cancel()
             await response.aclose()
+
+    async def _forward_with_body(self, scope: dict, receive, send) -> None:
+        try:
+            await asyncio.wait_for(self.body_slots.acquire(), self.config.connect_timeout)
+        except TimeoutError:
+            await send_json_error(send, scope, 503, 'overloaded', 'too many uploads in progress; try again', close=True)
+            return
+        exchange = BodyExchange(self.config, self.relay.host, self.relay.port or (443 if self.relay.scheme == 'https' else 80), self.relay.scheme == 'https')
+        try:
+            try:
+                answer = await exchange.start(scope['method'], upstream_target(scope), request_headers(scope), receive)
+            except ClientGone:
+                return
+            except BodyTimeout:
+                await send_json_error(send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True)
+                return
+            except UpstreamFailed as exc:
+                log.warning('relay %s: %s %s (%s)', 'timed out' if exc.timeout else 'unreachable', scope['method'], scope['path'], exc)
+                if exc.timeout:
+                    await send_json_error(send, scope, 504, 'gateway_timeout', 'the relay did not answer in time', close=True)
+                else:
+                    await send_json_error(send, scope, 502, 'bad_gateway', 'the relay is not reachable', close=True)
+                return
+            await self._send_answer(scope, send, exchange, answer)
+        finally:
+            await exchange.close()
+            self.body_slots.release()
+
+    async def _send_answer(self, scope: dict, send, exchange: BodyExchange, answer: Answer) -> None:
+        headers = response_headers(answer.headers) + security_header_pairs(is_secure(scope))
+        if not answer.body_consumed:
+            headers.append((b'connection', b'close'))
+        await send({'type': 'http.response.start', 'status': answer.status, 'headers': headers})
+        try:
+            async for chunk in exchange.body():
+                await send({'type': 'http.response.body', 'body': chunk, 'more_body': True})
+        except UpstreamFailed as exc:
+            # As in __call__: the status line is out, so cut the connection.
+            log.warning('relay response broke off: %s %s (%s)', scope['method'], scope['path'], exc)
+            raise
+        await send({'type': 'http.response.body', 'body': b'', 'more_body': False})
 
     @staticmethod
     async def _watch_disconnect(receive, disconnected: asyncio.Event) -> None:

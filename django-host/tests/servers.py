@@ -8,14 +8,19 @@ import time
 
 import uvicorn
 
+from host.protocol import GuardedH11Protocol
+
 
 class ThreadedServer:
-    def __init__(self, app, *, forwarded_allow_ips: str = '127.0.0.1') -> None:
+    def __init__(self, app, *, forwarded_allow_ips: str = '127.0.0.1', protocol=GuardedH11Protocol, log_level: str = 'warning', log_config=None) -> None:
         self.config = uvicorn.Config(
             app,
             host='127.0.0.1',
             port=0,
-            log_level='warning',
+            log_level=log_level,
+            # The protocol class npm start and the container use (host/protocol.py).
+            http=protocol,
+            **({'log_config': log_config} if log_config is not None else {}),
             lifespan='on',
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,

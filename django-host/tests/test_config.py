@@ -12,6 +12,21 @@ def test_defaults():
     assert config.relay_ws_url == 'ws://127.0.0.1:3000'
     assert config.allowed_hosts == ('localhost', '127.0.0.1', '[::1]')
     assert len(config.secret_key) >= 50
+    assert (config.body_idle_timeout, config.body_timeout) == (30.0, 3600.0)
+    assert (config.max_requests_per_client, config.max_connections) == (32, 200)
+
+
+def test_limits_from_the_environment():
+    config = load_config(
+        {
+            'SECURE_DROP_BODY_IDLE_TIMEOUT': '5',
+            'SECURE_DROP_BODY_TIMEOUT': '120',
+            'SECURE_DROP_MAX_REQUESTS_PER_CLIENT': '4',
+            'SECURE_DROP_PROXY_MAX_CONNECTIONS': '10',
+        }
+    )
+    assert (config.body_idle_timeout, config.body_timeout) == (5.0, 120.0)
+    assert (config.max_requests_per_client, config.max_connections) == (4, 10)
 
 
 def test_relative_dist_is_relative_to_django_host():
@@ -38,6 +53,11 @@ def test_allowed_hosts_list():
         ({'SECURE_DROP_PROXY_CONNECT_TIMEOUT': '0'}, 'SECURE_DROP_PROXY_CONNECT_TIMEOUT'),
         ({'SECURE_DROP_WS_MAX_BYTES': '-1'}, 'SECURE_DROP_WS_MAX_BYTES'),
         ({'SECURE_DROP_ALLOWED_HOSTS': '*'}, 'SECURE_DROP_ALLOWED_HOSTS'),
+        ({'SECURE_DROP_HEADERS_TIMEOUT': '0'}, 'SECURE_DROP_HEADERS_TIMEOUT'),
+        ({'SECURE_DROP_BODY_IDLE_TIMEOUT': 'never'}, 'SECURE_DROP_BODY_IDLE_TIMEOUT'),
+        ({'SECURE_DROP_BODY_TIMEOUT': '-5'}, 'SECURE_DROP_BODY_TIMEOUT'),
+        ({'SECURE_DROP_MAX_REQUESTS_PER_CLIENT': '0'}, 'SECURE_DROP_MAX_REQUESTS_PER_CLIENT'),
+        ({'SECURE_DROP_PROXY_MAX_CONNECTIONS': 'many'}, 'SECURE_DROP_PROXY_MAX_CONNECTIONS'),
     ],
 )
 def test_bad_values_are_refused_by_name(env, variable):

@@ -30,6 +30,9 @@ class Upstream:
         self.download_first_chunk_seen = threading.Event()
         self.ws_client_closes: list[tuple[int, str]] = []
         self.ws_closed = threading.Event()
+        # Every HTTP request path that reached this upstream (to prove what was not forwarded).
+        self.seen: list[str] = []
+        self.body_disconnects = 0
 
     async def __call__(self, scope, receive, send):
         if scope['type'] == 'lifespan':
@@ -43,6 +46,7 @@ class Upstream:
         if scope['type'] == 'websocket':
             await self.websocket(scope, receive, send)
             return
+        self.seen.append(scope['raw_path'].decode('latin-1'))
         route = getattr(self, 'route_' + scope['path'].strip('/').split('/')[0].replace('-', '_'), None)
         await (route or self.route_echo)(scope, receive, send)
 
@@ -126,6 +130,27 @@ class Upstream:
                 if not seen:
                     raise RuntimeError('the client never received the first chunk')
         await send({'type': 'http.response.body', 'body': b''})
+
+    async def route_refuse_early(self, scope, receive, send):
+        """Answers from the headers alone, as the relay does for a too-large photo or a bad token."""
+        code = 401 if 'unauthorized' in scope['query_string'].decode() else 413
+        await self.respond(
+            send,
+            code,
+            b'{"error":"payload_too_large","message":"early"}',
+            [(b'content-type', b'application/json'), (b'connection', b'close')],
+        )
+
+    async def route_drain(self, scope, receive, send):
+        """Reads the body; counts a browser that went away before its end."""
+        while True:
+            message = await receive()
+            if message['type'] == 'http.disconnect':
+                self.body_disconnects += 1
+                return
+            if not message.get('more_body'):
+                break
+        await self.respond(send, 200, b'{}', [(b'content-type', b'application/json')])
 
     async def route_slow(self, scope, receive, send):
         await asyncio.sleep(3)

@@ -1,10 +1,11 @@
 // buildApp: the Express app with no port, so tests import it directly; src/server.ts listens.
-// Order: security headers → request id + request log → routes → 404 → JSON error handler (last).
+// Order: security headers → request id + request log → body deadline → routes → 404 → JSON error handler (last).
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AppDeps } from './deps.js';
+import { bodyDeadline } from './http/deadline.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { type RouteModule, routeModules } from './routes/index.js';
 
@@ -51,6 +52,7 @@ export function buildApp(deps: AppDeps, modules: RouteModule[] = routeModules): 
     }),
   );
 
+  app.use(bodyDeadline(deps.config.http.requestMs));
   for (const mount of modules) app.use(mount(deps));
 
   app.use(notFoundHandler);

@@ -70,6 +70,11 @@ const envSchema = z.object({
   WS_HEARTBEAT_SECONDS: int(1, 600, 30),
   WS_SESSION_CHECK_SECONDS: int(1, 3600, 30),
   SWEEP_INTERVAL_SECONDS: int(1, 86_400, 300),
+  // HTTP time limits (src/http/node-server.ts): headers, whole non-upload requests, photo uploads.
+  HEADERS_TIMEOUT_SECONDS: int(1, 600, 30),
+  REQUEST_TIMEOUT_SECONDS: int(1, 3600, 60),
+  UPLOAD_IDLE_TIMEOUT_SECONDS: int(1, 3600, 30),
+  UPLOAD_MAX_SECONDS: int(10, 86_400, 3600),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -95,6 +100,19 @@ export interface Config {
   limits: { messageBytes: number; photoBytes: number; sessionsPerUser: number };
   /** relay-data: keys, messages, photos, WebSocket. */
   data: DataConfig;
+  /** HTTP time limits, milliseconds (src/http/node-server.ts, src/http/deadline.ts). */
+  http: HttpTimeouts;
+}
+
+export interface HttpTimeouts {
+  /** Until a request's headers are complete (Node's headersTimeout). */
+  headersMs: number;
+  /** Until the body of a request other than a photo upload has arrived. */
+  requestMs: number;
+  /** A photo upload may go this long without a byte… */
+  uploadIdleMs: number;
+  /** …and take this long in all. */
+  uploadMaxMs: number;
 }
 
 export interface DataConfig {
@@ -191,6 +209,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         sessionCheckMs: e.WS_SESSION_CHECK_SECONDS * 1000,
       },
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
+    },
+    http: {
+      headersMs: e.HEADERS_TIMEOUT_SECONDS * 1000,
+      requestMs: e.REQUEST_TIMEOUT_SECONDS * 1000,
+      uploadIdleMs: e.UPLOAD_IDLE_TIMEOUT_SECONDS * 1000,
+      uploadMaxMs: e.UPLOAD_MAX_SECONDS * 1000,
     },
   };
 }

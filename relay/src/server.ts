@@ -1,6 +1,5 @@
 // Starts the relay: config → database (embedded when DATABASE_URL is unset) → migrations →
 // listen. SIGINT/SIGTERM: stop accepting, close connections, the pool, then the embedded server.
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
@@ -9,6 +8,7 @@ import { type EmbeddedDb, startEmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import type { AppDeps } from './deps.js';
+import { createRelayServer } from './http/node-server.js';
 import { createLogger } from './logger.js';
 import { startSweeper } from './messages/sweeper.js';
 import { PgNotifier } from './notify/pg-notifier.js';
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const notifier = await PgNotifier.start({ pool, listenConfig: { connectionString: databaseUrl }, logger });
   const deps: AppDeps = { config, pool, logger, clock: systemClock, notifier };
   const app = buildApp(deps);
-  const server = createServer(app);
+  const server = createRelayServer(app, config.http, logger);
   const hub = attachWebSocket(server, deps);
   const stopSweeper = startSweeper(deps);
 

@@ -112,10 +112,11 @@ describe('registration', () => {
         expect(Buffer.from(r.code_hash).includes(Buffer.from(c.replace(/-/g, '')))).toBe(false);
   });
 
-  it('refuses a taken name, case-insensitively and through compatibility forms', async () => {
+  it('refuses a taken name case-insensitively, and its compatibility forms as invalid', async () => {
     await registerUser(t.api, t.clock, 'carol');
-    for (const name of ['carol', 'CAROL', 'Carol', 'ｃａｒｏｌ'])
+    for (const name of ['carol', 'CAROL', 'Carol'])
       expect((await t.api.post('/register', { username: name })).body.error).toBe('username_taken');
+    expect((await t.api.post('/register', { username: 'ｃａｒｏｌ' })).body.error).toBe('invalid_username');
   });
 
   it('expires a pending registration and frees the username (injected clock)', async () => {
@@ -156,12 +157,12 @@ describe('pending registration cleanup', () => {
   });
 });
 
-describe('username rules', () => {
+describe('username rules (username-confusable-squatting: compatibility forms refused, reserved names)', () => {
   it.each([
     ['Eve_1', 'eve_1'],
-    ['ＦＲＡＮＫ', 'frank'], // fullwidth compatibility forms fold (NFKC)
-    ['ﬁnn', 'finn'], // the ligature ﬁ folds to "fi"
     ['a_b', 'a_b'],
+    ['admin_fan', 'admin_fan'], // only the reserved names themselves are refused
+    ['Rootbeer', 'rootbeer'],
     ['x'.repeat(32), 'x'.repeat(32)],
   ])('accepts %s as %s', async (input, canonical) => {
     const res = await t.api.post('/register', { username: input });
@@ -182,9 +183,33 @@ describe('username rules', () => {
     ['zero\u200bwidth', 'zero-width space'],
     ['emoji😀x', 'emoji'],
     ['tab\tname', 'control character'],
+    // Compatibility forms are refused, not folded (confusable-username squatting).
+    ['ａｄｍｉｎ', 'fullwidth admin'],
+    ['ＦＲＡＮＫ', 'fullwidth'],
+    ['ﬁnn', 'ligature ﬁ'],
+    ['\u212aelvin', 'Kelvin sign'],
+    ['bob\u00b2', 'superscript two'],
+    ['ⓑob', 'circled letter'],
+    ['bo\u0301b', 'combining accent'],
+    ['b\u00adob', 'soft hyphen'],
+    // Reserved names, in any case.
+    ['admin', 'reserved'],
+    ['Admin', 'reserved, capitalised'],
+    ['ROOT', 'reserved, upper case'],
+    ['support', 'reserved'],
+    ['securedrop', 'reserved'],
+    ['system', 'reserved'],
+    ['help', 'reserved'],
+    ['moderator', 'reserved'],
   ])('refuses %s (%s) with invalid_username', async (input) => {
     const res = await t.api.post('/register', { username: input });
     expect([res.status, res.body.error]).toEqual([400, 'invalid_username']);
+  });
+
+  it('username-confusable-squatting: "ａｄｍｉｎ" registers no admin account', async () => {
+    expect((await t.api.post('/register', { username: 'ａｄｍｉｎ' })).status).toBe(400);
+    const { rows } = await t.deps.pool.query(`SELECT 1 FROM users WHERE username = 'admin'`);
+    expect(rows).toEqual([]);
   });
 });
 

@@ -128,6 +128,31 @@ def test_caddyfile_site_tls_and_log_redaction():
     assert 'http://' not in caddyfile.split('{$SECURE_DROP_DOMAIN}')[1]
 
 
+def test_caddyfile_bounds_slow_and_large_requests():
+    caddyfile = (ROOT / 'deploy' / 'Caddyfile').read_text()
+    timeouts = re.search(r'timeouts \{([^}]*)\}', caddyfile)
+    assert timeouts, 'servers { timeouts { … } } is missing'
+    for option in ('read_header', 'read_body', 'idle'):
+        assert re.search(rf'^\s*{option} \d+[smh]\s*$', timeouts.group(1), re.M), f'{option} is not set'
+    assert re.search(r'^\s*max_header_size \d+KB\s*$', caddyfile, re.M)
+    size = re.search(r'request_body \{\s*max_size (\d+)MiB\s*\}', caddyfile)
+    assert size, 'request_body { max_size … } is missing'
+    # Above the relay's photo cap (its JSON 413 answers first), but not unbounded.
+    assert 25 < int(size.group(1)) <= 32
+
+
+def test_forwarded_headers_are_trusted_only_from_the_proxy_in_front():
+    services = COMPOSE['services']
+    caddy_ip = services['caddy']['networks']['frontend']['ipv4_address']
+    host_ip = services['django-host']['networks']['backend']['ipv4_address']
+    assert services['django-host']['environment']['FORWARDED_ALLOW_IPS'] == caddy_ip
+    assert services['relay']['environment']['TRUST_PROXY'] == host_ip
+    dockerfile = (ROOT / 'django-host' / 'Dockerfile').read_text()
+    assert '"*"' not in dockerfile.split('CMD', 1)[1], 'uvicorn must not trust X-Forwarded-For from every peer'
+    relay_dockerfile = (ROOT / 'relay' / 'Dockerfile').read_text()
+    assert 'TRUST_PROXY=loopback' in relay_dockerfile
+
+
 def test_python_requirements_are_pinned_with_hashes():
     # The django-host image installs this file; pip's --require-hashes mode refuses any file
     # whose bytes differ from what was recorded.

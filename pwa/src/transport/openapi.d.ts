@@ -404,11 +404,16 @@ export interface paths {
      * Upload an encrypted photo for one recipient (streamed)
      * @description The raw body (`application/octet-stream`) is the photo ciphertext (spec/protocol.md §10),
      *     streamed to disk under a random name, never held whole in memory. At most MAX_PHOTO_BYTES
-     *     (default 25 MiB): a larger Content-Length is refused before reading (413), a body that
+     *     (default 25 MiB): a larger Content-Length is refused from the header, before
+     *     authentication and before any body byte is read (413, connection closed); a body that
      *     grows past the cap is cut at the cap (413), a body that ends early is 400
-     *     `request_aborted`; in every failure no file is left. The recipient then gets the photo
-     *     id inside an encrypted message. Counts against the send rate; at most MAX_PENDING_PHOTOS
-     *     unacknowledged photos per sender (409 `photo_quota`).
+     *     `request_aborted`. The upload is bounded by idleness, not by a total a slow link could
+     *     never meet: no byte for UPLOAD_IDLE_TIMEOUT_SECONDS (default 30), or still incomplete
+     *     after UPLOAD_MAX_SECONDS (default 3600) → 408 `request_timeout`. In every failure no
+     *     file is left. The recipient then gets the photo id inside an encrypted message. Counts
+     *     against the send rate; at most MAX_PENDING_PHOTOS unacknowledged photos per sender (409
+     *     `photo_quota`), checked again in the same transaction as the insert (under a per-sender
+     *     lock), so parallel uploads never exceed it.
      */
     post: operations['sendPhoto'];
     delete?: never;
@@ -491,10 +496,15 @@ export interface components {
   schemas: {
     /**
      * @description Canonical username: 3–32 characters of a–z, 0–9 and `_`, not starting or ending with `_`.
-     *     Input is NFKC-normalised and lowercased first, so `Alice` and `ａｌｉｃｅ` (fullwidth) name
-     *     the account `alice` (case-insensitive uniqueness). Any other character — including
-     *     look-alike letters from other scripts such as Cyrillic `а` — is refused with
-     *     `invalid_username`, so two different accounts can never look the same.
+     *     Input that Unicode NFKC normalisation would change is refused with `invalid_username`,
+     *     never folded: fullwidth `ａｄｍｉｎ`, the ligature `ﬁ`, the Kelvin sign `K`, circled or
+     *     superscript letters, combining accents — so a compatibility form can never squat or
+     *     impersonate an ASCII name. ASCII letters are then lowercased (`Alice` names the account
+     *     `alice`: case-insensitive uniqueness). Any other character — including look-alike
+     *     letters from other scripts such as Cyrillic `а` — is refused, so two different accounts
+     *     can never look the same. Reserved, refused at registration (`invalid_username`):
+     *     `admin`, `administrator`, `root`, `support`, `securedrop`, `secure_drop`, `system`,
+     *     `help`, `moderator`, `security`, `official`, `staff`.
      */
     Username: string;
     /** @description A username as typed; canonicalised to `Username` or refused (`invalid_username`). */
@@ -597,7 +607,14 @@ export interface components {
       duplicate: boolean;
     };
     Envelope: {
-      /** @description Message id (for POST /ack). */
+      /**
+       * @description Message id (for POST /ack). Ids are one sequence for the whole relay, so the
+       *     difference between two ids a user sees is a lower bound on how many messages the
+       *     relay stored meanwhile (for everyone). Decided and accepted as metadata (SECURITY.md,
+       *     "What the relay and its operator can see"): it reveals aggregate volume only — never
+       *     who wrote to whom, or when a given user was active — and the per-user `seq` is what
+       *     orders a user's stream; clients must not read more into ids than identity.
+       */
       id: number;
       /** @description Position in the receiver's stream (the cursor). */
       seq: number;
@@ -632,6 +649,15 @@ export interface components {
     };
     /** @description `not_found` */
     NotFound: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `request_timeout`: the request did not arrive in time; the connection is closed. */
+    Timeout: {
       headers: {
         [name: string]: unknown;
       };
@@ -1389,6 +1415,7 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      408: components['responses']['Timeout'];
       /** @description `photo_quota`. */
       409: {
         headers: {

@@ -11,7 +11,13 @@ import { useApp } from '../state/context.tsx';
 import type { RegistrationStart } from '../state/types.ts';
 import { PublicPage } from './PublicPage.tsx';
 import { pendingRecoveryCodes } from './recovery.ts';
-import { isValidUsername, normalizeUsername, USERNAME_MAX, USERNAME_MIN } from './username.ts';
+import {
+  isReservedUsername,
+  isValidUsername,
+  normalizeUsername,
+  USERNAME_MAX,
+  USERNAME_MIN,
+} from './username.ts';
 
 /** TOTP codes are 6 digits (spec/openapi.yaml, /register/confirm). */
 const CODE_RE = /^\d{6}$/;
@@ -27,7 +33,7 @@ function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => vo
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const username = normalizeUsername(name);
-    if (!isValidUsername(username)) {
+    if (!isValidUsername(username) || isReservedUsername(username)) {
       setError(t('error.invalid_username'));
       return;
     }

@@ -68,6 +68,20 @@ function memoOf(raw: Uint8Array): Map<string, Verified> {
   return memo;
 }
 
+/**
+ * RFC 7515 §2 base64url without padding, in its one canonical spelling. A decoder ignores the
+ * unused low bits of the last character, so without this check a token with one of those bits
+ * flipped decodes to the same signature and verifies: one token would have several spellings,
+ * and a "tampered" token would be accepted (seen as a WebSocket that was not closed with 4401).
+ */
+function isCanonicalJws(token: string): boolean {
+  const parts = token.split('.');
+  return (
+    parts.length === 3 &&
+    parts.every((p) => p.length > 0 && Buffer.from(p, 'base64url').toString('base64url') === p)
+  );
+}
+
 /** Verifies signature and claims; returns the claims or why it failed (never throws for bad tokens). */
 export async function verifyAccessToken(
   deps: AppDeps,
@@ -75,6 +89,7 @@ export async function verifyAccessToken(
 ): Promise<{ ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure }> {
   const { jwt, secrets } = deps.config;
   const now = deps.clock.now();
+  if (!isCanonicalJws(token)) return { ok: false, reason: 'invalid_token' };
   const memo = memoOf(secrets.jwtKey);
   const digest = createHash('sha256').update(token).digest('base64');
   const known = memo.get(digest);
@@ -90,14 +105,25 @@ export async function verifyAccessToken(
       typ: TYP,
       requiredClaims: ['exp', 'iat', 'sub', 'sid'],
       currentDate: new Date(now),
+      // A maximum age whatever `exp` says (spec/openapi.yaml, bearer scheme): iat older than the
+      // access-token lifetime, or in the future, is refused.
+      maxTokenAge: jwt.accessTtlSeconds,
     });
     if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
+      return { ok: false, reason: 'invalid_token' };
+    // …and no token may claim a longer life than this relay issues (a 10-year exp is forged or
+    // from a misconfiguration; either way it is not ours to honour).
+    if (
+      typeof payload.exp !== 'number' ||
+      typeof payload.iat !== 'number' ||
+      payload.exp - payload.iat > jwt.accessTtlSeconds
+    )
       return { ok: false, reason: 'invalid_token' };
     const claims = { userId: payload.sub, sessionId: payload.sid };
     // Only tokens whose validity is "signature, fixed claims and exp" (ours carry no nbf).
     if (payload.nbf === undefined && typeof payload.exp === 'number') {
       if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value as string); // oldest first
-      memo.set(digest, { claims, exp: payload.exp });
+      memo.set(digest, { claims, exp: Math.min(payload.exp, payload.iat + jwt.accessTtlSeconds) });
     }
     return { ok: true, claims };
   } catch (err) {

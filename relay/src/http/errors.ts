@@ -67,6 +67,9 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (headers) res.set(headers);
+    // Refused before its body arrived: close the connection after the answer, or Node would
+    // read (and discard) the rest of a body that may be large or never come.
+    if (!req.complete) res.set('Connection', 'close');
     res.status(status).json(body);
   };
 }

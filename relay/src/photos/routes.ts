@@ -4,19 +4,25 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Router } from 'express';
+import { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
 import { lookupName } from '../contacts/username.js';
+import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
+import { cancelBodyDeadline } from '../http/deadline.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
-import { BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
+import { BodyTimeout, BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
 import { newPhotoName, photoDir, UUID } from './store.js';
 
 const noPhoto = () => notFound('no such photo');
+const quotaFull = () =>
+  new HttpError(409, 'photo_quota', 'too many photos not yet acknowledged by their receivers');
+/** First key of the per-sender advisory lock that serialises the quota check with the insert. */
+const PHOTO_QUOTA_LOCK = 0x5d_70_01;
 
 export function photoRoutes(deps: AppDeps): Router {
   const router = Router();
@@ -24,10 +30,21 @@ export function photoRoutes(deps: AppDeps): Router {
   const maxBytes = deps.config.limits.photoBytes;
   const QuerySchema = z.strictObject({ to: z.string().min(1).max(64) });
 
-  router.post('/send_photo', auth, async (req, res) => {
-    const { userId } = authOf(req);
-    // An early refusal must not wait for (or read) the rest of a large body.
+  // Before authentication, from the headers alone: an early refusal (413 here, or the 401 of
+  // requireAuth) closes the connection instead of reading, or draining, a large body.
+  const refuseFromHeaders = (req: Request, res: Response, next: NextFunction) => {
+    // The body is bounded by idleness and a long total (receiveToFile), not by the deadline
+    // of JSON routes: a large photo on a slow link must be able to finish.
+    cancelBodyDeadline(req);
     res.set('Connection', 'close');
+    const declared = req.get('content-length');
+    if (declared !== undefined && Number(declared) > maxBytes)
+      throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
+    next();
+  };
+
+  router.post('/send_photo', refuseFromHeaders, auth, async (req, res) => {
+    const { userId } = authOf(req);
     const { to } = parse(QuerySchema, req.query);
     if (!req.is('application/octet-stream'))
       throw new HttpError(
@@ -35,9 +52,6 @@ export function photoRoutes(deps: AppDeps): Router {
         'unsupported_media_type',
         'send the encrypted photo as application/octet-stream',
       );
-    const declared = req.get('content-length');
-    if (declared !== undefined && Number(declared) > maxBytes)
-      throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
     const now = new Date(deps.clock.now());
     const take = await takeToken(deps.pool, userId, deps.config.data.send, now);
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
@@ -51,16 +65,22 @@ export function photoRoutes(deps: AppDeps): Router {
       : undefined;
     const receiver = r?.rows[0];
     if (!receiver) throw notFound('no such user');
-    if (Number(receiver.pending) >= deps.config.data.maxPendingPhotos)
-      throw new HttpError(409, 'photo_quota', 'too many photos not yet acknowledged by their receivers');
+    // A cheap early refusal, before reading a body; the binding check is made with the insert.
+    if (Number(receiver.pending) >= deps.config.data.maxPendingPhotos) throw quotaFull();
 
     const dir = photoDir(deps);
     const file = newPhotoName();
     const partial = join(dir, `${file}.part`);
     let size: number;
     try {
-      size = await receiveToFile(req, partial, maxBytes);
+      size = await receiveToFile(req, partial, {
+        maxBytes,
+        idleMs: deps.config.http.uploadIdleMs,
+        totalMs: deps.config.http.uploadMaxMs,
+      });
     } catch (err) {
+      if (err instanceof BodyTimeout)
+        throw new HttpError(408, 'request_timeout', 'the upload stalled or took too long');
       if (err instanceof BodyTooLarge)
         throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
       if (err instanceof BodyTruncated) throw new HttpError(400, 'request_aborted', 'the upload ended early');
@@ -73,12 +93,20 @@ export function photoRoutes(deps: AppDeps): Router {
     const final = join(dir, file);
     try {
       await rename(partial, final);
-      const ins = await deps.pool.query<{ id: string; created_at: Date }>(
-        `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at`,
-        [userId, receiver.id, file, size, now],
-      );
-      const row = ins.rows[0] as { id: string; created_at: Date };
+      // Count and insert under one per-sender lock, in one transaction: parallel uploads that all
+      // passed the early check cannot together exceed MAX_PENDING_PHOTOS.
+      const row = await withTransaction(deps.pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PHOTO_QUOTA_LOCK, userId]);
+        const ins = await client.query<{ id: string; created_at: Date }>(
+          `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at)
+           SELECT $1, $2, $3, $4, $5
+            WHERE (SELECT count(*) FROM photos WHERE sender_id = $1) < $6
+           RETURNING id, created_at`,
+          [userId, receiver.id, file, size, now, deps.config.data.maxPendingPhotos],
+        );
+        return ins.rows[0];
+      });
+      if (!row) throw quotaFull();
       res.removeHeader('Connection');
       res.status(201).json({ id: row.id, size, created_at: row.created_at.toISOString() });
     } catch (err) {

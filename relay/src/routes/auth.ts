@@ -1,11 +1,12 @@
 // Auth routes (issue 3; spec/openapi.yaml tag "auth"): registration with QR, login, sessions.
+import { isIP } from 'node:net';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import { login } from '../auth/login.js';
 import { confirmRegistration, startRegistration } from '../auth/register.js';
 import { authOf, requireAuth } from '../auth/require-auth.js';
 import { refreshSession, revokeAllSessions, revokeSession } from '../auth/sessions.js';
-import { normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
+import { isReservedUsername, normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
 import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/http-error.js';
@@ -26,15 +27,20 @@ function canonicalUsername(raw: string): string {
   return name;
 }
 
-/** The client address as Express resolved it through the trusted-proxy list. */
-const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+/** The client address as Express resolved it through the trusted-proxy list — only when it is
+ * an IP address: a trusted proxy passing on junk (README "Reliability") must not choose the key
+ * of a rate limit; the proxy's own address is used then. */
+const clientIp = (req: Request) =>
+  req.ip && isIP(req.ip) ? req.ip : (req.socket.remoteAddress ?? 'unknown');
 
 export function authRoutes(deps: AppDeps): Router {
   const router = Router();
 
   router.post('/register', jsonBody(BODY_LIMIT), async (req, res) => {
     const { username } = parse(registerBody, req.body);
-    res.status(201).json(await startRegistration(deps, canonicalUsername(username), clientIp(req)));
+    const name = canonicalUsername(username);
+    if (isReservedUsername(name)) throw new HttpError(400, 'invalid_username', 'this username is reserved');
+    res.status(201).json(await startRegistration(deps, name, clientIp(req)));
   });
 
   router.post('/register/confirm', jsonBody(BODY_LIMIT), async (req, res) => {

@@ -1,12 +1,13 @@
 // Builds the real app against a real test database and serves it on an ephemeral port.
 // Every request made through `api` is checked against spec/openapi.yaml unless { spec: false }.
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import type { AppDeps } from '../../src/deps.js';
+import { createRelayServer } from '../../src/http/node-server.js';
 import { createLogger } from '../../src/logger.js';
 import { PgNotifier } from '../../src/notify/pg-notifier.js';
 import type { RouteModule } from '../../src/routes/index.js';
@@ -114,7 +115,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   });
   const deps: AppDeps = { config, pool, logger, clock, notifier };
   const app = opts.routes ? buildApp(deps, opts.routes) : buildApp(deps);
-  const server = createServer(app);
+  const server = createRelayServer(app, config.http, logger);
   const hub = attachWebSocket(server, deps);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

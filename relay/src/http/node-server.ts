@@ -1,0 +1,60 @@
+// The Node HTTP server around the Express app, with the time limits of README "Configuration"
+// (HTTP time limits) and Node's own protocol errors answered as the API's JSON errors
+// (spec/openapi.yaml info.description: errors are always {"error","message"}).
+// - headersTimeout: a client has HEADERS_TIMEOUT_SECONDS to finish its request headers (408).
+// - requestTimeout is off: Node's total deadline would cut every slow photo upload, whatever
+//   its progress. Bodies are bounded per route instead: src/http/deadline.ts (total, JSON
+//   routes) and src/photos/receive.ts (idle and total, uploads).
+// - clientError: Node would answer malformed requests with a bare "400 Bad Request" and no body.
+import { createServer, type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Express } from 'express';
+import type { HttpTimeouts } from '../config.js';
+import type { Logger } from '../logger.js';
+
+/** How often Node looks for requests past headersTimeout (its default, 30 s, would blur a short limit). */
+const CHECK_INTERVAL_MS = 1000;
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'request headers too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'the request took too long to arrive'],
+};
+const DEFAULT_CLIENT_ERROR: [number, string, string] = [400, 'bad_request', 'malformed HTTP request'];
+
+/** The raw HTTP/1.1 answer for a protocol error Node caught before any route ran. */
+export function clientErrorAnswer(code: string | undefined): { status: number; raw: string } {
+  const [status, error, message] = (code && CLIENT_ERRORS[code]) || DEFAULT_CLIENT_ERROR;
+  const body = JSON.stringify({ error, message });
+  const raw =
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+    'Content-Type: application/json; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' +
+    body;
+  return { status, raw };
+}
+
+export function createRelayServer(app: Express, timeouts: HttpTimeouts, logger: Logger): Server {
+  const server = createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(CHECK_INTERVAL_MS, timeouts.headersMs),
+    },
+    app,
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A response already under way (or a socket gone) cannot take another answer.
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const { status, raw } = clientErrorAnswer(err.code);
+    // The error code only: err.rawPacket holds the client's bytes (maybe a token).
+    logger.info({ status, code: err.code }, 'malformed request refused');
+    socket.once('finish', () => socket.destroy());
+    socket.end(raw);
+  });
+  return server;
+}
