@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { NOISE } from './first-run-output.test.mjs';
+import { NOISE } from './noise.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 
