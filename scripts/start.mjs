@@ -14,7 +14,7 @@ import { BindError, bindPlan, portFree, probeAddress } from './lib/bind.mjs';
 import { formatDuration, runCaptured, tail } from './lib/progress.mjs';
 import { earlierRun, removeLock, writeLock } from './lib/runlock.mjs';
 import { hashInputs, isStale, writeStamp } from './lib/stamp.mjs';
-import { buildSteps, missingPieces, needsNpmCi, relayCommand } from './lib/workspace.mjs';
+import { buildSteps, dataDirOf, missingPieces, needsNpmCi, relayCommand } from './lib/workspace.mjs';
 import { ensurePythonEnv, hostDir, PythonEnvError } from './python-env.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -152,11 +152,6 @@ async function stopAll(code) {
   process.exit(code);
 }
 
-/** A relative DATA_DIR is resolved from the relay's directory (its cwd), as the relay does. */
-function resolveDataDir() {
-  return process.env.DATA_DIR ? resolve(root, 'relay', process.env.DATA_DIR) : join(root, '.data');
-}
-
 function record(plan, relayPort, extra = {}) {
   writeLock(dataDir, {
     pid: process.pid,
@@ -182,7 +177,7 @@ async function main() {
   }
   // Checked before installing and building, so a busy port is reported at once: first a run of
   // ours that is still serving from this data directory (named, with how to stop it).
-  dataDir = resolveDataDir();
+  dataDir = dataDirOf(root);
   const earlier = earlierRun(dataDir);
   if (earlier) {
     dataDir = null; // not ours to remove

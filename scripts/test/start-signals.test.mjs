@@ -3,35 +3,27 @@
 // its embedded PostgreSQL and uvicorn within seconds, leave the ports free and remove the run
 // record; while a run serves, a second start names it instead of reporting a busy port.
 // One data directory for every case, so PostgreSQL is initialised once.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { isAlive, readLock, readPostmaster } from '../lib/runlock.mjs';
+import { launch, osPort, waitForOutput } from './processes.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sd-signals-'));
 const started = [];
 
+// A failed case must not leave its run serving into the next one.
+const killLeftovers = () => {
+  for (const pid of started.splice(0).flat()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+};
+afterEach(killLeftovers);
 afterAll(() => {
-  for (const pid of started.flat()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  killLeftovers();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-// start.mjs needs fixed ports to hand to uvicorn and the relay: the OS picks them (port 0) and
-// start.mjs itself refuses a port taken in between with a clear message.
-function osPort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
-}
 
 /** Whether something accepts connections on 127.0.0.1:port. */
 function listening(port) {
@@ -45,33 +37,18 @@ function listening(port) {
   });
 }
 
-function launch(cmd, args, env) {
-  const child = spawn(cmd, args, {
+function start(cmd, args, env) {
+  return launch(cmd, args, {
     cwd: root,
     env: { ...process.env, HOST: '', NODE_ENV: 'development', DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const run = { child, output: '' };
-  child.stdout.on('data', (d) => {
-    run.output += d;
-  });
-  child.stderr.on('data', (d) => {
-    run.output += d;
-  });
-  run.exited = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
-  return run;
 }
 
 async function startServing() {
   const [port, relayPort] = [await osPort(), await osPort()];
-  const run = launch('npm', ['start'], { PORT: String(port), SECURE_DROP_RELAY_PORT: String(relayPort) });
-  await vi.waitFor(
-    () => {
-      if (run.child.exitCode !== null) throw new Error(`npm start exited:\n${run.output.slice(-3000)}`);
-      expect(run.output).toContain('Secure Drop is running');
-    },
-    { timeout: 280_000, interval: 200 },
-  );
+  const run = start('npm', ['start'], { PORT: String(port), SECURE_DROP_RELAY_PORT: String(relayPort) });
+  // The last line start.mjs prints once serving (after "Secure Drop is running").
+  await waitForOutput(run, 'stops it.', 280_000);
   const lock = readLock(dataDir);
   const pg = readPostmaster(join(dataDir, 'postgres', 'data'));
   const pids = { npm: run.child.pid, start: lock.pid, relay: lock.relayPid, host: lock.hostPid, pg: pg?.pid };
@@ -104,7 +81,7 @@ async function expectAllStopped({ run, port, relayPort, pids }, sentAt) {
 describe('npm start stops everything it started', { timeout: 300_000 }, () => {
   it('SIGTERM to npm: and a second start meanwhile names the run still serving', async () => {
     const serving = await startServing();
-    const second = launch(process.execPath, ['scripts/start.mjs'], {
+    const second = start(process.execPath, ['scripts/start.mjs'], {
       PORT: String(serving.port),
       SECURE_DROP_RELAY_PORT: String(serving.relayPort),
     });
