@@ -15,6 +15,9 @@ export default defineConfig({
     // One real relay + embedded PostgreSQL for the run (src/test/relay.ts).
     globalSetup: ['./test-relay/global-setup.ts'],
     hookTimeout: 60_000,
+    // A bound, not a wait: tests that register users on the real relay take seconds on a
+    // loaded two-core machine, past vitest's 5 s default.
+    testTimeout: 30_000,
     include: ['src/**/*.test.{ts,tsx}', 'test-node/**/*.test.ts'],
   },
 });
