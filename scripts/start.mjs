@@ -296,10 +296,13 @@ const UVICORN_LOG_LEVEL = {
 };
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stopAll(0));
-// npm itself stopped (killed, or its terminal closed) without passing a signal on: this process
-// was re-parented. Never keep serving without the process that started it.
+// Run by `npm start`, npm is this process's parent (exec). If npm stops without passing a signal
+// on (SIGKILL), this process is re-parented: never keep serving without it. (Run directly, e.g.
+// under nohup, the parent may go away on purpose, so only npm is watched.)
 const parent = process.ppid;
-if (parent > 1) {
+const underNpm =
+  process.env.npm_lifecycle_event === 'start' && /start\.mjs/.test(process.env.npm_lifecycle_script ?? '');
+if (underNpm && parent > 1) {
   setInterval(() => {
     if (process.ppid !== parent) {
       console.error('✗ the process that started Secure Drop is gone; stopping');
