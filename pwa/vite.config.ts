@@ -1,6 +1,28 @@
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
+
+/** Rolldown's "plugins took N% of the build" notice ([PLUGIN_TIMINGS]): about this machine's
+ * speed, nothing a person running `npm start` can act on. */
+const quietTimings = { checks: { bundlerTimings: false } };
+
+/**
+ * For the service-worker build, which vite-plugin-pwa configures itself: it asks for
+ * `output.inlineDynamicImports: true`, which Rolldown (Vite 8) reports as deprecated on every
+ * build; `codeSplitting: false` is the same request in Rolldown's words. Also quiets the timings
+ * notice there.
+ */
+export const swBuildOptions: Plugin = {
+  name: 'secure-drop:sw-build-options',
+  options(options) {
+    return { ...options, checks: { ...options.checks, ...quietTimings.checks } };
+  },
+  outputOptions(options) {
+    if (!('inlineDynamicImports' in options)) return null;
+    const { inlineDynamicImports, ...rest } = options;
+    return { ...rest, codeSplitting: !inlineDynamicImports };
+  },
+};
 
 // The relay the dev server forwards /api to (the django host does the same in production:
 // it strips the /api prefix and forwards /api/ws to the relay's WebSocket). The default is the
@@ -24,7 +46,10 @@ export default defineConfig({
       injectRegister: false,
       // json: the emoji picker's data (EmojiPicker.tsx imports it with ?url, both languages,
       // ~0.45 MB each), so the picker works offline from its very first use.
-      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2,json}'] },
+      injectManifest: {
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2,json}'],
+        buildPlugins: { vite: [swBuildOptions] },
+      },
       includeAssets: ['icons/icon.svg'],
       manifest: {
         name: 'Secure Drop',
@@ -52,5 +77,5 @@ export default defineConfig({
       '/api': { target: relay, ws: true, changeOrigin: false, rewrite: (path) => path.replace(/^\/api/, '') },
     },
   },
-  build: { target: 'es2022', sourcemap: false },
+  build: { target: 'es2022', sourcemap: false, rolldownOptions: quietTimings },
 });

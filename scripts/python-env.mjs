@@ -54,13 +54,18 @@ export function findPython(env = process.env) {
   throw new PythonEnvError(`django-host needs Python ≥ 3.11${found}: ${INSTALL_HINT}`);
 }
 
-function run(cmd, args, what) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: hostDir });
-  if (r.status !== 0) throw new PythonEnvError(`${what} failed (exit ${r.status ?? r.signal})`);
+/** `quiet`: the tool's output is kept and shown only in the error when it fails. */
+function run(cmd, args, what, quiet = false) {
+  const r = spawnSync(cmd, args, { stdio: quiet ? 'pipe' : 'inherit', cwd: hostDir, encoding: 'utf8' });
+  if (r.status !== 0) {
+    const output = quiet ? `\n${`${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-4000)}` : '';
+    throw new PythonEnvError(`${what} failed (exit ${r.status ?? r.signal})${output}`);
+  }
 }
 
-/** Creates/updates the venv; returns its python. `dev` adds the test requirements. */
-export function ensurePythonEnv({ dev = false, log = console.log } = {}) {
+/** Creates/updates the venv; returns its python. `dev` adds the test requirements; `quiet`
+ * keeps venv's and pip's output unless they fail (`npm start` shows progress lines only). */
+export function ensurePythonEnv({ dev = false, log = console.log, quiet = false } = {}) {
   let py = venvPython();
   if (existsSync(py) && !versionOk(pythonVersion(py))) {
     log('django-host/.venv is broken or too old; recreating it');
@@ -69,7 +74,7 @@ export function ensurePythonEnv({ dev = false, log = console.log } = {}) {
   if (!existsSync(py)) {
     const base = findPython();
     log(`creating django-host/.venv with ${base}`);
-    run(base, ['-m', 'venv', venvDir], 'creating the virtual environment');
+    run(base, ['-m', 'venv', venvDir], 'creating the virtual environment', quiet);
     py = venvPython();
   }
   // requirements.txt carries hashes (pip's --require-hashes mode); the test-only set does not,
@@ -84,6 +89,7 @@ export function ensurePythonEnv({ dev = false, log = console.log } = {}) {
       py,
       ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', reqFile],
       `pip install -r ${reqFile}`,
+      quiet,
     );
     writeStamp(stamp, hash);
   }

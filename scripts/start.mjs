@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 // `npm start`: install what is missing, build what changed, start the relay (embedded
 // PostgreSQL under ./.data unless DATABASE_URL is set) and the Django host in front of it,
-// wait until both answer, print the URL. Ctrl-C stops both cleanly.
-import { spawn, spawnSync } from 'node:child_process';
+// wait until both answer, print the URL. Ctrl-C, SIGTERM/SIGINT to this process or to npm's
+// (package.json runs this script with `exec`, so npm's forwarded signal reaches it), or npm
+// disappearing, stops all of it cleanly. DATA_DIR/npm-start.json records the run, so a second
+// start names a run that is still serving instead of reporting a busy port.
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { BindError, bindPlan, portFree, probeAddress } from './lib/bind.mjs';
+import { formatDuration, runCaptured, tail } from './lib/progress.mjs';
+import { earlierRun, removeLock, writeLock } from './lib/runlock.mjs';
 import { hashInputs, isStale, writeStamp } from './lib/stamp.mjs';
-import { buildSteps, missingPieces, needsNpmCi, relayCommand } from './lib/workspace.mjs';
+import { buildSteps, dataDirOf, missingPieces, needsNpmCi, relayCommand } from './lib/workspace.mjs';
 import { ensurePythonEnv, hostDir, PythonEnvError } from './python-env.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -25,27 +30,45 @@ function checkNode() {
   }
 }
 
-function runStep(what, cmd, args, opts = {}) {
-  say(what);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
-  if (r.status !== 0) throw new StartError(`${what} failed (exit ${r.status ?? r.signal})`);
+/** The build step running now, so a stop request can end it too. */
+let stepChild = null;
+
+/** One step: a progress line with the usual duration, its output kept unless it fails. */
+async function runStep(what, usually, cmd, args, opts = {}) {
+  say(`${what} (usually ${usually})…`);
+  const r = await runCaptured(cmd, args, { cwd: root, ...opts }, (child) => {
+    stepChild = child;
+  });
+  stepChild = null;
+  if (stopping) return;
+  if (r.code !== 0) {
+    throw new StartError(`${what} failed (exit ${r.code ?? r.signal}); its output:\n${tail(r.output)}`);
+  }
+  console.log(`  done in ${formatDuration(r.ms)}`);
 }
 
-function installNodeModules() {
+const BUILD_TIME = { 'crypto-core': '10–30 s', relay: '10–30 s', pwa: '20–60 s' };
+
+async function installNodeModules() {
   if (!needsNpmCi(root)) return;
-  runStep('installing npm dependencies (npm ci)', 'npm', ['ci', '--no-audit', '--no-fund']);
+  await runStep('installing npm dependencies (npm ci)', '1–3 min', 'npm', ['ci', '--no-audit', '--no-fund']);
 }
 
-function buildChanged() {
+async function buildChanged() {
   for (const step of buildSteps(root)) {
     const stamp = join(stampDir, `build-${step.name}.sha256`);
     // Always a production build: an inherited NODE_ENV=development (e.g. for the relay) would
     // make Vite emit development React and a PWA that never registers its service worker.
     const hash = `${hashInputs(root, step.inputs)}:production`;
     if (!isStale(stamp, hash) && existsSync(join(root, step.output))) continue;
-    runStep(`building ${step.name}`, 'npm', ['run', 'build', '-w', step.workspace], {
-      env: { ...process.env, NODE_ENV: 'production' },
-    });
+    await runStep(
+      `building ${step.name}`,
+      BUILD_TIME[step.name] ?? 'under a minute',
+      'npm',
+      ['run', 'build', '-w', step.workspace],
+      { env: { ...process.env, NODE_ENV: 'production' } },
+    );
+    if (stopping) return;
     if (!existsSync(join(root, step.output))) {
       throw new StartError(`building ${step.name} did not produce ${step.output}`);
     }
@@ -101,26 +124,45 @@ function launch(name, cmd, args, opts) {
 }
 
 let stopping = false;
+let dataDir = null;
+const startedAt = new Date().toISOString();
 async function stopAll(code) {
   if (stopping) return;
   stopping = true;
+  stepChild?.kill('SIGTERM');
   const alive = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
   if (alive.length) say(`stopping ${alive.map((c) => c.name).join(' and ')}…`);
   // The Django host first (it holds browser connections), then the relay, whose graceful
   // shutdown also stops the embedded PostgreSQL.
   for (const { child } of [...alive].reverse()) child.kill('SIGTERM');
   const exited = alive.map(({ child }) => new Promise((r) => child.once('exit', r)));
+  // The relay gives in-flight requests 5 s, then stops PostgreSQL (a fast shutdown).
   const timer = setTimeout(() => {
     for (const { name, child } of alive) {
       if (child.exitCode === null && child.signalCode === null) {
-        console.error(`✗ ${name} did not stop in 20 s; killing it`);
+        console.error(`✗ ${name} did not stop in 15 s; killing it`);
         child.kill('SIGKILL');
       }
     }
-  }, 20_000);
+  }, 15_000);
   await Promise.all(exited);
   clearTimeout(timer);
+  if (dataDir) removeLock(dataDir);
+  if (alive.length) say('stopped');
   process.exit(code);
+}
+
+function record(plan, relayPort, extra = {}) {
+  writeLock(dataDir, {
+    pid: process.pid,
+    port: plan.port,
+    host: plan.host,
+    relayPort,
+    relayPid: children.find((c) => c.name === 'relay')?.child.pid ?? null,
+    hostPid: children.find((c) => c.name === 'django-host')?.child.pid ?? null,
+    startedAt,
+    ...extra,
+  });
 }
 
 async function main() {
@@ -133,46 +175,63 @@ async function main() {
         'These come from the relay and PWA work in progress; `npm test` runs what exists.',
     );
   }
-  // Checked before installing and building, so a busy port is reported at once.
+  // Checked before installing and building, so a busy port is reported at once: first a run of
+  // ours that is still serving from this data directory (named, with how to stop it).
+  dataDir = dataDirOf(root);
+  const earlier = earlierRun(dataDir);
+  if (earlier) {
+    dataDir = null; // not ours to remove
+    throw new StartError(earlier);
+  }
   const relayPort = Number(process.env.SECURE_DROP_RELAY_PORT || 3000);
   if (!Number.isInteger(relayPort) || relayPort < 1 || relayPort > 65535) {
     throw new StartError('SECURE_DROP_RELAY_PORT must be a port number 1-65535');
   }
   if (!(await portFree(plan.host, plan.port))) {
     throw new StartError(
-      `port ${plan.port} on ${plan.host} is already in use: stop what holds it or set PORT`,
+      `port ${plan.port} on ${plan.host} is already in use by another program (not a Secure Drop run ` +
+        `from ${dataDir}): stop what holds it or set PORT`,
     );
   }
   if (!(await portFree('127.0.0.1', relayPort))) {
     throw new StartError(
-      `the relay's port ${relayPort} on 127.0.0.1 is already in use: set SECURE_DROP_RELAY_PORT`,
+      `the relay's port ${relayPort} on 127.0.0.1 is already in use by another program: ` +
+        'stop it or set SECURE_DROP_RELAY_PORT',
     );
   }
-  installNodeModules();
+  const setupStarted = Date.now();
+  await installNodeModules();
+  if (stopping) return;
   let python;
   try {
-    python = ensurePythonEnv({ log: say });
+    python = ensurePythonEnv({
+      quiet: true,
+      log: (m) => say(/^installing/.test(m) ? `${m} (usually under a minute)…` : m),
+    });
   } catch (err) {
     if (err instanceof PythonEnvError) throw new StartError(err.message);
     throw err;
   }
-  buildChanged();
+  await buildChanged();
+  if (stopping) return;
 
   const publicOrigins = [`http://localhost:${plan.port}`, `http://127.0.0.1:${plan.port}`, plan.url];
   if (process.env.SECURE_DROP_PUBLIC_ORIGIN) publicOrigins.push(process.env.SECURE_DROP_PUBLIC_ORIGIN);
 
-  // The relay resolves a relative DATA_DIR from its own directory (its cwd).
-  const dataDir = process.env.DATA_DIR ? resolve(root, 'relay', process.env.DATA_DIR) : join(root, '.data');
-  if (!process.env.DATABASE_URL) prepareDataDir(dataDir);
+  prepareDataDir(dataDir);
   const relay = relayCommand(root);
   const relayEnv = { ...process.env };
   // HOST/PORT are the Django host's; the relay always stays on loopback behind it.
   relayEnv.HOST = '127.0.0.1';
   relayEnv.PORT = String(relayPort);
   relayEnv.WS_ALLOWED_ORIGINS = process.env.WS_ALLOWED_ORIGINS || [...new Set(publicOrigins)].join(',');
+  // The relay's JSON log lines (one per request) are for operators; a person running `npm start`
+  // sees warnings and errors only unless LOG_LEVEL says otherwise.
+  relayEnv.LOG_LEVEL = process.env.LOG_LEVEL || 'warn';
   const db = process.env.DATABASE_URL ? 'PostgreSQL from DATABASE_URL' : `embedded PostgreSQL in ${dataDir}`;
   say(`starting the relay on 127.0.0.1:${relayPort} (${db})`);
   const relayChild = launch('relay', relay.cmd, relay.args, { cwd: relay.cwd, env: relayEnv });
+  record(plan, relayPort);
   await waitHealthy('the relay', `http://127.0.0.1:${relayPort}/health`, relayChild, 180);
 
   const uvicornArgs = [
@@ -192,6 +251,8 @@ async function main() {
     '--no-server-header',
     '--ws-max-size',
     String(1 << 20),
+    '--log-level',
+    UVICORN_LOG_LEVEL[relayEnv.LOG_LEVEL] ?? 'warning',
   ];
   if (plan.tls) uvicornArgs.push('--ssl-certfile', plan.tls.cert, '--ssl-keyfile', plan.tls.key);
   const hostEnv = {
@@ -201,6 +262,7 @@ async function main() {
   };
   say(`starting the Django host on ${plan.host}:${plan.port}`);
   const hostChild = launch('django-host', python, uvicornArgs, { cwd: hostDir, env: hostEnv });
+  record(plan, relayPort);
   await waitHealthy(
     'the Django host',
     `${plan.scheme}://${probeAddress(plan.host)}:${plan.port}/healthz`,
@@ -208,10 +270,13 @@ async function main() {
     60,
   );
 
-  console.log(`\n  Secure Drop is running: ${plan.url}\n`);
+  record(plan, relayPort, { readyAt: new Date().toISOString() });
+  console.log(
+    `\n  Secure Drop is running: ${plan.url}   (ready in ${formatDuration(Date.now() - setupStarted)})\n`,
+  );
   if (plan.behindProxy)
     console.log('  (open it through your TLS proxy; this port speaks plain HTTP to the proxy)\n');
-  console.log('  Ctrl-C stops it.\n');
+  console.log(`  Ctrl-C (or \`kill ${process.pid}\`) stops it.\n`);
 
   for (const { name, child } of children) {
     child.on('exit', (code, signal) => {
@@ -222,7 +287,32 @@ async function main() {
   }
 }
 
+/** uvicorn's --log-level for the relay's LOG_LEVEL (pino's names). */
+const UVICORN_LOG_LEVEL = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warning',
+  error: 'error',
+  fatal: 'critical',
+  silent: 'critical',
+};
+
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stopAll(0));
+// Run by `npm start`, npm is this process's parent (exec). If npm stops without passing a signal
+// on (SIGKILL), this process is re-parented: never keep serving without it. (Run directly, e.g.
+// under nohup, the parent may go away on purpose, so only npm is watched.)
+const parent = process.ppid;
+const underNpm =
+  process.env.npm_lifecycle_event === 'start' && /start\.mjs/.test(process.env.npm_lifecycle_script ?? '');
+if (underNpm && parent > 1) {
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      console.error('✗ the process that started Secure Drop is gone; stopping');
+      void stopAll(1);
+    }
+  }, 1000).unref();
+}
 // Last resort if this script dies of an error: never leave the children running.
 process.on('exit', () => {
   for (const { child } of children)

@@ -2,7 +2,6 @@
 // a temporary directory, as a child process; stops it and removes its data afterwards.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pwaDir } from './servers.ts';
@@ -18,16 +17,18 @@ export interface RunningRelay {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => done(port));
-    });
-  });
+/** The port in the relay's "relay listening" log line (src/server.ts logs the bound address). */
+export function listeningPort(output: string): number | null {
+  for (const line of output.split('\n')) {
+    if (!line.includes('relay listening')) continue;
+    try {
+      const { url } = JSON.parse(line) as { url?: string };
+      if (url) return Number(new URL(url).port);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return null;
 }
 
 export async function startRelay(
@@ -36,7 +37,8 @@ export async function startRelay(
 ): Promise<RunningRelay> {
   const relayDir = resolve(pwaDir, '../relay');
   const dataDir = mkdtempSync(join(tmpdir(), 'sd-pwa-e2e-relay-'));
-  const port = await freePort();
+  // The relay binds a port the OS picks (PORT=0) and logs it: nothing to probe, nothing to race.
+  let port = 0;
   let output = '';
   // Its own embedded PostgreSQL: never a server from the environment.
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
@@ -46,7 +48,7 @@ export async function startRelay(
       ...inherited,
       NODE_ENV: 'development',
       HOST: '127.0.0.1',
-      PORT: String(port),
+      PORT: '0',
       DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       WS_ALLOWED_ORIGINS: allowedOrigin,
@@ -63,7 +65,9 @@ export async function startRelay(
   const started = new Promise<void>((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`relay did not start:\n${output.slice(-2000)}`)), 180_000);
     const check = setInterval(() => {
-      if (output.includes('relay listening')) {
+      const bound = listeningPort(output);
+      if (bound) {
+        port = bound;
         clearInterval(check);
         clearTimeout(timer);
         done();

@@ -29,7 +29,33 @@ export async function startDevServer(relayPort?: number): Promise<Served> {
 /** Where startPreview builds the app (tests may change files there to simulate a deploy). */
 export const previewDir = resolve(pwaDir, 'node_modules/.e2e-dist');
 
-export async function startPreview(relayPort?: number, port = 0): Promise<Served> {
+/**
+ * Where the preview forwards /api when the relay starts only after the preview (the relay must
+ * know the page's origin, which exists once the preview has bound its port): set() points the
+ * running proxy at the relay. It keeps the options object Vite's proxy reads on every request.
+ */
+export class LateRelayTarget {
+  private options: { target?: unknown } | undefined;
+  set(url: string): void {
+    if (!this.options) throw new Error('the preview has not started its /api proxy');
+    this.options.target = url;
+  }
+  proxy() {
+    return {
+      '/api': {
+        target: 'http://127.0.0.1:9', // discard: nothing answers until set()
+        ws: true,
+        changeOrigin: false,
+        rewrite: (path: string) => path.replace(/^\/api/, ''),
+        configure: (_proxy: unknown, options: { target?: unknown }) => {
+          this.options = options;
+        },
+      },
+    };
+  }
+}
+
+export async function startPreview(relayPort?: number, port = 0, late?: LateRelayTarget): Promise<Served> {
   if (relayPort) process.env.RELAY_PORT = String(relayPort);
   const outDir = previewDir;
   // Vitest sets NODE_ENV=test, which Vite keeps: React's development build and
@@ -52,7 +78,7 @@ export async function startPreview(relayPort?: number, port = 0): Promise<Served
     configFile: resolve(pwaDir, 'vite.config.ts'),
     logLevel: 'error',
     build: { outDir },
-    preview: { host: '127.0.0.1', port, strictPort: port !== 0 },
+    preview: { host: '127.0.0.1', port, strictPort: port !== 0, ...(late ? { proxy: late.proxy() } : {}) },
   });
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview has no URL');

@@ -84,11 +84,11 @@ describe('transport against the relay', () => {
     });
     socket.start();
     try {
-      for (let i = 0; i < 100 && socket.status !== 'online'; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(socket.status).toBe('online');
+      await expect.poll(() => socket.status, { timeout: 5000, interval: 50 }).toBe('online');
       await alice.api.sendMessage(`tr_d_${run}`, `cid-${run}`, new Uint8Array([1, 2, 3]));
-      for (let i = 0; i < 100 && !frames.some((f) => f.type === 'message'); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      await expect
+        .poll(() => frames.some((f) => f.type === 'message'), { timeout: 5000, interval: 50 })
+        .toBe(true);
       const msg = frames.find((f) => f.type === 'message');
       expect(msg).toMatchObject({ type: 'message', from: `tr_c_${run}`, body: 'AQID' });
     } finally {

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIF_MAKE, jpegWithGps } from '../src/photo/exif-fixture.ts';
 import { scanMetadata } from '../src/photo/metadata-scan.ts';
 import { launchChromium } from './browser.ts';
-import { filesUnder, freePort, type RunningRelay, startRelay } from './relay.ts';
-import { type Served, startPreview } from './servers.ts';
+import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
+import { LateRelayTarget, type Served, startPreview } from './servers.ts';
 
 let relay: RunningRelay;
 let served: Served;
@@ -28,26 +28,19 @@ const TEXTS = [
   'Hi Alice 👋 second secret line',
   'written while offline, delivered once 🛰️',
 ];
+/** The ordering barrier of the offline test: sent after the queued message was delivered. */
+const AFTER_RECONNECT = 'sent after reconnecting';
 const secrets: Record<string, string> = {};
 /** Bytes of the photos as the receivers decrypted them, for the plaintext canary. */
 const photoBytes: Uint8Array[] = [];
 
 beforeAll(async () => {
-  // Ports are probed, then bound: on a shared machine another process may take one between
-  // the two, so the whole setup is retried with new ports.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const port = await freePort();
-      relay = await startRelay(`http://127.0.0.1:${port}`);
-      served = await startPreview(relay.port, port);
-      break;
-    } catch (err) {
-      // startRelay cleans up after itself; a relay that started before the preview failed is stopped here.
-      await relay?.stop().catch(() => undefined);
-      relay = undefined as unknown as RunningRelay;
-      if (attempt === 3) throw err;
-    }
-  }
+  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
+  // page's origin from it, then the preview's /api proxy is pointed at the port the relay got.
+  const target = new LateRelayTarget();
+  served = await startPreview(undefined, 0, target);
+  relay = await startRelay(served.url);
+  target.set(`http://127.0.0.1:${relay.port}`);
   browser = await launchChromium();
   for (const who of ['alice', 'bob'] as const) {
     const context = await browser.newContext({ locale: 'en-US' });
@@ -205,7 +198,8 @@ describe('two users, end to end', () => {
     await page.evaluate(() => window.dispatchEvent(new Event('offline')));
     await sendText(page, BOB, TEXTS[2] as string);
     await inChat(page, TEXTS[2] as string);
-    await page.waitForTimeout(1500);
+    // Held in Alice's outbox: the relay has not accepted it, so it cannot have reached Bob.
+    await page.locator('.message-scroller .delivery-queued').last().waitFor();
     expect(
       await ctx.bob.page
         .locator('.message-scroller')
@@ -216,7 +210,10 @@ describe('two users, end to end', () => {
     await page.evaluate(() => window.dispatchEvent(new Event('online')));
     await inChat(ctx.bob.page, TEXTS[2] as string);
     await page.locator('.message-scroller .delivery-delivered').last().waitFor({ timeout: 30_000 });
-    await ctx.bob.page.waitForTimeout(1500);
+    // A later message reaches Bob after any second copy of the first would (the relay's stream
+    // is in order), so once it is there the count is final.
+    await sendText(page, BOB, AFTER_RECONNECT);
+    await inChat(ctx.bob.page, AFTER_RECONNECT);
     expect(
       await ctx.bob.page
         .locator('.message-scroller')

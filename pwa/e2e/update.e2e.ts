@@ -23,6 +23,17 @@ afterAll(async () => {
 describe('service worker update', () => {
   it('never swaps in new code mid-session without the user saying so', async () => {
     const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    // Records every message the page posts to a service worker: the only way a waiting worker
+    // takes over is SKIP_WAITING (src/sw.ts), and the page reloads only once it has.
+    await page.addInitScript(() => {
+      const sent: unknown[] = [];
+      (window as unknown as { __swMessages: unknown[] }).__swMessages = sent;
+      const post = ServiceWorker.prototype.postMessage;
+      ServiceWorker.prototype.postMessage = function (this: ServiceWorker, ...args: Parameters<typeof post>) {
+        sent.push(args[0]);
+        return post.apply(this, args);
+      } as typeof post;
+    });
     await page.goto(`${served.url}/login`);
     await page.evaluate('navigator.serviceWorker.ready.then(() => undefined)');
     await page.reload();
@@ -38,7 +49,12 @@ describe('service worker update', () => {
     expect(await page.evaluate('navigator.serviceWorker.getRegistration().then((r) => !!r.waiting)')).toBe(
       true,
     );
-    await page.waitForTimeout(1000);
+    // The prompt is drawn from the same 'waiting' handler that would have swapped: by now the
+    // page has made its choice, and it asked the worker for nothing; the worker still waits.
+    expect(await page.evaluate('window.__swMessages')).toEqual([]);
+    expect(
+      await page.evaluate('navigator.serviceWorker.getRegistration().then((r) => r.waiting.state)'),
+    ).toBe('installed');
     expect(await page.evaluate('window.__sameSession === true')).toBe(true);
 
     await page.getByRole('button', { name: 'Update now' }).click();

@@ -33,7 +33,9 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default(resolve(repoRoot, '.data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_SECRET: z.string().optional(),
+  JWT_SECRET_FILE: z.string().min(1).optional(),
   TOTP_ENCRYPTION_KEY: z.string().optional(),
+  TOTP_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
   JWT_ISSUER: z.string().min(1).default('secure-drop-relay'),
   JWT_AUDIENCE: z.string().min(1).default('secure-drop'),
   // Never `true`: a list, so X-Forwarded-For is believed only from our own proxies (the IP rate limit).
@@ -155,6 +157,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir,
     jwtSecret: e.JWT_SECRET,
     totpKey: e.TOTP_ENCRYPTION_KEY,
+    jwtSecretFile: e.JWT_SECRET_FILE,
+    totpKeyFile: e.TOTP_ENCRYPTION_KEY_FILE,
   });
   return {
     nodeEnv: e.NODE_ENV,

@@ -1,10 +1,14 @@
 // Server secrets: the JWT signing key and the key that encrypts TOTP secrets at rest.
-// Production: both must come from the environment, and placeholders are refused.
-// Development: a missing value is generated once into DATA_DIR/secrets.json (mode 0600) and reused,
-// so restarts keep sessions and stored TOTP secrets valid.
+// Each comes from its variable (JWT_SECRET, TOTP_ENCRYPTION_KEY) or from a file named by
+// <VAR>_FILE (a secrets mount, or a file kept outside DATA_DIR), never both.
+// Production: both must be given, and placeholders are refused.
+// Development: a value given neither way is generated once into DATA_DIR/secrets.json (mode 0600)
+// and reused, so restarts keep sessions and stored TOTP secrets valid. That file sits beside the
+// database it protects (SECURITY.md, "npm start"): a copy of DATA_DIR then decrypts every stored
+// TOTP secret, which is why TOTP_ENCRYPTION_KEY(_FILE) is honoured in development too.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config-error.js';
 
 export interface Secrets {
@@ -34,18 +38,41 @@ interface StoredSecrets {
   TOTP_ENCRYPTION_KEY: string;
 }
 
-function devSecrets(dataDir: string): StoredSecrets {
+/** The generated development secrets named in `need`, creating the missing ones (only those:
+ * a key given from outside is never also written beside the database). */
+function devSecrets(dataDir: string, need: (keyof StoredSecrets)[]): Partial<StoredSecrets> {
   const file = join(dataDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as StoredSecrets;
+  const stored: Partial<StoredSecrets> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const missing = need.filter((name) => !stored[name]);
+  if (missing.length === 0) return stored;
+  for (const name of missing) stored[name] = randomBytes(32).toString('base64');
   // 0711: the embedded PostgreSQL (its own OS user) must traverse DATA_DIR but not list it.
   mkdirSync(dataDir, { recursive: true, mode: 0o711 });
-  const fresh: StoredSecrets = {
-    JWT_SECRET: randomBytes(32).toString('base64'),
-    TOTP_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-  };
-  writeFileSync(file, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  return fresh;
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+  return stored;
+}
+
+/** A secret's value from NAME or from the file NAME_FILE names (trailing newline removed). */
+export function secretFromEnv(
+  name: string,
+  value: string | undefined,
+  file: string | undefined,
+): string | undefined {
+  if (value && file) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (!file) return value || undefined;
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`${name}_FILE: cannot read ${path} (${code})`);
+  }
+  const trimmed = text.trim();
+  if (!trimmed) throw new ConfigError(`${name}_FILE: ${path} is empty`);
+  return trimmed;
 }
 
 export function resolveSecrets(opts: {
@@ -53,14 +80,23 @@ export function resolveSecrets(opts: {
   dataDir: string;
   jwtSecret: string | undefined;
   totpKey: string | undefined;
+  jwtSecretFile?: string | undefined;
+  totpKeyFile?: string | undefined;
 }): Secrets {
-  let { jwtSecret, totpKey } = opts;
+  let jwtSecret = secretFromEnv('JWT_SECRET', opts.jwtSecret, opts.jwtSecretFile);
+  let totpKey = secretFromEnv('TOTP_ENCRYPTION_KEY', opts.totpKey, opts.totpKeyFile);
   if (opts.development && (!jwtSecret || !totpKey)) {
-    const stored = devSecrets(opts.dataDir);
+    const need: (keyof StoredSecrets)[] = [];
+    if (!jwtSecret) need.push('JWT_SECRET');
+    if (!totpKey) need.push('TOTP_ENCRYPTION_KEY');
+    const stored = devSecrets(opts.dataDir, need);
     jwtSecret ||= stored.JWT_SECRET;
     totpKey ||= stored.TOTP_ENCRYPTION_KEY;
   }
-  if (!jwtSecret) throw new ConfigError('JWT_SECRET is required outside development');
-  if (!totpKey) throw new ConfigError('TOTP_ENCRYPTION_KEY is required outside development');
+  if (!jwtSecret) throw new ConfigError('JWT_SECRET is required outside development (or JWT_SECRET_FILE)');
+  if (!totpKey)
+    throw new ConfigError(
+      'TOTP_ENCRYPTION_KEY is required outside development (or TOTP_ENCRYPTION_KEY_FILE)',
+    );
   return { jwtKey: decode('JWT_SECRET', jwtSecret), totpKey: decode('TOTP_ENCRYPTION_KEY', totpKey, 32) };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -104,5 +104,90 @@ describe('loadConfig', () => {
     const jwt = key();
     const c = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir, JWT_SECRET: jwt });
     expect(Buffer.from(c.secrets.jwtKey).toString('base64')).toBe(jwt);
+  });
+
+  describe('secrets from a file (<VAR>_FILE), in production and in development', () => {
+    const secretFile = (value: string) => {
+      const file = join(tempDir(), 'secret');
+      writeFileSync(file, `${value}\n`, { mode: 0o600 });
+      return file;
+    };
+
+    it('reads both keys from files, trailing newline removed', () => {
+      const [jwt, totp] = [key(), key()];
+      const c = loadConfig({
+        NODE_ENV: 'production',
+        JWT_SECRET_FILE: secretFile(jwt),
+        TOTP_ENCRYPTION_KEY_FILE: secretFile(totp),
+      });
+      expect(Buffer.from(c.secrets.jwtKey).toString('base64')).toBe(jwt);
+      expect(Buffer.from(c.secrets.totpKey).toString('base64')).toBe(totp);
+    });
+
+    it('in development, a TOTP key from outside DATA_DIR is never written into secrets.json', () => {
+      const dir = join(tempDir(), 'data');
+      const totp = key();
+      const c = loadConfig({
+        NODE_ENV: 'development',
+        DATA_DIR: dir,
+        TOTP_ENCRYPTION_KEY_FILE: secretFile(totp),
+      });
+      expect(Buffer.from(c.secrets.totpKey).toString('base64')).toBe(totp);
+      const stored = JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8'));
+      expect(Object.keys(stored)).toEqual(['JWT_SECRET']);
+      expect(readFileSync(join(dir, 'secrets.json'), 'utf8')).not.toContain(totp);
+      // …and from the environment the same way.
+      const dir2 = join(tempDir(), 'data');
+      loadConfig({ NODE_ENV: 'development', DATA_DIR: dir2, TOTP_ENCRYPTION_KEY: totp });
+      expect(Object.keys(JSON.parse(readFileSync(join(dir2, 'secrets.json'), 'utf8')))).toEqual([
+        'JWT_SECRET',
+      ]);
+    });
+
+    it('in development, with both keys given, nothing is written into DATA_DIR', () => {
+      const dir = join(tempDir(), 'data');
+      loadConfig({
+        NODE_ENV: 'development',
+        DATA_DIR: dir,
+        JWT_SECRET_FILE: secretFile(key()),
+        TOTP_ENCRYPTION_KEY: key(),
+      });
+      expect(existsSync(join(dir, 'secrets.json'))).toBe(false);
+    });
+
+    it('a generated development key is kept when the other is later given from outside', () => {
+      const dir = join(tempDir(), 'data');
+      const first = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+      const later = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir, JWT_SECRET: key() });
+      expect(Buffer.from(later.secrets.totpKey).equals(Buffer.from(first.secrets.totpKey))).toBe(true);
+      expect(statSync(join(dir, 'secrets.json')).mode & 0o777).toBe(0o600);
+    });
+
+    it('refuses a variable and its _FILE together, a missing file and an empty one, without echoing a value', () => {
+      const totp = key();
+      const cases: [Record<string, string>, RegExp][] = [
+        [
+          { TOTP_ENCRYPTION_KEY: totp, TOTP_ENCRYPTION_KEY_FILE: secretFile(totp) },
+          /set TOTP_ENCRYPTION_KEY or TOTP_ENCRYPTION_KEY_FILE, not both/,
+        ],
+        [
+          { TOTP_ENCRYPTION_KEY_FILE: join(tempDir(), 'absent') },
+          /TOTP_ENCRYPTION_KEY_FILE: cannot read .*absent \(ENOENT\)/,
+        ],
+        [{ TOTP_ENCRYPTION_KEY_FILE: secretFile('') }, /TOTP_ENCRYPTION_KEY_FILE: .* is empty/],
+        [{ TOTP_ENCRYPTION_KEY_FILE: secretFile('c2hvcnQ=') }, /TOTP_ENCRYPTION_KEY must decode to 32 bytes/],
+      ];
+      for (const [env, expected] of cases) {
+        let message = '';
+        try {
+          loadConfig({ NODE_ENV: 'development', DATA_DIR: tempDir(), JWT_SECRET: key(), ...env });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConfigError);
+          message = (err as Error).message;
+        }
+        expect(message).toMatch(expected);
+        expect(message).not.toContain(totp);
+      }
+    });
   });
 });

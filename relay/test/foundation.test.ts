@@ -101,11 +101,21 @@ describe('app foundation', () => {
     expect(invalid.status).toBe(400);
     expect(invalid.body.error).toBe('invalid_request');
     expect(invalid.body.message).toMatch(/^n: /);
+    // No body and no Content-Type: not declared JSON, so 415 (src/http/body.ts); an empty body
+    // declared as JSON fails validation (400).
     const noBody = await api.post('/probe/echo', undefined, { spec: false });
-    expect(noBody.status).toBe(400);
+    expect(noBody.status).toBe(415);
+    expect(noBody.body.error).toBe('unsupported_media_type');
+    const emptyJson = await api.post('/probe/echo', undefined, {
+      raw: '',
+      headers: { 'content-type': 'application/json' },
+      spec: false,
+    });
+    expect(emptyJson.status).toBe(400);
     const ok = await api.post('/probe/echo', { n: 7 }, { spec: false });
     expect(ok.body).toEqual({ n: 7 });
-    for (const r of [bad, big, invalid, noBody]) expect(r.text).not.toMatch(/\bat .*\.(ts|js):\d+/);
+    for (const r of [bad, big, invalid, noBody, emptyJson])
+      expect(r.text).not.toMatch(/\bat .*\.(ts|js):\d+/);
   });
 
   it('answers an unexpected error with 500 {"error":"internal"} and no details', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { identityFields, identityFor, type TestIdentity } from './helpers/identity.js';
-import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+import { b64, type DataUser, makeUser, streamBarrier, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -261,7 +261,8 @@ describe('identity key change', () => {
     // carol was offline: she sees it when she connects and catches up from cursor 0.
     const carolWs = await WsClient.connect(t.baseUrl, carol.token, 0);
     expect(await carolWs.next((f) => f.type === 'key_change')).toMatchObject({ username: alice.username });
-    await new Promise((r) => setTimeout(r, 200));
+    // dave's stream is in seq order: a message sent to him now arrives after any key_change would.
+    await streamBarrier(t, bob, dave, daveWs);
     expect(daveWs.frames.filter((f) => f.type === 'key_change')).toHaveLength(0);
 
     const bundle = await t.api.get(`/keys/${alice.username}`, { token: bob.token });

@@ -2,7 +2,7 @@
 // coalesced batches in order, hostile payloads ignored, and recovery when its LISTEN connection
 // is killed — including a message stored meanwhile still reaching a socket after the resync.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { insertMessage } from '../src/messages/store.js';
 import type { RelayEvent } from '../src/notify/notifier.js';
@@ -23,13 +23,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const until = async (cond: () => boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const until = (cond: () => boolean, ms = 10_000) =>
+  vi.waitFor(
+    () => {
+      if (!cond()) throw new Error('condition not met in time');
+    },
+    { timeout: ms, interval: 10 },
+  );
 
 async function killListeners(channel = 'relay_events') {
   await t.deps.pool.query(

@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sweepOnce } from '../src/messages/sweeper.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -78,8 +78,16 @@ function uploadChunked(from: DataUser, to: string, chunks: Buffer[]): Promise<nu
   });
 }
 
+/** The photo files once none is left (or after 1 s, for the caller's assertion to show them). */
 async function noFileEventually() {
-  for (let i = 0; i < 50 && files().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  await vi
+    .waitFor(
+      () => {
+        if (files().length > 0) throw new Error('files left');
+      },
+      { timeout: 1000, interval: 20 },
+    )
+    .catch(() => undefined);
   return files();
 }
 

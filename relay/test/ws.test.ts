@@ -15,6 +15,7 @@ import {
   makeUser,
   newSession,
   ORIGIN,
+  streamBarrier,
   WsClient,
 } from './helpers/relay-data.js';
 
@@ -82,15 +83,16 @@ describe('push and catch-up', () => {
       )
     ).flat();
     const got = await live.collect(isMsg, 100);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(live.frames.filter(isMsg)).toHaveLength(100); // no duplicates arrived late
+    // A 101st message, sent after all of them, arrives after any late duplicate would have.
+    const barrier = await streamBarrier(t, senders[0] as DataUser, bob, live);
+    expect(live.frames.filter((f) => isMsg(f) && f.id !== barrier)).toHaveLength(100); // no duplicates arrived late
     const seqs = got.map((f) => f.seq);
     expect(seqs.every((q, i) => i === 0 || q > (seqs[i - 1] as number))).toBe(true);
     expect(new Set(got.map((f) => f.id))).toEqual(new Set(sent.map((m) => m.id)));
     // A reconnect from the middle sees exactly the second half, in the same order.
     const mid = seqs[49] as number;
     const again = await WsClient.connect(t.baseUrl, bob.token, mid);
-    const rest = await again.collect(isMsg, 50);
+    const rest = await again.collect((f) => isMsg(f) && f.id !== barrier, 50);
     expect(rest.map((f) => f.seq)).toEqual(seqs.slice(50));
     live.close();
     again.close();
@@ -110,10 +112,12 @@ describe('push and catch-up', () => {
     const back = await WsClient.connect(t.baseUrl, bob.token, cursor);
     const caught = await back.collect(isMsg, 3);
     expect(caught.map((f) => f.id)).toEqual(away.map((s) => s.id));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(back.frames.filter(isMsg)).toHaveLength(3); // nothing before the cursor is repeated
+    // Sent after the three, so it arrives after anything repeated from before the cursor would.
+    const barrier = await streamBarrier(t, alice, bob, back);
+    const notBarrier = (f: Frame) => isMsg(f) && f.id !== barrier;
+    expect(back.frames.filter(notBarrier)).toHaveLength(3); // nothing before the cursor is repeated
     back.send({ type: 'catch_up', cursor: 0 });
-    const all = await back.collect(isMsg, 8);
+    const all = await back.collect(notBarrier, 8);
     expect(all.slice(3).map((f) => f.id)).toEqual([...seen.map((f) => f.id), ...away.map((s) => s.id)]);
     back.close();
   });
@@ -245,7 +249,10 @@ describe('revocation', () => {
     // What POST /logout does to the row; the trigger of migration 0025 tells every process.
     await t.deps.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [bob.sessionId]);
     expect(await ws1.closed()).toBe(4403);
-    await new Promise((r) => setTimeout(r, 200));
+    // A message to bob reaches ws2 after the revocation was handled; a close of ws2 would have
+    // come first on the same connection.
+    const someone = await makeUser(t);
+    await streamBarrier(t, someone, bob, ws2);
     expect(ws2.closeCode).toBeUndefined();
     await t.deps.pool.query(
       'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL',

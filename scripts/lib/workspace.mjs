@@ -2,7 +2,7 @@
 // inputs changed. The stamps live in node_modules/.cache/secure-drop/ (wiped by a fresh npm ci,
 // which also forces a rebuild).
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export function readPackage(root, dir) {
   const file = join(root, dir, 'package.json');
@@ -99,4 +99,10 @@ export function needsNpmCi(root) {
   const installed = join(root, 'node_modules/.package-lock.json');
   if (!existsSync(installed)) return true;
   return statSync(join(root, 'package-lock.json')).mtimeMs > statSync(installed).mtimeMs;
+}
+
+/** The relay's DATA_DIR as `npm start` gives it: a relative DATA_DIR is resolved from relay/
+ * (the relay's cwd, as the relay resolves it); unset, `<repo>/.data`. */
+export function dataDirOf(root, env = process.env) {
+  return env.DATA_DIR ? resolve(root, 'relay', env.DATA_DIR) : join(root, '.data');
 }

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { NOISE } from './noise.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -66,6 +67,8 @@ describe('npm start', () => {
     });
     expect(started, output.slice(-3000)).toBe(true);
     expect(output).toContain(`http://localhost:${port}`);
+    // Progress lines only: no tool warnings, colour codes or JSON log lines.
+    for (const noise of [...NOISE, /"level":/]) expect(output).not.toMatch(noise);
 
     const base = `http://localhost:${port}`;
     const page = await fetch(`${base}/chats`);

@@ -1,17 +1,13 @@
 /**
- * Locates the Wycheproof vectors outside the repository (TEAM.md: they live in
- * ../shared/vectors/wycheproof relative to the repo root and are never copied in).
- * When the folder is absent (a fresh clone), the suites that need it are skipped with
- * a visible message, and every other test still runs.
+ * Loads the Project Wycheproof vectors kept in the repository (test/vectors/wycheproof: the
+ * files the suites read, their provenance in README.md there, Apache-2.0 in LICENSE). A missing
+ * or unreadable file throws, so the suite that needs it fails instead of skipping.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-/** ../shared/vectors/wycheproof beside the repo; SD_WYCHEPROOF_DIR overrides it (e.g. to check the skip path). */
-export const WYCHEPROOF_DIR =
-  process.env.SD_WYCHEPROOF_DIR ?? resolve(repoRoot, '../shared/vectors/wycheproof');
+export const WYCHEPROOF_DIR = fileURLToPath(new URL('../vectors/wycheproof/', import.meta.url));
 
 export interface WycheproofTest {
   tcId: number;
@@ -30,19 +26,14 @@ export interface WycheproofFile {
   testGroups: WycheproofGroup[];
 }
 
-/** True when the named vector file exists; otherwise warns once, visibly, and returns false. */
-export function hasWycheproof(file: string): boolean {
-  const present = existsSync(resolve(WYCHEPROOF_DIR, file));
-  if (!present)
-    console.warn(
-      `SKIPPED: Wycheproof vectors not found at ${resolve(WYCHEPROOF_DIR, file)}; those cases do not run.`,
-    );
-  return present;
-}
-
-/** Parses a vector file; call only after {@link hasWycheproof} returned true. */
+/** Parses a vector file of test/vectors/wycheproof; throws when it is missing or has no tests. */
 export function loadWycheproof(file: string): WycheproofFile {
-  return JSON.parse(readFileSync(resolve(WYCHEPROOF_DIR, file), 'utf8')) as WycheproofFile;
+  const path = resolve(WYCHEPROOF_DIR, file);
+  if (!existsSync(path)) throw new Error(`Wycheproof vector file missing: ${path}`);
+  const data = JSON.parse(readFileSync(path, 'utf8')) as WycheproofFile;
+  const count = data.testGroups?.reduce((n, g) => n + (g.tests?.length ?? 0), 0) ?? 0;
+  if (count === 0) throw new Error(`Wycheproof vector file has no tests: ${path}`);
+  return data;
 }
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));

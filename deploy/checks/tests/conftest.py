@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-SCHEMA = ROOT.parent / 'shared' / 'schemas' / 'compose-spec.json'
+# The Compose Specification's JSON schema, kept in the repository (schemas/README.md).
+SCHEMA = ROOT / 'deploy' / 'checks' / 'schemas' / 'compose-spec.json'
 
 
 @pytest.fixture(scope='session')

@@ -540,14 +540,19 @@ describe('KeyedMutex', () => {
   it('runs tasks of one key in order and of different keys concurrently', async () => {
     const m = new KeyedMutex();
     const log: string[] = [];
-    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const task = (key: string, name: string, ms: number) =>
+    // a1 holds key a until b1 (another key) has started: that can only happen if b runs while a
+    // is held (a mutex serialising every key would never let this test finish); no timing.
+    let releaseA1 = () => {};
+    const a1Held = new Promise<void>((r) => {
+      releaseA1 = r;
+    });
+    const task = (key: string, name: string, body: () => Promise<void> | void = () => {}) =>
       m.run(key, async () => {
         log.push(`start ${name}`);
-        await wait(ms);
+        await body();
         log.push(`end ${name}`);
       });
-    await Promise.all([task('a', 'a1', 20), task('a', 'a2', 1), task('b', 'b1', 5)]);
+    await Promise.all([task('a', 'a1', () => a1Held), task('a', 'a2'), task('b', 'b1', releaseA1)]);
     expect(log.indexOf('end a1')).toBeLessThan(log.indexOf('start a2'));
     expect(log.indexOf('start b1')).toBeLessThan(log.indexOf('end a1'));
   });

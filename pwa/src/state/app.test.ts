@@ -9,7 +9,7 @@
 // request therefore carries `Cache-Control: no-cache` (happy-dom then stores nothing).
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -36,8 +36,12 @@ function makeApp(ns: string): RunningApp {
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
+  await vi.waitFor(
+    () => {
+      if (!check()) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: 10_000, interval: 10 },
+  );
 }
 
 async function registered(prefix: string, ns = crypto.randomUUID()) {

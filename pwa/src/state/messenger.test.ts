@@ -4,7 +4,7 @@
 // (Node 20 has none), opened with the Origin the relay allows, as a page on the host would.
 // @vitest-environment node
 import { type Signal, signal } from '@preact/signals-react';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { publishAccountKeys } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
@@ -101,8 +101,12 @@ async function device(user: RelayUser, api = user.api): Promise<Device> {
 }
 
 async function until(check: () => boolean, what = 'condition'): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
+  await vi.waitFor(
+    () => {
+      if (!check()) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: 10_000, interval: 10 },
+  );
 }
 
 const texts = (d: Device, contact: string) =>
@@ -135,14 +139,10 @@ describe('Messenger over the real relay', () => {
     expect(texts(alice, b)).toEqual(['привет 👋 <b>bold</b>', 'hi alice']);
     await until(() => stateOf(bob, a, reply) === 'delivered', 'reply delivered');
     // Each side acknowledged after storing: both mailboxes on the relay end up empty.
-    for (const d of [alice, bob]) {
-      let page = await d.api.messages(0);
-      for (let i = 0; i < 100 && page.messages.length; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        page = await d.api.messages(0);
-      }
-      expect(page.messages).toEqual([]);
-    }
+    for (const d of [alice, bob])
+      await expect
+        .poll(async () => (await d.api.messages(0)).messages, { timeout: 2000, interval: 20 })
+        .toEqual([]);
   });
 
   it('counts unread messages in the chat list and clears them when the chat is read', async () => {
@@ -172,8 +172,11 @@ describe('Messenger over the real relay', () => {
     expect(texts(offline, a)).toEqual(['before']);
     offline.m.goOnline();
     await until(() => texts(offline, a).includes('while away'), 'catch-up');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(texts(offline, a)).toEqual(['before', 'while away']);
+    // Sent after the catch-up, it arrives after any duplicate of it would (the relay's stream is
+    // in order): then the history holds each message once.
+    await alice.m.sendText(bob.user.username, 'after');
+    await until(() => texts(offline, a).includes('after'), 'a later message');
+    expect(texts(offline, a)).toEqual(['before', 'while away', 'after']);
   });
 
   it('sends what was written before going online exactly once', async () => {
@@ -187,8 +190,10 @@ describe('Messenger over the real relay', () => {
     closed.m.goOnline();
     await until(() => texts(bob, alice.user.username).includes('queued'), 'queued message arrives');
     await until(() => stateOf(closed, b, id) === 'delivered', 'delivered');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(texts(bob, alice.user.username)).toEqual(['queued']);
+    // A later message from the same outbox arrives after any second copy of the first would.
+    await closed.m.sendText(b, 'after');
+    await until(() => texts(bob, alice.user.username).includes('after'), 'a later message');
+    expect(texts(bob, alice.user.username)).toEqual(['queued', 'after']);
   });
 
   it('warns of a changed identity key, blocks sending until acknowledged, then reaches the new device', async () => {

@@ -674,7 +674,12 @@ export interface components {
         'application/json': components['schemas']['Error'];
       };
     };
-    /** @description `unsupported_encoding` or `unsupported_charset`. */
+    /**
+     * @description `unsupported_media_type`: the body is not declared `Content-Type: application/json`
+     *     (missing, or another type; parameters such as `charset=utf-8` are fine), with the message
+     *     "this route expects application/json"; `unsupported_encoding` or `unsupported_charset`:
+     *     a Content-Encoding or charset the relay does not read.
+     */
     UnsupportedMedia: {
       headers: {
         [name: string]: unknown;
@@ -1242,6 +1247,7 @@ export interface operations {
         };
       };
       413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
     };
   };
   removeContact: {
@@ -1379,6 +1385,7 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
     };
   };
   sendPhoto: {

@@ -2,7 +2,7 @@
 // `ws` client (the browser's WebSocket has the same surface; `ws` lets the test set the Origin
 // the relay checks). What the client sends is recorded on the client side of the real socket.
 // @vitest-environment node
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
 import { RelaySocket, type ServerFrame, type SocketLike, sameOriginWsUrl } from './ws.ts';
@@ -30,10 +30,8 @@ function recordingSockets() {
   return { sockets, firstFrames, createSocket };
 }
 
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(check()).toBe(true);
-};
+const until = (check: () => boolean) =>
+  vi.waitFor(() => expect(check()).toBe(true), { timeout: 5000, interval: 10 });
 
 describe('RelaySocket', () => {
   it('authenticates with the first frame, resumes from the cursor and reconnects after a drop', async () => {

@@ -1,6 +1,7 @@
 // Helpers for the keys/contacts/messages/photos/WebSocket tests: users with live sessions made
 // directly in the database (the auth flow has its own tests), and a real `ws` client.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { vi } from 'vitest';
 import WebSocket from 'ws';
 import { signAccessToken } from '../../src/auth/access-token.js';
 import type { TestApp } from './app.js';
@@ -45,6 +46,30 @@ export async function newSession(t: TestApp, userId: string): Promise<{ sessionI
 
 export const b64 = (n: number, fill?: number) =>
   (fill === undefined ? randomBytes(n) : Buffer.alloc(n, fill)).toString('base64');
+
+/**
+ * An ordering barrier on `client`'s stream, for proving that something did NOT arrive without
+ * sleeping: `from` sends `to` (the client's user) a message, and this waits until the client
+ * has it. The relay sends a stream strictly in seq order (src/ws/hub.ts, pump) and the barrier
+ * has the highest seq so far, so anything due on this socket before it has arrived by then.
+ * Returns the barrier's message id, to leave it out of the assertion.
+ */
+export async function streamBarrier(
+  t: TestApp,
+  from: DataUser,
+  to: DataUser,
+  client: WsClient,
+): Promise<number> {
+  const sent = await t.api.post(
+    '/send_message',
+    { to: to.username, client_id: randomUUID(), body: b64(8) },
+    { token: from.token },
+  );
+  if (sent.status !== 201) throw new Error(`barrier send failed: ${sent.status} ${sent.text}`);
+  const id = sent.body.id as number;
+  await client.next((f) => f.type === 'message' && f.id === id);
+  return id;
+}
 
 /** A real WebSocket client that records every frame it receives. */
 export class WsClient {
@@ -111,11 +136,13 @@ export class WsClient {
 
   /** Waits until `n` frames matching `pred` have arrived; returns them in order. */
   async collect(pred: (f: Frame) => boolean, n: number, timeoutMs = 10_000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.filter(pred).length < n) {
-      if (Date.now() > deadline) throw new Error(`timed out: ${this.frames.filter(pred).length}/${n} frames`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await vi.waitFor(
+      () => {
+        const have = this.frames.filter(pred).length;
+        if (have < n) throw new Error(`timed out: ${have}/${n} frames`);
+      },
+      { timeout: timeoutMs, interval: 10 },
+    );
     return this.frames.filter(pred);
   }
 
