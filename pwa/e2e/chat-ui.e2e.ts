@@ -20,8 +20,8 @@ import {
   startRegistration,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { freePort, type RunningRelay, startRelay } from './relay.ts';
-import { type Served, startPreview } from './servers.ts';
+import { type RunningRelay, startRelay } from './relay.ts';
+import { LateRelayTarget, type Served, startPreview } from './servers.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -36,20 +36,12 @@ const ALICE = `ui_alice_${run}`;
 const BOB = `ui_bob_${run}`;
 
 beforeAll(async () => {
-  // The relay must know the page's origin (WebSocket check) before the preview exists, so a
-  // port is probed first; on a shared machine another process may take it, hence the retry.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const port = await freePort();
-      relay = await startRelay(`http://127.0.0.1:${port}`);
-      served = await startPreview(relay.port, port);
-      break;
-    } catch (err) {
-      await relay?.stop().catch(() => undefined);
-      relay = undefined as unknown as RunningRelay;
-      if (attempt === 3) throw err;
-    }
-  }
+  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
+  // page's origin from it, then the preview's /api proxy is pointed at the port the relay got.
+  const target = new LateRelayTarget();
+  served = await startPreview(undefined, 0, target);
+  relay = await startRelay(served.url);
+  target.set(`http://127.0.0.1:${relay.port}`);
   browser = await launchChromium();
   const open = async (viewport: typeof DESKTOP) => {
     const context = await browser.newContext({ locale: 'en-US', viewport });
