@@ -1,19 +1,30 @@
+import { readFileSync } from 'node:fs';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
+import { outDirProbe, precacheIntegrity, subresourceIntegrity } from './build/integrity.ts';
 
 // The relay the dev server forwards /api to (the django host does the same in production:
 // it strips the /api prefix and forwards /api/ws to the relay's WebSocket).
 const relayPort = process.env.RELAY_PORT ?? '8080';
 const relay = `http://127.0.0.1:${relayPort}`;
 
+// The version shown in Settings → About and named in the release manifest (verify/README.md).
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+const outDir = outDirProbe();
+
 export default defineConfig({
   resolve: {
     // Resolve @secure-drop/crypto-core to its TypeScript sources during dev and build.
     conditions: ['source', 'browser', 'module', 'import', 'default'],
   },
+  define: { 'import.meta.env.VITE_APP_VERSION': JSON.stringify(version) },
   plugins: [
+    outDir.plugin,
     react(),
+    subresourceIntegrity(),
     VitePWA({
       strategies: 'injectManifest',
       srcDir: 'src',
@@ -21,7 +32,11 @@ export default defineConfig({
       // Registration is ours (src/pwa/): an update waits for the user's word, never auto-swaps.
       registerType: 'prompt',
       injectRegister: false,
-      injectManifest: { globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2}'] },
+      injectManifest: {
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2}'],
+        // Each entry carries its SHA-256: an update whose files differ never installs (src/sw.ts).
+        manifestTransforms: [precacheIntegrity(outDir.outDir)],
+      },
       includeAssets: ['icons/icon.svg'],
       manifest: {
         name: 'Secure Drop',
