@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
-import { outDirProbe, precacheIntegrity, subresourceIntegrity } from './build/integrity.ts';
+import {
+  additionalEntriesIntegrity,
+  outDirProbe,
+  precacheIntegrity,
+  subresourceIntegrity,
+} from './build/integrity.ts';
 
 // The relay the dev server forwards /api to (the django host does the same in production:
 // it strips the /api prefix and forwards /api/ws to the relay's WebSocket).
@@ -56,6 +61,7 @@ export default defineConfig({
         ],
       },
       devOptions: { enabled: false },
+      integration: { beforeBuildServiceWorker: additionalEntriesIntegrity },
     }),
   ],
   server: {

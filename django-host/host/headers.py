@@ -36,6 +36,12 @@ _CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ('form-action', "'self'"),
     # Nobody may frame the app (clickjacking on the safety-number and recovery-code screens).
     ('frame-ancestors', "'none'"),
+    # Trusted Types (W3C Trusted Types §4, "require-trusted-types-for"): DOM sinks that turn a
+    # string into script (innerHTML, script.src, eval…) refuse plain strings. The app uses none
+    # of them — React builds the DOM through DOM APIs and nothing sets raw HTML
+    # (pwa/src/views/test/no-html.test.ts) — so no policy is needed and none may be created.
+    ('require-trusted-types-for', "'script'"),
+    ('trusted-types', "'none'"),
 )
 CONTENT_SECURITY_POLICY = '; '.join(f'{name} {value}' for name, value in _CSP_DIRECTIVES)
 

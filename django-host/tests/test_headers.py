@@ -48,6 +48,13 @@ def test_csp_starts_from_none_and_allows_no_inline_script():
     assert set(d['img-src'].split()) == {"'self'", 'blob:', 'data:'}
 
 
+def test_trusted_types_are_required_and_no_policy_may_be_created():
+    # A string reaching a script sink (innerHTML, script.src, eval) throws instead of running.
+    d = directives(CONTENT_SECURITY_POLICY)
+    assert d['require-trusted-types-for'] == "'script'"
+    assert d['trusted-types'] == "'none'"
+
+
 def test_permissions_policy_denies_what_the_app_never_uses(host):
     policy = httpx.get(host + '/').headers['permissions-policy']
     for feature in ('microphone', 'geolocation', 'payment', 'usb'):

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plugin } from 'vite';
+import type { ResolvedVitePWAOptions } from 'vite-plugin-pwa';
 import type { ManifestTransform } from 'workbox-build';
 
 function sri(algorithm: 'sha256' | 'sha384', bytes: string | Uint8Array): string {
@@ -69,6 +70,22 @@ export function precacheIntegrity(outDir: () => string): ManifestTransform {
       .sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
     return { manifest, warnings: [] };
   };
+}
+
+/** vite-plugin-pwa's `integration.beforeBuildServiceWorker`: the entries the plugin adds itself
+ *  (the web manifest, icons) are appended after manifestTransforms run, so they get their
+ *  integrity here, once every file is on disk, in URL order. */
+export function additionalEntriesIntegrity(options: ResolvedVitePWAOptions): void {
+  const dir = options.injectManifest.globDirectory;
+  if (!dir) throw new Error('injectManifest.globDirectory is not set');
+  const entries = options.injectManifest.additionalManifestEntries ?? [];
+  options.injectManifest.additionalManifestEntries = entries
+    .map((entry) => {
+      const url = typeof entry === 'string' ? entry : entry.url;
+      const revision = typeof entry === 'string' ? null : entry.revision;
+      return { url, revision, integrity: sri('sha256', readFileSync(join(dir, url))) };
+    })
+    .sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
 }
 
 /** Captures the resolved output directory for precacheIntegrity. */
