@@ -55,7 +55,8 @@ async function differingFiles(): Promise<string[]> {
 /** The build hash Settings → About shows: SHA-256 over "<url> <integrity>\n" of every
  *  precached file, in URL order (verify/README.md "Build hash" computes the same). */
 async function buildHash(): Promise<string> {
-  const text = manifest.map((entry) => `/${entry.url} ${entry.integrity}\n`).join('');
+  const sorted = [...manifest].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+  const text = sorted.map((entry) => `/${entry.url} ${entry.integrity}\n`).join('');
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
   return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }

@@ -10,6 +10,31 @@ export const update = signal<UpdateState>({ available: false, offlineReady: fals
 
 let workbox: Workbox | null = null;
 
+/** The one Trusted Types policy the app creates (the CSP's `trusted-types secure-drop-sw`,
+ *  django-host/host/headers.py): registering a service worker is a TrustedScriptURL sink, and
+ *  this policy turns exactly the app's own worker URL into one — nothing else. */
+const SW_POLICY = 'secure-drop-sw';
+interface TrustedTypesWindow {
+  trustedTypes?: {
+    createPolicy(name: string, rules: { createScriptURL(input: string): string }): {
+      createScriptURL(input: string): unknown;
+    };
+  };
+}
+
+function trustedWorkerURL(url: string): string {
+  const factory = (window as TrustedTypesWindow).trustedTypes;
+  if (!factory) return url; // a browser without Trusted Types enforces none
+  const policy = factory.createPolicy(SW_POLICY, {
+    createScriptURL(input) {
+      if (input !== url) throw new TypeError('only the app service worker may be registered');
+      return input;
+    },
+  });
+  // workbox-window accepts a TrustedScriptURL where it takes the URL.
+  return policy.createScriptURL(url) as string;
+}
+
 /** Asks the active worker for the hash of the build it serves (src/sw.ts GET_BUILD). */
 function askBuildHash(worker: ServiceWorker | null | undefined): void {
   if (!worker) return;
@@ -27,7 +52,7 @@ export function registerServiceWorker(url = '/sw.js'): void {
   if (typeof navigator === 'undefined' || !('serviceWorker' in navigator) || workbox) return;
   // Development serves no service worker (vite-plugin-pwa devOptions.enabled is false).
   if (import.meta.env.DEV) return;
-  const wb = new Workbox(url, { scope: '/' });
+  const wb = new Workbox(trustedWorkerURL(url), { scope: '/' });
   workbox = wb;
   // A new worker whose files differ from its manifest never installs (src/sw.ts); it names
   // the files, and the user is told instead of being offered the update.
