@@ -16,7 +16,10 @@ let workbox: Workbox | null = null;
 const SW_POLICY = 'secure-drop-sw';
 interface TrustedTypesWindow {
   trustedTypes?: {
-    createPolicy(name: string, rules: { createScriptURL(input: string): string }): {
+    createPolicy(
+      name: string,
+      rules: { createScriptURL(input: string): string },
+    ): {
       createScriptURL(input: string): unknown;
     };
   };
