@@ -178,7 +178,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
       record('applyUpdate');
     },
     dismissUpdate() {
-      update.value = { ...update.value, available: false };
+      update.value = { ...update.value, available: false, refused: [] };
     },
   };
 
