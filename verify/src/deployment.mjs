@@ -42,9 +42,20 @@ async function get(url) {
     if (!response.ok) return { ok: false, detail: `HTTP ${response.status}` };
     const declared = Number(response.headers.get('content-length') ?? '0');
     if (declared > LIMITS.maxFileBytes) return { ok: false, detail: 'larger than the limit' };
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.length > LIMITS.maxFileBytes) return { ok: false, detail: 'larger than the limit' };
-    return { ok: true, bytes, headers: response.headers };
+    // Read at most the limit, whatever the server claims (or does not claim) as its length.
+    /** @type {Uint8Array[]} */
+    const chunks = [];
+    let total = 0;
+    const reader = response.body?.getReader();
+    for (let read = await reader?.read(); reader && read && !read.done; read = await reader.read()) {
+      total += read.value.length;
+      if (total > LIMITS.maxFileBytes) {
+        await reader.cancel().catch(() => undefined);
+        return { ok: false, detail: 'larger than the limit' };
+      }
+      chunks.push(read.value);
+    }
+    return { ok: true, bytes: new Uint8Array(Buffer.concat(chunks)), headers: response.headers };
   } catch (err) {
     return { ok: false, detail: err instanceof Error ? err.message : String(err) };
   }
