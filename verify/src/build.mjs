@@ -36,9 +36,10 @@ function linkTree(/** @type {string} */ from, /** @type {string} */ to) {
 
 /**
  * Builds the PWA from a clean copy of `root` and returns the dist directory.
- * @param {{ root?: string, workDir?: string }} [options]
+ * `prepare(dir)` runs on the copy before the build (a test adds a deployment's release.json).
+ * @param {{ root?: string, workDir?: string, prepare?: (dir: string) => void }} [options]
  */
-export function reproducibleBuild({ root = repoRoot, workDir } = {}) {
+export function reproducibleBuild({ root = repoRoot, workDir, prepare } = {}) {
   const dir = workDir ?? mkdtempSync(join(tmpdir(), 'secure-drop-build-'));
   mkdirSync(dir, { recursive: true });
   const files = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root })
@@ -51,6 +52,7 @@ export function reproducibleBuild({ root = repoRoot, workDir } = {}) {
   for (const modules of ['node_modules', 'pwa/node_modules', 'crypto-core/node_modules']) {
     if (existsSync(join(root, modules))) linkTree(join(root, modules), join(dir, modules));
   }
+  prepare?.(dir);
   run(process.execPath, [join(dir, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'error'], {
     cwd: join(dir, 'pwa'),
     env: { ...process.env, NODE_ENV: 'production' },

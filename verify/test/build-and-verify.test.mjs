@@ -6,14 +6,21 @@
 // byte changed; the verifier CLI says which.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reproducibleBuild } from '../src/build.mjs';
 import { hostContentSecurityPolicy } from '../src/csp.mjs';
-import { buildHash, generateReleaseKey, listFiles, precacheEntries, verifyRelease } from '../src/release.mjs';
+import {
+  buildHash,
+  generateReleaseKey,
+  listFiles,
+  precacheEntries,
+  RELEASE_FILE,
+  verifyRelease,
+} from '../src/release.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const verifyBin = join(root, 'verify/bin/secure-drop-verify.mjs');
@@ -91,7 +98,13 @@ beforeAll(() => {
   const b = join(mkdtempSync(join(tmpdir(), 'sd-repro-bb-')), 'one', 'level', 'deeper');
   temporary.push(a, b);
   dists.a = reproducibleBuild({ workDir: a }).dist;
-  dists.b = reproducibleBuild({ workDir: b }).dist;
+  // B is built as a compose deployment is: with its signed release.json in pwa/public/
+  // (verify/README.md "Deploying a release"), which must leave every other byte unchanged.
+  dists.b = reproducibleBuild({
+    workDir: b,
+    prepare: (dir) =>
+      writeFileSync(join(dir, 'pwa/public', RELEASE_FILE), '{"manifest":{},"signatures":{}}\n'),
+  }).dist;
 });
 
 afterAll(() => {
@@ -107,6 +120,8 @@ describe('reproducible build', () => {
     expect(b).toEqual(a);
     for (const required of ['/index.html', '/sw.js', '/manifest.webmanifest'])
       expect(a[required]).toBeDefined();
+    expect(existsSync(join(dists.b, RELEASE_FILE))).toBe(true);
+    expect(readFileSync(join(dists.b, 'sw.js'), 'utf8')).not.toContain(RELEASE_FILE);
   });
 
   it('leaks no absolute path of the build directory into any file', () => {
