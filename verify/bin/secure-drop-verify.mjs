@@ -3,6 +3,7 @@
 // secure-drop-verify <https://deployment> — does this server send exactly a signed, reproducible
 // Secure Drop release? (verify/README.md). Exit 0: everything matches; 1: something differs;
 // 2: could not check (bad arguments, no signed manifest).
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkoutState, reproducibleBuild } from '../src/build.mjs';
 import { checkDeployment, compareWithBuild, deploymentMatches } from '../src/deployment.mjs';
@@ -65,9 +66,13 @@ async function main() {
       local.why = `this checkout is at ${state.commit}${state.dirty ? ' with local changes' : ''}; the release is ${manifest.commit}: run \`git checkout ${manifest.commit}\` (clean) to compare with a local build`;
     } else {
       if (!values.json) say('building this checkout reproducibly to compare (this takes a minute)…');
-      const { dist } = reproducibleBuild();
-      local.compared = true;
-      local.findings = compareWithBuild(manifest, hashDirectory(dist));
+      const { dir, dist } = reproducibleBuild();
+      try {
+        local.compared = true;
+        local.findings = compareWithBuild(manifest, hashDirectory(dist));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   } else if (manifest) local.why = 'skipped (--no-build)';
 
