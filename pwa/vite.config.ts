@@ -1,6 +1,13 @@
+import { readFileSync } from 'node:fs';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
+import {
+  additionalEntriesIntegrity,
+  outDirProbe,
+  precacheIntegrity,
+  subresourceIntegrity,
+} from './build/integrity.ts';
 
 /** Rolldown's "plugins took N% of the build" notice ([PLUGIN_TIMINGS]): about this machine's
  * speed, nothing a person running `npm start` can act on. */
@@ -30,13 +37,22 @@ export const swBuildOptions: Plugin = {
 const relayPort = process.env.RELAY_PORT ?? '3000';
 const relay = `http://127.0.0.1:${relayPort}`;
 
+// The version shown in Settings → About and named in the release manifest (verify/README.md).
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+const outDir = outDirProbe();
+
 export default defineConfig({
   resolve: {
     // Resolve @secure-drop/crypto-core to its TypeScript sources during dev and build.
     conditions: ['source', 'browser', 'module', 'import', 'default'],
   },
+  define: { 'import.meta.env.VITE_APP_VERSION': JSON.stringify(version) },
   plugins: [
+    outDir.plugin,
     react(),
+    subresourceIntegrity(),
     VitePWA({
       strategies: 'injectManifest',
       srcDir: 'src',
@@ -49,6 +65,8 @@ export default defineConfig({
       injectManifest: {
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2,json}'],
         buildPlugins: { vite: [swBuildOptions] },
+        // Each entry carries its SHA-256: an update whose files differ never installs (src/sw.ts).
+        manifestTransforms: [precacheIntegrity(outDir.outDir)],
       },
       includeAssets: ['icons/icon.svg'],
       manifest: {
@@ -69,6 +87,7 @@ export default defineConfig({
         ],
       },
       devOptions: { enabled: false },
+      integration: { beforeBuildServiceWorker: additionalEntriesIntegrity },
     }),
   ],
   server: {

@@ -25,6 +25,9 @@ export const suites = [
   },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
+  // Served-code integrity: two clean PWA builds at different paths are byte-identical, the
+  // signed release manifest, and the verifier CLI against real django-host servers.
+  { name: 'verify', kind: 'vitest', cmd: ['npm', 'test', '-w', 'verify', '--'] },
   {
     name: 'pwa-e2e',
     kind: 'vitest',

@@ -36,6 +36,14 @@ _CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ('form-action', "'self'"),
     # Nobody may frame the app (clickjacking on the safety-number and recovery-code screens).
     ('frame-ancestors', "'none'"),
+    # Trusted Types (W3C Trusted Types §4, "require-trusted-types-for"): DOM sinks that turn a
+    # string into script (innerHTML, script.src, eval, service worker registration…) refuse
+    # plain strings. React builds the DOM through DOM APIs and nothing sets raw HTML
+    # (pwa/src/views/test/no-html.test.ts); the one sink the app uses is registering its
+    # service worker, through the single policy it may create, which accepts only that URL
+    # (pwa/src/pwa/update.ts). No other policy name may be created.
+    ('require-trusted-types-for', "'script'"),
+    ('trusted-types', 'secure-drop-sw'),
 )
 CONTENT_SECURITY_POLICY = '; '.join(f'{name} {value}' for name, value in _CSP_DIRECTIVES)
 

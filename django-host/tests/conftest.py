@@ -6,6 +6,8 @@ WHITENOISE_ROOT when its middleware is created.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -15,8 +17,21 @@ from pathlib import Path
 import pytest
 
 DIST = Path(tempfile.mkdtemp(prefix='sd-test-dist-'))
-INDEX_HTML = b'<!doctype html><html><head><script type="module" src="/assets/app-abc123.js"></script></head><body><div id="root"></div></body></html>'
 APP_JS = b'console.log("secure drop fixture bundle");\n'
+STYLE_CSS = b'body{margin:0}\n'
+
+
+def _sri(data: bytes) -> str:
+    return 'sha384-' + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+# Shaped like Vite's output after pwa/build/integrity.ts: every script and stylesheet with SRI.
+INDEX_HTML = (
+    '<!doctype html><html><head>'
+    f'<script type="module" crossorigin src="/assets/app-abc123.js" integrity="{_sri(APP_JS)}"></script>'
+    f'<link rel="stylesheet" crossorigin href="/assets/style-def456.css" integrity="{_sri(STYLE_CSS)}">'
+    '</head><body><div id="root"></div></body></html>'
+).encode()
 SW_JS = b'self.addEventListener("install", () => {});\n'
 MANIFEST = json.dumps({'name': 'Secure Drop', 'start_url': '/', 'display': 'standalone'}).encode()
 
@@ -27,7 +42,7 @@ def _write_dist() -> None:
     (DIST / 'sw.js').write_bytes(SW_JS)
     (DIST / 'manifest.webmanifest').write_bytes(MANIFEST)
     (DIST / 'assets' / 'app-abc123.js').write_bytes(APP_JS)
-    (DIST / 'assets' / 'style-def456.css').write_bytes(b'body{margin:0}\n')
+    (DIST / 'assets' / 'style-def456.css').write_bytes(STYLE_CSS)
 
 
 _write_dist()

@@ -48,6 +48,14 @@ def test_csp_starts_from_none_and_allows_no_inline_script():
     assert set(d['img-src'].split()) == {"'self'", 'blob:', 'data:'}
 
 
+def test_trusted_types_are_required_and_only_the_worker_policy_may_be_created():
+    # A string reaching a script sink (innerHTML, script.src, eval) throws instead of running;
+    # the only policy is the one that turns the service worker URL into a TrustedScriptURL.
+    d = directives(CONTENT_SECURITY_POLICY)
+    assert d['require-trusted-types-for'] == "'script'"
+    assert d['trusted-types'] == 'secure-drop-sw'
+
+
 def test_permissions_policy_denies_what_the_app_never_uses(host):
     policy = httpx.get(host + '/').headers['permissions-policy']
     for feature in ('microphone', 'geolocation', 'payment', 'usb'):

@@ -4,6 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, createServer, preview } from 'vite';
+import { hostContentSecurityPolicy } from '../../verify/src/csp.mjs';
 
 export const pwaDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -73,12 +74,21 @@ export async function startPreview(relayPort?: number, port = 0, late?: LateRela
   } finally {
     process.env.NODE_ENV = nodeEnv;
   }
+  // The production build runs under the exact CSP django-host sends (with Trusted Types), so
+  // the e2e suite sees any violation a real deployment would.
+  const csp = await hostContentSecurityPolicy();
   const server = await preview({
     root: pwaDir,
     configFile: resolve(pwaDir, 'vite.config.ts'),
     logLevel: 'error',
     build: { outDir },
-    preview: { host: '127.0.0.1', port, strictPort: port !== 0, ...(late ? { proxy: late.proxy() } : {}) },
+    preview: {
+      host: '127.0.0.1',
+      port,
+      strictPort: port !== 0,
+      headers: { 'Content-Security-Policy': csp },
+      ...(late ? { proxy: late.proxy() } : {}),
+    },
   });
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview has no URL');

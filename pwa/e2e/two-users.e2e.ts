@@ -10,16 +10,19 @@ import { generate } from 'otplib';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHash, precacheEntries } from '../../verify/src/release.mjs';
 import { EXIF_MAKE, jpegWithGps } from '../src/photo/exif-fixture.ts';
 import { scanMetadata } from '../src/photo/metadata-scan.ts';
-import { launchChromium } from './browser.ts';
+import { launchChromium, watchPolicyViolations } from './browser.ts';
 import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { LateRelayTarget, previewDir, type Served, startPreview } from './servers.ts';
 
 let relay: RunningRelay;
 let served: Served;
 let browser: Browser;
 const ctx: Record<'alice' | 'bob', { context: BrowserContext; page: Page }> = {} as never;
+/** CSP, Trusted Types and SRI violations each side's pages reported (the preview sends the host's CSP). */
+const violations: Record<'alice' | 'bob', string[]> = { alice: [], bob: [] };
 const run = Math.random().toString(36).slice(2, 7);
 const ALICE = `alice_${run}`;
 const BOB = `bob_${run}`;
@@ -45,6 +48,18 @@ beforeAll(async () => {
   for (const who of ['alice', 'bob'] as const) {
     const context = await browser.newContext({ locale: 'en-US' });
     context.setDefaultTimeout(30_000);
+    violations[who] = await watchPolicyViolations(context);
+    // Keeps the Blob behind every object URL the app makes, so a test can read a photo's bytes.
+    await context.addInitScript(() => {
+      const blobs = new Map<string, Blob>();
+      (window as unknown as { __blobs: Map<string, Blob> }).__blobs = blobs;
+      const create = URL.createObjectURL.bind(URL);
+      URL.createObjectURL = (obj: Blob | MediaSource) => {
+        const url = create(obj);
+        if (obj instanceof Blob) blobs.set(url, obj);
+        return url;
+      };
+    });
     ctx[who] = { context, page: await context.newPage() };
   }
 });
@@ -135,9 +150,12 @@ describe('two users, end to end', () => {
         .setInputFiles({ name: 'IMG_1234.JPG', mimeType: 'image/jpeg', buffer: photo });
       const img = ctx[to].page.locator(`.message-scroller img[alt="Photo from ${name}"]`);
       await img.waitFor({ timeout: 60_000 });
-      const bytes = await img.evaluate(async (el: HTMLImageElement) => [
-        ...new Uint8Array(await (await fetch(el.src)).arrayBuffer()),
-      ]);
+      // The exact bytes behind the blob: URL, kept by the init script (fetching a blob: URL is
+      // something connect-src 'self' rightly forbids, and the app never does).
+      const bytes = await img.evaluate(async (el: HTMLImageElement) => {
+        const blob = (window as unknown as { __blobs: Map<string, Blob> }).__blobs.get(el.src);
+        return blob ? [...new Uint8Array(await blob.arrayBuffer())] : [];
+      });
       const received = Uint8Array.from(bytes);
       expect([...received.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
       expect(scanMetadata(received).found).not.toContain('gps');
@@ -246,6 +264,22 @@ describe('two users, end to end', () => {
     await openChat(bob2, ALICE);
     await inChat(bob2, 'after the key change ✅');
     await context.close();
+  });
+
+  it('shows version and build hash in Settings → About, equal to what the verifier computes', async () => {
+    const { page } = ctx.alice;
+    await page.goto(`${served.url}/settings`);
+    const about = page.getByRole('region', { name: 'About' });
+    const { version } = JSON.parse(readFileSync(join(previewDir, '..', '..', 'package.json'), 'utf8'));
+    await about.getByText(`Version ${version}`, { exact: true }).waitFor();
+    const expected = buildHash(precacheEntries(readFileSync(join(previewDir, 'sw.js'), 'utf8')));
+    await expect(about.getByTestId('build-hash').textContent()).resolves.toBe(expected);
+    await about.getByText(`npx secure-drop-verify ${served.url}`).waitFor();
+  });
+
+  it('ran every step above with no CSP, Trusted Types or SRI violation', () => {
+    // It can fail: it saw the test's own blob: fetch, before the photo test read bytes otherwise.
+    expect(JSON.stringify(violations, null, 1)).toBe(JSON.stringify({ alice: [], bob: [] }, null, 1));
   });
 
   it('logs out everywhere: the session ends and the app returns to the login screen', async () => {

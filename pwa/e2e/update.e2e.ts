@@ -1,11 +1,12 @@
 // The update prompt: a new version deployed while the app is open installs and WAITS; the
 // page keeps running the old code and shows the prompt; only the user's "Update now" lets the
 // new service worker take over and reloads once. No relay is needed.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from './browser.ts';
+import { buildHash, precacheEntries } from '../../verify/src/release.mjs';
+import { launchChromium, watchPolicyViolations } from './browser.ts';
 import { previewDir, type Served, startPreview } from './servers.ts';
 
 let browser: Browser;
@@ -22,7 +23,9 @@ afterAll(async () => {
 
 describe('service worker update', () => {
   it('never swaps in new code mid-session without the user saying so', async () => {
-    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    const context = await browser.newContext({ locale: 'en-US' });
+    const violations = await watchPolicyViolations(context);
+    const page = await context.newPage();
     // Records every message the page posts to a service worker: the only way a waiting worker
     // takes over is SKIP_WAITING (src/sw.ts), and the page reloads only once it has.
     await page.addInitScript(() => {
@@ -62,5 +65,60 @@ describe('service worker update', () => {
     await page.waitForFunction(
       'navigator.serviceWorker.getRegistration().then((r) => !r.waiting && !!r.active && !!navigator.serviceWorker.controller)',
     );
+    expect(violations).toEqual([]);
+  });
+
+  it('shows the build hash in Settings → About, the same the verifier computes from sw.js', async () => {
+    // Settings is a signed-in page (two-users.e2e.ts reads it there); here the worker is asked
+    // exactly as Settings asks it (src/pwa/update.ts).
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    await page.goto(`${served.url}/login`);
+    await page.evaluate('navigator.serviceWorker.ready.then(() => undefined)');
+    const hash = await page.evaluate(`navigator.serviceWorker.ready.then((r) => new Promise((done) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (e) => done(e.data.buildHash);
+      r.active.postMessage({ type: 'GET_BUILD' }, [channel.port2]);
+    }))`);
+    const served_ = precacheEntries(readFileSync(join(previewDir, 'sw.js'), 'utf8'));
+    expect(hash).toBe(buildHash(served_));
+  });
+  it('refuses an update whose files do not match its manifest, keeps the running version and says so', async () => {
+    const context = await browser.newContext({ locale: 'en-US' });
+    const violations = await watchPolicyViolations(context);
+    const page = await context.newPage();
+    await page.goto(`${served.url}/login`);
+    await page.evaluate('navigator.serviceWorker.ready.then(() => undefined)');
+    await page.reload();
+    expect(await page.evaluate('!!navigator.serviceWorker.controller')).toBe(true);
+    await page.evaluate('window.__sameSession = true');
+
+    // A "deploy" whose sw.js announces a new index.html (new revision, so it is fetched) while
+    // the server sends an index.html that is not the one sw.js carries the hash of.
+    const swPath = join(previewDir, 'sw.js');
+    const sw = readFileSync(swPath, 'utf8');
+    const revised = sw.replace(
+      /("revision":")([0-9a-f]{32})(","url":"index\.html")/,
+      (_m, a, rev: string, b) => {
+        return `${a}${rev.slice(0, -1)}${rev.endsWith('0') ? '1' : '0'}${b}`;
+      },
+    );
+    expect(revised).not.toBe(sw);
+    writeFileSync(swPath, revised);
+    const indexPath = join(previewDir, 'index.html');
+    const index = readFileSync(indexPath, 'utf8');
+    writeFileSync(indexPath, index.replace('<title>Secure Drop</title>', '<title>Secure Drap</title>'));
+    await page.evaluate(
+      'navigator.serviceWorker.getRegistration().then((r) => r.update()).catch(() => undefined)',
+    );
+
+    await page.getByText('An update was refused: 1 of its files does not match').waitFor({ timeout: 30_000 });
+    expect(
+      await page.evaluate(
+        'navigator.serviceWorker.getRegistration().then((r) => !r.waiting && !r.installing)',
+      ),
+    ).toBe(true);
+    expect(await page.evaluate('window.__sameSession === true')).toBe(true);
+    await expect(page.getByRole('button', { name: 'Update now' }).count()).resolves.toBe(0);
+    expect(violations).toEqual([]);
   });
 });

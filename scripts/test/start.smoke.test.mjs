@@ -137,7 +137,12 @@ describe('npm start', () => {
       await context.setOffline(true);
       await tab.goto(`${base}/chats`, { waitUntil: 'load' });
       expect(await tab.locator('#root').count()).toBe(1);
-      expect(console_.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+      // CSP, Trusted Types (e.g. "requires 'TrustedScriptURL' assignment") and SRI refusals.
+      expect(
+        console_.filter((m) =>
+          /Content Security Policy|Refused to|Trusted ?(Type|Script|HTML)|integrity/i.test(m),
+        ),
+      ).toEqual([]);
     } finally {
       await browser.close();
     }

@@ -2,10 +2,22 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 
-/** A new version waits for the user's word: it never swaps in mid-session by itself. */
+/** A new version waits for the user's word: it never swaps in mid-session by itself. An update
+ *  whose files did not match its own manifest never installed (src/sw.ts): the user is told. */
 export function UpdateBanner() {
   useSignals();
   const app = useApp();
+  const refused = app.update.value.refused ?? [];
+  if (refused.length > 0) {
+    return (
+      <section className="banner banner-update" aria-label={t('update.label')}>
+        <p role="alert">{t('update.refused', { count: refused.length })}</p>
+        <button type="button" className="button" onClick={() => app.dismissUpdate()}>
+          {t('common.close')}
+        </button>
+      </section>
+    );
+  }
   if (!app.update.value.available) return null;
   return (
     <section className="banner banner-update" aria-label={t('update.label')}>

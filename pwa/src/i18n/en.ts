@@ -222,6 +222,20 @@ export const en = {
   'notice.protocol_reset.body':
     'It held keys and conversations from an older version of Secure Drop, which the current version can no longer use. New keys were created: your contacts will see that your security key changed, and earlier messages are no longer on this device. Compare safety numbers with your contacts again.',
   'message.receivedAt': 'Sent {sent} · reached the server {received}',
+  // ── served-code integrity (SECURITY.md "Checking the code your server sends") ──
+  'update.refused': {
+    one: 'An update was refused: {count} of its files does not match the list it came with. This version keeps running; tell the operator of this server.',
+    other:
+      'An update was refused: {count} of its files do not match the list it came with. This version keeps running; tell the operator of this server.',
+  },
+  'settings.about': 'About',
+  'settings.version': 'Version {version}',
+  'settings.buildHash': 'Build hash',
+  'settings.buildHashUnknown': 'The build hash is shown once the app is installed for offline use.',
+  'settings.verifyHow':
+    'Compare this hash with the one published for version {version}. Anyone can also check the whole server: in a copy of the source code, run',
+  'settings.verifyLimit':
+    'The app reports this hash itself, so a server that sends dishonest code can show a false one; the check run from the source code cannot be faked by the server.',
 } as const satisfies Record<string, Message>;
 
 export type MessageKey = keyof typeof en;

@@ -10,12 +10,65 @@ export const update = signal<UpdateState>({ available: false, offlineReady: fals
 
 let workbox: Workbox | null = null;
 
+/** The one Trusted Types policy the app creates (the CSP's `trusted-types secure-drop-sw`,
+ *  django-host/host/headers.py): registering a service worker is a TrustedScriptURL sink, and
+ *  this policy turns exactly the app's own worker URL into one — nothing else. */
+const SW_POLICY = 'secure-drop-sw';
+interface TrustedTypesWindow {
+  trustedTypes?: {
+    createPolicy(
+      name: string,
+      rules: { createScriptURL(input: string): string },
+    ): {
+      createScriptURL(input: string): unknown;
+    };
+  };
+}
+
+function trustedWorkerURL(url: string): string {
+  const factory = (window as TrustedTypesWindow).trustedTypes;
+  if (!factory) return url; // a browser without Trusted Types enforces none
+  const policy = factory.createPolicy(SW_POLICY, {
+    createScriptURL(input) {
+      if (input !== url) throw new TypeError('only the app service worker may be registered');
+      return input;
+    },
+  });
+  // workbox-window accepts a TrustedScriptURL where it takes the URL.
+  return policy.createScriptURL(url) as string;
+}
+
+/** Asks the active worker for the hash of the build it serves (src/sw.ts GET_BUILD). */
+function askBuildHash(worker: ServiceWorker | null | undefined): void {
+  if (!worker) return;
+  const channel = new MessageChannel();
+  channel.port1.onmessage = (event: MessageEvent<{ buildHash?: unknown }>) => {
+    const hash = event.data?.buildHash;
+    if (typeof hash === 'string' && /^[0-9a-f]{64}$/.test(hash))
+      update.value = { ...update.value, buildHash: hash };
+    channel.port1.close();
+  };
+  worker.postMessage({ type: 'GET_BUILD' }, [channel.port2]);
+}
+
 export function registerServiceWorker(url = '/sw.js'): void {
   if (typeof navigator === 'undefined' || !('serviceWorker' in navigator) || workbox) return;
   // Development serves no service worker (vite-plugin-pwa devOptions.enabled is false).
   if (import.meta.env.DEV) return;
-  const wb = new Workbox(url, { scope: '/' });
+  const wb = new Workbox(trustedWorkerURL(url), { scope: '/' });
   workbox = wb;
+  // A new worker whose files differ from its manifest never installs (src/sw.ts); it names
+  // the files, and the user is told instead of being offered the update.
+  navigator.serviceWorker.addEventListener(
+    'message',
+    (event: MessageEvent<{ type?: unknown; files?: unknown }>) => {
+      const { type, files } = event.data ?? {};
+      if (type !== 'UPDATE_REFUSED' || !Array.isArray(files)) return;
+      const names = files.filter((f): f is string => typeof f === 'string').slice(0, 20);
+      update.value = { ...update.value, available: false, refused: names };
+    },
+  );
+  void navigator.serviceWorker.ready.then((registration) => askBuildHash(registration.active));
   wb.addEventListener('waiting', () => {
     update.value = { ...update.value, available: true };
   });
@@ -38,5 +91,5 @@ export function applyUpdate(): void {
 }
 
 export function dismissUpdate(): void {
-  update.value = { ...update.value, available: false };
+  update.value = { ...update.value, available: false, refused: [] };
 }

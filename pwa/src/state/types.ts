@@ -168,6 +168,10 @@ export interface UpdateState {
   readonly available: boolean;
   /** The app shell is cached: the app starts without network. */
   readonly offlineReady: boolean;
+  /** An update was refused: these files did not match the manifest its worker came with. */
+  readonly refused?: readonly string[];
+  /** The running build's hash (src/sw.ts buildHash); undefined while unknown or without a worker. */
+  readonly buildHash?: string;
 }
 
 // ── the whole interface ───────────────────────────────────────────────────────────────────

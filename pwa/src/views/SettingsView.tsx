@@ -11,6 +11,9 @@ import { SignedInPage } from './SignedInPage.tsx';
 
 type Action = 'logout' | 'logoutEverywhere' | 'erase';
 
+/** pwa/package.json's version, set by vite.config.ts (verify/README.md names it per release). */
+const APP_VERSION: string = import.meta.env.VITE_APP_VERSION ?? 'dev';
+
 /** Erasing asks the user to type this word: a deliberate act, not a stray tap. */
 function EraseDialog({ onCancel, onConfirm }: { onCancel: () => void; onConfirm: () => void }) {
   useSignals();
@@ -100,6 +103,27 @@ export function SettingsView() {
               </button>
             </div>
           )}
+        </section>
+        <section className="card settings-section" aria-labelledby={`${id}-about`}>
+          <h2 id={`${id}-about`}>{t('settings.about')}</h2>
+          <p>{t('settings.version', { version: APP_VERSION })}</p>
+          {update.buildHash ? (
+            <>
+              <p>{t('settings.buildHash')}</p>
+              <p>
+                <code className="build-hash" data-testid="build-hash">
+                  {update.buildHash}
+                </code>
+              </p>
+            </>
+          ) : (
+            <p className="hint">{t('settings.buildHashUnknown')}</p>
+          )}
+          <p className="hint">{t('settings.verifyHow', { version: APP_VERSION })}</p>
+          <p>
+            <code className="build-hash">npx secure-drop-verify {location.origin}</code>
+          </p>
+          <p className="hint">{t('settings.verifyLimit')}</p>
         </section>
         <section className="card settings-section" aria-labelledby={`${id}-ses`}>
           <h2 id={`${id}-ses`}>{t('settings.sessions')}</h2>

@@ -72,6 +72,41 @@ describe('SettingsView', () => {
     expect(screen.queryByRole('region', { name: 'App update' })).toBeNull();
   });
 
+  it('shows the version, the build hash the worker reports and how to verify, in both languages', () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/settings');
+    const about = screen.getByRole('region', { name: 'About' });
+    expect(about.textContent).toContain(`Version ${import.meta.env.VITE_APP_VERSION ?? 'dev'}`);
+    expect(about.textContent).toContain('shown once the app is installed');
+    expect(within(about).queryByTestId('build-hash')).toBeNull();
+    const hash = 'ab'.repeat(32);
+    act(() => {
+      t.update.value = { ...t.update.value, buildHash: hash };
+    });
+    expect(within(about).getByTestId('build-hash').textContent).toBe(hash);
+    expect(about.textContent).toContain(`npx secure-drop-verify ${location.origin}`);
+    expect(about.textContent).toMatch(/can show a false one/);
+    fireEvent.click(screen.getByRole('button', { name: 'Русский' }));
+    const ru = screen.getByRole('region', { name: 'О приложении' });
+    expect(ru.textContent).toContain('Хеш сборки');
+    expect(within(ru).getByTestId('build-hash').textContent).toBe(hash);
+  });
+
+  it('tells the user when an update was refused because its files did not match, and offers no update', () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/chats');
+    act(() => {
+      t.update.value = { available: false, offlineReady: true, refused: ['index.html', 'assets/app.js'] };
+    });
+    const banner = screen.getByRole('region', { name: 'App update' });
+    expect(within(banner).getByRole('alert').textContent).toMatch(
+      /update was refused: 2 of its files do not match/,
+    );
+    expect(within(banner).queryByRole('button', { name: 'Update now' })).toBeNull();
+    fireEvent.click(within(banner).getByRole('button', { name: 'Close' }));
+    expect(screen.queryByRole('region', { name: 'App update' })).toBeNull();
+  });
+
   it('shows the offline state', () => {
     const t = makeTestApp({ signedIn: 'alice' });
     renderAt(t.app, '/chats');

@@ -185,7 +185,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
       notice.value = null;
     },
     dismissUpdate() {
-      update.value = { ...update.value, available: false };
+      update.value = { ...update.value, available: false, refused: [] };
     },
   };
 

@@ -1,0 +1,106 @@
+// Build-time integrity for the served app (SECURITY.md "Checking the code your server sends"):
+// - Subresource Integrity on every script, module preload and stylesheet index.html loads
+//   (W3C Subresource Integrity §3.5), computed over the final bytes Vite writes;
+// - a SHA-256 `integrity` on every precache entry, so the service worker only installs an
+//   update whose files match the manifest it came with (workbox-precaching fetches each entry
+//   with that integrity; src/sw.ts reports a mismatch to the user);
+// - precache entries sorted by URL, so sw.js does not depend on the file system's listing order.
+//
+// vite-plugin-sri-gen was considered: it always adds an inline <script type="importmap">, which
+// `script-src 'self'` forbids and WEBCAT's CSP rules do not allow a hash for.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Plugin } from 'vite';
+import type { ResolvedVitePWAOptions } from 'vite-plugin-pwa';
+import type { ManifestTransform } from 'workbox-build';
+
+function sri(algorithm: 'sha256' | 'sha384', bytes: string | Uint8Array): string {
+  return `${algorithm}-${createHash(algorithm).update(bytes).digest('base64')}`;
+}
+
+// The tags Vite writes into index.html for the entry's script, its preloaded chunks and its CSS.
+const LOADING_TAG = /<(script|link)\b[^>]*>/g;
+
+function attribute(tag: string, name: string): string | undefined {
+  return new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
+}
+
+/** Adds integrity="sha384-…" to every script and stylesheet index.html loads; fails the build
+ *  on a script or stylesheet that is not one of this build's files (nothing else may load). */
+export function subresourceIntegrity(): Plugin {
+  return {
+    name: 'secure-drop:subresource-integrity',
+    apply: 'build',
+    enforce: 'post',
+    generateBundle: {
+      order: 'post',
+      handler(_options, bundle) {
+        const bytesOf = (url: string): string | Uint8Array | undefined => {
+          const item = bundle[url.replace(/^\//, '')];
+          if (!item) return undefined;
+          return item.type === 'chunk' ? item.code : item.source;
+        };
+        for (const item of Object.values(bundle)) {
+          if (item.type !== 'asset' || !item.fileName.endsWith('.html')) continue;
+          const html = String(item.source).replace(LOADING_TAG, (tag, name: string) => {
+            const rel = attribute(tag, 'rel');
+            const loads = name === 'script' || rel === 'stylesheet' || rel === 'modulepreload';
+            if (!loads) return tag;
+            const url = name === 'script' ? attribute(tag, 'src') : attribute(tag, 'href');
+            if (url === undefined) throw new Error(`${item.fileName}: inline ${name} is not allowed`);
+            const bytes = bytesOf(url);
+            if (bytes === undefined) throw new Error(`${item.fileName}: ${url} is not a file of this build`);
+            if (attribute(tag, 'integrity') !== undefined) return tag;
+            return tag.replace(/\s*\/?>$/, (end) => ` integrity="${sri('sha384', bytes)}"${end}`);
+          });
+          item.source = html;
+        }
+      },
+    },
+  };
+}
+
+/** Workbox manifestTransform: SHA-256 integrity for every precache entry, entries sorted.
+ *  `outDir()` is where Vite wrote the files (read once the bundle is on disk). */
+export function precacheIntegrity(outDir: () => string): ManifestTransform {
+  return (entries) => {
+    const manifest = entries
+      .map((entry) => ({ ...entry, integrity: sri('sha256', readFileSync(join(outDir(), entry.url))) }))
+      .sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+    return { manifest, warnings: [] };
+  };
+}
+
+/** vite-plugin-pwa's `integration.beforeBuildServiceWorker`: the entries the plugin adds itself
+ *  (the web manifest, icons) are appended after manifestTransforms run, so they get their
+ *  integrity here, once every file is on disk, in URL order. */
+export function additionalEntriesIntegrity(options: ResolvedVitePWAOptions): void {
+  const dir = options.injectManifest.globDirectory;
+  if (!dir) throw new Error('injectManifest.globDirectory is not set');
+  const entries = options.injectManifest.additionalManifestEntries ?? [];
+  options.injectManifest.additionalManifestEntries = entries
+    .map((entry) => {
+      const url = typeof entry === 'string' ? entry : entry.url;
+      const revision = typeof entry === 'string' ? null : entry.revision;
+      return { url, revision, integrity: sri('sha256', readFileSync(join(dir, url))) };
+    })
+    .sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+}
+
+/** Captures the resolved output directory for precacheIntegrity. */
+export function outDirProbe(): { plugin: Plugin; outDir: () => string } {
+  let dir = '';
+  return {
+    plugin: {
+      name: 'secure-drop:out-dir',
+      configResolved(config) {
+        dir = resolve(config.root, config.build.outDir);
+      },
+    },
+    outDir: () => {
+      if (!dir) throw new Error('the output directory is not resolved yet');
+      return dir;
+    },
+  };
+}
