@@ -64,6 +64,9 @@ export default defineConfig({
       // ~0.45 MB each), so the picker works offline from its very first use.
       injectManifest: {
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,woff2,json}'],
+        // A deployment's signed release manifest (verify/README.md "Deploying a release") describes
+        // the app; it is not part of it, so adding it must change no byte of sw.js.
+        globIgnores: ['release.json'],
         buildPlugins: { vite: [swBuildOptions] },
         // Each entry carries its SHA-256: an update whose files differ never installs (src/sw.ts).
         manifestTransforms: [precacheIntegrity(outDir.outDir)],

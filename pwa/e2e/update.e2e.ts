@@ -53,8 +53,10 @@ describe('service worker update', () => {
       true,
     );
     // The prompt is drawn from the same 'waiting' handler that would have swapped: by now the
-    // page has made its choice, and it asked the worker for nothing; the worker still waits.
-    expect(await page.evaluate('window.__swMessages')).toEqual([]);
+    // page has made its choice, and it asked no worker to take over (the only other message,
+    // GET_BUILD, reads the build hash for Settings → About); the worker still waits.
+    const sent = (await page.evaluate('window.__swMessages')) as { type?: unknown }[];
+    expect(sent.filter((m) => m?.type !== 'GET_BUILD')).toEqual([]);
     expect(
       await page.evaluate('navigator.serviceWorker.getRegistration().then((r) => r.waiting.state)'),
     ).toBe('installed');
