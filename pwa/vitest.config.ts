@@ -10,6 +10,9 @@ export default defineConfig({
     // One real relay + embedded PostgreSQL for the run (src/test/relay.ts).
     globalSetup: ['./test-relay/global-setup.ts'],
     hookTimeout: 60_000,
+    // The suite shares two cores with other work: a registration (ML-KEM keys, a relay round
+    // trip) can take several seconds there, past Vitest's 5 s default.
+    testTimeout: 30_000,
     include: ['src/**/*.test.{ts,tsx}', 'test-node/**/*.test.ts'],
   },
 });

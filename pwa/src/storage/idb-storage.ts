@@ -1,13 +1,25 @@
 // The encrypted IndexedDB backend of Storage (issue #4 §9). Layout:
-//   meta      keyring (the non-extractable wrapping key + wrapped data key) and the message
-//             sequence counter — the only unencrypted values
+//   meta      keyring (keyring.ts: the wrapped data key with either the non-extractable
+//             wrapping key, or — app lock — the passphrase KDF's salt and parameters) and the
+//             message sequence counter — the only unencrypted values
 //   records   key → Sealed(value), AAD = "r|" + key
 //   messages  {id, chat, seq, sealed}, AAD = "m|" + chat + "|" + id; index chat_seq orders a chat
 // Each value is sealed (AES-256-GCM under the data key, fresh IV) before its transaction
 // opens, because an IndexedDB transaction commits as soon as it waits on anything else.
 import { type DBSchema, deleteDB, type IDBPDatabase, openDB } from 'idb';
 import { decodeValue, encodeValue } from './codec.ts';
-import { createKeyring, open, type Sealed, type StoredKeyring, seal, unwrapDataKey } from './keyring.ts';
+import {
+  createKeyring,
+  type LockKind,
+  lockKindOf,
+  type NewLock,
+  open,
+  rewrapKeyring,
+  type Sealed,
+  type StoredKeyring,
+  seal,
+  unwrapDataKey,
+} from './keyring.ts';
 import {
   type Storage,
   StorageCorruptError,
@@ -36,33 +48,68 @@ const encoder = new TextEncoder();
 const recordAad = (key: string) => encoder.encode(`r|${key}`);
 const messageAad = (chat: string, id: string) => encoder.encode(`m|${chat}|${id}`);
 
-/** Opens (creating on first use) the encrypted store named `name`. */
-export async function openIdbStorage(name: string): Promise<Storage> {
-  const db = await openDB<Schema>(name, 1, {
+export interface OpenOptions {
+  /** The app lock's passphrase, when the store has one. */
+  readonly passphrase?: string;
+  /** The lock a store created now gets (default: none). */
+  readonly create?: NewLock;
+}
+
+function openDatabase(name: string): Promise<IDBPDatabase<Schema>> {
+  return openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');
       database.createObjectStore('records');
       database.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
     },
   });
-  let dataKey: CryptoKey | null;
+}
+
+/**
+ * Opens (creating on first use) the encrypted store named `name`. A store with an app lock
+ * rejects with PassphraseRequiredError without `passphrase`, WrongPassphraseError with a wrong
+ * one; neither writes anything.
+ */
+export async function openIdbStorage(name: string, options: OpenOptions = {}): Promise<Storage> {
+  const db = await openDatabase(name);
+  let keys: { dataKey: CryptoKey; lock: LockKind };
   try {
-    dataKey = await loadOrCreateDataKey(db);
+    keys = await loadOrCreateDataKey(db, options);
   } catch (err) {
     db.close();
     throw err;
   }
-  return new IdbStorage(name, db, dataKey);
+  return new IdbStorage(name, db, keys.dataKey, keys.lock);
 }
 
-async function loadOrCreateDataKey(db: IDBPDatabase<Schema>): Promise<CryptoKey> {
+/** The lock of the store named `name` without opening it: null when it holds no keyring. */
+export async function idbStorageLock(name: string): Promise<LockKind | null> {
+  const db = await openDatabase(name);
+  try {
+    const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    return existing ? lockKindOf(existing) : null;
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the store named `name` without opening it (erase a locked device). */
+export function eraseIdbStorage(name: string): Promise<void> {
+  return deleteDB(name);
+}
+
+async function loadOrCreateDataKey(
+  db: IDBPDatabase<Schema>,
+  options: OpenOptions,
+): Promise<{ dataKey: CryptoKey; lock: LockKind }> {
   const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
-  if (existing) return unwrapDataKey(existing);
-  const { stored, dataKey } = await createKeyring();
+  if (existing)
+    return { dataKey: await unwrapDataKey(existing, options.passphrase), lock: lockKindOf(existing) };
+  const { stored, dataKey } = await createKeyring(options.create ?? null);
   // add(), not put(): if another tab created a keyring meanwhile, this fails instead of
   // silently orphaning the data that tab already wrote.
   await db.add('meta', stored, KEYRING);
-  return dataKey;
+  return { dataKey, lock: lockKindOf(stored) };
 }
 
 class IdbStorage implements Storage {
@@ -70,7 +117,25 @@ class IdbStorage implements Storage {
     private readonly name: string,
     private readonly db: IDBPDatabase<Schema>,
     private dataKey: CryptoKey | null,
+    private lockState: LockKind,
   ) {}
+
+  lockKind(): LockKind {
+    return this.lockState;
+  }
+
+  async setLock(currentPassphrase: string | undefined, next: NewLock): Promise<void> {
+    this.key();
+    const stored = (await this.db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    if (!stored) throw new StorageCorruptError('keyring');
+    const rewrapped = await rewrapKeyring(stored, currentPassphrase, next);
+    // One put replaces the old keyring, and with it the non-extractable wrapping key of a
+    // store without a lock: from now on nothing in the database opens the data key alone.
+    const tx = this.db.transaction('meta', 'readwrite', { durability: 'strict' });
+    await tx.store.put(rewrapped, KEYRING);
+    await tx.done;
+    this.lockState = lockKindOf(rewrapped);
+  }
 
   private key(): CryptoKey {
     if (!this.dataKey) throw new StorageLockedError();
