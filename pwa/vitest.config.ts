@@ -10,8 +10,9 @@ export default defineConfig({
     // One real relay + embedded PostgreSQL for the run (src/test/relay.ts).
     globalSetup: ['./test-relay/global-setup.ts'],
     hookTimeout: 60_000,
-    // The suite shares two cores with other work: a registration (ML-KEM keys, a relay round
-    // trip) can take several seconds there, past Vitest's 5 s default.
+    // A generous ceiling, not a timing assertion: tests that register devices on the real relay
+    // generate protocol version 2 account keys (100 signed one-time ML-KEM-768 prekeys each,
+    // ~1–2.5 s on two shared cores), and a test may create four devices.
     testTimeout: 30_000,
     include: ['src/**/*.test.{ts,tsx}', 'test-node/**/*.test.ts'],
   },

@@ -12,10 +12,18 @@ import { dh } from '../src/dh.js';
 import { CryptoCoreError } from '../src/errors.js';
 import { generateIdentity } from '../src/identity.js';
 import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
-import { generateOneTimePreKeys, generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
-import { kdfChain, messageCipherKeys } from '../src/ratchet-kdf.js';
+import { paddedFrameLength } from '../src/padding.js';
 import {
+  generateOneTimePqPreKeys,
+  generateOneTimePreKeys,
+  generatePqPreKey,
+  generateSignedPreKey,
+} from '../src/prekeys.js';
+import { kdfChain, messageCipherKey } from '../src/ratchet-kdf.js';
+import {
+  type AcceptContext,
   acceptSession,
+  accountBindingDigest,
   type Decrypted,
   decryptMessage,
   encryptMessage,
@@ -28,6 +36,10 @@ import { serializeSession } from '../src/session-codec.js';
 import { deterministicRandom } from './deterministic-random.js';
 
 export const VECTOR_CLOCK_MS = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+/** The two accounts of the vectors (spec §5.4): Alice initiates, Bob responds. */
+export const VECTOR_ACCOUNTS = { initiator: 'alice', responder: 'bob' } as const;
+/** Bob's accept context in the vectors: the accounts and an empty replay log (spec §6.3). */
+const freshLog: AcceptContext = { ...VECTOR_ACCOUNTS, isKnownBaseKey: () => false };
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -45,28 +57,33 @@ function recording(label: string): { random: RandomSource; draws: string[] } {
   };
 }
 
+/**
+ * The vectors' parties. Bob holds a last-resort ML-KEM prekey (id 9) and a one-time one
+ * (id 11); his bundle offers the one-time one, as the relay does while stock lasts.
+ */
 export function parties() {
-  const bobRandom = recording('secure-drop vectors v1: bob keys');
-  const alice = generateIdentity(deterministicRandom('secure-drop vectors v1: alice identity'));
+  const bobRandom = recording('secure-drop vectors v2: bob keys');
+  const alice = generateIdentity(deterministicRandom('secure-drop vectors v2: alice identity'));
   const bob = generateIdentity(bobRandom.random);
   const spk = generateSignedPreKey(bob, 7, bobRandom.random);
-  const pq = generatePqPreKey(bob, 9, bobRandom.random);
+  const lastResort = generatePqPreKey(bob, 9, bobRandom.random);
+  const [pq] = generateOneTimePqPreKeys(bob, 11, 1, bobRandom.random);
   const [opk] = generateOneTimePreKeys(1001, 1, bobRandom.random);
-  if (opk === undefined) throw new Error('unreachable');
+  if (opk === undefined || pq === undefined) throw new Error('unreachable');
   const bundle: PreKeyBundle = {
     identityKey: bob.publicKey,
     signedPreKey: { id: spk.id, publicKey: spk.publicKey, signature: spk.signature },
-    pqPreKey: { id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
+    pqPreKey: { kind: pq.kind, id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
     oneTimePreKey: { id: opk.id, publicKey: opk.publicKey },
   };
-  return { alice, bob, spk, pq, opk, bundle, bobDraws: bobRandom.draws };
+  return { alice, bob, spk, pq, lastResort, opk, bundle, bobDraws: bobRandom.draws };
 }
 
 /** spec/vectors/pqxdh.json: one handshake with every intermediate value. */
 export async function buildPqxdhVector(): Promise<Record<string, unknown>> {
-  const { alice, bob, spk, pq, opk, bundle, bobDraws } = parties();
-  const aliceRandom = recording('secure-drop vectors v1: alice session');
-  const { session } = initiateSession(alice, bundle, { random: aliceRandom.random });
+  const { alice, bob, spk, pq, lastResort, opk, bundle, bobDraws } = parties();
+  const aliceRandom = recording('secure-drop vectors v2: alice session');
+  const { session } = initiateSession(alice, bundle, VECTOR_ACCOUNTS, { random: aliceRandom.random });
   const [ekSecret, kemRandom, ratchetSecret] = aliceRandom.draws.map((h) =>
     Uint8Array.from(Buffer.from(h, 'hex')),
   );
@@ -79,39 +96,54 @@ export async function buildPqxdhVector(): Promise<Record<string, unknown>> {
   const dh2 = dh(ekSecret, ikB);
   const dh3 = dh(ekSecret, spk.publicKey);
   const dh4 = dh(ekSecret, opk.publicKey);
-  const plaintext = text('Привет, Bob! First message.');
-  const first = await encryptMessage(session, 'text', plaintext, { aead: nobleAesGcm });
+  const body = 'Привет, Bob! First message.';
+  const firstRandom = recording('secure-drop vectors v2: alice first nonce');
+  const first = await encryptMessage(
+    session,
+    'text',
+    { body: text(body), sentAt: VECTOR_CLOCK_MS, order: 1 },
+    { aead: nobleAesGcm, random: firstRandom.random },
+  );
   const firstMk = kdfChain(session.sendingChain?.chainKey ?? new Uint8Array(32)).messageKey;
   const bobSide = await acceptSession(
     { identity: bob, signedPreKey: spk, pqPreKey: pq, oneTimePreKey: opk },
     first.message,
+    freshLog,
     {
-      random: deterministicRandom('secure-drop vectors v1: bob session'),
+      random: deterministicRandom('secure-drop vectors v2: bob session'),
       clock: () => VECTOR_CLOCK_MS,
       aead: nobleAesGcm,
     },
   );
+  const headerLength = session.pendingInitialHeader?.length ?? 0;
   return {
     description:
-      'PQXDH-style handshake (spec/protocol.md §4–§6): bundle, the four DHs, ML-KEM-768 encapsulation, SK, AD and the first initial message. All hex.',
+      'PQXDH-style handshake, protocol version 2 (spec/protocol.md §4–§6, §9): bundle with a one-time ML-KEM-768 prekey, the four DHs, ML-KEM-768 encapsulation, SK, the accounts binding, AD and the first initial message with its padded content frame. All hex.',
     generator: 'crypto-core/scripts/gen-protocol-vectors.ts',
     inputs: {
       aliceIdentitySeed: hex(alice.secretKey),
       bobIdentitySeed: hex(bob.secretKey),
       bobKeyDraws: {
-        note: "draws from Bob's stream in order: identity seed, signed prekey secret, ML-KEM keygen seed (d ‖ z), one-time prekey secret",
+        note: "draws from Bob's stream in order: identity seed, signed prekey secret, last-resort ML-KEM keygen seed (d ‖ z), one-time ML-KEM keygen seed (d ‖ z), one-time X25519 prekey secret",
         values: bobDraws,
       },
+      accounts: VECTOR_ACCOUNTS,
       signedPreKeyId: spk.id,
       signedPreKeySecret: hex(spk.secretKey),
+      lastResortPqPreKeyId: lastResort.id,
+      lastResortPqPreKeyKeygenSeed: bobDraws[2],
+      pqPreKeyKind: pq.kind,
       pqPreKeyId: pq.id,
-      pqPreKeyKeygenSeed: bobDraws[2],
+      pqPreKeyKeygenSeed: bobDraws[3],
       oneTimePreKeyId: opk.id,
       oneTimePreKeySecret: hex(opk.secretKey),
       aliceEphemeralSecret: hex(ekSecret),
       kemEncapsulationRandom: hex(kemRandom),
       aliceFirstRatchetSecret: hex(ratchetSecret),
-      firstPlaintextUtf8: 'Привет, Bob! First message.',
+      firstNonce: firstRandom.draws[0],
+      firstPlaintextUtf8: body,
+      firstSentAt: VECTOR_CLOCK_MS,
+      firstOrder: 1,
     },
     derived: {
       aliceIdentityPublic: hex(alice.publicKey),
@@ -121,6 +153,8 @@ export async function buildPqxdhVector(): Promise<Record<string, unknown>> {
       bobIdentityX25519Public: hex(ikB),
       signedPreKeyPublic: hex(spk.publicKey),
       signedPreKeySignature: hex(spk.signature),
+      lastResortPqPreKeyPublic: hex(lastResort.publicKey),
+      lastResortPqPreKeySignature: hex(lastResort.signature),
       pqPreKeyPublic: hex(pq.publicKey),
       pqPreKeySignature: hex(pq.signature),
       oneTimePreKeyPublic: hex(opk.publicKey),
@@ -132,14 +166,30 @@ export async function buildPqxdhVector(): Promise<Record<string, unknown>> {
       dh4: hex(dh4),
       kemCiphertext: hex(enc.cipherText),
       kemSharedSecret: hex(enc.sharedSecret),
+      accountsDigest: hex(accountBindingDigest(VECTOR_ACCOUNTS)),
       associatedData: hex(session.associatedData),
       firstMessageKey: hex(firstMk),
+      firstAesKey: hex(messageCipherKey(firstMk)),
+      firstFrame: hex(frameOf(text(body), VECTOR_CLOCK_MS, 1)),
       initialMessage: hex(first.message),
-      initialHeaderLength: session.pendingInitialHeader?.length,
-      bobDecrypted: new TextDecoder().decode(bobSide.plaintext),
+      initialHeaderLength: headerLength,
+      bobDecrypted: new TextDecoder().decode(bobSide.body),
       bobUsedOneTimePreKeyId: bobSide.usedOneTimePreKeyId,
+      bobUsedOneTimePqPreKeyId: bobSide.usedOneTimePqPreKeyId,
+      bobReplayRecord: { ...bobSide.replayRecord, baseKey: hex(bobSide.replayRecord.baseKey) },
     },
   };
+}
+
+/** The §9.1 frame, built here from its definition for the vectors' listing. */
+function frameOf(body: Uint8Array, sentAt: number, order: number): Uint8Array {
+  const out = new Uint8Array(paddedFrameLength(body.length));
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(sentAt));
+  view.setBigUint64(8, BigInt(order));
+  out.set(body, 16);
+  out[16 + body.length] = 0x80;
+  return out;
 }
 
 interface Party {
@@ -163,10 +213,11 @@ async function conversation() {
   const a: Party = {
     name: 'alice',
     session: null,
-    random: recording('secure-drop vectors v1: alice session'),
+    random: recording('secure-drop vectors v2: alice session'),
   };
-  const b: Party = { name: 'bob', session: null, random: recording('secure-drop vectors v1: bob session') };
-  a.session = initiateSession(alice, bundle, { random: a.random.random }).session;
+  const b: Party = { name: 'bob', session: null, random: recording('secure-drop vectors v2: bob session') };
+  a.session = initiateSession(alice, bundle, VECTOR_ACCOUNTS, { random: a.random.random }).session;
+  const order = { alice: 0, bob: 0 };
   const sent = new Map<string, Uint8Array>();
   const messages: Record<string, unknown>[] = [];
   const deliveries: Record<string, unknown>[] = [];
@@ -176,25 +227,30 @@ async function conversation() {
     if (s === null || s.sendingChain === null) throw new Error(`${p.name} cannot send yet`);
     const mk = kdfChain(s.sendingChain.chainKey).messageKey;
     const opts = { random: p.random.random, clock, aead: nobleAesGcm };
+    order[p.name] += 1;
+    const stamp = { sentAt: VECTOR_CLOCK_MS + 1000 * messages.length, order: order[p.name] };
     const out =
       kind === 'photo'
-        ? await encryptPhotoMessage(s, () => text(body), opts)
-        : await encryptMessage(s, 'text', text(body), opts);
+        ? await encryptPhotoMessage(s, () => text(body), stamp, opts)
+        : await encryptMessage(s, 'text', { body: text(body), ...stamp }, opts);
     p.session = out.session;
     sent.set(id, out.message);
-    const envelopeStart = out.message.length - (text(body).length + 16 + 44);
-    const { key, nonce } = messageCipherKeys(mk);
+    const frame = frameOf(text(body), stamp.sentAt, stamp.order);
+    const envelopeStart = out.message.length - (frame.length + 16 + 56);
     messages.push({
       id,
       from: p.name,
       contentType: kind,
       plaintextUtf8: body,
+      sentAt: stamp.sentAt,
+      order: stamp.order,
+      frame: hex(frame),
       messageKey: hex(mk),
-      aesKey: hex(key),
-      nonce: hex(nonce),
+      aesKey: hex(messageCipherKey(mk)),
+      nonce: hex(out.message.slice(envelopeStart + 44, envelopeStart + 56)),
       initialHeader: envelopeStart > 0 ? hex(out.message.slice(0, envelopeStart)) : null,
-      header: hex(out.message.slice(envelopeStart, envelopeStart + 44)),
-      ciphertext: hex(out.message.slice(envelopeStart + 44)),
+      header: hex(out.message.slice(envelopeStart, envelopeStart + 56)),
+      ciphertext: hex(out.message.slice(envelopeStart + 56)),
       wire: hex(out.message),
     });
   }
@@ -208,6 +264,7 @@ async function conversation() {
       r = await acceptSession(
         { identity: bob, signedPreKey: spk, pqPreKey: pq, oneTimePreKey: opk },
         bytes,
+        freshLog,
         opts,
       );
     } else {
@@ -217,7 +274,9 @@ async function conversation() {
     deliveries.push({
       to: to.name,
       message: id,
-      plaintextUtf8: new TextDecoder().decode(r.plaintext),
+      plaintextUtf8: new TextDecoder().decode(r.body),
+      sentAt: r.sentAt,
+      order: r.order,
       skippedKeysStored: r.session.skippedKeys.length,
       photoMessageKey: r.messageKey ? hex(r.messageKey) : null,
     });
@@ -242,15 +301,15 @@ async function conversation() {
 
   const vector = {
     description:
-      'Double Ratchet conversation (spec/protocol.md §7–§9) after the handshake of pqxdh.json: DH ratchet steps and out-of-order delivery. All hex.',
+      'Double Ratchet conversation, protocol version 2 (spec/protocol.md §7–§9) after the handshake of pqxdh.json: DH ratchet steps, out-of-order delivery, random header nonces and padded content frames. All hex.',
     generator: 'crypto-core/scripts/gen-protocol-vectors.ts',
     clockMs: VECTOR_CLOCK_MS,
     aliceRandomDraws: {
-      note: "Alice's stream in order: ephemeral secret, KEM randomness, then one X25519 ratchet secret per DH ratchet step",
+      note: "Alice's stream in order: ephemeral secret, KEM randomness, first ratchet secret, then for each message she sends its 12-byte nonce and for each DH ratchet step its X25519 ratchet secret, in the order they happen",
       values: a.random.draws,
     },
     bobRandomDraws: {
-      note: "Bob's stream in order: one X25519 ratchet secret per DH ratchet step",
+      note: "Bob's stream in order: one X25519 ratchet secret per DH ratchet step and one 12-byte nonce per message he sends, in the order they happen",
       values: b.random.draws,
     },
     messages,
@@ -268,8 +327,17 @@ async function conversation() {
   };
 }
 
+/**
+ * What Bob knows when he has no session (spec §5.4, §6.2): the accounts he believes the
+ * message is between, and the base keys his durable replay log holds (§6.3).
+ */
+export interface BobNewContext {
+  accounts?: { initiator: string; responder: string };
+  knownBaseKeys?: string[];
+}
+
 /** One input a receiver must refuse, with the error code of spec §13. */
-interface RejectionCase {
+interface RejectionCase extends BobNewContext {
   name: string;
   receiver: 'bob-new' | 'bob-after' | 'alice-after' | 'bundle';
   input: Uint8Array;
@@ -305,6 +373,14 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
   const bundleBytes = encodeBundle(c.bundle);
   const forgedN = a5.slice();
   forgedN.set([0, 0, 0x05, 0xdc], 40); // N = 1500
+  const a5Listed = c.vector.messages.find((m) => m.id === 'a5') as { messageKey: string };
+  const badFrame = await resealWithFrame(a5, bobAfter.associatedData, a5Listed.messageKey, (f) => {
+    f[f.length - 1] = 0x01; // a non-zero byte in the padding
+  });
+  const badOrder = await resealWithFrame(a5, bobAfter.associatedData, a5Listed.messageKey, (f) => {
+    f.fill(0, 8, 16); // order 0
+  });
+  const baseKey = hex(a0.slice(35, 67));
   const cases: RejectionCase[] = [
     {
       name: 'initial message with suite 0x00 (no KEM)',
@@ -319,9 +395,9 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       expected: 'UNSUPPORTED_VERSION',
     },
     {
-      name: 'initial message with wire version 0x02',
+      name: 'initial message with wire version 0x01 (protocol version 1)',
       receiver: 'bob-new',
-      input: setByte(a0, 0, 0x02),
+      input: setByte(a0, 0, 0x01),
       expected: 'UNSUPPORTED_VERSION',
     },
     {
@@ -333,8 +409,20 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
     {
       name: 'one-time prekey id not held',
       receiver: 'bob-new',
-      input: flip(a0, 79),
+      input: flip(a0, 80),
       expected: 'UNKNOWN_PREKEY',
+    },
+    {
+      name: 'PQ prekey kind relabelled last-resort (Bob holds no last-resort key with id 11)',
+      receiver: 'bob-new',
+      input: setByte(a0, 71, 0x01),
+      expected: 'UNKNOWN_PREKEY',
+    },
+    {
+      name: 'PQ prekey kind 0x03',
+      receiver: 'bob-new',
+      input: setByte(a0, 71, 0x03),
+      expected: 'BAD_FORMAT',
     },
     {
       name: 'one bit of the KEM ciphertext flipped',
@@ -342,7 +430,27 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       input: flip(a0, 500),
       expected: 'AUTH_FAILED',
     },
+    {
+      name: "Bob believes the sender is 'mallory' (bundle republished under another account)",
+      receiver: 'bob-new',
+      accounts: { initiator: 'mallory', responder: 'bob' },
+      input: a0,
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'base key already in the durable replay log (session since dropped)',
+      receiver: 'bob-new',
+      knownBaseKeys: [baseKey],
+      input: a0,
+      expected: 'DUPLICATE_MESSAGE',
+    },
     { name: 'replay of a3', receiver: 'bob-after', input: get('a3'), expected: 'DUPLICATE_MESSAGE' },
+    {
+      name: "repeat of a1 (the message that started the session) after Bob moved past Alice's first chain",
+      receiver: 'bob-after',
+      input: get('a1'),
+      expected: 'DUPLICATE_MESSAGE',
+    },
     {
       name: "Bob's own b2 handed back to him",
       receiver: 'bob-after',
@@ -353,6 +461,12 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       name: 'a5 with its last tag bit flipped',
       receiver: 'bob-after',
       input: flip(a5, a5.length - 1, 0x80),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'a5 with one bit of its header nonce flipped',
+      receiver: 'bob-after',
+      input: flip(a5, 50),
       expected: 'AUTH_FAILED',
     },
     {
@@ -380,6 +494,18 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       expected: 'BAD_FORMAT',
     },
     {
+      name: 'a5 resealed (valid tag) over a frame whose padding ends in 0x01',
+      receiver: 'bob-after',
+      input: badFrame,
+      expected: 'BAD_FORMAT',
+    },
+    {
+      name: 'a5 resealed (valid tag) over a frame with order 0',
+      receiver: 'bob-after',
+      input: badOrder,
+      expected: 'BAD_FORMAT',
+    },
+    {
       name: 'repeat of a0 with its KEM ciphertext altered',
       receiver: 'bob-after',
       input: flip(a0, 500),
@@ -397,17 +523,36 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       input: flip(bundleBytes, 100),
       expected: 'BAD_SIGNATURE',
     },
+    {
+      name: 'bundle whose one-time PQ prekey is relabelled last-resort',
+      receiver: 'bundle',
+      input: setByte(bundleBytes, 133, 0x01),
+      expected: 'BAD_SIGNATURE',
+    },
+    {
+      name: 'bundle with version 0x01 (protocol version 1)',
+      receiver: 'bundle',
+      input: setByte(bundleBytes, 0, 0x01),
+      expected: 'UNSUPPORTED_VERSION',
+    },
   ];
   const out = [];
   for (const k of cases) {
-    const code = await rejectionCode(k.receiver, k.input, { aliceAfter, bobAfter, bobKeys: c.bobKeys });
+    const code = await rejectionCode(k.receiver, k.input, { aliceAfter, bobAfter, bobKeys: c.bobKeys }, k);
     if (code !== k.expected) throw new Error(`${k.name}: expected ${k.expected}, got ${code}`);
-    out.push({ name: k.name, receiver: k.receiver, input: hex(k.input), error: code });
+    out.push({
+      name: k.name,
+      receiver: k.receiver,
+      ...(k.accounts ? { accounts: k.accounts } : {}),
+      ...(k.knownBaseKeys ? { knownBaseKeys: k.knownBaseKeys } : {}),
+      input: hex(k.input),
+      error: code,
+    });
   }
   const ok = await decryptMessage(bobAfter, a5, { clock: c.clock, aead: nobleAesGcm });
   return {
     description:
-      'Inputs a receiver MUST refuse (spec/protocol.md §13) with the state it holds unchanged. bob-new: Bob with no session and the prekeys of pqxdh.json; bob-after / alice-after: the states at the end of ratchet-conversation.json, in the storage encoding of §7.7. All hex.',
+      'Inputs a receiver MUST refuse (spec/protocol.md §13) with the state it holds unchanged. bob-new: Bob with no session and the prekeys of pqxdh.json, believing the accounts are alice → bob unless `accounts` says otherwise, with an empty replay log unless `knownBaseKeys` lists base keys he accepted before; bob-after / alice-after: the states at the end of ratchet-conversation.json, in the storage encoding of §7.7. All hex.',
     generator: 'crypto-core/scripts/gen-protocol-vectors.ts',
     clockMs: VECTOR_CLOCK_MS,
     aliceSessionAfter: hex(serializeSession(aliceAfter)),
@@ -416,10 +561,29 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       name: 'a5 unaltered decrypts',
       receiver: 'bob-after',
       input: hex(a5),
-      plaintextUtf8: new TextDecoder().decode(ok.plaintext),
+      plaintextUtf8: new TextDecoder().decode(ok.body),
     },
     cases: out,
   };
+}
+
+/**
+ * `message` with its ciphertext replaced by an AEAD encryption (valid tag, same key, nonce
+ * and AD) of its own frame as changed by `edit`: a sender's malformed frame (spec §9.1).
+ */
+async function resealWithFrame(
+  message: Uint8Array,
+  associatedData: Uint8Array,
+  messageKeyHex: string,
+  edit: (frame: Uint8Array) => void,
+): Promise<Uint8Array> {
+  const header = message.slice(0, 56);
+  const key = messageCipherKey(Uint8Array.from(Buffer.from(messageKeyHex, 'hex')));
+  const nonce = header.slice(44, 56);
+  const ad = new Uint8Array([...associatedData, ...header]);
+  const frame = await nobleAesGcm.decrypt(key, nonce, message.slice(56), ad);
+  edit(frame);
+  return new Uint8Array([...header, ...(await nobleAesGcm.encrypt(key, nonce, frame, ad))]);
 }
 
 /** The error code a receiver produces for `input`, or 'ACCEPTED'. */
@@ -427,11 +591,17 @@ export async function rejectionCode(
   receiver: RejectionCase['receiver'],
   input: Uint8Array,
   st: { aliceAfter: SessionState; bobAfter: SessionState; bobKeys: ResponderKeys },
+  bobNew: BobNewContext = {},
 ): Promise<string> {
   const o = { random: deterministicRandom('rejections'), clock: () => VECTOR_CLOCK_MS, aead: nobleAesGcm };
+  const known = new Set(bobNew.knownBaseKeys ?? []);
+  const context: AcceptContext = {
+    ...(bobNew.accounts ?? VECTOR_ACCOUNTS),
+    isKnownBaseKey: (k) => known.has(hex(k)),
+  };
   try {
     if (receiver === 'bundle') verifyBundle(decodeBundle(input));
-    else if (receiver === 'bob-new') await acceptSession(st.bobKeys, input, o);
+    else if (receiver === 'bob-new') await acceptSession(st.bobKeys, input, context, o);
     else await decryptMessage(receiver === 'bob-after' ? st.bobAfter : st.aliceAfter, input, o);
     return 'ACCEPTED';
   } catch (e) {

@@ -4,12 +4,14 @@
  * spec/vectors/*.json, and by the test that regenerates them and compares byte for byte.
  * Every input is the SHA-512 of a label, so anyone can recompute them.
  */
+
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import { utf8 } from '../src/bytes.js';
 import { deriveChunkedKeys } from '../src/chunked.js';
+import { paddedPhotoLength } from '../src/padding.js';
 import { derivePhotoKey, encryptPhoto, photoContext } from '../src/photo.js';
 import { encodePhotoMetadata, type PhotoMetadata } from '../src/photo-metadata.js';
 import {
@@ -31,7 +33,7 @@ export function syntheticJpeg(n: number): Uint8Array {
 
 async function photoCase(name: string, size: number, withPlaintext: boolean) {
   const messageKey = labelled(`secure-drop vectors: ${name} message key`, 32);
-  const header = labelled(`secure-drop vectors: ${name} header`, 44);
+  const header = labelled(`secure-drop vectors: ${name} header`, 56);
   const salt = labelled(`secure-drop vectors: ${name} salt`, 24);
   const photo = syntheticJpeg(size);
   const photoKey = derivePhotoKey(messageKey);
@@ -66,6 +68,7 @@ async function photoCase(name: string, size: number, withPlaintext: boolean) {
       commitment: bytesToHex(keys.commitment),
     },
     plaintextLength: size,
+    paddedLength: paddedPhotoLength(size),
     plaintextSha256: bytesToHex(sha256(photo)),
     ciphertextLength: sealed.ciphertextLength,
     ciphertextSha256: bytesToHex(sealed.ciphertextSha256),
@@ -84,12 +87,13 @@ async function photoCase(name: string, size: number, withPlaintext: boolean) {
 export async function photoVectors() {
   return {
     description:
-      'Photo encryption (spec/protocol.md §10): photo key from a message key, C2SP context, derived C2SP key/nonce/commitment, blob digest and the photo message encoding. All hex.',
+      'Photo encryption (spec/protocol.md §10, protocol version 2): photo key from a message key, C2SP context over a 56-byte header, derived C2SP key/nonce/commitment, the Padmé padded length (the photo zero-padded to it before C2SP), blob digest and the version 2 photo message encoding. All hex.',
     generator: 'crypto-core/scripts/gen-symmetric-vectors.ts',
     cases: [
       await photoCase('small', 200, true),
       await photoCase('two-chunks', 16_384 + 1000, false),
       await photoCase('exact-chunk', 16_384, false),
+      await photoCase('padded-to-chunk', 16_000, false),
     ],
   };
 }

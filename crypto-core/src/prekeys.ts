@@ -1,6 +1,6 @@
 /**
  * Prekeys (spec/protocol.md §4.3–§4.4): the signed X25519 prekey, the signed last-resort
- * ML-KEM-768 prekey, signed one-time ML-KEM-768 prekeys (PQXDH §2.3) and one-time X25519
+ * ML-KEM-768 prekey, signed one-time ML-KEM-768 prekeys (PQXDH §3.2) and one-time X25519
  * prekeys, each with a u32 id. The identity key signs `context ‖ u32(id) ‖ publicKey` with
  * a context per key type — the two ML-KEM kinds have different ones — so a signature
  * cannot be moved to another key type, kind or id. Private records are plain data; the

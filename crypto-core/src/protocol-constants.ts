@@ -36,7 +36,7 @@ export type ContentType = 'text' | 'photo' | 'control';
 
 /**
  * Kind byte of a PQ prekey in the bundle and the initial message (§4.3, §4.5, §6.1):
- * the signed last-resort ML-KEM-768 prekey, or a one-time one (PQXDH §2.3).
+ * the signed last-resort ML-KEM-768 prekey, or a one-time one (PQXDH §3.2).
  */
 export const PQ_KIND_LAST_RESORT = 0x01;
 export const PQ_KIND_ONE_TIME = 0x02;

@@ -1,7 +1,8 @@
 // Differential test: crypto-core talks to the independent reference implementation of
-// test/reference/reference-protocol.ts (written from spec/protocol.md with @noble only), in
-// both roles, over random interleavings and delivery orders. Byte-level interoperation of
-// two implementations is the evidence that the spec says what crypto-core does.
+// test/reference/reference-protocol.ts (written from spec/protocol.md version 2 with @noble
+// only), in both roles, over random interleavings and delivery orders, with bodies of random
+// lengths (padding buckets) and the sender's sentAt/order. Byte-level interoperation of two
+// implementations is the evidence that the spec says what crypto-core does.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deterministicRandom } from '../scripts/deterministic-random.js';
@@ -12,31 +13,32 @@ import {
   initiateSession,
   type SessionState,
 } from '../src/session.js';
-import { makeParties, opts } from './fixtures.js';
-import { RefParty } from './reference/reference-protocol.js';
+import { ACC, CTX, makeParties, opts } from './fixtures.js';
+import { type RefContent, RefParty } from './reference/reference-protocol.js';
 
 const P = makeParties('differential');
 
 interface Endpoint {
   canSend(): boolean;
-  send(pt: Uint8Array): Promise<Uint8Array>;
-  receive(bytes: Uint8Array): Promise<Uint8Array>;
+  send(c: RefContent): Promise<Uint8Array>;
+  receive(bytes: Uint8Array): Promise<RefContent>;
 }
+const contentOf = (r: RefContent): RefContent => ({ body: r.body, sentAt: r.sentAt, order: r.order });
 
 function coreAlice(seed: number): Endpoint {
   const o = opts(`core alice ${seed}`);
-  let s: SessionState = initiateSession(P.alice, P.bundle, o).session;
+  let s: SessionState = initiateSession(P.alice, P.bundle, ACC, o).session;
   return {
     canSend: () => true,
-    async send(pt) {
-      const r = await encryptMessage(s, 'text', pt, o);
+    async send(c) {
+      const r = await encryptMessage(s, 'text', c, o);
       s = r.session;
       return r.message;
     },
     async receive(bytes) {
       const r = await decryptMessage(s, bytes, o);
       s = r.session;
-      return r.plaintext;
+      return contentOf(r);
     },
   };
 }
@@ -46,15 +48,16 @@ function coreBob(seed: number): Endpoint {
   let s: SessionState | null = null;
   return {
     canSend: () => s !== null,
-    async send(pt) {
-      const r = await encryptMessage(s as SessionState, 'text', pt, o);
+    async send(c) {
+      const r = await encryptMessage(s as SessionState, 'text', c, o);
       s = r.session;
       return r.message;
     },
     async receive(bytes) {
-      const r = s === null ? await acceptSession(P.bobKeys, bytes, o) : await decryptMessage(s, bytes, o);
+      const r =
+        s === null ? await acceptSession(P.bobKeys, bytes, CTX, o) : await decryptMessage(s, bytes, o);
       s = r.session;
-      return r.plaintext;
+      return contentOf(r);
     },
   };
 }
@@ -63,10 +66,12 @@ function refAlice(seed: number): Endpoint {
   const b = P.bundle;
   const p = RefParty.initiate(
     P.alice.secretKey,
+    ACC,
     {
       ik: b.identityKey,
       spkId: b.signedPreKey.id,
       spk: b.signedPreKey.publicKey,
+      pqKind: b.pqPreKey.kind === 'one-time' ? 2 : 1,
       pqId: b.pqPreKey.id,
       pq: b.pqPreKey.publicKey,
       opkId: b.oneTimePreKey?.id,
@@ -76,7 +81,7 @@ function refAlice(seed: number): Endpoint {
   );
   return {
     canSend: () => true,
-    send: async (pt) => p.encrypt(pt),
+    send: async (c) => p.encrypt(c),
     receive: async (bytes) => p.decrypt(bytes),
   };
 }
@@ -86,11 +91,12 @@ function refBob(seed: number): Endpoint {
   const random = deterministicRandom(`ref bob ${seed}`);
   return {
     canSend: () => p !== null,
-    send: async (pt) => (p as RefParty).encrypt(pt),
+    send: async (c) => (p as RefParty).encrypt(c),
     async receive(bytes) {
       if (p !== null) return p.decrypt(bytes);
       const accepted = RefParty.accept(
         { identitySeed: P.bob.secretKey, spk: P.spk, pq: P.pq, opk: P.opk },
+        ACC,
         bytes,
         random,
       );
@@ -106,17 +112,23 @@ const ops = fc.array(fc.record({ send: fc.boolean(), alice: fc.boolean(), pick: 
 });
 
 async function converse(alice: Endpoint, bob: Endpoint, steps: Op[]): Promise<number> {
-  const toBob: Uint8Array[][] = [];
-  const toAlice: Uint8Array[][] = [];
+  const toBob: [Uint8Array, RefContent][] = [];
+  const toAlice: [Uint8Array, RefContent][] = [];
   let n = 0;
-  const send = async (from: Endpoint, queue: Uint8Array[][]) => {
-    const pt = new TextEncoder().encode(`message ${n++}`);
-    queue.push([await from.send(pt), pt]);
+  const send = async (from: Endpoint, queue: [Uint8Array, RefContent][]) => {
+    // Bodies of 0 … ~1,700 bytes: several padding buckets of §9.1.
+    const c = {
+      body: new TextEncoder().encode(`message ${n} `.repeat((n * 37) % 160)),
+      sentAt: 1_767_225_600_000 + n * 1000,
+      order: n + 1,
+    };
+    n++;
+    queue.push([await from.send(c), c]);
   };
-  const deliver = async (to: Endpoint, queue: Uint8Array[][], pick: number) => {
+  const deliver = async (to: Endpoint, queue: [Uint8Array, RefContent][], pick: number) => {
     const [pair] = queue.splice(pick % queue.length, 1);
-    const [bytes, pt] = pair as [Uint8Array, Uint8Array];
-    expect(await to.receive(bytes)).toEqual(pt);
+    const [bytes, c] = pair as [Uint8Array, RefContent];
+    expect(await to.receive(bytes)).toEqual(c);
   };
   await send(alice, toBob);
   for (const s of steps) {

@@ -5,7 +5,13 @@ import { nobleAesGcm } from '../src/aes-gcm.js';
 import type { PreKeyBundle } from '../src/bundle.js';
 import { generateIdentity } from '../src/identity.js';
 import { generateOneTimePreKeys, generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
-import type { ResponderKeys, SessionOptions } from '../src/session.js';
+import type {
+  AcceptContext,
+  MessageContent,
+  ResponderKeys,
+  SessionAccounts,
+  SessionOptions,
+} from '../src/session.js';
 
 export function makeParties(label = 'fixtures') {
   const r = deterministicRandom(`test ${label}`);
@@ -19,11 +25,25 @@ export function makeParties(label = 'fixtures') {
   const bundle: PreKeyBundle = {
     identityKey: bob.publicKey,
     signedPreKey: { id: spk.id, publicKey: spk.publicKey, signature: spk.signature },
-    pqPreKey: { id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
+    pqPreKey: { kind: pq.kind, id: pq.id, publicKey: pq.publicKey, signature: pq.signature },
     oneTimePreKey: { id: opk.id, publicKey: opk.publicKey },
   };
   const bobKeys: ResponderKeys = { identity: bob, signedPreKey: spk, pqPreKey: pq, oneTimePreKey: opk };
   return { alice, bob, spk, pq, opk, opks, bundle, bobKeys };
+}
+
+/** The accounts of the fixture parties: Alice initiates, Bob responds (spec §5.4). */
+export const ACC: SessionAccounts = { initiator: 'alice', responder: 'bob' };
+/** Bob's accept context with an empty replay log (spec §6.3). */
+export const CTX: AcceptContext = { ...ACC, isKnownBaseKey: () => false };
+/** Bob's accept context backed by a replay log the test can inspect. */
+export function replayLog(accounts: SessionAccounts = ACC): AcceptContext & { seen: Set<string> } {
+  const seen = new Set<string>();
+  return { ...accounts, seen, isKnownBaseKey: (k) => seen.has(Buffer.from(k).toString('hex')) };
+}
+/** A message's content (spec §9.1) with a fixed clock reading. */
+export function content(body: Uint8Array, order = 1, sentAt = 1_767_225_600_000): MessageContent {
+  return { body, sentAt, order };
 }
 
 /** Options with deterministic randomness, a controllable clock and the noble AEAD. */

@@ -1,6 +1,7 @@
 // A corpus of hostile inputs (wrong types, wrong lengths, truncated, trailing and oversized
-// encodings) fed to every public function of the protocol half of crypto-core: each must
-// throw a CryptoCoreError — never a TypeError, never a sentinel, never a half-built object.
+// encodings, version 1 structures, bad usernames, bad content stamps) fed to every public
+// function of the protocol half of crypto-core: each must throw a CryptoCoreError — never a
+// TypeError, never a sentinel, never a half-built object.
 import { describe, expect, it } from 'vitest';
 import { decodeBundle, encodeBundle, verifyBundle } from '../src/bundle.js';
 import { CryptoCoreError } from '../src/errors.js';
@@ -12,6 +13,7 @@ import {
 } from '../src/identity.js';
 import { identityDhPublic, identityDhSecret } from '../src/identity-dh.js';
 import {
+  generateOneTimePqPreKeys,
   generateOneTimePreKeys,
   generatePqPreKey,
   generateSignedPreKey,
@@ -28,9 +30,9 @@ import {
   parseInitialMessage,
 } from '../src/session.js';
 import { deserializeSession, serializeSession } from '../src/session-codec.js';
-import { MAX_PLAINTEXT_BYTES } from '../src/session-limits.js';
+import { MAX_BODY_BYTES } from '../src/session-limits.js';
 import { nobleX25519, webCryptoX25519 } from '../src/x25519-backend.js';
-import { enc, makeParties, opts } from './fixtures.js';
+import { ACC, CTX, content, enc, makeParties, opts } from './fixtures.js';
 
 const P = makeParties('hostile');
 const notBytes: unknown[] = [
@@ -76,11 +78,14 @@ interface Case {
   call: (...a: never[]) => unknown;
 }
 
+/** The same bytes with version byte 0x01: a version 1 structure (spec §3). */
+const v1 = (x: Uint8Array): Uint8Array => Uint8Array.of(0x01, ...x.subarray(1));
+
 async function setup() {
-  const a = initiateSession(P.alice, P.bundle, opts('h1')).session;
-  const m = await encryptMessage(a, 'text', enc('hi'), opts('h1'));
-  const b = await acceptSession(P.bobKeys, m.message, opts('h1b'));
-  const reply = await encryptMessage(b.session, 'text', enc('yo'), opts('h1c'));
+  const a = initiateSession(P.alice, P.bundle, ACC, opts('h1')).session;
+  const m = await encryptMessage(a, 'text', content(enc('hi')), opts('h1'));
+  const b = await acceptSession(P.bobKeys, m.message, CTX, opts('h1b'));
+  const reply = await encryptMessage(b.session, 'text', content(enc('yo')), opts('h1c'));
   return { a, m, b, reply };
 }
 
@@ -96,10 +101,53 @@ describe('hostile inputs', async () => {
     { ...P.bobKeys, signedPreKey: { ...P.spk, secretKey: 'x' } },
     { ...P.bobKeys, oneTimePreKey: { ...P.opk, secretKey: new Uint8Array(31) } },
     { ...P.bobKeys, identity: { publicKey: P.bob.publicKey, secretKey: 7 } },
+    { ...P.bobKeys, pqPreKey: { ...P.pq, kind: 'one-time' } },
+    { ...P.bobKeys, pqPreKey: { ...P.pq, kind: undefined } },
+  ];
+  const badNames: unknown[] = [undefined, null, 5, '', 'al ice', 'tab\t', 'x'.repeat(65), '\u0000', '\ud800'];
+  const accountVariants: unknown[] = [
+    ...notObjects,
+    ...badNames.map((n) => ({ ...ACC, initiator: n })),
+    ...badNames.map((n) => ({ ...ACC, responder: n })),
+  ];
+  const contextVariants: unknown[] = [
+    ...accountVariants.map((v) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+        ? { ...v, isKnownBaseKey: () => false }
+        : v,
+    ),
+    { ...ACC },
+    { ...ACC, isKnownBaseKey: 5 },
+    { ...ACC, isKnownBaseKey: () => true }, // a known base key: DUPLICATE_MESSAGE
+    { ...ACC, isKnownBaseKey: async () => true },
+    { ...ACC, isKnownBaseKey: () => 'yes' }, // anything but false counts as known
+  ];
+  const stamp = { sentAt: 1_767_225_600_000, order: 1 };
+  const badStamps: unknown[] = [
+    ...notObjects,
+    { ...stamp, sentAt: -1 },
+    { ...stamp, sentAt: 1.5 },
+    { ...stamp, sentAt: 2 ** 53 },
+    { ...stamp, sentAt: '1' },
+    { ...stamp, order: 0 },
+    { ...stamp, order: -1 },
+    { ...stamp, order: undefined },
+  ];
+  const badContents: unknown[] = [
+    ...badStamps.map((v) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+        ? { ...v, body: enc('x') }
+        : v,
+    ),
+    ...notBytes.map((body) => ({ ...stamp, body })),
+    { ...stamp, body: new Uint8Array(MAX_BODY_BYTES + 1) },
   ];
   const sessionVariants: unknown[] = [
     ...notObjects,
-    { ...b.session, version: 2 },
+    { ...b.session, version: 1 }, // a stored version 1 state: UNSUPPORTED_VERSION
+    { ...b.session, version: 3 },
+    { ...b.session, version: '2' },
+    { ...b.session, associatedData: new Uint8Array(96) }, // version 1 AD length
     { ...b.session, role: 'observer' },
     { ...b.session, rootKey: new Uint8Array(31) },
     { ...b.session, sendingChain: { chainKey: new Uint8Array(32), counter: -1 } },
@@ -128,6 +176,8 @@ describe('hostile inputs', async () => {
     { ...P.bundle, pqPreKey: { ...P.bundle.pqPreKey, publicKey: new Uint8Array(1183) } },
     { ...P.bundle, oneTimePreKey: { id: 1.5, publicKey: new Uint8Array(32) } },
     { ...P.bundle, oneTimePreKey: null },
+    { ...P.bundle, pqPreKey: { ...P.bundle.pqPreKey, kind: 'none' } },
+    { ...P.bundle, pqPreKey: { ...P.bundle.pqPreKey, kind: undefined } },
   ];
   const spkPublic = P.bundle.signedPreKey;
   const pqPublic = P.bundle.pqPreKey;
@@ -192,6 +242,12 @@ describe('hostile inputs', async () => {
       call: generateOneTimePreKeys as never,
     },
     {
+      name: 'generateOneTimePqPreKeys',
+      args: () => [P.bob, 1, 1, undefined],
+      hostile: [notObjects, badInts, [0, 101, ...badInts], ['x', () => null, () => new Uint8Array(63)]],
+      call: generateOneTimePqPreKeys as never,
+    },
+    {
       name: 'verifySignedPreKey',
       args: () => [P.bob.publicKey, spkPublic],
       hostile: [
@@ -205,7 +261,13 @@ describe('hostile inputs', async () => {
       args: () => [P.bob.publicKey, pqPublic],
       hostile: [
         [...notBytes, ...badLengths],
-        [...notObjects, { ...pqPublic, id: 3 }, { ...pqPublic, publicKey: new Uint8Array(32) }],
+        [
+          ...notObjects,
+          { ...pqPublic, id: 3 },
+          { ...pqPublic, publicKey: new Uint8Array(32) },
+          { ...pqPublic, kind: 'one-time' },
+          { ...pqPublic, kind: 'x' },
+        ],
       ],
       call: verifyPqPreKey as never,
     },
@@ -213,47 +275,48 @@ describe('hostile inputs', async () => {
     {
       name: 'decodeBundle',
       args: () => [bundleBytes],
-      hostile: [[...notBytes, ...badLengths]],
+      hostile: [[...notBytes, ...badLengths, v1(bundleBytes)]],
       call: decodeBundle as never,
     },
     { name: 'verifyBundle', args: () => [P.bundle], hostile: [bundleVariants], call: verifyBundle as never },
     {
       name: 'initiateSession',
-      args: () => [P.alice, P.bundle, undefined],
-      hostile: [[...notObjects, { publicKey: 1, secretKey: 2 }], bundleVariants, badOptions],
+      args: () => [P.alice, P.bundle, ACC, undefined],
+      hostile: [[...notObjects, { publicKey: 1, secretKey: 2 }], bundleVariants, accountVariants, badOptions],
       call: initiateSession as never,
     },
     {
       name: 'acceptSession',
-      args: () => [P.bobKeys, m.message, undefined],
-      hostile: [keysVariants, [...notBytes, ...badLengths, reply.message], badOptions],
+      args: () => [P.bobKeys, m.message, CTX, undefined],
+      hostile: [
+        keysVariants,
+        [...notBytes, ...badLengths, reply.message, v1(m.message)],
+        contextVariants,
+        badOptions,
+      ],
       call: acceptSession as never,
     },
     {
       name: 'encryptMessage',
-      args: () => [a, 'text', enc('x'), undefined],
-      hostile: [
-        sessionVariants,
-        ['photo', 'TEXT', 1, null],
-        [...notBytes, new Uint8Array(MAX_PLAINTEXT_BYTES + 1)],
-        badShapes,
-      ],
+      args: () => [a, 'text', content(enc('x')), undefined],
+      hostile: [sessionVariants, ['photo', 'TEXT', 1, null], [...notBytes, ...badContents], badOptions],
       call: encryptMessage as never,
     },
     {
       name: 'encryptPhotoMessage',
-      args: () => [a, () => enc('meta'), undefined],
+      args: () => [a, () => enc('meta'), stamp, undefined],
       hostile: [
         sessionVariants,
-        [null, 'f', () => 'string', async () => null, () => new Uint8Array(MAX_PLAINTEXT_BYTES + 1)],
-        badShapes,
+        [null, 'f', () => 'string', async () => null, () => new Uint8Array(MAX_BODY_BYTES + 1)],
+        badStamps,
+        badOptions,
       ],
       call: encryptPhotoMessage as never,
     },
     {
       name: 'decryptMessage',
       args: () => [a, reply.message, undefined],
-      hostile: [sessionVariants, [...notBytes, ...badLengths, m.message], badOptions],
+      hostile: [sessionVariants, [...notBytes, ...badLengths, m.message, v1(reply.message)], badOptions],
       call: decryptMessage as never,
     },
     {
@@ -301,7 +364,7 @@ describe('hostile inputs', async () => {
     {
       name: 'deserializeSession',
       args: () => [sessionBytes],
-      hostile: [[...notBytes, ...badLengths]],
+      hostile: [[...notBytes, ...badLengths, v1(sessionBytes)]],
       call: deserializeSession as never,
     },
   ];
@@ -331,13 +394,16 @@ describe('hostile inputs', async () => {
     };
     const encodings: [string, Uint8Array, (x: Uint8Array) => unknown][] = [
       ['bundle', bundleBytes, decodeBundle],
-      ['initial message', m.message, (x) => acceptSession(P.bobKeys, x)],
+      ['initial message', m.message, (x) => acceptSession(P.bobKeys, x, CTX)],
       ['initial message (parse)', m.message, parseInitialMessage],
       ['ratchet message', reply.message, (x) => decryptMessage(a, x)],
       ['session', sessionBytes, deserializeSession],
     ];
     for (const [name, bytes, fn] of encodings) {
-      for (let n = 0; n < bytes.length; n += n < 100 ? 1 : 53)
+      // Parsing alone cannot tell a shorter ciphertext from a cut one: only cuts before the
+      // end of the header and the tag (1,169 + 56 + 16 bytes) are malformed to it.
+      const end = name === 'initial message (parse)' ? 1169 + 56 + 16 : bytes.length;
+      for (let n = 0; n < end; n += n < 100 ? 1 : 53)
         await rejects(() => fn(bytes.slice(0, n)), `${name} cut at ${n}`);
       if (name !== 'ratchet message' && !name.startsWith('initial'))
         await rejects(() => fn(Uint8Array.of(...bytes, 0)), `${name} + 1 byte`);

@@ -15,16 +15,16 @@ import {
   encryptPhotoMessage,
   initiateSession,
 } from '../src/session.js';
-import { enc, makeParties, opts } from './fixtures.js';
+import { ACC, CTX, content, enc, makeParties, opts } from './fixtures.js';
 
 describe('photos over a session', () => {
   it('a photo message carries what opens its blob, and only its blob', async () => {
     const p = makeParties('photo-session');
     const o = opts('photo-session');
-    let { session: alice } = initiateSession(p.alice, p.bundle, o);
-    const hello = await encryptMessage(alice, 'text', enc('hi'), o);
+    let { session: alice } = initiateSession(p.alice, p.bundle, ACC, o);
+    const hello = await encryptMessage(alice, 'text', content(enc('hi')), o);
     alice = hello.session;
-    let bob = (await acceptSession(p.bobKeys, hello.message, o)).session;
+    let bob = (await acceptSession(p.bobKeys, hello.message, CTX, o)).session;
 
     const jpeg = concat(Uint8Array.of(0xff, 0xd8, 0xff), new Uint8Array(40_000).fill(7));
     const blobs: Uint8Array[] = [];
@@ -45,6 +45,7 @@ describe('photos over a session', () => {
             thumbnail: new Uint8Array(0),
           });
         },
+        { sentAt: 1_767_225_600_000 + i, order: 2 + i },
         o,
       );
       alice = sent.session;
@@ -60,9 +61,10 @@ describe('photos over a session', () => {
       const got = await decryptMessage(bob, m, o);
       bob = got.session;
       expect(got.contentType).toBe('photo');
+      expect(got.order).toBe(2 + opened.length);
       if (!got.messageKey || !got.header) throw new Error('photo message without key');
       opened.push({
-        meta: decodePhotoMetadata(got.plaintext),
+        meta: decodePhotoMetadata(got.body),
         messageKey: got.messageKey,
         header: got.header,
       });

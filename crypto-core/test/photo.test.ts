@@ -3,11 +3,14 @@
  * split, the digest and length check (DIGEST_MISMATCH), binding to the carrying message,
  * the image-type check, and strict decoding of the metadata.
  */
+
+import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import { concat } from '../src/bytes.js';
-import { CHUNK_BYTES, HEADER_BYTES } from '../src/chunked.js';
+import { CHUNK_BYTES, encryptChunked, HEADER_BYTES } from '../src/chunked.js';
+import { paddedPhotoLength } from '../src/padding.js';
 import {
   createPhotoDecryptor,
   createPhotoEncryptor,
@@ -16,6 +19,7 @@ import {
   encryptPhoto,
   MAX_BINDING_BYTES,
   photoCiphertextLength,
+  photoContext,
 } from '../src/photo.js';
 import {
   decodePhotoMetadata,
@@ -26,7 +30,7 @@ import {
 } from '../src/photo-metadata.js';
 
 const messageKey = new Uint8Array(32).map((_, i) => 100 + i);
-const header = new Uint8Array(44).map((_, i) => i);
+const header = new Uint8Array(56).map((_, i) => i);
 const jpeg = (n: number) =>
   new Uint8Array(n).map((_, i) => (i < 3 ? [0xff, 0xd8, 0xff][i] : (i * 31) & 0xff) as number);
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -169,6 +173,47 @@ describe('photo encryption', () => {
     expect(photoCiphertextLength(MAX_PHOTO_BYTES)).toBe(MAX_PHOTO_BLOB_BYTES);
     expect(MAX_PHOTO_BLOB_BYTES).toBeLessThanOrEqual(25 * 1024 * 1024); // the relay's default upload limit
   });
+
+  it('pads to the Padmé length (§10.2): close sizes share a blob length, the exact length comes back', async () => {
+    // padme(1,000,000) = 1,015,808: every size in (999,424, 1,015,808] gives one blob length.
+    expect(paddedPhotoLength(1_000_000)).toBe(1_015_808);
+    expect(paddedPhotoLength(MAX_PHOTO_BYTES)).toBe(MAX_PHOTO_BYTES); // capped, never above the limit
+    const a = await sealed(999_500);
+    const b = await sealed(1_015_808);
+    expect(a.ciphertext.length).toBe(b.ciphertext.length);
+    expect(a.ciphertextLength).toBe(photoCiphertextLength(999_500));
+    expect(await decryptPhoto(messageKey, header, a.meta, a.ciphertext)).toEqual(a.photo);
+    // Streaming agrees, and never releases a padding byte.
+    const enc = createPhotoEncryptor(messageKey, header, { random: () => a.ciphertext.slice(0, 24) });
+    const streamed = concat(await enc.push(a.photo), (await enc.finish()).tail);
+    expect(streamed).toEqual(a.ciphertext);
+    const dec = createPhotoDecryptor(messageKey, header, a.meta);
+    const parts = [];
+    for (const piece of cut(a.ciphertext, [70_000])) parts.push(await dec.push(piece));
+    parts.push(await dec.finish());
+    expect(concat(...parts)).toEqual(a.photo);
+  });
+
+  it('a blob whose padding is not zero is BAD_FORMAT, one-shot and streaming (§10.2)', async () => {
+    const photo = jpeg(200);
+    const padded = new Uint8Array(paddedPhotoLength(200)); // 208
+    padded.set(photo);
+    padded[205] = 1;
+    const ciphertext = await encryptChunked(derivePhotoKey(messageKey), padded, photoContext(header));
+    const meta = { mime: 'image/jpeg' as const, byteLength: 200, ciphertextSha256: sha256(ciphertext) };
+    await expect(decryptPhoto(messageKey, header, meta, ciphertext)).rejects.toMatchObject({
+      code: 'BAD_FORMAT',
+    });
+    const dec = createPhotoDecryptor(messageKey, header, meta);
+    await expect(
+      (async () => {
+        await dec.push(ciphertext);
+        return dec.finish();
+      })(),
+    ).rejects.toMatchObject({ code: 'BAD_FORMAT' });
+    // The same bytes announced with their padded length are a valid 208-byte photo.
+    expect(await decryptPhoto(messageKey, header, { ...meta, byteLength: 208 }, ciphertext)).toEqual(padded);
+  });
 });
 
 const metadata: fc.Arbitrary<PhotoMetadata> = fc.record({
@@ -214,9 +259,10 @@ describe('photo metadata encoding', () => {
       b[i] = v;
       return b;
     };
-    expect(() => decodePhotoMetadata(edit(0, 2))).toThrow(
-      expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
-    );
+    for (const version of [1, 3])
+      expect(() => decodePhotoMetadata(edit(0, version))).toThrow(
+        expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
+      );
     expect(() => decodePhotoMetadata(edit(1, 3))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' }));
     expect(() => decodePhotoMetadata(edit(7, 0))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // width 0
     expect(() => decodePhotoMetadata(edit(2, 0x7f))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // size

@@ -10,7 +10,7 @@ import {
 } from '../src/session.js';
 import { serializeSession } from '../src/session-codec.js';
 import { MAX_SKIP, MAX_SKIPPED_KEY_AGE_MS, MAX_SKIPPED_KEYS } from '../src/session-limits.js';
-import { enc, makeParties, opts } from './fixtures.js';
+import { ACC, CTX, content, enc, makeParties, opts } from './fixtures.js';
 
 const P = makeParties('limits');
 
@@ -22,7 +22,7 @@ async function sendMany(
   const messages: Uint8Array[] = [];
   const o = opts(label);
   for (let i = 0; i < n; i++) {
-    const out = await encryptMessage(s, 'text', enc(`${label} ${i}`), o);
+    const out = await encryptMessage(s, 'text', content(enc(`${label} ${i}`)), o);
     s = out.session;
     messages.push(out.message);
   }
@@ -31,9 +31,9 @@ async function sendMany(
 
 describe('skipped-key limits', () => {
   it(`a jump of more than MAX_SKIP (${MAX_SKIP}) keys is TOO_MANY_SKIPPED with state unchanged`, async () => {
-    const a0 = initiateSession(P.alice, P.bundle, opts('l1')).session;
+    const a0 = initiateSession(P.alice, P.bundle, ACC, opts('l1')).session;
     const { messages } = await sendMany(a0, MAX_SKIP + 3, 'l1');
-    const b = await acceptSession(P.bobKeys, messages[0] as Uint8Array, opts('l1b'));
+    const b = await acceptSession(P.bobKeys, messages[0] as Uint8Array, CTX, opts('l1b'));
     const before = serializeSession(b.session);
     // messages[MAX_SKIP + 2] needs keys 1..MAX_SKIP+1 skipped: one too many.
     await expect(decryptMessage(b.session, messages[MAX_SKIP + 2] as Uint8Array)).rejects.toMatchObject({
@@ -50,22 +50,22 @@ describe('skipped-key limits', () => {
     });
     // A new-chain header announcing a previous chain too long to skip is refused before
     // any DH or AEAD work (the PN field is authenticated, but the bound is checked first).
-    const reply = await encryptMessage(late.session, 'text', enc('r'), opts('l1d'));
+    const reply = await encryptMessage(late.session, 'text', content(enc('r')), opts('l1d'));
     const aGot = await decryptMessage(a0, reply.message, opts('l1e'));
-    const next = await encryptMessage(aGot.session, 'text', enc('n'), opts('l1f'));
+    const next = await encryptMessage(aGot.session, 'text', content(enc('n')), opts('l1f'));
     const forged = next.message.slice();
     forged.set([0, 0, 0x20, 0], 36); // PN = 8192
     const held = serializeSession(reply.session);
     await expect(decryptMessage(reply.session, forged)).rejects.toMatchObject({ code: 'TOO_MANY_SKIPPED' });
     expect(serializeSession(reply.session)).toEqual(held);
-    expect((await decryptMessage(reply.session, next.message)).plaintext).toEqual(enc('n'));
+    expect((await decryptMessage(reply.session, next.message)).body).toEqual(enc('n'));
   }, 60_000);
 
   it(`stored keys never exceed MAX_SKIPPED_KEYS (${MAX_SKIPPED_KEYS}); the oldest are evicted`, async () => {
-    let a = initiateSession(P.alice, P.bundle, opts('l2')).session;
-    const first = await encryptMessage(a, 'text', enc('hello'), opts('l2'));
+    let a = initiateSession(P.alice, P.bundle, ACC, opts('l2')).session;
+    const first = await encryptMessage(a, 'text', content(enc('hello')), opts('l2'));
     a = first.session;
-    let b = (await acceptSession(P.bobKeys, first.message, opts('l2b'))).session;
+    let b = (await acceptSession(P.bobKeys, first.message, CTX, opts('l2b'))).session;
     const oldest: Uint8Array[] = [];
     for (let round = 0; round < 3; round++) {
       // Alice sends MAX_SKIP + 1 messages on a fresh chain; Bob receives only the last.
@@ -75,7 +75,7 @@ describe('skipped-key limits', () => {
       b = (await decryptMessage(b, batch.messages[MAX_SKIP] as Uint8Array, opts(`l2b ${round}`))).session;
       expect(b.skippedKeys.length).toBeLessThanOrEqual(MAX_SKIPPED_KEYS);
       // Bob replies so Alice's next batch is on a new chain (a DH ratchet step).
-      const reply = await encryptMessage(b, 'text', enc('ack'), opts(`l2r ${round}`));
+      const reply = await encryptMessage(b, 'text', content(enc('ack')), opts(`l2r ${round}`));
       b = reply.session;
       a = (await decryptMessage(a, reply.message, opts(`l2a ${round}`))).session;
     }
@@ -90,18 +90,18 @@ describe('skipped-key limits', () => {
   it('skipped keys older than MAX_SKIPPED_KEY_AGE_MS are deleted (injected clock)', async () => {
     let now = 5_000_000;
     const clock = () => now;
-    let a = initiateSession(P.alice, P.bundle, opts('l3')).session;
+    let a = initiateSession(P.alice, P.bundle, ACC, opts('l3')).session;
     const { session, messages } = await sendMany(a, 3, 'l3');
     a = session;
-    const b = await acceptSession(P.bobKeys, messages[2] as Uint8Array, opts('l3b', clock));
+    const b = await acceptSession(P.bobKeys, messages[2] as Uint8Array, CTX, opts('l3b', clock));
     expect(b.session.skippedKeys.map((k) => k.storedAt)).toEqual([now, now]);
     now += MAX_SKIPPED_KEY_AGE_MS; // exactly the bound: still kept
     const r1 = await decryptMessage(b.session, messages[0] as Uint8Array, opts('l3c', clock));
     expect(r1.session.skippedKeys.length).toBe(1);
     now += 1; // one millisecond past: the remaining key expires at the next decryption
-    const reply = await encryptMessage(r1.session, 'text', enc('r'), opts('l3d'));
+    const reply = await encryptMessage(r1.session, 'text', content(enc('r')), opts('l3d'));
     const aGot = await decryptMessage(a, reply.message, opts('l3e', clock));
-    const more = await encryptMessage(aGot.session, 'text', enc('x'), opts('l3f'));
+    const more = await encryptMessage(aGot.session, 'text', content(enc('x')), opts('l3f'));
     const r2 = await decryptMessage(reply.session, more.message, opts('l3g', clock));
     expect(r2.session.skippedKeys.length).toBe(0);
     await expect(decryptMessage(r2.session, messages[1] as Uint8Array)).rejects.toMatchObject({

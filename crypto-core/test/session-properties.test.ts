@@ -1,5 +1,7 @@
-// Property tests of sessions (spec §7–§9): random interleavings of sends by both parties
-// with any delivery order, replays, reflections, storage round trips and single-bit flips.
+// Property tests of sessions (spec §6–§9): random interleavings of sends by both parties
+// with any delivery order, replays (of ratchet and initial messages, into the session and
+// into acceptSession with the durable replay log of §6.3), reflections, storage round trips
+// and single-bit flips. Every refusal leaves the state byte-identical.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deterministicRandom } from '../scripts/deterministic-random.js';
@@ -7,18 +9,20 @@ import { nobleAesGcm } from '../src/aes-gcm.js';
 import { CryptoCoreError } from '../src/errors.js';
 import { kdfChain } from '../src/ratchet-kdf.js';
 import {
+  type Accepted,
   acceptSession,
   type Decrypted,
   decryptMessage,
   encryptMessage,
   encryptPhotoMessage,
   initiateSession,
+  messageKind,
   type SessionOptions,
   type SessionState,
 } from '../src/session.js';
 import { deserializeSession, serializeSession } from '../src/session-codec.js';
 import { nobleX25519, webCryptoX25519 } from '../src/x25519-backend.js';
-import { makeParties } from './fixtures.js';
+import { ACC, content, makeParties, replayLog } from './fixtures.js';
 
 const P = makeParties('properties');
 type Who = 'A' | 'B';
@@ -26,7 +30,9 @@ interface Msg {
   id: number;
   from: Who;
   bytes: Uint8Array;
-  plaintext: Uint8Array;
+  body: Uint8Array;
+  sentAt: number;
+  order: number;
   messageKey: Uint8Array;
 }
 
@@ -47,6 +53,8 @@ class Conversation {
   readonly sentBy: Record<Who, Msg[]> = { A: [], B: [] };
   private next = 0;
   readonly o: Record<Who, SessionOptions>;
+  /** Bob's durable replay log (spec §6.3): every base key he accepted. */
+  readonly log = replayLog();
 
   constructor(seed: number) {
     // Each side picks its X25519 backend from the seed: mixed pairs must interoperate.
@@ -60,7 +68,7 @@ class Conversation {
         x25519: x(seed >> 1),
       },
     };
-    this.a = initiateSession(P.alice, P.bundle, this.o.A).session;
+    this.a = initiateSession(P.alice, P.bundle, ACC, this.o.A).session;
   }
 
   session(w: Who): SessionState | null {
@@ -76,16 +84,22 @@ class Conversation {
     const s = this.session(from);
     if (s === null || s.sendingChain === null) return; // Bob cannot speak before hearing Alice
     const id = this.next++;
-    const plaintext = new TextEncoder().encode(`${from}${id}`);
+    const body = new TextEncoder().encode(`${from}${id}`.repeat(1 + (id % 30)));
+    const stamp = { sentAt: 1_767_225_600_000 + id, order: id + 1 };
     const messageKey = kdfChain(s.sendingChain.chainKey).messageKey;
     const out = photo
-      ? await encryptPhotoMessage(s, ({ messageKey: mk }) => {
-          expect(mk).toEqual(messageKey);
-          return plaintext;
-        })
-      : await encryptMessage(s, 'text', plaintext, this.o[from]);
+      ? await encryptPhotoMessage(
+          s,
+          ({ messageKey: mk }) => {
+            expect(mk).toEqual(messageKey);
+            return body;
+          },
+          stamp,
+          this.o[from],
+        )
+      : await encryptMessage(s, 'text', content(body, stamp.order, stamp.sentAt), this.o[from]);
     this.set(from, out.session);
-    const msg = { id, from, bytes: out.message, plaintext, messageKey };
+    const msg = { id, from, bytes: out.message, body, ...stamp, messageKey };
     this.sentBy[from].push(msg);
     this.inFlight[from === 'A' ? 'B' : 'A'].push(msg);
   }
@@ -93,7 +107,9 @@ class Conversation {
   /** Decrypts `bytes` at `to` without committing the result. */
   async open(to: Who, bytes: Uint8Array): Promise<Decrypted> {
     const s = this.session(to);
-    return s === null ? acceptSession(P.bobKeys, bytes, this.o.B) : decryptMessage(s, bytes, this.o[to]);
+    return s === null
+      ? acceptSession(P.bobKeys, bytes, this.log, this.o.B)
+      : decryptMessage(s, bytes, this.o[to]);
   }
 
   async deliver(to: Who, pick: number): Promise<void> {
@@ -106,7 +122,9 @@ class Conversation {
     const r = await this.open(to, msg.bytes);
     // Functional API: even a successful decryption leaves the given state untouched.
     if (given !== null) expect(serializeSession(given)).toEqual(givenBytes);
-    expect(r.plaintext).toEqual(msg.plaintext);
+    expect(r.body).toEqual(msg.body);
+    expect([r.sentAt, r.order]).toEqual([msg.sentAt, msg.order]);
+    if ('replayRecord' in r) this.log.seen.add((r as Accepted).replayRecord.baseKeyHex);
     // Forward secrecy (spec §7.5): the used key is gone from the state.
     expect(contains(serializeSession(r.session), msg.messageKey)).toBe(false);
     this.set(to, r.session);
@@ -125,8 +143,20 @@ class Conversation {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(CryptoCoreError);
-    expect(['DUPLICATE_MESSAGE', 'AUTH_FAILED']).toContain((err as CryptoCoreError).code);
+    // spec §6.3: a repeated initial message is always DUPLICATE_MESSAGE, however far the
+    // session has moved on; a ratchet message from a chain forgotten beyond
+    // MAX_PREVIOUS_CHAINS looks like a new ratchet key and fails its tag (§7.4 step 5).
+    const initial = messageKind(msg.bytes) === 'initial';
+    expect(initial ? ['DUPLICATE_MESSAGE'] : ['DUPLICATE_MESSAGE', 'AUTH_FAILED']).toContain(
+      (err as CryptoCoreError).code,
+    );
     expect(serializeSession(s)).toEqual(before);
+    // The same initial message offered to acceptSession (session dropped): the durable
+    // replay log refuses it before any other work.
+    if (initial && to === 'B')
+      await expect(acceptSession(P.bobKeys, msg.bytes, this.log, this.o.B)).rejects.toMatchObject({
+        code: 'DUPLICATE_MESSAGE',
+      });
   }
 
   /** A message handed back to its own sender: REFLECTED_MESSAGE, state unchanged. */
@@ -293,6 +323,6 @@ describe('session properties', () => {
     const r = await c.open('A', msg.bytes);
     expect(r.contentType).toBe('photo');
     expect(r.messageKey).toEqual(msg.messageKey);
-    expect(r.header).toEqual(msg.bytes.slice(0, 44));
+    expect(r.header).toEqual(msg.bytes.slice(0, 56));
   });
 });

@@ -14,7 +14,7 @@ import {
   webCryptoKeyPairSharedSecret,
   webCryptoX25519,
 } from '../src/x25519-backend.js';
-import { enc, hex, makeParties } from './fixtures.js';
+import { ACC, CTX, content, enc, hex, makeParties } from './fixtures.js';
 import { hasWycheproof, loadWycheproof, hex as unhex } from './util/wycheproof.js';
 
 describe('WebCrypto X25519 with the key pair imported as JWK', () => {
@@ -84,17 +84,17 @@ describe('WebCrypto-generated ratchet key pairs', () => {
 
   it('a default-options conversation with a DH step every turn keeps consistent ratchet keys', async () => {
     const p = makeParties('fast paths');
-    let { session: a } = initiateSession(p.alice, p.bundle);
-    const first = await encryptMessage(a, 'text', enc('0'));
+    let { session: a } = initiateSession(p.alice, p.bundle, ACC);
+    const first = await encryptMessage(a, 'text', content(enc('0')));
     a = first.session;
-    const got = await acceptSession(p.bobKeys, first.message);
+    const got = await acceptSession(p.bobKeys, first.message, CTX);
     let b = got.session;
-    expect(new TextDecoder().decode(got.plaintext)).toBe('0');
+    expect(new TextDecoder().decode(got.body)).toBe('0');
     for (let i = 1; i <= 12; i++) {
       const [from, to] = i % 2 ? [b, a] : [a, b];
-      const sent = await encryptMessage(from, 'text', enc(String(i)));
+      const sent = await encryptMessage(from, 'text', content(enc(String(i))));
       const back = await decryptMessage(to, sent.message);
-      expect(new TextDecoder().decode(back.plaintext)).toBe(String(i));
+      expect(new TextDecoder().decode(back.body)).toBe(String(i));
       // The receiver just made a new pair (natively here): its halves must belong together.
       const pair = back.session.sendingRatchet;
       expect(hex(pair.publicKey)).toBe(hex(x25519.getPublicKey(pair.secretKey)));
@@ -107,25 +107,25 @@ describe('WebCrypto-generated ratchet key pairs', () => {
 describe('acceptSession computes its four X3DH DHs with WebCrypto by default', () => {
   it('gives the session noble gives: both accept the same message, and the conversation goes on', async () => {
     const p = makeParties('x3dh webcrypto');
-    const { session: a } = initiateSession(p.alice, p.bundle);
-    const first = await encryptMessage(a, 'text', enc('hello'));
-    const viaWebCrypto = await acceptSession(p.bobKeys, first.message);
-    const viaNoble = await acceptSession(p.bobKeys, first.message, { x25519: nobleX25519 });
-    expect(new TextDecoder().decode(viaWebCrypto.plaintext)).toBe('hello');
+    const { session: a } = initiateSession(p.alice, p.bundle, ACC);
+    const first = await encryptMessage(a, 'text', content(enc('hello')));
+    const viaWebCrypto = await acceptSession(p.bobKeys, first.message, CTX);
+    const viaNoble = await acceptSession(p.bobKeys, first.message, CTX, { x25519: nobleX25519 });
+    expect(new TextDecoder().decode(viaWebCrypto.body)).toBe('hello');
     expect(hex(viaWebCrypto.session.associatedData)).toBe(hex(viaNoble.session.associatedData));
-    const reply = await encryptMessage(viaWebCrypto.session, 'text', enc('back'));
+    const reply = await encryptMessage(viaWebCrypto.session, 'text', content(enc('back')));
     const got = await decryptMessage(first.session, reply.message);
-    expect(new TextDecoder().decode(got.plaintext)).toBe('back');
+    expect(new TextDecoder().decode(got.body)).toBe('back');
   });
 
   it('wrong public halves supplied with the prekeys only cost the shortcut', async () => {
     const p = makeParties('x3dh wrong publics');
-    const { session: a } = initiateSession(p.alice, p.bundle);
-    const first = await encryptMessage(a, 'text', enc('hello'));
+    const { session: a } = initiateSession(p.alice, p.bundle, ACC);
+    const first = await encryptMessage(a, 'text', content(enc('hello')));
     const other = x25519.getPublicKey(new Uint8Array(32).fill(9));
     const keys = { ...p.bobKeys, oneTimePreKey: { ...p.opk, publicKey: other } };
-    const got = await acceptSession(keys, first.message);
-    expect(new TextDecoder().decode(got.plaintext)).toBe('hello');
+    const got = await acceptSession(keys, first.message, CTX);
+    expect(new TextDecoder().decode(got.body)).toBe('hello');
   });
 });
 

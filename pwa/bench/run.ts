@@ -6,7 +6,7 @@
 //     to the first painted app shell in the same run;
 //  4. photo pipeline for a 12-megapixel JPEG (decode, strip, downscale, encrypt), ratio to
 //     decoding it alone;
-//  5. signed prekey rotation on the device (spec/protocol.md §4.3), ratio to a top-up of 100
+//  5. signed prekey rotation on the device (spec/protocol.md §4.7), ratio to a top-up of 100
 //     one-time X25519 prekeys.
 // Results are printed and written to BENCHMARKS.md. No assertion: numbers, not pass/fail.
 import { execFileSync } from 'node:child_process';

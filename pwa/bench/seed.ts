@@ -91,7 +91,7 @@ async function photoBench(): Promise<{
 }
 
 /**
- * Prekey rotation on this device (spec/protocol.md §4.3): each maintenance run two days apart
+ * Prekey rotation on this device (spec/protocol.md §4.7): each maintenance run two days apart
  * generates and signs a new X25519 + ML-KEM-768 pair, stores it with strict durability,
  * "uploads" it (a relay that answers at once) and, from the fifth run on, deletes the pair
  * whose grace period ended. Baseline: the existing top-up of 100 one-time X25519 prekeys

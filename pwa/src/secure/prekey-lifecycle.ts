@@ -1,4 +1,4 @@
-// The signed prekeys' lifecycle on this device (spec/protocol.md §4.3, rotation and grace period):
+// The signed prekeys' lifecycle on this device (spec/protocol.md §4.7):
 // a new signed X25519 prekey and a new last-resort ML-KEM-768 prekey every
 // PREKEY_ROTATION_INTERVAL_MS (ids only grow; the relay refuses an id that goes backwards),
 // uploaded; the secrets of a replaced pair are deleted RETIRED_PREKEY_GRACE_MS after the relay
@@ -26,10 +26,10 @@ import {
 import { RECORD, type StoredPrekeyState } from './records.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** spec/protocol.md §4.3: a new signed X25519 + last-resort ML-KEM prekey pair every 2 days. */
+/** spec/protocol.md §4.7: a new signed X25519 + last-resort ML-KEM prekey pair every 2 days. */
 export const PREKEY_ROTATION_INTERVAL_MS = 2 * DAY_MS;
 /**
- * spec/protocol.md §4.3: a replaced pair's secrets are kept 7 days after its successor was
+ * spec/protocol.md §4.7: a replaced pair's secrets are kept 7 days after its successor was
  * published, for first messages still in flight (a contact offline for a week, the relay's queue).
  */
 export const RETIRED_PREKEY_GRACE_MS = 7 * DAY_MS;
@@ -37,6 +37,15 @@ export const RETIRED_PREKEY_GRACE_MS = 7 * DAY_MS;
 /** What the lifecycle needs from the relay. */
 export interface PrekeyUploader {
   uploadKeys(keys: KeysUpload): Promise<unknown>;
+}
+
+export interface MaintenanceOptions {
+  /**
+   * False: rotate and publish, but delete nothing yet — the device has not fetched its mailbox
+   * since it started, and first messages waiting there may name a prekey past its grace
+   * period (spec/protocol.md §4.7: fetch the mailbox before deleting expired prekeys).
+   */
+  readonly deleteExpired?: boolean;
 }
 
 export interface MaintenanceResult {
@@ -70,6 +79,7 @@ export async function maintainPrekeys(
   storage: Storage,
   server: PrekeyUploader,
   now: number,
+  options: MaintenanceOptions = {},
 ): Promise<MaintenanceResult> {
   let state = await loadPrekeyState(storage);
   let rotated = false;
@@ -93,7 +103,7 @@ export async function maintainPrekeys(
       uploadError = err;
     }
   }
-  const deleted = await deleteExpired(storage, state, now);
+  const deleted = options.deleteExpired === false ? [] : await deleteExpired(storage, state, now);
   return uploadError === undefined ? { rotated, deleted } : { rotated, deleted, uploadError };
 }
 

@@ -392,6 +392,9 @@ describe('SessionManager', () => {
     expect(await bob.storage.list(RECORD.replayOf(1))).toHaveLength(1);
 
     clock.now += 1;
+    // Not before the mailbox is fetched (spec/protocol.md §4.7): the caller says when.
+    expect((await bob.sm.maintainPrekeys({ deleteExpired: false })).deleted).toEqual([]);
+    expect(await bob.storage.get(RECORD.signedPreKey(1))).toBeDefined();
     expect((await bob.sm.maintainPrekeys()).deleted).toEqual([1]);
     expect(await bob.storage.get(RECORD.signedPreKey(1))).toBeUndefined();
     expect(await bob.storage.get(RECORD.pqPreKey(1))).toBeUndefined();

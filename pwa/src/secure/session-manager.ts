@@ -45,6 +45,7 @@ import {
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
 import {
+  type MaintenanceOptions,
   type MaintenanceResult,
   maintainPrekeys,
   nextMaintenanceAt,
@@ -529,8 +530,10 @@ export class SessionManager {
   }
 
   /** Rotates the signed prekeys when due and deletes expired ones (prekey-lifecycle.ts). */
-  maintainPrekeys(): Promise<MaintenanceResult> {
-    return this.locks.run(PREKEY_LOCK, () => maintainPrekeys(this.storage, this.keyServer, this.clock()));
+  maintainPrekeys(options: MaintenanceOptions = {}): Promise<MaintenanceResult> {
+    return this.locks.run(PREKEY_LOCK, () =>
+      maintainPrekeys(this.storage, this.keyServer, this.clock(), options),
+    );
   }
 
   /** When maintainPrekeys next has work (device clock, ms). */

@@ -252,7 +252,7 @@ export class Messenger {
 
   /**
    * Rotates the signed prekeys when due, publishes what an earlier run could not, deletes
-   * expired secrets (spec/protocol.md §4.3), then plans the next run: at the next due time
+   * expired secrets (spec/protocol.md §4.7), then plans the next run: at the next due time
    * while the app runs, sooner after a failure. Runs on start (when online) and on every
    * reconnection, so a rotation overdue while the app was closed happens first thing.
    */
@@ -260,8 +260,11 @@ export class Messenger {
     if (this.stopped) return;
     let retry = false;
     try {
-      const result = await this.sm.maintainPrekeys();
-      retry = result.uploadError !== undefined;
+      // Expired prekeys go only once the mailbox is fetched: a first message waiting there
+      // may name one (spec/protocol.md §4.7).
+      const deleteExpired = await this.mailboxFetched();
+      const result = await this.sm.maintainPrekeys({ deleteExpired });
+      retry = result.uploadError !== undefined || !deleteExpired;
     } catch {
       retry = true; // locked store, missing state: tried again later
     }
@@ -279,6 +282,17 @@ export class Messenger {
       },
       Math.min(delay, MAX_TIMER_MS),
     );
+  }
+
+  /** True when every stream item the relay holds after our cursor has been handled. */
+  private async mailboxFetched(): Promise<boolean> {
+    if (this.o.sinks.connection.value !== 'online') return false;
+    await this.frames;
+    try {
+      return (await this.o.api.messages(this.cursor, 1)).messages.length === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Adds a batch of each kind of one-time prekey whose stock the relay says runs low. */

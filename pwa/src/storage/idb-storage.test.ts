@@ -145,6 +145,16 @@ describe('encrypted IndexedDB storage', () => {
     expect(await store.get('b')).toBe(2);
   });
 
+  it('lets go when another connection erases the database, and then behaves as locked', async () => {
+    const first = await openIdbStorage(name);
+    await first.put('k', 1);
+    const second = await openIdbStorage(name);
+    // Without letting go, this deletion would wait for as long as `first` stays open.
+    await second.erase();
+    await expect(first.get('k')).rejects.toBeInstanceOf(StorageLockedError);
+    expect(await (await openIdbStorage(name)).get('k')).toBeUndefined();
+  });
+
   it('lock drops the key: every later call rejects', async () => {
     const store = await openIdbStorage(name);
     await store.put('k', 1);

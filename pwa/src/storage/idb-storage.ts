@@ -55,12 +55,18 @@ export interface OpenOptions {
   readonly create?: NewLock;
 }
 
-function openDatabase(name: string): Promise<IDBPDatabase<Schema>> {
+function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabase<Schema>> {
   return openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');
       database.createObjectStore('records');
       database.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
+    },
+    // Another connection (another tab, or this app starting over) deletes or upgrades the
+    // database: let go — this store then behaves as locked — or that request waits for as
+    // long as this connection lives.
+    blocking() {
+      onBlocking();
     },
   });
 }
@@ -71,7 +77,11 @@ function openDatabase(name: string): Promise<IDBPDatabase<Schema>> {
  * one; neither writes anything.
  */
 export async function openIdbStorage(name: string, options: OpenOptions = {}): Promise<Storage> {
-  const db = await openDatabase(name);
+  let opened: IdbStorage | undefined;
+  const db = await openDatabase(name, () => {
+    if (opened) opened.lock();
+    else db.close();
+  });
   let keys: { dataKey: CryptoKey; lock: LockKind };
   try {
     keys = await loadOrCreateDataKey(db, options);
@@ -79,12 +89,13 @@ export async function openIdbStorage(name: string, options: OpenOptions = {}): P
     db.close();
     throw err;
   }
-  return new IdbStorage(name, db, keys.dataKey, keys.lock);
+  opened = new IdbStorage(name, db, keys.dataKey, keys.lock);
+  return opened;
 }
 
 /** The lock of the store named `name` without opening it: null when it holds no keyring. */
 export async function idbStorageLock(name: string): Promise<LockKind | null> {
-  const db = await openDatabase(name);
+  const db = await openDatabase(name, () => db.close());
   try {
     const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
     return existing ? lockKindOf(existing) : null;
