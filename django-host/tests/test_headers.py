@@ -40,8 +40,10 @@ def test_security_headers_everywhere(host, method, path):
 def test_csp_starts_from_none_and_allows_no_inline_script():
     d = directives(CONTENT_SECURITY_POLICY)
     assert d['default-src'] == "'none'"
-    assert d['script-src'] == "'self'"
-    assert 'unsafe' not in CONTENT_SECURITY_POLICY
+    # WebAssembly compilation only (the app lock's Argon2id); never eval or inline script.
+    assert d['script-src'] == "'self' 'wasm-unsafe-eval'"
+    assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
     assert d['connect-src'] == "'self'"
     assert d['frame-ancestors'] == "'none'"
     assert d['base-uri'] == "'none'"

@@ -436,9 +436,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
         // A login on this device whose store has a lock: its tokens are in memory since login().
         const tokens = pendingLogin.tokens;
         pendingLogin = null;
+        api.http.setTokens(tokens);
         const s = await storeForLogin(username, store, { passphrase, cost: kdfCost });
         await saveTokens(s, username, tokens);
-        api.http.setTokens(tokens);
         await openSession(username, s);
         messenger?.goOnline();
         return;

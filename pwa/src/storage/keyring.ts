@@ -54,7 +54,8 @@ export type NewLock = null | {
 
 const WRAP_AAD = new TextEncoder().encode('secure-drop/data-key/v1');
 // The KDF parameters are bound to the wrapped key: changed parameters fail to unwrap.
-const passphraseAad = (k: KdfParams) =>
+/** The AAD of a passphrase-wrapped data key (exported for the profile-copy test that checks the disk). */
+export const passphraseAad = (k: KdfParams) =>
   new TextEncoder().encode(
     `secure-drop/data-key/v2|argon2id|m=${k.m}|t=${k.t}|p=${k.p}|${base64.encode(k.salt)}`,
   );
