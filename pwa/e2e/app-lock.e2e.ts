@@ -134,7 +134,7 @@ async function send(page: Page, contact: string, text: string): Promise<void> {
 const inChat = (page: Page, text: string) =>
   page.locator('.message-scroller').getByText(text, { exact: true }).waitFor({ timeout: 30_000 });
 
-const bodyText = (page: Page) => page.evaluate(() => document.body.innerText);
+const bodyText = (page: Page) => page.evaluate(() => document.body.textContent ?? '');
 
 /** The raw data key, recovered the way only the passphrase allows (to look for it on disk). */
 async function rawDataKey(): Promise<Uint8Array> {
@@ -279,7 +279,13 @@ describe('app lock: a copied profile', () => {
     for (const text of Object.values(TEXTS)) expect(await bodyText(alice)).not.toContain(text);
     await alice.getByLabel('Passphrase').fill(PASSPHRASE);
     await alice.getByRole('button', { name: 'Unlock' }).click();
-    await alice.waitForURL(/\/chats$/, { timeout: 60_000 });
+    await alice
+      .waitForURL(/\/chats$/, { timeout: 60_000, waitUntil: 'commit' })
+      .catch(async (err: unknown) => {
+        throw new Error(`not at /chats after unlocking (${alice.url()}): ${await bodyText(alice)}`, {
+          cause: err,
+        });
+      });
     await openChat(alice, BOB);
     await inChat(alice, TEXTS.fromAlice);
     await inChat(alice, TEXTS.whileLocked);
