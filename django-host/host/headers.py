@@ -59,7 +59,9 @@ PERMISSIONS_POLICY = ', '.join(
         'gyroscope=()',
         'accelerometer=()',
         'display-capture=()',
-        'publickey-credentials-get=()',
+        # The app lock's passkey (WebAuthn PRF, pwa/src/storage/passkey.ts), this origin only.
+        'publickey-credentials-create=(self)',
+        'publickey-credentials-get=(self)',
         'screen-wake-lock=()',
         'xr-spatial-tracking=()',
         'browsing-topics=()',

@@ -51,8 +51,18 @@ const tempDir = (prefix: string) => {
   return d;
 };
 
-const openProfile = (dir: string): Promise<BrowserContext> =>
-  chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: ARGS, locale: 'en-US' });
+/** Persistent contexts still open (a failed test leaves one), closed in afterAll. */
+const open = new Set<BrowserContext>();
+async function openProfile(dir: string): Promise<BrowserContext> {
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    locale: 'en-US',
+  });
+  open.add(context);
+  context.on('close', () => open.delete(context));
+  return context;
+}
 
 beforeAll(async () => {
   for (let attempt = 1; ; attempt++) {
@@ -74,6 +84,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const c of [...open]) await c.close().catch(() => undefined);
   await bobBrowser?.close();
   await served?.close();
   await relay?.stop();
@@ -290,5 +301,103 @@ describe('app lock: a copied profile', () => {
     await inChat(alice, TEXTS.fromAlice);
     await inChat(alice, TEXTS.whileLocked);
     await context.close();
+  });
+});
+
+describe('app lock set later, in Settings', () => {
+  const profile = tempDir('sd-lock-later-');
+  const copy = tempDir('sd-lock-later-copy-');
+  const CAROL = `carollk_${run}`;
+  let oldWrap: Buffer = Buffer.alloc(0);
+
+  // FINDING (open, SECURITY.md "What a user's device holds"): Chromium's IndexedDB (LevelDB)
+  // keeps the replaced keyring record — the device wrapping key's bytes with the wrapped data
+  // key — in its log file until it compacts, so a profile copied soon after a lock was set in
+  // Settings still opens without the passphrase. A lock chosen at registration is not affected
+  // (the first describe). Kept as the attack: \`it.fails\` turns red once a fix makes it pass.
+  it.fails('replaces the stored wrapping key: the copied profile no longer holds the old keyring', async () => {
+    const context = await openProfile(profile);
+    context.setDefaultTimeout(30_000);
+    const carol = context.pages()[0] ?? (await context.newPage());
+    await register(carol, CAROL);
+    const readWrap = () =>
+      carol.evaluate(`new Promise((done, fail) => {
+        const req = indexedDB.open(${JSON.stringify(`secure-drop:${CAROL}`)});
+        req.onerror = () => fail(req.error);
+        req.onsuccess = () => {
+          const get = req.result.transaction('meta').objectStore('meta').get('keyring');
+          get.onsuccess = () => {
+            done({ version: get.result.version, wrapped: [...get.result.wrappedDataKey] });
+            req.result.close();
+          };
+        };
+      })`) as Promise<{ version: number; wrapped: number[] }>;
+    const before = await readWrap();
+    expect(before.version).toBe(1);
+    oldWrap = Buffer.from(before.wrapped);
+    await carol.getByRole('link', { name: 'Settings' }).click();
+    const section = carol.getByRole('region', { name: 'App lock' });
+    await section.getByText('This device has no app lock.', { exact: false }).waitFor();
+    await section.getByLabel('New passphrase', { exact: true }).fill(PASSPHRASE);
+    await section.getByLabel('Repeat the new passphrase').fill(PASSPHRASE);
+    await section.getByRole('button', { name: 'Set passphrase' }).click();
+    await section.getByText('This device is locked with a passphrase.', { exact: false }).waitFor();
+    expect((await readWrap()).version).toBe(2);
+    await context.close();
+    cpSync(profile, copy, { recursive: true, filter: (src) => !/Singleton/.test(src) });
+    // The old keyring record held the wrapping key's bytes next to this wrapped data key: if
+    // the storage engine still kept it on disk, the copy would open without the passphrase.
+    const holders = filesUnder(copy).filter((f) => readFileSync(f).includes(oldWrap));
+    expect(holders.map((f) => f.slice(copy.length))).toEqual([]);
+  });
+});
+
+describe('passkey lock (WebAuthn PRF, Chromium virtual authenticator)', () => {
+  it('locks with a passkey from Settings; a reload asks for it and the passkey opens the history', async () => {
+    const DAVE = `davelk_${run}`;
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-US' });
+      context.setDefaultTimeout(30_000);
+      const dave = await context.newPage();
+      const cdp = await context.newCDPSession(dave);
+      await cdp.send('WebAuthn.enable');
+      await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2',
+          ctap2Version: 'ctap2_1',
+          transport: 'internal',
+          hasResidentKey: true,
+          hasUserVerification: true,
+          isUserVerified: true,
+          hasPrf: true,
+          automaticPresenceSimulation: true,
+        },
+      });
+      await register(dave, DAVE);
+      await addContact(dave, BOB);
+      await dave.getByRole('link', { name: 'Settings' }).click();
+      const section = dave.getByRole('region', { name: 'App lock' });
+      await section.getByRole('button', { name: 'Use a passkey instead' }).click();
+      await section.getByText('The app is now locked with your passkey.').waitFor();
+      const keyring = (await dave.evaluate(`new Promise((done) => {
+        const req = indexedDB.open(${JSON.stringify(`secure-drop:${DAVE}`)});
+        req.onsuccess = () => {
+          const get = req.result.transaction('meta').objectStore('meta').get('keyring');
+          get.onsuccess = () => {
+            done({ version: get.result.version, hasCryptoKey: Object.values(get.result).some((v) => v instanceof CryptoKey) });
+            req.result.close();
+          };
+        };
+      })`)) as { version: number; hasCryptoKey: boolean };
+      expect(keyring).toEqual({ version: 3, hasCryptoKey: false });
+      await dave.goto(`${served.url}/chats`);
+      await dave.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      expect(await bodyText(dave)).not.toContain(`${BOB} is in your contacts`);
+      await dave.getByRole('button', { name: 'Unlock with passkey' }).click();
+      await dave.locator(`a[href="/chats/${BOB}"]`).waitFor({ timeout: 60_000 });
+    } finally {
+      await browser.close();
+    }
   });
 });

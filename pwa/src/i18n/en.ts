@@ -266,6 +266,18 @@ export const en = {
   'register.lockExplain':
     'A passphrase encrypts your messages and keys on this device, so nobody can read them without it — even with a copy of this browser’s files. Leave it empty to go without a lock; you can set one later in Settings.',
   'register.passphrase': 'Passphrase (optional)',
+  'error.passkey_unavailable':
+    'This browser or security key cannot lock the app with a passkey (it lacks the PRF extension). Use a passphrase.',
+  'unlock.withPasskey': 'Unlock with passkey',
+  'unlock.passkeyExplain': 'Your messages and keys on this device are encrypted with your passkey.',
+  'settings.lockPasskey':
+    'This device is locked with a passkey. Without it, a copy of this browser’s files shows nothing readable. While the app is unlocked, anyone at this device can read your messages: lock it when you step away.',
+  'settings.usePasskey': 'Use a passkey instead',
+  'settings.usePasskeyExplain':
+    'Your device or security key unlocks the app (fingerprint, face or PIN). Losing the passkey means erasing this device.',
+  'passkey.saved': 'The app is now locked with your passkey.',
+  'settings.lockLaterNote':
+    'What this device stored before the lock (messages, keys) may stay readable in the browser’s files for a while, until the browser reuses that space. For full protection, choose a passphrase when you create an account.',
 } as const satisfies Record<string, Message>;
 
 export type MessageKey = keyof typeof en;

@@ -17,8 +17,14 @@ import { base64 } from '@scure/base';
 import { language, setLanguage } from '../i18n/i18n.ts';
 import { applyUpdate, dismissUpdate, registerServiceWorker, update } from '../pwa/update.ts';
 import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
-import { eraseIdbStorage, idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
-import type { NewLock } from '../storage/keyring.ts';
+import {
+  eraseIdbStorage,
+  idbStorageLock,
+  idbStoragePasskey,
+  openIdbStorage,
+} from '../storage/idb-storage.ts';
+import type { NewLock, UnlockSecret } from '../storage/keyring.ts';
+import { createPasskey, evaluatePasskey, PasskeyUnavailableError } from '../storage/passkey.ts';
 import { checkPassphrase, DEFAULT_KDF } from '../storage/passphrase.ts';
 import { requestPersistentStorage } from '../storage/persist.ts';
 import { type Storage, WrongPassphraseError } from '../storage/storage.ts';
@@ -361,6 +367,62 @@ export function createApp(options: AppOptions = {}): RunningApp {
     return store;
   }
 
+  /** Opens the locked store with what the user gave (passphrase or passkey PRF output). */
+  async function unlockWith(passphrase: UnlockSecret, relock: NewLock): Promise<void> {
+    const username = auth.value.username;
+    if (auth.value.status !== 'locked' || !username) throw new AppError('not_found');
+    const failures = readFailures();
+    const now = clock.now();
+    if (failures.until > now)
+      throw new AppError('unlock_wait', { retryAfter: Math.ceil((failures.until - now) / 1000) });
+    let store: Storage;
+    try {
+      store = await openIdbStorage(storageName(username), { passphrase });
+    } catch (err) {
+      if (!(err instanceof WrongPassphraseError)) throw err;
+      const count = failures.count + 1;
+      const delay = unlockDelayMs(count);
+      writeFailures({ count, until: clock.now() + delay });
+      throw new AppError('wrong_passphrase', delay ? { retryAfter: Math.ceil(delay / 1000) } : {});
+    }
+    writeFailures(null);
+    if (pendingLogin?.username === username) {
+      // A login on this device whose store has a lock: its tokens are in memory since login().
+      const tokens = pendingLogin.tokens;
+      pendingLogin = null;
+      api.http.setTokens(tokens);
+      const s = await storeForLogin(username, store, relock);
+      await saveTokens(s, username, tokens);
+      await openSession(username, s);
+      messenger?.goOnline();
+      return;
+    }
+    const resumed = await resume(username, store);
+    if (!resumed) throw new AppError('unauthorized');
+  }
+
+  /** The passkey's answer; a cancelled or failed prompt becomes 'cancelled'. */
+  async function passkeyOutput<T>(ask: () => Promise<T>): Promise<T> {
+    try {
+      return await ask();
+    } catch (err) {
+      if (err instanceof PasskeyUnavailableError) throw new AppError('passkey_unavailable');
+      // NotAllowedError (cancelled, timed out) and the like: nothing was changed.
+      throw new AppError('cancelled');
+    }
+  }
+
+  /** What opens the current lock, for re-wrapping: the passphrase given, or the passkey. */
+  async function currentSecret(passphrase: string | null): Promise<UnlockSecret | undefined> {
+    const username = auth.value.username;
+    if (lockState.value.kind === 'passkey' && username) {
+      const passkey = await idbStoragePasskey(storageName(username));
+      if (passkey)
+        return { prf: await passkeyOutput(() => evaluatePasskey(passkey.credentialId, passkey.prfSalt)) };
+    }
+    return passphrase ?? undefined;
+  }
+
   const wrap =
     <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
@@ -394,9 +456,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
         return;
       }
       try {
-        if ((await idbStorageLock(storageName(username))) === 'passphrase') {
-          // Nothing is decrypted, and nothing connects, before the passphrase.
-          lockState.value = { ...lockState.value, kind: 'passphrase' };
+        const kind = await idbStorageLock(storageName(username));
+        if (kind && kind !== 'none') {
+          // Nothing is decrypted, and nothing connects, before the passphrase (or passkey).
+          lockState.value = { ...lockState.value, kind };
           auth.value = { status: 'locked', username };
           return;
         }
@@ -414,37 +477,26 @@ export function createApp(options: AppOptions = {}): RunningApp {
       messenger?.stop();
     },
 
-    unlock: wrap(async (passphrase: string) => {
+    unlock: wrap((passphrase: string) => unlockWith(passphrase, { passphrase, cost: kdfCost })),
+
+    unlockWithPasskey: wrap(async () => {
       const username = auth.value.username;
       if (auth.value.status !== 'locked' || !username) throw new AppError('not_found');
-      const failures = readFailures();
-      const now = clock.now();
-      if (failures.until > now)
-        throw new AppError('unlock_wait', { retryAfter: Math.ceil((failures.until - now) / 1000) });
-      let store: Storage;
-      try {
-        store = await openIdbStorage(storageName(username), { passphrase });
-      } catch (err) {
-        if (!(err instanceof WrongPassphraseError)) throw err;
-        const count = failures.count + 1;
-        const delay = unlockDelayMs(count);
-        writeFailures({ count, until: clock.now() + delay });
-        throw new AppError('wrong_passphrase', delay ? { retryAfter: Math.ceil(delay / 1000) } : {});
-      }
-      writeFailures(null);
-      if (pendingLogin?.username === username) {
-        // A login on this device whose store has a lock: its tokens are in memory since login().
-        const tokens = pendingLogin.tokens;
-        pendingLogin = null;
-        api.http.setTokens(tokens);
-        const s = await storeForLogin(username, store, { passphrase, cost: kdfCost });
-        await saveTokens(s, username, tokens);
-        await openSession(username, s);
-        messenger?.goOnline();
-        return;
-      }
-      const resumed = await resume(username, store);
-      if (!resumed) throw new AppError('unauthorized');
+      const passkey = await idbStoragePasskey(storageName(username));
+      if (!passkey) throw new AppError('not_found');
+      const prf = await passkeyOutput(() => evaluatePasskey(passkey.credentialId, passkey.prfSalt));
+      await unlockWith({ prf }, { passkey: { ...passkey, prf } });
+    }),
+
+    setPasskey: wrap(async (currentPassphrase: string | null) => {
+      if (!storage) throw new AppError('unauthorized');
+      const username = auth.value.username ?? '';
+      const current = await currentSecret(currentPassphrase);
+      const passkey = await passkeyOutput(() => createPasskey(username));
+      await storage.setLock(current, { passkey });
+      lockState.value = { ...lockState.value, kind: storage.lockKind() };
+      idle.setTimeoutMs(lockState.value.idleMinutes * 60_000);
+      idle.start();
     }),
 
     lockNow,
@@ -452,7 +504,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     setPassphrase: wrap(async (current: string | null, next: string) => {
       checkPassphrase(next);
       if (!storage) throw new AppError('unauthorized');
-      await storage.setLock(current ?? undefined, { passphrase: next, cost: kdfCost });
+      await storage.setLock(await currentSecret(current), { passphrase: next, cost: kdfCost });
       lockState.value = { ...lockState.value, kind: storage.lockKind() };
       idle.setTimeoutMs(lockState.value.idleMinutes * 60_000);
       idle.start();
@@ -460,7 +512,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
     removePassphrase: wrap(async (current: string) => {
       if (!storage) throw new AppError('unauthorized');
-      await storage.setLock(current, null);
+      await storage.setLock(await currentSecret(current), null);
       idle.stop();
       lockState.value = { ...lockState.value, kind: storage.lockKind() };
     }),
@@ -509,11 +561,12 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
     login: wrap(async (username: string, code: string) => {
       const session = await api.login(username, code.trim());
-      if ((await idbStorageLock(storageName(session.username))) === 'passphrase') {
+      const kind = await idbStorageLock(storageName(session.username));
+      if (kind && kind !== 'none') {
         // This device's store has a lock: the login finishes once unlock() has the passphrase.
         pendingLogin = { username: session.username, tokens: session.tokens };
         api.http.setTokens(null);
-        lockState.value = { ...lockState.value, kind: 'passphrase' };
+        lockState.value = { ...lockState.value, kind };
         auth.value = { status: 'locked', username: session.username };
         return;
       }

@@ -35,6 +35,7 @@ export type AppErrorCode =
   | 'unlock_wait'
   | 'passphrase_too_short'
   | 'passphrase_too_long'
+  | 'passkey_unavailable'
   | 'network'
   | 'unknown';
 
@@ -58,8 +59,11 @@ export type AuthStatus = 'loading' | 'signed-out' | 'locked' | 'signed-in';
 
 /** The app lock: what protects the store's data key, and the idle time before it locks. */
 export interface LockState {
-  /** 'none': the data key is wrapped by a key kept in the same browser profile. */
-  readonly kind: 'none' | 'passphrase';
+  /**
+   * 'none': the data key is wrapped by a key kept in the same browser profile. 'passkey': by a
+   * key from a passkey's WebAuthn PRF output.
+   */
+  readonly kind: 'none' | 'passphrase' | 'passkey';
   readonly idleMinutes: number;
 }
 
@@ -228,6 +232,13 @@ export interface AppActions {
   // app lock
   /** Opens the locked store; rejects 'wrong_passphrase' or 'unlock_wait' (with retryAfter). */
   unlock(passphrase: string): Promise<void>;
+  /** Unlocks with the passkey the lock names (the browser asks the user). */
+  unlockWithPasskey(): Promise<void>;
+  /**
+   * Locks with a new passkey (WebAuthn PRF) instead; `currentPassphrase` when a passphrase
+   * lock is set. Rejects 'passkey_unavailable' where the browser or authenticator has no PRF.
+   */
+  setPasskey(currentPassphrase: string | null): Promise<void>;
   /** Locks now (only when a lock is set). */
   lockNow(): Promise<void>;
   /** Sets or changes the passphrase (`current` when one is set); history is not re-encrypted. */

@@ -171,6 +171,31 @@ describe('app lock over the encrypted store', () => {
     expect(await plain.getMessage('m1')).toEqual({ text: 'hello' });
   });
 
+  it('a passkey lock (PRF output from the authenticator) opens only with that output', async () => {
+    const store = await openIdbStorage(name, { create: { passphrase: PASS, cost: COST } });
+    await store.put('k', 'history');
+    const rows = await sealedRows(name);
+    const prf = crypto.getRandomValues(new Uint8Array(32));
+    const passkey = { credentialId: new Uint8Array([1, 2, 3]), prfSalt: new Uint8Array(32).fill(9), prf };
+    await store.setLock(PASS, { passkey });
+    expect(store.lockKind()).toBe('passkey');
+    store.lock();
+    const all = await meta(name);
+    expect(hasCryptoKey(all)).toBe(false);
+    // The PRF output itself is never stored, only which credential and which salt.
+    expect(JSON.stringify(all, (_k, v: unknown) => (v instanceof Uint8Array ? [...v] : v))).not.toContain(
+      JSON.stringify([...prf]).slice(1, -1),
+    );
+    expect(await idbStorageLock(name)).toBe('passkey');
+    await expect(openIdbStorage(name, { passphrase: PASS })).rejects.toThrow(PassphraseRequiredError);
+    await expect(
+      openIdbStorage(name, { passphrase: { prf: crypto.getRandomValues(new Uint8Array(32)) } }),
+    ).rejects.toThrow(WrongPassphraseError);
+    const opened = await openIdbStorage(name, { passphrase: { prf } });
+    expect(await opened.get('k')).toBe('history');
+    expect(await sealedRows(name)).toBe(rows);
+  });
+
   it('a locked store is erased by name without its passphrase', async () => {
     const store = await openIdbStorage(name, { create: { passphrase: PASS, cost: COST } });
     store.lock();

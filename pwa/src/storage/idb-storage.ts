@@ -18,6 +18,7 @@ import {
   type Sealed,
   type StoredKeyring,
   seal,
+  type UnlockSecret,
   unwrapDataKey,
 } from './keyring.ts';
 import {
@@ -49,8 +50,8 @@ const recordAad = (key: string) => encoder.encode(`r|${key}`);
 const messageAad = (chat: string, id: string) => encoder.encode(`m|${chat}|${id}`);
 
 export interface OpenOptions {
-  /** The app lock's passphrase, when the store has one. */
-  readonly passphrase?: string;
+  /** What opens the store's app lock (passphrase or passkey PRF output), when it has one. */
+  readonly passphrase?: UnlockSecret;
   /** The lock a store created now gets (default: none). */
   readonly create?: NewLock;
 }
@@ -104,6 +105,19 @@ export async function idbStorageLock(name: string): Promise<LockKind | null> {
   }
 }
 
+/** The passkey a store's lock names (credential id, PRF salt), without opening it. */
+export async function idbStoragePasskey(
+  name: string,
+): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array } | null> {
+  const db = await openDatabase(name, () => db.close());
+  try {
+    const k = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    return k?.version === 3 ? { credentialId: k.credentialId, prfSalt: k.prfSalt } : null;
+  } finally {
+    db.close();
+  }
+}
+
 /** Deletes the store named `name` without opening it (erase a locked device). */
 export function eraseIdbStorage(name: string): Promise<void> {
   return deleteDB(name);
@@ -135,7 +149,7 @@ class IdbStorage implements Storage {
     return this.lockState;
   }
 
-  async setLock(currentPassphrase: string | undefined, next: NewLock): Promise<void> {
+  async setLock(currentPassphrase: UnlockSecret | undefined, next: NewLock): Promise<void> {
     this.key();
     const stored = (await this.db.get('meta', KEYRING)) as StoredKeyring | undefined;
     if (!stored) throw new StorageCorruptError('keyring');

@@ -41,16 +41,57 @@ export interface PassphraseKeyring {
   readonly wrapIv: Uint8Array;
 }
 
-export type StoredKeyring = DeviceKeyring | PassphraseKeyring;
-export type LockKind = 'none' | 'passphrase';
+/**
+ * App lock with a passkey: the data key wrapped by a key derived (HKDF-SHA-256) from the
+ * output of the passkey's WebAuthn PRF extension for `prfSalt` (WebAuthn Level 3 §10.1.4).
+ * The authenticator holds the secret; the store keeps which credential and which salt.
+ */
+export interface PasskeyKeyring {
+  readonly version: 3;
+  readonly lock: 'passkey';
+  readonly credentialId: Uint8Array;
+  readonly prfSalt: Uint8Array;
+  readonly wrappedDataKey: Uint8Array;
+  readonly wrapIv: Uint8Array;
+}
 
-export const lockKindOf = (k: StoredKeyring): LockKind => (k.version === 2 ? 'passphrase' : 'none');
+export type StoredKeyring = DeviceKeyring | PassphraseKeyring | PasskeyKeyring;
+export type LockKind = 'none' | 'passphrase' | 'passkey';
 
-/** How a keyring is (re)made: no lock, or a passphrase (cost parameters for tests). */
-export type NewLock = null | {
-  readonly passphrase: string;
-  readonly cost?: { m: number; t: number; p: number };
-};
+export const lockKindOf = (k: StoredKeyring): LockKind =>
+  k.version === 3 ? 'passkey' : k.version === 2 ? 'passphrase' : 'none';
+
+/** What opens a locked keyring: the passphrase, or the passkey's PRF output. */
+export type UnlockSecret = string | { readonly prf: Uint8Array };
+
+/** How a keyring is (re)made: no lock, a passphrase (cost parameters for tests), or a passkey. */
+export type NewLock =
+  | null
+  | { readonly passphrase: string; readonly cost?: { m: number; t: number; p: number } }
+  | {
+      readonly passkey: {
+        readonly credentialId: Uint8Array;
+        readonly prfSalt: Uint8Array;
+        readonly prf: Uint8Array;
+      };
+    };
+
+const PASSKEY_AAD = new TextEncoder().encode('secure-drop/data-key/v3|passkey-prf');
+
+/** HKDF-SHA-256 (RFC 5869) from the PRF output to the AES-256-GCM wrapping key. */
+async function passkeyWrappingKey(prf: Uint8Array): Promise<CryptoKey> {
+  if (prf.length !== 32) throw new RangeError('PRF output must be 32 bytes');
+  const ikm = await crypto.subtle.importKey('raw', prf as Uint8Array<ArrayBuffer>, 'HKDF', false, [
+    'deriveKey',
+  ]);
+  return crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: PASSKEY_AAD },
+    ikm,
+    AES,
+    false,
+    ['wrapKey', 'unwrapKey'],
+  );
+}
 
 const WRAP_AAD = new TextEncoder().encode('secure-drop/data-key/v1');
 // The KDF parameters are bound to the wrapped key: changed parameters fail to unwrap.
@@ -71,6 +112,22 @@ async function wrapUnder(dataKey: CryptoKey, lock: NewLock): Promise<StoredKeyri
     });
     return { version: 1, wrappingKey, wrappedDataKey: new Uint8Array(wrapped), wrapIv };
   }
+  if ('passkey' in lock) {
+    const kek = await passkeyWrappingKey(lock.passkey.prf);
+    const wrapped = await crypto.subtle.wrapKey('raw', dataKey, kek, {
+      name: 'AES-GCM',
+      iv: wrapIv,
+      additionalData: PASSKEY_AAD,
+    });
+    return {
+      version: 3,
+      lock: 'passkey',
+      credentialId: lock.passkey.credentialId,
+      prfSalt: lock.passkey.prfSalt,
+      wrappedDataKey: new Uint8Array(wrapped),
+      wrapIv,
+    };
+  }
   const kdf = newKdfParams(lock.cost ?? DEFAULT_KDF);
   const kek = await deriveWrappingKey(lock.passphrase, kdf);
   const wrapped = await crypto.subtle.wrapKey('raw', dataKey, kek, {
@@ -89,10 +146,11 @@ export async function createKeyring(
   // comes from unwrapKey below and is non-extractable.
   const fresh = await crypto.subtle.generateKey(AES, true, ['encrypt', 'decrypt']);
   const stored = await wrapUnder(fresh, lock);
-  return { stored, dataKey: await unwrapDataKey(stored, lock?.passphrase) };
+  const secret = !lock ? undefined : 'passkey' in lock ? { prf: lock.passkey.prf } : lock.passphrase;
+  return { stored, dataKey: await unwrapDataKey(stored, secret) };
 }
 
-async function unwrap(stored: StoredKeyring, passphrase: string | undefined, extractable: boolean) {
+async function unwrap(stored: StoredKeyring, secret: UnlockSecret | undefined, extractable: boolean) {
   if (stored.version === 1)
     return crypto.subtle.unwrapKey(
       'raw',
@@ -103,9 +161,27 @@ async function unwrap(stored: StoredKeyring, passphrase: string | undefined, ext
       extractable,
       ['encrypt', 'decrypt'],
     );
-  if (passphrase === undefined) throw new PassphraseRequiredError();
+  if (secret === undefined) throw new PassphraseRequiredError();
+  if (stored.version === 3) {
+    if (typeof secret === 'string') throw new PassphraseRequiredError();
+    const kek = await passkeyWrappingKey(secret.prf);
+    try {
+      return await crypto.subtle.unwrapKey(
+        'raw',
+        stored.wrappedDataKey as Uint8Array<ArrayBuffer>,
+        kek,
+        { name: 'AES-GCM', iv: stored.wrapIv as Uint8Array<ArrayBuffer>, additionalData: PASSKEY_AAD },
+        AES,
+        extractable,
+        ['encrypt', 'decrypt'],
+      );
+    } catch {
+      throw new WrongPassphraseError();
+    }
+  }
+  if (typeof secret !== 'string') throw new PassphraseRequiredError();
   validateKdfParams(stored.kdf);
-  const kek = await deriveWrappingKey(passphrase, stored.kdf);
+  const kek = await deriveWrappingKey(secret, stored.kdf);
   try {
     return await crypto.subtle.unwrapKey(
       'raw',
@@ -127,8 +203,8 @@ async function unwrap(stored: StoredKeyring, passphrase: string | undefined, ext
 }
 
 /** The data key, non-extractable. A passphrase keyring needs its passphrase. */
-export function unwrapDataKey(stored: StoredKeyring, passphrase?: string): Promise<CryptoKey> {
-  return unwrap(stored, passphrase, false);
+export function unwrapDataKey(stored: StoredKeyring, secret?: UnlockSecret): Promise<CryptoKey> {
+  return unwrap(stored, secret, false);
 }
 
 /**
@@ -137,10 +213,10 @@ export function unwrapDataKey(stored: StoredKeyring, passphrase?: string): Promi
  */
 export async function rewrapKeyring(
   stored: StoredKeyring,
-  currentPassphrase: string | undefined,
+  current: UnlockSecret | undefined,
   next: NewLock,
 ): Promise<StoredKeyring> {
-  const dataKey = await unwrap(stored, currentPassphrase, true);
+  const dataKey = await unwrap(stored, current, true);
   return wrapUnder(dataKey, next);
 }
 

@@ -3,7 +3,7 @@
 // ids) are stored in clear so records can be found; callers pass opaque ids there
 // (a random chat id, never a username) — every value is encrypted.
 
-import type { LockKind, NewLock } from './keyring.ts';
+import type { LockKind, NewLock, UnlockSecret } from './keyring.ts';
 
 export interface StoredMessageRow<T> {
   readonly id: string;
@@ -50,7 +50,7 @@ export interface Storage {
    * Wraps the data key under a new lock, or none (`next` null), without re-encrypting any
    * record. A store with a passphrase needs the current one (WrongPassphraseError otherwise).
    */
-  setLock(currentPassphrase: string | undefined, next: NewLock): Promise<void>;
+  setLock(current: UnlockSecret | undefined, next: NewLock): Promise<void>;
 
   /** Drops the data key from memory; every later call rejects with StorageLockedError. */
   lock(): void;

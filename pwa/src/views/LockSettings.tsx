@@ -5,6 +5,7 @@ import { PassphraseFields } from '../components/PassphraseFields.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import { IDLE_MINUTES } from '../state/idle-lock.ts';
+import { passkeySupported } from '../storage/passkey.ts';
 
 /**
  * Settings' app lock section: without a lock, what that means in plain words and a form to set
@@ -22,6 +23,8 @@ export function LockSettings() {
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const locked = lock.kind !== 'none';
+  /** A passphrase lock is changed or removed with the current passphrase; a passkey asks itself. */
+  const needsCurrent = lock.kind === 'passphrase';
 
   const run = async (action: () => Promise<void>, done: string) => {
     setBusy(true);
@@ -45,13 +48,19 @@ export function LockSettings() {
       setMessage({ ok: false, text: t('passphrase.mismatch') });
       return;
     }
-    void run(() => app.setPassphrase(locked ? current : null, next), t('passphrase.saved'));
+    void run(() => app.setPassphrase(needsCurrent ? current : null, next), t('passphrase.saved'));
   };
 
   return (
     <section className="card settings-section" aria-labelledby={`${id}-h`}>
       <h2 id={`${id}-h`}>{t('settings.lock')}</h2>
-      <p className={locked ? 'hint' : 'warning'}>{locked ? t('settings.lockOn') : t('settings.lockNone')}</p>
+      <p className={locked ? 'hint' : 'warning'}>
+        {lock.kind === 'passkey'
+          ? t('settings.lockPasskey')
+          : lock.kind === 'passphrase'
+            ? t('settings.lockOn')
+            : t('settings.lockNone')}
+      </p>
       {locked && (
         <>
           <div className="field">
@@ -78,9 +87,9 @@ export function LockSettings() {
       <form
         onSubmit={save}
         noValidate
-        aria-label={locked ? t('settings.changePassphrase') : t('settings.setPassphrase')}
+        aria-label={needsCurrent ? t('settings.changePassphrase') : t('settings.setPassphrase')}
       >
-        {locked && (
+        {needsCurrent && (
           <div className="field">
             <label htmlFor={`${id}-cur`}>{t('passphrase.current')}</label>
             <input
@@ -105,15 +114,15 @@ export function LockSettings() {
           <button
             type="submit"
             className="button button-primary"
-            disabled={busy || !next || (locked && !current)}
+            disabled={busy || !next || (needsCurrent && !current)}
           >
-            {locked ? t('settings.changePassphrase') : t('settings.setPassphrase')}
+            {needsCurrent ? t('settings.changePassphrase') : t('settings.setPassphrase')}
           </button>
           {locked && (
             <button
               type="button"
               className="button button-danger"
-              disabled={busy || !current}
+              disabled={busy || (needsCurrent && !current)}
               onClick={() => void run(() => app.removePassphrase(current), t('passphrase.removed'))}
             >
               {t('settings.removePassphrase')}
@@ -121,7 +130,23 @@ export function LockSettings() {
           )}
         </div>
         {locked && <p className="hint">{t('settings.removeExplain')}</p>}
+        {!locked && <p className="hint">{t('settings.lockLaterNote')}</p>}
       </form>
+      {lock.kind !== 'passkey' && passkeySupported() && (
+        <div className="actions">
+          <button
+            type="button"
+            className="button"
+            disabled={busy || (needsCurrent && !current)}
+            onClick={() =>
+              void run(() => app.setPasskey(lock.kind === 'passphrase' ? current : null), t('passkey.saved'))
+            }
+          >
+            {t('settings.usePasskey')}
+          </button>
+          <p className="hint">{t('settings.usePasskeyExplain')}</p>
+        </div>
+      )}
       <div role="status">{message?.ok && <p>{message.text}</p>}</div>
       <div role="alert">{message && !message.ok && <p className="error">{message.text}</p>}</div>
     </section>

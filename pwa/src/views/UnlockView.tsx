@@ -28,7 +28,19 @@ export function UnlockView() {
   const [busy, setBusy] = useState(false);
   const [forgot, setForgot] = useState(false);
   const waiting = failure?.until != null && failure.until > Date.now();
+  const passkey = app.lock.value.kind === 'passkey';
   useEffect(() => input.current?.focus(), []);
+
+  const withPasskey = async () => {
+    setBusy(true);
+    setFailure(null);
+    try {
+      await app.unlockWithPasskey();
+    } catch (err) {
+      setFailure({ code: errorCode(err), until: retryAt(err) });
+      setBusy(false);
+    }
+  };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -50,8 +62,18 @@ export function UnlockView() {
       <form className="card" onSubmit={submit} noValidate aria-labelledby={`${id}-h`}>
         <h2 id={`${id}-h`}>{t('unlock.heading')}</h2>
         <p>{t('unlock.account', { username: app.auth.value.username ?? '' })}</p>
-        <p className="hint">{t('unlock.explain')}</p>
-        <div className="field">
+        <p className="hint">{passkey ? t('unlock.passkeyExplain') : t('unlock.explain')}</p>
+        {passkey && (
+          <button
+            type="button"
+            className="button button-primary"
+            disabled={busy}
+            onClick={() => void withPasskey()}
+          >
+            {busy ? t('unlock.working') : t('unlock.withPasskey')}
+          </button>
+        )}
+        <div className="field" hidden={passkey}>
           <label htmlFor={`${id}-p`}>{t('unlock.passphrase')}</label>
           <input
             id={`${id}-p`}
@@ -79,7 +101,12 @@ export function UnlockView() {
             />
           </p>
         )}
-        <button type="submit" className="button button-primary" disabled={busy || waiting || !passphrase}>
+        <button
+          type="submit"
+          className="button button-primary"
+          hidden={passkey}
+          disabled={busy || waiting || !passphrase}
+        >
           {busy ? t('unlock.working') : t('unlock.submit')}
         </button>
         <button type="button" className="button-link" onClick={() => setForgot(true)} disabled={busy}>

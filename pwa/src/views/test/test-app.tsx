@@ -79,6 +79,14 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
       if (passphrase !== TEST_PASSPHRASE) throw new AppError('wrong_passphrase');
       auth.value = { status: 'signed-in', username: auth.value.username };
     },
+    async unlockWithPasskey() {
+      record('unlockWithPasskey');
+      auth.value = { status: 'signed-in', username: auth.value.username };
+    },
+    async setPasskey(current) {
+      record('setPasskey', current);
+      lock.value = { ...lock.value, kind: 'passkey' };
+    },
     async lockNow() {
       record('lockNow');
       if (lock.value.kind !== 'none') auth.value = { status: 'locked', username: auth.value.username };
