@@ -13,7 +13,7 @@ export default defineConfig({
     // A generous ceiling, not a timing assertion: tests that register devices on the real relay
     // generate protocol version 2 account keys (100 signed one-time ML-KEM-768 prekeys each,
     // ~1–2.5 s on two shared cores), and a test may create four devices.
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     include: ['src/**/*.test.{ts,tsx}', 'test-node/**/*.test.ts'],
   },
 });

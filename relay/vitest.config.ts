@@ -1,10 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // @secure-drop/crypto-core from its TypeScript sources (its exports' "source" condition), as
-  // the PWA's tests do, so a test run needs no crypto-core build. Node-environment tests are
-  // resolved as SSR modules, hence ssr.resolve.
-  ssr: { resolve: { conditions: ['source'] } },
+  // A workspace package (crypto-core) is imported from its TypeScript source (its "source"
+  // export condition), so the suite runs on a clean clone without building it first.
+  // The other three are Vite's defaults for server code.
+  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',

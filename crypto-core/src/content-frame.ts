@@ -6,7 +6,7 @@
  * nor reorder what the receiver shows, and lengths leak only their bucket. Parsing is
  * strict: any other padding or length is BAD_FORMAT.
  */
-import { ByteReader, ByteWriter, expectBytes, expectInt } from './bytes.js';
+import { ByteReader, expectBytes, expectInt } from './bytes.js';
 import { fail } from './errors.js';
 import { FRAME_PREFIX_BYTES, paddedFrameLength } from './padding.js';
 import { MAX_BODY_BYTES, MAX_PLAINTEXT_BYTES } from './session-limits.js';
@@ -43,10 +43,13 @@ export function encodeFrame(content: MessageContent): Uint8Array {
   checkStamp(content);
   const body = expectBytes(content.body, 'body');
   if (body.length > MAX_BODY_BYTES) fail('BAD_LENGTH', `body longer than ${MAX_BODY_BYTES} bytes`);
-  const total = paddedFrameLength(body.length);
-  const head = new ByteWriter().u64(content.sentAt).u64(content.order).finish();
-  const frame = new Uint8Array(total);
-  frame.set(head, 0);
+  const frame = new Uint8Array(paddedFrameLength(body.length));
+  // u64 big-endian of safe integers (checkStamp): high and low 32-bit halves.
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, Math.floor(content.sentAt / 0x1_0000_0000));
+  view.setUint32(4, content.sentAt >>> 0);
+  view.setUint32(8, Math.floor(content.order / 0x1_0000_0000));
+  view.setUint32(12, content.order >>> 0);
   frame.set(body, FRAME_PREFIX_BYTES);
   frame[FRAME_PREFIX_BYTES + body.length] = PAD_MARKER;
   return frame;

@@ -17,7 +17,7 @@ const SHA512_BLOCK_BYTES = 128;
  * as the RFC says), then Expand with `info` to `length` bytes (at most 255 × 32).
  *
  * @example
- * const okm = hkdfSha256(ikm, new Uint8Array(32), utf8('SecureDrop_v1_photo'), 32);
+ * const okm = hkdfSha256(ikm, new Uint8Array(32), utf8('SecureDrop_Photo_v2'), 32);
  */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   expectBytes(ikm, 'ikm');

@@ -556,10 +556,12 @@ function pickStamp(stamp: MessageStamp): MessageStamp {
  * given `session` is untouched and still current. Errors: DUPLICATE_MESSAGE,
  * REFLECTED_MESSAGE, TOO_MANY_SKIPPED, AUTH_FAILED, SESSION_MISMATCH (an initial message
  * of another session: use acceptSession), BAD_FORMAT, UNSUPPORTED_VERSION, DOWNGRADE.
+ * A repeat of this session's own initial message is DUPLICATE_MESSAGE however far the
+ * session has moved on (§6.3), never AUTH_FAILED.
  *
  * @example
  * const r = await decryptMessage(session, bytes);
- * save(r.session); show(r.contentType, r.plaintext);
+ * save(r.session); show(r.contentType, r.body, r.sentAt, r.order);
  */
 export async function decryptMessage(
   session: SessionState,

@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pwaDir } from './servers.ts';
 
+/** Node flags running the relay from its TypeScript sources, crypto-core too (its "source" condition). */
+const FROM_SOURCE = ['--conditions=source', '--import', 'tsx'];
+
 export interface RunningRelay {
   readonly port: number;
   readonly dataDir: string;
@@ -37,24 +40,20 @@ export async function startRelay(
   let output = '';
   // Its own embedded PostgreSQL: never a server from the environment.
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'src/server.ts'],
-    {
-      cwd: relayDir,
-      env: {
-        ...inherited,
-        NODE_ENV: 'development',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATA_DIR: dataDir,
-        LOG_LEVEL: 'info',
-        WS_ALLOWED_ORIGINS: allowedOrigin,
-        ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child: ChildProcess = spawn(process.execPath, [...FROM_SOURCE, 'src/server.ts'], {
+    cwd: relayDir,
+    env: {
+      ...inherited,
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      WS_ALLOWED_ORIGINS: allowedOrigin,
+      ...extraEnv,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
   });

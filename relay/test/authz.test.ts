@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, identityFields, identityFor, makeUser, WsClient } from './helpers/relay-data.js';
+import { identityFields, identityFor } from './helpers/identity.js';
+import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;

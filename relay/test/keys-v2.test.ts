@@ -8,16 +8,8 @@ import { identityProofStatement } from '@secure-drop/crypto-core/identity-proof'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import {
-  b64,
-  type DataUser,
-  identityFields,
-  identityFor,
-  makeUser,
-  newSession,
-  type TestIdentity,
-  WsClient,
-} from './helpers/relay-data.js';
+import { identityFields, identityFor, type TestIdentity } from './helpers/identity.js';
+import { b64, type DataUser, makeUser, newSession, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -132,6 +124,27 @@ describe('identity proof: an identity key published under another account (unkno
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     for (const r of results.filter((x) => x.status !== 200))
       expect([r.status, r.body.error]).toEqual([409, 'identity_key_taken']);
+  });
+
+  it('two accounts racing to REPLACE their identity keys with the same one: exactly one gets it', async () => {
+    const users = await Promise.all(Array.from({ length: 4 }, () => makeUser(t, 'swap')));
+    for (const u of users)
+      expect(
+        (await t.api.post('/keys', identityFields(identityFor(u.username)), { token: u.token })).status,
+      ).toBe(200);
+    const keyPair = generateIdentity();
+    const results = await Promise.all(
+      users.map((u) =>
+        t.api.post('/keys', identityFields(identityFor(u.username, keyPair)), { token: u.token }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200))
+      expect([r.status, r.body.error]).toEqual([409, 'identity_key_taken']);
+    const holders = await t.deps.pool.query('SELECT user_id FROM identity_keys WHERE public_key = $1', [
+      Buffer.from(keyPair.publicKey),
+    ]);
+    expect(holders.rowCount).toBe(1);
   });
 
   it('a proof without an identity key, a small-order key, a proof of the wrong length: 400', async () => {

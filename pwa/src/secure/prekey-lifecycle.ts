@@ -37,6 +37,11 @@ export const RETIRED_PREKEY_GRACE_MS = 7 * DAY_MS;
 /** What the lifecycle needs from the relay. */
 export interface PrekeyUploader {
   uploadKeys(keys: KeysUpload): Promise<unknown>;
+  /**
+   * The signed prekey ids the relay holds for this account: asked only when it refuses ours
+   * as stale — it holds newer ones than this device knows (a store restored from a backup).
+   */
+  keyStatus?(): Promise<{ signed_prekey_id: number | null; pq_prekey_id: number | null }>;
 }
 
 export interface MaintenanceOptions {
@@ -95,6 +100,22 @@ export async function maintainPrekeys(
     } catch (err) {
       uploadError = err;
     }
+    // The relay holds newer prekeys than this device (its store was rolled back to a backup):
+    // they are not ours to use, and ids only grow — rotate past them and publish that pair.
+    if (isStale(uploadError) && server.keyStatus) {
+      try {
+        const held = await server.keyStatus();
+        state = await rotate(storage, state, now, {
+          signed: Math.max(state.signedPreKeyId, held.signed_prekey_id ?? 0) + 1,
+          pq: Math.max(state.pqPreKeyId, held.pq_prekey_id ?? 0) + 1,
+        });
+        rotated = true;
+        state = await publishCurrent(storage, server, state, now);
+        uploadError = undefined;
+      } catch (err) {
+        uploadError = err;
+      }
+    }
   }
   if (uploadError === undefined) {
     try {
@@ -107,10 +128,17 @@ export async function maintainPrekeys(
   return uploadError === undefined ? { rotated, deleted } : { rotated, deleted, uploadError };
 }
 
-async function rotate(storage: Storage, state: StoredPrekeyState, now: number): Promise<StoredPrekeyState> {
+const isStale = (err: unknown) => err instanceof ApiError && err.code === 'stale_prekey_id';
+
+async function rotate(
+  storage: Storage,
+  state: StoredPrekeyState,
+  now: number,
+  ids = { signed: state.signedPreKeyId + 1, pq: state.pqPreKeyId + 1 },
+): Promise<StoredPrekeyState> {
   const identity = await requireIdentity(storage);
-  const spk = generateSignedPreKey(identity, state.signedPreKeyId + 1);
-  const pq = generatePqPreKey(identity, state.pqPreKeyId + 1);
+  const spk = generateSignedPreKey(identity, ids.signed);
+  const pq = generatePqPreKey(identity, ids.pq);
   const next: StoredPrekeyState = {
     ...state,
     signedPreKeyId: spk.id,

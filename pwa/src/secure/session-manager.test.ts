@@ -2,7 +2,10 @@
 // through crypto-core for real, with their keys published on and fetched from the REAL relay
 // (test-relay/global-setup.ts) through the transport layer (RelayApi). Fresh accounts per test.
 // @vitest-environment node
+
+import { generatePqPreKey, generateSignedPreKey } from '@secure-drop/crypto-core/prekeys';
 import { messageKind, parseInitialMessage } from '@secure-drop/crypto-core/session';
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
@@ -12,11 +15,12 @@ import { publishAccountKeys } from './account-keys.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
 import { PREKEY_ROTATION_INTERVAL_MS, RETIRED_PREKEY_GRACE_MS } from './prekey-lifecycle.ts';
-import { RECORD, type StoredPrekeyState, type StoredReplayRecord } from './records.ts';
+import { RECORD, type StoredIdentity, type StoredPrekeyState, type StoredReplayRecord } from './records.ts';
 import {
   type ConversationLocks,
   type DecryptedIncoming,
   type KeyServer,
+  MAX_ARCHIVED_SESSIONS,
   SessionManager,
   type SessionManagerOptions,
 } from './session-manager.ts';
@@ -48,6 +52,7 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
     },
     identity: (name) => api.identity(name),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
+    keyStatus: () => api.keyStatus(),
   };
   await publishAccountKeys(storage, user.username, api, options.clock?.());
   return {
@@ -270,6 +275,32 @@ describe('SessionManager', () => {
     expect(sealing?.[1]).toEqual({ durability: 'strict' });
   });
 
+  it('rotates past the relay’s prekeys when its store was rolled back behind them (409 stale_prekey_id)', async () => {
+    const clock = { now: Date.now() };
+    const bob = await device('bob', { clock: () => clock.now });
+    // The relay holds pair 5 — published from a later state of this device that was lost.
+    const { keyPair } = (await bob.storage.get<StoredIdentity>(RECORD.identity)) as StoredIdentity;
+    const spk5 = generateSignedPreKey(keyPair, 5);
+    const pq5 = generatePqPreKey(keyPair, 5);
+    await bob.api.uploadKeys({
+      signedPreKey: { id: 5, publicKey: spk5.publicKey, signature: spk5.signature },
+      pqPreKey: { id: 5, publicKey: pq5.publicKey, signature: pq5.signature },
+    });
+    clock.now += PREKEY_ROTATION_INTERVAL_MS;
+    const result = await bob.sm.maintainPrekeys();
+    expect(result).toEqual({ rotated: true, deleted: [] });
+    expect(await bob.api.identity(bob.name)).toMatchObject({ signedPreKeyId: 6, pqPreKeyId: 6 });
+    const state = await bob.storage.get<StoredPrekeyState>(RECORD.prekeyState);
+    expect(state).toMatchObject({ signedPreKeyId: 6, pqPreKeyId: 6, uploaded: true });
+    expect(state?.retired.map((r) => r.signedPreKeyId)).toEqual([1, 2]);
+    // A new contact's first message uses the pair this device holds, and opens.
+    const alice = await device('alice');
+    await alice.sm.addPeer(bob.name);
+    const first = await alice.sm.encryptText(bob.name, 'after the rollback');
+    expect(parseInitialMessage(first).signedPreKeyId).toBe(6);
+    expect(text(await bob.sm.decrypt(alice.name, first, () => []))).toBe('after the rollback');
+  });
+
   // ── finding: replayed initial message accepted as new ──────────────────────────────────
 
   it('refuses a first message replayed after 1, 6 and 50 ratchet steps, leaving the session unchanged', async () => {
@@ -329,6 +360,20 @@ describe('SessionManager', () => {
     const reply = await bob.sm.encryptText(alice.name, 'reply');
     expect(text(await alice.sm.decrypt(bob.name, reply, () => []))).toBe('reply');
   });
+
+  it('keeps the current session and up to 40 archived ones per contact (libsignal ARCHIVED_STATES_MAX_LENGTH)', async () => {
+    const [alice, bob] = await established();
+    const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
+    const chatAtAlice = (await alice.sm.peer(bob.name))?.chatId as string;
+    const live = hex((await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array);
+    for (let i = 0; i < MAX_ARCHIVED_SESSIONS + 3; i++) {
+      await alice.storage.delete(RECORD.session(chatAtAlice));
+      await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, `restart ${i}`), () => []);
+    }
+    const sessions = await bob.sm.loadSessions(chatAtBob);
+    expect(sessions).toHaveLength(1 + MAX_ARCHIVED_SESSIONS);
+    expect(hex(sessions[0]?.baseKey as Uint8Array)).toBe(live);
+  }, 120_000);
 
   // ── finding: unknown key share (usernames not bound into the handshake) ────────────────
 
@@ -437,6 +482,58 @@ describe('SessionManager', () => {
     clock.now += RETIRED_PREKEY_GRACE_MS;
     expect((await bob.sm.maintainPrekeys()).deleted).toEqual([1, 2]);
   });
+});
+
+describe('SessionManager under random interleavings', () => {
+  it('delivers every message exactly once and refuses every replay without changing state', async () => {
+    const [alice, bob] = await established();
+    const chatOf = async (d: Device, other: Device) => (await d.sm.peer(other.name))?.chatId as string;
+    const chats = new Map([
+      [alice, await chatOf(alice, bob)],
+      [bob, await chatOf(bob, alice)],
+    ]);
+    type Sent = { from: Device; to: Device; wire: Uint8Array; text: string };
+    const held: Sent[] = [];
+    const delivered: Sent[] = [];
+    const received = new Map<string, number>();
+    let n = 0;
+    const deliver = async (m: Sent) => {
+      const r = await m.to.sm.decrypt(m.from.name, m.wire, () => []);
+      expect(text(r)).toBe(m.text);
+      received.set(m.text, (received.get(m.text) ?? 0) + 1);
+      delivered.push(m);
+    };
+    const command = fc.oneof(
+      fc.record({ kind: fc.constant('send' as const), fromAlice: fc.boolean(), now: fc.boolean() }),
+      fc.record({ kind: fc.constant('deliverHeld' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 12 }), async (commands) => {
+        for (const c of commands) {
+          if (c.kind === 'send') {
+            const [from, to] = c.fromAlice ? [alice, bob] : [bob, alice];
+            n += 1;
+            const m = { from, to, text: `msg ${n}`, wire: await from.sm.encryptText(to.name, `msg ${n}`) };
+            if (c.now) await deliver(m);
+            else held.push(m);
+          } else if (c.kind === 'deliverHeld' && held.length) {
+            await deliver(held.splice(c.pick % held.length, 1)[0] as Sent);
+          } else if (c.kind === 'replay' && delivered.length) {
+            const m = delivered[c.pick % delivered.length] as Sent;
+            const key = RECORD.session(chats.get(m.to) as string);
+            const before = await m.to.storage.get(key);
+            await expect(m.to.sm.decrypt(m.from.name, m.wire, () => [])).rejects.toBeInstanceOf(SecureError);
+            expect(await m.to.storage.get(key)).toEqual(before);
+          }
+        }
+        for (const m of held.splice(0)) await deliver(m);
+        for (const count of received.values()) expect(count).toBe(1);
+        expect(received.size).toBe(n);
+      }),
+      { numRuns: 10 },
+    );
+  }, 120_000);
 });
 
 describe('KeyedMutex', () => {

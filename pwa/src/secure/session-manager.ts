@@ -67,6 +67,8 @@ export interface KeyServer {
   /** The identity key and prekey ids only; spends nothing (key-change check, safety screen). */
   identity(username: string): Promise<Identity>;
   uploadKeys(keys: KeysUpload): Promise<unknown>;
+  /** This account's key status (prekey-lifecycle.ts asks it when the relay says "stale"). */
+  keyStatus?(): Promise<{ signed_prekey_id: number | null; pq_prekey_id: number | null }>;
 }
 
 /** One operation at a time per key (KeyedMutex); injectable so tests can remove the lock. */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StoredMessage } from '../outbox/records.ts';
 import { PhotoRejected } from '../photo/prepare.ts';
@@ -6,7 +7,7 @@ import type { StoredPeer } from '../secure/records.ts';
 import { ApiError } from '../transport/errors.ts';
 import { toAppError, toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
-import { sortChats, summarise, toChatMessage } from './projection.ts';
+import { compareForDisplay, sortChats, summarise, toChatMessage } from './projection.ts';
 
 const peer = (username: string, addedAt = 0): StoredPeer => ({
   chatId: `c-${username}`,
@@ -104,5 +105,30 @@ describe('error mapping', () => {
     const e = new AppError('cannot_add_self');
     expect(toAppError(e)).toBe(e);
     expect(toAppError(new Error('boom')).code).toBe('unknown');
+  });
+});
+
+describe('display order (spec/protocol.md §9.1: sender time and order inside the ciphertext)', () => {
+  it('shows one sender’s messages in the order they were written, whatever order they arrived in', () => {
+    fc.assert(
+      fc.property(
+        // Sender-side gaps between consecutive messages (0 = same millisecond), and an arrival order.
+        fc
+          .array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 30 })
+          .chain((gaps) =>
+            fc.tuple(fc.constant(gaps), fc.shuffledSubarray([...gaps.keys()], { minLength: gaps.length })),
+          ),
+        ([gaps, arrival]) => {
+          let at = 1_700_000_000_000;
+          const written = gaps.map((gap, i): StoredMessage => {
+            at += gap;
+            return { ...text(`m${i}`, 'in', at, `#${i}`), order: i + 1 };
+          });
+          // Arrival sets storedAt: later arrivals are stored later.
+          const arrived = arrival.map((i, k) => ({ ...(written[i] as StoredMessage), storedAt: k }));
+          expect([...arrived].sort(compareForDisplay).map((m) => m.id)).toEqual(written.map((m) => m.id));
+        },
+      ),
+    );
   });
 });

@@ -1,8 +1,6 @@
 // Helpers for the keys/contacts/messages/photos/WebSocket tests: users with live sessions made
 // directly in the database (the auth flow has its own tests), and a real `ws` client.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { generateIdentity, type IdentityKeyPair } from '@secure-drop/crypto-core/identity';
-import { signIdentityProof } from '@secure-drop/crypto-core/identity-proof';
 import WebSocket from 'ws';
 import { signAccessToken } from '../../src/auth/access-token.js';
 import type { TestApp } from './app.js';
@@ -47,27 +45,6 @@ export async function newSession(t: TestApp, userId: string): Promise<{ sessionI
 
 export const b64 = (n: number, fill?: number) =>
   (fill === undefined ? randomBytes(n) : Buffer.alloc(n, fill)).toString('base64');
-
-/** A real identity key pair and its upload fields: the key and its proof for `username` (spec/protocol.md §4.6). */
-export interface TestIdentity {
-  keyPair: IdentityKeyPair;
-  identity_key: string;
-  identity_proof: string;
-}
-
-export function identityFor(username: string, keyPair: IdentityKeyPair = generateIdentity()): TestIdentity {
-  return {
-    keyPair,
-    identity_key: Buffer.from(keyPair.publicKey).toString('base64'),
-    identity_proof: Buffer.from(signIdentityProof(keyPair, username)).toString('base64'),
-  };
-}
-
-/** The `identity_key` + `identity_proof` fields of an upload. */
-export const identityFields = (id: TestIdentity) => ({
-  identity_key: id.identity_key,
-  identity_proof: id.identity_proof,
-});
 
 /** A real WebSocket client that records every frame it receives. */
 export class WsClient {

@@ -94,4 +94,18 @@ describe('ChatsView', () => {
     // Focus lands on the new page's title, not lost on <body>.
     expect(document.activeElement).toBe(heading);
   });
+
+  it('tells the user, in both languages, that the device started over, until dismissed', () => {
+    const t = withChats();
+    t.notice.value = 'protocol_reset';
+    renderAt(t.app, '/chats');
+    const notice = () => screen.queryByRole('alert', { name: /Important notice|Важное сообщение/ });
+    expect(notice()?.textContent).toContain('This device started over with new keys');
+    act(() => setLanguage('ru'));
+    expect(notice()?.textContent).toContain('Это устройство начало заново с новыми ключами');
+    act(() => setLanguage('en'));
+    fireEvent.click(within(notice() as HTMLElement).getByRole('button', { name: 'I understand' }));
+    expect(t.calls.map((c) => c.action)).toContain('dismissNotice');
+    expect(notice()).toBeNull();
+  });
 });

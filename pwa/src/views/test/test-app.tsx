@@ -229,7 +229,20 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
     },
   };
 
-  return { app, auth, lock, connection, contacts, chats, update, messagesFor, photos, calls, setContact };
+  return {
+    app,
+    auth,
+    lock,
+    connection,
+    contacts,
+    chats,
+    update,
+    notice,
+    messagesFor,
+    photos,
+    calls,
+    setContact,
+  };
 }
 
 export type TestApp = ReturnType<typeof makeTestApp>;
