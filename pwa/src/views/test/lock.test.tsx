@@ -66,6 +66,20 @@ describe('locked app', () => {
     expect(router.state.location.pathname).toBe('/register');
   });
 
+  it('a passkey lock unlocks with the passkey button', async () => {
+    const t = makeTestApp({ locked: 'alice' });
+    t.lock.value = { kind: 'passkey', idleMinutes: 15 };
+    renderAt(t.app, '/chats');
+    expect(
+      screen.getByText('Your messages and keys on this device are encrypted with your passkey.'),
+    ).toBeTruthy();
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Unlock with passkey' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'unlockWithPasskey', args: [] });
+    expect(t.auth.value.status).toBe('signed-in');
+  });
+
   it('is in Russian too', () => {
     setLanguage('ru');
     renderAt(makeTestApp({ locked: 'alice' }).app, '/chats');
