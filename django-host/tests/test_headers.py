@@ -54,6 +54,9 @@ def test_permissions_policy_denies_what_the_app_never_uses(host):
     policy = httpx.get(host + '/').headers['permissions-policy']
     for feature in ('microphone', 'geolocation', 'payment', 'usb'):
         assert f'{feature}=()' in policy
+    # Passkeys (the app lock's WebAuthn PRF) for this origin only, never for embedded content.
+    assert 'publickey-credentials-get=(self)' in policy
+    assert 'publickey-credentials-create=(self)' in policy
 
 
 @pytest.mark.parametrize('path', ['/', '/assets/app-abc123.js', '/sw.js', '/api/echo', '/nope.js'])

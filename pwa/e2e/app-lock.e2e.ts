@@ -152,6 +152,19 @@ const inChat = (page: Page, text: string) =>
 
 const bodyText = (page: Page) => page.evaluate(() => document.body.textContent ?? '');
 
+/** Phone (390×844) and desktop: nothing wider than the screen, `what` within it. */
+async function fitsBothSizes(page: Page, what: ReturnType<Page['getByRole']>): Promise<void> {
+  for (const size of [
+    { width: 390, height: 844 },
+    { width: 1280, height: 800 },
+  ]) {
+    await page.setViewportSize(size);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    const box = await what.boundingBox();
+    expect(box && box.x >= 0 && box.x + box.width <= size.width).toBe(true);
+  }
+}
+
 /** The raw data key, recovered the way only the passphrase allows (to look for it on disk). */
 async function rawDataKey(): Promise<Uint8Array> {
   if (!stored) throw new Error('keyring not read');
@@ -258,6 +271,7 @@ describe('app lock: a copied profile', () => {
     await alice.goto(`${served.url}/chats/${BOB}`);
     await alice.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
     for (const text of Object.values(TEXTS)) expect(await bodyText(alice)).not.toContain(text);
+    await fitsBothSizes(alice, alice.getByRole('button', { name: 'Unlock' }));
     await alice.getByLabel('Passphrase').fill('not the passphrase');
     await alice.getByRole('button', { name: 'Unlock' }).click();
     await alice.getByText('Wrong passphrase. Nothing was changed.').waitFor();
@@ -277,6 +291,7 @@ describe('app lock: a copied profile', () => {
       history.pushState({}, '', '/settings');
       dispatchEvent(new PopStateEvent('popstate'));
     });
+    await fitsBothSizes(alice, alice.getByRole('button', { name: 'Lock now' }));
     await alice.getByRole('button', { name: 'Log out', exact: true }).click();
     await alice.waitForURL(/\/login$/);
     await alice.reload();
