@@ -16,7 +16,10 @@ from django.http import HttpRequest, HttpResponse
 _CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ('default-src', "'none'"),
     # The app's own bundles only: no inline script and no eval, so an injected string can't run.
-    ('script-src', "'self'"),
+    # 'wasm-unsafe-eval' lets those bundles compile WebAssembly — the app lock's Argon2id
+    # (hash-wasm, pwa/src/storage/passphrase.ts), 3-5x faster than JavaScript, so the lock can
+    # afford more memory — and nothing else: no JavaScript eval, no inline script.
+    ('script-src', "'self' 'wasm-unsafe-eval'"),
     # Vite emits CSS as files. React style props go through CSSOM (element.style), which CSP
     # does not govern, so no 'unsafe-inline' is needed for them.
     ('style-src', "'self'"),
@@ -64,7 +67,9 @@ PERMISSIONS_POLICY = ', '.join(
         'gyroscope=()',
         'accelerometer=()',
         'display-capture=()',
-        'publickey-credentials-get=()',
+        # The app lock's passkey (WebAuthn PRF, pwa/src/storage/passkey.ts), this origin only.
+        'publickey-credentials-create=(self)',
+        'publickey-credentials-get=(self)',
         'screen-wake-lock=()',
         'xr-spatial-tracking=()',
         'browsing-topics=()',

@@ -40,8 +40,10 @@ def test_security_headers_everywhere(host, method, path):
 def test_csp_starts_from_none_and_allows_no_inline_script():
     d = directives(CONTENT_SECURITY_POLICY)
     assert d['default-src'] == "'none'"
-    assert d['script-src'] == "'self'"
-    assert 'unsafe' not in CONTENT_SECURITY_POLICY
+    # WebAssembly compilation only (the app lock's Argon2id); never eval or inline script.
+    assert d['script-src'] == "'self' 'wasm-unsafe-eval'"
+    assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
     assert d['connect-src'] == "'self'"
     assert d['frame-ancestors'] == "'none'"
     assert d['base-uri'] == "'none'"
@@ -60,6 +62,9 @@ def test_permissions_policy_denies_what_the_app_never_uses(host):
     policy = httpx.get(host + '/').headers['permissions-policy']
     for feature in ('microphone', 'geolocation', 'payment', 'usb'):
         assert f'{feature}=()' in policy
+    # Passkeys (the app lock's WebAuthn PRF) for this origin only, never for embedded content.
+    assert 'publickey-credentials-get=(self)' in policy
+    assert 'publickey-credentials-create=(self)' in policy
 
 
 @pytest.mark.parametrize('path', ['/', '/assets/app-abc123.js', '/sw.js', '/api/echo', '/nope.js'])

@@ -1,6 +1,8 @@
 // Bench-only page (built into the bench bundle, never shipped): fills this origin's encrypted
 // store the way the app would after a real conversation, and times the photo pipeline, so the
 // benchmark can open the PRODUCTION app on the same origin over that data.
+
+import { argon2id as nobleArgon2id } from '@noble/hashes/argon2.js';
 import { RECORD as OUT, type StoredMessage } from '../src/outbox/records.ts';
 import { preparePhoto } from '../src/photo/prepare.ts';
 import { sealPhoto } from '../src/photo/seal.ts';
@@ -17,11 +19,15 @@ import {
 import { RECORD as SECURE, type StoredPrekeyState } from '../src/secure/records.ts';
 import { SessionManager } from '../src/secure/session-manager.ts';
 import { openIdbStorage } from '../src/storage/idb-storage.ts';
+import { DEFAULT_KDF, deriveWrappingKey, MIN_KDF, newKdfParams } from '../src/storage/passphrase.ts';
 
 const words = 'lorem ipsum dolor sit amet привет мир 🦊 secure drop message bench'.split(' ');
 
-async function seed(username: string, contacts: Record<string, number>): Promise<void> {
-  const storage = await openIdbStorage(`secure-drop:${username}`);
+async function seed(username: string, contacts: Record<string, number>, passphrase?: string): Promise<void> {
+  // With a passphrase the store is created under the app lock, as registration does.
+  const storage = await openIdbStorage(`secure-drop:${username}`, {
+    create: passphrase ? { passphrase, cost: DEFAULT_KDF } : null,
+  });
   await createAccountKeys(storage, username);
   // A refresh token the relay will refuse: the app stays signed in offline, as after a restart.
   await storage.put('auth', { username, refreshToken: 'x'.repeat(43) });
@@ -123,5 +129,42 @@ async function rotationBench(runs: number): Promise<{ rotationMs: number[]; topU
   return { rotationMs, topUpMs };
 }
 
-Object.assign(globalThis, { benchSeed: seed, benchPhoto: photoBench, benchRotation: rotationBench });
+/**
+ * The app lock's key derivation (storage/passphrase.ts): Argon2id at the shipped parameters
+ * (64 MiB, t=2, p=1) with hash-wasm, against the same library at OWASP's floor (19 MiB, t=2)
+ * and against @noble/hashes' pure-JS Argon2id at the shipped parameters (the library choice).
+ */
+async function kdfBench(runs: number): Promise<{ shipped: number[]; floor: number[]; noble: number[] }> {
+  const shipped: number[] = [];
+  const floor: number[] = [];
+  const noble: number[] = [];
+  const pass = 'correct horse battery staple';
+  for (let i = 0; i < runs; i++) {
+    let t0 = performance.now();
+    await deriveWrappingKey(pass, newKdfParams(DEFAULT_KDF));
+    shipped.push(performance.now() - t0);
+    t0 = performance.now();
+    await deriveWrappingKey(pass, newKdfParams(MIN_KDF));
+    floor.push(performance.now() - t0);
+  }
+  // Slow (seconds each): three runs are enough to place it.
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    nobleArgon2id(new TextEncoder().encode(pass), crypto.getRandomValues(new Uint8Array(16)), {
+      m: DEFAULT_KDF.m,
+      t: DEFAULT_KDF.t,
+      p: DEFAULT_KDF.p,
+      dkLen: 32,
+    });
+    noble.push(performance.now() - t0);
+  }
+  return { shipped, floor, noble };
+}
+
+Object.assign(globalThis, {
+  benchSeed: seed,
+  benchPhoto: photoBench,
+  benchRotation: rotationBench,
+  benchKdf: kdfBench,
+});
 document.title = 'seed ready';

@@ -11,21 +11,27 @@ import { NotFoundView } from '../views/NotFoundView.tsx';
 import { RegisterView } from '../views/RegisterView.tsx';
 import { SafetyView } from '../views/SafetyView.tsx';
 import { SettingsView } from '../views/SettingsView.tsx';
+import { UnlockView } from '../views/UnlockView.tsx';
 
-/** Renders its children only when signed in; otherwise sends the user to /login. */
+/**
+ * Renders its children only when signed in; a locked app shows only the unlock screen, in
+ * place (the URL stays, so unlocking lands there); otherwise sends the user to /login.
+ */
 function RequireAuth() {
   useSignals();
   const { auth } = useApp();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
+  if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status !== 'signed-in') return <Navigate to="/login" replace />;
   return <Outlet />;
 }
 
-/** The sign-in screens redirect to the chats once signed in. */
+/** The sign-in screens redirect to the chats once signed in; a login into a locked store unlocks here. */
 function SignedOutOnly() {
   useSignals();
   const { auth } = useApp();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
+  if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status === 'signed-in') return <Navigate to="/chats" replace />;
   return <Outlet />;
 }

@@ -181,7 +181,8 @@ export const en = {
   'settings.offlineNotReady': 'The app is not yet ready to work offline.',
   'settings.sessions': 'Sessions',
   'settings.logout': 'Log out',
-  'settings.logoutExplain': 'Ends this session and locks the messages on this device.',
+  'settings.logoutExplain':
+    'Ends this session here. Your history stays on this device and opens again after you log in (with an app lock, only with the passphrase).',
   'settings.logoutEverywhere': 'Log out everywhere',
   'settings.logoutEverywhereExplain': 'Ends every session of your account, on all devices.',
   'settings.erase': 'Erase this device',
@@ -236,6 +237,63 @@ export const en = {
     'Compare this hash with the one published for version {version}. Anyone can also check the whole server: in a copy of the source code, run',
   'settings.verifyLimit':
     'The app reports this hash itself, so a server that sends dishonest code can show a false one; the check run from the source code cannot be faked by the server.',
+  'view.unlock.title': 'Unlock',
+  'unlock.heading': 'Secure Drop is locked',
+  'unlock.account': 'Account: {username}',
+  'unlock.explain': 'Your messages and keys on this device are encrypted with your passphrase.',
+  'unlock.passphrase': 'Passphrase',
+  'unlock.submit': 'Unlock',
+  'unlock.working': 'Unlocking…',
+  'unlock.forgot': 'Forgot the passphrase?',
+  'unlock.forgotExplain':
+    'Nobody can open the messages on this device without it — not even the server. You can erase this device and log in again: the history on this device is then gone, unless another linked device or a backup still has it.',
+  'unlock.retryIn': 'You can try again in {time}.',
+  'unlock.tryAgainNow': 'You can try again now.',
+  'error.wrong_passphrase': 'Wrong passphrase. Nothing was changed.',
+  'error.unlock_wait': 'Too many wrong passphrases: please wait before trying again.',
+  'error.passphrase_too_short': 'The passphrase needs at least 8 characters.',
+  'error.passphrase_too_long': 'The passphrase is too long (at most 1024 characters).',
+  'settings.lock': 'App lock',
+  'settings.lockNone':
+    'This device has no app lock. Your messages and keys are stored encrypted, but the key that opens them is kept in this browser’s files right next to them. Anyone who uses this browser, or copies its files (a backup, a lost laptop), can read your whole history and use your keys. Set a passphrase so that they also need it.',
+  'settings.lockOn':
+    'This device is locked with a passphrase. Without it, a copy of this browser’s files shows nothing readable. While the app is unlocked, anyone at this device can read your messages: lock it when you step away.',
+  'settings.idle': 'Lock after this long without use',
+  'settings.idleMinutes': { one: '{count} minute', other: '{count} minutes' },
+  'settings.lockNow': 'Lock now',
+  'settings.setPassphrase': 'Set passphrase',
+  'settings.changePassphrase': 'Change passphrase',
+  'settings.removePassphrase': 'Remove the lock',
+  'settings.removeExplain': 'Without a lock, anyone with this browser’s files can read your messages.',
+  'passphrase.current': 'Current passphrase',
+  'passphrase.new': 'New passphrase',
+  'passphrase.repeat': 'Repeat the new passphrase',
+  'passphrase.hint':
+    'At least 8 characters; a few unrelated words are easy to remember and hard to guess. It cannot be recovered: forgetting it means erasing this device.',
+  'passphrase.mismatch': 'The two passphrases differ.',
+  'passphrase.saved': 'Passphrase saved. The history was not re-encrypted: only its key was.',
+  'passphrase.removed': 'The app lock is removed.',
+  'logout.title': 'Log out without an app lock?',
+  'logout.warning':
+    'Your messages stay on this device after you log out, and without an app lock anyone who uses this browser can read them. You can erase them now, or cancel and set a passphrase first.',
+  'logout.keep': 'Log out, keep the history',
+  'logout.erase': 'Erase this device instead',
+  'register.lockTitle': '3. Protect this device (recommended)',
+  'register.lockExplain':
+    'A passphrase encrypts your messages and keys on this device, so nobody can read them without it — even with a copy of this browser’s files. Leave it empty to go without a lock; you can set one later in Settings.',
+  'register.passphrase': 'Passphrase (optional)',
+  'error.passkey_unavailable':
+    'This browser or security key cannot lock the app with a passkey (it lacks the PRF extension). Use a passphrase.',
+  'unlock.withPasskey': 'Unlock with passkey',
+  'unlock.passkeyExplain': 'Your messages and keys on this device are encrypted with your passkey.',
+  'settings.lockPasskey':
+    'This device is locked with a passkey. Without it, a copy of this browser’s files shows nothing readable. While the app is unlocked, anyone at this device can read your messages: lock it when you step away.',
+  'settings.usePasskey': 'Use a passkey instead',
+  'settings.usePasskeyExplain':
+    'Your device or security key unlocks the app (fingerprint, face or PIN). Losing the passkey means erasing this device.',
+  'passkey.saved': 'The app is now locked with your passkey.',
+  'settings.lockLaterNote':
+    'What this device stored before the lock (messages, keys) may stay readable in the browser’s files for a while, until the browser reuses that space. For full protection, choose a passphrase when you create an account.',
 } as const satisfies Record<string, Message>;
 
 export type MessageKey = keyof typeof en;

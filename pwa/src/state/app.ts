@@ -5,19 +5,35 @@
 // Local data: one encrypted IndexedDB store per account ("secure-drop:<username>"); the name
 // of the account last signed in on this device is kept in localStorage so the app can open
 // its store at start-up — offline too — and show the history before any network.
+//
+// App lock (SECURITY.md "What a user's device holds"): a store whose data key is wrapped by a
+// passphrase starts 'locked'. While locked the store's key is not in memory, the messenger is
+// stopped (no WebSocket, so nothing arrives that could be acknowledged without being stored:
+// messages wait on the relay), and the tokens are dropped; unlocking opens the store again and
+// resumes from what it holds (outbox, WebSocket cursor). Log out forgets the session record
+// and the remembered account, so a reload shows the login screen.
 import { computed, type Signal, signal } from '@preact/signals-react';
 import { base64 } from '@scure/base';
 import { language, setLanguage } from '../i18n/i18n.ts';
 import { applyUpdate, dismissUpdate, registerServiceWorker, update } from '../pwa/update.ts';
 import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
-import { openIdbStorage } from '../storage/idb-storage.ts';
+import {
+  eraseIdbStorage,
+  idbStorageLock,
+  idbStoragePasskey,
+  openIdbStorage,
+} from '../storage/idb-storage.ts';
+import type { NewLock, UnlockSecret } from '../storage/keyring.ts';
+import { createPasskey, evaluatePasskey, PasskeyUnavailableError } from '../storage/passkey.ts';
+import { checkPassphrase, DEFAULT_KDF } from '../storage/passphrase.ts';
 import { requestPersistentStorage } from '../storage/persist.ts';
-import type { Storage } from '../storage/storage.ts';
+import { type Storage, WrongPassphraseError } from '../storage/storage.ts';
 import { RelayApi } from '../transport/api.ts';
 import type { Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
 import { toAddContactError, toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
+import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
 import type { Messenger } from './messenger.ts';
 import type {
   App,
@@ -27,6 +43,7 @@ import type {
   ChatSummary,
   ConnectionStatus,
   Contact,
+  LockState,
   PhotoView,
   RegistrationStart,
 } from './types.ts';
@@ -44,12 +61,53 @@ export interface AppOptions {
   readonly wsUrl?: string;
   readonly storageName?: (username: string) => string;
   readonly registerServiceWorker?: boolean;
+  /** Time for the idle lock and the unlock delays (tests inject a manual clock). */
+  readonly clock?: Clock;
+  /** Argon2id cost of new passphrase locks (passphrase.ts; tests use the OWASP floor). */
+  readonly kdfCost?: { m: number; t: number; p: number };
 }
 
 const ACCOUNT_KEY = 'sd.account';
 const AUTH = 'auth';
 /** The AppNotice waiting to be read, stored so a reload does not lose it. */
 const NOTICE = 'notice';
+/** Minutes without use before the app locks (encrypted store; only read once unlocked). */
+const IDLE = 'lock.idle';
+/** Failed unlocks (localStorage: readable before unlock, and touching no stored data). */
+const UNLOCK_FAILURES = 'sd.unlockFailures';
+
+/**
+ * Delay before the next unlock attempt after `failures` wrong passphrases: none for the first
+ * two (typos), then 5 s doubling up to 5 minutes. It slows someone guessing at the screen; a
+ * copied profile is guessed offline, where only the passphrase and Argon2id's cost count.
+ */
+export function unlockDelayMs(failures: number): number {
+  return failures < 3 ? 0 : Math.min(5_000 * 2 ** (failures - 3), 300_000);
+}
+
+interface UnlockFailures {
+  readonly count: number;
+  readonly until: number;
+}
+
+function readFailures(): UnlockFailures {
+  try {
+    const v = JSON.parse(localStorage.getItem(UNLOCK_FAILURES) ?? 'null') as UnlockFailures | null;
+    if (v && Number.isSafeInteger(v.count) && typeof v.until === 'number') return v;
+  } catch {
+    // Unreadable: start again from none.
+  }
+  return { count: 0, until: 0 };
+}
+
+function writeFailures(v: UnlockFailures | null): void {
+  try {
+    if (v) localStorage.setItem(UNLOCK_FAILURES, JSON.stringify(v));
+    else localStorage.removeItem(UNLOCK_FAILURES);
+  } catch {
+    // Private mode: the delay then lasts as long as the page.
+  }
+}
 
 /**
  * The session's tokens, in the encrypted store. The access token is kept with the refresh
@@ -102,6 +160,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const chats = signal<readonly ChatSummary[]>([]);
   const storagePersisted = signal<boolean | null>(null);
   const notice = signal<AppNotice | null>(null);
+  const lockState = signal<LockState>({ kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES });
+  const clock = options.clock ?? systemClock;
+  const kdfCost = options.kdfCost ?? DEFAULT_KDF;
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
   const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
   const photoSignals = new Map<string, Signal<PhotoView>>();
@@ -109,6 +170,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
   let storage: Storage | null = null;
   let messenger: Messenger | null = null;
   let pending: { username: string } | null = null;
+  /** A login whose store has an app lock, finished by unlock() (tokens held in memory). */
+  let pendingLogin: { username: string; tokens: Tokens } | null = null;
+  const idle = new IdleLock(clock, DEFAULT_IDLE_MINUTES * 60_000, () => {
+    void lockNow();
+  });
 
   const api = new RelayApi({
     baseUrl: options.apiBase ?? '/api',
@@ -117,7 +183,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (storage && name) void storage.put(AUTH, storedAuth(name, tokens)).catch(() => undefined);
     },
     onSessionEnded: () => {
-      void lock();
+      void endSession();
     },
   });
 
@@ -139,6 +205,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
   };
 
   const onOnline = () => messenger?.goOnline();
+  const onActivity = () => idle.activity();
+  const onVisibility = () => idle.check();
+  const ACTIVITY = ['pointerdown', 'keydown', 'wheel', 'touchstart'] as const;
 
   function clearViews(): void {
     contacts.value = [];
@@ -148,8 +217,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     for (const s of photoSignals.values()) s.value = { status: 'idle', progress: 0, url: null };
   }
 
-  /** Opens the account's store and starts the messenger over it. */
-  async function unlock(username: string, store: Storage): Promise<void> {
+  /** Starts the messenger over the account's open store. */
+  async function openSession(username: string, store: Storage): Promise<void> {
     storage = store;
     const { Messenger } = await cryptoLayers();
     messenger = new Messenger({
@@ -159,18 +228,32 @@ export function createApp(options: AppOptions = {}): RunningApp {
       wsUrl: options.wsUrl ?? sameOriginWsUrl('/api/ws'),
       sinks: { contacts, chats, connection, messages: messagesSignal, photo: photoSignal },
       onSessionEnded: () => {
-        void lock();
+        void endSession();
       },
     });
     await messenger.load();
     notice.value = (await store.get<AppNotice>(NOTICE)) ?? null;
+    const minutes = await store.get<number>(IDLE);
+    const idleMinutes = IDLE_MINUTES.find((m) => m === minutes) ?? DEFAULT_IDLE_MINUTES;
+    lockState.value = { kind: store.lockKind(), idleMinutes };
+    idle.stop();
+    if (store.lockKind() !== 'none') {
+      idle.setTimeoutMs(idleMinutes * 60_000);
+      idle.start();
+    }
     auth.value = { status: 'signed-in', username };
     rememberAccount(username);
     storagePersisted.value = await requestPersistentStorage();
   }
 
-  /** Ends the local session: the store's key leaves memory, the views empty. */
-  async function lock(): Promise<void> {
+  /**
+   * Closes the local session: the messenger stops (no socket, so nothing is acknowledged), the
+   * store's key and the tokens leave memory, the views empty. 'locked' keeps the account
+   * remembered for the unlock screen; 'signed-out' is the login screen.
+   */
+  function closeSession(next: 'locked' | 'signed-out'): void {
+    const username = auth.value.username;
+    idle.stop();
     messenger?.stop();
     messenger = null;
     storage?.lock();
@@ -178,7 +261,28 @@ export function createApp(options: AppOptions = {}): RunningApp {
     api.http.setTokens(null);
     clearViews();
     notice.value = null;
-    auth.value = { status: 'signed-out', username: null };
+    auth.value =
+      next === 'locked' && username
+        ? { status: 'locked', username }
+        : { status: 'signed-out', username: null };
+  }
+
+  /** Locks an app that has a lock ("Lock now", idle); without one nothing would ask for it. */
+  async function lockNow(): Promise<void> {
+    if (auth.value.status !== 'signed-in' || lockState.value.kind === 'none') return;
+    closeSession('locked');
+  }
+
+  /**
+   * Logged out (here, everywhere, or the relay ended the session): the session record and the
+   * remembered account go, so a reload shows the login screen; the history stays in the store,
+   * readable after the next login (and, with a lock, only with the passphrase).
+   */
+  async function endSession(): Promise<void> {
+    await storage?.delete(AUTH).catch(() => undefined);
+    rememberAccount(null);
+    pendingLogin = null;
+    closeSession('signed-out');
   }
 
   /**
@@ -204,6 +308,36 @@ export function createApp(options: AppOptions = {}): RunningApp {
     return store;
   }
 
+  /**
+   * Resumes the session a store holds (start-up, unlock): its tokens, its keys, its messenger.
+   * False, and the store closed, when it holds no session (logged out).
+   */
+  async function resume(username: string, opened: Storage): Promise<boolean> {
+    let store = opened;
+    const saved = await store.get<StoredAuth>(AUTH);
+    if (!saved || !(await loadIdentity(store))) {
+      store.lock();
+      rememberAccount(null);
+      auth.value = { status: 'signed-out', username: null };
+      return false;
+    }
+    const { holdsVersion1State } = await cryptoLayers();
+    // Published by the messenger's first prekey maintenance, once signed in: a token
+    // refresh then lands in the new store.
+    if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
+    // The access token is stored with the refresh token (StoredAuth above). One still valid
+    // for at least a minute is used as is; otherwise the refresh token gets a new one when
+    // the network allows.
+    const fresh = saved.accessToken && (saved.accessExpiresAt ?? 0) - 60_000 > Date.now();
+    api.http.setTokens({
+      accessToken: fresh ? (saved.accessToken as string) : '',
+      refreshToken: saved.refreshToken,
+    });
+    await openSession(username, store);
+    messenger?.goOnline();
+    return true;
+  }
+
   function requireMessenger(): Messenger {
     if (!messenger) throw new AppError('unauthorized');
     return messenger;
@@ -218,8 +352,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * relay publishes; otherwise (a new device, or keys replaced elsewhere) a fresh store with
    * new keys, uploaded — a reinstall, which the relay announces to contacts as a key change.
    */
-  async function storeForLogin(username: string): Promise<Storage> {
-    let store = await openIdbStorage(storageName(username));
+  async function storeForLogin(username: string, opened?: Storage, relock: NewLock = null): Promise<Storage> {
+    let store = opened ?? (await openIdbStorage(storageName(username)));
     const local = await loadIdentity(store);
     const remote = await api.keyStatus();
     const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
@@ -227,10 +361,66 @@ export function createApp(options: AppOptions = {}): RunningApp {
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
     if (local) {
       await store.erase();
-      store = await openIdbStorage(storageName(username));
+      store = await openIdbStorage(storageName(username), { create: relock });
     }
     await publishAccountKeys(store, username, api);
     return store;
+  }
+
+  /** Opens the locked store with what the user gave (passphrase or passkey PRF output). */
+  async function unlockWith(passphrase: UnlockSecret, relock: NewLock): Promise<void> {
+    const username = auth.value.username;
+    if (auth.value.status !== 'locked' || !username) throw new AppError('not_found');
+    const failures = readFailures();
+    const now = clock.now();
+    if (failures.until > now)
+      throw new AppError('unlock_wait', { retryAfter: Math.ceil((failures.until - now) / 1000) });
+    let store: Storage;
+    try {
+      store = await openIdbStorage(storageName(username), { passphrase });
+    } catch (err) {
+      if (!(err instanceof WrongPassphraseError)) throw err;
+      const count = failures.count + 1;
+      const delay = unlockDelayMs(count);
+      writeFailures({ count, until: clock.now() + delay });
+      throw new AppError('wrong_passphrase', delay ? { retryAfter: Math.ceil(delay / 1000) } : {});
+    }
+    writeFailures(null);
+    if (pendingLogin?.username === username) {
+      // A login on this device whose store has a lock: its tokens are in memory since login().
+      const tokens = pendingLogin.tokens;
+      pendingLogin = null;
+      api.http.setTokens(tokens);
+      const s = await storeForLogin(username, store, relock);
+      await saveTokens(s, username, tokens);
+      await openSession(username, s);
+      messenger?.goOnline();
+      return;
+    }
+    const resumed = await resume(username, store);
+    if (!resumed) throw new AppError('unauthorized');
+  }
+
+  /** The passkey's answer; a cancelled or failed prompt becomes 'cancelled'. */
+  async function passkeyOutput<T>(ask: () => Promise<T>): Promise<T> {
+    try {
+      return await ask();
+    } catch (err) {
+      if (err instanceof PasskeyUnavailableError) throw new AppError('passkey_unavailable');
+      // NotAllowedError (cancelled, timed out) and the like: nothing was changed.
+      throw new AppError('cancelled');
+    }
+  }
+
+  /** What opens the current lock, for re-wrapping: the passphrase given, or the passkey. */
+  async function currentSecret(passphrase: string | null): Promise<UnlockSecret | undefined> {
+    const username = auth.value.username;
+    if (lockState.value.kind === 'passkey' && username) {
+      const passkey = await idbStoragePasskey(storageName(username));
+      if (passkey)
+        return { prf: await passkeyOutput(() => evaluatePasskey(passkey.credentialId, passkey.prfSalt)) };
+    }
+    return passphrase ?? undefined;
   }
 
   const wrap =
@@ -253,37 +443,27 @@ export function createApp(options: AppOptions = {}): RunningApp {
     update,
     storagePersisted,
     notice,
+    lock: lockState,
 
     async start() {
       if (options.registerServiceWorker !== false) registerServiceWorker();
       window.addEventListener('online', onOnline);
+      for (const e of ACTIVITY) window.addEventListener(e, onActivity, { passive: true });
+      document.addEventListener('visibilitychange', onVisibility);
       const username = rememberedAccount();
       if (!username) {
         auth.value = { status: 'signed-out', username: null };
         return;
       }
       try {
-        let store = await openIdbStorage(storageName(username));
-        const saved = await store.get<StoredAuth>(AUTH);
-        if (!saved || !(await loadIdentity(store))) {
-          store.lock();
-          auth.value = { status: 'signed-out', username: null };
+        const kind = await idbStorageLock(storageName(username));
+        if (kind && kind !== 'none') {
+          // Nothing is decrypted, and nothing connects, before the passphrase (or passkey).
+          lockState.value = { ...lockState.value, kind };
+          auth.value = { status: 'locked', username };
           return;
         }
-        const { holdsVersion1State } = await cryptoLayers();
-        // Published by the messenger's first prekey maintenance, once signed in: a token
-        // refresh then lands in the new store.
-        if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
-        // The access token is stored with the refresh token (StoredAuth above). One still valid
-        // for at least a minute is used as is; otherwise the refresh token gets a new one when
-        // the network allows.
-        const fresh = saved.accessToken && (saved.accessExpiresAt ?? 0) - 60_000 > Date.now();
-        api.http.setTokens({
-          accessToken: fresh ? (saved.accessToken as string) : '',
-          refreshToken: saved.refreshToken,
-        });
-        await unlock(username, store);
-        messenger?.goOnline();
+        await resume(username, await openIdbStorage(storageName(username)));
       } catch {
         auth.value = { status: 'signed-out', username: null };
       }
@@ -291,8 +471,59 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
     dispose() {
       window.removeEventListener('online', onOnline);
+      for (const e of ACTIVITY) window.removeEventListener(e, onActivity);
+      document.removeEventListener('visibilitychange', onVisibility);
+      idle.stop();
       messenger?.stop();
     },
+
+    unlock: wrap((passphrase: string) => unlockWith(passphrase, { passphrase, cost: kdfCost })),
+
+    unlockWithPasskey: wrap(async () => {
+      const username = auth.value.username;
+      if (auth.value.status !== 'locked' || !username) throw new AppError('not_found');
+      const passkey = await idbStoragePasskey(storageName(username));
+      if (!passkey) throw new AppError('not_found');
+      const prf = await passkeyOutput(() => evaluatePasskey(passkey.credentialId, passkey.prfSalt));
+      await unlockWith({ prf }, { passkey: { ...passkey, prf } });
+    }),
+
+    setPasskey: wrap(async (currentPassphrase: string | null) => {
+      if (!storage) throw new AppError('unauthorized');
+      const username = auth.value.username ?? '';
+      const current = await currentSecret(currentPassphrase);
+      const passkey = await passkeyOutput(() => createPasskey(username));
+      await storage.setLock(current, { passkey });
+      lockState.value = { ...lockState.value, kind: storage.lockKind() };
+      idle.setTimeoutMs(lockState.value.idleMinutes * 60_000);
+      idle.start();
+    }),
+
+    lockNow,
+
+    setPassphrase: wrap(async (current: string | null, next: string) => {
+      checkPassphrase(next);
+      if (!storage) throw new AppError('unauthorized');
+      await storage.setLock(await currentSecret(current), { passphrase: next, cost: kdfCost });
+      lockState.value = { ...lockState.value, kind: storage.lockKind() };
+      idle.setTimeoutMs(lockState.value.idleMinutes * 60_000);
+      idle.start();
+    }),
+
+    removePassphrase: wrap(async (current: string) => {
+      if (!storage) throw new AppError('unauthorized');
+      await storage.setLock(await currentSecret(current), null);
+      idle.stop();
+      lockState.value = { ...lockState.value, kind: storage.lockKind() };
+    }),
+
+    setIdleMinutes: wrap(async (minutes: number) => {
+      const m = IDLE_MINUTES.find((x) => x === minutes);
+      if (!m || !storage) throw new AppError('unknown');
+      await storage.put(IDLE, m);
+      lockState.value = { ...lockState.value, idleMinutes: m };
+      idle.setTimeoutMs(m * 60_000);
+    }),
 
     startRegistration: wrap(async (username: string): Promise<RegistrationStart> => {
       const r = await api.register(username);
@@ -306,55 +537,72 @@ export function createApp(options: AppOptions = {}): RunningApp {
       };
     }),
 
-    confirmRegistration: wrap(async (code: string) => {
+    confirmRegistration: wrap(async (code: string, passphrase?: string) => {
       if (!pending) throw new AppError('not_found');
+      // Checked before the relay consumes the code, so a too-short passphrase costs nothing.
+      if (passphrase) checkPassphrase(passphrase);
       const { username } = pending;
       const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
       // A store left from an earlier account of the same name would hold foreign keys.
-      const stale = await openIdbStorage(storageName(session.username));
-      await stale.erase();
-      const store = await openIdbStorage(storageName(session.username));
+      await eraseIdbStorage(storageName(session.username));
+      // A lock chosen now wraps the data key from its first byte on disk: no key that opens it
+      // alone is ever written (keyring.ts).
+      const store = await openIdbStorage(storageName(session.username), {
+        create: passphrase ? { passphrase, cost: kdfCost } : null,
+      });
       const { publishAccountKeys } = await cryptoLayers();
       await publishAccountKeys(store, session.username, api);
       await saveTokens(store, session.username, session.tokens);
       pending = null;
-      await unlock(session.username, store);
+      await openSession(session.username, store);
       messenger?.goOnline();
       return { recoveryCodes: session.recoveryCodes };
     }),
 
     login: wrap(async (username: string, code: string) => {
       const session = await api.login(username, code.trim());
+      const kind = await idbStorageLock(storageName(session.username));
+      if (kind && kind !== 'none') {
+        // This device's store has a lock: the login finishes once unlock() has the passphrase.
+        pendingLogin = { username: session.username, tokens: session.tokens };
+        api.http.setTokens(null);
+        lockState.value = { ...lockState.value, kind };
+        auth.value = { status: 'locked', username: session.username };
+        return;
+      }
       const store = await storeForLogin(session.username);
       await saveTokens(store, session.username, session.tokens);
-      await unlock(session.username, store);
+      await openSession(session.username, store);
       messenger?.goOnline();
     }),
 
     logout: wrap(async () => {
       await api.logout().catch(() => undefined);
-      await lock();
+      await endSession();
     }),
 
     logoutEverywhere: wrap(async () => {
       await api.logoutAll();
-      await lock();
+      await endSession();
     }),
 
     eraseDevice: wrap(async () => {
-      await api.logout().catch(() => undefined);
+      // Locked (a forgotten passphrase) there are no tokens in memory to end the session with.
+      if (api.http.hasSession) await api.logout().catch(() => undefined);
+      const name = auth.value.username ?? rememberedAccount();
+      idle.stop();
       messenger?.stop();
       messenger = null;
       const store = storage;
       storage = null;
       if (store) await store.erase();
-      else {
-        const name = rememberedAccount();
-        if (name) await (await openIdbStorage(storageName(name))).erase();
-      }
+      else if (name) await eraseIdbStorage(storageName(name));
       rememberAccount(null);
+      writeFailures(null);
+      pendingLogin = null;
       api.http.setTokens(null);
       clearViews();
+      lockState.value = { kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES };
       auth.value = { status: 'signed-out', username: null };
     }),
 

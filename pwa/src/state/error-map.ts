@@ -1,6 +1,8 @@
 // Turns lower-layer failures into the AppError codes views translate (types.ts AppErrorCode).
 import { PhotoRejected } from '../photo/prepare.ts';
 import { SecureError } from '../secure/errors.ts';
+import { PassphraseRuleError } from '../storage/passphrase.ts';
+import { WrongPassphraseError } from '../storage/storage.ts';
 import { ApiError } from '../transport/errors.ts';
 import { AppError } from './errors.ts';
 import type { AppErrorCode } from './types.ts';
@@ -40,6 +42,9 @@ export function toAppErrorCode(err: unknown): AppErrorCode {
   if (err instanceof SecureError)
     return err.code === 'key_change_unacknowledged' ? 'key_change_unacknowledged' : 'unknown';
   if (err instanceof PhotoRejected) return err.reason;
+  if (err instanceof WrongPassphraseError) return 'wrong_passphrase';
+  if (err instanceof PassphraseRuleError)
+    return err.rule === 'too_short' ? 'passphrase_too_short' : 'passphrase_too_long';
   return 'unknown';
 }
 

@@ -31,6 +31,11 @@ export type AppErrorCode =
   | 'key_change_unacknowledged'
   | 'safety_mismatch'
   | 'cancelled'
+  | 'wrong_passphrase'
+  | 'unlock_wait'
+  | 'passphrase_too_short'
+  | 'passphrase_too_long'
+  | 'passkey_unavailable'
   | 'network'
   | 'unknown';
 
@@ -45,10 +50,22 @@ export interface AppErrorShape {
 
 /**
  * 'loading': opening the local store. 'signed-out': no account on this device (or logged
- * out). 'signed-in': the local store is open; the app works offline in this state too —
- * see `connection` for whether the relay is reachable.
+ * out). 'locked': the account's store has an app lock and waits for its passphrase — nothing
+ * is decrypted and nothing connects (`username` names the account). 'signed-in': the local
+ * store is open; the app works offline in this state too — see `connection` for whether the
+ * relay is reachable.
  */
-export type AuthStatus = 'loading' | 'signed-out' | 'signed-in';
+export type AuthStatus = 'loading' | 'signed-out' | 'locked' | 'signed-in';
+
+/** The app lock: what protects the store's data key, and the idle time before it locks. */
+export interface LockState {
+  /**
+   * 'none': the data key is wrapped by a key kept in the same browser profile. 'passkey': by a
+   * key from a passkey's WebAuthn PRF output.
+   */
+  readonly kind: 'none' | 'passphrase' | 'passkey';
+  readonly idleMinutes: number;
+}
 
 export interface AuthState {
   readonly status: AuthStatus;
@@ -190,6 +207,7 @@ export interface AppState {
   readonly storagePersisted: ReadonlySignal<boolean | null>;
   /** Something the user must be told once, kept until dismissNotice() (notice.<code> keys). */
   readonly notice: ReadonlySignal<AppNotice | null>;
+  readonly lock: ReadonlySignal<LockState>;
 }
 
 /**
@@ -201,16 +219,38 @@ export type AppNotice = 'protocol_reset';
 export interface AppActions {
   // registration and sessions
   startRegistration(username: string): Promise<RegistrationStart>;
-  /** Confirms the first code; creates and uploads this device's keys; signs in. */
-  confirmRegistration(code: string): Promise<RegistrationDone>;
+  /**
+   * Confirms the first code; creates and uploads this device's keys; signs in. With a
+   * passphrase the store is created under an app lock.
+   */
+  confirmRegistration(code: string, passphrase?: string): Promise<RegistrationDone>;
   /** `code` is a 6-digit TOTP code or a recovery code. */
   login(username: string, code: string): Promise<void>;
   /** Ends this session on the relay and locks the local store. */
   logout(): Promise<void>;
   /** Ends every session of this account (the brief's token reset), then locks. */
   logoutEverywhere(): Promise<void>;
-  /** Wipes this device's keys and history. Views ask for confirmation first. */
+  /** Wipes this device's keys and history (also when locked). Views ask for confirmation first. */
   eraseDevice(): Promise<void>;
+
+  // app lock
+  /** Opens the locked store; rejects 'wrong_passphrase' or 'unlock_wait' (with retryAfter). */
+  unlock(passphrase: string): Promise<void>;
+  /** Unlocks with the passkey the lock names (the browser asks the user). */
+  unlockWithPasskey(): Promise<void>;
+  /**
+   * Locks with a new passkey (WebAuthn PRF) instead; `currentPassphrase` when a passphrase
+   * lock is set. Rejects 'passkey_unavailable' where the browser or authenticator has no PRF.
+   */
+  setPasskey(currentPassphrase: string | null): Promise<void>;
+  /** Locks now (only when a lock is set). */
+  lockNow(): Promise<void>;
+  /** Sets or changes the passphrase (`current` when one is set); history is not re-encrypted. */
+  setPassphrase(current: string | null, next: string): Promise<void>;
+  /** Removes the lock after checking the current passphrase. */
+  removePassphrase(current: string): Promise<void>;
+  /** Minutes without use before the app locks (one of IDLE_MINUTES in idle-lock.ts). */
+  setIdleMinutes(minutes: number): Promise<void>;
 
   // contacts
   addContact(username: string): Promise<void>;

@@ -1,7 +1,7 @@
 import { openDB } from 'idb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openIdbStorage } from './idb-storage.ts';
-import type { StoredKeyring } from './keyring.ts';
+import type { DeviceKeyring } from './keyring.ts';
 import { StorageCorruptError, StorageLockedError } from './storage.ts';
 
 let name: string;
@@ -66,7 +66,7 @@ describe('encrypted IndexedDB storage', () => {
     await first.put('k', { v: 'persisted' });
     first.lock();
     const db = await openDB(name);
-    const keyring = (await db.get('meta', 'keyring')) as StoredKeyring;
+    const keyring = (await db.get('meta', 'keyring')) as DeviceKeyring;
     db.close();
     expect(keyring.wrappingKey.extractable).toBe(false);
     expect(keyring.wrappingKey.usages.sort()).toEqual(['unwrapKey', 'wrapKey']);

@@ -1,13 +1,26 @@
 // The encrypted IndexedDB backend of Storage (issue #4 §9). Layout:
-//   meta      keyring (the non-extractable wrapping key + wrapped data key) and the message
-//             sequence counter — the only unencrypted values
+//   meta      keyring (keyring.ts: the wrapped data key with either the non-extractable
+//             wrapping key, or — app lock — the passphrase KDF's salt and parameters) and the
+//             message sequence counter — the only unencrypted values
 //   records   key → Sealed(value), AAD = "r|" + key
 //   messages  {id, chat, seq, sealed}, AAD = "m|" + chat + "|" + id; index chat_seq orders a chat
 // Each value is sealed (AES-256-GCM under the data key, fresh IV) before its transaction
 // opens, because an IndexedDB transaction commits as soon as it waits on anything else.
 import { type DBSchema, deleteDB, type IDBPDatabase, openDB } from 'idb';
 import { decodeValue, encodeValue } from './codec.ts';
-import { createKeyring, open, type Sealed, type StoredKeyring, seal, unwrapDataKey } from './keyring.ts';
+import {
+  createKeyring,
+  type LockKind,
+  lockKindOf,
+  type NewLock,
+  open,
+  rewrapKeyring,
+  type Sealed,
+  type StoredKeyring,
+  seal,
+  type UnlockSecret,
+  unwrapDataKey,
+} from './keyring.ts';
 import {
   type Storage,
   StorageCorruptError,
@@ -36,10 +49,15 @@ const encoder = new TextEncoder();
 const recordAad = (key: string) => encoder.encode(`r|${key}`);
 const messageAad = (chat: string, id: string) => encoder.encode(`m|${chat}|${id}`);
 
-/** Opens (creating on first use) the encrypted store named `name`. */
-export async function openIdbStorage(name: string): Promise<Storage> {
-  let opened: IdbStorage | undefined;
-  const db = await openDB<Schema>(name, 1, {
+export interface OpenOptions {
+  /** What opens the store's app lock (passphrase or passkey PRF output), when it has one. */
+  readonly passphrase?: UnlockSecret;
+  /** The lock a store created now gets (default: none). */
+  readonly create?: NewLock;
+}
+
+function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabase<Schema>> {
+  return openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');
       database.createObjectStore('records');
@@ -49,29 +67,74 @@ export async function openIdbStorage(name: string): Promise<Storage> {
     // database: let go — this store then behaves as locked — or that request waits for as
     // long as this connection lives.
     blocking() {
-      if (opened) opened.lock();
-      else db.close();
+      onBlocking();
     },
   });
-  let dataKey: CryptoKey | null;
+}
+
+/**
+ * Opens (creating on first use) the encrypted store named `name`. A store with an app lock
+ * rejects with PassphraseRequiredError without `passphrase`, WrongPassphraseError with a wrong
+ * one; neither writes anything.
+ */
+export async function openIdbStorage(name: string, options: OpenOptions = {}): Promise<Storage> {
+  let opened: IdbStorage | undefined;
+  const db = await openDatabase(name, () => {
+    if (opened) opened.lock();
+    else db.close();
+  });
+  let keys: { dataKey: CryptoKey; lock: LockKind };
   try {
-    dataKey = await loadOrCreateDataKey(db);
+    keys = await loadOrCreateDataKey(db, options);
   } catch (err) {
     db.close();
     throw err;
   }
-  opened = new IdbStorage(name, db, dataKey);
+  opened = new IdbStorage(name, db, keys.dataKey, keys.lock);
   return opened;
 }
 
-async function loadOrCreateDataKey(db: IDBPDatabase<Schema>): Promise<CryptoKey> {
+/** The lock of the store named `name` without opening it: null when it holds no keyring. */
+export async function idbStorageLock(name: string): Promise<LockKind | null> {
+  const db = await openDatabase(name, () => db.close());
+  try {
+    const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    return existing ? lockKindOf(existing) : null;
+  } finally {
+    db.close();
+  }
+}
+
+/** The passkey a store's lock names (credential id, PRF salt), without opening it. */
+export async function idbStoragePasskey(
+  name: string,
+): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array } | null> {
+  const db = await openDatabase(name, () => db.close());
+  try {
+    const k = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    return k?.version === 3 ? { credentialId: k.credentialId, prfSalt: k.prfSalt } : null;
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the store named `name` without opening it (erase a locked device). */
+export function eraseIdbStorage(name: string): Promise<void> {
+  return deleteDB(name);
+}
+
+async function loadOrCreateDataKey(
+  db: IDBPDatabase<Schema>,
+  options: OpenOptions,
+): Promise<{ dataKey: CryptoKey; lock: LockKind }> {
   const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
-  if (existing) return unwrapDataKey(existing);
-  const { stored, dataKey } = await createKeyring();
+  if (existing)
+    return { dataKey: await unwrapDataKey(existing, options.passphrase), lock: lockKindOf(existing) };
+  const { stored, dataKey } = await createKeyring(options.create ?? null);
   // add(), not put(): if another tab created a keyring meanwhile, this fails instead of
   // silently orphaning the data that tab already wrote.
   await db.add('meta', stored, KEYRING);
-  return dataKey;
+  return { dataKey, lock: lockKindOf(stored) };
 }
 
 class IdbStorage implements Storage {
@@ -79,7 +142,25 @@ class IdbStorage implements Storage {
     private readonly name: string,
     private readonly db: IDBPDatabase<Schema>,
     private dataKey: CryptoKey | null,
+    private lockState: LockKind,
   ) {}
+
+  lockKind(): LockKind {
+    return this.lockState;
+  }
+
+  async setLock(currentPassphrase: UnlockSecret | undefined, next: NewLock): Promise<void> {
+    this.key();
+    const stored = (await this.db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    if (!stored) throw new StorageCorruptError('keyring');
+    const rewrapped = await rewrapKeyring(stored, currentPassphrase, next);
+    // One put replaces the old keyring, and with it the non-extractable wrapping key of a
+    // store without a lock: from now on nothing in the database opens the data key alone.
+    const tx = this.db.transaction('meta', 'readwrite', { durability: 'strict' });
+    await tx.store.put(rewrapped, KEYRING);
+    await tx.done;
+    this.lockState = lockKindOf(rewrapped);
+  }
 
   private key(): CryptoKey {
     if (!this.dataKey) throw new StorageLockedError();

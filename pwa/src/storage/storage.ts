@@ -3,6 +3,8 @@
 // ids) are stored in clear so records can be found; callers pass opaque ids there
 // (a random chat id, never a username) — every value is encrypted.
 
+import type { LockKind, NewLock, UnlockSecret } from './keyring.ts';
+
 export interface StoredMessageRow<T> {
   readonly id: string;
   readonly value: T;
@@ -42,6 +44,14 @@ export interface Storage {
   /** Applies several writes in one transaction: all or none are stored. */
   write(ops: readonly WriteOp[], options?: WriteOptions): Promise<void>;
 
+  /** Whether an app lock protects the data key (keyring.ts). */
+  lockKind(): LockKind;
+  /**
+   * Wraps the data key under a new lock, or none (`next` null), without re-encrypting any
+   * record. A store with a passphrase needs the current one (WrongPassphraseError otherwise).
+   */
+  setLock(current: UnlockSecret | undefined, next: NewLock): Promise<void>;
+
   /** Drops the data key from memory; every later call rejects with StorageLockedError. */
   lock(): void;
   /** Closes and deletes the whole database (keys, sessions, history). */
@@ -60,5 +70,21 @@ export class StorageCorruptError extends Error {
   constructor(where: string) {
     super(`stored record failed authentication: ${where}`);
     this.name = 'StorageCorruptError';
+  }
+}
+
+/** The store has an app lock and was opened without its passphrase. */
+export class PassphraseRequiredError extends Error {
+  constructor() {
+    super('local store needs its passphrase');
+    this.name = 'PassphraseRequiredError';
+  }
+}
+
+/** The passphrase did not unwrap the data key. Nothing was changed. */
+export class WrongPassphraseError extends Error {
+  constructor() {
+    super('wrong passphrase');
+    this.name = 'WrongPassphraseError';
   }
 }

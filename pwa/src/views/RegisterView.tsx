@@ -4,6 +4,7 @@ import { Link, useNavigate } from 'react-router';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { errorCode, errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
+import { PassphraseFields } from '../components/PassphraseFields.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import { t } from '../i18n/i18n.ts';
@@ -85,6 +86,8 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
   const app = useApp();
   const id = useId();
   const [code, setCode] = useState('');
+  const [passphrase, setPassphrase] = useState('');
+  const [repeat, setRepeat] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const headingRef = useRef<HTMLHeadingElement>(null);
@@ -98,10 +101,14 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
       setError(t('error.invalid_code'));
       return;
     }
+    if (passphrase !== repeat) {
+      setError(t('passphrase.mismatch'));
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
-      const done = await app.confirmRegistration(c);
+      const done = await app.confirmRegistration(c, passphrase || undefined);
       // Confirming signs in, so the route guard moves on to /chats, which shows these codes.
       pendingRecoveryCodes.value = done.recoveryCodes;
     } catch (err) {
@@ -153,6 +160,19 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
             {t('register.firstCodeHint')}
           </p>
         </div>
+        <fieldset className="fieldset">
+          <legend>{t('register.lockTitle')}</legend>
+          <p className="hint">{t('register.lockExplain')}</p>
+          <PassphraseFields
+            label={t('register.passphrase')}
+            value={passphrase}
+            repeat={repeat}
+            onChange={(v, r) => {
+              setPassphrase(v);
+              setRepeat(r);
+            }}
+          />
+        </fieldset>
         {error && (
           <p id={`${id}-err`} className="error" role="alert">
             {error}

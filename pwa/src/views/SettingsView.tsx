@@ -1,12 +1,14 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
 import { useNavigate } from 'react-router';
+import { EraseDialog } from '../components/EraseDialog.tsx';
 import { errorText } from '../components/error-text.ts';
 import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
 import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
+import { LockSettings } from './LockSettings.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
 
 type Action = 'logout' | 'logoutEverywhere' | 'erase';
@@ -14,32 +16,33 @@ type Action = 'logout' | 'logoutEverywhere' | 'erase';
 /** pwa/package.json's version, set by vite.config.ts (verify/README.md names it per release). */
 const APP_VERSION: string = import.meta.env.VITE_APP_VERSION ?? 'dev';
 
-/** Erasing asks the user to type this word: a deliberate act, not a stray tap. */
-function EraseDialog({ onCancel, onConfirm }: { onCancel: () => void; onConfirm: () => void }) {
+/**
+ * Logging out without an app lock leaves the history readable to whoever uses this browser:
+ * say so, and offer erasing instead (SECURITY.md "What a user's device holds").
+ */
+function LogoutDialog({
+  onCancel,
+  onKeep,
+  onErase,
+}: {
+  onCancel: () => void;
+  onKeep: () => void;
+  onErase: () => void;
+}) {
   useSignals();
-  const id = useId();
-  const [typed, setTyped] = useState('');
-  const word = t('erase.word');
-  const ok = typed.trim().toLocaleLowerCase() === word.toLocaleLowerCase();
   return (
-    <Modal label={t('erase.title')} onClose={onCancel}>
-      <h2>{t('erase.title')}</h2>
-      <p>{t('erase.warning')}</p>
-      <ul>
-        <li>{t('erase.lossKeys')}</li>
-        <li>{t('erase.lossHistory')}</li>
-        <li>{t('erase.lossVerified')}</li>
-      </ul>
-      <div className="field">
-        <label htmlFor={`${id}-w`}>{t('erase.typeWord', { word })}</label>
-        <input id={`${id}-w`} autoComplete="off" value={typed} onChange={(e) => setTyped(e.target.value)} />
-      </div>
+    <Modal label={t('logout.title')} onClose={onCancel}>
+      <h2>{t('logout.title')}</h2>
+      <p>{t('logout.warning')}</p>
       <div className="actions">
         <button type="button" className="button" onClick={onCancel}>
           {t('common.cancel')}
         </button>
-        <button type="button" className="button button-danger" disabled={!ok} onClick={onConfirm}>
-          {t('erase.confirm')}
+        <button type="button" className="button" onClick={onKeep}>
+          {t('logout.keep')}
+        </button>
+        <button type="button" className="button button-danger" onClick={onErase}>
+          {t('logout.erase')}
         </button>
       </div>
     </Modal>
@@ -54,6 +57,7 @@ export function SettingsView() {
   const id = useId();
   const [busy, setBusy] = useState<Action | null>(null);
   const [confirmErase, setConfirmErase] = useState(false);
+  const [confirmLogout, setConfirmLogout] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const persisted = app.storagePersisted.value;
   const update = app.update.value;
@@ -79,6 +83,7 @@ export function SettingsView() {
           <h2 id={`${id}-acc`}>{t('settings.account')}</h2>
           <p>{t('settings.signedInAs', { username: app.auth.value.username ?? '' })}</p>
         </section>
+        <LockSettings />
         <section className="card settings-section" aria-labelledby={`${id}-lang`}>
           <h2 id={`${id}-lang`}>{t('language.label')}</h2>
           <LanguageSwitch />
@@ -128,7 +133,12 @@ export function SettingsView() {
         <section className="card settings-section" aria-labelledby={`${id}-ses`}>
           <h2 id={`${id}-ses`}>{t('settings.sessions')}</h2>
           <div className="actions">
-            <button type="button" className="button" disabled={busy !== null} onClick={() => run('logout')}>
+            <button
+              type="button"
+              className="button"
+              disabled={busy !== null}
+              onClick={() => (app.lock.value.kind === 'none' ? setConfirmLogout(true) : void run('logout'))}
+            >
               {t('settings.logout')}
             </button>
           </div>
@@ -158,6 +168,19 @@ export function SettingsView() {
           <div role="alert">{error && <p className="error">{error}</p>}</div>
         </section>
       </div>
+      {confirmLogout && (
+        <LogoutDialog
+          onCancel={() => setConfirmLogout(false)}
+          onKeep={() => {
+            setConfirmLogout(false);
+            void run('logout');
+          }}
+          onErase={() => {
+            setConfirmLogout(false);
+            setConfirmErase(true);
+          }}
+        />
+      )}
       {confirmErase && (
         <EraseDialog
           onCancel={() => setConfirmErase(false)}

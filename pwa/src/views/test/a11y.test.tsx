@@ -86,6 +86,27 @@ describe('no serious axe-core violations', () => {
     expect(await seriousViolations()).toEqual([]);
   });
 
+  it('the unlock screen, after a wrong passphrase', async () => {
+    renderAt(makeTestApp({ locked: 'alice' }).app, '/chats');
+    fireEvent.change(screen.getByLabelText('Passphrase'), { target: { value: 'wrong passphrase' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Unlock' }));
+    });
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('/settings with a lock set, and without one with the log-out warning open', async () => {
+    const t = signedIn();
+    t.lock.value = { kind: 'passphrase', idleMinutes: 15 };
+    const view = renderAt(t.app, '/settings');
+    expect(await seriousViolations()).toEqual([]);
+    view.unmount();
+    renderAt(signedIn().app, '/settings');
+    fireEvent.click(screen.getByRole('button', { name: 'Log out' }));
+    expect(screen.getByRole('dialog')).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
   it('/settings with the erase dialog open', async () => {
     renderAt(signedIn().app, '/settings');
     fireEvent.click(screen.getByRole('button', { name: 'Erase this device' }));

@@ -52,7 +52,7 @@ describe('RegisterView', () => {
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Create account' }));
     });
-    expect(t.calls.find((c) => c.action === 'confirmRegistration')?.args).toEqual(['123456']);
+    expect(t.calls.find((c) => c.action === 'confirmRegistration')?.args).toEqual(['123456', undefined]);
     // Confirming signs in; the route guard moves to /chats, which shows the codes.
     const list = await screen.findByRole('list', { name: 'Recovery codes' });
     expect(

@@ -17,17 +17,24 @@ import type {
   ChatSummary,
   ConnectionStatus,
   Contact,
+  LockState,
   PhotoView,
   SafetyNumber,
   UpdateState,
 } from '../../state/types.ts';
 
-export function makeTestApp(init: { signedIn?: string | null } = {}) {
+/** The passphrase the test app's lock accepts. */
+export const TEST_PASSPHRASE = 'correct horse battery';
+
+export function makeTestApp(init: { signedIn?: string | null; locked?: string } = {}) {
   const auth = signal<AuthState>(
-    init.signedIn
-      ? { status: 'signed-in', username: init.signedIn }
-      : { status: 'signed-out', username: null },
+    init.locked
+      ? { status: 'locked', username: init.locked }
+      : init.signedIn
+        ? { status: 'signed-in', username: init.signedIn }
+        : { status: 'signed-out', username: null },
   );
+  const lock = signal<LockState>({ kind: init.locked ? 'passphrase' : 'none', idleMinutes: 15 });
   const connection = signal<ConnectionStatus>('online');
   const contacts = signal<readonly Contact[]>([]);
   const chats = signal<readonly ChatSummary[]>([]);
@@ -66,6 +73,39 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
     update,
     storagePersisted,
     notice,
+    lock,
+    async unlock(passphrase) {
+      record('unlock', passphrase);
+      if (passphrase !== TEST_PASSPHRASE) throw new AppError('wrong_passphrase');
+      auth.value = { status: 'signed-in', username: auth.value.username };
+    },
+    async unlockWithPasskey() {
+      record('unlockWithPasskey');
+      auth.value = { status: 'signed-in', username: auth.value.username };
+    },
+    async setPasskey(current) {
+      record('setPasskey', current);
+      lock.value = { ...lock.value, kind: 'passkey' };
+    },
+    async lockNow() {
+      record('lockNow');
+      if (lock.value.kind !== 'none') auth.value = { status: 'locked', username: auth.value.username };
+    },
+    async setPassphrase(current, next) {
+      record('setPassphrase', current, next);
+      if (next.length < 8) throw new AppError('passphrase_too_short');
+      if (lock.value.kind !== 'none' && current !== TEST_PASSPHRASE) throw new AppError('wrong_passphrase');
+      lock.value = { ...lock.value, kind: 'passphrase' };
+    },
+    async removePassphrase(current) {
+      record('removePassphrase', current);
+      if (current !== TEST_PASSPHRASE) throw new AppError('wrong_passphrase');
+      lock.value = { ...lock.value, kind: 'none' };
+    },
+    async setIdleMinutes(minutes) {
+      record('setIdleMinutes', minutes);
+      lock.value = { ...lock.value, idleMinutes: minutes };
+    },
     async startRegistration(username) {
       record('startRegistration', username);
       const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -77,8 +117,8 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
         secretGroups: secret.match(/.{1,4}/g) ?? [],
       };
     },
-    async confirmRegistration(code) {
-      record('confirmRegistration', code);
+    async confirmRegistration(code, passphrase) {
+      record('confirmRegistration', code, passphrase);
       auth.value = { status: 'signed-in', username: 'alice' };
       return { recoveryCodes: ['aaaa-bbbb-cccc', 'dddd-eeee-ffff', 'gggg-hhhh-iiii'] };
     },
@@ -189,7 +229,20 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
     },
   };
 
-  return { app, auth, connection, contacts, chats, update, notice, messagesFor, photos, calls, setContact };
+  return {
+    app,
+    auth,
+    lock,
+    connection,
+    contacts,
+    chats,
+    update,
+    notice,
+    messagesFor,
+    photos,
+    calls,
+    setContact,
+  };
 }
 
 export type TestApp = ReturnType<typeof makeTestApp>;

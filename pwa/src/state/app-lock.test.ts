@@ -1,0 +1,324 @@
+// The app lock in the app state (createApp) over the real relay — see app.test.ts for the
+// environment. Time for the idle lock and the unlock delays comes from a manual clock.
+// @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
+import { generate } from 'otplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openIdbStorage } from '../storage/idb-storage.ts';
+import { MIN_KDF } from '../storage/passphrase.ts';
+import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
+import { createApp, type RunningApp, unlockDelayMs } from './app.ts';
+import { AppError } from './errors.ts';
+import { type Clock, IdleLock } from './idle-lock.ts';
+
+const PASS = 'glacier teapot orbit';
+const apps: RunningApp[] = [];
+afterEach(() => {
+  for (const a of apps.splice(0)) a.dispose();
+  localStorage.clear();
+});
+
+/** A clock tests move by hand: timers fire only in advance(). */
+function manualClock(start = Date.now()) {
+  let now = start;
+  let seq = 0;
+  let timers: { at: number; id: number; fn: () => void }[] = [];
+  const clock: Clock & { advance(ms: number): void; pending(): number } = {
+    now: () => now,
+    setTimeout(fn, ms) {
+      seq += 1;
+      timers.push({ at: now + ms, id: seq, fn });
+      return seq;
+    },
+    clearTimeout(id) {
+      timers = timers.filter((t) => t.id !== id);
+    },
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        const due = timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (!due) break;
+        timers = timers.filter((t) => t !== due);
+        now = due.at;
+        due.fn();
+      }
+      now = end;
+    },
+    pending: () => timers.length,
+  };
+  return clock;
+}
+
+function makeApp(ns: string, clock: Clock, apiBase = relayUrl()): RunningApp {
+  const app = createApp({
+    apiBase,
+    wsUrl: apiBase === relayUrl() ? relayWsUrl() : 'ws://127.0.0.1:9/ws',
+    storageName: (u) => `lock-${ns}:${u}`,
+    registerServiceWorker: false,
+    clock,
+    kdfCost: MIN_KDF,
+  });
+  apps.push(app);
+  return app;
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+async function registered(prefix: string, clock: Clock, passphrase?: string) {
+  const ns = crypto.randomUUID();
+  const app = makeApp(ns, clock);
+  const username = freshName(prefix);
+  const start = await app.startRegistration(username);
+  const { recoveryCodes } = await app.confirmRegistration(
+    await generate({ secret: start.secret }),
+    passphrase,
+  );
+  expect(app.auth.value).toEqual({ status: 'signed-in', username });
+  return { app, username, ns, recoveryCodes };
+}
+
+const codeOf = (e: unknown) => (e instanceof AppError ? e.code : String(e));
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => ({ code: codeOf(e), retryAfter: e instanceof AppError ? e.retryAfter : undefined }),
+  );
+
+describe('IdleLock', () => {
+  it('fires once after the idle time; activity pushes it back', () => {
+    const clock = manualClock(0);
+    let fired = 0;
+    const idle = new IdleLock(clock, 60_000, () => {
+      fired += 1;
+    });
+    idle.start();
+    clock.advance(59_000);
+    idle.activity();
+    clock.advance(59_000);
+    expect(fired).toBe(0);
+    clock.advance(1_000);
+    expect(fired).toBe(1);
+    expect(idle.active).toBe(false);
+    expect(clock.pending()).toBe(0);
+    clock.advance(10 * 60_000);
+    expect(fired).toBe(1);
+  });
+
+  it('a late timer (a tab in the background) does not keep it open: check() locks once the time is up', () => {
+    const clock = manualClock(0);
+    let fired = 0;
+    const idle = new IdleLock(clock, 60_000, () => {
+      fired += 1;
+    });
+    idle.start();
+    // The browser held the timer back: time passed, the timer did not fire.
+    clock.clearTimeout(1);
+    clock.advance(120_000);
+    expect(fired).toBe(0);
+    idle.check(); // visibilitychange
+    expect(fired).toBe(1);
+  });
+
+  it('a shorter idle time set while running applies at once', () => {
+    const clock = manualClock(0);
+    let fired = 0;
+    const idle = new IdleLock(clock, 15 * 60_000, () => {
+      fired += 1;
+    });
+    idle.start();
+    clock.advance(2 * 60_000);
+    idle.setTimeoutMs(60_000);
+    expect(fired).toBe(1);
+  });
+
+  it('unlock delays grow after repeated failures and are capped', () => {
+    expect([1, 2, 3, 4, 5].map(unlockDelayMs)).toEqual([0, 0, 5_000, 10_000, 20_000]);
+    expect(unlockDelayMs(30)).toBe(300_000);
+  });
+});
+
+describe('app lock over the real relay', () => {
+  it('starts locked and connects to nothing before the passphrase; wrong ones wait longer and longer', async () => {
+    const clock = manualClock();
+    const alice = await registered('lka', clock, PASS);
+    const bob = await registered('lkb', clock);
+    expect(alice.app.lock.value.kind).toBe('passphrase');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    alice.app.dispose();
+    // Bob writes while Alice's app is closed; her locked app must not take it from the relay.
+    await bob.app.sendText(alice.username, 'while you were locked');
+    await until(() => bob.app.messagesFor(alice.username).value[0]?.state === 'sent', 'stored by the relay');
+
+    localStorage.setItem('sd.account', alice.username); // the last account on this "device"
+    const app = makeApp(alice.ns, clock);
+    await app.start();
+    expect(app.auth.value).toEqual({ status: 'locked', username: alice.username });
+    expect(app.connection.value).toBe('offline');
+    expect(app.contacts.value).toEqual([]);
+    await expect(app.sendText(bob.username, 'x')).rejects.toMatchObject({ code: 'unauthorized' });
+
+    expect(await failure(app.unlock('wrong 1'))).toEqual({ code: 'wrong_passphrase', retryAfter: undefined });
+    expect(await failure(app.unlock('wrong 2'))).toEqual({ code: 'wrong_passphrase', retryAfter: undefined });
+    expect(await failure(app.unlock('wrong 3'))).toEqual({ code: 'wrong_passphrase', retryAfter: 5 });
+    // Even the right passphrase waits out the delay.
+    expect(await failure(app.unlock(PASS))).toEqual({ code: 'unlock_wait', retryAfter: 5 });
+    clock.advance(5_000);
+    expect(await failure(app.unlock('wrong 4'))).toEqual({ code: 'wrong_passphrase', retryAfter: 10 });
+    clock.advance(10_000);
+    expect(app.auth.value.status).toBe('locked');
+    expect(app.connection.value).toBe('offline');
+
+    await app.unlock(PASS);
+    expect(app.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    // Waited on the relay, delivered now.
+    await until(
+      () => app.messagesFor(bob.username).value.some((m) => m.direction === 'in'),
+      'the message sent while locked',
+    );
+    await until(
+      () => bob.app.messagesFor(alice.username).value[0]?.state === 'delivered',
+      'acknowledged once stored',
+    );
+    // Lock now: back to the unlock screen, nothing in memory.
+    await app.lockNow();
+    expect(app.auth.value).toEqual({ status: 'locked', username: alice.username });
+    expect(app.messagesFor(bob.username).value).toEqual([]);
+  });
+
+  it('locks after the idle time on an injected clock; unlocking keeps the outbox and the WebSocket cursor', async () => {
+    const clock = manualClock();
+    const alice = await registered('lki', clock, PASS);
+    const bob = await registered('lkj', clock);
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await bob.app.sendText(alice.username, 'first');
+    await until(() => alice.app.messagesFor(bob.username).value.length === 1, 'first received');
+    alice.app.dispose();
+    const name = `lock-${alice.ns}:${alice.username}`;
+    const readCursor = async () => {
+      const s = await openIdbStorage(name, { passphrase: PASS });
+      const c = await s.get<number>('cursor');
+      s.lock();
+      return c;
+    };
+    const cursor = await readCursor();
+    expect(cursor).toBeGreaterThan(0);
+
+    // Offline (no relay at this address): unlocking needs no network; a reply waits in the outbox.
+    localStorage.setItem('sd.account', alice.username);
+    const offline = makeApp(alice.ns, clock, 'http://127.0.0.1:9');
+    await offline.start();
+    await offline.unlock(PASS);
+    const id = await offline.sendText(bob.username, 'queued while offline');
+    expect(offline.messagesFor(bob.username).value.find((m) => m.id === id)?.state).not.toBe('sent');
+    clock.advance(14 * 60_000);
+    expect(offline.auth.value.status).toBe('signed-in');
+    clock.advance(60_000);
+    expect(offline.auth.value).toEqual({ status: 'locked', username: alice.username });
+    expect(offline.messagesFor(bob.username).value).toEqual([]);
+    await offline.unlock(PASS);
+    const kept = offline.messagesFor(bob.username).value.find((m) => m.id === id);
+    expect(kept?.body).toEqual({ kind: 'text', text: 'queued while offline' });
+    expect(kept?.state).not.toBe('sent');
+    offline.dispose();
+    expect(await readCursor()).toBe(cursor);
+
+    // Online again: the outbox is sent, once.
+    localStorage.setItem('sd.account', alice.username);
+    const online = makeApp(alice.ns, clock);
+    await online.start();
+    await online.unlock(PASS);
+    await until(
+      () => bob.app.messagesFor(alice.username).value.some((m) => m.direction === 'in'),
+      'the queued reply',
+    );
+    expect(
+      bob.app
+        .messagesFor(alice.username)
+        .value.filter((m) => m.direction === 'in')
+        .map((m) => m.body),
+    ).toEqual([{ kind: 'text', text: 'queued while offline' }]);
+  });
+
+  it('log out forgets the session: a reload is signed out; logging in again asks for the passphrase', async () => {
+    const clock = manualClock();
+    const alice = await registered('lkl', clock, PASS);
+    const bob = await registered('lkm', clock);
+    await alice.app.addContact(bob.username);
+    await alice.app.sendText(bob.username, 'kept in history');
+    await until(() => alice.app.messagesFor(bob.username).value[0]?.state === 'sent', 'sent');
+    localStorage.setItem('sd.account', alice.username);
+    await alice.app.logout();
+    expect(alice.app.auth.value.status).toBe('signed-out');
+    expect(localStorage.getItem('sd.account')).toBeNull();
+
+    const reloaded = makeApp(alice.ns, clock);
+    await reloaded.start();
+    expect(reloaded.auth.value.status).toBe('signed-out');
+    expect(reloaded.messagesFor(bob.username).value).toEqual([]);
+
+    await reloaded.login(alice.username, alice.recoveryCodes[0] ?? '');
+    expect(reloaded.auth.value).toEqual({ status: 'locked', username: alice.username });
+    expect(reloaded.messagesFor(bob.username).value).toEqual([]);
+    expect(await failure(reloaded.unlock('not it at all'))).toMatchObject({ code: 'wrong_passphrase' });
+    await reloaded.unlock(PASS);
+    expect(reloaded.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    expect(reloaded.messagesFor(bob.username).value.map((m) => m.body)).toEqual([
+      { kind: 'text', text: 'kept in history' },
+    ]);
+    await until(() => reloaded.connection.value === 'online', 'online after the login');
+  });
+
+  it('sets, changes and removes the passphrase from Settings; without one there is no lock to fall into', async () => {
+    const clock = manualClock();
+    const alice = await registered('lks', clock);
+    expect(alice.app.lock.value.kind).toBe('none');
+    await alice.app.lockNow();
+    expect(alice.app.auth.value.status).toBe('signed-in');
+    clock.advance(60 * 60_000);
+    expect(alice.app.auth.value.status).toBe('signed-in');
+    expect(await failure(alice.app.setPassphrase(null, 'short'))).toMatchObject({
+      code: 'passphrase_too_short',
+    });
+    await alice.app.setPassphrase(null, PASS);
+    expect(alice.app.lock.value.kind).toBe('passphrase');
+    await alice.app.setIdleMinutes(5);
+    clock.advance(5 * 60_000);
+    expect(alice.app.auth.value.status).toBe('locked');
+    await alice.app.unlock(PASS);
+    expect(alice.app.lock.value.idleMinutes).toBe(5);
+    expect(await failure(alice.app.setPassphrase('wrong', 'another passphrase'))).toMatchObject({
+      code: 'wrong_passphrase',
+    });
+    await alice.app.setPassphrase(PASS, 'another passphrase');
+    expect(await failure(alice.app.removePassphrase(PASS))).toMatchObject({ code: 'wrong_passphrase' });
+    await alice.app.removePassphrase('another passphrase');
+    expect(alice.app.lock.value.kind).toBe('none');
+    alice.app.dispose();
+    localStorage.setItem('sd.account', alice.username);
+    const reloaded = makeApp(alice.ns, clock);
+    await reloaded.start();
+    expect(reloaded.auth.value.status).toBe('signed-in');
+  });
+
+  it('erases a locked device (forgotten passphrase): the store goes, a reload is signed out', async () => {
+    const clock = manualClock();
+    const alice = await registered('lke', clock, PASS);
+    alice.app.dispose();
+    localStorage.setItem('sd.account', alice.username);
+    const app = makeApp(alice.ns, clock);
+    await app.start();
+    expect(app.auth.value.status).toBe('locked');
+    await app.eraseDevice();
+    expect(app.auth.value.status).toBe('signed-out');
+    expect((await indexedDB.databases()).map((d) => d.name)).not.toContain(
+      `lock-${alice.ns}:${alice.username}`,
+    );
+    const reloaded = makeApp(alice.ns, clock);
+    await reloaded.start();
+    expect(reloaded.auth.value.status).toBe('signed-out');
+  });
+});
