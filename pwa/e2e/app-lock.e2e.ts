@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { passphraseAad } from '../src/storage/keyring.ts';
 import { deriveWrappingKey, type KdfParams } from '../src/storage/passphrase.ts';
 import { CHROMIUM, launchChromium } from './browser.ts';
-import { filesUnder, freePort, type RunningRelay, startRelay } from './relay.ts';
-import { type Served, startPreview } from './servers.ts';
+import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
+import { LateRelayTarget, type Served, startPreview } from './servers.ts';
 
 const ARGS = [
   '--headless',
@@ -65,18 +65,13 @@ async function openProfile(dir: string): Promise<BrowserContext> {
 }
 
 beforeAll(async () => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const port = await freePort();
-      relay = await startRelay(`http://127.0.0.1:${port}`);
-      served = await startPreview(relay.port, port);
-      break;
-    } catch (err) {
-      await relay?.stop().catch(() => undefined);
-      relay = undefined as unknown as RunningRelay;
-      if (attempt === 3) throw err;
-    }
-  }
+  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
+  // page's origins from it (127.0.0.1, and localhost for the passkey test: a WebAuthn relying
+  // party is a domain), then the preview's /api proxy is pointed at the port the relay got.
+  const target = new LateRelayTarget();
+  served = await startPreview(undefined, 0, target);
+  relay = await startRelay(`${served.url},${served.url.replace('127.0.0.1', 'localhost')}`);
+  target.set(`http://127.0.0.1:${relay.port}`);
   bobBrowser = await launchChromium();
   const context = await bobBrowser.newContext({ locale: 'en-US' });
   context.setDefaultTimeout(30_000);
