@@ -131,3 +131,156 @@ describe('the owner is told when the identity key is replaced', () => {
     for (const c of [onlineWs, actorWs, later]) c.close();
   });
 });
+
+describe('re-enrolling the authenticator', () => {
+  it('stolen authenticator: after re-enrolment the old secret stops working and every other session ends', async () => {
+    const u = await registerUser(t.api, t.clock, 'reenrol_victim');
+    // The thief holds the old TOTP secret and has a session of its own.
+    t.clock.advance(30_000);
+    const thief = await t.api.post('/login', { username: u.username, code: totpAt(u.secret, t.clock.now()) });
+    expect(thief.status).toBe(200);
+    const thiefWs = await WsClient.connect(t.baseUrl, thief.body.access_token);
+
+    const bad = await t.api.post('/totp/reenroll', { code: '000000' }, { token: u.access });
+    expect([bad.status, bad.body.error]).toEqual([401, 'invalid_code']);
+    t.clock.advance(30_000);
+    const start = await t.api.post(
+      '/totp/reenroll',
+      { code: totpAt(u.secret, t.clock.now()) },
+      { token: u.access },
+    );
+    expect(start.status, start.text).toBe(201);
+    expect(start.body.otpauth_uri).toMatch(/^otpauth:\/\/totp\//);
+    expect(start.body.secret).not.toBe(u.secret);
+    const newSecret: string = start.body.secret;
+    // Until confirmed the old secret is still the account's.
+    const wrongNew = await t.api.post(
+      '/totp/reenroll/confirm',
+      { code: totpAt(u.secret, t.clock.now() + 30_000) },
+      { token: u.access },
+    );
+    expect([wrongNew.status, wrongNew.body.error]).toEqual([401, 'invalid_code']);
+    const ok = await t.api.post(
+      '/totp/reenroll/confirm',
+      { code: totpAt(newSecret, t.clock.now()) },
+      { token: u.access },
+    );
+    expect(ok.status, ok.text).toBe(204);
+
+    expect(await thiefWs.closed()).toBe(4403);
+    const thiefUse = await t.api.get('/me', { token: thief.body.access_token });
+    expect([thiefUse.status, thiefUse.body.error]).toEqual([401, 'session_revoked']);
+    const thiefRefresh = await t.api.post('/session/refresh', { refresh_token: thief.body.refresh_token });
+    expect(thiefRefresh.status).toBe(401);
+    expect((await t.api.get('/me', { token: u.access })).status).toBe(200); // the caller stays
+
+    t.clock.advance(30_000);
+    const oldCode = await t.api.post('/login', {
+      username: u.username,
+      code: totpAt(u.secret, t.clock.now()),
+    });
+    expect([oldCode.status, oldCode.body.error]).toEqual([401, 'invalid_code']);
+    const newCode = await t.api.post('/login', {
+      username: u.username,
+      code: totpAt(newSecret, t.clock.now()),
+    });
+    expect(newCode.status).toBe(200);
+    // Nothing left to confirm.
+    const none = await t.api.post(
+      '/totp/reenroll/confirm',
+      { code: totpAt(newSecret, t.clock.now()) },
+      { token: u.access },
+    );
+    expect([none.status, none.body.error]).toEqual([404, 'reenrollment_not_found']);
+  });
+
+  it('can be authorised by a recovery code; a pending secret expires unconfirmed', async () => {
+    const u = await registerUser(t.api, t.clock, 'reenrol_recovery');
+    const start = await t.api.post('/totp/reenroll', { code: u.recoveryCodes[1] }, { token: u.access });
+    expect(start.status, start.text).toBe(201);
+    t.clock.advance(Date.parse(start.body.expires_at) - t.clock.now() + 1000);
+    const late = await t.api.post(
+      '/totp/reenroll/confirm',
+      { code: totpAt(start.body.secret, t.clock.now()) },
+      { token: await refreshed(u.refresh) },
+    );
+    expect([late.status, late.body.error]).toEqual([404, 'reenrollment_not_found']);
+  });
+});
+
+describe('regenerating recovery codes', () => {
+  it('leaked recovery codes: after regeneration the old ones stop working and other sessions end', async () => {
+    const u = await registerUser(t.api, t.clock, 'recovery_victim');
+    const thief = await t.api.post('/login', { username: u.username, code: u.recoveryCodes[0] });
+    expect(thief.status).toBe(200);
+    t.clock.advance(30_000);
+    const r = await t.api.post(
+      '/recovery_codes/regenerate',
+      { code: totpAt(u.secret, t.clock.now()) },
+      { token: u.access },
+    );
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.recovery_codes).toHaveLength(10);
+    expect(r.body.recovery_codes.filter((c: string) => u.recoveryCodes.includes(c))).toEqual([]);
+    expect((await t.api.get('/me', { token: thief.body.access_token })).status).toBe(401);
+    const old = await t.api.post('/login', { username: u.username, code: u.recoveryCodes[2] });
+    expect([old.status, old.body.error]).toEqual([401, 'invalid_code']);
+    const fresh = await t.api.post('/login', { username: u.username, code: r.body.recovery_codes[0] });
+    expect(fresh.status).toBe(200);
+    const unauthorised = await t.api.post(
+      '/recovery_codes/regenerate',
+      { code: '123456' },
+      { token: u.access },
+    );
+    expect(unauthorised.status).toBe(401);
+  });
+});
+
+describe('sessions list', () => {
+  it('lists live sessions with a coarse client, marks the current one, and ends one; another account’s id is 404', async () => {
+    const u = await registerUser(t.api, t.clock, 'sessions_owner');
+    const firefox = 'Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0';
+    t.clock.advance(30_000);
+    const phone = await t.api.post(
+      '/login',
+      { username: u.username, code: totpAt(u.secret, t.clock.now()) },
+      { headers: { 'user-agent': firefox } },
+    );
+    expect(phone.status).toBe(200);
+    const list = await t.api.get('/sessions', { token: phone.body.access_token });
+    expect(list.status).toBe(200);
+    expect(list.body.sessions).toHaveLength(2);
+    const mine = list.body.sessions.find((s: { current: boolean }) => s.current);
+    expect(mine).toMatchObject({ client: 'Firefox on Android', current: true });
+    const other = list.body.sessions.find((s: { current: boolean }) => !s.current);
+    expect(other.client).toBe('Unknown on Unknown'); // registration from Node's fetch
+
+    const stranger = await makeUser(t, 'stranger');
+    const foreign = await t.api.delete(`/sessions/${other.id}`, { token: stranger.token });
+    expect([foreign.status, foreign.body.error]).toEqual([404, 'not_found']);
+    expect((await t.api.delete('/sessions/not-a-uuid', { token: stranger.token })).status).toBe(404);
+
+    const end = await t.api.delete(`/sessions/${other.id}`, { token: phone.body.access_token });
+    expect(end.status).toBe(204);
+    expect((await t.api.get('/me', { token: u.access })).status).toBe(401);
+    const after = await t.api.get('/sessions', { token: phone.body.access_token });
+    expect(after.body.sessions.map((s: { id: string }) => s.id)).toEqual([mine.id]);
+    expect((await t.api.delete(`/sessions/${other.id}`, { token: phone.body.access_token })).status).toBe(
+      404,
+    );
+    // No IP or User-Agent is stored with a session.
+    const cols = await t.deps.pool.query(
+      `SELECT column_name FROM information_schema.columns WHERE table_name = 'sessions'`,
+    );
+    expect(cols.rows.map((c) => c.column_name).filter((n) => /ip|agent|addr/.test(n))).toEqual([]);
+  });
+
+  it('last_used_at follows refreshes', async () => {
+    const u = await registerUser(t.api, t.clock, 'sessions_refresh');
+    t.clock.advance(10 * MINUTE);
+    const access = await refreshed(u.refresh);
+    const [s] = (await t.api.get('/sessions', { token: access })).body.sessions;
+    expect(s.last_used_at).toBe(new Date(t.clock.now()).toISOString());
+    expect(Date.parse(s.created_at)).toBeLessThan(Date.parse(s.last_used_at));
+  });
+});
