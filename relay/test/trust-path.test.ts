@@ -3,7 +3,7 @@
 // throttling, /blocks, /ack no_receipt_ids). Each weakness is written as the attack first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { registerUser, type TestUser } from './helpers/auth-flow.js';
+import { fromIp, registerUser, type TestUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { identityFields, identityFor } from './helpers/identity.js';
 import { b64, makeUser, newSession, WsClient } from './helpers/relay-data.js';
@@ -282,5 +282,65 @@ describe('sessions list', () => {
     const [s] = (await t.api.get('/sessions', { token: access })).body.sessions;
     expect(s.last_used_at).toBe(new Date(t.clock.now()).toISOString());
     expect(Date.parse(s.created_at)).toBeLessThan(Date.parse(s.last_used_at));
+  });
+});
+
+describe('lockout without a denial-of-service lever', () => {
+  const wrong = (secret: string) => {
+    const valid = new Set([-30_000, 0, 30_000].map((d) => totpAt(secret, t.clock.now() + d)));
+    for (let i = 0; ; i++) if (!valid.has(String(200000 + i))) return String(200000 + i);
+  };
+
+  it('a failure storm from one IP does not stop the owner logging in from another IP', async () => {
+    const u = await registerUser(t.api, t.clock, 'storm_victim');
+    const attacker = fromIp('203.0.113.66');
+    // Every guess is evaluated (the growing delays are waited out) until the pair is locked.
+    for (let i = 1; i <= 12; i++) {
+      t.clock.advance(61_000);
+      const r = await t.api.post(
+        '/login',
+        { username: u.username, code: wrong(u.secret) },
+        { headers: attacker },
+      );
+      expect([i, r.status, r.body.error]).toEqual([
+        i,
+        ...(i <= 10 ? [401, 'invalid_code'] : [429, 'locked']),
+      ]);
+    }
+    t.clock.advance(30_000);
+    const fromAttacker = await t.api.post(
+      '/login',
+      { username: u.username, code: totpAt(u.secret, t.clock.now()) },
+      { headers: attacker },
+    );
+    expect([fromAttacker.status, fromAttacker.body.error]).toEqual([429, 'locked']);
+    // …the owner is not.
+    const owner = await t.api.post(
+      '/login',
+      { username: u.username, code: totpAt(u.secret, t.clock.now()) },
+      { headers: fromIp('198.51.100.77') },
+    );
+    expect(owner.status, owner.text).toBe(200);
+  });
+
+  it('keeps NIST SP 800-63B §5.2.2: 100 consecutive failures on the account (from many IPs) lock it everywhere', async () => {
+    const u = await registerUser(t.api, t.clock, 'storm_distributed');
+    // 100 addresses, each below its own pair limit (one failure each).
+    for (let i = 0; i < 100; i++) {
+      const r = await t.api.post(
+        '/login',
+        { username: u.username, code: wrong(u.secret) },
+        { headers: fromIp(`10.1.${i >> 8}.${i & 255}`) },
+      );
+      expect([i, r.status]).toEqual([i, 401]);
+    }
+    t.clock.advance(30_000);
+    const clean = await t.api.post(
+      '/login',
+      { username: u.username, code: totpAt(u.secret, t.clock.now()) },
+      { headers: fromIp('198.51.100.78') },
+    );
+    expect([clean.status, clean.body.error]).toEqual([429, 'locked']);
+    expect(clean.body.retry_after_seconds).toBeGreaterThan(800);
   });
 });
