@@ -344,3 +344,100 @@ describe('lockout without a denial-of-service lever', () => {
     expect(clean.body.retry_after_seconds).toBeGreaterThan(800);
   });
 });
+
+describe('blocking', () => {
+  it('a blocked sender sees ordinary accepted sends; nothing reaches the blocker, no receipt; unblock restores delivery', async () => {
+    const owner = await makeUser(t, 'blocker');
+    const pest = await makeUser(t, 'pest');
+    const friend = await makeUser(t, 'friend');
+    expect((await t.api.post('/contacts', { username: pest.username }, { token: owner.token })).status).toBe(
+      201,
+    );
+    const b = await t.api.post('/blocks', { username: pest.username.toUpperCase() }, { token: owner.token });
+    expect([b.status, b.body.username]).toEqual([201, pest.username]);
+    expect((await t.api.post('/blocks', { username: pest.username }, { token: owner.token })).status).toBe(
+      200,
+    );
+    expect(
+      (await t.api.get('/blocks', { token: owner.token })).body.blocks.map(
+        (x: { username: string }) => x.username,
+      ),
+    ).toEqual([pest.username]);
+    // Blocking removed the contact, so the blocked user no longer hears of key changes.
+    expect((await t.api.get('/contacts', { token: owner.token })).body.contacts).toEqual([]);
+
+    const ownerWs = await WsClient.connect(t.baseUrl, owner.token, 0);
+    const pestWs = await WsClient.connect(t.baseUrl, pest.token, 0);
+    const dropped = await t.api.post(
+      '/send_message',
+      { to: owner.username, client_id: 'blocked-1', body: b64(40) },
+      { token: pest.token },
+    );
+    expect([dropped.status, dropped.body.duplicate]).toEqual([201, false]);
+    expect(dropped.body.id).toBeGreaterThan(0);
+    const retry = await t.api.post(
+      '/send_message',
+      { to: owner.username, client_id: 'blocked-1', body: b64(40) },
+      { token: pest.token },
+    );
+    expect([retry.status, retry.body.id, retry.body.duplicate]).toEqual([200, dropped.body.id, true]);
+    const photo = await t.api.post(`/send_photo?to=${owner.username}`, undefined, {
+      token: pest.token,
+      raw: new Uint8Array(1000),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect([photo.status, photo.body.size]).toEqual([201, 1000]);
+    expect(
+      (await t.deps.pool.query('SELECT 1 FROM photos WHERE receiver_id = $1', [owner.id])).rowCount,
+    ).toBe(0);
+
+    // A later message from a friend is the barrier: the owner has seen everything before it.
+    const ok = await t.api.post(
+      '/send_message',
+      { to: owner.username, client_id: 'friend-1', body: b64(40) },
+      { token: friend.token },
+    );
+    await ownerWs.next((f) => f.type === 'message' && f.id === ok.body.id);
+    expect(ownerWs.frames.filter((f) => f.type === 'message').map((f) => f.from)).toEqual([friend.username]);
+    const page = await t.api.get('/get_messages', { token: owner.token });
+    expect(page.body.messages.map((m: { from: string }) => m.from)).toEqual([friend.username]);
+    // No receipt was ever written for the dropped message.
+    const receipts = await t.deps.pool.query(
+      `SELECT 1 FROM stream_events WHERE user_id = $1 AND kind = 'delivered'`,
+      [pest.id],
+    );
+    expect(receipts.rowCount).toBe(0);
+
+    expect((await t.api.delete(`/blocks/${pest.username}`, { token: owner.token })).status).toBe(204);
+    expect((await t.api.delete(`/blocks/${pest.username}`, { token: owner.token })).status).toBe(404);
+    const after = await t.api.post(
+      '/send_message',
+      { to: owner.username, client_id: 'after-unblock', body: b64(40) },
+      { token: pest.token },
+    );
+    expect(after.status).toBe(201);
+    expect(await ownerWs.next((f) => f.type === 'message' && f.id === after.body.id)).toMatchObject({
+      from: pest.username,
+    });
+    for (const c of [ownerWs, pestWs]) c.close();
+  });
+
+  it('refuses bad block input with 4xx JSON', async () => {
+    const u = await makeUser(t, 'blockinput');
+    for (const body of [
+      {},
+      { username: '' },
+      { username: 'x'.repeat(65) },
+      { username: 1 },
+      { username: 'a', extra: 1 },
+    ]) {
+      const r = await t.api.post('/blocks', body, { token: u.token });
+      expect([r.status, r.body.error]).toEqual([400, 'invalid_request']);
+    }
+    expect((await t.api.post('/blocks', { username: 'no_such_user_here' }, { token: u.token })).status).toBe(
+      404,
+    );
+    expect((await t.api.post('/blocks', { username: u.username }, { token: u.token })).status).toBe(400);
+    expect((await t.api.delete('/blocks/%FF', { token: u.token })).status).toBeLessThan(500);
+  });
+});

@@ -106,6 +106,9 @@ export function messageRoutes(deps: AppDeps): Router {
           throw notFound('no such user');
         case 'conflict':
           throw new HttpError(409, 'client_id_reused', 'client_id was already used for a different message');
+        case 'dropped':
+          res.status(201).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: false });
+          return;
         case 'duplicate':
           res.status(200).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: true });
           return;
