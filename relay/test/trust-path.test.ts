@@ -441,3 +441,50 @@ describe('blocking', () => {
     expect((await t.api.delete('/blocks/%FF', { token: u.token })).status).toBeLessThan(500);
   });
 });
+
+describe('message requests produce no delivery receipt', () => {
+  it('a stranger probing with messages learns nothing from an ack in no_receipt_ids; ids still give receipts', async () => {
+    const owner = await makeUser(t, 'requested');
+    const stranger = await makeUser(t, 'prober');
+    const send = (client_id: string) =>
+      t.api.post(
+        '/send_message',
+        { to: owner.username, client_id, body: b64(40) },
+        { token: stranger.token },
+      );
+    const probe = await send('probe-1');
+    const accepted = await send('accepted-1');
+    const strangerWs = await WsClient.connect(t.baseUrl, stranger.token, 0);
+    const ack = await t.api.post('/ack', { no_receipt_ids: [probe.body.id] }, { token: owner.token });
+    expect(ack.body).toEqual({ acked: 1, photos_acked: 0 });
+    // Later, once accepted, a message acknowledged in `ids` is the barrier: its receipt comes after anything before.
+    const ack2 = await t.api.post('/ack', { ids: [accepted.body.id, probe.body.id] }, { token: owner.token });
+    expect(ack2.body.acked).toBe(1); // the probe was already gone
+    const receipt = await strangerWs.next((f) => f.type === 'delivered');
+    expect(receipt.message_id).toBe(accepted.body.id);
+    expect(strangerWs.frames.filter((f) => f.type === 'delivered').map((f) => f.message_id)).toEqual([
+      accepted.body.id,
+    ]);
+    const stored = await t.deps.pool.query(
+      `SELECT message_id FROM stream_events WHERE user_id = $1 AND kind = 'delivered'`,
+      [stranger.id],
+    );
+    expect(stored.rows.map((r) => Number(r.message_id))).toEqual([accepted.body.id]);
+    // The request itself is gone from the relay.
+    expect((await t.api.get('/get_messages', { token: owner.token })).body.messages).toEqual([]);
+    strangerWs.close();
+  });
+
+  it('refuses bad no_receipt_ids with 400', async () => {
+    const u = await makeUser(t, 'ackinput');
+    for (const body of [
+      { no_receipt_ids: [] },
+      { no_receipt_ids: [0] },
+      { no_receipt_ids: ['1'] },
+      { no_receipt_ids: Array(501).fill(1) },
+    ]) {
+      const r = await t.api.post('/ack', body, { token: u.token });
+      expect([r.status, r.body.error]).toEqual([400, 'invalid_request']);
+    }
+  });
+});

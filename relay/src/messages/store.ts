@@ -209,6 +209,24 @@ SELECT nb.sender_id, al.top - nb.n + nb.rn, 'delivered', $1, nb.id, nb.client_id
   FROM numbered nb JOIN alloc al ON al.user_id = nb.sender_id
 RETURNING user_id, seq`;
 
+// Acknowledging without a receipt (spec/openapi.yaml POST /ack no_receipt_ids): a message
+// request, so a stranger learns nothing of when (or whether) the user got it.
+const ACK_SILENT = `
+UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = $3
+ WHERE receiver_id = $1 AND id = ANY($2::bigint[])`;
+
+/** Acknowledges `ids` received by `userId` with no delivery receipt; returns how many. */
+export async function ackMessagesSilently(
+  db: Queryable,
+  userId: string,
+  ids: number[],
+  now: Date,
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db.query(ACK_SILENT, [userId, ids, now]);
+  return r.rowCount ?? 0;
+}
+
 /** Acknowledges `ids` received by `userId` (others' ids are ignored); returns the senders' new stream seqs. */
 export async function ackMessages(
   db: Queryable,
