@@ -1772,6 +1772,7 @@ export interface operations {
         };
       };
       413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
     };
   };
   unblock: {
