@@ -111,7 +111,9 @@ export async function withSecondFactor<T>(
     deps.pool,
     async (client): Promise<{ error: HttpError } | { ok: T }> => {
       const { rows } = await client.query<{ id: string; username: string; totp_secret: Buffer }>(
-        `SELECT id, username, totp_secret FROM users WHERE id = $1 AND status = 'active' FOR NO KEY UPDATE`,
+        // No row lock here: like login, the throttle rows are locked first, then the user row
+        // is written (last_used_step), so the two never wait on each other in opposite orders.
+        `SELECT id, username, totp_secret FROM users WHERE id = $1 AND status = 'active'`,
         [userId],
       );
       const user = rows[0];

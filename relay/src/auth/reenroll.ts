@@ -78,6 +78,10 @@ export async function confirmReenrollment(
 ): Promise<void> {
   const now = deps.clock.now();
   const error = await withTransaction(deps.pool, async (client): Promise<HttpError | null> => {
+    // Lock order as at login (auth/login.ts): throttle rows first, then the user row.
+    const throttle = await lockThrottleRows(client, throttleKeys(who.userId, ip));
+    const wait = lockedForSeconds(throttle, now);
+    if (wait > 0) return locked(wait);
     const { rows } = await client.query<{
       pending_totp_secret: Buffer | null;
       pending_totp_expires_at: Date | null;
@@ -93,9 +97,6 @@ export async function confirmReenrollment(
       row.pending_totp_expires_at.getTime() <= now
     )
       return noReenrollment();
-    const throttle = await lockThrottleRows(client, throttleKeys(who.userId, ip));
-    const wait = lockedForSeconds(throttle, now);
-    if (wait > 0) return locked(wait);
     const secret = decryptTotpSecret(deps.config.secrets.totpKey, who.userId, row.pending_totp_secret);
     const step = await matchTotpStep(secret, code, now);
     if (step === null) {
