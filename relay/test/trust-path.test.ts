@@ -488,3 +488,25 @@ describe('message requests produce no delivery receipt', () => {
     }
   });
 });
+
+describe('concurrent second-factor checks', () => {
+  it('parallel logins, re-authentications and re-enrolments of one account never fail with 5xx (no lock-order deadlock)', async () => {
+    const u = await registerUser(t.api, t.clock, 'parallel_codes');
+    t.clock.advance(30_000);
+    const code = totpAt(u.secret, t.clock.now());
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => [
+        t.api.post('/login', { username: u.username, code }, { headers: fromIp(`198.51.100.${100 + i}`) }),
+        t.api.post(
+          '/session/reauth',
+          { code },
+          { token: u.access, headers: fromIp(`198.51.100.${120 + i}`) },
+        ),
+        t.api.post('/totp/reenroll', { code }, { token: u.access, headers: fromIp(`198.51.100.${140 + i}`) }),
+      ]).flat(),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    expect(statuses.filter((s) => s < 300)).toHaveLength(1); // one time step, accepted once
+  });
+});
