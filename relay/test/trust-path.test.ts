@@ -2,6 +2,7 @@
 // identity_replaced, /totp/reenroll, /recovery_codes/regenerate, /sessions, POST /login
 // throttling, /blocks, /ack no_receipt_ids). Each weakness is written as the attack first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepAuthState } from '../src/auth/cleanup.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp, registerUser, type TestUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -205,6 +206,10 @@ describe('re-enrolling the authenticator', () => {
       { token: await refreshed(u.refresh) },
     );
     expect([late.status, late.body.error]).toEqual([404, 'reenrollment_not_found']);
+    // The retention sweep forgets the unused secret.
+    await sweepAuthState(t.deps, new Date(t.clock.now()));
+    const row = await t.deps.pool.query('SELECT pending_totp_secret FROM users WHERE id = $1', [u.id]);
+    expect(row.rows[0].pending_totp_secret).toBeNull();
   });
 });
 
