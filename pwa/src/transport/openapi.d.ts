@@ -482,7 +482,8 @@ export interface paths {
      * @description From now on the relay accepts and silently drops every message and photo that user sends
      *     the caller: the sender gets the ordinary answer of an accepted send (201, an id; a retry
      *     is `duplicate` as usual) and never a `delivered` receipt, so it cannot tell it is
-     *     blocked. The blocked user is removed from the caller's contacts (so it no longer hears
+     *     blocked. (A dropped photo is not kept: GET /get_photo/{id} answers its sender 404 at
+     *     once, as it does once a receiver has acknowledged a photo.) The blocked user is removed from the caller's contacts (so it no longer hears
      *     of the caller's key changes). Blocking again is a no-op (200). At most 1000 blocks.
      */
     post: operations['block'];
