@@ -62,13 +62,18 @@ describe('415 unsupported_media_type on every JSON route', () => {
   it('finds the JSON routes (and would find a new one)', () => {
     expect(routes()).toEqual([
       ['POST', '/ack'],
+      ['POST', '/blocks'],
       ['POST', '/contacts'],
       ['POST', '/keys'],
       ['POST', '/login'],
+      ['POST', '/recovery_codes/regenerate'],
       ['POST', '/register'],
       ['POST', '/register/confirm'],
       ['POST', '/send_message'],
+      ['POST', '/session/reauth'],
       ['POST', '/session/refresh'],
+      ['POST', '/totp/reenroll'],
+      ['POST', '/totp/reenroll/confirm'],
     ]);
   });
 
