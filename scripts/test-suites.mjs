@@ -23,6 +23,9 @@ export const suites = [
       { path: '/usr/bin/chromium', hint: 'apt-get install chromium (Debian; never a downloaded browser)' },
     ],
   },
+  // Schema fuzzing from spec/openapi.yaml against a real relay, directly and through the host
+  // (harness/fuzz, RELIABILITY.md); bounded here, `npm run fuzz` for the long form.
+  { name: 'fuzz', kind: 'counts', cmd: ['node', 'scripts/pytest-suite.mjs', 'harness/fuzz'] },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
   {
