@@ -91,7 +91,11 @@ class Relay:
         self.child = Child(
             ['node', '--conditions=source', '--import', 'tsx', 'src/server.ts'], RELAY_DIR, self.env
         )
-        self.child.wait_for(r'relay listening', 180)
+        try:
+            self.child.wait_for(r'relay listening', 180)
+        except BaseException:
+            self.stop()
+            raise
         self.url = f'http://127.0.0.1:{self.port}'
 
     def stop(self) -> None:
@@ -123,7 +127,11 @@ class Host:
                 **(env or {}),
             },
         )
-        m = self.child.wait_for(r'Uvicorn running on http://127\.0\.0\.1:(\d+)', 60)
+        try:
+            m = self.child.wait_for(r'Uvicorn running on http://127\.0\.0\.1:(\d+)', 60)
+        except BaseException:
+            self.stop()
+            raise
         self.port = int(m.group(1))
         self.url = f'http://127.0.0.1:{self.port}'
 

@@ -187,12 +187,13 @@ let maxLatencyMs = 0;
 let sendFailures = 0;
 /** @type {{ fault: string, at: number, recovered?: number, reconnected?: number }[]} */
 const faults = [];
-/** A send answered 200/201 through relay `relay` at `now`: the first one after a fault that
- * concerns that relay (or every relay) marks the fault recovered for senders. */
-const sendSucceeded = (now, relay) => {
+/** A send attempt started at `started` was answered 200/201 through relay `relay`: the first
+ * such attempt started after a fault that concerns that relay (or every relay) marks the fault
+ * recovered for senders (an attempt already under way when the fault came does not count). */
+const sendSucceeded = (started, relay) => {
   for (const f of faults)
-    if (f.recovered === undefined && now >= f.at && (f.relay === undefined || f.relay === relay))
-      f.recovered = now;
+    if (f.recovered === undefined && started >= f.at && (f.relay === undefined || f.relay === relay))
+      f.recovered = Date.now();
 };
 
 // ── Receivers ───────────────────────────────────────────────────────────────────────────────
@@ -282,12 +283,13 @@ async function sendLoop(s) {
     const body = Buffer.from(`${s.username}:${n}`).toString('base64');
     const clientId = `${s.username}-${n}`;
     for (let attempt = 0; ; attempt++) {
+      const started = Date.now();
       try {
         const res = await post(url(s.i + n), '/send_message', { to, client_id: clientId, body }, s.token);
         if (res.status === 200 || res.status === 201) {
           sent.get(key).ackedAt = Date.now();
           sent.get(key).id = res.json.id;
-          sendSucceeded(Date.now(), (s.i + n) % 2);
+          sendSucceeded(started, (s.i + n) % 2);
           break;
         }
         if (res.status < 500 && res.status !== 429) throw new Error(`send refused: ${res.status}`);
