@@ -23,6 +23,11 @@ export const suites = [
       { path: '/usr/bin/chromium', hint: 'apt-get install chromium (Debian; never a downloaded browser)' },
     ],
   },
+  // Schema fuzzing from spec/openapi.yaml against a real relay, directly and through the host
+  // (harness/fuzz, RELIABILITY.md); bounded here, `npm run fuzz` for the long form.
+  { name: 'fuzz', kind: 'counts', cmd: ['node', 'scripts/pytest-suite.mjs', 'harness/fuzz'] },
+  // Fault-injected soak (scripts/soak.mjs, RELIABILITY.md): the short form, under 60 s.
+  { name: 'soak', kind: 'counts', cmd: ['node', 'scripts/soak.mjs', '--seconds', '25', '--drain', '15'] },
   { name: 'relay', kind: 'vitest', cmd: ['npm', 'test', '-w', 'relay', '--'] },
   { name: 'pwa', kind: 'vitest', cmd: ['npm', 'test', '-w', 'pwa', '--'] },
   // Served-code integrity: two clean PWA builds at different paths are byte-identical, the

@@ -782,18 +782,47 @@ export interface components {
       signature: components['schemas']['Base64'];
     };
     KeyUpload: {
-      identity_key?: components['schemas']['Base64'];
+      identity_key?: components['schemas']['Base64Key'];
       /**
        * @description The identity key's 64-byte Ed25519 signature over
        *     `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ identity_key` (spec/protocol.md §4.6).
        */
-      identity_proof?: components['schemas']['Base64'];
-      signed_prekey?: components['schemas']['SignedPrekey'];
+      identity_proof?: components['schemas']['Base64Signature'];
+      signed_prekey?: components['schemas']['SignedPrekeyUpload'];
       /** @description The last-resort ML-KEM-768 prekey. */
-      pq_prekey?: components['schemas']['SignedPrekey'];
-      one_time_prekeys?: components['schemas']['OneTimePrekey'][];
-      /** @description One-time ML-KEM-768 prekeys, each signed by the identity key (spec/protocol.md §4.4). */
-      one_time_pq_prekeys?: components['schemas']['SignedPrekey'][];
+      pq_prekey?: components['schemas']['PqPrekeyUpload'];
+      /** @description `key_id` values must be distinct within the upload (400 `invalid_request`; JSON Schema cannot say it). */
+      one_time_prekeys?: {
+        key_id: components['schemas']['KeyId'];
+        public_key: components['schemas']['Base64Key'];
+      }[];
+      /**
+       * @description One-time ML-KEM-768 prekeys, each signed by the identity key (spec/protocol.md §4.4).
+       *     `key_id` values must be distinct within the upload (400 `invalid_request`; JSON Schema
+       *     cannot say it).
+       */
+      one_time_pq_prekeys?: components['schemas']['PqPrekeyUpload'][];
+    };
+    /** @description Standard base64 of 1..64 bytes (identity and X25519 keys). */
+    Base64Key: string;
+    /** @description Standard base64 of 1..128 bytes (signatures). */
+    Base64Signature: string;
+    /** @description Standard base64 of 1..1600 bytes (ML-KEM-768 public keys). */
+    Base64PqKey: string;
+    /**
+     * @description Standard base64 of 1..65,536 bytes: the default MAX_MESSAGE_BYTES. A relay configured
+     *     with a smaller MAX_MESSAGE_BYTES refuses longer bodies with 400 `invalid_request`.
+     */
+    Base64Message: string;
+    SignedPrekeyUpload: {
+      key_id: components['schemas']['KeyId'];
+      public_key: components['schemas']['Base64Key'];
+      signature: components['schemas']['Base64Signature'];
+    };
+    PqPrekeyUpload: {
+      key_id: components['schemas']['KeyId'];
+      public_key: components['schemas']['Base64PqKey'];
+      signature: components['schemas']['Base64Signature'];
     };
     Contact: {
       username: string;
@@ -1818,7 +1847,7 @@ export interface operations {
           /** @description Recipient username. */
           to: string;
           client_id: components['schemas']['ClientId'];
-          body: components['schemas']['Base64'];
+          body: components['schemas']['Base64Message'];
         };
       };
     };
@@ -1896,13 +1925,23 @@ export interface operations {
     };
     requestBody: {
       content: {
-        'application/json': {
-          /** @description Messages delivered to an accepted chat (their senders get `delivered`). */
-          ids?: number[];
-          /** @description Messages acknowledged without a delivery receipt (message requests). */
-          no_receipt_ids?: number[];
-          photo_ids?: string[];
-        };
+        'application/json':
+          | {
+              /** @description Messages delivered to an accepted chat (their senders get `delivered`). */
+              ids?: number[];
+              /** @description Messages acknowledged without a delivery receipt (message requests). */
+              no_receipt_ids?: number[];
+              photo_ids?: string[];
+            }
+          | {
+              ids: unknown;
+            }
+          | {
+              no_receipt_ids: unknown;
+            }
+          | {
+              photo_ids: unknown;
+            };
       };
     };
     responses: {

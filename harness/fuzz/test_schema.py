@@ -1,0 +1,169 @@
+"""Schema fuzzing from spec/openapi.yaml against the real relay, directly and through the Django
+host (RELIABILITY.md "Schema fuzzing"). Every operation gets FUZZ_EXAMPLES generated requests
+(default 12: the bounded run of `npm test`; `npm run fuzz` raises it) per target, both
+schema-valid ("positive") and schema-invalid ("negative") ones, from a fixed seed
+(hypothesis' derandomize), authenticated as real accounts. Each answer must be:
+- never a 5xx (schemathesis' not_a_server_error);
+- a status, content type, headers and body the spec documents for the operation;
+- for a schema-valid request, not a 400 (the spec is exactly as strict as the relay, except the
+  semantic checks listed in SEMANTIC_400 that the spec describes in prose);
+- for a schema-invalid request, a 4xx (schemathesis' negative_data_rejection, any 4xx).
+Counts per target are written to $FUZZ_REPORT (JSON) when set."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import schemathesis
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+SPEC = Path(__file__).resolve().parents[2] / 'spec' / 'openapi.yaml'
+EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '12'))
+
+# 400 answers (error codes or message text) for rules a JSON Schema cannot express, each
+# described in the spec's text for the operation.
+SEMANTIC_400 = {
+    'key_id values must be distinct',  # POST /keys: uniqueness of a property across items
+    'bad_identity_proof',  # POST /keys: the Ed25519 proof is checked against the caller's name
+    'invalid_username',  # Username canonical form (NFKC, confusables, reserved names), spec §11.1
+    'request_aborted',  # a body shorter than its Content-Length (transport, not schema)
+}
+
+# /ws is a WebSocket upgrade; a plain GET is answered 426 and is covered by relay/test/ws.test.ts.
+SKIP = {'GET /ws'}
+
+stats: dict[str, Counter] = {'relay': Counter(), 'host': Counter()}
+operations: dict[str, set] = {'relay': set(), 'host': set()}
+
+
+def _write_report() -> None:
+    target = os.environ.get('FUZZ_REPORT')
+    if target:
+        Path(target).write_text(
+            json.dumps(
+                {
+                    t: {
+                        'operations': len(operations[t]),
+                        'max_examples_per_operation_and_mode': EXAMPLES,
+                        'violations': 0,
+                        **stats[t],
+                    }
+                    for t in stats
+                },
+                indent=2,
+            )
+        )
+
+
+atexit.register(_write_report)
+
+
+@schemathesis.check
+def schema_valid_is_accepted(ctx, response, case):
+    """A schema-valid request must not be refused as malformed (spec looser than the relay)."""
+    if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
+        return None
+    if response.status_code == 400:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        said = f"{answer.get('error')}: {answer.get('message')}"
+        if not any(reason in said for reason in SEMANTIC_400):
+            raise AssertionError(
+                f'schema-valid request refused: 400 {response.text[:300]} '
+                f'(query={case.query} body={str(case.body)[:300]})'
+            )
+    return None
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    schema_valid_is_accepted,
+]
+
+
+def _schema():
+    s = schemathesis.openapi.from_path(str(SPEC))
+    s.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=EXAMPLES,
+        deterministic=True,
+        no_shrink=True,
+        database='none',
+    )
+    # Any 4xx refuses invalid data: a throttled login answers 429 `locked` before it reads the
+    # body (spec POST /login), a body over the route's limit 413, a wrong media type 415.
+    s.config.checks.negative_data_rejection.expected_statuses = ['4XX']
+    return s
+
+
+relay_schema = _schema()
+host_schema = _schema()
+
+
+def _prepare(case, accounts, n: int) -> None:
+    """Real accounts: the caller is one of three users (logout ones get a fresh user, since
+    they end the session), and a username parameter names another real user every other
+    example (a random one otherwise), so the handlers run past the 404."""
+    op = f'{case.method.upper()} {case.path}'
+    secured = bool(case.operation.definition.raw.get('security'))
+    if secured:
+        me = accounts.register() if case.path.startswith('/logout') else accounts.users[n % 2]
+        case.headers = {**(case.headers or {}), 'Authorization': f'Bearer {me["access"]}'}
+    other = accounts.users[2]['username']
+    if case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE and n % 2 == 0:
+        if case.path_parameters and 'username' in case.path_parameters:
+            case.path_parameters['username'] = other
+        if case.query and 'to' in case.query:
+            case.query['to'] = other
+        if isinstance(case.body, dict) and op in ('POST /send_message', 'POST /contacts'):
+            case.body['to' if 'to' in case.body else 'username'] = other
+
+
+def _run(target: str, base_url: str, case, accounts) -> None:
+    op = case.operation.label
+    # Generated extra headers may include Host; the host refuses a name it does not serve
+    # (400 bad_host) before any API route — not an API parameter, so never generated here.
+    if case.headers:
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() != 'host'}
+    if op in SKIP:
+        return
+    n = sum(stats[target].values())
+    _prepare(case, accounts, n)
+    operations[target].add(op)
+    response = case.call(base_url=base_url, timeout=30)
+    stats[target]['requests'] += 1
+    stats[target][f'{response.status_code // 100}xx'] += 1
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except BaseException:  # schemathesis raises its failures as a BaseExceptionGroup
+        stats[target]['violations'] += 1
+        raise
+
+
+@relay_schema.parametrize()
+def test_relay_direct(case, servers, accounts):
+    _run('relay', servers['relay'].url, case, accounts)
+
+
+@host_schema.parametrize()
+def test_through_host(case, servers, accounts):
+    _run('host', f'{servers["host"].url}/api', case, accounts)
