@@ -108,6 +108,14 @@ export interface StoredPeer {
   /** The new identity key seen, pending acknowledgement. */
   readonly pendingIdentityKey: Uint8Array | null;
   /**
+   * The contact was verified when the pending key change was seen (SECURITY.md, "Trust
+   * model"): the change cannot be accepted with one click — only by scanning the new key's
+   * safety QR, or by the deliberate "accept without verifying".
+   */
+  readonly verifiedBeforeChange?: boolean;
+  /** When this device learnt of the pending key change (device clock, ms). */
+  readonly keyChangedAt?: number;
+  /**
    * The order number of the last message sent to this contact (spec/protocol.md §9.1: a
    * per-conversation counter from 1). Stored with the session that sealed it.
    */

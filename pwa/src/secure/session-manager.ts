@@ -226,8 +226,21 @@ export class SessionManager {
     return { peer: trusted, sessions: [session, ...sessions] };
   }
 
+  /**
+   * A new identity key seen for `peer`: held pending until the user accepts it. The same
+   * pending key seen again changes nothing (its time stays that of the first sighting); whether
+   * the contact was verified is remembered, so the change cannot be clicked through.
+   */
   private flagKeyChange(peer: StoredPeer, newKey: Uint8Array): StoredPeer {
-    return { ...peer, keyChanged: true, verified: false, pendingIdentityKey: newKey.slice() };
+    if (peer.keyChanged && sameBytes(peer.pendingIdentityKey, newKey)) return peer;
+    return {
+      ...peer,
+      keyChanged: true,
+      verified: false,
+      verifiedBeforeChange: peer.verified || (peer.keyChanged && peer.verifiedBeforeChange === true),
+      keyChangedAt: this.clock(),
+      pendingIdentityKey: newKey.slice(),
+    };
   }
 
   /**
@@ -470,26 +483,46 @@ export class SessionManager {
     });
   }
 
-  /** The user accepted the new identity key: trust it, drop sessions with the old one. */
-  async acknowledgeKeyChange(username: string): Promise<StoredPeer> {
+  /**
+   * The user accepted the pending identity key: trust it, drop sessions with the old one.
+   * `how`: 'scanned' — the safety QR of exactly `key` was scanned and matched (the contact is
+   * then verified); 'without-verifying' — the deliberate second step (shown unverified);
+   * 'click' — the plain acknowledgement, refused with `verification_required` for a contact
+   * that was verified before the change (SECURITY.md, "Trust model"). `key` must be the
+   * pending key the user looked at: if another change arrived meanwhile, nothing is accepted.
+   * `extra(peer)` adds writes to the same transaction (the outbox re-seal, a timeline entry).
+   */
+  async acknowledgeKeyChange(
+    username: string,
+    how: 'click' | 'without-verifying' | 'scanned' = 'click',
+    key?: Uint8Array,
+    extra: (peer: StoredPeer) => WriteOp[] = () => [],
+  ): Promise<StoredPeer> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {
       const peer = await this.requirePeer(username);
       if (!peer.keyChanged || !peer.pendingIdentityKey) return peer;
       const newKey = peer.pendingIdentityKey;
+      if (key && !sameBytes(key, newKey))
+        throw new SecureError('key_change_unacknowledged', 'the pending key changed again');
+      if (how === 'scanned' && !key) throw new TypeError('a scanned acceptance names the key');
+      if (how === 'click' && peer.verifiedBeforeChange)
+        throw new SecureError('verification_required', 'verify the new key or accept it explicitly');
       const sessions = (await this.loadSessions(peer.chatId)).filter((s) =>
         sameBytes(s.remoteIdentityKey, newKey),
       );
+      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
       const next: StoredPeer = {
-        ...peer,
+        ...rest,
         identityKey: newKey,
         pendingIdentityKey: null,
         keyChanged: false,
-        verified: false,
+        verified: how === 'scanned',
       };
       await this.storage.write([
         this.sessionsOp(peer.chatId, sessions),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
+        ...extra(next),
       ]);
       return next;
     });
@@ -505,14 +538,21 @@ export class SessionManager {
     });
   }
 
-  /** Our identity key and the contact's trusted one, for the safety number (looked up once if unknown). */
-  async safetyKeys(username: string): Promise<{ me: string; mine: Uint8Array; theirs: Uint8Array }> {
+  /**
+   * Our identity key, the contact's trusted one (looked up once if unknown) and, during an
+   * unacknowledged key change, the pending one — the key the safety screen must show
+   * (SECURITY.md, "Trust model").
+   */
+  async safetyKeys(
+    username: string,
+  ): Promise<{ me: string; mine: Uint8Array; theirs: Uint8Array; pending: Uint8Array | null }> {
     const id = await loadIdentity(this.storage);
     if (!id) throw new Error('no identity key on this device');
     let peer = await this.requirePeer(username);
     if (!peer.identityKey) peer = (await this.checkIdentity(username)) ?? peer;
     if (!peer.identityKey) throw new SecureError('unknown_peer', 'identity key unknown');
-    return { me: id.username, mine: id.keyPair.publicKey, theirs: peer.identityKey };
+    const pending = peer.keyChanged ? peer.pendingIdentityKey : null;
+    return { me: id.username, mine: id.keyPair.publicKey, theirs: peer.identityKey, pending };
   }
 
   // ── prekeys ──────────────────────────────────────────────────────────────────────────

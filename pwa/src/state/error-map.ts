@@ -38,7 +38,9 @@ export function toAppErrorCode(err: unknown): AppErrorCode {
     return 'unknown';
   }
   if (err instanceof SecureError)
-    return err.code === 'key_change_unacknowledged' ? 'key_change_unacknowledged' : 'unknown';
+    return err.code === 'key_change_unacknowledged' || err.code === 'verification_required'
+      ? err.code
+      : 'unknown';
   if (err instanceof PhotoRejected) return err.reason;
   return 'unknown';
 }

@@ -213,7 +213,9 @@ describe('Messenger over the real relay', () => {
     expect(stateOf(alice, b, held)).toBe('queued');
     expect(await ids()).toEqual(mailboxBefore);
     expect(texts(bob2, a)).toEqual([]);
-    await alice.m.acknowledgeKeyChange(b);
+    // Verified before the change: a plain acknowledgement is refused, the explicit step is not.
+    await expect(alice.m.acknowledgeKeyChange(b)).rejects.toMatchObject({ code: 'verification_required' });
+    await alice.m.acknowledgeKeyChange(b, 'without-verifying');
     expect(alice.sinks.contacts.value[0]).toMatchObject({ keyChanged: false, verified: false });
     await until(() => texts(bob2, a).includes('after the change'), 'held message sent after acknowledging');
     await alice.m.sendText(b, 'to the new phone');

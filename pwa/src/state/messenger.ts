@@ -649,8 +649,15 @@ export class Messenger {
     void this.o.storage.put(RECORD.chatMeta(peer.chatId), meta).catch(() => undefined);
   }
 
-  async acknowledgeKeyChange(contact: string): Promise<void> {
-    this.setPeer(await this.sm.acknowledgeKeyChange(contact));
+  /** Accepts the pending key unverified ('click' is refused for a contact verified before). */
+  async acknowledgeKeyChange(contact: string, how: 'click' | 'without-verifying' = 'click'): Promise<void> {
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact, how));
+    void this.outbox.flush();
+  }
+
+  /** The scanned safety QR matched this pending key: accept it, verified. */
+  async acceptScannedKey(contact: string, key: Uint8Array): Promise<void> {
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key));
     void this.outbox.flush();
   }
 

@@ -47,7 +47,13 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
 }
 
 export function toContact(p: StoredPeer): Contact {
-  return { username: p.username, verified: p.verified, keyChanged: p.keyChanged, addedAt: p.addedAt };
+  return {
+    username: p.username,
+    verified: p.verified,
+    keyChanged: p.keyChanged,
+    verifiedBeforeChange: p.keyChanged && p.verifiedBeforeChange === true,
+    addedAt: p.addedAt,
+  };
 }
 
 export function summarise(

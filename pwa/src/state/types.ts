@@ -29,6 +29,7 @@ export type AppErrorCode =
   | 'too_large'
   | 'unsupported_image'
   | 'key_change_unacknowledged'
+  | 'verification_required'
   | 'safety_mismatch'
   | 'cancelled'
   | 'network'
@@ -83,6 +84,11 @@ export interface Contact {
   readonly verified: boolean;
   /** The contact's identity key changed and the user has not acknowledged it yet. */
   readonly keyChanged: boolean;
+  /**
+   * The contact was verified before the pending key change: acknowledging takes a scan of the
+   * new key or the explicit acknowledgeKeyChange(contact, { withoutVerifying: true }).
+   */
+  readonly verifiedBeforeChange?: boolean;
   readonly addedAt: number;
 }
 
@@ -157,9 +163,19 @@ export interface SafetyNumber {
   /** Text to encode in the QR code the contact scans (compareScanned takes it back). */
   readonly qrText: string;
   readonly verified: boolean;
+  /**
+   * The number is that of the contact's NEW (pending) key during an unacknowledged key change
+   * — not of the key this device trusted so far.
+   */
+  readonly pending: boolean;
 }
 
-export type ScanResult = 'match' | 'mismatch' | 'invalid';
+/**
+ * 'match': the scanned QR is the number shown (during a key change: the PENDING key's, which is
+ * then accepted and verified). 'old-key': during a key change, the QR matches only the
+ * superseded key — nothing accepted. 'mismatch', 'invalid': as named.
+ */
+export type ScanResult = 'match' | 'old-key' | 'mismatch' | 'invalid';
 
 // ── app update ────────────────────────────────────────────────────────────────────────────
 
@@ -236,7 +252,12 @@ export interface AppActions {
   /** Compares what was scanned (QR text) with the expected safety number; a match marks verified. */
   compareScanned(contact: string, scanned: string): Promise<ScanResult>;
   markVerified(contact: string, verified: boolean): Promise<void>;
-  acknowledgeKeyChange(contact: string): Promise<void>;
+  /**
+   * Accepts the contact's pending key unverified. For a contact verified before the change it
+   * rejects with `verification_required` unless `withoutVerifying` is set (the deliberate
+   * second step).
+   */
+  acknowledgeKeyChange(contact: string, options?: { withoutVerifying?: boolean }): Promise<void>;
 
   // preferences and updates
   setLanguage(lang: Lang): void;

@@ -156,22 +156,27 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
         groups: digits.match(/.{5}/g) ?? [],
         qrText,
         verified: contacts.value.find((c) => c.username === contact)?.verified ?? false,
+        pending: contacts.value.find((c) => c.username === contact)?.keyChanged ?? false,
       };
     },
     async compareScanned(contact, scanned) {
       record('compareScanned', contact, scanned);
       if (!scanned.startsWith('sd-safety:')) return 'invalid';
+      const changed = contacts.value.find((c) => c.username === contact)?.keyChanged ?? false;
+      if (changed && scanned === `sd-safety:${contact}:old`) return 'old-key';
       if (scanned !== safety.get(contact)) return 'mismatch';
-      setContact(contact, { verified: true });
+      setContact(contact, { verified: true, keyChanged: false, verifiedBeforeChange: false });
       return 'match';
     },
     async markVerified(contact, verified) {
       record('markVerified', contact, verified);
       setContact(contact, { verified });
     },
-    async acknowledgeKeyChange(contact) {
-      record('acknowledgeKeyChange', contact);
-      setContact(contact, { keyChanged: false });
+    async acknowledgeKeyChange(contact, options) {
+      record('acknowledgeKeyChange', contact, ...(options ? [options] : []));
+      const c = contacts.value.find((x) => x.username === contact);
+      if (c?.verifiedBeforeChange && !options?.withoutVerifying) throw new AppError('verification_required');
+      setContact(contact, { keyChanged: false, verifiedBeforeChange: false, verified: false });
     },
     setLanguage(lang) {
       record('setLanguage', lang);
