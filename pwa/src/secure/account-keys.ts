@@ -9,6 +9,7 @@ import {
   generateOneTimePreKeys,
   generatePqPreKey,
   generateSignedPreKey,
+  MAX_ONE_TIME_PQ_PREKEY_BATCH,
   MAX_ONE_TIME_PREKEY_BATCH,
 } from '@secure-drop/crypto-core/prekeys';
 import type { Storage, WriteOp } from '../storage/storage.ts';
@@ -27,8 +28,8 @@ import {
 
 /** One-time X25519 prekeys uploaded at registration and at each top-up (relay caps one upload). */
 export const ONE_TIME_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PREKEY_BATCH);
-/** One-time ML-KEM-768 prekeys per upload (the relay takes at most 100 in one upload). */
-export const ONE_TIME_PQ_PREKEY_BATCH = 100;
+/** One-time ML-KEM-768 prekeys per upload (crypto-core's batch bound, the relay's per-upload cap). */
+export const ONE_TIME_PQ_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PQ_PREKEY_BATCH);
 
 /**
  * Creates and stores a fresh identity with its prekeys; returns the public halves to upload,
