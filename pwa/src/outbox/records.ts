@@ -23,7 +23,9 @@ export interface StoredPhoto extends PhotoInfo {
 
 export type StoredBody =
   | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'photo'; readonly photo: StoredPhoto };
+  | { readonly kind: 'photo'; readonly photo: StoredPhoto }
+  /** A timeline entry, not a message: the contact's identity key changed here. */
+  | { readonly kind: 'keyChange' };
 
 export interface StoredMessage {
   readonly id: string;

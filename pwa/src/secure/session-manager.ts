@@ -80,6 +80,11 @@ export interface SessionManagerOptions {
   readonly locks?: ConversationLocks;
   /** The device clock (ms): prekey schedule and the sender time of messages. */
   readonly clock?: () => number;
+  /**
+   * Writes stored in the same transaction as a newly seen key change (the chat's timeline
+   * entry, SECURITY.md "Trust model": the change stays visible in history).
+   */
+  readonly onKeyChange?: (peer: StoredPeer) => WriteOp[];
 }
 
 /** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
@@ -109,6 +114,7 @@ const newChatId = () => crypto.randomUUID();
 export class SessionManager {
   private readonly locks: ConversationLocks;
   private readonly clock: () => number;
+  private readonly onKeyChange: (peer: StoredPeer) => WriteOp[];
 
   constructor(
     private readonly storage: Storage,
@@ -117,6 +123,14 @@ export class SessionManager {
   ) {
     this.locks = options.locks ?? new KeyedMutex();
     this.clock = options.clock ?? Date.now;
+    this.onKeyChange = options.onKeyChange ?? (() => []);
+  }
+
+  /** The peer record write of a flagged peer, plus the key-change writes if the change is new. */
+  private flaggedOps(before: StoredPeer, flagged: StoredPeer): WriteOp[] {
+    const ops: WriteOp[] = [{ kind: 'put', key: RECORD.peer(flagged.chatId), value: flagged }];
+    if (flagged !== before) ops.push(...this.onKeyChange(flagged));
+    return ops;
   }
 
   // ── contacts (peers) ─────────────────────────────────────────────────────────────────
@@ -200,7 +214,7 @@ export class SessionManager {
     const bundle = await this.keyServer.bundle(peer.username);
     if (peer.identityKey && !sameBytes(peer.identityKey, bundle.identityKey)) {
       const flagged = this.flagKeyChange(peer, bundle.identityKey);
-      await this.storage.put(RECORD.peer(peer.chatId), flagged);
+      await this.storage.write(this.flaggedOps(peer, flagged));
       throw new SecureError('key_change_unacknowledged', 'identity key changed');
     }
     const identity = await requireIdentity(this.storage);
@@ -354,11 +368,14 @@ export class SessionManager {
       } else throw new SecureError('no_session', 'no session opens this message');
 
       let keyChanged = false;
+      let changeOps: WriteOp[] = [];
       const remote = opened.session.remoteIdentityKey;
       if (!peer.identityKey) peer = { ...peer, identityKey: remote.slice() };
       else if (!sameBytes(peer.identityKey, remote)) {
         keyChanged = true;
-        peer = this.flagKeyChange(peer, remote);
+        const flagged = this.flagKeyChange(peer, remote);
+        if (flagged !== peer) changeOps = this.onKeyChange(flagged);
+        peer = flagged;
       }
       const rest = sessions.filter((_, i) => i !== opened.index);
       const result: DecryptedIncoming = {
@@ -384,7 +401,7 @@ export class SessionManager {
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
       ];
       if (accepted) ops.push(...accepted.ops);
-      ops.push(...persist(result));
+      ops.push(...changeOps, ...persist(result));
       await this.storage.write(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
@@ -478,7 +495,7 @@ export class SessionManager {
       }
       if (sameBytes(peer.identityKey, identityKey)) return peer;
       const flagged = this.flagKeyChange(peer, identityKey);
-      await this.storage.put(RECORD.peer(peer.chatId), flagged);
+      await this.storage.write(this.flaggedOps(peer, flagged));
       return flagged;
     });
   }

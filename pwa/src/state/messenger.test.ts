@@ -204,6 +204,10 @@ describe('Messenger over the real relay', () => {
     const bob2 = await device(bob.user, await signInAgain(bob.user));
     await until(() => alice.sinks.contacts.value[0]?.keyChanged === true, 'key change pushed');
     expect(alice.sinks.contacts.value[0]).toMatchObject({ verified: false, keyChanged: true });
+    // The change is a timeline entry of the chat, at the moment it was seen, kept in history.
+    const entries = () => alice.sinks.messages(b).value.filter((m) => m.body.kind === 'keyChange');
+    expect(entries()).toHaveLength(1);
+    expect(chat(alice, b)?.last).toMatchObject({ kind: 'text', preview: 'first' });
     // Written now, the message waits in the outbox: not encrypted to the new key, not sent.
     // (Bob's mailbox may still hold 'first': the old device stopped before acknowledging it.)
     const ids = async () => (await bob2.api.messages(0)).messages.map((m) => m.id);
@@ -221,6 +225,9 @@ describe('Messenger over the real relay', () => {
     await alice.m.sendText(b, 'to the new phone');
     await until(() => texts(bob2, a).includes('to the new phone'), 'new device receives');
     expect(texts(bob2, a)).toEqual(['after the change', 'to the new phone']);
+    expect(entries()).toHaveLength(1);
+    const reloaded = await start(alice.user, alice.api, alice.storage, false);
+    expect(texts(reloaded, b)).toContain('<keyChange>');
   });
 
   it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {

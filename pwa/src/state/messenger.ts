@@ -95,7 +95,13 @@ export class Messenger {
 
   constructor(private readonly o: MessengerOptions) {
     this.clock = o.clock ?? Date.now;
-    this.sm = new SessionManager(o.storage, o.api, { clock: this.clock });
+    this.sm = new SessionManager(o.storage, o.api, {
+      clock: this.clock,
+      onKeyChange: (peer) => {
+        const entry = this.keyChangeEntry(peer);
+        return entry ? [{ kind: 'putMessage', chat: peer.chatId, id: entry.id, value: entry }] : [];
+      },
+    });
     this.outbox = new Outbox({
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
@@ -148,7 +154,27 @@ export class Messenger {
       .map((m) => toChatMessage(m, this.progress.get(m.id)));
   }
 
+  /**
+   * The chat's timeline entry for the key change `peer` is flagged with ("alice's security key
+   * changed — 12:03"), stored with the flag and kept in history (SECURITY.md, "Trust model").
+   */
+  private keyChangeEntry(peer: StoredPeer): StoredMessage | null {
+    if (!peer.keyChanged || peer.keyChangedAt === undefined) return null;
+    return {
+      id: `keychange:${peer.chatId}:${peer.keyChangedAt}`,
+      contact: peer.username,
+      direction: 'in',
+      at: peer.keyChangedAt,
+      storedAt: peer.keyChangedAt,
+      state: 'received',
+      body: { kind: 'keyChange' },
+    };
+  }
+
   private setPeer(peer: StoredPeer): void {
+    // A newly seen key change: its stored timeline entry joins the history in memory too.
+    const entry = this.keyChangeEntry(peer);
+    if (entry && !(this.history.get(peer.username) ?? []).some((m) => m.id === entry.id)) this.upsert(entry);
     this.peers.set(peer.username, peer);
     this.publishContacts();
     this.publishChats();
@@ -492,7 +518,7 @@ export class Messenger {
   /** Stores an outgoing message and its outbox item in one transaction (plus `extra` writes). */
   private async queueOutgoing(
     contact: string,
-    body: StoredMessage['body'],
+    body: Exclude<StoredMessage['body'], { kind: 'keyChange' }>,
     extra: (id: string) => WriteOp[] = () => [],
   ): Promise<string> {
     const peer = this.requirePeer(contact);

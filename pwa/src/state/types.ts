@@ -121,7 +121,12 @@ export interface PhotoInfo {
 
 export type MessageBody =
   | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'photo'; readonly photo: PhotoInfo };
+  | { readonly kind: 'photo'; readonly photo: PhotoInfo }
+  /**
+   * A timeline entry, not a message: the contact's security key changed at `at` (kept in the
+   * history; SECURITY.md, "Trust model").
+   */
+  | { readonly kind: 'keyChange' };
 
 export interface ChatMessage {
   /** Stable local id (the outgoing message's client_id, or the relay envelope id). */
