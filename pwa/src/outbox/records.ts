@@ -58,6 +58,12 @@ export interface OutboxItem {
   readonly createdAt: number;
   /** The encrypted message once made; a retry resends these same bytes. */
   readonly wire: Uint8Array | null;
+  /**
+   * The relay's client_id when it is not `id`: a message re-sealed for a contact's new key
+   * after a key change gets a new one (`<id>_r<n>`), or the relay would answer the resend as a
+   * duplicate of the old ciphertext (spec/openapi.yaml, POST /messages).
+   */
+  readonly clientId?: string;
   /** Set when sending failed for a reason a retry by the user may fix. */
   readonly failed: AppErrorCode | null;
 }

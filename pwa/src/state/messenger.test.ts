@@ -6,6 +6,7 @@
 import { type Signal, signal } from '@preact/signals-react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
 import { publishAccountKeys } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
@@ -228,6 +229,57 @@ describe('Messenger over the real relay', () => {
     expect(entries()).toHaveLength(1);
     const reloaded = await start(alice.user, alice.api, alice.storage, false);
     expect(texts(reloaded, b)).toContain('<keyChange>');
+  });
+
+  it('regression (outbox sealed for the old key): a message sealed before a key change is held, then re-sealed for the accepted key — never lost', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    await alice.m.sendText(b, 'first');
+    await until(() => texts(bob, a).includes('first'), 'first message');
+    // Alice's app sealed a message for Bob's current key, then closed before the send got
+    // through (the outbox keeps the ciphertext to resend the same bytes).
+    alice.m.stop();
+    const peer = await alice.m.sm.peer(b);
+    if (!peer) throw new Error('no peer');
+    const id = crypto.randomUUID();
+    const now = Date.now();
+    const message: StoredMessage = {
+      id,
+      contact: b,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body: { kind: 'text', text: 'sealed before the change' },
+    };
+    await alice.m.sm.encryptText(b, 'sealed before the change', (wire) => [
+      { kind: 'putMessage', chat: peer.chatId, id, value: message },
+      {
+        kind: 'put',
+        key: OUTBOX.outbox(id),
+        value: {
+          id,
+          contact: b,
+          chatId: peer.chatId,
+          kind: 'text',
+          createdAt: now,
+          wire,
+          failed: null,
+        } satisfies OutboxItem,
+      },
+    ]);
+    // Bob reinstalls meanwhile; Alice's app starts again and goes online.
+    bob.m.stop();
+    const bob2 = await device(bob.user, await signInAgain(bob.user));
+    const alice2 = await start(alice.user, alice.api, alice.storage);
+    await alice2.m.outbox.flush();
+    await until(() => alice2.sinks.contacts.value[0]?.keyChanged === true, 'key change seen');
+    // Held: the old ciphertext did not go to the new device.
+    expect(stateOf(alice2, b, id)).toBe('queued');
+    await alice2.m.acknowledgeKeyChange(b);
+    await until(() => texts(bob2, a).includes('sealed before the change'), 're-sealed for the new key');
+    await until(() => stateOf(alice2, b, id) === 'delivered', 'delivered');
   });
 
   it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {

@@ -105,8 +105,21 @@ export class Messenger {
     this.outbox = new Outbox({
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
-      send: async (item, wire) => ({ relayId: (await o.api.sendMessage(item.contact, item.id, wire)).id }),
+      send: async (item, wire) => ({
+        relayId: (await o.api.sendMessage(item.contact, item.clientId ?? item.id, wire)).id,
+      }),
+      // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
+      // asked of the relay (the identity route spends nothing), so a key change not yet seen on
+      // the stream still holds it (SECURITY.md, "Trust model").
+      beforeResend: async (item) => {
+        const peer = await this.sm.checkIdentity(item.contact);
+        if (peer) this.setPeer(peer);
+        if (peer?.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+      },
       onChange: (m) => {
+        // A photo's prepared plaintext is kept until sent: a key change may need it re-sealed.
+        if (m.state === 'sent' && m.body.kind === 'photo')
+          void o.storage.delete(RECORD.outgoingPhoto(m.id)).catch(() => undefined);
         this.upsert(m);
         if (m.state === 'queued') this.scheduleFlush();
         else if (m.state === 'sent') this.flushAttempt = 0;
@@ -440,7 +453,8 @@ export class Messenger {
   }
 
   private async onDelivered(f: ServerFrame): Promise<void> {
-    const clientId = typeof f.client_id === 'string' ? f.client_id : null;
+    // A re-sealed message's client_id is `<message id>_r<n>` (OutboxItem.clientId).
+    const clientId = typeof f.client_id === 'string' ? f.client_id.replace(/_r\d+$/, '') : null;
     const extra: WriteOp[] = [];
     let updated: StoredMessage | null = null;
     if (clientId) {
@@ -577,7 +591,7 @@ export class Messenger {
           });
           return photoMetadataPlaintext(prepared, sealed, uploaded.id);
         },
-        (wire) => [...persist(wire), { kind: 'delete', key: RECORD.outgoingPhoto(item.id) }],
+        persist,
         { sentAt: item.createdAt },
       );
     } finally {
@@ -677,14 +691,32 @@ export class Messenger {
 
   /** Accepts the pending key unverified ('click' is refused for a contact verified before). */
   async acknowledgeKeyChange(contact: string, how: 'click' | 'without-verifying' = 'click'): Promise<void> {
-    this.setPeer(await this.sm.acknowledgeKeyChange(contact, how));
+    const reseal = await this.resealOps(contact);
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact, how, undefined, reseal));
     void this.outbox.flush();
   }
 
   /** The scanned safety QR matched this pending key: accept it, verified. */
   async acceptScannedKey(contact: string, key: Uint8Array): Promise<void> {
-    this.setPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key));
+    const reseal = await this.resealOps(contact);
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key, reseal));
     void this.outbox.flush();
+  }
+
+  /**
+   * Outbox items of `contact` already sealed (for the old key): with the acceptance, in the
+   * same transaction, their ciphertext is dropped so the next flush seals them for the new key
+   * — under a new client_id, since the relay may hold the old bytes under the old one. Never
+   * before acceptance (SECURITY.md, "Trust model").
+   */
+  private async resealOps(contact: string): Promise<() => WriteOp[]> {
+    const sealed = (await this.outbox.pending()).filter((i) => i.contact === contact && i.wire);
+    return () =>
+      sealed.map((item) => {
+        const n = Number(/_r(\d+)$/.exec(item.clientId ?? '')?.[1] ?? 0) + 1;
+        const next: OutboxItem = { ...item, wire: null, failed: null, clientId: `${item.id}_r${n}` };
+        return { kind: 'put', key: RECORD.outbox(item.id), value: next };
+      });
   }
 
   async setVerified(contact: string, verified: boolean): Promise<void> {
