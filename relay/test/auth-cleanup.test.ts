@@ -29,7 +29,7 @@ describe('sweepAuthState', () => {
     await t.api.post('/session/refresh', { refresh_token: live.refresh }); // one rotated token
     await t.api.post('/register', { username: 'never_confirmed' });
     await t.api.post('/login', { username: 'keeper', code: '000000' }, { headers: fromIp('192.0.2.9') });
-    expect(await count(`login_throttle WHERE failures > 0`)).toBe(2);
+    expect(await count(`login_throttle WHERE failures > 0`)).toBe(3); // account, (account, IP), IP
 
     // Same day: nothing finished long enough ago.
     const early = await sweepAuthState(t.deps, new Date(t.clock.now() + 60_000));

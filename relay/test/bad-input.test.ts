@@ -84,6 +84,24 @@ describe('bad input matrix', () => {
     expect((await t.api.post('/login', { username: 1 })).body.error).toBe('invalid_request');
   });
 
+  // The trust-path routes (authenticated): the same bodies, with a valid token. Every object
+  // case carries a field the route does not know, so no code is ever checked (no lockout).
+  const authedRoutes = [
+    '/session/reauth',
+    '/totp/reenroll',
+    '/totp/reenroll/confirm',
+    '/recovery_codes/regenerate',
+    '/blocks',
+  ];
+  for (const route of authedRoutes) {
+    it.each(rawCases)(`${route}: %s → 4xx JSON`, async (label, raw, headers) => {
+      expectClientError(label, await t.api.post(route, undefined, { raw, headers, token: user.access }));
+    });
+    it.each(objectCases)(`${route}: %s → 4xx JSON`, async (label, body) => {
+      expectClientError(label, await t.api.post(route, body, { token: user.access }));
+    });
+  }
+
   it.each([
     ['no header', {}],
     ['not bearer', { authorization: 'Basic dXNlcjpwYXNz' }],
@@ -96,6 +114,15 @@ describe('bad input matrix', () => {
       ['GET', '/me'],
       ['POST', '/logout'],
       ['POST', '/logout/all'],
+      ['POST', '/session/reauth'],
+      ['GET', '/sessions'],
+      ['DELETE', '/sessions/00000000-0000-4000-8000-000000000000'],
+      ['POST', '/totp/reenroll'],
+      ['POST', '/totp/reenroll/confirm'],
+      ['POST', '/recovery_codes/regenerate'],
+      ['GET', '/blocks'],
+      ['POST', '/blocks'],
+      ['DELETE', '/blocks/alice'],
     ] as const) {
       const r = await t.api.request(method, path, undefined, { headers });
       expect(r.status, label).toBe(401);

@@ -183,7 +183,7 @@ describe('identity replacements are rate-limited per account', () => {
       const alice = await makeUser(limited, 'alice');
       const contact = await makeUser(limited, 'contact');
       expect(
-        (await limited.api.post('/contacts', { username: alice.username }, { token: contact.token })).status,
+        (await limited.api.post('/contacts', { username: contact.username }, { token: alice.token })).status,
       ).toBe(201);
       const first = await limited.api.post('/keys', identityFields(identityFor(alice.username)), {
         token: alice.token,

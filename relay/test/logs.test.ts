@@ -60,6 +60,27 @@ describe('logs', () => {
     const pending = await t.api.post('/register', { username: 'pending_logs' });
     sensitive.push(pending.body.secret, pending.body.otpauth_uri, pending.body.qr_png.slice(30, 90));
 
+    // The trust-path routes: step-up, re-enrolment (a new secret) and new recovery codes.
+    t.clock.advance(30_000);
+    const stepCode = totpAt(u.secret, t.clock.now());
+    sensitive.push(stepCode);
+    expect((await t.api.post('/session/reauth', { code: stepCode }, { token: u.access })).status).toBe(204);
+    t.clock.advance(30_000);
+    const reCode = totpAt(u.secret, t.clock.now());
+    const re = await t.api.post('/totp/reenroll', { code: reCode }, { token: u.access });
+    expect(re.status).toBe(201);
+    const confirmCode = totpAt(re.body.secret, t.clock.now());
+    sensitive.push(reCode, re.body.secret, re.body.otpauth_uri, confirmCode);
+    expect(
+      (await t.api.post('/totp/reenroll/confirm', { code: confirmCode }, { token: u.access })).status,
+    ).toBe(204);
+    t.clock.advance(30_000);
+    const regenCode = totpAt(re.body.secret, t.clock.now());
+    const regen = await t.api.post('/recovery_codes/regenerate', { code: regenCode }, { token: u.access });
+    expect(regen.status).toBe(200);
+    sensitive.push(regenCode, ...regen.body.recovery_codes);
+    expect(t.logs.join('')).toContain('"path":"/totp/reenroll/confirm"');
+
     const all = t.logs.join('');
     expect(all).toContain('"path":"/login"');
     expect(all).toContain('"path":"/register/confirm"');

@@ -81,12 +81,21 @@ export interface paths {
      *     recovery codes (consumed by this login). Each TOTP time step is accepted at most once
      *     per user: a second login with the same code gets `code_reused`.
      *
-     *     Throttling (stored in PostgreSQL, shared by all relay processes): after 3 consecutive
-     *     failures on an account, each further failure locks it for a growing delay (1 s, 2 s,
-     *     4 s … 60 s); at 10 it is locked for 15 minutes, doubling with each further failure
-     *     (up to 24 h). A client IP is throttled the same way at 30 failures (delays from 10).
-     *     A success, or a day without failures, clears the account's count. While locked, attempts get 429 `locked` with
-     *     `retry_after_seconds` and are not evaluated.
+     *     Throttling (stored in PostgreSQL, shared by all relay processes; NIST SP 800-63B
+     *     §5.2.2), keyed so that failures from one source cannot lock the owner out from another:
+     *     - per (account, client IP): after 3 consecutive failures each further one locks that
+     *       pair for a growing delay (1 s, 2 s, 4 s … 60 s); at 10 the pair is locked for 15
+     *       minutes, doubling with each further failure (up to 24 h);
+     *     - per account, across all IPs: at 100 consecutive failures (NIST's ceiling) the account
+     *       is locked for 15 minutes, doubling with each further failure (up to 24 h) - the
+     *       bound on total online guesses, reachable only by an attacker with many addresses;
+     *     - per client IP, across accounts: the same policy as a pair at 30 failures (delays from
+     *       10), which also slows username probing.
+     *     A success clears the account's and the pair's counts (not the IP's); a day without
+     *     failures clears the account's and pair's, an hour the IP's. While locked, attempts get
+     *     429 `locked` with `retry_after_seconds` and are not evaluated. The same throttle guards
+     *     every code check: /register/confirm, /session/reauth, /totp/reenroll,
+     *     /recovery_codes/regenerate.
      *
      *     Enumeration trade-off: an unknown username is answered with 404 `unknown_user` so the
      *     app can say so clearly. This reveals which usernames exist; unknown-user attempts
@@ -172,6 +181,146 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/session/reauth': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Step-up - prove the second factor again in this session
+     * @description Checks a TOTP code or a recovery code (consumed) exactly as POST /login does, with the
+     *     same throttling, and records the time on the caller's session. For REAUTH_WINDOW (5
+     *     minutes) after it - or after the login that opened the session - the session counts
+     *     as freshly authenticated, which replacing the account's identity key (POST /keys)
+     *     requires (NIST SP 800-63B §4.2.3 / §7.2: re-authentication before a sensitive change).
+     */
+    post: operations['reauth'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/sessions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The caller's live sessions (devices)
+     * @description Every session of the account that is neither ended nor expired, newest first.
+     *     `last_used_at` is when the session last logged in, re-authenticated or refreshed its
+     *     access token (so it is at most ACCESS_TOKEN_TTL_SECONDS stale while the client is in
+     *     use). `client` is a coarse description derived from the User-Agent at login
+     *     ("Firefox on Android"); the User-Agent itself and the client IP are not stored.
+     */
+    get: operations['listSessions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/sessions/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * End one session of the caller's account
+     * @description Ends the session at once (its tokens stop working, its WebSockets close with 4403). An id
+     *     that is not a live session of the caller's account - another account's, ended, unknown
+     *     - is 404 `not_found` (the answer reveals nothing about other accounts).
+     */
+    delete: operations['endSession'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/totp/reenroll': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start re-enrolling the authenticator (a new TOTP secret)
+     * @description Authorised by a current TOTP code or a recovery code (consumed), checked and throttled
+     *     as at POST /login. Returns a new PENDING secret with its otpauth URI and QR, valid for
+     *     PENDING_REGISTRATION_TTL_SECONDS; the current secret stays active until
+     *     POST /totp/reenroll/confirm. Starting again replaces the pending secret.
+     */
+    post: operations['totpReenroll'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/totp/reenroll/confirm': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Confirm the new authenticator with a code from the new secret
+     * @description `code` must be a TOTP code of the pending secret (a recovery code is not accepted here).
+     *     On success the new secret replaces the old one at once (the old authenticator's codes
+     *     stop working) and every OTHER session of the account ends (as POST /logout/all does, so
+     *     a thief holding the old authenticator or a session is shut out); the caller's session
+     *     stays and counts as freshly authenticated.
+     */
+    post: operations['totpReenrollConfirm'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/recovery_codes/regenerate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Replace every recovery code with new ones
+     * @description Authorised by a current TOTP code or a recovery code (consumed), checked and throttled as
+     *     at POST /login. Every old recovery code stops working; the new codes are returned
+     *     once, only their hashes are kept. Every OTHER session of the account ends (a thief who
+     *     saw the old codes may have used one to log in).
+     */
+    post: operations['regenerateRecoveryCodes'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/keys': {
     parameters: {
       query?: never;
@@ -195,10 +344,15 @@ export interface paths {
      *     for the caller's canonical username (spec/protocol.md §4.6), verified strictly: missing
      *     or not verifying → 400 `bad_identity_proof`. An identity key registered to another
      *     account → 409 `identity_key_taken`. Re-sending the stored key (with its proof) changes
-     *     nothing. A different key is a reinstall: the old prekeys of every kind are deleted
-     *     (they were signed by the old key, so prekey ids start again) and a `key_change` item is
-     *     added to the stream of every user on either side of a contact relation with the caller
-     *     (pushed over /ws, kept until retention expires for those offline). Reinstalls are
+     *     nothing. A different key is a reinstall. It needs a fresh second factor: this session
+     *     must have logged in or passed POST /session/reauth within the last 5 minutes (a live
+     *     token alone - say a stolen refresh token - is not enough), else 403 `reauth_required`
+     *     and nothing is stored. On a reinstall the old prekeys of every kind are deleted
+     *     (they were signed by the old key, so prekey ids start again); a `key_change` item is
+     *     added to the stream of every user the caller has added as a contact (not of users who
+     *     merely added the caller), and an `identity_replaced` item to the caller's own stream,
+     *     delivered to every session of the account except the one that made the change (pushed
+     *     over /ws, kept until retention expires for those offline). Reinstalls are
      *     rate-limited per account (IDENTITY_CHANGE_BURST, refilled IDENTITY_CHANGE_PER_DAY a
      *     day): 429 `rate_limited` with `Retry-After`.
      *
@@ -313,6 +467,49 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/blocks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The users the caller has blocked */
+    get: operations['listBlocks'];
+    put?: never;
+    /**
+     * Block a user
+     * @description From now on the relay accepts and silently drops every message and photo that user sends
+     *     the caller: the sender gets the ordinary answer of an accepted send (201, an id; a retry
+     *     is `duplicate` as usual) and never a `delivered` receipt, so it cannot tell it is
+     *     blocked. (A dropped photo is not kept: GET /get_photo/{id} answers its sender 404 at
+     *     once, as it does once a receiver has acknowledged a photo.) The blocked user is removed from the caller's contacts (so it no longer hears
+     *     of the caller's key changes). Blocking again is a no-op (200). At most 1000 blocks.
+     */
+    post: operations['block'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/blocks/{username}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Unblock a user (messages dropped meanwhile are not recovered) */
+    delete: operations['unblock'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/send_message': {
     parameters: {
       query?: never;
@@ -380,8 +577,11 @@ export interface paths {
      * @description The client calls this once it has stored (decrypted) what it received. Acknowledged
      *     messages lose their ciphertext and recipient at once (a tombstone of id, sender and
      *     client_id stays until retention so retries stay idempotent); acknowledged photos are
-     *     deleted with their file. Each sender gets a `delivered` item in its stream (pushed over
-     *     /ws). Ids that are not the caller's incoming ones are ignored (counted out), so this
+     *     deleted with their file. For each message in `ids` its sender gets a `delivered` item in
+     *     its stream (pushed over /ws): list there only messages shown in an accepted chat. A
+     *     message request (from someone the user has not accepted) or anything else the client
+     *     will not confirm goes in `no_receipt_ids`: acknowledged and deleted the same way, with
+     *     no receipt, so a stranger cannot learn that the user is online or has the message. Ids that are not the caller's incoming ones are ignored (counted out), so this
      *     reveals nothing about others' ids. At most 500 of each.
      */
     post: operations['ack'];
@@ -469,7 +669,10 @@ export interface paths {
      *     - `{"type":"message","seq","id","from","body","created_at"}` — as in GET /get_messages.
      *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
      *     - `{"type":"delivered","seq","message_id","client_id","to","created_at"}` — your message was
-     *       acknowledged by its receiver.
+     *       acknowledged by its receiver (in `ids`, i.e. shown in an accepted chat).
+     *     - `{"type":"identity_replaced","seq","created_at"}` — this account's identity key was
+     *       replaced from ANOTHER session (POST /keys); never sent to the session that did it. If
+     *       the user did not do it: log out everywhere and re-enrol the authenticator.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
@@ -623,6 +826,31 @@ export interface components {
       body: components['schemas']['Base64'];
       /** Format: date-time */
       created_at: string;
+    };
+    CodeBody: {
+      /** @description TotpCode or RecoveryCode (case, spaces and dashes in a recovery code are ignored). */
+      code: string;
+    };
+    SessionInfo: {
+      /** Format: uuid */
+      id: string;
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      last_used_at: string;
+      /**
+       * @description Coarse client from the User-Agent at login: "<browser> on <OS>", either part
+       *     "Unknown" when not recognised (browsers: Edge, Opera, Samsung Internet, Firefox,
+       *     Chrome, Safari; OS: Windows, macOS, iOS, Android, ChromeOS, Linux). Not authenticated.
+       */
+      client: string;
+      /** @description true for the session making this request. */
+      current: boolean;
+    };
+    Block: {
+      username: string;
+      /** Format: date-time */
+      blocked_at: string;
     };
   };
   responses: {
@@ -1017,6 +1245,207 @@ export interface operations {
       500: components['responses']['Internal'];
     };
   };
+  reauth: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CodeBody'];
+      };
+    };
+    responses: {
+      /** @description Accepted: this session is freshly authenticated for 5 minutes. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      /** @description `invalid_code`, `code_reused`, or the token problems of `Unauthorized`. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  listSessions: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Live sessions. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            sessions: components['schemas']['SessionInfo'][];
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  endSession: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Ended. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+    };
+  };
+  totpReenroll: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CodeBody'];
+      };
+    };
+    responses: {
+      /** @description The pending secret. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Registration'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      /** @description `invalid_code`, `code_reused`, or the token problems of `Unauthorized`. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  totpReenrollConfirm: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CodeBody'];
+      };
+    };
+    responses: {
+      /** @description The new secret is active; other sessions ended. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      /** @description `invalid_code`, or the token problems of `Unauthorized`. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description `reenrollment_not_found`: no pending secret (never started, or expired). */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  regenerateRecoveryCodes: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CodeBody'];
+      };
+    };
+    responses: {
+      /** @description The new codes (shown once). */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            recovery_codes: components['schemas']['RecoveryCode'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      /** @description `invalid_code`, `code_reused`, or the token problems of `Unauthorized`. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
   keyStatus: {
     parameters: {
       query?: never;
@@ -1091,6 +1520,15 @@ export interface operations {
         };
       };
       401: components['responses']['Unauthorized'];
+      /** @description `reauth_required`: replacing the identity key needs a login or POST /session/reauth in this session within the last 5 minutes. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       /**
        * @description `identity_key_required` (no identity key yet), `identity_key_taken` (this identity key
        *     is registered to another account), `stale_prekey_id` (a signed prekey id not greater
@@ -1266,6 +1704,101 @@ export interface operations {
       404: components['responses']['NotFound'];
     };
   };
+  listBlocks: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Blocked users, ordered by username. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            blocks: components['schemas']['Block'][];
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  block: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          username: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Already blocked. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Block'];
+        };
+      };
+      /** @description Blocked. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Block'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      /** @description `block_limit`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+    };
+  };
+  unblock: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        username: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Unblocked. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+    };
+  };
   sendMessage: {
     parameters: {
       query?: never;
@@ -1358,7 +1891,10 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': {
+          /** @description Messages delivered to an accepted chat (their senders get `delivered`). */
           ids?: number[];
+          /** @description Messages acknowledged without a delivery receipt (message requests). */
+          no_receipt_ids?: number[];
           photo_ids?: string[];
         };
       };

@@ -5,7 +5,7 @@
 //   unknown rather than detected as reuse);
 // - throttle rows neither locked nor failed for a day (so an account's failure count is
 //   forgotten after a quiet day), and expired registration-rate windows;
-// - expired pending registrations.
+// - expired pending registrations, and expired pending authenticator re-enrolments.
 import type { AppDeps } from '../deps.js';
 
 const DAY_MS = 86_400_000;
@@ -35,6 +35,12 @@ export async function sweepAuthState(deps: AppDeps, now: Date): Promise<AuthSwee
   await deps.pool.query('DELETE FROM registration_rate WHERE window_start < $1', [
     new Date(now.getTime() - 3_600_000),
   ]);
+  // Unconfirmed authenticator re-enrolments past their expiry (their secrets are never used).
+  await deps.pool.query(
+    `UPDATE users SET pending_totp_secret = NULL, pending_totp_expires_at = NULL
+      WHERE pending_totp_expires_at <= $1`,
+    [now],
+  );
   const pending = await deps.pool.query(
     `DELETE FROM users WHERE status = 'pending' AND pending_expires_at <= $1`,
     [now],

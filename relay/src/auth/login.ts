@@ -9,7 +9,14 @@ import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
 import { findMatchingHash, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
 import { createSession, type SessionTokens } from './sessions.js';
-import { locked, lockedForSeconds, lockThrottleRows, recordFailure, recordSuccess } from './throttle.js';
+import {
+  locked,
+  lockedForSeconds,
+  lockThrottleRows,
+  recordFailure,
+  recordSuccess,
+  throttleKeys,
+} from './throttle.js';
 import { matchTotpStep, TOTP_CODE } from './totp.js';
 import { decryptTotpSecret } from './totp-secret.js';
 
@@ -63,11 +70,69 @@ async function checkRecoveryCode(
   return rowCount === 1 ? null : invalidCode();
 }
 
+/**
+ * Checks a second factor of `user` — a TOTP code (each time step once) or a recovery code
+ * (consumed) — inside the caller's transaction, throttled per account, (account, IP) and IP
+ * (auth/throttle.ts). Returns the refusal, or null when the code was accepted. The caller must
+ * COMMIT even on a refusal, so the failure stays counted.
+ */
+export async function checkSecondFactor(
+  deps: AppDeps,
+  client: PoolClient,
+  user: { id: string; totp_secret: Buffer },
+  code: string,
+  ip: string,
+  now: number,
+): Promise<HttpError | null> {
+  const throttle = await lockThrottleRows(client, throttleKeys(user.id, ip));
+  const wait = lockedForSeconds(throttle, now);
+  if (wait > 0) return locked(wait);
+  const failure = TOTP_CODE.test(code)
+    ? await checkTotp(deps, client, user, code, now)
+    : await checkRecoveryCode(client, user.id, code, now);
+  if (failure) {
+    await recordFailure(client, throttle, now, deps.config.login);
+    return failure;
+  }
+  await recordSuccess(client, throttle);
+  return null;
+}
+
+/** Runs `work` after `code` passed checkSecondFactor for the active user `userId`, in one transaction. */
+export async function withSecondFactor<T>(
+  deps: AppDeps,
+  userId: string,
+  code: string,
+  ip: string,
+  work: (client: PoolClient, user: { id: string; username: string }, now: number) => Promise<T>,
+): Promise<T> {
+  const now = deps.clock.now();
+  const outcome = await withTransaction(
+    deps.pool,
+    async (client): Promise<{ error: HttpError } | { ok: T }> => {
+      const { rows } = await client.query<{ id: string; username: string; totp_secret: Buffer }>(
+        // No row lock here: like login, the throttle rows are locked first, then the user row
+        // is written (last_used_step), so the two never wait on each other in opposite orders.
+        `SELECT id, username, totp_secret FROM users WHERE id = $1 AND status = 'active'`,
+        [userId],
+      );
+      const user = rows[0];
+      if (!user) return { error: new HttpError(401, 'session_revoked', 'session ended; log in again') };
+      const failure = await checkSecondFactor(deps, client, user, code, ip, now);
+      if (failure) return { error: failure };
+      return { ok: await work(client, user, now) };
+    },
+  );
+  if ('error' in outcome) throw outcome.error;
+  return outcome.ok;
+}
+
 export async function login(
   deps: AppDeps,
   username: string | null,
   code: string,
   ip: string,
+  userAgent?: string,
 ): Promise<SessionTokens> {
   const now = deps.clock.now();
   const outcome = await withTransaction(
@@ -80,26 +145,19 @@ export async function login(
           )
         : { rows: [] };
       const user = rows[0];
-      const throttle = await lockThrottleRows(client, [
-        ...(user ? [{ scope: 'user' as const, key: user.id }] : []),
-        { scope: 'ip', key: ip },
-      ]);
-      const wait = lockedForSeconds(throttle, now);
-      if (wait > 0) return { error: locked(wait) };
       if (!user) {
+        const throttle = await lockThrottleRows(client, throttleKeys(null, ip));
+        const wait = lockedForSeconds(throttle, now);
+        if (wait > 0) return { error: locked(wait) };
         // Unknown names count against the IP too, which slows down username enumeration.
         await recordFailure(client, throttle, now, deps.config.login);
         return { error: unknownUser() };
       }
-      const failure = TOTP_CODE.test(code)
-        ? await checkTotp(deps, client, user, code, now)
-        : await checkRecoveryCode(client, user.id, code, now);
-      if (failure) {
-        await recordFailure(client, throttle, now, deps.config.login);
-        return { error: failure };
-      }
-      await recordSuccess(client, throttle);
-      return { ok: await createSession(deps, client, { id: user.id, username: user.username }) };
+      const failure = await checkSecondFactor(deps, client, user, code, ip, now);
+      if (failure) return { error: failure };
+      return {
+        ok: await createSession(deps, client, { id: user.id, username: user.username }, userAgent),
+      };
     },
   );
   if ('error' in outcome) throw outcome.error;

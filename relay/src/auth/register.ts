@@ -9,7 +9,14 @@ import { HttpError } from '../http/http-error.js';
 import { qrCodes } from './qr.js';
 import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODE_COUNT } from './recovery-codes.js';
 import { createSession, type SessionTokens } from './sessions.js';
-import { locked, lockedForSeconds, lockThrottleRows, recordFailure, recordSuccess } from './throttle.js';
+import {
+  locked,
+  lockedForSeconds,
+  lockThrottleRows,
+  recordFailure,
+  recordSuccess,
+  throttleKeys,
+} from './throttle.js';
 import { matchTotpStep, newTotpSecret, otpauthUri } from './totp.js';
 import { decryptTotpSecret, encryptTotpSecret } from './totp-secret.js';
 
@@ -93,6 +100,7 @@ export async function confirmRegistration(
   username: string,
   code: string,
   ip: string,
+  userAgent?: string,
 ): Promise<Confirmed> {
   const now = deps.clock.now();
   const outcome = await withTransaction(
@@ -112,10 +120,7 @@ export async function confirmRegistration(
           ),
         };
       // Guessing the first code of someone else's pending registration is throttled like a login.
-      const throttle = await lockThrottleRows(client, [
-        { scope: 'user', key: user.id },
-        { scope: 'ip', key: ip },
-      ]);
+      const throttle = await lockThrottleRows(client, throttleKeys(user.id, ip));
       const wait = lockedForSeconds(throttle, now);
       if (wait > 0) return { error: locked(wait) };
       const secret = decryptTotpSecret(deps.config.secrets.totpKey, user.id, user.totp_secret);
@@ -137,7 +142,7 @@ export async function confirmRegistration(
         user.id,
         codes.map((c) => hashRecoveryCode(c.replace(/-/g, ''))),
       ]);
-      const session = await createSession(deps, client, { id: user.id, username });
+      const session = await createSession(deps, client, { id: user.id, username }, userAgent);
       return { ok: { ...session, recovery_codes: codes } };
     },
   );

@@ -6,7 +6,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
+import type { Queryable } from '../messages/stream.js';
 import { signAccessToken } from './access-token.js';
+import { describeClient } from './client-description.js';
 
 export interface SessionTokens {
   access_token: string;
@@ -34,15 +36,22 @@ export async function createSession(
   deps: AppDeps,
   client: PoolClient,
   user: { id: string; username: string },
+  userAgent?: string,
 ): Promise<SessionTokens> {
   const now = deps.clock.now();
   const sessionId = randomUUID();
-  await client.query('INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)', [
-    sessionId,
-    user.id,
-    new Date(now),
-    new Date(now + deps.config.refreshTtlSeconds * 1000),
-  ]);
+  // The login proved the second factor: it counts as a fresh authentication (REAUTH_WINDOW_MS).
+  await client.query(
+    `INSERT INTO sessions (id, user_id, created_at, expires_at, reauthenticated_at, last_used_at, client)
+     VALUES ($1, $2, $3, $4, $3, $3, $5)`,
+    [
+      sessionId,
+      user.id,
+      new Date(now),
+      new Date(now + deps.config.refreshTtlSeconds * 1000),
+      describeClient(userAgent),
+    ],
+  );
   await client.query(
     `UPDATE sessions SET revoked_at = $3, revoked_reason = 'session_limit'
       WHERE id IN (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL
@@ -102,6 +111,10 @@ export async function refreshSession(deps: AppDeps, token: string): Promise<Sess
       hashToken(token),
       new Date(now),
     ]);
+    await client.query('UPDATE sessions SET last_used_at = $2 WHERE id = $1', [
+      row.session_id,
+      new Date(now),
+    ]);
     const refresh = await issueRefreshToken(client, row.session_id, now);
     const access = await signAccessToken(deps, { userId: row.user_id, sessionId: row.session_id });
     return {
@@ -133,4 +146,97 @@ export async function revokeAllSessions(deps: AppDeps, userId: string): Promise<
     [userId, new Date(deps.clock.now())],
   );
   return rowCount ?? 0;
+}
+
+/**
+ * How long a proof of the second factor (login, POST /session/reauth) lets this session make a
+ * sensitive change — replacing the identity key (spec/openapi.yaml POST /keys; NIST SP 800-63B
+ * §7.2 re-authentication before sensitive operations).
+ */
+export const REAUTH_WINDOW_MS = 5 * 60_000;
+
+/** Records that session `sessionId` proved the second factor at `nowMs`. */
+export async function markReauthenticated(
+  client: Queryable,
+  sessionId: string,
+  nowMs: number,
+): Promise<void> {
+  await client.query('UPDATE sessions SET reauthenticated_at = $2, last_used_at = $2 WHERE id = $1', [
+    sessionId,
+    new Date(nowMs),
+  ]);
+}
+
+/** True when session `sessionId` proved the second factor within REAUTH_WINDOW_MS before `nowMs`. */
+export async function isFreshlyAuthenticated(
+  db: Queryable,
+  sessionId: string,
+  nowMs: number,
+): Promise<boolean> {
+  const r = await db.query<{ fresh: boolean }>(
+    'SELECT reauthenticated_at > $2 AND reauthenticated_at <= $3 AS fresh FROM sessions WHERE id = $1',
+    [sessionId, new Date(nowMs - REAUTH_WINDOW_MS), new Date(nowMs)],
+  );
+  return r.rows[0]?.fresh === true;
+}
+
+export type RevokeReason = 'totp_reenrolled' | 'recovery_codes_regenerated';
+
+/** Ends every live session of `userId` except `keep` (the revocation trigger closes their sockets). */
+export async function revokeOtherSessions(
+  client: Queryable,
+  userId: string,
+  keep: string,
+  reason: RevokeReason,
+  nowMs: number,
+): Promise<number> {
+  const { rowCount } = await client.query(
+    `UPDATE sessions SET revoked_at = $3, revoked_reason = $4 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`,
+    [userId, keep, new Date(nowMs), reason],
+  );
+  return rowCount ?? 0;
+}
+
+export interface SessionInfo {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  client: string;
+  current: boolean;
+}
+
+/** The live sessions of `userId`, newest first; `current` marks `sessionId`. */
+export async function listSessions(
+  db: Queryable,
+  userId: string,
+  sessionId: string,
+  nowMs: number,
+): Promise<SessionInfo[]> {
+  const r = await db.query<{
+    id: string;
+    created_at: Date;
+    last_used_at: Date | null;
+    client: string | null;
+  }>(
+    `SELECT id, created_at, last_used_at, client FROM sessions
+      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`,
+    [userId, new Date(nowMs)],
+  );
+  return r.rows.map((x) => ({
+    id: x.id,
+    created_at: x.created_at.toISOString(),
+    last_used_at: (x.last_used_at ?? x.created_at).toISOString(),
+    client: x.client ?? 'Unknown on Unknown',
+    current: x.id === sessionId,
+  }));
+}
+
+/** Ends the live session `id` of `userId`; false when there is none (another account's, ended, unknown). */
+export async function endSession(db: Queryable, userId: string, id: string, nowMs: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE sessions SET revoked_at = $3, revoked_reason = 'ended'
+      WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3`,
+    [id, userId, new Date(nowMs)],
+  );
+  return rowCount === 1;
 }

@@ -1,19 +1,40 @@
-// Failed-attempt throttling for login and registration confirmation (issue 3 "POST /login"):
-// per account and per client IP, growing delays then a lockout well under 100 consecutive
-// failures, kept in PostgreSQL (table login_throttle) so it holds across processes and restarts.
+// Failed-attempt throttling for every second-factor check (login, registration confirmation,
+// re-authentication, TOTP re-enrolment, recovery-code regeneration), kept in PostgreSQL (table
+// login_throttle) so it holds across processes and restarts. Keyed so that failures from one
+// source cannot lock the owner out from another (spec/openapi.yaml POST /login):
 //
-// Policy for one scope with limit M (10 per account, 30 per IP by default):
-//   failures n ≥ delayFrom and n < M → locked for 2^(n − delayFrom) s (max 60 s): growing delays;
-//   n ≥ M → locked for LOGIN_LOCK_SECONDS · 2^(n − M) (max 24 h): 15 min, 30 min, 1 h, …
-// Account failures count until a success or a day without failures (auth/cleanup.ts); IP
-// failures are forgotten after an hour without one.
+//   user_ip (account, client IP), limit M = LOGIN_USER_MAX_FAILURES (10):
+//     n ≥ 3 and n < M → locked for 2^(n − 3) s (max 60 s); n ≥ M → LOGIN_LOCK_SECONDS · 2^(n − M)
+//     (max 24 h): 15 min, 30 min, 1 h, …
+//   user (the account, every IP): no delays; at ACCOUNT_MAX_FAILURES (100) consecutive failures
+//     it locks like a pair at its limit — NIST SP 800-63B §5.2.2's ceiling on failed attempts,
+//     the bound on total online guesses, reached only by an attacker with many addresses;
+//   ip (every account), limit LOGIN_IP_MAX_FAILURES (30): like a pair, delays from M/3.
+// Account and pair failures count until a success or a day without failures (auth/cleanup.ts);
+// IP failures are forgotten after an hour without one.
 // The rows are taken FOR UPDATE for the whole attempt, so parallel guesses are serialised and
 // every one is counted before the next is judged.
 import type { Config } from '../config.js';
 import type { PoolClient } from '../db/pool.js';
 import { HttpError } from '../http/http-error.js';
 
-export type Scope = 'user' | 'ip';
+export type Scope = 'user' | 'user_ip' | 'ip';
+
+/** NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account. */
+export const ACCOUNT_MAX_FAILURES = 100;
+
+const SCOPE_ORDER: Record<Scope, number> = { user: 0, user_ip: 1, ip: 2 };
+
+/** The throttle keys of an attempt on `userId` (null: an unknown account) from `ip`. */
+export function throttleKeys(userId: string | null, ip: string): { scope: Scope; key: string }[] {
+  return userId
+    ? [
+        { scope: 'user', key: userId },
+        { scope: 'user_ip', key: `${userId}|${ip}` },
+        { scope: 'ip', key: ip },
+      ]
+    : [{ scope: 'ip', key: ip }];
+}
 
 interface Row {
   scope: Scope;
@@ -27,12 +48,12 @@ const IP_FORGET_MS = 3600_000;
 const MAX_LOCK_SECONDS = 86_400;
 const MAX_DELAY_SECONDS = 60;
 
-/** Locks the scope rows (in the fixed order user → ip, so two attempts never deadlock). */
+/** Locks the scope rows (in the fixed order user → user_ip → ip, so two attempts never deadlock). */
 export async function lockThrottleRows(
   client: PoolClient,
   keys: { scope: Scope; key: string }[],
 ): Promise<Row[]> {
-  const ordered = [...keys].sort((a, b) => (a.scope === b.scope ? 0 : a.scope === 'user' ? -1 : 1));
+  const ordered = [...keys].sort((a, b) => SCOPE_ORDER[a.scope] - SCOPE_ORDER[b.scope]);
   const rows: Row[] = [];
   for (const { scope, key } of ordered) {
     const { rows: r } = await client.query<Row>(
@@ -55,9 +76,11 @@ export function lockedForSeconds(rows: Row[], nowMs: number): number {
 }
 
 function lockSeconds(scope: Scope, failures: number, cfg: Config['login']): number {
-  const max = scope === 'user' ? cfg.userMaxFailures : cfg.ipMaxFailures;
-  const delayFrom = scope === 'user' ? 3 : Math.max(3, Math.floor(max / 3));
+  const max =
+    scope === 'user' ? ACCOUNT_MAX_FAILURES : scope === 'user_ip' ? cfg.userMaxFailures : cfg.ipMaxFailures;
   if (failures >= max) return Math.min(MAX_LOCK_SECONDS, cfg.lockSeconds * 2 ** Math.min(failures - max, 10));
+  if (scope === 'user') return 0;
+  const delayFrom = scope === 'user_ip' ? 3 : Math.max(3, Math.floor(max / 3));
   if (failures >= delayFrom) return Math.min(MAX_DELAY_SECONDS, 2 ** (failures - delayFrom));
   return 0;
 }
@@ -80,10 +103,10 @@ export async function recordFailure(
   }
 }
 
-/** A success clears the account's count (not the IP's: one good account must not launder an IP). */
+/** A success clears the account's and the pair's counts (not the IP's: one good account must not launder an IP). */
 export async function recordSuccess(client: PoolClient, rows: Row[]): Promise<void> {
   for (const r of rows)
-    if (r.scope === 'user')
+    if (r.scope !== 'ip')
       await client.query(
         `UPDATE login_throttle SET failures = 0, locked_until = NULL WHERE scope = $1 AND key = $2`,
         [r.scope, r.key],

@@ -5,6 +5,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
+import { isFreshlyAuthenticated } from '../auth/sessions.js';
 import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
@@ -84,6 +85,12 @@ function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
       return new HttpError(409, 'identity_key_required', 'upload the identity key before (or with) prekeys');
     case 'identity_taken':
       return identityTaken();
+    case 'reauth_required':
+      return new HttpError(
+        403,
+        'reauth_required',
+        'replacing the identity key needs a fresh code: confirm with POST /session/reauth (TOTP or recovery code) and retry within 5 minutes',
+      );
     case 'rate_limited':
       return rateLimited(out.retryAfterSeconds, 'too many identity key changes; retry later');
     case 'stale_prekey':
@@ -117,7 +124,7 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   router.post('/keys', auth, jsonBody(KEYS_BODY_LIMIT), async (req, res) => {
-    const { userId } = authOf(req);
+    const { userId, sessionId } = authOf(req);
     const body = parse(UploadSchema, req.body);
     // Proof of possession for this account (spec/protocol.md §4.6), checked before any write.
     if (body.identity_proof && !body.identity_key) throw badProof('identity_proof needs identity_key');
@@ -146,6 +153,10 @@ export function keyRoutes(deps: AppDeps): Router {
           },
           now,
           deps.config.data.identityChange,
+          {
+            sessionId,
+            freshlyAuthenticated: () => isFreshlyAuthenticated(tx, sessionId, now.getTime()),
+          },
         );
         if (r.kind !== 'ok') throw refusal(r);
         return r;

@@ -31,19 +31,19 @@ export interface Stocks {
 export type UploadOutcome =
   | { kind: 'ok'; identityChanged: boolean; stocks: Stocks; notified: { userId: string; seq: number }[] }
   | { kind: 'no_identity' }
+  | { kind: 'reauth_required' }
   | { kind: 'identity_taken' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'stale_prekey'; which: 'signed_prekey' | 'pq_prekey' }
   | { kind: 'too_many'; which: 'one_time_prekeys' | 'one_time_pq_prekeys'; stored: number; max: number }
   | { kind: 'duplicate_key_id'; which: 'one_time_prekeys' | 'one_time_pq_prekeys' };
 
-// Announces a changed identity key to everyone on either side of a contact relation with the
-// owner, as a 'key_change' item in each one's stream (targets locked in id order).
+// Announces a changed identity key to the users the owner has added as contacts (never to
+// users who merely added the owner: spec/openapi.yaml POST /keys), as a 'key_change' item in
+// each one's stream (targets locked in id order).
 const ANNOUNCE = `
 WITH targets AS (
-  SELECT user_id AS id FROM contacts WHERE contact_id = $1
-  UNION
-  SELECT contact_id FROM contacts WHERE user_id = $1
+  SELECT contact_id AS id FROM contacts WHERE user_id = $1
 ),
 alloc AS (
   INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM targets ORDER BY id
@@ -52,6 +52,18 @@ alloc AS (
 )
 INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
 SELECT user_id, seq, 'key_change', $1, $2 FROM alloc
+RETURNING user_id, seq`;
+
+// Tells the owner's other sessions (spec/openapi.yaml GET /ws identity_replaced): an item in the
+// owner's own stream that every session but $3, the one that made the change, receives.
+const TELL_OWNER = `
+WITH alloc AS (
+  INSERT INTO user_streams AS us (user_id, seq) VALUES ($1, 1)
+  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
+  RETURNING user_id, seq
+)
+INSERT INTO stream_events (user_id, seq, kind, subject_id, origin_session_id, created_at)
+SELECT user_id, seq, 'identity_replaced', $1, $3, $2 FROM alloc
 RETURNING user_id, seq`;
 
 /** The unique index of migration 0030: one identity key names one account. */
@@ -75,6 +87,11 @@ export async function applyUpload(
   up: KeyUpload,
   now: Date,
   identityChange: BucketSpec,
+  caller: {
+    sessionId: string;
+    /** The session proved the second factor recently (auth/sessions.ts REAUTH_WINDOW_MS). */
+    freshlyAuthenticated: () => Promise<boolean>;
+  },
 ): Promise<UploadOutcome> {
   // The user row lock serialises the uploads of one user (the stock counts and the id checks
   // below stay exact), also the very first one, when no key row exists yet to lock. NO KEY
@@ -99,6 +116,8 @@ export async function applyUpload(
     } else if (!existing.equals(up.identityKey)) {
       const taken = await tx.query('SELECT 1 FROM identity_keys WHERE public_key = $1', [up.identityKey]);
       if (taken.rowCount) return { kind: 'identity_taken' };
+      // Step-up: a live token alone (a stolen refresh token) must not re-key the account.
+      if (!(await caller.freshlyAuthenticated())) return { kind: 'reauth_required' };
       // A reinstall warns every contact, so it is rate-limited (spec/openapi.yaml POST /keys).
       // The token is taken in this transaction: a refused upload later on gives it back.
       const token = await takeToken(tx, userId, identityChange, now);
@@ -113,8 +132,15 @@ export async function applyUpload(
       await tx.query('DELETE FROM signed_prekeys WHERE user_id = $1', [userId]);
       await tx.query('DELETE FROM one_time_prekeys WHERE user_id = $1', [userId]);
       await tx.query('DELETE FROM one_time_pq_prekeys WHERE user_id = $1', [userId]);
+      // Stream counters are locked in id order (contacts, then the owner: the owner is never its own contact,
+      // and two replacements of one account are serialised by the user row lock above).
       const r = await tx.query<{ user_id: string; seq: string }>(ANNOUNCE, [userId, now]);
-      notified = r.rows.map((x) => ({ userId: x.user_id, seq: Number(x.seq) }));
+      const own = await tx.query<{ user_id: string; seq: string }>(TELL_OWNER, [
+        userId,
+        now,
+        caller.sessionId,
+      ]);
+      notified = [...r.rows, ...own.rows].map((x) => ({ userId: x.user_id, seq: Number(x.seq) }));
     }
   } else if (!existing) {
     return { kind: 'no_identity' };

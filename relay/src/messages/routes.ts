@@ -18,7 +18,7 @@ import { parse } from '../http/validate.js';
 import { base64Bytes } from '../keys/base64.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { ackPhotos } from '../photos/store.js';
-import { ackMessages, insertMessage, listMessages } from './store.js';
+import { ackMessages, ackMessagesSilently, insertMessage, listMessages } from './store.js';
 import { effectiveCursor } from './stream.js';
 
 /** Idempotency key: a UUID fits; any short token of URL-safe characters is accepted. */
@@ -56,9 +56,16 @@ export function messageRoutes(deps: AppDeps): Router {
   const AckSchema = z
     .strictObject({
       ids: z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).max(MAX_ACK_IDS).optional(),
+      no_receipt_ids: z
+        .array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER))
+        .max(MAX_ACK_IDS)
+        .optional(),
       photo_ids: z.array(z.string().max(64)).max(MAX_ACK_IDS).optional(),
     })
-    .refine((a) => (a.ids?.length ?? 0) + (a.photo_ids?.length ?? 0) > 0, 'nothing to acknowledge');
+    .refine(
+      (a) => (a.ids?.length ?? 0) + (a.no_receipt_ids?.length ?? 0) + (a.photo_ids?.length ?? 0) > 0,
+      'nothing to acknowledge',
+    );
 
   // The hot path: the session is checked inside the send statement (one round trip per message,
   // not two); refusals that come before the statement check it first, as requireAuth would.
@@ -106,6 +113,9 @@ export function messageRoutes(deps: AppDeps): Router {
           throw notFound('no such user');
         case 'conflict':
           throw new HttpError(409, 'client_id_reused', 'client_id was already used for a different message');
+        case 'dropped':
+          res.status(201).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: false });
+          return;
         case 'duplicate':
           res.status(200).json({ id: out.id, created_at: out.createdAt.toISOString(), duplicate: true });
           return;
@@ -156,10 +166,12 @@ export function messageRoutes(deps: AppDeps): Router {
     const { userId } = authOf(req);
     const body = parse(AckSchema, req.body);
     const now = new Date(deps.clock.now());
+    // Receipt-less first: an id in both lists gets no receipt.
+    const silent = await ackMessagesSilently(deps.pool, userId, body.no_receipt_ids ?? [], now);
     const receipts = await ackMessages(deps.pool, userId, body.ids ?? [], now);
     for (const r of receipts) deps.notifier.publish({ kind: 'stream', userId: r.userId, seq: r.seq });
     const photos = await ackPhotos(deps, userId, body.photo_ids ?? []);
-    res.json({ acked: receipts.length, photos_acked: photos });
+    res.json({ acked: receipts.length + silent, photos_acked: photos });
   });
 
   return router;

@@ -7,6 +7,7 @@ import type { Queryable } from './stream.js';
 export type SendOutcome =
   | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date; sender: string }
   | { kind: 'duplicate'; id: number; createdAt: Date }
+  | { kind: 'dropped'; id: number; createdAt: Date }
   | { kind: 'conflict' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'mailbox_full' }
@@ -35,6 +36,7 @@ WITH tb AS (${takeSql({ user: 1, bucket: 6, burst: 7, rate: 8, now: 5, onlyIf: s
 r AS (
   SELECT u.id FROM users u
    WHERE u.username = $2 AND u.status = 'active' AND EXISTS (SELECT 1 FROM tb)
+     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = $1)
      AND (COALESCE((SELECT us.seq + 1 - o.seq FROM user_streams us,
                           LATERAL (SELECT p.seq FROM messages p WHERE p.receiver_id = u.id ORDER BY p.seq LIMIT 1) o
                     WHERE us.user_id = u.id), 0) < $9
@@ -115,8 +117,27 @@ export async function insertMessage(
   );
   const prev = e.rows[0];
   if (!prev) {
-    const u = await db.query(`SELECT 1 FROM users WHERE username = $1 AND status = 'active'`, [m.to]);
-    return u.rowCount ? { kind: 'mailbox_full' } : { kind: 'no_recipient' };
+    const u = await db.query<{ id: string; blocked: boolean }>(
+      `SELECT id, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = users.id AND b.blocked_id = $2) AS blocked
+         FROM users WHERE username = $1 AND status = 'active'`,
+      [m.to, m.senderId],
+    );
+    const to = u.rows[0];
+    if (to?.blocked) {
+      // Blocked (spec/openapi.yaml POST /blocks): stored only as the tombstone an acknowledged
+      // message leaves (no body, no receiver, no receipt), so the sender sees an ordinary
+      // accepted send and a retry with this client_id is an ordinary duplicate.
+      const t = await db.query<{ id: string; created_at: Date }>(
+        `INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted, created_at, acked_at)
+         VALUES ($1, NULL, $2, 0, NULL, $3, $3) ON CONFLICT (sender_id, client_id) DO NOTHING
+         RETURNING id, created_at`,
+        [m.senderId, m.clientId, m.now],
+      );
+      const row = t.rows[0];
+      if (row) return { kind: 'dropped', id: Number(row.id), createdAt: row.created_at };
+      return insertMessage(db, m); // a concurrent send with this client_id won: answer as it did
+    }
+    return to ? { kind: 'mailbox_full' } : { kind: 'no_recipient' };
   }
   // After acknowledgement only a tombstone remains (no body to compare): the retry is the same send.
   if (prev.acked_at !== null || prev.same)
@@ -187,6 +208,24 @@ INSERT INTO stream_events (user_id, seq, kind, subject_id, message_id, client_id
 SELECT nb.sender_id, al.top - nb.n + nb.rn, 'delivered', $1, nb.id, nb.client_id, $3
   FROM numbered nb JOIN alloc al ON al.user_id = nb.sender_id
 RETURNING user_id, seq`;
+
+// Acknowledging without a receipt (spec/openapi.yaml POST /ack no_receipt_ids): a message
+// request, so a stranger learns nothing of when (or whether) the user got it.
+const ACK_SILENT = `
+UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = $3
+ WHERE receiver_id = $1 AND id = ANY($2::bigint[])`;
+
+/** Acknowledges `ids` received by `userId` with no delivery receipt; returns how many. */
+export async function ackMessagesSilently(
+  db: Queryable,
+  userId: string,
+  ids: number[],
+  now: Date,
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db.query(ACK_SILENT, [userId, ids, now]);
+  return r.rowCount ?? 0;
+}
 
 /** Acknowledges `ids` received by `userId` (others' ids are ignored); returns the senders' new stream seqs. */
 export async function ackMessages(

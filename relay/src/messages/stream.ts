@@ -28,7 +28,13 @@ export interface DeliveredItem {
   to: string;
   created_at: string;
 }
-export type StreamItem = MessageItem | KeyChangeItem | DeliveredItem;
+/** The caller's account had its identity key replaced by another of its sessions. */
+export interface IdentityReplacedItem {
+  type: 'identity_replaced';
+  seq: number;
+  created_at: string;
+}
+export type StreamItem = MessageItem | KeyChangeItem | DeliveredItem | IdentityReplacedItem;
 
 /**
  * Takes the next number of `$1`'s stream. Used as a CTE inside the statement that inserts the
@@ -48,11 +54,12 @@ SELECT * FROM (
   SELECT e.seq, e.kind, e.message_id, u.username, NULL, e.client_id, e.created_at
     FROM stream_events e JOIN users u ON u.id = e.subject_id
    WHERE e.user_id = $1 AND e.seq > $2
+     AND ($4::uuid IS NULL OR e.origin_session_id IS NULL OR e.origin_session_id <> $4::uuid)
 ) s ORDER BY seq LIMIT $3`;
 
 interface Row {
   seq: string;
-  kind: 'message' | 'key_change' | 'delivered';
+  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced';
   id: string | null;
   peer: string;
   body: Buffer | null;
@@ -60,14 +67,18 @@ interface Row {
   created_at: Date;
 }
 
-/** Stream items of `userId` after `cursor`, oldest first, at most `limit`. */
+/**
+ * Stream items of `userId` after `cursor`, oldest first, at most `limit`, as session `sessionId`
+ * sees them: without the events that session caused itself (identity_replaced).
+ */
 export async function readStream(
   db: Queryable,
   userId: string,
   cursor: number,
   limit: number,
+  sessionId: string | null = null,
 ): Promise<StreamItem[]> {
-  const r = await db.query<Row>(READ, [userId, cursor, limit]);
+  const r = await db.query<Row>(READ, [userId, cursor, limit, sessionId]);
   return r.rows.map(toItem);
 }
 
@@ -86,6 +97,8 @@ function toItem(row: Row): StreamItem {
       };
     case 'key_change':
       return { type: 'key_change', seq, username: row.peer, created_at };
+    case 'identity_replaced':
+      return { type: 'identity_replaced', seq, created_at };
     case 'delivered':
       return {
         type: 'delivered',

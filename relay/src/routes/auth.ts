@@ -2,10 +2,18 @@
 import { isIP } from 'node:net';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
-import { login } from '../auth/login.js';
+import { login, withSecondFactor } from '../auth/login.js';
+import { confirmReenrollment, regenerateRecoveryCodes, startReenrollment } from '../auth/reenroll.js';
 import { confirmRegistration, startRegistration } from '../auth/register.js';
 import { authOf, requireAuth } from '../auth/require-auth.js';
-import { refreshSession, revokeAllSessions, revokeSession } from '../auth/sessions.js';
+import {
+  endSession,
+  listSessions,
+  markReauthenticated,
+  refreshSession,
+  revokeAllSessions,
+  revokeSession,
+} from '../auth/sessions.js';
 import { isReservedUsername, normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
 import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
@@ -20,6 +28,10 @@ const registerBody = z.object({ username: usernameInput }).strict();
 const confirmBody = z.object({ username: usernameInput, code: codeInput }).strict();
 const loginBody = z.object({ username: usernameInput, code: codeInput }).strict();
 const refreshBody = z.object({ refresh_token: z.string().min(1).max(256) }).strict();
+const codeBody = z.object({ code: codeInput }).strict();
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The User-Agent, only for the coarse client description of a new session (auth/client-description.ts). */
+const userAgentOf = (req: Request) => req.get('user-agent');
 
 function canonicalUsername(raw: string): string {
   const name = normalizeUsername(raw);
@@ -47,13 +59,21 @@ export function authRoutes(deps: AppDeps): Router {
     const { username, code } = parse(confirmBody, req.body);
     res
       .status(201)
-      .json(await confirmRegistration(deps, canonicalUsername(username), code.trim(), clientIp(req)));
+      .json(
+        await confirmRegistration(
+          deps,
+          canonicalUsername(username),
+          code.trim(),
+          clientIp(req),
+          userAgentOf(req),
+        ),
+      );
   });
 
   router.post('/login', jsonBody(BODY_LIMIT), async (req, res) => {
     const { username, code } = parse(loginBody, req.body);
     // A name that breaks the rules cannot exist: login() answers unknown_user and counts it against the IP.
-    res.json(await login(deps, normalizeUsername(username), code.trim(), clientIp(req)));
+    res.json(await login(deps, normalizeUsername(username), code.trim(), clientIp(req), userAgentOf(req)));
   });
 
   router.post('/session/refresh', jsonBody(BODY_LIMIT), async (req, res) => {
@@ -69,6 +89,49 @@ export function authRoutes(deps: AppDeps): Router {
   router.post('/logout/all', requireAuth(deps), async (req, res) => {
     await revokeAllSessions(deps, authOf(req).userId);
     res.status(204).end();
+  });
+
+  // Step-up (spec/openapi.yaml /session/reauth): a fresh second factor for sensitive changes.
+  router.post('/session/reauth', requireAuth(deps), jsonBody(BODY_LIMIT), async (req, res) => {
+    const { code } = parse(codeBody, req.body);
+    const { userId, sessionId } = authOf(req);
+    await withSecondFactor(deps, userId, code.trim(), clientIp(req), (client, _user, now) =>
+      markReauthenticated(client, sessionId, now),
+    );
+    res.status(204).end();
+  });
+
+  router.get('/sessions', requireAuth(deps), async (req, res) => {
+    const { userId, sessionId } = authOf(req);
+    res.json({ sessions: await listSessions(deps.pool, userId, sessionId, deps.clock.now()) });
+  });
+
+  router.delete('/sessions/:id', requireAuth(deps), async (req, res) => {
+    const id = req.params.id;
+    const ended =
+      typeof id === 'string' &&
+      SESSION_ID.test(id) &&
+      (await endSession(deps.pool, authOf(req).userId, id, deps.clock.now()));
+    if (!ended) throw new HttpError(404, 'not_found', 'no such live session of your account');
+    res.status(204).end();
+  });
+
+  router.post('/totp/reenroll', requireAuth(deps), jsonBody(BODY_LIMIT), async (req, res) => {
+    const { code } = parse(codeBody, req.body);
+    res.status(201).json(await startReenrollment(deps, authOf(req), code.trim(), clientIp(req)));
+  });
+
+  router.post('/totp/reenroll/confirm', requireAuth(deps), jsonBody(BODY_LIMIT), async (req, res) => {
+    const { code } = parse(codeBody, req.body);
+    await confirmReenrollment(deps, authOf(req), code.trim(), clientIp(req));
+    res.status(204).end();
+  });
+
+  router.post('/recovery_codes/regenerate', requireAuth(deps), jsonBody(BODY_LIMIT), async (req, res) => {
+    const { code } = parse(codeBody, req.body);
+    res.json({
+      recovery_codes: await regenerateRecoveryCodes(deps, authOf(req), code.trim(), clientIp(req)),
+    });
   });
 
   router.get('/me', requireAuth(deps), async (req, res) => {

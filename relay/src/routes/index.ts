@@ -3,6 +3,7 @@
 // (src/http/body.ts) and `requireAuth(deps)` where needed. To add one: write
 // src/routes/<name>.ts and add ONE line to this list.
 import type { Router } from 'express';
+import { blockRoutes } from '../contacts/blocks.js';
 import { contactRoutes } from '../contacts/routes.js';
 import type { AppDeps } from '../deps.js';
 import { keyRoutes } from '../keys/routes.js';
@@ -19,6 +20,7 @@ export const routeModules: RouteModule[] = [
   // relay-data: keys, contacts, messages, photos
   keyRoutes,
   contactRoutes,
+  blockRoutes,
   messageRoutes,
   photoRoutes,
 ];

@@ -199,7 +199,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       do {
         conn.again = false;
         const gen = conn.gen;
-        const items = await readStream(deps.pool, conn.userId, conn.cursor, PAGE);
+        const items = await readStream(deps.pool, conn.userId, conn.cursor, PAGE, conn.sessionId);
         if (conn.ws.readyState !== conn.ws.OPEN) return;
         if (gen !== conn.gen) {
           conn.again = true;

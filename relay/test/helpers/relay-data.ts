@@ -31,14 +31,21 @@ export async function makeUser(t: TestApp, prefix = 'user'): Promise<DataUser> {
   return { id, username, ...session };
 }
 
-/** Another live session (device) of `userId`. */
-export async function newSession(t: TestApp, userId: string): Promise<{ sessionId: string; token: string }> {
+/**
+ * Another live session (device) of `userId`, as a login makes it: freshly authenticated now
+ * (`fresh: false` for one that has not proved the second factor recently).
+ */
+export async function newSession(
+  t: TestApp,
+  userId: string,
+  opts: { fresh?: boolean } = {},
+): Promise<{ sessionId: string; token: string }> {
   const sessionId = randomUUID();
-  await t.deps.pool.query('INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)', [
-    sessionId,
-    userId,
-    new Date(t.clock.now() + 86_400_000),
-  ]);
+  const now = new Date(t.clock.now());
+  await t.deps.pool.query(
+    'INSERT INTO sessions (id, user_id, created_at, expires_at, reauthenticated_at) VALUES ($1, $2, $3, $4, $5)',
+    [sessionId, userId, now, new Date(t.clock.now() + 86_400_000), opts.fresh === false ? null : now],
+  );
   const { token } = await signAccessToken(t.deps, { userId, sessionId });
   return { sessionId, token };
 }
