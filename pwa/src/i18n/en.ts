@@ -141,6 +141,11 @@ export const en = {
   'photo.save': 'Save photo',
   'photo.downloadFailed': 'The photo could not be downloaded.',
   'photo.placeholder': 'Photo',
+  'ownKey.title': 'Your account’s security key was replaced.',
+  'ownKey.explain':
+    'It was replaced from another device at {time}. If this was not you: log out everywhere now, then re-enrol your authenticator — someone may hold your account.',
+  'ownKey.logoutEverywhere': 'Log out everywhere',
+  'ownKey.itWasMe': 'It was me',
   'keyChange.title': 'Security key changed.',
   'keyChange.explain':
     'The security key of {contact} is new. This happens when they reinstall the app or use a new device — or if someone is trying to intercept your messages. Sending is paused until you confirm.',

@@ -102,6 +102,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const chats = signal<readonly ChatSummary[]>([]);
   const storagePersisted = signal<boolean | null>(null);
   const notice = signal<AppNotice | null>(null);
+  const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
   const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
   const photoSignals = new Map<string, Signal<PhotoView>>();
@@ -157,7 +158,14 @@ export function createApp(options: AppOptions = {}): RunningApp {
       storage: store,
       api,
       wsUrl: options.wsUrl ?? sameOriginWsUrl('/api/ws'),
-      sinks: { contacts, chats, connection, messages: messagesSignal, photo: photoSignal },
+      sinks: {
+        contacts,
+        chats,
+        connection,
+        ownIdentity: ownIdentityWarning,
+        messages: messagesSignal,
+        photo: photoSignal,
+      },
       onSessionEnded: () => {
         void lock();
       },
@@ -178,6 +186,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     api.http.setTokens(null);
     clearViews();
     notice.value = null;
+    ownIdentityWarning.value = null;
     auth.value = { status: 'signed-out', username: null };
   }
 
@@ -253,6 +262,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     update,
     storagePersisted,
     notice,
+    ownIdentityWarning,
 
     async start() {
       if (options.registerServiceWorker !== false) registerServiceWorker();
@@ -431,6 +441,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
         options?.withoutVerifying ? 'without-verifying' : 'click',
       ),
     ),
+
+    dismissOwnIdentityWarning: wrap(async () => {
+      await requireMessenger().dismissOwnIdentityWarning();
+    }),
 
     setLanguage,
     applyUpdate,

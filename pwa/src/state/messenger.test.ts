@@ -42,6 +42,7 @@ function makeSinks() {
     contacts: signal<readonly Contact[]>([]),
     chats: signal<readonly ChatSummary[]>([]),
     connection: signal<ConnectionStatus>('offline'),
+    ownIdentity: signal<{ readonly at: number } | null>(null),
     messages(contact: string) {
       const s = messages.get(contact) ?? signal<readonly ChatMessage[]>([]);
       messages.set(contact, s);
@@ -280,6 +281,27 @@ describe('Messenger over the real relay', () => {
     await alice2.m.acknowledgeKeyChange(b);
     await until(() => texts(bob2, a).includes('sealed before the change'), 're-sealed for the new key');
     await until(() => stateOf(alice2, b, id) === 'delivered', 'delivered');
+  });
+
+  it('warns the owner when the account’s key is replaced from another device: the event, and the check on every start', async () => {
+    const user = await registerOnRelay('mo');
+    const first = await device(user);
+    expect(first.sinks.ownIdentity.value).toBeNull();
+    // Someone (or the owner) logs in elsewhere and replaces the identity key.
+    const second = await device(user, await signInAgain(user));
+    await until(() => first.sinks.ownIdentity.value !== null, 'identity_replaced pushed');
+    // Stored: a restart still shows it.
+    first.m.stop();
+    const restarted = await start(user, user.api, first.storage, false);
+    expect(restarted.sinks.ownIdentity.value).not.toBeNull();
+    // Dismissed, the next start checks what the relay publishes (GET /identity) and warns again.
+    await restarted.m.dismissOwnIdentityWarning();
+    restarted.m.stop();
+    const again = await start(user, user.api, first.storage);
+    await until(() => again.sinks.ownIdentity.value !== null, 'start check');
+    // The device whose key the relay publishes is not warned.
+    await second.m.checkOwnIdentity();
+    expect(second.sinks.ownIdentity.value).toBeNull();
   });
 
   it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {

@@ -22,6 +22,7 @@ import {
   sealPhoto,
 } from '../photo/seal.ts';
 import { downloadPhotoBlob, uploadPhotoBlob } from '../photo/transfer.ts';
+import { loadIdentity, loadPrekeyState } from '../secure/account-keys.ts';
 import { SecureError } from '../secure/errors.ts';
 import type { StoredPeer } from '../secure/records.ts';
 import { type DecryptedIncoming, SessionManager } from '../secure/session-manager.ts';
@@ -45,6 +46,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface MessengerSinks {
   readonly contacts: Signal<readonly Contact[]>;
+  /**
+   * This account's identity key was replaced elsewhere (the relay's identity_replaced event,
+   * or the relay no longer publishing this device's key): when this device learnt it.
+   */
+  readonly ownIdentity?: Signal<OwnIdentityWarning | null>;
   readonly chats: Signal<readonly ChatSummary[]>;
   readonly connection: Signal<ConnectionStatus>;
   messages(contact: string): Signal<readonly ChatMessage[]>;
@@ -62,6 +68,12 @@ export interface MessengerOptions {
   /** The device clock (ms); tests drive prekey rotation with it. */
   readonly clock?: () => number;
 }
+
+/** The owner's identity warning (SECURITY.md, "Trust model"), stored until dismissed. */
+export interface OwnIdentityWarning {
+  readonly at: number;
+}
+const OWN_IDENTITY_WARNING = 'own-identity-warning';
 
 const fromB64 = (text: unknown): Uint8Array | null => {
   if (typeof text !== 'string') return null;
@@ -145,6 +157,40 @@ export class Messenger {
     this.publishContacts();
     for (const contact of this.peers.keys()) this.publishMessages(contact);
     this.publishChats();
+    if (this.o.sinks.ownIdentity)
+      this.o.sinks.ownIdentity.value =
+        (await this.o.storage.get<OwnIdentityWarning>(OWN_IDENTITY_WARNING)) ?? null;
+  }
+
+  /**
+   * Raises the persistent warning that this account's identity key was replaced from another
+   * device (kept, also across restarts, until the user dismisses it).
+   */
+  private async warnOwnIdentity(at: number): Promise<void> {
+    if (this.o.sinks.ownIdentity?.value) return;
+    const warning: OwnIdentityWarning = { at };
+    await this.o.storage.put(OWN_IDENTITY_WARNING, warning);
+    if (this.o.sinks.ownIdentity) this.o.sinks.ownIdentity.value = warning;
+  }
+
+  async dismissOwnIdentityWarning(): Promise<void> {
+    await this.o.storage.delete(OWN_IDENTITY_WARNING);
+    if (this.o.sinks.ownIdentity) this.o.sinks.ownIdentity.value = null;
+  }
+
+  /**
+   * On every start (going online): the relay must still publish THIS device's identity key for
+   * the account (GET /identity, spends nothing). Another key there means the account was
+   * re-keyed elsewhere — by the owner on another device, or by someone holding the account.
+   * Skipped while this device's own key has not been accepted by the relay yet.
+   */
+  async checkOwnIdentity(): Promise<void> {
+    const [mine, state] = await Promise.all([loadIdentity(this.o.storage), loadPrekeyState(this.o.storage)]);
+    if (!mine || !state.identityUploaded) return;
+    const published = await this.o.api.identity(this.o.username);
+    const a = published.identityKey;
+    const b = mine.keyPair.publicKey;
+    if (a.length !== b.length || a.some((v, i) => v !== b[i])) await this.warnOwnIdentity(this.clock());
   }
 
   private publishContacts(): void {
@@ -223,6 +269,7 @@ export class Messenger {
         onStatus: (s: SocketStatus) => {
           this.o.sinks.connection.value = s;
           if (s === 'online') {
+            void this.checkOwnIdentity().catch(() => undefined);
             void this.outbox.flush();
             void this.syncContacts();
             void this.maintainPrekeys();
@@ -368,6 +415,11 @@ export class Messenger {
           const peer = await this.sm.checkIdentity(f.username).catch(() => undefined);
           if (peer) this.setPeer(peer);
         }
+        return this.advance(f.seq);
+      }
+      case 'identity_replaced': {
+        const at = typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.clock() : this.clock();
+        await this.warnOwnIdentity(at);
         return this.advance(f.seq);
       }
       case 'prekeys_low':

@@ -207,6 +207,12 @@ export interface AppState {
   readonly storagePersisted: ReadonlySignal<boolean | null>;
   /** Something the user must be told once, kept until dismissNotice() (notice.<code> keys). */
   readonly notice: ReadonlySignal<AppNotice | null>;
+  /**
+   * This account's identity key was replaced from another device (the relay told this session,
+   * or no longer publishes this device's key): when this device learnt it. Shown on every
+   * signed-in screen until dismissed (SECURITY.md, "Trust model").
+   */
+  readonly ownIdentityWarning: ReadonlySignal<{ readonly at: number } | null>;
 }
 
 /**
@@ -263,6 +269,8 @@ export interface AppActions {
    * second step).
    */
   acknowledgeKeyChange(contact: string, options?: { withoutVerifying?: boolean }): Promise<void>;
+  /** The user says the replacement of this account's key was theirs. */
+  dismissOwnIdentityWarning(): Promise<void>;
 
   // preferences and updates
   setLanguage(lang: Lang): void;

@@ -34,6 +34,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
   const update = signal<UpdateState>({ available: false, offlineReady: true });
   const storagePersisted = signal<boolean | null>(true);
   const notice = signal<AppNotice | null>(null);
+  const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const messages = new Map<string, Signal<readonly ChatMessage[]>>();
   const photos = new Map<string, Signal<PhotoView>>();
   const calls: { action: string; args: unknown[] }[] = [];
@@ -66,6 +67,7 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
     update,
     storagePersisted,
     notice,
+    ownIdentityWarning,
     async startRegistration(username) {
       record('startRegistration', username);
       const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -189,12 +191,29 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
       record('dismissNotice');
       notice.value = null;
     },
+    async dismissOwnIdentityWarning() {
+      record('dismissOwnIdentityWarning');
+      ownIdentityWarning.value = null;
+    },
     dismissUpdate() {
       update.value = { ...update.value, available: false };
     },
   };
 
-  return { app, auth, connection, contacts, chats, update, notice, messagesFor, photos, calls, setContact };
+  return {
+    app,
+    auth,
+    connection,
+    contacts,
+    chats,
+    update,
+    notice,
+    ownIdentityWarning,
+    messagesFor,
+    photos,
+    calls,
+    setContact,
+  };
 }
 
 export type TestApp = ReturnType<typeof makeTestApp>;
