@@ -143,6 +143,20 @@ export class SessionManager {
     return (await this.peers()).find((p) => p.username === username);
   }
 
+  /** A new peer record, not stored. */
+  private newPeer(username: string, addedAt = this.clock()): StoredPeer {
+    return {
+      chatId: newChatId(),
+      username,
+      addedAt,
+      identityKey: null,
+      verified: false,
+      keyChanged: false,
+      pendingIdentityKey: null,
+      sentOrder: 0,
+    };
+  }
+
   /** Adds a contact locally (idempotent); returns its record. */
   async addPeer(username: string, addedAt = this.clock()): Promise<StoredPeer> {
     const existing = await this.peer(username);
@@ -348,9 +362,12 @@ export class SessionManager {
     wire: Uint8Array,
     persist: (result: DecryptedIncoming) => WriteOp[],
   ): Promise<DecryptedIncoming> {
-    const peer0 = (await this.peer(sender)) ?? (await this.addPeer(sender));
-    return this.locks.run(peer0.chatId, async () => {
-      let peer = (await this.peer(sender)) ?? peer0;
+    // A sender who is not a contact gets a peer record only in the transaction that stores a
+    // message that opened: a message that cannot be decrypted never creates a contact or a
+    // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
+    const known = await this.peer(sender);
+    return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
+      let peer = (await this.peer(sender)) ?? known ?? this.newPeer(sender);
       const sessions = await this.loadSessions(peer.chatId);
       let kind: 'initial' | 'ratchet';
       try {

@@ -304,6 +304,19 @@ describe('Messenger over the real relay', () => {
     expect(second.sinks.ownIdentity.value).toBeNull();
   });
 
+  it('regression (undecryptable messages create chats): a stranger’s message that does not open creates no contact and no chat', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const mallory = await registerOnRelay('mz');
+    await mallory.api.sendMessage(a, crypto.randomUUID(), crypto.getRandomValues(new Uint8Array(200)));
+    // Frames are handled in order: once Bob's later message shows, Mallory's was handled.
+    await bob.m.sendText(a, 'after the garbage');
+    await until(() => texts(alice, bob.user.username).includes('after the garbage'), 'later message');
+    expect(alice.sinks.contacts.value.map((c) => c.username)).toEqual([bob.user.username]);
+    expect(alice.sinks.chats.value.map((c) => c.contact)).toEqual([bob.user.username]);
+    expect((await alice.m.sm.peers()).map((p) => p.username)).toEqual([bob.user.username]);
+  });
+
   it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {
     const [alice, bob] = await pair();
     const a = alice.user.username;

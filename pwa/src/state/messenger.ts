@@ -97,6 +97,7 @@ export class Messenger {
   private frames: Promise<void> = Promise.resolve();
   private pendingAcks: number[] = [];
   private pendingPhotoAcks: string[] = [];
+  private pendingNoReceipt: number[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -440,6 +441,7 @@ export class Messenger {
     const receivedAt =
       typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.clock() : this.clock();
     let stored: StoredMessage | null = null;
+    let controlOnly = false;
     try {
       const result = await this.sm.decrypt(from, bytes, (r) => {
         stored = this.incomingRecord(id, from, receivedAt, relayId, r);
@@ -452,6 +454,7 @@ export class Messenger {
       if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
       this.setPeer(result.peer);
       if (stored) this.upsert(stored);
+      controlOnly = result.contentType === 'control';
     } catch (err) {
       // A local failure (storage): leave it unacknowledged; the relay sends it again later.
       if (!(err instanceof SecureError)) return;
@@ -462,8 +465,12 @@ export class Messenger {
       // device too. Unacknowledged messages expire with the relay's retention.
       if (err.code !== 'duplicate') return;
     }
-    // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9).
-    this.queueAck(relayId);
+    // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9). A control
+    // message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a stranger
+    // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
+    // no_receipt_ids).
+    if (controlOnly) this.queueAck(null, undefined, relayId);
+    else this.queueAck(relayId);
   }
 
   private incomingRecord(
@@ -521,16 +528,19 @@ export class Messenger {
     if (updated) this.upsert(updated);
   }
 
-  private queueAck(id: number | null, photoId?: string): void {
+  private queueAck(id: number | null, photoId?: string, noReceiptId?: number): void {
     if (id !== null) this.pendingAcks.push(id);
     if (photoId) this.pendingPhotoAcks.push(photoId);
+    if (noReceiptId !== undefined) this.pendingNoReceipt.push(noReceiptId);
     if (this.ackTimer) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
       const ids = this.pendingAcks.splice(0, 500);
       const photos = this.pendingPhotoAcks.splice(0, 500);
-      if (!ids.length && !photos.length) return;
-      this.o.api.ack(ids, photos).catch(() => {
+      const silent = this.pendingNoReceipt.splice(0, 500);
+      if (!ids.length && !photos.length && !silent.length) return;
+      this.o.api.ack(ids, photos, silent).catch(() => {
+        this.pendingNoReceipt.push(...silent);
         // Not acknowledged: the relay keeps them and sends them again; they are then
         // recognised as duplicates and acknowledged on the next attempt.
         this.pendingAcks.push(...ids);

@@ -271,10 +271,16 @@ export class RelayApi {
     };
   }
 
-  ack(ids: readonly number[], photoIds: readonly string[] = []): Promise<AckResultWire> {
-    const body: { ids?: number[]; photo_ids?: string[] } = {};
+  /** `noReceiptIds`: acknowledged without a delivery receipt to the sender (message requests). */
+  ack(
+    ids: readonly number[],
+    photoIds: readonly string[] = [],
+    noReceiptIds: readonly number[] = [],
+  ): Promise<AckResultWire> {
+    const body: { ids?: number[]; photo_ids?: string[]; no_receipt_ids?: number[] } = {};
     if (ids.length) body.ids = [...ids];
     if (photoIds.length) body.photo_ids = [...photoIds];
+    if (noReceiptIds.length) body.no_receipt_ids = [...noReceiptIds];
     return this.http.request<AckResultWire>('POST', '/ack', { body });
   }
 }
