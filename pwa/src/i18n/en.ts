@@ -146,6 +146,12 @@ export const en = {
     'It was replaced from another device at {time}. If this was not you: log out everywhere now, then re-enrol your authenticator — someone may hold your account.',
   'ownKey.logoutEverywhere': 'Log out everywhere',
   'ownKey.itWasMe': 'It was me',
+  'request.title': 'Message request from {contact}.',
+  'request.explain':
+    '{contact} is not in your contacts. They are not told that you received or read anything until you accept.',
+  'request.accept': 'Accept',
+  'request.delete': 'Delete',
+  'request.block': 'Block',
   'keyChange.title': 'Security key changed.',
   'keyChange.explain':
     'The security key of {contact} is new. This happens when they reinstall the app or use a new device — or if someone is trying to intercept your messages. Sending is paused until you confirm.',

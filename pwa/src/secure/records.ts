@@ -116,6 +116,12 @@ export interface StoredPeer {
   /** When this device learnt of the pending key change (device clock, ms). */
   readonly keyChangedAt?: number;
   /**
+   * A message request: this peer was created by a first message from someone the user has not
+   * added. Its messages are acknowledged without a delivery receipt until the user accepts
+   * (adds the contact), deletes or blocks it (SECURITY.md, "Trust model").
+   */
+  readonly request?: boolean;
+  /**
    * The order number of the last message sent to this contact (spec/protocol.md §9.1: a
    * per-conversation counter from 1). Stored with the session that sealed it.
    */

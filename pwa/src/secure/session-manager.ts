@@ -160,6 +160,12 @@ export class SessionManager {
   /** Adds a contact locally (idempotent); returns its record. */
   async addPeer(username: string, addedAt = this.clock()): Promise<StoredPeer> {
     const existing = await this.peer(username);
+    if (existing?.request) {
+      // The user accepted a message request: the peer becomes a contact.
+      const { request: _r, ...accepted } = existing;
+      await this.storage.put(RECORD.peer(existing.chatId), accepted);
+      return accepted;
+    }
     if (existing) return existing;
     const peer: StoredPeer = {
       chatId: newChatId(),
@@ -367,7 +373,7 @@ export class SessionManager {
     // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
     const known = await this.peer(sender);
     return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
-      let peer = (await this.peer(sender)) ?? known ?? this.newPeer(sender);
+      let peer = (await this.peer(sender)) ?? known ?? { ...this.newPeer(sender), request: true };
       const sessions = await this.loadSessions(peer.chatId);
       let kind: 'initial' | 'ratchet';
       try {

@@ -376,6 +376,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       }
     },
     removeContact: wrap((username: string) => requireMessenger().removeContact(username)),
+    blockContact: wrap((username: string) => requireMessenger().blockContact(username)),
     messagesFor: messagesSignal,
     markRead(contact) {
       messenger?.markRead(contact);

@@ -317,6 +317,23 @@ describe('Messenger over the real relay', () => {
     expect((await alice.m.sm.peers()).map((p) => p.username)).toEqual([bob.user.username]);
   });
 
+  it('a first message from someone not added is a request: no delivery receipt until accepted', async () => {
+    const alice = await device(await registerOnRelay('mr'));
+    const carol = await device(await registerOnRelay('ms'));
+    const a = alice.user.username;
+    const c = carol.user.username;
+    await carol.m.addContact(a);
+    const first = await carol.m.sendText(a, 'hi, it is carol');
+    await until(() => texts(alice, c).includes('hi, it is carol'), 'request arrives');
+    expect(alice.sinks.contacts.value).toEqual([expect.objectContaining({ username: c, request: true })]);
+    await alice.m.addContact(c);
+    expect(alice.sinks.contacts.value[0]?.request).toBeUndefined();
+    const second = await carol.m.sendText(a, 'thanks for accepting');
+    await until(() => stateOf(carol, a, second) === 'delivered', 'receipt after acceptance');
+    // Receipts come in stream order: none was given for the request.
+    expect(stateOf(carol, a, first)).toBe('sent');
+  });
+
   it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {
     const [alice, bob] = await pair();
     const a = alice.user.username;

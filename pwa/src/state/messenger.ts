@@ -319,7 +319,7 @@ export class Messenger {
   async syncContacts(): Promise<void> {
     try {
       for (const c of await this.o.api.contacts()) {
-        if (!this.peers.has(c.username))
+        if (!this.peers.has(c.username) || this.peers.get(c.username)?.request)
           this.setPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
       await this.topUpPrekeys();
@@ -327,9 +327,11 @@ export class Messenger {
       // acknowledge them now, so the relay can delete them.
       const page = await this.o.api.messages(0, 500);
       const handled: number[] = [];
+      const silent: number[] = [];
       for (const m of page.messages)
-        if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`))) handled.push(m.id);
-      if (handled.length) await this.o.api.ack(handled);
+        if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`)))
+          (this.peers.get(m.sender)?.request ? silent : handled).push(m.id);
+      if (handled.length || silent.length) await this.o.api.ack(handled, [], silent);
     } catch {
       // Offline or refused: the next successful connection tries again.
     }
@@ -469,7 +471,8 @@ export class Messenger {
     // message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a stranger
     // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
     // no_receipt_ids).
-    if (controlOnly) this.queueAck(null, undefined, relayId);
+    // A message request gets none either until the user accepts it.
+    if (controlOnly || this.peers.get(from)?.request) this.queueAck(null, undefined, relayId);
     else this.queueAck(relayId);
   }
 
@@ -740,6 +743,12 @@ export class Messenger {
     this.publishMessages(username);
     this.publishContacts();
     this.publishChats();
+  }
+
+  /** Blocks `username` at the relay, then removes its chat here (a message request's "block"). */
+  async blockContact(username: string): Promise<void> {
+    await this.o.api.block(username);
+    await this.removeContact(username);
   }
 
   markRead(contact: string): void {

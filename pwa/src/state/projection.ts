@@ -54,6 +54,7 @@ export function toContact(p: StoredPeer): Contact {
     verified: p.verified,
     keyChanged: p.keyChanged,
     verifiedBeforeChange: p.keyChanged && p.verifiedBeforeChange === true,
+    ...(p.request ? { request: true } : {}),
     addedAt: p.addedAt,
   };
 }

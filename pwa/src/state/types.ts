@@ -89,6 +89,11 @@ export interface Contact {
    * new key or the explicit acknowledgeKeyChange(contact, { withoutVerifying: true }).
    */
   readonly verifiedBeforeChange?: boolean;
+  /**
+   * A message request: someone not added wrote first. No delivery receipt is sent until the
+   * user accepts (addContact), deletes (removeContact) or blocks.
+   */
+  readonly request?: boolean;
   readonly addedAt: number;
 }
 
@@ -269,6 +274,8 @@ export interface AppActions {
    * second step).
    */
   acknowledgeKeyChange(contact: string, options?: { withoutVerifying?: boolean }): Promise<void>;
+  /** Blocks a user at the relay (its messages are dropped) and removes its chat here. */
+  blockContact(username: string): Promise<void>;
   /** The user says the replacement of this account's key was theirs. */
   dismissOwnIdentityWarning(): Promise<void>;
 

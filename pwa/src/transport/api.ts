@@ -237,6 +237,11 @@ export class RelayApi {
     return this.http.request<ContactWire>('POST', '/contacts', { body: { username } });
   }
 
+  /** POST /blocks: the relay drops everything this user sends the caller from now on. */
+  async block(username: string): Promise<void> {
+    await this.http.request<unknown>('POST', '/blocks', { body: { username } });
+  }
+
   async contacts(): Promise<ContactWire[]> {
     return (await this.http.request<ContactListWire>('GET', '/contacts')).contacts;
   }

@@ -148,6 +148,19 @@ describe('ChatView', () => {
     );
   });
 
+  it('a message request: accept, delete or block; no sending until accepted', async () => {
+    const t = chatWith([text('a', 'hello?', base)], { request: true });
+    renderAt(t.app, '/chats/bob');
+    const banner = screen.getByRole('region', { name: 'Message request from bob.' });
+    expect(composer().disabled).toBe(true);
+    for (const name of ['Accept', 'Delete', 'Block'])
+      expect(within(banner).getByRole('button', { name })).toBeTruthy();
+    await act(async () => {
+      fireEvent.click(within(banner).getByRole('button', { name: 'Block' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'blockContact', args: ['bob'] });
+  });
+
   it('marks the chat read on open and announces a new incoming message', () => {
     const t = chatWith([text('a', 'old', base)]);
     renderAt(t.app, '/chats/bob');

@@ -191,6 +191,10 @@ export function makeTestApp(init: { signedIn?: string | null } = {}) {
       record('dismissNotice');
       notice.value = null;
     },
+    async blockContact(username) {
+      record('blockContact', username);
+      contacts.value = contacts.value.filter((c) => c.username !== username);
+    },
     async dismissOwnIdentityWarning() {
       record('dismissOwnIdentityWarning');
       ownIdentityWarning.value = null;
