@@ -6,9 +6,9 @@
 // the upstream address (compose's service name → the host's port), the admin endpoint (off),
 // and global options for unprivileged ports, Caddy's internal CA and a private storage dir.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { build } from 'vite';

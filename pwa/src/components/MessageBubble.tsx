@@ -27,6 +27,13 @@ export function MessageBubble({ message, locale }: { message: ChatMessage; local
     }
   };
 
+  if (message.body.kind === 'keyChange')
+    return (
+      <p className="timeline-entry">
+        {t('keyChange.timeline', { contact: message.contact, time: timeLabel(message.at, locale) })}
+      </p>
+    );
+
   return (
     <div className={mine ? 'bubble bubble-mine' : 'bubble'}>
       <span className="sr-only">

@@ -18,7 +18,7 @@ export function NewMessageAnnouncer({ messages }: { messages: readonly ChatMessa
     }
     if (!last || last.id === seen.current) return;
     seen.current = last.id;
-    if (last.direction !== 'in') return;
+    if (last.direction !== 'in' || last.body.kind === 'keyChange') return; // the banner alerts
     const body = last.body.kind === 'text' ? last.body.text : t('chats.photo');
     setAnnouncement(t('chat.newMessage', { contact: last.contact, text: body }));
   }, [last]);

@@ -141,11 +141,31 @@ export const en = {
   'photo.save': 'Save photo',
   'photo.downloadFailed': 'The photo could not be downloaded.',
   'photo.placeholder': 'Photo',
+  'ownKey.title': 'Your account’s security key was replaced.',
+  'ownKey.explain':
+    'It was replaced from another device at {time}. If this was not you: log out everywhere now, then re-enrol your authenticator — someone may hold your account.',
+  'ownKey.logoutEverywhere': 'Log out everywhere',
+  'ownKey.itWasMe': 'It was me',
+  'request.title': 'Message request from {contact}.',
+  'request.explain':
+    '{contact} is not in your contacts. They are not told that you received or read anything until you accept.',
+  'request.accept': 'Accept',
+  'request.delete': 'Delete',
+  'request.block': 'Block',
   'keyChange.title': 'Security key changed.',
   'keyChange.explain':
     'The security key of {contact} is new. This happens when they reinstall the app or use a new device — or if someone is trying to intercept your messages. Sending is paused until you confirm.',
   'keyChange.compare': 'Compare safety numbers',
   'keyChange.acknowledge': 'I understand, continue',
+  'keyChange.verifiedExplain':
+    'You had verified {contact}. To trust the new key, scan the safety code on their new device — or accept it without verifying.',
+  'keyChange.verifyNew': 'Verify the new key',
+  'keyChange.acceptUnverified': 'Accept without verifying…',
+  'keyChange.confirmUnverified':
+    'Accept the new key of {contact} without verifying it? Your messages will go to whoever holds this key, and {contact} will show as not verified.',
+  'keyChange.confirmUnverifiedYes': 'Accept without verifying',
+  'keyChange.cancel': 'Cancel',
+  'keyChange.timeline': 'The security key of {contact} changed — {time}',
   'safety.explain':
     'Compare this number with the one {contact} sees — in person, or by scanning each other’s code. If they match, nobody is in the middle of your conversation.',
   'safety.numberTitle': 'Your safety number',
@@ -170,6 +190,15 @@ export const en = {
   'safety.notVerified': '{contact} is not verified yet.',
   'safety.unverify': 'Clear the verified mark',
   'safety.backToChat': 'Back to the chat with {contact}',
+  'safety.pendingTitle': 'Safety number of the NEW key of {contact}',
+  'safety.pendingExplain':
+    'The security key of {contact} changed and the new key is not accepted yet. This is the number for the NEW key. Scan the code on the screen of {contact}: if it matches, the new key is accepted and verified in one step.',
+  'safety.oldKey':
+    'This code belongs to the OLD key of {contact} — the one being replaced — so it does not confirm the new key. Nothing was accepted. If {contact} still has that code on their screen, the new key is not theirs: someone may be intercepting your messages.',
+  'safety.matchNew': 'The numbers match the new key. It is accepted and {contact} is verified.',
+  'safety.fileOption': 'Use a picture of the code instead',
+  'safety.fileNote':
+    'A picture proves something only if it did not come through this chat — for example a photo you took of their screen yourself. A picture sent over the chat itself proves nothing: whoever could swap the key could swap the picture too.',
   'settings.account': 'Account',
   'settings.signedInAs': 'Signed in as {username}',
   'settings.device': 'This device',
@@ -214,6 +243,8 @@ export const en = {
   'error.too_large': 'This is too large to send.',
   'error.unsupported_image': 'Only JPEG and PNG photos can be sent.',
   'error.key_change_unacknowledged': 'Sending is paused: review the security key change first.',
+  'error.verification_required':
+    'This contact was verified: scan the code of the new key, or choose “Accept without verifying”.',
   'error.safety_mismatch': 'The safety numbers do not match.',
   'error.cancelled': 'Cancelled.',
   // ── notices (AppNotice) ──

@@ -22,6 +22,11 @@ export interface OutboxDeps {
     signal: AbortSignal,
   ): Promise<Uint8Array>;
   send(item: OutboxItem, wire: Uint8Array): Promise<SendResult>;
+  /**
+   * Called before stored ciphertext is sent again: throws (e.g. key_change_unacknowledged)
+   * when it may no longer be sent — it was sealed for a key the contact no longer has.
+   */
+  beforeResend?(item: OutboxItem): Promise<void>;
   /** A message's delivery state changed (for the UI). */
   onChange(message: StoredMessage): void;
   /** Maps a failure to a user-facing code; 'network' means "try again when online". */
@@ -147,6 +152,7 @@ export class Outbox {
           controller.signal,
         );
       } else {
+        await this.deps.beforeResend?.(item);
         await this.setState(item, 'sending', undefined);
       }
       const { relayId } = await this.deps.send(item, wire);

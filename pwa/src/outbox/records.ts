@@ -23,7 +23,9 @@ export interface StoredPhoto extends PhotoInfo {
 
 export type StoredBody =
   | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'photo'; readonly photo: StoredPhoto };
+  | { readonly kind: 'photo'; readonly photo: StoredPhoto }
+  /** A timeline entry, not a message: the contact's identity key changed here. */
+  | { readonly kind: 'keyChange' };
 
 export interface StoredMessage {
   readonly id: string;
@@ -56,6 +58,12 @@ export interface OutboxItem {
   readonly createdAt: number;
   /** The encrypted message once made; a retry resends these same bytes. */
   readonly wire: Uint8Array | null;
+  /**
+   * The relay's client_id when it is not `id`: a message re-sealed for a contact's new key
+   * after a key change gets a new one (`<id>_r<n>`), or the relay would answer the resend as a
+   * duplicate of the old ciphertext (spec/openapi.yaml, POST /messages).
+   */
+  readonly clientId?: string;
   /** Set when sending failed for a reason a retry by the user may fix. */
   readonly failed: AppErrorCode | null;
 }

@@ -3,6 +3,11 @@
 export type SecureErrorCode =
   /** The contact's identity key changed; the user must acknowledge before anything is sent. */
   | 'key_change_unacknowledged'
+  /**
+   * The contact was verified before its key changed: the new key must be verified by scan,
+   * or accepted with the explicit "without verifying" step (SECURITY.md, "Trust model").
+   */
+  | 'verification_required'
   /** A ratchet message arrived for which no stored session works (lost state, or forged). */
   | 'no_session'
   /** Not a contact of this device. */

@@ -108,6 +108,20 @@ export interface StoredPeer {
   /** The new identity key seen, pending acknowledgement. */
   readonly pendingIdentityKey: Uint8Array | null;
   /**
+   * The contact was verified when the pending key change was seen (SECURITY.md, "Trust
+   * model"): the change cannot be accepted with one click — only by scanning the new key's
+   * safety QR, or by the deliberate "accept without verifying".
+   */
+  readonly verifiedBeforeChange?: boolean;
+  /** When this device learnt of the pending key change (device clock, ms). */
+  readonly keyChangedAt?: number;
+  /**
+   * A message request: this peer was created by a first message from someone the user has not
+   * added. Its messages are acknowledged without a delivery receipt until the user accepts
+   * (adds the contact), deletes or blocks it (SECURITY.md, "Trust model").
+   */
+  readonly request?: boolean;
+  /**
    * The order number of the last message sent to this contact (spec/protocol.md §9.1: a
    * per-conversation counter from 1). Stored with the session that sealed it.
    */

@@ -213,7 +213,16 @@ describe('SessionManager', () => {
       code: 'key_change_unacknowledged',
     });
     await expect(alice.sm.setVerified(bob.name, true)).resolves.toMatchObject({ verified: false });
-    const acked = await alice.sm.acknowledgeKeyChange(bob.name);
+    // Verified before the change: a plain click is refused; only a scan of exactly the pending
+    // key or the explicit second step accepts it.
+    expect(checked).toMatchObject({ verifiedBeforeChange: true });
+    await expect(alice.sm.acknowledgeKeyChange(bob.name)).rejects.toMatchObject({
+      code: 'verification_required',
+    });
+    await expect(
+      alice.sm.acknowledgeKeyChange(bob.name, 'scanned', new Uint8Array(32)),
+    ).rejects.toMatchObject({ code: 'key_change_unacknowledged' });
+    const acked = await alice.sm.acknowledgeKeyChange(bob.name, 'without-verifying');
     expect(acked).toMatchObject({ keyChanged: false, verified: false, pendingIdentityKey: null });
     const wire = await alice.sm.encryptText(bob.name, 'after');
     expect(text(await bob2.sm.decrypt(alice.name, wire, () => []))).toBe('after');

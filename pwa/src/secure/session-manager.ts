@@ -80,6 +80,11 @@ export interface SessionManagerOptions {
   readonly locks?: ConversationLocks;
   /** The device clock (ms): prekey schedule and the sender time of messages. */
   readonly clock?: () => number;
+  /**
+   * Writes stored in the same transaction as a newly seen key change (the chat's timeline
+   * entry, SECURITY.md "Trust model": the change stays visible in history).
+   */
+  readonly onKeyChange?: (peer: StoredPeer) => WriteOp[];
 }
 
 /** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
@@ -109,6 +114,7 @@ const newChatId = () => crypto.randomUUID();
 export class SessionManager {
   private readonly locks: ConversationLocks;
   private readonly clock: () => number;
+  private readonly onKeyChange: (peer: StoredPeer) => WriteOp[];
 
   constructor(
     private readonly storage: Storage,
@@ -117,6 +123,14 @@ export class SessionManager {
   ) {
     this.locks = options.locks ?? new KeyedMutex();
     this.clock = options.clock ?? Date.now;
+    this.onKeyChange = options.onKeyChange ?? (() => []);
+  }
+
+  /** The peer record write of a flagged peer, plus the key-change writes if the change is new. */
+  private flaggedOps(before: StoredPeer, flagged: StoredPeer): WriteOp[] {
+    const ops: WriteOp[] = [{ kind: 'put', key: RECORD.peer(flagged.chatId), value: flagged }];
+    if (flagged !== before) ops.push(...this.onKeyChange(flagged));
+    return ops;
   }
 
   // ── contacts (peers) ─────────────────────────────────────────────────────────────────
@@ -129,9 +143,29 @@ export class SessionManager {
     return (await this.peers()).find((p) => p.username === username);
   }
 
+  /** A new peer record, not stored. */
+  private newPeer(username: string, addedAt = this.clock()): StoredPeer {
+    return {
+      chatId: newChatId(),
+      username,
+      addedAt,
+      identityKey: null,
+      verified: false,
+      keyChanged: false,
+      pendingIdentityKey: null,
+      sentOrder: 0,
+    };
+  }
+
   /** Adds a contact locally (idempotent); returns its record. */
   async addPeer(username: string, addedAt = this.clock()): Promise<StoredPeer> {
     const existing = await this.peer(username);
+    if (existing?.request) {
+      // The user accepted a message request: the peer becomes a contact.
+      const { request: _r, ...accepted } = existing;
+      await this.storage.put(RECORD.peer(existing.chatId), accepted);
+      return accepted;
+    }
     if (existing) return existing;
     const peer: StoredPeer = {
       chatId: newChatId(),
@@ -200,7 +234,7 @@ export class SessionManager {
     const bundle = await this.keyServer.bundle(peer.username);
     if (peer.identityKey && !sameBytes(peer.identityKey, bundle.identityKey)) {
       const flagged = this.flagKeyChange(peer, bundle.identityKey);
-      await this.storage.put(RECORD.peer(peer.chatId), flagged);
+      await this.storage.write(this.flaggedOps(peer, flagged));
       throw new SecureError('key_change_unacknowledged', 'identity key changed');
     }
     const identity = await requireIdentity(this.storage);
@@ -226,8 +260,21 @@ export class SessionManager {
     return { peer: trusted, sessions: [session, ...sessions] };
   }
 
+  /**
+   * A new identity key seen for `peer`: held pending until the user accepts it. The same
+   * pending key seen again changes nothing (its time stays that of the first sighting); whether
+   * the contact was verified is remembered, so the change cannot be clicked through.
+   */
   private flagKeyChange(peer: StoredPeer, newKey: Uint8Array): StoredPeer {
-    return { ...peer, keyChanged: true, verified: false, pendingIdentityKey: newKey.slice() };
+    if (peer.keyChanged && sameBytes(peer.pendingIdentityKey, newKey)) return peer;
+    return {
+      ...peer,
+      keyChanged: true,
+      verified: false,
+      verifiedBeforeChange: peer.verified || (peer.keyChanged && peer.verifiedBeforeChange === true),
+      keyChangedAt: this.clock(),
+      pendingIdentityKey: newKey.slice(),
+    };
   }
 
   /**
@@ -321,9 +368,12 @@ export class SessionManager {
     wire: Uint8Array,
     persist: (result: DecryptedIncoming) => WriteOp[],
   ): Promise<DecryptedIncoming> {
-    const peer0 = (await this.peer(sender)) ?? (await this.addPeer(sender));
-    return this.locks.run(peer0.chatId, async () => {
-      let peer = (await this.peer(sender)) ?? peer0;
+    // A sender who is not a contact gets a peer record only in the transaction that stores a
+    // message that opened: a message that cannot be decrypted never creates a contact or a
+    // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
+    const known = await this.peer(sender);
+    return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
+      let peer = (await this.peer(sender)) ?? known ?? { ...this.newPeer(sender), request: true };
       const sessions = await this.loadSessions(peer.chatId);
       let kind: 'initial' | 'ratchet';
       try {
@@ -341,11 +391,14 @@ export class SessionManager {
       } else throw new SecureError('no_session', 'no session opens this message');
 
       let keyChanged = false;
+      let changeOps: WriteOp[] = [];
       const remote = opened.session.remoteIdentityKey;
       if (!peer.identityKey) peer = { ...peer, identityKey: remote.slice() };
       else if (!sameBytes(peer.identityKey, remote)) {
         keyChanged = true;
-        peer = this.flagKeyChange(peer, remote);
+        const flagged = this.flagKeyChange(peer, remote);
+        if (flagged !== peer) changeOps = this.onKeyChange(flagged);
+        peer = flagged;
       }
       const rest = sessions.filter((_, i) => i !== opened.index);
       const result: DecryptedIncoming = {
@@ -371,7 +424,7 @@ export class SessionManager {
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
       ];
       if (accepted) ops.push(...accepted.ops);
-      ops.push(...persist(result));
+      ops.push(...changeOps, ...persist(result));
       await this.storage.write(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
@@ -465,31 +518,51 @@ export class SessionManager {
       }
       if (sameBytes(peer.identityKey, identityKey)) return peer;
       const flagged = this.flagKeyChange(peer, identityKey);
-      await this.storage.put(RECORD.peer(peer.chatId), flagged);
+      await this.storage.write(this.flaggedOps(peer, flagged));
       return flagged;
     });
   }
 
-  /** The user accepted the new identity key: trust it, drop sessions with the old one. */
-  async acknowledgeKeyChange(username: string): Promise<StoredPeer> {
+  /**
+   * The user accepted the pending identity key: trust it, drop sessions with the old one.
+   * `how`: 'scanned' — the safety QR of exactly `key` was scanned and matched (the contact is
+   * then verified); 'without-verifying' — the deliberate second step (shown unverified);
+   * 'click' — the plain acknowledgement, refused with `verification_required` for a contact
+   * that was verified before the change (SECURITY.md, "Trust model"). `key` must be the
+   * pending key the user looked at: if another change arrived meanwhile, nothing is accepted.
+   * `extra(peer)` adds writes to the same transaction (the outbox re-seal, a timeline entry).
+   */
+  async acknowledgeKeyChange(
+    username: string,
+    how: 'click' | 'without-verifying' | 'scanned' = 'click',
+    key?: Uint8Array,
+    extra: (peer: StoredPeer) => WriteOp[] = () => [],
+  ): Promise<StoredPeer> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {
       const peer = await this.requirePeer(username);
       if (!peer.keyChanged || !peer.pendingIdentityKey) return peer;
       const newKey = peer.pendingIdentityKey;
+      if (key && !sameBytes(key, newKey))
+        throw new SecureError('key_change_unacknowledged', 'the pending key changed again');
+      if (how === 'scanned' && !key) throw new TypeError('a scanned acceptance names the key');
+      if (how === 'click' && peer.verifiedBeforeChange)
+        throw new SecureError('verification_required', 'verify the new key or accept it explicitly');
       const sessions = (await this.loadSessions(peer.chatId)).filter((s) =>
         sameBytes(s.remoteIdentityKey, newKey),
       );
+      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
       const next: StoredPeer = {
-        ...peer,
+        ...rest,
         identityKey: newKey,
         pendingIdentityKey: null,
         keyChanged: false,
-        verified: false,
+        verified: how === 'scanned',
       };
       await this.storage.write([
         this.sessionsOp(peer.chatId, sessions),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
+        ...extra(next),
       ]);
       return next;
     });
@@ -505,14 +578,21 @@ export class SessionManager {
     });
   }
 
-  /** Our identity key and the contact's trusted one, for the safety number (looked up once if unknown). */
-  async safetyKeys(username: string): Promise<{ me: string; mine: Uint8Array; theirs: Uint8Array }> {
+  /**
+   * Our identity key, the contact's trusted one (looked up once if unknown) and, during an
+   * unacknowledged key change, the pending one — the key the safety screen must show
+   * (SECURITY.md, "Trust model").
+   */
+  async safetyKeys(
+    username: string,
+  ): Promise<{ me: string; mine: Uint8Array; theirs: Uint8Array; pending: Uint8Array | null }> {
     const id = await loadIdentity(this.storage);
     if (!id) throw new Error('no identity key on this device');
     let peer = await this.requirePeer(username);
     if (!peer.identityKey) peer = (await this.checkIdentity(username)) ?? peer;
     if (!peer.identityKey) throw new SecureError('unknown_peer', 'identity key unknown');
-    return { me: id.username, mine: id.keyPair.publicKey, theirs: peer.identityKey };
+    const pending = peer.keyChanged ? peer.pendingIdentityKey : null;
+    return { me: id.username, mine: id.keyPair.publicKey, theirs: peer.identityKey, pending };
   }
 
   // ── prekeys ──────────────────────────────────────────────────────────────────────────

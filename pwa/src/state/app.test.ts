@@ -133,6 +133,63 @@ describe('createApp over the real relay', () => {
     expect((await bob.app.safetyNumber(alice.username)).verified).toBe(true);
   });
 
+  it('regression (key change compares the old key): during a change the screen shows the new key; the old QR accepts nothing, the new one verifies and accepts in one step', async () => {
+    const alice = await registered('akc');
+    const bob = await registered('akd');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    const bobOld = await bob.app.safetyNumber(alice.username);
+    expect(await alice.app.compareScanned(bob.username, bobOld.qrText)).toBe('match');
+    expect(alice.app.contacts.value[0]).toMatchObject({ verified: true, keyChanged: false });
+    // Bob reinstalls: a new device of the same account with a new identity key.
+    const bob2 = makeApp(crypto.randomUUID());
+    await bob2.login(bob.username, bob.recoveryCodes[0] ?? '');
+    await until(() => alice.app.contacts.value[0]?.keyChanged === true, 'key change seen');
+    expect(alice.app.contacts.value[0]).toMatchObject({ verified: false, verifiedBeforeChange: true });
+    // Verified before: one click does not accept the new key.
+    expect(await alice.app.acknowledgeKeyChange(bob.username).catch(codeOf)).toBe('verification_required');
+    // The screen shows the PENDING key's number, not the one verified before.
+    const shown = await alice.app.safetyNumber(bob.username);
+    expect(shown).toMatchObject({ pending: true, verified: false });
+    expect(shown.digits).not.toBe(bobOld.digits);
+    // The old device's QR matches only the superseded key: said so, nothing accepted.
+    expect(await alice.app.compareScanned(bob.username, bobOld.qrText)).toBe('old-key');
+    expect(alice.app.contacts.value[0]).toMatchObject({ verified: false, keyChanged: true });
+    await expect(alice.app.sendText(bob.username, 'held')).resolves.toBeTruthy();
+    expect(alice.app.messagesFor(bob.username).value.at(-1)?.state).not.toBe('sent');
+    // The new device's QR: verified and accepted in one step.
+    await bob2.addContact(alice.username);
+    const bobNew = await bob2.safetyNumber(alice.username);
+    expect(bobNew.digits).toBe(shown.digits);
+    expect(await alice.app.compareScanned(bob.username, bobNew.qrText)).toBe('match');
+    expect(alice.app.contacts.value[0]).toMatchObject({ verified: true, keyChanged: false });
+    expect((await alice.app.safetyNumber(bob.username)).pending).toBe(false);
+    // The old QR now matches nothing this device trusts.
+    expect(await alice.app.compareScanned(bob.username, bobOld.qrText)).toBe('mismatch');
+    await until(
+      () =>
+        bob2.messagesFor(alice.username).value.some((m) => m.body.kind === 'text' && m.body.text === 'held'),
+      'held message reaches the new device',
+    );
+  });
+
+  it('a verified contact’s key change is accepted without a scan only by the deliberate second step, then shown unverified', async () => {
+    const alice = await registered('ake');
+    const bob = await registered('akf');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    expect(
+      await alice.app.compareScanned(bob.username, (await bob.app.safetyNumber(alice.username)).qrText),
+    ).toBe('match');
+    const bob2 = makeApp(crypto.randomUUID());
+    await bob2.login(bob.username, bob.recoveryCodes[0] ?? '');
+    await until(() => alice.app.contacts.value[0]?.keyChanged === true, 'key change seen');
+    expect(await alice.app.acknowledgeKeyChange(bob.username).catch(codeOf)).toBe('verification_required');
+    expect(alice.app.contacts.value[0]?.keyChanged).toBe(true);
+    await alice.app.acknowledgeKeyChange(bob.username, { withoutVerifying: true });
+    expect(alice.app.contacts.value[0]).toMatchObject({ verified: false, keyChanged: false });
+  });
+
   it('logs in again on the same device keeping its store; on a new device with fresh keys', async () => {
     const alice = await registered('apk');
     const bob = await registered('apm');

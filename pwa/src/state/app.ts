@@ -163,6 +163,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const lockState = signal<LockState>({ kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES });
   const clock = options.clock ?? systemClock;
   const kdfCost = options.kdfCost ?? DEFAULT_KDF;
+  const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
   const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
   const photoSignals = new Map<string, Signal<PhotoView>>();
@@ -226,7 +227,14 @@ export function createApp(options: AppOptions = {}): RunningApp {
       storage: store,
       api,
       wsUrl: options.wsUrl ?? sameOriginWsUrl('/api/ws'),
-      sinks: { contacts, chats, connection, messages: messagesSignal, photo: photoSignal },
+      sinks: {
+        contacts,
+        chats,
+        connection,
+        ownIdentity: ownIdentityWarning,
+        messages: messagesSignal,
+        photo: photoSignal,
+      },
       onSessionEnded: () => {
         void endSession();
       },
@@ -261,6 +269,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     api.http.setTokens(null);
     clearViews();
     notice.value = null;
+    ownIdentityWarning.value = null;
     auth.value =
       next === 'locked' && username
         ? { status: 'locked', username }
@@ -444,6 +453,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     storagePersisted,
     notice,
     lock: lockState,
+    ownIdentityWarning,
 
     async start() {
       if (options.registerServiceWorker !== false) registerServiceWorker();
@@ -614,6 +624,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       }
     },
     removeContact: wrap((username: string) => requireMessenger().removeContact(username)),
+    blockContact: wrap((username: string) => requireMessenger().blockContact(username)),
     messagesFor: messagesSignal,
     markRead(contact) {
       messenger?.markRead(contact);
@@ -633,35 +644,56 @@ export function createApp(options: AppOptions = {}): RunningApp {
       return s;
     },
 
+    // During an unacknowledged key change the number and QR are those of the PENDING key, and
+    // a scan is compared with it; a scan matching only the superseded key is 'old-key' and
+    // accepts nothing (SECURITY.md, "Trust model").
     safetyNumber: wrap(async (contact: string) => {
       const m = requireMessenger();
       const keys = await m.sm.safetyKeys(contact);
       const { safetyNumberOf } = await cryptoLayers();
-      const n = safetyNumberOf({ me: keys.me, mine: keys.mine, contact, theirs: keys.theirs });
+      const theirs = keys.pending ?? keys.theirs;
+      const n = safetyNumberOf({ me: keys.me, mine: keys.mine, contact, theirs });
       const peer = await m.sm.peer(contact);
       return {
         contact,
         digits: n.digits,
         groups: n.groups,
         qrText: n.qrText,
-        verified: peer?.verified ?? false,
+        verified: (peer?.verified ?? false) && keys.pending === null,
+        pending: keys.pending !== null,
       };
     }),
     compareScanned: wrap(async (contact: string, scanned: string) => {
       const m = requireMessenger();
       const keys = await m.sm.safetyKeys(contact);
-      const { compareScannedText } = await cryptoLayers();
-      const result = compareScannedText(
-        { me: keys.me, mine: keys.mine, contact, theirs: keys.theirs },
-        scanned,
-      );
+      const { compareScannedDuringChange, compareScannedText } = await cryptoLayers();
+      const { me, mine } = keys;
+      if (keys.pending) {
+        const result = compareScannedDuringChange(
+          { me, mine, contact, trusted: keys.theirs, pending: keys.pending },
+          scanned,
+        );
+        // The contact's device shows the new key: verified and accepted in one step.
+        if (result === 'match') await m.acceptScannedKey(contact, keys.pending);
+        return result;
+      }
+      const result = compareScannedText({ me, mine, contact, theirs: keys.theirs }, scanned);
       if (result === 'match') await m.setVerified(contact, true);
       return result;
     }),
     markVerified: wrap((contact: string, verified: boolean) =>
       requireMessenger().setVerified(contact, verified),
     ),
-    acknowledgeKeyChange: wrap((contact: string) => requireMessenger().acknowledgeKeyChange(contact)),
+    acknowledgeKeyChange: wrap((contact: string, options?: { withoutVerifying?: boolean }) =>
+      requireMessenger().acknowledgeKeyChange(
+        contact,
+        options?.withoutVerifying ? 'without-verifying' : 'click',
+      ),
+    ),
+
+    dismissOwnIdentityWarning: wrap(async () => {
+      await requireMessenger().dismissOwnIdentityWarning();
+    }),
 
     setLanguage,
     applyUpdate,

@@ -5,4 +5,4 @@
 export { createAccountKeys, publishAccountKeys } from '../secure/account-keys.ts';
 export { holdsVersion1State } from '../secure/store-format.ts';
 export { Messenger } from './messenger.ts';
-export { compareScannedText, safetyNumberOf } from './safety.ts';
+export { compareScannedDuringChange, compareScannedText, safetyNumberOf } from './safety.ts';

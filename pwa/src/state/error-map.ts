@@ -40,7 +40,9 @@ export function toAppErrorCode(err: unknown): AppErrorCode {
     return 'unknown';
   }
   if (err instanceof SecureError)
-    return err.code === 'key_change_unacknowledged' ? 'key_change_unacknowledged' : 'unknown';
+    return err.code === 'key_change_unacknowledged' || err.code === 'verification_required'
+      ? err.code
+      : 'unknown';
   if (err instanceof PhotoRejected) return err.reason;
   if (err instanceof WrongPassphraseError) return 'wrong_passphrase';
   if (err instanceof PassphraseRuleError)

@@ -6,6 +6,7 @@
 import { type Signal, signal } from '@preact/signals-react';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
 import { publishAccountKeys } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
@@ -41,6 +42,7 @@ function makeSinks() {
     contacts: signal<readonly Contact[]>([]),
     chats: signal<readonly ChatSummary[]>([]),
     connection: signal<ConnectionStatus>('offline'),
+    ownIdentity: signal<{ readonly at: number } | null>(null),
     messages(contact: string) {
       const s = messages.get(contact) ?? signal<readonly ChatMessage[]>([]);
       messages.set(contact, s);
@@ -209,6 +211,10 @@ describe('Messenger over the real relay', () => {
     const bob2 = await device(bob.user, await signInAgain(bob.user));
     await until(() => alice.sinks.contacts.value[0]?.keyChanged === true, 'key change pushed');
     expect(alice.sinks.contacts.value[0]).toMatchObject({ verified: false, keyChanged: true });
+    // The change is a timeline entry of the chat, at the moment it was seen, kept in history.
+    const entries = () => alice.sinks.messages(b).value.filter((m) => m.body.kind === 'keyChange');
+    expect(entries()).toHaveLength(1);
+    expect(chat(alice, b)?.last).toMatchObject({ kind: 'text', preview: 'first' });
     // Written now, the message waits in the outbox: not encrypted to the new key, not sent.
     // (Bob's mailbox may still hold 'first': the old device stopped before acknowledging it.)
     const ids = async () => (await bob2.api.messages(0)).messages.map((m) => m.id);
@@ -218,12 +224,119 @@ describe('Messenger over the real relay', () => {
     expect(stateOf(alice, b, held)).toBe('queued');
     expect(await ids()).toEqual(mailboxBefore);
     expect(texts(bob2, a)).toEqual([]);
-    await alice.m.acknowledgeKeyChange(b);
+    // Verified before the change: a plain acknowledgement is refused, the explicit step is not.
+    await expect(alice.m.acknowledgeKeyChange(b)).rejects.toMatchObject({ code: 'verification_required' });
+    await alice.m.acknowledgeKeyChange(b, 'without-verifying');
     expect(alice.sinks.contacts.value[0]).toMatchObject({ keyChanged: false, verified: false });
     await until(() => texts(bob2, a).includes('after the change'), 'held message sent after acknowledging');
     await alice.m.sendText(b, 'to the new phone');
     await until(() => texts(bob2, a).includes('to the new phone'), 'new device receives');
     expect(texts(bob2, a)).toEqual(['after the change', 'to the new phone']);
+    expect(entries()).toHaveLength(1);
+    const reloaded = await start(alice.user, alice.api, alice.storage, false);
+    expect(texts(reloaded, b)).toContain('<keyChange>');
+  });
+
+  it('regression (outbox sealed for the old key): a message sealed before a key change is held, then re-sealed for the accepted key — never lost', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    await alice.m.sendText(b, 'first');
+    await until(() => texts(bob, a).includes('first'), 'first message');
+    // Alice's app sealed a message for Bob's current key, then closed before the send got
+    // through (the outbox keeps the ciphertext to resend the same bytes).
+    alice.m.stop();
+    const peer = await alice.m.sm.peer(b);
+    if (!peer) throw new Error('no peer');
+    const id = crypto.randomUUID();
+    const now = Date.now();
+    const message: StoredMessage = {
+      id,
+      contact: b,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body: { kind: 'text', text: 'sealed before the change' },
+    };
+    await alice.m.sm.encryptText(b, 'sealed before the change', (wire) => [
+      { kind: 'putMessage', chat: peer.chatId, id, value: message },
+      {
+        kind: 'put',
+        key: OUTBOX.outbox(id),
+        value: {
+          id,
+          contact: b,
+          chatId: peer.chatId,
+          kind: 'text',
+          createdAt: now,
+          wire,
+          failed: null,
+        } satisfies OutboxItem,
+      },
+    ]);
+    // Bob reinstalls meanwhile; Alice's app starts again and goes online.
+    bob.m.stop();
+    const bob2 = await device(bob.user, await signInAgain(bob.user));
+    const alice2 = await start(alice.user, alice.api, alice.storage);
+    await alice2.m.outbox.flush();
+    await until(() => alice2.sinks.contacts.value[0]?.keyChanged === true, 'key change seen');
+    // Held: the old ciphertext did not go to the new device.
+    expect(stateOf(alice2, b, id)).toBe('queued');
+    await alice2.m.acknowledgeKeyChange(b);
+    await until(() => texts(bob2, a).includes('sealed before the change'), 're-sealed for the new key');
+    await until(() => stateOf(alice2, b, id) === 'delivered', 'delivered');
+  });
+
+  it('warns the owner when the account’s key is replaced from another device: the event, and the check on every start', async () => {
+    const user = await registerOnRelay('mo');
+    const first = await device(user);
+    expect(first.sinks.ownIdentity.value).toBeNull();
+    // Someone (or the owner) logs in elsewhere and replaces the identity key.
+    const second = await device(user, await signInAgain(user));
+    await until(() => first.sinks.ownIdentity.value !== null, 'identity_replaced pushed');
+    // Stored: a restart still shows it.
+    first.m.stop();
+    const restarted = await start(user, user.api, first.storage, false);
+    expect(restarted.sinks.ownIdentity.value).not.toBeNull();
+    // Dismissed, the next start checks what the relay publishes (GET /identity) and warns again.
+    await restarted.m.dismissOwnIdentityWarning();
+    restarted.m.stop();
+    const again = await start(user, user.api, first.storage);
+    await until(() => again.sinks.ownIdentity.value !== null, 'start check');
+    // The device whose key the relay publishes is not warned.
+    await second.m.checkOwnIdentity();
+    expect(second.sinks.ownIdentity.value).toBeNull();
+  });
+
+  it('regression (undecryptable messages create chats): a stranger’s message that does not open creates no contact and no chat', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const mallory = await registerOnRelay('mz');
+    await mallory.api.sendMessage(a, crypto.randomUUID(), crypto.getRandomValues(new Uint8Array(200)));
+    // Frames are handled in order: once Bob's later message shows, Mallory's was handled.
+    await bob.m.sendText(a, 'after the garbage');
+    await until(() => texts(alice, bob.user.username).includes('after the garbage'), 'later message');
+    expect(alice.sinks.contacts.value.map((c) => c.username)).toEqual([bob.user.username]);
+    expect(alice.sinks.chats.value.map((c) => c.contact)).toEqual([bob.user.username]);
+    expect((await alice.m.sm.peers()).map((p) => p.username)).toEqual([bob.user.username]);
+  });
+
+  it('a first message from someone not added is a request: no delivery receipt until accepted', async () => {
+    const alice = await device(await registerOnRelay('mr'));
+    const carol = await device(await registerOnRelay('ms'));
+    const a = alice.user.username;
+    const c = carol.user.username;
+    await carol.m.addContact(a);
+    const first = await carol.m.sendText(a, 'hi, it is carol');
+    await until(() => texts(alice, c).includes('hi, it is carol'), 'request arrives');
+    expect(alice.sinks.contacts.value).toEqual([expect.objectContaining({ username: c, request: true })]);
+    await alice.m.addContact(c);
+    expect(alice.sinks.contacts.value[0]?.request).toBeUndefined();
+    const second = await carol.m.sendText(a, 'thanks for accepting');
+    await until(() => stateOf(carol, a, second) === 'delivered', 'receipt after acceptance');
+    // Receipts come in stream order: none was given for the request.
+    expect(stateOf(carol, a, first)).toBe('sent');
   });
 
   it('shows relay-reordered messages in the sender’s order, dated by the sender’s time', async () => {

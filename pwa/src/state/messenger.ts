@@ -22,6 +22,7 @@ import {
   sealPhoto,
 } from '../photo/seal.ts';
 import { downloadPhotoBlob, uploadPhotoBlob } from '../photo/transfer.ts';
+import { loadIdentity, loadPrekeyState } from '../secure/account-keys.ts';
 import { SecureError } from '../secure/errors.ts';
 import type { StoredPeer } from '../secure/records.ts';
 import { type DecryptedIncoming, SessionManager } from '../secure/session-manager.ts';
@@ -45,6 +46,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface MessengerSinks {
   readonly contacts: Signal<readonly Contact[]>;
+  /**
+   * This account's identity key was replaced elsewhere (the relay's identity_replaced event,
+   * or the relay no longer publishing this device's key): when this device learnt it.
+   */
+  readonly ownIdentity?: Signal<OwnIdentityWarning | null>;
   readonly chats: Signal<readonly ChatSummary[]>;
   readonly connection: Signal<ConnectionStatus>;
   messages(contact: string): Signal<readonly ChatMessage[]>;
@@ -62,6 +68,12 @@ export interface MessengerOptions {
   /** The device clock (ms); tests drive prekey rotation with it. */
   readonly clock?: () => number;
 }
+
+/** The owner's identity warning (SECURITY.md, "Trust model"), stored until dismissed. */
+export interface OwnIdentityWarning {
+  readonly at: number;
+}
+const OWN_IDENTITY_WARNING = 'own-identity-warning';
 
 const fromB64 = (text: unknown): Uint8Array | null => {
   if (typeof text !== 'string') return null;
@@ -85,6 +97,7 @@ export class Messenger {
   private frames: Promise<void> = Promise.resolve();
   private pendingAcks: number[] = [];
   private pendingPhotoAcks: string[] = [];
+  private pendingNoReceipt: number[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -95,12 +108,31 @@ export class Messenger {
 
   constructor(private readonly o: MessengerOptions) {
     this.clock = o.clock ?? Date.now;
-    this.sm = new SessionManager(o.storage, o.api, { clock: this.clock });
+    this.sm = new SessionManager(o.storage, o.api, {
+      clock: this.clock,
+      onKeyChange: (peer) => {
+        const entry = this.keyChangeEntry(peer);
+        return entry ? [{ kind: 'putMessage', chat: peer.chatId, id: entry.id, value: entry }] : [];
+      },
+    });
     this.outbox = new Outbox({
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
-      send: async (item, wire) => ({ relayId: (await o.api.sendMessage(item.contact, item.id, wire)).id }),
+      send: async (item, wire) => ({
+        relayId: (await o.api.sendMessage(item.contact, item.clientId ?? item.id, wire)).id,
+      }),
+      // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
+      // asked of the relay (the identity route spends nothing), so a key change not yet seen on
+      // the stream still holds it (SECURITY.md, "Trust model").
+      beforeResend: async (item) => {
+        const peer = await this.sm.checkIdentity(item.contact);
+        if (peer) this.setPeer(peer);
+        if (peer?.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+      },
       onChange: (m) => {
+        // A photo's prepared plaintext is kept until sent: a key change may need it re-sealed.
+        if (m.state === 'sent' && m.body.kind === 'photo')
+          void o.storage.delete(RECORD.outgoingPhoto(m.id)).catch(() => undefined);
         this.upsert(m);
         if (m.state === 'queued') this.scheduleFlush();
         else if (m.state === 'sent') this.flushAttempt = 0;
@@ -126,6 +158,40 @@ export class Messenger {
     this.publishContacts();
     for (const contact of this.peers.keys()) this.publishMessages(contact);
     this.publishChats();
+    if (this.o.sinks.ownIdentity)
+      this.o.sinks.ownIdentity.value =
+        (await this.o.storage.get<OwnIdentityWarning>(OWN_IDENTITY_WARNING)) ?? null;
+  }
+
+  /**
+   * Raises the persistent warning that this account's identity key was replaced from another
+   * device (kept, also across restarts, until the user dismisses it).
+   */
+  private async warnOwnIdentity(at: number): Promise<void> {
+    if (this.o.sinks.ownIdentity?.value) return;
+    const warning: OwnIdentityWarning = { at };
+    await this.o.storage.put(OWN_IDENTITY_WARNING, warning);
+    if (this.o.sinks.ownIdentity) this.o.sinks.ownIdentity.value = warning;
+  }
+
+  async dismissOwnIdentityWarning(): Promise<void> {
+    await this.o.storage.delete(OWN_IDENTITY_WARNING);
+    if (this.o.sinks.ownIdentity) this.o.sinks.ownIdentity.value = null;
+  }
+
+  /**
+   * On every start (going online): the relay must still publish THIS device's identity key for
+   * the account (GET /identity, spends nothing). Another key there means the account was
+   * re-keyed elsewhere — by the owner on another device, or by someone holding the account.
+   * Skipped while this device's own key has not been accepted by the relay yet.
+   */
+  async checkOwnIdentity(): Promise<void> {
+    const [mine, state] = await Promise.all([loadIdentity(this.o.storage), loadPrekeyState(this.o.storage)]);
+    if (!mine || !state.identityUploaded) return;
+    const published = await this.o.api.identity(this.o.username);
+    const a = published.identityKey;
+    const b = mine.keyPair.publicKey;
+    if (a.length !== b.length || a.some((v, i) => v !== b[i])) await this.warnOwnIdentity(this.clock());
   }
 
   private publishContacts(): void {
@@ -148,7 +214,27 @@ export class Messenger {
       .map((m) => toChatMessage(m, this.progress.get(m.id)));
   }
 
+  /**
+   * The chat's timeline entry for the key change `peer` is flagged with ("alice's security key
+   * changed — 12:03"), stored with the flag and kept in history (SECURITY.md, "Trust model").
+   */
+  private keyChangeEntry(peer: StoredPeer): StoredMessage | null {
+    if (!peer.keyChanged || peer.keyChangedAt === undefined) return null;
+    return {
+      id: `keychange:${peer.chatId}:${peer.keyChangedAt}`,
+      contact: peer.username,
+      direction: 'in',
+      at: peer.keyChangedAt,
+      storedAt: peer.keyChangedAt,
+      state: 'received',
+      body: { kind: 'keyChange' },
+    };
+  }
+
   private setPeer(peer: StoredPeer): void {
+    // A newly seen key change: its stored timeline entry joins the history in memory too.
+    const entry = this.keyChangeEntry(peer);
+    if (entry && !(this.history.get(peer.username) ?? []).some((m) => m.id === entry.id)) this.upsert(entry);
     this.peers.set(peer.username, peer);
     this.publishContacts();
     this.publishChats();
@@ -184,6 +270,7 @@ export class Messenger {
         onStatus: (s: SocketStatus) => {
           this.o.sinks.connection.value = s;
           if (s === 'online') {
+            void this.checkOwnIdentity().catch(() => undefined);
             void this.outbox.flush();
             void this.syncContacts();
             void this.maintainPrekeys();
@@ -232,7 +319,7 @@ export class Messenger {
   async syncContacts(): Promise<void> {
     try {
       for (const c of await this.o.api.contacts()) {
-        if (!this.peers.has(c.username))
+        if (!this.peers.has(c.username) || this.peers.get(c.username)?.request)
           this.setPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
       await this.topUpPrekeys();
@@ -240,9 +327,11 @@ export class Messenger {
       // acknowledge them now, so the relay can delete them.
       const page = await this.o.api.messages(0, 500);
       const handled: number[] = [];
+      const silent: number[] = [];
       for (const m of page.messages)
-        if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`))) handled.push(m.id);
-      if (handled.length) await this.o.api.ack(handled);
+        if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`)))
+          (this.peers.get(m.sender)?.request ? silent : handled).push(m.id);
+      if (handled.length || silent.length) await this.o.api.ack(handled, [], silent);
     } catch {
       // Offline or refused: the next successful connection tries again.
     }
@@ -331,6 +420,11 @@ export class Messenger {
         }
         return this.advance(f.seq);
       }
+      case 'identity_replaced': {
+        const at = typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.clock() : this.clock();
+        await this.warnOwnIdentity(at);
+        return this.advance(f.seq);
+      }
       case 'prekeys_low':
         await this.topUpPrekeys().catch(() => undefined);
         return;
@@ -349,6 +443,7 @@ export class Messenger {
     const receivedAt =
       typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.clock() : this.clock();
     let stored: StoredMessage | null = null;
+    let controlOnly = false;
     try {
       const result = await this.sm.decrypt(from, bytes, (r) => {
         stored = this.incomingRecord(id, from, receivedAt, relayId, r);
@@ -361,6 +456,7 @@ export class Messenger {
       if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
       this.setPeer(result.peer);
       if (stored) this.upsert(stored);
+      controlOnly = result.contentType === 'control';
     } catch (err) {
       // A local failure (storage): leave it unacknowledged; the relay sends it again later.
       if (!(err instanceof SecureError)) return;
@@ -371,8 +467,13 @@ export class Messenger {
       // device too. Unacknowledged messages expire with the relay's retention.
       if (err.code !== 'duplicate') return;
     }
-    // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9).
-    this.queueAck(relayId);
+    // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9). A control
+    // message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a stranger
+    // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
+    // no_receipt_ids).
+    // A message request gets none either until the user accepts it.
+    if (controlOnly || this.peers.get(from)?.request) this.queueAck(null, undefined, relayId);
+    else this.queueAck(relayId);
   }
 
   private incomingRecord(
@@ -414,7 +515,8 @@ export class Messenger {
   }
 
   private async onDelivered(f: ServerFrame): Promise<void> {
-    const clientId = typeof f.client_id === 'string' ? f.client_id : null;
+    // A re-sealed message's client_id is `<message id>_r<n>` (OutboxItem.clientId).
+    const clientId = typeof f.client_id === 'string' ? f.client_id.replace(/_r\d+$/, '') : null;
     const extra: WriteOp[] = [];
     let updated: StoredMessage | null = null;
     if (clientId) {
@@ -429,16 +531,19 @@ export class Messenger {
     if (updated) this.upsert(updated);
   }
 
-  private queueAck(id: number | null, photoId?: string): void {
+  private queueAck(id: number | null, photoId?: string, noReceiptId?: number): void {
     if (id !== null) this.pendingAcks.push(id);
     if (photoId) this.pendingPhotoAcks.push(photoId);
+    if (noReceiptId !== undefined) this.pendingNoReceipt.push(noReceiptId);
     if (this.ackTimer) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
       const ids = this.pendingAcks.splice(0, 500);
       const photos = this.pendingPhotoAcks.splice(0, 500);
-      if (!ids.length && !photos.length) return;
-      this.o.api.ack(ids, photos).catch(() => {
+      const silent = this.pendingNoReceipt.splice(0, 500);
+      if (!ids.length && !photos.length && !silent.length) return;
+      this.o.api.ack(ids, photos, silent).catch(() => {
+        this.pendingNoReceipt.push(...silent);
         // Not acknowledged: the relay keeps them and sends them again; they are then
         // recognised as duplicates and acknowledged on the next attempt.
         this.pendingAcks.push(...ids);
@@ -492,7 +597,7 @@ export class Messenger {
   /** Stores an outgoing message and its outbox item in one transaction (plus `extra` writes). */
   private async queueOutgoing(
     contact: string,
-    body: StoredMessage['body'],
+    body: Exclude<StoredMessage['body'], { kind: 'keyChange' }>,
     extra: (id: string) => WriteOp[] = () => [],
   ): Promise<string> {
     const peer = this.requirePeer(contact);
@@ -551,7 +656,7 @@ export class Messenger {
           });
           return photoMetadataPlaintext(prepared, sealed, uploaded.id);
         },
-        (wire) => [...persist(wire), { kind: 'delete', key: RECORD.outgoingPhoto(item.id) }],
+        persist,
         { sentAt: item.createdAt },
       );
     } finally {
@@ -640,6 +745,12 @@ export class Messenger {
     this.publishChats();
   }
 
+  /** Blocks `username` at the relay, then removes its chat here (a message request's "block"). */
+  async blockContact(username: string): Promise<void> {
+    await this.o.api.block(username);
+    await this.removeContact(username);
+  }
+
   markRead(contact: string): void {
     const peer = this.peers.get(contact);
     if (!peer) return;
@@ -649,9 +760,34 @@ export class Messenger {
     void this.o.storage.put(RECORD.chatMeta(peer.chatId), meta).catch(() => undefined);
   }
 
-  async acknowledgeKeyChange(contact: string): Promise<void> {
-    this.setPeer(await this.sm.acknowledgeKeyChange(contact));
+  /** Accepts the pending key unverified ('click' is refused for a contact verified before). */
+  async acknowledgeKeyChange(contact: string, how: 'click' | 'without-verifying' = 'click'): Promise<void> {
+    const reseal = await this.resealOps(contact);
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact, how, undefined, reseal));
     void this.outbox.flush();
+  }
+
+  /** The scanned safety QR matched this pending key: accept it, verified. */
+  async acceptScannedKey(contact: string, key: Uint8Array): Promise<void> {
+    const reseal = await this.resealOps(contact);
+    this.setPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key, reseal));
+    void this.outbox.flush();
+  }
+
+  /**
+   * Outbox items of `contact` already sealed (for the old key): with the acceptance, in the
+   * same transaction, their ciphertext is dropped so the next flush seals them for the new key
+   * — under a new client_id, since the relay may hold the old bytes under the old one. Never
+   * before acceptance (SECURITY.md, "Trust model").
+   */
+  private async resealOps(contact: string): Promise<() => WriteOp[]> {
+    const sealed = (await this.outbox.pending()).filter((i) => i.contact === contact && i.wire);
+    return () =>
+      sealed.map((item) => {
+        const n = Number(/_r(\d+)$/.exec(item.clientId ?? '')?.[1] ?? 0) + 1;
+        const next: OutboxItem = { ...item, wire: null, failed: null, clientId: `${item.id}_r${n}` };
+        return { kind: 'put', key: RECORD.outbox(item.id), value: next };
+      });
   }
 
   async setVerified(contact: string, verified: boolean): Promise<void> {

@@ -21,18 +21,20 @@ export function compareForDisplay(a: StoredMessage, b: StoredMessage): number {
 }
 
 export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage {
-  const body =
+  const body: ChatMessage['body'] =
     m.body.kind === 'text'
       ? { kind: 'text' as const, text: m.body.text }
-      : {
-          kind: 'photo' as const,
-          photo: {
-            mime: m.body.photo.mime,
-            width: m.body.photo.width,
-            height: m.body.photo.height,
-            size: m.body.photo.size,
-          },
-        };
+      : m.body.kind === 'keyChange'
+        ? { kind: 'keyChange' as const }
+        : {
+            kind: 'photo' as const,
+            photo: {
+              mime: m.body.photo.mime,
+              width: m.body.photo.width,
+              height: m.body.photo.height,
+              size: m.body.photo.size,
+            },
+          };
   return {
     id: m.id,
     contact: m.contact,
@@ -47,7 +49,14 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
 }
 
 export function toContact(p: StoredPeer): Contact {
-  return { username: p.username, verified: p.verified, keyChanged: p.keyChanged, addedAt: p.addedAt };
+  return {
+    username: p.username,
+    verified: p.verified,
+    keyChanged: p.keyChanged,
+    verifiedBeforeChange: p.keyChanged && p.verifiedBeforeChange === true,
+    ...(p.request ? { request: true } : {}),
+    addedAt: p.addedAt,
+  };
 }
 
 export function summarise(
@@ -55,11 +64,13 @@ export function summarise(
   messages: readonly StoredMessage[],
   meta: ChatMeta | undefined,
 ): ChatSummary {
-  let last: StoredMessage | undefined;
-  for (const m of messages) if (!last || compareForDisplay(last, m) <= 0) last = m;
+  // Timeline entries (a key change) are neither the last message nor unread.
+  const real = messages.filter(isMessage);
+  let last: (StoredMessage & { body: { kind: 'text' | 'photo' } }) | undefined;
+  for (const m of real) if (!last || compareForDisplay(last, m) <= 0) last = m;
   const readUpTo = meta?.readUpTo ?? 0;
   let unread = 0;
-  for (const m of messages) if (m.direction === 'in' && m.storedAt > readUpTo) unread += 1;
+  for (const m of real) if (m.direction === 'in' && m.storedAt > readUpTo) unread += 1;
   return {
     contact: peer.username,
     last: last
@@ -74,6 +85,9 @@ export function summarise(
     keyChanged: peer.keyChanged,
   };
 }
+
+const isMessage = (m: StoredMessage): m is StoredMessage & { body: { kind: 'text' | 'photo' } } =>
+  m.body.kind !== 'keyChange';
 
 /** Newest activity first; chats without messages by when the contact was added. */
 export function sortChats(chats: ChatSummary[], addedAt: (contact: string) => number): ChatSummary[] {

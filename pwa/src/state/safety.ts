@@ -43,3 +43,28 @@ export function compareScannedText(input: SafetyInput, scanned: string): ScanRes
     return 'invalid'; // another version or not a payload at all
   }
 }
+
+export interface KeyChangeSafetyInput {
+  readonly me: string;
+  readonly mine: Uint8Array;
+  readonly contact: string;
+  /** The key this device trusted until the change (superseded). */
+  readonly trusted: Uint8Array;
+  /** The new key seen and not yet accepted. */
+  readonly pending: Uint8Array;
+}
+
+/**
+ * A scan during an unacknowledged key change (SECURITY.md, "Trust model"): the scanned QR is
+ * compared with the safety number of the PENDING key — 'match' means the contact's device
+ * holds the new key, and the caller accepts it. A QR that matches only the superseded key is
+ * 'old-key': the contact's device still has the old key, so the new one is not theirs (or they
+ * have not updated); nothing may be accepted and "match" is never shown for it.
+ */
+export function compareScannedDuringChange(input: KeyChangeSafetyInput, scanned: string): ScanResult {
+  const { me, mine, contact } = input;
+  const againstPending = compareScannedText({ me, mine, contact, theirs: input.pending }, scanned);
+  if (againstPending !== 'mismatch') return againstPending;
+  const againstOld = compareScannedText({ me, mine, contact, theirs: input.trusted }, scanned);
+  return againstOld === 'match' ? 'old-key' : 'mismatch';
+}

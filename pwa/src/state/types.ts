@@ -29,6 +29,7 @@ export type AppErrorCode =
   | 'too_large'
   | 'unsupported_image'
   | 'key_change_unacknowledged'
+  | 'verification_required'
   | 'safety_mismatch'
   | 'cancelled'
   | 'wrong_passphrase'
@@ -100,6 +101,16 @@ export interface Contact {
   readonly verified: boolean;
   /** The contact's identity key changed and the user has not acknowledged it yet. */
   readonly keyChanged: boolean;
+  /**
+   * The contact was verified before the pending key change: acknowledging takes a scan of the
+   * new key or the explicit acknowledgeKeyChange(contact, { withoutVerifying: true }).
+   */
+  readonly verifiedBeforeChange?: boolean;
+  /**
+   * A message request: someone not added wrote first. No delivery receipt is sent until the
+   * user accepts (addContact), deletes (removeContact) or blocks.
+   */
+  readonly request?: boolean;
   readonly addedAt: number;
 }
 
@@ -132,7 +143,12 @@ export interface PhotoInfo {
 
 export type MessageBody =
   | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'photo'; readonly photo: PhotoInfo };
+  | { readonly kind: 'photo'; readonly photo: PhotoInfo }
+  /**
+   * A timeline entry, not a message: the contact's security key changed at `at` (kept in the
+   * history; SECURITY.md, "Trust model").
+   */
+  | { readonly kind: 'keyChange' };
 
 export interface ChatMessage {
   /** Stable local id (the outgoing message's client_id, or the relay envelope id). */
@@ -174,9 +190,19 @@ export interface SafetyNumber {
   /** Text to encode in the QR code the contact scans (compareScanned takes it back). */
   readonly qrText: string;
   readonly verified: boolean;
+  /**
+   * The number is that of the contact's NEW (pending) key during an unacknowledged key change
+   * — not of the key this device trusted so far.
+   */
+  readonly pending: boolean;
 }
 
-export type ScanResult = 'match' | 'mismatch' | 'invalid';
+/**
+ * 'match': the scanned QR is the number shown (during a key change: the PENDING key's, which is
+ * then accepted and verified). 'old-key': during a key change, the QR matches only the
+ * superseded key — nothing accepted. 'mismatch', 'invalid': as named.
+ */
+export type ScanResult = 'match' | 'old-key' | 'mismatch' | 'invalid';
 
 // ── app update ────────────────────────────────────────────────────────────────────────────
 
@@ -208,6 +234,12 @@ export interface AppState {
   /** Something the user must be told once, kept until dismissNotice() (notice.<code> keys). */
   readonly notice: ReadonlySignal<AppNotice | null>;
   readonly lock: ReadonlySignal<LockState>;
+  /**
+   * This account's identity key was replaced from another device (the relay told this session,
+   * or no longer publishes this device's key): when this device learnt it. Shown on every
+   * signed-in screen until dismissed (SECURITY.md, "Trust model").
+   */
+  readonly ownIdentityWarning: ReadonlySignal<{ readonly at: number } | null>;
 }
 
 /**
@@ -280,7 +312,16 @@ export interface AppActions {
   /** Compares what was scanned (QR text) with the expected safety number; a match marks verified. */
   compareScanned(contact: string, scanned: string): Promise<ScanResult>;
   markVerified(contact: string, verified: boolean): Promise<void>;
-  acknowledgeKeyChange(contact: string): Promise<void>;
+  /**
+   * Accepts the contact's pending key unverified. For a contact verified before the change it
+   * rejects with `verification_required` unless `withoutVerifying` is set (the deliberate
+   * second step).
+   */
+  acknowledgeKeyChange(contact: string, options?: { withoutVerifying?: boolean }): Promise<void>;
+  /** Blocks a user at the relay (its messages are dropped) and removes its chat here. */
+  blockContact(username: string): Promise<void>;
+  /** The user says the replacement of this account's key was theirs. */
+  dismissOwnIdentityWarning(): Promise<void>;
 
   // preferences and updates
   setLanguage(lang: Lang): void;

@@ -237,6 +237,11 @@ export class RelayApi {
     return this.http.request<ContactWire>('POST', '/contacts', { body: { username } });
   }
 
+  /** POST /blocks: the relay drops everything this user sends the caller from now on. */
+  async block(username: string): Promise<void> {
+    await this.http.request<unknown>('POST', '/blocks', { body: { username } });
+  }
+
   async contacts(): Promise<ContactWire[]> {
     return (await this.http.request<ContactListWire>('GET', '/contacts')).contacts;
   }
@@ -271,10 +276,16 @@ export class RelayApi {
     };
   }
 
-  ack(ids: readonly number[], photoIds: readonly string[] = []): Promise<AckResultWire> {
-    const body: { ids?: number[]; photo_ids?: string[] } = {};
+  /** `noReceiptIds`: acknowledged without a delivery receipt to the sender (message requests). */
+  ack(
+    ids: readonly number[],
+    photoIds: readonly string[] = [],
+    noReceiptIds: readonly number[] = [],
+  ): Promise<AckResultWire> {
+    const body: { ids?: number[]; photo_ids?: string[]; no_receipt_ids?: number[] } = {};
     if (ids.length) body.ids = [...ids];
     if (photoIds.length) body.photo_ids = [...photoIds];
+    if (noReceiptIds.length) body.no_receipt_ids = [...noReceiptIds];
     return this.http.request<AckResultWire>('POST', '/ack', { body });
   }
 }

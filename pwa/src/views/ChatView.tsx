@@ -5,6 +5,7 @@ import { Composer } from '../components/Composer.tsx';
 import { BackIcon, VerifiedIcon } from '../components/icons.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
 import { MessageList } from '../components/MessageList.tsx';
+import { MessageRequestBanner } from '../components/MessageRequestBanner.tsx';
 import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
 import { NotAContactBanner } from '../components/NotAContactBanner.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
@@ -52,9 +53,10 @@ export function ChatView() {
         </header>
         {keyChanged && <KeyChangeBanner contact={contact} />}
         {!info && <NotAContactBanner contact={contact} />}
+        {info?.request && <MessageRequestBanner contact={contact} />}
         <MessageList messages={messages} locale={locale} contact={contact} />
         <NewMessageAnnouncer messages={messages} />
-        <Composer contact={contact} blocked={keyChanged} />
+        <Composer contact={contact} blocked={keyChanged || info?.request === true} />
       </div>
     </SignedInPage>
   );

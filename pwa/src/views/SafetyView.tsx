@@ -18,8 +18,12 @@ type Outcome = ScanResult | 'no-code';
 
 /**
  * Safety number with one contact: the 60 digits in 12 groups of 5 and a QR code to show;
- * scanning the contact's code (camera or image file) compares the two
- * (spec/protocol.md §11). A match marks the contact verified; a mismatch says so plainly.
+ * scanning the contact's code compares the two (spec/protocol.md §11). A match marks the
+ * contact verified; a mismatch says so plainly. During an unacknowledged key change the number
+ * and QR are those of the NEW key, labelled so; a matching scan accepts and verifies it, and a
+ * code of the superseded key is named as the old key (SECURITY.md, "Trust model"). Scanning
+ * uses the camera; a picture is possible behind a note that one sent over the chat proves
+ * nothing.
  */
 export function SafetyView() {
   return <SafetyScreen decodeFile={decodeQrFile} />;
@@ -37,6 +41,8 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
   const [scanning, setScanning] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // The last match accepted a pending key (the screen then says so, not just "verified").
+  const [matchedPending, setMatchedPending] = useState(false);
 
   // Reload when the key changes or the verified mark moves: the number is derived from the keys.
   const keyChanged = info?.keyChanged ?? false;
@@ -62,12 +68,13 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
         return;
       }
       try {
+        setMatchedPending(number?.pending ?? false);
         setOutcome(await app.compareScanned(contact, scanned));
       } catch (e) {
         setError(errorText(e));
       }
     },
-    [app, contact],
+    [app, contact, number],
   );
 
   const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
@@ -117,7 +124,10 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
         )}
         {number && (
           <section className="card" aria-labelledby={`${id}-num`}>
-            <h2 id={`${id}-num`}>{t('safety.numberTitle')}</h2>
+            <h2 id={`${id}-num`}>
+              {number.pending ? t('safety.pendingTitle', { contact }) : t('safety.numberTitle')}
+            </h2>
+            {number.pending && <p className="hint warning-text">{t('safety.pendingExplain', { contact })}</p>}
             <GroupedCode
               value={number.digits}
               groupSize={5}
@@ -144,6 +154,12 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
               >
                 {t('safety.scanCamera')}
               </button>
+            </div>
+          )}
+          {!scanning && (
+            <details className="file-option">
+              <summary>{t('safety.fileOption')}</summary>
+              <p className="hint">{t('safety.fileNote')}</p>
               <input
                 id={`${id}-file`}
                 type="file"
@@ -154,14 +170,16 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
               <label className="button" htmlFor={`${id}-file`}>
                 {t('safety.scanFile')}
               </label>
-            </div>
+            </details>
           )}
           <div role="status" className="verify-result">
             {outcome === 'match' && (
               <p className="ok">
-                <VerifiedIcon /> {t('safety.match', { contact })}
+                <VerifiedIcon />{' '}
+                {matchedPending ? t('safety.matchNew', { contact }) : t('safety.match', { contact })}
               </p>
             )}
+            {outcome === 'old-key' && <p className="error">{t('safety.oldKey', { contact })}</p>}
             {outcome === 'mismatch' && <p className="error">{t('safety.mismatch', { contact })}</p>}
             {outcome === 'invalid' && <p className="error">{t('safety.invalid')}</p>}
             {outcome === 'no-code' && <p className="error">{t('safety.noCode')}</p>}

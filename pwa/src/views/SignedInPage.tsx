@@ -4,6 +4,7 @@ import { type ReactNode, useEffect } from 'react';
 import { NavLink } from 'react-router';
 import { ConnectionBanner } from '../components/ConnectionBanner.tsx';
 import { NoticeBanner } from '../components/NoticeBanner.tsx';
+import { OwnIdentityBanner } from '../components/OwnIdentityBanner.tsx';
 import { UpdateBanner } from '../components/UpdateBanner.tsx';
 import { t } from '../i18n/i18n.ts';
 
@@ -24,6 +25,7 @@ export function SignedInPage({ title, bare = false, children }: Props) {
   return (
     <div className="app">
       <UpdateBanner />
+      <OwnIdentityBanner />
       <NoticeBanner />
       {!bare && (
         <div className="app-header">

@@ -138,4 +138,29 @@ describe('no serious axe-core violations', () => {
     expect(screen.getByRole('dialog')).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
   });
+
+  it.each(['/chats/bob', '/contacts/bob/safety'])(
+    '%s during a key change of a verified contact, the timeline entry and the owner’s warning',
+    async (path) => {
+      const t = signedIn();
+      t.setContact('bob', { keyChanged: true, verified: false, verifiedBeforeChange: true });
+      t.ownIdentityWarning.value = { at: Date.now() };
+      t.messagesFor('bob').value = [
+        {
+          id: 'k',
+          contact: 'bob',
+          direction: 'in',
+          at: Date.now(),
+          state: 'received',
+          body: { kind: 'keyChange' },
+        },
+      ];
+      renderAt(t.app, path);
+      await act(async () => {
+        await new Promise((r) => setTimeout(r, 0));
+      });
+      fireEvent.click(screen.getByRole('button', { name: 'Accept without verifying…' }));
+      expect(await seriousViolations()).toEqual([]);
+    },
+  );
 });

@@ -129,6 +129,38 @@ describe('ChatView', () => {
     expect(composer().disabled).toBe(false);
   });
 
+  it('shows a key change as a timeline entry in the history, with its time', () => {
+    const at = new Date('2026-03-10T12:03:00').getTime();
+    const t = chatWith([
+      text('a', 'before', base),
+      { id: 'kc', contact: 'bob', direction: 'in', at, state: 'received', body: { kind: 'keyChange' } },
+      text('b', 'after', base + 10 * 60_000),
+    ]);
+    renderAt(t.app, '/chats/bob');
+    const entry = document.querySelector('.timeline-entry');
+    expect(entry?.textContent).toMatch(/^The security key of bob changed — 12:03/);
+    const rows = [...document.querySelectorAll('.message-row')].map((r) => r.textContent ?? '');
+    expect(rows.findIndex((r) => r.includes('changed'))).toBeGreaterThan(
+      rows.findIndex((r) => r.includes('before')),
+    );
+    expect(rows.findIndex((r) => r.includes('changed'))).toBeLessThan(
+      rows.findIndex((r) => r.includes('after')),
+    );
+  });
+
+  it('a message request: accept, delete or block; no sending until accepted', async () => {
+    const t = chatWith([text('a', 'hello?', base)], { request: true });
+    renderAt(t.app, '/chats/bob');
+    const banner = screen.getByRole('region', { name: 'Message request from bob.' });
+    expect(composer().disabled).toBe(true);
+    for (const name of ['Accept', 'Delete', 'Block'])
+      expect(within(banner).getByRole('button', { name })).toBeTruthy();
+    await act(async () => {
+      fireEvent.click(within(banner).getByRole('button', { name: 'Block' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'blockContact', args: ['bob'] });
+  });
+
   it('marks the chat read on open and announces a new incoming message', () => {
     const t = chatWith([text('a', 'old', base)]);
     renderAt(t.app, '/chats/bob');

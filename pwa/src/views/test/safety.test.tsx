@@ -103,4 +103,49 @@ describe('SafetyView', () => {
     });
     expect(screen.queryByRole('alert', { name: 'Security key changed.' })).toBeNull();
   });
+
+  it('during a key change: the NEW key’s number is shown, labelled, and the old key’s code is named as old', async () => {
+    const t = setup({ verified: false, keyChanged: true });
+    renderSafety(t);
+    expect(await screen.findByRole('heading', { name: 'Safety number of the NEW key of bob' })).toBeTruthy();
+    await scanImage('sd-safety:bob:old');
+    expect(document.querySelector('.verify-result')?.textContent).toContain(
+      'This code belongs to the OLD key of bob',
+    );
+    expect(document.querySelector('.verify-result')?.textContent).not.toContain('match');
+    expect(t.contacts.value[0]).toMatchObject({ keyChanged: true, verified: false });
+    await scanImage('sd-safety:bob');
+    expect(document.querySelector('.verify-result')?.textContent).toContain(
+      'The numbers match the new key. It is accepted and bob is verified.',
+    );
+    expect(t.contacts.value[0]).toMatchObject({ keyChanged: false, verified: true });
+  });
+
+  it('a contact verified before the change is not clicked through: accepting unverified takes a second step', async () => {
+    const t = setup({ verified: false, keyChanged: true, verifiedBeforeChange: true });
+    renderSafety(t);
+    expect(screen.queryByRole('button', { name: 'I understand, continue' })).toBeNull();
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Accept without verifying…' }));
+    });
+    expect(t.contacts.value[0]?.keyChanged).toBe(true);
+    expect(t.calls.some((c) => c.action === 'acknowledgeKeyChange')).toBe(false);
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Accept without verifying' }));
+    });
+    expect(t.calls).toContainEqual({
+      action: 'acknowledgeKeyChange',
+      args: ['bob', { withoutVerifying: true }],
+    });
+    expect(t.contacts.value[0]).toMatchObject({ keyChanged: false, verified: false });
+  });
+
+  it('the picture option sits behind a note that a picture sent over the chat proves nothing', async () => {
+    renderSafety(setup());
+    await screen.findByRole('img', { name: /QR code of your safety number/ });
+    expect(screen.getByRole('button', { name: 'Scan with the camera' })).toBeTruthy();
+    const details = document.querySelector('details.file-option');
+    expect(details?.hasAttribute('open')).toBe(false);
+    expect(details?.textContent).toContain('A picture sent over the chat itself proves nothing');
+  });
 });

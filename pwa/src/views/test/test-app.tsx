@@ -41,6 +41,7 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
   const update = signal<UpdateState>({ available: false, offlineReady: true });
   const storagePersisted = signal<boolean | null>(true);
   const notice = signal<AppNotice | null>(null);
+  const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const messages = new Map<string, Signal<readonly ChatMessage[]>>();
   const photos = new Map<string, Signal<PhotoView>>();
   const calls: { action: string; args: unknown[] }[] = [];
@@ -106,6 +107,7 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
       record('setIdleMinutes', minutes);
       lock.value = { ...lock.value, idleMinutes: minutes };
     },
+    ownIdentityWarning,
     async startRegistration(username) {
       record('startRegistration', username);
       const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -196,22 +198,27 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
         groups: digits.match(/.{5}/g) ?? [],
         qrText,
         verified: contacts.value.find((c) => c.username === contact)?.verified ?? false,
+        pending: contacts.value.find((c) => c.username === contact)?.keyChanged ?? false,
       };
     },
     async compareScanned(contact, scanned) {
       record('compareScanned', contact, scanned);
       if (!scanned.startsWith('sd-safety:')) return 'invalid';
+      const changed = contacts.value.find((c) => c.username === contact)?.keyChanged ?? false;
+      if (changed && scanned === `sd-safety:${contact}:old`) return 'old-key';
       if (scanned !== safety.get(contact)) return 'mismatch';
-      setContact(contact, { verified: true });
+      setContact(contact, { verified: true, keyChanged: false, verifiedBeforeChange: false });
       return 'match';
     },
     async markVerified(contact, verified) {
       record('markVerified', contact, verified);
       setContact(contact, { verified });
     },
-    async acknowledgeKeyChange(contact) {
-      record('acknowledgeKeyChange', contact);
-      setContact(contact, { keyChanged: false });
+    async acknowledgeKeyChange(contact, options) {
+      record('acknowledgeKeyChange', contact, ...(options ? [options] : []));
+      const c = contacts.value.find((x) => x.username === contact);
+      if (c?.verifiedBeforeChange && !options?.withoutVerifying) throw new AppError('verification_required');
+      setContact(contact, { keyChanged: false, verifiedBeforeChange: false, verified: false });
     },
     setLanguage(lang) {
       record('setLanguage', lang);
@@ -223,6 +230,14 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
     dismissNotice() {
       record('dismissNotice');
       notice.value = null;
+    },
+    async blockContact(username) {
+      record('blockContact', username);
+      contacts.value = contacts.value.filter((c) => c.username !== username);
+    },
+    async dismissOwnIdentityWarning() {
+      record('dismissOwnIdentityWarning');
+      ownIdentityWarning.value = null;
     },
     dismissUpdate() {
       update.value = { ...update.value, available: false, refused: [] };
@@ -238,6 +253,7 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
     chats,
     update,
     notice,
+    ownIdentityWarning,
     messagesFor,
     photos,
     calls,

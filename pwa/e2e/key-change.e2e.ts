@@ -1,0 +1,248 @@
+// Key changes as a user meets them, in real Chromium against the real relay (SECURITY.md,
+// "Trust model"): (1) the relay substitutes a contact's identity key — the test rewrites it in
+// the relay's PostgreSQL and announces it as the relay does — and the app warns; scanning the
+// real contact's QR says it matches only the OLD key, nothing is accepted, sending stays held;
+// (2) a genuine reinstall: scanning the new device's QR verifies and accepts in one step;
+// (3) a contact verified before changes key: sending is held until the new key is verified or
+// the deliberate second step "accept without verifying" is taken.
+// The QR is fed to the scanner as an image (the safety screen's picture option), as the other
+// safety e2e tests do.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  addContact,
+  composer,
+  finishRegistration,
+  openChat,
+  sendText,
+  startRegistration,
+  totp,
+} from './app-steps.ts';
+import { launchChromium } from './browser.ts';
+import { type RunningRelay, startRelay } from './relay.ts';
+import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+
+let relay: RunningRelay;
+let served: Served;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const run = Math.random().toString(36).slice(2, 7);
+
+beforeAll(async () => {
+  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
+  // page's origin from it, then the preview's /api proxy is pointed at the port the relay got.
+  const target = new LateRelayTarget();
+  served = await startPreview(undefined, 0, target);
+  relay = await startRelay(served.url);
+  target.set(`http://127.0.0.1:${relay.port}`);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.close();
+  await relay?.stop();
+});
+
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ locale: 'en-US' });
+  context.setDefaultTimeout(30_000);
+  contexts.push(context);
+  return context.newPage();
+}
+
+interface User {
+  readonly name: string;
+  readonly secret: string;
+  readonly page: Page;
+}
+
+async function register(prefix: string): Promise<User> {
+  const page = await newPage();
+  const name = `${prefix}_${run}`;
+  const secret = await startRegistration(page, served.url, name);
+  await finishRegistration(page, secret);
+  return { name, secret, page };
+}
+
+/** Two users who added each other; `from` sent `to` a message, so `to` knows `from`'s key. */
+async function acquainted(from: User, to: User): Promise<void> {
+  await addContact(from.page, to.name);
+  await addContact(to.page, from.name);
+  await openChat(from.page, served.url, to.name);
+  await openChat(to.page, served.url, from.name);
+  const text = `hello from ${from.name}`;
+  await sendText(from.page, to.name, text);
+  await to.page.locator('.message-scroller').getByText(text, { exact: true }).waitFor();
+}
+
+/** The QR of `page`'s safety screen with `contact`, as an image. */
+async function safetyQr(page: Page, contact: string): Promise<Buffer> {
+  await page.goto(`${served.url}/contacts/${contact}/safety`);
+  const qr = page.locator('svg[role="img"]').first();
+  await qr.waitFor();
+  return qr.screenshot();
+}
+
+/** Feeds a QR image to the open safety screen's scanner (its picture option). */
+async function scanImage(page: Page, image: Buffer): Promise<void> {
+  await page.getByText('Use a picture of the code instead').click();
+  await page
+    .locator('input.file-input[type=file]')
+    .setInputFiles({ name: 'qr.png', mimeType: 'image/png', buffer: image });
+}
+
+/** The user logs in on a new device (a reinstall): a new identity key, announced by the relay. */
+async function reinstall(user: User, step: number): Promise<Page> {
+  const page = await newPage();
+  await page.goto(`${served.url}/login`);
+  await page.getByLabel('Username').fill(user.name);
+  await page.getByLabel('Code from your authenticator app').fill(await totp(user.secret, step));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(/\/chats$/, { timeout: 60_000 });
+  return page;
+}
+
+/** The relay's own database (embedded PostgreSQL in its data directory). */
+async function relayDb(): Promise<pg.Client> {
+  const pgDir = join(relay.dataDir, 'postgres');
+  const port = Number(readFileSync(join(pgDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[3]);
+  const password = readFileSync(join(pgDir, 'password'), 'utf8').trim();
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    database: 'securedrop',
+  });
+  await client.connect();
+  return client;
+}
+
+/**
+ * The attack: the relay publishes a key of its own as `victim`'s identity key and announces
+ * the change to everyone on either side of a contact relation, as its key upload does
+ * (relay/src/keys/store.ts, ANNOUNCE).
+ */
+async function substituteIdentity(victim: string): Promise<void> {
+  const db = await relayDb();
+  try {
+    const { rows } = await db.query<{ id: string }>('SELECT id FROM users WHERE username = $1', [victim]);
+    const id = rows[0]?.id;
+    if (!id) throw new Error(`no user ${victim}`);
+    const updated = await db.query(
+      'UPDATE identity_keys SET public_key = $2, updated_at = now() WHERE user_id = $1',
+      [id, randomBytes(32)],
+    );
+    expect(updated.rowCount).toBe(1);
+    await db.query(
+      `WITH targets AS (
+         SELECT user_id AS id FROM contacts WHERE contact_id = $1
+         UNION SELECT contact_id FROM contacts WHERE user_id = $1
+       ),
+       alloc AS (
+         INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM targets ORDER BY id
+         ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
+         RETURNING user_id, seq
+       )
+       INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
+       SELECT user_id, seq, 'key_change', $1, now() FROM alloc`,
+      [id],
+    );
+  } finally {
+    await db.end();
+  }
+}
+
+const banner = (page: Page) => page.getByRole('alert', { name: 'Security key changed.' });
+
+describe('key changes, end to end', () => {
+  it('the relay substitutes a contact’s key: warned; the real contact’s QR matches only the OLD key; nothing accepted; sending held', async () => {
+    const alice = await register('kca');
+    const bob = await register('kcb');
+    await acquainted(alice, bob);
+    const realAlice = await safetyQr(alice.page, bob.name);
+
+    await substituteIdentity(alice.name);
+    // Bob's app catches up with its stream (a reload reconnects) and learns the new key.
+    await openChat(bob.page, served.url, alice.name);
+    await banner(bob.page).waitFor();
+    expect(await composer(bob.page, alice.name).isDisabled()).toBe(true);
+
+    await bob.page.goto(`${served.url}/contacts/${alice.name}/safety`);
+    await bob.page.getByRole('heading', { name: `Safety number of the NEW key of ${alice.name}` }).waitFor();
+    await scanImage(bob.page, realAlice);
+    await bob.page
+      .getByText(`This code belongs to the OLD key of ${alice.name}`)
+      .waitFor({ timeout: 30_000 });
+    expect(await bob.page.getByText('The numbers match').count()).toBe(0);
+    // Nothing accepted: still unverified, still warned, sending still held.
+    await bob.page.getByText(`${alice.name} is not verified yet.`).waitFor();
+    await bob.page.reload();
+    await banner(bob.page).waitFor();
+    await openChat(bob.page, served.url, alice.name);
+    await banner(bob.page).waitFor();
+    expect(await composer(bob.page, alice.name).isDisabled()).toBe(true);
+  });
+
+  it('a genuine reinstall: scanning the new device’s QR verifies and accepts the new key in one step', async () => {
+    const carol = await register('kcc');
+    const bob = await register('kcd');
+    await acquainted(carol, bob);
+    const carolNew = await reinstall(carol, 1);
+    await openChat(bob.page, served.url, carol.name);
+    await banner(bob.page).waitFor();
+    expect(await composer(bob.page, carol.name).isDisabled()).toBe(true);
+
+    // The new device knows its contacts from the relay; its safety screen shows its new key.
+    await carolNew.getByText(bob.name).first().waitFor();
+    const newQr = await safetyQr(carolNew, bob.name);
+    await bob.page.goto(`${served.url}/contacts/${carol.name}/safety`);
+    await bob.page.getByRole('heading', { name: `Safety number of the NEW key of ${carol.name}` }).waitFor();
+    await scanImage(bob.page, newQr);
+    await bob.page
+      .getByText(`The numbers match the new key. It is accepted and ${carol.name} is verified.`)
+      .waitFor({ timeout: 30_000 });
+    await banner(bob.page).waitFor({ state: 'hidden' });
+    await bob.page.getByText(`You have verified ${carol.name}.`).waitFor();
+
+    await openChat(bob.page, served.url, carol.name);
+    expect(await composer(bob.page, carol.name).isDisabled()).toBe(false);
+    await sendText(bob.page, carol.name, 'to your new phone ✅');
+    await openChat(carolNew, served.url, bob.name);
+    await carolNew.locator('.message-scroller').getByText('to your new phone ✅', { exact: true }).waitFor();
+    // The change stays in the history as a timeline entry.
+    await openChat(bob.page, served.url, carol.name);
+    await bob.page.getByText(`The security key of ${carol.name} changed`).waitFor();
+  });
+
+  it('a verified contact changes key: sending held until the deliberate second step, then shown unverified', async () => {
+    const dave = await register('kce');
+    const bob = await register('kcf');
+    await acquainted(dave, bob);
+    const daveQr = await safetyQr(dave.page, bob.name);
+    await bob.page.goto(`${served.url}/contacts/${dave.name}/safety`);
+    await scanImage(bob.page, daveQr);
+    await bob.page.getByText(`The numbers match. ${dave.name} is verified.`).waitFor({ timeout: 30_000 });
+
+    await reinstall(dave, 1);
+    await openChat(bob.page, served.url, dave.name);
+    await banner(bob.page).waitFor();
+    await bob.page.getByText(`You had verified ${dave.name}.`).waitFor();
+    expect(await bob.page.getByRole('button', { name: 'I understand, continue' }).count()).toBe(0);
+    expect(await composer(bob.page, dave.name).isDisabled()).toBe(true);
+    // The first step only asks; sending stays held.
+    await bob.page.getByRole('button', { name: 'Accept without verifying…' }).click();
+    await bob.page.getByText(`Accept the new key of ${dave.name} without verifying it?`).waitFor();
+    expect(await composer(bob.page, dave.name).isDisabled()).toBe(true);
+    await bob.page.getByRole('button', { name: 'Accept without verifying', exact: true }).click();
+    await banner(bob.page).waitFor({ state: 'hidden' });
+    expect(await composer(bob.page, dave.name).isDisabled()).toBe(false);
+    await bob.page.goto(`${served.url}/contacts/${dave.name}/safety`);
+    await bob.page.getByText(`${dave.name} is not verified yet.`).waitFor();
+  });
+});

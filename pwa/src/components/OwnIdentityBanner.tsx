@@ -1,0 +1,57 @@
+import { useSignals } from '@preact/signals-react/runtime';
+import { useState } from 'react';
+import { t } from '../i18n/i18n.ts';
+import { useApp } from '../state/context.tsx';
+import { errorText } from './error-text.ts';
+
+/**
+ * This account's security key was replaced from another device (SECURITY.md, "Trust model"):
+ * a prominent warning on every signed-in screen, kept until the user says it was them, with
+ * "log out everywhere" one tap away.
+ */
+export function OwnIdentityBanner() {
+  useSignals();
+  const app = useApp();
+  const warning = app.ownIdentityWarning.value;
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  if (!warning) return null;
+  const act = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const time = new Date(warning.at).toLocaleString(app.language.value);
+  return (
+    <section className="banner banner-danger" role="alert" aria-label={t('ownKey.title')}>
+      <p>
+        <strong>{t('ownKey.title')}</strong> {t('ownKey.explain', { time })}
+      </p>
+      <div className="actions">
+        <button
+          type="button"
+          className="button button-danger"
+          disabled={busy}
+          onClick={() => act(() => app.logoutEverywhere())}
+        >
+          {t('ownKey.logoutEverywhere')}
+        </button>
+        <button
+          type="button"
+          className="button"
+          disabled={busy}
+          onClick={() => act(() => app.dismissOwnIdentityWarning())}
+        >
+          {t('ownKey.itWasMe')}
+        </button>
+      </div>
+      {error && <p className="error">{error}</p>}
+    </section>
+  );
+}
