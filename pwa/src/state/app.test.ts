@@ -311,6 +311,32 @@ describe('createApp over the real relay', () => {
     expect(same.messagesFor(bob.username).value).toEqual([]);
   });
 
+  it('blocks an existing contact: the chat goes, and what they send next is dropped by the relay', async () => {
+    const alice = await registered('arb');
+    const bob = await registered('arx');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await alice.app.blockContact(bob.username);
+    expect(alice.app.contacts.value).toEqual([]);
+    // Alice's app stops, so nothing she would fetch and acknowledge leaves the relay's queue.
+    alice.app.dispose();
+    const carol = await registered('arq');
+    await carol.app.addContact(alice.username);
+    const sentBy = async (who: typeof bob, text: string) => {
+      const id = await who.app.sendText(alice.username, text);
+      const list = who.app.messagesFor(alice.username);
+      await until(() => list.value.find((m) => m.id === id)?.state === 'sent', `${text} accepted`);
+    };
+    await sentBy(bob, 'after the block');
+    await sentBy(carol, 'control');
+    // The relay accepted bob's and dropped it at send time; carol's (not blocked) waits.
+    const reader = new RelayApi({ baseUrl: relayUrl() });
+    await reader.login(alice.username, alice.recoveryCodes[0] ?? '');
+    const waiting = (await reader.messages(0)).messages.map((m) => m.sender);
+    expect(waiting).toContain(carol.username);
+    expect(waiting).not.toContain(bob.username);
+  });
+
   it('logs out everywhere: other sessions of the account end too', async () => {
     const alice = await registered('ape');
     const second = new RelayApi({ baseUrl: relayUrl() });

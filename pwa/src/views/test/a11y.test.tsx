@@ -196,4 +196,11 @@ describe('no serious axe-core violations', () => {
     expect(screen.getByRole('dialog', { name: 'This device holds older keys' })).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
   });
+  it('/chats/bob with the block dialog open', async () => {
+    const t = signedIn();
+    renderAt(t.app, '/chats/bob');
+    fireEvent.click(screen.getByRole('button', { name: 'Block' }));
+    expect(screen.getByRole('dialog', { name: 'Block bob?' })).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
 });
