@@ -252,6 +252,12 @@ export function AccountSecurity() {
   const location = useLocation();
   const asked = (location.state as { open?: string } | null)?.open;
   const [dialog, setDialog] = useState<'reenrol' | 'recovery' | null>(asked === 'reenrol' ? 'reenrol' : null);
+  // Both actions end every other session: the list is read again once a dialog closes.
+  const [generation, setGeneration] = useState(0);
+  const close = () => {
+    setDialog(null);
+    setGeneration((g) => g + 1);
+  };
   return (
     <>
       <section className="card settings-section" aria-labelledby={`${id}-auth`}>
@@ -271,10 +277,10 @@ export function AccountSecurity() {
       </section>
       <section className="card settings-section" aria-labelledby={`${id}-dev`}>
         <h2 id={`${id}-dev`}>{t('security.sessionsTitle')}</h2>
-        <SessionsList />
+        <SessionsList key={generation} />
       </section>
-      {dialog === 'reenrol' && <ReenrolDialog onClose={() => setDialog(null)} />}
-      {dialog === 'recovery' && <NewRecoveryCodesDialog onClose={() => setDialog(null)} />}
+      {dialog === 'reenrol' && <ReenrolDialog onClose={close} />}
+      {dialog === 'recovery' && <NewRecoveryCodesDialog onClose={close} />}
     </>
   );
 }

@@ -37,6 +37,12 @@ describe('Settings: authenticator, recovery codes, sessions', () => {
     expect(within(dialog).getByRole('status').textContent).toMatch(/every other session .* ended/);
     fireEvent.click(within(dialog).getByRole('button', { name: 'Close' }));
     expect(screen.queryByRole('dialog')).toBeNull();
+    // The other sessions ended: the list is read again and shows this device only.
+    await waitFor(() =>
+      expect(
+        within(screen.getByRole('list', { name: 'Signed-in devices' })).getAllByRole('listitem'),
+      ).toHaveLength(1),
+    );
   });
 
   it('the owner’s key warning opens the re-enrolment in one tap', async () => {
