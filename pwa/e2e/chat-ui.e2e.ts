@@ -349,4 +349,28 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
   });
+  it('phone, in Russian: settings (devices, the re-enrolment dialog) and the chat header with Block stay on screen', async () => {
+    const page = bob.page;
+    await page.goto(`${served.url}/settings`);
+    await page.getByRole('list', { name: 'Устройства со входом' }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await screenshot(page, 'settings-security-phone-ru');
+    await page.getByRole('button', { name: 'Перепривязать аутентификатор' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Перепривязать аутентификатор' });
+    await dialog.waitFor();
+    for (const control of [dialog.getByRole('button', { name: 'Продолжить' }), dialog.getByRole('textbox')]) {
+      const c = await box(control);
+      expect(c.x).toBeGreaterThanOrEqual(0);
+      expect(c.x + c.width).toBeLessThanOrEqual(PHONE.width);
+    }
+    await screenshot(page, 'reenrol-phone-ru');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await page.goto(`${served.url}/chats/${ALICE}`);
+    const block = page.getByRole('button', { name: 'Заблокировать' });
+    const b = await box(block);
+    expect(b.x + b.width).toBeLessThanOrEqual(PHONE.width);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await screenshot(page, 'chat-header-block-phone-ru');
+  });
 });

@@ -1,5 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
+import { useNavigate } from 'react-router';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
@@ -7,11 +8,12 @@ import { errorText } from './error-text.ts';
 /**
  * This account's security key was replaced from another device (SECURITY.md, "Trust model"):
  * a prominent warning on every signed-in screen, kept until the user says it was them, with
- * "log out everywhere" one tap away.
+ * "log out everywhere" and re-enrolling the authenticator one tap away.
  */
 export function OwnIdentityBanner() {
   useSignals();
   const app = useApp();
+  const navigate = useNavigate();
   const warning = app.ownIdentityWarning.value;
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -41,6 +43,14 @@ export function OwnIdentityBanner() {
           onClick={() => act(() => app.logoutEverywhere())}
         >
           {t('ownKey.logoutEverywhere')}
+        </button>
+        <button
+          type="button"
+          className="button"
+          disabled={busy}
+          onClick={() => navigate('/settings', { state: { open: 'reenrol' } })}
+        >
+          {t('ownKey.reenrol')}
         </button>
         <button
           type="button"

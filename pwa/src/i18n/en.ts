@@ -216,6 +216,44 @@ export const en = {
   'settings.logoutEverywhereExplain': 'Ends every session of your account, on all devices.',
   'settings.erase': 'Erase this device',
   'settings.eraseExplain': 'Deletes the keys and all messages stored on this device.',
+  'security.title': 'Authenticator and recovery codes',
+  'security.reenrol': 'Re-enrol authenticator',
+  'security.reenrolHint':
+    'Use this if your phone or authenticator app was lost or may be in someone else’s hands: the old one stops working and every other session ends.',
+  'security.reenrolTitle': 'Re-enrol authenticator',
+  'security.reenrolExplain':
+    'First prove it is you: enter a code from your current authenticator, or one of your recovery codes.',
+  'security.currentCode': 'Current authenticator code or recovery code',
+  'security.continue': 'Continue',
+  'security.reenrolScan':
+    'Add this new key to your authenticator app (scan the QR code), then enter a code it shows. Until then the old authenticator stays valid.',
+  'security.newCode': 'Code from the NEW authenticator entry',
+  'security.reenrolConfirm': 'Confirm new authenticator',
+  'security.reenrolDone':
+    'Done. Only the new authenticator works from now on, and every other session of your account has been ended.',
+  'security.recovery': 'New recovery codes',
+  'security.recoveryHint':
+    'Replaces all your recovery codes; the old ones stop working and every other session ends.',
+  'security.recoveryTitle': 'New recovery codes',
+  'security.recoveryExplain':
+    'Enter a code from your authenticator (or a recovery code) to get new recovery codes.',
+  'security.recoveryGenerate': 'Create new codes',
+  'security.sessionsTitle': 'Signed-in devices',
+  'security.sessionsLabel': 'Signed-in devices',
+  'security.thisDevice': 'this device',
+  'security.sessionDates': 'Signed in {created} · last used {used}',
+  'security.endSession': 'End',
+  'security.endSessionOf': 'End the session of {client}',
+  'ownKey.reenrol': 'Re-enrol authenticator',
+  'loginConflict.title': 'This device holds older keys',
+  'loginConflict.explain':
+    'Your account’s security key was replaced from another device. The messages stored here were encrypted for the old key. To continue on this device, its history and keys must be erased.',
+  'loginConflict.erase': 'Erase and continue',
+  'loginConflict.cancel': 'Cancel, keep the history',
+  'chat.block': 'Block',
+  'chat.blockTitle': 'Block {username}?',
+  'chat.blockExplain':
+    '{username} will not be able to send you messages or photos, and the chat is removed from this device. They are not told.',
   'erase.title': 'Erase this device?',
   'erase.warning': 'This cannot be undone. On this device you will lose:',
   'erase.lossKeys': 'your encryption keys — messages sent to this device can no longer be read;',

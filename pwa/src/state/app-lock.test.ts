@@ -3,7 +3,7 @@
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openIdbStorage } from '../storage/idb-storage.ts';
+import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
 import { createApp, type RunningApp, unlockDelayMs } from './app.ts';
@@ -270,6 +270,34 @@ describe('app lock over the real relay', () => {
       { kind: 'text', text: 'kept in history' },
     ]);
     await until(() => reloaded.connection.value === 'online', 'online after the login');
+  });
+
+  it('a locked device whose keys were replaced elsewhere asks after the passphrase; cancel keeps it, erase keeps the lock', async () => {
+    const clock = manualClock();
+    const alice = await registered('lkr', clock, PASS);
+    const bob = await registered('lks', clock);
+    await alice.app.addContact(bob.username);
+    await alice.app.logout();
+    const other = makeApp(crypto.randomUUID(), clock);
+    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await until(() => other.auth.value.status === 'signed-in', 'other device signed in');
+
+    const same = makeApp(alice.ns, clock);
+    await same.login(alice.username, alice.recoveryCodes[1] ?? '');
+    expect(same.auth.value.status).toBe('locked');
+    await same.unlock(PASS);
+    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.auth.value.status).not.toBe('signed-in');
+    await same.resolveLoginConflict('cancel');
+    expect(same.auth.value.status).toBe('signed-out');
+    expect(await idbStorageLock(`lock-${alice.ns}:${alice.username}`)).toBe('passphrase');
+
+    await same.login(alice.username, alice.recoveryCodes[2] ?? '');
+    await same.unlock(PASS);
+    await same.resolveLoginConflict('erase');
+    expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    expect(same.contacts.value).toEqual([]);
+    expect(same.lock.value.kind).toBe('passphrase');
   });
 
   it('sets, changes and removes the passphrase from Settings; without one there is no lock to fall into', async () => {

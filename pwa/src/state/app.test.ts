@@ -214,6 +214,129 @@ describe('createApp over the real relay', () => {
     await until(() => other.connection.value === 'online', 'new device online');
   });
 
+  /** A code of `secret` for the NEXT time step (the current one may already be spent). */
+  const nextCode = (secret: string) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 });
+
+  it('re-enrols the authenticator: the old secret’s codes stop working, the new one logs in, other sessions end', async () => {
+    const alice = await registered('are');
+    const second = new RelayApi({ baseUrl: relayUrl() });
+    await second.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await expect(alice.app.startTotpReenroll('000000')).rejects.toSatisfy(
+      (e) => codeOf(e) === 'invalid_code',
+    );
+    const start = await alice.app.startTotpReenroll(alice.recoveryCodes[1] ?? '');
+    expect(start.secret).not.toBe(alice.secret);
+    expect(start.secretGroups.join('')).toBe(start.secret);
+    expect(start.qrImageUrl).toMatch(/^data:image\/png;base64,/);
+    // A code of the OLD secret does not confirm the new one.
+    await expect(alice.app.confirmTotpReenroll(await nextCode(alice.secret))).rejects.toSatisfy(
+      (e) => codeOf(e) === 'invalid_code',
+    );
+    await alice.app.confirmTotpReenroll(await generate({ secret: start.secret }));
+    expect(alice.app.auth.value.status).toBe('signed-in');
+    // The other session is over; this one stays.
+    await expect(second.contacts()).rejects.toMatchObject({ status: 401 });
+    await expect(alice.app.listSessions()).resolves.toHaveLength(1);
+    const fresh = new RelayApi({ baseUrl: relayUrl() });
+    await expect(fresh.login(alice.username, await nextCode(alice.secret))).rejects.toMatchObject({
+      code: 'invalid_code',
+    });
+    await expect(fresh.login(alice.username, await nextCode(start.secret))).resolves.toMatchObject({
+      username: alice.username,
+    });
+  });
+
+  it('regenerates recovery codes: an old one is refused, a new one logs in', async () => {
+    const alice = await registered('arr');
+    const { recoveryCodes } = await alice.app.regenerateRecoveryCodes(alice.recoveryCodes[0] ?? '');
+    expect(recoveryCodes).toHaveLength(10);
+    expect(recoveryCodes.some((c) => alice.recoveryCodes.includes(c))).toBe(false);
+    const api = new RelayApi({ baseUrl: relayUrl() });
+    await expect(api.login(alice.username, alice.recoveryCodes[1] ?? '')).rejects.toMatchObject({
+      code: 'invalid_code',
+    });
+    await expect(api.login(alice.username, recoveryCodes[0] ?? '')).resolves.toMatchObject({
+      username: alice.username,
+    });
+  });
+
+  it('lists the sessions (this device marked) and ends another: its refresh then fails', async () => {
+    const alice = await registered('ars');
+    const second = new RelayApi({ baseUrl: relayUrl() });
+    const session = await second.login(alice.username, alice.recoveryCodes[0] ?? '');
+    const list = await alice.app.listSessions();
+    expect(list).toHaveLength(2);
+    expect(list.filter((s) => s.current)).toHaveLength(1);
+    for (const s of list) {
+      expect(s.client).toBeTruthy();
+      expect(Number.isFinite(s.createdAt) && Number.isFinite(s.lastUsedAt)).toBe(true);
+    }
+    const other = list.find((s) => !s.current);
+    await alice.app.endOtherSession(other?.id ?? '');
+    expect((await alice.app.listSessions()).map((s) => s.current)).toEqual([true]);
+    // The ended session's refresh token is refused.
+    second.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: session.tokens.refreshToken });
+    await expect(second.contacts()).rejects.toMatchObject({ status: 401 });
+    await expect(alice.app.endOtherSession(other?.id ?? '')).rejects.toSatisfy(
+      (e) => codeOf(e) === 'not_found',
+    );
+  });
+
+  it('asks before erasing a device whose keys were replaced elsewhere: cancel keeps the history, erase starts over', async () => {
+    const alice = await registered('arc');
+    const bob = await registered('ard');
+    await alice.app.addContact(bob.username);
+    await alice.app.sendText(bob.username, 'kept');
+    await alice.app.logout();
+    // Another device logs in and replaces the account's keys.
+    const other = makeApp(crypto.randomUUID());
+    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await until(() => other.connection.value === 'online', 'other device online');
+    // Back on the first device: asked, nothing erased yet.
+    const same = makeApp(alice.ns);
+    await same.login(alice.username, alice.recoveryCodes[1] ?? '');
+    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.auth.value.status).not.toBe('signed-in');
+    await same.resolveLoginConflict('cancel');
+    expect(same.loginConflict.value).toBeNull();
+    expect(same.auth.value.status).toBe('signed-out');
+    const kept = await openIdbStorage(`app-${alice.ns}:${alice.username}`);
+    expect(await kept.get(SECURE.identity)).toBeTruthy();
+    kept.lock();
+    // Asked again; this time erased and signed in with new keys.
+    await same.login(alice.username, alice.recoveryCodes[2] ?? '');
+    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    await same.resolveLoginConflict('erase');
+    expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    expect(same.messagesFor(bob.username).value).toEqual([]);
+  });
+
+  it('blocks an existing contact: the chat goes, and what they send next is dropped by the relay', async () => {
+    const alice = await registered('arb');
+    const bob = await registered('arx');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await alice.app.blockContact(bob.username);
+    expect(alice.app.contacts.value).toEqual([]);
+    // Alice's app stops, so nothing she would fetch and acknowledge leaves the relay's queue.
+    alice.app.dispose();
+    const carol = await registered('arq');
+    await carol.app.addContact(alice.username);
+    const sentBy = async (who: typeof bob, text: string) => {
+      const id = await who.app.sendText(alice.username, text);
+      const list = who.app.messagesFor(alice.username);
+      await until(() => list.value.find((m) => m.id === id)?.state === 'sent', `${text} accepted`);
+    };
+    await sentBy(bob, 'after the block');
+    await sentBy(carol, 'control');
+    // The relay accepted bob's and dropped it at send time; carol's (not blocked) waits.
+    const reader = new RelayApi({ baseUrl: relayUrl() });
+    await reader.login(alice.username, alice.recoveryCodes[0] ?? '');
+    const waiting = (await reader.messages(0)).messages.map((m) => m.sender);
+    expect(waiting).toContain(carol.username);
+    expect(waiting).not.toContain(bob.username);
+  });
+
   it('logs out everywhere: other sessions of the account end too', async () => {
     const alice = await registered('ape');
     const second = new RelayApi({ baseUrl: relayUrl() });

@@ -44,8 +44,10 @@ import type {
   ConnectionStatus,
   Contact,
   LockState,
+  LoginConflict,
   PhotoView,
   RegistrationStart,
+  SessionInfo,
 } from './types.ts';
 
 export interface RunningApp extends App {
@@ -133,6 +135,9 @@ const cryptoLayers = () => import('./crypto-layers.ts');
 
 const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identity);
 
+/** storeForLogin found this device's keys replaced and was not told it may erase them. */
+class KeysMismatch extends Error {}
+
 const groupsOf = (secret: string) => secret.replace(/\s+/g, '').match(/.{1,4}/g) ?? [];
 
 function rememberAccount(username: string | null): void {
@@ -164,6 +169,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const clock = options.clock ?? systemClock;
   const kdfCost = options.kdfCost ?? DEFAULT_KDF;
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
+  const loginConflict = signal<LoginConflict | null>(null);
+  /** What the conflict's answer runs: finish the login erasing, or give it up. */
+  let conflict: { erase: () => Promise<void>; cancel: () => Promise<void> } | null = null;
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
   const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
   const photoSignals = new Map<string, Signal<PhotoView>>();
@@ -360,20 +368,63 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * The store to use after a login: this device's, when its identity key is the one the
    * relay publishes; otherwise (a new device, or keys replaced elsewhere) a fresh store with
    * new keys, uploaded — a reinstall, which the relay announces to contacts as a key change.
+   * A device holding history under replaced keys is erased only with `mayErase` (the user
+   * was asked, SECURITY.md "What a user's device holds"); else KeysMismatch, store left open.
    */
-  async function storeForLogin(username: string, opened?: Storage, relock: NewLock = null): Promise<Storage> {
-    let store = opened ?? (await openIdbStorage(storageName(username)));
+  async function storeForLogin(
+    username: string,
+    opened: Storage,
+    relock: NewLock,
+    mayErase: boolean,
+  ): Promise<Storage> {
+    let store = opened;
     const local = await loadIdentity(store);
     const remote = await api.keyStatus();
     const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
     if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined, true);
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
+    if (local && !mayErase) throw new KeysMismatch();
     if (local) {
       await store.erase();
       store = await openIdbStorage(storageName(username), { create: relock });
     }
     await publishAccountKeys(store, username, api);
     return store;
+  }
+
+  /**
+   * Finishes a login over this device's opened store. When its keys were replaced elsewhere
+   * the login waits in loginConflict for the user's answer (resolveLoginConflict).
+   */
+  async function finishLogin(
+    username: string,
+    tokens: Tokens,
+    opened: Storage,
+    relock: NewLock,
+  ): Promise<void> {
+    const finish = async (mayErase: boolean) => {
+      const s = await storeForLogin(username, opened, relock, mayErase);
+      await saveTokens(s, username, tokens);
+      await openSession(username, s);
+      messenger?.goOnline();
+    };
+    try {
+      await finish(false);
+    } catch (err) {
+      if (!(err instanceof KeysMismatch)) throw err;
+      const wasLocked = auth.value.status === 'locked';
+      conflict = {
+        erase: () => finish(true),
+        cancel: async () => {
+          // The session just opened is ended; the store stays as it was, closed.
+          await api.logout().catch(() => undefined);
+          opened.lock();
+          if (wasLocked) rememberAccount(null);
+          auth.value = { status: 'signed-out', username: null };
+        },
+      };
+      loginConflict.value = { username };
+    }
   }
 
   /** Opens the locked store with what the user gave (passphrase or passkey PRF output). */
@@ -400,10 +451,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const tokens = pendingLogin.tokens;
       pendingLogin = null;
       api.http.setTokens(tokens);
-      const s = await storeForLogin(username, store, relock);
-      await saveTokens(s, username, tokens);
-      await openSession(username, s);
-      messenger?.goOnline();
+      await finishLogin(username, tokens, store, relock);
       return;
     }
     const resumed = await resume(username, store);
@@ -454,6 +502,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     notice,
     lock: lockState,
     ownIdentityWarning,
+    loginConflict,
 
     async start() {
       if (options.registerServiceWorker !== false) registerServiceWorker();
@@ -580,11 +629,53 @@ export function createApp(options: AppOptions = {}): RunningApp {
         auth.value = { status: 'locked', username: session.username };
         return;
       }
-      const store = await storeForLogin(session.username);
-      await saveTokens(store, session.username, session.tokens);
-      await openSession(session.username, store);
-      messenger?.goOnline();
+      await finishLogin(
+        session.username,
+        session.tokens,
+        await openIdbStorage(storageName(session.username)),
+        null,
+      );
     }),
+
+    resolveLoginConflict: wrap(async (choice: 'erase' | 'cancel') => {
+      const c = conflict;
+      if (!c) throw new AppError('not_found');
+      conflict = null;
+      loginConflict.value = null;
+      await (choice === 'erase' ? c.erase() : c.cancel());
+    }),
+
+    startTotpReenroll: wrap(async (code: string): Promise<RegistrationStart> => {
+      const r = await api.startTotpReenroll(code.replace(/\s+/g, ''));
+      return {
+        username: r.username,
+        otpauthUri: r.otpauthUri,
+        qrImageUrl: r.qrImageUrl,
+        secret: r.secret,
+        secretGroups: groupsOf(r.secret),
+      };
+    }),
+
+    confirmTotpReenroll: wrap(async (code: string) => {
+      await api.confirmTotpReenroll(code.replace(/\s+/g, ''));
+    }),
+
+    regenerateRecoveryCodes: wrap(async (code: string) => ({
+      recoveryCodes: await api.regenerateRecoveryCodes(code.replace(/\s+/g, '')),
+    })),
+
+    listSessions: wrap(
+      async (): Promise<readonly SessionInfo[]> =>
+        (await api.sessions()).map((s) => ({
+          id: s.id,
+          client: s.client,
+          createdAt: Date.parse(s.createdAt),
+          lastUsedAt: Date.parse(s.lastUsedAt),
+          current: s.current,
+        })),
+    ),
+
+    endOtherSession: wrap((id: string) => api.endSession(id)),
 
     logout: wrap(async () => {
       await api.logout().catch(() => undefined);

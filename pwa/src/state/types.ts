@@ -91,6 +91,26 @@ export interface RegistrationDone {
   readonly recoveryCodes: readonly string[];
 }
 
+/** One live session of the account (a device or browser signed in). */
+export interface SessionInfo {
+  readonly id: string;
+  /** Coarse "<browser> on <OS>" the relay derived from the User-Agent at login. */
+  readonly client: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+  /** This device's own session. */
+  readonly current: boolean;
+}
+
+/**
+ * A login on a device whose stored keys are not the ones the relay publishes for the account
+ * (they were replaced from another device): the app asks before erasing the local history.
+ */
+export interface LoginConflict {
+  readonly username: string;
+}
+
 // ── contacts, chats, messages ─────────────────────────────────────────────────────────────
 
 export type ConnectionStatus = 'online' | 'connecting' | 'offline';
@@ -240,6 +260,8 @@ export interface AppState {
    * signed-in screen until dismissed (SECURITY.md, "Trust model").
    */
   readonly ownIdentityWarning: ReadonlySignal<{ readonly at: number } | null>;
+  /** A login waiting for the user's word before this device's history is erased. */
+  readonly loginConflict: ReadonlySignal<LoginConflict | null>;
 }
 
 /**
@@ -264,6 +286,26 @@ export interface AppActions {
   logoutEverywhere(): Promise<void>;
   /** Wipes this device's keys and history (also when locked). Views ask for confirmation first. */
   eraseDevice(): Promise<void>;
+  /**
+   * Answers loginConflict: 'erase' erases this device's history and keys and finishes the
+   * login with new keys; 'cancel' ends the new session and keeps everything as it was.
+   */
+  resolveLoginConflict(choice: 'erase' | 'cancel'): Promise<void>;
+
+  // the authenticator and sessions
+  /**
+   * Starts re-enrolling the authenticator, authorised by a current TOTP code or a recovery
+   * code: the new (pending) secret to show. The old one stays active until confirmed.
+   */
+  startTotpReenroll(code: string): Promise<RegistrationStart>;
+  /** Confirms with a code of the NEW secret; the old stops working and every other session ends. */
+  confirmTotpReenroll(code: string): Promise<void>;
+  /** New recovery codes (authorised by a current code); the old ones stop working. */
+  regenerateRecoveryCodes(code: string): Promise<RegistrationDone>;
+  /** The account's live sessions, newest first. */
+  listSessions(): Promise<readonly SessionInfo[]>;
+  /** Ends another session of this account (its device is signed out). */
+  endOtherSession(id: string): Promise<void>;
 
   // app lock
   /** Opens the locked store; rejects 'wrong_passphrase' or 'unlock_wait' (with retryAfter). */

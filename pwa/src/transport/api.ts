@@ -13,9 +13,11 @@ import type {
   KeysUploadResultWire,
   KeysUploadWire,
   MessagesPageWire,
+  RecoveryCodesWire,
   RegisterConfirmWire,
   RegisterStartWire,
   SendMessageResultWire,
+  SessionListWire,
   SessionTokensWire,
 } from './wire.ts';
 
@@ -24,6 +26,17 @@ export interface RegistrationStartResult {
   readonly otpauthUri: string;
   readonly secret: string;
   readonly qrImageUrl: string;
+}
+
+/** One live session of the account (GET /sessions). */
+export interface SessionEntry {
+  readonly id: string;
+  /** Coarse "<browser> on <OS>" from the User-Agent at login. */
+  readonly client: string;
+  readonly createdAt: string;
+  readonly lastUsedAt: string;
+  /** The session making the request: this device. */
+  readonly current: boolean;
 }
 
 export interface Session {
@@ -163,6 +176,45 @@ export class RelayApi {
     } finally {
       this.http.setTokens(null);
     }
+  }
+
+  /** POST /session/reauth: a fresh second factor for this session (spec: step-up). */
+  async reauth(code: string): Promise<void> {
+    await this.http.request<void>('POST', '/session/reauth', { body: { code } });
+  }
+
+  /** POST /totp/reenroll: a new pending TOTP secret, authorised by a current or recovery code. */
+  async startTotpReenroll(code: string): Promise<RegistrationStartResult> {
+    const w = await this.http.request<RegisterStartWire>('POST', '/totp/reenroll', { body: { code } });
+    return { username: w.username, otpauthUri: w.otpauth_uri, secret: w.secret, qrImageUrl: qrImageOf(w) };
+  }
+
+  /** POST /totp/reenroll/confirm: a code of the NEW secret; every other session ends. */
+  async confirmTotpReenroll(code: string): Promise<void> {
+    await this.http.request<void>('POST', '/totp/reenroll/confirm', { body: { code } });
+  }
+
+  /** POST /recovery_codes/regenerate: every old recovery code stops working. */
+  async regenerateRecoveryCodes(code: string): Promise<string[]> {
+    const w = await this.http.request<RecoveryCodesWire>('POST', '/recovery_codes/regenerate', {
+      body: { code },
+    });
+    return w.recovery_codes;
+  }
+
+  async sessions(): Promise<SessionEntry[]> {
+    const w = await this.http.request<SessionListWire>('GET', '/sessions');
+    return w.sessions.map((s) => ({
+      id: s.id,
+      client: s.client,
+      createdAt: s.created_at,
+      lastUsedAt: s.last_used_at,
+      current: s.current,
+    }));
+  }
+
+  async endSession(id: string): Promise<void> {
+    await this.http.request<void>('DELETE', `/sessions/${encodeURIComponent(id)}`);
   }
 
   // ── keys ──────────────────────────────────────────────────────────────────────────────

@@ -30,4 +30,7 @@ export type SendMessageResultWire = Schemas['SendResult'];
 export type EnvelopeWire = Schemas['Envelope'];
 export type MessagesPageWire = Json<'getMessages', 200>;
 export type AckResultWire = Json<'ack', 200>;
+export type SessionInfoWire = Schemas['SessionInfo'];
+export type SessionListWire = Json<'listSessions', 200>;
+export type RecoveryCodesWire = Json<'regenerateRecoveryCodes', 200>;
 export type PhotoUploadResultWire = Json<'sendPhoto', 201>;

@@ -1,6 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { useEffect, useMemo } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
+import { BlockDialog } from '../components/BlockDialog.tsx';
 import { Composer } from '../components/Composer.tsx';
 import { BackIcon, VerifiedIcon } from '../components/icons.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
@@ -23,6 +24,7 @@ export function ChatView() {
   const info = app.contacts.value.find((c) => c.username === contact);
   const keyChanged = info?.keyChanged ?? false;
   const locale = app.language.value;
+  const [blocking, setBlocking] = useState(false);
 
   // Reading the chat clears its unread count — on open and whenever a message arrives here.
   const count = messages.length;
@@ -50,6 +52,11 @@ export function ChatView() {
           <Link to={`/contacts/${encodeURIComponent(contact)}/safety`} className="button">
             {t('chat.safety')}
           </Link>
+          {info && !info.request && (
+            <button type="button" className="button" onClick={() => setBlocking(true)}>
+              {t('chat.block')}
+            </button>
+          )}
         </header>
         {keyChanged && <KeyChangeBanner contact={contact} />}
         {!info && <NotAContactBanner contact={contact} />}
@@ -58,6 +65,7 @@ export function ChatView() {
         <NewMessageAnnouncer messages={messages} />
         <Composer contact={contact} blocked={keyChanged || info?.request === true} />
       </div>
+      {blocking && <BlockDialog contact={contact} onClose={() => setBlocking(false)} />}
     </SignedInPage>
   );
 }

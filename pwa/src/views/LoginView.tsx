@@ -3,6 +3,7 @@ import { type FormEvent, useEffect, useId, useState } from 'react';
 import { Link } from 'react-router';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { errorCode, errorKey, retryAt } from '../components/error-text.ts';
+import { LoginConflictDialog } from '../components/LoginConflictDialog.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import type { AppErrorCode } from '../state/types.ts';
@@ -132,6 +133,7 @@ export function LoginView() {
       <p>
         {t('login.noAccount')} <Link to="/register">{t('nav.register')}</Link>
       </p>
+      <LoginConflictDialog />
     </PublicPage>
   );
 }

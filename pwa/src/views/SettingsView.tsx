@@ -8,6 +8,7 @@ import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
+import { AccountSecurity } from './AccountSecurity.tsx';
 import { LockSettings } from './LockSettings.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
 
@@ -83,6 +84,7 @@ export function SettingsView() {
           <h2 id={`${id}-acc`}>{t('settings.account')}</h2>
           <p>{t('settings.signedInAs', { username: app.auth.value.username ?? '' })}</p>
         </section>
+        <AccountSecurity />
         <LockSettings />
         <section className="card settings-section" aria-labelledby={`${id}-lang`}>
           <h2 id={`${id}-lang`}>{t('language.label')}</h2>

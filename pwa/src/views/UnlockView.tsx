@@ -4,6 +4,7 @@ import { useNavigate } from 'react-router';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { EraseDialog } from '../components/EraseDialog.tsx';
 import { errorCode, errorKey, retryAt } from '../components/error-text.ts';
+import { LoginConflictDialog } from '../components/LoginConflictDialog.tsx';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
 import type { AppErrorCode } from '../state/types.ts';
@@ -123,6 +124,7 @@ export function UnlockView() {
           }}
         />
       )}
+      <LoginConflictDialog />
     </PublicPage>
   );
 }

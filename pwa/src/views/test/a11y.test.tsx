@@ -163,4 +163,44 @@ describe('no serious axe-core violations', () => {
       expect(await seriousViolations()).toEqual([]);
     },
   );
+  it('/settings: the re-enrolment dialog at both steps, the sessions list', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/settings');
+    await screen.findByRole('list', { name: 'Signed-in devices' });
+    fireEvent.click(screen.getByRole('button', { name: 'Re-enrol authenticator' }));
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.change(screen.getByLabelText(/Current authenticator code/), { target: { value: '123456' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    });
+    await screen.findByRole('img', { name: /QR code for adding alice/ });
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('/settings: the new recovery codes dialog showing the codes', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/settings');
+    fireEvent.click(screen.getByRole('button', { name: 'New recovery codes' }));
+    fireEvent.change(screen.getByLabelText(/Current authenticator code/), { target: { value: '123456' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Create new codes' }));
+    });
+    expect(screen.getByRole('list', { name: 'Recovery codes' })).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('/login asking before erasing a device whose keys were replaced', async () => {
+    const t = makeTestApp();
+    t.loginConflict.value = { username: 'alice' };
+    renderAt(t.app, '/login');
+    expect(screen.getByRole('dialog', { name: 'This device holds older keys' })).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+  it('/chats/bob with the block dialog open', async () => {
+    const t = signedIn();
+    renderAt(t.app, '/chats/bob');
+    fireEvent.click(screen.getByRole('button', { name: 'Block' }));
+    expect(screen.getByRole('dialog', { name: 'Block bob?' })).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
 });

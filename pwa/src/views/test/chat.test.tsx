@@ -387,4 +387,26 @@ describe('ChatView', () => {
     });
     expect(screen.getByText('Only JPEG and PNG photos can be sent.')).toBeTruthy();
   });
+  it('blocks an existing contact from the chat after a confirmation, then leaves the chat', async () => {
+    const t = chatWith([text('a', 'hi', Date.now())]);
+    const { router } = renderAt(t.app, '/chats/bob');
+    fireEvent.click(screen.getByRole('button', { name: 'Block' }));
+    const dialog = screen.getByRole('dialog', { name: 'Block bob?' });
+    // Cancel blocks nothing.
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(t.calls.some((c) => c.action === 'blockContact')).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Block' }));
+    await act(async () => {
+      fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Block' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'blockContact', args: ['bob'] });
+    expect(router.state.location.pathname).toBe('/chats');
+  });
+
+  it('a message request offers its own block, not a second one in the header', () => {
+    const t = chatWith([text('a', 'hi', Date.now())], { request: true });
+    renderAt(t.app, '/chats/bob');
+    expect(screen.getAllByRole('button', { name: 'Block' })).toHaveLength(1);
+  });
 });

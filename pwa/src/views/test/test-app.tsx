@@ -18,8 +18,10 @@ import type {
   ConnectionStatus,
   Contact,
   LockState,
+  LoginConflict,
   PhotoView,
   SafetyNumber,
+  SessionInfo,
   UpdateState,
 } from '../../state/types.ts';
 
@@ -42,6 +44,25 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
   const storagePersisted = signal<boolean | null>(true);
   const notice = signal<AppNotice | null>(null);
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
+  const loginConflict = signal<LoginConflict | null>(null);
+  /** The code the fake accepts for the authenticator, re-enrolment and regeneration. */
+  const GOOD_CODE = '123456';
+  const sessions = signal<readonly SessionInfo[]>([
+    {
+      id: 's1',
+      client: 'Firefox on Android',
+      createdAt: 1_700_000_000_000,
+      lastUsedAt: 1_700_000_500_000,
+      current: true,
+    },
+    {
+      id: 's2',
+      client: 'Chrome on Windows',
+      createdAt: 1_690_000_000_000,
+      lastUsedAt: 1_695_000_000_000,
+      current: false,
+    },
+  ]);
   const messages = new Map<string, Signal<readonly ChatMessage[]>>();
   const photos = new Map<string, Signal<PhotoView>>();
   const calls: { action: string; args: unknown[] }[] = [];
@@ -108,6 +129,43 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
       lock.value = { ...lock.value, idleMinutes: minutes };
     },
     ownIdentityWarning,
+    loginConflict,
+    async resolveLoginConflict(choice) {
+      record('resolveLoginConflict', choice);
+      const c = loginConflict.value;
+      loginConflict.value = null;
+      if (choice === 'erase' && c) auth.value = { status: 'signed-in', username: c.username };
+    },
+    async startTotpReenroll(code) {
+      record('startTotpReenroll', code);
+      if (code !== GOOD_CODE && !code.includes('-')) throw new AppError('invalid_code');
+      const secret = 'KRUGS4ZANFZSAYJAONSWG4TFOQQQ2345';
+      return {
+        username: auth.value.username ?? '',
+        otpauthUri: `otpauth://totp/Secure%20Drop:x?secret=${secret}&issuer=Secure%20Drop`,
+        qrImageUrl: '',
+        secret,
+        secretGroups: secret.match(/.{1,4}/g) ?? [],
+      };
+    },
+    async confirmTotpReenroll(code) {
+      record('confirmTotpReenroll', code);
+      if (code !== '654321') throw new AppError('invalid_code');
+      sessions.value = sessions.value.filter((s) => s.current);
+    },
+    async regenerateRecoveryCodes(code) {
+      record('regenerateRecoveryCodes', code);
+      if (code !== GOOD_CODE) throw new AppError('invalid_code');
+      return { recoveryCodes: ['new1-aaaa-bbbb', 'new2-cccc-dddd'] };
+    },
+    async listSessions() {
+      record('listSessions');
+      return sessions.value;
+    },
+    async endOtherSession(id) {
+      record('endOtherSession', id);
+      sessions.value = sessions.value.filter((s) => s.id !== id);
+    },
     async startRegistration(username) {
       record('startRegistration', username);
       const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -254,6 +312,8 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
     update,
     notice,
     ownIdentityWarning,
+    loginConflict,
+    sessions,
     messagesFor,
     photos,
     calls,
