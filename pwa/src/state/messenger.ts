@@ -467,7 +467,8 @@ export class Messenger {
       // device too. Unacknowledged messages expire with the relay's retention.
       if (err.code !== 'duplicate') return;
     }
-    // Acknowledge only now: plaintext and ratchet state are stored (issue #4 §9). A control
+    // Acknowledge only now that plaintext and ratchet state are stored together (spec/protocol.md
+    // §7.6: an acknowledged message is deleted from the relay, so it must never be lost). A control
     // message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a stranger
     // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
     // no_receipt_ids).
