@@ -9,7 +9,7 @@ import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { lookupName } from './username.js';
+import { findActiveUser, lookupName } from './username.js';
 
 /** Most users one account may block: bounds the table and the list. */
 export const MAX_BLOCKS = 1000;
@@ -22,15 +22,9 @@ export function blockRoutes(deps: AppDeps): Router {
 
   router.post('/blocks', auth, jsonBody('1kb'), async (req, res) => {
     const { userId } = authOf(req);
-    const name = lookupName(parse(BlockSchema, req.body).username);
-    const target = name
-      ? await deps.pool.query<{ id: string }>(
-          `SELECT id FROM users WHERE username = $1 AND status = 'active'`,
-          [name],
-        )
-      : undefined;
-    const blockedId = target?.rows[0]?.id;
-    if (!blockedId || !name) throw notFound('no such user');
+    const target = await findActiveUser(deps.pool, parse(BlockSchema, req.body).username);
+    if (!target) throw notFound('no such user');
+    const { id: blockedId, username: name } = target;
     if (blockedId === userId) throw badRequest('you cannot block yourself');
     const r = await deps.pool.query<{ created_at: Date; inserted: boolean }>(
       `WITH ins AS (

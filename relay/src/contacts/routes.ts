@@ -8,7 +8,7 @@ import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { lookupName } from './username.js';
+import { findActiveUser, lookupName } from './username.js';
 
 /** Most contacts per user: a personal address book, and a bound on key-change fan-out. */
 export const MAX_CONTACTS = 1000;
@@ -21,15 +21,9 @@ export function contactRoutes(deps: AppDeps): Router {
 
   router.post('/contacts', auth, jsonBody('1kb'), async (req, res) => {
     const { userId } = authOf(req);
-    const name = lookupName(parse(AddSchema, req.body).username);
-    const target = name
-      ? await deps.pool.query<{ id: string }>(
-          `SELECT id FROM users WHERE username = $1 AND status = 'active'`,
-          [name],
-        )
-      : undefined;
-    const contactId = target?.rows[0]?.id;
-    if (!contactId || !name) throw notFound('no such user');
+    const target = await findActiveUser(deps.pool, parse(AddSchema, req.body).username);
+    if (!target) throw notFound('no such user');
+    const { id: contactId, username: name } = target;
     if (contactId === userId) throw badRequest('you cannot add yourself');
     // Count and insert in one statement; the cap is approximate only under concurrent adds by one user.
     const r = await deps.pool.query<{ created_at: Date; inserted: boolean }>(
