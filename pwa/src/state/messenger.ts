@@ -63,7 +63,7 @@ export class Messenger {
     });
     const sm = this.sm;
     this.readMarks = new ReadMarks(storage, clock);
-    const memory = new ChatMemory(sinks, this.readMarks);
+    const memory = new ChatMemory(sinks, sm, this.readMarks);
     this.memory = memory;
     this.acks = new AckBatcher(api);
     this.ownIdentity = new OwnIdentityWatch({
@@ -98,8 +98,7 @@ export class Messenger {
 
   async load(): Promise<void> {
     await this.incoming.load();
-    for (const peer of await this.sm.peers()) {
-      this.memory.peers.set(peer.username, peer);
+    for (const peer of await this.sm.loadPeers()) {
       const rows = await this.o.storage.messages<StoredMessage>(peer.chatId, MESSAGES_IN_MEMORY);
       this.memory.setHistory(
         peer.username,
@@ -174,8 +173,8 @@ export class Messenger {
   async syncContacts(): Promise<void> {
     try {
       for (const c of await this.o.api.contacts()) {
-        if (!this.memory.peers.has(c.username) || this.memory.peers.get(c.username)?.request)
-          this.memory.setPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
+        if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
+          this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
       await this.prekeys.topUp();
       await this.incoming.acknowledgeStored();
@@ -215,7 +214,7 @@ export class Messenger {
   }
 
   markRead(contact: string): void {
-    const peer = this.memory.peers.get(contact);
+    const peer = this.sm.knownPeer(contact);
     if (!peer) return;
     this.readMarks.mark(peer);
     this.memory.publishChats();
@@ -225,7 +224,7 @@ export class Messenger {
 
   async addContact(username: string): Promise<void> {
     const added = await this.o.api.addContact(username);
-    this.memory.setPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
+    this.memory.showPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
     this.memory.publishMessages(added.username);
   }
 
@@ -246,18 +245,28 @@ export class Messenger {
   /** Accepts the pending key unverified ('click' is refused for a contact verified before). */
   async acknowledgeKeyChange(contact: string, how: 'click' | 'without-verifying' = 'click'): Promise<void> {
     const reseal = await this.outgoing.resealOps(contact);
-    this.memory.setPeer(await this.sm.acknowledgeKeyChange(contact, how, undefined, reseal));
+    this.memory.showPeer(await this.sm.acknowledgeKeyChange(contact, how, undefined, reseal));
     void this.outgoing.flush();
   }
 
   /** The scanned safety QR matched this pending key: accept it, verified. */
   async acceptScannedKey(contact: string, key: Uint8Array): Promise<void> {
     const reseal = await this.outgoing.resealOps(contact);
-    this.memory.setPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key, reseal));
+    this.memory.showPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key, reseal));
     void this.outgoing.flush();
   }
 
+  /**
+   * The keys the safety screen compares (SessionManager.safetyKeys: ours, the contact's trusted
+   * one and, during a key change, the pending one) and whether the contact is verified.
+   */
+  async safetyKeys(contact: string) {
+    const keys = await this.sm.safetyKeys(contact);
+    const peer = await this.sm.peer(contact);
+    return { ...keys, verified: peer?.verified ?? false };
+  }
+
   async setVerified(contact: string, verified: boolean): Promise<void> {
-    this.memory.setPeer(await this.sm.setVerified(contact, verified));
+    this.memory.showPeer(await this.sm.setVerified(contact, verified));
   }
 }

@@ -3,6 +3,7 @@
 // to the sinks whenever one of them changes.
 import type { StoredMessage } from '../../outbox/records.ts';
 import type { StoredPeer } from '../../secure/records.ts';
+import type { SessionManager } from '../../secure/session-manager.ts';
 import { AppError } from '../errors.ts';
 import { compareForDisplay, sortChats, summarise, toChatMessage, toContact } from '../projection.ts';
 import type { ReadMarks } from './read-marks.ts';
@@ -28,13 +29,16 @@ export function keyChangeEntry(peer: StoredPeer): StoredMessage | null {
   };
 }
 
+/** Where the peer records are read: the session manager owns them (session-manager.ts). */
+export type PeerSource = Pick<SessionManager, 'knownPeer' | 'knownPeers'>;
+
 export class ChatMemory {
-  readonly peers = new Map<string, StoredPeer>();
   private readonly history = new Map<string, StoredMessage[]>();
   private readonly progress = new Map<string, number>();
 
   constructor(
     private readonly sinks: MessengerSinks,
+    private readonly peers: PeerSource,
     private readonly readMarks: ReadMarks,
   ) {}
 
@@ -44,24 +48,22 @@ export class ChatMemory {
   }
 
   requirePeer(contact: string): StoredPeer {
-    const peer = this.peers.get(contact);
+    const peer = this.peers.knownPeer(contact);
     if (!peer) throw new AppError('not_found');
     return peer;
   }
 
   /** A peer record changed (added, flagged, accepted, verified): republish. */
-  setPeer(peer: StoredPeer): void {
+  showPeer(peer: StoredPeer): void {
     // A newly seen key change: its stored timeline entry joins the history in memory too.
     const entry = keyChangeEntry(peer);
     if (entry && !(this.history.get(peer.username) ?? []).some((m) => m.id === entry.id)) this.upsert(entry);
-    this.peers.set(peer.username, peer);
     this.publishContacts();
     this.publishChats();
   }
 
   /** A contact removed here: its chat leaves memory. */
   forget(contact: string): void {
-    this.peers.delete(contact);
     this.history.delete(contact);
     this.publishMessages(contact);
     this.publishContacts();
@@ -89,21 +91,21 @@ export class ChatMemory {
 
   publishAll(): void {
     this.publishContacts();
-    for (const contact of this.peers.keys()) this.publishMessages(contact);
+    for (const peer of this.peers.knownPeers()) this.publishMessages(peer.username);
     this.publishChats();
   }
 
   publishContacts(): void {
-    this.sinks.contacts.value = [...this.peers.values()]
+    this.sinks.contacts.value = [...this.peers.knownPeers()]
       .map(toContact)
       .sort((a, b) => a.username.localeCompare(b.username));
   }
 
   publishChats(): void {
-    const chats = [...this.peers.values()].map((p) =>
+    const chats = [...this.peers.knownPeers()].map((p) =>
       summarise(p, this.history.get(p.username) ?? [], this.readMarks.get(p.username)),
     );
-    this.sinks.chats.value = sortChats(chats, (c) => this.peers.get(c)?.addedAt ?? 0);
+    this.sinks.chats.value = sortChats(chats, (c) => this.peers.knownPeer(c)?.addedAt ?? 0);
   }
 
   publishMessages(contact: string): void {

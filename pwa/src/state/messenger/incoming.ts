@@ -80,7 +80,7 @@ export class IncomingStream {
     const silent: number[] = [];
     for (const m of page.messages)
       if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`)))
-        (this.o.memory.peers.get(m.sender)?.request ? silent : handled).push(m.id);
+        (this.o.sm.knownPeer(m.sender)?.request ? silent : handled).push(m.id);
     if (handled.length || silent.length) await this.o.api.ack(handled, [], silent);
   }
 
@@ -101,9 +101,9 @@ export class IncomingStream {
       case 'delivered':
         return this.onDelivered(f);
       case 'key_change': {
-        if (typeof f.username === 'string' && this.o.memory.peers.has(f.username)) {
+        if (typeof f.username === 'string' && this.o.sm.knownPeer(f.username)) {
           const peer = await this.o.sm.checkIdentity(f.username).catch(() => undefined);
-          if (peer) this.o.memory.setPeer(peer);
+          if (peer) this.o.memory.showPeer(peer);
         }
         return this.advance(f.seq);
       }
@@ -142,7 +142,7 @@ export class IncomingStream {
         return ops;
       });
       if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
-      this.o.memory.setPeer(result.peer);
+      this.o.memory.showPeer(result.peer);
       if (stored) this.o.memory.upsert(stored);
       controlOnly = result.contentType === 'control';
     } catch (err) {
@@ -161,7 +161,7 @@ export class IncomingStream {
     // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
     // no_receipt_ids).
     // A message request gets none either until the user accepts it.
-    if (controlOnly || this.o.memory.peers.get(from)?.request) this.o.acks.withoutReceipt(relayId);
+    if (controlOnly || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
     else this.o.acks.message(relayId);
   }
 
@@ -210,7 +210,7 @@ export class IncomingStream {
     let updated: StoredMessage | null = null;
     if (clientId) {
       const m = await this.o.storage.getMessage<StoredMessage>(clientId);
-      const peer = m ? this.o.memory.peers.get(m.contact) : undefined;
+      const peer = m ? this.o.sm.knownPeer(m.contact) : undefined;
       if (m && peer && m.direction === 'out') {
         updated = { ...m, state: 'delivered' };
         extra.push({ kind: 'putMessage', chat: peer.chatId, id: m.id, value: updated });

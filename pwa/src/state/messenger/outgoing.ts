@@ -43,7 +43,7 @@ export class Outgoing {
       // the stream still holds it (SECURITY.md, "Trust model").
       beforeResend: async (item) => {
         const peer = await o.sm.checkIdentity(item.contact);
-        if (peer) o.memory.setPeer(peer);
+        if (peer) o.memory.showPeer(peer);
         if (peer?.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
       },
       onChange: (m) => {
