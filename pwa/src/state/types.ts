@@ -24,7 +24,6 @@ export type AppErrorCode =
   | 'rate_limited'
   | 'unauthorized'
   | 'not_found'
-  | 'contact_exists'
   | 'cannot_add_self'
   | 'too_large'
   | 'unsupported_image'
