@@ -57,6 +57,8 @@ export interface RelayProcess {
   /** CPU time (user + system) the relay process has used so far, ms (from /proc). */
   cpuMs(): Promise<number>;
   stop(): Promise<void>;
+  /** SIGKILL: the process dies at once, mid-transaction if one is running; resolves on exit. */
+  kill(): Promise<void>;
 }
 
 /** Starts src/server.ts in its own Node process (its own event loop and heap) and waits for /health. */
@@ -105,6 +107,12 @@ export async function startRelay(env: Record<string, string>, port: number): Pro
       const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
       return (Number(fields[11]) + Number(fields[12])) * 10;
     },
+    kill: () =>
+      new Promise<void>((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) return r();
+        child.once('exit', () => r());
+        child.kill('SIGKILL');
+      }),
     stop: () =>
       new Promise<void>((r) => {
         child.once('exit', () => r());

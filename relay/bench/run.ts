@@ -1,10 +1,14 @@
 // `npm run bench -w relay`: the relay against a real (embedded) PostgreSQL, in one run.
-//  1. Ceiling: single-row INSERTs into `messages` with `pg` at concurrency C (autocommit).
-//  2. End to end: C senders POST /send_message over HTTP (keep-alive) to C receivers connected
-//     over WebSocket to a relay child process; delivered messages/s as a ratio of (1), and
-//     the p50/p99 latency from the send call to the push arriving. Then the same across two
-//     relay processes (senders on one, receivers on the other: LISTEN/NOTIFY on every message).
-//  3. Idle WebSockets: K authenticated sockets held open on a fresh relay process; memory per
+//  1. Ceiling: single-row INSERTs into `messages` with `pg` at concurrency C (autocommit), and
+//     the relay's own send statement alone at the same C.
+//  2. End to end, one relay child process: C senders to C receivers connected over WebSocket;
+//     the senders over HTTP POST /send_message (keep-alive), then over WebSocket send frames.
+//     Delivered messages/s as a ratio of (1), p50/p99 latency from the send call to the push,
+//     relay CPU per delivered message, and every id acknowledged to a sender checked off at
+//     its receiver (lost, duplicated). The ceiling is measured again after.
+//  3. The WebSocket path paced at half of its peak from (2): the latency at that load.
+//  4. 2 and 4 relay processes, WebSocket path, each receiver on another process than its sender.
+//  5. Idle WebSockets: K authenticated sockets held open on a fresh relay process; memory per
 //     socket from the process RSS (slope between K/2 and K, so start-up allocations cancel).
 // Loopback only; every phase is bounded in count and time. Settings (env): BENCH_CONCURRENCY
 // (10), BENCH_SECONDS (10), BENCH_BODY_BYTES (256), BENCH_WS_SOCKETS (10000; at most ~19,000
@@ -22,7 +26,7 @@ import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { freePort } from '../src/db/free-port.js';
 import { migrate } from '../src/db/migrate.js';
 import { insertMessage } from '../src/messages/store.js';
-import { type BenchUser, makeUsers, startRelay } from './fixtures.js';
+import { type BenchUser, makeUsers, type RelayProcess, startRelay } from './fixtures.js';
 
 const C = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -97,7 +101,13 @@ async function sendStatementRate(
   return count / ((performance.now() - started) / 1000);
 }
 
-function post(agent: Agent, baseUrl: string, path: string, token: string, payload: string): Promise<number> {
+function post(
+  agent: Agent,
+  baseUrl: string,
+  path: string,
+  token: string,
+  payload: string,
+): Promise<{ status: number; id?: number }> {
   return new Promise((resolve, reject) => {
     const req = request(`${baseUrl}${path}`, {
       method: 'POST',
@@ -109,15 +119,25 @@ function post(agent: Agent, baseUrl: string, path: string, token: string, payloa
       },
     });
     req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        let id: number | undefined;
+        try {
+          id = JSON.parse(Buffer.concat(chunks).toString()).id;
+        } catch {
+          id = undefined;
+        }
+        resolve({ status, id });
+      });
     });
     req.on('error', reject);
     req.end(payload);
   });
 }
 
-function openSocket(baseUrl: string, token: string, onFrame?: (f: { type: string; body?: string }) => void) {
+function openSocket(baseUrl: string, token: string, onFrame?: (f: BenchFrame) => void) {
   return new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(`${baseUrl.replace('http', 'ws')}/ws`, { origin: ORIGIN });
     const timer = setTimeout(() => reject(new Error('ws auth timed out')), 30_000);
@@ -134,15 +154,66 @@ function openSocket(baseUrl: string, token: string, onFrame?: (f: { type: string
   });
 }
 
-/** Senders POST to `sendUrl`; receivers hold sockets on `recvUrl` (another process or the same). */
-async function endToEnd(sendUrl: string, recvUrl: string, senders: BenchUser[], receivers: BenchUser[]) {
+interface BenchFrame {
+  type: string;
+  id?: number;
+  body?: string | { id?: number };
+  status?: number;
+}
+
+/** A sender's authenticated socket: send frames answered by response frames (spec/ws-frames.schema.json). */
+async function wsSender(baseUrl: string, token: string) {
+  const waiting = new Map<number, (f: BenchFrame) => void>();
+  let next = 0;
+  const ws = await openSocket(baseUrl, token, (f) => {
+    if (f.type === 'response' && f.id !== undefined) waiting.get(f.id)?.(f);
+  });
+  return {
+    ws,
+    send(message: unknown): Promise<BenchFrame> {
+      const id = ++next;
+      return new Promise((resolve) => {
+        waiting.set(id, (f) => {
+          waiting.delete(id);
+          resolve(f);
+        });
+        ws.send(JSON.stringify({ type: 'send', id, message }));
+      });
+    },
+  };
+}
+
+type Mode = 'http' | 'ws';
+
+/**
+ * C senders (over `mode`) to C receivers on WebSocket; sender w uses relays[w % N], receiver w
+ * relays[(w + 1) % N] (with N > 1 every message crosses processes through NOTIFY). `rate`
+ * (messages/s in total) paces the senders; without it each sends as fast as its answers come.
+ * Every id acknowledged to a sender is checked off at its receiver: lost and duplicated counted.
+ */
+async function endToEnd(
+  mode: Mode,
+  relays: RelayProcess[],
+  senders: BenchUser[],
+  receivers: BenchUser[],
+  rate?: number,
+) {
   const latencies: number[] = [];
   let received = 0;
+  let duplicated = 0;
   let lastReceive = 0;
+  const seen = new Set<number>();
+  const acked = new Set<number>();
+  let counting = false;
+  const url = (i: number) => (relays[i % relays.length] as RelayProcess).baseUrl;
+  const cpu = async () => (await Promise.all(relays.map((r) => r.cpuMs()))).reduce((x, y) => x + y, 0);
   const sockets = await Promise.all(
-    receivers.map((r) =>
-      openSocket(recvUrl, r.token, (f) => {
-        if (f.type !== 'message' || !f.body) return;
+    receivers.map((r, w) =>
+      openSocket(url(relays.length > 1 ? w + 1 : w), r.token, (f) => {
+        if (f.type !== 'message' || typeof f.body !== 'string' || f.id === undefined) return;
+        if (seen.has(f.id)) duplicated++;
+        seen.add(f.id);
+        if (!counting) return;
         const sentAt = Buffer.from(f.body, 'base64').readDoubleBE(0);
         lastReceive = performance.now();
         latencies.push(lastReceive - sentAt);
@@ -153,20 +224,39 @@ async function endToEnd(sendUrl: string, recvUrl: string, senders: BenchUser[], 
   const agent = new Agent({ keepAlive: true, maxSockets: C, noDelay: true } as ConstructorParameters<
     typeof Agent
   >[0]);
+  const wsSenders = mode === 'ws' ? await Promise.all(senders.map((s, w) => wsSender(url(w), s.token))) : [];
   const filler = randomBytes(BODY);
   let sent = 0;
   let failed = 0;
   let n = 0;
   const run = async (seconds: number, measure: boolean) => {
     const until = performance.now() + seconds * 1000;
+    const interval = rate ? (1000 * senders.length) / rate : 0;
     await Promise.all(
       senders.map(async (s, w) => {
         const to = (receivers[w] as BenchUser).username;
+        let due = performance.now() + (interval * w) / senders.length;
         while (performance.now() < until) {
+          if (interval) {
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            due += interval;
+          }
           const body = Buffer.from(filler);
           body.writeDoubleBE(performance.now(), 0);
-          const payload = JSON.stringify({ to, client_id: `m${++n}`, body: body.toString('base64') });
-          const status = await post(agent, sendUrl, '/send_message', s.token, payload);
+          const message = { to, client_id: `m${++n}`, body: body.toString('base64') };
+          let status: number;
+          let id: number | undefined;
+          if (mode === 'ws') {
+            const r = await (wsSenders[w] as Awaited<ReturnType<typeof wsSender>>).send(message);
+            status = r.status ?? 0;
+            id = typeof r.body === 'object' ? r.body.id : undefined;
+          } else {
+            const r = await post(agent, url(w), '/send_message', s.token, JSON.stringify(message));
+            status = r.status;
+            id = r.id;
+          }
+          if (status === 201 && id !== undefined) acked.add(id);
           if (measure) status === 201 ? sent++ : failed++;
         }
       }),
@@ -176,21 +266,33 @@ async function endToEnd(sendUrl: string, recvUrl: string, senders: BenchUser[], 
   await new Promise((r) => setTimeout(r, 500));
   latencies.length = 0;
   received = 0;
+  counting = true;
+  const cpuBefore = await cpu();
   const started = performance.now();
   await run(SECONDS, true);
   const sendEnd = performance.now();
   const drainDeadline = performance.now() + 15_000;
   while (received < sent && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 20));
   const elapsed = (Math.max(lastReceive, sendEnd) - started) / 1000;
+  const cpuMs = (await cpu()) - cpuBefore;
+  // Anything still in flight gets a moment more before the loss check.
+  const lossDeadline = performance.now() + 5_000;
+  const lostNow = () => [...acked].filter((id) => !seen.has(id)).length;
+  while (lostNow() > 0 && performance.now() < lossDeadline) await new Promise((r) => setTimeout(r, 50));
   for (const ws of sockets) ws.terminate();
+  for (const x of wsSenders) x.ws.terminate();
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
     sent,
     failed,
     received,
+    lost: lostNow(),
+    duplicated,
     acceptedPerSecond: sent / ((sendEnd - started) / 1000),
     deliveredPerSecond: received / elapsed,
+    /** Relay CPU (all processes) per delivered message, ms. */
+    cpuPerMessage: cpuMs / Math.max(1, received),
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
   };
@@ -264,41 +366,54 @@ async function main() {
     );
     await pool.query('TRUNCATE messages, user_streams, token_buckets');
 
-    const relay = await startRelay(env, await freePort());
-    const cpuBefore = await relay.cpuMs();
-    const e2e = await endToEnd(relay.baseUrl, relay.baseUrl, senders, receivers);
-    const cpuPerMessage = ((await relay.cpuMs()) - cpuBefore) / Math.max(1, e2e.sent);
-    await relay.stop();
-    console.log(
-      `2. relay end to end (${C} HTTP senders → ${C} WebSocket receivers): accepted ${fmt(e2e.acceptedPerSecond)}/s, ` +
-        `delivered ${fmt(e2e.deliveredPerSecond)}/s = ${fmt(e2e.deliveredPerSecond / ceiling, 2)}× the ceiling ` +
-        `(target ≥ 0.5×); latency p50 ${fmt(e2e.p50, 1)} ms, p99 ${fmt(e2e.p99, 1)} ms; ` +
-        `${e2e.sent} sent, ${e2e.received} delivered, ${e2e.failed} failed; relay process CPU ` +
-        `${fmt(cpuPerMessage, 2)} ms per message (warm-up included)`,
-    );
+    const line = (label: string, e: Awaited<ReturnType<typeof endToEnd>>, base = ceiling) =>
+      console.log(
+        `${label}: accepted ${fmt(e.acceptedPerSecond)}/s, delivered ${fmt(e.deliveredPerSecond)}/s = ` +
+          `${fmt(e.deliveredPerSecond / base, 2)}× the ceiling; latency p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms; ` +
+          `relay CPU ${fmt(e.cpuPerMessage, 3)} ms per delivered message; ${e.sent} sent, ${e.received} delivered, ` +
+          `${e.failed} failed, ${e.lost} lost, ${e.duplicated} duplicated`,
+      );
+    const reset = () => pool.query('TRUNCATE messages, user_streams, token_buckets');
+    const withRelays = async <T>(k: number, fn: (relays: RelayProcess[]) => Promise<T>): Promise<T> => {
+      const relays: RelayProcess[] = [];
+      for (let i = 0; i < k; i++) relays.push(await startRelay(env, await freePort()));
+      try {
+        return await fn(relays);
+      } finally {
+        await Promise.all(relays.map((r) => r.stop()));
+      }
+    };
+
+    // 2. One relay process, C senders → C receivers on WebSocket: over HTTP, then over the socket.
+    const http1 = await withRelays(1, (r) => endToEnd('http', r, senders, receivers));
+    line(`2. one relay, ${C} senders over HTTP POST /send_message`, http1);
+    await reset();
+    const ws1 = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
+    line(`   one relay, ${C} senders over WebSocket send frames`, ws1);
     // The ceiling again, right after: on this shared machine it moves by 2x within minutes, so
-    // the end-to-end ratio is also given against the mean of the two measurements around it.
-    await pool.query('TRUNCATE messages, user_streams, token_buckets');
+    // the end-to-end ratios are also given against the mean of the two measurements around them.
+    await reset();
     const ceilingAfter = await rawInsertCeiling(pool, senders, receivers);
     const ceilingMean = (ceiling + ceilingAfter) / 2;
     console.log(
-      `   raw INSERT ceiling measured again after phase 2: ${fmt(ceilingAfter)} rows/s; end to end against ` +
-        `the mean of both (${fmt(ceilingMean)} rows/s): ${fmt(e2e.deliveredPerSecond / ceilingMean, 2)}×`,
+      `   raw INSERT ceiling measured again: ${fmt(ceilingAfter)} rows/s; against the mean of both ` +
+        `(${fmt(ceilingMean)} rows/s): WebSocket ${fmt(ws1.deliveredPerSecond / ceilingMean, 2)}×, ` +
+        `HTTP ${fmt(http1.deliveredPerSecond / ceilingMean, 2)}×`,
     );
 
-    // 2b. Across processes: senders on relay A, receivers on relay B, so every message travels
-    // through NOTIFY and is read back from the database by B (no local fast path).
-    await pool.query('TRUNCATE messages, user_streams, token_buckets');
-    const relayA = await startRelay(env, await freePort());
-    const relayB = await startRelay(env, await freePort());
-    const cross = await endToEnd(relayA.baseUrl, relayB.baseUrl, senders, receivers);
-    await relayA.stop();
-    await relayB.stop();
-    console.log(
-      `   across two relay processes (send to A, push from B): delivered ${fmt(cross.deliveredPerSecond)}/s = ` +
-        `${fmt(cross.deliveredPerSecond / ceiling, 2)}× the ceiling; latency p50 ${fmt(cross.p50, 1)} ms, ` +
-        `p99 ${fmt(cross.p99, 1)} ms; ${cross.sent} sent, ${cross.received} delivered, ${cross.failed} failed`,
-    );
+    // 3. Latency at half of the WebSocket peak (paced senders), one process.
+    await reset();
+    const half = ws1.deliveredPerSecond / 2;
+    const paced = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers, half));
+    line(`3. one relay, WebSocket, paced at half the peak (${fmt(half)}/s)`, paced);
+
+    // 4. Scaling: 2 and 4 processes, every message crossing processes (LISTEN/NOTIFY + read back).
+    for (const k of [2, 4]) {
+      await reset();
+      const e = await withRelays(k, (r) => endToEnd('ws', r, senders, receivers));
+      line(`4. ${k} relay processes, WebSocket, receivers on another process than their senders`, e);
+    }
+    await reset();
 
     const idleUsers = await makeUsers(pool, config, 'w', SOCKETS);
     await pool.end();
@@ -306,7 +421,7 @@ async function main() {
     const idle = await idleSockets(fresh, idleUsers);
     await fresh.stop();
     console.log(
-      `3. idle WebSockets: ${idle.sockets} authenticated sockets in one process (connected in ` +
+      `5. idle WebSockets: ${idle.sockets} authenticated sockets in one process (connected in ` +
         `${fmt(idle.connectSeconds, 1)} s); RSS ${fmt(idle.base / 2 ** 20, 1)} → ${fmt(idle.rssFull / 2 ** 20, 1)} MiB; ` +
         `${fmt(idle.perSocketSlope / 1024, 1)} KB per socket (slope K/2→K; target ≤ 15 KB), ` +
         `${fmt(idle.perSocketTotal / 1024, 1)} KB including start-up growth`,

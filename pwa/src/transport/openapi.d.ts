@@ -653,13 +653,29 @@ export interface paths {
     /**
      * WebSocket push of the caller's stream
      * @description Upgrade with no query string (a token never goes in the URL: 400 otherwise) and an
-     *     `Origin` from WS_ALLOWED_ORIGINS (403 otherwise). Text frames of JSON only; client frames
-     *     ≤ 4 KiB.
+     *     `Origin` from WS_ALLOWED_ORIGINS (403 otherwise). Text frames of JSON only. Every frame,
+     *     both directions, with the close codes and error codes, is defined as JSON Schema in
+     *     [ws-frames.schema.json](./ws-frames.schema.json) (components `WsClientFrame`,
+     *     `WsServerFrame`, `WsCloseCode` below refer to it); this text summarises it.
      *
-     *     Client → relay:
+     *     Client → relay, control frames (≤ 4 KiB, at most 30 a minute):
      *     - `{"type":"auth","token":"<access JWT>","cursor":<seq, optional, default 0>}` — must be the
      *       first frame, within WS_AUTH_TIMEOUT_MS (default 5 s). Nothing is sent before it succeeds.
      *     - `{"type":"catch_up","cursor":<seq>}` — re-send the stream after `cursor`.
+     *
+     *     Client → relay, request frames (after `ready`; at most 64 unanswered per socket):
+     *     - `{"type":"send","id":<request id>,"message":<POST /send_message body>}` — a send over the
+     *       open socket: the same validation, size cap (the frame may be as large as that route's
+     *       body), idempotency by `client_id`, rate limit (the same token bucket, whichever path
+     *       spends it) and answers as POST /send_message.
+     *     - `{"type":"ack","id":<request id>,"ack":<POST /ack body>}` — an acknowledgement, as POST /ack
+     *       (frame ≤ 32 KiB).
+     *     The request id is an integer 0 … 2^53−1 chosen by the client; each request frame gets one
+     *     `{"type":"response","id":<the same id>,"status":<HTTP status>,"body":<HTTP JSON body>}`:
+     *     the result (`SendResult`, or `{acked, photos_acked}`) or the error `{error, message}`
+     *     (plus `retry_after_seconds` when `rate_limited`) that the HTTP route would have answered.
+     *     Responses may come in another order than the requests. Sends that arrive together, by
+     *     either path, are stored in one transaction; a response comes only after its commit.
      *
      *     Relay → client (every stream item carries `seq`; keep the last one as your cursor and pass
      *     it when you reconnect, so nothing sent while away is lost):
@@ -676,12 +692,17 @@ export interface paths {
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
-     *     - `{"type":"error","error","message"}` — a bad frame after authentication.
+     *     - `{"type":"response","id","status","body"}` — the answer to a request frame (above).
+     *     - `{"type":"error","error":"not_ready","message"}` — a frame arrived while the auth frame
+     *       was still being checked; send it again after `ready`.
      *
-     *     Close codes: 4400 bad frame, 4401 authentication failed, 4403 session ended (logout,
+     *     Close codes: 4400 a frame that is not JSON or not one of the client frames (or a second
+     *     auth), 4401 authentication failed or a frame before it, 4403 session ended (logout,
      *     logout-all, expiry), 4408 no auth frame in time, 4429 more than WS_MAX_CONNECTIONS_PER_USER
-     *     sockets in this process or more than 30 client frames in a minute, 1013 too far behind
-     *     (reconnect and catch up), 1001 shutdown.
+     *     sockets in this process, more than 30 control frames in a minute or more than 64
+     *     requests in flight, 1009 a frame over its cap (4 KiB before authentication and for
+     *     control frames), 1003 a binary frame, 1013 too far behind (reconnect and catch up), 1001
+     *     shutdown.
      *     The relay pings every WS_HEARTBEAT_SECONDS and drops sockets that missed the last pong.
      */
     get: operations['websocket'];
@@ -697,6 +718,9 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    WsClientFrame: components['schemas']['ClientFrame'];
+    WsServerFrame: components['schemas']['ServerFrame'];
+    WsCloseCode: components['schemas']['CloseCode'];
     /**
      * @description Canonical username: 3–32 characters of a–z, 0–9 and `_`, not starting or ending with `_`.
      *     Input that Unicode NFKC normalisation would change is refused with `invalid_username`,
@@ -881,6 +905,157 @@ export interface components {
       /** Format: date-time */
       blocked_at: string;
     };
+    Seq: number;
+    /** @description The first frame, within WS_AUTH_TIMEOUT_MS. Nothing is sent before it succeeds. */
+    AuthFrame: {
+      /** @constant */
+      type: 'auth';
+      /** @description The access JWT. */
+      token: string;
+      /** @description Last seq seen; default 0. */
+      cursor?: components['schemas']['Seq'];
+    };
+    /** @description Re-send the stream after cursor. */
+    CatchUpFrame: {
+      /** @constant */
+      type: 'catch_up';
+      cursor: components['schemas']['Seq'];
+    };
+    /** @description Chosen by the client for a request frame and echoed in its response frame. Unique among the socket's requests in flight. */
+    RequestId: number;
+    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage), checked by the same rule, with the same limits (the frame may be as large as that route's body), idempotency by client_id, rate limit (the same token bucket) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
+    SendFrame: {
+      /** @constant */
+      type: 'send';
+      id: components['schemas']['RequestId'];
+      /** @description The POST /send_message request body. */
+      message: unknown;
+    };
+    /** @description POST /ack over the socket: `ack` is that route's JSON request body (operationId ack), checked by the same rule; at most 32 KiB. */
+    AckFrame: {
+      /** @constant */
+      type: 'ack';
+      id: components['schemas']['RequestId'];
+      /** @description The POST /ack request body. */
+      ack: unknown;
+    };
+    /** @description Client → relay. Control frames (auth, catch_up) are at most 4 KiB and 30 a minute; request frames (send, ack) are answered one response frame each, at most 64 unanswered at once. Before `ready` only auth is accepted. A frame that is not JSON or not one of these closes the socket with 4400. */
+    ClientFrame:
+      | components['schemas']['AuthFrame']
+      | components['schemas']['CatchUpFrame']
+      | components['schemas']['SendFrame']
+      | components['schemas']['AckFrame'];
+    /** @description After authentication; then every stream item after `cursor` (0 when the cursor sent lies beyond this user's stream: the relay's database was restored). */
+    ReadyFrame: {
+      /** @constant */
+      type: 'ready';
+      cursor: components['schemas']['Seq'];
+    };
+    /** Format: date-time */
+    Timestamp: string;
+    /** @description A message, as an Envelope of GET /get_messages. */
+    MessageItem: {
+      /** @constant */
+      type: 'message';
+      seq: components['schemas']['Seq'];
+      id: number;
+      from: string;
+      /** @description Standard base64 of the ciphertext. */
+      body: string;
+      created_at: components['schemas']['Timestamp'];
+    };
+    /** @description That user's identity key changed. */
+    KeyChangeItem: {
+      /** @constant */
+      type: 'key_change';
+      seq: components['schemas']['Seq'];
+      username: string;
+      created_at: components['schemas']['Timestamp'];
+    };
+    /** @description Your message was acknowledged by its receiver (in `ids` of an acknowledgement). */
+    DeliveredItem: {
+      /** @constant */
+      type: 'delivered';
+      seq: components['schemas']['Seq'];
+      message_id: number;
+      client_id: string;
+      to: string;
+      created_at: components['schemas']['Timestamp'];
+    };
+    /** @description This account's identity key was replaced from ANOTHER session (POST /keys). */
+    IdentityReplacedItem: {
+      /** @constant */
+      type: 'identity_replaced';
+      seq: components['schemas']['Seq'];
+      created_at: components['schemas']['Timestamp'];
+    };
+    /** @description Upload more one-time prekeys (not in the stream). */
+    PrekeysLowFrame: {
+      /** @constant */
+      type: 'prekeys_low';
+      remaining: number;
+      remaining_pq: number;
+    };
+    /** @description A frame arrived while authentication was still being checked; send it again after `ready`. */
+    NotReadyFrame: {
+      /** @constant */
+      type: 'error';
+      /** @constant */
+      error: 'not_ready';
+      message: string;
+    };
+    /**
+     * @description The error codes a response frame carries: those of POST /send_message and POST /ack.
+     * @enum {unknown}
+     */
+    ErrorCode:
+      | 'invalid_request'
+      | 'session_revoked'
+      | 'not_found'
+      | 'client_id_reused'
+      | 'mailbox_full'
+      | 'rate_limited'
+      | 'internal';
+    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After). */
+    ErrorResponseBody: {
+      error: components['schemas']['ErrorCode'];
+      message: string;
+      retry_after_seconds?: number;
+    };
+    /** @description As POST /send_message 200/201 (SendResult). */
+    SendResponseBody: {
+      id: number;
+      created_at: components['schemas']['Timestamp'];
+      duplicate: boolean;
+    };
+    /** @description As POST /ack 200. */
+    AckResponseBody: {
+      acked: number;
+      photos_acked: number;
+    };
+    /** @description The answer to one send or ack frame (same `id`): the HTTP route's status and JSON body. Responses may arrive in another order than the requests. */
+    ResponseFrame: {
+      /** @constant */
+      type: 'response';
+      id: components['schemas']['RequestId'];
+      status: number;
+      body:
+        | components['schemas']['SendResponseBody']
+        | components['schemas']['AckResponseBody']
+        | components['schemas']['ErrorResponseBody'];
+    };
+    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. */
+    ServerFrame:
+      | components['schemas']['ReadyFrame']
+      | components['schemas']['MessageItem']
+      | components['schemas']['KeyChangeItem']
+      | components['schemas']['DeliveredItem']
+      | components['schemas']['IdentityReplacedItem']
+      | components['schemas']['PrekeysLowFrame']
+      | components['schemas']['NotReadyFrame']
+      | components['schemas']['ResponseFrame'];
+    /** @description Close codes the relay sends (RFC 6455 §7.4; 4000–4999 are the application's). */
+    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4429;
   };
   responses: {
     /** @description Invalid input: `invalid_request`, `invalid_json`, `bad_request`. */

@@ -58,22 +58,22 @@ SELECT m.id, m.created_at, m.acked_at,
   FROM messages m LEFT JOIN users r ON r.username = $2
  WHERE m.sender_id = $1 AND m.client_id = $3`;
 
+/** One send, as insertMessage takes it. */
+export interface SendInput {
+  senderId: string;
+  /** The sender's session (the access token's sid): checked live in the statement itself. */
+  sessionId: string;
+  to: string;
+  clientId: string;
+  body: Buffer;
+  now: Date;
+  bucket: BucketSpec;
+  /** Most unacknowledged messages a receiver may hold (MAX_PENDING_MESSAGES). */
+  mailboxCap: number;
+}
+
 /** Stores a message once per (sender, client_id), if the sender's `bucket` has a token. */
-export async function insertMessage(
-  db: Queryable,
-  m: {
-    senderId: string;
-    /** The sender's session (the access token's sid): checked live in the statement itself. */
-    sessionId: string;
-    to: string;
-    clientId: string;
-    body: Buffer;
-    now: Date;
-    bucket: BucketSpec;
-    /** Most unacknowledged messages a receiver may hold (MAX_PENDING_MESSAGES). */
-    mailboxCap: number;
-  },
-): Promise<SendOutcome> {
+export async function insertMessage(db: Queryable, m: SendInput): Promise<SendOutcome> {
   const r = await db.query<{
     id: string;
     seq: string;

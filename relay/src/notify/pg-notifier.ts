@@ -6,7 +6,9 @@
 //   serialise on the notification queue lock). publish() is called after the commit.
 // - Events are coalesced: while one NOTIFY is in flight, later events queue and go out
 //   together as one JSON array, so under load the relay sends far fewer NOTIFYs than
-//   messages, and at rest an event leaves at once.
+//   messages, and at rest an event leaves at once. Stream events for one user that wait in
+//   the same queue become one (the highest seq): a listener reads everything up to it anyway,
+//   so a batch of sends to one recipient costs one event, not one per message.
 
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -38,7 +40,9 @@ export class PgNotifier implements Notifier {
   private readonly channel: string;
   private readonly logger: Logger;
   private readonly handlers = new Set<EventHandler>();
-  private queue: string[] = [];
+  private queue: PublishedEvent[] = [];
+  /** The queued stream event of each user, to raise its seq instead of queueing another. */
+  private queuedStream = new Map<string, { kind: 'stream'; userId: string; seq: number }>();
   private inFlight: Promise<void> | null = null;
   private listener: pg.Client | null = null;
   private closed = false;
@@ -66,7 +70,16 @@ export class PgNotifier implements Notifier {
     // The row itself goes to this process's subscribers at once; other processes (and this one,
     // again, without the row) hear the NOTIFY.
     if (event.kind === 'stream' && event.item) this.dispatch(event);
-    this.queue.push(JSON.stringify(encodeEvent(event)));
+    if (event.kind === 'stream') {
+      const queued = this.queuedStream.get(event.userId);
+      if (queued) {
+        queued.seq = Math.max(queued.seq, event.seq);
+      } else {
+        const e = { kind: 'stream' as const, userId: event.userId, seq: event.seq };
+        this.queuedStream.set(event.userId, e);
+        this.queue.push(e);
+      }
+    } else this.queue.push(event);
     if (!this.inFlight) this.inFlight = this.drain();
   }
 
@@ -116,13 +129,17 @@ export class PgNotifier implements Notifier {
   private takeBatch(): string[] {
     const batch: string[] = [];
     let bytes = 2;
-    while (this.queue.length > 0) {
-      const next = this.queue[0] as string;
+    let taken = 0;
+    while (taken < this.queue.length) {
+      const event = this.queue[taken] as PublishedEvent;
+      const next = JSON.stringify(encodeEvent(event));
       if (batch.length > 0 && bytes + next.length + 1 > MAX_PAYLOAD_BYTES) break;
       batch.push(next);
       bytes += next.length + 1;
-      this.queue.shift();
+      if (event.kind === 'stream') this.queuedStream.delete(event.userId);
+      taken++;
     }
+    this.queue.splice(0, taken);
     return batch;
   }
 

@@ -5,6 +5,9 @@
 //   is sent before it is verified (same check as requireAuth: JWT + live session).
 // - Then the socket receives its stream after `cursor` in seq order, and every later item as
 //   the notifier announces it (src/notify); {type:"catch_up", cursor} rewinds.
+// - Request frames {type:"send"|"ack", id, ...} are POST /send_message and POST /ack over the
+//   open socket (src/messages/service.ts does the work for both); each gets one
+//   {type:"response", id, status, body}. A malformed frame closes the socket with 4400.
 // - Heartbeats: a ping every WS_HEARTBEAT_SECONDS; a socket that missed the last pong is cut.
 // - Revoked sessions are closed at once (a trigger on sessions NOTIFYs, migration 0025) and
 //   again checked every WS_SESSION_CHECK_SECONDS as a safety net (and for expiry).
@@ -13,11 +16,22 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { authenticateToken } from '../auth/require-auth.js';
+import { type AuthContext, authenticateToken } from '../auth/require-auth.js';
 import type { AppDeps } from '../deps.js';
+import { HttpError } from '../http/http-error.js';
+import { ACK_BODY_BYTES, messageService } from '../messages/service.js';
 import { effectiveCursor, readStream } from '../messages/stream.js';
 import type { RelayEvent } from '../notify/notifier.js';
-import { CLOSE, MAX_CLIENT_FRAME_BYTES, MAX_CLIENT_FRAMES_PER_MINUTE, parseClientFrame } from './frames.js';
+import {
+  CLOSE,
+  type ClientFrame,
+  type ControlFrame,
+  FRAME_ENVELOPE_BYTES,
+  MAX_CLIENT_FRAME_BYTES,
+  MAX_CLIENT_FRAMES_PER_MINUTE,
+  MAX_REQUESTS_IN_FLIGHT,
+  parseClientFrame,
+} from './frames.js';
 
 /** Items read per stream query while catching up. */
 const PAGE = 200;
@@ -37,9 +51,11 @@ interface Conn {
   pumping: boolean;
   again: boolean;
   authTimer: NodeJS.Timeout | undefined;
-  /** Client frames in the current minute (rate limit) and when that minute started. */
+  /** Control frames in the current minute (rate limit) and when that minute started. */
   frames: number;
   windowStart: number;
+  /** Request frames not answered yet. */
+  inFlight: number;
 }
 
 export interface WsHub {
@@ -51,9 +67,14 @@ export interface WsHub {
 export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   const opts = deps.config.data.ws;
   const origins = new Set(deps.config.wsAllowedOrigins);
+  const service = messageService(deps);
+  // The largest frame is a send frame: the same cap as the POST /send_message body. Every other
+  // frame is held to its own, smaller cap in onFrame.
+  const maxSendFrame = service.sendBodyBytes + FRAME_ENVELOPE_BYTES;
+  const maxAckFrame = ACK_BODY_BYTES + FRAME_ENVELOPE_BYTES;
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: MAX_CLIENT_FRAME_BYTES,
+    maxPayload: maxSendFrame,
     clientTracking: false,
     perMessageDeflate: false,
   });
@@ -94,6 +115,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       authTimer: undefined,
       frames: 0,
       windowStart: Date.now(),
+      inFlight: 0,
     };
     all.add(conn);
     conn.authTimer = setTimeout(() => ws.close(CLOSE.authTimeout, 'auth timeout'), opts.authTimeoutMs);
@@ -115,22 +137,19 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     }
   }
 
-  function send(conn: Conn, frame: unknown): void {
+  function send(conn: Conn, frame: ControlFrame): void {
     if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(frame));
   }
 
   function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
-    const now = Date.now();
-    if (now - conn.windowStart >= 60_000) {
-      conn.windowStart = now;
-      conn.frames = 0;
-    }
-    if (++conn.frames > MAX_CLIENT_FRAMES_PER_MINUTE) {
-      conn.ws.close(CLOSE.tooMany, 'too many frames');
-      return;
-    }
     if (isBinary) {
       conn.ws.close(CLOSE.unsupportedData, 'text frames only');
+      return;
+    }
+    const bytes = frameBytes(data);
+    // Before authentication only an auth frame is welcome: nothing large is parsed for a stranger.
+    if (conn.state !== 2 && bytes > MAX_CLIENT_FRAME_BYTES) {
+      conn.ws.close(CLOSE.tooBig, 'frame too large');
       return;
     }
     const frame = parseClientFrame(data.toString());
@@ -139,17 +158,74 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
         conn.ws.close(CLOSE.unauthorized, 'authenticate first');
         return;
       }
+      if (!countControl(conn)) return;
       conn.state = 1;
       void authenticate(conn, frame.token, frame.cursor ?? 0);
     } else if (conn.state === 1) {
-      send(conn, { type: 'error', error: 'not_ready', message: 'wait for ready' });
-    } else if (frame?.type !== 'catch_up') {
-      send(conn, { type: 'error', error: 'bad_request', message: 'unknown frame' });
-    } else {
+      if (!frame) conn.ws.close(CLOSE.badFrame, 'malformed frame');
+      else if (countControl(conn))
+        send(conn, { type: 'error', error: 'not_ready', message: 'wait for ready' });
+    } else if (!frame) {
+      conn.ws.close(CLOSE.badFrame, 'malformed frame');
+    } else if (frame.type === 'send' || frame.type === 'ack') {
+      if (frame.type === 'ack' && bytes > maxAckFrame) {
+        conn.ws.close(CLOSE.tooBig, 'frame too large');
+        return;
+      }
+      if (++conn.inFlight > MAX_REQUESTS_IN_FLIGHT) {
+        conn.ws.close(CLOSE.tooMany, 'too many requests in flight');
+        return;
+      }
+      void request(conn, frame);
+    } else if (bytes > MAX_CLIENT_FRAME_BYTES) {
+      conn.ws.close(CLOSE.tooBig, 'frame too large');
+    } else if (frame.type === 'catch_up' && countControl(conn)) {
       conn.cursor = frame.cursor;
       conn.gen++;
       void pump(conn);
+    } else if (frame.type === 'auth') {
+      conn.ws.close(CLOSE.badFrame, 'already authenticated');
     }
+  }
+
+  /** Counts a control frame against the per-minute cap; false (and the socket closed) past it. */
+  function countControl(conn: Conn): boolean {
+    const now = Date.now();
+    if (now - conn.windowStart >= 60_000) {
+      conn.windowStart = now;
+      conn.frames = 0;
+    }
+    if (++conn.frames > MAX_CLIENT_FRAMES_PER_MINUTE) {
+      conn.ws.close(CLOSE.tooMany, 'too many frames');
+      return false;
+    }
+    return true;
+  }
+
+  /** A send or ack frame: the HTTP route's work and answer, as a response frame. */
+  async function request(conn: Conn, frame: Extract<ClientFrame, { type: 'send' | 'ack' }>): Promise<void> {
+    const ctx: AuthContext = { userId: conn.userId, sessionId: conn.sessionId };
+    let status: number;
+    let body: Record<string, unknown>;
+    try {
+      const r =
+        frame.type === 'send' ? await service.send(ctx, frame.message) : await service.ack(ctx, frame.ack);
+      status = r.status;
+      body = r.body;
+    } catch (err) {
+      if (err instanceof HttpError) {
+        status = err.status;
+        body = { error: err.code, message: err.message, ...err.extra };
+      } else {
+        // As the HTTP error handler (src/http/errors.ts): no internals to the client.
+        deps.logger.error({ err: { message: (err as Error).message } }, 'ws request failed');
+        status = 500;
+        body = { error: 'internal', message: 'internal error' };
+      }
+    } finally {
+      conn.inFlight--;
+    }
+    send(conn, { type: 'response', id: frame.id, status, body });
   }
 
   async function authenticate(conn: Conn, token: string, cursor: number): Promise<void> {
@@ -232,13 +308,16 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     }
     const set = byUser.get(event.userId);
     if (!set) return;
+    // Encoded once for every socket of the user, not once per socket.
+    let text: string | undefined;
     for (const c of set) {
       if (c.state !== 2) continue;
       if (event.kind === 'stream') {
         // Fast path for a row this process just committed: when it is the very next seq and no
         // read is in flight, nothing can lie between, so it is sent without reading it back.
         if (event.item && !c.pumping && event.seq === c.cursor + 1) {
-          c.ws.send(JSON.stringify(event.item));
+          text ??= JSON.stringify(event.item);
+          c.ws.send(text);
           c.cursor = event.seq;
         } else if (event.seq > c.cursor) void pump(c);
       } else if (event.kind === 'prekeys_low') {
@@ -308,4 +387,10 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       await new Promise<void>((r) => wss.close(() => r()));
     },
   };
+}
+
+/** Length of a text frame in bytes (ws hands a Buffer, or fragments as an array). */
+function frameBytes(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }

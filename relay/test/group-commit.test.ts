@@ -1,0 +1,180 @@
+// Group commit (src/messages/group-commit.ts): sends that arrive together share a transaction,
+// yet a failing row fails alone, one sender's messages keep their order and each recipient's
+// stream stays gap-free, and a relay killed in the middle of batches has stored every message
+// it acknowledged (results are given only after COMMIT).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { makeUsers, type RelayProcess, startRelay } from '../bench/fixtures.js';
+import { loadConfig } from '../src/config.js';
+import { freePort } from '../src/db/free-port.js';
+import { messageService } from '../src/messages/service.js';
+import { startTestApp, TEST_SECRETS, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { b64, type DataUser, type Frame, makeUser, ORIGIN, WsClient } from './helpers/relay-data.js';
+
+let db: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  t = await startTestApp({ databaseUrl: db.url, env: { SEND_RATE_BURST: '1000' } });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+});
+
+/** Sends `messages` as send frames all at once (one write burst); resolves with the responses in send order. */
+async function burst(ws: WsClient, messages: Record<string, unknown>[], firstId: number): Promise<Frame[]> {
+  messages.forEach((message, i) => {
+    ws.send({ type: 'send', id: firstId + i, message });
+  });
+  return Promise.all(messages.map((_, i) => ws.next((f) => f.type === 'response' && f.id === firstId + i)));
+}
+
+describe('group commit', () => {
+  it('a row that fails in a batch fails alone; the others are stored and answered', async () => {
+    // A real database fault on one row: a trigger refuses the client_id "poison".
+    await t.deps.pool.query(`
+      CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.client_id = 'poison' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
+    try {
+      const [alice, bob] = [await makeUser(t), await makeUser(t)];
+      const ws = await WsClient.connect(t.baseUrl, alice.token);
+      const stats = messageService(t.deps).groupCommit.stats;
+      const fallbacksBefore = stats.fallbacks;
+      const messages = Array.from({ length: 20 }, (_, i) => ({
+        to: bob.username,
+        client_id: i === 7 ? 'poison' : randomUUID(),
+        body: b64(16),
+      }));
+      const answers = await burst(ws, messages, 1);
+      expect(answers.map((a) => a.status)).toEqual(
+        messages.map((m) => (m.client_id === 'poison' ? 500 : 201)),
+      );
+      expect(answers[7].body).toEqual({ error: 'internal', message: 'internal error' });
+      // The poison row was in a batch with others (it was rolled back and rerun row by row).
+      expect(stats.fallbacks).toBeGreaterThan(fallbacksBefore);
+      const got = await t.api.get('/get_messages', { token: bob.token });
+      expect(got.body.messages.map((m: Frame) => m.id)).toEqual(
+        answers.filter((a) => a.status === 201).map((a) => a.body.id),
+      );
+      expect(got.body.messages.map((m: Frame) => m.seq)).toEqual(Array.from({ length: 19 }, (_, i) => i + 1));
+      ws.close();
+    } finally {
+      await t.deps.pool.query('DROP TRIGGER refuse_poison ON messages; DROP FUNCTION refuse_poison()');
+    }
+  });
+
+  it("keeps each sender's order and a gap-free stream per recipient through batches", async () => {
+    const bob = await makeUser(t);
+    const carol = await makeUser(t);
+    const senders = await Promise.all(Array.from({ length: 4 }, () => makeUser(t)));
+    const stats = messageService(t.deps).groupCommit.stats;
+    const before = { ...stats };
+    const sockets = await Promise.all(senders.map((s) => WsClient.connect(t.baseUrl, s.token)));
+    // Each sender writes 60 frames in one burst, alternating recipients; the HTTP path adds more.
+    const plan = senders.map((s) =>
+      Array.from({ length: 60 }, (_, i) => ({
+        to: (i % 2 ? carol : bob).username,
+        client_id: `${s.username}-${i}`,
+        body: b64(8),
+      })),
+    );
+    const viaHttp = Array.from({ length: 10 }, (_, i) =>
+      t.api.post(
+        '/send_message',
+        { to: bob.username, client_id: `h${i}`, body: b64(8) },
+        { token: (senders[0] as DataUser).token },
+      ),
+    );
+    const answers = await Promise.all(plan.map((msgs, k) => burst(sockets[k] as WsClient, msgs, 1)));
+    for (const r of await Promise.all(viaHttp)) expect(r.status).toBe(201);
+    for (const a of answers.flat()) expect(a.status).toBe(201);
+    expect(stats.rows - before.rows).toBe(250);
+    expect(stats.batches - before.batches).toBeLessThan(250); // batched, not one commit per send
+
+    for (const recipient of [bob, carol]) {
+      const got = await t.api.get('/get_messages?limit=500', { token: recipient.token });
+      const ms: Frame[] = got.body.messages;
+      expect(ms.map((m) => m.seq)).toEqual(Array.from({ length: ms.length }, (_, i) => i + 1));
+      const ids = new Map(answers.flat().map((a) => [a.body.id as number, a]));
+      for (const [k, s] of senders.entries()) {
+        // The sender's messages to this recipient, in stream order = the order it sent them.
+        const mine = ms.filter((m) => m.from === s.username && ids.has(m.id)).map((m) => m.id);
+        const expected = (answers[k] as Frame[])
+          .filter((_, i) => (plan[k] as { to: string }[])[i]?.to === recipient.username)
+          .map((a) => a.body.id);
+        expect(mine).toEqual(expected);
+      }
+    }
+    for (const ws of sockets) ws.close();
+  });
+});
+
+describe('a relay killed mid-batch', () => {
+  it('loses nothing it acknowledged to a sender', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-relay-kill-'));
+    chmodSync(dir, 0o700);
+    const env = {
+      NODE_ENV: 'production',
+      DATABASE_URL: db.url,
+      DATA_DIR: join(dir, 'data'),
+      LOG_LEVEL: 'error',
+      ...TEST_SECRETS,
+      WS_ALLOWED_ORIGINS: ORIGIN,
+      SEND_RATE_BURST: '10000',
+      SEND_RATE_PER_SECOND: '1000',
+    };
+    const config = loadConfig(env);
+    const senders = await makeUsers(t.deps.pool, config, `k${randomBytes(2).toString('hex')}s`, 4);
+    const [receiver] = await makeUsers(t.deps.pool, config, `k${randomBytes(2).toString('hex')}r`, 1);
+    let relay: RelayProcess | undefined = await startRelay(env, await freePort());
+    try {
+      const acked = new Set<number>();
+      let killing = false;
+      const url = `${relay.baseUrl.replace('http', 'ws')}/ws`;
+      // Each sender keeps 32 sends in flight until the socket dies with the process.
+      const run = (token: string, name: string) =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(url, { origin: ORIGIN });
+          let next = 0;
+          const sendOne = () => {
+            const id = ++next;
+            const message = { to: receiver?.username, client_id: `${name}-${id}`, body: b64(64) };
+            ws.send(JSON.stringify({ type: 'send', id, message }));
+          };
+          ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token })));
+          ws.on('message', (data) => {
+            const f = JSON.parse(data.toString());
+            if (f.type === 'ready') for (let i = 0; i < 32; i++) sendOne();
+            if (f.type !== 'response') return;
+            if (f.status === 201) acked.add(f.body.id);
+            if (!killing) sendOne();
+          });
+          ws.on('close', () => resolve());
+          ws.on('error', () => resolve());
+        });
+      const runs = senders.map((s) => run(s.token, s.username));
+      // Kill once a few hundred sends were acknowledged, while the next batches are in flight.
+      while (acked.size < 300) await new Promise((r) => setTimeout(r, 10));
+      await relay.kill();
+      killing = true;
+      relay = undefined;
+      await Promise.all(runs);
+      const stored = await t.deps.pool.query<{ id: string }>(
+        'SELECT id FROM messages WHERE id = ANY($1::bigint[]) AND receiver_id = $2',
+        [[...acked], receiver?.id],
+      );
+      expect(stored.rows.length).toBe(acked.size);
+    } finally {
+      await relay?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

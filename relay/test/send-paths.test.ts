@@ -1,0 +1,246 @@
+// POST /send_message and POST /ack against their WebSocket frames (spec/openapi.yaml GET /ws,
+// spec/ws-frames.schema.json): one table of cases — validation errors, size limits,
+// idempotency by client_id, the rate limit — run over both paths, which must give the same
+// status, error code and result; and the rate limit is ONE bucket whichever path spends it.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { b64, type DataUser, type Frame, makeUser, WsClient } from './helpers/relay-data.js';
+
+let db: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  t = await startTestApp({
+    databaseUrl: db.url,
+    env: { SEND_RATE_BURST: '1000', MAX_MESSAGE_BYTES: '1024', MAX_PENDING_MESSAGES: '10' },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+});
+
+interface Answer {
+  status: number;
+  body: Frame;
+}
+
+/** One way of calling a route: over HTTP, or as a request frame on an authenticated socket. */
+interface Path {
+  name: string;
+  send(app: TestApp, from: DataUser, message: unknown): Promise<Answer>;
+  ack(app: TestApp, user: DataUser, ack: unknown): Promise<Answer>;
+}
+
+const http: Path = {
+  name: 'HTTP',
+  send: async (app, from, message) => {
+    const r = await app.api.post('/send_message', message, { token: from.token });
+    return { status: r.status, body: r.body };
+  },
+  ack: async (app, user, ack) => {
+    const r = await app.api.post('/ack', ack, { token: user.token });
+    return { status: r.status, body: r.body };
+  },
+};
+
+const sockets = new Map<string, WsClient>();
+let frameId = 0;
+async function socketOf(app: TestApp, user: DataUser): Promise<WsClient> {
+  const key = `${app.baseUrl} ${user.sessionId}`;
+  let ws = sockets.get(key);
+  if (!ws) {
+    ws = await WsClient.connect(app.baseUrl, user.token);
+    sockets.set(key, ws);
+  }
+  return ws;
+}
+async function wsRequest(app: TestApp, user: DataUser, frame: Record<string, unknown>): Promise<Answer> {
+  const ws = await socketOf(app, user);
+  const id = ++frameId;
+  ws.send({ ...frame, id });
+  const r = await ws.next((f) => f.type === 'response' && f.id === id);
+  return { status: r.status, body: r.body };
+}
+const socket: Path = {
+  name: 'WebSocket',
+  send: (app, from, message) => wsRequest(app, from, { type: 'send', message }),
+  ack: (app, user, ack) => wsRequest(app, user, { type: 'ack', ack }),
+};
+
+interface Case {
+  name: string;
+  /** Runs the case over `path`; returns the answers to compare (status + error or fields). */
+  run(path: Path): Promise<unknown>;
+  expected: unknown;
+}
+
+const shape = (a: Answer) =>
+  a.status >= 400
+    ? { status: a.status, error: a.body.error, retry: a.body.retry_after_seconds }
+    : { status: a.status, duplicate: a.body.duplicate, acked: a.body.acked };
+
+const msg = (to: DataUser, extra: Record<string, unknown> = {}) => ({
+  to: to.username,
+  client_id: randomUUID(),
+  body: b64(16),
+  ...extra,
+});
+
+const cases: Case[] = [
+  {
+    name: 'a good send',
+    run: async (p) => shape(await p.send(t, await makeUser(t), msg(await makeUser(t)))),
+    expected: { status: 201, duplicate: false },
+  },
+  ...(
+    [
+      ['missing to', () => ({ client_id: 'a', body: b64(4) })],
+      ['unknown field', (to: DataUser) => msg(to, { extra: 1 })],
+      ['client_id with a bad character', (to: DataUser) => msg(to, { client_id: 'a b' })],
+      ['client_id too long', (to: DataUser) => msg(to, { client_id: 'a'.repeat(65) })],
+      ['body not base64', (to: DataUser) => msg(to, { body: 'not base64!' })],
+      ['body empty', (to: DataUser) => msg(to, { body: '' })],
+      ['body one byte over MAX_MESSAGE_BYTES', (to: DataUser) => msg(to, { body: b64(1025) })],
+      ['body a number', (to: DataUser) => msg(to, { body: 5 })],
+      ['not an object', () => ['x']],
+    ] as const
+  ).map(
+    ([name, make]): Case => ({
+      name: `refuses: ${name}`,
+      run: async (p) => {
+        return shape(await p.send(t, await makeUser(t), make(await makeUser(t))));
+      },
+      expected: { status: 400, error: 'invalid_request' },
+    }),
+  ),
+  {
+    name: 'a body of exactly MAX_MESSAGE_BYTES is accepted',
+    run: async (p) => shape(await p.send(t, await makeUser(t), msg(await makeUser(t), { body: b64(1024) }))),
+    expected: { status: 201, duplicate: false },
+  },
+  {
+    name: 'no such recipient',
+    run: async (p) =>
+      shape(await p.send(t, await makeUser(t), { to: 'nobody_here_1', client_id: 'x', body: b64(4) })),
+    expected: { status: 404, error: 'not_found' },
+  },
+  {
+    name: 'a retry with the same client_id and body is a duplicate with the same id',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const m = msg(b);
+      const first = await p.send(t, a, m);
+      const again = await p.send(t, a, m);
+      return [shape(first), shape(again), again.body.id === first.body.id];
+    },
+    expected: [{ status: 201, duplicate: false }, { status: 200, duplicate: true }, true],
+  },
+  {
+    name: 'the same client_id for another body is refused',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const m = msg(b);
+      await p.send(t, a, m);
+      return shape(await p.send(t, a, { ...m, body: b64(16) }));
+    },
+    expected: { status: 409, error: 'client_id_reused' },
+  },
+  {
+    name: 'a full mailbox',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      for (let i = 0; i < 10; i++) await p.send(t, a, msg(b));
+      return shape(await p.send(t, a, msg(b)));
+    },
+    expected: { status: 409, error: 'mailbox_full' },
+  },
+  {
+    name: 'an acknowledgement',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const sent = await p.send(t, a, msg(b));
+      const acked = await p.ack(t, b, { ids: [sent.body.id] });
+      const again = await p.ack(t, b, { ids: [sent.body.id] });
+      return [shape(acked), shape(again)];
+    },
+    expected: [
+      { status: 200, acked: 1 },
+      { status: 200, acked: 0 },
+    ],
+  },
+  ...(
+    [
+      ['an empty acknowledgement', {}],
+      ['empty lists', { ids: [], no_receipt_ids: [] }],
+      ['an id that is not an integer', { ids: [1.5] }],
+      ['too many ids', { ids: Array.from({ length: 501 }, (_, i) => i + 1) }],
+      ['an unknown field', { ids: [1], more: true }],
+    ] as const
+  ).map(
+    ([name, ack]): Case => ({
+      name: `refuses an ack: ${name}`,
+      run: async (p) => shape(await p.ack(t, await makeUser(t), ack)),
+      expected: { status: 400, error: 'invalid_request' },
+    }),
+  ),
+];
+
+describe.each([http, socket])('the send and ack cases over $name', (path) => {
+  it.each(cases)('$name', async (c) => {
+    expect(await c.run(path)).toEqual(c.expected);
+  });
+});
+
+describe('the rate limit', () => {
+  it('is one bucket for both paths: a client cannot double its rate by using both', async () => {
+    const limited = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { SEND_RATE_BURST: '4', SEND_RATE_PER_SECOND: '1' },
+    });
+    try {
+      const [a, b] = [await makeUser(limited), await makeUser(limited)];
+      const answers: Answer[] = [];
+      for (const p of [http, socket, http, socket]) answers.push(await p.send(limited, a, msg(b)));
+      expect(answers.map((x) => x.status)).toEqual([201, 201, 201, 201]);
+      for (const p of [socket, http]) {
+        const r = await p.send(limited, a, msg(b));
+        expect(shape(r), p.name).toEqual({ status: 429, error: 'rate_limited', retry: 1 });
+        expect(r.body.message, p.name).toBe('sending too fast');
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('frames', () => {
+  it('closes the socket with 4400 on a malformed frame, and the request frame is refused before auth', async () => {
+    const u = await makeUser(t);
+    for (const bad of ['not json', '{"type":"send","id":1}', '{"type":"send","id":-1,"message":{}}', '[]']) {
+      const ws = await WsClient.connect(t.baseUrl, u.token);
+      ws.ws.send(bad);
+      expect(await ws.closed(), bad).toBe(4400);
+    }
+    const early = await WsClient.open(t.baseUrl);
+    early.send({ type: 'send', id: 1, message: msg(u) });
+    expect(await early.closed()).toBe(4401);
+  });
+
+  it('takes a send frame as large as the HTTP body cap, but no control frame over 4 KB', async () => {
+    const [a, b] = [await makeUser(t), await makeUser(t)];
+    const big = await socket.send(t, a, msg(b, { body: b64(1024) }));
+    expect(big.status).toBe(201);
+    const ws = await socketOf(t, a);
+    ws.ws.send(`{"type":"catch_up","cursor":0}${' '.repeat(5000)}`);
+    expect(await ws.closed()).toBe(1009);
+  });
+});
+
+afterAll(() => {
+  for (const ws of sockets.values()) ws.close();
+});
