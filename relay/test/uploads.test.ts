@@ -176,6 +176,9 @@ describe('resumable photo uploads (tus)', () => {
     // The uploader can terminate it: files and reservation go.
     expect((await t.api.delete(path, { token: a.token, headers: TUS })).status).toBe(204);
     expect((await head(a, path)).status).toBe(404);
+    const row = await t.deps.pool.query('SELECT 1 FROM photo_uploads WHERE sender_id = $1', [a.id]);
+    expect(row.rowCount).toBe(0);
+    expect(list(uploads).filter((f) => f.startsWith(path.split('/')[2] ?? '-'))).toEqual([]);
   });
 
   it('refuses bad creations as JSON errors, the cap from Upload-Length before any body', async () => {

@@ -87,7 +87,8 @@ async function jsonAnswer(response: Response | globalThis.Response): Promise<glo
     const [mapped, error] = TUS_STATUS[status] ?? [500, 'internal'];
     status = mapped;
     // @tus/server's messages are fixed strings, never request data.
-    body = { error, message: mapped === 500 ? 'internal error' : text.trim() || error };
+    const message = mapped === 404 ? 'no such upload' : mapped === 500 ? 'internal error' : text.trim();
+    body = { error, message: message || error };
   }
   const headers = new Headers(web.headers);
   headers.set('Content-Type', 'application/json; charset=utf-8');
@@ -250,7 +251,14 @@ export function uploadRoutes(deps: AppDeps): Router {
   });
   router.delete('/uploads/:id', auth, async (req, res) => {
     withUpload(req);
-    await handle(req, res);
+    const response = await jsonAnswer(await tus.handleWeb(new NodeRequest({ req, res })));
+    // Terminated (tus termination): the reservation goes too, freeing its MAX_PENDING_PHOTOS slot.
+    if (response.status === 204)
+      await deps.pool.query('DELETE FROM photo_uploads WHERE id = $1 AND sender_id = $2', [
+        req.params.id,
+        authOf(req).userId,
+      ]);
+    await sendNodeResponse(res, response);
   });
   router.patch('/uploads/:id', auth, async (req, res) => {
     withUpload(req);
