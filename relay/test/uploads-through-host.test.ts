@@ -4,11 +4,11 @@
 // deadline (here a total of 2 s) loses nothing — the relay keeps the bytes that arrived and the
 // client resumes from the offset HEAD reports, so the host's deadlines never defeat a slow upload.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { type RunningHost, startHost } from './helpers/host.js';
@@ -35,6 +35,16 @@ afterAll(async () => {
 });
 
 const TUS = { 'tus-resumable': '1.0.0' };
+
+/** Descriptors of this process (the relay runs in it) open on files of the upload store. */
+const uploadFds = () =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(join(dataDir, 'photo-uploads'));
+    } catch {
+      return false;
+    }
+  }).length;
 
 /** A PATCH to the host that drips `bytes` in 16 KiB pieces every 200 ms; resolves with the raw answer. */
 function slowPatch(path: string, token: string, offset: number, bytes: Buffer): Promise<string> {
@@ -86,6 +96,8 @@ describe('resumable uploads through the host', () => {
     // 25 pieces of 16 KiB × 200 ms = 5 s: more than the host's 2 s body total, each pause far below its idle.
     const answer = await slowPatch(url.pathname, a.token, 0, photo);
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    // The host stopped the upstream PATCH: the relay closed the file (no descriptor leak).
+    await vi.waitFor(() => expect(uploadFds()).toBe(0), { timeout: 10_000, interval: 50 });
 
     const head = await fetch(url, {
       method: 'HEAD',
