@@ -115,6 +115,15 @@ def _schema():
     return s
 
 
+@schemathesis.serializer('application/offset+octet-stream')
+def _offset_octets(ctx, value):
+    """PATCH /uploads/{id} (tus 1.0.0): the body is raw bytes, as application/octet-stream."""
+    if isinstance(value, bytes):
+        return value
+    data = getattr(value, 'data', None)
+    return data if isinstance(data, bytes) else json.dumps(value).encode()
+
+
 relay_schema = _schema()
 host_schema = _schema()
 

@@ -65,6 +65,8 @@ const envSchema = z.object({
   IDENTITY_LOOKUP_BURST: int(1, 10_000, 60),
   IDENTITY_LOOKUP_PER_MINUTE: int(1, 60_000, 60),
   MAX_PENDING_PHOTOS: int(1, 10_000, 100),
+  // An unfinished resumable photo upload (spec/openapi.yaml POST /uploads) is deleted this long after its creation.
+  PHOTO_UPLOAD_EXPIRY_SECONDS: int(60, 604_800, 86_400),
   MAX_PENDING_MESSAGES: int(10, 1_000_000, 10_000),
   WS_MAX_CONNECTIONS_PER_USER: int(1, 1000, 5),
   WS_MAX_CONNECTIONS: int(1, 1_000_000, 50_000),
@@ -127,8 +129,10 @@ export interface DataConfig {
   identityLookup: BucketSpec;
   /** Below this many one-time prekeys the owner is told to upload more. */
   prekeyLowThreshold: number;
-  /** Photos a sender may have waiting for acknowledgement. */
+  /** Photos a sender may have waiting for acknowledgement (unfinished uploads count too). */
   maxPendingPhotos: number;
+  /** An unfinished resumable upload expires (Upload-Expires) this long after its creation. */
+  photoUploadExpiryMs: number;
   /** Unacknowledged messages a receiver may hold; sends beyond it are refused (409 mailbox_full). */
   maxPendingMessages: number;
   ws: {
@@ -204,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
       prekeyLowThreshold: e.PREKEY_LOW_THRESHOLD,
       maxPendingPhotos: e.MAX_PENDING_PHOTOS,
+      photoUploadExpiryMs: e.PHOTO_UPLOAD_EXPIRY_SECONDS * 1000,
       maxPendingMessages: e.MAX_PENDING_MESSAGES,
       ws: {
         maxPerUser: e.WS_MAX_CONNECTIONS_PER_USER,

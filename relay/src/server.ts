@@ -12,6 +12,7 @@ import { createRelayServer } from './http/node-server.js';
 import { createLogger } from './logger.js';
 import { startSweeper } from './messages/sweeper.js';
 import { PgNotifier } from './notify/pg-notifier.js';
+import { startUploadSweeper } from './photos/uploads.js';
 import { attachWebSocket } from './ws/hub.js';
 
 async function main(): Promise<void> {
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   const server = createRelayServer(app, config.http, logger);
   const hub = attachWebSocket(server, deps);
   const stopSweeper = startSweeper(deps);
+  const stopUploadSweeper = startUploadSweeper(deps);
 
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   const addr = server.address();
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
     pool.on('error', (err) => logger.debug({ err: { message: err.message } }, 'database client closed'));
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     stopSweeper();
+    stopUploadSweeper();
     await hub.close();
     server.closeIdleConnections();
     // Give in-flight requests a moment, then cut what is left.

@@ -173,6 +173,74 @@ describe('aborted photo uploads (leaked .part files and descriptors)', () => {
   });
 });
 
+describe('aborted resumable uploads (tus PATCH: descriptors)', () => {
+  it('aborted-upload-leaks-part-file-and-fd: PATCHes cut at every stage close their file, keep their bytes', async () => {
+    const uploads = join(dataDir, 'photo-uploads');
+    const app = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { DATA_DIR: dataDir, MAX_PHOTO_BYTES: String(CAP), SEND_RATE_BURST: '1000' },
+    });
+    const inUploads = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(uploads);
+        } catch {
+          return false;
+        }
+      }).length;
+    try {
+      const a = await makeUser(app);
+      const b = await makeUser(app);
+      await Promise.all(Array.from({ length: 8 }, () => app.deps.pool.query('SELECT pg_sleep(0.01)')));
+      const before = descriptors();
+      const paths: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await app.api.post(`/uploads?to=${b.username}`, undefined, {
+          token: a.token,
+          headers: { 'tus-resumable': '1.0.0', 'upload-length': '10000' },
+        });
+        expect(res.status).toBe(201);
+        paths.push(`/${res.headers.get('location')}`);
+      }
+      const patchHead = (path: string, length: number | 'chunked') =>
+        `PATCH ${path} HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer ${a.token}\r\nTus-Resumable: 1.0.0\r\n` +
+        'Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n' +
+        (length === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${length}\r\n`) +
+        '\r\n';
+      const [p0, p1, p2, p3, p4] = paths as [string, string, string, string, string];
+      await Promise.all([
+        // Cut while the route is still authenticating (before the body is read).
+        abortAfter(app, patchHead(p0, 10_000), Buffer.alloc(0), 0),
+        abortAfter(app, patchHead(p1, 10_000), randomBytes(100), 0),
+        abortAfter(app, patchHead(p2, 'chunked'), Buffer.from('10\r\n0123456789abcdef\r\n'), 0),
+        // Cut mid-body, after the file was opened.
+        abortAfter(app, patchHead(p3, 10_000), randomBytes(5000), 50),
+        abortAfter(app, patchHead(p4, 'chunked'), Buffer.from('1000\r\n'), 50),
+      ]);
+      await vi.waitFor(
+        () => {
+          expect(inUploads()).toBe(0);
+          expect(descriptors().total).toBeLessThanOrEqual(before.total);
+        },
+        { timeout: 10_000, interval: 50 },
+      );
+      // Each upload is still there to resume, at the offset of the bytes that reached its file.
+      for (const path of paths) {
+        const head = await app.api.request('HEAD', path, undefined, {
+          token: a.token,
+          headers: { 'tus-resumable': '1.0.0' },
+          spec: false,
+        });
+        expect(head.status).toBe(200);
+        expect(Number(head.headers.get('upload-offset'))).toBeLessThanOrEqual(5000);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('photo quota (MAX_PENDING_PHOTOS checked with the insert)', () => {
   it('photo-quota-race: 15 parallel uploads with 5 free slots store exactly 5', async () => {
     const capped = await startTestApp({

@@ -1,7 +1,11 @@
-// Moves encrypted photo blobs to and from the relay with progress and cancel (issue #4 §5):
-// upload with XMLHttpRequest (the one browser API that reports upload progress), download
-// with fetch, counting bytes as the body streams. Only ciphertext passes through here.
-import { ApiError, apiErrorFrom } from '../transport/errors.ts';
+// Moves encrypted photo blobs to and from the relay with progress and cancel (issue #4 §5).
+// Upload: resumable, with tus-js-client over the relay's tus endpoint (spec/openapi.yaml
+// /uploads): a connection cut mid-upload continues from the bytes the relay already has (HEAD
+// for the offset, PATCH the rest) instead of starting over. Download: fetch, counting bytes as
+// the body streams. Only ciphertext passes through here; the only thing kept across a reload is
+// the upload's URL (tus-js-client's URL storage), keyed by a digest of the ciphertext.
+import { type DetailedError, Upload } from 'tus-js-client';
+import { ApiError } from '../transport/errors.ts';
 import type { HttpClient } from '../transport/http.ts';
 
 export interface TransferOptions {
@@ -15,75 +19,128 @@ export interface UploadResult {
   readonly size: number;
 }
 
-function xhrUpload(
-  url: string,
-  token: string,
-  body: Uint8Array,
-  options: TransferOptions,
-): Promise<{ status: number; text: string; headers: string }> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    const onAbort = () => xhr.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    const done = () => options.signal?.removeEventListener('abort', onAbort);
-    xhr.open('POST', url);
-    xhr.setRequestHeader('authorization', `Bearer ${token}`);
-    xhr.setRequestHeader('content-type', 'application/octet-stream');
-    xhr.upload.onprogress = (ev) => {
-      if (ev.lengthComputable && ev.total > 0) options.onProgress?.(ev.loaded / ev.total);
-    };
-    xhr.onload = () => {
-      done();
-      resolve({ status: xhr.status, text: xhr.responseText, headers: xhr.getAllResponseHeaders() });
-    };
-    xhr.onerror = () => {
-      done();
-      reject(new ApiError(0, 'network', 'upload failed'));
-    };
-    xhr.onabort = () => {
-      done();
-      reject(new ApiError(0, 'aborted', 'upload cancelled'));
-    };
-    if (options.signal?.aborted) {
-      xhr.abort();
-      return;
-    }
-    xhr.send(body as Uint8Array<ArrayBuffer>);
-  });
-}
+/**
+ * Bytes per PATCH: what a cut can cost at most, whatever the relay kept of the request, and a
+ * bound on each request's time through proxies.
+ */
+export const UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
 
-function headersOf(raw: string): Headers {
-  const h = new Headers();
-  for (const line of raw.trim().split(/[\r\n]+/)) {
-    const i = line.indexOf(':');
-    if (i > 0) h.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
+/**
+ * Waits before each retry after a failure (network drop, relay restart): about four minutes in
+ * all, then the upload fails and the outbox retries the message later (spec/protocol.md §7.6).
+ */
+export const UPLOAD_RETRY_DELAYS_MS = [
+  0, 1000, 2000, 4000, 8000, 15_000, 30_000, 30_000, 30_000, 60_000, 60_000,
+];
+
+/** Statuses worth another try: none of them says the request itself is wrong. */
+const RETRYABLE = new Set([0, 408, 409, 423, 429, 500, 502, 503, 504]);
+
+const hex = (bytes: ArrayBuffer) =>
+  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+
+function errorOf(err: Error | DetailedError): ApiError {
+  const res = (err as DetailedError).originalResponse;
+  if (!res) return new ApiError(0, 'network', 'upload failed');
+  let body: { error?: unknown; message?: unknown } = {};
+  try {
+    body = JSON.parse(res.getBody() || '{}') as typeof body;
+  } catch {
+    // not JSON: keep the status only
   }
-  return h;
+  return new ApiError(
+    res.getStatus(),
+    typeof body.error === 'string' ? body.error : 'upload_failed',
+    typeof body.message === 'string' ? body.message : 'upload failed',
+  );
 }
 
-/** POST /send_photo?to=… with the ciphertext; refreshes the access token once on 401. */
+/**
+ * Uploads the ciphertext through POST/HEAD/PATCH /uploads (tus 1.0.0) for `to`; the photo id
+ * is the upload's id. Resumes a previous upload of the same ciphertext to the same recipient
+ * (after a reload), refreshes the access token once on 401, and on cancel terminates the upload
+ * so it stops counting against the sender's pending photos.
+ */
 export async function uploadPhotoBlob(
   http: HttpClient,
   to: string,
-  ciphertext: Uint8Array,
+  ciphertext: Uint8Array | Blob,
   options: TransferOptions = {},
 ): Promise<UploadResult> {
-  const url = http.url('/send_photo', { to });
-  for (let attempt = 0; ; attempt++) {
-    const token = http.accessToken;
-    if (!token) throw new ApiError(401, 'unauthorized', 'not signed in');
-    const r = await xhrUpload(url, token, ciphertext, options);
-    if (r.status === 401 && attempt === 0) {
-      await http.refreshTokens();
-      continue;
+  if (!http.accessToken) throw new ApiError(401, 'unauthorized', 'not signed in');
+  const blob = ciphertext instanceof Blob ? ciphertext : new Blob([ciphertext as Uint8Array<ArrayBuffer>]);
+  const endpoint = new URL(http.url('/uploads', { to }), globalThis.location?.href).toString();
+  const digest = hex(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
+  let refreshed = false;
+  let refreshing: Promise<unknown> | null = null;
+
+  return new Promise<UploadResult>((resolve, reject) => {
+    let settled = false;
+    const upload: Upload = new Upload(blob, {
+      endpoint,
+      chunkSize: UPLOAD_CHUNK_BYTES,
+      retryDelays: UPLOAD_RETRY_DELAYS_MS,
+      // Only the ciphertext's digest, the recipient and the relay: the same sealed photo to the
+      // same person resumes; anything else starts a new upload.
+      fingerprint: async () => `secure-drop-photo:${endpoint}:${digest}`,
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      async onBeforeRequest(req) {
+        await refreshing;
+        req.setHeader('Authorization', `Bearer ${http.accessToken ?? ''}`);
+      },
+      onShouldRetry(err) {
+        const status = err.originalResponse?.getStatus() ?? 0;
+        if (status === 401 && !refreshed) {
+          refreshed = true;
+          refreshing = http.refreshTokens().catch(() => undefined);
+          return true;
+        }
+        return RETRYABLE.has(status);
+      },
+      onProgress(sent, total) {
+        if (total > 0) options.onProgress?.(sent / total);
+      },
+      onSuccess() {
+        settled = true;
+        options.signal?.removeEventListener('abort', onAbort);
+        const id = upload.url?.split('/').pop()?.split('?')[0];
+        if (!id) {
+          reject(new ApiError(0, 'bad_response', 'no photo id'));
+          return;
+        }
+        options.onProgress?.(1);
+        resolve({ id, size: blob.size });
+      },
+      onError(err) {
+        settled = true;
+        options.signal?.removeEventListener('abort', onAbort);
+        reject(errorOf(err));
+      },
+    });
+    const onAbort = () => {
+      if (settled) return;
+      settled = true;
+      // Terminate on the relay too: an abandoned upload would hold a pending-photo slot until it expires.
+      void upload.abort(true).catch(() => undefined);
+      reject(new ApiError(0, 'aborted', 'upload cancelled'));
+    };
+    if (options.signal?.aborted) {
+      onAbort();
+      return;
     }
-    const response = new Response(r.text, { status: r.status, headers: headersOf(r.headers) });
-    if (!response.ok) throw await apiErrorFrom(response);
-    const body = (await response.json()) as { id?: unknown; size?: unknown };
-    if (typeof body.id !== 'string') throw new ApiError(r.status, 'bad_response', 'no photo id');
-    options.onProgress?.(1);
-    return { id: body.id, size: typeof body.size === 'number' ? body.size : ciphertext.length };
-  }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    upload
+      .findPreviousUploads()
+      .then((previous) => {
+        const last = previous[0];
+        if (last) upload.resumeFromPreviousUpload(last);
+        if (!settled) upload.start();
+      })
+      .catch(() => {
+        if (!settled) upload.start();
+      });
+  });
 }
 
 /** GET /get_photo/:id, reading at most `expectedBytes` (the length the message announced). */

@@ -622,6 +622,85 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/uploads': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Create a resumable photo upload (tus 1.0.0 creation)
+     * @description A photo upload that survives a cut connection: the tus 1.0.0 protocol
+     *     (https://tus.io/protocols/resumable-upload: core, creation, expiration, termination), as
+     *     `POST /send_photo` but in pieces. This request declares the ciphertext's length
+     *     (`Upload-Length`, at most MAX_PHOTO_BYTES, default 25 MiB: more is 413 from the header)
+     *     and answers 201 with `Location: uploads/{id}` (relative to this URL, so it resolves
+     *     through the host's `/api` too) and `Upload-Expires`. The bytes follow with
+     *     `PATCH /uploads/{id}`; `HEAD` tells how many arrived, so an interrupted upload resumes
+     *     from there. When the last byte arrives the upload becomes a photo whose id is the
+     *     upload's id (`GET /get_photo/{id}`). An unfinished upload counts against
+     *     MAX_PENDING_PHOTOS like a photo (409 `photo_quota`, checked under the sender's lock in
+     *     the transaction that creates it, so parallel creations never exceed it), counts once
+     *     against the send rate, and is deleted with its bytes PHOTO_UPLOAD_EXPIRY_SECONDS
+     *     (default 86400) after its creation. Upload ids are random UUIDs; an upload is visible to
+     *     its uploader only (anyone else gets the 404 of an id that does not exist).
+     */
+    post: operations['createUpload'];
+    delete?: never;
+    /**
+     * Resumable upload discovery (tus 1.0.0)
+     * @description The tus protocol's discovery (https://tus.io/protocols/resumable-upload, core):
+     *     `Tus-Version`, `Tus-Extension` (creation, creation-with-upload, expiration, termination)
+     *     and `Tus-Max-Size` (MAX_PHOTO_BYTES). No token needed.
+     */
+    options: operations['uploadOptions'];
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/uploads/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Abandon an unfinished resumable upload (tus 1.0.0 termination)
+     * @description Deletes the upload and its bytes and frees its place in MAX_PENDING_PHOTOS.
+     */
+    delete: operations['uploadTerminate'];
+    /** Resumable upload discovery (tus 1.0.0) */
+    options: operations['uploadOptionsId'];
+    /**
+     * How many bytes of a resumable upload arrived (tus 1.0.0 core)
+     * @description `Upload-Offset` is where the next `PATCH` must start. A completed, terminated, expired
+     *     or someone else's upload, and an id that does not exist, are all 404 (no body, as any
+     *     HEAD answer).
+     */
+    head: operations['uploadOffset'];
+    /**
+     * Append bytes to a resumable upload (tus 1.0.0 core)
+     * @description Appends the body at `Upload-Offset`, which must equal the bytes already received (else
+     *     409 `offset_conflict`, nothing written: `HEAD` for the right offset). Bytes that arrive
+     *     are kept even when the request is cut, so the next `PATCH` continues from there. Bounded
+     *     by idleness, not by a total a slow link could never meet: no byte for
+     *     UPLOAD_IDLE_TIMEOUT_SECONDS (default 30), or one PATCH still incomplete after
+     *     UPLOAD_MAX_SECONDS (default 3600) → 408 `request_timeout`, connection closed, the bytes
+     *     received so far kept. More bytes than the declared length → 413. The answer to the
+     *     `PATCH` that completes the upload means the photo is stored (its id is the upload's id).
+     */
+    patch: operations['uploadAppend'];
+    trace?: never;
+  };
   '/get_photo/{id}': {
     parameters: {
       query?: never;
@@ -1130,6 +1209,15 @@ export interface components {
         'application/json': components['schemas']['LockedError'];
       };
     };
+    /** @description `unsupported_version`: `Tus-Resumable` is missing or not 1.0.0. */
+    TusVersion: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
     /** @description `internal`: an unexpected server fault (no details are disclosed). */
     Internal: {
       headers: {
@@ -1140,7 +1228,10 @@ export interface components {
       };
     };
   };
-  parameters: never;
+  parameters: {
+    /** @description The tus protocol version; anything but 1.0.0 is 412. */
+    TusResumable: '1.0.0';
+  };
   requestBodies: never;
   headers: never;
   pathItems: never;
@@ -2193,6 +2284,214 @@ export interface operations {
         };
       };
       429: components['responses']['TooManyRequests'];
+    };
+  };
+  createUpload: {
+    parameters: {
+      query: {
+        /** @description Recipient username. */
+        to: string;
+      };
+      header: {
+        /** @description The tus protocol version; anything but 1.0.0 is 412. */
+        'Tus-Resumable': components['parameters']['TusResumable'];
+        /** @description The ciphertext's length in bytes (at most MAX_PHOTO_BYTES). */
+        'Upload-Length': number;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Created; send the bytes to `Location`. */
+      201: {
+        headers: {
+          Location: string;
+          'Upload-Expires'?: string;
+          'Tus-Resumable'?: '1.0.0';
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /**
+       * @description `invalid_request` (no `Upload-Length`, a deferred length, an empty photo, malformed
+       *     tus headers), `unsupported_extension` (concatenation, deferred length).
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      /** @description `photo_quota`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      412: components['responses']['TusVersion'];
+      413: components['responses']['TooLarge'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  uploadOptions: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Supported versions, extensions and maximum size. */
+      204: {
+        headers: {
+          'Tus-Version'?: string;
+          'Tus-Extension'?: string;
+          'Tus-Max-Size'?: number;
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  uploadTerminate: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The tus protocol version; anything but 1.0.0 is 412. */
+        'Tus-Resumable': components['parameters']['TusResumable'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      412: components['responses']['TusVersion'];
+    };
+  };
+  uploadOptionsId: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description As `OPTIONS /uploads`. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  uploadOffset: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The tus protocol version; anything but 1.0.0 is 412. */
+        'Tus-Resumable': components['parameters']['TusResumable'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The upload's state. */
+      200: {
+        headers: {
+          'Upload-Offset': number;
+          'Upload-Length': number;
+          'Upload-Expires'?: string;
+          'Cache-Control'?: 'no-store';
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      412: components['responses']['TusVersion'];
+    };
+  };
+  uploadAppend: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The tus protocol version; anything but 1.0.0 is 412. */
+        'Tus-Resumable': components['parameters']['TusResumable'];
+        'Upload-Offset': number;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/offset+octet-stream': string;
+      };
+    };
+    responses: {
+      /** @description Appended; `Upload-Offset` is the new offset. */
+      204: {
+        headers: {
+          'Upload-Offset': number;
+          'Upload-Expires'?: string;
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['Timeout'];
+      /** @description `offset_conflict`: `Upload-Offset` is not the number of bytes received. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      412: components['responses']['TusVersion'];
+      413: components['responses']['TooLarge'];
+      /** @description `unsupported_media_type`: the body must be application/offset+octet-stream. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   getPhoto: {

@@ -17,13 +17,10 @@ import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
 import { BodyTimeout, BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
-import { newPhotoName, photoDir, UUID } from './store.js';
+import { lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
+import { uploadRoutes } from './uploads.js';
 
 const noPhoto = () => notFound('no such photo');
-const quotaFull = () =>
-  new HttpError(409, 'photo_quota', 'too many photos not yet acknowledged by their receivers');
-/** First key of the per-sender advisory lock that serialises the quota check with the insert. */
-const PHOTO_QUOTA_LOCK = 0x5d_70_01;
 
 export function photoRoutes(deps: AppDeps): Router {
   const router = Router();
@@ -59,7 +56,8 @@ export function photoRoutes(deps: AppDeps): Router {
     const name = lookupName(to);
     const r = name
       ? await deps.pool.query<{ id: string; pending: string; blocked: boolean }>(
-          `SELECT id, (SELECT count(*) FROM photos WHERE sender_id = $2) AS pending,
+          `SELECT id, (SELECT count(*) FROM photos WHERE sender_id = $2)
+                    + (SELECT count(*) FROM photo_uploads WHERE sender_id = $2) AS pending,
                   EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = users.id AND b.blocked_id = $2) AS blocked
              FROM users WHERE username = $1 AND status = 'active'`,
           [name, userId],
@@ -105,13 +103,11 @@ export function photoRoutes(deps: AppDeps): Router {
       // Count and insert under one per-sender lock, in one transaction: parallel uploads that all
       // passed the early check cannot together exceed MAX_PENDING_PHOTOS.
       const row = await withTransaction(deps.pool, async (client) => {
-        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PHOTO_QUOTA_LOCK, userId]);
+        if ((await lockPendingPhotos(client, userId)) >= deps.config.data.maxPendingPhotos) return undefined;
         const ins = await client.query<{ id: string; created_at: Date }>(
           `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at)
-           SELECT $1, $2, $3, $4, $5
-            WHERE (SELECT count(*) FROM photos WHERE sender_id = $1) < $6
-           RETURNING id, created_at`,
-          [userId, receiver.id, file, size, now, deps.config.data.maxPendingPhotos],
+           VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at`,
+          [userId, receiver.id, file, size, now],
         );
         return ins.rows[0];
       });
@@ -152,5 +148,6 @@ export function photoRoutes(deps: AppDeps): Router {
     }
   });
 
+  router.use(uploadRoutes(deps));
   return router;
 }
