@@ -9,7 +9,8 @@ def test_secret_defaults_are_caught():
     text = 'a: ${JWT_SECRET:-changeme}\nb: ${DB_PASSWORD-x}\nc: ${LOG_LEVEL:-info}\nd: ${API_TOKEN:?required}'
     problems = cc.secret_defaults(text)
     assert len(problems) == 2
-    assert 'JWT_SECRET' in problems[0] and 'DB_PASSWORD' in problems[1]
+    assert 'JWT_SECRET' in problems[0]
+    assert 'DB_PASSWORD' in problems[1]
 
 
 def test_optional_secret_interpolation_is_caught():
@@ -40,7 +41,12 @@ def test_unpinned_images_are_caught():
 
 
 def test_missing_healthchecks_and_unhealthy_dependencies_are_caught(tmp_path):
-    compose = {'services': {'a': {'image': 'x:1'}, 'b': {'image': 'y:1', 'healthcheck': {'disable': True}, 'depends_on': ['a']}}}
+    compose = {
+        'services': {
+            'a': {'image': 'x:1'},
+            'b': {'image': 'y:1', 'healthcheck': {'disable': True}, 'depends_on': ['a']},
+        }
+    }
     assert cc.healthchecks(compose, tmp_path) == ['a: no healthcheck', 'b: no healthcheck']
     assert cc.healthy_dependencies(compose) == ['b: depends_on a without condition: service_healthy']
 
@@ -62,12 +68,18 @@ def _context(tmp_path: Path, dockerfile: str, ignore: str | None = None) -> Path
 
 
 def test_missing_copy_source_is_caught(tmp_path):
-    dockerfile = _context(tmp_path, 'FROM node:24.11.1-bookworm-slim AS b\nCOPY package.json missing.txt ./\nCOPY --from=b /x /y\n')
-    assert cc.copy_problems(dockerfile, tmp_path) == ['Dockerfile:2: COPY source missing.txt does not exist in the context']
+    dockerfile = _context(
+        tmp_path, 'FROM node:24.11.1-bookworm-slim AS b\nCOPY package.json missing.txt ./\nCOPY --from=b /x /y\n'
+    )
+    assert cc.copy_problems(dockerfile, tmp_path) == [
+        'Dockerfile:2: COPY source missing.txt does not exist in the context'
+    ]
 
 
 def test_copy_source_excluded_by_dockerignore_is_caught(tmp_path):
-    dockerfile = _context(tmp_path, 'FROM x:1\nCOPY package.json ./\nCOPY secret.env ./\nCOPY src src\n', '**\n!package.json\n')
+    dockerfile = _context(
+        tmp_path, 'FROM x:1\nCOPY package.json ./\nCOPY secret.env ./\nCOPY src src\n', '**\n!package.json\n'
+    )
     assert cc.copy_problems(dockerfile, tmp_path) == [
         'Dockerfile:3: COPY source secret.env is excluded by .dockerignore',
         'Dockerfile:4: every file under src is excluded by .dockerignore',
@@ -107,4 +119,7 @@ def test_unpinned_base_and_root_user_are_caught(tmp_path):
 
 def test_env_example_coverage_is_checked():
     problems = cc.env_example_coverage('a: ${A:?x}\nb: ${B:-1}', 'A=\n# C=3\n')
-    assert problems == ['B is used by compose.yml but not documented in .env.example', 'C is in .env.example but compose.yml never uses it']
+    assert problems == [
+        'B is used by compose.yml but not documented in .env.example',
+        'C is in .env.example but compose.yml never uses it',
+    ]

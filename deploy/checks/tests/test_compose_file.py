@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -14,6 +15,13 @@ COMPOSE_TEXT = COMPOSE_PATH.read_text()
 COMPOSE = cc.load_compose(COMPOSE_PATH)
 SERVICES = sorted(COMPOSE['services'])
 BUILT = [name for name in SERVICES if COMPOSE['services'][name].get('build')]
+
+
+def dockerfile(service: str) -> Path:
+    path = cc.dockerfile_of(COMPOSE['services'][service], ROOT)
+    assert path is not None, f'{service} has no build'
+    assert path.exists(), path
+    return path
 
 
 def test_validates_against_the_compose_schema():
@@ -75,20 +83,17 @@ def test_bind_mounts_exist():
 
 @pytest.mark.parametrize('service', BUILT)
 def test_dockerfile_copy_sources_exist_and_are_sent(service):
-    spec = COMPOSE['services'][service]
-    dockerfile = cc.dockerfile_of(spec, ROOT)
-    assert dockerfile.exists(), dockerfile
-    assert cc.copy_problems(dockerfile, cc.context_of(spec, ROOT)) == []
+    assert cc.copy_problems(dockerfile(service), cc.context_of(COMPOSE['services'][service], ROOT)) == []
 
 
 @pytest.mark.parametrize('service', BUILT)
 def test_dockerfile_base_images_are_pinned(service):
-    assert cc.base_images(cc.dockerfile_of(COMPOSE['services'][service], ROOT)) == []
+    assert cc.base_images(dockerfile(service)) == []
 
 
 @pytest.mark.parametrize('service', BUILT)
 def test_dockerfile_runs_as_non_root(service):
-    assert cc.runs_as_non_root(cc.dockerfile_of(COMPOSE['services'][service], ROOT)) == []
+    assert cc.runs_as_non_root(dockerfile(service)) == []
 
 
 def test_relay_image_is_node_24_lts():
@@ -98,9 +103,14 @@ def test_relay_image_is_node_24_lts():
 
 def test_build_contexts_never_send_local_state():
     for service in BUILT:
-        spec = COMPOSE['services'][service]
-        ignore = cc.dockerignore_for(cc.dockerfile_of(spec, ROOT), cc.context_of(spec, ROOT))
-        for path in ('.env', '.data/secrets.json', 'django-host/.venv/bin/python', 'node_modules/x/index.js', 'pwa/dist/index.html'):
+        ignore = cc.dockerignore_for(dockerfile(service), cc.context_of(COMPOSE['services'][service], ROOT))
+        for path in (
+            '.env',
+            '.data/secrets.json',
+            'django-host/.venv/bin/python',
+            'node_modules/x/index.js',
+            'pwa/dist/index.html',
+        ):
             assert ignore.excluded(path), f'{service} would send {path}'
 
 
@@ -165,6 +175,12 @@ def test_python_requirements_are_pinned_with_hashes():
 
 def test_fallback_dockerignore_keeps_state_out_of_legacy_builds():
     ignore = cc.DockerIgnore((ROOT / '.dockerignore').read_text())
-    for path in ('.env', '.data/secrets.json', 'relay/node_modules/x.js', 'django-host/.venv/bin/python', '.git/config'):
+    for path in (
+        '.env',
+        '.data/secrets.json',
+        'relay/node_modules/x.js',
+        'django-host/.venv/bin/python',
+        '.git/config',
+    ):
         assert ignore.excluded(path), path
     assert not ignore.excluded('relay/src/server.ts')
