@@ -5,12 +5,17 @@ tests in deploy/checks/tests apply them to the real files and to broken examples
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+import pathspec
 import yaml
+from dockerfile_parse import DockerfileParser
 
 SECRET_NAME = re.compile(r'(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_KEY|_KEY$|^KEY$)', re.IGNORECASE)
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}, ${VAR:+x}
@@ -88,7 +93,11 @@ def healthchecks(compose: dict, root: Path) -> list[str]:
         if check and not check.get('disable') and check.get('test') not in (None, ['NONE'], 'NONE'):
             continue
         dockerfile = dockerfile_of(service, root)
-        if dockerfile and dockerfile.exists() and re.search(r'^\s*HEALTHCHECK\s+(?!NONE)', dockerfile.read_text(), re.M):
+        if (
+            dockerfile
+            and dockerfile.exists()
+            and re.search(r'^\s*HEALTHCHECK\s+(?!NONE)', dockerfile.read_text(), re.M)
+        ):
             continue
         problems.append(f'{name}: no healthcheck')
     return problems
@@ -150,36 +159,19 @@ class Instruction:
 
 
 def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions with line continuations joined and comments dropped."""
-    out: list[Instruction] = []
-    buffer, start = '', 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if not buffer and (not stripped or stripped.startswith('#')):
-            continue
-        if buffer and stripped.startswith('#'):
-            continue
-        if not buffer:
-            start = number
-        if stripped.endswith('\\'):
-            buffer += stripped[:-1] + ' '
-            continue
-        buffer += stripped
-        keyword, _, args = buffer.partition(' ')
-        out.append(Instruction(keyword.upper(), args.strip(), start))
-        buffer = ''
-    return out
+    """Instructions (continuations joined, comments dropped), read by dockerfile-parse."""
+    parser = DockerfileParser(fileobj=io.StringIO(text), env_replace=False)
+    return [
+        Instruction(entry['instruction'], entry['value'], entry['startline'] + 1)
+        for entry in parser.structure
+        if entry['instruction'] != 'COMMENT'
+    ]
 
 
 def copy_sources(instruction: Instruction) -> list[str]:
     """Sources of a COPY/ADD from the build context ([] for --from copies and heredocs)."""
     args = instruction.args
-    if args.startswith('['):
-        import json
-
-        parts = json.loads(args)
-    else:
-        parts = shlex.split(args)
+    parts = json.loads(args) if args.startswith('[') else shlex.split(args)
     flags = [p for p in parts if p.startswith('--')]
     if any(f.startswith('--from=') for f in flags) or '<<' in args:
         return []
@@ -188,63 +180,32 @@ def copy_sources(instruction: Instruction) -> list[str]:
 
 
 class DockerIgnore:
-    """.dockerignore semantics: patterns relative to the context root, '**' across
-    directories, later '!' patterns re-include, and an excluded directory excludes its content."""
+    """.dockerignore semantics on pathspec's gitignore-style matcher: every pattern is relative
+    to the context root (anchored with a leading '/'; in .dockerignore '*.md' means the root's
+    only), '**' spans directories, the last matching pattern decides (a later '!' re-includes,
+    even below an excluded directory), and a pattern naming a directory covers its content."""
 
     def __init__(self, text: str) -> None:
-        self.rules: list[tuple[bool, re.Pattern[str]]] = []
+        patterns: list[str] = []
         self.exceptions: list[str] = []
         for raw in text.splitlines():
             line = raw.strip()
             if not line or line.startswith('#'):
                 continue
             negate = line.startswith('!')
-            pattern = line[1:].strip() if negate else line
-            pattern = pattern.strip('/')
-            pattern = re.sub(r'^\./', '', pattern)
-            self.rules.append((negate, re.compile(self._regex(pattern))))
+            pattern = (line[1:].strip() if negate else line).strip('/').removeprefix('./')
+            patterns.append(('!' if negate else '') + '/' + pattern)
             if negate:
                 self.exceptions.append(pattern)
-
-    @staticmethod
-    def _regex(pattern: str) -> str:
-        out, i = '', 0
-        while i < len(pattern):
-            if pattern.startswith('**/', i):
-                out += '(?:.*/)?'
-                i += 3
-            elif pattern.startswith('**', i):
-                out += '.*'
-                i += 2
-            elif pattern[i] == '*':
-                out += '[^/]*'
-                i += 1
-            elif pattern[i] == '?':
-                out += '[^/]'
-                i += 1
-            else:
-                out += re.escape(pattern[i])
-                i += 1
-        return '^' + out + '$'
+        self.spec = pathspec.PathSpec.from_lines('gitignore', patterns)
 
     def excluded(self, path: str) -> bool:
-        path = path.strip('/')
-        parts = path.split('/')
-        candidates = ['/'.join(parts[: n + 1]) for n in range(len(parts))]
-        result = False
-        for negate, regex in self.rules:
-            # A rule matching the path or any of its parent directories applies to it; the
-            # last rule that applies decides.
-            if any(regex.match(c) for c in candidates):
-                result = not negate
-        return result
+        return self.spec.match_file(path.strip('/'))
 
 
 def has_surviving_file(ignore: DockerIgnore, context: Path, directory: Path) -> bool:
     """Whether any file under `directory` is sent. Excluded subtrees that no '!' exception
     reaches are not walked (so node_modules in a dev checkout costs nothing)."""
-    import os
-
     for current, dirs, files in os.walk(directory):
         rel_dir = Path(current).relative_to(context).as_posix()
         for name in files:
@@ -282,39 +243,47 @@ def copy_problems(dockerfile: Path, context: Path) -> list[str]:
                 problems.append(f'{dockerfile.name}:{instruction.line}: ADD from a URL ({source}) is not reproducible')
                 continue
             rel = source.lstrip('./') if source not in ('.', './') else '.'
-            matches = [context] if rel == '.' else list(context.glob(rel)) if any(c in rel for c in '*?[') else [context / rel]
+            matches = (
+                [context]
+                if rel == '.'
+                else list(context.glob(rel))
+                if any(c in rel for c in '*?[')
+                else [context / rel]
+            )
             existing = [m for m in matches if m.exists()]
             if not existing:
-                problems.append(f'{dockerfile.name}:{instruction.line}: COPY source {source} does not exist in the context')
+                problems.append(
+                    f'{dockerfile.name}:{instruction.line}: COPY source {source} does not exist in the context'
+                )
                 continue
             for match in existing:
                 if match.is_dir():
                     # A directory is sent with whatever files under it survive the ignore rules.
                     if not has_surviving_file(ignore, context, match):
-                        problems.append(
-                            f'{dockerfile.name}:{instruction.line}: every file under {source} is excluded by .dockerignore'
-                        )
+                        where = f'{dockerfile.name}:{instruction.line}'
+                        problems.append(f'{where}: every file under {source} is excluded by .dockerignore')
                 elif ignore.excluded(match.relative_to(context).as_posix()):
-                    problems.append(f'{dockerfile.name}:{instruction.line}: COPY source {source} is excluded by .dockerignore')
+                    problems.append(
+                        f'{dockerfile.name}:{instruction.line}: COPY source {source} is excluded by .dockerignore'
+                    )
     return problems
 
 
 def base_images(dockerfile: Path) -> list[str]:
     """Every FROM (after ARG defaults are substituted) is a pinned image or an earlier stage."""
-    problems, args, stages = [], {}, set()
-    for instruction in parse_dockerfile(dockerfile.read_text()):
-        if instruction.keyword == 'ARG':
-            name, _, default = instruction.args.partition('=')
-            args[name.strip()] = default.strip()
-        elif instruction.keyword == 'FROM':
-            parts = [p for p in instruction.args.split() if not p.startswith('--')]
-            image = re.sub(r'\$\{?(\w+)\}?', lambda m: args.get(m.group(1), m.group(0)), parts[0])
-            if len(parts) >= 3 and parts[1].upper() == 'AS':
-                stages.add(parts[2])
-            if image in stages or image == 'scratch':
-                continue
-            if not image_pinned(image):
-                problems.append(f'{dockerfile.name}:{instruction.line}: base image {image!r} is not pinned')
+    problems: list[str] = []
+    stages: set[str] = set()
+    parser = DockerfileParser(fileobj=io.StringIO(dockerfile.read_text()))
+    froms = [i for i in parse_dockerfile(dockerfile.read_text()) if i.keyword == 'FROM']
+    # parent_images: one per FROM, with the ARG defaults declared before it substituted.
+    for instruction, image in zip(froms, parser.parent_images, strict=True):
+        parts = [p for p in instruction.args.split() if not p.startswith('--')]
+        if len(parts) >= 3 and parts[1].upper() == 'AS':
+            stages.add(parts[2])
+        if image in stages or image == 'scratch':
+            continue
+        if not image_pinned(image):
+            problems.append(f'{dockerfile.name}:{instruction.line}: base image {image!r} is not pinned')
     return problems
 
 
@@ -332,4 +301,3 @@ def env_example_coverage(compose_text: str, env_example: str) -> list[str]:
     problems = [f'{v} is used by compose.yml but not documented in .env.example' for v in sorted(used - documented)]
     problems += [f'{v} is in .env.example but compose.yml never uses it' for v in sorted(documented - used)]
     return problems
-
