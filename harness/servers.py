@@ -26,6 +26,7 @@ class Child:
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str]):
         self.output = ''
+        self.args = args
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
             args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -47,7 +48,7 @@ class Child:
             if m:
                 return m
             if self.proc.poll() is not None:
-                raise RuntimeError(f'{self.proc.args[:3]} exited ({self.proc.returncode}):\n{self.output[-3000:]}')
+                raise RuntimeError(f'{self.args[:3]} exited ({self.proc.returncode}):\n{self.output[-3000:]}')
             time.sleep(0.05)
         raise RuntimeError(f'timed out waiting for {pattern!r}:\n{self.output[-3000:]}')
 
@@ -88,9 +89,7 @@ class Relay:
             'WS_ALLOWED_ORIGINS': origin,
             **(env or {}),
         }
-        self.child = Child(
-            ['node', '--conditions=source', '--import', 'tsx', 'src/server.ts'], RELAY_DIR, self.env
-        )
+        self.child = Child(['node', '--conditions=source', '--import', 'tsx', 'src/server.ts'], RELAY_DIR, self.env)
         try:
             self.child.wait_for(r'relay listening', 180)
         except BaseException:
@@ -111,11 +110,22 @@ class Host:
         (self.dist / 'index.html').write_text('<!doctype html><title>fixture</title>')
         self.child = Child(
             [
-                sys.executable, '-m', 'uvicorn', 'host.asgi:application',
-                '--http', 'host.protocol:GuardedH11Protocol',
-                '--host', '127.0.0.1', '--port', '0',
-                '--proxy-headers', '--forwarded-allow-ips', '127.0.0.1',
-                '--no-server-header', '--log-level', 'info',
+                sys.executable,
+                '-m',
+                'uvicorn',
+                'host.asgi:application',
+                '--http',
+                'host.protocol:GuardedH11Protocol',
+                '--host',
+                '127.0.0.1',
+                '--port',
+                '0',
+                '--proxy-headers',
+                '--forwarded-allow-ips',
+                '127.0.0.1',
+                '--no-server-header',
+                '--log-level',
+                'info',
             ],
             HOST_DIR,
             {

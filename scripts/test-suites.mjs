@@ -10,6 +10,11 @@
 export const suites = [
   { name: 'typecheck', kind: 'check', cmd: ['npm', 'run', '--silent', 'typecheck'] },
   { name: 'lint', kind: 'check', cmd: ['npx', 'biome', 'ci', '.'] },
+  // Python: ruff (lint + format), mypy, and the hashed requirements files agree with their .in
+  // files (scripts/python-checks.mjs; settings in pyproject.toml).
+  { name: 'python-lint', kind: 'check', cmd: ['node', 'scripts/python-checks.mjs', 'lint'] },
+  { name: 'python-types', kind: 'check', cmd: ['node', 'scripts/python-checks.mjs', 'types'] },
+  { name: 'python-lock', kind: 'check', cmd: ['node', 'scripts/python-checks.mjs', 'lock'] },
   { name: 'crypto-core', kind: 'vitest', cmd: ['npm', 'test', '-w', 'crypto-core', '--'] },
   { name: 'django-host', kind: 'counts', cmd: ['node', 'scripts/pytest-suite.mjs', 'django-host'] },
   // Static checks of compose.yml, the Dockerfiles, Caddyfile and .env.example (no Docker here).

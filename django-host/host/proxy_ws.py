@@ -13,6 +13,7 @@ import logging
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from host.config import HostConfig
 from host.forwarding import request_headers, upstream_target
@@ -26,10 +27,10 @@ _RESERVED = {1005, 1006, 1015}
 BAD_GATEWAY_CLOSE = 1014
 
 
-def _origin(scope: dict) -> str | None:
+def _origin(scope: dict) -> Origin | None:
     for name, value in scope.get('headers', []):
         if name == b'origin':
-            return value.decode('latin-1')
+            return Origin(value.decode('latin-1'))
     return None
 
 
@@ -58,13 +59,15 @@ class WebSocketForward:
         if first['type'] != 'websocket.connect':
             return
         url = self.config.relay_ws_url + upstream_target(scope).decode('latin-1')
-        subprotocols = list(scope.get('subprotocols') or [])
+        subprotocols = [Subprotocol(s) for s in scope.get('subprotocols') or []]
         try:
             upstream = await connect(
                 url,
-                origin=_origin(scope),  # type: ignore[arg-type]
-                subprotocols=subprotocols or None,  # type: ignore[arg-type]
-                additional_headers=[(n.decode('latin-1'), v.decode('latin-1')) for n, v in request_headers(scope, websocket=True)],
+                origin=_origin(scope),
+                subprotocols=subprotocols or None,
+                additional_headers=[
+                    (n.decode('latin-1'), v.decode('latin-1')) for n, v in request_headers(scope, websocket=True)
+                ],
                 user_agent_header=None,
                 compression=None,
                 open_timeout=self.config.connect_timeout,
@@ -73,7 +76,9 @@ class WebSocketForward:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            await self._deny(scope, send, status, exc.response.body or b'', exc.response.headers.get('content-type'))
+            await self._deny(
+                scope, send, status, bytes(exc.response.body or b''), exc.response.headers.get('content-type')
+            )
             return
         except TimeoutError:
             await self._deny_json(scope, send, 504, 'gateway_timeout', 'the relay did not answer in time')
@@ -154,7 +159,11 @@ class WebSocketForward:
             {
                 'type': 'websocket.http.response.start',
                 'status': status,
-                'headers': headers + [(b'cache-control', b'no-store')] + security_header_pairs(scope.get('scheme') == 'wss'),
+                'headers': [
+                    *headers,
+                    (b'cache-control', b'no-store'),
+                    *security_header_pairs(scope.get('scheme') == 'wss'),
+                ],
             }
         )
         await send({'type': 'websocket.http.response.body', 'body': body})

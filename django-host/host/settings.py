@@ -36,7 +36,13 @@ WHITENOISE_AUTOREFRESH = False
 WHITENOISE_USE_FINDERS = False
 WHITENOISE_ALLOW_ALL_ORIGINS = False
 WHITENOISE_INDEX_FILE = False  # "/" and app routes go to the SPA view (no-cache index.html)
-WHITENOISE_IMMUTABLE_FILE_TEST = lambda path, url: is_hashed_asset(url)  # noqa: E731
+
+
+def _immutable_file_test(_path: str, url: str) -> bool:
+    return is_hashed_asset(url)
+
+
+WHITENOISE_IMMUTABLE_FILE_TEST = _immutable_file_test
 WHITENOISE_ADD_HEADERS_FUNCTION = add_static_headers
 WHITENOISE_MIMETYPES = {
     '.webmanifest': 'application/manifest+json',

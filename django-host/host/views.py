@@ -65,7 +65,7 @@ def spa_shell(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def healthz(request: HttpRequest) -> HttpResponse:
+def healthz(_request: HttpRequest) -> HttpResponse:
     if _read_index() is None:
         return error_response(503, 'pwa_not_built', 'the PWA build (index.html) is missing')
     response = JsonResponse({'status': 'ok'})

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,8 +62,8 @@ from tests.servers import ThreadedServer, unused_port  # noqa: E402
 from tests.upstream import Upstream  # noqa: E402
 
 
-def host_config(relay_url: str, **overrides) -> HostConfig:
-    values = {'pwa_dist': DIST, 'relay_url': relay_url, 'connect_timeout': 2.0, 'read_timeout': 10.0}
+def host_config(relay_url: str, **overrides: Any) -> HostConfig:
+    values: dict[str, Any] = {'pwa_dist': DIST, 'relay_url': relay_url, 'connect_timeout': 2.0, 'read_timeout': 10.0}
     values.update(overrides)
     return HostConfig(**values)
 
@@ -107,17 +108,20 @@ def orphan_host():
     server.stop()
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
+def pytest_sessionfinish():
     shutil.rmtree(DIST, ignore_errors=True)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter):
     """Counts for `npm test` (scripts/test.mjs reads {passed, failed, skipped} from SD_TEST_REPORT)."""
     target = os.environ.get('SD_TEST_REPORT')
     if not target:
         return
     stats = terminalreporter.stats
-    count = lambda key: len([r for r in stats.get(key, []) if getattr(r, 'when', 'call') in ('call', 'setup', 'teardown')])  # noqa: E731
+
+    def count(key: str) -> int:
+        return len([r for r in stats.get(key, []) if getattr(r, 'when', 'call') in ('call', 'setup', 'teardown')])
+
     report = {
         'passed': count('passed'),
         'failed': count('failed') + count('error'),

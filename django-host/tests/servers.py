@@ -12,7 +12,15 @@ from host.protocol import GuardedH11Protocol
 
 
 class ThreadedServer:
-    def __init__(self, app, *, forwarded_allow_ips: str = '127.0.0.1', protocol=GuardedH11Protocol, log_level: str = 'warning', log_config=None) -> None:
+    def __init__(
+        self,
+        app,
+        *,
+        forwarded_allow_ips: str = '127.0.0.1',
+        protocol=GuardedH11Protocol,
+        log_level: str = 'warning',
+        log_config=None,
+    ) -> None:
         self.config = uvicorn.Config(
             app,
             host='127.0.0.1',

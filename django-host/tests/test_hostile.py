@@ -77,7 +77,7 @@ def exchange(port: int, data: bytes, *, timeout: float = 10) -> tuple[int, dict[
                 break
             out += chunk
             if b'\r\n\r\n' in out:
-                status, headers, body = parse(out)
+                _status, headers, body = parse(out)
                 if 'content-length' in headers and len(body) >= int(headers['content-length']):
                     break
     assert out, 'no answer'
@@ -104,7 +104,9 @@ H = b'Host: localhost\r\n'
 SMUGGLING = {
     'cl-te': b'POST /api/echo HTTP/1.1\r\n' + H + b'Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
     'te-cl': b'POST /api/echo HTTP/1.1\r\n' + H + b'Transfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nG',
-    'te-obfuscated': b'POST /api/echo HTTP/1.1\r\n' + H + b'Transfer-Encoding: xchunked\r\nContent-Length: 3\r\n\r\nabc',
+    'te-obfuscated': b'POST /api/echo HTTP/1.1\r\n'
+    + H
+    + b'Transfer-Encoding: xchunked\r\nContent-Length: 3\r\n\r\nabc',
     'two-lengths': b'POST /api/echo HTTP/1.1\r\n' + H + b'Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd',
 }
 
@@ -185,7 +187,9 @@ def quick_head_host(upstream):
 def test_half_sent_headers_never_time_out(quick_head_host, upstream):
     before = len(upstream.seen)
     start = time.monotonic()
-    answer = exchange(port_of(quick_head_host), b'GET /api/echo HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n', timeout=10)
+    answer = exchange(
+        port_of(quick_head_host), b'GET /api/echo HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n', timeout=10
+    )
     assert_json_error(answer, 408, 'request_timeout')
     assert time.monotonic() - start < 8  # well before the socket timeout: the host cut it
     # A connection that never sends a byte is cut the same way.
@@ -202,11 +206,20 @@ class Stalled:
     def __init__(self) -> None:
         self.socks: list[socket.socket] = []
 
-    def open(self, port: int, path: str = '/api/login', *, forwarded_for: str | None = None, length: int = 100, sent: bytes = b'{"us'):
+    def open(
+        self,
+        port: int,
+        path: str = '/api/login',
+        *,
+        forwarded_for: str | None = None,
+        length: int = 100,
+        sent: bytes = b'{"us',
+    ):
         sock = socket.create_connection(('127.0.0.1', port), timeout=10)
         xff = f'X-Forwarded-For: {forwarded_for}\r\n' if forwarded_for else ''
         sock.sendall(
-            f'POST {path} HTTP/1.1\r\nHost: localhost\r\n{xff}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n'.encode()
+            f'POST {path} HTTP/1.1\r\nHost: localhost\r\n{xff}'
+            f'Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n'.encode()
             + sent
         )
         self.socks.append(sock)
@@ -254,7 +267,8 @@ def test_stalled_bodies_starve_the_relay_pool(small_pool_host, upstream, stalled
     assert len(upstream.seen) == before + 4  # the small stalled ones never reached it
 
 
-def test_early_relay_answer_not_passed_on(host, upstream):
+@pytest.mark.usefixtures('upstream')
+def test_early_relay_answer_not_passed_on(host):
     # 25 MiB + 1 announced, not a byte of body: the relay's 413 must come back at once.
     sock = socket.create_connection(('127.0.0.1', port_of(host)), timeout=10)
     try:
@@ -273,7 +287,8 @@ def test_early_relay_answer_not_passed_on(host, upstream):
     assert headers['connection'] == 'close'  # the rest of the body is never read
 
 
-def test_early_relay_401_stops_the_upload(host, upstream):
+@pytest.mark.usefixtures('upstream')
+def test_early_relay_401_stops_the_upload(host):
     # The body is being sent when the relay refuses: the answer arrives, the upload stops.
     sock = socket.create_connection(('127.0.0.1', port_of(host)), timeout=10)
     out = b''
@@ -342,7 +357,9 @@ def test_one_client_starves_the_others(capped_host, upstream, stalled):
     assert other.status_code == 200
     # The slots come back when the stalled requests end.
     stalled.close()
-    wait_until(lambda: httpx.get(capped_host + '/api/echo', headers={'X-Forwarded-For': '203.0.113.9'}).status_code == 200)
+    wait_until(
+        lambda: httpx.get(capped_host + '/api/echo', headers={'X-Forwarded-For': '203.0.113.9'}).status_code == 200
+    )
 
 
 @pytest.fixture(scope='module')
@@ -361,7 +378,8 @@ def test_token_in_query_string_is_logged(logging_host, logs):
     assert r.status_code == 200
     wait_until(lambda: any('/api/echo' in line for line in logs.lines))
     access = [line for line in logs.lines if line.startswith('uvicorn.access')]
-    assert access and all('?' not in line for line in access)
+    assert access
+    assert all('?' not in line for line in access)
     assert JWT not in logs.text
     assert '492817' not in logs.text
 

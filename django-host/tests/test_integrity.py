@@ -42,7 +42,8 @@ def test_every_script_and_stylesheet_the_shell_loads_has_matching_sri(host, path
     assert {entry['tag'] for entry in loads} == {'script', 'link'}
     for entry in loads:
         url = entry.get('src') or entry.get('href')
-        assert url and url.startswith('/'), entry  # this origin only, never inline
+        assert url, entry
+        assert url.startswith('/'), entry  # this origin only, never inline
         integrity = entry.get('integrity')
         assert integrity, f'{url} has no integrity attribute'
         assert 'crossorigin' in entry, f'{url}: SRI on a module needs CORS mode'

