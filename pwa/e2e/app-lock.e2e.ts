@@ -443,6 +443,50 @@ describe('app lock set later, in Settings', () => {
   });
 });
 
+describe('one lock for every tab', () => {
+  it('Lock now in one tab locks the other; each tab unlocks itself; log out reaches both', async () => {
+    const ERIN = `erinlk_${run}`;
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-US' });
+      context.setDefaultTimeout(30_000);
+      const first = await context.newPage();
+      await register(first, ERIN, PASSPHRASE);
+      // A second tab of the same browser starts locked and is unlocked on its own.
+      const second = await context.newPage();
+      await second.goto(`${served.url}/chats`);
+      await second.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      await second.getByLabel('Passphrase').fill(PASSPHRASE);
+      await second.getByRole('button', { name: 'Unlock' }).click();
+      const nav = (page: Page) => page.getByRole('navigation').getByRole('link', { name: 'Settings' });
+      await nav(second).waitFor({ timeout: 60_000 });
+
+      // Lock now in the first tab: the second locks too, its history gone from the page.
+      await nav(first).click();
+      await first.getByRole('button', { name: 'Lock now' }).click();
+      await first.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      await second.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      expect(await nav(second).count()).toBe(0);
+
+      // Unlocking the first tab leaves the second locked.
+      await first.getByLabel('Passphrase').fill(PASSPHRASE);
+      await first.getByRole('button', { name: 'Unlock' }).click();
+      await nav(first).waitFor({ timeout: 60_000 });
+      expect(await second.getByRole('heading', { name: 'Secure Drop is locked' }).isVisible()).toBe(true);
+      expect(await nav(second).count()).toBe(0);
+
+      // Log out in the first tab: the locked second one goes to the login screen.
+      await nav(first).click();
+      await first.getByRole('button', { name: 'Log out', exact: true }).click();
+      await first.waitForURL(/\/login$/);
+      await second.waitForURL(/\/login$/);
+      await second.getByRole('button', { name: 'Log in' }).waitFor();
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
 describe('passkey lock (WebAuthn PRF, Chromium virtual authenticator)', () => {
   it('locks with a passkey from Settings; a reload asks for it and the passkey opens the history', async () => {
     const DAVE = `davelk_${run}`;
