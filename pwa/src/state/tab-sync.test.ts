@@ -123,7 +123,10 @@ describe('TabSync: one idle lock across tabs', () => {
       { user: 'alice', event: { type: 'lock-kind', kind: 'passphrase', idleMinutes: 1.5 } },
     ])
       raw.postMessage(junk);
-    raw.postMessage({ user: 'alice', event: { type: 'lock-kind', kind: 'passkey', idleMinutes: 5, extra: 1 } });
+    raw.postMessage({
+      user: 'alice',
+      event: { type: 'lock-kind', kind: 'passkey', idleMinutes: 5, extra: 1 },
+    });
     await arrival;
     expect(b.got).toEqual([{ user: 'alice', event: { type: 'lock-kind', kind: 'passkey', idleMinutes: 5 } }]);
   });
