@@ -10,7 +10,7 @@ export const update = signal<UpdateState>({ available: false, offlineReady: fals
 
 let workbox: Workbox | null = null;
 
-/** The one Trusted Types policy the app creates (the CSP's `trusted-types secure-drop-sw`,
+/** One of the two Trusted Types policies the app creates (the CSP's `trusted-types secure-drop-sw`,
  *  django-host/host/headers.py): registering a service worker is a TrustedScriptURL sink, and
  *  this policy turns exactly the app's own worker URL into one — nothing else. */
 const SW_POLICY = 'secure-drop-sw';
