@@ -487,6 +487,92 @@ describe('one lock for every tab', () => {
   });
 });
 
+describe('a store from before the keyring file', () => {
+  // Stores made before the keyring moved out of IndexedDB hold it in meta "keyring". The first
+  // start moves it into the file (src/storage/keyring-place.ts) without changing the data key:
+  // the moved keyring opens what was sealed before. (The old record itself stays in IndexedDB's
+  // files until the browser compacts them; SECURITY.md says what that means.)
+  it('moves the keyring into the file on the first start; the moved keyring opens the old records', async () => {
+    const FRANK = `franklk_${run}`;
+    const store = `secure-drop:${FRANK}`;
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-US' });
+      context.setDefaultTimeout(30_000);
+      const page = await context.newPage();
+      await page.goto(`${served.url}/login`);
+      await page.getByRole('button', { name: 'Log in' }).waitFor();
+      // The old layout, as idb-storage.ts wrote it: a device keyring and one sealed record.
+      const legacyWrap = (await page.evaluate(`(async () => {
+        const enc = (s) => new TextEncoder().encode(s);
+        const db = await new Promise((ok, fail) => {
+          const r = indexedDB.open(${JSON.stringify(store)}, 1);
+          r.onupgradeneeded = () => {
+            const d = r.result;
+            d.createObjectStore('meta');
+            d.createObjectStore('records');
+            d.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
+          };
+          r.onsuccess = () => ok(r.result);
+          r.onerror = () => fail(r.error);
+        });
+        const AES = { name: 'AES-GCM', length: 256 };
+        const dataKey = await crypto.subtle.generateKey(AES, true, ['encrypt', 'decrypt']);
+        const wrappingKey = await crypto.subtle.generateKey(AES, false, ['wrapKey', 'unwrapKey']);
+        const wrapIv = crypto.getRandomValues(new Uint8Array(12));
+        const wrappedDataKey = new Uint8Array(await crypto.subtle.wrapKey('raw', dataKey, wrappingKey,
+          { name: 'AES-GCM', iv: wrapIv, additionalData: enc('secure-drop/data-key/v1') }));
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const ct = new Uint8Array(await crypto.subtle.encrypt(
+          { name: 'AES-GCM', iv, additionalData: enc('r|probe') }, dataKey, enc('"sealed before the move"')));
+        await new Promise((ok, fail) => {
+          const tx = db.transaction(['meta', 'records'], 'readwrite');
+          tx.objectStore('meta').put({ version: 1, wrappingKey, wrappedDataKey, wrapIv }, 'keyring');
+          tx.objectStore('records').put({ iv, ct }, 'probe');
+          tx.oncomplete = ok;
+          tx.onerror = () => fail(tx.error);
+        });
+        db.close();
+        localStorage.setItem('sd.account', ${JSON.stringify(FRANK)});
+        return [...wrappedDataKey];
+      })()`)) as number[];
+
+      // The first start opens the store (no lock, no session in it: then the login screen).
+      await page.reload();
+      await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: 60_000 });
+      const moved = await keyringOf(page, FRANK);
+      expect(moved.file?.version).toBe(1);
+      expect(Buffer.from(moved.file?.wrappedDataKey as Uint8Array)).toEqual(Buffer.from(legacyWrap));
+      expect(moved.metaKeys).not.toContain('keyring');
+      expect(moved.metaKeys).toContain('keyring.file');
+      expect(moved.metaKeys.filter((k) => k.startsWith('deviceKey:'))).toEqual([
+        `deviceKey:${moved.file?.deviceKeyId as string}`,
+      ]);
+      // The device key IndexedDB now keeps under that name and the wrapped key in the file
+      // open the record sealed before the move.
+      const opened = await page.evaluate(`(async () => {
+        const enc = (s) => new TextEncoder().encode(s);
+        const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+        const dir = await navigator.storage.getDirectory();
+        const file = JSON.parse(await (await (await dir.getFileHandle(${JSON.stringify(keyringFileName(store))})).getFile()).text());
+        const db = await new Promise((ok) => { const r = indexedDB.open(${JSON.stringify(store)}); r.onsuccess = () => ok(r.result); });
+        const get = (st, k) => new Promise((ok) => { const g = db.transaction(st).objectStore(st).get(k); g.onsuccess = () => ok(g.result); });
+        const wrappingKey = await get('meta', 'deviceKey:' + file.deviceKeyId);
+        const dataKey = await crypto.subtle.unwrapKey('raw', b64(file.wrappedDataKey.$bytes), wrappingKey,
+          { name: 'AES-GCM', iv: b64(file.wrapIv.$bytes), additionalData: enc('secure-drop/data-key/v1') },
+          'AES-GCM', false, ['decrypt']);
+        const probe = await get('records', 'probe');
+        const pt = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: probe.iv, additionalData: enc('r|probe') }, dataKey, probe.ct);
+        db.close();
+        return new TextDecoder().decode(pt);
+      })()`);
+      expect(opened).toBe('"sealed before the move"');
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
 describe('passkey lock (WebAuthn PRF, Chromium virtual authenticator)', () => {
   it('locks with a passkey from Settings; a reload asks for it and the passkey opens the history', async () => {
     const DAVE = `davelk_${run}`;

@@ -91,10 +91,15 @@ async function isEmpty(db: Db): Promise<boolean> {
   return (await db.count('records')) === 0 && (await db.count('messages')) === 0;
 }
 
-/** Deletes every device key but `keep` (left by a replaced keyring or an interrupted write). */
+/**
+ * Deletes every device key but `keep` (left by a replaced keyring or an interrupted write).
+ * Writes only when there is one: every open runs this, and a strict write costs a disk flush.
+ */
 async function dropDeviceKeys(db: Db, keep: string | null): Promise<void> {
+  const stale = (await db.getAllKeys('meta', deviceKeyRange())).filter((key) => key !== keep);
+  if (stale.length === 0) return;
   const tx = db.transaction('meta', 'readwrite', { durability: 'strict' });
-  for (const key of await tx.store.getAllKeys(deviceKeyRange())) if (key !== keep) await tx.store.delete(key);
+  for (const key of stale) await tx.store.delete(key);
   await tx.done;
 }
 
