@@ -99,7 +99,11 @@ export function UnlockView() {
           />
         </div>
         <div id={`${id}-err`} role="alert">
-          {failure && <p className="error">{t(errorKey(failure.code))}</p>}
+          {failure && (
+            <p className="error">
+              {failure.code === 'cancelled' ? t('unlock.passkeyCancelled') : t(errorKey(failure.code))}
+            </p>
+          )}
         </div>
         {failure?.until && (
           <p className="hint">
