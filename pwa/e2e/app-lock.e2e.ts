@@ -356,6 +356,22 @@ describe('app lock: a copied profile', () => {
     await inChat(alice, TEXTS.fromAlice);
     await inChat(alice, TEXTS.whileLocked);
     await context.close();
+
+    // After log out, a new login and an unlock, a copy of this profile still holds no message
+    // text, no raw data key and not the passphrase typed into it.
+    const again = tempDir('sd-lock-after-logout-');
+    cpSync(copy, again, { recursive: true, filter: (src) => !/Singleton/.test(src) });
+    expect(
+      scan(again, [
+        ...diskForms(await rawDataKey()).map((bytes) => ({ label: 'raw data key', bytes })),
+        ...Object.values(TEXTS).flatMap((t) => [
+          { label: t.slice(0, 20), bytes: Buffer.from(t, 'utf8') },
+          { label: t.slice(0, 20), bytes: Buffer.from(t, 'utf16le') },
+        ]),
+        { label: 'passphrase', bytes: Buffer.from(PASSPHRASE, 'utf8') },
+        { label: 'passphrase', bytes: Buffer.from(PASSPHRASE, 'utf16le') },
+      ]),
+    ).toEqual([]);
   });
 });
 
