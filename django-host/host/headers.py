@@ -32,6 +32,9 @@ _CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ('font-src', "'self'"),
     # The web app manifest and the service worker are served from this origin's root.
     ('manifest-src', "'self'"),
+    # The service worker and the app lock's Argon2id worker (pwa/src/storage/kdf-worker.ts), a
+    # module script of this origin; its response carries this same policy, whose
+    # 'wasm-unsafe-eval' above lets it compile hash-wasm.
     ('worker-src', "'self'"),
     # No <base> tag is used; forbidding it stops relative URLs being redirected elsewhere.
     ('base-uri', "'none'"),
@@ -42,11 +45,12 @@ _CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     # Trusted Types (W3C Trusted Types §4, "require-trusted-types-for"): DOM sinks that turn a
     # string into script (innerHTML, script.src, eval, service worker registration…) refuse
     # plain strings. React builds the DOM through DOM APIs and nothing sets raw HTML
-    # (pwa/src/views/test/no-html.test.ts); the one sink the app uses is registering its
-    # service worker, through the single policy it may create, which accepts only that URL
-    # (pwa/src/pwa/update.ts). No other policy name may be created.
+    # (pwa/src/views/test/no-html.test.ts); the two sinks the app uses are registering its
+    # service worker and starting the app lock's key derivation worker, each through its own
+    # policy, which accepts only that one URL (pwa/src/pwa/update.ts, pwa/src/storage/kdf.ts).
+    # No other policy name may be created.
     ('require-trusted-types-for', "'script'"),
-    ('trusted-types', 'secure-drop-sw'),
+    ('trusted-types', 'secure-drop-sw secure-drop-kdf'),
 )
 CONTENT_SECURITY_POLICY = '; '.join(f'{name} {value}' for name, value in _CSP_DIRECTIVES)
 

@@ -50,12 +50,22 @@ def test_csp_starts_from_none_and_allows_no_inline_script():
     assert set(d['img-src'].split()) == {"'self'", 'blob:', 'data:'}
 
 
-def test_trusted_types_are_required_and_only_the_worker_policy_may_be_created():
+def test_trusted_types_are_required_and_only_the_two_worker_policies_may_be_created():
     # A string reaching a script sink (innerHTML, script.src, eval) throws instead of running;
-    # the only policy is the one that turns the service worker URL into a TrustedScriptURL.
+    # the only policies are the two that turn the service worker's URL and the key derivation
+    # worker's URL into a TrustedScriptURL (no 'allow-duplicates': each is created once).
     d = directives(CONTENT_SECURITY_POLICY)
     assert d['require-trusted-types-for'] == "'script'"
-    assert d['trusted-types'] == 'secure-drop-sw'
+    assert d['trusted-types'].split() == ['secure-drop-sw', 'secure-drop-kdf']
+
+
+def test_the_key_derivation_worker_may_start_and_compile_webassembly():
+    # The app lock's Argon2id runs in a module worker of this origin (pwa/src/storage/kdf.ts);
+    # the worker script gets this same policy, so it needs 'self' for workers and
+    # 'wasm-unsafe-eval' for hash-wasm — and still no JavaScript eval, no other origin.
+    d = directives(CONTENT_SECURITY_POLICY)
+    assert d['worker-src'] == "'self'"
+    assert set(d['script-src'].split()) == {"'self'", "'wasm-unsafe-eval'"}
 
 
 def test_permissions_policy_denies_what_the_app_never_uses(host):

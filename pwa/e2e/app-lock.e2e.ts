@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { generate } from 'otplib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeValue } from '../src/storage/codec.ts';
 import { passphraseAad } from '../src/storage/keyring.ts';
+import { keyringFileName } from '../src/storage/keyring-file.ts';
 import { deriveWrappingKey, type KdfParams } from '../src/storage/passphrase.ts';
 import { CHROMIUM, launchChromium } from './browser.ts';
 import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
@@ -145,6 +147,64 @@ async function send(page: Page, contact: string, text: string): Promise<void> {
 const inChat = (page: Page, text: string) =>
   page.locator('.message-scroller').getByText(text, { exact: true }).waitFor({ timeout: 30_000 });
 
+/**
+ * What the page's origin keeps about a store's key: the keyring file (Origin Private File
+ * System, src/storage/keyring-file.ts) decoded, or null, and IndexedDB's meta store — its keys
+ * and whether it holds a CryptoKey (a device wrapping key).
+ */
+async function keyringOf(
+  page: Page,
+  username: string,
+): Promise<{ file: Record<string, unknown> | null; metaKeys: string[]; metaCryptoKey: boolean }> {
+  const store = `secure-drop:${username}`;
+  const raw = (await page.evaluate(`(async () => {
+    const dir = await navigator.storage.getDirectory();
+    let file = null;
+    try {
+      file = await (await (await dir.getFileHandle(${JSON.stringify(keyringFileName(store))})).getFile()).text();
+    } catch (err) {
+      if (err.name !== 'NotFoundError') throw err;
+    }
+    const meta = await new Promise((done, fail) => {
+      const req = indexedDB.open(${JSON.stringify(store)});
+      req.onerror = () => fail(req.error);
+      req.onsuccess = () => {
+        const db = req.result;
+        if (!db.objectStoreNames.contains('meta')) { db.close(); done({ keys: [], cryptoKey: false }); return; }
+        const st = db.transaction('meta').objectStore('meta');
+        const keys = st.getAllKeys();
+        const values = st.getAll();
+        values.onsuccess = () => {
+          done({ keys: keys.result, cryptoKey: values.result.some((v) => v instanceof CryptoKey) });
+          db.close();
+        };
+      };
+    });
+    return { file, meta };
+  })()`)) as { file: string | null; meta: { keys: string[]; cryptoKey: boolean } };
+  return {
+    file: raw.file === null ? null : decodeValue(new TextEncoder().encode(raw.file)),
+    metaKeys: raw.meta.keys,
+    metaCryptoKey: raw.meta.cryptoKey,
+  };
+}
+
+/** The forms a key's bytes could take on disk: raw, and base64 as the keyring file writes it. */
+const diskForms = (bytes: Uint8Array) => [
+  Buffer.from(bytes),
+  Buffer.from(Buffer.from(bytes).toString('base64')),
+];
+
+/** The files under `dir` holding any of `needles` (paths relative to dir, with the needle's label). */
+function scan(dir: string, needles: { label: string; bytes: Buffer }[]): string[] {
+  const found: string[] = [];
+  for (const f of filesUnder(dir)) {
+    const bytes = readFileSync(f);
+    for (const n of needles) if (bytes.includes(n.bytes)) found.push(`${f.slice(dir.length)}: ${n.label}`);
+  }
+  return found;
+}
+
 const bodyText = (page: Page) => page.evaluate(() => document.body.textContent ?? '');
 
 /** Phone (390×844) and desktop: nothing wider than the screen, `what` within it. */
@@ -161,17 +221,17 @@ async function fitsBothSizes(page: Page, what: ReturnType<Page['getByRole']>): P
 }
 
 /** The raw data key, recovered the way only the passphrase allows (to look for it on disk). */
-async function rawDataKey(): Promise<Uint8Array> {
-  if (!stored) throw new Error('keyring not read');
-  const kek = await deriveWrappingKey(PASSPHRASE, stored.kdf);
+async function rawDataKey(keyring = stored): Promise<Uint8Array> {
+  if (!keyring) throw new Error('keyring not read');
+  const kek = await deriveWrappingKey(PASSPHRASE, keyring.kdf);
   const key = await crypto.subtle.unwrapKey(
     'raw',
-    stored.wrappedDataKey as Uint8Array<ArrayBuffer>,
+    keyring.wrappedDataKey as Uint8Array<ArrayBuffer>,
     kek,
     {
       name: 'AES-GCM',
-      iv: stored.wrapIv as Uint8Array<ArrayBuffer>,
-      additionalData: passphraseAad(stored.kdf),
+      iv: keyring.wrapIv as Uint8Array<ArrayBuffer>,
+      additionalData: passphraseAad(keyring.kdf),
     },
     'AES-GCM',
     true,
@@ -198,40 +258,20 @@ describe('app lock: a copied profile', () => {
     await inChat(bob, TEXTS.fromAlice);
     await send(bob, ALICE, TEXTS.fromBob);
     await inChat(alice, TEXTS.fromBob);
-    // What the store keeps in clear about its key: a passphrase keyring, no CryptoKey at all.
-    const meta = (await alice.evaluate(`new Promise((done, fail) => {
-      const req = indexedDB.open(${JSON.stringify(`secure-drop:${ALICE}`)});
-      req.onerror = () => fail(req.error);
-      req.onsuccess = () => {
-        const tx = req.result.transaction('meta');
-        const get = tx.objectStore('meta').get('keyring');
-        get.onsuccess = () => {
-          const k = get.result;
-          done({
-            version: k.version,
-            hasCryptoKey: Object.values(k).some((v) => v instanceof CryptoKey),
-            kdf: { ...k.kdf, salt: [...k.kdf.salt] },
-            wrappedDataKey: [...k.wrappedDataKey],
-            wrapIv: [...k.wrapIv],
-          });
-          req.result.close();
-        };
-      };
-    })`)) as {
+    // What the origin keeps in clear about the key: a passphrase keyring in the keyring file,
+    // nothing of it in IndexedDB, and no CryptoKey at all.
+    const kept = await keyringOf(alice, ALICE);
+    const file = kept.file as {
       version: number;
-      hasCryptoKey: boolean;
-      kdf: KdfParams & { salt: number[] };
-      wrappedDataKey: number[];
-      wrapIv: number[];
+      kdf: KdfParams;
+      wrappedDataKey: Uint8Array;
+      wrapIv: Uint8Array;
     };
-    expect(meta.version).toBe(2);
-    expect(meta.hasCryptoKey).toBe(false);
-    expect(meta.kdf).toMatchObject({ alg: 'argon2id', m: 65_536, t: 2, p: 1 });
-    stored = {
-      kdf: { ...meta.kdf, salt: Uint8Array.from(meta.kdf.salt) },
-      wrappedDataKey: Uint8Array.from(meta.wrappedDataKey),
-      wrapIv: Uint8Array.from(meta.wrapIv),
-    };
+    expect(file.version).toBe(2);
+    expect(kept.metaCryptoKey).toBe(false);
+    expect(kept.metaKeys).not.toContain('keyring');
+    expect(file.kdf).toMatchObject({ alg: 'argon2id', m: 65_536, t: 2, p: 1 });
+    stored = { kdf: file.kdf, wrappedDataKey: file.wrappedDataKey, wrapIv: file.wrapIv };
     await context.close();
   });
 
@@ -316,40 +356,49 @@ describe('app lock: a copied profile', () => {
     await inChat(alice, TEXTS.fromAlice);
     await inChat(alice, TEXTS.whileLocked);
     await context.close();
+
+    // After log out, a new login and an unlock, a copy of this profile still holds no message
+    // text, no raw data key and not the passphrase typed into it.
+    const again = tempDir('sd-lock-after-logout-');
+    cpSync(copy, again, { recursive: true, filter: (src) => !/Singleton/.test(src) });
+    expect(
+      scan(again, [
+        ...diskForms(await rawDataKey()).map((bytes) => ({ label: 'raw data key', bytes })),
+        ...Object.values(TEXTS).flatMap((t) => [
+          { label: t.slice(0, 20), bytes: Buffer.from(t, 'utf8') },
+          { label: t.slice(0, 20), bytes: Buffer.from(t, 'utf16le') },
+        ]),
+        { label: 'passphrase', bytes: Buffer.from(PASSPHRASE, 'utf8') },
+        { label: 'passphrase', bytes: Buffer.from(PASSPHRASE, 'utf16le') },
+      ]),
+    ).toEqual([]);
   });
 });
 
 describe('app lock set later, in Settings', () => {
   const profile = tempDir('sd-lock-later-');
   const copy = tempDir('sd-lock-later-copy-');
+  const erasedCopy = tempDir('sd-lock-later-erased-');
   const CAROL = `carollk_${run}`;
-  let oldWrap: Buffer = Buffer.alloc(0);
+  /** The data key as the device key wrapped it before the lock, and as the passphrase does after. */
+  let oldWrap: Uint8Array = new Uint8Array(0);
+  let locked: { kdf: KdfParams; wrappedDataKey: Uint8Array; wrapIv: Uint8Array } | null = null;
 
-  // FINDING (open, SECURITY.md "What a user's device holds"): Chromium's IndexedDB (LevelDB)
-  // keeps the replaced keyring record — the device wrapping key's bytes with the wrapped data
-  // key — in its log file until it compacts, so a profile copied soon after a lock was set in
-  // Settings still opens without the passphrase. A lock chosen at registration is not affected
-  // (the first describe). Kept as the attack: \`it.fails\` turns red once a fix makes it pass.
-  it.fails('replaces the stored wrapping key: the copied profile no longer holds the old keyring', async () => {
+  // The attack: Chromium's IndexedDB (LevelDB) keeps a replaced record in its files until it
+  // compacts them, so a keyring replaced there — the device wrapping key with the data key it
+  // wraps — would stay in a profile copied right after the lock was set, and open it without
+  // the passphrase. The keyring therefore lives in a file of the Origin Private File System
+  // (src/storage/keyring-file.ts), which setting the lock overwrites.
+  it('replaces the stored wrapping key: the copied profile no longer holds the old keyring', async () => {
     const context = await openProfile(profile);
     context.setDefaultTimeout(30_000);
     const carol = context.pages()[0] ?? (await context.newPage());
     await register(carol, CAROL);
-    const readWrap = () =>
-      carol.evaluate(`new Promise((done, fail) => {
-        const req = indexedDB.open(${JSON.stringify(`secure-drop:${CAROL}`)});
-        req.onerror = () => fail(req.error);
-        req.onsuccess = () => {
-          const get = req.result.transaction('meta').objectStore('meta').get('keyring');
-          get.onsuccess = () => {
-            done({ version: get.result.version, wrapped: [...get.result.wrappedDataKey] });
-            req.result.close();
-          };
-        };
-      })`) as Promise<{ version: number; wrapped: number[] }>;
-    const before = await readWrap();
-    expect(before.version).toBe(1);
-    oldWrap = Buffer.from(before.wrapped);
+    const before = await keyringOf(carol, CAROL);
+    expect(before.file?.version).toBe(1);
+    expect(before.metaCryptoKey).toBe(true); // the device wrapping key, in IndexedDB
+    expect(before.metaKeys).not.toContain('keyring');
+    oldWrap = before.file?.wrappedDataKey as Uint8Array;
     await carol.getByRole('link', { name: 'Settings' }).click();
     const section = carol.getByRole('region', { name: 'App lock' });
     await section.getByText('This device has no app lock.', { exact: false }).waitFor();
@@ -357,13 +406,186 @@ describe('app lock set later, in Settings', () => {
     await section.getByLabel('Repeat the new passphrase').fill(PASSPHRASE);
     await section.getByRole('button', { name: 'Set passphrase' }).click();
     await section.getByText('This device is locked with a passphrase.', { exact: false }).waitFor();
-    expect((await readWrap()).version).toBe(2);
+    const after = await keyringOf(carol, CAROL);
+    expect(after.file?.version).toBe(2);
+    expect(after.metaCryptoKey).toBe(false); // the device key is deleted (its bytes may linger)
+    locked = after.file as unknown as typeof locked;
     await context.close();
     cpSync(profile, copy, { recursive: true, filter: (src) => !/Singleton/.test(src) });
-    // The old keyring record held the wrapping key's bytes next to this wrapped data key: if
-    // the storage engine still kept it on disk, the copy would open without the passphrase.
-    const holders = filesUnder(copy).filter((f) => readFileSync(f).includes(oldWrap));
-    expect(holders.map((f) => f.slice(copy.length))).toEqual([]);
+    // The device key may still be in IndexedDB's files until they are compacted, but what it
+    // wrapped was only ever in the keyring file: neither that nor the raw data key is on disk.
+    expect(
+      scan(copy, [
+        ...diskForms(oldWrap).map((bytes) => ({ label: 'old device-wrapped data key', bytes })),
+        ...diskForms(await rawDataKey(locked)).map((bytes) => ({ label: 'raw data key', bytes })),
+      ]),
+    ).toEqual([]);
+    // And the copy asks for the passphrase.
+    const copied = await openProfile(copy);
+    const page = copied.pages()[0] ?? (await copied.newPage());
+    await page.goto(`${served.url}/chats`);
+    await page.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor({ timeout: 30_000 });
+    await copied.close();
+  });
+
+  it('erase this device removes the keyring: a copy afterwards holds no wrapped data key', async () => {
+    if (!locked) throw new Error('the lock was not set');
+    const context = await openProfile(profile);
+    context.setDefaultTimeout(30_000);
+    const carol = context.pages()[0] ?? (await context.newPage());
+    await carol.goto(`${served.url}/chats`);
+    await carol.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+    await carol.getByLabel('Passphrase').fill(PASSPHRASE);
+    await carol.getByRole('button', { name: 'Unlock' }).click();
+    await carol.getByRole('link', { name: 'Settings' }).click({ timeout: 60_000 });
+    await carol.getByRole('button', { name: 'Erase this device' }).click();
+    await carol.getByLabel('Type “erase” to confirm').fill('erase');
+    await carol.getByRole('button', { name: 'Erase everything' }).click();
+    await carol.waitForURL(/\/register$/);
+    const gone = await keyringOf(carol, CAROL);
+    expect(gone.file).toBeNull();
+    expect(gone.metaKeys).toEqual([]);
+    await context.close();
+    cpSync(profile, erasedCopy, { recursive: true, filter: (src) => !/Singleton/.test(src) });
+    // Sealed records may linger in IndexedDB's files until compaction; the data key that opens
+    // them is gone in every form.
+    expect(
+      scan(erasedCopy, [
+        ...diskForms(oldWrap).map((bytes) => ({ label: 'device-wrapped data key', bytes })),
+        ...diskForms(locked.wrappedDataKey).map((bytes) => ({ label: 'passphrase-wrapped data key', bytes })),
+        ...diskForms(await rawDataKey(locked)).map((bytes) => ({ label: 'raw data key', bytes })),
+      ]),
+    ).toEqual([]);
+  });
+});
+
+describe('one lock for every tab', () => {
+  it('Lock now in one tab locks the other; each tab unlocks itself; log out reaches both', async () => {
+    const ERIN = `erinlk_${run}`;
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-US' });
+      context.setDefaultTimeout(30_000);
+      const first = await context.newPage();
+      await register(first, ERIN, PASSPHRASE);
+      // A second tab of the same browser starts locked and is unlocked on its own.
+      const second = await context.newPage();
+      await second.goto(`${served.url}/chats`);
+      await second.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      await second.getByLabel('Passphrase').fill(PASSPHRASE);
+      await second.getByRole('button', { name: 'Unlock' }).click();
+      const nav = (page: Page) => page.getByRole('navigation').getByRole('link', { name: 'Settings' });
+      await nav(second).waitFor({ timeout: 60_000 });
+
+      // Lock now in the first tab: the second locks too, its history gone from the page.
+      await nav(first).click();
+      await first.getByRole('button', { name: 'Lock now' }).click();
+      await first.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      await second.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      expect(await nav(second).count()).toBe(0);
+
+      // Unlocking the first tab leaves the second locked.
+      await first.getByLabel('Passphrase').fill(PASSPHRASE);
+      await first.getByRole('button', { name: 'Unlock' }).click();
+      await nav(first).waitFor({ timeout: 60_000 });
+      expect(await second.getByRole('heading', { name: 'Secure Drop is locked' }).isVisible()).toBe(true);
+      expect(await nav(second).count()).toBe(0);
+
+      // Log out in the first tab: the locked second one goes to the login screen.
+      await nav(first).click();
+      await first.getByRole('button', { name: 'Log out', exact: true }).click();
+      await first.waitForURL(/\/login$/);
+      await second.waitForURL(/\/login$/);
+      await second.getByRole('button', { name: 'Log in' }).waitFor();
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+describe('a store from before the keyring file', () => {
+  // Stores made before the keyring moved out of IndexedDB hold it in meta "keyring". The first
+  // start moves it into the file (src/storage/keyring-place.ts) without changing the data key:
+  // the moved keyring opens what was sealed before. (The old record itself stays in IndexedDB's
+  // files until the browser compacts them; SECURITY.md says what that means.)
+  it('moves the keyring into the file on the first start; the moved keyring opens the old records', async () => {
+    const FRANK = `franklk_${run}`;
+    const store = `secure-drop:${FRANK}`;
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-US' });
+      context.setDefaultTimeout(30_000);
+      const page = await context.newPage();
+      await page.goto(`${served.url}/login`);
+      await page.getByRole('button', { name: 'Log in' }).waitFor();
+      // The old layout, as idb-storage.ts wrote it: a device keyring and one sealed record.
+      const legacyWrap = (await page.evaluate(`(async () => {
+        const enc = (s) => new TextEncoder().encode(s);
+        const db = await new Promise((ok, fail) => {
+          const r = indexedDB.open(${JSON.stringify(store)}, 1);
+          r.onupgradeneeded = () => {
+            const d = r.result;
+            d.createObjectStore('meta');
+            d.createObjectStore('records');
+            d.createObjectStore('messages', { keyPath: 'id' }).createIndex('chat_seq', ['chat', 'seq']);
+          };
+          r.onsuccess = () => ok(r.result);
+          r.onerror = () => fail(r.error);
+        });
+        const AES = { name: 'AES-GCM', length: 256 };
+        const dataKey = await crypto.subtle.generateKey(AES, true, ['encrypt', 'decrypt']);
+        const wrappingKey = await crypto.subtle.generateKey(AES, false, ['wrapKey', 'unwrapKey']);
+        const wrapIv = crypto.getRandomValues(new Uint8Array(12));
+        const wrappedDataKey = new Uint8Array(await crypto.subtle.wrapKey('raw', dataKey, wrappingKey,
+          { name: 'AES-GCM', iv: wrapIv, additionalData: enc('secure-drop/data-key/v1') }));
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const ct = new Uint8Array(await crypto.subtle.encrypt(
+          { name: 'AES-GCM', iv, additionalData: enc('r|probe') }, dataKey, enc('"sealed before the move"')));
+        await new Promise((ok, fail) => {
+          const tx = db.transaction(['meta', 'records'], 'readwrite');
+          tx.objectStore('meta').put({ version: 1, wrappingKey, wrappedDataKey, wrapIv }, 'keyring');
+          tx.objectStore('records').put({ iv, ct }, 'probe');
+          tx.oncomplete = ok;
+          tx.onerror = () => fail(tx.error);
+        });
+        db.close();
+        localStorage.setItem('sd.account', ${JSON.stringify(FRANK)});
+        return [...wrappedDataKey];
+      })()`)) as number[];
+
+      // The first start opens the store (no lock, no session in it: then the login screen).
+      await page.reload();
+      await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: 60_000 });
+      const moved = await keyringOf(page, FRANK);
+      expect(moved.file?.version).toBe(1);
+      expect(Buffer.from(moved.file?.wrappedDataKey as Uint8Array)).toEqual(Buffer.from(legacyWrap));
+      expect(moved.metaKeys).not.toContain('keyring');
+      expect(moved.metaKeys).toContain('keyring.file');
+      expect(moved.metaKeys.filter((k) => k.startsWith('deviceKey:'))).toEqual([
+        `deviceKey:${moved.file?.deviceKeyId as string}`,
+      ]);
+      // The device key IndexedDB now keeps under that name and the wrapped key in the file
+      // open the record sealed before the move.
+      const opened = await page.evaluate(`(async () => {
+        const enc = (s) => new TextEncoder().encode(s);
+        const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+        const dir = await navigator.storage.getDirectory();
+        const file = JSON.parse(await (await (await dir.getFileHandle(${JSON.stringify(keyringFileName(store))})).getFile()).text());
+        const db = await new Promise((ok) => { const r = indexedDB.open(${JSON.stringify(store)}); r.onsuccess = () => ok(r.result); });
+        const get = (st, k) => new Promise((ok) => { const g = db.transaction(st).objectStore(st).get(k); g.onsuccess = () => ok(g.result); });
+        const wrappingKey = await get('meta', 'deviceKey:' + file.deviceKeyId);
+        const dataKey = await crypto.subtle.unwrapKey('raw', b64(file.wrappedDataKey.$bytes), wrappingKey,
+          { name: 'AES-GCM', iv: b64(file.wrapIv.$bytes), additionalData: enc('secure-drop/data-key/v1') },
+          'AES-GCM', false, ['decrypt']);
+        const probe = await get('records', 'probe');
+        const pt = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: probe.iv, additionalData: enc('r|probe') }, dataKey, probe.ct);
+        db.close();
+        return new TextDecoder().decode(pt);
+      })()`);
+      expect(opened).toBe('"sealed before the move"');
+    } finally {
+      await browser.close();
+    }
   });
 });
 
@@ -396,17 +618,9 @@ describe('passkey lock (WebAuthn PRF, Chromium virtual authenticator)', () => {
       const section = dave.getByRole('region', { name: 'App lock' });
       await section.getByRole('button', { name: 'Use a passkey instead' }).click();
       await section.getByText('The app is now locked with your passkey.').waitFor();
-      const keyring = (await dave.evaluate(`new Promise((done) => {
-        const req = indexedDB.open(${JSON.stringify(`secure-drop:${DAVE}`)});
-        req.onsuccess = () => {
-          const get = req.result.transaction('meta').objectStore('meta').get('keyring');
-          get.onsuccess = () => {
-            done({ version: get.result.version, hasCryptoKey: Object.values(get.result).some((v) => v instanceof CryptoKey) });
-            req.result.close();
-          };
-        };
-      })`)) as { version: number; hasCryptoKey: boolean };
-      expect(keyring).toEqual({ version: 3, hasCryptoKey: false });
+      const keyring = await keyringOf(dave, DAVE);
+      expect(keyring.file?.version).toBe(3);
+      expect(keyring.metaCryptoKey).toBe(false);
       await dave.goto(`${base}/chats`);
       await dave.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
       expect(await dave.getByRole('navigation').count()).toBe(0);

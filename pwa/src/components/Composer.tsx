@@ -104,8 +104,13 @@ export function Composer({ contact, blocked }: Props) {
       <div id={`${id}-err`} role="alert">
         {error && <p className="error">{error}</p>}
       </div>
+      {/* autoComplete off: Chromium otherwise saves the textarea's content as page state in
+          the profile's session files (an append-only log) for tab restore, so a draft — and a
+          message typed and sent — stayed in clear in a copied profile (SECURITY.md "What a
+          user's device holds"; pwa/e2e/app-lock.e2e.ts scans for it). */}
       <form
         className="composer"
+        autoComplete="off"
         aria-label={t('composer.label', { contact })}
         onSubmit={(e) => {
           e.preventDefault();

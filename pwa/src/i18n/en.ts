@@ -353,6 +353,8 @@ export const en = {
   'error.passkey_unavailable':
     'This browser or security key cannot lock the app with a passkey (it lacks the PRF extension). Use a passphrase.',
   'unlock.withPasskey': 'Unlock with passkey',
+  'unlock.passkeyCancelled':
+    'The passkey was not used, so the app stays locked. Nothing was changed. Try again — or, if the passkey is lost, erase this device.',
   'unlock.passkeyExplain': 'Your messages and keys on this device are encrypted with your passkey.',
   'settings.lockPasskey':
     'This device is locked with a passkey. Without it, a copy of this browser’s files shows nothing readable. While the app is unlocked, anyone at this device can read your messages: lock it when you step away.',

@@ -7,7 +7,7 @@ import { type ReadonlySignal, signal } from '@preact/signals-react';
 import { Workbox } from 'workbox-window';
 import type { UpdateState } from '../state/types.ts';
 
-/** The one Trusted Types policy the app creates (the CSP's `trusted-types secure-drop-sw`,
+/** One of the two Trusted Types policies the app creates (the CSP's `trusted-types secure-drop-sw`,
  *  django-host/host/headers.py): registering a service worker is a TrustedScriptURL sink, and
  *  this policy turns exactly the app's own worker URL into one — nothing else. */
 const SW_POLICY = 'secure-drop-sw';

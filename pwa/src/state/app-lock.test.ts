@@ -56,6 +56,8 @@ function makeApp(ns: string, clock: Clock, apiBase = relayUrl()): RunningApp {
     registerServiceWorker: false,
     clock,
     kdfCost: MIN_KDF,
+    // The apps of one namespace are the tabs of one browser.
+    tabChannel: `tabs-${ns}`,
   });
   apps.push(app);
   return app;
@@ -348,5 +350,48 @@ describe('app lock over the real relay', () => {
     const reloaded = makeApp(alice.ns, clock);
     await reloaded.start();
     expect(reloaded.auth.value.status).toBe('signed-out');
+  });
+});
+
+describe('one lock for every tab (tab-sync.ts)', () => {
+  it('idle or Lock now in one tab locks every tab; each tab unlocks itself; changes and log out reach all', async () => {
+    const clockA = manualClock();
+    const alice = await registered('lkt', clockA, PASS);
+    alice.app.dispose();
+    // Two tabs of one browser: the same store and localStorage, each its own timers.
+    const clockB = manualClock();
+    localStorage.setItem('sd.account', alice.username);
+    const a = makeApp(alice.ns, clockA, 'http://127.0.0.1:9');
+    const b = makeApp(alice.ns, clockB, 'http://127.0.0.1:9');
+    await a.start();
+    await b.start();
+    await a.unlock(PASS);
+    await b.unlock(PASS);
+    expect(b.auth.value.status).toBe('signed-in');
+
+    // A's idle time runs out (B's clock stands still): both lock.
+    clockA.advance(15 * 60_000);
+    expect(a.auth.value).toEqual({ status: 'locked', username: alice.username });
+    await until(() => b.auth.value.status === 'locked', 'the other tab to lock');
+
+    // Unlocking A does not unlock B. A's next message (an idle time change) reaches B after
+    // anything the unlock could have sent: B has it and is still locked.
+    await a.unlock(PASS);
+    await a.setIdleMinutes(5);
+    await until(() => b.lock.value.idleMinutes === 5, 'the idle time to reach the other tab');
+    expect(b.auth.value.status).toBe('locked');
+    expect(b.lock.value.kind).toBe('passphrase');
+
+    // Lock now in B (once B is unlocked) locks A.
+    await b.unlock(PASS);
+    await b.lockNow();
+    await until(() => a.auth.value.status === 'locked', 'Lock now to reach the other tab');
+
+    // Log out in A: B follows to the login screen.
+    await a.unlock(PASS);
+    await b.unlock(PASS);
+    await a.logout();
+    await until(() => b.auth.value.status === 'signed-out', 'log out to reach the other tab');
+    expect(b.messagesFor('anyone').value).toEqual([]);
   });
 });

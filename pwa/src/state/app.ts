@@ -23,7 +23,7 @@ import {
   idbStoragePasskey,
   openIdbStorage,
 } from '../storage/idb-storage.ts';
-import type { NewLock, UnlockSecret } from '../storage/keyring.ts';
+import type { LockKind, NewLock, UnlockSecret } from '../storage/keyring.ts';
 import { createPasskey, evaluatePasskey, PasskeyUnavailableError } from '../storage/passkey.ts';
 import { checkPassphrase, DEFAULT_KDF } from '../storage/passphrase.ts';
 import { requestPersistentStorage } from '../storage/persist.ts';
@@ -35,6 +35,7 @@ import { toAddContactError, toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
 import type { Messenger } from './messenger.ts';
+import { type TabEvent, TabSync } from './tab-sync.ts';
 import type {
   App,
   AppNotice,
@@ -67,6 +68,8 @@ export interface AppOptions {
   readonly clock?: Clock;
   /** Argon2id cost of new passphrase locks (passphrase.ts; tests use the OWASP floor). */
   readonly kdfCost?: { m: number; t: number; p: number };
+  /** The BroadcastChannel the app's tabs share their lock over (tab-sync.ts; tests isolate it). */
+  readonly tabChannel?: string;
 }
 
 const ACCOUNT_KEY = 'sd.account';
@@ -184,6 +187,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const idle = new IdleLock(clock, DEFAULT_IDLE_MINUTES * 60_000, () => {
     void lockNow();
   });
+  /** The other tabs of this app, from start() on (tab-sync.ts: one lock for all tabs). */
+  let tabs: TabSync | null = null;
 
   const api = new RelayApi({
     baseUrl: options.apiBase ?? '/api',
@@ -214,7 +219,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
   };
 
   const onOnline = () => messenger?.goOnline();
-  const onActivity = () => idle.activity();
+  const onActivity = () => {
+    idle.activity();
+    const username = auth.value.username;
+    if (idle.active && username) tabs?.activity(username);
+  };
   const onVisibility = () => idle.check();
   const ACTIVITY = ['pointerdown', 'keydown', 'wheel', 'touchstart'] as const;
 
@@ -284,10 +293,59 @@ export function createApp(options: AppOptions = {}): RunningApp {
         : { status: 'signed-out', username: null };
   }
 
-  /** Locks an app that has a lock ("Lock now", idle); without one nothing would ask for it. */
+  /**
+   * Locks an app that has a lock ("Lock now", idle); without one nothing would ask for it.
+   * Every other tab locks with it (tab-sync.ts).
+   */
   async function lockNow(): Promise<void> {
-    if (auth.value.status !== 'signed-in' || lockState.value.kind === 'none') return;
+    const username = auth.value.username;
+    if (auth.value.status !== 'signed-in' || lockState.value.kind === 'none' || !username) return;
     closeSession('locked');
+    tabs?.post(username, { type: 'lock', kind: lockState.value.kind });
+  }
+
+  /** The lock (kind, idle time) now in force here, its idle timer following it. */
+  function applyLock(kind: LockKind, idleMinutes: number): void {
+    lockState.value = { kind, idleMinutes };
+    if (kind === 'none') {
+      idle.stop();
+      return;
+    }
+    idle.setTimeoutMs(idleMinutes * 60_000);
+    if (!idle.active && auth.value.status === 'signed-in') idle.start();
+  }
+
+  /** A lock set, changed or removed here: in force here and in every other tab. */
+  function announceLock(kind: LockKind, idleMinutes: number): void {
+    applyLock(kind, idleMinutes);
+    const username = auth.value.username;
+    if (username) tabs?.post(username, { type: 'lock-kind', kind, idleMinutes });
+  }
+
+  /**
+   * What another tab of this app did (tab-sync.ts). Its unlock is not among it: each tab asks
+   * for the passphrase itself (SECURITY.md "What a user's device holds").
+   */
+  function onTabEvent(user: string, event: TabEvent): void {
+    if (user !== auth.value.username) return;
+    switch (event.type) {
+      case 'activity':
+        idle.activity();
+        return;
+      case 'lock':
+        if (event.kind === 'none') return;
+        lockState.value = { ...lockState.value, kind: event.kind };
+        if (auth.value.status === 'signed-in') closeSession('locked');
+        return;
+      case 'lock-kind':
+        applyLock(event.kind, event.idleMinutes);
+        return;
+      case 'signed-out':
+        // Logged out or erased there: the remembered account is gone, this tab follows.
+        pendingLogin = null;
+        closeSession('signed-out');
+        return;
+    }
   }
 
   /**
@@ -296,10 +354,12 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * readable after the next login (and, with a lock, only with the passphrase).
    */
   async function endSession(): Promise<void> {
+    const username = auth.value.username;
     await storage?.delete(AUTH).catch(() => undefined);
     rememberAccount(null);
     pendingLogin = null;
     closeSession('signed-out');
+    if (username) tabs?.post(username, { type: 'signed-out' });
   }
 
   /**
@@ -511,6 +571,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       window.addEventListener('online', onOnline);
       for (const e of ACTIVITY) window.addEventListener(e, onActivity, { passive: true });
       document.addEventListener('visibilitychange', onVisibility);
+      tabs ??= new TabSync(clock, onTabEvent, options.tabChannel);
       const username = rememberedAccount();
       if (!username) {
         auth.value = { status: 'signed-out', username: null };
@@ -534,6 +595,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       window.removeEventListener('online', onOnline);
       for (const e of ACTIVITY) window.removeEventListener(e, onActivity);
       document.removeEventListener('visibilitychange', onVisibility);
+      tabs?.close();
+      tabs = null;
       idle.stop();
       messenger?.stop();
     },
@@ -555,9 +618,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const current = await currentSecret(currentPassphrase);
       const passkey = await passkeyOutput(() => createPasskey(username));
       await storage.setLock(current, { passkey });
-      lockState.value = { ...lockState.value, kind: storage.lockKind() };
-      idle.setTimeoutMs(lockState.value.idleMinutes * 60_000);
-      idle.start();
+      announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     lockNow,
@@ -566,24 +627,20 @@ export function createApp(options: AppOptions = {}): RunningApp {
       checkPassphrase(next);
       if (!storage) throw new AppError('unauthorized');
       await storage.setLock(await currentSecret(current), { passphrase: next, cost: kdfCost });
-      lockState.value = { ...lockState.value, kind: storage.lockKind() };
-      idle.setTimeoutMs(lockState.value.idleMinutes * 60_000);
-      idle.start();
+      announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     removePassphrase: wrap(async (current: string) => {
       if (!storage) throw new AppError('unauthorized');
       await storage.setLock(await currentSecret(current), null);
-      idle.stop();
-      lockState.value = { ...lockState.value, kind: storage.lockKind() };
+      announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     setIdleMinutes: wrap(async (minutes: number) => {
       const m = IDLE_MINUTES.find((x) => x === minutes);
       if (!m || !storage) throw new AppError('unknown');
       await storage.put(IDLE, m);
-      lockState.value = { ...lockState.value, idleMinutes: m };
-      idle.setTimeoutMs(m * 60_000);
+      announceLock(lockState.value.kind, m);
     }),
 
     startRegistration: wrap(async (username: string): Promise<RegistrationStart> => {
@@ -707,6 +764,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       clearViews();
       lockState.value = { kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES };
       auth.value = { status: 'signed-out', username: null };
+      if (name) tabs?.post(name, { type: 'signed-out' });
     }),
 
     addContact: async (username: string) => {

@@ -1,7 +1,8 @@
-// The encrypted IndexedDB backend of Storage (issue #4 §9). Layout:
-//   meta      keyring (keyring.ts: the wrapped data key with either the non-extractable
-//             wrapping key, or — app lock — the passphrase KDF's salt and parameters) and the
-//             message sequence counter — the only unencrypted values
+// The encrypted IndexedDB backend of Storage (SECURITY.md "What a user's device holds"). Layout:
+//   meta      where the keyring is (keyring-place.ts: the wrapped data key lives in a file of
+//             the Origin Private File System, outside IndexedDB, with — without an app lock —
+//             the non-extractable wrapping key here), and the message sequence counter — the
+//             only unencrypted values
 //   records   key → Sealed(value), AAD = "r|" + key
 //   messages  {id, chat, seq, sealed}, AAD = "m|" + chat + "|" + id; index chat_seq orders a chat
 // Each value is sealed (AES-256-GCM under the data key, fresh IV) before its transaction
@@ -21,6 +22,8 @@ import {
   type UnlockSecret,
   unwrapDataKey,
 } from './keyring.ts';
+import { KeyringFile } from './keyring-file.ts';
+import { addKeyring, loadKeyring, replaceKeyring } from './keyring-place.ts';
 import {
   type Storage,
   StorageCorruptError,
@@ -37,13 +40,12 @@ interface MessageRow {
   sealed: Sealed;
 }
 
-interface Schema extends DBSchema {
-  meta: { key: string; value: StoredKeyring | number };
+export interface Schema extends DBSchema {
+  meta: { key: string; value: StoredKeyring | CryptoKey | number | boolean };
   records: { key: string; value: Sealed };
   messages: { key: string; value: MessageRow; indexes: { chat_seq: [string, number] } };
 }
 
-const KEYRING = 'keyring';
 const SEQ = 'seq';
 const encoder = new TextEncoder();
 const recordAad = (key: string) => encoder.encode(`r|${key}`);
@@ -79,61 +81,71 @@ function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabas
  */
 export async function openIdbStorage(name: string, options: OpenOptions = {}): Promise<Storage> {
   let opened: IdbStorage | undefined;
+  const file = await KeyringFile.open(name);
   const db = await openDatabase(name, () => {
     if (opened) opened.lock();
     else db.close();
   });
   let keys: { dataKey: CryptoKey; lock: LockKind };
   try {
-    keys = await loadOrCreateDataKey(db, options);
+    keys = await loadOrCreateDataKey(db, file, options);
   } catch (err) {
     db.close();
     throw err;
   }
-  opened = new IdbStorage(name, db, keys.dataKey, keys.lock);
+  opened = new IdbStorage(name, db, file, keys.dataKey, keys.lock);
   return opened;
+}
+
+/** The keyring of the store named `name`, read without opening the store or changing it. */
+async function peekKeyring(name: string): Promise<StoredKeyring | undefined> {
+  const file = await KeyringFile.open(name);
+  const db = await openDatabase(name, () => db.close());
+  try {
+    return await loadKeyring(db, file, false);
+  } finally {
+    db.close();
+  }
 }
 
 /** The lock of the store named `name` without opening it: null when it holds no keyring. */
 export async function idbStorageLock(name: string): Promise<LockKind | null> {
-  const db = await openDatabase(name, () => db.close());
-  try {
-    const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
-    return existing ? lockKindOf(existing) : null;
-  } finally {
-    db.close();
-  }
+  const existing = await peekKeyring(name);
+  return existing ? lockKindOf(existing) : null;
 }
 
 /** The passkey a store's lock names (credential id, PRF salt), without opening it. */
 export async function idbStoragePasskey(
   name: string,
 ): Promise<{ credentialId: Uint8Array; prfSalt: Uint8Array } | null> {
-  const db = await openDatabase(name, () => db.close());
-  try {
-    const k = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
-    return k?.version === 3 ? { credentialId: k.credentialId, prfSalt: k.prfSalt } : null;
-  } finally {
-    db.close();
-  }
+  const k = await peekKeyring(name);
+  return k?.version === 3 ? { credentialId: k.credentialId, prfSalt: k.prfSalt } : null;
 }
 
-/** Deletes the store named `name` without opening it (erase a locked device). */
-export function eraseIdbStorage(name: string): Promise<void> {
-  return deleteDB(name);
+/**
+ * Deletes the store named `name` without opening it (erase a locked device). The keyring file
+ * goes first: without the wrapped data key, whatever of the database the browser's files still
+ * hold until they are compacted is ciphertext nothing opens.
+ */
+export async function eraseIdbStorage(name: string): Promise<void> {
+  await (await KeyringFile.open(name))?.remove();
+  await deleteDB(name);
 }
 
 async function loadOrCreateDataKey(
   db: IDBPDatabase<Schema>,
+  file: KeyringFile | null,
   options: OpenOptions,
 ): Promise<{ dataKey: CryptoKey; lock: LockKind }> {
-  const existing = (await db.get('meta', KEYRING)) as StoredKeyring | undefined;
-  if (existing)
-    return { dataKey: await unwrapDataKey(existing, options.passphrase), lock: lockKindOf(existing) };
+  // Unwrapped before anything is tidied: a wrong passphrase changes nothing.
+  const peeked = await loadKeyring(db, file, false);
+  if (peeked) {
+    const dataKey = await unwrapDataKey(peeked, options.passphrase);
+    await loadKeyring(db, file, true);
+    return { dataKey, lock: lockKindOf(peeked) };
+  }
   const { stored, dataKey } = await createKeyring(options.create ?? null);
-  // add(), not put(): if another tab created a keyring meanwhile, this fails instead of
-  // silently orphaning the data that tab already wrote.
-  await db.add('meta', stored, KEYRING);
+  await addKeyring(db, file, stored);
   return { dataKey, lock: lockKindOf(stored) };
 }
 
@@ -141,6 +153,7 @@ class IdbStorage implements Storage {
   constructor(
     private readonly name: string,
     private readonly db: IDBPDatabase<Schema>,
+    private readonly file: KeyringFile | null,
     private dataKey: CryptoKey | null,
     private lockState: LockKind,
   ) {}
@@ -151,14 +164,14 @@ class IdbStorage implements Storage {
 
   async setLock(currentPassphrase: UnlockSecret | undefined, next: NewLock): Promise<void> {
     this.key();
-    const stored = (await this.db.get('meta', KEYRING)) as StoredKeyring | undefined;
+    const stored = await loadKeyring(this.db, this.file, false);
     if (!stored) throw new StorageCorruptError('keyring');
     const rewrapped = await rewrapKeyring(stored, currentPassphrase, next);
-    // One put replaces the old keyring, and with it the non-extractable wrapping key of a
-    // store without a lock: from now on nothing in the database opens the data key alone.
-    const tx = this.db.transaction('meta', 'readwrite', { durability: 'strict' });
-    await tx.store.put(rewrapped, KEYRING);
-    await tx.done;
+    // The keyring file is overwritten, and the old device key deleted: the old wrapped data
+    // key leaves the profile's files at once (keyring-file.ts). Without a file (no OPFS) the
+    // IndexedDB record is replaced, and its old value stays in the browser's files until they
+    // are compacted (SECURITY.md "What a user's device holds").
+    await replaceKeyring(this.db, this.file, rewrapped);
     this.lockState = lockKindOf(rewrapped);
   }
 
@@ -300,6 +313,7 @@ class IdbStorage implements Storage {
   async erase(): Promise<void> {
     this.dataKey = null;
     this.db.close();
+    await this.file?.remove();
     await deleteDB(this.name);
   }
 }

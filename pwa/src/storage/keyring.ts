@@ -1,11 +1,12 @@
-// The keys that protect local data at rest (issue #4 §9; the pattern of Element Web's
-// pickling key): a random AES-256-GCM data key encrypts every record, and is stored only
-// wrapped by a NON-EXTRACTABLE AES-256-GCM key. IndexedDB keeps that CryptoKey as an
-// object (structured clone preserves extractable: false), so script can use it but never
-// read its bytes. Unwrapping yields the data key as a non-extractable CryptoKey as well.
-// Chromium writes such a key's bytes to disk with the database, so without an app lock a copy
-// of the profile opens everything; with one (PassphraseKeyring) the wrapping key is derived
-// from the passphrase and never stored (SECURITY.md "What a user's device holds").
+// The keys that protect local data at rest (SECURITY.md "What a user's device holds"; the
+// pattern of Element Web's pickling key): a random AES-256-GCM data key encrypts every record,
+// and is stored only wrapped. Without an app lock the wrapping key is a NON-EXTRACTABLE
+// AES-256-GCM key that IndexedDB keeps as an object (structured clone preserves extractable:
+// false), so script can use it but never read its bytes; Chromium still writes those bytes to
+// disk, so without a lock a copy of the profile opens everything. With one (PassphraseKeyring,
+// PasskeyKeyring) the wrapping key is derived from the passphrase or the passkey and never
+// stored. Unwrapping yields the data key as a non-extractable CryptoKey. Where the wrapped key
+// is kept, and why not in IndexedDB: keyring-place.ts, keyring-file.ts.
 
 import { base64 } from '@scure/base';
 import {

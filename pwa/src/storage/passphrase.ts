@@ -14,21 +14,19 @@
 // iterations. The parameters are stored with the wrapped key (and bound to it), so they can
 // be raised later without breaking existing locks.
 
-/** Argon2id cost parameters; m in KiB (RFC 9106 §3.1). */
-export interface KdfParams {
-  readonly alg: 'argon2id';
-  readonly m: number;
-  readonly t: number;
-  readonly p: number;
-  readonly salt: Uint8Array;
-}
+import { argon2idBytes } from './kdf.ts';
+import { type KdfParams, validateKdfParams } from './kdf-params.ts';
 
-export const DEFAULT_KDF = { m: 65_536, t: 2, p: 1 } as const;
-/** OWASP's floor (see above): stored parameters below it are refused. */
-export const MIN_KDF = { m: 19_456, t: 2, p: 1 } as const;
-/** Ceilings, so a tampered store cannot make an unlock allocate gigabytes or run for minutes. */
-export const MAX_KDF = { m: 1_048_576, t: 10, p: 4 } as const;
-export const SALT_BYTES = 16;
+export {
+  DEFAULT_KDF,
+  type KdfParams,
+  MAX_KDF,
+  MIN_KDF,
+  newKdfParams,
+  SALT_BYTES,
+  validateKdfParams,
+} from './kdf-params.ts';
+
 /** Passphrase length bounds, in Unicode code points. */
 export const PASSPHRASE_MIN = 8;
 export const PASSPHRASE_MAX = 1024;
@@ -47,49 +45,14 @@ export function checkPassphrase(passphrase: string): void {
   if (n > PASSPHRASE_MAX) throw new PassphraseRuleError('too_long');
 }
 
-export function newKdfParams(cost: { m: number; t: number; p: number } = DEFAULT_KDF): KdfParams {
-  const params = {
-    alg: 'argon2id' as const,
-    ...cost,
-    salt: crypto.getRandomValues(new Uint8Array(SALT_BYTES)),
-  };
-  validateKdfParams(params);
-  return params;
-}
-
-/** Refuses stored parameters outside the bounds above (a boundary check on what is read back). */
-export function validateKdfParams(k: KdfParams): void {
-  const int = (v: unknown, lo: number, hi: number) =>
-    typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
-  if (
-    k.alg !== 'argon2id' ||
-    !int(k.m, MIN_KDF.m, MAX_KDF.m) ||
-    !int(k.t, MIN_KDF.t, MAX_KDF.t) ||
-    !int(k.p, MIN_KDF.p, MAX_KDF.p) ||
-    !(k.salt instanceof Uint8Array) ||
-    k.salt.length !== SALT_BYTES
-  )
-    throw new RangeError('unsupported key derivation parameters');
-}
-
 /**
  * The wrapping key: Argon2id(passphrase NFC-normalised, UTF-8) → 32 bytes → a non-extractable
- * AES-256-GCM key for wrapKey/unwrapKey. The 32 derived bytes are zeroed once imported.
+ * AES-256-GCM key for wrapKey/unwrapKey, derived in a Web Worker where there is one (kdf.ts).
+ * The passphrase's bytes are zeroed by whoever derives, the 32 derived bytes once imported.
  */
 export async function deriveWrappingKey(passphrase: string, k: KdfParams): Promise<CryptoKey> {
   validateKdfParams(k);
-  const { argon2id } = await import('hash-wasm');
-  const password = new TextEncoder().encode(passphrase.normalize('NFC'));
-  const raw = await argon2id({
-    password,
-    salt: k.salt,
-    iterations: k.t,
-    parallelism: k.p,
-    memorySize: k.m,
-    hashLength: 32,
-    outputType: 'binary',
-  });
-  password.fill(0);
+  const raw = await argon2idBytes(new TextEncoder().encode(passphrase.normalize('NFC')), k);
   try {
     return await crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
       'wrapKey',

@@ -18,6 +18,16 @@ type Failure = { code: AppErrorCode; until: number | null };
  * erasing this device after a warning. Rendered in place of whatever route was asked for, so
  * unlocking lands where the user was going.
  */
+/** "Unlocking…" with a spinner: the key derivation runs in a worker, so it turns meanwhile. */
+function Working() {
+  return (
+    <>
+      <span className="spinner" aria-hidden="true" />
+      {t('unlock.working')}
+    </>
+  );
+}
+
 export function UnlockView() {
   useSignals();
   const app = useApp();
@@ -60,7 +70,7 @@ export function UnlockView() {
 
   return (
     <PublicPage title={t('view.unlock.title')}>
-      <form className="card" onSubmit={submit} noValidate aria-labelledby={`${id}-h`}>
+      <form className="card" onSubmit={submit} noValidate aria-labelledby={`${id}-h`} aria-busy={busy}>
         <h2 id={`${id}-h`}>{t('unlock.heading')}</h2>
         <p>{t('unlock.account', { username: app.auth.value.username ?? '' })}</p>
         <p className="hint">{passkey ? t('unlock.passkeyExplain') : t('unlock.explain')}</p>
@@ -71,7 +81,7 @@ export function UnlockView() {
             disabled={busy}
             onClick={() => void withPasskey()}
           >
-            {busy ? t('unlock.working') : t('unlock.withPasskey')}
+            {busy ? <Working /> : t('unlock.withPasskey')}
           </button>
         )}
         <div className="field" hidden={passkey}>
@@ -89,7 +99,11 @@ export function UnlockView() {
           />
         </div>
         <div id={`${id}-err`} role="alert">
-          {failure && <p className="error">{t(errorKey(failure.code))}</p>}
+          {failure && (
+            <p className="error">
+              {failure.code === 'cancelled' ? t('unlock.passkeyCancelled') : t(errorKey(failure.code))}
+            </p>
+          )}
         </div>
         {failure?.until && (
           <p className="hint">
@@ -108,7 +122,7 @@ export function UnlockView() {
           hidden={passkey}
           disabled={busy || waiting || !passphrase}
         >
-          {busy ? t('unlock.working') : t('unlock.submit')}
+          {busy ? <Working /> : t('unlock.submit')}
         </button>
         <button type="button" className="button-link" onClick={() => setForgot(true)} disabled={busy}>
           {t('unlock.forgot')}

@@ -80,6 +80,20 @@ describe('locked app', () => {
     expect(t.auth.value.status).toBe('signed-in');
   });
 
+  it('a cancelled passkey says so clearly and keeps the screen locked', async () => {
+    const t = makeTestApp({ locked: 'alice', passkeyCancelled: true });
+    t.lock.value = { kind: 'passkey', idleMinutes: 15 };
+    renderAt(t.app, '/chats');
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Unlock with passkey' }));
+    });
+    expect(screen.getByRole('alert').textContent).toBe(
+      'The passkey was not used, so the app stays locked. Nothing was changed. Try again — or, if the passkey is lost, erase this device.',
+    );
+    expect(t.auth.value.status).toBe('locked');
+    expect(screen.getByRole('button', { name: 'Unlock with passkey' })).toBeTruthy();
+  });
+
   it('is in Russian too', () => {
     setLanguage('ru');
     renderAt(makeTestApp({ locked: 'alice' }).app, '/chats');

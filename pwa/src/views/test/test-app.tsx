@@ -36,7 +36,9 @@ import type {
 /** The passphrase the test app's lock accepts. */
 export const TEST_PASSPHRASE = 'correct horse battery';
 
-export function makeTestApp(init: { signedIn?: string | null; locked?: string } = {}) {
+export function makeTestApp(
+  init: { signedIn?: string | null; locked?: string; passkeyCancelled?: boolean } = {},
+) {
   const auth = signal<AuthState>(
     init.locked
       ? { status: 'locked', username: init.locked }
@@ -111,6 +113,8 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
     },
     async unlockWithPasskey() {
       record('unlockWithPasskey');
+      // The user dismissed the passkey prompt (NotAllowedError), as app.ts reports it.
+      if (init.passkeyCancelled) throw new AppError('cancelled');
       auth.value = { status: 'signed-in', username: auth.value.username };
     },
     async setPasskey(current) {
