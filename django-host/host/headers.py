@@ -115,7 +115,7 @@ def is_hashed_asset(url: str) -> bool:
     return url.startswith('/assets/')
 
 
-def add_static_headers(headers, path: str, url: str) -> None:  # noqa: ARG001 (WhiteNoise's signature)
+def add_static_headers(headers, _path: str, url: str) -> None:  # WhiteNoise's signature, called positionally
     """WHITENOISE_ADD_HEADERS_FUNCTION: cache rule and security headers for a static file.
 
     WhiteNoise answers before the rest of Django's middleware runs, so static files get their

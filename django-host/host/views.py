@@ -73,9 +73,9 @@ def healthz(_request: HttpRequest) -> HttpResponse:
     return response
 
 
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:  # noqa: ARG001
+def not_found(_request: HttpRequest, exception: Exception) -> HttpResponse:  # noqa: ARG001 (Django passes exception= by name)
     return error_response(404, 'not_found', 'no such page')
 
 
-def server_error(request: HttpRequest) -> HttpResponse:  # noqa: ARG001
+def server_error(_request: HttpRequest) -> HttpResponse:
     return error_response(500, 'internal', 'internal error')
