@@ -651,7 +651,10 @@ export class Messenger {
         item.contact,
         async (keys) => {
           const sealed = await sealPhoto(keys, prepared);
-          const uploaded = await uploadPhotoBlob(this.o.api.http, item.contact, sealed.ciphertext, {
+          // The XMLHttpRequest upload (photo/transfer.ts) takes bytes; a transport that
+          // takes a Blob is handed sealed.ciphertext as it is.
+          const ciphertext = new Uint8Array(await sealed.ciphertext.arrayBuffer());
+          const uploaded = await uploadPhotoBlob(this.o.api.http, item.contact, ciphertext, {
             signal,
             onProgress: (f) => this.setProgress(item.id, item.contact, f),
           });
