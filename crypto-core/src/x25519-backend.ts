@@ -1,8 +1,10 @@
 /**
  * Two interchangeable X25519 implementations for the ratchet's DH steps (spec/protocol.md
- * §7.4): WebCrypto (native; used where the runtime has X25519) and @noble/curves (pure JS).
- * X25519 is deterministic, so both give identical bytes. WebCrypto is chosen only after it
- * reproduces RFC 7748 §6.1 exactly; otherwise — older browsers — noble is used.
+ * §7.4) and the responder's handshake DHs (§5.3): WebCrypto (native; used where the runtime
+ * has X25519) and @noble/curves (pure JS). X25519 is deterministic, so both give identical
+ * bytes. WebCrypto is chosen only after it reproduces RFC 7748 §6.1 exactly; otherwise —
+ * older browsers — noble is used. WebCrypto's cheaper paths are optional members of the
+ * backend interface, so callers ask for a capability, never for a particular backend.
  */
 import { x25519 as nobleX25519Curve } from '@noble/curves/ed25519.js';
 import { x25519 as webX25519 } from '@noble/curves/webcrypto.js';
