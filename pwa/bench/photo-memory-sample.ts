@@ -1,25 +1,36 @@
-// One sample of bench/photo-memory.ts, run in a fresh plain-Node process from a bundle of
+// One sample of bench/photo-memory.ts (or, with `prepare`, the inputs of all), run in a
+// fresh plain-Node process from a bundle of
 // this file (no TypeScript loader in the process, so nothing but the work and its inputs
 // sets the peak). Prints {peakKiB, ms}: the process's peak resident set and the time of the
 // work. The peak is Linux's VmHWM (/proc/self/status), the high-water mark of this program's
 // own memory; getrusage's maxRSS would not do: Linux carries it over from the parent that
 // forked this process.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPhotoDecryptor, encryptPhoto } from '@secure-drop/crypto-core/photo';
-import type { PhotoMetadata } from '@secure-drop/crypto-core/photo-metadata';
+import { MAX_PHOTO_BYTES, type PhotoMetadata } from '@secure-drop/crypto-core/photo-metadata';
 import { expectedCiphertextBytes, openPhoto, type PhotoMessageKeys, sealPhoto } from '../src/photo/seal.ts';
 
-export const MODES = [
-  'seal-loaded',
-  'seal-one-shot',
-  'seal-streamed',
-  'seal-streamed-bytes',
-  'open-loaded',
-  'open-one-shot',
-  'open-streamed',
-] as const;
-export type Mode = (typeof MODES)[number];
+/** The inputs of every sample, written once into `dir`: a 25,000,000-byte photo and its blob. */
+async function prepare(dir: string): Promise<void> {
+  const keys = {
+    messageKey: crypto.getRandomValues(new Uint8Array(32)),
+    header: crypto.getRandomValues(new Uint8Array(56)),
+  };
+  const photo = new Uint8Array(MAX_PHOTO_BYTES);
+  for (let i = 0; i < photo.length; i += 65_536) crypto.getRandomValues(photo.subarray(i, i + 65_536));
+  photo.set([0xff, 0xd8, 0xff]); // a JPEG's signature, checked by the receiver (spec §10.5)
+  const sealed = await encryptPhoto(keys.messageKey, keys.header, photo);
+  writeFileSync(join(dir, 'keys.bin'), Buffer.concat([keys.messageKey, keys.header]));
+  writeFileSync(join(dir, 'photo.bin'), photo);
+  writeFileSync(join(dir, 'ciphertext.bin'), sealed.ciphertext);
+  const meta = {
+    mime: 'image/jpeg',
+    byteLength: photo.length,
+    ciphertextSha256: Buffer.from(sealed.ciphertextSha256).toString('hex'),
+  };
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+}
 
 /**
  * The opening photo/seal.ts would do with the streaming decryptor, measured against its
@@ -55,7 +66,7 @@ const bytesOf = (file: string) => {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 };
 
-async function sample(mode: Mode, dir: string): Promise<void> {
+async function sample(mode: string, dir: string): Promise<void> {
   const k = bytesOf(join(dir, 'keys.bin'));
   const keys = { messageKey: k.slice(0, 32), header: k.slice(32, 88) };
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
@@ -86,4 +97,6 @@ async function sample(mode: Mode, dir: string): Promise<void> {
   process.stdout.write(JSON.stringify({ peakKiB: Number(hwm[1]), ms }));
 }
 
-if (process.argv[2] !== undefined) await sample(process.argv[2] as Mode, process.argv[3] as string);
+const [mode, dir] = process.argv.slice(2) as [string, string];
+if (mode === 'prepare') await prepare(dir);
+else await sample(mode, dir);

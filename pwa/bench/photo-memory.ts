@@ -12,16 +12,26 @@
 // the streamed sealing's Blob counts here in full; Chromium moves large Blobs out of the
 // page's process, so a page saves at least as much.
 //
-// `npx tsx bench/photo-memory.ts` runs it alone; bench/run.ts runs it with the rest.
+// `npx tsx bench/photo-memory.ts` (in pwa/) runs it alone; bench/run.ts runs it with the rest.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encryptPhoto } from '@secure-drop/crypto-core/photo';
-import { MAX_PHOTO_BYTES } from '@secure-drop/crypto-core/photo-metadata';
 import { build } from 'vite';
-import { MODES, type Mode } from './photo-memory-sample.ts';
+
+// crypto-core is imported by the bundled sample only: this file runs under plain tsx, where
+// the workspace package would resolve to its (unbuilt) dist.
+const MODES = [
+  'seal-loaded',
+  'seal-one-shot',
+  'seal-streamed',
+  'seal-streamed-bytes',
+  'open-loaded',
+  'open-one-shot',
+  'open-streamed',
+] as const;
+type Mode = (typeof MODES)[number];
 
 const SAMPLES = 5;
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -64,31 +74,17 @@ export async function photoMemoryBench(): Promise<PhotoMemoryRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-photo-memory-'));
   try {
     const script = await bundleSample(dir);
-    const keys = {
-      messageKey: crypto.getRandomValues(new Uint8Array(32)),
-      header: crypto.getRandomValues(new Uint8Array(56)),
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`photo memory ${args[0]} failed: ${r.stderr}`);
+      return r.stdout;
     };
-    const photo = new Uint8Array(MAX_PHOTO_BYTES);
-    for (let i = 0; i < photo.length; i += 65_536) crypto.getRandomValues(photo.subarray(i, i + 65_536));
-    photo.set([0xff, 0xd8, 0xff]); // a JPEG's signature, checked by the receiver (spec §10.5)
-    const sealed = await encryptPhoto(keys.messageKey, keys.header, photo);
-    writeFileSync(join(dir, 'keys.bin'), Buffer.concat([keys.messageKey, keys.header]));
-    writeFileSync(join(dir, 'photo.bin'), photo);
-    writeFileSync(join(dir, 'ciphertext.bin'), sealed.ciphertext);
-    const meta = {
-      mime: 'image/jpeg',
-      byteLength: photo.length,
-      ciphertextSha256: Buffer.from(sealed.ciphertextSha256).toString('hex'),
-    };
-    writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
-
+    run(['prepare', dir]);
     const samples = new Map<Mode, Sample[]>(MODES.map((m) => [m, []]));
     // Interleaved, so that a change of machine load falls on every mode alike.
     for (let s = 0; s < SAMPLES; s++)
       for (const mode of MODES) {
-        const r = spawnSync(process.execPath, [script, mode, dir], { encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`photo memory sample ${mode} failed: ${r.stderr}`);
-        samples.get(mode)?.push(JSON.parse(r.stdout) as Sample);
+        samples.get(mode)?.push(JSON.parse(run([mode, dir])) as Sample);
       }
     const peak = (m: Mode) => median((samples.get(m) ?? []).map((x) => x.peakKiB));
     const ms = (m: Mode) => `${median((samples.get(m) ?? []).map((x) => x.ms)).toFixed(0)} ms`;
