@@ -17,8 +17,8 @@ import { encodePhotoMetadata, type PhotoMetadata } from '../src/photo-metadata.j
 import {
   compareSafetyQr,
   computeSafetyNumber,
+  fingerprintCanonicalUsername,
   fingerprintHash,
-  normalizeUsername,
 } from '../src/safety-number.js';
 
 /** The first `n` bytes of SHA-512(label): a fixed input anyone can recompute. */
@@ -40,7 +40,7 @@ async function photoCase(name: string, size: number, withPlaintext: boolean) {
   const context = photoContext(header);
   const keys = deriveChunkedKeys(photoKey, salt, context);
   const sealed = await encryptPhoto(messageKey, header, photo, {
-    aes: nobleAesGcm,
+    aead: nobleAesGcm,
     random: () => salt.slice(),
   });
   const metadata: PhotoMetadata = {
@@ -116,17 +116,21 @@ export function safetyNumberVectors() {
     generator: 'crypto-core/scripts/gen-symmetric-vectors.ts',
     alice: {
       username: alice.username,
-      canonicalUsername: normalizeUsername(alice.username),
+      canonicalUsername: fingerprintCanonicalUsername(alice.username),
       identitySeed: bytesToHex(aliceSeed),
       identityKey: bytesToHex(alice.identityKey),
-      fingerprint: bytesToHex(fingerprintHash(alice.identityKey, utf8(normalizeUsername(alice.username)))),
+      fingerprint: bytesToHex(
+        fingerprintHash(alice.identityKey, utf8(fingerprintCanonicalUsername(alice.username))),
+      ),
     },
     bob: {
       username: bob.username,
-      canonicalUsername: normalizeUsername(bob.username),
+      canonicalUsername: fingerprintCanonicalUsername(bob.username),
       identitySeed: bytesToHex(bobSeed),
       identityKey: bytesToHex(bob.identityKey),
-      fingerprint: bytesToHex(fingerprintHash(bob.identityKey, utf8(normalizeUsername(bob.username)))),
+      fingerprint: bytesToHex(
+        fingerprintHash(bob.identityKey, utf8(fingerprintCanonicalUsername(bob.username))),
+      ),
     },
     digits: fromAlice.digits,
     digitsFromBob: fromBob.digits,

@@ -88,13 +88,13 @@ class ChunkSequence {
   private index = 0;
 
   constructor(
-    aes: AesGcm,
+    aead: AesGcm,
     key: Uint8Array,
     baseNonce: Uint8Array,
     private readonly maxChunks: number,
   ) {
     checkKeys(key, baseNonce, maxChunks);
-    this.keyed = aes.withKey(key);
+    this.keyed = aead.withKey(key);
     settle([this.keyed]);
     this.baseNonce = baseNonce.slice();
   }
@@ -127,8 +127,8 @@ export class RawChunkEncryptor {
   private readonly seq: ChunkSequence;
 
   /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
-  constructor(aes: AesGcm, key: Uint8Array, baseNonce: Uint8Array, maxChunks: number = MAX_CHUNKS_C2SP) {
-    this.seq = new ChunkSequence(aes, key, baseNonce, maxChunks);
+  constructor(aead: AesGcm, key: Uint8Array, baseNonce: Uint8Array, maxChunks: number = MAX_CHUNKS_C2SP) {
+    this.seq = new ChunkSequence(aead, key, baseNonce, maxChunks);
   }
 
   /** Seals what fills whole chunks; returns the sealed chunks (kept apart: one copy at the top). */
@@ -196,8 +196,8 @@ export class RawChunkDecryptor {
   private readonly seq: ChunkSequence;
 
   /** The key is bound once (imported once by WebCrypto); `baseNonce` is copied. */
-  constructor(aes: AesGcm, key: Uint8Array, baseNonce: Uint8Array, maxChunks: number = MAX_CHUNKS_C2SP) {
-    this.seq = new ChunkSequence(aes, key, baseNonce, maxChunks);
+  constructor(aead: AesGcm, key: Uint8Array, baseNonce: Uint8Array, maxChunks: number = MAX_CHUNKS_C2SP) {
+    this.seq = new ChunkSequence(aead, key, baseNonce, maxChunks);
   }
 
   private usable(): void {

@@ -8,18 +8,18 @@
  */
 
 import { concat, expectBytes } from './bytes.js';
-import { type ChunkedOptions, startOpening, startSealing } from './chunked-core.js';
+import { type ChunkedOptions, startOpening, startSealing } from './chunked-header.js';
 import { fail } from './errors.js';
 
 export {
+  CHUNKED_HEADER_BYTES,
   type ChunkedKeys,
   type ChunkedOptions,
   COMMITMENT_BYTES,
   deriveChunkedKeys,
-  HEADER_BYTES,
   MAX_CONTEXT_BYTES,
   SALT_BYTES,
-} from './chunked-core.js';
+} from './chunked-header.js';
 export { CHUNK_BYTES, SEALED_CHUNK_BYTES } from './chunked-raw.js';
 
 /**

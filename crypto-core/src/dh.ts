@@ -12,7 +12,7 @@ import type { RandomSource } from './deps.js';
 import { fail } from './errors.js';
 import { X25519_BYTES } from './protocol-constants.js';
 import { draw } from './random-draw.js';
-import { webCryptoKeyPairSharedSecret, webCryptoX25519, type X25519Backend } from './x25519-backend.js';
+import type { PreparedPeerKey, X25519Backend } from './x25519-backend.js';
 
 /** An X25519 key pair: 32-byte secret scalar and 32-byte public u-coordinate. */
 export interface X25519KeyPair {
@@ -59,26 +59,26 @@ export function dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
  * {@link dh} through an X25519 backend (the ratchet's DH steps, spec §7.4). Same checks and
  * same bytes; if the backend fails for any reason the result is decided by noble, so an
  * all-zero output is BAD_KEY whatever the backend's way of refusing it. `ownPublicKey`, the
- * public half of `secretKey` when the caller holds it, lets the WebCrypto backend import
- * the pair the cheap way (x25519-backend.ts); a wrong one only costs that shortcut.
- * `peerKey`: `publicKey` already imported by WebCrypto (webCryptoPeerKey), to share it.
+ * public half of `secretKey` when the caller holds it, lets a backend with the
+ * `keyPairSharedSecret` shortcut use it (x25519-backend.ts); a wrong one only costs that
+ * shortcut. `peerKey`: `publicKey` as the backend's `preparePeerKey` prepared it, to share it.
  */
 export async function dhWith(
   backend: X25519Backend,
   secretKey: Uint8Array,
   publicKey: Uint8Array,
   ownPublicKey?: Uint8Array,
-  peerKey?: Promise<unknown>,
+  peerKey?: PreparedPeerKey,
 ): Promise<Uint8Array> {
   expectBytes(secretKey, 'X25519 secret key', X25519_BYTES);
   assertCanonicalX25519(publicKey);
   let out: Uint8Array | undefined;
   if (
-    backend === webCryptoX25519 &&
+    backend.keyPairSharedSecret !== undefined &&
     ownPublicKey instanceof Uint8Array &&
     ownPublicKey.length === X25519_BYTES
   )
-    out = await webCryptoKeyPairSharedSecret(secretKey, ownPublicKey, publicKey, peerKey);
+    out = await backend.keyPairSharedSecret(secretKey, ownPublicKey, publicKey, peerKey);
   try {
     out ??= await backend.sharedSecret(secretKey, publicKey);
   } catch {

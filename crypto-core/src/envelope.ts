@@ -23,7 +23,7 @@ import {
 import { MAX_PLAINTEXT_BYTES } from './session-limits.js';
 
 /** Bytes of the ratchet header H (spec §8). */
-export const HEADER_BYTES = 56;
+export const RATCHET_HEADER_BYTES = 56;
 export type Direction = 'initiator-to-responder' | 'responder-to-initiator';
 
 export interface RatchetHeader {
@@ -36,7 +36,8 @@ export interface RatchetHeader {
   nonce: Uint8Array;
 }
 
-export interface Envelope {
+/** A ratchet message envelope (spec §8) parsed: its header, the header's bytes, the ciphertext. */
+export interface RatchetEnvelope {
   header: RatchetHeader;
   /** The 56 header bytes exactly as received: they go into the AEAD associated data. */
   headerBytes: Uint8Array;
@@ -86,7 +87,7 @@ export function wireKind(bytes: Uint8Array): 'initial' | 'ratchet' {
 }
 
 /** Parses an envelope strictly (spec §8). */
-export function decodeEnvelope(bytes: Uint8Array): Envelope {
+export function decodeEnvelope(bytes: Uint8Array): RatchetEnvelope {
   if (wireKind(bytes) !== 'ratchet') fail('BAD_FORMAT', 'not a ratchet message');
   const r = new ByteReader(bytes, 'ratchet message');
   r.u8('version');
@@ -115,7 +116,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       counter,
       nonce,
     },
-    headerBytes: bytes.slice(0, HEADER_BYTES),
+    headerBytes: bytes.slice(0, RATCHET_HEADER_BYTES),
     ciphertext,
   };
 }

@@ -11,7 +11,7 @@
 import { ByteWriter, expectBytes, utf8 } from './bytes.js';
 import { CryptoCoreError } from './errors.js';
 import { type IdentityKeyPair, signWithIdentity, verifyIdentitySignature } from './identity.js';
-import { normalizeUsername } from './safety-number.js';
+import { fingerprintCanonicalUsername } from './safety-number.js';
 
 /** Context of the statement (§4.6): ASCII, no terminator. */
 export const IDENTITY_PROOF_CONTEXT = 'SecureDrop_IdentityOwnership_v2';
@@ -29,7 +29,7 @@ export function identityProofStatement(username: string, identityKey: Uint8Array
   expectBytes(identityKey, 'identity key');
   return new ByteWriter()
     .rest(utf8(IDENTITY_PROOF_CONTEXT))
-    .bytes16(utf8(normalizeUsername(username)), 'username')
+    .bytes16(utf8(fingerprintCanonicalUsername(username)), 'username')
     .rest(identityKey, 'identity key')
     .finish();
 }

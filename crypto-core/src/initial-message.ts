@@ -7,7 +7,7 @@
  */
 import { pqKindByte, pqKindOf } from './bundle.js';
 import { ByteReader, ByteWriter, expectBytes } from './bytes.js';
-import { decodeEnvelope, type Envelope, wireKind } from './envelope.js';
+import { decodeEnvelope, type RatchetEnvelope, wireKind } from './envelope.js';
 import { fail } from './errors.js';
 import {
   ED25519_PUBLIC_BYTES,
@@ -60,7 +60,7 @@ export interface DecodedInitialMessage {
   header: InitialMessageHeader;
   /** The header bytes exactly as received (everything before the envelope). */
   headerBytes: Uint8Array;
-  envelope: Envelope;
+  envelope: RatchetEnvelope;
 }
 
 /**

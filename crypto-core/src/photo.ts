@@ -15,8 +15,8 @@ import { equalBytes } from '@noble/ciphers/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { GCM_TAG_BYTES } from './aes-gcm.js';
 import { concat, expectBytes, utf8, wipe } from './bytes.js';
-import { CHUNK_BYTES, type ChunkedOptions, encryptChunked, HEADER_BYTES } from './chunked.js';
-import { startOpening, startSealing } from './chunked-core.js';
+import { CHUNK_BYTES, CHUNKED_HEADER_BYTES, type ChunkedOptions, encryptChunked } from './chunked.js';
+import { startOpening, startSealing } from './chunked-header.js';
 import { fail } from './errors.js';
 import { hkdfSha256 } from './kdf.js';
 import { paddedPhotoLength } from './padding.js';
@@ -77,7 +77,7 @@ export function photoCiphertextLength(byteLength: number): number {
   if (!Number.isInteger(byteLength) || byteLength < 1 || byteLength > MAX_PHOTO_BYTES)
     fail('BAD_LENGTH', `photo must be 1–${MAX_PHOTO_BYTES} bytes`);
   const padded = paddedPhotoLength(byteLength);
-  return HEADER_BYTES + padded + GCM_TAG_BYTES * (Math.floor(padded / CHUNK_BYTES) + 1);
+  return CHUNKED_HEADER_BYTES + padded + GCM_TAG_BYTES * (Math.floor(padded / CHUNK_BYTES) + 1);
 }
 
 /** What the sender puts into the photo's metadata once the blob is encrypted. */

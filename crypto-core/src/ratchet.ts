@@ -9,7 +9,7 @@ import { concat, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
 import { type Clock, type RandomSource, systemRandom } from './deps.js';
 import { dhWith, generateX25519With } from './dh.js';
-import { type Direction, type Envelope, encodeHeader, type RatchetHeader } from './envelope.js';
+import { type Direction, encodeHeader, type RatchetEnvelope, type RatchetHeader } from './envelope.js';
 import { fail } from './errors.js';
 import type { ContentType } from './protocol-constants.js';
 import { draw } from './random-draw.js';
@@ -23,13 +23,7 @@ import {
   MAX_SKIPPED_KEYS,
 } from './session-limits.js';
 import type { SessionState, SkippedKey } from './session-state.js';
-import {
-  defaultX25519,
-  webCryptoFreshKeyPair,
-  webCryptoPeerKey,
-  webCryptoX25519,
-  type X25519Backend,
-} from './x25519-backend.js';
+import { defaultX25519, type X25519Backend } from './x25519-backend.js';
 
 export interface RatchetDeps {
   random: RandomSource;
@@ -132,13 +126,14 @@ async function dhRatchet(
   // The two DH outputs are independent (the new key pair does not depend on the first),
   // so both run at once; the KDF chain still consumes them in §7.4 order.
   const old = s.sendingRatchet;
-  // Both DHs use the same remote key: WebCrypto imports it once.
-  const peer = x === webCryptoX25519 ? webCryptoPeerKey(remoteKey) : undefined;
+  // Both DHs use the same remote key: a backend that prepares keys (WebCrypto) does it once.
+  const peer = x.preparePeerKey?.(remoteKey);
   const receiving = dhWith(x, old.secretKey, remoteKey, old.publicKey, peer);
   const fresh = (async () => {
+    // An injected RandomSource is always honoured: the backend's own generator only replaces the system's.
     const native =
-      random === systemRandom && x === webCryptoX25519
-        ? await webCryptoFreshKeyPair(remoteKey, peer)
+      random === systemRandom && x.freshKeyPair !== undefined
+        ? await x.freshKeyPair(remoteKey, peer)
         : undefined;
     const pair = native
       ? { publicKey: native.publicKey, secretKey: native.secretKey }
@@ -186,7 +181,7 @@ function pruneSkipped(s: SessionState, now: number): void {
  */
 export async function ratchetDecrypt(
   s: SessionState,
-  env: Envelope,
+  env: RatchetEnvelope,
   deps: RatchetDeps,
 ): Promise<{ plaintext: Uint8Array; messageKey: Uint8Array }> {
   const h = env.header;

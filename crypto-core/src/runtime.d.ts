@@ -1,6 +1,6 @@
 // The only runtime globals crypto-core relies on beyond ES2022. They exist in every
 // target (browsers, workers, Node ≥ 20); declared here because the package compiles
-// with neither DOM nor Node types (issue: "no DOM, no Node-only API").
+// with neither DOM nor Node types (README: "no DOM or Node-only API").
 declare class TextEncoder {
   encode(input?: string): Uint8Array;
 }

@@ -42,7 +42,7 @@ const DIGITS_PER_PARTY = 30;
  * const me: SafetyParty = { username: 'alice', identityKey: identity.publicKey };
  */
 export interface SafetyParty {
-  /** The party's username as typed or shown; normalized by {@link normalizeUsername}. */
+  /** The party's username as typed or shown; normalized by {@link fingerprintCanonicalUsername}. */
   username: string;
   /** The party's identity public key bytes (spec §4). */
   identityKey: Uint8Array;
@@ -64,14 +64,17 @@ export interface SafetyNumber {
 }
 
 /**
- * The canonical username (spec §11.1): Unicode NFC, ASCII letters A–Z lowercased, nothing
- * else changed; 1–64 UTF-8 bytes with no control characters or whitespace. Both sides must
- * derive the same bytes, so any variation of case in ASCII is folded.
+ * The canonical form of a username that the fingerprint hashes (spec §11.1) — and that the
+ * handshake's account binding (§5.4) and the identity proof (§4.6) reuse: Unicode NFC, ASCII
+ * letters A–Z lowercased, nothing else changed; 1–64 UTF-8 bytes with no control characters
+ * or whitespace. Both sides must derive the same bytes, so any variation of case in ASCII is
+ * folded. It is not the account username rule (spec/openapi.yaml, enforced by the relay),
+ * which is stricter: this only guarantees that both sides hash the same bytes.
  *
  * @example
- * normalizeUsername('Alice_01'); // 'alice_01'
+ * fingerprintCanonicalUsername('Alice_01'); // 'alice_01'
  */
-export function normalizeUsername(username: string): string {
+export function fingerprintCanonicalUsername(username: string): string {
   if (typeof username !== 'string') fail('BAD_TYPE', 'username must be a string');
   const canonical = username.normalize('NFC').replace(/[A-Z]/g, (c) => c.toLowerCase());
   // Lone surrogates are refused too: UTF-8 encoding would turn them all into U+FFFD.
@@ -96,7 +99,7 @@ function checkKey(identityKey: Uint8Array): Uint8Array {
  * are phone numbers; applications use {@link computeSafetyNumber}.
  *
  * @example
- * const fp = fingerprintHash(identityKey, utf8(normalizeUsername('alice')));
+ * const fp = fingerprintHash(identityKey, utf8(fingerprintCanonicalUsername('alice')));
  */
 export function fingerprintHash(identityKey: Uint8Array, stableId: Uint8Array): Uint8Array {
   checkKey(identityKey);
@@ -135,7 +138,7 @@ export function fingerprintDigits(hash: Uint8Array): string {
 
 function partyHash(p: SafetyParty, name: string): Uint8Array {
   if (typeof p !== 'object' || p === null) fail('BAD_TYPE', `${name} must be an object`);
-  return fingerprintHash(checkKey(p.identityKey), utf8(normalizeUsername(p.username)));
+  return fingerprintHash(checkKey(p.identityKey), utf8(fingerprintCanonicalUsername(p.username)));
 }
 
 /**

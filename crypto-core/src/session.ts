@@ -28,11 +28,10 @@ import {
   type MessageStamp,
 } from './content-frame.js';
 import { type Clock, type RandomSource, systemClock, systemRandom } from './deps.js';
-import { dh, dhWith, generateX25519 } from './dh.js';
+import { dh, generateX25519 } from './dh.js';
 import { decodeEnvelope, wireKind } from './envelope.js';
 import { fail } from './errors.js';
 import { assertIdentityPublicKey, type IdentityKeyPair } from './identity.js';
-import { identityDhPublic } from './identity-dh.js';
 import { decodeInitialMessage, encodeInitialHeader, type InitialMessageHeader } from './initial-message.js';
 import type { OneTimePreKey, PqPreKey, SignedPreKey } from './prekeys.js';
 import {
@@ -56,12 +55,10 @@ import {
   accountBindingDigest,
   initiatorAgree,
   type ResponderSecrets,
-  responderAgree,
-  responderDhInputs,
-  responderFinish,
+  responderAgreeWith,
   type SessionAccounts,
 } from './x3dh.js';
-import { defaultX25519, webCryptoX25519, type X25519Backend } from './x25519-backend.js';
+import { defaultX25519, type X25519Backend } from './x25519-backend.js';
 
 export type { MessageContent, MessageStamp } from './content-frame.js';
 export type { InitialMessageHeader } from './initial-message.js';
@@ -81,7 +78,10 @@ export interface SessionOptions {
   random?: RandomSource;
   clock?: Clock;
   aead?: AesGcm;
-  /** X25519 for the ratchet's DH steps; default: WebCrypto where it works, else noble. */
+  /**
+   * X25519 for the ratchet's DH steps and the responder's handshake DHs; default: WebCrypto
+   * where it works, else noble. Both give identical bytes.
+   */
   x25519?: X25519Backend;
 }
 
@@ -363,10 +363,15 @@ export async function acceptSession(
     oneTimePreKeySecret: opkSecret,
     accountsDigest,
   };
-  const agreed =
-    options?.x25519 === undefined && (await defaultX25519()) === webCryptoX25519
-      ? await responderAgreeWebCrypto(secrets, keys, header)
-      : responderAgree(secrets, header.identityKey, header.baseKey, header.kemCiphertext);
+  const d = deps(options);
+  const agreed = await responderAgreeWith(
+    d.x25519 ?? (await defaultX25519()),
+    secrets,
+    header.identityKey,
+    header.baseKey,
+    header.kemCiphertext,
+    { signedPreKey: spk.publicKey, oneTimePreKey: keys.oneTimePreKey?.publicKey },
+  );
   // Double Ratchet §3.3 RatchetInitBob: DHs = SPK_B, RK = SK, no chains yet.
   const fresh: SessionState = {
     version: 2,
@@ -386,7 +391,6 @@ export async function acceptSession(
     pendingInitialHeader: null,
     initialMessageDigest: initialMessageDigest(headerBytes, envelope.header.ratchetKey),
   };
-  const d = deps(options);
   const { plaintext, messageKey } = await ratchetDecrypt(fresh, envelope, d);
   const out: Accepted = {
     ...opened(fresh, envelope, plaintext, messageKey),
@@ -428,39 +432,6 @@ function opened(
     out.header = envelope.headerBytes.slice();
   } else wipe(messageKey);
   return out;
-}
-
-/**
- * {@link responderAgree} with its four DHs (spec §5.3) computed by WebCrypto at once, the
- * responder's own public keys letting it import each pair cheaply (dh.ts dhWith). Same
- * checks, same outputs, same KDF order; any refusal falls back to noble inside dhWith.
- */
-async function responderAgreeWebCrypto(
-  secrets: ResponderSecrets,
-  keys: ResponderKeys,
-  header: InitialMessageHeader,
-): Promise<{ sharedKey: Uint8Array; associatedData: Uint8Array }> {
-  let identity: Uint8Array | undefined;
-  try {
-    identity = identityDhPublic(keys.identity.publicKey);
-  } catch {
-    identity = undefined; // only a shortcut is lost: the secret alone decides the DH
-  }
-  const inputs = responderDhInputs(secrets, header.identityKey, header.baseKey, {
-    identity,
-    signedPreKey: keys.signedPreKey.publicKey,
-    oneTimePreKey: keys.oneTimePreKey?.publicKey,
-  });
-  let outputs: Uint8Array[];
-  try {
-    outputs = await Promise.all(
-      inputs.map((i) => dhWith(webCryptoX25519, i.secretKey, i.publicKey, i.ownPublicKey)),
-    );
-  } catch (e) {
-    wipe(inputs[1]?.secretKey);
-    throw e;
-  }
-  return responderFinish(secrets, inputs, outputs, header.identityKey, header.kemCiphertext);
 }
 
 function wrapForWire(s: SessionState, envelope: Uint8Array): Uint8Array {

@@ -1,8 +1,10 @@
 /**
  * Two interchangeable X25519 implementations for the ratchet's DH steps (spec/protocol.md
- * §7.4): WebCrypto (native; used where the runtime has X25519) and @noble/curves (pure JS).
- * X25519 is deterministic, so both give identical bytes. WebCrypto is chosen only after it
- * reproduces RFC 7748 §6.1 exactly; otherwise — older browsers — noble is used.
+ * §7.4) and the responder's handshake DHs (§5.3): WebCrypto (native; used where the runtime
+ * has X25519) and @noble/curves (pure JS). X25519 is deterministic, so both give identical
+ * bytes. WebCrypto is chosen only after it reproduces RFC 7748 §6.1 exactly; otherwise —
+ * older browsers — noble is used. WebCrypto's cheaper paths are optional members of the
+ * backend interface, so callers ask for a capability, never for a particular backend.
  */
 import { x25519 as nobleX25519Curve } from '@noble/curves/ed25519.js';
 import { x25519 as webX25519 } from '@noble/curves/webcrypto.js';
@@ -10,12 +12,46 @@ import { expectBytes } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
 import { CryptoCoreError, fail } from './errors.js';
 
+/** A peer's public key prepared once by a backend for several DHs (opaque to callers). */
+export type PreparedPeerKey = Promise<unknown>;
+
+/** A fresh key pair and its shared secret with a peer (undefined when the backend refused the DH). */
+export interface FreshKeyPair {
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+  shared: Uint8Array | undefined;
+}
+
+/**
+ * An X25519 implementation. `publicKey` and `sharedSecret` are required; the three optional
+ * members are shortcuts a backend may offer (WebCrypto does, noble has no use for them).
+ * Each may answer undefined, and the caller then takes the required path: same bytes
+ * either way, so a caller asks for a capability, never for a particular backend.
+ */
 export interface X25519Backend {
   readonly name: 'webcrypto' | 'noble';
   /** The public key of a 32-byte secret. */
   publicKey(secretKey: Uint8Array): Promise<Uint8Array>;
   /** X25519(secret, public); BAD_KEY when the primitive refuses (e.g. an all-zero result). */
   sharedSecret(secretKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>;
+  /**
+   * X25519 of a key pair whose public half the caller already holds, cheaper than
+   * `sharedSecret` for this backend; undefined when the shortcut is unavailable or refuses
+   * anything (including a public half that does not belong to the secret).
+   */
+  keyPairSharedSecret?(
+    secretKey: Uint8Array,
+    ownPublicKey: Uint8Array,
+    peerPublicKey: Uint8Array,
+    peerKey?: PreparedPeerKey,
+  ): Promise<Uint8Array | undefined>;
+  /** The peer's public key prepared once, for the two DHs of one ratchet step (spec §7.4). */
+  preparePeerKey?(peerPublicKey: Uint8Array): PreparedPeerKey | undefined;
+  /**
+   * A fresh key pair drawn from the system CSPRNG and its shared secret with the peer
+   * (spec §7.4 DHRatchet steps 3–4). Only for callers whose randomness is the system's.
+   */
+  freshKeyPair?(peerPublicKey: Uint8Array, peerKey?: PreparedPeerKey): Promise<FreshKeyPair | undefined>;
 }
 
 /**
@@ -67,6 +103,10 @@ export const webCryptoX25519: X25519Backend = {
   },
   sharedSecret: (secretKey, publicKey) =>
     guard(() => webX25519.getSharedSecret(checkKey(secretKey, 'secret'), checkKey(publicKey, 'public'), RAW)),
+  keyPairSharedSecret: (secretKey, ownPublicKey, peerPublicKey, peerKey) =>
+    webCryptoKeyPairSharedSecret(secretKey, ownPublicKey, peerPublicKey, peerKey),
+  preparePeerKey: (peerPublicKey) => webCryptoPeerKey(peerPublicKey),
+  freshKeyPair: (peerPublicKey, peerKey) => webCryptoFreshKeyPair(peerPublicKey, peerKey),
 };
 
 // The slice of WebCrypto used by the key-pair path below, typed locally (no DOM types here).
@@ -122,13 +162,13 @@ const fromBase64url = (text: unknown): Uint8Array | undefined =>
  * DER decoder per call); the runtime checks that x belongs to d, so a mismatched pair is
  * refused rather than used. Returns undefined when this path is unavailable (decided once,
  * by RFC 7748 §6.1) or refuses anything, and the caller then takes the backend's ordinary
- * path: same bytes either way. Internal: not part of the package's API.
+ * path: same bytes either way. {@link webCryptoX25519}'s `keyPairSharedSecret`.
  */
 export async function webCryptoKeyPairSharedSecret(
   secretKey: Uint8Array,
   ownPublicKey: Uint8Array,
   peerPublicKey: Uint8Array,
-  peerKey?: Promise<unknown>,
+  peerKey?: PreparedPeerKey,
 ): Promise<Uint8Array | undefined> {
   if (!(await jwkPathWorks())) return undefined;
   return jwkSharedSecret(secretKey, ownPublicKey, peerPublicKey, peerKey);
@@ -136,9 +176,10 @@ export async function webCryptoKeyPairSharedSecret(
 
 /**
  * The peer's public key imported once as a WebCrypto key, for the two DHs of one ratchet
- * step (a public value; it lives only for that step). Undefined without WebCrypto. Internal.
+ * step (a public value; it lives only for that step). Undefined without WebCrypto.
+ * {@link webCryptoX25519}'s `preparePeerKey`.
  */
-export function webCryptoPeerKey(peerPublicKey: Uint8Array): Promise<unknown> | undefined {
+export function webCryptoPeerKey(peerPublicKey: Uint8Array): PreparedPeerKey | undefined {
   const subtle = subtleX25519();
   if (subtle === undefined) return undefined;
   const key = subtle.importKey('raw', peerPublicKey.slice(), 'X25519', true, []);
@@ -150,7 +191,7 @@ async function jwkSharedSecret(
   secretKey: Uint8Array,
   ownPublicKey: Uint8Array,
   peerPublicKey: Uint8Array,
-  peerKey?: Promise<unknown>,
+  peerKey?: PreparedPeerKey,
 ): Promise<Uint8Array | undefined> {
   const subtle = subtleX25519();
   if (subtle === undefined) return undefined;
@@ -173,12 +214,13 @@ async function jwkSharedSecret(
  * RandomSource is always honoured through noble): a native key generation costs a third
  * of noble's fixed-base multiplication here and saves importing the new secret again.
  * `shared` is undefined when WebCrypto refused the DH (the caller then decides, e.g.
- * BAD_KEY); the whole result is undefined when this runtime cannot do it. Internal.
+ * BAD_KEY); the whole result is undefined when this runtime cannot do it.
+ * {@link webCryptoX25519}'s `freshKeyPair`.
  */
 export async function webCryptoFreshKeyPair(
   peerPublicKey: Uint8Array,
-  peerKey?: Promise<unknown>,
-): Promise<{ publicKey: Uint8Array; secretKey: Uint8Array; shared: Uint8Array | undefined } | undefined> {
+  peerKey?: PreparedPeerKey,
+): Promise<FreshKeyPair | undefined> {
   const subtle = subtleX25519();
   if (subtle === undefined || !(await jwkPathWorks())) return undefined;
   let pair: { publicKey: unknown; privateKey: unknown };

@@ -3,13 +3,14 @@
  * identity's X25519 form, plus one ML-KEM-768 encapsulation to the signed PQ prekey whose
  * shared secret is appended last to the KDF input (Signal PQXDH spec §3.3). This module
  * knows keys and secrets only; wire encodings live in initial-message.ts, sessions in
- * session.ts.
+ * session.ts. The X25519 of the responder's half may go through a backend
+ * (x25519-backend.ts); the initiator's half and every fallback use noble (dh.ts).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ByteWriter, concat, expectBytes, utf8, wipe } from './bytes.js';
 import type { RandomSource } from './deps.js';
-import { dh, generateX25519, type X25519KeyPair } from './dh.js';
+import { dh, dhWith, generateX25519, type X25519KeyPair } from './dh.js';
 import { fail } from './errors.js';
 import type { IdentityKeyPair } from './identity.js';
 import { identityDhPublic, identityDhSecret } from './identity-dh.js';
@@ -25,7 +26,8 @@ import {
   MLKEM768_SECRET_BYTES,
 } from './protocol-constants.js';
 import { draw } from './random-draw.js';
-import { normalizeUsername } from './safety-number.js';
+import { fingerprintCanonicalUsername } from './safety-number.js';
+import type { X25519Backend } from './x25519-backend.js';
 
 /** 32 bytes of 0xFF prepended to the DH outputs (X3DH §2.2: curve25519 "F"). */
 const KDF_F = new Uint8Array(32).fill(0xff);
@@ -56,8 +58,8 @@ export interface SessionAccounts {
  */
 export function accountBindingDigest(accounts: SessionAccounts): Uint8Array {
   if (typeof accounts !== 'object' || accounts === null) fail('BAD_TYPE', 'accounts must be an object');
-  const initiator = utf8(normalizeUsername(accounts.initiator));
-  const responder = utf8(normalizeUsername(accounts.responder));
+  const initiator = utf8(fingerprintCanonicalUsername(accounts.initiator));
+  const responder = utf8(fingerprintCanonicalUsername(accounts.responder));
   return sha256(
     new ByteWriter()
       .rest(ACCOUNTS_BINDING_CONTEXT)
@@ -148,7 +150,7 @@ export interface ResponderSecrets {
 }
 
 /** One X25519 of the handshake: own secret, the peer's public key, and own public key if known. */
-export interface DhInput {
+interface DhInput {
   secretKey: Uint8Array;
   publicKey: Uint8Array;
   ownPublicKey: Uint8Array | undefined;
@@ -157,10 +159,10 @@ export interface DhInput {
 /**
  * The responder's four DHs, in KDF order (spec §5.3): DH1 = DH(SPK_B, IK_A),
  * DH2 = DH(IK_B, EK_A), DH3 = DH(SPK_B, EK_A), DH4 = DH(OPK_B, EK_A). The caller computes
- * them (noble in {@link responderAgree}; WebCrypto from acceptSession) and hands the outputs
- * to {@link responderFinish}. `ownPublic` are the public halves the caller holds, if any.
+ * them (noble in {@link responderAgree}, a backend in {@link responderAgreeWith}) and hands
+ * the outputs to {@link responderFinish}. `ownPublic` are the public halves held, if any.
  */
-export function responderDhInputs(
+function responderDhInputs(
   keys: ResponderSecrets,
   initiatorIdentity: Uint8Array,
   baseKey: Uint8Array,
@@ -186,7 +188,7 @@ export function responderDhInputs(
  * The rest of the responder's half once the DH outputs are known: decapsulation, SK and AD.
  * Wipes the outputs and the identity's X25519 secret (the second input).
  */
-export function responderFinish(
+function responderFinish(
   keys: ResponderSecrets,
   inputs: DhInput[],
   outputs: Uint8Array[],
@@ -237,6 +239,50 @@ export function responderAgree(
     for (const i of inputs) outputs.push(dh(i.secretKey, i.publicKey));
   } catch (e) {
     wipe(inputs[1]?.secretKey, ...outputs);
+    throw e;
+  }
+  return responderFinish(keys, inputs, outputs, initiatorIdentity, kemCiphertext);
+}
+
+/** The responder's own public halves, when it holds them: they let a backend take its key-pair shortcut. */
+export interface ResponderPublicKeys {
+  signedPreKey: Uint8Array;
+  oneTimePreKey?: Uint8Array | undefined;
+}
+
+/**
+ * {@link responderAgree} with its four DHs (spec §5.3) computed through `backend`. A
+ * backend with the key-pair shortcut (`keyPairSharedSecret`, WebCrypto) computes them at
+ * once, the responder's own public halves letting it import each pair cheaply (dh.ts
+ * dhWith); any other backend gets noble's {@link responderAgree}. Same checks, same
+ * outputs, same KDF order; any refusal falls back to noble inside dhWith.
+ */
+export async function responderAgreeWith(
+  backend: X25519Backend,
+  keys: ResponderSecrets,
+  initiatorIdentity: Uint8Array,
+  baseKey: Uint8Array,
+  kemCiphertext: Uint8Array,
+  own: ResponderPublicKeys,
+): Promise<{ sharedKey: Uint8Array; associatedData: Uint8Array }> {
+  if (backend.keyPairSharedSecret === undefined)
+    return responderAgree(keys, initiatorIdentity, baseKey, kemCiphertext);
+  let identity: Uint8Array | undefined;
+  try {
+    identity = identityDhPublic(keys.identity.publicKey);
+  } catch {
+    identity = undefined; // only a shortcut is lost: the secret alone decides the DH
+  }
+  const inputs = responderDhInputs(keys, initiatorIdentity, baseKey, {
+    identity,
+    signedPreKey: own.signedPreKey,
+    oneTimePreKey: own.oneTimePreKey,
+  });
+  let outputs: Uint8Array[];
+  try {
+    outputs = await Promise.all(inputs.map((i) => dhWith(backend, i.secretKey, i.publicKey, i.ownPublicKey)));
+  } catch (e) {
+    wipe(inputs[1]?.secretKey);
     throw e;
   }
   return responderFinish(keys, inputs, outputs, initiatorIdentity, kemCiphertext);

@@ -8,7 +8,12 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import type { AesGcm } from '../src/aes-gcm.js';
 import { concat } from '../src/bytes.js';
-import { createChunkedDecryptor, decryptChunked, deriveChunkedKeys, HEADER_BYTES } from '../src/chunked.js';
+import {
+  CHUNKED_HEADER_BYTES,
+  createChunkedDecryptor,
+  decryptChunked,
+  deriveChunkedKeys,
+} from '../src/chunked.js';
 import { RawChunkDecryptor } from '../src/chunked-raw.js';
 import { CryptoCoreError } from '../src/errors.js';
 import { byBackend } from './util/backends.js';
@@ -70,14 +75,14 @@ describe('C2SP chunked encryption: Wycheproof vectors', () => {
 
   describe.each(byBackend)('%s backend', (_, aes: AesGcm) => {
     it.each(vectors.map((v) => [v.id, v] as const))('one-shot %s', async (_id, v) => {
-      const run = () => decryptChunked(v.key, v.ct, v.ctx, { aes });
+      const run = () => decryptChunked(v.key, v.ct, v.ctx, { aead: aes });
       if (v.t.result === 'valid') expectMessage(v.t, await run());
       else await expectRejected(run);
     });
 
     it.each(vectors.map((v) => [v.id, v] as const))('streaming %s', async (_id, v) => {
-      for (const sizes of [[1, 7, 16_399, 16_401, 5], [HEADER_BYTES, 16_400], [100_000]]) {
-        const run = async () => streamed(createChunkedDecryptor(v.key, v.ctx, { aes }), v.ct, sizes);
+      for (const sizes of [[1, 7, 16_399, 16_401, 5], [CHUNKED_HEADER_BYTES, 16_400], [100_000]]) {
+        const run = async () => streamed(createChunkedDecryptor(v.key, v.ctx, { aead: aes }), v.ct, sizes);
         if (v.t.result === 'valid') expectMessage(v.t, await run());
         else await expectRejected(run);
       }
@@ -86,7 +91,7 @@ describe('C2SP chunked encryption: Wycheproof vectors', () => {
     it.each(vectors.filter((v) => !v.t.flags.includes('HeaderFailure')).map((v) => [v.id, v] as const))(
       'raw mode %s',
       async (_id, v) => {
-        const body = v.ct.subarray(HEADER_BYTES);
+        const body = v.ct.subarray(CHUNKED_HEADER_BYTES);
         const run = () =>
           streamed(
             new RawChunkDecryptor(aes, hex(v.t.aeadKey as string), hex(v.t.baseNonce as string)),
@@ -105,7 +110,7 @@ describe('C2SP chunked encryption: Wycheproof vectors', () => {
       const keys = deriveChunkedKeys(v.key, v.ct.subarray(0, 24), v.ctx);
       expect(toHex(keys.key)).toBe(v.t.aeadKey);
       expect(toHex(keys.baseNonce)).toBe(v.t.baseNonce);
-      expect(keys.commitment).toEqual(v.ct.subarray(24, HEADER_BYTES));
+      expect(keys.commitment).toEqual(v.ct.subarray(24, CHUNKED_HEADER_BYTES));
     },
   );
 
@@ -129,7 +134,7 @@ describe('C2SP chunked encryption: Wycheproof vectors', () => {
         },
       };
       await expectRejected(async () => {
-        const dec = createChunkedDecryptor(v.key, v.ctx, { aes: counting });
+        const dec = createChunkedDecryptor(v.key, v.ctx, { aead: counting });
         expect(await dec.push(v.ct)).toHaveLength(0);
         await dec.finish();
       });

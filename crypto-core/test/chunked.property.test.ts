@@ -9,13 +9,13 @@ import { type AesGcm, nobleAesGcm, webCryptoAesGcm } from '../src/aes-gcm.js';
 import { concat } from '../src/bytes.js';
 import {
   CHUNK_BYTES,
+  CHUNKED_HEADER_BYTES,
   createChunkedDecryptor,
   createChunkedEncryptor,
   decryptChunked,
   decryptChunkedStream,
   encryptChunked,
   encryptChunkedStream,
-  HEADER_BYTES,
   SEALED_CHUNK_BYTES,
   transformerOf,
 } from '../src/chunked.js';
@@ -71,7 +71,7 @@ describe('C2SP chunked encryption properties', () => {
     await fc.assert(
       fc.asyncProperty(edgeLength, async (n) => {
         const ct = await encryptChunked(key, new Uint8Array(n), ctx);
-        expect(ct.length).toBe(HEADER_BYTES + n + 16 * (Math.floor(n / CHUNK_BYTES) + 1));
+        expect(ct.length).toBe(CHUNKED_HEADER_BYTES + n + 16 * (Math.floor(n / CHUNK_BYTES) + 1));
       }),
       { numRuns: 30 },
     );
@@ -80,8 +80,8 @@ describe('C2SP chunked encryption properties', () => {
   it('round-trips any message, and both backends produce identical bytes', async () => {
     await fc.assert(
       fc.asyncProperty(message, async (pt) => {
-        const a = await encryptChunked(key, pt, ctx, { aes: webcrypto, random: fixedSalt(1) });
-        const b = await encryptChunked(key, pt, ctx, { aes: nobleAesGcm, random: fixedSalt(1) });
+        const a = await encryptChunked(key, pt, ctx, { aead: webcrypto, random: fixedSalt(1) });
+        const b = await encryptChunked(key, pt, ctx, { aead: nobleAesGcm, random: fixedSalt(1) });
         expect(a).toEqual(b);
         expect(await decryptChunked(key, a, ctx)).toEqual(pt);
       }),
@@ -142,19 +142,21 @@ describe('C2SP chunked encryption properties', () => {
           new Uint8Array(n).map((_, i) => i),
           ctx,
         );
-        const chunks = cut(ct.subarray(HEADER_BYTES), [SEALED_CHUNK_BYTES]);
+        const chunks = cut(ct.subarray(CHUNKED_HEADER_BYTES), [SEALED_CHUNK_BYTES]);
         const i = x % chunks.length;
         let j = y % chunks.length;
         if (i === j) j = (j + 1) % chunks.length;
         const swapped = chunks.slice();
         [swapped[i], swapped[j]] = [chunks[j] as Uint8Array, chunks[i] as Uint8Array];
         expect(
-          await rejects(decryptChunked(key, concat(ct.subarray(0, HEADER_BYTES), ...swapped), ctx)),
+          await rejects(decryptChunked(key, concat(ct.subarray(0, CHUNKED_HEADER_BYTES), ...swapped), ctx)),
         ).toBe(true);
         const duplicated = chunks.slice();
         duplicated.splice(i, 0, chunks[i] as Uint8Array);
         expect(
-          await rejects(decryptChunked(key, concat(ct.subarray(0, HEADER_BYTES), ...duplicated), ctx)),
+          await rejects(
+            decryptChunked(key, concat(ct.subarray(0, CHUNKED_HEADER_BYTES), ...duplicated), ctx),
+          ),
         ).toBe(true);
       }),
       { numRuns: 25 },
@@ -166,7 +168,9 @@ describe('C2SP chunked encryption properties', () => {
     const otherKey = key.slice();
     otherKey[0] = (otherKey[0] as number) ^ 1;
     const dec = createChunkedDecryptor(otherKey, ctx);
-    await expect(dec.push(ct.subarray(0, HEADER_BYTES))).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    await expect(dec.push(ct.subarray(0, CHUNKED_HEADER_BYTES))).rejects.toMatchObject({
+      code: 'AUTH_FAILED',
+    });
     await expect(decryptChunked(key, ct, new Uint8Array([0x63, 0x74]))).rejects.toMatchObject({
       code: 'AUTH_FAILED',
     });
@@ -176,8 +180,10 @@ describe('C2SP chunked encryption properties', () => {
     const pt = new Uint8Array(CHUNK_BYTES + 5).fill(9);
     const ct = await encryptChunked(key, pt, ctx);
     const dec = createChunkedDecryptor(key, ctx);
-    expect((await dec.push(ct.subarray(0, HEADER_BYTES + SEALED_CHUNK_BYTES))).length).toBe(0);
-    expect((await dec.push(ct.subarray(HEADER_BYTES + SEALED_CHUNK_BYTES, -1))).length).toBe(CHUNK_BYTES);
+    expect((await dec.push(ct.subarray(0, CHUNKED_HEADER_BYTES + SEALED_CHUNK_BYTES))).length).toBe(0);
+    expect((await dec.push(ct.subarray(CHUNKED_HEADER_BYTES + SEALED_CHUNK_BYTES, -1))).length).toBe(
+      CHUNK_BYTES,
+    );
     expect(await dec.push(ct.subarray(-1))).toEqual(new Uint8Array(0));
     expect(await dec.finish()).toEqual(pt.subarray(CHUNK_BYTES));
   });
@@ -185,7 +191,7 @@ describe('C2SP chunked encryption properties', () => {
   it('reports a cut at a chunk boundary as TRUNCATED', async () => {
     const ct = await encryptChunked(key, new Uint8Array(CHUNK_BYTES * 2), ctx);
     await expect(
-      decryptChunked(key, ct.subarray(0, HEADER_BYTES + SEALED_CHUNK_BYTES), ctx),
+      decryptChunked(key, ct.subarray(0, CHUNKED_HEADER_BYTES + SEALED_CHUNK_BYTES), ctx),
     ).rejects.toMatchObject({
       code: 'TRUNCATED',
     });
@@ -195,7 +201,7 @@ describe('C2SP chunked encryption properties', () => {
   it('enforces maxChunks on both sides and refuses use after finish', async () => {
     const enc = createChunkedEncryptor(key, ctx, { maxChunks: 2 });
     expect((await enc.push(new Uint8Array(2 * CHUNK_BYTES))).length).toBe(
-      HEADER_BYTES + 2 * SEALED_CHUNK_BYTES,
+      CHUNKED_HEADER_BYTES + 2 * SEALED_CHUNK_BYTES,
     );
     // The empty final chunk would be the third.
     await expect(enc.finish()).rejects.toMatchObject({ code: 'BAD_LENGTH' });
@@ -234,11 +240,11 @@ describe('bounded concurrency of the chunk calls', () => {
     };
     const key = new Uint8Array(32).fill(3);
     const data = new Uint8Array(100 * CHUNK_BYTES + 5).map((_, i) => i & 0xff);
-    const ct = await encryptChunked(key, data, ctx, { aes: counting, random: fixedSalt(4) });
+    const ct = await encryptChunked(key, data, ctx, { aead: counting, random: fixedSalt(4) });
     expect(peak).toBe(CHUNKS_IN_FLIGHT);
-    expect(ct).toEqual(await encryptChunked(key, data, ctx, { aes: nobleAesGcm, random: fixedSalt(4) }));
+    expect(ct).toEqual(await encryptChunked(key, data, ctx, { aead: nobleAesGcm, random: fixedSalt(4) }));
     peak = 0;
-    expect(await decryptChunked(key, ct, ctx, { aes: counting })).toEqual(data);
+    expect(await decryptChunked(key, ct, ctx, { aead: counting })).toEqual(data);
     expect(peak).toBe(CHUNKS_IN_FLIGHT);
   });
 });

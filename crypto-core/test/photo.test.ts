@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import { concat } from '../src/bytes.js';
-import { CHUNK_BYTES, encryptChunked, HEADER_BYTES } from '../src/chunked.js';
+import { CHUNK_BYTES, CHUNKED_HEADER_BYTES, encryptChunked } from '../src/chunked.js';
 import { paddedPhotoLength } from '../src/padding.js';
 import {
   createPhotoDecryptor,
@@ -76,7 +76,7 @@ describe('photo encryption', () => {
         expect(concat(...parts, fin.tail)).toEqual(one.ciphertext);
         expect(fin.ciphertextSha256).toEqual(one.ciphertextSha256);
         const meta = { mime: 'image/jpeg' as const, byteLength: n, ciphertextSha256: one.ciphertextSha256 };
-        const dec = createPhotoDecryptor(messageKey, header, meta, { aes: nobleAesGcm });
+        const dec = createPhotoDecryptor(messageKey, header, meta, { aead: nobleAesGcm });
         const out: Uint8Array[] = [];
         for (const p of cut(one.ciphertext, decSplit)) out.push(await dec.push(p));
         out.push(await dec.finish());
@@ -137,7 +137,7 @@ describe('photo encryption', () => {
     // The digest is the first check on the blob: no key, binding or chunk error can mask it.
     const a = await sealed(40_000);
     const tampered = a.ciphertext.slice();
-    tampered[HEADER_BYTES + 5] = (tampered[HEADER_BYTES + 5] as number) ^ 1; // a chunk, not the header
+    tampered[CHUNKED_HEADER_BYTES + 5] = (tampered[CHUNKED_HEADER_BYTES + 5] as number) ^ 1; // a chunk, not the header
     const wrongKey = messageKey.map((x) => x ^ 1);
     const badBinding = new Uint8Array(MAX_BINDING_BYTES + 1); // BAD_LENGTH if it were checked first
     for (const [key, binding] of [

@@ -10,9 +10,9 @@ import { CryptoCoreError } from '../src/errors.js';
 import {
   compareSafetyQr,
   computeSafetyNumber,
+  fingerprintCanonicalUsername,
   fingerprintDigits,
   fingerprintHash,
-  normalizeUsername,
   SAFETY_QR_BYTES,
 } from '../src/safety-number.js';
 import { hex, toHex } from './util/wycheproof.js';
@@ -115,7 +115,7 @@ describe('safety numbers: properties', () => {
     ).toBe(
       computeSafetyNumber({ username: 'alice', identityKey: k }, { username: 'bob', identityKey: m }).digits,
     );
-    expect(normalizeUsername('ÄlIce')).toBe('Älice');
+    expect(fingerprintCanonicalUsername('ÄlIce')).toBe('Älice');
   });
 
   it('rejects other versions and malformed payloads with typed errors', () => {

@@ -34,7 +34,7 @@ describe('spec/vectors/photo.json', () => {
       hex(c.inputs.header),
       meta,
       hex(c.ciphertext),
-      { aes },
+      { aead: aes },
     );
     expect(toHex(plain)).toBe(c.plaintext);
   });

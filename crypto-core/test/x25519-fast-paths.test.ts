@@ -13,6 +13,7 @@ import {
   webCryptoFreshKeyPair,
   webCryptoKeyPairSharedSecret,
   webCryptoX25519,
+  type X25519Backend,
 } from '../src/x25519-backend.js';
 import { ACC, CTX, content, enc, hex, makeParties } from './fixtures.js';
 import { loadWycheproof, hex as unhex } from './util/wycheproof.js';
@@ -130,4 +131,54 @@ it('the error type of the fallback is still CryptoCoreError', async () => {
   await expect(
     dhWith(webCryptoX25519, new Uint8Array(32).fill(1), new Uint8Array(32)),
   ).rejects.toBeInstanceOf(CryptoCoreError);
+});
+
+describe('callers ask a backend for capabilities, not for its identity', () => {
+  it('a backend of its own with the shortcuts has them used by the handshake and the ratchet', async () => {
+    const used = { keyPair: 0, peer: 0, fresh: 0 };
+    const counting: X25519Backend = {
+      name: 'webcrypto',
+      publicKey: (s) => webCryptoX25519.publicKey(s),
+      sharedSecret: (s, p) => webCryptoX25519.sharedSecret(s, p),
+      keyPairSharedSecret: (s, own, p, k) => {
+        used.keyPair++;
+        return webCryptoKeyPairSharedSecret(s, own, p, k);
+      },
+      preparePeerKey: (p) => {
+        used.peer++;
+        return webCryptoX25519.preparePeerKey?.(p);
+      },
+      freshKeyPair: (p, k) => {
+        used.fresh++;
+        return webCryptoFreshKeyPair(p, k);
+      },
+    };
+    const p = makeParties('capabilities');
+    const { session: a } = initiateSession(p.alice, p.bundle, ACC);
+    const first = await encryptMessage(a, 'text', content(enc('hello')));
+    const got = await acceptSession(p.bobKeys, first.message, CTX, { x25519: counting });
+    expect(new TextDecoder().decode(got.body)).toBe('hello');
+    // The four X3DH DHs took the key-pair shortcut; the first ratchet step prepared the peer
+    // key once and drew its new pair natively (system randomness).
+    expect(used.keyPair).toBeGreaterThanOrEqual(4);
+    expect(used.peer).toBe(1);
+    expect(used.fresh).toBe(1);
+    const reply = await encryptMessage(got.session, 'text', content(enc('back')));
+    expect(new TextDecoder().decode((await decryptMessage(first.session, reply.message)).body)).toBe('back');
+  });
+
+  it('a backend with only the two required members works everywhere, with the same bytes', async () => {
+    const plain: X25519Backend = {
+      name: 'noble',
+      publicKey: (s) => nobleX25519.publicKey(s),
+      sharedSecret: (s, p) => nobleX25519.sharedSecret(s, p),
+    };
+    const p = makeParties('no capabilities');
+    const { session: a } = initiateSession(p.alice, p.bundle, ACC);
+    const first = await encryptMessage(a, 'text', content(enc('hello')));
+    const viaPlain = await acceptSession(p.bobKeys, first.message, CTX, { x25519: plain });
+    const viaDefault = await acceptSession(p.bobKeys, first.message, CTX);
+    expect(hex(viaPlain.session.associatedData)).toBe(hex(viaDefault.session.associatedData));
+    expect(new TextDecoder().decode(viaPlain.body)).toBe('hello');
+  });
 });

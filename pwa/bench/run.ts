@@ -10,7 +10,9 @@
 //     one-time X25519 prekeys;
 //  6. the app lock: Argon2id key derivation at the shipped parameters (target 0.5–1 s), ratio to
 //     OWASP's floor and to @noble/hashes' pure-JS Argon2id; offline cold start to readable
-//     history through the unlock screen, ratio to the cold start without a lock.
+//     history through the unlock screen, ratio to the cold start without a lock;
+//  7. peak memory of sealing and opening a 25 MB photo, streamed against one-shot crypto-core
+//     (bench/photo-memory.ts: fresh Node processes running the same code, not Chromium).
 // Results are printed and written to BENCHMARKS.md. No assertion: numbers, not pass/fail.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import type { Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import { launchChromium } from '../e2e/browser.ts';
 import { pwaDir } from '../e2e/servers.ts';
+import { type PhotoMemoryRow, photoMemoryBench } from './photo-memory.ts';
 
 const RUNS = 7;
 const median = (xs: number[]) => {
@@ -221,6 +224,7 @@ async function main() {
       gapMainThread: median(kdf.gapMainThread),
       coldLocked: median(locked),
       unlockScreen: median(unlockScreen),
+      photoMemory: await photoMemoryBench(),
     };
     report(r);
   } finally {
@@ -246,6 +250,7 @@ function report(r: {
   gapMainThread: number;
   coldLocked: number;
   unlockScreen: number;
+  photoMemory: PhotoMemoryRow[];
 }) {
   const rows = [
     [
@@ -296,6 +301,7 @@ function report(r: {
       `${(r.coldLocked / r.coldHistory).toFixed(2)}× the cold start without a lock (${ms(r.coldHistory)})`,
       `unlock screen at ${ms(r.unlockScreen)}; passphrase entered at once; median of ${RUNS}`,
     ],
+    ...r.photoMemory.map((x) => [x.measure, x.result, x.ratio, x.notes]),
   ];
   const table = [
     '| measure | result | ratio to same-run baseline | notes |',
@@ -337,6 +343,16 @@ the app is measured signed in from its local store, as after a restart without n
   locked with a passphrase: the unlock screen shows, the passphrase is entered at once by a
   script (no typing time), and the clock stops when the newest of 1,000 messages is on
   screen; baseline: the cold start without a lock in the same run.
+- **photo memory** (bench/photo-memory.ts): a 25,000,000-byte photo (crypto-core's
+  MAX_PHOTO_BYTES) sealed and opened in fresh Node processes running the same code as the
+  app (Node, not Chromium: a page cannot read its own peak); the result is Linux's VmHWM, the
+  process's peak resident set, minus that of a process that only loaded the same input.
+  Sealing: photo/seal.ts, streamed through crypto-core's createPhotoEncryptor into a Blob,
+  against crypto-core's one-shot encryptPhoto; also with the Blob read back as bytes, as the
+  XMLHttpRequest upload still needs. Opening: photo/seal.ts's one-shot decryptPhoto against
+  the same blob streamed through createPhotoDecryptor into one array (not shipped). Node keeps
+  Blob bytes in the process, so the Blob counts here in full; Chromium moves large Blobs out
+  of the page's process.
 
 ## Latest run (${new Date().toISOString().slice(0, 10)}, ${process.platform}/${process.arch}, 2 shared cores)
 

@@ -94,7 +94,7 @@ async function photoBench(): Promise<{
   };
   const sealed = await sealPhoto(keys, prepared);
   const pipelineMs = performance.now() - t1;
-  return { decodeMs, pipelineMs, inputBytes: input.size, outputBytes: sealed.ciphertext.length };
+  return { decodeMs, pipelineMs, inputBytes: input.size, outputBytes: sealed.ciphertext.size };
 }
 
 /**

@@ -128,7 +128,7 @@ describe('photo pipeline in Chromium', () => {
       };
       const sealed = await seal.sealPhoto(keys, out);
       const meta = seal.readPhotoMetadata(seal.photoMetadataPlaintext(out, sealed, 'blob-1'));
-      const back = await seal.openPhoto(keys, meta, sealed.ciphertext);
+      const back = await seal.openPhoto(keys, meta, new Uint8Array(await sealed.ciphertext.arrayBuffer()));
       return back.length === out.bytes.length && back.every((b, i) => b === out.bytes[i]);
     }, null);
     expect(ok).toBe(true);

@@ -1,14 +1,13 @@
 // The sending half of the photo pipeline before encryption: check the type from the bytes,
 // re-encode (strips every metadata block, applies orientation), downscale, make a thumbnail,
 // and verify that the result really carries no metadata block.
+import { MAX_PHOTO_BYTES } from '@secure-drop/crypto-core/photo-metadata';
 import { scanMetadata } from './metadata-scan.ts';
 import { MAX_DIMENSION, reencode, thumbnail } from './reencode.ts';
 import { type PhotoMime, sniffImageType } from './sniff.ts';
 
 /** Largest file accepted as input (before re-encoding shrinks it). */
 export const MAX_INPUT_BYTES = 50 * 1024 * 1024;
-/** crypto-core MAX_PHOTO_BYTES: the largest photo a message may describe. */
-export const MAX_PHOTO_BYTES = 25 * 1024 * 1024;
 
 export type PhotoRejection = 'unsupported_image' | 'too_large';
 
@@ -40,6 +39,7 @@ export async function preparePhoto(file: Blob, maxDimension = MAX_DIMENSION): Pr
   } catch {
     throw new PhotoRejected('unsupported_image'); // the bytes do not decode as an image
   }
+  // crypto-core's limit on the photo a message may describe (spec/protocol.md §12).
   if (encoded.bytes.length > MAX_PHOTO_BYTES) throw new PhotoRejected('too_large');
   // Defence in depth: the encoder writes no metadata; refuse to send if it ever did.
   const leftover = scanMetadata(encoded.bytes).found.filter((f) => f !== 'icc');

@@ -1,3 +1,6 @@
+// @vitest-environment node
+// Photo sealing runs on WebCrypto, Blob and crypto-core only: Node's native ones, as a browser's.
+import { decryptPhoto, encryptPhoto } from '@secure-drop/crypto-core/photo';
 import { describe, expect, it } from 'vitest';
 import { tinyJpeg } from './exif-fixture.ts';
 import type { PreparedPhoto } from './prepare.ts';
@@ -25,17 +28,54 @@ describe('photo sealing over crypto-core', () => {
       thumbnail: new Uint8Array(0),
     };
     const sealed = await sealPhoto(k, photo);
-    expect(sealed.ciphertext.length).toBe(expectedCiphertextBytes({ byteLength: photo.bytes.length }));
+    const ciphertext = new Uint8Array(await sealed.ciphertext.arrayBuffer());
+    expect(ciphertext.length).toBe(expectedCiphertextBytes({ byteLength: photo.bytes.length }));
+    expect(sealed.ciphertext.size).toBe(sealed.ciphertextLength);
     const meta = readPhotoMetadata(photoMetadataPlaintext(photo, sealed, 'blob-123'));
     expect(meta).toMatchObject({ mime: 'image/jpeg', width: 16, height: 8, blobId: 'blob-123' });
-    expect(await openPhoto(k, meta, sealed.ciphertext)).toEqual(photo.bytes);
+    expect(await openPhoto(k, meta, ciphertext)).toEqual(photo.bytes);
     // The plaintext appears nowhere in the blob the relay stores.
-    const hay = new TextDecoder('latin1').decode(sealed.ciphertext);
+    const hay = new TextDecoder('latin1').decode(ciphertext);
     expect(hay).not.toContain(new TextDecoder('latin1').decode(photo.bytes.subarray(20, 60)));
 
-    const tampered = sealed.ciphertext.slice();
+    const tampered = ciphertext.slice();
     tampered[100] = (tampered[100] as number) ^ 1;
     await expect(openPhoto(k, meta, tampered)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
-    await expect(openPhoto(keys(), meta, sealed.ciphertext)).rejects.toThrow();
+    await expect(openPhoto(keys(), meta, ciphertext)).rejects.toThrow();
+  });
+
+  it('streams a photo of two pieces into one Blob that crypto-core one-shot opens, and opens one-shot blobs', async () => {
+    const k = keys();
+    // Over 1 MiB so that sealing takes two pieces; a JPEG’s first bytes.
+    const bytes = new Uint8Array(1024 * 1024 + 12_345);
+    for (let i = 0; i < bytes.length; i += 65_536) crypto.getRandomValues(bytes.subarray(i, i + 65_536));
+    bytes.set([0xff, 0xd8, 0xff]);
+    const photo: PreparedPhoto = {
+      bytes,
+      mime: 'image/jpeg',
+      width: 1,
+      height: 1,
+      thumbnail: new Uint8Array(0),
+    };
+    const sealed = await sealPhoto(k, photo);
+    const ciphertext = new Uint8Array(await sealed.ciphertext.arrayBuffer());
+    expect(ciphertext.length).toBe(expectedCiphertextBytes({ byteLength: bytes.length }));
+    const meta = readPhotoMetadata(photoMetadataPlaintext(photo, sealed, 'blob-456'));
+    // (Buffer.equals: toEqual walks a megabyte element by element, for minutes under load.)
+    const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(b);
+    // crypto-core's one-shot decryption agrees with the streamed sealing…
+    expect(same(await decryptPhoto(k.messageKey, k.header, meta, ciphertext), bytes)).toBe(true);
+    // …and photo/seal.ts's opening with crypto-core's one-shot sealing.
+    const oneShot = await encryptPhoto(k.messageKey, k.header, bytes);
+    const oneShotMeta = { ...meta, ciphertextSha256: oneShot.ciphertextSha256 };
+    expect(same(await openPhoto(k, oneShotMeta, oneShot.ciphertext), bytes)).toBe(true);
+    // A tampered chunk past the first piece is refused before any chunk is opened, and a blob
+    // one byte short too: the whole blob is checked first (spec §10.5, one-shot receiver).
+    const late = oneShot.ciphertext.slice();
+    late[1024 * 1024 + 77] = (late[1024 * 1024 + 77] as number) ^ 1;
+    await expect(openPhoto(k, oneShotMeta, late)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(openPhoto(k, oneShotMeta, oneShot.ciphertext.subarray(1))).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+    });
   });
 });

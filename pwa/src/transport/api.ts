@@ -83,7 +83,11 @@ export interface Identity {
   readonly pqPreKeyId: number;
 }
 
-export interface Envelope {
+/**
+ * An unacknowledged message of this account's stream (the `Envelope` schema of
+ * spec/openapi.yaml), its body decoded to the wire message crypto-core reads.
+ */
+export interface PendingMessage {
   readonly id: number;
   readonly seq: number;
   readonly sender: string;
@@ -313,7 +317,7 @@ export class RelayApi {
   async messages(
     cursor: number,
     limit = 100,
-  ): Promise<{ messages: Envelope[]; nextCursor: number; hasMore: boolean }> {
+  ): Promise<{ messages: PendingMessage[]; nextCursor: number; hasMore: boolean }> {
     const w = await this.http.request<MessagesPageWire>('GET', '/get_messages', { query: { cursor, limit } });
     return {
       messages: w.messages.map((m) => ({

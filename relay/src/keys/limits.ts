@@ -1,7 +1,11 @@
 // Caps on key material. The relay cannot check formats (keys are opaque to it, spec/protocol.md
 // §4), so it bounds sizes and counts: generous for the formats crypto-core uses (Ed25519 and
 // X25519 keys of 32 bytes, 64-byte signatures, ML-KEM-768 keys of 1,184 bytes) and small
-// enough that no upload can grow the database without bound.
+// enough that no upload can grow the database without bound. The per-upload counts are
+// crypto-core's batch sizes themselves (one definition): the relay takes what one batch of
+// the client library holds, no more.
+
+import { MAX_ONE_TIME_PQ_PREKEY_BATCH, MAX_ONE_TIME_PREKEY_BATCH } from '@secure-drop/crypto-core/prekeys';
 
 /** Identity and X25519 public keys: 32 bytes today; room for a type prefix or a larger curve. */
 export const MAX_PUBLIC_KEY_BYTES = 64;
@@ -9,12 +13,12 @@ export const MAX_PUBLIC_KEY_BYTES = 64;
 export const MAX_SIGNATURE_BYTES = 128;
 /** ML-KEM-768 encapsulation key: 1,184 bytes (FIPS 203); room for a prefix, not for ML-KEM-1024 abuse. */
 export const MAX_PQ_PUBLIC_KEY_BYTES = 1600;
-/** One upload: crypto-core generates at most 200 one-time prekeys per batch (MAX_ONE_TIME_PREKEY_BATCH). */
-export const MAX_PREKEYS_PER_UPLOAD = 200;
+/** One upload of one-time X25519 prekeys: one crypto-core batch (200, spec/protocol.md §12). */
+export const MAX_PREKEYS_PER_UPLOAD = MAX_ONE_TIME_PREKEY_BATCH;
 /** Stock held per user: enough for 500 first contacts while the owner is offline. */
 export const MAX_STORED_PREKEYS = 500;
-/** One upload of one-time ML-KEM-768 prekeys (spec/protocol.md §4.4): ~1.3 KB each, so fewer. */
-export const MAX_PQ_PREKEYS_PER_UPLOAD = 100;
+/** One upload of one-time ML-KEM-768 prekeys (spec/protocol.md §4.4): one crypto-core batch (100; ~1.3 KB each, so fewer). */
+export const MAX_PQ_PREKEYS_PER_UPLOAD = MAX_ONE_TIME_PQ_PREKEY_BATCH;
 /**
  * Stock of one-time ML-KEM-768 prekeys per user: 200 × ~1.3 KB ≈ 260 KB a user. Past it the
  * last-resort ML-KEM prekey serves first contacts (PQXDH's fallback), so a cap costs little.

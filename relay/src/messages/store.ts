@@ -145,7 +145,11 @@ export async function insertMessage(db: Queryable, m: SendInput): Promise<SendOu
   return { kind: 'conflict' };
 }
 
-export interface Envelope {
+/**
+ * An unacknowledged message of the receiver's stream as GET /get_messages lists it (the
+ * `Envelope` schema of spec/openapi.yaml): the opaque ciphertext in base64 with its place.
+ */
+export interface PendingMessage {
   id: number;
   seq: number;
   from: string;
@@ -165,7 +169,7 @@ export async function listMessages(
   userId: string,
   cursor: number,
   limit: number,
-): Promise<Envelope[]> {
+): Promise<PendingMessage[]> {
   const r = await db.query<{
     id: string;
     seq: string;

@@ -17,7 +17,7 @@ export const SALT_BYTES = 24;
 /** Bytes of the key commitment that follows the salt. */
 export const COMMITMENT_BYTES = 32;
 /** Bytes before the first sealed chunk: salt ‖ commitment. */
-export const HEADER_BYTES = SALT_BYTES + COMMITMENT_BYTES;
+export const CHUNKED_HEADER_BYTES = SALT_BYTES + COMMITMENT_BYTES;
 /** Longest context accepted; C2SP sets none, this bounds a caller's mistake. */
 export const MAX_CONTEXT_BYTES = 4096;
 
@@ -29,11 +29,11 @@ const DERIVED_BYTES = AES_KEY_BYTES + GCM_NONCE_BYTES + COMMITMENT_BYTES;
  * Options shared by every chunked-encryption entry point.
  *
  * @example
- * await encryptChunked(key, data, ctx, { aes: nobleAesGcm, random: fixedSaltForVectors });
+ * await encryptChunked(key, data, ctx, { aead: nobleAesGcm, random: fixedSaltForVectors });
  */
 export interface ChunkedOptions {
   /** The AES-256-GCM backend; default WebCrypto where present, else noble. */
-  aes?: AesGcm;
+  aead?: AesGcm;
   /** Source of the 24-byte salt (encryption only); default the system CSPRNG. */
   random?: RandomSource;
   /** Refuse messages of more chunks than this (default and maximum 2^38, per C2SP). */
@@ -102,7 +102,7 @@ export function startSealing(
   const maxChunks = maxChunksOf(options);
   const salt = expectBytes((options.random ?? systemRandom)(SALT_BYTES), 'random salt', SALT_BYTES);
   const { key, baseNonce, commitment } = deriveChunkedKeys(inputKey, salt, context);
-  const raw = new RawChunkEncryptor(options.aes ?? defaultAesGcm(), key, baseNonce, maxChunks);
+  const raw = new RawChunkEncryptor(options.aead ?? defaultAesGcm(), key, baseNonce, maxChunks);
   wipe(key, baseNonce);
   let header: Uint8Array | undefined = concat(salt, commitment);
   const withHeader = (parts: Uint8Array[]): Uint8Array[] => {
@@ -125,7 +125,7 @@ export function startOpening(
 ): Opener {
   checkInputs(inputKey, context);
   const maxChunks = maxChunksOf(options);
-  const aes = options.aes ?? defaultAesGcm();
+  const aead = options.aead ?? defaultAesGcm();
   const input = inputKey.slice();
   const ctx = context.slice();
   let header: Uint8Array = new Uint8Array(0);
@@ -152,7 +152,7 @@ export function startOpening(
       wipe(key, baseNonce);
       fail('AUTH_FAILED', 'chunked ciphertext: key commitment does not match (wrong key or context)');
     }
-    const opened = new RawChunkDecryptor(aes, key, baseNonce, maxChunks);
+    const opened = new RawChunkDecryptor(aead, key, baseNonce, maxChunks);
     wipe(key, baseNonce);
     return opened;
   };
@@ -162,9 +162,9 @@ export function startOpening(
       guard(async () => {
         expectBytes(ciphertext, 'ciphertext');
         if (raw) return raw.push(ciphertext);
-        const need = HEADER_BYTES - header.length;
+        const need = CHUNKED_HEADER_BYTES - header.length;
         header = concat(header, ciphertext.subarray(0, need));
-        if (header.length < HEADER_BYTES) return [];
+        if (header.length < CHUNKED_HEADER_BYTES) return [];
         raw = openHeader();
         return raw.push(ciphertext.subarray(need));
       }),
