@@ -129,8 +129,3 @@ export interface StoredPeer {
   /** The sender time given to that message: the next one never carries an earlier time. */
   readonly lastSentAt?: number;
 }
-
-/** A session as stored: crypto-core's serialised bytes. */
-export interface StoredSession {
-  readonly bytes: Uint8Array;
-}
