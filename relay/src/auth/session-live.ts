@@ -3,7 +3,7 @@
 // One SQL condition, used two ways: as its own query (requireAuth, the WebSocket), and folded
 // into the statement of POST /send_message (src/messages/store.ts), where it saves a round trip
 // per message while still reading the sessions table in the same snapshot as the insert.
-import type { Queryable } from '../messages/stream.js';
+import type { Queryable } from '../db/pool.js';
 
 /**
  * SQL condition: the session `$sid` of user `$user` is live at `$now` and the user is active.

@@ -3,10 +3,10 @@
 // random bits, stored only as SHA-256 hashes, single use: refreshing rotates the token, and
 // presenting an already-rotated token again is taken as theft and revokes the whole session.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Queryable } from '../db/pool.js';
 import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
-import type { Queryable } from '../messages/stream.js';
 import { signAccessToken } from './access-token.js';
 import { describeClient } from './client-description.js';
 
