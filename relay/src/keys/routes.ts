@@ -9,12 +9,12 @@ import { isFreshlyAuthenticated } from '../auth/sessions.js';
 import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
+import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
-import { base64Bytes } from './base64.js';
 import { identityProofValid } from './identity-proof.js';
 import {
   KEYS_BODY_LIMIT,

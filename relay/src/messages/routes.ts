@@ -12,10 +12,10 @@ import {
 } from '../auth/require-auth.js';
 import { lookupName } from '../contacts/username.js';
 import type { AppDeps } from '../deps.js';
+import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { base64Bytes } from '../keys/base64.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { ackPhotos } from '../photos/store.js';
 import { ackMessages, ackMessagesSilently, insertMessage, listMessages } from './store.js';
