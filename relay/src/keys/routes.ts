@@ -6,7 +6,6 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
 import { isFreshlyAuthenticated } from '../auth/sessions.js';
-import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { base64Bytes } from '../http/base64.js';
@@ -15,6 +14,7 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { lookupName } from '../users/accounts.js';
 import { identityProofValid } from './identity-proof.js';
 import {
   KEYS_BODY_LIMIT,

@@ -10,7 +10,6 @@ import {
   sessionBeforeErrors,
   sessionEnded,
 } from '../auth/require-auth.js';
-import { lookupName } from '../contacts/username.js';
 import type { AppDeps } from '../deps.js';
 import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
@@ -18,6 +17,7 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { ackPhotos } from '../photos/store.js';
+import { lookupName } from '../users/accounts.js';
 import { ackMessages, ackMessagesSilently, insertMessage, listMessages } from './store.js';
 import { effectiveCursor } from './stream.js';
 

@@ -8,7 +8,6 @@ import { pipeline } from 'node:stream/promises';
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
-import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { cancelBodyDeadline } from '../http/deadline.js';
@@ -16,6 +15,7 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { lookupName } from '../users/accounts.js';
 import { BodyTimeout, BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
 import { newPhotoName, photoDir, UUID } from './store.js';
 
