@@ -15,11 +15,11 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import getPort from 'get-port';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type Config, loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { freePort } from '../src/db/free-port.js';
 import { migrate } from '../src/db/migrate.js';
 import { insertMessage } from '../src/messages/store.js';
 import { type BenchUser, makeUsers, startRelay } from './fixtures.js';
@@ -264,7 +264,7 @@ async function main() {
     );
     await pool.query('TRUNCATE messages, user_streams, token_buckets');
 
-    const relay = await startRelay(env, await freePort());
+    const relay = await startRelay(env, await getPort({ host: '127.0.0.1' }));
     const cpuBefore = await relay.cpuMs();
     const e2e = await endToEnd(relay.baseUrl, relay.baseUrl, senders, receivers);
     const cpuPerMessage = ((await relay.cpuMs()) - cpuBefore) / Math.max(1, e2e.sent);
@@ -289,8 +289,8 @@ async function main() {
     // 2b. Across processes: senders on relay A, receivers on relay B, so every message travels
     // through NOTIFY and is read back from the database by B (no local fast path).
     await pool.query('TRUNCATE messages, user_streams, token_buckets');
-    const relayA = await startRelay(env, await freePort());
-    const relayB = await startRelay(env, await freePort());
+    const relayA = await startRelay(env, await getPort({ host: '127.0.0.1' }));
+    const relayB = await startRelay(env, await getPort({ host: '127.0.0.1' }));
     const cross = await endToEnd(relayA.baseUrl, relayB.baseUrl, senders, receivers);
     await relayA.stop();
     await relayB.stop();
@@ -302,7 +302,10 @@ async function main() {
 
     const idleUsers = await makeUsers(pool, config, 'w', SOCKETS);
     await pool.end();
-    const fresh = await startRelay({ ...env, WS_HEARTBEAT_SECONDS: '30' }, await freePort());
+    const fresh = await startRelay(
+      { ...env, WS_HEARTBEAT_SECONDS: '30' },
+      await getPort({ host: '127.0.0.1' }),
+    );
     const idle = await idleSockets(fresh, idleUsers);
     await fresh.stop();
     console.log(

