@@ -87,8 +87,8 @@ async function sendStatementRate(
           clientId: `st${++n}`,
           body,
           now: new Date(),
-          bucket: config.data.send,
-          mailboxCap: config.data.maxPendingMessages,
+          bucket: config.messaging.send,
+          mailboxCap: config.messaging.maxPendingMessages,
         });
         if (out.kind === 'stored') count++;
       }

@@ -115,7 +115,7 @@ describe('PgNotifier', () => {
         clientId: randomUUID(),
         body: Buffer.from('lost notify'),
         now: new Date(t.clock.now()),
-        bucket: t.deps.config.data.send,
+        bucket: t.deps.config.messaging.send,
         mailboxCap: 100,
       });
       if (stored.kind !== 'stored') throw new Error(stored.kind);

@@ -115,7 +115,7 @@ function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
 export function keyRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
-  const low = (n: number) => n < deps.config.data.prekeyLowThreshold;
+  const low = (n: number) => n < deps.config.messaging.prekeyLowThreshold;
   const stockFields = (s: Stocks) => ({
     one_time_prekeys: s.x25519,
     prekeys_low: low(s.x25519),
@@ -152,7 +152,7 @@ export function keyRoutes(deps: AppDeps): Router {
             oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
           },
           now,
-          deps.config.data.identityChange,
+          deps.config.messaging.identityChange,
           {
             sessionId,
             freshlyAuthenticated: () => isFreshlyAuthenticated(tx, sessionId, now.getTime()),
@@ -191,7 +191,12 @@ export function keyRoutes(deps: AppDeps): Router {
   router.get('/keys/:username', auth, async (req, res) => {
     const { userId } = authOf(req);
     // Limited before the lookup, so the route cannot be used to drain stocks or scan names fast.
-    const take = await takeToken(deps.pool, userId, deps.config.data.prekeyFetch, new Date(deps.clock.now()));
+    const take = await takeToken(
+      deps.pool,
+      userId,
+      deps.config.messaging.prekeyFetch,
+      new Date(deps.clock.now()),
+    );
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many key bundle requests');
     const name = lookupName(req.params.username);
     const bundle = name ? await readBundle(deps.pool, name) : null;
@@ -225,7 +230,7 @@ export function keyRoutes(deps: AppDeps): Router {
     const take = await takeToken(
       deps.pool,
       userId,
-      deps.config.data.identityLookup,
+      deps.config.messaging.identityLookup,
       new Date(deps.clock.now()),
     );
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many identity lookups');

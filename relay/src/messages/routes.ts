@@ -95,8 +95,8 @@ export function messageRoutes(deps: AppDeps): Router {
         clientId: body.client_id,
         body: body.body,
         now,
-        bucket: deps.config.data.send,
-        mailboxCap: deps.config.data.maxPendingMessages,
+        bucket: deps.config.messaging.send,
+        mailboxCap: deps.config.messaging.maxPendingMessages,
       });
       switch (out.kind) {
         case 'session_revoked':

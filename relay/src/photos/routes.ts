@@ -54,7 +54,7 @@ export function photoRoutes(deps: AppDeps): Router {
         'send the encrypted photo as application/octet-stream',
       );
     const now = new Date(deps.clock.now());
-    const take = await takeToken(deps.pool, userId, deps.config.data.send, now);
+    const take = await takeToken(deps.pool, userId, deps.config.messaging.send, now);
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
     const name = lookupName(to);
     const r = name
@@ -68,7 +68,7 @@ export function photoRoutes(deps: AppDeps): Router {
     const receiver = r?.rows[0];
     if (!receiver) throw notFound('no such user');
     // A cheap early refusal, before reading a body; the binding check is made with the insert.
-    if (Number(receiver.pending) >= deps.config.data.maxPendingPhotos) throw quotaFull();
+    if (Number(receiver.pending) >= deps.config.messaging.maxPendingPhotos) throw quotaFull();
 
     const dir = photoDir(deps);
     const file = newPhotoName();
@@ -111,7 +111,7 @@ export function photoRoutes(deps: AppDeps): Router {
            SELECT $1, $2, $3, $4, $5
             WHERE (SELECT count(*) FROM photos WHERE sender_id = $1) < $6
            RETURNING id, created_at`,
-          [userId, receiver.id, file, size, now, deps.config.data.maxPendingPhotos],
+          [userId, receiver.id, file, size, now, deps.config.messaging.maxPendingPhotos],
         );
         return ins.rows[0];
       });

@@ -17,7 +17,7 @@ export type RouteModule = (deps: AppDeps) => Router;
 export const routeModules: RouteModule[] = [
   healthRoutes,
   authRoutes,
-  // relay-data: keys, contacts, messages, photos
+  // the messaging half: keys, contacts, messages, photos
   keyRoutes,
   contactRoutes,
   blockRoutes,

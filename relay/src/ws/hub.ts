@@ -49,7 +49,7 @@ export interface WsHub {
 }
 
 export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
-  const opts = deps.config.data.ws;
+  const opts = deps.config.messaging.ws;
   const origins = new Set(deps.config.wsAllowedOrigins);
   const wss = new WebSocketServer({
     noServer: true,
