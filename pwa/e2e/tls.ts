@@ -11,9 +11,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import getPort from 'get-port';
 import { build } from 'vite';
 import { pwaDir } from './servers.ts';
 
@@ -122,7 +122,7 @@ const spki = (pemFile: string) =>
 
 export async function startFront(relayPort: number, ports: { http: number; https: number }): Promise<Front> {
   // The host's /api forward gets a port nothing listens on (the relay is not its upstream).
-  const noRelay = await freePort();
+  const noRelay = await getPort({ host: '127.0.0.1' });
   const python = await venvPython();
   const caddyBin = join(dirname(python), 'caddy');
   if (!existsSync(caddyBin)) throw new Error(`${caddyBin} missing: node scripts/python-env.mjs --dev`);
@@ -198,22 +198,4 @@ export async function startFront(relayPort: number, ports: { http: number; https
       rmSync(work, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * A port the OS reports free right now. Only for Caddy: its Caddyfile names the ports it binds
- * (`http_port`/`https_port`) and it cannot bind port 0 and report back, unlike the relay and the
- * preview, which choose their own. A lost race fails startFront, and the test retries it.
- */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? done(address.port) : fail(new Error('no port')),
-      );
-    });
-  });
 }

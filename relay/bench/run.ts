@@ -19,11 +19,11 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import getPort from 'get-port';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type Config, loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { freePort } from '../src/db/free-port.js';
 import { migrate } from '../src/db/migrate.js';
 import { insertMessage } from '../src/messages/store.js';
 import { type BenchUser, makeUsers, type RelayProcess, startRelay } from './fixtures.js';
@@ -91,8 +91,8 @@ async function sendStatementRate(
           clientId: `st${++n}`,
           body,
           now: new Date(),
-          bucket: config.data.send,
-          mailboxCap: config.data.maxPendingMessages,
+          bucket: config.messaging.send,
+          mailboxCap: config.messaging.maxPendingMessages,
         });
         if (out.kind === 'stored') count++;
       }
@@ -376,7 +376,7 @@ async function main() {
     const reset = () => pool.query('TRUNCATE messages, user_streams, token_buckets');
     const withRelays = async <T>(k: number, fn: (relays: RelayProcess[]) => Promise<T>): Promise<T> => {
       const relays: RelayProcess[] = [];
-      for (let i = 0; i < k; i++) relays.push(await startRelay(env, await freePort()));
+      for (let i = 0; i < k; i++) relays.push(await startRelay(env, await getPort({ host: '127.0.0.1' })));
       try {
         return await fn(relays);
       } finally {
@@ -417,7 +417,10 @@ async function main() {
 
     const idleUsers = await makeUsers(pool, config, 'w', SOCKETS);
     await pool.end();
-    const fresh = await startRelay({ ...env, WS_HEARTBEAT_SECONDS: '30' }, await freePort());
+    const fresh = await startRelay(
+      { ...env, WS_HEARTBEAT_SECONDS: '30' },
+      await getPort({ host: '127.0.0.1' }),
+    );
     const idle = await idleSockets(fresh, idleUsers);
     await fresh.stop();
     console.log(

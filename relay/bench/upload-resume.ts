@@ -12,11 +12,11 @@ import { request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import getPort from 'get-port';
 import pg from 'pg';
 import { Upload } from 'tus-js-client';
 import { loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { freePort } from '../src/db/free-port.js';
 import { migrate } from '../src/db/migrate.js';
 import { makeUsers, startRelay } from './fixtures.js';
 
@@ -149,7 +149,7 @@ async function main() {
     const pool = new pg.Pool({ connectionString: url, max: 2 });
     const [a, b] = await makeUsers(pool, loadConfig(env), 'u', 2);
     if (!a || !b) throw new Error('no users');
-    const relay = await startRelay(env, await freePort());
+    const relay = await startRelay(env, await getPort({ host: '127.0.0.1' }));
     const proxy = await cuttingProxy(Number(new URL(relay.baseUrl).port));
     const base = `http://127.0.0.1:${proxy.port}`;
     try {

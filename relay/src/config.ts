@@ -52,7 +52,7 @@ const envSchema = z.object({
   MAX_PHOTO_BYTES: int(1024, 104_857_600, 26_214_400),
   MAX_SESSIONS_PER_USER: int(1, 1000, 20),
   REGISTER_IP_PER_HOUR: int(1, 10_000, 20),
-  // relay-data: rates, WebSocket and retention sweep (documented in relay/.env.example).
+  // Messaging: rates, quotas, WebSocket and retention sweep (documented in relay/.env.example).
   SEND_RATE_BURST: int(1, 10_000, 60),
   SEND_RATE_PER_SECOND: int(1, 1000, 1),
   PREKEY_FETCH_BURST: int(1, 1000, 20),
@@ -102,8 +102,8 @@ export interface Config {
   registerIpPerHour: number;
   retentionDays: number;
   limits: { messageBytes: number; photoBytes: number; sessionsPerUser: number };
-  /** relay-data: keys, messages, photos, WebSocket. */
-  data: DataConfig;
+  /** The limits of the messaging half — keys, messages, photos, WebSocket — and the sweep interval. */
+  messaging: MessagingConfig;
   /** HTTP time limits, milliseconds (src/http/node-server.ts, src/http/deadline.ts). */
   http: HttpTimeouts;
 }
@@ -119,7 +119,7 @@ export interface HttpTimeouts {
   uploadMaxMs: number;
 }
 
-export interface DataConfig {
+export interface MessagingConfig {
   /** Per-user token buckets (src/limits/token-bucket.ts): sends (messages and photos), bundle fetches. */
   send: BucketSpec;
   prekeyFetch: BucketSpec;
@@ -189,7 +189,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       photoBytes: e.MAX_PHOTO_BYTES,
       sessionsPerUser: e.MAX_SESSIONS_PER_USER,
     },
-    data: {
+    messaging: {
       send: { name: 'send', burst: e.SEND_RATE_BURST, perSecond: e.SEND_RATE_PER_SECOND },
       prekeyFetch: {
         name: 'prekey_fetch',

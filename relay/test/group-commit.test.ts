@@ -6,11 +6,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { makeUsers, type RelayProcess, startRelay } from '../bench/fixtures.js';
 import { loadConfig } from '../src/config.js';
-import { freePort } from '../src/db/free-port.js';
 import { messageService } from '../src/messages/service.js';
 import { startTestApp, TEST_SECRETS, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -134,7 +134,7 @@ describe('a relay killed mid-batch', () => {
     const config = loadConfig(env);
     const senders = await makeUsers(t.deps.pool, config, `k${randomBytes(2).toString('hex')}s`, 4);
     const [receiver] = await makeUsers(t.deps.pool, config, `k${randomBytes(2).toString('hex')}r`, 1);
-    let relay: RelayProcess | undefined = await startRelay(env, await freePort());
+    let relay: RelayProcess | undefined = await startRelay(env, await getPort({ host: '127.0.0.1' }));
     try {
       const acked = new Set<number>();
       let killing = false;

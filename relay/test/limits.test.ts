@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { base64Bytes } from '../src/keys/base64.js';
+import { base64Bytes } from '../src/http/base64.js';
 import { takeToken } from '../src/limits/token-bucket.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';

@@ -2,7 +2,8 @@
 // coalesced batches in order (one stream event per user and batch), hostile payloads ignored, and recovery when its LISTEN connection
 // is killed — including a message stored meanwhile still reaching a socket after the resync.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../scripts/lib/until.mjs';
 import { createLogger } from '../src/logger.js';
 import { insertMessage } from '../src/messages/store.js';
 import type { RelayEvent } from '../src/notify/notifier.js';
@@ -22,14 +23,6 @@ afterAll(async () => {
   await t?.close();
   await db?.drop();
 });
-
-const until = (cond: () => boolean, ms = 10_000) =>
-  vi.waitFor(
-    () => {
-      if (!cond()) throw new Error('condition not met in time');
-    },
-    { timeout: ms, interval: 10 },
-  );
 
 async function killListeners(channel = 'relay_events') {
   await t.deps.pool.query(
@@ -129,7 +122,7 @@ describe('PgNotifier', () => {
         clientId: randomUUID(),
         body: Buffer.from('lost notify'),
         now: new Date(t.clock.now()),
-        bucket: t.deps.config.data.send,
+        bucket: t.deps.config.messaging.send,
         mailboxCap: 100,
       });
       if (stored.kind !== 'stored') throw new Error(stored.kind);

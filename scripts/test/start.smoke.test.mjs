@@ -4,26 +4,15 @@
 // it (vitest sets "test", under which the relay rightly demands configured secrets).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import getPort from 'get-port';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { NOISE } from './noise.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
-
-function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
-}
 
 describe('npm start', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sd-start-'));
@@ -37,7 +26,7 @@ describe('npm start', () => {
   it('starts, serves the app and the API on one origin, and stops on Ctrl-C', {
     timeout: 300_000,
   }, async () => {
-    const [port, relayPort] = [await freePort(), await freePort()];
+    const [port, relayPort] = [await getPort({ host: '127.0.0.1' }), await getPort({ host: '127.0.0.1' })];
     child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: root,
       env: {

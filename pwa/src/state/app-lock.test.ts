@@ -3,6 +3,7 @@
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '../../../scripts/lib/until.mjs';
 import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -61,11 +62,6 @@ function makeApp(ns: string, clock: Clock, apiBase = relayUrl()): RunningApp {
   });
   apps.push(app);
   return app;
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
 }
 
 async function registered(prefix: string, clock: Clock, passphrase?: string) {

@@ -9,7 +9,8 @@
 // request therefore carries `Cache-Control: no-cache` (happy-dom then stores nothing).
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -33,15 +34,6 @@ function makeApp(ns: string): RunningApp {
   });
   apps.push(app);
   return app;
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  await vi.waitFor(
-    () => {
-      if (!check()) throw new Error(`timed out waiting for ${what}`);
-    },
-    { timeout: 10_000, interval: 10 },
-  );
 }
 
 async function registered(prefix: string, ns = crypto.randomUUID()) {

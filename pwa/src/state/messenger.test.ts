@@ -4,8 +4,9 @@
 // (Node 20 has none), opened with the Origin the relay allows, as a page on the host would.
 // @vitest-environment node
 import { type Signal, signal } from '@preact/signals-react';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
 import { publishAccountKeys } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
@@ -100,15 +101,6 @@ async function device(user: RelayUser, api = user.api): Promise<Device> {
   const storage = await openIdbStorage(`messenger-${user.username}-${crypto.randomUUID()}`);
   await publishAccountKeys(storage, user.username, api);
   return start(user, api, storage);
-}
-
-async function until(check: () => boolean, what = 'condition'): Promise<void> {
-  await vi.waitFor(
-    () => {
-      if (!check()) throw new Error(`timed out waiting for ${what}`);
-    },
-    { timeout: 10_000, interval: 10 },
-  );
 }
 
 const texts = (d: Device, contact: string) =>

@@ -808,9 +808,9 @@ export interface components {
      *     impersonate an ASCII name. ASCII letters are then lowercased (`Alice` names the account
      *     `alice`: case-insensitive uniqueness). Any other character — including look-alike
      *     letters from other scripts such as Cyrillic `а` — is refused, so two different accounts
-     *     can never look the same. Reserved, refused at registration (`invalid_username`):
-     *     `admin`, `administrator`, `root`, `support`, `securedrop`, `secure_drop`, `system`,
-     *     `help`, `moderator`, `security`, `official`, `staff`.
+     *     can never look the same. The names in `x-reserved` are refused at registration
+     *     (`invalid_username`). The relay and the PWA apply this rule through a module generated
+     *     from this schema (`npm run gen:username`, relay/README.md "Usernames").
      */
     Username: string;
     /** @description A username as typed; canonicalised to `Username` or refused (`invalid_username`). */

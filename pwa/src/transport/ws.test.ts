@@ -2,8 +2,9 @@
 // `ws` client (the browser's WebSocket has the same surface; `ws` lets the test set the Origin
 // the relay checks). What the client sends is recorded on the client side of the real socket.
 // @vitest-environment node
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { until } from '../../../scripts/lib/until.mjs';
 import { registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
 import { RelaySocket, type ServerFrame, type SocketLike, sameOriginWsUrl } from './ws.ts';
 
@@ -29,9 +30,6 @@ function recordingSockets() {
   };
   return { sockets, firstFrames, createSocket };
 }
-
-const until = (check: () => boolean) =>
-  vi.waitFor(() => expect(check()).toBe(true), { timeout: 5000, interval: 10 });
 
 describe('RelaySocket', () => {
   it('authenticates with the first frame, resumes from the cursor and reconnects after a drop', async () => {

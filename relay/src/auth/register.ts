@@ -1,4 +1,4 @@
-// Two-phase enrolment (issue 3 "POST /register"): /register creates a PENDING user with a fresh
+// Two-phase enrolment (spec/openapi.yaml POST /register, POST /register/confirm): /register creates a PENDING user with a fresh
 // TOTP secret; /register/confirm proves the authenticator works with its first code, activates
 // the account, and hands out a session and the recovery codes. A pending registration expires
 // after PENDING_REGISTRATION_TTL_SECONDS and then frees its username.
@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
+import { rateLimited } from '../limits/rate-limited.js';
 import { qrCodes } from './qr.js';
 import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODE_COUNT } from './recovery-codes.js';
 import { createSession, type SessionTokens } from './sessions.js';
@@ -59,13 +60,7 @@ export async function startRegistration(deps: AppDeps, username: string, ip: str
   const outcome = await withTransaction(deps.pool, async (client): Promise<HttpError | null> => {
     const wait = await takeRegistrationSlot(deps, client, ip, now);
     if (wait > 0)
-      return new HttpError(
-        429,
-        'rate_limited',
-        `too many registrations from this address; try again in ${wait} s`,
-        { retry_after_seconds: wait },
-        { 'Retry-After': String(wait) },
-      );
+      return rateLimited(wait, `too many registrations from this address; try again in ${wait} s`);
     // Expired pending registrations free their names (index users_pending_expiry keeps this cheap).
     await client.query(`DELETE FROM users WHERE status = 'pending' AND pending_expires_at <= $1`, [
       new Date(now),

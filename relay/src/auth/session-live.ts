@@ -1,9 +1,9 @@
-// The session check behind every authenticated request (issue 3 "Sessions": the access JWT's
-// session id is checked on every request, so logout and logout-all take effect at once).
+// The session check behind every authenticated request (spec/openapi.yaml POST /logout: the
+// access JWT's session id is checked on every request, so logout and logout-all take effect at once).
 // One SQL condition, used two ways: as its own query (requireAuth, the WebSocket), and folded
 // into the statement of POST /send_message (src/messages/store.ts), where it saves a round trip
 // per message while still reading the sessions table in the same snapshot as the insert.
-import type { Queryable } from '../messages/stream.js';
+import type { Queryable } from '../db/pool.js';
 
 /**
  * SQL condition: the session `$sid` of user `$user` is live at `$now` and the user is active.

@@ -1,12 +1,12 @@
-// Sessions and rotating refresh tokens (issue 3 "Sessions"). A session row is one login; its id
+// Sessions and rotating refresh tokens (spec/openapi.yaml POST /login, POST /session/refresh). A session row is one login; its id
 // is the access JWT's `sid`, checked on every request (require-auth.ts). Refresh tokens are 256
 // random bits, stored only as SHA-256 hashes, single use: refreshing rotates the token, and
 // presenting an already-rotated token again is taken as theft and revokes the whole session.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Queryable } from '../db/pool.js';
 import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
-import type { Queryable } from '../messages/stream.js';
 import { signAccessToken } from './access-token.js';
 import { describeClient } from './client-description.js';
 
@@ -29,6 +29,26 @@ async function issueRefreshToken(client: PoolClient, sessionId: string, nowMs: n
     new Date(nowMs),
   ]);
   return token;
+}
+
+/** The tokens of session `sessionId` (the answer of login, confirmation and refresh): a fresh
+ * single-use refresh token stored in the caller's transaction and a new access token. */
+async function issueTokens(
+  deps: AppDeps,
+  client: PoolClient,
+  sessionId: string,
+  user: { id: string; username: string },
+  nowMs: number,
+): Promise<SessionTokens> {
+  const refresh = await issueRefreshToken(client, sessionId, nowMs);
+  const access = await signAccessToken(deps, { userId: user.id, sessionId });
+  return {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    refresh_token: refresh,
+    user,
+  };
 }
 
 /** Opens a session for `user` inside the caller's transaction; revokes the oldest beyond the per-user cap. */
@@ -58,15 +78,7 @@ export async function createSession(
                     ORDER BY created_at DESC, id OFFSET $2)`,
     [user.id, deps.config.limits.sessionsPerUser, new Date(now)],
   );
-  const refresh = await issueRefreshToken(client, sessionId, now);
-  const access = await signAccessToken(deps, { userId: user.id, sessionId });
-  return {
-    access_token: access.token,
-    token_type: 'Bearer',
-    expires_in: access.expiresIn,
-    refresh_token: refresh,
-    user,
-  };
+  return issueTokens(deps, client, sessionId, user, now);
 }
 
 const invalidRefresh = () => new HttpError(401, 'invalid_refresh_token', 'refresh token not recognised');
@@ -115,16 +127,14 @@ export async function refreshSession(deps: AppDeps, token: string): Promise<Sess
       row.session_id,
       new Date(now),
     ]);
-    const refresh = await issueRefreshToken(client, row.session_id, now);
-    const access = await signAccessToken(deps, { userId: row.user_id, sessionId: row.session_id });
     return {
-      tokens: {
-        access_token: access.token,
-        token_type: 'Bearer' as const,
-        expires_in: access.expiresIn,
-        refresh_token: refresh,
-        user: { id: row.user_id, username: row.username },
-      },
+      tokens: await issueTokens(
+        deps,
+        client,
+        row.session_id,
+        { id: row.user_id, username: row.username },
+        now,
+      ),
     };
   });
   // The revocation above must commit before the error is thrown, hence the result object.
@@ -139,7 +149,7 @@ export async function revokeSession(deps: AppDeps, sessionId: string): Promise<v
   );
 }
 
-/** The brief's "token reset": every session of the user ends now. Returns how many were live. */
+/** POST /logout/all (spec/openapi.yaml): every session of the user ends now. Returns how many were live. */
 export async function revokeAllSessions(deps: AppDeps, userId: string): Promise<number> {
   const { rowCount } = await deps.pool.query(
     `UPDATE sessions SET revoked_at = $2, revoked_reason = 'logout_all' WHERE user_id = $1 AND revoked_at IS NULL`,

@@ -16,7 +16,7 @@
 // every one is counted before the next is judged.
 import type { Config } from '../config.js';
 import type { PoolClient } from '../db/pool.js';
-import { HttpError } from '../http/http-error.js';
+import { rateLimited } from '../limits/rate-limited.js';
 
 export type Scope = 'user' | 'user_ip' | 'ip';
 
@@ -115,10 +115,4 @@ export async function recordSuccess(client: PoolClient, rows: Row[]): Promise<vo
 
 /** 429 `locked` with the wait in the body and in Retry-After. */
 export const locked = (seconds: number) =>
-  new HttpError(
-    429,
-    'locked',
-    `too many failed attempts; try again in ${seconds} s`,
-    { retry_after_seconds: seconds },
-    { 'Retry-After': String(seconds) },
-  );
+  rateLimited(seconds, `too many failed attempts; try again in ${seconds} s`, 'locked');

@@ -1,39 +1,21 @@
-// Username rules (spec/openapi.yaml components.schemas.Username): input that NFKC normalisation
-// would change is refused, not folded (fullwidth "ａｄｍｉｎ", the ligature "ﬁ", the Kelvin sign
-// "K"…), so every account has exactly one spelling a user can type and no compatibility form
-// can squat or impersonate it; then ASCII case is folded and the name must be 3–32 of a–z, 0–9,
-// '_' with no '_' first or last. Only ASCII survives, so look-alikes from other scripts (Cyrillic
-// 'а', Greek 'ο', …) are refused too. Reserved names cannot be registered (RESERVED_USERNAMES).
+// Usernames (spec/openapi.yaml components.schemas.Username): the rule itself — NFKC-changed input
+// refused, ASCII case folded, the pattern, the length bounds and the reserved names — is
+// generated from the spec into username-rule.generated.ts (relay/README.md "Usernames"). This
+// file is the relay's glue: an unusable name is null, answered by the route as invalid_username.
 import { z } from 'zod';
+import {
+  canonicalUsername,
+  USERNAME_INPUT_MAX,
+  USERNAME_MAX,
+  USERNAME_MIN,
+} from './username-rule.generated.js';
 
-export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_]{1,30}[a-z0-9]$/;
-export const USERNAME_RULE = '3–32 characters: a–z, 0–9 and _ (not first or last); case-insensitive';
+export { isReservedUsername, RESERVED_USERNAMES, USERNAME_PATTERN } from './username-rule.generated.js';
 
-/** Names that could pass for the operator or the service (spec/openapi.yaml Username). */
-export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
-  'admin',
-  'administrator',
-  'root',
-  'support',
-  'securedrop',
-  'secure_drop',
-  'system',
-  'help',
-  'moderator',
-  'security',
-  'official',
-  'staff',
-]);
+export const USERNAME_RULE = `${USERNAME_MIN}–${USERNAME_MAX} characters: a–z, 0–9 and _ (not first or last); case-insensitive`;
 
 /** The canonical form of `input`, or null when it breaks the rules. */
-export function normalizeUsername(input: string): string | null {
-  if (input.length > 128) return null; // bound the normalisation work
-  if (input.normalize('NFKC') !== input) return null;
-  const canonical = input.toLowerCase();
-  return USERNAME_PATTERN.test(canonical) ? canonical : null;
-}
-
-export const isReservedUsername = (canonical: string) => RESERVED_USERNAMES.has(canonical);
+export const normalizeUsername = (input: string): string | null => canonicalUsername(input);
 
 /** Raw string in the request; normalisation is checked by the route (error: invalid_username). */
-export const usernameInput = z.string().min(1).max(128);
+export const usernameInput = z.string().min(1).max(USERNAME_INPUT_MAX);

@@ -9,7 +9,7 @@ import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { findActiveUser, lookupName } from './username.js';
+import { findActiveUser, lookupName } from '../users/accounts.js';
 
 /** Most users one account may block: bounds the table and the list. */
 export const MAX_BLOCKS = 1000;

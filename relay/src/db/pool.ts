@@ -3,6 +3,8 @@ import type { Logger } from '../logger.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
+/** What a query needs: the pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
 export function createPool(connectionString: string, logger: Logger, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });

@@ -1,6 +1,5 @@
 // Input validation at the boundary with zod: failures become 400 {"error":"invalid_request"}.
 // Messages name the field and the rule, never the rejected value (it may be a code or token).
-import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
 import { HttpError } from './http-error.js';
 
@@ -16,12 +15,4 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<
   const result = schema.safeParse(value);
   if (!result.success) throw new HttpError(400, 'invalid_request', describeIssues(result.error.issues));
   return result.data;
-}
-
-/** Middleware: replaces req.body by its parsed value (or answers 400). */
-export function validateBody<S extends z.ZodType>(schema: S) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    req.body = parse(schema, req.body);
-    next();
-  };
 }

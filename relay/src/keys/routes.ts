@@ -6,15 +6,15 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
 import { isFreshlyAuthenticated } from '../auth/sessions.js';
-import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
+import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
-import { base64Bytes } from './base64.js';
+import { lookupName } from '../users/accounts.js';
 import { identityProofValid } from './identity-proof.js';
 import {
   KEYS_BODY_LIMIT,
@@ -115,7 +115,7 @@ function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
 export function keyRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
-  const low = (n: number) => n < deps.config.data.prekeyLowThreshold;
+  const low = (n: number) => n < deps.config.messaging.prekeyLowThreshold;
   const stockFields = (s: Stocks) => ({
     one_time_prekeys: s.x25519,
     prekeys_low: low(s.x25519),
@@ -152,7 +152,7 @@ export function keyRoutes(deps: AppDeps): Router {
             oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
           },
           now,
-          deps.config.data.identityChange,
+          deps.config.messaging.identityChange,
           {
             sessionId,
             freshlyAuthenticated: () => isFreshlyAuthenticated(tx, sessionId, now.getTime()),
@@ -191,7 +191,12 @@ export function keyRoutes(deps: AppDeps): Router {
   router.get('/keys/:username', auth, async (req, res) => {
     const { userId } = authOf(req);
     // Limited before the lookup, so the route cannot be used to drain stocks or scan names fast.
-    const take = await takeToken(deps.pool, userId, deps.config.data.prekeyFetch, new Date(deps.clock.now()));
+    const take = await takeToken(
+      deps.pool,
+      userId,
+      deps.config.messaging.prekeyFetch,
+      new Date(deps.clock.now()),
+    );
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many key bundle requests');
     const name = lookupName(req.params.username);
     const bundle = name ? await readBundle(deps.pool, name) : null;
@@ -225,7 +230,7 @@ export function keyRoutes(deps: AppDeps): Router {
     const take = await takeToken(
       deps.pool,
       userId,
-      deps.config.data.identityLookup,
+      deps.config.messaging.identityLookup,
       new Date(deps.clock.now()),
     );
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many identity lookups');

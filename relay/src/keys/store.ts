@@ -1,8 +1,8 @@
 // SQL for key material (migrations 0021, 0030). The relay stores and hands out bytes; it never
 // interprets them (spec/protocol.md §4).
 import type pg from 'pg';
+import type { Queryable } from '../db/pool.js';
 import { type BucketSpec, takeToken } from '../limits/token-bucket.js';
-import type { Queryable } from '../messages/stream.js';
 import { MAX_STORED_PQ_PREKEYS, MAX_STORED_PREKEYS } from './limits.js';
 
 export interface SignedKey {

@@ -2,7 +2,7 @@
 // limit holds across every relay process behind the load balancer. One statement both
 // refills and takes a token; the row lock taken by ON CONFLICT … DO UPDATE makes
 // concurrent takes for one user serialise, so a burst can never be overspent.
-import type { Queryable } from '../messages/stream.js';
+import type { Queryable } from '../db/pool.js';
 
 export interface BucketSpec {
   /** Stable name of the limit, e.g. 'send' or 'prekey_fetch'. */

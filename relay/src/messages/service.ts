@@ -4,13 +4,13 @@
 // the WebSocket hub (src/ws/hub.ts) only move bytes in and out.
 import { z } from 'zod';
 import { type AuthContext, assertSessionLive, sessionEnded } from '../auth/require-auth.js';
-import { lookupName } from '../contacts/username.js';
 import type { AppDeps } from '../deps.js';
+import { base64Bytes } from '../http/base64.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { base64Bytes } from '../keys/base64.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { ackPhotos } from '../photos/store.js';
+import { lookupName } from '../users/accounts.js';
 import { GroupCommit } from './group-commit.js';
 import { ackMessages, ackMessagesSilently } from './store.js';
 
@@ -99,8 +99,8 @@ function createService(deps: AppDeps): MessageService {
         clientId: body.client_id,
         body: body.body,
         now,
-        bucket: deps.config.data.send,
-        mailboxCap: deps.config.data.maxPendingMessages,
+        bucket: deps.config.messaging.send,
+        mailboxCap: deps.config.messaging.maxPendingMessages,
       });
       switch (out.kind) {
         case 'session_revoked':

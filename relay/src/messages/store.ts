@@ -1,8 +1,8 @@
 // SQL for messages (migration 0023). Every statement is a single autocommitted statement, so
 // the relay spends one commit per accepted message, the same as a bare INSERT.
 import { sessionIsLive, sessionLiveSql } from '../auth/session-live.js';
+import type { Queryable } from '../db/pool.js';
 import { type BucketSpec, retryAfter, takeSql } from '../limits/token-bucket.js';
-import type { Queryable } from './stream.js';
 
 export type SendOutcome =
   | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date; sender: string }

@@ -2,9 +2,7 @@
 // delivery receipts, numbered by one per-user sequence. The WebSocket pushes it in seq order
 // and a reconnecting client resumes from the last seq it saw (its cursor), so nothing sent
 // while it was away is lost. GET /get_messages reads the message part with the same cursor.
-import type pg from 'pg';
-
-export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+import type { Queryable } from '../db/pool.js';
 
 export interface MessageItem {
   type: 'message';

@@ -82,7 +82,7 @@ export function startSweeper(deps: AppDeps): () => void {
       .finally(() => {
         running = false;
       });
-  }, deps.config.data.sweepIntervalMs);
+  }, deps.config.messaging.sweepIntervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }

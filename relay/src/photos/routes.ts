@@ -8,7 +8,6 @@ import { pipeline } from 'node:stream/promises';
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
-import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { cancelBodyDeadline } from '../http/deadline.js';
@@ -16,6 +15,7 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { lookupName } from '../users/accounts.js';
 import { BodyTimeout, BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
 import { lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
 import { uploadRoutes } from './uploads.js';
@@ -51,7 +51,7 @@ export function photoRoutes(deps: AppDeps): Router {
         'send the encrypted photo as application/octet-stream',
       );
     const now = new Date(deps.clock.now());
-    const take = await takeToken(deps.pool, userId, deps.config.data.send, now);
+    const take = await takeToken(deps.pool, userId, deps.config.messaging.send, now);
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
     const name = lookupName(to);
     const r = name
@@ -66,7 +66,7 @@ export function photoRoutes(deps: AppDeps): Router {
     const receiver = r?.rows[0];
     if (!receiver) throw notFound('no such user');
     // A cheap early refusal, before reading a body; the binding check is made with the insert.
-    if (Number(receiver.pending) >= deps.config.data.maxPendingPhotos) throw quotaFull();
+    if (Number(receiver.pending) >= deps.config.messaging.maxPendingPhotos) throw quotaFull();
 
     const dir = photoDir(deps);
     const file = newPhotoName();
@@ -103,7 +103,8 @@ export function photoRoutes(deps: AppDeps): Router {
       // Count and insert under one per-sender lock, in one transaction: parallel uploads that all
       // passed the early check cannot together exceed MAX_PENDING_PHOTOS.
       const row = await withTransaction(deps.pool, async (client) => {
-        if ((await lockPendingPhotos(client, userId)) >= deps.config.data.maxPendingPhotos) return undefined;
+        if ((await lockPendingPhotos(client, userId)) >= deps.config.messaging.maxPendingPhotos)
+          return undefined;
         const ins = await client.query<{ id: string; created_at: Date }>(
           `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at)
            VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at`,

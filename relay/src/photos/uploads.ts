@@ -25,7 +25,6 @@ import { type NextFunction, type Request, type Response, Router } from 'express'
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
-import { lookupName } from '../contacts/username.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { cancelBodyDeadline, timeOut } from '../http/deadline.js';
@@ -33,6 +32,7 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { lookupName } from '../users/accounts.js';
 import { lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
 
 /** The upload URL relative to the creation URL, so it resolves behind a path prefix (the host's /api). */
@@ -140,7 +140,7 @@ export function uploadRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
   const maxBytes = deps.config.limits.photoBytes;
-  const expiryMs = deps.config.data.photoUploadExpiryMs;
+  const expiryMs = deps.config.messaging.photoUploadExpiryMs;
   const QuerySchema = z.strictObject({ to: z.string().min(1).max(64) });
   const dir = uploadDir(deps);
   const store = new FileStore({ directory: dir, expirationPeriodInMilliseconds: expiryMs });
@@ -181,7 +181,8 @@ export function uploadRoutes(deps: AppDeps): Router {
       // The quota and the reservation in one transaction under the sender's lock: parallel
       // creations at the quota edge cannot together exceed MAX_PENDING_PHOTOS.
       const ok = await withTransaction(deps.pool, async (client) => {
-        if ((await lockPendingPhotos(client, senderId)) >= deps.config.data.maxPendingPhotos) return false;
+        if ((await lockPendingPhotos(client, senderId)) >= deps.config.messaging.maxPendingPhotos)
+          return false;
         await client.query(
           `INSERT INTO photo_uploads (id, sender_id, receiver_id, size, created_at, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -224,7 +225,7 @@ export function uploadRoutes(deps: AppDeps): Router {
     // The cap from the header, before any other work (@tus/server checks it again).
     if (declared > maxBytes)
       throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
-    const take = await takeToken(deps.pool, userId, deps.config.data.send, new Date(deps.clock.now()));
+    const take = await takeToken(deps.pool, userId, deps.config.messaging.send, new Date(deps.clock.now()));
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
     const name = lookupName(to);
     const r = name
@@ -318,7 +319,7 @@ export async function sweepUploads(deps: AppDeps, now: Date): Promise<number> {
   // upload whose row has expired (or never committed): no live upload is removed here.
   for (const file of await readdir(dir)) {
     const info = await stat(join(dir, file)).catch(() => null);
-    if (info && now.getTime() - info.mtimeMs > deps.config.data.photoUploadExpiryMs)
+    if (info && now.getTime() - info.mtimeMs > deps.config.messaging.photoUploadExpiryMs)
       await unlink(join(dir, file)).catch(() => undefined);
   }
   return r.rows.length;
@@ -338,7 +339,7 @@ export function startUploadSweeper(deps: AppDeps): () => void {
       .finally(() => {
         running = false;
       });
-  }, deps.config.data.sweepIntervalMs);
+  }, deps.config.messaging.sweepIntervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }

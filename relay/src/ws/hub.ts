@@ -65,7 +65,7 @@ export interface WsHub {
 }
 
 export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
-  const opts = deps.config.data.ws;
+  const opts = deps.config.messaging.ws;
   const origins = new Set(deps.config.wsAllowedOrigins);
   const service = messageService(deps);
   // The largest frame is a send frame: the same cap as the POST /send_message body. Every other

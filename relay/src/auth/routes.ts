@@ -1,11 +1,15 @@
-// Auth routes (issue 3; spec/openapi.yaml tag "auth"): registration with QR, login, sessions.
+// Auth routes (spec/openapi.yaml tag "auth"): registration with QR, login, sessions.
 import { isIP } from 'node:net';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
-import { login, withSecondFactor } from '../auth/login.js';
-import { confirmReenrollment, regenerateRecoveryCodes, startReenrollment } from '../auth/reenroll.js';
-import { confirmRegistration, startRegistration } from '../auth/register.js';
-import { authOf, requireAuth } from '../auth/require-auth.js';
+import type { AppDeps } from '../deps.js';
+import { jsonBody } from '../http/body.js';
+import { HttpError } from '../http/http-error.js';
+import { parse } from '../http/validate.js';
+import { login, withSecondFactor } from './login.js';
+import { confirmReenrollment, regenerateRecoveryCodes, startReenrollment } from './reenroll.js';
+import { confirmRegistration, startRegistration } from './register.js';
+import { authOf, requireAuth } from './require-auth.js';
 import {
   endSession,
   listSessions,
@@ -13,12 +17,8 @@ import {
   refreshSession,
   revokeAllSessions,
   revokeSession,
-} from '../auth/sessions.js';
-import { isReservedUsername, normalizeUsername, USERNAME_RULE, usernameInput } from '../auth/username.js';
-import type { AppDeps } from '../deps.js';
-import { jsonBody } from '../http/body.js';
-import { HttpError } from '../http/http-error.js';
-import { parse } from '../http/validate.js';
+} from './sessions.js';
+import { isReservedUsername, normalizeUsername, USERNAME_RULE, usernameInput } from './username.js';
 
 const BODY_LIMIT = '2kb';
 // A TOTP code (6 digits) or a recovery code (16 base32 characters, dashes/spaces allowed).

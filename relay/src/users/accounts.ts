@@ -2,7 +2,7 @@
 // registration (src/auth/username.ts), so a name finds exactly the account it names; text that
 // cannot be a username is simply not found (404), never a 500.
 import { normalizeUsername } from '../auth/username.js';
-import type { Queryable } from '../messages/stream.js';
+import type { Queryable } from '../db/pool.js';
 
 /** The stored form of `raw`, or null when no user can have that name. */
 export function lookupName(raw: unknown): string | null {
