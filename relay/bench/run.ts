@@ -6,6 +6,7 @@
 //     Delivered messages/s as a ratio of (1), p50/p99 latency from the send call to the push,
 //     relay CPU per delivered message, and every id acknowledged to a sender checked off at
 //     its receiver (lost, duplicated). The ceiling is measured again after.
+//     Then the WebSocket path with 8 sends in flight per sender (group commit gets batches).
 //  3. The WebSocket path paced at half of its peak from (2): the latency at that load.
 //  4. 2 and 4 relay processes, WebSocket path, each receiver on another process than its sender.
 //  5. Idle WebSockets: K authenticated sockets held open on a fresh relay process; memory per
@@ -197,6 +198,8 @@ async function endToEnd(
   senders: BenchUser[],
   receivers: BenchUser[],
   rate?: number,
+  /** Sends each sender keeps in flight (WebSocket only; 1 = wait for each answer). */
+  inFlight = 1,
 ) {
   const latencies: number[] = [];
   let received = 0;
@@ -232,35 +235,34 @@ async function endToEnd(
   const run = async (seconds: number, measure: boolean) => {
     const until = performance.now() + seconds * 1000;
     const interval = rate ? (1000 * senders.length) / rate : 0;
-    await Promise.all(
-      senders.map(async (s, w) => {
-        const to = (receivers[w] as BenchUser).username;
-        let due = performance.now() + (interval * w) / senders.length;
-        while (performance.now() < until) {
-          if (interval) {
-            const wait = due - performance.now();
-            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-            due += interval;
-          }
-          const body = Buffer.from(filler);
-          body.writeDoubleBE(performance.now(), 0);
-          const message = { to, client_id: `m${++n}`, body: body.toString('base64') };
-          let status: number;
-          let id: number | undefined;
-          if (mode === 'ws') {
-            const r = await (wsSenders[w] as Awaited<ReturnType<typeof wsSender>>).send(message);
-            status = r.status ?? 0;
-            id = typeof r.body === 'object' ? r.body.id : undefined;
-          } else {
-            const r = await post(agent, url(w), '/send_message', s.token, JSON.stringify(message));
-            status = r.status;
-            id = r.id;
-          }
-          if (status === 201 && id !== undefined) acked.add(id);
-          if (measure) status === 201 ? sent++ : failed++;
+    const loop = async (s: BenchUser, w: number) => {
+      const to = (receivers[w] as BenchUser).username;
+      let due = performance.now() + (interval * w) / senders.length;
+      while (performance.now() < until) {
+        if (interval) {
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          due += interval;
         }
-      }),
-    );
+        const body = Buffer.from(filler);
+        body.writeDoubleBE(performance.now(), 0);
+        const message = { to, client_id: `m${++n}`, body: body.toString('base64') };
+        let status: number;
+        let id: number | undefined;
+        if (mode === 'ws') {
+          const r = await (wsSenders[w] as Awaited<ReturnType<typeof wsSender>>).send(message);
+          status = r.status ?? 0;
+          id = typeof r.body === 'object' ? r.body.id : undefined;
+        } else {
+          const r = await post(agent, url(w), '/send_message', s.token, JSON.stringify(message));
+          status = r.status;
+          id = r.id;
+        }
+        if (status === 201 && id !== undefined) acked.add(id);
+        if (measure) status === 201 ? sent++ : failed++;
+      }
+    };
+    await Promise.all(senders.flatMap((s, w) => Array.from({ length: inFlight }, () => loop(s, w))));
   };
   await run(1, false); // warm-up: JIT, pool connections, plans
   await new Promise((r) => setTimeout(r, 500));
@@ -390,6 +392,9 @@ async function main() {
     await reset();
     const ws1 = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
     line(`   one relay, ${C} senders over WebSocket send frames`, ws1);
+    await reset();
+    const deep = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers, undefined, 8));
+    line(`   one relay, ${C} senders over WebSocket with 8 sends in flight each (${8 * C} in all)`, deep);
     // The ceiling again, right after: on this shared machine it moves by 2x within minutes, so
     // the end-to-end ratios are also given against the mean of the two measurements around them.
     await reset();
