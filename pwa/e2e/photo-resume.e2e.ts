@@ -95,6 +95,9 @@ describe('resumable photo upload', () => {
     expect(seen[cutAt + 1]?.method).toBe('HEAD');
     expect(seen[cutAt + 2]).toEqual({ method: 'PATCH', offset: String(CHUNK) });
     expect(seen.filter((r) => r.method === 'PATCH' && r.offset === '0')).toHaveLength(1);
+    // Nothing about the upload (recipient, URL) is kept in the sender's clear-text localStorage.
+    const stored = await alice.page.evaluate(() => Object.keys(localStorage));
+    expect(stored.filter((k) => k.startsWith('tus::'))).toEqual([]);
     // Nothing is left in the relay's upload store once the photo is stored.
     expect(readdirSync(join(relay.dataDir, 'photo-uploads'))).toEqual([]);
   });
