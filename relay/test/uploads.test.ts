@@ -309,3 +309,21 @@ describe('resumable photo uploads (tus)', () => {
     }
   });
 });
+
+describe('no CORS on the tus routes (same origin, like every other route)', () => {
+  it('answers no Access-Control-Allow-Origin to a foreign page', async () => {
+    const a = await makeUser(t);
+    const b = await makeUser(t);
+    const res = await t.api.post(`/uploads?to=${b.username}`, undefined, {
+      token: a.token,
+      headers: { ...TUS, 'upload-length': '10', origin: 'https://evil.example' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    const options = await fetch(`${t.baseUrl}/uploads`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'PATCH' },
+    });
+    expect(options.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});

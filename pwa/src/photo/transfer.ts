@@ -2,8 +2,10 @@
 // Upload: resumable, with tus-js-client over the relay's tus endpoint (spec/openapi.yaml
 // /uploads): a connection cut mid-upload continues from the bytes the relay already has (HEAD
 // for the offset, PATCH the rest) instead of starting over. Download: fetch, counting bytes as
-// the body streams. Only ciphertext passes through here; the only thing kept across a reload is
-// the upload's URL (tus-js-client's URL storage), keyed by a digest of the ciphertext.
+// the body streams. Only ciphertext passes through here, and nothing about an upload is stored:
+// tus-js-client's URL storage (localStorage) would keep the recipient and the upload's time in
+// clear, readable while the app is locked (SECURITY.md "What an app lock protects"), and the
+// outbox seals a retried photo with fresh keys anyway, so a stored URL would never match it.
 import { type DetailedError, Upload } from 'tus-js-client';
 import { ApiError } from '../transport/errors.ts';
 import type { HttpClient } from '../transport/http.ts';
@@ -36,9 +38,6 @@ export const UPLOAD_RETRY_DELAYS_MS = [
 /** Statuses worth another try: none of them says the request itself is wrong. */
 const RETRYABLE = new Set([0, 408, 409, 423, 429, 500, 502, 503, 504]);
 
-const hex = (bytes: ArrayBuffer) =>
-  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
-
 function errorOf(err: Error | DetailedError): ApiError {
   const res = (err as DetailedError).originalResponse;
   if (!res) return new ApiError(0, 'network', 'upload failed');
@@ -57,9 +56,9 @@ function errorOf(err: Error | DetailedError): ApiError {
 
 /**
  * Uploads the ciphertext through POST/HEAD/PATCH /uploads (tus 1.0.0) for `to`; the photo id
- * is the upload's id. Resumes a previous upload of the same ciphertext to the same recipient
- * (after a reload), refreshes the access token once on 401, and on cancel terminates the upload
- * so it stops counting against the sender's pending photos.
+ * is the upload's id. After a failed request it asks the relay for the offset and sends only
+ * the rest; refreshes the access token once on 401; on cancel terminates the upload so it stops
+ * counting against the sender's pending photos.
  */
 export async function uploadPhotoBlob(
   http: HttpClient,
@@ -70,7 +69,6 @@ export async function uploadPhotoBlob(
   if (!http.accessToken) throw new ApiError(401, 'unauthorized', 'not signed in');
   const blob = ciphertext instanceof Blob ? ciphertext : new Blob([ciphertext as Uint8Array<ArrayBuffer>]);
   const endpoint = new URL(http.url('/uploads', { to }), globalThis.location?.href).toString();
-  const digest = hex(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
   let refreshed = false;
   let refreshing: Promise<unknown> | null = null;
 
@@ -80,11 +78,7 @@ export async function uploadPhotoBlob(
       endpoint,
       chunkSize: UPLOAD_CHUNK_BYTES,
       retryDelays: UPLOAD_RETRY_DELAYS_MS,
-      // Only the ciphertext's digest, the recipient and the relay: the same sealed photo to the
-      // same person resumes; anything else starts a new upload.
-      fingerprint: async () => `secure-drop-photo:${endpoint}:${digest}`,
-      storeFingerprintForResuming: true,
-      removeFingerprintOnSuccess: true,
+      storeFingerprintForResuming: false,
       async onBeforeRequest(req) {
         await refreshing;
         req.setHeader('Authorization', `Bearer ${http.accessToken ?? ''}`);
@@ -130,16 +124,7 @@ export async function uploadPhotoBlob(
       return;
     }
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    upload
-      .findPreviousUploads()
-      .then((previous) => {
-        const last = previous[0];
-        if (last) upload.resumeFromPreviousUpload(last);
-        if (!settled) upload.start();
-      })
-      .catch(() => {
-        if (!settled) upload.start();
-      });
+    upload.start();
   });
 }
 

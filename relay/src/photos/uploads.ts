@@ -162,6 +162,9 @@ export function uploadRoutes(deps: AppDeps): Router {
     getFileIdFromRequest: (req) => UPLOAD_PATH.exec(new URL(req.url).pathname)?.[1],
     // Completed uploads are photos, no longer uploads: DELETE of one is a 404 like any unknown id.
     disableTerminationForFinishedUploads: true,
+    // No CORS, like every other route: the PWA reaches the relay on its own origin (the host's
+    // /api). @tus/server would otherwise answer Access-Control-Allow-Origin: * to any page.
+    allowedOrigins: [],
     async onIncomingRequest(req, id) {
       if (req.method === 'POST') return;
       const r = await deps.pool.query(
