@@ -116,7 +116,7 @@ def _schema():
 
 
 @schemathesis.serializer('application/offset+octet-stream')
-def _offset_octets(ctx, value):
+def _offset_octets(_ctx, value):  # schemathesis passes its context first
     """PATCH /uploads/{id} (tus 1.0.0): the body is raw bytes, as application/octet-stream."""
     if isinstance(value, bytes):
         return value
