@@ -1,4 +1,4 @@
-// `npm run bench -w pwa`: the issue #4 benchmark, in headless Chromium on this machine.
+// `npm run bench -w pwa`: the app's benchmark (pwa/BENCHMARKS.md), in headless Chromium on this machine.
 //  1. initial JavaScript of the shipped build, gzip (target ≤ 170 KB);
 //  2. time to open a chat holding 1,000 cached messages (target ≤ 100 ms), ratio to opening a
 //     10-message chat measured the same way in the same run;

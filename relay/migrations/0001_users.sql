@@ -1,5 +1,5 @@
 -- Up Migration
--- users: the brief's table (id, username, totp_secret, created_at) plus enrolment and TOTP state.
+-- users: one row per account (id, username, totp_secret, created_at) plus enrolment and TOTP state.
 -- username is stored already normalised (NFKC, lowercase ASCII; spec/openapi.yaml "Username"),
 -- so the unique index gives case-insensitive uniqueness.
 -- totp_secret is AES-256-GCM ciphertext: version byte 1 || 12-byte nonce || ciphertext || 16-byte tag,

@@ -1,4 +1,4 @@
-// Registration → QR → confirm → login → replay → recovery codes → sessions (issue 3 tests).
+// Registration → QR → confirm → login → replay → recovery codes → sessions (spec/openapi.yaml tag "auth").
 import { createRequire } from 'node:module';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

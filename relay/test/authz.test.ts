@@ -1,4 +1,4 @@
-// Authorization matrix (issue 3): a third user gets nothing of two others' messages and photos
+// Authorization matrix (SECURITY.md "Who is who"): a third user gets nothing of two others' messages and photos
 // (404 like a nonexistent id, or nothing at all), over HTTP and the WebSocket; and the relay's
 // logs carry no token, message body, key or photo bytes.
 import { randomBytes, randomUUID } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Keys (issue 3 "Keys"): upload, own status, bundle fetch handing out each one-time prekey
+// Keys (spec/openapi.yaml tag "keys"): upload, own status, bundle fetch handing out each one-time prekey
 // once (also under concurrency), low-stock signal, fetch rate limit, key-change announcement.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';

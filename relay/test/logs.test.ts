@@ -1,5 +1,5 @@
 // Logs never contain a secret, TOTP code, recovery code, token or request body
-// (issue 3: "It must never log … TOTP codes or tokens"). The app's pino output is captured
+// (SECURITY.md: no secret, code or token is ever logged). The app's pino output is captured
 // at the most verbose level during a full auth flow and searched for every value used.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_SECRETS, type TestApp } from './helpers/app.js';

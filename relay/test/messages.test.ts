@@ -1,4 +1,4 @@
-// Contacts and messages (issue 3): contacts add/list/remove; send (idempotent retry),
+// Contacts and messages (spec/openapi.yaml): contacts add/list/remove; send (idempotent retry),
 // ordering and cursor paging, acknowledgement and deletion, the per-user send rate across two
 // relay instances, and retention expiry with an injected clock.
 import { randomUUID } from 'node:crypto';

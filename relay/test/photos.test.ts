@@ -1,4 +1,4 @@
-// Photos (issue 3): streamed upload, size cap (413 up front and mid-stream), truncated and
+// Photos (spec/openapi.yaml tag "photos"): streamed upload, size cap (413 up front and mid-stream), truncated and
 // aborted uploads leave no file, only sender and receiver can download (others get the 404 of
 // a nonexistent id), acknowledgement and retention delete row and file.
 import { randomBytes, randomUUID } from 'node:crypto';

@@ -1,4 +1,4 @@
-// WebSocket (issue 3 "GET /ws"): push in order, catch-up from a cursor after being away,
+// WebSocket (spec/openapi.yaml GET /ws): push in order, catch-up from a cursor after being away,
 // delivery receipts, authentication before any data (never a token in the URL), Origin check,
 // payload and connection caps, heartbeats, revocation closing sockets, and two relay
 // instances (separate notifiers, separate ports, one database) delivering across each other.

@@ -12,7 +12,7 @@ const dictionaries: Record<Lang, Record<MessageKey, Message>> = { en, ru };
 // A UI preference, not a secret: plain localStorage is the right place for it.
 const STORAGE_KEY = 'sd.lang';
 
-/** ru* → Russian, anything else → English (issue #4 §10). */
+/** ru* → Russian, anything else → English (README: the app speaks Russian and English, picked from the browser). */
 export function detectLanguage(preferred: readonly string[]): Lang {
   for (const tag of preferred) {
     const base = tag.toLowerCase().split('-')[0];

@@ -1,4 +1,4 @@
-// The outbox (issue #4 §8): every outgoing message is first stored (message + outbox item in
+// The outbox (RELIABILITY.md: nothing lost, nothing duplicated): every outgoing message is first stored (message + outbox item in
 // one transaction), then sent when the network allows, exactly once: its id is the relay's
 // client_id, and once encrypted its ciphertext is stored with the new ratchet state, so a
 // retry after a crash or a lost answer resends the same bytes and the relay deduplicates.

@@ -1,4 +1,4 @@
-// Re-encodes an image in the browser (issue #4 §5): decode to pixels, draw onto a canvas at
+// Re-encodes an image in the browser (SECURITY.md "What it can never see": no metadata leaves the device): decode to pixels, draw onto a canvas at
 // most MAX_DIMENSION on its long side, encode again. Only pixels survive, so EXIF (GPS,
 // camera, time), XMP, IPTC, comments and PNG text chunks are gone. EXIF orientation is
 // applied while decoding (imageOrientation 'from-image'), so the result looks the same.

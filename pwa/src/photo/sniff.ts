@@ -1,4 +1,4 @@
-// The image type from the file's BYTES, never its name or the browser's guess (issue #4 §5):
+// The image type from the file's BYTES, never its name or the browser's guess (a name or MIME type is the sender's claim; the bytes are what the decoder sees):
 // JPEG starts FF D8 FF, PNG with its 8-byte signature (PNG spec §5.2).
 
 export type PhotoMime = 'image/jpeg' | 'image/png';

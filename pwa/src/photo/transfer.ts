@@ -1,4 +1,4 @@
-// Moves encrypted photo blobs to and from the relay with progress and cancel (issue #4 §5).
+// Moves encrypted photo blobs to and from the relay with progress and cancel (spec/openapi.yaml tag "photos").
 // Upload: resumable, with tus-js-client over the relay's tus endpoint (spec/openapi.yaml
 // /uploads): a connection cut mid-upload continues from the bytes the relay already has (HEAD
 // for the offset, PATCH the rest) instead of starting over. Download: fetch, counting bytes as

@@ -1,4 +1,4 @@
-// One operation at a time per key (issue #4 §9: one decrypt/encrypt at a time per
+// One operation at a time per key (spec/protocol.md §7.6: one decrypt/encrypt at a time per
 // conversation, so ratchet state is never read and written by two operations at once).
 // Operations on different keys run concurrently; on the same key, strictly in call order.
 // Where the Web Locks API exists (browsers), the lock also holds across tabs of the same

@@ -1,4 +1,4 @@
-// The session manager over crypto-core (issue #4 §1, §6, §9): keeps each contact's Double
+// The session manager over crypto-core (spec/protocol.md §5–§9, §11): keeps each contact's Double
 // Ratchet sessions in the encrypted Storage, starts sessions from fetched bundles, answers
 // initial messages with this device's prekeys, and serialises every encrypt/decrypt of one
 // conversation through a KeyedMutex. A decrypted message is handed back only after its

@@ -1,6 +1,6 @@
 // Everything that pulls in crypto-core and noble (about a third of the app's JavaScript),
 // loaded on demand by app.ts with import(): the login screen and the first paint do not wait
-// for it (issue #4 benchmark: initial JavaScript). The service worker precaches this chunk,
+// for it (pwa/BENCHMARKS.md: initial JavaScript). The service worker precaches this chunk,
 // so an offline start can load it too.
 export { createAccountKeys, publishAccountKeys } from '../secure/account-keys.ts';
 export { holdsVersion1State } from '../secure/store-format.ts';

@@ -1,4 +1,4 @@
-// Safety numbers for the UI (issue #4 §6) over crypto-core (spec/protocol.md §11): the 60
+// Safety numbers for the UI over crypto-core (spec/protocol.md §11): the 60
 // digits, and the QR payload as text. QR scanners hand back text (BarcodeDetector's rawValue,
 // JS decoders), so the 65-byte payload travels base64-encoded inside the QR code.
 import { base64 } from '@scure/base';

@@ -1,5 +1,5 @@
 // The interface views code against: signals to read and actions to call. Views never touch
-// storage, transport or crypto directly (issue #4: transport, key store, state and views are
+// storage, transport or crypto directly (pwa/README.md: transport, key store, state and views are
 // separate layers). The implementation is src/state/app.ts; components get it with useApp().
 //
 // Reading signals in a component: call useSignals() from '@preact/signals-react/runtime' at
@@ -281,7 +281,7 @@ interface AppActions {
   login(username: string, code: string): Promise<void>;
   /** Ends this session on the relay and locks the local store. */
   logout(): Promise<void>;
-  /** Ends every session of this account (the brief's token reset), then locks. */
+  /** Ends every session of this account (POST /logout/all), then locks. */
   logoutEverywhere(): Promise<void>;
   /** Wipes this device's keys and history (also when locked). Views ask for confirmation first. */
   eraseDevice(): Promise<void>;

@@ -1,5 +1,5 @@
 // Errors from the relay, typed: the relay answers every failure with
-// {"error": "<code>", "message": "<text>"} (issue #3); network failures get code 'network'.
+// {"error": "<code>", "message": "<text>"} (spec/openapi.yaml "Error"); network failures get code 'network'.
 // The message is the relay's text; nothing the client sent is ever put into it.
 
 export class ApiError extends Error {

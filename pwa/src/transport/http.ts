@@ -2,7 +2,7 @@
 // the access token held in memory only, and refresh-token rotation. A 401 on an
 // authenticated call triggers ONE refresh (shared by concurrent callers) and one retry; a
 // failed refresh ends the session (onSessionEnded), because the relay rotates refresh
-// tokens and treats a reused one as theft (issue #3 "Sessions").
+// tokens and treats a reused one as theft (spec/openapi.yaml POST /refresh).
 import { ApiError, apiErrorFrom } from './errors.ts';
 
 export interface Tokens {

@@ -156,7 +156,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** End every session of this user now (the brief's "token reset") */
+    /** End every session of this user now (log out everywhere) */
     post: operations['logoutAll'];
     delete?: never;
     options?: never;

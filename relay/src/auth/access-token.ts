@@ -1,4 +1,4 @@
-// Access tokens (issue 3 "Sessions"): short-lived HS256 JWTs made with jose. The algorithm is
+// Access tokens (spec/openapi.yaml info: authenticated routes): short-lived HS256 JWTs made with jose. The algorithm is
 // pinned on verify, exp/iat/sub/sid are required, iss/aud/typ are set and checked. The session id
 // (`sid`) is then checked against the sessions table on every request (require-auth.ts).
 import { createHash, webcrypto } from 'node:crypto';

@@ -1,4 +1,4 @@
-// POST /login (issue 3): username + a TOTP code or a recovery code → session.
+// POST /login (spec/openapi.yaml): username + a TOTP code or a recovery code → session.
 // The authorisation decision for a TOTP code is ONE conditional UPDATE of last_used_step:
 // exactly one row changed ⇔ this time step was never accepted before for this user (RFC 6238 §5.2:
 // "the verifier MUST NOT accept the second attempt of the OTP after the successful validation").

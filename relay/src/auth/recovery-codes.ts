@@ -1,4 +1,4 @@
-// One-time recovery codes (issue 3 "POST /register/confirm"): 10 codes of 80 random bits,
+// One-time recovery codes (spec/openapi.yaml POST /register/confirm): 10 codes of 80 random bits,
 // shown once as xxxx-xxxx-xxxx-xxxx (base32, lowercase); only SHA-256 hashes are stored — a fast
 // hash suffices for codes this random. Matching compares every stored hash in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';

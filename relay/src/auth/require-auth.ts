@@ -1,6 +1,6 @@
 // requireAuth: the gate for every protected route. Verifies the access JWT, then checks its
 // session row on every request, so logout and logout-all take effect immediately
-// (issue 3 "Sessions"). On success req.auth = { userId, sessionId }. POST /send_message, the hot
+// (spec/openapi.yaml info: authenticated routes). On success req.auth = { userId, sessionId }. POST /send_message, the hot
 // path, does the same session check inside its own statement (requireTokenSessionInStatement).
 import type { NextFunction, Request, Response } from 'express';
 import type { AppDeps } from '../deps.js';

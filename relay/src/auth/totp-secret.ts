@@ -1,4 +1,4 @@
-// TOTP secrets at rest (issue 3 "POST /login"): AES-256-GCM under the server key from config.
+// TOTP secrets at rest (SECURITY.md "What a stolen database gives an attacker"): AES-256-GCM under the server key from config.
 // Stored form: version 0x01 || 12-byte random nonce || ciphertext || 16-byte tag. The associated
 // data binds the ciphertext to its user id, so a row's secret cannot be swapped onto another user.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';

@@ -1,6 +1,6 @@
 // TOTP per RFC 6238 with otplib: SHA-1, 6 digits, 30-second steps (the parameters every
 // authenticator app accepts), ±1 step of clock drift. The caller enforces "each step at most
-// once per user" with one conditional UPDATE (issue 3 "POST /login"; see auth/login.ts).
+// once per user" with one conditional UPDATE (spec/openapi.yaml POST /login; see auth/login.ts).
 import { generateSecret, generateURI, verify } from 'otplib';
 
 export const TOTP = { issuer: 'Secure Drop', algorithm: 'sha1', digits: 6, period: 30, window: 1 } as const;

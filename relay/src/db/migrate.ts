@@ -1,4 +1,4 @@
-// Versioned SQL migrations (issue 3 "Database"): relay/migrations/NNNN_name.sql, one per change,
+// Versioned SQL migrations (relay/README.md): relay/migrations/NNNN_name.sql, one per change,
 // applied in numeric order by node-pg-migrate, which records them in `pgmigrations` and holds an
 // advisory lock so several relay processes starting together migrate once.
 // Numbering: 0001–0019 foundation/auth, 0020+ keys/contacts/messages/photos.

@@ -1,4 +1,4 @@
-// Messages (issue 3; spec/openapi.yaml tag "messages"): POST /send_message, GET /get_messages,
+// Messages (spec/openapi.yaml tag "messages"): POST /send_message, GET /get_messages,
 // POST /ack. Bodies are opaque base64 ciphertext (spec/protocol.md §8), never logged.
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';

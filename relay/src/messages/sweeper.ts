@@ -1,4 +1,4 @@
-// Retention (issue 3): messages and photos never acknowledged, tombstones of acknowledged
+// Retention (spec/openapi.yaml POST /send_message and POST /ack; SECURITY.md): messages and photos never acknowledged, tombstones of acknowledged
 // messages, and stream events are deleted RETENTION_DAYS after they were created; idle rate
 // buckets and upload leftovers (*.part files of a crashed process) are removed too. Safe to
 // run in several processes at once: every step is an idempotent DELETE/unlink.

@@ -1,4 +1,4 @@
-// The fan-out seam between relay processes (issue 3, "several relay processes"). A process
+// The fan-out seam between relay processes (relay/SCALING.md: several relay processes). A process
 // that stores something publishes a small event; every process (itself included) hears it
 // and pushes to the WebSocket clients it holds. Events carry ids only, never content: the
 // receiving process reads the row itself, so a lost event costs latency, never data

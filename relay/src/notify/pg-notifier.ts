@@ -1,6 +1,6 @@
 // PostgreSQL LISTEN/NOTIFY behind the Notifier interface (src/notify/notifier.ts).
 //
-// Two rules from issue 3 shape it:
+// Two rules shape it (relay/BENCHMARKS.md, relay/SCALING.md):
 // - NOTIFY is sent OUTSIDE the transaction that stored the row (measured there: a NOTIFY
 //   inside the insert transaction costs 43–63 % of insert throughput, because commits then
 //   serialise on the notification queue lock). publish() is called after the commit.

@@ -1,4 +1,4 @@
-// Photos (issue 3; spec/openapi.yaml tag "photos"): POST /send_photo streams an opaque encrypted
+// Photos (spec/openapi.yaml tag "photos"): POST /send_photo streams an opaque encrypted
 // blob to disk; GET /get_photo/{id} streams it back to its sender or receiver only. Anyone else
 // gets exactly the 404 of an id that does not exist, so ids reveal nothing.
 import { randomUUID } from 'node:crypto';

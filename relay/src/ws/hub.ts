@@ -1,4 +1,4 @@
-// GET /ws (issue 3 "WebSocket"): real-time push of a user's stream.
+// GET /ws (spec/openapi.yaml, spec/ws-frames.schema.json): real-time push of a user's stream.
 // - The upgrade is refused unless the path is exactly /ws with no query string (a token never
 //   travels in a URL, where proxies and logs keep it) and Origin is on WS_ALLOWED_ORIGINS.
 // - The first frame must be {type:"auth", token, cursor?} within WS_AUTH_TIMEOUT_MS; nothing
