@@ -30,7 +30,7 @@ import {
   type SessionState,
 } from '@secure-drop/crypto-core/session';
 import { deserializeSession, serializeSession } from '@secure-drop/crypto-core/session-codec';
-import type { Storage, WriteOp } from '../storage/storage.ts';
+import type { Storage, WriteOp, WriteOptions } from '../storage/storage.ts';
 import type { Bundle, Identity, KeysUpload } from '../transport/api.ts';
 import {
   loadIdentity,
@@ -112,6 +112,13 @@ const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) =>
 const newChatId = () => crypto.randomUUID();
 
 export class SessionManager {
+  /**
+   * The peer records as last read or written by this manager, by username: the one copy the
+   * signed-in app reads synchronously (contacts, chat ids, message requests). Storage stays the
+   * truth inside the per-chat locks; every write of a peer record goes through commit(), which
+   * updates this map once the transaction has committed.
+   */
+  private readonly known = new Map<string, StoredPeer>();
   private readonly locks: ConversationLocks;
   private readonly clock: () => number;
   private readonly onKeyChange: (peer: StoredPeer) => WriteOp[];
@@ -133,10 +140,45 @@ export class SessionManager {
     return ops;
   }
 
+  /** Writes `ops` in one transaction; the peer records among them then update `known`. */
+  private async commit(ops: readonly WriteOp[], options?: WriteOptions): Promise<void> {
+    await this.storage.write(ops, options);
+    for (const op of ops) {
+      if (!('key' in op) || !op.key.startsWith(RECORD.peerPrefix)) continue;
+      if (op.kind === 'put') {
+        const peer = op.value as StoredPeer;
+        this.known.set(peer.username, peer);
+      } else {
+        const chatId = op.key.slice(RECORD.peerPrefix.length);
+        for (const [name, peer] of this.known) if (peer.chatId === chatId) this.known.delete(name);
+      }
+    }
+  }
+
   // ── contacts (peers) ─────────────────────────────────────────────────────────────────
 
   async peers(): Promise<StoredPeer[]> {
     return (await this.storage.list<StoredPeer>(RECORD.peerPrefix)).map((r) => r.value);
+  }
+
+  /**
+   * Reads every stored peer record into `known` (once, before the manager is used; later
+   * changes reach `known` through commit()).
+   */
+  async loadPeers(): Promise<StoredPeer[]> {
+    const peers = await this.peers();
+    for (const peer of peers) this.known.set(peer.username, peer);
+    return peers;
+  }
+
+  /** The peer record of `username` as last read or written here, without reading storage. */
+  knownPeer(username: string): StoredPeer | undefined {
+    return this.known.get(username);
+  }
+
+  /** Every peer record as last read or written here. */
+  knownPeers(): IterableIterator<StoredPeer> {
+    return this.known.values();
   }
 
   async peer(username: string): Promise<StoredPeer | undefined> {
@@ -163,7 +205,7 @@ export class SessionManager {
     if (existing?.request) {
       // The user accepted a message request: the peer becomes a contact.
       const { request: _r, ...accepted } = existing;
-      await this.storage.put(RECORD.peer(existing.chatId), accepted);
+      await this.commit([{ kind: 'put', key: RECORD.peer(existing.chatId), value: accepted }]);
       return accepted;
     }
     if (existing) return existing;
@@ -177,7 +219,7 @@ export class SessionManager {
       pendingIdentityKey: null,
       sentOrder: 0,
     };
-    await this.storage.put(RECORD.peer(peer.chatId), peer);
+    await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: peer }]);
     return peer;
   }
 
@@ -185,7 +227,7 @@ export class SessionManager {
     const peer = await this.peer(username);
     if (!peer) return;
     await this.locks.run(peer.chatId, async () => {
-      await this.storage.write([
+      await this.commit([
         { kind: 'delete', key: RECORD.peer(peer.chatId) },
         { kind: 'delete', key: RECORD.session(peer.chatId) },
       ]);
@@ -234,7 +276,7 @@ export class SessionManager {
     const bundle = await this.keyServer.bundle(peer.username);
     if (peer.identityKey && !sameBytes(peer.identityKey, bundle.identityKey)) {
       const flagged = this.flagKeyChange(peer, bundle.identityKey);
-      await this.storage.write(this.flaggedOps(peer, flagged));
+      await this.commit(this.flaggedOps(peer, flagged));
       throw new SecureError('key_change_unacknowledged', 'identity key changed');
     }
     const identity = await requireIdentity(this.storage);
@@ -339,7 +381,7 @@ export class SessionManager {
       // receiver's order by (time, order) is the sending order.
       const sentAt = Math.max(meta.sentAt ?? this.clock(), peer.lastSentAt ?? 0);
       const { session, message } = await seal(sessions[0] as SessionState, { sentAt, order });
-      await this.storage.write(
+      await this.commit(
         [
           this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
           {
@@ -425,7 +467,7 @@ export class SessionManager {
       ];
       if (accepted) ops.push(...accepted.ops);
       ops.push(...changeOps, ...persist(result));
-      await this.storage.write(ops, accepted ? { durability: 'strict' } : {});
+      await this.commit(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
   }
@@ -513,12 +555,12 @@ export class SessionManager {
       const { identityKey } = await this.keyServer.identity(username);
       if (!peer.identityKey) {
         const trusted = { ...peer, identityKey: identityKey.slice() };
-        await this.storage.put(RECORD.peer(peer.chatId), trusted);
+        await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: trusted }]);
         return trusted;
       }
       if (sameBytes(peer.identityKey, identityKey)) return peer;
       const flagged = this.flagKeyChange(peer, identityKey);
-      await this.storage.write(this.flaggedOps(peer, flagged));
+      await this.commit(this.flaggedOps(peer, flagged));
       return flagged;
     });
   }
@@ -559,7 +601,7 @@ export class SessionManager {
         keyChanged: false,
         verified: how === 'scanned',
       };
-      await this.storage.write([
+      await this.commit([
         this.sessionsOp(peer.chatId, sessions),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
         ...extra(next),
@@ -573,7 +615,7 @@ export class SessionManager {
     return this.locks.run(peer0.chatId, async () => {
       const peer = await this.requirePeer(username);
       const next = { ...peer, verified: verified && !peer.keyChanged };
-      await this.storage.put(RECORD.peer(peer.chatId), next);
+      await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: next }]);
       return next;
     });
   }

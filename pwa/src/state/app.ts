@@ -740,23 +740,22 @@ export function createApp(options: AppOptions = {}): RunningApp {
     // accepts nothing (SECURITY.md, "Trust model").
     safetyNumber: wrap(async (contact: string) => {
       const m = requireMessenger();
-      const keys = await m.sm.safetyKeys(contact);
+      const keys = await m.safetyKeys(contact);
       const { safetyNumberOf } = await cryptoLayers();
       const theirs = keys.pending ?? keys.theirs;
       const n = safetyNumberOf({ me: keys.me, mine: keys.mine, contact, theirs });
-      const peer = await m.sm.peer(contact);
       return {
         contact,
         digits: n.digits,
         groups: n.groups,
         qrText: n.qrText,
-        verified: (peer?.verified ?? false) && keys.pending === null,
+        verified: keys.verified && keys.pending === null,
         pending: keys.pending !== null,
       };
     }),
     compareScanned: wrap(async (contact: string, scanned: string) => {
       const m = requireMessenger();
-      const keys = await m.sm.safetyKeys(contact);
+      const keys = await m.safetyKeys(contact);
       const { compareScannedDuringChange, compareScannedText } = await cryptoLayers();
       const { me, mine } = keys;
       if (keys.pending) {

@@ -1,0 +1,117 @@
+// The chats as the views see them: each contact's latest messages in memory (all stay in
+// storage), upload progress, and publishing contacts, the chat list and each chat's messages
+// to the sinks whenever one of them changes.
+import type { StoredMessage } from '../../outbox/records.ts';
+import type { StoredPeer } from '../../secure/records.ts';
+import type { SessionManager } from '../../secure/session-manager.ts';
+import { AppError } from '../errors.ts';
+import { compareForDisplay, sortChats, summarise, toChatMessage, toContact } from '../projection.ts';
+import type { ReadMarks } from './read-marks.ts';
+import type { MessengerSinks } from './sinks.ts';
+
+/** Messages per chat kept in memory for the views (all stay in storage). */
+export const MESSAGES_IN_MEMORY = 5000;
+
+/**
+ * The chat's timeline entry for the key change `peer` is flagged with ("alice's security key
+ * changed — 12:03"), stored with the flag and kept in history (SECURITY.md, "Trust model").
+ */
+export function keyChangeEntry(peer: StoredPeer): StoredMessage | null {
+  if (!peer.keyChanged || peer.keyChangedAt === undefined) return null;
+  return {
+    id: `keychange:${peer.chatId}:${peer.keyChangedAt}`,
+    contact: peer.username,
+    direction: 'in',
+    at: peer.keyChangedAt,
+    storedAt: peer.keyChangedAt,
+    state: 'received',
+    body: { kind: 'keyChange' },
+  };
+}
+
+/** Where the peer records are read: the session manager owns them (session-manager.ts). */
+export type PeerSource = Pick<SessionManager, 'knownPeer' | 'knownPeers'>;
+
+export class ChatMemory {
+  private readonly history = new Map<string, StoredMessage[]>();
+  private readonly progress = new Map<string, number>();
+
+  constructor(
+    private readonly sinks: MessengerSinks,
+    private readonly peers: PeerSource,
+    private readonly readMarks: ReadMarks,
+  ) {}
+
+  /** A chat's stored messages, put in memory at load. */
+  setHistory(contact: string, messages: StoredMessage[]): void {
+    this.history.set(contact, messages);
+  }
+
+  requirePeer(contact: string): StoredPeer {
+    const peer = this.peers.knownPeer(contact);
+    if (!peer) throw new AppError('not_found');
+    return peer;
+  }
+
+  /** A peer record changed (added, flagged, accepted, verified): republish. */
+  showPeer(peer: StoredPeer): void {
+    // A newly seen key change: its stored timeline entry joins the history in memory too.
+    const entry = keyChangeEntry(peer);
+    if (entry && !(this.history.get(peer.username) ?? []).some((m) => m.id === entry.id)) this.upsert(entry);
+    this.publishContacts();
+    this.publishChats();
+  }
+
+  /** A contact removed here: its chat leaves memory. */
+  forget(contact: string): void {
+    this.history.delete(contact);
+    this.publishMessages(contact);
+    this.publishContacts();
+    this.publishChats();
+  }
+
+  /** Inserts or replaces a message in memory and republishes its chat. */
+  upsert(m: StoredMessage): void {
+    const list = this.history.get(m.contact) ?? [];
+    const i = list.findIndex((x) => x.id === m.id);
+    if (i >= 0) list[i] = m;
+    else list.push(m);
+    if (list.length > MESSAGES_IN_MEMORY) list.splice(0, list.length - MESSAGES_IN_MEMORY);
+    this.history.set(m.contact, list);
+    this.publishMessages(m.contact);
+    this.publishChats();
+  }
+
+  /** An upload's progress (0..1), shown on its message; undefined when it ends. */
+  setProgress(id: string, contact: string, fraction: number | undefined): void {
+    if (fraction === undefined) this.progress.delete(id);
+    else this.progress.set(id, fraction);
+    this.publishMessages(contact);
+  }
+
+  publishAll(): void {
+    this.publishContacts();
+    for (const peer of this.peers.knownPeers()) this.publishMessages(peer.username);
+    this.publishChats();
+  }
+
+  publishContacts(): void {
+    this.sinks.contacts.value = [...this.peers.knownPeers()]
+      .map(toContact)
+      .sort((a, b) => a.username.localeCompare(b.username));
+  }
+
+  publishChats(): void {
+    const chats = [...this.peers.knownPeers()].map((p) =>
+      summarise(p, this.history.get(p.username) ?? [], this.readMarks.get(p.username)),
+    );
+    this.sinks.chats.value = sortChats(chats, (c) => this.peers.knownPeer(c)?.addedAt ?? 0);
+  }
+
+  publishMessages(contact: string): void {
+    const list = this.history.get(contact) ?? [];
+    this.sinks.messages(contact).value = [...list]
+      .sort(compareForDisplay)
+      .map((m) => toChatMessage(m, this.progress.get(m.id)));
+  }
+}

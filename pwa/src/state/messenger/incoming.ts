@@ -1,0 +1,222 @@
+// The incoming stream: frames from the relay's socket, handled strictly one at a time in seq
+// order. A message is decrypted and its plaintext, ratchet state and the stream cursor are
+// stored in one transaction; only then is it acknowledged (spec/protocol.md §7.6).
+import { base64 } from '@scure/base';
+import type { StoredMessage, StoredPhoto } from '../../outbox/records.ts';
+import { readPhotoMetadata } from '../../photo/seal.ts';
+import { SecureError } from '../../secure/errors.ts';
+import type { DecryptedIncoming, SessionManager } from '../../secure/session-manager.ts';
+import type { Storage, WriteOp } from '../../storage/storage.ts';
+import type { RelayApi } from '../../transport/api.ts';
+import type { ServerFrame } from '../../transport/ws.ts';
+import type { AckBatcher } from './acks.ts';
+import type { ChatMemory } from './chat-memory.ts';
+
+const CURSOR = 'cursor';
+
+const fromB64 = (text: unknown): Uint8Array | null => {
+  if (typeof text !== 'string') return null;
+  try {
+    return base64.decode(text);
+  } catch {
+    return null;
+  }
+};
+
+export interface IncomingOptions {
+  readonly storage: Storage;
+  readonly api: Pick<RelayApi, 'messages' | 'ack'>;
+  readonly sm: SessionManager;
+  readonly memory: ChatMemory;
+  readonly acks: AckBatcher;
+  readonly clock: () => number;
+  /** The relay's identity_replaced event: this account was re-keyed elsewhere, at `at`. */
+  readonly onIdentityReplaced: (at: number) => Promise<void>;
+  /** The relay's prekeys_low event. */
+  readonly onPrekeysLow: () => Promise<void>;
+}
+
+export class IncomingStream {
+  private cursor = 0;
+  private frames: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly o: IncomingOptions) {}
+
+  async load(): Promise<void> {
+    this.cursor = (await this.o.storage.get<number>(CURSOR)) ?? 0;
+  }
+
+  /** The seq of the last stream item handled (the socket resumes after it). */
+  get position(): number {
+    return this.cursor;
+  }
+
+  enqueue(frame: ServerFrame): void {
+    this.frames = this.frames.then(() => this.handle(frame)).catch(() => undefined);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** True when every stream item the relay holds after our cursor has been handled. */
+  async fetchedAll(): Promise<boolean> {
+    await this.frames;
+    try {
+      return (await this.o.api.messages(this.cursor, 1)).messages.length === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Messages this device stored whose acknowledgement was lost (a closed tab, the network):
+   * acknowledged now, so the relay can delete them.
+   */
+  async acknowledgeStored(): Promise<void> {
+    const page = await this.o.api.messages(0, 500);
+    const handled: number[] = [];
+    const silent: number[] = [];
+    for (const m of page.messages)
+      if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`)))
+        (this.o.sm.knownPeer(m.sender)?.request ? silent : handled).push(m.id);
+    if (handled.length || silent.length) await this.o.api.ack(handled, [], silent);
+  }
+
+  private async advance(seq: unknown, extra: WriteOp[] = []): Promise<void> {
+    if (typeof seq !== 'number' || seq <= this.cursor) {
+      if (extra.length) await this.o.storage.write(extra);
+      return;
+    }
+    await this.o.storage.write([...extra, { kind: 'put', key: CURSOR, value: seq }]);
+    this.cursor = seq;
+  }
+
+  private async handle(f: ServerFrame): Promise<void> {
+    if (this.stopped) return;
+    switch (f.type) {
+      case 'message':
+        return this.onMessage(f);
+      case 'delivered':
+        return this.onDelivered(f);
+      case 'key_change': {
+        if (typeof f.username === 'string' && this.o.sm.knownPeer(f.username)) {
+          const peer = await this.o.sm.checkIdentity(f.username).catch(() => undefined);
+          if (peer) this.o.memory.showPeer(peer);
+        }
+        return this.advance(f.seq);
+      }
+      case 'identity_replaced': {
+        const at =
+          typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.o.clock() : this.o.clock();
+        await this.o.onIdentityReplaced(at);
+        return this.advance(f.seq);
+      }
+      case 'prekeys_low':
+        await this.o.onPrekeysLow().catch(() => undefined);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onMessage(f: ServerFrame): Promise<void> {
+    const from = typeof f.from === 'string' ? f.from : null;
+    const bytes = fromB64(f.body);
+    const relayId = typeof f.id === 'number' ? f.id : null;
+    if (!from || !bytes || relayId === null) return this.advance(f.seq);
+    const id = `in-${relayId}`;
+    // The relay's clock: kept only as "received at"; the chat is ordered by the sender's.
+    const receivedAt =
+      typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.o.clock() : this.o.clock();
+    let stored: StoredMessage | null = null;
+    let controlOnly = false;
+    try {
+      const result = await this.o.sm.decrypt(from, bytes, (r) => {
+        stored = this.incomingRecord(id, from, receivedAt, relayId, r);
+        const ops: WriteOp[] = [
+          { kind: 'put', key: CURSOR, value: Math.max(this.cursor, Number(f.seq) || 0) },
+        ];
+        if (stored) ops.unshift({ kind: 'putMessage', chat: r.peer.chatId, id, value: stored });
+        return ops;
+      });
+      if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
+      this.o.memory.showPeer(result.peer);
+      if (stored) this.o.memory.upsert(stored);
+      controlOnly = result.contentType === 'control';
+    } catch (err) {
+      // A local failure (storage): leave it unacknowledged; the relay sends it again later.
+      if (!(err instanceof SecureError)) return;
+      await this.advance(f.seq);
+      // A redelivery of what is already stored is acknowledged again. Anything else that does
+      // not open is NOT acknowledged: it may be meant for another device of this account (a
+      // reinstall elsewhere), and an acknowledgement would delete it from the relay for that
+      // device too. Unacknowledged messages expire with the relay's retention.
+      if (err.code !== 'duplicate') return;
+    }
+    // Acknowledge only now that plaintext and ratchet state are stored together (spec/protocol.md
+    // §7.6: an acknowledged message is deleted from the relay, so it must never be lost). A control
+    // message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a stranger
+    // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
+    // no_receipt_ids).
+    // A message request gets none either until the user accepts it.
+    if (controlOnly || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
+    else this.o.acks.message(relayId);
+  }
+
+  private incomingRecord(
+    id: string,
+    from: string,
+    receivedAt: number,
+    relayId: number,
+    r: DecryptedIncoming,
+  ): StoredMessage | null {
+    const base = {
+      id,
+      contact: from,
+      direction: 'in' as const,
+      at: r.sentAt,
+      order: r.order,
+      receivedAt,
+      storedAt: this.o.clock(),
+      state: 'received' as const,
+      relayId,
+    };
+    if (r.contentType === 'text')
+      return { ...base, body: { kind: 'text', text: new TextDecoder().decode(r.body) } };
+    if (r.contentType === 'photo' && r.photoKeys) {
+      const meta = readPhotoMetadata(r.body);
+      const photo: StoredPhoto = {
+        mime: meta.mime,
+        width: meta.width,
+        height: meta.height,
+        size: meta.byteLength,
+        blobId: meta.blobId,
+        ciphertextSha256: meta.ciphertextSha256,
+        thumbnail: meta.thumbnail,
+        messageKey: r.photoKeys.messageKey,
+        header: r.photoKeys.header,
+      };
+      return { ...base, body: { kind: 'photo', photo } };
+    }
+    return null; // control messages carry nothing to show
+  }
+
+  private async onDelivered(f: ServerFrame): Promise<void> {
+    // A re-sealed message's client_id is `<message id>_r<n>` (OutboxItem.clientId).
+    const clientId = typeof f.client_id === 'string' ? f.client_id.replace(/_r\d+$/, '') : null;
+    const extra: WriteOp[] = [];
+    let updated: StoredMessage | null = null;
+    if (clientId) {
+      const m = await this.o.storage.getMessage<StoredMessage>(clientId);
+      const peer = m ? this.o.sm.knownPeer(m.contact) : undefined;
+      if (m && peer && m.direction === 'out') {
+        updated = { ...m, state: 'delivered' };
+        extra.push({ kind: 'putMessage', chat: peer.chatId, id: m.id, value: updated });
+      }
+    }
+    await this.advance(f.seq, extra);
+    if (updated) this.o.memory.upsert(updated);
+  }
+}

@@ -1,0 +1,203 @@
+// Outbox scheduling: outgoing messages are stored with their outbox item in one transaction,
+// sealed and sent in creation order (src/outbox/outbox.ts), retried with backoff while the
+// network fails, and re-sealed for a contact's new key only once the user accepts it
+// (SECURITY.md, "Trust model").
+import { Outbox } from '../../outbox/outbox.ts';
+import { type OutboxItem, RECORD, type StoredMessage, type StoredPhoto } from '../../outbox/records.ts';
+import { preparePhoto } from '../../photo/prepare.ts';
+import { photoMetadataPlaintext, sealPhoto } from '../../photo/seal.ts';
+import { uploadPhotoBlob } from '../../photo/transfer.ts';
+import { SecureError } from '../../secure/errors.ts';
+import type { SessionManager } from '../../secure/session-manager.ts';
+import type { Storage, WriteOp } from '../../storage/storage.ts';
+import type { RelayApi } from '../../transport/api.ts';
+import { backoffDelay } from '../../transport/backoff.ts';
+import { toAppError, toAppErrorCode } from '../error-map.ts';
+import { AppError } from '../errors.ts';
+import type { ChatMemory } from './chat-memory.ts';
+
+export interface OutgoingOptions {
+  readonly storage: Storage;
+  readonly api: Pick<RelayApi, 'sendMessage' | 'http'>;
+  readonly sm: SessionManager;
+  readonly memory: ChatMemory;
+  readonly clock: () => number;
+}
+
+export class Outgoing {
+  readonly outbox: Outbox;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushAttempt = 0;
+  private lastCreatedAt = 0;
+  private stopped = false;
+
+  constructor(private readonly o: OutgoingOptions) {
+    this.outbox = new Outbox({
+      storage: o.storage,
+      encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
+      send: async (item, wire) => ({
+        relayId: (await o.api.sendMessage(item.contact, item.clientId ?? item.id, wire)).id,
+      }),
+      // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
+      // asked of the relay (the identity route spends nothing), so a key change not yet seen on
+      // the stream still holds it (SECURITY.md, "Trust model").
+      beforeResend: async (item) => {
+        const peer = await o.sm.checkIdentity(item.contact);
+        if (peer) o.memory.showPeer(peer);
+        if (peer?.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+      },
+      onChange: (m) => {
+        // A photo's prepared plaintext is kept until sent: a key change may need it re-sealed.
+        if (m.state === 'sent' && m.body.kind === 'photo')
+          void o.storage.delete(RECORD.outgoingPhoto(m.id)).catch(() => undefined);
+        o.memory.upsert(m);
+        if (m.state === 'queued') this.scheduleFlush();
+        else if (m.state === 'sent') this.flushAttempt = 0;
+      },
+      classify: toAppErrorCode,
+    });
+  }
+
+  /** Sends what waits, now. */
+  flush(): Promise<void> {
+    return this.outbox.flush();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+  }
+
+  sendText(contact: string, text: string): Promise<string> {
+    return this.queue(contact, { kind: 'text', text });
+  }
+
+  async sendPhoto(contact: string, file: Blob): Promise<string> {
+    this.o.memory.requirePeer(contact);
+    const prepared = await preparePhoto(file).catch((err: unknown) => {
+      throw toAppError(err);
+    });
+    const photo: StoredPhoto = {
+      mime: prepared.mime,
+      width: prepared.width,
+      height: prepared.height,
+      size: prepared.bytes.length,
+      blobId: null,
+      ciphertextSha256: null,
+      thumbnail: prepared.thumbnail,
+    };
+    return this.queue(contact, { kind: 'photo', photo }, (id) => [
+      { kind: 'put', key: RECORD.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
+      { kind: 'put', key: RECORD.outgoingPhoto(id), value: prepared },
+    ]);
+  }
+
+  retry(id: string): Promise<void> {
+    return this.outbox.retry(id);
+  }
+
+  cancel(id: string): void {
+    this.outbox.cancel(id);
+  }
+
+  /**
+   * Outbox items of `contact` already sealed (for the old key): with the acceptance, in the
+   * same transaction, their ciphertext is dropped so the next flush seals them for the new key
+   * — under a new client_id, since the relay may hold the old bytes under the old one. Never
+   * before acceptance (SECURITY.md, "Trust model").
+   */
+  async resealOps(contact: string): Promise<() => WriteOp[]> {
+    const sealed = (await this.outbox.pending()).filter((i) => i.contact === contact && i.wire);
+    return () =>
+      sealed.map((item) => {
+        const n = Number(/_r(\d+)$/.exec(item.clientId ?? '')?.[1] ?? 0) + 1;
+        const next: OutboxItem = { ...item, wire: null, failed: null, clientId: `${item.id}_r${n}` };
+        return { kind: 'put', key: RECORD.outbox(item.id), value: next };
+      });
+  }
+
+  /** Retries the outbox after a network failure, backing off while the failures last. */
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.stopped) return;
+    const delay = backoffDelay(this.flushAttempt, 0.5 + Math.random() / 2, { baseMs: 2000, maxMs: 60_000 });
+    this.flushAttempt += 1;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      void this.outbox.flush();
+    }, delay);
+  }
+
+  /**
+   * Creation times of outgoing messages, strictly increasing: the outbox sends in createdAt
+   * order, and two messages written in the same millisecond must not go out in the order of
+   * their random ids.
+   */
+  private nextCreatedAt(): number {
+    this.lastCreatedAt = Math.max(this.o.clock(), this.lastCreatedAt + 1);
+    return this.lastCreatedAt;
+  }
+
+  /** Stores an outgoing message and its outbox item in one transaction (plus `extra` writes). */
+  private async queue(
+    contact: string,
+    body: Exclude<StoredMessage['body'], { kind: 'keyChange' }>,
+    extra: (id: string) => WriteOp[] = () => [],
+  ): Promise<string> {
+    const peer = this.o.memory.requirePeer(contact);
+    const now = this.nextCreatedAt();
+    const id = crypto.randomUUID();
+    const message: StoredMessage = {
+      id,
+      contact,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body,
+    };
+    const item: OutboxItem = {
+      id,
+      contact,
+      chatId: peer.chatId,
+      kind: body.kind,
+      createdAt: now,
+      wire: null,
+      failed: null,
+    };
+    await this.outbox.enqueue(message, item, extra(id));
+    return id;
+  }
+
+  private async encryptItem(
+    item: OutboxItem,
+    persist: (wire: Uint8Array) => WriteOp[],
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
+    if (item.kind === 'text') {
+      const m = await this.o.storage.getMessage<StoredMessage>(item.id);
+      if (m?.body.kind !== 'text') throw new AppError('unknown');
+      return this.o.sm.encryptText(item.contact, m.body.text, persist, { sentAt: item.createdAt });
+    }
+    const prepared = await this.o.storage.get<Awaited<ReturnType<typeof preparePhoto>>>(
+      RECORD.outgoingPhoto(item.id),
+    );
+    if (!prepared) throw new AppError('unknown');
+    try {
+      return await this.o.sm.encryptPhoto(
+        item.contact,
+        async (keys) => {
+          const sealed = await sealPhoto(keys, prepared);
+          const uploaded = await uploadPhotoBlob(this.o.api.http, item.contact, sealed.ciphertext, {
+            signal,
+            onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
+          });
+          return photoMetadataPlaintext(prepared, sealed, uploaded.id);
+        },
+        persist,
+        { sentAt: item.createdAt },
+      );
+    } finally {
+      this.o.memory.setProgress(item.id, item.contact, undefined);
+    }
+  }
+}
