@@ -231,6 +231,16 @@ describe('frames', () => {
     expect(await early.closed()).toBe(4401);
   });
 
+  it('answers every one of many large send frames written at once (the socket is paused, not closed)', async () => {
+    const [a, b] = [await makeUser(t), await makeUser(t)];
+    await socketOf(t, a); // one socket, opened before the burst
+    const answers = await Promise.all(
+      Array.from({ length: 9 }, () => socket.send(t, a, msg(b, { body: b64(1024) }))),
+    );
+    expect(answers.map((x) => x.status)).toEqual(Array(9).fill(201));
+    expect((await socketOf(t, a)).closeCode).toBeUndefined();
+  });
+
   it('takes a send frame as large as the HTTP body cap, but no control frame over 4 KB', async () => {
     const [a, b] = [await makeUser(t), await makeUser(t)];
     const big = await socket.send(t, a, msg(b, { body: b64(1024) }));

@@ -663,7 +663,9 @@ export interface paths {
      *       first frame, within WS_AUTH_TIMEOUT_MS (default 5 s). Nothing is sent before it succeeds.
      *     - `{"type":"catch_up","cursor":<seq>}` — re-send the stream after `cursor`.
      *
-     *     Client → relay, request frames (after `ready`; at most 64 unanswered per socket):
+     *     Client → relay, request frames (after `ready`; at most 64 unanswered per socket, and
+     *     while more than four largest send frames' worth of bytes are unanswered the relay stops
+     *     reading the socket until answers free room):
      *     - `{"type":"send","id":<request id>,"message":<POST /send_message body>}` — a send over the
      *       open socket: the same validation, size cap (the frame may be as large as that route's
      *       body), idempotency by `client_id`, rate limit (the same token bucket, whichever path
@@ -939,7 +941,7 @@ export interface components {
       /** @description The POST /ack request body. */
       ack: unknown;
     };
-    /** @description Client → relay. Control frames (auth, catch_up) are at most 4 KiB and 30 a minute; request frames (send, ack) are answered one response frame each, at most 64 unanswered at once. Before `ready` only auth is accepted. A frame that is not JSON or not one of these closes the socket with 4400. */
+    /** @description Client → relay. Control frames (auth, catch_up) are at most 4 KiB and 30 a minute; request frames (send, ack) are answered one response frame each, at most 64 unanswered at once (beyond: close 4429); while more than four largest send frames' worth of bytes are unanswered the relay stops reading the socket until answers free room. Before `ready` only auth is accepted. A frame that is not JSON or not one of these closes the socket with 4400. */
     ClientFrame:
       | components['schemas']['AuthFrame']
       | components['schemas']['CatchUpFrame']

@@ -25,6 +25,12 @@ export const MAX_CLIENT_FRAMES_PER_MINUTE = 30;
  * the same token bucket as POST /send_message; this bounds what one socket holds in memory.
  */
 export const MAX_REQUESTS_IN_FLIGHT = 64;
+/**
+ * Bytes of request frames a socket may have unanswered, as a number of largest send frames:
+ * past it the relay stops reading the socket until answers free room (no close; TCP pushes
+ * back). The HTTP path holds one body per connection at a time; this holds at most four.
+ */
+export const MAX_IN_FLIGHT_SEND_FRAMES = 4;
 
 const cursor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** A request frame's id, chosen by the client and echoed in its response. */

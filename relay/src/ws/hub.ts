@@ -29,6 +29,7 @@ import {
   FRAME_ENVELOPE_BYTES,
   MAX_CLIENT_FRAME_BYTES,
   MAX_CLIENT_FRAMES_PER_MINUTE,
+  MAX_IN_FLIGHT_SEND_FRAMES,
   MAX_REQUESTS_IN_FLIGHT,
   parseClientFrame,
 } from './frames.js';
@@ -54,8 +55,9 @@ interface Conn {
   /** Control frames in the current minute (rate limit) and when that minute started. */
   frames: number;
   windowStart: number;
-  /** Request frames not answered yet. */
+  /** Request frames not answered yet, and their size in bytes. */
   inFlight: number;
+  inFlightBytes: number;
 }
 
 export interface WsHub {
@@ -72,6 +74,10 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   // frame is held to its own, smaller cap in onFrame.
   const maxSendFrame = service.sendBodyBytes + FRAME_ENVELOPE_BYTES;
   const maxAckFrame = ACK_BODY_BYTES + FRAME_ENVELOPE_BYTES;
+  // Request bodies a socket may hold in memory at once: past this the socket is paused (TCP
+  // pushes back on the client) until answers free room, so 64 requests in flight cannot mean
+  // 64 maximum-size bodies.
+  const maxInFlightBytes = MAX_IN_FLIGHT_SEND_FRAMES * maxSendFrame;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: maxSendFrame,
@@ -116,6 +122,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       frames: 0,
       windowStart: Date.now(),
       inFlight: 0,
+      inFlightBytes: 0,
     };
     all.add(conn);
     conn.authTimer = setTimeout(() => ws.close(CLOSE.authTimeout, 'auth timeout'), opts.authTimeoutMs);
@@ -176,7 +183,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
         conn.ws.close(CLOSE.tooMany, 'too many requests in flight');
         return;
       }
-      void request(conn, frame);
+      void request(conn, frame, bytes);
     } else if (bytes > MAX_CLIENT_FRAME_BYTES) {
       conn.ws.close(CLOSE.tooBig, 'frame too large');
     } else if (frame.type === 'catch_up' && countControl(conn)) {
@@ -203,7 +210,13 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }
 
   /** A send or ack frame: the HTTP route's work and answer, as a response frame. */
-  async function request(conn: Conn, frame: Extract<ClientFrame, { type: 'send' | 'ack' }>): Promise<void> {
+  async function request(
+    conn: Conn,
+    frame: Extract<ClientFrame, { type: 'send' | 'ack' }>,
+    bytes: number,
+  ): Promise<void> {
+    conn.inFlightBytes += bytes;
+    if (conn.inFlightBytes > maxInFlightBytes) conn.ws.pause();
     const ctx: AuthContext = { userId: conn.userId, sessionId: conn.sessionId };
     let status: number;
     let body: Record<string, unknown>;
@@ -224,6 +237,8 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       }
     } finally {
       conn.inFlight--;
+      conn.inFlightBytes -= bytes;
+      if (conn.ws.isPaused && conn.inFlightBytes <= maxInFlightBytes) conn.ws.resume();
     }
     send(conn, { type: 'response', id: frame.id, status, body });
   }
