@@ -14,7 +14,7 @@ import { BindError, bindPlan, portFree, probeAddress } from './lib/bind.mjs';
 import { formatDuration, runCaptured, tail } from './lib/progress.mjs';
 import { earlierRun, removeLock, writeLock } from './lib/runlock.mjs';
 import { hashInputs, isStale, writeStamp } from './lib/stamp.mjs';
-import { buildSteps, dataDirOf, missingPieces, needsNpmCi, relayCommand } from './lib/workspace.mjs';
+import { buildSteps, dataDirOf, needsNpmCi, relayCommand } from './lib/workspace.mjs';
 import { ensurePythonEnv, hostDir, PythonEnvError } from './python-env.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -168,13 +168,6 @@ function record(plan, relayPort, extra = {}) {
 async function main() {
   checkNode();
   const plan = bindPlan(process.env);
-  const missing = missingPieces(root);
-  if (missing.length) {
-    throw new StartError(
-      `Secure Drop cannot start yet; missing:\n  - ${missing.join('\n  - ')}\n` +
-        'These come from the relay and PWA work in progress; `npm test` runs what exists.',
-    );
-  }
   // Checked before installing and building, so a busy port is reported at once: first a run of
   // ours that is still serving from this data directory (named, with how to stop it).
   dataDir = dataDirOf(root);

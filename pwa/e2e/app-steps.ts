@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import { pwaDir } from './servers.ts';
 
 /** Screenshots the e2e suite takes (beside the preview build, out of the repository). */
-export const shotsDir = join(pwaDir, 'node_modules/.e2e-screenshots');
+const shotsDir = join(pwaDir, 'node_modules/.e2e-screenshots');
 
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(shotsDir, { recursive: true });

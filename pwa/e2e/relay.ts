@@ -1,7 +1,7 @@
 // Starts the real relay (relay/src/server.ts through tsx) on its own embedded PostgreSQL in
 // a temporary directory, as a child process; stops it and removes its data afterwards.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pwaDir } from './servers.ts';
@@ -18,7 +18,7 @@ export interface RunningRelay {
 }
 
 /** The port in the relay's "relay listening" log line (src/server.ts logs the bound address). */
-export function listeningPort(output: string): number | null {
+function listeningPort(output: string): number | null {
   for (const line of output.split('\n')) {
     if (!line.includes('relay listening')) continue;
     try {
@@ -121,5 +121,3 @@ export function filesUnder(dir: string): string[] {
   }
   return out;
 }
-
-export const readBytes = (path: string) => readFileSync(path);

@@ -69,7 +69,7 @@ function replaceOnce(text: string, from: string, to: string): string {
 }
 
 /** The real Caddyfile with the loopback changes described at the top of this file. */
-export function loopbackCaddyfile(
+function loopbackCaddyfile(
   real: string,
   hostPort: number,
   ports: { http: number; https: number },

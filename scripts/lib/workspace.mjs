@@ -1,35 +1,13 @@
-// What `npm start` needs from the other packages, and the build steps it runs when their
-// inputs changed. The stamps live in node_modules/.cache/secure-drop/ (wiped by a fresh npm ci,
-// which also forces a rebuild).
+// The build steps `npm start` runs when their inputs changed, and how it runs the relay.
+// The stamps live in node_modules/.cache/secure-drop/ (wiped by a fresh npm ci, which also
+// forces a rebuild).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export function readPackage(root, dir) {
+function readPackage(root, dir) {
   const file = join(root, dir, 'package.json');
   if (!existsSync(file)) return null;
   return JSON.parse(readFileSync(file, 'utf8'));
-}
-
-/** Everything `npm start` relies on that is not there yet, as readable sentences. */
-export function missingPieces(root) {
-  const missing = [];
-  const relay = readPackage(root, 'relay');
-  if (!relay) missing.push('relay/package.json');
-  else {
-    for (const script of ['build', 'start']) {
-      if (!relay.scripts?.[script]) missing.push(`the relay's "${script}" script (relay/package.json)`);
-    }
-    if (!existsSync(join(root, 'relay/src/server.ts')))
-      missing.push('the relay entry point relay/src/server.ts');
-  }
-  const pwa = readPackage(root, 'pwa');
-  if (!pwa) missing.push('pwa/package.json');
-  else {
-    if (!pwa.scripts?.build) missing.push(`the PWA's "build" script (pwa/package.json)`);
-    if (!existsSync(join(root, 'pwa/index.html'))) missing.push('the PWA entry page pwa/index.html');
-  }
-  if (!existsSync(join(root, 'django-host/host/asgi.py'))) missing.push('django-host/host/asgi.py');
-  return missing;
 }
 
 /**

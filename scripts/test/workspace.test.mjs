@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildSteps, missingPieces, relayCommand } from '../lib/workspace.mjs';
+import { buildSteps, relayCommand } from '../lib/workspace.mjs';
 
 let dir;
 const put = (file, text) => {
@@ -13,24 +13,6 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sd-ws-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-describe('missingPieces: npm start names what is not there yet', () => {
-  it('names every missing package, script and entry point', () => {
-    put('relay/package.json', JSON.stringify({ scripts: { build: 'tsc' } }));
-    put('pwa/package.json', JSON.stringify({ scripts: {} }));
-    const missing = missingPieces(dir).join('\n');
-    expect(missing).toMatch(/relay's "start" script/);
-    expect(missing).toMatch(/relay\/src\/server\.ts/);
-    expect(missing).toMatch(/PWA's "build" script/);
-    expect(missing).toMatch(/pwa\/index\.html/);
-    expect(missing).toMatch(/django-host\/host\/asgi\.py/);
-  });
-
-  it('is empty for this repository once relay and PWA exist', () => {
-    const root = resolve(import.meta.dirname, '../..');
-    expect(missingPieces(root)).toEqual([]);
-  });
-});
 
 describe('build steps', () => {
   it('builds crypto-core only when it has a build script, before the relay and PWA that use it', () => {

@@ -18,7 +18,7 @@ import { AttachIcon, EmojiIcon } from './icons.tsx';
 const EmojiPicker = lazy(() => import('./EmojiPicker.tsx'));
 
 /** Longest text a message may carry; the relay caps the ciphertext, this keeps well under it. */
-export const MAX_TEXT = 4000;
+const MAX_TEXT = 4000;
 
 interface Props {
   contact: string;

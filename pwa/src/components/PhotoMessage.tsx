@@ -19,7 +19,7 @@ const FALLBACK_RATIO = 4 / 3;
  * decrypting after the chat opened, never changes the height of its row and the list stays
  * where it was (at the newest message, when the user was there).
  */
-export function photoRatio(width: number, height: number): number {
+function photoRatio(width: number, height: number): number {
   if (!(width > 0 && height > 0)) return FALLBACK_RATIO;
   return Math.min(MAX_RATIO, Math.max(MIN_RATIO, width / height));
 }

@@ -276,7 +276,6 @@ export const en = {
   'error.rate_limited': 'Too many attempts. Please wait a little.',
   'error.unauthorized': 'Your session has ended. Please log in again.',
   'error.not_found': 'Not found.',
-  'error.contact_exists': 'This person is already in your contacts.',
   'error.cannot_add_self': 'You cannot add yourself.',
   'error.too_large': 'This is too large to send.',
   'error.unsupported_image': 'Only JPEG and PNG photos can be sent.',

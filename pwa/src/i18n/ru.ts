@@ -286,7 +286,6 @@ export const ru: Record<MessageKey, Message> = {
   'error.rate_limited': 'Слишком много попыток. Подождите немного.',
   'error.unauthorized': 'Сеанс завершён. Войдите снова.',
   'error.not_found': 'Не найдено.',
-  'error.contact_exists': 'Этот человек уже есть в ваших контактах.',
   'error.cannot_add_self': 'Нельзя добавить самого себя.',
   'error.too_large': 'Слишком большой размер для отправки.',
   'error.unsupported_image': 'Можно отправлять только фото в форматах JPEG и PNG.',

@@ -4,7 +4,7 @@ export type Lang = 'en' | 'ru';
 export const LANGS: readonly Lang[] = ['en', 'ru'];
 
 /** Plural forms per Intl.PluralRules category; `other` is always required. */
-export interface PluralForms {
+interface PluralForms {
   zero?: string;
   one?: string;
   two?: string;

@@ -9,7 +9,7 @@ import { type Storage, StorageLockedError, type WriteOp } from '../storage/stora
 import { ApiError } from '../transport/errors.ts';
 import { type OutboxItem, RECORD, type StoredMessage } from './records.ts';
 
-export interface SendResult {
+interface SendResult {
   readonly relayId: number;
 }
 

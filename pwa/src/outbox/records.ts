@@ -21,7 +21,7 @@ export interface StoredPhoto extends PhotoInfo {
   readonly header?: Uint8Array;
 }
 
-export type StoredBody =
+type StoredBody =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'photo'; readonly photo: StoredPhoto }
   /** A timeline entry, not a message: the contact's identity key changed here. */

@@ -8,9 +8,9 @@ import type { PhotoMime } from './sniff.ts';
 /** Longest side after downscaling: plenty for a phone screen, far below camera originals. */
 export const MAX_DIMENSION = 2560;
 /** Longest side of the inline thumbnail. */
-export const THUMBNAIL_DIMENSION = 160;
+const THUMBNAIL_DIMENSION = 160;
 /** crypto-core MAX_THUMBNAIL_BYTES: the thumbnail travels inside the encrypted message. */
-export const MAX_THUMBNAIL_BYTES = 16_384;
+const MAX_THUMBNAIL_BYTES = 16_384;
 const JPEG_QUALITY = 0.88;
 
 export interface Encoded {

@@ -83,7 +83,7 @@ export async function createAccountKeys(
  * Records that the upload createAccountKeys returned was accepted by the relay (identity,
  * signed prekeys and the first one-time batches), so no maintenance run repeats it.
  */
-export async function markAccountKeysPublished(storage: Storage, now: number = Date.now()): Promise<void> {
+async function markAccountKeysPublished(storage: Storage, now: number = Date.now()): Promise<void> {
   const state = await loadPrekeyState(storage);
   const next: StoredPrekeyState = {
     ...state,

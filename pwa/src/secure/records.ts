@@ -48,7 +48,7 @@ export interface PendingIds {
 }
 
 /** A replaced signed prekey pair (X25519 + last-resort ML-KEM) whose secrets are still held. */
-export interface RetiredPrekeys {
+interface RetiredPrekeys {
   readonly signedPreKeyId: number;
   readonly pqPreKeyId: number;
   /**
@@ -128,9 +128,4 @@ export interface StoredPeer {
   readonly sentOrder?: number;
   /** The sender time given to that message: the next one never carries an earlier time. */
   readonly lastSentAt?: number;
-}
-
-/** A session as stored: crypto-core's serialised bytes. */
-export interface StoredSession {
-  readonly bytes: Uint8Array;
 }

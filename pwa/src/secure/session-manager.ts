@@ -680,7 +680,7 @@ const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padSt
  * Whether a session's ratchet has moved past its handshake: the initiator has had a reply, or
  * the responder has sent or taken a new DH ratchet step (Double Ratchet §3.5).
  */
-export function hasMovedOn(s: SessionState): boolean {
+function hasMovedOn(s: SessionState): boolean {
   if (s.role === 'initiator') return s.pendingInitialHeader === null;
   return (s.sendingChain?.counter ?? 0) > 0 || s.previousChains.length > 0;
 }

@@ -15,7 +15,7 @@
 import { computed, type Signal, signal } from '@preact/signals-react';
 import { base64 } from '@scure/base';
 import { language, setLanguage } from '../i18n/i18n.ts';
-import { applyUpdate, dismissUpdate, registerServiceWorker, update } from '../pwa/update.ts';
+import { createUpdatePrompt } from '../pwa/update.ts';
 import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
 import {
   eraseIdbStorage,
@@ -490,6 +490,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       }
     };
 
+  const updates = createUpdatePrompt();
+
   const app: RunningApp = {
     auth,
     connection,
@@ -497,7 +499,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     chats,
     keyChanges,
     language,
-    update,
+    update: updates.update,
     storagePersisted,
     notice,
     lock: lockState,
@@ -505,7 +507,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     loginConflict,
 
     async start() {
-      if (options.registerServiceWorker !== false) registerServiceWorker();
+      if (options.registerServiceWorker !== false) updates.register();
       window.addEventListener('online', onOnline);
       for (const e of ACTIVITY) window.addEventListener(e, onActivity, { passive: true });
       document.addEventListener('visibilitychange', onVisibility);
@@ -786,8 +788,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     }),
 
     setLanguage,
-    applyUpdate,
-    dismissUpdate,
+    applyUpdate: updates.apply,
+    dismissUpdate: updates.dismiss,
     dismissNotice() {
       notice.value = null;
       void storage?.delete(NOTICE).catch(() => undefined);

@@ -147,6 +147,18 @@ describe('Messenger over the real relay', () => {
         .toEqual([]);
   });
 
+  it('adding someone who is already a contact changes nothing and raises no error (the relay answers 200)', async () => {
+    const [alice, bob] = await pair();
+    const b = bob.user.username;
+    await alice.m.sendText(b, 'kept');
+    const chatsBefore = alice.sinks.chats.value;
+    await alice.m.addContact(b);
+    expect(alice.sinks.contacts.value.map((c) => c.username)).toEqual([b]);
+    expect(alice.sinks.chats.value.map((c) => c.contact)).toEqual(chatsBefore.map((c) => c.contact));
+    expect(texts(alice, b)).toEqual(['kept']);
+    expect((await alice.m.sm.peers()).map((p) => p.username)).toEqual([b]);
+  });
+
   it('counts unread messages in the chat list and clears them when the chat is read', async () => {
     const [alice, bob] = await pair();
     const a = alice.user.username;

@@ -22,8 +22,7 @@ import { PrekeyUpkeep } from './messenger/prekey-upkeep.ts';
 import { ReadMarks } from './messenger/read-marks.ts';
 import type { MessengerSinks } from './messenger/sinks.ts';
 
-export { MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
-export type { MessengerSinks, OwnIdentityWarning } from './messenger/sinks.ts';
+export type { MessengerSinks } from './messenger/sinks.ts';
 
 export interface MessengerOptions {
   readonly username: string;

@@ -24,7 +24,6 @@ export type AppErrorCode =
   | 'rate_limited'
   | 'unauthorized'
   | 'not_found'
-  | 'contact_exists'
   | 'cannot_add_self'
   | 'too_large'
   | 'unsupported_image'
@@ -56,7 +55,7 @@ export interface AppErrorShape {
  * store is open; the app works offline in this state too — see `connection` for whether the
  * relay is reachable.
  */
-export type AuthStatus = 'loading' | 'signed-out' | 'locked' | 'signed-in';
+type AuthStatus = 'loading' | 'signed-out' | 'locked' | 'signed-in';
 
 /** The app lock: what protects the store's data key, and the idle time before it locks. */
 export interface LockState {
@@ -86,7 +85,7 @@ export interface RegistrationStart {
   readonly secretGroups: readonly string[];
 }
 
-export interface RegistrationDone {
+interface RegistrationDone {
   /** One-time recovery codes: shown once, never stored by the app. */
   readonly recoveryCodes: readonly string[];
 }
@@ -161,7 +160,7 @@ export interface PhotoInfo {
   readonly size: number;
 }
 
-export type MessageBody =
+type MessageBody =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'photo'; readonly photo: PhotoInfo }
   /**
@@ -239,7 +238,7 @@ export interface UpdateState {
 
 // ── the whole interface ───────────────────────────────────────────────────────────────────
 
-export interface AppState {
+interface AppState {
   readonly auth: ReadonlySignal<AuthState>;
   readonly connection: ReadonlySignal<ConnectionStatus>;
   readonly contacts: ReadonlySignal<readonly Contact[]>;
@@ -270,7 +269,7 @@ export interface AppState {
  */
 export type AppNotice = 'protocol_reset';
 
-export interface AppActions {
+interface AppActions {
   // registration and sessions
   startRegistration(username: string): Promise<RegistrationStart>;
   /**

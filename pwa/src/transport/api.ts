@@ -44,7 +44,7 @@ export interface Session {
   readonly username: string;
 }
 
-export const toTokens = (w: SessionTokensWire, now = Date.now()): Tokens => ({
+const toTokens = (w: SessionTokensWire, now = Date.now()): Tokens => ({
   accessToken: w.access_token,
   refreshToken: w.refresh_token,
   accessExpiresAt: now + w.expires_in * 1000,

@@ -85,7 +85,7 @@ function CodeForm({
 }
 
 /** Current code → the new secret's QR → a code of the new secret → done. */
-export function ReenrolDialog({ onClose }: { onClose: () => void }) {
+function ReenrolDialog({ onClose }: { onClose: () => void }) {
   useSignals();
   const app = useApp();
   const id = useId();
@@ -154,7 +154,7 @@ export function ReenrolDialog({ onClose }: { onClose: () => void }) {
 }
 
 /** Current code → the new recovery codes, shown once. */
-export function NewRecoveryCodesDialog({ onClose }: { onClose: () => void }) {
+function NewRecoveryCodesDialog({ onClose }: { onClose: () => void }) {
   useSignals();
   const app = useApp();
   const [codes, setCodes] = useState<readonly string[] | null>(null);

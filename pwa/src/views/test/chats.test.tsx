@@ -1,6 +1,7 @@
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { setLanguage } from '../../i18n/i18n.ts';
+import { AppError } from '../../state/errors.ts';
 import { makeTestApp, renderAt } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
@@ -112,17 +113,35 @@ describe('ChatsView', () => {
 
   it('explains why a contact cannot be added', async () => {
     const t = withChats();
-    renderAt(t.app, '/chats');
-    fireEvent.change(screen.getByLabelText('Their username'), { target: { value: 'bob' } });
+    // The real app's answer for a name with no account (state/error-map.ts toAddContactError).
+    const app = {
+      ...t.app,
+      addContact: async () => {
+        throw new AppError('unknown_user');
+      },
+    };
+    renderAt(app, '/chats');
+    fireEvent.change(screen.getByLabelText('Their username'), { target: { value: 'nobody' } });
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Add' }));
     });
-    expect(screen.getByText('This person is already in your contacts.')).toBeTruthy();
+    expect(screen.getByText('There is no account with this username.')).toBeTruthy();
     fireEvent.change(screen.getByLabelText('Their username'), { target: { value: 'alice' } });
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Add' }));
     });
     expect(screen.getByText('You cannot add yourself.')).toBeTruthy();
+  });
+
+  it('adding someone already in the contacts is no error, as in the real app', async () => {
+    const t = withChats();
+    renderAt(t.app, '/chats');
+    fireEvent.change(screen.getByLabelText('Their username'), { target: { value: 'bob' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Add' }));
+    });
+    expect(screen.getByText('bob is in your contacts.')).toBeTruthy();
+    expect(t.contacts.value.filter((c) => c.username === 'bob')).toHaveLength(1);
   });
 
   it('opens a chat without reloading the page (client-side navigation)', async () => {

@@ -1,7 +1,15 @@
-// A real app-state object for view tests: real @preact signals (the same kind the state layer
-// exposes) plus in-memory actions that record their calls and behave like the contract in
-// src/state/types.ts. Views are rendered through the real route table (src/app/routes.tsx)
-// in a memory router, so guards and navigation are the production ones.
+// A FAKE app-state object for view tests. It has the real kind of signals (@preact) and the
+// App interface of src/state/types.ts, and its actions record their calls and change those
+// signals in memory, mirroring what the real app (src/state/app.ts) publishes — for example
+// adding someone already in the contacts changes nothing, as the relay answers 200
+// (src/state/messenger.test.ts holds the real behaviour). What it does NOT do: no relay, no
+// storage, no encryption. Messages never leave the 'sending' state and nothing arrives;
+// photos stay 'loading' and sendPhoto adds no message; safety numbers and QR payloads are
+// fixed strings (`sd-safety:<contact>`); TOTP, recovery and lock checks compare with the fixed
+// values below; no error the relay would send (rate limits, network) is ever raised.
+// The state layer itself is tested over the real relay (src/state/*.test.ts); views are
+// rendered through the real route table (src/app/routes.tsx) in a memory router, so guards
+// and navigation are the production ones.
 import { computed, type Signal, signal } from '@preact/signals-react';
 import { render } from '@testing-library/react';
 import { createMemoryRouter, Outlet, RouterProvider } from 'react-router';
@@ -200,7 +208,7 @@ export function makeTestApp(init: { signedIn?: string | null; locked?: string } 
     },
     async addContact(username) {
       record('addContact', username);
-      if (contacts.value.some((c) => c.username === username)) throw new AppError('contact_exists');
+      if (contacts.value.some((c) => c.username === username)) return; // as the real app: no change
       contacts.value = [
         ...contacts.value,
         { username, verified: false, keyChanged: false, addedAt: Date.now() },
