@@ -84,6 +84,8 @@ const until = (check: () => boolean) =>
 /** A user's socket (started, online) and its socket-first requests, with the HTTP calls counted. */
 async function connect(user: RelayUser, options: { start?: boolean; timeoutMs?: number } = {}) {
   const tap: Tap = { fault: 'none', written: [] };
+  /** What the browser would say of its network (navigator.onLine). */
+  const network = { online: true };
   const socket = new RelaySocket({
     url: relayWsUrl(),
     token: async () => user.api.http.accessToken,
@@ -91,6 +93,7 @@ async function connect(user: RelayUser, options: { start?: boolean; timeoutMs?: 
     onFrame: () => undefined,
     createSocket: (url) => new TappedSocket(url, tap),
     backoff: { baseMs: 10, maxMs: 20 },
+    isOnline: () => network.online,
   });
   stops.push(() => socket.stop());
   const http = { send: 0, ack: 0 };
@@ -115,7 +118,7 @@ async function connect(user: RelayUser, options: { start?: boolean; timeoutMs?: 
     socket.start();
     await until(() => socket.status === 'online');
   }
-  return { socket, relay, tap, http, paths };
+  return { socket, relay, tap, http, paths, network };
 }
 
 /** What the relay holds for `user` (GET /get_messages: stored, not yet acknowledged). */
@@ -164,6 +167,19 @@ describe('sending over the socket', () => {
     expect(await b.relay.ack([sent.id])).toEqual({ acked: 1, photos_acked: 0 });
     expect(b.paths).toEqual(['ack:http']);
     expect(await stored(bob)).toEqual([]);
+  });
+
+  it('does not write to a socket still open while the browser reports no network', async () => {
+    const alice = await registerOnRelay('sfa');
+    const bob = await registerOnRelay('sfb');
+    const a = await connect(alice);
+    a.network.online = false;
+    await a.relay.sendMessage(bob.username, 'net-1', bytes(8));
+    expect([a.paths, a.tap.written, a.socket.status]).toEqual([['send:http'], ['auth'], 'online']);
+    a.network.online = true;
+    await a.relay.sendMessage(bob.username, 'net-2', bytes(9));
+    expect(a.paths).toEqual(['send:http', 'send:socket']);
+    expect((await stored(bob)).length).toBe(2);
   });
 
   it.each([

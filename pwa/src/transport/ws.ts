@@ -142,8 +142,16 @@ export class RelaySocket {
    */
   request(frame: SocketRequest, timeoutMs = WS_REQUEST_TIMEOUT_MS): Promise<unknown> {
     const socket = this.socket;
-    // Request frames only after `ready`: earlier the relay answers `not_ready` with no id.
-    if (!socket || this.statusValue !== 'online' || socket.readyState !== OPEN)
+    // Request frames only after `ready`: earlier the relay answers `not_ready` with no id. Not
+    // while the browser reports no network either: a socket can stay open through that with its
+    // frames held (Chromium does so), and the request would wait out its timeout instead of
+    // failing over HTTP at once and waiting in the outbox for the network.
+    if (
+      !socket ||
+      this.statusValue !== 'online' ||
+      socket.readyState !== OPEN ||
+      !(this.options.isOnline ?? browserOnline)()
+    )
       return Promise.reject(new SocketUnavailable('not_open'));
     if (this.pending.size >= WS_MAX_REQUESTS_IN_FLIGHT) return Promise.reject(new SocketUnavailable('busy'));
     const id = this.nextRequestId;
