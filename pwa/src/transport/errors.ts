@@ -1,5 +1,6 @@
-// Errors from the relay, typed: the relay answers every failure with
-// {"error": "<code>", "message": "<text>"} (issue #3); network failures get code 'network'.
+// Errors from the relay, typed: the relay answers every failure with {"error": "<code>",
+// "message": "<text>"} (spec/openapi.yaml, components Error), over HTTP and in a WebSocket
+// response frame alike; network failures get code 'network'.
 // The message is the relay's text; nothing the client sent is ever put into it.
 
 export class ApiError extends Error {

@@ -1,4 +1,4 @@
-// The WebSocket half of the transport (issue #3 "GET /ws", issue #4 §8): one connection to
+// The WebSocket half of the transport (spec/openapi.yaml GET /ws): one connection to
 // the relay's stream, authenticated by the FIRST message (never a token in the URL), resumed
 // from the last cursor after every reconnect, reconnecting with exponential backoff + jitter.
 // It only moves frames: decrypting and acknowledging are the secure layer's job. Once
