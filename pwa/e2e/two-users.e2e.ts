@@ -34,6 +34,15 @@ const TEXTS = [
 /** The ordering barrier of the offline test: sent after the queued message was delivered. */
 const AFTER_RECONNECT = 'sent after reconnecting';
 const secrets: Record<string, string> = {};
+/**
+ * How each side's sends and acknowledgements reached the relay: the types of the frames its
+ * pages wrote on their WebSockets (the type only: the auth frame holds the token) and its
+ * POST /send_message and POST /ack requests.
+ */
+const wire: Record<'alice' | 'bob', { frames: string[]; posts: string[] }> = {
+  alice: { frames: [], posts: [] },
+  bob: { frames: [], posts: [] },
+};
 /** Bytes of the photos as the receivers decrypted them, for the plaintext canary. */
 const photoBytes: Uint8Array[] = [];
 
@@ -60,7 +69,19 @@ beforeAll(async () => {
         return url;
       };
     });
-    ctx[who] = { context, page: await context.newPage() };
+    const page = await context.newPage();
+    page.on('websocket', (ws) =>
+      ws.on('framesent', (frame) => {
+        const type =
+          typeof frame.payload === 'string' ? (JSON.parse(frame.payload) as { type?: unknown }).type : null;
+        if (typeof type === 'string') wire[who].frames.push(type);
+      }),
+    );
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (request.method() === 'POST' && /\/(send_message|ack)$/.test(path)) wire[who].posts.push(path);
+    });
+    ctx[who] = { context, page };
   }
 });
 
@@ -111,6 +132,10 @@ const composer = (page: Page, contact: string) =>
 const inChat = (page: Page, text: string) =>
   page.locator('.message-scroller').getByText(text, { exact: true }).waitFor({ timeout: 30_000 });
 
+/** Waits until the app's socket is open and authenticated (the offline banner is gone). */
+const socketOnline = (page: Page) =>
+  page.locator('.banner-offline').waitFor({ state: 'hidden', timeout: 30_000 });
+
 async function sendText(page: Page, contact: string, text: string): Promise<void> {
   const box = composer(page, contact);
   await box.fill(text);
@@ -126,6 +151,8 @@ describe('two users, end to end', () => {
     await addContact(bob.page, ALICE);
     await openChat(alice.page, BOB);
     await openChat(bob.page, ALICE);
+    await socketOnline(alice.page);
+    await socketOnline(bob.page);
     await sendText(alice.page, BOB, 'Привет, Bob! 🦊🔐 first secret line');
     await inChat(bob.page, 'Привет, Bob! 🦊🔐 first secret line');
     await sendText(bob.page, ALICE, 'Hi Alice 👋 second secret line');
@@ -137,6 +164,15 @@ describe('two users, end to end', () => {
       .locator('.message-scroller .delivery-delivered')
       .first()
       .waitFor({ timeout: 30_000 });
+  });
+
+  it('sent and acknowledged those over the WebSocket while online: no POST /send_message or /ack', () => {
+    // spec/openapi.yaml GET /ws: a send frame is POST /send_message over the open socket.
+    expect(wire.alice.frames).toContain('send');
+    expect(wire.bob.frames).toContain('send');
+    // Bob acknowledged Alice's message (she was shown it delivered).
+    expect(wire.bob.frames).toContain('ack');
+    expect([...wire.alice.posts, ...wire.bob.posts]).toEqual([]);
   });
 
   it('sends a photo with GPS EXIF both ways; the receiver gets it decrypted and without metadata', async () => {

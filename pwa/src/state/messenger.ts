@@ -10,6 +10,7 @@ import type { StoredMessage } from '../outbox/records.ts';
 import { SessionManager } from '../secure/session-manager.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { RelayApi } from '../transport/api.ts';
+import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketStatus } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
 import { AckBatcher } from './messenger/acks.ts';
@@ -64,7 +65,9 @@ export class Messenger {
     this.readMarks = new ReadMarks(storage, clock);
     const memory = new ChatMemory(sinks, sm, this.readMarks);
     this.memory = memory;
-    this.acks = new AckBatcher(api);
+    // Sends and acknowledgements take the socket while it is open and authenticated.
+    const relay = new SocketFirst({ api, socket: () => this.socket });
+    this.acks = new AckBatcher(relay);
     this.ownIdentity = new OwnIdentityWatch({
       username: o.username,
       storage,
@@ -88,7 +91,7 @@ export class Messenger {
       onIdentityReplaced: (at) => this.ownIdentity.warn(at),
       onPrekeysLow: () => this.prekeys.topUp(),
     });
-    this.outgoing = new Outgoing({ storage, api, sm, memory, clock });
+    this.outgoing = new Outgoing({ storage, api, relay, sm, memory, clock });
     this.outbox = this.outgoing.outbox;
     this.photos = new PhotoLoader({ storage, api, sinks, memory, acks: this.acks });
   }

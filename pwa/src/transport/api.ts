@@ -4,6 +4,7 @@ import { base64 } from '@scure/base';
 import { ApiError } from './errors.ts';
 import { HttpClient, type HttpOptions, type Tokens } from './http.ts';
 import type {
+  AckBodyWire,
   AckResultWire,
   BundleWire,
   ContactListWire,
@@ -16,6 +17,7 @@ import type {
   RecoveryCodesWire,
   RegisterConfirmWire,
   RegisterStartWire,
+  SendMessageBodyWire,
   SendMessageResultWire,
   SessionListWire,
   SessionTokensWire,
@@ -110,6 +112,26 @@ const signedIn = (k: { key_id: number; public_key: string; signature: string }, 
   publicKey: unb64(k.public_key, `${field}.public_key`),
   signature: unb64(k.signature, `${field}.signature`),
 });
+
+/** POST /send_message's body; a send frame on the socket carries the same (transport/ws.ts). */
+export const sendMessageBody = (to: string, clientId: string, body: Uint8Array): SendMessageBodyWire => ({
+  to,
+  client_id: clientId,
+  body: b64(body),
+});
+
+/** POST /ack's body (empty lists left out); an ack frame on the socket carries the same. */
+export function ackBody(
+  ids: readonly number[],
+  photoIds: readonly string[] = [],
+  noReceiptIds: readonly number[] = [],
+): AckBodyWire {
+  const body: { ids?: number[]; photo_ids?: string[]; no_receipt_ids?: number[] } = {};
+  if (ids.length) body.ids = [...ids];
+  if (photoIds.length) body.photo_ids = [...photoIds];
+  if (noReceiptIds.length) body.no_receipt_ids = [...noReceiptIds];
+  return body;
+}
 
 function qrImageOf(w: RegisterStartWire): string {
   if (typeof w.qr_png === 'string' && w.qr_png.startsWith('data:image/png;base64,')) return w.qr_png;
@@ -310,7 +332,7 @@ export class RelayApi {
 
   sendMessage(to: string, clientId: string, body: Uint8Array): Promise<SendMessageResultWire> {
     return this.http.request<SendMessageResultWire>('POST', '/send_message', {
-      body: { to, client_id: clientId, body: b64(body) },
+      body: sendMessageBody(to, clientId, body),
     });
   }
 
@@ -338,10 +360,6 @@ export class RelayApi {
     photoIds: readonly string[] = [],
     noReceiptIds: readonly number[] = [],
   ): Promise<AckResultWire> {
-    const body: { ids?: number[]; photo_ids?: string[]; no_receipt_ids?: number[] } = {};
-    if (ids.length) body.ids = [...ids];
-    if (photoIds.length) body.photo_ids = [...photoIds];
-    if (noReceiptIds.length) body.no_receipt_ids = [...noReceiptIds];
-    return this.http.request<AckResultWire>('POST', '/ack', { body });
+    return this.http.request<AckResultWire>('POST', '/ack', { body: ackBody(ids, photoIds, noReceiptIds) });
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiErrorFrom } from './errors.ts';
+import { apiErrorFrom, apiErrorOf } from './errors.ts';
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
@@ -32,5 +32,21 @@ describe('apiErrorFrom', () => {
     expect([e.code, e.message]).toEqual(['http_502', 'Bad Gateway']);
     const weird = await apiErrorFrom(json(400, { error: 'NOT A CODE <script>', message: 5 }));
     expect(weird.code).toBe('http_400');
+  });
+
+  it("gives a socket response frame's error the same ApiError as the same HTTP answer", async () => {
+    // spec/ws-frames.schema.json ResponseFrame: the HTTP status and body; Retry-After travels
+    // as retry_after_seconds.
+    const body = { error: 'rate_limited', message: 'sending too fast', retry_after_seconds: 3 };
+    const overHttp = await apiErrorFrom(json(429, body, { 'retry-after': '3' }));
+    const overSocket = apiErrorOf(429, body, 'request failed');
+    expect([overSocket.status, overSocket.code, overSocket.message, overSocket.retryAfter]).toEqual([
+      overHttp.status,
+      overHttp.code,
+      overHttp.message,
+      overHttp.retryAfter,
+    ]);
+    expect(overSocket.retryAfter).toBe(3);
+    expect(apiErrorOf(500, 'not an object', 'request failed').code).toBe('http_500');
   });
 });

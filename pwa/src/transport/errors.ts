@@ -1,5 +1,6 @@
-// Errors from the relay, typed: the relay answers every failure with
-// {"error": "<code>", "message": "<text>"} (spec/openapi.yaml "Error"); network failures get code 'network'.
+// Errors from the relay, typed: the relay answers every failure with {"error": "<code>",
+// "message": "<text>"} (spec/openapi.yaml, components Error), over HTTP and in a WebSocket
+// response frame alike; network failures get code 'network'.
 // The message is the relay's text; nothing the client sent is ever put into it.
 
 export class ApiError extends Error {
@@ -19,28 +20,40 @@ export class ApiError extends Error {
 
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
-function retryAfterOf(headers: Headers, body: Record<string, unknown> | null): number | undefined {
+function retryAfterOf(body: Record<string, unknown> | null, header: string | null): number | undefined {
   for (const field of ['retry_after', 'retry_after_seconds']) {
     const v = body?.[field];
     if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
   }
-  const header = headers.get('retry-after');
   if (header && /^\d{1,9}$/.test(header)) return Number(header);
   return undefined;
 }
 
+/**
+ * The ApiError for a relay error answer: an HTTP response's status and parsed JSON body, or a
+ * WebSocket response frame's `status` and `body`, which carry the same answer
+ * (spec/ws-frames.schema.json ResponseFrame), so both paths give the app the same error.
+ */
+export function apiErrorOf(
+  status: number,
+  body: unknown,
+  fallbackMessage: string,
+  retryAfterHeader: string | null = null,
+): ApiError {
+  const fields =
+    body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
+  const code = typeof fields?.error === 'string' && CODE.test(fields.error) ? fields.error : `http_${status}`;
+  const message = typeof fields?.message === 'string' ? fields.message.slice(0, 500) : fallbackMessage;
+  return new ApiError(status, code, message, retryAfterOf(fields, retryAfterHeader));
+}
+
 /** Builds the ApiError for a non-2xx response (reads its body). */
 export async function apiErrorFrom(response: Response): Promise<ApiError> {
-  let body: Record<string, unknown> | null = null;
+  let body: unknown = null;
   try {
-    const parsed: unknown = await response.json();
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-      body = parsed as Record<string, unknown>;
+    body = await response.json();
   } catch {
     // Not JSON (a proxy's HTML page, an empty body): fall back to the status alone.
   }
-  const code =
-    typeof body?.error === 'string' && CODE.test(body.error) ? body.error : `http_${response.status}`;
-  const message = typeof body?.message === 'string' ? body.message.slice(0, 500) : response.statusText;
-  return new ApiError(response.status, code, message, retryAfterOf(response.headers, body));
+  return apiErrorOf(response.status, body, response.statusText, response.headers.get('retry-after'));
 }

@@ -29,3 +29,25 @@ export type MessagesPageWire = Json<'getMessages', 200>;
 export type AckResultWire = Json<'ack', 200>;
 export type SessionListWire = Json<'listSessions', 200>;
 export type RecoveryCodesWire = Json<'regenerateRecoveryCodes', 200>;
+
+/** A JSON request body of operation `Op`. */
+type JsonBody<Op extends keyof operations> = operations[Op] extends {
+  requestBody?: { content: { 'application/json': infer Body } };
+}
+  ? Body
+  : never;
+
+export type SendMessageBodyWire = JsonBody<'sendMessage'>;
+export type AckBodyWire = JsonBody<'ack'>;
+
+// WebSocket frames (GET /ws): spec/ws-frames.schema.json, which spec/openapi.yaml references
+// (components WsClientFrame, WsServerFrame), so `npm run gen:api -w pwa` generates them into
+// openapi.d.ts with the HTTP types and the same drift test holds them to the schema.
+export type AuthFrameWire = Schemas['AuthFrame'];
+/** A send frame: its `message` is POST /send_message's body (the schema leaves it to that route). */
+export type SendFrameWire = Omit<Schemas['SendFrame'], 'message'> & { message: SendMessageBodyWire };
+/** An ack frame: its `ack` is POST /ack's body. */
+export type AckFrameWire = Omit<Schemas['AckFrame'], 'ack'> & { ack: AckBodyWire };
+export type ResponseFrameWire = Schemas['ResponseFrame'];
+export type WsServerFrameWire = Schemas['WsServerFrame'];
+export type WsCloseCodeWire = Schemas['WsCloseCode'];

@@ -1,8 +1,14 @@
 // The WebSocket half of the transport (spec/openapi.yaml GET /ws): one connection to
 // the relay's stream, authenticated by the FIRST message (never a token in the URL), resumed
 // from the last cursor after every reconnect, reconnecting with exponential backoff + jitter.
-// It only moves frames: decrypting and acknowledging are the secure layer's job.
+// It only moves frames: decrypting and acknowledging are the secure layer's job. Once
+// authenticated it also carries request frames — a send or an acknowledgement, answered by one
+// response frame (spec/openapi.yaml GET /ws, spec/ws-frames.schema.json) — for which a
+// request that gets no answer here is reported as SocketUnavailable, so the caller can make it
+// over HTTP instead (transport/socket-first.ts).
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
+import { apiErrorOf } from './errors.ts';
+import type { AckFrameWire, AuthFrameWire, ResponseFrameWire, SendFrameWire } from './wire.ts';
 
 export type SocketStatus = 'connecting' | 'online' | 'offline';
 
@@ -44,11 +50,45 @@ export interface RelaySocketOptions {
   readonly isOnline?: () => boolean;
 }
 
+/**
+ * How long a request frame waits for its response. A socket can go silent without closing (a
+ * dead link before the relay's heartbeat notices); past this the request is given up here and
+ * made over HTTP, where the relay's idempotency by client_id makes a second arrival harmless.
+ */
+export const WS_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Request frames unanswered at once on one socket; more go over HTTP. Below the relay's 64,
+ * beyond which it closes the socket with 4429 (spec/ws-frames.schema.json ClientFrame).
+ */
+export const WS_MAX_REQUESTS_IN_FLIGHT = 32;
+
+/** A request frame without its id, which the socket assigns. */
+export type SocketRequest = Omit<SendFrameWire, 'id'> | Omit<AckFrameWire, 'id'>;
+
+/**
+ * A request the socket could not get answered: not open and authenticated, too many in flight,
+ * closed before the answer, or no answer in time. The relay may or may not have acted on it.
+ */
+export class SocketUnavailable extends Error {
+  constructor(readonly reason: 'not_open' | 'busy' | 'closed' | 'timeout') {
+    super(`socket request not answered: ${reason}`);
+    this.name = 'SocketUnavailable';
+  }
+}
+
+interface Pending {
+  readonly resolve: (body: unknown) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
 const browserOnline = () => typeof navigator === 'undefined' || navigator.onLine !== false;
 
 // relay/src/ws/frames.ts CLOSE: 4401 unauthorized, 4403 session ended (logout / logout-all).
 const AUTH_FAILED_CLOSES = new Set([4401, 4403]);
 const DEFAULT_MAX_FRAME = 512 * 1024;
+/** WebSocket.OPEN (the same value in the browser and in `ws`). */
+const OPEN = 1;
 
 /** Same-origin WebSocket URL for a path such as '/api/ws'. */
 export function sameOriginWsUrl(
@@ -64,6 +104,8 @@ export class RelaySocket {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = true;
   private statusValue: SocketStatus = 'offline';
+  private readonly pending = new Map<number, Pending>();
+  private nextRequestId = 0;
 
   constructor(private readonly options: RelaySocketOptions) {}
 
@@ -89,7 +131,65 @@ export class RelaySocket {
       s.onmessage = null;
       s.close(1000, 'client stop');
     }
+    this.failPending();
     this.setStatus('offline');
+  }
+
+  /**
+   * Sends a request frame and resolves with the 2xx body of its response frame; an error
+   * response rejects with the ApiError the HTTP route's answer would give (transport/errors.ts).
+   * Rejects with SocketUnavailable when it cannot be answered here (see that class).
+   */
+  request(frame: SocketRequest, timeoutMs = WS_REQUEST_TIMEOUT_MS): Promise<unknown> {
+    const socket = this.socket;
+    // Request frames only after `ready`: earlier the relay answers `not_ready` with no id. Not
+    // while the browser reports no network either: a socket can stay open through that with its
+    // frames held (Chromium does so), and the request would wait out its timeout instead of
+    // failing over HTTP at once and waiting in the outbox for the network.
+    if (
+      !socket ||
+      this.statusValue !== 'online' ||
+      socket.readyState !== OPEN ||
+      !(this.options.isOnline ?? browserOnline)()
+    )
+      return Promise.reject(new SocketUnavailable('not_open'));
+    if (this.pending.size >= WS_MAX_REQUESTS_IN_FLIGHT) return Promise.reject(new SocketUnavailable('busy'));
+    const id = this.nextRequestId;
+    this.nextRequestId = id >= Number.MAX_SAFE_INTEGER ? 0 : id + 1;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new SocketUnavailable('timeout'));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      try {
+        socket.send(JSON.stringify({ ...frame, id } satisfies SendFrameWire | AckFrameWire));
+      } catch {
+        this.settle(id)?.reject(new SocketUnavailable('closed'));
+      }
+    });
+  }
+
+  /** Removes a pending request and returns it, or undefined if it was already settled. */
+  private settle(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  /** The socket is gone: every request still waiting is made elsewhere by its caller. */
+  private failPending(): void {
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(new SocketUnavailable('closed'));
+  }
+
+  private onResponse(f: ResponseFrameWire): void {
+    // An answer after the timeout finds nothing: the request has been made over HTTP already.
+    const p = typeof f.id === 'number' ? this.settle(f.id) : undefined;
+    if (!p) return;
+    if (typeof f.status === 'number' && f.status >= 200 && f.status < 300) p.resolve(f.body);
+    else p.reject(apiErrorOf(Number(f.status) || 0, f.body, 'request failed'));
   }
 
   /** Reconnect now (e.g. the browser's `online` event), skipping the remaining backoff. */
@@ -148,7 +248,9 @@ export class RelaySocket {
     const maxFrame = this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME;
     socket.onopen = () => {
       // spec: authenticate before any data; the cursor says where to resume.
-      socket.send(JSON.stringify({ type: 'auth', token, cursor: this.options.cursor() }));
+      socket.send(
+        JSON.stringify({ type: 'auth', token, cursor: this.options.cursor() } satisfies AuthFrameWire),
+      );
     };
     socket.onmessage = (ev) => {
       const text = typeof ev.data === 'string' ? ev.data : null;
@@ -165,6 +267,11 @@ export class RelaySocket {
       if (!frame || typeof frame !== 'object' || typeof (frame as { type?: unknown }).type !== 'string')
         return;
       const f = frame as ServerFrame;
+      if (f.type === 'response') {
+        // Answers to this client's requests, not stream items.
+        this.onResponse(f as unknown as ResponseFrameWire);
+        return;
+      }
       // relay/src/ws/hub.ts: {type:"ready", cursor} once authenticated; a bad token closes 4401.
       if (f.type === 'ready') {
         this.attempt = 0;
@@ -176,7 +283,10 @@ export class RelaySocket {
       // onclose follows and schedules the reconnect.
     };
     socket.onclose = (ev) => {
-      if (this.socket === socket) this.socket = null;
+      if (this.socket === socket) {
+        this.socket = null;
+        this.failPending();
+      }
       if (AUTH_FAILED_CLOSES.has(ev.code)) this.options.onAuthFailed?.();
       this.scheduleReconnect();
     };

@@ -1,8 +1,9 @@
 // Acknowledgement batching: what this device has stored is acknowledged to the relay in one
-// POST /ack per short delay (spec/protocol.md §7.6), so a burst of messages costs one request.
+// acknowledgement per short delay (spec/protocol.md §7.6), so a burst of messages costs one
+// request: an ack frame on the open socket, else POST /ack (transport/socket-first.ts).
 // A failed acknowledgement is queued again: the relay keeps the items and sends them again,
 // and they are then recognised as duplicates.
-import type { RelayApi } from '../../transport/api.ts';
+import type { SocketFirst } from '../../transport/socket-first.ts';
 
 const ACK_DELAY_MS = 50;
 /** Items of each kind per POST /ack (the relay's limit per list). */
@@ -14,7 +15,7 @@ export class AckBatcher {
   private noReceipt: number[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly api: Pick<RelayApi, 'ack'>) {}
+  constructor(private readonly api: Pick<SocketFirst, 'ack'>) {}
 
   /** A stored message, acknowledged with a delivery receipt to its sender. */
   message(relayId: number): void {

@@ -1,6 +1,6 @@
 // Outbox scheduling: outgoing messages are stored with their outbox item in one transaction,
-// sealed and sent in creation order (src/outbox/outbox.ts), retried with backoff while the
-// network fails, and re-sealed for a contact's new key only once the user accepts it
+// sealed and sent in creation order (src/outbox/outbox.ts) — over the open socket, else over
+// HTTP (transport/socket-first.ts) — retried with backoff while the network fails, and re-sealed for a contact's new key only once the user accepts it
 // (SECURITY.md, "Trust model").
 import { Outbox } from '../../outbox/outbox.ts';
 import { type OutboxItem, RECORD, type StoredMessage, type StoredPhoto } from '../../outbox/records.ts';
@@ -12,13 +12,17 @@ import type { SessionManager } from '../../secure/session-manager.ts';
 import type { Storage, WriteOp } from '../../storage/storage.ts';
 import type { RelayApi } from '../../transport/api.ts';
 import { backoffDelay } from '../../transport/backoff.ts';
+import type { SocketFirst } from '../../transport/socket-first.ts';
 import { toAppError, toAppErrorCode } from '../error-map.ts';
 import { AppError } from '../errors.ts';
 import type { ChatMemory } from './chat-memory.ts';
 
 export interface OutgoingOptions {
   readonly storage: Storage;
-  readonly api: Pick<RelayApi, 'sendMessage' | 'http'>;
+  /** For photo uploads (HTTP only). */
+  readonly api: Pick<RelayApi, 'http'>;
+  /** Message sends: the socket when open, else HTTP, same client_id either way. */
+  readonly relay: Pick<SocketFirst, 'sendMessage'>;
   readonly sm: SessionManager;
   readonly memory: ChatMemory;
   readonly clock: () => number;
@@ -36,7 +40,7 @@ export class Outgoing {
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
       send: async (item, wire) => ({
-        relayId: (await o.api.sendMessage(item.contact, item.clientId ?? item.id, wire)).id,
+        relayId: (await o.relay.sendMessage(item.contact, item.clientId ?? item.id, wire)).id,
       }),
       // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
       // asked of the relay (the identity route spends nothing), so a key change not yet seen on
