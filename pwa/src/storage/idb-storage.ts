@@ -37,7 +37,7 @@ interface MessageRow {
   sealed: Sealed;
 }
 
-interface Schema extends DBSchema {
+export interface Schema extends DBSchema {
   meta: { key: string; value: StoredKeyring | number };
   records: { key: string; value: Sealed };
   messages: { key: string; value: MessageRow; indexes: { chat_seq: [string, number] } };
@@ -56,7 +56,7 @@ export interface OpenOptions {
   readonly create?: NewLock;
 }
 
-function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabase<Schema>> {
+export function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabase<Schema>> {
   return openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');
