@@ -3,6 +3,7 @@
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listIdbArchives } from '../storage/idb-archive.ts';
 import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -340,6 +341,9 @@ describe('app lock over the real relay', () => {
     await same.unlock(NEXT);
     expect(same.archives.value.map((a) => a.available)).toEqual([true]);
     expect(await texts(same)).toEqual(['locked history']);
+    // Erasing the device takes the archive with it.
+    await same.eraseDevice();
+    expect(await listIdbArchives(`lock-${alice.ns}:${alice.username}`)).toEqual([]);
   });
 
   it('sets, changes and removes the passphrase from Settings; without one there is no lock to fall into', async () => {
