@@ -667,8 +667,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (passphrase) checkPassphrase(passphrase);
       const { username } = pending;
       const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
-      // A store left from an earlier account of the same name would hold foreign keys.
+      // A store left from an earlier account of the same name would hold foreign keys, and its
+      // archives that account's history.
       await eraseIdbStorage(storageName(session.username));
+      for (const a of await listIdbArchives(storageName(session.username))) await eraseIdbStorage(a.name);
       // A lock chosen now wraps the data key from its first byte on disk: no key that opens it
       // alone is ever written (keyring.ts).
       const store = await openIdbStorage(storageName(session.username), {
