@@ -96,6 +96,7 @@ async function register(
   username: string,
   passphrase?: string,
   base = served.url,
+  codes?: string[],
 ): Promise<string> {
   await page.goto(`${base}/register`);
   await page.getByLabel('Username').fill(username);
@@ -109,6 +110,10 @@ async function register(
   }
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('heading', { name: 'Save your recovery codes' }).waitFor({ timeout: 60_000 });
+  if (codes) {
+    const shownCodes = page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem');
+    codes.push(...(await shownCodes.allTextContents()).map((c) => c.trim()));
+  }
   await page
     .getByRole('checkbox', { name: 'I have saved my recovery codes' })
     .check()
@@ -152,11 +157,18 @@ const inChat = (page: Page, text: string) =>
  * System, src/storage/keyring-file.ts) decoded, or null, and IndexedDB's meta store — its keys
  * and whether it holds a CryptoKey (a device wrapping key).
  */
-async function keyringOf(
+function keyringOf(
   page: Page,
   username: string,
 ): Promise<{ file: Record<string, unknown> | null; metaKeys: string[]; metaCryptoKey: boolean }> {
-  const store = `secure-drop:${username}`;
+  return keyringOfStore(page, `secure-drop:${username}`);
+}
+
+/** keyringOf for the store (or read-only archive) named `store`. */
+async function keyringOfStore(
+  page: Page,
+  store: string,
+): Promise<{ file: Record<string, unknown> | null; metaKeys: string[]; metaCryptoKey: boolean }> {
   const raw = (await page.evaluate(`(async () => {
     const dir = await navigator.storage.getDirectory();
     let file = null;
@@ -456,6 +468,109 @@ describe('app lock set later, in Settings', () => {
         ...diskForms(await rawDataKey(locked)).map((bytes) => ({ label: 'raw data key', bytes })),
       ]),
     ).toEqual([]);
+  });
+});
+
+describe('the read-only archive of replaced keys, behind the lock', () => {
+  // Keeping the old history read-only copies the store into an archive database, and its
+  // keyring into the archive's own keyring file (src/storage/idb-archive.ts), never into
+  // IndexedDB: the archive then opens with the passphrase like the store, and erasing the
+  // device removes its keyring file too.
+  it('the archive of a locked store has its own keyring file, opens with the passphrase, and erase leaves no keyring file', async () => {
+    const GRACE = `gracelk_${run}`;
+    const TEXT = `kept read-only ${run}`;
+    const context = await openProfile(tempDir('sd-lock-archive-'));
+    context.setDefaultTimeout(30_000);
+    const grace = context.pages()[0] ?? (await context.newPage());
+    const codes: string[] = [];
+    await register(grace, GRACE, PASSPHRASE, served.url, codes);
+    const HANK = `hanklk_${run}`;
+    const hankContext = await bobBrowser.newContext({ locale: 'en-US' });
+    hankContext.setDefaultTimeout(30_000);
+    await register(await hankContext.newPage(), HANK);
+    await hankContext.close();
+    await addContact(grace, HANK);
+    await openChat(grace, HANK);
+    await send(grace, HANK, TEXT);
+    await inChat(grace, TEXT);
+    await grace.goto(`${served.url}/settings`);
+    await grace.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+    await grace.getByLabel('Passphrase').fill(PASSPHRASE);
+    await grace.getByRole('button', { name: 'Unlock' }).click();
+    await grace.getByRole('button', { name: 'Log out', exact: true }).click();
+    await grace.waitForURL(/\/login$/);
+    const store = `secure-drop:${GRACE}`;
+    const before = await keyringOfStore(grace, store);
+
+    const login = async (page: Page, code: string) => {
+      await page.goto(`${served.url}/login`);
+      await page.getByLabel('Username').fill(GRACE);
+      await page.getByRole('button', { name: 'Lost your phone? Use a recovery code' }).click();
+      await page.getByLabel('Recovery code').fill(code);
+      await page.getByRole('button', { name: 'Log in' }).click();
+    };
+    // Another device logs in: new keys replace the ones this profile holds.
+    const elsewhere = await (await bobBrowser.newContext({ locale: 'en-US' })).newPage();
+    await login(elsewhere, codes[0] ?? '');
+    await elsewhere.waitForURL(/\/chats$/, { timeout: 60_000 });
+    await elsewhere.context().close();
+
+    // Back here: the passphrase first, then the question; she keeps the history read-only.
+    await login(grace, codes[1] ?? '');
+    await grace.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor({ timeout: 60_000 });
+    await grace.getByLabel('Passphrase').fill(PASSPHRASE);
+    await grace.getByRole('button', { name: 'Unlock' }).click();
+    const dialog = grace.getByRole('dialog', { name: 'This device holds older keys' });
+    await dialog.waitFor({ timeout: 60_000 });
+    await dialog.getByRole('button', { name: 'Keep the old history read-only' }).click();
+    await grace.waitForURL(/\/chats$/, { timeout: 60_000 });
+
+    const archives = (await grace.evaluate(`(async () =>
+      (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith(${JSON.stringify(`${store}~archive~`)}))
+    )()`)) as string[];
+    expect(archives).toHaveLength(1);
+    const archived = await keyringOfStore(grace, archives[0] ?? '');
+    // Its own keyring file, still behind the passphrase; nothing of a keyring in IndexedDB.
+    expect(archived.file).toMatchObject({ version: 2, lock: 'passphrase' });
+    expect(archived.metaKeys).toContain('keyring.file');
+    expect(archived.metaKeys).not.toContain('keyring');
+    expect(archived.metaCryptoKey).toBe(false);
+    // A copy of the replaced store's keyring; the new store has a keyring file of its own.
+    const wrapped = (k: { file: Record<string, unknown> | null }) =>
+      Buffer.from(k.file?.wrappedDataKey as Uint8Array).toString('hex');
+    expect(wrapped(archived)).toBe(wrapped(before));
+    const current = await keyringOfStore(grace, store);
+    expect(current.file).toMatchObject({ version: 2, lock: 'passphrase' });
+    expect(wrapped(current)).not.toBe(wrapped(before));
+
+    // A fresh start asks for the passphrase, which opens the archive too.
+    await grace.goto(`${served.url}/chats`);
+    await grace.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+    await grace.getByLabel('Passphrase').fill(PASSPHRASE);
+    await grace.getByRole('button', { name: 'Unlock' }).click();
+    await grace.getByRole('link', { name: /^Read-only history from / }).click({ timeout: 60_000 });
+    await grace.getByRole('heading', { name: 'Read-only history', level: 1 }).waitFor();
+    await grace.getByText(TEXT, { exact: true }).waitFor();
+
+    // Erase: no keyring file is left, neither the store's nor the archive's.
+    await grace.goto(`${served.url}/settings`);
+    await grace.getByLabel('Passphrase').fill(PASSPHRASE);
+    await grace.getByRole('button', { name: 'Unlock' }).click();
+    await grace.getByRole('button', { name: 'Erase this device' }).click({ timeout: 60_000 });
+    await grace.getByLabel('Type “erase” to confirm').fill('erase');
+    await grace.getByRole('button', { name: 'Erase everything' }).click();
+    await grace.waitForURL(/\/register$/);
+    const left = (await grace.evaluate(`(async () =>
+      (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith(${JSON.stringify(store)}))
+    )()`)) as string[];
+    expect(left).toEqual([]);
+    const files = (await grace.evaluate(`(async () => {
+      const names = [];
+      for await (const name of (await navigator.storage.getDirectory()).keys()) names.push(name);
+      return names;
+    })()`)) as string[];
+    expect(files).toEqual([]);
+    await context.close();
   });
 });
 

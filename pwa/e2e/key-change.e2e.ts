@@ -4,7 +4,9 @@
 // real contact's QR says it matches only the OLD key, nothing is accepted, sending stays held;
 // (2) a genuine reinstall: scanning the new device's QR verifies and accepts in one step;
 // (3) a contact verified before changes key: sending is held until the new key is verified or
-// the deliberate second step "accept without verifying" is taken.
+// the deliberate second step "accept without verifying" is taken; (4) logging in again on a
+// device whose keys were replaced elsewhere asks first, and "keep the old history read-only"
+// shows the old chat read-only while the new chat works (phone and desktop layouts).
 // The QR is fed to the scanner as an image (the safety screen's picture option), as the other
 // safety e2e tests do.
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import {
   composer,
   finishRegistration,
   openChat,
+  screenshot,
   sendText,
   startRegistration,
   totp,
@@ -244,5 +247,80 @@ describe('key changes, end to end', () => {
     expect(await composer(bob.page, dave.name).isDisabled()).toBe(false);
     await bob.page.goto(`${served.url}/contacts/${dave.name}/safety`);
     await bob.page.getByText(`${dave.name} is not verified yet.`).waitFor();
+  });
+
+  it('logging in again where the keys were replaced elsewhere: "keep read-only" shows the old chat read-only, and the new chat works', async () => {
+    // Registered by hand to keep the recovery codes: each login below needs its own code.
+    const page = await newPage();
+    const name = `kcg_${run}`;
+    const secret = await startRegistration(page, served.url, name);
+    await page.getByLabel('2. Enter the code the app shows now').fill(await totp(secret));
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const list = page.getByRole('list', { name: 'Recovery codes' });
+    await list.waitFor({ timeout: 60_000 });
+    const codes = (await list.getByRole('listitem').allTextContents()).map((c) => c.trim());
+    await page.getByRole('checkbox', { name: 'I have saved my recovery codes' }).check();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(/\/chats$/);
+    const erin: User = { name, secret, page };
+    const bob = await register('kch');
+    await acquainted(erin, bob);
+    await sendText(bob.page, erin.name, 'reply to the old keys');
+    await erin.page
+      .locator('.message-scroller')
+      .getByText('reply to the old keys', { exact: true })
+      .waitFor();
+
+    // Erin logs out here keeping the history, and logs in on another device (new keys).
+    await erin.page.goto(`${served.url}/settings`);
+    await erin.page.getByRole('button', { name: 'Log out', exact: true }).click();
+    await erin.page.getByRole('button', { name: 'Log out, keep the history' }).click();
+    await erin.page.waitForURL(/\/login$/);
+    const login = async (p: Page, code: string) => {
+      await p.goto(`${served.url}/login`);
+      await p.getByLabel('Username').fill(erin.name);
+      await p.getByRole('button', { name: 'Lost your phone? Use a recovery code' }).click();
+      await p.getByLabel('Recovery code').fill(code);
+      await p.getByRole('button', { name: 'Log in' }).click();
+    };
+    const elsewhere = await newPage();
+    await login(elsewhere, codes[0] ?? '');
+    await elsewhere.waitForURL(/\/chats$/, { timeout: 60_000 });
+
+    // Back on the first device: asked before anything is erased; she keeps it read-only.
+    await login(erin.page, codes[1] ?? '');
+    const dialog = erin.page.getByRole('dialog', { name: 'This device holds older keys' });
+    await dialog.waitFor({ timeout: 60_000 });
+    await dialog.getByRole('button', { name: 'Keep the old history read-only' }).click();
+    await erin.page.waitForURL(/\/chats$/, { timeout: 60_000 });
+    await erin.page.getByRole('link', { name: /^Read-only history from / }).click();
+    await erin.page.getByRole('heading', { name: 'Read-only history', level: 1 }).waitFor();
+    await erin.page.getByText(/^Archived on /).waitFor();
+    await erin.page.getByText(`hello from ${erin.name}`, { exact: true }).waitFor();
+    await erin.page.getByText('reply to the old keys', { exact: true }).waitFor();
+    // Read-only: nothing to type into, nothing to send.
+    expect(await erin.page.getByRole('textbox').count()).toBe(0);
+    for (const [label, size] of [
+      ['phone', { width: 390, height: 844 }],
+      ['desktop', { width: 1280, height: 800 }],
+    ] as const) {
+      await erin.page.setViewportSize(size);
+      const overflow = await erin.page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      expect(overflow, `${label}: no sideways scrolling`).toBeLessThanOrEqual(0);
+      await expect
+        .poll(() => erin.page.getByRole('button', { name: 'Delete this archive' }).isVisible())
+        .toBe(true);
+      await screenshot(erin.page, `archive-${label}`);
+    }
+
+    // The login went on with new keys: a new chat with Bob works.
+    await erin.page.goto(`${served.url}/chats`);
+    await addContact(erin.page, bob.name);
+    await openChat(erin.page, served.url, bob.name);
+    await sendText(erin.page, bob.name, 'from my new keys');
+    await openChat(bob.page, served.url, erin.name);
+    await bob.page.locator('.message-scroller').getByText('from my new keys', { exact: true }).waitFor();
   });
 });

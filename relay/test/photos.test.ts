@@ -241,6 +241,61 @@ describe('send_photo and get_photo', () => {
     }
   });
 
+  it('regression (a blocked sender could tell its photo was dropped): what the sender observes is the same blocked or not', async () => {
+    const capped = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '2', SEND_RATE_BURST: '100' },
+    });
+    try {
+      /** Everything the sender of one photo can observe of it, from upload to retention. */
+      const observe = async (blocked: boolean) => {
+        const sender = await makeUser(capped);
+        const receiver = await makeUser(capped);
+        if (blocked)
+          expect(
+            (await capped.api.post('/blocks', { username: sender.username }, { token: receiver.token }))
+              .status,
+          ).toBe(201);
+        const blob = randomBytes(1000);
+        const post = () =>
+          capped.api.post(`/send_photo?to=${receiver.username}`, undefined, {
+            token: sender.token,
+            raw: blob,
+            headers: { 'content-type': 'application/octet-stream' },
+          });
+        const first = await post();
+        const own = await fetch(`${capped.baseUrl}/get_photo/${first.body.id}`, {
+          headers: { authorization: `Bearer ${sender.token}` },
+        });
+        const ownBytes = Buffer.from(await own.arrayBuffer());
+        const second = await post();
+        // The quota counts it: the third waits for the receiver or for retention.
+        const third = await post();
+        capped.clock.advance(31 * 86_400_000);
+        await sweepOnce(capped.deps, new Date(capped.clock.now()));
+        const fresh = await newSession(capped, sender.id);
+        const afterRetention = await capped.api.get(`/get_photo/${first.body.id}`, { token: fresh.token });
+        return {
+          upload: [first.status, first.body.size, second.status],
+          own: [own.status, own.headers.get('content-type'), ownBytes.equals(blob)],
+          quota: [third.status, third.body.error],
+          afterRetention: afterRetention.status,
+        };
+      };
+      const open = await observe(false);
+      expect(open).toEqual({
+        upload: [201, 1000, 201],
+        own: [200, 'application/octet-stream', true],
+        quota: [409, 'photo_quota'],
+        afterRetention: 404,
+      });
+      expect(await observe(true)).toEqual(open);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('deletes photos, files included, when retention expires', async () => {
     const a = await makeUser(t);
     const b = await makeUser(t);

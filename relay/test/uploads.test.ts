@@ -143,6 +143,35 @@ describe('resumable photo uploads (tus)', () => {
     expect(left.rowCount).toBe(0);
   });
 
+  it('regression (a blocked sender could tell its upload was dropped): a finished upload is the same photo blocked or not', async () => {
+    /** What the sender of one uploaded photo can observe of it, and whether the quota counts it. */
+    const observe = async (blocked: boolean) => {
+      const sender = await makeUser(t);
+      const receiver = await makeUser(t);
+      if (blocked)
+        expect(
+          (await t.api.post('/blocks', { username: sender.username }, { token: receiver.token })).status,
+        ).toBe(201);
+      const photo = randomBytes(1000);
+      const { res, path, id } = await create(sender, receiver.username, photo.length);
+      const done = await patch(sender, path, 0, photo);
+      const own = await fetch(`${t.baseUrl}/get_photo/${id}`, {
+        headers: { authorization: `Bearer ${sender.token}` },
+      });
+      const ownBytes = Buffer.from(await own.arrayBuffer());
+      const counted = await t.deps.pool.query('SELECT 1 FROM photos WHERE sender_id = $1', [sender.id]);
+      return {
+        upload: [res.status, done.status, done.headers.get('upload-offset')],
+        own: [own.status, ownBytes.equals(photo)],
+        counted: counted.rowCount,
+        left: list(uploads).filter((f) => f.startsWith(id)),
+      };
+    };
+    const open = await observe(false);
+    expect(open).toEqual({ upload: [201, 204, '1000'], own: [200, true], counted: 1, left: [] });
+    expect(await observe(true)).toEqual(open);
+  });
+
   it('a wrong offset is 409 and writes nothing', async () => {
     const a = await makeUser(t);
     const b = await makeUser(t);

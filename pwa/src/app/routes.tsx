@@ -4,6 +4,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { Navigate, Outlet, type RouteObject } from 'react-router';
 import { t } from '../i18n/i18n.ts';
 import { useApp } from '../state/context.tsx';
+import { ArchiveView } from '../views/ArchiveView.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
 import { ChatView } from '../views/ChatView.tsx';
 import { LoginView } from '../views/LoginView.tsx';
@@ -52,6 +53,7 @@ export const routes: RouteObject[] = [
       { path: 'chats/:contact', element: <ChatView /> },
       { path: 'contacts/:contact/safety', element: <SafetyView /> },
       { path: 'settings', element: <SettingsView /> },
+      { path: 'archives/:archive', element: <ArchiveView /> },
     ],
   },
   { path: '*', element: <NotFoundView /> },

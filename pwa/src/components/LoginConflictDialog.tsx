@@ -7,7 +7,8 @@ import { Modal } from './Modal.tsx';
 
 /**
  * A login on a device whose keys were replaced elsewhere: nothing is erased until the user
- * says so (SECURITY.md, "What a user's device holds"). Closing the dialog cancels the login.
+ * says so (SECURITY.md, "What a user's device holds"); the history can instead be kept as a
+ * read-only archive. Closing the dialog cancels the login.
  */
 export function LoginConflictDialog() {
   useSignals();
@@ -16,7 +17,7 @@ export function LoginConflictDialog() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   if (!conflict) return null;
-  const answer = async (choice: 'erase' | 'cancel') => {
+  const answer = async (choice: 'erase' | 'archive' | 'cancel') => {
     setBusy(true);
     setError(null);
     try {
@@ -35,6 +36,14 @@ export function LoginConflictDialog() {
       <div className="actions">
         <button type="button" className="button" disabled={busy} onClick={() => answer('cancel')}>
           {t('loginConflict.cancel')}
+        </button>
+        <button
+          type="button"
+          className="button button-primary"
+          disabled={busy}
+          onClick={() => answer('archive')}
+        >
+          {t('loginConflict.archive')}
         </button>
         <button
           type="button"

@@ -42,6 +42,11 @@ export function dayLabel(ms: number, locale: string, now: number = Date.now()): 
   ).format(ms);
 }
 
+/** A moment with its date and time ("5 December 2026 at 22:40"), e.g. when history was archived. */
+export function archivedDate(ms: number, locale: string): string {
+  return dateFormat(locale, { dateStyle: 'long', timeStyle: 'short' }).format(ms);
+}
+
 /** Clock time of a message ("14:05" / "2:05 PM"). */
 export function timeLabel(ms: number, locale: string): string {
   return dateFormat(locale, { hour: 'numeric', minute: '2-digit' }).format(ms);

@@ -247,9 +247,27 @@ export const en = {
   'ownKey.reenrol': 'Re-enrol authenticator',
   'loginConflict.title': 'This device holds older keys',
   'loginConflict.explain':
-    'Your account’s security key was replaced from another device. The messages stored here were encrypted for the old key. To continue on this device, its history and keys must be erased.',
+    'Your account’s security key was replaced from another device. The messages stored here were encrypted for the old key. To continue on this device with new keys, either keep the old history as a read-only archive (you can read it, not reply from it) or erase it.',
+  'loginConflict.archive': 'Keep the old history read-only',
   'loginConflict.erase': 'Erase and continue',
   'loginConflict.cancel': 'Cancel, keep the history',
+  'view.archive.title': 'Read-only history',
+  'archive.archivedAt': 'Archived on {date}',
+  'archive.explain':
+    'The chats this device held under its earlier keys. They can be read here, but nothing can be sent or received: those keys are no longer used.',
+  'archive.empty': 'This archive holds no messages.',
+  'archive.chats': 'Archived chats',
+  'archive.photoNotKept': 'Photo not kept on this device',
+  'archive.notSent': 'Not sent',
+  'archive.delete': 'Delete this archive',
+  'archive.deleteTitle': 'Delete the read-only history?',
+  'archive.deleteExplain':
+    'The archived chats and photos are deleted from this device. This cannot be undone.',
+  'archive.unavailable': 'This archive cannot be opened with the current lock.',
+  'archive.open': 'Open',
+  'settings.archives': 'Read-only history',
+  'settings.archivesExplain': 'History kept from this device’s earlier keys.',
+  'chats.archiveLink': 'Read-only history from {date}',
   'chat.block': 'Block',
   'chat.blockTitle': 'Block {username}?',
   'chat.blockExplain':

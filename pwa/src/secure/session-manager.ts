@@ -104,6 +104,8 @@ export interface DecryptedIncoming {
   readonly photoKeys?: { readonly messageKey: Uint8Array; readonly header: Uint8Array };
   /** This message came with an identity key other than the trusted one. */
   readonly keyChanged: boolean;
+  /** A stranger's control message: nothing was stored for it, `peer` is not a contact. */
+  readonly ignored?: true;
 }
 
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) =>
@@ -415,7 +417,8 @@ export class SessionManager {
     // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
     const known = await this.peer(sender);
     return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
-      let peer = (await this.peer(sender)) ?? known ?? { ...this.newPeer(sender), request: true };
+      const stored = (await this.peer(sender)) ?? known;
+      let peer = stored ?? { ...this.newPeer(sender), request: true };
       const sessions = await this.loadSessions(peer.chatId);
       let kind: 'initial' | 'ratchet';
       try {
@@ -431,6 +434,8 @@ export class SessionManager {
         accepted = await this.accept(sender, wire, sessions);
         opened = { ...accepted.result, index: -1 };
       } else throw new SecureError('no_session', 'no session opens this message');
+      if (!stored && opened.contentType === 'control')
+        return this.ignoreStrangerControl(peer, opened, persist);
 
       let keyChanged = false;
       let changeOps: WriteOp[] = [];
@@ -470,6 +475,31 @@ export class SessionManager {
       await this.commit(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
+  }
+
+  /**
+   * A control message (the app sends none) from someone with no chat here is treated as if it
+   * never arrived (spec/protocol.md §8, "Control messages"): no contact, chat, request or session
+   * is stored and no one-time prekey is spent, so it can neither open a conversation nor probe
+   * for a delivery receipt. Only the caller's writes (its cursor) are applied.
+   */
+  private async ignoreStrangerControl(
+    peer: StoredPeer,
+    opened: Opened,
+    persist: (result: DecryptedIncoming) => WriteOp[],
+  ): Promise<DecryptedIncoming> {
+    const result: DecryptedIncoming = {
+      peer,
+      contentType: 'control',
+      body: opened.body,
+      sentAt: opened.sentAt,
+      order: opened.order,
+      keyChanged: false,
+      ignored: true,
+    };
+    const ops = persist(result);
+    if (ops.length) await this.commit(ops);
+    return result;
   }
 
   private async tryExisting(sessions: SessionState[], wire: Uint8Array): Promise<Opened | null> {

@@ -4,6 +4,7 @@
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
+import { listIdbArchives } from '../storage/idb-archive.ts';
 import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -296,6 +297,51 @@ describe('app lock over the real relay', () => {
     expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
     expect(same.contacts.value).toEqual([]);
     expect(same.lock.value.kind).toBe('passphrase');
+  });
+
+  it('a locked device that keeps its replaced history read-only: the archive stays behind the same lock, and follows a passphrase change', async () => {
+    const clock = manualClock();
+    const alice = await registered('lka', clock, PASS);
+    const bob = await registered('lkb', clock);
+    await alice.app.addContact(bob.username);
+    await alice.app.sendText(bob.username, 'locked history');
+    await alice.app.logout();
+    const other = makeApp(crypto.randomUUID(), clock);
+    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await until(() => other.auth.value.status === 'signed-in', 'other device signed in');
+
+    const same = makeApp(alice.ns, clock);
+    await same.login(alice.username, alice.recoveryCodes[1] ?? '');
+    await same.unlock(PASS);
+    await same.resolveLoginConflict('archive');
+    expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    expect(same.lock.value.kind).toBe('passphrase');
+    const id = same.archives.value[0]?.id ?? '';
+    const archived = `lock-${alice.ns}:${alice.username}~archive~${id}`;
+    // Still behind the passphrase: nothing opens it without.
+    expect(await idbStorageLock(archived)).toBe('passphrase');
+    await expect(openIdbStorage(archived)).rejects.toThrow();
+    const texts = async (app: RunningApp) =>
+      (await app.openArchive(id)).chats.flatMap((c) =>
+        c.messages.map((m) => (m.body.kind === 'text' ? m.body.text : '')),
+      );
+    expect(await texts(same)).toEqual(['locked history']);
+
+    // Locked: the archive closes with the store; the one passphrase opens both again.
+    await same.lockNow();
+    expect(same.archives.value).toEqual([]);
+    await same.unlock(PASS);
+    expect(await texts(same)).toEqual(['locked history']);
+    // A new passphrase re-wraps the archive too.
+    const NEXT = 'lantern walrus meadow';
+    await same.setPassphrase(PASS, NEXT);
+    await same.lockNow();
+    await same.unlock(NEXT);
+    expect(same.archives.value.map((a) => a.available)).toEqual([true]);
+    expect(await texts(same)).toEqual(['locked history']);
+    // Erasing the device takes the archive with it.
+    await same.eraseDevice();
+    expect(await listIdbArchives(`lock-${alice.ns}:${alice.username}`)).toEqual([]);
   });
 
   it('sets, changes and removes the passphrase from Settings; without one there is no lock to fall into', async () => {

@@ -303,6 +303,72 @@ describe('createApp over the real relay', () => {
     expect(same.messagesFor(bob.username).value).toEqual([]);
   });
 
+  it('keeps the history of replaced keys as a read-only archive: no keys or tokens in it, the new chat works, the archive can be deleted', async () => {
+    const alice = await registered('ark');
+    const bob = await registered('arl');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await alice.app.sendText(bob.username, 'from the old keys');
+    const list = bob.app.messagesFor(alice.username);
+    await until(() => list.value.some((m) => m.body.kind === 'text'), 'old message arrives');
+    await bob.app.sendText(alice.username, 'reply to the old keys');
+    await until(
+      () => alice.app.messagesFor(bob.username).value.length === 2,
+      'reply stored under the old keys',
+    );
+    await alice.app.logout();
+    const other = makeApp(crypto.randomUUID());
+    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await until(() => other.connection.value === 'online', 'other device online');
+    other.dispose();
+
+    const before = Date.now();
+    const same = makeApp(alice.ns);
+    await same.login(alice.username, alice.recoveryCodes[1] ?? '');
+    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    await same.resolveLoginConflict('archive');
+    expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    // The new store starts empty; the old history is one archive, dated now.
+    expect(same.contacts.value).toEqual([]);
+    expect(same.archives.value).toHaveLength(1);
+    const info = same.archives.value[0];
+    expect(info?.available).toBe(true);
+    expect(info?.archivedAt).toBeGreaterThanOrEqual(before);
+    const archive = await same.openArchive(info?.id ?? '');
+    expect(archive.chats.map((c) => c.contact)).toEqual([bob.username]);
+    expect(archive.chats[0]?.messages.map((m) => (m.body.kind === 'text' ? m.body.text : ''))).toEqual([
+      'from the old keys',
+      'reply to the old keys',
+    ]);
+    // The archive holds no keys, sessions or tokens: nothing in it can decrypt or send.
+    const raw = await openIdbStorage(`app-${alice.ns}:${alice.username}~archive~${info?.archivedAt}`);
+    expect(await raw.get(SECURE.identity)).toBeUndefined();
+    expect(await raw.get('auth')).toBeUndefined();
+    expect(await raw.list('session:')).toEqual([]);
+    expect((await raw.list('peer:')).length).toBe(1);
+    raw.lock();
+
+    // The login goes on with new keys: a new chat with bob works both ways.
+    await until(() => same.connection.value === 'online', 'online with new keys');
+    await bob.app.acknowledgeKeyChange(alice.username, { withoutVerifying: true }).catch(() => undefined);
+    await same.addContact(bob.username);
+    await same.sendText(bob.username, 'from the new keys');
+    await until(
+      () => list.value.some((m) => m.body.kind === 'text' && m.body.text === 'from the new keys'),
+      'new message arrives',
+    );
+    // A reload opens the archive again (no lock here); deleting removes it for good.
+    same.dispose();
+    const reloaded = makeApp(alice.ns);
+    await reloaded.start();
+    expect(reloaded.archives.value.map((a) => a.id)).toEqual([info?.id]);
+    await reloaded.deleteArchive(info?.id ?? '');
+    expect(reloaded.archives.value).toEqual([]);
+    const again = makeApp(alice.ns);
+    await again.start();
+    expect(again.archives.value).toEqual([]);
+  });
+
   it('blocks an existing contact: the chat goes, and what they send next is dropped by the relay', async () => {
     const alice = await registered('arb');
     const bob = await registered('arx');

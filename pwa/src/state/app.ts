@@ -17,6 +17,7 @@ import { base64 } from '@scure/base';
 import { language, setLanguage } from '../i18n/i18n.ts';
 import { createUpdatePrompt } from '../pwa/update.ts';
 import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
+import { archiveIdbStorage, archiveName, listIdbArchives } from '../storage/idb-archive.ts';
 import {
   eraseIdbStorage,
   idbStorageLock,
@@ -31,6 +32,7 @@ import { type Storage, WrongPassphraseError } from '../storage/storage.ts';
 import { RelayApi } from '../transport/api.ts';
 import type { Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
+import { archivedPhotoUrl, readArchive } from './archive.ts';
 import { toAddContactError, toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
@@ -39,6 +41,7 @@ import { type TabEvent, TabSync } from './tab-sync.ts';
 import type {
   App,
   AppNotice,
+  ArchiveInfo,
   AuthState,
   ChatMessage,
   ChatSummary,
@@ -141,6 +144,13 @@ const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identi
 /** storeForLogin found this device's keys replaced and was not told it may erase them. */
 class KeysMismatch extends Error {}
 
+/** What storeForLogin may do with a store whose keys were replaced: ask, erase, or archive it. */
+type OnMismatch = 'ask' | 'erase' | 'archive';
+
+/** What opens a store made with `lock` (the archive of a store shares its lock). */
+const secretOf = (lock: NewLock): UnlockSecret | undefined =>
+  lock === null ? undefined : 'passphrase' in lock ? lock.passphrase : { prf: lock.passkey.prf };
+
 const groupsOf = (secret: string) => secret.replace(/\s+/g, '').match(/.{1,4}/g) ?? [];
 
 function rememberAccount(username: string | null): void {
@@ -173,8 +183,15 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const kdfCost = options.kdfCost ?? DEFAULT_KDF;
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const loginConflict = signal<LoginConflict | null>(null);
-  /** What the conflict's answer runs: finish the login erasing, or give it up. */
-  let conflict: { erase: () => Promise<void>; cancel: () => Promise<void> } | null = null;
+  /** What the conflict's answer runs: finish the login erasing or archiving, or give it up. */
+  let conflict: {
+    erase: () => Promise<void>;
+    archive: () => Promise<void>;
+    cancel: () => Promise<void>;
+  } | null = null;
+  const archives = signal<readonly ArchiveInfo[]>([]);
+  /** The open archives (read-only stores) of the signed-in account, by id. */
+  const archiveStores = new Map<string, { store: Storage; name: string; archivedAt: number }>();
   const keyChanges = computed(() => contacts.value.filter((c) => c.keyChanged).map((c) => c.username));
   const messageSignals = new Map<string, Signal<readonly ChatMessage[]>>();
   const photoSignals = new Map<string, Signal<PhotoView>>();
@@ -283,6 +300,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     messenger = null;
     storage?.lock();
     storage = null;
+    closeArchives();
     api.http.setTokens(null);
     clearViews();
     notice.value = null;
@@ -291,6 +309,38 @@ export function createApp(options: AppOptions = {}): RunningApp {
       next === 'locked' && username
         ? { status: 'locked', username }
         : { status: 'signed-out', username: null };
+  }
+
+  function closeArchives(): void {
+    for (const a of archiveStores.values()) a.store.lock();
+    archiveStores.clear();
+    archives.value = [];
+  }
+
+  /**
+   * Opens the account's archives with what opened its store (`secret`; none without a lock):
+   * an archive shares the lock of the store it came from. One that does not open stays listed
+   * as unavailable (it can still be deleted).
+   */
+  async function loadArchives(username: string, secret: UnlockSecret | undefined): Promise<void> {
+    closeArchives();
+    const found: ArchiveInfo[] = [];
+    for (const a of await listIdbArchives(storageName(username)).catch(() => [])) {
+      const id = String(a.archivedAt);
+      try {
+        const store = await openIdbStorage(a.name, secret === undefined ? {} : { passphrase: secret });
+        archiveStores.set(id, { store, name: a.name, archivedAt: a.archivedAt });
+        found.push({ id, archivedAt: a.archivedAt, available: true });
+      } catch {
+        found.push({ id, archivedAt: a.archivedAt, available: false });
+      }
+    }
+    archives.value = found;
+  }
+
+  /** Re-wraps every open archive's key like the store's, so one lock keeps opening both. */
+  async function relockArchives(current: UnlockSecret | undefined, next: NewLock): Promise<void> {
+    for (const a of archiveStores.values()) await a.store.setLock(current, next);
   }
 
   /**
@@ -389,7 +439,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * Resumes the session a store holds (start-up, unlock): its tokens, its keys, its messenger.
    * False, and the store closed, when it holds no session (logged out).
    */
-  async function resume(username: string, opened: Storage): Promise<boolean> {
+  async function resume(username: string, opened: Storage, secret?: UnlockSecret): Promise<boolean> {
     let store = opened;
     const saved = await store.get<StoredAuth>(AUTH);
     if (!saved || !(await loadIdentity(store))) {
@@ -411,6 +461,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       refreshToken: saved.refreshToken,
     });
     await openSession(username, store);
+    await loadArchives(username, secret);
     messenger?.goOnline();
     return true;
   }
@@ -428,14 +479,15 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * The store to use after a login: this device's, when its identity key is the one the
    * relay publishes; otherwise (a new device, or keys replaced elsewhere) a fresh store with
    * new keys, uploaded — a reinstall, which the relay announces to contacts as a key change.
-   * A device holding history under replaced keys is erased only with `mayErase` (the user
-   * was asked, SECURITY.md "What a user's device holds"); else KeysMismatch, store left open.
+   * A device holding history under replaced keys is erased or archived (read-only, under the
+   * same lock) only when the user said so (`onMismatch`, SECURITY.md "What a user's device
+   * holds"); else KeysMismatch, store left open.
    */
   async function storeForLogin(
     username: string,
     opened: Storage,
     relock: NewLock,
-    mayErase: boolean,
+    onMismatch: OnMismatch,
   ): Promise<Storage> {
     let store = opened;
     const local = await loadIdentity(store);
@@ -443,8 +495,13 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
     if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined, true);
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
-    if (local && !mayErase) throw new KeysMismatch();
-    if (local) {
+    if (local && onMismatch === 'ask') throw new KeysMismatch();
+    if (local && onMismatch === 'archive') {
+      store.lock();
+      const name = storageName(username);
+      await archiveIdbStorage(name, archiveName(name, clock.now()));
+      store = await openIdbStorage(name, { create: relock });
+    } else if (local) {
       await store.erase();
       store = await openIdbStorage(storageName(username), { create: relock });
     }
@@ -462,19 +519,21 @@ export function createApp(options: AppOptions = {}): RunningApp {
     opened: Storage,
     relock: NewLock,
   ): Promise<void> {
-    const finish = async (mayErase: boolean) => {
-      const s = await storeForLogin(username, opened, relock, mayErase);
+    const finish = async (onMismatch: OnMismatch) => {
+      const s = await storeForLogin(username, opened, relock, onMismatch);
       await saveTokens(s, username, tokens);
       await openSession(username, s);
+      await loadArchives(username, secretOf(relock));
       messenger?.goOnline();
     };
     try {
-      await finish(false);
+      await finish('ask');
     } catch (err) {
       if (!(err instanceof KeysMismatch)) throw err;
       const wasLocked = auth.value.status === 'locked';
       conflict = {
-        erase: () => finish(true),
+        erase: () => finish('erase'),
+        archive: () => finish('archive'),
         cancel: async () => {
           // The session just opened is ended; the store stays as it was, closed.
           await api.logout().catch(() => undefined);
@@ -514,7 +573,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       await finishLogin(username, tokens, store, relock);
       return;
     }
-    const resumed = await resume(username, store);
+    const resumed = await resume(username, store, passphrase);
     if (!resumed) throw new AppError('unauthorized');
   }
 
@@ -565,6 +624,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     lock: lockState,
     ownIdentityWarning,
     loginConflict,
+    archives,
 
     async start() {
       if (options.registerServiceWorker !== false) updates.register();
@@ -618,6 +678,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const current = await currentSecret(currentPassphrase);
       const passkey = await passkeyOutput(() => createPasskey(username));
       await storage.setLock(current, { passkey });
+      await relockArchives(current, { passkey });
       announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
@@ -626,13 +687,17 @@ export function createApp(options: AppOptions = {}): RunningApp {
     setPassphrase: wrap(async (current: string | null, next: string) => {
       checkPassphrase(next);
       if (!storage) throw new AppError('unauthorized');
-      await storage.setLock(await currentSecret(current), { passphrase: next, cost: kdfCost });
+      const secret = await currentSecret(current);
+      await storage.setLock(secret, { passphrase: next, cost: kdfCost });
+      await relockArchives(secret, { passphrase: next, cost: kdfCost });
       announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     removePassphrase: wrap(async (current: string) => {
       if (!storage) throw new AppError('unauthorized');
-      await storage.setLock(await currentSecret(current), null);
+      const secret = await currentSecret(current);
+      await storage.setLock(secret, null);
+      await relockArchives(secret, null);
       announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
@@ -661,8 +726,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (passphrase) checkPassphrase(passphrase);
       const { username } = pending;
       const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
-      // A store left from an earlier account of the same name would hold foreign keys.
+      // A store left from an earlier account of the same name would hold foreign keys, and its
+      // archives that account's history.
       await eraseIdbStorage(storageName(session.username));
+      for (const a of await listIdbArchives(storageName(session.username))) await eraseIdbStorage(a.name);
       // A lock chosen now wraps the data key from its first byte on disk: no key that opens it
       // alone is ever written (keyring.ts).
       const store = await openIdbStorage(storageName(session.username), {
@@ -696,12 +763,40 @@ export function createApp(options: AppOptions = {}): RunningApp {
       );
     }),
 
-    resolveLoginConflict: wrap(async (choice: 'erase' | 'cancel') => {
+    resolveLoginConflict: wrap(async (choice: 'erase' | 'archive' | 'cancel') => {
       const c = conflict;
       if (!c) throw new AppError('not_found');
       conflict = null;
       loginConflict.value = null;
-      await (choice === 'erase' ? c.erase() : c.cancel());
+      await c[choice]();
+    }),
+
+    openArchive: wrap(async (id: string) => {
+      const a = archiveStores.get(id);
+      if (!a) throw new AppError('not_found');
+      return readArchive(a.store, id, a.archivedAt);
+    }),
+
+    archivePhoto: wrap(async (id: string, messageId: string) => {
+      const a = archiveStores.get(id);
+      if (!a) throw new AppError('not_found');
+      return archivedPhotoUrl(a.store, messageId);
+    }),
+
+    deleteArchive: wrap(async (id: string) => {
+      const username = auth.value.username;
+      if (auth.value.status !== 'signed-in' || !username) throw new AppError('unauthorized');
+      const open = archiveStores.get(id);
+      archiveStores.delete(id);
+      if (open) await open.store.erase();
+      else {
+        const listed = (await listIdbArchives(storageName(username))).find(
+          (x) => String(x.archivedAt) === id,
+        );
+        if (!listed) throw new AppError('not_found');
+        await eraseIdbStorage(listed.name);
+      }
+      archives.value = archives.value.filter((x) => x.id !== id);
     }),
 
     startTotpReenroll: wrap(async (code: string): Promise<RegistrationStart> => {
@@ -757,6 +852,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
       storage = null;
       if (store) await store.erase();
       else if (name) await eraseIdbStorage(storageName(name));
+      // Erasing the device takes the read-only archives of earlier keys with it.
+      for (const a of archiveStores.values()) await a.store.erase();
+      archiveStores.clear();
+      archives.value = [];
+      if (name) for (const a of await listIdbArchives(storageName(name))) await eraseIdbStorage(a.name);
       rememberAccount(null);
       writeFailures(null);
       pendingLogin = null;

@@ -4,11 +4,12 @@
 // (Node 20 has none), opened with the Origin the relay allows, as a page on the host would.
 // @vitest-environment node
 import { type Signal, signal } from '@preact/signals-react';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encryptMessage, initiateSession } from '@secure-drop/crypto-core/session';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
-import { publishAccountKeys } from '../secure/account-keys.ts';
+import { publishAccountKeys, requireIdentity } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -324,6 +325,56 @@ describe('Messenger over the real relay', () => {
     expect(alice.sinks.contacts.value.map((c) => c.username)).toEqual([bob.user.username]);
     expect(alice.sinks.chats.value.map((c) => c.contact)).toEqual([bob.user.username]);
     expect((await alice.m.sm.peers()).map((p) => p.username)).toEqual([bob.user.username]);
+  });
+
+  it('regression (control messages open a request): a stranger’s control message creates no contact, chat or request and gets no receipt, yet leaves the relay', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const mallory = await registerOnRelay('mc');
+    // Mallory seals a control message with her real keys (the app never sends one): it opens.
+    const malloryStore = await openIdbStorage(`messenger-${mallory.username}-${crypto.randomUUID()}`);
+    await publishAccountKeys(malloryStore, mallory.username, mallory.api);
+    const bundle = await mallory.api.bundle(a);
+    const { session } = initiateSession(
+      await requireIdentity(malloryStore),
+      {
+        identityKey: bundle.identityKey,
+        signedPreKey: bundle.signedPreKey,
+        pqPreKey: {
+          kind: bundle.pqPreKey.kind === 'one_time' ? 'one-time' : 'last-resort',
+          id: bundle.pqPreKey.id,
+          publicKey: bundle.pqPreKey.publicKey,
+          signature: bundle.pqPreKey.signature,
+        },
+        ...(bundle.oneTimePreKey ? { oneTimePreKey: bundle.oneTimePreKey } : {}),
+      },
+      { initiator: mallory.username, responder: a },
+    );
+    const { message } = await encryptMessage(session, 'control', {
+      body: new Uint8Array([1]),
+      sentAt: Date.now(),
+      order: 1,
+    });
+    const acks = vi.spyOn(alice.api, 'ack');
+    const sent = await mallory.api.sendMessage(a, crypto.randomUUID(), message);
+    // Frames are handled in order: once Bob's later message shows, Mallory's was handled.
+    await bob.m.sendText(a, 'after the control');
+    await until(() => texts(alice, bob.user.username).includes('after the control'), 'later message');
+    expect(alice.sinks.contacts.value.map((c) => c.username)).toEqual([bob.user.username]);
+    expect(alice.sinks.chats.value.map((c) => c.contact)).toEqual([bob.user.username]);
+    expect((await alice.m.sm.peers()).map((p) => p.username)).toEqual([bob.user.username]);
+    // Acknowledged so the relay deletes it, but never with a delivery receipt.
+    await vi.waitFor(
+      async () => {
+        const waiting = (await alice.api.messages(0)).messages.map((m) => m.id);
+        if (waiting.includes(sent.id)) throw new Error('control message still on the relay');
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    const receipted = acks.mock.calls.flatMap(([ids]) => ids);
+    const silent = acks.mock.calls.flatMap(([, , quiet]) => quiet ?? []);
+    expect(receipted).not.toContain(sent.id);
+    expect(silent).toContain(sent.id);
   });
 
   it('a first message from someone not added is a request: no delivery receipt until accepted', async () => {

@@ -110,6 +110,30 @@ export interface LoginConflict {
   readonly username: string;
 }
 
+/**
+ * The history of this device's earlier keys, kept read-only when a login replaced them
+ * (resolveLoginConflict 'archive'): opened with the same app lock as the account's store.
+ * `available` is false when it could not be opened (its lock no longer matches).
+ */
+export interface ArchiveInfo {
+  readonly id: string;
+  readonly archivedAt: number;
+  readonly available: boolean;
+}
+
+/** One archived chat: its contact and its messages, oldest first. Nothing in it can be sent. */
+export interface ArchivedChat {
+  readonly contact: string;
+  readonly messages: readonly ChatMessage[];
+}
+
+export interface ArchiveContents {
+  readonly id: string;
+  readonly archivedAt: number;
+  /** Most recent chat first. */
+  readonly chats: readonly ArchivedChat[];
+}
+
 // ── contacts, chats, messages ─────────────────────────────────────────────────────────────
 
 export type ConnectionStatus = 'online' | 'connecting' | 'offline';
@@ -261,6 +285,8 @@ interface AppState {
   readonly ownIdentityWarning: ReadonlySignal<{ readonly at: number } | null>;
   /** A login waiting for the user's word before this device's history is erased. */
   readonly loginConflict: ReadonlySignal<LoginConflict | null>;
+  /** Read-only archives of earlier keys' history on this device, newest first (signed in). */
+  readonly archives: ReadonlySignal<readonly ArchiveInfo[]>;
 }
 
 /**
@@ -287,9 +313,17 @@ interface AppActions {
   eraseDevice(): Promise<void>;
   /**
    * Answers loginConflict: 'erase' erases this device's history and keys and finishes the
-   * login with new keys; 'cancel' ends the new session and keeps everything as it was.
+   * login with new keys; 'archive' keeps the history as a read-only archive (no keys, no
+   * sessions, same app lock) and finishes the login with new keys in a new store; 'cancel'
+   * ends the new session and keeps everything as it was.
    */
-  resolveLoginConflict(choice: 'erase' | 'cancel'): Promise<void>;
+  resolveLoginConflict(choice: 'erase' | 'archive' | 'cancel'): Promise<void>;
+  /** An archive's chats and messages (read-only). */
+  openArchive(id: string): Promise<ArchiveContents>;
+  /** A photo an archive holds the bytes of, as an object URL; null when it never was downloaded. */
+  archivePhoto(id: string, messageId: string): Promise<string | null>;
+  /** Deletes an archive from this device. */
+  deleteArchive(id: string): Promise<void>;
 
   // the authenticator and sessions
   /**

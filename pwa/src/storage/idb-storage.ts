@@ -58,7 +58,7 @@ export interface OpenOptions {
   readonly create?: NewLock;
 }
 
-function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabase<Schema>> {
+export function openDatabase(name: string, onBlocking: () => void): Promise<IDBPDatabase<Schema>> {
   return openDB<Schema>(name, 1, {
     upgrade(database) {
       database.createObjectStore('meta');

@@ -39,6 +39,10 @@ type KeyringRecord =
 
 type Db = IDBPDatabase<Schema>;
 
+/** Whether a meta key holds where the keyring is (the record, its file marker, a device key). */
+export const isKeyringMeta = (key: string): boolean =>
+  key === KEYRING || key === IN_FILE || key.startsWith(DEVICE_KEY);
+
 const newDeviceKeyId = () => {
   const b = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');

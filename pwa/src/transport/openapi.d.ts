@@ -479,12 +479,16 @@ export interface paths {
     put?: never;
     /**
      * Block a user
-     * @description From now on the relay accepts and silently drops every message and photo that user sends
-     *     the caller: the sender gets the ordinary answer of an accepted send (201, an id; a retry
-     *     is `duplicate` as usual) and never a `delivered` receipt, so it cannot tell it is
-     *     blocked. (A dropped photo is not kept: GET /get_photo/{id} answers its sender 404 at
-     *     once, as it does once a receiver has acknowledged a photo.) The blocked user is removed from the caller's contacts (so it no longer hears
-     *     of the caller's key changes). Blocking again is a no-op (200). At most 1000 blocks.
+     * @description From now on the relay accepts and silently drops every message that user sends the
+     *     caller: the sender gets the ordinary answer of an accepted send (201, an id; a retry is
+     *     `duplicate` as usual) and never a `delivered` receipt, so it cannot tell it is blocked.
+     *     A photo that user uploads to the caller is handled exactly like any other (stored,
+     *     counted in the sender's MAX_PENDING_PHOTOS, fetchable by its sender with GET
+     *     /get_photo/{id}, deleted by the retention sweep), so its sender observes the same as
+     *     for a receiver who never opens it; the caller never learns of it, since the message
+     *     that would carry its id and key is dropped. The blocked user is removed from the
+     *     caller's contacts (so it no longer hears of the caller's key changes). Blocking again
+     *     is a no-op (200). At most 1000 blocks.
      */
     post: operations['block'];
     delete?: never;

@@ -1,7 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { type FormEvent, useId, useState } from 'react';
 import { Link } from 'react-router';
-import { listTimeLabel } from '../components/dates.ts';
+import { archivedDate, listTimeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
 import { PhotoIcon, VerifiedIcon, WarningIcon } from '../components/icons.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
@@ -178,6 +178,13 @@ export function ChatsView() {
           </ul>
         )}
         <AddContact />
+        {app.archives.value.map((a) => (
+          <p key={a.id}>
+            <Link to={`/archives/${encodeURIComponent(a.id)}`}>
+              {t('chats.archiveLink', { date: archivedDate(a.archivedAt, locale) })}
+            </Link>
+          </p>
+        ))}
       </div>
     </SignedInPage>
   );

@@ -1,6 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
-import { useNavigate } from 'react-router';
+import { Link, useNavigate } from 'react-router';
+import { archivedDate } from '../components/dates.ts';
 import { EraseDialog } from '../components/EraseDialog.tsx';
 import { errorText } from '../components/error-text.ts';
 import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
@@ -86,6 +87,24 @@ export function SettingsView() {
         </section>
         <AccountSecurity />
         <LockSettings />
+        {app.archives.value.length > 0 && (
+          <section className="card settings-section" aria-labelledby={`${id}-arc`}>
+            <h2 id={`${id}-arc`}>{t('settings.archives')}</h2>
+            <p className="hint">{t('settings.archivesExplain')}</p>
+            <ul className="archive-list">
+              {app.archives.value.map((a) => (
+                <li key={a.id}>
+                  <span>
+                    {t('archive.archivedAt', { date: archivedDate(a.archivedAt, app.language.value) })}
+                  </span>
+                  <Link className="button" to={`/archives/${encodeURIComponent(a.id)}`}>
+                    {t('archive.open')}
+                  </Link>
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
         <section className="card settings-section" aria-labelledby={`${id}-lang`}>
           <h2 id={`${id}-lang`}>{t('language.label')}</h2>
           <LanguageSwitch />

@@ -276,23 +276,21 @@ export function uploadRoutes(deps: AppDeps): Router {
 /**
  * The last byte arrived: the upload becomes a photo with the upload's id, in one transaction —
  * the reservation row is removed and the photo row inserted (quota-neutral), and the file moves
- * into the photo store before the commit. A receiver who blocked the sender gets nothing
- * (spec/openapi.yaml POST /blocks: accepted and dropped), exactly as with POST /send_photo.
+ * into the photo store before the commit. A receiver who blocked the sender gets no special
+ * case, exactly as with POST /send_photo (spec/openapi.yaml POST /blocks): the photo is stored,
+ * counted and swept like any other, so its sender sees the same answers blocked or not.
  */
 async function completeUpload(deps: AppDeps, dir: string, upload: Upload, senderId: string): Promise<void> {
   const from = join(dir, upload.id);
   const name = newPhotoName();
   const to = join(photoDir(deps), name);
   await withTransaction(deps.pool, async (client) => {
-    const r = await client.query<{ receiver_id: string; size: string; blocked: boolean }>(
-      `DELETE FROM photo_uploads u WHERE id = $1 AND sender_id = $2
-       RETURNING receiver_id, size,
-         EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.receiver_id AND b.blocked_id = u.sender_id) AS blocked`,
+    const r = await client.query<{ receiver_id: string; size: string }>(
+      `DELETE FROM photo_uploads WHERE id = $1 AND sender_id = $2 RETURNING receiver_id, size`,
       [upload.id, senderId],
     );
     const row = r.rows[0];
     if (!row) throw asTusError(noUpload());
-    if (row.blocked) return;
     await client.query(
       `INSERT INTO photos (id, sender_id, receiver_id, file_path, size, created_at)
        VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -300,7 +298,6 @@ async function completeUpload(deps: AppDeps, dir: string, upload: Upload, sender
     );
     await rename(from, to);
   });
-  await unlink(from).catch(() => undefined); // still there only for a blocked receiver
 }
 
 /**

@@ -142,7 +142,7 @@ export class IncomingStream {
         return ops;
       });
       if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
-      this.o.memory.showPeer(result.peer);
+      if (!result.ignored) this.o.memory.showPeer(result.peer);
       if (stored) this.o.memory.upsert(stored);
       controlOnly = result.contentType === 'control';
     } catch (err) {
@@ -155,12 +155,11 @@ export class IncomingStream {
       // device too. Unacknowledged messages expire with the relay's retention.
       if (err.code !== 'duplicate') return;
     }
-    // Acknowledge only now that plaintext and ratchet state are stored together (spec/protocol.md
-    // §7.6: an acknowledged message is deleted from the relay, so it must never be lost). A control
-    // message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a stranger
-    // cannot use one to learn when this user is online (spec/openapi.yaml, POST /ack
-    // no_receipt_ids).
-    // A message request gets none either until the user accepts it.
+    // Acknowledge only now that plaintext and ratchet state are stored together (spec/openapi.yaml
+    // POST /ack: an acknowledged message is deleted from the relay, so it must never be lost). A
+    // control message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a
+    // stranger cannot use one to learn when this user is online (spec/protocol.md §8, "Control
+    // messages"). A message request gets none either until the user accepts it.
     if (controlOnly || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
     else this.o.acks.message(relayId);
   }

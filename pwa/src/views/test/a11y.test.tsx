@@ -196,6 +196,33 @@ describe('no serious axe-core violations', () => {
     expect(screen.getByRole('dialog', { name: 'This device holds older keys' })).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
   });
+  it('/archives/<id>: a read-only archive of earlier keys', async () => {
+    const t = signedIn();
+    const at = Date.UTC(2026, 10, 3, 9, 30);
+    t.archives.value = [{ id: String(at), archivedAt: at, available: true }];
+    t.archiveContents.set(String(at), {
+      id: String(at),
+      archivedAt: at,
+      chats: [
+        {
+          contact: 'bob',
+          messages: [
+            {
+              id: 'in-1',
+              contact: 'bob',
+              direction: 'in',
+              at,
+              state: 'received',
+              body: { kind: 'text', text: 'old' },
+            },
+          ],
+        },
+      ],
+    });
+    renderAt(t.app, `/archives/${at}`);
+    await screen.findByText('old');
+    expect(await seriousViolations()).toEqual([]);
+  });
   it('/chats/bob with the block dialog open', async () => {
     const t = signedIn();
     renderAt(t.app, '/chats/bob');

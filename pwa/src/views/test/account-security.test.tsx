@@ -129,4 +129,72 @@ describe('login on a device whose keys were replaced', () => {
     });
     expect(t.calls).toContainEqual({ action: 'resolveLoginConflict', args: ['erase'] });
   });
+
+  it('offers keeping the old history read-only', async () => {
+    const t = makeTestApp();
+    renderAt(t.app, '/login');
+    act(() => {
+      t.loginConflict.value = { username: 'alice' };
+    });
+    const dialog = screen.getByRole('dialog', { name: 'This device holds older keys' });
+    await act(async () => {
+      fireEvent.click(within(dialog).getByRole('button', { name: 'Keep the old history read-only' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'resolveLoginConflict', args: ['archive'] });
+    expect(await screen.findByRole('heading', { name: 'Chats', level: 1 })).toBeTruthy();
+  });
+});
+
+describe('a read-only archive of earlier keys', () => {
+  const ARCHIVED_AT = Date.UTC(2026, 10, 3, 9, 30);
+  function withArchive() {
+    const t = makeTestApp({ signedIn: 'alice' });
+    t.archives.value = [{ id: String(ARCHIVED_AT), archivedAt: ARCHIVED_AT, available: true }];
+    const msg = (id: string, direction: 'in' | 'out', text: string, at: number) => ({
+      id,
+      contact: 'bob',
+      direction,
+      at,
+      state: direction === 'in' ? ('received' as const) : ('delivered' as const),
+      body: { kind: 'text' as const, text },
+    });
+    t.archiveContents.set(String(ARCHIVED_AT), {
+      id: String(ARCHIVED_AT),
+      archivedAt: ARCHIVED_AT,
+      chats: [
+        { contact: 'bob', messages: [msg('in-1', 'in', 'old hello', ARCHIVED_AT - 60_000)] },
+        { contact: 'carol', messages: [msg('out-2', 'out', 'old note', ARCHIVED_AT - 120_000)] },
+      ],
+    });
+    return t;
+  }
+
+  it('is listed in Settings and on the chats screen, labelled with when it was archived', async () => {
+    const t = withArchive();
+    renderAt(t.app, '/settings');
+    const section = screen.getByRole('region', { name: 'Read-only history' });
+    expect(within(section).getByText(/Archived on .*2026/)).toBeTruthy();
+    expect(within(section).getByRole('link', { name: 'Open' }).getAttribute('href')).toBe(
+      `/archives/${ARCHIVED_AT}`,
+    );
+  });
+
+  it('shows the old chats read-only (no composer), switches chats, and deletes after confirming', async () => {
+    const t = withArchive();
+    const { router } = renderAt(t.app, `/archives/${ARCHIVED_AT}`);
+    expect(screen.getByRole('heading', { name: 'Read-only history', level: 1 })).toBeTruthy();
+    expect(screen.getByText(/Archived on .*2026/)).toBeTruthy();
+    expect(await screen.findByText('old hello')).toBeTruthy();
+    expect(screen.queryByRole('textbox')).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'carol' }));
+    expect(screen.getByText('old note')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Delete this archive' }));
+    const dialog = screen.getByRole('dialog', { name: 'Delete the read-only history?' });
+    await act(async () => {
+      fireEvent.click(within(dialog).getByRole('button', { name: 'Delete this archive' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'deleteArchive', args: [String(ARCHIVED_AT)] });
+    expect(router.state.location.pathname).toBe('/settings');
+    expect(screen.queryByRole('region', { name: 'Read-only history' })).toBeNull();
+  });
 });

@@ -20,6 +20,8 @@ import { AppError } from '../../state/errors.ts';
 import type {
   App,
   AppNotice,
+  ArchiveContents,
+  ArchiveInfo,
   AuthState,
   ChatMessage,
   ChatSummary,
@@ -55,6 +57,9 @@ export function makeTestApp(
   const notice = signal<AppNotice | null>(null);
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const loginConflict = signal<LoginConflict | null>(null);
+  const archives = signal<readonly ArchiveInfo[]>([]);
+  /** What openArchive returns, by id (tests put archives here). */
+  const archiveContents = new Map<string, ArchiveContents>();
   /** The code the fake accepts for the authenticator, re-enrolment and regeneration. */
   const GOOD_CODE = '123456';
   const sessions = signal<readonly SessionInfo[]>([
@@ -146,7 +151,23 @@ export function makeTestApp(
       record('resolveLoginConflict', choice);
       const c = loginConflict.value;
       loginConflict.value = null;
-      if (choice === 'erase' && c) auth.value = { status: 'signed-in', username: c.username };
+      if (choice !== 'cancel' && c) auth.value = { status: 'signed-in', username: c.username };
+    },
+    archives,
+    async openArchive(id) {
+      record('openArchive', id);
+      const a = archiveContents.get(id);
+      if (!a) throw new AppError('not_found');
+      return a;
+    },
+    async archivePhoto(id, messageId) {
+      record('archivePhoto', id, messageId);
+      return null;
+    },
+    async deleteArchive(id) {
+      record('deleteArchive', id);
+      archiveContents.delete(id);
+      archives.value = archives.value.filter((a) => a.id !== id);
     },
     async startTotpReenroll(code) {
       record('startTotpReenroll', code);
@@ -325,6 +346,8 @@ export function makeTestApp(
     notice,
     ownIdentityWarning,
     loginConflict,
+    archives,
+    archiveContents,
     sessions,
     messagesFor,
     photos,
