@@ -9,10 +9,9 @@ import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import type { AppDeps } from './deps.js';
 import { createRelayServer } from './http/node-server.js';
+import { startPeriodicJobs } from './jobs/periodic.js';
 import { createLogger } from './logger.js';
-import { startSweeper } from './messages/sweeper.js';
 import { PgNotifier } from './notify/pg-notifier.js';
-import { startUploadSweeper } from './photos/uploads.js';
 import { attachWebSocket } from './ws/hub.js';
 
 async function main(): Promise<void> {
@@ -46,8 +45,7 @@ async function main(): Promise<void> {
   const app = buildApp(deps);
   const server = createRelayServer(app, config.http, logger);
   const hub = attachWebSocket(server, deps);
-  const stopSweeper = startSweeper(deps);
-  const stopUploadSweeper = startUploadSweeper(deps);
+  const stopJobs = startPeriodicJobs(deps);
 
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   const addr = server.address();
@@ -64,8 +62,7 @@ async function main(): Promise<void> {
     pool.removeAllListeners('error');
     pool.on('error', (err) => logger.debug({ err: { message: err.message } }, 'database client closed'));
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    stopSweeper();
-    stopUploadSweeper();
+    stopJobs();
     await hub.close();
     server.closeIdleConnections();
     // Give in-flight requests a moment, then cut what is left.

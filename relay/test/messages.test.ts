@@ -3,7 +3,7 @@
 // relay instances, and retention expiry with an injected clock.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sweepOnce } from '../src/messages/sweeper.js';
+import { sweepOnce } from '../src/jobs/retention.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { b64, type DataUser, makeUser, newSession } from './helpers/relay-data.js';

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sweepOnce } from '../src/messages/sweeper.js';
+import { sweepOnce } from '../src/jobs/retention.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { type DataUser, makeUser, newSession } from './helpers/relay-data.js';

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sweepUploads } from '../src/photos/uploads.js';
+import { sweepUploads } from '../src/jobs/upload-expiry.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { type DataUser, makeUser } from './helpers/relay-data.js';

@@ -2,8 +2,7 @@
 // paths to them and guards the signed-in area.
 import { useSignals } from '@preact/signals-react/runtime';
 import { Navigate, Outlet, type RouteObject } from 'react-router';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { ArchiveView } from '../views/ArchiveView.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
 import { ChatView } from '../views/ChatView.tsx';
@@ -20,6 +19,7 @@ import { UnlockView } from '../views/UnlockView.tsx';
  */
 function RequireAuth() {
   useSignals();
+  const t = useT();
   const { auth } = useApp();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
@@ -30,6 +30,7 @@ function RequireAuth() {
 /** The sign-in screens redirect to the chats once signed in; a login into a locked store unlocks here. */
 function SignedOutOnly() {
   useSignals();
+  const t = useT();
   const { auth } = useApp();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;

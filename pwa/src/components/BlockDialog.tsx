@@ -1,8 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 import { Modal } from './Modal.tsx';
 
@@ -12,6 +11,7 @@ import { Modal } from './Modal.tsx';
  */
 export function BlockDialog({ contact, onClose }: { contact: string; onClose: () => void }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const navigate = useNavigate();
   const [busy, setBusy] = useState(false);
@@ -24,7 +24,7 @@ export function BlockDialog({ contact, onClose }: { contact: string; onClose: ()
       await app.blockContact(contact);
       navigate('/chats');
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
       setBusy(false);
     }
   };

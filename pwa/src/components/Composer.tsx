@@ -9,8 +9,7 @@ import {
   useRef,
   useState,
 } from 'react';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 import { AttachIcon, EmojiIcon } from './icons.tsx';
 
@@ -29,6 +28,7 @@ interface Props {
 /** Text + emoji + photo composer. Enter sends, Shift+Enter starts a new line. */
 export function Composer({ contact, blocked }: Props) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const [text, setText] = useState('');
@@ -46,7 +46,7 @@ export function Composer({ contact, blocked }: Props) {
       await app.sendText(contact, body);
       setText('');
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     }
   };
 
@@ -95,7 +95,7 @@ export function Composer({ contact, blocked }: Props) {
     try {
       await app.sendPhoto(contact, file);
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     }
   };
 

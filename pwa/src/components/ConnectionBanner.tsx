@@ -1,10 +1,10 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 
 /** Says when the relay is unreachable; messages then wait in the outbox. */
 export function ConnectionBanner() {
   useSignals();
+  const t = useT();
   const status = useApp().connection.value;
   return (
     <div role="status" className={status === 'online' ? 'sr-only' : 'banner banner-offline'}>

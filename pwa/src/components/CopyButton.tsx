@@ -1,6 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useEffect, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 
 interface Props {
   text: string;
@@ -14,6 +14,7 @@ const CONFIRM_MS = 2000;
 /** Copies `text` to the clipboard and says so in a polite live region. */
 export function CopyButton({ text, label }: Props) {
   useSignals();
+  const t = useT();
   const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
   useEffect(() => {
     if (state === 'idle') return;

@@ -1,6 +1,6 @@
 import type { ComponentType } from 'react';
 import type { MessageKey } from '../i18n/i18n.ts';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
 import { DeliveredIcon, FailedIcon, QueuedIcon, SendingIcon, SentIcon } from './icons.tsx';
 
@@ -15,6 +15,7 @@ const MARKS: Record<ChatMessage['state'], { Icon: ComponentType | null; key: Mes
 
 /** The delivery state of an outgoing message: an icon for the eye, words for everyone. */
 export function DeliveryMark({ message }: { message: ChatMessage }) {
+  const t = useT();
   if (message.direction === 'in') return null;
   const mark = MARKS[message.state];
   const label =

@@ -9,7 +9,8 @@ import type { Emoji } from 'emoji-picker-element/shared.js';
 import enData from 'emoji-picker-element-data/en/emojibase/data.json?url';
 import ruData from 'emoji-picker-element-data/ru/emojibase/data.json?url';
 import { type ComponentType, type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
-import { language, type MessageKey, t } from '../i18n/i18n.ts';
+import type { MessageKey } from '../i18n/i18n.ts';
+import { useApp, useT } from '../state/context.tsx';
 import {
   ActivitiesIcon,
   AnimalsIcon,
@@ -50,8 +51,8 @@ function unicodeOf(e: Emoji): string | null {
 
 export default function EmojiPicker({ onPick }: Props) {
   useSignals();
-  const lang = language.value;
-  // biome-ignore lint/correctness/useExhaustiveDependencies: a new database (locale, data) per language
+  const t = useT();
+  const lang = useApp().language.value;
   const db = useMemo(
     () => new Database({ locale: lang, dataSource: lang === 'ru' ? ruData : enData }),
     [lang],

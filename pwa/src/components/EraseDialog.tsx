@@ -2,7 +2,7 @@
 // is a deliberate act, not a stray tap. Used by Settings and by the unlock screen ("forgot").
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import { Modal } from './Modal.tsx';
 
 export function EraseDialog({
@@ -16,6 +16,7 @@ export function EraseDialog({
   note?: string;
 }) {
   useSignals();
+  const t = useT();
   const id = useId();
   const [typed, setTyped] = useState('');
   const word = t('erase.word');

@@ -1,8 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 
 /**
@@ -14,6 +13,7 @@ import { errorText } from './error-text.ts';
  */
 export function KeyChangeBanner({ contact }: { contact: string }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const info = app.contacts.value.find((c) => c.username === contact);
   const wasVerified = info?.verifiedBeforeChange ?? false;
@@ -26,7 +26,7 @@ export function KeyChangeBanner({ contact }: { contact: string }) {
     try {
       await app.acknowledgeKeyChange(contact, withoutVerifying ? { withoutVerifying: true } : undefined);
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     } finally {
       setBusy(false);
     }

@@ -1,7 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { t } from '../i18n/i18n.ts';
 import type { Lang } from '../i18n/types.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 
 // Each language is named in itself, so a reader finds theirs whatever the current language.
 const CHOICES: readonly { lang: Lang; key: 'language.ru' | 'language.en' }[] = [
@@ -11,6 +10,7 @@ const CHOICES: readonly { lang: Lang; key: 'language.ru' | 'language.en' }[] = [
 
 export function LanguageSwitch() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const current = app.language.value;
   return (

@@ -1,7 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 import { Modal } from './Modal.tsx';
 
@@ -12,6 +11,7 @@ import { Modal } from './Modal.tsx';
  */
 export function LoginConflictDialog() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const conflict = app.loginConflict.value;
   const [busy, setBusy] = useState(false);
@@ -23,7 +23,7 @@ export function LoginConflictDialog() {
     try {
       await app.resolveLoginConflict(choice);
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     } finally {
       setBusy(false);
     }

@@ -1,7 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
 import { DeliveryMark } from './DeliveryMark.tsx';
 import { timeLabel } from './dates.ts';
@@ -13,6 +12,7 @@ import { PhotoMessage } from './PhotoMessage.tsx';
  */
 export function MessageBubble({ message, locale }: { message: ChatMessage; locale: string }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const [retrying, setRetrying] = useState(false);
   const mine = message.direction === 'out';

@@ -6,7 +6,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { measureElement, observeElementRect, useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
 import { dayLabel, withDaySeparators } from './dates.ts';
 import { ScrollDownIcon } from './icons.tsx';
@@ -27,6 +27,7 @@ const FALLBACK_VIEWPORT_PX = 640;
 
 export function MessageList({ messages, locale, contact }: Props) {
   useSignals();
+  const t = useT();
   const scrollRef = useRef<HTMLElement>(null);
   const rows = useMemo(() => withDaySeparators(messages), [messages]);
   // Whether the user is reading the newest messages: then the view stays pinned to the bottom

@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 
 /**
@@ -10,6 +9,7 @@ import { errorText } from './error-text.ts';
  * chat here, block also makes the relay drop what they send.
  */
 export function MessageRequestBanner({ contact }: { contact: string }) {
+  const t = useT();
   const app = useApp();
   const navigate = useNavigate();
   const [error, setError] = useState<string | null>(null);
@@ -21,7 +21,7 @@ export function MessageRequestBanner({ contact }: { contact: string }) {
       await action();
       if (leave) navigate('/chats');
     } catch (e) {
-      setError(errorText(e));
+      setError(errorText(e, t));
     } finally {
       setBusy(false);
     }

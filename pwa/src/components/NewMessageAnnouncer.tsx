@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
 
 /**
@@ -7,6 +7,7 @@ import type { ChatMessage } from '../state/types.ts';
  * history already there when it opened).
  */
 export function NewMessageAnnouncer({ messages }: { messages: readonly ChatMessage[] }) {
+  const t = useT();
   const seen = useRef<string | null | undefined>(undefined);
   const [announcement, setAnnouncement] = useState('');
   const last = messages[messages.length - 1];
@@ -21,7 +22,7 @@ export function NewMessageAnnouncer({ messages }: { messages: readonly ChatMessa
     if (last.direction !== 'in' || last.body.kind === 'keyChange') return; // the banner alerts
     const body = last.body.kind === 'text' ? last.body.text : t('chats.photo');
     setAnnouncement(t('chat.newMessage', { contact: last.contact, text: body }));
-  }, [last]);
+  }, [last, t]);
 
   return (
     <div className="sr-only" aria-live="polite" aria-atomic="true">

@@ -1,12 +1,12 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 
 /** Opened a chat by address with someone who is not (or no longer) a contact. */
 export function NotAContactBanner({ contact }: { contact: string }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const [error, setError] = useState<string | null>(null);
   const add = async () => {
@@ -14,7 +14,7 @@ export function NotAContactBanner({ contact }: { contact: string }) {
     try {
       await app.addContact(contact);
     } catch (e) {
-      setError(errorText(e));
+      setError(errorText(e, t));
     }
   };
   return (

@@ -1,6 +1,5 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 
 /**
  * Something the user must be told once (AppNotice), shown on every signed-in screen until the
@@ -9,6 +8,7 @@ import { useApp } from '../state/context.tsx';
  */
 export function NoticeBanner() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const notice = app.notice.value;
   if (!notice) return null;

@@ -1,8 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 
 /**
@@ -12,6 +11,7 @@ import { errorText } from './error-text.ts';
  */
 export function OwnIdentityBanner() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const navigate = useNavigate();
   const warning = app.ownIdentityWarning.value;
@@ -24,7 +24,7 @@ export function OwnIdentityBanner() {
     try {
       await action();
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     } finally {
       setBusy(false);
     }

@@ -2,7 +2,7 @@
 // (storage/passphrase.ts); here only that the two entries agree.
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 
 interface Props {
   label: string;
@@ -13,6 +13,7 @@ interface Props {
 
 export function PassphraseFields({ label, value, repeat, onChange }: Props) {
   useSignals();
+  const t = useT();
   const id = useId();
   return (
     <>

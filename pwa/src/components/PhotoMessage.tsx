@@ -1,7 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useMemo, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
 import { PhotoViewer } from './PhotoViewer.tsx';
 import { Transfer } from './Transfer.tsx';
@@ -27,6 +26,7 @@ function photoRatio(width: number, height: number): number {
 /** A photo in the chat: upload state (outgoing), download progress, thumbnail, full screen. */
 export function PhotoMessage({ message }: { message: ChatMessage }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const [open, setOpen] = useState(false);
   // photo() starts the download on first call and returns the same signal afterwards.

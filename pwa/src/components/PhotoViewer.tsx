@@ -1,5 +1,5 @@
 import { type PointerEvent, useRef } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import { CloseIcon, SaveIcon } from './icons.tsx';
 import { Modal } from './Modal.tsx';
 
@@ -24,6 +24,7 @@ interface Props {
  * Escape, a click or tap beside the photo, or a vertical swipe closes it.
  */
 export function PhotoViewer({ url, alt, fileName, onClose }: Props) {
+  const t = useT();
   const start = useRef<{ x: number; y: number; id: number } | null>(null);
   const onPointerDown = (e: PointerEvent<HTMLDivElement>) => {
     if (e.isPrimary) start.current = { x: e.clientX, y: e.clientY, id: e.pointerId };

@@ -1,6 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useEffect, useRef, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import { decodeQr } from './qr-decode.ts';
 
 interface Props {
@@ -14,6 +14,7 @@ const SCAN_INTERVAL_MS = 250;
 /** Live camera QR scanning. The stream stops when the component unmounts. */
 export function QrScanner({ onResult, onClose }: Props) {
   useSignals();
+  const t = useT();
   const videoRef = useRef<HTMLVideoElement>(null);
   const [error, setError] = useState<'denied' | 'unavailable' | null>(null);
 

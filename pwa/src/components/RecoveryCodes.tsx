@@ -1,6 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useEffect, useId, useRef, useState } from 'react';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import { CopyButton } from './CopyButton.tsx';
 import { downloadText } from './download.ts';
 
@@ -14,6 +14,7 @@ interface Props {
 /** Shows the one-time recovery codes with copy and download, once. */
 export function RecoveryCodes({ username, codes, onDone }: Props) {
   useSignals();
+  const t = useT();
   const [saved, setSaved] = useState(false);
   const checkId = useId();
   const headingRef = useRef<HTMLHeadingElement>(null);

@@ -1,4 +1,4 @@
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 
 interface Props {
   /** 0..1 */
@@ -9,6 +9,7 @@ interface Props {
 
 /** A labelled progress bar for a photo upload or download, with an optional cancel. */
 export function Transfer({ progress, label, onCancel }: Props) {
+  const t = useT();
   const percent = Math.round(Math.min(1, Math.max(0, progress)) * 100);
   return (
     <div className="transfer">

@@ -1,11 +1,11 @@
 import { useSignals } from '@preact/signals-react/runtime';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 
 /** A new version waits for the user's word: it never swaps in mid-session by itself. An update
  *  whose files did not match its own manifest never installed (src/sw.ts): the user is told. */
 export function UpdateBanner() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const refused = app.update.value.refused ?? [];
   if (refused.length > 0) {

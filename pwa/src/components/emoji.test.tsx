@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { setLanguage } from '../i18n/i18n.ts';
-import { makeTestApp, renderAt } from '../views/test/test-app.tsx';
+import { makeTestApp, renderAt, setLanguage } from '../views/test/test-app.tsx';
 
 // The picker fetches its data from our own origin. Here "the origin" is the real data file of
 // emoji-picker-element-data read from disk; nothing else is served.

@@ -1,7 +1,7 @@
 // Turns an action's rejection into a sentence for the user. Codes come from the state layer
 // (AppErrorCode); anything that is not an AppError is shown as the generic error, so no
 // internal detail (or secret) ever reaches the screen.
-import { type MessageKey, t } from '../i18n/i18n.ts';
+import type { MessageKey, Translate } from '../i18n/i18n.ts';
 import { isAppError } from '../state/errors.ts';
 import type { AppErrorCode } from '../state/types.ts';
 
@@ -13,7 +13,8 @@ export function errorCode(e: unknown): AppErrorCode {
   return isAppError(e) ? e.code : 'unknown';
 }
 
-export function errorText(e: unknown): string {
+/** In the language of `t` (the caller's useT()). */
+export function errorText(e: unknown, t: Translate): string {
   return t(errorKey(errorCode(e)));
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { en } from './en.ts';
-import { detectLanguage, dictionariesForTest, language, setLanguage, t } from './i18n.ts';
+import { createLanguage, detectLanguage, dictionariesForTest, translate, translator } from './i18n.ts';
 import { ru } from './ru.ts';
 
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
@@ -31,28 +31,31 @@ describe('dictionaries', () => {
   });
 });
 
-describe('t()', () => {
+describe('translate()', () => {
   it('interpolates params and leaves unknown placeholders visible', () => {
-    expect(t('view.chat.title', { contact: 'alice' }, 'en')).toBe('Chat with alice');
-    expect(t('view.chat.title', {}, 'en')).toBe('Chat with {contact}');
+    expect(translate('en', 'view.chat.title', { contact: 'alice' })).toBe('Chat with alice');
+    expect(translate('en', 'view.chat.title', {})).toBe('Chat with {contact}');
   });
 
   it('chooses Russian plural forms by count', () => {
-    expect(t('chats.unread', { count: 1 }, 'ru')).toBe('1 непрочитанное сообщение');
-    expect(t('chats.unread', { count: 3 }, 'ru')).toBe('3 непрочитанных сообщения');
-    expect(t('chats.unread', { count: 11 }, 'ru')).toBe('11 непрочитанных сообщений');
-    expect(t('chats.unread', { count: 2 }, 'en')).toBe('2 unread messages');
+    expect(translate('ru', 'chats.unread', { count: 1 })).toBe('1 непрочитанное сообщение');
+    expect(translate('ru', 'chats.unread', { count: 3 })).toBe('3 непрочитанных сообщения');
+    expect(translate('ru', 'chats.unread', { count: 11 })).toBe('11 непрочитанных сообщений');
+    expect(translate('en', 'chats.unread', { count: 2 })).toBe('2 unread messages');
   });
 
   it('follows the language signal, persists the switch and updates <html lang>', () => {
+    const { language, setLanguage, dispose } = createLanguage();
+    const t = () => translator(language.value);
     setLanguage('ru');
     expect(language.value).toBe('ru');
-    expect(t('nav.chats')).toBe('Чаты');
+    expect(t()('nav.chats')).toBe('Чаты');
     expect(localStorage.getItem('sd.lang')).toBe('ru');
     expect(document.documentElement.lang).toBe('ru');
     setLanguage('en');
-    expect(t('nav.chats')).toBe('Chats');
+    expect(t()('nav.chats')).toBe('Chats');
     expect(document.documentElement.lang).toBe('en');
+    dispose();
   });
 });
 

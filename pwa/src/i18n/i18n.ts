@@ -1,6 +1,8 @@
-// The translation layer: every user-visible string goes through t(). The current language
-// is a signal, so components that read t() (with useSignals()) re-render when it changes.
-import { effect, signal } from '@preact/signals-react';
+// The translation layer: every user-visible string goes through a translator for one language.
+// The current language is a signal owned by the app instance (createLanguage, called by
+// createApp); views get its translator with useT() (state/context.tsx), so a view that
+// translates re-renders when the language changes, and helpers outside components are handed it.
+import { effect, type ReadonlySignal, signal } from '@preact/signals-react';
 import { en, type MessageKey } from './en.ts';
 import { ru } from './ru.ts';
 import { LANGS, type Lang, type Message, type Params } from './types.ts';
@@ -32,21 +34,33 @@ function initialLanguage(): Lang {
   return detectLanguage(globalThis.navigator?.languages ?? []);
 }
 
-export const language = signal<Lang>(initialLanguage());
-
-export function setLanguage(lang: Lang): void {
-  language.value = lang;
-  try {
-    globalThis.localStorage?.setItem(STORAGE_KEY, lang);
-  } catch {
-    // Not persisted; the choice still holds for this session.
-  }
+/** An app instance's language: the saved choice or the browser's, switched and persisted here. */
+export interface LanguageState {
+  readonly language: ReadonlySignal<Lang>;
+  setLanguage(lang: Lang): void;
+  /** Stops keeping <html lang> in step. */
+  dispose(): void;
 }
 
-// Keep <html lang> true for screen readers and hyphenation.
-effect(() => {
-  if (typeof document !== 'undefined') document.documentElement.lang = language.value;
-});
+export function createLanguage(): LanguageState {
+  const language = signal<Lang>(initialLanguage());
+  // Keep <html lang> true for screen readers and hyphenation.
+  const stop = effect(() => {
+    if (typeof document !== 'undefined') document.documentElement.lang = language.value;
+  });
+  return {
+    language,
+    setLanguage(lang) {
+      language.value = lang;
+      try {
+        globalThis.localStorage?.setItem(STORAGE_KEY, lang);
+      } catch {
+        // Not persisted; the choice still holds for this session.
+      }
+    },
+    dispose: stop,
+  };
+}
 
 const pluralRules = new Map<Lang, Intl.PluralRules>();
 function pluralOf(lang: Lang, count: number): Intl.LDMLPluralRule {
@@ -65,13 +79,27 @@ function interpolate(text: string, params: Params | undefined): string {
   );
 }
 
-/** Translate `key` in `lang` (default: the current language). Plurals use params.count. */
-export function t(key: MessageKey, params?: Params, lang: Lang = language.value): string {
+/** Translate `key` in `lang`. Plurals use params.count. */
+export function translate(lang: Lang, key: MessageKey, params?: Params): string {
   const message = dictionaries[lang][key] ?? en[key];
   if (typeof message === 'string') return interpolate(message, params);
   const count = Number(params?.count ?? 0);
   const form = message[pluralOf(lang, count)] ?? message.other;
   return interpolate(form, params);
+}
+
+/** `translate` bound to one language: what views call `t`. */
+export type Translate = (key: MessageKey, params?: Params) => string;
+
+const translators = new Map<Lang, Translate>();
+/** The translator of `lang` (one per language, so it is stable across renders). */
+export function translator(lang: Lang): Translate {
+  let tr = translators.get(lang);
+  if (!tr) {
+    tr = (key, params) => translate(lang, key, params);
+    translators.set(lang, tr);
+  }
+  return tr;
 }
 
 export const dictionariesForTest = dictionaries;

@@ -14,7 +14,7 @@
 // and the remembered account, so a reload shows the login screen.
 import { computed, type Signal, signal } from '@preact/signals-react';
 import { base64 } from '@scure/base';
-import { language, setLanguage } from '../i18n/i18n.ts';
+import { createLanguage } from '../i18n/i18n.ts';
 import { createUpdatePrompt } from '../pwa/update.ts';
 import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
 import { archiveIdbStorage, archiveName, listIdbArchives } from '../storage/idb-archive.ts';
@@ -183,6 +183,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const kdfCost = options.kdfCost ?? DEFAULT_KDF;
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const loginConflict = signal<LoginConflict | null>(null);
+  // The UI language belongs to this instance like the rest of the state (i18n/i18n.ts).
+  const { language, setLanguage, dispose: disposeLanguage } = createLanguage();
   /** What the conflict's answer runs: finish the login erasing or archiving, or give it up. */
   let conflict: {
     erase: () => Promise<void>;
@@ -652,6 +654,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     },
 
     dispose() {
+      disposeLanguage();
       window.removeEventListener('online', onOnline);
       for (const e of ACTIVITY) window.removeEventListener(e, onActivity);
       document.removeEventListener('visibilitychange', onVisibility);

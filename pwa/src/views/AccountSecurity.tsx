@@ -9,8 +9,7 @@ import { GroupedCode } from '../components/GroupedCode.tsx';
 import { Modal } from '../components/Modal.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { RegistrationStart, SessionInfo } from '../state/types.ts';
 
 const TOTP_RE = /^\d{6}$/;
@@ -31,6 +30,7 @@ function CodeForm({
   onCancel: () => void;
 }) {
   useSignals();
+  const t = useT();
   const id = useId();
   const [code, setCode] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -47,7 +47,7 @@ function CodeForm({
     try {
       await onSubmit(c);
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
       setCode('');
       setBusy(false);
     }
@@ -87,6 +87,7 @@ function CodeForm({
 /** Current code → the new secret's QR → a code of the new secret → done. */
 function ReenrolDialog({ onClose }: { onClose: () => void }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const [start, setStart] = useState<RegistrationStart | null>(null);
@@ -156,6 +157,7 @@ function ReenrolDialog({ onClose }: { onClose: () => void }) {
 /** Current code → the new recovery codes, shown once. */
 function NewRecoveryCodesDialog({ onClose }: { onClose: () => void }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const [codes, setCodes] = useState<readonly string[] | null>(null);
   const title = t('security.recoveryTitle');
@@ -183,6 +185,7 @@ function NewRecoveryCodesDialog({ onClose }: { onClose: () => void }) {
 /** The account's live sessions; "End" on every other one. */
 function SessionsList() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const [list, setList] = useState<readonly SessionInfo[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -192,9 +195,9 @@ function SessionsList() {
       setList(await app.listSessions());
       setError(null);
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     }
-  }, [app]);
+  }, [app, t]);
   useEffect(() => {
     void load();
   }, [load]);
@@ -206,7 +209,7 @@ function SessionsList() {
       await app.endOtherSession(s.id);
       await load();
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     } finally {
       setBusy(null);
     }
@@ -248,6 +251,7 @@ function SessionsList() {
 /** The settings sections: authenticator, recovery codes, sessions. */
 export function AccountSecurity() {
   useSignals();
+  const t = useT();
   const id = useId();
   const location = useLocation();
   const asked = (location.state as { open?: string } | null)?.open;

@@ -5,14 +5,14 @@ import { archivedDate, dayLabel, timeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
 import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { ArchiveContents, ChatMessage } from '../state/types.ts';
 import { SignedInPage } from './SignedInPage.tsx';
 
 /** An archived photo: its kept bytes, or a note that none were kept (nothing is downloaded). */
 function ArchivedPhoto({ archive, message }: { archive: string; message: ChatMessage }) {
   const app = useApp();
+  const t = useT();
   const [url, setUrl] = useState<string | null | undefined>(undefined);
   useEffect(() => {
     let made: string | null = null;
@@ -39,6 +39,7 @@ function ArchivedPhoto({ archive, message }: { archive: string; message: ChatMes
 
 /** One archived message: text or photo, its time; nothing to retry, nothing to send. */
 function ArchivedMessage({ archive, m, locale }: { archive: string; m: ChatMessage; locale: string }) {
+  const t = useT();
   if (m.body.kind === 'keyChange')
     return (
       <p className="timeline-entry">
@@ -71,6 +72,7 @@ function ArchivedMessage({ archive, m, locale }: { archive: string; m: ChatMessa
  */
 export function ArchiveView() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const navigate = useNavigate();
   const id = useId();
@@ -93,11 +95,11 @@ export function ArchiveView() {
         setContents(c);
         setChat((current) => current ?? c.chats[0]?.contact ?? null);
       })
-      .catch((e) => live && setError(errorText(e)));
+      .catch((e) => live && setError(errorText(e, t)));
     return () => {
       live = false;
     };
-  }, [app, archive, available]);
+  }, [app, archive, available, t]);
 
   const remove = async () => {
     setConfirm(false);
@@ -106,7 +108,7 @@ export function ArchiveView() {
       await app.deleteArchive(archive);
       navigate('/settings');
     } catch (e) {
-      setError(errorText(e));
+      setError(errorText(e, t));
     }
   };
 

@@ -10,13 +10,13 @@ import { MessageRequestBanner } from '../components/MessageRequestBanner.tsx';
 import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
 import { NotAContactBanner } from '../components/NotAContactBanner.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
 
 /** One conversation: header, key-change warning, virtualized history, composer. */
 export function ChatView() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const { contact = '' } = useParams();
   const messagesSignal = useMemo(() => app.messagesFor(contact), [app, contact]);

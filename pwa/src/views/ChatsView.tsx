@@ -6,8 +6,8 @@ import { errorText } from '../components/error-text.ts';
 import { PhotoIcon, VerifiedIcon, WarningIcon } from '../components/icons.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import type { Translate } from '../i18n/i18n.ts';
+import { useApp, useT } from '../state/context.tsx';
 import type { ChatSummary, Contact } from '../state/types.ts';
 import { pendingRecoveryCodes } from './recovery.ts';
 import { SignedInPage } from './SignedInPage.tsx';
@@ -15,6 +15,7 @@ import { isValidUsername, normalizeUsername } from './username.ts';
 
 function AddContact() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const [name, setName] = useState('');
@@ -41,7 +42,7 @@ function AddContact() {
       setAdded(username);
       setName('');
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     } finally {
       setBusy(false);
     }
@@ -83,7 +84,7 @@ function AddContact() {
   );
 }
 
-function preview(chat: ChatSummary): string {
+function preview(chat: ChatSummary, t: Translate): string {
   const last = chat.last;
   if (!last) return t('chats.noMessages');
   const body = last.kind === 'photo' ? t('chats.photo') : last.preview;
@@ -99,6 +100,7 @@ function ChatItem({
   contact: Contact | undefined;
   locale: string;
 }) {
+  const t = useT();
   const last = chat.last;
   return (
     <li className="chat-list-item">
@@ -123,7 +125,7 @@ function ChatItem({
         <span className="chat-list-preview">
           {chat.keyChanged && <WarningIcon className="icon-warning" />}
           {chat.last?.kind === 'photo' && <PhotoIcon />}
-          {preview(chat)}
+          {preview(chat, t)}
         </span>
         {chat.unread > 0 ? (
           <span className="unread-badge">
@@ -141,6 +143,7 @@ function ChatItem({
 /** The chat list (newest activity first) and the add-contact form. */
 export function ChatsView() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const chats = app.chats.value;
   const contacts = app.contacts.value;

@@ -2,8 +2,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { type FormEvent, useId, useState } from 'react';
 import { errorText } from '../components/error-text.ts';
 import { PassphraseFields } from '../components/PassphraseFields.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { IDLE_MINUTES } from '../state/idle-lock.ts';
 import { passkeySupported } from '../storage/passkey.ts';
 
@@ -14,6 +13,7 @@ import { passkeySupported } from '../storage/passkey.ts';
  */
 export function LockSettings() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const lock = app.lock.value;
@@ -36,7 +36,7 @@ export function LockSettings() {
       setRepeat('');
       setMessage({ ok: true, text: done });
     } catch (e) {
-      setMessage({ ok: false, text: errorText(e) });
+      setMessage({ ok: false, text: errorText(e, t) });
     } finally {
       setBusy(false);
     }

@@ -4,8 +4,7 @@ import { Link } from 'react-router';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { errorCode, errorKey, retryAt } from '../components/error-text.ts';
 import { LoginConflictDialog } from '../components/LoginConflictDialog.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { AppErrorCode } from '../state/types.ts';
 import { PublicPage } from './PublicPage.tsx';
 import { pendingRecoveryCodes } from './recovery.ts';
@@ -20,6 +19,7 @@ type Failure = { code: AppErrorCode; until: number | null };
 /** Log in with username + authenticator code, or a recovery code. */
 export function LoginView() {
   useSignals();
+  const t = useT();
   // Signed out (logged out, erased, or never confirmed): codes from an earlier registration go.
   useEffect(() => {
     pendingRecoveryCodes.value = null;

@@ -1,10 +1,11 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { Link } from 'react-router';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 import { PublicPage } from './PublicPage.tsx';
 
 export function NotFoundView() {
   useSignals();
+  const t = useT();
   return (
     <PublicPage title={t('notFound.title')}>
       <p>{t('notFound.explain')}</p>

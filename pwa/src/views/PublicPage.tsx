@@ -4,14 +4,15 @@ import { type ReactNode, useEffect } from 'react';
 import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { UpdateBanner } from '../components/UpdateBanner.tsx';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 
 /** Frame of the signed-out screens (register, log in): title, language switch, content. */
 export function PublicPage({ title, children }: { title: string; children: ReactNode }) {
   useSignals();
+  const t = useT();
   useEffect(() => {
     document.title = `${title} · ${t('app.name')}`;
-  }, [title]);
+  }, [title, t]);
   return (
     <div className="app">
       <UpdateBanner />

@@ -7,8 +7,7 @@ import { GroupedCode } from '../components/GroupedCode.tsx';
 import { PassphraseFields } from '../components/PassphraseFields.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { RegistrationStart } from '../state/types.ts';
 import { PublicPage } from './PublicPage.tsx';
 import { pendingRecoveryCodes } from './recovery.ts';
@@ -25,6 +24,7 @@ const CODE_RE = /^\d{6}$/;
 
 function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => void }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const [name, setName] = useState('');
@@ -43,7 +43,7 @@ function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => vo
     try {
       onStarted(await app.startRegistration(username));
     } catch (err) {
-      setError(errorText(err));
+      setError(errorText(err, t));
     } finally {
       setBusy(false);
     }
@@ -83,6 +83,7 @@ function ChooseUsername({ onStarted }: { onStarted: (s: RegistrationStart) => vo
 
 function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () => void }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const [code, setCode] = useState('');
@@ -113,7 +114,7 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
       pendingRecoveryCodes.value = done.recoveryCodes;
     } catch (err) {
       // A pending registration lapses after a while (spec/openapi.yaml /register): say so.
-      setError(errorCode(err) === 'not_found' ? t('register.expired') : errorText(err));
+      setError(errorCode(err) === 'not_found' ? t('register.expired') : errorText(err, t));
       setBusy(false);
     }
   };
@@ -192,6 +193,7 @@ function Enroll({ start, onRestart }: { start: RegistrationStart; onRestart: () 
 /** Create an account: username → authenticator enrolment → first code → recovery codes. */
 export function RegisterView() {
   useSignals();
+  const t = useT();
   // Signed out (logged out, erased, or never confirmed): codes from an earlier registration go.
   useEffect(() => {
     pendingRecoveryCodes.value = null;

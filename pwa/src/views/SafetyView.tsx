@@ -9,8 +9,7 @@ import { PageHeading } from '../components/PageHeading.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { QrScanner } from '../components/QrScanner.tsx';
 import { decodeQrFile } from '../components/qr-decode.ts';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { SafetyNumber, ScanResult } from '../state/types.ts';
 import { SignedInPage } from './SignedInPage.tsx';
 
@@ -32,6 +31,7 @@ export function SafetyView() {
 /** The screen, with the image decoder as a parameter (tests feed it raw QR pixels). */
 export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promise<string | null> }) {
   useSignals();
+  const t = useT();
   const app = useApp();
   const id = useId();
   const { contact = '' } = useParams();
@@ -52,7 +52,7 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
     let live = true;
     app.safetyNumber(contact).then(
       (n) => live && setNumber(n),
-      (e) => live && setLoadError(errorText(e)),
+      (e) => live && setLoadError(errorText(e, t)),
     );
     return () => {
       live = false;
@@ -71,10 +71,10 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
         setMatchedPending(number?.pending ?? false);
         setOutcome(await app.compareScanned(contact, scanned));
       } catch (e) {
-        setError(errorText(e));
+        setError(errorText(e, t));
       }
     },
-    [app, contact, number],
+    [app, contact, number, t],
   );
 
   const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
@@ -95,7 +95,7 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
       await app.markVerified(contact, false);
       setOutcome(null);
     } catch (e) {
-      setError(errorText(e));
+      setError(errorText(e, t));
     }
   };
 

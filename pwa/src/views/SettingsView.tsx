@@ -7,8 +7,7 @@ import { errorText } from '../components/error-text.ts';
 import { LanguageSwitch } from '../components/LanguageSwitch.tsx';
 import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import { AccountSecurity } from './AccountSecurity.tsx';
 import { LockSettings } from './LockSettings.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
@@ -32,6 +31,7 @@ function LogoutDialog({
   onErase: () => void;
 }) {
   useSignals();
+  const t = useT();
   return (
     <Modal label={t('logout.title')} onClose={onCancel}>
       <h2>{t('logout.title')}</h2>
@@ -54,6 +54,7 @@ function LogoutDialog({
 /** Account, language, storage, app version, and the session actions. */
 export function SettingsView() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const navigate = useNavigate();
   const id = useId();
@@ -71,7 +72,7 @@ export function SettingsView() {
       await app[action === 'erase' ? 'eraseDevice' : action]();
       navigate(action === 'erase' ? '/register' : '/login');
     } catch (e) {
-      setError(errorText(e));
+      setError(errorText(e, t));
     } finally {
       setBusy(null);
     }

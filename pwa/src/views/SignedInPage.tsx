@@ -6,7 +6,7 @@ import { ConnectionBanner } from '../components/ConnectionBanner.tsx';
 import { NoticeBanner } from '../components/NoticeBanner.tsx';
 import { OwnIdentityBanner } from '../components/OwnIdentityBanner.tsx';
 import { UpdateBanner } from '../components/UpdateBanner.tsx';
-import { t } from '../i18n/i18n.ts';
+import { useT } from '../state/context.tsx';
 
 interface Props {
   /** Document title (the page's own heading is rendered by the view). */
@@ -19,9 +19,10 @@ interface Props {
 /** Frame of the signed-in screens: navigation, update prompt, connection state, content. */
 export function SignedInPage({ title, bare = false, children }: Props) {
   useSignals();
+  const t = useT();
   useEffect(() => {
     document.title = `${title} · ${t('app.name')}`;
-  }, [title]);
+  }, [title, t]);
   return (
     <div className="app">
       <UpdateBanner />

@@ -5,8 +5,7 @@ import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { EraseDialog } from '../components/EraseDialog.tsx';
 import { errorCode, errorKey, retryAt } from '../components/error-text.ts';
 import { LoginConflictDialog } from '../components/LoginConflictDialog.tsx';
-import { t } from '../i18n/i18n.ts';
-import { useApp } from '../state/context.tsx';
+import { useApp, useT } from '../state/context.tsx';
 import type { AppErrorCode } from '../state/types.ts';
 import { PublicPage } from './PublicPage.tsx';
 
@@ -20,6 +19,7 @@ type Failure = { code: AppErrorCode; until: number | null };
  */
 /** "Unlocking…" with a spinner: the key derivation runs in a worker, so it turns meanwhile. */
 function Working() {
+  const t = useT();
   return (
     <>
       <span className="spinner" aria-hidden="true" />
@@ -30,6 +30,7 @@ function Working() {
 
 export function UnlockView() {
   useSignals();
+  const t = useT();
   const app = useApp();
   const navigate = useNavigate();
   const id = useId();

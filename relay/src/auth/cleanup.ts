@@ -1,4 +1,4 @@
-// Housekeeping for auth state, run by the retention sweep (src/messages/sweeper.ts). Every
+// Housekeeping for auth state, run by the retention sweep (src/jobs/retention.ts). Every
 // step is an idempotent DELETE, safe in several processes at once.
 // - sessions ended (revoked or expired) more than a day ago, with their refresh tokens;
 // - rotated refresh tokens older than a week (a replay of one after that is refused as

@@ -70,7 +70,7 @@ export function requireAuth(deps: AppDeps) {
 }
 
 /**
- * For a route whose own statement checks the session (sessionLiveSql, in the same statement and
+ * For a route whose own statement checks the session (session_is_live, in the same statement and
  * snapshot as its write), so the session costs no extra round trip: POST /send_message. Verifies
  * the JWT only; a route using it MUST check the session in its statement and answer
  * session_revoked when that fails. Put `sessionBeforeErrors(deps)` right after the body parser,

@@ -40,15 +40,12 @@ export type UploadOutcome =
 
 // Announces a changed identity key to the users the owner has added as contacts (never to
 // users who merely added the owner: spec/openapi.yaml POST /keys), as a 'key_change' item in
-// each one's stream (targets locked in id order).
+// each one's stream (stream_take_seq, migration 0060; targets taken in id order: the ordered
+// subquery is not flattened, so the calls follow its order).
 const ANNOUNCE = `
-WITH targets AS (
-  SELECT contact_id AS id FROM contacts WHERE user_id = $1
-),
-alloc AS (
-  INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM targets ORDER BY id
-  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
-  RETURNING user_id, seq
+WITH alloc AS (
+  SELECT t.id AS user_id, stream_take_seq(p_user => t.id) AS seq
+    FROM (SELECT contact_id AS id FROM contacts WHERE user_id = $1 ORDER BY contact_id) t
 )
 INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
 SELECT user_id, seq, 'key_change', $1, $2 FROM alloc
@@ -57,13 +54,8 @@ RETURNING user_id, seq`;
 // Tells the owner's other sessions (spec/openapi.yaml GET /ws identity_replaced): an item in the
 // owner's own stream that every session but $3, the one that made the change, receives.
 const TELL_OWNER = `
-WITH alloc AS (
-  INSERT INTO user_streams AS us (user_id, seq) VALUES ($1, 1)
-  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
-  RETURNING user_id, seq
-)
 INSERT INTO stream_events (user_id, seq, kind, subject_id, origin_session_id, created_at)
-SELECT user_id, seq, 'identity_replaced', $1, $3, $2 FROM alloc
+VALUES ($1, stream_take_seq(p_user => $1), 'identity_replaced', $1, $3, $2)
 RETURNING user_id, seq`;
 
 /** The unique index of migration 0030: one identity key names one account. */

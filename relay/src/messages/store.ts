@@ -1,8 +1,8 @@
 // SQL for messages (migration 0023). Every statement is a single autocommitted statement, so
 // the relay spends one commit per accepted message, the same as a bare INSERT.
-import { sessionIsLive, sessionLiveSql } from '../auth/session-live.js';
+import { sessionIsLive } from '../auth/session-live.js';
 import type { Queryable } from '../db/pool.js';
-import { type BucketSpec, retryAfter, takeSql } from '../limits/token-bucket.js';
+import { type BucketSpec, retryAfter } from '../limits/token-bucket.js';
 
 export type SendOutcome =
   | { kind: 'stored'; id: number; seq: number; receiverId: string; createdAt: Date; sender: string }
@@ -16,37 +16,46 @@ export type SendOutcome =
 
 // One statement: take a token from the sender's bucket, resolve the recipient (unless its
 // mailbox already holds $9 unacknowledged messages), take the next seq of its stream and insert.
+// The session check, the token bucket and the stream seq are the SQL functions of migration
+// 0060 (session_is_live, token_bucket_take, stream_take_seq), the one definition of each rule.
 // The mailbox check is O(1) in the usual case: every unacknowledged message has a seq between
 // the oldest one still held and the stream's last seq, so (last seq + 1 - oldest seq) bounds
 // their number from above (stream events and acknowledged messages only widen the range).
 // Below the cap that proves the mailbox is not full; only at or above it are the messages
 // counted exactly (on the (receiver_id, seq) index, stopped at the cap). Counting every time
 // cost a scan of the whole mailbox per send: measured, it halved the statement's throughput
-// once receivers held ~1,000 messages (relay/BENCHMARKS.md). Nothing past the bucket happens without a token (r reads tb).
+// once receivers held ~1,000 messages (relay/BENCHMARKS.md). Nothing past the bucket happens
+// without a token: tb is the outer side of r's join, read before any recipient lookup (the
+// LATERAL reference and OFFSET 0 keep the planner from reordering them), so a send to anyone,
+// existing or not, takes its token exactly once.
 // A retry with a known client_id hits ON CONFLICT and inserts nothing (the seq taken is a
 // harmless gap). Lock order is always bucket (sender) then stream (receiver).
 // The sender's session ($10) is checked first, inside the statement (spec: every request checks
-// its session, so logout takes effect at once): a dead session takes no token and stores
-// nothing. Same snapshot rule as a separate check: a logout committed before this statement
-// began is seen. It saves one round trip per message (require-auth.ts,
-// requireTokenSessionInStatement). Named, so each pool connection parses and plans it once.
+// its session, so logout takes effect at once): a dead session takes no token (CASE evaluates
+// its branches in order) and stores nothing. Same snapshot rule as a separate check: a logout
+// committed before this statement began is seen. It saves one round trip per message
+// (require-auth.ts, requireTokenSessionInStatement). Named, so each pool connection parses and
+// plans it once.
 const INSERT_NAME = 'send_message';
 const INSERT = `
-WITH tb AS (${takeSql({ user: 1, bucket: 6, burst: 7, rate: 8, now: 5, onlyIf: sessionLiveSql({ sid: 10, user: 1, now: 5 }) })}),
-r AS (
-  SELECT u.id FROM users u
-   WHERE u.username = $2 AND u.status = 'active' AND EXISTS (SELECT 1 FROM tb)
-     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = $1)
-     AND (COALESCE((SELECT us.seq + 1 - o.seq FROM user_streams us,
-                          LATERAL (SELECT p.seq FROM messages p WHERE p.receiver_id = u.id ORDER BY p.seq LIMIT 1) o
-                    WHERE us.user_id = u.id), 0) < $9
-          OR (SELECT count(*) FROM (SELECT 1 FROM messages p WHERE p.receiver_id = u.id LIMIT $9) x) < $9)
+WITH tb AS (
+  SELECT CASE WHEN session_is_live(p_session => $10, p_user => $1, p_now => $5)
+              THEN token_bucket_take(p_user => $1, p_bucket => $6, p_burst => $7, p_rate => $8, p_now => $5)
+              ELSE false END AS ok
 ),
-s AS (
-  INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM r
-  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1
-  RETURNING user_id, seq
-)
+r AS (
+  SELECT rc.id FROM tb, LATERAL (
+    SELECT u.id FROM users u
+     WHERE tb.ok AND u.username = $2 AND u.status = 'active'
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = $1)
+       AND (COALESCE((SELECT us.seq + 1 - o.seq FROM user_streams us,
+                            LATERAL (SELECT p.seq FROM messages p WHERE p.receiver_id = u.id ORDER BY p.seq LIMIT 1) o
+                      WHERE us.user_id = u.id), 0) < $9
+            OR (SELECT count(*) FROM (SELECT 1 FROM messages p WHERE p.receiver_id = u.id LIMIT $9) x) < $9)
+    OFFSET 0
+  ) rc
+),
+s AS (SELECT id AS user_id, stream_take_seq(p_user => id) AS seq FROM r)
 INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted, created_at)
 SELECT $1, s.user_id, $3, s.seq, $4, $5 FROM s
 ON CONFLICT (sender_id, client_id) DO NOTHING
@@ -188,8 +197,8 @@ export async function listMessages(
 
 // Acknowledging: the ciphertext and receiver are deleted (a tombstone stays, see migration 0023)
 // and each sender gets a 'delivered' item in its own stream. Seqs are taken per sender in
-// blocks (one counter update per sender, senders locked in id order so two concurrent acks
-// cannot deadlock).
+// blocks (one stream_take_seq call per sender, senders taken in id order so two concurrent
+// acks cannot deadlock: the ordered subquery is not flattened, so the calls follow its order).
 const ACK = `
 WITH acked AS (
   UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = $3
@@ -198,10 +207,8 @@ WITH acked AS (
 ),
 counts AS (SELECT sender_id, count(*)::bigint AS n FROM acked GROUP BY sender_id),
 alloc AS (
-  INSERT INTO user_streams AS us (user_id, seq)
-  SELECT sender_id, n FROM counts ORDER BY sender_id
-  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + EXCLUDED.seq
-  RETURNING user_id, seq AS top
+  SELECT c.sender_id AS user_id, stream_take_seq(p_user => c.sender_id, p_count => c.n) AS top
+    FROM (SELECT sender_id, n FROM counts ORDER BY sender_id) c
 ),
 numbered AS (
   SELECT a.id, a.sender_id, a.client_id, c.n,

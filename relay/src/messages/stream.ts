@@ -34,14 +34,6 @@ export interface IdentityReplacedItem {
 }
 export type StreamItem = MessageItem | KeyChangeItem | DeliveredItem | IdentityReplacedItem;
 
-/**
- * Takes the next number of `$1`'s stream. Used as a CTE inside the statement that inserts the
- * row: the counter row stays locked until that transaction commits, which is what keeps a
- * user's rows committing in seq order.
- */
-export const NEXT_SEQ_CTE = `INSERT INTO user_streams AS us (user_id, seq) VALUES ($1, 1)
-  ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1 RETURNING seq`;
-
 const READ = `
 SELECT * FROM (
   SELECT m.seq, 'message' AS kind, m.id, u.username AS peer, m.message_encrypted AS body,

@@ -17,7 +17,7 @@
 //   {"error","message"} (spec/openapi.yaml info.description), mapped in one place (jsonAnswer).
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { readdir, rename, stat, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Server, type Upload } from '@tus/server';
@@ -298,48 +298,4 @@ async function completeUpload(deps: AppDeps, dir: string, upload: Upload, sender
     );
     await rename(from, to);
   });
-}
-
-/**
- * Deletes unfinished uploads past their expiry (rows and files), and files left without a row
- * (a crash between steps). Idempotent; safe in several processes.
- */
-export async function sweepUploads(deps: AppDeps, now: Date): Promise<number> {
-  const dir = uploadDir(deps);
-  const r = await deps.pool.query<{ id: string }>(
-    'DELETE FROM photo_uploads WHERE expires_at <= $1 RETURNING id',
-    [now],
-  );
-  const gone = async (id: string) => {
-    await unlink(join(dir, id)).catch(() => undefined);
-    await unlink(join(dir, `${id}.json`)).catch(() => undefined);
-  };
-  await Promise.all(r.rows.map((x) => gone(x.id)));
-  // Every PATCH touches its file, so a file untouched for longer than the expiry belongs to an
-  // upload whose row has expired (or never committed): no live upload is removed here.
-  for (const file of await readdir(dir)) {
-    const info = await stat(join(dir, file)).catch(() => null);
-    if (info && now.getTime() - info.mtimeMs > deps.config.messaging.photoUploadExpiryMs)
-      await unlink(join(dir, file)).catch(() => undefined);
-  }
-  return r.rows.length;
-}
-
-/** Runs sweepUploads every SWEEP_INTERVAL_SECONDS; returns the stop function. */
-export function startUploadSweeper(deps: AppDeps): () => void {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweepUploads(deps, new Date(deps.clock.now()))
-      .then((n) => {
-        if (n) deps.logger.info({ uploads: n }, 'expired photo uploads swept');
-      })
-      .catch((err: Error) => deps.logger.warn({ err: { message: err.message } }, 'upload sweep failed'))
-      .finally(() => {
-        running = false;
-      });
-  }, deps.config.messaging.sweepIntervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
 }

@@ -39,6 +39,17 @@ const PAGE = 200;
 /** A client this far behind (bytes queued in the socket) is cut; it reconnects and catches up. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
+/** Where a connection is in its life (spec/openapi.yaml GET /ws: auth, then ready). */
+const ConnState = {
+  /** Open; only an auth frame is accepted. */
+  awaitingAuth: 'awaiting_auth',
+  /** The auth frame is being checked; other frames are answered not_ready. */
+  authenticating: 'authenticating',
+  /** Authenticated: the stream is pushed and request frames are served. */
+  live: 'live',
+} as const;
+type ConnState = (typeof ConnState)[keyof typeof ConnState];
+
 interface Conn {
   ws: WebSocket;
   userId: string;
@@ -47,7 +58,7 @@ interface Conn {
   cursor: number;
   /** Bumped by catch_up so a pump in flight does not overwrite the rewound cursor. */
   gen: number;
-  state: 0 | 1 | 2; // 0 awaiting auth, 1 authenticating, 2 live
+  state: ConnState;
   alive: boolean;
   pumping: boolean;
   again: boolean;
@@ -114,7 +125,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       sessionId: '',
       cursor: 0,
       gen: 0,
-      state: 0,
+      state: ConnState.awaitingAuth,
       alive: true,
       pumping: false,
       again: false,
@@ -155,20 +166,20 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     }
     const bytes = frameBytes(data);
     // Before authentication only an auth frame is welcome: nothing large is parsed for a stranger.
-    if (conn.state !== 2 && bytes > MAX_CLIENT_FRAME_BYTES) {
+    if (conn.state !== ConnState.live && bytes > MAX_CLIENT_FRAME_BYTES) {
       conn.ws.close(CLOSE.tooBig, 'frame too large');
       return;
     }
     const frame = parseClientFrame(data.toString());
-    if (conn.state === 0) {
+    if (conn.state === ConnState.awaitingAuth) {
       if (frame?.type !== 'auth') {
         conn.ws.close(CLOSE.unauthorized, 'authenticate first');
         return;
       }
       if (!countControl(conn)) return;
-      conn.state = 1;
+      conn.state = ConnState.authenticating;
       void authenticate(conn, frame.token, frame.cursor ?? 0);
-    } else if (conn.state === 1) {
+    } else if (conn.state === ConnState.authenticating) {
       if (!frame) conn.ws.close(CLOSE.badFrame, 'malformed frame');
       else if (countControl(conn))
         send(conn, { type: 'error', error: 'not_ready', message: 'wait for ready' });
@@ -266,7 +277,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     set.add(conn);
     conn.userId = ctx.userId;
     conn.sessionId = ctx.sessionId;
-    conn.state = 2;
+    conn.state = ConnState.live;
     conn.pumping = true; // no fast-path push before the cursor is settled
     try {
       conn.cursor = await effectiveCursor(deps.pool, ctx.userId, cursor);
@@ -318,7 +329,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
 
   function onEvent(event: RelayEvent): void {
     if (event.kind === 'resync') {
-      for (const c of all) if (c.state === 2) void pump(c);
+      for (const c of all) if (c.state === ConnState.live) void pump(c);
       return;
     }
     const set = byUser.get(event.userId);
@@ -326,7 +337,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     // Encoded once for every socket of the user, not once per socket.
     let text: string | undefined;
     for (const c of set) {
-      if (c.state !== 2) continue;
+      if (c.state !== ConnState.live) continue;
       if (event.kind === 'stream') {
         // Fast path for a row this process just committed: when it is the very next seq and no
         // read is in flight, nothing can lie between, so it is sent without reading it back.
@@ -363,7 +374,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   const sessionCheck = setInterval(() => void checkSessions(), opts.sessionCheckMs);
   sessionCheck.unref();
   async function checkSessions(): Promise<void> {
-    const live = [...all].filter((c) => c.state === 2);
+    const live = [...all].filter((c) => c.state === ConnState.live);
     for (let i = 0; i < live.length; i += 5000) {
       const chunk = live.slice(i, i + 5000);
       try {

@@ -3,8 +3,7 @@
 import { act, fireEvent, render, screen } from '@testing-library/react';
 import axe from 'axe-core';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { setLanguage } from '../../i18n/i18n.ts';
-import { makeTestApp, renderAt } from './test-app.tsx';
+import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 

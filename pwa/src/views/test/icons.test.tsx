@@ -5,9 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { act, fireEvent, screen } from '@testing-library/react';
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { setLanguage } from '../../i18n/i18n.ts';
 import type { ChatMessage } from '../../state/types.ts';
-import { makeTestApp, renderAt } from './test-app.tsx';
+import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 const require = createRequire(import.meta.url);
 

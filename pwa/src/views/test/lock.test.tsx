@@ -3,8 +3,7 @@
 // and without a lock, log out without a lock, and the passphrase at registration.
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { setLanguage } from '../../i18n/i18n.ts';
-import { makeTestApp, renderAt, TEST_PASSPHRASE } from './test-app.tsx';
+import { makeTestApp, renderAt, setLanguage, TEST_PASSPHRASE } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 

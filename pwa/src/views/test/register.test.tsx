@@ -1,9 +1,8 @@
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { setLanguage } from '../../i18n/i18n.ts';
 import { AppError } from '../../state/errors.ts';
 import { pendingRecoveryCodes } from '../recovery.ts';
-import { makeTestApp, renderAt } from './test-app.tsx';
+import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 afterEach(() => {

@@ -1,11 +1,10 @@
 import { act, fireEvent, render, screen } from '@testing-library/react';
 import { createMemoryRouter, RouterProvider } from 'react-router';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { setLanguage } from '../../i18n/i18n.ts';
 import { AppProvider } from '../../state/context.tsx';
 import { SafetyScreen } from '../SafetyView.tsx';
 import { decodeRawImage, rasterize, rawImageBlob } from './qr-pixels.ts';
-import { makeTestApp, type TestApp } from './test-app.tsx';
+import { makeTestApp, setLanguage, type TestApp } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 

@@ -14,7 +14,7 @@ import { computed, type Signal, signal } from '@preact/signals-react';
 import { render } from '@testing-library/react';
 import { createMemoryRouter, Outlet, RouterProvider } from 'react-router';
 import { routes } from '../../app/routes.tsx';
-import { language, setLanguage } from '../../i18n/i18n.ts';
+import { createLanguage, type Lang, type LanguageState } from '../../i18n/i18n.ts';
 import { AppProvider } from '../../state/context.tsx';
 import { AppError } from '../../state/errors.ts';
 import type {
@@ -37,6 +37,16 @@ import type {
 
 /** The passphrase the test app's lock accepts. */
 export const TEST_PASSPHRASE = 'correct horse battery';
+
+// The language is the app instance's (i18n/i18n.ts createLanguage). A test picks it with
+// setLanguage: test apps made afterwards start in it, and the ones already made switch to it
+// as their LanguageSwitch would (not recorded as a call).
+let testLanguage: Lang = 'en';
+const made: Pick<LanguageState, 'setLanguage'>[] = [];
+export function setLanguage(lang: Lang): void {
+  testLanguage = lang;
+  for (const app of made) app.setLanguage(lang);
+}
 
 export function makeTestApp(
   init: { signedIn?: string | null; locked?: string; passkeyCancelled?: boolean } = {},
@@ -99,6 +109,9 @@ export function makeTestApp(
 
   /** Expected QR payload per contact; what a scan must return to match. */
   const safety = new Map<string, string>();
+  const { language, setLanguage } = createLanguage();
+  setLanguage(testLanguage);
+  made.push({ setLanguage });
 
   const app: App = {
     auth,

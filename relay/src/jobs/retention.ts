@@ -1,7 +1,8 @@
 // Retention (spec/openapi.yaml POST /send_message and POST /ack; SECURITY.md): messages and photos never acknowledged, tombstones of acknowledged
 // messages, and stream events are deleted RETENTION_DAYS after they were created; idle rate
 // buckets and upload leftovers (*.part files of a crashed process) are removed too. Safe to
-// run in several processes at once: every step is an idempotent DELETE/unlink.
+// run in several processes at once: every step is an idempotent DELETE/unlink. Run by
+// periodic.ts.
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sweepAuthState } from '../auth/cleanup.js';
@@ -66,23 +67,4 @@ export async function sweepOnce(deps: AppDeps, now: Date): Promise<SweepResult> 
       await unlink(join(dir, name)).catch(() => undefined);
   }
   return { messages, events, photos };
-}
-
-/** Runs sweepOnce every SWEEP_INTERVAL_SECONDS; returns the stop function. */
-export function startSweeper(deps: AppDeps): () => void {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweepOnce(deps, new Date(deps.clock.now()))
-      .then((r) => {
-        if (r.messages || r.events || r.photos) deps.logger.info(r, 'retention sweep');
-      })
-      .catch((err: Error) => deps.logger.warn({ err: { message: err.message } }, 'retention sweep failed'))
-      .finally(() => {
-        running = false;
-      });
-  }, deps.config.messaging.sweepIntervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
 }
