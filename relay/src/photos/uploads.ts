@@ -17,7 +17,7 @@
 //   {"error","message"} (spec/openapi.yaml info.description), mapped in one place (jsonAnswer).
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Server, type Upload } from '@tus/server';
