@@ -5,7 +5,7 @@
 // @vitest-environment node
 import { type Signal, signal } from '@preact/signals-react';
 import { encryptMessage, initiateSession } from '@secure-drop/crypto-core/session';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
@@ -15,6 +15,7 @@ import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl, signInAgain } from '../test/relay.ts';
 import type { RelayApi } from '../transport/api.ts';
+import { SocketFirst } from '../transport/socket-first.ts';
 import { AppError } from './errors.ts';
 import { Messenger, type MessengerSinks } from './messenger.ts';
 import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
@@ -355,7 +356,9 @@ describe('Messenger over the real relay', () => {
       sentAt: Date.now(),
       order: 1,
     });
-    const acks = vi.spyOn(alice.api, 'ack');
+    // Acknowledgements go over the socket when it is open, else POST /ack: watch both paths.
+    const acks = vi.spyOn(SocketFirst.prototype, 'ack');
+    onTestFinished(() => acks.mockRestore());
     const sent = await mallory.api.sendMessage(a, crypto.randomUUID(), message);
     // Frames are handled in order: once Bob's later message shows, Mallory's was handled.
     await bob.m.sendText(a, 'after the control');
