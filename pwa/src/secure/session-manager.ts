@@ -113,6 +113,21 @@ const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) =>
 
 const newChatId = () => crypto.randomUUID();
 
+/** The relay's bundle (spec/openapi.yaml PrekeyBundle) as crypto-core's initiator takes it. */
+export function prekeyBundleOf(bundle: Bundle): Parameters<typeof initiateSession>[1] {
+  return {
+    identityKey: bundle.identityKey,
+    signedPreKey: bundle.signedPreKey,
+    pqPreKey: {
+      kind: bundle.pqPreKey.kind === 'one_time' ? 'one-time' : 'last-resort',
+      id: bundle.pqPreKey.id,
+      publicKey: bundle.pqPreKey.publicKey,
+      signature: bundle.pqPreKey.signature,
+    },
+    ...(bundle.oneTimePreKey ? { oneTimePreKey: bundle.oneTimePreKey } : {}),
+  };
+}
+
 export class SessionManager {
   /**
    * The peer records as last read or written by this manager, by username: the one copy the
@@ -282,21 +297,10 @@ export class SessionManager {
       throw new SecureError('key_change_unacknowledged', 'identity key changed');
     }
     const identity = await requireIdentity(this.storage);
-    const { session } = initiateSession(
-      identity,
-      {
-        identityKey: bundle.identityKey,
-        signedPreKey: bundle.signedPreKey,
-        pqPreKey: {
-          kind: bundle.pqPreKey.kind === 'one_time' ? 'one-time' : 'last-resort',
-          id: bundle.pqPreKey.id,
-          publicKey: bundle.pqPreKey.publicKey,
-          signature: bundle.pqPreKey.signature,
-        },
-        ...(bundle.oneTimePreKey ? { oneTimePreKey: bundle.oneTimePreKey } : {}),
-      },
-      { initiator: await this.ownName(), responder: bundle.username },
-    );
+    const { session } = initiateSession(identity, prekeyBundleOf(bundle), {
+      initiator: await this.ownName(),
+      responder: bundle.username,
+    });
     // Trust on first use: the first identity key seen for a contact becomes the trusted one.
     const trusted: StoredPeer = peer.identityKey
       ? peer

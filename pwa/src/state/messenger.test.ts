@@ -11,6 +11,7 @@ import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
 import { publishAccountKeys, requireIdentity } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
+import { prekeyBundleOf } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl, signInAgain } from '../test/relay.ts';
@@ -336,21 +337,10 @@ describe('Messenger over the real relay', () => {
     const malloryStore = await openIdbStorage(`messenger-${mallory.username}-${crypto.randomUUID()}`);
     await publishAccountKeys(malloryStore, mallory.username, mallory.api);
     const bundle = await mallory.api.bundle(a);
-    const { session } = initiateSession(
-      await requireIdentity(malloryStore),
-      {
-        identityKey: bundle.identityKey,
-        signedPreKey: bundle.signedPreKey,
-        pqPreKey: {
-          kind: bundle.pqPreKey.kind === 'one_time' ? 'one-time' : 'last-resort',
-          id: bundle.pqPreKey.id,
-          publicKey: bundle.pqPreKey.publicKey,
-          signature: bundle.pqPreKey.signature,
-        },
-        ...(bundle.oneTimePreKey ? { oneTimePreKey: bundle.oneTimePreKey } : {}),
-      },
-      { initiator: mallory.username, responder: a },
-    );
+    const { session } = initiateSession(await requireIdentity(malloryStore), prekeyBundleOf(bundle), {
+      initiator: mallory.username,
+      responder: a,
+    });
     const { message } = await encryptMessage(session, 'control', {
       body: new Uint8Array([1]),
       sentAt: Date.now(),
