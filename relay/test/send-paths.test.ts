@@ -3,6 +3,7 @@
 // idempotency by client_id, the rate limit — run over both paths, which must give the same
 // status, error code and result; and the rate limit is ONE bucket whichever path spends it.
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -192,6 +193,40 @@ const cases: Case[] = [
 describe.each([http, socket])('the send and ack cases over $name', (path) => {
   it.each(cases)('$name', async (c) => {
     expect(await c.run(path)).toEqual(c.expected);
+  });
+});
+
+describe('a session that ended while its socket stayed open', () => {
+  // The hub closes a revoked session's sockets when the relay's notice reaches it; a notice can be
+  // missed (a listener reconnecting) or race the socket's authentication. The session is ended
+  // here with the notice suppressed: every request frame must still be refused.
+  it.each([http, socket])('is refused for sends and acknowledgements over $name', async (path) => {
+    const [a, b] = [await makeUser(t), await makeUser(t)];
+    const sent = await http.send(t, b, msg(a));
+    await socketOf(t, a); // authenticated while the session was live
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // A replica-role session fires no trigger: the revocation notice (migration 0025) is not sent.
+      await client.query("SET session_replication_role = 'replica'");
+      await client.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [a.sessionId]);
+    } finally {
+      await client.end();
+    }
+    expect(shape(await path.ack(t, a, { ids: [sent.body.id] }))).toEqual({
+      status: 401,
+      error: 'session_revoked',
+    });
+    expect(shape(await path.send(t, a, msg(b)))).toEqual({ status: 401, error: 'session_revoked' });
+    // The message was not acknowledged: it still waits for a's next live session.
+    const rows = new pg.Client({ connectionString: db.url });
+    await rows.connect();
+    try {
+      const r = await rows.query('SELECT acked_at FROM messages WHERE id = $1', [sent.body.id]);
+      expect(r.rows[0]?.acked_at ?? null).toBeNull();
+    } finally {
+      await rows.end();
+    }
   });
 });
 

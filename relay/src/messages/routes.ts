@@ -76,10 +76,17 @@ export function messageRoutes(deps: AppDeps): Router {
     });
   });
 
-  router.post('/ack', auth, jsonBody(ACK_BODY_BYTES), async (req, res) => {
-    const r = await service.ack(authOf(req), req.body);
-    res.status(r.status).json(r.body);
-  });
+  // The service checks the session itself (one check for the HTTP and the WebSocket path).
+  router.post(
+    '/ack',
+    tokenOnly,
+    jsonBody(ACK_BODY_BYTES),
+    sessionBeforeErrors(deps),
+    async (req: Request, res: Response) => {
+      const r = await service.ack(authOf(req), req.body);
+      res.status(r.status).json(r.body);
+    },
+  );
 
   return router;
 }

@@ -150,7 +150,10 @@ function createService(deps: AppDeps): MessageService {
     },
 
     async ack(ctx, raw) {
-      const body = await validate(AckSchema, ctx, raw);
+      // The session is checked here, for both paths: a socket authenticated once must not keep
+      // deleting mail and sending receipts after its session ended (spec/openapi.yaml GET /ws).
+      await assertSessionLive(deps, ctx);
+      const body = parse(AckSchema, raw);
       const { userId } = ctx;
       const now = new Date(deps.clock.now());
       // Receipt-less first: an id in both lists gets no receipt.

@@ -156,7 +156,18 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }
 
   function send(conn: Conn, frame: ControlFrame): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(frame));
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    conn.ws.send(JSON.stringify(frame));
+    // Responses count too: a client that keeps requesting but never reads must not grow the
+    // relay's memory without bound.
+    cutIfBehind(conn);
+  }
+
+  /** Closes a socket whose client has stopped reading (MAX_BUFFERED_BYTES queued); true if cut. */
+  function cutIfBehind(conn: Conn): boolean {
+    if (conn.ws.bufferedAmount <= MAX_BUFFERED_BYTES) return false;
+    conn.ws.close(CLOSE.tryAgainLater, 'too far behind; reconnect and catch up');
+    return true;
   }
 
   function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
@@ -311,10 +322,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
           conn.ws.send(JSON.stringify(item));
           conn.cursor = item.seq;
         }
-        if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-          conn.ws.close(CLOSE.tryAgainLater, 'too far behind; reconnect and catch up');
-          return;
-        }
+        if (cutIfBehind(conn)) return;
         if (items.length === PAGE) conn.again = true;
       } while (conn.again);
     } catch (err) {
