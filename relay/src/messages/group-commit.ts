@@ -38,8 +38,17 @@ import {
 
 /** Most rows in one statement: bounds the time the recipients' counters stay locked. */
 export const GROUP_COMMIT_MAX_ROWS = 64;
-/** Batches in flight per process (each holds one pool connection while it runs). */
-export const GROUP_COMMIT_LANES = 4;
+/**
+ * Batches in flight per process (each holds one pool connection while it runs). One: every
+ * send of the process joins the batch being collected while the current one commits, so batches
+ * grow with the load and each round trip, commit and NOTIFY serves more sends. Measured against
+ * four lanes (relay/BENCHMARKS.md, "one statement per batch"): with ten senders each waiting
+ * for its answer, relay CPU per delivered message 0.15–0.22 ms against 0.20–0.28 ms, writes to
+ * PostgreSQL being the largest cost in the profile. The price: a slow batch delays every send
+ * of the process, not a quarter of them. More lanes let one process keep several batches in
+ * the database at once.
+ */
+export const GROUP_COMMIT_LANES = 1;
 
 interface Job {
   m: SendInput;
