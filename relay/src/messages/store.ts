@@ -1,6 +1,5 @@
 // SQL for messages (migration 0023). Every statement is a single autocommitted statement, so
 // the relay spends one commit per accepted message, the same as a bare INSERT.
-import { sessionIsLive } from '../auth/session-live.js';
 import type { Queryable } from '../db/pool.js';
 import { type BucketSpec, retryAfter } from '../limits/token-bucket.js';
 
@@ -14,53 +13,59 @@ export type SendOutcome =
   | { kind: 'no_recipient' }
   | { kind: 'session_revoked' };
 
-// One statement: take a token from the sender's bucket, resolve the recipient (unless its
-// mailbox already holds $9 unacknowledged messages), take the next seq of its stream and insert.
-// The session check, the token bucket and the stream seq are the SQL functions of migration
-// 0060 (session_is_live, token_bucket_take, stream_take_seq), the one definition of each rule.
-// The mailbox check is O(1) in the usual case: every unacknowledged message has a seq between
-// the oldest one still held and the stream's last seq, so (last seq + 1 - oldest seq) bounds
-// their number from above (stream events and acknowledged messages only widen the range).
-// Below the cap that proves the mailbox is not full; only at or above it are the messages
-// counted exactly (on the (receiver_id, seq) index, stopped at the cap). Counting every time
-// cost a scan of the whole mailbox per send: measured, it halved the statement's throughput
-// once receivers held ~1,000 messages (relay/BENCHMARKS.md). Nothing past the bucket happens
-// without a token: tb is the outer side of r's join, read before any recipient lookup (the
-// LATERAL reference and OFFSET 0 keep the planner from reordering them), so a send to anyone,
-// existing or not, takes its token exactly once.
-// A retry with a known client_id hits ON CONFLICT and inserts nothing (the seq taken is a
-// harmless gap). Lock order is always bucket (sender) then stream (receiver).
-// The sender's session ($10) is checked first, inside the statement (spec: every request checks
-// its session, so logout takes effect at once): a dead session takes no token (CASE evaluates
-// its branches in order) and stores nothing. Same snapshot rule as a separate check: a logout
-// committed before this statement began is seen. It saves one round trip per message
-// (require-auth.ts, requireTokenSessionInStatement). Named, so each pool connection parses and
-// plans it once.
+// One statement: send_message_row (migration 0061) checks the sender's session ($2), takes a
+// token from its bucket, resolves the recipient (unless its mailbox is full), takes the next seq
+// of its stream and inserts: the one definition of storing a message, used for a single send
+// and, through send_message_rows, for a group-committed batch (src/messages/group-commit.ts).
+// Same snapshot rule as a separate session check: a logout committed before this statement
+// began is seen. It saves one round trip per message (require-auth.ts,
+// requireTokenSessionInStatement). Named, so each pool connection parses and plans it once.
 const INSERT_NAME = 'send_message';
 const INSERT = `
-WITH tb AS (
-  SELECT CASE WHEN session_is_live(p_session => $10, p_user => $1, p_now => $5)
-              THEN token_bucket_take(p_user => $1, p_bucket => $6, p_burst => $7, p_rate => $8, p_now => $5)
-              ELSE false END AS ok
-),
-r AS (
-  SELECT rc.id FROM tb, LATERAL (
-    SELECT u.id FROM users u
-     WHERE tb.ok AND u.username = $2 AND u.status = 'active'
-       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = $1)
-       AND (COALESCE((SELECT us.seq + 1 - o.seq FROM user_streams us,
-                            LATERAL (SELECT p.seq FROM messages p WHERE p.receiver_id = u.id ORDER BY p.seq LIMIT 1) o
-                      WHERE us.user_id = u.id), 0) < $9
-            OR (SELECT count(*) FROM (SELECT 1 FROM messages p WHERE p.receiver_id = u.id LIMIT $9) x) < $9)
-    OFFSET 0
-  ) rc
-),
-s AS (SELECT id AS user_id, stream_take_seq(p_user => id) AS seq FROM r)
-INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted, created_at)
-SELECT $1, s.user_id, $3, s.seq, $4, $5 FROM s
-ON CONFLICT (sender_id, client_id) DO NOTHING
-RETURNING id, seq, receiver_id, created_at, (SELECT username FROM users WHERE id = $1) AS sender`;
+SELECT id, seq, receiver_id, created_at, sender, session_live, token_taken
+  FROM send_message_row(p_sender => $1, p_session => $2, p_to => $3, p_client => $4, p_body => $5,
+                        p_now => $6, p_bucket => $7, p_burst => $8, p_rate => $9, p_cap => $10)`;
 
+const INSERT_BATCH_NAME = 'send_messages';
+const INSERT_BATCH = `
+SELECT ord, id, seq, receiver_id, created_at, sender, session_live, token_taken
+  FROM send_message_rows(p_sender => $1::uuid[], p_session => $2::uuid[], p_to => $3::text[],
+                         p_client => $4::text[], p_body => $5::bytea[], p_now => $6::timestamptz[],
+                         p_bucket => $7::text[], p_burst => $8::float8[], p_rate => $9::float8[],
+                         p_cap => $10::bigint[])`;
+
+/** send_message_row's answer for one send (migration 0061). */
+interface SendRow {
+  id: string | null;
+  seq: string | null;
+  receiver_id: string | null;
+  created_at: Date | null;
+  sender: string | null;
+  session_live: boolean;
+  token_taken: boolean;
+}
+
+/** What the send statement did with one send: stored it, or stored nothing, and what it saw. */
+export type SendAttempt =
+  | Extract<SendOutcome, { kind: 'stored' }>
+  | { kind: 'not_stored'; sessionLive: boolean; tokenTaken: boolean };
+
+function attempt(row: SendRow | undefined): SendAttempt {
+  if (!row) throw new Error('the send statement returned no row');
+  if (row.id === null)
+    return { kind: 'not_stored', sessionLive: row.session_live, tokenTaken: row.token_taken };
+  return {
+    kind: 'stored',
+    id: Number(row.id),
+    seq: Number(row.seq),
+    receiverId: row.receiver_id as string,
+    createdAt: row.created_at as Date,
+    sender: row.sender as string,
+  };
+}
+
+// A send that stored nothing although it had a live session and a token: the same client_id
+// sent before (the same send again, or another one).
 const EXISTING = `
 SELECT m.id, m.created_at, m.acked_at,
        (m.receiver_id IS NOT DISTINCT FROM r.id AND m.message_encrypted = $4) AS same
@@ -83,17 +88,12 @@ export interface SendInput {
 
 /** Stores a message once per (sender, client_id), if the sender's `bucket` has a token. */
 export async function insertMessage(db: Queryable, m: SendInput): Promise<SendOutcome> {
-  const r = await db.query<{
-    id: string;
-    seq: string;
-    receiver_id: string;
-    created_at: Date;
-    sender: string;
-  }>({
+  const r = await db.query<SendRow>({
     name: INSERT_NAME,
     text: INSERT,
     values: [
       m.senderId,
+      m.sessionId,
       m.to,
       m.clientId,
       m.body,
@@ -102,24 +102,57 @@ export async function insertMessage(db: Queryable, m: SendInput): Promise<SendOu
       m.bucket.burst,
       m.bucket.perSecond,
       m.mailboxCap,
-      m.sessionId,
     ],
   });
-  const row = r.rows[0];
-  if (row)
+  const a = attempt(r.rows[0]);
+  return a.kind === 'stored' ? a : whyNotStored(db, m, a);
+}
+
+/**
+ * Runs the sends `ms` in this order with ONE autocommitted statement (one round trip, one
+ * commit), each exactly as insertMessage's statement would one after another in one
+ * transaction. Returns one attempt per send, in the order of `ms`; a send that stored nothing
+ * gets its answer from whyNotStored. Throws, having stored nothing, if the statement fails.
+ */
+export async function insertMessages(db: Queryable, ms: readonly SendInput[]): Promise<SendAttempt[]> {
+  const r = await db.query<SendRow & { ord: number }>({
+    name: INSERT_BATCH_NAME,
+    text: INSERT_BATCH,
+    values: [
+      ms.map((m) => m.senderId),
+      ms.map((m) => m.sessionId),
+      ms.map((m) => m.to),
+      ms.map((m) => m.clientId),
+      ms.map((m) => m.body),
+      ms.map((m) => m.now),
+      ms.map((m) => m.bucket.name),
+      ms.map((m) => m.bucket.burst),
+      ms.map((m) => m.bucket.perSecond),
+      ms.map((m) => m.mailboxCap),
+    ],
+  });
+  const rows: (SendRow | undefined)[] = new Array(ms.length);
+  for (const row of r.rows) rows[row.ord - 1] = row;
+  return Array.from(rows, attempt);
+}
+
+/**
+ * Why the send statement stored nothing for `m` (the rare path): a dead session or no token, as
+ * the statement saw them (`seen`), else a retry, a full mailbox, no such recipient, or a block
+ * (then the tombstone is stored here).
+ */
+export async function whyNotStored(
+  db: Queryable,
+  m: SendInput,
+  seen: Extract<SendAttempt, { kind: 'not_stored' }>,
+): Promise<SendOutcome> {
+  if (!seen.sessionLive) return { kind: 'session_revoked' };
+  // The wait is read now; a later send may have moved the bucket, but this send had no token.
+  if (!seen.tokenTaken)
     return {
-      kind: 'stored',
-      id: Number(row.id),
-      seq: Number(row.seq),
-      receiverId: row.receiver_id,
-      createdAt: row.created_at,
-      sender: row.sender,
+      kind: 'rate_limited',
+      retryAfterSeconds: Math.max(1, await retryAfter(db, m.senderId, m.bucket, m.now)),
     };
-  // Why nothing was stored (the rare path): a dead session, out of tokens, a retry, a full
-  // mailbox, or no such recipient.
-  if (!(await sessionIsLive(db, m.senderId, m.sessionId, m.now))) return { kind: 'session_revoked' };
-  const wait = await retryAfter(db, m.senderId, m.bucket, m.now);
-  if (wait > 0) return { kind: 'rate_limited', retryAfterSeconds: wait };
   const e = await db.query<{ id: string; created_at: Date; acked_at: Date | null; same: boolean | null }>(
     EXISTING,
     [m.senderId, m.to, m.clientId, m.body],
