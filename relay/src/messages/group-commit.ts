@@ -25,6 +25,7 @@
 //   when the failure was a lost answer to a committed statement.
 // - Results are handed out only after the statement has committed: nothing is acknowledged to a
 //   sender before it is durable.
+import { retryOnDeadlock } from '../db/deadlock.js';
 import type { Pool } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import {
@@ -109,7 +110,7 @@ export class GroupCommit {
   /** One row: a single autocommitted statement, as without batching. */
   private async alone(job: Job): Promise<void> {
     try {
-      job.resolve(await insertMessage(this.pool, job.m));
+      job.resolve(await retryOnDeadlock(() => insertMessage(this.pool, job.m)));
     } catch (err) {
       job.reject(err);
     }

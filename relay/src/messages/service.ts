@@ -4,6 +4,7 @@
 // the WebSocket hub (src/ws/hub.ts) only move bytes in and out.
 import { z } from 'zod';
 import { type AuthContext, assertSessionLive, sessionEnded } from '../auth/require-auth.js';
+import { retryOnDeadlock } from '../db/deadlock.js';
 import type { AppDeps } from '../deps.js';
 import { base64Bytes } from '../http/base64.js';
 import { HttpError, notFound } from '../http/http-error.js';
@@ -157,8 +158,10 @@ function createService(deps: AppDeps): MessageService {
       const { userId } = ctx;
       const now = new Date(deps.clock.now());
       // Receipt-less first: an id in both lists gets no receipt.
-      const silent = await ackMessagesSilently(deps.pool, userId, body.no_receipt_ids ?? [], now);
-      const receipts = await ackMessages(deps.pool, userId, body.ids ?? [], now);
+      const silent = await retryOnDeadlock(() =>
+        ackMessagesSilently(deps.pool, userId, body.no_receipt_ids ?? [], now),
+      );
+      const receipts = await retryOnDeadlock(() => ackMessages(deps.pool, userId, body.ids ?? [], now));
       for (const r of receipts) deps.notifier.publish({ kind: 'stream', userId: r.userId, seq: r.seq });
       const photos = await ackPhotos(deps, userId, body.photo_ids ?? []);
       return { status: 200, body: { acked: receipts.length + silent, photos_acked: photos } };
