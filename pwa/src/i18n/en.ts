@@ -308,6 +308,9 @@ export const en = {
   'notice.protocol_reset.title': 'This device started over with new keys',
   'notice.protocol_reset.body':
     'It held keys and conversations from an older version of Secure Drop, which the current version can no longer use. New keys were created: your contacts will see that your security key changed, and earlier messages are no longer on this device. Compare safety numbers with your contacts again.',
+  'notice.archive_erased.title': 'An archive was deleted',
+  'notice.archive_erased.body':
+    'An archive of earlier history on this device could not be put behind your current lock, so it was deleted rather than left readable without it. Your current conversations are not affected.',
   'message.receivedAt': 'Sent {sent} · reached the server {received}',
   // ── served-code integrity (SECURITY.md "Checking the code your server sends") ──
   'update.refused': {

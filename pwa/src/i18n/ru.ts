@@ -318,6 +318,9 @@ export const ru: Record<MessageKey, Message> = {
   'notice.protocol_reset.title': 'Это устройство начало заново с новыми ключами',
   'notice.protocol_reset.body':
     'На нём были ключи и переписки старой версии Secure Drop, которые текущая версия больше не может использовать. Созданы новые ключи: ваши контакты увидят, что ваш ключ безопасности сменился, а прежних сообщений на этом устройстве больше нет. Сверьте коды безопасности с контактами заново.',
+  'notice.archive_erased.title': 'Архив удалён',
+  'notice.archive_erased.body':
+    'Архив прежней переписки на этом устройстве не удалось закрыть текущей блокировкой, поэтому он удалён, а не оставлен доступным без неё. Текущие переписки не затронуты.',
   'message.receivedAt': 'Отправлено {sent} · получено сервером {received}',
   // ── served-code integrity (SECURITY.md "Checking the code your server sends") ──
   'update.refused': {

@@ -4,7 +4,7 @@
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
-import { listIdbArchives } from '../storage/idb-archive.ts';
+import { archiveName, listIdbArchives } from '../storage/idb-archive.ts';
 import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -344,6 +344,43 @@ describe('app lock over the real relay', () => {
     expect(await listIdbArchives(`lock-${alice.ns}:${alice.username}`)).toEqual([]);
   });
 
+  it('a passphrase set later covers every archive, open or not; one it cannot cover is erased, never left weaker than the store', async () => {
+    const clock = manualClock();
+    const alice = await registered('lkw', clock);
+    const base = `lock-${alice.ns}:${alice.username}`;
+    // An archive this session never opened, kept only by the device key (no lock then).
+    const plain = archiveName(base, 1000);
+    const p = await openIdbStorage(plain, { create: null });
+    await p.put('peer:carol', 'kept');
+    p.lock();
+    // One under a secret this device no longer knows: it cannot be re-wrapped.
+    const foreign = archiveName(base, 2000);
+    (await openIdbStorage(foreign, { create: { passphrase: 'forgotten old words', cost: MIN_KDF } })).lock();
+
+    await alice.app.setPassphrase(null, PASS);
+    // The attack: a copy of the profile opening archived history without the passphrase.
+    expect(await idbStorageLock(plain)).toBe('passphrase');
+    await expect(openIdbStorage(plain)).rejects.toThrow();
+    expect((await listIdbArchives(base)).map((a) => a.name)).toEqual([plain]);
+    expect(alice.app.notice.value).toBe('archive_erased');
+    expect(alice.app.archives.value.map((a) => a.available)).toEqual([true]);
+
+    // An archive still under the device key alone when the store is already locked (a re-wrap
+    // interrupted): the next unlock re-wraps it before showing it.
+    const late = archiveName(base, 3000);
+    (await openIdbStorage(late, { create: null })).lock();
+    await alice.app.lockNow();
+    await alice.app.unlock(PASS);
+    expect(await idbStorageLock(late)).toBe('passphrase');
+    await expect(openIdbStorage(late)).rejects.toThrow();
+    expect(alice.app.archives.value.map((a) => a.available)).toEqual([true, true]);
+
+    // Removing the lock takes it off the archives too.
+    await alice.app.removePassphrase(PASS);
+    expect(await idbStorageLock(plain)).toBe('none');
+    expect(await idbStorageLock(late)).toBe('none');
+  });
+
   it('sets, changes and removes the passphrase from Settings; without one there is no lock to fall into', async () => {
     const clock = manualClock();
     const alice = await registered('lks', clock);
@@ -435,5 +472,33 @@ describe('one lock for every tab (tab-sync.ts)', () => {
     await a.logout();
     await until(() => b.auth.value.status === 'signed-out', 'log out to reach the other tab');
     expect(b.messagesFor('anyone').value).toEqual([]);
+  });
+
+  it('another page of the origin cannot switch the lock off: a "lock removed" message is checked against the store', async () => {
+    const clock = manualClock();
+    const alice = await registered('lkf', clock, PASS);
+    alice.app.dispose();
+    // A started tab (it listens to the others), offline: the relay plays no part here.
+    localStorage.setItem('sd.account', alice.username);
+    const app = makeApp(alice.ns, clock, 'http://127.0.0.1:9');
+    await app.start();
+    await app.unlock(PASS);
+    const forger = new BroadcastChannel(`tabs-${alice.ns}`);
+    try {
+      forger.postMessage({
+        user: alice.username,
+        event: { type: 'lock-kind', kind: 'none', idleMinutes: 5 },
+      });
+      // The idle time in the message is taken once the store was read; the lock stays.
+      await until(() => app.lock.value.idleMinutes === 5, 'the forged message to be handled');
+      expect(app.lock.value.kind).toBe('passphrase');
+      clock.advance(5 * 60_000);
+      expect(app.auth.value).toEqual({ status: 'locked', username: alice.username });
+      await app.unlock(PASS);
+      await app.lockNow();
+      expect(app.auth.value.status).toBe('locked');
+    } finally {
+      forger.close();
+    }
   });
 });

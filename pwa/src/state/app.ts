@@ -320,29 +320,78 @@ export function createApp(options: AppOptions = {}): RunningApp {
   }
 
   /**
-   * Opens the account's archives with what opened its store (`secret`; none without a lock):
-   * an archive shares the lock of the store it came from. One that does not open stays listed
-   * as unavailable (it can still be deleted).
+   * Opens the account's archives with what opened its store (`lock`; null without one): an
+   * archive shares the lock of the store it came from. One that does not open stays listed as
+   * unavailable (it can still be deleted). One that opens under a weaker lock than the store's
+   * (a version-1 keyring opens without any secret, keyring.ts) is re-wrapped now, or erased when
+   * it cannot be: no archive opens with less than the store (SECURITY.md "What a user's device
+   * holds").
    */
-  async function loadArchives(username: string, secret: UnlockSecret | undefined): Promise<void> {
+  async function loadArchives(username: string, lock: NewLock): Promise<void> {
     closeArchives();
+    const secret = secretOf(lock);
+    const want = storage?.lockKind() ?? 'none';
     const found: ArchiveInfo[] = [];
+    let erased = false;
     for (const a of await listIdbArchives(storageName(username)).catch(() => [])) {
       const id = String(a.archivedAt);
+      let store: Storage;
       try {
-        const store = await openIdbStorage(a.name, secret === undefined ? {} : { passphrase: secret });
-        archiveStores.set(id, { store, name: a.name, archivedAt: a.archivedAt });
-        found.push({ id, archivedAt: a.archivedAt, available: true });
+        store = await openIdbStorage(a.name, secret === undefined ? {} : { passphrase: secret });
       } catch {
         found.push({ id, archivedAt: a.archivedAt, available: false });
+        continue;
       }
+      if (store.lockKind() !== want) {
+        try {
+          await store.setLock(secret, lock);
+        } catch {
+          store.lock();
+          await eraseIdbStorage(a.name).catch(() => undefined);
+          erased = true;
+          continue;
+        }
+      }
+      archiveStores.set(id, { store, name: a.name, archivedAt: a.archivedAt });
+      found.push({ id, archivedAt: a.archivedAt, available: true });
     }
     archives.value = found;
+    if (erased) await tell('archive_erased');
   }
 
-  /** Re-wraps every open archive's key like the store's, so one lock keeps opening both. */
-  async function relockArchives(current: UnlockSecret | undefined, next: NewLock): Promise<void> {
-    for (const a of archiveStores.values()) await a.store.setLock(current, next);
+  /**
+   * Re-wraps every archive of the account, open or not, under the lock its store now has
+   * (`next`), so one lock keeps opening both and no archive is left weaker than the store
+   * (SECURITY.md "What a user's device holds"). Runs after the store's own re-wrap, so a wrong
+   * current secret changes nothing; an archive that cannot be re-wrapped is erased and the user
+   * told, and one an interruption skipped is re-wrapped by loadArchives at the next unlock.
+   */
+  async function relockArchives(username: string, current: UnlockSecret | undefined, next: NewLock) {
+    let erased = false;
+    for (const a of await listIdbArchives(storageName(username)).catch(() => [])) {
+      const open = archiveStores.get(String(a.archivedAt))?.store;
+      try {
+        const store =
+          open ?? (await openIdbStorage(a.name, current === undefined ? {} : { passphrase: current }));
+        try {
+          await store.setLock(current, next);
+        } finally {
+          if (!open) store.lock();
+        }
+      } catch {
+        open?.lock();
+        await eraseIdbStorage(a.name).catch(() => undefined);
+        erased = true;
+      }
+    }
+    await loadArchives(username, next);
+    if (erased) await tell('archive_erased');
+  }
+
+  /** A notice for the user, kept in the store until dismissed. */
+  async function tell(n: AppNotice): Promise<void> {
+    notice.value = n;
+    await storage?.put(NOTICE, n).catch(() => undefined);
   }
 
   /**
@@ -390,7 +439,18 @@ export function createApp(options: AppOptions = {}): RunningApp {
         if (auth.value.status === 'signed-in') closeSession('locked');
         return;
       case 'lock-kind':
-        applyLock(event.kind, event.idleMinutes);
+        if (event.kind !== 'none') {
+          applyLock(event.kind, event.idleMinutes);
+          return;
+        }
+        // Any page of this origin can post on the channel: a lock removed is believed only
+        // when this tab's own store says so, or a forged message would stop the idle lock and
+        // "Lock now" (SECURITY.md "What a user's device holds").
+        void idbStorageLock(storageName(user))
+          .then((kind) => {
+            if (user === auth.value.username) applyLock(kind ?? lockState.value.kind, event.idleMinutes);
+          })
+          .catch(() => undefined);
         return;
       case 'signed-out':
         // Logged out or erased there: the remembered account is gone, this tab follows.
@@ -441,7 +501,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * Resumes the session a store holds (start-up, unlock): its tokens, its keys, its messenger.
    * False, and the store closed, when it holds no session (logged out).
    */
-  async function resume(username: string, opened: Storage, secret?: UnlockSecret): Promise<boolean> {
+  async function resume(username: string, opened: Storage, relock: NewLock = null): Promise<boolean> {
     let store = opened;
     const saved = await store.get<StoredAuth>(AUTH);
     if (!saved || !(await loadIdentity(store))) {
@@ -463,7 +523,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       refreshToken: saved.refreshToken,
     });
     await openSession(username, store);
-    await loadArchives(username, secret);
+    await loadArchives(username, relock);
     messenger?.goOnline();
     return true;
   }
@@ -525,7 +585,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const s = await storeForLogin(username, opened, relock, onMismatch);
       await saveTokens(s, username, tokens);
       await openSession(username, s);
-      await loadArchives(username, secretOf(relock));
+      await loadArchives(username, relock);
       messenger?.goOnline();
     };
     try {
@@ -575,7 +635,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       await finishLogin(username, tokens, store, relock);
       return;
     }
-    const resumed = await resume(username, store, passphrase);
+    const resumed = await resume(username, store, relock);
     if (!resumed) throw new AppError('unauthorized');
   }
 
@@ -681,7 +741,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const current = await currentSecret(currentPassphrase);
       const passkey = await passkeyOutput(() => createPasskey(username));
       await storage.setLock(current, { passkey });
-      await relockArchives(current, { passkey });
+      await relockArchives(username, current, { passkey });
       announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
@@ -692,7 +752,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (!storage) throw new AppError('unauthorized');
       const secret = await currentSecret(current);
       await storage.setLock(secret, { passphrase: next, cost: kdfCost });
-      await relockArchives(secret, { passphrase: next, cost: kdfCost });
+      await relockArchives(auth.value.username ?? '', secret, { passphrase: next, cost: kdfCost });
       announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
@@ -700,7 +760,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (!storage) throw new AppError('unauthorized');
       const secret = await currentSecret(current);
       await storage.setLock(secret, null);
-      await relockArchives(secret, null);
+      await relockArchives(auth.value.username ?? '', secret, null);
       announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 

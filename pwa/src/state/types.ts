@@ -292,8 +292,10 @@ interface AppState {
 /**
  * 'protocol_reset': this device held keys and sessions of protocol version 1, which version 2
  * cannot use; it started over with new keys (contacts see a key change) and a new store.
+ * 'archive_erased': an archive could not be re-wrapped under the store's lock and was erased
+ * rather than left weaker than the store (SECURITY.md "What a user's device holds").
  */
-export type AppNotice = 'protocol_reset';
+export type AppNotice = 'protocol_reset' | 'archive_erased';
 
 interface AppActions {
   // registration and sessions
