@@ -11,6 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { BindError, bindPlan, portFree, probeAddress } from './lib/bind.mjs';
+import { hostServerArgs } from './lib/host-server.mjs';
 import { formatDuration, runCaptured, tail } from './lib/progress.mjs';
 import { earlierRun, removeLock, writeLock } from './lib/runlock.mjs';
 import { hashInputs, isStale, writeStamp } from './lib/stamp.mjs';
@@ -227,26 +228,12 @@ async function main() {
   record(plan, relayPort);
   await waitHealthy('the relay', `http://127.0.0.1:${relayPort}/health`, relayChild, 180);
 
-  const uvicornArgs = [
-    '-m',
-    'uvicorn',
-    'host.asgi:application',
-    // uvicorn's h11 protocol with a request-head deadline and JSON errors (django-host/host/protocol.py).
-    '--http',
-    'host.protocol:GuardedH11Protocol',
-    '--host',
-    plan.host,
-    '--port',
-    String(plan.port),
-    '--proxy-headers',
-    '--forwarded-allow-ips',
-    process.env.FORWARDED_ALLOW_IPS || '127.0.0.1',
-    '--no-server-header',
-    '--ws-max-size',
-    String(1 << 20),
-    '--log-level',
-    UVICORN_LOG_LEVEL[relayEnv.LOG_LEVEL] ?? 'warning',
-  ];
+  const uvicornArgs = hostServerArgs({
+    host: plan.host,
+    port: plan.port,
+    forwardedAllowIps: process.env.FORWARDED_ALLOW_IPS || '127.0.0.1',
+    logLevel: UVICORN_LOG_LEVEL[relayEnv.LOG_LEVEL] ?? 'warning',
+  });
   if (plan.tls) uvicornArgs.push('--ssl-certfile', plan.tls.cert, '--ssl-keyfile', plan.tls.key);
   const hostEnv = {
     ...process.env,

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import getPort from 'get-port';
 import { build } from 'vite';
+import { hostServerArgs } from '../../scripts/lib/host-server.mjs';
 import { pwaDir } from './servers.ts';
 
 const root = resolve(pwaDir, '..');
@@ -130,35 +131,14 @@ export async function startFront(relayPort: number, ports: { http: number; https
   const dist = join(work, 'dist');
   await buildApp(dist);
 
-  const host = child(
-    python,
-    [
-      '-m',
-      'uvicorn',
-      'host.asgi:application',
-      '--http',
-      'host.protocol:GuardedH11Protocol',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--proxy-headers',
-      '--forwarded-allow-ips',
-      '127.0.0.1',
-      '--no-server-header',
-      '--log-level',
-      'info',
-    ],
-    join(root, 'django-host'),
-    {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      SECURE_DROP_RELAY_URL: `http://127.0.0.1:${noRelay}`,
-      SECURE_DROP_PWA_DIST: dist,
-      SECURE_DROP_ALLOWED_HOSTS: 'localhost',
-      PYTHONUNBUFFERED: '1',
-    },
-  );
+  const host = child(python, hostServerArgs({ host: '127.0.0.1', port: 0 }), join(root, 'django-host'), {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    SECURE_DROP_RELAY_URL: `http://127.0.0.1:${noRelay}`,
+    SECURE_DROP_PWA_DIST: dist,
+    SECURE_DROP_ALLOWED_HOSTS: 'localhost',
+    PYTHONUNBUFFERED: '1',
+  });
   const m = await host.waitFor(/Uvicorn running on http:\/\/127\.0\.0\.1:(\d+)/, 'django-host');
   const hostPort = Number(m[1]);
 

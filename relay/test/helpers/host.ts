@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { hostServerArgs } from '../../../scripts/lib/host-server.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -27,38 +28,18 @@ export async function startHost(relayUrl: string, env: Record<string, string> = 
   const python = await venvPython();
   const dist = mkdtempSync(join(tmpdir(), 'sd-host-dist-'));
   writeFileSync(join(dist, 'index.html'), '<!doctype html><title>fixture</title>');
-  const child: ChildProcess = spawn(
-    python,
-    [
-      '-m',
-      'uvicorn',
-      'host.asgi:application',
-      '--http',
-      'host.protocol:GuardedH11Protocol',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--proxy-headers',
-      '--forwarded-allow-ips',
-      '127.0.0.1',
-      '--no-server-header',
-      '--log-level',
-      'info',
-    ],
-    {
-      cwd: join(root, 'django-host'),
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        SECURE_DROP_RELAY_URL: relayUrl,
-        SECURE_DROP_PWA_DIST: dist,
-        PYTHONUNBUFFERED: '1',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child: ChildProcess = spawn(python, hostServerArgs({ host: '127.0.0.1', port: 0 }), {
+    cwd: join(root, 'django-host'),
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      SECURE_DROP_RELAY_URL: relayUrl,
+      SECURE_DROP_PWA_DIST: dist,
+      PYTHONUNBUFFERED: '1',
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const port = await new Promise<number>((resolvePort, reject) => {

@@ -1,0 +1,7 @@
+// Types of host-server.mjs for the TypeScript tests that import it.
+export function hostServerArgs(options: {
+  host: string;
+  port: number | string;
+  forwardedAllowIps?: string;
+  logLevel?: string;
+}): string[];
