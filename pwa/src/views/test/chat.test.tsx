@@ -28,6 +28,31 @@ function chatWith(messages: ChatMessage[], contactPatch = {}) {
   return t;
 }
 
+/** Bob's chat with one received photo, rendered, its bytes ready as a blob: URL. */
+function showReceivedPhoto(photo: {
+  mime: 'image/jpeg' | 'image/png';
+  width: number;
+  height: number;
+  size: number;
+}) {
+  const t = chatWith([
+    {
+      id: 'in1',
+      contact: 'bob',
+      direction: 'in',
+      at: base,
+      state: 'received',
+      body: { kind: 'photo', photo },
+    },
+  ]);
+  renderAt(t.app, '/chats/bob');
+  act(() => {
+    const view = t.photos.get('in1');
+    if (view) view.value = { status: 'ready', progress: 1, url: 'blob:test-photo' };
+  });
+  return t;
+}
+
 const composer = () => screen.getByRole('textbox', { name: 'Message to bob' }) as HTMLTextAreaElement;
 
 describe('ChatView', () => {
@@ -203,22 +228,7 @@ describe('ChatView', () => {
   });
 
   it('opens a received photo full screen; Escape closes it and focus returns', () => {
-    const photo = { mime: 'image/png' as const, width: 10, height: 10, size: 100 };
-    const t = chatWith([
-      {
-        id: 'in1',
-        contact: 'bob',
-        direction: 'in',
-        at: base,
-        state: 'received',
-        body: { kind: 'photo', photo },
-      },
-    ]);
-    renderAt(t.app, '/chats/bob');
-    act(() => {
-      const view = t.photos.get('in1');
-      if (view) view.value = { status: 'ready', progress: 1, url: 'blob:test-photo' };
-    });
+    showReceivedPhoto({ mime: 'image/png', width: 10, height: 10, size: 100 });
     const thumb = screen.getByRole('button', { name: 'Open full screen: Photo from bob' });
     thumb.focus();
     fireEvent.click(thumb);
@@ -233,22 +243,7 @@ describe('ChatView', () => {
   });
 
   it('renders the photo viewer in a portal on <body>, outside the transformed message row', () => {
-    const photo = { mime: 'image/jpeg' as const, width: 1200, height: 900, size: 100 };
-    const t = chatWith([
-      {
-        id: 'in1',
-        contact: 'bob',
-        direction: 'in',
-        at: base,
-        state: 'received',
-        body: { kind: 'photo', photo },
-      },
-    ]);
-    renderAt(t.app, '/chats/bob');
-    act(() => {
-      const view = t.photos.get('in1');
-      if (view) view.value = { status: 'ready', progress: 1, url: 'blob:test-photo' };
-    });
+    const t = showReceivedPhoto({ mime: 'image/jpeg', width: 1200, height: 900, size: 100 });
     fireEvent.click(screen.getByRole('button', { name: 'Open full screen: Photo from bob' }));
     const dialog = screen.getByRole('dialog', { name: 'Photo from bob' });
     expect(dialog.closest('.message-row')).toBeNull();
@@ -274,22 +269,7 @@ describe('ChatView', () => {
   });
 
   it('closes the photo viewer with a tap beside the photo and with a vertical swipe, not a tap on it', () => {
-    const photo = { mime: 'image/jpeg' as const, width: 800, height: 600, size: 100 };
-    const t = chatWith([
-      {
-        id: 'in1',
-        contact: 'bob',
-        direction: 'in',
-        at: base,
-        state: 'received',
-        body: { kind: 'photo', photo },
-      },
-    ]);
-    renderAt(t.app, '/chats/bob');
-    act(() => {
-      const view = t.photos.get('in1');
-      if (view) view.value = { status: 'ready', progress: 1, url: 'blob:test-photo' };
-    });
+    showReceivedPhoto({ mime: 'image/jpeg', width: 800, height: 600, size: 100 });
     const open = () => {
       fireEvent.click(screen.getByRole('button', { name: 'Open full screen: Photo from bob' }));
       const dialog = screen.getByRole('dialog', { name: 'Photo from bob' });
