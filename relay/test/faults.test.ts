@@ -3,43 +3,37 @@
 // the photo quota race, an oversized Content-Length refused from the header, Node's own 400/408/431
 // answers as JSON errors, and uploads bounded by an idle timeout instead of a total one.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { startDataApp } from './helpers/data-app.js';
 import { type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
 
 const CAP = 64 * 1024;
-let db: TestDatabase;
 let t: TestApp;
 let dataDir: string;
 let photos: string;
 
+let databaseUrl: string;
+let close: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
-  db = await freshDatabase();
-  dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-faults-'));
-  photos = join(dataDir, 'photos');
-  t = await startTestApp({
-    databaseUrl: db.url,
-    env: {
-      DATA_DIR: dataDir,
-      MAX_PHOTO_BYTES: String(CAP),
-      SEND_RATE_BURST: '1000',
-      MAX_PENDING_PHOTOS: '1000',
-      UPLOAD_IDLE_TIMEOUT_SECONDS: '1',
-      REQUEST_TIMEOUT_SECONDS: '1',
-      HEADERS_TIMEOUT_SECONDS: '1',
-    },
+  const started = await startDataApp('sd-relay-faults-', {
+    MAX_PHOTO_BYTES: String(CAP),
+    SEND_RATE_BURST: '1000',
+    MAX_PENDING_PHOTOS: '1000',
+    UPLOAD_IDLE_TIMEOUT_SECONDS: '1',
+    REQUEST_TIMEOUT_SECONDS: '1',
+    HEADERS_TIMEOUT_SECONDS: '1',
   });
+  ({ app: t, dataDir, databaseUrl, close } = started);
+  photos = join(dataDir, 'photos');
 });
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await close?.();
 });
 
 const files = () => {
@@ -134,7 +128,7 @@ describe('aborted photo uploads (leaked .part files and descriptors)', () => {
   it('aborted-upload-leaks-part-file-and-fd: cut at every stage, nothing stays open or on disk', async () => {
     // Default upload timeouts: the idle timeout (30 s) must not be what cleans up here.
     const app = await startTestApp({
-      databaseUrl: db.url,
+      databaseUrl,
       clock: t.clock,
       env: { DATA_DIR: dataDir, MAX_PHOTO_BYTES: String(CAP), SEND_RATE_BURST: '1000' },
     });
@@ -177,7 +171,7 @@ describe('aborted resumable uploads (tus PATCH: descriptors)', () => {
   it('aborted-upload-leaks-part-file-and-fd: PATCHes cut at every stage close their file, keep their bytes', async () => {
     const uploads = join(dataDir, 'photo-uploads');
     const app = await startTestApp({
-      databaseUrl: db.url,
+      databaseUrl,
       clock: t.clock,
       env: { DATA_DIR: dataDir, MAX_PHOTO_BYTES: String(CAP), SEND_RATE_BURST: '1000' },
     });
@@ -244,7 +238,7 @@ describe('aborted resumable uploads (tus PATCH: descriptors)', () => {
 describe('photo quota (MAX_PENDING_PHOTOS checked with the insert)', () => {
   it('photo-quota-race: 15 parallel uploads with 5 free slots store exactly 5', async () => {
     const capped = await startTestApp({
-      databaseUrl: db.url,
+      databaseUrl,
       clock: t.clock,
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '20', SEND_RATE_BURST: '100' },
     });

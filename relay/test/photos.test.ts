@@ -2,41 +2,35 @@
 // aborted uploads leave no file, only sender and receiver can download (others get the 404 of
 // a nonexistent id), acknowledgement and retention delete row and file.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sweepOnce } from '../src/jobs/retention.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { startDataApp } from './helpers/data-app.js';
 import { type DataUser, makeUser, newSession } from './helpers/relay-data.js';
 
 const CAP = 256 * 1024;
-let db: TestDatabase;
 let t: TestApp;
 let dataDir: string;
 let photos: string;
 
+let databaseUrl: string;
+let close: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
-  db = await freshDatabase();
-  dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-photos-'));
-  photos = join(dataDir, 'photos');
-  t = await startTestApp({
-    databaseUrl: db.url,
-    env: {
-      DATA_DIR: dataDir,
-      MAX_PHOTO_BYTES: String(CAP),
-      SEND_RATE_BURST: '1000',
-      MAX_PENDING_PHOTOS: '50',
-    },
+  const started = await startDataApp('sd-relay-photos-', {
+    MAX_PHOTO_BYTES: String(CAP),
+    SEND_RATE_BURST: '1000',
+    MAX_PENDING_PHOTOS: '50',
   });
+  ({ app: t, dataDir, databaseUrl, close } = started);
+  photos = join(dataDir, 'photos');
 });
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await close?.();
 });
 
 const files = () => {
@@ -211,7 +205,7 @@ describe('send_photo and get_photo', () => {
 
   it('caps photos waiting for acknowledgement per sender', async () => {
     const capped = await startTestApp({
-      databaseUrl: db.url,
+      databaseUrl,
       clock: t.clock,
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '2', SEND_RATE_BURST: '100' },
     });
@@ -243,7 +237,7 @@ describe('send_photo and get_photo', () => {
 
   it('regression (a blocked sender could tell its photo was dropped): what the sender observes is the same blocked or not', async () => {
     const capped = await startTestApp({
-      databaseUrl: db.url,
+      databaseUrl,
       clock: t.clock,
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '2', SEND_RATE_BURST: '100' },
     });

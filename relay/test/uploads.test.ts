@@ -4,43 +4,37 @@
 // files; creations at the quota edge never exceed MAX_PENDING_PHOTOS; an aborted or stalled PATCH
 // leaves no descriptor open.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sweepUploads } from '../src/jobs/upload-expiry.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { startDataApp } from './helpers/data-app.js';
 import { type DataUser, makeUser } from './helpers/relay-data.js';
 
 const CAP = 256 * 1024;
 const TUS = { 'tus-resumable': '1.0.0' };
-let db: TestDatabase;
 let t: TestApp;
 let dataDir: string;
 let uploads: string;
 
+let databaseUrl: string;
+let close: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
-  db = await freshDatabase();
-  dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-uploads-'));
-  uploads = join(dataDir, 'photo-uploads');
-  t = await startTestApp({
-    databaseUrl: db.url,
-    env: {
-      DATA_DIR: dataDir,
-      MAX_PHOTO_BYTES: String(CAP),
-      SEND_RATE_BURST: '1000',
-      MAX_PENDING_PHOTOS: '50',
-      UPLOAD_IDLE_TIMEOUT_SECONDS: '1',
-      PHOTO_UPLOAD_EXPIRY_SECONDS: '3600',
-    },
+  const started = await startDataApp('sd-relay-uploads-', {
+    MAX_PHOTO_BYTES: String(CAP),
+    SEND_RATE_BURST: '1000',
+    MAX_PENDING_PHOTOS: '50',
+    UPLOAD_IDLE_TIMEOUT_SECONDS: '1',
+    PHOTO_UPLOAD_EXPIRY_SECONDS: '3600',
   });
+  ({ app: t, dataDir, databaseUrl, close } = started);
+  uploads = join(dataDir, 'photo-uploads');
 });
 afterAll(async () => {
-  await t?.close();
-  await db?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await close?.();
 });
 
 const list = (dir: string) => {
@@ -294,7 +288,7 @@ describe('resumable photo uploads (tus)', () => {
 
   it('quota race: 15 parallel creations with 5 free slots reserve exactly 5', async () => {
     const capped = await startTestApp({
-      databaseUrl: db.url,
+      databaseUrl,
       clock: t.clock,
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '20', SEND_RATE_BURST: '100' },
     });
