@@ -16,6 +16,8 @@ export default async function setup(project: TestProject) {
     SEND_RATE_PER_SECOND: '1000',
     PREKEY_FETCH_BURST: '1000',
     PREKEY_FETCH_PER_MINUTE: '6000',
+    WS_MAX_CONNECTIONS_PER_IP: '100000',
+    HTTP_MAX_REQUESTS_PER_IP: '100000',
   });
   project.provide('relayUrl', `http://127.0.0.1:${relay.port}`);
   project.provide('relayOrigin', ORIGIN);

@@ -352,6 +352,10 @@ async function main() {
       WS_ALLOWED_ORIGINS: ORIGIN,
       SEND_RATE_BURST: '10000',
       SEND_RATE_PER_SECOND: '1000',
+      // Every simulated client connects from 127.0.0.1: the per-address caps would stop the
+      // idle-socket phase at 256 sockets.
+      WS_MAX_CONNECTIONS_PER_IP: '1000000',
+      HTTP_MAX_REQUESTS_PER_IP: '1000000',
     };
     const config = loadConfig(env);
     const pool = new pg.Pool({ connectionString: url, max: C });

@@ -1,11 +1,12 @@
 // buildApp: the Express app with no port, so tests import it directly; src/server.ts listens.
-// Order: security headers → request id + request log → body deadline → routes → 404 → JSON error handler (last).
+// Order: security headers → request id + request log → requests in progress per address → body deadline → routes → 404 → JSON error handler (last).
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AppDeps } from './deps.js';
 import { bodyDeadline } from './http/deadline.js';
+import { requestsPerIp } from './http/per-ip.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { type RouteModule, routeModules } from './routes/index.js';
 
@@ -52,6 +53,8 @@ export function buildApp(deps: AppDeps, modules: RouteModule[] = routeModules): 
     }),
   );
 
+  // Before any body is read, so a refused request costs nothing more.
+  app.use(requestsPerIp(deps.config.httpMaxRequestsPerIp));
   app.use(bodyDeadline(deps.config.http.requestMs));
   for (const mount of modules) app.use(mount(deps));
 

@@ -70,6 +70,11 @@ const envSchema = z.object({
   MAX_PENDING_MESSAGES: int(10, 1_000_000, 10_000),
   WS_MAX_CONNECTIONS_PER_USER: int(1, 1000, 5),
   WS_MAX_CONNECTIONS: int(1, 1_000_000, 50_000),
+  // Per client address (TRUST_PROXY decides what the address is): sockets open, and HTTP
+  // requests in progress. Far above one person's tabs and devices, or a household's or an
+  // office's behind one NAT; low enough that one address cannot hold a process's sockets.
+  WS_MAX_CONNECTIONS_PER_IP: int(1, 1_000_000, 256),
+  HTTP_MAX_REQUESTS_PER_IP: int(1, 1_000_000, 256),
   WS_AUTH_TIMEOUT_MS: int(100, 60_000, 5000),
   WS_HEARTBEAT_SECONDS: int(1, 600, 30),
   WS_SESSION_CHECK_SECONDS: int(1, 3600, 30),
@@ -106,6 +111,8 @@ export interface Config {
   messaging: MessagingConfig;
   /** HTTP time limits, milliseconds (src/http/node-server.ts, src/http/deadline.ts). */
   http: HttpTimeouts;
+  /** HTTP requests one client address may have in progress (src/http/per-ip.ts). */
+  httpMaxRequestsPerIp: number;
 }
 
 export interface HttpTimeouts {
@@ -138,6 +145,8 @@ export interface MessagingConfig {
   ws: {
     maxPerUser: number;
     maxConnections: number;
+    /** Sockets one client address may hold open (authenticated or not). */
+    maxPerIp: number;
     authTimeoutMs: number;
     heartbeatMs: number;
     sessionCheckMs: number;
@@ -213,6 +222,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ws: {
         maxPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
         maxConnections: e.WS_MAX_CONNECTIONS,
+        maxPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
         authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
         heartbeatMs: e.WS_HEARTBEAT_SECONDS * 1000,
         sessionCheckMs: e.WS_SESSION_CHECK_SECONDS * 1000,
@@ -225,5 +235,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       uploadIdleMs: e.UPLOAD_IDLE_TIMEOUT_SECONDS * 1000,
       uploadMaxMs: e.UPLOAD_MAX_SECONDS * 1000,
     },
+    httpMaxRequestsPerIp: e.HTTP_MAX_REQUESTS_PER_IP,
   };
 }

@@ -781,8 +781,21 @@ export interface paths {
      *     - `{"type":"error","error":"not_ready","message"}` — a frame arrived while the auth frame
      *       was still being checked; send it again after `ready`.
      *
+     *     A socket lives no longer than the access token it authenticated with (`exp`, or `iat` +
+     *     ACCESS_TOKEN_TTL_SECONDS): once it has expired the relay sends nothing more on the socket
+     *     and executes none of its frames — a frame or a push after the expiry closes it with 4401
+     *     instead, and an idle socket is closed with 4401 at the next check (every
+     *     WS_SESSION_CHECK_SECONDS). A request frame that met this gets no response: the client
+     *     refreshes its token (POST /session/refresh), reconnects with its cursor and makes the request
+     *     again (a send keeps its `client_id`, so it is stored once).
+     *
+     *     One client address (the same trusted-proxy rule as the HTTP routes, TRUST_PROXY) may
+     *     hold WS_MAX_CONNECTIONS_PER_IP sockets (default 256; authenticated or not) in one relay
+     *     process; one more upgrade → 429 `too_many_connections`.
+     *
      *     Close codes: 4400 a frame that is not JSON or not one of the client frames (or a second
-     *     auth), 4401 authentication failed or a frame before it, 4403 session ended (logout,
+     *     auth), 4401 authentication failed, a frame before it, or the access token the socket
+     *     authenticated with has expired (refresh, then reconnect), 4403 session ended (logout,
      *     logout-all, expiry), 4408 no auth frame in time, 4429 more than WS_MAX_CONNECTIONS_PER_USER
      *     sockets in this process, more than 30 control frames in a minute or more than 64
      *     requests in flight, 1009 a frame over its cap (4 KiB before authentication and for
@@ -2560,6 +2573,18 @@ export interface operations {
           [name: string]: unknown;
         };
         content?: never;
+      };
+      /**
+       * @description `too_many_connections`: this client address already holds WS_MAX_CONNECTIONS_PER_IP
+       *     sockets in this process. Retry when one of them has closed.
+       */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
       };
       /** @description The process holds WS_MAX_CONNECTIONS sockets. */
       503: {

@@ -86,7 +86,7 @@ function isCanonicalJws(token: string): boolean {
 export async function verifyAccessToken(
   deps: AppDeps,
   token: string,
-): Promise<{ ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure }> {
+): Promise<{ ok: true; claims: AccessClaims; expiresAtMs: number } | { ok: false; reason: VerifyFailure }> {
   const { jwt, secrets } = deps.config;
   const now = deps.clock.now();
   if (!isCanonicalJws(token)) return { ok: false, reason: 'invalid_token' };
@@ -94,7 +94,8 @@ export async function verifyAccessToken(
   const digest = createHash('sha256').update(token).digest('base64');
   const known = memo.get(digest);
   if (known) {
-    if (known.exp > Math.floor(now / 1000)) return { ok: true, claims: known.claims };
+    if (known.exp > Math.floor(now / 1000))
+      return { ok: true, claims: known.claims, expiresAtMs: known.exp * 1000 };
     memo.delete(digest); // expired: jose below says so
   }
   try {
@@ -120,12 +121,15 @@ export async function verifyAccessToken(
     )
       return { ok: false, reason: 'invalid_token' };
     const claims = { userId: payload.sub, sessionId: payload.sid };
+    // The first second at which this token is refused: `exp`, or `iat` + the lifetime
+    // (maxTokenAge above), whichever comes first. A WebSocket is closed then (src/ws/hub.ts).
+    const exp = Math.min(payload.exp, payload.iat + jwt.accessTtlSeconds);
     // Only tokens whose validity is "signature, fixed claims and exp" (ours carry no nbf).
-    if (payload.nbf === undefined && typeof payload.exp === 'number') {
+    if (payload.nbf === undefined) {
       if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value as string); // oldest first
-      memo.set(digest, { claims, exp: Math.min(payload.exp, payload.iat + jwt.accessTtlSeconds) });
+      memo.set(digest, { claims, exp });
     }
-    return { ok: true, claims };
+    return { ok: true, claims, expiresAtMs: exp * 1000 };
   } catch (err) {
     if (err instanceof errors.JWTExpired) return { ok: false, reason: 'token_expired' };
     return { ok: false, reason: 'invalid_token' };

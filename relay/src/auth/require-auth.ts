@@ -25,8 +25,13 @@ declare global {
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** An access token's caller and the time (ms) from which the token is refused. */
+export interface TokenContext extends AuthContext {
+  expiresAtMs: number;
+}
+
 /** Verifies the access JWT alone (signature and claims, not the session), or throws HttpError 401. */
-export async function verifyToken(deps: AppDeps, token: string): Promise<AuthContext> {
+export async function verifyToken(deps: AppDeps, token: string): Promise<TokenContext> {
   const result = await verifyAccessToken(deps, token);
   if (!result.ok)
     throw unauthorized(
@@ -36,7 +41,7 @@ export async function verifyToken(deps: AppDeps, token: string): Promise<AuthCon
   const { userId, sessionId } = result.claims;
   if (!UUID.test(userId) || !UUID.test(sessionId))
     throw unauthorized('invalid_token', 'invalid access token');
-  return { userId, sessionId };
+  return { userId, sessionId, expiresAtMs: result.expiresAtMs };
 }
 
 export const sessionEnded = () => unauthorized('session_revoked', 'session ended; log in again');
@@ -48,7 +53,7 @@ export async function assertSessionLive(deps: AppDeps, ctx: AuthContext): Promis
 }
 
 /** Resolves a bearer token to its live session, or throws HttpError 401. Also used by the WebSocket. */
-export async function authenticateToken(deps: AppDeps, token: string): Promise<AuthContext> {
+export async function authenticateToken(deps: AppDeps, token: string): Promise<TokenContext> {
   const ctx = await verifyToken(deps, token);
   await assertSessionLive(deps, ctx);
   return ctx;

@@ -1,9 +1,9 @@
 // Auth routes (spec/openapi.yaml tag "auth"): registration with QR, login, sessions.
-import { isIP } from 'node:net';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
+import { clientIp } from '../http/client-ip.js';
 import { HttpError } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { login, withSecondFactor } from './login.js';
@@ -38,12 +38,6 @@ function canonicalUsername(raw: string): string {
   if (!name) throw new HttpError(400, 'invalid_username', `username must be ${USERNAME_RULE}`);
   return name;
 }
-
-/** The client address as Express resolved it through the trusted-proxy list — only when it is
- * an IP address: a trusted proxy passing on junk (README "Reliability") must not choose the key
- * of a rate limit; the proxy's own address is used then. */
-const clientIp = (req: Request) =>
-  req.ip && isIP(req.ip) ? req.ip : (req.socket.remoteAddress ?? 'unknown');
 
 export function authRoutes(deps: AppDeps): Router {
   const router = Router();

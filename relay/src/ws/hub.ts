@@ -11,6 +11,13 @@
 // - Heartbeats: a ping every WS_HEARTBEAT_SECONDS; a socket that missed the last pong is cut.
 // - Revoked sessions are closed at once (a trigger on sessions NOTIFYs, migration 0025) and
 //   again checked every WS_SESSION_CHECK_SECONDS as a safety net (and for expiry).
+// - A socket lives no longer than the access token it authenticated with (SECURITY.md
+//   "Sessions"): from the token's expiry on, nothing more is pushed and no frame is executed —
+//   the socket is closed with 4401 instead, at the first frame or push after it and at the
+//   latest by the next periodic check; the client refreshes its token and reconnects.
+// - One client address (the same trusted-proxy rule as the HTTP routes: TRUST_PROXY) may hold
+//   WS_MAX_CONNECTIONS_PER_IP sockets, authenticated or not; beyond, the upgrade is answered
+//   429 too_many_connections.
 // The per-user connection cap is per process (a user's sockets behind a load balancer may
 // spread over processes; each process still bounds what it holds).
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
@@ -18,6 +25,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { type AuthContext, authenticateToken } from '../auth/require-auth.js';
 import type { AppDeps } from '../deps.js';
+import { compileTrust, upgradeClientIp } from '../http/client-ip.js';
 import { HttpError } from '../http/http-error.js';
 import { ACK_BODY_BYTES, messageService } from '../messages/service.js';
 import { effectiveCursor, readStream } from '../messages/stream.js';
@@ -52,8 +60,12 @@ type ConnState = (typeof ConnState)[keyof typeof ConnState];
 
 interface Conn {
   ws: WebSocket;
+  /** The client address the per-address cap counts this socket under. */
+  ip: string;
   userId: string;
   sessionId: string;
+  /** From this time (ms, deps.clock) the access token the socket authenticated with is refused. */
+  tokenExpiresAtMs: number;
   /** Last seq sent (or the client's cursor). */
   cursor: number;
   /** Bumped by catch_up so a pump in flight does not overwrite the rewound cursor. */
@@ -97,13 +109,20 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   });
   const all = new Set<Conn>();
   const byUser = new Map<string, Set<Conn>>();
+  /** Open sockets per client address; an address leaves the map with its last socket. */
+  const byIp = new Map<string, number>();
+  // The same trust rule Express applies for req.ip (src/app.ts 'trust proxy'), compiled once.
+  const trust = compileTrust(deps.config.trustProxy);
   let closing = false;
 
-  const refuse = (socket: Duplex, status: number) => {
+  const refuse = (socket: Duplex, status: number, error?: { error: string; message: string }) => {
+    const body = error ? JSON.stringify(error) : '';
+    const type = error ? 'Content-Type: application/json\r\n' : '';
     // Destroyed once the answer is flushed (as ws's own abortHandshake does).
     socket.once('finish', () => socket.destroy());
     socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${type}` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   };
 
@@ -114,15 +133,36 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     const origin = req.headers.origin;
     if (!origin || !origins.has(origin)) return refuse(socket, 403);
     if (closing || all.size >= opts.maxConnections) return refuse(socket, 503);
-    wss.handleUpgrade(req, socket, head, accept);
+    const ip = upgradeClientIp(req, trust);
+    const held = byIp.get(ip) ?? 0;
+    if (held >= opts.maxPerIp)
+      return refuse(socket, 429, {
+        error: 'too_many_connections',
+        message: 'too many WebSocket connections from this address',
+      });
+    // Counted from here, so that upgrades in progress count too.
+    byIp.set(ip, held + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (byIp.get(ip) ?? 1) - 1;
+      if (n > 0) byIp.set(ip, n);
+      else byIp.delete(ip);
+    };
+    // A handshake ws refuses (bad key or version) never reaches accept: released with its socket.
+    socket.once('close', release);
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, ip, release));
   };
   server.on('upgrade', onUpgrade);
 
-  function accept(ws: WebSocket): void {
+  function accept(ws: WebSocket, ip: string, release: () => void): void {
     const conn: Conn = {
       ws,
+      ip,
       userId: '',
       sessionId: '',
+      tokenExpiresAtMs: 0,
       cursor: 0,
       gen: 0,
       state: ConnState.awaitingAuth,
@@ -142,7 +182,10 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     });
     ws.on('message', (data, isBinary) => onFrame(conn, data, isBinary));
     ws.on('error', () => ws.terminate());
-    ws.on('close', () => drop(conn));
+    ws.on('close', () => {
+      release();
+      drop(conn);
+    });
   }
 
   function drop(conn: Conn): void {
@@ -156,7 +199,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }
 
   function send(conn: Conn, frame: ControlFrame): void {
-    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    if (conn.ws.readyState !== conn.ws.OPEN || closedIfExpired(conn)) return;
     conn.ws.send(JSON.stringify(frame));
     // Responses count too: a client that keeps requesting but never reads must not grow the
     // relay's memory without bound.
@@ -166,7 +209,18 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   /** Closes a socket whose client has stopped reading (MAX_BUFFERED_BYTES queued); true if cut. */
   function cutIfBehind(conn: Conn): boolean {
     if (conn.ws.bufferedAmount <= MAX_BUFFERED_BYTES) return false;
+    deps.logger.warn({ buffered: conn.ws.bufferedAmount }, 'ws client too far behind; cut');
     conn.ws.close(CLOSE.tryAgainLater, 'too far behind; reconnect and catch up');
+    return true;
+  }
+
+  /**
+   * Closes (4401) a live socket whose access token has expired; true if so. Called before
+   * anything is executed for it or sent to it, so an expired token neither acts nor reads.
+   */
+  function closedIfExpired(conn: Conn): boolean {
+    if (conn.state !== ConnState.live || deps.clock.now() < conn.tokenExpiresAtMs) return false;
+    conn.ws.close(CLOSE.unauthorized, 'access token expired');
     return true;
   }
 
@@ -196,6 +250,8 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
         send(conn, { type: 'error', error: 'not_ready', message: 'wait for ready' });
     } else if (!frame) {
       conn.ws.close(CLOSE.badFrame, 'malformed frame');
+    } else if (closedIfExpired(conn)) {
+      // The frame was sent after the token expired: refused, not executed.
     } else if (frame.type === 'send' || frame.type === 'ack') {
       if (frame.type === 'ack' && bytes > maxAckFrame) {
         conn.ws.close(CLOSE.tooBig, 'frame too large');
@@ -266,7 +322,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }
 
   async function authenticate(conn: Conn, token: string, cursor: number): Promise<void> {
-    let ctx: { userId: string; sessionId: string };
+    let ctx: { userId: string; sessionId: string; expiresAtMs: number };
     try {
       ctx = await authenticateToken(deps, token);
     } catch {
@@ -288,6 +344,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     set.add(conn);
     conn.userId = ctx.userId;
     conn.sessionId = ctx.sessionId;
+    conn.tokenExpiresAtMs = ctx.expiresAtMs;
     conn.state = ConnState.live;
     conn.pumping = true; // no fast-path push before the cursor is settled
     try {
@@ -313,7 +370,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
         conn.again = false;
         const gen = conn.gen;
         const items = await readStream(deps.pool, conn.userId, conn.cursor, PAGE, conn.sessionId);
-        if (conn.ws.readyState !== conn.ws.OPEN) return;
+        if (conn.ws.readyState !== conn.ws.OPEN || closedIfExpired(conn)) return;
         if (gen !== conn.gen) {
           conn.again = true;
           continue;
@@ -345,7 +402,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     // Encoded once for every socket of the user, not once per socket.
     let text: string | undefined;
     for (const c of set) {
-      if (c.state !== ConnState.live) continue;
+      if (c.state !== ConnState.live || closedIfExpired(c)) continue;
       if (event.kind === 'stream') {
         // Fast path for a row this process just committed: when it is the very next seq and no
         // read is in flight, nothing can lie between, so it is sent without reading it back.
@@ -378,11 +435,12 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }, opts.heartbeatMs);
   heartbeat.unref();
 
-  // Safety net for revocations whose NOTIFY was missed, and for sessions that simply expired.
+  // Safety net for revocations whose NOTIFY was missed, and for sessions that simply expired;
+  // and the close of idle sockets whose access token expired (4401).
   const sessionCheck = setInterval(() => void checkSessions(), opts.sessionCheckMs);
   sessionCheck.unref();
   async function checkSessions(): Promise<void> {
-    const live = [...all].filter((c) => c.state === ConnState.live);
+    const live = [...all].filter((c) => c.state === ConnState.live && !closedIfExpired(c));
     for (let i = 0; i < live.length; i += 5000) {
       const chunk = live.slice(i, i + 5000);
       try {
