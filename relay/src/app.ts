@@ -6,8 +6,8 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AppDeps } from './deps.js';
 import { bodyDeadline } from './http/deadline.js';
-import { requestsPerIp } from './http/per-ip.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
+import { requestsPerIp } from './http/per-ip.js';
 import { type RouteModule, routeModules } from './routes/index.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;

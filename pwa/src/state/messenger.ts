@@ -49,6 +49,8 @@ export class Messenger {
   private readonly prekeys: PrekeyUpkeep;
   private readonly ownIdentity: OwnIdentityWatch;
   private socket: RelaySocket | null = null;
+  /** The refresh started by the socket's 4401 close; the reconnect waits for its token. */
+  private socketRefresh: Promise<unknown> | null = null;
   private stopped = false;
 
   constructor(private readonly o: MessengerOptions) {
@@ -130,6 +132,8 @@ export class Messenger {
         url: this.o.wsUrl,
         token: async () => {
           const http = this.o.api.http;
+          // After a 4401 the token held is the refused one: wait for its replacement.
+          if (this.socketRefresh) await this.socketRefresh.catch(() => undefined);
           if (!http.accessToken) await http.refreshTokens();
           return http.accessToken;
         },
@@ -145,9 +149,16 @@ export class Messenger {
           }
         },
         onAuthFailed: () => {
-          // An expired access token: refresh (which ends the session if the relay refuses).
-          this.o.api.http.refreshTokens().catch((err: unknown) => {
+          // An expired access token — refused at authentication, or expired under the open socket
+          // (the relay closes it with 4401, spec/openapi.yaml GET /ws): refresh (which ends the
+          // session if the relay refuses). Requests the close caught were made over HTTP with
+          // their client_id (transport/socket-first.ts), so none is lost or stored twice.
+          const refresh = this.o.api.http.refreshTokens().catch((err: unknown) => {
             if (toAppErrorCode(err) === 'unauthorized') this.o.onSessionEnded();
+          });
+          this.socketRefresh = refresh;
+          void refresh.finally(() => {
+            if (this.socketRefresh === refresh) this.socketRefresh = null;
           });
         },
       });

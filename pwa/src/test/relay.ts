@@ -29,16 +29,27 @@ export interface RelayUser {
   readonly rotations: Tokens[];
 }
 
-/** Registers and confirms a new account on the real relay (a TOTP code from its secret). */
-export function registerOnRelay(prefix: string, onSessionEnded?: () => void): Promise<RelayUser> {
-  return registerNamed(freshName(prefix), onSessionEnded);
+/**
+ * Registers and confirms a new account on the real relay (a TOTP code from its secret); on the
+ * relay at `baseUrl` when a test runs its own (differently configured) relay.
+ */
+export function registerOnRelay(
+  prefix: string,
+  onSessionEnded?: () => void,
+  baseUrl = relayUrl(),
+): Promise<RelayUser> {
+  return registerNamed(freshName(prefix), onSessionEnded, baseUrl);
 }
 
 /** Registers exactly `username` (for tests where a name exists only from some point on). */
-export async function registerNamed(username: string, onSessionEnded?: () => void): Promise<RelayUser> {
+export async function registerNamed(
+  username: string,
+  onSessionEnded?: () => void,
+  baseUrl = relayUrl(),
+): Promise<RelayUser> {
   const rotations: Tokens[] = [];
   const api = new RelayApi({
-    baseUrl: relayUrl(),
+    baseUrl,
     onTokens: (t) => rotations.push(t),
     ...(onSessionEnded ? { onSessionEnded } : {}),
   });

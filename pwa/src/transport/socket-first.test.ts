@@ -11,7 +11,7 @@ import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl } from '../tes
 import type { RelayApi } from './api.ts';
 import { ApiError } from './errors.ts';
 import { SocketFirst } from './socket-first.ts';
-import { RelaySocket, type SocketLike } from './ws.ts';
+import { RelaySocket, type SocketLike, WS_MAX_REQUESTS_IN_FLIGHT } from './ws.ts';
 
 type Fault = 'none' | 'drop_send_answer' | 'cut_after_send_answer' | 'cut_after_send';
 
@@ -34,6 +34,7 @@ class TappedSocket implements SocketLike {
     this.ws.onerror = (ev) => this.onerror?.(ev);
     this.ws.onmessage = (ev) => {
       const frame = JSON.parse(String(ev.data)) as { type: string; id?: number };
+      if (frame.type === 'response') this.tap.outstanding -= 1;
       if (frame.type === 'response' && this.sendIds.has(frame.id ?? -1)) {
         if (this.tap.fault === 'drop_send_answer') return;
         if (this.tap.fault === 'cut_after_send_answer') {
@@ -53,6 +54,10 @@ class TappedSocket implements SocketLike {
   send(data: string): void {
     const frame = JSON.parse(data) as { type: string; id?: number };
     this.tap.written.push(frame.type);
+    if (frame.type === 'send' || frame.type === 'ack') {
+      this.tap.outstanding += 1;
+      this.tap.mostOutstanding = Math.max(this.tap.mostOutstanding, this.tap.outstanding);
+    }
     if (frame.type === 'send' && typeof frame.id === 'number') this.sendIds.add(frame.id);
     this.ws.send(data);
     if (frame.type === 'send' && this.tap.fault === 'cut_after_send') {
@@ -71,6 +76,9 @@ interface Tap {
   fault: Fault;
   /** Types of the frames the client wrote, in order, across its sockets. */
   readonly written: string[];
+  /** Request frames written and not yet answered, and the most there ever were at once. */
+  outstanding: number;
+  mostOutstanding: number;
 }
 
 const stops: (() => void)[] = [];
@@ -83,7 +91,7 @@ const until = (check: () => boolean) =>
 
 /** A user's socket (started, online) and its socket-first requests, with the HTTP calls counted. */
 async function connect(user: RelayUser, options: { start?: boolean; timeoutMs?: number } = {}) {
-  const tap: Tap = { fault: 'none', written: [] };
+  const tap: Tap = { fault: 'none', written: [], outstanding: 0, mostOutstanding: 0 };
   /** What the browser would say of its network (navigator.onLine). */
   const network = { online: true };
   const socket = new RelaySocket({
@@ -206,6 +214,32 @@ describe('sending over the socket', () => {
       expect((await stored(bob)).length).toBe(1);
     },
   );
+
+  it(`keeps at most ${WS_MAX_REQUESTS_IN_FLIGHT} requests in flight on the socket; the rest go over HTTP, each stored once`, async () => {
+    const alice = await registerOnRelay('sfa');
+    const bob = await registerOnRelay('sfb');
+    const a = await connect(alice);
+    const N = WS_MAX_REQUESTS_IN_FLIGHT + 8;
+    // All at once: each call writes its frame (or is turned away) before any answer can arrive.
+    const sent = await Promise.all(
+      Array.from({ length: N }, (_, i) => a.relay.sendMessage(bob.username, `many-${i}`, bytes(i))),
+    );
+    expect(a.tap.mostOutstanding).toBe(WS_MAX_REQUESTS_IN_FLIGHT);
+    expect(a.tap.written.filter((t) => t === 'send')).toHaveLength(WS_MAX_REQUESTS_IN_FLIGHT);
+    expect(a.paths.filter((p) => p === 'send:socket')).toHaveLength(WS_MAX_REQUESTS_IN_FLIGHT);
+    expect(a.paths.filter((p) => p === 'send:http')).toHaveLength(N - WS_MAX_REQUESTS_IN_FLIGHT);
+    expect(a.http.send).toBe(N - WS_MAX_REQUESTS_IN_FLIGHT);
+    expect(sent.every((r) => !r.duplicate)).toBe(true);
+    // Every send stored exactly once, and the relay never had reason to close the socket (4429).
+    const held = await stored(bob);
+    expect(held.map((m) => m.id).sort((x, y) => x - y)).toEqual(sent.map((r) => r.id).sort((x, y) => x - y));
+    expect(new Set(held.map((m) => m.id)).size).toBe(N);
+    expect(a.tap.outstanding).toBe(0);
+    expect(a.socket.status).toBe('online');
+    // With the socket free again, the next send takes it.
+    await a.relay.sendMessage(bob.username, 'many-after', bytes(1));
+    expect(a.paths.at(-1)).toBe('send:socket');
+  });
 
   it('gives up on a silent socket after the request timeout and sends over HTTP, once', async () => {
     const alice = await registerOnRelay('sfa');

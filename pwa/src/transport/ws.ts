@@ -103,6 +103,8 @@ export class RelaySocket {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = true;
+  /** A connect() is between its start and its socket (awaiting the token). */
+  private connecting = false;
   private statusValue: SocketStatus = 'offline';
   private readonly pending = new Map<number, Pending>();
   private nextRequestId = 0;
@@ -194,7 +196,9 @@ export class RelaySocket {
 
   /** Reconnect now (e.g. the browser's `online` event), skipping the remaining backoff. */
   nudge(): void {
-    if (this.stopped || this.socket) return;
+    // Not while a connect is awaiting its token either: a second connect would open a second
+    // socket and leave the first open and unowned.
+    if (this.stopped || this.socket || this.connecting) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.attempt = 0;
@@ -223,13 +227,15 @@ export class RelaySocket {
   }
 
   private async connect(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.connecting) return;
     if (!(this.options.isOnline ?? browserOnline)()) {
       this.scheduleReconnect();
       return;
     }
     this.setStatus('connecting');
+    this.connecting = true;
     const token = await this.options.token().catch(() => null);
+    this.connecting = false;
     if (this.stopped) return;
     if (!token) {
       this.scheduleReconnect();
@@ -283,10 +289,13 @@ export class RelaySocket {
       // onclose follows and schedules the reconnect.
     };
     socket.onclose = (ev) => {
-      if (this.socket === socket) {
-        this.socket = null;
-        this.failPending();
-      }
+      // Only the current socket's close is acted on (a stopped one has no handler).
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.failPending();
+      // 4401 also when the token the socket authenticated with expires while it is open
+      // (spec/openapi.yaml GET /ws): the caller refreshes it, and the reconnect below waits for
+      // the fresh token (options.token).
       if (AUTH_FAILED_CLOSES.has(ev.code)) this.options.onAuthFailed?.();
       this.scheduleReconnect();
     };

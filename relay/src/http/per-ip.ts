@@ -5,8 +5,8 @@
 // front"). Counted per process; a request leaves the count when its response closes (sent, or
 // the connection gone).
 import type { NextFunction, Request, Response } from 'express';
-import { HttpError } from './http-error.js';
 import { clientIp } from './client-ip.js';
+import { HttpError } from './http-error.js';
 
 export function requestsPerIp(max: number) {
   const inProgress = new Map<string, number>();
