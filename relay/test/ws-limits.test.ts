@@ -1,8 +1,8 @@
 // WebSocket limits beyond ws.test.ts (spec/openapi.yaml GET /ws, spec/ws-frames.schema.json
-// CloseCode): a socket does not outlive its access token (SECURITY.md "Sessions"); one client
-// address holds a bounded number of sockets and HTTP requests in progress; and a client that
-// sends frames but never reads what the relay sends is cut at the 8 MiB buffer rule (1013)
-// while the relay keeps serving everyone else.
+// CloseCode): a socket does not outlive its access token (SECURITY.md "Limits of TOTP-only
+// login"); one client address holds a bounded number of sockets and HTTP requests in progress;
+// and a client that sends frames but never reads what the relay sends is cut at the 8 MiB
+// buffer rule (1013) while the relay keeps serving everyone else.
 import { randomUUID } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';

@@ -69,7 +69,8 @@ function bearerOf(req: Request): string {
 
 export function requireAuth(deps: AppDeps) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    req.auth = await authenticateToken(deps, bearerOf(req));
+    const { userId, sessionId } = await authenticateToken(deps, bearerOf(req));
+    req.auth = { userId, sessionId };
     next();
   };
 }
@@ -84,7 +85,8 @@ export function requireAuth(deps: AppDeps) {
  */
 export function requireTokenSessionInStatement(deps: AppDeps) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    req.auth = await verifyToken(deps, bearerOf(req));
+    const { userId, sessionId } = await verifyToken(deps, bearerOf(req));
+    req.auth = { userId, sessionId };
     next();
   };
 }

@@ -11,8 +11,8 @@
 // - Heartbeats: a ping every WS_HEARTBEAT_SECONDS; a socket that missed the last pong is cut.
 // - Revoked sessions are closed at once (a trigger on sessions NOTIFYs, migration 0025) and
 //   again checked every WS_SESSION_CHECK_SECONDS as a safety net (and for expiry).
-// - A socket lives no longer than the access token it authenticated with (SECURITY.md
-//   "Sessions"): from the token's expiry on, nothing more is pushed and no frame is executed —
+// - A socket lives no longer than the access token it authenticated with (SECURITY.md "Limits
+//   of TOTP-only login"): from the token's expiry on, nothing more is pushed and no frame is executed —
 //   the socket is closed with 4401 instead, at the first frame or push after it and at the
 //   latest by the next periodic check; the client refreshes its token and reconnects.
 // - One client address (the same trusted-proxy rule as the HTTP routes: TRUST_PROXY) may hold
@@ -60,8 +60,6 @@ type ConnState = (typeof ConnState)[keyof typeof ConnState];
 
 interface Conn {
   ws: WebSocket;
-  /** The client address the per-address cap counts this socket under. */
-  ip: string;
   userId: string;
   sessionId: string;
   /** From this time (ms, deps.clock) the access token the socket authenticated with is refused. */
@@ -152,14 +150,13 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     };
     // A handshake ws refuses (bad key or version) never reaches accept: released with its socket.
     socket.once('close', release);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, ip, release));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, release));
   };
   server.on('upgrade', onUpgrade);
 
-  function accept(ws: WebSocket, ip: string, release: () => void): void {
+  function accept(ws: WebSocket, release: () => void): void {
     const conn: Conn = {
       ws,
-      ip,
       userId: '',
       sessionId: '',
       tokenExpiresAtMs: 0,
