@@ -554,9 +554,14 @@ export function createApp(options: AppOptions = {}): RunningApp {
     let store = opened;
     const local = await loadIdentity(store);
     const remote = await api.keyStatus();
-    const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
+    const { publishAccountKeys, holdsVersion1State, resumeDevice } = await cryptoLayers();
     if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined, true);
-    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
+    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) {
+      // RESUME (spec §16): the new session is bound to this device, still one of the account's
+      // — else 409 device_removed, which reaches the user as AppError 'device_removed'.
+      await resumeDevice(store, api);
+      return store;
+    }
     if (local && onMismatch === 'ask') throw new KeysMismatch();
     if (local && onMismatch === 'archive') {
       store.lock();

@@ -26,6 +26,7 @@ const RELAY: Readonly<Record<string, AppErrorCode>> = {
   invalid_refresh_token: 'unauthorized',
   network: 'network',
   aborted: 'cancelled',
+  device_removed: 'device_removed',
 };
 
 export function toAppErrorCode(err: unknown): AppErrorCode {
