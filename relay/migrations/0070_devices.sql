@@ -122,7 +122,14 @@ CREATE INDEX provisioning_user ON provisioning (user_id, expires_at);
 CREATE INDEX provisioning_expiry ON provisioning (expires_at);
 CREATE INDEX provisioning_session ON provisioning (session_id);
 
+-- Deleting a removed device's pending mailbox (DELETE /devices/{id}, start over in POST /keys):
+-- called by src/devices/store.ts in the removing transaction. Messages are not per device yet
+-- here; migration 0071 (messages per device) replaces this body with the real deletion.
+CREATE FUNCTION delete_device_mailbox(p_user uuid, p_device integer) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT 0::bigint $$;
+
 -- Down Migration
+DROP FUNCTION delete_device_mailbox(uuid, integer);
 DROP TABLE provisioning;
 DELETE FROM signed_prekeys WHERE device_id <> 1;
 DELETE FROM one_time_prekeys WHERE device_id <> 1;

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MIGRATIONS_DIR, migrate } from '../src/db/migrate.js';
 import { withDatabase } from './helpers/pg-url.js';
 
