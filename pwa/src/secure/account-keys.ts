@@ -40,8 +40,10 @@ export async function createAccountKeys(
   storage: Storage,
   username: string,
   now: number = Date.now(),
+  /** The account's existing identity key, on a device being linked (spec/protocol.md §16). */
+  existing?: IdentityKeyPair,
 ): Promise<KeysUpload> {
-  const keyPair = generateIdentity();
+  const keyPair = existing ?? generateIdentity();
   const spk = generateSignedPreKey(keyPair, 1);
   const pq = generatePqPreKey(keyPair, 1);
   const opks = generateOneTimePreKeys(1, ONE_TIME_PREKEY_BATCH);
@@ -105,6 +107,26 @@ export async function publishAccountKeys(
 ): Promise<void> {
   await server.uploadKeys(await createAccountKeys(storage, username, now));
   await markAccountKeysPublished(storage, now);
+}
+
+/**
+ * A LINKED device's keys (spec/protocol.md §16 step 4): the account's identity key from the
+ * provisioning payload, this device's own signed, last-resort and one-time prekeys, uploaded
+ * with the device's description — the relay then creates a device (same identity key: a link,
+ * no key change to anyone). Returns the relay's answer (its `device_id`).
+ */
+export async function publishLinkedDeviceKeys<R>(
+  storage: Storage,
+  username: string,
+  keyPair: IdentityKeyPair,
+  device: NonNullable<KeysUpload['device']>,
+  server: { uploadKeys(keys: KeysUpload): Promise<R> },
+  now: number = Date.now(),
+): Promise<R> {
+  const keys = await createAccountKeys(storage, username, now, keyPair);
+  const answer = await server.uploadKeys({ ...keys, device });
+  await markAccountKeysPublished(storage, now);
+  return answer;
 }
 
 export async function loadIdentity(storage: Storage): Promise<StoredIdentity | undefined> {
