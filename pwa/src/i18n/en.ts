@@ -300,6 +300,8 @@ export const en = {
   'error.key_change_unacknowledged': 'Sending is paused: review the security key change first.',
   'error.verification_required':
     'This contact was verified: scan the code of the new key, or choose “Accept without verifying”.',
+  'error.device_removed':
+    'This device was unlinked from your account. Erase it, or link it again from your other device.',
   'error.safety_mismatch': 'The safety numbers do not match.',
   'error.cancelled': 'Cancelled.',
   // ── notices (AppNotice) ──

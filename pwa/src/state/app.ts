@@ -570,14 +570,20 @@ export function createApp(options: AppOptions = {}): RunningApp {
   ): Promise<Storage> {
     const local = await loadIdentity(opened);
     const remote = await api.keyStatus();
-    const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
+    const { publishAccountKeys, holdsVersion1State, resumeDevice, describeThisDevice } = await cryptoLayers();
     if (local && (await holdsVersion1State(opened))) return startOver(username, opened, undefined, true);
-    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return opened;
+    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) {
+      // RESUME (spec §16): the new session is bound to this device, still one of the account's
+      // — else 409 device_removed, which reaches the user as AppError 'device_removed'.
+      await resumeDevice(opened, api);
+      return opened;
+    }
     // The account has keys this device does not hold: link to another device, or start over
     // (spec/protocol.md §16) — asked first, as erasing is (SECURITY.md "What a user's device holds").
     if (onMismatch === 'ask' && (local || remote.identity_key)) throw new KeysMismatch(local !== undefined);
     const store = await freshStore(username, opened, relock, onMismatch === 'archive' ? 'archive' : 'erase');
-    await publishAccountKeys(store, username, api);
+    // START OVER (spec/protocol.md §16): a new identity key, this device described like a linked one.
+    await publishAccountKeys(store, username, api, undefined, describeThisDevice());
     return store;
   }
 

@@ -21,7 +21,7 @@ import {
 } from '@secure-drop/crypto-core/provisioning';
 import type { StoredMessage } from '../outbox/records.ts';
 import { RECORD as OUTBOX } from '../outbox/records.ts';
-import { loadIdentity, publishLinkedDeviceKeys } from '../secure/account-keys.ts';
+import { loadIdentity, publishDeviceKeys } from '../secure/account-keys.ts';
 import { RECORD, type StoredPeer } from '../secure/records.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
 import type { DeviceKind, RelayApi } from '../transport/api.ts';
@@ -207,27 +207,20 @@ export async function openLinkPayload(
 
 /**
  * Finishes the link in `store` (new and empty): this device's prekeys uploaded as a new device
- * with the account's identity key, then the contacts and history imported. Returns the relay's
- * answer to the upload (its `device_id`).
+ * with the account's identity key (the relay answers with its device id, which the store
+ * keeps), then the contacts and history imported.
  */
-export async function completeLink<R>(
-  api: { uploadKeys: RelayApi['uploadKeys'] },
+export async function completeLink(
+  api: RelayApi,
   store: Storage,
   username: string,
   opened: { payload: ProvisioningPayload; keyPair: IdentityKeyPair },
   device: DeviceDescription,
   now: number = Date.now(),
-): Promise<R> {
-  const answer = (await publishLinkedDeviceKeys(
-    store,
-    username,
-    opened.keyPair,
-    device,
-    api as { uploadKeys(k: Parameters<RelayApi['uploadKeys']>[0]): Promise<unknown> },
-    now,
-  )) as R;
+): Promise<number | null> {
+  const deviceId = await publishDeviceKeys(store, username, opened.keyPair, api, device, now);
   await importPayload(store, opened.payload, now);
-  return answer;
+  return deviceId;
 }
 
 /**

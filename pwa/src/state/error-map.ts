@@ -30,6 +30,7 @@ const RELAY: Readonly<Record<string, AppErrorCode>> = {
   device_limit: 'device_limit',
   reauth_required: 'reauth_required',
   aborted: 'cancelled',
+  device_removed: 'device_removed',
 };
 
 export function toAppErrorCode(err: unknown): AppErrorCode {

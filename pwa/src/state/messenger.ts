@@ -84,6 +84,7 @@ export class Messenger {
     this.incoming = new IncomingStream({
       storage,
       api,
+      username: o.username,
       sm,
       memory,
       acks: this.acks,

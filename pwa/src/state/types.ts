@@ -29,6 +29,8 @@ export type AppErrorCode =
   | 'unsupported_image'
   | 'key_change_unacknowledged'
   | 'verification_required'
+  /** RESUME (spec §16): this device was unlinked from the account — erase it or link it again. */
+  | 'device_removed'
   | 'safety_mismatch'
   | 'cancelled'
   | 'wrong_passphrase'
