@@ -12,3 +12,12 @@ export {
 export { holdsVersion1State } from '../secure/store-format.ts';
 export { Messenger } from './messenger.ts';
 export { compareScannedDuringChange, compareScannedText, safetyNumberOf } from './safety.ts';
+export {
+  approveLink,
+  completeLink,
+  describeThisDevice,
+  inspectLinkCode,
+  openLinkPayload,
+  openLinkRequest,
+  waitForProvisioning,
+} from './devices.ts';

@@ -196,6 +196,45 @@ export interface PendingMessage {
   readonly createdAt: string;
 }
 
+/** What a device says about itself (spec/openapi.yaml: name 1–64 printable chars, kind). */
+export type DeviceKind = 'phone' | 'tablet' | 'desktop' | 'other';
+
+/** One active device of the account (GET /devices). */
+export interface DeviceEntry {
+  readonly deviceId: number;
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  /** The device this session is bound to. */
+  readonly current: boolean;
+}
+
+/** An open provisioning address as the existing device reads it (GET /provisioning/{address}). */
+export interface ProvisioningEntry {
+  readonly pqKey: Uint8Array;
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+interface DeviceWire {
+  device_id: number;
+  name: string;
+  kind: DeviceKind;
+  created_at: string;
+  last_seen_at: string | null;
+  current: boolean;
+}
+interface ProvisioningWire {
+  pq_key: string;
+  name: string;
+  kind: DeviceKind;
+  created_at: string;
+  expires_at: string;
+}
+
 const b64 = (bytes: Uint8Array) => base64.encode(bytes);
 function unb64(text: unknown, field: string): Uint8Array {
   if (typeof text !== 'string') throw new ApiError(0, 'bad_response', `${field} missing`);
@@ -545,5 +584,67 @@ export class RelayApi {
     noReceiptIds: readonly number[] = [],
   ): Promise<AckResultWire> {
     return this.http.request<AckResultWire>('POST', '/ack', { body: ackBody(ids, photoIds, noReceiptIds) });
+  }
+
+  // ── devices and linking (spec/protocol.md §16) ────────────────────────────────────────
+
+  async devices(): Promise<DeviceEntry[]> {
+    const w = await this.http.request<{ devices: DeviceWire[] }>('GET', '/devices');
+    return w.devices.map((d) => ({
+      deviceId: d.device_id,
+      name: d.name,
+      kind: d.kind,
+      createdAt: d.created_at,
+      lastSeenAt: d.last_seen_at ?? null,
+      current: d.current,
+    }));
+  }
+
+  /** DELETE /devices/{id}: another device needs a fresh second factor (403 reauth_required). */
+  async removeDevice(deviceId: number): Promise<void> {
+    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
+  }
+
+  /** POST /provisioning: a new, device-less session opens a linking address. */
+  async createProvisioning(
+    pqKey: Uint8Array,
+    name: string,
+    kind: DeviceKind,
+  ): Promise<{ address: string; expiresAt: string }> {
+    const w = await this.http.request<{ address: string; expires_at: string }>('POST', '/provisioning', {
+      body: { pq_key: b64(pqKey), name, kind },
+    });
+    return { address: w.address, expiresAt: w.expires_at };
+  }
+
+  async provisioning(address: string): Promise<ProvisioningEntry> {
+    const w = await this.http.request<ProvisioningWire>(
+      'GET',
+      `/provisioning/${encodeURIComponent(address)}`,
+    );
+    return {
+      pqKey: unb64(w.pq_key, 'pq_key'),
+      name: w.name,
+      kind: w.kind,
+      createdAt: w.created_at,
+      expiresAt: w.expires_at,
+    };
+  }
+
+  /** PUT /provisioning/{address}: the sealed provisioning message (works once). */
+  async putProvisioning(address: string, message: Uint8Array): Promise<void> {
+    await this.http.request<void>('PUT', `/provisioning/${encodeURIComponent(address)}`, { bytes: message });
+  }
+
+  /** GET /provisioning/{address}/message: null while nothing is there (204), the bytes once. */
+  async provisioningMessage(address: string, signal?: AbortSignal): Promise<Uint8Array | null> {
+    const response = await this.http.send(
+      'GET',
+      `/provisioning/${encodeURIComponent(address)}/message`,
+      signal ? { signal } : {},
+      true,
+    );
+    if (response.status === 204) return null;
+    return new Uint8Array(await response.arrayBuffer());
   }
 }

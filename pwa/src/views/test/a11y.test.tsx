@@ -190,7 +190,7 @@ describe('no serious axe-core violations', () => {
 
   it('/login asking before erasing a device whose keys were replaced', async () => {
     const t = makeTestApp();
-    t.loginConflict.value = { username: 'alice' };
+    t.loginConflict.value = { username: 'alice', localHistory: true };
     renderAt(t.app, '/login');
     expect(screen.getByRole('dialog', { name: 'This device holds older keys' })).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
