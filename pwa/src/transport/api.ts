@@ -52,11 +52,11 @@ const toTokens = (w: SessionTokensWire, now = Date.now()): Tokens => ({
   accessExpiresAt: now + w.expires_in * 1000,
 });
 
-/** spec/openapi.yaml DeviceInfo: what a new device tells the relay about itself. */
-export interface DeviceInfo {
+/** What a new device tells the relay about itself (spec/openapi.yaml: name 1–64 printable chars). */
+export interface DeviceDescription {
   /** 1–64 printable characters, e.g. "Chromium on Linux". */
   readonly name: string;
-  readonly kind: 'phone' | 'tablet' | 'desktop' | 'other';
+  readonly kind: DeviceKind;
 }
 
 export interface KeysUpload {
@@ -66,7 +66,7 @@ export interface KeysUpload {
    */
   readonly deviceId?: number;
   /** A new device (first upload of a device-less session): its name and kind. */
-  readonly device?: DeviceInfo;
+  readonly device?: DeviceDescription;
   readonly identityKey?: Uint8Array;
   /** Required with identityKey: its proof of possession for this account (spec/protocol.md §4.6). */
   readonly identityProof?: Uint8Array;
@@ -119,26 +119,6 @@ export interface Identity {
   readonly pqPreKeyId: number;
   /** The account's active devices with a complete bundle (empty from an older relay). */
   readonly deviceIds: readonly number[];
-}
-
-/** One device of this account (GET /devices). */
-export interface DeviceEntry {
-  readonly deviceId: number;
-  readonly name: string;
-  readonly kind: string;
-  readonly createdAt: string;
-  readonly lastSeenAt: string | null;
-  /** The device making the request: this one. */
-  readonly current: boolean;
-}
-
-interface DeviceEntryWire {
-  device_id?: unknown;
-  name?: unknown;
-  kind?: unknown;
-  created_at?: unknown;
-  last_seen_at?: unknown;
-  current?: unknown;
 }
 
 /** One sealed copy of a message for one device (POST /send_message messages[] / own[]). */
@@ -402,7 +382,7 @@ export class RelayApi {
   // ── keys ──────────────────────────────────────────────────────────────────────────────
 
   async uploadKeys(keys: KeysUpload): Promise<KeysUploadResult> {
-    const body: KeysUploadWire & { device_id?: number; device?: DeviceInfo } = {};
+    const body: KeysUploadWire & { device_id?: number; device?: DeviceDescription } = {};
     if (keys.deviceId !== undefined) body.device_id = keys.deviceId;
     if (keys.device) body.device = { name: keys.device.name, kind: keys.device.kind };
     if (keys.identityKey) body.identity_key = b64(keys.identityKey);
@@ -489,36 +469,6 @@ export class RelayApi {
       pqPreKeyId: w.pq_prekey_id,
       deviceIds: deviceIdList(w.device_ids) ?? [],
     };
-  }
-
-  // ── devices (spec §16) ──────────────────────────────────────────────────────────────────
-
-  /** GET /devices: this account's devices; `current` is the one making the request. */
-  async devices(): Promise<DeviceEntry[]> {
-    const w = await this.http.request<{ devices?: unknown }>('GET', '/devices');
-    if (!Array.isArray(w.devices)) throw new ApiError(0, 'bad_response', 'no device list');
-    return (w.devices as DeviceEntryWire[]).flatMap((d) =>
-      isDeviceId(d?.device_id)
-        ? [
-            {
-              deviceId: d.device_id,
-              name: String(d.name ?? ''),
-              kind: String(d.kind ?? 'other'),
-              createdAt: String(d.created_at ?? ''),
-              lastSeenAt: typeof d.last_seen_at === 'string' ? d.last_seen_at : null,
-              current: d.current === true,
-            },
-          ]
-        : [],
-    );
-  }
-
-  /**
-   * DELETE /devices/{id}: unlinks a device. Another device needs a fresh second factor first
-   * (403 reauth_required → reauth(code)); the current one does not.
-   */
-  async removeDevice(deviceId: number): Promise<void> {
-    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
   }
 
   // ── contacts ──────────────────────────────────────────────────────────────────────────
