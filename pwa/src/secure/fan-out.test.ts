@@ -250,6 +250,6 @@ describe('fan-out over sessions per (peer, device)', () => {
     expect(await a1.storage.get(RECORD.session(peer.chatId))).toBeUndefined();
     expect(
       dec((await b1.sm.decrypt('alice', next.recipient[0]?.body as Uint8Array, storeNothing)).body),
-    ).toBe('x');
+    ).toBe('y');
   });
 });
