@@ -58,7 +58,8 @@ class Directory implements KeyServer {
   async identity(username: string) {
     const all = this.devices.get(username) ?? [];
     const identityKey = (await requireIdentity((all[0] as Dev).storage)).publicKey;
-    return { username, identityKey, signedPreKeyId: 1, pqPreKeyId: 1, deviceIds: all.map((d) => d.id) };
+    const devices = all.map((d) => ({ deviceId: d.id, signedPreKeyId: 1, pqPreKeyId: 1 }));
+    return { username, identityKey, signedPreKeyId: 1, pqPreKeyId: 1, deviceIds: all.map((d) => d.id), devices };
   }
 
   async uploadKeys() {
