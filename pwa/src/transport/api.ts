@@ -251,13 +251,12 @@ export const sendMessageBody = (
   clientId: string,
   messages: readonly DeviceCopy[],
   own: readonly DeviceCopy[] = [],
-): SendMessageBodyWire =>
-  ({
-    to,
-    client_id: clientId,
-    messages: messages.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
-    own: own.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
-  }) as unknown as SendMessageBodyWire;
+): SendMessageBodyWire => ({
+  to,
+  client_id: clientId,
+  messages: messages.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
+  own: own.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
+});
 
 /** POST /ack's body (empty lists left out); an ack frame on the socket carries the same. */
 export function ackBody(
