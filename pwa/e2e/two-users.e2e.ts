@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHash, precacheEntries } from '../../verify/src/release.mjs';
 import { EXIF_MAKE, jpegWithGps } from '../src/photo/exif-fixture.ts';
 import { scanMetadata } from '../src/photo/metadata-scan.ts';
+import { startOverAfterLogin } from './app-steps.ts';
 import { launchChromium, watchPolicyViolations } from './browser.ts';
 import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
 import { LateRelayTarget, previewDir, type Served, startPreview } from './servers.ts';
@@ -285,7 +286,7 @@ describe('two users, end to end', () => {
     await bob2.getByLabel('Username').fill(BOB);
     await bob2.getByLabel('Code from your authenticator app').fill(await totp(secrets.bob as string, 1));
     await bob2.getByRole('button', { name: 'Log in' }).click();
-    await bob2.waitForURL(/\/chats$/, { timeout: 60_000 });
+    await startOverAfterLogin(bob2);
 
     const { page } = ctx.alice;
     await openChat(page, BOB);

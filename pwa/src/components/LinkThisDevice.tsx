@@ -1,7 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
-import { useApp, useT } from '../state/context.tsx';
 import type { MessageKey } from '../i18n/i18n.ts';
+import { useApp, useT } from '../state/context.tsx';
 import { Countdown, formatDuration } from './Countdown.tsx';
 import { errorKey, errorText } from './error-text.ts';
 import { QrCode } from './QrCode.tsx';

@@ -49,6 +49,18 @@ async function registered(prefix: string, ns = crypto.randomUUID()) {
 
 const codeOf = (e: unknown) => (e instanceof AppError ? e.code : String(e));
 
+/**
+ * A login on a NEW device of an account that already has keys: asked first (link or start
+ * over, spec/protocol.md §16), and told to start over — a reinstall with new keys.
+ */
+async function startOverOn(app: RunningApp, username: string, code: string): Promise<void> {
+  await app.login(username, code);
+  expect(app.loginConflict.value).toEqual({ username, localHistory: false });
+  expect(app.auth.value.status).not.toBe('signed-in');
+  await app.resolveLoginConflict('erase');
+  expect(app.auth.value).toEqual({ status: 'signed-in', username });
+}
+
 describe('createApp over the real relay', () => {
   it('registers (code typed with spaces), uploads the keys and goes online', async () => {
     const { app, username, recoveryCodes } = await registered('apr');
@@ -135,7 +147,7 @@ describe('createApp over the real relay', () => {
     expect(alice.app.contacts.value[0]).toMatchObject({ verified: true, keyChanged: false });
     // Bob reinstalls: a new device of the same account with a new identity key.
     const bob2 = makeApp(crypto.randomUUID());
-    await bob2.login(bob.username, bob.recoveryCodes[0] ?? '');
+    await startOverOn(bob2, bob.username, bob.recoveryCodes[0] ?? '');
     await until(() => alice.app.contacts.value[0]?.keyChanged === true, 'key change seen');
     expect(alice.app.contacts.value[0]).toMatchObject({ verified: false, verifiedBeforeChange: true });
     // Verified before: one click does not accept the new key.
@@ -174,7 +186,7 @@ describe('createApp over the real relay', () => {
       await alice.app.compareScanned(bob.username, (await bob.app.safetyNumber(alice.username)).qrText),
     ).toBe('match');
     const bob2 = makeApp(crypto.randomUUID());
-    await bob2.login(bob.username, bob.recoveryCodes[0] ?? '');
+    await startOverOn(bob2, bob.username, bob.recoveryCodes[0] ?? '');
     await until(() => alice.app.contacts.value[0]?.keyChanged === true, 'key change seen');
     expect(await alice.app.acknowledgeKeyChange(bob.username).catch(codeOf)).toBe('verification_required');
     expect(alice.app.contacts.value[0]?.keyChanged).toBe(true);
@@ -199,9 +211,10 @@ describe('createApp over the real relay', () => {
       await new RelayApi({ baseUrl: relayUrl() }).login(alice.username, alice.recoveryCodes[1] ?? '')
     ).tokens;
     expect(before.accessToken).toBeTruthy();
-    // Another device: nothing local, new keys uploaded (the relay then holds its identity key).
+    // Another device: nothing local; told to start over, new keys uploaded (the relay then
+    // holds its identity key).
     const other = makeApp(crypto.randomUUID());
-    await other.login(alice.username, alice.recoveryCodes[2] ?? '');
+    await startOverOn(other, alice.username, alice.recoveryCodes[2] ?? '');
     expect(other.contacts.value).toEqual([]);
     await until(() => other.connection.value === 'online', 'new device online');
   });
@@ -282,12 +295,12 @@ describe('createApp over the real relay', () => {
     await alice.app.logout();
     // Another device logs in and replaces the account's keys.
     const other = makeApp(crypto.randomUUID());
-    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await startOverOn(other, alice.username, alice.recoveryCodes[0] ?? '');
     await until(() => other.connection.value === 'online', 'other device online');
     // Back on the first device: asked, nothing erased yet.
     const same = makeApp(alice.ns);
     await same.login(alice.username, alice.recoveryCodes[1] ?? '');
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     expect(same.auth.value.status).not.toBe('signed-in');
     await same.resolveLoginConflict('cancel');
     expect(same.loginConflict.value).toBeNull();
@@ -297,7 +310,7 @@ describe('createApp over the real relay', () => {
     kept.lock();
     // Asked again; this time erased and signed in with new keys.
     await same.login(alice.username, alice.recoveryCodes[2] ?? '');
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     await same.resolveLoginConflict('erase');
     expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
     expect(same.messagesFor(bob.username).value).toEqual([]);
@@ -318,14 +331,14 @@ describe('createApp over the real relay', () => {
     );
     await alice.app.logout();
     const other = makeApp(crypto.randomUUID());
-    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await startOverOn(other, alice.username, alice.recoveryCodes[0] ?? '');
     await until(() => other.connection.value === 'online', 'other device online');
     other.dispose();
 
     const before = Date.now();
     const same = makeApp(alice.ns);
     await same.login(alice.username, alice.recoveryCodes[1] ?? '');
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     await same.resolveLoginConflict('archive');
     expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
     // The new store starts empty; the old history is one archive, dated now.

@@ -10,8 +10,6 @@ export {
   resumeDevice,
 } from '../secure/account-keys.ts';
 export { holdsVersion1State } from '../secure/store-format.ts';
-export { Messenger } from './messenger.ts';
-export { compareScannedDuringChange, compareScannedText, safetyNumberOf } from './safety.ts';
 export {
   approveLink,
   completeLink,
@@ -21,3 +19,5 @@ export {
   openLinkRequest,
   waitForProvisioning,
 } from './devices.ts';
+export { Messenger } from './messenger.ts';
+export { compareScannedDuringChange, compareScannedText, safetyNumberOf } from './safety.ts';

@@ -31,8 +31,8 @@ import { AppError } from './errors.ts';
 import {
   encodePayloadWithin,
   HISTORY_PER_CHAT,
-  type PayloadMessage,
   PayloadError,
+  type PayloadMessage,
   type ProvisioningPayload,
   parsePayload,
 } from './provisioning-payload.ts';
