@@ -8,11 +8,11 @@
 import { describe, expect, it } from 'vitest';
 import type { AppErrorCode } from '../state/types.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import { freshName, type RelayUser, registerNamed, registerOnRelay } from '../test/relay.ts';
+import { freshName, type RelayUser, registerNamed, registerOnRelay, toDevice1 } from '../test/relay.ts';
 import { RelayApi } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
 import { Outbox } from './outbox.ts';
-import type { OutboxItem, StoredMessage } from './records.ts';
+import type { OutboxItem, SealedWire, StoredMessage } from './records.ts';
 
 /** Client ids (from the test ciphertext `cipher(<id>)#n`) in `user`'s mailbox, in relay order. */
 async function mailbox(user: RelayUser): Promise<string[]> {
@@ -28,14 +28,15 @@ function relay(sender: RelayUser) {
   return {
     calls,
     state,
-    send: async (item: OutboxItem, wire: Uint8Array) => {
+    send: async (item: OutboxItem, sealed: SealedWire) => {
+      const wire = sealed as Uint8Array;
       calls.push(item.id);
       if (state.offline) {
         unreachable.http.setTokens({ accessToken: sender.api.http.accessToken ?? '', refreshToken: '' });
-        await unreachable.sendMessage(item.contact, item.id, wire);
+        await unreachable.sendMessage(item.contact, item.id, toDevice1(wire));
         throw new Error('unreachable relay answered');
       }
-      const res = await sender.api.sendMessage(item.contact, item.id, wire);
+      const res = await sender.api.sendMessage(item.contact, item.id, toDevice1(wire));
       if (state.loseAnswer) {
         state.loseAnswer = false;
         throw new ApiError(0, 'network', 'connection reset');

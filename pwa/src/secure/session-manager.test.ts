@@ -46,9 +46,9 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
   let fetches = 0;
   // The real API, counting bundle fetches (each one spends a one-time prekey on the relay).
   const server: KeyServer = {
-    bundle: (name) => {
+    bundles: (name, ids) => {
       fetches += 1;
-      return api.bundle(name);
+      return api.bundles(name, ids);
     },
     identity: (name) => api.identity(name),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),

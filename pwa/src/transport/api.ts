@@ -121,6 +121,26 @@ export interface Identity {
   readonly deviceIds: readonly number[];
 }
 
+/** One device of this account (GET /devices). */
+export interface DeviceEntry {
+  readonly deviceId: number;
+  readonly name: string;
+  readonly kind: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  /** The device making the request: this one. */
+  readonly current: boolean;
+}
+
+interface DeviceEntryWire {
+  device_id?: unknown;
+  name?: unknown;
+  kind?: unknown;
+  created_at?: unknown;
+  last_seen_at?: unknown;
+  current?: unknown;
+}
+
 /** One sealed copy of a message for one device (POST /send_message messages[] / own[]). */
 export interface DeviceCopy {
   readonly deviceId: number;
@@ -469,6 +489,36 @@ export class RelayApi {
       pqPreKeyId: w.pq_prekey_id,
       deviceIds: deviceIdList(w.device_ids) ?? [],
     };
+  }
+
+  // ── devices (spec §16) ──────────────────────────────────────────────────────────────────
+
+  /** GET /devices: this account's devices; `current` is the one making the request. */
+  async devices(): Promise<DeviceEntry[]> {
+    const w = await this.http.request<{ devices?: unknown }>('GET', '/devices');
+    if (!Array.isArray(w.devices)) throw new ApiError(0, 'bad_response', 'no device list');
+    return (w.devices as DeviceEntryWire[]).flatMap((d) =>
+      isDeviceId(d?.device_id)
+        ? [
+            {
+              deviceId: d.device_id,
+              name: String(d.name ?? ''),
+              kind: String(d.kind ?? 'other'),
+              createdAt: String(d.created_at ?? ''),
+              lastSeenAt: typeof d.last_seen_at === 'string' ? d.last_seen_at : null,
+              current: d.current === true,
+            },
+          ]
+        : [],
+    );
+  }
+
+  /**
+   * DELETE /devices/{id}: unlinks a device. Another device needs a fresh second factor first
+   * (403 reauth_required → reauth(code)); the current one does not.
+   */
+  async removeDevice(deviceId: number): Promise<void> {
+    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
   }
 
   // ── contacts ──────────────────────────────────────────────────────────────────────────
