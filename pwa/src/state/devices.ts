@@ -13,9 +13,11 @@ import { generateIdentity, type IdentityKeyPair } from '@secure-drop/crypto-core
 import {
   createLinkRequest,
   decodeLinkUri,
+  decodeProvisioningAddress,
   encodeLinkUri,
-  type LinkRequestSecret,
-  type LinkUri,
+  encodeProvisioningAddress,
+  type LinkInfo,
+  type LinkSecret,
   openProvisioning,
   sealProvisioning,
 } from '@secure-drop/crypto-core/provisioning';
@@ -117,8 +119,10 @@ function linkError(err: unknown): AppError {
 /** An open link request: what the QR shows and what opens the answer (kept in memory only). */
 export interface PendingLink {
   readonly uri: string;
-  readonly link: LinkUri;
-  readonly secret: LinkRequestSecret;
+  /** The address as the relay spells it (22 characters of base64url). */
+  readonly address: string;
+  readonly link: LinkInfo;
+  readonly secret: LinkSecret;
   readonly expiresAt: number;
   readonly device: DeviceDescription;
 }
@@ -127,13 +131,16 @@ export interface PendingLink {
 export async function openLinkRequest(api: RelayApi, device: DeviceDescription): Promise<PendingLink> {
   const request = createLinkRequest();
   const opened = await api.createProvisioning(request.ek, device.name, device.kind);
-  const link: LinkUri = {
-    address: opened.address,
-    xPk: request.xPk,
-    ekHash: await sha256(request.ek),
-  };
+  let address: Uint8Array;
+  try {
+    address = decodeProvisioningAddress(opened.address);
+  } catch {
+    throw new ApiError(0, 'bad_response', 'provisioning address is not 16 bytes of base64url');
+  }
+  const link: LinkInfo = { address, xPk: request.xPk, ekHash: request.ekHash };
   return {
     uri: encodeLinkUri(link),
+    address: opened.address,
     link,
     secret: request.secret,
     expiresAt: Date.parse(opened.expiresAt),
@@ -156,7 +163,7 @@ export async function waitForProvisioning(
     if (now() >= pending.expiresAt) throw new AppError('link_expired');
     let message: Uint8Array | null;
     try {
-      message = await api.provisioningMessage(pending.link.address, signal);
+      message = await api.provisioningMessage(pending.address, signal);
     } catch (err) {
       if (signal.aborted) throw new AppError('cancelled');
       const e = linkError(err);
@@ -192,7 +199,7 @@ export async function openLinkPayload(
 ): Promise<{ payload: ProvisioningPayload; keyPair: IdentityKeyPair }> {
   let payload: ProvisioningPayload;
   try {
-    payload = parsePayload(openProvisioning(pending.secret, pending.link, message));
+    payload = parsePayload(await openProvisioning(pending.secret, pending.link, message));
   } catch (err) {
     if (err instanceof PayloadError) throw new AppError('link_invalid');
     throw new AppError('link_invalid', { cause: err });
@@ -283,7 +290,9 @@ export async function importPayload(
 
 /** What the existing device shows before the user confirms a link. */
 export interface LinkCandidate {
-  readonly link: LinkUri;
+  readonly link: LinkInfo;
+  /** The address as the relay spells it. */
+  readonly address: string;
   readonly pqKey: Uint8Array;
   readonly name: string;
   readonly kind: DeviceKind;
@@ -297,21 +306,23 @@ export interface LinkCandidate {
  * one the QR names ('link_mismatch': the relay, or someone, put another key there).
  */
 export async function inspectLinkCode(api: RelayApi, scanned: string): Promise<LinkCandidate> {
-  let link: LinkUri;
+  let link: LinkInfo;
   try {
     link = decodeLinkUri(scanned.trim());
   } catch {
     throw new AppError('link_invalid');
   }
+  const address = encodeProvisioningAddress(link.address);
   let entry: Awaited<ReturnType<RelayApi['provisioning']>>;
   try {
-    entry = await api.provisioning(link.address);
+    entry = await api.provisioning(address);
   } catch (err) {
     throw linkError(err);
   }
   if (!equal(await sha256(entry.pqKey), link.ekHash)) throw new AppError('link_mismatch');
   return {
     link,
+    address,
     pqKey: entry.pqKey,
     name: entry.name,
     kind: entry.kind,
@@ -362,9 +373,15 @@ export async function approveLink(
   options: { history: boolean },
 ): Promise<void> {
   const payload = encodePayloadWithin(await collectPayload(store, options.history));
-  const sealed = sealProvisioning(candidate.link, candidate.pqKey, payload);
+  let sealed: Uint8Array;
   try {
-    await api.putProvisioning(candidate.link.address, sealed);
+    sealed = await sealProvisioning(candidate.link, candidate.pqKey, payload);
+  } catch (err) {
+    // BAD_KEY: the key is not the one the QR names (checked already by inspectLinkCode).
+    throw new AppError('link_mismatch', { cause: err });
+  }
+  try {
+    await api.putProvisioning(candidate.address, sealed);
   } catch (err) {
     throw linkError(err);
   }

@@ -125,7 +125,7 @@ export interface Identity {
 export interface DeviceEntry {
   readonly deviceId: number;
   readonly name: string;
-  readonly kind: string;
+  readonly kind: DeviceKind;
   readonly createdAt: string;
   readonly lastSeenAt: string | null;
   /** The device making the request: this one. */
@@ -198,17 +198,9 @@ export interface PendingMessage {
 
 /** What a device says about itself (spec/openapi.yaml: name 1–64 printable chars, kind). */
 export type DeviceKind = 'phone' | 'tablet' | 'desktop' | 'other';
-
-/** One active device of the account (GET /devices). */
-export interface DeviceEntry {
-  readonly deviceId: number;
-  readonly name: string;
-  readonly kind: DeviceKind;
-  readonly createdAt: string;
-  readonly lastSeenAt: string | null;
-  /** The device this session is bound to. */
-  readonly current: boolean;
-}
+const KINDS: readonly string[] = ['phone', 'tablet', 'desktop', 'other'];
+/** A kind from the relay; anything unexpected shows as 'other'. */
+const deviceKindOf = (v: unknown): DeviceKind => (KINDS.includes(v as string) ? (v as DeviceKind) : 'other');
 
 /** An open provisioning address as the existing device reads it (GET /provisioning/{address}). */
 export interface ProvisioningEntry {
@@ -219,14 +211,6 @@ export interface ProvisioningEntry {
   readonly expiresAt: string;
 }
 
-interface DeviceWire {
-  device_id: number;
-  name: string;
-  kind: DeviceKind;
-  created_at: string;
-  last_seen_at: string | null;
-  current: boolean;
-}
 interface ProvisioningWire {
   pq_key: string;
   name: string;
@@ -503,7 +487,7 @@ export class RelayApi {
             {
               deviceId: d.device_id,
               name: String(d.name ?? ''),
-              kind: String(d.kind ?? 'other'),
+              kind: deviceKindOf(d.kind),
               createdAt: String(d.created_at ?? ''),
               lastSeenAt: typeof d.last_seen_at === 'string' ? d.last_seen_at : null,
               current: d.current === true,
@@ -586,24 +570,7 @@ export class RelayApi {
     return this.http.request<AckResultWire>('POST', '/ack', { body: ackBody(ids, photoIds, noReceiptIds) });
   }
 
-  // ── devices and linking (spec/protocol.md §16) ────────────────────────────────────────
-
-  async devices(): Promise<DeviceEntry[]> {
-    const w = await this.http.request<{ devices: DeviceWire[] }>('GET', '/devices');
-    return w.devices.map((d) => ({
-      deviceId: d.device_id,
-      name: d.name,
-      kind: d.kind,
-      createdAt: d.created_at,
-      lastSeenAt: d.last_seen_at ?? null,
-      current: d.current,
-    }));
-  }
-
-  /** DELETE /devices/{id}: another device needs a fresh second factor (403 reauth_required). */
-  async removeDevice(deviceId: number): Promise<void> {
-    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
-  }
+  // ── linking (spec/protocol.md §16) ────────────────────────────────────────────────────
 
   /** POST /provisioning: a new, device-less session opens a linking address. */
   async createProvisioning(
@@ -625,7 +592,7 @@ export class RelayApi {
     return {
       pqKey: unb64(w.pq_key, 'pq_key'),
       name: w.name,
-      kind: w.kind,
+      kind: deviceKindOf(w.kind),
       createdAt: w.created_at,
       expiresAt: w.expires_at,
     };
