@@ -157,6 +157,7 @@ export async function waitForProvisioning(
   pending: PendingLink,
   signal: AbortSignal,
   now: () => number = Date.now,
+  intervalMs: number = POLL_INTERVAL_MS,
 ): Promise<Uint8Array> {
   for (;;) {
     if (signal.aborted) throw new AppError('cancelled');
@@ -173,7 +174,7 @@ export async function waitForProvisioning(
     }
     if (message) return message;
     await new Promise<void>((done) => {
-      const timer = setTimeout(done, POLL_INTERVAL_MS);
+      const timer = setTimeout(done, intervalMs);
       signal.addEventListener(
         'abort',
         () => {
