@@ -32,7 +32,18 @@ export interface IdentityReplacedItem {
   seq: number;
   created_at: string;
 }
-export type StreamItem = MessageItem | KeyChangeItem | DeliveredItem | IdentityReplacedItem;
+/** The caller's account gained or lost a device (spec/protocol.md §16): re-read GET /devices. */
+export interface DevicesChangedItem {
+  type: 'devices_changed';
+  seq: number;
+  created_at: string;
+}
+export type StreamItem =
+  | MessageItem
+  | KeyChangeItem
+  | DeliveredItem
+  | IdentityReplacedItem
+  | DevicesChangedItem;
 
 const READ = `
 SELECT * FROM (
@@ -49,7 +60,7 @@ SELECT * FROM (
 
 interface Row {
   seq: string;
-  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced';
+  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced' | 'devices_changed';
   id: string | null;
   peer: string;
   body: Buffer | null;
@@ -89,6 +100,8 @@ function toItem(row: Row): StreamItem {
       return { type: 'key_change', seq, username: row.peer, created_at };
     case 'identity_replaced':
       return { type: 'identity_replaced', seq, created_at };
+    case 'devices_changed':
+      return { type: 'devices_changed', seq, created_at };
     case 'delivered':
       return {
         type: 'delivered',
