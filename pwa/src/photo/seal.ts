@@ -6,7 +6,12 @@
 // Sealing goes through crypto-core's streaming photo encryptor a piece at a time and hands
 // each piece of ciphertext to a Blob as it is made: no padded copy of the photo and no
 // contiguous ciphertext beside it, so a 25 MB photo is not held twice (pwa/BENCHMARKS.md).
-import { createPhotoEncryptor, decryptPhoto, photoCiphertextLength } from '@secure-drop/crypto-core/photo';
+import {
+  createPhotoEncryptor,
+  decryptPhoto,
+  generatePhotoKey,
+  photoCiphertextLength,
+} from '@secure-drop/crypto-core/photo';
 import {
   decodePhotoMetadata,
   encodePhotoMetadata,
@@ -15,7 +20,7 @@ import {
 import type { PreparedPhoto } from './prepare.ts';
 
 /** spec §10.1 v3: photoKey = 32 random bytes from a CSPRNG, fresh per photo. */
-export const newPhotoKey = (): Uint8Array => crypto.getRandomValues(new Uint8Array(32));
+export const newPhotoKey = (): Uint8Array => generatePhotoKey();
 
 /** A sealed photo: the blob the relay stores, and what its metadata must say about it. */
 export interface SealedPhoto {

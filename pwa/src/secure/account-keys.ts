@@ -13,7 +13,7 @@ import {
   MAX_ONE_TIME_PREKEY_BATCH,
 } from '@secure-drop/crypto-core/prekeys';
 import type { Storage, WriteOp } from '../storage/storage.ts';
-import type { DeviceInfo, KeysUpload } from '../transport/api.ts';
+import type { DeviceDescription, KeysUpload } from '../transport/api.ts';
 import {
   type PendingIds,
   RECORD,
@@ -123,7 +123,7 @@ export async function publishAccountKeys(
   username: string,
   server: KeyUploader,
   now: number = Date.now(),
-  device?: DeviceInfo,
+  device?: DeviceDescription,
 ): Promise<void> {
   const keys = await createAccountKeys(storage, username, now);
   const answer = await server.uploadKeys(device ? { ...keys, device } : keys);
@@ -140,7 +140,7 @@ export async function publishDeviceKeys(
   username: string,
   keyPair: IdentityKeyPair,
   server: KeyUploader,
-  device: DeviceInfo,
+  device: DeviceDescription,
   now: number = Date.now(),
 ): Promise<number | null> {
   const keys = await createAccountKeys(storage, username, now, keyPair);

@@ -142,8 +142,6 @@ export interface DecryptedIncoming {
   /** The sender's time and per-conversation order number, from inside the ciphertext. */
   readonly sentAt: number;
   readonly order: number;
-  /** Photo messages: the message key and header that open the photo blob (spec §10). */
-  readonly photoKeys?: { readonly messageKey: Uint8Array; readonly header: Uint8Array };
   /** This message came with an identity key other than the trusted one. */
   readonly keyChanged: boolean;
   /** A stranger's control message: nothing was stored for it, `peer` is not a contact. */
@@ -1032,9 +1030,6 @@ function resultOf(
     order: opened.order,
     keyChanged,
     fromDevice,
-    ...(opened.messageKey && opened.header
-      ? { photoKeys: { messageKey: opened.messageKey, header: opened.header } }
-      : {}),
   };
 }
 

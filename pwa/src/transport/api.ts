@@ -52,11 +52,11 @@ const toTokens = (w: SessionTokensWire, now = Date.now()): Tokens => ({
   accessExpiresAt: now + w.expires_in * 1000,
 });
 
-/** spec/openapi.yaml DeviceInfo: what a new device tells the relay about itself. */
-export interface DeviceInfo {
+/** What a new device tells the relay about itself (spec/openapi.yaml: name 1–64 printable chars). */
+export interface DeviceDescription {
   /** 1–64 printable characters, e.g. "Chromium on Linux". */
   readonly name: string;
-  readonly kind: 'phone' | 'tablet' | 'desktop' | 'other';
+  readonly kind: DeviceKind;
 }
 
 export interface KeysUpload {
@@ -66,7 +66,7 @@ export interface KeysUpload {
    */
   readonly deviceId?: number;
   /** A new device (first upload of a device-less session): its name and kind. */
-  readonly device?: DeviceInfo;
+  readonly device?: DeviceDescription;
   readonly identityKey?: Uint8Array;
   /** Required with identityKey: its proof of possession for this account (spec/protocol.md §4.6). */
   readonly identityProof?: Uint8Array;
@@ -386,7 +386,7 @@ export class RelayApi {
   // ── keys ──────────────────────────────────────────────────────────────────────────────
 
   async uploadKeys(keys: KeysUpload): Promise<KeysUploadResult> {
-    const body: KeysUploadWire & { device_id?: number; device?: DeviceInfo } = {};
+    const body: KeysUploadWire & { device_id?: number; device?: DeviceDescription } = {};
     if (keys.deviceId !== undefined) body.device_id = keys.deviceId;
     if (keys.device) body.device = { name: keys.device.name, kind: keys.device.kind };
     if (keys.identityKey) body.identity_key = b64(keys.identityKey);
@@ -469,8 +469,9 @@ export class RelayApi {
     return {
       username: w.username,
       identityKey: unb64(w.identity_key, 'identity_key'),
-      signedPreKeyId: w.signed_prekey_id,
-      pqPreKeyId: w.pq_prekey_id,
+      // The relay now lists prekey ids per device (spec/openapi.yaml GET /identity): the lowest device's.
+      signedPreKeyId: w.devices?.[0]?.signed_prekey_id ?? 0,
+      pqPreKeyId: w.devices?.[0]?.pq_prekey_id ?? 0,
       deviceIds: deviceIdList(w.device_ids) ?? [],
     };
   }
