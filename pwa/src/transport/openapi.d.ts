@@ -685,17 +685,37 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Send an opaque encrypted message
-     * @description `body` is standard base64 of the ciphertext (≤ MAX_MESSAGE_BYTES decoded, default 64 KiB).
-     *     The recipient must exist (an active account); it need not be a contact (a first message
-     *     must reach someone who has not added the sender yet).
-     *     `client_id` makes the send idempotent: a retry with the same `client_id` returns the
-     *     original id with 200 and `duplicate: true` and stores nothing — also after the message was
-     *     acknowledged, until retention expires. The same `client_id` with another recipient or body
-     *     is 409 `client_id_reused`. A recipient holding MAX_PENDING_MESSAGES (default 10,000)
-     *     unacknowledged messages takes no more: 409 `mailbox_full`.
+     * Send an opaque encrypted message to every device of the recipient (and your own)
+     * @description Linked devices (spec/protocol.md §16, Signal's Sesame fan-out): the client seals the
+     *     message once per device and sends all the copies in ONE request. `messages` holds one
+     *     copy per device of the recipient, `own` one SYNC copy (content type 0x04) per OTHER device
+     *     of the sender, so the sender's devices show it too. Each copy's `body` is standard base64
+     *     of the ciphertext (≤ MAX_MESSAGE_BYTES decoded, default 64 KiB); at most DEVICE_LIMIT
+     *     (default 5) recipient copies and DEVICE_LIMIT − 1 sync copies, one per device; the whole
+     *     request is at most (2·DEVICE_LIMIT − 1) copies of the largest body (413 beyond).
+     *     The recipient must exist (an active account other than the caller: `to` = the caller's
+     *     own username is 400); it need not be a contact (a first message must reach someone who has
+     *     not added the sender yet). The caller's session must be bound to a device (409
+     *     `device_required`).
+     *     The device lists are checked in the same statement as the insert: `messages` must name
+     *     exactly the recipient's active devices and `own` exactly the caller's other active
+     *     devices; otherwise 409 `stale_devices` with the current lists in `devices`, and nothing of
+     *     the send is stored. The client then fetches bundles only for the devices it lacks
+     *     (GET /keys/{username}?device_ids=…), drops removed ones and resends the whole set with
+     *     the SAME `client_id` (as Signal's 409/410 mismatched/stale devices).
+     *     A send is stored whole or not at all, in one statement (one commit; sends arriving
+     *     together share it): every copy goes to its device's mailbox and is pushed to that
+     *     device's sockets only.
+     *     `client_id` makes the send idempotent: a retry with the same `client_id` and the same
+     *     copies returns the original ids with 200 and `duplicate: true` and stores nothing — also
+     *     after copies were acknowledged, until retention expires. The same `client_id` with
+     *     another recipient, another copy set or another body is 409 `client_id_reused`. A device
+     *     holding MAX_PENDING_MESSAGES (default 10,000) unacknowledged copies takes no more: 409
+     *     `mailbox_full` for the whole send.
      *     Messages and photos share one per-user token bucket (SEND_RATE_BURST, default 60,
-     *     refilled SEND_RATE_PER_SECOND, default 1/s), held in PostgreSQL so it spans relay processes.
+     *     refilled SEND_RATE_PER_SECOND, default 1/s), held in PostgreSQL so it spans relay
+     *     processes. A send takes ONE token whatever its number of copies (a refused stale send
+     *     takes one too).
      */
     post: operations['sendMessage'];
     delete?: never;
@@ -712,9 +732,14 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Unacknowledged messages addressed to the caller, in order
-     * @description Envelopes with `seq` greater than `cursor`, oldest first. `seq` numbers the caller's stream
-     *     (messages, key changes, delivery receipts share it), so it increases but may skip values.
+     * Unacknowledged messages addressed to the caller's device, in order
+     * @description The mailbox of the session's DEVICE only (409 `device_required` while the session has
+     *     none): the copies sealed for this device, including sync copies from the account's other
+     *     devices (`from` = the own username). No device reads another's mailbox, not even a
+     *     sibling device of the same account.
+     *     Envelopes with `seq` greater than `cursor`, oldest first. `seq` numbers the caller's
+     *     account stream (messages to all its devices, key changes, delivery receipts share it),
+     *     so it increases but may skip values.
      *     Pass `next_cursor` to read the next page. A cursor beyond the caller's stream (after a
      *     restore of the relay's database) is read as 0. Messages stay until acknowledged (POST /ack) or
      *     until RETENTION_DAYS pass.
@@ -748,6 +773,14 @@ export interface paths {
      *     will not confirm goes in `no_receipt_ids`: acknowledged and deleted the same way, with
      *     no receipt, so a stranger cannot learn that the user is online or has the message. Ids that are not the caller's incoming ones are ignored (counted out), so this
      *     reveals nothing about others' ids. At most 500 of each.
+     *     Per device: only copies in the mailbox of the session's device are acknowledged (another
+     *     device's ids, the same account's included, are ignored); 409 `device_required` while
+     *     the session has none. A recipient copy acknowledged in `ids` gives the sender one
+     *     `delivered` item per copy (one per recipient device; the client deduplicates by
+     *     `client_id`); a SYNC copy gives no receipt whichever list it is in (acknowledge it in
+     *     `no_receipt_ids`). `photo_ids`: this device has the photo; the photo is deleted when
+     *     every device that was to read it has acknowledged it (POST /send_photo).
+     *     `photos_acked` counts this device's acknowledgements taken.
      */
     post: operations['ack'];
     delete?: never;
@@ -779,6 +812,12 @@ export interface paths {
      *     against the send rate; at most MAX_PENDING_PHOTOS unacknowledged photos per sender (409
      *     `photo_quota`), checked again in the same transaction as the insert (under a per-sender
      *     lock), so parallel uploads never exceed it.
+     *     Uploaded ONCE for every device (spec/protocol.md §10.4 v3: one photo key, sealed inside
+     *     each device's copy of the message): its readers are the devices active at upload in the
+     *     recipient's account and the sender's other devices; each may GET /get_photo/{id}. The
+     *     photo is deleted when every one of them has acknowledged it (POST /ack `photo_ids`), when
+     *     the last of them is removed (at the next sweep), or at retention. Needs a device session
+     *     (409 `device_required`).
      */
     post: operations['sendPhoto'];
     delete?: never;
@@ -874,9 +913,11 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Download an encrypted photo (its sender or receiver only)
-     * @description Anyone but the photo's sender and receiver gets the same 404 as for an id that does not
-     *     exist (or is not a UUID), so ids reveal nothing.
+     * Download an encrypted photo (the devices of its sender's or receiver's account only)
+     * @description Every device of the photo's receiver's account and of its sender's account may download
+     *     it (uploaded once, POST /send_photo) until it is deleted; anyone else gets the same 404 as
+     *     for an id that does not exist (or is not a UUID), so ids reveal nothing. Needs a device
+     *     session (409 `device_required`).
      */
     get: operations['getPhoto'];
     put?: never;
@@ -928,7 +969,14 @@ export interface paths {
      *     - `{"type":"ready","cursor":n}` after authentication; then every stream item after `n`. `n` is
      *       the cursor sent, or 0 when that lies beyond this user's stream (the relay's database was
      *       restored): the client then receives what is still stored again and deduplicates by id.
-     *     - `{"type":"message","seq","id","from","body","created_at"}` — as in GET /get_messages.
+     *     A socket belongs to its session's DEVICE (a device-less session is closed with 4409 after
+     *     its auth frame): message copies are pushed only to the sockets of the device they were
+     *     sealed for; every other stream item (key_change, delivered, identity_replaced,
+     *     devices_changed) to all of the account's sockets.
+     *     - `{"type":"message","seq","id","from","from_device","body","created_at"}` — as in GET
+     *       /get_messages (this device's copies only).
+     *     - `{"type":"devices_changed","seq","created_at"}` — a device was linked to or removed from
+     *       this account (by another session): fetch GET /devices again.
      *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
      *     - `{"type":"delivered","seq","message_id","client_id","to","created_at"}` — your message was
      *       acknowledged by its receiver (in `ids`, i.e. shown in an accepted chat).
@@ -944,7 +992,8 @@ export interface paths {
      *
      *     Close codes: 4400 a frame that is not JSON or not one of the client frames (or a second
      *     auth), 4401 authentication failed or a frame before it, 4403 session ended (logout,
-     *     logout-all, expiry), 4408 no auth frame in time, 4429 more than WS_MAX_CONNECTIONS_PER_USER
+     *     logout-all, expiry), 4408 no auth frame in time, 4409 the session is not bound to a device
+     *     yet (POST /keys first), 4429 more than WS_MAX_CONNECTIONS_PER_USER
      *     sockets in this process, more than 30 control frames in a minute or more than 64
      *     requests in flight, 1009 a frame over its cap (4 KiB before authentication and for
      *     control frames), 1003 a binary frame, 1013 too far behind (reconnect and catch up), 1001
@@ -1137,12 +1186,61 @@ export interface components {
     };
     /** @description The sender's idempotency key for one message (a UUID fits). */
     ClientId: string;
+    /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
+    DeviceId: number;
+    MessageCopy: {
+      device_id: components['schemas']['DeviceId'];
+      body: components['schemas']['Base64Message'];
+    };
+    /** @description One send with its copies (POST /send_message and the WebSocket `send` frame). */
+    SendRequest: {
+      /** @description Recipient username (not your own). */
+      to: string;
+      client_id: components['schemas']['ClientId'];
+      /**
+       * @description One copy per active device of the recipient (each device once). At most DEVICE_LIMIT
+       *     (default 5; at most 16, the largest value the relay accepts for it).
+       */
+      messages: components['schemas']['MessageCopy'][];
+      /**
+       * @description One SYNC copy per other active device of the sender (each device once; none for the
+       *     sending device). At most DEVICE_LIMIT − 1.
+       * @default []
+       */
+      own: components['schemas']['MessageCopy'][];
+    };
     SendResult: {
+      /** @description The id of the recipient copy for the recipient's lowest device id. */
       id: number;
       /** Format: date-time */
       created_at: string;
       /** @description true: this send was already stored; nothing new was stored. */
       duplicate: boolean;
+      /**
+       * @description Every copy stored for this send, recipient copies first, each in device order: the
+       *     message id per device (a delivered item names it as `message_id`).
+       */
+      copies: {
+        device_id: components['schemas']['DeviceId'];
+        /** @description true: a sync copy for one of the sender's own devices. */
+        own: boolean;
+        id: number;
+      }[];
+    };
+    /**
+     * @description 409 `stale_devices`: the copies did not match the current device lists; nothing was
+     *     stored. `devices` holds the current lists, ascending.
+     */
+    StaleDevicesError: {
+      /** @constant */
+      error: 'stale_devices';
+      message: string;
+      devices: {
+        /** @description The recipient's active devices. */
+        recipient: components['schemas']['DeviceId'][];
+        /** @description The sender's other active devices (the sending device excluded). */
+        own: components['schemas']['DeviceId'][];
+      };
     };
     Envelope: {
       /**
@@ -1156,8 +1254,9 @@ export interface components {
       id: number;
       /** @description Position in the receiver's stream (the cursor). */
       seq: number;
-      /** @description Sender username. */
+      /** @description Sender username; your own username for a sync copy from one of your other devices. */
       from: string;
+      from_device: components['schemas']['DeviceId'];
       body: components['schemas']['Base64'];
       /** Format: date-time */
       created_at: string;
@@ -2560,12 +2659,7 @@ export interface operations {
     };
     requestBody: {
       content: {
-        'application/json': {
-          /** @description Recipient username. */
-          to: string;
-          client_id: components['schemas']['ClientId'];
-          body: components['schemas']['Base64Message'];
-        };
+        'application/json': components['schemas']['SendRequest'];
       };
     };
     responses: {
@@ -2578,7 +2672,7 @@ export interface operations {
           'application/json': components['schemas']['SendResult'];
         };
       };
-      /** @description Stored and pushed to the recipient's sockets. */
+      /** @description Stored, every copy pushed to its device's sockets. */
       201: {
         headers: {
           [name: string]: unknown;
@@ -2590,13 +2684,16 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `client_id_reused`, `mailbox_full`. */
+      /**
+       * @description `stale_devices` (with `devices`, nothing stored), `client_id_reused`, `mailbox_full`,
+       *     `device_required`.
+       */
       409: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['Error'];
+          'application/json': components['schemas']['StaleDevicesError'] | components['schemas']['Error'];
         };
       };
       413: components['responses']['TooLarge'];
@@ -2631,6 +2728,15 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
+      /** @description `device_required`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   ack: {
@@ -2676,6 +2782,15 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
+      /** @description `device_required`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
     };
@@ -2715,7 +2830,7 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
       408: components['responses']['Timeout'];
-      /** @description `photo_quota`. */
+      /** @description `photo_quota`, `device_required`. */
       409: {
         headers: {
           [name: string]: unknown;
@@ -2967,6 +3082,15 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      /** @description `device_required`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   websocket: {

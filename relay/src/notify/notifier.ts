@@ -12,6 +12,9 @@ import type { StreamItem } from '../messages/stream.js';
  * - `stream`: a new row (message, key change, delivery receipt) at `seq` in that user's stream.
  *   `item` (optional) is the committed row itself: handed to this process's own subscribers only,
  *   never put on the wire, so a local socket can skip reading back what was just written.
+ *   `deviceId` (optional, local only like `item`): the row is a message copy for that device of
+ *   the user, so only that device's sockets act on it (the others re-read their own rows when
+ *   the wire event, which names no device, comes back).
  * - `prekeys_low`: one of the one-time prekey stocks (X25519 `remaining`, ML-KEM-768
  *   `remainingPq`) of that user's device `deviceId` fell below the threshold (the stocks are per
  *   device, spec/protocol.md §16: only that device's sockets act).
@@ -20,7 +23,7 @@ import type { StreamItem } from '../messages/stream.js';
  *   events may have been missed, so every socket re-reads its stream.
  */
 export type RelayEvent =
-  | { kind: 'stream'; userId: string; seq: number; item?: StreamItem }
+  | { kind: 'stream'; userId: string; seq: number; item?: StreamItem; deviceId?: number }
   | { kind: 'prekeys_low'; userId: string; deviceId?: number; remaining: number; remainingPq: number }
   | { kind: 'revoked'; userId: string; sessionId?: string }
   | { kind: 'resync' };
