@@ -42,9 +42,10 @@ async function existingDevice(): Promise<{ s: Storage; identityKey: Uint8Array }
     ...extra,
   });
   const bob = peer('bob', { verified: true });
-  const carol = peer('carol', { request: true, identityKey: null });
-  await s.put(RECORD.peer(bob.chatId), bob);
-  await s.put(RECORD.peer(carol.chatId), carol);
+  const carol = peer('carol', { request: true });
+  // Never wrote or was written to: no key known, not transferred (the relay's list brings it).
+  const dave = peer('dave', { identityKey: null });
+  for (const p of [bob, carol, dave]) await s.put(RECORD.peer(p.chatId), p);
   const msg = (i: number, direction: 'in' | 'out', text: string): StoredMessage => ({
     id: `m${i}`,
     contact: 'bob',
@@ -117,7 +118,8 @@ describe('linking a device', () => {
     const carol = peers.find((p) => p.username === 'carol');
     expect(bob).toMatchObject({ verified: true, identityKey: new Uint8Array(32).fill(3), keyChanged: false });
     expect(bob?.request).toBeUndefined();
-    expect(carol).toMatchObject({ verified: false, identityKey: null, request: true });
+    expect(carol).toMatchObject({ verified: false, identityKey: new Uint8Array(32).fill(5), request: true });
+    expect(peers.map((p) => p.username).sort()).toEqual(['bob', 'carol']);
     const texts = (await fresh.messages<StoredMessage>(bob?.chatId ?? '')).map((r) => r.value);
     expect(texts).toHaveLength(200);
     expect(texts[0]?.body).toEqual({ kind: 'text', text: 'text 6' });

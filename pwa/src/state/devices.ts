@@ -259,7 +259,7 @@ export async function importPayload(
       username: c.username,
       addedAt: now,
       identityKey: c.identityKey,
-      verified: c.verified && c.identityKey !== null,
+      verified: c.verified,
       keyChanged: false,
       pendingIdentityKey: null,
       sentOrder: messages.reduce((n, m) => Math.max(n, m.order), 0),
@@ -269,6 +269,7 @@ export async function importPayload(
     chats.set(c.username, peer.chatId);
     ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
     for (const m of messages) {
+      if (m.text === null) continue; // a photo message: its photo is not transferred
       const id = crypto.randomUUID();
       const value: StoredMessage = {
         id,
@@ -337,28 +338,36 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
   const identity = await loadIdentity(store);
   if (!identity) throw new AppError('unauthorized');
   const peers = (await store.list<StoredPeer>(RECORD.peerPrefix)).map((r) => r.value);
+  // The schema carries each contact's accepted key: a contact this device never learnt a key for
+  // is left out (the new device adds it from the relay's contact list, GET /contacts).
+  const known = peers.filter((p): p is StoredPeer & { identityKey: Uint8Array } => p.identityKey !== null);
   const messages: PayloadMessage[] = [];
   if (history)
-    for (const peer of peers) {
-      // Photos are not transferred (spec/protocol.md §16): the texts among the last 200.
+    for (const peer of known) {
+      // The texts among the last 200 (photos are not transferred, spec/protocol.md §16.8).
       const rows = await store.messages<StoredMessage>(peer.chatId, HISTORY_PER_CHAT);
-      for (const { value: m } of rows)
-        if (m.body.kind === 'text' && m.body.text.length > 0 && m.state !== 'failed')
-          messages.push({
-            peer: peer.username,
-            fromMe: m.direction === 'out',
-            sentAt: Math.max(0, Math.round(m.at)),
-            order: m.order ?? 0,
-            text: m.body.text,
-          });
+      // Our own messages are not stored with their order (§9.1): numbered after the last one
+      // seen, so every entry has one and the chat keeps its sequence.
+      let order = 0;
+      for (const { value: m } of rows) {
+        if (m.body.kind === 'keyChange' || m.state === 'failed') continue;
+        order = m.order !== undefined && m.order > order ? m.order : order + 1;
+        messages.push({
+          peer: peer.username,
+          fromMe: m.direction === 'out',
+          sentAt: Math.max(0, Math.round(m.at)),
+          order,
+          text: m.body.kind === 'text' ? m.body.text : null,
+        });
+      }
     }
   return {
     username: identity.username,
     identitySeed: identity.keyPair.secretKey,
-    contacts: peers.map((p) => ({
+    contacts: known.map((p) => ({
       username: p.username,
       identityKey: p.identityKey,
-      verified: p.verified && !p.keyChanged && p.identityKey !== null,
+      verified: p.verified && !p.keyChanged,
       accepted: !p.request,
       blocked: false,
     })),

@@ -1,6 +1,6 @@
 // The provisioning payload's strict parser (spec/protocol.md §16, spec/provisioning.schema.json):
 // what it accepts round-trips, and each way a payload could overreach — an extra field, a
-// verified mark without a key, history for someone who is not a contact, more than 200
+// contact without a key, history for someone who is not a contact, more than 200
 // messages in a chat, a non-canonical name — links nothing.
 import { base64 } from '@scure/base';
 import { describe, expect, it } from 'vitest';
@@ -20,11 +20,12 @@ const sample: ProvisioningPayload = {
   identitySeed: key(7),
   contacts: [
     { username: 'bob', identityKey: key(1), verified: true, accepted: true, blocked: false },
-    { username: 'carol', identityKey: null, verified: false, accepted: false, blocked: false },
+    { username: 'carol', identityKey: key(2), verified: false, accepted: false, blocked: false },
   ],
   history: [
     { peer: 'bob', fromMe: false, sentAt: 1_700_000_000_000, order: 1, text: 'Привет 🦊' },
-    { peer: 'bob', fromMe: true, sentAt: 1_700_000_001_000, order: 0, text: 'hi' },
+    { peer: 'bob', fromMe: true, sentAt: 1_700_000_001_000, order: 2, text: 'hi' },
+    { peer: 'bob', fromMe: true, sentAt: 1_700_000_002_000, order: 3, text: null },
   ],
 };
 
@@ -65,15 +66,21 @@ describe('provisioning payload', () => {
       ['an unknown contact field', (w) => ({ ...w, contacts: [{ ...w.contacts[0], note: 'x' }] })],
       ['another version', (w) => ({ ...w, v: 2 })],
       [
-        'a verified mark without a key',
-        (w) => ({ ...w, contacts: [{ ...w.contacts[1], verified: true }], history: [] }),
+        'a contact without a key',
+        (w) => ({ ...w, contacts: [{ ...w.contacts[1], identity_key: null }], history: [] }),
       ],
+      ['no lock_hint', (w) => ({ ...w, lock_hint: undefined })],
+      ['order 0', (w) => ({ ...w, history: [{ ...w.history[0], order: 0 }] })],
+      ['a non-canonical key encoding', (w) => ({ ...w, identity_seed: `${w.identity_seed.slice(0, 42)}B=` })],
       [
         'history with someone not a contact',
         (w) => ({ ...w, history: [{ ...w.history[0], peer: 'mallory' }] }),
       ],
       ['a photo', (w) => ({ ...w, history: [{ ...w.history[0], photo: { id: 1 } }] })],
-      ['an empty text', (w) => ({ ...w, history: [{ ...w.history[0], text: '' }] })],
+      [
+        'a text over the schema’s bound',
+        (w) => ({ ...w, history: [{ ...w.history[0], text: 'x'.repeat(61_424) }] }),
+      ],
       [
         'a non-canonical name',
         (w) => ({ ...w, contacts: [{ ...w.contacts[0], username: 'Bob' }], history: [] }),
