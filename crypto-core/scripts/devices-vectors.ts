@@ -23,7 +23,14 @@ import {
   INFO_PROVISIONING,
   sealProvisioning,
 } from '../src/provisioning.js';
-import { acceptSession, decryptMessage, encryptMessage, initiateSession } from '../src/session.js';
+import {
+  acceptSession,
+  type Decrypted,
+  decryptMessage,
+  encryptMessage,
+  initiateSession,
+  type SessionState,
+} from '../src/session.js';
 import { encodeSync } from '../src/sync.js';
 import { deterministicRandom } from './deterministic-random.js';
 
@@ -74,7 +81,7 @@ async function siblingVector() {
     { peer: 'bob', contentType: 'photo' as const, body: photoMessage, order: 6 },
   ];
   const messages = [];
-  let receiver: Awaited<ReturnType<typeof acceptSession>>['session'] | null = null;
+  let receiver: SessionState | null = null;
   const d2opts = {
     random: deterministicRandom('secure-drop vectors devices: alice device 2 session'),
     clock: () => CLOCK,
@@ -85,7 +92,7 @@ async function siblingVector() {
     const sentAt = CLOCK + c.order;
     const out = await encryptMessage(session, 'sync', { body, sentAt, order: c.order }, opts);
     session = out.session;
-    const got =
+    const got: Decrypted =
       receiver === null
         ? await acceptSession(
             { identity: alice, signedPreKey: spk, pqPreKey: pq },

@@ -253,7 +253,8 @@ class World {
         const s = decodeSync(r.body);
         expect(s.peer).toBe(other(account));
         msg = new TextDecoder().decode(s.body);
-        device.order.set(s.peer, Math.max(device.order.get(s.peer) ?? 0, r.order)); // §16.5
+        const peer = other(account);
+        device.order.set(peer, Math.max(device.order.get(peer) ?? 0, r.order)); // §16.5
       } else {
         expect(r.contentType).toBe('text');
         msg = new TextDecoder().decode(r.body);
