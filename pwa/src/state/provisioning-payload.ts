@@ -179,7 +179,7 @@ export function parsePayload(bytes: Uint8Array): ProvisioningPayload {
       blocked: bool(c.blocked, `${where}.blocked`),
     };
   });
-  const rawHistory = o.history ?? [];
+  const rawHistory = o.history === undefined ? [] : o.history;
   if (!Array.isArray(rawHistory) || rawHistory.length > MAX_HISTORY)
     throw new PayloadError('payload.history');
   const perChat = new Map<string, number>();
