@@ -115,10 +115,13 @@ export interface DeviceBundles {
 export interface Identity {
   readonly username: string;
   readonly identityKey: Uint8Array;
+  /** The signed prekey ids of the account's lowest device (0 when it has none). */
   readonly signedPreKeyId: number;
   readonly pqPreKeyId: number;
-  /** The account's active devices with a complete bundle (empty from an older relay). */
+  /** The account's active devices with a complete bundle. */
   readonly deviceIds: readonly number[];
+  /** Each device's current signed prekey ids. */
+  readonly devices: readonly { deviceId: number; signedPreKeyId: number; pqPreKeyId: number }[];
 }
 
 /** One device of this account (GET /devices). */
@@ -252,13 +255,12 @@ export const sendMessageBody = (
   clientId: string,
   messages: readonly DeviceCopy[],
   own: readonly DeviceCopy[] = [],
-): SendMessageBodyWire =>
-  ({
-    to,
-    client_id: clientId,
-    messages: messages.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
-    own: own.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
-  }) as unknown as SendMessageBodyWire;
+): SendMessageBodyWire => ({
+  to,
+  client_id: clientId,
+  messages: messages.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
+  own: own.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
+});
 
 /** POST /ack's body (empty lists left out); an ack frame on the socket carries the same. */
 export function ackBody(
@@ -462,17 +464,18 @@ export class RelayApi {
 
   /** Identity key and prekey ids only: for key-change checks and safety numbers (spends nothing). */
   async identity(username: string): Promise<Identity> {
-    const w = await this.http.request<IdentityWire & { device_ids?: unknown }>(
-      'GET',
-      `/identity/${encodeURIComponent(username)}`,
-    );
+    const w = await this.http.request<IdentityWire>('GET', `/identity/${encodeURIComponent(username)}`);
+    const devices = (Array.isArray(w.devices) ? w.devices : [])
+      .filter((d) => isDeviceId(d.device_id))
+      .map((d) => ({ deviceId: d.device_id, signedPreKeyId: d.signed_prekey_id, pqPreKeyId: d.pq_prekey_id }))
+      .sort((a, b) => a.deviceId - b.deviceId);
     return {
       username: w.username,
       identityKey: unb64(w.identity_key, 'identity_key'),
-      // The relay now lists prekey ids per device (spec/openapi.yaml GET /identity): the lowest device's.
-      signedPreKeyId: w.devices?.[0]?.signed_prekey_id ?? 0,
-      pqPreKeyId: w.devices?.[0]?.pq_prekey_id ?? 0,
-      deviceIds: deviceIdList(w.device_ids) ?? [],
+      signedPreKeyId: devices[0]?.signedPreKeyId ?? 0,
+      pqPreKeyId: devices[0]?.pqPreKeyId ?? 0,
+      deviceIds: deviceIdList(w.device_ids) ?? devices.map((d) => d.deviceId),
+      devices,
     };
   }
 

@@ -1186,8 +1186,6 @@ export interface components {
     };
     /** @description The sender's idempotency key for one message (a UUID fits). */
     ClientId: string;
-    /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
-    DeviceId: number;
     MessageCopy: {
       device_id: components['schemas']['DeviceId'];
       body: components['schemas']['Base64Message'];
@@ -1304,7 +1302,7 @@ export interface components {
     };
     /** @description Chosen by the client for a request frame and echoed in its response frame. Unique among the socket's requests in flight. */
     RequestId: number;
-    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage), checked by the same rule, with the same limits (the frame may be as large as that route's body), idempotency by client_id, rate limit (the same token bucket) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
+    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage, schema SendRequest: {to, client_id, messages: [{device_id, body}], own: [{device_id, body}]}, one copy per recipient device and one sync copy per other own device), checked by the same rule, with the same limits (the frame may be as large as that route's body), device-list check (409 stale_devices), idempotency by client_id, rate limit (the same token bucket, one token per send) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
     SendFrame: {
       /** @constant */
       type: 'send';
@@ -1332,15 +1330,19 @@ export interface components {
       type: 'ready';
       cursor: components['schemas']['Seq'];
     };
+    /** @description A device of an account (spec/protocol.md §16). */
+    '$defs-DeviceId': number;
     /** Format: date-time */
     Timestamp: string;
-    /** @description A message, as an Envelope of GET /get_messages. */
+    /** @description A message copy sealed for THIS socket's device, as an Envelope of GET /get_messages. Pushed only to the sockets of that device. */
     MessageItem: {
       /** @constant */
       type: 'message';
       seq: components['schemas']['Seq'];
       id: number;
+      /** @description Sender username; the own username for a sync copy from a sibling device. */
       from: string;
+      from_device: components['schemas']['$defs-DeviceId'];
       /** @description Standard base64 of the ciphertext. */
       body: string;
       created_at: components['schemas']['Timestamp'];
@@ -1402,19 +1404,30 @@ export interface components {
       | 'not_found'
       | 'client_id_reused'
       | 'mailbox_full'
+      | 'stale_devices'
+      | 'device_required'
       | 'rate_limited'
       | 'internal';
-    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After). */
+    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After); stale_devices adds `devices`, the current device lists (nothing of the send was stored). */
     ErrorResponseBody: {
       error: components['schemas']['ErrorCode'];
       message: string;
       retry_after_seconds?: number;
+      devices?: {
+        recipient: components['schemas']['$defs-DeviceId'][];
+        own: components['schemas']['$defs-DeviceId'][];
+      };
     };
-    /** @description As POST /send_message 200/201 (SendResult). */
+    /** @description As POST /send_message 200/201 (SendResult): `id` is the recipient copy of the lowest device id; `copies` every stored copy with its message id. */
     SendResponseBody: {
       id: number;
       created_at: components['schemas']['Timestamp'];
       duplicate: boolean;
+      copies: {
+        device_id: components['schemas']['$defs-DeviceId'];
+        own: boolean;
+        id: number;
+      }[];
     };
     /** @description As POST /ack 200. */
     AckResponseBody: {
@@ -1432,7 +1445,7 @@ export interface components {
         | components['schemas']['AckResponseBody']
         | components['schemas']['ErrorResponseBody'];
     };
-    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. */
+    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. A socket belongs to its session's device: message items are that device's copies only (their seqs skip the sibling devices' copies); the other stream items are the account's, on every socket. */
     ServerFrame:
       | components['schemas']['ReadyFrame']
       | components['schemas']['MessageItem']
@@ -1444,7 +1457,7 @@ export interface components {
       | components['schemas']['NotReadyFrame']
       | components['schemas']['ResponseFrame'];
     /** @description Close codes the relay sends (RFC 6455 §7.4; 4000–4999 are the application's). */
-    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4429;
+    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4409 | 4429;
   };
   responses: {
     /** @description Invalid input: `invalid_request`, `invalid_json`, `bad_request`. */

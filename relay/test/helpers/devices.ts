@@ -2,7 +2,7 @@
 // way the app does (POST /keys with the identity key and a full prekey set).
 import { expect } from 'vitest';
 import type { TestApp } from './app.js';
-import { identityFields, type TestIdentity } from './identity.js';
+import { identityFields, identityFor, type TestIdentity } from './identity.js';
 import { b64, newSession } from './relay-data.js';
 
 let nextKeyId = 1;
@@ -46,4 +46,14 @@ export async function addDevice(
   const res = await t.api.post('/keys', body, { token: s.token });
   expect(res.status, res.text).toBe(200);
   return { deviceId: res.body.device_id, ...s };
+}
+
+/** Sets `user`'s own session up as its first device (an identity upload), so it may fetch bundles. */
+export async function asDevice<U extends { username: string; token: string }>(
+  t: TestApp,
+  user: U,
+): Promise<U> {
+  const res = await t.api.post('/keys', identityFields(identityFor(user.username)), { token: user.token });
+  expect(res.status, res.text).toBe(200);
+  return user;
 }

@@ -33,6 +33,8 @@ export interface OutgoingOptions {
   readonly sm: SessionManager;
   readonly memory: ChatMemory;
   readonly clock: () => number;
+  /** The photo upload (default: resumable tus, photo/transfer.ts); injectable for Node tests. */
+  readonly uploadPhoto?: typeof uploadPhotoBlob;
 }
 
 /**
@@ -245,7 +247,8 @@ export class Outgoing {
       // the same photo message (key, digest, blob id).
       const photoKey = newPhotoKey();
       const sealed = await sealPhoto(photoKey, prepared);
-      const uploaded = await uploadPhotoBlob(this.o.api.http, item.contact, sealed.ciphertext, {
+      const upload = this.o.uploadPhoto ?? uploadPhotoBlob;
+      const uploaded = await upload(this.o.api.http, item.contact, sealed.ciphertext, {
         signal,
         onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
       });
