@@ -521,7 +521,9 @@ export interface paths {
      *     returned `address` (16 random bytes, base64url, 22 characters) in the link QR code. The
      *     address expires PROVISIONING_TTL_SECONDS (300) after creation and works once. At most 3
      *     unexpired addresses per account: 429 `rate_limited` (`Retry-After`: until the oldest
-     *     expires). Body ≤ 4 KiB.
+     *     expires). Body ≤ 4 KiB. All /provisioning routes share one token bucket per account
+     *     (burst 60, one a second; polling every 2 s stays well inside it): 429 `rate_limited`
+     *     beyond.
      */
     post: operations['openProvisioning'];
     delete?: never;
@@ -2289,6 +2291,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       409: components['responses']['ProvisioningConflict'];
       410: components['responses']['ProvisioningExpired'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   putProvisioning: {
@@ -2328,6 +2331,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
+      429: components['responses']['TooManyRequests'];
     };
   };
   takeProvisioningMessage: {
@@ -2360,6 +2364,7 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
       410: components['responses']['ProvisioningExpired'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   listContacts: {
