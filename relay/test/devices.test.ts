@@ -182,7 +182,7 @@ describe('POST /keys: devices', () => {
       { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: 5 },
       { token: first.token },
     );
-    expect([other.status, other.body.error]).toEqual([400, 'invalid_request']);
+    expect([other.status, other.body.error]).toEqual([409, 'device_mismatch']);
   });
 
   it('rejects bad device descriptions with 400', async () => {
@@ -193,6 +193,8 @@ describe('POST /keys: devices', () => {
       { name: 'x'.repeat(65), kind: 'phone' },
       { name: 'evil\u202eenohp', kind: 'phone' },
       { name: 'line\nbreak', kind: 'phone' },
+      { name: 'nul\u0000', kind: 'phone' },
+      { name: 'lone \ud800 surrogate', kind: 'phone' },
       { name: 'ok', kind: 'toaster' },
       { name: 'ok', kind: 'phone', extra: 1 },
     ]) {
@@ -248,11 +250,11 @@ describe('GET /keys/{username}: one bundle per device', () => {
     for (const q of [
       '',
       '0',
-      '1,1',
       'a',
       '1,,2',
       '-1',
-      '2147483648',
+      '01',
+      '12345678901',
       Array(17)
         .fill(0)
         .map((_, i) => i + 1)
