@@ -424,3 +424,22 @@ describe('sessions carry their device', () => {
 });
 
 export type { TestIdentity };
+
+describe('publishedDeviceIds (the recipient list a send is checked against)', () => {
+  it('equals the device_ids of GET /identity/{username}', async () => {
+    const { publishedDeviceIds } = await import('../src/devices/store.js');
+    const bob = await account('bob');
+    const bob2 = await addDevice(t, bob.user.id, bob.id);
+    // A linked session that uploaded its identity but no signed prekeys yet is not a recipient.
+    const half = await newSession(t, bob.user.id);
+    const r = await t.api.post(
+      '/keys',
+      { identity_key: bob.id.identity_key, identity_proof: bob.id.identity_proof },
+      { token: half.token },
+    );
+    expect(r.body.device_id).toBe(3);
+    const ident = await t.api.get(`/identity/${bob.user.username}`, { token: bob.first.token });
+    expect(await publishedDeviceIds(t.deps.pool, bob.user.id)).toEqual(ident.body.device_ids);
+    expect(ident.body.device_ids).toEqual([1, bob2.deviceId]);
+  });
+});
