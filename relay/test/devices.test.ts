@@ -443,3 +443,14 @@ describe('publishedDeviceIds (the recipient list a send is checked against)', ()
     expect(ident.body.device_ids).toEqual([1, bob2.deviceId]);
   });
 });
+
+describe('spec drift', () => {
+  it('the device-name rule is the pattern of spec/openapi.yaml DeviceName', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const { SPEC_PATH } = await import('./helpers/openapi.js');
+    const { DEVICE_NAME_PATTERN } = await import('../src/devices/validate.js');
+    const spec = parse(readFileSync(SPEC_PATH, 'utf8'));
+    expect(spec.components.schemas.DeviceName.pattern).toBe(DEVICE_NAME_PATTERN);
+  });
+});

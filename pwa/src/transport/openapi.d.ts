@@ -1057,8 +1057,8 @@ export interface components {
     DeviceId: number;
     /**
      * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable: no control
-     *     characters, line or paragraph separators, bidirectional overrides or isolates, BOM or
-     *     lone surrogates.
+     *     characters, line or paragraph separators, bidirectional overrides or isolates, BOM, and
+     *     no lone surrogate (400 `invalid_request`).
      */
     DeviceName: string;
     /** @enum {string} */
