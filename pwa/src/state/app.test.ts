@@ -219,6 +219,52 @@ describe('createApp over the real relay', () => {
     await until(() => other.connection.value === 'online', 'new device online');
   });
 
+  it('links a new device (spec §16): the code, the approval, contacts and history, no key change for Bob; a used or malformed code is refused; unlinked, it is signed out', async () => {
+    const alice = await registered('alk');
+    const bob = await registered('alm');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await alice.app.sendText(bob.username, 'history to carry');
+    await until(
+      () => bob.app.messagesFor(alice.username).value.some((m) => m.body.kind === 'text'),
+      'bob has it',
+    );
+    const phone = makeApp(crypto.randomUUID());
+    await phone.login(alice.username, alice.recoveryCodes[0] ?? '');
+    expect(phone.loginConflict.value).toEqual({ username: alice.username, localHistory: false });
+    await phone.resolveLoginConflict('link');
+    const shown = phone.linking.value;
+    expect(shown).toMatchObject({ status: 'waiting' });
+    expect(shown?.uri).toMatch(/^securedrop-link:[A-Za-z0-9_-]{108}$/);
+    expect(shown?.expiresAt).toBeGreaterThan(Date.now());
+
+    // The existing device reads the code and sees what the new one says it is.
+    const code = shown?.uri ?? '';
+    expect(await alice.app.inspectLinkCode(code)).toMatchObject({ name: shown?.deviceName });
+    expect(await alice.app.inspectLinkCode('securedrop-link:AAAA').catch(codeOf)).toBe('link_invalid');
+    await alice.app.approveLink(code, { history: true });
+    expect(await alice.app.approveLink(code, { history: true }).catch(codeOf)).toBe('link_used');
+
+    await until(() => phone.auth.value.status === 'signed-in', 'the phone is linked and signed in');
+    expect(phone.linking.value).toBeNull();
+    expect(phone.loginConflict.value).toBeNull();
+    expect(phone.contacts.value.map((c) => c.username)).toEqual([bob.username]);
+    expect(phone.messagesFor(bob.username).value.map((m) => [m.direction, m.body])).toEqual([
+      ['out', { kind: 'text', text: 'history to carry' }],
+    ]);
+    const devices = await alice.app.listDevices();
+    expect(devices).toHaveLength(2);
+    expect(devices.filter((d) => d.current)).toHaveLength(1);
+    // Bob's contact is unchanged: no key change.
+    expect(bob.app.contacts.value[0]).toMatchObject({ keyChanged: false });
+
+    // Unlinked from the laptop (freshly logged in: no code asked), the phone's session ends.
+    const phoneId = devices.find((d) => !d.current)?.id ?? 0;
+    await alice.app.removeDevice(phoneId);
+    expect(await alice.app.listDevices()).toHaveLength(1);
+    await until(() => phone.auth.value.status === 'signed-out', 'the unlinked phone is signed out');
+  });
+
   /** A code of `secret` for the NEXT time step (the current one may already be spent). */
   const nextCode = (secret: string) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 });
 
