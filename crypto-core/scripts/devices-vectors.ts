@@ -23,7 +23,15 @@ import {
   INFO_PROVISIONING,
   sealProvisioning,
 } from '../src/provisioning.js';
-import { acceptSession, decryptMessage, encryptMessage, initiateSession } from '../src/session.js';
+import {
+  acceptSession,
+  type Decrypted,
+  decryptMessage,
+  encryptMessage,
+  initiateSession,
+  type SessionState,
+} from '../src/session.js';
+import { serializeSession } from '../src/session-codec.js';
 import { encodeSync } from '../src/sync.js';
 import { deterministicRandom } from './deterministic-random.js';
 
@@ -74,7 +82,8 @@ async function siblingVector() {
     { peer: 'bob', contentType: 'photo' as const, body: photoMessage, order: 6 },
   ];
   const messages = [];
-  let receiver: Awaited<ReturnType<typeof acceptSession>>['session'] | null = null;
+  let device2AfterFirst = '';
+  let receiver: SessionState | null = null;
   const d2opts = {
     random: deterministicRandom('secure-drop vectors devices: alice device 2 session'),
     clock: () => CLOCK,
@@ -85,7 +94,7 @@ async function siblingVector() {
     const sentAt = CLOCK + c.order;
     const out = await encryptMessage(session, 'sync', { body, sentAt, order: c.order }, opts);
     session = out.session;
-    const got =
+    const got: Decrypted =
       receiver === null
         ? await acceptSession(
             { identity: alice, signedPreKey: spk, pqPreKey: pq },
@@ -95,6 +104,7 @@ async function siblingVector() {
           )
         : await decryptMessage(receiver, out.message, d2opts);
     receiver = got.session;
+    if (device2AfterFirst === '') device2AfterFirst = hex(serializeSession(got.session));
     messages.push({
       sync: { peer: c.peer, contentType: c.contentType, body: hex(c.body) },
       syncBody: hex(body),
@@ -116,6 +126,7 @@ async function siblingVector() {
     },
     device1Draws: d1.draws,
     messages,
+    device2SessionAfterFirst: device2AfterFirst,
   };
 }
 
@@ -179,12 +190,135 @@ async function provisioningVector() {
   };
 }
 
+const unhexStr = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
+const edit = (h: string, at: number, value: number): string => {
+  const b = unhexStr(h);
+  b[at] = value;
+  return hex(b);
+};
+
+/** A refusal an implementation must reproduce: where the input goes, and its §13 code. */
+interface DevicesRejection {
+  name: string;
+  /** Which check: see spec §14.4. */
+  check: string;
+  input: string;
+  expected: string;
+}
+
+function rejections(
+  sibling: Awaited<ReturnType<typeof siblingVector>>,
+  prov: Awaited<ReturnType<typeof provisioningVector>>,
+) {
+  const [first, second] = sibling.messages;
+  if (first === undefined || second === undefined) throw new Error('unreachable');
+  const raw = hex(Buffer.from(prov.linkUri.slice('securedrop-link:'.length), 'base64url'));
+  const uri = (h: string) => `securedrop-link:${Buffer.from(unhexStr(h)).toString('base64url')}`;
+  const v2Photo =
+    '0201000000c8028001e06570d0f5403993fe11fd2fc814a51a39124f0371399c604d2f44c228afe2a84a0a626c6f622d736d616c6c0008ffd8ff6483a2c1e0';
+  const otherEk = ml_kem768.keygen(
+    deterministicRandom('secure-drop vectors devices: relay ML-KEM key')(64),
+  ).publicKey;
+  const msgLen = prov.message.length / 2;
+  const cases: DevicesRejection[] = [
+    {
+      name: 'sibling initial message accepted without the sibling option',
+      check: 'accept-without-sibling',
+      input: first.wire,
+      expected: 'REFLECTED_MESSAGE',
+    },
+    {
+      name: 'second sync copy relabelled text (0x01)',
+      check: 'device2-after-first',
+      // Still an initial message (device 1 has had no reply): the envelope starts at 1,165.
+      input: edit(second.wire, (unhexStr(second.wire)[1] === 0x01 ? 1165 : 0) + 3, 0x01),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'link URI version 0x02',
+      check: 'link-uri',
+      input: uri(edit(raw, 0, 0x02)),
+      expected: 'UNSUPPORTED_VERSION',
+    },
+    {
+      name: 'link URI one character short',
+      check: 'link-uri',
+      input: prov.linkUri.slice(0, -1),
+      expected: 'BAD_FORMAT',
+    },
+    {
+      name: 'link URI with a non-canonical x_pk (all 0xFF)',
+      check: 'link-uri',
+      input: uri(raw.slice(0, 34) + 'ff'.repeat(32) + raw.slice(98)),
+      expected: 'BAD_KEY',
+    },
+    {
+      name: 'a relay-substituted ML-KEM key handed to the sealer',
+      check: 'seal-with-ek',
+      input: hex(otherEk),
+      expected: 'BAD_KEY',
+    },
+    {
+      name: 'provisioning message version 0x02',
+      check: 'open',
+      input: edit(prov.message, 0, 0x02),
+      expected: 'UNSUPPORTED_VERSION',
+    },
+    {
+      name: 'provisioning message truncated to 1,148 bytes',
+      check: 'open',
+      input: prov.message.slice(0, 1148 * 2),
+      expected: 'BAD_FORMAT',
+    },
+    {
+      name: 'provisioning message with its last tag bit flipped',
+      check: 'open',
+      input: edit(prov.message, msgLen - 1, (unhexStr(prov.message)[msgLen - 1] as number) ^ 0x01),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'provisioning message with a KEM ciphertext bit flipped',
+      check: 'open',
+      input: edit(prov.message, 40, (unhexStr(prov.message)[40] as number) ^ 0x01),
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'provisioning message opened under another address (first byte + 1)',
+      check: 'open-other-address',
+      input: prov.message,
+      expected: 'AUTH_FAILED',
+    },
+    {
+      name: 'sync body carrying a version 2 photo message',
+      check: 'sync-body',
+      input: `0103${hex(text('bob'))}02${v2Photo}`,
+      expected: 'UNSUPPORTED_VERSION',
+    },
+    {
+      name: 'sync body with a non-canonical peer "Bob"',
+      check: 'sync-body',
+      input: `0103${hex(text('Bob'))}01${hex(text('hi'))}`,
+      expected: 'BAD_FORMAT',
+    },
+    {
+      name: 'sync body with inner content type 0x04',
+      check: 'sync-body',
+      input: `0103${hex(text('bob'))}04${hex(text('hi'))}`,
+      expected: 'BAD_FORMAT',
+    },
+  ];
+  return cases;
+}
+
 export async function devicesVectors() {
+  const sibling = await siblingVector();
+  const provisioning = await provisioningVector();
   return {
     description:
-      'Linked devices (spec/protocol.md §16, §14.4): a sibling session (one identity key, two devices of the account "alice") carrying two sync copies (content type 0x04), and a provisioning message (X25519 + ML-KEM-768 -> HKDF-SHA-256 -> AES-256-GCM) sealed with fixed randomness, with its link URI. Every random value is listed in draw order. Hex unless named otherwise.',
+      'Linked devices (spec/protocol.md §16, §14.4): a sibling session (one identity key, two devices of the account "alice") carrying two sync copies (content type 0x04), and a provisioning message (X25519 + ML-KEM-768 -> HKDF-SHA-256 -> AES-256-GCM) sealed with fixed randomness, with its link URI; then inputs a receiver must refuse, each with its spec §13 code. Every random value is listed in draw order. Hex unless named otherwise.',
     generator: 'crypto-core/scripts/gen-devices-vectors.ts',
-    sibling: await siblingVector(),
-    provisioning: await provisioningVector(),
+    sibling,
+    provisioning,
+    rejections: rejections(sibling, provisioning),
   };
 }

@@ -108,3 +108,54 @@ describe('spec/provisioning.schema.json', () => {
     expect(Buffer.from(payload.identity_seed, 'base64').toString('hex')).toBe(v.sibling.identitySeed);
   });
 });
+
+describe('spec/vectors/devices.json rejections', () => {
+  it('every case fails with its code', async () => {
+    const { acceptSession, decryptMessage } = await import('../src/session.js');
+    const { deserializeSession } = await import('../src/session-codec.js');
+    const { sealProvisioning } = await import('../src/provisioning.js');
+    const { generateIdentity } = await import('../src/identity.js');
+    const alice = generateIdentity(() => unhex(v.sibling.identitySeed)); // §4.1: IK from the seed
+    const { decodeBundle } = await import('../src/bundle.js');
+    const link = decodeLinkUri(p.linkUri);
+    const secret = {
+      xSk: unhex(p.newDevice.xSk),
+      dk: ml_kem768.keygen(unhex(p.newDevice.draws[1])).secretKey,
+    };
+    const device2State = deserializeSession(unhex(v.sibling.device2SessionAfterFirst));
+    // Device 2's secrets are not in the file: the cases that need them fail before they are used.
+    const bundle = decodeBundle(unhex(v.sibling.device2.bundle));
+    const keys = {
+      identity: alice,
+      signedPreKey: { ...bundle.signedPreKey, secretKey: new Uint8Array(32) },
+      pqPreKey: { ...bundle.pqPreKey, secretKey: new Uint8Array(2400) },
+    };
+    const run: Record<string, (input: string) => Promise<unknown>> = {
+      'accept-without-sibling': (i) =>
+        acceptSession(keys, unhex(i), {
+          initiator: 'alice',
+          responder: 'alice',
+          isKnownBaseKey: () => false,
+        }),
+      'device2-after-first': (i) => decryptMessage(device2State, unhex(i)),
+      'link-uri': async (i) => decodeLinkUri(i),
+      'seal-with-ek': (i) => sealProvisioning(link, unhex(i), utf8('x')),
+      open: (i) => openProvisioning(secret, link, unhex(i)),
+      'open-other-address': (i) => {
+        const address = link.address.slice();
+        address[0] = ((address[0] as number) + 1) & 0xff;
+        return openProvisioning(secret, { ...link, address }, unhex(i));
+      },
+      'sync-body': async (i) => decodeSync(unhex(i)),
+    };
+    expect(v.rejections.length).toBeGreaterThanOrEqual(14);
+    for (const c of v.rejections) {
+      const f = run[c.check];
+      if (f === undefined) throw new Error(`unknown check ${c.check}`);
+      await expect(f(c.input), c.name).rejects.toMatchObject({ code: c.expected });
+    }
+    // The state is untouched by the refused relabelled copy: the real one still opens.
+    const r = await decryptMessage(device2State, unhex(v.sibling.messages[1].wire));
+    expect(hex(r.body)).toBe(v.sibling.messages[1].syncBody);
+  });
+});

@@ -4,11 +4,13 @@
  * of session carries, and sync copies (§16.4) — encoded strictly, refused from a peer,
  * useless when reflected to one.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deterministicRandom } from '../scripts/deterministic-random.js';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import type { PreKeyBundle } from '../src/bundle.js';
 import { concat, utf8 } from '../src/bytes.js';
+import { CryptoCoreError } from '../src/errors.js';
 import { generateIdentity, type IdentityKeyPair } from '../src/identity.js';
 import { encodePhotoMetadata } from '../src/photo-metadata.js';
 import { generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
@@ -270,5 +272,120 @@ describe('sync body encoding (spec §16.4)', () => {
         encodeSync({ peer: longest, contentType: 'text', body: new Uint8Array(MAX_SYNCABLE_BODY_BYTES + 1) }),
       ),
     ).toBe('BAD_LENGTH');
+  });
+});
+
+describe('attack: a version 2 photo message (spec §10.4)', () => {
+  // The 'small' photo message of spec/vectors/photo.json before version 3: its key was
+  // derived from the carrying message's key, which a v3 receiver no longer has.
+  const v2 = Buffer.from(
+    '0201000000c8028001e06570d0f5403993fe11fd2fc814a51a39124f0371399c604d2f44c228afe2a84a0a626c6f622d736d616c6c0008ffd8ff6483a2c1e0',
+    'hex',
+  );
+
+  it('is refused as UNSUPPORTED_VERSION, alone, inside a photo message from a peer and inside a sync copy', async () => {
+    const { decodePhotoMetadata } = await import('../src/photo-metadata.js');
+    expect(() => decodePhotoMetadata(new Uint8Array(v2))).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
+    );
+    // A peer (or an old client) sends it as a photo message: it decrypts (the ratchet does not
+    // parse bodies) and the photo layer refuses it.
+    const p = makeParties('devices-v2-photo');
+    const { session: a } = initiateSession(p.alice, p.bundle, ACC, o);
+    const sent = await encryptMessage(a, 'photo', content(new Uint8Array(v2)), o);
+    const got = await acceptSession(p.bobKeys, sent.message, CTX, o);
+    expect(got.contentType).toBe('photo');
+    expect(() => decodePhotoMetadata(got.body)).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
+    );
+    // No sync copy can carry it either.
+    expect(() => encodeSync({ peer: 'bob', contentType: 'photo', body: new Uint8Array(v2) })).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
+    );
+    const forged = concat(Uint8Array.of(1, 3), enc('bob'), Uint8Array.of(2), new Uint8Array(v2));
+    expect(() => decodeSync(forged)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
+  });
+});
+
+describe('sync bodies: properties', () => {
+  const username = fc.stringMatching(/^[a-z0-9_]{1,64}$/);
+  it('round-trip any canonical peer and text; any random bytes decode only to what re-encodes to them', () => {
+    fc.assert(
+      fc.property(username, fc.string({ maxLength: 300 }), (peer, text) => {
+        const body = utf8(text);
+        const bytes = encodeSync({ peer, contentType: 'text', body });
+        expect(decodeSync(bytes)).toEqual({ peer, contentType: 'text', body });
+        for (let n = 0; n < 3 + utf8(peer).length; n++)
+          expect(() => decodeSync(bytes.subarray(0, n))).toThrow(CryptoCoreError);
+      }),
+      { numRuns: 200 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          const s = decodeSync(bytes);
+          expect(encodeSync(s)).toEqual(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CryptoCoreError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('hostile inputs: devices exports', () => {
+  const typed = async (f: () => unknown) => {
+    try {
+      await f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(CryptoCoreError);
+      return;
+    }
+    throw new Error('accepted a hostile input');
+  };
+  const junk: unknown[] = [undefined, null, 0, 'x', {}, [], new Uint8Array(3), () => 1];
+
+  it('every sync and provisioning function fails with a CryptoCoreError, never a TypeError', async () => {
+    const prov = await import('../src/provisioning.js');
+    const req = prov.createLinkRequest(deterministicRandom('devices hostile'));
+    const link = { address: new Uint8Array(16), xPk: req.xPk, ekHash: req.ekHash };
+    for (const j of junk) {
+      await typed(() => encodeSync(j as never));
+      await typed(() => decodeSync(j as never));
+      if (j !== 'x') await typed(() => encodeSync({ peer: j, contentType: 'text', body: enc('x') } as never));
+      if (!(j instanceof Uint8Array))
+        await typed(() => encodeSync({ peer: 'bob', contentType: 'text', body: j } as never));
+      if (j !== undefined) await typed(() => prov.createLinkRequest(j as never)); // undefined: the CSPRNG
+      await typed(() => prov.encodeLinkUri(j as never));
+      await typed(() => prov.encodeLinkUri({ ...link, xPk: j } as never));
+      await typed(() => prov.decodeLinkUri(j as never));
+      await typed(() => prov.encodeProvisioningAddress(j as never));
+      await typed(() => prov.decodeProvisioningAddress(j as never));
+      await typed(() => prov.linkKeyHash(j as never));
+      await typed(() => prov.sealProvisioning(j as never, req.ek, enc('x')));
+      await typed(() => prov.sealProvisioning(link, j as never, enc('x')));
+      if (!(j instanceof Uint8Array)) await typed(() => prov.sealProvisioning(link, req.ek, j as never));
+      await typed(() => prov.openProvisioning(j as never, link, new Uint8Array(2000)));
+      await typed(() => prov.openProvisioning({ ...req.secret, dk: j } as never, link, new Uint8Array(2000)));
+      await typed(() => prov.openProvisioning(req.secret, j as never, new Uint8Array(2000)));
+      await typed(() => prov.openProvisioning(req.secret, link, j as never));
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 1400 }),
+        fc.string({ maxLength: 140 }),
+        async (bytes, s) => {
+          await typed(() => prov.openProvisioning(req.secret, link, bytes));
+          try {
+            const l = prov.decodeLinkUri(`securedrop-link:${s}`);
+            expect(prov.encodeLinkUri(l)).toBe(`securedrop-link:${s}`);
+          } catch (e) {
+            expect(e).toBeInstanceOf(CryptoCoreError);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });

@@ -182,7 +182,7 @@ describe('POST /keys: devices', () => {
       { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: 5 },
       { token: first.token },
     );
-    expect([other.status, other.body.error]).toEqual([400, 'invalid_request']);
+    expect([other.status, other.body.error]).toEqual([409, 'device_mismatch']);
   });
 
   it('rejects bad device descriptions with 400', async () => {
@@ -193,6 +193,8 @@ describe('POST /keys: devices', () => {
       { name: 'x'.repeat(65), kind: 'phone' },
       { name: 'evil\u202eenohp', kind: 'phone' },
       { name: 'line\nbreak', kind: 'phone' },
+      { name: 'nul\u0000', kind: 'phone' },
+      { name: 'lone \ud800 surrogate', kind: 'phone' },
       { name: 'ok', kind: 'toaster' },
       { name: 'ok', kind: 'phone', extra: 1 },
     ]) {
@@ -248,11 +250,11 @@ describe('GET /keys/{username}: one bundle per device', () => {
     for (const q of [
       '',
       '0',
-      '1,1',
       'a',
       '1,,2',
       '-1',
-      '2147483648',
+      '01',
+      '12345678901',
       Array(17)
         .fill(0)
         .map((_, i) => i + 1)
@@ -422,3 +424,33 @@ describe('sessions carry their device', () => {
 });
 
 export type { TestIdentity };
+
+describe('publishedDeviceIds (the recipient list a send is checked against)', () => {
+  it('equals the device_ids of GET /identity/{username}', async () => {
+    const { publishedDeviceIds } = await import('../src/devices/store.js');
+    const bob = await account('bob');
+    const bob2 = await addDevice(t, bob.user.id, bob.id);
+    // A linked session that uploaded its identity but no signed prekeys yet is not a recipient.
+    const half = await newSession(t, bob.user.id);
+    const r = await t.api.post(
+      '/keys',
+      { identity_key: bob.id.identity_key, identity_proof: bob.id.identity_proof },
+      { token: half.token },
+    );
+    expect(r.body.device_id).toBe(3);
+    const ident = await t.api.get(`/identity/${bob.user.username}`, { token: bob.first.token });
+    expect(await publishedDeviceIds(t.deps.pool, bob.user.id)).toEqual(ident.body.device_ids);
+    expect(ident.body.device_ids).toEqual([1, bob2.deviceId]);
+  });
+});
+
+describe('spec drift', () => {
+  it('the device-name rule is the pattern of spec/openapi.yaml DeviceName', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const { SPEC_PATH } = await import('./helpers/openapi.js');
+    const { DEVICE_NAME_PATTERN } = await import('../src/devices/validate.js');
+    const spec = parse(readFileSync(SPEC_PATH, 'utf8'));
+    expect(spec.components.schemas.DeviceName.pattern).toBe(DEVICE_NAME_PATTERN);
+  });
+});

@@ -86,6 +86,11 @@ describe('provisioning: the linking flow', () => {
     const { user, id, newcomer } = await linking();
     const res = await t.api.post('/keys', deviceUpload(id), { token: newcomer.token });
     expect(res.body).toMatchObject({ device_id: 2, device_created: true, identity_changed: false });
+    const kinds = await t.deps.pool.query<{ kind: string }>(
+      'SELECT kind FROM stream_events WHERE subject_id = $1',
+      [user.id],
+    );
+    expect(kinds.rows.map((r) => r.kind)).toEqual(['devices_changed']);
   });
 });
 
@@ -226,5 +231,22 @@ describe('provisioning: attacks', () => {
     expect((await put(address, sealer.token, randomBytes(10))).status).toBe(204);
     expect((await t.api.delete(`/devices/${sealer.deviceId}`, { token: device })).status).toBe(204);
     expect((await takeMessage(address, newcomer.token)).status).toBe(404);
+  });
+});
+
+describe('provisioning: rate', () => {
+  it('attack: polling (or probing addresses) faster than the bucket allows is refused with 429', async () => {
+    const { newcomer, address } = await linking();
+    let status = 0;
+    let n = 0;
+    while (status !== 429 && n < 100) {
+      status = (await takeMessage(address, newcomer.token)).status;
+      n++;
+    }
+    expect(status).toBe(429);
+    // The burst (60) less the open made by linking(): no refusal before it was spent.
+    expect(n).toBe(60);
+    t.clock.advance(2000);
+    expect((await takeMessage(address, newcomer.token)).status).toBe(204);
   });
 });

@@ -59,7 +59,14 @@ class Directory implements KeyServer {
     const all = this.devices.get(username) ?? [];
     const identityKey = (await requireIdentity((all[0] as Dev).storage)).publicKey;
     const devices = all.map((d) => ({ deviceId: d.id, signedPreKeyId: 1, pqPreKeyId: 1 }));
-    return { username, identityKey, signedPreKeyId: 1, pqPreKeyId: 1, deviceIds: all.map((d) => d.id), devices };
+    return {
+      username,
+      identityKey,
+      signedPreKeyId: 1,
+      pqPreKeyId: 1,
+      deviceIds: all.map((d) => d.id),
+      devices,
+    };
   }
 
   async uploadKeys() {

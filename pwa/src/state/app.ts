@@ -85,6 +85,8 @@ const AUTH = 'auth';
 const NOTICE = 'notice';
 /** Minutes without use before the app locks (encrypted store; only read once unlocked). */
 const IDLE = 'lock.idle';
+/** Active devices an account may have (spec/protocol.md §16 DEVICE_LIMIT, the relay's default). */
+const DEVICE_LIMIT = 5;
 /** Failed unlocks (localStorage: readable before unlock, and touching no stored data). */
 const UNLOCK_FAILURES = 'sd.unlockFailures';
 
@@ -968,6 +970,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const { inspectLinkCode, approveLink } = await cryptoLayers();
       const c = candidate?.code === code ? candidate.value : await inspectLinkCode(api, code);
       candidate = null;
+      // The relay would refuse the new device's keys (409 device_limit) only after it holds the
+      // account's identity seed: said here first, and nothing is sent (spec/protocol.md §16).
+      if ((await api.devices()).length >= DEVICE_LIMIT) throw new AppError('device_limit');
       await approveLink(api, store, c, options);
     }),
 

@@ -13,9 +13,11 @@ import { generateIdentity, type IdentityKeyPair } from '@secure-drop/crypto-core
 import {
   createLinkRequest,
   decodeLinkUri,
+  decodeProvisioningAddress,
   encodeLinkUri,
-  type LinkRequestSecret,
-  type LinkUri,
+  encodeProvisioningAddress,
+  type LinkInfo,
+  type LinkSecret,
   openProvisioning,
   sealProvisioning,
 } from '@secure-drop/crypto-core/provisioning';
@@ -117,8 +119,10 @@ function linkError(err: unknown): AppError {
 /** An open link request: what the QR shows and what opens the answer (kept in memory only). */
 export interface PendingLink {
   readonly uri: string;
-  readonly link: LinkUri;
-  readonly secret: LinkRequestSecret;
+  /** The address as the relay spells it (22 characters of base64url). */
+  readonly address: string;
+  readonly link: LinkInfo;
+  readonly secret: LinkSecret;
   readonly expiresAt: number;
   readonly device: DeviceDescription;
 }
@@ -127,13 +131,16 @@ export interface PendingLink {
 export async function openLinkRequest(api: RelayApi, device: DeviceDescription): Promise<PendingLink> {
   const request = createLinkRequest();
   const opened = await api.createProvisioning(request.ek, device.name, device.kind);
-  const link: LinkUri = {
-    address: opened.address,
-    xPk: request.xPk,
-    ekHash: await sha256(request.ek),
-  };
+  let address: Uint8Array;
+  try {
+    address = decodeProvisioningAddress(opened.address);
+  } catch {
+    throw new ApiError(0, 'bad_response', 'provisioning address is not 16 bytes of base64url');
+  }
+  const link: LinkInfo = { address, xPk: request.xPk, ekHash: request.ekHash };
   return {
     uri: encodeLinkUri(link),
+    address: opened.address,
     link,
     secret: request.secret,
     expiresAt: Date.parse(opened.expiresAt),
@@ -150,13 +157,14 @@ export async function waitForProvisioning(
   pending: PendingLink,
   signal: AbortSignal,
   now: () => number = Date.now,
+  intervalMs: number = POLL_INTERVAL_MS,
 ): Promise<Uint8Array> {
   for (;;) {
     if (signal.aborted) throw new AppError('cancelled');
     if (now() >= pending.expiresAt) throw new AppError('link_expired');
     let message: Uint8Array | null;
     try {
-      message = await api.provisioningMessage(pending.link.address, signal);
+      message = await api.provisioningMessage(pending.address, signal);
     } catch (err) {
       if (signal.aborted) throw new AppError('cancelled');
       const e = linkError(err);
@@ -166,7 +174,7 @@ export async function waitForProvisioning(
     }
     if (message) return message;
     await new Promise<void>((done) => {
-      const timer = setTimeout(done, POLL_INTERVAL_MS);
+      const timer = setTimeout(done, intervalMs);
       signal.addEventListener(
         'abort',
         () => {
@@ -192,7 +200,7 @@ export async function openLinkPayload(
 ): Promise<{ payload: ProvisioningPayload; keyPair: IdentityKeyPair }> {
   let payload: ProvisioningPayload;
   try {
-    payload = parsePayload(openProvisioning(pending.secret, pending.link, message));
+    payload = parsePayload(await openProvisioning(pending.secret, pending.link, message));
   } catch (err) {
     if (err instanceof PayloadError) throw new AppError('link_invalid');
     throw new AppError('link_invalid', { cause: err });
@@ -251,7 +259,7 @@ export async function importPayload(
       username: c.username,
       addedAt: now,
       identityKey: c.identityKey,
-      verified: c.verified && c.identityKey !== null,
+      verified: c.verified,
       keyChanged: false,
       pendingIdentityKey: null,
       sentOrder: messages.reduce((n, m) => Math.max(n, m.order), 0),
@@ -261,6 +269,7 @@ export async function importPayload(
     chats.set(c.username, peer.chatId);
     ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
     for (const m of messages) {
+      if (m.text === null) continue; // a photo message: its photo is not transferred
       const id = crypto.randomUUID();
       const value: StoredMessage = {
         id,
@@ -283,7 +292,9 @@ export async function importPayload(
 
 /** What the existing device shows before the user confirms a link. */
 export interface LinkCandidate {
-  readonly link: LinkUri;
+  readonly link: LinkInfo;
+  /** The address as the relay spells it. */
+  readonly address: string;
   readonly pqKey: Uint8Array;
   readonly name: string;
   readonly kind: DeviceKind;
@@ -297,21 +308,23 @@ export interface LinkCandidate {
  * one the QR names ('link_mismatch': the relay, or someone, put another key there).
  */
 export async function inspectLinkCode(api: RelayApi, scanned: string): Promise<LinkCandidate> {
-  let link: LinkUri;
+  let link: LinkInfo;
   try {
     link = decodeLinkUri(scanned.trim());
   } catch {
     throw new AppError('link_invalid');
   }
+  const address = encodeProvisioningAddress(link.address);
   let entry: Awaited<ReturnType<RelayApi['provisioning']>>;
   try {
-    entry = await api.provisioning(link.address);
+    entry = await api.provisioning(address);
   } catch (err) {
     throw linkError(err);
   }
   if (!equal(await sha256(entry.pqKey), link.ekHash)) throw new AppError('link_mismatch');
   return {
     link,
+    address,
     pqKey: entry.pqKey,
     name: entry.name,
     kind: entry.kind,
@@ -325,28 +338,36 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
   const identity = await loadIdentity(store);
   if (!identity) throw new AppError('unauthorized');
   const peers = (await store.list<StoredPeer>(RECORD.peerPrefix)).map((r) => r.value);
+  // The schema carries each contact's accepted key: a contact this device never learnt a key for
+  // is left out (the new device adds it from the relay's contact list, GET /contacts).
+  const known = peers.filter((p): p is StoredPeer & { identityKey: Uint8Array } => p.identityKey !== null);
   const messages: PayloadMessage[] = [];
   if (history)
-    for (const peer of peers) {
-      // Photos are not transferred (spec/protocol.md §16): the texts among the last 200.
+    for (const peer of known) {
+      // The texts among the last 200 (photos are not transferred, spec/protocol.md §16.8).
       const rows = await store.messages<StoredMessage>(peer.chatId, HISTORY_PER_CHAT);
-      for (const { value: m } of rows)
-        if (m.body.kind === 'text' && m.body.text.length > 0 && m.state !== 'failed')
-          messages.push({
-            peer: peer.username,
-            fromMe: m.direction === 'out',
-            sentAt: Math.max(0, Math.round(m.at)),
-            order: m.order ?? 0,
-            text: m.body.text,
-          });
+      // Our own messages are not stored with their order (§9.1): numbered after the last one
+      // seen, so every entry has one and the chat keeps its sequence.
+      let order = 0;
+      for (const { value: m } of rows) {
+        if (m.body.kind === 'keyChange' || m.state === 'failed') continue;
+        order = m.order !== undefined && m.order > order ? m.order : order + 1;
+        messages.push({
+          peer: peer.username,
+          fromMe: m.direction === 'out',
+          sentAt: Math.max(0, Math.round(m.at)),
+          order,
+          text: m.body.kind === 'text' ? m.body.text : null,
+        });
+      }
     }
   return {
     username: identity.username,
     identitySeed: identity.keyPair.secretKey,
-    contacts: peers.map((p) => ({
+    contacts: known.map((p) => ({
       username: p.username,
       identityKey: p.identityKey,
-      verified: p.verified && !p.keyChanged && p.identityKey !== null,
+      verified: p.verified && !p.keyChanged,
       accepted: !p.request,
       blocked: false,
     })),
@@ -362,9 +383,15 @@ export async function approveLink(
   options: { history: boolean },
 ): Promise<void> {
   const payload = encodePayloadWithin(await collectPayload(store, options.history));
-  const sealed = sealProvisioning(candidate.link, candidate.pqKey, payload);
+  let sealed: Uint8Array;
   try {
-    await api.putProvisioning(candidate.link.address, sealed);
+    sealed = await sealProvisioning(candidate.link, candidate.pqKey, payload);
+  } catch (err) {
+    // BAD_KEY: the key is not the one the QR names (checked already by inspectLinkCode).
+    throw new AppError('link_mismatch', { cause: err });
+  }
+  try {
+    await api.putProvisioning(candidate.address, sealed);
   } catch (err) {
     throw linkError(err);
   }

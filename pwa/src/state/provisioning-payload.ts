@@ -14,15 +14,18 @@ export const MAX_PROVISIONING_BYTES = 8 * 1024 * 1024;
 export const HISTORY_PER_CHAT = 200;
 /** Contacts a payload may carry (a bound for the parser; far above any real address book). */
 export const MAX_CONTACTS = 10_000;
-/** A history text's length bound in UTF-16 units (the composer's limit is far below). */
-export const MAX_HISTORY_TEXT = 65_536;
+/** A history text's length bound (spec/provisioning.schema.json HistoryMessage.text maxLength). */
+export const MAX_HISTORY_TEXT = 61_423;
+/** All history entries of a payload (the schema's maxItems). */
+export const MAX_HISTORY = 200_000;
 
-const B64_32 = /^[A-Za-z0-9+/]{43}=$/;
+/** Exactly 32 bytes in canonical padded base64 (the schema's Base64Of32). */
+const B64_32 = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
 export interface PayloadContact {
   readonly username: string;
-  /** The identity key this device trusts for the contact; null when it never learnt one. */
-  readonly identityKey: Uint8Array | null;
+  /** The identity key this account last accepted for the contact. */
+  readonly identityKey: Uint8Array;
   readonly verified: boolean;
   /** False: a message request the user has not accepted yet. */
   readonly accepted: boolean;
@@ -34,9 +37,10 @@ export interface PayloadMessage {
   readonly fromMe: boolean;
   /** The sender's clock (ms since the epoch), as stored with the message. */
   readonly sentAt: number;
-  /** spec/protocol.md §9.1 order within the conversation (0 when this device did not keep it). */
+  /** spec/protocol.md §9.1 order within the conversation (from 1). */
   readonly order: number;
-  readonly text: string;
+  /** Null for a photo message: photos are not transferred. */
+  readonly text: string | null;
 }
 
 export interface ProvisioningPayload {
@@ -65,7 +69,7 @@ export function encodePayload(p: ProvisioningPayload): Uint8Array {
     identity_seed: b64(p.identitySeed),
     contacts: p.contacts.map((c) => ({
       username: c.username,
-      identity_key: c.identityKey ? b64(c.identityKey) : null,
+      identity_key: b64(c.identityKey),
       verified: c.verified,
       accepted: c.accepted,
       blocked: c.blocked,
@@ -141,8 +145,9 @@ function int(v: unknown, where: string, min: number, max: number): number {
 
 /**
  * Parses and validates the opened payload bytes (spec/provisioning.schema.json): strict UTF-8
- * JSON, version 1, no unknown field, canonical usernames, 32-byte keys, bounded counts; at most
- * HISTORY_PER_CHAT messages per chat and only for listed contacts. Throws PayloadError.
+ * JSON, version 1, no unknown field, canonical usernames, canonical 32-byte keys, bounded counts;
+ * beyond the schema (spec/protocol.md §16.8): each contact once and never the account itself, at
+ * most HISTORY_PER_CHAT messages per chat and only for listed contacts. Throws PayloadError.
  */
 export function parsePayload(bytes: Uint8Array): ProvisioningPayload {
   if (bytes.length > MAX_PROVISIONING_BYTES) throw new PayloadError('size');
@@ -152,9 +157,9 @@ export function parsePayload(bytes: Uint8Array): ProvisioningPayload {
   } catch {
     throw new PayloadError('json');
   }
-  const o = object(json, 'payload', ['v', 'username', 'identity_seed', 'contacts'], ['history', 'lock_hint']);
+  const o = object(json, 'payload', ['v', 'username', 'identity_seed', 'contacts', 'lock_hint'], ['history']);
   if (o.v !== 1) throw new PayloadError('payload.v');
-  if (o.lock_hint !== undefined && o.lock_hint !== null) throw new PayloadError('payload.lock_hint');
+  if (o.lock_hint !== null) throw new PayloadError('payload.lock_hint');
   const name = username(o.username, 'payload.username');
   const identitySeed = key32(o.identity_seed, 'payload.identity_seed');
   if (!Array.isArray(o.contacts) || o.contacts.length > MAX_CONTACTS)
@@ -166,20 +171,16 @@ export function parsePayload(bytes: Uint8Array): ProvisioningPayload {
     const u = username(c.username, `${where}.username`);
     if (u === name || seen.has(u)) throw new PayloadError(`${where}.username`);
     seen.add(u);
-    const identityKey = c.identity_key === null ? null : key32(c.identity_key, `${where}.identity_key`);
-    const verified = bool(c.verified, `${where}.verified`);
-    // A verified mark without a key would vouch for whatever key comes next.
-    if (verified && !identityKey) throw new PayloadError(`${where}.verified`);
     return {
       username: u,
-      identityKey,
-      verified,
+      identityKey: key32(c.identity_key, `${where}.identity_key`),
+      verified: bool(c.verified, `${where}.verified`),
       accepted: bool(c.accepted, `${where}.accepted`),
       blocked: bool(c.blocked, `${where}.blocked`),
     };
   });
-  const rawHistory = o.history ?? [];
-  if (!Array.isArray(rawHistory) || rawHistory.length > HISTORY_PER_CHAT * Math.max(1, contacts.length))
+  const rawHistory = o.history === undefined ? [] : o.history;
+  if (!Array.isArray(rawHistory) || rawHistory.length > MAX_HISTORY)
     throw new PayloadError('payload.history');
   const perChat = new Map<string, number>();
   const history = rawHistory.map((raw, i): PayloadMessage => {
@@ -190,15 +191,15 @@ export function parsePayload(bytes: Uint8Array): ProvisioningPayload {
     const count = (perChat.get(peer) ?? 0) + 1;
     if (count > HISTORY_PER_CHAT) throw new PayloadError(`${where}.peer`);
     perChat.set(peer, count);
+    // Photos are not transferred (spec/protocol.md §16.8): `photo` is null, a photo's text too.
     if (m.photo !== null) throw new PayloadError(`${where}.photo`);
-    // Photos are not transferred: an entry carries a text (spec/protocol.md §16).
-    if (typeof m.text !== 'string' || m.text.length === 0 || m.text.length > MAX_HISTORY_TEXT)
+    if (m.text !== null && (typeof m.text !== 'string' || m.text.length > MAX_HISTORY_TEXT))
       throw new PayloadError(`${where}.text`);
     return {
       peer,
       fromMe: bool(m.from_me, `${where}.from_me`),
-      sentAt: int(m.sent_at, `${where}.sent_at`, 0, 8.64e15),
-      order: int(m.order, `${where}.order`, 0, 2 ** 53 - 1),
+      sentAt: int(m.sent_at, `${where}.sent_at`, 0, Number.MAX_SAFE_INTEGER),
+      order: int(m.order, `${where}.order`, 1, Number.MAX_SAFE_INTEGER),
       text: m.text,
     };
   });

@@ -124,6 +124,26 @@ export interface Identity {
   readonly devices: readonly { deviceId: number; signedPreKeyId: number; pqPreKeyId: number }[];
 }
 
+/** One device of this account (GET /devices). */
+export interface DeviceEntry {
+  readonly deviceId: number;
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  /** The device making the request: this one. */
+  readonly current: boolean;
+}
+
+interface DeviceEntryWire {
+  device_id?: unknown;
+  name?: unknown;
+  kind?: unknown;
+  created_at?: unknown;
+  last_seen_at?: unknown;
+  current?: unknown;
+}
+
 /** One sealed copy of a message for one device (POST /send_message messages[] / own[]). */
 export interface DeviceCopy {
   readonly deviceId: number;
@@ -181,17 +201,9 @@ export interface PendingMessage {
 
 /** What a device says about itself (spec/openapi.yaml: name 1–64 printable chars, kind). */
 export type DeviceKind = 'phone' | 'tablet' | 'desktop' | 'other';
-
-/** One active device of the account (GET /devices). */
-export interface DeviceEntry {
-  readonly deviceId: number;
-  readonly name: string;
-  readonly kind: DeviceKind;
-  readonly createdAt: string;
-  readonly lastSeenAt: string | null;
-  /** The device this session is bound to. */
-  readonly current: boolean;
-}
+const KINDS: readonly string[] = ['phone', 'tablet', 'desktop', 'other'];
+/** A kind from the relay; anything unexpected shows as 'other'. */
+const deviceKindOf = (v: unknown): DeviceKind => (KINDS.includes(v as string) ? (v as DeviceKind) : 'other');
 
 /** An open provisioning address as the existing device reads it (GET /provisioning/{address}). */
 export interface ProvisioningEntry {
@@ -202,14 +214,6 @@ export interface ProvisioningEntry {
   readonly expiresAt: string;
 }
 
-interface DeviceWire {
-  device_id: number;
-  name: string;
-  kind: DeviceKind;
-  created_at: string;
-  last_seen_at: string | null;
-  current: boolean;
-}
 interface ProvisioningWire {
   pq_key: string;
   name: string;
@@ -475,6 +479,36 @@ export class RelayApi {
     };
   }
 
+  // ── devices (spec §16) ──────────────────────────────────────────────────────────────────
+
+  /** GET /devices: this account's devices; `current` is the one making the request. */
+  async devices(): Promise<DeviceEntry[]> {
+    const w = await this.http.request<{ devices?: unknown }>('GET', '/devices');
+    if (!Array.isArray(w.devices)) throw new ApiError(0, 'bad_response', 'no device list');
+    return (w.devices as DeviceEntryWire[]).flatMap((d) =>
+      isDeviceId(d?.device_id)
+        ? [
+            {
+              deviceId: d.device_id,
+              name: String(d.name ?? ''),
+              kind: deviceKindOf(d.kind),
+              createdAt: String(d.created_at ?? ''),
+              lastSeenAt: typeof d.last_seen_at === 'string' ? d.last_seen_at : null,
+              current: d.current === true,
+            },
+          ]
+        : [],
+    );
+  }
+
+  /**
+   * DELETE /devices/{id}: unlinks a device. Another device needs a fresh second factor first
+   * (403 reauth_required → reauth(code)); the current one does not.
+   */
+  async removeDevice(deviceId: number): Promise<void> {
+    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
+  }
+
   // ── contacts ──────────────────────────────────────────────────────────────────────────
 
   addContact(username: string): Promise<ContactWire> {
@@ -540,24 +574,7 @@ export class RelayApi {
     return this.http.request<AckResultWire>('POST', '/ack', { body: ackBody(ids, photoIds, noReceiptIds) });
   }
 
-  // ── devices and linking (spec/protocol.md §16) ────────────────────────────────────────
-
-  async devices(): Promise<DeviceEntry[]> {
-    const w = await this.http.request<{ devices: DeviceWire[] }>('GET', '/devices');
-    return w.devices.map((d) => ({
-      deviceId: d.device_id,
-      name: d.name,
-      kind: d.kind,
-      createdAt: d.created_at,
-      lastSeenAt: d.last_seen_at ?? null,
-      current: d.current,
-    }));
-  }
-
-  /** DELETE /devices/{id}: another device needs a fresh second factor (403 reauth_required). */
-  async removeDevice(deviceId: number): Promise<void> {
-    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
-  }
+  // ── linking (spec/protocol.md §16) ────────────────────────────────────────────────────
 
   /** POST /provisioning: a new, device-less session opens a linking address. */
   async createProvisioning(
@@ -579,7 +596,7 @@ export class RelayApi {
     return {
       pqKey: unb64(w.pq_key, 'pq_key'),
       name: w.name,
-      kind: w.kind,
+      kind: deviceKindOf(w.kind),
       createdAt: w.created_at,
       expiresAt: w.expires_at,
     };

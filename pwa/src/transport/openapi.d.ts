@@ -357,7 +357,7 @@ export interface paths {
      *       provisioning addresses deleted), then contacts get `key_change`.
      *     Without the identity key a device-less session can upload nothing: 409
      *     `device_required`. A session bound to a device uploads that device's prekeys; a
-     *     `device_id` other than its own → 400 `invalid_request`; `device` renames it.
+     *     `device_id` other than its own → 409 `device_mismatch`; `device` renames it.
      *
      *     **Identity key.** `identity_key` must come with `identity_proof`, the identity key's
      *     Ed25519 signature over `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ IK`
@@ -521,7 +521,9 @@ export interface paths {
      *     returned `address` (16 random bytes, base64url, 22 characters) in the link QR code. The
      *     address expires PROVISIONING_TTL_SECONDS (300) after creation and works once. At most 3
      *     unexpired addresses per account: 429 `rate_limited` (`Retry-After`: until the oldest
-     *     expires). Body ≤ 4 KiB.
+     *     expires). Body ≤ 4 KiB. All /provisioning routes share one token bucket per account
+     *     (burst 60, one a second; polling every 2 s stays well inside it): 429 `rate_limited`
+     *     beyond.
      */
     post: operations['openProvisioning'];
     delete?: never;
@@ -1103,8 +1105,9 @@ export interface components {
     /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
     DeviceId: number;
     /**
-     * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable (no control
-     *     characters, line separators or bidirectional overrides), no leading or trailing space.
+     * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable: no control
+     *     characters, line or paragraph separators, bidirectional overrides or isolates, BOM, and
+     *     no lone surrogate (400 `invalid_request`).
      */
     DeviceName: string;
     /** @enum {string} */
@@ -2191,6 +2194,7 @@ export interface operations {
        *     than the stored one, or the same id with other bytes), `prekey_limit` (a stock cap
        *     would be exceeded; `stored` says how many are held), `duplicate_key_id`,
        *     `device_required` (a device-less session uploading prekeys without the identity key),
+       *     `device_mismatch` (a `device_id` other than this session's device),
        *     `device_removed` (RESUME of a removed device), `device_limit` (DEVICE_LIMIT active
        *     devices already; `limit` says how many).
        */
@@ -2210,7 +2214,10 @@ export interface operations {
   fetchBundle: {
     parameters: {
       query?: {
-        /** @description Comma-separated distinct device ids (at most 16); others are not returned. */
+        /**
+         * @description Comma-separated device ids (at most 16): only these devices are returned (a repeated
+         *     id counts once; an id of no active device matches nothing).
+         */
         device_ids?: string;
       };
       header?: never;
@@ -2304,7 +2311,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        device_id: string;
+        device_id: components['schemas']['DeviceId'];
       };
       cookie?: never;
     };
@@ -2401,6 +2408,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       409: components['responses']['ProvisioningConflict'];
       410: components['responses']['ProvisioningExpired'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   putProvisioning: {
@@ -2440,6 +2448,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
+      429: components['responses']['TooManyRequests'];
     };
   };
   takeProvisioningMessage: {
@@ -2472,6 +2481,7 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
       410: components['responses']['ProvisioningExpired'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   listContacts: {

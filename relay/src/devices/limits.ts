@@ -22,3 +22,9 @@ export const PROVISIONING_ADDRESS_BYTES = 16;
 export const MAX_PROVISIONING_PQ_KEY_BYTES = 1600;
 /** Device ids accepted in one ?device_ids= list (GET /keys/{username}, more than any account may hold). */
 export const MAX_DEVICE_IDS_PER_QUERY = 16;
+/**
+ * Requests to the provisioning routes per account (token bucket, src/limits/token-bucket.ts): a
+ * new device polls for its message at most every 2 s (spec/protocol.md §16), half this rate;
+ * the burst covers opening, reading and delivering around it.
+ */
+export const PROVISIONING_BUCKET = { name: 'provisioning', burst: 60, perSecond: 1 } as const;

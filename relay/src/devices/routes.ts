@@ -11,7 +11,8 @@ import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
-import { MAX_PROVISIONING_BYTES, MAX_PROVISIONING_PQ_KEY_BYTES } from './limits.js';
+import { takeToken } from '../limits/token-bucket.js';
+import { MAX_PROVISIONING_BYTES, MAX_PROVISIONING_PQ_KEY_BYTES, PROVISIONING_BUCKET } from './limits.js';
 import { openAddress, parseAddress, putMessage, readAddress, takeMessage } from './provisioning.js';
 import { requireDevice } from './require-device.js';
 import { appendDevicesChanged, deviceState, listDevices, lockAccount, removeDevices } from './store.js';
@@ -54,6 +55,12 @@ export function deviceRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
   const now = () => new Date(deps.clock.now());
+  // Every provisioning route takes a token of the account's bucket first (polling included).
+  const limited = async (req: Request, _res: Response, next: (err?: unknown) => void) => {
+    const take = await takeToken(deps.pool, authOf(req).userId, PROVISIONING_BUCKET, now());
+    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many provisioning requests');
+    next();
+  };
 
   router.get('/devices', auth, async (req, res) => {
     const { userId, deviceId } = authOf(req);
@@ -84,7 +91,7 @@ export function deviceRoutes(deps: AppDeps): Router {
     res.status(204).end();
   });
 
-  router.post('/provisioning', auth, jsonBody('4kb'), async (req, res) => {
+  router.post('/provisioning', auth, limited, jsonBody('4kb'), async (req, res) => {
     const { userId, sessionId } = authOf(req);
     const body = parse(OpenSchema, req.body);
     const out = await withTransaction(deps.pool, (tx) =>
@@ -97,7 +104,7 @@ export function deviceRoutes(deps: AppDeps): Router {
 
   // Read by the linking device (same account, a device session) to check the QR's key hash and
   // show what is being linked.
-  router.get('/provisioning/:address', auth, async (req, res) => {
+  router.get('/provisioning/:address', auth, limited, async (req, res) => {
     const ctx = authOf(req);
     const address = addressOf(req);
     requireDevice(ctx);
@@ -114,7 +121,7 @@ export function deviceRoutes(deps: AppDeps): Router {
     });
   });
 
-  router.put('/provisioning/:address', auth, async (req, res) => {
+  router.put('/provisioning/:address', auth, limited, async (req, res) => {
     const ctx = authOf(req);
     const address = addressOf(req);
     const device = requireDevice(ctx);
@@ -141,7 +148,7 @@ export function deviceRoutes(deps: AppDeps): Router {
 
   // Polled by the new device (the session that opened the address, no other) until the message
   // is there: 204 while waiting, then 200 once with the bytes (the address is deleted).
-  router.get('/provisioning/:address/message', auth, async (req, res) => {
+  router.get('/provisioning/:address/message', auth, limited, async (req, res) => {
     const ctx = authOf(req);
     const address = addressOf(req);
     const out = await takeMessage(deps.pool, ctx.userId, ctx.sessionId, address, now());

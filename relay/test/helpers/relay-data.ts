@@ -150,7 +150,9 @@ export async function streamBarrier(
     token: from.token,
   });
   if (sent.status !== 201) throw new Error(`barrier send failed: ${sent.status} ${sent.text}`);
-  const id = sent.body.id as number;
+  // The copy for the client's device (`to` is the client's user as seen from that device).
+  const copies = sent.body.copies as { device_id: number; own: boolean; id: number }[];
+  const id = copies.find((c) => !c.own && c.device_id === to.deviceId)?.id as number;
   await client.next((f) => f.type === 'message' && f.id === id);
   return id;
 }
