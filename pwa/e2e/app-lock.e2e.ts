@@ -16,6 +16,7 @@ import { decodeValue } from '../src/storage/codec.ts';
 import { passphraseAad } from '../src/storage/keyring.ts';
 import { keyringFileName } from '../src/storage/keyring-file.ts';
 import { deriveWrappingKey, type KdfParams } from '../src/storage/passphrase.ts';
+import { startOverAfterLogin } from './app-steps.ts';
 import { CHROMIUM, launchChromium } from './browser.ts';
 import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
 import { LateRelayTarget, type Served, startPreview } from './servers.ts';
@@ -512,7 +513,7 @@ describe('the read-only archive of replaced keys, behind the lock', () => {
     // Another device logs in: new keys replace the ones this profile holds.
     const elsewhere = await (await bobBrowser.newContext({ locale: 'en-US' })).newPage();
     await login(elsewhere, codes[0] ?? '');
-    await elsewhere.waitForURL(/\/chats$/, { timeout: 60_000 });
+    await startOverAfterLogin(elsewhere);
     await elsewhere.context().close();
 
     // Back here: the passphrase first, then the question; she keeps the history read-only.

@@ -44,6 +44,22 @@ export async function finishRegistration(page: Page, secret: string): Promise<vo
   await page.waitForURL(/\/chats$/);
 }
 
+/**
+ * After logging in on a NEW device of an account that has keys elsewhere: the app asks (link
+ * to the other device, or start over — spec/protocol.md §16); this answers "start over", a
+ * reinstall with new keys that contacts see as a key change.
+ */
+export async function startOverAfterLogin(page: Page): Promise<void> {
+  const ask = page.getByRole('dialog', { name: 'Your account is already set up on another device' });
+  await ask.waitFor({ timeout: 60_000 });
+  await ask.getByRole('button', { name: 'Start over' }).click();
+  await page
+    .getByRole('dialog', { name: 'Start over with new keys?' })
+    .getByRole('button', { name: 'Start over with new keys' })
+    .click();
+  await page.waitForURL(/\/chats$/, { timeout: 60_000 });
+}
+
 export async function addContact(page: Page, username: string): Promise<void> {
   await page.getByLabel('Their username').fill(username);
   await page.getByRole('button', { name: 'Add', exact: true }).click();

@@ -22,6 +22,7 @@ import {
   openChat,
   screenshot,
   sendText,
+  startOverAfterLogin,
   startRegistration,
   totp,
 } from './app-steps.ts';
@@ -106,7 +107,7 @@ async function reinstall(user: User, step: number): Promise<Page> {
   await page.getByLabel('Username').fill(user.name);
   await page.getByLabel('Code from your authenticator app').fill(await totp(user.secret, step));
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(/\/chats$/, { timeout: 60_000 });
+  await startOverAfterLogin(page);
   return page;
 }
 
@@ -285,7 +286,7 @@ describe('key changes, end to end', () => {
     };
     const elsewhere = await newPage();
     await login(elsewhere, codes[0] ?? '');
-    await elsewhere.waitForURL(/\/chats$/, { timeout: 60_000 });
+    await startOverAfterLogin(elsewhere);
 
     // Back on the first device: asked before anything is erased; she keeps it read-only.
     await login(erin.page, codes[1] ?? '');

@@ -1,9 +1,10 @@
 // Starts the real relay (relay/src/server.ts through tsx) on its own embedded PostgreSQL in
 // a temporary directory, as a child process; stops it and removes its data afterwards.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import { pwaDir } from './servers.ts';
 
 /** Node flags running the relay from its TypeScript sources, crypto-core too (its "source" condition). */
@@ -120,4 +121,49 @@ export function filesUnder(dir: string): string[] {
     else if (st.isFile()) out.push(path);
   }
   return out;
+}
+
+/** A client of the relay's own database (embedded PostgreSQL in its data directory). */
+export async function relayDb(relay: RunningRelay): Promise<pg.Client> {
+  const pgDir = join(relay.dataDir, 'postgres');
+  const port = Number(readFileSync(join(pgDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[3]);
+  const password = readFileSync(join(pgDir, 'password'), 'utf8').trim();
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    database: 'securedrop',
+  });
+  await client.connect();
+  return client;
+}
+
+/**
+ * The plaintext canary: every value of every table of the relay's database and every file of
+ * its photo store, searched for each needle (message texts, photo bytes). Returns the needles
+ * found — none, when the relay holds only ciphertext.
+ */
+export async function plaintextCanary(relay: RunningRelay, needles: readonly Buffer[]): Promise<string[]> {
+  const client = await relayDb(relay);
+  const dump: Buffer[] = [];
+  try {
+    const tables = await client.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    );
+    for (const { tablename } of tables.rows) {
+      const rows = await client.query(`SELECT * FROM "${tablename}"`);
+      for (const row of rows.rows as Record<string, unknown>[])
+        for (const v of Object.values(row)) dump.push(Buffer.isBuffer(v) ? v : Buffer.from(String(v)));
+    }
+  } finally {
+    await client.end();
+  }
+  if (dump.length === 0) throw new Error('the database dump is empty: the canary would prove nothing');
+  const photos = join(relay.dataDir, 'photos');
+  const stores = [
+    Buffer.concat(dump),
+    ...(existsSync(photos) ? filesUnder(photos).map((f) => readFileSync(f)) : []),
+  ];
+  return needles.filter((n) => stores.some((s) => s.includes(n))).map((n) => n.toString('hex').slice(0, 16));
 }

@@ -36,9 +36,15 @@ export async function makeUsers(
        SELECT id, username, '\\x00', 'active', now() FROM unnest($1::uuid[], $2::text[]) AS t(id, username)`,
       [batch.map((u) => u.id), batch.map((u) => u.username)],
     );
+    // Device 1 of each account, and the session bound to it (migration 0070).
     await pool.query(
-      `INSERT INTO sessions (id, user_id, expires_at)
-       SELECT sid, uid, now() + interval '1 day' FROM unnest($1::uuid[], $2::uuid[]) AS t(sid, uid)`,
+      `INSERT INTO devices (user_id, device_id, name, kind)
+       SELECT uid, 1, 'Bench device', 'other' FROM unnest($1::uuid[]) AS t(uid)`,
+      [batch.map((u) => u.id)],
+    );
+    await pool.query(
+      `INSERT INTO sessions (id, user_id, expires_at, device_id)
+       SELECT sid, uid, now() + interval '1 day', 1 FROM unnest($1::uuid[], $2::uuid[]) AS t(sid, uid)`,
       [batch.map((u) => u.sid), batch.map((u) => u.id)],
     );
     for (const u of batch) {

@@ -58,7 +58,9 @@ async function rawInsertCeiling(
       while (performance.now() < until) {
         const n = ++seq;
         await pool.query(
-          'INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted) VALUES ($1, $2, $3, $4, $5)',
+          `INSERT INTO messages (sender_id, receiver_id, client_id, seq, message_encrypted,
+                                 receiver_device_id, sender_device_id, own, first_copy)
+           VALUES ($1, $2, $3, $4, $5, 1, 1, false, true)`,
           [s.id, r.id, `raw${n}`, n, body],
         );
         count++;
@@ -90,7 +92,7 @@ async function sendStatementRate(
           sessionId: s.sessionId,
           to,
           clientId: `st${++n}`,
-          body,
+          copies: [{ deviceId: 1, own: false, body }],
           now: new Date(),
           bucket: config.messaging.send,
           mailboxCap: config.messaging.maxPendingMessages,
@@ -246,7 +248,12 @@ async function endToEnd(
         }
         const body = Buffer.from(filler);
         body.writeDoubleBE(performance.now(), 0);
-        const message = { to, client_id: `m${++n}`, body: body.toString('base64') };
+        const message = {
+          to,
+          client_id: `m${++n}`,
+          messages: [{ device_id: 1, body: body.toString('base64') }],
+          own: [],
+        };
         let status: number;
         let id: number | undefined;
         if (mode === 'ws') {

@@ -16,7 +16,15 @@ import { messageService } from '../src/messages/service.js';
 import type { SendInput, SendOutcome } from '../src/messages/store.js';
 import { startTestApp, TEST_SECRETS, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, type Frame, makeUser, ORIGIN, WsClient } from './helpers/relay-data.js';
+import {
+  b64,
+  type DataUser,
+  type Frame,
+  makeUser,
+  ORIGIN,
+  sendBody,
+  WsClient,
+} from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -50,11 +58,9 @@ describe('group commit', () => {
       const ws = await WsClient.connect(t.baseUrl, alice.token);
       const stats = messageService(t.deps).groupCommit.stats;
       const fallbacksBefore = stats.fallbacks;
-      const messages = Array.from({ length: 20 }, (_, i) => ({
-        to: bob.username,
-        client_id: i === 7 ? 'poison' : randomUUID(),
-        body: b64(16),
-      }));
+      const messages = Array.from({ length: 20 }, (_, i) =>
+        sendBody(bob.username, { clientId: i === 7 ? 'poison' : randomUUID(), body: b64(16) }),
+      );
       const answers = await burst(ws, messages, 1);
       expect(answers.map((a) => a.status)).toEqual(
         messages.map((m) => (m.client_id === 'poison' ? 500 : 201)),
@@ -82,18 +88,14 @@ describe('group commit', () => {
     const sockets = await Promise.all(senders.map((s) => WsClient.connect(t.baseUrl, s.token)));
     // Each sender writes 60 frames in one burst, alternating recipients; the HTTP path adds more.
     const plan = senders.map((s) =>
-      Array.from({ length: 60 }, (_, i) => ({
-        to: (i % 2 ? carol : bob).username,
-        client_id: `${s.username}-${i}`,
-        body: b64(8),
-      })),
+      Array.from({ length: 60 }, (_, i) =>
+        sendBody((i % 2 ? carol : bob).username, { clientId: `${s.username}-${i}`, body: b64(8) }),
+      ),
     );
     const viaHttp = Array.from({ length: 10 }, (_, i) =>
-      t.api.post(
-        '/send_message',
-        { to: bob.username, client_id: `h${i}`, body: b64(8) },
-        { token: (senders[0] as DataUser).token },
-      ),
+      t.api.post('/send_message', sendBody(bob.username, { clientId: `h${i}`, body: b64(8) }), {
+        token: (senders[0] as DataUser).token,
+      }),
     );
     const answers = await Promise.all(plan.map((msgs, k) => burst(sockets[k] as WsClient, msgs, 1)));
     for (const r of await Promise.all(viaHttp)) expect(r.status).toBe(201);
@@ -135,15 +137,15 @@ describe('one batch, one statement', () => {
     ]);
     const gc = new GroupCommit(t.deps.pool, t.deps.logger);
     const now = new Date(t.deps.clock.now());
-    // Nine tokens and no refill worth counting: the tenth send on is rate-limited.
-    const bucket = { name: `batch_test_${randomBytes(3).toString('hex')}`, burst: 9, perSecond: 0.0001 };
+    // Ten tokens and no refill worth counting: the eleventh send on is rate-limited.
+    const bucket = { name: `batch_test_${randomBytes(3).toString('hex')}`, burst: 10, perSecond: 0.0001 };
     const send = (to: string, clientId: string, body: Buffer, extra: Partial<SendInput> = {}) =>
       gc.submit({
         senderId: alice.id,
         sessionId: alice.sessionId,
         to,
         clientId,
-        body,
+        copies: [{ deviceId: 1, own: false, body }],
         now,
         bucket,
         mailboxCap: 100,
@@ -153,19 +155,20 @@ describe('one batch, one statement', () => {
     // Submitted in one event-loop turn by one sender: one lane, one batch.
     const outcomes = await Promise.all([
       send(bob.username, 'a', x), // stored
-      send('nobody_here', 'b', x), // no such user (the ninth token)
+      send('nobody_here', 'b', x), // no such user (the tenth token)
       send(carol.username, 'c', x), // stored
       send(bob.username, 'd', x, { sessionId: randomUUID() }), // not its session: takes no token
       send(bob.username, 'a', x), // the same send again: a duplicate of the first
       send(bob.username, 'a', y), // the same client_id, another body: refused
       send(dave.username, 'e', x), // dave blocked alice: accepted, stored as a tombstone
+      send(bob.username, 'k', x, { copies: [2].map((deviceId) => ({ deviceId, own: false, body: x })) }), // stale
       send(bob.username, 'f', y), // stored
       send(erin.username, 'g', x, { mailboxCap: 1 }), // stored: erin's mailbox now holds 1
       send(erin.username, 'h', x, { mailboxCap: 1 }), // erin's mailbox is full
       send(zed.username, 'i', x), // no token left
       send(zed.username, 'j', x), // no token left
     ]);
-    expect(gc.stats).toEqual({ batches: 1, rows: 12, fallbacks: 0 });
+    expect(gc.stats).toEqual({ batches: 1, rows: 13, fallbacks: 0 });
     expect(outcomes.map((o) => o.kind)).toEqual([
       'stored',
       'no_recipient',
@@ -173,22 +176,28 @@ describe('one batch, one statement', () => {
       'session_revoked',
       'duplicate',
       'conflict',
-      'dropped',
+      'stored',
+      'stale_devices',
       'stored',
       'stored',
       'mailbox_full',
       'rate_limited',
       'rate_limited',
     ]);
-    const id = (o: SendOutcome | undefined) => (o && 'id' in o ? o.id : undefined);
+    const id = (o: SendOutcome | undefined) => (o && 'copies' in o ? o.copies[0]?.id : undefined);
     expect(id(outcomes[4])).toBe(id(outcomes[0]));
-    expect((outcomes[10] as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThan(0);
+    expect((outcomes[11] as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThan(0);
+    expect(outcomes[7]).toEqual({ kind: 'stale_devices', recipient: [1], own: [] });
+    // The blocked recipient's copy is a tombstone: no stream place, no receiver.
+    expect((outcomes[6] as Extract<SendOutcome, { kind: 'stored' }>).copies).toMatchObject([
+      { deviceId: 1, own: false, seq: null, receiverId: null },
+    ]);
     const got = await t.api.get('/get_messages', { token: bob.token });
-    // The two retries of client_id "a" took seqs 2 and 3 and stored nothing: the harmless gap a
-    // retry leaves (src/messages/store.ts), the same as one statement per send.
+    // The retries of client_id "a" are found before any seq is taken; the stale send took one
+    // (the device lists are read after the counters, migration 0071): the harmless gap.
     expect(got.body.messages.map((m: Frame) => [m.id, m.seq])).toEqual([
       [id(outcomes[0]), 1],
-      [id(outcomes[7]), 4],
+      [id(outcomes[8]), 3],
     ]);
     expect((await t.api.get('/get_messages', { token: erin.token })).body.messages).toHaveLength(1);
     expect((await t.api.get('/get_messages', { token: dave.token })).body.messages).toHaveLength(0);
@@ -225,7 +234,7 @@ describe('a relay killed mid-batch', () => {
           let next = 0;
           const sendOne = () => {
             const id = ++next;
-            const message = { to: receiver?.username, client_id: `${name}-${id}`, body: b64(64) };
+            const message = sendBody(receiver?.username ?? '', { clientId: `${name}-${id}`, body: b64(64) });
             ws.send(JSON.stringify({ type: 'send', id, message }));
           };
           ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token })));

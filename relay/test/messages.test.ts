@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepOnce } from '../src/jobs/retention.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, makeUser, newSession } from './helpers/relay-data.js';
+import { b64, type DataUser, makeUser, newSession, sendBody } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -20,8 +20,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const send = (from: DataUser, to: string, body = b64(100), client_id: string = randomUUID()) =>
-  t.api.post('/send_message', { to, client_id, body }, { token: from.token });
+const send = (from: DataUser, to: string, body = b64(100), clientId: string = randomUUID()) =>
+  t.api.post('/send_message', sendBody(to, { body, clientId }), { token: from.token });
 
 describe('contacts', () => {
   it('adds by username (case-insensitive), lists, and removes', async () => {
@@ -111,19 +111,21 @@ describe('send_message', () => {
     const cap = t.deps.config.limits.messageBytes;
     expect((await send(a, b.username, b64(cap))).status).toBe(201);
     const bad = [
-      { to: b.username, client_id: randomUUID(), body: b64(cap + 1) },
-      { to: b.username, client_id: randomUUID(), body: 'a b' },
-      { to: b.username, client_id: randomUUID(), body: '' },
-      { to: b.username, client_id: 'has space', body: b64(4) },
-      { to: b.username, client_id: 'x'.repeat(65), body: b64(4) },
-      { to: b.username, body: b64(4) },
-      { to: 5, client_id: 'a', body: b64(4) },
+      sendBody(b.username, { clientId: randomUUID(), body: b64(cap + 1) }),
+      sendBody(b.username, { clientId: randomUUID(), body: 'a b' }),
+      sendBody(b.username, { clientId: randomUUID(), body: '' }),
+      sendBody(b.username, { clientId: 'has space', body: b64(4) }),
+      sendBody(b.username, { clientId: 'x'.repeat(65), body: b64(4) }),
+      { to: b.username, messages: [{ device_id: 1, body: b64(4) }] },
+      { ...sendBody(b.username, { clientId: 'a', body: b64(4) }), to: 5 },
     ];
     for (const body of bad)
       expect((await t.api.post('/send_message', body, { token: a.token })).status).toBe(400);
+    // The whole request is bounded: DEVICE_LIMIT copies and DEVICE_LIMIT - 1 sync copies of the
+    // largest body fit, anything past sendBodyBytes is refused before it is parsed.
     const huge = await t.api.post(
       '/send_message',
-      { to: b.username, client_id: 'x', body: 'A'.repeat(cap * 2) },
+      sendBody(b.username, { clientId: 'x', body: 'A'.repeat(cap * 2 * 10) }),
       { token: a.token },
     );
     expect(huge.status).toBe(413);
@@ -211,7 +213,7 @@ describe('send_message checks the session inside its statement', () => {
       const other = await newSession(t, a.id);
       const post = (
         token: string,
-        body: unknown = { to: b.username, client_id: randomUUID(), body: b64(8) },
+        body: unknown = sendBody(b.username, { clientId: randomUUID(), body: b64(8) }),
       ) => two.api.post('/send_message', body, { token });
       expect((await post(a.token)).status).toBe(201);
       expect((await post(a.token, { to: b.username })).status).toBe(400); // live session: validation speaks
@@ -222,9 +224,11 @@ describe('send_message checks the session inside its statement', () => {
       expect(refused.body.error).toBe('session_revoked');
       // The session is checked before validation, the body limit, the recipient and the rate limit.
       expect((await post(a.token, { to: b.username })).body.error).toBe('session_revoked');
-      expect((await post(a.token, { to: 'nobody_here', client_id: 'x', body: b64(8) })).status).toBe(401);
+      expect((await post(a.token, sendBody('nobody_here', { clientId: 'x', body: b64(8) }))).status).toBe(
+        401,
+      );
       expect(
-        (await post(a.token, { to: b.username, client_id: 'x', body: 'A'.repeat(200_000) })).status,
+        (await post(a.token, sendBody(b.username, { clientId: 'x', body: 'A'.repeat(2_000_000) }))).status,
       ).toBe(401);
       // The other session still sends; logout-all ends it too, at once.
       expect((await post(other.token)).status).toBe(201);
@@ -255,11 +259,9 @@ describe('limits and retention', () => {
       const a = await makeUser(one);
       const b = await makeUser(one);
       const post = (app: TestApp) =>
-        app.api.post(
-          '/send_message',
-          { to: b.username, client_id: randomUUID(), body: b64(8) },
-          { token: a.token },
-        );
+        app.api.post('/send_message', sendBody(b.username, { clientId: randomUUID(), body: b64(8) }), {
+          token: a.token,
+        });
       expect((await post(one)).status).toBe(201);
       expect((await post(two)).status).toBe(201);
       expect((await post(one)).status).toBe(201);
@@ -270,11 +272,9 @@ describe('limits and retention', () => {
       // Another user is not affected; one second refills one token.
       expect(
         (
-          await one.api.post(
-            '/send_message',
-            { to: a.username, client_id: 'x1', body: b64(8) },
-            { token: b.token },
-          )
+          await one.api.post('/send_message', sendBody(a.username, { clientId: 'x1', body: b64(8) }), {
+            token: b.token,
+          })
         ).status,
       ).toBe(201);
       t.clock.advance(1000);
@@ -295,11 +295,9 @@ describe('limits and retention', () => {
     try {
       const [a, c, b] = [await makeUser(small), await makeUser(small), await makeUser(small)];
       const post = (from: DataUser) =>
-        small.api.post(
-          '/send_message',
-          { to: b.username, client_id: randomUUID(), body: b64(8) },
-          { token: from.token },
-        );
+        small.api.post('/send_message', sendBody(b.username, { clientId: randomUUID(), body: b64(8) }), {
+          token: from.token,
+        });
       const ids: number[] = [];
       for (let i = 0; i < 10; i++) ids.push((await post(i % 2 ? a : c)).body.id);
       const full = await post(a);
@@ -326,11 +324,9 @@ describe('limits and retention', () => {
     try {
       const [a, b] = [await makeUser(small), await makeUser(small)];
       const post = () =>
-        small.api.post(
-          '/send_message',
-          { to: b.username, client_id: randomUUID(), body: b64(8) },
-          { token: a.token },
-        );
+        small.api.post('/send_message', sendBody(b.username, { clientId: randomUUID(), body: b64(8) }), {
+          token: a.token,
+        });
       const ids: number[] = [];
       for (let i = 0; i < 10; i++) ids.push((await post()).body.id);
       expect((await post()).status).toBe(409);

@@ -10,7 +10,7 @@ import type { RelayEvent } from '../src/notify/notifier.js';
 import { PgNotifier } from '../src/notify/pg-notifier.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, makeUser, WsClient } from './helpers/relay-data.js';
+import { b64, makeUser, sendBody, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -120,23 +120,23 @@ describe('PgNotifier', () => {
         sessionId: alice.sessionId,
         to: bob.username,
         clientId: randomUUID(),
-        body: Buffer.from('lost notify'),
+        copies: [{ deviceId: 1, own: false, body: Buffer.from('lost notify') }],
         now: new Date(t.clock.now()),
         bucket: t.deps.config.messaging.send,
         mailboxCap: 100,
       });
       if (stored.kind !== 'stored') throw new Error(stored.kind);
       await until(() => events.some((e) => e.kind === 'resync'));
-      expect((await ws.next((f) => f.type === 'message')).id).toBe(stored.id);
+      expect((await ws.next((f) => f.type === 'message')).id).toBe(stored.copies[0]?.id);
       // Live delivery works again through the new connection.
       const next = await t.api.post(
         '/send_message',
-        { to: bob.username, client_id: randomUUID(), body: b64(10) },
+        sendBody(bob.username, { clientId: randomUUID(), body: b64(10) }),
         { token: alice.token },
       );
       await ws.collect((f) => f.type === 'message', 2);
       expect(ws.frames.filter((f) => f.type === 'message').map((f) => f.id)).toEqual([
-        stored.id,
+        stored.copies[0]?.id,
         next.body.id,
       ]);
     } finally {

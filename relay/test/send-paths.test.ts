@@ -2,12 +2,20 @@
 // spec/ws-frames.schema.json): one table of cases — validation errors, size limits,
 // idempotency by client_id, the rate limit — run over both paths, which must give the same
 // status, error code and result; and the rate limit is ONE bucket whichever path spends it.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, type Frame, makeUser, WsClient } from './helpers/relay-data.js';
+import {
+  addDevice,
+  b64,
+  type DataUser,
+  type Frame,
+  makeUser,
+  newSession,
+  sendBody,
+  WsClient,
+} from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -84,12 +92,12 @@ const shape = (a: Answer) =>
     ? { status: a.status, error: a.body.error, retry: a.body.retry_after_seconds }
     : { status: a.status, duplicate: a.body.duplicate, acked: a.body.acked };
 
-const msg = (to: DataUser, extra: Record<string, unknown> = {}) => ({
-  to: to.username,
-  client_id: randomUUID(),
-  body: b64(16),
-  ...extra,
-});
+/** A send to `to`'s device 1; `extra` replaces top-level fields, or (`body`) the copy's body. */
+const msg = (to: DataUser, extra: Record<string, unknown> = {}) => {
+  const { body, ...rest } = extra;
+  const m = sendBody(to.username, { body: b64(16) });
+  return { ...m, ...(body === undefined ? {} : { messages: [{ device_id: 1, body }] }), ...rest };
+};
 
 const cases: Case[] = [
   {
@@ -99,7 +107,35 @@ const cases: Case[] = [
   },
   ...(
     [
-      ['missing to', () => ({ client_id: 'a', body: b64(4) })],
+      ['missing to', () => ({ client_id: 'a', messages: [{ device_id: 1, body: b64(4) }] })],
+      ['the old one-body form', (to: DataUser) => ({ to: to.username, client_id: 'a', body: b64(4) })],
+      ['no copies', (to: DataUser) => msg(to, { messages: [] })],
+      [
+        'two copies for one device',
+        (to: DataUser) => msg(to, { messages: [1, 1].map((device_id) => ({ device_id, body: b64(4) })) }),
+      ],
+      [
+        'two sync copies for one device',
+        (to: DataUser) => msg(to, { own: [2, 2].map((device_id) => ({ device_id, body: b64(4) })) }),
+      ],
+      [
+        'more copies than DEVICE_LIMIT',
+        (to: DataUser) =>
+          msg(to, { messages: [1, 2, 3, 4, 5, 6].map((device_id) => ({ device_id, body: b64(4) })) }),
+      ],
+      ['a device id 0', (to: DataUser) => msg(to, { messages: [{ device_id: 0, body: b64(4) }] })],
+      [
+        'a device id past 2^31 - 1',
+        (to: DataUser) => msg(to, { messages: [{ device_id: 2 ** 31, body: b64(4) }] }),
+      ],
+      [
+        'a copy with an unknown field',
+        (to: DataUser) => msg(to, { messages: [{ device_id: 1, body: b64(4), x: 1 }] }),
+      ],
+      [
+        'a copy body over MAX_MESSAGE_BYTES in a sync copy',
+        (to: DataUser) => msg(to, { own: [{ device_id: 2, body: b64(1025) }] }),
+      ],
       ['unknown field', (to: DataUser) => msg(to, { extra: 1 })],
       ['client_id with a bad character', (to: DataUser) => msg(to, { client_id: 'a b' })],
       ['client_id too long', (to: DataUser) => msg(to, { client_id: 'a'.repeat(65) })],
@@ -126,7 +162,7 @@ const cases: Case[] = [
   {
     name: 'no such recipient',
     run: async (p) =>
-      shape(await p.send(t, await makeUser(t), { to: 'nobody_here_1', client_id: 'x', body: b64(4) })),
+      shape(await p.send(t, await makeUser(t), sendBody('nobody_here_1', { clientId: 'x', body: b64(4) }))),
     expected: { status: 404, error: 'not_found' },
   },
   {
@@ -146,9 +182,134 @@ const cases: Case[] = [
       const [a, b] = [await makeUser(t), await makeUser(t)];
       const m = msg(b);
       await p.send(t, a, m);
-      return shape(await p.send(t, a, { ...m, body: b64(16) }));
+      return shape(await p.send(t, a, { ...m, messages: [{ device_id: 1, body: b64(16) }] }));
     },
     expected: { status: 409, error: 'client_id_reused' },
+  },
+  {
+    name: 'the same client_id for another copy set is refused (a copy added)',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const m = msg(b);
+      await p.send(t, a, m);
+      await addDevice(t, b);
+      const more = { ...m, messages: [...m.messages, { device_id: 2, body: b64(16) }] };
+      return shape(await p.send(t, a, more));
+    },
+    expected: { status: 409, error: 'client_id_reused' },
+  },
+  {
+    name: 'a stale recipient device list: 409 with the current lists, nothing stored, no copy delivered',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const b2 = await addDevice(t, b);
+      const a2 = await addDevice(t, a);
+      const stale = await p.send(t, a, { ...msg(b), own: [{ device_id: a2.deviceId, body: b64(8) }] });
+      const stored = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [
+        a.id,
+      ]);
+      const inboxes = await Promise.all(
+        [b, b2, a2].map(
+          async (u) => (await t.api.get('/get_messages', { token: u.token })).body.messages.length,
+        ),
+      );
+      return [shape(stale), stale.body.devices, stored.rows[0].n, inboxes];
+    },
+    expected: [{ status: 409, error: 'stale_devices' }, { recipient: [1, 2], own: [2] }, 0, [0, 0, 0]],
+  },
+  {
+    name: 'a stale own device list (a sync copy missing): 409, nothing stored',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      await addDevice(t, a);
+      const stale = await p.send(t, a, msg(b));
+      const stored = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [
+        a.id,
+      ]);
+      return [shape(stale), stale.body.devices, stored.rows[0].n];
+    },
+    expected: [{ status: 409, error: 'stale_devices' }, { recipient: [1], own: [2] }, 0],
+  },
+  {
+    name: 'a copy for a removed or unknown device, or a sync copy for the sending device itself: 409',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const b2 = await addDevice(t, b);
+      await t.deps.pool.query(
+        `UPDATE devices SET removed_at = now(), removed_reason = 'unlinked' WHERE user_id = $1 AND device_id = $2`,
+        [b.id, b2.deviceId],
+      );
+      const removed = await p.send(t, a, {
+        ...msg(b),
+        messages: [1, 2].map((device_id) => ({ device_id, body: b64(8) })),
+      });
+      const self = await p.send(t, a, { ...msg(b), own: [{ device_id: 1, body: b64(8) }] });
+      return [shape(removed), removed.body.devices, shape(self), self.body.devices];
+    },
+    expected: [
+      { status: 409, error: 'stale_devices' },
+      { recipient: [1], own: [] },
+      { status: 409, error: 'stale_devices' },
+      { recipient: [1], own: [] },
+    ],
+  },
+  {
+    name: 'after a stale answer the whole set is resent with the same client_id and stored once',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      await addDevice(t, b);
+      const m = msg(b);
+      const stale = await p.send(t, a, m);
+      const full = { ...m, messages: [1, 2].map((device_id) => ({ device_id, body: b64(8) })) };
+      const stored = await p.send(t, a, full);
+      const again = await p.send(t, a, full);
+      return [
+        shape(stale),
+        shape(stored),
+        stored.body.copies.map((c: { device_id: number; own: boolean }) => [c.device_id, c.own]),
+        shape(again),
+        again.body.copies.map((c: { id: number }) => c.id).join() ===
+          stored.body.copies.map((c: { id: number }) => c.id).join(),
+        again.body.id === stored.body.copies[0].id,
+      ];
+    },
+    expected: [
+      { status: 409, error: 'stale_devices' },
+      { status: 201, duplicate: false },
+      [
+        [1, false],
+        [2, false],
+      ],
+      { status: 200, duplicate: true },
+      true,
+      true,
+    ],
+  },
+  {
+    name: 'a send to the own username',
+    run: async (p) => {
+      const a = await makeUser(t);
+      return shape(await p.send(t, a, msg(a)));
+    },
+    expected: { status: 400, error: 'invalid_request' },
+  },
+  {
+    name: 'a session not bound to a device yet: 409 device_required for send and ack, nothing stored',
+    run: async (p) => {
+      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const bare = { ...a, ...(await newSession(t, a.id, { deviceId: null })) };
+      const sent = await http.send(t, b, msg(a));
+      if (p === socket) {
+        // A device-less session gets no socket at all.
+        const ws = await WsClient.open(t.baseUrl);
+        ws.send({ type: 'auth', token: bare.token });
+        return [await ws.closed(), sent.status];
+      }
+      const send = await p.send(t, bare, msg(b));
+      const ack = await p.ack(t, bare, { ids: [sent.body.id] });
+      return [shape(send), shape(ack)];
+    },
+    expected: 'per path',
   },
   {
     name: 'a full mailbox',
@@ -190,9 +351,21 @@ const cases: Case[] = [
   ),
 ];
 
+/** Expectations that differ by path (the socket has no device-less form: it is never opened). */
+const perPath: Record<string, Record<string, unknown>> = {
+  'a session not bound to a device yet: 409 device_required for send and ack, nothing stored': {
+    HTTP: [
+      { status: 409, error: 'device_required' },
+      { status: 409, error: 'device_required' },
+    ],
+    WebSocket: [4409, 201],
+  },
+};
+
 describe.each([http, socket])('the send and ack cases over $name', (path) => {
   it.each(cases)('$name', async (c) => {
-    expect(await c.run(path)).toEqual(c.expected);
+    const expected = c.expected === 'per path' ? perPath[c.name]?.[path.name] : c.expected;
+    expect(await c.run(path)).toEqual(expected);
   });
 });
 

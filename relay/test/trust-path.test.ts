@@ -7,7 +7,7 @@ import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp, registerUser, type TestUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { identityFields, identityFor } from './helpers/identity.js';
-import { b64, makeUser, newSession, WsClient } from './helpers/relay-data.js';
+import { b64, makeUser, newSession, sendBody, WsClient } from './helpers/relay-data.js';
 import { totpAt } from './helpers/totp-reference.js';
 
 let db: TestDatabase;
@@ -120,7 +120,7 @@ describe('the owner is told when the identity key is replaced', () => {
     // session has it, it has seen everything before it — and no identity_replaced.
     const sent = await t.api.post(
       '/send_message',
-      { to: owner.username, client_id: 'after-change', body: b64(40) },
+      sendBody(owner.username, { clientId: 'after-change', body: b64(40) }),
       { token: peer.token },
     );
     expect(sent.status).toBe(201);
@@ -375,14 +375,14 @@ describe('blocking', () => {
     const pestWs = await WsClient.connect(t.baseUrl, pest.token, 0);
     const dropped = await t.api.post(
       '/send_message',
-      { to: owner.username, client_id: 'blocked-1', body: b64(40) },
+      sendBody(owner.username, { clientId: 'blocked-1', body: b64(40) }),
       { token: pest.token },
     );
     expect([dropped.status, dropped.body.duplicate]).toEqual([201, false]);
     expect(dropped.body.id).toBeGreaterThan(0);
     const retry = await t.api.post(
       '/send_message',
-      { to: owner.username, client_id: 'blocked-1', body: b64(40) },
+      sendBody(owner.username, { clientId: 'blocked-1', body: b64(40) }),
       { token: pest.token },
     );
     expect([retry.status, retry.body.id, retry.body.duplicate]).toEqual([200, dropped.body.id, true]);
@@ -399,7 +399,7 @@ describe('blocking', () => {
     // A later message from a friend is the barrier: the owner has seen everything before it.
     const ok = await t.api.post(
       '/send_message',
-      { to: owner.username, client_id: 'friend-1', body: b64(40) },
+      sendBody(owner.username, { clientId: 'friend-1', body: b64(40) }),
       { token: friend.token },
     );
     await ownerWs.next((f) => f.type === 'message' && f.id === ok.body.id);
@@ -417,7 +417,7 @@ describe('blocking', () => {
     expect((await t.api.delete(`/blocks/${pest.username}`, { token: owner.token })).status).toBe(404);
     const after = await t.api.post(
       '/send_message',
-      { to: owner.username, client_id: 'after-unblock', body: b64(40) },
+      sendBody(owner.username, { clientId: 'after-unblock', body: b64(40) }),
       { token: pest.token },
     );
     expect(after.status).toBe(201);
@@ -452,11 +452,9 @@ describe('message requests produce no delivery receipt', () => {
     const owner = await makeUser(t, 'requested');
     const stranger = await makeUser(t, 'prober');
     const send = (client_id: string) =>
-      t.api.post(
-        '/send_message',
-        { to: owner.username, client_id, body: b64(40) },
-        { token: stranger.token },
-      );
+      t.api.post('/send_message', sendBody(owner.username, { clientId: client_id, body: b64(40) }), {
+        token: stranger.token,
+      });
     const probe = await send('probe-1');
     const accepted = await send('accepted-1');
     const strangerWs = await WsClient.connect(t.baseUrl, stranger.token, 0);

@@ -14,7 +14,7 @@ import { CLOSE, type ControlFrame, parseClientFrame } from '../src/ws/frames.js'
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { SPEC_PATH } from './helpers/openapi.js';
-import { b64, makeUser, WsClient } from './helpers/relay-data.js';
+import { b64, makeUser, sendBody, WsClient } from './helpers/relay-data.js';
 
 const SCHEMA_PATH = resolve(SPEC_PATH, '..', 'ws-frames.schema.json');
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as {
@@ -57,7 +57,7 @@ describe('spec/ws-frames.schema.json', () => {
     ['catch_up, largest cursor', { type: 'catch_up', cursor: MAX }],
     ['catch_up, no cursor', { type: 'catch_up' }],
     ['catch_up, cursor a string', { type: 'catch_up', cursor: '1' }],
-    ['send', { type: 'send', id: 1, message: { to: 'bob', client_id: 'c', body: 'AAAA' } }],
+    ['send', { type: 'send', id: 1, message: sendBody('bob', { clientId: 'c', body: 'AAAA' }) }],
     ['send, any message (checked by the route)', { type: 'send', id: 0, message: 5 }],
     ['send, null message', { type: 'send', id: 0, message: null }],
     ['send, no message', { type: 'send', id: 1 }],
@@ -97,13 +97,25 @@ describe('spec/ws-frames.schema.json', () => {
     const at = new Date().toISOString();
     const built: (StreamItem | ControlFrame)[] = [
       { type: 'ready', cursor: 0 },
-      { type: 'message', seq: 1, id: 1, from: 'alice', body: 'AAAA', created_at: at },
+      { type: 'message', seq: 1, id: 1, from: 'alice', from_device: 1, body: 'AAAA', created_at: at },
+      { type: 'devices_changed', seq: 5, created_at: at },
       { type: 'key_change', seq: 2, username: 'bob', created_at: at },
       { type: 'delivered', seq: 3, message_id: 4, client_id: 'c1', to: 'bob', created_at: at },
       { type: 'identity_replaced', seq: 4, created_at: at },
       { type: 'prekeys_low', remaining: 3, remaining_pq: 0 },
       { type: 'error', error: 'not_ready', message: 'wait for ready' },
-      { type: 'response', id: 1, status: 201, body: { id: 1, created_at: at, duplicate: false } },
+      {
+        type: 'response',
+        id: 1,
+        status: 201,
+        body: { id: 1, created_at: at, duplicate: false, copies: [{ device_id: 1, own: false, id: 1 }] },
+      },
+      {
+        type: 'response',
+        id: 4,
+        status: 409,
+        body: { error: 'stale_devices', message: 'm', devices: { recipient: [1, 2], own: [] } },
+      },
       { type: 'response', id: 2, status: 200, body: { acked: 1, photos_acked: 0 } },
       {
         type: 'response',
@@ -141,7 +153,7 @@ describe('frames a real relay sends', () => {
       ws.send({ ...frame, id });
       return ws.next((f) => f.type === 'response' && f.id === id);
     };
-    const m = { to: bob.username, client_id: randomUUID(), body: b64(16) };
+    const m = sendBody(bob.username, { clientId: randomUUID(), body: b64(16) });
     const sent = await request(a, 1, { type: 'send', message: m });
     expect(sent.status).toBe(201);
     expect((await request(a, 2, { type: 'send', message: m })).status).toBe(200);

@@ -15,6 +15,7 @@ import {
   makeUser,
   newSession,
   ORIGIN,
+  sendBody,
   streamBarrier,
   WsClient,
 } from './helpers/relay-data.js';
@@ -43,11 +44,9 @@ async function sendVia(
   body = b64(40),
   clientId: string = randomUUID(),
 ) {
-  const res = await app.api.post(
-    '/send_message',
-    { to: to.username, client_id: clientId, body },
-    { token: from.token },
-  );
+  const res = await app.api.post('/send_message', sendBody(to.username, { clientId, body }), {
+    token: from.token,
+  });
   expect(res.status).toBe(201);
   return { id: res.body.id as number, body, clientId };
 }
@@ -268,6 +267,13 @@ describe('revocation through the real routes', () => {
       const user = await registerUser(t.api, t.clock, `wsrev_${randomUUID().slice(0, 8)}`);
       const second = await loginNextStep(t.api, t.clock, user);
       expect(second.status).toBe(200);
+      // Both sessions on one device (as POST /keys binds them): a socket needs a device.
+      await t.deps.pool.query(
+        `WITH d AS (INSERT INTO devices (user_id, device_id, name, kind)
+                    SELECT id, 1, 'Test device 1', 'other' FROM users WHERE username = $1 RETURNING user_id)
+         UPDATE sessions s SET device_id = 1 FROM d WHERE s.user_id = d.user_id`,
+        [user.username],
+      );
       const ws1 = await WsClient.connect(t.baseUrl, user.access);
       const ws2 = await WsClient.connect(other.baseUrl, second.body.access_token);
       expect((await t.api.post('/logout', undefined, { token: user.access })).status).toBe(204);

@@ -300,6 +300,8 @@ export const en = {
   'error.key_change_unacknowledged': 'Sending is paused: review the security key change first.',
   'error.verification_required':
     'This contact was verified: scan the code of the new key, or choose “Accept without verifying”.',
+  'error.device_removed':
+    'This device was unlinked from your account. Erase it, or link it again from your other device.',
   'error.safety_mismatch': 'The safety numbers do not match.',
   'error.cancelled': 'Cancelled.',
   // ── notices (AppNotice) ──
@@ -385,6 +387,80 @@ export const en = {
   'passkey.saved': 'The app is now locked with your passkey.',
   'settings.lockLaterNote':
     'What this device stored before the lock (messages, keys) may stay readable in the browser’s files for a while, until the browser reuses that space. For full protection, choose a passphrase when you create an account.',
+  'error.link_invalid':
+    'This is not a link code of your account, or it is no longer open. Show a new code on the new device.',
+  'error.link_mismatch':
+    'This code does not match the device that opened it. Nothing was sent. Show a new code on the new device and scan it again.',
+  'error.link_expired': 'This link code has expired. Show a new code on the new device.',
+  'error.link_used': 'This link code has already been used. Show a new code on the new device.',
+  'error.link_wrong_account':
+    'The other device belongs to a different account, or its keys are not this account’s. Nothing was linked.',
+  'error.device_limit':
+    'Your account already has the most devices it can have (5). Remove one in Settings → Devices, then try again.',
+  'error.reauth_required': 'Confirm with a code from your authenticator app.',
+  'device.kind.phone': 'phone',
+  'device.kind.tablet': 'tablet',
+  'device.kind.desktop': 'computer',
+  'device.kind.other': 'device',
+  'link.choiceTitle': 'Your account is already set up on another device',
+  'link.choiceExplain':
+    'Link this device to your phone or computer where you use Secure Drop: your contacts, their verified marks and your recent messages come over, and nobody is told anything changed.',
+  'link.choiceHistory':
+    'This device also holds messages under older keys. Linking keeps them as a read-only archive.',
+  'link.link': 'Link to your other device',
+  'link.startOver': 'Start over',
+  'link.startOverExplain':
+    'Only if you no longer have any other device: this device gets new keys, your other devices are removed from the account, and every contact is told that your security key changed.',
+  'link.startOverTitle': 'Start over with new keys?',
+  'link.startOverWarning':
+    'Your contacts will see that your security key changed, and those who verified you will have to verify you again. Your other devices will be removed from the account. Messages on them are not copied here.',
+  'link.startOverConfirm': 'Start over with new keys',
+  'view.link.title': 'Link this device',
+  'link.scanThis':
+    'On your other device, open Settings → Linked devices → Link a new device, and scan this code.',
+  'link.qrLabel': 'Link code of this device',
+  'link.thisDevice': 'This device appears there as: {name} ({kind})',
+  'link.expiresIn': 'The code expires in {time}.',
+  'link.expired': 'This code has expired.',
+  'link.newCode': 'Show a new code',
+  'link.waiting': 'Waiting for your other device…',
+  'link.importing': 'Linking: bringing over your contacts and messages…',
+  'link.back': 'Back',
+  'devices.title': 'Linked devices',
+  'devices.label': 'Your devices',
+  'devices.explain':
+    'Each device here reads and sends your messages as you, with the same security key: your contacts see no difference. At most 5.',
+  'devices.thisDevice': 'this device',
+  'devices.dates': 'Linked {created} · last seen {seen}',
+  'devices.datesNew': 'Linked {created}',
+  'devices.remove': 'Remove',
+  'devices.removeOf': 'Remove {name}',
+  'devices.removeTitle': 'Remove {name}?',
+  'devices.removeExplain':
+    'It is signed out and receives nothing more. What it already stored stays on it until it is erased there.',
+  'devices.removeSelfExplain':
+    'This device is signed out and receives nothing more. Its history stays here until you erase it.',
+  'devices.removeConfirm': 'Remove device',
+  'devices.removeCode': 'Code from your authenticator app',
+  'devices.removed': '{name} was removed.',
+  'devices.link': 'Link a new device',
+  'devices.linkTitle': 'Link a new device',
+  'devices.linkExplain':
+    'On the new device, log in to your account and choose “Link to your other device”. Then scan the code it shows.',
+  'devices.scanCamera': 'Scan with the camera',
+  'devices.fileOption': 'Use a picture of the code instead',
+  'devices.fileNote':
+    'Only a picture you took yourself of your new device’s screen. Never use a link code someone sent you: linking it would give them your account — your contacts and your messages.',
+  'devices.scanFile': 'Choose an image',
+  'devices.checking': 'Checking the code…',
+  'devices.confirmTitle': 'Link this device?',
+  'devices.confirmExplain':
+    '“{name}” ({kind}) asks to join your account. It will read and send your messages as you. Link it only if it is your own device and you see this code on it now.',
+  'devices.codeExpires': 'The code expires in {time}.',
+  'devices.sendHistory': 'Also send recent history (last 200 messages per chat)',
+  'devices.sendHistoryHint': 'Photos are not sent.',
+  'devices.confirm': 'Link device',
+  'devices.linked': '“{name}” is linked. It finishes setting up by itself.',
 } as const satisfies Record<string, Message>;
 
 export type MessageKey = keyof typeof en;

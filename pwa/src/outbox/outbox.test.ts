@@ -8,11 +8,18 @@
 import { describe, expect, it } from 'vitest';
 import type { AppErrorCode } from '../state/types.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import { freshName, type RelayUser, registerNamed, registerOnRelay } from '../test/relay.ts';
+import {
+  freshName,
+  type RelayUser,
+  registerNamed,
+  registerWithDevice,
+  toDevice1,
+  withDevice,
+} from '../test/relay.ts';
 import { RelayApi } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
 import { Outbox } from './outbox.ts';
-import type { OutboxItem, StoredMessage } from './records.ts';
+import type { OutboxItem, SealedWire, StoredMessage } from './records.ts';
 
 /** Client ids (from the test ciphertext `cipher(<id>)#n`) in `user`'s mailbox, in relay order. */
 async function mailbox(user: RelayUser): Promise<string[]> {
@@ -28,14 +35,15 @@ function relay(sender: RelayUser) {
   return {
     calls,
     state,
-    send: async (item: OutboxItem, wire: Uint8Array) => {
+    send: async (item: OutboxItem, sealed: SealedWire) => {
+      const wire = sealed as Uint8Array;
       calls.push(item.id);
       if (state.offline) {
         unreachable.http.setTokens({ accessToken: sender.api.http.accessToken ?? '', refreshToken: '' });
-        await unreachable.sendMessage(item.contact, item.id, wire);
+        await unreachable.sendMessage(item.contact, item.id, toDevice1(wire));
         throw new Error('unreachable relay answered');
       }
-      const res = await sender.api.sendMessage(item.contact, item.id, wire);
+      const res = await sender.api.sendMessage(item.contact, item.id, toDevice1(wire));
       if (state.loseAnswer) {
         state.loseAnswer = false;
         throw new ApiError(0, 'network', 'connection reset');
@@ -48,8 +56,8 @@ function relay(sender: RelayUser) {
 async function setup() {
   const name = `outbox-${crypto.randomUUID()}`;
   const storage = await openIdbStorage(name);
-  const sender = await registerOnRelay('obx');
-  const bob = await registerOnRelay('bob');
+  const sender = await registerWithDevice('obx');
+  const bob = await registerWithDevice('bob');
   const r = relay(sender);
   const changes: StoredMessage[] = [];
   let encryptions = 0;
@@ -151,7 +159,7 @@ describe('Outbox', () => {
       error: 'not_found',
     });
     // The name exists from now on, so a2 WOULD be accepted if the outbox sent it.
-    const alice = await registerNamed(aliceName);
+    const alice = await withDevice(await registerNamed(aliceName));
     await enqueue('a2', aliceName, 3);
     await outbox.flush();
     expect(await mailbox(alice)).not.toContain('a2'); // waits behind the failed a1

@@ -7,10 +7,12 @@
 import type { AppErrorCode, DeliveryState } from '../state/types.ts';
 import { type Storage, StorageLockedError, type WriteOp } from '../storage/storage.ts';
 import { ApiError } from '../transport/errors.ts';
-import { type OutboxItem, RECORD, type StoredMessage } from './records.ts';
+import { type OutboxItem, RECORD, type SealedWire, type StoredMessage } from './records.ts';
 
 interface SendResult {
   readonly relayId: number;
+  /** Writes stored with the "sent" state (e.g. the copy ids of a fan-out send). */
+  readonly extra?: WriteOp[];
 }
 
 export interface OutboxDeps {
@@ -18,10 +20,10 @@ export interface OutboxDeps {
   /** Encrypts the item; must store `persist(wire)` with the new ratchet state. */
   encrypt(
     item: OutboxItem,
-    persist: (wire: Uint8Array) => WriteOp[],
+    persist: (wire: SealedWire) => WriteOp[],
     signal: AbortSignal,
-  ): Promise<Uint8Array>;
-  send(item: OutboxItem, wire: Uint8Array): Promise<SendResult>;
+  ): Promise<SealedWire>;
+  send(item: OutboxItem, wire: SealedWire): Promise<SendResult>;
   /**
    * Called before stored ciphertext is sent again: throws (e.g. key_change_unacknowledged)
    * when it may no longer be sent — it was sealed for a key the contact no longer has.
@@ -155,12 +157,12 @@ export class Outbox {
         await this.deps.beforeResend?.(item);
         await this.setState(item, 'sending', undefined);
       }
-      const { relayId } = await this.deps.send(item, wire);
+      const { relayId, extra = [] } = await this.deps.send(item, wire);
       await this.setState(
         item,
         'sent',
         undefined,
-        [{ kind: 'delete', key: RECORD.outbox(item.id) }],
+        [{ kind: 'delete', key: RECORD.outbox(item.id) }, ...extra],
         relayId,
       );
       return 'sent';

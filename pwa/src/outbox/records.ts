@@ -1,5 +1,6 @@
 // Stored shapes of chat history and the outbox (the encrypted Storage holds them; views get
 // the ChatMessage projection from src/state). Record names hold only random ids.
+import type { SealedSend } from '../secure/session-manager.ts';
 import type { AppErrorCode, DeliveryState, PhotoInfo } from '../state/types.ts';
 
 export const RECORD = {
@@ -10,13 +11,26 @@ export const RECORD = {
   /** Prepared photo bytes waiting in the outbox. */
   outgoingPhoto: (messageId: string) => `outphoto:${messageId}`,
   chatMeta: (chatId: string) => `chatmeta:${chatId}`,
+  /**
+   * The relay id of one copy of a sent message → the message id: a delivered item names the
+   * copy it is about (spec §16: one delivered per recipient copy acked).
+   */
+  copy: (relayId: number) => `copy:${relayId}`,
 } as const;
+
+/**
+ * What an outbox item holds once encrypted: the sealed set of every device's copy (spec §16) —
+ * or, in a store from before linked devices, the single ciphertext sealed for device 1.
+ */
+export type SealedWire = SealedSend | Uint8Array;
 
 export interface StoredPhoto extends PhotoInfo {
   readonly blobId: string | null;
   readonly ciphertextSha256: Uint8Array | null;
   readonly thumbnail: Uint8Array;
-  /** Incoming photos: the keys that open the blob (spec §10), until it is downloaded. */
+  /** Received (or synced) photos: the v3 photo key that opens the blob (spec §10), until it is downloaded. */
+  readonly photoKey?: Uint8Array;
+  /** A version 2 photo stored before linked devices (its keys came from the message key). */
   readonly messageKey?: Uint8Array;
   readonly header?: Uint8Array;
 }
@@ -36,8 +50,15 @@ export interface StoredMessage {
    * (spec/protocol.md §9.1), for outgoing ones ours. Orders the chat.
    */
   readonly at: number;
-  /** Incoming: the sender's per-conversation order number (from inside the ciphertext). */
+  /**
+   * The sender's per-conversation order number (from inside the ciphertext): incoming
+   * messages, and ours synced from another of our devices (spec §16).
+   */
   readonly order?: number;
+  /** The sending device, when it is known (ties of sentAt and order are broken by it, spec §16). */
+  readonly fromDevice?: number;
+  /** Ours, sent from another device of this account (a sync copy, spec §16). */
+  readonly synced?: true;
   /** Incoming: when the relay received it (its created_at) — shown only as "received at". */
   readonly receivedAt?: number;
   /** When this device stored it (orders unread counts). */
@@ -57,7 +78,7 @@ export interface OutboxItem {
   readonly kind: 'text' | 'photo';
   readonly createdAt: number;
   /** The encrypted message once made; a retry resends these same bytes. */
-  readonly wire: Uint8Array | null;
+  readonly wire: SealedWire | null;
   /**
    * The relay's client_id when it is not `id`: a message re-sealed for a contact's new key
    * after a key change gets a new one (`<id>_r<n>`), or the relay would answer the resend as a

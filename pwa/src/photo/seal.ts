@@ -1,11 +1,17 @@
-// Photo encryption glue over crypto-core (spec/protocol.md §10): the blob is C2SP-chunked
-// under a key derived from the carrying message's key and bound to its header; the metadata
-// (type, size, digest, relay blob id, thumbnail) is the plaintext of that message.
+// Photo encryption glue over crypto-core (spec/protocol.md §10, photo message v3): the blob is
+// C2SP-chunked under a RANDOM 32-byte photo key, so it is uploaded once and the same photo
+// message — key, digest, relay blob id, type, size, thumbnail — goes in every device's copy
+// (spec §16 "photos upload once"); the digest in the message binds the blob.
 //
 // Sealing goes through crypto-core's streaming photo encryptor a piece at a time and hands
 // each piece of ciphertext to a Blob as it is made: no padded copy of the photo and no
 // contiguous ciphertext beside it, so a 25 MB photo is not held twice (pwa/BENCHMARKS.md).
-import { createPhotoEncryptor, decryptPhoto, photoCiphertextLength } from '@secure-drop/crypto-core/photo';
+import {
+  createPhotoEncryptor,
+  decryptPhoto,
+  generatePhotoKey,
+  photoCiphertextLength,
+} from '@secure-drop/crypto-core/photo';
 import {
   decodePhotoMetadata,
   encodePhotoMetadata,
@@ -13,10 +19,8 @@ import {
 } from '@secure-drop/crypto-core/photo-metadata';
 import type { PreparedPhoto } from './prepare.ts';
 
-export interface PhotoMessageKeys {
-  readonly messageKey: Uint8Array;
-  readonly header: Uint8Array;
-}
+/** spec §10.1 v3: photoKey = 32 random bytes from a CSPRNG, fresh per photo. */
+export const newPhotoKey = (): Uint8Array => generatePhotoKey();
 
 /** A sealed photo: the blob the relay stores, and what its metadata must say about it. */
 export interface SealedPhoto {
@@ -38,8 +42,8 @@ const PIECE_BYTES = 1024 * 1024;
 
 const asBlobPart = (bytes: Uint8Array) => bytes as Uint8Array<ArrayBuffer>;
 
-export async function sealPhoto(keys: PhotoMessageKeys, photo: PreparedPhoto): Promise<SealedPhoto> {
-  const enc = createPhotoEncryptor(keys.messageKey, keys.header);
+export async function sealPhoto(photoKey: Uint8Array, photo: PreparedPhoto): Promise<SealedPhoto> {
+  const enc = createPhotoEncryptor(photoKey);
   const pieces: Blob[] = [];
   try {
     for (let at = 0; at < photo.bytes.length; at += PIECE_BYTES)
@@ -62,8 +66,10 @@ export function photoMetadataPlaintext(
   photo: PreparedPhoto,
   sealed: { ciphertextSha256: Uint8Array; byteLength: number },
   blobId: string,
+  photoKey: Uint8Array,
 ): Uint8Array {
   return encodePhotoMetadata({
+    photoKey,
     mime: photo.mime,
     byteLength: sealed.byteLength,
     width: photo.width,
@@ -85,10 +91,6 @@ export const expectedCiphertextBytes = (meta: Pick<PhotoMetadata, 'byteLength'>)
  * createPhotoDecryptor measured 0.84× the peak memory at about 3× the time (a second,
  * pure-JS hash of the blob) — pwa/BENCHMARKS.md.
  */
-export function openPhoto(
-  keys: PhotoMessageKeys,
-  meta: PhotoMetadata,
-  ciphertext: Uint8Array,
-): Promise<Uint8Array> {
-  return decryptPhoto(keys.messageKey, keys.header, meta, ciphertext);
+export function openPhoto(meta: PhotoMetadata, ciphertext: Uint8Array): Promise<Uint8Array> {
+  return decryptPhoto(meta.photoKey, meta, ciphertext);
 }

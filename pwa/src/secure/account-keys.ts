@@ -13,7 +13,7 @@ import {
   MAX_ONE_TIME_PREKEY_BATCH,
 } from '@secure-drop/crypto-core/prekeys';
 import type { Storage, WriteOp } from '../storage/storage.ts';
-import type { KeysUpload } from '../transport/api.ts';
+import type { DeviceDescription, KeysUpload } from '../transport/api.ts';
 import {
   type PendingIds,
   RECORD,
@@ -40,8 +40,9 @@ export async function createAccountKeys(
   storage: Storage,
   username: string,
   now: number = Date.now(),
+  /** A linked device's identity (from the provisioning payload); default: a new one. */
+  keyPair: IdentityKeyPair = generateIdentity(),
 ): Promise<KeysUpload> {
-  const keyPair = generateIdentity();
   const spk = generateSignedPreKey(keyPair, 1);
   const pq = generatePqPreKey(keyPair, 1);
   const opks = generateOneTimePreKeys(1, ONE_TIME_PREKEY_BATCH);
@@ -83,7 +84,11 @@ export async function createAccountKeys(
  * Records that the upload createAccountKeys returned was accepted by the relay (identity,
  * signed prekeys and the first one-time batches), so no maintenance run repeats it.
  */
-async function markAccountKeysPublished(storage: Storage, now: number = Date.now()): Promise<void> {
+async function markAccountKeysPublished(
+  storage: Storage,
+  now: number = Date.now(),
+  deviceId: number | null = null,
+): Promise<void> {
   const state = await loadPrekeyState(storage);
   const next: StoredPrekeyState = {
     ...state,
@@ -93,18 +98,82 @@ async function markAccountKeysPublished(storage: Storage, now: number = Date.now
     pendingOneTime: null,
     pendingOneTimePq: null,
   };
-  await storage.write([{ kind: 'put', key: RECORD.prekeyState, value: next }], { durability: 'strict' });
+  const ops: WriteOp[] = [{ kind: 'put', key: RECORD.prekeyState, value: next }];
+  if (deviceId !== null) ops.push({ kind: 'put', key: RECORD.deviceId, value: deviceId });
+  await storage.write(ops, { durability: 'strict' });
 }
 
-/** Creates the account keys, uploads them and records the upload (registration, a new device). */
+/** What the key uploads need from the relay: POST /keys, whose answer names the device. */
+export interface KeyUploader {
+  uploadKeys(keys: KeysUpload): Promise<unknown>;
+}
+
+/** The device id in POST /keys' answer (api.ts KeysUploadResult), if any. */
+const deviceIdOf = (answer: unknown): number | null => {
+  const id = (answer as { deviceId?: unknown } | null)?.deviceId;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 1 ? id : null;
+};
+
+/**
+ * Creates the account keys, uploads them and records the upload and the device id the relay
+ * gave this device (registration, START OVER — spec §16).
+ */
 export async function publishAccountKeys(
   storage: Storage,
   username: string,
-  server: { uploadKeys(keys: KeysUpload): Promise<unknown> },
+  server: KeyUploader,
   now: number = Date.now(),
+  device?: DeviceDescription,
 ): Promise<void> {
-  await server.uploadKeys(await createAccountKeys(storage, username, now));
-  await markAccountKeysPublished(storage, now);
+  const keys = await createAccountKeys(storage, username, now);
+  const answer = await server.uploadKeys(device ? { ...keys, device } : keys);
+  await markAccountKeysPublished(storage, now, deviceIdOf(answer));
+}
+
+/**
+ * Uploads the prekeys of an identity this store already holds (a LINKED device: the identity
+ * came in the provisioning payload, spec §16 step 4): a new device of the account — no key
+ * change for anyone. Records the device id.
+ */
+export async function publishDeviceKeys(
+  storage: Storage,
+  username: string,
+  keyPair: IdentityKeyPair,
+  server: KeyUploader,
+  device: DeviceDescription,
+  now: number = Date.now(),
+): Promise<number | null> {
+  const keys = await createAccountKeys(storage, username, now, keyPair);
+  const answer = await server.uploadKeys({ ...keys, device });
+  const deviceId = deviceIdOf(answer);
+  await markAccountKeysPublished(storage, now, deviceId);
+  return deviceId;
+}
+
+/** This device's id (RECORD.deviceId), if the relay gave it one. */
+export async function loadDeviceId(storage: Storage): Promise<number | undefined> {
+  return storage.get<number>(RECORD.deviceId);
+}
+
+/**
+ * RESUME (spec §16): a login on a device whose store holds the account's identity key binds the
+ * new, device-less session to this device — POST /keys {identity_key, identity_proof,
+ * device_id}. A store from before linked devices has no id: it was its account's only device,
+ * which the relay made device 1. The relay answers 409 `device_removed` when this device was
+ * unlinked (the caller shows it: erase, or link again).
+ */
+export async function resumeDevice(storage: Storage, server: KeyUploader): Promise<number> {
+  const id = await loadIdentity(storage);
+  if (!id) throw new Error('no identity key on this device');
+  const deviceId = (await loadDeviceId(storage)) ?? 1;
+  const answer = await server.uploadKeys({
+    deviceId,
+    identityKey: id.keyPair.publicKey,
+    identityProof: signIdentityProof(id.keyPair, id.username),
+  });
+  const given = deviceIdOf(answer) ?? deviceId;
+  await storage.write([{ kind: 'put', key: RECORD.deviceId, value: given }], { durability: 'strict' });
+  return given;
 }
 
 export async function loadIdentity(storage: Storage): Promise<StoredIdentity | undefined> {

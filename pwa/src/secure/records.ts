@@ -24,8 +24,26 @@ export const RECORD = {
   replay: (signedPreKeyId: number, id: string) => `replay:${signedPreKeyId}:${id}`,
   replayOf: (signedPreKeyId: number) => `replay:${signedPreKeyId}:`,
   replayPrefix: 'replay:',
-  /** Keyed by the random chat id, never the username (record names are stored in clear). */
-  session: (chatId: string) => `session:${chatId}`,
+  /** This device's id, as the relay gave it at its first POST /keys (RESUME, spec §16). */
+  deviceId: 'device',
+  /**
+   * The Double Ratchet sessions with one device of a contact (spec §16: sessions are per
+   * (peer, device)). Keyed by the random chat id, never the username (record names are stored
+   * in clear). `session(chatId)` alone is the layout before linked devices: device 1's.
+   */
+  session: (chatId: string, deviceId?: number) =>
+    deviceId === undefined ? `session:${chatId}` : `session:${chatId}:${deviceId}`,
+  sessionsOf: (chatId: string) => `session:${chatId}:`,
+  /** Sessions with this account's own other devices ("sibling" sessions, spec §16). */
+  ownSession: (deviceId: number) => `session:own:${deviceId}`,
+  ownSessionPrefix: 'session:own:',
+  /** This account's other devices as last learnt (the relay's lists, their messages). */
+  ownDevices: 'owndevices',
+  /**
+   * The highest order (spec §9.1) a sync copy from another own device carried in a chat: the
+   * next message sent from here is numbered after it (spec §16 "order with several devices").
+   */
+  syncedOrder: (chatId: string) => `syncorder:${chatId}`,
   peer: (chatId: string) => `peer:${chatId}`,
   peerPrefix: 'peer:',
 } as const;
@@ -128,4 +146,10 @@ export interface StoredPeer {
   readonly sentOrder?: number;
   /** The sender time given to that message: the next one never carries an earlier time. */
   readonly lastSentAt?: number;
+  /**
+   * The contact's devices this device seals for (spec §16 Sesame): learnt from bundles, the
+   * relay's 409 stale_devices lists and messages that opened. Undefined in a store from before
+   * linked devices (then device 1, whose sessions are kept under the old record name).
+   */
+  readonly devices?: readonly number[];
 }

@@ -46,9 +46,9 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
   let fetches = 0;
   // The real API, counting bundle fetches (each one spends a one-time prekey on the relay).
   const server: KeyServer = {
-    bundle: (name) => {
+    bundles: (name, ids) => {
       fetches += 1;
-      return api.bundle(name);
+      return api.bundles(name, ids);
     },
     identity: (name) => api.identity(name),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
@@ -324,11 +324,11 @@ describe('SessionManager', () => {
         await to.sm.decrypt(from.name, await from.sm.encryptText(to.name, `step ${i}`), () => []);
       }
       const chatId = (await bob.sm.peer(alice.name))?.chatId as string;
-      const before = await bob.storage.get(RECORD.session(chatId));
+      const before = await bob.storage.get(RECORD.session(chatId, 1));
       await expect(bob.sm.decrypt(alice.name, first, storeText(`replay-${steps}`))).rejects.toMatchObject({
         code: 'duplicate',
       });
-      expect(await bob.storage.get(RECORD.session(chatId))).toEqual(before);
+      expect(await bob.storage.get(RECORD.session(chatId, 1))).toEqual(before);
       expect(await bob.storage.getMessage(`replay-${steps}`)).toBeUndefined();
       // The live session is untouched: the conversation goes on.
       const next = await alice.sm.encryptText(bob.name, 'still here');
@@ -345,7 +345,7 @@ describe('SessionManager', () => {
     await bob.sm.removePeer(alice.name);
     await expect(bob.sm.decrypt(alice.name, first, () => [])).rejects.toMatchObject({ code: 'duplicate' });
     const peer = await bob.sm.peer(alice.name);
-    expect(await bob.storage.get(RECORD.session(peer?.chatId as string))).toBeUndefined();
+    expect(await bob.storage.get(RECORD.session(peer?.chatId as string, 1))).toBeUndefined();
     const records = await bob.storage.list<StoredReplayRecord>(RECORD.replayPrefix);
     expect(records).toHaveLength(1);
     expect(records[0]?.value).toMatchObject({ signedPreKeyId: 1, pqPreKeyKind: 'one-time' });
@@ -357,7 +357,7 @@ describe('SessionManager', () => {
     const chatAtAlice = (await alice.sm.peer(bob.name))?.chatId as string;
     const live = (await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array;
     // Alice's device loses its session (a restored backup): it starts a new one.
-    await alice.storage.delete(RECORD.session(chatAtAlice));
+    await alice.storage.delete(RECORD.session(chatAtAlice, 1));
     const restart = await alice.sm.encryptText(bob.name, 'new session');
     expect(text(await bob.sm.decrypt(alice.name, restart, () => []))).toBe('new session');
     const sessions = await bob.sm.loadSessions(chatAtBob);
@@ -376,7 +376,7 @@ describe('SessionManager', () => {
     const chatAtAlice = (await alice.sm.peer(bob.name))?.chatId as string;
     const live = hex((await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array);
     for (let i = 0; i < MAX_ARCHIVED_SESSIONS + 3; i++) {
-      await alice.storage.delete(RECORD.session(chatAtAlice));
+      await alice.storage.delete(RECORD.session(chatAtAlice, 1));
       await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, `restart ${i}`), () => []);
     }
     const sessions = await bob.sm.loadSessions(chatAtBob);
@@ -530,7 +530,7 @@ describe('SessionManager under random interleavings', () => {
             await deliver(held.splice(c.pick % held.length, 1)[0] as Sent);
           } else if (c.kind === 'replay' && delivered.length) {
             const m = delivered[c.pick % delivered.length] as Sent;
-            const key = RECORD.session(chats.get(m.to) as string);
+            const key = RECORD.session(chats.get(m.to) as string, 1);
             const before = await m.to.storage.get(key);
             await expect(m.to.sm.decrypt(m.from.name, m.wire, () => [])).rejects.toBeInstanceOf(SecureError);
             expect(await m.to.storage.get(key)).toEqual(before);

@@ -20,18 +20,16 @@
 // archived behind it, and becomes current only when a later message of it opens.
 import { CryptoCoreError } from '@secure-drop/crypto-core/errors';
 import {
-  acceptSession,
+  type acceptSession,
   decryptMessage,
-  encryptMessage,
-  encryptPhotoMessage,
-  initiateSession,
+  type initiateSession,
   messageKind,
   parseInitialMessage,
   type SessionState,
 } from '@secure-drop/crypto-core/session';
 import { deserializeSession, serializeSession } from '@secure-drop/crypto-core/session-codec';
 import type { Storage, WriteOp, WriteOptions } from '../storage/storage.ts';
-import type { Bundle, Identity, KeysUpload } from '../transport/api.ts';
+import type { Bundle, DeviceBundles, Identity, KeysUpload } from '../transport/api.ts';
 import {
   loadIdentity,
   loadOneTimePqPreKey,
@@ -42,6 +40,14 @@ import {
   newOneTimePreKeys,
   requireIdentity,
 } from './account-keys.ts';
+import {
+  acceptFrom,
+  decodeSyncBody,
+  encodeSyncBody,
+  type SyncContent,
+  sealOn,
+  startSession,
+} from './device-crypto.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
 import {
@@ -62,8 +68,11 @@ export const MAX_ARCHIVED_SESSIONS = 40;
 
 /** What the session manager needs from the relay (RelayApi implements it). */
 export interface KeyServer {
-  /** A bundle — spends a one-time prekey: only to start a session. */
-  bundle(username: string): Promise<Bundle>;
+  /**
+   * Bundles of `username`'s devices (all, or those of `deviceIds`) — each spends one of that
+   * device's one-time prekeys: only to start sessions.
+   */
+  bundles(username: string, deviceIds?: readonly number[]): Promise<DeviceBundles>;
   /** The identity key and prekey ids only; spends nothing (key-change check, safety screen). */
   identity(username: string): Promise<Identity>;
   uploadKeys(keys: KeysUpload): Promise<unknown>;
@@ -93,15 +102,46 @@ export interface OutgoingMeta {
   readonly sentAt: number;
 }
 
+/** One sealed copy for one device. */
+export interface SealedCopy {
+  readonly deviceId: number;
+  readonly body: Uint8Array;
+}
+
+/**
+ * One message sealed for every device (SessionManager.sealFanOut): the frame it carries —
+ * kept, so that a device added before the relay took it gets its copy with the same sentAt
+ * and order (spec §16) — and one copy per recipient device and per own other device.
+ */
+export interface SealedSend {
+  readonly contentType: 'text' | 'photo';
+  /** The plaintext body: the text, or the §10.4 photo message. */
+  readonly body: Uint8Array;
+  readonly sentAt: number;
+  readonly order: number;
+  readonly recipient: readonly SealedCopy[];
+  /** Sync copies (content type sync) for this account's other devices. */
+  readonly own: readonly SealedCopy[];
+}
+
+/** The relay's current device lists (409 stale_devices). */
+export interface DeviceLists {
+  readonly recipient: readonly number[];
+  readonly own: readonly number[];
+}
+
 export interface DecryptedIncoming {
+  /** The chat: the sender — or, for a sync copy, the peer our other device wrote to. */
   readonly peer: StoredPeer;
   readonly contentType: 'text' | 'photo' | 'control';
+  /** The sender's device it came from. */
+  readonly fromDevice?: number;
+  /** A sync copy from another device of this account: a message WE sent to `peer`. */
+  readonly synced?: true;
   readonly body: Uint8Array;
   /** The sender's time and per-conversation order number, from inside the ciphertext. */
   readonly sentAt: number;
   readonly order: number;
-  /** Photo messages: the message key and header that open the photo blob (spec §10). */
-  readonly photoKeys?: { readonly messageKey: Uint8Array; readonly header: Uint8Array };
   /** This message came with an identity key other than the trusted one. */
   readonly keyChanged: boolean;
   /** A stranger's control message: nothing was stored for it, `peer` is not a contact. */
@@ -244,10 +284,14 @@ export class SessionManager {
     const peer = await this.peer(username);
     if (!peer) return;
     await this.locks.run(peer.chatId, async () => {
-      await this.commit([
+      const ops: WriteOp[] = [
         { kind: 'delete', key: RECORD.peer(peer.chatId) },
         { kind: 'delete', key: RECORD.session(peer.chatId) },
-      ]);
+        { kind: 'delete', key: RECORD.syncedOrder(peer.chatId) },
+      ];
+      for (const { key } of await this.storage.list(RECORD.sessionsOf(peer.chatId)))
+        ops.push({ kind: 'delete', key });
+      await this.commit(ops);
       await this.storage.deleteChat(peer.chatId);
     });
   }
@@ -266,46 +310,69 @@ export class SessionManager {
 
   // ── sessions ─────────────────────────────────────────────────────────────────────────
 
-  /** The stored sessions of a chat, current first (UNSUPPORTED_VERSION for a v1 state). */
-  async loadSessions(chatId: string): Promise<SessionState[]> {
-    const stored = await this.storage.get<Uint8Array[]>(RECORD.session(chatId));
+  /**
+   * The stored sessions with one device of a chat, current first (UNSUPPORTED_VERSION for a
+   * v1 state). Device 1 also finds the sessions a store from before linked devices kept under
+   * the chat alone (the relay made every existing device its account's device 1).
+   */
+  async loadSessions(chatId: string, deviceId = 1): Promise<SessionState[]> {
+    let stored = await this.storage.get<Uint8Array[]>(RECORD.session(chatId, deviceId));
+    if (stored === undefined && deviceId === 1)
+      stored = await this.storage.get<Uint8Array[]>(RECORD.session(chatId));
     return (stored ?? []).map((bytes) => deserializeSession(bytes));
   }
 
-  private sessionsOp(chatId: string, sessions: SessionState[]): WriteOp {
+  private sessionsOps(chatId: string, deviceId: number, sessions: SessionState[]): WriteOp[] {
+    const ops: WriteOp[] = [
+      {
+        kind: 'put',
+        key: RECORD.session(chatId, deviceId),
+        value: sessions.slice(0, 1 + MAX_ARCHIVED_SESSIONS).map((s) => serializeSession(s)),
+      },
+    ];
+    // The pre-devices record is device 1's: once written under the new name it goes.
+    if (deviceId === 1) ops.push({ kind: 'delete', key: RECORD.session(chatId) });
+    return ops;
+  }
+
+  private async loadOwnSessions(deviceId: number): Promise<SessionState[]> {
+    const stored = await this.storage.get<Uint8Array[]>(RECORD.ownSession(deviceId));
+    return (stored ?? []).map((bytes) => deserializeSession(bytes));
+  }
+
+  private ownSessionsOp(deviceId: number, sessions: SessionState[]): WriteOp {
     return {
       kind: 'put',
-      key: RECORD.session(chatId),
+      key: RECORD.ownSession(deviceId),
       value: sessions.slice(0, 1 + MAX_ARCHIVED_SESSIONS).map((s) => serializeSession(s)),
     };
   }
 
+  /** The contact's devices this device seals for (StoredPeer.devices; device 1 for an old store). */
+  async recipientDevices(peer: StoredPeer): Promise<readonly number[]> {
+    if (peer.devices) return peer.devices;
+    return (await this.storage.get(RECORD.session(peer.chatId))) ? [1] : [];
+  }
+
+  /** This account's other devices as last learnt. */
+  async ownDevices(): Promise<readonly number[]> {
+    return (await this.storage.get<number[]>(RECORD.ownDevices)) ?? [];
+  }
+
   /**
-   * The current session for sending, starting one from a fetched bundle when there is none.
-   * A bundle whose identity key differs from the trusted one flags the key change and throws.
+   * The user learnt (Settings → Devices, a devices_changed item) that this account's devices
+   * are `deviceIds`: the sessions of the others are dropped (a removed device gets nothing
+   * further), and the next send seals for the new ones.
    */
-  private async sendingSession(peer: StoredPeer): Promise<{ peer: StoredPeer; sessions: SessionState[] }> {
-    if (peer.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
-    const sessions = await this.loadSessions(peer.chatId);
-    const current = sessions[0];
-    if (current && sameBytes(current.remoteIdentityKey, peer.identityKey)) return { peer, sessions };
-    // Only here is a bundle fetched: it spends one of the contact's one-time prekeys.
-    const bundle = await this.keyServer.bundle(peer.username);
-    if (peer.identityKey && !sameBytes(peer.identityKey, bundle.identityKey)) {
-      const flagged = this.flagKeyChange(peer, bundle.identityKey);
-      await this.commit(this.flaggedOps(peer, flagged));
-      throw new SecureError('key_change_unacknowledged', 'identity key changed');
-    }
-    const identity = await requireIdentity(this.storage);
-    const { session } = initiateSession(identity, prekeyBundleOf(bundle), {
-      initiator: await this.ownName(),
-      responder: bundle.username,
+  async setOwnDevices(deviceIds: readonly number[]): Promise<void> {
+    await this.locks.run(OWN_LOCK, async () => {
+      const self = await this.storage.get<number>(RECORD.deviceId);
+      const next = sortedIds(deviceIds.filter((d) => d !== self));
+      const ops: WriteOp[] = [{ kind: 'put', key: RECORD.ownDevices, value: next }];
+      for (const d of await this.ownDevices())
+        if (!next.includes(d)) ops.push({ kind: 'delete', key: RECORD.ownSession(d) });
+      await this.commit(ops);
     });
-    // Trust on first use: the first identity key seen for a contact becomes the trusted one.
-    const trusted: StoredPeer = peer.identityKey
-      ? peer
-      : { ...peer, identityKey: bundle.identityKey.slice() };
-    return { peer: trusted, sessions: [session, ...sessions] };
   }
 
   /**
@@ -326,8 +393,8 @@ export class SessionManager {
   }
 
   /**
-   * Encrypts a text for `username`. The new ratchet state — and the caller's `persist` writes,
-   * e.g. the ciphertext kept in the outbox — are stored in one transaction before it resolves.
+   * Encrypts a text for `username`'s devices (and sync copies for our own): sealFanOut, with
+   * the recipient copy of the lowest device id returned — what a single-device caller sends.
    */
   async encryptText(
     username: string,
@@ -335,79 +402,235 @@ export class SessionManager {
     persist: (wire: Uint8Array) => WriteOp[] = () => [],
     meta: Partial<OutgoingMeta> = {},
   ): Promise<Uint8Array> {
-    const body = new TextEncoder().encode(text);
-    return this.encryptWith(
+    const sealed = await this.sealFanOut(
       username,
+      { contentType: 'text', body: new TextEncoder().encode(text) },
+      (s) => persist(firstCopy(s)),
       meta,
-      (current, framing) => encryptMessage(current, 'text', { body, ...framing }),
-      persist,
     );
+    return firstCopy(sealed);
   }
 
   /**
-   * Encrypts a photo message: `build` gets the message key and header, encrypts and uploads
-   * the blob, and returns the photo metadata plaintext (spec §10). The conversation stays
-   * locked meanwhile; if `build` throws, no state changes.
+   * Seals one message for every device of `username` plus a sync copy (spec §16) for every
+   * other device of this account, all with the same frame (sentAt, order — §9.1). Sessions
+   * missing for a device are started from bundles fetched for those devices only. The new
+   * ratchet states, the peer record and the caller's `persist` writes (the sealed set kept in
+   * the outbox) commit in ONE transaction with strict durability, because they advance sending
+   * chains (spec/protocol.md §15: sealing under a rolled-back state).
    */
-  async encryptPhoto(
+  async sealFanOut(
     username: string,
-    build: (keys: { messageKey: Uint8Array; header: Uint8Array }) => Promise<Uint8Array>,
-    persist: (wire: Uint8Array) => WriteOp[] = () => [],
+    content: { readonly contentType: 'text' | 'photo'; readonly body: Uint8Array },
+    persist: (sealed: SealedSend) => WriteOp[] = () => [],
     meta: Partial<OutgoingMeta> = {},
-  ): Promise<Uint8Array> {
-    return this.encryptWith(
-      username,
-      meta,
-      (current, framing) => encryptPhotoMessage(current, build, framing),
-      persist,
+  ): Promise<SealedSend> {
+    const peer0 = await this.requirePeer(username);
+    return this.locks.run(peer0.chatId, () =>
+      this.locks.run(OWN_LOCK, async () => {
+        const peer = await this.requirePeer(username);
+        if (peer.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+        const synced = (await this.storage.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;
+        const order = Math.max(peer.sentOrder ?? 0, synced) + 1;
+        // The sender's time never goes backwards along the order (a clock set back), so the
+        // receiver's order by (time, order) is the sending order.
+        const sentAt = Math.max(meta.sentAt ?? this.clock(), peer.lastSentAt ?? 0);
+        const frame = { contentType: content.contentType, body: content.body, sentAt, order };
+        const lists = { recipient: await this.recipientDevices(peer), own: await this.ownDevices() };
+        const { sealed, ops, peer: next } = await this.sealFor(peer, lists, frame, null);
+        const withOrder: StoredPeer = { ...next, sentOrder: order, lastSentAt: sentAt };
+        await this.commit(
+          [...ops, { kind: 'put', key: RECORD.peer(peer.chatId), value: withOrder }, ...persist(sealed)],
+          { durability: 'strict' },
+        );
+        return sealed;
+      }),
     );
   }
 
   /**
-   * One send under the conversation lock: `seal` advances the current session, and the new
-   * state, the peer record (with the conversation's order counter) and the caller's `persist`
-   * writes commit in one transaction — with strict durability, because it advances a sending
-   * chain (spec/protocol.md §15: sealing under a rolled-back state).
+   * The relay refused a send as stale (409 stale_devices, spec §16): `current` are its device
+   * lists. Sessions of devices no longer listed are dropped (a removed device gets nothing
+   * further), bundles are fetched for the new devices only, and only their copies are sealed —
+   * the copies of unchanged devices stay the same bytes. Same frame, so the caller resends the
+   * whole set under the same client_id.
    */
-  private async encryptWith(
+  async resealFanOut(
     username: string,
-    meta: Partial<OutgoingMeta>,
-    seal: (
-      current: SessionState,
-      framing: { sentAt: number; order: number },
-    ) => Promise<{ session: SessionState; message: Uint8Array }>,
-    persist: (wire: Uint8Array) => WriteOp[],
-  ): Promise<Uint8Array> {
+    previous: SealedSend,
+    current: DeviceLists,
+    persist: (sealed: SealedSend) => WriteOp[] = () => [],
+  ): Promise<SealedSend> {
     const peer0 = await this.requirePeer(username);
-    return this.locks.run(peer0.chatId, async () => {
-      const fresh = await this.requirePeer(username);
-      const { peer, sessions } = await this.sendingSession(fresh);
-      const order = (peer.sentOrder ?? 0) + 1;
-      // The sender's time never goes backwards along the order (a clock set back), so the
-      // receiver's order by (time, order) is the sending order.
-      const sentAt = Math.max(meta.sentAt ?? this.clock(), peer.lastSentAt ?? 0);
-      const { session, message } = await seal(sessions[0] as SessionState, { sentAt, order });
-      await this.commit(
-        [
-          this.sessionsOp(peer.chatId, [session, ...sessions.slice(1)]),
-          {
-            kind: 'put',
-            key: RECORD.peer(peer.chatId),
-            value: { ...peer, sentOrder: order, lastSentAt: sentAt },
-          },
-          ...persist(message),
-        ],
-        { durability: 'strict' },
-      );
-      return message;
-    });
+    return this.locks.run(peer0.chatId, () =>
+      this.locks.run(OWN_LOCK, async () => {
+        const peer = await this.requirePeer(username);
+        if (peer.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+        const self = await this.storage.get<number>(RECORD.deviceId);
+        const lists = {
+          recipient: sortedIds(current.recipient),
+          own: sortedIds(current.own.filter((d) => d !== self)),
+        };
+        const ops: WriteOp[] = [];
+        for (const d of await this.recipientDevices(peer))
+          if (!lists.recipient.includes(d)) {
+            ops.push({ kind: 'delete', key: RECORD.session(peer.chatId, d) });
+            if (d === 1) ops.push({ kind: 'delete', key: RECORD.session(peer.chatId) });
+          }
+        for (const d of await this.ownDevices())
+          if (!lists.own.includes(d)) ops.push({ kind: 'delete', key: RECORD.ownSession(d) });
+        const { sealed, ops: sealOps, peer: next } = await this.sealFor(peer, lists, previous, previous);
+        await this.commit(
+          [
+            ...ops,
+            ...sealOps,
+            { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
+            ...persist(sealed),
+          ],
+          { durability: 'strict' },
+        );
+        return sealed;
+      }),
+    );
   }
 
   /**
-   * Decrypts a message from `sender`. `persist` returns the writes that store its plaintext;
-   * they are applied in the same transaction as the new ratchet state (and, for an initial
-   * message, the replay record and the deletion of the used one-time prekeys). Resolves only
-   * after that transaction committed.
+   * Seals `frame` for the devices of `lists` (reusing `keep`'s copy of a device when there is
+   * one), starting the sessions that are missing. Called under the chat's and OWN_LOCK.
+   * Returns the writes (sessions, own device list) and the peer record with its device list;
+   * nothing is written here except a key change found in a fetched bundle (which throws).
+   */
+  private async sealFor(
+    peer: StoredPeer,
+    lists: { readonly recipient: readonly number[]; readonly own: readonly number[] },
+    frame: Frame,
+    keep: SealedSend | null,
+  ): Promise<{ sealed: SealedSend; ops: WriteOp[]; peer: StoredPeer }> {
+    const identity = await requireIdentity(this.storage);
+    const me = await this.ownName();
+    const ops: WriteOp[] = [];
+    let trusted = peer;
+
+    // Recipient devices: the current session of each, or one started from a fresh bundle.
+    let recipientIds = [...lists.recipient];
+    const sessions = new Map<number, SessionState[]>();
+    const missing: number[] = [];
+    for (const d of recipientIds) {
+      if (keep?.recipient.some((c) => c.deviceId === d)) continue;
+      const list = await this.loadSessions(peer.chatId, d);
+      sessions.set(d, list);
+      const current = list[0];
+      if (!current || !peer.identityKey || !sameBytes(current.remoteIdentityKey, peer.identityKey))
+        missing.push(d);
+    }
+    if (recipientIds.length === 0 || missing.length > 0) {
+      // Only here are bundles fetched: each spends one of that device's one-time prekeys.
+      const all = recipientIds.length === 0;
+      const fetched = await this.keyServer.bundles(peer.username, all ? undefined : missing);
+      if (peer.identityKey && !sameBytes(peer.identityKey, fetched.identityKey)) {
+        const flagged = this.flagKeyChange(peer, fetched.identityKey);
+        await this.commit(this.flaggedOps(peer, flagged));
+        throw new SecureError('key_change_unacknowledged', 'identity key changed');
+      }
+      // Trust on first use: the first identity key seen for a contact becomes the trusted one.
+      if (!trusted.identityKey) trusted = { ...trusted, identityKey: fetched.identityKey.slice() };
+      const got = new Set<number>();
+      for (const b of fetched.devices) {
+        if (!all && !missing.includes(b.deviceId)) continue;
+        got.add(b.deviceId);
+        const session = startSession(
+          identity,
+          prekeyBundleOf(b),
+          { initiator: me, responder: fetched.username },
+          false,
+        );
+        sessions.set(b.deviceId, [session, ...(sessions.get(b.deviceId) ?? [])]);
+      }
+      // A device without a complete bundle cannot be sealed for; the relay's next answer says
+      // whether it still counts.
+      recipientIds = all ? [...got] : recipientIds.filter((d) => !missing.includes(d) || got.has(d));
+      if (all && recipientIds.length === 0)
+        throw new SecureError('unknown_peer', 'the contact has no device');
+    }
+    recipientIds = sortedIds(recipientIds);
+
+    // Own other devices: sibling sessions, same identity key as ours (spec §16).
+    let ownIds = [...lists.own];
+    const own = new Map<number, SessionState[]>();
+    const ownMissing: number[] = [];
+    for (const d of ownIds) {
+      if (keep?.own.some((c) => c.deviceId === d)) continue;
+      const list = await this.loadOwnSessions(d);
+      own.set(d, list);
+      const current = list[0];
+      if (!current || !sameBytes(current.remoteIdentityKey, identity.publicKey)) ownMissing.push(d);
+    }
+    if (ownMissing.length > 0) {
+      const fetched = await this.keyServer.bundles(me, ownMissing);
+      // Our own devices share our identity key; a bundle under another key is not ours to seal
+      // for (the account was started over elsewhere: the own-identity warning handles that).
+      const got = new Set<number>();
+      if (sameBytes(fetched.identityKey, identity.publicKey))
+        for (const b of fetched.devices) {
+          if (!ownMissing.includes(b.deviceId)) continue;
+          got.add(b.deviceId);
+          const session = startSession(identity, prekeyBundleOf(b), { initiator: me, responder: me }, true);
+          own.set(b.deviceId, [session, ...(own.get(b.deviceId) ?? [])]);
+        }
+      ownIds = ownIds.filter((d) => !ownMissing.includes(d) || got.has(d));
+    }
+    ownIds = sortedIds(ownIds);
+
+    const stamp = { sentAt: frame.sentAt, order: frame.order };
+    const recipient: SealedCopy[] = [];
+    for (const d of recipientIds) {
+      const kept = keep?.recipient.find((c) => c.deviceId === d);
+      if (kept) {
+        recipient.push(kept);
+        continue;
+      }
+      const list = sessions.get(d) ?? [];
+      const { session, message } = await sealOn(list[0] as SessionState, frame.contentType, {
+        body: frame.body,
+        ...stamp,
+      });
+      ops.push(...this.sessionsOps(peer.chatId, d, [session, ...list.slice(1)]));
+      recipient.push({ deviceId: d, body: message });
+    }
+    const syncBody = ownIds.length
+      ? encodeSyncBody({ peer: peer.username, contentType: frame.contentType, body: frame.body })
+      : null;
+    const ownCopies: SealedCopy[] = [];
+    for (const d of ownIds) {
+      const kept = keep?.own.find((c) => c.deviceId === d);
+      if (kept) {
+        ownCopies.push(kept);
+        continue;
+      }
+      const list = own.get(d) ?? [];
+      const { session, message } = await sealOn(list[0] as SessionState, 'sync', {
+        body: syncBody as Uint8Array,
+        ...stamp,
+      });
+      ops.push(this.ownSessionsOp(d, [session, ...list.slice(1)]));
+      ownCopies.push({ deviceId: d, body: message });
+    }
+    ops.push({ kind: 'put', key: RECORD.ownDevices, value: ownIds });
+    return {
+      sealed: { ...frame, recipient, own: ownCopies },
+      ops,
+      peer: { ...trusted, devices: recipientIds },
+    };
+  }
+
+  /**
+   * Decrypts a message from device `fromDevice` of `sender`. `persist` returns the writes that
+   * store its plaintext; they are applied in the same transaction as the new ratchet state
+   * (and, for an initial message, the replay record and the deletion of the used one-time
+   * prekeys). Resolves only after that transaction committed.
+   * A message from this account's own other device must be a sync copy (spec §16): it is
+   * returned with `synced` and `peer` = the chat it was sent in. A sync copy from any other
+   * account, or anything but a sync copy from our own, is refused as undecryptable.
    * Throws SecureError('undecryptable' | 'no_session' | 'duplicate') for a message that cannot
    * be opened.
    */
@@ -415,7 +638,9 @@ export class SessionManager {
     sender: string,
     wire: Uint8Array,
     persist: (result: DecryptedIncoming) => WriteOp[],
+    fromDevice = 1,
   ): Promise<DecryptedIncoming> {
+    if (sender === (await this.ownName())) return this.decryptSync(fromDevice, wire, persist);
     // A sender who is not a contact gets a peer record only in the transaction that stores a
     // message that opened: a message that cannot be decrypted never creates a contact or a
     // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
@@ -423,21 +648,10 @@ export class SessionManager {
     return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
       const stored = (await this.peer(sender)) ?? known;
       let peer = stored ?? { ...this.newPeer(sender), request: true };
-      const sessions = await this.loadSessions(peer.chatId);
-      let kind: 'initial' | 'ratchet';
-      try {
-        kind = messageKind(wire);
-      } catch (err) {
-        throw new SecureError('undecryptable', 'malformed message', { cause: err });
-      }
-      const tried = await this.tryExisting(sessions, wire);
-      let opened: Opened;
-      let accepted: Accepted | null = null;
-      if (tried) opened = tried;
-      else if (kind === 'initial') {
-        accepted = await this.accept(sender, wire, sessions);
-        opened = { ...accepted.result, index: -1 };
-      } else throw new SecureError('no_session', 'no session opens this message');
+      const sessions = await this.loadSessions(peer.chatId, fromDevice);
+      const { opened, accepted } = await this.open(sender, wire, sessions, false);
+      if (opened.contentType === 'sync')
+        throw new SecureError('undecryptable', 'a sync copy from another account');
       if (!stored && opened.contentType === 'control')
         return this.ignoreStrangerControl(peer, opened, persist);
 
@@ -451,27 +665,13 @@ export class SessionManager {
         if (flagged !== peer) changeOps = this.onKeyChange(flagged);
         peer = flagged;
       }
-      const rest = sessions.filter((_, i) => i !== opened.index);
-      const result: DecryptedIncoming = {
-        peer,
-        contentType: opened.contentType,
-        body: opened.body,
-        sentAt: opened.sentAt,
-        order: opened.order,
-        keyChanged,
-        ...(opened.messageKey && opened.header
-          ? { photoKeys: { messageKey: opened.messageKey, header: opened.header } }
-          : {}),
-      };
-      // A session from an initial message never replaces a current one whose ratchet has moved
-      // on (a replay that got past the replay log, or a stale restart): it waits behind it.
-      const current = rest[0];
-      const order =
-        accepted && current && hasMovedOn(current) && !keyChanged
-          ? [current, opened.session, ...rest.slice(1)]
-          : [opened.session, ...rest];
+      // A device that wrote to us is one of the contact's (under a changed key, its sessions
+      // are the ones kept when the user accepts the new key).
+      const devices = await this.recipientDevices(peer);
+      if (!devices.includes(fromDevice)) peer = { ...peer, devices: sortedIds([...devices, fromDevice]) };
+      const result = resultOf(peer, opened, keyChanged, fromDevice);
       const ops: WriteOp[] = [
-        this.sessionsOp(peer.chatId, order),
+        ...this.sessionsOps(peer.chatId, fromDevice, arrange(sessions, opened, accepted, keyChanged)),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
       ];
       if (accepted) ops.push(...accepted.ops);
@@ -479,6 +679,74 @@ export class SessionManager {
       await this.commit(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
+  }
+
+  /**
+   * A message from another device of this account: only a sync copy (spec §16), with our own
+   * identity key. Shown in the chat with its peer as sent by us; a peer not known here becomes
+   * a contact (we wrote to it) — never a message request. The chat's order counter learns its
+   * order, so our next message is numbered after it.
+   */
+  private async decryptSync(
+    fromDevice: number,
+    wire: Uint8Array,
+    persist: (result: DecryptedIncoming) => WriteOp[],
+  ): Promise<DecryptedIncoming> {
+    return this.locks.run(OWN_LOCK, async () => {
+      const me = await this.ownName();
+      const identity = await requireIdentity(this.storage);
+      const sessions = await this.loadOwnSessions(fromDevice);
+      const { opened, accepted } = await this.open(me, wire, sessions, true);
+      if (!sameBytes(opened.session.remoteIdentityKey, identity.publicKey))
+        throw new SecureError('undecryptable', 'own device with another identity key');
+      if (opened.contentType !== 'sync') throw new SecureError('undecryptable', 'not a sync copy');
+      let sync: SyncContent;
+      try {
+        sync = decodeSyncBody(opened.body);
+      } catch (err) {
+        throw new SecureError('undecryptable', 'malformed sync copy', { cause: err });
+      }
+      if (sync.peer === me) throw new SecureError('undecryptable', 'a sync copy to ourselves');
+      const existing = await this.peer(sync.peer);
+      const peer = existing ?? this.newPeer(sync.peer);
+      const ops: WriteOp[] = [];
+      if (!existing) ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
+      const synced = (await this.storage.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;
+      if (opened.order > synced)
+        ops.push({ kind: 'put', key: RECORD.syncedOrder(peer.chatId), value: opened.order });
+      const own = await this.ownDevices();
+      if (!own.includes(fromDevice))
+        ops.push({ kind: 'put', key: RECORD.ownDevices, value: sortedIds([...own, fromDevice]) });
+      const result: DecryptedIncoming = {
+        ...resultOf(peer, { ...opened, contentType: sync.contentType, body: sync.body }, false, fromDevice),
+        synced: true,
+      };
+      ops.unshift(this.ownSessionsOp(fromDevice, arrange(sessions, opened, accepted, false)));
+      if (accepted) ops.push(...accepted.ops);
+      ops.push(...persist(result));
+      await this.commit(ops, accepted ? { durability: 'strict' } : {});
+      return result;
+    });
+  }
+
+  /** Opens `wire` with a stored session, or as a new session from an initial message. */
+  private async open(
+    sender: string,
+    wire: Uint8Array,
+    sessions: SessionState[],
+    sibling: boolean,
+  ): Promise<{ opened: Opened; accepted: Accepted | null }> {
+    let kind: 'initial' | 'ratchet';
+    try {
+      kind = messageKind(wire);
+    } catch (err) {
+      throw new SecureError('undecryptable', 'malformed message', { cause: err });
+    }
+    const tried = await this.tryExisting(sessions, wire);
+    if (tried) return { opened: tried, accepted: null };
+    if (kind !== 'initial') throw new SecureError('no_session', 'no session opens this message');
+    const accepted = await this.accept(sender, wire, sessions, sibling);
+    return { opened: { ...accepted.result, index: -1 }, accepted };
   }
 
   /**
@@ -526,7 +794,12 @@ export class SessionManager {
    * key is in the replay log or held by a stored session; otherwise a new session, with the
    * writes that record it and delete the one-time prekeys it used.
    */
-  private async accept(sender: string, wire: Uint8Array, sessions: SessionState[]): Promise<Accepted> {
+  private async accept(
+    sender: string,
+    wire: Uint8Array,
+    sessions: SessionState[],
+    sibling: boolean,
+  ): Promise<Accepted> {
     try {
       const header = parseInitialMessage(wire);
       // spec/protocol.md §6.3: a known base key is a replay, refused before any other work —
@@ -545,11 +818,16 @@ export class SessionManager {
           : loadOneTimePreKey(this.storage, header.oneTimePreKeyId),
       ]);
       if (!signedPreKey || !pqPreKey) throw new SecureError('undecryptable', 'unknown prekey');
-      const result = await acceptSession({ identity, signedPreKey, pqPreKey, oneTimePreKey }, wire, {
-        initiator: sender,
-        responder: await this.ownName(),
-        isKnownBaseKey: (baseKey) => known.has(hex(baseKey)),
-      });
+      const result = await acceptFrom(
+        { identity, signedPreKey, pqPreKey, oneTimePreKey },
+        wire,
+        {
+          initiator: sender,
+          responder: await this.ownName(),
+          isKnownBaseKey: (baseKey) => known.has(hex(baseKey)),
+        },
+        sibling,
+      );
       const record: StoredReplayRecord = { ...result.replayRecord, acceptedAt: this.clock() };
       const ops: WriteOp[] = [
         { kind: 'put', key: RECORD.replay(record.signedPreKeyId, crypto.randomUUID()), value: record },
@@ -624,9 +902,17 @@ export class SessionManager {
       if (how === 'scanned' && !key) throw new TypeError('a scanned acceptance names the key');
       if (how === 'click' && peer.verifiedBeforeChange)
         throw new SecureError('verification_required', 'verify the new key or accept it explicitly');
-      const sessions = (await this.loadSessions(peer.chatId)).filter((s) =>
-        sameBytes(s.remoteIdentityKey, newKey),
-      );
+      // Sessions with the old key go, device by device; the devices that remain are those
+      // with a session under the new key (the next send learns the rest from the relay).
+      const ops: WriteOp[] = [];
+      const remaining: number[] = [];
+      for (const d of await this.recipientDevices(peer)) {
+        const kept = (await this.loadSessions(peer.chatId, d)).filter((s) =>
+          sameBytes(s.remoteIdentityKey, newKey),
+        );
+        ops.push(...this.sessionsOps(peer.chatId, d, kept));
+        if (kept.length) remaining.push(d);
+      }
       const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
       const next: StoredPeer = {
         ...rest,
@@ -634,9 +920,10 @@ export class SessionManager {
         pendingIdentityKey: null,
         keyChanged: false,
         verified: how === 'scanned',
+        devices: remaining,
       };
       await this.commit([
-        this.sessionsOp(peer.chatId, sessions),
+        ...ops,
         { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
         ...extra(next),
       ]);
@@ -706,6 +993,62 @@ type Opened = Awaited<ReturnType<typeof decryptMessage>> & { index: number };
 interface Accepted {
   readonly result: Awaited<ReturnType<typeof acceptSession>>;
   readonly ops: WriteOp[];
+}
+
+/** The lock of everything that touches the sessions with this account's own devices. */
+const OWN_LOCK = 'own-devices';
+
+/** What one send seals (sealFanOut): the frame and the content it carries. */
+interface Frame {
+  readonly contentType: 'text' | 'photo';
+  readonly body: Uint8Array;
+  readonly sentAt: number;
+  readonly order: number;
+}
+
+const sortedIds = (ids: readonly number[]) => [...new Set(ids)].sort((a, b) => a - b);
+
+/** The recipient copy of the lowest device id (what the relay's SendResult.id names). */
+const firstCopy = (s: SealedSend): Uint8Array => {
+  const c = s.recipient[0];
+  if (!c) throw new SecureError('unknown_peer', 'the contact has no device');
+  return c.body;
+};
+
+function resultOf(
+  peer: StoredPeer,
+  opened: Opened,
+  keyChanged: boolean,
+  fromDevice: number,
+): DecryptedIncoming {
+  const contentType = opened.contentType as DecryptedIncoming['contentType'];
+  return {
+    peer,
+    contentType,
+    body: opened.body,
+    sentAt: opened.sentAt,
+    order: opened.order,
+    keyChanged,
+    fromDevice,
+  };
+}
+
+/**
+ * The sessions after `opened`: it becomes current — except that a session from an initial
+ * message never replaces a current one whose ratchet has moved on (a replay that got past the
+ * replay log, or a stale restart): it waits behind it.
+ */
+function arrange(
+  sessions: SessionState[],
+  opened: Opened,
+  accepted: Accepted | null,
+  keyChanged: boolean,
+): SessionState[] {
+  const rest = sessions.filter((_, i) => i !== opened.index);
+  const current = rest[0];
+  return accepted && current && hasMovedOn(current) && !keyChanged
+    ? [current, opened.session, ...rest.slice(1)]
+    : [opened.session, ...rest];
 }
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');

@@ -277,15 +277,17 @@ describe('app lock over the real relay', () => {
     const bob = await registered('lks', clock);
     await alice.app.addContact(bob.username);
     await alice.app.logout();
+    // Another device starts over (asked first: link or start over, spec/protocol.md §16).
     const other = makeApp(crypto.randomUUID(), clock);
     await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await other.resolveLoginConflict('erase');
     await until(() => other.auth.value.status === 'signed-in', 'other device signed in');
 
     const same = makeApp(alice.ns, clock);
     await same.login(alice.username, alice.recoveryCodes[1] ?? '');
     expect(same.auth.value.status).toBe('locked');
     await same.unlock(PASS);
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     expect(same.auth.value.status).not.toBe('signed-in');
     await same.resolveLoginConflict('cancel');
     expect(same.auth.value.status).toBe('signed-out');
@@ -306,8 +308,10 @@ describe('app lock over the real relay', () => {
     await alice.app.addContact(bob.username);
     await alice.app.sendText(bob.username, 'locked history');
     await alice.app.logout();
+    // Another device starts over (asked first: link or start over, spec/protocol.md §16).
     const other = makeApp(crypto.randomUUID(), clock);
     await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await other.resolveLoginConflict('erase');
     await until(() => other.auth.value.status === 'signed-in', 'other device signed in');
 
     const same = makeApp(alice.ns, clock);

@@ -49,6 +49,18 @@ async function registered(prefix: string, ns = crypto.randomUUID()) {
 
 const codeOf = (e: unknown) => (e instanceof AppError ? e.code : String(e));
 
+/**
+ * A login on a NEW device of an account that already has keys: asked first (link or start
+ * over, spec/protocol.md §16), and told to start over — a reinstall with new keys.
+ */
+async function startOverOn(app: RunningApp, username: string, code: string): Promise<void> {
+  await app.login(username, code);
+  expect(app.loginConflict.value).toEqual({ username, localHistory: false });
+  expect(app.auth.value.status).not.toBe('signed-in');
+  await app.resolveLoginConflict('erase');
+  expect(app.auth.value).toEqual({ status: 'signed-in', username });
+}
+
 describe('createApp over the real relay', () => {
   it('registers (code typed with spaces), uploads the keys and goes online', async () => {
     const { app, username, recoveryCodes } = await registered('apr');
@@ -135,7 +147,7 @@ describe('createApp over the real relay', () => {
     expect(alice.app.contacts.value[0]).toMatchObject({ verified: true, keyChanged: false });
     // Bob reinstalls: a new device of the same account with a new identity key.
     const bob2 = makeApp(crypto.randomUUID());
-    await bob2.login(bob.username, bob.recoveryCodes[0] ?? '');
+    await startOverOn(bob2, bob.username, bob.recoveryCodes[0] ?? '');
     await until(() => alice.app.contacts.value[0]?.keyChanged === true, 'key change seen');
     expect(alice.app.contacts.value[0]).toMatchObject({ verified: false, verifiedBeforeChange: true });
     // Verified before: one click does not accept the new key.
@@ -174,7 +186,7 @@ describe('createApp over the real relay', () => {
       await alice.app.compareScanned(bob.username, (await bob.app.safetyNumber(alice.username)).qrText),
     ).toBe('match');
     const bob2 = makeApp(crypto.randomUUID());
-    await bob2.login(bob.username, bob.recoveryCodes[0] ?? '');
+    await startOverOn(bob2, bob.username, bob.recoveryCodes[0] ?? '');
     await until(() => alice.app.contacts.value[0]?.keyChanged === true, 'key change seen');
     expect(await alice.app.acknowledgeKeyChange(bob.username).catch(codeOf)).toBe('verification_required');
     expect(alice.app.contacts.value[0]?.keyChanged).toBe(true);
@@ -199,11 +211,58 @@ describe('createApp over the real relay', () => {
       await new RelayApi({ baseUrl: relayUrl() }).login(alice.username, alice.recoveryCodes[1] ?? '')
     ).tokens;
     expect(before.accessToken).toBeTruthy();
-    // Another device: nothing local, new keys uploaded (the relay then holds its identity key).
+    // Another device: nothing local; told to start over, new keys uploaded (the relay then
+    // holds its identity key).
     const other = makeApp(crypto.randomUUID());
-    await other.login(alice.username, alice.recoveryCodes[2] ?? '');
+    await startOverOn(other, alice.username, alice.recoveryCodes[2] ?? '');
     expect(other.contacts.value).toEqual([]);
     await until(() => other.connection.value === 'online', 'new device online');
+  });
+
+  it('links a new device (spec §16): the code, the approval, contacts and history, no key change for Bob; a used or malformed code is refused; unlinked, it is signed out', async () => {
+    const alice = await registered('alk');
+    const bob = await registered('alm');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await alice.app.sendText(bob.username, 'history to carry');
+    await until(
+      () => bob.app.messagesFor(alice.username).value.some((m) => m.body.kind === 'text'),
+      'bob has it',
+    );
+    const phone = makeApp(crypto.randomUUID());
+    await phone.login(alice.username, alice.recoveryCodes[0] ?? '');
+    expect(phone.loginConflict.value).toEqual({ username: alice.username, localHistory: false });
+    await phone.resolveLoginConflict('link');
+    const shown = phone.linking.value;
+    expect(shown).toMatchObject({ status: 'waiting' });
+    expect(shown?.uri).toMatch(/^securedrop-link:[A-Za-z0-9_-]{108}$/);
+    expect(shown?.expiresAt).toBeGreaterThan(Date.now());
+
+    // The existing device reads the code and sees what the new one says it is.
+    const code = shown?.uri ?? '';
+    expect(await alice.app.inspectLinkCode(code)).toMatchObject({ name: shown?.deviceName });
+    expect(await alice.app.inspectLinkCode('securedrop-link:AAAA').catch(codeOf)).toBe('link_invalid');
+    await alice.app.approveLink(code, { history: true });
+    expect(await alice.app.approveLink(code, { history: true }).catch(codeOf)).toBe('link_used');
+
+    await until(() => phone.auth.value.status === 'signed-in', 'the phone is linked and signed in');
+    expect(phone.linking.value).toBeNull();
+    expect(phone.loginConflict.value).toBeNull();
+    expect(phone.contacts.value.map((c) => c.username)).toEqual([bob.username]);
+    expect(phone.messagesFor(bob.username).value.map((m) => [m.direction, m.body])).toEqual([
+      ['out', { kind: 'text', text: 'history to carry' }],
+    ]);
+    const devices = await alice.app.listDevices();
+    expect(devices).toHaveLength(2);
+    expect(devices.filter((d) => d.current)).toHaveLength(1);
+    // Bob's contact is unchanged: no key change.
+    expect(bob.app.contacts.value[0]).toMatchObject({ keyChanged: false });
+
+    // Unlinked from the laptop (freshly logged in: no code asked), the phone's session ends.
+    const phoneId = devices.find((d) => !d.current)?.id ?? 0;
+    await alice.app.removeDevice(phoneId);
+    expect(await alice.app.listDevices()).toHaveLength(1);
+    await until(() => phone.auth.value.status === 'signed-out', 'the unlinked phone is signed out');
   });
 
   /** A code of `secret` for the NEXT time step (the current one may already be spent). */
@@ -282,12 +341,12 @@ describe('createApp over the real relay', () => {
     await alice.app.logout();
     // Another device logs in and replaces the account's keys.
     const other = makeApp(crypto.randomUUID());
-    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await startOverOn(other, alice.username, alice.recoveryCodes[0] ?? '');
     await until(() => other.connection.value === 'online', 'other device online');
     // Back on the first device: asked, nothing erased yet.
     const same = makeApp(alice.ns);
     await same.login(alice.username, alice.recoveryCodes[1] ?? '');
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     expect(same.auth.value.status).not.toBe('signed-in');
     await same.resolveLoginConflict('cancel');
     expect(same.loginConflict.value).toBeNull();
@@ -297,7 +356,7 @@ describe('createApp over the real relay', () => {
     kept.lock();
     // Asked again; this time erased and signed in with new keys.
     await same.login(alice.username, alice.recoveryCodes[2] ?? '');
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     await same.resolveLoginConflict('erase');
     expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
     expect(same.messagesFor(bob.username).value).toEqual([]);
@@ -318,14 +377,14 @@ describe('createApp over the real relay', () => {
     );
     await alice.app.logout();
     const other = makeApp(crypto.randomUUID());
-    await other.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await startOverOn(other, alice.username, alice.recoveryCodes[0] ?? '');
     await until(() => other.connection.value === 'online', 'other device online');
     other.dispose();
 
     const before = Date.now();
     const same = makeApp(alice.ns);
     await same.login(alice.username, alice.recoveryCodes[1] ?? '');
-    expect(same.loginConflict.value).toEqual({ username: alice.username });
+    expect(same.loginConflict.value).toEqual({ username: alice.username, localHistory: true });
     await same.resolveLoginConflict('archive');
     expect(same.auth.value).toEqual({ status: 'signed-in', username: alice.username });
     // The new store starts empty; the old history is one archive, dated now.

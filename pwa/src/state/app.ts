@@ -33,6 +33,7 @@ import { RelayApi } from '../transport/api.ts';
 import type { Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
 import { archivedPhotoUrl, readArchive } from './archive.ts';
+import type { LinkCandidate } from './devices.ts';
 import { toAddContactError, toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
@@ -47,6 +48,9 @@ import type {
   ChatSummary,
   ConnectionStatus,
   Contact,
+  DeviceInfo,
+  LinkCandidateView,
+  LinkingState,
   LockState,
   LoginConflict,
   PhotoView,
@@ -81,6 +85,8 @@ const AUTH = 'auth';
 const NOTICE = 'notice';
 /** Minutes without use before the app locks (encrypted store; only read once unlocked). */
 const IDLE = 'lock.idle';
+/** Active devices an account may have (spec/protocol.md §16 DEVICE_LIMIT, the relay's default). */
+const DEVICE_LIMIT = 5;
 /** Failed unlocks (localStorage: readable before unlock, and touching no stored data). */
 const UNLOCK_FAILURES = 'sd.unlockFailures';
 
@@ -141,8 +147,15 @@ const cryptoLayers = () => import('./crypto-layers.ts');
 
 const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identity);
 
-/** storeForLogin found this device's keys replaced and was not told it may erase them. */
-class KeysMismatch extends Error {}
+/**
+ * storeForLogin found that the account already has an identity key this device does not hold
+ * (a new device, or this device's keys were replaced elsewhere) and was not told what to do.
+ */
+class KeysMismatch extends Error {
+  constructor(readonly localHistory: boolean) {
+    super('keys mismatch');
+  }
+}
 
 /** What storeForLogin may do with a store whose keys were replaced: ask, erase, or archive it. */
 type OnMismatch = 'ask' | 'erase' | 'archive';
@@ -190,7 +203,13 @@ export function createApp(options: AppOptions = {}): RunningApp {
     erase: () => Promise<void>;
     archive: () => Promise<void>;
     cancel: () => Promise<void>;
+    link: () => Promise<void>;
   } | null = null;
+  /** The new device's link request while it waits for the other device (devices.ts). */
+  const linking = signal<LinkingState | null>(null);
+  let linkAbort: AbortController | null = null;
+  /** The link code the existing device last inspected, for approveLink. */
+  let candidate: { code: string; value: LinkCandidate } | null = null;
   const archives = signal<readonly ArchiveInfo[]>([]);
   /** The open archives (read-only stores) of the signed-in account, by id. */
   const archiveStores = new Map<string, { store: Storage; name: string; archivedAt: number }>();
@@ -551,24 +570,92 @@ export function createApp(options: AppOptions = {}): RunningApp {
     relock: NewLock,
     onMismatch: OnMismatch,
   ): Promise<Storage> {
-    let store = opened;
-    const local = await loadIdentity(store);
+    const local = await loadIdentity(opened);
     const remote = await api.keyStatus();
-    const { publishAccountKeys, holdsVersion1State } = await cryptoLayers();
-    if (local && (await holdsVersion1State(store))) return startOver(username, store, undefined, true);
-    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) return store;
-    if (local && onMismatch === 'ask') throw new KeysMismatch();
-    if (local && onMismatch === 'archive') {
-      store.lock();
-      const name = storageName(username);
-      await archiveIdbStorage(name, archiveName(name, clock.now()));
-      store = await openIdbStorage(name, { create: relock });
-    } else if (local) {
-      await store.erase();
-      store = await openIdbStorage(storageName(username), { create: relock });
+    const { publishAccountKeys, holdsVersion1State, resumeDevice, describeThisDevice } = await cryptoLayers();
+    if (local && (await holdsVersion1State(opened))) return startOver(username, opened, undefined, true);
+    if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) {
+      // RESUME (spec §16): the new session is bound to this device, still one of the account's
+      // — else 409 device_removed, which reaches the user as AppError 'device_removed'.
+      await resumeDevice(opened, api);
+      return opened;
     }
-    await publishAccountKeys(store, username, api);
+    // The account has keys this device does not hold: link to another device, or start over
+    // (spec/protocol.md §16) — asked first, as erasing is (SECURITY.md "What a user's device holds").
+    if (onMismatch === 'ask' && (local || remote.identity_key)) throw new KeysMismatch(local !== undefined);
+    const store = await freshStore(username, opened, relock, onMismatch === 'archive' ? 'archive' : 'erase');
+    // START OVER (spec/protocol.md §16): a new identity key, this device described like a linked one.
+    await publishAccountKeys(store, username, api, undefined, describeThisDevice());
     return store;
+  }
+
+  /**
+   * An empty store for the account in place of `opened`: a store holding history is archived
+   * (read-only, same lock) or erased as the user chose; an empty one is used as it is.
+   */
+  async function freshStore(
+    username: string,
+    opened: Storage,
+    relock: NewLock,
+    how: 'archive' | 'erase',
+  ): Promise<Storage> {
+    if (!(await loadIdentity(opened))) return opened;
+    const name = storageName(username);
+    if (how === 'archive') {
+      opened.lock();
+      await archiveIdbStorage(name, archiveName(name, clock.now()));
+    } else await opened.erase();
+    return openIdbStorage(name, { create: relock });
+  }
+
+  /**
+   * Links this device to the account (spec/protocol.md §16, devices.ts): shows the link code,
+   * waits for the other device's sealed payload, checks it, uploads this device's prekeys as a
+   * new device and imports the contacts and history. Whatever this device held under other keys
+   * is kept read-only (archived), never erased without the user's word.
+   */
+  async function startLinking(
+    username: string,
+    tokens: Tokens,
+    opened: Storage,
+    relock: NewLock,
+  ): Promise<void> {
+    linkAbort?.abort();
+    const abort = new AbortController();
+    linkAbort = abort;
+    const { describeThisDevice, openLinkRequest, waitForProvisioning, openLinkPayload, completeLink } =
+      await cryptoLayers();
+    const device = describeThisDevice();
+    const pending = await openLinkRequest(api, device);
+    if (abort.signal.aborted) return;
+    const view = {
+      uri: pending.uri,
+      expiresAt: pending.expiresAt,
+      deviceName: device.name,
+      deviceKind: device.kind,
+    };
+    linking.value = { ...view, status: 'waiting' };
+    void (async () => {
+      try {
+        const message = await waitForProvisioning(api, pending, abort.signal);
+        linking.value = { ...view, status: 'linking' };
+        const payload = await openLinkPayload(api, pending, message, username);
+        if (abort.signal.aborted) return;
+        const store = await freshStore(username, opened, relock, 'archive');
+        await completeLink(api, store, username, payload, device);
+        await saveTokens(store, username, tokens);
+        conflict = null;
+        loginConflict.value = null;
+        linking.value = null;
+        linkAbort = null;
+        await openSession(username, store);
+        await loadArchives(username, relock);
+        messenger?.goOnline();
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        linking.value = { ...view, status: 'failed', error: toAppError(err).code };
+      }
+    })();
   }
 
   /**
@@ -596,7 +683,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
       conflict = {
         erase: () => finish('erase'),
         archive: () => finish('archive'),
+        link: () => startLinking(username, tokens, opened, relock),
         cancel: async () => {
+          linkAbort?.abort();
+          linkAbort = null;
+          linking.value = null;
           // The session just opened is ended; the store stays as it was, closed.
           await api.logout().catch(() => undefined);
           opened.lock();
@@ -604,7 +695,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
           auth.value = { status: 'signed-out', username: null };
         },
       };
-      loginConflict.value = { username };
+      loginConflict.value = { username, localHistory: err.localHistory };
     }
   }
 
@@ -686,6 +777,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     lock: lockState,
     ownIdentityWarning,
     loginConflict,
+    linking,
     archives,
 
     async start() {
@@ -826,12 +918,62 @@ export function createApp(options: AppOptions = {}): RunningApp {
       );
     }),
 
-    resolveLoginConflict: wrap(async (choice: 'erase' | 'archive' | 'cancel') => {
+    resolveLoginConflict: wrap(async (choice: 'link' | 'erase' | 'archive' | 'cancel') => {
       const c = conflict;
       if (!c) throw new AppError('not_found');
+      // Linking keeps the question open: giving up the link returns to it (cancelLinking).
+      if (choice === 'link') return c.link();
+      linkAbort?.abort();
+      linkAbort = null;
+      linking.value = null;
       conflict = null;
       loginConflict.value = null;
       await c[choice]();
+    }),
+
+    cancelLinking() {
+      linkAbort?.abort();
+      linkAbort = null;
+      linking.value = null;
+    },
+
+    listDevices: wrap(
+      async (): Promise<readonly DeviceInfo[]> =>
+        (await api.devices()).map((d) => ({
+          id: d.deviceId,
+          name: d.name,
+          kind: d.kind,
+          createdAt: Date.parse(d.createdAt),
+          lastSeenAt: d.lastSeenAt ? Date.parse(d.lastSeenAt) : null,
+          current: d.current,
+        })),
+    ),
+
+    removeDevice: wrap(async (id: number, code?: string) => {
+      // Removing another device takes a fresh second factor (the relay answers 403
+      // reauth_required otherwise; the view then asks for a code).
+      if (code) await api.reauth(code.replace(/\s+/g, ''));
+      await api.removeDevice(id);
+    }),
+
+    inspectLinkCode: wrap(async (code: string): Promise<LinkCandidateView> => {
+      if (!storage) throw new AppError('unauthorized');
+      const { inspectLinkCode } = await cryptoLayers();
+      const value = await inspectLinkCode(api, code);
+      candidate = { code, value };
+      return { name: value.name, kind: value.kind, createdAt: value.createdAt, expiresAt: value.expiresAt };
+    }),
+
+    approveLink: wrap(async (code: string, options: { history: boolean }) => {
+      const store = storage;
+      if (!store) throw new AppError('unauthorized');
+      const { inspectLinkCode, approveLink } = await cryptoLayers();
+      const c = candidate?.code === code ? candidate.value : await inspectLinkCode(api, code);
+      candidate = null;
+      // The relay would refuse the new device's keys (409 device_limit) only after it holds the
+      // account's identity seed: said here first, and nothing is sent (spec/protocol.md §16).
+      if ((await api.devices()).length >= DEVICE_LIMIT) throw new AppError('device_limit');
+      await approveLink(api, store, c, options);
     }),
 
     openArchive: wrap(async (id: string) => {

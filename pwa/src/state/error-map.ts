@@ -25,7 +25,12 @@ const RELAY: Readonly<Record<string, AppErrorCode>> = {
   session_revoked: 'unauthorized',
   invalid_refresh_token: 'unauthorized',
   network: 'network',
+  provisioning_expired: 'link_expired',
+  provisioning_used: 'link_used',
+  device_limit: 'device_limit',
+  reauth_required: 'reauth_required',
   aborted: 'cancelled',
+  device_removed: 'device_removed',
 };
 
 export function toAppErrorCode(err: unknown): AppErrorCode {

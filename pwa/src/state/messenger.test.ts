@@ -9,14 +9,31 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, v
 import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
-import { publishAccountKeys, requireIdentity } from '../secure/account-keys.ts';
+import { tinyJpeg } from '../photo/exif-fixture.ts';
+import {
+  loadDeviceId,
+  publishAccountKeys,
+  publishDeviceKeys,
+  requireIdentity,
+  resumeDevice,
+} from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
+import { RECORD as SECURE } from '../secure/records.ts';
 import { prekeyBundleOf } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
-import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl, signInAgain } from '../test/relay.ts';
+import {
+  type RelayUser,
+  registerOnRelay,
+  registerWithDevice,
+  relayOrigin,
+  relayWsUrl,
+  signInAgain,
+  toDevice1,
+} from '../test/relay.ts';
 import type { RelayApi } from '../transport/api.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
+import { toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { Messenger, type MessengerSinks } from './messenger.ts';
 import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
@@ -53,7 +70,7 @@ function makeSinks() {
       return s;
     },
     photo(id: string) {
-      const s = photos.get(id) ?? signal<PhotoView>({ status: 'loading', progress: 0, url: null });
+      const s = photos.get(id) ?? signal<PhotoView>({ status: 'idle', progress: 0, url: null });
       photos.set(id, s);
       return s;
     },
@@ -70,6 +87,22 @@ interface Device {
   readonly ended: () => number;
 }
 
+/**
+ * Photo uploads in Node: POST /send_photo (the same body and rules as the resumable tus upload
+ * the browser uses, which has no Node transport here), counted.
+ */
+const photoUploads: string[] = [];
+const uploadPhoto: NonNullable<ConstructorParameters<typeof Messenger>[0]['uploadPhoto']> = async (
+  http,
+  to,
+  blob,
+) => {
+  const bytes = blob instanceof Blob ? new Uint8Array(await blob.arrayBuffer()) : blob;
+  const w = await http.request<{ id: string; size: number }>('POST', '/send_photo', { query: { to }, bytes });
+  photoUploads.push(w.id);
+  return { id: w.id, size: w.size };
+};
+
 async function start(
   user: RelayUser,
   api: RelayApi,
@@ -80,6 +113,7 @@ async function start(
   const sinks = makeSinks();
   let ended = 0;
   const m = new Messenger({
+    uploadPhoto,
     username: user.username,
     storage,
     api,
@@ -295,22 +329,15 @@ describe('Messenger over the real relay', () => {
     await until(() => stateOf(alice2, b, id) === 'delivered', 'delivered');
   });
 
-  it('warns the owner when the account’s key is replaced from another device: the event, and the check on every start', async () => {
+  it('START OVER elsewhere removes this device (spec §16): its session ends, and a login again on it is told device_removed', async () => {
     const user = await registerOnRelay('mo');
     const first = await device(user);
     expect(first.sinks.ownIdentity.value).toBeNull();
-    // Someone (or the owner) logs in elsewhere and replaces the identity key.
+    // Someone (or the owner) logs in elsewhere and starts over with a new identity key.
     const second = await device(user, await signInAgain(user));
-    await until(() => first.sinks.ownIdentity.value !== null, 'identity_replaced pushed');
-    // Stored: a restart still shows it.
-    first.m.stop();
-    const restarted = await start(user, user.api, first.storage, false);
-    expect(restarted.sinks.ownIdentity.value).not.toBeNull();
-    // Dismissed, the next start checks what the relay publishes (GET /identity) and warns again.
-    await restarted.m.dismissOwnIdentityWarning();
-    restarted.m.stop();
-    const again = await start(user, user.api, first.storage);
-    await until(() => again.sinks.ownIdentity.value !== null, 'start check');
+    await until(() => first.ended() > 0, 'session ended');
+    const err = await resumeDevice(first.storage, await signInAgain(user, 1)).catch((e: unknown) => e);
+    expect(toAppErrorCode(err)).toBe('device_removed');
     // The device whose key the relay publishes is not warned.
     await second.m.checkOwnIdentity();
     expect(second.sinks.ownIdentity.value).toBeNull();
@@ -319,8 +346,12 @@ describe('Messenger over the real relay', () => {
   it('regression (undecryptable messages create chats): a stranger’s message that does not open creates no contact and no chat', async () => {
     const [alice, bob] = await pair();
     const a = alice.user.username;
-    const mallory = await registerOnRelay('mz');
-    await mallory.api.sendMessage(a, crypto.randomUUID(), crypto.getRandomValues(new Uint8Array(200)));
+    const mallory = await registerWithDevice('mz');
+    await mallory.api.sendMessage(
+      a,
+      crypto.randomUUID(),
+      toDevice1(crypto.getRandomValues(new Uint8Array(200))),
+    );
     // Frames are handled in order: once Bob's later message shows, Mallory's was handled.
     await bob.m.sendText(a, 'after the garbage');
     await until(() => texts(alice, bob.user.username).includes('after the garbage'), 'later message');
@@ -336,7 +367,8 @@ describe('Messenger over the real relay', () => {
     // Mallory seals a control message with her real keys (the app never sends one): it opens.
     const malloryStore = await openIdbStorage(`messenger-${mallory.username}-${crypto.randomUUID()}`);
     await publishAccountKeys(malloryStore, mallory.username, mallory.api);
-    const bundle = await mallory.api.bundle(a);
+    const bundle = (await mallory.api.bundles(a)).devices[0];
+    if (!bundle) throw new Error('alice has no device');
     const { session } = initiateSession(await requireIdentity(malloryStore), prekeyBundleOf(bundle), {
       initiator: mallory.username,
       responder: a,
@@ -349,7 +381,7 @@ describe('Messenger over the real relay', () => {
     // Acknowledgements go over the socket when it is open, else POST /ack: watch both paths.
     const acks = vi.spyOn(SocketFirst.prototype, 'ack');
     onTestFinished(() => acks.mockRestore());
-    const sent = await mallory.api.sendMessage(a, crypto.randomUUID(), message);
+    const sent = await mallory.api.sendMessage(a, crypto.randomUUID(), toDevice1(message));
     // Frames are handled in order: once Bob's later message shows, Mallory's was handled.
     await bob.m.sendText(a, 'after the control');
     await until(() => texts(alice, bob.user.username).includes('after the control'), 'later message');
@@ -398,7 +430,8 @@ describe('Messenger over the real relay', () => {
     const wires: Uint8Array[] = [];
     for (const t of ['one', 'two', 'three'])
       wires.push(await alice.m.sm.encryptText(b, t, () => [], { sentAt }));
-    for (const i of [2, 0, 1]) await alice.api.sendMessage(b, crypto.randomUUID(), wires[i] as Uint8Array);
+    for (const i of [2, 0, 1])
+      await alice.api.sendMessage(b, crypto.randomUUID(), toDevice1(wires[i] as Uint8Array));
     const again = await start(bob.user, bob.api, bob.storage);
     await until(() => texts(again, a).length === 3, 'three messages');
     expect(texts(again, a)).toEqual(['one', 'two', 'three']);
@@ -429,5 +462,231 @@ describe('Messenger over the real relay', () => {
     expect(alice.sinks.chats.value).toEqual([]);
     expect(alice.sinks.messages(b).value).toEqual([]);
     expect(await alice.api.contacts()).toEqual([]);
+  });
+});
+
+/**
+ * Another device of `d`'s account (spec §16 LINK, after the provisioning step the link screens
+ * do): signed in again, the account's identity key in a fresh store with this device's own
+ * prekeys, uploaded — the relay adds a device (same identity key: no key change to anyone).
+ * Its contacts come from the relay's list when it goes online.
+ */
+async function linked(d: Device, codeIndex = 0): Promise<Device> {
+  const api = await signInAgain(d.user, codeIndex);
+  const storage = await openIdbStorage(`messenger-${d.user.username}-${crypto.randomUUID()}`);
+  const keyPair = await requireIdentity(d.storage);
+  await publishDeviceKeys(storage, d.user.username, keyPair, api, { name: 'Test device', kind: 'desktop' });
+  return start(d.user, api, storage);
+}
+
+const hasContact = (d: Device, name: string) => d.sinks.contacts.value.some((c) => c.username === name);
+
+/** The (recipient, own) device ids of the last send `spy` saw, and its client id. */
+function lastSend(spy: { mock: { calls: Parameters<SocketFirst['sendMessage']>[] } }) {
+  const call = spy.mock.calls.at(-1);
+  if (!call) throw new Error('nothing sent');
+  const [, clientId, messages, own = []] = call;
+  return { clientId, recipient: messages.map((c) => c.deviceId), own: own.map((c) => c.deviceId) };
+}
+
+/** Unlinks device `id` of `d`'s account from `d` (another device: a fresh second factor first). */
+async function unlink(d: Device, id: number, codeIndex: number): Promise<void> {
+  const code = d.user.recoveryCodes[codeIndex];
+  if (!code) throw new Error('no recovery code left');
+  await d.api.reauth(code);
+  await d.api.removeDevice(id);
+}
+
+describe('Messenger with linked devices over the real relay (spec §16)', () => {
+  it('fans one send out to 2 recipient devices and 1 own device under one client_id; the own device shows it as sent by us', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const alice2 = await linked(alice);
+    const bob2 = await linked(bob);
+    await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
+    const sends = vi.spyOn(SocketFirst.prototype, 'sendMessage');
+    onTestFinished(() => sends.mockRestore());
+    const id = await alice.m.sendText(b, 'to every device');
+    await until(() => texts(bob, a).includes('to every device'), 'bob’s first device');
+    await until(() => texts(bob2, a).includes('to every device'), 'bob’s second device');
+    await until(() => texts(alice2, b).includes('to every device'), 'alice’s other device');
+    // Alice's first device learnt of her second from the relay's 409 stale_devices: every try
+    // of the send carried the same client_id, and the last one every device.
+    expect(new Set(sends.mock.calls.map((c) => c[1]))).toEqual(new Set([id]));
+    expect(lastSend(sends)).toEqual({ clientId: id, recipient: [1, 2], own: [2] });
+    // On Alice's other device it is hers, in the chat with Bob: no request, nothing to accept.
+    expect(alice2.sinks.messages(b).value.find((m) => m.body.kind === 'text')).toMatchObject({
+      direction: 'out',
+      state: 'sent',
+      contact: b,
+    });
+    expect(alice2.sinks.contacts.value).toEqual([
+      expect.objectContaining({ username: b, keyChanged: false }),
+    ]);
+    expect(alice2.sinks.contacts.value[0]?.request).toBeUndefined();
+    await until(() => stateOf(alice, b, id) === 'delivered', 'delivered from any copy');
+    // Linking warned nobody: one identity key per account.
+    expect(alice.sinks.contacts.value[0]).toMatchObject({ keyChanged: false });
+    expect(bob.sinks.contacts.value[0]).toMatchObject({ keyChanged: false });
+    // A reply reaches Alice's both devices and Bob's other device as his.
+    await bob.m.sendText(a, 'reply');
+    await until(() => texts(alice, b).includes('reply') && texts(alice2, b).includes('reply'), 'reply');
+    await until(() => texts(bob2, a).includes('reply'), 'bob’s sync copy');
+    expect(
+      bob2.sinks.messages(a).value.find((m) => m.body.kind === 'text' && m.body.text === 'reply'),
+    ).toMatchObject({
+      direction: 'out',
+    });
+  });
+
+  it('attack/race: a device added between the bundle fetch and the send — 409, bundles for the new device only, the whole set resent once', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    await alice.m.sendText(b, 'one device');
+    await until(() => texts(bob, a).includes('one device'), 'first message');
+    const bundles = vi.spyOn(alice.api, 'bundles');
+    onTestFinished(() => bundles.mockRestore());
+    const sends = vi.spyOn(SocketFirst.prototype, 'sendMessage');
+    onTestFinished(() => sends.mockRestore());
+    // Bob links a device after Alice's device list was learnt.
+    const bob2 = await linked(bob);
+    const id = await alice.m.sendText(b, 'two devices');
+    await until(() => texts(bob2, a).includes('two devices'), 'the new device receives');
+    await until(() => texts(bob, a).includes('two devices'), 'the old device receives');
+    expect(bundles.mock.calls).toEqual([[b, [2]]]);
+    expect(sends.mock.calls.map((c) => c[1])).toEqual([id, id]);
+    expect(lastSend(sends)).toEqual({ clientId: id, recipient: [1, 2], own: [] });
+    // The first copy was sealed once and sent as the same bytes both times.
+    expect(sends.mock.calls[0]?.[2][0]?.body).toEqual(sends.mock.calls[1]?.[2][0]?.body);
+    await alice.m.sendText(b, 'after');
+    await until(() => texts(bob, a).includes('after'), 'later message');
+    expect(texts(bob, a)).toEqual(['one device', 'two devices', 'after']);
+    expect(alice.sinks.contacts.value[0]).toMatchObject({ keyChanged: false });
+  });
+
+  it('a removed device receives nothing further: its session is dropped and the set goes to the others', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const bob2 = await linked(bob);
+    await alice.m.sendText(b, 'both');
+    await until(() => texts(bob2, a).includes('both') && texts(bob, a).includes('both'), 'both devices');
+    await unlink(bob, 2, 1);
+    bob2.m.stop();
+    const sends = vi.spyOn(SocketFirst.prototype, 'sendMessage');
+    onTestFinished(() => sends.mockRestore());
+    await alice.m.sendText(b, 'after the unlink');
+    await until(() => texts(bob, a).includes('after the unlink'), 'the remaining device');
+    expect(lastSend(sends).recipient).toEqual([1]);
+    const chatId = alice.m.sm.knownPeer(b)?.chatId as string;
+    expect(await alice.storage.get(SECURE.session(chatId, 2))).toBeUndefined();
+    expect(alice.m.sm.knownPeer(b)?.devices).toEqual([1]);
+  });
+
+  it('numbers a message after the orders synced from the account’s other device (order across devices)', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const alice2 = await linked(alice);
+    await until(() => hasContact(alice2, b), 'contact on the new device');
+    for (const t of ['one', 'two', 'three']) await alice.m.sendText(b, t);
+    await until(() => texts(alice2, b).length === 3, 'three sync copies');
+    await alice2.m.sendText(b, 'four');
+    await until(() => texts(bob, a).length === 4, 'four messages');
+    const chatId = bob.m.sm.knownPeer(a)?.chatId as string;
+    const rows = await bob.storage.messages<StoredMessage>(chatId, 10);
+    const orders = rows.map((r) => r.value).filter((m) => m.body.kind === 'text');
+    expect(orders.map((m) => [m.body.kind === 'text' && m.body.text, m.order])).toEqual([
+      ['one', 1],
+      ['two', 2],
+      ['three', 3],
+      ['four', 4],
+    ]);
+    expect(texts(bob, a)).toEqual(['one', 'two', 'three', 'four']);
+  });
+
+  it('uploads a photo once: the same blob and key in every copy, opened on every device', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const alice2 = await linked(alice);
+    const bob2 = await linked(bob);
+    await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
+    const prepared = {
+      bytes: tinyJpeg(),
+      mime: 'image/jpeg' as const,
+      width: 16,
+      height: 8,
+      thumbnail: new Uint8Array(0),
+    };
+    const id = crypto.randomUUID();
+    const peer = alice.m.sm.knownPeer(b);
+    if (!peer) throw new Error('no peer');
+    const now = Date.now();
+    await alice.m.outbox.enqueue(
+      {
+        id,
+        contact: b,
+        direction: 'out',
+        at: now,
+        storedAt: now,
+        state: 'queued',
+        body: {
+          kind: 'photo',
+          photo: {
+            mime: 'image/jpeg',
+            width: 16,
+            height: 8,
+            size: prepared.bytes.length,
+            blobId: null,
+            ciphertextSha256: null,
+            thumbnail: prepared.thumbnail,
+          },
+        },
+      },
+      { id, contact: b, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
+      [
+        { kind: 'put', key: OUTBOX.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
+        { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
+      ],
+    );
+    photoUploads.length = 0;
+    const photoOf = (d: Device, contact: string) =>
+      d.sinks.messages(contact).value.find((m) => m.body.kind === 'photo');
+    await until(() => !!photoOf(bob, a) && !!photoOf(bob2, a) && !!photoOf(alice2, b), 'photo copies');
+    const blobIds = new Set<string | null>();
+    for (const [d, contact] of [
+      [bob, a],
+      [bob2, a],
+      [alice2, b],
+    ] as const) {
+      const m = photoOf(d, contact);
+      if (!m) throw new Error('no photo');
+      const stored = await d.storage.getMessage<StoredMessage>(m.id);
+      blobIds.add(stored?.body.kind === 'photo' ? stored.body.photo.blobId : null);
+      await d.m.loadPhoto(m.id);
+      await until(() => !['idle', 'loading'].includes(d.sinks.photo(m.id).value.status), 'photo loads');
+      expect(d.sinks.photo(m.id).value.status).toBe('ready');
+    }
+    expect(blobIds.size).toBe(1);
+    expect(photoUploads).toEqual([...blobIds]);
+    expect([...blobIds][0]).toEqual(expect.any(String));
+  });
+
+  it('RESUME: a login again on the same device binds to its device id; an unlinked device gets device_removed', async () => {
+    const alice = await device(await registerOnRelay('mq'));
+    expect(await loadDeviceId(alice.storage)).toBe(1);
+    const again = await signInAgain(alice.user, 0);
+    expect(await resumeDevice(alice.storage, again)).toBe(1);
+    await expect(again.messages(0)).resolves.toMatchObject({ messages: [] });
+    const alice2 = await linked(alice, 1);
+    expect(await loadDeviceId(alice2.storage)).toBe(2);
+    alice2.m.stop();
+    await unlink(alice, 2, 2);
+    const err = await resumeDevice(alice2.storage, await signInAgain(alice.user, 3)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 409, code: 'device_removed' });
+    expect(toAppErrorCode(err)).toBe('device_removed');
   });
 });

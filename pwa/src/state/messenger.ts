@@ -16,7 +16,7 @@ import { toAppErrorCode } from './error-map.ts';
 import { AckBatcher } from './messenger/acks.ts';
 import { ChatMemory, keyChangeEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
 import { IncomingStream } from './messenger/incoming.ts';
-import { Outgoing } from './messenger/outgoing.ts';
+import { Outgoing, type OutgoingOptions } from './messenger/outgoing.ts';
 import { OwnIdentityWatch } from './messenger/own-identity.ts';
 import { PhotoLoader } from './messenger/photos.ts';
 import { PrekeyUpkeep } from './messenger/prekey-upkeep.ts';
@@ -35,6 +35,8 @@ export interface MessengerOptions {
   readonly onSessionEnded: () => void;
   /** The device clock (ms); tests drive prekey rotation with it. */
   readonly clock?: () => number;
+  /** Replaces the resumable photo upload (tests in Node, which has no tus transport). */
+  readonly uploadPhoto?: OutgoingOptions['uploadPhoto'];
 }
 
 export class Messenger {
@@ -86,6 +88,7 @@ export class Messenger {
     this.incoming = new IncomingStream({
       storage,
       api,
+      username: o.username,
       sm,
       memory,
       acks: this.acks,
@@ -93,7 +96,15 @@ export class Messenger {
       onIdentityReplaced: (at) => this.ownIdentity.warn(at),
       onPrekeysLow: () => this.prekeys.topUp(),
     });
-    this.outgoing = new Outgoing({ storage, api, relay, sm, memory, clock });
+    this.outgoing = new Outgoing({
+      storage,
+      api,
+      relay,
+      sm,
+      memory,
+      clock,
+      ...(o.uploadPhoto ? { uploadPhoto: o.uploadPhoto } : {}),
+    });
     this.outbox = this.outgoing.outbox;
     this.photos = new PhotoLoader({ storage, api, sinks, memory, acks: this.acks });
   }

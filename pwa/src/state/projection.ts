@@ -15,8 +15,11 @@ const PREVIEW_CHARS = 100;
  */
 export function compareForDisplay(a: StoredMessage, b: StoredMessage): number {
   if (a.at !== b.at) return a.at - b.at;
-  if (a.direction === 'in' && b.direction === 'in' && a.order !== undefined && b.order !== undefined)
+  if (a.direction === b.direction && a.order !== undefined && b.order !== undefined && a.order !== b.order)
     return a.order - b.order;
+  // spec §16: the same time and order from two of the sender's devices — by device id.
+  if (a.fromDevice !== undefined && b.fromDevice !== undefined && a.fromDevice !== b.fromDevice)
+    return a.fromDevice - b.fromDevice;
   return a.storedAt - b.storedAt;
 }
 

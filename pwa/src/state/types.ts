@@ -29,6 +29,8 @@ export type AppErrorCode =
   | 'unsupported_image'
   | 'key_change_unacknowledged'
   | 'verification_required'
+  /** RESUME (spec §16): this device was unlinked from the account — erase it or link it again. */
+  | 'device_removed'
   | 'safety_mismatch'
   | 'cancelled'
   | 'wrong_passphrase'
@@ -37,6 +39,13 @@ export type AppErrorCode =
   | 'passphrase_too_long'
   | 'passkey_unavailable'
   | 'network'
+  | 'link_invalid'
+  | 'link_mismatch'
+  | 'link_expired'
+  | 'link_used'
+  | 'link_wrong_account'
+  | 'device_limit'
+  | 'reauth_required'
   | 'unknown';
 
 /** Every action rejects with an AppError (never a raw Error), so views can switch on `code`. */
@@ -108,6 +117,52 @@ export interface SessionInfo {
  */
 export interface LoginConflict {
   readonly username: string;
+  /**
+   * This device holds history under keys the account no longer publishes; false on a new
+   * device. Either way the account has keys elsewhere: link to another device, or start over.
+   */
+  readonly localHistory: boolean;
+}
+
+/** What a device says it is (spec/openapi.yaml DeviceKind). */
+export type DeviceKind = 'phone' | 'tablet' | 'desktop' | 'other';
+
+/** One active device of the account (spec/protocol.md §16). */
+export interface DeviceInfo {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: DeviceKind;
+  /** When it was linked (ms since the epoch). */
+  readonly createdAt: number;
+  /** When the relay last saw it; null if never since it was linked. */
+  readonly lastSeenAt: number | null;
+  readonly current: boolean;
+}
+
+/**
+ * A new device waiting to be linked, as this device shows it for the user to confirm: what it
+ * says it is (the relay cannot change it without the QR check failing — only the name it
+ * carries is the new device's own word).
+ */
+export interface LinkCandidateView {
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * This (new) device waiting to be linked: the code to show, until when, as what it presents
+ * itself. 'waiting': polling for the other device; 'linking': the payload arrived and is being
+ * imported; 'failed': see `error` (link_expired: show a new code).
+ */
+export interface LinkingState {
+  readonly uri: string;
+  readonly expiresAt: number;
+  readonly deviceName: string;
+  readonly deviceKind: DeviceKind;
+  readonly status: 'waiting' | 'linking' | 'failed';
+  readonly error?: AppErrorCode;
 }
 
 /**
@@ -283,8 +338,10 @@ interface AppState {
    * signed-in screen until dismissed (SECURITY.md, "Trust model").
    */
   readonly ownIdentityWarning: ReadonlySignal<{ readonly at: number } | null>;
-  /** A login waiting for the user's word before this device's history is erased. */
+  /** A login waiting for the user's word: link this device, or start over (new keys). */
   readonly loginConflict: ReadonlySignal<LoginConflict | null>;
+  /** This device's link request while it is shown (after resolveLoginConflict('link')). */
+  readonly linking: ReadonlySignal<LinkingState | null>;
   /** Read-only archives of earlier keys' history on this device, newest first (signed in). */
   readonly archives: ReadonlySignal<readonly ArchiveInfo[]>;
 }
@@ -314,12 +371,19 @@ interface AppActions {
   /** Wipes this device's keys and history (also when locked). Views ask for confirmation first. */
   eraseDevice(): Promise<void>;
   /**
-   * Answers loginConflict: 'erase' erases this device's history and keys and finishes the
-   * login with new keys; 'archive' keeps the history as a read-only archive (no keys, no
+   * Answers loginConflict: 'link' shows this device's link code (`linking`) and finishes the
+   * login once another device of the account approved it; 'erase' (start over) erases this
+   * device's history and keys, if any, and finishes the login with new keys (contacts are told
+   * of a key change); 'archive' keeps the history as a read-only archive (no keys, no
    * sessions, same app lock) and finishes the login with new keys in a new store; 'cancel'
    * ends the new session and keeps everything as it was.
    */
-  resolveLoginConflict(choice: 'erase' | 'archive' | 'cancel'): Promise<void>;
+  resolveLoginConflict(choice: 'link' | 'erase' | 'archive' | 'cancel'): Promise<void>;
+  /**
+   * Gives up the link request shown (its address expires unused) and returns to the question
+   * of loginConflict. Calling resolveLoginConflict('link') again shows a new code.
+   */
+  cancelLinking(): void;
   /** An archive's chats and messages (read-only). */
   openArchive(id: string): Promise<ArchiveContents>;
   /** A photo an archive holds the bytes of, as an object URL; null when it never was downloaded. */
@@ -341,6 +405,23 @@ interface AppActions {
   listSessions(): Promise<readonly SessionInfo[]>;
   /** Ends another session of this account (its device is signed out). */
   endOtherSession(id: string): Promise<void>;
+
+  // linked devices (spec/protocol.md §16)
+  /** The account's active devices, this one marked `current`. */
+  listDevices(): Promise<readonly DeviceInfo[]>;
+  /**
+   * Removes a device: it is signed out and gets nothing more. Another device needs a fresh
+   * second factor: without `code` it may reject 'reauth_required'; with it, the code is checked
+   * first (POST /session/reauth).
+   */
+  removeDevice(id: number, code?: string): Promise<void>;
+  /**
+   * Reads a scanned link code and fetches what the new device says it is; rejects link_invalid,
+   * link_expired, link_used, or link_mismatch (the key behind the code is not the one it names).
+   */
+  inspectLinkCode(code: string): Promise<LinkCandidateView>;
+  /** The user confirmed: sends this account (and, if asked, the recent history) to that device. */
+  approveLink(code: string, options: { history: boolean }): Promise<void>;
 
   // app lock
   /** Opens the locked store; rejects 'wrong_passphrase' or 'unlock_wait' (with retryAfter). */

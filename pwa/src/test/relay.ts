@@ -6,6 +6,8 @@
 // behind the host's same-origin /api.
 import { generate } from 'otplib';
 import { expect, inject } from 'vitest';
+import { publishAccountKeys } from '../secure/account-keys.ts';
+import { openIdbStorage } from '../storage/idb-storage.ts';
 import { RelayApi } from '../transport/api.ts';
 import type { Tokens } from '../transport/http.ts';
 
@@ -73,3 +75,21 @@ export async function signInAgain(user: RelayUser, codeIndex = 0): Promise<Relay
   await api.login(user.username, code);
   return api;
 }
+
+/**
+ * A new account with one device set up (spec §16: message routes need a session bound to a
+ * device): registered, its keys created in a throwaway store and uploaded — its device 1.
+ */
+export async function registerWithDevice(prefix: string): Promise<RelayUser> {
+  return withDevice(await registerOnRelay(prefix));
+}
+
+/** Sets up `user`'s first device on its session (keys in a throwaway store, uploaded). */
+export async function withDevice(user: RelayUser): Promise<RelayUser> {
+  const storage = await openIdbStorage(`device-${user.username}-${crypto.randomUUID()}`);
+  await publishAccountKeys(storage, user.username, user.api);
+  return user;
+}
+
+/** One copy for the device of an account set up by registerWithDevice (its device 1). */
+export const toDevice1 = (body: Uint8Array) => [{ deviceId: 1, body }];

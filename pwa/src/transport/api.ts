@@ -52,7 +52,21 @@ const toTokens = (w: SessionTokensWire, now = Date.now()): Tokens => ({
   accessExpiresAt: now + w.expires_in * 1000,
 });
 
+/** What a new device tells the relay about itself (spec/openapi.yaml: name 1–64 printable chars). */
+export interface DeviceDescription {
+  /** 1–64 printable characters, e.g. "Chromium on Linux". */
+  readonly name: string;
+  readonly kind: DeviceKind;
+}
+
 export interface KeysUpload {
+  /**
+   * RESUME (spec/protocol.md §16): this device's id from an earlier POST /keys — the relay binds
+   * the (new) login session to it if it is still active, else 409 `device_removed`.
+   */
+  readonly deviceId?: number;
+  /** A new device (first upload of a device-less session): its name and kind. */
+  readonly device?: DeviceDescription;
   readonly identityKey?: Uint8Array;
   /** Required with identityKey: its proof of possession for this account (spec/protocol.md §4.6). */
   readonly identityProof?: Uint8Array;
@@ -61,6 +75,11 @@ export interface KeysUpload {
   readonly oneTimePreKeys?: readonly { id: number; publicKey: Uint8Array }[];
   /** One-time ML-KEM-768 prekeys, each signed by the identity key (spec/protocol.md §4.4). */
   readonly oneTimePqPreKeys?: readonly { id: number; publicKey: Uint8Array; signature: Uint8Array }[];
+}
+
+/** POST /keys' answer: the device the session is bound to (spec/openapi.yaml). */
+export interface KeysUploadResult {
+  readonly deviceId: number | null;
 }
 
 export interface Bundle {
@@ -77,12 +96,93 @@ export interface Bundle {
   readonly oneTimePreKey?: { id: number; publicKey: Uint8Array };
 }
 
+/** One device's bundle (GET /keys/{username} devices[]): the account's identity key is shared. */
+export interface DeviceBundle extends Bundle {
+  readonly deviceId: number;
+}
+
+/**
+ * GET /keys/{username}[?device_ids=…]: one bundle per device that has a complete one (the
+ * caller's own device excluded when it asks for its own account).
+ */
+export interface DeviceBundles {
+  readonly username: string;
+  readonly identityKey: Uint8Array;
+  readonly devices: readonly DeviceBundle[];
+}
+
 /** A user's published identity (GET /identity/{username}): hands out no prekey. */
 export interface Identity {
   readonly username: string;
   readonly identityKey: Uint8Array;
+  /** The signed prekey ids of the account's lowest device (0 when it has none). */
   readonly signedPreKeyId: number;
   readonly pqPreKeyId: number;
+  /** The account's active devices with a complete bundle. */
+  readonly deviceIds: readonly number[];
+  /** Each device's current signed prekey ids. */
+  readonly devices: readonly { deviceId: number; signedPreKeyId: number; pqPreKeyId: number }[];
+}
+
+/** One device of this account (GET /devices). */
+export interface DeviceEntry {
+  readonly deviceId: number;
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  /** The device making the request: this one. */
+  readonly current: boolean;
+}
+
+interface DeviceEntryWire {
+  device_id?: unknown;
+  name?: unknown;
+  kind?: unknown;
+  created_at?: unknown;
+  last_seen_at?: unknown;
+  current?: unknown;
+}
+
+/** One sealed copy of a message for one device (POST /send_message messages[] / own[]). */
+export interface DeviceCopy {
+  readonly deviceId: number;
+  readonly body: Uint8Array;
+}
+
+/** POST /send_message's answer: the relay id of each copy (SendResult.copies). */
+export interface SendResult {
+  /** The recipient copy of the lowest device id. */
+  readonly id: number;
+  readonly duplicate: boolean;
+  readonly copies: readonly { readonly deviceId: number; readonly own: boolean; readonly id: number }[];
+}
+
+/** Most device ids in a stale_devices answer we read (DEVICE_LIMIT is 5; anything more is refused). */
+const MAX_DEVICES = 16;
+/** A device id (spec: 1 … 2^31−1). */
+export const isDeviceId = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 0x7fffffff;
+
+/** A list of distinct device ids from the relay, or null when it is not one. */
+export function deviceIdList(v: unknown): number[] | null {
+  if (!Array.isArray(v) || v.length > MAX_DEVICES || !v.every(isDeviceId)) return null;
+  return [...new Set(v)].sort((a, b) => a - b);
+}
+
+/** SendResult as the relay sends it (HTTP body or the socket's response body). */
+export function sendResultOf(w: unknown): SendResult {
+  const o = w as { id?: unknown; duplicate?: unknown; copies?: unknown };
+  if (typeof o !== 'object' || o === null || typeof o.id !== 'number')
+    throw new ApiError(0, 'bad_response', 'send answer has no message id');
+  const copies = Array.isArray(o.copies)
+    ? o.copies.flatMap((c: { device_id?: unknown; own?: unknown; id?: unknown }) =>
+        isDeviceId(c?.device_id) && typeof c.id === 'number'
+          ? [{ deviceId: c.device_id, own: c.own === true, id: c.id }]
+          : [],
+      )
+    : [];
+  return { id: o.id, duplicate: o.duplicate === true, copies };
 }
 
 /**
@@ -93,8 +193,33 @@ export interface PendingMessage {
   readonly id: number;
   readonly seq: number;
   readonly sender: string;
+  /** The sender's device (Envelope.from_device); null from a relay without devices. */
+  readonly fromDevice: number | null;
   readonly body: Uint8Array;
   readonly createdAt: string;
+}
+
+/** What a device says about itself (spec/openapi.yaml: name 1–64 printable chars, kind). */
+export type DeviceKind = 'phone' | 'tablet' | 'desktop' | 'other';
+const KINDS: readonly string[] = ['phone', 'tablet', 'desktop', 'other'];
+/** A kind from the relay; anything unexpected shows as 'other'. */
+const deviceKindOf = (v: unknown): DeviceKind => (KINDS.includes(v as string) ? (v as DeviceKind) : 'other');
+
+/** An open provisioning address as the existing device reads it (GET /provisioning/{address}). */
+export interface ProvisioningEntry {
+  readonly pqKey: Uint8Array;
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+interface ProvisioningWire {
+  pq_key: string;
+  name: string;
+  kind: DeviceKind;
+  created_at: string;
+  expires_at: string;
 }
 
 const b64 = (bytes: Uint8Array) => base64.encode(bytes);
@@ -107,17 +232,34 @@ function unb64(text: unknown, field: string): Uint8Array {
   }
 }
 
+interface DeviceBundleWire {
+  device_id: unknown;
+  signed_prekey: { key_id: number; public_key: string; signature: string };
+  pq_prekey: { kind: 'one_time' | 'last_resort'; key_id: number; public_key: string; signature: string };
+  one_time_prekey?: { key_id: number; public_key: string } | null;
+}
+
 const signedIn = (k: { key_id: number; public_key: string; signature: string }, field: string) => ({
   id: k.key_id,
   publicKey: unb64(k.public_key, `${field}.public_key`),
   signature: unb64(k.signature, `${field}.signature`),
 });
 
-/** POST /send_message's body; a send frame on the socket carries the same (transport/ws.ts). */
-export const sendMessageBody = (to: string, clientId: string, body: Uint8Array): SendMessageBodyWire => ({
+/**
+ * POST /send_message's body (Sesame fan-out, spec/protocol.md §16): one copy per recipient
+ * device and one sync copy per own other device, under one client_id. A send frame on the
+ * socket carries the same (transport/ws.ts).
+ */
+export const sendMessageBody = (
+  to: string,
+  clientId: string,
+  messages: readonly DeviceCopy[],
+  own: readonly DeviceCopy[] = [],
+): SendMessageBodyWire => ({
   to,
   client_id: clientId,
-  body: b64(body),
+  messages: messages.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
+  own: own.map((c) => ({ device_id: c.deviceId, body: b64(c.body) })),
 });
 
 /** POST /ack's body (empty lists left out); an ack frame on the socket carries the same. */
@@ -245,8 +387,10 @@ export class RelayApi {
 
   // ── keys ──────────────────────────────────────────────────────────────────────────────
 
-  uploadKeys(keys: KeysUpload): Promise<KeysUploadResultWire> {
-    const body: KeysUploadWire = {};
+  async uploadKeys(keys: KeysUpload): Promise<KeysUploadResult> {
+    const body: KeysUploadWire & { device_id?: number; device?: DeviceDescription } = {};
+    if (keys.deviceId !== undefined) body.device_id = keys.deviceId;
+    if (keys.device) body.device = { name: keys.device.name, kind: keys.device.kind };
     if (keys.identityKey) body.identity_key = b64(keys.identityKey);
     if (keys.identityProof) body.identity_proof = b64(keys.identityProof);
     if (keys.signedPreKey)
@@ -272,41 +416,97 @@ export class RelayApi {
         public_key: b64(k.publicKey),
         signature: b64(k.signature),
       }));
-    return this.http.request<KeysUploadResultWire>('POST', '/keys', { body });
+    const w = await this.http.request<KeysUploadResultWire & { device_id?: unknown }>('POST', '/keys', {
+      body,
+    });
+    return { deviceId: isDeviceId(w?.device_id) ? w.device_id : null };
   }
 
   keyStatus(): Promise<KeyStatusWire> {
     return this.http.request<KeyStatusWire>('GET', '/keys');
   }
 
-  async bundle(username: string): Promise<Bundle> {
-    const w = await this.http.request<BundleWire>('GET', `/keys/${encodeURIComponent(username)}`);
-    const out: Bundle = {
-      username: w.username,
-      identityKey: unb64(w.identity_key, 'identity_key'),
-      signedPreKey: signedIn(w.signed_prekey, 'signed_prekey'),
-      pqPreKey: { kind: w.pq_prekey.kind, ...signedIn(w.pq_prekey, 'pq_prekey') },
-    };
-    return w.one_time_prekey
-      ? {
-          ...out,
-          oneTimePreKey: {
-            id: w.one_time_prekey.key_id,
-            publicKey: unb64(w.one_time_prekey.public_key, 'one_time_prekey'),
-          },
-        }
-      : out;
+  /**
+   * GET /keys/{username}[?device_ids=…]: a bundle per device (each spends one of that device's
+   * one-time prekeys) — only to start sessions. `deviceIds` asks for those devices only (after
+   * a 409 stale_devices: just the missing ones).
+   */
+  async bundles(username: string, deviceIds?: readonly number[]): Promise<DeviceBundles> {
+    const w = await this.http.request<BundleWire & { devices?: unknown }>(
+      'GET',
+      `/keys/${encodeURIComponent(username)}`,
+      deviceIds?.length ? { query: { device_ids: deviceIds.join(',') } } : {},
+    );
+    const identityKey = unb64(w.identity_key, 'identity_key');
+    if (!Array.isArray(w.devices) || w.devices.length > MAX_DEVICES)
+      throw new ApiError(0, 'bad_response', 'bundle answer has no device list');
+    const devices = (w.devices as DeviceBundleWire[]).map((d): DeviceBundle => {
+      if (!isDeviceId(d?.device_id)) throw new ApiError(0, 'bad_response', 'bad device id');
+      const out: DeviceBundle = {
+        username: w.username,
+        deviceId: d.device_id,
+        identityKey,
+        signedPreKey: signedIn(d.signed_prekey, 'signed_prekey'),
+        pqPreKey: { kind: d.pq_prekey.kind, ...signedIn(d.pq_prekey, 'pq_prekey') },
+      };
+      return d.one_time_prekey
+        ? {
+            ...out,
+            oneTimePreKey: {
+              id: d.one_time_prekey.key_id,
+              publicKey: unb64(d.one_time_prekey.public_key, 'one_time_prekey'),
+            },
+          }
+        : out;
+    });
+    return { username: w.username, identityKey, devices };
   }
 
   /** Identity key and prekey ids only: for key-change checks and safety numbers (spends nothing). */
   async identity(username: string): Promise<Identity> {
     const w = await this.http.request<IdentityWire>('GET', `/identity/${encodeURIComponent(username)}`);
+    const devices = (Array.isArray(w.devices) ? w.devices : [])
+      .filter((d) => isDeviceId(d.device_id))
+      .map((d) => ({ deviceId: d.device_id, signedPreKeyId: d.signed_prekey_id, pqPreKeyId: d.pq_prekey_id }))
+      .sort((a, b) => a.deviceId - b.deviceId);
     return {
       username: w.username,
       identityKey: unb64(w.identity_key, 'identity_key'),
-      signedPreKeyId: w.signed_prekey_id,
-      pqPreKeyId: w.pq_prekey_id,
+      signedPreKeyId: devices[0]?.signedPreKeyId ?? 0,
+      pqPreKeyId: devices[0]?.pqPreKeyId ?? 0,
+      deviceIds: deviceIdList(w.device_ids) ?? devices.map((d) => d.deviceId),
+      devices,
     };
+  }
+
+  // ── devices (spec §16) ──────────────────────────────────────────────────────────────────
+
+  /** GET /devices: this account's devices; `current` is the one making the request. */
+  async devices(): Promise<DeviceEntry[]> {
+    const w = await this.http.request<{ devices?: unknown }>('GET', '/devices');
+    if (!Array.isArray(w.devices)) throw new ApiError(0, 'bad_response', 'no device list');
+    return (w.devices as DeviceEntryWire[]).flatMap((d) =>
+      isDeviceId(d?.device_id)
+        ? [
+            {
+              deviceId: d.device_id,
+              name: String(d.name ?? ''),
+              kind: deviceKindOf(d.kind),
+              createdAt: String(d.created_at ?? ''),
+              lastSeenAt: typeof d.last_seen_at === 'string' ? d.last_seen_at : null,
+              current: d.current === true,
+            },
+          ]
+        : [],
+    );
+  }
+
+  /**
+   * DELETE /devices/{id}: unlinks a device. Another device needs a fresh second factor first
+   * (403 reauth_required → reauth(code)); the current one does not.
+   */
+  async removeDevice(deviceId: number): Promise<void> {
+    await this.http.request<void>('DELETE', `/devices/${deviceId}`);
   }
 
   // ── contacts ──────────────────────────────────────────────────────────────────────────
@@ -330,10 +530,18 @@ export class RelayApi {
 
   // ── messages ──────────────────────────────────────────────────────────────────────────
 
-  sendMessage(to: string, clientId: string, body: Uint8Array): Promise<SendMessageResultWire> {
-    return this.http.request<SendMessageResultWire>('POST', '/send_message', {
-      body: sendMessageBody(to, clientId, body),
-    });
+  /** One send: a copy per recipient device, a sync copy per own other device, one client_id. */
+  async sendMessage(
+    to: string,
+    clientId: string,
+    messages: readonly DeviceCopy[],
+    own: readonly DeviceCopy[] = [],
+  ): Promise<SendResult> {
+    return sendResultOf(
+      await this.http.request<SendMessageResultWire>('POST', '/send_message', {
+        body: sendMessageBody(to, clientId, messages, own),
+      }),
+    );
   }
 
   async messages(
@@ -346,6 +554,9 @@ export class RelayApi {
         id: m.id,
         seq: m.seq,
         sender: m.from,
+        fromDevice: isDeviceId((m as { from_device?: unknown }).from_device)
+          ? ((m as { from_device?: unknown }).from_device as number)
+          : null,
         body: unb64(m.body, 'body'),
         createdAt: m.created_at,
       })),
@@ -361,5 +572,50 @@ export class RelayApi {
     noReceiptIds: readonly number[] = [],
   ): Promise<AckResultWire> {
     return this.http.request<AckResultWire>('POST', '/ack', { body: ackBody(ids, photoIds, noReceiptIds) });
+  }
+
+  // ── linking (spec/protocol.md §16) ────────────────────────────────────────────────────
+
+  /** POST /provisioning: a new, device-less session opens a linking address. */
+  async createProvisioning(
+    pqKey: Uint8Array,
+    name: string,
+    kind: DeviceKind,
+  ): Promise<{ address: string; expiresAt: string }> {
+    const w = await this.http.request<{ address: string; expires_at: string }>('POST', '/provisioning', {
+      body: { pq_key: b64(pqKey), name, kind },
+    });
+    return { address: w.address, expiresAt: w.expires_at };
+  }
+
+  async provisioning(address: string): Promise<ProvisioningEntry> {
+    const w = await this.http.request<ProvisioningWire>(
+      'GET',
+      `/provisioning/${encodeURIComponent(address)}`,
+    );
+    return {
+      pqKey: unb64(w.pq_key, 'pq_key'),
+      name: w.name,
+      kind: deviceKindOf(w.kind),
+      createdAt: w.created_at,
+      expiresAt: w.expires_at,
+    };
+  }
+
+  /** PUT /provisioning/{address}: the sealed provisioning message (works once). */
+  async putProvisioning(address: string, message: Uint8Array): Promise<void> {
+    await this.http.request<void>('PUT', `/provisioning/${encodeURIComponent(address)}`, { bytes: message });
+  }
+
+  /** GET /provisioning/{address}/message: null while nothing is there (204), the bytes once. */
+  async provisioningMessage(address: string, signal?: AbortSignal): Promise<Uint8Array | null> {
+    const response = await this.http.send(
+      'GET',
+      `/provisioning/${encodeURIComponent(address)}/message`,
+      signal ? { signal } : {},
+      true,
+    );
+    if (response.status === 204) return null;
+    return new Uint8Array(await response.arrayBuffer());
   }
 }

@@ -12,13 +12,42 @@ export class ApiError extends Error {
     message: string,
     /** Seconds to wait (Retry-After header or a retry_after / retry_after_seconds field). */
     readonly retryAfter?: number,
+    /**
+     * 409 `stale_devices` (spec/openapi.yaml POST /send_message): the relay's CURRENT device
+     * lists of the recipient and of the sender's own other devices.
+     */
+    readonly staleDevices?: StaleDevices,
   ) {
     super(message);
     this.name = 'ApiError';
   }
 }
 
+export interface StaleDevices {
+  readonly recipient: readonly number[];
+  readonly own: readonly number[];
+}
+
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** At most this many ids per list are read (DEVICE_LIMIT is 5): a larger list is no answer. */
+const MAX_DEVICE_IDS = 16;
+
+function idList(v: unknown): number[] | null {
+  if (!Array.isArray(v) || v.length > MAX_DEVICE_IDS) return null;
+  if (!v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 0x7fffffff)) return null;
+  return [...new Set(v as number[])].sort((a, b) => a - b);
+}
+
+/** The `devices` of a stale_devices answer, strictly: both lists of device ids, or nothing. */
+function staleDevicesOf(code: string, body: Record<string, unknown> | null): StaleDevices | undefined {
+  if (code !== 'stale_devices') return undefined;
+  const d = body?.devices;
+  if (!d || typeof d !== 'object' || Array.isArray(d)) return undefined;
+  const recipient = idList((d as Record<string, unknown>).recipient);
+  const own = idList((d as Record<string, unknown>).own ?? []);
+  return recipient && own ? { recipient, own } : undefined;
+}
 
 function retryAfterOf(body: Record<string, unknown> | null, header: string | null): number | undefined {
   for (const field of ['retry_after', 'retry_after_seconds']) {
@@ -44,7 +73,13 @@ export function apiErrorOf(
     body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
   const code = typeof fields?.error === 'string' && CODE.test(fields.error) ? fields.error : `http_${status}`;
   const message = typeof fields?.message === 'string' ? fields.message.slice(0, 500) : fallbackMessage;
-  return new ApiError(status, code, message, retryAfterOf(fields, retryAfterHeader));
+  return new ApiError(
+    status,
+    code,
+    message,
+    retryAfterOf(fields, retryAfterHeader),
+    staleDevicesOf(code, fields),
+  );
 }
 
 /** Builds the ApiError for a non-2xx response (reads its body). */

@@ -26,6 +26,8 @@ export interface HttpOptions {
 
 export interface RequestOptions {
   readonly body?: unknown;
+  /** A binary body, sent as application/octet-stream instead of JSON (PUT /provisioning/{address}). */
+  readonly bytes?: Uint8Array;
   /** Send the bearer token (default true). */
   readonly auth?: boolean;
   readonly signal?: AbortSignal;
@@ -95,6 +97,7 @@ export class HttpClient {
   ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.bytes !== undefined) headers['content-type'] = 'application/octet-stream';
     if (auth) {
       if (!this.tokens) throw new ApiError(401, 'unauthorized', 'not signed in');
       headers.authorization = `Bearer ${this.tokens.accessToken}`;
@@ -103,7 +106,12 @@ export class HttpClient {
       return await this.fetchImpl(this.url(path, options.query), {
         method,
         headers,
-        body: options.body === undefined ? null : JSON.stringify(options.body),
+        body:
+          options.bytes !== undefined
+            ? (options.bytes as Uint8Array<ArrayBuffer>)
+            : options.body === undefined
+              ? null
+              : JSON.stringify(options.body),
         signal: options.signal ?? null,
         credentials: 'same-origin',
         cache: 'no-store',

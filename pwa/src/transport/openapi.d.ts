@@ -328,7 +328,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The caller's own published keys and one-time prekey stock */
+    /** The caller's identity key and its device's published prekeys and one-time stock */
     get: operations['keyStatus'];
     put?: never;
     /**
@@ -338,6 +338,26 @@ export interface paths {
      *     signatures ≤ 128 bytes, ML-KEM-768 keys ≤ 1600 bytes, ≤ 200 one-time X25519 prekeys per
      *     upload and ≤ 500 stored, ≤ 100 one-time ML-KEM-768 prekeys per upload and ≤ 200 stored,
      *     key ids u32; the whole body ≤ 256 KiB. The upload is applied entirely or not at all.
+     *
+     *     **Devices** (spec/protocol.md §16). One identity key per account, shared by its devices
+     *     (at most DEVICE_LIMIT active, default 5); every prekey belongs to one device, and the
+     *     caps above are per device. A session is device-less after login or registration; its
+     *     upload of the identity key (with its proof) binds it to a device, and the response's
+     *     `device_id` says which:
+     *     - the account's first identity key → device 1;
+     *     - the published identity key again → a new LINKED device (ids are chosen by the relay,
+     *       increasing, never reused), described by `device` (else named after the session's
+     *       client); no `key_change` for anyone, a `devices_changed` item for the account's other
+     *       devices; beyond DEVICE_LIMIT → 409 `device_limit`;
+     *     - the published identity key with `device_id` → RESUME that device (the same app
+     *       logging in again) while it is active; a removed (or unknown) device → 409
+     *       `device_removed`: the app tells the user this device was unlinked;
+     *     - a different identity key → START OVER (the reinstall below): every other device of
+     *       the account is removed first (its sessions revoked, its prekeys, mailbox and
+     *       provisioning addresses deleted), then contacts get `key_change`.
+     *     Without the identity key a device-less session can upload nothing: 409
+     *     `device_required`. A session bound to a device uploads that device's prekeys; a
+     *     `device_id` other than its own → 409 `device_mismatch`; `device` renames it.
      *
      *     **Identity key.** `identity_key` must come with `identity_proof`, the identity key's
      *     Ed25519 signature over `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ IK`
@@ -382,17 +402,22 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Fetch a user's prekey bundle to start a session (hands out one-time prekeys)
-     * @description Only to START a session: each call removes one one-time X25519 prekey and one one-time
-     *     ML-KEM-768 prekey from the owner's stocks and returns them; no prekey is ever returned
-     *     twice, also under concurrent fetches. `one_time_prekey` is null when the X25519 stock is
-     *     empty (the handshake then runs without it); `pq_prekey` is a one-time ML-KEM-768 prekey
-     *     (`kind: one_time`) while that stock lasts, else the last-resort one (`kind: last_resort`).
-     *     When either stock left falls below PREKEY_LOW_THRESHOLD the owner's sockets get a
-     *     `prekeys_low` frame. To learn a user's identity key use GET /identity/{username}, which
-     *     spends nothing. Rate-limited per caller (PREKEY_FETCH_BURST, refilled
-     *     PREKEY_FETCH_PER_MINUTE). 404 for a user that does not exist or has not published a
-     *     complete bundle.
+     * Fetch a user's prekey bundles, one per device, to start sessions (hands out one-time prekeys)
+     * @description Only to START sessions: for each device returned it removes one one-time X25519 prekey
+     *     and one one-time ML-KEM-768 prekey from that device's stocks and returns them; no prekey
+     *     is ever returned twice, also under concurrent fetches. `devices` holds every active
+     *     device of the user with a complete bundle (ascending `device_id`), or only those of
+     *     `device_ids` (after a 409 `stale_devices`, spec/protocol.md §16: fetch the missing
+     *     devices only). The caller's own account is allowed (sessions between its devices), the
+     *     caller's own device is never returned. Per device: `one_time_prekey` is null when its
+     *     X25519 stock is empty (the handshake then runs without it); `pq_prekey` is a one-time
+     *     ML-KEM-768 prekey (`kind: one_time`) while that stock lasts, else the device's
+     *     last-resort one (`kind: last_resort`). When either stock of a device falls below
+     *     PREKEY_LOW_THRESHOLD that device's sockets get a `prekeys_low` frame. To learn a user's
+     *     identity key and devices use GET /identity/{username}, which spends nothing.
+     *     Rate-limited per caller, one token per request (PREKEY_FETCH_BURST, refilled
+     *     PREKEY_FETCH_PER_MINUTE). A device-less session → 409 `device_required`. 404 for a user
+     *     that does not exist or has no (other) device with a complete bundle.
      */
     get: operations['fetchBundle'];
     put?: never;
@@ -411,14 +436,152 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A user's identity key and current signed prekey ids (spends no prekey)
+     * A user's identity key, active devices and their signed prekey ids (spends no prekey)
      * @description For the key-change check and the safety screen: returns the published identity key and
      *     the ids of the current signed X25519 and last-resort ML-KEM-768 prekeys, and hands out
-     *     nothing (the one-time prekey stocks are unchanged). Rate-limited per caller, more
+     *     nothing (the one-time prekey stocks are unchanged). `device_ids` lists the active
+     *     devices with a complete bundle (ascending): the recipient set of a send
+     *     (spec/protocol.md §16); `devices` gives each one's prekey ids. Open to device-less
+     *     sessions (a new device checks its account's identity before linking). Rate-limited per caller, more
      *     generously than bundles (IDENTITY_LOOKUP_BURST, refilled IDENTITY_LOOKUP_PER_MINUTE).
      *     404 for a user that does not exist or has not published a complete bundle.
      */
     get: operations['lookupIdentity'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/devices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The account's active devices
+     * @description Every active device of the caller's account (spec/protocol.md §16), ascending
+     *     `device_id`; `current` marks the caller's own (none for a device-less session).
+     *     `last_seen_at`: when the device last set up or refreshed a session.
+     */
+    get: operations['listDevices'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/devices/{device_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Unlink a device
+     * @description Removes an active device of the caller's account, in one transaction: its sessions are
+     *     revoked (its sockets closed at once: 4403), its prekeys, pending mailbox and
+     *     provisioning addresses deleted, and a `devices_changed` item goes to the account's other
+     *     devices. Contacts learn on their next send (409 `stale_devices`). Its id is never
+     *     reused; the device itself, logging in again, gets 409 `device_removed` from POST /keys.
+     *     Removing ANOTHER device needs a fresh second factor, as replacing the identity key does
+     *     (a login or POST /session/reauth in this session within 5 minutes; else 403
+     *     `reauth_required`); removing the caller's own device does not. 404 for a device that is
+     *     not an active one of this account.
+     */
+    delete: operations['removeDevice'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/provisioning': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Open a provisioning address (a new device, to be linked)
+     * @description Step 1 of linking (spec/protocol.md §16): the new device, logged in (device-less
+     *     session), sends its ML-KEM-768 encapsulation key and its description and shows the
+     *     returned `address` (16 random bytes, base64url, 22 characters) in the link QR code. The
+     *     address expires PROVISIONING_TTL_SECONDS (300) after creation and works once. At most 3
+     *     unexpired addresses per account: 429 `rate_limited` (`Retry-After`: until the oldest
+     *     expires). Body ≤ 4 KiB. All /provisioning routes share one token bucket per account
+     *     (burst 60, one a second; polling every 2 s stays well inside it): 429 `rate_limited`
+     *     beyond.
+     */
+    post: operations['openProvisioning'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/provisioning/{address}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    /**
+     * Read a provisioning address (the linking device, after scanning the QR code)
+     * @description Step 2 of linking: a DEVICE session of the same account reads the new device's key and
+     *     description; it checks SHA-256(`pq_key`) against the hash in the QR code before sealing
+     *     anything. Another account's address, an unknown or malformed one → 404; a device-less
+     *     session → 409 `device_required`; already used → 409 `provisioning_used`; expired → 410
+     *     `provisioning_expired`.
+     */
+    get: operations['readProvisioning'];
+    /**
+     * Deliver the sealed provisioning message (once)
+     * @description Step 3 of linking: a DEVICE session of the same account stores the provisioning message
+     *     it sealed (spec/protocol.md §16), `application/octet-stream`, 1 … 8 MiB
+     *     (MAX_PROVISIONING_BYTES), read as it arrives and never more than that. Once only: a
+     *     second PUT → 409 `provisioning_used`. Refusals that need no body (401, 404, 409, 410,
+     *     413 by Content-Length, 415) come before any of it is read. Unlinking the device that
+     *     sealed it deletes a message not yet fetched.
+     */
+    put: operations['putProvisioning'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/provisioning/{address}/message': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Fetch the provisioning message (the new device, once)
+     * @description Step 4 of linking: only the session that opened the address may read it (any other →
+     *     404). 204 until the message is there (poll at most every 2 s until `expires_at`); then
+     *     200 with the bytes, once: the address is deleted by the same statement, so a second
+     *     read → 404. Expired → 410 `provisioning_expired`.
+     */
+    get: operations['takeProvisioningMessage'];
     put?: never;
     post?: never;
     delete?: never;
@@ -524,17 +687,37 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Send an opaque encrypted message
-     * @description `body` is standard base64 of the ciphertext (≤ MAX_MESSAGE_BYTES decoded, default 64 KiB).
-     *     The recipient must exist (an active account); it need not be a contact (a first message
-     *     must reach someone who has not added the sender yet).
-     *     `client_id` makes the send idempotent: a retry with the same `client_id` returns the
-     *     original id with 200 and `duplicate: true` and stores nothing — also after the message was
-     *     acknowledged, until retention expires. The same `client_id` with another recipient or body
-     *     is 409 `client_id_reused`. A recipient holding MAX_PENDING_MESSAGES (default 10,000)
-     *     unacknowledged messages takes no more: 409 `mailbox_full`.
+     * Send an opaque encrypted message to every device of the recipient (and your own)
+     * @description Linked devices (spec/protocol.md §16, Signal's Sesame fan-out): the client seals the
+     *     message once per device and sends all the copies in ONE request. `messages` holds one
+     *     copy per device of the recipient, `own` one SYNC copy (content type 0x04) per OTHER device
+     *     of the sender, so the sender's devices show it too. Each copy's `body` is standard base64
+     *     of the ciphertext (≤ MAX_MESSAGE_BYTES decoded, default 64 KiB); at most DEVICE_LIMIT
+     *     (default 5) recipient copies and DEVICE_LIMIT − 1 sync copies, one per device; the whole
+     *     request is at most (2·DEVICE_LIMIT − 1) copies of the largest body (413 beyond).
+     *     The recipient must exist (an active account other than the caller: `to` = the caller's
+     *     own username is 400); it need not be a contact (a first message must reach someone who has
+     *     not added the sender yet). The caller's session must be bound to a device (409
+     *     `device_required`).
+     *     The device lists are checked in the same statement as the insert: `messages` must name
+     *     exactly the recipient's active devices and `own` exactly the caller's other active
+     *     devices; otherwise 409 `stale_devices` with the current lists in `devices`, and nothing of
+     *     the send is stored. The client then fetches bundles only for the devices it lacks
+     *     (GET /keys/{username}?device_ids=…), drops removed ones and resends the whole set with
+     *     the SAME `client_id` (as Signal's 409/410 mismatched/stale devices).
+     *     A send is stored whole or not at all, in one statement (one commit; sends arriving
+     *     together share it): every copy goes to its device's mailbox and is pushed to that
+     *     device's sockets only.
+     *     `client_id` makes the send idempotent: a retry with the same `client_id` and the same
+     *     copies returns the original ids with 200 and `duplicate: true` and stores nothing — also
+     *     after copies were acknowledged, until retention expires. The same `client_id` with
+     *     another recipient, another copy set or another body is 409 `client_id_reused`. A device
+     *     holding MAX_PENDING_MESSAGES (default 10,000) unacknowledged copies takes no more: 409
+     *     `mailbox_full` for the whole send.
      *     Messages and photos share one per-user token bucket (SEND_RATE_BURST, default 60,
-     *     refilled SEND_RATE_PER_SECOND, default 1/s), held in PostgreSQL so it spans relay processes.
+     *     refilled SEND_RATE_PER_SECOND, default 1/s), held in PostgreSQL so it spans relay
+     *     processes. A send takes ONE token whatever its number of copies (a refused stale send
+     *     takes one too).
      */
     post: operations['sendMessage'];
     delete?: never;
@@ -551,9 +734,14 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Unacknowledged messages addressed to the caller, in order
-     * @description Envelopes with `seq` greater than `cursor`, oldest first. `seq` numbers the caller's stream
-     *     (messages, key changes, delivery receipts share it), so it increases but may skip values.
+     * Unacknowledged messages addressed to the caller's device, in order
+     * @description The mailbox of the session's DEVICE only (409 `device_required` while the session has
+     *     none): the copies sealed for this device, including sync copies from the account's other
+     *     devices (`from` = the own username). No device reads another's mailbox, not even a
+     *     sibling device of the same account.
+     *     Envelopes with `seq` greater than `cursor`, oldest first. `seq` numbers the caller's
+     *     account stream (messages to all its devices, key changes, delivery receipts share it),
+     *     so it increases but may skip values.
      *     Pass `next_cursor` to read the next page. A cursor beyond the caller's stream (after a
      *     restore of the relay's database) is read as 0. Messages stay until acknowledged (POST /ack) or
      *     until RETENTION_DAYS pass.
@@ -587,6 +775,14 @@ export interface paths {
      *     will not confirm goes in `no_receipt_ids`: acknowledged and deleted the same way, with
      *     no receipt, so a stranger cannot learn that the user is online or has the message. Ids that are not the caller's incoming ones are ignored (counted out), so this
      *     reveals nothing about others' ids. At most 500 of each.
+     *     Per device: only copies in the mailbox of the session's device are acknowledged (another
+     *     device's ids, the same account's included, are ignored); 409 `device_required` while
+     *     the session has none. A recipient copy acknowledged in `ids` gives the sender one
+     *     `delivered` item per copy (one per recipient device; the client deduplicates by
+     *     `client_id`); a SYNC copy gives no receipt whichever list it is in (acknowledge it in
+     *     `no_receipt_ids`). `photo_ids`: this device has the photo; the photo is deleted when
+     *     every device that was to read it has acknowledged it (POST /send_photo).
+     *     `photos_acked` counts this device's acknowledgements taken.
      */
     post: operations['ack'];
     delete?: never;
@@ -618,6 +814,12 @@ export interface paths {
      *     against the send rate; at most MAX_PENDING_PHOTOS unacknowledged photos per sender (409
      *     `photo_quota`), checked again in the same transaction as the insert (under a per-sender
      *     lock), so parallel uploads never exceed it.
+     *     Uploaded ONCE for every device (spec/protocol.md §10.4 v3: one photo key, sealed inside
+     *     each device's copy of the message): its readers are the devices active at upload in the
+     *     recipient's account and the sender's other devices; each may GET /get_photo/{id}. The
+     *     photo is deleted when every one of them has acknowledged it (POST /ack `photo_ids`), when
+     *     the last of them is removed (at the next sweep), or at retention. Needs a device session
+     *     (409 `device_required`).
      */
     post: operations['sendPhoto'];
     delete?: never;
@@ -713,9 +915,11 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Download an encrypted photo (its sender or receiver only)
-     * @description Anyone but the photo's sender and receiver gets the same 404 as for an id that does not
-     *     exist (or is not a UUID), so ids reveal nothing.
+     * Download an encrypted photo (the devices of its sender's or receiver's account only)
+     * @description Every device of the photo's receiver's account and of its sender's account may download
+     *     it (uploaded once, POST /send_photo) until it is deleted; anyone else gets the same 404 as
+     *     for an id that does not exist (or is not a UUID), so ids reveal nothing. Needs a device
+     *     session (409 `device_required`).
      */
     get: operations['getPhoto'];
     put?: never;
@@ -767,7 +971,14 @@ export interface paths {
      *     - `{"type":"ready","cursor":n}` after authentication; then every stream item after `n`. `n` is
      *       the cursor sent, or 0 when that lies beyond this user's stream (the relay's database was
      *       restored): the client then receives what is still stored again and deduplicates by id.
-     *     - `{"type":"message","seq","id","from","body","created_at"}` — as in GET /get_messages.
+     *     A socket belongs to its session's DEVICE (a device-less session is closed with 4409 after
+     *     its auth frame): message copies are pushed only to the sockets of the device they were
+     *     sealed for; every other stream item (key_change, delivered, identity_replaced,
+     *     devices_changed) to all of the account's sockets.
+     *     - `{"type":"message","seq","id","from","from_device","body","created_at"}` — as in GET
+     *       /get_messages (this device's copies only).
+     *     - `{"type":"devices_changed","seq","created_at"}` — a device was linked to or removed from
+     *       this account (by another session): fetch GET /devices again.
      *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
      *     - `{"type":"delivered","seq","message_id","client_id","to","created_at"}` — your message was
      *       acknowledged by its receiver (in `ids`, i.e. shown in an accepted chat).
@@ -796,7 +1007,8 @@ export interface paths {
      *     Close codes: 4400 a frame that is not JSON or not one of the client frames (or a second
      *     auth), 4401 authentication failed, a frame before it, or the access token the socket
      *     authenticated with has expired (refresh, then reconnect), 4403 session ended (logout,
-     *     logout-all, expiry), 4408 no auth frame in time, 4429 more than WS_MAX_CONNECTIONS_PER_USER
+     *     logout-all, expiry), 4408 no auth frame in time, 4409 the session is not bound to a device
+     *     yet (POST /keys first), 4429 more than WS_MAX_CONNECTIONS_PER_USER
      *     sockets in this process, more than 30 control frames in a minute or more than 64
      *     requests in flight, 1009 a frame over its cap (4 KiB before authentication and for
      *     control frames), 1003 a binary frame, 1013 too far behind (reconnect and catch up), 1001
@@ -903,6 +1115,39 @@ export interface components {
       public_key: components['schemas']['Base64'];
       signature: components['schemas']['Base64'];
     };
+    /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
+    DeviceId: number;
+    /**
+     * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable: no control
+     *     characters, line or paragraph separators, bidirectional overrides or isolates, BOM, and
+     *     no lone surrogate (400 `invalid_request`).
+     */
+    DeviceName: string;
+    /** @enum {string} */
+    DeviceKind: 'phone' | 'tablet' | 'desktop' | 'other';
+    DeviceDescription: {
+      name: components['schemas']['DeviceName'];
+      kind: components['schemas']['DeviceKind'];
+    };
+    DeviceInfo: {
+      device_id: components['schemas']['DeviceId'];
+      name: components['schemas']['DeviceName'];
+      kind: components['schemas']['DeviceKind'];
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      last_seen_at: string;
+      /** @description The caller's own device. */
+      current: boolean;
+    };
+    DeviceBundle: {
+      device_id: components['schemas']['DeviceId'];
+      signed_prekey: components['schemas']['SignedPrekey'];
+      pq_prekey: components['schemas']['BundlePqPrekey'];
+      one_time_prekey: components['schemas']['OneTimePrekey'] | null;
+    };
+    /** @description 16 random bytes, base64url without padding (spec/protocol.md §16 link URI). */
+    ProvisioningAddress: string;
     KeyUpload: {
       identity_key?: components['schemas']['Base64Key'];
       /**
@@ -910,6 +1155,10 @@ export interface components {
        *     `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ identity_key` (spec/protocol.md §4.6).
        */
       identity_proof?: components['schemas']['Base64Signature'];
+      /** @description RESUME this device (with the identity key, from a device-less session). */
+      device_id?: components['schemas']['DeviceId'];
+      /** @description Describes the device this upload creates (or renames the session's device). */
+      device?: components['schemas']['DeviceDescription'];
       signed_prekey?: components['schemas']['SignedPrekeyUpload'];
       /** @description The last-resort ML-KEM-768 prekey. */
       pq_prekey?: components['schemas']['PqPrekeyUpload'];
@@ -953,12 +1202,59 @@ export interface components {
     };
     /** @description The sender's idempotency key for one message (a UUID fits). */
     ClientId: string;
+    MessageCopy: {
+      device_id: components['schemas']['DeviceId'];
+      body: components['schemas']['Base64Message'];
+    };
+    /** @description One send with its copies (POST /send_message and the WebSocket `send` frame). */
+    SendRequest: {
+      /** @description Recipient username (not your own). */
+      to: string;
+      client_id: components['schemas']['ClientId'];
+      /**
+       * @description One copy per active device of the recipient (each device once). At most DEVICE_LIMIT
+       *     (default 5; at most 16, the largest value the relay accepts for it).
+       */
+      messages: components['schemas']['MessageCopy'][];
+      /**
+       * @description One SYNC copy per other active device of the sender (each device once; none for the
+       *     sending device). At most DEVICE_LIMIT − 1.
+       * @default []
+       */
+      own: components['schemas']['MessageCopy'][];
+    };
     SendResult: {
+      /** @description The id of the recipient copy for the recipient's lowest device id. */
       id: number;
       /** Format: date-time */
       created_at: string;
       /** @description true: this send was already stored; nothing new was stored. */
       duplicate: boolean;
+      /**
+       * @description Every copy stored for this send, recipient copies first, each in device order: the
+       *     message id per device (a delivered item names it as `message_id`).
+       */
+      copies: {
+        device_id: components['schemas']['DeviceId'];
+        /** @description true: a sync copy for one of the sender's own devices. */
+        own: boolean;
+        id: number;
+      }[];
+    };
+    /**
+     * @description 409 `stale_devices`: the copies did not match the current device lists; nothing was
+     *     stored. `devices` holds the current lists, ascending.
+     */
+    StaleDevicesError: {
+      /** @constant */
+      error: 'stale_devices';
+      message: string;
+      devices: {
+        /** @description The recipient's active devices. */
+        recipient: components['schemas']['DeviceId'][];
+        /** @description The sender's other active devices (the sending device excluded). */
+        own: components['schemas']['DeviceId'][];
+      };
     };
     Envelope: {
       /**
@@ -972,8 +1268,9 @@ export interface components {
       id: number;
       /** @description Position in the receiver's stream (the cursor). */
       seq: number;
-      /** @description Sender username. */
+      /** @description Sender username; your own username for a sync copy from one of your other devices. */
       from: string;
+      from_device: components['schemas']['DeviceId'];
       body: components['schemas']['Base64'];
       /** Format: date-time */
       created_at: string;
@@ -1021,7 +1318,7 @@ export interface components {
     };
     /** @description Chosen by the client for a request frame and echoed in its response frame. Unique among the socket's requests in flight. */
     RequestId: number;
-    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage), checked by the same rule, with the same limits (the frame may be as large as that route's body), idempotency by client_id, rate limit (the same token bucket) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
+    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage, schema SendRequest: {to, client_id, messages: [{device_id, body}], own: [{device_id, body}]}, one copy per recipient device and one sync copy per other own device), checked by the same rule, with the same limits (the frame may be as large as that route's body), device-list check (409 stale_devices), idempotency by client_id, rate limit (the same token bucket, one token per send) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
     SendFrame: {
       /** @constant */
       type: 'send';
@@ -1049,15 +1346,19 @@ export interface components {
       type: 'ready';
       cursor: components['schemas']['Seq'];
     };
+    /** @description A device of an account (spec/protocol.md §16). */
+    '$defs-DeviceId': number;
     /** Format: date-time */
     Timestamp: string;
-    /** @description A message, as an Envelope of GET /get_messages. */
+    /** @description A message copy sealed for THIS socket's device, as an Envelope of GET /get_messages. Pushed only to the sockets of that device. */
     MessageItem: {
       /** @constant */
       type: 'message';
       seq: components['schemas']['Seq'];
       id: number;
+      /** @description Sender username; the own username for a sync copy from a sibling device. */
       from: string;
+      from_device: components['schemas']['$defs-DeviceId'];
       /** @description Standard base64 of the ciphertext. */
       body: string;
       created_at: components['schemas']['Timestamp'];
@@ -1087,6 +1388,13 @@ export interface components {
       seq: components['schemas']['Seq'];
       created_at: components['schemas']['Timestamp'];
     };
+    /** @description This account gained or lost a device (POST /keys linked one, DELETE /devices/{id} removed one; spec/protocol.md §16): re-read GET /devices. Not sent to the session that made the change. */
+    DevicesChangedItem: {
+      /** @constant */
+      type: 'devices_changed';
+      seq: components['schemas']['Seq'];
+      created_at: components['schemas']['Timestamp'];
+    };
     /** @description Upload more one-time prekeys (not in the stream). */
     PrekeysLowFrame: {
       /** @constant */
@@ -1112,19 +1420,30 @@ export interface components {
       | 'not_found'
       | 'client_id_reused'
       | 'mailbox_full'
+      | 'stale_devices'
+      | 'device_required'
       | 'rate_limited'
       | 'internal';
-    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After). */
+    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After); stale_devices adds `devices`, the current device lists (nothing of the send was stored). */
     ErrorResponseBody: {
       error: components['schemas']['ErrorCode'];
       message: string;
       retry_after_seconds?: number;
+      devices?: {
+        recipient: components['schemas']['$defs-DeviceId'][];
+        own: components['schemas']['$defs-DeviceId'][];
+      };
     };
-    /** @description As POST /send_message 200/201 (SendResult). */
+    /** @description As POST /send_message 200/201 (SendResult): `id` is the recipient copy of the lowest device id; `copies` every stored copy with its message id. */
     SendResponseBody: {
       id: number;
       created_at: components['schemas']['Timestamp'];
       duplicate: boolean;
+      copies: {
+        device_id: components['schemas']['$defs-DeviceId'];
+        own: boolean;
+        id: number;
+      }[];
     };
     /** @description As POST /ack 200. */
     AckResponseBody: {
@@ -1142,18 +1461,19 @@ export interface components {
         | components['schemas']['AckResponseBody']
         | components['schemas']['ErrorResponseBody'];
     };
-    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. */
+    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. A socket belongs to its session's device: message items are that device's copies only (their seqs skip the sibling devices' copies); the other stream items are the account's, on every socket. */
     ServerFrame:
       | components['schemas']['ReadyFrame']
       | components['schemas']['MessageItem']
       | components['schemas']['KeyChangeItem']
       | components['schemas']['DeliveredItem']
       | components['schemas']['IdentityReplacedItem']
+      | components['schemas']['DevicesChangedItem']
       | components['schemas']['PrekeysLowFrame']
       | components['schemas']['NotReadyFrame']
       | components['schemas']['ResponseFrame'];
     /** @description Close codes the relay sends (RFC 6455 §7.4; 4000–4999 are the application's). */
-    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4429;
+    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4409 | 4429;
   };
   responses: {
     /** @description Invalid input: `invalid_request`, `invalid_json`, `bad_request`. */
@@ -1179,6 +1499,33 @@ export interface components {
     };
     /** @description `not_found` */
     NotFound: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `device_required`: this session has no device yet (set it up with POST /keys). */
+    DeviceRequired: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `device_required` (a device-less session), `provisioning_used` (the message was already delivered). */
+    ProvisioningConflict: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `provisioning_expired`: the address is past its `expires_at`; open a new one. */
+    ProvisioningExpired: {
       headers: {
         [name: string]: unknown;
       };
@@ -1782,6 +2129,8 @@ export interface operations {
         content: {
           'application/json': {
             identity_key: components['schemas']['Base64'] | null;
+            /** @description This session's device; null while device-less (then no prekey is reported). */
+            device_id: components['schemas']['DeviceId'] | null;
             signed_prekey_id: components['schemas']['KeyId'] | null;
             /** @description Id of the last-resort ML-KEM-768 prekey. */
             pq_prekey_id: components['schemas']['KeyId'] | null;
@@ -1818,6 +2167,10 @@ export interface operations {
         content: {
           'application/json': {
             identity_changed: boolean;
+            /** @description The device this session is bound to (the one the prekeys belong to); keep it for RESUME. */
+            device_id: components['schemas']['DeviceId'];
+            /** @description This upload created the device (first identity key, link, or start over). */
+            device_created: boolean;
             /** @description One-time X25519 prekeys now stored. */
             one_time_prekeys: number;
             /** @description Below PREKEY_LOW_THRESHOLD: upload more. */
@@ -1852,7 +2205,11 @@ export interface operations {
        * @description `identity_key_required` (no identity key yet), `identity_key_taken` (this identity key
        *     is registered to another account), `stale_prekey_id` (a signed prekey id not greater
        *     than the stored one, or the same id with other bytes), `prekey_limit` (a stock cap
-       *     would be exceeded; `stored` says how many are held), `duplicate_key_id`.
+       *     would be exceeded; `stored` says how many are held), `duplicate_key_id`,
+       *     `device_required` (a device-less session uploading prekeys without the identity key),
+       *     `device_mismatch` (a `device_id` other than this session's device),
+       *     `device_removed` (RESUME of a removed device), `device_limit` (DEVICE_LIMIT active
+       *     devices already; `limit` says how many).
        */
       409: {
         headers: {
@@ -1869,7 +2226,13 @@ export interface operations {
   };
   fetchBundle: {
     parameters: {
-      query?: never;
+      query?: {
+        /**
+         * @description Comma-separated device ids (at most 16): only these devices are returned (a repeated
+         *     id counts once; an id of no active device matches nothing).
+         */
+        device_ids?: string;
+      };
       header?: never;
       path: {
         username: string;
@@ -1878,7 +2241,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The bundle. */
+      /** @description The bundles. */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1887,15 +2250,14 @@ export interface operations {
           'application/json': {
             username: string;
             identity_key: components['schemas']['Base64'];
-            signed_prekey: components['schemas']['SignedPrekey'];
-            pq_prekey: components['schemas']['BundlePqPrekey'];
-            one_time_prekey: components['schemas']['OneTimePrekey'] | null;
+            devices: components['schemas']['DeviceBundle'][];
           };
         };
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      409: components['responses']['DeviceRequired'];
       429: components['responses']['TooManyRequests'];
     };
   };
@@ -1919,14 +2281,219 @@ export interface operations {
           'application/json': {
             username: components['schemas']['Username'];
             identity_key: components['schemas']['Base64'];
-            signed_prekey_id: components['schemas']['KeyId'];
-            pq_prekey_id: components['schemas']['KeyId'];
+            device_ids: components['schemas']['DeviceId'][];
+            devices: {
+              device_id: components['schemas']['DeviceId'];
+              signed_prekey_id: components['schemas']['KeyId'];
+              pq_prekey_id: components['schemas']['KeyId'];
+            }[];
           };
         };
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  listDevices: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The devices. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            devices: components['schemas']['DeviceInfo'][];
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  removeDevice: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        device_id: components['schemas']['DeviceId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Removed. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      /** @description `reauth_required`: removing another device needs a login or POST /session/reauth in this session within the last 5 minutes. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      404: components['responses']['NotFound'];
+    };
+  };
+  openProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The new device's ML-KEM-768 encapsulation key (1,184 bytes). */
+          pq_key: components['schemas']['Base64PqKey'];
+          name: components['schemas']['DeviceName'];
+          kind: components['schemas']['DeviceKind'];
+        };
+      };
+    };
+    responses: {
+      /** @description Opened. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            address: components['schemas']['ProvisioningAddress'];
+            /** Format: date-time */
+            expires_at: string;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  readProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The address. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            pq_key: components['schemas']['Base64'];
+            name: components['schemas']['DeviceName'];
+            kind: components['schemas']['DeviceKind'];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['ProvisioningConflict'];
+      410: components['responses']['ProvisioningExpired'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  putProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/octet-stream': string;
+      };
+    };
+    responses: {
+      /** @description Stored. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['ProvisioningConflict'];
+      410: components['responses']['ProvisioningExpired'];
+      413: components['responses']['TooLarge'];
+      /** @description `unsupported_media_type`: the body is not `application/octet-stream`. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  takeProvisioningMessage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The sealed provisioning message. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/octet-stream': string;
+        };
+      };
+      /** @description Not there yet. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      410: components['responses']['ProvisioningExpired'];
       429: components['responses']['TooManyRequests'];
     };
   };
@@ -2128,12 +2695,7 @@ export interface operations {
     };
     requestBody: {
       content: {
-        'application/json': {
-          /** @description Recipient username. */
-          to: string;
-          client_id: components['schemas']['ClientId'];
-          body: components['schemas']['Base64Message'];
-        };
+        'application/json': components['schemas']['SendRequest'];
       };
     };
     responses: {
@@ -2146,7 +2708,7 @@ export interface operations {
           'application/json': components['schemas']['SendResult'];
         };
       };
-      /** @description Stored and pushed to the recipient's sockets. */
+      /** @description Stored, every copy pushed to its device's sockets. */
       201: {
         headers: {
           [name: string]: unknown;
@@ -2158,13 +2720,16 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `client_id_reused`, `mailbox_full`. */
+      /**
+       * @description `stale_devices` (with `devices`, nothing stored), `client_id_reused`, `mailbox_full`,
+       *     `device_required`.
+       */
       409: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['Error'];
+          'application/json': components['schemas']['StaleDevicesError'] | components['schemas']['Error'];
         };
       };
       413: components['responses']['TooLarge'];
@@ -2199,6 +2764,15 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
+      /** @description `device_required`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   ack: {
@@ -2244,6 +2818,15 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
+      /** @description `device_required`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
     };
@@ -2283,7 +2866,7 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
       408: components['responses']['Timeout'];
-      /** @description `photo_quota`. */
+      /** @description `photo_quota`, `device_required`. */
       409: {
         headers: {
           [name: string]: unknown;
@@ -2535,6 +3118,15 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      /** @description `device_required`. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   websocket: {

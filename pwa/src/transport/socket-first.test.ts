@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { toAppErrorCode } from '../state/error-map.ts';
-import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
+import { type RelayUser, registerWithDevice, relayOrigin, relayWsUrl, toDevice1 } from '../test/relay.ts';
 import type { RelayApi } from './api.ts';
 import { ApiError } from './errors.ts';
 import { SocketFirst } from './socket-first.ts';
@@ -138,12 +138,12 @@ const bytes = (n: number) => new Uint8Array([n, n + 1, n + 2]);
 
 describe('sending over the socket', () => {
   it('sends and acknowledges over the socket while it is open, with no HTTP request', async () => {
-    const alice = await registerOnRelay('sfa');
-    const bob = await registerOnRelay('sfb');
+    const alice = await registerWithDevice('sfa');
+    const bob = await registerWithDevice('sfb');
     const a = await connect(alice);
     const b = await connect(bob);
 
-    const sent = await a.relay.sendMessage(bob.username, 'sock-1', bytes(1));
+    const sent = await a.relay.sendMessage(bob.username, 'sock-1', toDevice1(bytes(1)));
     expect(sent.duplicate).toBe(false);
     expect(a.paths).toEqual(['send:socket']);
     expect(a.tap.written).toEqual(['auth', 'send']);
@@ -160,10 +160,10 @@ describe('sending over the socket', () => {
   });
 
   it('falls back to HTTP when the socket is not open', async () => {
-    const alice = await registerOnRelay('sfa');
-    const bob = await registerOnRelay('sfb');
+    const alice = await registerWithDevice('sfa');
+    const bob = await registerWithDevice('sfb');
     const a = await connect(alice, { start: false });
-    const sent = await a.relay.sendMessage(bob.username, 'http-1', bytes(2));
+    const sent = await a.relay.sendMessage(bob.username, 'http-1', toDevice1(bytes(2)));
     expect(a.paths).toEqual(['send:http']);
     expect(a.http.send).toBe(1);
     expect(a.tap.written).toEqual([]);
@@ -178,14 +178,14 @@ describe('sending over the socket', () => {
   });
 
   it('does not write to a socket still open while the browser reports no network', async () => {
-    const alice = await registerOnRelay('sfa');
-    const bob = await registerOnRelay('sfb');
+    const alice = await registerWithDevice('sfa');
+    const bob = await registerWithDevice('sfb');
     const a = await connect(alice);
     a.network.online = false;
-    await a.relay.sendMessage(bob.username, 'net-1', bytes(8));
+    await a.relay.sendMessage(bob.username, 'net-1', toDevice1(bytes(8)));
     expect([a.paths, a.tap.written, a.socket.status]).toEqual([['send:http'], ['auth'], 'online']);
     a.network.online = true;
-    await a.relay.sendMessage(bob.username, 'net-2', bytes(9));
+    await a.relay.sendMessage(bob.username, 'net-2', toDevice1(bytes(9)));
     expect(a.paths).toEqual(['send:http', 'send:socket']);
     expect((await stored(bob)).length).toBe(2);
   });
@@ -196,11 +196,11 @@ describe('sending over the socket', () => {
   ] as const)(
     'stores exactly one message when %s: the send is made over HTTP with the same client_id',
     async (_, fault) => {
-      const alice = await registerOnRelay('sfa');
-      const bob = await registerOnRelay('sfb');
+      const alice = await registerWithDevice('sfa');
+      const bob = await registerWithDevice('sfb');
       const a = await connect(alice);
       a.tap.fault = fault;
-      const sent = await a.relay.sendMessage(bob.username, 'cut-1', bytes(3));
+      const sent = await a.relay.sendMessage(bob.username, 'cut-1', toDevice1(bytes(3)));
       expect(a.paths).toEqual(['send:http']);
       expect(a.http.send).toBe(1);
       expect(a.tap.written.slice(0, 2)).toEqual(['auth', 'send']);
@@ -208,7 +208,7 @@ describe('sending over the socket', () => {
       expect(held.map((m) => m.id)).toEqual([sent.id]);
       // After the socket came back, a retry of the same send over it is the same message.
       await until(() => a.socket.status === 'online');
-      const again = await a.relay.sendMessage(bob.username, 'cut-1', bytes(3));
+      const again = await a.relay.sendMessage(bob.username, 'cut-1', toDevice1(bytes(3)));
       expect([again.id, again.duplicate]).toEqual([sent.id, true]);
       expect(a.paths).toEqual(['send:http', 'send:socket']);
       expect((await stored(bob)).length).toBe(1);
@@ -242,11 +242,11 @@ describe('sending over the socket', () => {
   });
 
   it('gives up on a silent socket after the request timeout and sends over HTTP, once', async () => {
-    const alice = await registerOnRelay('sfa');
-    const bob = await registerOnRelay('sfb');
+    const alice = await registerWithDevice('sfa');
+    const bob = await registerWithDevice('sfb');
     const a = await connect(alice, { timeoutMs: 300 });
     a.tap.fault = 'drop_send_answer';
-    const sent = await a.relay.sendMessage(bob.username, 'silent-1', bytes(4));
+    const sent = await a.relay.sendMessage(bob.username, 'silent-1', toDevice1(bytes(4)));
     // Whichever arrival the relay stored first, the other found it by client_id.
     expect([a.paths, a.http.send]).toEqual([['send:http'], 1]);
     expect((await stored(bob)).map((m) => m.id)).toEqual([sent.id]);
@@ -254,17 +254,21 @@ describe('sending over the socket', () => {
   });
 
   it("maps the relay's error answer on the socket to the same error as over HTTP", async () => {
-    const alice = await registerOnRelay('sfa');
-    const bob = await registerOnRelay('sfb');
+    const alice = await registerWithDevice('sfa');
+    const bob = await registerWithDevice('sfb');
     const a = await connect(alice);
-    await a.relay.sendMessage(bob.username, 'reused-1', bytes(5));
-    const overSocket = await a.relay.sendMessage(bob.username, 'reused-1', bytes(6)).catch((e: unknown) => e);
-    const overHttp = await alice.api.sendMessage(bob.username, 'reused-1', bytes(6)).catch((e: unknown) => e);
+    await a.relay.sendMessage(bob.username, 'reused-1', toDevice1(bytes(5)));
+    const overSocket = await a.relay
+      .sendMessage(bob.username, 'reused-1', toDevice1(bytes(6)))
+      .catch((e: unknown) => e);
+    const overHttp = await alice.api
+      .sendMessage(bob.username, 'reused-1', toDevice1(bytes(6)))
+      .catch((e: unknown) => e);
     const unknownOverSocket = await a.relay
-      .sendMessage('nobody_here_at_all', 'u-1', bytes(7))
+      .sendMessage('nobody_here_at_all', 'u-1', toDevice1(bytes(7)))
       .catch((e: unknown) => e);
     const unknownOverHttp = await alice.api
-      .sendMessage('nobody_here_at_all', 'u-1', bytes(7))
+      .sendMessage('nobody_here_at_all', 'u-1', toDevice1(bytes(7)))
       .catch((e: unknown) => e);
     // Answered on the socket, not retried over HTTP.
     expect(a.http.send).toBe(0);

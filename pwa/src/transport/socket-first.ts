@@ -10,9 +10,16 @@
 // acknowledged acknowledges nothing more. An error the relay answered on the socket is the
 // answer: it is not retried here (the outbox decides, as after an HTTP error).
 
-import { ackBody, type RelayApi, sendMessageBody } from './api.ts';
+import {
+  ackBody,
+  type DeviceCopy,
+  type RelayApi,
+  type SendResult,
+  sendMessageBody,
+  sendResultOf,
+} from './api.ts';
 import { ApiError } from './errors.ts';
-import type { AckResultWire, SendMessageResultWire } from './wire.ts';
+import type { AckResultWire } from './wire.ts';
 import { type RelaySocket, type SocketRequest, SocketUnavailable } from './ws.ts';
 
 /** Which path carried a request that got an answer (for the tests and the bench). */
@@ -36,17 +43,25 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 export class SocketFirst {
   constructor(private readonly o: SocketFirstOptions) {}
 
-  async sendMessage(to: string, clientId: string, body: Uint8Array): Promise<SendMessageResultWire> {
-    const answer = await this.overSocket({ type: 'send', message: sendMessageBody(to, clientId, body) });
+  /** One fan-out send (api.ts sendMessageBody): the copies for `to`'s devices and our own. */
+  async sendMessage(
+    to: string,
+    clientId: string,
+    messages: readonly DeviceCopy[],
+    own: readonly DeviceCopy[] = [],
+  ): Promise<SendResult> {
+    const answer = await this.overSocket({
+      type: 'send',
+      message: sendMessageBody(to, clientId, messages, own),
+    });
     if (answer === VIA_HTTP) {
-      const result = await this.o.api.sendMessage(to, clientId, body);
+      const result = await this.o.api.sendMessage(to, clientId, messages, own);
       this.o.onPath?.('send', 'http');
       return result;
     }
-    if (!isObject(answer) || typeof answer.id !== 'number' || typeof answer.created_at !== 'string')
-      throw new ApiError(0, 'bad_response', 'send answer has no message id');
+    const result = sendResultOf(answer);
     this.o.onPath?.('send', 'socket');
-    return { id: answer.id, created_at: answer.created_at, duplicate: answer.duplicate === true };
+    return result;
   }
 
   async ack(

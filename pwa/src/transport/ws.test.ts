@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
-import { registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
+import { registerWithDevice, relayOrigin, relayWsUrl, toDevice1 } from '../test/relay.ts';
 import { RelaySocket, type ServerFrame, type SocketLike, sameOriginWsUrl } from './ws.ts';
 
 let client: RelaySocket | null = null;
@@ -33,8 +33,8 @@ function recordingSockets() {
 
 describe('RelaySocket', () => {
   it('authenticates with the first frame, resumes from the cursor and reconnects after a drop', async () => {
-    const alice = await registerOnRelay('wsa');
-    const bob = await registerOnRelay('wsb');
+    const alice = await registerWithDevice('wsa');
+    const bob = await registerWithDevice('wsb');
     const { sockets, firstFrames, createSocket } = recordingSockets();
     const frames: ServerFrame[] = [];
     const statuses: string[] = [];
@@ -53,7 +53,7 @@ describe('RelaySocket', () => {
     });
     client.start();
     await until(() => client?.status === 'online');
-    await alice.api.sendMessage(bob.username, 'c1', new Uint8Array([1]));
+    await alice.api.sendMessage(bob.username, 'c1', toDevice1(new Uint8Array([1])));
     await until(() => frames.some((f) => f.type === 'message'));
     const token = bob.api.http.accessToken;
     expect(firstFrames[0]).toEqual({ type: 'auth', token, cursor: 0 });
@@ -66,7 +66,7 @@ describe('RelaySocket', () => {
     expect(firstFrames[1]).toEqual({ type: 'auth', token, cursor: resumeAt });
     expect(statuses).toEqual(['connecting', 'online', 'offline', 'connecting', 'online']);
     // Resumed from the cursor: the message already seen is not delivered again.
-    await alice.api.sendMessage(bob.username, 'c2', new Uint8Array([2]));
+    await alice.api.sendMessage(bob.username, 'c2', toDevice1(new Uint8Array([2])));
     await until(() => frames.filter((f) => f.type === 'message').length === 2);
     expect(frames.filter((f) => f.type === 'message').map((f) => f.seq)).toEqual([resumeAt, resumeAt + 1]);
   });

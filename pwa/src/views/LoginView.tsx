@@ -3,6 +3,7 @@ import { type FormEvent, useEffect, useId, useState } from 'react';
 import { Link } from 'react-router';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { errorCode, errorKey, retryAt } from '../components/error-text.ts';
+import { LinkThisDevice } from '../components/LinkThisDevice.tsx';
 import { LoginConflictDialog } from '../components/LoginConflictDialog.tsx';
 import { useApp, useT } from '../state/context.tsx';
 import type { AppErrorCode } from '../state/types.ts';
@@ -16,7 +17,7 @@ const RECOVERY_RE = /^[A-Za-z0-9-]{8,40}$/;
 
 type Failure = { code: AppErrorCode; until: number | null };
 
-/** Log in with username + authenticator code, or a recovery code. */
+/** Log in with username + authenticator code, or a recovery code; then, on a new device, link it. */
 export function LoginView() {
   useSignals();
   const t = useT();
@@ -63,6 +64,14 @@ export function LoginView() {
     if (failure.code === 'invalid_code' && recovery) message = t('login.badRecovery');
     else message = t(errorKey(failure.code));
   }
+
+  // Logged in, linking this device to another one of the account: the link code in place of the form.
+  if (app.linking.value)
+    return (
+      <PublicPage title={t('view.link.title')}>
+        <LinkThisDevice />
+      </PublicPage>
+    );
 
   return (
     <PublicPage title={t('view.login.title')}>

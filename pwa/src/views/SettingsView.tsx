@@ -9,6 +9,7 @@ import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { useApp, useT } from '../state/context.tsx';
 import { AccountSecurity } from './AccountSecurity.tsx';
+import { DevicesSettings } from './DevicesSettings.tsx';
 import { LockSettings } from './LockSettings.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
 
@@ -86,6 +87,7 @@ export function SettingsView() {
           <h2 id={`${id}-acc`}>{t('settings.account')}</h2>
           <p>{t('settings.signedInAs', { username: app.auth.value.username ?? '' })}</p>
         </section>
+        <DevicesSettings />
         <AccountSecurity />
         <LockSettings />
         {app.archives.value.length > 0 && (

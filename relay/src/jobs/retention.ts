@@ -45,7 +45,12 @@ export async function sweepOnce(deps: AppDeps, now: Date): Promise<SweepResult> 
   let photos = 0;
   for (;;) {
     const r = await deps.pool.query<{ file_path: string }>(
-      `DELETE FROM photos WHERE id IN (SELECT id FROM photos WHERE created_at < $1 LIMIT ${BATCH}) RETURNING file_path`,
+      // Expired, or left with no device to acknowledge it (its readers' devices were removed,
+      // or two acknowledged at once; migration 0071, photo_targets).
+      `DELETE FROM photos WHERE id IN (SELECT p.id FROM photos p
+                                         WHERE p.created_at < $1
+                                            OR NOT EXISTS (SELECT 1 FROM photo_targets t WHERE t.photo_id = p.id)
+                                         LIMIT ${BATCH}) RETURNING file_path`,
       [cutoff],
     );
     await removeFiles(

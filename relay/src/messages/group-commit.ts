@@ -1,8 +1,16 @@
 // Group commit for sends (relay/BENCHMARKS.md, "group commit"): sends that arrive together, from
-// HTTP and WebSocket alike, are stored by ONE autocommitted statement (send_message_rows,
-// migration 0061), so a batch of N messages pays one commit (one WAL flush) and one round trip
-// to PostgreSQL instead of N of each. Inside it each send runs the single-send statement
-// (send_message_row, the one rule for storing a message) and gets its own outcome.
+// HTTP and WebSocket alike, are stored by ONE autocommitted statement (send_message_batch,
+// migration 0071), so a batch of N sends pays one commit (one WAL flush) and one round trip
+// to PostgreSQL instead of N of each. Inside it each send runs the single-send function
+// (send_message_copies, the one rule for storing a send with all its per-device copies, or none
+// of them) and gets its own outcome. A row of a batch is a SEND, not a copy: its copies never
+// split across batches or outcomes.
+// - Sync copies (a sender's copies for its own other devices) follow their send: per
+//   conversation they are in send order; across conversations a batch may reorder them (the
+//   rows run in recipient order, below), which the client's per-chat order (spec/protocol.md
+//   §9.1) does not see. A send with sync copies also takes the sender's stream counter, so the
+//   recipient order no longer rules out every lock cycle between processes: a deadlock aborts
+//   the batch and its rows are rerun alone (src/db/deadlock.ts), as for any failed batch.
 //
 // - Lanes: a sender always lands in the same lane (hash of its id) and a lane runs one batch at
 //   a time, in arrival order, so one sender's messages keep their order through batching

@@ -11,7 +11,7 @@ import {
 import type { AppDeps } from '../deps.js';
 import { jsonBody } from '../http/body.js';
 import { parse } from '../http/validate.js';
-import { ACK_BODY_BYTES, messageService } from './service.js';
+import { ACK_BODY_BYTES, deviceOf, messageService } from './service.js';
 import { listMessages } from './store.js';
 import { effectiveCursor } from './stream.js';
 
@@ -56,16 +56,19 @@ export function messageRoutes(deps: AppDeps): Router {
   router.get('/get_messages', auth, async (req, res) => {
     const q = parse(ListSchema, req.query);
     const limit = q.limit ?? DEFAULT_PAGE;
-    const { userId } = authOf(req);
+    const ctx = authOf(req);
+    const { userId } = ctx;
+    // A device's own mailbox only (spec/openapi.yaml GET /get_messages): the session's device.
+    const device = await deviceOf(deps, ctx);
     let cursor = q.cursor ?? 0;
     // One extra row tells whether another page follows.
-    let rows = await listMessages(deps.pool, userId, cursor, limit + 1);
+    let rows = await listMessages(deps.pool, userId, device, cursor, limit + 1);
     if (rows.length === 0 && cursor > 0) {
       // Nothing after the cursor: fine, unless the cursor is from before a database reset.
       const fixed = await effectiveCursor(deps.pool, userId, cursor);
       if (fixed !== cursor) {
         cursor = fixed;
-        rows = await listMessages(deps.pool, userId, cursor, limit + 1);
+        rows = await listMessages(deps.pool, userId, device, cursor, limit + 1);
       }
     }
     const page = rows.slice(0, limit);

@@ -7,13 +7,13 @@ import { type AuthContext, assertSessionLive, sessionEnded } from '../auth/requi
 import { retryOnDeadlock } from '../db/deadlock.js';
 import type { AppDeps } from '../deps.js';
 import { base64Bytes } from '../http/base64.js';
-import { HttpError, notFound } from '../http/http-error.js';
+import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { ackPhotos } from '../photos/store.js';
 import { lookupName } from '../users/accounts.js';
 import { GroupCommit } from './group-commit.js';
-import { ackMessages, ackMessagesSilently } from './store.js';
+import { ackMessages, ackMessagesSilently, type StoredCopy } from './store.js';
 
 /** Idempotency key: a UUID fits; any short token of URL-safe characters is accepted. */
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -50,12 +50,55 @@ export function messageService(deps: AppDeps): MessageService {
   return s;
 }
 
+/** 409 device_required: the session is not bound to a device yet (spec/protocol.md §16). */
+export const deviceRequired = () =>
+  new HttpError(409, 'device_required', 'set up this device first (POST /keys)');
+
+/**
+ * The device of the caller's live session (401 when the session ended, 409 device_required while
+ * it is device-less). A socket's or request's context remembers it (requireAuth looks it up).
+ */
+export async function deviceOf(deps: AppDeps, ctx: AuthContext): Promise<number> {
+  const known = (ctx as { deviceId?: number | null }).deviceId;
+  if (typeof known === 'number') return known;
+  const r = await deps.pool.query<{ device_id: number | null }>(
+    `SELECT s.device_id FROM sessions s JOIN devices d ON d.user_id = s.user_id AND d.device_id = s.device_id
+      WHERE s.id = $1 AND s.user_id = $2 AND d.removed_at IS NULL`,
+    [ctx.sessionId, ctx.userId],
+  );
+  const device = r.rows[0]?.device_id;
+  if (typeof device !== 'number') throw deviceRequired();
+  (ctx as { deviceId?: number | null }).deviceId = device;
+  return device;
+}
+
+/** DEVICE_LIMIT (spec/protocol.md §16): the most copies of each kind in one send. */
+function deviceLimitOf(deps: AppDeps): number {
+  return (deps.config.messaging as { deviceLimit?: number }).deviceLimit ?? 5;
+}
+
 function createService(deps: AppDeps): MessageService {
   const maxBytes = deps.config.limits.messageBytes;
+  const deviceLimit = deviceLimitOf(deps);
+  const deviceId = z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1);
+  const copy = z.strictObject({ device_id: deviceId, body: base64Bytes(maxBytes) });
+  const distinct = (cs: { device_id: number }[]) => new Set(cs.map((c) => c.device_id)).size === cs.length;
+  // Sesame fan-out (spec/openapi.yaml POST /send_message): one copy per recipient device and one
+  // sync copy per other device of the sender, each at most MAX_MESSAGE_BYTES, at most
+  // DEVICE_LIMIT of each; the whole body is bounded by sendBodyBytes.
   const SendSchema = z.strictObject({
     to: z.string().min(1).max(64),
     client_id: z.string().regex(CLIENT_ID, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
-    body: base64Bytes(maxBytes),
+    messages: z.array(copy).min(1).max(deviceLimit).refine(distinct, 'one copy per device'),
+    own: z
+      .array(copy)
+      .max(Math.max(0, deviceLimit - 1))
+      .refine(distinct, 'one copy per device')
+      .default([]),
   });
   const ids = z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).max(MAX_ACK_IDS);
   const AckSchema = z
@@ -84,8 +127,21 @@ function createService(deps: AppDeps): MessageService {
     }
   }
 
+  /** The SendResult of spec/openapi.yaml: the first recipient copy's id and every copy's. */
+  const result = (copies: StoredCopy[], createdAt: Date, duplicate: boolean) => {
+    const lead = copies.find((c) => !c.own) ?? copies[0];
+    return {
+      id: lead?.id ?? 0,
+      created_at: createdAt.toISOString(),
+      duplicate,
+      copies: copies.map((c) => ({ device_id: c.deviceId, own: c.own, id: c.id })),
+    };
+  };
+
   return {
-    sendBodyBytes: Math.ceil(maxBytes / 3) * 4 + 1024,
+    // DEVICE_LIMIT recipient copies and DEVICE_LIMIT - 1 sync copies of the largest body in
+    // base64, plus room for the fields.
+    sendBodyBytes: (2 * deviceLimit - 1) * (Math.ceil(maxBytes / 3) * 4 + 64) + 1024,
     groupCommit,
 
     async send(ctx, raw) {
@@ -98,7 +154,10 @@ function createService(deps: AppDeps): MessageService {
         sessionId: ctx.sessionId,
         to,
         clientId: body.client_id,
-        body: body.body,
+        copies: [
+          ...body.messages.map((c) => ({ deviceId: c.device_id, own: false, body: c.body })),
+          ...body.own.map((c) => ({ deviceId: c.device_id, own: true, body: c.body })),
+        ],
         now,
         bucket: deps.config.messaging.send,
         mailboxCap: deps.config.messaging.maxPendingMessages,
@@ -106,46 +165,60 @@ function createService(deps: AppDeps): MessageService {
       switch (out.kind) {
         case 'session_revoked':
           throw sessionEnded();
+        case 'device_required':
+          throw deviceRequired();
         case 'rate_limited':
           throw rateLimited(out.retryAfterSeconds, 'sending too fast');
         case 'mailbox_full':
           throw new HttpError(
             409,
             'mailbox_full',
-            'the recipient has too many unacknowledged messages; try later',
+            'a receiving device has too many unacknowledged messages; try later',
           );
         case 'no_recipient':
           throw notFound('no such user');
+        case 'own_account':
+          throw badRequest('to: send to your own other devices with own, not to your own username');
+        case 'stale_devices':
+          throw new HttpError(
+            409,
+            'stale_devices',
+            'the device lists changed; seal for these devices and resend',
+            {
+              devices: { recipient: out.recipient, own: out.own },
+            },
+          );
         case 'conflict':
           throw new HttpError(409, 'client_id_reused', 'client_id was already used for a different message');
-        case 'dropped':
-          return {
-            status: 201,
-            body: { id: out.id, created_at: out.createdAt.toISOString(), duplicate: false },
-          };
         case 'duplicate':
-          return {
-            status: 200,
-            body: { id: out.id, created_at: out.createdAt.toISOString(), duplicate: true },
-          };
+          return { status: 200, body: result(out.copies, out.createdAt, true) };
         case 'stored': {
           const createdAt = out.createdAt.toISOString();
           // After the commit, outside the insert transaction (relay/BENCHMARKS.md: a NOTIFY
-          // inside it serialises commits).
-          deps.notifier.publish({
-            kind: 'stream',
-            userId: out.receiverId,
-            seq: out.seq,
-            item: {
-              type: 'message',
-              seq: out.seq,
-              id: out.id,
-              from: out.sender,
-              body: body.body.toString('base64'),
-              created_at: createdAt,
-            },
-          });
-          return { status: 201, body: { id: out.id, created_at: createdAt, duplicate: false } };
+          // inside it serialises commits). One event per copy, for that device's sockets only; a
+          // blocked recipient's copies are tombstones with no stream place.
+          const byId = new Map(body.messages.map((c) => [c.device_id, c.body]));
+          const ownById = new Map(body.own.map((c) => [c.device_id, c.body]));
+          for (const c of out.copies) {
+            if (c.receiverId === null || c.seq === null) continue;
+            const bytes = (c.own ? ownById : byId).get(c.deviceId) as Buffer;
+            deps.notifier.publish({
+              kind: 'stream',
+              userId: c.receiverId,
+              seq: c.seq,
+              deviceId: c.deviceId,
+              item: {
+                type: 'message',
+                seq: c.seq,
+                id: c.id,
+                from: out.sender,
+                from_device: out.senderDevice,
+                body: bytes.toString('base64'),
+                created_at: createdAt,
+              },
+            });
+          }
+          return { status: 201, body: result(out.copies, out.createdAt, false) };
         }
       }
     },
@@ -154,17 +227,18 @@ function createService(deps: AppDeps): MessageService {
       // The session is checked here, for both paths: a socket authenticated once must not keep
       // deleting mail and sending receipts after its session ended (spec/openapi.yaml GET /ws).
       await assertSessionLive(deps, ctx);
+      const device = await deviceOf(deps, ctx);
       const body = parse(AckSchema, raw);
       const { userId } = ctx;
       const now = new Date(deps.clock.now());
       // Receipt-less first: an id in both lists gets no receipt.
       const silent = await retryOnDeadlock(() =>
-        ackMessagesSilently(deps.pool, userId, body.no_receipt_ids ?? [], now),
+        ackMessagesSilently(deps.pool, userId, device, body.no_receipt_ids ?? [], now),
       );
-      const receipts = await retryOnDeadlock(() => ackMessages(deps.pool, userId, body.ids ?? [], now));
-      for (const r of receipts) deps.notifier.publish({ kind: 'stream', userId: r.userId, seq: r.seq });
-      const photos = await ackPhotos(deps, userId, body.photo_ids ?? []);
-      return { status: 200, body: { acked: receipts.length + silent, photos_acked: photos } };
+      const acked = await retryOnDeadlock(() => ackMessages(deps.pool, userId, device, body.ids ?? [], now));
+      for (const r of acked.receipts) deps.notifier.publish({ kind: 'stream', userId: r.userId, seq: r.seq });
+      const photos = await ackPhotos(deps, userId, device, body.photo_ids ?? []);
+      return { status: 200, body: { acked: acked.acked + silent, photos_acked: photos } };
     },
   };
 }

@@ -2,6 +2,10 @@
 // delivery receipts, numbered by one per-user sequence. The WebSocket pushes it in seq order
 // and a reconnecting client resumes from the last seq it saw (its cursor), so nothing sent
 // while it was away is lost. GET /get_messages reads the message part with the same cursor.
+// With linked devices (migration 0071) a device sees the account's stream without the other
+// devices' mailboxes: its own message copies, and every other item (key_change, delivered,
+// identity_replaced, devices_changed), which is per account. Its cursor simply skips the seqs of
+// the copies of its sibling devices.
 import type { Queryable } from '../db/pool.js';
 
 export interface MessageItem {
@@ -9,6 +13,8 @@ export interface MessageItem {
   seq: number;
   id: number;
   from: string;
+  /** The sending device; a sync copy (from a sibling device) has `from` = the own username. */
+  from_device: number;
   body: string;
   created_at: string;
 }
@@ -32,16 +38,27 @@ export interface IdentityReplacedItem {
   seq: number;
   created_at: string;
 }
-export type StreamItem = MessageItem | KeyChangeItem | DeliveredItem | IdentityReplacedItem;
+/** The caller's account gained or lost a device (spec/protocol.md §16): re-read GET /devices. */
+export interface DevicesChangedItem {
+  type: 'devices_changed';
+  seq: number;
+  created_at: string;
+}
+export type StreamItem =
+  | MessageItem
+  | KeyChangeItem
+  | DeliveredItem
+  | IdentityReplacedItem
+  | DevicesChangedItem;
 
 const READ = `
 SELECT * FROM (
   SELECT m.seq, 'message' AS kind, m.id, u.username AS peer, m.message_encrypted AS body,
-         NULL::text AS client_id, m.created_at
+         NULL::text AS client_id, m.created_at, m.sender_device_id
     FROM messages m JOIN users u ON u.id = m.sender_id
-   WHERE m.receiver_id = $1 AND m.seq > $2
+   WHERE m.receiver_id = $1 AND m.receiver_device_id = $5 AND m.seq > $2
   UNION ALL
-  SELECT e.seq, e.kind, e.message_id, u.username, NULL, e.client_id, e.created_at
+  SELECT e.seq, e.kind, e.message_id, u.username, NULL, e.client_id, e.created_at, NULL
     FROM stream_events e JOIN users u ON u.id = e.subject_id
    WHERE e.user_id = $1 AND e.seq > $2
      AND ($4::uuid IS NULL OR e.origin_session_id IS NULL OR e.origin_session_id <> $4::uuid)
@@ -49,26 +66,29 @@ SELECT * FROM (
 
 interface Row {
   seq: string;
-  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced';
+  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced' | 'devices_changed';
   id: string | null;
   peer: string;
   body: Buffer | null;
   client_id: string | null;
   created_at: Date;
+  sender_device_id: number | null;
 }
 
 /**
- * Stream items of `userId` after `cursor`, oldest first, at most `limit`, as session `sessionId`
- * sees them: without the events that session caused itself (identity_replaced).
+ * Stream items of `userId` after `cursor`, oldest first, at most `limit`, as device `deviceId`
+ * on session `sessionId` sees them: its own mailbox's copies, and the account's other items
+ * without the events that session caused itself (identity_replaced, devices_changed).
  */
 export async function readStream(
   db: Queryable,
   userId: string,
+  deviceId: number,
   cursor: number,
   limit: number,
   sessionId: string | null = null,
 ): Promise<StreamItem[]> {
-  const r = await db.query<Row>(READ, [userId, cursor, limit, sessionId]);
+  const r = await db.query<Row>(READ, [userId, cursor, limit, sessionId, deviceId]);
   return r.rows.map(toItem);
 }
 
@@ -82,6 +102,7 @@ function toItem(row: Row): StreamItem {
         seq,
         id: Number(row.id),
         from: row.peer,
+        from_device: row.sender_device_id ?? 0,
         body: (row.body as Buffer).toString('base64'),
         created_at,
       };
@@ -89,6 +110,8 @@ function toItem(row: Row): StreamItem {
       return { type: 'key_change', seq, username: row.peer, created_at };
     case 'identity_replaced':
       return { type: 'identity_replaced', seq, created_at };
+    case 'devices_changed':
+      return { type: 'devices_changed', seq, created_at };
     case 'delivered':
       return {
         type: 'delivered',

@@ -1,6 +1,7 @@
 // Photos (spec/openapi.yaml tag "photos"): POST /send_photo streams an opaque encrypted
-// blob to disk; GET /get_photo/{id} streams it back to its sender or receiver only. Anyone else
-// gets exactly the 404 of an id that does not exist, so ids reveal nothing.
+// blob to disk, once for every device that is to read it; GET /get_photo/{id} streams it back to
+// the devices of its sender's or receiver's account only. Anyone else gets exactly the 404 of an
+// id that does not exist, so ids reveal nothing.
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -14,9 +15,10 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { deviceOf } from '../messages/service.js';
 import { lookupName } from '../users/accounts.js';
 import { BodyTimeout, BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
-import { lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
+import { addPhotoTargets, lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
 import { uploadRoutes } from './uploads.js';
 
 const noPhoto = () => notFound('no such photo');
@@ -41,7 +43,9 @@ export function photoRoutes(deps: AppDeps): Router {
   };
 
   router.post('/send_photo', refuseFromHeaders, auth, async (req, res) => {
-    const { userId } = authOf(req);
+    const ctx = authOf(req);
+    const { userId } = ctx;
+    const device = await deviceOf(deps, ctx);
     const { to } = parse(QuerySchema, req.query);
     if (!req.is('application/octet-stream'))
       throw new HttpError(
@@ -101,11 +105,13 @@ export function photoRoutes(deps: AppDeps): Router {
         if ((await lockPendingPhotos(client, userId)) >= deps.config.messaging.maxPendingPhotos)
           return undefined;
         const ins = await client.query<{ id: string; created_at: Date }>(
-          `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at`,
-          [userId, receiver.id, file, size, now],
+          `INSERT INTO photos (sender_id, receiver_id, file_path, size, created_at, sender_device_id)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`,
+          [userId, receiver.id, file, size, now, device],
         );
-        return ins.rows[0];
+        const photo = ins.rows[0];
+        if (photo) await addPhotoTargets(client, photo.id, userId, device, receiver.id);
+        return photo;
       });
       if (!row) throw quotaFull();
       res.removeHeader('Connection');
@@ -118,7 +124,9 @@ export function photoRoutes(deps: AppDeps): Router {
   });
 
   router.get('/get_photo/:id', auth, async (req, res) => {
-    const { userId } = authOf(req);
+    const ctx = authOf(req);
+    const { userId } = ctx;
+    await deviceOf(deps, ctx);
     const id = req.params.id;
     if (typeof id !== 'string' || !UUID.test(id)) throw noPhoto();
     const r = await deps.pool.query<{ file_path: string }>(

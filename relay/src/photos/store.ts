@@ -1,10 +1,11 @@
-// Photo rows (migration 0024) and their files under DATA_DIR/photos. A row's file_path is the
-// random name of its file; both are removed together (acknowledgement, retention sweep).
+// Photo rows (migrations 0024, 0071) and their files under DATA_DIR/photos. A row's file_path is
+// the random name of its file; both are removed together (the last acknowledgement, retention
+// sweep). A photo is uploaded once and read by several devices: its photo_targets rows.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PoolClient } from '../db/pool.js';
+import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError } from '../http/http-error.js';
 
@@ -49,17 +50,57 @@ export async function removeFiles(dir: string, names: string[]): Promise<void> {
   await Promise.all(names.map((n) => unlink(join(dir, n)).catch(() => undefined)));
 }
 
-/** Deletes the photos among `ids` that `userId` received; returns how many. */
-export async function ackPhotos(deps: AppDeps, userId: string, ids: string[]): Promise<number> {
-  const valid = ids.filter((id) => UUID.test(id));
+/**
+ * Inside the transaction that inserts photo `photoId`: its readers that must acknowledge it
+ * (migration 0071, photo_targets) — every device active now in the receiver's account and in the
+ * sender's but the uploading one. The photo is deleted once all of them acknowledged it.
+ */
+export async function addPhotoTargets(
+  client: PoolClient,
+  photoId: string,
+  senderId: string,
+  senderDevice: number,
+  receiverId: string,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO photo_targets (photo_id, user_id, device_id)
+     SELECT $1, d.user_id, d.device_id FROM devices d
+      WHERE d.removed_at IS NULL
+        AND (d.user_id = $3 OR (d.user_id = $2 AND d.device_id <> $4))`,
+    [photoId, senderId, receiverId, senderDevice],
+  );
+}
+
+/**
+ * Device `deviceId` of `userId` acknowledges the photos among `ids` it was to read (its
+ * photo_targets rows); a photo whose last reader this was is deleted with its file. The photo
+ * rows are locked first, so of two devices acknowledging the same photo at once the second sees
+ * the first's acknowledgement and deletes it. Returns how many acknowledgements were taken.
+ */
+export async function ackPhotos(
+  deps: AppDeps,
+  userId: string,
+  deviceId: number,
+  ids: string[],
+): Promise<number> {
+  const valid = [...new Set(ids.filter((id) => UUID.test(id)))];
   if (valid.length === 0) return 0;
-  const r = await deps.pool.query<{ file_path: string }>(
-    'DELETE FROM photos WHERE receiver_id = $1 AND id = ANY($2::uuid[]) RETURNING file_path',
-    [userId, valid],
-  );
-  await removeFiles(
-    photoDir(deps),
-    r.rows.map((x) => x.file_path),
-  );
-  return r.rows.length;
+  const { acked, files } = await withTransaction(deps.pool, async (client) => {
+    await client.query('SELECT 1 FROM photos WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [valid]);
+    const t = await client.query<{ photo_id: string }>(
+      `DELETE FROM photo_targets WHERE user_id = $1 AND device_id = $2 AND photo_id = ANY($3::uuid[])
+       RETURNING photo_id`,
+      [userId, deviceId, valid],
+    );
+    if (t.rows.length === 0) return { acked: 0, files: [] as string[] };
+    const p = await client.query<{ file_path: string }>(
+      `DELETE FROM photos p WHERE p.id = ANY($1::uuid[])
+          AND NOT EXISTS (SELECT 1 FROM photo_targets t WHERE t.photo_id = p.id)
+       RETURNING p.file_path`,
+      [t.rows.map((x) => x.photo_id)],
+    );
+    return { acked: t.rows.length, files: p.rows.map((x) => x.file_path) };
+  });
+  await removeFiles(photoDir(deps), files);
+  return acked;
 }

@@ -32,8 +32,9 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { deviceOf } from '../messages/service.js';
 import { lookupName } from '../users/accounts.js';
-import { lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
+import { addPhotoTargets, lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
 
 /** The upload URL relative to the creation URL, so it resolves behind a path prefix (the host's /api). */
 const UPLOAD_PATH = /^\/uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
@@ -98,6 +99,7 @@ async function jsonAnswer(response: Response | globalThis.Response): Promise<glo
 
 interface Pending {
   receiverId: string;
+  senderDevice: number;
 }
 /** The receiver chosen by the Express part of a creation, for @tus/server's onUploadCreate. */
 const creations = new WeakMap<object, Pending>();
@@ -187,9 +189,17 @@ export function uploadRoutes(deps: AppDeps): Router {
         if ((await lockPendingPhotos(client, senderId)) >= deps.config.messaging.maxPendingPhotos)
           return false;
         await client.query(
-          `INSERT INTO photo_uploads (id, sender_id, receiver_id, size, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6)`,
-          [upload.id, senderId, pending.receiverId, upload.size, now, new Date(now.getTime() + expiryMs)],
+          `INSERT INTO photo_uploads (id, sender_id, receiver_id, size, created_at, expires_at, sender_device_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [
+            upload.id,
+            senderId,
+            pending.receiverId,
+            upload.size,
+            now,
+            new Date(now.getTime() + expiryMs),
+            pending.senderDevice,
+          ],
         );
         return true;
       });
@@ -222,7 +232,9 @@ export function uploadRoutes(deps: AppDeps): Router {
   router.options(['/uploads', '/uploads/:id'], (req, res) => handle(req, res));
 
   router.post('/uploads', auth, async (req: Request, res: Response, next: NextFunction) => {
-    const { userId } = authOf(req);
+    const ctx = authOf(req);
+    const { userId } = ctx;
+    const senderDevice = await deviceOf(deps, ctx);
     const { to } = parse(QuerySchema, req.query);
     const declared = Number(req.get('upload-length'));
     // The cap from the header, before any other work (@tus/server checks it again).
@@ -239,7 +251,7 @@ export function uploadRoutes(deps: AppDeps): Router {
       : undefined;
     const receiver = r?.rows[0];
     if (!receiver) throw notFound('no such user');
-    creations.set(req, { receiverId: receiver.id });
+    creations.set(req, { receiverId: receiver.id, senderDevice });
     cancelBodyDeadline(req);
     watchBody(req, res, deps.config.http.uploadIdleMs, deps.config.http.uploadMaxMs);
     await handle(req, res).catch(next);
@@ -285,17 +297,27 @@ async function completeUpload(deps: AppDeps, dir: string, upload: Upload, sender
   const name = newPhotoName();
   const to = join(photoDir(deps), name);
   await withTransaction(deps.pool, async (client) => {
-    const r = await client.query<{ receiver_id: string; size: string }>(
-      `DELETE FROM photo_uploads WHERE id = $1 AND sender_id = $2 RETURNING receiver_id, size`,
+    const r = await client.query<{ receiver_id: string; size: string; sender_device_id: number | null }>(
+      `DELETE FROM photo_uploads WHERE id = $1 AND sender_id = $2 RETURNING receiver_id, size, sender_device_id`,
       [upload.id, senderId],
     );
     const row = r.rows[0];
     if (!row) throw asTusError(noUpload());
     await client.query(
-      `INSERT INTO photos (id, sender_id, receiver_id, file_path, size, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [upload.id, senderId, row.receiver_id, name, row.size, new Date(deps.clock.now())],
+      `INSERT INTO photos (id, sender_id, receiver_id, file_path, size, created_at, sender_device_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        upload.id,
+        senderId,
+        row.receiver_id,
+        name,
+        row.size,
+        new Date(deps.clock.now()),
+        row.sender_device_id,
+      ],
     );
+    // Its readers are the devices active when it is complete (an upload may take a while).
+    await addPhotoTargets(client, upload.id, senderId, row.sender_device_id ?? 0, row.receiver_id);
     await rename(from, to);
   });
 }

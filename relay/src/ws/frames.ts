@@ -62,6 +62,7 @@ export const CLOSE = {
   badFrame: 4400, // not JSON, or not one of the client frames
   unauthorized: 4401,
   sessionEnded: 4403,
+  deviceRequired: 4409, // the session is not bound to a device yet (POST /keys first)
   authTimeout: 4408,
   tooMany: 4429, // connections per user, control frames per minute, or requests in flight
 } as const;

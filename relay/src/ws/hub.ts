@@ -3,6 +3,8 @@
 //   travels in a URL, where proxies and logs keep it) and Origin is on WS_ALLOWED_ORIGINS.
 // - The first frame must be {type:"auth", token, cursor?} within WS_AUTH_TIMEOUT_MS; nothing
 //   is sent before it is verified (same check as requireAuth: JWT + live session).
+// - The socket belongs to the session's device (409-like close 4409 while device-less): it gets
+//   that device's message copies and the account's other stream items (migration 0071).
 // - Then the socket receives its stream after `cursor` in seq order, and every later item as
 //   the notifier announces it (src/notify); {type:"catch_up", cursor} rewinds.
 // - Request frames {type:"send"|"ack", id, ...} are POST /send_message and POST /ack over the
@@ -23,11 +25,11 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { type AuthContext, authenticateToken } from '../auth/require-auth.js';
+import { type AuthContext, authenticateToken, type TokenContext } from '../auth/require-auth.js';
 import type { AppDeps } from '../deps.js';
 import { compileTrust, upgradeClientIp } from '../http/client-ip.js';
 import { HttpError } from '../http/http-error.js';
-import { ACK_BODY_BYTES, messageService } from '../messages/service.js';
+import { ACK_BODY_BYTES, deviceOf, messageService } from '../messages/service.js';
 import { effectiveCursor, readStream } from '../messages/stream.js';
 import type { RelayEvent } from '../notify/notifier.js';
 import {
@@ -64,6 +66,8 @@ interface Conn {
   sessionId: string;
   /** From this time (ms, deps.clock) the access token the socket authenticated with is refused. */
   tokenExpiresAtMs: number;
+  /** The session's device: message copies of this device only (migration 0071). */
+  deviceId: number;
   /** Last seq sent (or the client's cursor). */
   cursor: number;
   /** Bumped by catch_up so a pump in flight does not overwrite the rewound cursor. */
@@ -160,6 +164,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       userId: '',
       sessionId: '',
       tokenExpiresAtMs: 0,
+      deviceId: 0,
       cursor: 0,
       gen: 0,
       state: ConnState.awaitingAuth,
@@ -293,6 +298,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     conn.inFlightBytes += bytes;
     if (conn.inFlightBytes > maxInFlightBytes) conn.ws.pause();
     const ctx: AuthContext = { userId: conn.userId, sessionId: conn.sessionId };
+    (ctx as { deviceId?: number }).deviceId = conn.deviceId;
     let status: number;
     let body: Record<string, unknown>;
     try {
@@ -319,11 +325,20 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   }
 
   async function authenticate(conn: Conn, token: string, cursor: number): Promise<void> {
-    let ctx: { userId: string; sessionId: string; expiresAtMs: number };
+    let ctx: TokenContext;
     try {
       ctx = await authenticateToken(deps, token);
     } catch {
       conn.ws.close(CLOSE.unauthorized, 'invalid or revoked token');
+      return;
+    }
+    // A socket belongs to its session's device (spec/openapi.yaml GET /ws); a device-less
+    // session has no mailbox to push.
+    try {
+      conn.deviceId = await deviceOf(deps, ctx);
+    } catch (err) {
+      if (err instanceof HttpError) conn.ws.close(CLOSE.deviceRequired, 'set up this device first');
+      else conn.ws.close(CLOSE.tryAgainLater, 'try again later');
       return;
     }
     clearTimeout(conn.authTimer);
@@ -366,7 +381,14 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       do {
         conn.again = false;
         const gen = conn.gen;
-        const items = await readStream(deps.pool, conn.userId, conn.cursor, PAGE, conn.sessionId);
+        const items = await readStream(
+          deps.pool,
+          conn.userId,
+          conn.deviceId,
+          conn.cursor,
+          PAGE,
+          conn.sessionId,
+        );
         if (conn.ws.readyState !== conn.ws.OPEN || closedIfExpired(conn)) return;
         if (gen !== conn.gen) {
           conn.again = true;
@@ -401,6 +423,13 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     for (const c of set) {
       if (c.state !== ConnState.live || closedIfExpired(c)) continue;
       if (event.kind === 'stream') {
+        if (event.deviceId !== undefined && event.deviceId !== c.deviceId) {
+          // Another device's copy (local events only carry a device): nothing to send here. When
+          // it is the very next seq and no read is in flight, this device has nothing at that
+          // seq, so its cursor moves past it and the fast path stays open for the next item.
+          if (!c.pumping && event.seq === c.cursor + 1) c.cursor = event.seq;
+          continue;
+        }
         // Fast path for a row this process just committed: when it is the very next seq and no
         // read is in flight, nothing can lie between, so it is sent without reading it back.
         if (event.item && !c.pumping && event.seq === c.cursor + 1) {

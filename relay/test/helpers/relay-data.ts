@@ -16,43 +16,122 @@ export interface DataUser {
   username: string;
   sessionId: string;
   token: string;
+  /** The device the session is bound to (migration 0070); a user starts with device 1. */
+  deviceId: number;
 }
 
 let counter = 0;
 
-/** An active user with one live session and its access token. */
+/** An active user with device 1 and one live session bound to it, and its access token. */
 export async function makeUser(t: TestApp, prefix = 'user'): Promise<DataUser> {
   const id = randomUUID();
   const username = `${prefix}${++counter}_${randomBytes(3).toString('hex')}`;
   await t.deps.pool.query(
-    `INSERT INTO users (id, username, totp_secret, status, confirmed_at) VALUES ($1, $2, '\\x00', 'active', now())`,
+    `INSERT INTO users (id, username, totp_secret, status, confirmed_at, next_device_id)
+     VALUES ($1, $2, '\\x00', 'active', now(), 2)`,
     [id, username],
   );
+  await t.deps.pool.query(
+    `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 1, 'Test device 1', 'other')`,
+    [id],
+  );
   const session = await newSession(t, id);
-  return { id, username, ...session };
+  return { id, username, ...session, deviceId: 1 };
 }
 
 /**
- * Another live session (device) of `userId`, as a login makes it: freshly authenticated now
- * (`fresh: false` for one that has not proved the second factor recently).
+ * Another linked device of `user`'s account (as POST /keys makes one) with a live session bound
+ * to it: the same account seen from that device.
+ */
+export async function addDevice(t: TestApp, user: DataUser): Promise<DataUser> {
+  const r = await t.deps.pool.query<{ device_id: number }>(
+    `WITH n AS (UPDATE users SET next_device_id = next_device_id + 1 WHERE id = $1 RETURNING next_device_id - 1 AS d)
+     INSERT INTO devices (user_id, device_id, name, kind) SELECT $1, n.d, 'Test device ' || n.d, 'other' FROM n
+     RETURNING device_id`,
+    [user.id],
+  );
+  const deviceId = r.rows[0]?.device_id as number;
+  const session = await newSession(t, user.id, { deviceId });
+  return { ...user, ...session, deviceId };
+}
+
+/**
+ * Another live session of `userId`, as a login makes it: freshly authenticated now
+ * (`fresh: false` for one that has not proved the second factor recently), bound to device
+ * `deviceId` (default 1; null: a device-less session, before POST /keys).
  */
 export async function newSession(
   t: TestApp,
   userId: string,
-  opts: { fresh?: boolean } = {},
+  opts: { fresh?: boolean; deviceId?: number | null } = {},
 ): Promise<{ sessionId: string; token: string }> {
   const sessionId = randomUUID();
   const now = new Date(t.clock.now());
+  const deviceId = opts.deviceId === undefined ? 1 : opts.deviceId;
   await t.deps.pool.query(
-    'INSERT INTO sessions (id, user_id, created_at, expires_at, reauthenticated_at) VALUES ($1, $2, $3, $4, $5)',
-    [sessionId, userId, now, new Date(t.clock.now() + 86_400_000), opts.fresh === false ? null : now],
+    `INSERT INTO sessions (id, user_id, created_at, expires_at, reauthenticated_at, device_id)
+     SELECT $1, $2, $3, $4, $5, d.device_id
+       FROM (SELECT $6::int AS device_id) w
+       LEFT JOIN devices d ON d.user_id = $2 AND d.device_id = w.device_id`,
+    [
+      sessionId,
+      userId,
+      now,
+      new Date(t.clock.now() + 86_400_000),
+      opts.fresh === false ? null : now,
+      deviceId,
+    ],
   );
   const { token } = await signAccessToken(t.deps, { userId, sessionId });
   return { sessionId, token };
 }
 
+/**
+ * A POST /send_message body (and WebSocket send frame's message): one copy per device in
+ * `devices` (default: the recipient's device 1), sync copies for `own` device ids.
+ */
+export function sendBody(
+  to: string,
+  opts: { body?: string; clientId?: string; devices?: number[]; own?: number[] } = {},
+): {
+  to: string;
+  client_id: string;
+  messages: { device_id: number; body: string }[];
+  own: { device_id: number; body: string }[];
+} {
+  const body = opts.body ?? b64(8);
+  return {
+    to,
+    client_id: opts.clientId ?? randomUUID(),
+    messages: (opts.devices ?? [1]).map((device_id) => ({ device_id, body })),
+    own: (opts.own ?? []).map((device_id) => ({ device_id, body })),
+  };
+}
+
 export const b64 = (n: number, fill?: number) =>
   (fill === undefined ? randomBytes(n) : Buffer.alloc(n, fill)).toString('base64');
+
+/** The active device ids of `userId`'s account, ascending. */
+export async function activeDevices(t: TestApp, userId: string): Promise<number[]> {
+  const r = await t.deps.pool.query<{ device_id: number }>(
+    'SELECT device_id FROM devices WHERE user_id = $1 AND removed_at IS NULL ORDER BY device_id',
+    [userId],
+  );
+  return r.rows.map((x) => x.device_id);
+}
+
+/** A send body for the current device lists: every device of `to`, and `from`'s other devices. */
+export async function fanOut(
+  t: TestApp,
+  from: DataUser,
+  to: string,
+  opts: { body?: string; clientId?: string } = {},
+): Promise<ReturnType<typeof sendBody>> {
+  const r = await t.deps.pool.query<{ id: string }>('SELECT id FROM users WHERE username = $1', [to]);
+  const devices = r.rows[0] ? await activeDevices(t, r.rows[0].id) : [1];
+  const own = (await activeDevices(t, from.id)).filter((d) => d !== from.deviceId);
+  return sendBody(to, { ...opts, devices, own });
+}
 
 /**
  * An ordering barrier on `client`'s stream, for proving that something did NOT arrive without
@@ -67,13 +146,13 @@ export async function streamBarrier(
   to: DataUser,
   client: WsClient,
 ): Promise<number> {
-  const sent = await t.api.post(
-    '/send_message',
-    { to: to.username, client_id: randomUUID(), body: b64(8) },
-    { token: from.token },
-  );
+  const sent = await t.api.post('/send_message', await fanOut(t, from, to.username), {
+    token: from.token,
+  });
   if (sent.status !== 201) throw new Error(`barrier send failed: ${sent.status} ${sent.text}`);
-  const id = sent.body.id as number;
+  // The copy for the client's device (`to` is the client's user as seen from that device).
+  const copies = sent.body.copies as { device_id: number; own: boolean; id: number }[];
+  const id = copies.find((c) => !c.own && c.device_id === to.deviceId)?.id as number;
   await client.next((f) => f.type === 'message' && f.id === id);
   return id;
 }

@@ -2,12 +2,12 @@
 // order. A message is decrypted and its plaintext, ratchet state and the stream cursor are
 // stored in one transaction; only then is it acknowledged (spec/protocol.md §7.6).
 import { base64 } from '@scure/base';
-import type { StoredMessage, StoredPhoto } from '../../outbox/records.ts';
+import { RECORD as OUTBOX, type StoredMessage, type StoredPhoto } from '../../outbox/records.ts';
 import { readPhotoMetadata } from '../../photo/seal.ts';
 import { SecureError } from '../../secure/errors.ts';
 import type { DecryptedIncoming, SessionManager } from '../../secure/session-manager.ts';
 import type { Storage, WriteOp } from '../../storage/storage.ts';
-import type { RelayApi } from '../../transport/api.ts';
+import { isDeviceId, type RelayApi } from '../../transport/api.ts';
 import type { ServerFrame } from '../../transport/ws.ts';
 import type { AckBatcher } from './acks.ts';
 import type { ChatMemory } from './chat-memory.ts';
@@ -25,7 +25,9 @@ const fromB64 = (text: unknown): Uint8Array | null => {
 
 export interface IncomingOptions {
   readonly storage: Storage;
-  readonly api: Pick<RelayApi, 'messages' | 'ack'>;
+  readonly api: Pick<RelayApi, 'messages' | 'ack' | 'identity'>;
+  /** This account's username (a devices_changed item asks the relay for its device list). */
+  readonly username: string;
   readonly sm: SessionManager;
   readonly memory: ChatMemory;
   readonly acks: AckBatcher;
@@ -80,7 +82,9 @@ export class IncomingStream {
     const silent: number[] = [];
     for (const m of page.messages)
       if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`)))
-        (this.o.sm.knownPeer(m.sender)?.request ? silent : handled).push(m.id);
+        (m.sender === this.o.username || this.o.sm.knownPeer(m.sender)?.request ? silent : handled).push(
+          m.id,
+        );
     if (handled.length || silent.length) await this.o.api.ack(handled, [], silent);
   }
 
@@ -113,6 +117,15 @@ export class IncomingStream {
         await this.o.onIdentityReplaced(at);
         return this.advance(f.seq);
       }
+      case 'devices_changed': {
+        // spec §16 UNLINK / LINK: this account's device list changed. The sessions of removed
+        // devices go now (they get nothing further); a new one is sealed for on the next send.
+        await this.o.api
+          .identity(this.o.username)
+          .then((id) => this.o.sm.setOwnDevices(id.deviceIds))
+          .catch(() => undefined);
+        return this.advance(f.seq);
+      }
       case 'prekeys_low':
         await this.o.onPrekeysLow().catch(() => undefined);
         return;
@@ -126,25 +139,34 @@ export class IncomingStream {
     const bytes = fromB64(f.body);
     const relayId = typeof f.id === 'number' ? f.id : null;
     if (!from || !bytes || relayId === null) return this.advance(f.seq);
+    // The sender's device picks the session (spec §16); a relay without devices sends none.
+    const fromDevice = isDeviceId(f.from_device) ? f.from_device : 1;
     const id = `in-${relayId}`;
     // The relay's clock: kept only as "received at"; the chat is ordered by the sender's.
     const receivedAt =
       typeof f.created_at === 'string' ? Date.parse(f.created_at) || this.o.clock() : this.o.clock();
     let stored: StoredMessage | null = null;
     let controlOnly = false;
+    let synced = false;
     try {
-      const result = await this.o.sm.decrypt(from, bytes, (r) => {
-        stored = this.incomingRecord(id, from, receivedAt, relayId, r);
-        const ops: WriteOp[] = [
-          { kind: 'put', key: CURSOR, value: Math.max(this.cursor, Number(f.seq) || 0) },
-        ];
-        if (stored) ops.unshift({ kind: 'putMessage', chat: r.peer.chatId, id, value: stored });
-        return ops;
-      });
+      const result = await this.o.sm.decrypt(
+        from,
+        bytes,
+        (r) => {
+          stored = this.incomingRecord(id, receivedAt, relayId, r);
+          const ops: WriteOp[] = [
+            { kind: 'put', key: CURSOR, value: Math.max(this.cursor, Number(f.seq) || 0) },
+          ];
+          if (stored) ops.unshift({ kind: 'putMessage', chat: r.peer.chatId, id, value: stored });
+          return ops;
+        },
+        fromDevice,
+      );
       if (typeof f.seq === 'number' && f.seq > this.cursor) this.cursor = f.seq;
       if (!result.ignored) this.o.memory.showPeer(result.peer);
       if (stored) this.o.memory.upsert(stored);
       controlOnly = result.contentType === 'control';
+      synced = result.synced === true;
     } catch (err) {
       // A local failure (storage): leave it unacknowledged; the relay sends it again later.
       if (!(err instanceof SecureError)) return;
@@ -160,31 +182,35 @@ export class IncomingStream {
     // control message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a
     // stranger cannot use one to learn when this user is online (spec/protocol.md §8, "Control
     // messages"). A message request gets none either until the user accepts it.
-    if (controlOnly || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
+    // A sync copy (our own, from another of our devices) is acknowledged without one too: a
+    // receipt would tell us about ourselves (spec §16).
+    if (controlOnly || synced || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
     else this.o.acks.message(relayId);
   }
 
   private incomingRecord(
     id: string,
-    from: string,
     receivedAt: number,
     relayId: number,
     r: DecryptedIncoming,
   ): StoredMessage | null {
+    // A sync copy is a message WE sent to r.peer from another device: shown as sent by us.
     const base = {
       id,
-      contact: from,
-      direction: 'in' as const,
+      contact: r.peer.username,
+      direction: r.synced ? ('out' as const) : ('in' as const),
       at: r.sentAt,
       order: r.order,
       receivedAt,
       storedAt: this.o.clock(),
-      state: 'received' as const,
+      state: r.synced ? ('sent' as const) : ('received' as const),
       relayId,
+      ...(r.fromDevice !== undefined ? { fromDevice: r.fromDevice } : {}),
+      ...(r.synced ? { synced: true as const } : {}),
     };
     if (r.contentType === 'text')
       return { ...base, body: { kind: 'text', text: new TextDecoder().decode(r.body) } };
-    if (r.contentType === 'photo' && r.photoKeys) {
+    if (r.contentType === 'photo') {
       const meta = readPhotoMetadata(r.body);
       const photo: StoredPhoto = {
         mime: meta.mime,
@@ -194,8 +220,7 @@ export class IncomingStream {
         blobId: meta.blobId,
         ciphertextSha256: meta.ciphertextSha256,
         thumbnail: meta.thumbnail,
-        messageKey: r.photoKeys.messageKey,
-        header: r.photoKeys.header,
+        photoKey: meta.photoKey,
       };
       return { ...base, body: { kind: 'photo', photo } };
     }
@@ -203,14 +228,19 @@ export class IncomingStream {
   }
 
   private async onDelivered(f: ServerFrame): Promise<void> {
-    // A re-sealed message's client_id is `<message id>_r<n>` (OutboxItem.clientId).
-    const clientId = typeof f.client_id === 'string' ? f.client_id.replace(/_r\d+$/, '') : null;
+    // A re-sealed message's client_id is `<message id>_r<n>` (OutboxItem.clientId). With
+    // several recipient devices a delivered item comes per copy acked (spec §16): any copy's
+    // id maps back to the message (RECORD.copy, written when the send was taken).
+    let messageId = typeof f.client_id === 'string' ? f.client_id.replace(/_r\d+$/, '') : null;
+    if (!messageId && typeof f.message_id === 'number')
+      messageId = (await this.o.storage.get<string>(OUTBOX.copy(f.message_id))) ?? null;
     const extra: WriteOp[] = [];
     let updated: StoredMessage | null = null;
-    if (clientId) {
-      const m = await this.o.storage.getMessage<StoredMessage>(clientId);
+    if (messageId) {
+      const m = await this.o.storage.getMessage<StoredMessage>(messageId);
       const peer = m ? this.o.sm.knownPeer(m.contact) : undefined;
-      if (m && peer && m.direction === 'out') {
+      // Once is enough: the other copies' receipts change nothing (the PWA dedups).
+      if (m && peer && m.direction === 'out' && m.state !== 'delivered') {
         updated = { ...m, state: 'delivered' };
         extra.push({ kind: 'putMessage', chat: peer.chatId, id: m.id, value: updated });
       }

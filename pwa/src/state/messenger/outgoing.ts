@@ -3,15 +3,22 @@
 // HTTP (transport/socket-first.ts) — retried with backoff while the network fails, and re-sealed for a contact's new key only once the user accepts it
 // (SECURITY.md, "Trust model").
 import { Outbox } from '../../outbox/outbox.ts';
-import { type OutboxItem, RECORD, type StoredMessage, type StoredPhoto } from '../../outbox/records.ts';
+import {
+  type OutboxItem,
+  RECORD,
+  type SealedWire,
+  type StoredMessage,
+  type StoredPhoto,
+} from '../../outbox/records.ts';
 import { preparePhoto } from '../../photo/prepare.ts';
-import { photoMetadataPlaintext, sealPhoto } from '../../photo/seal.ts';
+import { newPhotoKey, photoMetadataPlaintext, sealPhoto } from '../../photo/seal.ts';
 import { uploadPhotoBlob } from '../../photo/transfer.ts';
 import { SecureError } from '../../secure/errors.ts';
-import type { SessionManager } from '../../secure/session-manager.ts';
+import type { SealedSend, SessionManager } from '../../secure/session-manager.ts';
 import type { Storage, WriteOp } from '../../storage/storage.ts';
-import type { RelayApi } from '../../transport/api.ts';
+import type { RelayApi, SendResult } from '../../transport/api.ts';
 import { backoffDelay } from '../../transport/backoff.ts';
+import { ApiError } from '../../transport/errors.ts';
 import type { SocketFirst } from '../../transport/socket-first.ts';
 import { toAppError, toAppErrorCode } from '../error-map.ts';
 import { AppError } from '../errors.ts';
@@ -26,7 +33,18 @@ export interface OutgoingOptions {
   readonly sm: SessionManager;
   readonly memory: ChatMemory;
   readonly clock: () => number;
+  /** The photo upload (default: resumable tus, photo/transfer.ts); injectable for Node tests. */
+  readonly uploadPhoto?: typeof uploadPhotoBlob;
 }
+
+/**
+ * Times one send is resealed after 409 stale_devices before it is left for the next flush: a
+ * device list changing again on every attempt is an account being re-linked in a loop, not a
+ * race worth spinning on (spec §16).
+ */
+export const MAX_STALE_RETRIES = 3;
+
+const isSealedSend = (w: SealedWire): w is SealedSend => !(w instanceof Uint8Array);
 
 export class Outgoing {
   readonly outbox: Outbox;
@@ -39,9 +57,7 @@ export class Outgoing {
     this.outbox = new Outbox({
       storage: o.storage,
       encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
-      send: async (item, wire) => ({
-        relayId: (await o.relay.sendMessage(item.contact, item.clientId ?? item.id, wire)).id,
-      }),
+      send: (item, wire) => this.sendItem(item, wire),
       // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
       // asked of the relay (the identity route spends nothing), so a key change not yet seen on
       // the stream still holds it (SECURITY.md, "Trust model").
@@ -172,36 +188,82 @@ export class Outgoing {
     return id;
   }
 
+  /**
+   * Sends a sealed set (spec §16 fan-out) under the item's client_id. A 409 stale_devices
+   * reseals for the relay's current lists — bundles for the new devices only, sessions of
+   * removed devices dropped, unchanged copies kept — stores the new set with its ratchet
+   * states, and resends the WHOLE set with the same client_id, at most MAX_STALE_RETRIES times.
+   */
+  private async sendItem(item: OutboxItem, wire: SealedWire): Promise<{ relayId: number; extra: WriteOp[] }> {
+    const clientId = item.clientId ?? item.id;
+    let sealed = wire;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = isSealedSend(sealed)
+          ? await this.o.relay.sendMessage(item.contact, clientId, sealed.recipient, sealed.own)
+          : // A ciphertext stored before linked devices was sealed on device 1's session.
+            await this.o.relay.sendMessage(item.contact, clientId, [{ deviceId: 1, body: sealed }]);
+        return { relayId: result.id, extra: copyRefs(result, item.id) };
+      } catch (err) {
+        const stale = err instanceof ApiError && err.code === 'stale_devices' ? err.staleDevices : undefined;
+        if (!stale || attempt >= MAX_STALE_RETRIES) throw err;
+        if (!isSealedSend(sealed)) {
+          // The old single ciphertext has no frame to reseal from: nothing of it was stored
+          // (a refused send stores nothing), so the message is sealed again for every device,
+          // under a new client_id as after a key change.
+          const next: OutboxItem = { ...item, wire: null, clientId: `${item.id}_r1` };
+          await this.o.storage.put(RECORD.outbox(item.id), next);
+          throw new ApiError(0, 'network', 'resealing for the current devices');
+        }
+        const current: OutboxItem = { ...item, wire: sealed };
+        sealed = await this.o.sm.resealFanOut(item.contact, sealed, stale, (s) => [
+          { kind: 'put', key: RECORD.outbox(item.id), value: { ...current, wire: s } satisfies OutboxItem },
+        ]);
+      }
+    }
+  }
+
   private async encryptItem(
     item: OutboxItem,
-    persist: (wire: Uint8Array) => WriteOp[],
+    persist: (wire: SealedWire) => WriteOp[],
     signal: AbortSignal,
-  ): Promise<Uint8Array> {
+  ): Promise<SealedWire> {
     if (item.kind === 'text') {
       const m = await this.o.storage.getMessage<StoredMessage>(item.id);
       if (m?.body.kind !== 'text') throw new AppError('unknown');
-      return this.o.sm.encryptText(item.contact, m.body.text, persist, { sentAt: item.createdAt });
+      return this.o.sm.sealFanOut(
+        item.contact,
+        { contentType: 'text', body: new TextEncoder().encode(m.body.text) },
+        persist,
+        { sentAt: item.createdAt },
+      );
     }
     const prepared = await this.o.storage.get<Awaited<ReturnType<typeof preparePhoto>>>(
       RECORD.outgoingPhoto(item.id),
     );
     if (!prepared) throw new AppError('unknown');
     try {
-      return await this.o.sm.encryptPhoto(
-        item.contact,
-        async (keys) => {
-          const sealed = await sealPhoto(keys, prepared);
-          const uploaded = await uploadPhotoBlob(this.o.api.http, item.contact, sealed.ciphertext, {
-            signal,
-            onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
-          });
-          return photoMetadataPlaintext(prepared, sealed, uploaded.id);
-        },
-        persist,
-        { sentAt: item.createdAt },
-      );
+      // spec §10 v3: a random photo key, the blob uploaded ONCE; every device's copy carries
+      // the same photo message (key, digest, blob id).
+      const photoKey = newPhotoKey();
+      const sealed = await sealPhoto(photoKey, prepared);
+      const upload = this.o.uploadPhoto ?? uploadPhotoBlob;
+      const uploaded = await upload(this.o.api.http, item.contact, sealed.ciphertext, {
+        signal,
+        onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
+      });
+      const body = photoMetadataPlaintext(prepared, sealed, uploaded.id, photoKey);
+      return await this.o.sm.sealFanOut(item.contact, { contentType: 'photo', body }, persist, {
+        sentAt: item.createdAt,
+      });
     } finally {
       this.o.memory.setProgress(item.id, item.contact, undefined);
     }
   }
+}
+
+/** Every copy's relay id → the message (a delivered item names a copy). */
+function copyRefs(result: SendResult, messageId: string): WriteOp[] {
+  const ids = new Set([result.id, ...result.copies.filter((c) => !c.own).map((c) => c.id)]);
+  return [...ids].map((id): WriteOp => ({ kind: 'put', key: RECORD.copy(id), value: messageId }));
 }

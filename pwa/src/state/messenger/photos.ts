@@ -56,8 +56,11 @@ export class PhotoLoader {
     if (m?.body.kind !== 'photo') throw new AppError('not_found');
     const p = m.body.photo;
     const peer = this.o.memory.requirePeer(m.contact);
-    if (!p.blobId || !p.messageKey || !p.header || !p.ciphertextSha256) throw new AppError('not_found');
+    // A version 2 photo (keys from its message key) cannot be opened any more (spec §10: v2
+    // refused); only the v3 photo key opens a blob.
+    if (!p.blobId || !p.photoKey || !p.ciphertextSha256) throw new AppError('not_found');
     const meta = {
+      photoKey: p.photoKey,
       mime: p.mime,
       byteLength: p.size,
       width: p.width,
@@ -69,9 +72,9 @@ export class PhotoLoader {
     const blob = await downloadPhotoBlob(this.o.api.http, p.blobId, expectedCiphertextBytes(meta), {
       onProgress,
     });
-    const bytes = await openPhoto({ messageKey: p.messageKey, header: p.header }, meta, blob);
-    // Keep the decrypted photo for offline viewing; the keys are no longer needed.
-    const { messageKey: _k, header: _h, ...kept } = p;
+    const bytes = await openPhoto(meta, blob);
+    // Keep the decrypted photo for offline viewing; the key is no longer needed.
+    const { photoKey: _k, messageKey: _m, header: _h, ...kept } = p;
     const updated: StoredMessage = { ...m, body: { kind: 'photo', photo: kept } };
     await this.o.storage.write([
       { kind: 'put', key: RECORD.photo(messageId), value: { mime: p.mime, bytes } },

@@ -190,11 +190,39 @@ describe('no serious axe-core violations', () => {
 
   it('/login asking before erasing a device whose keys were replaced', async () => {
     const t = makeTestApp();
-    t.loginConflict.value = { username: 'alice' };
+    t.loginConflict.value = { username: 'alice', localHistory: true };
     renderAt(t.app, '/login');
     expect(screen.getByRole('dialog', { name: 'This device holds older keys' })).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
   });
+  it('/login on a new device: the link-or-start-over question, then the link code', async () => {
+    const t = makeTestApp();
+    t.loginConflict.value = { username: 'alice', localHistory: false };
+    renderAt(t.app, '/login');
+    expect(
+      screen.getByRole('dialog', { name: 'Your account is already set up on another device' }),
+    ).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Link to your other device' }));
+    });
+    await screen.findByRole('img', { name: 'Link code of this device' });
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('/settings: linked devices, the link dialog and the remove dialog', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    renderAt(t.app, '/settings');
+    await screen.findByRole('list', { name: 'Your devices' });
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(screen.getByRole('button', { name: 'Link a new device' }));
+    fireEvent.click(screen.getByText('Use a picture of the code instead'));
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Remove Safari on iOS' }));
+    expect(await seriousViolations()).toEqual([]);
+  });
+
   it('/archives/<id>: a read-only archive of earlier keys', async () => {
     const t = signedIn();
     const at = Date.UTC(2026, 10, 3, 9, 30);

@@ -112,7 +112,7 @@ describe('login on a device whose keys were replaced', () => {
     const t = makeTestApp();
     renderAt(t.app, '/login');
     act(() => {
-      t.loginConflict.value = { username: 'alice' };
+      t.loginConflict.value = { username: 'alice', localHistory: true };
     });
     const dialog = screen.getByRole('dialog', { name: 'This device holds older keys' });
     await act(async () => {
@@ -121,7 +121,7 @@ describe('login on a device whose keys were replaced', () => {
     expect(t.calls).toContainEqual({ action: 'resolveLoginConflict', args: ['cancel'] });
     expect(screen.queryByRole('dialog')).toBeNull();
     act(() => {
-      t.loginConflict.value = { username: 'alice' };
+      t.loginConflict.value = { username: 'alice', localHistory: true };
     });
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Erase and continue' }));
@@ -133,7 +133,7 @@ describe('login on a device whose keys were replaced', () => {
     const t = makeTestApp();
     renderAt(t.app, '/login');
     act(() => {
-      t.loginConflict.value = { username: 'alice' };
+      t.loginConflict.value = { username: 'alice', localHistory: true };
     });
     const dialog = screen.getByRole('dialog', { name: 'This device holds older keys' });
     await act(async () => {

@@ -27,6 +27,8 @@ import type {
   ChatSummary,
   ConnectionStatus,
   Contact,
+  DeviceInfo,
+  LinkingState,
   LockState,
   LoginConflict,
   PhotoView,
@@ -67,6 +69,26 @@ export function makeTestApp(
   const notice = signal<AppNotice | null>(null);
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const loginConflict = signal<LoginConflict | null>(null);
+  const linking = signal<LinkingState | null>(null);
+  /** The code inspectLinkCode accepts ('sd-link:good'); 'sd-link:mismatch' is a swapped key. */
+  const devices = signal<readonly DeviceInfo[]>([
+    {
+      id: 1,
+      name: 'Chromium on Linux',
+      kind: 'desktop',
+      createdAt: 1_700_000_000_000,
+      lastSeenAt: 1_700_000_500_000,
+      current: true,
+    },
+    {
+      id: 2,
+      name: 'Safari on iOS',
+      kind: 'phone',
+      createdAt: 1_700_100_000_000,
+      lastSeenAt: null,
+      current: false,
+    },
+  ]);
   const archives = signal<readonly ArchiveInfo[]>([]);
   /** What openArchive returns, by id (tests put archives here). */
   const archiveContents = new Map<string, ArchiveContents>();
@@ -163,8 +185,47 @@ export function makeTestApp(
     async resolveLoginConflict(choice) {
       record('resolveLoginConflict', choice);
       const c = loginConflict.value;
+      if (choice === 'link') {
+        // As the real app: the question stays open while the code is shown.
+        linking.value = {
+          uri: 'securedrop-link:TEST',
+          expiresAt: Date.now() + 300_000,
+          deviceName: 'Chromium on Linux',
+          deviceKind: 'phone',
+          status: 'waiting',
+        };
+        return;
+      }
+      linking.value = null;
       loginConflict.value = null;
       if (choice !== 'cancel' && c) auth.value = { status: 'signed-in', username: c.username };
+    },
+    linking,
+    cancelLinking() {
+      record('cancelLinking');
+      linking.value = null;
+    },
+    async listDevices() {
+      record('listDevices');
+      return devices.value;
+    },
+    async removeDevice(id, code) {
+      record('removeDevice', id, code);
+      const d = devices.value.find((x) => x.id === id);
+      if (d && !d.current && code === undefined) throw new AppError('reauth_required');
+      if (code !== undefined && code !== GOOD_CODE) throw new AppError('invalid_code');
+      devices.value = devices.value.filter((x) => x.id !== id);
+    },
+    async inspectLinkCode(code) {
+      record('inspectLinkCode', code);
+      if (code === 'sd-link:mismatch') throw new AppError('link_mismatch');
+      if (code === 'sd-link:used') throw new AppError('link_used');
+      if (code !== 'sd-link:good') throw new AppError('link_invalid');
+      return { name: 'Safari on iOS', kind: 'phone', createdAt: Date.now(), expiresAt: Date.now() + 240_000 };
+    },
+    async approveLink(code, options) {
+      record('approveLink', code, options);
+      if (devices.value.length >= 5) throw new AppError('device_limit');
     },
     archives,
     async openArchive(id) {
@@ -359,6 +420,8 @@ export function makeTestApp(
     notice,
     ownIdentityWarning,
     loginConflict,
+    linking,
+    devices,
     archives,
     archiveContents,
     sessions,
