@@ -216,13 +216,15 @@ describe('sending over the socket', () => {
   );
 
   it(`keeps at most ${WS_MAX_REQUESTS_IN_FLIGHT} requests in flight on the socket; the rest go over HTTP, each stored once`, async () => {
-    const alice = await registerOnRelay('sfa');
-    const bob = await registerOnRelay('sfb');
+    const alice = await registerWithDevice('sfa');
+    const bob = await registerWithDevice('sfb');
     const a = await connect(alice);
     const N = WS_MAX_REQUESTS_IN_FLIGHT + 8;
     // All at once: each call writes its frame (or is turned away) before any answer can arrive.
     const sent = await Promise.all(
-      Array.from({ length: N }, (_, i) => a.relay.sendMessage(bob.username, `many-${i}`, bytes(i))),
+      Array.from({ length: N }, (_, i) =>
+        a.relay.sendMessage(bob.username, `many-${i}`, toDevice1(bytes(i))),
+      ),
     );
     expect(a.tap.mostOutstanding).toBe(WS_MAX_REQUESTS_IN_FLIGHT);
     expect(a.tap.written.filter((t) => t === 'send')).toHaveLength(WS_MAX_REQUESTS_IN_FLIGHT);
@@ -237,7 +239,7 @@ describe('sending over the socket', () => {
     expect(a.tap.outstanding).toBe(0);
     expect(a.socket.status).toBe('online');
     // With the socket free again, the next send takes it.
-    await a.relay.sendMessage(bob.username, 'many-after', bytes(1));
+    await a.relay.sendMessage(bob.username, 'many-after', toDevice1(bytes(1)));
     expect(a.paths.at(-1)).toBe('send:socket');
   });
 
