@@ -68,9 +68,9 @@ DROP FUNCTION send_message_row(uuid, uuid, text, text, bytea, timestamptz, text,
 --   3. the recipient is an active account other than the sender (no_recipient / own_account);
 --   4. the client_id is new (else known: the caller compares the stored copies);
 --   5. the stream counters of the accounts that get copies are taken, in user id order (two
---      sends cannot deadlock on them), BEFORE the device lists are read: an unlink takes its
---      account's counter (its devices_changed item) before delete_device_mailbox, so either
---      this send sees the device removed, or the unlink sees this send's copy and deletes it;
+--      sends cannot deadlock on them), BEFORE the device lists are read: delete_device_mailbox
+--      (an unlink) takes its account's counter first too, so either this send sees the device
+--      removed, or the unlink sees this send's copy and deletes it;
 --   6. the copies are exactly the active devices of the recipient and the sender's active
 --      devices but the sending one (else stale_devices with both current lists);
 --   7. no target device holds p_cap unacknowledged copies (mailbox_full; O(1) in the usual case:
@@ -257,22 +257,27 @@ $$;
 
 -- A removed device's mailbox (spec/openapi.yaml DELETE /devices/{device_id}; migration 0070
 -- declared this hook, src/devices calls it in the removing transaction AFTER the device row is
--- marked removed and its account's stream counter was taken, see send_message_copies step 5):
--- its pending copies lose their ciphertext and become tombstones (no receipt; a retry of the
--- send is still a duplicate), and its photo acknowledgements are dropped; a photo no device is
--- left to acknowledge is deleted, with its file, by the periodic sweep (src/jobs/retention.ts).
--- Returns how many pending copies were deleted.
+-- marked removed): its pending copies lose their ciphertext and become tombstones (no receipt; a
+-- retry of the send is still a duplicate), and its photo acknowledgements are dropped; a photo no
+-- device is left to acknowledge is deleted, with its file, by the periodic sweep
+-- (src/jobs/retention.ts). Returns how many pending copies were deleted.
+-- First it takes the account's stream counter (a harmless gap in the seqs), in a statement of
+-- its own: a send that read the device as active holds that counter until it commits (see
+-- send_message_copies step 5), so the tombstoning statement after it, with a new snapshot, sees
+-- that send's copy; a send that comes later waits for this transaction and then reads the
+-- device as removed (409 stale_devices). No copy for a removed device is left behind.
 CREATE OR REPLACE FUNCTION delete_device_mailbox(p_user uuid, p_device integer) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-  WITH targets AS (
-    DELETE FROM photo_targets t WHERE t.user_id = p_user AND t.device_id = p_device
-  ),
-  gone AS (
-    UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = now()
-     WHERE receiver_id = p_user AND receiver_device_id = p_device
-    RETURNING 1
-  )
-  SELECT count(*) FROM gone
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_n bigint;
+BEGIN
+  PERFORM stream_take_seq(p_user => p_user);
+  DELETE FROM photo_targets t WHERE t.user_id = p_user AND t.device_id = p_device;
+  UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = now()
+   WHERE receiver_id = p_user AND receiver_device_id = p_device;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_n;
+END
 $$;
 
 -- Down Migration

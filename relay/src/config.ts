@@ -4,6 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.js';
+import { DEFAULT_DEVICE_LIMIT } from './devices/limits.js';
 import type { BucketSpec } from './limits/token-bucket.js';
 import { resolveSecrets, type Secrets } from './secrets.js';
 
@@ -64,6 +65,8 @@ const envSchema = z.object({
   // GET /identity/{username}: spends nothing, so more generous than bundle fetches.
   IDENTITY_LOOKUP_BURST: int(1, 10_000, 60),
   IDENTITY_LOOKUP_PER_MINUTE: int(1, 60_000, 60),
+  // Active linked devices per account (spec/protocol.md §16): 409 device_limit beyond.
+  DEVICE_LIMIT: int(1, 16, DEFAULT_DEVICE_LIMIT),
   MAX_PENDING_PHOTOS: int(1, 10_000, 100),
   // An unfinished resumable photo upload (spec/openapi.yaml POST /uploads) is deleted this long after its creation.
   PHOTO_UPLOAD_EXPIRY_SECONDS: int(60, 604_800, 86_400),
@@ -127,6 +130,8 @@ export interface MessagingConfig {
   identityChange: BucketSpec;
   /** GET /identity/{username} per caller. */
   identityLookup: BucketSpec;
+  /** Active devices an account may have (POST /keys links a new one only below it). */
+  deviceLimit: number;
   /** Below this many one-time prekeys the owner is told to upload more. */
   prekeyLowThreshold: number;
   /** Photos a sender may have waiting for acknowledgement (unfinished uploads count too). */
@@ -206,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         burst: e.IDENTITY_LOOKUP_BURST,
         perSecond: e.IDENTITY_LOOKUP_PER_MINUTE / 60,
       },
+      deviceLimit: e.DEVICE_LIMIT,
       prekeyLowThreshold: e.PREKEY_LOW_THRESHOLD,
       maxPendingPhotos: e.MAX_PENDING_PHOTOS,
       photoUploadExpiryMs: e.PHOTO_UPLOAD_EXPIRY_SECONDS * 1000,

@@ -66,6 +66,7 @@ describe('415 unsupported_media_type on every JSON route', () => {
       ['POST', '/contacts'],
       ['POST', '/keys'],
       ['POST', '/login'],
+      ['POST', '/provisioning'],
       ['POST', '/recovery_codes/regenerate'],
       ['POST', '/register'],
       ['POST', '/register/confirm'],

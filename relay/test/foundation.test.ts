@@ -134,12 +134,13 @@ describe('app foundation', () => {
 });
 
 describe('requireAuth', () => {
-  it('accepts a valid token for a live session and exposes {userId, sessionId}', async () => {
+  it('accepts a valid token for a live session and exposes {userId, sessionId, deviceId}', async () => {
     const claims = await makeUserAndSession();
     const { token } = await signAccessToken(t.deps, claims);
     const res = await raw().get('/probe/me', { token, spec: false });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(claims);
+    // A fresh login is device-less until POST /keys binds it (spec/protocol.md §16).
+    expect(res.body).toEqual({ ...claims, deviceId: null });
   });
 
   it('rejects a missing, malformed, or forged token with 401', async () => {

@@ -8,6 +8,7 @@ import { identityProofStatement } from '@secure-drop/crypto-core/identity-proof'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { asDevice } from './helpers/devices.js';
 import { identityFields, identityFor, type TestIdentity } from './helpers/identity.js';
 import { b64, type DataUser, makeUser, newSession, WsClient } from './helpers/relay-data.js';
 
@@ -107,7 +108,7 @@ describe('identity proof: an identity key published under another account (unkno
       one_time_pq_prekeys: 0,
     });
     // Bob's published keys are untouched; mallory has no bundle.
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const bundle = await t.api.get(`/keys/${bob.username}`, { token: caller.token });
     expect(bundle.body.identity_key).toBe(body.identity_key);
     expect((await t.api.get(`/keys/${mallory.username}`, { token: caller.token })).status).toBe(404);
@@ -241,7 +242,7 @@ describe('identity replacements are rate-limited per account', () => {
 describe('signed prekeys: only the newest is kept, ids only move forward', () => {
   it('a key_id not greater than the stored one is refused (409 stale_prekey_id); identical bytes are a no-op', async () => {
     const u = await makeUser(t);
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const id = identityFor(u.username);
     const v5 = { spk: signed(5), pq: signed(5, 1184) };
     expect(
@@ -264,16 +265,16 @@ describe('signed prekeys: only the newest is kept, ids only move forward', () =>
     const retry = await t.api.post('/keys', { signed_prekey: v5.spk, pq_prekey: v5.pq }, { token: u.token });
     expect(retry.status).toBe(200);
     const bundle = await t.api.get(`/keys/${u.username}`, { token: caller.token });
-    expect(bundle.body.signed_prekey).toEqual(v5.spk);
-    expect(bundle.body.pq_prekey).toEqual({ kind: 'last_resort', ...v5.pq });
+    expect(bundle.body.devices[0].signed_prekey).toEqual(v5.spk);
+    expect(bundle.body.devices[0].pq_prekey).toEqual({ kind: 'last_resort', ...v5.pq });
     // Forward: the newest replaces the old one.
     const v6 = { spk: signed(6), pq: signed(9, 1184) };
     expect(
       (await t.api.post('/keys', { signed_prekey: v6.spk, pq_prekey: v6.pq }, { token: u.token })).status,
     ).toBe(200);
     const next = await t.api.get(`/keys/${u.username}`, { token: caller.token });
-    expect(next.body.signed_prekey).toEqual(v6.spk);
-    expect(next.body.pq_prekey).toEqual({ kind: 'last_resort', ...v6.pq });
+    expect(next.body.devices[0].signed_prekey).toEqual(v6.spk);
+    expect(next.body.devices[0].pq_prekey).toEqual({ kind: 'last_resort', ...v6.pq });
     expect(await t.api.get('/keys', { token: u.token })).toMatchObject({
       body: { signed_prekey_id: 6, pq_prekey_id: 9 },
     });
@@ -316,25 +317,25 @@ describe('signed prekeys: only the newest is kept, ids only move forward', () =>
 describe('one-time ML-KEM-768 prekeys', () => {
   it('are handed out once each as kind one_time, then the last-resort key', async () => {
     const owner = await makeUser(t);
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const { body } = await publish(owner, 0, 3);
     const seen: number[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await t.api.get(`/keys/${owner.username}`, { token: caller.token });
-      expect(res.body.pq_prekey.kind).toBe('one_time');
-      const { kind: _kind, ...key } = res.body.pq_prekey;
+      expect(res.body.devices[0].pq_prekey.kind).toBe('one_time');
+      const { kind: _kind, ...key } = res.body.devices[0].pq_prekey;
       expect(body.one_time_pq_prekeys).toContainEqual(key);
       seen.push(key.key_id);
     }
     expect(new Set(seen).size).toBe(3);
     const fallback = await t.api.get(`/keys/${owner.username}`, { token: caller.token });
-    expect(fallback.body.pq_prekey).toEqual({ kind: 'last_resort', ...body.pq_prekey });
+    expect(fallback.body.devices[0].pq_prekey).toEqual({ kind: 'last_resort', ...body.pq_prekey });
   });
 
   it('never hands out one twice under 25 concurrent fetches of 20', async () => {
     const owner = await makeUser(t);
     await publish(owner, 0, 20);
-    const callers = await Promise.all(Array.from({ length: 5 }, () => makeUser(t)));
+    const callers = await Promise.all(Array.from({ length: 5 }, async () => asDevice(t, await makeUser(t))));
     const results = await Promise.all(
       Array.from({ length: 25 }, (_, i) =>
         t.api.get(`/keys/${owner.username}`, { token: (callers[i % 5] as DataUser).token }),
@@ -342,11 +343,11 @@ describe('one-time ML-KEM-768 prekeys', () => {
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
     const oneTime = results
-      .filter((r) => r.body.pq_prekey.kind === 'one_time')
-      .map((r) => r.body.pq_prekey.key_id);
+      .filter((r) => r.body.devices[0].pq_prekey.kind === 'one_time')
+      .map((r) => r.body.devices[0].pq_prekey.key_id);
     expect(oneTime).toHaveLength(20);
     expect(new Set(oneTime).size).toBe(20);
-    expect(results.filter((r) => r.body.pq_prekey.kind === 'last_resort')).toHaveLength(5);
+    expect(results.filter((r) => r.body.devices[0].pq_prekey.kind === 'last_resort')).toHaveLength(5);
     expect(await stocks(owner)).toEqual({ x: 0, pq: 0 });
   });
 
@@ -386,7 +387,7 @@ describe('one-time ML-KEM-768 prekeys', () => {
 
   it('stock counts and low flags in GET /keys, and both counts in the prekeys_low frame', async () => {
     const owner = await makeUser(t);
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const up = await t.api.post('/keys', fullUpload(identityFor(owner.username), 10, 6), {
       token: owner.token,
     });
@@ -418,7 +419,7 @@ describe('one-time ML-KEM-768 prekeys', () => {
 describe('identity route', () => {
   it('finding 6: the identity route leaves the one-time prekey stock (both kinds) unchanged', async () => {
     const owner = await makeUser(t);
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const { body } = await publish(owner, 4, 4);
     for (let i = 0; i < 10; i++) {
       const res = await t.api.get(`/identity/${owner.username}`, { token: caller.token });
@@ -426,8 +427,8 @@ describe('identity route', () => {
       expect(res.body).toEqual({
         username: owner.username,
         identity_key: body.identity_key,
-        signed_prekey_id: 1,
-        pq_prekey_id: 1,
+        device_ids: [1],
+        devices: [{ device_id: 1, signed_prekey_id: 1, pq_prekey_id: 1 }],
       });
     }
     expect(await stocks(owner)).toEqual({ x: 4, pq: 4 });
@@ -437,7 +438,7 @@ describe('identity route', () => {
   });
 
   it('answers 404 alike for an unknown user, an invalid name and a user without keys', async () => {
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const keyless = await makeUser(t);
     const halfway = await makeUser(t); // an identity key but no signed prekeys yet
     await t.api.post('/keys', identityFields(identityFor(halfway.username)), { token: halfway.token });
@@ -462,7 +463,7 @@ describe('identity route', () => {
     });
     try {
       const owner = await makeUser(limited);
-      const caller = await makeUser(limited);
+      const caller = await asDevice(limited, await makeUser(limited));
       await limited.api.post('/keys', fullUpload(identityFor(owner.username)), { token: owner.token });
       for (let i = 0; i < 5; i++)
         expect((await limited.api.get(`/identity/${owner.username}`, { token: caller.token })).status).toBe(

@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { asDevice } from './helpers/devices.js';
 import { identityFields, identityFor, type TestIdentity } from './helpers/identity.js';
-import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+import { b64, type DataUser, makeDeviceUser, makeUser, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -52,6 +53,8 @@ describe('key upload', () => {
     const res = await t.api.post('/keys', body, { token: u.token });
     expect(res.body).toEqual({
       identity_changed: false,
+      device_id: 1,
+      device_created: true,
       one_time_prekeys: 10,
       prekeys_low: false,
       one_time_pq_prekeys: 6,
@@ -60,6 +63,7 @@ describe('key upload', () => {
     const status = await t.api.get('/keys', { token: u.token });
     expect(status.body).toEqual({
       identity_key: body.identity_key,
+      device_id: 1,
       signed_prekey_id: 1,
       pq_prekey_id: 1,
       one_time_prekeys: 10,
@@ -131,36 +135,39 @@ describe('key upload', () => {
 describe('bundle fetch', () => {
   it('returns the bundle and hands out each one-time prekey once, then none', async () => {
     const owner = await makeUser(t);
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const up = await publish(owner, 3);
     const seen: number[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await t.api.get(`/keys/${owner.username}`, { token: caller.token });
       expect(res.status).toBe(200);
       expect(res.body.identity_key).toBe(up.identity_key);
-      expect(res.body.signed_prekey).toEqual(up.signed_prekey);
-      expect(res.body.pq_prekey).toEqual({ kind: 'last_resort', ...up.pq_prekey });
-      const opk = up.one_time_prekeys.find((k) => k.key_id === res.body.one_time_prekey.key_id);
-      expect(res.body.one_time_prekey).toEqual(opk);
-      seen.push(res.body.one_time_prekey.key_id);
+      expect(res.body.devices).toHaveLength(1);
+      const [d] = res.body.devices;
+      expect(d.device_id).toBe(1);
+      expect(d.signed_prekey).toEqual(up.signed_prekey);
+      expect(d.pq_prekey).toEqual({ kind: 'last_resort', ...up.pq_prekey });
+      const opk = up.one_time_prekeys.find((k) => k.key_id === d.one_time_prekey.key_id);
+      expect(d.one_time_prekey).toEqual(opk);
+      seen.push(d.one_time_prekey.key_id);
     }
     expect(new Set(seen).size).toBe(3);
     const empty = await t.api.get(`/keys/${owner.username.toUpperCase()}`, { token: caller.token });
     expect(empty.status).toBe(200);
-    expect(empty.body.one_time_prekey).toBeNull();
+    expect(empty.body.devices[0].one_time_prekey).toBeNull();
   });
 
   it('never hands out one prekey twice under 25 concurrent fetches of 20 keys', async () => {
     const owner = await makeUser(t);
     await publish(owner, 20);
-    const callers = await Promise.all(Array.from({ length: 5 }, () => makeUser(t)));
+    const callers = await Promise.all(Array.from({ length: 5 }, async () => asDevice(t, await makeUser(t))));
     const results = await Promise.all(
       Array.from({ length: 25 }, (_, i) =>
         t.api.get(`/keys/${owner.username}`, { token: (callers[i % 5] as DataUser).token }),
       ),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
-    const ids = results.map((r) => r.body.one_time_prekey?.key_id).filter((x) => x !== undefined);
+    const ids = results.map((r) => r.body.devices[0].one_time_prekey?.key_id).filter((x) => x !== undefined);
     expect(ids).toHaveLength(20);
     expect(new Set(ids).size).toBe(20);
     const left = await t.deps.pool.query(
@@ -171,7 +178,7 @@ describe('bundle fetch', () => {
   });
 
   it('answers 404 alike for an unknown user, an invalid name and a user without keys', async () => {
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const keyless = await makeUser(t);
     for (const name of ['nobody_here', 'x', '%E2%80%AE', keyless.username]) {
       const res = await t.api.get(`/keys/${name}`, { token: caller.token });
@@ -182,7 +189,7 @@ describe('bundle fetch', () => {
 
   it('tells the owner when the stock runs low: in the response and over the WebSocket', async () => {
     const owner = await makeUser(t);
-    const caller = await makeUser(t);
+    const caller = await asDevice(t, await makeUser(t));
     const up = await t.api.post('/keys', fullUpload(owner, 6, 20), { token: owner.token });
     expect(up.body.prekeys_low).toBe(false);
     const ws = await WsClient.connect(t.baseUrl, owner.token);
@@ -204,8 +211,8 @@ describe('bundle fetch', () => {
     });
     try {
       const owner = await makeUser(limited);
-      const caller = await makeUser(limited);
-      const other = await makeUser(limited);
+      const caller = await asDevice(limited, await makeUser(limited));
+      const other = await asDevice(limited, await makeUser(limited));
       await publish(owner, 10);
       for (let i = 0; i < 3; i++)
         expect((await limited.api.get(`/keys/${owner.username}`, { token: caller.token })).status).toBe(200);
@@ -227,9 +234,10 @@ describe('bundle fetch', () => {
 describe('identity key change', () => {
   it('is allowed, drops the old prekeys and is announced to the contacts the owner added, not to those who added the owner', async () => {
     const alice = await makeUser(t, 'alice');
-    const bob = await makeUser(t, 'bob');
-    const carol = await makeUser(t, 'carol');
-    const dave = await makeUser(t, 'dave');
+    const bob = await asDevice(t, await makeUser(t, 'bob'));
+    // carol and dave only watch their streams over /ws: device sessions.
+    const carol = await makeDeviceUser(t, 'carol');
+    const dave = await makeDeviceUser(t, 'dave');
     const firstId = identityFor(alice.username);
     const first = fullUpload(alice, 5, 0, firstId);
     expect((await t.api.post('/keys', first, { token: alice.token })).status).toBe(200);
@@ -249,6 +257,8 @@ describe('identity key change', () => {
     const changed = await t.api.post('/keys', fullUpload(alice, 2), { token: alice.token });
     expect(changed.body).toEqual({
       identity_changed: true,
+      device_id: 1,
+      device_created: false,
       one_time_prekeys: 2,
       prekeys_low: true,
       one_time_pq_prekeys: 0,
@@ -272,10 +282,9 @@ describe('identity key change', () => {
 
     const bundle = await t.api.get(`/keys/${alice.username}`, { token: bob.token });
     expect(bundle.body.identity_key).not.toBe(first.identity_key);
-    expect(first.one_time_prekeys.map((k) => k.key_id)).toContain(bundle.body.one_time_prekey.key_id); // ids reused…
-    expect(first.one_time_prekeys.map((k) => k.public_key)).not.toContain(
-      bundle.body.one_time_prekey.public_key,
-    ); // …keys new
+    const otk = bundle.body.devices[0].one_time_prekey;
+    expect(first.one_time_prekeys.map((k) => k.key_id)).toContain(otk.key_id); // ids reused…
+    expect(first.one_time_prekeys.map((k) => k.public_key)).not.toContain(otk.public_key); // …keys new
     for (const c of [bobWs, carolWs, daveWs]) c.close();
   });
 });

@@ -328,7 +328,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The caller's own published keys and one-time prekey stock */
+    /** The caller's identity key and its device's published prekeys and one-time stock */
     get: operations['keyStatus'];
     put?: never;
     /**
@@ -338,6 +338,26 @@ export interface paths {
      *     signatures ≤ 128 bytes, ML-KEM-768 keys ≤ 1600 bytes, ≤ 200 one-time X25519 prekeys per
      *     upload and ≤ 500 stored, ≤ 100 one-time ML-KEM-768 prekeys per upload and ≤ 200 stored,
      *     key ids u32; the whole body ≤ 256 KiB. The upload is applied entirely or not at all.
+     *
+     *     **Devices** (spec/protocol.md §16). One identity key per account, shared by its devices
+     *     (at most DEVICE_LIMIT active, default 5); every prekey belongs to one device, and the
+     *     caps above are per device. A session is device-less after login or registration; its
+     *     upload of the identity key (with its proof) binds it to a device, and the response's
+     *     `device_id` says which:
+     *     - the account's first identity key → device 1;
+     *     - the published identity key again → a new LINKED device (ids are chosen by the relay,
+     *       increasing, never reused), described by `device` (else named after the session's
+     *       client); no `key_change` for anyone, a `devices_changed` item for the account's other
+     *       devices; beyond DEVICE_LIMIT → 409 `device_limit`;
+     *     - the published identity key with `device_id` → RESUME that device (the same app
+     *       logging in again) while it is active; a removed (or unknown) device → 409
+     *       `device_removed`: the app tells the user this device was unlinked;
+     *     - a different identity key → START OVER (the reinstall below): every other device of
+     *       the account is removed first (its sessions revoked, its prekeys, mailbox and
+     *       provisioning addresses deleted), then contacts get `key_change`.
+     *     Without the identity key a device-less session can upload nothing: 409
+     *     `device_required`. A session bound to a device uploads that device's prekeys; a
+     *     `device_id` other than its own → 400 `invalid_request`; `device` renames it.
      *
      *     **Identity key.** `identity_key` must come with `identity_proof`, the identity key's
      *     Ed25519 signature over `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ IK`
@@ -382,17 +402,22 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Fetch a user's prekey bundle to start a session (hands out one-time prekeys)
-     * @description Only to START a session: each call removes one one-time X25519 prekey and one one-time
-     *     ML-KEM-768 prekey from the owner's stocks and returns them; no prekey is ever returned
-     *     twice, also under concurrent fetches. `one_time_prekey` is null when the X25519 stock is
-     *     empty (the handshake then runs without it); `pq_prekey` is a one-time ML-KEM-768 prekey
-     *     (`kind: one_time`) while that stock lasts, else the last-resort one (`kind: last_resort`).
-     *     When either stock left falls below PREKEY_LOW_THRESHOLD the owner's sockets get a
-     *     `prekeys_low` frame. To learn a user's identity key use GET /identity/{username}, which
-     *     spends nothing. Rate-limited per caller (PREKEY_FETCH_BURST, refilled
-     *     PREKEY_FETCH_PER_MINUTE). 404 for a user that does not exist or has not published a
-     *     complete bundle.
+     * Fetch a user's prekey bundles, one per device, to start sessions (hands out one-time prekeys)
+     * @description Only to START sessions: for each device returned it removes one one-time X25519 prekey
+     *     and one one-time ML-KEM-768 prekey from that device's stocks and returns them; no prekey
+     *     is ever returned twice, also under concurrent fetches. `devices` holds every active
+     *     device of the user with a complete bundle (ascending `device_id`), or only those of
+     *     `device_ids` (after a 409 `stale_devices`, spec/protocol.md §16: fetch the missing
+     *     devices only). The caller's own account is allowed (sessions between its devices), the
+     *     caller's own device is never returned. Per device: `one_time_prekey` is null when its
+     *     X25519 stock is empty (the handshake then runs without it); `pq_prekey` is a one-time
+     *     ML-KEM-768 prekey (`kind: one_time`) while that stock lasts, else the device's
+     *     last-resort one (`kind: last_resort`). When either stock of a device falls below
+     *     PREKEY_LOW_THRESHOLD that device's sockets get a `prekeys_low` frame. To learn a user's
+     *     identity key and devices use GET /identity/{username}, which spends nothing.
+     *     Rate-limited per caller, one token per request (PREKEY_FETCH_BURST, refilled
+     *     PREKEY_FETCH_PER_MINUTE). A device-less session → 409 `device_required`. 404 for a user
+     *     that does not exist or has no (other) device with a complete bundle.
      */
     get: operations['fetchBundle'];
     put?: never;
@@ -411,14 +436,152 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A user's identity key and current signed prekey ids (spends no prekey)
+     * A user's identity key, active devices and their signed prekey ids (spends no prekey)
      * @description For the key-change check and the safety screen: returns the published identity key and
      *     the ids of the current signed X25519 and last-resort ML-KEM-768 prekeys, and hands out
-     *     nothing (the one-time prekey stocks are unchanged). Rate-limited per caller, more
+     *     nothing (the one-time prekey stocks are unchanged). `device_ids` lists the active
+     *     devices with a complete bundle (ascending): the recipient set of a send
+     *     (spec/protocol.md §16); `devices` gives each one's prekey ids. Open to device-less
+     *     sessions (a new device checks its account's identity before linking). Rate-limited per caller, more
      *     generously than bundles (IDENTITY_LOOKUP_BURST, refilled IDENTITY_LOOKUP_PER_MINUTE).
      *     404 for a user that does not exist or has not published a complete bundle.
      */
     get: operations['lookupIdentity'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/devices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The account's active devices
+     * @description Every active device of the caller's account (spec/protocol.md §16), ascending
+     *     `device_id`; `current` marks the caller's own (none for a device-less session).
+     *     `last_seen_at`: when the device last set up or refreshed a session.
+     */
+    get: operations['listDevices'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/devices/{device_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Unlink a device
+     * @description Removes an active device of the caller's account, in one transaction: its sessions are
+     *     revoked (its sockets closed at once: 4403), its prekeys, pending mailbox and
+     *     provisioning addresses deleted, and a `devices_changed` item goes to the account's other
+     *     devices. Contacts learn on their next send (409 `stale_devices`). Its id is never
+     *     reused; the device itself, logging in again, gets 409 `device_removed` from POST /keys.
+     *     Removing ANOTHER device needs a fresh second factor, as replacing the identity key does
+     *     (a login or POST /session/reauth in this session within 5 minutes; else 403
+     *     `reauth_required`); removing the caller's own device does not. 404 for a device that is
+     *     not an active one of this account.
+     */
+    delete: operations['removeDevice'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/provisioning': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Open a provisioning address (a new device, to be linked)
+     * @description Step 1 of linking (spec/protocol.md §16): the new device, logged in (device-less
+     *     session), sends its ML-KEM-768 encapsulation key and its description and shows the
+     *     returned `address` (16 random bytes, base64url, 22 characters) in the link QR code. The
+     *     address expires PROVISIONING_TTL_SECONDS (300) after creation and works once. At most 3
+     *     unexpired addresses per account: 429 `rate_limited` (`Retry-After`: until the oldest
+     *     expires). Body ≤ 4 KiB. All /provisioning routes share one token bucket per account
+     *     (burst 60, one a second; polling every 2 s stays well inside it): 429 `rate_limited`
+     *     beyond.
+     */
+    post: operations['openProvisioning'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/provisioning/{address}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    /**
+     * Read a provisioning address (the linking device, after scanning the QR code)
+     * @description Step 2 of linking: a DEVICE session of the same account reads the new device's key and
+     *     description; it checks SHA-256(`pq_key`) against the hash in the QR code before sealing
+     *     anything. Another account's address, an unknown or malformed one → 404; a device-less
+     *     session → 409 `device_required`; already used → 409 `provisioning_used`; expired → 410
+     *     `provisioning_expired`.
+     */
+    get: operations['readProvisioning'];
+    /**
+     * Deliver the sealed provisioning message (once)
+     * @description Step 3 of linking: a DEVICE session of the same account stores the provisioning message
+     *     it sealed (spec/protocol.md §16), `application/octet-stream`, 1 … 8 MiB
+     *     (MAX_PROVISIONING_BYTES), read as it arrives and never more than that. Once only: a
+     *     second PUT → 409 `provisioning_used`. Refusals that need no body (401, 404, 409, 410,
+     *     413 by Content-Length, 415) come before any of it is read. Unlinking the device that
+     *     sealed it deletes a message not yet fetched.
+     */
+    put: operations['putProvisioning'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/provisioning/{address}/message': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Fetch the provisioning message (the new device, once)
+     * @description Step 4 of linking: only the session that opened the address may read it (any other →
+     *     404). 204 until the message is there (poll at most every 2 s until `expires_at`); then
+     *     200 with the bytes, once: the address is deleted by the same statement, so a second
+     *     read → 404. Expired → 410 `provisioning_expired`.
+     */
+    get: operations['takeProvisioningMessage'];
     put?: never;
     post?: never;
     delete?: never;
@@ -939,6 +1102,38 @@ export interface components {
       public_key: components['schemas']['Base64'];
       signature: components['schemas']['Base64'];
     };
+    /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
+    DeviceId: number;
+    /**
+     * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable (no control
+     *     characters, line separators or bidirectional overrides), no leading or trailing space.
+     */
+    DeviceName: string;
+    /** @enum {string} */
+    DeviceKind: 'phone' | 'tablet' | 'desktop' | 'other';
+    DeviceDescription: {
+      name: components['schemas']['DeviceName'];
+      kind: components['schemas']['DeviceKind'];
+    };
+    DeviceInfo: {
+      device_id: components['schemas']['DeviceId'];
+      name: components['schemas']['DeviceName'];
+      kind: components['schemas']['DeviceKind'];
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      last_seen_at: string;
+      /** @description The caller's own device. */
+      current: boolean;
+    };
+    DeviceBundle: {
+      device_id: components['schemas']['DeviceId'];
+      signed_prekey: components['schemas']['SignedPrekey'];
+      pq_prekey: components['schemas']['BundlePqPrekey'];
+      one_time_prekey: components['schemas']['OneTimePrekey'] | null;
+    };
+    /** @description 16 random bytes, base64url without padding (spec/protocol.md §16 link URI). */
+    ProvisioningAddress: string;
     KeyUpload: {
       identity_key?: components['schemas']['Base64Key'];
       /**
@@ -946,6 +1141,10 @@ export interface components {
        *     `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ identity_key` (spec/protocol.md §4.6).
        */
       identity_proof?: components['schemas']['Base64Signature'];
+      /** @description RESUME this device (with the identity key, from a device-less session). */
+      device_id?: components['schemas']['DeviceId'];
+      /** @description Describes the device this upload creates (or renames the session's device). */
+      device?: components['schemas']['DeviceDescription'];
       signed_prekey?: components['schemas']['SignedPrekeyUpload'];
       /** @description The last-resort ML-KEM-768 prekey. */
       pq_prekey?: components['schemas']['PqPrekeyUpload'];
@@ -989,8 +1188,6 @@ export interface components {
     };
     /** @description The sender's idempotency key for one message (a UUID fits). */
     ClientId: string;
-    /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
-    DeviceId: number;
     MessageCopy: {
       device_id: components['schemas']['DeviceId'];
       body: components['schemas']['Base64Message'];
@@ -1107,7 +1304,7 @@ export interface components {
     };
     /** @description Chosen by the client for a request frame and echoed in its response frame. Unique among the socket's requests in flight. */
     RequestId: number;
-    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage), checked by the same rule, with the same limits (the frame may be as large as that route's body), idempotency by client_id, rate limit (the same token bucket) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
+    /** @description POST /send_message over the socket: `message` is that route's JSON request body (spec/openapi.yaml, operationId sendMessage, schema SendRequest: {to, client_id, messages: [{device_id, body}], own: [{device_id, body}]}, one copy per recipient device and one sync copy per other own device), checked by the same rule, with the same limits (the frame may be as large as that route's body), device-list check (409 stale_devices), idempotency by client_id, rate limit (the same token bucket, one token per send) and answers. A `message` that breaks that rule gets the route's 400 in a response frame; the socket stays open. */
     SendFrame: {
       /** @constant */
       type: 'send';
@@ -1135,15 +1332,19 @@ export interface components {
       type: 'ready';
       cursor: components['schemas']['Seq'];
     };
+    /** @description A device of an account (spec/protocol.md §16). */
+    '$defs-DeviceId': number;
     /** Format: date-time */
     Timestamp: string;
-    /** @description A message, as an Envelope of GET /get_messages. */
+    /** @description A message copy sealed for THIS socket's device, as an Envelope of GET /get_messages. Pushed only to the sockets of that device. */
     MessageItem: {
       /** @constant */
       type: 'message';
       seq: components['schemas']['Seq'];
       id: number;
+      /** @description Sender username; the own username for a sync copy from a sibling device. */
       from: string;
+      from_device: components['schemas']['$defs-DeviceId'];
       /** @description Standard base64 of the ciphertext. */
       body: string;
       created_at: components['schemas']['Timestamp'];
@@ -1173,6 +1374,13 @@ export interface components {
       seq: components['schemas']['Seq'];
       created_at: components['schemas']['Timestamp'];
     };
+    /** @description This account gained or lost a device (POST /keys linked one, DELETE /devices/{id} removed one; spec/protocol.md §16): re-read GET /devices. Not sent to the session that made the change. */
+    DevicesChangedItem: {
+      /** @constant */
+      type: 'devices_changed';
+      seq: components['schemas']['Seq'];
+      created_at: components['schemas']['Timestamp'];
+    };
     /** @description Upload more one-time prekeys (not in the stream). */
     PrekeysLowFrame: {
       /** @constant */
@@ -1198,19 +1406,30 @@ export interface components {
       | 'not_found'
       | 'client_id_reused'
       | 'mailbox_full'
+      | 'stale_devices'
+      | 'device_required'
       | 'rate_limited'
       | 'internal';
-    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After). */
+    /** @description As the HTTP error body {error, message}; rate_limited adds retry_after_seconds (the HTTP answer's Retry-After); stale_devices adds `devices`, the current device lists (nothing of the send was stored). */
     ErrorResponseBody: {
       error: components['schemas']['ErrorCode'];
       message: string;
       retry_after_seconds?: number;
+      devices?: {
+        recipient: components['schemas']['$defs-DeviceId'][];
+        own: components['schemas']['$defs-DeviceId'][];
+      };
     };
-    /** @description As POST /send_message 200/201 (SendResult). */
+    /** @description As POST /send_message 200/201 (SendResult): `id` is the recipient copy of the lowest device id; `copies` every stored copy with its message id. */
     SendResponseBody: {
       id: number;
       created_at: components['schemas']['Timestamp'];
       duplicate: boolean;
+      copies: {
+        device_id: components['schemas']['$defs-DeviceId'];
+        own: boolean;
+        id: number;
+      }[];
     };
     /** @description As POST /ack 200. */
     AckResponseBody: {
@@ -1228,18 +1447,19 @@ export interface components {
         | components['schemas']['AckResponseBody']
         | components['schemas']['ErrorResponseBody'];
     };
-    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. */
+    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. A socket belongs to its session's device: message items are that device's copies only (their seqs skip the sibling devices' copies); the other stream items are the account's, on every socket. */
     ServerFrame:
       | components['schemas']['ReadyFrame']
       | components['schemas']['MessageItem']
       | components['schemas']['KeyChangeItem']
       | components['schemas']['DeliveredItem']
       | components['schemas']['IdentityReplacedItem']
+      | components['schemas']['DevicesChangedItem']
       | components['schemas']['PrekeysLowFrame']
       | components['schemas']['NotReadyFrame']
       | components['schemas']['ResponseFrame'];
     /** @description Close codes the relay sends (RFC 6455 §7.4; 4000–4999 are the application's). */
-    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4429;
+    CloseCode: 1001 | 1003 | 1009 | 1013 | 4400 | 4401 | 4403 | 4408 | 4409 | 4429;
   };
   responses: {
     /** @description Invalid input: `invalid_request`, `invalid_json`, `bad_request`. */
@@ -1265,6 +1485,33 @@ export interface components {
     };
     /** @description `not_found` */
     NotFound: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `device_required`: this session has no device yet (set it up with POST /keys). */
+    DeviceRequired: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `device_required` (a device-less session), `provisioning_used` (the message was already delivered). */
+    ProvisioningConflict: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description `provisioning_expired`: the address is past its `expires_at`; open a new one. */
+    ProvisioningExpired: {
       headers: {
         [name: string]: unknown;
       };
@@ -1868,6 +2115,8 @@ export interface operations {
         content: {
           'application/json': {
             identity_key: components['schemas']['Base64'] | null;
+            /** @description This session's device; null while device-less (then no prekey is reported). */
+            device_id: components['schemas']['DeviceId'] | null;
             signed_prekey_id: components['schemas']['KeyId'] | null;
             /** @description Id of the last-resort ML-KEM-768 prekey. */
             pq_prekey_id: components['schemas']['KeyId'] | null;
@@ -1904,6 +2153,10 @@ export interface operations {
         content: {
           'application/json': {
             identity_changed: boolean;
+            /** @description The device this session is bound to (the one the prekeys belong to); keep it for RESUME. */
+            device_id: components['schemas']['DeviceId'];
+            /** @description This upload created the device (first identity key, link, or start over). */
+            device_created: boolean;
             /** @description One-time X25519 prekeys now stored. */
             one_time_prekeys: number;
             /** @description Below PREKEY_LOW_THRESHOLD: upload more. */
@@ -1938,7 +2191,10 @@ export interface operations {
        * @description `identity_key_required` (no identity key yet), `identity_key_taken` (this identity key
        *     is registered to another account), `stale_prekey_id` (a signed prekey id not greater
        *     than the stored one, or the same id with other bytes), `prekey_limit` (a stock cap
-       *     would be exceeded; `stored` says how many are held), `duplicate_key_id`.
+       *     would be exceeded; `stored` says how many are held), `duplicate_key_id`,
+       *     `device_required` (a device-less session uploading prekeys without the identity key),
+       *     `device_removed` (RESUME of a removed device), `device_limit` (DEVICE_LIMIT active
+       *     devices already; `limit` says how many).
        */
       409: {
         headers: {
@@ -1955,7 +2211,10 @@ export interface operations {
   };
   fetchBundle: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Comma-separated distinct device ids (at most 16); others are not returned. */
+        device_ids?: string;
+      };
       header?: never;
       path: {
         username: string;
@@ -1964,7 +2223,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The bundle. */
+      /** @description The bundles. */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1973,15 +2232,14 @@ export interface operations {
           'application/json': {
             username: string;
             identity_key: components['schemas']['Base64'];
-            signed_prekey: components['schemas']['SignedPrekey'];
-            pq_prekey: components['schemas']['BundlePqPrekey'];
-            one_time_prekey: components['schemas']['OneTimePrekey'] | null;
+            devices: components['schemas']['DeviceBundle'][];
           };
         };
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      409: components['responses']['DeviceRequired'];
       429: components['responses']['TooManyRequests'];
     };
   };
@@ -2005,14 +2263,219 @@ export interface operations {
           'application/json': {
             username: components['schemas']['Username'];
             identity_key: components['schemas']['Base64'];
-            signed_prekey_id: components['schemas']['KeyId'];
-            pq_prekey_id: components['schemas']['KeyId'];
+            device_ids: components['schemas']['DeviceId'][];
+            devices: {
+              device_id: components['schemas']['DeviceId'];
+              signed_prekey_id: components['schemas']['KeyId'];
+              pq_prekey_id: components['schemas']['KeyId'];
+            }[];
           };
         };
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  listDevices: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The devices. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            devices: components['schemas']['DeviceInfo'][];
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+    };
+  };
+  removeDevice: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        device_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Removed. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      /** @description `reauth_required`: removing another device needs a login or POST /session/reauth in this session within the last 5 minutes. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      404: components['responses']['NotFound'];
+    };
+  };
+  openProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The new device's ML-KEM-768 encapsulation key (1,184 bytes). */
+          pq_key: components['schemas']['Base64PqKey'];
+          name: components['schemas']['DeviceName'];
+          kind: components['schemas']['DeviceKind'];
+        };
+      };
+    };
+    responses: {
+      /** @description Opened. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            address: components['schemas']['ProvisioningAddress'];
+            /** Format: date-time */
+            expires_at: string;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      413: components['responses']['TooLarge'];
+      415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  readProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The address. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            pq_key: components['schemas']['Base64'];
+            name: components['schemas']['DeviceName'];
+            kind: components['schemas']['DeviceKind'];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+          };
+        };
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['ProvisioningConflict'];
+      410: components['responses']['ProvisioningExpired'];
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  putProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/octet-stream': string;
+      };
+    };
+    responses: {
+      /** @description Stored. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['ProvisioningConflict'];
+      410: components['responses']['ProvisioningExpired'];
+      413: components['responses']['TooLarge'];
+      /** @description `unsupported_media_type`: the body is not `application/octet-stream`. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      429: components['responses']['TooManyRequests'];
+    };
+  };
+  takeProvisioningMessage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The sealed provisioning message. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/octet-stream': string;
+        };
+      };
+      /** @description Not there yet. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      401: components['responses']['Unauthorized'];
+      404: components['responses']['NotFound'];
+      410: components['responses']['ProvisioningExpired'];
       429: components['responses']['TooManyRequests'];
     };
   };
@@ -2283,15 +2746,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
     };
   };
   ack: {
@@ -2337,15 +2792,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
     };
@@ -2637,15 +3084,7 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
     };
   };
   websocket: {

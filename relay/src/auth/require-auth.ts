@@ -1,16 +1,24 @@
 // requireAuth: the gate for every protected route. Verifies the access JWT, then checks its
 // session row on every request, so logout and logout-all take effect immediately
-// (spec/openapi.yaml info: authenticated routes). On success req.auth = { userId, sessionId }. POST /send_message, the hot
-// path, does the same session check inside its own statement (requireTokenSessionInStatement).
+// (spec/openapi.yaml info: authenticated routes). On success req.auth = { userId, sessionId,
+// deviceId } (deviceId: the device the session is bound to, null while device-less; spec/protocol.md
+// §16). POST /send_message, the hot path, does the same session check inside its own statement
+// (requireTokenSessionInStatement; deviceId is then undefined: not looked up).
 import type { NextFunction, Request, Response } from 'express';
 import type { AppDeps } from '../deps.js';
 import { HttpError, unauthorized } from '../http/http-error.js';
 import { verifyAccessToken } from './access-token.js';
-import { sessionIsLive } from './session-live.js';
+import { liveSessionDevice } from './session-live.js';
 
 export interface AuthContext {
   userId: string;
   sessionId: string;
+  /**
+   * The session's device (migration 0070): a number once POST /keys bound it, null while the
+   * session is device-less, undefined when not looked up (token-only routes, see
+   * src/devices/require-device.ts for the check routes that need a device use).
+   */
+  deviceId?: number | null;
 }
 
 declare global {
@@ -41,13 +49,18 @@ export async function verifyToken(deps: AppDeps, token: string): Promise<AuthCon
 
 export const sessionEnded = () => unauthorized('session_revoked', 'session ended; log in again');
 
-/** Throws 401 session_revoked unless the session of `ctx` is live now. */
-export async function assertSessionLive(deps: AppDeps, ctx: AuthContext): Promise<void> {
-  if (!(await sessionIsLive(deps.pool, ctx.userId, ctx.sessionId, new Date(deps.clock.now()))))
-    throw sessionEnded();
+/**
+ * Throws 401 session_revoked unless the session of `ctx` is live now; returns its device (null:
+ * device-less) and records it in `ctx`.
+ */
+export async function assertSessionLive(deps: AppDeps, ctx: AuthContext): Promise<number | null> {
+  const live = await liveSessionDevice(deps.pool, ctx.userId, ctx.sessionId, new Date(deps.clock.now()));
+  if (!live) throw sessionEnded();
+  ctx.deviceId = live.deviceId;
+  return live.deviceId;
 }
 
-/** Resolves a bearer token to its live session, or throws HttpError 401. Also used by the WebSocket. */
+/** Resolves a bearer token to its live session (and device), or throws HttpError 401. Also used by the WebSocket. */
 export async function authenticateToken(deps: AppDeps, token: string): Promise<AuthContext> {
   const ctx = await verifyToken(deps, token);
   await assertSessionLive(deps, ctx);

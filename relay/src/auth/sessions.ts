@@ -123,10 +123,13 @@ export async function refreshSession(deps: AppDeps, token: string): Promise<Sess
       hashToken(token),
       new Date(now),
     ]);
-    await client.query('UPDATE sessions SET last_used_at = $2 WHERE id = $1', [
-      row.session_id,
-      new Date(now),
-    ]);
+    // A refresh is the session's device being used (GET /devices last_seen_at, spec/protocol.md §16).
+    await client.query(
+      `WITH s AS (UPDATE sessions SET last_used_at = $2 WHERE id = $1 RETURNING user_id, device_id)
+       UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, $2)
+         FROM s WHERE d.user_id = s.user_id AND d.device_id = s.device_id`,
+      [row.session_id, new Date(now)],
+    );
     return {
       tokens: await issueTokens(
         deps,

@@ -2,6 +2,7 @@
 // SWEEP_INTERVAL_SECONDS, never overlapping itself, and a failure is logged and retried at the
 // next tick. Every job is an idempotent sweep, safe to run in several processes at once.
 import type { AppDeps } from '../deps.js';
+import { sweepProvisioning } from '../devices/provisioning.js';
 import { sweepOnce } from './retention.js';
 import { sweepUploads } from './upload-expiry.js';
 
@@ -25,6 +26,14 @@ const JOBS: PeriodicJob[] = [
     run: async (deps, now) => {
       const n = await sweepUploads(deps, now);
       if (n) deps.logger.info({ uploads: n }, 'expired photo uploads swept');
+    },
+  },
+  {
+    // Expired provisioning addresses and the sealed messages they may hold (spec/protocol.md §16).
+    name: 'provisioning sweep',
+    run: async (deps, now) => {
+      const n = await sweepProvisioning(deps.pool, now);
+      if (n) deps.logger.info({ addresses: n }, 'expired provisioning addresses swept');
     },
   },
 ];

@@ -8,6 +8,9 @@ import { authOf, requireAuth } from '../auth/require-auth.js';
 import { isFreshlyAuthenticated } from '../auth/sessions.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
+import { MAX_DEVICE_IDS_PER_QUERY } from '../devices/limits.js';
+import { requireDevice } from '../devices/require-device.js';
+import { DeviceDescription, deviceId } from '../devices/validate.js';
 import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
@@ -30,12 +33,12 @@ import {
   IDENTITY_KEY_INDEX,
   isUniqueViolation,
   keyStatus,
-  readBundle,
+  readBundles,
   readIdentity,
   type SignedKey,
   type Stocks,
-  takeOneTimePqPrekey,
-  takeOneTimePrekey,
+  takeOneTimePqPrekeys,
+  takeOneTimePrekeys,
   type UploadOutcome,
 } from './store.js';
 
@@ -53,6 +56,9 @@ const UploadSchema = z
   .strictObject({
     identity_key: base64Bytes(MAX_PUBLIC_KEY_BYTES).optional(),
     identity_proof: base64Bytes(MAX_SIGNATURE_BYTES).optional(),
+    // Devices (spec/protocol.md §16): RESUME this device, or describe the one this upload creates.
+    device_id: deviceId.optional(),
+    device: DeviceDescription.optional(),
     signed_prekey: signed(MAX_PUBLIC_KEY_BYTES).optional(),
     pq_prekey: signed(MAX_PQ_PUBLIC_KEY_BYTES).optional(),
     one_time_prekeys: z
@@ -74,6 +80,23 @@ const toSigned = (
 
 const b64 = (b: Buffer) => b.toString('base64');
 
+// ?device_ids=1,2,3: distinct device ids, at most MAX_DEVICE_IDS_PER_QUERY.
+const DeviceIdsQuery = z.strictObject({
+  device_ids: z
+    .string()
+    .max(MAX_DEVICE_IDS_PER_QUERY * 11)
+    .regex(/^[1-9]\d{0,9}(?:,[1-9]\d{0,9})*$/, 'must be a comma-separated list of device ids')
+    .transform((v) => v.split(',').map(Number))
+    .pipe(
+      z
+        .array(deviceId)
+        .min(1)
+        .max(MAX_DEVICE_IDS_PER_QUERY)
+        .refine((a) => new Set(a).size === a.length, 'device ids must be distinct'),
+    )
+    .optional(),
+});
+
 const badProof = (message: string) => new HttpError(400, 'bad_identity_proof', message);
 const identityTaken = () =>
   new HttpError(409, 'identity_key_taken', 'this identity key is registered to another account');
@@ -93,6 +116,24 @@ function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
       );
     case 'rate_limited':
       return rateLimited(out.retryAfterSeconds, 'too many identity key changes; retry later');
+    case 'device_required':
+      return new HttpError(
+        409,
+        'device_required',
+        'this session has no device yet: upload the identity key (with its proof) to set it up',
+      );
+    case 'device_removed':
+      return new HttpError(
+        409,
+        'device_removed',
+        'this device was removed from the account: erase it and link it again (or start over)',
+      );
+    case 'device_limit':
+      return new HttpError(409, 'device_limit', `an account may have at most ${out.limit} devices`, {
+        limit: out.limit,
+      });
+    case 'device_mismatch':
+      return new HttpError(400, 'invalid_request', "device_id is not this session's device");
     case 'stale_prekey':
       return new HttpError(
         409,
@@ -124,7 +165,7 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   router.post('/keys', auth, jsonBody(KEYS_BODY_LIMIT), async (req, res) => {
-    const { userId, sessionId } = authOf(req);
+    const { userId, sessionId, deviceId: sessionDevice } = authOf(req);
     const body = parse(UploadSchema, req.body);
     // Proof of possession for this account (spec/protocol.md §4.6), checked before any write.
     if (body.identity_proof && !body.identity_key) throw badProof('identity_proof needs identity_key');
@@ -150,11 +191,17 @@ export function keyRoutes(deps: AppDeps): Router {
             pqPrekey: toSigned(body.pq_prekey),
             oneTimePrekeys: body.one_time_prekeys?.map((k) => ({ keyId: k.key_id, publicKey: k.public_key })),
             oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
+            deviceId: body.device_id,
+            device: body.device,
           },
           now,
-          deps.config.messaging.identityChange,
+          {
+            identityChange: deps.config.messaging.identityChange,
+            deviceLimit: deps.config.messaging.deviceLimit,
+          },
           {
             sessionId,
+            deviceId: sessionDevice ?? null,
             freshlyAuthenticated: () => isFreshlyAuthenticated(tx, sessionId, now.getTime()),
           },
         );
@@ -168,13 +215,21 @@ export function keyRoutes(deps: AppDeps): Router {
     }
     // Published after the commit (src/notify/pg-notifier.ts): contacts hear of the new identity.
     for (const n of out.notified) deps.notifier.publish({ kind: 'stream', userId: n.userId, seq: n.seq });
-    res.json({ identity_changed: out.identityChanged, ...stockFields(out.stocks) });
+    res.json({
+      identity_changed: out.identityChanged,
+      device_id: out.deviceId,
+      device_created: out.created,
+      ...stockFields(out.stocks),
+    });
   });
 
   router.get('/keys', auth, async (req, res) => {
-    const s = await keyStatus(deps.pool, authOf(req).userId);
+    const { userId, deviceId } = authOf(req);
+    const device = deviceId ?? null;
+    const s = await keyStatus(deps.pool, userId, device);
     res.json({
       identity_key: s.identityKey ? b64(s.identityKey) : null,
+      device_id: device,
       signed_prekey_id: s.signedPrekeyId,
       pq_prekey_id: s.pqPrekeyId,
       ...stockFields(s.stocks),
@@ -187,44 +242,65 @@ export function keyRoutes(deps: AppDeps): Router {
     signature: b64(k.signature),
   });
 
-  // Only to START a session: it spends one-time prekeys (GET /identity/{username} does not).
+  // Only to START sessions: it spends one one-time prekey of each kind PER DEVICE returned
+  // (GET /identity/{username} spends nothing). A device session only (spec/protocol.md §16).
   router.get('/keys/:username', auth, async (req, res) => {
-    const { userId } = authOf(req);
+    const ctx = authOf(req);
+    const me = requireDevice(ctx);
+    const q = parse(DeviceIdsQuery, req.query);
     // Limited before the lookup, so the route cannot be used to drain stocks or scan names fast.
     const take = await takeToken(
       deps.pool,
-      userId,
+      ctx.userId,
       deps.config.messaging.prekeyFetch,
       new Date(deps.clock.now()),
     );
     if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many key bundle requests');
     const name = lookupName(req.params.username);
-    const bundle = name ? await readBundle(deps.pool, name) : null;
-    if (!bundle || !name) throw notFound('no key bundle for this user');
+    // The caller's own account is allowed (sibling sessions between its devices), its own device never.
+    const found = name
+      ? await readBundles(deps.pool, name, q.device_ids ?? null, { userId: ctx.userId, deviceId: me })
+      : null;
+    if (!found || !name) throw notFound('no key bundle for this user');
+    const ids = found.devices.map((d) => d.deviceId);
     const [x, pq] = await Promise.all([
-      takeOneTimePrekey(deps.pool, bundle.userId),
-      takeOneTimePqPrekey(deps.pool, bundle.userId),
+      takeOneTimePrekeys(deps.pool, found.userId, ids),
+      takeOneTimePqPrekeys(deps.pool, found.userId, ids),
     ]);
-    if (low(x.remaining) || low(pq.remaining))
-      deps.notifier.publish({
-        kind: 'prekeys_low',
-        userId: bundle.userId,
-        remaining: x.remaining,
-        remainingPq: pq.remaining,
-      });
+    for (const id of ids) {
+      const rx = x.get(id)?.remaining ?? 0;
+      const rpq = pq.get(id)?.remaining ?? 0;
+      if (low(rx) || low(rpq))
+        deps.notifier.publish({
+          kind: 'prekeys_low',
+          userId: found.userId,
+          deviceId: id,
+          remaining: rx,
+          remainingPq: rpq,
+        });
+    }
     res.json({
       username: name,
-      identity_key: b64(bundle.identityKey),
-      signed_prekey: signedOut(bundle.signedPrekey),
-      // A one-time ML-KEM prekey while the stock lasts, else the last-resort one (PQXDH §3.3).
-      pq_prekey: pq.key
-        ? { kind: 'one_time', ...signedOut(pq.key) }
-        : { kind: 'last_resort', ...signedOut(bundle.pqPrekey) },
-      one_time_prekey: x.key ? { key_id: x.key.keyId, public_key: b64(x.key.publicKey) } : null,
+      identity_key: b64(found.identityKey),
+      devices: found.devices.map((d) => {
+        const otk = x.get(d.deviceId)?.key ?? null;
+        const pqk = pq.get(d.deviceId)?.key ?? null;
+        return {
+          device_id: d.deviceId,
+          signed_prekey: signedOut(d.signedPrekey),
+          // A one-time ML-KEM prekey while the device's stock lasts, else its last-resort one (PQXDH §3.3).
+          pq_prekey: pqk
+            ? { kind: 'one_time', ...signedOut(pqk) }
+            : { kind: 'last_resort', ...signedOut(d.pqPrekey) },
+          one_time_prekey: otk ? { key_id: otk.keyId, public_key: b64(otk.publicKey) } : null,
+        };
+      }),
     });
   });
 
-  // For the key-change check and the safety screen: the identity and prekey ids, nothing spent.
+  // For the key-change check, the safety screen and the device lists of a send: the identity, the
+  // active devices and their prekey ids, nothing spent. Open to device-less sessions: a new device
+  // checks its account's published identity before it links (spec/protocol.md §16).
   router.get('/identity/:username', auth, async (req, res) => {
     const { userId } = authOf(req);
     const take = await takeToken(
@@ -240,8 +316,12 @@ export function keyRoutes(deps: AppDeps): Router {
     res.json({
       username: name,
       identity_key: b64(found.identityKey),
-      signed_prekey_id: found.signedPrekeyId,
-      pq_prekey_id: found.pqPrekeyId,
+      device_ids: found.devices.map((d) => d.deviceId),
+      devices: found.devices.map((d) => ({
+        device_id: d.deviceId,
+        signed_prekey_id: d.signedPrekeyId,
+        pq_prekey_id: d.pqPrekeyId,
+      })),
     });
   });
 

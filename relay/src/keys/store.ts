@@ -2,6 +2,16 @@
 // interprets them (spec/protocol.md §4).
 import type pg from 'pg';
 import type { Queryable } from '../db/pool.js';
+import { type DeviceKind, MAX_DEVICE_NAME_CHARS } from '../devices/limits.js';
+import {
+  appendDevicesChanged,
+  bindSession,
+  createDevice,
+  describeDevice,
+  deviceState,
+  lockAccount,
+  removeDevices,
+} from '../devices/store.js';
 import { type BucketSpec, takeToken } from '../limits/token-bucket.js';
 import { MAX_STORED_PQ_PREKEYS, MAX_STORED_PREKEYS } from './limits.js';
 
@@ -29,11 +39,26 @@ export interface Stocks {
 }
 
 export type UploadOutcome =
-  | { kind: 'ok'; identityChanged: boolean; stocks: Stocks; notified: { userId: string; seq: number }[] }
+  | {
+      kind: 'ok';
+      identityChanged: boolean;
+      /** The device the upload applied to (the caller's session is bound to it). */
+      deviceId: number;
+      /** A device was created for this session (first identity, link or start over). */
+      created: boolean;
+      /** Devices removed by a start over. */
+      removed: number[];
+      stocks: Stocks;
+      notified: { userId: string; seq: number }[];
+    }
   | { kind: 'no_identity' }
   | { kind: 'reauth_required' }
   | { kind: 'identity_taken' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
+  | { kind: 'device_required' }
+  | { kind: 'device_removed' }
+  | { kind: 'device_limit'; limit: number }
+  | { kind: 'device_mismatch' }
   | { kind: 'stale_prekey'; which: 'signed_prekey' | 'pq_prekey' }
   | { kind: 'too_many'; which: 'one_time_prekeys' | 'one_time_pq_prekeys'; stored: number; max: number }
   | { kind: 'duplicate_key_id'; which: 'one_time_prekeys' | 'one_time_pq_prekeys' };
@@ -67,28 +92,44 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
   return typeof e === 'object' && e !== null && e.code === '23505' && e.constraint === constraint;
 }
 
+export interface DeviceRequest {
+  /** RESUME: the device this app already is (its store kept the id). */
+  deviceId?: number | undefined;
+  /** The description of a device created by this upload; else the session's client description. */
+  device?: { name: string; kind: DeviceKind } | undefined;
+}
+
 /**
  * Applies an upload in one transaction (caller provides `tx`, already inside BEGIN) and tells
  * what happened; the caller rolls back on any outcome but 'ok', so an upload is applied
  * entirely or not at all. The proof of the identity key (spec/protocol.md §4.6) is checked by
  * the caller before. `identityChange` limits replacements of the identity key.
+ *
+ * Devices (spec/protocol.md §16): prekeys belong to the caller's device. A device-less session
+ * gets one here, by its identity upload: the account's first identity key makes device 1; the
+ * published identity key again makes a new linked device (under `deviceLimit`), or with
+ * `deviceId` RESUMES that device if it is still active; a different identity key is a START OVER
+ * (the reinstall path, fresh second factor required) that removes every other device of the
+ * account before the contacts are told of the new key.
  */
 export async function applyUpload(
   tx: pg.PoolClient,
   userId: string,
-  up: KeyUpload,
+  up: KeyUpload & DeviceRequest,
   now: Date,
-  identityChange: BucketSpec,
+  limits: { identityChange: BucketSpec; deviceLimit: number },
   caller: {
     sessionId: string;
+    /** The device the session is bound to, null while device-less. */
+    deviceId: number | null;
     /** The session proved the second factor recently (auth/sessions.ts REAUTH_WINDOW_MS). */
     freshlyAuthenticated: () => Promise<boolean>;
   },
 ): Promise<UploadOutcome> {
-  // The user row lock serialises the uploads of one user (the stock counts and the id checks
-  // below stay exact), also the very first one, when no key row exists yet to lock. NO KEY
-  // UPDATE: foreign-key checks of other tables (KEY SHARE) are not blocked by it.
-  await tx.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
+  // The user row lock serialises the uploads and device changes of one account (the stock
+  // counts, the device count and the id checks below stay exact), also the very first upload,
+  // when no key row exists yet to lock.
+  await lockAccount(tx, userId);
   const cur = await tx.query<{ public_key: Buffer }>(
     'SELECT public_key FROM identity_keys WHERE user_id = $1',
     [userId],
@@ -96,6 +137,34 @@ export async function applyUpload(
   const existing = cur.rows[0]?.public_key;
   let identityChanged = false;
   let notified: { userId: string; seq: number }[] = [];
+  let device = caller.deviceId;
+  let created = false;
+  let removed: number[] = [];
+  if (device !== null && up.deviceId !== undefined && up.deviceId !== device)
+    return { kind: 'device_mismatch' };
+
+  const newDevice = async (): Promise<number | null> => {
+    const description = up.device ?? (await sessionDescription(tx, caller.sessionId));
+    const id = await createDevice(tx, userId, description, now, limits.deviceLimit);
+    if (id === null) return null;
+    await bindSession(tx, userId, caller.sessionId, id, now);
+    created = true;
+    return id;
+  };
+
+  // RESUME is checked first, whatever key comes with it: a removed device logging in again must
+  // learn that it was removed, never re-key the account (a start over from it would remove the
+  // devices that replaced it). An active device always holds the published identity (a start
+  // over removes every other one), so a different key from it is refused the same way.
+  if (device === null && up.deviceId !== undefined) {
+    if (
+      !up.identityKey ||
+      !existing?.equals(up.identityKey) ||
+      (await deviceState(tx, userId, up.deviceId)) !== 'active'
+    )
+      return up.identityKey ? { kind: 'device_removed' } : { kind: 'device_required' };
+  }
+
   if (up.identityKey) {
     if (!existing) {
       // A conflict here can only be another account's row: this user has none (checked under the lock).
@@ -105,25 +174,52 @@ export async function applyUpload(
         [userId, up.identityKey, now],
       );
       if (!ins.rowCount) return { kind: 'identity_taken' };
-    } else if (!existing.equals(up.identityKey)) {
+      if (device === null) {
+        device = await newDevice();
+        if (device === null) return { kind: 'device_limit', limit: limits.deviceLimit };
+      }
+    } else if (existing.equals(up.identityKey)) {
+      if (device === null) {
+        if (up.deviceId !== undefined) {
+          // RESUME: the same app logging in again keeps its device while it is active (checked above).
+          device = up.deviceId;
+          await bindSession(tx, userId, caller.sessionId, device, now);
+        } else {
+          // LINK: a new device holding the account's identity key (it came from a linked
+          // device's provisioning message): no key change for anyone; the account's other
+          // devices get a devices_changed item (their own-device lists changed).
+          device = await newDevice();
+          if (device === null) return { kind: 'device_limit', limit: limits.deviceLimit };
+          notified.push(await appendDevicesChanged(tx, userId, caller.sessionId, now));
+        }
+      }
+    } else {
       const taken = await tx.query('SELECT 1 FROM identity_keys WHERE public_key = $1', [up.identityKey]);
       if (taken.rowCount) return { kind: 'identity_taken' };
       // Step-up: a live token alone (a stolen refresh token) must not re-key the account.
       if (!(await caller.freshlyAuthenticated())) return { kind: 'reauth_required' };
       // A reinstall warns every contact, so it is rate-limited (spec/openapi.yaml POST /keys).
       // The token is taken in this transaction: a refused upload later on gives it back.
-      const token = await takeToken(tx, userId, identityChange, now);
+      const token = await takeToken(tx, userId, limits.identityChange, now);
       if (!token.ok) return { kind: 'rate_limited', retryAfterSeconds: token.retryAfterSeconds };
-      // The old prekeys were signed by the old identity and can never be used again; ids start over.
       identityChanged = true;
       await tx.query('UPDATE identity_keys SET public_key = $2, updated_at = $3 WHERE user_id = $1', [
         userId,
         up.identityKey,
         now,
       ]);
-      await tx.query('DELETE FROM signed_prekeys WHERE user_id = $1', [userId]);
-      await tx.query('DELETE FROM one_time_prekeys WHERE user_id = $1', [userId]);
-      await tx.query('DELETE FROM one_time_pq_prekeys WHERE user_id = $1', [userId]);
+      // START OVER: every other device held the old identity: removed (sessions revoked, prekeys,
+      // mailbox and provisioning deleted) before anyone hears of the new key.
+      removed = await removeDevices(tx, userId, { except: device }, 'start_over', now);
+      // The caller's own old prekeys were signed by the old identity and can never be used
+      // again; ids start over.
+      if (device !== null)
+        for (const table of ['signed_prekeys', 'one_time_prekeys', 'one_time_pq_prekeys'])
+          await tx.query(`DELETE FROM ${table} WHERE user_id = $1 AND device_id = $2`, [userId, device]);
+      else {
+        device = await newDevice();
+        if (device === null) return { kind: 'device_limit', limit: limits.deviceLimit };
+      }
       // Stream counters are locked in id order (contacts, then the owner: the owner is never its own contact,
       // and two replacements of one account are serialised by the user row lock above).
       const r = await tx.query<{ user_id: string; seq: string }>(ANNOUNCE, [userId, now]);
@@ -137,6 +233,9 @@ export async function applyUpload(
   } else if (!existing) {
     return { kind: 'no_identity' };
   }
+  // Prekeys belong to a device; a device-less session gets one only with its identity upload.
+  if (device === null) return { kind: 'device_required' };
+  if (!created && up.device) await describeDevice(tx, userId, device, up.device);
 
   for (const [kind, which, key] of [
     ['x25519', 'signed_prekey', up.signedPrekey],
@@ -144,8 +243,8 @@ export async function applyUpload(
   ] as const) {
     if (!key) continue;
     const stored = await tx.query<{ key_id: string; public_key: Buffer; signature: Buffer }>(
-      'SELECT key_id, public_key, signature FROM signed_prekeys WHERE user_id = $1 AND kind = $2',
-      [userId, kind],
+      'SELECT key_id, public_key, signature FROM signed_prekeys WHERE user_id = $1 AND device_id = $2 AND kind = $3',
+      [userId, device, kind],
     );
     const old = stored.rows[0];
     if (old) {
@@ -158,30 +257,30 @@ export async function applyUpload(
       if (key.keyId <= oldId) return { kind: 'stale_prekey', which };
     }
     await tx.query(
-      `INSERT INTO signed_prekeys (user_id, kind, key_id, public_key, signature, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (user_id, kind) DO UPDATE
+      `INSERT INTO signed_prekeys (user_id, device_id, kind, key_id, public_key, signature, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (user_id, device_id, kind) DO UPDATE
          SET key_id = EXCLUDED.key_id, public_key = EXCLUDED.public_key,
              signature = EXCLUDED.signature, updated_at = EXCLUDED.updated_at`,
-      [userId, kind, key.keyId, key.publicKey, key.signature, now],
+      [userId, device, kind, key.keyId, key.publicKey, key.signature, now],
     );
   }
 
-  const stocks = await countPrekeys(tx, userId);
+  const stocks = await countPrekeys(tx, userId, device);
   const x = up.oneTimePrekeys ?? [];
   if (x.length) {
     if (stocks.x25519 + x.length > MAX_STORED_PREKEYS)
       return { kind: 'too_many', which: 'one_time_prekeys', stored: stocks.x25519, max: MAX_STORED_PREKEYS };
     const ids = x.map((k) => k.keyId);
     const dup = await tx.query(
-      'SELECT 1 FROM one_time_prekeys WHERE user_id = $1 AND key_id = ANY($2::bigint[]) LIMIT 1',
-      [userId, ids],
+      'SELECT 1 FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2 AND key_id = ANY($3::bigint[]) LIMIT 1',
+      [userId, device, ids],
     );
     if (dup.rowCount) return { kind: 'duplicate_key_id', which: 'one_time_prekeys' };
     await tx.query(
-      `INSERT INTO one_time_prekeys (user_id, key_id, public_key, created_at)
-       SELECT $1, k, p, $4 FROM unnest($2::bigint[], $3::bytea[]) AS t(k, p)`,
-      [userId, ids, x.map((k) => k.publicKey), now],
+      `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key, created_at)
+       SELECT $1, $2, k, p, $5 FROM unnest($3::bigint[], $4::bytea[]) AS t(k, p)`,
+      [userId, device, ids, x.map((k) => k.publicKey), now],
     );
     stocks.x25519 += x.length;
   }
@@ -196,25 +295,40 @@ export async function applyUpload(
       };
     const ids = pq.map((k) => k.keyId);
     const dup = await tx.query(
-      'SELECT 1 FROM one_time_pq_prekeys WHERE user_id = $1 AND key_id = ANY($2::bigint[]) LIMIT 1',
-      [userId, ids],
+      'SELECT 1 FROM one_time_pq_prekeys WHERE user_id = $1 AND device_id = $2 AND key_id = ANY($3::bigint[]) LIMIT 1',
+      [userId, device, ids],
     );
     if (dup.rowCount) return { kind: 'duplicate_key_id', which: 'one_time_pq_prekeys' };
     await tx.query(
-      `INSERT INTO one_time_pq_prekeys (user_id, key_id, public_key, signature, created_at)
-       SELECT $1, k, p, s, $5 FROM unnest($2::bigint[], $3::bytea[], $4::bytea[]) AS t(k, p, s)`,
-      [userId, ids, pq.map((k) => k.publicKey), pq.map((k) => k.signature), now],
+      `INSERT INTO one_time_pq_prekeys (user_id, device_id, key_id, public_key, signature, created_at)
+       SELECT $1, $2, k, p, s, $6 FROM unnest($3::bigint[], $4::bytea[], $5::bytea[]) AS t(k, p, s)`,
+      [userId, device, ids, pq.map((k) => k.publicKey), pq.map((k) => k.signature), now],
     );
     stocks.pq += pq.length;
   }
-  return { kind: 'ok', identityChanged, stocks, notified };
+  return { kind: 'ok', identityChanged, deviceId: device, created, removed, stocks, notified };
 }
 
-export async function countPrekeys(db: Queryable, userId: string): Promise<Stocks> {
+/** A device created without a description is named after the session's client ("Firefox on Android"). */
+async function sessionDescription(
+  tx: Queryable,
+  sessionId: string,
+): Promise<{ name: string; kind: DeviceKind }> {
+  const r = await tx.query<{ client: string | null }>('SELECT client FROM sessions WHERE id = $1', [
+    sessionId,
+  ]);
+  const client = r.rows[0]?.client;
+  const name =
+    client && client.length >= 1 && [...client].length <= MAX_DEVICE_NAME_CHARS ? client : 'Device';
+  return { name, kind: 'other' };
+}
+
+/** One-time prekey stocks of one device. */
+export async function countPrekeys(db: Queryable, userId: string, deviceId: number): Promise<Stocks> {
   const r = await db.query<{ x: string; pq: string }>(
-    `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1) AS x,
-            (SELECT count(*) FROM one_time_pq_prekeys WHERE user_id = $1) AS pq`,
-    [userId],
+    `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2) AS x,
+            (SELECT count(*) FROM one_time_pq_prekeys WHERE user_id = $1 AND device_id = $2) AS pq`,
+    [userId, deviceId],
   );
   return { x25519: Number(r.rows[0]?.x ?? 0), pq: Number(r.rows[0]?.pq ?? 0) };
 }
@@ -226,7 +340,8 @@ export interface KeyStatus {
   stocks: Stocks;
 }
 
-export async function keyStatus(db: Queryable, userId: string): Promise<KeyStatus> {
+/** The account's identity key and `deviceId`'s prekeys (none for a device-less session: null). */
+export async function keyStatus(db: Queryable, userId: string, deviceId: number | null): Promise<KeyStatus> {
   const r = await db.query<{
     public_key: Buffer | null;
     spk: string | null;
@@ -235,11 +350,11 @@ export async function keyStatus(db: Queryable, userId: string): Promise<KeyStatu
     npq: string;
   }>(
     `SELECT (SELECT public_key FROM identity_keys WHERE user_id = $1) AS public_key,
-            (SELECT key_id FROM signed_prekeys WHERE user_id = $1 AND kind = 'x25519') AS spk,
-            (SELECT key_id FROM signed_prekeys WHERE user_id = $1 AND kind = 'mlkem768') AS pq,
-            (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1) AS n,
-            (SELECT count(*) FROM one_time_pq_prekeys WHERE user_id = $1) AS npq`,
-    [userId],
+            (SELECT key_id FROM signed_prekeys WHERE user_id = $1 AND device_id = $2 AND kind = 'x25519') AS spk,
+            (SELECT key_id FROM signed_prekeys WHERE user_id = $1 AND device_id = $2 AND kind = 'mlkem768') AS pq,
+            (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2) AS n,
+            (SELECT count(*) FROM one_time_pq_prekeys WHERE user_id = $1 AND device_id = $2) AS npq`,
+    [userId, deviceId],
   );
   const row = r.rows[0];
   return {
@@ -250,124 +365,179 @@ export async function keyStatus(db: Queryable, userId: string): Promise<KeyStatu
   };
 }
 
-export interface Bundle {
-  userId: string;
-  identityKey: Buffer;
+export interface DeviceBundle {
+  deviceId: number;
   signedPrekey: SignedKey;
   pqPrekey: SignedKey;
 }
 
-const BUNDLE = `
-SELECT u.id, i.public_key AS ik,
+export interface Bundles {
+  userId: string;
+  identityKey: Buffer;
+  devices: DeviceBundle[];
+}
+
+// The complete bundles of a user's active devices: the identity key and both signed prekeys of
+// each. $2: only these device ids (NULL: all); $3/$4: leave out this (account, device), the
+// caller's own device when it fetches its own account's bundles.
+const BUNDLES = `
+SELECT u.id, i.public_key AS ik, d.device_id,
        s.key_id AS s_id, s.public_key AS s_pk, s.signature AS s_sig,
        q.key_id AS q_id, q.public_key AS q_pk, q.signature AS q_sig
   FROM users u
   JOIN identity_keys i ON i.user_id = u.id
-  JOIN signed_prekeys s ON s.user_id = u.id AND s.kind = 'x25519'
-  JOIN signed_prekeys q ON q.user_id = u.id AND q.kind = 'mlkem768'
- WHERE u.username = $1 AND u.status = 'active'`;
+  JOIN devices d ON d.user_id = u.id AND d.removed_at IS NULL
+  JOIN signed_prekeys s ON s.user_id = u.id AND s.device_id = d.device_id AND s.kind = 'x25519'
+  JOIN signed_prekeys q ON q.user_id = u.id AND q.device_id = d.device_id AND q.kind = 'mlkem768'
+ WHERE u.username = $1 AND u.status = 'active'
+   AND ($2::int[] IS NULL OR d.device_id = ANY($2::int[]))
+   AND NOT (u.id = $3::uuid AND d.device_id = $4::int)
+ ORDER BY d.device_id`;
 
-/** The published keys of `username`, or null when it has no complete bundle (or does not exist). */
-export async function readBundle(db: Queryable, username: string): Promise<Bundle | null> {
+/**
+ * The published bundles of `username`'s active devices (only `deviceIds` when given; never
+ * `exclude`), or null when no device has a complete bundle (or the user does not exist).
+ */
+export async function readBundles(
+  db: Queryable,
+  username: string,
+  deviceIds: number[] | null,
+  exclude: { userId: string; deviceId: number },
+): Promise<Bundles | null> {
   const r = await db.query<{
     id: string;
     ik: Buffer;
+    device_id: number;
     s_id: string;
     s_pk: Buffer;
     s_sig: Buffer;
     q_id: string;
     q_pk: Buffer;
     q_sig: Buffer;
-  }>(BUNDLE, [username]);
-  const x = r.rows[0];
-  if (!x) return null;
+  }>(BUNDLES, [username, deviceIds, exclude.userId, exclude.deviceId]);
+  const first = r.rows[0];
+  if (!first) return null;
   return {
-    userId: x.id,
-    identityKey: x.ik,
-    signedPrekey: { keyId: Number(x.s_id), publicKey: x.s_pk, signature: x.s_sig },
-    pqPrekey: { keyId: Number(x.q_id), publicKey: x.q_pk, signature: x.q_sig },
+    userId: first.id,
+    identityKey: first.ik,
+    devices: r.rows.map((x) => ({
+      deviceId: x.device_id,
+      signedPrekey: { keyId: Number(x.s_id), publicKey: x.s_pk, signature: x.s_sig },
+      pqPrekey: { keyId: Number(x.q_id), publicKey: x.q_pk, signature: x.q_sig },
+    })),
   };
 }
 
 export interface PublishedIdentity {
   identityKey: Buffer;
-  signedPrekeyId: number;
-  pqPrekeyId: number;
+  devices: { deviceId: number; signedPrekeyId: number; pqPrekeyId: number }[];
 }
 
-// The same condition as BUNDLE (a complete bundle), reading ids only and taking nothing.
+// The same condition as BUNDLES (complete bundles of active devices), reading ids only and taking nothing.
 const IDENTITY = `
-SELECT i.public_key AS ik, s.key_id AS s_id, q.key_id AS q_id
+SELECT i.public_key AS ik, d.device_id, s.key_id AS s_id, q.key_id AS q_id
   FROM users u
   JOIN identity_keys i ON i.user_id = u.id
-  JOIN signed_prekeys s ON s.user_id = u.id AND s.kind = 'x25519'
-  JOIN signed_prekeys q ON q.user_id = u.id AND q.kind = 'mlkem768'
- WHERE u.username = $1 AND u.status = 'active'`;
+  JOIN devices d ON d.user_id = u.id AND d.removed_at IS NULL
+  JOIN signed_prekeys s ON s.user_id = u.id AND s.device_id = d.device_id AND s.kind = 'x25519'
+  JOIN signed_prekeys q ON q.user_id = u.id AND q.device_id = d.device_id AND q.kind = 'mlkem768'
+ WHERE u.username = $1 AND u.status = 'active'
+ ORDER BY d.device_id`;
 
-/** The identity key and current signed prekey ids of `username`, or null (as readBundle). */
+/** The identity key and, per active device with a complete bundle, its signed prekey ids; or null (as readBundles). */
 export async function readIdentity(db: Queryable, username: string): Promise<PublishedIdentity | null> {
-  const r = await db.query<{ ik: Buffer; s_id: string; q_id: string }>(IDENTITY, [username]);
-  const x = r.rows[0];
-  if (!x) return null;
-  return { identityKey: x.ik, signedPrekeyId: Number(x.s_id), pqPrekeyId: Number(x.q_id) };
-}
-
-// Hands out the oldest one-time prekey exactly once: the row is locked with SKIP LOCKED (two
-// concurrent fetches never wait for, nor get, the same row) and deleted by the same statement.
-// The count is taken from the statement's snapshot, which still includes the row it deletes.
-const TAKE_OPK = `
-WITH taken AS (
-  DELETE FROM one_time_prekeys
-   WHERE id = (SELECT id FROM one_time_prekeys WHERE user_id = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-  RETURNING key_id, public_key
-)
-SELECT t.key_id, t.public_key, (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1) AS before
-  FROM (SELECT 1) one LEFT JOIN taken t ON true`;
-
-/** Takes one one-time prekey of `userId` (null when none is left) and tells how many remain. */
-export async function takeOneTimePrekey(
-  db: Queryable,
-  userId: string,
-): Promise<{ key: OneTimeKey | null; remaining: number }> {
-  const r = await db.query<{ key_id: string | null; public_key: Buffer | null; before: string }>(TAKE_OPK, [
-    userId,
+  const r = await db.query<{ ik: Buffer; device_id: number; s_id: string; q_id: string }>(IDENTITY, [
+    username,
   ]);
-  const row = r.rows[0];
-  const before = Number(row?.before ?? 0);
-  if (!row?.public_key || row.key_id === null) return { key: null, remaining: before };
+  const first = r.rows[0];
+  if (!first) return null;
   return {
-    key: { keyId: Number(row.key_id), publicKey: row.public_key },
-    remaining: Math.max(0, before - 1),
+    identityKey: first.ik,
+    devices: r.rows.map((x) => ({
+      deviceId: x.device_id,
+      signedPrekeyId: Number(x.s_id),
+      pqPrekeyId: Number(x.q_id),
+    })),
   };
 }
 
-// The same hand-out for one-time ML-KEM-768 prekeys (migration 0030): SKIP LOCKED, deleted by
-// the statement that returns it.
-const TAKE_PQ = `
-WITH taken AS (
-  DELETE FROM one_time_pq_prekeys
-   WHERE id = (SELECT id FROM one_time_pq_prekeys WHERE user_id = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-  RETURNING key_id, public_key, signature
+// Hands out the oldest one-time prekey of each listed device exactly once, in one statement:
+// each row is locked with SKIP LOCKED (two concurrent fetches never wait for, nor get, the same
+// row) and deleted by the same statement. The counts are taken from the statement's snapshot,
+// which still includes the rows it deletes. `cols`: the key columns returned.
+const takeSql = (table: string, cols: string[]) => `
+WITH d AS (SELECT DISTINCT unnest($2::int[]) AS device_id),
+pick AS (
+  SELECT x.id FROM d, LATERAL (
+    SELECT p.id FROM ${table} p WHERE p.user_id = $1 AND p.device_id = d.device_id
+     ORDER BY p.id LIMIT 1 FOR UPDATE SKIP LOCKED) x
+),
+taken AS (
+  DELETE FROM ${table} WHERE id IN (SELECT id FROM pick)
+  RETURNING device_id, ${cols.join(', ')}
 )
-SELECT t.key_id, t.public_key, t.signature, (SELECT count(*) FROM one_time_pq_prekeys WHERE user_id = $1) AS before
-  FROM (SELECT 1) one LEFT JOIN taken t ON true`;
+SELECT d.device_id, ${cols.map((c) => `t.${c}`).join(', ')},
+       (SELECT count(*) FROM ${table} c WHERE c.user_id = $1 AND c.device_id = d.device_id) AS before
+  FROM d LEFT JOIN taken t ON t.device_id = d.device_id`;
+const TAKE_OPK = takeSql('one_time_prekeys', ['key_id', 'public_key']);
+const TAKE_PQ = takeSql('one_time_pq_prekeys', ['key_id', 'public_key', 'signature']);
 
-/** Takes one one-time ML-KEM-768 prekey of `userId` (null when none is left) and tells how many remain. */
-export async function takeOneTimePqPrekey(
+/** Per device: the one-time key taken (null when none was left) and how many remain. */
+export type Taken<K> = Map<number, { key: K | null; remaining: number }>;
+
+/** Takes one one-time X25519 prekey of each of `deviceIds` of `userId`. */
+export async function takeOneTimePrekeys(
   db: Queryable,
   userId: string,
-): Promise<{ key: SignedKey | null; remaining: number }> {
+  deviceIds: number[],
+): Promise<Taken<OneTimeKey>> {
   const r = await db.query<{
+    device_id: number;
+    key_id: string | null;
+    public_key: Buffer | null;
+    before: string;
+  }>(TAKE_OPK, [userId, deviceIds]);
+  const out: Taken<OneTimeKey> = new Map();
+  for (const row of r.rows) {
+    const before = Number(row.before);
+    out.set(
+      row.device_id,
+      row.public_key && row.key_id !== null
+        ? {
+            key: { keyId: Number(row.key_id), publicKey: row.public_key },
+            remaining: Math.max(0, before - 1),
+          }
+        : { key: null, remaining: before },
+    );
+  }
+  return out;
+}
+
+/** Takes one one-time ML-KEM-768 prekey of each of `deviceIds` of `userId` (migration 0030). */
+export async function takeOneTimePqPrekeys(
+  db: Queryable,
+  userId: string,
+  deviceIds: number[],
+): Promise<Taken<SignedKey>> {
+  const r = await db.query<{
+    device_id: number;
     key_id: string | null;
     public_key: Buffer | null;
     signature: Buffer | null;
     before: string;
-  }>(TAKE_PQ, [userId]);
-  const row = r.rows[0];
-  const before = Number(row?.before ?? 0);
-  if (!row?.public_key || !row.signature || row.key_id === null) return { key: null, remaining: before };
-  return {
-    key: { keyId: Number(row.key_id), publicKey: row.public_key, signature: row.signature },
-    remaining: Math.max(0, before - 1),
-  };
+  }>(TAKE_PQ, [userId, deviceIds]);
+  const out: Taken<SignedKey> = new Map();
+  for (const row of r.rows) {
+    const before = Number(row.before);
+    out.set(
+      row.device_id,
+      row.public_key && row.signature && row.key_id !== null
+        ? {
+            key: { keyId: Number(row.key_id), publicKey: row.public_key, signature: row.signature },
+            remaining: Math.max(0, before - 1),
+          }
+        : { key: null, remaining: before },
+    );
+  }
+  return out;
 }

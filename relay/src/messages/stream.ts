@@ -38,7 +38,7 @@ export interface IdentityReplacedItem {
   seq: number;
   created_at: string;
 }
-/** A device was added to or removed from the caller's account: fetch GET /devices again. */
+/** The caller's account gained or lost a device (spec/protocol.md §16): re-read GET /devices. */
 export interface DevicesChangedItem {
   type: 'devices_changed';
   seq: number;

@@ -15,15 +15,16 @@ import type { StreamItem } from '../messages/stream.js';
  *   `deviceId` (optional, local only like `item`): the row is a message copy for that device of
  *   the user, so only that device's sockets act on it (the others re-read their own rows when
  *   the wire event, which names no device, comes back).
- * - `prekeys_low`: one of that user's one-time prekey stocks (X25519 `remaining`, ML-KEM-768
- *   `remainingPq`) fell below the threshold.
+ * - `prekeys_low`: one of the one-time prekey stocks (X25519 `remaining`, ML-KEM-768
+ *   `remainingPq`) of that user's device `deviceId` fell below the threshold (the stocks are per
+ *   device, spec/protocol.md §16: only that device's sockets act).
  * - `revoked`: sessions of that user ended (one `sessionId`, or all when it is absent).
  * - `resync`: local only, never published: the broker connection was re-established and
  *   events may have been missed, so every socket re-reads its stream.
  */
 export type RelayEvent =
   | { kind: 'stream'; userId: string; seq: number; item?: StreamItem; deviceId?: number }
-  | { kind: 'prekeys_low'; userId: string; remaining: number; remainingPq: number }
+  | { kind: 'prekeys_low'; userId: string; deviceId?: number; remaining: number; remainingPq: number }
   | { kind: 'revoked'; userId: string; sessionId?: string }
   | { kind: 'resync' };
 
@@ -48,8 +49,16 @@ export function decodeEvent(raw: unknown): PublishedEvent | null {
   const userId = o.u;
   if (typeof userId !== 'string' || userId.length === 0 || userId.length > 64) return null;
   if (o.k === 's' && Number.isSafeInteger(o.q)) return { kind: 'stream', userId, seq: o.q as number };
-  if (o.k === 'p' && Number.isSafeInteger(o.n) && Number.isSafeInteger(o.m))
-    return { kind: 'prekeys_low', userId, remaining: o.n as number, remainingPq: o.m as number };
+  if (o.k === 'p' && Number.isSafeInteger(o.n) && Number.isSafeInteger(o.m)) {
+    const low = {
+      kind: 'prekeys_low',
+      userId,
+      remaining: o.n as number,
+      remainingPq: o.m as number,
+    } as const;
+    if (o.d === undefined) return low;
+    return Number.isSafeInteger(o.d) ? { ...low, deviceId: o.d as number } : null;
+  }
   if (o.k === 'r') {
     if (o.s === undefined) return { kind: 'revoked', userId };
     if (typeof o.s === 'string' && o.s.length <= 64) return { kind: 'revoked', userId, sessionId: o.s };
@@ -63,7 +72,9 @@ export function encodeEvent(e: PublishedEvent): Record<string, unknown> {
     case 'stream':
       return { u: e.userId, k: 's', q: e.seq };
     case 'prekeys_low':
-      return { u: e.userId, k: 'p', n: e.remaining, m: e.remainingPq };
+      return e.deviceId === undefined
+        ? { u: e.userId, k: 'p', n: e.remaining, m: e.remainingPq }
+        : { u: e.userId, k: 'p', n: e.remaining, m: e.remainingPq, d: e.deviceId };
     case 'revoked':
       return e.sessionId === undefined ? { u: e.userId, k: 'r' } : { u: e.userId, k: 'r', s: e.sessionId };
   }

@@ -7,6 +7,7 @@ import { authRoutes } from '../auth/routes.js';
 import { blockRoutes } from '../contacts/blocks.js';
 import { contactRoutes } from '../contacts/routes.js';
 import type { AppDeps } from '../deps.js';
+import { deviceRoutes } from '../devices/routes.js';
 import { keyRoutes } from '../keys/routes.js';
 import { messageRoutes } from '../messages/routes.js';
 import { photoRoutes } from '../photos/routes.js';
@@ -19,6 +20,7 @@ export const routeModules: RouteModule[] = [
   authRoutes,
   // the messaging half: keys, contacts, messages, photos
   keyRoutes,
+  deviceRoutes,
   contactRoutes,
   blockRoutes,
   messageRoutes,

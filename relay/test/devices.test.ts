@@ -1,0 +1,424 @@
+// Linked devices on the relay (spec/protocol.md §16; spec/openapi.yaml POST /keys, GET
+// /keys/{username}, GET /identity/{username}, /devices), each rule written as the attack first:
+// a device-less session (a stolen login) fetching bundles or uploading prekeys, linking past the
+// device cap, a removed device resuming, an unlinked device keeping its token or socket, one-time
+// prekeys handed out twice across devices, a start over leaving the old devices alive.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { addDevice, deviceUpload, type TestDevice } from './helpers/devices.js';
+import { identityFor, type TestIdentity } from './helpers/identity.js';
+import { type DataUser, makeUser, newSession, WsClient } from './helpers/relay-data.js';
+
+const LIMIT = 3;
+let db: TestDatabase;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  t = await startTestApp({
+    databaseUrl: db.url,
+    env: {
+      DEVICE_LIMIT: String(LIMIT),
+      PREKEY_FETCH_BURST: '1000',
+      IDENTITY_LOOKUP_BURST: '1000',
+      PREKEY_LOW_THRESHOLD: '2',
+    },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await db?.drop();
+});
+
+/** An account with its first device set up (device 1). */
+async function account(prefix = 'dev', opts: { opk?: number; pq?: number } = {}) {
+  const user = await makeUser(t, prefix);
+  const id = identityFor(user.username);
+  const res = await t.api.post('/keys', deviceUpload(id, opts), { token: user.token });
+  expect(res.status, res.text).toBe(200);
+  const first: TestDevice = { deviceId: res.body.device_id, sessionId: user.sessionId, token: user.token };
+  return { user, id, first };
+}
+
+const streamKinds = async (userId: string) =>
+  (
+    await t.deps.pool.query<{ kind: string }>(
+      'SELECT kind FROM stream_events WHERE user_id = $1 ORDER BY seq',
+      [userId],
+    )
+  ).rows.map((r) => r.kind);
+
+const stock = async (userId: string, deviceId: number) =>
+  (
+    await t.deps.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2',
+      [userId, deviceId],
+    )
+  ).rows[0]?.n;
+
+describe('POST /keys: devices', () => {
+  it('the first identity key makes device 1 and binds the session to it', async () => {
+    const user = await makeUser(t);
+    const id = identityFor(user.username);
+    const res = await t.api.post(
+      '/keys',
+      { ...deviceUpload(id), device: { name: 'Firefox on Android', kind: 'phone' } },
+      { token: user.token },
+    );
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ device_id: 1, device_created: true, identity_changed: false });
+    const status = await t.api.get('/keys', { token: user.token });
+    expect(status.body).toMatchObject({ device_id: 1, one_time_prekeys: 3, one_time_pq_prekeys: 3 });
+    const list = await t.api.get('/devices', { token: user.token });
+    expect(list.body.devices).toEqual([
+      expect.objectContaining({ device_id: 1, name: 'Firefox on Android', kind: 'phone', current: true }),
+    ]);
+  });
+
+  it('the same identity from a new login LINKS a new device: no key_change for contacts, devices_changed for the account', async () => {
+    const { user, id, first } = await account();
+    const carol = await makeUser(t, 'carol');
+    // carol and the owner are contacts both ways
+    await t.api.post('/contacts', { username: carol.username }, { token: user.token });
+    await t.api.post('/contacts', { username: user.username }, { token: carol.token });
+    const ws = await WsClient.connect(t.baseUrl, first.token);
+    try {
+      const second = await addDevice(t, user.id, id, { device: { name: 'Laptop', kind: 'desktop' } });
+      expect(second.deviceId).toBe(2);
+      expect(await streamKinds(carol.id)).toEqual([]);
+      expect(await streamKinds(user.id)).toEqual(['devices_changed']);
+      await ws.next((f) => f.type === 'devices_changed');
+      const list = await t.api.get('/devices', { token: second.token });
+      expect(
+        list.body.devices.map((d: { device_id: number; current: boolean }) => [d.device_id, d.current]),
+      ).toEqual([
+        [1, false],
+        [2, true],
+      ]);
+      // Prekeys are per device: each has its own stock.
+      expect(await stock(user.id, 1)).toBe(3);
+      expect(await stock(user.id, 2)).toBe(3);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('attack: a device-less session cannot upload prekeys, fetch bundles or PUT provisioning (409 device_required)', async () => {
+    const { user } = await account();
+    const bob = await account('bob');
+    const stolen = await newSession(t, user.id);
+    const up = await t.api.post(
+      '/keys',
+      { one_time_prekeys: [{ key_id: 9999, public_key: Buffer.alloc(32, 1).toString('base64') }] },
+      { token: stolen.token },
+    );
+    expect([up.status, up.body.error]).toEqual([409, 'device_required']);
+    const fetch = await t.api.get(`/keys/${bob.user.username}`, { token: stolen.token });
+    expect([fetch.status, fetch.body.error]).toEqual([409, 'device_required']);
+    // The identity lookup spends nothing and stays open to it (a new device checks its account's key).
+    const ident = await t.api.get(`/identity/${user.username}`, { token: stolen.token });
+    expect(ident.status).toBe(200);
+    expect((await t.api.get('/keys', { token: stolen.token })).body).toMatchObject({
+      device_id: null,
+      signed_prekey_id: null,
+      one_time_prekeys: 0,
+    });
+  });
+
+  it(`attack: linking past DEVICE_LIMIT (${LIMIT}) is refused (409 device_limit), also by concurrent links`, async () => {
+    const { user, id } = await account();
+    await addDevice(t, user.id, id);
+    // Two links race for the last slot: exactly one wins.
+    const a = await newSession(t, user.id);
+    const b = await newSession(t, user.id);
+    const [ra, rb] = await Promise.all([
+      t.api.post('/keys', deviceUpload(id), { token: a.token }),
+      t.api.post('/keys', deviceUpload(id), { token: b.token }),
+    ]);
+    expect([ra.status, rb.status].sort()).toEqual([200, 409]);
+    const refused = ra.status === 409 ? ra : rb;
+    expect(refused.body).toMatchObject({ error: 'device_limit', limit: LIMIT });
+    const c = await newSession(t, user.id);
+    const rc = await t.api.post('/keys', deviceUpload(id), { token: c.token });
+    expect([rc.status, rc.body.error]).toEqual([409, 'device_limit']);
+    // Nothing of a refused link is stored: no device, no prekeys, the session still device-less.
+    const n = await t.deps.pool.query('SELECT count(*)::int AS n FROM devices WHERE user_id = $1', [user.id]);
+    expect(n.rows[0].n).toBe(LIMIT);
+    expect((await t.api.get('/keys', { token: c.token })).body.device_id).toBeNull();
+  });
+
+  it('RESUME: a new login with device_id binds to that device; a removed or unknown one is 409 device_removed', async () => {
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    const again = await newSession(t, user.id);
+    const resumed = await t.api.post(
+      '/keys',
+      { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: second.deviceId },
+      { token: again.token },
+    );
+    expect(resumed.status, resumed.text).toBe(200);
+    expect(resumed.body).toMatchObject({
+      device_id: second.deviceId,
+      device_created: false,
+      one_time_prekeys: 3,
+    });
+    expect((await t.api.get('/devices', { token: again.token })).body.devices).toHaveLength(2);
+
+    expect((await t.api.delete(`/devices/${second.deviceId}`, { token: first.token })).status).toBe(204);
+    const later = await newSession(t, user.id);
+    for (const deviceId of [second.deviceId, 77]) {
+      const r = await t.api.post(
+        '/keys',
+        { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: deviceId },
+        { token: later.token },
+      );
+      expect([r.status, r.body.error]).toEqual([409, 'device_removed']);
+    }
+    // A bound session naming another device is refused.
+    const other = await t.api.post(
+      '/keys',
+      { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: 5 },
+      { token: first.token },
+    );
+    expect([other.status, other.body.error]).toEqual([400, 'invalid_request']);
+  });
+
+  it('rejects bad device descriptions with 400', async () => {
+    const user = await makeUser(t);
+    const id = identityFor(user.username);
+    for (const device of [
+      { name: '', kind: 'phone' },
+      { name: 'x'.repeat(65), kind: 'phone' },
+      { name: 'evil\u202eenohp', kind: 'phone' },
+      { name: 'line\nbreak', kind: 'phone' },
+      { name: 'ok', kind: 'toaster' },
+      { name: 'ok', kind: 'phone', extra: 1 },
+    ]) {
+      const r = await t.api.post('/keys', { ...deviceUpload(id), device }, { token: user.token });
+      expect([r.status, r.body.error], JSON.stringify(device)).toEqual([400, 'invalid_request']);
+    }
+    for (const device_id of [0, -1, 2 ** 31, 1.5, '1'])
+      expect(
+        (await t.api.post('/keys', { ...deviceUpload(id), device_id }, { token: user.token })).status,
+      ).toBe(400);
+  });
+});
+
+describe('GET /keys/{username}: one bundle per device', () => {
+  it('returns every device of the user, spending one one-time prekey of each', async () => {
+    const bob = await account('bob');
+    const bob2 = await addDevice(t, bob.user.id, bob.id);
+    const alice = await account('alice');
+    const res = await t.api.get(`/keys/${bob.user.username}`, { token: alice.first.token });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.identity_key).toBe(bob.id.identity_key);
+    expect(res.body.devices.map((d: { device_id: number }) => d.device_id)).toEqual([1, bob2.deviceId]);
+    for (const d of res.body.devices) {
+      expect(d.one_time_prekey).not.toBeNull();
+      expect(d.pq_prekey.kind).toBe('one_time');
+    }
+    expect(await stock(bob.user.id, 1)).toBe(2);
+    expect(await stock(bob.user.id, bob2.deviceId)).toBe(2);
+    // ?device_ids= returns (and spends) only those.
+    const only = await t.api.get(`/keys/${bob.user.username}?device_ids=${bob2.deviceId}`, {
+      token: alice.first.token,
+    });
+    expect(only.body.devices.map((d: { device_id: number }) => d.device_id)).toEqual([bob2.deviceId]);
+    expect(await stock(bob.user.id, 1)).toBe(2);
+    expect(await stock(bob.user.id, bob2.deviceId)).toBe(1);
+    const none = await t.api.get(`/keys/${bob.user.username}?device_ids=9`, { token: alice.first.token });
+    expect(none.status).toBe(404);
+  });
+
+  it("own account: the caller's sibling devices, never its own device", async () => {
+    const me = await account('me');
+    const sibling = await addDevice(t, me.user.id, me.id);
+    const res = await t.api.get(`/keys/${me.user.username}`, { token: me.first.token });
+    expect(res.body.devices.map((d: { device_id: number }) => d.device_id)).toEqual([sibling.deviceId]);
+    const self = await t.api.get(`/keys/${me.user.username}?device_ids=1`, { token: me.first.token });
+    expect(self.status).toBe(404);
+    const lone = await account('lone');
+    expect((await t.api.get(`/keys/${lone.user.username}`, { token: lone.first.token })).status).toBe(404);
+  });
+
+  it('rejects malformed device_ids with 400', async () => {
+    const me = await account();
+    for (const q of [
+      '',
+      '0',
+      '1,1',
+      'a',
+      '1,,2',
+      '-1',
+      '2147483648',
+      Array(17)
+        .fill(0)
+        .map((_, i) => i + 1)
+        .join(','),
+    ])
+      expect(
+        (await t.api.get(`/keys/${me.user.username}?device_ids=${q}`, { token: me.first.token })).status,
+        q,
+      ).toBe(400);
+    expect((await t.api.get(`/keys/${me.user.username}?other=1`, { token: me.first.token })).status).toBe(
+      400,
+    );
+  });
+
+  it('attack: concurrent fetches never get the same one-time prekey of any device', async () => {
+    const N = 6;
+    const bob = await account('bob', { opk: N, pq: N });
+    const bob2 = await addDevice(t, bob.user.id, bob.id, { opk: N, pq: N });
+    const fetchers = await Promise.all(Array.from({ length: 4 }, () => account('f')));
+    const results = await Promise.all(
+      Array.from({ length: N + 3 }, (_, i) =>
+        t.api.get(`/keys/${bob.user.username}`, {
+          token: (fetchers[i % fetchers.length] as { first: TestDevice }).first.token,
+        }),
+      ),
+    );
+    for (const device of [1, bob2.deviceId]) {
+      const x: number[] = [];
+      const pq: number[] = [];
+      for (const r of results) {
+        expect(r.status).toBe(200);
+        const d = r.body.devices.find((b: { device_id: number }) => b.device_id === device);
+        if (d.one_time_prekey) x.push(d.one_time_prekey.key_id);
+        if (d.pq_prekey.kind === 'one_time') pq.push(d.pq_prekey.key_id);
+      }
+      // Every key handed out once, each fetch beyond the stock got none.
+      expect(new Set(x).size).toBe(N);
+      expect(x).toHaveLength(N);
+      expect(new Set(pq).size).toBe(N);
+      expect(pq).toHaveLength(N);
+      expect(await stock(bob.user.id, device)).toBe(0);
+    }
+  });
+
+  it('GET /identity/{username} lists the active devices with a complete bundle', async () => {
+    const bob = await account('bob');
+    const bob2 = await addDevice(t, bob.user.id, bob.id);
+    const alice = await account('alice');
+    const r = await t.api.get(`/identity/${bob.user.username}`, { token: alice.first.token });
+    expect(r.body.device_ids).toEqual([1, bob2.deviceId]);
+    expect(r.body.devices).toHaveLength(2);
+  });
+});
+
+describe('DELETE /devices/{id}: unlink', () => {
+  it("revokes the removed device's sessions at once: its token is refused and its socket closed", async () => {
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    const ws = await WsClient.connect(t.baseUrl, second.token);
+    const alice = await account('alice');
+    expect((await t.api.delete(`/devices/${second.deviceId}`, { token: first.token })).status).toBe(204);
+    expect(await ws.closed()).toBe(4403);
+    const refused = await t.api.get('/devices', { token: second.token });
+    expect([refused.status, refused.body.error]).toEqual([401, 'session_revoked']);
+    // Its prekeys are gone, it is no recipient any more, the others are told.
+    expect(await stock(user.id, second.deviceId)).toBe(0);
+    const bundle = await t.api.get(`/keys/${user.username}`, { token: alice.first.token });
+    expect(bundle.body.devices.map((d: { device_id: number }) => d.device_id)).toEqual([1]);
+    expect(
+      (await t.api.get(`/identity/${user.username}`, { token: alice.first.token })).body.device_ids,
+    ).toEqual([1]);
+    expect(await streamKinds(user.id)).toEqual(['devices_changed', 'devices_changed']);
+    expect((await t.api.get('/devices', { token: first.token })).body.devices).toHaveLength(1);
+    // Removed once; its id is never reused.
+    expect((await t.api.delete(`/devices/${second.deviceId}`, { token: first.token })).status).toBe(404);
+    const third = await addDevice(t, user.id, id);
+    expect(third.deviceId).toBe(3);
+  });
+
+  it('attack: removing ANOTHER device needs a fresh second factor (403 reauth_required); removing oneself does not', async () => {
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    t.clock.advance(6 * 60_000);
+    const stale = await t.api.delete(`/devices/${second.deviceId}`, { token: first.token });
+    expect([stale.status, stale.body.error]).toEqual([403, 'reauth_required']);
+    expect((await t.api.get('/devices', { token: second.token })).status).toBe(200);
+    expect((await t.api.delete(`/devices/${second.deviceId}`, { token: second.token })).status).toBe(204);
+    expect((await t.api.get('/devices', { token: second.token })).status).toBe(401);
+  });
+
+  it("another account's device, an unknown one and malformed ids: 404 / 400", async () => {
+    const a = await account();
+    const b = await account();
+    await addDevice(t, b.user.id, b.id);
+    expect((await t.api.delete('/devices/2', { token: a.first.token })).status).toBe(404);
+    expect((await t.api.get('/devices', { token: b.first.token })).body.devices).toHaveLength(2);
+    for (const bad of ['0', 'x', '01', '2147483648', '-1', '1.0'])
+      expect((await t.api.delete(`/devices/${bad}`, { token: a.first.token })).status, bad).toBe(400);
+  });
+});
+
+describe('START OVER: a new identity key removes every other device, and only then tells contacts', () => {
+  it('without a fresh second factor nothing happens (403), with it the old devices are gone before key_change', async () => {
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    const carol = await makeUser(t, 'carol');
+    await t.api.post('/contacts', { username: carol.username }, { token: user.token });
+    const ws = await WsClient.connect(t.baseUrl, first.token);
+    const fresh = identityFor(user.username);
+
+    const stale = await newSession(t, user.id, { fresh: false });
+    const refused = await t.api.post('/keys', deviceUpload(fresh), { token: stale.token });
+    expect([refused.status, refused.body.error]).toEqual([403, 'reauth_required']);
+    expect(await streamKinds(carol.id)).toEqual([]);
+    expect((await t.api.get('/devices', { token: second.token })).body.devices).toHaveLength(2);
+
+    const newcomer = await newSession(t, user.id);
+    const res = await t.api.post('/keys', deviceUpload(fresh), { token: newcomer.token });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ identity_changed: true, device_created: true, device_id: 3 });
+    expect(await ws.closed()).toBe(4403);
+    for (const old of [first, second])
+      expect((await t.api.get('/devices', { token: old.token })).status).toBe(401);
+    const devices = await t.deps.pool.query(
+      'SELECT device_id, removed_reason FROM devices WHERE user_id = $1 ORDER BY device_id',
+      [user.id],
+    );
+    expect(devices.rows).toEqual([
+      { device_id: 1, removed_reason: 'start_over' },
+      { device_id: 2, removed_reason: 'start_over' },
+      { device_id: 3, removed_reason: null },
+    ]);
+    const oldKeys = await t.deps.pool.query(
+      `SELECT (SELECT count(*)::int FROM signed_prekeys WHERE user_id = $1 AND device_id < 3)
+            + (SELECT count(*)::int FROM one_time_prekeys WHERE user_id = $1 AND device_id < 3) AS n`,
+      [user.id],
+    );
+    expect(oldKeys.rows[0].n).toBe(0);
+    expect(await streamKinds(carol.id)).toEqual(['key_change']);
+    // Bundles now come from the new device only, under the new identity.
+    const alice = await account('alice');
+    const b = await t.api.get(`/keys/${user.username}`, { token: alice.first.token });
+    expect(b.body.identity_key).toBe(fresh.identity_key);
+    expect(b.body.devices.map((d: { device_id: number }) => d.device_id)).toEqual([3]);
+    // The old device logging in again cannot resume.
+    const back = await newSession(t, user.id);
+    const resume = await t.api.post(
+      '/keys',
+      { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: 1 },
+      { token: back.token },
+    );
+    expect(resume.status).toBe(409);
+  });
+});
+
+describe('sessions carry their device', () => {
+  it('a refresh keeps the device; the sessions of other accounts cannot bind to it', async () => {
+    const { user } = await account();
+    const r = await t.deps.pool.query('SELECT device_id FROM sessions WHERE id = $1', [user.sessionId]);
+    expect(r.rows[0].device_id).toBe(1);
+    const intruder: DataUser = await makeUser(t);
+    await expect(
+      t.deps.pool.query('UPDATE sessions SET device_id = 1 WHERE id = $1', [intruder.sessionId]),
+    ).rejects.toMatchObject({ code: '23503' });
+    expect(randomUUID()).toBeTruthy();
+  });
+});
+
+export type { TestIdentity };
