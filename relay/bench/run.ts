@@ -284,8 +284,10 @@ async function endToEnd(
           ids = r.id === undefined ? [] : [r.id];
         }
         if (status === 201) for (const id of ids) acked.add(id);
-        if (measure && status === 201) sends++;
-        if (measure) status === 201 ? (sent += ids.length) : failed++;
+        if (measure && status === 201) {
+          sends++;
+          sent += ids.length;
+        } else if (measure) failed++;
       }
     };
     await Promise.all(senders.flatMap((s, w) => Array.from({ length: inFlight }, () => loop(s, w))));
