@@ -383,6 +383,31 @@ describe('photos uploaded once', () => {
     expect(await photoFiles(id)).toBeUndefined();
   });
 
+  it('a device-less session (a stolen login) can neither upload nor download a photo: 409 device_required', async () => {
+    const p = await twoByTwo();
+    const up = await t.api.post(`/send_photo?to=${p.bob.username}`, undefined, {
+      token: p.alice.token,
+      raw: randomBytes(100),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    const bare = await newSession(t, p.bob.id);
+    const answers = [
+      await t.api.get(`/get_photo/${up.body.id}`, { token: bare.token }),
+      await t.api.post(`/send_photo?to=${p.alice.username}`, undefined, {
+        token: bare.token,
+        raw: randomBytes(100),
+        headers: { 'content-type': 'application/octet-stream' },
+      }),
+      await t.api.post(`/uploads?to=${p.alice.username}`, undefined, {
+        token: bare.token,
+        headers: { 'tus-resumable': '1.0.0', 'upload-length': '100' },
+      }),
+      await t.api.post('/ack', { photo_ids: [up.body.id] }, { token: bare.token }),
+    ];
+    expect(answers.map((r) => [r.status, r.body.error])).toEqual(Array(4).fill([409, 'device_required']));
+    expect(await photoFiles(up.body.id)).toBeDefined();
+  });
+
   it('a resumable upload (tus) has the same readers as POST /send_photo', async () => {
     const p = await twoByTwo();
     const bytes = randomBytes(500);
