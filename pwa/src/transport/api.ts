@@ -280,10 +280,14 @@ export class RelayApi {
   }
 
   async bundle(username: string): Promise<Bundle> {
-    const w = await this.http.request<BundleWire>('GET', `/keys/${encodeURIComponent(username)}`);
+    const all = await this.http.request<BundleWire>('GET', `/keys/${encodeURIComponent(username)}`);
+    // The relay returns one bundle per device (spec/openapi.yaml GET /keys/{username}); until
+    // sessions are per device here, the first device's bundle is used.
+    const w = all.devices[0];
+    if (!w) throw new Error('bundle without a device');
     const out: Bundle = {
-      username: w.username,
-      identityKey: unb64(w.identity_key, 'identity_key'),
+      username: all.username,
+      identityKey: unb64(all.identity_key, 'identity_key'),
       signedPreKey: signedIn(w.signed_prekey, 'signed_prekey'),
       pqPreKey: { kind: w.pq_prekey.kind, ...signedIn(w.pq_prekey, 'pq_prekey') },
     };
@@ -304,8 +308,9 @@ export class RelayApi {
     return {
       username: w.username,
       identityKey: unb64(w.identity_key, 'identity_key'),
-      signedPreKeyId: w.signed_prekey_id,
-      pqPreKeyId: w.pq_prekey_id,
+      // Per device now (spec/openapi.yaml GET /identity/{username}): the first device's ids.
+      signedPreKeyId: w.devices[0]?.signed_prekey_id ?? 0,
+      pqPreKeyId: w.devices[0]?.pq_prekey_id ?? 0,
     };
   }
 

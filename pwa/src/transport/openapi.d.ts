@@ -357,7 +357,7 @@ export interface paths {
      *       provisioning addresses deleted), then contacts get `key_change`.
      *     Without the identity key a device-less session can upload nothing: 409
      *     `device_required`. A session bound to a device uploads that device's prekeys; a
-     *     `device_id` other than its own → 400 `invalid_request`; `device` renames it.
+     *     `device_id` other than its own → 409 `device_mismatch`; `device` renames it.
      *
      *     **Identity key.** `identity_key` must come with `identity_proof`, the identity key's
      *     Ed25519 signature over `"SecureDrop_IdentityOwnership_v2" ‖ bytes16(username) ‖ IK`
@@ -988,6 +988,9 @@ export interface paths {
      *     - `{"type":"identity_replaced","seq","created_at"}` — this account's identity key was
      *       replaced from ANOTHER session (POST /keys); never sent to the session that did it. If
      *       the user did not do it: log out everywhere and re-enrol the authenticator.
+     *     - `{"type":"devices_changed","seq","created_at"}` — this account gained (POST /keys link)
+     *       or lost (DELETE /devices/{id}) a device; re-read GET /devices. Not sent to the session
+     *       that made the change.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
@@ -1108,8 +1111,9 @@ export interface components {
     /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
     DeviceId: number;
     /**
-     * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable (no control
-     *     characters, line separators or bidirectional overrides), no leading or trailing space.
+     * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable: no control
+     *     characters, line or paragraph separators, bidirectional overrides or isolates, BOM, and
+     *     no lone surrogate (400 `invalid_request`).
      */
     DeviceName: string;
     /** @enum {string} */
@@ -2196,6 +2200,7 @@ export interface operations {
        *     than the stored one, or the same id with other bytes), `prekey_limit` (a stock cap
        *     would be exceeded; `stored` says how many are held), `duplicate_key_id`,
        *     `device_required` (a device-less session uploading prekeys without the identity key),
+       *     `device_mismatch` (a `device_id` other than this session's device),
        *     `device_removed` (RESUME of a removed device), `device_limit` (DEVICE_LIMIT active
        *     devices already; `limit` says how many).
        */
@@ -2215,7 +2220,10 @@ export interface operations {
   fetchBundle: {
     parameters: {
       query?: {
-        /** @description Comma-separated distinct device ids (at most 16); others are not returned. */
+        /**
+         * @description Comma-separated device ids (at most 16): only these devices are returned (a repeated
+         *     id counts once; an id of no active device matches nothing).
+         */
         device_ids?: string;
       };
       header?: never;
@@ -2309,7 +2317,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        device_id: string;
+        device_id: components['schemas']['DeviceId'];
       };
       cookie?: never;
     };

@@ -213,3 +213,22 @@ export async function listDevices(
     current: d.device_id === currentDevice,
   }));
 }
+
+/**
+ * The devices of `userId` a sender must reach (spec/protocol.md §16): the active ones with a
+ * complete bundle, ascending — exactly the `device_ids` of GET /identity/{username} and the
+ * devices GET /keys/{username} returns, so a send checked against this list can always be made
+ * complete by fetching bundles.
+ */
+export async function publishedDeviceIds(db: Queryable, userId: string): Promise<number[]> {
+  const r = await db.query<{ device_id: number }>(
+    `SELECT d.device_id FROM devices d
+       JOIN identity_keys i ON i.user_id = d.user_id
+       JOIN signed_prekeys s ON s.user_id = d.user_id AND s.device_id = d.device_id AND s.kind = 'x25519'
+       JOIN signed_prekeys q ON q.user_id = d.user_id AND q.device_id = d.device_id AND q.kind = 'mlkem768'
+      WHERE d.user_id = $1 AND d.removed_at IS NULL
+      ORDER BY d.device_id`,
+    [userId],
+  );
+  return r.rows.map((x) => x.device_id);
+}

@@ -3,15 +3,19 @@ import { z } from 'zod';
 import { DEVICE_KINDS, MAX_DEVICE_ID, MAX_DEVICE_NAME_CHARS } from './limits.js';
 
 // Printable: no control characters (C0, DEL, C1), no line or paragraph separators, no bidi
-// overrides or isolates that could make a name display as another (Trojan Source, CVE-2021-42574).
-const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
+// overrides or isolates that could make a name display as another (Trojan Source,
+// CVE-2021-42574), no BOM: the `pattern` of spec/openapi.yaml DeviceName, so the schema says
+// what is accepted. And no lone surrogate (not storable as UTF-8; JSON Schema patterns, compiled
+// by tools in languages whose strings cannot hold one, cannot say it).
+export const DEVICE_NAME_PATTERN =
+  '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069\\ufeff]+$';
+const PRINTABLE = new RegExp(DEVICE_NAME_PATTERN, 'u');
 
 export const deviceName = z
   .string()
   .min(1, 'must not be empty')
   .refine((s) => [...s].length <= MAX_DEVICE_NAME_CHARS, `at most ${MAX_DEVICE_NAME_CHARS} characters`)
-  .refine((s) => !UNPRINTABLE.test(s), 'must be printable text')
-  .refine((s) => s.trim() === s, 'no leading or trailing spaces')
+  .refine((s) => PRINTABLE.test(s), 'must be printable text')
   .refine((s) => !/\p{Cs}/u.test(s), 'must be well-formed Unicode');
 
 export const deviceKind = z.enum(DEVICE_KINDS);
