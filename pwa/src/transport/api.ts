@@ -113,11 +113,16 @@ const signedIn = (k: { key_id: number; public_key: string; signature: string }, 
   signature: unb64(k.signature, `${field}.signature`),
 });
 
-/** POST /send_message's body; a send frame on the socket carries the same (transport/ws.ts). */
+/**
+ * POST /send_message's body; a send frame on the socket carries the same (transport/ws.ts). One
+ * copy for the recipient's first device and no sync copies: what a single-device account sends
+ * (spec/openapi.yaml SendRequest); the per-device fan-out is the messenger's (protocol §16).
+ */
 export const sendMessageBody = (to: string, clientId: string, body: Uint8Array): SendMessageBodyWire => ({
   to,
   client_id: clientId,
-  body: b64(body),
+  messages: [{ device_id: 1, body: b64(body) }],
+  own: [],
 });
 
 /** POST /ack's body (empty lists left out); an ack frame on the socket carries the same. */

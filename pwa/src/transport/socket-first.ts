@@ -46,7 +46,12 @@ export class SocketFirst {
     if (!isObject(answer) || typeof answer.id !== 'number' || typeof answer.created_at !== 'string')
       throw new ApiError(0, 'bad_response', 'send answer has no message id');
     this.o.onPath?.('send', 'socket');
-    return { id: answer.id, created_at: answer.created_at, duplicate: answer.duplicate === true };
+    return {
+      id: answer.id,
+      created_at: answer.created_at,
+      duplicate: answer.duplicate === true,
+      copies: Array.isArray(answer.copies) ? (answer.copies as SendMessageResultWire['copies']) : [],
+    };
   }
 
   async ack(
