@@ -49,10 +49,11 @@ export function LoginConflictDialog() {
   );
 
   if (conflict.localHistory) {
+    const title = conflict.unlinked ? t('link.unlinkedTitle') : t('loginConflict.title');
     return (
-      <Modal label={t('loginConflict.title')} onClose={() => void answer('cancel')}>
-        <h2>{t('loginConflict.title')}</h2>
-        <p>{t('loginConflict.explain')}</p>
+      <Modal label={title} onClose={() => void answer('cancel')}>
+        <h2>{title}</h2>
+        <p>{conflict.unlinked ? t('link.unlinkedExplain') : t('loginConflict.explain')}</p>
         <p>{t('link.choiceHistory')}</p>
         {alert}
         <div className="actions">{link}</div>
