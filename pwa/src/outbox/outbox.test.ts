@@ -8,7 +8,14 @@
 import { describe, expect, it } from 'vitest';
 import type { AppErrorCode } from '../state/types.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import { freshName, type RelayUser, registerNamed, registerOnRelay, toDevice1 } from '../test/relay.ts';
+import {
+  freshName,
+  type RelayUser,
+  registerNamed,
+  registerWithDevice,
+  toDevice1,
+  withDevice,
+} from '../test/relay.ts';
 import { RelayApi } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
 import { Outbox } from './outbox.ts';
@@ -49,8 +56,8 @@ function relay(sender: RelayUser) {
 async function setup() {
   const name = `outbox-${crypto.randomUUID()}`;
   const storage = await openIdbStorage(name);
-  const sender = await registerOnRelay('obx');
-  const bob = await registerOnRelay('bob');
+  const sender = await registerWithDevice('obx');
+  const bob = await registerWithDevice('bob');
   const r = relay(sender);
   const changes: StoredMessage[] = [];
   let encryptions = 0;
@@ -152,7 +159,7 @@ describe('Outbox', () => {
       error: 'not_found',
     });
     // The name exists from now on, so a2 WOULD be accepted if the outbox sent it.
-    const alice = await registerNamed(aliceName);
+    const alice = await withDevice(await registerNamed(aliceName));
     await enqueue('a2', aliceName, 3);
     await outbox.flush();
     expect(await mailbox(alice)).not.toContain('a2'); // waits behind the failed a1

@@ -11,6 +11,7 @@
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
+import { resumeDevice } from '../secure/account-keys.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -460,8 +461,10 @@ describe('createApp over the real relay', () => {
     await sentBy(bob, 'after the block');
     await sentBy(carol, 'control');
     // The relay accepted bob's and dropped it at send time; carol's (not blocked) waits.
+    // Read as Alice's device (a mailbox is per device, spec §16): a login RESUMED on it.
     const reader = new RelayApi({ baseUrl: relayUrl() });
     await reader.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await resumeDevice(await openIdbStorage(`app-${alice.ns}:${alice.username}`), reader);
     const waiting = (await reader.messages(0)).messages.map((m) => m.sender);
     expect(waiting).toContain(carol.username);
     expect(waiting).not.toContain(bob.username);

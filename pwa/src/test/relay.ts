@@ -70,7 +70,11 @@ export async function signInAgain(user: RelayUser, codeIndex = 0): Promise<Relay
  * device): registered, its keys created in a throwaway store and uploaded — its device 1.
  */
 export async function registerWithDevice(prefix: string): Promise<RelayUser> {
-  const user = await registerOnRelay(prefix);
+  return withDevice(await registerOnRelay(prefix));
+}
+
+/** Sets up `user`'s first device on its session (keys in a throwaway store, uploaded). */
+export async function withDevice(user: RelayUser): Promise<RelayUser> {
   const storage = await openIdbStorage(`device-${user.username}-${crypto.randomUUID()}`);
   await publishAccountKeys(storage, user.username, user.api);
   return user;
