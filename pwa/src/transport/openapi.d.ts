@@ -985,6 +985,9 @@ export interface paths {
      *     - `{"type":"identity_replaced","seq","created_at"}` — this account's identity key was
      *       replaced from ANOTHER session (POST /keys); never sent to the session that did it. If
      *       the user did not do it: log out everywhere and re-enrol the authenticator.
+     *     - `{"type":"devices_changed","seq","created_at"}` — this account gained (POST /keys link)
+     *       or lost (DELETE /devices/{id}) a device; re-read GET /devices. Not sent to the session
+     *       that made the change.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
