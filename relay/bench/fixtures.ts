@@ -12,16 +12,23 @@ import type { AppDeps } from '../src/deps.js';
 export interface BenchUser {
   id: string;
   username: string;
+  /** The session and token of device 1. */
   sessionId: string;
   token: string;
+  /** Tokens of devices 2 … `devices` (linked devices, one session each), when asked for. */
+  linked: { deviceId: number; token: string }[];
 }
 
-/** `n` active users, each with one session and a signed access token. */
+/**
+ * `n` active users, each with device 1 and one session bound to it and a signed access token;
+ * with `devices` > 1 also linked devices 2 … `devices`, one session each.
+ */
 export async function makeUsers(
   pool: pg.Pool,
   config: Config,
   prefix: string,
   n: number,
+  devices = 1,
 ): Promise<BenchUser[]> {
   const users: BenchUser[] = [];
   const signer = { config, clock: systemClock } as unknown as AppDeps;
@@ -49,7 +56,23 @@ export async function makeUsers(
     );
     for (const u of batch) {
       const { token } = await signAccessToken(signer, { userId: u.id, sessionId: u.sid });
-      users.push({ id: u.id, username: u.username, sessionId: u.sid, token });
+      const linked: BenchUser['linked'] = [];
+      for (let d = 2; d <= devices; d++) {
+        const sid = randomUUID();
+        await pool.query(
+          `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, $2, 'Bench device', 'other')`,
+          [u.id, d],
+        );
+        await pool.query(
+          `INSERT INTO sessions (id, user_id, expires_at, device_id) VALUES ($1, $2, now() + interval '1 day', $3)`,
+          [sid, u.id, d],
+        );
+        linked.push({
+          deviceId: d,
+          token: (await signAccessToken(signer, { userId: u.id, sessionId: sid })).token,
+        });
+      }
+      users.push({ id: u.id, username: u.username, sessionId: u.sid, token, linked });
     }
   }
   return users;

@@ -853,6 +853,9 @@ export interface paths {
      *     against the send rate, and is deleted with its bytes PHOTO_UPLOAD_EXPIRY_SECONDS
      *     (default 86400) after its creation. Upload ids are random UUIDs; an upload is visible to
      *     its uploader only (anyone else gets the 404 of an id that does not exist).
+     *     Linked devices: needs a device session (409 `device_required`); the completed photo is
+     *     read and acknowledged per device exactly as with `POST /send_photo` (its readers are the
+     *     devices active when the last byte arrives).
      */
     post: operations['createUpload'];
     delete?: never;
@@ -2754,15 +2757,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
     };
   };
   ack: {
@@ -2808,15 +2803,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
     };
@@ -2919,7 +2906,7 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `photo_quota`. */
+      /** @description `photo_quota`, `device_required`. */
       409: {
         headers: {
           [name: string]: unknown;
@@ -3108,15 +3095,7 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
     };
   };
   websocket: {

@@ -22,28 +22,56 @@ export interface DataUser {
 
 let counter = 0;
 
-/** An active user with device 1 and one live session bound to it, and its access token. */
-export async function makeUser(t: TestApp, prefix = 'user'): Promise<DataUser> {
+/**
+ * An active user with one live session and its access token. The session is device-less, as
+ * right after a login (spec/protocol.md §16), unless `device`: then the account has device 1 and
+ * the session is bound to it, as after POST /keys (makeDeviceUser).
+ */
+export async function makeUser(
+  t: TestApp,
+  prefix = 'user',
+  opts: { device?: boolean } = {},
+): Promise<DataUser> {
   const id = randomUUID();
   const username = `${prefix}${++counter}_${randomBytes(3).toString('hex')}`;
   await t.deps.pool.query(
     `INSERT INTO users (id, username, totp_secret, status, confirmed_at, next_device_id)
-     VALUES ($1, $2, '\\x00', 'active', now(), 2)`,
-    [id, username],
+     VALUES ($1, $2, '\\x00', 'active', now(), $3)`,
+    [id, username, opts.device ? 2 : 1],
   );
+  if (opts.device)
+    await t.deps.pool.query(
+      `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 1, 'Test device 1', 'other')`,
+      [id],
+    );
+  const session = await newSession(t, id, { deviceId: opts.device ? 1 : null });
+  return { id, username, ...session, deviceId: opts.device ? 1 : 0 };
+}
+
+/** A user whose account has device 1 and whose session is bound to it: may send and read mail. */
+export const makeDeviceUser = (t: TestApp, prefix = 'user') => makeUser(t, prefix, { device: true });
+
+/**
+ * For a user made through the real auth flow (registration, login): its account gets device 1
+ * (if it has none) and every live device-less session of it is bound to it, as POST /keys does
+ * for a first device — for tests of sockets and mail that are not about keys.
+ */
+export async function bindSessionsToDevice(t: TestApp, username: string): Promise<void> {
   await t.deps.pool.query(
-    `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 1, 'Test device 1', 'other')`,
-    [id],
+    `WITH u AS (SELECT id FROM users WHERE username = $1),
+          d AS (INSERT INTO devices (user_id, device_id, name, kind)
+                SELECT id, 1, 'Test device 1', 'other' FROM u ON CONFLICT DO NOTHING)
+     UPDATE sessions s SET device_id = 1 FROM u
+      WHERE s.user_id = u.id AND s.device_id IS NULL AND s.revoked_at IS NULL`,
+    [username],
   );
-  const session = await newSession(t, id);
-  return { id, username, ...session, deviceId: 1 };
 }
 
 /**
- * Another linked device of `user`'s account (as POST /keys makes one) with a live session bound
- * to it: the same account seen from that device.
+ * Another linked device of `user`'s account (made directly in the database, as POST /keys
+ * links one) with a live session bound to it: the same account seen from that device.
  */
-export async function addDevice(t: TestApp, user: DataUser): Promise<DataUser> {
+export async function linkDevice(t: TestApp, user: DataUser): Promise<DataUser> {
   const r = await t.deps.pool.query<{ device_id: number }>(
     `WITH n AS (UPDATE users SET next_device_id = next_device_id + 1 WHERE id = $1 RETURNING next_device_id - 1 AS d)
      INSERT INTO devices (user_id, device_id, name, kind) SELECT $1, n.d, 'Test device ' || n.d, 'other' FROM n
@@ -57,8 +85,8 @@ export async function addDevice(t: TestApp, user: DataUser): Promise<DataUser> {
 
 /**
  * Another live session of `userId`, as a login makes it: freshly authenticated now
- * (`fresh: false` for one that has not proved the second factor recently), bound to device
- * `deviceId` (default 1; null: a device-less session, before POST /keys).
+ * (`fresh: false` for one that has not proved the second factor recently), device-less unless
+ * bound to device `deviceId` of the account.
  */
 export async function newSession(
   t: TestApp,
@@ -67,19 +95,16 @@ export async function newSession(
 ): Promise<{ sessionId: string; token: string }> {
   const sessionId = randomUUID();
   const now = new Date(t.clock.now());
-  const deviceId = opts.deviceId === undefined ? 1 : opts.deviceId;
   await t.deps.pool.query(
     `INSERT INTO sessions (id, user_id, created_at, expires_at, reauthenticated_at, device_id)
-     SELECT $1, $2, $3, $4, $5, d.device_id
-       FROM (SELECT $6::int AS device_id) w
-       LEFT JOIN devices d ON d.user_id = $2 AND d.device_id = w.device_id`,
+     VALUES ($1, $2, $3, $4, $5, $6)`,
     [
       sessionId,
       userId,
       now,
       new Date(t.clock.now() + 86_400_000),
       opts.fresh === false ? null : now,
-      deviceId,
+      opts.deviceId ?? null,
     ],
   );
   const { token } = await signAccessToken(t.deps, { userId, sessionId });
@@ -129,7 +154,12 @@ export async function fanOut(
 ): Promise<ReturnType<typeof sendBody>> {
   const r = await t.deps.pool.query<{ id: string }>('SELECT id FROM users WHERE username = $1', [to]);
   const devices = r.rows[0] ? await activeDevices(t, r.rows[0].id) : [1];
-  const own = (await activeDevices(t, from.id)).filter((d) => d !== from.deviceId);
+  // The sending device as the relay sees it (POST /keys may have bound the session since).
+  const s = await t.deps.pool.query<{ device_id: number | null }>(
+    'SELECT device_id FROM sessions WHERE id = $1',
+    [from.sessionId],
+  );
+  const own = (await activeDevices(t, from.id)).filter((d) => d !== s.rows[0]?.device_id);
   return sendBody(to, { ...opts, devices, own });
 }
 
