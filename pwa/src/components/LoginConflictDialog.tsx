@@ -44,7 +44,7 @@ export function LoginConflictDialog() {
   );
   const cancel = (
     <button type="button" className="button" disabled={busy} onClick={() => answer('cancel')}>
-      {t('loginConflict.cancel')}
+      {conflict.localHistory ? t('loginConflict.cancel') : t('common.cancel')}
     </button>
   );
 

@@ -906,8 +906,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const store = await openIdbStorage(storageName(session.username), {
         create: passphrase ? { passphrase, cost: kdfCost } : null,
       });
-      const { publishAccountKeys } = await cryptoLayers();
-      await publishAccountKeys(store, session.username, api);
+      const { publishAccountKeys, describeThisDevice } = await cryptoLayers();
+      // The account's first device, described as a linked one is (Settings → Linked devices).
+      await publishAccountKeys(store, session.username, api, undefined, describeThisDevice());
       await saveTokens(store, session.username, session.tokens);
       pending = null;
       await openSession(session.username, store);
