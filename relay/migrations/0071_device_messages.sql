@@ -71,8 +71,11 @@ DROP FUNCTION send_message_row(uuid, uuid, text, text, bytea, timestamptz, text,
 --      sends cannot deadlock on them), BEFORE the device lists are read: delete_device_mailbox
 --      (an unlink) takes its account's counter first too, so either this send sees the device
 --      removed, or the unlink sees this send's copy and deletes it;
---   6. the copies are exactly the active devices of the recipient and the sender's active
---      devices but the sending one (else stale_devices with both current lists);
+--   6. the copies are exactly the PUBLISHED devices of the recipient and the sender's published
+--      devices but the sending one (else stale_devices with both current lists): active, with
+--      a complete bundle (identity key and both signed prekeys) — the device_ids of GET
+--      /identity/{username} and the devices GET /keys/{username} returns (src/devices/store.ts
+--      publishedDeviceIds), so a client can always complete a send by fetching bundles;
 --   7. no target device holds p_cap unacknowledged copies (mailbox_full; O(1) in the usual case:
 --      a device's pending rows all have seqs between its oldest and the stream's head);
 --   8. insert: the first copy with ON CONFLICT DO NOTHING on messages_send (a concurrent send
@@ -139,7 +142,9 @@ BEGIN
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
     RETURN;
   END IF;
-  IF EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = p_sender AND m.client_id = p_client AND m.first_copy) THEN
+  -- Any copy (not only the first): copies left of a send half swept by retention are answered
+  -- as known (a duplicate or client_id_reused), never inserted beside.
+  IF EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = p_sender AND m.client_id = p_client) THEN
     RETURN QUERY SELECT 'known', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
     RETURN;
@@ -166,7 +171,13 @@ BEGIN
          coalesce(array_agg(d.device_id ORDER BY d.device_id)
                     FILTER (WHERE d.user_id = p_sender AND d.device_id <> v_dev), '{}')
     INTO v_cur_r, v_cur_o
-    FROM devices d WHERE d.user_id IN (v_rcpt, p_sender) AND d.removed_at IS NULL;
+    FROM devices d
+   WHERE d.user_id IN (v_rcpt, p_sender) AND d.removed_at IS NULL
+     AND EXISTS (SELECT 1 FROM identity_keys i WHERE i.user_id = d.user_id)
+     AND EXISTS (SELECT 1 FROM signed_prekeys k
+                  WHERE k.user_id = d.user_id AND k.device_id = d.device_id AND k.kind = 'x25519')
+     AND EXISTS (SELECT 1 FROM signed_prekeys k
+                  WHERE k.user_id = d.user_id AND k.device_id = d.device_id AND k.kind = 'mlkem768');
   IF v_cur_r IS DISTINCT FROM v_sent_r OR v_cur_o IS DISTINCT FROM v_sent_o THEN
     RETURN QUERY SELECT 'stale_devices', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, v_cur_r, v_cur_o;

@@ -133,6 +133,19 @@ describe('per-device mailboxes', () => {
     expect((await inbox(p.bob)).map((x) => x.id)).toEqual([b1id]);
   });
 
+  it('checks the copies against the PUBLISHED devices (complete bundle), the list GET /identity gives', async () => {
+    const p = await twoByTwo();
+    // A third device of bob without prekeys yet: no sender can seal for it, so none must.
+    await t.deps.pool.query(
+      `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 3, 'no bundle yet', 'other')`,
+      [p.bob.id],
+    );
+    const { m } = fanBody(p);
+    expect((await t.api.post('/send_message', m, { token: p.alice.token })).status).toBe(201);
+    const identity = await t.api.get(`/identity/${p.bob.username}`, { token: p.alice.token });
+    expect(identity.body.device_ids).toEqual([1, 2]);
+  });
+
   it('a device-less session has no mailbox: get_messages and ack are 409 device_required', async () => {
     const u = await makeDeviceUser(t);
     const bare = { ...u, ...(await newSession(t, u.id, { deviceId: null })) };

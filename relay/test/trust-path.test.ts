@@ -13,6 +13,7 @@ import {
   makeDeviceUser,
   makeUser,
   newSession,
+  publishKeys,
   sendBody,
   WsClient,
 } from './helpers/relay-data.js';
@@ -126,7 +127,9 @@ describe('the owner is told when the identity key is replaced', () => {
     });
 
     // A message sent after the change comes later in the same stream: once the replacing
-    // session has it, it has seen everything before it — and no identity_replaced.
+    // session has it, it has seen everything before it — and no identity_replaced. (The device
+    // publishes its prekeys first: senders seal for published devices only.)
+    await publishKeys(t, owner.id, 1);
     const sent = await t.api.post(
       '/send_message',
       sendBody(owner.username, { clientId: 'after-change', body: b64(40) }),

@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { vi } from 'vitest';
 import WebSocket from 'ws';
 import { signAccessToken } from '../../src/auth/access-token.js';
+import { publishedDeviceIds } from '../../src/devices/store.js';
 import type { TestApp } from './app.js';
 
 export const ORIGIN = 'http://localhost:8000';
@@ -30,7 +31,8 @@ let counter = 0;
 export async function makeUser(
   t: TestApp,
   prefix = 'user',
-  opts: { device?: boolean } = {},
+  /** device: device 1 with the session bound to it; keys (default true with device): published. */
+  opts: { device?: boolean; keys?: boolean } = {},
 ): Promise<DataUser> {
   const id = randomUUID();
   const username = `${prefix}${++counter}_${randomBytes(3).toString('hex')}`;
@@ -39,16 +41,35 @@ export async function makeUser(
      VALUES ($1, $2, '\\x00', 'active', now(), $3)`,
     [id, username, opts.device ? 2 : 1],
   );
-  if (opts.device)
+  if (opts.device) {
     await t.deps.pool.query(
       `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 1, 'Test device 1', 'other')`,
       [id],
     );
+    if (opts.keys !== false) await publishKeys(t, id, 1);
+  }
   const session = await newSession(t, id, { deviceId: opts.device ? 1 : null });
   return { id, username, ...session, deviceId: opts.device ? 1 : 0 };
 }
 
-/** A user whose account has device 1 and whose session is bound to it: may send and read mail. */
+/**
+ * Publishes device `deviceId` of `userId` as POST /keys would (an identity key for the account if
+ * it has none, both signed prekeys of the device; random bytes — the relay never looks inside),
+ * so senders must include it (src/devices/store.ts publishedDeviceIds).
+ */
+export async function publishKeys(t: TestApp, userId: string, deviceId: number): Promise<void> {
+  await t.deps.pool.query(
+    'INSERT INTO identity_keys (user_id, public_key) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING',
+    [userId, randomBytes(32)],
+  );
+  await t.deps.pool.query(
+    `INSERT INTO signed_prekeys (user_id, device_id, kind, key_id, public_key, signature)
+     VALUES ($1, $2, 'x25519', 1, $3, $4), ($1, $2, 'mlkem768', 1, $5, $4) ON CONFLICT DO NOTHING`,
+    [userId, deviceId, randomBytes(32), randomBytes(64), randomBytes(1184)],
+  );
+}
+
+/** A user whose account has device 1 (published) and whose session is bound to it: may send and read mail. */
 export const makeDeviceUser = (t: TestApp, prefix = 'user') => makeUser(t, prefix, { device: true });
 
 /**
@@ -57,14 +78,17 @@ export const makeDeviceUser = (t: TestApp, prefix = 'user') => makeUser(t, prefi
  * for a first device — for tests of sockets and mail that are not about keys.
  */
 export async function bindSessionsToDevice(t: TestApp, username: string): Promise<void> {
-  await t.deps.pool.query(
+  const r = await t.deps.pool.query<{ id: string; fresh: boolean }>(
     `WITH u AS (SELECT id FROM users WHERE username = $1),
           d AS (INSERT INTO devices (user_id, device_id, name, kind)
-                SELECT id, 1, 'Test device 1', 'other' FROM u ON CONFLICT DO NOTHING)
-     UPDATE sessions s SET device_id = 1 FROM u
-      WHERE s.user_id = u.id AND s.device_id IS NULL AND s.revoked_at IS NULL`,
+                SELECT id, 1, 'Test device 1', 'other' FROM u ON CONFLICT DO NOTHING RETURNING user_id),
+          s AS (UPDATE sessions s SET device_id = 1 FROM u
+                 WHERE s.user_id = u.id AND s.device_id IS NULL AND s.revoked_at IS NULL)
+     SELECT u.id, EXISTS (SELECT 1 FROM d) AS fresh FROM u`,
     [username],
   );
+  const row = r.rows[0];
+  if (row?.fresh) await publishKeys(t, row.id, 1);
 }
 
 /**
@@ -79,6 +103,7 @@ export async function linkDevice(t: TestApp, user: DataUser): Promise<DataUser> 
     [user.id],
   );
   const deviceId = r.rows[0]?.device_id as number;
+  await publishKeys(t, user.id, deviceId);
   const session = await newSession(t, user.id, { deviceId });
   return { ...user, ...session, deviceId };
 }
@@ -136,13 +161,9 @@ export function sendBody(
 export const b64 = (n: number, fill?: number) =>
   (fill === undefined ? randomBytes(n) : Buffer.alloc(n, fill)).toString('base64');
 
-/** The active device ids of `userId`'s account, ascending. */
+/** The published device ids of `userId`'s account (active, complete bundle), ascending. */
 export async function activeDevices(t: TestApp, userId: string): Promise<number[]> {
-  const r = await t.deps.pool.query<{ device_id: number }>(
-    'SELECT device_id FROM devices WHERE user_id = $1 AND removed_at IS NULL ORDER BY device_id',
-    [userId],
-  );
-  return r.rows.map((x) => x.device_id);
+  return publishedDeviceIds(t.deps.pool, userId);
 }
 
 /** A send body for the current device lists: every device of `to`, and `from`'s other devices. */
