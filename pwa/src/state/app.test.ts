@@ -220,7 +220,7 @@ describe('createApp over the real relay', () => {
     await until(() => other.connection.value === 'online', 'new device online');
   });
 
-  it('links a new device (spec §16): the code, the approval, contacts and history, no key change for Bob; a used or malformed code is refused; unlinked, it is signed out', async () => {
+  it('links a new device (spec §16): the code, the approval, contacts and history, no key change for Bob; a used or malformed code is refused; unlinked, it is signed out and told so at its next login', async () => {
     const alice = await registered('alk');
     const bob = await registered('alm');
     await alice.app.addContact(bob.username);
@@ -230,7 +230,8 @@ describe('createApp over the real relay', () => {
       () => bob.app.messagesFor(alice.username).value.some((m) => m.body.kind === 'text'),
       'bob has it',
     );
-    const phone = makeApp(crypto.randomUUID());
+    const phoneNs = crypto.randomUUID();
+    const phone = makeApp(phoneNs);
     await phone.login(alice.username, alice.recoveryCodes[0] ?? '');
     expect(phone.loginConflict.value).toEqual({ username: alice.username, localHistory: false });
     await phone.resolveLoginConflict('link');
@@ -264,6 +265,15 @@ describe('createApp over the real relay', () => {
     await alice.app.removeDevice(phoneId);
     expect(await alice.app.listDevices()).toHaveLength(1);
     await until(() => phone.auth.value.status === 'signed-out', 'the unlinked phone is signed out');
+    // Logging in again there: told it was unlinked, and asked (link again, or start over).
+    const again = makeApp(phoneNs);
+    await again.login(alice.username, alice.recoveryCodes[1] ?? '');
+    expect(again.loginConflict.value).toEqual({
+      username: alice.username,
+      localHistory: true,
+      unlinked: true,
+    });
+    expect(again.auth.value.status).not.toBe('signed-in');
   });
 
   /** A code of `secret` for the NEXT time step (the current one may already be spent). */
@@ -380,6 +390,9 @@ describe('createApp over the real relay', () => {
     const other = makeApp(crypto.randomUUID());
     await startOverOn(other, alice.username, alice.recoveryCodes[0] ?? '');
     await until(() => other.connection.value === 'online', 'other device online');
+    // Logged out there first: the start over below removes that device (its sessions end), and
+    // its app instance shares this window's localStorage — a real other device does not.
+    await other.logout();
     other.dispose();
 
     const before = Date.now();
