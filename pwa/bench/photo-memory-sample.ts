@@ -9,19 +9,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPhotoDecryptor, encryptPhoto } from '@secure-drop/crypto-core/photo';
 import { MAX_PHOTO_BYTES, type PhotoMetadata } from '@secure-drop/crypto-core/photo-metadata';
-import { expectedCiphertextBytes, openPhoto, type PhotoMessageKeys, sealPhoto } from '../src/photo/seal.ts';
+import { expectedCiphertextBytes, newPhotoKey, openPhoto, sealPhoto } from '../src/photo/seal.ts';
 
 /** The inputs of every sample, written once into `dir`: a 25,000,000-byte photo and its blob. */
 async function prepare(dir: string): Promise<void> {
-  const keys = {
-    messageKey: crypto.getRandomValues(new Uint8Array(32)),
-    header: crypto.getRandomValues(new Uint8Array(56)),
-  };
+  const key = newPhotoKey();
   const photo = new Uint8Array(MAX_PHOTO_BYTES);
   for (let i = 0; i < photo.length; i += 65_536) crypto.getRandomValues(photo.subarray(i, i + 65_536));
   photo.set([0xff, 0xd8, 0xff]); // a JPEG's signature, checked by the receiver (spec §10.5)
-  const sealed = await encryptPhoto(keys.messageKey, keys.header, photo);
-  writeFileSync(join(dir, 'keys.bin'), Buffer.concat([keys.messageKey, keys.header]));
+  const sealed = await encryptPhoto(key, photo);
+  writeFileSync(join(dir, 'keys.bin'), key);
   writeFileSync(join(dir, 'photo.bin'), photo);
   writeFileSync(join(dir, 'ciphertext.bin'), sealed.ciphertext);
   const meta = {
@@ -37,18 +34,14 @@ async function prepare(dir: string): Promise<void> {
  * one-shot openPhoto: the whole blob's length and digest first (the errors of a one-shot
  * receiver, spec §10.5), then 1 MiB pieces decrypted straight into the one output array.
  */
-async function openStreamed(
-  keys: PhotoMessageKeys,
-  meta: PhotoMetadata,
-  blob: Uint8Array,
-): Promise<Uint8Array> {
+async function openStreamed(key: Uint8Array, meta: PhotoMetadata, blob: Uint8Array): Promise<Uint8Array> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', blob as Uint8Array<ArrayBuffer>));
   if (
     blob.length !== expectedCiphertextBytes(meta) ||
     !digest.every((b, i) => b === meta.ciphertextSha256[i])
   )
     throw new Error('DIGEST_MISMATCH');
-  const dec = createPhotoDecryptor(keys.messageKey, keys.header, meta);
+  const dec = createPhotoDecryptor(key, meta);
   const photo = new Uint8Array(meta.byteLength);
   let filled = 0;
   const put = (part: Uint8Array) => {
@@ -68,9 +61,10 @@ const bytesOf = (file: string) => {
 
 async function sample(mode: string, dir: string): Promise<void> {
   const k = bytesOf(join(dir, 'keys.bin'));
-  const keys = { messageKey: k.slice(0, 32), header: k.slice(32, 88) };
+  const key = k.slice(0, 32);
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
   meta.ciphertextSha256 = Uint8Array.from(Buffer.from(meta.ciphertextSha256, 'hex'));
+  meta.photoKey = key;
   const input = bytesOf(join(dir, mode.startsWith('seal') ? 'photo.bin' : 'ciphertext.bin'));
   const photo = {
     bytes: input,
@@ -82,14 +76,14 @@ async function sample(mode: string, dir: string): Promise<void> {
   const t0 = performance.now();
   // The result is kept until the peak is read, as the caller keeps it (to upload or show).
   let kept: unknown = mode.endsWith('loaded') ? input : undefined;
-  if (mode === 'seal-one-shot') kept = await encryptPhoto(keys.messageKey, keys.header, input);
-  if (mode === 'seal-streamed') kept = await sealPhoto(keys, photo);
+  if (mode === 'seal-one-shot') kept = await encryptPhoto(key, input);
+  if (mode === 'seal-streamed') kept = await sealPhoto(key, photo);
   if (mode === 'seal-streamed-bytes') {
-    const sealed = await sealPhoto(keys, photo);
+    const sealed = await sealPhoto(key, photo);
     kept = [sealed, new Uint8Array(await sealed.ciphertext.arrayBuffer())];
   }
-  if (mode === 'open-one-shot') kept = await openPhoto(keys, meta, input);
-  if (mode === 'open-streamed') kept = await openStreamed(keys, meta, input);
+  if (mode === 'open-one-shot') kept = await openPhoto(meta, input);
+  if (mode === 'open-streamed') kept = await openStreamed(key, meta, input);
   const ms = performance.now() - t0;
   if (kept === undefined) throw new Error(`unknown mode ${mode}`);
   const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));

@@ -11,6 +11,7 @@
 import { generate } from 'otplib';
 import WebSocket from 'ws';
 import { startRelay } from '../e2e/relay.ts';
+import { uploadTestDevice } from '../src/test/device-keys.ts';
 import { RelayApi } from '../src/transport/api.ts';
 import { SocketFirst } from '../src/transport/socket-first.ts';
 import { RelaySocket, type SocketLike } from '../src/transport/ws.ts';
@@ -29,6 +30,7 @@ async function signUp(baseUrl: string, name: string): Promise<RelayApi> {
   const api = new RelayApi({ baseUrl });
   const start = await api.register(name);
   await api.confirmRegistration(start.username, await generate({ secret: start.secret }));
+  await uploadTestDevice(api, start.username);
   return api;
 }
 
@@ -66,8 +68,8 @@ async function main(): Promise<void> {
     });
     const body = crypto.getRandomValues(new Uint8Array(BODY_BYTES));
     const paths = {
-      socket: (id: string) => viaSocket.sendMessage(bobName, id, body),
-      http: (id: string) => alice.sendMessage(bobName, id, body),
+      socket: (id: string) => viaSocket.sendMessage(bobName, id, [{ deviceId: 1, body }]),
+      http: (id: string) => alice.sendMessage(bobName, id, [{ deviceId: 1, body }]),
     };
     const times: Record<keyof typeof paths, number[]> = { socket: [], http: [] };
     const cpu: Record<keyof typeof paths, number> = { socket: 0, http: 0 };

@@ -47,6 +47,7 @@ interface Side {
 }
 const sides: Record<'laptop' | 'phone' | 'bob', Side> = {} as never;
 let aliceSecret = '';
+let aliceRecovery: string[] = [];
 let bobSafety = '';
 /** Decrypted photo bytes as the receiving devices showed them (for the canary). */
 const photoBytes: Uint8Array[] = [];
@@ -118,8 +119,16 @@ describe('linked devices, end to end', () => {
   it('Alice and Bob talk; Alice’s laptop holds the history', async () => {
     const { page: laptop } = sides.laptop;
     const { page: bob } = sides.bob;
+    // Registered by hand to keep the recovery codes (the phone logs in again after the unlink).
     aliceSecret = await startRegistration(laptop, served.url, ALICE);
-    await finishRegistration(laptop, aliceSecret);
+    await laptop.getByLabel('2. Enter the code the app shows now').fill(await totp(aliceSecret));
+    await laptop.getByRole('button', { name: 'Create account' }).click();
+    const codes = laptop.getByRole('list', { name: 'Recovery codes' });
+    await codes.waitFor({ timeout: 60_000 });
+    aliceRecovery = (await codes.getByRole('listitem').allTextContents()).map((c) => c.trim());
+    await laptop.getByRole('checkbox', { name: 'I have saved my recovery codes' }).check();
+    await laptop.getByRole('button', { name: 'Continue' }).click();
+    await laptop.waitForURL(/\/chats$/);
     await finishRegistration(bob, await startRegistration(bob, served.url, BOB));
     await addContact(laptop, BOB);
     await addContact(bob, ALICE);
@@ -267,7 +276,8 @@ describe('linked devices, end to end', () => {
         .then(() => false),
     ]);
     if (asked) {
-      await code.fill(await totp(aliceSecret, 2));
+      // Minutes after the logins: the current step's code is a fresh one.
+      await code.fill(await totp(aliceSecret));
       await dialog.getByRole('button', { name: 'Remove device' }).click();
     }
     await laptop.getByText('Chrome on Android was removed.').waitFor({ timeout: 30_000 });
@@ -277,6 +287,18 @@ describe('linked devices, end to end', () => {
     // The phone's session ended: it is back at the login screen.
     await phone.reload();
     await phone.waitForURL(/\/login$/, { timeout: 60_000 });
+    // Logging in there again: told it was unlinked; linking again is offered first.
+    await phone.getByLabel('Username').fill(ALICE);
+    await phone.getByRole('button', { name: 'Lost your phone? Use a recovery code' }).click();
+    await phone.getByLabel('Recovery code').fill(aliceRecovery[0] ?? '');
+    await phone.getByRole('button', { name: 'Log in' }).click();
+    const unlinked = phone.getByRole('dialog', { name: 'This device was unlinked from your account' });
+    await unlinked.waitFor({ timeout: 60_000 });
+    await unlinked.getByRole('button', { name: 'Link to your other device' }).waitFor();
+    await fits(phone, 'unlinked device, phone');
+    await screenshot(phone, 'unlinked-phone');
+    await unlinked.getByRole('button', { name: 'Cancel, keep the history' }).click();
+    await unlinked.waitFor({ state: 'hidden' });
 
     await sendText(bob, ALICE, TEXTS.afterUnlink);
     await openChat(laptop, served.url, BOB);

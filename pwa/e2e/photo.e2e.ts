@@ -122,13 +122,10 @@ describe('photo pipeline in Chromium', () => {
   it('seals the stripped photo through crypto-core and opens it again', async () => {
     const ok = await inPage(async ({ fx, prep, seal }) => {
       const out = await prep.preparePhoto(new Blob([fx.jpegWithGps() as Uint8Array<ArrayBuffer>]));
-      const keys = {
-        messageKey: crypto.getRandomValues(new Uint8Array(32)),
-        header: crypto.getRandomValues(new Uint8Array(56)),
-      };
-      const sealed = await seal.sealPhoto(keys, out);
-      const meta = seal.readPhotoMetadata(seal.photoMetadataPlaintext(out, sealed, 'blob-1'));
-      const back = await seal.openPhoto(keys, meta, new Uint8Array(await sealed.ciphertext.arrayBuffer()));
+      const key = seal.newPhotoKey();
+      const sealed = await seal.sealPhoto(key, out);
+      const meta = seal.readPhotoMetadata(seal.photoMetadataPlaintext(out, sealed, 'blob-1', key));
+      const back = await seal.openPhoto(meta, new Uint8Array(await sealed.ciphertext.arrayBuffer()));
       return back.length === out.bytes.length && back.every((b, i) => b === out.bytes[i]);
     }, null);
     expect(ok).toBe(true);

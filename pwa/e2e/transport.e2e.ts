@@ -4,6 +4,7 @@
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { uploadTestDevice } from '../src/test/device-keys.ts';
 import { RelayApi } from '../src/transport/api.ts';
 import { ApiError } from '../src/transport/errors.ts';
 import { RelaySocket, type ServerFrame, type SocketLike } from '../src/transport/ws.ts';
@@ -32,6 +33,7 @@ async function account(name: string, onSessionEnded?: () => void) {
   expect(start.qrImageUrl.startsWith('data:image/png;base64,')).toBe(true);
   const session = await api.confirmRegistration(start.username, await generate({ secret: start.secret }));
   expect(session.recoveryCodes.length).toBeGreaterThan(0);
+  await uploadTestDevice(api, start.username);
   return { api, session, rotations };
 }
 
@@ -85,7 +87,9 @@ describe('transport against the relay', () => {
     socket.start();
     try {
       await expect.poll(() => socket.status, { timeout: 5000, interval: 50 }).toBe('online');
-      await alice.api.sendMessage(`tr_d_${run}`, `cid-${run}`, new Uint8Array([1, 2, 3]));
+      await alice.api.sendMessage(`tr_d_${run}`, `cid-${run}`, [
+        { deviceId: 1, body: new Uint8Array([1, 2, 3]) },
+      ]);
       await expect
         .poll(() => frames.some((f) => f.type === 'message'), { timeout: 5000, interval: 50 })
         .toBe(true);

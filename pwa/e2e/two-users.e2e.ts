@@ -303,7 +303,12 @@ describe('two users, end to end', () => {
     await inChat(page, 'after the key change ✅');
     await openChat(bob2, ALICE);
     await inChat(bob2, 'after the key change ✅');
-    await context.close();
+    // Starting over removed Bob's first device from the account (spec/protocol.md §16): its
+    // session ended. The new device is Bob's from here on.
+    await ctx.bob.page.goto(`${served.url}/chats`);
+    await ctx.bob.page.waitForURL(/\/login$/, { timeout: 30_000 });
+    await ctx.bob.context.close();
+    ctx.bob = { context, page: bob2 };
   });
 
   it('shows version and build hash in Settings → About, equal to what the verifier computes', async () => {

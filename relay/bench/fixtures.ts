@@ -12,16 +12,23 @@ import type { AppDeps } from '../src/deps.js';
 export interface BenchUser {
   id: string;
   username: string;
+  /** The session and token of device 1. */
   sessionId: string;
   token: string;
+  /** Tokens of devices 2 … `devices` (linked devices, one session each), when asked for. */
+  linked: { deviceId: number; token: string }[];
 }
 
-/** `n` active users, each with one session and a signed access token. */
+/**
+ * `n` active users, each with device 1 and one session bound to it and a signed access token;
+ * with `devices` > 1 also linked devices 2 … `devices`, one session each.
+ */
 export async function makeUsers(
   pool: pg.Pool,
   config: Config,
   prefix: string,
   n: number,
+  devices = 1,
 ): Promise<BenchUser[]> {
   const users: BenchUser[] = [];
   const signer = { config, clock: systemClock } as unknown as AppDeps;
@@ -36,11 +43,22 @@ export async function makeUsers(
        SELECT id, username, '\\x00', 'active', now() FROM unnest($1::uuid[], $2::text[]) AS t(id, username)`,
       [batch.map((u) => u.id), batch.map((u) => u.username)],
     );
-    // Device 1 of each account, and the session bound to it (migration 0070).
+    // Device 1 of each account, published (an identity key, both signed prekeys: random bytes,
+    // the relay never looks inside), and the session bound to it (migrations 0070, 0071).
     await pool.query(
       `INSERT INTO devices (user_id, device_id, name, kind)
        SELECT uid, 1, 'Bench device', 'other' FROM unnest($1::uuid[]) AS t(uid)`,
       [batch.map((u) => u.id)],
+    );
+    await pool.query(
+      `INSERT INTO identity_keys (user_id, public_key)
+       SELECT uid, uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) FROM unnest($1::uuid[]) AS t(uid)`,
+      [batch.map((u) => u.id)],
+    );
+    await publishBench(
+      pool,
+      batch.map((u) => u.id),
+      1,
     );
     await pool.query(
       `INSERT INTO sessions (id, user_id, expires_at, device_id)
@@ -49,10 +67,37 @@ export async function makeUsers(
     );
     for (const u of batch) {
       const { token } = await signAccessToken(signer, { userId: u.id, sessionId: u.sid });
-      users.push({ id: u.id, username: u.username, sessionId: u.sid, token });
+      const linked: BenchUser['linked'] = [];
+      for (let d = 2; d <= devices; d++) {
+        const sid = randomUUID();
+        await pool.query(
+          `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, $2, 'Bench device', 'other')`,
+          [u.id, d],
+        );
+        await publishBench(pool, [u.id], d);
+        await pool.query(
+          `INSERT INTO sessions (id, user_id, expires_at, device_id) VALUES ($1, $2, now() + interval '1 day', $3)`,
+          [sid, u.id, d],
+        );
+        linked.push({
+          deviceId: d,
+          token: (await signAccessToken(signer, { userId: u.id, sessionId: sid })).token,
+        });
+      }
+      users.push({ id: u.id, username: u.username, sessionId: u.sid, token, linked });
     }
   }
   return users;
+}
+
+/** Both signed prekeys of device `deviceId` of each user (random bytes). */
+async function publishBench(pool: pg.Pool, userIds: string[], deviceId: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO signed_prekeys (user_id, device_id, kind, key_id, public_key, signature)
+     SELECT uid, $2, k.kind, 1, uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), uuid_send(gen_random_uuid())
+       FROM unnest($1::uuid[]) AS t(uid), (VALUES ('x25519'), ('mlkem768')) AS k(kind)`,
+    [userIds, deviceId],
+  );
 }
 
 export interface RelayProcess {

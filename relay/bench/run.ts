@@ -11,9 +11,14 @@
 //  4. 2 and 4 relay processes, WebSocket path, each receiver on another process than its sender.
 //  5. Idle WebSockets: K authenticated sockets held open on a fresh relay process; memory per
 //     socket from the process RSS (slope between K/2 and K, so start-up allocations cancel).
+//  6. Linked devices: the WebSocket path of (2) with 2 devices per user against 1 — each send
+//     carries a copy per recipient device and a sync copy for the sender's other device
+//     (spec/openapi.yaml POST /send_message), every device's socket is connected, and every copy
+//     acknowledged to a sender is checked off at its device.
 // Loopback only; every phase is bounded in count and time. Settings (env): BENCH_CONCURRENCY
 // (10), BENCH_SECONDS (10), BENCH_BODY_BYTES (256), BENCH_WS_SOCKETS (10000; at most ~19,000
-// here: ulimit -n is 20,000 per process), BENCH_LOG_LEVEL (warn).
+// here: ulimit -n is 20,000 per process), BENCH_LOG_LEVEL (warn), BENCH_ONLY (`devices`: only
+// the ceiling and phase 6).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -34,6 +39,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BODY = Number(process.env.BENCH_BODY_BYTES ?? 256);
 const SOCKETS = Math.min(Number(process.env.BENCH_WS_SOCKETS ?? 10_000), 19_000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
+const ONLY = process.env.BENCH_ONLY;
 const ORIGIN = 'http://bench.local';
 
 const percentile = (sorted: number[], p: number) =>
@@ -160,7 +166,7 @@ function openSocket(baseUrl: string, token: string, onFrame?: (f: BenchFrame) =>
 interface BenchFrame {
   type: string;
   id?: number;
-  body?: string | { id?: number };
+  body?: string | { id?: number; copies?: { id: number }[] };
   status?: number;
 }
 
@@ -202,6 +208,8 @@ async function endToEnd(
   rate?: number,
   /** Sends each sender keeps in flight (WebSocket only; 1 = wait for each answer). */
   inFlight = 1,
+  /** Devices per user (phase 6): receivers' and senders' devices 2… are connected too. */
+  devices = 1,
 ) {
   const latencies: number[] = [];
   let received = 0;
@@ -212,9 +220,15 @@ async function endToEnd(
   let counting = false;
   const url = (i: number) => (relays[i % relays.length] as RelayProcess).baseUrl;
   const cpu = async () => (await Promise.all(relays.map((r) => r.cpuMs()))).reduce((x, y) => x + y, 0);
+  // Every device that gets copies: each receiver's devices, and the senders' other devices (sync).
+  const targets: { token: string; w: number }[] = [
+    ...receivers.map((r, w) => ({ token: r.token, w })),
+    ...receivers.flatMap((r, w) => r.linked.slice(0, devices - 1).map((d) => ({ token: d.token, w }))),
+    ...senders.flatMap((s, w) => s.linked.slice(0, devices - 1).map((d) => ({ token: d.token, w }))),
+  ];
   const sockets = await Promise.all(
-    receivers.map((r, w) =>
-      openSocket(url(relays.length > 1 ? w + 1 : w), r.token, (f) => {
+    targets.map(({ token, w }) =>
+      openSocket(url(relays.length > 1 ? w + 1 : w), token, (f) => {
         if (f.type !== 'message' || typeof f.body !== 'string' || f.id === undefined) return;
         if (seen.has(f.id)) duplicated++;
         seen.add(f.id);
@@ -232,6 +246,7 @@ async function endToEnd(
   const wsSenders = mode === 'ws' ? await Promise.all(senders.map((s, w) => wsSender(url(w), s.token))) : [];
   const filler = randomBytes(BODY);
   let sent = 0;
+  let sends = 0;
   let failed = 0;
   let n = 0;
   const run = async (seconds: number, measure: boolean) => {
@@ -248,25 +263,31 @@ async function endToEnd(
         }
         const body = Buffer.from(filler);
         body.writeDoubleBE(performance.now(), 0);
+        const b = body.toString('base64');
+        const deviceIds = Array.from({ length: devices }, (_, i) => i + 1);
         const message = {
           to,
           client_id: `m${++n}`,
-          messages: [{ device_id: 1, body: body.toString('base64') }],
-          own: [],
+          messages: deviceIds.map((device_id) => ({ device_id, body: b })),
+          own: deviceIds.slice(1).map((device_id) => ({ device_id, body: b })),
         };
         let status: number;
-        let id: number | undefined;
+        let ids: number[] = [];
         if (mode === 'ws') {
           const r = await (wsSenders[w] as Awaited<ReturnType<typeof wsSender>>).send(message);
           status = r.status ?? 0;
-          id = typeof r.body === 'object' ? r.body.id : undefined;
+          // Every copy's id: each is checked off at its device.
+          ids = typeof r.body === 'object' ? (r.body.copies ?? []).map((c) => c.id) : [];
         } else {
           const r = await post(agent, url(w), '/send_message', s.token, JSON.stringify(message));
           status = r.status;
-          id = r.id;
+          ids = r.id === undefined ? [] : [r.id];
         }
-        if (status === 201 && id !== undefined) acked.add(id);
-        if (measure) status === 201 ? sent++ : failed++;
+        if (status === 201) for (const id of ids) acked.add(id);
+        if (measure && status === 201) {
+          sends++;
+          sent += ids.length;
+        } else if (measure) failed++;
       }
     };
     await Promise.all(senders.flatMap((s, w) => Array.from({ length: inFlight }, () => loop(s, w))));
@@ -299,6 +320,8 @@ async function endToEnd(
     lost: lostNow(),
     duplicated,
     acceptedPerSecond: sent / ((sendEnd - started) / 1000),
+    /** Sends accepted per second (each carries one copy per target device). */
+    sendsPerSecond: sends / ((sendEnd - started) / 1000),
     deliveredPerSecond: received / elapsed,
     /** Relay CPU (all processes) per delivered message, ms. */
     cpuPerMessage: cpuMs / Math.max(1, received),
@@ -335,6 +358,38 @@ async function idleSockets(relay: Awaited<ReturnType<typeof startRelay>>, users:
     perSocketSlope: (rssFull - rssHalf) / (users.length - half),
     perSocketTotal: (rssFull - base) / users.length,
   };
+}
+
+type E2E = Awaited<ReturnType<typeof endToEnd>>;
+
+/**
+ * Phase 6: one relay, C senders over WebSocket send frames, users with 1 device against users
+ * with 2 (a copy per recipient device and a sync copy per other own device: 3 copies a send).
+ */
+async function linkedDevices(
+  pool: pg.Pool,
+  config: Config,
+  senders: BenchUser[],
+  receivers: BenchUser[],
+  line: (label: string, e: E2E) => void,
+  reset: () => Promise<unknown>,
+  withRelays: <T>(k: number, fn: (relays: RelayProcess[]) => Promise<T>) => Promise<T>,
+) {
+  await reset();
+  const one = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
+  line('6. linked devices: one relay, WebSocket, 1 device per user', one);
+  const senders2 = await makeUsers(pool, config, 'ds', C, 2);
+  const receivers2 = await makeUsers(pool, config, 'dr', C, 2);
+  await reset();
+  const two = await withRelays(1, (r) => endToEnd('ws', r, senders2, receivers2, undefined, 1, 2));
+  line('   2 devices per user (3 copies a send: 2 recipient devices + 1 sync copy)', two);
+  console.log(
+    `   sends/s: ${fmt(one.sendsPerSecond)} (1 device) → ${fmt(two.sendsPerSecond)} (2 devices) = ` +
+      `${fmt(two.sendsPerSecond / Math.max(1, one.sendsPerSecond), 2)}×; copies delivered/s ` +
+      `${fmt(one.deliveredPerSecond)} → ${fmt(two.deliveredPerSecond)} = ` +
+      `${fmt(two.deliveredPerSecond / Math.max(1, one.deliveredPerSecond), 2)}×; relay CPU per send ` +
+      `${fmt(one.cpuPerMessage, 3)} → ${fmt(two.cpuPerMessage * 3, 3)} ms`,
+  );
 }
 
 async function main() {
@@ -397,6 +452,12 @@ async function main() {
       }
     };
 
+    if (ONLY === 'devices') {
+      await linkedDevices(pool, config, senders, receivers, line, reset, withRelays);
+      await pool.end();
+      return;
+    }
+
     // 2. One relay process, C senders → C receivers on WebSocket: over HTTP, then over the socket.
     const http1 = await withRelays(1, (r) => endToEnd('http', r, senders, receivers));
     line(`2. one relay, ${C} senders over HTTP POST /send_message`, http1);
@@ -429,6 +490,10 @@ async function main() {
       const e = await withRelays(k, (r) => endToEnd('ws', r, senders, receivers));
       line(`4. ${k} relay processes, WebSocket, receivers on another process than their senders`, e);
     }
+    await reset();
+
+    // 6 (run before 5, which ends the pool): linked devices.
+    await linkedDevices(pool, config, senders, receivers, line, reset, withRelays);
     await reset();
 
     const idleUsers = await makeUsers(pool, config, 'w', SOCKETS);

@@ -68,11 +68,14 @@ DROP FUNCTION send_message_row(uuid, uuid, text, text, bytea, timestamptz, text,
 --   3. the recipient is an active account other than the sender (no_recipient / own_account);
 --   4. the client_id is new (else known: the caller compares the stored copies);
 --   5. the stream counters of the accounts that get copies are taken, in user id order (two
---      sends cannot deadlock on them), BEFORE the device lists are read: an unlink takes its
---      account's counter (its devices_changed item) before delete_device_mailbox, so either
---      this send sees the device removed, or the unlink sees this send's copy and deletes it;
---   6. the copies are exactly the active devices of the recipient and the sender's active
---      devices but the sending one (else stale_devices with both current lists);
+--      sends cannot deadlock on them), BEFORE the device lists are read: delete_device_mailbox
+--      (an unlink) takes its account's counter first too, so either this send sees the device
+--      removed, or the unlink sees this send's copy and deletes it;
+--   6. the copies are exactly the PUBLISHED devices of the recipient and the sender's published
+--      devices but the sending one (else stale_devices with both current lists): active, with
+--      a complete bundle (identity key and both signed prekeys) — the device_ids of GET
+--      /identity/{username} and the devices GET /keys/{username} returns (src/devices/store.ts
+--      publishedDeviceIds), so a client can always complete a send by fetching bundles;
 --   7. no target device holds p_cap unacknowledged copies (mailbox_full; O(1) in the usual case:
 --      a device's pending rows all have seqs between its oldest and the stream's head);
 --   8. insert: the first copy with ON CONFLICT DO NOTHING on messages_send (a concurrent send
@@ -103,14 +106,21 @@ DECLARE
   v_cur_r integer[];
   v_cur_o integer[];
   v_first integer;
+  v_live boolean;
+  v_name text;
+  v_sent_r integer[];
+  v_sent_o integer[];
 BEGIN
-  IF NOT session_is_live(p_session => p_session, p_user => p_sender, p_now => p_now) THEN
+  -- Few statements (each one is a trip through the executor): the session and its device in one.
+  SELECT session_is_live(p_session => p_session, p_user => p_sender, p_now => p_now),
+         (SELECT s.device_id FROM sessions s JOIN devices d ON d.user_id = s.user_id AND d.device_id = s.device_id
+           WHERE s.id = p_session AND d.removed_at IS NULL)
+    INTO v_live, v_dev;
+  IF NOT v_live THEN
     RETURN QUERY SELECT 'session_revoked', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
     RETURN;
   END IF;
-  SELECT s.device_id INTO v_dev FROM sessions s JOIN devices d ON d.user_id = s.user_id AND d.device_id = s.device_id
-   WHERE s.id = p_session AND d.removed_at IS NULL;
   IF v_dev IS NULL THEN
     RETURN QUERY SELECT 'device_required', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
@@ -122,8 +132,9 @@ BEGIN
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
     RETURN;
   END IF;
-  SELECT u.id, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = p_sender)
-    INTO v_rcpt, v_blocked
+  SELECT u.id, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = p_sender),
+         (SELECT su.username FROM users su WHERE su.id = p_sender)
+    INTO v_rcpt, v_blocked, v_name
     FROM users u WHERE u.username = p_to AND u.status = 'active';
   IF v_rcpt IS NULL OR v_rcpt = p_sender THEN
     RETURN QUERY SELECT CASE WHEN v_rcpt IS NULL THEN 'no_recipient' ELSE 'own_account' END,
@@ -131,14 +142,18 @@ BEGIN
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
     RETURN;
   END IF;
-  IF EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = p_sender AND m.client_id = p_client AND m.first_copy) THEN
+  -- Any copy (not only the first): copies left of a send half swept by retention are answered
+  -- as known (a duplicate or client_id_reused), never inserted beside.
+  IF EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = p_sender AND m.client_id = p_client) THEN
     RETURN QUERY SELECT 'known', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, NULL::int[], NULL::int[];
     RETURN;
   END IF;
 
-  SELECT count(*) FILTER (WHERE NOT x.o), count(*) FILTER (WHERE x.o), min(x.d) FILTER (WHERE NOT x.o)
-    INTO v_n_r, v_n_o, v_first
+  SELECT count(*) FILTER (WHERE NOT x.o), count(*) FILTER (WHERE x.o), min(x.d) FILTER (WHERE NOT x.o),
+         coalesce(array_agg(x.d ORDER BY x.d) FILTER (WHERE NOT x.o), '{}'),
+         coalesce(array_agg(x.d ORDER BY x.d) FILTER (WHERE x.o), '{}')
+    INTO v_n_r, v_n_o, v_first, v_sent_r, v_sent_o
     FROM unnest(p_device, p_own) x(d, o);
   -- 5. Counters in user id order (a blocked recipient's copies take no seq).
   IF v_blocked THEN
@@ -152,14 +167,18 @@ BEGIN
   END IF;
 
   -- 6. The device lists, read after the counters were taken.
-  SELECT coalesce(array_agg(d.device_id ORDER BY d.device_id), '{}') INTO v_cur_r
-    FROM devices d WHERE d.user_id = v_rcpt AND d.removed_at IS NULL;
-  SELECT coalesce(array_agg(d.device_id ORDER BY d.device_id), '{}') INTO v_cur_o
-    FROM devices d WHERE d.user_id = p_sender AND d.removed_at IS NULL AND d.device_id <> v_dev;
-  IF v_cur_r IS DISTINCT FROM (SELECT coalesce(array_agg(x.d ORDER BY x.d), '{}')
-                                 FROM unnest(p_device, p_own) x(d, o) WHERE NOT x.o)
-     OR v_cur_o IS DISTINCT FROM (SELECT coalesce(array_agg(x.d ORDER BY x.d), '{}')
-                                    FROM unnest(p_device, p_own) x(d, o) WHERE x.o) THEN
+  SELECT coalesce(array_agg(d.device_id ORDER BY d.device_id) FILTER (WHERE d.user_id = v_rcpt), '{}'),
+         coalesce(array_agg(d.device_id ORDER BY d.device_id)
+                    FILTER (WHERE d.user_id = p_sender AND d.device_id <> v_dev), '{}')
+    INTO v_cur_r, v_cur_o
+    FROM devices d
+   WHERE d.user_id IN (v_rcpt, p_sender) AND d.removed_at IS NULL
+     AND EXISTS (SELECT 1 FROM identity_keys i WHERE i.user_id = d.user_id)
+     AND EXISTS (SELECT 1 FROM signed_prekeys k
+                  WHERE k.user_id = d.user_id AND k.device_id = d.device_id AND k.kind = 'x25519')
+     AND EXISTS (SELECT 1 FROM signed_prekeys k
+                  WHERE k.user_id = d.user_id AND k.device_id = d.device_id AND k.kind = 'mlkem768');
+  IF v_cur_r IS DISTINCT FROM v_sent_r OR v_cur_o IS DISTINCT FROM v_sent_o THEN
     RETURN QUERY SELECT 'stale_devices', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, v_cur_r, v_cur_o;
     RETURN;
@@ -214,8 +233,7 @@ BEGIN
     )
     SELECT CASE WHEN EXISTS (SELECT 1 FROM f) THEN NULL ELSE 'known' END,
            c.d, c.o, CASE WHEN c.first THEN (SELECT f.id FROM f) ELSE r.id END,
-           CASE WHEN c.rcpt IS NOT NULL THEN c.s END, c.rcpt, p_now,
-           (SELECT su.username FROM users su WHERE su.id = p_sender), v_dev, NULL::int[], NULL::int[]
+           CASE WHEN c.rcpt IS NOT NULL THEN c.s END, c.rcpt, p_now, v_name, v_dev, NULL::int[], NULL::int[]
       FROM c LEFT JOIN r ON r.receiver_device_id = c.d AND r.own = c.o
      ORDER BY c.o, c.d;
 END
@@ -257,22 +275,27 @@ $$;
 
 -- A removed device's mailbox (spec/openapi.yaml DELETE /devices/{device_id}; migration 0070
 -- declared this hook, src/devices calls it in the removing transaction AFTER the device row is
--- marked removed and its account's stream counter was taken, see send_message_copies step 5):
--- its pending copies lose their ciphertext and become tombstones (no receipt; a retry of the
--- send is still a duplicate), and its photo acknowledgements are dropped; a photo no device is
--- left to acknowledge is deleted, with its file, by the periodic sweep (src/jobs/retention.ts).
--- Returns how many pending copies were deleted.
+-- marked removed): its pending copies lose their ciphertext and become tombstones (no receipt; a
+-- retry of the send is still a duplicate), and its photo acknowledgements are dropped; a photo no
+-- device is left to acknowledge is deleted, with its file, by the periodic sweep
+-- (src/jobs/retention.ts). Returns how many pending copies were deleted.
+-- First it takes the account's stream counter (a harmless gap in the seqs), in a statement of
+-- its own: a send that read the device as active holds that counter until it commits (see
+-- send_message_copies step 5), so the tombstoning statement after it, with a new snapshot, sees
+-- that send's copy; a send that comes later waits for this transaction and then reads the
+-- device as removed (409 stale_devices). No copy for a removed device is left behind.
 CREATE OR REPLACE FUNCTION delete_device_mailbox(p_user uuid, p_device integer) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-  WITH targets AS (
-    DELETE FROM photo_targets t WHERE t.user_id = p_user AND t.device_id = p_device
-  ),
-  gone AS (
-    UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = now()
-     WHERE receiver_id = p_user AND receiver_device_id = p_device
-    RETURNING 1
-  )
-  SELECT count(*) FROM gone
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_n bigint;
+BEGIN
+  PERFORM stream_take_seq(p_user => p_user);
+  DELETE FROM photo_targets t WHERE t.user_id = p_user AND t.device_id = p_device;
+  UPDATE messages SET message_encrypted = NULL, receiver_id = NULL, acked_at = now()
+   WHERE receiver_id = p_user AND receiver_device_id = p_device;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_n;
+END
 $$;
 
 -- Down Migration

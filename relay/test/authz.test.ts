@@ -9,7 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { identityFields, identityFor } from './helpers/identity.js';
-import { b64, type DataUser, makeUser, streamBarrier, WsClient } from './helpers/relay-data.js';
+import {
+  b64,
+  type DataUser,
+  makeDeviceUser,
+  makeUser,
+  sendBody,
+  streamBarrier,
+  WsClient,
+} from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -25,7 +33,12 @@ beforeAll(async () => {
   db = await freshDatabase();
   dataDir = mkdtempSync(join(tmpdir(), 'sd-relay-authz-'));
   t = await startTestApp({ databaseUrl: db.url, env: { DATA_DIR: dataDir, LOG_LEVEL: 'trace' } });
-  [alice, bob, carol] = [await makeUser(t, 'alice'), await makeUser(t, 'bob'), await makeUser(t, 'carol')];
+  // bob and carol are device sessions already; alice's session becomes device 1 by POST /keys.
+  [alice, bob, carol] = [
+    await makeUser(t, 'alice'),
+    await makeDeviceUser(t, 'bob'),
+    await makeDeviceUser(t, 'carol'),
+  ];
   secrets.push(alice.token, bob.token, carol.token);
   const identity = identityFor(alice.username);
   secrets.push(identity.identity_key, identity.identity_proof);
@@ -46,11 +59,7 @@ beforeAll(async () => {
   ] as const) {
     const body = b64(300);
     secrets.push(body);
-    const m = await t.api.post(
-      '/send_message',
-      { to: to.username, client_id: randomUUID(), body },
-      { token: from.token },
-    );
+    const m = await t.api.post('/send_message', sendBody(to.username, { body }), { token: from.token });
     messageIds.push(m.body.id);
     const blob = randomBytes(2000);
     secrets.push(blob.toString('base64').slice(0, 40), blob.toString('hex').slice(0, 40));
@@ -115,8 +124,9 @@ describe('a third user', () => {
   it('cannot read their contacts or key status (every listing is the caller’s own)', async () => {
     await t.api.post('/contacts', { username: bob.username }, { token: alice.token });
     expect((await t.api.get('/contacts', { token: carol.token })).body.contacts).toEqual([]);
+    // carol's own device is published (test keys): her status shows her key, never alice's.
     const status = await t.api.get('/keys', { token: carol.token });
-    expect(status.body.identity_key).toBeNull();
+    expect(secrets).not.toContain(status.body.identity_key);
   });
 });
 

@@ -13,12 +13,12 @@ import { deleteDeviceMailbox } from '../src/messages/store.js';
 import type { TestApp } from './helpers/app.js';
 import { type DataApp, startDataApp } from './helpers/data-app.js';
 import {
-  addDevice,
   b64,
   type DataUser,
   type Frame,
   fanOut,
-  makeUser,
+  linkDevice,
+  makeDeviceUser,
   newSession,
   sendBody,
   streamBarrier,
@@ -44,9 +44,9 @@ interface Pair {
 }
 /** Alice and Bob with two devices each. */
 async function twoByTwo(): Promise<Pair> {
-  const alice = await makeUser(t, 'alice');
-  const bob = await makeUser(t, 'bob');
-  return { alice, alice2: await addDevice(t, alice), bob, bob2: await addDevice(t, bob) };
+  const alice = await makeDeviceUser(t, 'alice');
+  const bob = await makeDeviceUser(t, 'bob');
+  return { alice, alice2: await linkDevice(t, alice), bob, bob2: await linkDevice(t, bob) };
 }
 
 /** A send from alice's device 1 with a distinct body per copy (recipient 1, 2; own 2). */
@@ -133,8 +133,21 @@ describe('per-device mailboxes', () => {
     expect((await inbox(p.bob)).map((x) => x.id)).toEqual([b1id]);
   });
 
+  it('checks the copies against the PUBLISHED devices (complete bundle), the list GET /identity gives', async () => {
+    const p = await twoByTwo();
+    // A third device of bob without prekeys yet: no sender can seal for it, so none must.
+    await t.deps.pool.query(
+      `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 3, 'no bundle yet', 'other')`,
+      [p.bob.id],
+    );
+    const { m } = fanBody(p);
+    expect((await t.api.post('/send_message', m, { token: p.alice.token })).status).toBe(201);
+    const identity = await t.api.get(`/identity/${p.bob.username}`, { token: p.alice.token });
+    expect(identity.body.device_ids).toEqual([1, 2]);
+  });
+
   it('a device-less session has no mailbox: get_messages and ack are 409 device_required', async () => {
-    const u = await makeUser(t);
+    const u = await makeDeviceUser(t);
     const bare = { ...u, ...(await newSession(t, u.id, { deviceId: null })) };
     for (const r of [
       await t.api.get('/get_messages', { token: bare.token }),
@@ -208,7 +221,7 @@ describe('per-device mailboxes', () => {
 describe('pushes per device over /ws', () => {
   it('pushes each copy only to the sockets of its device, and stream items to every socket of the account', async () => {
     const p = await twoByTwo();
-    const carol = await makeUser(t, 'carol');
+    const carol = await makeDeviceUser(t, 'carol');
     const connect = (u: DataUser) => WsClient.connect(t.baseUrl, u.token);
     const [wb1, wb2, wa1, wa2] = [
       await connect(p.bob),
@@ -254,7 +267,7 @@ describe('pushes per device over /ws', () => {
   });
 
   it('closes a device-less session’s socket with 4409', async () => {
-    const u = await makeUser(t);
+    const u = await makeDeviceUser(t);
     const bare = await newSession(t, u.id, { deviceId: null });
     const ws = await WsClient.open(t.baseUrl);
     ws.send({ type: 'auth', token: bare.token });
@@ -266,7 +279,7 @@ describe('pushes per device over /ws', () => {
 describe('group commit with fan-out rows', () => {
   it('keeps per-sender order on every device and lets a stale send in the batch fail alone', async () => {
     const p = await twoByTwo();
-    const carol = await makeUser(t, 'carol');
+    const carol = await makeDeviceUser(t, 'carol');
     const ws = await WsClient.connect(t.baseUrl, p.alice.token);
     // 30 sends written at once, alternating bob (two devices + a sync copy) and carol (one
     // device + a sync copy); send 11 names only one of bob's devices.
@@ -329,7 +342,7 @@ describe('photos uploaded once', () => {
 
   it('is readable by every device of the receiver and the sender’s other device, and deleted after the last of them acknowledged', async () => {
     const p = await twoByTwo();
-    const stranger = await makeUser(t);
+    const stranger = await makeDeviceUser(t);
     const bytes = randomBytes(3000);
     const up = await t.api.post(`/send_photo?to=${p.bob.username}`, undefined, {
       token: p.alice.token,
@@ -381,6 +394,31 @@ describe('photos uploaded once', () => {
     await deleteDeviceMailbox(t.deps.pool, p.bob.id, p.bob2.deviceId);
     expect((await sweepOnce(t.deps, new Date(t.clock.now()))).photos).toBeGreaterThanOrEqual(1);
     expect(await photoFiles(id)).toBeUndefined();
+  });
+
+  it('a device-less session (a stolen login) can neither upload nor download a photo: 409 device_required', async () => {
+    const p = await twoByTwo();
+    const up = await t.api.post(`/send_photo?to=${p.bob.username}`, undefined, {
+      token: p.alice.token,
+      raw: randomBytes(100),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    const bare = await newSession(t, p.bob.id);
+    const answers = [
+      await t.api.get(`/get_photo/${up.body.id}`, { token: bare.token }),
+      await t.api.post(`/send_photo?to=${p.alice.username}`, undefined, {
+        token: bare.token,
+        raw: randomBytes(100),
+        headers: { 'content-type': 'application/octet-stream' },
+      }),
+      await t.api.post(`/uploads?to=${p.alice.username}`, undefined, {
+        token: bare.token,
+        headers: { 'tus-resumable': '1.0.0', 'upload-length': '100' },
+      }),
+      await t.api.post('/ack', { photo_ids: [up.body.id] }, { token: bare.token }),
+    ];
+    expect(answers.map((r) => [r.status, r.body.error])).toEqual(Array(4).fill([409, 'device_required']));
+    expect(await photoFiles(up.body.id)).toBeDefined();
   });
 
   it('a resumable upload (tus) has the same readers as POST /send_photo', async () => {

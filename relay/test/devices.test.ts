@@ -3,12 +3,12 @@
 // a device-less session (a stolen login) fetching bundles or uploading prekeys, linking past the
 // device cap, a removed device resuming, an unlinked device keeping its token or socket, one-time
 // prekeys handed out twice across devices, a start over leaving the old devices alive.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { addDevice, deviceUpload, type TestDevice } from './helpers/devices.js';
-import { identityFor, type TestIdentity } from './helpers/identity.js';
+import { identityFor } from './helpers/identity.js';
 import { type DataUser, makeUser, newSession, WsClient } from './helpers/relay-data.js';
 
 const LIMIT = 3;
@@ -411,19 +411,47 @@ describe('START OVER: a new identity key removes every other device, and only th
 });
 
 describe('sessions carry their device', () => {
-  it('a refresh keeps the device; the sessions of other accounts cannot bind to it', async () => {
-    const { user } = await account();
-    const r = await t.deps.pool.query('SELECT device_id FROM sessions WHERE id = $1', [user.sessionId]);
-    expect(r.rows[0].device_id).toBe(1);
+  it("a refresh keeps the device and marks it seen; a session cannot be bound to another account's device", async () => {
+    const u = await registerUser(t.api, t.clock, `refresh_${Date.now().toString(36)}`);
+    const id = identityFor(u.username);
+    expect((await t.api.post('/keys', deviceUpload(id), { token: u.access })).body.device_id).toBe(1);
+    const before = (await t.api.get('/devices', { token: u.access })).body.devices[0].last_seen_at;
+    t.clock.advance(60_000);
+    const r = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect(r.status, r.text).toBe(200);
+    const after = await t.api.get('/devices', { token: r.body.access_token });
+    expect(after.body.devices[0]).toMatchObject({ device_id: 1, current: true });
+    expect(Date.parse(after.body.devices[0].last_seen_at)).toBe(Date.parse(before) + 60_000);
+    expect((await t.api.get('/keys', { token: r.body.access_token })).body.device_id).toBe(1);
     const intruder: DataUser = await makeUser(t);
     await expect(
       t.deps.pool.query('UPDATE sessions SET device_id = 1 WHERE id = $1', [intruder.sessionId]),
     ).rejects.toMatchObject({ code: '23503' });
-    expect(randomUUID()).toBeTruthy();
   });
 });
 
-export type { TestIdentity };
+describe('the mailbox hook (delete_device_mailbox, replaced by the per-device messages migration)', () => {
+  it('is called in the removing transaction for each removed device: unlink and start over', async () => {
+    // Record the calls instead of deleting (this test's own database).
+    await t.deps.pool.query('CREATE TABLE mailbox_calls (user_id uuid, device_id integer)');
+    await t.deps.pool.query(`CREATE OR REPLACE FUNCTION delete_device_mailbox(p_user uuid, p_device integer)
+      RETURNS bigint LANGUAGE sql VOLATILE AS $$
+        INSERT INTO mailbox_calls VALUES (p_user, p_device) RETURNING 0::bigint $$`);
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    const third = await addDevice(t, user.id, id);
+    expect((await t.api.delete(`/devices/${second.deviceId}`, { token: first.token })).status).toBe(204);
+    const fresh = identityFor(user.username);
+    const s = await newSession(t, user.id);
+    expect((await t.api.post('/keys', deviceUpload(fresh), { token: s.token })).status).toBe(200);
+    const calls = await t.deps.pool.query('SELECT user_id, device_id FROM mailbox_calls ORDER BY device_id');
+    expect(calls.rows).toEqual([
+      { user_id: user.id, device_id: 1 },
+      { user_id: user.id, device_id: second.deviceId },
+      { user_id: user.id, device_id: third.deviceId },
+    ]);
+  });
+});
 
 describe('publishedDeviceIds (the recipient list a send is checked against)', () => {
   it('equals the device_ids of GET /identity/{username}', async () => {

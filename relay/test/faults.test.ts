@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { startDataApp } from './helpers/data-app.js';
-import { type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+import { type DataUser, makeDeviceUser, WsClient } from './helpers/relay-data.js';
 
 const CAP = 64 * 1024;
 let t: TestApp;
@@ -133,8 +133,8 @@ describe('aborted photo uploads (leaked .part files and descriptors)', () => {
       env: { DATA_DIR: dataDir, MAX_PHOTO_BYTES: String(CAP), SEND_RATE_BURST: '1000' },
     });
     try {
-      const a = await makeUser(app);
-      const b = await makeUser(app);
+      const a = await makeDeviceUser(app);
+      const b = await makeDeviceUser(app);
       // Warm the database pool so its connections are part of the baseline.
       await Promise.all(Array.from({ length: 8 }, () => app.deps.pool.query('SELECT pg_sleep(0.01)')));
       const before = descriptors();
@@ -184,8 +184,8 @@ describe('aborted resumable uploads (tus PATCH: descriptors)', () => {
         }
       }).length;
     try {
-      const a = await makeUser(app);
-      const b = await makeUser(app);
+      const a = await makeDeviceUser(app);
+      const b = await makeDeviceUser(app);
       await Promise.all(Array.from({ length: 8 }, () => app.deps.pool.query('SELECT pg_sleep(0.01)')));
       const before = descriptors();
       const paths: string[] = [];
@@ -243,8 +243,8 @@ describe('photo quota (MAX_PENDING_PHOTOS checked with the insert)', () => {
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '20', SEND_RATE_BURST: '100' },
     });
     try {
-      const a = await makeUser(capped);
-      const b = await makeUser(capped);
+      const a = await makeDeviceUser(capped);
+      const b = await makeDeviceUser(capped);
       for (let i = 0; i < 15; i++)
         await capped.deps.pool.query(
           'INSERT INTO photos (sender_id, receiver_id, file_path, size) VALUES ($1, $2, $3, 1)',
@@ -279,8 +279,8 @@ describe('photo quota (MAX_PENDING_PHOTOS checked with the insert)', () => {
 
 describe('oversized Content-Length', () => {
   it('content-length-over-cap-read-before-refused: 413 from the header, no body byte sent', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     // Only the head is sent: an answer proves the relay decided from the header alone.
     const res = await rawExchange(uploadHead(a, b.username, CAP + 1));
     expect(res.status).toBe(413);
@@ -326,8 +326,8 @@ describe("Node's own errors as JSON (clientError)", () => {
 
 describe('upload timeouts (idle, not total)', () => {
   it('upload-total-timeout-kills-slow-uploads: a slow steady upload outlives the total request timeout', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     // 12 pieces 250 ms apart: ~3 s in all, three times REQUEST_TIMEOUT_SECONDS, never idle 1 s.
     const pieces = Array.from({ length: 12 }, () => randomBytes(1000));
     const status = await new Promise<number>((resolve, reject) => {
@@ -360,8 +360,8 @@ describe('upload timeouts (idle, not total)', () => {
   });
 
   it('upload-stalls-forever: an upload idle past UPLOAD_IDLE_TIMEOUT_SECONDS gets a JSON 408, no file left', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const res = await rawExchange(uploadHead(a, b.username, 10_000), randomBytes(3000));
     expect(res.status).toBe(408);
     expect(JSON.parse(res.body).error).toBe('request_timeout');
@@ -386,7 +386,7 @@ describe('WebSocket auth with a tampered token', () => {
   }
 
   it('ws-flipped-signature-not-4401: 50 tampered tokens, every socket closed with 4401', async () => {
-    const u = await makeUser(t);
+    const u = await makeDeviceUser(t);
     const codes: number[] = [];
     const seen = new Set<string>();
     for (let i = 0; i < 50; i++) {
@@ -422,7 +422,7 @@ describe('access token maximum age', () => {
   }
 
   it('token-no-max-age: validly signed tokens past the maximum age are refused whatever exp says', async () => {
-    const u = await makeUser(t);
+    const u = await makeDeviceUser(t);
     const now = Math.floor(t.clock.now() / 1000);
     const ttl = t.deps.config.jwt.accessTtlSeconds;
     const tenYears = 10 * 365 * 86_400;

@@ -20,7 +20,7 @@ import {
   b64,
   type DataUser,
   type Frame,
-  makeUser,
+  makeDeviceUser,
   ORIGIN,
   sendBody,
   WsClient,
@@ -54,7 +54,7 @@ describe('group commit', () => {
       BEGIN IF NEW.client_id = 'poison' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
       CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
     try {
-      const [alice, bob] = [await makeUser(t), await makeUser(t)];
+      const [alice, bob] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       const ws = await WsClient.connect(t.baseUrl, alice.token);
       const stats = messageService(t.deps).groupCommit.stats;
       const fallbacksBefore = stats.fallbacks;
@@ -80,9 +80,9 @@ describe('group commit', () => {
   });
 
   it("keeps each sender's order and a gap-free stream per recipient through batches", async () => {
-    const bob = await makeUser(t);
-    const carol = await makeUser(t);
-    const senders = await Promise.all(Array.from({ length: 4 }, () => makeUser(t)));
+    const bob = await makeDeviceUser(t);
+    const carol = await makeDeviceUser(t);
+    const senders = await Promise.all(Array.from({ length: 4 }, () => makeDeviceUser(t)));
     const stats = messageService(t.deps).groupCommit.stats;
     const before = { ...stats };
     const sockets = await Promise.all(senders.map((s) => WsClient.connect(t.baseUrl, s.token)));
@@ -125,12 +125,12 @@ describe('one batch, one statement', () => {
   it('gives every row of a batch its own answer without a rollback; the good rows are stored in order', async () => {
     // A batch runs its rows in recipient order (then send order), and every row takes the
     // sender's tokens in that order: the names are chosen so that zed's rows come last.
-    const alice = await makeUser(t, 'aa');
-    const bob = await makeUser(t, 'ba');
-    const carol = await makeUser(t, 'bc');
-    const dave = await makeUser(t, 'bd');
-    const erin = await makeUser(t, 'be');
-    const zed = await makeUser(t, 'zz');
+    const alice = await makeDeviceUser(t, 'aa');
+    const bob = await makeDeviceUser(t, 'ba');
+    const carol = await makeDeviceUser(t, 'bc');
+    const dave = await makeDeviceUser(t, 'bd');
+    const erin = await makeDeviceUser(t, 'be');
+    const zed = await makeDeviceUser(t, 'zz');
     await t.deps.pool.query('INSERT INTO blocks (user_id, blocked_id) VALUES ($1, $2)', [
       dave?.id,
       alice?.id,

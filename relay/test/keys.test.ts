@@ -5,7 +5,7 @@ import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { asDevice } from './helpers/devices.js';
 import { identityFields, identityFor, type TestIdentity } from './helpers/identity.js';
-import { b64, type DataUser, makeUser, WsClient } from './helpers/relay-data.js';
+import { b64, type DataUser, makeDeviceUser, makeUser, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -235,8 +235,9 @@ describe('identity key change', () => {
   it('is allowed, drops the old prekeys and is announced to the contacts the owner added, not to those who added the owner', async () => {
     const alice = await makeUser(t, 'alice');
     const bob = await asDevice(t, await makeUser(t, 'bob'));
-    const carol = await makeUser(t, 'carol');
-    const dave = await makeUser(t, 'dave');
+    // carol and dave only watch their streams over /ws: device sessions.
+    const carol = await makeDeviceUser(t, 'carol');
+    const dave = await makeDeviceUser(t, 'dave');
     const firstId = identityFor(alice.username);
     const first = fullUpload(alice, 5, 0, firstId);
     expect((await t.api.post('/keys', first, { token: alice.token })).status).toBe(200);

@@ -7,7 +7,7 @@ import { base64Bytes } from '../src/http/base64.js';
 import { takeToken } from '../src/limits/token-bucket.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { makeUser } from './helpers/relay-data.js';
+import { makeDeviceUser } from './helpers/relay-data.js';
 
 describe('base64Bytes', () => {
   const schema = base64Bytes(64);
@@ -57,7 +57,7 @@ describe('token bucket in PostgreSQL', () => {
   });
 
   it('grants at most burst + rate × elapsed, and a full bucket after burst / rate seconds', async () => {
-    const user = await makeUser(t);
+    const user = await makeDeviceUser(t);
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 5 }),

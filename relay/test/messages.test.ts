@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepOnce } from '../src/jobs/retention.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, makeUser, newSession, sendBody } from './helpers/relay-data.js';
+import { b64, type DataUser, makeDeviceUser, newSession, sendBody } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -25,9 +25,9 @@ const send = (from: DataUser, to: string, body = b64(100), clientId: string = ra
 
 describe('contacts', () => {
   it('adds by username (case-insensitive), lists, and removes', async () => {
-    const me = await makeUser(t, 'me');
-    const zed = await makeUser(t, 'zed');
-    const amy = await makeUser(t, 'amy');
+    const me = await makeDeviceUser(t, 'me');
+    const zed = await makeDeviceUser(t, 'zed');
+    const amy = await makeDeviceUser(t, 'amy');
     const add = await t.api.post('/contacts', { username: zed.username.toUpperCase() }, { token: me.token });
     expect(add.status).toBe(201);
     expect(add.body.username).toBe(zed.username);
@@ -48,7 +48,7 @@ describe('contacts', () => {
   });
 
   it('refuses unknown users, oneself and bad input', async () => {
-    const me = await makeUser(t);
+    const me = await makeDeviceUser(t);
     expect((await t.api.post('/contacts', { username: 'no_such_user' }, { token: me.token })).status).toBe(
       404,
     );
@@ -62,8 +62,8 @@ describe('contacts', () => {
   });
 
   it('holds at most 1000 contacts', async () => {
-    const me = await makeUser(t);
-    const extra = await makeUser(t);
+    const me = await makeDeviceUser(t);
+    const extra = await makeDeviceUser(t);
     await t.deps.pool.query(
       `WITH u AS (
          INSERT INTO users (id, username, totp_secret, status)
@@ -81,8 +81,8 @@ describe('contacts', () => {
 
 describe('send_message', () => {
   it('stores once per client_id: a retry returns the same id and stores nothing', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const body = b64(500);
     const cid = randomUUID();
     const first = await send(a, b.username, body, cid);
@@ -99,13 +99,13 @@ describe('send_message', () => {
     expect(other.status).toBe(409);
     expect(other.body.error).toBe('client_id_reused');
     // The same client_id from another sender is another message.
-    const c = await makeUser(t);
+    const c = await makeDeviceUser(t);
     expect((await send(c, b.username, body, cid)).status).toBe(201);
   });
 
   it('needs an existing recipient (not a contact) and valid input', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     expect((await send(a, 'nobody_here')).status).toBe(404);
     expect((await send(a, b.username)).status).toBe(201);
     const cap = t.deps.config.limits.messageBytes;
@@ -134,9 +134,9 @@ describe('send_message', () => {
 
 describe('get_messages and ack', () => {
   it('returns envelopes in order with cursor paging, and deletes what was acknowledged', async () => {
-    const r = await makeUser(t, 'recv');
-    const s1 = await makeUser(t, 'sa');
-    const s2 = await makeUser(t, 'sb');
+    const r = await makeDeviceUser(t, 'recv');
+    const s1 = await makeDeviceUser(t, 'sa');
+    const s2 = await makeDeviceUser(t, 'sb');
     const bodies: string[] = [];
     for (let i = 0; i < 7; i++) {
       const body = b64(20 + i);
@@ -183,8 +183,8 @@ describe('get_messages and ack', () => {
   });
 
   it('keeps a retry idempotent after acknowledgement', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const cid = randomUUID();
     const body = b64(64);
     const first = await send(a, b.username, body, cid);
@@ -196,7 +196,7 @@ describe('get_messages and ack', () => {
   });
 
   it('rejects bad cursors, limits and ack bodies with 400', async () => {
-    const u = await makeUser(t);
+    const u = await makeDeviceUser(t);
     for (const q of ['cursor=-1', 'cursor=abc', 'limit=0', 'limit=501', 'limit=1.5', 'other=1'])
       expect((await t.api.get(`/get_messages?${q}`, { token: u.token })).status, q).toBe(400);
     for (const body of [{}, { ids: [] }, { ids: ['1'] }, { ids: [0] }, { ids: Array(501).fill(1) }, { x: 1 }])
@@ -208,9 +208,9 @@ describe('send_message checks the session inside its statement', () => {
   it('refuses a session ended on another instance at once, before any other refusal, storing nothing', async () => {
     const two = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
     try {
-      const a = await makeUser(t);
-      const b = await makeUser(t);
-      const other = await newSession(t, a.id);
+      const a = await makeDeviceUser(t);
+      const b = await makeDeviceUser(t);
+      const other = await newSession(t, a.id, { deviceId: 1 });
       const post = (
         token: string,
         body: unknown = sendBody(b.username, { clientId: randomUUID(), body: b64(8) }),
@@ -256,8 +256,8 @@ describe('limits and retention', () => {
     const one = await startTestApp({ databaseUrl: db.url, env, clock: t.clock });
     const two = await startTestApp({ databaseUrl: db.url, env, clock: t.clock });
     try {
-      const a = await makeUser(one);
-      const b = await makeUser(one);
+      const a = await makeDeviceUser(one);
+      const b = await makeDeviceUser(one);
       const post = (app: TestApp) =>
         app.api.post('/send_message', sendBody(b.username, { clientId: randomUUID(), body: b64(8) }), {
           token: a.token,
@@ -293,7 +293,11 @@ describe('limits and retention', () => {
       env: { MAX_PENDING_MESSAGES: '10', SEND_RATE_BURST: '100' },
     });
     try {
-      const [a, c, b] = [await makeUser(small), await makeUser(small), await makeUser(small)];
+      const [a, c, b] = [
+        await makeDeviceUser(small),
+        await makeDeviceUser(small),
+        await makeDeviceUser(small),
+      ];
       const post = (from: DataUser) =>
         small.api.post('/send_message', sendBody(b.username, { clientId: randomUUID(), body: b64(8) }), {
           token: from.token,
@@ -322,7 +326,7 @@ describe('limits and retention', () => {
       env: { MAX_PENDING_MESSAGES: '10', SEND_RATE_BURST: '100' },
     });
     try {
-      const [a, b] = [await makeUser(small), await makeUser(small)];
+      const [a, b] = [await makeDeviceUser(small), await makeDeviceUser(small)];
       const post = () =>
         small.api.post('/send_message', sendBody(b.username, { clientId: randomUUID(), body: b64(8) }), {
           token: a.token,
@@ -342,21 +346,21 @@ describe('limits and retention', () => {
   });
 
   it('deletes unacknowledged messages, tombstones and events once retention has passed', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const old = await send(a, b.username);
     const acked = await send(a, b.username);
     await t.api.post('/ack', { ids: [acked.body.id] }, { token: b.token });
     const day = 86_400_000;
     t.clock.advance(29 * day);
     // Access tokens are short-lived: new sessions at the new time.
-    Object.assign(a, await newSession(t, a.id));
-    Object.assign(b, await newSession(t, b.id));
+    Object.assign(a, await newSession(t, a.id, { deviceId: 1 }));
+    Object.assign(b, await newSession(t, b.id, { deviceId: 1 }));
     const fresh = await send(a, b.username);
     expect(fresh.status).toBe(201);
     expect(await sweepOnce(t.deps, new Date(t.clock.now()))).toMatchObject({ messages: 0 });
     t.clock.advance(1 * day + 1000);
-    Object.assign(b, await newSession(t, b.id));
+    Object.assign(b, await newSession(t, b.id, { deviceId: 1 }));
     const swept = await sweepOnce(t.deps, new Date(t.clock.now()));
     expect(swept.messages).toBeGreaterThanOrEqual(2);
     expect(swept.events).toBeGreaterThanOrEqual(1);

@@ -10,7 +10,7 @@ import type { RelayEvent } from '../src/notify/notifier.js';
 import { PgNotifier } from '../src/notify/pg-notifier.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, makeUser, sendBody, WsClient } from './helpers/relay-data.js';
+import { b64, makeDeviceUser, sendBody, WsClient } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -106,8 +106,8 @@ describe('PgNotifier', () => {
   });
 
   it('reconnects after its LISTEN connection is killed and resyncs sockets, so nothing is lost', async () => {
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const ws = await WsClient.connect(t.baseUrl, bob.token);
     const events: RelayEvent[] = [];
     const unsubscribe = t.deps.notifier.subscribe((e) => events.push(e));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sweepOnce } from '../src/jobs/retention.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { startDataApp } from './helpers/data-app.js';
-import { type DataUser, makeUser, newSession } from './helpers/relay-data.js';
+import { type DataUser, makeDeviceUser, newSession } from './helpers/relay-data.js';
 
 const CAP = 256 * 1024;
 let t: TestApp;
@@ -87,9 +87,9 @@ async function noFileEventually() {
 
 describe('send_photo and get_photo', () => {
   it('streams a blob to disk and back to sender and receiver only', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
-    const c = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
+    const c = await makeDeviceUser(t);
     const blob = randomBytes(200_000);
     const res = await upload(a, b.username, blob);
     expect(res.status).toBe(201);
@@ -124,8 +124,8 @@ describe('send_photo and get_photo', () => {
   });
 
   it('accepts exactly the cap and refuses more with 413, before reading or mid-stream, leaving no file', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const exact = await upload(a, b.username, randomBytes(CAP));
     expect(exact.status).toBe(201);
     await t.api.post('/ack', { photo_ids: [exact.body.id] }, { token: b.token });
@@ -151,8 +151,8 @@ describe('send_photo and get_photo', () => {
   });
 
   it('leaves no file and no row when the upload is truncated or aborted', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     // Content-Length promises 10,000 bytes; 5,000 arrive and the client closes.
     await new Promise<void>((resolve) => {
       const url = new URL(t.baseUrl);
@@ -186,8 +186,8 @@ describe('send_photo and get_photo', () => {
   });
 
   it('refuses bad uploads cleanly', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     expect((await upload(a, 'no_such_user', randomBytes(10))).status).toBe(404);
     expect((await upload(a, b.username, randomBytes(10), 'image/jpeg')).status).toBe(415);
     expect((await upload(a, b.username, new Uint8Array(0))).status).toBe(400);
@@ -210,8 +210,8 @@ describe('send_photo and get_photo', () => {
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '2', SEND_RATE_BURST: '100' },
     });
     try {
-      const a = await makeUser(capped);
-      const b = await makeUser(capped);
+      const a = await makeDeviceUser(capped);
+      const b = await makeDeviceUser(capped);
       const post = () =>
         capped.api.post(`/send_photo?to=${b.username}`, undefined, {
           token: a.token,
@@ -244,8 +244,8 @@ describe('send_photo and get_photo', () => {
     try {
       /** Everything the sender of one photo can observe of it, from upload to retention. */
       const observe = async (blocked: boolean) => {
-        const sender = await makeUser(capped);
-        const receiver = await makeUser(capped);
+        const sender = await makeDeviceUser(capped);
+        const receiver = await makeDeviceUser(capped);
         if (blocked)
           expect(
             (await capped.api.post('/blocks', { username: sender.username }, { token: receiver.token }))
@@ -268,7 +268,7 @@ describe('send_photo and get_photo', () => {
         const third = await post();
         capped.clock.advance(31 * 86_400_000);
         await sweepOnce(capped.deps, new Date(capped.clock.now()));
-        const fresh = await newSession(capped, sender.id);
+        const fresh = await newSession(capped, sender.id, { deviceId: 1 });
         const afterRetention = await capped.api.get(`/get_photo/${first.body.id}`, { token: fresh.token });
         return {
           upload: [first.status, first.body.size, second.status],
@@ -291,15 +291,15 @@ describe('send_photo and get_photo', () => {
   });
 
   it('deletes photos, files included, when retention expires', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const res = await upload(a, b.username, randomBytes(1000));
     expect(files()).toHaveLength(1);
     t.clock.advance(31 * 86_400_000);
     const swept = await sweepOnce(t.deps, new Date(t.clock.now()));
     expect(swept.photos).toBe(1);
     expect(files()).toEqual([]);
-    const fresh = await newSession(t, b.id);
+    const fresh = await newSession(t, b.id, { deviceId: 1 });
     expect((await t.api.get(`/get_photo/${res.body.id}`, { token: fresh.token })).status).toBe(404);
   });
 });

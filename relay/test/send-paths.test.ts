@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import {
-  addDevice,
   b64,
   type DataUser,
   type Frame,
-  makeUser,
+  linkDevice,
+  makeDeviceUser,
   newSession,
   sendBody,
   WsClient,
@@ -102,7 +102,7 @@ const msg = (to: DataUser, extra: Record<string, unknown> = {}) => {
 const cases: Case[] = [
   {
     name: 'a good send',
-    run: async (p) => shape(await p.send(t, await makeUser(t), msg(await makeUser(t)))),
+    run: async (p) => shape(await p.send(t, await makeDeviceUser(t), msg(await makeDeviceUser(t)))),
     expected: { status: 201, duplicate: false },
   },
   ...(
@@ -149,26 +149,29 @@ const cases: Case[] = [
     ([name, make]): Case => ({
       name: `refuses: ${name}`,
       run: async (p) => {
-        return shape(await p.send(t, await makeUser(t), make(await makeUser(t))));
+        return shape(await p.send(t, await makeDeviceUser(t), make(await makeDeviceUser(t))));
       },
       expected: { status: 400, error: 'invalid_request' },
     }),
   ),
   {
     name: 'a body of exactly MAX_MESSAGE_BYTES is accepted',
-    run: async (p) => shape(await p.send(t, await makeUser(t), msg(await makeUser(t), { body: b64(1024) }))),
+    run: async (p) =>
+      shape(await p.send(t, await makeDeviceUser(t), msg(await makeDeviceUser(t), { body: b64(1024) }))),
     expected: { status: 201, duplicate: false },
   },
   {
     name: 'no such recipient',
     run: async (p) =>
-      shape(await p.send(t, await makeUser(t), sendBody('nobody_here_1', { clientId: 'x', body: b64(4) }))),
+      shape(
+        await p.send(t, await makeDeviceUser(t), sendBody('nobody_here_1', { clientId: 'x', body: b64(4) })),
+      ),
     expected: { status: 404, error: 'not_found' },
   },
   {
     name: 'a retry with the same client_id and body is a duplicate with the same id',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       const m = msg(b);
       const first = await p.send(t, a, m);
       const again = await p.send(t, a, m);
@@ -179,7 +182,7 @@ const cases: Case[] = [
   {
     name: 'the same client_id for another body is refused',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       const m = msg(b);
       await p.send(t, a, m);
       return shape(await p.send(t, a, { ...m, messages: [{ device_id: 1, body: b64(16) }] }));
@@ -189,10 +192,10 @@ const cases: Case[] = [
   {
     name: 'the same client_id for another copy set is refused (a copy added)',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       const m = msg(b);
       await p.send(t, a, m);
-      await addDevice(t, b);
+      await linkDevice(t, b);
       const more = { ...m, messages: [...m.messages, { device_id: 2, body: b64(16) }] };
       return shape(await p.send(t, a, more));
     },
@@ -201,9 +204,9 @@ const cases: Case[] = [
   {
     name: 'a stale recipient device list: 409 with the current lists, nothing stored, no copy delivered',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
-      const b2 = await addDevice(t, b);
-      const a2 = await addDevice(t, a);
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
+      const b2 = await linkDevice(t, b);
+      const a2 = await linkDevice(t, a);
       const stale = await p.send(t, a, { ...msg(b), own: [{ device_id: a2.deviceId, body: b64(8) }] });
       const stored = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [
         a.id,
@@ -220,8 +223,8 @@ const cases: Case[] = [
   {
     name: 'a stale own device list (a sync copy missing): 409, nothing stored',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
-      await addDevice(t, a);
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
+      await linkDevice(t, a);
       const stale = await p.send(t, a, msg(b));
       const stored = await t.deps.pool.query('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [
         a.id,
@@ -233,8 +236,8 @@ const cases: Case[] = [
   {
     name: 'a copy for a removed or unknown device, or a sync copy for the sending device itself: 409',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
-      const b2 = await addDevice(t, b);
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
+      const b2 = await linkDevice(t, b);
       await t.deps.pool.query(
         `UPDATE devices SET removed_at = now(), removed_reason = 'unlinked' WHERE user_id = $1 AND device_id = $2`,
         [b.id, b2.deviceId],
@@ -256,8 +259,8 @@ const cases: Case[] = [
   {
     name: 'after a stale answer the whole set is resent with the same client_id and stored once',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
-      await addDevice(t, b);
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
+      await linkDevice(t, b);
       const m = msg(b);
       const stale = await p.send(t, a, m);
       const full = { ...m, messages: [1, 2].map((device_id) => ({ device_id, body: b64(8) })) };
@@ -288,7 +291,7 @@ const cases: Case[] = [
   {
     name: 'a send to the own username',
     run: async (p) => {
-      const a = await makeUser(t);
+      const a = await makeDeviceUser(t);
       return shape(await p.send(t, a, msg(a)));
     },
     expected: { status: 400, error: 'invalid_request' },
@@ -296,7 +299,7 @@ const cases: Case[] = [
   {
     name: 'a session not bound to a device yet: 409 device_required for send and ack, nothing stored',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       const bare = { ...a, ...(await newSession(t, a.id, { deviceId: null })) };
       const sent = await http.send(t, b, msg(a));
       if (p === socket) {
@@ -314,7 +317,7 @@ const cases: Case[] = [
   {
     name: 'a full mailbox',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       for (let i = 0; i < 10; i++) await p.send(t, a, msg(b));
       return shape(await p.send(t, a, msg(b)));
     },
@@ -323,7 +326,7 @@ const cases: Case[] = [
   {
     name: 'an acknowledgement',
     run: async (p) => {
-      const [a, b] = [await makeUser(t), await makeUser(t)];
+      const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
       const sent = await p.send(t, a, msg(b));
       const acked = await p.ack(t, b, { ids: [sent.body.id] });
       const again = await p.ack(t, b, { ids: [sent.body.id] });
@@ -345,7 +348,7 @@ const cases: Case[] = [
   ).map(
     ([name, ack]): Case => ({
       name: `refuses an ack: ${name}`,
-      run: async (p) => shape(await p.ack(t, await makeUser(t), ack)),
+      run: async (p) => shape(await p.ack(t, await makeDeviceUser(t), ack)),
       expected: { status: 400, error: 'invalid_request' },
     }),
   ),
@@ -374,7 +377,7 @@ describe('a session that ended while its socket stayed open', () => {
   // missed (a listener reconnecting) or race the socket's authentication. The session is ended
   // here with the notice suppressed: every request frame must still be refused.
   it.each([http, socket])('is refused for sends and acknowledgements over $name', async (path) => {
-    const [a, b] = [await makeUser(t), await makeUser(t)];
+    const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
     const sent = await http.send(t, b, msg(a));
     await socketOf(t, a); // authenticated while the session was live
     const client = new pg.Client({ connectionString: db.url });
@@ -411,7 +414,7 @@ describe('the rate limit', () => {
       env: { SEND_RATE_BURST: '4', SEND_RATE_PER_SECOND: '1' },
     });
     try {
-      const [a, b] = [await makeUser(limited), await makeUser(limited)];
+      const [a, b] = [await makeDeviceUser(limited), await makeDeviceUser(limited)];
       const answers: Answer[] = [];
       for (const p of [http, socket, http, socket]) answers.push(await p.send(limited, a, msg(b)));
       expect(answers.map((x) => x.status)).toEqual([201, 201, 201, 201]);
@@ -428,7 +431,7 @@ describe('the rate limit', () => {
 
 describe('frames', () => {
   it('closes the socket with 4400 on a malformed frame, and the request frame is refused before auth', async () => {
-    const u = await makeUser(t);
+    const u = await makeDeviceUser(t);
     for (const bad of ['not json', '{"type":"send","id":1}', '{"type":"send","id":-1,"message":{}}', '[]']) {
       const ws = await WsClient.connect(t.baseUrl, u.token);
       ws.ws.send(bad);
@@ -440,7 +443,7 @@ describe('frames', () => {
   });
 
   it('answers every one of many large send frames written at once (the socket is paused, not closed)', async () => {
-    const [a, b] = [await makeUser(t), await makeUser(t)];
+    const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
     await socketOf(t, a); // one socket, opened before the burst
     const answers = await Promise.all(
       Array.from({ length: 9 }, () => socket.send(t, a, msg(b, { body: b64(1024) }))),
@@ -450,7 +453,7 @@ describe('frames', () => {
   });
 
   it('takes a send frame as large as the HTTP body cap, but no control frame over 4 KB', async () => {
-    const [a, b] = [await makeUser(t), await makeUser(t)];
+    const [a, b] = [await makeDeviceUser(t), await makeDeviceUser(t)];
     const big = await socket.send(t, a, msg(b, { body: b64(1024) }));
     expect(big.status).toBe(201);
     const ws = await socketOf(t, a);

@@ -11,7 +11,7 @@ import { makeApi, startTestApp, type TestApp } from './helpers/app.js';
 import { loginNextStep, registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { type RunningHost, startHost } from './helpers/host.js';
-import { makeUser } from './helpers/relay-data.js';
+import { makeDeviceUser } from './helpers/relay-data.js';
 import { totpAt } from './helpers/totp-reference.js';
 
 const MiB = 1024 * 1024;
@@ -83,8 +83,8 @@ const uploadHead = (token: string, to: string, length: number) =>
 
 describe('through the host', () => {
   it('aborted-upload-leaks-part-file-and-fd: uploads cut through the host leave nothing open in the relay', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     await Promise.all(Array.from({ length: 8 }, () => t.deps.pool.query('SELECT pg_sleep(0.01)')));
     const before = descriptors();
     const cuts: Promise<string>[] = [];
@@ -107,8 +107,8 @@ describe('through the host', () => {
   });
 
   it('content-length-over-cap-read-before-refused: 25 MiB + 1 announced, no body sent, 413 at once', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     // The host's body idle timeout is 30 s and the socket gives up after 15 s: an answer at all
     // means the relay's refusal from the header came straight back.
     const raw = await toHost(uploadHead(a.token, b.username, 25 * MiB + 1));

@@ -7,7 +7,16 @@ import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp, registerUser, type TestUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { identityFields, identityFor } from './helpers/identity.js';
-import { b64, makeUser, newSession, sendBody, WsClient } from './helpers/relay-data.js';
+import {
+  b64,
+  bindSessionsToDevice,
+  makeDeviceUser,
+  makeUser,
+  newSession,
+  publishKeys,
+  sendBody,
+  WsClient,
+} from './helpers/relay-data.js';
 import { totpAt } from './helpers/totp-reference.js';
 
 let db: TestDatabase;
@@ -100,9 +109,10 @@ describe('the owner is told when the identity key is replaced', () => {
       token: owner.token,
     });
     expect(first.status).toBe(200);
-    const online = await newSession(t, owner.id);
-    const offline = await newSession(t, owner.id);
-    const peer = await makeUser(t, 'peer');
+    // Other sessions of the same device (a new identity removes the account's OTHER devices).
+    const online = await newSession(t, owner.id, { deviceId: 1 });
+    const offline = await newSession(t, owner.id, { deviceId: 1 });
+    const peer = await makeDeviceUser(t, 'peer');
     const onlineWs = await WsClient.connect(t.baseUrl, online.token, 0);
     const actorWs = await WsClient.connect(t.baseUrl, owner.token, 0);
 
@@ -117,7 +127,9 @@ describe('the owner is told when the identity key is replaced', () => {
     });
 
     // A message sent after the change comes later in the same stream: once the replacing
-    // session has it, it has seen everything before it — and no identity_replaced.
+    // session has it, it has seen everything before it — and no identity_replaced. (The device
+    // publishes its prekeys first: senders seal for published devices only.)
+    await publishKeys(t, owner.id, 1);
     const sent = await t.api.post(
       '/send_message',
       sendBody(owner.username, { clientId: 'after-change', body: b64(40) }),
@@ -140,6 +152,7 @@ describe('re-enrolling the authenticator', () => {
     t.clock.advance(30_000);
     const thief = await t.api.post('/login', { username: u.username, code: totpAt(u.secret, t.clock.now()) });
     expect(thief.status).toBe(200);
+    await bindSessionsToDevice(t, u.username);
     const thiefWs = await WsClient.connect(t.baseUrl, thief.body.access_token);
 
     const bad = await t.api.post('/totp/reenroll', { code: '000000' }, { token: u.access });
@@ -352,9 +365,9 @@ describe('lockout without a denial-of-service lever', () => {
 
 describe('blocking', () => {
   it('a blocked sender sees ordinary accepted sends; nothing reaches the blocker, no receipt; unblock restores delivery', async () => {
-    const owner = await makeUser(t, 'blocker');
-    const pest = await makeUser(t, 'pest');
-    const friend = await makeUser(t, 'friend');
+    const owner = await makeDeviceUser(t, 'blocker');
+    const pest = await makeDeviceUser(t, 'pest');
+    const friend = await makeDeviceUser(t, 'friend');
     expect((await t.api.post('/contacts', { username: pest.username }, { token: owner.token })).status).toBe(
       201,
     );
@@ -449,8 +462,8 @@ describe('blocking', () => {
 
 describe('message requests produce no delivery receipt', () => {
   it('a stranger probing with messages learns nothing from an ack in no_receipt_ids; ids still give receipts', async () => {
-    const owner = await makeUser(t, 'requested');
-    const stranger = await makeUser(t, 'prober');
+    const owner = await makeDeviceUser(t, 'requested');
+    const stranger = await makeDeviceUser(t, 'prober');
     const send = (client_id: string) =>
       t.api.post('/send_message', sendBody(owner.username, { clientId: client_id, body: b64(40) }), {
         token: stranger.token,
@@ -479,7 +492,7 @@ describe('message requests produce no delivery receipt', () => {
   });
 
   it('refuses bad no_receipt_ids with 400', async () => {
-    const u = await makeUser(t, 'ackinput');
+    const u = await makeDeviceUser(t, 'ackinput');
     for (const body of [
       { no_receipt_ids: [] },
       { no_receipt_ids: [0] },

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { type RunningHost, startHost } from './helpers/host.js';
-import { makeUser } from './helpers/relay-data.js';
+import { makeDeviceUser } from './helpers/relay-data.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -73,8 +73,8 @@ function slowPatch(path: string, token: string, offset: number, bytes: Buffer): 
 
 describe('resumable uploads through the host', () => {
   it('a PATCH cut by the host resumes from the relay offset and the photo arrives whole', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     // Over the host's 256 KiB small-body limit, so it streams the body to the relay as it arrives.
     const photo = randomBytes(400_000);
 
@@ -135,8 +135,8 @@ describe('resumable uploads through the host', () => {
   });
 
   it('DELETE terminates through the host; errors stay JSON', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const created = await fetch(`${base}/uploads?to=${b.username}`, {
       method: 'POST',
       headers: { ...TUS, authorization: `Bearer ${a.token}`, 'upload-length': '10' },

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sweepUploads } from '../src/jobs/upload-expiry.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { startDataApp } from './helpers/data-app.js';
-import { type DataUser, makeUser } from './helpers/relay-data.js';
+import { type DataUser, makeDeviceUser } from './helpers/relay-data.js';
 
 const CAP = 256 * 1024;
 const TUS = { 'tus-resumable': '1.0.0' };
@@ -97,8 +97,8 @@ function cutPatch(u: DataUser, path: string, offset: number, total: number, sent
 
 describe('resumable photo uploads (tus)', () => {
   it('a cut upload resumes from the offset HEAD reports and the photo is byte-identical', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const photo = randomBytes(200_000);
     const { res, path, id } = await create(a, b.username, photo.length);
     expect(res.status).toBe(201);
@@ -140,8 +140,8 @@ describe('resumable photo uploads (tus)', () => {
   it('regression (a blocked sender could tell its upload was dropped): a finished upload is the same photo blocked or not', async () => {
     /** What the sender of one uploaded photo can observe of it, and whether the quota counts it. */
     const observe = async (blocked: boolean) => {
-      const sender = await makeUser(t);
-      const receiver = await makeUser(t);
+      const sender = await makeDeviceUser(t);
+      const receiver = await makeDeviceUser(t);
       if (blocked)
         expect(
           (await t.api.post('/blocks', { username: sender.username }, { token: receiver.token })).status,
@@ -167,8 +167,8 @@ describe('resumable photo uploads (tus)', () => {
   });
 
   it('a wrong offset is 409 and writes nothing', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const { path } = await create(a, b.username, 1000);
     expect((await patch(a, path, 0, randomBytes(400))).status).toBe(204);
     for (const bad of [0, 399, 401, 999]) {
@@ -180,9 +180,9 @@ describe('resumable photo uploads (tus)', () => {
   });
 
   it("someone else's upload is the 404 of an id that does not exist", async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
-    const eve = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
+    const eve = await makeDeviceUser(t);
     const { path } = await create(a, b.username, 1000);
     const unknown = '/uploads/00000000-0000-4000-8000-000000000000';
     for (const who of [eve, b]) {
@@ -205,8 +205,8 @@ describe('resumable photo uploads (tus)', () => {
   });
 
   it('refuses bad creations as JSON errors, the cap from Upload-Length before any body', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const over = await create(a, b.username, CAP + 1);
     expect(over.res.status).toBe(413);
     expect(over.res.body).toEqual({ error: 'payload_too_large', message: expect.any(String) });
@@ -232,8 +232,8 @@ describe('resumable photo uploads (tus)', () => {
   });
 
   it('a PATCH past the declared length is 413 and the upload is unchanged', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const { path } = await create(a, b.username, 100);
     const res = await patch(a, path, 0, randomBytes(101));
     expect(res.status).toBe(413);
@@ -242,8 +242,8 @@ describe('resumable photo uploads (tus)', () => {
   });
 
   it('a stalled PATCH gets a JSON 408 after the idle timeout; the bytes before it are kept', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const { path } = await create(a, b.username, 5000);
     const answer = await new Promise<string>((resolve) => {
       const url = new URL(t.baseUrl);
@@ -268,8 +268,8 @@ describe('resumable photo uploads (tus)', () => {
   });
 
   it('expired uploads are refused and swept with their files', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const { path, id } = await create(a, b.username, 1000);
     expect((await patch(a, path, 0, randomBytes(300))).status).toBe(204);
     const mine = () => list(uploads).filter((f) => f.startsWith(id));
@@ -293,8 +293,8 @@ describe('resumable photo uploads (tus)', () => {
       env: { DATA_DIR: dataDir, MAX_PENDING_PHOTOS: '20', SEND_RATE_BURST: '100' },
     });
     try {
-      const a = await makeUser(capped);
-      const b = await makeUser(capped);
+      const a = await makeDeviceUser(capped);
+      const b = await makeDeviceUser(capped);
       for (let i = 0; i < 15; i++)
         await capped.deps.pool.query(
           'INSERT INTO photos (sender_id, receiver_id, file_path, size) VALUES ($1, $2, $3, 1)',
@@ -335,8 +335,8 @@ describe('resumable photo uploads (tus)', () => {
 
 describe('no CORS on the tus routes (same origin, like every other route)', () => {
   it('answers no Access-Control-Allow-Origin to a foreign page', async () => {
-    const a = await makeUser(t);
-    const b = await makeUser(t);
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
     const res = await t.api.post(`/uploads?to=${b.username}`, undefined, {
       token: a.token,
       headers: { ...TUS, 'upload-length': '10', origin: 'https://evil.example' },

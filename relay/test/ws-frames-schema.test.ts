@@ -14,7 +14,7 @@ import { CLOSE, type ControlFrame, parseClientFrame } from '../src/ws/frames.js'
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { SPEC_PATH } from './helpers/openapi.js';
-import { b64, makeUser, sendBody, WsClient } from './helpers/relay-data.js';
+import { b64, makeDeviceUser, sendBody, WsClient } from './helpers/relay-data.js';
 
 const SCHEMA_PATH = resolve(SPEC_PATH, '..', 'ws-frames.schema.json');
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as {
@@ -146,7 +146,7 @@ describe('frames a real relay sends', () => {
   });
 
   it('are all valid ServerFrames: ready, message, delivered, and every kind of response', async () => {
-    const [alice, bob] = [await makeUser(t), await makeUser(t)];
+    const [alice, bob] = [await makeDeviceUser(t), await makeDeviceUser(t)];
     const a = await WsClient.connect(t.baseUrl, alice.token);
     const b = await WsClient.connect(t.baseUrl, bob.token);
     const request = async (ws: WsClient, id: number, frame: Record<string, unknown>) => {

@@ -10,9 +10,10 @@ import { loginNextStep, registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import {
   b64,
+  bindSessionsToDevice,
   type DataUser,
   type Frame,
-  makeUser,
+  makeDeviceUser,
   newSession,
   ORIGIN,
   sendBody,
@@ -53,9 +54,9 @@ async function sendVia(
 
 describe('push and catch-up', () => {
   it('pushes new messages in order to every socket of the recipient', async () => {
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
-    const bob2 = await newSession(t, bob.id);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
+    const bob2 = await newSession(t, bob.id, { deviceId: 1 });
     const ws1 = await WsClient.connect(t.baseUrl, bob.token);
     const ws2 = await WsClient.connect(t.baseUrl, bob2.token);
     const sent = [];
@@ -72,8 +73,8 @@ describe('push and catch-up', () => {
   });
 
   it('delivers concurrent sends from many senders exactly once, in seq order, live and on catch-up', async () => {
-    const bob = await makeUser(t);
-    const senders = await Promise.all(Array.from({ length: 5 }, () => makeUser(t)));
+    const bob = await makeDeviceUser(t);
+    const senders = await Promise.all(Array.from({ length: 5 }, () => makeDeviceUser(t)));
     const live = await WsClient.connect(t.baseUrl, bob.token);
     // Each sender fires 20 sends without waiting for one another.
     const sent = (
@@ -98,8 +99,8 @@ describe('push and catch-up', () => {
   });
 
   it('catches up from the cursor after being away, and rewinds on catch_up', async () => {
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const first = await WsClient.connect(t.baseUrl, bob.token);
     await sendVia(t, alice, bob);
     await sendVia(t, alice, bob);
@@ -122,8 +123,8 @@ describe('push and catch-up', () => {
   });
 
   it('treats a cursor beyond the stream (a restored database) as 0, over WS and HTTP', async () => {
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const m1 = await sendVia(t, alice, bob);
     const m2 = await sendVia(t, alice, bob);
     const ws = await WsClient.connect(t.baseUrl, bob.token, 1_000_000);
@@ -137,8 +138,8 @@ describe('push and catch-up', () => {
   });
 
   it('tells the sender when the receiver acknowledged (delivered)', async () => {
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const aliceWs = await WsClient.connect(t.baseUrl, alice.token);
     const m1 = await sendVia(t, alice, bob);
     const m2 = await sendVia(t, alice, bob);
@@ -154,8 +155,8 @@ describe('push and catch-up', () => {
 
 describe('authentication and limits', () => {
   it('sends nothing before a valid auth frame and closes on anything else', async () => {
-    const bob = await makeUser(t);
-    const alice = await makeUser(t);
+    const bob = await makeDeviceUser(t);
+    const alice = await makeDeviceUser(t);
     await sendVia(t, alice, bob);
     const early = await WsClient.open(t.baseUrl);
     early.send({ type: 'catch_up', cursor: 0 });
@@ -171,7 +172,7 @@ describe('authentication and limits', () => {
     expect(await silent.closed()).toBe(4408); // WS_AUTH_TIMEOUT_MS = 500
     expect(silent.frames).toEqual([]);
 
-    const revoked = await newSession(t, bob.id);
+    const revoked = await newSession(t, bob.id, { deviceId: 1 });
     await t.deps.pool.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [revoked.sessionId]);
     const stale = await WsClient.open(t.baseUrl);
     stale.send({ type: 'auth', token: revoked.token });
@@ -180,7 +181,7 @@ describe('authentication and limits', () => {
   });
 
   it('refuses a token in the URL, a bad or missing Origin, and other paths', async () => {
-    const bob = await makeUser(t);
+    const bob = await makeDeviceUser(t);
     await expect(WsClient.open(t.baseUrl, { path: `/ws?token=${bob.token}` })).rejects.toThrow('refused 400');
     await expect(WsClient.open(t.baseUrl, { path: `/ws?access_token=${bob.token}` })).rejects.toThrow(
       'refused 400',
@@ -193,13 +194,13 @@ describe('authentication and limits', () => {
   });
 
   it('caps frame size and sockets per user', async () => {
-    const bob = await makeUser(t);
+    const bob = await makeDeviceUser(t);
     const big = await WsClient.open(t.baseUrl);
     big.send({ type: 'auth', token: 'x'.repeat(5000) });
     expect(await big.closed()).toBe(1009);
 
-    const s2 = await newSession(t, bob.id);
-    const s3 = await newSession(t, bob.id);
+    const s2 = await newSession(t, bob.id, { deviceId: 1 });
+    const s3 = await newSession(t, bob.id, { deviceId: 1 });
     const a = await WsClient.connect(t.baseUrl, bob.token);
     const b = await WsClient.connect(t.baseUrl, s2.token);
     const c = await WsClient.open(t.baseUrl);
@@ -213,7 +214,7 @@ describe('authentication and limits', () => {
   });
 
   it('closes a socket that floods frames', async () => {
-    const bob = await makeUser(t);
+    const bob = await makeDeviceUser(t);
     const ws = await WsClient.connect(t.baseUrl, bob.token);
     for (let i = 0; i < 40; i++) ws.send({ type: 'catch_up', cursor: 0 });
     expect(await ws.closed()).toBe(4429);
@@ -226,7 +227,7 @@ describe('authentication and limits', () => {
       env: { WS_HEARTBEAT_SECONDS: '1' },
     });
     try {
-      const bob = await makeUser(hb);
+      const bob = await makeDeviceUser(hb);
       const ws = new WebSocket(`${hb.baseUrl.replace('http', 'ws')}/ws`, { origin: ORIGIN, autoPong: false });
       await new Promise((r) => ws.once('open', r));
       ws.send(JSON.stringify({ type: 'auth', token: bob.token }));
@@ -240,8 +241,8 @@ describe('authentication and limits', () => {
 
 describe('revocation', () => {
   it('closes the sockets of a revoked session at once, and all of them on logout-all', async () => {
-    const bob = await makeUser(t);
-    const other = await newSession(t, bob.id);
+    const bob = await makeDeviceUser(t);
+    const other = await newSession(t, bob.id, { deviceId: 1 });
     const ws1 = await WsClient.connect(t.baseUrl, bob.token);
     const ws2 = await WsClient.connect(t.baseUrl, other.token);
     // What POST /logout does to the row; the trigger of migration 0025 tells every process.
@@ -249,7 +250,7 @@ describe('revocation', () => {
     expect(await ws1.closed()).toBe(4403);
     // A message to bob reaches ws2 after the revocation was handled; a close of ws2 would have
     // come first on the same connection.
-    const someone = await makeUser(t);
+    const someone = await makeDeviceUser(t);
     await streamBarrier(t, someone, bob, ws2);
     expect(ws2.closeCode).toBeUndefined();
     await t.deps.pool.query(
@@ -268,12 +269,7 @@ describe('revocation through the real routes', () => {
       const second = await loginNextStep(t.api, t.clock, user);
       expect(second.status).toBe(200);
       // Both sessions on one device (as POST /keys binds them): a socket needs a device.
-      await t.deps.pool.query(
-        `WITH d AS (INSERT INTO devices (user_id, device_id, name, kind)
-                    SELECT id, 1, 'Test device 1', 'other' FROM users WHERE username = $1 RETURNING user_id)
-         UPDATE sessions s SET device_id = 1 FROM d WHERE s.user_id = d.user_id`,
-        [user.username],
-      );
+      await bindSessionsToDevice(t, user.username);
       const ws1 = await WsClient.connect(t.baseUrl, user.access);
       const ws2 = await WsClient.connect(other.baseUrl, second.body.access_token);
       expect((await t.api.post('/logout', undefined, { token: user.access })).status).toBe(204);
@@ -295,8 +291,8 @@ describe('two relay processes', () => {
     const two = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
     try {
       expect(one.baseUrl).not.toBe(two.baseUrl);
-      const alice = await makeUser(one);
-      const bob = await makeUser(one);
+      const alice = await makeDeviceUser(one);
+      const bob = await makeDeviceUser(one);
       const aliceWs = await WsClient.connect(one.baseUrl, alice.token);
       const bobWs = await WsClient.connect(two.baseUrl, bob.token);
       const sent = [];

@@ -44,15 +44,16 @@ export function LoginConflictDialog() {
   );
   const cancel = (
     <button type="button" className="button" disabled={busy} onClick={() => answer('cancel')}>
-      {t('loginConflict.cancel')}
+      {conflict.localHistory ? t('loginConflict.cancel') : t('common.cancel')}
     </button>
   );
 
   if (conflict.localHistory) {
+    const title = conflict.unlinked ? t('link.unlinkedTitle') : t('loginConflict.title');
     return (
-      <Modal label={t('loginConflict.title')} onClose={() => void answer('cancel')}>
-        <h2>{t('loginConflict.title')}</h2>
-        <p>{t('loginConflict.explain')}</p>
+      <Modal label={title} onClose={() => void answer('cancel')}>
+        <h2>{title}</h2>
+        <p>{conflict.unlinked ? t('link.unlinkedExplain') : t('loginConflict.explain')}</p>
         <p>{t('link.choiceHistory')}</p>
         {alert}
         <div className="actions">{link}</div>

@@ -407,6 +407,9 @@ export const en = {
     'Link this device to your phone or computer where you use Secure Drop: your contacts, their verified marks and your recent messages come over, and nobody is told anything changed.',
   'link.choiceHistory':
     'This device also holds messages under older keys. Linking keeps them as a read-only archive.',
+  'link.unlinkedTitle': 'This device was unlinked from your account',
+  'link.unlinkedExplain':
+    'It was removed in the list of linked devices, so it no longer receives your messages. Link it again from your other device to continue here.',
   'link.link': 'Link to your other device',
   'link.startOver': 'Start over',
   'link.startOverExplain':

@@ -228,7 +228,15 @@ describe('fan-out over sessions per (peer, device)', () => {
     const { message } = await sealOn(session, 'text', { body: enc('forged'), sentAt: 1, order: 1 });
     const stored: DecryptedIncoming[] = [];
     const err = await a1.sm
-      .decrypt('alice', message, (r) => (stored.push(r), []), 3)
+      .decrypt(
+        'alice',
+        message,
+        (r) => {
+          stored.push(r);
+          return [];
+        },
+        3,
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SecureError);
     expect(stored).toEqual([]);

@@ -175,7 +175,7 @@ async function publishCurrent(
   if (!spk || !pq) throw new Error('current prekey missing from the store');
   const identity = state.identityUploaded ? undefined : await loadIdentity(storage);
   // The relay treats the same id with the same bytes as a no-op, so a repeat is harmless.
-  await server.uploadKeys({
+  const answer = await server.uploadKeys({
     ...(identity
       ? {
           identityKey: identity.keyPair.publicKey,
@@ -192,7 +192,12 @@ async function publishCurrent(
     uploaded: fresh.signedPreKeyId === spk.id ? true : fresh.uploaded,
     retired: fresh.retired.map((r) => (r.replacedAt === null ? { ...r, replacedAt: now } : r)),
   };
-  await storage.write([{ kind: 'put', key: RECORD.prekeyState, value: next }], { durability: 'strict' });
+  // An identity published here (a start over made offline) created this device: keep its id.
+  const deviceId = (answer as { deviceId?: unknown } | null)?.deviceId;
+  const ops: WriteOp[] = [{ kind: 'put', key: RECORD.prekeyState, value: next }];
+  if (identity && typeof deviceId === 'number')
+    ops.push({ kind: 'put', key: RECORD.deviceId, value: deviceId });
+  await storage.write(ops, { durability: 'strict' });
   return next;
 }
 

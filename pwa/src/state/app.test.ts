@@ -11,6 +11,7 @@
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
+import { resumeDevice } from '../secure/account-keys.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
@@ -219,7 +220,7 @@ describe('createApp over the real relay', () => {
     await until(() => other.connection.value === 'online', 'new device online');
   });
 
-  it('links a new device (spec §16): the code, the approval, contacts and history, no key change for Bob; a used or malformed code is refused; unlinked, it is signed out', async () => {
+  it('links a new device (spec §16): the code, the approval, contacts and history, no key change for Bob; a used or malformed code is refused; unlinked, it is signed out and told so at its next login', async () => {
     const alice = await registered('alk');
     const bob = await registered('alm');
     await alice.app.addContact(bob.username);
@@ -229,7 +230,8 @@ describe('createApp over the real relay', () => {
       () => bob.app.messagesFor(alice.username).value.some((m) => m.body.kind === 'text'),
       'bob has it',
     );
-    const phone = makeApp(crypto.randomUUID());
+    const phoneNs = crypto.randomUUID();
+    const phone = makeApp(phoneNs);
     await phone.login(alice.username, alice.recoveryCodes[0] ?? '');
     expect(phone.loginConflict.value).toEqual({ username: alice.username, localHistory: false });
     await phone.resolveLoginConflict('link');
@@ -263,6 +265,15 @@ describe('createApp over the real relay', () => {
     await alice.app.removeDevice(phoneId);
     expect(await alice.app.listDevices()).toHaveLength(1);
     await until(() => phone.auth.value.status === 'signed-out', 'the unlinked phone is signed out');
+    // Logging in again there: told it was unlinked, and asked (link again, or start over).
+    const again = makeApp(phoneNs);
+    await again.login(alice.username, alice.recoveryCodes[1] ?? '');
+    expect(again.loginConflict.value).toEqual({
+      username: alice.username,
+      localHistory: true,
+      unlinked: true,
+    });
+    expect(again.auth.value.status).not.toBe('signed-in');
   });
 
   /** A code of `secret` for the NEXT time step (the current one may already be spent). */
@@ -379,6 +390,9 @@ describe('createApp over the real relay', () => {
     const other = makeApp(crypto.randomUUID());
     await startOverOn(other, alice.username, alice.recoveryCodes[0] ?? '');
     await until(() => other.connection.value === 'online', 'other device online');
+    // Logged out there first: the start over below removes that device (its sessions end), and
+    // its app instance shares this window's localStorage — a real other device does not.
+    await other.logout();
     other.dispose();
 
     const before = Date.now();
@@ -447,8 +461,10 @@ describe('createApp over the real relay', () => {
     await sentBy(bob, 'after the block');
     await sentBy(carol, 'control');
     // The relay accepted bob's and dropped it at send time; carol's (not blocked) waits.
+    // Read as Alice's device (a mailbox is per device, spec §16): a login RESUMED on it.
     const reader = new RelayApi({ baseUrl: relayUrl() });
     await reader.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await resumeDevice(await openIdbStorage(`app-${alice.ns}:${alice.username}`), reader);
     const waiting = (await reader.messages(0)).messages.map((m) => m.sender);
     expect(waiting).toContain(carol.username);
     expect(waiting).not.toContain(bob.username);

@@ -152,7 +152,11 @@ const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identi
  * (a new device, or this device's keys were replaced elsewhere) and was not told what to do.
  */
 class KeysMismatch extends Error {
-  constructor(readonly localHistory: boolean) {
+  constructor(
+    readonly localHistory: boolean,
+    /** This device was unlinked from the account (RESUME answered device_removed). */
+    readonly unlinked: boolean = false,
+  ) {
     super('keys mismatch');
   }
 }
@@ -574,15 +578,23 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const remote = await api.keyStatus();
     const { publishAccountKeys, holdsVersion1State, resumeDevice, describeThisDevice } = await cryptoLayers();
     if (local && (await holdsVersion1State(opened))) return startOver(username, opened, undefined, true);
+    let unlinked = false;
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) {
-      // RESUME (spec §16): the new session is bound to this device, still one of the account's
-      // — else 409 device_removed, which reaches the user as AppError 'device_removed'.
-      await resumeDevice(opened, api);
-      return opened;
+      // RESUME (spec §16): the new session is bound to this device, still one of the account's.
+      // A device that was unlinked (409 device_removed) is asked like a new one: link again, or
+      // start over — its history kept read-only or erased as the user says.
+      try {
+        await resumeDevice(opened, api);
+        return opened;
+      } catch (err) {
+        if (toAppError(err).code !== 'device_removed') throw err;
+        unlinked = true;
+      }
     }
     // The account has keys this device does not hold: link to another device, or start over
     // (spec/protocol.md §16) — asked first, as erasing is (SECURITY.md "What a user's device holds").
-    if (onMismatch === 'ask' && (local || remote.identity_key)) throw new KeysMismatch(local !== undefined);
+    if (onMismatch === 'ask' && (local || remote.identity_key))
+      throw new KeysMismatch(local !== undefined, unlinked);
     const store = await freshStore(username, opened, relock, onMismatch === 'archive' ? 'archive' : 'erase');
     // START OVER (spec/protocol.md §16): a new identity key, this device described like a linked one.
     await publishAccountKeys(store, username, api, undefined, describeThisDevice());
@@ -695,7 +707,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
           auth.value = { status: 'signed-out', username: null };
         },
       };
-      loginConflict.value = { username, localHistory: err.localHistory };
+      loginConflict.value = {
+        username,
+        localHistory: err.localHistory,
+        ...(err.unlinked ? { unlinked: true } : {}),
+      };
     }
   }
 
@@ -890,8 +906,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const store = await openIdbStorage(storageName(session.username), {
         create: passphrase ? { passphrase, cost: kdfCost } : null,
       });
-      const { publishAccountKeys } = await cryptoLayers();
-      await publishAccountKeys(store, session.username, api);
+      const { publishAccountKeys, describeThisDevice } = await cryptoLayers();
+      // The account's first device, described as a linked one is (Settings → Linked devices).
+      await publishAccountKeys(store, session.username, api, undefined, describeThisDevice());
       await saveTokens(store, session.username, session.tokens);
       pending = null;
       await openSession(session.username, store);

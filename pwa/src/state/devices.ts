@@ -243,7 +243,6 @@ export async function importPayload(
   now = Date.now(),
 ): Promise<void> {
   const ops: WriteOp[] = [];
-  const chats = new Map<string, string>();
   const history = new Map<string, PayloadMessage[]>();
   for (const m of payload.history) {
     const list = history.get(m.peer) ?? [];
@@ -266,7 +265,6 @@ export async function importPayload(
       ...(lastAt ? { lastSentAt: lastAt } : {}),
       ...(c.accepted ? {} : { request: true }),
     };
-    chats.set(c.username, peer.chatId);
     ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
     for (const m of messages) {
       if (m.text === null) continue; // a photo message: its photo is not transferred

@@ -32,9 +32,11 @@ import {
   toDevice1,
 } from '../test/relay.ts';
 import type { RelayApi } from '../transport/api.ts';
+import { ApiError } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
+import { MAX_STALE_RETRIES } from './messenger/outgoing.ts';
 import { Messenger, type MessengerSinks } from './messenger.ts';
 import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
 
@@ -564,6 +566,24 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     await until(() => texts(bob, a).includes('after'), 'later message');
     expect(texts(bob, a)).toEqual(['one device', 'two devices', 'after']);
     expect(alice.sinks.contacts.value[0]).toMatchObject({ keyChanged: false });
+  });
+
+  it('attack: a relay answering stale_devices forever gets a bounded number of resends, then the message fails and can be retried', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const stale = new ApiError(409, 'stale_devices', 'device lists changed', undefined, {
+      recipient: [1],
+      own: [],
+    });
+    const sends = vi.spyOn(SocketFirst.prototype, 'sendMessage').mockRejectedValue(stale);
+    const id = await alice.m.sendText(b, 'never stored');
+    await until(() => stateOf(alice, b, id) === 'failed', 'failed after the bounded retries');
+    expect(sends).toHaveBeenCalledTimes(1 + MAX_STALE_RETRIES);
+    expect(new Set(sends.mock.calls.map((c) => c[1]))).toEqual(new Set([id]));
+    sends.mockRestore();
+    await alice.m.retry(id);
+    await until(() => texts(bob, a).includes('never stored'), 'sent on retry');
   });
 
   it('a removed device receives nothing further: its session is dropped and the set goes to the others', async () => {

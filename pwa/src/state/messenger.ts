@@ -7,6 +7,8 @@
 // (prekey-upkeep.ts) and the own-identity warning (own-identity.ts).
 import type { Outbox } from '../outbox/outbox.ts';
 import type { StoredMessage } from '../outbox/records.ts';
+import { loadDeviceId } from '../secure/account-keys.ts';
+import { RECORD as SECURE } from '../secure/records.ts';
 import { SessionManager } from '../secure/session-manager.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { RelayApi } from '../transport/api.ts';
@@ -154,6 +156,7 @@ export class Messenger {
           this.o.sinks.connection.value = s;
           if (s === 'online') {
             void this.checkOwnIdentity().catch(() => undefined);
+            void this.learnDeviceId().catch(() => undefined);
             void this.outgoing.flush();
             void this.syncContacts();
             void this.maintainPrekeys();
@@ -191,6 +194,17 @@ export class Messenger {
     this.outgoing.stop();
     this.prekeys.stop();
     this.photos.stop();
+  }
+
+  /**
+   * A store from before linked devices does not know its device id until its next login
+   * (RESUME); the relay's device list names the current one (spec §16), so the sessions with
+   * our own other devices never include this one.
+   */
+  private async learnDeviceId(): Promise<void> {
+    if ((await loadDeviceId(this.o.storage)) !== undefined) return;
+    const current = (await this.o.api.devices()).find((d) => d.current);
+    if (current) await this.o.storage.put(SECURE.deviceId, current.deviceId);
   }
 
   /** Contacts added on another device (or before this store existed) become local peers. */

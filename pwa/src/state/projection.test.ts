@@ -131,4 +131,18 @@ describe('display order (spec/protocol.md §9.1: sender time and order inside th
       ),
     );
   });
+
+  it('orders our messages from two of our devices by order, then — same time and order — by device id (spec §16)', () => {
+    const mine = (id: string, order: number, fromDevice: number, storedAt: number): StoredMessage => ({
+      ...text(id, 'out', 1000, id),
+      order,
+      fromDevice,
+      storedAt,
+      synced: true,
+    });
+    const shown = [mine('d2-o2', 2, 2, 1), mine('d1-o3', 3, 1, 0), mine('d1-o2', 2, 1, 2)].sort(
+      compareForDisplay,
+    );
+    expect(shown.map((m) => m.id)).toEqual(['d1-o2', 'd2-o2', 'd1-o3']);
+  });
 });

@@ -122,6 +122,8 @@ export interface LoginConflict {
    * device. Either way the account has keys elsewhere: link to another device, or start over.
    */
   readonly localHistory: boolean;
+  /** This device was unlinked from the account (spec/protocol.md §16): link it again, or start over. */
+  readonly unlinked?: boolean;
 }
 
 /** What a device says it is (spec/openapi.yaml DeviceKind). */

@@ -853,6 +853,9 @@ export interface paths {
      *     against the send rate, and is deleted with its bytes PHOTO_UPLOAD_EXPIRY_SECONDS
      *     (default 86400) after its creation. Upload ids are random UUIDs; an upload is visible to
      *     its uploader only (anyone else gets the 404 of an id that does not exist).
+     *     Linked devices: needs a device session (409 `device_required`); the completed photo is
+     *     read and acknowledged per device exactly as with `POST /send_photo` (its readers are the
+     *     devices active when the last byte arrives).
      */
     post: operations['createUpload'];
     delete?: never;
@@ -985,6 +988,9 @@ export interface paths {
      *     - `{"type":"identity_replaced","seq","created_at"}` — this account's identity key was
      *       replaced from ANOTHER session (POST /keys); never sent to the session that did it. If
      *       the user did not do it: log out everywhere and re-enrol the authenticator.
+     *     - `{"type":"devices_changed","seq","created_at"}` — this account gained (POST /keys link)
+     *       or lost (DELETE /devices/{id}) a device; re-read GET /devices. Not sent to the session
+     *       that made the change.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
@@ -2764,15 +2770,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
     };
   };
   ack: {
@@ -2818,15 +2816,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
     };
@@ -2929,7 +2919,7 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `photo_quota`. */
+      /** @description `photo_quota`, `device_required`. */
       409: {
         headers: {
           [name: string]: unknown;
@@ -3118,15 +3108,7 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `device_required`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+      409: components['responses']['DeviceRequired'];
     };
   };
   websocket: {

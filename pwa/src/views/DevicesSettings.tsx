@@ -194,7 +194,7 @@ export function LinkDeviceDialog({
             }
           />
         </p>
-        <label htmlFor={`${id}-h`} className="actions">
+        <label htmlFor={`${id}-h`} className="check-row">
           <input
             id={`${id}-h`}
             type="checkbox"

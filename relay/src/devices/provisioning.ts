@@ -94,20 +94,24 @@ export async function readAddress(
 
 /**
  * Stores the sealed message of device `deviceId` at `address`, once: true when stored, false when
- * the address is gone, expired or already used (the caller reads it again to say which). One
- * statement, so of two concurrent PUTs exactly one stores.
+ * the address is gone, expired or already used, or the device was removed meanwhile (the caller
+ * reads it again to say which). Inside the caller's transaction: a share lock on the account row
+ * orders it with device removal (which holds the account lock), so a message is never left
+ * behind by a device removed at the same moment; of two concurrent PUTs exactly one stores.
  */
 export async function putMessage(
-  db: Queryable,
+  tx: Queryable,
   userId: string,
   deviceId: number,
   address: Buffer,
   message: Buffer,
   now: Date,
 ): Promise<boolean> {
-  const r = await db.query(
+  await tx.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [userId]);
+  const r = await tx.query(
     `UPDATE provisioning SET message = $4, put_at = $5, put_device_id = $3
-      WHERE address = $1 AND user_id = $2 AND message IS NULL AND expires_at > $5`,
+      WHERE address = $1 AND user_id = $2 AND message IS NULL AND expires_at > $5
+        AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = $2 AND d.device_id = $3 AND d.removed_at IS NULL)`,
     [address, userId, deviceId, message, now],
   );
   return r.rowCount === 1;

@@ -141,8 +141,10 @@ export function deviceRoutes(deps: AppDeps): Router {
     const early = await refuse();
     if (early) throw early;
     const message = await readRaw(req, res);
-    if (!(await putMessage(deps.pool, ctx.userId, device, address, message, now())))
-      throw (await refuse()) ?? used();
+    const stored = await withTransaction(deps.pool, (tx) =>
+      putMessage(tx, ctx.userId, device, address, message, now()),
+    );
+    if (!stored) throw (await refuse()) ?? used();
     res.status(204).end();
   });
 

@@ -142,6 +142,10 @@ export async function applyUpload(
   let removed: number[] = [];
   if (device !== null && up.deviceId !== undefined && up.deviceId !== device)
     return { kind: 'device_mismatch' };
+  // The session's device may have been removed while this request waited for the lock (its
+  // session is revoked by then): nothing is stored for a removed device.
+  if (device !== null && (await deviceState(tx, userId, device)) !== 'active')
+    return { kind: 'device_removed' };
 
   const newDevice = async (): Promise<number | null> => {
     const description = up.device ?? (await sessionDescription(tx, caller.sessionId));

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { type AuthContext, assertSessionLive, sessionEnded } from '../auth/require-auth.js';
 import { retryOnDeadlock } from '../db/deadlock.js';
 import type { AppDeps } from '../deps.js';
+import { deviceOfCaller, deviceRequired } from '../devices/require-device.js';
 import { base64Bytes } from '../http/base64.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
@@ -50,36 +51,18 @@ export function messageService(deps: AppDeps): MessageService {
   return s;
 }
 
-/** 409 device_required: the session is not bound to a device yet (spec/protocol.md §16). */
-export const deviceRequired = () =>
-  new HttpError(409, 'device_required', 'set up this device first (POST /keys)');
-
 /**
- * The device of the caller's live session (401 when the session ended, 409 device_required while
- * it is device-less). A socket's or request's context remembers it (requireAuth looks it up).
+ * The device of the caller's session (409 device_required while it is device-less; spec/protocol.md
+ * §16): a socket's or request's context remembers it, else one query (src/devices).
  */
 export async function deviceOf(deps: AppDeps, ctx: AuthContext): Promise<number> {
-  const known = (ctx as { deviceId?: number | null }).deviceId;
-  if (typeof known === 'number') return known;
-  const r = await deps.pool.query<{ device_id: number | null }>(
-    `SELECT s.device_id FROM sessions s JOIN devices d ON d.user_id = s.user_id AND d.device_id = s.device_id
-      WHERE s.id = $1 AND s.user_id = $2 AND d.removed_at IS NULL`,
-    [ctx.sessionId, ctx.userId],
-  );
-  const device = r.rows[0]?.device_id;
-  if (typeof device !== 'number') throw deviceRequired();
-  (ctx as { deviceId?: number | null }).deviceId = device;
-  return device;
-}
-
-/** DEVICE_LIMIT (spec/protocol.md §16): the most copies of each kind in one send. */
-function deviceLimitOf(deps: AppDeps): number {
-  return (deps.config.messaging as { deviceLimit?: number }).deviceLimit ?? 5;
+  return deviceOfCaller(deps.pool, ctx);
 }
 
 function createService(deps: AppDeps): MessageService {
   const maxBytes = deps.config.limits.messageBytes;
-  const deviceLimit = deviceLimitOf(deps);
+  // DEVICE_LIMIT (spec/protocol.md §16): the most copies of each kind in one send.
+  const deviceLimit = deps.config.messaging.deviceLimit;
   const deviceId = z
     .number()
     .int()
@@ -226,8 +209,8 @@ function createService(deps: AppDeps): MessageService {
     async ack(ctx, raw) {
       // The session is checked here, for both paths: a socket authenticated once must not keep
       // deleting mail and sending receipts after its session ended (spec/openapi.yaml GET /ws).
-      await assertSessionLive(deps, ctx);
-      const device = await deviceOf(deps, ctx);
+      const device = await assertSessionLive(deps, ctx);
+      if (device === null) throw deviceRequired();
       const body = parse(AckSchema, raw);
       const { userId } = ctx;
       const now = new Date(deps.clock.now());

@@ -388,10 +388,10 @@ export async function ackMessages(
 
 /**
  * A removed device's mailbox (spec/openapi.yaml DELETE /devices/{device_id}), inside the
- * unlink's transaction, AFTER its device row is marked removed and its account's stream counter
- * was taken (migration 0071, send_message_copies step 5): its pending copies become tombstones
- * and its photo acknowledgements are dropped (a photo nobody is left to acknowledge goes at the
- * next sweep). The SQL function delete_device_mailbox is the hook; this is its TypeScript face.
+ * unlink's transaction, AFTER its device row is marked removed (migration 0071,
+ * delete_device_mailbox; src/devices/store.ts calls the SQL function directly): its pending
+ * copies become tombstones and its photo acknowledgements are dropped (a photo nobody is left to
+ * acknowledge goes at the next sweep).
  */
 export async function deleteDeviceMailbox(db: Queryable, userId: string, deviceId: number): Promise<number> {
   const r = await db.query<{ n: string }>('SELECT delete_device_mailbox(p_user => $1, p_device => $2) AS n', [

@@ -298,7 +298,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     conn.inFlightBytes += bytes;
     if (conn.inFlightBytes > maxInFlightBytes) conn.ws.pause();
     const ctx: AuthContext = { userId: conn.userId, sessionId: conn.sessionId };
-    (ctx as { deviceId?: number }).deviceId = conn.deviceId;
+    ctx.deviceId = conn.deviceId;
     let status: number;
     let body: Record<string, unknown>;
     try {
@@ -437,7 +437,10 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
           c.ws.send(text);
           c.cursor = event.seq;
         } else if (event.seq > c.cursor) void pump(c);
-      } else if (event.kind === 'prekeys_low') {
+      } else if (
+        event.kind === 'prekeys_low' &&
+        (event.deviceId === undefined || event.deviceId === c.deviceId)
+      ) {
         send(c, { type: 'prekeys_low', remaining: event.remaining, remaining_pq: event.remainingPq });
       } else if (
         event.kind === 'revoked' &&

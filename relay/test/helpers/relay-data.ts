@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { vi } from 'vitest';
 import WebSocket from 'ws';
 import { signAccessToken } from '../../src/auth/access-token.js';
+import { publishedDeviceIds } from '../../src/devices/store.js';
 import type { TestApp } from './app.js';
 
 export const ORIGIN = 'http://localhost:8000';
@@ -22,28 +23,79 @@ export interface DataUser {
 
 let counter = 0;
 
-/** An active user with device 1 and one live session bound to it, and its access token. */
-export async function makeUser(t: TestApp, prefix = 'user'): Promise<DataUser> {
+/**
+ * An active user with one live session and its access token. The session is device-less, as
+ * right after a login (spec/protocol.md §16), unless `device`: then the account has device 1 and
+ * the session is bound to it, as after POST /keys (makeDeviceUser).
+ */
+export async function makeUser(
+  t: TestApp,
+  prefix = 'user',
+  /** device: device 1 with the session bound to it; keys (default true with device): published. */
+  opts: { device?: boolean; keys?: boolean } = {},
+): Promise<DataUser> {
   const id = randomUUID();
   const username = `${prefix}${++counter}_${randomBytes(3).toString('hex')}`;
   await t.deps.pool.query(
     `INSERT INTO users (id, username, totp_secret, status, confirmed_at, next_device_id)
-     VALUES ($1, $2, '\\x00', 'active', now(), 2)`,
-    [id, username],
+     VALUES ($1, $2, '\\x00', 'active', now(), $3)`,
+    [id, username, opts.device ? 2 : 1],
   );
-  await t.deps.pool.query(
-    `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 1, 'Test device 1', 'other')`,
-    [id],
-  );
-  const session = await newSession(t, id);
-  return { id, username, ...session, deviceId: 1 };
+  if (opts.device) {
+    await t.deps.pool.query(
+      `INSERT INTO devices (user_id, device_id, name, kind) VALUES ($1, 1, 'Test device 1', 'other')`,
+      [id],
+    );
+    if (opts.keys !== false) await publishKeys(t, id, 1);
+  }
+  const session = await newSession(t, id, { deviceId: opts.device ? 1 : null });
+  return { id, username, ...session, deviceId: opts.device ? 1 : 0 };
 }
 
 /**
- * Another linked device of `user`'s account (as POST /keys makes one) with a live session bound
- * to it: the same account seen from that device.
+ * Publishes device `deviceId` of `userId` as POST /keys would (an identity key for the account if
+ * it has none, both signed prekeys of the device; random bytes — the relay never looks inside),
+ * so senders must include it (src/devices/store.ts publishedDeviceIds).
  */
-export async function addDevice(t: TestApp, user: DataUser): Promise<DataUser> {
+export async function publishKeys(t: TestApp, userId: string, deviceId: number): Promise<void> {
+  await t.deps.pool.query(
+    'INSERT INTO identity_keys (user_id, public_key) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING',
+    [userId, randomBytes(32)],
+  );
+  await t.deps.pool.query(
+    `INSERT INTO signed_prekeys (user_id, device_id, kind, key_id, public_key, signature)
+     VALUES ($1, $2, 'x25519', 1, $3, $4), ($1, $2, 'mlkem768', 1, $5, $4) ON CONFLICT DO NOTHING`,
+    [userId, deviceId, randomBytes(32), randomBytes(64), randomBytes(1184)],
+  );
+}
+
+/** A user whose account has device 1 (published) and whose session is bound to it: may send and read mail. */
+export const makeDeviceUser = (t: TestApp, prefix = 'user') => makeUser(t, prefix, { device: true });
+
+/**
+ * For a user made through the real auth flow (registration, login): its account gets device 1
+ * (if it has none) and every live device-less session of it is bound to it, as POST /keys does
+ * for a first device — for tests of sockets and mail that are not about keys.
+ */
+export async function bindSessionsToDevice(t: TestApp, username: string): Promise<void> {
+  const r = await t.deps.pool.query<{ id: string; fresh: boolean }>(
+    `WITH u AS (SELECT id FROM users WHERE username = $1),
+          d AS (INSERT INTO devices (user_id, device_id, name, kind)
+                SELECT id, 1, 'Test device 1', 'other' FROM u ON CONFLICT DO NOTHING RETURNING user_id),
+          s AS (UPDATE sessions s SET device_id = 1 FROM u
+                 WHERE s.user_id = u.id AND s.device_id IS NULL AND s.revoked_at IS NULL)
+     SELECT u.id, EXISTS (SELECT 1 FROM d) AS fresh FROM u`,
+    [username],
+  );
+  const row = r.rows[0];
+  if (row?.fresh) await publishKeys(t, row.id, 1);
+}
+
+/**
+ * Another linked device of `user`'s account (made directly in the database, as POST /keys
+ * links one) with a live session bound to it: the same account seen from that device.
+ */
+export async function linkDevice(t: TestApp, user: DataUser): Promise<DataUser> {
   const r = await t.deps.pool.query<{ device_id: number }>(
     `WITH n AS (UPDATE users SET next_device_id = next_device_id + 1 WHERE id = $1 RETURNING next_device_id - 1 AS d)
      INSERT INTO devices (user_id, device_id, name, kind) SELECT $1, n.d, 'Test device ' || n.d, 'other' FROM n
@@ -51,14 +103,15 @@ export async function addDevice(t: TestApp, user: DataUser): Promise<DataUser> {
     [user.id],
   );
   const deviceId = r.rows[0]?.device_id as number;
+  await publishKeys(t, user.id, deviceId);
   const session = await newSession(t, user.id, { deviceId });
   return { ...user, ...session, deviceId };
 }
 
 /**
  * Another live session of `userId`, as a login makes it: freshly authenticated now
- * (`fresh: false` for one that has not proved the second factor recently), bound to device
- * `deviceId` (default 1; null: a device-less session, before POST /keys).
+ * (`fresh: false` for one that has not proved the second factor recently), device-less unless
+ * bound to device `deviceId` of the account.
  */
 export async function newSession(
   t: TestApp,
@@ -67,19 +120,16 @@ export async function newSession(
 ): Promise<{ sessionId: string; token: string }> {
   const sessionId = randomUUID();
   const now = new Date(t.clock.now());
-  const deviceId = opts.deviceId === undefined ? 1 : opts.deviceId;
   await t.deps.pool.query(
     `INSERT INTO sessions (id, user_id, created_at, expires_at, reauthenticated_at, device_id)
-     SELECT $1, $2, $3, $4, $5, d.device_id
-       FROM (SELECT $6::int AS device_id) w
-       LEFT JOIN devices d ON d.user_id = $2 AND d.device_id = w.device_id`,
+     VALUES ($1, $2, $3, $4, $5, $6)`,
     [
       sessionId,
       userId,
       now,
       new Date(t.clock.now() + 86_400_000),
       opts.fresh === false ? null : now,
-      deviceId,
+      opts.deviceId ?? null,
     ],
   );
   const { token } = await signAccessToken(t.deps, { userId, sessionId });
@@ -111,13 +161,9 @@ export function sendBody(
 export const b64 = (n: number, fill?: number) =>
   (fill === undefined ? randomBytes(n) : Buffer.alloc(n, fill)).toString('base64');
 
-/** The active device ids of `userId`'s account, ascending. */
+/** The published device ids of `userId`'s account (active, complete bundle), ascending. */
 export async function activeDevices(t: TestApp, userId: string): Promise<number[]> {
-  const r = await t.deps.pool.query<{ device_id: number }>(
-    'SELECT device_id FROM devices WHERE user_id = $1 AND removed_at IS NULL ORDER BY device_id',
-    [userId],
-  );
-  return r.rows.map((x) => x.device_id);
+  return publishedDeviceIds(t.deps.pool, userId);
 }
 
 /** A send body for the current device lists: every device of `to`, and `from`'s other devices. */
@@ -129,7 +175,12 @@ export async function fanOut(
 ): Promise<ReturnType<typeof sendBody>> {
   const r = await t.deps.pool.query<{ id: string }>('SELECT id FROM users WHERE username = $1', [to]);
   const devices = r.rows[0] ? await activeDevices(t, r.rows[0].id) : [1];
-  const own = (await activeDevices(t, from.id)).filter((d) => d !== from.deviceId);
+  // The sending device as the relay sees it (POST /keys may have bound the session since).
+  const s = await t.deps.pool.query<{ device_id: number | null }>(
+    'SELECT device_id FROM sessions WHERE id = $1',
+    [from.sessionId],
+  );
+  const own = (await activeDevices(t, from.id)).filter((d) => d !== s.rows[0]?.device_id);
   return sendBody(to, { ...opts, devices, own });
 }
 

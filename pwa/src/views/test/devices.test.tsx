@@ -111,6 +111,19 @@ describe('a new device after login', () => {
       expect(within(dialog).getByRole('button', { name })).toBeTruthy();
     expect(dialog.textContent).toMatch(/every contact is told that your security key changed/);
   });
+  it('a device that was unlinked is told so, and offered linking again first', () => {
+    const t = makeTestApp();
+    renderAt(t.app, '/login');
+    act(() => {
+      t.loginConflict.value = { username: 'alice', localHistory: true, unlinked: true };
+    });
+    const dialog = screen.getByRole('dialog', { name: 'This device was unlinked from your account' });
+    expect(dialog.textContent).toMatch(/Link it again from your other device/);
+    const buttons = within(dialog)
+      .getAllByRole('button')
+      .map((b) => b.textContent);
+    expect(buttons[0]).toBe('Link to your other device');
+  });
 });
 
 describe('Settings → Linked devices', () => {
