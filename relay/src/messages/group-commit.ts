@@ -65,7 +65,7 @@ const SCAN_LIMIT = 4 * GROUP_COMMIT_MAX_ROWS;
  * (two flushes) per round (relay/BENCHMARKS.md: batches of 1 and 9, 4 and 6, ...). Waiting at
  * most half of what a batch costs is cheaper than starting another one.
  */
-const GATHER_MAX_MS = 2;
+const GATHER_MAX_MS = 1;
 const GATHER_SHARE = 0.5;
 /** A sender counts as active for this long after a send (and at most twice as long). */
 const ACTIVE_WINDOW_MS = 100;
