@@ -11,9 +11,9 @@
 //   for a later batch. So one sender's sends are stored in the order they arrived, one batch
 //   after another (spec/protocol.md §7: a recipient's stream is in send order per sender).
 // - Wait: with a batch slot free, a batch starts at the end of the current event-loop turn
-//   (everything that arrived in the same I/O callbacks joins it); with every slot taken, sends
-//   collect until a batch finishes, and the next one starts at once. A batch holds at most
-//   GROUP_COMMIT_MAX_ROWS rows.
+//   (everything that arrived in the same I/O callbacks joins it) once it is gathered (the
+//   senders expected soon have sent, or at most GATHER_MAX_MS); with every slot taken, sends
+//   collect until a batch finishes. A batch holds at most GROUP_COMMIT_MAX_ROWS rows.
 // - Locks: within a batch rows run sorted by recipient (stable, so per-sender order to a
 //   recipient stays), so concurrent batches take the recipients' stream counters in the same
 //   order; the other rows a send writes are its sender's (token bucket, client_id), and no two
