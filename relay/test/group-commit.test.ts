@@ -207,8 +207,8 @@ describe('one batch, one statement', () => {
 
 describe('batches in flight at once', () => {
   it("runs two senders' batches at once without a deadlock; each sender's sends stay in order", async () => {
-    const recipients = await Promise.all(Array.from({ length: 5 }, () => makeUser(t)));
-    const senders = await Promise.all(Array.from({ length: 6 }, () => makeUser(t)));
+    const recipients = await Promise.all(Array.from({ length: 5 }, () => makeDeviceUser(t)));
+    const senders = await Promise.all(Array.from({ length: 6 }, () => makeDeviceUser(t)));
     const gc = new GroupCommit(t.deps.pool, t.deps.logger, 2);
     const bucket = { name: `pipe_test_${randomBytes(3).toString('hex')}`, burst: 1000, perSecond: 1000 };
     const submitted = new Map<string, { to: string; clientId: string; p: Promise<SendOutcome> }[]>();
@@ -224,7 +224,7 @@ describe('batches in flight at once', () => {
             sessionId: s.sessionId,
             to: r.username,
             clientId,
-            body: randomBytes(8),
+            copies: [{ deviceId: 1, own: false, body: randomBytes(8) }],
             now: new Date(t.deps.clock.now()),
             bucket,
             mailboxCap: 1000,
@@ -255,12 +255,10 @@ describe('batches in flight at once', () => {
       expect(ms.map((m) => m.seq)).toEqual(Array.from({ length: ms.length }, (_, i) => i + 1));
       for (const s of senders) {
         const expected = await Promise.all(
-          (submitted.get(s.id) ?? [])
-            .filter((x) => x.to === r.username)
-            .map(async (x) => (await x.p) as { id: number }),
+          (submitted.get(s.id) ?? []).filter((x) => x.to === r.username).map(async (x) => await x.p),
         );
         const mine = ms.filter((m) => m.from === s.username).map((m) => m.id);
-        expect(mine).toEqual(expected.map((o) => o.id));
+        expect(mine).toEqual(expected.map((o) => (o.kind === 'stored' ? o.copies[0]?.id : undefined)));
       }
     }
   });
