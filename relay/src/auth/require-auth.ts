@@ -82,8 +82,9 @@ function bearerOf(req: Request): string {
 
 export function requireAuth(deps: AppDeps) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const { userId, sessionId } = await authenticateToken(deps, bearerOf(req));
-    req.auth = { userId, sessionId };
+    // The token's expiry stays with the WebSocket (hub.ts); a route needs the caller and device.
+    const { userId, sessionId, deviceId } = await authenticateToken(deps, bearerOf(req));
+    req.auth = { userId, sessionId, deviceId };
     next();
   };
 }
