@@ -10,7 +10,16 @@ import WebSocket from 'ws';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { b64, type DataUser, makeUser, newSession, ORIGIN, WsClient } from './helpers/relay-data.js';
+import {
+  b64,
+  type DataUser,
+  makeDeviceUser,
+  makeUser,
+  newSession,
+  ORIGIN,
+  sendBody,
+  WsClient,
+} from './helpers/relay-data.js';
 
 let db: TestDatabase;
 
@@ -41,33 +50,31 @@ describe('a socket does not outlive its access token', () => {
   it('refuses a send frame that arrives after the token expired: closed 4401, nothing stored', async () => {
     // The periodic check is far away: only the frame itself meets the expiry.
     const t = await app({ ACCESS_TOKEN_TTL_SECONDS: '60', WS_SESSION_CHECK_SECONDS: '3600' });
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const ws = await WsClient.connect(t.baseUrl, alice.token);
     // Before expiry the socket sends.
-    ws.send({ type: 'send', id: 1, message: { to: bob.username, client_id: 'before', body: b64(8) } });
+    ws.send({ type: 'send', id: 1, message: sendBody(bob.username, { clientId: 'before' }) });
     expect((await ws.next((f) => f.type === 'response' && f.id === 1)).status).toBe(201);
 
     t.clock.advance(61_000);
-    ws.send({ type: 'send', id: 2, message: { to: bob.username, client_id: 'after', body: b64(8) } });
+    ws.send({ type: 'send', id: 2, message: sendBody(bob.username, { clientId: 'after' }) });
     expect(await ws.closed()).toBe(4401);
     expect(ws.frames.some((f) => f.type === 'response' && f.id === 2)).toBe(false);
     expect(await storedWith(t, alice, 'after')).toBe(0);
     // The same send over HTTP with a fresh token is new, not a duplicate: the frame did nothing.
-    const fresh = await newSession(t, alice.id);
-    const res = await t.api.post(
-      '/send_message',
-      { to: bob.username, client_id: 'after', body: b64(8) },
-      { token: fresh.token },
-    );
+    const fresh = await newSession(t, alice.id, { deviceId: 1 });
+    const res = await t.api.post('/send_message', sendBody(bob.username, { clientId: 'after' }), {
+      token: fresh.token,
+    });
     expect([res.status, res.body.duplicate]).toEqual([201, false]);
   });
 
   it('refuses an ack frame and a catch_up after expiry the same way', async () => {
     const t = await app({ ACCESS_TOKEN_TTL_SECONDS: '60', WS_SESSION_CHECK_SECONDS: '3600' });
-    const bob = await makeUser(t);
+    const bob = await makeDeviceUser(t);
     const a = await WsClient.connect(t.baseUrl, bob.token);
-    const bob2 = await newSession(t, bob.id);
+    const bob2 = await newSession(t, bob.id, { deviceId: 1 });
     const c = await WsClient.connect(t.baseUrl, bob2.token);
     t.clock.advance(61_000);
     a.send({ type: 'ack', id: 1, ack: { ids: [] } });
@@ -78,16 +85,12 @@ describe('a socket does not outlive its access token', () => {
 
   it('pushes nothing to a socket whose token expired: it is closed 4401 instead', async () => {
     const t = await app({ ACCESS_TOKEN_TTL_SECONDS: '60', WS_SESSION_CHECK_SECONDS: '3600' });
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const ws = await WsClient.connect(t.baseUrl, bob.token);
     t.clock.advance(61_000);
-    const fresh = await newSession(t, alice.id);
-    const res = await t.api.post(
-      '/send_message',
-      { to: bob.username, client_id: randomUUID(), body: b64(8) },
-      { token: fresh.token },
-    );
+    const fresh = await newSession(t, alice.id, { deviceId: 1 });
+    const res = await t.api.post('/send_message', sendBody(bob.username), { token: fresh.token });
     expect(res.status).toBe(201);
     expect(await ws.closed()).toBe(4401);
     expect(ws.frames.filter((f) => f.type === 'message')).toEqual([]);
@@ -95,7 +98,7 @@ describe('a socket does not outlive its access token', () => {
 
   it('closes an idle socket with 4401 at the periodic check once its token expired', async () => {
     const t = await app({ ACCESS_TOKEN_TTL_SECONDS: '60', WS_SESSION_CHECK_SECONDS: '1' });
-    const bob = await makeUser(t);
+    const bob = await makeDeviceUser(t);
     const ws = await WsClient.connect(t.baseUrl, bob.token);
     t.clock.advance(61_000);
     expect(await ws.closed()).toBe(4401);
@@ -193,16 +196,14 @@ describe('per-address caps', () => {
 describe('a client that stops reading', () => {
   it('is cut with 1013 at the 8 MiB buffer rule while it keeps sending frames; the relay serves on', async () => {
     const t = await app({ MAX_MESSAGE_BYTES: '1048576' });
-    const alice = await makeUser(t);
-    const bob = await makeUser(t);
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
     const MESSAGES = 16;
     const body = b64(1_000_000); // ≈ 1.33 MB per stream item
     for (let i = 0; i < MESSAGES; i++) {
-      const res = await t.api.post(
-        '/send_message',
-        { to: bob.username, client_id: `big${i}`, body },
-        { token: alice.token },
-      );
+      const res = await t.api.post('/send_message', sendBody(bob.username, { clientId: `big${i}`, body }), {
+        token: alice.token,
+      });
       expect(res.status).toBe(201);
     }
     // Where bob's stream ends, as a reading client sees it.
