@@ -82,8 +82,10 @@ function bearerOf(req: Request): string {
 
 export function requireAuth(deps: AppDeps) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const { userId, sessionId } = await authenticateToken(deps, bearerOf(req));
-    req.auth = { userId, sessionId };
+    // The device the session check read is kept: requireDevice and POST /keys rely on it
+    // (undefined would make every device route a 500 and every device session device-less).
+    const { userId, sessionId, deviceId } = await authenticateToken(deps, bearerOf(req));
+    req.auth = { userId, sessionId, deviceId: deviceId ?? null };
     next();
   };
 }
