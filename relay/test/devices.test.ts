@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { addDevice, deviceUpload, type TestDevice } from './helpers/devices.js';
+import { addDevice, deviceUpload, provisionedSession, type TestDevice } from './helpers/devices.js';
 import { identityFor } from './helpers/identity.js';
 import { type DataUser, makeUser, newSession, WsClient } from './helpers/relay-data.js';
 
@@ -131,8 +131,8 @@ describe('POST /keys: devices', () => {
     const { user, id } = await account();
     await addDevice(t, user.id, id);
     // Two links race for the last slot: exactly one wins.
-    const a = await newSession(t, user.id);
-    const b = await newSession(t, user.id);
+    const a = await provisionedSession(t, user.id);
+    const b = await provisionedSession(t, user.id);
     const [ra, rb] = await Promise.all([
       t.api.post('/keys', deviceUpload(id), { token: a.token }),
       t.api.post('/keys', deviceUpload(id), { token: b.token }),
@@ -140,7 +140,7 @@ describe('POST /keys: devices', () => {
     expect([ra.status, rb.status].sort()).toEqual([200, 409]);
     const refused = ra.status === 409 ? ra : rb;
     expect(refused.body).toMatchObject({ error: 'device_limit', limit: LIMIT });
-    const c = await newSession(t, user.id);
+    const c = await provisionedSession(t, user.id);
     const rc = await t.api.post('/keys', deviceUpload(id), { token: c.token });
     expect([rc.status, rc.body.error]).toEqual([409, 'device_limit']);
     // Nothing of a refused link is stored: no device, no prekeys, the session still device-less.
@@ -459,7 +459,7 @@ describe('publishedDeviceIds (the recipient list a send is checked against)', ()
     const bob = await account('bob');
     const bob2 = await addDevice(t, bob.user.id, bob.id);
     // A linked session that uploaded its identity but no signed prekeys yet is not a recipient.
-    const half = await newSession(t, bob.user.id);
+    const half = await provisionedSession(t, bob.user.id);
     const r = await t.api.post(
       '/keys',
       { identity_key: bob.id.identity_key, identity_proof: bob.id.identity_proof },
