@@ -345,6 +345,20 @@ describe('DELETE /devices/{id}: unlink', () => {
     expect((await t.api.get('/devices', { token: second.token })).status).toBe(401);
   });
 
+  it("attack: a device-less login (a thief with a TOTP code, fresh) cannot unlink the owner's devices (409 device_required)", async () => {
+    // Unlinking is device management, done from a device of the account (Signal: from a linked
+    // device); a login alone — fresh, so the reauth rule passes — must not silently cut the
+    // owner off (a start over would at least warn every contact).
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    const thief = await newSession(t, user.id);
+    for (const d of [first.deviceId, second.deviceId]) {
+      const r = await t.api.delete(`/devices/${d}`, { token: thief.token });
+      expect([r.status, r.body.error]).toEqual([409, 'device_required']);
+    }
+    expect((await t.api.get('/devices', { token: first.token })).body.devices).toHaveLength(2);
+  });
+
   it("another account's device, an unknown one and malformed ids: 404 / 400", async () => {
     const a = await account();
     const b = await account();

@@ -500,8 +500,10 @@ export interface paths {
      *     reused; the device itself, logging in again, gets 409 `device_removed` from POST /keys.
      *     Removing ANOTHER device needs a fresh second factor, as replacing the identity key does
      *     (a login or POST /session/reauth in this session within 5 minutes; else 403
-     *     `reauth_required`); removing the caller's own device does not. 404 for a device that is
-     *     not an active one of this account.
+     *     `reauth_required`); removing the caller's own device does not. Only a device session
+     *     may unlink (409 `device_required` for a device-less one: a login alone, even fresh, must
+     *     not silently cut the owner off). 404 for a device that is not an active one of this
+     *     account.
      */
     delete: operations['removeDevice'];
     options?: never;
@@ -2359,6 +2361,15 @@ export interface operations {
         };
       };
       404: components['responses']['NotFound'];
+      /** @description `device_required`: a device-less session cannot unlink devices. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   openProvisioning: {
