@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { addDevice, deviceUpload, type TestDevice } from './helpers/devices.js';
+import { addDevice, deviceUpload, provisionedSession, type TestDevice } from './helpers/devices.js';
 import { identityFor } from './helpers/identity.js';
 import { type DataUser, makeUser, newSession, WsClient } from './helpers/relay-data.js';
 
@@ -131,8 +131,8 @@ describe('POST /keys: devices', () => {
     const { user, id } = await account();
     await addDevice(t, user.id, id);
     // Two links race for the last slot: exactly one wins.
-    const a = await newSession(t, user.id);
-    const b = await newSession(t, user.id);
+    const a = await provisionedSession(t, user.id);
+    const b = await provisionedSession(t, user.id);
     const [ra, rb] = await Promise.all([
       t.api.post('/keys', deviceUpload(id), { token: a.token }),
       t.api.post('/keys', deviceUpload(id), { token: b.token }),
@@ -140,7 +140,7 @@ describe('POST /keys: devices', () => {
     expect([ra.status, rb.status].sort()).toEqual([200, 409]);
     const refused = ra.status === 409 ? ra : rb;
     expect(refused.body).toMatchObject({ error: 'device_limit', limit: LIMIT });
-    const c = await newSession(t, user.id);
+    const c = await provisionedSession(t, user.id);
     const rc = await t.api.post('/keys', deviceUpload(id), { token: c.token });
     expect([rc.status, rc.body.error]).toEqual([409, 'device_limit']);
     // Nothing of a refused link is stored: no device, no prekeys, the session still device-less.
@@ -345,6 +345,20 @@ describe('DELETE /devices/{id}: unlink', () => {
     expect((await t.api.get('/devices', { token: second.token })).status).toBe(401);
   });
 
+  it("attack: a device-less login (a thief with a TOTP code, fresh) cannot unlink the owner's devices (409 device_required)", async () => {
+    // Unlinking is device management, done from a device of the account (Signal: from a linked
+    // device); a login alone — fresh, so the reauth rule passes — must not silently cut the
+    // owner off (a start over would at least warn every contact).
+    const { user, id, first } = await account();
+    const second = await addDevice(t, user.id, id);
+    const thief = await newSession(t, user.id);
+    for (const d of [first.deviceId, second.deviceId]) {
+      const r = await t.api.delete(`/devices/${d}`, { token: thief.token });
+      expect([r.status, r.body.error]).toEqual([409, 'device_required']);
+    }
+    expect((await t.api.get('/devices', { token: first.token })).body.devices).toHaveLength(2);
+  });
+
   it("another account's device, an unknown one and malformed ids: 404 / 400", async () => {
     const a = await account();
     const b = await account();
@@ -459,7 +473,7 @@ describe('publishedDeviceIds (the recipient list a send is checked against)', ()
     const bob = await account('bob');
     const bob2 = await addDevice(t, bob.user.id, bob.id);
     // A linked session that uploaded its identity but no signed prekeys yet is not a recipient.
-    const half = await newSession(t, bob.user.id);
+    const half = await provisionedSession(t, bob.user.id);
     const r = await t.api.post(
       '/keys',
       { identity_key: bob.id.identity_key, identity_proof: bob.id.identity_proof },

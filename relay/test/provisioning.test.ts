@@ -83,7 +83,9 @@ describe('provisioning: the linking flow', () => {
   });
 
   it('the new device then links with the same identity: a new device, no key change', async () => {
-    const { user, id, newcomer } = await linking();
+    const { user, id, device, newcomer, address } = await linking();
+    expect((await put(address, device, randomBytes(2000))).status).toBe(204);
+    expect((await takeMessage(address, newcomer.token)).status).toBe(200);
     const res = await t.api.post('/keys', deviceUpload(id), { token: newcomer.token });
     expect(res.body).toMatchObject({ device_id: 2, device_created: true, identity_changed: false });
     const kinds = await t.deps.pool.query<{ kind: string }>(
@@ -95,6 +97,40 @@ describe('provisioning: the linking flow', () => {
 });
 
 describe('provisioning: attacks', () => {
+  it('attack: a login with the identity proof but no provisioning message cannot link a device (403 provisioning_required)', async () => {
+    // The thief of a removed device (it keeps the identity seed, spec §16.9) or anyone who saw an
+    // upload's fixed proof (§4.6), with a login: no device of the account approved anything.
+    const { user, id, newcomer } = await linking();
+    const before = await t.deps.pool.query('SELECT count(*)::int AS n FROM devices WHERE user_id = $1', [
+      user.id,
+    ]);
+    const res = await t.api.post('/keys', deviceUpload(id), { token: newcomer.token });
+    expect([res.status, res.body.error]).toEqual([403, 'provisioning_required']);
+    const thief = await newSession(t, user.id);
+    const again = await t.api.post('/keys', deviceUpload(id), { token: thief.token });
+    expect([again.status, again.body.error]).toEqual([403, 'provisioning_required']);
+    const after = await t.deps.pool.query('SELECT count(*)::int AS n FROM devices WHERE user_id = $1', [
+      user.id,
+    ]);
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+    expect((await t.api.get('/keys', { token: thief.token })).body.device_id).toBeNull();
+  });
+
+  it('attack: an unlinked device logging in again cannot link itself back without a device approving it', async () => {
+    const { user, id, device } = await linking();
+    const stolen = await addDevice(t, user.id, id);
+    expect((await t.api.delete(`/devices/${stolen.deviceId}`, { token: device })).status).toBe(204);
+    const login = await newSession(t, user.id);
+    const resume = await t.api.post(
+      '/keys',
+      { ...deviceUpload(id), device_id: stolen.deviceId },
+      { token: login.token },
+    );
+    expect([resume.status, resume.body.error]).toEqual([409, 'device_removed']);
+    const relink = await t.api.post('/keys', deviceUpload(id), { token: login.token });
+    expect([relink.status, relink.body.error]).toEqual([403, 'provisioning_required']);
+  });
+
   it('attack: a second PUT (a second linking device, or a replay) is refused with 409 provisioning_used', async () => {
     const { user, id, device, address, newcomer } = await linking();
     const other = await addDevice(t, user.id, id);

@@ -348,7 +348,11 @@ export interface paths {
      *     - the published identity key again → a new LINKED device (ids are chosen by the relay,
      *       increasing, never reused), described by `device` (else named after the session's
      *       client); no `key_change` for anyone, a `devices_changed` item for the account's other
-     *       devices; beyond DEVICE_LIMIT → 409 `device_limit`;
+     *       devices; beyond DEVICE_LIMIT → 409 `device_limit`. Only a session that fetched a
+     *       provisioning message (GET /provisioning/{address}/message, sealed by an active device
+     *       of the account) may link: else 403 `provisioning_required` — the identity proof is a
+     *       fixed signature any former device can make, so a login plus the proof must not add a
+     *       device no device approved (Signal's provisioning code);
      *     - the published identity key with `device_id` → RESUME that device (the same app
      *       logging in again) while it is active; a removed (or unknown) device → 409
      *       `device_removed`: the app tells the user this device was unlinked;
@@ -496,8 +500,10 @@ export interface paths {
      *     reused; the device itself, logging in again, gets 409 `device_removed` from POST /keys.
      *     Removing ANOTHER device needs a fresh second factor, as replacing the identity key does
      *     (a login or POST /session/reauth in this session within 5 minutes; else 403
-     *     `reauth_required`); removing the caller's own device does not. 404 for a device that is
-     *     not an active one of this account.
+     *     `reauth_required`); removing the caller's own device does not. Only a device session
+     *     may unlink (409 `device_required` for a device-less one: a login alone, even fresh, must
+     *     not silently cut the owner off). 404 for a device that is not an active one of this
+     *     account.
      */
     delete: operations['removeDevice'];
     options?: never;
@@ -2198,7 +2204,7 @@ export interface operations {
         };
       };
       401: components['responses']['Unauthorized'];
-      /** @description `reauth_required`: replacing the identity key needs a login or POST /session/reauth in this session within the last 5 minutes. */
+      /** @description `reauth_required`: replacing the identity key needs a login or POST /session/reauth in this session within the last 5 minutes. `provisioning_required`: linking a new device needs a provisioning message fetched by this session first. */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2355,6 +2361,15 @@ export interface operations {
         };
       };
       404: components['responses']['NotFound'];
+      /** @description `device_required`: a device-less session cannot unlink devices. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   openProvisioning: {

@@ -82,9 +82,10 @@ function bearerOf(req: Request): string {
 
 export function requireAuth(deps: AppDeps) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    // The token's expiry stays with the WebSocket (hub.ts); a route needs the caller and device.
+    // The device the session check read is kept: requireDevice and POST /keys rely on it
+    // (undefined would make every device route a 500 and every device session device-less).
     const { userId, sessionId, deviceId } = await authenticateToken(deps, bearerOf(req));
-    req.auth = { userId, sessionId, deviceId };
+    req.auth = { userId, sessionId, deviceId: deviceId ?? null };
     next();
   };
 }

@@ -119,7 +119,7 @@ export async function putMessage(
 
 /**
  * The message at `address` for its opening session, handed out once: the row is deleted by the
- * statement that returns it. `waiting`: not there yet; `expired`; `unknown`: not this session's.
+ * statement that returns it, which also marks the session provisioned (the approval a LINK needs). `waiting`: not there yet; `expired`; `unknown`: not this session's.
  */
 export async function takeMessage(
   db: Queryable,
@@ -128,10 +128,17 @@ export async function takeMessage(
   address: Buffer,
   now: Date,
 ): Promise<{ kind: 'message'; message: Buffer } | { kind: 'waiting' | 'expired' | 'unknown' }> {
+  // The same statement marks the session as provisioned: only such a session may then create a
+  // linked device (POST /keys, keys/store.ts applyUpload; migration 0072).
   const taken = await db.query<{ message: Buffer }>(
-    `DELETE FROM provisioning
-      WHERE address = $1 AND user_id = $2 AND session_id = $3 AND message IS NOT NULL AND expires_at > $4
-      RETURNING message`,
+    `WITH taken AS (
+       DELETE FROM provisioning
+        WHERE address = $1 AND user_id = $2 AND session_id = $3 AND message IS NOT NULL AND expires_at > $4
+        RETURNING message),
+     mark AS (
+       UPDATE sessions SET provisioned_at = $4
+        WHERE id = $3 AND user_id = $2 AND EXISTS (SELECT 1 FROM taken))
+     SELECT message FROM taken`,
     [address, userId, sessionId, now],
   );
   const got = taken.rows[0];

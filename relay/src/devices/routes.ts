@@ -67,12 +67,16 @@ export function deviceRoutes(deps: AppDeps): Router {
     res.json({ devices: await listDevices(deps.pool, userId, deviceId) });
   });
 
-  // Unlink: removing ANOTHER device needs a fresh second factor (the reauth rule of POST /keys),
+  // Unlink (a device session only): removing ANOTHER device needs a fresh second factor (the reauth rule of POST /keys),
   // removing the caller's own does not. One transaction: its sessions are revoked (sockets close
   // at commit), its prekeys, mailbox and provisioning addresses deleted, and the account's other
   // devices get a devices_changed item.
   router.delete('/devices/:device_id', auth, async (req, res) => {
     const ctx = authOf(req);
+    // Only a device of the account unlinks (Signal: device management from a linked device): a
+    // device-less login — a thief with a TOTP code is fresh — could otherwise silently remove
+    // every device, where a start over at least warns every contact (spec/protocol.md §16.9).
+    requireDevice(ctx);
     const id = parse(z.strictObject({ device_id: deviceIdParam }), req.params).device_id;
     const t = now();
     const published = await withTransaction(deps.pool, async (tx) => {

@@ -129,6 +129,12 @@ function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
       return new HttpError(409, 'device_limit', `an account may have at most ${out.limit} devices`, {
         limit: out.limit,
       });
+    case 'provisioning_required':
+      return new HttpError(
+        403,
+        'provisioning_required',
+        "linking a device needs the approval of a device of the account: scan this device's link code there first (or start over)",
+      );
     case 'device_mismatch':
       return new HttpError(409, 'device_mismatch', "device_id is not this session's device");
     case 'stale_prekey':

@@ -59,6 +59,7 @@ export type UploadOutcome =
   | { kind: 'device_removed' }
   | { kind: 'device_limit'; limit: number }
   | { kind: 'device_mismatch' }
+  | { kind: 'provisioning_required' }
   | { kind: 'stale_prekey'; which: 'signed_prekey' | 'pq_prekey' }
   | { kind: 'too_many'; which: 'one_time_prekeys' | 'one_time_pq_prekeys'; stored: number; max: number }
   | { kind: 'duplicate_key_id'; which: 'one_time_prekeys' | 'one_time_pq_prekeys' };
@@ -192,6 +193,11 @@ export async function applyUpload(
           // LINK: a new device holding the account's identity key (it came from a linked
           // device's provisioning message): no key change for anyone; the account's other
           // devices get a devices_changed item (their own-device lists changed).
+          // Only a session that fetched a provisioning message sealed by an active device of the
+          // account may link (Signal's provisioning code): the identity proof is a fixed
+          // signature that a removed device can still make, so with a login alone it could
+          // add itself back, unapproved (spec/protocol.md §16.8, §16.9).
+          if (!(await sessionProvisioned(tx, caller.sessionId))) return { kind: 'provisioning_required' };
           device = await newDevice();
           if (device === null) return { kind: 'device_limit', limit: limits.deviceLimit };
           notified.push(await appendDevicesChanged(tx, userId, caller.sessionId, now));
@@ -311,6 +317,15 @@ export async function applyUpload(
     stocks.pq += pq.length;
   }
   return { kind: 'ok', identityChanged, deviceId: device, created, removed, stocks, notified };
+}
+
+/** Whether session `sessionId` fetched a provisioning message (migration 0072). */
+async function sessionProvisioned(tx: Queryable, sessionId: string): Promise<boolean> {
+  const r = await tx.query<{ ok: boolean }>(
+    'SELECT provisioned_at IS NOT NULL AS ok FROM sessions WHERE id = $1',
+    [sessionId],
+  );
+  return r.rows[0]?.ok === true;
 }
 
 /** A device created without a description is named after the session's client ("Firefox on Android"). */

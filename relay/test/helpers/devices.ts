@@ -25,6 +25,20 @@ export function deviceUpload(id: TestIdentity, opts: { opk?: number; pq?: number
   };
 }
 
+/**
+ * A new device-less login of `userId` that has fetched a provisioning message, as a new device
+ * has when it links (migration 0072): set directly here; the flow itself (open, PUT by a device,
+ * fetch) and its refusals are tested in provisioning.test.ts.
+ */
+export async function provisionedSession(
+  t: TestApp,
+  userId: string,
+): Promise<{ sessionId: string; token: string }> {
+  const s = await newSession(t, userId);
+  await t.deps.pool.query('UPDATE sessions SET provisioned_at = now() WHERE id = $1', [s.sessionId]);
+  return s;
+}
+
 export interface TestDevice {
   deviceId: number;
   sessionId: string;
@@ -41,7 +55,7 @@ export async function addDevice(
   id: TestIdentity,
   opts: { opk?: number; pq?: number; device?: { name: string; kind: string } } = {},
 ): Promise<TestDevice> {
-  const s = await newSession(t, userId);
+  const s = await provisionedSession(t, userId);
   const body = { ...deviceUpload(id, opts), ...(opts.device ? { device: opts.device } : {}) };
   const res = await t.api.post('/keys', body, { token: s.token });
   expect(res.status, res.text).toBe(200);
