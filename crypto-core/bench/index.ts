@@ -241,12 +241,13 @@ async function main(): Promise<void> {
   // Photos: 5 MB, crypto-core's default backend (WebCrypto) vs one raw WebCrypto AES-256-GCM call.
   const photo = new Uint8Array(PHOTO_BYTES).map((_, i) => (i * 31) & 0xff);
   photo.set([0xff, 0xd8, 0xff]);
-  const messageKey = crypto.getRandomValues(new Uint8Array(32));
+  const photoKey = crypto.getRandomValues(new Uint8Array(32));
   const header = crypto.getRandomValues(new Uint8Array(56));
   const rawKey = crypto.getRandomValues(new Uint8Array(32));
   const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = await encryptPhoto(messageKey, header, photo);
+  const sealed = await encryptPhoto(photoKey, photo);
   const meta = {
+    photoKey,
     mime: 'image/jpeg' as const,
     byteLength: PHOTO_BYTES,
     ciphertextSha256: sealed.ciphertextSha256,
@@ -288,13 +289,13 @@ async function main(): Promise<void> {
     },
     {
       name: 'encryptPhoto 5 MB (C2SP + SHA-256, one-shot)',
-      op: () => encryptPhoto(messageKey, header, photo),
+      op: () => encryptPhoto(photoKey, photo),
       bytesPerOp: PHOTO_BYTES,
     },
     {
       name: 'photo encryptor 5 MB streamed in 64 KiB pieces',
       op: async () => {
-        const enc = createPhotoEncryptor(messageKey, header);
+        const enc = createPhotoEncryptor(photoKey);
         for (let at = 0; at < photo.length; at += 65_536) await enc.push(photo.subarray(at, at + 65_536));
         await enc.finish();
       },
@@ -302,7 +303,7 @@ async function main(): Promise<void> {
     },
     {
       name: 'decryptPhoto 5 MB (SHA-256 check + C2SP, one-shot)',
-      op: () => decryptPhoto(messageKey, header, meta, sealed.ciphertext),
+      op: () => decryptPhoto(photoKey, meta, sealed.ciphertext),
       bytesPerOp: PHOTO_BYTES,
     },
   ]);

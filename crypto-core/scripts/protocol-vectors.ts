@@ -27,7 +27,6 @@ import {
   type Decrypted,
   decryptMessage,
   encryptMessage,
-  encryptPhotoMessage,
   initiateSession,
   type ResponderKeys,
   type SessionState,
@@ -231,7 +230,7 @@ async function conversation() {
     const stamp = { sentAt: VECTOR_CLOCK_MS + 1000 * messages.length, order: order[p.name] };
     const out =
       kind === 'photo'
-        ? await encryptPhotoMessage(s, () => text(body), stamp, opts)
+        ? await encryptMessage(s, 'photo', { body: text(body), ...stamp }, opts)
         : await encryptMessage(s, 'text', { body: text(body), ...stamp }, opts);
     p.session = out.session;
     sent.set(id, out.message);
@@ -278,7 +277,7 @@ async function conversation() {
       sentAt: r.sentAt,
       order: r.order,
       skippedKeysStored: r.session.skippedKeys.length,
-      photoMessageKey: r.messageKey ? hex(r.messageKey) : null,
+      contentType: r.contentType,
     });
   }
 

@@ -12,7 +12,7 @@ import { nobleAesGcm } from '../src/aes-gcm.js';
 import { utf8 } from '../src/bytes.js';
 import { deriveChunkedKeys } from '../src/chunked.js';
 import { paddedPhotoLength } from '../src/padding.js';
-import { derivePhotoKey, encryptPhoto, photoContext } from '../src/photo.js';
+import { encryptPhoto, generatePhotoKey, PHOTO_CONTEXT } from '../src/photo.js';
 import { encodePhotoMetadata, type PhotoMetadata } from '../src/photo-metadata.js';
 import {
   compareSafetyQr,
@@ -32,18 +32,19 @@ export function syntheticJpeg(n: number): Uint8Array {
 }
 
 async function photoCase(name: string, size: number, withPlaintext: boolean) {
-  const messageKey = labelled(`secure-drop vectors: ${name} message key`, 32);
-  const header = labelled(`secure-drop vectors: ${name} header`, 56);
+  // §10.1: the photo key is 32 CSPRNG bytes; here drawn from a fixed source through the
+  // same call a client makes, so the vector pins what generatePhotoKey hands out.
+  const photoKey = generatePhotoKey(() => labelled(`secure-drop vectors: ${name} photo key v3`, 32));
   const salt = labelled(`secure-drop vectors: ${name} salt`, 24);
   const photo = syntheticJpeg(size);
-  const photoKey = derivePhotoKey(messageKey);
-  const context = photoContext(header);
+  const context = PHOTO_CONTEXT;
   const keys = deriveChunkedKeys(photoKey, salt, context);
-  const sealed = await encryptPhoto(messageKey, header, photo, {
+  const sealed = await encryptPhoto(photoKey, photo, {
     aead: nobleAesGcm,
     random: () => salt.slice(),
   });
   const metadata: PhotoMetadata = {
+    photoKey,
     mime: 'image/jpeg',
     byteLength: size,
     width: 640,
@@ -55,12 +56,10 @@ async function photoCase(name: string, size: number, withPlaintext: boolean) {
   return {
     name,
     inputs: {
-      messageKey: bytesToHex(messageKey),
-      header: bytesToHex(header),
+      photoKey: bytesToHex(photoKey),
       salt: bytesToHex(salt),
       photoRule: `syntheticJpeg(${size}): FF D8 FF, then byte i = (i * 31 + 7) mod 256`,
     },
-    photoKey: bytesToHex(photoKey),
     context: bytesToHex(context),
     c2sp: {
       key: bytesToHex(keys.key),
@@ -76,6 +75,7 @@ async function photoCase(name: string, size: number, withPlaintext: boolean) {
     metadata: {
       fields: {
         ...metadata,
+        photoKey: bytesToHex(metadata.photoKey),
         ciphertextSha256: bytesToHex(metadata.ciphertextSha256),
         thumbnail: bytesToHex(metadata.thumbnail),
       },
@@ -87,7 +87,7 @@ async function photoCase(name: string, size: number, withPlaintext: boolean) {
 export async function photoVectors() {
   return {
     description:
-      'Photo encryption (spec/protocol.md §10, protocol version 2): photo key from a message key, C2SP context over a 56-byte header, derived C2SP key/nonce/commitment, the Padmé padded length (the photo zero-padded to it before C2SP), blob digest and the version 2 photo message encoding. All hex.',
+      'Photo encryption (spec/protocol.md §10, photo message version 3): a random 32-byte photo key (here fixed), the constant C2SP context "SecureDrop_PhotoBlob_v3" ‖ 0x00, derived C2SP key/nonce/commitment, the Padmé padded length (the photo zero-padded to it before C2SP), blob digest and the version 3 photo message encoding (the key right after the version byte). All hex.',
     generator: 'crypto-core/scripts/gen-symmetric-vectors.ts',
     cases: [
       await photoCase('small', 200, true),

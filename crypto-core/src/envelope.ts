@@ -11,6 +11,7 @@ import { fail } from './errors.js';
 import {
   CONTENT_CONTROL,
   CONTENT_PHOTO,
+  CONTENT_SYNC,
   CONTENT_TEXT,
   type ContentType,
   DIRECTION_INITIATOR_TO_RESPONDER,
@@ -48,11 +49,13 @@ const CONTENT_FROM_BYTE: Readonly<Record<number, ContentType>> = {
   [CONTENT_TEXT]: 'text',
   [CONTENT_PHOTO]: 'photo',
   [CONTENT_CONTROL]: 'control',
+  [CONTENT_SYNC]: 'sync',
 };
 const CONTENT_TO_BYTE: Readonly<Record<ContentType, number>> = {
   text: CONTENT_TEXT,
   photo: CONTENT_PHOTO,
   control: CONTENT_CONTROL,
+  sync: CONTENT_SYNC,
 };
 
 export function encodeHeader(h: RatchetHeader): Uint8Array {

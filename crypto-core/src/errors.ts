@@ -40,7 +40,12 @@ export type CryptoErrorCode =
   /** Two safety-number QR payloads of different versions: they cannot be compared. */
   | 'VERSION_MISMATCH'
   /** A state object that is inconsistent or was produced by an incompatible version. */
-  | 'BAD_STATE';
+  | 'BAD_STATE'
+  /**
+   * A content type the session may not carry (spec/protocol.md §16.2): `sync` outside a
+   * sibling session (a peer forging "sent by me"), or text/photo inside one.
+   */
+  | 'CONTENT_NOT_ALLOWED';
 
 export class CryptoCoreError extends Error {
   override readonly name = 'CryptoCoreError';

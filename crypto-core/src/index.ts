@@ -10,10 +10,15 @@
  *   one-time X25519 and one-time ML-KEM-768 prekeys.
  * - `@secure-drop/crypto-core/bundle` — the prekey bundle encoding and its verification.
  * - `@secure-drop/crypto-core/session` — initiateSession, acceptSession, encryptMessage,
- *   encryptPhotoMessage, decryptMessage, parseInitialMessage, replayRecordOf, messageKind
+ *   decryptMessage, parseInitialMessage, replayRecordOf, messageKind, isSiblingSession
  *   (protocol version 2).
  * - `@secure-drop/crypto-core/session-codec` — serializeSession / deserializeSession.
  * - `@secure-drop/crypto-core/session-limits` — MAX_SKIP and the other bounds (§12).
+ *
+ * Devices (§16): `/sync` — encodeSync / decodeSync, the body of a sync copy (content type
+ * `sync`, carried only by sibling sessions: `sibling: true` in the accounts of
+ * initiateSession / acceptSession); `/provisioning` — createLinkRequest, encodeLinkUri /
+ * decodeLinkUri, sealProvisioning / openProvisioning (linking a new device).
  *
  * Photos and safety numbers (§10–§11): `/photo`, `/photo-metadata`, `/chunked`,
  * `/safety-number`, `/kdf`. Padding (§9.1, §10.2): `/padding`.

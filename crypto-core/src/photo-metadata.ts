@@ -1,17 +1,21 @@
 /**
  * The plaintext of a photo message (spec/protocol.md §10.4): what the receiver needs to
- * fetch, check and show a photo — its type, size, dimensions, the SHA-256 of its
- * ciphertext, the relay's blob id and an optional small thumbnail. It travels inside a
- * ratchet message of content type "photo", so it is encrypted and authenticated there.
+ * fetch, check, open and show a photo — the photo's random key, its type, size,
+ * dimensions, the SHA-256 of its ciphertext, the relay's blob id and an optional small
+ * thumbnail. It travels inside a ratchet message of content type "photo" (or inside a
+ * sync copy, §16.4), so it is encrypted and authenticated there.
  */
 import { ByteReader, ByteWriter, expectBytes, expectInt, fromUtf8, utf8 } from './bytes.js';
 import { fail } from './errors.js';
 
 /**
- * Version byte of the photo message encoding: 2 since the blob is padded (spec §10.2) —
- * a version 1 receiver would expect another blob length.
+ * Version byte of the photo message encoding: 3 since the photo key is random and travels
+ * in the message (spec §10.1), so one blob serves every device of both accounts (§16).
+ * Versions 1 and 2 (key derived from the message key) are UNSUPPORTED_VERSION.
  */
-export const PHOTO_METADATA_VERSION = 2;
+export const PHOTO_METADATA_VERSION = 3;
+/** Bytes of a photo key (spec §10.1). */
+export const PHOTO_KEY_BYTES = 32;
 /**
  * Largest photo (plaintext bytes): 25 MB. Its blob is then at most 25,024,472 bytes
  * ({@link MAX_PHOTO_BLOB_BYTES}), under the relay's default upload limit of 25 MiB.
@@ -40,6 +44,8 @@ const CODE_TO_MIME: Readonly<Record<number, PhotoMime>> = { 1: 'image/jpeg', 2: 
  * const meta: PhotoMetadata = decodePhotoMetadata(decrypted.plaintext);
  */
 export interface PhotoMetadata {
+  /** The photo's random 32-byte key (spec §10.1): the C2SP input key of its blob. */
+  photoKey: Uint8Array;
   mime: PhotoMime;
   /** Exact photo size in bytes before padding (spec §10.2), 1 … MAX_PHOTO_BYTES. */
   byteLength: number;
@@ -69,7 +75,7 @@ function checkBlobId(blobId: unknown): string {
 
 /**
  * Encodes a photo message (spec §10.4):
- * `u8 version ‖ u8 mime ‖ u32 byteLength ‖ u16 width ‖ u16 height ‖ 32 digest ‖
+ * `u8 version ‖ 32 photoKey ‖ u8 mime ‖ u32 byteLength ‖ u16 width ‖ u16 height ‖ 32 digest ‖
  * u8 len ‖ blobId ‖ u16 len ‖ thumbnail`.
  *
  * @example
@@ -83,6 +89,7 @@ export function encodePhotoMetadata(meta: PhotoMetadata): Uint8Array {
     fail('BAD_LENGTH', `thumbnail larger than ${MAX_THUMBNAIL_BYTES} bytes`);
   return new ByteWriter()
     .u8(PHOTO_METADATA_VERSION)
+    .fixed(meta.photoKey, PHOTO_KEY_BYTES, 'photo key')
     .u8(MIME_TO_CODE[checkMime(meta.mime)])
     .u32(expectInt(meta.byteLength, 'byteLength', 1, MAX_PHOTO_BYTES))
     .u16(expectInt(meta.width, 'width', 1, MAX_PHOTO_DIMENSION))
@@ -105,6 +112,7 @@ export function decodePhotoMetadata(bytes: Uint8Array): PhotoMetadata {
   const r = new ByteReader(expectBytes(bytes, 'photo metadata'), 'photo metadata');
   const version = r.u8('version');
   if (version !== PHOTO_METADATA_VERSION) fail('UNSUPPORTED_VERSION', `photo metadata version ${version}`);
+  const photoKey = r.fixed(PHOTO_KEY_BYTES, 'photo key');
   const mime = CODE_TO_MIME[r.u8('mime')] ?? fail('BAD_FORMAT', 'photo metadata: unknown image type');
   const inRange = (n: number, field: string, max: number): number =>
     n >= 1 && n <= max ? n : fail('BAD_FORMAT', `photo metadata: ${field} out of range`);
@@ -121,5 +129,5 @@ export function decodePhotoMetadata(bytes: Uint8Array): PhotoMetadata {
   } catch {
     return fail('BAD_FORMAT', 'photo metadata: bad blob id');
   }
-  return { mime, byteLength, width, height, ciphertextSha256, blobId, thumbnail };
+  return { photoKey, mime, byteLength, width, height, ciphertextSha256, blobId, thumbnail };
 }

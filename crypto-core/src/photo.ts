@@ -1,14 +1,14 @@
 /**
  * Photo encryption (spec/protocol.md §10): a photo is zero-padded to its Padmé length
- * (§10.2) and encrypted with C2SP chunked encryption under a key derived from the 32-byte
- * message key of the ratchet message that carries its metadata, with a context that binds
- * the blob to that message. The metadata keeps the exact length; the receiver checks that
- * the padding is zero and returns only the photo's own bytes. The SHA-256 of
- * the ciphertext is computed while streaming and travels in the metadata (§10.4), so the
- * receiver checks the blob it downloads (DIGEST_MISMATCH) before trusting it.
+ * (§10.2) and encrypted with C2SP chunked encryption under a fresh random 32-byte photo key
+ * (§10.1) and a constant context (§10.3). The key travels inside the photo message (§10.4),
+ * so the blob is uploaded once and opened by every device of both accounts (§16.5); the
+ * ciphertext's SHA-256 in the same message binds the blob to it. The metadata keeps the
+ * exact length; the receiver checks that the padding is zero and returns only the photo's
+ * own bytes, after checking the blob it downloads against the digest (DIGEST_MISMATCH).
  *
- * What this module does not know: the ratchet. It takes a message key and the bytes that
- * bind the photo to its message (the §8 header of that message) from the caller.
+ * What this module does not know: the ratchet. The photo message is an ordinary ratchet
+ * message of content type "photo" whose body is the §10.4 encoding.
  */
 
 import { equalBytes } from '@noble/ciphers/utils.js';
@@ -17,21 +17,28 @@ import { GCM_TAG_BYTES } from './aes-gcm.js';
 import { concat, expectBytes, utf8, wipe } from './bytes.js';
 import { CHUNK_BYTES, CHUNKED_HEADER_BYTES, type ChunkedOptions, encryptChunked } from './chunked.js';
 import { startOpening, startSealing } from './chunked-header.js';
+import { type RandomSource, systemRandom } from './deps.js';
 import { fail } from './errors.js';
-import { hkdfSha256 } from './kdf.js';
 import { paddedPhotoLength } from './padding.js';
-import { MAX_PHOTO_BYTES, PHOTO_DIGEST_BYTES, type PhotoMetadata, type PhotoMime } from './photo-metadata.js';
+import {
+  MAX_PHOTO_BYTES,
+  PHOTO_DIGEST_BYTES,
+  PHOTO_KEY_BYTES,
+  type PhotoMetadata,
+  type PhotoMime,
+} from './photo-metadata.js';
+import { draw } from './random-draw.js';
 
-/** HKDF info for the photo input key (§10.1); distinct from every other info string. */
-export const INFO_PHOTO_KEY = utf8('SecureDrop_Photo_v2');
-/** First bytes of every photo's C2SP context (§10.3). */
-export const PHOTO_CONTEXT_LABEL = utf8('SecureDrop_PhotoBlob_v2');
-/** Bytes of the message key a photo key is derived from. */
-export const MESSAGE_KEY_BYTES = 32;
-/** Longest binding (the carrying message's header) accepted. */
-export const MAX_BINDING_BYTES = 256;
+export { PHOTO_KEY_BYTES } from './photo-metadata.js';
 
-const ZERO_SALT = new Uint8Array(32);
+/**
+ * The C2SP context of every photo blob (spec §10.3): "SecureDrop_PhotoBlob_v3" ‖ 0x00.
+ * Constant: each key is fresh per photo, and the digest in the photo message binds the blob.
+ */
+export const PHOTO_CONTEXT = concat(utf8('SecureDrop_PhotoBlob_v3'), Uint8Array.of(0));
+/** The copy used here: an exported Uint8Array cannot be frozen, so a caller's write cannot reach it. */
+const CONTEXT = PHOTO_CONTEXT.slice();
+
 const MAX_PHOTO_CHUNKS = Math.floor(MAX_PHOTO_BYTES / CHUNK_BYTES) + 1;
 
 /** Leading bytes every photo of a type must start with (checked before any byte is released). */
@@ -41,29 +48,19 @@ const MAGIC: Readonly<Record<PhotoMime, Uint8Array>> = {
 };
 
 /**
- * photoKey = HKDF-SHA-256(ikm = message key, salt = 32 zero bytes, info = "SecureDrop_Photo_v2", 32)
- * (spec §10.1): the C2SP input key of the photo sent with that message.
+ * A fresh photo key (spec §10.1): 32 bytes from the CSPRNG (or the injected source, for
+ * vectors). One per photo, never reused: the context is constant (§10.3).
  *
  * @example
- * const inputKey = derivePhotoKey(messageKey);
+ * const photoKey = generatePhotoKey();
  */
-export function derivePhotoKey(messageKey: Uint8Array): Uint8Array {
-  expectBytes(messageKey, 'message key', MESSAGE_KEY_BYTES);
-  return hkdfSha256(messageKey, ZERO_SALT, INFO_PHOTO_KEY, 32);
+export function generatePhotoKey(random: RandomSource = systemRandom): Uint8Array {
+  return draw(random, PHOTO_KEY_BYTES);
 }
 
-/**
- * The C2SP context of a photo (spec §10.3): label ‖ 0x00 ‖ binding, where binding is the
- * header of the ratchet message that carries the photo's metadata.
- *
- * @example
- * const context = photoContext(headerBytes);
- */
-export function photoContext(binding: Uint8Array): Uint8Array {
-  expectBytes(binding, 'binding');
-  if (binding.length < 1 || binding.length > MAX_BINDING_BYTES)
-    fail('BAD_LENGTH', `binding must be 1–${MAX_BINDING_BYTES} bytes`);
-  return concat(PHOTO_CONTEXT_LABEL, Uint8Array.of(0), binding);
+/** A copy of the photo key after its length check (the C2SP input key, §10.2). */
+function checkPhotoKey(photoKey: Uint8Array): Uint8Array {
+  return expectBytes(photoKey, 'photo key', PHOTO_KEY_BYTES).slice();
 }
 
 /**
@@ -94,7 +91,7 @@ export interface PhotoSealed {
  * Encrypts a photo piece by piece; the concatenation of all outputs is the blob.
  *
  * @example
- * const enc: PhotoEncryptor = createPhotoEncryptor(messageKey, header);
+ * const enc: PhotoEncryptor = createPhotoEncryptor(generatePhotoKey());
  */
 export interface PhotoEncryptor {
   push(photoBytes: Uint8Array): Promise<Uint8Array>;
@@ -103,30 +100,19 @@ export interface PhotoEncryptor {
   abort(): void;
 }
 
-function checkKeyAndBinding(
-  messageKey: Uint8Array,
-  binding: Uint8Array,
-): { key: Uint8Array; context: Uint8Array } {
-  const context = photoContext(binding);
-  return { key: derivePhotoKey(messageKey), context };
-}
-
 /**
- * Starts encrypting a photo (at most 25 MB, at least 1 byte) for the message whose key
- * and header are given.
+ * Starts encrypting a photo (at most 25 MB, at least 1 byte) under `photoKey` (from
+ * {@link generatePhotoKey}; the same key goes into the photo message, §10.4).
  *
  * @example
- * const enc = createPhotoEncryptor(messageKey, headerBytes);
+ * const photoKey = generatePhotoKey();
+ * const enc = createPhotoEncryptor(photoKey);
  * for await (const piece of file.stream()) upload(await enc.push(piece));
  * const { tail, ciphertextSha256, byteLength } = await enc.finish();
  */
-export function createPhotoEncryptor(
-  messageKey: Uint8Array,
-  binding: Uint8Array,
-  options: ChunkedOptions = {},
-): PhotoEncryptor {
-  const { key, context } = checkKeyAndBinding(messageKey, binding);
-  const sealer = startSealing(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
+export function createPhotoEncryptor(photoKey: Uint8Array, options: ChunkedOptions = {}): PhotoEncryptor {
+  const key = checkPhotoKey(photoKey);
+  const sealer = startSealing(key, CONTEXT, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
   wipe(key);
   const digest = sha256.create();
   let byteLength = 0;
@@ -167,23 +153,22 @@ export function createPhotoEncryptor(
  * Encrypts a whole photo at once.
  *
  * @example
- * const { ciphertext, ciphertextSha256, byteLength } = await encryptPhoto(messageKey, headerBytes, jpegBytes);
+ * const { ciphertext, ciphertextSha256, byteLength } = await encryptPhoto(photoKey, jpegBytes);
  */
 export async function encryptPhoto(
-  messageKey: Uint8Array,
-  binding: Uint8Array,
+  photoKey: Uint8Array,
   photoBytes: Uint8Array,
   options: ChunkedOptions = {},
 ): Promise<PhotoSealed & { ciphertext: Uint8Array }> {
   expectBytes(photoBytes, 'photo bytes');
   const byteLength = photoBytes.length;
   photoCiphertextLength(byteLength); // size limits
-  const { key, context } = checkKeyAndBinding(messageKey, binding);
+  const key = checkPhotoKey(photoKey);
   // spec §10.2: zero-padded to min(padme(n), 25,000,000) before encryption.
   const padded = new Uint8Array(paddedPhotoLength(byteLength));
   padded.set(photoBytes);
   try {
-    const ciphertext = await encryptChunked(key, padded, context, {
+    const ciphertext = await encryptChunked(key, padded, CONTEXT, {
       ...options,
       maxChunks: MAX_PHOTO_CHUNKS,
     });
@@ -216,7 +201,7 @@ export type PhotoExpectation = Pick<PhotoMetadata, 'mime' | 'byteLength' | 'ciph
  * Decrypts a downloaded blob piece by piece; only `finish()` resolving means the photo is whole.
  *
  * @example
- * const dec: PhotoDecryptor = createPhotoDecryptor(messageKey, header, meta);
+ * const dec: PhotoDecryptor = createPhotoDecryptor(meta.photoKey, meta);
  */
 export interface PhotoDecryptor {
   /** Returns authenticated plaintext; DIGEST_MISMATCH at once if the blob is longer than announced. */
@@ -239,17 +224,16 @@ function checkExpectation(meta: PhotoExpectation): { expected: number; magic: Ui
  * it arrives and at `finish`.
  *
  * @example
- * const dec = createPhotoDecryptor(messageKey, headerBytes, meta);
+ * const dec = createPhotoDecryptor(meta.photoKey, meta);
  * for await (const piece of download(meta.blobId)) parts.push(await dec.push(piece));
  * parts.push(await dec.finish());
  */
 export function createPhotoDecryptor(
-  messageKey: Uint8Array,
-  binding: Uint8Array,
+  photoKey: Uint8Array,
   meta: PhotoExpectation,
   options: ChunkedOptions = {},
 ): PhotoDecryptor {
-  const opened = openPhoto(messageKey, binding, meta, options, false);
+  const opened = openPhoto(photoKey, meta, options, false);
   return {
     push: async (ciphertext) => concat(...(await opened.pushParts(ciphertext))),
     finish: async () => concat(...(await opened.finishParts())),
@@ -258,16 +242,15 @@ export function createPhotoDecryptor(
 
 /** `digestChecked`: the caller already hashed the whole blob (one-shot), so don't again. */
 function openPhoto(
-  messageKey: Uint8Array,
-  binding: Uint8Array,
+  photoKey: Uint8Array,
   meta: PhotoExpectation,
   options: ChunkedOptions,
   digestChecked: boolean,
 ): { pushParts(ciphertext: Uint8Array): Promise<Uint8Array[]>; finishParts(): Promise<Uint8Array[]> } {
   const { expected, magic } = checkExpectation(meta);
   const wanted = meta.ciphertextSha256.slice();
-  const { key, context } = checkKeyAndBinding(messageKey, binding);
-  const opener = startOpening(key, context, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
+  const key = checkPhotoKey(photoKey);
+  const opener = startOpening(key, CONTEXT, { ...options, maxChunks: MAX_PHOTO_CHUNKS });
   wipe(key);
   const digest = sha256.create();
   let received = 0;
@@ -331,11 +314,10 @@ function openPhoto(
  * then every chunk; returns the photo bytes.
  *
  * @example
- * const jpeg = await decryptPhoto(messageKey, headerBytes, meta, blob);
+ * const jpeg = await decryptPhoto(meta.photoKey, meta, blob);
  */
 export async function decryptPhoto(
-  messageKey: Uint8Array,
-  binding: Uint8Array,
+  photoKey: Uint8Array,
   meta: PhotoExpectation,
   ciphertext: Uint8Array,
   options: ChunkedOptions = {},
@@ -344,7 +326,7 @@ export async function decryptPhoto(
   expectBytes(ciphertext, 'ciphertext');
   if (ciphertext.length !== expected || !equalBytes(await sha256Whole(ciphertext), meta.ciphertextSha256))
     fail('DIGEST_MISMATCH', 'blob does not match the digest in its message');
-  const opened = openPhoto(messageKey, binding, meta, options, true);
+  const opened = openPhoto(photoKey, meta, options, true);
   const body = await opened.pushParts(ciphertext);
   return concat(...body, ...(await opened.finishParts()));
 }

@@ -32,7 +32,12 @@ export const DIRECTION_RESPONDER_TO_INITIATOR = 0x02;
 export const CONTENT_TEXT = 0x01;
 export const CONTENT_PHOTO = 0x02;
 export const CONTENT_CONTROL = 0x03;
-export type ContentType = 'text' | 'photo' | 'control';
+/**
+ * A sync copy (§8, §16.4): a message this account sent from another of its devices, sealed
+ * to a sibling device. Only ever carried by a sibling session (§16.2).
+ */
+export const CONTENT_SYNC = 0x04;
+export type ContentType = 'text' | 'photo' | 'control' | 'sync';
 
 /**
  * Kind byte of a PQ prekey in the bundle and the initial message (§4.3, §4.5, §6.1):

@@ -20,13 +20,7 @@ import { type AesGcm, defaultAesGcm } from './aes-gcm.js';
 import { type PreKeyBundle, verifyBundle } from './bundle.js';
 import { concat, expectBytes, expectInt, wipe } from './bytes.js';
 import { bytesEqual } from './bytes-equal.js';
-import {
-  checkStamp,
-  decodeFrame,
-  encodeFrame,
-  type MessageContent,
-  type MessageStamp,
-} from './content-frame.js';
+import { decodeFrame, encodeFrame, type MessageContent } from './content-frame.js';
 import { type Clock, type RandomSource, systemClock, systemRandom } from './deps.js';
 import { dh, generateX25519 } from './dh.js';
 import { decodeEnvelope, wireKind } from './envelope.js';
@@ -50,6 +44,7 @@ import {
   sendingDirection as sendingDirectionOf,
 } from './ratchet.js';
 import { kdfRoot } from './ratchet-kdf.js';
+import { fingerprintCanonicalUsername } from './safety-number.js';
 import { assertSession, cloneSession, type SessionState } from './session-state.js';
 import {
   accountBindingDigest,
@@ -109,6 +104,52 @@ function deps(o: SessionOptions | undefined): RatchetDeps {
   };
 }
 
+/**
+ * The sibling rule (spec §4.5, §16.2): a peer identity key equal to one's own is allowed
+ * only when the caller names the peer as its own account (`sibling: true`, both names
+ * equal); a sibling session whose peer key is not one's own is a key the relay substituted
+ * for one of this account's devices. `ownKeyCode` is what an unannounced own key is:
+ * BAD_KEY for a bundle, REFLECTED_MESSAGE for an initial message.
+ */
+function checkPeerIdentity(
+  accounts: SessionAccounts,
+  own: Uint8Array,
+  peer: Uint8Array,
+  ownKeyCode: 'BAD_KEY' | 'REFLECTED_MESSAGE',
+): void {
+  const sibling = accounts.sibling;
+  if (sibling !== undefined && typeof sibling !== 'boolean') fail('BAD_TYPE', 'sibling must be a boolean');
+  const same = bytesEqual(own, peer);
+  if (sibling !== true) {
+    if (same) fail(ownKeyCode, "peer identity key is this party's own (not announced as a sibling session)");
+    return;
+  }
+  if (fingerprintCanonicalUsername(accounts.initiator) !== fingerprintCanonicalUsername(accounts.responder))
+    fail('BAD_FORMAT', 'a sibling session names the same account on both sides');
+  if (!same) fail('BAD_KEY', "a sibling device's identity key must be this account's own");
+}
+
+/** A session between two devices of one account (spec §16.2): both identity keys are the account's. */
+export function isSiblingSession(session: SessionState): boolean {
+  assertSession(session);
+  return bytesEqual(session.localIdentityKey, session.remoteIdentityKey);
+}
+
+/**
+ * Which content types a session carries (spec §16.2): sync copies only between sibling
+ * devices, conversation messages (text, photo) only with a peer; control on both. Checked
+ * when sealing (a caller's mistake) and after a message authenticated (a peer forging
+ * "sent by me", or a device of this account sending a conversation message to itself).
+ */
+function checkContentAllowed(s: SessionState, contentType: ContentType): void {
+  const sibling = bytesEqual(s.localIdentityKey, s.remoteIdentityKey);
+  if (contentType === 'control') return;
+  if (sibling && contentType !== 'sync')
+    fail('CONTENT_NOT_ALLOWED', `a sibling session carries sync copies, not ${contentType}`);
+  if (!sibling && contentType === 'sync')
+    fail('CONTENT_NOT_ALLOWED', "sync copies travel only between this account's own devices");
+}
+
 function expectIdentity(identity: IdentityKeyPair): void {
   if (typeof identity !== 'object' || identity === null) fail('BAD_TYPE', 'identity must be an object');
   expectBytes(identity.publicKey, 'identity public key', ED25519_PUBLIC_BYTES);
@@ -135,8 +176,7 @@ export function initiateSession(
   expectIdentity(identity);
   const accountsDigest = accountBindingDigest(accounts);
   verifyBundle(bundle);
-  if (bytesEqual(identity.publicKey, bundle.identityKey))
-    fail('BAD_KEY', 'cannot start a session with oneself');
+  checkPeerIdentity(accounts, identity.publicKey, bundle.identityKey, 'BAD_KEY');
   const { random } = deps(options);
   const opk = bundle.oneTimePreKey;
   const agreed = initiatorAgree(
@@ -260,14 +300,11 @@ export function replayRecordOf(header: InitialMessageHeader): ReplayRecord {
 export interface Decrypted extends MessageContent {
   /** The new state: store it and drop the old one (it still holds the used key). */
   session: SessionState;
-  contentType: ContentType;
   /**
-   * Photo messages only: the 32-byte message key, input of the photo key derivation
-   * (spec §10). Absent for text and control messages.
+   * Text, photo (§10.4 body), control, or sync (§16.4 body, sibling sessions only). The
+   * message key never leaves crypto-core: a photo's key travels in its body (§10.1).
    */
-  messageKey?: Uint8Array;
-  /** Photo messages only: the 56-byte header (§8) that binds the photo blob (§10). */
-  header?: Uint8Array;
+  contentType: ContentType;
 }
 
 /**
@@ -337,8 +374,7 @@ export async function acceptSession(
   // spec §6.3: a base key accepted before is a replay, whatever became of its session.
   if ((await context.isKnownBaseKey(header.baseKey.slice())) !== false)
     fail('DUPLICATE_MESSAGE', 'initial message was already accepted (known base key)');
-  if (bytesEqual(header.identityKey, keys.identity.publicKey))
-    fail('REFLECTED_MESSAGE', 'initial message was sent by this party');
+  checkPeerIdentity(context, keys.identity.publicKey, header.identityKey, 'REFLECTED_MESSAGE');
   assertIdentityPublicKey(header.identityKey);
   const spk = keys.signedPreKey;
   const pq = keys.pqPreKey;
@@ -411,27 +447,22 @@ function initialMessageDigest(headerBytes: Uint8Array, firstRatchetKey: Uint8Arr
   return sha256(concat(headerBytes, firstRatchetKey));
 }
 
-/** The decryption result of §9.1: the frame parsed strictly, photo keys handed out once. */
+/** The decryption result of §9.1: the frame parsed strictly, the content type allowed (§16.2). */
 function opened(
   session: SessionState,
   envelope: ReturnType<typeof decodeEnvelope>,
   plaintext: Uint8Array,
   messageKey: Uint8Array,
 ): Decrypted {
+  wipe(messageKey);
   let content: MessageContent;
   try {
+    checkContentAllowed(session, envelope.header.contentType);
     content = decodeFrame(plaintext);
-  } catch (e) {
-    wipe(messageKey, plaintext);
-    throw e;
+  } finally {
+    wipe(plaintext);
   }
-  wipe(plaintext);
-  const out: Decrypted = { session, contentType: envelope.header.contentType, ...content };
-  if (envelope.header.contentType === 'photo') {
-    out.messageKey = messageKey;
-    out.header = envelope.headerBytes.slice();
-  } else wipe(messageKey);
-  return out;
+  return { session, contentType: envelope.header.contentType, ...content };
 }
 
 function wrapForWire(s: SessionState, envelope: Uint8Array): Uint8Array {
@@ -439,23 +470,32 @@ function wrapForWire(s: SessionState, envelope: Uint8Array): Uint8Array {
 }
 
 /**
- * Encrypts a text or control message (spec §8, §9): the body, the sender's clock `sentAt`
- * and per-conversation counter `order` go into the padded content frame of §9.1. Photos
- * go through {@link encryptPhotoMessage}. Returns the new state and the wire message,
- * which is an initial message (§6) while the initiator has had no reply.
+ * Encrypts a message (spec §8, §9): the body, the sender's clock `sentAt` and
+ * per-conversation counter `order` go into the padded content frame of §9.1. `contentType`
+ * is 'text' (UTF-8), 'photo' (the §10.4 photo message, whose blob was encrypted and
+ * uploaded before, under its own random key), 'control', or 'sync' (a §16.4 sync copy) —
+ * sync only on a sibling session, text and photo only on a peer session
+ * (CONTENT_NOT_ALLOWED, §16.2). Returns the new state and the wire message, which is an
+ * initial message (§6) while the initiator has had no reply.
  *
  * @example
  * const { session: next, message } = await encryptMessage(session, 'text', { body: utf8('hello'), sentAt: Date.now(), order: 7 });
  */
 export async function encryptMessage(
   session: SessionState,
-  contentType: 'text' | 'control',
+  contentType: ContentType,
   content: MessageContent,
   options?: SessionOptions,
 ): Promise<{ session: SessionState; message: Uint8Array }> {
   assertSession(session);
-  if (contentType !== 'text' && contentType !== 'control')
-    fail('BAD_TYPE', "contentType must be 'text' or 'control' (photos use encryptPhotoMessage)");
+  if (
+    contentType !== 'text' &&
+    contentType !== 'control' &&
+    contentType !== 'photo' &&
+    contentType !== 'sync'
+  )
+    fail('BAD_TYPE', "contentType must be 'text', 'photo', 'control' or 'sync'");
+  checkContentAllowed(session, contentType);
   const frame = encodeFrame(content);
   const d = deps(options);
   const s = cloneSession(session);
@@ -466,59 +506,6 @@ export async function encryptMessage(
   } finally {
     wipe(messageKey, frame);
   }
-}
-
-/**
- * What {@link encryptPhotoMessage} hands to its callback (spec §10 boundary).
- *
- * @example
- * const build = async ({ messageKey, header }: PhotoMessageKeys) => metadataBytes;
- */
-export interface PhotoMessageKeys {
-  /** The 32-byte message key of the carrying message: the photo key's only input. */
-  messageKey: Uint8Array;
-  /** The 56-byte header of the carrying message (§8): binds the photo blob to it. */
-  header: Uint8Array;
-}
-
-/**
- * Encrypts a photo message (spec §10 boundary): advances the chain, hands the message key
- * and header to `buildBody` — which derives the photo key, encrypts the photo and returns
- * the photo metadata (§10.4) to send — then encrypts that metadata, framed with `stamp`
- * (§9.1), under the same message key. If `buildBody` throws, the caller's state is
- * unchanged.
- *
- * @example
- * const { session: next, message } = await encryptPhotoMessage(session, async ({ messageKey, header }) => {
- *   const sealed = await encryptPhoto(messageKey, header, jpegBytes); // src/photo.ts
- *   return encodePhotoMetadata({ ...meta, ciphertextSha256: sealed.ciphertextSha256 });
- * }, { sentAt: Date.now(), order: 8 });
- */
-export async function encryptPhotoMessage(
-  session: SessionState,
-  buildBody: (keys: PhotoMessageKeys) => Uint8Array | Promise<Uint8Array>,
-  stamp: MessageStamp,
-  options?: SessionOptions,
-): Promise<{ session: SessionState; message: Uint8Array }> {
-  assertSession(session);
-  if (typeof buildBody !== 'function') fail('BAD_TYPE', 'buildBody must be a function');
-  checkStamp(stamp);
-  const d = deps(options);
-  const s = cloneSession(session);
-  const { messageKey, headerBytes, nonce } = nextSendingKey(s, 'photo', d.random);
-  try {
-    const built = await buildBody({ messageKey: messageKey.slice(), header: headerBytes.slice() });
-    const frame = encodeFrame({ body: expectBytes(built, 'photo message body'), ...pickStamp(stamp) });
-    const envelope = await sealWithMessageKey(s, messageKey, headerBytes, nonce, frame, d.aead);
-    wipe(frame);
-    return { session: s, message: wrapForWire(s, envelope) };
-  } finally {
-    wipe(messageKey);
-  }
-}
-
-function pickStamp(stamp: MessageStamp): MessageStamp {
-  return { sentAt: stamp.sentAt, order: stamp.order };
 }
 
 /**
@@ -545,11 +532,15 @@ export async function decryptMessage(
   let envelope: ReturnType<typeof decodeEnvelope>;
   if (wireKind(message) === 'initial') {
     const init = decodeInitialMessage(message);
-    if (s.role === 'initiator' || bytesEqual(init.header.identityKey, s.localIdentityKey)) {
-      if (bytesEqual(init.header.identityKey, s.localIdentityKey))
-        fail('REFLECTED_MESSAGE', 'initial message was sent by this party');
+    // spec §6.3, §16.2: in a sibling session both sides have the same identity key, so a
+    // reflection is recognised by the base key this party itself chose.
+    const sibling = bytesEqual(s.localIdentityKey, s.remoteIdentityKey);
+    const ownKey = bytesEqual(init.header.identityKey, s.localIdentityKey);
+    const reflected =
+      ownKey && (!sibling || (s.role === 'initiator' && bytesEqual(init.header.baseKey, s.baseKey)));
+    if (reflected) fail('REFLECTED_MESSAGE', 'initial message was sent by this party');
+    if (s.role === 'initiator')
       fail('SESSION_MISMATCH', 'initial message for a session this party did not accept');
-    }
     if (
       !bytesEqual(init.header.baseKey, s.baseKey) ||
       !bytesEqual(init.header.identityKey, s.remoteIdentityKey)

@@ -48,6 +48,12 @@ export function deriveHandshakeSecret(dhOutputs: Uint8Array[], kemSecret: Uint8A
 export interface SessionAccounts {
   initiator: string;
   responder: string;
+  /**
+   * A session between two devices of one account (spec §16.2): both names are this
+   * account's and the peer's identity key is this party's own. Without it, a peer whose
+   * identity key is one's own is refused (BAD_KEY, REFLECTED_MESSAGE), as before devices.
+   */
+  sibling?: boolean;
 }
 
 /**

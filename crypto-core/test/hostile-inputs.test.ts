@@ -24,7 +24,6 @@ import {
   acceptSession,
   decryptMessage,
   encryptMessage,
-  encryptPhotoMessage,
   initiateSession,
   messageKind,
   parseInitialMessage,
@@ -299,19 +298,8 @@ describe('hostile inputs', async () => {
     {
       name: 'encryptMessage',
       args: () => [a, 'text', content(enc('x')), undefined],
-      hostile: [sessionVariants, ['photo', 'TEXT', 1, null], [...notBytes, ...badContents], badOptions],
+      hostile: [sessionVariants, ['sync', 'TEXT', 1, null], [...notBytes, ...badContents], badOptions],
       call: encryptMessage as never,
-    },
-    {
-      name: 'encryptPhotoMessage',
-      args: () => [a, () => enc('meta'), stamp, undefined],
-      hostile: [
-        sessionVariants,
-        [null, 'f', () => 'string', async () => null, () => new Uint8Array(MAX_BODY_BYTES + 1)],
-        badStamps,
-        badOptions,
-      ],
-      call: encryptPhotoMessage as never,
     },
     {
       name: 'decryptMessage',

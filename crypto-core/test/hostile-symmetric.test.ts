@@ -19,10 +19,9 @@ import {
   createPhotoDecryptor,
   createPhotoEncryptor,
   decryptPhoto,
-  derivePhotoKey,
   encryptPhoto,
+  generatePhotoKey,
   photoCiphertextLength,
-  photoContext,
 } from '../src/photo.js';
 import { decodePhotoMetadata, encodePhotoMetadata } from '../src/photo-metadata.js';
 import {
@@ -34,7 +33,6 @@ import {
 } from '../src/safety-number.js';
 
 const K = new Uint8Array(32).fill(1);
-const H = new Uint8Array(44).fill(2);
 const notBytes: unknown[] = [
   undefined,
   null,
@@ -106,21 +104,18 @@ describe('hostile inputs: chunked encryption', () => {
 
 describe('hostile inputs: photos', () => {
   const meta = { mime: 'image/jpeg' as const, byteLength: 3, ciphertextSha256: new Uint8Array(32) };
-  it('rejects bad message keys, bindings, sizes and metadata', async () => {
+  it('rejects bad photo keys, sizes and metadata', async () => {
     for (const k of wrongKeys) {
-      await typedFailure(() => derivePhotoKey(any(k)));
-      await typedFailure(() => encryptPhoto(any(k), H, new Uint8Array(3)));
-      await typedFailure(() => createPhotoEncryptor(any(k), H));
-      await typedFailure(() => decryptPhoto(any(k), H, meta, new Uint8Array(100)));
+      await typedFailure(() => encryptPhoto(any(k), new Uint8Array(3)));
+      await typedFailure(() => createPhotoEncryptor(any(k)));
+      await typedFailure(() => decryptPhoto(any(k), meta, new Uint8Array(100)));
+      await typedFailure(() => createPhotoDecryptor(any(k), meta));
     }
-    for (const b of [...notBytes, new Uint8Array(0), new Uint8Array(257)]) {
-      await typedFailure(() => photoContext(any(b)));
-      await typedFailure(() => encryptPhoto(K, any(b), new Uint8Array(3)));
-      await typedFailure(() => createPhotoDecryptor(K, any(b), meta));
-    }
+    for (const r of [null, 42, 'random', () => new Uint8Array(31), () => 'bytes'])
+      await typedFailure(() => generatePhotoKey(any(r)));
     for (const n of badNumbers) await typedFailure(() => photoCiphertextLength(any(n)));
-    await typedFailure(() => encryptPhoto(K, H, new Uint8Array(0)));
-    for (const x of notBytes) await typedFailure(() => encryptPhoto(K, H, any(x)));
+    await typedFailure(() => encryptPhoto(K, new Uint8Array(0)));
+    for (const x of notBytes) await typedFailure(() => encryptPhoto(K, any(x)));
     const badMetas: unknown[] = [
       null,
       42,
@@ -132,14 +127,15 @@ describe('hostile inputs: photos', () => {
       { ...meta, ciphertextSha256: 'digest' },
     ];
     for (const m of badMetas) {
-      await typedFailure(() => createPhotoDecryptor(K, H, any(m)));
-      await typedFailure(() => decryptPhoto(K, H, any(m), new Uint8Array(100)));
+      await typedFailure(() => createPhotoDecryptor(K, any(m)));
+      await typedFailure(() => decryptPhoto(K, any(m), new Uint8Array(100)));
     }
-    for (const x of notBytes) await typedFailure(() => createPhotoDecryptor(K, H, meta).push(any(x)));
+    for (const x of notBytes) await typedFailure(() => createPhotoDecryptor(K, meta).push(any(x)));
   });
 
   it('rejects bad metadata objects and any random encoding', async () => {
     const good = {
+      photoKey: new Uint8Array(32).fill(9),
       mime: 'image/png',
       byteLength: 5,
       width: 1,
@@ -161,6 +157,8 @@ describe('hostile inputs: photos', () => {
       { ...good, blobId: 7 },
       { ...good, thumbnail: 'jpeg' },
       { ...good, ciphertextSha256: new Uint8Array(33) },
+      { ...good, photoKey: new Uint8Array(31) },
+      { ...good, photoKey: undefined },
     ];
     for (const m of bad) await typedFailure(() => encodePhotoMetadata(any(m)));
     for (const x of notBytes) await typedFailure(() => decodePhotoMetadata(any(x)));

@@ -1,7 +1,8 @@
 /**
- * Photo encryption and the photo message (spec/protocol.md §10): round trips in any
- * split, the digest and length check (DIGEST_MISMATCH), binding to the carrying message,
- * the image-type check, and strict decoding of the metadata.
+ * Photo encryption and the photo message (spec/protocol.md §10, version 3): round trips in
+ * any split, the digest and length check (DIGEST_MISMATCH), the random photo key and the
+ * constant context, the image-type check, and strict decoding of the metadata (a version 2
+ * photo message is UNSUPPORTED_VERSION).
  */
 
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -15,11 +16,10 @@ import {
   createPhotoDecryptor,
   createPhotoEncryptor,
   decryptPhoto,
-  derivePhotoKey,
   encryptPhoto,
-  MAX_BINDING_BYTES,
+  generatePhotoKey,
+  PHOTO_CONTEXT,
   photoCiphertextLength,
-  photoContext,
 } from '../src/photo.js';
 import {
   decodePhotoMetadata,
@@ -29,8 +29,7 @@ import {
   type PhotoMetadata,
 } from '../src/photo-metadata.js';
 
-const messageKey = new Uint8Array(32).map((_, i) => 100 + i);
-const header = new Uint8Array(56).map((_, i) => i);
+const photoKey = new Uint8Array(32).map((_, i) => 100 + i);
 const jpeg = (n: number) =>
   new Uint8Array(n).map((_, i) => (i < 3 ? [0xff, 0xd8, 0xff][i] : (i * 31) & 0xff) as number);
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -47,7 +46,7 @@ function cut(data: Uint8Array, sizes: number[]): Uint8Array[] {
 
 async function sealed(n: number) {
   const photo = jpeg(n);
-  const out = await encryptPhoto(messageKey, header, photo);
+  const out = await encryptPhoto(photoKey, photo);
   return {
     photo,
     ...out,
@@ -66,22 +65,22 @@ describe('photo encryption', () => {
       fc.asyncProperty(len, sizes, sizes, async (n, encSplit, decSplit) => {
         const salt = (k: number) => new Uint8Array(k).fill(5);
         const photo = jpeg(n);
-        const one = await encryptPhoto(messageKey, header, photo, { random: salt });
+        const one = await encryptPhoto(photoKey, photo, { random: salt });
         expect(one.ciphertext.length).toBe(photoCiphertextLength(n));
         expect(one.ciphertextLength).toBe(one.ciphertext.length);
-        const enc = createPhotoEncryptor(messageKey, header, { random: salt });
+        const enc = createPhotoEncryptor(photoKey, { random: salt });
         const parts: Uint8Array[] = [];
         for (const p of cut(photo, encSplit)) parts.push(await enc.push(p));
         const fin = await enc.finish();
         expect(concat(...parts, fin.tail)).toEqual(one.ciphertext);
         expect(fin.ciphertextSha256).toEqual(one.ciphertextSha256);
         const meta = { mime: 'image/jpeg' as const, byteLength: n, ciphertextSha256: one.ciphertextSha256 };
-        const dec = createPhotoDecryptor(messageKey, header, meta, { aead: nobleAesGcm });
+        const dec = createPhotoDecryptor(photoKey, meta, { aead: nobleAesGcm });
         const out: Uint8Array[] = [];
         for (const p of cut(one.ciphertext, decSplit)) out.push(await dec.push(p));
         out.push(await dec.finish());
         expect(concat(...out)).toEqual(photo);
-        expect(await decryptPhoto(messageKey, header, meta, one.ciphertext)).toEqual(photo);
+        expect(await decryptPhoto(photoKey, meta, one.ciphertext)).toEqual(photo);
       }),
       { numRuns: 25 },
     );
@@ -98,74 +97,65 @@ describe('photo encryption', () => {
       a.ciphertext.subarray(1),
       concat(a.ciphertext, Uint8Array.of(0)),
     ])
-      await expect(decryptPhoto(messageKey, header, a.meta, blob)).rejects.toMatchObject({
+      await expect(decryptPhoto(photoKey, a.meta, blob)).rejects.toMatchObject({
         code: 'DIGEST_MISMATCH',
       });
     // Streaming: a longer blob fails as soon as it exceeds the announced length.
-    const dec = createPhotoDecryptor(messageKey, header, a.meta);
+    const dec = createPhotoDecryptor(photoKey, a.meta);
     await dec.push(a.ciphertext);
     await expect(dec.push(Uint8Array.of(0))).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     await expect(dec.finish()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     // Streaming: a blob sealed under the same key (a re-encryption) decrypts, but the
     // digest check at finish refuses it.
-    const sameKey = createPhotoDecryptor(messageKey, header, a.meta);
+    const sameKey = createPhotoDecryptor(photoKey, a.meta);
     await sameKey.push(b.ciphertext);
     await expect(sameKey.finish()).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     // Streaming: another message's blob fails at the key commitment, before releasing anything.
-    const otherKey = messageKey.map((x) => x ^ 0xff);
-    const other = await encryptPhoto(otherKey, header, a.photo);
-    const swapped = createPhotoDecryptor(messageKey, header, a.meta);
+    const otherKey = photoKey.map((x) => x ^ 0xff);
+    const other = await encryptPhoto(otherKey, a.photo);
+    const swapped = createPhotoDecryptor(photoKey, a.meta);
     await expect(swapped.push(other.ciphertext)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
   });
 
-  it('binds the blob to its message: another header or message key is AUTH_FAILED', async () => {
+  it('opens only under its own photo key; keys are fresh 32-byte CSPRNG draws (§10.1, §10.3)', async () => {
     const a = await sealed(5000);
-    const otherHeader = header.slice();
-    otherHeader[43] = (otherHeader[43] as number) ^ 1;
-    await expect(decryptPhoto(messageKey, otherHeader, a.meta, a.ciphertext)).rejects.toMatchObject({
-      code: 'AUTH_FAILED',
-    });
-    const otherKey = messageKey.slice();
+    const otherKey = photoKey.slice();
     otherKey[0] = (otherKey[0] as number) ^ 1;
-    await expect(decryptPhoto(otherKey, header, a.meta, a.ciphertext)).rejects.toMatchObject({
+    await expect(decryptPhoto(otherKey, a.meta, a.ciphertext)).rejects.toMatchObject({
       code: 'AUTH_FAILED',
     });
-    expect(derivePhotoKey(messageKey)).not.toEqual(derivePhotoKey(otherKey));
+    const keys = new Set(Array.from({ length: 64 }, () => Buffer.from(generatePhotoKey()).toString('hex')));
+    expect(keys.size).toBe(64);
+    expect(generatePhotoKey()).toHaveLength(32);
+    expect(new TextDecoder().decode(PHOTO_CONTEXT)).toBe('SecureDrop_PhotoBlob_v3\0');
   });
 
   it('one-shot: a digest mismatch wins over every other failure of the same call', async () => {
-    // The digest is the first check on the blob: no key, binding or chunk error can mask it.
+    // The digest is the first check on the blob: no key or chunk error can mask it.
     const a = await sealed(40_000);
     const tampered = a.ciphertext.slice();
     tampered[CHUNKED_HEADER_BYTES + 5] = (tampered[CHUNKED_HEADER_BYTES + 5] as number) ^ 1; // a chunk, not the header
-    const wrongKey = messageKey.map((x) => x ^ 1);
-    const badBinding = new Uint8Array(MAX_BINDING_BYTES + 1); // BAD_LENGTH if it were checked first
-    for (const [key, binding] of [
-      [messageKey, header],
-      [wrongKey, header],
-      [messageKey, badBinding],
-    ] as const)
-      await expect(decryptPhoto(key, binding, a.meta, tampered)).rejects.toMatchObject({
+    const wrongKey = photoKey.map((x) => x ^ 1);
+    for (const key of [photoKey, wrongKey])
+      await expect(decryptPhoto(key, a.meta, tampered)).rejects.toMatchObject({
         code: 'DIGEST_MISMATCH',
       });
   });
 
   it('refuses content that is not the announced image type', async () => {
     const png = new Uint8Array(100).map((_, i) => PNG_MAGIC[i] ?? i);
-    const out = await encryptPhoto(messageKey, header, png);
+    const out = await encryptPhoto(photoKey, png);
     const asJpeg = { mime: 'image/jpeg' as const, byteLength: 100, ciphertextSha256: out.ciphertextSha256 };
-    await expect(decryptPhoto(messageKey, header, asJpeg, out.ciphertext)).rejects.toMatchObject({
+    await expect(decryptPhoto(photoKey, asJpeg, out.ciphertext)).rejects.toMatchObject({
       code: 'BAD_FORMAT',
     });
-    expect(await decryptPhoto(messageKey, header, { ...asJpeg, mime: 'image/png' }, out.ciphertext)).toEqual(
-      png,
-    );
+    expect(await decryptPhoto(photoKey, { ...asJpeg, mime: 'image/png' }, out.ciphertext)).toEqual(png);
   });
 
   it('enforces the size limits', async () => {
-    const enc = createPhotoEncryptor(messageKey, header);
+    const enc = createPhotoEncryptor(photoKey);
     await expect(enc.finish()).rejects.toMatchObject({ code: 'BAD_LENGTH' });
-    const big = createPhotoEncryptor(messageKey, header);
+    const big = createPhotoEncryptor(photoKey);
     await expect(big.push(new Uint8Array(MAX_PHOTO_BYTES + 1))).rejects.toMatchObject({ code: 'BAD_LENGTH' });
     expect(() => photoCiphertextLength(MAX_PHOTO_BYTES + 1)).toThrow(
       expect.objectContaining({ code: 'BAD_LENGTH' }),
@@ -182,12 +172,12 @@ describe('photo encryption', () => {
     const b = await sealed(1_015_808);
     expect(a.ciphertext.length).toBe(b.ciphertext.length);
     expect(a.ciphertextLength).toBe(photoCiphertextLength(999_500));
-    expect(await decryptPhoto(messageKey, header, a.meta, a.ciphertext)).toEqual(a.photo);
+    expect(await decryptPhoto(photoKey, a.meta, a.ciphertext)).toEqual(a.photo);
     // Streaming agrees, and never releases a padding byte.
-    const enc = createPhotoEncryptor(messageKey, header, { random: () => a.ciphertext.slice(0, 24) });
+    const enc = createPhotoEncryptor(photoKey, { random: () => a.ciphertext.slice(0, 24) });
     const streamed = concat(await enc.push(a.photo), (await enc.finish()).tail);
     expect(streamed).toEqual(a.ciphertext);
-    const dec = createPhotoDecryptor(messageKey, header, a.meta);
+    const dec = createPhotoDecryptor(photoKey, a.meta);
     const parts = [];
     for (const piece of cut(a.ciphertext, [70_000])) parts.push(await dec.push(piece));
     parts.push(await dec.finish());
@@ -199,12 +189,12 @@ describe('photo encryption', () => {
     const padded = new Uint8Array(paddedPhotoLength(200)); // 208
     padded.set(photo);
     padded[205] = 1;
-    const ciphertext = await encryptChunked(derivePhotoKey(messageKey), padded, photoContext(header));
+    const ciphertext = await encryptChunked(photoKey, padded, PHOTO_CONTEXT);
     const meta = { mime: 'image/jpeg' as const, byteLength: 200, ciphertextSha256: sha256(ciphertext) };
-    await expect(decryptPhoto(messageKey, header, meta, ciphertext)).rejects.toMatchObject({
+    await expect(decryptPhoto(photoKey, meta, ciphertext)).rejects.toMatchObject({
       code: 'BAD_FORMAT',
     });
-    const dec = createPhotoDecryptor(messageKey, header, meta);
+    const dec = createPhotoDecryptor(photoKey, meta);
     await expect(
       (async () => {
         await dec.push(ciphertext);
@@ -212,11 +202,12 @@ describe('photo encryption', () => {
       })(),
     ).rejects.toMatchObject({ code: 'BAD_FORMAT' });
     // The same bytes announced with their padded length are a valid 208-byte photo.
-    expect(await decryptPhoto(messageKey, header, { ...meta, byteLength: 208 }, ciphertext)).toEqual(padded);
+    expect(await decryptPhoto(photoKey, { ...meta, byteLength: 208 }, ciphertext)).toEqual(padded);
   });
 });
 
 const metadata: fc.Arbitrary<PhotoMetadata> = fc.record({
+  photoKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
   mime: fc.constantFrom('image/jpeg' as const, 'image/png' as const),
   byteLength: fc.integer({ min: 1, max: MAX_PHOTO_BYTES }),
   width: fc.integer({ min: 1, max: 16_384 }),
@@ -245,6 +236,7 @@ describe('photo metadata encoding', () => {
 
   it('rejects unknown versions, types and out-of-range fields', () => {
     const m: PhotoMetadata = {
+      photoKey: new Uint8Array(32).fill(3),
       mime: 'image/png',
       byteLength: 10,
       width: 2,
@@ -259,14 +251,18 @@ describe('photo metadata encoding', () => {
       b[i] = v;
       return b;
     };
-    for (const version of [1, 3])
+    for (const version of [1, 2, 4])
       expect(() => decodePhotoMetadata(edit(0, version))).toThrow(
         expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }),
       );
-    expect(() => decodePhotoMetadata(edit(1, 3))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' }));
-    expect(() => decodePhotoMetadata(edit(7, 0))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // width 0
-    expect(() => decodePhotoMetadata(edit(2, 0x7f))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // size
-    expect(() => decodePhotoMetadata(edit(43, 0x20))).toThrow(
+    // The photo key sits right after the version byte (§10.4): every later offset moves by 32.
+    expect(good.subarray(1, 33)).toEqual(m.photoKey);
+    expect(() => decodePhotoMetadata(edit(33, 3))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' }));
+    expect(() => decodePhotoMetadata(edit(39, 0))).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' })); // width 0
+    expect(() => decodePhotoMetadata(edit(34, 0x7f))).toThrow(
+      expect.objectContaining({ code: 'BAD_FORMAT' }),
+    ); // size
+    expect(() => decodePhotoMetadata(edit(75, 0x20))).toThrow(
       expect.objectContaining({ code: 'BAD_FORMAT' }),
     ); // space in id
     expect(() => encodePhotoMetadata({ ...m, blobId: 'a b' })).toThrow(

@@ -29,13 +29,9 @@ describe('spec/vectors/photo.json', () => {
     const c = photo.cases.find((x: { name: string }) => x.name === 'small');
     const meta = decodePhotoMetadata(hex(c.metadata.encoded));
     expect(toHex(meta.ciphertextSha256)).toBe(c.ciphertextSha256);
-    const plain = await decryptPhoto(
-      hex(c.inputs.messageKey),
-      hex(c.inputs.header),
-      meta,
-      hex(c.ciphertext),
-      { aead: aes },
-    );
+    // §10.4 v3: the key travels in the photo message itself.
+    expect(toHex(meta.photoKey)).toBe(c.inputs.photoKey);
+    const plain = await decryptPhoto(meta.photoKey, meta, hex(c.ciphertext), { aead: aes });
     expect(toHex(plain)).toBe(c.plaintext);
   });
 
@@ -45,6 +41,8 @@ describe('spec/vectors/photo.json', () => {
       const meta = decodePhotoMetadata(hex(c.metadata.encoded));
       expect(meta.byteLength).toBe(c.plaintextLength);
       expect(meta.blobId).toBe(c.metadata.fields.blobId);
+      expect(c.metadata.encoded.slice(0, 2)).toBe('03');
+      expect(c.context).toBe(toHex(new TextEncoder().encode('SecureDrop_PhotoBlob_v3\0')));
     }
   });
 });
