@@ -5,6 +5,8 @@
 // processes from their sources sharing it. Senders post at a steady rate, each to one receiver,
 // alternately through relay A and B; receivers listen on the WebSocket of one relay each, ack
 // what they got and reconnect from their cursor as the PWA does (pwa/src/transport/ws.ts).
+// Every account sets up its device 1 first (spec/protocol.md §16: mail is stored, pushed and
+// acknowledged per device), so a send is one copy for the receiver's device.
 // A sender retries a failed send with the same client_id (spec/openapi.yaml POST /send_message)
 // until the relay answers 200/201, and sends its next message only then, like the PWA outbox.
 // Faults: relay A is killed with SIGKILL at 1/3 of the run and restarted; PostgreSQL is stopped

@@ -98,7 +98,8 @@ class Accounts:
                     headers={'Authorization': f'Bearer {user["access"]}', 'Content-Type': 'application/json'},
                     timeout=30,
                 )
-                assert r.status_code == 200 and r.json()['device_id'] == 1, r.text
+                assert r.status_code == 200, r.text
+                assert r.json()['device_id'] == 1, r.text
             self.spare = users
         return self.spare.pop()
 
