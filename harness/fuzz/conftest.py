@@ -29,6 +29,9 @@ RELAY_ENV = {
     'IDENTITY_LOOKUP_BURST': '10000',
     'IDENTITY_LOOKUP_PER_MINUTE': '60000',
     'LOGIN_IP_MAX_FAILURES': '500',
+    # The largest DEVICE_LIMIT the relay accepts: SendRequest's maxItems (16 copies, 15 sync
+    # copies) are written for it; a smaller limit is a configured 400 the spec states in prose.
+    'DEVICE_LIMIT': '16',
 }
 
 
