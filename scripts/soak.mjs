@@ -5,6 +5,8 @@
 // processes from their sources sharing it. Senders post at a steady rate, each to one receiver,
 // alternately through relay A and B; receivers listen on the WebSocket of one relay each, ack
 // what they got and reconnect from their cursor as the PWA does (pwa/src/transport/ws.ts).
+// Every account sets up its device 1 first (spec/protocol.md §16: mail is stored, pushed and
+// acknowledged per device), so a send is one copy for the receiver's device.
 // A sender retries a failed send with the same client_id (spec/openapi.yaml POST /send_message)
 // until the relay answers 200/201, and sends its next message only then, like the PWA outbox.
 // Faults: relay A is killed with SIGKILL at 1/3 of the run and restarted; PostgreSQL is stopped
@@ -23,6 +25,7 @@ import getPort from 'get-port';
 import { generate } from 'otplib';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { deviceKeyUpload, singleDeviceSend } from './lib/device-keys.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const relayDir = join(root, 'relay');
@@ -149,6 +152,9 @@ async function post(base, path, body, token) {
   }
   return { status: res.status, json };
 }
+/** A registered account whose session is bound to its device 1 (POST /keys with the identity
+ * key, its proof and the device's signed prekeys, spec/protocol.md §16): messages are stored
+ * and acknowledged per device, and a device-less session may not send or read them. */
 async function account(prefix) {
   const username = `${prefix}${randomBytes(4).toString('hex')}`;
   const reg = await post(url(0), '/register', { username });
@@ -156,7 +162,10 @@ async function account(prefix) {
   const code = await generate({ secret: reg.json.secret });
   const conf = await post(url(0), '/register/confirm', { username, code });
   if (conf.status !== 201) throw new Error(`confirm: ${conf.status}`);
-  return { username, token: conf.json.access_token };
+  const token = conf.json.access_token;
+  const keys = await post(url(0), '/keys', deviceKeyUpload(username).body, token);
+  if (keys.status !== 200 || keys.json?.device_id !== 1) throw new Error(`keys: ${keys.status}`);
+  return { username, token };
 }
 const senders = [];
 for (let i = 0; i < SENDERS; i++) senders.push({ i, ...(await account('soaks')), next: 1 });
@@ -274,7 +283,8 @@ async function sendLoop(s) {
     for (let attempt = 0; ; attempt++) {
       const started = Date.now();
       try {
-        const res = await post(url(s.i + n), '/send_message', { to, client_id: clientId, body }, s.token);
+        // Both accounts have one device: one copy for the receiver's device 1, no sync copy.
+        const res = await post(url(s.i + n), '/send_message', singleDeviceSend(to, clientId, body), s.token);
         if (res.status === 200 || res.status === 201) {
           sent.get(key).ackedAt = Date.now();
           sent.get(key).id = res.json.id;

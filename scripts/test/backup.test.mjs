@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import getPort from 'get-port';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive, readLock } from '../lib/runlock.mjs';
-import { codeAfter, register } from './accounts.mjs';
+import { loginAndResume, register, singleDeviceSend } from './accounts.mjs';
 import { launch, waitForOutput } from './processes.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -72,7 +72,7 @@ describe('npm run backup → wipe → npm run restore', () => {
     const text = randomBytes(200).toString('base64');
     const sent = await before.api('POST', '/send_message', {
       token: alice.access,
-      json: { to: bob.username, client_id: randomUUID(), body: text },
+      json: singleDeviceSend(bob.username, randomUUID(), text),
     });
     expect(sent.status, JSON.stringify(sent.body)).toBe(201);
     const photo = randomBytes(70_000);
@@ -114,13 +114,14 @@ describe('npm run backup → wipe → npm run restore', () => {
 
     const after = await startSecureDrop();
     try {
-      const { code } = codeAfter(bob.secret, bob.lastStep);
-      const login = await after.api('POST', '/login', { json: { username: bob.username, code } });
-      expect(login.status, JSON.stringify(login.body)).toBe(200);
-      const token = login.body.access_token;
+      // Bob logs in again and resumes his device (spec/protocol.md §16): the device, its
+      // mailbox and the photo's readers came back with the database.
+      const token = await loginAndResume(after.api, bob);
       const inbox = await after.api('GET', '/get_messages', { token });
       expect(inbox.status).toBe(200);
-      expect(inbox.body.messages.map((m) => [m.from, m.body])).toEqual([[alice.username, text]]);
+      expect(inbox.body.messages.map((m) => [m.from, m.from_device, m.body])).toEqual([
+        [alice.username, alice.deviceId, text],
+      ]);
       const got = await after.api('GET', `/get_photo/${uploaded.body.id}`, { token });
       expect(got.status).toBe(200);
       expect(Buffer.from(got.body).equals(photo)).toBe(true);
