@@ -38,7 +38,12 @@ async function account(prefix = 'dev', opts: { opk?: number; pq?: number } = {})
   const id = identityFor(user.username);
   const res = await t.api.post('/keys', deviceUpload(id, opts), { token: user.token });
   expect(res.status, res.text).toBe(200);
-  const first: TestDevice = { deviceId: res.body.device_id, sessionId: user.sessionId, token: user.token };
+  const first: TestDevice = {
+    deviceId: res.body.device_id,
+    sessionId: user.sessionId,
+    token: user.token,
+    resumeSecret: res.body.resume_secret,
+  };
   return { user, id, first };
 }
 
@@ -155,10 +160,17 @@ describe('POST /keys: devices', () => {
     const again = await newSession(t, user.id);
     const resumed = await t.api.post(
       '/keys',
-      { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: second.deviceId },
+      {
+        identity_key: id.identity_key,
+        identity_proof: id.identity_proof,
+        device_id: second.deviceId,
+        resume_secret: second.resumeSecret,
+      },
       { token: again.token },
     );
     expect(resumed.status, resumed.text).toBe(200);
+    // The secret is not rotated by a resume: a retry whose answer was lost still works.
+    expect(resumed.body.resume_secret).toBeUndefined();
     expect(resumed.body).toMatchObject({
       device_id: second.deviceId,
       device_created: false,
@@ -171,7 +183,12 @@ describe('POST /keys: devices', () => {
     for (const deviceId of [second.deviceId, 77]) {
       const r = await t.api.post(
         '/keys',
-        { identity_key: id.identity_key, identity_proof: id.identity_proof, device_id: deviceId },
+        {
+          identity_key: id.identity_key,
+          identity_proof: id.identity_proof,
+          device_id: deviceId,
+          resume_secret: second.resumeSecret,
+        },
         { token: later.token },
       );
       expect([r.status, r.body.error]).toEqual([409, 'device_removed']);
@@ -183,6 +200,94 @@ describe('POST /keys: devices', () => {
       { token: first.token },
     );
     expect([other.status, other.body.error]).toEqual([409, 'device_mismatch']);
+  });
+
+  it("RESUME attack: another login with the identity proof and an active device's id is refused without that device's secret", async () => {
+    const { user, id, first } = await account();
+    const laptop = await addDevice(t, user.id, id);
+    const proof = { identity_key: id.identity_key, identity_proof: id.identity_proof };
+    const before = await t.api.get('/keys', { token: laptop.token });
+    // The thief: a fresh login of the account (TOTP) holding a device's storage (identity seed),
+    // naming the owner's still-active laptop, with no secret, another device's secret or junk.
+    const thief = await newSession(t, user.id);
+    for (const resume_secret of [undefined, first.resumeSecret, Buffer.alloc(32).toString('base64')]) {
+      const r = await t.api.post(
+        '/keys',
+        { ...deviceUpload(id), device_id: laptop.deviceId, ...(resume_secret ? { resume_secret } : {}) },
+        { token: thief.token },
+      );
+      expect([r.status, r.body.error]).toEqual([403, 'resume_refused']);
+    }
+    // Nothing changed: the thief is still device-less (no mailbox to read or acknowledge), the
+    // laptop's prekeys are the ones it published.
+    expect((await t.api.get('/keys', { token: thief.token })).body.device_id).toBeNull();
+    for (const r of [
+      await t.api.get('/get_messages', { token: thief.token }),
+      await t.api.post('/ack', { ids: [1] }, { token: thief.token }),
+    ])
+      expect([r.status, r.body.error]).toEqual([409, 'device_required']);
+    expect((await t.api.get('/keys', { token: laptop.token })).body).toEqual(before.body);
+    // The laptop itself, logging in again, resumes with its secret.
+    const back = await newSession(t, user.id);
+    const ok = await t.api.post(
+      '/keys',
+      { ...proof, device_id: laptop.deviceId, resume_secret: laptop.resumeSecret },
+      { token: back.token },
+    );
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.device_id).toBe(laptop.deviceId);
+    expect((await t.api.get('/get_messages', { token: back.token })).status).toBe(200);
+    // resume_secret without device_id is a malformed request.
+    const stray = await t.api.post(
+      '/keys',
+      { ...proof, resume_secret: laptop.resumeSecret },
+      { token: thief.token },
+    );
+    expect(stray.status).toBe(400);
+    // The secret never reaches the logs (SECURITY.md).
+    const logs = t.logs.join('');
+    expect(logs).toContain('/keys');
+    for (const secret of [first.resumeSecret, laptop.resumeSecret]) expect(logs).not.toContain(secret);
+  });
+
+  it('RESUME of a device made before resume secrets: refused while another session is bound to it, else it gets a secret', async () => {
+    const { user, id } = await account();
+    const old = await addDevice(t, user.id, id);
+    await t.deps.pool.query(
+      'UPDATE devices SET resume_secret_hash = NULL WHERE user_id = $1 AND device_id = $2',
+      [user.id, old.deviceId],
+    );
+    const proof = {
+      identity_key: id.identity_key,
+      identity_proof: id.identity_proof,
+      device_id: old.deviceId,
+    };
+    const thief = await newSession(t, user.id);
+    const busy = await t.api.post('/keys', proof, { token: thief.token });
+    expect([busy.status, busy.body.error]).toEqual([403, 'resume_refused']);
+    // Its sessions ended (logged out): the next login resumes it and receives a secret, which is
+    // needed from then on.
+    await t.deps.pool.query(
+      "UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = $1",
+      [old.sessionId],
+    );
+    const back = await newSession(t, user.id);
+    const ok = await t.api.post('/keys', proof, { token: back.token });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.resume_secret).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    await t.deps.pool.query(
+      "UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = $1",
+      [back.sessionId],
+    );
+    const without = await t.api.post('/keys', proof, { token: thief.token });
+    expect([without.status, without.body.error]).toEqual([403, 'resume_refused']);
+    const again = await t.api.post(
+      '/keys',
+      { ...proof, resume_secret: ok.body.resume_secret },
+      { token: thief.token },
+    );
+    expect(again.status, again.text).toBe(200);
+    expect(t.logs.join('')).not.toContain(ok.body.resume_secret);
   });
 
   it('rejects bad device descriptions with 400', async () => {

@@ -88,6 +88,7 @@ async function markAccountKeysPublished(
   storage: Storage,
   now: number = Date.now(),
   deviceId: number | null = null,
+  resumeSecret: Uint8Array | null = null,
 ): Promise<void> {
   const state = await loadPrekeyState(storage);
   const next: StoredPrekeyState = {
@@ -100,6 +101,7 @@ async function markAccountKeysPublished(
   };
   const ops: WriteOp[] = [{ kind: 'put', key: RECORD.prekeyState, value: next }];
   if (deviceId !== null) ops.push({ kind: 'put', key: RECORD.deviceId, value: deviceId });
+  if (resumeSecret !== null) ops.push({ kind: 'put', key: RECORD.resumeSecret, value: resumeSecret });
   await storage.write(ops, { durability: 'strict' });
 }
 
@@ -112,6 +114,12 @@ export interface KeyUploader {
 const deviceIdOf = (answer: unknown): number | null => {
   const id = (answer as { deviceId?: unknown } | null)?.deviceId;
   return typeof id === 'number' && Number.isInteger(id) && id >= 1 ? id : null;
+};
+
+/** The resume secret in POST /keys' answer (api.ts KeysUploadResult), when the relay issued one. */
+const resumeSecretOf = (answer: unknown): Uint8Array | null => {
+  const s = (answer as { resumeSecret?: unknown } | null)?.resumeSecret;
+  return s instanceof Uint8Array && s.length === 32 ? s : null;
 };
 
 /**
@@ -127,7 +135,7 @@ export async function publishAccountKeys(
 ): Promise<void> {
   const keys = await createAccountKeys(storage, username, now);
   const answer = await server.uploadKeys(device ? { ...keys, device } : keys);
-  await markAccountKeysPublished(storage, now, deviceIdOf(answer));
+  await markAccountKeysPublished(storage, now, deviceIdOf(answer), resumeSecretOf(answer));
 }
 
 /**
@@ -146,7 +154,7 @@ export async function publishDeviceKeys(
   const keys = await createAccountKeys(storage, username, now, keyPair);
   const answer = await server.uploadKeys({ ...keys, device });
   const deviceId = deviceIdOf(answer);
-  await markAccountKeysPublished(storage, now, deviceId);
+  await markAccountKeysPublished(storage, now, deviceId, resumeSecretOf(answer));
   return deviceId;
 }
 
@@ -156,23 +164,30 @@ export async function loadDeviceId(storage: Storage): Promise<number | undefined
 }
 
 /**
- * RESUME (spec §16): a login on a device whose store holds the account's identity key binds the
- * new, device-less session to this device — POST /keys {identity_key, identity_proof,
- * device_id}. A store from before linked devices has no id: it was its account's only device,
- * which the relay made device 1. The relay answers 409 `device_removed` when this device was
- * unlinked (the caller shows it: erase, or link again).
+ * RESUME (spec §16.9): a login on a device whose store holds the account's identity key binds
+ * the new, device-less session to this device — POST /keys {identity_key, identity_proof,
+ * device_id, resume_secret}. A store from before linked devices has no id: it was its account's
+ * only device, which the relay made device 1. A store from before resume secrets has none: the
+ * relay then issues one (kept here). The relay answers 409 `device_removed` when this device was
+ * unlinked, 403 `resume_refused` without the right secret (the caller shows both alike: erase,
+ * or link again).
  */
 export async function resumeDevice(storage: Storage, server: KeyUploader): Promise<number> {
   const id = await loadIdentity(storage);
   if (!id) throw new Error('no identity key on this device');
   const deviceId = (await loadDeviceId(storage)) ?? 1;
+  const resumeSecret = await storage.get<Uint8Array>(RECORD.resumeSecret);
   const answer = await server.uploadKeys({
     deviceId,
+    ...(resumeSecret ? { resumeSecret } : {}),
     identityKey: id.keyPair.publicKey,
     identityProof: signIdentityProof(id.keyPair, id.username),
   });
   const given = deviceIdOf(answer) ?? deviceId;
-  await storage.write([{ kind: 'put', key: RECORD.deviceId, value: given }], { durability: 'strict' });
+  const issued = resumeSecretOf(answer);
+  const ops: WriteOp[] = [{ kind: 'put', key: RECORD.deviceId, value: given }];
+  if (issued) ops.push({ kind: 'put', key: RECORD.resumeSecret, value: issued });
+  await storage.write(ops, { durability: 'strict' });
   return given;
 }
 

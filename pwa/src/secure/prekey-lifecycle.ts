@@ -197,6 +197,10 @@ async function publishCurrent(
   const ops: WriteOp[] = [{ kind: 'put', key: RECORD.prekeyState, value: next }];
   if (identity && typeof deviceId === 'number')
     ops.push({ kind: 'put', key: RECORD.deviceId, value: deviceId });
+  // ...and the resume secret the relay returns with a new device, only this once (spec §16.9).
+  const resumeSecret = (answer as { resumeSecret?: unknown } | null)?.resumeSecret;
+  if (identity && resumeSecret instanceof Uint8Array && resumeSecret.length === 32)
+    ops.push({ kind: 'put', key: RECORD.resumeSecret, value: resumeSecret });
   await storage.write(ops, { durability: 'strict' });
   return next;
 }

@@ -27,6 +27,11 @@ export const RECORD = {
   /** This device's id, as the relay gave it at its first POST /keys (RESUME, spec §16). */
   deviceId: 'device',
   /**
+   * This device's resume secret (32 bytes), given by the relay with its id and sent on every
+   * RESUME (spec §16.9). Older stores have none: the relay gives one at their next resume.
+   */
+  resumeSecret: 'device-resume',
+  /**
    * The Double Ratchet sessions with one device of a contact (spec §16: sessions are per
    * (peer, device)). Keyed by the random chat id, never the username (record names are stored
    * in clear). `session(chatId)` alone is the layout before linked devices: device 1's.

@@ -31,6 +31,9 @@ const RELAY: Readonly<Record<string, AppErrorCode>> = {
   reauth_required: 'reauth_required',
   aborted: 'cancelled',
   device_removed: 'device_removed',
+  // RESUME without this device's secret (spec/protocol.md §16.9): as for an unlinked device, link
+  // again or start over.
+  resume_refused: 'device_removed',
 };
 
 export function toAppErrorCode(err: unknown): AppErrorCode {

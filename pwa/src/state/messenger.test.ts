@@ -477,6 +477,13 @@ async function linked(d: Device, codeIndex = 0): Promise<Device> {
   const api = await signInAgain(d.user, codeIndex);
   const storage = await openIdbStorage(`messenger-${d.user.username}-${crypto.randomUUID()}`);
   const keyPair = await requireIdentity(d.storage);
+  // The approval the relay requires before a link (spec §16.8): a provisioning message sealed by
+  // a device of the account, fetched by this session. Its content (the payload) is tested in
+  // devices.test.ts; here the identity is copied directly.
+  const pqKey = crypto.getRandomValues(new Uint8Array(1184));
+  const { address } = await api.createProvisioning(pqKey, 'Test device', 'desktop');
+  await d.api.putProvisioning(address, new Uint8Array([1]));
+  expect(await api.provisioningMessage(address)).not.toBeNull();
   await publishDeviceKeys(storage, d.user.username, keyPair, api, { name: 'Test device', kind: 'desktop' });
   return start(d.user, api, storage);
 }
@@ -701,6 +708,21 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     const again = await signInAgain(alice.user, 0);
     expect(await resumeDevice(alice.storage, again)).toBe(1);
     await expect(again.messages(0)).resolves.toMatchObject({ messages: [] });
+    // The relay's resume secret (spec §16.9) is kept with the device id and sent back: a store
+    // without it (an attacker naming this device) is refused, shown like an unlinked device.
+    const secret = await alice.storage.get<Uint8Array>(SECURE.resumeSecret);
+    expect(secret).toBeInstanceOf(Uint8Array);
+    expect(secret?.length).toBe(32);
+    await alice.storage.write([{ kind: 'delete', key: SECURE.resumeSecret }], { durability: 'strict' });
+    const refused = await resumeDevice(alice.storage, await signInAgain(alice.user, 4)).catch(
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ status: 403, code: 'resume_refused' });
+    expect(toAppErrorCode(refused)).toBe('device_removed');
+    await alice.storage.write([{ kind: 'put', key: SECURE.resumeSecret, value: secret }], {
+      durability: 'strict',
+    });
+    expect(await resumeDevice(alice.storage, await signInAgain(alice.user, 5))).toBe(1);
     const alice2 = await linked(alice, 1);
     expect(await loadDeviceId(alice2.storage)).toBe(2);
     alice2.m.stop();

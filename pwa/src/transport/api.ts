@@ -65,6 +65,11 @@ export interface KeysUpload {
    * the (new) login session to it if it is still active, else 409 `device_removed`.
    */
   readonly deviceId?: number;
+  /**
+   * RESUME: the secret the relay gave this device with its id (spec/protocol.md §16.9); without
+   * it (or a wrong one) the relay answers 403 `resume_refused`.
+   */
+  readonly resumeSecret?: Uint8Array;
   /** A new device (first upload of a device-less session): its name and kind. */
   readonly device?: DeviceDescription;
   readonly identityKey?: Uint8Array;
@@ -80,6 +85,8 @@ export interface KeysUpload {
 /** POST /keys' answer: the device the session is bound to (spec/openapi.yaml). */
 export interface KeysUploadResult {
   readonly deviceId: number | null;
+  /** The device's resume secret, when the relay issued it with this answer (it does so once). */
+  readonly resumeSecret: Uint8Array | null;
 }
 
 export interface Bundle {
@@ -390,6 +397,7 @@ export class RelayApi {
   async uploadKeys(keys: KeysUpload): Promise<KeysUploadResult> {
     const body: KeysUploadWire & { device_id?: number; device?: DeviceDescription } = {};
     if (keys.deviceId !== undefined) body.device_id = keys.deviceId;
+    if (keys.resumeSecret) body.resume_secret = b64(keys.resumeSecret);
     if (keys.device) body.device = { name: keys.device.name, kind: keys.device.kind };
     if (keys.identityKey) body.identity_key = b64(keys.identityKey);
     if (keys.identityProof) body.identity_proof = b64(keys.identityProof);
@@ -419,7 +427,10 @@ export class RelayApi {
     const w = await this.http.request<KeysUploadResultWire & { device_id?: unknown }>('POST', '/keys', {
       body,
     });
-    return { deviceId: isDeviceId(w?.device_id) ? w.device_id : null };
+    return {
+      deviceId: isDeviceId(w?.device_id) ? w.device_id : null,
+      resumeSecret: typeof w?.resume_secret === 'string' ? unb64(w.resume_secret, 'resume_secret') : null,
+    };
   }
 
   keyStatus(): Promise<KeyStatusWire> {

@@ -353,9 +353,16 @@ export interface paths {
      *       of the account) may link: else 403 `provisioning_required` — the identity proof is a
      *       fixed signature any former device can make, so a login plus the proof must not add a
      *       device no device approved (Signal's provisioning code);
-     *     - the published identity key with `device_id` → RESUME that device (the same app
-     *       logging in again) while it is active; a removed (or unknown) device → 409
-     *       `device_removed`: the app tells the user this device was unlinked;
+     *     - the published identity key with `device_id` and that device's `resume_secret` →
+     *       RESUME that device (the same app logging in again) while it is active; a removed (or
+     *       unknown) device → 409 `device_removed`: the app tells the user this device was
+     *       unlinked. An active device with a missing or wrong `resume_secret` → 403
+     *       `resume_refused`, nothing changes: the identity proof is the same for every device
+     *       and device ids are public (GET /identity), so without the secret another login of
+     *       the account (a stolen device's storage plus a code) could take over a device still in
+     *       use — its mailbox and its prekeys. A device created before resume secrets existed
+     *       has none: it is resumed without one only while no other live session is bound to it,
+     *       and that resume returns its new `resume_secret` (spec/protocol.md §16.9);
      *     - a different identity key → START OVER (the reinstall below): every other device of
      *       the account is removed first (its sessions revoked, its prekeys, mailbox and
      *       provisioning addresses deleted), then contacts get `key_change`.
@@ -1129,6 +1136,8 @@ export interface components {
     };
     /** @description A device of an account (spec/protocol.md §16), chosen by the relay, never reused. */
     DeviceId: number;
+    /** @description Standard base64 of exactly 32 bytes, a device's resume secret (spec/protocol.md §16.9). */
+    ResumeSecret: string;
     /**
      * @description Client-chosen ("Chromium on Linux"): 1–64 characters (code points), printable: no control
      *     characters, line or paragraph separators, bidirectional overrides or isolates, BOM, and
@@ -1169,6 +1178,8 @@ export interface components {
       identity_proof?: components['schemas']['Base64Signature'];
       /** @description RESUME this device (with the identity key, from a device-less session). */
       device_id?: components['schemas']['DeviceId'];
+      /** @description The secret POST /keys returned when it created the `device_id` device; only with `device_id`. */
+      resume_secret?: components['schemas']['ResumeSecret'];
       /** @description Describes the device this upload creates (or renames the session's device). */
       device?: components['schemas']['DeviceDescription'];
       signed_prekey?: components['schemas']['SignedPrekeyUpload'];
@@ -2183,6 +2194,13 @@ export interface operations {
             device_id: components['schemas']['DeviceId'];
             /** @description This upload created the device (first identity key, link, or start over). */
             device_created: boolean;
+            /**
+             * @description Only when the relay issued the device's resume secret: a device created by
+             *     this upload, or a device made before resume secrets resumed by it. Returned
+             *     this once (the relay keeps only its SHA-256): store it with `device_id` and
+             *     send it on every RESUME. Never logged.
+             */
+            resume_secret?: components['schemas']['ResumeSecret'];
             /** @description One-time X25519 prekeys now stored. */
             one_time_prekeys: number;
             /** @description Below PREKEY_LOW_THRESHOLD: upload more. */
@@ -2204,7 +2222,7 @@ export interface operations {
         };
       };
       401: components['responses']['Unauthorized'];
-      /** @description `reauth_required`: replacing the identity key needs a login or POST /session/reauth in this session within the last 5 minutes. `provisioning_required`: linking a new device needs a provisioning message fetched by this session first. */
+      /** @description `reauth_required`: replacing the identity key needs a login or POST /session/reauth in this session within the last 5 minutes. `provisioning_required`: linking a new device needs a provisioning message fetched by this session first. `resume_refused`: RESUME of an active device without its `resume_secret` (missing or wrong); treat like `device_removed`. */
       403: {
         headers: {
           [name: string]: unknown;

@@ -33,6 +33,7 @@ import {
   IDENTITY_KEY_INDEX,
   isUniqueViolation,
   keyStatus,
+  RESUME_SECRET_BYTES,
   readBundles,
   readIdentity,
   type SignedKey,
@@ -58,6 +59,10 @@ const UploadSchema = z
     identity_proof: base64Bytes(MAX_SIGNATURE_BYTES).optional(),
     // Devices (spec/protocol.md §16): RESUME this device, or describe the one this upload creates.
     device_id: deviceId.optional(),
+    // RESUME needs the device's secret (spec/protocol.md §16.9); only with device_id.
+    resume_secret: base64Bytes(RESUME_SECRET_BYTES)
+      .refine((b) => b.length === RESUME_SECRET_BYTES, `must be ${RESUME_SECRET_BYTES} bytes`)
+      .optional(),
     device: DeviceDescription.optional(),
     signed_prekey: signed(MAX_PUBLIC_KEY_BYTES).optional(),
     pq_prekey: signed(MAX_PQ_PUBLIC_KEY_BYTES).optional(),
@@ -72,7 +77,8 @@ const UploadSchema = z
       .refine(distinctIds, 'key_id values must be distinct')
       .optional(),
   })
-  .refine((u) => Object.values(u).some((v) => v !== undefined), 'nothing to upload');
+  .refine((u) => Object.values(u).some((v) => v !== undefined), 'nothing to upload')
+  .refine((u) => u.resume_secret === undefined || u.device_id !== undefined, 'resume_secret needs device_id');
 
 const toSigned = (
   k: { key_id: number; public_key: Buffer; signature: Buffer } | undefined,
@@ -135,6 +141,12 @@ function refusal(out: Exclude<UploadOutcome, { kind: 'ok' }>): HttpError {
         'provisioning_required',
         "linking a device needs the approval of a device of the account: scan this device's link code there first (or start over)",
       );
+    case 'resume_refused':
+      return new HttpError(
+        403,
+        'resume_refused',
+        'this device cannot be resumed from here: erase this app and link it again (or start over)',
+      );
     case 'device_mismatch':
       return new HttpError(409, 'device_mismatch', "device_id is not this session's device");
     case 'stale_prekey':
@@ -195,6 +207,7 @@ export function keyRoutes(deps: AppDeps): Router {
             oneTimePrekeys: body.one_time_prekeys?.map((k) => ({ keyId: k.key_id, publicKey: k.public_key })),
             oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
             deviceId: body.device_id,
+            resumeSecret: body.resume_secret,
             device: body.device,
           },
           now,
@@ -222,6 +235,8 @@ export function keyRoutes(deps: AppDeps): Router {
       identity_changed: out.identityChanged,
       device_id: out.deviceId,
       device_created: out.created,
+      // Returned once (only its hash is stored); never logged (SECURITY.md).
+      ...(out.resumeSecret ? { resume_secret: b64(out.resumeSecret) } : {}),
       ...stockFields(out.stocks),
     });
   });

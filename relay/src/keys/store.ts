@@ -1,5 +1,6 @@
 // SQL for key material (migrations 0021, 0030). The relay stores and hands out bytes; it never
 // interprets them (spec/protocol.md §4).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import type { Queryable } from '../db/pool.js';
 import { type DeviceKind, MAX_DEVICE_NAME_CHARS } from '../devices/limits.js';
@@ -48,6 +49,11 @@ export type UploadOutcome =
       created: boolean;
       /** Devices removed by a start over. */
       removed: number[];
+      /**
+       * A new RESUME secret of the caller's device (spec/protocol.md §16.9), returned once:
+       * for a device created here, or a device made before secrets existed, resumed here.
+       */
+      resumeSecret: Buffer | null;
       stocks: Stocks;
       notified: { userId: string; seq: number }[];
     }
@@ -59,6 +65,7 @@ export type UploadOutcome =
   | { kind: 'device_removed' }
   | { kind: 'device_limit'; limit: number }
   | { kind: 'device_mismatch' }
+  | { kind: 'resume_refused' }
   | { kind: 'provisioning_required' }
   | { kind: 'stale_prekey'; which: 'signed_prekey' | 'pq_prekey' }
   | { kind: 'too_many'; which: 'one_time_prekeys' | 'one_time_pq_prekeys'; stored: number; max: number }
@@ -96,6 +103,8 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
 export interface DeviceRequest {
   /** RESUME: the device this app already is (its store kept the id). */
   deviceId?: number | undefined;
+  /** RESUME: the secret the relay gave that device when it created it (spec/protocol.md §16.9). */
+  resumeSecret?: Buffer | undefined;
   /** The description of a device created by this upload; else the session's client description. */
   device?: { name: string; kind: DeviceKind } | undefined;
 }
@@ -141,6 +150,7 @@ export async function applyUpload(
   let device = caller.deviceId;
   let created = false;
   let removed: number[] = [];
+  let resumeSecret: Buffer | null = null;
   if (device !== null && up.deviceId !== undefined && up.deviceId !== device)
     return { kind: 'device_mismatch' };
   // The session's device may have been removed while this request waited for the lock (its
@@ -152,6 +162,7 @@ export async function applyUpload(
     const description = up.device ?? (await sessionDescription(tx, caller.sessionId));
     const id = await createDevice(tx, userId, description, now, limits.deviceLimit);
     if (id === null) return null;
+    resumeSecret = await issueResumeSecret(tx, userId, id);
     await bindSession(tx, userId, caller.sessionId, id, now);
     created = true;
     return id;
@@ -168,6 +179,12 @@ export async function applyUpload(
       (await deviceState(tx, userId, up.deviceId)) !== 'active'
     )
       return up.identityKey ? { kind: 'device_removed' } : { kind: 'device_required' };
+    // The identity proof is not a per-device credential (every device, and a stolen copy of any
+    // device's storage, can make it) and device ids are public (GET /identity): only the device's
+    // own resume secret lets a session take it over (spec/protocol.md §16.9).
+    const check = await checkResumeSecret(tx, userId, up.deviceId, up.resumeSecret, caller.sessionId, now);
+    if (check === 'refused') return { kind: 'resume_refused' };
+    if (check === 'issue') resumeSecret = await issueResumeSecret(tx, userId, up.deviceId);
   }
 
   if (up.identityKey) {
@@ -316,7 +333,54 @@ export async function applyUpload(
     );
     stocks.pq += pq.length;
   }
-  return { kind: 'ok', identityChanged, deviceId: device, created, removed, stocks, notified };
+  return { kind: 'ok', identityChanged, deviceId: device, created, removed, resumeSecret, stocks, notified };
+}
+
+/** Bytes of a device's resume secret (spec/openapi.yaml POST /keys resume_secret). */
+export const RESUME_SECRET_BYTES = 32;
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
+
+/** Draws a new resume secret for `deviceId` and stores only its SHA-256 (migration 0073). */
+async function issueResumeSecret(tx: Queryable, userId: string, deviceId: number): Promise<Buffer> {
+  const secret = randomBytes(RESUME_SECRET_BYTES);
+  await tx.query('UPDATE devices SET resume_secret_hash = $3 WHERE user_id = $1 AND device_id = $2', [
+    userId,
+    deviceId,
+    sha256(secret),
+  ]);
+  return secret;
+}
+
+/**
+ * May session `sessionId` RESUME active device `deviceId` with `presented`? 'ok' when the
+ * device's stored hash matches (compared in constant time). A device made before migration
+ * 0073 has no hash: 'issue' (resume, and give it a secret from now on) only while no other live
+ * session is bound to it, so a thief cannot join a device its owner is still using; its owner,
+ * logging in again after its sessions ended, cannot be told from a thief with the same storage
+ * (the residual risk of spec/protocol.md §16.9). Anything else: 'refused'.
+ */
+async function checkResumeSecret(
+  tx: Queryable,
+  userId: string,
+  deviceId: number,
+  presented: Buffer | undefined,
+  sessionId: string,
+  now: Date,
+): Promise<'ok' | 'issue' | 'refused'> {
+  const r = await tx.query<{ hash: Buffer | null; busy: boolean }>(
+    `SELECT d.resume_secret_hash AS hash,
+            EXISTS (SELECT 1 FROM sessions s
+                     WHERE s.user_id = d.user_id AND s.device_id = d.device_id AND s.id <> $3
+                       AND s.revoked_at IS NULL AND s.expires_at > $4) AS busy
+       FROM devices d WHERE d.user_id = $1 AND d.device_id = $2`,
+    [userId, deviceId, sessionId, now],
+  );
+  const row = r.rows[0];
+  if (!row) return 'refused';
+  if (row.hash === null) return row.busy ? 'refused' : 'issue';
+  if (!presented) return 'refused';
+  return timingSafeEqual(sha256(presented), row.hash) ? 'ok' : 'refused';
 }
 
 /** Whether session `sessionId` fetched a provisioning message (migration 0072). */

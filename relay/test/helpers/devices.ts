@@ -43,6 +43,8 @@ export interface TestDevice {
   deviceId: number;
   sessionId: string;
   token: string;
+  /** The device's resume secret (spec/protocol.md §16.9), returned once when it was created. */
+  resumeSecret: string;
 }
 
 /**
@@ -59,7 +61,8 @@ export async function addDevice(
   const body = { ...deviceUpload(id, opts), ...(opts.device ? { device: opts.device } : {}) };
   const res = await t.api.post('/keys', body, { token: s.token });
   expect(res.status, res.text).toBe(200);
-  return { deviceId: res.body.device_id, ...s };
+  expect(res.body.resume_secret).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  return { deviceId: res.body.device_id, resumeSecret: res.body.resume_secret, ...s };
 }
 
 /** Sets `user`'s own session up as its first device (an identity upload), so it may fetch bundles. */
