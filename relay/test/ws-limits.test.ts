@@ -3,7 +3,6 @@
 // login"); one client address holds a bounded number of sockets and HTTP requests in progress;
 // and a client that sends frames but never reads what the relay sends is cut at the 8 MiB
 // buffer rule (1013) while the relay keeps serving everyone else.
-import { randomUUID } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -14,7 +13,6 @@ import {
   b64,
   type DataUser,
   makeDeviceUser,
-  makeUser,
   newSession,
   ORIGIN,
   sendBody,
