@@ -10,9 +10,6 @@
 // The QR is fed to the scanner as an image (the safety screen's picture option), as the other
 // safety e2e tests do.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -27,7 +24,7 @@ import {
   totp,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, startRelay } from './relay.ts';
+import { type RunningRelay, relayDb, startRelay } from './relay.ts';
 import { LateRelayTarget, type Served, startPreview } from './servers.ts';
 
 let relay: RunningRelay;
@@ -111,29 +108,13 @@ async function reinstall(user: User, step: number): Promise<Page> {
   return page;
 }
 
-/** The relay's own database (embedded PostgreSQL in its data directory). */
-async function relayDb(): Promise<pg.Client> {
-  const pgDir = join(relay.dataDir, 'postgres');
-  const port = Number(readFileSync(join(pgDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[3]);
-  const password = readFileSync(join(pgDir, 'password'), 'utf8').trim();
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    user: 'postgres',
-    password,
-    database: 'securedrop',
-  });
-  await client.connect();
-  return client;
-}
-
 /**
  * The attack: the relay publishes a key of its own as `victim`'s identity key and announces
  * the change to everyone on either side of a contact relation, as its key upload does
  * (relay/src/keys/store.ts, ANNOUNCE).
  */
 async function substituteIdentity(victim: string): Promise<void> {
-  const db = await relayDb();
+  const db = await relayDb(relay);
   try {
     const { rows } = await db.query<{ id: string }>('SELECT id FROM users WHERE username = $1', [victim]);
     const id = rows[0]?.id;

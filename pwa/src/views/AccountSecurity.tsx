@@ -1,7 +1,7 @@
 // Settings → the authenticator, recovery codes and sessions (SECURITY.md, "Trust model": a
 // stolen authenticator can be revoked by re-enrolling; every other session then ends).
 import { useSignals } from '@preact/signals-react/runtime';
-import { type FormEvent, useCallback, useEffect, useId, useState } from 'react';
+import { type FormEvent, useId, useState } from 'react';
 import { useLocation } from 'react-router';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { errorText } from '../components/error-text.ts';
@@ -11,6 +11,7 @@ import { QrCode } from '../components/QrCode.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import { useApp, useT } from '../state/context.tsx';
 import type { RegistrationStart, SessionInfo } from '../state/types.ts';
+import { useRelayList } from './use-relay-list.ts';
 
 const TOTP_RE = /^\d{6}$/;
 const RECOVERY_RE = /^[A-Za-z0-9-]{8,40}$/;
@@ -187,20 +188,8 @@ function SessionsList() {
   useSignals();
   const t = useT();
   const app = useApp();
-  const [list, setList] = useState<readonly SessionInfo[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { list, error, setError, load } = useRelayList(app.listSessions);
   const [busy, setBusy] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setList(await app.listSessions());
-      setError(null);
-    } catch (err) {
-      setError(errorText(err, t));
-    }
-  }, [app, t]);
-  useEffect(() => {
-    void load();
-  }, [load]);
   const date = (ms: number) => new Date(ms).toLocaleString(app.language.value);
   const end = async (s: SessionInfo) => {
     setBusy(s.id);

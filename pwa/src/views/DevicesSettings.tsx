@@ -3,15 +3,7 @@
 // scanning the code it shows — the camera, or a picture behind a warning, since a link code
 // someone else sent would hand them the account.
 import { useSignals } from '@preact/signals-react/runtime';
-import {
-  type ChangeEvent,
-  type FormEvent,
-  type ReactNode,
-  useCallback,
-  useEffect,
-  useId,
-  useState,
-} from 'react';
+import { type ChangeEvent, type FormEvent, type ReactNode, useCallback, useId, useState } from 'react';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
 import { errorCode, errorText } from '../components/error-text.ts';
 import { Modal } from '../components/Modal.tsx';
@@ -20,6 +12,7 @@ import { decodeQrFile } from '../components/qr-decode.ts';
 import type { MessageKey } from '../i18n/i18n.ts';
 import { useApp, useT } from '../state/context.tsx';
 import type { DeviceInfo, DeviceKind, LinkCandidateView } from '../state/types.ts';
+import { useRelayList } from './use-relay-list.ts';
 
 const TOTP_RE = /^\d{6}$/;
 const RECOVERY_RE = /^[A-Za-z0-9-]{8,40}$/;
@@ -284,22 +277,10 @@ export function DevicesSettings({
   const t = useT();
   const app = useApp();
   const id = useId();
-  const [list, setList] = useState<readonly DeviceInfo[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { list, error, load } = useRelayList(app.listDevices);
   const [removing, setRemoving] = useState<DeviceInfo | null>(null);
   const [linking, setLinking] = useState(false);
   const [done, setDone] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setList(await app.listDevices());
-      setError(null);
-    } catch (err) {
-      setError(errorText(err, t));
-    }
-  }, [app, t]);
-  useEffect(() => {
-    void load();
-  }, [load]);
   const date = (ms: number) => new Date(ms).toLocaleString(app.language.value);
   return (
     <section className="card settings-section" aria-labelledby={`${id}-t`}>
