@@ -4,6 +4,7 @@
  * spec/vectors/README.md documents it so anyone can regenerate the vectors.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import type { RandomSource } from '../src/deps.js';
 
 export function deterministicRandom(label: string): RandomSource {
@@ -23,5 +24,19 @@ export function deterministicRandom(label: string): RandomSource {
     const out = buf.slice(0, n);
     buf = buf.slice(n);
     return out;
+  };
+}
+
+/** deterministicRandom(label) that also records every draw (hex), so a vector file can list them in order. */
+export function recording(label: string): { random: RandomSource; draws: string[] } {
+  const inner = deterministicRandom(label);
+  const draws: string[] = [];
+  return {
+    draws,
+    random: (n) => {
+      const out = inner(n);
+      draws.push(bytesToHex(out));
+      return out;
+    },
   };
 }

@@ -12,7 +12,6 @@ import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import type { PreKeyBundle } from '../src/bundle.js';
 import { encodeBundle } from '../src/bundle.js';
-import type { RandomSource } from '../src/deps.js';
 import { generateIdentity } from '../src/identity.js';
 import { encodePhotoMetadata } from '../src/photo-metadata.js';
 import { generatePqPreKey, generateSignedPreKey } from '../src/prekeys.js';
@@ -33,24 +32,11 @@ import {
 } from '../src/session.js';
 import { serializeSession } from '../src/session-codec.js';
 import { encodeSync } from '../src/sync.js';
-import { deterministicRandom } from './deterministic-random.js';
+import { deterministicRandom, recording } from './deterministic-random.js';
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const CLOCK = 1_767_225_600_000;
-
-function recording(label: string): { random: RandomSource; draws: string[] } {
-  const inner = deterministicRandom(label);
-  const draws: string[] = [];
-  return {
-    draws,
-    random: (n) => {
-      const out = inner(n);
-      draws.push(hex(out));
-      return out;
-    },
-  };
-}
 
 /** A sibling session: alice's device 1 starts one with her device 2 and sends two sync copies. */
 async function siblingVector() {

@@ -7,7 +7,6 @@
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import { decodeBundle, encodeBundle, type PreKeyBundle, verifyBundle } from '../src/bundle.js';
-import type { RandomSource } from '../src/deps.js';
 import { dh } from '../src/dh.js';
 import { CryptoCoreError } from '../src/errors.js';
 import { generateIdentity } from '../src/identity.js';
@@ -32,7 +31,7 @@ import {
   type SessionState,
 } from '../src/session.js';
 import { serializeSession } from '../src/session-codec.js';
-import { deterministicRandom } from './deterministic-random.js';
+import { deterministicRandom, recording } from './deterministic-random.js';
 
 export const VECTOR_CLOCK_MS = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 /** The two accounts of the vectors (spec §5.4): Alice initiates, Bob responds. */
@@ -41,20 +40,6 @@ export const VECTOR_ACCOUNTS = { initiator: 'alice', responder: 'bob' } as const
 const freshLog: AcceptContext = { ...VECTOR_ACCOUNTS, isKnownBaseKey: () => false };
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-/** A random source that records every draw, so the vectors can list them in order. */
-function recording(label: string): { random: RandomSource; draws: string[] } {
-  const inner = deterministicRandom(label);
-  const draws: string[] = [];
-  return {
-    draws,
-    random: (n) => {
-      const out = inner(n);
-      draws.push(hex(out));
-      return out;
-    },
-  };
-}
 
 /**
  * The vectors' parties. Bob holds a last-resort ML-KEM prekey (id 9) and a one-time one
