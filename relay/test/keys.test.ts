@@ -55,6 +55,7 @@ describe('key upload', () => {
       identity_changed: false,
       device_id: 1,
       device_created: true,
+      resume_secret: expect.any(String),
       one_time_prekeys: 10,
       prekeys_low: false,
       one_time_pq_prekeys: 6,

@@ -76,12 +76,14 @@ export function deviceKeyUpload(username, identity = newIdentity()) {
   };
 }
 
-/** The POST /keys body of a RESUME (§16): a new login session of the same app takes its device back. */
-export function resumeUpload(username, identity, deviceId) {
+/** The POST /keys body of a RESUME (§16.9): a new login session of the same app takes its device
+ * back with the resume secret the relay issued when it created the device. */
+export function resumeUpload(username, identity, deviceId, resumeSecret) {
   return {
     identity_key: b64(identity.publicKey),
     identity_proof: b64(identityProof(identity, username)),
     device_id: deviceId,
+    resume_secret: resumeSecret,
   };
 }
 

@@ -29,7 +29,9 @@ export async function register(api, username) {
   const keys = await api('POST', '/keys', { token: access, json: body });
   expect(keys.status, JSON.stringify(keys.body)).toBe(200);
   expect(keys.body).toMatchObject({ device_id: 1, device_created: true });
-  return { username, secret: reg.body.secret, lastStep: step, access, identity, deviceId: 1 };
+  const resumeSecret = keys.body.resume_secret;
+  expect(typeof resumeSecret).toBe('string');
+  return { username, secret: reg.body.secret, lastStep: step, access, identity, deviceId: 1, resumeSecret };
 }
 
 /** Logs `account` in again with its authenticator and RESUMEs its device (POST /keys with
@@ -43,7 +45,7 @@ export async function loginAndResume(api, account) {
   const token = login.body.access_token;
   const resumed = await api('POST', '/keys', {
     token,
-    json: resumeUpload(account.username, account.identity, account.deviceId),
+    json: resumeUpload(account.username, account.identity, account.deviceId, account.resumeSecret),
   });
   expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
   expect(resumed.body).toMatchObject({ device_id: account.deviceId, device_created: false });

@@ -35,11 +35,12 @@ describe('scripts/lib/device-keys.mjs', () => {
         signature: bytes(pq.signature),
       }),
     ).not.toThrow();
-    const resume = resumeUpload('scripted_user1', identity, 1);
+    const resume = resumeUpload('scripted_user1', identity, 1, 'c2VjcmV0');
     expect(resume).toEqual({
       identity_key: body.identity_key,
       identity_proof: body.identity_proof,
       device_id: 1,
+      resume_secret: 'c2VjcmV0',
     });
   });
 });
