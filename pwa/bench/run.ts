@@ -12,16 +12,21 @@
 //     OWASP's floor and to @noble/hashes' pure-JS Argon2id; offline cold start to readable
 //     history through the unlock screen, ratio to the cold start without a lock;
 //  7. peak memory of sealing and opening a 25 MB photo, streamed against one-shot crypto-core
-//     (bench/photo-memory.ts: fresh Node processes running the same code, not Chromium).
+//     (bench/photo-memory.ts: fresh Node processes running the same code, not Chromium);
+//  8. the cost of fan-out to linked devices (spec/protocol.md §16): send time, client CPU and
+//     bytes for 1, 2 and 5 recipient devices and for a sync copy, ratio to 1 device
+//     (bench/fan-out.ts: the app's send path in Node against the real relay).
 // Results are printed and written to BENCHMARKS.md. No assertion: numbers, not pass/fail.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import { launchChromium } from '../e2e/browser.ts';
 import { pwaDir } from '../e2e/servers.ts';
+import { FAN_OUT_METHOD, fanOutBench } from './fan-out.ts';
 import { type PhotoMemoryRow, photoMemoryBench } from './photo-memory.ts';
 
 const RUNS = 7;
@@ -225,6 +230,7 @@ async function main() {
       coldLocked: median(locked),
       unlockScreen: median(unlockScreen),
       photoMemory: await photoMemoryBench(),
+      fanOut: await fanOutBench(),
     };
     report(r);
   } finally {
@@ -251,6 +257,7 @@ function report(r: {
   coldLocked: number;
   unlockScreen: number;
   photoMemory: PhotoMemoryRow[];
+  fanOut: string;
 }) {
   const rows = [
     [
@@ -309,13 +316,15 @@ function report(r: {
     ...rows.map((x) => `| ${x.join(' | ')} |`),
   ].join('\n');
   console.log(table);
+  console.log(`\n${r.fanOut}`);
   const md = `# pwa benchmarks
 
 \`npm run bench -w pwa\` (pwa/bench/run.ts) builds the app for production, serves it with
 \`vite preview\` and measures in headless Debian Chromium (\`/usr/bin/chromium\`) on this machine.
 Every timing is a median and is printed next to a baseline measured in the same run, so
-the ratio is comparable across machines even when the milliseconds are not. No relay runs:
-the app is measured signed in from its local store, as after a restart without network.
+the ratio is comparable across machines even when the milliseconds are not. No relay runs
+(except for the fan-out section below): the app is measured signed in from its local store,
+as after a restart without network.
 
 - **initial JavaScript**: the entry script and modulepreloads referenced by index.html,
   gzip level 9.
@@ -357,6 +366,16 @@ the app is measured signed in from its local store, as after a restart without n
 ## Latest run (${new Date().toISOString().slice(0, 10)}, ${process.platform}/${process.arch}, 2 shared cores)
 
 ${table}
+
+## Fan-out (linked devices)
+
+${FAN_OUT_METHOD}
+
+Latest run (load average 1/5/15 min at its end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')}):
+
+${r.fanOut}
 `;
   const file = resolve(pwaDir, 'BENCHMARKS.md');
   writeFileSync(file, md);
