@@ -40,6 +40,7 @@ SEMANTIC_400 = {
     'key_id values must be distinct',  # POST /keys: uniqueness of a property across items
     'one copy per device',  # POST /send_message: each device_id once in messages / own (SendRequest)
     'bad_identity_proof',  # POST /keys: the Ed25519 proof is checked against the caller's name
+    'resume_secret needs device_id',  # POST /keys: a resume secret only with the device it resumes
     'invalid_username',  # Username canonical form (NFKC, confusables, reserved names), spec §11.1
     'request_aborted',  # a body shorter than its Content-Length (transport, not schema)
 }

@@ -362,7 +362,8 @@ export interface paths {
      *       the account (a stolen device's storage plus a code) could take over a device still in
      *       use — its mailbox and its prekeys. A device created before resume secrets existed
      *       has none: it is resumed without one only while no other live session is bound to it,
-     *       and that resume returns its new `resume_secret` (spec/protocol.md §16.9);
+     *       and that resume returns its new `resume_secret` (spec/protocol.md §16.9).
+     *       `resume_secret` without `device_id` → 400 `invalid_request`;
      *     - a different identity key → START OVER (the reinstall below): every other device of
      *       the account is removed first (its sessions revoked, its prekeys, mailbox and
      *       provisioning addresses deleted), then contacts get `key_change`.
