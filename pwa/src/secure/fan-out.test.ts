@@ -176,7 +176,7 @@ describe('fan-out over sessions per (peer, device)', () => {
     expect((await a1.sm.peer('bob'))?.devices).toEqual([1, 2, 3]);
   });
 
-  it('a removed device gets nothing further: its sessions are dropped with the stale answer', async () => {
+  it('a removed device gets nothing further from the stale answer on; its sessions stay for receiving', async () => {
     const { a1 } = await accounts();
     const first = await a1.sm.sealFanOut('bob', { contentType: 'text', body: enc('x') });
     const chat = (await a1.sm.peer('bob'))?.chatId as string;
@@ -185,10 +185,26 @@ describe('fan-out over sessions per (peer, device)', () => {
     const resealed = await a1.sm.resealFanOut('bob', first, { recipient: [1], own: [] });
     expect(resealed.recipient.map((c) => c.deviceId)).toEqual([1]);
     expect(resealed.own).toEqual([]);
-    expect(await a1.storage.get(RECORD.session(chat, 2))).toBeUndefined();
-    expect(await a1.storage.get(RECORD.ownSession(2))).toBeUndefined();
+    // Kept to open what the removed devices sent before their removal (spec/protocol.md §16.9).
+    expect(await a1.storage.get(RECORD.session(chat, 2))).toBeDefined();
+    expect(await a1.storage.get(RECORD.ownSession(2))).toBeDefined();
     const next = await a1.sm.sealFanOut('bob', { contentType: 'text', body: enc('y') });
     expect([next.recipient.map((c) => c.deviceId), next.own]).toEqual([[1], []]);
+  });
+
+  it('what a device sent before its removal still opens after the stale answer (a repeated initial message is not a replay)', async () => {
+    const { a1, b2 } = await accounts();
+    await b2.sm.addPeer('alice');
+    // bob's device 2 writes twice before hearing back: both are initial messages of one session.
+    const m1 = await b2.sm.sealFanOut('alice', { contentType: 'text', body: enc('one') });
+    const m2 = await b2.sm.sealFanOut('alice', { contentType: 'text', body: enc('two') });
+    const toA1 = (s: typeof m1) => s.recipient.find((c) => c.deviceId === 1)?.body as Uint8Array;
+    expect(dec((await a1.sm.decrypt('bob', toA1(m1), storeNothing, 2)).body)).toBe('one');
+    // bob unlinks device 2; alice's next send meets the stale list and stops encrypting to it.
+    const first = await a1.sm.sealFanOut('bob', { contentType: 'text', body: enc('x') });
+    await a1.sm.resealFanOut('bob', first, { recipient: [1], own: [2] });
+    // Its second message, sent before the unlink, reaches alice only now.
+    expect(dec((await a1.sm.decrypt('bob', toA1(m2), storeNothing, 2)).body)).toBe('two');
   });
 
   it('numbers the next message after the orders synced from the other device (order across devices)', async () => {

@@ -361,17 +361,16 @@ export class SessionManager {
 
   /**
    * The user learnt (Settings → Devices, a devices_changed item) that this account's devices
-   * are `deviceIds`: the sessions of the others are dropped (a removed device gets nothing
-   * further), and the next send seals for the new ones.
+   * are `deviceIds`: a removed device gets nothing further, and the next send seals for the
+   * new ones.
    */
   async setOwnDevices(deviceIds: readonly number[]): Promise<void> {
     await this.locks.run(OWN_LOCK, async () => {
       const self = await this.storage.get<number>(RECORD.deviceId);
       const next = sortedIds(deviceIds.filter((d) => d !== self));
-      const ops: WriteOp[] = [{ kind: 'put', key: RECORD.ownDevices, value: next }];
-      for (const d of await this.ownDevices())
-        if (!next.includes(d)) ops.push({ kind: 'delete', key: RECORD.ownSession(d) });
-      await this.commit(ops);
+      // Removed devices leave the list, so nothing is sealed for them again; their sessions stay,
+      // to open what they sent before their removal (spec/protocol.md §16.9).
+      await this.commit([{ kind: 'put', key: RECORD.ownDevices, value: next }]);
     });
   }
 
@@ -450,8 +449,8 @@ export class SessionManager {
 
   /**
    * The relay refused a send as stale (409 stale_devices, spec §16): `current` are its device
-   * lists. Sessions of devices no longer listed are dropped (a removed device gets nothing
-   * further), bundles are fetched for the new devices only, and only their copies are sealed —
+   * lists. Devices no longer listed get nothing further (their sessions are kept for receiving),
+   * bundles are fetched for the new devices only, and only their copies are sealed —
    * the copies of unchanged devices stay the same bytes. Same frame, so the caller resends the
    * whole set under the same client_id.
    */
@@ -471,22 +470,12 @@ export class SessionManager {
           recipient: sortedIds(current.recipient),
           own: sortedIds(current.own.filter((d) => d !== self)),
         };
-        const ops: WriteOp[] = [];
-        for (const d of await this.recipientDevices(peer))
-          if (!lists.recipient.includes(d)) {
-            ops.push({ kind: 'delete', key: RECORD.session(peer.chatId, d) });
-            if (d === 1) ops.push({ kind: 'delete', key: RECORD.session(peer.chatId) });
-          }
-        for (const d of await this.ownDevices())
-          if (!lists.own.includes(d)) ops.push({ kind: 'delete', key: RECORD.ownSession(d) });
+        // Devices no longer listed get nothing sealed from now on (the lists are stored with the
+        // peer and as our own devices); their sessions stay, to open what they sent before their
+        // removal and is still on its way to us (spec/protocol.md §16.9).
         const { sealed, ops: sealOps, peer: next } = await this.sealFor(peer, lists, previous, previous);
         await this.commit(
-          [
-            ...ops,
-            ...sealOps,
-            { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
-            ...persist(sealed),
-          ],
+          [...sealOps, { kind: 'put', key: RECORD.peer(peer.chatId), value: next }, ...persist(sealed)],
           { durability: 'strict' },
         );
         return sealed;

