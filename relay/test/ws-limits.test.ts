@@ -191,6 +191,57 @@ describe('per-address caps', () => {
   });
 });
 
+describe('a refused upgrade', () => {
+  it('a client that resets the connection right after its upgrade is refused does not end the relay', async () => {
+    // Node's HTTP server stops handling a socket's errors once it hands it to 'upgrade'. A reset
+    // read after a refusal (403, 400, 404, 429) was then an unhandled 'error' event, which ends
+    // the process: any unauthenticated client could stop the relay.
+    const t = await app({ WS_MAX_CONNECTIONS_PER_IP: '1' });
+    const port = Number(new URL(t.baseUrl).port);
+    const held = await openFrom(t, '203.0.113.20');
+    // Every server-side socket, to wait until it is closed ('error' always comes before 'close').
+    const serverSockets: Promise<void>[] = [];
+    const track = (socket: Socket) => {
+      serverSockets.push(new Promise((r) => socket.once('close', () => r())));
+    };
+    t.server.on('connection', track);
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    onTestFinished(() => {
+      process.off('uncaughtException', onUncaught);
+      t.server.off('connection', track);
+    });
+    const refused: [path: string, origin: string, extra: string][] = [
+      ['/ws', 'http://evil.example', ''], // 403 origin
+      ['/ws?token=x', ORIGIN, ''], // 400 query
+      ['/wsx', ORIGIN, ''], // 404 path
+      ['/ws', ORIGIN, 'X-Forwarded-For: 203.0.113.20\r\n'], // 429 per address
+    ];
+    const rounds = 10;
+    for (let round = 0; round < rounds; round++)
+      for (const [path, origin, extra] of refused) {
+        const s = netConnect(port, '127.0.0.1');
+        s.on('error', () => undefined);
+        await new Promise((r) => s.once('connect', r));
+        s.write(
+          `GET ${path} HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Origin: ${origin}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+            `Sec-WebSocket-Version: 13\r\n${extra}\r\n`,
+        );
+        s.resetAndDestroy();
+      }
+    await vi.waitFor(() => expect(serverSockets.length).toBeGreaterThanOrEqual(rounds * refused.length), {
+      timeout: 10_000,
+      interval: 20,
+    });
+    await Promise.all(serverSockets);
+    expect(uncaught).toEqual([]);
+    expect((await t.api.get('/health')).status).toBe(200);
+    await closeWs(held);
+  });
+});
+
 describe('a client that stops reading', () => {
   it('is cut with 1013 at the 8 MiB buffer rule while it keeps sending frames; the relay serves on', async () => {
     const t = await app({ MAX_MESSAGE_BYTES: '1048576' });

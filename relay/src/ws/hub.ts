@@ -129,6 +129,12 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server stops handling the socket's errors when it emits 'upgrade', and ws
+    // handles them only from handleUpgrade on. Until then (the refusals below included) a reset
+    // from the client would be an 'error' event without a listener, which ends the process
+    // (the ws README, "Client authentication", does the same).
+    const onSocketError = () => socket.destroy();
+    socket.on('error', onSocketError);
     const url = req.url ?? '';
     if (url !== '/ws' && !url.startsWith('/ws?')) return refuse(socket, 404);
     if (url !== '/ws') return refuse(socket, 400);
@@ -154,6 +160,8 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     };
     // A handshake ws refuses (bad key or version) never reaches accept: released with its socket.
     socket.once('close', release);
+    // ws's own error handler takes over (handleUpgrade adds it synchronously).
+    socket.off('error', onSocketError);
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, release));
   };
   server.on('upgrade', onUpgrade);
