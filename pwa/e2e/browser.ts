@@ -49,3 +49,17 @@ export async function watchPolicyViolations(context: BrowserContext): Promise<st
   context.on('page', watch);
   return seen;
 }
+
+/** Keeps the Blob behind every object URL the app makes (window.__blobs), so a test can read a photo's bytes. */
+export async function keepObjectUrlBlobs(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const blobs = new Map<string, Blob>();
+    (window as unknown as { __blobs: Map<string, Blob> }).__blobs = blobs;
+    const create = URL.createObjectURL.bind(URL);
+    URL.createObjectURL = (obj: Blob | MediaSource) => {
+      const url = create(obj);
+      if (obj instanceof Blob) blobs.set(url, obj);
+      return url;
+    };
+  });
+}

@@ -18,7 +18,7 @@ import {
   startRegistration,
   totp,
 } from './app-steps.ts';
-import { launchChromium, watchPolicyViolations } from './browser.ts';
+import { keepObjectUrlBlobs, launchChromium, watchPolicyViolations } from './browser.ts';
 import { plaintextCanary, type RunningRelay, relayDb, startRelay } from './relay.ts';
 import { LateRelayTarget, type Served, startPreview } from './servers.ts';
 
@@ -56,17 +56,7 @@ async function side(options: Parameters<Browser['newContext']>[0]): Promise<Side
   const context = await browser.newContext({ locale: 'en-US', ...options });
   context.setDefaultTimeout(30_000);
   const violations = await watchPolicyViolations(context);
-  // Keeps the Blob behind every object URL the app makes, so the test can read a photo's bytes.
-  await context.addInitScript(() => {
-    const blobs = new Map<string, Blob>();
-    (window as unknown as { __blobs: Map<string, Blob> }).__blobs = blobs;
-    const create = URL.createObjectURL.bind(URL);
-    URL.createObjectURL = (obj: Blob | MediaSource) => {
-      const url = create(obj);
-      if (obj instanceof Blob) blobs.set(url, obj);
-      return url;
-    };
-  });
+  await keepObjectUrlBlobs(context);
   return { context, page: await context.newPage(), violations };
 }
 

@@ -13,7 +13,7 @@ import { buildHash, precacheEntries } from '../../verify/src/release.mjs';
 import { EXIF_MAKE, jpegWithGps } from '../src/photo/exif-fixture.ts';
 import { scanMetadata } from '../src/photo/metadata-scan.ts';
 import { startOverAfterLogin } from './app-steps.ts';
-import { launchChromium, watchPolicyViolations } from './browser.ts';
+import { keepObjectUrlBlobs, launchChromium, watchPolicyViolations } from './browser.ts';
 import { plaintextCanary, type RunningRelay, startRelay } from './relay.ts';
 import { LateRelayTarget, previewDir, type Served, startPreview } from './servers.ts';
 
@@ -58,17 +58,7 @@ beforeAll(async () => {
     const context = await browser.newContext({ locale: 'en-US' });
     context.setDefaultTimeout(30_000);
     violations[who] = await watchPolicyViolations(context);
-    // Keeps the Blob behind every object URL the app makes, so a test can read a photo's bytes.
-    await context.addInitScript(() => {
-      const blobs = new Map<string, Blob>();
-      (window as unknown as { __blobs: Map<string, Blob> }).__blobs = blobs;
-      const create = URL.createObjectURL.bind(URL);
-      URL.createObjectURL = (obj: Blob | MediaSource) => {
-        const url = create(obj);
-        if (obj instanceof Blob) blobs.set(url, obj);
-        return url;
-      };
-    });
+    await keepObjectUrlBlobs(context);
     const page = await context.newPage();
     page.on('websocket', (ws) =>
       ws.on('framesent', (frame) => {
