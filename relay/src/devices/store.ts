@@ -221,14 +221,7 @@ export async function listDevices(
  * complete by fetching bundles.
  */
 export async function publishedDeviceIds(db: Queryable, userId: string): Promise<number[]> {
-  const r = await db.query<{ device_id: number }>(
-    `SELECT d.device_id FROM devices d
-       JOIN identity_keys i ON i.user_id = d.user_id
-       JOIN signed_prekeys s ON s.user_id = d.user_id AND s.device_id = d.device_id AND s.kind = 'x25519'
-       JOIN signed_prekeys q ON q.user_id = d.user_id AND q.device_id = d.device_id AND q.kind = 'mlkem768'
-      WHERE d.user_id = $1 AND d.removed_at IS NULL
-      ORDER BY d.device_id`,
-    [userId],
-  );
-  return r.rows.map((x) => x.device_id);
+  // The rule is one SQL function (migration 0074), shared with the send statement.
+  const r = await db.query<{ ids: number[] }>('SELECT published_devices(p_user => $1) AS ids', [userId]);
+  return r.rows[0]?.ids ?? [];
 }
