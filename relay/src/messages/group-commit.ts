@@ -1,9 +1,10 @@
 // Group commit for sends (relay/BENCHMARKS.md, "group commit"): sends that arrive together, from
 // HTTP and WebSocket alike, are stored by ONE autocommitted statement (send_message_batch,
-// migration 0071), so a batch of N sends pays one commit (one WAL flush) and one round trip
-// to PostgreSQL instead of N of each. Inside it each send runs the single-send function
+// migrations 0071 and 0075), so a batch of N sends pays one commit (one WAL flush) and one round
+// trip to PostgreSQL instead of N of each. Each send gets the outcome the single-send function
 // (send_message_copies, the one rule for storing a send with all its per-device copies, or none
-// of them) and gets its own outcome. A row of a batch is a SEND, not a copy: its copies never
+// of them) would give it: a batch whose every send is stored runs set-based (one statement per
+// step for the whole batch, a fifth of the database's work), any other batch send by send. A row of a batch is a SEND, not a copy: its copies never
 // split across batches or outcomes.
 // - Sync copies (a sender's copies for its own other devices) follow their send: per
 //   conversation they are in send order; across conversations a batch may reorder them (the
@@ -24,7 +25,8 @@
 //   collect until a batch finishes. A batch holds at most GROUP_COMMIT_MAX_ROWS rows.
 // - Locks: within a batch rows run sorted by recipient (stable, so per-sender order to a
 //   recipient stays), so concurrent batches take the recipients' stream counters in the same
-//   order; the other rows a send writes are its sender's (token bucket, client_id), and no two
+//   order (the set-based path takes them all at once, in the same username order); the other
+//   rows a send writes are its sender's (token bucket, client_id), and no two
 //   running batches share a sender. So two batches of one process cannot deadlock. Stream seqs
 //   stay ordered per recipient: the counter row is locked from a row's statement until the
 //   batch commits, as it is for one statement.

@@ -1,4 +1,4 @@
-// SQL for messages (migrations 0023, 0071). Every statement is a single autocommitted statement,
+// SQL for messages (migrations 0023, 0071, 0074, 0075). Every statement is a single autocommitted statement,
 // so the relay spends one commit per accepted send (all its copies), the same as a bare INSERT.
 import type { Queryable } from '../db/pool.js';
 import { type BucketSpec, retryAfter } from '../limits/token-bucket.js';
@@ -35,7 +35,9 @@ export type SendOutcome =
 // device, takes ONE token from its bucket, resolves the recipient, checks the copies against
 // both accounts' current device lists, takes the streams' next seqs and inserts every copy or
 // none: the one definition of storing a send, used for a single send and, through
-// send_message_batch, for a group-committed batch (src/messages/group-commit.ts). Same
+// send_message_batch, for a group-committed batch (src/messages/group-commit.ts; migration 0075
+// stores a batch whose every send is stored with one statement per step for the whole batch,
+// property-tested against this function send by send). Same
 // snapshot rule as a separate session check: a logout committed before this statement began is
 // seen. Named, so each pool connection parses and plans it once.
 const INSERT_NAME = 'send_message_copies';
