@@ -7,6 +7,8 @@ export default defineConfig({
   test: {
     environment: 'node',
     include: ['e2e/**/*.e2e.ts'],
+    // On a failed test, the relay's state and last log lines (e2e/setup.ts).
+    setupFiles: ['e2e/setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 240_000,
     fileParallelism: false,

@@ -15,7 +15,47 @@ export interface RunningRelay {
   readonly dataDir: string;
   /** Everything the relay wrote to stdout/stderr (its logs). */
   readonly logs: () => string;
+  /** Whether the process still runs, or how it ended. */
+  readonly state: () => string;
   stop(): Promise<void>;
+}
+
+/** The relays started and not yet stopped, for the report on a failed test (relayReport). */
+const running = new Set<RunningRelay>();
+
+/** Log lines shown per relay when a test fails: the recent past, not the whole run. */
+const REPORT_LINES = 60;
+/** And at most this many characters of them (a stack trace can make lines long). */
+const REPORT_CHARS = 12_000;
+
+/**
+ * Masks anything token-like in a log line before it is printed to CI output. The relay logs no
+ * headers, bodies or tokens (relay/src/logger.ts) and redacts known fields; this is a second
+ * guard for what the process prints outside its logger (a stack trace, a dependency's output).
+ */
+function masked(line: string): string {
+  return line
+    .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[jwt]')
+    .replace(/\b(bearer)\s+\S+/gi, '$1 [masked]')
+    .replace(/("[\w-]*(?:token|secret|password)[\w-]*"\s*:\s*)"[^"]*"/gi, '$1"[masked]"');
+}
+
+/**
+ * What the relays of this test file were doing when a test failed: each one's process state and
+ * its last log lines. A test that waits on the page and times out says only what it waited for;
+ * this says whether the relay was there to answer (e2e/setup.ts prints it for every e2e file).
+ */
+export function relayReport(): string {
+  return [...running]
+    .map((relay) => {
+      const lines = relay.logs().trimEnd().split('\n').slice(-REPORT_LINES).map(masked).join('\n');
+      return [
+        `relay on port ${relay.port}: ${relay.state()}`,
+        `its last ${REPORT_LINES} log lines:`,
+        lines.slice(-REPORT_CHARS),
+      ].join('\n');
+    })
+    .join('\n\n');
 }
 
 /** The port in the relay's "relay listening" log line (src/server.ts logs the bound address). */
@@ -93,12 +133,19 @@ export async function startRelay(
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
-  return {
+  const relay: RunningRelay = {
     port,
     dataDir,
     logs: () => output,
+    state: () =>
+      child.exitCode !== null
+        ? `exited with code ${child.exitCode} (pid ${child.pid})`
+        : child.signalCode !== null
+          ? `killed by ${child.signalCode} (pid ${child.pid})`
+          : `running (pid ${child.pid})`,
     stop: () =>
       new Promise<void>((done) => {
+        running.delete(relay);
         child.removeAllListeners('exit');
         const cleanup = () => {
           rmSync(dataDir, { recursive: true, force: true });
@@ -109,6 +156,8 @@ export async function startRelay(
         child.kill('SIGTERM');
       }),
   };
+  running.add(relay);
+  return relay;
 }
 
 /** Every regular file under `dir`, for the plaintext canary. */

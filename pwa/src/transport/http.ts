@@ -3,7 +3,33 @@
 // authenticated call triggers ONE refresh (shared by concurrent callers) and one retry; a
 // failed refresh ends the session (onSessionEnded), because the relay rotates refresh
 // tokens and treats a reused one as theft (spec/openapi.yaml POST /refresh).
+//
+// Every call has a deadline for the relay's answer to begin (answerDeadlineMs): a fetch can
+// otherwise wait forever on a link that died without a reset (a network change, a stalled relay
+// or proxy), and whatever awaits it waits too — a token refresh hanging there would hold the
+// WebSocket's reconnect for good (transport/ws.ts awaits the token before every connect). Past
+// the deadline the call fails as a network error, the retryable kind (transport/errors.ts), as if
+// the connection had dropped. Only the wait for the answer's status and headers is bounded: a
+// body streamed after them (a photo, GET /get_photo) can take as long as it takes.
 import { ApiError, apiErrorFrom } from './errors.ts';
+
+/**
+ * How long the relay's answer may take to begin, the request body sent. The relay answers in
+ * milliseconds; this only ends a wait that would otherwise have none. Generous, because a refresh
+ * given up after the relay executed it leaves this client holding the used refresh token, and
+ * presenting that again revokes the session (spec/openapi.yaml POST /session/refresh).
+ */
+export const HTTP_ANSWER_TIMEOUT_MS = 30_000;
+/**
+ * The slowest upload the deadline allows for, in bytes a second: a large body (PUT
+ * /provisioning/{address} carries chat history) adds its sending time at this rate.
+ */
+export const HTTP_SLOWEST_UPLOAD_BYTES_PER_S = 8 * 1024;
+
+/** The deadline for a call whose request body has `bodyBytes` bytes. */
+export function answerDeadlineMs(bodyBytes: number): number {
+  return HTTP_ANSWER_TIMEOUT_MS + Math.ceil((bodyBytes / HTTP_SLOWEST_UPLOAD_BYTES_PER_S) * 1000);
+}
 
 export interface Tokens {
   readonly accessToken: string;
@@ -102,24 +128,40 @@ export class HttpClient {
       if (!this.tokens) throw new ApiError(401, 'unauthorized', 'not signed in');
       headers.authorization = `Bearer ${this.tokens.accessToken}`;
     }
+    const body =
+      options.bytes !== undefined
+        ? (options.bytes as Uint8Array<ArrayBuffer>)
+        : options.body === undefined
+          ? null
+          : JSON.stringify(options.body);
+    // The fetch's own signal: aborted by the caller's (for as long as a body may stream, so the
+    // listener stays once the answer is in), or by the deadline until the answer begins. Not
+    // AbortSignal.timeout: it cannot be called off once the answer is in, and would cut a body
+    // still streaming.
+    const abort = new AbortController();
+    const cancel = () => abort.abort(options.signal?.reason);
+    if (options.signal?.aborted) cancel();
+    else options.signal?.addEventListener('abort', cancel, { once: true });
+    const deadline = setTimeout(
+      () => abort.abort(new ApiError(0, 'network', 'no answer in time')),
+      answerDeadlineMs(body === null ? 0 : typeof body === 'string' ? body.length : body.byteLength),
+    );
     try {
       return await this.fetchImpl(this.url(path, options.query), {
         method,
         headers,
-        body:
-          options.bytes !== undefined
-            ? (options.bytes as Uint8Array<ArrayBuffer>)
-            : options.body === undefined
-              ? null
-              : JSON.stringify(options.body),
-        signal: options.signal ?? null,
+        body,
+        signal: abort.signal,
         credentials: 'same-origin',
         cache: 'no-store',
       });
     } catch {
+      options.signal?.removeEventListener('abort', cancel);
       // The cause is dropped on purpose: it could echo the request, and the token is in it.
       if (options.signal?.aborted) throw new ApiError(0, 'aborted', 'request cancelled');
       throw new ApiError(0, 'network', 'network error');
+    } finally {
+      clearTimeout(deadline);
     }
   }
 

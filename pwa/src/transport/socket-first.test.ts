@@ -243,7 +243,7 @@ describe('sending over the socket', () => {
     expect(a.paths.at(-1)).toBe('send:socket');
   });
 
-  it('gives up on a silent socket after the request timeout and sends over HTTP, once', async () => {
+  it('gives up on a silent socket after the request timeout, sends over HTTP once and reconnects', async () => {
     const alice = await registerWithDevice('sfa');
     const bob = await registerWithDevice('sfb');
     const a = await connect(alice, { timeoutMs: 300 });
@@ -252,7 +252,14 @@ describe('sending over the socket', () => {
     // Whichever arrival the relay stored first, the other found it by client_id.
     expect([a.paths, a.http.send]).toEqual([['send:http'], 1]);
     expect((await stored(bob)).map((m) => m.id)).toEqual([sent.id]);
-    expect(a.socket.status).toBe('online');
+    // The unanswered request marked the socket dead (ws.ts, liveness): a new one was opened,
+    // and the same send over it is the message already stored.
+    a.tap.fault = 'none';
+    await until(() => a.socket.status === 'online' && a.tap.written.filter((t) => t === 'auth').length === 2);
+    const again = await a.relay.sendMessage(bob.username, 'silent-1', toDevice1(bytes(4)));
+    expect([again.id, again.duplicate]).toEqual([sent.id, true]);
+    expect(a.paths).toEqual(['send:http', 'send:socket']);
+    expect((await stored(bob)).length).toBe(1);
   });
 
   it("maps the relay's error answer on the socket to the same error as over HTTP", async () => {

@@ -6,6 +6,15 @@
 // response frame (spec/openapi.yaml GET /ws, spec/ws-frames.schema.json) — for which a
 // request that gets no answer here is reported as SocketUnavailable, so the caller can make it
 // over HTTP instead (transport/socket-first.ts).
+//
+// Liveness: the relay's heartbeat is a WebSocket protocol ping (spec/openapi.yaml GET /ws), which a
+// browser answers without telling the page, and the protocol has no frame the client could send
+// to ask for a sign of life. So the client judges a socket by the answers it is owed: the relay
+// answers the auth frame with `ready` and every request frame with one response frame (same
+// section). A socket that owes an answer and stays silent past a bound is dead — a link that died
+// without a close (a network change, a stalled relay) — and it is dropped at once (watchLiveness,
+// dropDead): its requests are made over HTTP and a new socket is opened, instead of every later
+// request waiting out its own timeout on the dead one.
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
 import { apiErrorOf } from './errors.ts';
 import type { AckFrameWire, AuthFrameWire, ResponseFrameWire, SendFrameWire } from './wire.ts';
@@ -54,8 +63,25 @@ export interface RelaySocketOptions {
  * How long a request frame waits for its response. A socket can go silent without closing (a
  * dead link before the relay's heartbeat notices); past this the request is given up here and
  * made over HTTP, where the relay's idempotency by client_id makes a second arrival harmless.
+ * The relay answers every request frame (spec/openapi.yaml GET /ws), so a request given up also
+ * marks its socket dead (see the liveness note above).
  */
 export const WS_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * While requests are unanswered, the longest the socket may stay silent — no frame at all, an
+ * answer or a stream item — before it is dead. Shorter than WS_REQUEST_TIMEOUT_MS, so a socket
+ * dead under a fresh request is found before that request's own timeout; long enough for a relay
+ * answering slowly under load (an answer comes only after its commit, spec/openapi.yaml GET /ws),
+ * which costs no more than a reconnect and the request made over HTTP once with its client_id.
+ */
+export const WS_SILENCE_LIMIT_MS = 5_000;
+/**
+ * From opening a socket to its `ready`: connecting, the auth frame and the relay's check of it
+ * (which the relay bounds by WS_AUTH_TIMEOUT_MS, 5 s, for the frame's arrival; spec/openapi.yaml
+ * GET /ws). A socket without `ready` by then is dead, and the stream it would carry waits for
+ * it; it is dropped and opened again through the reconnect backoff.
+ */
+export const WS_READY_TIMEOUT_MS = 15_000;
 /**
  * Request frames unanswered at once on one socket; more go over HTTP. Below the relay's 64,
  * beyond which it closes the socket with 4429 (spec/ws-frames.schema.json ClientFrame).
@@ -89,6 +115,11 @@ const AUTH_FAILED_CLOSES = new Set([4401, 4403]);
 const DEFAULT_MAX_FRAME = 512 * 1024;
 /** WebSocket.OPEN (the same value in the browser and in `ws`). */
 const OPEN = 1;
+/**
+ * The close code a socket found dead is closed with: RFC 6455 §7.4.2 leaves 4000–4999 to
+ * applications, and the relay's own codes (relay/src/ws/frames.ts CLOSE) are not this one.
+ */
+const CLOSE_DEAD = 4000;
 
 /** Same-origin WebSocket URL for a path such as '/api/ws'. */
 export function sameOriginWsUrl(
@@ -108,6 +139,8 @@ export class RelaySocket {
   private statusValue: SocketStatus = 'offline';
   private readonly pending = new Map<number, Pending>();
   private nextRequestId = 0;
+  /** The liveness deadline of the current socket, while it owes an answer (watchLiveness). */
+  private liveness: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: RelaySocketOptions) {}
 
@@ -126,15 +159,66 @@ export class RelaySocket {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.release(1000, 'client stop');
+    this.setStatus('offline');
+  }
+
+  /**
+   * Lets go of the current socket: closes it without acting on its close any more, and fails
+   * the requests still waiting on it, which their callers then make over HTTP.
+   */
+  private release(code: number, reason: string): void {
     const s = this.socket;
     this.socket = null;
+    this.watchLiveness();
     if (s) {
+      s.onopen = null;
       s.onclose = null;
       s.onmessage = null;
-      s.close(1000, 'client stop');
+      // Kept, as a no-op: `ws` throws an 'error' event nobody listens to (closing before open).
+      s.onerror = () => undefined;
+      try {
+        s.close(code, reason);
+      } catch {
+        // Already closing or closed: nothing more to let go of.
+      }
     }
     this.failPending();
-    this.setStatus('offline');
+  }
+
+  /**
+   * The current socket owes an answer and has been silent past its bound (see the liveness
+   * note at the top): it is let go and a new one is opened through the reconnect backoff.
+   */
+  private dropDead(socket: SocketLike): void {
+    if (this.socket !== socket) return;
+    this.release(CLOSE_DEAD, 'no answer');
+    this.scheduleReconnect();
+  }
+
+  /**
+   * (Re)arms the liveness deadline of the current socket from now — called when it opens, when
+   * a frame arrives, and when a request is written while none was waiting — or disarms it when
+   * the socket owes nothing: before `ready` it owes that (WS_READY_TIMEOUT_MS), after it the
+   * answers to the requests waiting (WS_SILENCE_LIMIT_MS). Silence while nothing is owed is an
+   * idle socket, not a dead one.
+   */
+  private watchLiveness(): void {
+    if (this.liveness) clearTimeout(this.liveness);
+    this.liveness = null;
+    const socket = this.socket;
+    if (!socket) return;
+    const bound =
+      this.statusValue !== 'online'
+        ? WS_READY_TIMEOUT_MS
+        : this.pending.size > 0
+          ? WS_SILENCE_LIMIT_MS
+          : null;
+    if (bound === null) return;
+    this.liveness = setTimeout(() => {
+      this.liveness = null;
+      this.dropDead(socket);
+    }, bound);
   }
 
   /**
@@ -162,8 +246,14 @@ export class RelaySocket {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new SocketUnavailable('timeout'));
+        // Unanswered though the relay answers every request frame: the socket is dead, and the
+        // requests behind this one are made over HTTP now rather than each at its own timeout.
+        this.dropDead(socket);
       }, timeoutMs);
+      const firstOwed = this.pending.size === 0;
       this.pending.set(id, { resolve, reject, timer });
+      // The silence bound counts from the first answer owed, not from an idle stretch before it.
+      if (firstOwed) this.watchLiveness();
       try {
         socket.send(JSON.stringify({ ...frame, id } satisfies SendFrameWire | AckFrameWire));
       } catch {
@@ -251,39 +341,23 @@ export class RelaySocket {
       return;
     }
     this.socket = socket;
+    this.watchLiveness();
     const maxFrame = this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME;
     socket.onopen = () => {
+      this.watchLiveness();
       // spec: authenticate before any data; the cursor says where to resume.
       socket.send(
         JSON.stringify({ type: 'auth', token, cursor: this.options.cursor() } satisfies AuthFrameWire),
       );
     };
     socket.onmessage = (ev) => {
-      const text = typeof ev.data === 'string' ? ev.data : null;
-      if (text === null || text.length > maxFrame) {
-        socket.close(1009, 'frame too large or not text');
-        return;
-      }
-      let frame: unknown;
       try {
-        frame = JSON.parse(text);
-      } catch {
-        return; // a malformed frame is dropped; the stream resumes from the cursor anyway
+        this.onSocketMessage(socket, ev.data, maxFrame);
+      } finally {
+        // Any frame is a sign of life, whatever it carries; what the socket owes now is
+        // known once the frame is handled (an answer settled, `ready` reached).
+        if (this.socket === socket) this.watchLiveness();
       }
-      if (!frame || typeof frame !== 'object' || typeof (frame as { type?: unknown }).type !== 'string')
-        return;
-      const f = frame as ServerFrame;
-      if (f.type === 'response') {
-        // Answers to this client's requests, not stream items.
-        this.onResponse(f as unknown as ResponseFrameWire);
-        return;
-      }
-      // relay/src/ws/hub.ts: {type:"ready", cursor} once authenticated; a bad token closes 4401.
-      if (f.type === 'ready') {
-        this.attempt = 0;
-        this.setStatus('online');
-      }
-      this.options.onFrame(f);
     };
     socket.onerror = () => {
       // onclose follows and schedules the reconnect.
@@ -292,6 +366,7 @@ export class RelaySocket {
       // Only the current socket's close is acted on (a stopped one has no handler).
       if (this.socket !== socket) return;
       this.socket = null;
+      this.watchLiveness();
       this.failPending();
       // 4401 also when the token the socket authenticated with expires while it is open
       // (spec/openapi.yaml GET /ws): the caller refreshes it, and the reconnect below waits for
@@ -299,5 +374,33 @@ export class RelaySocket {
       if (AUTH_FAILED_CLOSES.has(ev.code)) this.options.onAuthFailed?.();
       this.scheduleReconnect();
     };
+  }
+
+  /** One frame from `socket` (the current one). */
+  private onSocketMessage(socket: SocketLike, data: unknown, maxFrame: number): void {
+    const text = typeof data === 'string' ? data : null;
+    if (text === null || text.length > maxFrame) {
+      socket.close(1009, 'frame too large or not text');
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return; // a malformed frame is dropped; the stream resumes from the cursor anyway
+    }
+    if (!frame || typeof frame !== 'object' || typeof (frame as { type?: unknown }).type !== 'string') return;
+    const f = frame as ServerFrame;
+    if (f.type === 'response') {
+      // Answers to this client's requests, not stream items.
+      this.onResponse(f as unknown as ResponseFrameWire);
+      return;
+    }
+    // relay/src/ws/hub.ts: {type:"ready", cursor} once authenticated; a bad token closes 4401.
+    if (f.type === 'ready') {
+      this.attempt = 0;
+      this.setStatus('online');
+    }
+    this.options.onFrame(f);
   }
 }

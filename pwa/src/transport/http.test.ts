@@ -1,0 +1,176 @@
+// The deadline on every HTTP call (the note at the top of http.ts): a relay (or a link) that never
+// answers fails the call as a retryable network error after a bound, a token refresh included,
+// so the WebSocket's reconnect, which awaits a token, goes on; a body streamed after the answer
+// began is not cut. fetch is a fake that, like the real one, rejects when its signal aborts and
+// otherwise never answers unless the test says so. Timers are faked: "still waiting" covers the
+// whole bound without waiting for it.
+// @vitest-environment node
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RelayApi } from './api.ts';
+import { ApiError } from './errors.ts';
+import { answerDeadlineMs, HTTP_ANSWER_TIMEOUT_MS, HttpClient } from './http.ts';
+import { RelaySocket, type SocketLike, type SocketStatus } from './ws.ts';
+
+/** A fetch that answers only what `answer` returns for the URL, and otherwise hangs until aborted. */
+function fakeFetch(answer: (url: string) => Response | null = () => null) {
+  const signals: (AbortSignal | null)[] = [];
+  const calls: string[] = [];
+  const impl = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input);
+    calls.push(url);
+    const signal = init?.signal ?? null;
+    signals.push(signal);
+    return new Promise<Response>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      const response = answer(url);
+      if (response) resolve(response);
+    });
+  }) as typeof fetch;
+  return { impl, signals, calls };
+}
+
+const tokens = { accessToken: 'access', refreshToken: 'refresh' };
+
+/** Whether a promise has settled, and how, without waiting for it. */
+function watch<T>(promise: Promise<T>) {
+  const state: { settled: boolean; error?: unknown } = { settled: false };
+  promise.then(
+    () => {
+      state.settled = true;
+    },
+    (error: unknown) => {
+      state.settled = true;
+      state.error = error;
+    },
+  );
+  return state;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('HttpClient deadline', () => {
+  it(`fails a call with no answer after ${HTTP_ANSWER_TIMEOUT_MS} ms as a network error`, async () => {
+    const f = fakeFetch();
+    const http = new HttpClient({ baseUrl: '/api', fetch: f.impl });
+    http.setTokens(tokens);
+    const call = watch(http.request('GET', '/contacts'));
+    await vi.advanceTimersByTimeAsync(HTTP_ANSWER_TIMEOUT_MS - 1);
+    expect(call.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(call.error).toBeInstanceOf(ApiError);
+    expect([(call.error as ApiError).status, (call.error as ApiError).code]).toEqual([0, 'network']);
+  });
+
+  it('gives a large body the time to be sent as well', async () => {
+    const f = fakeFetch();
+    const http = new HttpClient({ baseUrl: '/api', fetch: f.impl });
+    http.setTokens(tokens);
+    const bytes = new Uint8Array(256 * 1024);
+    const deadline = answerDeadlineMs(bytes.byteLength);
+    expect(deadline).toBeGreaterThan(HTTP_ANSWER_TIMEOUT_MS);
+    const call = watch(http.request('PUT', '/provisioning/x', { bytes }));
+    await vi.advanceTimersByTimeAsync(deadline - 1);
+    expect(call.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((call.error as ApiError).code).toBe('network');
+  });
+
+  it('stops counting once the answer begins: a body streamed after it is not cut', async () => {
+    /** Writes the next chunk of the body, or ends it (null). */
+    const body: { push?: (chunk: Uint8Array | null) => void } = {};
+    const f = fakeFetch(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              body.push = (chunk) => (chunk ? controller.enqueue(chunk) : controller.close());
+            },
+          }),
+          { status: 200 },
+        ),
+    );
+    const http = new HttpClient({ baseUrl: '/api', fetch: f.impl });
+    http.setTokens(tokens);
+    const response = await http.send('GET', '/get_photo/p', {}, true);
+    await vi.advanceTimersByTimeAsync(3 * HTTP_ANSWER_TIMEOUT_MS);
+    expect(f.signals[0]?.aborted ?? false).toBe(false);
+    body.push?.(new Uint8Array([1, 2, 3]));
+    body.push?.(null);
+    expect([...new Uint8Array(await response.arrayBuffer())]).toEqual([1, 2, 3]);
+  });
+
+  it("still reports the caller's cancel as aborted, not as a network error", async () => {
+    const f = fakeFetch();
+    const http = new HttpClient({ baseUrl: '/api', fetch: f.impl });
+    http.setTokens(tokens);
+    const cancel = new AbortController();
+    const call = watch(http.request('GET', '/contacts', { signal: cancel.signal }));
+    cancel.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    expect((call.error as ApiError).code).toBe('aborted');
+  });
+});
+
+describe('a token refresh that never answers', () => {
+  it("fails as a network error, keeps the session and lets the socket's reconnect go on", async () => {
+    const f = fakeFetch();
+    let ended = false;
+    const api = new RelayApi({
+      baseUrl: '/api',
+      fetch: f.impl,
+      onSessionEnded: () => {
+        ended = true;
+      },
+    });
+    api.http.setTokens(tokens);
+    const statuses: SocketStatus[] = [];
+    const createSocket = vi.fn(
+      (): SocketLike => ({
+        readyState: 0,
+        send() {},
+        close() {},
+        onopen: null,
+        onmessage: null,
+        onclose: null,
+        onerror: null,
+      }),
+    );
+    let asked = 0;
+    const socket = new RelaySocket({
+      url: 'ws://relay.invalid/ws',
+      // As after a 4401 (state/messenger.ts): the socket waits for a fresh token.
+      token: async () => {
+        asked += 1;
+        return (await api.http.refreshTokens()).accessToken;
+      },
+      cursor: () => 0,
+      onFrame: () => undefined,
+      onStatus: (s) => statuses.push(s),
+      createSocket,
+      isOnline: () => true,
+      backoff: { baseMs: 100, maxMs: 100 },
+      random: () => 0.5,
+    });
+    socket.start();
+    await vi.advanceTimersByTimeAsync(HTTP_ANSWER_TIMEOUT_MS - 1);
+    expect([statuses, asked]).toEqual([['connecting'], 1]);
+    // The refresh body (under 64 bytes) adds a few milliseconds to the deadline.
+    await vi.advanceTimersByTimeAsync(answerDeadlineMs(64) - HTTP_ANSWER_TIMEOUT_MS + 1);
+    // The refresh gave up: the connect is rescheduled (not stuck in 'connecting')…
+    expect(statuses).toEqual(['connecting', 'offline']);
+    // …and tried again after the backoff, with a new refresh.
+    await vi.advanceTimersByTimeAsync(50);
+    expect([statuses, asked]).toEqual([['connecting', 'offline', 'connecting'], 2]);
+    expect(f.calls.filter((u) => u.endsWith('/session/refresh'))).toHaveLength(2);
+    // A network failure is not a refusal: the session stays.
+    expect([ended, api.http.hasSession]).toEqual([false, true]);
+    expect(createSocket).not.toHaveBeenCalled();
+    socket.stop();
+  });
+});
