@@ -6,7 +6,9 @@
 //     Delivered messages/s as a ratio of (1), p50/p99 latency from the send call to the push,
 //     relay CPU per delivered message, and every id acknowledged to a sender checked off at
 //     its receiver (lost, duplicated). The ceiling is measured again after.
-//     Then the WebSocket path with 8 sends in flight per sender (group commit gets batches).
+//     Then the WebSocket path with 8 sends in flight per sender (group commit gets batches),
+//     and with 8C senders, one send in flight each; both against the raw INSERT ceiling with
+//     as many INSERTs in flight (8C connections).
 //  3. The WebSocket path paced at half of its peak from (2): the latency at that load.
 //  4. 2 and 4 relay processes, WebSocket path, each receiver on another process than its sender.
 //  5. Idle WebSockets: K authenticated sockets held open on a fresh relay process; memory per
@@ -51,6 +53,8 @@ async function rawInsertCeiling(
   pool: pg.Pool,
   senders: BenchUser[],
   receivers: BenchUser[],
+  /** INSERTs in flight (one connection each); senders and receivers are reused round-robin. */
+  workers = C,
 ): Promise<number> {
   let seq = 0;
   let count = 0;
@@ -58,9 +62,9 @@ async function rawInsertCeiling(
   const until = performance.now() + SECONDS * 1000;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: C }, async (_, w) => {
-      const s = senders[w] as BenchUser;
-      const r = receivers[w] as BenchUser;
+    Array.from({ length: workers }, async (_, w) => {
+      const s = senders[w % senders.length] as BenchUser;
+      const r = receivers[w % receivers.length] as BenchUser;
       while (performance.now() < until) {
         const n = ++seq;
         // Named, so each connection parses and plans it once, as the relay's statements are:
@@ -470,6 +474,23 @@ async function main() {
     await reset();
     const deep = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers, undefined, 8));
     line(`   one relay, ${C} senders over WebSocket with 8 sends in flight each (${8 * C} in all)`, deep);
+    // The same number of INSERTs in flight, one connection each: the ceiling at the concurrency
+    // of the phase above (PostgreSQL's own group commit gathers more commits per flush there).
+    // And as many senders with one send in flight each: the relay serving 8C users at once.
+    await reset();
+    const manySenders = await makeUsers(pool, config, 'ms', 8 * C);
+    const manyReceivers = await makeUsers(pool, config, 'mr', 8 * C);
+    const many = await withRelays(1, (r) => endToEnd('ws', r, manySenders, manyReceivers));
+    await reset();
+    const deepPool = new pg.Pool({ connectionString: url, max: 8 * C });
+    const deepCeiling = await rawInsertCeiling(deepPool, senders, receivers, 8 * C);
+    await deepPool.end();
+    line(`   one relay, ${8 * C} senders over WebSocket, one send in flight each`, many, deepCeiling);
+    console.log(
+      `   raw INSERT ceiling with ${8 * C} in flight (${8 * C} connections): ${fmt(deepCeiling)} rows/s ` +
+        `(the base of the line above); ${C} senders with 8 in flight each = ` +
+        `${fmt(deep.deliveredPerSecond / deepCeiling, 2)}× of it`,
+    );
     // The ceiling again, right after: on this shared machine it moves by 2x within minutes, so
     // the end-to-end ratios are also given against the mean of the two measurements around them.
     await reset();

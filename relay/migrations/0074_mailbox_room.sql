@@ -74,7 +74,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- send_message_copies of migration 0071 (its comment there describes every step), steps 1, 6 and
--- 7 now calling live_session, published_devices and mailbox_room.
+-- 7 now calling live_session, published_device_ids and mailbox_room.
 CREATE OR REPLACE FUNCTION send_message_copies(
   p_sender uuid, p_session uuid, p_to text, p_client text,
   p_device integer[], p_own boolean[], p_body bytea[],
@@ -157,8 +157,11 @@ BEGIN
   END IF;
 
   -- 6. The device lists, read after the counters were taken.
-  v_cur_r := published_devices(p_user => v_rcpt);
-  v_cur_o := array_remove(published_devices(p_user => p_sender), v_dev);
+  SELECT coalesce(array_agg(p.device_id ORDER BY p.device_id) FILTER (WHERE a.u = v_rcpt), '{}'),
+         coalesce(array_agg(p.device_id ORDER BY p.device_id)
+                    FILTER (WHERE a.u = p_sender AND p.device_id <> v_dev), '{}')
+    INTO v_cur_r, v_cur_o
+    FROM (VALUES (v_rcpt), (p_sender)) a(u), LATERAL published_device_ids(p_user => a.u) p;
   IF v_cur_r IS DISTINCT FROM v_sent_r OR v_cur_o IS DISTINCT FROM v_sent_o THEN
     RETURN QUERY SELECT 'stale_devices', NULL::int, NULL::bool, NULL::bigint, NULL::bigint, NULL::uuid,
                         NULL::timestamptz, NULL::text, NULL::int, v_cur_r, v_cur_o;
