@@ -140,4 +140,87 @@ describe('send_message_batch against a concurrent transaction', () => {
       second.release();
     }
   }, 30_000);
+  it('an unlink committing while the batch waits on the counter: the send sees the device removed', async () => {
+    const [a, b] = users as [BenchUser, BenchUser];
+    const s: Send = { sender: a, to: b, client: `u${randomUUID()}` };
+    const unlink = await pool.connect();
+    const sender = await pool.connect();
+    try {
+      // b unlinks its device 2 (src/devices/store.ts removeDevices: the device marked removed,
+      // then delete_device_mailbox, which takes b's counter first), not yet committed.
+      await unlink.query('BEGIN');
+      await unlink.query(
+        `UPDATE devices SET removed_at = now(), removed_reason = 'unlinked'
+                           WHERE user_id = $1 AND device_id = 2`,
+        [b.id],
+      );
+      await unlink.query('SELECT delete_device_mailbox(p_user => $1, p_device => 2)', [b.id]);
+      const pid = (await sender.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      const running = batch(sender, [
+        s,
+        { sender: users[2] as BenchUser, to: a, client: `v${randomUUID()}` },
+      ]);
+      await waitingForLock(pid);
+      await unlink.query('COMMIT');
+      const rows = await running;
+      expect(rows.filter((r) => r.ord === 1).map((r) => r.refusal)).toEqual(['stale_devices']);
+      expect(rows.filter((r) => r.ord === 2).map((r) => r.refusal)).toEqual([null, null, null]);
+      const left = await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_id = $1', [
+        s.client,
+      ]);
+      expect(left.rows[0].n).toBe(0);
+    } finally {
+      await unlink.query('ROLLBACK').catch(() => undefined);
+      await pool.query(
+        `UPDATE devices SET removed_at = NULL, removed_reason = NULL WHERE user_id = $1 AND device_id = 2`,
+        [b.id],
+      );
+      unlink.release();
+      sender.release();
+    }
+  }, 30_000);
+
+  it("an unlink waiting on the batch's counter: it sees the stored copy and deletes it", async () => {
+    const [a, b] = users as [BenchUser, BenchUser];
+    const s: Send = { sender: a, to: b, client: `w${randomUUID()}` };
+    const unlink = await pool.connect();
+    const sender = await pool.connect();
+    try {
+      await sender.query('BEGIN');
+      expect(
+        (
+          await batch(sender, [s, { sender: users[2] as BenchUser, to: a, client: `z${randomUUID()}` }])
+        ).every((r) => r.refusal === null),
+      ).toBe(true);
+      await unlink.query('BEGIN');
+      await unlink.query(
+        `UPDATE devices SET removed_at = now(), removed_reason = 'unlinked'
+                           WHERE user_id = $1 AND device_id = 2`,
+        [b.id],
+      );
+      const pid = (await unlink.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      const deleting = unlink.query('SELECT delete_device_mailbox(p_user => $1, p_device => 2) AS n', [b.id]);
+      await waitingForLock(pid);
+      await sender.query('COMMIT');
+      expect(Number((await deleting).rows[0].n)).toBe(1);
+      await unlink.query('COMMIT');
+      const left = await pool.query(
+        'SELECT receiver_device_id, receiver_id IS NULL AS gone FROM messages WHERE client_id = $1 AND NOT own ORDER BY 1',
+        [s.client],
+      );
+      expect(left.rows).toEqual([
+        { receiver_device_id: 1, gone: false },
+        { receiver_device_id: 2, gone: true },
+      ]);
+    } finally {
+      await sender.query('ROLLBACK').catch(() => undefined);
+      await unlink.query('ROLLBACK').catch(() => undefined);
+      await pool.query(
+        `UPDATE devices SET removed_at = NULL, removed_reason = NULL WHERE user_id = $1 AND device_id = 2`,
+        [b.id],
+      );
+      sender.release();
+      unlink.release();
+    }
+  }, 30_000);
 });
