@@ -22,7 +22,7 @@
 --   4. after the counters, as in send_message_copies: each send addresses exactly the published
 --      devices of both accounts, and every mailbox has room for all its copies in the batch;
 --   5. the copies inserted, numbered per stream in batch order, then device order — the seqs the
---      loop would give — with the first copies' ON CONFLICT on messages_send: a send stored
+--      loop would give — with ON CONFLICT DO NOTHING on every unique index: a send stored
 --      meanwhile by another process makes the batch raise (the loop answers it as known).
 -- Rows as send_message_batch.
 CREATE OR REPLACE FUNCTION send_message_batch_whole(
@@ -154,7 +154,12 @@ BEGIN
                                  acked_at, receiver_device_id, sender_device_id, own, first_copy)
       SELECT p_sender[c.i], c.u, p_client[c.i], c.s, c.b, p_now[c.i], NULL, c.d, v_dev[c.i], c.o, c.first
         FROM c ORDER BY c.i, c.o, c.d
-      ON CONFLICT (sender_id, client_id) WHERE first_copy DO NOTHING
+      -- No conflict target: a copy that conflicts on ANY unique index is skipped, not an error.
+      -- A send stored meanwhile by another process (same client_id, committed while this batch
+      -- waited on its token bucket) conflicts on messages_send with its first copy and on
+      -- messages_copy with every other one; the rows returned then fall short and the batch
+      -- raises SDB01 (the loop answers the send as known) instead of failing with 23505.
+      ON CONFLICT DO NOTHING
       RETURNING m.id, m.sender_id, m.client_id, m.own, m.receiver_device_id
     )
     SELECT c.i::integer, NULL::text, c.d, c.o, ins.id, c.s, c.u, p_now[c.i], v_name[c.i], v_dev[c.i],

@@ -27,7 +27,12 @@
 //   recipient stays), so concurrent batches take the recipients' stream counters in the same
 //   order (the set-based path takes them all at once, in the same username order); the other
 //   rows a send writes are its sender's (token bucket, client_id), and no two
-//   running batches share a sender. So two batches of one process cannot deadlock. Stream seqs
+//   running batches share a sender. So two batches of one process cannot deadlock on recipients'
+//   counters, and two set-based batches not at all. A send with sync copies also takes its
+//   sender's counter, in user id order beside its recipient's (send_message_copies): a batch run
+//   send by send, or a batch of one, can then take two counters in the other order than a
+//   concurrent batch (X's then R's, while the other holds R's and wants X's) and one of them is
+//   aborted as a deadlock — rerun row by row (below), each row retried (src/db/deadlock.ts). Stream seqs
 //   stay ordered per recipient: the counter row is locked from a row's statement until the
 //   batch commits, as it is for one statement.
 // - A refused row (dead session, no token, a known client_id, a full mailbox, no such user, a
