@@ -48,8 +48,10 @@ DECLARE
   v_rows integer;
 BEGIN
   -- 1.
-  SELECT bool_and(s.live AND s.dev IS NOT NULL AND s.rcpt IS NOT NULL AND s.rcpt <> s.sender
-                  AND NOT s.blocked AND NOT s.known AND s.uses = 1 AND s.recipient_copies > 0),
+  -- (bool_and skips NULLs: each condition is coalesced to false, so an unknown is a refusal.)
+  SELECT bool_and(coalesce(s.live AND s.dev IS NOT NULL AND s.rcpt IS NOT NULL AND s.rcpt <> s.sender
+                           AND NOT s.blocked AND NOT s.known AND s.uses = 1 AND s.recipient_copies > 0,
+                           false)),
          array_agg(s.dev ORDER BY s.i), array_agg(s.rcpt ORDER BY s.i), array_agg(s.name ORDER BY s.i)
     INTO v_ok, v_dev, v_rcpt, v_name
     FROM (
@@ -77,7 +79,7 @@ BEGIN
 
   -- 2. The volatile call is evaluated after the sort, in its order (PostgreSQL postpones
   -- volatile target-list expressions past ORDER BY).
-  SELECT bool_and(t.taken) INTO v_ok
+  SELECT bool_and(coalesce(t.taken, false)) INTO v_ok
     FROM (SELECT token_bucket_take(p_user => x.sender, p_bucket => x.bucket, p_burst => x.burst,
                                    p_rate => x.rate, p_now => x.now) AS taken
             FROM unnest(p_sender, p_bucket, p_burst, p_rate, p_now) WITH ORDINALITY x(sender, bucket, burst, rate, now, i)
@@ -125,12 +127,15 @@ BEGIN
               FROM c) r
      GROUP BY r.u, r.d
   )
-  SELECT (SELECT bool_and(sent.r = coalesce((SELECT pub.devices FROM pub WHERE pub.u = v_rcpt[sent.i]), '{}')
-                          AND sent.o = array_remove(coalesce((SELECT pub.devices FROM pub
-                                                               WHERE pub.u = p_sender[sent.i]), '{}'),
-                                                    v_dev[sent.i]))
+  SELECT (SELECT bool_and(coalesce(
+                    sent.r = coalesce((SELECT pub.devices FROM pub WHERE pub.u = v_rcpt[sent.i]), '{}')
+                    AND sent.o = array_remove(coalesce((SELECT pub.devices FROM pub
+                                                         WHERE pub.u = p_sender[sent.i]), '{}'),
+                                              v_dev[sent.i])
+                    AND array_position(sent.r || sent.o, NULL) IS NULL,
+                    false))
             FROM sent)
-     AND (SELECT bool_and(r.has_room)
+     AND (SELECT bool_and(coalesce(r.has_room, false))
             FROM room, LATERAL mailbox_room(p_user => room.u, p_device => room.d, p_cap => GREATEST(room.need, 0)) r)
     INTO v_ok;
   IF v_ok IS NOT TRUE THEN
