@@ -1,14 +1,14 @@
 -- Up Migration
--- The mailbox cap (spec/openapi.yaml POST /send_message, 409 mailbox_full) cost every send a
--- count of the recipient device's pending copies: migration 0071 wrote the cheap bound and the
--- exact count as two conditions of one WHERE, and PostgreSQL orders the conditions of a WHERE by
--- its own cost estimates, not as written — it ran the count first (EXPLAIN ANALYZE: an index scan
--- of every pending copy, up to the cap of 10,000, on every send to a device that is offline).
--- A CASE evaluates its branches in order and only the one taken (PostgreSQL documentation,
--- "Conditional Expressions"), so the rule is now one function whose count runs only when the
--- bound says the mailbox might be full. relay/BENCHMARKS.md "The mailbox cap" has the figures.
--- The published-device rule (written twice before: here and in src/devices/store.ts) and the
--- session check with the session's device are functions too, which the set-based batch
+-- The mailbox cap (spec/openapi.yaml POST /send_message, 409 mailbox_full) cost every send a count
+-- of the recipient device's pending copies: migration 0071 wrote the cheap bound and the exact
+-- count as two conditions of one WHERE, and PostgreSQL orders the conditions of a WHERE by its own
+-- cost estimates, not as written — it ran the count first (EXPLAIN ANALYZE: an index scan of every
+-- pending copy, up to the cap of 10,000, on every send to a device that is offline). A CASE
+-- evaluates its branches in order and only the one taken (PostgreSQL documentation, "Conditional
+-- Expressions"), so the rule is now one function whose count runs only when the bound says the
+-- mailbox might be full (figures: relay/BENCHMARKS.md, "The mailbox cap and set-based batches").
+-- The published-device rule (written twice before: in migration 0071 and in src/devices/store.ts)
+-- and the session check with the session's device are functions too, which the set-based batch
 -- (migration 0075) also calls. Each is a table function, which the planner inlines where it is
 -- called in FROM (a scalar SQL function with subqueries is called instead: tens of µs a call).
 
@@ -33,10 +33,10 @@ LANGUAGE sql STABLE AS $$
   END
 $$;
 
--- The devices a send must address in p_user's account: active, with a
--- complete bundle (identity key and both signed prekeys) — the device_ids of GET
--- /identity/{username} and the devices GET /keys/{username} returns (src/devices/store.ts), so a
--- client can always complete a send by fetching bundles (spec/protocol.md §16.3).
+-- The devices a send must address in p_user's account: active, with a complete bundle (identity
+-- key and both signed prekeys) — the device_ids of GET /identity/{username} and the devices GET
+-- /keys/{username} returns (src/devices/store.ts), so a client can always complete a send by
+-- fetching bundles (spec/protocol.md §16.3).
 CREATE OR REPLACE FUNCTION published_device_ids(p_user uuid) RETURNS TABLE (device_id integer)
 LANGUAGE sql STABLE AS $$
   SELECT d.device_id

@@ -1,10 +1,11 @@
 -- Up Migration
--- Group commit's statement, set-based (relay/BENCHMARKS.md "Set-based batches"). Migration 0071's
--- send_message_batch runs send_message_copies once per send: about a dozen statements each, all
--- in the one PostgreSQL backend that runs the batch — 0.5 ms of its CPU per send, which capped
--- one send in flight per sender at a fifth of the raw INSERT rate. The usual batch is sends that
--- are all stored; send_message_batch_whole stores such a batch with one statement per step for
--- the whole batch, and the exact per-send loop stays for every batch in which anything is refused.
+-- Group commit's statement, set-based (relay/BENCHMARKS.md, "The mailbox cap and set-based
+-- batches"). Migration 0071's send_message_batch runs send_message_copies once per send: about a
+-- dozen statements each, all in the one PostgreSQL backend that runs the batch — 0.5 ms of its CPU
+-- per send, which capped one send in flight per sender at a fifth of the raw INSERT rate. The
+-- usual batch is sends that are all stored; send_message_batch_whole stores such a batch with one
+-- statement per step for the whole batch, and the exact per-send loop stays for every batch in
+-- which anything is refused.
 --
 -- send_message_batch_whole: the batch's sends, each stored exactly as send_message_copies would
 -- store it one after another in the batch's order (same checks, same order of locks per row,
