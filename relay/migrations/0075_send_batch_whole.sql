@@ -180,11 +180,14 @@ BEGIN
 END
 $$;
 
+-- Migration 0071's send_message_batch, the per-send loop, kept as it is under a new name.
+ALTER FUNCTION send_message_batch(uuid[], uuid[], text[], text[], integer[], integer[], integer[], boolean[], bytea[], timestamptz[], text[], float8[], float8[], bigint[]) RENAME TO send_message_batch_each;
+
 -- The batch statement of group commit (src/messages/store.ts insertMessages): the set-based
 -- path when every send is stored, else — rolled back to before it, counters, tokens and all —
--- migration 0071's loop, which decides each send exactly. A set-returning PL/pgSQL function
--- hands back its rows only when it has finished, so a batch that raises adds none.
-CREATE OR REPLACE FUNCTION send_message_batch(
+-- the per-send loop, which decides each send exactly. A set-returning PL/pgSQL function hands
+-- back its rows only when it has finished, so a batch that raises adds none.
+CREATE FUNCTION send_message_batch(
   p_sender uuid[], p_session uuid[], p_to text[], p_client text[], p_first integer[], p_count integer[],
   p_device integer[], p_own boolean[], p_body bytea[],
   p_now timestamptz[], p_bucket text[], p_burst float8[], p_rate float8[], p_cap bigint[]
@@ -194,59 +197,24 @@ CREATE OR REPLACE FUNCTION send_message_batch(
   recipient_devices integer[], own_devices integer[]
 )
 LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_column
 BEGIN
   BEGIN
-    RETURN QUERY
-      SELECT * FROM send_message_batch_whole(
+    RETURN QUERY SELECT * FROM send_message_batch_whole(
         p_sender => p_sender, p_session => p_session, p_to => p_to, p_client => p_client,
         p_first => p_first, p_count => p_count, p_device => p_device, p_own => p_own, p_body => p_body,
         p_now => p_now, p_bucket => p_bucket, p_burst => p_burst, p_rate => p_rate, p_cap => p_cap);
     RETURN;
   EXCEPTION WHEN SQLSTATE 'SDB01' THEN
-    NULL; -- not every send is stored: the loop below decides each
+    NULL; -- not every send is stored: the loop decides each
   END;
-  FOR i IN 1 .. coalesce(cardinality(p_sender), 0) LOOP
-    RETURN QUERY
-      SELECT i, x.refusal, x.device_id, x.own, x.id, x.seq, x.receiver_id, x.created_at, x.sender,
-             x.sender_device, x.recipient_devices, x.own_devices
-        FROM send_message_copies(
-               p_sender => p_sender[i], p_session => p_session[i], p_to => p_to[i], p_client => p_client[i],
-               p_device => p_device[p_first[i] : p_first[i] + p_count[i] - 1],
-               p_own => p_own[p_first[i] : p_first[i] + p_count[i] - 1],
-               p_body => p_body[p_first[i] : p_first[i] + p_count[i] - 1],
-               p_now => p_now[i], p_bucket => p_bucket[i], p_burst => p_burst[i], p_rate => p_rate[i],
-               p_cap => p_cap[i]) x;
-  END LOOP;
+  RETURN QUERY SELECT * FROM send_message_batch_each(
+        p_sender => p_sender, p_session => p_session, p_to => p_to, p_client => p_client,
+        p_first => p_first, p_count => p_count, p_device => p_device, p_own => p_own, p_body => p_body,
+        p_now => p_now, p_bucket => p_bucket, p_burst => p_burst, p_rate => p_rate, p_cap => p_cap);
 END
 $$;
 
 -- Down Migration
+DROP FUNCTION send_message_batch(uuid[], uuid[], text[], text[], integer[], integer[], integer[], boolean[], bytea[], timestamptz[], text[], float8[], float8[], bigint[]);
+ALTER FUNCTION send_message_batch_each(uuid[], uuid[], text[], text[], integer[], integer[], integer[], boolean[], bytea[], timestamptz[], text[], float8[], float8[], bigint[]) RENAME TO send_message_batch;
 DROP FUNCTION send_message_batch_whole(uuid[], uuid[], text[], text[], integer[], integer[], integer[], boolean[], bytea[], timestamptz[], text[], float8[], float8[], bigint[]);
--- send_message_batch goes back to migration 0071's loop (the body above without its first block).
-CREATE OR REPLACE FUNCTION send_message_batch(
-  p_sender uuid[], p_session uuid[], p_to text[], p_client text[], p_first integer[], p_count integer[],
-  p_device integer[], p_own boolean[], p_body bytea[],
-  p_now timestamptz[], p_bucket text[], p_burst float8[], p_rate float8[], p_cap bigint[]
-) RETURNS TABLE (
-  ord integer, refusal text, device_id integer, own boolean, id bigint, seq bigint, receiver_id uuid,
-  created_at timestamptz, sender text, sender_device integer,
-  recipient_devices integer[], own_devices integer[]
-)
-LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_column
-BEGIN
-  FOR i IN 1 .. coalesce(cardinality(p_sender), 0) LOOP
-    RETURN QUERY
-      SELECT i, x.refusal, x.device_id, x.own, x.id, x.seq, x.receiver_id, x.created_at, x.sender,
-             x.sender_device, x.recipient_devices, x.own_devices
-        FROM send_message_copies(
-               p_sender => p_sender[i], p_session => p_session[i], p_to => p_to[i], p_client => p_client[i],
-               p_device => p_device[p_first[i] : p_first[i] + p_count[i] - 1],
-               p_own => p_own[p_first[i] : p_first[i] + p_count[i] - 1],
-               p_body => p_body[p_first[i] : p_first[i] + p_count[i] - 1],
-               p_now => p_now[i], p_bucket => p_bucket[i], p_burst => p_burst[i], p_rate => p_rate[i],
-               p_cap => p_cap[i]) x;
-  END LOOP;
-END
-$$;
