@@ -91,9 +91,9 @@ async function batch(c: pg.PoolClient, sends: Send[]) {
   ).rows;
 }
 
-/** Waits until backend `pid` waits for a lock. */
+/** Waits until backend `pid` waits for a lock (polled; bounded at ~10 s for a loaded machine). */
 async function waitingForLock(pid: number) {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1000; i++) {
     const r = await pool.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid]);
     if (r.rows[0]?.wait_event_type === 'Lock') return;
     await new Promise((ok) => setTimeout(ok, 10));
