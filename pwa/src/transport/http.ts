@@ -2,7 +2,7 @@
 // the access token held in memory only, and refresh-token rotation. A 401 on an
 // authenticated call triggers ONE refresh (shared by concurrent callers) and one retry; a
 // failed refresh ends the session (onSessionEnded), because the relay rotates refresh
-// tokens and treats a reused one as theft (spec/openapi.yaml POST /refresh).
+// tokens and treats a reused one as theft (spec/openapi.yaml POST /session/refresh).
 //
 // Every call has a deadline for the relay's answer to begin (answerDeadlineMs): a fetch can
 // otherwise wait forever on a link that died without a reset (a network change, a stalled relay

@@ -4,8 +4,9 @@
 // trip to PostgreSQL instead of N of each. Each send gets the outcome the single-send function
 // (send_message_copies, the one rule for storing a send with all its per-device copies, or none
 // of them) would give it: a batch whose every send is stored runs set-based (one statement per
-// step for the whole batch, a fifth of the database's work), any other batch send by send. A row of a batch is a SEND, not a copy: its copies never
-// split across batches or outcomes.
+// step for the whole batch: about a third of the database's time for a batch of ten), any other
+// batch send by send. A row of a batch is a SEND, not a copy: its copies never split across
+// batches or outcomes.
 // - Sync copies (a sender's copies for its own other devices) follow their send: per
 //   conversation they are in send order; across conversations a batch may reorder them (the
 //   rows run in recipient order, below), which the client's per-chat order (spec/protocol.md
@@ -26,15 +27,15 @@
 // - Locks: within a batch rows run sorted by recipient (stable, so per-sender order to a
 //   recipient stays), so concurrent batches take the recipients' stream counters in the same
 //   order (the set-based path takes them all at once, in the same username order); the other
-//   rows a send writes are its sender's (token bucket, client_id), and no two
-//   running batches share a sender. So two batches of one process cannot deadlock on recipients'
-//   counters, and two set-based batches not at all. A send with sync copies also takes its
-//   sender's counter, in user id order beside its recipient's (send_message_copies): a batch run
-//   send by send, or a batch of one, can then take two counters in the other order than a
-//   concurrent batch (X's then R's, while the other holds R's and wants X's) and one of them is
-//   aborted as a deadlock — rerun row by row (below), each row retried (src/db/deadlock.ts). Stream seqs
-//   stay ordered per recipient: the counter row is locked from a row's statement until the
-//   batch commits, as it is for one statement.
+//   rows a send writes are its sender's (token bucket, client_id), and no two running batches
+//   share a sender. So two batches of one process cannot deadlock on recipients' counters, and
+//   two set-based batches not at all. A send with sync copies also takes its sender's counter,
+//   in user id order beside its recipient's (send_message_copies): a batch run send by send, or
+//   a batch of one, can then take two counters in the other order than a concurrent batch (X's
+//   then R's, while the other holds R's and wants X's) and one of them is aborted as a deadlock
+//   — rerun row by row (below), each row retried (src/db/deadlock.ts). Stream seqs stay ordered
+//   per recipient: the counter row is locked from a row's statement until the batch commits, as
+//   it is for one statement.
 // - A refused row (dead session, no token, a known client_id, a full mailbox, no such user, a
 //   block) is refused alone: the statement reports per row whether the session was live and a
 //   token taken, as that row saw them, and the other reasons are looked up for that row after
