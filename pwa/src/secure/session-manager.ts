@@ -21,6 +21,7 @@
 import { CryptoCoreError } from '@secure-drop/crypto-core/errors';
 import {
   type acceptSession,
+  type ContentType,
   decryptMessage,
   type initiateSession,
   messageKind,
@@ -571,39 +572,27 @@ export class SessionManager {
     ownIds = sortedIds(ownIds);
 
     const stamp = { sentAt: frame.sentAt, order: frame.order };
-    const recipient: SealedCopy[] = [];
-    for (const d of recipientIds) {
-      const kept = keep?.recipient.find((c) => c.deviceId === d);
-      if (kept) {
-        recipient.push(kept);
-        continue;
-      }
-      const list = sessions.get(d) ?? [];
-      const { session, message } = await sealOn(list[0] as SessionState, frame.contentType, {
-        body: frame.body,
-        ...stamp,
-      });
-      ops.push(...this.sessionsOps(peer.chatId, d, [session, ...list.slice(1)]));
-      recipient.push({ deviceId: d, body: message });
-    }
+    const recipient = await sealCopies(
+      recipientIds,
+      keep?.recipient,
+      sessions,
+      frame.contentType,
+      frame.body,
+      stamp,
+      (d, list) => ops.push(...this.sessionsOps(peer.chatId, d, list)),
+    );
     const syncBody = ownIds.length
       ? encodeSyncBody({ peer: peer.username, contentType: frame.contentType, body: frame.body })
       : null;
-    const ownCopies: SealedCopy[] = [];
-    for (const d of ownIds) {
-      const kept = keep?.own.find((c) => c.deviceId === d);
-      if (kept) {
-        ownCopies.push(kept);
-        continue;
-      }
-      const list = own.get(d) ?? [];
-      const { session, message } = await sealOn(list[0] as SessionState, 'sync', {
-        body: syncBody as Uint8Array,
-        ...stamp,
-      });
-      ops.push(this.ownSessionsOp(d, [session, ...list.slice(1)]));
-      ownCopies.push({ deviceId: d, body: message });
-    }
+    const ownCopies = await sealCopies(
+      ownIds,
+      keep?.own,
+      own,
+      'sync',
+      syncBody as Uint8Array,
+      stamp,
+      (d, list) => ops.push(this.ownSessionsOp(d, list)),
+    );
     ops.push({ kind: 'put', key: RECORD.ownDevices, value: ownIds });
     return {
       sealed: { ...frame, recipient, own: ownCopies },
@@ -1049,4 +1038,33 @@ const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padSt
 function hasMovedOn(s: SessionState): boolean {
   if (s.role === 'initiator') return s.pendingInitialHeader === null;
   return (s.sendingChain?.counter ?? 0) > 0 || s.previousChains.length > 0;
+}
+
+/**
+ * One sealed copy per device of `ids`, in order (spec/protocol.md §16.3): a copy kept from the
+ * previous round of a stale-list resend as it was (re-sealing it would leave skipped keys behind),
+ * else sealed on the device's newest session; `saved` receives each device's advanced sessions.
+ */
+async function sealCopies(
+  ids: readonly number[],
+  kept: readonly SealedCopy[] | undefined,
+  sessions: ReadonlyMap<number, SessionState[]>,
+  type: ContentType,
+  body: Uint8Array,
+  stamp: { sentAt: number; order: number },
+  saved: (deviceId: number, sessions: SessionState[]) => void,
+): Promise<SealedCopy[]> {
+  const copies: SealedCopy[] = [];
+  for (const d of ids) {
+    const copy = kept?.find((c) => c.deviceId === d);
+    if (copy) {
+      copies.push(copy);
+      continue;
+    }
+    const list = sessions.get(d) ?? [];
+    const { session, message } = await sealOn(list[0] as SessionState, type, { body, ...stamp });
+    saved(d, [session, ...list.slice(1)]);
+    copies.push({ deviceId: d, body: message });
+  }
+  return copies;
 }
