@@ -20,7 +20,8 @@
 // Loopback only; every phase is bounded in count and time. Settings (env): BENCH_CONCURRENCY
 // (10), BENCH_SECONDS (10), BENCH_BODY_BYTES (256), BENCH_WS_SOCKETS (10000; at most ~19,000
 // here: ulimit -n is 20,000 per process), BENCH_LOG_LEVEL (warn), BENCH_ONLY (`devices`: only
-// the ceiling and phase 6).
+// the ceiling and phase 6; `ws`: only the ceiling, the WebSocket path of (2) with one send in
+// flight per sender, and (3)).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -461,6 +462,18 @@ async function main() {
 
     if (ONLY === 'devices') {
       await linkedDevices(pool, config, senders, receivers, line, reset, withRelays);
+      await pool.end();
+      return;
+    }
+
+    if (ONLY === 'ws') {
+      const ws = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
+      line(`   one relay, ${C} senders over WebSocket send frames`, ws);
+      await reset();
+      const paced = await withRelays(1, (r) =>
+        endToEnd('ws', r, senders, receivers, ws.deliveredPerSecond / 2),
+      );
+      line(`3. one relay, WebSocket, paced at half the peak (${fmt(ws.deliveredPerSecond / 2)}/s)`, paced);
       await pool.end();
       return;
     }

@@ -30,16 +30,26 @@ const send = (from: BenchUser, to: BenchUser, cap = 10_000): SendInput => ({
   mailboxCap: cap,
 });
 
-/** Index entries of the mailbox index read by `fn`, in one transaction (then rolled back). */
+/**
+ * Index entries of the mailbox index read by `fn`, in one transaction (then rolled back). The
+ * xact counter also holds what earlier transactions of this backend left unsent (a backend sends
+ * its counters only when idle outside a transaction), so it is the difference across `fn`.
+ */
 async function mailboxReads(fn: (c: pg.PoolClient) => Promise<unknown>): Promise<number> {
   const c = await pool.connect();
+  const read = async () =>
+    Number(
+      (
+        await c.query<{ n: string }>(
+          `SELECT pg_stat_get_xact_tuples_returned('messages_mailbox'::regclass) AS n`,
+        )
+      ).rows[0]?.n,
+    );
   try {
     await c.query('BEGIN');
+    const before = await read();
     await fn(c);
-    const r = await c.query<{ n: string }>(
-      `SELECT pg_stat_get_xact_tuples_returned('messages_mailbox'::regclass) AS n`,
-    );
-    return Number(r.rows[0]?.n);
+    return (await read()) - before;
   } finally {
     await c.query('ROLLBACK');
     c.release();
