@@ -262,6 +262,10 @@ describe('send_message_batch (set-based when every send is stored, else the loop
   it('answers and stores exactly as send_message_copies one send after another', async () => {
     let whole = 0;
     let loop = 0;
+    // Set-based batches whose tokens one statement took (every send from another sender, one
+    // bucket; migration 0077), and those that took them send by send.
+    let oneTake = 0;
+    let takePerSend = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.oneof(goodSpec, sendSpec), { maxLength: 6 }),
@@ -286,6 +290,9 @@ describe('send_message_batch (set-based when every send is stored, else the loop
             );
             if (took) whole++;
             else loop++;
+            const oneBucket = new Set(as.map((a) => `${a.bucket}/${a.burst}/${a.rate}`)).size === 1;
+            if (took && oneBucket && new Set(as.map((a) => a.sender)).size === as.length) oneTake++;
+            else if (took) takePerSend++;
             await c.query('ROLLBACK TO SAVEPOINT before');
 
             const batched = await checkIds(c, await batch(c, 'send_message_batch', as));
@@ -312,5 +319,7 @@ describe('send_message_batch (set-based when every send is stored, else the loop
     // Both paths were exercised (the draws make refusals common, and clean batches too).
     expect(whole).toBeGreaterThan(40);
     expect(loop).toBeGreaterThan(40);
+    expect(oneTake).toBeGreaterThan(8);
+    expect(takePerSend).toBeGreaterThan(8);
   }, 120_000);
 });
