@@ -21,7 +21,7 @@
 // (10), BENCH_SECONDS (10), BENCH_BODY_BYTES (256), BENCH_WS_SOCKETS (10000; at most ~19,000
 // here: ulimit -n is 20,000 per process), BENCH_LOG_LEVEL (warn), BENCH_ONLY (`devices`: only
 // the ceiling and phase 6; `ws`: only the ceiling, the WebSocket path of (2) with one send in
-// flight per sender, and (3)).
+// flight per sender, and (3); `scale`: only the ceiling and (4) with 1, 2 and 4 processes).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -466,6 +466,15 @@ async function main() {
       return;
     }
 
+    if (ONLY === 'scale') {
+      for (const k of [1, 2, 4]) {
+        await reset();
+        const e = await withRelays(k, (r) => endToEnd('ws', r, senders, receivers));
+        line(`4. ${k} relay processes, WebSocket, receivers on another process than their senders`, e);
+      }
+      await pool.end();
+      return;
+    }
     if (ONLY === 'ws') {
       const ws = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
       line(`   one relay, ${C} senders over WebSocket send frames`, ws);

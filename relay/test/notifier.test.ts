@@ -100,8 +100,84 @@ describe('PgNotifier', () => {
       await t.deps.pool.query('SELECT pg_notify($1, $2)', [channel, '[{"u":"ok","k":"s","q":7}]']);
       await until(() => got.length === 1);
       expect(got).toEqual([{ kind: 'stream', userId: 'ok', seq: 7 }]);
+      // A message item that does not parse is not pushed: the event still announces the seq, and
+      // the socket reads the row back (src/ws/hub.ts).
+      const item = { i: 5, f: 'alice', e: 1, b: 'AAAA', t: '2026-12-06T08:00:00.000Z' };
+      for (const m of [
+        { ...item, i: 0 },
+        { ...item, i: '5' },
+        { ...item, f: '' },
+        { ...item, f: 'x'.repeat(65) },
+        { ...item, e: -1 },
+        { ...item, b: 'not base64!' },
+        { ...item, b: 'A'.repeat(4000) },
+        { ...item, t: 'yesterday' },
+        'text',
+      ])
+        await t.deps.pool.query('SELECT pg_notify($1, $2)', [
+          channel,
+          JSON.stringify({ u: 'ok', k: 's', q: 8, d: 1, m }),
+        ]);
+      await t.deps.pool.query('SELECT pg_notify($1, $2)', [
+        channel,
+        JSON.stringify({ u: 'ok', k: 's', q: 9, d: 0, m: item }),
+      ]);
+      await until(() => got.length === 11);
+      expect(got.slice(1)).toEqual([
+        ...Array.from({ length: 9 }, () => ({ kind: 'stream', userId: 'ok', seq: 8 })),
+        { kind: 'stream', userId: 'ok', seq: 9 },
+      ]);
     } finally {
       await n.close();
+    }
+  });
+
+  it('sends a small message copy with its item and device, alone; a large one, and the rest, as ids', async () => {
+    const channel = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const logger = createLogger('silent');
+    const a = await PgNotifier.start({
+      pool: t.deps.pool,
+      listenConfig: { connectionString: db.url },
+      logger,
+      channel,
+    });
+    const b = await PgNotifier.start({
+      pool: t.deps.pool,
+      listenConfig: { connectionString: db.url },
+      logger,
+      channel,
+    });
+    try {
+      const got: RelayEvent[] = [];
+      b.subscribe((e) => got.push(e));
+      const user = randomUUID();
+      const item = (seq: number, bytes: number) => ({
+        type: 'message' as const,
+        seq,
+        id: 100 + seq,
+        from: 'alice',
+        from_device: 2,
+        body: Buffer.alloc(bytes, seq).toString('base64'),
+        created_at: new Date(Date.UTC(2026, 11, 6, 8, 0, seq)).toISOString(),
+      });
+      const small = [1, 2, 3].map((seq) => ({
+        kind: 'stream' as const,
+        userId: user,
+        seq,
+        deviceId: 1,
+        item: item(seq, 200),
+      }));
+      for (const e of small) a.publish(e);
+      // Too large for the wire (WIRE_ITEM_MAX_BYTES), then an event without an item: both
+      // become one id-only event, the highest seq.
+      a.publish({ kind: 'stream', userId: user, seq: 4, deviceId: 1, item: item(4, 3000) });
+      a.publish({ kind: 'stream', userId: user, seq: 5 });
+      await a.flush();
+      await until(() => got.length === 4);
+      expect(got).toEqual([...small, { kind: 'stream', userId: user, seq: 5 }]);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

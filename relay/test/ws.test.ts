@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { until } from '../../scripts/lib/until.mjs';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { loginNextStep, registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -307,6 +308,44 @@ describe('two relay processes', () => {
       expect((await aliceWs.next(isMsg)).id).toBe(back.id);
       aliceWs.close();
       bobWs.close();
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it('push a small copy from its event without reading it back, a large one read back, both as a read-back would', async () => {
+    const one = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
+    const two = await startTestApp({ databaseUrl: db.url, clock: t.clock, env: { SEND_RATE_BURST: '1000' } });
+    // The stream reads process two makes (src/messages/stream.ts: the only query on stream_events).
+    const reads: string[] = [];
+    const query = two.deps.pool.query.bind(two.deps.pool) as (...a: unknown[]) => unknown;
+    (two.deps.pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
+      const text = typeof a[0] === 'string' ? a[0] : (a[0] as { text?: string }).text;
+      if (text?.includes('FROM stream_events')) reads.push(text);
+      return query(...a);
+    };
+    try {
+      const alice = await makeDeviceUser(one);
+      const bob = await makeDeviceUser(one);
+      const bobWs = await WsClient.connect(two.baseUrl, bob.token);
+      await until(() => reads.length > 0); // the catch-up at connect
+      reads.length = 0;
+      const small = [];
+      for (let i = 0; i < 5; i++) small.push(await sendVia(one, alice, bob));
+      const live = await bobWs.collect(isMsg, 5);
+      expect(live.map((f) => f.id)).toEqual(small.map((s) => s.id));
+      expect(reads).toEqual([]);
+      // Larger than a NOTIFY carries (WIRE_ITEM_MAX_BYTES): announced by id, read back.
+      const large = await sendVia(one, alice, bob, b64(3000));
+      const all = await bobWs.collect(isMsg, 6);
+      expect(all.map((f) => f.id)).toEqual([...small, large].map((s) => s.id));
+      expect(reads.length).toBeGreaterThan(0);
+      // Every frame is the one a catch-up reads from the database.
+      const fresh = await WsClient.connect(two.baseUrl, bob.token, 0);
+      expect(await fresh.collect(isMsg, 6)).toEqual(all);
+      bobWs.close();
+      fresh.close();
     } finally {
       await one.close();
       await two.close();

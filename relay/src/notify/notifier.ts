@@ -1,20 +1,22 @@
 // The fan-out seam between relay processes (relay/SCALING.md: several relay processes). A process
 // that stores something publishes a small event; every process (itself included) hears it
-// and pushes to the WebSocket clients it holds. Events carry ids only, never content: the
-// receiving process reads the row itself, so a lost event costs latency, never data
-// (clients catch up from their cursor). Any broker can stand behind this interface;
-// PgNotifier (LISTEN/NOTIFY) is the default.
+// and pushes to the WebSocket clients it holds. An event is a hint, never the record: the
+// receiving process reads the rows itself unless the event carries the very next item of a
+// socket's stream (a small message copy travels with its event, WIRE_ITEM_MAX_BYTES), so a lost
+// or reordered event costs latency, never data (clients catch up from their cursor). Any broker
+// can stand behind this interface; PgNotifier (LISTEN/NOTIFY) is the default.
 
-import type { StreamItem } from '../messages/stream.js';
+import type { MessageItem, StreamItem } from '../messages/stream.js';
 
 /**
  * What a process can announce. `userId` is the user the event is FOR (whose sockets act).
  * - `stream`: a new row (message, key change, delivery receipt) at `seq` in that user's stream.
- *   `item` (optional) is the committed row itself: handed to this process's own subscribers only,
- *   never put on the wire, so a local socket can skip reading back what was just written.
- *   `deviceId` (optional, local only like `item`): the row is a message copy for that device of
- *   the user, so only that device's sockets act on it (the others re-read their own rows when
- *   the wire event, which names no device, comes back).
+ *   `item` (optional) is the committed row itself, so a socket can skip reading back what was
+ *   just written: always for this process's own subscribers; on the wire only for a message copy
+ *   whose event fits WIRE_ITEM_MAX_BYTES (relay/SCALING.md: otherwise every other process read
+ *   each copy back, one query per socket). `deviceId` (with `item`): the row is a message copy
+ *   for that device of the user, so only that device's sockets act on it; an event without it
+ *   names no device, and every socket of the user re-reads its own rows.
  * - `prekeys_low`: one of the one-time prekey stocks (X25519 `remaining`, ML-KEM-768
  *   `remainingPq`) of that user's device `deviceId` fell below the threshold (the stocks are per
  *   device, spec/protocol.md §16: only that device's sockets act).
@@ -48,7 +50,14 @@ export function decodeEvent(raw: unknown): PublishedEvent | null {
   const o = raw as Record<string, unknown>;
   const userId = o.u;
   if (typeof userId !== 'string' || userId.length === 0 || userId.length > 64) return null;
-  if (o.k === 's' && Number.isSafeInteger(o.q)) return { kind: 'stream', userId, seq: o.q as number };
+  if (o.k === 's' && Number.isSafeInteger(o.q)) {
+    const seq = o.q as number;
+    const item = o.m === undefined ? null : decodeMessageItem(o.m, seq);
+    // A copy whose item does not parse is still announced: its sockets read it back.
+    return item && Number.isSafeInteger(o.d) && (o.d as number) >= 1
+      ? { kind: 'stream', userId, seq, deviceId: o.d as number, item }
+      : { kind: 'stream', userId, seq };
+  }
   if (o.k === 'p' && Number.isSafeInteger(o.n) && Number.isSafeInteger(o.m)) {
     const low = {
       kind: 'prekeys_low',
@@ -66,11 +75,55 @@ export function decodeEvent(raw: unknown): PublishedEvent | null {
   return null;
 }
 
-/** The compact wire form (NOTIFY payloads are capped at 8000 bytes, so keys are one letter). */
-export function encodeEvent(e: PublishedEvent): Record<string, unknown> {
+/**
+ * The largest wire form of a stream event carrying its message copy, bytes: a NOTIFY payload is
+ * capped at 8000 bytes, and two such events fit in one. A text message's copy (spec/protocol.md
+ * §9: padded bodies of a few hundred bytes, an initial message's ML-KEM ciphertext included)
+ * fits; a larger one travels as an id and is read back.
+ */
+export const WIRE_ITEM_MAX_BYTES = 3800;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The message item of a wire stream event at `seq`, or null when it is not one. */
+function decodeMessageItem(raw: unknown, seq: number): MessageItem | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const m = raw as Record<string, unknown>;
+  const { i: id, f: from, e: fromDevice, b: body, t: createdAt } = m;
+  if (!Number.isSafeInteger(id) || (id as number) < 1) return null;
+  if (typeof from !== 'string' || from.length === 0 || from.length > 64) return null;
+  if (!Number.isSafeInteger(fromDevice) || (fromDevice as number) < 0) return null;
+  if (typeof body !== 'string' || body.length > WIRE_ITEM_MAX_BYTES || !BASE64.test(body)) return null;
+  if (typeof createdAt !== 'string' || createdAt.length > 32 || Number.isNaN(Date.parse(createdAt)))
+    return null;
+  return {
+    type: 'message',
+    seq,
+    id: id as number,
+    from,
+    from_device: fromDevice as number,
+    body,
+    created_at: createdAt,
+  };
+}
+
+/**
+ * The compact wire form (NOTIFY payloads are capped at 8000 bytes, so keys are one letter). A
+ * stream event with a message item and its device carries them unless `withItem` is false.
+ */
+export function encodeEvent(e: PublishedEvent, withItem = true): Record<string, unknown> {
   switch (e.kind) {
-    case 'stream':
-      return { u: e.userId, k: 's', q: e.seq };
+    case 'stream': {
+      const it = e.item;
+      if (!withItem || it?.type !== 'message' || e.deviceId === undefined)
+        return { u: e.userId, k: 's', q: e.seq };
+      return {
+        u: e.userId,
+        k: 's',
+        q: e.seq,
+        d: e.deviceId,
+        m: { i: it.id, f: it.from, e: it.from_device, b: it.body, t: it.created_at },
+      };
+    }
     case 'prekeys_low':
       return e.deviceId === undefined
         ? { u: e.userId, k: 'p', n: e.remaining, m: e.remainingPq }

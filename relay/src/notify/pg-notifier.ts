@@ -9,6 +9,9 @@
 //   messages, and at rest an event leaves at once. Stream events for one user that wait in
 //   the same queue become one (the highest seq): a listener reads everything up to it anyway,
 //   so a batch of sends to one recipient costs one event, not one per message.
+// - Except a message copy whose event fits WIRE_ITEM_MAX_BYTES with its item: it goes alone,
+//   item and all, and a listening process pushes it without reading it back when it is the next
+//   item of a socket's stream (src/ws/hub.ts; relay/BENCHMARKS.md "Message copies on the wire").
 
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -18,6 +21,7 @@ import {
   encodeEvent,
   type Notifier,
   type PublishedEvent,
+  WIRE_ITEM_MAX_BYTES,
 } from './notifier.js';
 
 /** NOTIFY's payload limit is 8000 bytes; stay under it with room for the array brackets. */
@@ -40,7 +44,8 @@ export class PgNotifier implements Notifier {
   private readonly channel: string;
   private readonly logger: Logger;
   private readonly handlers = new Set<EventHandler>();
-  private queue: PublishedEvent[] = [];
+  /** Events to send: objects, or the encoded wire form of a message copy that travels whole. */
+  private queue: (PublishedEvent | string)[] = [];
   /** The queued stream event of each user, to raise its seq instead of queueing another. */
   private queuedStream = new Map<string, { kind: 'stream'; userId: string; seq: number }>();
   private inFlight: Promise<void> | null = null;
@@ -70,7 +75,13 @@ export class PgNotifier implements Notifier {
     // The row itself goes to this process's subscribers at once; other processes (and this one,
     // again, without the row) hear the NOTIFY.
     if (event.kind === 'stream' && event.item) this.dispatch(event);
-    if (event.kind === 'stream') {
+    const whole =
+      event.kind === 'stream' && event.item?.type === 'message' && event.deviceId !== undefined
+        ? JSON.stringify(encodeEvent(event))
+        : '';
+    if (whole && Buffer.byteLength(whole) <= WIRE_ITEM_MAX_BYTES) {
+      this.queue.push(whole);
+    } else if (event.kind === 'stream') {
       const queued = this.queuedStream.get(event.userId);
       if (queued) {
         queued.seq = Math.max(queued.seq, event.seq);
@@ -131,12 +142,13 @@ export class PgNotifier implements Notifier {
     let bytes = 2;
     let taken = 0;
     while (taken < this.queue.length) {
-      const event = this.queue[taken] as PublishedEvent;
-      const next = JSON.stringify(encodeEvent(event));
-      if (batch.length > 0 && bytes + next.length + 1 > MAX_PAYLOAD_BYTES) break;
+      const entry = this.queue[taken] as PublishedEvent | string;
+      const next = typeof entry === 'string' ? entry : JSON.stringify(encodeEvent(entry, false));
+      const size = Buffer.byteLength(next) + 1;
+      if (batch.length > 0 && bytes + size > MAX_PAYLOAD_BYTES) break;
       batch.push(next);
-      bytes += next.length + 1;
-      if (event.kind === 'stream') this.queuedStream.delete(event.userId);
+      bytes += size;
+      if (typeof entry !== 'string' && entry.kind === 'stream') this.queuedStream.delete(entry.userId);
       taken++;
     }
     this.queue.splice(0, taken);

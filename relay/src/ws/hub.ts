@@ -432,14 +432,17 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       if (c.state !== ConnState.live || closedIfExpired(c)) continue;
       if (event.kind === 'stream') {
         if (event.deviceId !== undefined && event.deviceId !== c.deviceId) {
-          // Another device's copy (local events only carry a device): nothing to send here. When
-          // it is the very next seq and no read is in flight, this device has nothing at that
-          // seq, so its cursor moves past it and the fast path stays open for the next item.
+          // Another device's copy (only events carrying an item name a device): nothing to send
+          // here. When it is the very next seq and no read is in flight, this device has nothing
+          // at that seq, so its cursor moves past it and the fast path stays open for the next
+          // item.
           if (!c.pumping && event.seq === c.cursor + 1) c.cursor = event.seq;
           continue;
         }
-        // Fast path for a row this process just committed: when it is the very next seq and no
-        // read is in flight, nothing can lie between, so it is sent without reading it back.
+        // Fast path for a row the event carries (committed by this process, or a small message
+        // copy another process's NOTIFY carried, src/notify/notifier.ts): when it is the very
+        // next seq and no read is in flight, nothing can lie between, so it is sent without
+        // reading it back.
         if (event.item && !c.pumping && event.seq === c.cursor + 1) {
           text ??= JSON.stringify(event.item);
           c.ws.send(text);
