@@ -297,3 +297,50 @@ describe('a client that stops reading', () => {
     again.close();
   });
 });
+
+describe('a client that stops reading, pushed on the fast path', () => {
+  it('is cut with 1013 when a pushed item (no read-back) leaves it past the 8 MiB rule, also for a copy from another process', async () => {
+    // The fast path (src/ws/hub.ts) sends an item the event carries without reading the stream;
+    // a small copy from another process now takes it too (src/notify/notifier.ts). The 8 MiB rule
+    // must hold there as on a read-back. Stand-in for a client that has stopped reading: the
+    // server side's bufferedAmount reads past the rule (filling 8 MiB plus the kernel's buffers
+    // with small copies would take thousands of sends).
+    const proto = WebSocket.prototype as unknown as { _isServer?: boolean };
+    const real = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'bufferedAmount') as PropertyDescriptor;
+    let stuck = false;
+    Object.defineProperty(proto, 'bufferedAmount', {
+      configurable: true,
+      get(this: { _isServer?: boolean }) {
+        return stuck && this._isServer ? 9 * 1024 * 1024 : real.get?.call(this);
+      },
+    });
+    onTestFinished(() => {
+      Object.defineProperty(proto, 'bufferedAmount', real);
+    });
+    const one = await app({});
+    const two = await app({});
+    const alice = await makeDeviceUser(one);
+    const bob = await makeDeviceUser(one);
+    for (const t of [one, two]) {
+      // At the head of its stream, so the next copy is the socket's next seq (the fast path).
+      const r = await one.deps.pool.query<{ seq: string }>(
+        'SELECT seq FROM user_streams WHERE user_id = $1',
+        [bob.id],
+      );
+      const head = Number(r.rows[0]?.seq ?? 0);
+      const ws = await WsClient.connect(t.baseUrl, bob.token, head);
+      // The read that follows ready (nothing after the head) ends first.
+      await new Promise((r) => setTimeout(r, 300));
+      stuck = true;
+      // Sent over HTTP: no response frame on the socket, only the pushed copy.
+      const res = await one.api.post('/send_message', sendBody(bob.username, { body: b64(64) }), {
+        token: alice.token,
+      });
+      expect(res.status).toBe(201);
+      // Pushed (not read back), then cut.
+      expect((await ws.next((f) => f.type === 'message')).seq).toBe(head + 1);
+      expect(await ws.closed()).toBe(1013);
+      stuck = false;
+    }
+  });
+});

@@ -447,6 +447,9 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
           text ??= JSON.stringify(event.item);
           c.ws.send(text);
           c.cursor = event.seq;
+          // Too far behind is 1013 here as after a read-back (spec/openapi.yaml GET /ws): most
+          // pushes skip the read now that small copies from other processes carry their item.
+          cutIfBehind(c);
         } else if (event.seq > c.cursor) void pump(c);
       } else if (
         event.kind === 'prekeys_low' &&
