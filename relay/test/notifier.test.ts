@@ -181,6 +181,75 @@ describe('PgNotifier', () => {
     }
   });
 
+  it('while NOTIFYs fall behind, holds a bounded amount of items: later copies wait as one id event per user', async () => {
+    // Copies that travel with their item are not merged; while the broker is slower than the
+    // sends, the queue (memory, and the delay before any process hears of a new copy) must not
+    // grow with every message, as coalescing kept it before (src/notify/pg-notifier.ts).
+    const channel = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let notifies = 0;
+    const slow = {
+      query: async (...a: unknown[]) => {
+        notifies++;
+        await gate;
+        return (t.deps.pool.query as (...x: unknown[]) => Promise<unknown>)(...a);
+      },
+    } as unknown as typeof t.deps.pool;
+    const a = await PgNotifier.start({
+      pool: slow,
+      listenConfig: { connectionString: db.url },
+      logger: createLogger('silent'),
+      channel,
+    });
+    const b = await PgNotifier.start({
+      pool: t.deps.pool,
+      listenConfig: { connectionString: db.url },
+      logger: createLogger('silent'),
+      channel,
+    });
+    try {
+      const got: RelayEvent[] = [];
+      b.subscribe((e) => got.push(e));
+      const user = randomUUID();
+      const copy = (seq: number) => ({
+        kind: 'stream' as const,
+        userId: user,
+        seq,
+        deviceId: 1,
+        item: {
+          type: 'message' as const,
+          seq,
+          id: seq,
+          from: 'alice',
+          from_device: 1,
+          body: Buffer.alloc(2000, seq).toString('base64'),
+          created_at: new Date(Date.UTC(2026, 11, 6, 8, 0, 0)).toISOString(),
+        },
+      });
+      a.publish(copy(1));
+      await until(() => notifies === 1); // in flight, held at the gate
+      const SENDS = 2000;
+      for (let seq = 2; seq <= SENDS; seq++) a.publish(copy(seq));
+      open();
+      await a.flush();
+      await until(() => got.some((e) => e.kind === 'stream' && e.seq === SENDS));
+      // 2,000 copies of about 2,800 bytes on the wire: one per copy pair without a bound.
+      expect(notifies).toBeLessThan(40);
+      // Nothing is lost: the last event names the head, and the seqs that came whole are the
+      // first ones, in order.
+      const streams = got.filter((e) => e.kind === 'stream');
+      expect(streams.at(-1)?.seq).toBe(SENDS);
+      const whole = streams.filter((e) => e.item).map((e) => e.seq);
+      expect(whole).toEqual(Array.from({ length: whole.length }, (_, i) => i + 1));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('reconnects after its LISTEN connection is killed and resyncs sockets, so nothing is lost', async () => {
     const alice = await makeDeviceUser(t);
     const bob = await makeDeviceUser(t);

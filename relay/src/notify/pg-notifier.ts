@@ -12,6 +12,9 @@
 // - Except a message copy whose event fits WIRE_ITEM_MAX_BYTES with its item: it goes alone,
 //   item and all, and a listening process pushes it without reading it back when it is the next
 //   item of a socket's stream (src/ws/hub.ts; relay/BENCHMARKS.md "Message copies on the wire").
+//   Only while the queue holds less than MAX_QUEUED_ITEM_BYTES of them: when NOTIFYs fall behind
+//   the sends, later copies are coalesced as ids again, so the queue (memory, and the wait before
+//   other processes hear of a copy) does not grow with every message.
 
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -26,6 +29,8 @@ import {
 
 /** NOTIFY's payload limit is 8000 bytes; stay under it with room for the array brackets. */
 const MAX_PAYLOAD_BYTES = 7900;
+/** Bytes of whole copies the queue may hold (about eight NOTIFYs' worth); past it, ids. */
+const MAX_QUEUED_ITEM_BYTES = 8 * MAX_PAYLOAD_BYTES;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5000;
 
@@ -46,6 +51,8 @@ export class PgNotifier implements Notifier {
   private readonly handlers = new Set<EventHandler>();
   /** Events to send: objects, or the encoded wire form of a message copy that travels whole. */
   private queue: (PublishedEvent | string)[] = [];
+  /** Bytes of the whole copies (strings) in the queue. */
+  private queuedItemBytes = 0;
   /** The queued stream event of each user, to raise its seq instead of queueing another. */
   private queuedStream = new Map<string, { kind: 'stream'; userId: string; seq: number }>();
   private inFlight: Promise<void> | null = null;
@@ -79,8 +86,14 @@ export class PgNotifier implements Notifier {
       event.kind === 'stream' && event.item?.type === 'message' && event.deviceId !== undefined
         ? JSON.stringify(encodeEvent(event))
         : '';
-    if (whole && Buffer.byteLength(whole) <= WIRE_ITEM_MAX_BYTES) {
+    const wholeBytes = whole ? Buffer.byteLength(whole) : 0;
+    if (
+      whole &&
+      wholeBytes <= WIRE_ITEM_MAX_BYTES &&
+      this.queuedItemBytes + wholeBytes <= MAX_QUEUED_ITEM_BYTES
+    ) {
       this.queue.push(whole);
+      this.queuedItemBytes += wholeBytes;
     } else if (event.kind === 'stream') {
       const queued = this.queuedStream.get(event.userId);
       if (queued) {
@@ -148,7 +161,8 @@ export class PgNotifier implements Notifier {
       if (batch.length > 0 && bytes + size > MAX_PAYLOAD_BYTES) break;
       batch.push(next);
       bytes += size;
-      if (typeof entry !== 'string' && entry.kind === 'stream') this.queuedStream.delete(entry.userId);
+      if (typeof entry === 'string') this.queuedItemBytes -= size - 1;
+      else if (entry.kind === 'stream') this.queuedStream.delete(entry.userId);
       taken++;
     }
     this.queue.splice(0, taken);
