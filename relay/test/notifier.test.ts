@@ -32,22 +32,23 @@ async function killListeners(channel = 'relay_events') {
   );
 }
 
+/** A fresh channel name, so tests do not hear each other. */
+const freshChannel = () => `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+
+/** A notifier on `channel`, publishing through `pool` (the test app's unless given). */
+const notifier = (channel: string, pool = t.deps.pool) =>
+  PgNotifier.start({
+    pool,
+    listenConfig: { connectionString: db.url },
+    logger: createLogger('silent'),
+    channel,
+  });
+
 describe('PgNotifier', () => {
   it('delivers published events to every subscriber, in order, in coalesced batches', async () => {
-    const channel = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const logger = createLogger('silent');
-    const a = await PgNotifier.start({
-      pool: t.deps.pool,
-      listenConfig: { connectionString: db.url },
-      logger,
-      channel,
-    });
-    const b = await PgNotifier.start({
-      pool: t.deps.pool,
-      listenConfig: { connectionString: db.url },
-      logger,
-      channel,
-    });
+    const channel = freshChannel();
+    const a = await notifier(channel);
+    const b = await notifier(channel);
     try {
       const got: RelayEvent[] = [];
       b.subscribe((e) => got.push(e));
@@ -78,13 +79,8 @@ describe('PgNotifier', () => {
   });
 
   it('ignores payloads that are not events', async () => {
-    const channel = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const n = await PgNotifier.start({
-      pool: t.deps.pool,
-      listenConfig: { connectionString: db.url },
-      logger: createLogger('silent'),
-      channel,
-    });
+    const channel = freshChannel();
+    const n = await notifier(channel);
     try {
       const got: RelayEvent[] = [];
       n.subscribe((e) => got.push(e));
@@ -133,20 +129,9 @@ describe('PgNotifier', () => {
   });
 
   it('sends a small message copy with its item and device, alone; a large one, and the rest, as ids', async () => {
-    const channel = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const logger = createLogger('silent');
-    const a = await PgNotifier.start({
-      pool: t.deps.pool,
-      listenConfig: { connectionString: db.url },
-      logger,
-      channel,
-    });
-    const b = await PgNotifier.start({
-      pool: t.deps.pool,
-      listenConfig: { connectionString: db.url },
-      logger,
-      channel,
-    });
+    const channel = freshChannel();
+    const a = await notifier(channel);
+    const b = await notifier(channel);
     try {
       const got: RelayEvent[] = [];
       b.subscribe((e) => got.push(e));
@@ -185,7 +170,7 @@ describe('PgNotifier', () => {
     // Copies that travel with their item are not merged; while the broker is slower than the
     // sends, the queue (memory, and the delay before any process hears of a new copy) must not
     // grow with every message, as coalescing kept it before (src/notify/pg-notifier.ts).
-    const channel = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const channel = freshChannel();
     let open!: () => void;
     const gate = new Promise<void>((r) => {
       open = r;
@@ -198,18 +183,8 @@ describe('PgNotifier', () => {
         return (t.deps.pool.query as (...x: unknown[]) => Promise<unknown>)(...a);
       },
     } as unknown as typeof t.deps.pool;
-    const a = await PgNotifier.start({
-      pool: slow,
-      listenConfig: { connectionString: db.url },
-      logger: createLogger('silent'),
-      channel,
-    });
-    const b = await PgNotifier.start({
-      pool: t.deps.pool,
-      listenConfig: { connectionString: db.url },
-      logger: createLogger('silent'),
-      channel,
-    });
+    const a = await notifier(channel, slow);
+    const b = await notifier(channel);
     try {
       const got: RelayEvent[] = [];
       b.subscribe((e) => got.push(e));

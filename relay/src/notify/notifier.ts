@@ -77,9 +77,10 @@ export function decodeEvent(raw: unknown): PublishedEvent | null {
 
 /**
  * The largest wire form of a stream event carrying its message copy, bytes: a NOTIFY payload is
- * capped at 8000 bytes, and two such events fit in one. A text message's copy (spec/protocol.md
- * §9: padded bodies of a few hundred bytes, an initial message's ML-KEM ciphertext included)
- * fits; a larger one travels as an id and is read back.
+ * capped at 8000 bytes, and two such events fit in one. That leaves room for a copy of about
+ * 2,700 bytes: a short text's ratchet message (spec/protocol.md §8, §9.1: Padmé-padded frames)
+ * and an initial message with its ML-KEM-768 ciphertext (§6.1, 1,088 bytes of it) fit; a larger
+ * copy travels as an id and is read back.
  */
 export const WIRE_ITEM_MAX_BYTES = 3800;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
