@@ -2,7 +2,8 @@
 -- Token buckets and stream counters taken for many rows in one statement (relay/BENCHMARKS.md,
 -- "Set-based takes"). Group commit's set-based batch (migration 0075 send_message_batch_whole)
 -- called token_bucket_take once per send and stream_take_seq once per account: two executor
--- runs of an INSERT … ON CONFLICT per send, about half of the batch's time in the database.
+-- runs of an INSERT … ON CONFLICT per send, about a fifth of the batch's time in the database
+-- (0.69 of 3.59 ms for ten sends, measured server-side).
 -- The rules stay defined once: the single-row functions of migration 0060 are redefined on the
 -- set-based ones.
 
