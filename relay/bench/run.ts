@@ -466,23 +466,30 @@ async function main() {
       return;
     }
 
-    if (ONLY === 'scale') {
-      for (const k of [1, 2, 4]) {
+    // The phases that BENCH_ONLY can also run alone.
+    const wsOneInFlight = async () => {
+      const e = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
+      line(`   one relay, ${C} senders over WebSocket send frames`, e);
+      return e;
+    };
+    // 3. Latency at half of the WebSocket peak (paced senders), one process.
+    const halfPeak = async (peak: number) => {
+      await reset();
+      const half = peak / 2;
+      const paced = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers, half));
+      line(`3. one relay, WebSocket, paced at half the peak (${fmt(half)}/s)`, paced);
+    };
+    // 4. Scaling: every message crossing processes (LISTEN/NOTIFY, small copies carried whole).
+    const scaling = async (processes: number[]) => {
+      for (const k of processes) {
         await reset();
         const e = await withRelays(k, (r) => endToEnd('ws', r, senders, receivers));
         line(`4. ${k} relay processes, WebSocket, receivers on another process than their senders`, e);
       }
-      await pool.end();
-      return;
-    }
-    if (ONLY === 'ws') {
-      const ws = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
-      line(`   one relay, ${C} senders over WebSocket send frames`, ws);
-      await reset();
-      const paced = await withRelays(1, (r) =>
-        endToEnd('ws', r, senders, receivers, ws.deliveredPerSecond / 2),
-      );
-      line(`3. one relay, WebSocket, paced at half the peak (${fmt(ws.deliveredPerSecond / 2)}/s)`, paced);
+    };
+    if (ONLY === 'scale' || ONLY === 'ws') {
+      if (ONLY === 'scale') await scaling([1, 2, 4]);
+      else await halfPeak((await wsOneInFlight()).deliveredPerSecond);
       await pool.end();
       return;
     }
@@ -491,8 +498,7 @@ async function main() {
     const http1 = await withRelays(1, (r) => endToEnd('http', r, senders, receivers));
     line(`2. one relay, ${C} senders over HTTP POST /send_message`, http1);
     await reset();
-    const ws1 = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers));
-    line(`   one relay, ${C} senders over WebSocket send frames`, ws1);
+    const ws1 = await wsOneInFlight();
     await reset();
     const deep = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers, undefined, 8));
     line(`   one relay, ${C} senders over WebSocket with 8 sends in flight each (${8 * C} in all)`, deep);
@@ -524,18 +530,8 @@ async function main() {
         `HTTP ${fmt(http1.deliveredPerSecond / ceilingMean, 2)}×`,
     );
 
-    // 3. Latency at half of the WebSocket peak (paced senders), one process.
-    await reset();
-    const half = ws1.deliveredPerSecond / 2;
-    const paced = await withRelays(1, (r) => endToEnd('ws', r, senders, receivers, half));
-    line(`3. one relay, WebSocket, paced at half the peak (${fmt(half)}/s)`, paced);
-
-    // 4. Scaling: 2 and 4 processes, every message crossing processes (LISTEN/NOTIFY + read back).
-    for (const k of [2, 4]) {
-      await reset();
-      const e = await withRelays(k, (r) => endToEnd('ws', r, senders, receivers));
-      line(`4. ${k} relay processes, WebSocket, receivers on another process than their senders`, e);
-    }
+    await halfPeak(ws1.deliveredPerSecond);
+    await scaling([2, 4]);
     await reset();
 
     // 6 (run before 5, which ends the pool): linked devices.

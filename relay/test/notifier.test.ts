@@ -44,14 +44,30 @@ const notifier = (channel: string, pool = t.deps.pool) =>
     channel,
   });
 
+/**
+ * A notifier `a` (publishing through `pool`) and a listening one whose events `got` collects, on
+ * a fresh channel: `fn` runs with them, then both close.
+ */
+async function withPair(
+  fn: (a: PgNotifier, got: RelayEvent[]) => Promise<void>,
+  pool = t.deps.pool,
+): Promise<void> {
+  const channel = freshChannel();
+  const a = await notifier(channel, pool);
+  const b = await notifier(channel);
+  const got: RelayEvent[] = [];
+  b.subscribe((e) => got.push(e));
+  try {
+    await fn(a, got);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
 describe('PgNotifier', () => {
   it('delivers published events to every subscriber, in order, in coalesced batches', async () => {
-    const channel = freshChannel();
-    const a = await notifier(channel);
-    const b = await notifier(channel);
-    try {
-      const got: RelayEvent[] = [];
-      b.subscribe((e) => got.push(e));
+    await withPair(async (a, got) => {
       const users = Array.from({ length: 5 }, () => randomUUID());
       const user = users[0] as string;
       for (let i = 1; i <= 500; i++) a.publish({ kind: 'stream', userId: users[i % 5] as string, seq: i });
@@ -72,10 +88,7 @@ describe('PgNotifier', () => {
         { kind: 'prekeys_low', userId: user, remaining: 3, remainingPq: 2 },
         { kind: 'revoked', userId: user, sessionId: 'abc' },
       ]);
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    });
   });
 
   it('ignores payloads that are not events', async () => {
@@ -129,12 +142,7 @@ describe('PgNotifier', () => {
   });
 
   it('sends a small message copy with its item and device, alone; a large one, and the rest, as ids', async () => {
-    const channel = freshChannel();
-    const a = await notifier(channel);
-    const b = await notifier(channel);
-    try {
-      const got: RelayEvent[] = [];
-      b.subscribe((e) => got.push(e));
+    await withPair(async (a, got) => {
       const user = randomUUID();
       const item = (seq: number, bytes: number) => ({
         type: 'message' as const,
@@ -160,17 +168,13 @@ describe('PgNotifier', () => {
       await a.flush();
       await until(() => got.length === 4);
       expect(got).toEqual([...small, { kind: 'stream', userId: user, seq: 5 }]);
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    });
   });
 
   it('while NOTIFYs fall behind, holds a bounded amount of items: later copies wait as one id event per user', async () => {
     // Copies that travel with their item are not merged; while the broker is slower than the
     // sends, the queue (memory, and the delay before any process hears of a new copy) must not
     // grow with every message, as coalescing kept it before (src/notify/pg-notifier.ts).
-    const channel = freshChannel();
     let open!: () => void;
     const gate = new Promise<void>((r) => {
       open = r;
@@ -183,11 +187,7 @@ describe('PgNotifier', () => {
         return (t.deps.pool.query as (...x: unknown[]) => Promise<unknown>)(...a);
       },
     } as unknown as typeof t.deps.pool;
-    const a = await notifier(channel, slow);
-    const b = await notifier(channel);
-    try {
-      const got: RelayEvent[] = [];
-      b.subscribe((e) => got.push(e));
+    await withPair(async (a, got) => {
       const user = randomUUID();
       const copy = (seq: number) => ({
         kind: 'stream' as const,
@@ -219,10 +219,7 @@ describe('PgNotifier', () => {
       expect(streams.at(-1)?.seq).toBe(SENDS);
       const whole = streams.filter((e) => e.item).map((e) => e.seq);
       expect(whole).toEqual(Array.from({ length: whole.length }, (_, i) => i + 1));
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    }, slow);
   });
 
   it('reconnects after its LISTEN connection is killed and resyncs sockets, so nothing is lost', async () => {

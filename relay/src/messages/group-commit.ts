@@ -1,6 +1,6 @@
 // Group commit for sends (relay/BENCHMARKS.md, "group commit"): sends that arrive together, from
 // HTTP and WebSocket alike, are stored by ONE autocommitted statement (send_message_batch,
-// migrations 0071 and 0075), so a batch of N sends pays one commit (one WAL flush) and one round
+// migrations 0071, 0075 and 0077), so a batch of N sends pays one commit (one WAL flush) and one round
 // trip to PostgreSQL instead of N of each. Each send gets the outcome the single-send function
 // (send_message_copies, the one rule for storing a send with all its per-device copies, or none
 // of them) would give it: a batch whose every send is stored runs set-based (one statement per

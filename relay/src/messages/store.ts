@@ -1,4 +1,4 @@
-// SQL for messages (migrations 0023, 0071, 0074, 0075). Every statement is a single autocommitted statement,
+// SQL for messages (migrations 0023, 0071, 0074 to 0077). Every statement is a single autocommitted statement,
 // so the relay spends one commit per accepted send (all its copies), the same as a bare INSERT.
 import type { Queryable } from '../db/pool.js';
 import { type BucketSpec, retryAfter } from '../limits/token-bucket.js';
@@ -37,9 +37,10 @@ export type SendOutcome =
 // none: the one definition of storing a send, used for a single send and, through
 // send_message_batch, for a group-committed batch (src/messages/group-commit.ts; migration 0075
 // stores a batch whose every send is stored with one statement per step for the whole batch,
-// property-tested against this function send by send). Same
-// snapshot rule as a separate session check: a logout committed before this statement began is
-// seen. Named, so each pool connection parses and plans it once.
+// property-tested against this function send by send; 0077 takes its tokens and stream numbers
+// with one statement each). Same snapshot rule as a separate session check: a logout committed
+// before this statement began is seen. Named, so each pool connection parses it once; the
+// functions' own statements are planned once per connection too (migration 0076).
 const INSERT_NAME = 'send_message_copies';
 const INSERT = `
 SELECT refusal, device_id, own, id, seq, receiver_id, created_at, sender, sender_device,

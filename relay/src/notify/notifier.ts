@@ -109,14 +109,14 @@ function decodeMessageItem(raw: unknown, seq: number): MessageItem | null {
 
 /**
  * The compact wire form (NOTIFY payloads are capped at 8000 bytes, so keys are one letter). A
- * stream event with a message item and its device carries them unless `withItem` is false.
+ * stream event with a message item and its device carries them (PgNotifier decides which events
+ * may: the others it queues without their item).
  */
-export function encodeEvent(e: PublishedEvent, withItem = true): Record<string, unknown> {
+export function encodeEvent(e: PublishedEvent): Record<string, unknown> {
   switch (e.kind) {
     case 'stream': {
       const it = e.item;
-      if (!withItem || it?.type !== 'message' || e.deviceId === undefined)
-        return { u: e.userId, k: 's', q: e.seq };
+      if (it?.type !== 'message' || e.deviceId === undefined) return { u: e.userId, k: 's', q: e.seq };
       return {
         u: e.userId,
         k: 's',

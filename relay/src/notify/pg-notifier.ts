@@ -79,13 +79,12 @@ export class PgNotifier implements Notifier {
 
   publish(event: PublishedEvent): void {
     if (this.closed) return;
-    // The row itself goes to this process's subscribers at once; other processes (and this one,
-    // again, without the row) hear the NOTIFY.
+    // The row itself goes to this process's subscribers at once; other processes (and this one
+    // again, whose sockets are past it by then) hear the NOTIFY.
     if (event.kind === 'stream' && event.item) this.dispatch(event);
-    const whole =
-      event.kind === 'stream' && event.item?.type === 'message' && event.deviceId !== undefined
-        ? JSON.stringify(encodeEvent(event))
-        : '';
+    // The wire form carries the item when encodeEvent gives it one (a message copy, `m`).
+    const wire = event.kind === 'stream' && event.item ? encodeEvent(event) : undefined;
+    const whole = wire && 'm' in wire ? JSON.stringify(wire) : '';
     const wholeBytes = whole ? Buffer.byteLength(whole) : 0;
     if (
       whole &&
@@ -156,7 +155,7 @@ export class PgNotifier implements Notifier {
     let taken = 0;
     while (taken < this.queue.length) {
       const entry = this.queue[taken] as PublishedEvent | string;
-      const next = typeof entry === 'string' ? entry : JSON.stringify(encodeEvent(entry, false));
+      const next = typeof entry === 'string' ? entry : JSON.stringify(encodeEvent(entry));
       const size = Buffer.byteLength(next) + 1;
       if (batch.length > 0 && bytes + size > MAX_PAYLOAD_BYTES) break;
       batch.push(next);
