@@ -39,13 +39,18 @@ export function Composer({ contact, blocked }: Props) {
   const emojiButtonRef = useRef<HTMLButtonElement>(null);
 
   const send = async () => {
-    const body = text.trim();
+    const typed = text;
+    const body = typed.trim();
     if (!body || blocked) return;
     setError(null);
+    // Cleared at once, not when the send is stored (an IndexedDB write): what the user types
+    // meanwhile is theirs, and a second Enter does not send the same text again.
+    setText('');
     try {
       await app.sendText(contact, body);
-      setText('');
     } catch (err) {
+      // Refused: the text comes back, unless the user has begun a new one.
+      setText((now) => (now === '' ? typed : now));
       setError(errorText(err, t));
     }
   };

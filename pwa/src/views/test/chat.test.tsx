@@ -116,6 +116,75 @@ describe('ChatView', () => {
     expect(screen.getByText('Sending')).toBeTruthy();
   });
 
+  it('clears the box on Enter: what is typed while a send is still being stored is kept, and sent next', async () => {
+    const t = chatWith([]);
+    // Storing a send takes a while (the outbox is IndexedDB): the first stays unresolved until
+    // after the next text is typed.
+    const sendText = t.app.sendText.bind(t.app);
+    let release: () => void = () => undefined;
+    const stored = new Promise<void>((r) => {
+      release = r;
+    });
+    let first = true;
+    t.app.sendText = async (contact, text) => {
+      if (first) {
+        first = false;
+        await stored;
+      }
+      return sendText(contact, text);
+    };
+    renderAt(t.app, '/chats/bob');
+    fireEvent.change(composer(), { target: { value: 'first' } });
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    // Cleared at once, so a second Enter sends nothing twice.
+    expect(composer().value).toBe('');
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    fireEvent.change(composer(), { target: { value: 'second' } });
+    await act(async () => {
+      release();
+      await stored;
+    });
+    expect(composer().value).toBe('second');
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    expect(t.calls.filter((c) => c.action === 'sendText').map((c) => c.args[1])).toEqual(['first', 'second']);
+    expect(composer().value).toBe('');
+  });
+
+  it('gives the text back when a send is refused, unless something new was typed', async () => {
+    const t = chatWith([]);
+    let refuse: () => void = () => undefined;
+    const sent: string[] = [];
+    t.app.sendText = (_contact, text) => {
+      sent.push(text);
+      return new Promise((_, reject) => {
+        refuse = () => reject(new AppError('key_change_unacknowledged'));
+      });
+    };
+    renderAt(t.app, '/chats/bob');
+    fireEvent.change(composer(), { target: { value: 'keep me' } });
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    expect(composer().value).toBe('');
+    await act(async () => refuse());
+    expect(composer().value).toBe('keep me');
+    expect(screen.getByRole('alert').textContent).not.toBe('');
+    // Refused again, after the user began a new text: theirs stays.
+    await act(async () => {
+      fireEvent.keyDown(composer(), { key: 'Enter' });
+    });
+    fireEvent.change(composer(), { target: { value: 'new words' } });
+    await act(async () => refuse());
+    expect(composer().value).toBe('new words');
+    expect(sent).toEqual(['keep me', 'keep me']);
+  });
+
   it('does not send blank text', async () => {
     const t = chatWith([]);
     renderAt(t.app, '/chats/bob');
