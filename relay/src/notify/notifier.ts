@@ -80,7 +80,9 @@ export function decodeEvent(raw: unknown): PublishedEvent | null {
  * capped at 8000 bytes, and two such events fit in one. That leaves room for a copy of about
  * 2,700 bytes: a short text's ratchet message (spec/protocol.md §8, §9.1: Padmé-padded frames)
  * and an initial message with its ML-KEM-768 ciphertext (§6.1, 1,088 bytes of it) fit; a larger
- * copy travels as an id and is read back.
+ * copy travels as an id and is read back. The wire form is ASCII only (uuids, usernames of
+ * USERNAME_PATTERN, base64, ISO times, numbers), so its length is the same in bytes under any
+ * server encoding PostgreSQL counts the payload in.
  */
 export const WIRE_ITEM_MAX_BYTES = 3800;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
