@@ -63,7 +63,10 @@ export function ChatView() {
         {info?.request && <MessageRequestBanner contact={contact} />}
         <MessageList messages={messages} locale={locale} contact={contact} />
         <NewMessageAnnouncer messages={messages} />
-        <Composer contact={contact} blocked={keyChanged || info?.request === true} />
+        {/* Keyed by contact: going straight from one chat to another (a jump through the history)
+            keeps this view mounted, and one contact's draft — or a refused send given back —
+            must not land in another contact's box. */}
+        <Composer key={contact} contact={contact} blocked={keyChanged || info?.request === true} />
       </div>
       {blocking && <BlockDialog contact={contact} onClose={() => setBlocking(false)} />}
     </SignedInPage>

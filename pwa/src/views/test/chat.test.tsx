@@ -185,6 +185,33 @@ describe('ChatView', () => {
     expect(sent).toEqual(['keep me', 'keep me']);
   });
 
+  it("keeps one contact's text out of another's composer when the chat changes in place", async () => {
+    // Going from one chat straight to another (a jump back through the history) keeps ChatView
+    // mounted: a draft, or a refused send given back later, must not land in the other chat.
+    const t = chatWith([]);
+    t.contacts.value = [
+      ...t.contacts.value,
+      { username: 'carol', verified: false, keyChanged: false, addedAt: 2 },
+    ];
+    let refuse: () => void = () => undefined;
+    t.app.sendText = () =>
+      new Promise((_, reject) => {
+        refuse = () => reject(new AppError('unknown'));
+      });
+    const { router } = renderAt(t.app, '/chats/bob');
+    const carolBox = () => screen.getByRole('textbox', { name: 'Message to carol' }) as HTMLTextAreaElement;
+    fireEvent.change(composer(), { target: { value: 'for bob' } });
+    fireEvent.keyDown(composer(), { key: 'Enter' });
+    fireEvent.change(composer(), { target: { value: 'bob draft' } });
+    await act(async () => {
+      await router.navigate('/chats/carol');
+    });
+    expect(carolBox().value).toBe('');
+    await act(async () => refuse());
+    expect(carolBox().value).toBe('');
+    expect(screen.getByRole('alert').textContent).toBe('');
+  });
+
   it('does not send blank text', async () => {
     const t = chatWith([]);
     renderAt(t.app, '/chats/bob');
