@@ -40,7 +40,8 @@ function AddContact() {
     try {
       await app.addContact(username);
       setAdded(username);
-      setName('');
+      // Cleared only if it still holds that name: one typed while the relay answered stays.
+      setName((now) => (normalizeUsername(now) === username ? '' : now));
     } catch (err) {
       setError(errorText(err, t));
     } finally {

@@ -110,6 +110,29 @@ describe('ChatsView', () => {
     expect(screen.getByRole('link', { name: 'Open the chat' }).getAttribute('href')).toBe('/chats/dave');
   });
 
+  it('keeps a name typed while the previous one is being added', async () => {
+    const t = withChats();
+    let answer: () => void = () => undefined;
+    const app = {
+      ...t.app,
+      addContact: (username: string) =>
+        new Promise<void>((resolve) => {
+          answer = () => void t.app.addContact(username).then(resolve);
+        }),
+    };
+    renderAt(app, '/chats');
+    const box = () => screen.getByLabelText('Their username') as HTMLInputElement;
+    fireEvent.change(box(), { target: { value: 'dave' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Add' }));
+    });
+    // The relay has not answered yet; the user types the next name.
+    fireEvent.change(box(), { target: { value: 'erin' } });
+    await act(async () => answer());
+    expect(screen.getByText('dave is in your contacts.')).toBeTruthy();
+    expect(box().value).toBe('erin');
+  });
+
   it('explains why a contact cannot be added', async () => {
     const t = withChats();
     // The real app's answer for a name with no account (state/error-map.ts toAddContactError).
