@@ -1,7 +1,9 @@
 // Registration → QR → confirm → login → replay → recovery codes → sessions (spec/openapi.yaml tag "auth").
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REFRESH_REUSE_GRACE_SECONDS } from '../src/auth/sessions.js';
 import { decryptTotpSecret } from '../src/auth/totp-secret.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp, loginNextStep, registerUser } from './helpers/auth-flow.js';
@@ -347,18 +349,61 @@ describe('sessions', () => {
     expect(unknown.body.error).toBe('invalid_refresh_token');
   });
 
-  it('two concurrent refreshes with one token: one wins, the other is reuse and ends the session', async () => {
+  it('a refresh whose answer was lost is made again with the same token: answered, the session lives', async () => {
+    const u = await registerUser(t.api, t.clock, 'lostanswer');
+    // The relay rotates the token, but its answer never reaches the client (a dropped link, a
+    // request given up at its deadline): the client still holds only the first token.
+    const lost = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect(lost.status).toBe(200);
+    t.clock.advance(45_000);
+    const again = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect(again.status).toBe(200);
+    expect(again.body.refresh_token).not.toBe(lost.body.refresh_token);
+    expect((await t.api.get('/me', { token: again.body.access_token })).status).toBe(200);
+    const next = await t.api.post('/session/refresh', { refresh_token: again.body.refresh_token });
+    expect(next.status).toBe(200);
+    // The answer that was lost is worth nothing now: whoever holds its token (a thief who read
+    // it off the wire) ends the session by presenting it.
+    const stolen = await t.api.post('/session/refresh', { refresh_token: lost.body.refresh_token });
+    expect([stolen.status, stolen.body.error]).toEqual([401, 'refresh_token_reused']);
+    expect((await t.api.get('/me', { token: next.body.access_token })).body.error).toBe('session_revoked');
+  });
+
+  it('a rotated token presented after the grace window is reuse and ends the session', async () => {
+    const u = await registerUser(t.api, t.clock, 'latereuse');
+    const r1 = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect(r1.status).toBe(200);
+    t.clock.advance(REFRESH_REUSE_GRACE_SECONDS * 1000 + 1);
+    const late = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    expect([late.status, late.body.error]).toEqual([401, 'refresh_token_reused']);
+    expect((await t.api.post('/session/refresh', { refresh_token: r1.body.refresh_token })).body.error).toBe(
+      'session_revoked',
+    );
+  });
+
+  it("two concurrent refreshes with one token: both answered, and the first answer's token is retired", async () => {
     const u = await registerUser(t.api, t.clock, 'racer');
     const [a, b] = await Promise.all([
       t.api.post('/session/refresh', { refresh_token: u.refresh }),
       t.api.post('/session/refresh', { refresh_token: u.refresh }),
     ]);
-    const statuses = [a.status, b.status].sort();
-    expect(statuses).toEqual([200, 401]);
-    const loser = a.status === 401 ? a : b;
-    const winner = a.status === 200 ? a : b;
-    expect(loser.body.error).toBe('refresh_token_reused');
-    expect((await t.api.get('/me', { token: winner.body.access_token })).body.error).toBe('session_revoked');
+    expect([a.status, b.status]).toEqual([200, 200]);
+    // One of the two refresh tokens is the session's; the other was retired by the second
+    // refresh (which one depends on the order of the commits), and presenting it is reuse.
+    const sha = (token: string) => createHash('sha256').update(token, 'utf8').digest();
+    const { rows } = await t.deps.pool.query<{ token_hash: Buffer; rotated_at: Date | null }>(
+      'SELECT token_hash, rotated_at FROM refresh_tokens WHERE token_hash = ANY($1)',
+      [[sha(a.body.refresh_token), sha(b.body.refresh_token)]],
+    );
+    expect(rows.map((r) => r.rotated_at === null).sort()).toEqual([false, true]);
+    const liveHash = rows.find((r) => r.rotated_at === null)?.token_hash as Buffer;
+    const [live, retired] = liveHash.equals(sha(a.body.refresh_token)) ? [a, b] : [b, a];
+    expect((await t.api.get('/me', { token: live.body.access_token })).status).toBe(200);
+    const reuse = await t.api.post('/session/refresh', { refresh_token: retired.body.refresh_token });
+    expect([reuse.status, reuse.body.error]).toEqual([401, 'refresh_token_reused']);
+    expect(
+      (await t.api.post('/session/refresh', { refresh_token: live.body.refresh_token })).body.error,
+    ).toBe('session_revoked');
   });
 
   it('stores only hashes of refresh tokens', async () => {

@@ -122,6 +122,12 @@ export interface paths {
      * @description Refresh tokens are single use. Presenting one that was already exchanged is treated as
      *     theft: the whole session is revoked (`refresh_token_reused`), and its access tokens stop
      *     working at once. A client must therefore never refresh twice in parallel.
+     *
+     *     One exception, for a refresh whose answer was lost: the same token presented again
+     *     within 120 s of its exchange, while the refresh token that exchange gave out has never
+     *     been presented, is answered with a new pair (200). The refresh token of the lost answer
+     *     is retired by it: presenting that one later is reuse. The 120 s count from the first
+     *     exchange; retrying again does not extend them. SECURITY.md "Limits of TOTP-only login".
      */
     post: operations['refreshSession'];
     delete?: never;

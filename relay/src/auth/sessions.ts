@@ -1,7 +1,8 @@
 // Sessions and rotating refresh tokens (spec/openapi.yaml POST /login, POST /session/refresh). A session row is one login; its id
 // is the access JWT's `sid`, checked on every request (require-auth.ts). Refresh tokens are 256
 // random bits, stored only as SHA-256 hashes, single use: refreshing rotates the token, and
-// presenting an already-rotated token again is taken as theft and revokes the whole session.
+// presenting an already-rotated token again is taken as theft and revokes the whole session
+// (except a retry of a refresh whose answer was lost, refreshSession).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/pool.js';
 import { type PoolClient, withTransaction } from '../db/pool.js';
@@ -81,64 +82,111 @@ export async function createSession(
   return issueTokens(deps, client, sessionId, user, now);
 }
 
+/**
+ * How long after a refresh its token may be presented again as a retry of a refresh whose answer
+ * was lost (spec/openapi.yaml POST /session/refresh): the PWA gives up on an answer after 30 s
+ * (HTTP_ANSWER_TIMEOUT_MS) and tries again after its reconnect backoff (at most 30 s), so twice
+ * that covers a retry; a replay later than this is reuse.
+ */
+export const REFRESH_REUSE_GRACE_SECONDS = 120;
+
 const invalidRefresh = () => new HttpError(401, 'invalid_refresh_token', 'refresh token not recognised');
 
-/** POST /session/refresh: rotate the token; reuse of a rotated token revokes the session. */
+/**
+ * POST /session/refresh: rotate the token; reuse of a rotated token revokes the session, unless
+ * it is a retry of a refresh whose answer never arrived — within REFRESH_REUSE_GRACE_SECONDS of
+ * that refresh, and while the token it gave out has never been presented. A retry gets a new
+ * pair, and the token the lost answer carried is retired: presenting it later is reuse, so a
+ * token read off the wire cannot keep the session alive beside its owner.
+ */
 export async function refreshSession(deps: AppDeps, token: string): Promise<SessionTokens> {
   if (!REFRESH_TOKEN.test(token)) throw invalidRefresh();
   const now = deps.clock.now();
+  const hash = hashToken(token);
   const outcome = await withTransaction(deps.pool, async (client) => {
+    const found = await client.query<{ session_id: string }>(
+      'SELECT session_id FROM refresh_tokens WHERE token_hash = $1',
+      [hash],
+    );
+    const sessionId = found.rows[0]?.session_id;
+    if (!sessionId) return { error: invalidRefresh() };
+    // Every refresh of a session runs under the session's row lock, taken before any token's:
+    // two refreshes of one session (a retry and the lost answer's token) queue instead of
+    // locking each other's tokens in opposite order.
     const { rows } = await client.query<{
-      session_id: string;
-      rotated_at: Date | null;
       revoked_at: Date | null;
       expires_at: Date;
       user_id: string;
       username: string;
     }>(
-      `SELECT t.session_id, t.rotated_at, s.revoked_at, s.expires_at, u.id AS user_id, u.username
-         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
-        WHERE t.token_hash = $1
-        FOR UPDATE OF t, s`,
-      [hashToken(token)],
+      `SELECT s.revoked_at, s.expires_at, u.id AS user_id, u.username
+         FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = $1
+        FOR UPDATE OF s`,
+      [sessionId],
     );
-    const row = rows[0];
-    if (!row) return { error: invalidRefresh() };
-    if (row.revoked_at || row.expires_at.getTime() <= now)
+    const session = rows[0];
+    if (!session) return { error: invalidRefresh() };
+    if (session.revoked_at || session.expires_at.getTime() <= now)
       return { error: new HttpError(401, 'session_revoked', 'session ended; log in again') };
+    // Read under the lock (a new statement, a new snapshot): a refresh of this session that
+    // committed while this one waited is seen.
+    const current = await client.query<{ rotated_at: Date | null; replaced_by: Buffer | null }>(
+      'SELECT rotated_at, replaced_by FROM refresh_tokens WHERE token_hash = $1',
+      [hash],
+    );
+    const row = current.rows[0];
+    if (!row) return { error: invalidRefresh() };
     if (row.rotated_at) {
-      await client.query(
-        `UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_reuse' WHERE id = $1 AND revoked_at IS NULL`,
-        [row.session_id, new Date(now)],
-      );
-      return {
-        error: new HttpError(
-          401,
-          'refresh_token_reused',
-          'refresh token was already used; the session has been ended',
-        ),
-      };
+      const retry =
+        row.replaced_by !== null &&
+        now - row.rotated_at.getTime() <= REFRESH_REUSE_GRACE_SECONDS * 1000 &&
+        (
+          await client.query(
+            'UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL',
+            [row.replaced_by, new Date(now)],
+          )
+        ).rowCount === 1;
+      if (!retry) {
+        await client.query(
+          `UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_reuse' WHERE id = $1 AND revoked_at IS NULL`,
+          [sessionId, new Date(now)],
+        );
+        return {
+          error: new HttpError(
+            401,
+            'refresh_token_reused',
+            'refresh token was already used; the session has been ended',
+          ),
+        };
+      }
+    } else {
+      await client.query('UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1', [
+        hash,
+        new Date(now),
+      ]);
     }
-    await client.query('UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1', [
-      hashToken(token),
-      new Date(now),
-    ]);
     // A refresh is the session's device being used (GET /devices last_seen_at, spec/protocol.md §16).
     await client.query(
       `WITH s AS (UPDATE sessions SET last_used_at = $2 WHERE id = $1 RETURNING user_id, device_id)
        UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, $2)
          FROM s WHERE d.user_id = s.user_id AND d.device_id = s.device_id`,
-      [row.session_id, new Date(now)],
+      [sessionId, new Date(now)],
     );
-    return {
-      tokens: await issueTokens(
-        deps,
-        client,
-        row.session_id,
-        { id: row.user_id, username: row.username },
-        now,
-      ),
-    };
+    const tokens = await issueTokens(
+      deps,
+      client,
+      sessionId,
+      { id: session.user_id, username: session.username },
+      now,
+    );
+    // The presented token now leads to this answer's (a retry keeps its first rotation time, so
+    // the grace window is not stretched by retrying).
+    await client.query('UPDATE refresh_tokens SET replaced_by = $2 WHERE token_hash = $1', [
+      hash,
+      hashToken(tokens.refresh_token),
+    ]);
+    return { tokens };
   });
   // The revocation above must commit before the error is thrown, hence the result object.
   if ('error' in outcome) throw outcome.error;
