@@ -1,6 +1,7 @@
 // The transport layer against the real relay (no browser): typed errors with the relay's
 // codes, one shared refresh for concurrent 401s, a refused (reused) refresh token ending the
-// session, and the WebSocket client authenticating with its first frame.
+// session, a refresh whose answer was lost made again without ending it, and the WebSocket
+// client authenticating with its first frame.
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -66,11 +67,54 @@ describe('transport against the relay', () => {
     const first = await api.http.refreshTokens();
     const second = await api.http.refreshTokens();
     expect(second.refreshToken).not.toBe(first.refreshToken);
+    // The token `first` gave out (second's) has been presented too: `first` is no retry now.
+    await api.http.refreshTokens();
     // Replay the older token: the relay revokes the session; the client reports it once.
     api.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: first.refreshToken });
     await expect(api.keyStatus()).rejects.toMatchObject({ status: 401 });
     expect(ended).toBe(1);
     expect(api.http.hasSession).toBe(false);
+  });
+
+  it('keeps the session when a refresh the relay carried out loses its answer', async () => {
+    let ended = 0;
+    // The relay gets the refresh and rotates the token, but the answer never reaches the client
+    // (a link that drops mid-answer): the client sees a network error and still holds only the
+    // token it sent.
+    let loseNextRefreshAnswer = false;
+    const lossy: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (loseNextRefreshAnswer && String(input).endsWith('/session/refresh')) {
+        loseNextRefreshAnswer = false;
+        expect(response.status).toBe(200);
+        await response.body?.cancel();
+        throw new TypeError('network error');
+      }
+      return response;
+    };
+    const { api, rotations } = await account(`tr_e_${run}`, () => {
+      ended += 1;
+    });
+    const held = (await api.http.refreshTokens()).refreshToken;
+    const lossyApi = new RelayApi({
+      baseUrl: base,
+      fetch: lossy,
+      onTokens: (t) => rotations.push(t.refreshToken),
+      onSessionEnded: () => {
+        ended += 1;
+      },
+    });
+    lossyApi.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: held });
+    loseNextRefreshAnswer = true;
+    await expect(lossyApi.keyStatus()).rejects.toMatchObject({ code: 'network' });
+    expect(lossyApi.http.hasSession).toBe(true);
+    // The next call refreshes again with the same token: a retry, answered, the session lives.
+    const before = rotations.length;
+    await lossyApi.keyStatus();
+    expect(rotations.length - before).toBe(1);
+    expect(rotations.at(-1)).not.toBe(held);
+    expect(ended).toBe(0);
+    expect(lossyApi.http.hasSession).toBe(true);
   });
 
   it('authenticates the WebSocket with its first frame and receives the stream', async () => {
