@@ -1,5 +1,5 @@
 // Registration → QR → confirm → login → replay → recovery codes → sessions (spec/openapi.yaml tag "auth").
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -349,47 +349,109 @@ describe('sessions', () => {
     expect(unknown.body.error).toBe('invalid_refresh_token');
   });
 
-  it('a refresh whose answer was lost is made again with the same token: answered, the session lives', async () => {
+  // The client's own random id of one exchange (spec/openapi.yaml POST /session/refresh).
+  const refreshId = () => randomBytes(16).toString('base64url');
+  const refresh = (token: string, id?: string) =>
+    t.api.post(
+      '/session/refresh',
+      id === undefined ? { refresh_token: token } : { refresh_token: token, refresh_id: id },
+    );
+
+  it('a refresh whose answer was lost is made again by its client: answered, the session lives', async () => {
     const u = await registerUser(t.api, t.clock, 'lostanswer');
     // The relay rotates the token, but its answer never reaches the client (a dropped link, a
-    // request given up at its deadline): the client still holds only the first token.
-    const lost = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    // request given up at its deadline): the client still holds only the first token, and
+    // retries the exchange with the same id.
+    const id = refreshId();
+    const lost = await refresh(u.refresh, id);
     expect(lost.status).toBe(200);
     t.clock.advance(45_000);
-    const again = await t.api.post('/session/refresh', { refresh_token: u.refresh });
+    const again = await refresh(u.refresh, id);
     expect(again.status).toBe(200);
     expect(again.body.refresh_token).not.toBe(lost.body.refresh_token);
     expect((await t.api.get('/me', { token: again.body.access_token })).status).toBe(200);
-    const next = await t.api.post('/session/refresh', { refresh_token: again.body.refresh_token });
+    const next = await refresh(again.body.refresh_token, refreshId());
     expect(next.status).toBe(200);
-    // The answer that was lost is worth nothing now: whoever holds its token (a thief who read
-    // it off the wire) ends the session by presenting it.
-    const stolen = await t.api.post('/session/refresh', { refresh_token: lost.body.refresh_token });
+    // The answer that was lost is worth nothing now: whoever holds its token (read off the wire)
+    // ends the session by presenting it.
+    const stolen = await refresh(lost.body.refresh_token, refreshId());
     expect([stolen.status, stolen.body.error]).toEqual([401, 'refresh_token_reused']);
     expect((await t.api.get('/me', { token: next.body.access_token })).body.error).toBe('session_revoked');
   });
 
-  it('a rotated token presented after the grace window is reuse and ends the session', async () => {
-    const u = await registerUser(t.api, t.clock, 'latereuse');
-    const r1 = await t.api.post('/session/refresh', { refresh_token: u.refresh });
-    expect(r1.status).toBe(200);
-    t.clock.advance(REFRESH_REUSE_GRACE_SECONDS * 1000 + 1);
-    const late = await t.api.post('/session/refresh', { refresh_token: u.refresh });
-    expect([late.status, late.body.error]).toEqual([401, 'refresh_token_reused']);
-    expect((await t.api.post('/session/refresh', { refresh_token: r1.body.refresh_token })).body.error).toBe(
-      'session_revoked',
-    );
+  it('a copy of a refresh token presented within the window, with another id or none, is reuse either way round', async () => {
+    // The thief first: the owner's next refresh (its own id) ends the session, and with it the
+    // thief's access token.
+    const a = await registerUser(t.api, t.clock, 'thieffirst');
+    const thief = await refresh(a.refresh, refreshId());
+    expect(thief.status).toBe(200);
+    t.clock.advance(10_000);
+    const owner = await refresh(a.refresh, refreshId());
+    expect([owner.status, owner.body.error]).toEqual([401, 'refresh_token_reused']);
+    expect((await t.api.get('/me', { token: thief.body.access_token })).body.error).toBe('session_revoked');
+    // The owner first: the thief's replay ends it, with or without an id.
+    for (const [name, id] of [
+      ['ownerfirst', refreshId()],
+      ['ownerfirst2', undefined],
+    ] as const) {
+      const b = await registerUser(t.api, t.clock, name);
+      const mine = await refresh(b.refresh, refreshId());
+      expect(mine.status).toBe(200);
+      const replay = await refresh(b.refresh, id);
+      expect([replay.status, replay.body.error]).toEqual([401, 'refresh_token_reused']);
+      expect((await t.api.get('/me', { token: mine.body.access_token })).body.error).toBe('session_revoked');
+    }
+    // An exchange made without an id cannot be retried at all.
+    const c = await registerUser(t.api, t.clock, 'noid');
+    expect((await refresh(c.refresh)).status).toBe(200);
+    expect((await refresh(c.refresh)).body.error).toBe('refresh_token_reused');
   });
 
-  it("two concurrent refreshes with one token: both answered, and the first answer's token is retired", async () => {
+  it('a retry after the grace window, or after the new token was used, is reuse and ends the session', async () => {
+    const u = await registerUser(t.api, t.clock, 'latereuse');
+    const id = refreshId();
+    const r1 = await refresh(u.refresh, id);
+    expect(r1.status).toBe(200);
+    t.clock.advance(REFRESH_REUSE_GRACE_SECONDS * 1000 + 1);
+    const late = await refresh(u.refresh, id);
+    expect([late.status, late.body.error]).toEqual([401, 'refresh_token_reused']);
+    expect((await refresh(r1.body.refresh_token, refreshId())).body.error).toBe('session_revoked');
+
+    const v = await registerUser(t.api, t.clock, 'usedreuse');
+    const vid = refreshId();
+    const v1 = await refresh(v.refresh, vid);
+    expect((await refresh(v1.body.refresh_token, refreshId())).status).toBe(200);
+    const afterUse = await refresh(v.refresh, vid);
+    expect([afterUse.status, afterUse.body.error]).toEqual([401, 'refresh_token_reused']);
+  });
+
+  it('retries do not stretch the window: it counts from the first exchange', async () => {
+    const u = await registerUser(t.api, t.clock, 'stretch');
+    const id = refreshId();
+    expect((await refresh(u.refresh, id)).status).toBe(200);
+    t.clock.advance(100_000);
+    expect((await refresh(u.refresh, id)).status).toBe(200);
+    t.clock.advance(REFRESH_REUSE_GRACE_SECONDS * 1000 - 100_000 + 1);
+    expect((await refresh(u.refresh, id)).body.error).toBe('refresh_token_reused');
+  });
+
+  it('two concurrent refreshes with one token: one wins, the other is reuse and ends the session', async () => {
     const u = await registerUser(t.api, t.clock, 'racer');
-    const [a, b] = await Promise.all([
-      t.api.post('/session/refresh', { refresh_token: u.refresh }),
-      t.api.post('/session/refresh', { refresh_token: u.refresh }),
-    ]);
+    const [a, b] = await Promise.all([refresh(u.refresh, refreshId()), refresh(u.refresh, refreshId())]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([200, 401]);
+    const loser = a.status === 401 ? a : b;
+    const winner = a.status === 200 ? a : b;
+    expect(loser.body.error).toBe('refresh_token_reused');
+    expect((await t.api.get('/me', { token: winner.body.access_token })).body.error).toBe('session_revoked');
+  });
+
+  it('one client retrying while its first try is still running: both answered, one token live', async () => {
+    const u = await registerUser(t.api, t.clock, 'retryrace');
+    const id = refreshId();
+    const [a, b] = await Promise.all([refresh(u.refresh, id), refresh(u.refresh, id)]);
     expect([a.status, b.status]).toEqual([200, 200]);
-    // One of the two refresh tokens is the session's; the other was retired by the second
-    // refresh (which one depends on the order of the commits), and presenting it is reuse.
+    // The later exchange retired the earlier one's token (which is which depends on the commits).
     const sha = (token: string) => createHash('sha256').update(token, 'utf8').digest();
     const { rows } = await t.deps.pool.query<{ token_hash: Buffer; rotated_at: Date | null }>(
       'SELECT token_hash, rotated_at FROM refresh_tokens WHERE token_hash = ANY($1)',
@@ -399,11 +461,17 @@ describe('sessions', () => {
     const liveHash = rows.find((r) => r.rotated_at === null)?.token_hash as Buffer;
     const [live, retired] = liveHash.equals(sha(a.body.refresh_token)) ? [a, b] : [b, a];
     expect((await t.api.get('/me', { token: live.body.access_token })).status).toBe(200);
-    const reuse = await t.api.post('/session/refresh', { refresh_token: retired.body.refresh_token });
+    const reuse = await refresh(retired.body.refresh_token, refreshId());
     expect([reuse.status, reuse.body.error]).toEqual([401, 'refresh_token_reused']);
-    expect(
-      (await t.api.post('/session/refresh', { refresh_token: live.body.refresh_token })).body.error,
-    ).toBe('session_revoked');
+    expect((await refresh(live.body.refresh_token, refreshId())).body.error).toBe('session_revoked');
+  });
+
+  it('refuses a malformed refresh_id with 400', async () => {
+    const u = await registerUser(t.api, t.clock, 'badid');
+    for (const bad of ['short', 'x'.repeat(65), 'has space in it 0123456789', 12345]) {
+      const r = await t.api.post('/session/refresh', { refresh_token: u.refresh, refresh_id: bad });
+      expect([r.status, r.body.error]).toEqual([400, 'invalid_request']);
+    }
   });
 
   it('stores only hashes of refresh tokens', async () => {

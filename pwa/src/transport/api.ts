@@ -291,7 +291,7 @@ export class RelayApi {
   readonly http: HttpClient;
 
   constructor(options: Omit<HttpOptions, 'refresh'>) {
-    this.http = new HttpClient({ ...options, refresh: (token) => this.refresh(token) });
+    this.http = new HttpClient({ ...options, refresh: (token, id) => this.refresh(token, id) });
   }
 
   // ── registration and sessions ─────────────────────────────────────────────────────────
@@ -329,9 +329,9 @@ export class RelayApi {
     return { tokens, username: w.user.username };
   }
 
-  private async refresh(refreshToken: string): Promise<Tokens> {
+  private async refresh(refreshToken: string, refreshId: string): Promise<Tokens> {
     const w = await this.http.request<SessionTokensWire>('POST', '/session/refresh', {
-      body: { refresh_token: refreshToken },
+      body: { refresh_token: refreshToken, refresh_id: refreshId },
       auth: false,
     });
     return toTokens(w);

@@ -174,3 +174,43 @@ describe('a token refresh that never answers', () => {
     socket.stop();
   });
 });
+
+describe('refresh ids (spec/openapi.yaml POST /session/refresh)', () => {
+  it('a retry after a lost answer sends the same refresh_id; an exchange after an answer, a new one', async () => {
+    const seen: { token: string; id: string }[] = [];
+    let lose = true;
+    const http = new HttpClient({
+      baseUrl: '/api',
+      fetch: fakeFetch().impl,
+      refresh: async (token, id) => {
+        seen.push({ token, id });
+        if (lose) {
+          lose = false;
+          throw new ApiError(0, 'network', 'network error');
+        }
+        return { accessToken: `a${seen.length}`, refreshToken: `r${seen.length}` };
+      },
+    });
+    http.setTokens(tokens);
+    await expect(http.refreshTokens()).rejects.toMatchObject({ code: 'network' });
+    expect(http.hasSession).toBe(true);
+    await http.refreshTokens();
+    // The same token presented again after its answer arrived (a copy, or a stale store) is no
+    // retry: it gets an id of its own, and the relay takes it as reuse.
+    http.setTokens(tokens);
+    await http.refreshTokens();
+    await http.refreshTokens();
+    const [first, retry, stale, next] = seen as [
+      (typeof seen)[0],
+      (typeof seen)[0],
+      (typeof seen)[0],
+      (typeof seen)[0],
+    ];
+    expect(first.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect([retry.token, retry.id]).toEqual([first.token, first.id]);
+    expect(stale.token).toBe(first.token);
+    expect(stale.id).not.toBe(first.id);
+    expect(next.token).toBe('r3');
+    expect(new Set(seen.map((s) => s.id)).size).toBe(3);
+  });
+});

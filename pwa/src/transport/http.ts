@@ -11,6 +11,7 @@
 // the deadline the call fails as a network error, the retryable kind (transport/errors.ts), as if
 // the connection had dropped. Only the wait for the answer's status and headers is bounded: a
 // body streamed after them (a photo, GET /get_photo) can take as long as it takes.
+import { base64urlnopad } from '@scure/base';
 import { ApiError, apiErrorFrom } from './errors.ts';
 
 /**
@@ -47,8 +48,12 @@ export interface HttpOptions {
   readonly onTokens?: (tokens: Tokens) => void;
   /** Called once the session is gone (refresh refused): the app signs out. */
   readonly onSessionEnded?: () => void;
-  /** Exchanges a refresh token for a new pair; provided by the API layer. */
-  readonly refresh?: (refreshToken: string) => Promise<Tokens>;
+  /**
+   * Exchanges a refresh token for a new pair; provided by the API layer. `refreshId` is this
+   * exchange's own random id, the same on every retry of it (spec/openapi.yaml POST
+   * /session/refresh: a retry after a lost answer is taken only with it).
+   */
+  readonly refresh?: (refreshToken: string, refreshId: string) => Promise<Tokens>;
 }
 
 export interface RequestOptions {
@@ -64,6 +69,12 @@ export interface RequestOptions {
 export class HttpClient {
   private tokens: Tokens | null = null;
   private refreshing: Promise<Tokens> | null = null;
+  /**
+   * The exchange of the refresh token held, and its id, until an answer arrives: a retry after a
+   * network error (the answer may have been lost after the relay rotated the token) sends the
+   * same id, which the relay takes as this client retrying rather than a copy of the token.
+   */
+  private exchange: { readonly token: string; readonly id: string } | null = null;
   private readonly fetchImpl: typeof fetch;
 
   constructor(private readonly options: HttpOptions) {
@@ -172,8 +183,15 @@ export class HttpClient {
       const current = this.tokens;
       const refresh = this.options.refresh;
       if (!current || !refresh) return Promise.reject(new ApiError(401, 'unauthorized', 'not signed in'));
-      this.refreshing = refresh(current.refreshToken)
+      if (this.exchange?.token !== current.refreshToken)
+        this.exchange = {
+          token: current.refreshToken,
+          id: base64urlnopad.encode(crypto.getRandomValues(new Uint8Array(16))),
+        };
+      this.refreshing = refresh(current.refreshToken, this.exchange.id)
         .then((fresh) => {
+          // Answered: the exchange is over, and the token it used is never sent again as a retry.
+          this.exchange = null;
           this.tokens = fresh;
           this.options.onTokens?.(fresh);
           return fresh;

@@ -123,11 +123,14 @@ export interface paths {
      *     theft: the whole session is revoked (`refresh_token_reused`), and its access tokens stop
      *     working at once. A client must therefore never refresh twice in parallel.
      *
-     *     One exception, for a refresh whose answer was lost: the same token presented again
-     *     within 120 s of its exchange, while the refresh token that exchange gave out has never
-     *     been presented, is answered with a new pair (200). The refresh token of the lost answer
-     *     is retired by it: presenting that one later is reuse. The 120 s count from the first
-     *     exchange; retrying again does not extend them. SECURITY.md "Limits of TOTP-only login".
+     *     One exception, for the client whose answer was lost: an exchange made with a
+     *     `refresh_id` (the client's own random id for it, at least 128 bits) can be retried with
+     *     the same token and the same `refresh_id` within 120 s of the first try, while the refresh
+     *     token that exchange gave out has never been presented. The retry is answered with a new
+     *     pair (200), and the refresh token of the lost answer is retired: presenting it later is
+     *     reuse. The 120 s count from the first try; retrying does not extend them. A rotated token
+     *     presented with another `refresh_id`, or none, is reuse. A client keeps one `refresh_id`
+     *     per token until an answer arrives. SECURITY.md "Limits of TOTP-only login".
      */
     post: operations['refreshSession'];
     delete?: never;
@@ -1837,6 +1840,8 @@ export interface operations {
       content: {
         'application/json': {
           refresh_token: string;
+          /** @description The client's random id for this exchange (base64url, at least 128 bits), sent again when the client retries it after a lost answer. */
+          refresh_id?: string;
         };
       };
     };

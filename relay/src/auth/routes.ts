@@ -27,7 +27,17 @@ const codeInput = z.string().min(1).max(64);
 const registerBody = z.object({ username: usernameInput }).strict();
 const confirmBody = z.object({ username: usernameInput, code: codeInput }).strict();
 const loginBody = z.object({ username: usernameInput, code: codeInput }).strict();
-const refreshBody = z.object({ refresh_token: z.string().min(1).max(256) }).strict();
+// refresh_id: the client's own random id of one exchange, sent again when it retries it
+// (spec/openapi.yaml POST /session/refresh, src/auth/sessions.ts refreshSession).
+const refreshBody = z
+  .object({
+    refresh_token: z.string().min(1).max(256),
+    refresh_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{22,64}$/)
+      .optional(),
+  })
+  .strict();
 const codeBody = z.object({ code: codeInput }).strict();
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The User-Agent, only for the coarse client description of a new session (auth/client-description.ts). */
@@ -71,8 +81,8 @@ export function authRoutes(deps: AppDeps): Router {
   });
 
   router.post('/session/refresh', jsonBody(BODY_LIMIT), async (req, res) => {
-    const { refresh_token } = parse(refreshBody, req.body);
-    res.json(await refreshSession(deps, refresh_token));
+    const { refresh_token, refresh_id } = parse(refreshBody, req.body);
+    res.json(await refreshSession(deps, refresh_token, refresh_id));
   });
 
   router.post('/logout', requireAuth(deps), async (req, res) => {

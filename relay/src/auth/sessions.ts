@@ -2,8 +2,8 @@
 // is the access JWT's `sid`, checked on every request (require-auth.ts). Refresh tokens are 256
 // random bits, stored only as SHA-256 hashes, single use: refreshing rotates the token, and
 // presenting an already-rotated token again is taken as theft and revokes the whole session
-// (except a retry of a refresh whose answer was lost, refreshSession).
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+// (except the same client retrying an exchange whose answer was lost, refreshSession).
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../db/pool.js';
 import { type PoolClient, withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
@@ -83,10 +83,9 @@ export async function createSession(
 }
 
 /**
- * How long after a refresh its token may be presented again as a retry of a refresh whose answer
- * was lost (spec/openapi.yaml POST /session/refresh): the PWA gives up on an answer after 30 s
- * (HTTP_ANSWER_TIMEOUT_MS) and tries again after its reconnect backoff (at most 30 s), so twice
- * that covers a retry; a replay later than this is reuse.
+ * How long after a refresh the same exchange may be retried, when its answer was lost (spec/openapi.yaml
+ * POST /session/refresh): the PWA gives up on an answer after 30 s (HTTP_ANSWER_TIMEOUT_MS) and
+ * tries again after its reconnect backoff (at most 30 s), so twice that covers a retry.
  */
 export const REFRESH_REUSE_GRACE_SECONDS = 120;
 
@@ -94,15 +93,22 @@ const invalidRefresh = () => new HttpError(401, 'invalid_refresh_token', 'refres
 
 /**
  * POST /session/refresh: rotate the token; reuse of a rotated token revokes the session, unless
- * it is a retry of a refresh whose answer never arrived — within REFRESH_REUSE_GRACE_SECONDS of
- * that refresh, and while the token it gave out has never been presented. A retry gets a new
- * pair, and the token the lost answer carried is retired: presenting it later is reuse, so a
- * token read off the wire cannot keep the session alive beside its owner.
+ * it is the same client retrying an exchange whose answer never arrived: the same token with the
+ * same `refreshId` as that exchange (a random id only that client knows), within
+ * REFRESH_REUSE_GRACE_SECONDS of it, while the token it gave out has never been presented. A
+ * retry gets a new pair and retires the token the lost answer carried (presenting it later is
+ * reuse). Anyone else presenting a rotated token — a copy, with another id or none — ends the
+ * session as before.
  */
-export async function refreshSession(deps: AppDeps, token: string): Promise<SessionTokens> {
+export async function refreshSession(
+  deps: AppDeps,
+  token: string,
+  refreshId?: string,
+): Promise<SessionTokens> {
   if (!REFRESH_TOKEN.test(token)) throw invalidRefresh();
   const now = deps.clock.now();
   const hash = hashToken(token);
+  const idHash = refreshId === undefined ? null : hashToken(refreshId);
   const outcome = await withTransaction(deps.pool, async (client) => {
     const found = await client.query<{ session_id: string }>(
       'SELECT session_id FROM refresh_tokens WHERE token_hash = $1',
@@ -131,14 +137,18 @@ export async function refreshSession(deps: AppDeps, token: string): Promise<Sess
       return { error: new HttpError(401, 'session_revoked', 'session ended; log in again') };
     // Read under the lock (a new statement, a new snapshot): a refresh of this session that
     // committed while this one waited is seen.
-    const current = await client.query<{ rotated_at: Date | null; replaced_by: Buffer | null }>(
-      'SELECT rotated_at, replaced_by FROM refresh_tokens WHERE token_hash = $1',
-      [hash],
-    );
+    const current = await client.query<{
+      rotated_at: Date | null;
+      replaced_by: Buffer | null;
+      refresh_id_hash: Buffer | null;
+    }>('SELECT rotated_at, replaced_by, refresh_id_hash FROM refresh_tokens WHERE token_hash = $1', [hash]);
     const row = current.rows[0];
     if (!row) return { error: invalidRefresh() };
     if (row.rotated_at) {
       const retry =
+        idHash !== null &&
+        row.refresh_id_hash !== null &&
+        timingSafeEqual(idHash, row.refresh_id_hash) &&
         row.replaced_by !== null &&
         now - row.rotated_at.getTime() <= REFRESH_REUSE_GRACE_SECONDS * 1000 &&
         (
@@ -161,10 +171,10 @@ export async function refreshSession(deps: AppDeps, token: string): Promise<Sess
         };
       }
     } else {
-      await client.query('UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1', [
-        hash,
-        new Date(now),
-      ]);
+      await client.query(
+        'UPDATE refresh_tokens SET rotated_at = $2, refresh_id_hash = $3 WHERE token_hash = $1',
+        [hash, new Date(now), idHash],
+      );
     }
     // A refresh is the session's device being used (GET /devices last_seen_at, spec/protocol.md §16).
     await client.query(
