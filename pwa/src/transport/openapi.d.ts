@@ -130,7 +130,7 @@ export interface paths {
      *     pair (200), and the refresh token of the lost answer is retired: presenting it later is
      *     reuse. The 120 s count from the first try; retrying does not extend them. A rotated token
      *     presented with another `refresh_id`, or none, is reuse. A client keeps one `refresh_id`
-     *     per token until an answer arrives. SECURITY.md "Limits of TOTP-only login".
+     *     per token until it gets a new pair for it. SECURITY.md "Limits of TOTP-only login".
      */
     post: operations['refreshSession'];
     delete?: never;
