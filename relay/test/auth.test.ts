@@ -8,6 +8,8 @@ import { decryptTotpSecret } from '../src/auth/totp-secret.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp, loginNextStep, registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { deviceUpload } from './helpers/devices.js';
+import { identityFor } from './helpers/identity.js';
 import { hotp, totpAt } from './helpers/totp-reference.js';
 
 // jsqr is CommonJS whose module.exports is the decoder function (its .d.ts says `export default`).
@@ -464,6 +466,55 @@ describe('sessions', () => {
     const reuse = await refresh(retired.body.refresh_token, refreshId());
     expect([reuse.status, reuse.body.error]).toEqual([401, 'refresh_token_reused']);
     expect((await refresh(live.body.refresh_token, refreshId())).body.error).toBe('session_revoked');
+  });
+
+  it('a refresh racing the removal of its device neither deadlocks nor fails', async () => {
+    // Device removal locks the device's row, then its sessions' (src/devices/store.ts
+    // removeDevices); a refresh locks its session, then marks the device seen. Here a removal
+    // holds the device row while a refresh of that device's session runs, then goes on to the
+    // session, as removeDevices does.
+    const u = await registerUser(t.api, t.clock, 'removalrace');
+    const keys = await t.api.post('/keys', deviceUpload(identityFor('removalrace')), { token: u.access });
+    expect(keys.status, keys.text).toBe(200);
+    const { rows } = await t.deps.pool.query<{ id: string; device_id: number }>(
+      'SELECT id, device_id FROM sessions WHERE user_id = $1',
+      [u.id],
+    );
+    const session = rows[0] as { id: string; device_id: number };
+    const removal = await t.deps.pool.connect();
+    let watching = true;
+    try {
+      await removal.query('BEGIN');
+      await removal.query('SELECT 1 FROM devices WHERE user_id = $1 AND device_id = $2 FOR UPDATE', [
+        u.id,
+        session.device_id,
+      ]);
+      const refreshing = refresh(u.refresh, refreshId());
+      // The refresh either answers while the device row is held, or waits for it (a lock wait
+      // shows in pg_stat_activity); either way the removal then goes on to the session.
+      const waits = async () => {
+        while (watching) {
+          const w = await t.deps.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          if ((w.rows[0]?.n ?? 0) > 0) return;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await Promise.race([refreshing, waits()]);
+      await removal.query(
+        `UPDATE sessions SET revoked_at = now(), revoked_reason = 'device_removed' WHERE id = $1`,
+        [session.id],
+      );
+      await removal.query('COMMIT');
+      const answer = await refreshing;
+      expect([answer.status, answer.body.error]).toEqual([200, undefined]);
+    } finally {
+      watching = false;
+      await removal.query('ROLLBACK').catch(() => undefined);
+      removal.release();
+    }
   });
 
   it('refuses a malformed refresh_id with 400', async () => {

@@ -177,10 +177,15 @@ export async function refreshSession(
       );
     }
     // A refresh is the session's device being used (GET /devices last_seen_at, spec/protocol.md §16).
+    // Not if another transaction holds the device's row (SKIP LOCKED): device removal locks it
+    // and then this session's row (src/devices/store.ts removeDevices), which this transaction
+    // holds, so waiting for it would be a deadlock. A "last seen" left out once costs nothing.
     await client.query(
-      `WITH s AS (UPDATE sessions SET last_used_at = $2 WHERE id = $1 RETURNING user_id, device_id)
+      `WITH s AS (UPDATE sessions SET last_used_at = $2 WHERE id = $1 RETURNING user_id, device_id),
+            free AS (SELECT d.user_id, d.device_id FROM devices d JOIN s USING (user_id, device_id)
+                        FOR UPDATE OF d SKIP LOCKED)
        UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, $2)
-         FROM s WHERE d.user_id = s.user_id AND d.device_id = s.device_id`,
+         FROM free WHERE d.user_id = free.user_id AND d.device_id = free.device_id`,
       [sessionId, new Date(now)],
     );
     const tokens = await issueTokens(
