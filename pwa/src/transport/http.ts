@@ -18,8 +18,9 @@ import { ApiError, apiErrorFrom } from './errors.ts';
  * How long the relay's answer may take to begin, the request body sent. The relay answers in
  * milliseconds; this only ends a wait that would otherwise have none. Generous, because a refresh
  * given up after the relay executed it leaves this client holding the used refresh token: the
- * relay takes it again as a retry only within 120 s of that refresh, and as reuse, which revokes
- * the session, after (spec/openapi.yaml POST /session/refresh).
+ * relay takes it again, with the same refresh_id (refreshTokens), as a retry only within 120 s of
+ * that refresh, and as reuse, which revokes the session, after (spec/openapi.yaml POST
+ * /session/refresh).
  */
 export const HTTP_ANSWER_TIMEOUT_MS = 30_000;
 /**
