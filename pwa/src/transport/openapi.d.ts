@@ -1024,9 +1024,8 @@ export interface paths {
      *     A socket lives no longer than the access token it authenticated with (`exp`, or `iat` +
      *     ACCESS_TOKEN_TTL_SECONDS): once it has expired the relay sends nothing more on the socket
      *     and executes none of its frames — a frame or a push after the expiry closes it with 4401
-     *     instead, and an idle socket is closed with 4401 when the token expires (and at the
-     *     latest by the next session check, every WS_SESSION_CHECK_SECONDS). A request frame that
-     *     met this gets no response: the client
+     *     instead, and an idle socket is closed with 4401 at the next check (every
+     *     WS_SESSION_CHECK_SECONDS). A request frame that met this gets no response: the client
      *     refreshes its token (POST /session/refresh), reconnects with its cursor and makes the request
      *     again (a send keeps its `client_id`, so it is stored once).
      *

@@ -15,8 +15,8 @@
 //   again checked every WS_SESSION_CHECK_SECONDS as a safety net (and for expiry).
 // - A socket lives no longer than the access token it authenticated with (SECURITY.md "Limits
 //   of TOTP-only login"): from the token's expiry on, nothing more is pushed and no frame is executed —
-//   the socket is closed with 4401 instead: at the first frame or push after it, and when the
-//   token expires if it is idle (armExpiry); the client refreshes its token and reconnects.
+//   the socket is closed with 4401 instead, at the first frame or push after it and at the
+//   latest by the next periodic check; the client refreshes its token and reconnects.
 // - One client address (the same trusted-proxy rule as the HTTP routes: TRUST_PROXY) may hold
 //   WS_MAX_CONNECTIONS_PER_IP sockets, authenticated or not; beyond, the upgrade is answered
 //   429 too_many_connections.
@@ -77,8 +77,6 @@ interface Conn {
   pumping: boolean;
   again: boolean;
   authTimer: NodeJS.Timeout | undefined;
-  /** Fires when the access token expires, to close the socket even if it is idle. */
-  expiryTimer: NodeJS.Timeout | undefined;
   /** Control frames in the current minute (rate limit) and when that minute started. */
   frames: number;
   windowStart: number;
@@ -182,7 +180,6 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       pumping: false,
       again: false,
       authTimer: undefined,
-      expiryTimer: undefined,
       frames: 0,
       windowStart: Date.now(),
       inFlight: 0,
@@ -203,7 +200,6 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
 
   function drop(conn: Conn): void {
     clearTimeout(conn.authTimer);
-    clearTimeout(conn.expiryTimer);
     all.delete(conn);
     const set = byUser.get(conn.userId);
     if (set) {
@@ -236,21 +232,6 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     if (conn.state !== ConnState.live || deps.clock.now() < conn.tokenExpiresAtMs) return false;
     conn.ws.close(CLOSE.unauthorized, 'access token expired');
     return true;
-  }
-
-  /**
-   * Closes the socket (4401) when its access token expires, idle or not. Armed again if the
-   * clock says it has not yet (a timer may fire a little early, or deps.clock run apart from
-   * real time); the periodic session check stays as a safety net.
-   */
-  function armExpiry(conn: Conn): void {
-    clearTimeout(conn.expiryTimer);
-    // A timer cannot wait past 2^31 - 1 ms; an access token lives an hour at most (config.ts).
-    const wait = Math.min(2 ** 31 - 1, Math.max(0, conn.tokenExpiresAtMs - deps.clock.now()));
-    conn.expiryTimer = setTimeout(() => {
-      if (conn.ws.readyState === conn.ws.OPEN && !closedIfExpired(conn)) armExpiry(conn);
-    }, wait);
-    conn.expiryTimer.unref();
   }
 
   function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
@@ -385,7 +366,6 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     conn.sessionId = ctx.sessionId;
     conn.tokenExpiresAtMs = ctx.expiresAtMs;
     conn.state = ConnState.live;
-    armExpiry(conn);
     conn.pumping = true; // no fast-path push before the cursor is settled
     try {
       conn.cursor = await effectiveCursor(deps.pool, ctx.userId, cursor);
