@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REFRESH_REUSE_GRACE_SECONDS } from '../src/auth/sessions.js';
+import { REFRESH_RETRY_WINDOW_SECONDS } from '../src/auth/sessions.js';
 import { decryptTotpSecret } from '../src/auth/totp-secret.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { fromIp, loginNextStep, registerUser } from './helpers/auth-flow.js';
@@ -409,12 +409,12 @@ describe('sessions', () => {
     expect((await refresh(c.refresh)).body.error).toBe('refresh_token_reused');
   });
 
-  it('a retry after the grace window, or after the new token was used, is reuse and ends the session', async () => {
+  it('a retry after the retry window, or after the new token was used, is reuse and ends the session', async () => {
     const u = await registerUser(t.api, t.clock, 'latereuse');
     const id = refreshId();
     const r1 = await refresh(u.refresh, id);
     expect(r1.status).toBe(200);
-    t.clock.advance(REFRESH_REUSE_GRACE_SECONDS * 1000 + 1);
+    t.clock.advance(REFRESH_RETRY_WINDOW_SECONDS * 1000 + 1);
     const late = await refresh(u.refresh, id);
     expect([late.status, late.body.error]).toEqual([401, 'refresh_token_reused']);
     expect((await refresh(r1.body.refresh_token, refreshId())).body.error).toBe('session_revoked');
@@ -433,7 +433,7 @@ describe('sessions', () => {
     expect((await refresh(u.refresh, id)).status).toBe(200);
     t.clock.advance(100_000);
     expect((await refresh(u.refresh, id)).status).toBe(200);
-    t.clock.advance(REFRESH_REUSE_GRACE_SECONDS * 1000 - 100_000 + 1);
+    t.clock.advance(REFRESH_RETRY_WINDOW_SECONDS * 1000 - 100_000 + 1);
     expect((await refresh(u.refresh, id)).body.error).toBe('refresh_token_reused');
   });
 

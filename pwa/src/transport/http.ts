@@ -71,7 +71,7 @@ export class HttpClient {
   private tokens: Tokens | null = null;
   private refreshing: Promise<Tokens> | null = null;
   /**
-   * The exchange of the refresh token held, and its id, until an answer arrives: a retry after a
+   * The exchange of the refresh token held, and its id, until it gets a new pair: a retry after a
    * network error (the answer may have been lost after the relay rotated the token) sends the
    * same id, which the relay takes as this client retrying rather than a copy of the token.
    */

@@ -83,11 +83,12 @@ export async function createSession(
 }
 
 /**
- * How long after a refresh the same exchange may be retried, when its answer was lost (spec/openapi.yaml
- * POST /session/refresh): the PWA gives up on an answer after 30 s (HTTP_ANSWER_TIMEOUT_MS) and
- * tries again after its reconnect backoff (at most 30 s), so twice that covers a retry.
+ * How long after a refresh its client may retry the exchange when the answer was lost
+ * (spec/openapi.yaml POST /session/refresh): the PWA gives up on an answer after 30 s
+ * (HTTP_ANSWER_TIMEOUT_MS) and tries again after its reconnect backoff (at most 30 s), so twice
+ * that covers a retry.
  */
-export const REFRESH_REUSE_GRACE_SECONDS = 120;
+export const REFRESH_RETRY_WINDOW_SECONDS = 120;
 
 const invalidRefresh = () => new HttpError(401, 'invalid_refresh_token', 'refresh token not recognised');
 
@@ -95,7 +96,7 @@ const invalidRefresh = () => new HttpError(401, 'invalid_refresh_token', 'refres
  * POST /session/refresh: rotate the token; reuse of a rotated token revokes the session, unless
  * it is the same client retrying an exchange whose answer never arrived: the same token with the
  * same `refreshId` as that exchange (a random id only that client knows), within
- * REFRESH_REUSE_GRACE_SECONDS of it, while the token it gave out has never been presented. A
+ * REFRESH_RETRY_WINDOW_SECONDS of it, while the token it gave out has never been presented. A
  * retry gets a new pair and retires the token the lost answer carried (presenting it later is
  * reuse). Anyone else presenting a rotated token — a copy, with another id or none — ends the
  * session as before.
@@ -145,19 +146,23 @@ export async function refreshSession(
     const row = current.rows[0];
     if (!row) return { error: invalidRefresh() };
     if (row.rotated_at) {
-      const retry =
+      // The same client (same id), in time, and the token the lost answer carried is retired
+      // here only if it was never presented; any of these missing, it is reuse.
+      const sameClientInTime =
         idHash !== null &&
         row.refresh_id_hash !== null &&
         timingSafeEqual(idHash, row.refresh_id_hash) &&
+        now - row.rotated_at.getTime() <= REFRESH_RETRY_WINDOW_SECONDS * 1000;
+      const retired =
+        sameClientInTime &&
         row.replaced_by !== null &&
-        now - row.rotated_at.getTime() <= REFRESH_REUSE_GRACE_SECONDS * 1000 &&
         (
           await client.query(
             'UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL',
             [row.replaced_by, new Date(now)],
           )
         ).rowCount === 1;
-      if (!retry) {
+      if (!retired) {
         await client.query(
           `UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_reuse' WHERE id = $1 AND revoked_at IS NULL`,
           [sessionId, new Date(now)],
@@ -196,7 +201,7 @@ export async function refreshSession(
       now,
     );
     // The presented token now leads to this answer's (a retry keeps its first rotation time, so
-    // the grace window is not stretched by retrying).
+    // retrying does not stretch the retry window).
     await client.query('UPDATE refresh_tokens SET replaced_by = $2 WHERE token_hash = $1', [
       hash,
       hashToken(tokens.refresh_token),
