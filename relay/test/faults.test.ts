@@ -1,6 +1,7 @@
 // Regression tests for the reliability findings against the relay itself (README "Reliability";
 // each test is named after its finding): aborted photo uploads leaking files and descriptors,
-// the photo quota race, an oversized Content-Length refused from the header, Node's own 400/408/431
+// the photo quota race, an oversized Content-Length refused from the header, an answer given
+// before the body was read reaching a client still sending it, Node's own 400/408/431
 // answers as JSON errors, and uploads bounded by an idle timeout instead of a total one.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, rmSync } from 'node:fs';
@@ -288,6 +289,87 @@ describe('oversized Content-Length', () => {
     expect(res.head).toMatch(/\r\nconnection: close/i);
     await res.closed; // and the connection is closed rather than drained
     expect(files()).toEqual([]);
+  });
+});
+
+describe('an answer given before the body was read (RFC 9112 §9.6)', () => {
+  /**
+   * Writes `head` and then `bodyBytes` of body (chunked framing if `chunked`) without reading
+   * anything, as an HTTP client or Caddy's proxy does while it uploads; only once every byte is
+   * written, or a write failed, does it read. Resolves to the answer it then finds, whether a
+   * write failed (the relay reset the connection), and whether the relay's side ended cleanly.
+   */
+  function sendAllThenRead(head: string, bodyBytes: number, chunked = false) {
+    return new Promise<{ writeError?: string; answer?: RawAnswer; ended: boolean }>((resolve) => {
+      const url = new URL(t.baseUrl);
+      const sock = connect(Number(url.port), url.hostname);
+      sock.pause();
+      let writeError: string | undefined;
+      let data = '';
+      let ended = false;
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        writeError ??= err.code ?? err.message;
+      });
+      sock.on('data', (c: Buffer) => {
+        data += c.toString('latin1');
+      });
+      sock.on('end', () => {
+        ended = true;
+      });
+      sock.on('close', () => resolve({ writeError, answer: parseAnswer(data), ended }));
+      const chunk = Buffer.alloc(256 * 1024);
+      const framed = chunked
+        ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])
+        : chunk;
+      let left = bodyBytes;
+      const next = (err?: Error | null) => {
+        if (err || writeError || left <= 0) {
+          sock.resume();
+          sock.end();
+          return;
+        }
+        left -= chunk.length;
+        sock.write(framed, next);
+      };
+      sock.write(head, next);
+    });
+  }
+
+  // 32 MiB: far more than the socket buffers hold, so most of it is sent after the answer.
+  const BODY = 32 * 1024 * 1024;
+
+  it('early-answer-reset: a client still sending when refused by Content-Length reads its 413, not a reset', async () => {
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
+    const res = await sendAllThenRead(uploadHead(a, b.username, BODY), BODY);
+    expect(res.writeError).toBeUndefined();
+    expect(res.answer?.status).toBe(413);
+    expect(res.answer?.head).toMatch(/\r\nconnection: close/i);
+    expect(JSON.parse(res.answer?.body ?? '')).toEqual({
+      error: 'payload_too_large',
+      message: expect.any(String),
+    });
+    expect(res.ended).toBe(true); // the relay's side closed with a FIN after the answer
+    expect(files()).toEqual([]);
+  });
+
+  it('early-answer-reset: an upload refused mid-body (chunked, over the cap) reads its 413, not a reset', async () => {
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
+    const res = await sendAllThenRead(uploadHead(a, b.username, 'chunked'), BODY, true);
+    expect(res.writeError).toBeUndefined();
+    expect(res.answer?.status).toBe(413);
+    expect(res.ended).toBe(true);
+    expect(files()).toEqual([]);
+  });
+
+  it('early-answer-reset: a refused upload whose token expired reads its 401, not a reset', async () => {
+    const b = await makeDeviceUser(t);
+    const stale = { ...(await makeDeviceUser(t)), token: 'not-a-token' };
+    // Chunked, as a length over the cap would be refused (413) before the token is read.
+    const res = await sendAllThenRead(uploadHead(stale, b.username, 'chunked'), BODY, true);
+    expect(res.writeError).toBeUndefined();
+    expect(res.answer?.status).toBe(401);
   });
 });
 

@@ -68,7 +68,8 @@ export function errorHandler(logger: Logger) {
     }
     if (headers) res.set(headers);
     // Refused before its body arrived: close the connection after the answer, or Node would
-    // read (and discard) the rest of a body that may be large or never come.
+    // read (and discard) the rest of a body that may be large or never come. The close is in
+    // stages, so the client still reads this answer (src/http/node-server.ts, closeInStages).
     if (!req.complete) res.set('Connection', 'close');
     res.status(status).json(body);
   };

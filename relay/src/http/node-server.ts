@@ -6,7 +6,15 @@
 //   its progress. Bodies are bounded per route instead: src/http/deadline.ts (total, JSON
 //   routes) and src/photos/receive.ts (idle and total, uploads).
 // - clientError: Node would answer malformed requests with a bare "400 Bad Request" and no body.
-import { createServer, type Server, STATUS_CODES } from 'node:http';
+// - Closing in stages: see closeInStages below.
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Express } from 'express';
 import type { HttpTimeouts } from '../config.js';
@@ -14,6 +22,12 @@ import type { Logger } from '../logger.js';
 
 /** How often Node looks for requests past headersTimeout (its default, 30 s, would blur a short limit). */
 const CHECK_INTERVAL_MS = 1000;
+
+/**
+ * How long a connection the relay closes keeps reading (and discarding) what its client still
+ * sends: nginx's lingering_timeout, 5 s, for the same purpose.
+ */
+export const LINGER_MS = 5_000;
 
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'request headers too large'],
@@ -34,15 +48,62 @@ export function clientErrorAnswer(code: string | undefined): { status: number; r
   return { status, raw };
 }
 
-export function createRelayServer(app: Express, timeouts: HttpTimeouts, logger: Logger): Server {
+/**
+ * When Node closes a connection after an answer (Connection: close), it closes the socket as
+ * soon as the answer is written. If the client is still sending a body the answer refused (a photo
+ * over the cap, an upload whose token expired), the kernel then answers those bytes with a
+ * reset, which can reach the client before it has read the answer: a browser or Caddy's proxy
+ * then reports a broken connection (Caddy a 502) instead of the 413 or 401. RFC 9112 §9.6
+ * ("Tear-down") describes this and its remedy, which this is: half-close (FIN after the
+ * answer), keep reading and discarding until the client closes its side, at most LINGER_MS,
+ * then close. Requests arriving meanwhile are never processed (the same section).
+ */
+function closeInStages(socket: Socket, closing: WeakSet<Socket>, lingerMs: number): void {
+  closing.add(socket);
+  if (socket.writable) socket.end();
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** After an answer to a request whose body is still arriving: read the rest only to drop it. */
+function discardUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  res.once('finish', () => {
+    if (req.complete || req.destroyed) return;
+    // A route may have stopped reading (paused, unpiped) when it refused the body.
+    req.unpipe();
+    req.removeAllListeners('data');
+    req.resume();
+  });
+}
+
+export function createRelayServer(
+  app: Express,
+  timeouts: HttpTimeouts,
+  logger: Logger,
+  lingerMs = LINGER_MS,
+): Server {
+  const closing = new WeakSet<Socket>();
   const server = createServer(
     {
       headersTimeout: timeouts.headersMs,
       requestTimeout: 0,
       connectionsCheckingInterval: Math.min(CHECK_INTERVAL_MS, timeouts.headersMs),
     },
-    app,
+    (req, res) => {
+      // A request sent after the answer that said Connection: close (RFC 9112 §9.6).
+      if (closing.has(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
+      discardUnreadBody(req, res);
+      app(req, res);
+    },
   );
+  // Node's HTTP server closes a connection after its last answer with socket.destroySoon().
+  server.on('connection', (socket: Socket) => {
+    socket.destroySoon = () => closeInStages(socket, closing, lingerMs);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A response already under way (or a socket gone) cannot take another answer.
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
