@@ -17,7 +17,8 @@ export function timeOut(req: Request, res: Response): void {
     req.socket.destroy();
     return;
   }
-  res.once('finish', () => req.socket.destroy());
+  // Closed after the answer in stages (src/http/node-server.ts): a client still sending reads
+  // the 408 instead of a reset, and the connection ends within LINGER_MS.
   res.set('Connection', 'close').status(408).json(requestTimeoutBody);
 }
 

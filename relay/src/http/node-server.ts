@@ -49,6 +49,13 @@ export function clientErrorAnswer(code: string | undefined): { status: number; r
 }
 
 /**
+ * Connections being closed in stages: no request sent on them is processed (RFC 9112 §9.6). An
+ * upgrade request bypasses the request handler, but ws refuses a socket that can no longer be
+ * written (it is ended), so none is processed either.
+ */
+const closing = new WeakSet<Socket>();
+
+/**
  * When Node closes a connection after an answer (Connection: close), it closes the socket as
  * soon as the answer is written. If the client is still sending a body the answer refused (a photo
  * over the cap, an upload whose token expired), the kernel then answers those bytes with a
@@ -58,7 +65,8 @@ export function clientErrorAnswer(code: string | undefined): { status: number; r
  * answer), keep reading and discarding until the client closes its side, at most LINGER_MS,
  * then close. Requests arriving meanwhile are never processed (the same section).
  */
-function closeInStages(socket: Socket, closing: WeakSet<Socket>, lingerMs: number): void {
+function closeInStages(socket: Socket, lingerMs: number): void {
+  if (closing.has(socket)) return;
   closing.add(socket);
   if (socket.writable) socket.end();
   const timer = setTimeout(() => socket.destroy(), lingerMs);
@@ -66,14 +74,30 @@ function closeInStages(socket: Socket, closing: WeakSet<Socket>, lingerMs: numbe
   socket.once('close', () => clearTimeout(timer));
 }
 
-/** After an answer to a request whose body is still arriving: read the rest only to drop it. */
-function discardUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+/**
+ * After an answer. Runs after Node's own 'finish' listener (added before 'request' is emitted),
+ * so the connection is already ended if this was its last answer — whether Node ended it with
+ * destroySoon (overridden below) or with end(): either way it closes in stages. A body still
+ * arriving is read only to drop it, even if the route paused it; after a keep-alive answer
+ * (a 404, a route that ignores bodies) no longer than the linger bound either.
+ */
+function afterAnswer(req: IncomingMessage, res: ServerResponse, lingerMs: number): void {
   res.once('finish', () => {
+    const socket = req.socket;
+    if (socket.writableEnded) closeInStages(socket, lingerMs);
     if (req.complete || req.destroyed) return;
     // A route may have stopped reading (paused, unpiped) when it refused the body.
     req.unpipe();
     req.removeAllListeners('data');
     req.resume();
+    if (!socket.writableEnded) {
+      const timer = setTimeout(() => {
+        if (!req.complete) socket.destroy();
+      }, lingerMs);
+      timer.unref();
+      req.once('end', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    }
   });
 }
 
@@ -83,7 +107,6 @@ export function createRelayServer(
   logger: Logger,
   lingerMs = LINGER_MS,
 ): Server {
-  const closing = new WeakSet<Socket>();
   const server = createServer(
     {
       headersTimeout: timeouts.headersMs,
@@ -96,13 +119,13 @@ export function createRelayServer(
         req.socket.destroy();
         return;
       }
-      discardUnreadBody(req, res);
+      afterAnswer(req, res, lingerMs);
       app(req, res);
     },
   );
   // Node's HTTP server closes a connection after its last answer with socket.destroySoon().
   server.on('connection', (socket: Socket) => {
-    socket.destroySoon = () => closeInStages(socket, closing, lingerMs);
+    socket.destroySoon = () => closeInStages(socket, lingerMs);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A response already under way (or a socket gone) cannot take another answer.

@@ -127,7 +127,11 @@ function watchBody(req: Request, res: Response, idleMs: number, totalMs: number)
         stop();
         // Destroyed with an error (not only its socket), so @tus/server aborts the write and
         // the file's descriptor is closed (it listens for the request's 'error').
-        res.once('finish', () => req.destroy(new Error('upload idle or too long')));
+        // Once the connection is gone (closed in stages after the 408, at most LINGER_MS).
+        res.once('finish', () => {
+          if (req.socket.destroyed) req.destroy(new Error('upload idle or too long'));
+          else req.socket.once('close', () => req.destroy(new Error('upload idle or too long')));
+        });
         timeOut(req, res);
       }
     },
