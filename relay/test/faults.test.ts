@@ -363,7 +363,7 @@ describe('an answer given before the body was read (RFC 9112 §9.6)', () => {
     expect(files()).toEqual([]);
   });
 
-  it('early-answer-reset: a refused upload whose token expired reads its 401, not a reset', async () => {
+  it('early-answer-reset: an upload refused for its token (401) before its body is read reads the 401, not a reset', async () => {
     const b = await makeDeviceUser(t);
     const stale = { ...(await makeDeviceUser(t)), token: 'not-a-token' };
     // Chunked, as a length over the cap would be refused (413) before the token is read.
