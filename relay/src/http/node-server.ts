@@ -27,7 +27,7 @@ const CHECK_INTERVAL_MS = 1000;
  * How long a connection the relay closes keeps reading (and discarding) what its client still
  * sends: nginx's lingering_timeout, 5 s, for the same purpose.
  */
-export const LINGER_MS = 5_000;
+const LINGER_MS = 5_000;
 
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'request headers too large'],
