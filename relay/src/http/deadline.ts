@@ -11,7 +11,7 @@ export const requestTimeoutBody = {
   message: 'the request took too long to arrive',
 } as const;
 
-/** Answers 408 (when nothing was sent yet) and closes the connection once that is written. */
+/** Answers 408 (when nothing was sent yet) and closes the connection after it, in stages. */
 export function timeOut(req: Request, res: Response): void {
   if (res.headersSent) {
     req.socket.destroy();

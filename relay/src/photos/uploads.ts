@@ -128,10 +128,8 @@ function watchBody(req: Request, res: Response, idleMs: number, totalMs: number)
         // Destroyed with an error (not only its socket), so @tus/server aborts the write and
         // the file's descriptor is closed (it listens for the request's 'error').
         // Once the connection is gone (closed in stages after the 408, at most LINGER_MS).
-        res.once('finish', () => {
-          if (req.socket.destroyed) req.destroy(new Error('upload idle or too long'));
-          else req.socket.once('close', () => req.destroy(new Error('upload idle or too long')));
-        });
+        const abort = () => req.destroy(new Error('upload idle or too long'));
+        res.once('finish', () => (req.socket.destroyed ? abort() : req.socket.once('close', abort)));
         timeOut(req, res);
       }
     },
