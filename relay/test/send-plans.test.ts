@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchUser, makeUsers } from '../bench/fixtures.js';
 import { loadConfig } from '../src/config.js';
+import type { Queryable } from '../src/db/pool.js';
 import { insertMessage, insertMessages, type SendInput } from '../src/messages/store.js';
 import { TEST_SECRETS } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -35,6 +36,8 @@ let pool: pg.Pool;
 /** One connection for every send: the cached plans live per connection. */
 let conn: pg.PoolClient;
 let users: BenchUser[];
+/** Buffers each send statement touched on the small tables (buffersPerStatement). */
+let small: Record<string, number[]>;
 const config = loadConfig({ ...TEST_SECRETS, DATABASE_URL: 'postgres://unused', DATA_DIR: '/nonexistent' });
 let n = 0;
 
@@ -62,6 +65,46 @@ async function sendEveryWay(): Promise<void> {
       expect(out.map((o) => o.kind)).toEqual(batch.map(() => 'stored'));
     }
   }
+}
+
+/**
+ * The shared buffers (hit or read) each send statement `fn` runs touches, from EXPLAIN (ANALYZE,
+ * BUFFERS) of that statement run first in a savepoint (the top node's counts include every
+ * statement the send functions run, on their cached plans), by statement name. In one
+ * transaction, rolled back.
+ */
+async function buffersPerStatement(fn: (db: Queryable) => Promise<void>): Promise<Record<string, number[]>> {
+  const seen: Record<string, number[]> = {};
+  const measuring = {
+    query: async (q: pg.QueryConfig) => {
+      if (q.name === 'send_message_batch' || q.name === 'send_message_copies') {
+        await conn.query('SAVEPOINT measure');
+        const r = await conn.query({
+          text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${q.text}`,
+          values: q.values,
+        });
+        const plan = (r.rows[0] as { 'QUERY PLAN': { Plan: Record<string, number> }[] })['QUERY PLAN'][0]
+          ?.Plan;
+        (seen[q.name] ??= []).push((plan?.['Shared Hit Blocks'] ?? 0) + (plan?.['Shared Read Blocks'] ?? 0));
+        await conn.query('ROLLBACK TO SAVEPOINT measure');
+      }
+      return conn.query(q);
+    },
+  } as unknown as Queryable;
+  await conn.query('BEGIN');
+  try {
+    await fn(measuring);
+    return seen;
+  } finally {
+    await conn.query('ROLLBACK');
+  }
+}
+
+/** A send alone and a batch of ten, each on its own senders and recipients. */
+async function sendAloneAndTen(db: Queryable): Promise<void> {
+  expect((await insertMessage(db, send(user(20), user(21)))).kind).toBe('stored');
+  const batch = Array.from({ length: 10 }, (_, i) => send(user(i), user(i + 10)));
+  expect((await insertMessages(db, batch)).map((o) => o.kind)).toEqual(batch.map(() => 'stored'));
 }
 
 /** The backend's sequential scans of each of TABLES not yet sent to the statistics system. */
@@ -100,12 +143,32 @@ beforeAll(async () => {
   users = await makeUsers(pool, config, 'small', 12);
   await conn.query('ANALYZE');
   await sendEveryWay();
+  small = await buffersPerStatement(sendAloneAndTen);
 }, 60_000);
 afterAll(async () => {
   conn?.release();
   await pool?.end();
   await db?.drop();
 });
+
+/**
+ * No sequential scan is not enough: a plan can read a whole table through an index (a full scan
+ * of a partial index is no sequential scan). What a send statement reads must depend on its
+ * sends, not on how many accounts, sessions and devices there are: on tables 250 times larger it
+ * touches about as many buffers as on the small ones (B-trees one level deeper at most).
+ */
+async function expectCostPerSend(when: string): Promise<void> {
+  const grown = await buffersPerStatement(sendAloneAndTen);
+  for (const name of ['send_message_copies', 'send_message_batch']) {
+    const before = small[name]?.[0] ?? 0;
+    const after = grown[name]?.[0] ?? Number.POSITIVE_INFINITY;
+    expect(before, `${name} measured on the small tables`).toBeGreaterThan(0);
+    expect(
+      after,
+      `${name}, ${when}: ${after} buffers against ${before} on the small tables`,
+    ).toBeLessThanOrEqual(2 * before);
+  }
+}
 
 describe('the send functions on generic plans', () => {
   it('look every row up by key once the tables have grown, on the connection that planned them small', async () => {
@@ -136,13 +199,16 @@ describe('the send functions on generic plans', () => {
     // minute by default: a busy new relay grows its tables by thousands of rows in that time),
     // the plans cached on the small tables are still in use, with their statistics.
     expect(await seqScans(sendEveryWay)).toEqual({});
+    await expectCostPerSend('cached on the small tables');
     // After it: new statistics invalidate the cached plans, and they are made again.
     await pool.query('ANALYZE');
     expect(await seqScans(sendEveryWay)).toEqual({});
+    await expectCostPerSend('after ANALYZE');
     // And planned afresh on the grown tables.
     conn.release(true);
     conn = await pool.connect();
     expect(await seqScans(sendEveryWay)).toEqual({});
+    await expectCostPerSend('planned on the grown tables');
   }, 120_000);
 
   it('the check can see a sequential scan', async () => {
