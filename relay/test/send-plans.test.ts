@@ -88,7 +88,8 @@ async function buffersPerStatement(fn: (db: Queryable) => Promise<void>): Promis
         });
         const plan = (r.rows[0] as { 'QUERY PLAN': { Plan: Record<string, number> }[] })['QUERY PLAN'][0]
           ?.Plan;
-        (seen[q.name] ??= []).push((plan?.['Shared Hit Blocks'] ?? 0) + (plan?.['Shared Read Blocks'] ?? 0));
+        const buffers = (plan?.['Shared Hit Blocks'] ?? 0) + (plan?.['Shared Read Blocks'] ?? 0);
+        seen[q.name] = [...(seen[q.name] ?? []), buffers];
         await conn.query('ROLLBACK TO SAVEPOINT measure');
       }
       return conn.query(q);
