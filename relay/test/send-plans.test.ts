@@ -1,9 +1,10 @@
 // The send functions run on generic plans (migration 0076: plan_cache_mode = force_generic_plan,
 // planned once per connection instead of on every call, and enable_seqscan = off). A generic
 // plan is made without the call's values, so it must still look every row up by key, at any size
-// of the tables, and a plan cached while the tables were small must not read them sequentially
-// once they have grown, before or after ANALYZE. Checked with the per-transaction scan counters
-// (pg_stat_xact_user_tables), not with time.
+// of the tables, and a plan cached while the tables were small must not read them sequentially,
+// nor read more of them at all, once they have grown, before or after ANALYZE (migration 0079).
+// Checked with the per-transaction scan counters (pg_stat_xact_user_tables) and the buffers
+// EXPLAIN (ANALYZE, BUFFERS) counts, not with time.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
