@@ -15,6 +15,8 @@ import { insertMessage, insertMessages, type SendInput } from '../src/messages/s
 import { TEST_SECRETS } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 
+/** The send statements' names (src/messages/store.ts): a send alone, and a batch. */
+const SEND_STATEMENTS = ['send_message_copies', 'send_message_batch'];
 /** Accounts when the send statements are planned, and in the baseline (sendAloneAndTen's 22). */
 const TINY = 3;
 const SMALL = 22;
@@ -41,7 +43,7 @@ let pool: pg.Pool;
 let conn: pg.PoolClient;
 let users: BenchUser[];
 /** Buffers each send statement touched with SMALL accounts (buffersPerStatement). */
-let small: Record<string, number[]>;
+let small: Record<string, number>;
 const config = loadConfig({ ...TEST_SECRETS, DATABASE_URL: 'postgres://unused', DATA_DIR: '/nonexistent' });
 let n = 0;
 
@@ -72,16 +74,16 @@ async function sendEveryWay(): Promise<void> {
 }
 
 /**
- * The shared buffers (hit or read) each send statement `fn` runs touches, from EXPLAIN (ANALYZE,
- * BUFFERS) of that statement run first in a savepoint (the top node's counts include every
- * statement the send functions run, on their cached plans), by statement name. In one
- * transaction, rolled back.
+ * The shared buffers (hit or read) each send statement `fn` runs touches, summed over its runs,
+ * by statement name: from EXPLAIN (ANALYZE, BUFFERS) of that statement, run first in a savepoint
+ * (the top node's counts include every statement the send functions run, on their cached
+ * plans). In one transaction, rolled back.
  */
-async function buffersPerStatement(fn: (db: Queryable) => Promise<void>): Promise<Record<string, number[]>> {
-  const seen: Record<string, number[]> = {};
+async function buffersPerStatement(fn: (db: Queryable) => Promise<void>): Promise<Record<string, number>> {
+  const seen: Record<string, number> = {};
   const measuring = {
-    query: async (q: pg.QueryConfig) => {
-      if (q.name === 'send_message_batch' || q.name === 'send_message_copies') {
+    query: async (q: pg.QueryConfig | string, values?: unknown[]) => {
+      if (typeof q === 'object' && q.name !== undefined && SEND_STATEMENTS.includes(q.name)) {
         await conn.query('SAVEPOINT measure');
         const r = await conn.query({
           text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${q.text}`,
@@ -90,10 +92,10 @@ async function buffersPerStatement(fn: (db: Queryable) => Promise<void>): Promis
         const plan = (r.rows[0] as { 'QUERY PLAN': { Plan: Record<string, number> }[] })['QUERY PLAN'][0]
           ?.Plan;
         const buffers = (plan?.['Shared Hit Blocks'] ?? 0) + (plan?.['Shared Read Blocks'] ?? 0);
-        seen[q.name] = [...(seen[q.name] ?? []), buffers];
+        seen[q.name] = (seen[q.name] ?? 0) + buffers;
         await conn.query('ROLLBACK TO SAVEPOINT measure');
       }
-      return conn.query(q);
+      return conn.query(q, values);
     },
   } as unknown as Queryable;
   await conn.query('BEGIN');
@@ -171,9 +173,9 @@ afterAll(async () => {
  */
 async function expectCostPerSend(when: string): Promise<void> {
   const grown = await buffersPerStatement(sendAloneAndTen);
-  for (const name of ['send_message_copies', 'send_message_batch']) {
-    const before = small[name]?.[0] ?? 0;
-    const after = grown[name]?.[0] ?? Number.POSITIVE_INFINITY;
+  for (const name of SEND_STATEMENTS) {
+    const before = small[name] ?? 0;
+    const after = grown[name] ?? Number.POSITIVE_INFINITY;
     expect(before, `${name} measured on the small tables`).toBeGreaterThan(0);
     expect(
       after,
