@@ -112,6 +112,14 @@ export interface RelayProcess {
   kill(): Promise<void>;
 }
 
+/** CPU time (user + system) process `pid` of this machine has used so far, ms (from /proc). */
+export async function processCpuMs(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in ticks of 10 ms.
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Starts src/server.ts in its own Node process (its own event loop and heap) and waits for /health. */
 export async function startRelay(env: Record<string, string>, port: number): Promise<RelayProcess> {
   const relayDir = resolve(import.meta.dirname, '..');
@@ -152,12 +160,7 @@ export async function startRelay(env: Record<string, string>, port: number): Pro
       const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
       return Number(kb) * 1024;
     },
-    cpuMs: async () => {
-      const { readFile } = await import('node:fs/promises');
-      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in ticks of 10 ms.
-      const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-      return (Number(fields[11]) + Number(fields[12])) * 10;
-    },
+    cpuMs: () => processCpuMs(pid),
     kill: () =>
       new Promise<void>((r) => {
         if (child.exitCode !== null || child.signalCode !== null) return r();

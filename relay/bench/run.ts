@@ -1,6 +1,7 @@
 // `npm run bench -w relay`: the relay against a real (embedded) PostgreSQL, in one run.
 //  1. Ceiling: single-row INSERTs into `messages` with `pg` at concurrency C (autocommit, a
-//     prepared statement), and the relay's own send statement alone at the same C.
+//     prepared statement), and the relay's own send statement alone at the same C. Then one
+//     batch of C sends serially on one connection: the bound on one send in flight per sender.
 //  2. End to end, one relay child process: C senders to C receivers connected over WebSocket;
 //     the senders over HTTP POST /send_message (keep-alive), then over WebSocket send frames.
 //     Delivered messages/s as a ratio of (1), p50/p99 latency from the send call to the push,
@@ -34,8 +35,8 @@ import WebSocket from 'ws';
 import { type Config, loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
-import { insertMessage } from '../src/messages/store.js';
-import { type BenchUser, makeUsers, type RelayProcess, startRelay } from './fixtures.js';
+import { insertMessage, insertMessages } from '../src/messages/store.js';
+import { type BenchUser, makeUsers, processCpuMs, type RelayProcess, startRelay } from './fixtures.js';
 
 const C = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -116,6 +117,45 @@ async function sendStatementRate(
     }),
   );
   return count / ((performance.now() - started) / 1000);
+}
+
+/**
+ * The relay's batch statement for one batch of C sends (one per sender, the batch group commit
+ * forms when C senders each wait for their answer), run serially on one connection: its latency
+ * and the PostgreSQL backend's CPU per batch. With one send in flight per sender, every round
+ * waits for one such batch, so C / latency bounds that phase before any relay or client time.
+ */
+async function batchLatency(pool: pg.Pool, config: Config, senders: BenchUser[], receivers: BenchUser[]) {
+  const ROUNDS = 300;
+  const body = randomBytes(BODY);
+  const client = await pool.connect();
+  try {
+    const pid = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+    const times: number[] = [];
+    let n = 0;
+    const cpuBefore = await processCpuMs(pid);
+    for (let r = 0; r < ROUNDS; r++) {
+      const batch = senders.slice(0, C).map((s, w) => ({
+        senderId: s.id,
+        sessionId: s.sessionId,
+        to: (receivers[w] as BenchUser).username,
+        clientId: `bl${++n}`,
+        copies: [{ deviceId: 1, own: false, body }],
+        now: new Date(),
+        bucket: config.messaging.send,
+        mailboxCap: config.messaging.maxPendingMessages,
+      }));
+      const t = performance.now();
+      const out = await insertMessages(client, batch);
+      times.push(performance.now() - t);
+      if (out.some((o) => o.kind !== 'stored')) throw new Error('a bench batch was not stored whole');
+    }
+    const cpuMs = ((await processCpuMs(pid)) - cpuBefore) / ROUNDS;
+    times.sort((a, b) => a - b);
+    return { p50: percentile(times, 0.5), cpuMs };
+  } finally {
+    client.release();
+  }
 }
 
 function post(
@@ -439,6 +479,14 @@ async function main() {
     console.log(
       `   the relay's send statement alone (session + bucket + mailbox + stream seq + insert, one commit): ${fmt(statement)} rows/s = ` +
         `${fmt(statement / ceiling, 2)}× the ceiling`,
+    );
+    await pool.query('TRUNCATE messages, user_streams, token_buckets');
+    const batch = await batchLatency(pool, config, senders, receivers);
+    const bound = (C * 1000) / batch.p50;
+    console.log(
+      `   one batch of ${C} sends (the relay's batch statement, serially on one connection): p50 ` +
+        `${fmt(batch.p50, 2)} ms, PostgreSQL CPU ${fmt(batch.cpuMs, 2)} ms; so ${C} senders with one send in ` +
+        `flight each reach at most ${fmt(bound)}/s = ${fmt(bound / ceiling, 2)}× the ceiling, before any relay or client time`,
     );
     await pool.query('TRUNCATE messages, user_streams, token_buckets');
 
