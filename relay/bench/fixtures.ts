@@ -112,11 +112,24 @@ export interface RelayProcess {
   kill(): Promise<void>;
 }
 
-/** CPU time (user + system) process `pid` of this machine has used so far, ms (from /proc). */
+/**
+ * CPU time process `pid` of this machine has used so far, all its threads, ms (from /proc): the
+ * nanoseconds on CPU of /proc/<pid>/task/<tid>/schedstat, or where the kernel has no schedstat,
+ * utime + stime of /proc/<pid>/stat (ticks of 10 ms: too coarse for a few hundred ms).
+ */
 export async function processCpuMs(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in ticks of 10 ms.
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  const { readdir, readFile } = await import('node:fs/promises');
+  try {
+    let ns = 0;
+    for (const tid of await readdir(`/proc/${pid}/task`))
+      ns += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]);
+    if (Number.isFinite(ns)) return ns / 1e6;
+  } catch {
+    // no schedstat: the coarser counters below
+  }
+  // Fields 14 and 15 (utime, stime), counted after the parenthesised name, which may itself hold ") ".
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
