@@ -37,7 +37,7 @@ import { type Config, loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { GROUP_COMMIT_MAX_ROWS } from '../src/messages/group-commit.js';
-import { insertMessage, insertMessages } from '../src/messages/store.js';
+import { insertMessage, insertMessages, type SendInput } from '../src/messages/store.js';
 import { type BenchUser, makeUsers, processCpuMs, type RelayProcess, startRelay } from './fixtures.js';
 
 const C = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -87,6 +87,20 @@ async function rawInsertCeiling(
   return count / ((performance.now() - started) / 1000);
 }
 
+/** A send of one copy to device 1 of `to`, as the relay's service would hand it to the store. */
+function oneCopySend(config: Config, s: BenchUser, to: string, clientId: string, body: Buffer): SendInput {
+  return {
+    senderId: s.id,
+    sessionId: s.sessionId,
+    to,
+    clientId,
+    copies: [{ deviceId: 1, own: false, body }],
+    now: new Date(),
+    bucket: config.messaging.send,
+    mailboxCap: config.messaging.maxPendingMessages,
+  };
+}
+
 /** The relay's send statement alone (session check, token bucket, mailbox cap, stream seq, insert; src/messages/store.ts), same C. */
 async function sendStatementRate(
   pool: pg.Pool,
@@ -104,16 +118,7 @@ async function sendStatementRate(
       const s = senders[w] as BenchUser;
       const to = (receivers[w] as BenchUser).username;
       while (performance.now() < until) {
-        const out = await insertMessage(pool, {
-          senderId: s.id,
-          sessionId: s.sessionId,
-          to,
-          clientId: `st${++n}`,
-          copies: [{ deviceId: 1, own: false, body }],
-          now: new Date(),
-          bucket: config.messaging.send,
-          mailboxCap: config.messaging.maxPendingMessages,
-        });
+        const out = await insertMessage(pool, oneCopySend(config, s, to, `st${++n}`, body));
         if (out.kind === 'stored') count++;
       }
     }),
@@ -158,16 +163,7 @@ async function batchRounds(
           .map((s, w) => ({ s, to: (receivers[w] as BenchUser).username }))
           .filter((_, w) => w % lanes === lane);
         for (let r = 0; r < BATCH_ROUNDS; r++) {
-          const batch = mine.map(({ s, to }) => ({
-            senderId: s.id,
-            sessionId: s.sessionId,
-            to,
-            clientId: `bl${++n}`,
-            copies: [{ deviceId: 1, own: false, body }],
-            now: new Date(),
-            bucket: config.messaging.send,
-            mailboxCap: config.messaging.maxPendingMessages,
-          }));
+          const batch = mine.map(({ s, to }) => oneCopySend(config, s, to, `bl${++n}`, body));
           const t = performance.now();
           const out = await insertMessages(client, batch);
           latency += performance.now() - t;
