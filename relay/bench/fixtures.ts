@@ -115,18 +115,22 @@ export interface RelayProcess {
 /**
  * CPU time process `pid` of this machine has used so far, all its threads, ms (from /proc): the
  * nanoseconds on CPU of /proc/<pid>/task/<tid>/schedstat, or where the kernel has no schedstat,
- * utime + stime of /proc/<pid>/stat (ticks of 10 ms: too coarse for a few hundred ms).
+ * utime + stime of /proc/<pid>/stat (ticks of 10 ms: too coarse for a few hundred ms). A thread
+ * that ends between two readings takes its time with it; the relay's and PostgreSQL's threads
+ * live as long as their process.
  */
 export async function processCpuMs(pid: number): Promise<number> {
   const { readdir, readFile } = await import('node:fs/promises');
-  try {
-    let ns = 0;
-    for (const tid of await readdir(`/proc/${pid}/task`))
-      ns += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]);
-    if (Number.isFinite(ns)) return ns / 1e6;
-  } catch {
-    // no schedstat: the coarser counters below
-  }
+  const onCpuNs = await Promise.all(
+    (await readdir(`/proc/${pid}/task`)).map((tid) =>
+      readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').then(
+        (text) => Number(text.split(' ')[0]),
+        () => Number.NaN,
+      ),
+    ),
+  );
+  const known = onCpuNs.filter(Number.isFinite);
+  if (known.length > 0) return known.reduce((a, b) => a + b, 0) / 1e6;
   // Fields 14 and 15 (utime, stime), counted after the parenthesised name, which may itself hold ") ".
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

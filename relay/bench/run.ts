@@ -520,7 +520,6 @@ async function main() {
             : ': rounds split over both batch slots, before any relay or client time'),
       );
     }
-    await pool.query('TRUNCATE messages, user_streams, token_buckets');
 
     const line = (label: string, e: Awaited<ReturnType<typeof endToEnd>>, base = ceiling) =>
       console.log(
