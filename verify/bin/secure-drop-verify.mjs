@@ -20,10 +20,28 @@ manifest with a reproducible build of this checkout (or of --local).`;
 /** @param {string} text */
 const say = (text) => process.stdout.write(`${text}\n`);
 
+/**
+ * The command line with each `--key <value>` written `--key=<value>`: the argument after --key is
+ * always its value. A base64url key starts with '-' one time in 64, and parseArgs would otherwise
+ * refuse it as an option where a value was expected.
+ * @param {string[]} args
+ */
+function keyValuesJoined(args) {
+  /** @type {string[]} */
+  const out = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = /** @type {string} */ (args[i]);
+    if (arg === '--key' && i + 1 < args.length) out.push(`--key=${args[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 async function main() {
   let parsed;
   try {
     parsed = parseArgs({
+      args: keyValuesJoined(process.argv.slice(2)),
       allowPositionals: true,
       options: {
         key: { type: 'string', multiple: true },
