@@ -63,10 +63,18 @@ describe('service worker update', () => {
     expect(await page.evaluate('window.__sameSession === true')).toBe(true);
 
     await page.getByRole('button', { name: 'Update now' }).click();
-    await page.waitForFunction('window.__sameSession !== true', undefined, { timeout: 30_000 });
+    // Predicates as functions, not strings: Playwright polls a string predicate by evaluating it
+    // in the page, which the app's CSP (no 'unsafe-eval', Trusted Types) rightly refuses, and the
+    // refusal lands in `violations` whenever the reload takes longer than the first check.
     await page.waitForFunction(
-      'navigator.serviceWorker.getRegistration().then((r) => !r.waiting && !!r.active && !!navigator.serviceWorker.controller)',
+      () => (window as unknown as { __sameSession?: boolean }).__sameSession !== true,
+      undefined,
+      { timeout: 30_000 },
     );
+    await page.waitForFunction(async () => {
+      const r = await navigator.serviceWorker.getRegistration();
+      return !!r && !r.waiting && !!r.active && !!navigator.serviceWorker.controller;
+    });
     expect(violations).toEqual([]);
   });
 
