@@ -4,8 +4,10 @@
 // offline reload) and a "new messages" button appears when the user has scrolled up; the
 // full-screen photo viewer covers the viewport with Save and Close on top and clickable; after
 // an offline reload the banner says "Offline", never "Connecting…"; the emoji picker works
-// offline on its first use; controls are SVG icons, not emoji glyphs. Screenshots of each
-// screen go to node_modules/.e2e-screenshots (app-steps.ts) for a person to look at.
+// offline on its first use; controls are SVG icons, not emoji glyphs; on a phone in Russian each
+// recovery code stays on one line and the confirmation box sits beside its wrapped label.
+// Screenshots of each screen go to node_modules/.e2e-screenshots (app-steps.ts) for a person to
+// look at.
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +20,7 @@ import {
   screenshot,
   sendText,
   startRegistration,
+  totp,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
 import { type RunningRelay, startRelay } from './relay.ts';
@@ -149,6 +152,55 @@ describe('chat UI at desktop and phone sizes', () => {
     await screenshot(bob.page, 'register-phone');
     await finishRegistration(alice.page, aliceSecret);
     await finishRegistration(bob.page, bobSecret);
+  });
+
+  it('phone, in Russian: each recovery code on one line, the confirmation box beside its label', async () => {
+    const context = await browser.newContext({ locale: 'ru-RU', viewport: PHONE });
+    context.setDefaultTimeout(30_000);
+    const page = await context.newPage();
+    await page.goto(`${served.url}/register`);
+    await page.getByLabel('Имя пользователя').fill(`ui_ru_${run}`);
+    await page.getByRole('button', { name: 'Продолжить' }).click();
+    const shown = ((await page.locator('.totp-secret').textContent()) ?? '').replace(/\s+/g, '');
+    const secret = shown.slice(shown.lastIndexOf(':') + 1);
+    await page.getByLabel('2. Введите код, который сейчас показывает приложение').fill(await totp(secret));
+    await page.getByRole('button', { name: 'Создать аккаунт' }).click();
+    await page.getByRole('heading', { name: 'Сохраните коды восстановления' }).waitFor({ timeout: 60_000 });
+    await screenshot(page, 'recovery-codes-phone-ru');
+
+    // A code broken over two lines reads as two codes, or as one with a piece missing.
+    const codes = await page.getByRole('list', { name: 'Коды восстановления' }).getByRole('listitem').all();
+    expect(codes.length).toBeGreaterThan(0);
+    for (const code of codes) {
+      const lineTops = await code.evaluate((el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        return new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size;
+      });
+      expect(lineTops).toBe(1);
+      const b = await box(code);
+      expect(b.x + b.width).toBeLessThanOrEqual(PHONE.width);
+    }
+
+    // The label wraps beside the box: the box sits on its first line, left of the text.
+    const check = page.getByRole('checkbox', { name: 'Коды восстановления сохранены в надёжном месте' });
+    const firstLine = await page.locator('label', { has: check }).evaluate((el) => {
+      const text = Array.from(el.childNodes).find((n) => n.nodeType === Node.TEXT_NODE);
+      if (!text) throw new Error('the label has no text');
+      const range = document.createRange();
+      range.selectNodeContents(text);
+      const r = range.getClientRects()[0] as DOMRect;
+      return { left: r.left, top: r.top, bottom: r.bottom };
+    });
+    const b = await box(check);
+    expect(b.x + b.width).toBeLessThanOrEqual(firstLine.left);
+    expect(b.y + b.height / 2).toBeGreaterThanOrEqual(firstLine.top);
+    expect(b.y + b.height / 2).toBeLessThanOrEqual(firstLine.bottom);
+
+    await check.check();
+    await page.getByRole('button', { name: 'Продолжить' }).click();
+    await page.waitForURL(/\/chats$/);
+    await context.close();
   });
 
   it('adding a username with no account says there is no such account', async () => {

@@ -43,7 +43,7 @@ export function RecoveryCodes({ username, codes, onDone }: Props) {
           {t('recovery.download')}
         </button>
       </div>
-      <label htmlFor={checkId} className="actions">
+      <label htmlFor={checkId} className="check-row">
         <input id={checkId} type="checkbox" checked={saved} onChange={(e) => setSaved(e.target.checked)} />
         {t('recovery.confirm')}
       </label>
