@@ -16,7 +16,7 @@ import { decodeValue } from '../src/storage/codec.ts';
 import { passphraseAad } from '../src/storage/keyring.ts';
 import { keyringFileName } from '../src/storage/keyring-file.ts';
 import { deriveWrappingKey, type KdfParams } from '../src/storage/passphrase.ts';
-import { startOverAfterLogin } from './app-steps.ts';
+import { sidewaysOverflow, startOverAfterLogin } from './app-steps.ts';
 import { CHROMIUM, launchChromium } from './browser.ts';
 import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
 import { LateRelayTarget, type Served, startPreview } from './servers.ts';
@@ -227,7 +227,7 @@ async function fitsBothSizes(page: Page, what: ReturnType<Page['getByRole']>): P
     { width: 1280, height: 800 },
   ]) {
     await page.setViewportSize(size);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     const box = await what.boundingBox();
     expect(box && box.x >= 0 && box.x + box.width <= size.width).toBe(true);
   }

@@ -19,6 +19,21 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
+/**
+ * How far (px) the page can be scrolled sideways: the document, and the boxes the app scrolls
+ * its pages in (.app, .app-main: src/styles/app.css), where an element wider than the screen
+ * makes the page pan sideways while the document itself stays as wide as the screen.
+ */
+export async function sidewaysOverflow(page: Page): Promise<number> {
+  return page.evaluate(() =>
+    Math.max(
+      ...[document.documentElement, ...document.querySelectorAll('.app, .app-main')].map(
+        (el) => el.scrollWidth - el.clientWidth,
+      ),
+    ),
+  );
+}
+
 /** A TOTP code for `secret` at an offset in 30-second steps (the relay accepts ±1 step once each). */
 export const totp = (secret: string, step = 0) =>
   generate({ secret, epoch: Math.floor(Date.now() / 1000) + step * 30 });

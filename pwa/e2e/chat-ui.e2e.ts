@@ -19,6 +19,7 @@ import {
   openChat,
   screenshot,
   sendText,
+  sidewaysOverflow,
   startRegistration,
   totp,
 } from './app-steps.ts';
@@ -37,6 +38,8 @@ let bob: { context: BrowserContext; page: Page };
 const run = Math.random().toString(36).slice(2, 7);
 const ALICE = `ui_alice_${run}`;
 const BOB = `ui_bob_${run}`;
+/** USERNAME_MAX (32) characters, none of them a place to break a line. */
+const LONG = `ui_long_${run}`.padEnd(32, 'x');
 
 beforeAll(async () => {
   // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
@@ -154,12 +157,12 @@ describe('chat UI at desktop and phone sizes', () => {
     await finishRegistration(bob.page, bobSecret);
   });
 
-  it('phone, in Russian: each recovery code on one line, the confirmation box beside its label', async () => {
+  it('phone, in Russian: each recovery code on one line, the confirmation box beside its label; a 32-character username wraps', async () => {
     const context = await browser.newContext({ locale: 'ru-RU', viewport: PHONE });
     context.setDefaultTimeout(30_000);
     const page = await context.newPage();
     await page.goto(`${served.url}/register`);
-    await page.getByLabel('Имя пользователя').fill(`ui_ru_${run}`);
+    await page.getByLabel('Имя пользователя').fill(LONG);
     await page.getByRole('button', { name: 'Продолжить' }).click();
     const shown = ((await page.locator('.totp-secret').textContent()) ?? '').replace(/\s+/g, '');
     const secret = shown.slice(shown.lastIndexOf(':') + 1);
@@ -201,6 +204,24 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.getByRole('button', { name: 'Продолжить' }).click();
     await page.waitForURL(/\/chats$/);
     await context.close();
+
+    // The longest username there can be, with no place to break, in a heading on a phone: it
+    // wraps instead of running off the screen or panning the page sideways.
+    await addContact(bob.page, LONG);
+    for (const path of [`/contacts/${LONG}/safety`, `/chats/${LONG}`]) {
+      await bob.page.goto(`${served.url}${path}`);
+      const heading = bob.page.getByRole('heading', { level: 1 });
+      await heading.waitFor();
+      expect(await sidewaysOverflow(bob.page), path).toBeLessThanOrEqual(0);
+      const right = await heading.evaluate((el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        return Math.max(...Array.from(range.getClientRects(), (r) => r.right));
+      });
+      expect(right, path).toBeLessThanOrEqual(PHONE.width);
+    }
+    await screenshot(bob.page, 'long-username-phone');
+    await bob.page.goto(`${served.url}/chats`);
   });
 
   it('adding a username with no account says there is no such account', async () => {
@@ -363,7 +384,7 @@ describe('chat UI at desktop and phone sizes', () => {
       await page.getByRole('heading', { level: 1 }).waitFor();
       await screenshot(page, `safety-${size}`);
       // No horizontal scrolling anywhere on these screens.
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     }
   });
 
@@ -405,7 +426,7 @@ describe('chat UI at desktop and phone sizes', () => {
     const page = bob.page;
     await page.goto(`${served.url}/settings`);
     await page.getByRole('list', { name: 'Устройства со входом' }).waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     await screenshot(page, 'settings-security-phone-ru');
     await page.getByRole('button', { name: 'Перепривязать аутентификатор' }).click();
     const dialog = page.getByRole('dialog', { name: 'Перепривязать аутентификатор' });
@@ -422,7 +443,7 @@ describe('chat UI at desktop and phone sizes', () => {
     const block = page.getByRole('button', { name: 'Заблокировать' });
     const b = await box(block);
     expect(b.x + b.width).toBeLessThanOrEqual(PHONE.width);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     await screenshot(page, 'chat-header-block-phone-ru');
   });
 });

@@ -19,6 +19,7 @@ import {
   openChat,
   screenshot,
   sendText,
+  sidewaysOverflow,
   startOverAfterLogin,
   startRegistration,
   totp,
@@ -287,10 +288,7 @@ describe('key changes, end to end', () => {
       ['desktop', { width: 1280, height: 800 }],
     ] as const) {
       await erin.page.setViewportSize(size);
-      const overflow = await erin.page.evaluate(
-        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-      );
-      expect(overflow, `${label}: no sideways scrolling`).toBeLessThanOrEqual(0);
+      expect(await sidewaysOverflow(erin.page), `${label}: no sideways scrolling`).toBeLessThanOrEqual(0);
       await expect
         .poll(() => erin.page.getByRole('button', { name: 'Delete this archive' }).isVisible())
         .toBe(true);

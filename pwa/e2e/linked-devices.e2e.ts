@@ -15,6 +15,7 @@ import {
   openChat,
   screenshot,
   sendText,
+  sidewaysOverflow,
   startRegistration,
   totp,
 } from './app-steps.ts';
@@ -81,10 +82,7 @@ const scroller = (page: Page) => page.locator('.message-scroller');
 
 /** No sideways scrolling at the page's current size. */
 async function fits(page: Page, label: string): Promise<void> {
-  const overflow = await page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
-  expect(overflow, `${label}: no sideways scrolling`).toBeLessThanOrEqual(0);
+  expect(await sidewaysOverflow(page), `${label}: no sideways scrolling`).toBeLessThanOrEqual(0);
 }
 
 /** The bytes of the photo an <img> shows (kept by the init script). */
