@@ -27,7 +27,7 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export async function sidewaysOverflow(page: Page): Promise<number> {
   return page.evaluate(() =>
     Math.max(
-      ...[document.documentElement, ...document.querySelectorAll('.app, .app-main')].map(
+      ...[document.documentElement, ...Array.from(document.querySelectorAll('.app, .app-main'))].map(
         (el) => el.scrollWidth - el.clientWidth,
       ),
     ),
