@@ -458,7 +458,7 @@ export const en = {
   'devices.checking': 'Checking the code…',
   'devices.confirmTitle': 'Link this device?',
   'devices.confirmExplain':
-    '“{name}” ({kind}) asks to join your account. It will read and send your messages as you. Link it only if it is your own device and you see this code on it now.',
+    '“{name}” ({kind}) asks to join your account. It will read and send your messages as you. Link it only if it is your own device and it shows, right now, the code you just scanned.',
   'devices.codeExpires': 'The code expires in {time}.',
   'devices.sendHistory': 'Also send recent history (last 200 messages per chat)',
   'devices.sendHistoryHint': 'Photos are not sent.',
