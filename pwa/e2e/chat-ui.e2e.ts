@@ -40,6 +40,8 @@ const ALICE = `ui_alice_${run}`;
 const BOB = `ui_bob_${run}`;
 /** USERNAME_MAX (32) characters, none of them a place to break a line. */
 const LONG = `ui_long_${run}`.padEnd(32, 'x');
+/** Bob's authenticator secret (the re-enrolment dialog asks for a current code). */
+let bobSecret = '';
 
 beforeAll(async () => {
   // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
@@ -150,7 +152,7 @@ describe('chat UI at desktop and phone sizes', () => {
     const aliceSecret = await startRegistration(alice.page, served.url, ALICE);
     await expectCardsAligned(alice.page);
     await screenshot(alice.page, 'register-desktop');
-    const bobSecret = await startRegistration(bob.page, served.url, BOB);
+    bobSecret = await startRegistration(bob.page, served.url, BOB);
     await expectCardsAligned(bob.page);
     await screenshot(bob.page, 'register-phone');
     await finishRegistration(alice.page, aliceSecret);
@@ -203,7 +205,6 @@ describe('chat UI at desktop and phone sizes', () => {
     await check.check();
     await page.getByRole('button', { name: 'Продолжить' }).click();
     await page.waitForURL(/\/chats$/);
-    await context.close();
 
     // The longest username there can be, with no place to break, in a heading on a phone: it
     // wraps instead of running off the screen or panning the page sideways.
@@ -422,7 +423,7 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
   });
-  it('phone, in Russian: settings (devices, the re-enrolment dialog) and the chat header with Block stay on screen', async () => {
+  it('phone, in Russian: settings (devices, the re-enrolment dialog and its full-size QR code) and the chat header with Block stay on screen', async () => {
     const page = bob.page;
     await page.goto(`${served.url}/settings`);
     await page.getByRole('list', { name: 'Устройства со входом' }).waitFor();
@@ -437,7 +438,22 @@ describe('chat UI at desktop and phone sizes', () => {
       expect(c.x + c.width).toBeLessThanOrEqual(PHONE.width);
     }
     await screenshot(page, 'reenrol-phone-ru');
-    await page.keyboard.press('Escape');
+    // The new entry's QR code, as large as at registration at either size: the dialog scrolls
+    // rather than squeezing it (a phone's camera reads it off the laptop's screen).
+    await dialog.getByRole('textbox').fill(await totp(bobSecret, 1));
+    await dialog.getByRole('button', { name: 'Продолжить' }).click();
+    const qr = dialog.getByRole('img', { name: /^QR-код/ });
+    await qr.waitFor();
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      const q = await box(qr);
+      expect(q.width, `${size.width}px`).toBeGreaterThanOrEqual(Math.min(0.8 * size.width, 320) - 1);
+      expect(q.height).toBeCloseTo(q.width, 0);
+    }
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'reenrol-scan-phone-ru');
+    // Cancelled before the new code is confirmed: the old authenticator stays the one that works.
+    await dialog.getByRole('button', { name: 'Отмена' }).click();
     await dialog.waitFor({ state: 'detached' });
     await page.goto(`${served.url}/chats/${ALICE}`);
     const block = page.getByRole('button', { name: 'Заблокировать' });
