@@ -18,6 +18,11 @@ const EmojiPicker = lazy(() => import('./EmojiPicker.tsx'));
 
 /** Longest text a message may carry; the relay caps the ciphertext, this keeps well under it. */
 const MAX_TEXT = 4000;
+/**
+ * From this many characters left, the composer says how many: the textarea's maxLength cuts a
+ * paste at MAX_TEXT without a word, and the user must not find the end of a text missing.
+ */
+const SHOW_LEFT_FROM = 200;
 
 interface Props {
   contact: string;
@@ -108,6 +113,15 @@ export function Composer({ contact, blocked }: Props) {
     <div className="composer-wrap" ref={rootRef}>
       <div id={`${id}-err`} role="alert">
         {error && <p className="error">{error}</p>}
+      </div>
+      <div role="status" className="composer-count">
+        {text.length >= MAX_TEXT - SHOW_LEFT_FROM && (
+          <p className="hint">
+            {text.length < MAX_TEXT
+              ? t('composer.left', { count: MAX_TEXT - text.length })
+              : t('composer.full', { max: MAX_TEXT })}
+          </p>
+        )}
       </div>
       {/* autoComplete off: Chromium otherwise saves the textarea's content as page state in
           the profile's session files (an append-only log) for tab restore, so a draft — and a

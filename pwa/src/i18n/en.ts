@@ -115,6 +115,8 @@ export const en = {
   'composer.emoji': 'Emoji',
   'composer.attach': 'Attach a photo',
   'composer.hint': 'Enter sends, Shift+Enter starts a new line.',
+  'composer.left': { one: '{count} character left', other: '{count} characters left' },
+  'composer.full': 'A message can be at most {max} characters.',
   'composer.blocked': 'Sending is paused until you review the security key change above.',
   'emoji.title': 'Emoji',
   'emoji.search': 'Search emoji',

@@ -124,6 +124,13 @@ export const ru: Record<MessageKey, Message> = {
   'composer.emoji': 'Эмодзи',
   'composer.attach': 'Прикрепить фото',
   'composer.hint': 'Enter — отправить, Shift+Enter — новая строка.',
+  'composer.left': {
+    one: 'Остался {count} символ',
+    few: 'Осталось {count} символа',
+    many: 'Осталось {count} символов',
+    other: 'Осталось {count} символа',
+  },
+  'composer.full': 'Сообщение может быть не длиннее {max} символов.',
   'composer.blocked': 'Отправка приостановлена, пока вы не ознакомитесь со сменой ключа безопасности выше.',
   'emoji.title': 'Эмодзи',
   'emoji.search': 'Поиск эмодзи',

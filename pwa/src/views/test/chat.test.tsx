@@ -479,6 +479,28 @@ describe('ChatView', () => {
     expect(router.state.location.pathname).toBe('/chats');
   });
 
+  it('near the length limit says how much is left, and at it that the message can be no longer', () => {
+    const t = chatWith([]);
+    renderAt(t.app, '/chats/bob');
+    const box = composer();
+    // The composer's own status line (the connection banner is a status too).
+    const left = () => box.closest('.composer-wrap')?.querySelector('[role=status]')?.textContent;
+    expect(box.maxLength).toBe(4000);
+    fireEvent.change(box, { target: { value: 'a'.repeat(3700) } });
+    expect(left()).toBe('');
+    fireEvent.change(box, { target: { value: 'a'.repeat(3999) } });
+    expect(left()).toBe('1 character left');
+    // A paste past the limit is cut by the browser (maxLength): the user is told, not left to
+    // find the end of the text missing.
+    fireEvent.change(box, { target: { value: 'a'.repeat(4000) } });
+    expect(left()).toBe('A message can be at most 4000 characters.');
+    act(() => setLanguage('ru'));
+    fireEvent.change(box, { target: { value: 'a'.repeat(3998) } });
+    expect(left()).toBe('Осталось 2 символа');
+    fireEvent.change(box, { target: { value: 'a'.repeat(3995) } });
+    expect(left()).toBe('Осталось 5 символов');
+  });
+
   it('a message request offers its own block, not a second one in the header', () => {
     const t = chatWith([text('a', 'hi', Date.now())], { request: true });
     renderAt(t.app, '/chats/bob');
