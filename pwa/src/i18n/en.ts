@@ -271,6 +271,13 @@ export const en = {
   'settings.archivesExplain': 'History kept from this device’s earlier keys.',
   'chats.archiveLink': 'Read-only history from {date}',
   'chat.block': 'Block',
+  'blocked.title': 'Blocked users',
+  'blocked.explain':
+    'The relay drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',
+  'blocked.none': 'You have not blocked anyone.',
+  'blocked.since': 'Blocked on {date}',
+  'blocked.unblock': 'Unblock',
+  'blocked.unblockOf': 'Unblock {username}',
   'chat.blockTitle': 'Block {username}?',
   'chat.blockExplain':
     '{username} will not be able to send you messages or photos, and the chat is removed from this device. They are not told.',
@@ -289,6 +296,8 @@ export const en = {
     'A username is 3–32 characters: Latin letters a–z, digits and _ (not first or last).',
   'error.username_taken': 'This username is taken. Choose another one.',
   'error.unknown_user': 'There is no account with this username.',
+  'error.contact_blocked':
+    'You blocked this user. Unblock them under Settings → Blocked users to add them again.',
   'error.invalid_code':
     'The code is not right. Check that the time on your phone is correct and enter the current code.',
   'error.code_reused': 'This code has already been used. Wait for the next one (at most 30 seconds).',

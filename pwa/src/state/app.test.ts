@@ -470,6 +470,30 @@ describe('createApp over the real relay', () => {
     expect(waiting).not.toContain(bob.username);
   });
 
+  it('lists a blocked user and unblocks them: what they send from then on arrives again', async () => {
+    const alice = await registered('aub');
+    const bob = await registered('aux');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    await alice.app.blockContact(bob.username);
+    expect((await alice.app.listBlocked()).map((b) => b.username)).toEqual([bob.username]);
+    // Added back while blocked, the relay would still drop all they send: refused, with the way out.
+    await expect(alice.app.addContact(bob.username)).rejects.toSatisfy(
+      (e) => codeOf(e) === 'contact_blocked',
+    );
+    expect(alice.app.contacts.value).toEqual([]);
+    await alice.app.unblock(bob.username);
+    expect(await alice.app.listBlocked()).toEqual([]);
+    // Not a contact again: the next message comes as a request, but it comes.
+    expect(alice.app.contacts.value).toEqual([]);
+    await bob.app.sendText(alice.username, 'after the unblock');
+    const inbox = alice.app.messagesFor(bob.username);
+    await until(
+      () => inbox.value.some((m) => m.body.kind === 'text' && m.body.text === 'after the unblock'),
+      'the message sent after the unblock arrives',
+    );
+  });
+
   it('logs out everywhere: other sessions of the account end too', async () => {
     const alice = await registered('ape');
     const second = new RelayApi({ baseUrl: relayUrl() });

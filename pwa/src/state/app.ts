@@ -44,6 +44,7 @@ import type {
   AppNotice,
   ArchiveInfo,
   AuthState,
+  BlockedUser,
   ChatMessage,
   ChatSummary,
   ConnectionStatus,
@@ -1098,6 +1099,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
     },
     removeContact: wrap((username: string) => requireMessenger().removeContact(username)),
     blockContact: wrap((username: string) => requireMessenger().blockContact(username)),
+    listBlocked: wrap(
+      async (): Promise<readonly BlockedUser[]> =>
+        (await api.blocks()).map((b) => ({ username: b.username, blockedAt: Date.parse(b.blockedAt) })),
+    ),
+    unblock: wrap((username: string) => api.unblock(username)),
     messagesFor: messagesSignal,
     markRead(contact) {
       messenger?.markRead(contact);

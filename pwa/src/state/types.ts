@@ -18,6 +18,8 @@ export type AppErrorCode =
   | 'invalid_username'
   | 'username_taken'
   | 'unknown_user'
+  /** Adding a contact this account has blocked: unblock first (Settings → Blocked users). */
+  | 'contact_blocked'
   | 'invalid_code'
   | 'code_reused'
   | 'locked_out'
@@ -100,6 +102,13 @@ interface RegistrationDone {
 }
 
 /** One live session of the account (a device or browser signed in). */
+/** A user this account has blocked (GET /blocks). */
+export interface BlockedUser {
+  readonly username: string;
+  /** Milliseconds since the epoch. */
+  readonly blockedAt: number;
+}
+
 export interface SessionInfo {
   readonly id: string;
   /** Coarse "<browser> on <OS>" the relay derived from the User-Agent at login. */
@@ -480,6 +489,13 @@ interface AppActions {
   acknowledgeKeyChange(contact: string, options?: { withoutVerifying?: boolean }): Promise<void>;
   /** Blocks a user at the relay (its messages are dropped) and removes its chat here. */
   blockContact(username: string): Promise<void>;
+  /** The users this account has blocked, by username. */
+  listBlocked(): Promise<readonly BlockedUser[]>;
+  /**
+   * Unblocks a user: what they send from now on arrives again (what the relay dropped meanwhile
+   * is gone). It does not make them a contact again.
+   */
+  unblock(username: string): Promise<void>;
   /** The user says the replacement of this account's key was theirs. */
   dismissOwnIdentityWarning(): Promise<void>;
 

@@ -6,6 +6,7 @@ import { HttpClient, type HttpOptions, type Tokens } from './http.ts';
 import type {
   AckBodyWire,
   AckResultWire,
+  BlockListWire,
   BundleWire,
   ContactListWire,
   ContactWire,
@@ -529,6 +530,17 @@ export class RelayApi {
   /** POST /blocks: the relay drops everything this user sends the caller from now on. */
   async block(username: string): Promise<void> {
     await this.http.request<unknown>('POST', '/blocks', { body: { username } });
+  }
+
+  /** GET /blocks: the users the caller has blocked, by username. */
+  async blocks(): Promise<{ username: string; blockedAt: string }[]> {
+    const w = await this.http.request<BlockListWire>('GET', '/blocks');
+    return w.blocks.map((b) => ({ username: b.username, blockedAt: b.blocked_at }));
+  }
+
+  /** DELETE /blocks/{username}: what they send from now on is delivered again. */
+  async unblock(username: string): Promise<void> {
+    await this.http.request<void>('DELETE', `/blocks/${encodeURIComponent(username)}`);
   }
 
   async contacts(): Promise<ContactWire[]> {

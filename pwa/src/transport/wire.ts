@@ -28,6 +28,7 @@ export type SendMessageResultWire = Schemas['SendResult'];
 export type MessagesPageWire = Json<'getMessages', 200>;
 export type AckResultWire = Json<'ack', 200>;
 export type SessionListWire = Json<'listSessions', 200>;
+export type BlockListWire = Json<'listBlocks', 200>;
 export type RecoveryCodesWire = Json<'regenerateRecoveryCodes', 200>;
 
 /** A JSON request body of operation `Op`. */

@@ -9,6 +9,7 @@ import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { useApp, useT } from '../state/context.tsx';
 import { AccountSecurity } from './AccountSecurity.tsx';
+import { BlockedSettings } from './BlockedSettings.tsx';
 import { DevicesSettings } from './DevicesSettings.tsx';
 import { LockSettings } from './LockSettings.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
@@ -89,6 +90,7 @@ export function SettingsView() {
         </section>
         <DevicesSettings />
         <AccountSecurity />
+        <BlockedSettings />
         <LockSettings />
         {app.archives.value.length > 0 && (
           <section className="card settings-section" aria-labelledby={`${id}-arc`}>

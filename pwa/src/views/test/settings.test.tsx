@@ -18,6 +18,33 @@ describe('SettingsView', () => {
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Settings');
   });
 
+  it('lists blocked users and unblocks one; with none, says so', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    t.blocked.value = [
+      { username: 'mallory', blockedAt: Date.parse('2026-03-10T12:00:00') },
+      { username: 'trent', blockedAt: Date.parse('2026-03-11T12:00:00') },
+    ];
+    renderAt(t.app, '/settings');
+    const list = await screen.findByRole('list', { name: 'Blocked users' });
+    expect(
+      within(list)
+        .getAllByRole('listitem')
+        .map((li) => li.querySelector('strong')?.textContent),
+    ).toEqual(['mallory', 'trent']);
+    expect(list.textContent).toMatch(/Blocked on .*2026/);
+    await act(async () => {
+      fireEvent.click(within(list).getByRole('button', { name: 'Unblock mallory' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'unblock', args: ['mallory'] });
+    // Read again from the relay after the change.
+    expect(within(list).getAllByRole('listitem')).toHaveLength(1);
+    await act(async () => {
+      fireEvent.click(within(list).getByRole('button', { name: 'Unblock trent' }));
+    });
+    expect(screen.getByText('You have not blocked anyone.')).toBeTruthy();
+    expect(screen.queryByRole('list', { name: 'Blocked users' })).toBeNull();
+  });
+
   it('logs out everywhere and goes to the login screen', async () => {
     const t = makeTestApp({ signedIn: 'alice' });
     const { router } = renderAt(t.app, '/settings');

@@ -23,6 +23,7 @@ import type {
   ArchiveContents,
   ArchiveInfo,
   AuthState,
+  BlockedUser,
   ChatMessage,
   ChatSummary,
   ConnectionStatus,
@@ -94,6 +95,7 @@ export function makeTestApp(
   const archiveContents = new Map<string, ArchiveContents>();
   /** The code the fake accepts for the authenticator, re-enrolment and regeneration. */
   const GOOD_CODE = '123456';
+  const blocked = signal<readonly BlockedUser[]>([]);
   const sessions = signal<readonly SessionInfo[]>([
     {
       id: 's1',
@@ -399,6 +401,15 @@ export function makeTestApp(
     async blockContact(username) {
       record('blockContact', username);
       contacts.value = contacts.value.filter((c) => c.username !== username);
+      blocked.value = [...blocked.value, { username, blockedAt: Date.now() }];
+    },
+    async listBlocked() {
+      record('listBlocked');
+      return blocked.value;
+    },
+    async unblock(username) {
+      record('unblock', username);
+      blocked.value = blocked.value.filter((b) => b.username !== username);
     },
     async dismissOwnIdentityWarning() {
       record('dismissOwnIdentityWarning');
@@ -425,6 +436,7 @@ export function makeTestApp(
     archives,
     archiveContents,
     sessions,
+    blocked,
     messagesFor,
     photos,
     calls,
