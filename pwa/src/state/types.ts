@@ -101,7 +101,6 @@ interface RegistrationDone {
   readonly recoveryCodes: readonly string[];
 }
 
-/** One live session of the account (a device or browser signed in). */
 /** A user this account has blocked (GET /blocks). */
 export interface BlockedUser {
   readonly username: string;
@@ -109,6 +108,7 @@ export interface BlockedUser {
   readonly blockedAt: number;
 }
 
+/** One live session of the account (a device or browser signed in). */
 export interface SessionInfo {
   readonly id: string;
   /** Coarse "<browser> on <OS>" the relay derived from the User-Agent at login. */
