@@ -278,6 +278,7 @@ export const en = {
   'blocked.since': 'Blocked on {date}',
   'blocked.unblock': 'Unblock',
   'blocked.unblockOf': 'Unblock {username}',
+  'blocked.done': '{username} is unblocked.',
   'chat.blockTitle': 'Block {username}?',
   'chat.blockExplain':
     '{username} will not be able to send you messages or photos, and the chat is removed from this device. They are not told.',

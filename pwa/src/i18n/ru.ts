@@ -292,6 +292,7 @@ export const ru: Record<MessageKey, Message> = {
   'blocked.since': 'Дата блокировки: {date}',
   'blocked.unblock': 'Разблокировать',
   'blocked.unblockOf': 'Разблокировать {username}',
+  'blocked.done': 'Пользователь {username} разблокирован.',
   'chat.blockTitle': 'Заблокировать {username}?',
   'chat.blockExplain':
     '{username} не сможет присылать вам сообщения и фото, а чат будет удалён с этого устройства. Ему об этом не сообщается.',

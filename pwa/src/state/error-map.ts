@@ -12,6 +12,7 @@ const RELAY: Readonly<Record<string, AppErrorCode>> = {
   invalid_username: 'invalid_username',
   username_taken: 'username_taken',
   unknown_user: 'unknown_user',
+  contact_blocked: 'contact_blocked',
   invalid_code: 'invalid_code',
   code_reused: 'code_reused',
   locked: 'locked_out',

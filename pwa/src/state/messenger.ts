@@ -15,7 +15,6 @@ import type { RelayApi } from '../transport/api.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketStatus } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
-import { AppError } from './errors.ts';
 import { AckBatcher } from './messenger/acks.ts';
 import { ChatMemory, keyChangeEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
 import { IncomingStream } from './messenger/incoming.ts';
@@ -262,11 +261,6 @@ export class Messenger {
   // ── contacts and safety ─────────────────────────────────────────────────────────────
 
   async addContact(username: string): Promise<void> {
-    // The relay keeps dropping what a blocked user sends even once they are a contact again
-    // (spec/openapi.yaml POST /blocks): adding one is refused here, with the way to unblock.
-    // `username` is canonical (the views normalise what is typed), as the relay's list is.
-    if ((await this.o.api.blocks()).some((b) => b.username === username))
-      throw new AppError('contact_blocked');
     const added = await this.o.api.addContact(username);
     this.memory.showPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
     this.memory.publishMessages(added.username);

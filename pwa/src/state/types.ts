@@ -18,7 +18,7 @@ export type AppErrorCode =
   | 'invalid_username'
   | 'username_taken'
   | 'unknown_user'
-  /** Adding a contact this account has blocked: unblock first (Settings → Blocked users). */
+  /** Adding a contact this account has blocked (relay 409): unblock first (Settings → Blocked users). */
   | 'contact_blocked'
   | 'invalid_code'
   | 'code_reused'

@@ -627,7 +627,9 @@ export interface paths {
      * Add a contact by username
      * @description One-directional, no consent needed: it puts the user in the caller's list and makes the
      *     caller hear of that user's identity-key changes. Adding an existing contact is a no-op
-     *     (200). At most 1000 contacts.
+     *     (200). At most 1000 contacts. A user the caller has blocked is refused with 409
+     *     `contact_blocked` until unblocked (DELETE /blocks/{username}): blocking removed them from
+     *     the contacts, and as a contact again everything they send would still be dropped.
      */
     post: operations['addContact'];
     delete?: never;
@@ -2607,7 +2609,7 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
-      /** @description `contact_limit`. */
+      /** @description `contact_limit`, or `contact_blocked` (the caller blocked this user). */
       409: {
         headers: {
           [name: string]: unknown;

@@ -4,7 +4,7 @@
 // relay (spec/openapi.yaml POST /blocks).
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
-import { errorText } from '../components/error-text.ts';
+import { errorCode, errorText } from '../components/error-text.ts';
 import { useApp, useT } from '../state/context.tsx';
 import type { BlockedUser } from '../state/types.ts';
 import { useRelayList } from './use-relay-list.ts';
@@ -17,15 +17,20 @@ export function BlockedSettings() {
   const { list, error, setError, load } = useRelayList(app.listBlocked);
   const [busy, setBusy] = useState<string | null>(null);
   const date = (ms: number) => new Date(ms).toLocaleDateString(app.language.value);
+  const [done, setDone] = useState<string | null>(null);
   const unblock = async (b: BlockedUser) => {
     setBusy(b.username);
     setError(null);
+    setDone(null);
     try {
       await app.unblock(b.username);
-      await load();
+      setDone(b.username);
     } catch (err) {
-      setError(errorText(err, t));
+      // Not blocked any more: another device of the account unblocked them meanwhile.
+      if (errorCode(err) === 'not_found') setDone(b.username);
+      else setError(errorText(err, t));
     } finally {
+      await load();
       setBusy(null);
     }
   };
@@ -56,6 +61,8 @@ export function BlockedSettings() {
           ))}
         </ul>
       )}
+      {/* The pressed button leaves with its row: say what happened where focus cannot. */}
+      <div role="status">{done && <p className="ok">{t('blocked.done', { username: done })}</p>}</div>
       <div role="alert">{error && <p className="error">{error}</p>}</div>
     </section>
   );

@@ -1,5 +1,6 @@
-// A list the settings screens read from the relay (login sessions, linked devices): loaded when
-// the screen opens and again after a change, with a failure shown in the user's language.
+// A list the settings screens read from the relay (login sessions, linked devices, blocks):
+// loaded when the screen opens and again after a change, with a failure shown in the user's
+// language.
 import { useCallback, useEffect, useState } from 'react';
 import { errorText } from '../components/error-text.ts';
 import { useT } from '../state/context.tsx';

@@ -25,21 +25,32 @@ export function contactRoutes(deps: AppDeps): Router {
     if (!target) throw notFound('no such user');
     const { id: contactId, username: name } = target;
     if (contactId === userId) throw badRequest('you cannot add yourself');
-    // Count and insert in one statement; the cap is approximate only under concurrent adds by one user.
-    const r = await deps.pool.query<{ created_at: Date; inserted: boolean }>(
-      `WITH ins AS (
+    // Count, check and insert in one statement; the cap is approximate only under concurrent adds
+    // by one user. A user the caller has blocked is not added back (spec/openapi.yaml POST
+    // /contacts): blocking removed them, and as a contact again everything they send would still
+    // be dropped; unblocking comes first.
+    const r = await deps.pool.query<{ created_at: Date | null; inserted: boolean; blocked: boolean }>(
+      `WITH blocked AS (
+         SELECT EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2) AS b
+       ),
+       ins AS (
          INSERT INTO contacts (user_id, contact_id, created_at)
-         SELECT $1, $2, $3 WHERE (SELECT count(*) FROM contacts WHERE user_id = $1) < $4
+         SELECT $1, $2, $3
+          WHERE NOT (SELECT b FROM blocked) AND (SELECT count(*) FROM contacts WHERE user_id = $1) < $4
          ON CONFLICT (user_id, contact_id) DO NOTHING
          RETURNING created_at
        )
-       SELECT created_at, true AS inserted FROM ins
+       SELECT NULL::timestamptz AS created_at, false AS inserted, true AS blocked FROM blocked WHERE b
        UNION ALL
-       SELECT created_at, false FROM contacts WHERE user_id = $1 AND contact_id = $2`,
+       SELECT created_at, true, false FROM ins
+       UNION ALL
+       SELECT created_at, false, false FROM contacts WHERE user_id = $1 AND contact_id = $2`,
       [userId, contactId, new Date(deps.clock.now()), MAX_CONTACTS],
     );
     const row = r.rows[0];
-    if (!row) throw new HttpError(409, 'contact_limit', `at most ${MAX_CONTACTS} contacts`);
+    if (row?.blocked)
+      throw new HttpError(409, 'contact_blocked', 'you blocked this user; unblock them first (DELETE /blocks)');
+    if (!row?.created_at) throw new HttpError(409, 'contact_limit', `at most ${MAX_CONTACTS} contacts`);
     res.status(row.inserted ? 201 : 200).json({ username: name, added_at: row.created_at.toISOString() });
   });
 

@@ -36,11 +36,19 @@ describe('SettingsView', () => {
       fireEvent.click(within(list).getByRole('button', { name: 'Unblock mallory' }));
     });
     expect(t.calls).toContainEqual({ action: 'unblock', args: ['mallory'] });
+    expect(screen.getByText('mallory is unblocked.')).toBeTruthy();
     // Read again from the relay after the change.
     expect(within(list).getAllByRole('listitem')).toHaveLength(1);
+    // Unblocked meanwhile on another device: the relay answers not_found, which is the wanted
+    // state, not an error; the list is read again.
+    t.blocked.value = [];
     await act(async () => {
       fireEvent.click(within(list).getByRole('button', { name: 'Unblock trent' }));
     });
+    expect(screen.getByText('trent is unblocked.')).toBeTruthy();
+    expect(screen.queryAllByRole('alert').map((a) => a.textContent)).not.toContainEqual(
+      expect.stringMatching(/not found/i),
+    );
     expect(screen.getByText('You have not blocked anyone.')).toBeTruthy();
     expect(screen.queryByRole('list', { name: 'Blocked users' })).toBeNull();
   });

@@ -409,6 +409,7 @@ export function makeTestApp(
     },
     async unblock(username) {
       record('unblock', username);
+      if (!blocked.value.some((b) => b.username === username)) throw new AppError('not_found');
       blocked.value = blocked.value.filter((b) => b.username !== username);
     },
     async dismissOwnIdentityWarning() {
