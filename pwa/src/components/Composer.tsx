@@ -19,8 +19,10 @@ const EmojiPicker = lazy(() => import('./EmojiPicker.tsx'));
 /** Longest text a message may carry; the relay caps the ciphertext, this keeps well under it. */
 const MAX_TEXT = 4000;
 /**
- * From this many characters left, the composer says how many: the textarea's maxLength cuts a
- * paste at MAX_TEXT without a word, and the user must not find the end of a text missing.
+ * From this many characters left, the composer says how many, and past MAX_TEXT how many too
+ * many (Send is then off). No maxLength on the textarea: it would cut a paste without a word,
+ * and browsers count it differently (WebKit in grapheme clusters, a line break as two), so the
+ * count and the cut would disagree. Counted in UTF-16 code units, as MAX_TEXT is.
  */
 const SHOW_LEFT_FROM = 200;
 
@@ -43,10 +45,12 @@ export function Composer({ contact, blocked }: Props) {
   const fileRef = useRef<HTMLInputElement>(null);
   const emojiButtonRef = useRef<HTMLButtonElement>(null);
 
+  const left = MAX_TEXT - text.length;
+
   const send = async () => {
     const typed = text;
     const body = typed.trim();
-    if (!body || blocked) return;
+    if (!body || blocked || typed.length > MAX_TEXT) return;
     setError(null);
     // Cleared at once, not when the send is stored (an IndexedDB write): what the user types
     // meanwhile is theirs, and a second Enter does not send the same text again.
@@ -73,7 +77,6 @@ export function Composer({ contact, blocked }: Props) {
     const start = el?.selectionStart ?? text.length;
     const end = el?.selectionEnd ?? text.length;
     const next = text.slice(0, start) + emoji + text.slice(end);
-    if (next.length > MAX_TEXT) return;
     setText(next);
     requestAnimationFrame(() => {
       el?.focus();
@@ -114,14 +117,18 @@ export function Composer({ contact, blocked }: Props) {
       <div id={`${id}-err`} role="alert">
         {error && <p className="error">{error}</p>}
       </div>
-      <div role="status" className="composer-count">
-        {text.length >= MAX_TEXT - SHOW_LEFT_FROM && (
-          <p className="hint">
-            {text.length < MAX_TEXT
-              ? t('composer.left', { count: MAX_TEXT - text.length })
-              : t('composer.full', { max: MAX_TEXT })}
-          </p>
-        )}
+      {/* Seen, and read with the text box (aria-describedby); announced only when the text
+          goes over the limit, not on every key near it. */}
+      <p
+        id={`${id}-count`}
+        className={left < 0 ? 'hint composer-count composer-over' : 'hint composer-count'}
+        aria-hidden="true"
+        hidden={left > SHOW_LEFT_FROM}
+      >
+        {left < 0 ? t('composer.over', { count: -left }) : t('composer.left', { count: left })}
+      </p>
+      <div role="status" className="sr-only">
+        {left < 0 && t('composer.full', { max: MAX_TEXT })}
       </div>
       {/* autoComplete off: Chromium otherwise saves the textarea's content as page state in
           the profile's session files (an append-only log) for tab restore, so a draft — and a
@@ -187,16 +194,19 @@ export function Composer({ contact, blocked }: Props) {
           id={`${id}-text`}
           ref={textRef}
           rows={1}
-          maxLength={MAX_TEXT}
           value={text}
           placeholder={t('composer.placeholder')}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={onKeyDown}
           disabled={blocked}
-          aria-describedby={`${id}-hint`}
+          aria-describedby={`${id}-hint ${id}-count`}
           enterKeyHint="send"
         />
-        <button type="submit" className="button button-primary" disabled={blocked || text.trim() === ''}>
+        <button
+          type="submit"
+          className="button button-primary"
+          disabled={blocked || text.trim() === '' || left < 0}
+        >
           {t('composer.send')}
         </button>
       </form>

@@ -116,6 +116,7 @@ export const en = {
   'composer.attach': 'Attach a photo',
   'composer.hint': 'Enter sends, Shift+Enter starts a new line.',
   'composer.left': { one: '{count} character left', other: '{count} characters left' },
+  'composer.over': { one: '{count} character too many', other: '{count} characters too many' },
   'composer.full': 'A message can be at most {max} characters.',
   'composer.blocked': 'Sending is paused until you review the security key change above.',
   'emoji.title': 'Emoji',

@@ -130,6 +130,12 @@ export const ru: Record<MessageKey, Message> = {
     many: 'Осталось {count} символов',
     other: 'Осталось {count} символа',
   },
+  'composer.over': {
+    one: 'Лишний {count} символ',
+    few: 'Лишних {count} символа',
+    many: 'Лишних {count} символов',
+    other: 'Лишних {count} символа',
+  },
   'composer.full': 'Сообщение может быть не длиннее {max} символов.',
   'composer.blocked': 'Отправка приостановлена, пока вы не ознакомитесь со сменой ключа безопасности выше.',
   'emoji.title': 'Эмодзи',

@@ -479,26 +479,43 @@ describe('ChatView', () => {
     expect(router.state.location.pathname).toBe('/chats');
   });
 
-  it('near the length limit says how much is left, and at it that the message can be no longer', () => {
+  it('near the length limit says how much is left; past it, how much too much, and Send is off', () => {
     const t = chatWith([]);
     renderAt(t.app, '/chats/bob');
     const box = composer();
-    // The composer's own status line (the connection banner is a status too).
-    const left = () => box.closest('.composer-wrap')?.querySelector('[role=status]')?.textContent;
-    expect(box.maxLength).toBe(4000);
-    fireEvent.change(box, { target: { value: 'a'.repeat(3700) } });
-    expect(left()).toBe('');
+    const send = () => screen.getByRole('button', { name: /^(Send|Отправить)$/ }) as HTMLButtonElement;
+    const count = () => {
+      const p = document.getElementById(box.getAttribute('aria-describedby')?.split(' ')[1] ?? '');
+      return p?.hidden ? null : p?.textContent;
+    };
+    // Announced to screen readers only once over the limit, not on every key near it.
+    const announced = () => box.closest('.composer-wrap')?.querySelector('[role=status]')?.textContent;
+    // No maxLength: a paste is never cut without a word (browsers count maxLength differently).
+    expect(box.maxLength).toBe(-1);
+    fireEvent.change(box, { target: { value: 'a'.repeat(3799) } });
+    expect(count()).toBeNull();
+    fireEvent.change(box, { target: { value: 'a'.repeat(3800) } });
+    expect(count()).toBe('200 characters left');
     fireEvent.change(box, { target: { value: 'a'.repeat(3999) } });
-    expect(left()).toBe('1 character left');
-    // A paste past the limit is cut by the browser (maxLength): the user is told, not left to
-    // find the end of the text missing.
+    expect(count()).toBe('1 character left');
     fireEvent.change(box, { target: { value: 'a'.repeat(4000) } });
-    expect(left()).toBe('A message can be at most 4000 characters.');
+    expect([count(), announced(), send().disabled]).toEqual(['0 characters left', '', false]);
+    fireEvent.change(box, { target: { value: 'a'.repeat(4005) } });
+    expect([count(), announced(), send().disabled]).toEqual([
+      '5 characters too many',
+      'A message can be at most 4000 characters.',
+      true,
+    ]);
+    // Enter does not send it either; the text stays for the user to shorten.
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(t.calls.filter((c) => c.action === 'sendText')).toEqual([]);
+    expect(box.value).toHaveLength(4005);
     act(() => setLanguage('ru'));
+    expect(count()).toBe('Лишних 5 символов');
     fireEvent.change(box, { target: { value: 'a'.repeat(3998) } });
-    expect(left()).toBe('Осталось 2 символа');
-    fireEvent.change(box, { target: { value: 'a'.repeat(3995) } });
-    expect(left()).toBe('Осталось 5 символов');
+    expect(count()).toBe('Осталось 2 символа');
+    fireEvent.change(box, { target: { value: 'a'.repeat(4001) } });
+    expect(count()).toBe('Лишний 1 символ');
   });
 
   it('a message request offers its own block, not a second one in the header', () => {
