@@ -443,7 +443,9 @@ describe('blocking', () => {
   it('a blocked user cannot be added back as a contact, under any spelling, until unblocked', async () => {
     const owner = await makeDeviceUser(t, 'reblock');
     const pest = await makeDeviceUser(t, 'repest');
-    expect((await t.api.post('/blocks', { username: pest.username }, { token: owner.token })).status).toBe(201);
+    expect((await t.api.post('/blocks', { username: pest.username }, { token: owner.token })).status).toBe(
+      201,
+    );
     // As a contact again while still blocked, everything they send would go on being dropped.
     for (const username of [pest.username, pest.username.toUpperCase()]) {
       const r = await t.api.post('/contacts', { username }, { token: owner.token });
@@ -451,7 +453,9 @@ describe('blocking', () => {
     }
     expect((await t.api.get('/contacts', { token: owner.token })).body.contacts).toEqual([]);
     expect((await t.api.delete(`/blocks/${pest.username}`, { token: owner.token })).status).toBe(204);
-    expect((await t.api.post('/contacts', { username: pest.username }, { token: owner.token })).status).toBe(201);
+    expect((await t.api.post('/contacts', { username: pest.username }, { token: owner.token })).status).toBe(
+      201,
+    );
   });
 
   it('refuses bad block input with 4xx JSON', async () => {

@@ -49,7 +49,11 @@ export function contactRoutes(deps: AppDeps): Router {
     );
     const row = r.rows[0];
     if (row?.blocked)
-      throw new HttpError(409, 'contact_blocked', 'you blocked this user; unblock them first (DELETE /blocks)');
+      throw new HttpError(
+        409,
+        'contact_blocked',
+        'you blocked this user; unblock them first (DELETE /blocks)',
+      );
     if (!row?.created_at) throw new HttpError(409, 'contact_limit', `at most ${MAX_CONTACTS} contacts`);
     res.status(row.inserted ? 201 : 200).json({ username: name, added_at: row.created_at.toISOString() });
   });
