@@ -4,6 +4,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { Navigate, Outlet, type RouteObject } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
 import { ArchiveView } from '../views/ArchiveView.tsx';
+import { CanonicalContact } from '../views/CanonicalContact.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
 import { ChatView } from '../views/ChatView.tsx';
 import { LoginView } from '../views/LoginView.tsx';
@@ -51,8 +52,22 @@ export const routes: RouteObject[] = [
     element: <RequireAuth />,
     children: [
       { path: 'chats', element: <ChatsView /> },
-      { path: 'chats/:contact', element: <ChatView /> },
-      { path: 'contacts/:contact/safety', element: <SafetyView /> },
+      {
+        path: 'chats/:contact',
+        element: (
+          <CanonicalContact path={(c) => `/chats/${c}`}>
+            <ChatView />
+          </CanonicalContact>
+        ),
+      },
+      {
+        path: 'contacts/:contact/safety',
+        element: (
+          <CanonicalContact path={(c) => `/contacts/${c}/safety`}>
+            <SafetyView />
+          </CanonicalContact>
+        ),
+      },
       { path: 'settings', element: <SettingsView /> },
       { path: 'archives/:archive', element: <ArchiveView /> },
     ],

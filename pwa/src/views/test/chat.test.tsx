@@ -518,6 +518,18 @@ describe('ChatView', () => {
     expect(count()).toBe('Лишний 1 символ');
   });
 
+  it('a URL naming the contact in another spelling opens the contact under its canonical name', () => {
+    const t = chatWith([text('a', 'hi', base)]);
+    const { router } = renderAt(t.app, '/chats/Bob');
+    expect(router.state.location.pathname).toBe('/chats/bob');
+    expect(screen.queryByText('bob is not in your contacts.')).toBeNull();
+    expect(screen.getByText('hi')).toBeTruthy();
+    act(() => {
+      void router.navigate('/contacts/BOB/safety');
+    });
+    expect(router.state.location.pathname).toBe('/contacts/bob/safety');
+  });
+
   it('a message request offers its own block, not a second one in the header', () => {
     const t = chatWith([text('a', 'hi', Date.now())], { request: true });
     renderAt(t.app, '/chats/bob');

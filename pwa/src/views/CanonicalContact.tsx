@@ -1,0 +1,20 @@
+// A chat's or safety screen's URL names its contact by the canonical username: /chats/Bob
+// becomes /chats/bob. The relay folds case (spec/openapi.yaml, Username) and every list the app
+// keeps holds canonical names, so a view opened under another spelling found nothing: an
+// existing contact showed as "not in your contacts" there.
+import type { ReactNode } from 'react';
+import { Navigate, useParams } from 'react-router';
+import { canonicalUsername } from './username-rule.generated.ts';
+
+export function CanonicalContact({
+  path,
+  children,
+}: {
+  path: (contact: string) => string;
+  children: ReactNode;
+}) {
+  const { contact = '' } = useParams();
+  const canonical = canonicalUsername(contact);
+  if (canonical === null || canonical === contact) return children;
+  return <Navigate to={path(encodeURIComponent(canonical))} replace />;
+}
