@@ -1,7 +1,7 @@
 // Settings → blocked users: who this account has blocked (GET /blocks) and a way back. Blocking
-// removes the chat, so without this list a block made by mistake could never be undone, and a
-// blocked user added back as a contact would still have everything they send dropped by the
-// relay (spec/openapi.yaml POST /blocks).
+// removes the chat, and the relay refuses to add a blocked user back as a contact
+// (spec/openapi.yaml POST /contacts, 409 contact_blocked), so without this list a block made by
+// mistake could never be undone.
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
 import { errorCode, errorText } from '../components/error-text.ts';
