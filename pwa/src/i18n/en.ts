@@ -272,6 +272,9 @@ export const en = {
   'settings.archivesExplain': 'History kept from this device’s earlier keys.',
   'chats.archiveLink': 'Read-only history from {date}',
   'chat.block': 'Block',
+  'chat.blockTitle': 'Block {username}?',
+  'chat.blockExplain':
+    '{username} will not be able to send you messages or photos, and the chat is removed from this device. They are not told.',
   'blocked.title': 'Blocked users',
   'blocked.explain':
     'The relay drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',
@@ -280,9 +283,6 @@ export const en = {
   'blocked.unblock': 'Unblock',
   'blocked.unblockOf': 'Unblock {username}',
   'blocked.done': '{username} is unblocked.',
-  'chat.blockTitle': 'Block {username}?',
-  'chat.blockExplain':
-    '{username} will not be able to send you messages or photos, and the chat is removed from this device. They are not told.',
   'erase.title': 'Erase this device?',
   'erase.warning': 'This cannot be undone. On this device you will lose:',
   'erase.lossKeys': 'your encryption keys — messages sent to this device can no longer be read;',

@@ -47,13 +47,14 @@ export function contactRoutes(deps: AppDeps): Router {
        SELECT created_at, false, false FROM contacts WHERE user_id = $1 AND contact_id = $2`,
       [userId, contactId, new Date(deps.clock.now()), MAX_CONTACTS],
     );
-    const row = r.rows[0];
-    if (row?.blocked)
+    // Whatever order the branches' rows come in, a block wins.
+    if (r.rows.some((x) => x.blocked))
       throw new HttpError(
         409,
         'contact_blocked',
         'you blocked this user; unblock them first (DELETE /blocks)',
       );
+    const row = r.rows[0];
     if (!row?.created_at) throw new HttpError(409, 'contact_limit', `at most ${MAX_CONTACTS} contacts`);
     res.status(row.inserted ? 201 : 200).json({ username: name, added_at: row.created_at.toISOString() });
   });
