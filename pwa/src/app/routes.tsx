@@ -1,5 +1,6 @@
 // The route table. Views live in src/views/ (owned by the UI work); this file only maps
-// paths to them and guards the signed-in area.
+// paths to them, guards the signed-in area and sends a contact's URL to its canonical name
+// (views/CanonicalContact.tsx).
 import { useSignals } from '@preact/signals-react/runtime';
 import { Navigate, Outlet, type RouteObject } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
