@@ -17,6 +17,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from host.config import ConfigError, _positive_float
+from host.guard import MAX_TARGET_BYTES
 
 DEFAULT_HEADERS_TIMEOUT = 20.0
 
@@ -28,7 +29,12 @@ def _headers_timeout() -> float:
         return DEFAULT_HEADERS_TIMEOUT  # host.config.load_config refuses the value at start
 
 
-_REASONS = {400: b'Bad Request', 408: b'Request Timeout', 431: b'Request Header Fields Too Large'}
+_REASONS = {
+    400: b'Bad Request',
+    408: b'Request Timeout',
+    414: b'URI Too Long',
+    431: b'Request Header Fields Too Large',
+}
 
 
 def raw_json_error(status: int, code: str, message: str) -> bytes:
@@ -87,9 +93,22 @@ class GuardedH11Protocol(H11Protocol):
     def send_400_response(self, _msg: str) -> None:  # uvicorn's text is replaced
         self._disarm_head_timer()
         pending, _closed = self.conn.trailing_data
-        if len(pending) >= self.conn._max_incomplete_event_size:
-            answer = raw_json_error(431, 'headers_too_large', 'request headers too large')
-        else:
-            answer = raw_json_error(400, 'bad_request', 'malformed HTTP request')
-        self.transport.write(answer)
+        self.transport.write(refusal_of_head(pending, self.conn._max_incomplete_event_size))
         self.transport.close()
+
+
+def refusal_of_head(pending: bytes, max_incomplete: int) -> bytes:
+    """The answer to a request head h11 refused, given what it still held unparsed.
+
+    A head over h11's limit is refused before host.guard sees it, and whether that happens
+    depends on how the bytes arrived: a long head read in one piece is parsed and reaches the
+    guard. So the same rule as the guard's decides here: a request target over
+    MAX_TARGET_BYTES is 414, any other oversized head 431.
+    """
+    if len(pending) < max_incomplete:
+        return raw_json_error(400, 'bad_request', 'malformed HTTP request')
+    line = pending.split(b'\r\n', 1)[0]
+    parts = line.split(b' ', 2)
+    if len(parts) > 1 and len(parts[1]) > MAX_TARGET_BYTES:
+        return raw_json_error(414, 'uri_too_long', 'request target too long')
+    return raw_json_error(431, 'headers_too_large', 'request headers too large')

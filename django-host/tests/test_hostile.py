@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from host.dispatch import build_application
-from host.protocol import GuardedH11Protocol
+from host.protocol import GuardedH11Protocol, refusal_of_head
 from tests.conftest import host_config
 from tests.servers import ThreadedServer
 
@@ -139,6 +139,20 @@ def test_70000_character_photo_id_is_500(host, upstream, logs):
     assert_json_error(answer, 414, 'uri_too_long')
     assert len(upstream.seen) == before
     assert 'Traceback' not in logs.text
+
+
+def test_a_head_h11_refuses_gets_the_guards_status_however_its_bytes_arrived():
+    # Read in pieces, a long head is refused by h11 before the guard sees it; read in one
+    # piece, it reaches the guard. Both must give the same answer (this decided 414 or 431 by
+    # the socket's read sizes before).
+    limit = 16 * 1024
+    long_target = b'GET /api/get_photo/' + b'a' * 70_000
+    for pending in (long_target[:limit], long_target + b' HTTP/1.1\r\nHost: x\r\n'):
+        assert refusal_of_head(pending, limit).startswith(b'HTTP/1.1 414 URI Too Long\r\n')
+        assert b'"uri_too_long"' in refusal_of_head(pending, limit)
+    big_headers = b'GET /api/health HTTP/1.1\r\nX-Fill: ' + b'b' * limit
+    assert refusal_of_head(big_headers, limit).startswith(b'HTTP/1.1 431 ')
+    assert refusal_of_head(b'GET / HTTP/1.1\r\n\x00', limit).startswith(b'HTTP/1.1 400 ')
 
 
 def test_oversized_headers_are_431_json(host, upstream, logs):
