@@ -274,7 +274,7 @@ export const en = {
   'chat.block': 'Block',
   'chat.blockTitle': 'Block {username}?',
   'chat.blockExplain':
-    '{username} will not be able to send you messages or photos, and the chat is removed from this device. They are not told.',
+    '{username} will not be able to send you messages or photos, and the chat is removed from this device and, when they next connect, from your linked devices. They are not told.',
   'blocked.title': 'Blocked users',
   'blocked.explain':
     'The relay drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',

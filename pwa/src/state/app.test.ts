@@ -493,6 +493,45 @@ describe('createApp over the real relay', () => {
     );
   });
 
+  it('a block made on one device removes the chat on the account’s other devices when they connect', async () => {
+    const alice = await registered('abl');
+    const bob = await registered('abm');
+    const carol = await registered('abn');
+    for (const peer of [bob, carol]) {
+      await alice.app.addContact(peer.username);
+      await peer.app.addContact(alice.username);
+    }
+    await bob.app.sendText(alice.username, 'before the block');
+    await until(
+      () => alice.app.messagesFor(bob.username).value.some((m) => m.body.kind === 'text'),
+      'alice has bob’s message',
+    );
+    const phoneNs = crypto.randomUUID();
+    const phone = makeApp(phoneNs);
+    await phone.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await phone.resolveLoginConflict('link');
+    await alice.app.approveLink(phone.linking.value?.uri ?? '', { history: true });
+    await until(() => phone.auth.value.status === 'signed-in', 'the phone is linked and signed in');
+    await until(
+      () => phone.messagesFor(bob.username).value.length === 1,
+      'the phone holds the chat with bob',
+    );
+    phone.dispose();
+
+    // Blocked on the laptop while the phone is away.
+    await alice.app.blockContact(bob.username);
+    localStorage.setItem('sd.account', alice.username);
+    const again = makeApp(phoneNs);
+    await again.start();
+    expect(again.auth.value).toEqual({ status: 'signed-in', username: alice.username });
+    await until(
+      () => again.contacts.value.map((c) => c.username).join() === carol.username,
+      'the phone drops the blocked contact once it has connected',
+    );
+    expect(again.messagesFor(bob.username).value).toEqual([]);
+    expect(again.chats.value.map((c) => c.contact)).not.toContain(bob.username);
+  });
+
   it('logs out everywhere: other sessions of the account end too', async () => {
     const alice = await registered('ape');
     const second = new RelayApi({ baseUrl: relayUrl() });

@@ -1103,7 +1103,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       async (): Promise<readonly BlockedUser[]> =>
         (await api.blocks()).map((b) => ({ username: b.username, blockedAt: Date.parse(b.blockedAt) })),
     ),
-    unblock: wrap((username: string) => api.unblock(username)),
+    unblock: wrap((username: string) => requireMessenger().unblock(username)),
     messagesFor: messagesSignal,
     markRead(contact) {
       messenger?.markRead(contact);

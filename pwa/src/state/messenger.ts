@@ -8,6 +8,7 @@
 import type { Outbox } from '../outbox/outbox.ts';
 import type { StoredMessage } from '../outbox/records.ts';
 import { loadDeviceId } from '../secure/account-keys.ts';
+import { KeyedMutex } from '../secure/mutex.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { SessionManager } from '../secure/session-manager.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -56,6 +57,7 @@ export class Messenger {
   /** The refresh started by the socket's 4401 close; the reconnect waits for its token. */
   private socketRefresh: Promise<unknown> | null = null;
   private stopped = false;
+  private readonly contactLocks = new KeyedMutex();
 
   constructor(private readonly o: MessengerOptions) {
     const clock = o.clock ?? Date.now;
@@ -207,18 +209,36 @@ export class Messenger {
     if (current) await this.o.storage.put(SECURE.deviceId, current.deviceId);
   }
 
-  /** Contacts added on another device (or before this store existed) become local peers. */
+  /**
+   * The account's lists at the relay applied here (they are per account, spec/protocol.md §16):
+   * contacts added on another device (or before this store existed) become local peers, and a
+   * user blocked on another device loses its chat here too, as on the device that blocked it and
+   * on a device linked since (devices.ts leaves blocked users out of the history it carries).
+   */
   async syncContacts(): Promise<void> {
     try {
-      for (const c of await this.o.api.contacts()) {
-        if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
-          this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
-      }
+      await this.contactList(async () => {
+        const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
+        for (const b of blocks) if (this.sm.knownPeer(b.username)) await this.forgetPeer(b.username);
+        for (const c of contacts) {
+          if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
+            this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
+        }
+      });
       await this.prekeys.topUp();
       await this.incoming.acknowledgeStored();
     } catch {
       // Offline or refused: the next successful connection tries again.
     }
+  }
+
+  /**
+   * Changes of the contact list run one at a time, in every tab of this browser (Web Locks): a
+   * sync that read the relay's lists before a contact was added or unblocked here must not
+   * apply them after it.
+   */
+  private contactList<T>(task: () => Promise<T>): Promise<T> {
+    return this.contactLocks.run('contact-list', task);
   }
 
   /** Prekey upkeep now, then planned (prekey-upkeep.ts). */
@@ -260,24 +280,46 @@ export class Messenger {
 
   // ── contacts and safety ─────────────────────────────────────────────────────────────
 
-  async addContact(username: string): Promise<void> {
-    const added = await this.o.api.addContact(username);
-    this.memory.showPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
-    this.memory.publishMessages(added.username);
+  addContact(username: string): Promise<void> {
+    return this.contactList(async () => {
+      const added = await this.o.api.addContact(username);
+      this.memory.showPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
+      this.memory.publishMessages(added.username);
+    });
   }
 
-  async removeContact(username: string): Promise<void> {
-    await this.o.api.removeContact(username).catch((err: unknown) => {
-      if (toAppErrorCode(err) !== 'not_found') throw err;
+  removeContact(username: string): Promise<void> {
+    return this.contactList(async () => {
+      await this.removeAtRelay(username);
+      await this.forgetPeer(username);
     });
-    await this.sm.removePeer(username);
-    this.memory.forget(username);
   }
 
   /** Blocks `username` at the relay, then removes its chat here (a message request's "block"). */
-  async blockContact(username: string): Promise<void> {
-    await this.o.api.block(username);
-    await this.removeContact(username);
+  blockContact(username: string): Promise<void> {
+    return this.contactList(async () => {
+      await this.o.api.block(username);
+      await this.removeAtRelay(username);
+      await this.forgetPeer(username);
+    });
+  }
+
+  /** Unblocks `username` at the relay (its chat is not restored: it was removed). */
+  unblock(username: string): Promise<void> {
+    return this.contactList(() => this.o.api.unblock(username));
+  }
+
+  /** Removes `username` from the relay's contact list; one that is not there is removed already. */
+  private async removeAtRelay(username: string): Promise<void> {
+    await this.o.api.removeContact(username).catch((err: unknown) => {
+      if (toAppErrorCode(err) !== 'not_found') throw err;
+    });
+  }
+
+  /** The chat with `username`, its sessions and history, gone from this device. */
+  private async forgetPeer(username: string): Promise<void> {
+    await this.sm.removePeer(username);
+    this.memory.forget(username);
   }
 
   /** Accepts the pending key unverified ('click' is refused for a contact verified before). */
