@@ -10,7 +10,8 @@ import { Modal } from '../components/Modal.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import { useApp, useT } from '../state/context.tsx';
-import type { RegistrationStart, SessionInfo } from '../state/types.ts';
+import type { RegistrationStart } from '../state/types.ts';
+import { SettingsListRow } from './SettingsListRow.tsx';
 import { useRelayList } from './use-relay-list.ts';
 
 const TOTP_RE = /^\d{6}$/;
@@ -188,47 +189,34 @@ function SessionsList() {
   useSignals();
   const t = useT();
   const app = useApp();
-  const { list, error, setError, load } = useRelayList(app.listSessions);
-  const [busy, setBusy] = useState<string | null>(null);
+  const { list, error, busy, act } = useRelayList(app.listSessions);
   const date = (ms: number) => new Date(ms).toLocaleString(app.language.value);
-  const end = async (s: SessionInfo) => {
-    setBusy(s.id);
-    setError(null);
-    try {
-      await app.endOtherSession(s.id);
-      await load();
-    } catch (err) {
-      setError(errorText(err, t));
-    } finally {
-      setBusy(null);
-    }
-  };
   return (
     <>
       {list === null && !error && <p className="hint">{t('app.loading')}</p>}
       {list && (
         <ul className="session-list" aria-label={t('security.sessionsLabel')}>
           {list.map((s) => (
-            <li key={s.id} className="session-item">
-              <p>
-                <strong>{s.client}</strong>
-                {s.current && <> — {t('security.thisDevice')}</>}
-              </p>
-              <p className="hint">
-                {t('security.sessionDates', { created: date(s.createdAt), used: date(s.lastUsedAt) })}
-              </p>
-              {!s.current && (
-                <button
-                  type="button"
-                  className="button"
-                  disabled={busy !== null}
-                  aria-label={t('security.endSessionOf', { client: s.client })}
-                  onClick={() => end(s)}
-                >
-                  {t('security.endSession')}
-                </button>
-              )}
-            </li>
+            <SettingsListRow
+              key={s.id}
+              title={
+                <>
+                  <strong>{s.client}</strong>
+                  {s.current && <> — {t('security.thisDevice')}</>}
+                </>
+              }
+              detail={t('security.sessionDates', { created: date(s.createdAt), used: date(s.lastUsedAt) })}
+              action={
+                s.current
+                  ? undefined
+                  : {
+                      text: t('security.endSession'),
+                      actionLabel: t('security.endSessionOf', { client: s.client }),
+                      disabled: busy !== null,
+                      onClick: () => void act(s.id, () => app.endOtherSession(s.id)),
+                    }
+              }
+            />
           ))}
         </ul>
       )}

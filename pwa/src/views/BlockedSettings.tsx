@@ -4,9 +4,10 @@
 // mistake could never be undone.
 import { useSignals } from '@preact/signals-react/runtime';
 import { useId, useState } from 'react';
-import { errorCode, errorText } from '../components/error-text.ts';
+import { errorCode } from '../components/error-text.ts';
 import { useApp, useT } from '../state/context.tsx';
 import type { BlockedUser } from '../state/types.ts';
+import { SettingsListRow } from './SettingsListRow.tsx';
 import { useRelayList } from './use-relay-list.ts';
 
 export function BlockedSettings() {
@@ -14,25 +15,14 @@ export function BlockedSettings() {
   const t = useT();
   const app = useApp();
   const id = useId();
-  const { list, error, setError, load } = useRelayList(app.listBlocked);
-  const [busy, setBusy] = useState<string | null>(null);
+  const { list, error, busy, act } = useRelayList(app.listBlocked);
   const date = (ms: number) => new Date(ms).toLocaleDateString(app.language.value);
   const [done, setDone] = useState<string | null>(null);
   const unblock = async (b: BlockedUser) => {
-    setBusy(b.username);
-    setError(null);
     setDone(null);
-    try {
-      await app.unblock(b.username);
-      setDone(b.username);
-    } catch (err) {
-      // Not blocked any more: another device of the account unblocked them meanwhile.
-      if (errorCode(err) === 'not_found') setDone(b.username);
-      else setError(errorText(err, t));
-    } finally {
-      await load();
-      setBusy(null);
-    }
+    // Not blocked any more (not_found): another device of the account unblocked them meanwhile.
+    const gone = (err: unknown) => errorCode(err) === 'not_found';
+    if (await act(b.username, () => app.unblock(b.username), gone)) setDone(b.username);
   };
   return (
     <section className="card settings-section" aria-labelledby={`${id}-h`}>
@@ -43,21 +33,17 @@ export function BlockedSettings() {
       {list && list.length > 0 && (
         <ul className="session-list" aria-label={t('blocked.title')}>
           {list.map((b) => (
-            <li key={b.username} className="session-item">
-              <p>
-                <strong>{b.username}</strong>
-              </p>
-              <p className="hint">{t('blocked.since', { date: date(b.blockedAt) })}</p>
-              <button
-                type="button"
-                className="button"
-                disabled={busy !== null}
-                aria-label={t('blocked.unblockOf', { username: b.username })}
-                onClick={() => unblock(b)}
-              >
-                {t('blocked.unblock')}
-              </button>
-            </li>
+            <SettingsListRow
+              key={b.username}
+              title={<strong>{b.username}</strong>}
+              detail={t('blocked.since', { date: date(b.blockedAt) })}
+              action={{
+                text: t('blocked.unblock'),
+                actionLabel: t('blocked.unblockOf', { username: b.username }),
+                disabled: busy !== null,
+                onClick: () => void unblock(b),
+              }}
+            />
           ))}
         </ul>
       )}

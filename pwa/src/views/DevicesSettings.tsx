@@ -12,6 +12,7 @@ import { decodeQrFile } from '../components/qr-decode.ts';
 import type { MessageKey } from '../i18n/i18n.ts';
 import { useApp, useT } from '../state/context.tsx';
 import type { DeviceInfo, DeviceKind, LinkCandidateView } from '../state/types.ts';
+import { SettingsListRow } from './SettingsListRow.tsx';
 import { useRelayList } from './use-relay-list.ts';
 
 const TOTP_RE = /^\d{6}$/;
@@ -290,30 +291,32 @@ export function DevicesSettings({
       {list && (
         <ul className="session-list device-list" aria-label={t('devices.label')}>
           {list.map((d) => (
-            <li key={d.id} className="session-item">
-              <p>
-                <strong>{d.name}</strong> · {t(kindKey(d.kind))}
-                {d.current && <> — {t('devices.thisDevice')}</>}
-              </p>
-              <p className="hint">
-                {d.lastSeenAt === null
+            <SettingsListRow
+              key={d.id}
+              title={
+                <>
+                  <strong>{d.name}</strong> · {t(kindKey(d.kind))}
+                  {d.current && <> — {t('devices.thisDevice')}</>}
+                </>
+              }
+              detail={
+                d.lastSeenAt === null
                   ? t('devices.datesNew', { created: date(d.createdAt) })
-                  : t('devices.dates', { created: date(d.createdAt), seen: date(d.lastSeenAt) })}
-              </p>
-              {!d.current && (
-                <button
-                  type="button"
-                  className="button"
-                  aria-label={t('devices.removeOf', { name: d.name })}
-                  onClick={() => {
-                    setDone(null);
-                    setRemoving(d);
-                  }}
-                >
-                  {t('devices.remove')}
-                </button>
-              )}
-            </li>
+                  : t('devices.dates', { created: date(d.createdAt), seen: date(d.lastSeenAt) })
+              }
+              action={
+                d.current
+                  ? undefined
+                  : {
+                      text: t('devices.remove'),
+                      actionLabel: t('devices.removeOf', { name: d.name }),
+                      onClick: () => {
+                        setDone(null);
+                        setRemoving(d);
+                      },
+                    }
+              }
+            />
           ))}
         </ul>
       )}

@@ -9,6 +9,8 @@ export function useRelayList<T>(fetch: () => Promise<readonly T[]>) {
   const t = useT();
   const [list, setList] = useState<readonly T[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  /** The row whose change is under way: one at a time, so every row's action waits. */
+  const [busy, setBusy] = useState<string | null>(null);
   const load = useCallback(async () => {
     try {
       setList(await fetch());
@@ -20,5 +22,28 @@ export function useRelayList<T>(fetch: () => Promise<readonly T[]>) {
   useEffect(() => {
     void load();
   }, [load]);
-  return { list, error, setError, load };
+  /**
+   * Runs a change of the row `key`, then reads the list again whatever happened (another device
+   * may have made the same change meanwhile). Resolves true when the change holds: it succeeded,
+   * or it failed in a way `alreadyDone` says leaves the same result; otherwise the error is shown.
+   */
+  const act = useCallback(
+    async (key: string, change: () => Promise<void>, alreadyDone?: (err: unknown) => boolean) => {
+      setBusy(key);
+      setError(null);
+      let failure: string | null = null;
+      try {
+        await change();
+      } catch (err) {
+        if (!alreadyDone?.(err)) failure = errorText(err, t);
+      }
+      await load();
+      // After the reload, which clears the error it finds none of.
+      if (failure) setError(failure);
+      setBusy(null);
+      return failure === null;
+    },
+    [load, t],
+  );
+  return { list, error, load, busy, act };
 }

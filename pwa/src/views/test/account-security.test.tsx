@@ -1,5 +1,6 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../state/errors.ts';
 import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
@@ -95,6 +96,27 @@ describe('Settings: authenticator, recovery codes, sessions', () => {
     });
     expect(t.calls).toContainEqual({ action: 'endOtherSession', args: ['s2'] });
     await waitFor(() => expect(within(list).getAllByRole('listitem')).toHaveLength(1));
+  });
+
+  it('a session that cannot be ended says why, and the list is read again', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    t.app.endOtherSession = async () => {
+      throw new AppError('network');
+    };
+    renderAt(t.app, '/settings');
+    const list = await screen.findByRole('list', { name: 'Signed-in devices' });
+    const reads = t.calls.filter((c) => c.action === 'listSessions').length;
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'End the session of Chrome on Windows' }));
+    });
+    // The failure stays on screen after the list is read again (which clears only its own errors).
+    expect(t.calls.filter((c) => c.action === 'listSessions')).toHaveLength(reads + 1);
+    expect(screen.getAllByRole('alert').map((a) => a.textContent)).toContain('No connection to the server.');
+    expect(within(list).getAllByRole('listitem')).toHaveLength(2);
+    expect(within(list).getByRole('button', { name: 'End the session of Chrome on Windows' })).toHaveProperty(
+      'disabled',
+      false,
+    );
   });
 
   it('in Russian', async () => {
