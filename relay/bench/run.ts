@@ -492,6 +492,9 @@ async function main() {
       // idle-socket phase at 256 sockets.
       WS_MAX_CONNECTIONS_PER_IP: '1000000',
       HTTP_MAX_REQUESTS_PER_IP: '1000000',
+      // The idle-socket phase holds SOCKETS at once, up to 19,000: past the default, which keeps a
+      // quarter of the open-file limit free (src/http/max-connections.ts).
+      HTTP_MAX_CONNECTIONS: String(SOCKETS + 1000),
     };
     const config = loadConfig(env);
     const pool = new pg.Pool({ connectionString: url, max: C });

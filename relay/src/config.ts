@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.js';
 import { DEFAULT_DEVICE_LIMIT } from './devices/limits.js';
+import { processMaxConnections } from './http/max-connections.js';
 import type { BucketSpec } from './limits/token-bucket.js';
 import { resolveSecrets, type Secrets } from './secrets.js';
 
@@ -80,6 +81,9 @@ const envSchema = z.object({
   // office's behind one NAT; low enough that one address cannot hold a process's sockets.
   WS_MAX_CONNECTIONS_PER_IP: int(1, 1_000_000, 256),
   HTTP_MAX_REQUESTS_PER_IP: int(1, 1_000_000, 256),
+  // TCP connections the HTTP server holds at once, WebSockets included (src/http/node-server.ts);
+  // unset: derived from the open-file limit (src/http/max-connections.ts).
+  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).optional(),
   WS_AUTH_TIMEOUT_MS: int(100, 60_000, 5000),
   WS_HEARTBEAT_SECONDS: int(1, 600, 30),
   WS_SESSION_CHECK_SECONDS: int(1, 3600, 30),
@@ -118,6 +122,8 @@ export interface Config {
   http: HttpTimeouts;
   /** HTTP requests one client address may have in progress (src/http/per-ip.ts). */
   httpMaxRequestsPerIp: number;
+  /** TCP connections the HTTP server holds at once, WebSockets included (Node's server.maxConnections). */
+  httpMaxConnections: number;
 }
 
 export interface HttpTimeouts {
@@ -244,5 +250,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       uploadMaxMs: e.UPLOAD_MAX_SECONDS * 1000,
     },
     httpMaxRequestsPerIp: e.HTTP_MAX_REQUESTS_PER_IP,
+    httpMaxConnections: e.HTTP_MAX_CONNECTIONS ?? processMaxConnections(),
   };
 }

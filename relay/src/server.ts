@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const notifier = await PgNotifier.start({ pool, listenConfig: { connectionString: databaseUrl }, logger });
   const deps: AppDeps = { config, pool, logger, clock: systemClock, notifier };
   const app = buildApp(deps);
-  const server = createRelayServer(app, config.http, logger);
+  const server = createRelayServer(app, config.http, logger, { maxConnections: config.httpMaxConnections });
   const hub = attachWebSocket(server, deps);
   const stopJobs = startPeriodicJobs(deps);
 

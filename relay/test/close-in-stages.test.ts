@@ -51,7 +51,7 @@ async function start(lingerMs: number, requestMs = 60_000) {
   const logger = createLogger('silent');
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
-  const server = createRelayServer(app, timeouts, logger, lingerMs);
+  const server = createRelayServer(app, timeouts, logger, { lingerMs });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   closeServer = async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { processMaxConnections } from '../src/http/max-connections.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -84,6 +85,16 @@ describe('loadConfig', () => {
       loadConfig({ NODE_ENV: 'test', JWT_SECRET: key(), TOTP_ENCRYPTION_KEY: key(), TRUST_PROXY: '' })
         .trustProxy,
     ).toEqual([]);
+  });
+
+  it('takes HTTP_MAX_CONNECTIONS as given, or derives it from the open-file limit when unset', () => {
+    const base = { NODE_ENV: 'test', JWT_SECRET: key(), TOTP_ENCRYPTION_KEY: key() };
+    expect(loadConfig({ ...base, HTTP_MAX_CONNECTIONS: '3' }).httpMaxConnections).toBe(3);
+    expect(loadConfig({ ...base, HTTP_MAX_CONNECTIONS: '1000000' }).httpMaxConnections).toBe(1_000_000);
+    expect(loadConfig(base).httpMaxConnections).toBe(processMaxConnections());
+    for (const bad of ['0', '-1', '1.5', 'many', '', '1000001']) {
+      expect(() => loadConfig({ ...base, HTTP_MAX_CONNECTIONS: bad })).toThrow(/HTTP_MAX_CONNECTIONS/);
+    }
   });
 
   it('generates development secrets into DATA_DIR once, mode 0600, and reuses them', () => {

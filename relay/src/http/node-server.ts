@@ -7,6 +7,12 @@
 //   routes) and src/photos/receive.ts (idle and total, uploads).
 // - clientError: Node would answer malformed requests with a bare "400 Bad Request" and no body.
 // - Closing in stages: see closeInStages below.
+// - maxConnections (HTTP_MAX_CONNECTIONS, README "Configuration"): the TCP connections held at
+//   once, WebSockets included (an upgraded socket stays one of this server's connections). Past
+//   it Node closes each new connection as soon as it is accepted, before any byte is read, and
+//   emits 'drop' (Node docs, net: server.maxConnections and Event 'drop'): an idle or slow
+//   client cannot take every file descriptor the process needs for PostgreSQL and photo files.
+import type { EventEmitter } from 'node:events';
 import {
   createServer,
   type IncomingMessage,
@@ -28,6 +34,9 @@ const CHECK_INTERVAL_MS = 1000;
  * sends: nginx's lingering_timeout, 5 s, for the same purpose.
  */
 const LINGER_MS = 5_000;
+
+/** Connections dropped at maxConnections are logged at most this often, with their number. */
+const DROP_LOG_INTERVAL_MS = 60_000;
 
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'request headers too large'],
@@ -101,11 +110,51 @@ function afterAnswer(req: IncomingMessage, res: ServerResponse, lingerMs: number
   });
 }
 
+/**
+ * Warns when connections are dropped at maxConnections: the first drop at once, then at most one
+ * line per interval with the number dropped in it (a flood must not become a flood of log
+ * lines), and nothing while there are none. Counts only: no client address is logged.
+ */
+export function reportDrops(
+  server: EventEmitter,
+  logger: Logger,
+  maxConnections: number,
+  intervalMs = DROP_LOG_INTERVAL_MS,
+): void {
+  let dropped = 0;
+  let total = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    if (dropped === 0) return;
+    logger.warn(
+      { dropped, total, maxConnections, intervalSeconds: intervalMs / 1000 },
+      'connections dropped: HTTP_MAX_CONNECTIONS reached',
+    );
+    dropped = 0;
+    timer = setTimeout(flush, intervalMs);
+    timer.unref();
+  };
+  server.on('drop', () => {
+    dropped++;
+    total++;
+    if (!timer) flush();
+  });
+  server.on('close', () => clearTimeout(timer));
+}
+
+export interface RelayServerOptions {
+  /** TCP connections held at once, WebSockets included (Config.httpMaxConnections); unset: no cap. */
+  maxConnections?: number;
+  /** How long a connection closed in stages keeps reading (tests shorten it). */
+  lingerMs?: number;
+}
+
 export function createRelayServer(
   app: Express,
   timeouts: HttpTimeouts,
   logger: Logger,
-  lingerMs = LINGER_MS,
+  { maxConnections, lingerMs = LINGER_MS }: RelayServerOptions = {},
 ): Server {
   const server = createServer(
     {
@@ -123,6 +172,10 @@ export function createRelayServer(
       app(req, res);
     },
   );
+  if (maxConnections !== undefined) {
+    server.maxConnections = maxConnections;
+    reportDrops(server, logger, maxConnections);
+  }
   // Node's HTTP server closes a connection after its last answer with socket.destroySoon().
   server.on('connection', (socket: Socket) => {
     socket.destroySoon = () => closeInStages(socket, lingerMs);

@@ -115,7 +115,9 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   });
   const deps: AppDeps = { config, pool, logger, clock, notifier };
   const app = opts.routes ? buildApp(deps, opts.routes) : buildApp(deps);
-  const server = createRelayServer(app, config.http, logger);
+  const server = createRelayServer(app, config.http, logger, {
+    maxConnections: config.httpMaxConnections,
+  });
   const hub = attachWebSocket(server, deps);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
