@@ -4,6 +4,7 @@
 // device cap, a removed device resuming, an unlinked device keeping its token or socket, one-time
 // prekeys handed out twice across devices, a start over leaving the old devices alive.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readStream } from '../src/messages/stream.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { registerUser } from './helpers/auth-flow.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
@@ -92,8 +93,9 @@ describe('POST /keys: devices', () => {
     try {
       const second = await addDevice(t, user.id, id, { device: { name: 'Laptop', kind: 'desktop' } });
       expect(second.deviceId).toBe(2);
-      expect(await streamKinds(carol.id)).toEqual([]);
-      expect(await streamKinds(user.id)).toEqual(['devices_changed']);
+      // (Each has a contacts_changed item from adding the other, for its own other devices.)
+      expect(await streamKinds(carol.id)).toEqual(['contacts_changed']);
+      expect(await streamKinds(user.id)).toEqual(['contacts_changed', 'devices_changed']);
       await ws.next((f) => f.type === 'devices_changed');
       const list = await t.api.get('/devices', { token: second.token });
       expect(
@@ -599,5 +601,45 @@ describe('spec drift', () => {
     const { DEVICE_NAME_PATTERN } = await import('../src/devices/validate.js');
     const spec = parse(readFileSync(SPEC_PATH, 'utf8'));
     expect(spec.components.schemas.DeviceName.pattern).toBe(DEVICE_NAME_PATTERN);
+  });
+});
+
+describe('contacts_changed: the account’s contact and block lists changed on another device', () => {
+  it('each change reaches the account’s other devices, never the session that made it; a request that changes nothing adds none', async () => {
+    const { user, id, first } = await account('ccl');
+    const second = await addDevice(t, user.id, id);
+    const bob = await makeUser(t, 'ccb');
+    const secondWs = await WsClient.connect(t.baseUrl, second.token);
+    try {
+      const steps: [method: 'post' | 'delete', path: string, body: unknown, status: number][] = [
+        ['post', '/contacts', { username: bob.username }, 201],
+        ['post', '/contacts', { username: bob.username.toUpperCase() }, 200],
+        ['delete', `/contacts/${bob.username}`, undefined, 204],
+        ['delete', `/contacts/${bob.username}`, undefined, 404],
+        ['post', '/contacts', { username: bob.username }, 201],
+        // Blocking a contact changes both lists at once: one item.
+        ['post', '/blocks', { username: bob.username }, 201],
+        ['post', '/blocks', { username: bob.username }, 200],
+        ['delete', `/blocks/${bob.username}`, undefined, 204],
+        ['delete', `/blocks/${bob.username}`, undefined, 404],
+      ];
+      for (const [method, path, body, status] of steps) {
+        const res =
+          method === 'post'
+            ? await t.api.post(path, body, { token: first.token })
+            : await t.api.delete(path, { token: first.token });
+        expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
+      }
+      const changed = (await streamKinds(user.id)).filter((k) => k === 'contacts_changed');
+      expect(changed).toHaveLength(5);
+      const pushed = await secondWs.collect((f) => f.type === 'contacts_changed', 5);
+      expect(pushed.map((f) => Object.keys(f).sort())).toEqual(Array(5).fill(['created_at', 'seq', 'type']));
+      // The session that made the changes reads its stream (and so its socket is pushed) without
+      // them, as for devices_changed (src/messages/stream.ts).
+      const own = await readStream(t.deps.pool, user.id, first.deviceId, 0, 100, first.sessionId);
+      expect(own.filter((i) => i.type === 'contacts_changed')).toEqual([]);
+    } finally {
+      secondWs.close();
+    }
   });
 });

@@ -99,6 +99,7 @@ describe('spec/ws-frames.schema.json', () => {
       { type: 'ready', cursor: 0 },
       { type: 'message', seq: 1, id: 1, from: 'alice', from_device: 1, body: 'AAAA', created_at: at },
       { type: 'devices_changed', seq: 5, created_at: at },
+      { type: 'contacts_changed', seq: 6, created_at: at },
       { type: 'key_change', seq: 2, username: 'bob', created_at: at },
       { type: 'delivered', seq: 3, message_id: 4, client_id: 'c1', to: 'bob', created_at: at },
       { type: 'identity_replaced', seq: 4, created_at: at },

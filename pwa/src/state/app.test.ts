@@ -493,7 +493,7 @@ describe('createApp over the real relay', () => {
     );
   });
 
-  it('a block made on one device removes the chat on the account’s other devices when they connect', async () => {
+  it('a block made on one device removes the chat on the account’s other devices: when they connect, and at once while they are online', async () => {
     const alice = await registered('abl');
     const bob = await registered('abm');
     const carol = await registered('abn');
@@ -530,6 +530,22 @@ describe('createApp over the real relay', () => {
     );
     expect(again.messagesFor(bob.username).value).toEqual([]);
     expect(again.chats.value.map((c) => c.contact)).not.toContain(bob.username);
+
+    // Both online: the laptop's changes reach the phone at once (a contacts_changed item), with
+    // no reconnection. The phone's socket stays the one it had.
+    await until(() => again.connection.value === 'online', 'the phone is online');
+    const dave = await registered('abo');
+    await alice.app.addContact(dave.username);
+    await until(
+      () => again.contacts.value.some((c) => c.username === dave.username),
+      'a contact added on the laptop appears on the phone',
+    );
+    await alice.app.blockContact(carol.username);
+    await until(
+      () => !again.contacts.value.some((c) => c.username === carol.username),
+      'a contact blocked on the laptop leaves the phone',
+    );
+    expect(again.connection.value).toBe('online');
   });
 
   it('logs out everywhere: other sessions of the account end too', async () => {

@@ -99,6 +99,7 @@ export class Messenger {
       clock,
       onIdentityReplaced: (at) => this.ownIdentity.warn(at),
       onPrekeysLow: () => this.prekeys.topUp(),
+      onContactsChanged: () => this.applyContactLists(),
     });
     this.outgoing = new Outgoing({
       storage,
@@ -209,27 +210,34 @@ export class Messenger {
     if (current) await this.o.storage.put(SECURE.deviceId, current.deviceId);
   }
 
-  /**
-   * The account's lists at the relay applied here (they are per account, spec/protocol.md §16):
-   * contacts added on another device (or before this store existed) become local peers, and a
-   * user blocked on another device loses its chat here too, as on the device that blocked it and
-   * on a device linked since (devices.ts leaves blocked users out of the history it carries).
-   */
+  /** On every connection: the account's lists (applyContactLists), then prekeys and acks. */
   async syncContacts(): Promise<void> {
     try {
-      await this.contactList(async () => {
-        const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
-        for (const b of blocks) if (this.sm.knownPeer(b.username)) await this.forgetPeer(b.username);
-        for (const c of contacts) {
-          if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
-            this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
-        }
-      });
+      await this.applyContactLists();
       await this.prekeys.topUp();
       await this.incoming.acknowledgeStored();
     } catch {
       // Offline or refused: the next successful connection tries again.
     }
+  }
+
+  /**
+   * The account's lists at the relay applied here (they are per account, spec/protocol.md §16),
+   * on every connection and when another device changed them (a contacts_changed item,
+   * spec/openapi.yaml GET /ws): contacts added elsewhere (or before this store existed) become
+   * local peers, and a user blocked elsewhere loses its chat here too, as on the device that
+   * blocked it and on a device linked since (devices.ts leaves blocked users out of the history
+   * it carries).
+   */
+  private applyContactLists(): Promise<void> {
+    return this.contactList(async () => {
+      const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
+      for (const b of blocks) if (this.sm.knownPeer(b.username)) await this.forgetPeer(b.username);
+      for (const c of contacts) {
+        if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
+          this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
+      }
+    });
   }
 
   /**

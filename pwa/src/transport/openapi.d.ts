@@ -630,6 +630,9 @@ export interface paths {
      *     (200). At most 1000 contacts. A user the caller has blocked is refused with 409
      *     `contact_blocked` until unblocked (DELETE /blocks/{username}): blocking removed them from
      *     the contacts, and as a contact again everything they send would still be dropped.
+     *     Every change of the contact or block list (this route when it adds, DELETE
+     *     /contacts/{username}, POST /blocks when it blocks, DELETE /blocks/{username}) puts a
+     *     `contacts_changed` item in the account's stream for its other devices (GET /ws).
      */
     post: operations['addContact'];
     delete?: never;
@@ -1002,11 +1005,9 @@ export interface paths {
      *     A socket belongs to its session's DEVICE (a device-less session is closed with 4409 after
      *     its auth frame): message copies are pushed only to the sockets of the device they were
      *     sealed for; every other stream item (key_change, delivered, identity_replaced,
-     *     devices_changed) to all of the account's sockets.
+     *     devices_changed, contacts_changed) to all of the account's sockets.
      *     - `{"type":"message","seq","id","from","from_device","body","created_at"}` — as in GET
      *       /get_messages (this device's copies only).
-     *     - `{"type":"devices_changed","seq","created_at"}` — a device was linked to or removed from
-     *       this account (by another session): fetch GET /devices again.
      *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
      *     - `{"type":"delivered","seq","message_id","client_id","to","created_at"}` — your message was
      *       acknowledged by its receiver (in `ids`, i.e. shown in an accepted chat).
@@ -1016,6 +1017,10 @@ export interface paths {
      *     - `{"type":"devices_changed","seq","created_at"}` — this account gained (POST /keys link)
      *       or lost (DELETE /devices/{id}) a device; re-read GET /devices. Not sent to the session
      *       that made the change.
+     *     - `{"type":"contacts_changed","seq","created_at"}` — this account's contact list or block
+     *       list changed (POST or DELETE /contacts, /blocks); re-read GET /contacts and GET /blocks
+     *       (a user now blocked loses their chat on this device too). Not sent to the session that
+     *       made the change; a request that changed nothing (a contact added twice) sends none.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
@@ -1430,6 +1435,13 @@ export interface components {
       seq: components['schemas']['Seq'];
       created_at: components['schemas']['Timestamp'];
     };
+    /** @description This account's contact list or block list changed (POST or DELETE /contacts, /blocks, by another session): re-read GET /contacts and GET /blocks. A user now blocked loses their chat on this device too. Not sent to the session that made the change. */
+    ContactsChangedItem: {
+      /** @constant */
+      type: 'contacts_changed';
+      seq: components['schemas']['Seq'];
+      created_at: components['schemas']['Timestamp'];
+    };
     /** @description Upload more one-time prekeys (not in the stream). */
     PrekeysLowFrame: {
       /** @constant */
@@ -1504,6 +1516,7 @@ export interface components {
       | components['schemas']['DeliveredItem']
       | components['schemas']['IdentityReplacedItem']
       | components['schemas']['DevicesChangedItem']
+      | components['schemas']['ContactsChangedItem']
       | components['schemas']['PrekeysLowFrame']
       | components['schemas']['NotReadyFrame']
       | components['schemas']['ResponseFrame'];

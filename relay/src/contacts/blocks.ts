@@ -10,6 +10,7 @@ import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { findActiveUser, lookupName } from '../users/accounts.js';
+import { changeLists } from './change-lists.js';
 
 /** Most users one account may block: bounds the table and the list. */
 export const MAX_BLOCKS = 1000;
@@ -26,8 +27,12 @@ export function blockRoutes(deps: AppDeps): Router {
     if (!target) throw notFound('no such user');
     const { id: blockedId, username: name } = target;
     if (blockedId === userId) throw badRequest('you cannot block yourself');
-    const r = await deps.pool.query<{ created_at: Date; inserted: boolean }>(
-      `WITH ins AS (
+    const r = await changeLists(
+      deps,
+      req,
+      (tx) =>
+        tx.query<{ created_at: Date; inserted: boolean }>(
+          `WITH ins AS (
          INSERT INTO blocks (user_id, blocked_id, created_at)
          SELECT $1, $2, $3 WHERE (SELECT count(*) FROM blocks WHERE user_id = $1) < $4
          ON CONFLICT (user_id, blocked_id) DO NOTHING
@@ -38,7 +43,9 @@ export function blockRoutes(deps: AppDeps): Router {
        SELECT created_at, true AS inserted FROM ins
        UNION ALL
        SELECT created_at, false FROM blocks WHERE user_id = $1 AND blocked_id = $2`,
-      [userId, blockedId, new Date(deps.clock.now()), MAX_BLOCKS],
+          [userId, blockedId, new Date(deps.clock.now()), MAX_BLOCKS],
+        ),
+      (r) => r.rows.some((x) => x.inserted),
     );
     const row = r.rows[0];
     if (!row) throw new HttpError(409, 'block_limit', `at most ${MAX_BLOCKS} blocked users`);
@@ -59,9 +66,15 @@ export function blockRoutes(deps: AppDeps): Router {
   router.delete('/blocks/:username', auth, async (req, res) => {
     const name = lookupName(req.params.username);
     const r = name
-      ? await deps.pool.query(
-          `DELETE FROM blocks b USING users u WHERE b.user_id = $1 AND b.blocked_id = u.id AND u.username = $2`,
-          [authOf(req).userId, name],
+      ? await changeLists(
+          deps,
+          req,
+          (tx) =>
+            tx.query(
+              `DELETE FROM blocks b USING users u WHERE b.user_id = $1 AND b.blocked_id = u.id AND u.username = $2`,
+              [authOf(req).userId, name],
+            ),
+          (r) => (r.rowCount ?? 0) > 0,
         )
       : undefined;
     if (!r?.rowCount) throw notFound('not blocked');

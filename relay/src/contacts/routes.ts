@@ -9,6 +9,7 @@ import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { findActiveUser, lookupName } from '../users/accounts.js';
+import { changeLists } from './change-lists.js';
 
 /** Most contacts per user: a personal address book, and a bound on key-change fan-out. */
 export const MAX_CONTACTS = 1000;
@@ -29,8 +30,12 @@ export function contactRoutes(deps: AppDeps): Router {
     // by one user. A user the caller has blocked is not added back (spec/openapi.yaml POST
     // /contacts): blocking removed them, and as a contact again everything they send would still
     // be dropped; unblocking comes first.
-    const r = await deps.pool.query<{ created_at: Date | null; inserted: boolean; blocked: boolean }>(
-      `WITH blocked AS (
+    const r = await changeLists(
+      deps,
+      req,
+      (tx) =>
+        tx.query<{ created_at: Date | null; inserted: boolean; blocked: boolean }>(
+          `WITH blocked AS (
          SELECT EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2) AS b
        ),
        ins AS (
@@ -45,7 +50,9 @@ export function contactRoutes(deps: AppDeps): Router {
        SELECT created_at, true, false FROM ins
        UNION ALL
        SELECT created_at, false, false FROM contacts WHERE user_id = $1 AND contact_id = $2`,
-      [userId, contactId, new Date(deps.clock.now()), MAX_CONTACTS],
+          [userId, contactId, new Date(deps.clock.now()), MAX_CONTACTS],
+        ),
+      (r) => r.rows.some((x) => x.inserted),
     );
     // Whatever order the branches' rows come in, a block wins.
     if (r.rows.some((x) => x.blocked))
@@ -73,10 +80,16 @@ export function contactRoutes(deps: AppDeps): Router {
   router.delete('/contacts/:username', auth, async (req, res) => {
     const name = lookupName(req.params.username);
     const r = name
-      ? await deps.pool.query(
-          `DELETE FROM contacts c USING users u
-            WHERE c.user_id = $1 AND c.contact_id = u.id AND u.username = $2`,
-          [authOf(req).userId, name],
+      ? await changeLists(
+          deps,
+          req,
+          (tx) =>
+            tx.query(
+              `DELETE FROM contacts c USING users u
+                WHERE c.user_id = $1 AND c.contact_id = u.id AND u.username = $2`,
+              [authOf(req).userId, name],
+            ),
+          (r) => (r.rowCount ?? 0) > 0,
         )
       : undefined;
     if (!r?.rowCount) throw notFound('not in your contacts');

@@ -12,10 +12,11 @@ import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { rateLimited } from '../limits/rate-limited.js';
 import { takeToken } from '../limits/token-bucket.js';
+import { appendAccountItem } from '../messages/stream.js';
 import { MAX_PROVISIONING_BYTES, MAX_PROVISIONING_PQ_KEY_BYTES, PROVISIONING_BUCKET } from './limits.js';
 import { openAddress, parseAddress, putMessage, readAddress, takeMessage } from './provisioning.js';
 import { requireDevice } from './require-device.js';
-import { appendDevicesChanged, deviceState, listDevices, lockAccount, removeDevices } from './store.js';
+import { deviceState, listDevices, lockAccount, removeDevices } from './store.js';
 import { deviceIdParam, deviceKind, deviceName } from './validate.js';
 
 const OCTET_STREAM = 'application/octet-stream';
@@ -89,7 +90,7 @@ export function deviceRoutes(deps: AppDeps): Router {
           'removing another device needs a fresh code: confirm with POST /session/reauth (TOTP or recovery code) and retry within 5 minutes',
         );
       await removeDevices(tx, ctx.userId, { only: id }, 'unlinked', t);
-      return appendDevicesChanged(tx, ctx.userId, ctx.sessionId, t);
+      return appendAccountItem(tx, 'devices_changed', ctx.userId, ctx.sessionId, t);
     });
     deps.notifier.publish({ kind: 'stream', userId: published.userId, seq: published.seq });
     res.status(204).end();

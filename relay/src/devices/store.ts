@@ -167,26 +167,6 @@ export async function removeDevices(
   return ids;
 }
 
-/**
- * A `devices_changed` item in the owner's own stream (every device of the account sees it but the
- * session that caused it). Returns what to publish after the commit.
- */
-export async function appendDevicesChanged(
-  tx: Queryable,
-  userId: string,
-  originSessionId: string,
-  now: Date,
-): Promise<{ userId: string; seq: number }> {
-  const r = await tx.query<{ user_id: string; seq: string }>(
-    `INSERT INTO stream_events (user_id, seq, kind, subject_id, origin_session_id, created_at)
-     VALUES ($1, stream_take_seq(p_user => $1), 'devices_changed', $1, $2, $3)
-     RETURNING user_id, seq`,
-    [userId, originSessionId, now],
-  );
-  const row = r.rows[0] as { user_id: string; seq: string };
-  return { userId: row.user_id, seq: Number(row.seq) };
-}
-
 /** The active devices of `userId`, oldest first; `current` marks `currentDevice`. */
 export async function listDevices(
   db: Queryable,

@@ -5,7 +5,6 @@ import type pg from 'pg';
 import type { Queryable } from '../db/pool.js';
 import { type DeviceKind, MAX_DEVICE_NAME_CHARS } from '../devices/limits.js';
 import {
-  appendDevicesChanged,
   bindSession,
   createDevice,
   describeDevice,
@@ -14,6 +13,7 @@ import {
   removeDevices,
 } from '../devices/store.js';
 import { type BucketSpec, takeToken } from '../limits/token-bucket.js';
+import { appendAccountItem } from '../messages/stream.js';
 import { MAX_STORED_PQ_PREKEYS, MAX_STORED_PREKEYS } from './limits.js';
 
 export interface SignedKey {
@@ -217,7 +217,7 @@ export async function applyUpload(
           if (!(await sessionProvisioned(tx, caller.sessionId))) return { kind: 'provisioning_required' };
           device = await newDevice();
           if (device === null) return { kind: 'device_limit', limit: limits.deviceLimit };
-          notified.push(await appendDevicesChanged(tx, userId, caller.sessionId, now));
+          notified.push(await appendAccountItem(tx, 'devices_changed', userId, caller.sessionId, now));
         }
       }
     } else {

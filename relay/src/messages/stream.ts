@@ -4,8 +4,8 @@
 // while it was away is lost. GET /get_messages reads the message part with the same cursor.
 // With linked devices (migration 0071) a device sees the account's stream without the other
 // devices' mailboxes: its own message copies, and every other item (key_change, delivered,
-// identity_replaced, devices_changed), which is per account. Its cursor simply skips the seqs of
-// the copies of its sibling devices.
+// identity_replaced, devices_changed, contacts_changed), which is per account. Its cursor simply
+// skips the seqs of the copies of its sibling devices.
 import type { Queryable } from '../db/pool.js';
 
 export interface MessageItem {
@@ -44,12 +44,25 @@ export interface DevicesChangedItem {
   seq: number;
   created_at: string;
 }
+/**
+ * The caller's account changed its contact or block list on another device (migration 0080):
+ * re-read GET /contacts and GET /blocks.
+ */
+export interface ContactsChangedItem {
+  type: 'contacts_changed';
+  seq: number;
+  created_at: string;
+}
 export type StreamItem =
   | MessageItem
   | KeyChangeItem
   | DeliveredItem
   | IdentityReplacedItem
-  | DevicesChangedItem;
+  | DevicesChangedItem
+  | ContactsChangedItem;
+
+/** The items an account's change puts in its own stream for its other devices. */
+export type AccountItemKind = 'devices_changed' | 'contacts_changed';
 
 const READ = `
 SELECT * FROM (
@@ -66,7 +79,7 @@ SELECT * FROM (
 
 interface Row {
   seq: string;
-  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced' | 'devices_changed';
+  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced' | AccountItemKind;
   id: string | null;
   peer: string;
   body: Buffer | null;
@@ -78,7 +91,8 @@ interface Row {
 /**
  * Stream items of `userId` after `cursor`, oldest first, at most `limit`, as device `deviceId`
  * on session `sessionId` sees them: its own mailbox's copies, and the account's other items
- * without the events that session caused itself (identity_replaced, devices_changed).
+ * without the events that session caused itself (identity_replaced, devices_changed,
+ * contacts_changed).
  */
 export async function readStream(
   db: Queryable,
@@ -111,7 +125,8 @@ function toItem(row: Row): StreamItem {
     case 'identity_replaced':
       return { type: 'identity_replaced', seq, created_at };
     case 'devices_changed':
-      return { type: 'devices_changed', seq, created_at };
+    case 'contacts_changed':
+      return { type: row.kind, seq, created_at };
     case 'delivered':
       return {
         type: 'delivered',
@@ -122,6 +137,27 @@ function toItem(row: Row): StreamItem {
         created_at,
       };
   }
+}
+
+/**
+ * An item of `kind` in the owner's own stream: every device of the account sees it but the
+ * session that caused it (readStream). Returns what to publish after the commit.
+ */
+export async function appendAccountItem(
+  db: Queryable,
+  kind: AccountItemKind,
+  userId: string,
+  originSessionId: string,
+  now: Date,
+): Promise<{ userId: string; seq: number }> {
+  const r = await db.query<{ user_id: string; seq: string }>(
+    `INSERT INTO stream_events (user_id, seq, kind, subject_id, origin_session_id, created_at)
+     VALUES ($1, stream_take_seq(p_user => $1), $2, $1, $3, $4)
+     RETURNING user_id, seq`,
+    [userId, kind, originSessionId, now],
+  );
+  const row = r.rows[0] as { user_id: string; seq: string };
+  return { userId: row.user_id, seq: Number(row.seq) };
 }
 
 /**

@@ -36,6 +36,8 @@ export interface IncomingOptions {
   readonly onIdentityReplaced: (at: number) => Promise<void>;
   /** The relay's prekeys_low event. */
   readonly onPrekeysLow: () => Promise<void>;
+  /** A contacts_changed item: another device of this account changed the contact or block list. */
+  readonly onContactsChanged: () => Promise<void>;
 }
 
 export class IncomingStream {
@@ -126,6 +128,9 @@ export class IncomingStream {
           .catch(() => undefined);
         return this.advance(f.seq);
       }
+      case 'contacts_changed':
+        await this.o.onContactsChanged().catch(() => undefined);
+        return this.advance(f.seq);
       case 'prekeys_low':
         await this.o.onPrekeysLow().catch(() => undefined);
         return;

@@ -1,0 +1,14 @@
+-- Up Migration
+-- contacts_changed: in the owner's own stream when its contact list or block list changed (POST
+-- and DELETE /contacts, /blocks), seen by every device of the account but the session that made
+-- the change (spec/openapi.yaml GET /ws), which then reads both lists again: a user blocked on
+-- one device loses their chat on the others too.
+ALTER TABLE stream_events DROP CONSTRAINT stream_events_kind_check;
+ALTER TABLE stream_events ADD CONSTRAINT stream_events_kind_check
+  CHECK (kind IN ('key_change', 'delivered', 'identity_replaced', 'devices_changed', 'contacts_changed'));
+
+-- Down Migration
+DELETE FROM stream_events WHERE kind = 'contacts_changed';
+ALTER TABLE stream_events DROP CONSTRAINT stream_events_kind_check;
+ALTER TABLE stream_events ADD CONSTRAINT stream_events_kind_check
+  CHECK (kind IN ('key_change', 'delivered', 'identity_replaced', 'devices_changed'));
