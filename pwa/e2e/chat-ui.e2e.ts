@@ -395,6 +395,14 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.getByRole('button', { name: 'Русский' }).click();
     await page.goto(`${served.url}/chats/${ALICE}`);
     await page.locator('form.composer textarea').waitFor();
+    // The text box keeps more than half the row: on a phone the send button is an icon (named
+    // in words), where "Отправить" left the box a third of it. From 30rem up the word shows.
+    const send = page.getByRole('button', { name: 'Отправить' });
+    expect((await box(page.locator('form.composer textarea'))).width).toBeGreaterThan(PHONE.width / 2);
+    expect(await send.evaluate((el) => (el as HTMLElement).innerText.trim())).toBe('');
+    await page.setViewportSize(DESKTOP);
+    expect(await send.evaluate((el) => (el as HTMLElement).innerText.trim())).toBe('Отправить');
+    await page.setViewportSize(PHONE);
     const scroller = page.locator('.message-scroller');
     await scroller.evaluate((el) => {
       el.scrollTop = 0;

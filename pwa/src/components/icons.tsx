@@ -20,6 +20,7 @@ import {
   type LucideProps,
   Paperclip,
   Plane,
+  SendHorizontal,
   Shapes,
   Smile,
   TriangleAlert,
@@ -49,6 +50,7 @@ export const ScrollDownIcon = icon(ArrowDown);
 export const VerifiedIcon = icon(Check);
 export const WarningIcon = icon(TriangleAlert);
 export const PhotoIcon = icon(Camera);
+export const SendIcon = icon(SendHorizontal);
 
 /** Delivery states of an outgoing message (DeliveryMark). */
 export const QueuedIcon = icon(Clock);
