@@ -399,9 +399,9 @@ describe('chat UI at desktop and phone sizes', () => {
     // in words), where "Отправить" left the box a third of it. From 30rem up the word shows.
     const send = page.getByRole('button', { name: 'Отправить' });
     expect((await box(page.locator('form.composer textarea'))).width).toBeGreaterThan(PHONE.width / 2);
-    expect(await send.evaluate((el) => (el as HTMLElement).innerText.trim())).toBe('');
+    expect((await send.innerText()).trim()).toBe('');
     await page.setViewportSize(DESKTOP);
-    expect(await send.evaluate((el) => (el as HTMLElement).innerText.trim())).toBe('Отправить');
+    expect((await send.innerText()).trim()).toBe('Отправить');
     await page.setViewportSize(PHONE);
     const scroller = page.locator('.message-scroller');
     await scroller.evaluate((el) => {
