@@ -435,12 +435,30 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
   });
-  it('phone, in Russian: settings (devices, the re-enrolment dialog and its full-size QR code) and the chat header with Block stay on screen', async () => {
+  it('phone, in Russian: settings (devices, new recovery codes in one frame, the re-enrolment dialog and its full-size QR code) and the chat header with Block stay on screen', async () => {
     const page = bob.page;
     await page.goto(`${served.url}/settings`);
     await page.getByRole('list', { name: 'Устройства со входом' }).waitFor();
     expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     await screenshot(page, 'settings-security-phone-ru');
+    // New recovery codes, in their dialog: one frame (the dialog's), not a card drawn inside it.
+    await page.getByRole('button', { name: 'Новые коды восстановления' }).click();
+    const renew = page.getByRole('dialog', { name: 'Новые коды восстановления' });
+    await renew.getByRole('textbox').fill(await totp(bobSecret, 1));
+    await renew.getByRole('button', { name: 'Создать новые коды' }).click();
+    const codes = renew.getByRole('list', { name: 'Коды восстановления' });
+    await codes.waitFor();
+    const inner = renew.locator('section', { has: page.getByRole('list', { name: 'Коды восстановления' }) });
+    expect(await inner.evaluate((el) => getComputedStyle(el).borderTopWidth)).toBe('0px');
+    const done = renew.getByRole('button', { name: 'Продолжить' });
+    expect((await box(done)).x + (await box(done)).width).toBeLessThanOrEqual(PHONE.width);
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
+    await screenshot(page, 'new-recovery-codes-phone-ru');
+    // The authenticator's code of this step is spent: a new recovery code opens the re-enrolment.
+    const recoveryCode = ((await codes.getByRole('listitem').first().textContent()) ?? '').trim();
+    await renew.getByRole('checkbox').check();
+    await done.click();
+    await renew.waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Перепривязать аутентификатор' }).click();
     const dialog = page.getByRole('dialog', { name: 'Перепривязать аутентификатор' });
     await dialog.waitFor();
@@ -452,7 +470,7 @@ describe('chat UI at desktop and phone sizes', () => {
     await screenshot(page, 'reenrol-phone-ru');
     // The new entry's QR code, as large as at registration at either size: the dialog scrolls
     // rather than squeezing it (a phone's camera reads it off the laptop's screen).
-    await dialog.getByRole('textbox').fill(await totp(bobSecret, 1));
+    await dialog.getByRole('textbox').fill(recoveryCode);
     await dialog.getByRole('button', { name: 'Продолжить' }).click();
     const qr = dialog.getByRole('img', { name: /^QR-код/ });
     await qr.waitFor();
