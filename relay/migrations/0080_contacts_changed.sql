@@ -7,6 +7,11 @@ ALTER TABLE stream_events DROP CONSTRAINT stream_events_kind_check;
 ALTER TABLE stream_events ADD CONSTRAINT stream_events_kind_check
   CHECK (kind IN ('key_change', 'delivered', 'identity_replaced', 'devices_changed', 'contacts_changed'));
 
+-- A blocked user is never a contact (POST /blocks removes the contact; POST /contacts refuses a
+-- blocked user): rows left by adds from before that refusal, or by an add and a block at the
+-- same moment before the routes locked the account (src/contacts/change-lists.ts), go.
+DELETE FROM contacts c USING blocks b WHERE b.user_id = c.user_id AND b.blocked_id = c.contact_id;
+
 -- Down Migration
 DELETE FROM stream_events WHERE kind = 'contacts_changed';
 ALTER TABLE stream_events DROP CONSTRAINT stream_events_kind_check;

@@ -1,47 +1,14 @@
 // Migration 0070 (linked devices) on a database that already holds accounts: it must apply, give
 // every account with an identity key device 1, and bind its live sessions and prekeys to it.
 import { randomUUID } from 'node:crypto';
-import { runner } from 'node-pg-migrate';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MIGRATIONS_DIR, migrate } from '../src/db/migrate.js';
-import { withDatabase } from './helpers/pg-url.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/db/migrate.js';
+import { databaseBefore } from './helpers/migrate-before.js';
 
-const dbName = `${inject('pgPrefix')}devmig_${Date.now().toString(36)}`;
 let url: string;
 let client: pg.Client;
-
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: inject('pgAdminUrl') });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-/** Applies the migrations before 0070 only. */
-async function migrateBefore0070(databaseUrl: string) {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
-    const { readdirSync } = await import('node:fs');
-    const before = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql') && f < '0070').length;
-    await runner({
-      dbClient: c,
-      dir: MIGRATIONS_DIR,
-      direction: 'up',
-      migrationsTable: 'pgmigrations',
-      checkOrder: true,
-      singleTransaction: true,
-      count: before,
-      log: () => undefined,
-    });
-  } finally {
-    await c.end();
-  }
-}
+let drop: () => Promise<void>;
 
 const alice = randomUUID();
 const bob = randomUUID(); // registered, no identity key yet
@@ -50,9 +17,7 @@ const aliceRevoked = randomUUID();
 const bobLive = randomUUID();
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${dbName}`);
-  url = withDatabase(inject('pgAdminUrl'), dbName);
-  await migrateBefore0070(url);
+  ({ url, drop } = await databaseBefore('devmig', '0070'));
   client = new pg.Client({ connectionString: url });
   await client.connect();
   const q = (sql: string, v: unknown[] = []) => client.query(sql, v);
@@ -107,7 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.end();
-  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await drop?.();
 });
 
 describe('migration 0070_devices on existing data', () => {

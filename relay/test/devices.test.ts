@@ -643,3 +643,54 @@ describe('contacts_changed: the account’s contact and block lists changed on a
     }
   });
 });
+
+describe('list changes from two devices at once', () => {
+  const ROUNDS = 40;
+  const state = async (userId: string, otherId: string) =>
+    (
+      await t.deps.pool.query<{ c: boolean; b: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM contacts WHERE user_id = $1 AND contact_id = $2) AS c,
+                EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2) AS b`,
+        [userId, otherId],
+      )
+    ).rows[0];
+
+  it('an add on one device and a block on the other never leave a blocked user a contact', async () => {
+    const { user, id, first } = await account('lca');
+    const second = await addDevice(t, user.id, id);
+    const outcomes = new Set<string>();
+    for (let i = 0; i < ROUNDS; i++) {
+      const x = await makeUser(t, 'lcx');
+      const [add, block] = await Promise.all([
+        t.api.post('/contacts', { username: x.username }, { token: second.token }),
+        t.api.post('/blocks', { username: x.username }, { token: first.token }),
+      ]);
+      // Whichever commits second sees the first: a block after the add removes the contact; an
+      // add after the block is refused.
+      outcomes.add(`${add.status} ${add.body.error ?? ''}/${block.status}`);
+      expect(await state(user.id, x.id), `round ${i}: add ${add.status}, block ${block.status}`).toEqual({
+        c: false,
+        b: true,
+      });
+    }
+    expect([...outcomes].every((o) => o === '201 /201' || o === '409 contact_blocked/201')).toBe(true);
+  });
+
+  it('two devices blocking (or adding) the same user at once both succeed: no spurious limit', async () => {
+    const { user, id, first } = await account('lcb');
+    const second = await addDevice(t, user.id, id);
+    for (let i = 0; i < ROUNDS; i++) {
+      const x = await makeUser(t, 'lcy');
+      for (const path of ['/blocks', '/contacts']) {
+        if (path === '/contacts') await t.api.delete(`/blocks/${x.username}`, { token: first.token });
+        const answers = await Promise.all(
+          [first, second].map((d) => t.api.post(path, { username: x.username }, { token: d.token })),
+        );
+        expect(
+          answers.map((r) => r.status).sort(),
+          `${path} round ${i}: ${answers.map((r) => r.text)}`,
+        ).toEqual([200, 201]);
+      }
+    }
+  });
+});

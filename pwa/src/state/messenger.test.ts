@@ -729,4 +729,63 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     expect(err).toMatchObject({ status: 409, code: 'device_removed' });
     expect(toAppErrorCode(err)).toBe('device_removed');
   });
+
+  it('a block on one device reaches another that is online even when its first read of the lists fails', async () => {
+    const [alice, bob] = await pair();
+    const b = bob.user.username;
+    const alice2 = await linked(alice);
+    await until(() => hasContact(alice2, b), 'the second device has bob');
+    let failures = 0;
+    const read = alice2.api.blocks.bind(alice2.api);
+    const blocks = vi.spyOn(alice2.api, 'blocks').mockImplementation(async () => {
+      if (failures++ === 0) throw new ApiError(503, 'unavailable', 'a transient failure');
+      return read();
+    });
+    onTestFinished(() => blocks.mockRestore());
+    await alice.m.blockContact(b);
+    await until(() => failures === 1, 'the second device tried to read the lists');
+    // Read again (messenger/lists-refresh.ts), with the socket up all along.
+    await until(() => !hasContact(alice2, b), 'the second device drops the blocked contact');
+    expect(alice2.sinks.connection.value).toBe('online');
+  });
+
+  it('a device back after many list changes reads the lists a few times, not once per change', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const alice2 = await linked(alice);
+    await until(() => hasContact(alice2, b), 'the second device has bob');
+    alice2.m.stop();
+    const carol = await registerOnRelay('mz');
+    const CHANGES = 40;
+    for (let i = 0; i < CHANGES / 2; i++) {
+      await alice.api.addContact(carol.username);
+      await alice.api.removeContact(carol.username);
+    }
+    await bob.m.sendText(a, 'after the changes');
+    const contacts = vi.spyOn(alice2.api, 'contacts');
+    onTestFinished(() => contacts.mockRestore());
+    const again = await start(alice2.user, alice2.api, alice2.storage);
+    await until(() => texts(again, b).includes('after the changes'), 'the message after the changes arrives');
+    await until(() => contacts.mock.calls.length >= 2, 'the lists are read');
+    // One read on connecting, one for the items that arrived meanwhile, and one for those during
+    // that read at most: not CHANGES reads.
+    expect(contacts.mock.calls.length).toBeLessThanOrEqual(4);
+  });
+
+  it('a user both blocked and still listed as a contact (a relay from before it refused that) gets no chat', async () => {
+    const [alice, bob] = await pair();
+    const b = bob.user.username;
+    await alice.api.block(b);
+    const listed = await alice.api.contacts();
+    const contacts = vi
+      .spyOn(alice.api, 'contacts')
+      .mockResolvedValue([...listed, { username: b, added_at: new Date().toISOString() }]);
+    onTestFinished(() => contacts.mockRestore());
+    expect(hasContact(alice, b)).toBe(true);
+    await alice.m.syncContacts();
+    expect(hasContact(alice, b)).toBe(false);
+    await alice.m.syncContacts();
+    expect(hasContact(alice, b)).toBe(false);
+  });
 });

@@ -19,6 +19,7 @@ import { toAppErrorCode } from './error-map.ts';
 import { AckBatcher } from './messenger/acks.ts';
 import { ChatMemory, keyChangeEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
 import { IncomingStream } from './messenger/incoming.ts';
+import { ListsRefresh } from './messenger/lists-refresh.ts';
 import { Outgoing, type OutgoingOptions } from './messenger/outgoing.ts';
 import { OwnIdentityWatch } from './messenger/own-identity.ts';
 import { PhotoLoader } from './messenger/photos.ts';
@@ -58,6 +59,7 @@ export class Messenger {
   private socketRefresh: Promise<unknown> | null = null;
   private stopped = false;
   private readonly contactLocks = new KeyedMutex();
+  private readonly listsRefresh = new ListsRefresh(() => this.applyContactLists());
 
   constructor(private readonly o: MessengerOptions) {
     const clock = o.clock ?? Date.now;
@@ -99,7 +101,7 @@ export class Messenger {
       clock,
       onIdentityReplaced: (at) => this.ownIdentity.warn(at),
       onPrekeysLow: () => this.prekeys.topUp(),
-      onContactsChanged: () => this.applyContactLists(),
+      onContactsChanged: () => this.listsRefresh.request(),
     });
     this.outgoing = new Outgoing({
       storage,
@@ -197,6 +199,7 @@ export class Messenger {
     this.outgoing.stop();
     this.prekeys.stop();
     this.photos.stop();
+    this.listsRefresh.stop();
   }
 
   /**
@@ -232,8 +235,12 @@ export class Messenger {
   private applyContactLists(): Promise<void> {
     return this.contactList(async () => {
       const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
-      for (const b of blocks) if (this.sm.knownPeer(b.username)) await this.forgetPeer(b.username);
+      const blocked = new Set(blocks.map((b) => b.username));
+      for (const name of blocked) if (this.sm.knownPeer(name)) await this.forgetPeer(name);
       for (const c of contacts) {
+        // A blocked user is no contact, whatever the list says (a relay from before it refused
+        // adding one kept such rows): the chat would come back, and its history go, every time.
+        if (blocked.has(c.username)) continue;
         if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
           this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
@@ -306,8 +313,8 @@ export class Messenger {
   /** Blocks `username` at the relay, then removes its chat here (a message request's "block"). */
   blockContact(username: string): Promise<void> {
     return this.contactList(async () => {
+      // The relay removes them from the contacts with the block (spec/openapi.yaml POST /blocks).
       await this.o.api.block(username);
-      await this.removeAtRelay(username);
       await this.forgetPeer(username);
     });
   }

@@ -2,11 +2,19 @@
 // the account's other devices (spec/openapi.yaml GET /ws): in one transaction, so the item is
 // there exactly when the change is, and published after the commit. A request that changes
 // nothing (adding a contact twice, removing one that is not there) adds no item.
+//
+// An account's list changes run one at a time: the transaction first locks the account's row
+// (FOR NO KEY UPDATE: it does not wait on, nor hold up, the key-share locks that storing a message
+// takes on it). Under READ COMMITTED a statement's snapshot is taken when it starts, so without
+// the lock an add on one device and a block on another, at the same moment, each missed the
+// other's row: the blocked user stayed a contact (everything they send dropped, their chat on
+// every device), and two blocks of one user at once answered the second 409 block_limit.
 import type { Request } from 'express';
 import type pg from 'pg';
 import { authOf } from '../auth/require-auth.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
+import { lockAccount } from '../devices/store.js';
 import { appendAccountItem } from '../messages/stream.js';
 
 export async function changeLists<R>(
@@ -17,6 +25,7 @@ export async function changeLists<R>(
 ): Promise<R> {
   const { userId, sessionId } = authOf(req);
   const { result, item } = await withTransaction(deps.pool, async (tx) => {
+    await lockAccount(tx, userId);
     const result = await change(tx);
     const item = changed(result)
       ? await appendAccountItem(tx, 'contacts_changed', userId, sessionId, new Date(deps.clock.now()))

@@ -37,7 +37,7 @@ export interface IncomingOptions {
   /** The relay's prekeys_low event. */
   readonly onPrekeysLow: () => Promise<void>;
   /** A contacts_changed item: another device of this account changed the contact or block list. */
-  readonly onContactsChanged: () => Promise<void>;
+  readonly onContactsChanged: () => void;
 }
 
 export class IncomingStream {
@@ -129,7 +129,8 @@ export class IncomingStream {
         return this.advance(f.seq);
       }
       case 'contacts_changed':
-        await this.o.onContactsChanged().catch(() => undefined);
+        // Read off the queue (messenger/lists-refresh.ts): the items after it do not wait.
+        this.o.onContactsChanged();
         return this.advance(f.seq);
       case 'prekeys_low':
         await this.o.onPrekeysLow().catch(() => undefined);
