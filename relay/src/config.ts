@@ -68,6 +68,10 @@ const envSchema = z.object({
   // GET /identity/{username}: spends nothing, so more generous than bundle fetches.
   IDENTITY_LOOKUP_BURST: int(1, 10_000, 60),
   IDENTITY_LOOKUP_PER_MINUTE: int(1, 60_000, 60),
+  // Changes of the contact and block lists (src/contacts/change-lists.ts): a person adds, removes
+  // and blocks by hand, so a burst for a first address book, then a few a minute.
+  LIST_CHANGE_BURST: int(1, 10_000, 60),
+  LIST_CHANGE_PER_MINUTE: int(1, 6000, 12),
   // Active linked devices per account (spec/protocol.md §16): 409 device_limit beyond.
   DEVICE_LIMIT: int(1, 16, DEFAULT_DEVICE_LIMIT),
   MAX_PENDING_PHOTOS: int(1, 10_000, 100),
@@ -145,6 +149,8 @@ export interface MessagingConfig {
   identityChange: BucketSpec;
   /** GET /identity/{username} per caller. */
   identityLookup: BucketSpec;
+  /** POST and DELETE /contacts and /blocks per account. */
+  listChange: BucketSpec;
   /** Active devices an account may have (POST /keys links a new one only below it). */
   deviceLimit: number;
   /** Below this many one-time prekeys the owner is told to upload more. */
@@ -227,6 +233,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         name: 'identity_lookup',
         burst: e.IDENTITY_LOOKUP_BURST,
         perSecond: e.IDENTITY_LOOKUP_PER_MINUTE / 60,
+      },
+      listChange: {
+        name: 'list_change',
+        burst: e.LIST_CHANGE_BURST,
+        perSecond: e.LIST_CHANGE_PER_MINUTE / 60,
       },
       deviceLimit: e.DEVICE_LIMIT,
       prekeyLowThreshold: e.PREKEY_LOW_THRESHOLD,

@@ -24,6 +24,7 @@ beforeAll(async () => {
       DEVICE_LIMIT: String(LIMIT),
       PREKEY_FETCH_BURST: '1000',
       IDENTITY_LOOKUP_BURST: '1000',
+      LIST_CHANGE_BURST: '1000',
       PREKEY_LOW_THRESHOLD: '2',
     },
   });
@@ -611,6 +612,13 @@ describe('contacts_changed: the account’s contact and block lists changed on a
     const bob = await makeUser(t, 'ccb');
     const secondWs = await WsClient.connect(t.baseUrl, second.token);
     try {
+      const head = Number(
+        (
+          await t.deps.pool.query<{ seq: string }>('SELECT seq FROM user_streams WHERE user_id = $1', [
+            user.id,
+          ])
+        ).rows[0]?.seq ?? 0,
+      );
       const steps: [method: 'post' | 'delete', path: string, body: unknown, status: number][] = [
         ['post', '/contacts', { username: bob.username }, 201],
         ['post', '/contacts', { username: bob.username.toUpperCase() }, 200],
@@ -630,10 +638,16 @@ describe('contacts_changed: the account’s contact and block lists changed on a
             : await t.api.delete(path, { token: first.token });
         expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
       }
-      const changed = (await streamKinds(user.id)).filter((k) => k === 'contacts_changed');
-      expect(changed).toHaveLength(5);
-      const pushed = await secondWs.collect((f) => f.type === 'contacts_changed', 5);
-      expect(pushed.map((f) => Object.keys(f).sort())).toEqual(Array(5).fill(['created_at', 'seq', 'type']));
+      // Five changes took five seqs of the account's stream, the four requests that changed
+      // nothing none; the session's newest item stands for its earlier ones (one row).
+      const items = await t.deps.pool.query<{ seq: string }>(
+        `SELECT seq FROM stream_events WHERE user_id = $1 AND kind = 'contacts_changed'`,
+        [user.id],
+      );
+      expect(items.rows).toHaveLength(1);
+      expect(Number(items.rows[0]?.seq) - head).toBe(5);
+      const pushed = await secondWs.next((f) => f.type === 'contacts_changed' && f.seq === head + 5);
+      expect(Object.keys(pushed).sort()).toEqual(['created_at', 'seq', 'type']);
       // The session that made the changes reads its stream (and so its socket is pushed) without
       // them, as for devices_changed (src/messages/stream.ts).
       const own = await readStream(t.deps.pool, user.id, first.deviceId, 0, 100, first.sessionId);
@@ -692,5 +706,28 @@ describe('list changes from two devices at once', () => {
         ).toEqual([200, 201]);
       }
     }
+  });
+});
+
+describe('contacts_changed: bounded', () => {
+  it('keeps one item per session that changed the lists: a flood of changes does not grow the stream', async () => {
+    const { user, id, first } = await account('lcf');
+    const second = await addDevice(t, user.id, id);
+    const x = await makeUser(t, 'lcz');
+    for (let i = 0; i < 10; i++) {
+      expect((await t.api.post('/contacts', { username: x.username }, { token: first.token })).status).toBe(
+        201,
+      );
+      expect((await t.api.delete(`/contacts/${x.username}`, { token: first.token })).status).toBe(204);
+    }
+    expect((await t.api.post('/blocks', { username: x.username }, { token: second.token })).status).toBe(201);
+    const kinds = await streamKinds(user.id);
+    expect(kinds.filter((k) => k === 'contacts_changed')).toHaveLength(2);
+    // Each device still sees the other's newest change (never only its own, which it skips).
+    const seen = async (d: TestDevice) =>
+      (await readStream(t.deps.pool, user.id, d.deviceId, 0, 100, d.sessionId)).filter(
+        (i) => i.type === 'contacts_changed',
+      ).length;
+    expect([await seen(first), await seen(second)]).toEqual([1, 1]);
   });
 });

@@ -56,6 +56,23 @@ describe('token bucket in PostgreSQL', () => {
     await db?.drop();
   });
 
+  it('contact and block list changes: LIST_CHANGE_BURST of them, then 429 with Retry-After, and the refused one changes nothing', async () => {
+    const user = await makeDeviceUser(t);
+    const other = await makeDeviceUser(t);
+    const { burst } = t.deps.config.messaging.listChange;
+    for (let i = 0; i < burst / 2; i++) {
+      expect(
+        (await t.api.post('/contacts', { username: other.username }, { token: user.token })).status,
+      ).toBe(201);
+      expect((await t.api.delete(`/contacts/${other.username}`, { token: user.token })).status).toBe(204);
+    }
+    const refused = await t.api.post('/blocks', { username: other.username }, { token: user.token });
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ error: 'rate_limited', retry_after_seconds: expect.any(Number) });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await t.api.get('/blocks', { token: user.token })).body.blocks).toEqual([]);
+  });
+
   it('grants at most burst + rate × elapsed, and a full bucket after burst / rate seconds', async () => {
     const user = await makeDeviceUser(t);
     await fc.assert(

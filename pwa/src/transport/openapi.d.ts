@@ -632,7 +632,10 @@ export interface paths {
      *     the contacts, and as a contact again everything they send would still be dropped.
      *     Every change of the contact or block list (this route when it adds, DELETE
      *     /contacts/{username}, POST /blocks when it blocks, DELETE /blocks/{username}) puts a
-     *     `contacts_changed` item in the account's stream for its other devices (GET /ws).
+     *     `contacts_changed` item in the account's stream for its other devices (GET /ws); a
+     *     session's newest such item replaces its earlier ones, which say nothing more. These four
+     *     requests share a per-account rate limit (LIST_CHANGE_BURST, then LIST_CHANGE_PER_MINUTE;
+     *     429 `rate_limited`), counted whether or not they change anything.
      */
     post: operations['addContact'];
     delete?: never;
@@ -1020,7 +1023,9 @@ export interface paths {
      *     - `{"type":"contacts_changed","seq","created_at"}` — this account's contact list or block
      *       list changed (POST or DELETE /contacts, /blocks); re-read GET /contacts and GET /blocks
      *       (a user now blocked loses their chat on this device too). Not sent to the session that
-     *       made the change; a request that changed nothing (a contact added twice) sends none.
+     *       made the change; a request that changed nothing (a contact added twice) sends none. A
+     *       session's newest item replaces its earlier ones, so a device back after many changes
+     *       finds one per session that made them.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
@@ -2633,6 +2638,7 @@ export interface operations {
       };
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   removeContact: {
@@ -2655,6 +2661,7 @@ export interface operations {
       };
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   listBlocks: {
@@ -2727,6 +2734,7 @@ export interface operations {
       };
       413: components['responses']['TooLarge'];
       415: components['responses']['UnsupportedMedia'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   unblock: {
@@ -2750,6 +2758,7 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
     };
   };
   sendMessage: {

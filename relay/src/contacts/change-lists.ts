@@ -15,6 +15,8 @@ import { authOf } from '../auth/require-auth.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { lockAccount } from '../devices/store.js';
+import { rateLimited } from '../limits/rate-limited.js';
+import { takeToken } from '../limits/token-bucket.js';
 import { appendAccountItem } from '../messages/stream.js';
 
 export async function changeLists<R>(
@@ -24,12 +26,34 @@ export async function changeLists<R>(
   changed: (result: R) => boolean,
 ): Promise<R> {
   const { userId, sessionId } = authOf(req);
+  // Every request that may change a list costs a token, whether or not it does: a loop of them
+  // costs the relay a transaction and the account's other devices two reads each.
+  const take = await takeToken(
+    deps.pool,
+    userId,
+    deps.config.messaging.listChange,
+    new Date(deps.clock.now()),
+  );
+  if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many contact or block list changes');
   const { result, item } = await withTransaction(deps.pool, async (tx) => {
     await lockAccount(tx, userId);
     const result = await change(tx);
-    const item = changed(result)
-      ? await appendAccountItem(tx, 'contacts_changed', userId, sessionId, new Date(deps.clock.now()))
-      : null;
+    if (!changed(result)) return { result, item: null };
+    // The item says only "read the lists again", so the newest one of a session stands for all
+    // of its earlier ones: those go, and the stream holds at most one per session however many
+    // changes are made. Per session, not per account: a device skips the items of its own
+    // session, so a newer item of its own must not remove an older one of another device.
+    await tx.query(
+      `DELETE FROM stream_events WHERE user_id = $1 AND kind = 'contacts_changed' AND origin_session_id = $2`,
+      [userId, sessionId],
+    );
+    const item = await appendAccountItem(
+      tx,
+      'contacts_changed',
+      userId,
+      sessionId,
+      new Date(deps.clock.now()),
+    );
     return { result, item };
   });
   if (item) deps.notifier.publish({ kind: 'stream', userId: item.userId, seq: item.seq });
