@@ -305,7 +305,10 @@ export class Messenger {
 
   removeContact(username: string): Promise<void> {
     return this.contactList(async () => {
-      await this.removeAtRelay(username);
+      // Not in the relay's list (not_found) is removed already: another device did it.
+      await this.o.api.removeContact(username).catch((err: unknown) => {
+        if (toAppErrorCode(err) !== 'not_found') throw err;
+      });
       await this.forgetPeer(username);
     });
   }
@@ -322,13 +325,6 @@ export class Messenger {
   /** Unblocks `username` at the relay (its chat is not restored: it was removed). */
   unblock(username: string): Promise<void> {
     return this.contactList(() => this.o.api.unblock(username));
-  }
-
-  /** Removes `username` from the relay's contact list; one that is not there is removed already. */
-  private async removeAtRelay(username: string): Promise<void> {
-    await this.o.api.removeContact(username).catch((err: unknown) => {
-      if (toAppErrorCode(err) !== 'not_found') throw err;
-    });
   }
 
   /** The chat with `username`, its sessions and history, gone from this device. */

@@ -26,10 +26,10 @@ export function contactRoutes(deps: AppDeps): Router {
     if (!target) throw notFound('no such user');
     const { id: contactId, username: name } = target;
     if (contactId === userId) throw badRequest('you cannot add yourself');
-    // Count, check and insert in one statement; the cap is approximate only under concurrent adds
-    // by one user. A user the caller has blocked is not added back (spec/openapi.yaml POST
-    // /contacts): blocking removed them, and as a contact again everything they send would still
-    // be dropped; unblocking comes first.
+    // Count, check and insert in one statement, with the account's list changes one at a time
+    // (src/contacts/change-lists.ts), so the cap and the block are exact. A user the caller has
+    // blocked is not added back (spec/openapi.yaml POST /contacts): blocking removed them, and as
+    // a contact again everything they send would still be dropped; unblocking comes first.
     const r = await changeLists(
       deps,
       req,
