@@ -3,8 +3,9 @@
 // contexts. Alice links the phone by its QR code, read from a picture (the link dialog's file
 // option, as the safety e2e feeds QR codes). Bob is warned of nothing and sees the same safety
 // number; his text and photo reach both of Alice's devices; what Alice sends from the phone
-// shows on the laptop as sent by her; the phone got the recent history it was offered. Alice
-// unlinks the phone and nothing more is stored for it. Then the plaintext canary over the
+// shows on the laptop as sent by her; the phone got the recent history it was offered; a contact
+// added on one device and a block made on the other reach the other device while both are
+// online. Alice unlinks the phone and nothing more is stored for it. Then the plaintext canary over the
 // relay's database and photo store. The new screens are checked at 390×844 and at desktop size.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -244,6 +245,34 @@ describe('linked devices, end to end', () => {
     expect(
       await scroller(laptop).locator('.bubble:not(.bubble-mine)').getByText(TEXTS.fromPhone).count(),
     ).toBe(0);
+  });
+
+  it('a contact added on the laptop appears on the phone, and one blocked on the phone leaves the laptop, both online', async () => {
+    const { page: laptop } = sides.laptop;
+    const { page: phone } = sides.phone;
+    const carol = await side({ viewport: DESKTOP });
+    try {
+      const CAROL = `lc_${run}`;
+      await finishRegistration(carol.page, await startRegistration(carol.page, served.url, CAROL));
+      const chatLink = (page: Page) =>
+        page.locator('.chat-list').getByRole('link', { name: new RegExp(`^${CAROL}`) });
+      await laptop.goto(`${served.url}/chats`);
+      await phone.goto(`${served.url}/chats`);
+      await addContact(laptop, CAROL);
+      // The laptop's change reaches the phone over its open socket (a contacts_changed item).
+      await chatLink(phone).waitFor({ timeout: 30_000 });
+      await chatLink(phone).click();
+      await phone.getByRole('button', { name: 'Block' }).click();
+      await phone
+        .getByRole('dialog', { name: `Block ${CAROL}?` })
+        .getByRole('button', { name: 'Block' })
+        .click();
+      await phone.waitForURL(/\/chats$/);
+      await chatLink(laptop).waitFor({ state: 'detached', timeout: 30_000 });
+      expect(await chatLink(phone).count()).toBe(0);
+    } finally {
+      await carol.context.close();
+    }
   });
 
   it('Alice unlinks the phone from the laptop: it is signed out and nothing more is stored for it', async () => {
