@@ -7,10 +7,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import getPort from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { makeUsers, type RelayProcess, startRelay } from '../bench/fixtures.js';
 import { loadConfig } from '../src/config.js';
+import { takeToken } from '../src/limits/token-bucket.js';
 import { GroupCommit } from '../src/messages/group-commit.js';
 import { messageService } from '../src/messages/service.js';
 import type { SendInput, SendOutcome } from '../src/messages/store.js';
@@ -236,14 +237,30 @@ describe('batches in flight at once', () => {
       }
     };
     const [a, b] = [senders.slice(0, 3), senders.slice(3)];
-    // Wave 1 starts a batch at the end of this turn; wave 2 arrives while it runs and takes the
-    // second slot, except for group a's sends, which wait for group a's batch to finish.
-    wave(a);
-    await new Promise((r) => setImmediate(r));
-    for (let i = 0; i < 4; i++) {
-      wave(b);
+    // Group a's first batch is held in the database (its first sender's token bucket row locked
+    // here) until the later waves have been submitted: without that, a fast answer could end it
+    // before wave 2 arrived, and one batch would take everything.
+    await takeToken(t.deps.pool, (a[0] as DataUser).id, bucket, new Date(t.deps.clock.now()));
+    const hold = await t.deps.pool.connect();
+    await hold.query('BEGIN');
+    await hold.query('SELECT 1 FROM token_buckets WHERE user_id = $1 AND bucket = $2 FOR UPDATE', [
+      (a[0] as DataUser).id,
+      bucket.name,
+    ]);
+    try {
+      // Wave 1 starts a batch at the end of this turn; wave 2 arrives while it runs and takes the
+      // second slot, except for group a's sends, which wait for group a's batch to finish.
       wave(a);
       await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 4; i++) {
+        wave(b);
+        wave(a);
+        await new Promise((r) => setImmediate(r));
+      }
+      await vi.waitFor(() => expect(gc.peakInFlight).toBe(2));
+    } finally {
+      await hold.query('COMMIT');
+      hold.release();
     }
     const outcomes = await Promise.all([...submitted.values()].flat().map((x) => x.p));
     expect(outcomes.every((o) => o.kind === 'stored')).toBe(true);
