@@ -15,8 +15,7 @@ import { authOf } from '../auth/require-auth.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { lockAccount } from '../devices/store.js';
-import { rateLimited } from '../limits/rate-limited.js';
-import { takeToken } from '../limits/token-bucket.js';
+import { takeOrRefuse } from '../limits/rate-limited.js';
 import { appendAccountItem } from '../messages/stream.js';
 
 export async function changeLists<R>(
@@ -28,13 +27,12 @@ export async function changeLists<R>(
   const { userId, sessionId } = authOf(req);
   // Every request that may change a list costs a token, whether or not it does: a loop of them
   // costs the relay a transaction and the account's other devices two reads each.
-  const take = await takeToken(
-    deps.pool,
+  await takeOrRefuse(
+    deps,
     userId,
     deps.config.messaging.listChange,
-    new Date(deps.clock.now()),
+    'too many contact or block list changes',
   );
-  if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many contact or block list changes');
   const { result, item } = await withTransaction(deps.pool, async (tx) => {
     await lockAccount(tx, userId);
     const result = await change(tx);

@@ -10,8 +10,7 @@ import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { rateLimited } from '../limits/rate-limited.js';
-import { takeToken } from '../limits/token-bucket.js';
+import { rateLimited, takeOrRefuse } from '../limits/rate-limited.js';
 import { appendAccountItem } from '../messages/stream.js';
 import { MAX_PROVISIONING_BYTES, MAX_PROVISIONING_PQ_KEY_BYTES, PROVISIONING_BUCKET } from './limits.js';
 import { openAddress, parseAddress, putMessage, readAddress, takeMessage } from './provisioning.js';
@@ -58,8 +57,7 @@ export function deviceRoutes(deps: AppDeps): Router {
   const now = () => new Date(deps.clock.now());
   // Every provisioning route takes a token of the account's bucket first (polling included).
   const limited = async (req: Request, _res: Response, next: (err?: unknown) => void) => {
-    const take = await takeToken(deps.pool, authOf(req).userId, PROVISIONING_BUCKET, now());
-    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many provisioning requests');
+    await takeOrRefuse(deps, authOf(req).userId, PROVISIONING_BUCKET, 'too many provisioning requests');
     next();
   };
 

@@ -15,8 +15,7 @@ import { base64Bytes } from '../http/base64.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { rateLimited } from '../limits/rate-limited.js';
-import { takeToken } from '../limits/token-bucket.js';
+import { rateLimited, takeOrRefuse } from '../limits/rate-limited.js';
 import { lookupName } from '../users/accounts.js';
 import { identityProofValid } from './identity-proof.js';
 import {
@@ -267,13 +266,7 @@ export function keyRoutes(deps: AppDeps): Router {
     const me = requireDevice(ctx);
     const q = parse(DeviceIdsQuery, req.query);
     // Limited before the lookup, so the route cannot be used to drain stocks or scan names fast.
-    const take = await takeToken(
-      deps.pool,
-      ctx.userId,
-      deps.config.messaging.prekeyFetch,
-      new Date(deps.clock.now()),
-    );
-    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many key bundle requests');
+    await takeOrRefuse(deps, ctx.userId, deps.config.messaging.prekeyFetch, 'too many key bundle requests');
     const name = lookupName(req.params.username);
     // The caller's own account is allowed (sibling sessions between its devices), its own device never.
     const found = name
@@ -321,13 +314,7 @@ export function keyRoutes(deps: AppDeps): Router {
   // checks its account's published identity before it links (spec/protocol.md §16).
   router.get('/identity/:username', auth, async (req, res) => {
     const { userId } = authOf(req);
-    const take = await takeToken(
-      deps.pool,
-      userId,
-      deps.config.messaging.identityLookup,
-      new Date(deps.clock.now()),
-    );
-    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'too many identity lookups');
+    await takeOrRefuse(deps, userId, deps.config.messaging.identityLookup, 'too many identity lookups');
     const name = lookupName(req.params.username);
     const found = name ? await readIdentity(deps.pool, name) : null;
     if (!found || !name) throw notFound('no identity key for this user');

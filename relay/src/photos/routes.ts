@@ -13,8 +13,7 @@ import type { AppDeps } from '../deps.js';
 import { cancelBodyDeadline } from '../http/deadline.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { rateLimited } from '../limits/rate-limited.js';
-import { takeToken } from '../limits/token-bucket.js';
+import { takeOrRefuse } from '../limits/rate-limited.js';
 import { deviceOf } from '../messages/service.js';
 import { lookupName } from '../users/accounts.js';
 import { BodyTimeout, BodyTooLarge, BodyTruncated, receiveToFile } from './receive.js';
@@ -54,8 +53,7 @@ export function photoRoutes(deps: AppDeps): Router {
         'send the encrypted photo as application/octet-stream',
       );
     const now = new Date(deps.clock.now());
-    const take = await takeToken(deps.pool, userId, deps.config.messaging.send, now);
-    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
+    await takeOrRefuse(deps, userId, deps.config.messaging.send, 'sending too fast');
     const name = lookupName(to);
     const r = name
       ? await deps.pool.query<{ id: string; pending: string }>(

@@ -30,8 +30,7 @@ import type { AppDeps } from '../deps.js';
 import { cancelBodyDeadline, timeOut } from '../http/deadline.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
-import { rateLimited } from '../limits/rate-limited.js';
-import { takeToken } from '../limits/token-bucket.js';
+import { takeOrRefuse } from '../limits/rate-limited.js';
 import { deviceOf } from '../messages/service.js';
 import { lookupName } from '../users/accounts.js';
 import { addPhotoTargets, lockPendingPhotos, newPhotoName, photoDir, quotaFull, UUID } from './store.js';
@@ -242,8 +241,7 @@ export function uploadRoutes(deps: AppDeps): Router {
     // The cap from the header, before any other work (@tus/server checks it again).
     if (declared > maxBytes)
       throw new HttpError(413, 'payload_too_large', `a photo may be at most ${maxBytes} bytes`);
-    const take = await takeToken(deps.pool, userId, deps.config.messaging.send, new Date(deps.clock.now()));
-    if (!take.ok) throw rateLimited(take.retryAfterSeconds, 'sending too fast');
+    await takeOrRefuse(deps, userId, deps.config.messaging.send, 'sending too fast');
     const name = lookupName(to);
     const r = name
       ? await deps.pool.query<{ id: string }>(
