@@ -257,7 +257,10 @@ describe('linked devices, end to end', () => {
       const chatLink = (page: Page) =>
         page.locator('.chat-list').getByRole('link', { name: new RegExp(`^${CAROL}`) });
       await laptop.goto(`${served.url}/chats`);
-      await phone.goto(`${served.url}/chats`);
+      // The phone goes to its chat list inside the app, without a reload: its socket stays the
+      // one it had, so Carol can only arrive through it (a reload would read the lists anew).
+      await phone.getByRole('link', { name: 'Back to chats' }).click();
+      await phone.waitForURL(/\/chats$/);
       await addContact(laptop, CAROL);
       // The laptop's change reaches the phone over its open socket (a contacts_changed item).
       await chatLink(phone).waitFor({ timeout: 30_000 });

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('migration 0080_contacts_changed on existing data', () => {
-  it('removes the contact rows of blocked users only, and admits contacts_changed items', async () => {
+  it('removes the contact rows of blocked users only, admits contacts_changed items and indexes them', async () => {
     expect(await migrate(url)).toContain('0080_contacts_changed');
     const rows = await client.query<{ u: string; c: string }>(
       `SELECT u.username AS u, c.username AS c FROM contacts x
@@ -54,6 +54,13 @@ describe('migration 0080_contacts_changed on existing data', () => {
     await client.query(
       `INSERT INTO stream_events (user_id, seq, kind, subject_id) VALUES ($1, 1, 'contacts_changed', $1)`,
       [alice],
+    );
+    // The index that finds a session's earlier items (src/contacts/change-lists.ts).
+    const index = await client.query<{ indexdef: string }>(
+      `SELECT indexdef FROM pg_indexes WHERE indexname = 'stream_events_contacts_changed'`,
+    );
+    expect(index.rows[0]?.indexdef).toMatch(
+      /\(user_id, origin_session_id\) WHERE \(kind = 'contacts_changed'/,
     );
   });
 });

@@ -305,10 +305,13 @@ export class Messenger {
 
   removeContact(username: string): Promise<void> {
     return this.contactList(async () => {
-      // Not in the relay's list (not_found) is removed already: another device did it.
-      await this.o.api.removeContact(username).catch((err: unknown) => {
-        if (toAppErrorCode(err) !== 'not_found') throw err;
-      });
+      // A message request was never in the relay's list: deleting it is this device's alone (and
+      // so never refused by the relay's limit on list changes).
+      if (!this.sm.knownPeer(username)?.request)
+        // Not in the relay's list (not_found) is removed already: another device did it.
+        await this.o.api.removeContact(username).catch((err: unknown) => {
+          if (toAppErrorCode(err) !== 'not_found') throw err;
+        });
       await this.forgetPeer(username);
     });
   }
