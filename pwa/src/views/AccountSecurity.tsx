@@ -212,8 +212,8 @@ function SessionsList() {
                   : {
                       text: t('security.endSession'),
                       actionLabel: t('security.endSessionOf', { client: s.client }),
-                      disabled: busy !== null,
-                      onClick: () => void act(s.id, () => app.endOtherSession(s.id)),
+                      disabled: busy,
+                      onClick: () => void act(() => app.endOtherSession(s.id)),
                     }
               }
             />

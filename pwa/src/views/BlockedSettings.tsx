@@ -22,7 +22,7 @@ export function BlockedSettings() {
     setDone(null);
     // Not blocked any more (not_found): another device of the account unblocked them meanwhile.
     const gone = (err: unknown) => errorCode(err) === 'not_found';
-    if (await act(b.username, () => app.unblock(b.username), gone)) setDone(b.username);
+    if (await act(() => app.unblock(b.username), gone)) setDone(b.username);
   };
   return (
     <section className="card settings-section" aria-labelledby={`${id}-h`}>
@@ -40,7 +40,7 @@ export function BlockedSettings() {
               action={{
                 text: t('blocked.unblock'),
                 actionLabel: t('blocked.unblockOf', { username: b.username }),
-                disabled: busy !== null,
+                disabled: busy,
                 onClick: () => void unblock(b),
               }}
             />

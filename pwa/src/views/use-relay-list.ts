@@ -9,8 +9,8 @@ export function useRelayList<T>(fetch: () => Promise<readonly T[]>) {
   const t = useT();
   const [list, setList] = useState<readonly T[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  /** The row whose change is under way: one at a time, so every row's action waits. */
-  const [busy, setBusy] = useState<string | null>(null);
+  /** A change is under way: one at a time, so every row's action waits. */
+  const [busy, setBusy] = useState(false);
   const load = useCallback(async () => {
     try {
       setList(await fetch());
@@ -23,13 +23,13 @@ export function useRelayList<T>(fetch: () => Promise<readonly T[]>) {
     void load();
   }, [load]);
   /**
-   * Runs a change of the row `key`, then reads the list again whatever happened (another device
+   * Runs a change of one row, then reads the list again whatever happened (another device
    * may have made the same change meanwhile). Resolves true when the change holds: it succeeded,
    * or it failed in a way `alreadyDone` says leaves the same result; otherwise the error is shown.
    */
   const act = useCallback(
-    async (key: string, change: () => Promise<void>, alreadyDone?: (err: unknown) => boolean) => {
-      setBusy(key);
+    async (change: () => Promise<void>, alreadyDone?: (err: unknown) => boolean) => {
+      setBusy(true);
       setError(null);
       let failure: string | null = null;
       try {
@@ -40,7 +40,7 @@ export function useRelayList<T>(fetch: () => Promise<readonly T[]>) {
       await load();
       // After the reload, which clears the error it finds none of.
       if (failure) setError(failure);
-      setBusy(null);
+      setBusy(false);
       return failure === null;
     },
     [load, t],
