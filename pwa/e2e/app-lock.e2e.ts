@@ -575,39 +575,74 @@ describe('the read-only archive of replaced keys, behind the lock', () => {
   });
 });
 
-describe('one lock for every tab', () => {
-  it('Lock now in one tab locks the other; each tab unlocks itself; log out reaches both', async () => {
+describe('one tab at a time', () => {
+  // Every tab of a browser shares the store, but each kept its own chats in memory and decrypted
+  // what its own socket brought: a message showed only in the tab that took it first
+  // (state/active-tab.ts). The account is now open in one tab at a time.
+  it('a second tab says the app is open elsewhere; "Use here" moves it, and the lock, messages and log out follow', async () => {
     const ERIN = `erinlk_${run}`;
+    const fromBob = `to Erin's one tab ${run}`;
     const browser = await launchChromium();
     try {
       const context = await browser.newContext({ locale: 'en-US' });
       context.setDefaultTimeout(30_000);
       const first = await context.newPage();
       await register(first, ERIN, PASSPHRASE);
-      // A second tab of the same browser starts locked and is unlocked on its own.
+      const nav = (page: Page) => page.getByRole('navigation').getByRole('link', { name: 'Settings' });
+      const elsewhere = (page: Page) =>
+        page.getByRole('heading', { name: 'Secure Drop is open in another tab' });
+      const locked = (page: Page) => page.getByRole('heading', { name: 'Secure Drop is locked' });
+      const chatLink = (page: Page) =>
+        page.locator('.chat-list').getByRole('link', { name: new RegExp(`^${BOB}`) });
+
+      // A second tab of the same browser opens nothing of the account: no unlock screen, no chats.
       const second = await context.newPage();
       await second.goto(`${served.url}/chats`);
-      await second.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+      await elsewhere(second).waitFor();
+      expect(await locked(second).count()).toBe(0);
+      expect(await nav(second).count()).toBe(0);
+      await nav(first).waitFor();
+
+      // "Use here": the second tab takes the account and asks for its own unlock; the first
+      // closes it, its chats gone from the page.
+      await second.getByRole('button', { name: 'Use here' }).click();
+      await locked(second).waitFor();
+      await elsewhere(first).waitFor();
+      expect(await nav(first).count()).toBe(0);
       await second.getByLabel('Passphrase').fill(PASSPHRASE);
       await second.getByRole('button', { name: 'Unlock' }).click();
-      const nav = (page: Page) => page.getByRole('navigation').getByRole('link', { name: 'Settings' });
       await nav(second).waitFor({ timeout: 60_000 });
 
-      // Lock now in the first tab: the second locks too, its history gone from the page.
+      // Bob writes: the message shows in the tab in use …
+      await addContact(second, BOB);
+      await bob.goto(`${served.url}/chats`);
+      await addContact(bob, ERIN);
+      await openChat(bob, ERIN);
+      await send(bob, ERIN, fromBob);
+      await chatLink(second).click();
+      await inChat(second, fromBob);
+      // … and a reload keeps the account in its tab: it is not "open elsewhere" to itself.
+      await second.reload();
+      await locked(second).waitFor({ timeout: 60_000 });
+      expect(await elsewhere(second).count()).toBe(0);
+
+      // "Use here" in the first tab again: the same history opens there, the second lets go.
+      await first.getByRole('button', { name: 'Use here' }).click();
+      await first.getByLabel('Passphrase').fill(PASSPHRASE);
+      await first.getByRole('button', { name: 'Unlock' }).click();
+      await elsewhere(second).waitFor();
+      await chatLink(first).click({ timeout: 60_000 });
+      await inChat(first, fromBob);
+
+      // Lock now, then log out in the first tab: the second, open elsewhere, goes to the login screen.
+      await first.getByRole('link', { name: 'Back to chats' }).click();
       await nav(first).click();
       await first.getByRole('button', { name: 'Lock now' }).click();
-      await first.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
-      await second.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
-      expect(await nav(second).count()).toBe(0);
-
-      // Unlocking the first tab leaves the second locked.
+      await locked(first).waitFor();
+      await elsewhere(second).waitFor();
       await first.getByLabel('Passphrase').fill(PASSPHRASE);
       await first.getByRole('button', { name: 'Unlock' }).click();
       await nav(first).waitFor({ timeout: 60_000 });
-      expect(await second.getByRole('heading', { name: 'Secure Drop is locked' }).isVisible()).toBe(true);
-      expect(await nav(second).count()).toBe(0);
-
-      // Log out in the first tab: the locked second one goes to the login screen.
       await nav(first).click();
       await first.getByRole('button', { name: 'Log out', exact: true }).click();
       await first.waitForURL(/\/login$/);

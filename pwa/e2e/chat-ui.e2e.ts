@@ -305,8 +305,12 @@ describe('chat UI at desktop and phone sizes', () => {
   });
 
   it('phone: opening the chat lands on the newest message; the viewer covers the screen and closes', async () => {
+    // A second tab of Alice's browser: the account is open in one tab at a time, so it takes it
+    // ("Use here", state/active-tab.ts) and, once closed, leaves it free for her first tab again.
     const page = await alice.context.newPage();
     await page.setViewportSize(PHONE);
+    await page.goto(`${served.url}/chats`);
+    await page.getByRole('button', { name: 'Use here' }).click();
     await openChat(page, served.url, BOB);
     await page.locator(`.message-scroller img[alt="Photo from ${BOB}"]`).nth(1).waitFor({ timeout: 60_000 });
     expect(await distanceFromBottom(page)).toBeLessThanOrEqual(2);

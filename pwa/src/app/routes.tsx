@@ -8,6 +8,7 @@ import { ArchiveView } from '../views/ArchiveView.tsx';
 import { CanonicalContact } from '../views/CanonicalContact.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
 import { ChatView } from '../views/ChatView.tsx';
+import { ElsewhereView } from '../views/ElsewhereView.tsx';
 import { LoginView } from '../views/LoginView.tsx';
 import { NotFoundView } from '../views/NotFoundView.tsx';
 import { RegisterView } from '../views/RegisterView.tsx';
@@ -16,8 +17,9 @@ import { SettingsView } from '../views/SettingsView.tsx';
 import { UnlockView } from '../views/UnlockView.tsx';
 
 /**
- * Renders its children only when signed in; a locked app shows only the unlock screen, in
- * place (the URL stays, so unlocking lands there); otherwise sends the user to /login.
+ * Renders its children only when signed in; a locked app shows only the unlock screen, and an
+ * app open in another tab only says so, in place (the URL stays, so unlocking or "Use here"
+ * lands there); otherwise sends the user to /login.
  */
 function RequireAuth() {
   useSignals();
@@ -25,6 +27,7 @@ function RequireAuth() {
   const { auth } = useApp();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
+  if (auth.value.status === 'elsewhere') return <ElsewhereView />;
   if (auth.value.status !== 'signed-in') return <Navigate to="/login" replace />;
   return <Outlet />;
 }
@@ -36,6 +39,7 @@ function SignedOutOnly() {
   const { auth } = useApp();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
+  if (auth.value.status === 'elsewhere') return <ElsewhereView />;
   if (auth.value.status === 'signed-in') return <Navigate to="/chats" replace />;
   return <Outlet />;
 }

@@ -32,6 +32,7 @@ import { type Storage, WrongPassphraseError } from '../storage/storage.ts';
 import { RelayApi } from '../transport/api.ts';
 import type { Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
+import { ActiveTab } from './active-tab.ts';
 import { archivedPhotoUrl, readArchive } from './archive.ts';
 import type { LinkCandidate } from './devices.ts';
 import { toAddContactError, toAppError } from './error-map.ts';
@@ -152,6 +153,13 @@ const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identi
  * storeForLogin found that the account already has an identity key this device does not hold
  * (a new device, or this device's keys were replaced elsewhere) and was not told what to do.
  */
+/** Another tab took the account while this one was opening it (active-tab.ts). */
+class TakenElsewhere extends Error {
+  constructor() {
+    super('taken by another tab');
+  }
+}
+
 class KeysMismatch extends Error {
   constructor(
     readonly localHistory: boolean,
@@ -232,6 +240,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
   });
   /** The other tabs of this app, from start() on (tab-sync.ts: one lock for all tabs). */
   let tabs: TabSync | null = null;
+  /** Whether this tab is the one the account is open in (active-tab.ts). */
+  const activeTab = new ActiveTab(onTakenElsewhere);
 
   const api = new RelayApi({
     baseUrl: options.apiBase ?? '/api',
@@ -278,8 +288,16 @@ export function createApp(options: AppOptions = {}): RunningApp {
     for (const s of photoSignals.values()) s.value = { status: 'idle', progress: 0, url: null };
   }
 
-  /** Starts the messenger over the account's open store. */
+  /**
+   * Starts the messenger over the account's open store, in the tab that holds the account
+   * (active-tab.ts; the entry points claimed it). Another tab that took it meanwhile wins: the
+   * store is closed again and TakenElsewhere thrown (this tab shows 'elsewhere').
+   */
   async function openSession(username: string, store: Storage): Promise<void> {
+    if (!activeTab.holds(username)) {
+      store.lock();
+      throw new TakenElsewhere();
+    }
     storage = store;
     const { Messenger } = await cryptoLayers();
     messenger = new Messenger({
@@ -305,6 +323,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const idleMinutes = IDLE_MINUTES.find((m) => m === minutes) ?? DEFAULT_IDLE_MINUTES;
     lockState.value = { kind: store.lockKind(), idleMinutes };
     idle.stop();
+    if (!activeTab.holds(username)) throw new TakenElsewhere();
     if (store.lockKind() !== 'none') {
       idle.setTimeoutMs(idleMinutes * 60_000);
       idle.start();
@@ -317,10 +336,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
   /**
    * Closes the local session: the messenger stops (no socket, so nothing is acknowledged), the
    * store's key and the tokens leave memory, the views empty. 'locked' keeps the account
-   * remembered for the unlock screen; 'signed-out' is the login screen.
+   * remembered for the unlock screen; 'signed-out' is the login screen, and lets another tab
+   * have the account; 'elsewhere': another tab took it.
    */
-  function closeSession(next: 'locked' | 'signed-out'): void {
-    const username = auth.value.username;
+  function closeSession(next: 'locked' | 'signed-out' | 'elsewhere', account?: string): void {
+    const username = auth.value.username ?? account ?? null;
     idle.stop();
     messenger?.stop();
     messenger = null;
@@ -331,10 +351,18 @@ export function createApp(options: AppOptions = {}): RunningApp {
     clearViews();
     notice.value = null;
     ownIdentityWarning.value = null;
+    if (next === 'signed-out') activeTab.release();
     auth.value =
-      next === 'locked' && username
-        ? { status: 'locked', username }
+      next !== 'signed-out' && username
+        ? { status: next, username }
         : { status: 'signed-out', username: null };
+  }
+
+  /** Another tab took the account (its "Use here", login or unlock): this one lets it go. */
+  function onTakenElsewhere(username: string): void {
+    if (auth.value.username !== null && auth.value.username !== username) return;
+    pendingLogin = null;
+    closeSession('elsewhere', username);
   }
 
   function closeArchives(): void {
@@ -379,6 +407,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       archiveStores.set(id, { store, name: a.name, archivedAt: a.archivedAt });
       found.push({ id, archivedAt: a.archivedAt, available: true });
     }
+    // Taken by another tab while they opened: none stays open here.
+    if (!activeTab.holds(username)) return closeArchives();
     archives.value = found;
     if (erased) await tell('archive_erased');
   }
@@ -552,6 +582,28 @@ export function createApp(options: AppOptions = {}): RunningApp {
     return true;
   }
 
+  /**
+   * Opens the remembered account in this tab, which holds it (start, "Use here"): the unlock
+   * screen when its store has a lock, else its session resumed.
+   */
+  async function openRemembered(username: string): Promise<void> {
+    try {
+      const kind = await idbStorageLock(storageName(username));
+      if (!activeTab.holds(username)) return;
+      if (kind && kind !== 'none') {
+        // Nothing is decrypted, and nothing connects, before the passphrase (or passkey).
+        lockState.value = { ...lockState.value, kind };
+        auth.value = { status: 'locked', username };
+        return;
+      }
+      await resume(username, await openIdbStorage(storageName(username)));
+    } catch (err) {
+      // Taken by another tab meanwhile: this one says so already (onTakenElsewhere).
+      if (err instanceof TakenElsewhere) return;
+      auth.value = { status: 'signed-out', username: null };
+    }
+  }
+
   function requireMessenger(): Messenger {
     if (!messenger) throw new AppError('unauthorized');
     return messenger;
@@ -720,6 +772,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
   async function unlockWith(passphrase: UnlockSecret, relock: NewLock): Promise<void> {
     const username = auth.value.username;
     if (auth.value.status !== 'locked' || !username) throw new AppError('not_found');
+    // Unlocking is the user here: this tab takes the account (active-tab.ts).
+    await activeTab.claim(username, 'take');
     const failures = readFailures();
     const now = clock.now();
     if (failures.until > now)
@@ -808,19 +862,19 @@ export function createApp(options: AppOptions = {}): RunningApp {
         auth.value = { status: 'signed-out', username: null };
         return;
       }
-      try {
-        const kind = await idbStorageLock(storageName(username));
-        if (kind && kind !== 'none') {
-          // Nothing is decrypted, and nothing connects, before the passphrase (or passkey).
-          lockState.value = { ...lockState.value, kind };
-          auth.value = { status: 'locked', username };
-          return;
-        }
-        await resume(username, await openIdbStorage(storageName(username)));
-      } catch {
-        auth.value = { status: 'signed-out', username: null };
+      if (!(await activeTab.claim(username, 'wait'))) {
+        auth.value = { status: 'elsewhere', username };
+        return;
       }
+      await openRemembered(username);
     },
+
+    openHere: wrap(async () => {
+      const username = auth.value.username;
+      if (auth.value.status !== 'elsewhere' || !username) throw new AppError('not_found');
+      await activeTab.claim(username, 'take');
+      await openRemembered(username);
+    }),
 
     dispose() {
       disposeLanguage();
@@ -831,6 +885,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       tabs = null;
       idle.stop();
       messenger?.stop();
+      activeTab.release();
     },
 
     unlock: wrap((passphrase: string) => unlockWith(passphrase, { passphrase, cost: kdfCost })),
@@ -898,6 +953,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (passphrase) checkPassphrase(passphrase);
       const { username } = pending;
       const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
+      await activeTab.claim(session.username, 'take');
       // A store left from an earlier account of the same name would hold foreign keys, and its
       // archives that account's history.
       await eraseIdbStorage(storageName(session.username));
@@ -919,6 +975,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
     login: wrap(async (username: string, code: string) => {
       const session = await api.login(username, code.trim());
+      // Logging in is the user here: this tab takes the account (active-tab.ts).
+      await activeTab.claim(session.username, 'take');
       const kind = await idbStorageLock(storageName(session.username));
       if (kind && kind !== 'none') {
         // This device's store has a lock: the login finishes once unlock() has the passphrase.

@@ -64,9 +64,10 @@ export interface AppErrorShape {
  * out). 'locked': the account's store has an app lock and waits for its passphrase — nothing
  * is decrypted and nothing connects (`username` names the account). 'signed-in': the local
  * store is open; the app works offline in this state too — see `connection` for whether the
- * relay is reachable.
+ * relay is reachable. 'elsewhere': the account is open in another tab or window of this browser
+ * (active-tab.ts) — this one holds nothing of it until openHere().
  */
-type AuthStatus = 'loading' | 'signed-out' | 'locked' | 'signed-in';
+type AuthStatus = 'loading' | 'signed-out' | 'locked' | 'signed-in' | 'elsewhere';
 
 /** The app lock: what protects the store's data key, and the idle time before it locks. */
 export interface LockState {
@@ -381,6 +382,11 @@ interface AppActions {
   logoutEverywhere(): Promise<void>;
   /** Wipes this device's keys and history (also when locked). Views ask for confirmation first. */
   eraseDevice(): Promise<void>;
+  /**
+   * The account is open in another tab ('elsewhere'): opens it here instead; that tab closes it
+   * and says so. Then as at start: the unlock screen, or signed in.
+   */
+  openHere(): Promise<void>;
   /**
    * Answers loginConflict: 'link' shows this device's link code (`linking`) and finishes the
    * login once another device of the account approved it; 'erase' (start over) erases this

@@ -94,6 +94,11 @@ describe('no serious axe-core violations', () => {
     expect(await seriousViolations()).toEqual([]);
   });
 
+  it('the screen of an account open in another tab', async () => {
+    renderAt(makeTestApp({ elsewhere: 'alice' }).app, '/chats');
+    expect(await seriousViolations()).toEqual([]);
+  });
+
   it('/settings with a lock set, and without one with the log-out warning open', async () => {
     const t = signedIn();
     t.lock.value = { kind: 'passphrase', idleMinutes: 15 };

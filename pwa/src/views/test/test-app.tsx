@@ -52,14 +52,16 @@ export function setLanguage(lang: Lang): void {
 }
 
 export function makeTestApp(
-  init: { signedIn?: string | null; locked?: string; passkeyCancelled?: boolean } = {},
+  init: { signedIn?: string | null; locked?: string; elsewhere?: string; passkeyCancelled?: boolean } = {},
 ) {
   const auth = signal<AuthState>(
-    init.locked
-      ? { status: 'locked', username: init.locked }
-      : init.signedIn
-        ? { status: 'signed-in', username: init.signedIn }
-        : { status: 'signed-out', username: null },
+    init.elsewhere
+      ? { status: 'elsewhere', username: init.elsewhere }
+      : init.locked
+        ? { status: 'locked', username: init.locked }
+        : init.signedIn
+          ? { status: 'signed-in', username: init.signedIn }
+          : { status: 'signed-out', username: null },
   );
   const lock = signal<LockState>({ kind: init.locked ? 'passphrase' : 'none', idleMinutes: 15 });
   const connection = signal<ConnectionStatus>('online');
@@ -151,6 +153,11 @@ export function makeTestApp(
     async unlock(passphrase) {
       record('unlock', passphrase);
       if (passphrase !== TEST_PASSPHRASE) throw new AppError('wrong_passphrase');
+      auth.value = { status: 'signed-in', username: auth.value.username };
+    },
+    async openHere() {
+      record('openHere');
+      // As the real app: the account opens here as at start (signed in; this test app has no lock).
       auth.value = { status: 'signed-in', username: auth.value.username };
     },
     async unlockWithPasskey() {
