@@ -590,7 +590,7 @@ describe('one tab at a time', () => {
       await register(first, ERIN, PASSPHRASE);
       const nav = (page: Page) => page.getByRole('navigation').getByRole('link', { name: 'Settings' });
       const elsewhere = (page: Page) =>
-        page.getByRole('heading', { name: 'Secure Drop is open in another tab' });
+        page.getByRole('heading', { name: 'Secure Drop is open in another tab or window' });
       const locked = (page: Page) => page.getByRole('heading', { name: 'Secure Drop is locked' });
       const chatLink = (page: Page) =>
         page.locator('.chat-list').getByRole('link', { name: new RegExp(`^${BOB}`) });

@@ -353,10 +353,10 @@ export const en = {
     'Nobody can open the messages on this device without it — not even the server. You can erase this device and log in again: the history on this device is then gone, unless another linked device or a backup still has it.',
   'unlock.retryIn': 'You can try again in {time}.',
   'unlock.tryAgainNow': 'You can try again now.',
-  'view.elsewhere.title': 'Open in another tab',
-  'elsewhere.heading': 'Secure Drop is open in another tab',
+  'view.elsewhere.title': 'Already open',
+  'elsewhere.heading': 'Secure Drop is open in another tab or window',
   'elsewhere.explain':
-    'Secure Drop works in one tab or window at a time, so that every message shows where you read it. Close this tab, or use Secure Drop here instead: the other tab then shows this message.',
+    'Secure Drop works in one tab or window at a time, so that your chats are the same wherever you look. Close this tab, or use Secure Drop here instead: the other one then shows this message.',
   'elsewhere.openHere': 'Use here',
   'elsewhere.working': 'Opening…',
   'error.wrong_passphrase': 'Wrong passphrase. Nothing was changed.',

@@ -56,11 +56,16 @@ export class ActiveTab {
     const locks = this.locks;
     if (!locks || this.held?.username === username) return true;
     this.release();
-    const options = how === 'take' ? { steal: true } : { signal: AbortSignal.timeout(START_WAIT_MS) };
+    // (An AbortController and a timer, not AbortSignal.timeout: Web Locks shipped in browsers
+    // that do not have that yet.)
+    const abort = new AbortController();
+    const timer = how === 'wait' ? setTimeout(() => abort.abort(), START_WAIT_MS) : undefined;
+    const options = how === 'take' ? { steal: true } : { signal: abort.signal };
     return new Promise<boolean>((resolve) => {
       let mine: { username: string; release: () => void } | null = null;
       locks
         .request(ACTIVE_TAB_LOCK + username, options, () => {
+          clearTimeout(timer);
           // Held until release() settles this promise, or another tab steals the lock.
           const held = new Promise<void>((release) => {
             mine = { username, release };
@@ -72,7 +77,7 @@ export class ActiveTab {
         .then(
           () => undefined,
           () => {
-            // Not granted within the wait (TimeoutError): another tab is using the app.
+            // Not granted within the wait (AbortError): another tab is using the app.
             if (!mine) return resolve(false);
             // Stolen (AbortError): another tab took it while this one held it.
             if (this.held === mine) {

@@ -217,6 +217,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     archive: () => Promise<void>;
     cancel: () => Promise<void>;
     link: () => Promise<void>;
+    /** Closes the store the login opened (another tab took the account). */
+    close: () => void;
   } | null = null;
   /** The new device's link request while it waits for the other device (devices.ts). */
   const linking = signal<LinkingState | null>(null);
@@ -358,11 +360,27 @@ export function createApp(options: AppOptions = {}): RunningApp {
         : { status: 'signed-out', username: null };
   }
 
-  /** Another tab took the account (its "Use here", login or unlock): this one lets it go. */
+  /**
+   * Another tab took the account (its "Use here", login or unlock): this one lets it go, with a
+   * login waiting here for the user's word (its store is open) or a link in progress.
+   */
   function onTakenElsewhere(username: string): void {
     if (auth.value.username !== null && auth.value.username !== username) return;
     pendingLogin = null;
+    linkAbort?.abort();
+    linkAbort = null;
+    linking.value = null;
+    conflict?.close();
+    conflict = null;
+    loginConflict.value = null;
+    candidate = null;
     closeSession('elsewhere', username);
+  }
+
+  /** No account open here: the login screen, and another tab may have the account. */
+  function signedOut(): void {
+    activeTab.release();
+    auth.value = { status: 'signed-out', username: null };
   }
 
   function closeArchives(): void {
@@ -399,6 +417,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
           await store.setLock(secret, lock);
         } catch {
           store.lock();
+          // Not for want of the secret: another tab took the account and closed the archives.
+          if (!activeTab.holds(username)) return closeArchives();
           await eraseIdbStorage(a.name).catch(() => undefined);
           erased = true;
           continue;
@@ -434,6 +454,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
         }
       } catch {
         open?.lock();
+        // Another tab took the account and closed the archives under this re-wrap: the next
+        // unlock re-wraps what was skipped (loadArchives), nothing is erased for it.
+        if (!activeTab.holds(username)) return;
         await eraseIdbStorage(a.name).catch(() => undefined);
         erased = true;
       }
@@ -561,13 +584,17 @@ export function createApp(options: AppOptions = {}): RunningApp {
     if (!saved || !(await loadIdentity(store))) {
       store.lock();
       rememberAccount(null);
-      auth.value = { status: 'signed-out', username: null };
+      signedOut();
       return false;
     }
     const { holdsVersion1State } = await cryptoLayers();
     // Published by the messenger's first prekey maintenance, once signed in: a token
     // refresh then lands in the new store.
-    if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
+    if (await holdsVersion1State(store)) {
+      // Starting over erases the store: never in a tab that no longer has the account.
+      if (!activeTab.holds(username)) throw new TakenElsewhere();
+      store = await startOver(username, store, saved, false);
+    }
     // The access token is stored with the refresh token (StoredAuth above). One still valid
     // for at least a minute is used as is; otherwise the refresh token gets a new one when
     // the network allows.
@@ -598,9 +625,23 @@ export function createApp(options: AppOptions = {}): RunningApp {
       }
       await resume(username, await openIdbStorage(storageName(username)));
     } catch (err) {
-      // Taken by another tab meanwhile: this one says so already (onTakenElsewhere).
-      if (err instanceof TakenElsewhere) return;
-      auth.value = { status: 'signed-out', username: null };
+      // Taken by another tab meanwhile (its store then closed under this one's reads): this one
+      // says so already (onTakenElsewhere).
+      if (err instanceof TakenElsewhere || !activeTab.holds(username)) return;
+      signedOut();
+    }
+  }
+
+  /**
+   * Runs the rest of a login or registration that claimed the account for this tab: when it
+   * fails with nothing opened (still signed out, no question waiting), the claim is let go.
+   */
+  async function keepIfOpened<T>(task: () => Promise<T>): Promise<T> {
+    try {
+      return await task();
+    } catch (err) {
+      if (auth.value.status === 'signed-out' && !conflict) activeTab.release();
+      throw err;
     }
   }
 
@@ -757,8 +798,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
           await api.logout().catch(() => undefined);
           opened.lock();
           if (wasLocked) rememberAccount(null);
-          auth.value = { status: 'signed-out', username: null };
+          signedOut();
         },
+        close: () => opened.lock(),
       };
       loginConflict.value = {
         username,
@@ -859,13 +901,15 @@ export function createApp(options: AppOptions = {}): RunningApp {
       tabs ??= new TabSync(clock, onTabEvent, options.tabChannel);
       const username = rememberedAccount();
       if (!username) {
-        auth.value = { status: 'signed-out', username: null };
+        signedOut();
         return;
       }
       if (!(await activeTab.claim(username, 'wait'))) {
         auth.value = { status: 'elsewhere', username };
         return;
       }
+      // Logged out in the other tab while this one waited for it.
+      if (rememberedAccount() !== username) return signedOut();
       await openRemembered(username);
     },
 
@@ -954,44 +998,48 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const { username } = pending;
       const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
       await activeTab.claim(session.username, 'take');
-      // A store left from an earlier account of the same name would hold foreign keys, and its
-      // archives that account's history.
-      await eraseIdbStorage(storageName(session.username));
-      for (const a of await listIdbArchives(storageName(session.username))) await eraseIdbStorage(a.name);
-      // A lock chosen now wraps the data key from its first byte on disk: no key that opens it
-      // alone is ever written (keyring.ts).
-      const store = await openIdbStorage(storageName(session.username), {
-        create: passphrase ? { passphrase, cost: kdfCost } : null,
+      return keepIfOpened(async () => {
+        // A store left from an earlier account of the same name would hold foreign keys, and its
+        // archives that account's history.
+        await eraseIdbStorage(storageName(session.username));
+        for (const a of await listIdbArchives(storageName(session.username))) await eraseIdbStorage(a.name);
+        // A lock chosen now wraps the data key from its first byte on disk: no key that opens it
+        // alone is ever written (keyring.ts).
+        const store = await openIdbStorage(storageName(session.username), {
+          create: passphrase ? { passphrase, cost: kdfCost } : null,
+        });
+        const { publishAccountKeys, describeThisDevice } = await cryptoLayers();
+        // The account's first device, described as a linked one is (Settings → Linked devices).
+        await publishAccountKeys(store, session.username, api, undefined, describeThisDevice());
+        await saveTokens(store, session.username, session.tokens);
+        pending = null;
+        await openSession(session.username, store);
+        messenger?.goOnline();
+        return { recoveryCodes: session.recoveryCodes };
       });
-      const { publishAccountKeys, describeThisDevice } = await cryptoLayers();
-      // The account's first device, described as a linked one is (Settings → Linked devices).
-      await publishAccountKeys(store, session.username, api, undefined, describeThisDevice());
-      await saveTokens(store, session.username, session.tokens);
-      pending = null;
-      await openSession(session.username, store);
-      messenger?.goOnline();
-      return { recoveryCodes: session.recoveryCodes };
     }),
 
     login: wrap(async (username: string, code: string) => {
       const session = await api.login(username, code.trim());
       // Logging in is the user here: this tab takes the account (active-tab.ts).
       await activeTab.claim(session.username, 'take');
-      const kind = await idbStorageLock(storageName(session.username));
-      if (kind && kind !== 'none') {
-        // This device's store has a lock: the login finishes once unlock() has the passphrase.
-        pendingLogin = { username: session.username, tokens: session.tokens };
-        api.http.setTokens(null);
-        lockState.value = { ...lockState.value, kind };
-        auth.value = { status: 'locked', username: session.username };
-        return;
-      }
-      await finishLogin(
-        session.username,
-        session.tokens,
-        await openIdbStorage(storageName(session.username)),
-        null,
-      );
+      await keepIfOpened(async () => {
+        const kind = await idbStorageLock(storageName(session.username));
+        if (kind && kind !== 'none') {
+          // This device's store has a lock: the login finishes once unlock() has the passphrase.
+          pendingLogin = { username: session.username, tokens: session.tokens };
+          api.http.setTokens(null);
+          lockState.value = { ...lockState.value, kind };
+          auth.value = { status: 'locked', username: session.username };
+          return;
+        }
+        await finishLogin(
+          session.username,
+          session.tokens,
+          await openIdbStorage(storageName(session.username)),
+          null,
+        );
+      });
     }),
 
     resolveLoginConflict: wrap(async (choice: 'link' | 'erase' | 'archive' | 'cancel') => {
@@ -1144,7 +1192,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       api.http.setTokens(null);
       clearViews();
       lockState.value = { kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES };
-      auth.value = { status: 'signed-out', username: null };
+      signedOut();
       if (name) tabs?.post(name, { type: 'signed-out' });
     }),
 

@@ -25,6 +25,8 @@ export function ElsewhereView() {
       await app.openHere();
     } catch (err) {
       setFailure(errorCode(err));
+    } finally {
+      // Also when another tab took the account back meanwhile: this screen stays, usable.
       setBusy(false);
     }
   };

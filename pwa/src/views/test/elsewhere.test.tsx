@@ -22,7 +22,9 @@ describe('open in another tab', () => {
         },
       ];
       const { router } = renderAt(t.app, path);
-      expect(screen.getByRole('heading', { name: 'Secure Drop is open in another tab' })).toBeTruthy();
+      expect(
+        screen.getByRole('heading', { name: 'Secure Drop is open in another tab or window' }),
+      ).toBeTruthy();
       expect(screen.getByText('Account: alice')).toBeTruthy();
       expect(document.body.textContent).not.toContain('secret');
       expect(screen.queryByRole('navigation')).toBeNull();
@@ -39,15 +41,30 @@ describe('open in another tab', () => {
       fireEvent.click(screen.getByRole('button', { name: 'Use here' }));
     });
     expect(t.calls.map((c) => c.action)).toContain('openHere');
-    expect(screen.queryByRole('heading', { name: 'Secure Drop is open in another tab' })).toBeNull();
+    expect(
+      screen.queryByRole('heading', { name: 'Secure Drop is open in another tab or window' }),
+    ).toBeNull();
     expect(screen.getByRole('navigation')).toBeTruthy();
     expect(router.state.location.pathname).toBe('/settings');
+  });
+
+  it('taken back by the other tab meanwhile, "Use here" can be pressed again', async () => {
+    const t = makeTestApp({ elsewhere: 'alice', takenBack: true });
+    renderAt(t.app, '/chats');
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Use here' }));
+    });
+    expect(t.calls.map((c) => c.action)).toContain('openHere');
+    const again = screen.getByRole('button', { name: 'Use here' }) as HTMLButtonElement;
+    expect(again.disabled).toBe(false);
   });
 
   it('is in Russian too', () => {
     setLanguage('ru');
     renderAt(makeTestApp({ elsewhere: 'alice' }).app, '/chats');
-    expect(screen.getByRole('heading', { name: 'Secure Drop открыт в другой вкладке' })).toBeTruthy();
+    expect(
+      screen.getByRole('heading', { name: 'Secure Drop открыт в другой вкладке или окне' }),
+    ).toBeTruthy();
     expect(screen.getByRole('button', { name: 'Открыть здесь' })).toBeTruthy();
   });
 });

@@ -52,7 +52,14 @@ export function setLanguage(lang: Lang): void {
 }
 
 export function makeTestApp(
-  init: { signedIn?: string | null; locked?: string; elsewhere?: string; passkeyCancelled?: boolean } = {},
+  init: {
+    signedIn?: string | null;
+    locked?: string;
+    elsewhere?: string;
+    /** openHere() ends with the account taken back by the other tab (still 'elsewhere'). */
+    takenBack?: boolean;
+    passkeyCancelled?: boolean;
+  } = {},
 ) {
   const auth = signal<AuthState>(
     init.elsewhere
@@ -157,8 +164,9 @@ export function makeTestApp(
     },
     async openHere() {
       record('openHere');
-      // As the real app: the account opens here as at start (signed in; this test app has no lock).
-      auth.value = { status: 'signed-in', username: auth.value.username };
+      // As the real app: the account opens here as at start (signed in; this test app has no
+      // lock), unless the other tab took it back meanwhile.
+      if (!init.takenBack) auth.value = { status: 'signed-in', username: auth.value.username };
     },
     async unlockWithPasskey() {
       record('unlockWithPasskey');
