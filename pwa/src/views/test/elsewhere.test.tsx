@@ -2,7 +2,7 @@
 // route table: in place of any route, nothing of the account on it, and "Use here" opens it here.
 import { act, fireEvent, screen } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
+import { holdSecret, makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 
@@ -11,16 +11,7 @@ describe('open in another tab', () => {
     '%s shows only that screen',
     (path) => {
       const t = makeTestApp({ elsewhere: 'alice' });
-      t.messagesFor('bob').value = [
-        {
-          id: 'a',
-          contact: 'bob',
-          direction: 'in',
-          at: 1,
-          state: 'received',
-          body: { kind: 'text', text: 'secret' },
-        },
-      ];
+      holdSecret(t);
       const { router } = renderAt(t.app, path);
       expect(
         screen.getByRole('heading', { name: 'Secure Drop is open in another tab or window' }),

@@ -3,23 +3,14 @@
 // and without a lock, log out without a lock, and the passphrase at registration.
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeTestApp, renderAt, setLanguage, TEST_PASSPHRASE } from './test-app.tsx';
+import { holdSecret, makeTestApp, renderAt, setLanguage, TEST_PASSPHRASE } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 
 describe('locked app', () => {
   it.each(['/chats', '/chats/bob', '/settings', '/login'])('%s shows only the unlock screen', (path) => {
     const t = makeTestApp({ locked: 'alice' });
-    t.messagesFor('bob').value = [
-      {
-        id: 'a',
-        contact: 'bob',
-        direction: 'in',
-        at: 1,
-        state: 'received',
-        body: { kind: 'text', text: 'secret' },
-      },
-    ];
+    holdSecret(t);
     const { router } = renderAt(t.app, path);
     expect(screen.getByRole('heading', { name: 'Secure Drop is locked' })).toBeTruthy();
     expect(screen.getByText('Account: alice')).toBeTruthy();

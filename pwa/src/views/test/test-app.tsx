@@ -463,6 +463,23 @@ export function makeTestApp(
 export type TestApp = ReturnType<typeof makeTestApp>;
 
 /** Renders the real route table at `path` over `app`. */
+/**
+ * A received message from bob reading "secret", for the screens that must show nothing of the
+ * account (locked, open in another tab).
+ */
+export function holdSecret(t: ReturnType<typeof makeTestApp>): void {
+  t.messagesFor('bob').value = [
+    {
+      id: 'a',
+      contact: 'bob',
+      direction: 'in',
+      at: 1,
+      state: 'received',
+      body: { kind: 'text', text: 'secret' },
+    },
+  ];
+}
+
 export function renderAt(app: App, path: string) {
   // The same frame as src/app/App.tsx: one <main> landmark around the routed view.
   const shell = (
