@@ -377,6 +377,16 @@ export function createApp(options: AppOptions = {}): RunningApp {
     closeSession('elsewhere', username);
   }
 
+  /**
+   * Before a step that erases, archives or replaces the shared store: stops, the store closed,
+   * when another tab has taken the account meanwhile (it may have that store open).
+   */
+  function stillHere(username: string, store: Storage): void {
+    if (activeTab.holds(username)) return;
+    store.lock();
+    throw new TakenElsewhere();
+  }
+
   /** No account open here: the login screen, and another tab may have the account. */
   function signedOut(): void {
     activeTab.release();
@@ -399,6 +409,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
    */
   async function loadArchives(username: string, lock: NewLock): Promise<void> {
     closeArchives();
+    if (!activeTab.holds(username)) return;
     const secret = secretOf(lock);
     const want = storage?.lockKind() ?? 'none';
     const found: ArchiveInfo[] = [];
@@ -417,8 +428,6 @@ export function createApp(options: AppOptions = {}): RunningApp {
           await store.setLock(secret, lock);
         } catch {
           store.lock();
-          // Not for want of the secret: another tab took the account and closed the archives.
-          if (!activeTab.holds(username)) return closeArchives();
           await eraseIdbStorage(a.name).catch(() => undefined);
           erased = true;
           continue;
@@ -443,20 +452,18 @@ export function createApp(options: AppOptions = {}): RunningApp {
   async function relockArchives(username: string, current: UnlockSecret | undefined, next: NewLock) {
     let erased = false;
     for (const a of await listIdbArchives(storageName(username)).catch(() => [])) {
-      const open = archiveStores.get(String(a.archivedAt))?.store;
+      // A handle of its own, not the one the archives list keeps open: another tab taking the
+      // account closes those (closeArchives), and a re-wrap cut short that way would leave the
+      // archive under the old lock while the store has the new one.
       try {
-        const store =
-          open ?? (await openIdbStorage(a.name, current === undefined ? {} : { passphrase: current }));
+        const store = await openIdbStorage(a.name, current === undefined ? {} : { passphrase: current });
         try {
           await store.setLock(current, next);
         } finally {
-          if (!open) store.lock();
+          store.lock();
         }
       } catch {
-        open?.lock();
-        // Another tab took the account and closed the archives under this re-wrap: the next
-        // unlock re-wraps what was skipped (loadArchives), nothing is erased for it.
-        if (!activeTab.holds(username)) return;
+        archiveStores.get(String(a.archivedAt))?.store.lock();
         await eraseIdbStorage(a.name).catch(() => undefined);
         erased = true;
       }
@@ -564,6 +571,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     saved: StoredAuth | undefined,
     publishNow: boolean,
   ): Promise<Storage> {
+    stillHere(username, old);
     await old.erase();
     const store = await openIdbStorage(storageName(username));
     const { createAccountKeys, publishAccountKeys } = await cryptoLayers();
@@ -591,8 +599,6 @@ export function createApp(options: AppOptions = {}): RunningApp {
     // Published by the messenger's first prekey maintenance, once signed in: a token
     // refresh then lands in the new store.
     if (await holdsVersion1State(store)) {
-      // Starting over erases the store: never in a tab that no longer has the account.
-      if (!activeTab.holds(username)) throw new TakenElsewhere();
       store = await startOver(username, store, saved, false);
     }
     // The access token is stored with the refresh token (StoredAuth above). One still valid
@@ -640,7 +646,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     try {
       return await task();
     } catch (err) {
-      if (auth.value.status === 'signed-out' && !conflict) activeTab.release();
+      // (A session opened halfway, its messenger and store, is closed with it.)
+      if (auth.value.status === 'signed-out' && !conflict) closeSession('signed-out');
       throw err;
     }
   }
@@ -706,6 +713,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     how: 'archive' | 'erase',
   ): Promise<Storage> {
     if (!(await loadIdentity(opened))) return opened;
+    stillHere(username, opened);
     const name = storageName(username);
     if (how === 'archive') {
       opened.lock();
@@ -785,6 +793,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       await finish('ask');
     } catch (err) {
       if (!(err instanceof KeysMismatch)) throw err;
+      // Taken by another tab while the relay was asked: no question is left waiting here.
+      stillHere(username, opened);
       const wasLocked = auth.value.status === 'locked';
       conflict = {
         erase: () => finish('erase'),
@@ -950,7 +960,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const passkey = await passkeyOutput(() => createPasskey(username));
       await storage.setLock(current, { passkey });
       await relockArchives(username, current, { passkey });
-      announceLock(storage.lockKind(), lockState.value.idleMinutes);
+      // (Taken by another tab meanwhile, this one has no store left to announce.)
+      if (storage) announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     lockNow,
@@ -961,7 +972,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const secret = await currentSecret(current);
       await storage.setLock(secret, { passphrase: next, cost: kdfCost });
       await relockArchives(auth.value.username ?? '', secret, { passphrase: next, cost: kdfCost });
-      announceLock(storage.lockKind(), lockState.value.idleMinutes);
+      // (Taken by another tab meanwhile, this one has no store left to announce.)
+      if (storage) announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     removePassphrase: wrap(async (current: string) => {
@@ -969,7 +981,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const secret = await currentSecret(current);
       await storage.setLock(secret, null);
       await relockArchives(auth.value.username ?? '', secret, null);
-      announceLock(storage.lockKind(), lockState.value.idleMinutes);
+      // (Taken by another tab meanwhile, this one has no store left to announce.)
+      if (storage) announceLock(storage.lockKind(), lockState.value.idleMinutes);
     }),
 
     setIdleMinutes: wrap(async (minutes: number) => {
@@ -1052,7 +1065,16 @@ export function createApp(options: AppOptions = {}): RunningApp {
       linking.value = null;
       conflict = null;
       loginConflict.value = null;
-      await c[choice]();
+      if (choice === 'cancel') return c.cancel();
+      // A failed answer leaves the login screen: its store closed, and the account free again.
+      await keepIfOpened(async () => {
+        try {
+          await c[choice]();
+        } catch (err) {
+          c.close();
+          throw err;
+        }
+      });
     }),
 
     cancelLinking() {
