@@ -149,10 +149,6 @@ const cryptoLayers = () => import('./crypto-layers.ts');
 
 const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identity);
 
-/**
- * storeForLogin found that the account already has an identity key this device does not hold
- * (a new device, or this device's keys were replaced elsewhere) and was not told what to do.
- */
 /** Another tab took the account while this one was opening it (active-tab.ts). */
 class TakenElsewhere extends Error {
   constructor() {
@@ -160,6 +156,10 @@ class TakenElsewhere extends Error {
   }
 }
 
+/**
+ * storeForLogin found that the account already has an identity key this device does not hold
+ * (a new device, or this device's keys were replaced elsewhere) and was not told what to do.
+ */
 class KeysMismatch extends Error {
   constructor(
     readonly localHistory: boolean,
@@ -598,9 +598,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const { holdsVersion1State } = await cryptoLayers();
     // Published by the messenger's first prekey maintenance, once signed in: a token
     // refresh then lands in the new store.
-    if (await holdsVersion1State(store)) {
-      store = await startOver(username, store, saved, false);
-    }
+    if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
     // The access token is stored with the refresh token (StoredAuth above). One still valid
     // for at least a minute is used as is; otherwise the refresh token gets a new one when
     // the network allows.
