@@ -8,6 +8,11 @@
 // display, should not open with it — and sharing would mean sending the data key (or the
 // passphrase) between tabs.
 //
+// Where the Web Locks API exists the account is open in one tab at a time (active-tab.ts) and the
+// others hold nothing of it: there a log-out or an erase still sends them to the login screen, a
+// lock change is noted for when they open the account, and activity comes from the one open tab.
+// Without Web Locks every tab is open, and all of it applies between them.
+//
 // Activity is announced at most once per ACTIVITY_POST_MS, so typing does not flood the
 // channel; the receiving tab counts it at its own clock's now. The other tabs can therefore
 // see the last use up to that much late, which makes them lock up to that much early, never late.
