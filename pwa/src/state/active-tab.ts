@@ -12,7 +12,7 @@
 // - a tab that starts (or reloads) waits up to START_WAIT_MS for it: a reload's old document
 //   lets it go as it unloads, but the browser may hand that release over a little after the new
 //   document asks; a tab that is really open keeps it, and this one then shows "open in another
-//   tab";
+//   tab or window";
 // - "Use here", a login, a registration and an unlock are the user acting in this tab: they
 //   take the lock from whichever tab holds it (`steal`), and that tab closes its session.
 // Without the Web Locks API (older browsers, unit tests under Node) every tab is active, as
@@ -26,7 +26,7 @@ export const START_WAIT_MS = 1500;
 export interface TabLocks {
   request(
     name: string,
-    options: { mode?: 'exclusive'; steal?: boolean; signal?: AbortSignal },
+    options: { steal?: boolean; signal?: AbortSignal },
     callback: (lock: unknown) => Promise<void>,
   ): Promise<void>;
 }

@@ -296,10 +296,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * store is closed again and TakenElsewhere thrown (this tab shows 'elsewhere').
    */
   async function openSession(username: string, store: Storage): Promise<void> {
-    if (!activeTab.holds(username)) {
-      store.lock();
-      throw new TakenElsewhere();
-    }
+    stillHere(username, store);
     storage = store;
     const { Messenger } = await cryptoLayers();
     messenger = new Messenger({
@@ -325,7 +322,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const idleMinutes = IDLE_MINUTES.find((m) => m === minutes) ?? DEFAULT_IDLE_MINUTES;
     lockState.value = { kind: store.lockKind(), idleMinutes };
     idle.stop();
-    if (!activeTab.holds(username)) throw new TakenElsewhere();
+    stillHere(username, store);
     if (store.lockKind() !== 'none') {
       idle.setTimeoutMs(idleMinutes * 60_000);
       idle.start();
@@ -378,8 +375,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
   }
 
   /**
-   * Before a step that erases, archives or replaces the shared store: stops, the store closed,
-   * when another tab has taken the account meanwhile (it may have that store open).
+   * Before a step that opens, erases, archives or replaces the shared store: stops, the store
+   * closed, when another tab has taken the account meanwhile (it may have that store open).
    */
   function stillHere(username: string, store: Storage): void {
     if (activeTab.holds(username)) return;
