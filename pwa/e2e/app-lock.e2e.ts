@@ -652,6 +652,83 @@ describe('one tab at a time', () => {
       await browser.close();
     }
   });
+  // The relay rotates the refresh token at each refresh and ends the session when a rotated one
+  // is presented again (spec/openapi.yaml POST /session/refresh). A refresh still in the air
+  // when another tab takes the account must keep its answer in the store before the first tab
+  // closes it (transport/http.ts TokenKeeper): otherwise the store keeps the old token, which
+  // the new tab presents at its next refresh (within the relay's retry window as a retry of
+  // that exchange; after it, as theft).
+  it('a refresh in the air when another tab takes the account keeps its answer for that tab', async () => {
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-US' });
+      context.setDefaultTimeout(30_000);
+      const first = await context.newPage();
+      await register(first, `frank_${run}`);
+      const settings = (page: Page) => page.getByRole('navigation').getByRole('link', { name: 'Settings' });
+      const sessions = (page: Page) =>
+        page.getByRole('list', { name: 'Signed-in devices' }).getByRole('listitem');
+      // The next authenticated call of a tab carries a spoilt token (the relay answers 401 and
+      // the tab refreshes); the first tab's refresh answer waits until released.
+      const spoil = { first: false, second: false };
+      const refreshes = { first: 0, second: 0 };
+      let release = () => {};
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      for (const [name, page] of [['first', first] as const]) {
+        await page.route('**/api/**', async (route) => {
+          const request = route.request();
+          if (request.url().endsWith('/session/refresh')) {
+            refreshes[name]++;
+            const response = await route.fetch();
+            await held;
+            return route.fulfill({ response });
+          }
+          const headers = request.headers();
+          if (spoil[name] && headers.authorization) {
+            spoil[name] = false;
+            return route.continue({ headers: { ...headers, authorization: 'Bearer aaa.bbb.ccc' } });
+          }
+          return route.continue();
+        });
+      }
+      spoil.first = true;
+      await settings(first).click();
+      await expect.poll(() => refreshes.first).toBe(1);
+
+      const second = await context.newPage();
+      await second.route('**/api/**', async (route) => {
+        const request = route.request();
+        if (request.url().endsWith('/session/refresh')) refreshes.second++;
+        const headers = request.headers();
+        if (spoil.second && headers.authorization) {
+          spoil.second = false;
+          return route.continue({ headers: { ...headers, authorization: 'Bearer aaa.bbb.ccc' } });
+        }
+        return route.continue();
+      });
+      await second.goto(`${served.url}/chats`);
+      await second.getByRole('button', { name: 'Use here' }).click();
+      await settings(second).waitFor({ timeout: 60_000 });
+      await first.getByRole('button', { name: 'Use here' }).waitFor();
+      release();
+
+      // The second tab's next call is refused: it takes the pair the first tab's refresh got,
+      // kept in the store, without presenting the old token again.
+      spoil.second = true;
+      await settings(second).click();
+      await sessions(second).first().waitFor();
+      expect(await sessions(second).count()).toBe(1);
+      expect(spoil.second).toBe(false);
+      expect(refreshes).toEqual({ first: 1, second: 0 });
+      // And the session is the same live one: a reload opens it.
+      await second.reload();
+      await settings(second).waitFor({ timeout: 60_000 });
+    } finally {
+      await browser.close();
+    }
+  });
 });
 
 describe('a store from before the keyring file', () => {

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { uploadTestDevice } from '../src/test/device-keys.ts';
 import { RelayApi } from '../src/transport/api.ts';
 import { ApiError } from '../src/transport/errors.ts';
+import type { TokenKeeper } from '../src/transport/http.ts';
 import { RelaySocket, type ServerFrame, type SocketLike } from '../src/transport/ws.ts';
 import { type RunningRelay, startRelay } from './relay.ts';
 
@@ -23,11 +24,20 @@ afterAll(async () => {
   await relay?.stop();
 });
 
+/** Keeps nothing (the tokens in memory are used); records each new refresh token it is given. */
+const recorder = (rotations: string[]): TokenKeeper => ({
+  exclusive: (task) => task(),
+  read: async () => null,
+  write: async (kept) => {
+    if (!kept.exchangeId) rotations.push(kept.tokens.refreshToken);
+  },
+});
+
 async function account(name: string, onSessionEnded?: () => void) {
   const rotations: string[] = [];
   const api = new RelayApi({
     baseUrl: base,
-    onTokens: (t) => rotations.push(t.refreshToken),
+    keeper: recorder(rotations),
     ...(onSessionEnded ? { onSessionEnded } : {}),
   });
   const start = await api.register(name);
@@ -97,7 +107,7 @@ describe('transport against the relay', () => {
     const lossyApi = new RelayApi({
       baseUrl: base,
       fetch: lossy,
-      onTokens: (t) => rotations.push(t.refreshToken),
+      keeper: recorder(rotations),
       onSessionEnded: () => {
         ended += 1;
       },

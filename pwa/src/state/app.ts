@@ -30,7 +30,7 @@ import { checkPassphrase, DEFAULT_KDF } from '../storage/passphrase.ts';
 import { requestPersistentStorage } from '../storage/persist.ts';
 import { type Storage, WrongPassphraseError } from '../storage/storage.ts';
 import { RelayApi } from '../transport/api.ts';
-import type { Tokens } from '../transport/http.ts';
+import { accessUsable, type Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
 import { ActiveTab } from './active-tab.ts';
 import { archivedPhotoUrl, readArchive } from './archive.ts';
@@ -40,6 +40,15 @@ import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
 import type { Messenger } from './messenger.ts';
 import { type TabEvent, TabSync } from './tab-sync.ts';
+import {
+  AUTH,
+  type StoredAuth,
+  storedAuth,
+  storeKeeper,
+  type TokenHome,
+  tokensOf,
+  underTokenLock,
+} from './token-keeper.ts';
 import type {
   App,
   AppNotice,
@@ -82,7 +91,6 @@ export interface AppOptions {
 }
 
 const ACCOUNT_KEY = 'sd.account';
-const AUTH = 'auth';
 /** The AppNotice waiting to be read, stored so a reload does not lose it. */
 const NOTICE = 'notice';
 /** Minutes without use before the app locks (encrypted store; only read once unlocked). */
@@ -124,25 +132,6 @@ function writeFailures(v: UnlockFailures | null): void {
     // Private mode: the delay then lasts as long as the page.
   }
 }
-
-/**
- * The session's tokens, in the encrypted store. The access token is kept with the refresh
- * token (same protection) so that reloading the app within its 15 minutes does not rotate the
- * refresh token: a reload that interrupted a rotation would present the old, already-rotated
- * token next time, which the relay rightly treats as theft and ends the session.
- */
-interface StoredAuth {
-  readonly username: string;
-  readonly refreshToken: string;
-  readonly accessToken?: string;
-  readonly accessExpiresAt?: number;
-}
-
-const storedAuth = (username: string, t: Tokens): StoredAuth => ({
-  username,
-  refreshToken: t.refreshToken,
-  ...(t.accessExpiresAt ? { accessToken: t.accessToken, accessExpiresAt: t.accessExpiresAt } : {}),
-});
 
 /** The crypto half of the app, fetched on first use (see crypto-layers.ts). */
 const cryptoLayers = () => import('./crypto-layers.ts');
@@ -233,6 +222,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const photoSignals = new Map<string, Signal<PhotoView>>();
 
   let storage: Storage | null = null;
+  /**
+   * Where the session's tokens are kept (token-keeper.ts): `storage`, from openSession on, and
+   * after it closes until a refresh of this tab then in the air has kept its answer (closeSession).
+   */
+  let tokenHome: TokenHome | null = null;
   let messenger: Messenger | null = null;
   let pending: { username: string } | null = null;
   /** A login whose store has an app lock, finished by unlock() (tokens held in memory). */
@@ -247,10 +241,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
   const api = new RelayApi({
     baseUrl: options.apiBase ?? '/api',
-    onTokens: (tokens: Tokens) => {
-      const name = auth.value.username;
-      if (storage && name) void storage.put(AUTH, storedAuth(name, tokens)).catch(() => undefined);
-    },
+    keeper: storeKeeper(() => tokenHome),
     onSessionEnded: () => {
       void endSession();
     },
@@ -298,6 +289,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   async function openSession(username: string, store: Storage): Promise<void> {
     stillHere(username, store);
     storage = store;
+    tokenHome = { store, username };
     const { Messenger } = await cryptoLayers();
     messenger = new Messenger({
       username,
@@ -343,8 +335,22 @@ export function createApp(options: AppOptions = {}): RunningApp {
     idle.stop();
     messenger?.stop();
     messenger = null;
-    storage?.lock();
+    const closing = storage;
     storage = null;
+    if (closing && next === 'elsewhere') {
+      // The tab that took the account reads the tokens from the store: a refresh of this tab in
+      // the air must keep its answer there first, or the next page presents a token the relay
+      // has rotated. (Locking here, by the user or the idle timer, does not wait: the data key
+      // leaves memory now, and such an answer is retried from the store when unlocked, within
+      // the relay's retry window, token-keeper.ts.)
+      void underTokenLock(async () => {
+        if (tokenHome?.store === closing) tokenHome = null;
+        closing.lock();
+      });
+    } else {
+      tokenHome = null;
+      closing?.lock();
+    }
     closeArchives();
     api.http.setTokens(null);
     clearViews();
@@ -596,14 +602,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
     // Published by the messenger's first prekey maintenance, once signed in: a token
     // refresh then lands in the new store.
     if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
-    // The access token is stored with the refresh token (StoredAuth above). One still valid
-    // for at least a minute is used as is; otherwise the refresh token gets a new one when
+    // The access token is stored with the refresh token (token-keeper.ts). One still valid
+    // for ACCESS_TOKEN_MARGIN_MS is used as is; otherwise the refresh token gets a new one when
     // the network allows.
-    const fresh = saved.accessToken && (saved.accessExpiresAt ?? 0) - 60_000 > Date.now();
-    api.http.setTokens({
-      accessToken: fresh ? (saved.accessToken as string) : '',
-      refreshToken: saved.refreshToken,
-    });
+    const kept = tokensOf(saved);
+    api.http.setTokens(accessUsable(kept) ? kept : { accessToken: '', refreshToken: kept.refreshToken });
     await openSession(username, store);
     await loadArchives(username, relock);
     messenger?.goOnline();
@@ -652,8 +655,15 @@ export function createApp(options: AppOptions = {}): RunningApp {
     return messenger;
   }
 
-  async function saveTokens(store: Storage, username: string, tokens: Tokens): Promise<void> {
-    await store.put(AUTH, storedAuth(username, tokens));
+  /**
+   * Keeps the session's tokens in the store it is opening with: those this page holds now, which a
+   * refresh during the login (a link can wait for many minutes) may have rotated since.
+   */
+  async function saveTokens(store: Storage, username: string): Promise<void> {
+    await underTokenLock(async () => {
+      const tokens = api.http.current;
+      if (tokens) await store.put(AUTH, storedAuth(username, tokens));
+    });
   }
 
   /**
@@ -723,12 +733,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * new device and imports the contacts and history. Whatever this device held under other keys
    * is kept read-only (archived), never erased without the user's word.
    */
-  async function startLinking(
-    username: string,
-    tokens: Tokens,
-    opened: Storage,
-    relock: NewLock,
-  ): Promise<void> {
+  async function startLinking(username: string, opened: Storage, relock: NewLock): Promise<void> {
     linkAbort?.abort();
     const abort = new AbortController();
     linkAbort = abort;
@@ -752,7 +757,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
         if (abort.signal.aborted) return;
         const store = await freshStore(username, opened, relock, 'archive');
         await completeLink(api, store, username, payload, device);
-        await saveTokens(store, username, tokens);
+        await saveTokens(store, username);
         conflict = null;
         loginConflict.value = null;
         linking.value = null;
@@ -771,15 +776,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * Finishes a login over this device's opened store. When its keys were replaced elsewhere
    * the login waits in loginConflict for the user's answer (resolveLoginConflict).
    */
-  async function finishLogin(
-    username: string,
-    tokens: Tokens,
-    opened: Storage,
-    relock: NewLock,
-  ): Promise<void> {
+  async function finishLogin(username: string, opened: Storage, relock: NewLock): Promise<void> {
     const finish = async (onMismatch: OnMismatch) => {
       const s = await storeForLogin(username, opened, relock, onMismatch);
-      await saveTokens(s, username, tokens);
+      await saveTokens(s, username);
       await openSession(username, s);
       await loadArchives(username, relock);
       messenger?.goOnline();
@@ -794,7 +794,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       conflict = {
         erase: () => finish('erase'),
         archive: () => finish('archive'),
-        link: () => startLinking(username, tokens, opened, relock),
+        link: () => startLinking(username, opened, relock),
         cancel: async () => {
           linkAbort?.abort();
           linkAbort = null;
@@ -838,10 +838,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
     writeFailures(null);
     if (pendingLogin?.username === username) {
       // A login on this device whose store has a lock: its tokens are in memory since login().
-      const tokens = pendingLogin.tokens;
+      api.http.setTokens(pendingLogin.tokens);
       pendingLogin = null;
-      api.http.setTokens(tokens);
-      await finishLogin(username, tokens, store, relock);
+      await finishLogin(username, store, relock);
       return;
     }
     const resumed = await resume(username, store, relock);
@@ -1019,7 +1018,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
         const { publishAccountKeys, describeThisDevice } = await cryptoLayers();
         // The account's first device, described as a linked one is (Settings → Linked devices).
         await publishAccountKeys(store, session.username, api, undefined, describeThisDevice());
-        await saveTokens(store, session.username, session.tokens);
+        await saveTokens(store, session.username);
         pending = null;
         await openSession(session.username, store);
         messenger?.goOnline();
@@ -1041,12 +1040,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
           auth.value = { status: 'locked', username: session.username };
           return;
         }
-        await finishLogin(
-          session.username,
-          session.tokens,
-          await openIdbStorage(storageName(session.username)),
-          null,
-        );
+        await finishLogin(session.username, await openIdbStorage(storageName(session.username)), null);
       });
     }),
 

@@ -9,7 +9,6 @@ import { expect, inject } from 'vitest';
 import { publishAccountKeys } from '../secure/account-keys.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { RelayApi } from '../transport/api.ts';
-import type { Tokens } from '../transport/http.ts';
 
 import type {} from './provided.ts';
 
@@ -28,7 +27,6 @@ export interface RelayUser {
   readonly api: RelayApi;
   readonly secret: string;
   readonly recoveryCodes: readonly string[];
-  readonly rotations: Tokens[];
 }
 
 /**
@@ -49,10 +47,8 @@ export async function registerNamed(
   onSessionEnded?: () => void,
   baseUrl = relayUrl(),
 ): Promise<RelayUser> {
-  const rotations: Tokens[] = [];
   const api = new RelayApi({
     baseUrl,
-    onTokens: (t) => rotations.push(t),
     ...(onSessionEnded ? { onSessionEnded } : {}),
   });
   const start = await api.register(username);
@@ -63,7 +59,6 @@ export async function registerNamed(
     api,
     secret: start.secret,
     recoveryCodes: session.recoveryCodes,
-    rotations,
   };
 }
 

@@ -8,7 +8,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RelayApi } from './api.ts';
 import { ApiError } from './errors.ts';
-import { answerDeadlineMs, HTTP_ANSWER_TIMEOUT_MS, HttpClient } from './http.ts';
+import {
+  answerDeadlineMs,
+  HTTP_ANSWER_TIMEOUT_MS,
+  HttpClient,
+  type KeptTokens,
+  type TokenKeeper,
+  type Tokens,
+} from './http.ts';
 import { RelaySocket, type SocketLike, type SocketStatus } from './ws.ts';
 
 /** A fetch that answers only what `answer` returns for the URL, and otherwise hangs until aborted. */
@@ -212,5 +219,75 @@ describe('refresh ids (spec/openapi.yaml POST /session/refresh)', () => {
     expect(stale.id).not.toBe(first.id);
     expect(next.token).toBe('r3');
     expect(new Set(seen.map((s) => s.id)).size).toBe(3);
+  });
+});
+
+/** A TokenKeeper in memory: what a store shared by the pages of one browser would hold. */
+function memoryKeeper() {
+  const log: string[] = [];
+  let kept: KeptTokens | null = null;
+  let tail: Promise<unknown> = Promise.resolve();
+  const keeper: TokenKeeper = {
+    exclusive<T>(task: () => Promise<T>): Promise<T> {
+      const result = tail.then(task, task);
+      tail = result.catch(() => undefined);
+      return result;
+    },
+    read: async () => kept,
+    write: async (k) => {
+      log.push(
+        k.exchangeId ? `begun ${k.tokens.refreshToken} ${k.exchangeId}` : `got ${k.tokens.refreshToken}`,
+      );
+      kept = k;
+    },
+  };
+  return { keeper, log, kept: () => kept };
+}
+
+describe('tokens kept for the other pages (TokenKeeper)', () => {
+  it('keeps the exchange before sending it and the answer after; a page signed out meanwhile gets no tokens back', async () => {
+    const k = memoryKeeper();
+    let answer: (t: Tokens) => void = () => {};
+    const sent: string[] = [];
+    const http = new HttpClient({
+      baseUrl: '/api',
+      fetch: fakeFetch().impl,
+      keeper: k.keeper,
+      refresh: (token, id) => {
+        sent.push(`${token} ${id}`);
+        // The exchange was kept before it left.
+        expect(k.log).toEqual([`begun ${token} ${id}`]);
+        return new Promise<Tokens>((resolve) => {
+          answer = resolve;
+        });
+      },
+    });
+    http.setTokens(tokens);
+    const refreshing = http.refreshTokens();
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    http.setTokens(null);
+    answer({ accessToken: 'a2', refreshToken: 'r2' });
+    await refreshing;
+    expect(http.current).toBeNull();
+    expect(k.kept()).toEqual({ tokens: { accessToken: 'a2', refreshToken: 'r2' } });
+  });
+
+  it('a page holding a token the keeper has replaced presents the kept one, with the kept exchange id', async () => {
+    const k = memoryKeeper();
+    await k.keeper.write({ tokens: { accessToken: '', refreshToken: 'r9' }, exchangeId: 'lost-exchange' });
+    const sent: string[] = [];
+    const http = new HttpClient({
+      baseUrl: '/api',
+      fetch: fakeFetch().impl,
+      keeper: k.keeper,
+      refresh: async (token, id) => {
+        sent.push(`${token} ${id}`);
+        return { accessToken: 'a10', refreshToken: 'r10' };
+      },
+    });
+    http.setTokens(tokens);
+    expect(await http.refreshTokens()).toEqual({ accessToken: 'a10', refreshToken: 'r10' });
+    expect(sent).toEqual(['r9 lost-exchange']);
+    expect(http.current?.refreshToken).toBe('r10');
   });
 });

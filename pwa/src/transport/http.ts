@@ -2,7 +2,9 @@
 // the access token held in memory only, and refresh-token rotation. A 401 on an
 // authenticated call triggers ONE refresh (shared by concurrent callers) and one retry; a
 // failed refresh ends the session (onSessionEnded), because the relay rotates refresh
-// tokens and treats a reused one as theft (spec/openapi.yaml POST /session/refresh).
+// tokens and treats a reused one as theft (spec/openapi.yaml POST /session/refresh). Where the
+// app keeps the tokens for its other tabs and its next page load, a refresh reads and writes
+// them there, one tab at a time (TokenKeeper).
 //
 // Every call has a deadline for the relay's answer to begin (answerDeadlineMs): a fetch can
 // otherwise wait forever on a link that died without a reset (a network change, a stalled relay
@@ -41,12 +43,50 @@ export interface Tokens {
   readonly accessExpiresAt?: number;
 }
 
+/** Spare life an access token must have to be used as is rather than refreshed, ms. */
+export const ACCESS_TOKEN_MARGIN_MS = 60_000;
+
+/** Whether `tokens` carry an access token with ACCESS_TOKEN_MARGIN_MS of life left at `now`. */
+export function accessUsable(tokens: Tokens, now: number = Date.now()): boolean {
+  return tokens.accessToken !== '' && (tokens.accessExpiresAt ?? 0) - ACCESS_TOKEN_MARGIN_MS > now;
+}
+
+/**
+ * The session's tokens as kept where every tab of this browser, and the next page load, find
+ * them (the app's encrypted store). The relay rotates the refresh token at each refresh and takes
+ * a rotated one presented again as theft, ending the session (spec/openapi.yaml POST
+ * /session/refresh), so what is kept must always be the newest token: a refresh reads it, and
+ * writes what it begins and what it gets, all inside `exclusive`, a lock the tabs share. A tab
+ * (or a page reloaded) holding an older token in memory then takes the kept one instead of
+ * presenting its own, and an exchange whose answer never arrived is retried with its own id by
+ * whichever page presents the token next.
+ */
+export interface TokenKeeper {
+  /** Runs `task` as the only refresh of the session in this browser at the time. */
+  exclusive<T>(task: () => Promise<T>): Promise<T>;
+  /** What is kept; null when nothing is (no store open yet): the tokens in memory are used. */
+  read(): Promise<KeptTokens | null>;
+  write(kept: KeptTokens): Promise<void>;
+}
+
+export interface KeptTokens {
+  readonly tokens: Tokens;
+  /**
+   * An exchange of `tokens.refreshToken` was begun with this id and its answer was not kept (it
+   * was lost, or its page closed first): the token is presented again with this id only.
+   */
+  readonly exchangeId?: string;
+}
+
 export interface HttpOptions {
   /** Where the relay is mounted; '/api' behind the django host and the Vite dev proxy. */
   readonly baseUrl: string;
   readonly fetch?: typeof fetch;
-  /** Called with each new token pair (to persist the refresh token in the encrypted store). */
-  readonly onTokens?: (tokens: Tokens) => void;
+  /**
+   * Where the tokens are kept for the other tabs and the next page load; without it (tests of
+   * the transport, a login not yet finished) a refresh uses the tokens in memory only.
+   */
+  readonly keeper?: TokenKeeper;
   /** Called once the session is gone (refresh refused): the app signs out. */
   readonly onSessionEnded?: () => void;
   /**
@@ -84,6 +124,11 @@ export class HttpClient {
 
   setTokens(tokens: Tokens | null): void {
     this.tokens = tokens;
+  }
+
+  /** The tokens this page holds, if any. */
+  get current(): Tokens | null {
+    return this.tokens;
   }
 
   get accessToken(): string | null {
@@ -181,33 +226,71 @@ export class HttpClient {
   /** One refresh at a time; concurrent callers await the same rotation. */
   refreshTokens(): Promise<Tokens> {
     if (!this.refreshing) {
-      const current = this.tokens;
+      const start = this.tokens;
       const refresh = this.options.refresh;
-      if (!current || !refresh) return Promise.reject(new ApiError(401, 'unauthorized', 'not signed in'));
-      if (this.exchange?.token !== current.refreshToken)
-        this.exchange = {
-          token: current.refreshToken,
-          id: base64urlnopad.encode(crypto.getRandomValues(new Uint8Array(16))),
-        };
-      this.refreshing = refresh(current.refreshToken, this.exchange.id)
-        .then((fresh) => {
-          // Answered: the exchange is over, and the token it used is never sent again as a retry.
-          this.exchange = null;
-          this.tokens = fresh;
-          this.options.onTokens?.(fresh);
-          return fresh;
-        })
-        .catch((err: unknown) => {
-          if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-            this.tokens = null;
-            this.options.onSessionEnded?.();
-          }
-          throw err;
-        })
-        .finally(() => {
-          this.refreshing = null;
-        });
+      if (!start || !refresh) return Promise.reject(new ApiError(401, 'unauthorized', 'not signed in'));
+      const keeper = this.options.keeper;
+      const rotate = () => this.rotate(start, refresh, keeper);
+      this.refreshing = (keeper ? keeper.exclusive(rotate) : rotate()).finally(() => {
+        this.refreshing = null;
+      });
     }
     return this.refreshing;
+  }
+
+  /**
+   * One exchange of the newest refresh token for a new pair (TokenKeeper). `start` is what this
+   * page held when it asked; whatever it holds once the exchange is over is replaced only if it
+   * is still that (a page signed out meanwhile does not get tokens back).
+   */
+  private async rotate(
+    start: Tokens,
+    refresh: NonNullable<HttpOptions['refresh']>,
+    keeper: TokenKeeper | undefined,
+  ): Promise<Tokens> {
+    let current = start;
+    let exchangeId = this.exchange?.token === start.refreshToken ? this.exchange.id : undefined;
+    let keptId: string | undefined;
+    if (keeper) {
+      const kept = await keeper.read();
+      // Closed here while waiting for the lock (signed out, locked, or taken by another tab): not
+      // an ended session, so not 'unauthorized'.
+      if (this.tokens !== start) throw new ApiError(0, 'aborted', 'session closed in this page');
+      if (kept && kept.tokens.refreshToken !== start.refreshToken) {
+        // Rotated since this page read it (by another tab, or by this tab before a reload).
+        current = kept.tokens;
+        exchangeId = undefined;
+        if (kept.exchangeId === undefined && accessUsable(current)) return this.adopt(start, current);
+      }
+      keptId = kept?.exchangeId;
+      exchangeId = keptId ?? exchangeId;
+    }
+    const id = exchangeId ?? base64urlnopad.encode(crypto.getRandomValues(new Uint8Array(16)));
+    this.exchange = { token: current.refreshToken, id };
+    // Kept before it is sent: if the answer never arrives here, the next page to present this
+    // token presents this id with it.
+    if (keeper && keptId !== id)
+      await keeper.write({ tokens: current, exchangeId: id }).catch(() => undefined);
+    let fresh: Tokens;
+    try {
+      fresh = await refresh(current.refreshToken, id);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403) && this.tokens === start) {
+        this.tokens = null;
+        this.options.onSessionEnded?.();
+      }
+      throw err;
+    }
+    // Answered: the exchange is over, and the token it used is never sent again as a retry. The
+    // new pair is kept even if this page closed its session meanwhile: it is the only valid one.
+    this.exchange = null;
+    if (keeper) await keeper.write({ tokens: fresh }).catch(() => undefined);
+    return this.adopt(start, fresh);
+  }
+
+  /** `tokens` in place of `start`, unless this page holds something else by now. */
+  private adopt(start: Tokens, tokens: Tokens): Tokens {
+    if (this.tokens === start) this.tokens = tokens;
+    return tokens;
   }
 }

@@ -121,7 +121,8 @@ export interface paths {
      * Exchange a refresh token for a new access token and a new refresh token
      * @description Refresh tokens are single use. Presenting one that was already exchanged is treated as
      *     theft: the whole session is revoked (`refresh_token_reused`), and its access tokens stop
-     *     working at once. A client must therefore never refresh twice in parallel.
+     *     working at once. A client must therefore never refresh twice in parallel (the PWA: not
+     *     from two tabs either, pwa/src/state/token-keeper.ts).
      *
      *     One exception, for the client whose answer was lost: an exchange made with a
      *     `refresh_id` (the client's own random id for it, at least 128 bits) can be retried with
