@@ -26,11 +26,13 @@ afterAll(async () => {
 
 /** Keeps nothing (the tokens in memory are used); records each new refresh token it is given. */
 const recorder = (rotations: string[]): TokenKeeper => ({
-  exclusive: (task) => task(),
-  read: async () => null,
-  write: async (kept) => {
-    if (!kept.exchangeId) rotations.push(kept.tokens.refreshToken);
-  },
+  exclusive: (task) =>
+    task({
+      read: async () => null,
+      write: async (kept) => {
+        if (!kept.exchangeId) rotations.push(kept.tokens.refreshToken);
+      },
+    }),
 });
 
 async function account(name: string, onSessionEnded?: () => void) {

@@ -222,10 +222,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const photoSignals = new Map<string, Signal<PhotoView>>();
 
   let storage: Storage | null = null;
-  /**
-   * Where the session's tokens are kept (token-keeper.ts): `storage`, from openSession on, and
-   * after it closes until a refresh of this tab then in the air has kept its answer (closeSession).
-   */
+  /** Where the session's tokens are kept (token-keeper.ts): `storage`, and whose it is. */
   let tokenHome: TokenHome | null = null;
   let messenger: Messenger | null = null;
   let pending: { username: string } | null = null;
@@ -335,22 +332,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
     idle.stop();
     messenger?.stop();
     messenger = null;
-    const closing = storage;
+    storage?.lock();
     storage = null;
-    if (closing && next === 'elsewhere') {
-      // The tab that took the account reads the tokens from the store: a refresh of this tab in
-      // the air must keep its answer there first, or the next page presents a token the relay
-      // has rotated. (Locking here, by the user or the idle timer, does not wait: the data key
-      // leaves memory now, and such an answer is retried from the store when unlocked, within
-      // the relay's retry window, token-keeper.ts.)
-      void underTokenLock(async () => {
-        if (tokenHome?.store === closing) tokenHome = null;
-        closing.lock();
-      });
-    } else {
-      tokenHome = null;
-      closing?.lock();
-    }
+    tokenHome = null;
     closeArchives();
     api.http.setTokens(null);
     clearViews();
@@ -608,6 +592,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const kept = tokensOf(saved);
     api.http.setTokens(accessUsable(kept) ? kept : { accessToken: '', refreshToken: kept.refreshToken });
     await openSession(username, store);
+    // An exchange an earlier page began (reloaded, or the tab that had the account) whose answer
+    // was never kept: retried now, while the relay still takes it as a retry (token-keeper.ts).
+    if (saved.exchangeId) void api.http.refreshTokens().catch(() => undefined);
     await loadArchives(username, relock);
     messenger?.goOnline();
     return true;
@@ -1190,6 +1177,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       messenger = null;
       const store = storage;
       storage = null;
+      tokenHome = null;
       if (store) await store.erase();
       else if (name) await eraseIdbStorage(storageName(name));
       // Erasing the device takes the read-only archives of earlier keys with it.

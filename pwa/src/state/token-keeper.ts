@@ -3,7 +3,7 @@
 // newest refresh token, and how a refresh keeps it so).
 import { KeyedMutex } from '../secure/mutex.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { KeptTokens, TokenKeeper, Tokens } from '../transport/http.ts';
+import type { KeptTokens, TokenKeeper, TokenPlace, Tokens } from '../transport/http.ts';
 
 /** The store record holding them. */
 export const AUTH = 'auth';
@@ -54,17 +54,23 @@ export interface TokenHome {
   readonly username: string;
 }
 
-/** A TokenKeeper over the store `home()` gives; with none open, nothing is kept or read. */
+/** A TokenKeeper over the store `home()` gives as each refresh starts (none: nothing kept yet). */
 export function storeKeeper(home: () => TokenHome | null): TokenKeeper {
   return {
-    exclusive: underTokenLock,
+    exclusive: (task) =>
+      underTokenLock(() => {
+        const h = home();
+        return task(h ? placeIn(h) : null);
+      }),
+  };
+}
+
+function placeIn({ store, username }: TokenHome): TokenPlace {
+  return {
     async read() {
-      const saved = await home()?.store.get<StoredAuth>(AUTH);
+      const saved = await store.get<StoredAuth>(AUTH);
       return saved ? keptOf(saved) : null;
     },
-    async write(kept) {
-      const h = home();
-      if (h) await h.store.put(AUTH, storedAuth(h.username, kept.tokens, kept.exchangeId));
-    },
+    write: (kept) => store.put(AUTH, storedAuth(username, kept.tokens, kept.exchangeId)),
   };
 }

@@ -14,6 +14,7 @@ import {
   HttpClient,
   type KeptTokens,
   type TokenKeeper,
+  type TokenPlace,
   type Tokens,
 } from './http.ts';
 import { RelaySocket, type SocketLike, type SocketStatus } from './ws.ts';
@@ -227,21 +228,39 @@ function memoryKeeper() {
   const log: string[] = [];
   let kept: KeptTokens | null = null;
   let tail: Promise<unknown> = Promise.resolve();
-  const keeper: TokenKeeper = {
-    exclusive<T>(task: () => Promise<T>): Promise<T> {
-      const result = tail.then(task, task);
-      tail = result.catch(() => undefined);
-      return result;
-    },
+  const state = { refuseWrites: false };
+  const place: TokenPlace = {
     read: async () => kept,
     write: async (k) => {
+      if (state.refuseWrites) throw new Error('QuotaExceededError');
       log.push(
         k.exchangeId ? `begun ${k.tokens.refreshToken} ${k.exchangeId}` : `got ${k.tokens.refreshToken}`,
       );
       kept = k;
     },
   };
-  return { keeper, log, kept: () => kept };
+  const keeper: TokenKeeper = {
+    exclusive<T>(task: (p: TokenPlace | null) => Promise<T>): Promise<T> {
+      const run = () => task(place);
+      const result = tail.then(run, run);
+      tail = result.catch(() => undefined);
+      return result;
+    },
+  };
+  return { keeper, place, log, state, kept: () => kept };
+}
+
+/** A client over `keeper` whose relay answers each exchange with the next numbered pair. */
+function numberedClient(keeper: TokenKeeper, sent: string[]) {
+  return new HttpClient({
+    baseUrl: '/api',
+    fetch: fakeFetch().impl,
+    keeper,
+    refresh: async (token, id) => {
+      sent.push(`${token} ${id}`);
+      return { accessToken: `a${sent.length}`, refreshToken: `r${sent.length}` };
+    },
+  });
 }
 
 describe('tokens kept for the other pages (TokenKeeper)', () => {
@@ -274,20 +293,43 @@ describe('tokens kept for the other pages (TokenKeeper)', () => {
 
   it('a page holding a token the keeper has replaced presents the kept one, with the kept exchange id', async () => {
     const k = memoryKeeper();
-    await k.keeper.write({ tokens: { accessToken: '', refreshToken: 'r9' }, exchangeId: 'lost-exchange' });
+    await k.place.write({ tokens: { accessToken: '', refreshToken: 'r9' }, exchangeId: 'lost-exchange' });
     const sent: string[] = [];
+    const http = numberedClient(k.keeper, sent);
+    http.setTokens(tokens);
+    expect(await http.refreshTokens()).toEqual({ accessToken: 'a1', refreshToken: 'r1' });
+    expect(sent).toEqual(['r9 lost-exchange']);
+    expect(http.current?.refreshToken).toBe('r1');
+  });
+
+  it('a store that refused the new pair still holds a token this page exchanged: the page presents its own', async () => {
+    const k = memoryKeeper();
+    const sent: string[] = [];
+    const http = numberedClient(k.keeper, sent);
+    http.setTokens(tokens);
+    await http.refreshTokens();
+    // From now on the store refuses writes: it keeps r1 while the page exchanges r1 for r2.
+    k.state.refuseWrites = true;
+    await http.refreshTokens();
+    expect(k.kept()?.tokens.refreshToken).toBe('r1');
+    k.state.refuseWrites = false;
+    await http.refreshTokens();
+    expect(sent.map((s) => s.split(' ')[0])).toEqual(['refresh', 'r1', 'r2']);
+    expect(k.kept()?.tokens.refreshToken).toBe('r3');
+  });
+
+  it('gives an exchange whose answer never ends up as lost, so the lock every tab waits for is let go', async () => {
+    const k = memoryKeeper();
     const http = new HttpClient({
       baseUrl: '/api',
       fetch: fakeFetch().impl,
       keeper: k.keeper,
-      refresh: async (token, id) => {
-        sent.push(`${token} ${id}`);
-        return { accessToken: 'a10', refreshToken: 'r10' };
-      },
+      refresh: () => new Promise<Tokens>(() => {}),
     });
     http.setTokens(tokens);
-    expect(await http.refreshTokens()).toEqual({ accessToken: 'a10', refreshToken: 'r10' });
-    expect(sent).toEqual(['r9 lost-exchange']);
-    expect(http.current?.refreshToken).toBe('r10');
+    const refreshing = watch(http.refreshTokens());
+    await vi.advanceTimersByTimeAsync(HTTP_ANSWER_TIMEOUT_MS + 5_000);
+    expect(refreshing.error).toMatchObject({ code: 'network' });
+    expect(http.hasSession).toBe(true);
   });
 });

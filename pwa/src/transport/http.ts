@@ -31,6 +31,24 @@ export const HTTP_ANSWER_TIMEOUT_MS = 30_000;
  */
 export const HTTP_SLOWEST_UPLOAD_BYTES_PER_S = 8 * 1024;
 
+/**
+ * The most a refresh may take, its answer's body included (the HTTP deadline ends once the
+ * answer begins): it holds the lock every tab's refresh waits for (TokenKeeper). Past it, the
+ * exchange counts as lost, to be retried with its id.
+ */
+const REFRESH_DEADLINE_MS = HTTP_ANSWER_TIMEOUT_MS + 5_000;
+/** How many exchanged refresh tokens a page remembers as spent (one per refresh; a few suffice). */
+const SPENT_KEPT = 8;
+
+/** `promise`, or a network error once `ms` have passed. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError(0, 'network', 'no answer in time')), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** The deadline for a call whose request body has `bodyBytes` bytes. */
 export function answerDeadlineMs(bodyBytes: number): number {
   return HTTP_ANSWER_TIMEOUT_MS + Math.ceil((bodyBytes / HTTP_SLOWEST_UPLOAD_BYTES_PER_S) * 1000);
@@ -62,9 +80,15 @@ export function accessUsable(tokens: Tokens, now: number = Date.now()): boolean 
  * whichever page presents the token next.
  */
 export interface TokenKeeper {
-  /** Runs `task` as the only refresh of the session in this browser at the time. */
-  exclusive<T>(task: () => Promise<T>): Promise<T>;
-  /** What is kept; null when nothing is (no store open yet): the tokens in memory are used. */
+  /**
+   * Runs `task` as the only refresh of the session in this browser at the time, with the place
+   * the tokens are kept in as it starts (null: none yet, the tokens in memory are used). What the
+   * exchange keeps goes to that place, whatever this page opens meanwhile.
+   */
+  exclusive<T>(task: (place: TokenPlace | null) => Promise<T>): Promise<T>;
+}
+
+export interface TokenPlace {
   read(): Promise<KeptTokens | null>;
   write(kept: KeptTokens): Promise<void>;
 }
@@ -116,6 +140,8 @@ export class HttpClient {
    * same id, which the relay takes as this client retrying rather than a copy of the token.
    */
   private exchange: { readonly token: string; readonly id: string } | null = null;
+  /** The last refresh tokens this page exchanged and got an answer for, newest first. */
+  private spent: string[] = [];
   private readonly fetchImpl: typeof fetch;
 
   constructor(private readonly options: HttpOptions) {
@@ -124,6 +150,8 @@ export class HttpClient {
 
   setTokens(tokens: Tokens | null): void {
     this.tokens = tokens;
+    // A refresh of the tokens replaced is not this session's: callers from now on start their own.
+    this.refreshing = null;
   }
 
   /** The tokens this page holds, if any. */
@@ -230,10 +258,14 @@ export class HttpClient {
       const refresh = this.options.refresh;
       if (!start || !refresh) return Promise.reject(new ApiError(401, 'unauthorized', 'not signed in'));
       const keeper = this.options.keeper;
-      const rotate = () => this.rotate(start, refresh, keeper);
-      this.refreshing = (keeper ? keeper.exclusive(rotate) : rotate()).finally(() => {
-        this.refreshing = null;
+      const refreshing: Promise<Tokens> = (
+        keeper
+          ? keeper.exclusive((place) => this.rotate(start, refresh, place))
+          : this.rotate(start, refresh, null)
+      ).finally(() => {
+        if (this.refreshing === refreshing) this.refreshing = null;
       });
+      this.refreshing = refreshing;
     }
     return this.refreshing;
   }
@@ -246,34 +278,41 @@ export class HttpClient {
   private async rotate(
     start: Tokens,
     refresh: NonNullable<HttpOptions['refresh']>,
-    keeper: TokenKeeper | undefined,
+    place: TokenPlace | null,
   ): Promise<Tokens> {
+    // Closed here while waiting (signed out, locked, or taken by another tab): not an ended
+    // session, so not 'unauthorized'.
+    const closed = () => new ApiError(0, 'aborted', 'session closed in this page');
     let current = start;
     let exchangeId = this.exchange?.token === start.refreshToken ? this.exchange.id : undefined;
     let keptId: string | undefined;
-    if (keeper) {
-      const kept = await keeper.read();
-      // Closed here while waiting for the lock (signed out, locked, or taken by another tab): not
-      // an ended session, so not 'unauthorized'.
-      if (this.tokens !== start) throw new ApiError(0, 'aborted', 'session closed in this page');
-      if (kept && kept.tokens.refreshToken !== start.refreshToken) {
-        // Rotated since this page read it (by another tab, or by this tab before a reload).
-        current = kept.tokens;
-        exchangeId = undefined;
-        if (kept.exchangeId === undefined && accessUsable(current)) return this.adopt(start, current);
+    if (place) {
+      const kept = await place.read().catch(() => null);
+      if (this.tokens !== start) throw closed();
+      // A kept token this page has exchanged itself is one its write did not replace (the store
+      // refused it): this page's own is the newest.
+      if (kept && !this.spent.includes(kept.tokens.refreshToken)) {
+        if (kept.tokens.refreshToken !== start.refreshToken) {
+          // Rotated since this page read it (by another tab, or by this tab before a reload).
+          current = kept.tokens;
+          exchangeId = undefined;
+          if (kept.exchangeId === undefined && accessUsable(current)) return this.adopt(start, current);
+        }
+        keptId = kept.exchangeId;
+        exchangeId = keptId ?? exchangeId;
       }
-      keptId = kept?.exchangeId;
-      exchangeId = keptId ?? exchangeId;
     }
     const id = exchangeId ?? base64urlnopad.encode(crypto.getRandomValues(new Uint8Array(16)));
     this.exchange = { token: current.refreshToken, id };
     // Kept before it is sent: if the answer never arrives here, the next page to present this
     // token presents this id with it.
-    if (keeper && keptId !== id)
-      await keeper.write({ tokens: current, exchangeId: id }).catch(() => undefined);
+    if (place && keptId !== id) {
+      await place.write({ tokens: current, exchangeId: id }).catch(() => undefined);
+      if (this.tokens !== start) throw closed();
+    }
     let fresh: Tokens;
     try {
-      fresh = await refresh(current.refreshToken, id);
+      fresh = await withDeadline(refresh(current.refreshToken, id), REFRESH_DEADLINE_MS);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403) && this.tokens === start) {
         this.tokens = null;
@@ -281,10 +320,11 @@ export class HttpClient {
       }
       throw err;
     }
-    // Answered: the exchange is over, and the token it used is never sent again as a retry. The
-    // new pair is kept even if this page closed its session meanwhile: it is the only valid one.
+    // Answered: the exchange is over, and the token it used is never sent again, as a retry or
+    // as kept by the place. The new pair is kept even if this page closed its session meanwhile.
     this.exchange = null;
-    if (keeper) await keeper.write({ tokens: fresh }).catch(() => undefined);
+    this.spent = [current.refreshToken, ...this.spent].slice(0, SPENT_KEPT);
+    if (place) await place.write({ tokens: fresh }).catch(() => undefined);
     return this.adopt(start, fresh);
   }
 
