@@ -644,12 +644,13 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
   /**
    * Keeps the session's tokens in the store it is opening with: those this page holds now, which a
-   * refresh during the login (a link can wait for many minutes) may have rotated since.
+   * refresh during the login (a link can wait for many minutes) may have rotated since, with the
+   * id of such a refresh that had no answer (TokenKeeper).
    */
   async function saveTokens(store: Storage, username: string): Promise<void> {
-    await underTokenLock(async () => {
+    await underTokenLock(username, async () => {
       const tokens = api.http.current;
-      if (tokens) await store.put(AUTH, storedAuth(username, tokens));
+      if (tokens) await store.put(AUTH, storedAuth(username, tokens, api.http.unansweredExchange));
     });
   }
 

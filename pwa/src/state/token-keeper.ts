@@ -41,12 +41,14 @@ const keptOf = (s: StoredAuth): KeptTokens => ({
 });
 
 /**
- * The lock for reading and writing them: the Web Lock 'secure-drop:session-tokens' across the tabs
- * of this browser (secure/mutex.ts), and one queue per page — a module, so two apps in one page
- * (tests) share it as two tabs share the Web Lock.
+ * The lock for reading and writing an account's tokens: the Web Lock
+ * 'secure-drop:session-tokens:<username>' across the tabs of this browser (secure/mutex.ts), and
+ * one queue per page — a module, so two apps in one page (tests) share it as two tabs share the
+ * Web Lock.
  */
 const lock = new KeyedMutex();
-export const underTokenLock = <T>(task: () => Promise<T>): Promise<T> => lock.run('session-tokens', task);
+export const underTokenLock = <T>(username: string, task: () => Promise<T>): Promise<T> =>
+  lock.run(`session-tokens:${username}`, task);
 
 /** The store the session in this page keeps its tokens in, if one is open. */
 export interface TokenHome {
@@ -54,14 +56,16 @@ export interface TokenHome {
   readonly username: string;
 }
 
-/** A TokenKeeper over the store `home()` gives as each refresh starts (none: nothing kept yet). */
+/**
+ * A TokenKeeper over the store `home()` gives as each refresh starts. With none (a login or a
+ * registration not finished yet) nothing is kept, and there is nothing to wait for.
+ */
 export function storeKeeper(home: () => TokenHome | null): TokenKeeper {
   return {
-    exclusive: (task) =>
-      underTokenLock(() => {
-        const h = home();
-        return task(h ? placeIn(h) : null);
-      }),
+    exclusive: (task) => {
+      const h = home();
+      return h ? underTokenLock(h.username, () => task(placeIn(h))) : task(null);
+    },
   };
 }
 

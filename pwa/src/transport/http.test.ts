@@ -286,9 +286,63 @@ describe('tokens kept for the other pages (TokenKeeper)', () => {
     await vi.waitFor(() => expect(sent).toHaveLength(1));
     http.setTokens(null);
     answer({ accessToken: 'a2', refreshToken: 'r2' });
-    await refreshing;
+    await expect(refreshing).rejects.toMatchObject({ code: 'network' });
     expect(http.current).toBeNull();
     expect(k.kept()).toEqual({ tokens: { accessToken: 'a2', refreshToken: 'r2' } });
+  });
+
+  it('a page locked while its refresh was in the air (the store refusing writes), then unlocked, retries that exchange with its id', async () => {
+    const k = memoryKeeper();
+    let answer: (t: Tokens) => void = () => {};
+    const sent: string[] = [];
+    const http = new HttpClient({
+      baseUrl: '/api',
+      fetch: fakeFetch().impl,
+      keeper: k.keeper,
+      refresh: (token, id) => {
+        sent.push(`${token} ${id}`);
+        return new Promise<Tokens>((resolve) => {
+          answer = resolve;
+        });
+      },
+    });
+    http.setTokens(tokens);
+    const refreshing = http.refreshTokens();
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    // Locked: the tokens leave memory and the store takes no writes.
+    http.setTokens(null);
+    k.state.refuseWrites = true;
+    answer({ accessToken: 'a2', refreshToken: 'r2' });
+    await expect(refreshing).rejects.toMatchObject({ code: 'network' });
+    // Unlocked: the page reads the store again ('refresh', begun with the first id).
+    k.state.refuseWrites = false;
+    const kept = k.kept();
+    expect(kept?.exchangeId).toBeDefined();
+    http.setTokens(kept?.tokens ?? null);
+    const again = http.refreshTokens();
+    await vi.waitFor(() => expect(sent).toHaveLength(2));
+    expect(sent[1]).toBe(sent[0]);
+    answer({ accessToken: 'a3', refreshToken: 'r3' });
+    expect((await again).refreshToken).toBe('r3');
+  });
+
+  it('knows the id of an exchange of the token it holds that had no answer, until one comes', async () => {
+    let lose = true;
+    const http = new HttpClient({
+      baseUrl: '/api',
+      fetch: fakeFetch().impl,
+      refresh: async () => {
+        if (lose) throw new ApiError(0, 'network', 'network error');
+        return { accessToken: 'a2', refreshToken: 'r2' };
+      },
+    });
+    http.setTokens(tokens);
+    expect(http.unansweredExchange).toBeUndefined();
+    await expect(http.refreshTokens()).rejects.toMatchObject({ code: 'network' });
+    expect(http.unansweredExchange).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    lose = false;
+    await http.refreshTokens();
+    expect(http.unansweredExchange).toBeUndefined();
   });
 
   it('a page holding a token the keeper has replaced presents the kept one, with the kept exchange id', async () => {
@@ -320,16 +374,26 @@ describe('tokens kept for the other pages (TokenKeeper)', () => {
 
   it('gives an exchange whose answer never ends up as lost, so the lock every tab waits for is let go', async () => {
     const k = memoryKeeper();
+    const sent: string[] = [];
     const http = new HttpClient({
       baseUrl: '/api',
       fetch: fakeFetch().impl,
       keeper: k.keeper,
-      refresh: () => new Promise<Tokens>(() => {}),
+      refresh: (token, id) => {
+        sent.push(`${token} ${id}`);
+        if (sent.length === 1) return new Promise<Tokens>(() => {});
+        return Promise.resolve({ accessToken: 'a2', refreshToken: 'r2' });
+      },
     });
     http.setTokens(tokens);
     const refreshing = watch(http.refreshTokens());
-    await vi.advanceTimersByTimeAsync(HTTP_ANSWER_TIMEOUT_MS + 5_000);
+    await vi.advanceTimersByTimeAsync(HTTP_ANSWER_TIMEOUT_MS + 4_999);
+    expect(refreshing.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
     expect(refreshing.error).toMatchObject({ code: 'network' });
     expect(http.hasSession).toBe(true);
+    // The lock is free: the next refresh runs, a retry of the same exchange.
+    expect((await http.refreshTokens()).refreshToken).toBe('r2');
+    expect(sent[1]).toBe(sent[0]);
   });
 });

@@ -280,9 +280,10 @@ export class HttpClient {
     refresh: NonNullable<HttpOptions['refresh']>,
     place: TokenPlace | null,
   ): Promise<Tokens> {
-    // Closed here while waiting (signed out, locked, or taken by another tab): not an ended
-    // session, so not 'unauthorized'.
-    const closed = () => new ApiError(0, 'aborted', 'session closed in this page');
+    // Closed here while waiting (signed out, locked, or taken by another tab): the exchange was
+    // not made, as if it never left: a network error, which leaves a message queued (the outbox)
+    // and ends no session, where 'unauthorized' would end it and 'aborted' fail the message.
+    const closed = () => new ApiError(0, 'network', 'session closed in this page');
     let current = start;
     let exchangeId = this.exchange?.token === start.refreshToken ? this.exchange.id : undefined;
     let keptId: string | undefined;
@@ -296,7 +297,10 @@ export class HttpClient {
           // Rotated since this page read it (by another tab, or by this tab before a reload).
           current = kept.tokens;
           exchangeId = undefined;
-          if (kept.exchangeId === undefined && accessUsable(current)) return this.adopt(start, current);
+          if (kept.exchangeId === undefined && accessUsable(current)) {
+            this.tokens = current;
+            return current;
+          }
         }
         keptId = kept.exchangeId;
         exchangeId = keptId ?? exchangeId;
@@ -320,17 +324,21 @@ export class HttpClient {
       }
       throw err;
     }
-    // Answered: the exchange is over, and the token it used is never sent again, as a retry or
-    // as kept by the place. The new pair is kept even if this page closed its session meanwhile.
+    if (place) await place.write({ tokens: fresh }).catch(() => undefined);
+    // Closed here meanwhile: this page does not take the new pair, so to it the answer is lost.
+    // The place holds the pair if it took it, else the exchange and its id, which this page
+    // (unlocked again) or the next retries.
+    if (this.tokens !== start) throw closed();
+    // Answered and held: the exchange is over, and the token it used is never sent again, as a
+    // retry or as kept by the place (which may have refused the new pair).
     this.exchange = null;
     this.spent = [current.refreshToken, ...this.spent].slice(0, SPENT_KEPT);
-    if (place) await place.write({ tokens: fresh }).catch(() => undefined);
-    return this.adopt(start, fresh);
+    this.tokens = fresh;
+    return fresh;
   }
 
-  /** `tokens` in place of `start`, unless this page holds something else by now. */
-  private adopt(start: Tokens, tokens: Tokens): Tokens {
-    if (this.tokens === start) this.tokens = tokens;
-    return tokens;
+  /** The id of an exchange of the refresh token held that has had no answer, if there is one. */
+  get unansweredExchange(): string | undefined {
+    return this.exchange && this.exchange.token === this.tokens?.refreshToken ? this.exchange.id : undefined;
   }
 }

@@ -86,7 +86,9 @@ export async function createSession(
  * How long after a refresh its client may retry the exchange when the answer was lost
  * (spec/openapi.yaml POST /session/refresh): the PWA gives up on an answer after 30 s
  * (HTTP_ANSWER_TIMEOUT_MS) and tries again after its reconnect backoff (at most 30 s), so twice
- * that covers a retry.
+ * that covers a retry. A page reloaded, or another tab that took the account, retries as it opens
+ * the store: at once, or once the user has unlocked it; an unlock later than this is reuse
+ * (SECURITY.md "Refresh tokens are single use").
  */
 export const REFRESH_RETRY_WINDOW_SECONDS = 120;
 
