@@ -590,6 +590,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     // for ACCESS_TOKEN_MARGIN_MS is used as is; otherwise the refresh token gets a new one when
     // the network allows.
     const kept = tokensOf(saved);
+    // Not in a tab that lost the account meanwhile: it keeps no tokens.
+    stillHere(username, store);
     api.http.setTokens(accessUsable(kept) ? kept : { accessToken: '', refreshToken: kept.refreshToken });
     await openSession(username, store);
     // An exchange an earlier page began (reloaded, or the tab that had the account) whose answer

@@ -345,6 +345,26 @@ describe('tokens kept for the other pages (TokenKeeper)', () => {
     expect(http.unansweredExchange).toBeUndefined();
   });
 
+  it('forgets an unanswered exchange when signed out or locked: no refresh token stays in memory', async () => {
+    const ids: string[] = [];
+    const http = new HttpClient({
+      baseUrl: '/api',
+      fetch: fakeFetch().impl,
+      refresh: async (_token, id) => {
+        ids.push(id);
+        throw new ApiError(0, 'network', 'network error');
+      },
+    });
+    http.setTokens(tokens);
+    await expect(http.refreshTokens()).rejects.toMatchObject({ code: 'network' });
+    http.setTokens(null);
+    // The same token again, as read from a store that holds no exchange id for it.
+    http.setTokens(tokens);
+    expect(http.unansweredExchange).toBeUndefined();
+    await expect(http.refreshTokens()).rejects.toMatchObject({ code: 'network' });
+    expect(ids[1]).not.toBe(ids[0]);
+  });
+
   it('a page holding a token the keeper has replaced presents the kept one, with the kept exchange id', async () => {
     const k = memoryKeeper();
     await k.place.write({ tokens: { accessToken: '', refreshToken: 'r9' }, exchangeId: 'lost-exchange' });

@@ -152,6 +152,12 @@ export class HttpClient {
     this.tokens = tokens;
     // A refresh of the tokens replaced is not this session's: callers from now on start their own.
     this.refreshing = null;
+    // Signed out or locked: no refresh token stays in memory. An exchange with no answer is in the
+    // store the page kept it in (TokenKeeper), for whoever opens that store next.
+    if (tokens === null) {
+      this.exchange = null;
+      this.spent = [];
+    }
   }
 
   /** The tokens this page holds, if any. */
