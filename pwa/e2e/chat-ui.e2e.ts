@@ -24,8 +24,8 @@ import {
   totp,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { type RunningRelay, startAppWithRelay } from './relay.ts';
+import type { Served } from './servers.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -44,12 +44,7 @@ const LONG = `ui_long_${run}`.padEnd(32, 'x');
 let bobSecret = '';
 
 beforeAll(async () => {
-  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
-  // page's origin from it, then the preview's /api proxy is pointed at the port the relay got.
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
-  relay = await startRelay(served.url);
-  target.set(`http://127.0.0.1:${relay.port}`);
+  ({ served, relay } = await startAppWithRelay());
   browser = await launchChromium();
   const open = async (viewport: typeof DESKTOP) => {
     const context = await browser.newContext({ locale: 'en-US', viewport });

@@ -25,8 +25,8 @@ import {
   totp,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, relayDb, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
+import type { Served } from './servers.ts';
 
 let relay: RunningRelay;
 let served: Served;
@@ -35,12 +35,7 @@ const contexts: BrowserContext[] = [];
 const run = Math.random().toString(36).slice(2, 7);
 
 beforeAll(async () => {
-  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
-  // page's origin from it, then the preview's /api proxy is pointed at the port the relay got.
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
-  relay = await startRelay(served.url);
-  target.set(`http://127.0.0.1:${relay.port}`);
+  ({ served, relay } = await startAppWithRelay());
   browser = await launchChromium();
 });
 

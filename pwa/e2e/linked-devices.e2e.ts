@@ -21,8 +21,8 @@ import {
   totp,
 } from './app-steps.ts';
 import { keepObjectUrlBlobs, launchChromium, watchPolicyViolations } from './browser.ts';
-import { plaintextCanary, type RunningRelay, relayDb, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { plaintextCanary, type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
+import type { Served } from './servers.ts';
 
 let relay: RunningRelay;
 let served: Served;
@@ -63,10 +63,7 @@ async function side(options: Parameters<Browser['newContext']>[0]): Promise<Side
 }
 
 beforeAll(async () => {
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
-  relay = await startRelay(served.url);
-  target.set(`http://127.0.0.1:${relay.port}`);
+  ({ served, relay } = await startAppWithRelay());
   browser = await launchChromium();
   sides.laptop = await side({ viewport: DESKTOP });
   sides.phone = await side({ viewport: PHONE, userAgent: PHONE_UA, isMobile: true, hasTouch: true });

@@ -11,8 +11,8 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addContact, finishRegistration, openChat, startRegistration } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { type RunningRelay, startAppWithRelay } from './relay.ts';
+import type { Served } from './servers.ts';
 
 let relay: RunningRelay;
 let served: Served;
@@ -24,10 +24,7 @@ const ALICE = `up_alice_${run}`;
 const BOB = `up_bob_${run}`;
 
 beforeAll(async () => {
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
-  relay = await startRelay(served.url);
-  target.set(`http://127.0.0.1:${relay.port}`);
+  ({ served, relay } = await startAppWithRelay());
   browser = await launchChromium();
   const open = async () => {
     const context = await browser.newContext({ locale: 'en-US', viewport: { width: 390, height: 844 } });

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { pwaDir } from './servers.ts';
+import { LateRelayTarget, pwaDir, type Served, startPreview } from './servers.ts';
 
 /** Node flags running the relay from its TypeScript sources, crypto-core too (its "source" condition). */
 const FROM_SOURCE = ['--conditions=source', '--import', 'tsx'];
@@ -56,6 +56,21 @@ export function relayReport(): string {
       ].join('\n');
     })
     .join('\n\n');
+}
+
+/**
+ * The built app served by the preview, and a relay of its own behind the preview's /api. Every
+ * port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the page's origin
+ * from it, then the preview's /api proxy is pointed at the port the relay got.
+ */
+export async function startAppWithRelay(
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<{ served: Served; relay: RunningRelay }> {
+  const target = new LateRelayTarget();
+  const served = await startPreview(undefined, 0, target);
+  const relay = await startRelay(served.url, extraEnv);
+  target.set(`http://127.0.0.1:${relay.port}`);
+  return { served, relay };
 }
 
 /** The port in the relay's "relay listening" log line (src/server.ts logs the bound address). */

@@ -18,8 +18,8 @@ import {
   startRegistration,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { type RunningRelay, startAppWithRelay } from './relay.ts';
+import type { Served } from './servers.ts';
 
 const ACCESS_TOKEN_TTL_SECONDS = 5;
 /**
@@ -38,10 +38,9 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
-  relay = await startRelay(served.url, { ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS) });
-  target.set(`http://127.0.0.1:${relay.port}`);
+  ({ served, relay } = await startAppWithRelay({
+    ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
+  }));
   browser = await launchChromium();
 });
 

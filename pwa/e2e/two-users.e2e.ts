@@ -14,8 +14,8 @@ import { EXIF_MAKE, jpegWithGps } from '../src/photo/exif-fixture.ts';
 import { scanMetadata } from '../src/photo/metadata-scan.ts';
 import { startOverAfterLogin } from './app-steps.ts';
 import { keepObjectUrlBlobs, launchChromium, watchPolicyViolations } from './browser.ts';
-import { plaintextCanary, type RunningRelay, startRelay } from './relay.ts';
-import { LateRelayTarget, previewDir, type Served, startPreview } from './servers.ts';
+import { plaintextCanary, type RunningRelay, startAppWithRelay } from './relay.ts';
+import { previewDir, type Served } from './servers.ts';
 
 let relay: RunningRelay;
 let served: Served;
@@ -47,12 +47,7 @@ const wire: Record<'alice' | 'bob', { frames: string[]; posts: string[] }> = {
 const photoBytes: Uint8Array[] = [];
 
 beforeAll(async () => {
-  // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
-  // page's origin from it, then the preview's /api proxy is pointed at the port the relay got.
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
-  relay = await startRelay(served.url);
-  target.set(`http://127.0.0.1:${relay.port}`);
+  ({ served, relay } = await startAppWithRelay());
   browser = await launchChromium();
   for (const who of ['alice', 'bob'] as const) {
     const context = await browser.newContext({ locale: 'en-US' });

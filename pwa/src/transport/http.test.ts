@@ -263,24 +263,32 @@ function numberedClient(keeper: TokenKeeper, sent: string[]) {
   });
 }
 
+/** A client over `keeper` whose exchanges wait until `answer` resolves the newest of them. */
+function heldClient(keeper: TokenKeeper, onSend: (token: string, id: string) => void = () => {}) {
+  const sent: string[] = [];
+  let newest: (t: Tokens) => void = () => {};
+  const http = new HttpClient({
+    baseUrl: '/api',
+    fetch: fakeFetch().impl,
+    keeper,
+    refresh: (token, id) => {
+      sent.push(`${token} ${id}`);
+      onSend(token, id);
+      return new Promise<Tokens>((resolve) => {
+        newest = resolve;
+      });
+    },
+  });
+  return { http, sent, answer: (t: Tokens) => newest(t) };
+}
+
 describe('tokens kept for the other pages (TokenKeeper)', () => {
   it('keeps the exchange before sending it and the answer after; a page signed out meanwhile gets no tokens back', async () => {
     const k = memoryKeeper();
-    let answer: (t: Tokens) => void = () => {};
-    const sent: string[] = [];
-    const http = new HttpClient({
-      baseUrl: '/api',
-      fetch: fakeFetch().impl,
-      keeper: k.keeper,
-      refresh: (token, id) => {
-        sent.push(`${token} ${id}`);
-        // The exchange was kept before it left.
-        expect(k.log).toEqual([`begun ${token} ${id}`]);
-        return new Promise<Tokens>((resolve) => {
-          answer = resolve;
-        });
-      },
-    });
+    // The exchange was kept before it left.
+    const { http, sent, answer } = heldClient(k.keeper, (token, id) =>
+      expect(k.log).toEqual([`begun ${token} ${id}`]),
+    );
     http.setTokens(tokens);
     const refreshing = http.refreshTokens();
     await vi.waitFor(() => expect(sent).toHaveLength(1));
@@ -293,19 +301,7 @@ describe('tokens kept for the other pages (TokenKeeper)', () => {
 
   it('a page locked while its refresh was in the air (the store refusing writes), then unlocked, retries that exchange with its id', async () => {
     const k = memoryKeeper();
-    let answer: (t: Tokens) => void = () => {};
-    const sent: string[] = [];
-    const http = new HttpClient({
-      baseUrl: '/api',
-      fetch: fakeFetch().impl,
-      keeper: k.keeper,
-      refresh: (token, id) => {
-        sent.push(`${token} ${id}`);
-        return new Promise<Tokens>((resolve) => {
-          answer = resolve;
-        });
-      },
-    });
+    const { http, sent, answer } = heldClient(k.keeper);
     http.setTokens(tokens);
     const refreshing = http.refreshTokens();
     await vi.waitFor(() => expect(sent).toHaveLength(1));
