@@ -35,7 +35,6 @@ const BOB = `bobch_${run}`;
 let relay: RunningRelay;
 let served: Served;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   ({ served, relay } = await startAppWithRelay({
@@ -53,7 +52,6 @@ afterAll(async () => {
 async function newContext(): Promise<BrowserContext> {
   const context = await browser.newContext({ locale: 'en-US' });
   context.setDefaultTimeout(30_000);
-  contexts.push(context);
   return context;
 }
 

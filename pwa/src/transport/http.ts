@@ -62,7 +62,7 @@ export interface Tokens {
 }
 
 /** Spare life an access token must have to be used as is rather than refreshed, ms. */
-export const ACCESS_TOKEN_MARGIN_MS = 60_000;
+const ACCESS_TOKEN_MARGIN_MS = 60_000;
 
 /** Whether `tokens` carry an access token with ACCESS_TOKEN_MARGIN_MS of life left at `now`. */
 export function accessUsable(tokens: Tokens, now: number = Date.now()): boolean {
@@ -108,7 +108,8 @@ export interface HttpOptions {
   readonly fetch?: typeof fetch;
   /**
    * Where the tokens are kept for the other tabs and the next page load; without it (tests of
-   * the transport, a login not yet finished) a refresh uses the tokens in memory only.
+   * the transport), or before it has a place (a login not finished yet), a refresh uses the
+   * tokens in memory only.
    */
   readonly keeper?: TokenKeeper;
   /** Called once the session is gone (refresh refused): the app signs out. */
@@ -291,7 +292,6 @@ export class HttpClient {
     // and ends no session, where 'unauthorized' would end it and 'aborted' fail the message.
     const closed = () => new ApiError(0, 'network', 'session closed in this page');
     let current = start;
-    let exchangeId = this.exchange?.token === start.refreshToken ? this.exchange.id : undefined;
     let keptId: string | undefined;
     if (place) {
       const kept = await place.read().catch(() => null);
@@ -302,17 +302,19 @@ export class HttpClient {
         if (kept.tokens.refreshToken !== start.refreshToken) {
           // Rotated since this page read it (by another tab, or by this tab before a reload).
           current = kept.tokens;
-          exchangeId = undefined;
           if (kept.exchangeId === undefined && accessUsable(current)) {
             this.tokens = current;
             return current;
           }
         }
         keptId = kept.exchangeId;
-        exchangeId = keptId ?? exchangeId;
       }
     }
-    const id = exchangeId ?? base64urlnopad.encode(crypto.getRandomValues(new Uint8Array(16)));
+    // The exchange of this token begun and not answered, as kept or as this page remembers it.
+    const id =
+      keptId ??
+      (this.exchange?.token === current.refreshToken ? this.exchange.id : undefined) ??
+      base64urlnopad.encode(crypto.getRandomValues(new Uint8Array(16)));
     this.exchange = { token: current.refreshToken, id };
     // Kept before it is sent: if the answer never arrives here, the next page to present this
     // token presents this id with it.

@@ -85,8 +85,8 @@ export async function createSession(
 /**
  * How long after a refresh its client may retry the exchange when the answer was lost
  * (spec/openapi.yaml POST /session/refresh): the PWA gives up on a refresh's answer after 35 s
- * (REFRESH_DEADLINE_MS) and tries again after its reconnect backoff (at most 30 s), so twice
- * that covers a retry. A page reloaded, or another tab that took the account, retries as it opens
+ * (REFRESH_DEADLINE_MS) and tries again after its reconnect backoff (at most 30 s): 65 s in all,
+ * well inside the window. A page reloaded, or another tab that took the account, retries as it opens
  * the store: at once, or once the user has unlocked it; an unlock later than this is reuse
  * (SECURITY.md "Refresh tokens are single use").
  */
