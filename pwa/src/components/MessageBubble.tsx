@@ -5,6 +5,7 @@ import type { ChatMessage } from '../state/types.ts';
 import { DeliveryMark } from './DeliveryMark.tsx';
 import { timeLabel } from './dates.ts';
 import { PhotoMessage } from './PhotoMessage.tsx';
+import { TimelineEntry } from './TimelineEntry.tsx';
 
 /**
  * One message. Text is rendered as a React text node — never as HTML — so markup typed by a
@@ -27,12 +28,7 @@ export function MessageBubble({ message, locale }: { message: ChatMessage; local
     }
   };
 
-  if (message.body.kind === 'keyChange')
-    return (
-      <p className="timeline-entry">
-        {t('keyChange.timeline', { contact: message.contact, time: timeLabel(message.at, locale) })}
-      </p>
-    );
+  if (message.body.kind === 'keyChange') return <TimelineEntry message={message} locale={locale} />;
 
   return (
     <div className={mine ? 'bubble bubble-mine' : 'bubble'}>

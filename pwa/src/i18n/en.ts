@@ -169,6 +169,8 @@ export const en = {
   'keyChange.confirmUnverifiedYes': 'Accept without verifying',
   'keyChange.cancel': 'Cancel',
   'keyChange.timeline': 'The security key of {contact} changed — {time}',
+  'keyChange.refusedTimeline':
+    'You kept the verified security key of {contact} and refused a new one — {time}',
   'safety.explain':
     'Compare this number with the one {contact} sees — in person, or by scanning each other’s code. If they match, nobody is in the middle of your conversation.',
   'safety.numberTitle': 'Your safety number',
@@ -197,7 +199,10 @@ export const en = {
   'safety.pendingExplain':
     'The security key of {contact} changed and the new key is not accepted yet. This is the number for the NEW key. Scan the code on the screen of {contact}: if it matches, the new key is accepted and verified in one step.',
   'safety.oldKey':
-    'This code belongs to the OLD key of {contact} — the one being replaced — so it does not confirm the new key. Nothing was accepted. If {contact} still has that code on their screen, the new key is not theirs: someone may be intercepting your messages.',
+    'This code belongs to the OLD key of {contact} — the one being replaced — so it does not confirm the new key. Nothing was accepted. If {contact} still has that code on their screen, the new key is not theirs: someone may be intercepting your messages. Keep the old key to go on talking with {contact} safely.',
+  'safety.keepOld': 'Keep the old key and refuse the new one',
+  'safety.keptOld':
+    'You kept the verified key of {contact} and refused the new one. Messages go to {contact} as before. If the new key shows up again, do not accept it without checking with {contact}.',
   'safety.matchNew': 'The numbers match the new key. It is accepted and {contact} is verified.',
   'safety.fileOption': 'Use a picture of the code instead',
   'safety.fileNote':

@@ -38,8 +38,11 @@ export interface StoredPhoto extends PhotoInfo {
 type StoredBody =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'photo'; readonly photo: StoredPhoto }
-  /** A timeline entry, not a message: the contact's identity key changed here. */
-  | { readonly kind: 'keyChange' };
+  /**
+   * A timeline entry, not a message: the contact's identity key changed here, or (`refused`)
+   * the user kept the trusted key and refused the new one.
+   */
+  | { readonly kind: 'keyChange'; readonly refused?: true };
 
 export interface StoredMessage {
   readonly id: string;

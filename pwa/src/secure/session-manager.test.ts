@@ -3,8 +3,14 @@
 // (test-relay/global-setup.ts) through the transport layer (RelayApi). Fresh accounts per test.
 // @vitest-environment node
 
+import { generateIdentity } from '@secure-drop/crypto-core/identity';
 import { generatePqPreKey, generateSignedPreKey } from '@secure-drop/crypto-core/prekeys';
-import { messageKind, parseInitialMessage } from '@secure-drop/crypto-core/session';
+import {
+  encryptMessage,
+  initiateSession,
+  messageKind,
+  parseInitialMessage,
+} from '@secure-drop/crypto-core/session';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { openIdbStorage } from '../storage/idb-storage.ts';
@@ -15,12 +21,20 @@ import { publishAccountKeys } from './account-keys.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
 import { PREKEY_ROTATION_INTERVAL_MS, RETIRED_PREKEY_GRACE_MS } from './prekey-lifecycle.ts';
-import { RECORD, type StoredIdentity, type StoredPrekeyState, type StoredReplayRecord } from './records.ts';
+import {
+  RECORD,
+  type StoredIdentity,
+  type StoredPeer,
+  type StoredPrekeyState,
+  type StoredReplayRecord,
+} from './records.ts';
 import {
   type ConversationLocks,
   type DecryptedIncoming,
   type KeyServer,
   MAX_ARCHIVED_SESSIONS,
+  MAX_UNTRUSTED_SESSIONS,
+  prekeyBundleOf,
   SessionManager,
   type SessionManagerOptions,
 } from './session-manager.ts';
@@ -38,6 +52,8 @@ interface Device {
 interface DeviceOptions extends SessionManagerOptions {
   /** Replaces the relay's upload (to make it fail). */
   readonly uploadKeys?: KeyServer['uploadKeys'];
+  /** Wraps the relay's bundle answers (a relay that lies about them). */
+  readonly bundles?: (real: KeyServer['bundles']) => KeyServer['bundles'];
 }
 
 /** A device on `api`: creates the account keys in a fresh store and uploads the public halves. */
@@ -45,10 +61,12 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
   const storage = await openIdbStorage(`sm-${user.username}-${crypto.randomUUID()}`);
   let fetches = 0;
   // The real API, counting bundle fetches (each one spends a one-time prekey on the relay).
+  const real: KeyServer['bundles'] = (name, ids) => api.bundles(name, ids);
+  const served = options.bundles?.(real) ?? real;
   const server: KeyServer = {
     bundles: (name, ids) => {
       fetches += 1;
-      return api.bundles(name, ids);
+      return served(name, ids);
     },
     identity: (name) => api.identity(name),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
@@ -93,6 +111,30 @@ async function established(aliceOptions: DeviceOptions = {}): Promise<[Device, D
   await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'hi'), () => []);
   await alice.sm.decrypt(bob.name, await bob.sm.encryptText(alice.name, 'hello'), () => []);
   return [alice, bob];
+}
+
+/**
+ * A first message "from" `as`, made by the relay under an identity key of its own with `to`'s
+ * published bundle: what a relay can always forge (it needs no secret of anyone's).
+ */
+async function forgedFirstMessage(
+  to: Device,
+  as: Device,
+  body: string,
+): Promise<{ wire: Uint8Array; key: Uint8Array }> {
+  const relayKey = generateIdentity();
+  const bundle = (await as.api.bundles(to.name)).devices[0];
+  if (!bundle) throw new Error('no bundle');
+  const { session } = initiateSession(relayKey, prekeyBundleOf(bundle), {
+    initiator: as.name,
+    responder: to.name,
+  });
+  const sealed = await encryptMessage(session, 'text', {
+    body: new TextEncoder().encode(body),
+    sentAt: Date.now(),
+    order: 1,
+  });
+  return { wire: sealed.message, key: relayKey.publicKey };
 }
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -394,6 +436,81 @@ describe('SessionManager', () => {
     await expect(bob.sm.decrypt('mallory', first, () => [])).rejects.toMatchObject({ code: 'undecryptable' });
     expect(text(await bob.sm.decrypt(alice.name, first, () => []))).toBe('from alice');
   });
+
+  it('binds the account it asked for: keys the relay serves under another account’s name reach no one', async () => {
+    const bob = await device('bob');
+    const mallory = await device('mallory');
+    // The relay answers Alice's GET /keys/bob with Mallory's genuine, signed bundle, under
+    // Mallory's name (an unknown key share: spec/protocol.md §5.4, names in AD).
+    const alice = await device('alice', {
+      bundles: (real) => (name, ids) => (name === bob.name ? real(mallory.name) : real(name, ids)),
+    });
+    await alice.sm.addPeer(bob.name);
+    const wire = await alice.sm.encryptText(bob.name, 'for bob only');
+    // Delivered to Mallory as from Alice: the handshake binds the name Alice asked for, so it fails.
+    await expect(mallory.sm.decrypt(alice.name, wire, () => [])).rejects.toMatchObject({
+      code: 'undecryptable',
+    });
+  });
+
+  it('a key change refused by a scan of the trusted key: the change and its sessions go, and the conversation goes on', async () => {
+    const [alice, bob] = await established();
+    const forged = await forgedFirstMessage(bob, alice, 'it is me, new phone');
+    expect((await bob.sm.decrypt(alice.name, forged.wire, () => [])).keyChanged).toBe(true);
+    await expect(bob.sm.encryptText(alice.name, 'held')).rejects.toMatchObject({
+      code: 'key_change_unacknowledged',
+    });
+    // Genuine traffic under the trusted key opens meanwhile, but does not settle the change.
+    expect(text(await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'me'), () => []))).toBe(
+      'me',
+    );
+    const flagged = (await bob.sm.peer(alice.name)) as StoredPeer;
+    expect(flagged.keyChanged).toBe(true);
+    const trusted = flagged.identityKey as Uint8Array;
+    // A refusal names both keys the scan was compared with; with another pending key, nothing.
+    await expect(bob.sm.refuseKeyChange(alice.name, trusted, new Uint8Array(32))).rejects.toMatchObject({
+      code: 'key_change_unacknowledged',
+    });
+    await expect(bob.sm.refuseKeyChange(alice.name, forged.key, forged.key)).rejects.toMatchObject({
+      code: 'key_change_unacknowledged',
+    });
+    const kept = await bob.sm.refuseKeyChange(alice.name, trusted, forged.key);
+    expect(kept).toMatchObject({ keyChanged: false, pendingIdentityKey: null, verified: true });
+    expect(hex(kept.identityKey as Uint8Array)).toBe(hex(trusted));
+    const sessions = await bob.sm.loadSessions(kept.chatId);
+    expect(sessions.length).toBeGreaterThan(0);
+    expect(sessions.filter((s) => hex(s.remoteIdentityKey) === hex(forged.key))).toHaveLength(0);
+    // Both ways again, on the genuine session.
+    expect(
+      text(await alice.sm.decrypt(bob.name, await bob.sm.encryptText(alice.name, 'back'), () => [])),
+    ).toBe('back');
+    expect(
+      text(await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'still me'), () => [])),
+    ).toBe('still me');
+    // The forged first message replayed: refused (the replay log), the change not raised again.
+    await expect(bob.sm.decrypt(alice.name, forged.wire, () => [])).rejects.toBeInstanceOf(SecureError);
+    expect(await bob.sm.peer(alice.name)).toMatchObject({ keyChanged: false });
+  });
+
+  it('forged first messages under untrusted keys never push the genuine sessions out', async () => {
+    const [alice, bob] = await established();
+    const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
+    const genuine = hex((await bob.sm.loadSessions(chatAtBob))[0]?.baseKey as Uint8Array);
+    for (let i = 0; i < MAX_ARCHIVED_SESSIONS + 3; i++) {
+      const forged = await forgedFirstMessage(bob, alice, `forged ${i}`);
+      await bob.sm.decrypt(alice.name, forged.wire, () => []);
+    }
+    const sessions = await bob.sm.loadSessions(chatAtBob);
+    const trusted = (await bob.sm.peer(alice.name))?.identityKey as Uint8Array;
+    expect(sessions.filter((s) => hex(s.remoteIdentityKey) !== hex(trusted)).length).toBeLessThanOrEqual(
+      MAX_UNTRUSTED_SESSIONS,
+    );
+    expect(sessions.map((s) => hex(s.baseKey))).toContain(genuine);
+    // Alice's next message still opens on it.
+    expect(
+      text(await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'genuine'), () => [])),
+    ).toBe('genuine');
+  }, 120_000);
 
   // ── finding: identity lookups spend one-time prekeys ──────────────────────────────────
 

@@ -66,6 +66,14 @@ import { RECORD, type StoredPeer, type StoredReplayRecord } from './records.ts';
  * so that their base keys stay known.
  */
 export const MAX_ARCHIVED_SESSIONS = 40;
+/**
+ * Sessions per contact device under an identity key other than the trusted one (a key change
+ * not accepted yet), newest first; older ones go first. A relay can start such sessions at will
+ * — a first message needs no one's secret — so they must not push the sessions under the
+ * trusted key out of MAX_ARCHIVED_SESSIONS (SECURITY.md, "Trust model"). A contact who really
+ * started over makes one per device; a few spare allow for retries.
+ */
+export const MAX_UNTRUSTED_SESSIONS = 4;
 
 /** What the session manager needs from the relay (RelayApi implements it). */
 export interface KeyServer {
@@ -323,12 +331,27 @@ export class SessionManager {
     return (stored ?? []).map((bytes) => deserializeSession(bytes));
   }
 
-  private sessionsOps(chatId: string, deviceId: number, sessions: SessionState[]): WriteOp[] {
+  /**
+   * Writes a contact device's sessions, newest first, bounded: with `trusted` (the contact's
+   * trusted identity key) at most MAX_UNTRUSTED_SESSIONS under any other key.
+   */
+  private sessionsOps(
+    chatId: string,
+    deviceId: number,
+    sessions: SessionState[],
+    trusted?: Uint8Array | null,
+  ): WriteOp[] {
+    let untrusted = 0;
+    const bounded = trusted
+      ? sessions.filter(
+          (s) => sameBytes(s.remoteIdentityKey, trusted) || ++untrusted <= MAX_UNTRUSTED_SESSIONS,
+        )
+      : sessions;
     const ops: WriteOp[] = [
       {
         kind: 'put',
         key: RECORD.session(chatId, deviceId),
-        value: sessions.slice(0, 1 + MAX_ARCHIVED_SESSIONS).map((s) => serializeSession(s)),
+        value: bounded.slice(0, 1 + MAX_ARCHIVED_SESSIONS).map((s) => serializeSession(s)),
       },
     ];
     // The pre-devices record is device 1's: once written under the new name it goes.
@@ -528,10 +551,12 @@ export class SessionManager {
       for (const b of fetched.devices) {
         if (!all && !missing.includes(b.deviceId)) continue;
         got.add(b.deviceId);
+        // The name bound is the one asked for, never the relay's label of its answer: a relay
+        // serving another account's bundle must fail the handshake (spec/protocol.md §5.4).
         const session = startSession(
           identity,
           prekeyBundleOf(b),
-          { initiator: me, responder: fetched.username },
+          { initiator: me, responder: peer.username },
           false,
         );
         sessions.set(b.deviceId, [session, ...(sessions.get(b.deviceId) ?? [])]);
@@ -649,7 +674,12 @@ export class SessionManager {
       if (!devices.includes(fromDevice)) peer = { ...peer, devices: sortedIds([...devices, fromDevice]) };
       const result = resultOf(peer, opened, keyChanged, fromDevice);
       const ops: WriteOp[] = [
-        ...this.sessionsOps(peer.chatId, fromDevice, arrange(sessions, opened, accepted, keyChanged)),
+        ...this.sessionsOps(
+          peer.chatId,
+          fromDevice,
+          arrange(sessions, opened, accepted, keyChanged),
+          peer.identityKey,
+        ),
         { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
       ];
       if (accepted) ops.push(...accepted.ops);
@@ -898,6 +928,56 @@ export class SessionManager {
         pendingIdentityKey: null,
         keyChanged: false,
         verified: how === 'scanned',
+        devices: remaining,
+      };
+      await this.commit([
+        ...ops,
+        { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
+        ...extra(next),
+      ]);
+      return next;
+    });
+  }
+
+  /**
+   * The user refused the pending identity key: the contact's own screen, scanned, showed the
+   * TRUSTED key, so the new one is not theirs (SECURITY.md, "Trust model"). The change goes with
+   * every session under the pending key, and the contact is verified: the scan proved the
+   * trusted key. `trusted` and `pending` are the keys the scan was compared with; if either is
+   * not what the contact holds now (another change arrived meanwhile), nothing is refused.
+   * `extra(peer)` adds writes to the same transaction (the timeline entry).
+   */
+  async refuseKeyChange(
+    username: string,
+    trusted: Uint8Array,
+    pending: Uint8Array,
+    extra: (peer: StoredPeer) => WriteOp[] = () => [],
+  ): Promise<StoredPeer> {
+    const peer0 = await this.requirePeer(username);
+    return this.locks.run(peer0.chatId, async () => {
+      const peer = await this.requirePeer(username);
+      if (
+        !peer.keyChanged ||
+        !peer.identityKey ||
+        !sameBytes(peer.identityKey, trusted) ||
+        !sameBytes(peer.pendingIdentityKey, pending)
+      )
+        throw new SecureError('key_change_unacknowledged', 'not the key change that was checked');
+      const ops: WriteOp[] = [];
+      const remaining: number[] = [];
+      for (const d of await this.recipientDevices(peer)) {
+        const kept = (await this.loadSessions(peer.chatId, d)).filter((s) =>
+          sameBytes(s.remoteIdentityKey, trusted),
+        );
+        ops.push(...this.sessionsOps(peer.chatId, d, kept));
+        if (kept.length) remaining.push(d);
+      }
+      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
+      const next: StoredPeer = {
+        ...rest,
+        pendingIdentityKey: null,
+        keyChanged: false,
+        verified: true,
         devices: remaining,
       };
       await this.commit([

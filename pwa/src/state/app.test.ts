@@ -178,6 +178,39 @@ describe('createApp over the real relay', () => {
     );
   });
 
+  it('a key change refused after a scan of the old key: that key kept and verified, the refusal in the chat, nothing refused on another code', async () => {
+    const alice = await registered('akr');
+    const bob = await registered('aks');
+    await alice.app.addContact(bob.username);
+    await bob.app.addContact(alice.username);
+    const bobOld = await bob.app.safetyNumber(alice.username);
+    const bobAt = () => alice.app.contacts.value.find((c) => c.username === bob.username);
+    // Alice's device learns Bob's key (trust on first use), unverified.
+    expect((await alice.app.safetyNumber(bob.username)).digits).toBe(bobOld.digits);
+    const carol = await registered('akt');
+    await carol.app.addContact(alice.username);
+    const other = await carol.app.safetyNumber(alice.username);
+    const bob2 = makeApp(crypto.randomUUID());
+    await startOverOn(bob2, bob.username, bob.recoveryCodes[0] ?? '');
+    await until(() => bobAt()?.keyChanged === true, 'key change seen');
+    // Only the old key's own code refuses the change.
+    expect(await alice.app.refuseKeyChange(bob.username, other.qrText)).toBe('mismatch');
+    expect(await alice.app.refuseKeyChange(bob.username, 'not a code')).toBe('invalid');
+    expect(bobAt()).toMatchObject({ keyChanged: true, verified: false });
+    expect(await alice.app.refuseKeyChange(bob.username, bobOld.qrText)).toBe('old-key');
+    expect(bobAt()).toMatchObject({ keyChanged: false, verified: true });
+    const shown = await alice.app.safetyNumber(bob.username);
+    expect(shown).toMatchObject({ pending: false, verified: true, digits: bobOld.digits });
+    expect(
+      alice.app
+        .messagesFor(bob.username)
+        .value.filter((m) => m.body.kind === 'keyChange')
+        .map((m) => m.body),
+    ).toEqual([{ kind: 'keyChange' }, { kind: 'keyChange', refused: true }]);
+    // Nothing left to refuse.
+    expect(await alice.app.refuseKeyChange(bob.username, bobOld.qrText)).toBe('mismatch');
+  });
+
   it('a verified contact’s key change is accepted without a scan only by the deliberate second step, then shown unverified', async () => {
     const alice = await registered('ake');
     const bob = await registered('akf');

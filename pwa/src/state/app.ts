@@ -1233,7 +1233,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
     // During an unacknowledged key change the number and QR are those of the PENDING key, and
     // a scan is compared with it; a scan matching only the superseded key is 'old-key' and
-    // accepts nothing (SECURITY.md, "Trust model").
+    // accepts nothing, and the user may then keep that key (refuseKeyChange; SECURITY.md,
+    // "Trust model").
     safetyNumber: wrap(async (contact: string) => {
       const m = requireMessenger();
       const keys = await m.safetyKeys(contact);
@@ -1265,6 +1266,19 @@ export function createApp(options: AppOptions = {}): RunningApp {
       }
       const result = compareScannedText({ me, mine, contact, theirs: keys.theirs }, scanned);
       if (result === 'match') await m.setVerified(contact, true);
+      return result;
+    }),
+    refuseKeyChange: wrap(async (contact: string, scanned: string) => {
+      const m = requireMessenger();
+      const keys = await m.safetyKeys(contact);
+      if (!keys.pending) return 'mismatch';
+      const { compareScannedDuringChange } = await cryptoLayers();
+      const result = compareScannedDuringChange(
+        { me: keys.me, mine: keys.mine, contact, trusted: keys.theirs, pending: keys.pending },
+        scanned,
+      );
+      // Compared again here, against the keys as they are now: the refusal names both.
+      if (result === 'old-key') await m.refuseKeyChange(contact, keys.theirs, keys.pending);
       return result;
     }),
     markVerified: wrap((contact: string, verified: boolean) =>

@@ -17,7 +17,7 @@ import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketStatus } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
 import { AckBatcher } from './messenger/acks.ts';
-import { ChatMemory, keyChangeEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
+import { ChatMemory, keyChangeEntry, keyRefusedEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
 import { IncomingStream } from './messenger/incoming.ts';
 import { ListsRefresh } from './messenger/lists-refresh.ts';
 import { Outgoing, type OutgoingOptions } from './messenger/outgoing.ts';
@@ -347,6 +347,21 @@ export class Messenger {
   async acceptScannedKey(contact: string, key: Uint8Array): Promise<void> {
     const reseal = await this.outgoing.resealOps(contact);
     this.memory.showPeer(await this.sm.acknowledgeKeyChange(contact, 'scanned', key, reseal));
+    void this.outgoing.flush();
+  }
+
+  /**
+   * The contact's screen showed the trusted key: keep it, refuse the pending one (both named, as
+   * compared), with the refusal in the chat's history; messages held by the change go.
+   */
+  async refuseKeyChange(contact: string, trusted: Uint8Array, pending: Uint8Array): Promise<void> {
+    const at = (this.o.clock ?? Date.now)();
+    const peer = await this.sm.refuseKeyChange(contact, trusted, pending, (p) => {
+      const entry = keyRefusedEntry(p, at);
+      return [{ kind: 'putMessage', chat: p.chatId, id: entry.id, value: entry }];
+    });
+    this.memory.upsert(keyRefusedEntry(peer, at));
+    this.memory.showPeer(peer);
     void this.outgoing.flush();
   }
 

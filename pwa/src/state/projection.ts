@@ -28,7 +28,9 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
     m.body.kind === 'text'
       ? { kind: 'text' as const, text: m.body.text }
       : m.body.kind === 'keyChange'
-        ? { kind: 'keyChange' as const }
+        ? m.body.refused
+          ? { kind: 'keyChange' as const, refused: true as const }
+          : { kind: 'keyChange' as const }
         : {
             kind: 'photo' as const,
             photo: {

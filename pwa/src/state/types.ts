@@ -255,10 +255,11 @@ type MessageBody =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'photo'; readonly photo: PhotoInfo }
   /**
-   * A timeline entry, not a message: the contact's security key changed at `at` (kept in the
-   * history; SECURITY.md, "Trust model").
+   * A timeline entry, not a message: the contact's security key changed at `at`, or (`refused`)
+   * the user kept the verified key and refused the new one (kept in the history; SECURITY.md,
+   * "Trust model").
    */
-  | { readonly kind: 'keyChange' };
+  | { readonly kind: 'keyChange'; readonly refused?: true };
 
 export interface ChatMessage {
   /** Stable local id (the outgoing message's client_id, or the relay envelope id). */
@@ -493,6 +494,12 @@ interface AppActions {
    * second step).
    */
   acknowledgeKeyChange(contact: string, options?: { withoutVerifying?: boolean }): Promise<void>;
+  /**
+   * Refuses the contact's pending key: `scanned` (the contact's own screen) must still be the
+   * code of the TRUSTED key ('old-key'), which is then kept and verified, the change and its
+   * sessions dropped. Resolves to the comparison made; anything but 'old-key' refuses nothing.
+   */
+  refuseKeyChange(contact: string, scanned: string): Promise<ScanResult>;
   /** Blocks a user at the relay (its messages are dropped) and removes its chat here. */
   blockContact(username: string): Promise<void>;
   /** The users this account has blocked, by username. */

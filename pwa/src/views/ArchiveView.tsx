@@ -5,6 +5,7 @@ import { archivedDate, dayLabel, timeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
 import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
+import { TimelineEntry } from '../components/TimelineEntry.tsx';
 import { useApp, useT } from '../state/context.tsx';
 import type { ArchiveContents, ChatMessage } from '../state/types.ts';
 import { SignedInPage } from './SignedInPage.tsx';
@@ -40,12 +41,7 @@ function ArchivedPhoto({ archive, message }: { archive: string; message: ChatMes
 /** One archived message: text or photo, its time; nothing to retry, nothing to send. */
 function ArchivedMessage({ archive, m, locale }: { archive: string; m: ChatMessage; locale: string }) {
   const t = useT();
-  if (m.body.kind === 'keyChange')
-    return (
-      <p className="timeline-entry">
-        {t('keyChange.timeline', { contact: m.contact, time: timeLabel(m.at, locale) })}
-      </p>
-    );
+  if (m.body.kind === 'keyChange') return <TimelineEntry message={m} locale={locale} />;
   const mine = m.direction === 'out';
   return (
     <div className={mine ? 'bubble bubble-mine' : 'bubble'}>

@@ -13,14 +13,16 @@ import { useApp, useT } from '../state/context.tsx';
 import type { SafetyNumber, ScanResult } from '../state/types.ts';
 import { SignedInPage } from './SignedInPage.tsx';
 
-type Outcome = ScanResult | 'no-code';
+/** 'kept': after an 'old-key' scan the user kept the old key and refused the new one. */
+type Outcome = ScanResult | 'no-code' | 'kept';
 
 /**
  * Safety number with one contact: the 60 digits in 12 groups of 5 and a QR code to show;
  * scanning the contact's code compares the two (spec/protocol.md §11). A match marks the
  * contact verified; a mismatch says so plainly. During an unacknowledged key change the number
  * and QR are those of the NEW key, labelled so; a matching scan accepts and verifies it, and a
- * code of the superseded key is named as the old key (SECURITY.md, "Trust model"). Scanning
+ * code of the superseded key is named as the old key, which the user may then keep, refusing
+ * the new one (SECURITY.md, "Trust model"). Scanning
  * uses the camera; a picture is possible behind a note that one sent over the chat proves
  * nothing.
  */
@@ -43,6 +45,8 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
   const [error, setError] = useState<string | null>(null);
   // The last match accepted a pending key (the screen then says so, not just "verified").
   const [matchedPending, setMatchedPending] = useState(false);
+  // The code last scanned: an 'old-key' one is what keeping the old key is checked against.
+  const [scannedText, setScannedText] = useState<string | null>(null);
 
   // Reload when the key changes or the verified mark moves: the number is derived from the keys.
   const keyChanged = info?.keyChanged ?? false;
@@ -69,6 +73,7 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
       }
       try {
         setMatchedPending(number?.pending ?? false);
+        setScannedText(scanned);
         setOutcome(await app.compareScanned(contact, scanned));
       } catch (e) {
         setError(errorText(e, t));
@@ -86,6 +91,17 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
       await compare(await decodeFile(file));
     } catch {
       setOutcome('no-code');
+    }
+  };
+
+  const keepOld = async () => {
+    if (scannedText === null) return;
+    setError(null);
+    try {
+      const result = await app.refuseKeyChange(contact, scannedText);
+      setOutcome(result === 'old-key' ? 'kept' : result);
+    } catch (e) {
+      setError(errorText(e, t));
     }
   };
 
@@ -180,11 +196,21 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
               </p>
             )}
             {outcome === 'old-key' && <p className="error">{t('safety.oldKey', { contact })}</p>}
+            {outcome === 'kept' && (
+              <p className="ok">
+                <VerifiedIcon /> {t('safety.keptOld', { contact })}
+              </p>
+            )}
             {outcome === 'mismatch' && <p className="error">{t('safety.mismatch', { contact })}</p>}
             {outcome === 'invalid' && <p className="error">{t('safety.invalid')}</p>}
             {outcome === 'no-code' && <p className="error">{t('safety.noCode')}</p>}
             {error && <p className="error">{error}</p>}
           </div>
+          {outcome === 'old-key' && (
+            <button type="button" className="button button-primary" onClick={keepOld}>
+              {t('safety.keepOld')}
+            </button>
+          )}
           {verified && (
             <button type="button" className="button" onClick={unverify}>
               {t('safety.unverify')}

@@ -29,6 +29,22 @@ export function keyChangeEntry(peer: StoredPeer): StoredMessage | null {
   };
 }
 
+/**
+ * The chat's timeline entry for a refused key change: the user kept `peer`'s trusted key at `at`
+ * ("You kept alice's verified security key and refused a new one — 12:05").
+ */
+export function keyRefusedEntry(peer: StoredPeer, at: number): StoredMessage {
+  return {
+    id: `keyrefused:${peer.chatId}:${at}`,
+    contact: peer.username,
+    direction: 'in',
+    at,
+    storedAt: at,
+    state: 'received',
+    body: { kind: 'keyChange', refused: true },
+  };
+}
+
 /** Where the peer records are read: the session manager owns them (session-manager.ts). */
 export type PeerSource = Pick<SessionManager, 'knownPeer' | 'knownPeers'>;
 

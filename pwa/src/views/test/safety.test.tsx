@@ -103,6 +103,22 @@ describe('SafetyView', () => {
     expect(screen.queryByRole('alert', { name: 'Security key changed.' })).toBeNull();
   });
 
+  it('during a key change: after a scan of the old key’s code the user keeps the old key and refuses the new one', async () => {
+    const t = setup({ verified: false, keyChanged: true });
+    renderSafety(t);
+    await screen.findByRole('heading', { name: 'Safety number of the NEW key of bob' });
+    expect(screen.queryByRole('button', { name: 'Keep the old key and refuse the new one' })).toBeNull();
+    await scanImage('sd-safety:bob:old');
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Keep the old key and refuse the new one' }));
+    });
+    expect(document.querySelector('.verify-result')?.textContent).toContain(
+      'You kept the verified key of bob and refused the new one.',
+    );
+    expect(t.contacts.value[0]).toMatchObject({ keyChanged: false, verified: true });
+    expect(screen.queryByRole('button', { name: 'Keep the old key and refuse the new one' })).toBeNull();
+  });
+
   it('during a key change: the NEW key’s number is shown, labelled, and the old key’s code is named as old', async () => {
     const t = setup({ verified: false, keyChanged: true });
     renderSafety(t);

@@ -402,6 +402,13 @@ export function makeTestApp(
       if (c?.verifiedBeforeChange && !options?.withoutVerifying) throw new AppError('verification_required');
       setContact(contact, { keyChanged: false, verifiedBeforeChange: false, verified: false });
     },
+    async refuseKeyChange(contact, scanned) {
+      record('refuseKeyChange', contact, scanned);
+      const changed = contacts.value.find((c) => c.username === contact)?.keyChanged ?? false;
+      if (!changed || scanned !== `sd-safety:${contact}:old`) return 'mismatch';
+      setContact(contact, { keyChanged: false, verifiedBeforeChange: false, verified: true });
+      return 'old-key';
+    },
     setLanguage(lang) {
       record('setLanguage', lang);
       setLanguage(lang);
