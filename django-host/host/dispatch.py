@@ -6,12 +6,29 @@ forward's pooled connections to the relay.
 
 from __future__ import annotations
 
+import ipaddress
+
 from host import access_log
 from host.config import HostConfig
 from host.forwarding import host_allowed, is_api_path
 from host.guard import Refusal, check_request
 from host.proxy_http import HttpForward, send_json_error
 from host.proxy_ws import WebSocketForward
+
+
+def client_key(address: str) -> str:
+    """The key a per-address limit counts a client under: an IPv6 client by its /64, the block one
+    subscriber holds and any of whose addresses it may use (RFC 6177), and an IPv4-mapped address
+    as the IPv4 address (relay/src/http/client-ip.ts keys its limits the same way)."""
+    try:
+        ip = ipaddress.ip_address(address.split('%', 1)[0])
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f'{ip}/64', strict=False))
+    return str(ip)
 
 
 class ClientLimiter:
@@ -62,7 +79,7 @@ class HostApplication:
             await self._refuse(scope, receive, send, refusal)
             return
         if api:
-            client = str((scope.get('client') or ('-',))[0])
+            client = client_key(str((scope.get('client') or ('-',))[0]))
             if not self.limiter.acquire(client):
                 await self._refuse(
                     scope,

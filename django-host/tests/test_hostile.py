@@ -376,6 +376,23 @@ def test_one_client_starves_the_others(capped_host, upstream, stalled):
     )
 
 
+def test_an_ipv6_client_is_counted_by_its_64(capped_host, upstream, stalled):
+    port = port_of(capped_host)
+    before = len(upstream.seen)
+    stalled.open(port, '/api/drain', forwarded_for='2001:db8:5:6::1', length=BIG)
+    stalled.open(port, '/api/drain', forwarded_for='2001:db8:5:6::2', length=BIG)
+    wait_until(lambda: len(upstream.seen) >= before + 2)
+    # Another address of the same /64 is the same client.
+    third = httpx.get(capped_host + '/api/echo', headers={'X-Forwarded-For': '2001:db8:5:6:ffff::3'})
+    assert third.status_code == 429
+    other = httpx.get(capped_host + '/api/echo', headers={'X-Forwarded-For': '2001:db8:5:7::1'})
+    assert other.status_code == 200
+    stalled.close()
+    wait_until(
+        lambda: httpx.get(capped_host + '/api/echo', headers={'X-Forwarded-For': '2001:db8:5:6::9'}).status_code == 200
+    )
+
+
 @pytest.fixture(scope='module')
 def logging_host(upstream):
     """The host with uvicorn's access log on, as `npm start` and the container run it."""

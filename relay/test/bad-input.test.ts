@@ -84,6 +84,27 @@ describe('bad input matrix', () => {
     expect((await t.api.post('/login', { username: 1 })).body.error).toBe('invalid_request');
   });
 
+  it('a validation error never echoes what the client sent, field names included, and stays short', async () => {
+    // A code or token sent under the wrong name is still a secret.
+    const misplaced = await t.api.post('/login', {
+      username: 'abc',
+      code: '123456',
+      '483920': 'x',
+      'my-token': 1,
+    });
+    expect([misplaced.status, misplaced.body.error]).toEqual([400, 'invalid_request']);
+    expect(misplaced.text).not.toContain('483920');
+    expect(misplaced.text).not.toContain('my-token');
+    expect(misplaced.body.message).toMatch(/unknown field/);
+    const many = Object.fromEntries(
+      Array.from({ length: 2000 }, (_, i) => [`field_${i}_${'x'.repeat(40)}`, i]),
+    );
+    const flood = await t.api.post('/keys', many, { token: user.access });
+    expect(flood.status).toBeGreaterThanOrEqual(400);
+    expect(flood.status).toBeLessThan(500);
+    expect(flood.text.length).toBeLessThan(1024);
+  });
+
   // The trust-path routes (authenticated): the same bodies, with a valid token. Every object
   // case carries a field the route does not know, so no code is ever checked (no lockout).
   const authedRoutes = [

@@ -195,4 +195,36 @@ describe('registration rate per IP', () => {
     clock.advance(3540_000);
     expect((await app.api.post('/register', { username: 'squat_4' }, { headers: ip })).status).toBe(201);
   });
+
+  it('counts an IPv6 client by its /64, the block one subscriber holds, and an IPv4-mapped one as IPv4', async () => {
+    const app = await start({ REGISTER_IP_PER_HOUR: '3' });
+    // Three addresses of one /64 (each its own in a subscriber's prefix), then a fourth.
+    const statuses: number[] = [];
+    for (const [i, ip] of [
+      '2001:db8:1:2::1',
+      '2001:db8:1:2::2',
+      '2001:DB8:1:2:ffff::9',
+      '2001:db8:1:2:0:0:0:8',
+    ].entries())
+      statuses.push(
+        (await app.api.post('/register', { username: `six_${i}` }, { headers: fromIp(ip) })).status,
+      );
+    expect(statuses).toEqual([201, 201, 201, 429]);
+    // Another /64 is another client.
+    expect(
+      (await app.api.post('/register', { username: 'six_x' }, { headers: fromIp('2001:db8:1:3::1') })).status,
+    ).toBe(201);
+    // An IPv4 address written as IPv4-mapped IPv6 is that IPv4 address.
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await app.api.post('/register', { username: `four_${i}` }, { headers: fromIp('100.64.9.9') }))
+          .status,
+      ).toBe(201);
+    const mapped = await app.api.post(
+      '/register',
+      { username: 'four_m' },
+      { headers: fromIp('::ffff:100.64.9.9') },
+    );
+    expect(mapped.status).toBe(429);
+  });
 });

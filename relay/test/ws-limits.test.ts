@@ -191,6 +191,30 @@ describe('per-address caps', () => {
   });
 });
 
+describe('before authentication', () => {
+  it('a stranger is cut once it has sent more than pre-auth frames could need, whole or in unfinished fragments', async () => {
+    // The auth deadline is far away: only the byte cap can end these sockets.
+    const t = await app({ WS_AUTH_TIMEOUT_MS: '60000' });
+    const chunk = 'x'.repeat(16 * 1024);
+    for (const whole of [false, true]) {
+      const c = await WsClient.open(t.baseUrl);
+      c.ws.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => c.ws.once('close', () => resolve()));
+      // 192 KiB: unfinished fragments of one message (never parsed, so no frame rule sees them),
+      // or one whole frame sent in pieces.
+      for (let i = 0; i < 12; i++) c.ws.send(chunk, { fin: whole && i === 11 });
+      await closed;
+    }
+    // The relay serves on; a client that authenticates is not cut by its auth frame.
+    const alice = await makeDeviceUser(t);
+    const bob = await makeDeviceUser(t);
+    const ok = await WsClient.connect(t.baseUrl, alice.token);
+    // And once live, a large send frame is taken.
+    ok.send({ type: 'send', id: 1, message: sendBody(bob.username, { body: b64(40_000) }) });
+    expect((await ok.next((f) => f.type === 'response' && f.id === 1)).status).toBe(201);
+  });
+});
+
 describe('a refused upgrade', () => {
   it('a client that resets the connection right after its upgrade is refused does not end the relay', async () => {
     // Node's HTTP server stops handling a socket's errors once it hands it to 'upgrade'. A reset

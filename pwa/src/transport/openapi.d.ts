@@ -1054,7 +1054,9 @@ export interface paths {
      *     sockets in this process, more than 30 control frames in a minute or more than 64
      *     requests in flight, 1009 a frame over its cap (4 KiB before authentication and for
      *     control frames), 1003 a binary frame, 1013 too far behind (reconnect and catch up), 1001
-     *     shutdown.
+     *     shutdown. A socket that sends more than 16,440 bytes before it is ready (four frames of
+     *     4 KiB with their headers, counted as they arrive, finished or not) is cut without a close
+     *     frame.
      *     The relay pings every WS_HEARTBEAT_SECONDS and drops sockets that missed the last pong.
      */
     get: operations['websocket'];

@@ -1,13 +1,28 @@
 // Input validation at the boundary with zod: failures become 400 {"error":"invalid_request"}.
-// Messages name the field and the rule, never the rejected value (it may be a code or token).
+// Messages name the field and the rule, never the rejected value (it may be a code or token) —
+// nor a field the schema does not know: its name is the client's text too, and a code or token
+// sent under the wrong name is still one. A path element from the client (a record key) is cut
+// short, and so is the whole message.
 import type { z } from 'zod';
 import { HttpError } from './http-error.js';
 
+/** Most characters of one path element, and of the whole message. */
+const PATH_ELEMENT_CHARS = 64;
+const MESSAGE_CHARS = 500;
+
+const pathOf = (path: readonly PropertyKey[]) =>
+  path.map((p) => String(p).slice(0, PATH_ELEMENT_CHARS)).join('.');
+
+function describeIssue(i: z.core.$ZodIssue): string {
+  const message =
+    i.code === 'unrecognized_keys'
+      ? `${i.keys.length} unknown field${i.keys.length === 1 ? '' : 's'}`
+      : i.message;
+  return i.path.length ? `${pathOf(i.path)}: ${message}` : message;
+}
+
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .slice(0, 5)
-    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
+  return issues.slice(0, 5).map(describeIssue).join('; ').slice(0, MESSAGE_CHARS);
 }
 
 /** Parses `value` with `schema` or throws HttpError 400 invalid_request. */

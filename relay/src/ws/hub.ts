@@ -48,6 +48,14 @@ import {
 const PAGE = 200;
 /** A client this far behind (bytes queued in the socket) is cut; it reconnects and catches up. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes a socket may send before it is live: its auth frame and a few control frames while it is
+ * checked, each at most MAX_CLIENT_FRAME_BYTES plus a frame header (14 bytes at most, RFC 6455
+ * §5.2). ws holds a message until its last fragment, up to maxPayload — a send frame's size — so
+ * without a count of the bytes themselves a stranger could make the relay hold that much per
+ * socket until the auth deadline.
+ */
+const MAX_PRE_LIVE_BYTES = 4 * (MAX_CLIENT_FRAME_BYTES + 14);
 
 /** Where a connection is in its life (spec/openapi.yaml GET /ws: auth, then ready). */
 const ConnState = {
@@ -83,6 +91,8 @@ interface Conn {
   /** Request frames not answered yet, and their size in bytes. */
   inFlight: number;
   inFlightBytes: number;
+  /** Stops counting the bytes a socket sends before it is live (MAX_PRE_LIVE_BYTES). */
+  stopCounting: () => void;
 }
 
 export interface WsHub {
@@ -162,11 +172,18 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     socket.once('close', release);
     // ws's own error handler takes over (handleUpgrade adds it synchronously).
     socket.off('error', onSocketError);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, release));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket, release));
   };
   server.on('upgrade', onUpgrade);
 
-  function accept(ws: WebSocket, release: () => void): void {
+  function accept(ws: WebSocket, socket: Duplex, release: () => void): void {
+    // Counted as they arrive, before ws gathers them into messages (MAX_PRE_LIVE_BYTES).
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_PRE_LIVE_BYTES) socket.destroy();
+    };
+    socket.on('data', count);
     const conn: Conn = {
       ws,
       userId: '',
@@ -184,6 +201,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
       windowStart: Date.now(),
       inFlight: 0,
       inFlightBytes: 0,
+      stopCounting: () => socket.off('data', count),
     };
     all.add(conn);
     conn.authTimer = setTimeout(() => ws.close(CLOSE.authTimeout, 'auth timeout'), opts.authTimeoutMs);
@@ -366,6 +384,7 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     conn.sessionId = ctx.sessionId;
     conn.tokenExpiresAtMs = ctx.expiresAtMs;
     conn.state = ConnState.live;
+    conn.stopCounting();
     conn.pumping = true; // no fast-path push before the cursor is settled
     try {
       conn.cursor = await effectiveCursor(deps.pool, ctx.userId, cursor);
