@@ -1,7 +1,8 @@
 // Key changes as a user meets them, in real Chromium against the real relay (SECURITY.md,
 // "Trust model"): (1) the relay substitutes a contact's identity key — the test rewrites it in
 // the relay's PostgreSQL and announces it as the relay does — and the app warns; scanning the
-// real contact's QR says it matches only the OLD key, nothing is accepted, sending stays held;
+// real contact's QR says it matches only the OLD key, nothing is accepted, sending stays held
+// until the user keeps the old key, and then the conversation goes on;
 // (2) a genuine reinstall: scanning the new device's QR verifies and accepts in one step;
 // (3) a contact verified before changes key: sending is held until the new key is verified or
 // the deliberate second step "accept without verifying" is taken; (4) logging in again on a
@@ -142,7 +143,7 @@ async function substituteIdentity(victim: string): Promise<void> {
 const banner = (page: Page) => page.getByRole('alert', { name: 'Security key changed.' });
 
 describe('key changes, end to end', () => {
-  it('the relay substitutes a contact’s key: warned; the real contact’s QR matches only the OLD key; nothing accepted; sending held', async () => {
+  it('the relay substitutes a contact’s key: warned; the real contact’s QR matches only the OLD key; nothing accepted, sending held until the old key is kept', async () => {
     const alice = await register('kca');
     const bob = await register('kcb');
     await acquainted(alice, bob);
@@ -168,6 +169,25 @@ describe('key changes, end to end', () => {
     await openChat(bob.page, served.url, alice.name);
     await banner(bob.page).waitFor();
     expect(await composer(bob.page, alice.name).isDisabled()).toBe(true);
+
+    // Bob keeps the old key: the real Alice's screen showed it. The relay still publishes its
+    // own key, but Bob's session with the real Alice goes on, and she reads what he writes.
+    await bob.page.goto(`${served.url}/contacts/${alice.name}/safety`);
+    await scanImage(bob.page, realAlice);
+    await bob.page.getByRole('button', { name: 'Keep the old key and refuse the new one' }).click();
+    await bob.page.getByText(`You kept the verified key of ${alice.name} and refused the new one.`).waitFor();
+    await bob.page.getByText(`You have verified ${alice.name}.`).waitFor();
+    await openChat(bob.page, served.url, alice.name);
+    expect(await banner(bob.page).count()).toBe(0);
+    await bob.page
+      .locator('.message-scroller')
+      .getByText(`You kept the verified security key of ${alice.name} and refused a new one`, {
+        exact: false,
+      })
+      .waitFor();
+    await sendText(bob.page, alice.name, 'still you?');
+    await openChat(alice.page, served.url, bob.name);
+    await alice.page.locator('.message-scroller').getByText('still you?', { exact: true }).waitFor();
   });
 
   it('a genuine reinstall: scanning the new device’s QR verifies and accepts the new key in one step', async () => {

@@ -139,6 +139,13 @@ export interface StoredPeer {
   /** When this device learnt of the pending key change (device clock, ms). */
   readonly keyChangedAt?: number;
   /**
+   * Identity keys the user refused for this contact — a scan of the contact's screen showed the
+   * trusted key instead — newest first, at most MAX_REFUSED_KEYS (session-manager.ts). Under one
+   * of them a first message is not opened and a lookup raises no key change again; only a scan
+   * that matches one makes it trusted (SECURITY.md, "Trust model").
+   */
+  readonly refusedKeys?: readonly Uint8Array[];
+  /**
    * A message request: this peer was created by a first message from someone the user has not
    * added. Its messages are acknowledged without a delivery receipt until the user accepts
    * (adds the contact), deletes or blocks it (SECURITY.md, "Trust model").

@@ -54,6 +54,8 @@ interface DeviceOptions extends SessionManagerOptions {
   readonly uploadKeys?: KeyServer['uploadKeys'];
   /** Wraps the relay's bundle answers (a relay that lies about them). */
   readonly bundles?: (real: KeyServer['bundles']) => KeyServer['bundles'];
+  /** Wraps the relay's identity answers. */
+  readonly identity?: (real: KeyServer['identity']) => KeyServer['identity'];
 }
 
 /** A device on `api`: creates the account keys in a fresh store and uploads the public halves. */
@@ -68,7 +70,7 @@ async function deviceOn(user: RelayUser, api: RelayApi, options: DeviceOptions =
       fetches += 1;
       return served(name, ids);
     },
-    identity: (name) => api.identity(name),
+    identity: options.identity?.((name) => api.identity(name)) ?? ((name) => api.identity(name)),
     uploadKeys: (keys) => (options.uploadKeys ?? ((k) => api.uploadKeys(k)))(keys),
     keyStatus: () => api.keyStatus(),
   };
@@ -104,9 +106,12 @@ const storeText =
   ];
 
 /** Two devices with a session both ways (one round trip), so sends are ratchet messages. */
-async function established(aliceOptions: DeviceOptions = {}): Promise<[Device, Device]> {
+async function established(
+  aliceOptions: DeviceOptions = {},
+  bobOptions: DeviceOptions = {},
+): Promise<[Device, Device]> {
   const alice = await device('alice', aliceOptions);
-  const bob = await device('bob');
+  const bob = await device('bob', bobOptions);
   await alice.sm.addPeer(bob.name);
   await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'hi'), () => []);
   await alice.sm.decrypt(bob.name, await bob.sm.encryptText(alice.name, 'hello'), () => []);
@@ -121,8 +126,8 @@ async function forgedFirstMessage(
   to: Device,
   as: Device,
   body: string,
-): Promise<{ wire: Uint8Array; key: Uint8Array }> {
-  const relayKey = generateIdentity();
+  relayKey = generateIdentity(),
+): Promise<{ wire: Uint8Array; key: Uint8Array; relayKey: ReturnType<typeof generateIdentity> }> {
   const bundle = (await as.api.bundles(to.name)).devices[0];
   if (!bundle) throw new Error('no bundle');
   const { session } = initiateSession(relayKey, prekeyBundleOf(bundle), {
@@ -134,7 +139,7 @@ async function forgedFirstMessage(
     sentAt: Date.now(),
     order: 1,
   });
-  return { wire: sealed.message, key: relayKey.publicKey };
+  return { wire: sealed.message, key: relayKey.publicKey, relayKey };
 }
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -454,7 +459,17 @@ describe('SessionManager', () => {
   });
 
   it('a key change refused by a scan of the trusted key: the change and its sessions go, and the conversation goes on', async () => {
-    const [alice, bob] = await established();
+    // What the relay's identity route answers for Alice, once set (the relay's own key).
+    let served: Uint8Array | null = null;
+    const [alice, bob] = await established(
+      {},
+      {
+        identity: (real) => async (name) => ({
+          ...(await real(name)),
+          ...(served ? { identityKey: served } : {}),
+        }),
+      },
+    );
     const forged = await forgedFirstMessage(bob, alice, 'it is me, new phone');
     expect((await bob.sm.decrypt(alice.name, forged.wire, () => [])).keyChanged).toBe(true);
     await expect(bob.sm.encryptText(alice.name, 'held')).rejects.toMatchObject({
@@ -490,6 +505,33 @@ describe('SessionManager', () => {
     // The forged first message replayed: refused (the replay log), the change not raised again.
     await expect(bob.sm.decrypt(alice.name, forged.wire, () => [])).rejects.toBeInstanceOf(SecureError);
     expect(await bob.sm.peer(alice.name)).toMatchObject({ keyChanged: false });
+    // A new first message under the refused key: not opened, no change raised again.
+    const again = await forgedFirstMessage(bob, alice, 'it is me, really', forged.relayKey);
+    await expect(bob.sm.decrypt(alice.name, again.wire, () => [])).rejects.toMatchObject({
+      code: 'undecryptable',
+    });
+    // The relay's identity route serving the refused key: no change either.
+    served = forged.key;
+    expect(await bob.sm.checkIdentity(alice.name)).toMatchObject({ keyChanged: false, verified: true });
+    // A key the user never refused is a change as before.
+    served = generateIdentity().publicKey;
+    expect(await bob.sm.checkIdentity(alice.name)).toMatchObject({ keyChanged: true, verified: false });
+  });
+
+  it('a refused key that a later scan proves is the contact’s becomes the trusted one', async () => {
+    const [alice, bob] = await established();
+    const forged = await forgedFirstMessage(bob, alice, 'a new phone, not yet verified');
+    await bob.sm.decrypt(alice.name, forged.wire, () => []);
+    const flagged = (await bob.sm.peer(alice.name)) as StoredPeer;
+    await bob.sm.refuseKeyChange(alice.name, flagged.identityKey as Uint8Array, forged.key);
+    await expect(bob.sm.acceptRefusedKey(alice.name, new Uint8Array(32))).rejects.toMatchObject({
+      code: 'key_change_unacknowledged',
+    });
+    const trusted = await bob.sm.acceptRefusedKey(alice.name, forged.key);
+    expect(trusted).toMatchObject({ keyChanged: false, verified: true, refusedKeys: [] });
+    expect(hex(trusted.identityKey as Uint8Array)).toBe(hex(forged.key));
+    // No session under the superseded key is left: the next send starts from the relay's bundles.
+    expect(await bob.sm.loadSessions(trusted.chatId)).toEqual([]);
   });
 
   it('forged first messages under untrusted keys never push the genuine sessions out', async () => {

@@ -74,6 +74,8 @@ export const MAX_ARCHIVED_SESSIONS = 40;
  * started over makes one per device; a few spare allow for retries.
  */
 export const MAX_UNTRUSTED_SESSIONS = 4;
+/** Identity keys remembered as refused per contact (StoredPeer.refusedKeys), newest first. */
+export const MAX_REFUSED_KEYS = 4;
 
 /** What the session manager needs from the relay (RelayApi implements it). */
 export interface KeyServer {
@@ -159,6 +161,10 @@ export interface DecryptedIncoming {
 
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) =>
   a !== null && b !== null && a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** Whether the user refused `key` for `peer` (refuseKeyChange). */
+const isRefused = (peer: StoredPeer, key: Uint8Array) =>
+  peer.refusedKeys?.some((k) => sameBytes(k, key)) ?? false;
 
 const newChatId = () => crypto.randomUUID();
 
@@ -540,6 +546,8 @@ export class SessionManager {
       // Only here are bundles fetched: each spends one of that device's one-time prekeys.
       const all = recipientIds.length === 0;
       const fetched = await this.keyServer.bundles(peer.username, all ? undefined : missing);
+      if (peer.identityKey && isRefused(peer, fetched.identityKey))
+        throw new SecureError('key_change_unacknowledged', 'the relay serves a key the user refused');
       if (peer.identityKey && !sameBytes(peer.identityKey, fetched.identityKey)) {
         const flagged = this.flagKeyChange(peer, fetched.identityKey);
         await this.commit(this.flaggedOps(peer, flagged));
@@ -661,6 +669,10 @@ export class SessionManager {
       let keyChanged = false;
       let changeOps: WriteOp[] = [];
       const remote = opened.session.remoteIdentityKey;
+      // Under a key the user refused (refuseKeyChange): not opened, nothing stored, no change
+      // raised again.
+      if (isRefused(peer, remote))
+        throw new SecureError('undecryptable', 'sent under a key the user refused');
       if (!peer.identityKey) peer = { ...peer, identityKey: remote.slice() };
       else if (!sameBytes(peer.identityKey, remote)) {
         keyChanged = true;
@@ -878,7 +890,8 @@ export class SessionManager {
         await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: trusted }]);
         return trusted;
       }
-      if (sameBytes(peer.identityKey, identityKey)) return peer;
+      // A key the user refused raises no change again (refuseKeyChange): the relay still serves it.
+      if (sameBytes(peer.identityKey, identityKey) || isRefused(peer, identityKey)) return peer;
       const flagged = this.flagKeyChange(peer, identityKey);
       await this.commit(this.flaggedOps(peer, flagged));
       return flagged;
@@ -910,17 +923,7 @@ export class SessionManager {
       if (how === 'scanned' && !key) throw new TypeError('a scanned acceptance names the key');
       if (how === 'click' && peer.verifiedBeforeChange)
         throw new SecureError('verification_required', 'verify the new key or accept it explicitly');
-      // Sessions with the old key go, device by device; the devices that remain are those
-      // with a session under the new key (the next send learns the rest from the relay).
-      const ops: WriteOp[] = [];
-      const remaining: number[] = [];
-      for (const d of await this.recipientDevices(peer)) {
-        const kept = (await this.loadSessions(peer.chatId, d)).filter((s) =>
-          sameBytes(s.remoteIdentityKey, newKey),
-        );
-        ops.push(...this.sessionsOps(peer.chatId, d, kept));
-        if (kept.length) remaining.push(d);
-      }
+      const { ops, remaining } = await this.keepSessionsUnder(peer, newKey);
       const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
       const next: StoredPeer = {
         ...rest,
@@ -963,15 +966,7 @@ export class SessionManager {
         !sameBytes(peer.pendingIdentityKey, pending)
       )
         throw new SecureError('key_change_unacknowledged', 'not the key change that was checked');
-      const ops: WriteOp[] = [];
-      const remaining: number[] = [];
-      for (const d of await this.recipientDevices(peer)) {
-        const kept = (await this.loadSessions(peer.chatId, d)).filter((s) =>
-          sameBytes(s.remoteIdentityKey, trusted),
-        );
-        ops.push(...this.sessionsOps(peer.chatId, d, kept));
-        if (kept.length) remaining.push(d);
-      }
+      const { ops, remaining } = await this.keepSessionsUnder(peer, trusted);
       const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
       const next: StoredPeer = {
         ...rest,
@@ -979,6 +974,10 @@ export class SessionManager {
         keyChanged: false,
         verified: true,
         devices: remaining,
+        refusedKeys: [pending, ...(peer.refusedKeys ?? []).filter((k) => !sameBytes(k, pending))].slice(
+          0,
+          MAX_REFUSED_KEYS,
+        ),
       };
       await this.commit([
         ...ops,
@@ -987,6 +986,53 @@ export class SessionManager {
       ]);
       return next;
     });
+  }
+
+  /**
+   * The contact's screen, scanned, showed a key the user had refused: the refusal was wrong, and
+   * that key is now trusted and verified (the scan proved it), as a scanned acceptance of a key
+   * change is. Sessions under other keys go; the next send starts sessions from the relay's
+   * bundles.
+   */
+  async acceptRefusedKey(username: string, key: Uint8Array): Promise<StoredPeer> {
+    const peer0 = await this.requirePeer(username);
+    return this.locks.run(peer0.chatId, async () => {
+      const peer = await this.requirePeer(username);
+      if (!isRefused(peer, key)) throw new SecureError('key_change_unacknowledged', 'not a refused key');
+      const { ops, remaining } = await this.keepSessionsUnder(peer, key);
+      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
+      const next: StoredPeer = {
+        ...rest,
+        identityKey: key.slice(),
+        pendingIdentityKey: null,
+        keyChanged: false,
+        verified: true,
+        devices: remaining,
+        refusedKeys: (peer.refusedKeys ?? []).filter((k) => !sameBytes(k, key)),
+      };
+      await this.commit([...ops, { kind: 'put', key: RECORD.peer(peer.chatId), value: next }]);
+      return next;
+    });
+  }
+
+  /**
+   * Writes that keep, device by device, only the contact's sessions under `key`, and the devices
+   * that then still have one (the next send learns the rest from the relay).
+   */
+  private async keepSessionsUnder(
+    peer: StoredPeer,
+    key: Uint8Array,
+  ): Promise<{ ops: WriteOp[]; remaining: number[] }> {
+    const ops: WriteOp[] = [];
+    const remaining: number[] = [];
+    for (const d of await this.recipientDevices(peer)) {
+      const kept = (await this.loadSessions(peer.chatId, d)).filter((s) =>
+        sameBytes(s.remoteIdentityKey, key),
+      );
+      ops.push(...this.sessionsOps(peer.chatId, d, kept));
+      if (kept.length) remaining.push(d);
+    }
+    return { ops, remaining };
   }
 
   async setVerified(username: string, verified: boolean): Promise<StoredPeer> {
@@ -1004,16 +1050,27 @@ export class SessionManager {
    * unacknowledged key change, the pending one — the key the safety screen must show
    * (SECURITY.md, "Trust model").
    */
-  async safetyKeys(
-    username: string,
-  ): Promise<{ me: string; mine: Uint8Array; theirs: Uint8Array; pending: Uint8Array | null }> {
+  async safetyKeys(username: string): Promise<{
+    me: string;
+    mine: Uint8Array;
+    theirs: Uint8Array;
+    pending: Uint8Array | null;
+    /** Keys the user refused (refuseKeyChange): a scan matching one of them makes it trusted. */
+    refused: readonly Uint8Array[];
+  }> {
     const id = await loadIdentity(this.storage);
     if (!id) throw new Error('no identity key on this device');
     let peer = await this.requirePeer(username);
     if (!peer.identityKey) peer = (await this.checkIdentity(username)) ?? peer;
     if (!peer.identityKey) throw new SecureError('unknown_peer', 'identity key unknown');
     const pending = peer.keyChanged ? peer.pendingIdentityKey : null;
-    return { me: id.username, mine: id.keyPair.publicKey, theirs: peer.identityKey, pending };
+    return {
+      me: id.username,
+      mine: id.keyPair.publicKey,
+      theirs: peer.identityKey,
+      pending,
+      refused: peer.refusedKeys ?? [],
+    };
   }
 
   // ── prekeys ──────────────────────────────────────────────────────────────────────────

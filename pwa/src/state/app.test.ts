@@ -178,7 +178,7 @@ describe('createApp over the real relay', () => {
     );
   });
 
-  it('a key change refused after a scan of the old key: that key kept and verified, the refusal in the chat, nothing refused on another code', async () => {
+  it('a key change refused after a scan of the old key: that key kept and verified, the refusal in the chat, nothing refused on another code; the new device’s code undoes it', async () => {
     const alice = await registered('akr');
     const bob = await registered('aks');
     await alice.app.addContact(bob.username);
@@ -209,6 +209,21 @@ describe('createApp over the real relay', () => {
     ).toEqual([{ kind: 'keyChange' }, { kind: 'keyChange', refused: true }]);
     // Nothing left to refuse.
     expect(await alice.app.refuseKeyChange(bob.username, bobOld.qrText)).toBe('mismatch');
+    // The refusal was wrong — Bob really started over: his new device's code, scanned, makes his
+    // new key the trusted one, and what Alice writes reaches that device.
+    await bob2.addContact(alice.username);
+    const bobNew = await bob2.safetyNumber(alice.username);
+    expect(await alice.app.compareScanned(bob.username, bobNew.qrText)).toBe('match');
+    expect(bobAt()).toMatchObject({ keyChanged: false, verified: true });
+    expect((await alice.app.safetyNumber(bob.username)).digits).toBe(bobNew.digits);
+    await alice.app.sendText(bob.username, 'found you');
+    await until(
+      () =>
+        bob2
+          .messagesFor(alice.username)
+          .value.some((m) => m.body.kind === 'text' && m.body.text === 'found you'),
+      'the message reaches the new device',
+    );
   });
 
   it('a verified contact’s key change is accepted without a scan only by the deliberate second step, then shown unverified', async () => {

@@ -1266,7 +1266,15 @@ export function createApp(options: AppOptions = {}): RunningApp {
       }
       const result = compareScannedText({ me, mine, contact, theirs: keys.theirs }, scanned);
       if (result === 'match') await m.setVerified(contact, true);
-      return result;
+      if (result !== 'mismatch') return result;
+      // The contact's screen shows a key the user refused: the refusal was wrong (an old code of
+      // theirs was scanned, say), and the scan now proves this key (SECURITY.md, "Trust model").
+      const refused = keys.refused.find(
+        (theirs) => compareScannedText({ me, mine, contact, theirs }, scanned) === 'match',
+      );
+      if (!refused) return result;
+      await m.acceptRefusedKey(contact, refused);
+      return 'match';
     }),
     refuseKeyChange: wrap(async (contact: string, scanned: string) => {
       const m = requireMessenger();

@@ -365,6 +365,12 @@ export class Messenger {
     void this.outgoing.flush();
   }
 
+  /** The contact's screen showed a key the user had refused: trust it, verified. */
+  async acceptRefusedKey(contact: string, key: Uint8Array): Promise<void> {
+    this.memory.showPeer(await this.sm.acceptRefusedKey(contact, key));
+    void this.outgoing.flush();
+  }
+
   /**
    * The keys the safety screen compares (SessionManager.safetyKeys: ours, the contact's trusted
    * one and, during a key change, the pending one) and whether the contact is verified.

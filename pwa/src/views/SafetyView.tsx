@@ -49,9 +49,11 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
   const [scannedText, setScannedText] = useState<string | null>(null);
 
   // Reload when the key changes or the verified mark moves: the number is derived from the keys.
+  // A match can also change the trusted key with the mark already set (a refused key scanned).
   const keyChanged = info?.keyChanged ?? false;
   const verified = info?.verified ?? false;
-  // biome-ignore lint/correctness/useExhaustiveDependencies: keyChanged/verified re-derive the number
+  const [matches, setMatches] = useState(0);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: keyChanged/verified/matches re-derive the number
   useEffect(() => {
     let live = true;
     app.safetyNumber(contact).then(
@@ -61,7 +63,7 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
     return () => {
       live = false;
     };
-  }, [app, contact, keyChanged, verified]);
+  }, [app, contact, keyChanged, verified, matches]);
 
   const compare = useCallback(
     async (scanned: string | null) => {
@@ -74,7 +76,9 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
       try {
         setMatchedPending(number?.pending ?? false);
         setScannedText(scanned);
-        setOutcome(await app.compareScanned(contact, scanned));
+        const result = await app.compareScanned(contact, scanned);
+        setOutcome(result);
+        if (result === 'match') setMatches((n) => n + 1);
       } catch (e) {
         setError(errorText(e, t));
       }
