@@ -214,7 +214,8 @@ export function Composer({ contact, blocked }: Props) {
           <span className="composer-send-word">{t('composer.send')}</span>
         </button>
       </form>
-      <p id={`${id}-hint`} className="sr-only">
+      {/* Held by a key change: said on screen, under the box that no longer takes text. */}
+      <p id={`${id}-hint`} className={blocked ? 'hint composer-held' : 'sr-only'}>
         {blocked ? t('composer.blocked') : t('composer.hint')}
       </p>
     </div>

@@ -2,6 +2,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
+import { dateTimeLabel } from './dates.ts';
 import { errorText } from './error-text.ts';
 
 /**
@@ -29,7 +30,7 @@ export function OwnIdentityBanner() {
       setBusy(false);
     }
   };
-  const time = new Date(warning.at).toLocaleString(app.language.value);
+  const time = dateTimeLabel(warning.at, app.language.value);
   return (
     <section className="banner banner-danger" role="alert" aria-label={t('ownKey.title')}>
       <p>

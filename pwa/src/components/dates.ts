@@ -47,6 +47,11 @@ export function archivedDate(ms: number, locale: string): string {
   return dateFormat(locale, { dateStyle: 'long', timeStyle: 'short' }).format(ms);
 }
 
+/** Date and time to the minute ("7 Dec 2026, 07:19"): when a device was linked, a session used. */
+export function dateTimeLabel(ms: number, locale: string): string {
+  return dateFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
+}
+
 /** Clock time of a message ("14:05" / "2:05 PM"). */
 export function timeLabel(ms: number, locale: string): string {
   return dateFormat(locale, { hour: 'numeric', minute: '2-digit' }).format(ms);

@@ -282,7 +282,7 @@ export const en = {
     '{username} will not be able to send you messages or photos, and the chat is removed from this device and, when they next connect, from your linked devices. They are not told.',
   'blocked.title': 'Blocked users',
   'blocked.explain':
-    'The relay drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',
+    'The server drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',
   'blocked.none': 'You have not blocked anyone.',
   'blocked.since': 'Blocked on {date}',
   'blocked.unblock': 'Unblock',
@@ -386,12 +386,15 @@ export const en = {
   'passphrase.hint':
     'At least 8 characters; a few unrelated words are easy to remember and hard to guess. It cannot be recovered: forgetting it means erasing this device.',
   'passphrase.mismatch': 'The two passphrases differ.',
-  'passphrase.saved': 'Passphrase saved. The history was not re-encrypted: only its key was.',
+  'passphrase.saved': 'Passphrase saved. From now on the history on this device opens only with it.',
   'passphrase.removed': 'The app lock is removed.',
   'logout.title': 'Log out without an app lock?',
   'logout.warning':
     'Your messages stay on this device after you log out, and without an app lock anyone who uses this browser can read them. You can erase them now, or cancel and set a passphrase first.',
   'logout.keep': 'Log out, keep the history',
+  'logoutAll.title': 'Log out everywhere?',
+  'logoutAll.explain':
+    'Every session of your account ends now, on all your devices, this one included. Each of them needs a code from your authenticator app to log in again.',
   'logout.erase': 'Erase this device instead',
   'register.lockTitle': '3. Protect this device (recommended)',
   'register.lockExplain':

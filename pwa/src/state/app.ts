@@ -39,6 +39,7 @@ import { toAddContactError, toAppError } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
 import type { Messenger } from './messenger.ts';
+import { clearDraft, loadDraft, type RegistrationDraft, saveDraft } from './registration-draft.ts';
 import { type TabEvent, TabSync } from './tab-sync.ts';
 import {
   AUTH,
@@ -167,6 +168,14 @@ const secretOf = (lock: NewLock): UnlockSecret | undefined =>
   lock === null ? undefined : 'passphrase' in lock ? lock.passphrase : { prf: lock.passkey.prf };
 
 const groupsOf = (secret: string) => secret.replace(/\s+/g, '').match(/.{1,4}/g) ?? [];
+
+const registrationStart = (r: Omit<RegistrationDraft, 'expiresAt'>): RegistrationStart => ({
+  username: r.username,
+  otpauthUri: r.otpauthUri,
+  qrImageUrl: r.qrImageUrl,
+  secret: r.secret,
+  secretGroups: groupsOf(r.secret),
+});
 
 function rememberAccount(username: string | null): void {
   try {
@@ -979,14 +988,29 @@ export function createApp(options: AppOptions = {}): RunningApp {
     startRegistration: wrap(async (username: string): Promise<RegistrationStart> => {
       const r = await api.register(username);
       pending = { username: r.username };
-      return {
-        username: r.username,
-        otpauthUri: r.otpauthUri,
-        qrImageUrl: r.qrImageUrl,
-        secret: r.secret,
-        secretGroups: groupsOf(r.secret),
-      };
+      // Kept for a reload of this tab (registration-draft.ts), while the relay holds the name.
+      if (Number.isFinite(r.expiresAt))
+        saveDraft({
+          username: r.username,
+          otpauthUri: r.otpauthUri,
+          qrImageUrl: r.qrImageUrl,
+          secret: r.secret,
+          expiresAt: r.expiresAt,
+        });
+      return registrationStart(r);
     }),
+
+    resumeRegistration(): RegistrationStart | null {
+      const draft = loadDraft();
+      if (!draft) return null;
+      pending = { username: draft.username };
+      return registrationStart(draft);
+    },
+
+    abandonRegistration(): void {
+      pending = null;
+      clearDraft();
+    },
 
     confirmRegistration: wrap(async (code: string, passphrase?: string) => {
       if (!pending) throw new AppError('not_found');
@@ -994,6 +1018,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (passphrase) checkPassphrase(passphrase);
       const { username } = pending;
       const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
+      // Confirmed: the secret is the account's second factor now, no longer a draft's.
+      clearDraft();
       await activeTab.claim(session.username, 'take');
       return keepIfOpened(async () => {
         // A store left from an earlier account of the same name would hold foreign keys, and its

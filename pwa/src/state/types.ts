@@ -371,6 +371,13 @@ interface AppActions {
   // registration and sessions
   startRegistration(username: string): Promise<RegistrationStart>;
   /**
+   * The registration this tab began and has not confirmed, if the relay still holds it (a reload
+   * during enrolment): it goes on from the enrolment step, the same secret and QR.
+   */
+  resumeRegistration(): RegistrationStart | null;
+  /** Forgets the registration in progress ("start again with another name"). */
+  abandonRegistration(): void;
+  /**
    * Confirms the first code; creates and uploads this device's keys; signs in. With a
    * passphrase the store is created under an app lock.
    */

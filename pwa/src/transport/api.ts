@@ -28,6 +28,8 @@ export interface RegistrationStartResult {
   readonly username: string;
   readonly otpauthUri: string;
   readonly secret: string;
+  /** When the pending registration lapses (ms since the epoch; NaN if the relay gave none). */
+  readonly expiresAt: number;
   readonly qrImageUrl: string;
 }
 
@@ -283,6 +285,15 @@ export function ackBody(
   return body;
 }
 
+/** A TOTP enrolment as the relay gives it (spec/openapi.yaml Registration). */
+const enrolmentOf = (w: RegisterStartWire, username: string): RegistrationStartResult => ({
+  username,
+  otpauthUri: w.otpauth_uri,
+  secret: w.secret,
+  qrImageUrl: qrImageOf(w),
+  expiresAt: Date.parse(w.expires_at),
+});
+
 function qrImageOf(w: RegisterStartWire): string {
   if (typeof w.qr_png === 'string' && w.qr_png.startsWith('data:image/png;base64,')) return w.qr_png;
   throw new ApiError(0, 'bad_response', 'registration answer has no QR image');
@@ -302,12 +313,7 @@ export class RelayApi {
       body: { username },
       auth: false,
     });
-    return {
-      username: w.username ?? username,
-      otpauthUri: w.otpauth_uri,
-      secret: w.secret,
-      qrImageUrl: qrImageOf(w),
-    };
+    return enrolmentOf(w, w.username ?? username);
   }
 
   async confirmRegistration(username: string, code: string): Promise<Session & { recoveryCodes: string[] }> {
@@ -362,7 +368,7 @@ export class RelayApi {
   /** POST /totp/reenroll: a new pending TOTP secret, authorised by a current or recovery code. */
   async startTotpReenroll(code: string): Promise<RegistrationStartResult> {
     const w = await this.http.request<RegisterStartWire>('POST', '/totp/reenroll', { body: { code } });
-    return { username: w.username, otpauthUri: w.otpauth_uri, secret: w.secret, qrImageUrl: qrImageOf(w) };
+    return enrolmentOf(w, w.username);
   }
 
   /** POST /totp/reenroll/confirm: a code of the NEW secret; every other session ends. */

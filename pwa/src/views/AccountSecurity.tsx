@@ -4,6 +4,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { type FormEvent, useId, useState } from 'react';
 import { useLocation } from 'react-router';
 import { CopyButton } from '../components/CopyButton.tsx';
+import { dateTimeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
 import { Modal } from '../components/Modal.tsx';
@@ -190,7 +191,7 @@ function SessionsList() {
   const t = useT();
   const app = useApp();
   const { list, error, busy, act } = useRelayList(app.listSessions);
-  const date = (ms: number) => new Date(ms).toLocaleString(app.language.value);
+  const date = (ms: number) => dateTimeLabel(ms, app.language.value);
   return (
     <>
       {list === null && !error && <p className="hint">{t('app.loading')}</p>}

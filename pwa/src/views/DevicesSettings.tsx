@@ -5,6 +5,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { type ChangeEvent, type FormEvent, type ReactNode, useCallback, useId, useState } from 'react';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
+import { dateTimeLabel } from '../components/dates.ts';
 import { errorCode, errorText } from '../components/error-text.ts';
 import { Modal } from '../components/Modal.tsx';
 import { QrScanner } from '../components/QrScanner.tsx';
@@ -282,7 +283,7 @@ export function DevicesSettings({
   const [removing, setRemoving] = useState<DeviceInfo | null>(null);
   const [linking, setLinking] = useState(false);
   const [done, setDone] = useState<string | null>(null);
-  const date = (ms: number) => new Date(ms).toLocaleString(app.language.value);
+  const date = (ms: number) => dateTimeLabel(ms, app.language.value);
   return (
     <section className="card settings-section" aria-labelledby={`${id}-t`}>
       <h2 id={`${id}-t`}>{t('devices.title')}</h2>

@@ -199,7 +199,9 @@ export function RegisterView() {
     pendingRecoveryCodes.value = null;
   }, []);
   const navigate = useNavigate();
-  const [start, setStart] = useState<RegistrationStart | null>(null);
+  const app = useApp();
+  // A registration this tab began before a reload goes on where it was (registration-draft.ts).
+  const [start, setStart] = useState<RegistrationStart | null>(() => app.resumeRegistration());
   const codes = pendingRecoveryCodes.value;
 
   return (
@@ -214,7 +216,13 @@ export function RegisterView() {
           }}
         />
       ) : start ? (
-        <Enroll start={start} onRestart={() => setStart(null)} />
+        <Enroll
+          start={start}
+          onRestart={() => {
+            app.abandonRegistration();
+            setStart(null);
+          }}
+        />
       ) : (
         <>
           <ChooseUsername onStarted={setStart} />

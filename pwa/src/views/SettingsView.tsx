@@ -53,6 +53,31 @@ function LogoutDialog({
   );
 }
 
+/**
+ * Logging out everywhere ends every session of the account at once, each device then needing a
+ * code from the authenticator: asked first. Without an app lock, the same warning as a logout.
+ */
+function LogoutEverywhereDialog({ onCancel, onConfirm }: { onCancel: () => void; onConfirm: () => void }) {
+  useSignals();
+  const t = useT();
+  const app = useApp();
+  return (
+    <Modal label={t('logoutAll.title')} onClose={onCancel}>
+      <h2>{t('logoutAll.title')}</h2>
+      <p>{t('logoutAll.explain')}</p>
+      {app.lock.value.kind === 'none' && <p>{t('logout.warning')}</p>}
+      <div className="actions">
+        <button type="button" className="button" onClick={onCancel}>
+          {t('common.cancel')}
+        </button>
+        <button type="button" className="button button-danger" onClick={onConfirm}>
+          {t('settings.logoutEverywhere')}
+        </button>
+      </div>
+    </Modal>
+  );
+}
+
 /** Account, language, storage, app version, and the session actions. */
 export function SettingsView() {
   useSignals();
@@ -63,6 +88,7 @@ export function SettingsView() {
   const [busy, setBusy] = useState<Action | null>(null);
   const [confirmErase, setConfirmErase] = useState(false);
   const [confirmLogout, setConfirmLogout] = useState(false);
+  const [confirmLogoutAll, setConfirmLogoutAll] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const persisted = app.storagePersisted.value;
   const update = app.update.value;
@@ -174,7 +200,7 @@ export function SettingsView() {
               type="button"
               className="button"
               disabled={busy !== null}
-              onClick={() => run('logoutEverywhere')}
+              onClick={() => setConfirmLogoutAll(true)}
             >
               {t('settings.logoutEverywhere')}
             </button>
@@ -204,6 +230,15 @@ export function SettingsView() {
           onErase={() => {
             setConfirmLogout(false);
             setConfirmErase(true);
+          }}
+        />
+      )}
+      {confirmLogoutAll && (
+        <LogoutEverywhereDialog
+          onCancel={() => setConfirmLogoutAll(false)}
+          onConfirm={() => {
+            setConfirmLogoutAll(false);
+            void run('logoutEverywhere');
           }}
         />
       )}

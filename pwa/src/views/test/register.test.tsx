@@ -1,4 +1,4 @@
-import { act, fireEvent, screen, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../state/errors.ts';
 import { pendingRecoveryCodes } from '../recovery.ts';
@@ -82,6 +82,23 @@ describe('RegisterView', () => {
     });
     expect(screen.getByRole('alert').textContent).toMatch(/The code is not right/);
     expect(t.calls.some((c) => c.action === 'confirmRegistration')).toBe(false);
+  });
+
+  it('a reload during enrolment goes on with the same secret; another name forgets it', async () => {
+    const t = await startAs('alice');
+    const before = (await screen.findByRole('img', { name: /QR code for adding alice/ })).getAttribute(
+      'data-qr-value',
+    );
+    cleanup(); // the page reloads
+    renderAt(t.app, '/register');
+    const after = await screen.findByRole('img', { name: /QR code for adding alice/ });
+    expect(after.getAttribute('data-qr-value')).toBe(before);
+    expect(t.calls.filter((c) => c.action === 'startRegistration')).toHaveLength(1);
+    fireEvent.click(screen.getByRole('button', { name: 'Choose a different username' }));
+    expect(t.calls.some((c) => c.action === 'abandonRegistration')).toBe(true);
+    cleanup();
+    renderAt(t.app, '/register');
+    expect(screen.getByLabelText('Username')).toBeTruthy();
   });
 
   it('says when the pending registration has expired and lets the user start over', async () => {

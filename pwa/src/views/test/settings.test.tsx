@@ -53,11 +53,22 @@ describe('SettingsView', () => {
     expect(screen.queryByRole('list', { name: 'Blocked users' })).toBeNull();
   });
 
-  it('logs out everywhere and goes to the login screen', async () => {
+  it('logs out everywhere only once confirmed, then goes to the login screen', async () => {
     const t = makeTestApp({ signedIn: 'alice' });
     const { router } = renderAt(t.app, '/settings');
+    fireEvent.click(screen.getByRole('button', { name: 'Log out everywhere' }));
+    const ask = screen.getByRole('dialog', { name: 'Log out everywhere?' });
+    // Without an app lock the history warning is there too.
+    expect(within(ask).getByText(/anyone who uses this browser can read them/)).toBeTruthy();
+    fireEvent.click(within(ask).getByRole('button', { name: 'Cancel' }));
+    expect(t.calls.some((c) => c.action === 'logoutEverywhere')).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Log out everywhere' }));
     await act(async () => {
-      fireEvent.click(screen.getByRole('button', { name: 'Log out everywhere' }));
+      fireEvent.click(
+        within(screen.getByRole('dialog', { name: 'Log out everywhere?' })).getByRole('button', {
+          name: 'Log out everywhere',
+        }),
+      );
     });
     expect(t.calls).toContainEqual({ action: 'logoutEverywhere', args: [] });
     expect(router.state.location.pathname).toBe('/login');

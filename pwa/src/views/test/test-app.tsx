@@ -33,6 +33,7 @@ import type {
   LockState,
   LoginConflict,
   PhotoView,
+  RegistrationStart,
   SafetyNumber,
   SessionInfo,
   UpdateState,
@@ -126,6 +127,8 @@ export function makeTestApp(
   const calls: { action: string; args: unknown[] }[] = [];
   const record = (action: string, ...args: unknown[]) => calls.push({ action, args });
   let nextId = 1;
+  /** The registration in progress, as the tab's sessionStorage would keep it across a reload. */
+  let registration: RegistrationStart | null = null;
 
   const messagesFor = (contact: string): Signal<readonly ChatMessage[]> => {
     let s = messages.get(contact);
@@ -293,16 +296,25 @@ export function makeTestApp(
     async startRegistration(username) {
       record('startRegistration', username);
       const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
-      return {
+      registration = {
         username,
         otpauthUri: `otpauth://totp/Secure%20Drop:${username}?secret=${secret}&issuer=Secure%20Drop`,
         qrImageUrl: '',
         secret,
         secretGroups: secret.match(/.{1,4}/g) ?? [],
       };
+      return registration;
+    },
+    resumeRegistration() {
+      return registration;
+    },
+    abandonRegistration() {
+      record('abandonRegistration');
+      registration = null;
     },
     async confirmRegistration(code, passphrase) {
       record('confirmRegistration', code, passphrase);
+      registration = null;
       auth.value = { status: 'signed-in', username: 'alice' };
       return { recoveryCodes: ['aaaa-bbbb-cccc', 'dddd-eeee-ffff', 'gggg-hhhh-iiii'] };
     },
