@@ -1,17 +1,20 @@
 // Input validation at the boundary with zod: failures become 400 {"error":"invalid_request"}.
 // Messages name the field and the rule, never the rejected value (it may be a code or token) —
 // nor a field the schema does not know: its name is the client's text too, and a code or token
-// sent under the wrong name is still one. A path element from the client (a record key) is cut
-// short, and so is the whole message.
+// sent under the wrong name is still one. A path element that is not a field name of ours (a
+// record's key, which the client chose) is shown as "…", and the whole message is cut short.
 import type { z } from 'zod';
 import { HttpError } from './http-error.js';
 
-/** Most characters of one path element, and of the whole message. */
-const PATH_ELEMENT_CHARS = 64;
+/** The shape of our schemas' field names; an array index is a number. */
+const FIELD_NAME = /^[a-z][a-z0-9_]{0,39}$/;
+/** Most characters of the whole message. */
 const MESSAGE_CHARS = 500;
 
 const pathOf = (path: readonly PropertyKey[]) =>
-  path.map((p) => String(p).slice(0, PATH_ELEMENT_CHARS)).join('.');
+  path
+    .map((p) => (typeof p === 'number' || (typeof p === 'string' && FIELD_NAME.test(p)) ? String(p) : '…'))
+    .join('.');
 
 function describeIssue(i: z.core.$ZodIssue): string {
   const message =
