@@ -107,7 +107,7 @@ async function register(
   await page.getByLabel('2. Enter the code the app shows now').fill(await totp(secret));
   if (passphrase) {
     await page.getByLabel('Passphrase (optional)').fill(passphrase);
-    await page.getByLabel('Repeat the new passphrase').fill(passphrase);
+    await page.getByLabel('Repeat the passphrase').fill(passphrase);
   }
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('heading', { name: 'Save your recovery codes' }).waitFor({ timeout: 60_000 });
@@ -416,7 +416,7 @@ describe('app lock set later, in Settings', () => {
     const section = carol.getByRole('region', { name: 'App lock' });
     await section.getByText('This device has no app lock.', { exact: false }).waitFor();
     await section.getByLabel('New passphrase', { exact: true }).fill(PASSPHRASE);
-    await section.getByLabel('Repeat the new passphrase').fill(PASSPHRASE);
+    await section.getByLabel('Repeat the passphrase').fill(PASSPHRASE);
     await section.getByRole('button', { name: 'Set passphrase' }).click();
     await section.getByText('This device is locked with a passphrase.', { exact: false }).waitFor();
     const after = await keyringOf(carol, CAROL);

@@ -3,6 +3,7 @@ import { useId, useState } from 'react';
 import type { MessageKey } from '../i18n/i18n.ts';
 import { useApp, useT } from '../state/context.tsx';
 import { Countdown, formatDuration } from './Countdown.tsx';
+import { clientLabel } from './client-label.ts';
 import { errorKey, errorText } from './error-text.ts';
 import { QrCode } from './QrCode.tsx';
 
@@ -40,7 +41,7 @@ export function LinkThisDevice() {
     <section className="card link-device" aria-labelledby={`${id}-h`}>
       <p id={`${id}-h`}>{t('link.scanThis')}</p>
       {!failed && <QrCode value={linking.uri} label={t('link.qrLabel')} className="link-qr" />}
-      <p className="hint">{t('link.thisDevice', { name: linking.deviceName, kind })}</p>
+      <p className="hint">{t('link.thisDevice', { name: clientLabel(linking.deviceName, t), kind })}</p>
       <div role="status">
         {linking.status === 'waiting' && !expired && (
           <p>

@@ -5,6 +5,7 @@ import {
   Apple,
   ArrowDown,
   ArrowLeft,
+  Ban,
   Camera,
   Cat,
   Check,
@@ -22,6 +23,7 @@ import {
   Plane,
   SendHorizontal,
   Shapes,
+  ShieldCheck,
   Smile,
   TriangleAlert,
   Volleyball,
@@ -51,6 +53,8 @@ export const VerifiedIcon = icon(Check);
 export const WarningIcon = icon(TriangleAlert);
 export const PhotoIcon = icon(Camera);
 export const SendIcon = icon(SendHorizontal);
+export const SafetyIcon = icon(ShieldCheck);
+export const BlockIcon = icon(Ban);
 
 /** Delivery states of an outgoing message (DeliveryMark). */
 export const QueuedIcon = icon(Clock);

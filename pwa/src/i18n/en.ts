@@ -69,6 +69,8 @@ export const en = {
   'recovery.confirm': 'I have saved my recovery codes',
   'recovery.continue': 'Continue',
   'recovery.fileHeader': 'Secure Drop recovery codes for {username}. Each code works once.',
+  'login.sessionEnded':
+    'The session of {username} on this device has ended: it was logged out from another device, or this device was removed from the account. Log in again to go on.',
   'login.username': 'Username',
   'login.code': 'Code from your authenticator app',
   'login.codeHint': 'Six digits, as the app shows them now.',
@@ -382,7 +384,7 @@ export const en = {
   'settings.removeExplain': 'Without a lock, anyone with this browser’s files can read your messages.',
   'passphrase.current': 'Current passphrase',
   'passphrase.new': 'New passphrase',
-  'passphrase.repeat': 'Repeat the new passphrase',
+  'passphrase.repeat': 'Repeat the passphrase',
   'passphrase.hint':
     'At least 8 characters; a few unrelated words are easy to remember and hard to guess. It cannot be recovered: forgetting it means erasing this device.',
   'passphrase.mismatch': 'The two passphrases differ.',
@@ -425,6 +427,9 @@ export const en = {
   'error.device_limit':
     'Your account already has the most devices it can have (5). Remove one in Settings → Devices, then try again.',
   'error.reauth_required': 'Confirm with a code from your authenticator app.',
+  'client.on': '{browser} on {os}',
+  'client.someBrowser': 'A browser',
+  'client.someSystem': 'an unknown system',
   'device.kind.phone': 'phone',
   'device.kind.tablet': 'tablet',
   'device.kind.desktop': 'computer',

@@ -607,6 +607,42 @@ describe('createApp over the real relay', () => {
     expect(second.http.hasSession).toBe(false);
     second.http.setTokens({ accessToken: 'aaa.bbb.ccc', refreshToken: session.tokens.refreshToken });
     await expect(second.removeContact(alice.username)).rejects.toMatchObject({ status: 401 });
+    // Her own logout: nothing to explain on the login screen.
+    expect(alice.app.sessionEnded.value).toBeNull();
+  });
+
+  it('adds the account asked for: a relay answering POST /contacts with another name adds nobody', async () => {
+    const alice = await registered('acn');
+    const bob = await registered('aco');
+    const mallory = await registered('acp');
+    const real = globalThis.fetch;
+    globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await real(input, init);
+      if (init?.method !== 'POST' || !String(input).endsWith('/contacts')) return response;
+      const answer = (await response.json()) as Record<string, unknown>;
+      return new Response(JSON.stringify({ ...answer, username: mallory.username }), {
+        status: response.status,
+        headers: response.headers,
+      });
+    };
+    restoreFetch = () => {
+      globalThis.fetch = real;
+    };
+    await expect(alice.app.addContact(bob.username)).rejects.toSatisfy((e) => codeOf(e) === 'unknown');
+    expect(alice.app.contacts.value).toEqual([]);
+  });
+
+  it('a session the relay ends (logged out from elsewhere) is named on the login screen until the next sign-in', async () => {
+    const alice = await registered('apx');
+    const elsewhere = new RelayApi({ baseUrl: relayUrl() });
+    await elsewhere.login(alice.username, alice.recoveryCodes[0] ?? '');
+    await elsewhere.logoutAll();
+    // Her next request here meets the ended session.
+    await alice.app.listSessions().catch(() => undefined);
+    await until(() => alice.app.auth.value.status === 'signed-out', 'signed out');
+    expect(alice.app.sessionEnded.value).toBe(alice.username);
+    await alice.app.login(alice.username, alice.recoveryCodes[1] ?? '');
+    expect(alice.app.sessionEnded.value).toBeNull();
   });
 
   it('a device holding version 1 state tells its user and starts over with new keys', async () => {

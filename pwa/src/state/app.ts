@@ -202,6 +202,10 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const chats = signal<readonly ChatSummary[]>([]);
   const storagePersisted = signal<boolean | null>(null);
   const notice = signal<AppNotice | null>(null);
+  /** The account whose session the relay ended (not this user's own logout): App.sessionEnded. */
+  const sessionEnded = signal<string | null>(null);
+  /** A logout the user asked for is under way (sessionEnded stays null). */
+  let endingByUser = false;
   const lockState = signal<LockState>({ kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES });
   const clock = options.clock ?? systemClock;
   const kdfCost = options.kdfCost ?? DEFAULT_KDF;
@@ -249,7 +253,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     baseUrl: options.apiBase ?? '/api',
     keeper: storeKeeper(() => tokenHome),
     onSessionEnded: () => {
-      void endSession();
+      void endSession('by-relay');
     },
   });
 
@@ -311,7 +315,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
         photo: photoSignal,
       },
       onSessionEnded: () => {
-        void endSession();
+        void endSession('by-relay');
       },
     });
     await messenger.load();
@@ -326,6 +330,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       idle.start();
     }
     auth.value = { status: 'signed-in', username };
+    sessionEnded.value = null;
     rememberAccount(username);
     storagePersisted.value = await requestPersistentStorage();
   }
@@ -545,12 +550,16 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * remembered account go, so a reload shows the login screen; the history stays in the store,
    * readable after the next login (and, with a lock, only with the passphrase).
    */
-  async function endSession(): Promise<void> {
+  async function endSession(how: 'by-user' | 'by-relay' = 'by-user'): Promise<void> {
     const username = auth.value.username;
     await storage?.delete(AUTH).catch(() => undefined);
     rememberAccount(null);
     pendingLogin = null;
     closeSession('signed-out');
+    // Not the user's doing (logged out from another device, this device removed): the login
+    // screen says so, with the name filled in. The relay also ends the session of a logout the
+    // user asked for here (the socket closes with it): that one is not explained.
+    sessionEnded.value = how === 'by-relay' && !endingByUser ? username : null;
     if (username) tabs?.post(username, { type: 'signed-out' });
   }
 
@@ -890,6 +899,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     update: updates.update,
     storagePersisted,
     notice,
+    sessionEnded,
     lock: lockState,
     ownIdentityWarning,
     loginConflict,
@@ -1188,18 +1198,32 @@ export function createApp(options: AppOptions = {}): RunningApp {
     endOtherSession: wrap((id: string) => api.endSession(id)),
 
     logout: wrap(async () => {
-      await api.logout().catch(() => undefined);
-      await endSession();
+      endingByUser = true;
+      try {
+        await api.logout().catch(() => undefined);
+        await endSession();
+      } finally {
+        endingByUser = false;
+      }
     }),
 
     logoutEverywhere: wrap(async () => {
-      await api.logoutAll();
-      await endSession();
+      endingByUser = true;
+      try {
+        await api.logoutAll();
+        await endSession();
+      } finally {
+        endingByUser = false;
+      }
     }),
 
     eraseDevice: wrap(async () => {
+      // Erasing is the user's own end of the session: nothing to explain at the next login.
+      sessionEnded.value = null;
+      endingByUser = true;
       // Locked (a forgotten passphrase) there are no tokens in memory to end the session with.
       if (api.http.hasSession) await api.logout().catch(() => undefined);
+      endingByUser = false;
       const name = auth.value.username ?? rememberedAccount();
       idle.stop();
       messenger?.stop();

@@ -16,6 +16,7 @@ import type { RelayApi } from '../transport/api.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketStatus } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
+import { AppError } from './errors.ts';
 import { AckBatcher } from './messenger/acks.ts';
 import { ChatMemory, keyChangeEntry, keyRefusedEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
 import { IncomingStream } from './messenger/incoming.ts';
@@ -298,6 +299,9 @@ export class Messenger {
   addContact(username: string): Promise<void> {
     return this.contactList(async () => {
       const added = await this.o.api.addContact(username);
+      // The contact is the account asked for: the name it is kept under is the one bound into
+      // every session with it (spec/protocol.md §5.4), which a relay's answer must not choose.
+      if (added.username !== username) throw new AppError('unknown');
       this.memory.showPeer(await this.sm.addPeer(added.username, Date.parse(added.added_at) || Date.now()));
       this.memory.publishMessages(added.username);
     });

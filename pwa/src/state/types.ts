@@ -344,6 +344,12 @@ interface AppState {
   readonly storagePersisted: ReadonlySignal<boolean | null>;
   /** Something the user must be told once, kept until dismissNotice() (notice.<code> keys). */
   readonly notice: ReadonlySignal<AppNotice | null>;
+  /**
+   * The username whose session the relay ended while it was open here (logged out from another
+   * device, or this device removed from the account), until the next sign-in: the login screen
+   * says so and fills the name in. Null after the user's own logout.
+   */
+  readonly sessionEnded: ReadonlySignal<string | null>;
   readonly lock: ReadonlySignal<LockState>;
   /**
    * This account's identity key was replaced from another device (the relay told this session,

@@ -4,6 +4,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { type FormEvent, useId, useState } from 'react';
 import { useLocation } from 'react-router';
 import { CopyButton } from '../components/CopyButton.tsx';
+import { clientLabel } from '../components/client-label.ts';
 import { dateTimeLabel } from '../components/dates.ts';
 import { errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
@@ -202,7 +203,7 @@ function SessionsList() {
               key={s.id}
               title={
                 <>
-                  <strong>{s.client}</strong>
+                  <strong>{clientLabel(s.client, t)}</strong>
                   {s.current && <> — {t('security.thisDevice')}</>}
                 </>
               }
@@ -212,7 +213,7 @@ function SessionsList() {
                   ? undefined
                   : {
                       text: t('security.endSession'),
-                      actionLabel: t('security.endSessionOf', { client: s.client }),
+                      actionLabel: t('security.endSessionOf', { client: clientLabel(s.client, t) }),
                       disabled: busy,
                       onClick: () => void act(() => app.endOtherSession(s.id)),
                     }

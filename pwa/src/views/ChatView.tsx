@@ -3,7 +3,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { BlockDialog } from '../components/BlockDialog.tsx';
 import { Composer } from '../components/Composer.tsx';
-import { BackIcon, VerifiedIcon } from '../components/icons.tsx';
+import { BackIcon, BlockIcon, SafetyIcon, VerifiedIcon } from '../components/icons.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
 import { MessageList } from '../components/MessageList.tsx';
 import { MessageRequestBanner } from '../components/MessageRequestBanner.tsx';
@@ -49,12 +49,27 @@ export function ChatView() {
               </span>
             )}
           </PageHeading>
-          <Link to={`/contacts/${encodeURIComponent(contact)}/safety`} className="button">
-            {t('chat.safety')}
+          {/* On a phone the words give way to icons, so the header stays one row (in Russian the
+              two words took a row of their own); the name is the word either way. */}
+          <Link
+            to={`/contacts/${encodeURIComponent(contact)}/safety`}
+            className="button chat-action"
+            aria-label={t('chat.safety')}
+            title={t('chat.safety')}
+          >
+            <SafetyIcon />
+            <span className="chat-action-word">{t('chat.safety')}</span>
           </Link>
           {info && !info.request && (
-            <button type="button" className="button" onClick={() => setBlocking(true)}>
-              {t('chat.block')}
+            <button
+              type="button"
+              className="button chat-action"
+              aria-label={t('chat.block')}
+              title={t('chat.block')}
+              onClick={() => setBlocking(true)}
+            >
+              <BlockIcon />
+              <span className="chat-action-word">{t('chat.block')}</span>
             </button>
           )}
         </header>

@@ -5,6 +5,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { type ChangeEvent, type FormEvent, type ReactNode, useCallback, useId, useState } from 'react';
 import { Countdown, formatDuration } from '../components/Countdown.tsx';
+import { clientLabel } from '../components/client-label.ts';
 import { dateTimeLabel } from '../components/dates.ts';
 import { errorCode, errorText } from '../components/error-text.ts';
 import { Modal } from '../components/Modal.tsx';
@@ -39,7 +40,7 @@ function RemoveDeviceDialog({
   const [code, setCode] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const title = t('devices.removeTitle', { name: device.name });
+  const title = t('devices.removeTitle', { name: clientLabel(device.name, t) });
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const c = code.replace(/\s+/g, '');
@@ -153,7 +154,7 @@ export function LinkDeviceDialog({
     setError(null);
     try {
       await app.approveLink(found.code, { history });
-      setLinked(found.candidate.name);
+      setLinked(clientLabel(found.candidate.name, t));
     } catch (err) {
       setError(errorText(err, t));
       setFound(null);
@@ -180,7 +181,7 @@ export function LinkDeviceDialog({
     const c = found.candidate;
     body = (
       <>
-        <p>{t('devices.confirmExplain', { name: c.name, kind: t(kindKey(c.kind)) })}</p>
+        <p>{t('devices.confirmExplain', { name: clientLabel(c.name, t), kind: t(kindKey(c.kind)) })}</p>
         <p className="hint">
           <Countdown
             until={c.expiresAt}
@@ -296,7 +297,7 @@ export function DevicesSettings({
               key={d.id}
               title={
                 <>
-                  <strong>{d.name}</strong> · {t(kindKey(d.kind))}
+                  <strong>{clientLabel(d.name, t)}</strong> · {t(kindKey(d.kind))}
                   {d.current && <> — {t('devices.thisDevice')}</>}
                 </>
               }
@@ -310,7 +311,7 @@ export function DevicesSettings({
                   ? undefined
                   : {
                       text: t('devices.remove'),
-                      actionLabel: t('devices.removeOf', { name: d.name }),
+                      actionLabel: t('devices.removeOf', { name: clientLabel(d.name, t) }),
                       onClick: () => {
                         setDone(null);
                         setRemoving(d);
@@ -340,7 +341,7 @@ export function DevicesSettings({
           device={removing}
           onClose={() => setRemoving(null)}
           onRemoved={() => {
-            setDone(t('devices.removed', { name: removing.name }));
+            setDone(t('devices.removed', { name: clientLabel(removing.name, t) }));
             setRemoving(null);
             void load();
           }}

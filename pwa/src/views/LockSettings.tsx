@@ -129,6 +129,9 @@ export function LockSettings() {
             </button>
           )}
         </div>
+        {/* Right under the buttons (on a phone the section runs past the screen): what they did. */}
+        <div role="status">{message?.ok && <p>{message.text}</p>}</div>
+        <div role="alert">{message && !message.ok && <p className="error">{message.text}</p>}</div>
         {locked && <p className="hint">{t('settings.removeExplain')}</p>}
         {!locked && <p className="hint">{t('settings.lockLaterNote')}</p>}
       </form>
@@ -147,8 +150,6 @@ export function LockSettings() {
           <p className="hint">{t('settings.usePasskeyExplain')}</p>
         </div>
       )}
-      <div role="status">{message?.ok && <p>{message.text}</p>}</div>
-      <div role="alert">{message && !message.ok && <p className="error">{message.text}</p>}</div>
     </section>
   );
 }

@@ -27,7 +27,9 @@ export function LoginView() {
   }, []);
   const app = useApp();
   const id = useId();
-  const [username, setUsername] = useState('');
+  // A session the relay ended here: its name filled in, and why the user is here (below).
+  const ended = app.sessionEnded.value;
+  const [username, setUsername] = useState(ended ?? '');
   const [code, setCode] = useState('');
   const [recovery, setRecovery] = useState(false);
   const [failure, setFailure] = useState<Failure | null>(null);
@@ -75,6 +77,11 @@ export function LoginView() {
 
   return (
     <PublicPage title={t('view.login.title')}>
+      {ended && (
+        <p className="card warning-text" role="status">
+          {t('login.sessionEnded', { username: ended })}
+        </p>
+      )}
       <form className="card" onSubmit={submit} noValidate>
         <div className="field">
           <label htmlFor={`${id}-u`}>{t('login.username')}</label>

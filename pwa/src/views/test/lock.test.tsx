@@ -101,7 +101,7 @@ describe('Settings: app lock', () => {
     fireEvent.change(within(section).getByLabelText('New passphrase'), {
       target: { value: TEST_PASSPHRASE },
     });
-    fireEvent.change(within(section).getByLabelText('Repeat the new passphrase'), {
+    fireEvent.change(within(section).getByLabelText('Repeat the passphrase'), {
       target: { value: 'other' },
     });
     await act(async () => {
@@ -109,7 +109,7 @@ describe('Settings: app lock', () => {
     });
     expect(within(section).getByRole('alert').textContent).toBe('The two passphrases differ.');
     expect(t.calls.some((c) => c.action === 'setPassphrase')).toBe(false);
-    fireEvent.change(within(section).getByLabelText('Repeat the new passphrase'), {
+    fireEvent.change(within(section).getByLabelText('Repeat the passphrase'), {
       target: { value: TEST_PASSPHRASE },
     });
     await act(async () => {
@@ -186,7 +186,7 @@ describe('registration offers the lock', () => {
       fireEvent.click(screen.getByRole('button', { name: 'Create account' }));
     });
     expect(screen.getByRole('alert').textContent).toBe('The two passphrases differ.');
-    fireEvent.change(screen.getByLabelText('Repeat the new passphrase'), {
+    fireEvent.change(screen.getByLabelText('Repeat the passphrase'), {
       target: { value: TEST_PASSPHRASE },
     });
     await act(async () => {

@@ -43,6 +43,20 @@ describe('LoginView', () => {
     expect((screen.getByLabelText('Code from your authenticator app') as HTMLInputElement).value).toBe('');
   });
 
+  it('says why when the relay ended the session here, with the name filled in', () => {
+    const t = makeTestApp();
+    t.sessionEnded.value = 'alice';
+    renderAt(t.app, '/login');
+    expect(screen.getByRole('status').textContent).toMatch(/The session of alice on this device has ended/);
+    expect((screen.getByLabelText('Username') as HTMLInputElement).value).toBe('alice');
+  });
+
+  it('says nothing of the kind after the user’s own logout', () => {
+    renderAt(makeTestApp().app, '/login');
+    expect(screen.queryByText(/on this device has ended/)).toBeNull();
+    expect((screen.getByLabelText('Username') as HTMLInputElement).value).toBe('');
+  });
+
   it('shows a lockout with a live countdown and blocks the button until it ends', async () => {
     vi.useFakeTimers({
       now: new Date('2026-11-25T10:00:00Z'),

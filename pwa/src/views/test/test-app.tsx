@@ -78,6 +78,7 @@ export function makeTestApp(
   const update = signal<UpdateState>({ available: false, offlineReady: true });
   const storagePersisted = signal<boolean | null>(true);
   const notice = signal<AppNotice | null>(null);
+  const sessionEnded = signal<string | null>(null);
   const ownIdentityWarning = signal<{ readonly at: number } | null>(null);
   const loginConflict = signal<LoginConflict | null>(null);
   const linking = signal<LinkingState | null>(null);
@@ -159,6 +160,7 @@ export function makeTestApp(
     update,
     storagePersisted,
     notice,
+    sessionEnded,
     lock,
     async unlock(passphrase) {
       record('unlock', passphrase);
@@ -464,6 +466,7 @@ export function makeTestApp(
     chats,
     update,
     notice,
+    sessionEnded,
     ownIdentityWarning,
     loginConflict,
     linking,
