@@ -99,6 +99,37 @@ describe('photo pipeline in Chromium', () => {
     expect(r.png).toEqual([300, 200, 'image/png', 0x50]);
   });
 
+  it('sends a WebP as JPEG (transparency on white) and a GIF as PNG', async () => {
+    const r = await inPage(async ({ prep }) => {
+      const c = new OffscreenCanvas(64, 48);
+      const g = c.getContext('2d') as OffscreenCanvasRenderingContext2D;
+      g.fillStyle = '#c04080';
+      g.fillRect(0, 0, 32, 48); // the right half stays transparent
+      const webp = await c.convertToBlob({ type: 'image/webp', quality: 0.9 });
+      const fromWebp = await prep.preparePhoto(new File([webp], 'sticker.webp', { type: 'image/webp' }));
+      const decoded = await createImageBitmap(new Blob([fromWebp.bytes as Uint8Array<ArrayBuffer>]));
+      const back = new OffscreenCanvas(64, 48);
+      const bg = back.getContext('2d') as OffscreenCanvasRenderingContext2D;
+      bg.drawImage(decoded, 0, 0);
+      const right = [...bg.getImageData(60, 24, 1, 1).data];
+      // A 1×1 GIF89a, white (the smallest well-formed one).
+      const gif = Uint8Array.from(
+        atob('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=='),
+        (ch) => ch.charCodeAt(0),
+      );
+      const fromGif = await prep.preparePhoto(new Blob([gif]));
+      return {
+        webp: [fromWebp.mime, fromWebp.width, fromWebp.height, ...fromWebp.bytes.subarray(0, 3)],
+        right,
+        gif: [fromGif.mime, fromGif.width, fromGif.height, fromGif.bytes[1]],
+      };
+    }, null);
+    expect(r.webp).toEqual(['image/jpeg', 64, 48, 0xff, 0xd8, 0xff]);
+    // Transparent pixels came out white, not black (JPEG has no transparency).
+    expect(r.right.slice(0, 3).every((v) => v > 240)).toBe(true);
+    expect(r.gif).toEqual(['image/png', 1, 1, 0x50]);
+  });
+
   it('refuses bytes that are not an image even when named .jpg, and a JPEG header over garbage', async () => {
     const r = await inPage(async ({ prep }) => {
       const attempt = async (bytes: Uint8Array) => {

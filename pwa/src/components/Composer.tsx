@@ -181,7 +181,7 @@ export function Composer({ contact, blocked }: Props) {
         <input
           ref={fileRef}
           type="file"
-          accept="image/jpeg,image/png"
+          accept="image/jpeg,image/png,image/webp,image/gif"
           className="sr-only"
           tabIndex={-1}
           aria-hidden="true"

@@ -316,7 +316,7 @@ export const en = {
   'error.not_found': 'Not found.',
   'error.cannot_add_self': 'You cannot add yourself.',
   'error.too_large': 'This is too large to send.',
-  'error.unsupported_image': 'Only JPEG and PNG photos can be sent.',
+  'error.unsupported_image': 'Only JPEG, PNG, WebP and GIF pictures can be sent.',
   'error.key_change_unacknowledged': 'Sending is paused: review the security key change first.',
   'error.verification_required':
     'This contact was verified: scan the code of the new key, or choose “Accept without verifying”.',

@@ -336,7 +336,7 @@ export const ru: Record<MessageKey, Message> = {
   'error.not_found': 'Не найдено.',
   'error.cannot_add_self': 'Нельзя добавить самого себя.',
   'error.too_large': 'Слишком большой размер для отправки.',
-  'error.unsupported_image': 'Можно отправлять только фото в форматах JPEG и PNG.',
+  'error.unsupported_image': 'Можно отправлять только изображения в форматах JPEG, PNG, WebP и GIF.',
   'error.key_change_unacknowledged':
     'Отправка приостановлена: сначала ознакомьтесь со сменой ключа безопасности.',
   'error.verification_required':

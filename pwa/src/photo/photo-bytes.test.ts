@@ -5,7 +5,7 @@ import { EXIF_MAKE, exifGpsSegment, jpegWithGps, tinyJpeg, withSegment } from '.
 import { scanMetadata } from './metadata-scan.ts';
 import { PhotoRejected, preparePhoto } from './prepare.ts';
 import { fitWithin } from './reencode.ts';
-import { sniffImageType } from './sniff.ts';
+import { sniffImageType, sniffInputType } from './sniff.ts';
 
 const PNG_SIG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -26,6 +26,22 @@ function pngChunk(type: string, data: number[]): number[] {
   ];
 }
 
+describe('sniffInputType', () => {
+  it('also takes WebP and GIF, which are sent re-encoded, by their bytes only', () => {
+    const ascii = (s: string) => new TextEncoder().encode(s);
+    expect(sniffInputType(tinyJpeg())).toBe('image/jpeg');
+    expect(sniffInputType(Uint8Array.from(PNG_SIG))).toBe('image/png');
+    expect(sniffInputType(ascii('RIFF\x10\0\0\0WEBPVP8 '))).toBe('image/webp');
+    expect(sniffInputType(ascii('GIF87a'))).toBe('image/gif');
+    expect(sniffInputType(ascii('GIF89a'))).toBe('image/gif');
+    // RIFF of another form (a WAV), a short RIFF, a GIF-like text, SVG.
+    expect(sniffInputType(ascii('RIFF\x10\0\0\0WAVEfmt '))).toBeNull();
+    expect(sniffInputType(ascii('RIFF\x10\0\0\0WEB'))).toBeNull();
+    expect(sniffInputType(ascii('GIF8'))).toBeNull();
+    expect(sniffInputType(ascii('<svg xmlns="http://www.w3.org/2000/svg"/>'))).toBeNull();
+  });
+});
+
 describe('sniffImageType', () => {
   it('recognises JPEG and PNG from their first bytes only', () => {
     expect(sniffImageType(tinyJpeg())).toBe('image/jpeg');
@@ -35,6 +51,7 @@ describe('sniffImageType', () => {
   it('refuses other content whatever it is called, including truncated signatures', () => {
     expect(sniffImageType(new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>'))).toBeNull();
     expect(sniffImageType(new TextEncoder().encode('GIF89a'))).toBeNull();
+    expect(sniffImageType(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8 '))).toBeNull();
     expect(sniffImageType(Uint8Array.from([0xff, 0xd8]))).toBeNull();
     expect(sniffImageType(Uint8Array.from(PNG_SIG.slice(0, 7)))).toBeNull();
     expect(sniffImageType(new Uint8Array(0))).toBeNull();

@@ -1,10 +1,20 @@
 // The sending half of the photo pipeline before encryption: check the type from the bytes,
 // re-encode (strips every metadata block, applies orientation), downscale, make a thumbnail,
-// and verify that the result really carries no metadata block.
+// and verify that the result really carries no metadata block. A photo message carries JPEG or
+// PNG (spec/protocol.md §12): a WebP is sent as JPEG (photos, mostly), a GIF as PNG (its first
+// frame; its colours and transparency kept).
 import { MAX_PHOTO_BYTES } from '@secure-drop/crypto-core/photo-metadata';
 import { scanMetadata } from './metadata-scan.ts';
 import { MAX_DIMENSION, reencode, thumbnail } from './reencode.ts';
-import { type PhotoMime, sniffImageType } from './sniff.ts';
+import { type InputMime, type PhotoMime, sniffInputType } from './sniff.ts';
+
+/** The type a picked file is sent as. */
+const SENT_AS: Readonly<Record<InputMime, PhotoMime>> = {
+  'image/jpeg': 'image/jpeg',
+  'image/png': 'image/png',
+  'image/webp': 'image/jpeg',
+  'image/gif': 'image/png',
+};
 
 /** Largest file accepted as input (before re-encoding shrinks it). */
 export const MAX_INPUT_BYTES = 50 * 1024 * 1024;
@@ -29,13 +39,13 @@ export interface PreparedPhoto {
 export async function preparePhoto(file: Blob, maxDimension = MAX_DIMENSION): Promise<PreparedPhoto> {
   if (file.size > MAX_INPUT_BYTES) throw new PhotoRejected('too_large');
   const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
-  const mime = sniffImageType(head);
+  const mime = sniffInputType(head);
   if (!mime) throw new PhotoRejected('unsupported_image');
   // Decode from the bytes with their sniffed type, whatever the file claimed to be.
   const typed = new Blob([file], { type: mime });
   let encoded: Awaited<ReturnType<typeof reencode>>;
   try {
-    encoded = await reencode(typed, mime, maxDimension);
+    encoded = await reencode(typed, SENT_AS[mime], maxDimension);
   } catch {
     throw new PhotoRejected('unsupported_image'); // the bytes do not decode as an image
   }

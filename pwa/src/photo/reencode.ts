@@ -25,6 +25,21 @@ export function fitWithin(width: number, height: number, max: number): { width: 
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
+/**
+ * JPEG has no transparency, and an encoder turns transparent pixels black: a picture with some
+ * (a WebP sent as JPEG) is put on white instead, as a viewer would show it.
+ */
+function underJpeg(
+  ctx: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D,
+  mime: PhotoMime,
+  width: number,
+  height: number,
+): void {
+  if (mime !== 'image/jpeg') return;
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, width, height);
+}
+
 async function encodeCanvas(
   source: ImageBitmap,
   width: number,
@@ -37,6 +52,7 @@ async function encodeCanvas(
     const ctx = canvas.getContext('2d');
     if (!ctx) throw new Error('no 2d canvas');
     ctx.imageSmoothingQuality = 'high';
+    underJpeg(ctx, mime, width, height);
     ctx.drawImage(source, 0, 0, width, height);
     return canvas.convertToBlob({ type: mime, quality });
   }
@@ -46,13 +62,14 @@ async function encodeCanvas(
   const ctx = canvas.getContext('2d');
   if (!ctx) throw new Error('no 2d canvas');
   ctx.imageSmoothingQuality = 'high';
+  underJpeg(ctx, mime, width, height);
   ctx.drawImage(source, 0, 0, width, height);
   return new Promise((resolve, reject) =>
     canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('encoding failed'))), mime, quality),
   );
 }
 
-/** Decodes `input` and encodes it again as `mime`, downscaled to fit `maxDimension`. */
+/** Decodes `input` (any type the browser decodes) and encodes it as `mime`, downscaled to fit `maxDimension`. */
 export async function reencode(input: Blob, mime: PhotoMime, maxDimension = MAX_DIMENSION): Promise<Encoded> {
   const bitmap = await createImageBitmap(input, { imageOrientation: 'from-image' });
   try {

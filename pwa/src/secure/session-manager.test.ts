@@ -16,7 +16,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
 import { type RelayUser, registerOnRelay, signInAgain } from '../test/relay.ts';
-import type { RelayApi } from '../transport/api.ts';
+import { MAX_DEVICES, type RelayApi } from '../transport/api.ts';
 import { publishAccountKeys } from './account-keys.ts';
 import { SecureError } from './errors.ts';
 import { KeyedMutex } from './mutex.ts';
@@ -533,6 +533,31 @@ describe('SessionManager', () => {
     // No session under the superseded key is left: the next send starts from the relay's bundles.
     expect(await bob.sm.loadSessions(trusted.chatId)).toEqual([]);
   });
+
+  it('a contact’s device list does not grow past what an account may have, whatever device the relay names', async () => {
+    const [alice, bob] = await established();
+    const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
+    // The relay delivers forged first messages "from" ever new devices of Alice.
+    const outcomes: string[] = [];
+    for (let device = 2; device <= MAX_DEVICES + 2; device++) {
+      const forged = await forgedFirstMessage(bob, alice, `device ${device}`);
+      outcomes.push(
+        await bob.sm
+          .decrypt(alice.name, forged.wire, () => [], device)
+          .then(
+            () => 'opened',
+            (e: SecureError) => e.code,
+          ),
+      );
+    }
+    expect((await bob.sm.peer(alice.name))?.devices).toHaveLength(MAX_DEVICES);
+    expect(outcomes.slice(-3)).toEqual(['opened', 'undecryptable', 'undecryptable']);
+    // Alice's own device still works.
+    expect(text(await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'me'), () => []))).toBe(
+      'me',
+    );
+    expect(await bob.sm.loadSessions(chatAtBob)).not.toHaveLength(0);
+  }, 120_000);
 
   it('forged first messages under untrusted keys never push the genuine sessions out', async () => {
     const [alice, bob] = await established();

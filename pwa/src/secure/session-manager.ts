@@ -30,7 +30,13 @@ import {
 } from '@secure-drop/crypto-core/session';
 import { deserializeSession, serializeSession } from '@secure-drop/crypto-core/session-codec';
 import type { Storage, WriteOp, WriteOptions } from '../storage/storage.ts';
-import type { Bundle, DeviceBundles, Identity, KeysUpload } from '../transport/api.ts';
+import {
+  type Bundle,
+  type DeviceBundles,
+  type Identity,
+  type KeysUpload,
+  MAX_DEVICES,
+} from '../transport/api.ts';
 import {
   loadIdentity,
   loadOneTimePqPreKey,
@@ -682,8 +688,14 @@ export class SessionManager {
       }
       // A device that wrote to us is one of the contact's (under a changed key, its sessions
       // are the ones kept when the user accepts the new key).
+      // The relay names the device, so a list already as long as any account's may be is not
+      // grown further (each new device could bring MAX_UNTRUSTED_SESSIONS sessions).
       const devices = await this.recipientDevices(peer);
-      if (!devices.includes(fromDevice)) peer = { ...peer, devices: sortedIds([...devices, fromDevice]) };
+      if (!devices.includes(fromDevice)) {
+        if (devices.length >= MAX_DEVICES)
+          throw new SecureError('undecryptable', 'more devices than an account may have');
+        peer = { ...peer, devices: sortedIds([...devices, fromDevice]) };
+      }
       const result = resultOf(peer, opened, keyChanged, fromDevice);
       const ops: WriteOp[] = [
         ...this.sessionsOps(

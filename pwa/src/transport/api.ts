@@ -168,8 +168,11 @@ export interface SendResult {
   readonly copies: readonly { readonly deviceId: number; readonly own: boolean; readonly id: number }[];
 }
 
-/** Most device ids in a stale_devices answer we read (DEVICE_LIMIT is 5; anything more is refused). */
-const MAX_DEVICES = 16;
+/**
+ * Most devices of one account this app deals with: in a stale_devices answer or a bundle answer,
+ * and in a contact's device list (DEVICE_LIMIT is 5; anything more is refused).
+ */
+export const MAX_DEVICES = 16;
 /** A device id (spec: 1 … 2^31−1). */
 export const isDeviceId = (v: unknown): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 0x7fffffff;
