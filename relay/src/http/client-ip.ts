@@ -12,8 +12,23 @@ import type { Request } from 'express';
 import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
 
+/**
+ * `ip` in a spelling ipaddr.js parses: it takes an IPv6 address with a dotted IPv4 tail only
+ * when IPv4-mapped, so any other ("64:ff9b::1.2.3.4") is first written in hex, as the WHATWG URL
+ * parser writes IPv6 hosts.
+ */
+function parseable(ip: string): string {
+  if (ipaddr.isValid(ip) || isIP(ip) !== 6) return ip;
+  try {
+    return new URL(`http://[${ip.split('%')[0]}]`).hostname.slice(1, -1);
+  } catch {
+    return ip;
+  }
+}
+
 /** The key a per-address limit counts `ip` under. */
-export function addressKey(ip: string): string {
+export function addressKey(address: string): string {
+  const ip = parseable(address);
   if (!ipaddr.isValid(ip)) return ip;
   const addr = ipaddr.parse(ip);
   if (addr.kind() === 'ipv4') return addr.toString();
