@@ -191,6 +191,47 @@ describe('per-address caps', () => {
   });
 });
 
+describe('a logout while a socket authenticates', () => {
+  it('is not missed: a revocation heard between the session check and the socket joining its user closes it', async () => {
+    // The periodic check is far away: only the hub's own handling can close the socket.
+    const t = await app({ WS_SESSION_CHECK_SECONDS: '3600' });
+    const alice = await makeDeviceUser(t);
+    const pool = t.deps.pool;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    let armed = true;
+    // The socket's session check answers "live"; before that answer reaches the hub, the session
+    // is revoked and the relay has heard the revocation (its NOTIFY) — the window a logout on
+    // another device can fall in.
+    (pool as unknown as { query: typeof query }).query = async (...args: unknown[]) => {
+      const first = args[0] as { name?: string } | string;
+      const isCheck = typeof first === 'object' && first?.name === 'auth_session_live_device';
+      const result = await query(...args);
+      if (!(armed && isCheck)) return result;
+      armed = false;
+      const heard = new Promise<void>((resolve) => {
+        const stop = t.deps.notifier.subscribe((e) => {
+          if (e.kind === 'revoked') {
+            stop();
+            resolve();
+          }
+        });
+      });
+      await query(`UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = $1`, [
+        alice.sessionId,
+      ]);
+      await heard;
+      return result;
+    };
+    onTestFinished(() => {
+      (pool as unknown as { query: typeof query }).query = query;
+    });
+    const ws = await WsClient.open(t.baseUrl);
+    ws.send({ type: 'auth', token: alice.token });
+    expect(await ws.closed()).toBe(4403);
+    expect(armed).toBe(false);
+  });
+});
+
 describe('before authentication', () => {
   it('a stranger is cut once it has sent more than pre-auth frames could need, whole or in unfinished fragments', async () => {
     // The auth deadline is far away: only the byte cap can end these sockets.

@@ -25,7 +25,12 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { type AuthContext, authenticateToken, type TokenContext } from '../auth/require-auth.js';
+import {
+  type AuthContext,
+  assertSessionLive,
+  authenticateToken,
+  type TokenContext,
+} from '../auth/require-auth.js';
 import type { AppDeps } from '../deps.js';
 import { compileTrust, upgradeClientIp } from '../http/client-ip.js';
 import { HttpError } from '../http/http-error.js';
@@ -386,6 +391,17 @@ export function attachWebSocket(server: Server, deps: AppDeps): WsHub {
     conn.state = ConnState.live;
     conn.stopCounting();
     conn.pumping = true; // no fast-path push before the cursor is settled
+    try {
+      // Checked again now that the socket is among its user's: a logout committed after the
+      // check above whose notice the hub handled before this socket was in byUser would
+      // otherwise be missed until the periodic check. From here on, a revocation is heard.
+      await assertSessionLive(deps, ctx);
+    } catch (err) {
+      // Ended: 4403. The database unreachable is no reason to log the client out: it retries.
+      if (err instanceof HttpError) conn.ws.close(CLOSE.sessionEnded, 'session ended');
+      else conn.ws.close(CLOSE.tryAgainLater, 'try again later');
+      return;
+    }
     try {
       conn.cursor = await effectiveCursor(deps.pool, ctx.userId, cursor);
     } catch {
