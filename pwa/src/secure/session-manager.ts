@@ -935,22 +935,7 @@ export class SessionManager {
       if (how === 'scanned' && !key) throw new TypeError('a scanned acceptance names the key');
       if (how === 'click' && peer.verifiedBeforeChange)
         throw new SecureError('verification_required', 'verify the new key or accept it explicitly');
-      const { ops, remaining } = await this.keepSessionsUnder(peer, newKey);
-      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
-      const next: StoredPeer = {
-        ...rest,
-        identityKey: newKey,
-        pendingIdentityKey: null,
-        keyChanged: false,
-        verified: how === 'scanned',
-        devices: remaining,
-      };
-      await this.commit([
-        ...ops,
-        { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
-        ...extra(next),
-      ]);
-      return next;
+      return this.settle(peer, newKey, { identityKey: newKey, verified: how === 'scanned' }, extra);
     });
   }
 
@@ -978,25 +963,13 @@ export class SessionManager {
         !sameBytes(peer.pendingIdentityKey, pending)
       )
         throw new SecureError('key_change_unacknowledged', 'not the key change that was checked');
-      const { ops, remaining } = await this.keepSessionsUnder(peer, trusted);
-      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
-      const next: StoredPeer = {
-        ...rest,
-        pendingIdentityKey: null,
-        keyChanged: false,
-        verified: true,
-        devices: remaining,
-        refusedKeys: [pending, ...(peer.refusedKeys ?? []).filter((k) => !sameBytes(k, pending))].slice(
-          0,
-          MAX_REFUSED_KEYS,
-        ),
-      };
-      await this.commit([
-        ...ops,
-        { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
-        ...extra(next),
-      ]);
-      return next;
+      const refusedKeys = [pending, ...(peer.refusedKeys ?? []).filter((k) => !sameBytes(k, pending))];
+      return this.settle(
+        peer,
+        trusted,
+        { verified: true, refusedKeys: refusedKeys.slice(0, MAX_REFUSED_KEYS) },
+        extra,
+      );
     });
   }
 
@@ -1011,30 +984,26 @@ export class SessionManager {
     return this.locks.run(peer0.chatId, async () => {
       const peer = await this.requirePeer(username);
       if (!isRefused(peer, key)) throw new SecureError('key_change_unacknowledged', 'not a refused key');
-      const { ops, remaining } = await this.keepSessionsUnder(peer, key);
-      const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
-      const next: StoredPeer = {
-        ...rest,
+      return this.settle(peer, key, {
         identityKey: key.slice(),
-        pendingIdentityKey: null,
-        keyChanged: false,
         verified: true,
-        devices: remaining,
         refusedKeys: (peer.refusedKeys ?? []).filter((k) => !sameBytes(k, key)),
-      };
-      await this.commit([...ops, { kind: 'put', key: RECORD.peer(peer.chatId), value: next }]);
-      return next;
+      });
     });
   }
 
   /**
-   * Writes that keep, device by device, only the contact's sessions under `key`, and the devices
-   * that then still have one (the next send learns the rest from the relay).
+   * Settles a key change — accepted, refused, or a refusal undone — in one transaction: only the
+   * contact's sessions under `key` are kept, device by device, and the devices that still have
+   * one are the contact's (the next send learns the rest from the relay); the peer is written
+   * with no change pending and `fields`; `extra(peer)` adds writes.
    */
-  private async keepSessionsUnder(
+  private async settle(
     peer: StoredPeer,
     key: Uint8Array,
-  ): Promise<{ ops: WriteOp[]; remaining: number[] }> {
+    fields: Partial<StoredPeer>,
+    extra: (peer: StoredPeer) => WriteOp[] = () => [],
+  ): Promise<StoredPeer> {
     const ops: WriteOp[] = [];
     const remaining: number[] = [];
     for (const d of await this.recipientDevices(peer)) {
@@ -1044,7 +1013,16 @@ export class SessionManager {
       ops.push(...this.sessionsOps(peer.chatId, d, kept));
       if (kept.length) remaining.push(d);
     }
-    return { ops, remaining };
+    const { verifiedBeforeChange: _v, keyChangedAt: _t, ...rest } = peer;
+    const next: StoredPeer = {
+      ...rest,
+      pendingIdentityKey: null,
+      keyChanged: false,
+      devices: remaining,
+      ...fields,
+    };
+    await this.commit([...ops, { kind: 'put', key: RECORD.peer(peer.chatId), value: next }, ...extra(next)]);
+    return next;
   }
 
   async setVerified(username: string, verified: boolean): Promise<StoredPeer> {
