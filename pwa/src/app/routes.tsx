@@ -2,7 +2,7 @@
 // paths to them, guards the signed-in area and sends a contact's URL to its canonical name
 // (views/CanonicalContact.tsx).
 import { useSignals } from '@preact/signals-react/runtime';
-import { Navigate, Outlet, type RouteObject } from 'react-router';
+import { Navigate, Outlet, type RouteObject, useLocation } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
 import { ArchiveView } from '../views/ArchiveView.tsx';
 import { CanonicalContact } from '../views/CanonicalContact.tsx';
@@ -19,28 +19,47 @@ import { UnlockView } from '../views/UnlockView.tsx';
 /**
  * Renders its children only when signed in; a locked app shows only the unlock screen, and an
  * app open in another tab only says so, in place (the URL stays, so unlocking or "Use here"
- * lands there); otherwise sends the user to /login.
+ * lands there); otherwise sends the user to /login, which comes back here once signed in.
  */
 function RequireAuth() {
   useSignals();
   const t = useT();
   const { auth } = useApp();
+  const location = useLocation();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status === 'elsewhere') return <ElsewhereView />;
-  if (auth.value.status !== 'signed-in') return <Navigate to="/login" replace />;
+  if (auth.value.status !== 'signed-in')
+    return <Navigate to="/login" replace state={{ from: location.pathname } satisfies ReturnTo} />;
   return <Outlet />;
 }
 
-/** The sign-in screens redirect to the chats once signed in; a login into a locked store unlocks here. */
+/** Where a signed-out visit to the signed-in area was going. */
+interface ReturnTo {
+  readonly from: string;
+}
+
+/** A path of this app's own signed-in area: never another origin ("//host"), never a sign-in screen. */
+const SIGNED_IN_PATH = /^\/(chats|contacts|settings|archives)(\/[^/]+)*$/;
+
+function returnPath(state: unknown): string {
+  const from = (state as Partial<ReturnTo> | null)?.from;
+  return typeof from === 'string' && SIGNED_IN_PATH.test(from) ? from : '/chats';
+}
+
+/**
+ * The sign-in screens redirect once signed in — to where a signed-out visit was going (a chat's
+ * link), else the chats; a login into a locked store unlocks here.
+ */
 function SignedOutOnly() {
   useSignals();
   const t = useT();
   const { auth } = useApp();
+  const location = useLocation();
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status === 'elsewhere') return <ElsewhereView />;
-  if (auth.value.status === 'signed-in') return <Navigate to="/chats" replace />;
+  if (auth.value.status === 'signed-in') return <Navigate to={returnPath(location.state)} replace />;
   return <Outlet />;
 }
 

@@ -1,4 +1,4 @@
-import { act, fireEvent, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../state/errors.ts';
 import { pendingRecoveryCodes } from '../recovery.ts';
@@ -41,6 +41,40 @@ describe('LoginView', () => {
     expect(screen.getByRole('alert').textContent).toMatch(text);
     // The code field is cleared for the next attempt.
     expect((screen.getByLabelText('Code from your authenticator app') as HTMLInputElement).value).toBe('');
+  });
+
+  it('goes back to the chat a signed-out visit was going to, once logged in; never off the app', async () => {
+    for (const [visited, landed] of [
+      ['/chats/bob', '/chats/bob'],
+      ['/settings', '/settings'],
+    ] as const) {
+      const t = makeTestApp();
+      const { router } = renderAt(t.app, visited);
+      expect(router.state.location.pathname).toBe('/login');
+      fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'alice' } });
+      fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
+        target: { value: '123456' },
+      });
+      await act(async () => {
+        fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+      });
+      expect(router.state.location.pathname).toBe(landed);
+      cleanup();
+    }
+    // A return path that is not the app's own signed-in area is not followed.
+    const t = makeTestApp();
+    const { router } = renderAt(t.app, '/login');
+    await act(async () => {
+      await router.navigate('/login', { state: { from: '//evil.example/chats' } });
+    });
+    fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'alice' } });
+    fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
+      target: { value: '123456' },
+    });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+    });
+    expect(router.state.location.pathname).toBe('/chats');
   });
 
   it('says why when the relay ended the session here, with the name filled in', () => {
