@@ -448,7 +448,7 @@ describe('ChatView', () => {
     const t = chatWith([]);
     renderAt(t.app, '/chats/bob');
     const input = document.querySelector('input[type="file"]') as HTMLInputElement;
-    expect(input.accept).toBe('image/jpeg,image/png');
+    expect(input.accept).toBe('image/jpeg,image/png,image/webp,image/gif');
     const jpeg = new File([new Uint8Array([0xff, 0xd8, 0xff, 0xe0])], 'cat.jpg', { type: 'image/jpeg' });
     await act(async () => {
       fireEvent.change(input, { target: { files: [jpeg] } });
@@ -458,9 +458,9 @@ describe('ChatView', () => {
       throw new AppError('unsupported_image');
     };
     await act(async () => {
-      fireEvent.change(input, { target: { files: [new File(['GIF89a'], 'x.png', { type: 'image/png' })] } });
+      fireEvent.change(input, { target: { files: [new File(['<svg/>'], 'x.png', { type: 'image/png' })] } });
     });
-    expect(screen.getByText('Only JPEG and PNG photos can be sent.')).toBeTruthy();
+    expect(screen.getByText('Only JPEG, PNG, WebP and GIF pictures can be sent.')).toBeTruthy();
   });
   it('blocks an existing contact from the chat after a confirmation, then leaves the chat', async () => {
     const t = chatWith([text('a', 'hi', Date.now())]);
