@@ -358,10 +358,11 @@ describe('app lock: a copied profile', () => {
     for (const text of Object.values(TEXTS)) expect(await bodyText(alice)).not.toContain(text);
     await alice.getByLabel('Passphrase').fill(PASSPHRASE);
     await alice.getByRole('button', { name: 'Unlock' }).click();
+    // Back to the chat the signed-out visit above was going to.
     await alice
-      .waitForURL(/\/chats$/, { timeout: 60_000, waitUntil: 'commit' })
+      .waitForURL((url) => url.pathname === `/chats/${BOB}`, { timeout: 60_000, waitUntil: 'commit' })
       .catch(async (err: unknown) => {
-        throw new Error(`not at /chats after unlocking (${alice.url()}): ${await bodyText(alice)}`, {
+        throw new Error(`not at the chat after unlocking (${alice.url()}): ${await bodyText(alice)}`, {
           cause: err,
         });
       });
