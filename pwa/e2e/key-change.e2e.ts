@@ -170,6 +170,12 @@ describe('key changes, end to end', () => {
     await banner(bob.page).waitFor();
     expect(await composer(bob.page, alice.name).isDisabled()).toBe(true);
 
+    // The held composer says why, on a phone too.
+    await bob.page.setViewportSize({ width: 390, height: 844 });
+    await bob.page.getByText('Sending is paused until you review the security key change above.').waitFor();
+    expect(await sidewaysOverflow(bob.page)).toBeLessThanOrEqual(0);
+    await screenshot(bob.page, 'key-change-held-phone');
+
     // Bob keeps the old key: the real Alice's screen showed it. The relay still publishes its
     // own key, but Bob's session with the real Alice goes on, and she reads what he writes.
     await bob.page.goto(`${served.url}/contacts/${alice.name}/safety`);
@@ -177,6 +183,9 @@ describe('key changes, end to end', () => {
     await bob.page.getByRole('button', { name: 'Keep the old key and refuse the new one' }).click();
     await bob.page.getByText(`You kept the verified key of ${alice.name} and refused the new one.`).waitFor();
     await bob.page.getByText(`You have verified ${alice.name}.`).waitFor();
+    expect(await sidewaysOverflow(bob.page)).toBeLessThanOrEqual(0);
+    await screenshot(bob.page, 'key-kept-phone');
+    await bob.page.setViewportSize({ width: 1280, height: 800 });
     await openChat(bob.page, served.url, alice.name);
     expect(await banner(bob.page).count()).toBe(0);
     await bob.page
