@@ -534,29 +534,48 @@ describe('SessionManager', () => {
     expect(await bob.sm.loadSessions(trusted.chatId)).toEqual([]);
   });
 
-  it('a contact’s device list does not grow past what an account may have, whatever device the relay names', async () => {
-    const [alice, bob] = await established();
+  it('a contact’s device list, and the sessions kept, stay within an account’s, whatever device the relay names; a device it lists is heard', async () => {
+    // Devices the relay's identity route lists for Alice, beyond her first: set as the test goes.
+    let listed: number[] = [];
+    const [alice, bob] = await established(
+      {},
+      {
+        identity: (real) => async (name) => {
+          const answer = await real(name);
+          return { ...answer, deviceIds: [...answer.deviceIds, ...listed] };
+        },
+      },
+    );
     const chatAtBob = (await bob.sm.peer(alice.name))?.chatId as string;
-    // The relay delivers forged first messages "from" ever new devices of Alice.
-    const outcomes: string[] = [];
-    for (let device = 2; device <= MAX_DEVICES + 2; device++) {
+    const outcome = async (device: number) => {
       const forged = await forgedFirstMessage(bob, alice, `device ${device}`);
-      outcomes.push(
-        await bob.sm
-          .decrypt(alice.name, forged.wire, () => [], device)
-          .then(
-            () => 'opened',
-            (e: SecureError) => e.code,
-          ),
-      );
-    }
-    expect((await bob.sm.peer(alice.name))?.devices).toHaveLength(MAX_DEVICES);
-    expect(outcomes.slice(-3)).toEqual(['opened', 'undecryptable', 'undecryptable']);
+      return bob.sm
+        .decrypt(alice.name, forged.wire, () => [], device)
+        .then(
+          () => 'opened',
+          (e: SecureError) => e.code,
+        );
+    };
+    // The relay delivers first messages "from" ever new devices of Alice that it does not list.
+    const outcomes: string[] = [];
+    for (let device = 2; device <= MAX_DEVICES + 2; device++) outcomes.push(await outcome(device));
+    // Devices 2–16 fill the list; 17 finds it full, the relay lists none of them, so they go with
+    // their sessions and 17 (not listed either) is refused; 18 then has room.
+    expect(outcomes.slice(0, MAX_DEVICES - 1).every((o) => o === 'opened')).toBe(true);
+    expect(outcomes.slice(-2)).toEqual(['undecryptable', 'opened']);
+    expect((await bob.sm.peer(alice.name))?.devices).toEqual([1, MAX_DEVICES + 2]);
+    expect((await bob.storage.list(RECORD.sessionsOf(chatAtBob))).length).toBeLessThanOrEqual(2);
     // Alice's own device still works.
     expect(text(await bob.sm.decrypt(alice.name, await alice.sm.encryptText(bob.name, 'me'), () => []))).toBe(
       'me',
     );
-    expect(await bob.sm.loadSessions(chatAtBob)).not.toHaveLength(0);
+    // A full list again, and a new device the relay does list (a contact who has used many device
+    // ids over time): heard.
+    for (let device = 100; device < 100 + MAX_DEVICES - 2; device++) await outcome(device);
+    expect((await bob.sm.peer(alice.name))?.devices).toHaveLength(MAX_DEVICES);
+    listed = [200];
+    expect(await outcome(200)).toBe('opened');
+    expect((await bob.sm.peer(alice.name))?.devices).toEqual([1, 200]);
   }, 120_000);
 
   it('forged first messages under untrusted keys never push the genuine sessions out', async () => {

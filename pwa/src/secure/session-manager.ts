@@ -664,7 +664,9 @@ export class SessionManager {
     const known = await this.peer(sender);
     return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
       const stored = (await this.peer(sender)) ?? known;
-      let peer = stored ?? { ...this.newPeer(sender), request: true };
+      let peer = stored
+        ? await this.roomForDevice(stored, fromDevice)
+        : { ...this.newPeer(sender), request: true };
       const sessions = await this.loadSessions(peer.chatId, fromDevice);
       const { opened, accepted } = await this.open(sender, wire, sessions, false);
       if (opened.contentType === 'sync')
@@ -687,15 +689,9 @@ export class SessionManager {
         peer = flagged;
       }
       // A device that wrote to us is one of the contact's (under a changed key, its sessions
-      // are the ones kept when the user accepts the new key).
-      // The relay names the device, so a list already as long as any account's may be is not
-      // grown further (each new device could bring MAX_UNTRUSTED_SESSIONS sessions).
+      // are the ones kept when the user accepts the new key); roomForDevice made room for it.
       const devices = await this.recipientDevices(peer);
-      if (!devices.includes(fromDevice)) {
-        if (devices.length >= MAX_DEVICES)
-          throw new SecureError('undecryptable', 'more devices than an account may have');
-        peer = { ...peer, devices: sortedIds([...devices, fromDevice]) };
-      }
+      if (!devices.includes(fromDevice)) peer = { ...peer, devices: sortedIds([...devices, fromDevice]) };
       const result = resultOf(peer, opened, keyChanged, fromDevice);
       const ops: WriteOp[] = [
         ...this.sessionsOps(
@@ -711,6 +707,34 @@ export class SessionManager {
       await this.commit(ops, accepted ? { durability: 'strict' } : {});
       return result;
     });
+  }
+
+  /**
+   * Room in a contact's device list for `device`, which has just written. The relay names the
+   * device and never reuses an id (relay/migrations/0070_devices.sql), so a list already as long
+   * as any account's may be (MAX_DEVICES) is first brought in line with the devices the relay
+   * lists: those it no longer lists go, with their sessions. A device it does not list then gets
+   * no room and its message is refused, so first messages "from" ever new devices grow neither
+   * the list nor the sessions kept (MAX_UNTRUSTED_SESSIONS each), while a contact who has used
+   * many device ids over the years is still heard from a new one.
+   */
+  private async roomForDevice(peer: StoredPeer, device: number): Promise<StoredPeer> {
+    const devices = await this.recipientDevices(peer);
+    if (devices.includes(device) || devices.length < MAX_DEVICES) return peer;
+    const listed = new Set((await this.keyServer.identity(peer.username)).deviceIds);
+    const next: StoredPeer = { ...peer, devices: devices.filter((d) => listed.has(d)) };
+    const gone = devices.filter((d) => !listed.has(d));
+    await this.commit([
+      ...gone.flatMap((d): WriteOp[] => [
+        { kind: 'delete', key: RECORD.session(peer.chatId, d) },
+        // Device 1's sessions may still be under the name from before linked devices.
+        ...(d === 1 ? [{ kind: 'delete', key: RECORD.session(peer.chatId) } as const] : []),
+      ]),
+      { kind: 'put', key: RECORD.peer(peer.chatId), value: next },
+    ]);
+    if ((next.devices?.length ?? 0) >= MAX_DEVICES || !listed.has(device))
+      throw new SecureError('undecryptable', 'a device the relay does not list, with no room for it');
+    return next;
   }
 
   /**

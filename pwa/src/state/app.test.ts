@@ -632,6 +632,53 @@ describe('createApp over the real relay', () => {
     expect(alice.app.contacts.value).toEqual([]);
   });
 
+  it('the user’s own logout is not explained as ended elsewhere, however the relay’s end of it reaches the page', async () => {
+    const alice = await registered('aex');
+    await until(() => alice.app.connection.value === 'online', 'online');
+    const real = globalThis.fetch;
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await real(input, init);
+      if (init?.method === 'POST' && String(input).endsWith('/logout')) await held;
+      return response;
+    };
+    restoreFetch = () => {
+      globalThis.fetch = real;
+    };
+    const out = alice.app.logout();
+    // The socket closes with the relay's end of the session before the logout's answer arrives.
+    await until(() => alice.app.auth.value.status === 'signed-out', 'the session closed here');
+    release();
+    await out;
+    expect(alice.app.sessionEnded.value).toBeNull();
+  });
+
+  it('keeps a registration’s secret in the tab across a reload only until the account exists, or someone signs in', async () => {
+    const draft = () => sessionStorage.getItem('secure-drop:registration');
+    const ns = crypto.randomUUID();
+    const first = makeApp(ns);
+    const username = freshName('adr');
+    const start = await first.startRegistration(username);
+    expect(draft()).toContain(start.secret);
+    // The page reloads: the same registration goes on, and its code creates the account.
+    first.dispose();
+    const reloaded = makeApp(ns);
+    expect(reloaded.resumeRegistration()).toMatchObject({ username, secret: start.secret });
+    await reloaded.confirmRegistration(await generate({ secret: start.secret }));
+    expect(reloaded.auth.value).toEqual({ status: 'signed-in', username });
+    expect(draft()).toBeNull();
+    // A registration begun and left: a login of another account in the tab removes it.
+    const other = await registered('ads');
+    await other.app.logout();
+    await other.app.startRegistration(freshName('adt'));
+    expect(draft()).not.toBeNull();
+    await other.app.login(other.username, other.recoveryCodes[0] ?? '');
+    expect(draft()).toBeNull();
+  });
+
   it('a session the relay ends (logged out from elsewhere) is named on the login screen until the next sign-in', async () => {
     const alice = await registered('apx');
     const elsewhere = new RelayApi({ baseUrl: relayUrl() });
@@ -707,6 +754,34 @@ describe('createApp over the real relay', () => {
     await reloaded.start();
     expect(reloaded.auth.value.status).toBe('signed-in');
     expect(reloaded.notice.value).toBe('protocol_reset');
+  });
+
+  it('erases this device even when the relay’s end of the session reaches the page while the erase logs out', async () => {
+    const alice = await registered('aer');
+    await until(() => alice.app.connection.value === 'online', 'online');
+    const real = globalThis.fetch;
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    // The relay ends the session at once (its socket here closes with it), but the logout's own
+    // answer is held back: this page closes the session before the erase goes on.
+    globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await real(input, init);
+      if (init?.method === 'POST' && String(input).endsWith('/logout')) await held;
+      return response;
+    };
+    restoreFetch = () => {
+      globalThis.fetch = real;
+    };
+    const erasing = alice.app.eraseDevice();
+    await until(() => alice.app.auth.value.status === 'signed-out', 'the session closed here');
+    release();
+    await erasing;
+    const names = (await indexedDB.databases()).map((d) => d.name);
+    expect(names).not.toContain(`app-${alice.ns}:${alice.username}`);
+    // And nothing explains the end: the user erased.
+    expect(alice.app.sessionEnded.value).toBeNull();
   });
 
   it('erases this device: the account store is gone and a reload stays signed out', async () => {

@@ -35,7 +35,7 @@ import { sameOriginWsUrl } from '../transport/ws.ts';
 import { ActiveTab } from './active-tab.ts';
 import { archivedPhotoUrl, readArchive } from './archive.ts';
 import type { LinkCandidate } from './devices.ts';
-import { toAddContactError, toAppError } from './error-map.ts';
+import { toAddContactError, toAppError, toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
 import type { Messenger } from './messenger.ts';
@@ -331,6 +331,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     }
     auth.value = { status: 'signed-in', username };
     sessionEnded.value = null;
+    // Signed in: a registration this tab had begun is over (its secret leaves the tab).
+    clearDraft();
     rememberAccount(username);
     storagePersisted.value = await requestPersistentStorage();
   }
@@ -552,14 +554,18 @@ export function createApp(options: AppOptions = {}): RunningApp {
    */
   async function endSession(how: 'by-user' | 'by-relay' = 'by-user'): Promise<void> {
     const username = auth.value.username;
+    // Not the user's doing (logged out from another device, this device removed): the login
+    // screen says so, with the name filled in. The relay also ends the session of a logout the
+    // user asked for here (the socket closes with it, or a refresh then fails): that one is not
+    // explained. Decided now, before any wait, while the user's logout is known to be under way.
+    const explain = how === 'by-relay' && !endingByUser;
     await storage?.delete(AUTH).catch(() => undefined);
     rememberAccount(null);
     pendingLogin = null;
     closeSession('signed-out');
-    // Not the user's doing (logged out from another device, this device removed): the login
-    // screen says so, with the name filled in. The relay also ends the session of a logout the
-    // user asked for here (the socket closes with it): that one is not explained.
-    sessionEnded.value = how === 'by-relay' && !endingByUser ? username : null;
+    // A registration begun in this tab before is over too (registration-draft.ts).
+    clearDraft();
+    sessionEnded.value = explain ? username : null;
     if (username) tabs?.post(username, { type: 'signed-out' });
   }
 
@@ -655,6 +661,39 @@ export function createApp(options: AppOptions = {}): RunningApp {
       if (auth.value.status === 'signed-out' && !conflict) closeSession('signed-out');
       throw err;
     }
+  }
+
+  /** Erases this device's keys, history and archives, and signs out (App.eraseDevice). */
+  async function erase(): Promise<void> {
+    // What is to be erased is taken before anything is awaited: the relay's end of the session
+    // (its socket closing, a refresh refused) can reach this page while the logout below is on
+    // its way and close the session here — which forgot the store, the account and the archives,
+    // and left the history on the device.
+    const name = auth.value.username ?? rememberedAccount();
+    const store = storage;
+    const archived = [...archiveStores.values()];
+    storage = null;
+    tokenHome = null;
+    // Locked (a forgotten passphrase) there are no tokens in memory to end the session with.
+    if (api.http.hasSession) await api.logout().catch(() => undefined);
+    idle.stop();
+    messenger?.stop();
+    messenger = null;
+    if (store) await store.erase();
+    else if (name) await eraseIdbStorage(storageName(name));
+    // Erasing the device takes the read-only archives of earlier keys with it.
+    for (const a of archived) await a.store.erase();
+    archiveStores.clear();
+    archives.value = [];
+    if (name) for (const a of await listIdbArchives(storageName(name))) await eraseIdbStorage(a.name);
+    rememberAccount(null);
+    writeFailures(null);
+    pendingLogin = null;
+    api.http.setTokens(null);
+    clearViews();
+    lockState.value = { kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES };
+    signedOut();
+    if (name) tabs?.post(name, { type: 'signed-out' });
   }
 
   function requireMessenger(): Messenger {
@@ -907,6 +946,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     archives,
 
     async start() {
+      // A registration draft this tab kept past its expiry goes now (registration-draft.ts).
+      loadDraft();
       if (options.registerServiceWorker !== false) updates.register();
       window.addEventListener('online', onOnline);
       for (const e of ACTIVITY) window.addEventListener(e, onActivity, { passive: true });
@@ -1027,7 +1068,13 @@ export function createApp(options: AppOptions = {}): RunningApp {
       // Checked before the relay consumes the code, so a too-short passphrase costs nothing.
       if (passphrase) checkPassphrase(passphrase);
       const { username } = pending;
-      const session = await api.confirmRegistration(username, code.replace(/\s+/g, ''));
+      const session = await api
+        .confirmRegistration(username, code.replace(/\s+/g, ''))
+        .catch((err: unknown) => {
+          // Lapsed at the relay: nothing to go on with after a reload either.
+          if (toAppErrorCode(err) === 'not_found') clearDraft();
+          throw err;
+        });
       // Confirmed: the secret is the account's second factor now, no longer a draft's.
       clearDraft();
       await activeTab.claim(session.username, 'take');
@@ -1218,34 +1265,16 @@ export function createApp(options: AppOptions = {}): RunningApp {
     }),
 
     eraseDevice: wrap(async () => {
-      // Erasing is the user's own end of the session: nothing to explain at the next login.
-      sessionEnded.value = null;
+      // Erasing is the user's own end of the session: nothing to explain at the next login,
+      // however the relay's end of it reaches this page meanwhile.
       endingByUser = true;
-      // Locked (a forgotten passphrase) there are no tokens in memory to end the session with.
-      if (api.http.hasSession) await api.logout().catch(() => undefined);
-      endingByUser = false;
-      const name = auth.value.username ?? rememberedAccount();
-      idle.stop();
-      messenger?.stop();
-      messenger = null;
-      const store = storage;
-      storage = null;
-      tokenHome = null;
-      if (store) await store.erase();
-      else if (name) await eraseIdbStorage(storageName(name));
-      // Erasing the device takes the read-only archives of earlier keys with it.
-      for (const a of archiveStores.values()) await a.store.erase();
-      archiveStores.clear();
-      archives.value = [];
-      if (name) for (const a of await listIdbArchives(storageName(name))) await eraseIdbStorage(a.name);
-      rememberAccount(null);
-      writeFailures(null);
-      pendingLogin = null;
-      api.http.setTokens(null);
-      clearViews();
-      lockState.value = { kind: 'none', idleMinutes: DEFAULT_IDLE_MINUTES };
-      signedOut();
-      if (name) tabs?.post(name, { type: 'signed-out' });
+      try {
+        await erase();
+      } finally {
+        endingByUser = false;
+        sessionEnded.value = null;
+        clearDraft();
+      }
     }),
 
     addContact: async (username: string) => {

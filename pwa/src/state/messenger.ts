@@ -174,7 +174,9 @@ export class Messenger {
           // session if the relay refuses). Requests the close caught were made over HTTP with
           // their client_id (transport/socket-first.ts), so none is lost or stored twice.
           const refresh = this.o.api.http.refreshTokens().catch((err: unknown) => {
-            if (toAppErrorCode(err) === 'unauthorized') this.o.onSessionEnded();
+            // Stopped meanwhile (the page closed the session itself: logout, erase, lock): not
+            // the relay ending it.
+            if (toAppErrorCode(err) === 'unauthorized' && !this.stopped) this.o.onSessionEnded();
           });
           this.socketRefresh = refresh;
           void refresh.finally(() => {
