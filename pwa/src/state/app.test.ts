@@ -635,19 +635,7 @@ describe('createApp over the real relay', () => {
   it('the user’s own logout is not explained as ended elsewhere, however the relay’s end of it reaches the page', async () => {
     const alice = await registered('aex');
     await until(() => alice.app.connection.value === 'online', 'online');
-    const real = globalThis.fetch;
-    let release = () => {};
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
-      const response = await real(input, init);
-      if (init?.method === 'POST' && String(input).endsWith('/logout')) await held;
-      return response;
-    };
-    restoreFetch = () => {
-      globalThis.fetch = real;
-    };
+    const release = holdLogoutAnswer();
     const out = alice.app.logout();
     // The socket closes with the relay's end of the session before the logout's answer arrives.
     await until(() => alice.app.auth.value.status === 'signed-out', 'the session closed here');
@@ -759,21 +747,9 @@ describe('createApp over the real relay', () => {
   it('erases this device even when the relay’s end of the session reaches the page while the erase logs out', async () => {
     const alice = await registered('aer');
     await until(() => alice.app.connection.value === 'online', 'online');
-    const real = globalThis.fetch;
-    let release = () => {};
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
     // The relay ends the session at once (its socket here closes with it), but the logout's own
     // answer is held back: this page closes the session before the erase goes on.
-    globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
-      const response = await real(input, init);
-      if (init?.method === 'POST' && String(input).endsWith('/logout')) await held;
-      return response;
-    };
-    restoreFetch = () => {
-      globalThis.fetch = real;
-    };
+    const release = holdLogoutAnswer();
     const erasing = alice.app.eraseDevice();
     await until(() => alice.app.auth.value.status === 'signed-out', 'the session closed here');
     release();
@@ -799,6 +775,27 @@ describe('createApp over the real relay', () => {
     expect(reloaded.auth.value.status).toBe('signed-out');
   });
 });
+
+/**
+ * Holds the answer to the page's next POST /logout (the relay has ended the session by then) until
+ * the returned function is called.
+ */
+function holdLogoutAnswer(): () => void {
+  const real = globalThis.fetch;
+  let release = () => {};
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await real(input, init);
+    if (init?.method === 'POST' && String(input).endsWith('/logout')) await held;
+    return response;
+  };
+  restoreFetch = () => {
+    globalThis.fetch = real;
+  };
+  return release;
+}
 
 /**
  * Faults between a page and the real relay, in the page's fetch: the next authenticated call's
