@@ -1040,14 +1040,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       const r = await api.register(username);
       pending = { username: r.username };
       // Kept for a reload of this tab (registration-draft.ts), while the relay holds the name.
-      if (Number.isFinite(r.expiresAt))
-        saveDraft({
-          username: r.username,
-          otpauthUri: r.otpauthUri,
-          qrImageUrl: r.qrImageUrl,
-          secret: r.secret,
-          expiresAt: r.expiresAt,
-        });
+      if (Number.isFinite(r.expiresAt)) saveDraft(r);
       return registrationStart(r);
     }),
 

@@ -18,15 +18,7 @@ export const MESSAGES_IN_MEMORY = 5000;
  */
 export function keyChangeEntry(peer: StoredPeer): StoredMessage | null {
   if (!peer.keyChanged || peer.keyChangedAt === undefined) return null;
-  return {
-    id: `keychange:${peer.chatId}:${peer.keyChangedAt}`,
-    contact: peer.username,
-    direction: 'in',
-    at: peer.keyChangedAt,
-    storedAt: peer.keyChangedAt,
-    state: 'received',
-    body: { kind: 'keyChange' },
-  };
+  return keyTimelineEntry(peer, 'keychange', peer.keyChangedAt);
 }
 
 /**
@@ -34,14 +26,18 @@ export function keyChangeEntry(peer: StoredPeer): StoredMessage | null {
  * ("You kept alice's verified security key and refused a new one — 12:05").
  */
 export function keyRefusedEntry(peer: StoredPeer, at: number): StoredMessage {
+  return keyTimelineEntry(peer, 'keyrefused', at);
+}
+
+function keyTimelineEntry(peer: StoredPeer, kind: 'keychange' | 'keyrefused', at: number): StoredMessage {
   return {
-    id: `keyrefused:${peer.chatId}:${at}`,
+    id: `${kind}:${peer.chatId}:${at}`,
     contact: peer.username,
     direction: 'in',
     at,
     storedAt: at,
     state: 'received',
-    body: { kind: 'keyChange', refused: true },
+    body: kind === 'keyrefused' ? { kind: 'keyChange', refused: true } : { kind: 'keyChange' },
   };
 }
 
