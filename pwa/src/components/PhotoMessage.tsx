@@ -2,6 +2,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { useMemo, useState } from 'react';
 import { useApp, useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
+import { errorKey } from './error-text.ts';
 import { PhotoViewer } from './PhotoViewer.tsx';
 import { Transfer } from './Transfer.tsx';
 
@@ -58,7 +59,9 @@ export function PhotoMessage({ message }: { message: ChatMessage }) {
         ) : photo.status === 'loading' ? (
           <Transfer progress={photo.progress} label={t('photo.downloading')} />
         ) : photo.status === 'failed' ? (
-          <p className="error">{t('photo.downloadFailed')}</p>
+          <p className="error">
+            {t(photo.error === 'photo_mismatch' ? errorKey(photo.error) : 'photo.downloadFailed')}
+          </p>
         ) : (
           <p className="hint">{t('photo.placeholder')}</p>
         )}

@@ -145,6 +145,7 @@ export const en = {
   'photo.cancel': 'Cancel',
   'photo.save': 'Save photo',
   'photo.downloadFailed': 'The photo could not be downloaded.',
+  'error.photo_mismatch': 'This photo is not the picture its message described, so it is not shown.',
   'photo.placeholder': 'Photo',
   'ownKey.title': 'Your account’s security key was replaced.',
   'ownKey.explain':

@@ -164,6 +164,7 @@ export const ru: Record<MessageKey, Message> = {
   'photo.cancel': 'Отменить',
   'photo.save': 'Сохранить фото',
   'photo.downloadFailed': 'Не удалось загрузить фото.',
+  'error.photo_mismatch': 'Это фото не совпадает с описанием в сообщении, поэтому оно не показано.',
   'photo.placeholder': 'Фото',
   'ownKey.title': 'Ключ безопасности вашего аккаунта заменён.',
   'ownKey.explain':

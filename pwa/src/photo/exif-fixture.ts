@@ -80,3 +80,18 @@ export function withSegment(jpeg: Uint8Array, segment: Uint8Array): Uint8Array {
 export function jpegWithGps(): Uint8Array {
   return withSegment(tinyJpeg(), exifGpsSegment());
 }
+
+/**
+ * The 16×8 tiny JPEG grown past `minBytes` by APP5 segments of random bytes before its frame
+ * header, as cameras put EXIF, colour profiles and previews there.
+ */
+export function largeJpeg(minBytes: number): Uint8Array {
+  let jpeg = tinyJpeg();
+  while (jpeg.length < minBytes) {
+    const segment = new Uint8Array(65_535 + 2);
+    crypto.getRandomValues(segment.subarray(4, 4 + 65_536));
+    segment.set([0xff, 0xe5, 0xff, 0xff]); // APP5, the largest length
+    jpeg = withSegment(jpeg, segment);
+  }
+  return jpeg;
+}

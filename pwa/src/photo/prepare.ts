@@ -4,6 +4,7 @@
 // PNG (spec/protocol.md §12): a WebP is sent as JPEG (photos, mostly), a GIF as PNG (its first
 // frame; its colours and transparency kept).
 import { MAX_PHOTO_BYTES } from '@secure-drop/crypto-core/photo-metadata';
+import { fileSize, MAX_INPUT_PIXELS } from './dimensions.ts';
 import { scanMetadata } from './metadata-scan.ts';
 import { MAX_DIMENSION, reencode, thumbnail } from './reencode.ts';
 import { type InputMime, type PhotoMime, sniffInputType } from './sniff.ts';
@@ -19,7 +20,8 @@ const SENT_AS: Readonly<Record<InputMime, PhotoMime>> = {
 /** Largest file accepted as input (before re-encoding shrinks it). */
 export const MAX_INPUT_BYTES = 50 * 1024 * 1024;
 
-export type PhotoRejection = 'unsupported_image' | 'too_large';
+/** Why a picked picture is not sent, or a received photo not shown (`photo_mismatch`). */
+export type PhotoRejection = 'unsupported_image' | 'too_large' | 'photo_mismatch';
 
 export class PhotoRejected extends Error {
   constructor(readonly reason: PhotoRejection) {
@@ -41,6 +43,10 @@ export async function preparePhoto(file: Blob, maxDimension = MAX_DIMENSION): Pr
   const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
   const mime = sniffInputType(head);
   if (!mime) throw new PhotoRejected('unsupported_image');
+  // The pixels are counted from the header before anything is decoded (dimensions.ts).
+  const size = await fileSize(file);
+  if (!size) throw new PhotoRejected('unsupported_image');
+  if (size.width * size.height > MAX_INPUT_PIXELS) throw new PhotoRejected('too_large');
   // Decode from the bytes with their sniffed type, whatever the file claimed to be.
   const typed = new Blob([file], { type: mime });
   let encoded: Awaited<ReturnType<typeof reencode>>;

@@ -2,7 +2,7 @@
 // Photo sealing runs on WebCrypto, Blob and crypto-core only: Node's native ones, as a browser's.
 import { decryptPhoto, encryptPhoto } from '@secure-drop/crypto-core/photo';
 import { describe, expect, it } from 'vitest';
-import { tinyJpeg } from './exif-fixture.ts';
+import { largeJpeg, tinyJpeg } from './exif-fixture.ts';
 import type { PreparedPhoto } from './prepare.ts';
 import {
   expectedCiphertextBytes,
@@ -45,15 +45,13 @@ describe('photo sealing over crypto-core', () => {
 
   it('streams a photo of two pieces into one Blob that crypto-core one-shot opens, and opens one-shot blobs', async () => {
     const k = keys();
-    // Over 1 MiB so that sealing takes two pieces; a JPEG’s first bytes.
-    const bytes = new Uint8Array(1024 * 1024 + 12_345);
-    for (let i = 0; i < bytes.length; i += 65_536) crypto.getRandomValues(bytes.subarray(i, i + 65_536));
-    bytes.set([0xff, 0xd8, 0xff]);
+    // Over 1 MiB so that sealing takes two pieces; a real JPEG, as opening checks its header.
+    const bytes = largeJpeg(1024 * 1024 + 12_345);
     const photo: PreparedPhoto = {
       bytes,
       mime: 'image/jpeg',
-      width: 1,
-      height: 1,
+      width: 16,
+      height: 8,
       thumbnail: new Uint8Array(0),
     };
     const sealed = await sealPhoto(k, photo);

@@ -17,7 +17,8 @@ import {
   encodePhotoMetadata,
   type PhotoMetadata,
 } from '@secure-drop/crypto-core/photo-metadata';
-import type { PreparedPhoto } from './prepare.ts';
+import { isAsAnnounced } from './dimensions.ts';
+import { PhotoRejected, type PreparedPhoto } from './prepare.ts';
 
 /** spec §10.1 v3: photoKey = 32 random bytes from a CSPRNG, fresh per photo. */
 export const newPhotoKey = (): Uint8Array => generatePhotoKey();
@@ -86,11 +87,16 @@ export const expectedCiphertextBytes = (meta: Pick<PhotoMetadata, 'byteLength'>)
   photoCiphertextLength(meta.byteLength);
 
 /**
- * Checks length and digest, then decrypts (crypto-core throws DIGEST_MISMATCH / AUTH_FAILED).
+ * Checks length and digest, then decrypts (crypto-core throws DIGEST_MISMATCH / AUTH_FAILED), then
+ * checks that the picture is the one announced: its type and its header's width and height
+ * (spec §10.5), else `photo_mismatch`. The sender is an authenticated contact, but a picture that
+ * declares other dimensions than its message is not shown.
  * One-shot: the download holds the whole blob already, and streaming it through
  * createPhotoDecryptor measured 0.84× the peak memory at about 3× the time (a second,
  * pure-JS hash of the blob) — pwa/BENCHMARKS.md.
  */
-export function openPhoto(meta: PhotoMetadata, ciphertext: Uint8Array): Promise<Uint8Array> {
-  return decryptPhoto(meta.photoKey, meta, ciphertext);
+export async function openPhoto(meta: PhotoMetadata, ciphertext: Uint8Array): Promise<Uint8Array> {
+  const bytes = await decryptPhoto(meta.photoKey, meta, ciphertext);
+  if (!isAsAnnounced(meta, bytes)) throw new PhotoRejected('photo_mismatch');
+  return bytes;
 }

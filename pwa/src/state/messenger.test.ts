@@ -647,28 +647,21 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     expect(texts(bob, a)).toEqual(['one', 'two', 'three', 'four']);
   });
 
-  it('uploads a photo once: the same blob and key in every copy, opened on every device', async () => {
-    const [alice, bob] = await pair();
-    const a = alice.user.username;
-    const b = bob.user.username;
-    const alice2 = await linked(alice);
-    const bob2 = await linked(bob);
-    await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
-    const prepared = {
-      bytes: tinyJpeg(),
-      mime: 'image/jpeg' as const,
-      width: 16,
-      height: 8,
-      thumbnail: new Uint8Array(0),
-    };
+  /** Queues a JPEG photo from `from` to `to`, announced as `width`×`height` (the sender's word). */
+  async function queuePhoto(
+    from: Device,
+    to: string,
+    photo: { bytes: Uint8Array; width: number; height: number },
+  ): Promise<void> {
+    const prepared = { ...photo, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
     const id = crypto.randomUUID();
-    const peer = alice.m.sm.knownPeer(b);
+    const peer = from.m.sm.knownPeer(to);
     if (!peer) throw new Error('no peer');
     const now = Date.now();
-    await alice.m.outbox.enqueue(
+    await from.m.outbox.enqueue(
       {
         id,
-        contact: b,
+        contact: to,
         direction: 'out',
         at: now,
         storedAt: now,
@@ -677,8 +670,8 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
           kind: 'photo',
           photo: {
             mime: 'image/jpeg',
-            width: 16,
-            height: 8,
+            width: photo.width,
+            height: photo.height,
             size: prepared.bytes.length,
             blobId: null,
             ciphertextSha256: null,
@@ -686,12 +679,22 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
           },
         },
       },
-      { id, contact: b, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
+      { id, contact: to, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
       [
         { kind: 'put', key: OUTBOX.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
         { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
       ],
     );
+  }
+
+  it('uploads a photo once: the same blob and key in every copy, opened on every device', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const alice2 = await linked(alice);
+    const bob2 = await linked(bob);
+    await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
+    await queuePhoto(alice, b, { bytes: tinyJpeg(), width: 16, height: 8 });
     photoUploads.length = 0;
     const photoOf = (d: Device, contact: string) =>
       d.sinks.messages(contact).value.find((m) => m.body.kind === 'photo');
@@ -713,6 +716,25 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     expect(blobIds.size).toBe(1);
     expect(photoUploads).toEqual([...blobIds]);
     expect([...blobIds][0]).toEqual(expect.any(String));
+  });
+
+  it('a photo whose picture is not the one its message announced is not shown (spec §10.5)', async () => {
+    // A contact (or a modified client) announces a small picture and uploads another: here a
+    // 16×8 JPEG announced as 4000×4000. A picture may declare any size in its header, so the
+    // receiver checks the header against the announcement before anything is decoded.
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    await queuePhoto(alice, bob.user.username, { bytes: tinyJpeg(), width: 4000, height: 4000 });
+    let m: ChatMessage | undefined;
+    await until(() => {
+      m = bob.sinks.messages(a).value.find((x) => x.body.kind === 'photo');
+      return !!m;
+    }, 'the photo message');
+    const id = (m as ChatMessage).id;
+    await bob.m.loadPhoto(id);
+    await until(() => !['idle', 'loading'].includes(bob.sinks.photo(id).value.status), 'photo loads');
+    expect(bob.sinks.photo(id).value).toMatchObject({ status: 'failed', error: 'photo_mismatch', url: null });
+    expect(await bob.storage.get(OUTBOX.photo(id))).toBeUndefined();
   });
 
   it('RESUME: a login again on the same device binds to its device id; an unlinked device gets device_removed', async () => {

@@ -29,6 +29,8 @@ export type AppErrorCode =
   | 'cannot_add_self'
   | 'too_large'
   | 'unsupported_image'
+  /** A received photo is not the picture its message announced (spec/protocol.md §10.5): not shown. */
+  | 'photo_mismatch'
   | 'key_change_unacknowledged'
   | 'verification_required'
   /** RESUME (spec §16): this device was unlinked from the account — erase it or link it again. */
