@@ -21,8 +21,22 @@ const payload: ProvisioningPayload = {
   username: 'alice',
   identitySeed: key(7),
   contacts: [
-    { username: 'bob', identityKey: key(1), verified: true, accepted: true, blocked: false },
-    { username: 'carol_2', identityKey: key(250), verified: false, accepted: false, blocked: true },
+    {
+      username: 'bob',
+      identityKey: key(1),
+      verified: true,
+      refusedKeys: [key(2)],
+      accepted: true,
+      blocked: false,
+    },
+    {
+      username: 'carol_2',
+      identityKey: key(250),
+      verified: false,
+      refusedKeys: [],
+      accepted: false,
+      blocked: true,
+    },
   ],
   history: [
     { peer: 'bob', fromMe: false, sentAt: 1, order: 1, text: 'Привет 🦊' },
@@ -75,13 +89,15 @@ describe('provisioning payload and spec/provisioning.schema.json', () => {
       for (const value of odd) variants.push({ ...base, [field]: value });
     }
     variants.push({ ...base, extra: null });
-    const contactFields = ['username', 'identity_key', 'verified', 'accepted', 'blocked'];
+    const contactFields = ['username', 'identity_key', 'verified', 'refused_keys', 'accepted', 'blocked'];
     for (const field of contactFields) {
       const { [field]: _gone, ...without } = base.contacts[0];
       variants.push({ ...base, contacts: [without, base.contacts[1]] });
       for (const value of odd)
         variants.push({ ...base, contacts: [{ ...base.contacts[0], [field]: value }, base.contacts[1]] });
     }
+    for (const value of [[], ['A'.repeat(44)], Array(5).fill(base.contacts[0].refused_keys[0])])
+      variants.push({ ...base, contacts: [{ ...base.contacts[0], refused_keys: value }, base.contacts[1]] });
     const historyFields = ['peer', 'from_me', 'sent_at', 'order', 'text', 'photo'];
     for (const field of historyFields) {
       const { [field]: _gone, ...without } = base.history[0];

@@ -140,7 +140,7 @@ export interface StoredPeer {
   readonly keyChangedAt?: number;
   /**
    * Identity keys the user refused for this contact — a scan of the contact's screen showed the
-   * trusted key instead — newest first, at most MAX_REFUSED_KEYS (session-manager.ts). Under one
+   * trusted key instead — newest first, at most MAX_REFUSED_KEYS. Under one
    * of them a first message is not opened and a lookup raises no key change again; only a scan
    * that matches one makes it trusted (SECURITY.md, "Trust model").
    */
@@ -165,3 +165,14 @@ export interface StoredPeer {
    */
   readonly devices?: readonly number[];
 }
+
+/** Identity keys remembered as refused per contact (StoredPeer.refusedKeys), newest first. */
+export const MAX_REFUSED_KEYS = 4;
+
+/**
+ * Whether the key this device trusts for the contact (`identityKey`) was verified: during a
+ * pending change `verified` is false, and `verifiedBeforeChange` says whether the trusted key
+ * had been (SECURITY.md, "Trust model": a verified contact's change is not clicked through).
+ */
+export const trustedKeyVerified = (peer: StoredPeer): boolean =>
+  peer.verified || (peer.keyChanged && peer.verifiedBeforeChange === true);

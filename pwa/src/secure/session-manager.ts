@@ -64,7 +64,13 @@ import {
   nextMaintenanceAt,
   publishPendingOneTime,
 } from './prekey-lifecycle.ts';
-import { RECORD, type StoredPeer, type StoredReplayRecord } from './records.ts';
+import {
+  MAX_REFUSED_KEYS,
+  RECORD,
+  type StoredPeer,
+  type StoredReplayRecord,
+  trustedKeyVerified,
+} from './records.ts';
 
 /**
  * Older sessions kept per contact behind the current one: libsignal's
@@ -80,8 +86,6 @@ export const MAX_ARCHIVED_SESSIONS = 40;
  * started over makes one per device; a few spare allow for retries.
  */
 export const MAX_UNTRUSTED_SESSIONS = 4;
-/** Identity keys remembered as refused per contact (StoredPeer.refusedKeys), newest first. */
-export const MAX_REFUSED_KEYS = 4;
 
 /** What the session manager needs from the relay (RelayApi implements it). */
 export interface KeyServer {
@@ -421,7 +425,7 @@ export class SessionManager {
       ...peer,
       keyChanged: true,
       verified: false,
-      verifiedBeforeChange: peer.verified || (peer.keyChanged && peer.verifiedBeforeChange === true),
+      verifiedBeforeChange: trustedKeyVerified(peer),
       keyChangedAt: this.clock(),
       pendingIdentityKey: newKey.slice(),
     };

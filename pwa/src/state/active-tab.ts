@@ -42,6 +42,14 @@ export class ActiveTab {
       ?.locks,
   ) {}
 
+  /**
+   * Whether an account is open in one tab at most (Web Locks): then no other tab of this app
+   * uses it, and nothing another tab says about its use can be true.
+   */
+  get exclusive(): boolean {
+    return this.locks !== undefined;
+  }
+
   /** Whether this tab is the active one for `username` (always, without Web Locks). */
   holds(username: string): boolean {
     return !this.locks || this.held?.username === username;

@@ -2,12 +2,13 @@
 // environment. Time for the idle lock and the unlock delays comes from a manual clock.
 // @vitest-environment-options { "url": "http://127.0.0.1:1/", "settings": { "fetch": { "disableSameOriginPolicy": true, "requestHeaders": [{ "headers": { "Cache-Control": "no-cache" } }] } } }
 import { generate } from 'otplib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
 import { archiveName, listIdbArchives } from '../storage/idb-archive.ts';
 import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
 import { freshName, relayUrl, relayWsUrl } from '../test/relay.ts';
+import type { TabLocks } from './active-tab.ts';
 import { createApp, type RunningApp, unlockDelayMs } from './app.ts';
 import { AppError } from './errors.ts';
 import { type Clock, IdleLock } from './idle-lock.ts';
@@ -50,8 +51,9 @@ function manualClock(start = Date.now()) {
   return clock;
 }
 
-function makeApp(ns: string, clock: Clock, apiBase = relayUrl()): RunningApp {
+function makeApp(ns: string, clock: Clock, apiBase = relayUrl(), tabLocks?: TabLocks): RunningApp {
   const app = createApp({
+    ...(tabLocks ? { tabLocks } : {}),
     apiBase,
     wsUrl: apiBase === relayUrl() ? relayWsUrl() : 'ws://127.0.0.1:9/ws',
     storageName: (u) => `lock-${ns}:${u}`,
@@ -458,51 +460,93 @@ describe('one lock for every tab (tab-sync.ts)', () => {
     await until(() => b.auth.value.status === 'locked', 'the other tab to lock');
 
     // Unlocking A does not unlock B. A's next message (an idle time change) reaches B after
-    // anything the unlock could have sent: B has it and is still locked.
+    // anything the unlock could have sent: once a listener opened after B's has it, B has it
+    // too (BroadcastChannel: destinations in creation order), and B is still locked.
+    const after = new BroadcastChannel(`tabs-${alice.ns}`);
+    onTestFinished(() => after.close());
+    const reached = new Promise<void>((resolve) => {
+      after.onmessage = (e) => {
+        if (e.data?.event?.type === 'lock-kind') resolve();
+      };
+    });
     await a.unlock(PASS);
     await a.setIdleMinutes(5);
-    await until(() => b.lock.value.idleMinutes === 5, 'the idle time to reach the other tab');
+    await reached;
     expect(b.auth.value.status).toBe('locked');
     expect(b.lock.value.kind).toBe('passphrase');
 
-    // Lock now in B (once B is unlocked) locks A.
+    // Lock now in B (once B is unlocked) locks A. B reads the idle time A chose from the store.
     await b.unlock(PASS);
+    expect(b.lock.value.idleMinutes).toBe(5);
     await b.lockNow();
     await until(() => a.auth.value.status === 'locked', 'Lock now to reach the other tab');
 
-    // Log out in A: B follows to the login screen.
+    // Both open: an idle time chosen in one is read from the store by the other.
     await a.unlock(PASS);
     await b.unlock(PASS);
+    await a.setIdleMinutes(30);
+    await until(() => b.lock.value.idleMinutes === 30, 'the idle time to reach the other tab');
+
+    // Log out in A: B follows to the login screen.
     await a.logout();
     await until(() => b.auth.value.status === 'signed-out', 'log out to reach the other tab');
     expect(b.messagesFor('anyone').value).toEqual([]);
   });
 
-  it('another page of the origin cannot switch the lock off: a "lock removed" message is checked against the store', async () => {
+  /**
+   * A started tab of a registered account with a passphrase, offline (the relay plays no part),
+   * and a page of the origin posting on the tabs' channel. `forge` posts its events, the last a
+   * lock change, and resolves once the tab has handled that: the tab sets its lock state anew
+   * when it handles one, and one sender's messages reach a tab in order, so the events before it
+   * were handled too. No wait is guessed.
+   */
+  async function forgedTabs(prefix: string, tabLocks?: TabLocks) {
     const clock = manualClock();
-    const alice = await registered('lkf', clock, PASS);
+    const alice = await registered(prefix, clock, PASS);
     alice.app.dispose();
-    // A started tab (it listens to the others), offline: the relay plays no part here.
     localStorage.setItem('sd.account', alice.username);
-    const app = makeApp(alice.ns, clock, 'http://127.0.0.1:9');
+    const app = makeApp(alice.ns, clock, 'http://127.0.0.1:9', tabLocks);
     await app.start();
     await app.unlock(PASS);
     const forger = new BroadcastChannel(`tabs-${alice.ns}`);
-    try {
-      forger.postMessage({
-        user: alice.username,
-        event: { type: 'lock-kind', kind: 'none', idleMinutes: 5 },
-      });
-      // The idle time in the message is taken once the store was read; the lock stays.
-      await until(() => app.lock.value.idleMinutes === 5, 'the forged message to be handled');
-      expect(app.lock.value.kind).toBe('passphrase');
-      clock.advance(5 * 60_000);
-      expect(app.auth.value).toEqual({ status: 'locked', username: alice.username });
-      await app.unlock(PASS);
-      await app.lockNow();
-      expect(app.auth.value.status).toBe('locked');
-    } finally {
-      forger.close();
+    onTestFinished(() => forger.close());
+    const forge = async (...events: [...object[], { type: 'lock-kind'; [field: string]: unknown }]) => {
+      const before = app.lock.value;
+      for (const event of events) forger.postMessage({ user: alice.username, event });
+      await until(() => app.lock.value !== before, 'the forged messages to be handled');
+    };
+    return { app, clock, username: alice.username, forge };
+  }
+
+  it('another page of the origin cannot switch the lock off: a "lock removed" message is checked against the store', async () => {
+    const { app, clock, username, forge } = await forgedTabs('lkf');
+    await forge({ type: 'lock-kind', kind: 'none', idleMinutes: 5 });
+    await until(() => app.lock.value.kind === 'passphrase', 'the store to be read');
+    clock.advance(15 * 60_000);
+    expect(app.auth.value).toEqual({ status: 'locked', username });
+    await app.unlock(PASS);
+    await app.lockNow();
+    expect(app.auth.value.status).toBe('locked');
+  });
+
+  it('attack: a forged lock change cannot stretch the idle time (1,440 minutes posted; Settings offers 1 to 60)', async () => {
+    const { app, clock, username, forge } = await forgedTabs('lks');
+    expect(app.lock.value).toEqual({ kind: 'passphrase', idleMinutes: 15 });
+    await forge({ type: 'lock-kind', kind: 'passphrase', idleMinutes: 1440 });
+    clock.advance(15 * 60_000);
+    expect(app.auth.value).toEqual({ status: 'locked', username });
+    expect(app.lock.value.idleMinutes).toBe(15);
+  });
+
+  it('attack: with Web Locks, forged activity from another page does not hold the idle lock off', async () => {
+    // The account is open in this tab only (active-tab.ts): no other tab saw it used.
+    const locks: TabLocks = { request: (_name, _options, callback) => callback(null) };
+    const { app, clock, username, forge } = await forgedTabs('lka', locks);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(10 * 60_000);
+      // (The lock change as this app's earlier version posted it, which that version handled.)
+      await forge({ type: 'activity' }, { type: 'lock-kind', kind: 'passphrase', idleMinutes: 15 });
     }
+    expect(app.auth.value).toEqual({ status: 'locked', username });
   });
 });

@@ -32,7 +32,7 @@ import { type Storage, WrongPassphraseError } from '../storage/storage.ts';
 import { RelayApi } from '../transport/api.ts';
 import { accessUsable, type Tokens } from '../transport/http.ts';
 import { sameOriginWsUrl } from '../transport/ws.ts';
-import { ActiveTab } from './active-tab.ts';
+import { ActiveTab, type TabLocks } from './active-tab.ts';
 import { archivedPhotoUrl, readArchive } from './archive.ts';
 import type { LinkCandidate } from './devices.ts';
 import { toAddContactError, toAppError, toAppErrorCode } from './error-map.ts';
@@ -89,6 +89,8 @@ export interface AppOptions {
   readonly kdfCost?: { m: number; t: number; p: number };
   /** The BroadcastChannel the app's tabs share their lock over (tab-sync.ts; tests isolate it). */
   readonly tabChannel?: string;
+  /** Web Locks (active-tab.ts); navigator.locks by default, absent in Node. */
+  readonly tabLocks?: TabLocks;
 }
 
 const ACCOUNT_KEY = 'sd.account';
@@ -247,7 +249,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
   /** The other tabs of this app, from start() on (tab-sync.ts: one lock for all tabs). */
   let tabs: TabSync | null = null;
   /** Whether this tab is the one the account is open in (active-tab.ts). */
-  const activeTab = new ActiveTab(onTakenElsewhere);
+  const activeTab = new ActiveTab(onTakenElsewhere, options.tabLocks);
 
   const api = new RelayApi({
     baseUrl: options.apiBase ?? '/api',
@@ -503,11 +505,25 @@ export function createApp(options: AppOptions = {}): RunningApp {
     if (!idle.active && auth.value.status === 'signed-in') idle.start();
   }
 
-  /** A lock set, changed or removed here: in force here and in every other tab. */
+  /** A lock set, changed or removed here: in force here, and every other tab reads it again. */
   function announceLock(kind: LockKind, idleMinutes: number): void {
     applyLock(kind, idleMinutes);
     const username = auth.value.username;
-    if (username) tabs?.post(username, { type: 'lock-kind', kind, idleMinutes });
+    if (username) tabs?.post(username, { type: 'lock-kind' });
+  }
+
+  /**
+   * The lock as this tab's own store has it: the kind from the keyring (readable while locked),
+   * the idle time from the open store (only an unlocked tab has it; a locked one reads it when
+   * it opens). A channel message only says to look: any page of this origin can post one, and
+   * none may stop or stretch the idle lock (SECURITY.md "Several tabs").
+   */
+  async function reloadLock(user: string): Promise<void> {
+    const kind = await idbStorageLock(storageName(user));
+    const minutes = storage ? await storage.get<number>(IDLE) : undefined;
+    if (user !== auth.value.username) return;
+    const idleMinutes = IDLE_MINUTES.find((m) => m === minutes) ?? lockState.value.idleMinutes;
+    applyLock(kind ?? lockState.value.kind, idleMinutes);
   }
 
   /**
@@ -518,7 +534,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
     if (user !== auth.value.username) return;
     switch (event.type) {
       case 'activity':
-        idle.activity();
+        // With Web Locks the account is open in this tab only, so no other tab saw its use: such
+        // a message is forged, and would hold the idle lock off for as long as it is repeated.
+        if (!activeTab.exclusive) idle.activity();
         return;
       case 'lock':
         if (event.kind === 'none') return;
@@ -526,18 +544,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
         if (auth.value.status === 'signed-in') closeSession('locked');
         return;
       case 'lock-kind':
-        if (event.kind !== 'none') {
-          applyLock(event.kind, event.idleMinutes);
-          return;
-        }
-        // Any page of this origin can post on the channel: a lock removed is believed only
-        // when this tab's own store says so, or a forged message would stop the idle lock and
-        // "Lock now" (SECURITY.md "What a user's device holds").
-        void idbStorageLock(storageName(user))
-          .then((kind) => {
-            if (user === auth.value.username) applyLock(kind ?? lockState.value.kind, event.idleMinutes);
-          })
-          .catch(() => undefined);
+        void reloadLock(user).catch(() => undefined);
         return;
       case 'signed-out':
         // Logged out or erased there: the remembered account is gone, this tab follows.

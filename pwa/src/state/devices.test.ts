@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoredMessage } from '../outbox/records.ts';
 import { createAccountKeys } from '../secure/account-keys.ts';
 import { RECORD, type StoredPeer } from '../secure/records.ts';
+import { type KeyServer, SessionManager } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { RelayApi } from '../transport/api.ts';
@@ -23,6 +24,7 @@ import {
   waitForProvisioning,
 } from './devices.ts';
 import { AppError } from './errors.ts';
+import { encodePayload, parsePayload } from './provisioning-payload.ts';
 
 const store = () => openIdbStorage(`devices-${crypto.randomUUID()}`);
 const codeOf = (e: unknown) => (e instanceof AppError ? e.code : String(e));
@@ -163,5 +165,74 @@ describe('linking a device', () => {
     expect(await openLinkPayload(stubRelay(identityKey), pending, tampered, 'alice').catch(codeOf)).toBe(
       'link_invalid',
     );
+  });
+});
+
+describe('linking during a key change (SECURITY.md "Trust model")', () => {
+  const K_OLD = new Uint8Array(32).fill(3);
+  const K_RELAY = generateIdentity().publicKey; // the key the relay now publishes for bob
+  /** The relay's answer to the new device's key check: bob's key is K_RELAY. */
+  const relayKeys = {
+    async identity(username: string) {
+      return { username, identityKey: K_RELAY, signedPreKeyId: 1, pqPreKeyId: 1, deviceIds: [1] };
+    },
+  } as unknown as KeyServer;
+
+  async function laptopWithBob(bob: Partial<StoredPeer>): Promise<Storage> {
+    const s = await store();
+    await createAccountKeys(s, 'alice');
+    const peer: StoredPeer = {
+      chatId: crypto.randomUUID(),
+      username: 'bob',
+      addedAt: 1,
+      identityKey: K_OLD,
+      verified: false,
+      keyChanged: false,
+      pendingIdentityKey: null,
+      ...bob,
+    };
+    await s.put(RECORD.peer(peer.chatId), peer);
+    return s;
+  }
+
+  /** The payload as it travels: collected, encoded, parsed and imported on a new store. */
+  async function link(laptop: Storage): Promise<Storage> {
+    const phone = await store();
+    await importPayload(phone, parsePayload(encodePayload(await collectPayload(laptop, false))));
+    return phone;
+  }
+
+  it('attack: a change the relay forged before the link cannot be clicked through on the new device when bob was verified', async () => {
+    // Bob was verified on K_OLD; the relay published K_RELAY, and the laptop holds the change.
+    const laptop = await laptopWithBob({
+      keyChanged: true,
+      pendingIdentityKey: K_RELAY,
+      verifiedBeforeChange: true,
+      keyChangedAt: 5,
+    });
+    await expect(
+      new SessionManager(laptop, relayKeys).acknowledgeKeyChange('bob', 'click'),
+    ).rejects.toMatchObject({
+      code: 'verification_required',
+    });
+    // Linked meanwhile, the phone learns of the same change from the relay, and it needs a scan
+    // there too: it used to import bob as never verified, and one click accepted K_RELAY.
+    const onPhone = new SessionManager(await link(laptop), relayKeys);
+    expect(await onPhone.checkIdentity('bob')).toMatchObject({ keyChanged: true, identityKey: K_OLD });
+    await expect(onPhone.acknowledgeKeyChange('bob', 'click')).rejects.toMatchObject({
+      code: 'verification_required',
+    });
+  });
+
+  it('attack: a key refused on the laptop raises no change again on a device linked later', async () => {
+    const laptop = await laptopWithBob({ verified: true, refusedKeys: [K_RELAY] });
+    expect(await new SessionManager(laptop, relayKeys).checkIdentity('bob')).toMatchObject({
+      keyChanged: false,
+    });
+    const phone = await link(laptop);
+    expect(await new SessionManager(phone, relayKeys).checkIdentity('bob')).toMatchObject({
+      keyChanged: false,
+      verified: true,
+    });
   });
 });

@@ -24,7 +24,7 @@ import {
 import type { StoredMessage } from '../outbox/records.ts';
 import { RECORD as OUTBOX } from '../outbox/records.ts';
 import { loadIdentity, publishDeviceKeys } from '../secure/account-keys.ts';
-import { RECORD, type StoredPeer } from '../secure/records.ts';
+import { RECORD, type StoredPeer, trustedKeyVerified } from '../secure/records.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
 import type { DeviceKind, RelayApi } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
@@ -261,6 +261,7 @@ export async function importPayload(
       verified: c.verified,
       keyChanged: false,
       pendingIdentityKey: null,
+      ...(c.refusedKeys.length ? { refusedKeys: c.refusedKeys } : {}),
       sentOrder: messages.reduce((n, m) => Math.max(n, m.order), 0),
       ...(lastAt ? { lastSentAt: lastAt } : {}),
       ...(c.accepted ? {} : { request: true }),
@@ -365,7 +366,10 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
     contacts: known.map((p) => ({
       username: p.username,
       identityKey: p.identityKey,
-      verified: p.verified && !p.keyChanged,
+      // Of the trusted key, which a pending change leaves in place: a contact verified before a
+      // change stays so on the new device, where the same change is then not clicked through.
+      verified: trustedKeyVerified(p),
+      refusedKeys: p.refusedKeys ?? [],
       accepted: !p.request,
       blocked: false,
     })),

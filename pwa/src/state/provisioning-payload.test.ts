@@ -19,8 +19,22 @@ const sample: ProvisioningPayload = {
   username: 'alice',
   identitySeed: key(7),
   contacts: [
-    { username: 'bob', identityKey: key(1), verified: true, accepted: true, blocked: false },
-    { username: 'carol', identityKey: key(2), verified: false, accepted: false, blocked: false },
+    {
+      username: 'bob',
+      identityKey: key(1),
+      verified: true,
+      refusedKeys: [key(9), key(8)],
+      accepted: true,
+      blocked: false,
+    },
+    {
+      username: 'carol',
+      identityKey: key(2),
+      verified: false,
+      refusedKeys: [],
+      accepted: false,
+      blocked: false,
+    },
   ],
   history: [
     { peer: 'bob', fromMe: false, sentAt: 1_700_000_000_000, order: 1, text: 'Привет 🦊' },
@@ -54,6 +68,9 @@ describe('provisioning payload', () => {
       photo: null,
     });
     expect(parsePayload(encodePayload(sample))).toEqual(sample);
+    // Refused keys go only where there are some.
+    expect(wire.contacts[0].refused_keys).toEqual([base64.encode(key(9)), base64.encode(key(8))]);
+    expect('refused_keys' in wire.contacts[1]).toBe(false);
     // History is optional.
     const { history: _h, ...noHistory } = wire;
     expect(parsePayload(bytes(noHistory)).history).toEqual([]);
@@ -94,6 +111,44 @@ describe('provisioning payload', () => {
       [
         'a 33-byte key',
         (w) => ({ ...w, contacts: [{ ...w.contacts[0], identity_key: base64.encode(new Uint8Array(33)) }] }),
+      ],
+      [
+        'five refused keys',
+        (w) => ({
+          ...w,
+          contacts: [
+            { ...w.contacts[0], refused_keys: [1, 2, 3, 4, 5].map((n) => base64.encode(key(n))) },
+            w.contacts[1],
+          ],
+        }),
+      ],
+      [
+        'an empty list of refused keys',
+        (w) => ({ ...w, contacts: [{ ...w.contacts[0], refused_keys: [] }, w.contacts[1]] }),
+      ],
+      [
+        'a refused key twice',
+        (w) => ({
+          ...w,
+          contacts: [
+            { ...w.contacts[0], refused_keys: [base64.encode(key(9)), base64.encode(key(9))] },
+            w.contacts[1],
+          ],
+        }),
+      ],
+      [
+        'the trusted key refused',
+        (w) => ({
+          ...w,
+          contacts: [{ ...w.contacts[0], refused_keys: [w.contacts[0].identity_key] }, w.contacts[1]],
+        }),
+      ],
+      [
+        'a refused key of 31 bytes',
+        (w) => ({
+          ...w,
+          contacts: [{ ...w.contacts[0], refused_keys: [base64.encode(new Uint8Array(31))] }, w.contacts[1]],
+        }),
       ],
       ['a fractional time', (w) => ({ ...w, history: [{ ...w.history[0], sent_at: 1.5 }] })],
       ['a lock hint', (w) => ({ ...w, lock_hint: 'my dog' })],

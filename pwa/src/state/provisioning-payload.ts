@@ -6,6 +6,7 @@
 // limit on every count and length, as the schema says — a payload that does not validate links
 // nothing.
 import { base64 } from '@scure/base';
+import { MAX_REFUSED_KEYS } from '../secure/records.ts';
 import { USERNAME_PATTERN } from '../views/username-rule.generated.ts';
 
 /** spec/protocol.md §16: the sealed payload is at most 8 MiB (MAX_PROVISIONING_BYTES). */
@@ -26,7 +27,10 @@ export interface PayloadContact {
   readonly username: string;
   /** The identity key this account last accepted for the contact. */
   readonly identityKey: Uint8Array;
+  /** Whether `identityKey` was verified (a pending key change does not undo it). */
   readonly verified: boolean;
+  /** Keys the user refused for this contact, newest first (StoredPeer.refusedKeys). */
+  readonly refusedKeys: readonly Uint8Array[];
   /** False: a message request the user has not accepted yet. */
   readonly accepted: boolean;
   readonly blocked: boolean;
@@ -71,6 +75,7 @@ export function encodePayload(p: ProvisioningPayload): Uint8Array {
       username: c.username,
       identity_key: b64(c.identityKey),
       verified: c.verified,
+      ...(c.refusedKeys.length ? { refused_keys: c.refusedKeys.map(b64) } : {}),
       accepted: c.accepted,
       blocked: c.blocked,
     })),
@@ -123,6 +128,19 @@ function object(v: unknown, where: string, keys: readonly string[], optional: re
   return o;
 }
 
+/** At most MAX_REFUSED_KEYS distinct keys, none of them the trusted one; absent is none. */
+function refusedKeys(v: unknown, trusted: Uint8Array, where: string): Uint8Array[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length < 1 || v.length > MAX_REFUSED_KEYS) throw new PayloadError(where);
+  const seen = new Set<string>([base64.encode(trusted)]);
+  return v.map((k, i) => {
+    const key = key32(k, `${where}[${i}]`);
+    if (seen.has(k as string)) throw new PayloadError(`${where}[${i}]`);
+    seen.add(k as string);
+    return key;
+  });
+}
+
 function bool(v: unknown, where: string): boolean {
   if (typeof v !== 'boolean') throw new PayloadError(where);
   return v;
@@ -167,14 +185,21 @@ export function parsePayload(bytes: Uint8Array): ProvisioningPayload {
   const seen = new Set<string>();
   const contacts = o.contacts.map((raw, i): PayloadContact => {
     const where = `contacts[${i}]`;
-    const c = object(raw, where, ['username', 'identity_key', 'verified', 'accepted', 'blocked']);
+    const c = object(
+      raw,
+      where,
+      ['username', 'identity_key', 'verified', 'accepted', 'blocked'],
+      ['refused_keys'],
+    );
     const u = username(c.username, `${where}.username`);
     if (u === name || seen.has(u)) throw new PayloadError(`${where}.username`);
     seen.add(u);
+    const identityKey = key32(c.identity_key, `${where}.identity_key`);
     return {
       username: u,
-      identityKey: key32(c.identity_key, `${where}.identity_key`),
+      identityKey,
       verified: bool(c.verified, `${where}.verified`),
+      refusedKeys: refusedKeys(c.refused_keys, identityKey, `${where}.refused_keys`),
       accepted: bool(c.accepted, `${where}.accepted`),
       blocked: bool(c.blocked, `${where}.blocked`),
     };

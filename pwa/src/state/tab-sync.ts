@@ -25,7 +25,11 @@ export const ACTIVITY_POST_MS = 5_000;
 export type TabEvent =
   | { readonly type: 'activity' }
   | { readonly type: 'lock'; readonly kind: LockKind }
-  | { readonly type: 'lock-kind'; readonly kind: LockKind; readonly idleMinutes: number }
+  /**
+   * The lock was set, changed or removed, or its idle time changed: each tab reads the lock from
+   * its own store. Any page of the origin can post this, so it carries nothing to believe.
+   */
+  | { readonly type: 'lock-kind' }
   | { readonly type: 'signed-out' };
 
 interface Envelope {
@@ -51,14 +55,7 @@ function parse(data: unknown): Envelope | null {
         ? { user, event: { type: 'lock', kind: e.kind as LockKind } }
         : null;
     case 'lock-kind':
-      return typeof e.kind === 'string' &&
-        KINDS.includes(e.kind) &&
-        typeof e.idleMinutes === 'number' &&
-        Number.isInteger(e.idleMinutes) &&
-        e.idleMinutes > 0 &&
-        e.idleMinutes <= 24 * 60
-        ? { user, event: { type: 'lock-kind', kind: e.kind as LockKind, idleMinutes: e.idleMinutes } }
-        : null;
+      return { user, event: { type: 'lock-kind' } };
     default:
       return null;
   }
