@@ -170,6 +170,25 @@ describe('through Caddy over TLS', () => {
     });
   });
 
+  it("answers the app's errors at Caddy's body limit with the security headers too", async () => {
+    // Caddy answers this itself (the Django host never sees it), outside the /api routes.
+    const res = await ctx.alice.page.evaluate(async () => {
+      const r = await fetch('/upload-here', { method: 'POST', body: new Uint8Array(27 * 1024 * 1024) });
+      return {
+        status: r.status,
+        csp: r.headers.get('content-security-policy'),
+        xfo: r.headers.get('x-frame-options'),
+        hsts: r.headers.get('strict-transport-security'),
+      };
+    });
+    expect(res).toEqual({
+      status: 413,
+      csp: expect.stringContaining("default-src 'none'"),
+      xfo: 'DENY',
+      hsts: 'max-age=31536000',
+    });
+  });
+
   it('two users register, add each other and exchange messages through https:// and wss://', async () => {
     for (const [who, name] of [
       ['alice', ALICE],

