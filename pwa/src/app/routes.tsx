@@ -2,6 +2,7 @@
 // paths to them, guards the signed-in area and sends a contact's URL to its canonical name
 // (views/CanonicalContact.tsx).
 import { useSignals } from '@preact/signals-react/runtime';
+import { useRef } from 'react';
 import { Navigate, Outlet, type RouteObject, useLocation } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
 import { ArchiveView } from '../views/ArchiveView.tsx';
@@ -19,31 +20,45 @@ import { UnlockView } from '../views/UnlockView.tsx';
 /**
  * Renders its children only when signed in; a locked app shows only the unlock screen, and an
  * app open in another tab only says so, in place (the URL stays, so unlocking or "Use here"
- * lands there); otherwise sends the user to /login, which comes back here once signed in.
+ * lands there); otherwise sends the user to /login, which comes back here once signed in — when
+ * it is the same account, if this area was showing one.
  */
 function RequireAuth() {
   useSignals();
   const t = useT();
   const { auth } = useApp();
   const location = useLocation();
+  // The account this area last showed. When its session ends here (the relay ended it, another
+  // tab logged out), the path it was on is its own, perhaps a contact's chat: on a shared
+  // browser the next person to sign in is not sent there.
+  const shown = useRef<string | null>(null);
+  if (auth.value.status === 'signed-in') shown.current = auth.value.username;
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status === 'elsewhere') return <ElsewhereView />;
   if (auth.value.status !== 'signed-in')
-    return <Navigate to="/login" replace state={{ from: location.pathname } satisfies ReturnTo} />;
+    return (
+      <Navigate
+        to="/login"
+        replace
+        state={{ from: location.pathname, user: shown.current } satisfies ReturnTo}
+      />
+    );
   return <Outlet />;
 }
 
-/** Where a signed-out visit to the signed-in area was going. */
+/** Where a signed-out visit to the signed-in area was going, and whose it was (null: nobody's). */
 interface ReturnTo {
   readonly from: string;
+  readonly user: string | null;
 }
 
 /** A path of this app's own signed-in area: never another origin ("//host"), never a sign-in screen. */
 const SIGNED_IN_PATH = /^\/(chats|contacts|settings|archives)(\/[^/]+)*$/;
 
-function returnPath(state: unknown): string {
-  const from = (state as Partial<ReturnTo> | null)?.from;
+function returnPath(state: unknown, username: string | null): string {
+  const { from, user } = (state as Partial<ReturnTo> | null) ?? {};
+  if (user && user !== username) return '/chats';
   return typeof from === 'string' && SIGNED_IN_PATH.test(from) ? from : '/chats';
 }
 
@@ -59,7 +74,8 @@ function SignedOutOnly() {
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status === 'elsewhere') return <ElsewhereView />;
-  if (auth.value.status === 'signed-in') return <Navigate to={returnPath(location.state)} replace />;
+  if (auth.value.status === 'signed-in')
+    return <Navigate to={returnPath(location.state, auth.value.username)} replace />;
   return <Outlet />;
 }
 

@@ -77,6 +77,30 @@ describe('LoginView', () => {
     expect(router.state.location.pathname).toBe('/chats');
   });
 
+  it('after a session ended on a chat, goes back there for the same account only (a shared browser)', async () => {
+    for (const [next, landed] of [
+      ['carol', '/chats'],
+      ['alice', '/chats/bob'],
+    ] as const) {
+      const t = makeTestApp({ signedIn: 'alice' });
+      const { router } = renderAt(t.app, '/chats/bob');
+      // The relay ends alice's session while her chat with bob is open.
+      await act(async () => {
+        t.auth.value = { status: 'signed-out', username: null };
+      });
+      expect(router.state.location.pathname).toBe('/login');
+      fireEvent.change(screen.getByLabelText('Username'), { target: { value: next } });
+      fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
+        target: { value: '123456' },
+      });
+      await act(async () => {
+        fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+      });
+      expect(router.state.location.pathname, next).toBe(landed);
+      cleanup();
+    }
+  });
+
   it('says why when the relay ended the session here, with the name filled in', () => {
     const t = makeTestApp();
     t.sessionEnded.value = 'alice';
