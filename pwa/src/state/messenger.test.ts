@@ -521,14 +521,20 @@ async function unlink(d: Device, id: number, codeIndex: number): Promise<void> {
   await d.api.removeDevice(id);
 }
 
+/** Alice and Bob, each with a second device that knows the other as a contact. */
+async function twoLinkedPairs() {
+  const [alice, bob] = await pair();
+  const a = alice.user.username;
+  const b = bob.user.username;
+  const alice2 = await linked(alice);
+  const bob2 = await linked(bob);
+  await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
+  return { alice, bob, a, b, alice2, bob2 };
+}
+
 describe('Messenger with linked devices over the real relay (spec §16)', () => {
   it('fans one send out to 2 recipient devices and 1 own device under one client_id; the own device shows it as sent by us', async () => {
-    const [alice, bob] = await pair();
-    const a = alice.user.username;
-    const b = bob.user.username;
-    const alice2 = await linked(alice);
-    const bob2 = await linked(bob);
-    await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
+    const { alice, bob, a, b, alice2, bob2 } = await twoLinkedPairs();
     const sends = vi.spyOn(SocketFirst.prototype, 'sendMessage');
     onTestFinished(() => sends.mockRestore());
     const id = await alice.m.sendText(b, 'to every device');
@@ -688,12 +694,7 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
   }
 
   it('uploads a photo once: the same blob and key in every copy, opened on every device', async () => {
-    const [alice, bob] = await pair();
-    const a = alice.user.username;
-    const b = bob.user.username;
-    const alice2 = await linked(alice);
-    const bob2 = await linked(bob);
-    await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
+    const { alice, bob, a, b, alice2, bob2 } = await twoLinkedPairs();
     await queuePhoto(alice, b, { bytes: tinyJpeg(), width: 16, height: 8 });
     photoUploads.length = 0;
     const photoOf = (d: Device, contact: string) =>
