@@ -132,6 +132,14 @@ export interface RequestOptions {
   readonly query?: Record<string, string | number | undefined>;
 }
 
+/** The 401 codes of a refused access token (spec/openapi.yaml components/responses/Unauthorized). */
+const ACCESS_TOKEN_REFUSED: ReadonlySet<string> = new Set([
+  'unauthorized',
+  'invalid_token',
+  'token_expired',
+  'session_revoked',
+]);
+
 export class HttpClient {
   private tokens: Tokens | null = null;
   private refreshing: Promise<Tokens> | null = null;
@@ -196,11 +204,16 @@ export class HttpClient {
     }
   }
 
-  /** Sends with auth and one refresh-and-retry on 401; returns the OK response. */
+  /** Sends with auth and one refresh-and-retry when the access token was refused; returns the OK response. */
   async send(method: string, path: string, options: RequestOptions, auth: boolean): Promise<Response> {
     let response = await this.once(method, path, options, auth);
     if (auth && response.status === 401 && this.tokens && this.options.refresh) {
-      await response.body?.cancel();
+      const refused = await apiErrorFrom(response);
+      // Only a refused access token is refreshed and the request sent again. The step-up routes
+      // also answer 401 for a wrong second factor (invalid_code, code_reused): sent again, the
+      // same code would count as a second failure toward the lockout (spec/openapi.yaml POST
+      // /session/reauth), and the refresh token would rotate for nothing.
+      if (!ACCESS_TOKEN_REFUSED.has(refused.code)) throw refused;
       await this.refreshTokens();
       response = await this.once(method, path, options, auth);
     }
