@@ -51,4 +51,28 @@ describe('sweepAuthState', () => {
     );
     expect(rows[0].n).toBe(1);
   });
+
+  it('attack: a 24 h lock is no quiet day — the sweep keeps the row until a day after the lock ends', async () => {
+    // Account and pair failures are forgotten after a day without one, and a lock reaches 24 h:
+    // the sweep used to delete the row as the lock ended, handing back the whole budget.
+    const u = await registerUser(t.api, t.clock, 'guessed');
+    const now = t.clock.now();
+    for (const [scope, key] of [
+      ['user', u.id],
+      ['user_ip', `${u.id}|198.51.100.7`],
+    ])
+      await t.deps.pool.query(
+        `INSERT INTO login_throttle (scope, key, failures, last_failure_at, locked_until)
+         VALUES ($1, $2, 20, $3, $4)
+         ON CONFLICT (scope, key) DO UPDATE
+           SET failures = 20, last_failure_at = EXCLUDED.last_failure_at, locked_until = EXCLUDED.locked_until`,
+        [scope, key, new Date(now), new Date(now + DAY)],
+      );
+    const held = () => count(`login_throttle WHERE key LIKE $1 || '%' AND failures = 20`, [u.id]);
+    expect(await held()).toBe(2);
+    await sweepAuthState(t.deps, new Date(now + DAY + 1000)); // the lock has just ended
+    expect(await held()).toBe(2);
+    await sweepAuthState(t.deps, new Date(now + 2 * DAY + 1000)); // a quiet day after it
+    expect(await held()).toBe(0);
+  });
 });

@@ -153,6 +153,49 @@ describe('per-IP lockout', () => {
     expect(elsewhere.status).toBe(200);
   });
 
+  it('attack: a lock is no quiet hour — the lock grows past one hour instead of the count starting over', async () => {
+    // IP failures are forgotten after an hour without one; a lock of an hour is itself an hour
+    // without failures (locked attempts are not evaluated). An address that came back just after
+    // its 1 h lock found its count forgotten and a fresh budget of 30: about 32 probes every two
+    // hours for ever, where the policy says 2 h, 4 h … 24 h locks.
+    const app = await start();
+    const ip = '100.64.7.7';
+    let n = 0;
+    /** One evaluated failure, after waiting out whatever lock or delay the address is under. */
+    const failOnce = async (): Promise<void> => {
+      for (;;) {
+        const r = await app.api.post(
+          '/login',
+          { username: `probe_${++n}`, code: '123456' },
+          { headers: fromIp(ip) },
+        );
+        if (r.status === 404) return;
+        expect(r.body.error).toBe('locked');
+        clock.advance(r.body.retry_after_seconds * 1000);
+      }
+    };
+    for (let i = 1; i <= 32; i++) await failOnce();
+    const locked = await app.api.post(
+      '/login',
+      { username: 'probe_x', code: '123456' },
+      { headers: fromIp(ip) },
+    );
+    expect([locked.body.error, locked.body.retry_after_seconds]).toEqual(['locked', 3600]);
+    clock.advance(3_601_000); // back one second after the lock ends
+    const evaluated = await app.api.post(
+      '/login',
+      { username: 'probe_y', code: '123456' },
+      { headers: fromIp(ip) },
+    );
+    expect(evaluated.status).toBe(404);
+    const next = await app.api.post(
+      '/login',
+      { username: 'probe_z', code: '123456' },
+      { headers: fromIp(ip) },
+    );
+    expect([next.status, next.body.error, next.body.retry_after_seconds]).toEqual([429, 'locked', 7200]);
+  });
+
   it('ignores X-Forwarded-For when the proxy is not trusted, so the IP limit cannot be dodged', async () => {
     const app = await start({ TRUST_PROXY: '', LOGIN_IP_MAX_FAILURES: '3' });
     // Clear any IP state the loopback address has from other tests in this file.

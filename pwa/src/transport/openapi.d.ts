@@ -91,8 +91,10 @@ export interface paths {
      *       bound on total online guesses, reachable only by an attacker with many addresses;
      *     - per client IP, across accounts: the same policy as a pair at 30 failures (delays from
      *       10), which also slows username probing.
-     *     A success clears the account's and the pair's counts (not the IP's); a day without
-     *     failures clears the account's and pair's, an hour the IP's. While locked, attempts get
+     *     A success clears the account's and the pair's counts (not the IP's); a quiet day clears
+     *     the account's and pair's, a quiet hour the IP's, quiet counting from the last failure or
+     *     the end of the lock, whichever is later (a lock is no quiet time, or each long lock would
+     *     end with a fresh budget). While locked, attempts get
      *     429 `locked` with `retry_after_seconds` and are not evaluated. The same throttle guards
      *     every code check: /register/confirm, /session/reauth, /totp/reenroll,
      *     /recovery_codes/regenerate.

@@ -28,9 +28,10 @@ export async function sweepAuthState(deps: AppDeps, now: Date): Promise<AuthSwee
     [new Date(now.getTime() - 7 * DAY_MS)],
   );
   const throttle = await deps.pool.query(
+    // A quiet day, counted from the last failure or the end of the lock (auth/throttle.ts).
     `DELETE FROM login_throttle
-      WHERE (locked_until IS NULL OR locked_until < $1) AND (last_failure_at IS NULL OR last_failure_at < $2)`,
-    [now, dayAgo],
+      WHERE (locked_until IS NULL OR locked_until < $1) AND (last_failure_at IS NULL OR last_failure_at < $1)`,
+    [dayAgo],
   );
   await deps.pool.query('DELETE FROM registration_rate WHERE window_start < $1', [
     new Date(now.getTime() - 3_600_000),

@@ -10,8 +10,10 @@
 //     it locks like a pair at its limit — NIST SP 800-63B §5.2.2's ceiling on failed attempts,
 //     the bound on total online guesses, reached only by an attacker with many addresses;
 //   ip (every account), limit LOGIN_IP_MAX_FAILURES (30): like a pair, delays from M/3.
-// Account and pair failures count until a success or a day without failures (auth/cleanup.ts);
-// IP failures are forgotten after an hour without one.
+// Account and pair failures count until a success or a quiet day (auth/cleanup.ts); IP failures
+// are forgotten after a quiet hour. Quiet counts from the last failure or the end of the lock,
+// whichever is later: a lock is itself a stretch without failures (locked attempts are not
+// evaluated), and counted as quiet it would hand a fresh budget back as each long lock ended.
 // The rows are taken FOR UPDATE for the whole attempt, so parallel guesses are serialised and
 // every one is counted before the next is judged.
 import type { Config } from '../config.js';
@@ -85,6 +87,11 @@ function lockSeconds(scope: Scope, failures: number, cfg: Config['login']): numb
   return 0;
 }
 
+/** When the row last had a failure or a lock in force, whichever is later (ms). */
+function quietSince(r: Row): number {
+  return Math.max(r.last_failure_at?.getTime() ?? 0, r.locked_until?.getTime() ?? 0);
+}
+
 export async function recordFailure(
   client: PoolClient,
   rows: Row[],
@@ -92,7 +99,7 @@ export async function recordFailure(
   cfg: Config['login'],
 ): Promise<void> {
   for (const r of rows) {
-    const stale = r.scope === 'ip' && r.last_failure_at && nowMs - r.last_failure_at.getTime() > IP_FORGET_MS;
+    const stale = r.scope === 'ip' && r.last_failure_at && nowMs - quietSince(r) > IP_FORGET_MS;
     const failures = (stale ? 0 : r.failures) + 1;
     const lock = lockSeconds(r.scope, failures, cfg);
     await client.query(
