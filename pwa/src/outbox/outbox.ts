@@ -43,6 +43,13 @@ const TRANSIENT: ReadonlySet<AppErrorCode> = new Set([
   'key_change_unacknowledged',
 ]);
 
+/**
+ * The relay, or the proxy in front of it, failed (5xx: the database restarting, the relay
+ * restarting behind Caddy): it may work in a moment, so the message waits and is sent again
+ * with the same client_id, which the relay deduplicates if it did store it.
+ */
+const serverFailed = (err: unknown): boolean => err instanceof ApiError && err.status >= 500;
+
 export class Outbox {
   private running: Promise<void> | null = null;
   private again = false;
@@ -115,7 +122,9 @@ export class Outbox {
     const { error: _old, ...rest } = current;
     const next: StoredMessage = {
       ...rest,
-      state,
+      // Delivered is final: the recipient's receipt can come before the outbox learns that its
+      // send was stored (an answer lost, then resent and answered as a duplicate).
+      state: current.state === 'delivered' ? 'delivered' : state,
       ...(error ? { error } : {}),
       ...(relayId !== undefined ? { relayId } : {}),
     };
@@ -168,9 +177,10 @@ export class Outbox {
       return 'sent';
     } catch (err) {
       const code = controller.signal.aborted ? 'cancelled' : this.deps.classify(err);
-      if (TRANSIENT.has(code)) {
-        await this.setState(item, 'queued', code === 'network' ? undefined : code);
-        return code === 'network' || (err instanceof ApiError && err.status === 401) ? 'offline' : 'waiting';
+      const unreachable = code === 'network' || serverFailed(err);
+      if (unreachable || TRANSIENT.has(code)) {
+        await this.setState(item, 'queued', unreachable ? undefined : code);
+        return unreachable || (err instanceof ApiError && err.status === 401) ? 'offline' : 'waiting';
       }
       const fresh = (await this.deps.storage.get<OutboxItem>(RECORD.outbox(item.id))) ?? item;
       await this.setState(item, 'failed', code, [

@@ -21,7 +21,7 @@ import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { prekeyBundleOf } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import type { Storage } from '../storage/storage.ts';
+import type { Storage, WriteOp } from '../storage/storage.ts';
 import {
   type RelayUser,
   registerOnRelay,
@@ -32,8 +32,9 @@ import {
   toDevice1,
 } from '../test/relay.ts';
 import type { RelayApi } from '../transport/api.ts';
-import { ApiError } from '../transport/errors.ts';
+import { ApiError, apiErrorOf } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
+import { RelaySocket, type SocketRequest, SocketUnavailable } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { MAX_STALE_RETRIES } from './messenger/outgoing.ts';
@@ -826,5 +827,139 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     expect(hasContact(alice, b)).toBe(false);
     await alice.m.syncContacts();
     expect(hasContact(alice, b)).toBe(false);
+  });
+});
+
+/** The socket's next send request behaves as `fault` says (given the real one); the rest pass. */
+function faultNextSocketSend(fault: (real: () => Promise<unknown>) => Promise<unknown>): void {
+  const original = RelaySocket.prototype.request;
+  let used = false;
+  const spy = vi.spyOn(RelaySocket.prototype, 'request').mockImplementation(function (
+    this: RelaySocket,
+    frame: SocketRequest,
+    timeoutMs?: number,
+  ) {
+    if (frame.type !== 'send' || used) return original.call(this, frame, timeoutMs);
+    used = true;
+    return fault(() => original.call(this, frame, timeoutMs));
+  });
+  onTestFinished(() => spy.mockRestore());
+}
+
+/** The next HTTP POST /send_message answers as `fault` says; other requests pass. */
+function faultNextHttpSend(fault: () => Promise<Response>): void {
+  const original = globalThis.fetch;
+  let used = false;
+  const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (used || init?.method !== 'POST' || !url.includes('/send_message')) return original(input, init);
+    used = true;
+    return fault();
+  });
+  onTestFinished(() => spy.mockRestore());
+}
+
+describe('Messenger when the relay, the network or the store fail (RELIABILITY.md)', () => {
+  it('a 500 from the relay (its database restarting) leaves the message queued; both arrive in order, untouched', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    // The hub answers a send frame 500 internal when the database is away: nothing stored.
+    faultNextSocketSend(async () => {
+      throw apiErrorOf(500, { error: 'internal', message: 'internal error' }, 'internal error');
+    });
+    const first = await alice.m.sendText(b, 'during the database restart');
+    await alice.m.sendText(b, 'after it');
+    // It used to fail for good (error "unknown"), holding every later message to Bob.
+    await until(() => texts(bob, a).length === 2, 'both messages, without a retry by hand');
+    expect(texts(bob, a)).toEqual(['during the database restart', 'after it']);
+    expect(alice.sinks.messages(b).value.find((m) => m.id === first)?.error).toBeUndefined();
+  });
+
+  it('a 502 from the front (the relay restarting behind Caddy) leaves the message queued until it goes', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    faultNextSocketSend(async () => {
+      throw new SocketUnavailable('not_open');
+    });
+    faultNextHttpSend(async () =>
+      Response.json({ error: 'bad_gateway', message: 'the relay is not reachable' }, { status: 502 }),
+    );
+    await alice.m.sendText(bob.user.username, 'sent while the relay restarts');
+    await until(() => texts(bob, a).includes('sent while the relay restarts'), 'the message');
+  });
+
+  it('a delivery receipt that comes before the outbox learns its send was stored stays: delivered is final', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    // The relay stores the send, the socket drops before its answer, and the HTTP retry meets
+    // the network gone: the message stays queued while Bob receives it and the receipt comes.
+    faultNextSocketSend(async (real) => {
+      await real();
+      throw new SocketUnavailable('closed');
+    });
+    faultNextHttpSend(async () => {
+      throw new TypeError('fetch failed');
+    });
+    const id = await alice.m.sendText(b, 'answer lost');
+    await until(() => stateOf(alice, b, id) === 'delivered', 'the receipt');
+    // The outbox sends it again (a duplicate for the relay); that used to write "sent" over it.
+    await vi.waitFor(
+      async () => {
+        if ((await alice.m.outbox.pending()).length) throw new Error('the outbox still holds it');
+      },
+      { timeout: 20_000, interval: 20 },
+    );
+    expect(stateOf(alice, b, id)).toBe('delivered');
+    expect((await alice.storage.getMessage<StoredMessage>(id))?.state).toBe('delivered');
+    expect(texts(bob, a)).toEqual(['answer lost']);
+  });
+
+  it('a message the store failed to take comes again: the stream resumes from it, not past it', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    // One failure of the write that stores an incoming message (a full disk, an aborted
+    // transaction). Handling the next message moved the cursor past this one for good.
+    const write = alice.storage.write.bind(alice.storage);
+    let failed = false;
+    const spy = vi
+      .spyOn(alice.storage, 'write')
+      .mockImplementation(async (ops: readonly WriteOp[], ...rest: unknown[]) => {
+        if (!failed && ops.some((op) => op.kind === 'putMessage' && String(op.id).startsWith('in-'))) {
+          failed = true;
+          throw new DOMException('quota exceeded', 'QuotaExceededError');
+        }
+        return write(ops, ...(rest as []));
+      });
+    onTestFinished(() => spy.mockRestore());
+    await bob.m.sendText(a, 'one');
+    await until(() => failed, 'the failed write');
+    await bob.m.sendText(a, 'two');
+    await until(() => texts(alice, b).length === 2, 'both messages, without a reload');
+    expect(texts(alice, b)).toEqual(['one', 'two']);
+  });
+
+  it('a message that does not open leaves the relay (acknowledged without a receipt), so junk cannot fill the mailbox', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const mallory = await registerWithDevice('mj');
+    const junk = await mallory.api.sendMessage(
+      a,
+      crypto.randomUUID(),
+      toDevice1(crypto.getRandomValues(new Uint8Array(200))),
+    );
+    await bob.m.sendText(a, 'after the junk');
+    await until(() => texts(alice, bob.user.username).includes('after the junk'), 'the later message');
+    // This device's copy is its own (spec §16): no other device could open it. It used to stay,
+    // counted against MAX_PENDING_MESSAGES, until retention.
+    await vi.waitFor(
+      async () => {
+        const waiting = (await alice.api.messages(0)).messages.map((m) => m.id);
+        if (waiting.includes(junk.id)) throw new Error('the junk still waits on the relay');
+      },
+      { timeout: 20_000, interval: 50 },
+    );
   });
 });

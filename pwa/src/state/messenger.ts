@@ -103,6 +103,7 @@ export class Messenger {
       onIdentityReplaced: (at) => this.ownIdentity.warn(at),
       onPrekeysLow: () => this.prekeys.topUp(),
       onContactsChanged: () => this.listsRefresh.request(),
+      onLocalFailure: (failures) => this.socket?.restart(failures),
     });
     this.outgoing = new Outgoing({
       storage,

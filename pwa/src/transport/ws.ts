@@ -120,6 +120,8 @@ const OPEN = 1;
  * applications, and the relay's own codes (relay/src/ws/frames.ts CLOSE) are not this one.
  */
 const CLOSE_DEAD = 4000;
+/** Our close of a socket given up to resume the stream from its cursor (restart). */
+const CLOSE_RESYNC = 4001;
 
 /** Same-origin WebSocket URL for a path such as '/api/ws'. */
 export function sameOriginWsUrl(
@@ -282,6 +284,19 @@ export class RelaySocket {
     if (!p) return;
     if (typeof f.status === 'number' && f.status >= 200 && f.status < 300) p.resolve(f.body);
     else p.reject(apiErrorOf(Number(f.status) || 0, f.body, 'request failed'));
+  }
+
+  /**
+   * Gives the open socket up and opens another after the backoff of `attempt` failures: what
+   * arrives after a frame the app could not store must not be handled, or the stream cursor
+   * would move past that frame, and the new socket resumes from the cursor
+   * (state/messenger/incoming.ts). Without an open socket a reconnect is under way already.
+   */
+  restart(attempt: number): void {
+    if (this.stopped || !this.socket) return;
+    this.release(CLOSE_RESYNC, 'resync');
+    this.attempt = Math.max(this.attempt, attempt);
+    this.scheduleReconnect();
   }
 
   /** Reconnect now (e.g. the browser's `online` event), skipping the remaining backoff. */

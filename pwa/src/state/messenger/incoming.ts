@@ -1,6 +1,10 @@
 // The incoming stream: frames from the relay's socket, handled strictly one at a time in seq
 // order. A message is decrypted and its plaintext, ratchet state and the stream cursor are
 // stored in one transaction; only then is it acknowledged (spec/protocol.md §7.6).
+// A frame the store could not take (a full disk, an aborted transaction) stops the stream
+// there: the frames after it from the same socket are dropped, and the socket is opened again,
+// resuming from the cursor, which has not moved past the failed frame. Handling the next frame
+// instead would store its seq as the cursor, and the failed one would never be sent again.
 import { base64 } from '@scure/base';
 import { RECORD as OUTBOX, type StoredMessage, type StoredPhoto } from '../../outbox/records.ts';
 import { readPhotoMetadata } from '../../photo/seal.ts';
@@ -38,12 +42,21 @@ export interface IncomingOptions {
   readonly onPrekeysLow: () => Promise<void>;
   /** A contacts_changed item: another device of this account changed the contact or block list. */
   readonly onContactsChanged: () => void;
+  /**
+   * A frame could not be stored, `failures` times in a row: open the socket again, after a
+   * backoff that grows with them, to resume from the cursor.
+   */
+  readonly onLocalFailure: (failures: number) => void;
 }
 
 export class IncomingStream {
   private cursor = 0;
   private frames: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Frames enqueued before the last local failure are of a socket given up: dropped. */
+  private generation = 0;
+  /** Local failures since a frame was last stored. */
+  private failures = 0;
 
   constructor(private readonly o: IncomingOptions) {}
 
@@ -57,7 +70,20 @@ export class IncomingStream {
   }
 
   enqueue(frame: ServerFrame): void {
-    this.frames = this.frames.then(() => this.handle(frame)).catch(() => undefined);
+    const generation = this.generation;
+    this.frames = this.frames.then(async () => {
+      if (generation !== this.generation || this.stopped) return;
+      try {
+        await this.handle(frame);
+        this.failures = 0;
+      } catch {
+        // Not stored (the store failed): stop here and resume from the cursor (see the top).
+        if (this.stopped) return;
+        this.generation += 1;
+        this.failures += 1;
+        this.o.onLocalFailure(this.failures);
+      }
+    });
   }
 
   stop(): void {
@@ -174,14 +200,18 @@ export class IncomingStream {
       controlOnly = result.contentType === 'control';
       synced = result.synced === true;
     } catch (err) {
-      // A local failure (storage): leave it unacknowledged; the relay sends it again later.
-      if (!(err instanceof SecureError)) return;
+      // A local failure (storage): unacknowledged, and the stream resumes from here (enqueue).
+      if (!(err instanceof SecureError)) throw err;
       await this.advance(f.seq);
-      // A redelivery of what is already stored is acknowledged again. Anything else that does
-      // not open is NOT acknowledged: it may be meant for another device of this account (a
-      // reinstall elsewhere), and an acknowledgement would delete it from the relay for that
-      // device too. Unacknowledged messages expire with the relay's retention.
-      if (err.code !== 'duplicate') return;
+      // A redelivery of what is already stored is acknowledged again, below. What does not
+      // open never will: this copy is this device's own (spec/protocol.md §16, one mailbox per
+      // device), so no other device could read it either. It is acknowledged without a receipt
+      // rather than left counted in this device's mailbox until retention, where a stranger's
+      // junk would fill it (MAX_PENDING_MESSAGES) and refuse the contacts' messages.
+      if (err.code !== 'duplicate') {
+        this.o.acks.withoutReceipt(relayId);
+        return;
+      }
     }
     // Acknowledge only now that plaintext and ratchet state are stored together (spec/openapi.yaml
     // POST /ack: an acknowledged message is deleted from the relay, so it must never be lost). A
