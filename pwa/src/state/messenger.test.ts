@@ -846,8 +846,8 @@ function faultNextSocketSend(fault: (real: () => Promise<unknown>) => Promise<un
   onTestFinished(() => spy.mockRestore());
 }
 
-/** The next HTTP POST /send_message answers as `fault` says; other requests pass. */
-function faultNextHttpSend(fault: () => Promise<Response>): void {
+/** The next HTTP POST /send_message answers as `fault` says; other requests pass. Says whether it has. */
+function faultNextHttpSend(fault: () => Promise<Response>): () => boolean {
   const original = globalThis.fetch;
   let used = false;
   const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
@@ -857,6 +857,7 @@ function faultNextHttpSend(fault: () => Promise<Response>): void {
     return fault();
   });
   onTestFinished(() => spy.mockRestore());
+  return () => used;
 }
 
 describe('Messenger when the relay, the network or the store fail (RELIABILITY.md)', () => {
@@ -961,5 +962,29 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
       },
       { timeout: 20_000, interval: 50 },
     );
+  });
+
+  it('a clock set back between two sends, across a reload, does not put the later message first', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    alice.m.stop();
+    const t0 = Date.now();
+    const before = await start(alice.user, alice.api, alice.storage, false, () => t0);
+    // Offline for HTTP too: A stays in the outbox.
+    const refused = faultNextHttpSend(async () => {
+      throw new TypeError('fetch failed');
+    });
+    const first = await before.m.sendText(b, 'A, written first');
+    await until(refused, 'the send to meet the network gone');
+    await until(() => stateOf(before, b, first) === 'queued', 'A back in the outbox');
+    before.m.stop();
+    // The clock is corrected back an hour (after a boot), and the app loads again, still offline.
+    const after = await start(alice.user, alice.api, alice.storage, false, () => t0 - 3_600_000);
+    await after.m.sendText(b, 'B, written second');
+    after.m.goOnline();
+    await until(() => texts(bob, a).length === 2, 'both messages');
+    expect(texts(bob, a)).toEqual(['A, written first', 'B, written second']);
+    expect(texts(after, b)).toEqual(['A, written first', 'B, written second']);
   });
 });

@@ -122,6 +122,7 @@ export class Messenger {
 
   async load(): Promise<void> {
     await this.incoming.load();
+    await this.outgoing.load();
     for (const peer of await this.sm.loadPeers()) {
       const rows = await this.o.storage.messages<StoredMessage>(peer.chatId, MESSAGES_IN_MEMORY);
       this.memory.setHistory(

@@ -148,6 +148,16 @@ export class Outgoing {
   }
 
   /**
+   * New messages are created after those still waiting in the outbox, whatever the clock says
+   * now: a clock set back between two sends (corrected after a boot) across a reload would
+   * otherwise put the later message first.
+   */
+  async load(): Promise<void> {
+    for (const item of await this.outbox.pending())
+      this.lastCreatedAt = Math.max(this.lastCreatedAt, item.createdAt);
+  }
+
+  /**
    * Creation times of outgoing messages, strictly increasing: the outbox sends in createdAt
    * order, and two messages written in the same millisecond must not go out in the order of
    * their random ids.
