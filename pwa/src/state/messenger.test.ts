@@ -533,6 +533,46 @@ async function twoLinkedPairs() {
   return { alice, bob, a, b, alice2, bob2 };
 }
 
+/** Queues a JPEG photo from `from` to `to`, announced as `width`×`height` (the sender's word). */
+async function queuePhoto(
+  from: Device,
+  to: string,
+  photo: { bytes: Uint8Array; width: number; height: number },
+): Promise<void> {
+  const prepared = { ...photo, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
+  const id = crypto.randomUUID();
+  const peer = from.m.sm.knownPeer(to);
+  if (!peer) throw new Error('no peer');
+  const now = Date.now();
+  await from.m.outbox.enqueue(
+    {
+      id,
+      contact: to,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body: {
+        kind: 'photo',
+        photo: {
+          mime: 'image/jpeg',
+          width: photo.width,
+          height: photo.height,
+          size: prepared.bytes.length,
+          blobId: null,
+          ciphertextSha256: null,
+          thumbnail: prepared.thumbnail,
+        },
+      },
+    },
+    { id, contact: to, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
+    [
+      { kind: 'put', key: OUTBOX.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
+      { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
+    ],
+  );
+}
+
 describe('Messenger with linked devices over the real relay (spec §16)', () => {
   it('fans one send out to 2 recipient devices and 1 own device under one client_id; the own device shows it as sent by us', async () => {
     const { alice, bob, a, b, alice2, bob2 } = await twoLinkedPairs();
@@ -653,46 +693,6 @@ describe('Messenger with linked devices over the real relay (spec §16)', () => 
     ]);
     expect(texts(bob, a)).toEqual(['one', 'two', 'three', 'four']);
   });
-
-  /** Queues a JPEG photo from `from` to `to`, announced as `width`×`height` (the sender's word). */
-  async function queuePhoto(
-    from: Device,
-    to: string,
-    photo: { bytes: Uint8Array; width: number; height: number },
-  ): Promise<void> {
-    const prepared = { ...photo, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
-    const id = crypto.randomUUID();
-    const peer = from.m.sm.knownPeer(to);
-    if (!peer) throw new Error('no peer');
-    const now = Date.now();
-    await from.m.outbox.enqueue(
-      {
-        id,
-        contact: to,
-        direction: 'out',
-        at: now,
-        storedAt: now,
-        state: 'queued',
-        body: {
-          kind: 'photo',
-          photo: {
-            mime: 'image/jpeg',
-            width: photo.width,
-            height: photo.height,
-            size: prepared.bytes.length,
-            blobId: null,
-            ciphertextSha256: null,
-            thumbnail: prepared.thumbnail,
-          },
-        },
-      },
-      { id, contact: to, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
-      [
-        { kind: 'put', key: OUTBOX.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
-        { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
-      ],
-    );
-  }
 
   it('uploads a photo once: the same blob and key in every copy, opened on every device', async () => {
     const { alice, bob, a, b, alice2, bob2 } = await twoLinkedPairs();
@@ -986,5 +986,35 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
     await until(() => texts(bob, a).length === 2, 'both messages');
     expect(texts(bob, a)).toEqual(['A, written first', 'B, written second']);
     expect(texts(after, b)).toEqual(['A, written first', 'B, written second']);
+  });
+
+  it('a photo whose send fails after its upload is not uploaded again: the retry seals the same blob', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    // The network drops just after the upload, while the message is sealed (the first message
+    // to Bob fetches his prekey bundles): the photo stays queued. Its retry used to upload a
+    // second blob, the first one counted in Alice's photo quota until retention.
+    const original = globalThis.fetch;
+    let dropped = false;
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!dropped && photoUploads.length > 0 && url.includes('/keys/')) {
+        dropped = true;
+        return Promise.reject(new TypeError('fetch failed'));
+      }
+      return original(input, init);
+    });
+    onTestFinished(() => spy.mockRestore());
+    photoUploads.length = 0;
+    await queuePhoto(alice, b, { bytes: tinyJpeg(), width: 16, height: 8 });
+    await until(() => texts(bob, a).includes('<photo>'), 'the photo message', { timeoutMs: 30_000 });
+    expect(dropped).toBe(true);
+    expect(photoUploads).toHaveLength(1);
+    const m = bob.sinks.messages(a).value.find((x) => x.body.kind === 'photo');
+    if (!m) throw new Error('no photo');
+    await bob.m.loadPhoto(m.id);
+    await until(() => !['idle', 'loading'].includes(bob.sinks.photo(m.id).value.status), 'the photo loads');
+    expect(bob.sinks.photo(m.id).value.status).toBe('ready');
   });
 });

@@ -69,7 +69,12 @@ export class Outgoing {
       onChange: (m) => {
         // A photo's prepared plaintext is kept until sent: a key change may need it re-sealed.
         if (m.state === 'sent' && m.body.kind === 'photo')
-          void o.storage.delete(RECORD.outgoingPhoto(m.id)).catch(() => undefined);
+          void o.storage
+            .write([
+              { kind: 'delete', key: RECORD.outgoingPhoto(m.id) },
+              { kind: 'delete', key: RECORD.uploadedPhoto(m.id) },
+            ])
+            .catch(() => undefined);
         o.memory.upsert(m);
         if (m.state === 'queued') this.scheduleFlush();
         else if (m.state === 'sent') this.flushAttempt = 0;
@@ -254,15 +259,19 @@ export class Outgoing {
     if (!prepared) throw new AppError('unknown');
     try {
       // spec §10 v3: a random photo key, the blob uploaded ONCE; every device's copy carries
-      // the same photo message (key, digest, blob id).
-      const photoKey = newPhotoKey();
-      const sealed = await sealPhoto(photoKey, prepared);
-      const upload = this.o.uploadPhoto ?? uploadPhotoBlob;
-      const uploaded = await upload(this.o.api.http, item.contact, sealed.ciphertext, {
-        signal,
-        onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
-      });
-      const body = photoMetadataPlaintext(prepared, sealed, uploaded.id, photoKey);
+      // the same photo message (key, digest, blob id), and so does a retry (RECORD.uploadedPhoto).
+      let body = await this.o.storage.get<Uint8Array>(RECORD.uploadedPhoto(item.id));
+      if (!body) {
+        const photoKey = newPhotoKey();
+        const sealed = await sealPhoto(photoKey, prepared);
+        const upload = this.o.uploadPhoto ?? uploadPhotoBlob;
+        const uploaded = await upload(this.o.api.http, item.contact, sealed.ciphertext, {
+          signal,
+          onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
+        });
+        body = photoMetadataPlaintext(prepared, sealed, uploaded.id, photoKey);
+        await this.o.storage.put(RECORD.uploadedPhoto(item.id), body);
+      }
       return await this.o.sm.sealFanOut(item.contact, { contentType: 'photo', body }, persist, {
         sentAt: item.createdAt,
       });
