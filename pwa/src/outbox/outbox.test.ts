@@ -171,6 +171,26 @@ describe('Outbox', () => {
     expect((await storage.getMessage<StoredMessage>('a1'))?.state).toBe('sent');
   });
 
+  it('a message already delivered whose resend is refused leaves the outbox: nothing is held behind it', async () => {
+    const { outbox, enqueue, storage, r } = await setup();
+    // Its receipt came before the resend's answer (the first answer lost); the resend is then
+    // refused (here: the account is gone, 404). A delivered message shows no retry, so a failed
+    // outbox item would have held every later message to this contact for good.
+    const gone = freshName('gone');
+    r.state.offline = true;
+    await enqueue('d1', gone, 1);
+    await outbox.flush();
+    r.state.offline = false;
+    const m = await storage.getMessage<StoredMessage>('d1');
+    if (!m) throw new Error('not stored');
+    await storage.write([
+      { kind: 'putMessage', chat: `chat-${gone}`, id: 'd1', value: { ...m, state: 'delivered' } },
+    ]);
+    await outbox.flush();
+    expect(await outbox.pending()).toEqual([]);
+    expect(await storage.getMessage<StoredMessage>('d1')).toMatchObject({ state: 'delivered' });
+  });
+
   it('stops quietly when the store is locked mid-send (log out) and sends once after unlocking', async () => {
     const { name, storage, bob, r, outbox, enqueue } = await setup();
     await enqueue('m1');

@@ -182,6 +182,13 @@ export class Outbox {
         await this.setState(item, 'queued', unreachable ? undefined : code);
         return unreachable || (err instanceof ApiError && err.status === 401) ? 'offline' : 'waiting';
       }
+      // Delivered already (its receipt came before this resend's answer): it reached the
+      // recipient, and a failed resend must not hold the chat behind a message shown delivered,
+      // which has no retry.
+      if ((await this.deps.storage.getMessage<StoredMessage>(item.id))?.state === 'delivered') {
+        await this.deps.storage.delete(RECORD.outbox(item.id));
+        return 'sent';
+      }
       const fresh = (await this.deps.storage.get<OutboxItem>(RECORD.outbox(item.id))) ?? item;
       await this.setState(item, 'failed', code, [
         { kind: 'put', key: RECORD.outbox(item.id), value: { ...fresh, failed: code } },

@@ -901,6 +901,9 @@ export class SessionManager {
       if (err instanceof SecureError) throw err;
       if (err instanceof CryptoCoreError && err.code === 'DUPLICATE_MESSAGE')
         throw new SecureError('duplicate', 'initial message already accepted', { cause: err });
+      // Only the protocol's refusal makes it undecryptable (and acknowledged away): a read of
+      // this device's keys that failed is the store's failure, and the message comes again.
+      if (!(err instanceof CryptoCoreError)) throw err;
       throw new SecureError('undecryptable', 'initial message rejected', { cause: err });
     }
   }

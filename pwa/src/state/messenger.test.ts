@@ -1017,4 +1017,53 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
     await until(() => !['idle', 'loading'].includes(bob.sinks.photo(m.id).value.status), 'the photo loads');
     expect(bob.sinks.photo(m.id).value.status).toBe('ready');
   });
+
+  it('a contact’s photo message whose metadata is malformed is passed over: the stream goes on', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const sealed = await bob.m.sm.sealFanOut(a, {
+      contentType: 'photo',
+      body: Uint8Array.from([1, 2, 3, 4]),
+    });
+    await bob.api.sendMessage(a, crypto.randomUUID(), sealed.recipient, sealed.own);
+    await bob.m.sendText(a, 'after the bad photo');
+    await until(() => texts(alice, b).includes('after the bad photo'), 'the message after it');
+    expect(texts(alice, b)).toEqual(['after the bad photo']);
+  });
+
+  it('attack: a stranger’s photo-typed junk does not hold back a contact’s messages', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const mallory = await device(await registerOnRelay('mm'));
+    await mallory.m.addContact(a); // Alice never adds Mallory: a message request
+    const sealed = await mallory.m.sm.sealFanOut(a, { contentType: 'photo', body: new Uint8Array(40) });
+    await mallory.api.sendMessage(a, crypto.randomUUID(), sealed.recipient, sealed.own);
+    await bob.m.sendText(a, 'from a contact, after the junk');
+    await until(
+      () => texts(alice, bob.user.username).includes('from a contact, after the junk'),
+      'the contact’s message',
+    );
+  });
+
+  it('a first message whose prekey read fails once (an aborted read) comes again, not acknowledged away', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const get = alice.storage.get.bind(alice.storage);
+    let failed = false;
+    const spy = vi.spyOn(alice.storage, 'get').mockImplementation(async (key: string) => {
+      if (!failed && key.startsWith('spk:')) {
+        failed = true;
+        throw new DOMException('the transaction was aborted', 'AbortError');
+      }
+      return get(key);
+    });
+    onTestFinished(() => spy.mockRestore());
+    await bob.m.sendText(a, 'hello');
+    await until(() => failed, 'the failed read');
+    await bob.m.sendText(a, 'second');
+    await until(() => texts(alice, b).length === 2, 'both messages');
+    expect(texts(alice, b)).toEqual(['hello', 'second']);
+  });
 });

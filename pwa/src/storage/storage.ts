@@ -65,6 +65,26 @@ export class StorageLockedError extends Error {
   }
 }
 
+/** IndexedDB's failures are DOMExceptions of these names (W3C Indexed Database API 3.0 §7). */
+const STORE_FAILURES = new Set([
+  'QuotaExceededError',
+  'AbortError',
+  'UnknownError',
+  'InvalidStateError',
+  'TransactionInactiveError',
+  'ReadOnlyError',
+  'VersionError',
+  'NotFoundError',
+]);
+
+/**
+ * Whether `err` is the store failing (the disk full, a transaction aborted, the store locked),
+ * not what was being stored: the same write may succeed later.
+ */
+export function isStoreFailure(err: unknown): boolean {
+  return err instanceof StorageLockedError || (err instanceof Error && STORE_FAILURES.has(err.name));
+}
+
 /** A stored record failed authentication: tampered with or moved between keys. */
 export class StorageCorruptError extends Error {
   constructor(where: string) {

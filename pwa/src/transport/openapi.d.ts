@@ -90,7 +90,9 @@ export interface paths {
      *       is locked for 15 minutes, doubling with each further failure (up to 24 h) - the
      *       bound on total online guesses, reachable only by an attacker with many addresses;
      *     - per client IP, across accounts: the same policy as a pair at 30 failures (delays from
-     *       10), which also slows username probing.
+     *       10), but the lock stops growing at 1 h: one address is often many people (a carrier's
+     *       NAT), whom one of them must not keep out for a day; it slows username probing to one
+     *       attempt an hour once reached.
      *     A success clears the account's and the pair's counts (not the IP's); a quiet day clears
      *     the account's and pair's, a quiet hour the IP's, quiet counting from the last failure or
      *     the end of the lock, whichever is later (a lock is no quiet time, or each long lock would

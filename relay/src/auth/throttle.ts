@@ -9,7 +9,10 @@
 //   user (the account, every IP): no delays; at ACCOUNT_MAX_FAILURES (100) consecutive failures
 //     it locks like a pair at its limit — NIST SP 800-63B §5.2.2's ceiling on failed attempts,
 //     the bound on total online guesses, reached only by an attacker with many addresses;
-//   ip (every account), limit LOGIN_IP_MAX_FAILURES (30): like a pair, delays from M/3.
+//   ip (every account), limit LOGIN_IP_MAX_FAILURES (30): like a pair, delays from M/3, but a
+//     lock of at most an hour (IP_MAX_LOCK_SECONDS): one address is often many people (a
+//     carrier's or an office's NAT), whom one of them must not keep out for a day; the per-pair
+//     and per-account locks bound the guesses on any one account.
 // Account and pair failures count until a success or a quiet day (auth/cleanup.ts); IP failures
 // are forgotten after a quiet hour. Quiet counts from the last failure or the end of the lock,
 // whichever is later: a lock is itself a stretch without failures (locked attempts are not
@@ -48,6 +51,7 @@ interface Row {
 
 const IP_FORGET_MS = 3600_000;
 const MAX_LOCK_SECONDS = 86_400;
+const IP_MAX_LOCK_SECONDS = 3600;
 const MAX_DELAY_SECONDS = 60;
 
 /** Locks the scope rows (in the fixed order user → user_ip → ip, so two attempts never deadlock). */
@@ -80,7 +84,11 @@ export function lockedForSeconds(rows: Row[], nowMs: number): number {
 function lockSeconds(scope: Scope, failures: number, cfg: Config['login']): number {
   const max =
     scope === 'user' ? ACCOUNT_MAX_FAILURES : scope === 'user_ip' ? cfg.userMaxFailures : cfg.ipMaxFailures;
-  if (failures >= max) return Math.min(MAX_LOCK_SECONDS, cfg.lockSeconds * 2 ** Math.min(failures - max, 10));
+  if (failures >= max)
+    return Math.min(
+      scope === 'ip' ? IP_MAX_LOCK_SECONDS : MAX_LOCK_SECONDS,
+      cfg.lockSeconds * 2 ** Math.min(failures - max, 10),
+    );
   if (scope === 'user') return 0;
   const delayFrom = scope === 'user_ip' ? 3 : Math.max(3, Math.floor(max / 3));
   if (failures >= delayFrom) return Math.min(MAX_DELAY_SECONDS, 2 ** (failures - delayFrom));

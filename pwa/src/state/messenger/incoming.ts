@@ -5,18 +5,23 @@
 // there: the frames after it from the same socket are dropped, and the socket is opened again,
 // resuming from the cursor, which has not moved past the failed frame. Handling the next frame
 // instead would store its seq as the cursor, and the failed one would never be sent again.
+// The backoff grows while the same frame keeps failing. A frame that fails for another reason
+// (a request it needed failed) gets MAX_FRAME_ATTEMPTS tries and is then passed over,
+// unacknowledged: one that always fails must not stop the stream for good.
 import { base64 } from '@scure/base';
 import { RECORD as OUTBOX, type StoredMessage, type StoredPhoto } from '../../outbox/records.ts';
 import { readPhotoMetadata } from '../../photo/seal.ts';
 import { SecureError } from '../../secure/errors.ts';
 import type { DecryptedIncoming, SessionManager } from '../../secure/session-manager.ts';
-import type { Storage, WriteOp } from '../../storage/storage.ts';
+import { isStoreFailure, type Storage, type WriteOp } from '../../storage/storage.ts';
 import { isDeviceId, type RelayApi } from '../../transport/api.ts';
 import type { ServerFrame } from '../../transport/ws.ts';
 import type { AckBatcher } from './acks.ts';
 import type { ChatMemory } from './chat-memory.ts';
 
 const CURSOR = 'cursor';
+/** Tries of a frame that fails other than by the store before it is passed over. */
+export const MAX_FRAME_ATTEMPTS = 5;
 
 const fromB64 = (text: unknown): Uint8Array | null => {
   if (typeof text !== 'string') return null;
@@ -55,7 +60,7 @@ export class IncomingStream {
   private stopped = false;
   /** Frames enqueued before the last local failure are of a socket given up: dropped. */
   private generation = 0;
-  /** Local failures since a frame was last stored. */
+  /** Failures of the frame the stream stopped at (the cursor's next one). */
   private failures = 0;
 
   constructor(private readonly o: IncomingOptions) {}
@@ -73,15 +78,27 @@ export class IncomingStream {
     const generation = this.generation;
     this.frames = this.frames.then(async () => {
       if (generation !== this.generation || this.stopped) return;
+      const before = this.cursor;
       try {
         await this.handle(frame);
-        this.failures = 0;
-      } catch {
-        // Not stored (the store failed): stop here and resume from the cursor (see the top).
+        if (this.cursor > before) this.failures = 0;
+      } catch (err) {
         if (this.stopped) return;
-        this.generation += 1;
         this.failures += 1;
-        this.o.onLocalFailure(this.failures);
+        if (!isStoreFailure(err) && this.failures >= MAX_FRAME_ATTEMPTS) {
+          this.failures = 0;
+          // Passed over after its tries, as every failing frame was before this rule.
+          if (
+            await this.advance(frame.seq).then(
+              () => true,
+              () => false,
+            )
+          )
+            return;
+        }
+        // Not stored: stop here and resume from the cursor (see the top).
+        this.generation += 1;
+        this.o.onLocalFailure(Math.max(1, this.failures));
       }
     });
   }
@@ -247,7 +264,13 @@ export class IncomingStream {
     if (r.contentType === 'text')
       return { ...base, body: { kind: 'text', text: new TextDecoder().decode(r.body) } };
     if (r.contentType === 'photo') {
-      const meta = readPhotoMetadata(r.body);
+      let meta: ReturnType<typeof readPhotoMetadata>;
+      try {
+        meta = readPhotoMetadata(r.body);
+      } catch (err) {
+        // Opened, but not a photo message (spec §10.4): nothing to show, and it never will be.
+        throw new SecureError('undecryptable', 'malformed photo message', { cause: err });
+      }
       const photo: StoredPhoto = {
         mime: meta.mime,
         width: meta.width,
