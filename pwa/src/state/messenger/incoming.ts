@@ -85,22 +85,24 @@ export class IncomingStream {
       } catch (err) {
         if (this.stopped) return;
         this.failures += 1;
-        if (!isStoreFailure(err) && this.failures >= MAX_FRAME_ATTEMPTS) {
-          this.failures = 0;
-          // Passed over after its tries, as every failing frame was before this rule.
-          if (
-            await this.advance(frame.seq).then(
-              () => true,
-              () => false,
-            )
-          )
-            return;
-        }
+        if (!isStoreFailure(err) && this.failures >= MAX_FRAME_ATTEMPTS && (await this.passOver(frame)))
+          return;
         // Not stored: stop here and resume from the cursor (see the top).
         this.generation += 1;
         this.o.onLocalFailure(Math.max(1, this.failures));
       }
     });
+  }
+
+  /** Moves the cursor past a frame that failed MAX_FRAME_ATTEMPTS times; false if the store refused. */
+  private async passOver(frame: ServerFrame): Promise<boolean> {
+    this.failures = 0;
+    try {
+      await this.advance(frame.seq);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   stop(): void {
