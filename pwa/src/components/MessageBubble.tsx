@@ -1,7 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { useApp, useT } from '../state/context.tsx';
-import type { ChatMessage } from '../state/types.ts';
+import type { AppErrorCode, ChatMessage } from '../state/types.ts';
 import { DeliveryMark } from './DeliveryMark.tsx';
 import { timeLabel } from './dates.ts';
 import { PhotoMessage } from './PhotoMessage.tsx';
@@ -11,6 +11,13 @@ import { TimelineEntry } from './TimelineEntry.tsx';
  * One message. Text is rendered as a React text node — never as HTML — so markup typed by a
  * contact shows as the characters it is made of.
  */
+
+/**
+ * Why a queued message waits, shown under it when it is not the network (the connection status
+ * says that) nor a key change (the composer says that): the relay's rate limit, or the
+ * recipient's mailbox full (outbox.ts sends it again by itself).
+ */
+const WAITING_REASONS: ReadonlySet<AppErrorCode> = new Set(['mailbox_full', 'rate_limited']);
 export function MessageBubble({ message, locale }: { message: ChatMessage; locale: string }) {
   useSignals();
   const t = useT();
@@ -56,6 +63,9 @@ export function MessageBubble({ message, locale }: { message: ChatMessage; local
         </time>
         <DeliveryMark message={message} />
       </div>
+      {message.state === 'queued' && message.error && WAITING_REASONS.has(message.error) && (
+        <p className="delivery-waiting">{t(`error.${message.error}`)}</p>
+      )}
       {message.state === 'failed' && (
         <div className="actions">
           {message.error && message.error !== 'cancelled' && (

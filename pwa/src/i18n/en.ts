@@ -145,6 +145,8 @@ export const en = {
   'photo.cancel': 'Cancel',
   'photo.save': 'Save photo',
   'photo.downloadFailed': 'The photo could not be downloaded.',
+  'error.mailbox_full':
+    'Their device has too many messages waiting. This one will be sent when there is room.',
   'error.photo_mismatch': 'This photo is not the picture its message described, so it is not shown.',
   'photo.placeholder': 'Photo',
   'ownKey.title': 'Your account’s security key was replaced.',

@@ -164,6 +164,8 @@ export const ru: Record<MessageKey, Message> = {
   'photo.cancel': 'Отменить',
   'photo.save': 'Сохранить фото',
   'photo.downloadFailed': 'Не удалось загрузить фото.',
+  'error.mailbox_full':
+    'На их устройстве слишком много неполученных сообщений. Это сообщение будет отправлено, когда появится место.',
   'error.photo_mismatch': 'Это фото не совпадает с описанием в сообщении, поэтому оно не показано.',
   'photo.placeholder': 'Фото',
   'ownKey.title': 'Ключ безопасности вашего аккаунта заменён.',

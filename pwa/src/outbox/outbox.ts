@@ -39,6 +39,9 @@ export interface OutboxDeps {
 const TRANSIENT: ReadonlySet<AppErrorCode> = new Set([
   'network',
   'rate_limited',
+  // The recipient's device fetches its messages, and there is room again (spec/openapi.yaml
+  // POST /send_message, MAX_PENDING_MESSAGES).
+  'mailbox_full',
   'unauthorized',
   'key_change_unacknowledged',
 ]);

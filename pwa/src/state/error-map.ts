@@ -29,6 +29,7 @@ const RELAY: Readonly<Record<string, AppErrorCode>> = {
   provisioning_expired: 'link_expired',
   provisioning_used: 'link_used',
   device_limit: 'device_limit',
+  mailbox_full: 'mailbox_full',
   reauth_required: 'reauth_required',
   aborted: 'cancelled',
   device_removed: 'device_removed',

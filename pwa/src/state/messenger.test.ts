@@ -1066,4 +1066,26 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
     await until(() => texts(alice, b).length === 2, 'both messages');
     expect(texts(alice, b)).toEqual(['hello', 'second']);
   });
+
+  it('a recipient mailbox that is full leaves the message queued with the reason, and it goes when there is room', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    let refused = false;
+    faultNextSocketSend(async () => {
+      refused = true;
+      throw apiErrorOf(
+        409,
+        { error: 'mailbox_full', message: 'too many unacknowledged messages' },
+        'Conflict',
+      );
+    });
+    const id = await alice.m.sendText(b, 'to a full mailbox');
+    await until(() => refused, 'the refusal');
+    const shown = () => alice.sinks.messages(b).value.find((m) => m.id === id);
+    await until(() => shown()?.state === 'queued' && shown()?.error === 'mailbox_full', 'the reason');
+    // It used to fail for good ("unknown"), holding every later message to Bob.
+    await until(() => texts(bob, a).includes('to a full mailbox'), 'the message, without a retry by hand');
+    expect(stateOf(alice, b, id)).not.toBe('failed');
+  });
 });

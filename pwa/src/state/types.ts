@@ -31,6 +31,8 @@ export type AppErrorCode =
   | 'unsupported_image'
   /** A received photo is not the picture its message announced (spec/protocol.md §10.5): not shown. */
   | 'photo_mismatch'
+  /** A recipient device holds too many messages it has not fetched (relay 409): sent when there is room. */
+  | 'mailbox_full'
   | 'key_change_unacknowledged'
   | 'verification_required'
   /** RESUME (spec §16): this device was unlinked from the account — erase it or link it again. */

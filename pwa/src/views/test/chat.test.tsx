@@ -97,6 +97,16 @@ describe('ChatView', () => {
     expect(t.calls).toContainEqual({ action: 'retry', args: ['f'] });
   });
 
+  it('says why a queued message waits when it is the relay’s limit or the recipient’s full mailbox', () => {
+    const t = chatWith([
+      text('m', 'to a full mailbox', base, { direction: 'out', state: 'queued', error: 'mailbox_full' }),
+      text('n', 'offline', base + 1, { direction: 'out', state: 'queued' }),
+    ]);
+    renderAt(t.app, '/chats/bob');
+    expect(screen.getByText(/too many messages waiting/)).toBeTruthy();
+    expect(document.querySelectorAll('.delivery-waiting')).toHaveLength(1);
+  });
+
   it('sends on Enter, adds a line on Shift+Enter, ignores Enter while composing (IME)', async () => {
     const t = chatWith([]);
     renderAt(t.app, '/chats/bob');
