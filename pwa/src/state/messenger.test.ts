@@ -860,6 +860,24 @@ function faultNextHttpSend(fault: () => Promise<Response>): () => boolean {
   return () => used;
 }
 
+/**
+ * Bob sends `first`; once `struck()` says the fault met it on Alice's side, `second`. Both must
+ * reach Alice, in order, with no reload: the stream came back to the first.
+ */
+async function faultThenBoth(
+  alice: Device,
+  bob: Device,
+  struck: () => boolean,
+  [first, second]: [string, string],
+) {
+  const a = alice.user.username;
+  await bob.m.sendText(a, first);
+  await until(struck, 'the fault');
+  await bob.m.sendText(a, second);
+  await until(() => texts(alice, bob.user.username).length === 2, 'both messages, without a reload');
+  expect(texts(alice, bob.user.username)).toEqual([first, second]);
+}
+
 describe('Messenger when the relay, the network or the store fail (RELIABILITY.md)', () => {
   it('a 500 from the relay (its database restarting) leaves the message queued; both arrive in order, untouched', async () => {
     const [alice, bob] = await pair();
@@ -919,8 +937,6 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
 
   it('a message the store failed to take comes again: the stream resumes from it, not past it', async () => {
     const [alice, bob] = await pair();
-    const a = alice.user.username;
-    const b = bob.user.username;
     // One failure of the write that stores an incoming message (a full disk, an aborted
     // transaction). Handling the next message moved the cursor past this one for good.
     const write = alice.storage.write.bind(alice.storage);
@@ -935,11 +951,7 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
         return write(ops, ...(rest as []));
       });
     onTestFinished(() => spy.mockRestore());
-    await bob.m.sendText(a, 'one');
-    await until(() => failed, 'the failed write');
-    await bob.m.sendText(a, 'two');
-    await until(() => texts(alice, b).length === 2, 'both messages, without a reload');
-    expect(texts(alice, b)).toEqual(['one', 'two']);
+    await faultThenBoth(alice, bob, () => failed, ['one', 'two']);
   });
 
   it('a message that does not open leaves the relay (acknowledged without a receipt), so junk cannot fill the mailbox', async () => {
@@ -1048,8 +1060,6 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
 
   it('a first message whose prekey read fails once (an aborted read) comes again, not acknowledged away', async () => {
     const [alice, bob] = await pair();
-    const a = alice.user.username;
-    const b = bob.user.username;
     const get = alice.storage.get.bind(alice.storage);
     let failed = false;
     const spy = vi.spyOn(alice.storage, 'get').mockImplementation(async (key: string) => {
@@ -1060,11 +1070,7 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
       return get(key);
     });
     onTestFinished(() => spy.mockRestore());
-    await bob.m.sendText(a, 'hello');
-    await until(() => failed, 'the failed read');
-    await bob.m.sendText(a, 'second');
-    await until(() => texts(alice, b).length === 2, 'both messages');
-    expect(texts(alice, b)).toEqual(['hello', 'second']);
+    await faultThenBoth(alice, bob, () => failed, ['hello', 'second']);
   });
 
   it('a recipient mailbox that is full leaves the message queued with the reason, and it goes when there is room', async () => {
