@@ -288,10 +288,23 @@ export function ackBody(
   return body;
 }
 
+/**
+ * The relay's otpauth URI, if it is one (Key Uri Format: otpauth://totp/…) for the secret it
+ * gave: the app puts it in a link and a QR code, and a relay must not choose where a tap on
+ * that link goes (a page of its own under /api runs script in the app's origin).
+ */
+function otpauthUriOf(w: RegisterStartWire): string {
+  // Matched as text: browsers differ on the host of a URL of a scheme they do not know.
+  const m = /^otpauth:\/\/totp\/[^?#]+\?([^#]*)$/.exec(w.otpauth_uri);
+  if (!m || new URLSearchParams(m[1]).get('secret') !== w.secret)
+    throw new ApiError(0, 'bad_response', 'otpauth_uri is not the TOTP URI of the secret');
+  return w.otpauth_uri;
+}
+
 /** A TOTP enrolment as the relay gives it (spec/openapi.yaml Registration). */
 const enrolmentOf = (w: RegisterStartWire, username: string): RegistrationStartResult => ({
   username,
-  otpauthUri: w.otpauth_uri,
+  otpauthUri: otpauthUriOf(w),
   secret: w.secret,
   qrImageUrl: qrImageOf(w),
   expiresAt: Date.parse(w.expires_at),
