@@ -62,6 +62,8 @@ _REPLACED_RESPONSE = frozenset(
         b'strict-transport-security',
         b'x-powered-by',
         b'server',
+        # No /api answer may let a service worker control more than its own path (headers.py).
+        b'service-worker-allowed',
         b'date',  # the ASGI server sends its own
     }
 )

@@ -3,7 +3,8 @@
 Three paths send responses and all three use this module:
 - WhiteNoise (static files) through `add_static_headers` (WHITENOISE_ADD_HEADERS_FUNCTION),
 - Django views and error pages through `SecurityHeadersMiddleware`,
-- the /api forward and its gateway errors through `security_header_pairs` (host/proxy_*.py).
+- the /api forward and its gateway errors through `security_header_pairs` (host/proxy_*.py),
+  with the API's own policy (API_SECURITY_HEADERS).
 """
 
 from __future__ import annotations
@@ -93,6 +94,18 @@ BASE_SECURITY_HEADERS: dict[str, str] = {
     'X-Frame-Options': 'DENY',
 }
 
+# The relay answers JSON and bytes, never a page or a script of the app: as a document, an /api
+# answer runs nothing (sandbox, no source allowed). A relay that answered a navigation with a
+# page of its own would otherwise have it run under the app's policy, whose script-src 'self'
+# takes any script of this origin, /api's included; and an answer cannot widen a service
+# worker's scope (Service-Worker-Allowed is dropped, host/forwarding.py). deploy/Caddyfile
+# sends the same in production.
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+API_SECURITY_HEADERS: dict[str, str] = {
+    **BASE_SECURITY_HEADERS,
+    'Content-Security-Policy': API_CONTENT_SECURITY_POLICY,
+}
+
 # Sent only on responses to requests that arrived over TLS (directly, or through a proxy
 # uvicorn trusts via --forwarded-allow-ips): on plain-HTTP loopback it would be meaningless,
 # and sending it for "localhost" could break other local development servers.
@@ -103,8 +116,8 @@ NO_CACHE = 'no-cache'
 
 
 def security_header_pairs(secure: bool) -> list[tuple[bytes, bytes]]:
-    """The headers as ASGI byte pairs, for responses built outside Django."""
-    pairs = [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in BASE_SECURITY_HEADERS.items()]
+    """The /api answers' headers as ASGI byte pairs (the forward and its errors, host/proxy_*.py)."""
+    pairs = [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in API_SECURITY_HEADERS.items()]
     if secure:
         pairs.append((b'strict-transport-security', HSTS_VALUE.encode('latin-1')))
     return pairs

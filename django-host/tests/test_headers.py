@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from host.headers import CONTENT_SECURITY_POLICY
+from host.headers import API_CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY
 
 EVERY_KIND = [
     ('GET', '/'),  # the shell via the SPA view
@@ -21,6 +21,11 @@ EVERY_KIND = [
 ]
 
 
+def expected_csp(path: str) -> str:
+    # An /api answer runs nothing as a document (host/headers.py API_SECURITY_HEADERS).
+    return API_CONTENT_SECURITY_POLICY if path.startswith('/api/') else CONTENT_SECURITY_POLICY
+
+
 def directives(csp: str) -> dict[str, str]:
     return {part.split(' ', 1)[0]: part.split(' ', 1)[1] for part in (p.strip() for p in csp.split(';'))}
 
@@ -28,7 +33,7 @@ def directives(csp: str) -> dict[str, str]:
 @pytest.mark.parametrize(('method', 'path'), EVERY_KIND)
 def test_security_headers_everywhere(host, method, path):
     r = httpx.request(method, host + path)
-    assert r.headers['content-security-policy'] == CONTENT_SECURITY_POLICY
+    assert r.headers['content-security-policy'] == expected_csp(path)
     assert r.headers['referrer-policy'] == 'no-referrer'
     assert r.headers['x-content-type-options'] == 'nosniff'
     assert r.headers['cross-origin-opener-policy'] == 'same-origin'
@@ -90,9 +95,20 @@ def test_no_hsts_when_an_untrusted_client_claims_tls(untrusting_host):
 
 def test_proxied_responses_use_the_hosts_headers_not_the_relays(host):
     r = httpx.get(host + '/api/noisy-headers')
-    assert r.headers['content-security-policy'] == CONTENT_SECURITY_POLICY
+    assert r.headers['content-security-policy'] == API_CONTENT_SECURITY_POLICY
     assert 'x-powered-by' not in r.headers
+    # A relay cannot widen a service worker's scope to the app (a worker it serves under /api).
+    assert 'service-worker-allowed' not in r.headers
     assert r.headers['x-end-to-end'] == 'kept'
+
+
+def test_an_api_answer_runs_nothing_as_a_document():
+    # A relay that answers a navigation with a page of its own: the app's policy (script-src
+    # 'self') would run any script of the origin, /api's too. The API's runs none.
+    parts = API_CONTENT_SECURITY_POLICY.split('; ')
+    assert "default-src 'none'" in parts
+    assert 'sandbox' in parts
+    assert not any(p.startswith(('script-src', 'worker-src')) for p in parts)
 
 
 @pytest.mark.parametrize('path', ['/assets/app-abc123.js', '/assets/style-def456.css'])

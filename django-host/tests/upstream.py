@@ -170,6 +170,7 @@ class Upstream:
             [
                 (b'content-type', b'application/json'),
                 (b'content-security-policy', b'default-src *'),
+                (b'service-worker-allowed', b'/'),
                 (b'x-powered-by', b'Express'),
                 (b'connection', b'x-hop-secret'),
                 (b'x-hop-secret', b'1'),

@@ -110,7 +110,8 @@ describe('through Caddy over TLS', () => {
     expect(Number(/max-age=(\d+)/.exec(hsts)?.[1] ?? 0)).toBeGreaterThanOrEqual(31_536_000);
     expect(await page.evaluate(() => window.isSecureContext && location.protocol)).toBe('https:');
     // The API's answers too (fetched by the page, through the browser's TLS), straight from
-    // the relay through Caddy: the same security headers, with the same values, as the app's.
+    // the relay through Caddy: the same security headers, with the same values, as the app's,
+    // but for the policy: an API answer runs nothing as a document (host/headers.py).
     const api = await page.evaluate(async () => {
       const r = await fetch('/api/health');
       const headers: Record<string, string> = {};
@@ -121,9 +122,9 @@ describe('through Caddy over TLS', () => {
     });
     expect(api.status).toBe(200);
     const app = res?.headers() ?? {};
+    expect(api.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'; sandbox");
     for (const name of [
       'strict-transport-security',
-      'content-security-policy',
       'permissions-policy',
       'referrer-policy',
       'x-content-type-options',
@@ -143,9 +144,18 @@ describe('through Caddy over TLS', () => {
     // be its 502. The relay answers its JSON 404 for an unknown route (prefix stripped).
     const res = await ctx.alice.page.evaluate(async () => {
       const r = await fetch('/api/no-such-route');
-      return { status: r.status, body: (await r.json()) as { error: string } };
+      return {
+        status: r.status,
+        body: (await r.json()) as { error: string },
+        csp: r.headers.get('content-security-policy'),
+      };
     });
-    expect(res).toEqual({ status: 404, body: expect.objectContaining({ error: 'not_found' }) });
+    // An /api answer runs nothing as a document (django-host/host/headers.py API_SECURITY_HEADERS).
+    expect(res).toEqual({
+      status: 404,
+      body: expect.objectContaining({ error: 'not_found' }),
+      csp: "default-src 'none'; frame-ancestors 'none'; sandbox",
+    });
     expect(front.hostLog()).not.toMatch(/"[A-Z]+ \/api/);
   });
 

@@ -207,10 +207,13 @@ def test_caddy_api_headers_equal_the_hosts():
     # django-host/host/headers.py defines the security headers once; Caddy adds the same to
     # every /api answer in production, where the host no longer sees /api.
     sys.path.insert(0, str(ROOT / 'django-host'))
-    from host.headers import BASE_SECURITY_HEADERS, HSTS_VALUE
+    from host.headers import API_SECURITY_HEADERS, HSTS_VALUE
 
-    expected = {**BASE_SECURITY_HEADERS, 'Strict-Transport-Security': HSTS_VALUE}
+    expected = {**API_SECURITY_HEADERS, 'Strict-Transport-Security': HSTS_VALUE}
     assert cc.api_header_problems(CADDY_CONFIG, expected) == []
+    # A relay's answer cannot widen a service worker's scope (host/headers.py).
+    snippet = (ROOT / 'deploy' / 'Caddyfile').read_text().split('(api_headers) {', 1)[1].split('\n}', 1)[0]
+    assert '-Service-Worker-Allowed' in snippet
 
 
 def test_caddy_api_errors_are_json():
