@@ -122,7 +122,9 @@ describe('through Caddy over TLS', () => {
     });
     expect(api.status).toBe(200);
     const app = res?.headers() ?? {};
-    expect(api.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'; sandbox");
+    expect(api.headers['content-security-policy']).toBe(
+      "default-src 'none'; frame-ancestors 'none'; sandbox",
+    );
     for (const name of [
       'strict-transport-security',
       'permissions-policy',
