@@ -34,7 +34,9 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading EF BB BF is kept as U+FEFF, not dropped, so decoding is one-to-one and
+// a name or id with one never reads as the same string without it (spec §3: one encoding).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);

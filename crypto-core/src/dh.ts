@@ -6,7 +6,7 @@
  * reduce them, which gives one key several encodings; a handshake field that is not in
  * the associated data (EK_A) could then be altered without detection (spec §5.2).
  */
-import { x25519 } from '@noble/curves/ed25519.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { expectBytes } from './bytes.js';
 import type { RandomSource } from './deps.js';
 import { fail } from './errors.js';
@@ -28,12 +28,42 @@ export function generateX25519(random: RandomSource): X25519KeyPair {
 
 const P = 2n ** 255n - 19n;
 
+/** The u-coordinate a 32-byte public key encodes (little-endian, all 256 bits). */
+function uOf(publicKey: Uint8Array): bigint {
+  let u = 0n;
+  for (let i = X25519_BYTES - 1; i >= 0; i--) u = (u << 8n) | BigInt(publicKey[i] as number);
+  return u;
+}
+
 /** Throws BAD_KEY unless `publicKey` is 32 bytes encoding u < 2^255 − 19 little-endian. */
 export function assertCanonicalX25519(publicKey: Uint8Array): void {
   expectBytes(publicKey, 'X25519 public key', X25519_BYTES);
-  let u = 0n;
-  for (let i = X25519_BYTES - 1; i >= 0; i--) u = (u << 8n) | BigInt(publicKey[i] as number);
-  if (u >= P) fail('BAD_KEY', 'X25519 public key is not canonical (u ≥ 2^255 − 19)');
+  if (uOf(publicKey) >= P) fail('BAD_KEY', 'X25519 public key is not canonical (u ≥ 2^255 − 19)');
+}
+
+/**
+ * Throws BAD_KEY unless `publicKey` is canonical and a point of the prime-order subgroup of
+ * the curve. X25519 multiplies by a clamped scalar, a multiple of the cofactor 8, which erases
+ * any small-order part: u(P + T) for T of order 8 gives the same shared secrets as u(P). A
+ * handshake field that is not in AD (EK_A) could then be changed to up to seven other
+ * encodings undetected, and a replay log keyed by it would miss the repeat (spec §5.2, §6.3).
+ * Honest keys — a clamped scalar times the base point — are always in the subgroup.
+ */
+export function assertPrimeOrderX25519(publicKey: Uint8Array): void {
+  assertCanonicalX25519(publicKey);
+  const Fp = ed25519.Point.Fp;
+  const u = uOf(publicKey);
+  // The Edwards point of u (RFC 7748 §4.1: y = (u − 1)/(u + 1)); u = −1 has none.
+  if (u + 1n === P) fail('BAD_KEY', 'X25519 public key is not a point of the prime-order subgroup');
+  const y = Fp.mul(Fp.sub(u, 1n), Fp.inv(Fp.add(u, 1n)));
+  let point: InstanceType<typeof ed25519.Point> | undefined;
+  try {
+    point = ed25519.Point.fromBytes(Fp.toBytes(y));
+  } catch {
+    point = undefined; // no x for this y: u lies on the twist
+  }
+  if (!point || point.is0() || !point.isTorsionFree())
+    fail('BAD_KEY', 'X25519 public key is not a point of the prime-order subgroup');
 }
 
 /**

@@ -192,6 +192,9 @@ export async function ratchetDecrypt(
 
   let messageKey: Uint8Array | undefined;
   let sending: Promise<void> | undefined;
+  // Expired skipped keys go before any is looked up (spec §12): a key older than the bound must
+  // not open its message just because nothing else arrived since.
+  pruneSkipped(s, now);
   const idx = s.skippedKeys.findIndex(
     (k) => k.counter === h.counter && bytesEqual(k.ratchetKey, h.ratchetKey),
   );

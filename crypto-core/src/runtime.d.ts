@@ -5,7 +5,7 @@ declare class TextEncoder {
   encode(input?: string): Uint8Array;
 }
 declare class TextDecoder {
-  constructor(label?: string, options?: { fatal?: boolean });
+  constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
   decode(input?: Uint8Array): string;
 }
 /** Base64 of a binary string (HTML standard; Node ≥ 16): the JWK encoding of x25519-backend.ts. */

@@ -10,7 +10,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ByteWriter, concat, expectBytes, utf8, wipe } from './bytes.js';
 import type { RandomSource } from './deps.js';
-import { dh, dhWith, generateX25519, type X25519KeyPair } from './dh.js';
+import { assertPrimeOrderX25519, dh, dhWith, generateX25519, type X25519KeyPair } from './dh.js';
 import { fail } from './errors.js';
 import type { IdentityKeyPair } from './identity.js';
 import { identityDhPublic, identityDhSecret } from './identity-dh.js';
@@ -174,6 +174,8 @@ function responderDhInputs(
   baseKey: Uint8Array,
   ownPublic: { identity?: Uint8Array; signedPreKey?: Uint8Array; oneTimePreKey?: Uint8Array } = {},
 ): DhInput[] {
+  // EK_A is the only DH input not in AD: it must have exactly one encoding (spec §5.2).
+  assertPrimeOrderX25519(baseKey);
   const ikA = identityDhPublic(initiatorIdentity);
   const ikSecret = identityDhSecret(keys.identity);
   const inputs: DhInput[] = [

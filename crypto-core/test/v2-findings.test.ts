@@ -327,7 +327,9 @@ describe('F5: lengths, time and order the relay could learn or choose', () => {
     for (const offset of [7, 15]) {
       const t = m1.message.slice();
       t[at + offset] = (t[at + offset] as number) ^ 0x01;
-      await expect(decryptMessage(b2.session, t)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+      await expect(decryptMessage(b2.session, t, opts('f5b t'))).rejects.toMatchObject({
+        code: 'AUTH_FAILED',
+      });
     }
     expect(serializeSession(b2.session)).toEqual(before);
   });
