@@ -118,6 +118,7 @@ async function main() {
       if (f.problem === 'differs')
         say(`      ${f.path}  DIFFERS: served sha256 ${f.actual}, signed ${f.expected}`);
       else if (f.problem === 'missing') say(`      ${f.path}  NOT SERVED (${f.detail})`);
+      else if (f.problem === 'headers') say(`      ${f.path}  HEADERS: ${f.detail}`);
       else say(`      ${f.path}  NOT IN THE MANIFEST (${f.detail})`);
     }
   }

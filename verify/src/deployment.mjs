@@ -6,7 +6,7 @@ import { buildHash, fileDigest, LIMITS, precacheEntries, RELEASE_FILE, verifyRel
 
 /**
  * @typedef {import('./release.mjs').Manifest} Manifest
- * @typedef {{ path: string, problem: 'differs' | 'missing' | 'unlisted', expected?: string, actual?: string, detail?: string }} FileFinding
+ * @typedef {{ path: string, problem: 'differs' | 'missing' | 'unlisted' | 'headers', expected?: string, actual?: string, detail?: string }} FileFinding
  * @typedef {{
  *   origin: string, manifest: Manifest | null, signer: string | null, manifestError: string | null,
  *   files: FileFinding[], csp: { expected: string, actual: string | null } | null,
@@ -81,6 +81,24 @@ function referencedPaths(/** @type {string} */ indexHtml, /** @type {string | nu
 }
 
 /**
+ * What in a response's headers changes what the browser runs of a signed document or worker:
+ * only the bytes are signed, so a server could otherwise send the signed shell without its
+ * policy (no Trusted Types in the installed app, whose service worker keeps the shell with the
+ * headers it came with) or with a Refresh that sends every launch to a page of its own.
+ * @param {Headers} headers @param {string} expectedCsp @returns {string | null}
+ */
+function headerProblem(headers, expectedCsp) {
+  const csp = headers.get('content-security-policy');
+  if (csp !== expectedCsp) return `Content-Security-Policy "${csp ?? '(none)'}" is not the signed one`;
+  return refreshProblem(headers);
+}
+
+/** @param {Headers} headers @returns {string | null} */
+function refreshProblem(headers) {
+  return headers.has('refresh') ? `a Refresh header ("${headers.get('refresh')}") leaves the app` : null;
+}
+
+/**
  * Fetches the deployment's signed manifest and every file it serves, and compares.
  * @param {string} url the deployment
  * @param {readonly string[]} trustedKeys base64url release public keys
@@ -125,6 +143,10 @@ export async function checkDeployment(url, trustedKeys) {
     served.set(path, got.bytes);
     const actual = fileDigest(got.bytes);
     if (actual !== expected) report.files.push({ path, problem: 'differs', expected, actual });
+    // The shell and the service worker run as documents or workers: their headers count too.
+    const runs = path === `/${manifest.default_index}` || path === '/sw.js';
+    const wrong = runs ? headerProblem(got.headers, manifest.default_csp) : null;
+    if (wrong) report.files.push({ path, problem: 'headers', detail: wrong });
   }
   // The shell as a browser receives it for "/" (the SPA view), and the CSP sent with it.
   const shell = await get(`${origin}/`);
@@ -138,6 +160,9 @@ export async function checkDeployment(url, trustedKeys) {
       report.files.push({ path: '/', problem: 'differs', expected: indexExpected, actual });
     const csp = shell.headers.get('content-security-policy');
     report.csp = { expected: manifest.default_csp, actual: csp };
+    // (Its policy is reported as report.csp.)
+    const refresh = refreshProblem(shell.headers);
+    if (refresh) report.files.push({ path: '/', problem: 'headers', detail: refresh });
   }
   const decoder = new TextDecoder();
   const indexBytes = shell.ok ? shell.bytes : served.get(`/${manifest.default_index}`);

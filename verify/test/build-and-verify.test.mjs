@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -279,4 +280,59 @@ describe('signed release and the verifier against real django-host servers', () 
         .digest('hex'),
     ).toBe(sha256Tree(dists.b)['/index.html']);
   });
+
+  it('names the shell or service worker served with headers that change what runs, though their bytes match', async () => {
+    // Only the bytes are signed. A server that sends the signed shell without its policy (no
+    // Trusted Types in the installed app) or with a Refresh to a page of its own must not pass.
+    for (const [change, expected] of /** @type {const} */ ([
+      [
+        (/** @type {Headers} */ h) => h.delete('content-security-policy'),
+        /\/index\.html\s+HEADERS: Content-Security-Policy "\(none\)"/,
+      ],
+      [
+        (/** @type {Headers} */ h) => h.set('refresh', '0; url=/api/evil'),
+        /\/index\.html\s+HEADERS: a Refresh header/,
+      ],
+    ])) {
+      const front = await proxyAltering(urls.good, '/index.html', change);
+      try {
+        const { code, out } = /** @type {{ code: number, out: string }} */ (
+          await verify([front.url, '--key', key.publicKey, '--no-build'])
+        );
+        expect(out).toMatch(expected);
+        expect(out).toContain('Result: DIFFERENT');
+        expect(code).toBe(1);
+      } finally {
+        await front.close();
+      }
+    }
+  });
 });
+
+/**
+ * A front for `upstream` that changes the headers of the response for `path` with `change`
+ * (a compromised server: the same bytes, other headers).
+ * @param {string} upstream @param {string} path @param {(h: Headers) => void} change
+ */
+async function proxyAltering(upstream, path, change) {
+  const server = createServer(async (req, res) => {
+    const answer = await fetch(`${upstream}${req.url}`, { headers: { 'cache-control': 'no-cache' } });
+    const headers = new Headers(answer.headers);
+    headers.delete('content-encoding');
+    headers.delete('content-length');
+    if (new URL(req.url ?? '/', upstream).pathname === path) change(headers);
+    /** @type {Record<string, string>} */
+    const out = {};
+    headers.forEach((value, name) => {
+      out[name] = value;
+    });
+    res.writeHead(answer.status, out);
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve(undefined))),
+  };
+}
