@@ -4,6 +4,7 @@
  * so an implementation in another language can start from the listed values. The test
  * suite rebuilds them and compares byte for byte (test/protocol-vectors.test.ts).
  */
+import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { nobleAesGcm } from '../src/aes-gcm.js';
 import { decodeBundle, encodeBundle, type PreKeyBundle, verifyBundle } from '../src/bundle.js';
@@ -334,6 +335,18 @@ function flip(bytes: Uint8Array, at: number, mask = 1): Uint8Array {
   return out;
 }
 
+/**
+ * u(Q + T) for the point Q of the X25519 key `u` and T the point of small order number `t`
+ * (1–7) of noble's table: the same X25519 outputs for every clamped scalar (spec §5.2).
+ */
+export function withTorsion(u: Uint8Array, t: number): Uint8Array {
+  const Fp = ed25519.Point.Fp;
+  const n = u.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+  const q = ed25519.Point.fromBytes(Fp.toBytes(Fp.mul(Fp.sub(n, 1n), Fp.inv(Fp.add(n, 1n)))));
+  const y = q.add(ed25519.Point.fromHex(ED25519_TORSION_SUBGROUP[t] as string)).toAffine().y;
+  return Fp.toBytes(Fp.mul(Fp.add(1n, y), Fp.inv(Fp.sub(1n, y))));
+}
+
 function setByte(bytes: Uint8Array, at: number, value: number): Uint8Array {
   const out = bytes.slice();
   out[at] = value;
@@ -388,6 +401,16 @@ export async function buildRejectionVector(): Promise<Record<string, unknown>> {
       name: 'EK_A with bit 255 set (non-canonical)',
       receiver: 'bob-new',
       input: flip(a0, 66, 0x80),
+      expected: 'BAD_KEY',
+    },
+    {
+      name: 'EK_A plus a point of order 8 (the same DH outputs under another base key: a replay)',
+      receiver: 'bob-new',
+      input: (() => {
+        const out = a0.slice();
+        out.set(withTorsion(a0.slice(35, 67), 1), 35);
+        return out;
+      })(),
       expected: 'BAD_KEY',
     },
     {

@@ -3,24 +3,13 @@
 // Bob the same DH outputs, the same SK and AD, and the envelope opens: a relay could replay
 // Alice's initial message up to seven more times under base keys the replay log did not know.
 // EK_A must be a point of the prime-order subgroup (BAD_KEY otherwise).
-import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { withTorsion } from '../scripts/protocol-vectors.js';
 import type { PreKeyBundle } from '../src/bundle.js';
 import { assertCanonicalX25519, assertPrimeOrderX25519, generateX25519 } from '../src/dh.js';
 import { acceptSession, decryptMessage, encryptMessage, initiateSession } from '../src/session.js';
 import { ACC, content, enc, makeParties, opts, replayLog } from './fixtures.js';
-
-const Fp = ed25519.Point.Fp;
-const le = (b: Uint8Array) => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
-
-/** u(Q + T) for the point Q of Montgomery u-coordinate `u` and T the torsion point number `t`. */
-function withTorsion(u: Uint8Array, t: number): Uint8Array {
-  const y = Fp.mul(Fp.sub(le(u), 1n), Fp.inv(Fp.add(le(u), 1n)));
-  const q = ed25519.Point.fromBytes(Fp.toBytes(y));
-  const y2 = q.add(ed25519.Point.fromHex(ED25519_TORSION_SUBGROUP[t] as string)).toAffine().y;
-  return Fp.toBytes(Fp.mul(Fp.add(1n, y2), Fp.inv(Fp.sub(1n, y2))));
-}
 
 describe('EK_A outside the prime-order subgroup (spec §5.2)', () => {
   it('attack: a replay under EK_A + T (no one-time prekey, the last-resort PQ prekey) is refused, not a new session', async () => {
