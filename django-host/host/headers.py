@@ -3,7 +3,7 @@
 Three paths send responses and all three use this module:
 - WhiteNoise (static files) through `add_static_headers` (WHITENOISE_ADD_HEADERS_FUNCTION),
 - Django views and error pages through `SecurityHeadersMiddleware`,
-- the /api forward and its gateway errors through `security_header_pairs` (host/proxy_*.py),
+- the /api forward and its gateway errors through `api_security_header_pairs` (host/proxy_*.py),
   with the API's own policy (API_SECURITY_HEADERS).
 """
 
@@ -115,7 +115,7 @@ IMMUTABLE = 'public, max-age=31536000, immutable'
 NO_CACHE = 'no-cache'
 
 
-def security_header_pairs(secure: bool) -> list[tuple[bytes, bytes]]:
+def api_security_header_pairs(secure: bool) -> list[tuple[bytes, bytes]]:
     """The /api answers' headers as ASGI byte pairs (the forward and its errors, host/proxy_*.py)."""
     pairs = [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in API_SECURITY_HEADERS.items()]
     if secure:

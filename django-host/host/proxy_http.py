@@ -22,7 +22,7 @@ import httpx
 
 from host.config import HostConfig
 from host.forwarding import request_headers, response_headers, upstream_target
-from host.headers import security_header_pairs
+from host.headers import api_security_header_pairs
 from host.upstream_body import Answer, BodyExchange, BodyTimeout, ClientGone, UpstreamFailed, read_small_body
 
 log = logging.getLogger('host.proxy')
@@ -48,7 +48,7 @@ async def send_json_error(
                 (b'cache-control', b'no-store'),
                 *([(b'connection', b'close')] if close else []),
                 *extra_headers,
-                *security_header_pairs(is_secure(scope)),
+                *api_security_header_pairs(is_secure(scope)),
             ],
         }
     )
@@ -141,7 +141,7 @@ class HttpForward:
                 {
                     'type': 'http.response.start',
                     'status': response.status_code,
-                    'headers': response_headers(response.headers.raw) + security_header_pairs(is_secure(scope)),
+                    'headers': response_headers(response.headers.raw) + api_security_header_pairs(is_secure(scope)),
                 }
             )
             # Raw bytes: Content-Encoding and Content-Length pass through unchanged.
@@ -202,7 +202,7 @@ class HttpForward:
             self.body_slots.release()
 
     async def _send_answer(self, scope: dict, send, exchange: BodyExchange, answer: Answer) -> None:
-        headers = response_headers(answer.headers) + security_header_pairs(is_secure(scope))
+        headers = response_headers(answer.headers) + api_security_header_pairs(is_secure(scope))
         if not answer.body_consumed:
             headers.append((b'connection', b'close'))
         await send({'type': 'http.response.start', 'status': answer.status, 'headers': headers})

@@ -17,7 +17,7 @@ from websockets.typing import Origin, Subprotocol
 
 from host.config import HostConfig
 from host.forwarding import request_headers, upstream_target
-from host.headers import security_header_pairs
+from host.headers import api_security_header_pairs
 
 log = logging.getLogger('host.proxy')
 
@@ -92,7 +92,7 @@ class WebSocketForward:
             {
                 'type': 'websocket.accept',
                 'subprotocol': upstream.subprotocol,
-                'headers': security_header_pairs(scope.get('scheme') == 'wss'),
+                'headers': api_security_header_pairs(scope.get('scheme') == 'wss'),
             }
         )
         await self._pump(upstream, receive, send)
@@ -162,7 +162,7 @@ class WebSocketForward:
                 'headers': [
                     *headers,
                     (b'cache-control', b'no-store'),
-                    *security_header_pairs(scope.get('scheme') == 'wss'),
+                    *api_security_header_pairs(scope.get('scheme') == 'wss'),
                 ],
             }
         )
