@@ -1,6 +1,11 @@
 // Build-time integrity for the served app (SECURITY.md "Checking the code your server sends"):
 // - Subresource Integrity on every script, module preload and stylesheet index.html loads
 //   (W3C Subresource Integrity §3.5), computed over the final bytes Vite writes;
+// - the same for every chunk the page imports later (the crypto layer, QR, the emoji picker,
+//   Argon2id on the page's thread): index.html names each in a <link rel="modulepreload"> with
+//   its integrity. The document's module map keeps what that link fetched, checked or refused,
+//   and a later import() of the URL takes it from there (HTML Standard, "fetch a single module
+//   script"), so a page the service worker does not control runs no changed chunk either;
 // - a SHA-256 `integrity` on every precache entry, so the service worker only installs an
 //   update whose files match the manifest it came with (workbox-precaching fetches each entry
 //   with that integrity; src/sw.ts reports a mismatch to the user);
@@ -54,11 +59,40 @@ export function subresourceIntegrity(): Plugin {
             if (attribute(tag, 'integrity') !== undefined) return tag;
             return tag.replace(/\s*\/?>$/, (end) => ` integrity="${sri('sha384', bytes)}"${end}`);
           });
-          item.source = html;
+          item.source = html.replace('</head>', () => `${laterImports(bundle, html, bytesOf)}</head>`);
         }
       },
     },
   };
+}
+
+type Bundle = Parameters<NonNullable<Extract<Plugin['generateBundle'], { handler: unknown }>['handler']>>[1];
+
+/** A modulepreload link with integrity for every chunk reachable from the page's entry that
+ *  `html` does not load already. Workers are built apart (assets, not chunks of this graph). */
+function laterImports(
+  bundle: Bundle,
+  html: string,
+  bytesOf: (url: string) => string | Uint8Array | undefined,
+): string {
+  const seen = new Set<string>();
+  const walk = (fileName: string) => {
+    const chunk = bundle[fileName];
+    if (chunk?.type !== 'chunk' || seen.has(fileName)) return;
+    seen.add(fileName);
+    for (const next of [...chunk.imports, ...chunk.dynamicImports]) walk(next);
+  };
+  for (const item of Object.values(bundle)) if (item.type === 'chunk' && item.isEntry) walk(item.fileName);
+  return [...seen]
+    .sort()
+    .map((fileName) => `/${fileName}`)
+    .filter((url) => !html.includes(`"${url}"`))
+    .map((url) => {
+      const bytes = bytesOf(url) as string | Uint8Array;
+      // Low priority: nothing here is needed for the first paint (pwa/BENCHMARKS.md).
+      return `  <link rel="modulepreload" crossorigin href="${url}" integrity="${sri('sha384', bytes)}" fetchpriority="low">\n`;
+    })
+    .join('');
 }
 
 /** Workbox manifestTransform: SHA-256 integrity for every precache entry, entries sorted.

@@ -6,7 +6,7 @@
 // the right one the history — plus a message Bob sent while she was locked, which therefore
 // waited on the relay. Then log out → reload → the login screen with no history in the DOM;
 // log in again → unlock → the history is back.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'otplib';
@@ -19,7 +19,7 @@ import { deriveWrappingKey, type KdfParams } from '../src/storage/passphrase.ts'
 import { sidewaysOverflow, startOverAfterLogin } from './app-steps.ts';
 import { CHROMIUM, launchChromium } from './browser.ts';
 import { filesUnder, type RunningRelay, startRelay } from './relay.ts';
-import { LateRelayTarget, type Served, startPreview } from './servers.ts';
+import { LateRelayTarget, previewDir, type Served, startPreview } from './servers.ts';
 
 const ARGS = [
   '--headless',
@@ -42,6 +42,7 @@ const TEXTS = {
 
 let relay: RunningRelay;
 let served: Served;
+let relayTarget: LateRelayTarget;
 let bobBrowser: Browser;
 let bob: Page;
 const dirs: string[] = [];
@@ -71,10 +72,10 @@ beforeAll(async () => {
   // Every port is the OS's choice: the preview binds port 0, the relay (PORT=0) learns the
   // page's origins from it (127.0.0.1, and localhost for the passkey test: a WebAuthn relying
   // party is a domain), then the preview's /api proxy is pointed at the port the relay got.
-  const target = new LateRelayTarget();
-  served = await startPreview(undefined, 0, target);
+  relayTarget = new LateRelayTarget();
+  served = await startPreview(undefined, 0, relayTarget);
   relay = await startRelay(`${served.url},${served.url.replace('127.0.0.1', 'localhost')}`);
-  target.set(`http://127.0.0.1:${relay.port}`);
+  relayTarget.set(`http://127.0.0.1:${relay.port}`);
   bobBrowser = await launchChromium();
   const context = await bobBrowser.newContext({ locale: 'en-US' });
   context.setDefaultTimeout(30_000);
@@ -307,6 +308,57 @@ describe('app lock: a copied profile', () => {
           found.push(`${f.slice(copy.length)}: ${n === key ? 'data key' : n.toString('utf8').slice(0, 20)}`);
     }
     expect(found).toEqual([]);
+  });
+
+  // SECURITY.md "Checking the code your server sends": the passphrase goes to Argon2id. On a page
+  // the service worker controls, the worker's script is the copy the worker checked when it
+  // installed; on a page it does not control (a hard reload), a worker script would come from the
+  // network unchecked (a worker has no integrity attribute), so the page derives on its own
+  // thread, from a chunk index.html names with its integrity.
+  it('the passphrase never reaches a worker script the service worker did not check', async () => {
+    const [workerFile] = readdirSync(join(previewDir, 'assets')).filter((f) => f.startsWith('kdf-worker-'));
+    if (!workerFile) throw new Error('the build has no key-derivation worker');
+    const workerPath = join(previewDir, 'assets', workerFile);
+    const genuine = readFileSync(workerPath, 'utf8');
+    // A changed worker that keeps the passphrase to itself and answers that derivation failed:
+    // if it runs, the right passphrase does not unlock.
+    writeFileSync(workerPath, "self.onmessage = () => self.postMessage({ error: 'failed' });\n");
+    // These copies are Alice's device too: they must not reach the relay (their requests would
+    // use her tokens and her ratchets). Unlocking works offline.
+    relayTarget.set('http://127.0.0.1:9');
+    try {
+      for (const serviceWorkers of ['allow', 'block'] as const) {
+        const dir = tempDir(`sd-lock-worker-${serviceWorkers}-`);
+        // 'block' stops new registrations only: the copy's own service worker goes with it.
+        const skip = serviceWorkers === 'block' ? /Singleton|Service Worker/ : /Singleton/;
+        cpSync(copy, dir, { recursive: true, filter: (src) => !skip.test(src) });
+        const context = await chromium.launchPersistentContext(dir, {
+          executablePath: CHROMIUM,
+          args: ARGS,
+          locale: 'en-US',
+          serviceWorkers,
+        });
+        open.add(context);
+        try {
+          context.setDefaultTimeout(30_000);
+          const alice = context.pages()[0] ?? (await context.newPage());
+          await alice.goto(`${served.url}/chats/${BOB}`);
+          await alice.getByRole('heading', { name: 'Secure Drop is locked' }).waitFor();
+          expect(await alice.evaluate(() => !!navigator.serviceWorker?.controller), serviceWorkers).toBe(
+            serviceWorkers === 'allow',
+          );
+          await alice.getByLabel('Passphrase').fill(PASSPHRASE);
+          await alice.getByRole('button', { name: 'Unlock' }).click();
+          await inChat(alice, TEXTS.fromAlice);
+        } finally {
+          await context.close();
+          open.delete(context);
+        }
+      }
+    } finally {
+      writeFileSync(workerPath, genuine);
+      relayTarget.set(`http://127.0.0.1:${relay.port}`);
+    }
   });
 
   it('a fresh Chromium on the copy shows only the unlock screen; a wrong passphrase shows nothing', async () => {

@@ -1,7 +1,7 @@
 // The update prompt: a new version deployed while the app is open installs and WAITS; the
 // page keeps running the old code and shows the prompt; only the user's "Update now" lets the
 // new service worker take over and reloads once. No relay is needed.
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,75 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await served?.close();
+});
+
+/** The JavaScript files the page imports after load: every script of the build but the entry,
+ *  what the entry imports statically, and the key-derivation worker's (src/storage/kdf.ts). */
+function laterChunks(): string[] {
+  const index = readFileSync(join(previewDir, 'index.html'), 'utf8');
+  const entry = /<script[^>]*src="(\/assets\/[^"]+)"/.exec(index)?.[1];
+  if (!entry) throw new Error('index.html has no entry script');
+  const entryCode = readFileSync(join(previewDir, entry), 'utf8');
+  return readdirSync(join(previewDir, 'assets'))
+    .filter((f) => f.endsWith('.js') && !f.startsWith('kdf-worker-'))
+    .filter((f) => `/assets/${f}` !== entry && !new RegExp(`(from|import)\\s*"\\./${f}"`).test(entryCode))
+    .map((f) => `/assets/${f}`);
+}
+
+// SECURITY.md "Checking the code your server sends": a page the service worker does not control
+// (a hard reload, a first visit) fetches from the network what it imports later: the crypto
+// layer, the QR reader and writer, the emoji picker, Argon2id. A server or cache that changes one
+// of those files must not get it run.
+describe('code the page imports later', () => {
+  it('a changed chunk is refused on a page no service worker controls, before any of it runs', async () => {
+    const chunks = laterChunks();
+    expect(chunks.some((u) => u.includes('/crypto-layers-'))).toBe(true);
+    const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
+    const page = await context.newPage();
+    const originals = new Map(chunks.map((url) => [url, readFileSync(join(previewDir, url), 'utf8')]));
+    try {
+      for (const [url, code] of originals)
+        writeFileSync(
+          join(previewDir, url),
+          `${code}\n;(globalThis.__tampered ??= []).push(${JSON.stringify(url)});\n`,
+        );
+      await page.goto(`${served.url}/login`);
+      await page
+        .getByRole('heading', { name: /log in/i })
+        .first()
+        .waitFor();
+      expect(await page.evaluate('!!navigator.serviceWorker?.controller')).toBe(false);
+      for (const url of chunks) {
+        const outcome = await page.evaluate(
+          `import(${JSON.stringify(url)}).then(() => 'ran', (e) => 'refused: ' + e.message)`,
+        );
+        expect(outcome, url).toMatch(/^refused: /);
+      }
+      expect(await page.evaluate('globalThis.__tampered ?? []')).toEqual([]);
+    } finally {
+      for (const [url, code] of originals) writeFileSync(join(previewDir, url), code);
+      await context.close();
+    }
+  });
+
+  it('the unchanged chunks load on such a page without a policy or integrity complaint', async () => {
+    const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
+    const violations = await watchPolicyViolations(context);
+    const page = await context.newPage();
+    await page.goto(`${served.url}/login`);
+    await page
+      .getByRole('heading', { name: /log in/i })
+      .first()
+      .waitFor();
+    for (const url of laterChunks()) {
+      const outcome = await page.evaluate(
+        `import(${JSON.stringify(url)}).then(() => 'ran', (e) => 'refused: ' + e.message)`,
+      );
+      expect(outcome, url).toBe('ran');
+    }
+    expect(violations).toEqual([]);
+    await context.close();
+  });
 });
 
 describe('service worker update', () => {

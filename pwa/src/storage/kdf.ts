@@ -3,6 +3,13 @@
 // (pwa/BENCHMARKS.md measures both). Where there is no Worker (the unit tests' DOM, Node)
 // the same function runs inline.
 //
+// Only on a page the service worker controls: a worker's script has no integrity attribute, and
+// there it is the copy the service worker checked against its manifest when it installed
+// (src/sw.ts). A page it does not control (a hard reload, a first visit, the dev server) would
+// fetch the script from the network unchecked and hand it the passphrase, so it derives on its
+// own thread instead, from the hash-wasm chunk index.html names with its integrity
+// (build/integrity.ts; SECURITY.md "Checking the code your server sends").
+//
 // Trusted Types (django-host/host/headers.py): constructing a Worker is a TrustedScriptURL
 // sink, so the worker's URL goes through the one policy for it, `secure-drop-kdf`, which
 // accepts that URL and nothing else.
@@ -84,5 +91,10 @@ function inWorker(password: Uint8Array, k: KdfParams): Promise<Uint8Array> {
 
 /** Argon2id(password, k) → 32 bytes. `password` is consumed: zeroed or moved to the worker. */
 export function argon2idBytes(password: Uint8Array, k: KdfParams): Promise<Uint8Array> {
-  return typeof Worker === 'function' ? inWorker(password, k) : argon2idHere(password, k);
+  return workerIsChecked() ? inWorker(password, k) : argon2idHere(password, k);
+}
+
+/** Whether a worker started now runs a script the service worker checked (see the top). */
+function workerIsChecked(): boolean {
+  return typeof Worker === 'function' && !!globalThis.navigator?.serviceWorker?.controller;
 }
