@@ -32,26 +32,6 @@ import { startRelay } from '../e2e/relay.ts';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const ORIGIN = 'http://127.0.0.1:5173';
 
-/** The method, for BENCHMARKS.md (bench/run.ts writes it above the table). */
-export const FAN_OUT_METHOD = `\`npm run bench:fanout -w pwa\` (pwa/bench/fan-out.ts; \`npm run bench -w pwa\` runs it too):
-the app's send path in Node against the real relay (its own embedded PostgreSQL), one send
-outstanding at a time: SessionManager.sealFanOut over an encrypted IndexedDB store
-(fake-indexeddb; the ratchet states commit with strict durability), then SocketFirst.sendMessage
-over an authenticated RelaySocket (\`ws\`), a 409 stale_devices answered as Outgoing.sendItem
-does. The outbox around it is not measured. The recipient has 1, 2 or 5 devices linked through
-the relay's provisioning approval (spec §16.8), as the messenger tests link them; the last row
-is 1 recipient device plus the sender's own other device (a sync copy, spec §16). The first
-send of each configuration (bundle fetch + PQXDH per device; for the sync copy also the 409
-that teaches the sender its own device) is the median of 3 samples per run (each to a fresh account; for the sync copy from a
-fresh sender too). Then every device opens it and
-answers, and the sender opens the answers (an initiator repeats the PQXDH header until a reply
-arrives), and after 10 uncounted warm-up sends per configuration, 200 sends per configuration
-in 10 rotating rounds of 20, 64-byte text: wall time per send (seal → the relay's answer) median
-and p95; the bench process's CPU per send (the client: seal, store, JSON; the relay is another
-process); bytes of the \`send\` frame the client wrote to the socket (UTF-8 JSON text — the body
-POST /send_message would carry, base64 copies, plus \`"type"\` and \`"id"\`). Ratios are to
-the 1-device row of the same run. Node's \`ws\` and fake-indexeddb stand in for the browser's.`;
-
 /** Runs the fan-out bench against a fresh relay; returns its printed table. */
 export async function fanOutBench(): Promise<string> {
   // Inside pwa/ so that the bundle's external packages resolve from node_modules.

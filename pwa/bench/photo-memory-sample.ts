@@ -11,18 +11,27 @@ import { createPhotoDecryptor, encryptPhoto } from '@secure-drop/crypto-core/pho
 import { MAX_PHOTO_BYTES, type PhotoMetadata } from '@secure-drop/crypto-core/photo-metadata';
 import { expectedCiphertextBytes, newPhotoKey, openPhoto, sealPhoto } from '../src/photo/seal.ts';
 
+/** The announced size of the sample photo. */
+const SIZE = { width: 2560, height: 1920 };
+
 /** The inputs of every sample, written once into `dir`: a 25,000,000-byte photo and its blob. */
 async function prepare(dir: string): Promise<void> {
   const key = newPhotoKey();
   const photo = new Uint8Array(MAX_PHOTO_BYTES);
   for (let i = 0; i < photo.length; i += 65_536) crypto.getRandomValues(photo.subarray(i, i + 65_536));
-  photo.set([0xff, 0xd8, 0xff]); // a JPEG's signature, checked by the receiver (spec §10.5)
+  // A PNG's signature and header (PNG §11.2.2, 2560 × 1920): the receiver checks that the
+  // opened bytes are of the announced type and size (spec/protocol.md §10.5).
+  photo.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+  new DataView(photo.buffer).setUint32(16, SIZE.width);
+  new DataView(photo.buffer).setUint32(20, SIZE.height);
+  photo.set([8, 6, 0, 0, 0], 24);
   const sealed = await encryptPhoto(key, photo);
   writeFileSync(join(dir, 'keys.bin'), key);
   writeFileSync(join(dir, 'photo.bin'), photo);
   writeFileSync(join(dir, 'ciphertext.bin'), sealed.ciphertext);
   const meta = {
-    mime: 'image/jpeg',
+    mime: 'image/png',
+    ...SIZE,
     byteLength: photo.length,
     ciphertextSha256: Buffer.from(sealed.ciphertextSha256).toString('hex'),
   };
@@ -68,9 +77,8 @@ async function sample(mode: string, dir: string): Promise<void> {
   const input = bytesOf(join(dir, mode.startsWith('seal') ? 'photo.bin' : 'ciphertext.bin'));
   const photo = {
     bytes: input,
-    mime: 'image/jpeg' as const,
-    width: 1,
-    height: 1,
+    mime: 'image/png' as const,
+    ...SIZE,
     thumbnail: new Uint8Array(0),
   };
   const t0 = performance.now();

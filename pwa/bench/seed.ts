@@ -6,11 +6,7 @@ import { argon2id as nobleArgon2id } from '@noble/hashes/argon2.js';
 import { RECORD as OUT, type StoredMessage } from '../src/outbox/records.ts';
 import { preparePhoto } from '../src/photo/prepare.ts';
 import { sealPhoto } from '../src/photo/seal.ts';
-import {
-  createAccountKeys,
-  markAccountKeysPublished,
-  newOneTimePreKeys,
-} from '../src/secure/account-keys.ts';
+import { createAccountKeys, newOneTimePreKeys, publishAccountKeys } from '../src/secure/account-keys.ts';
 import {
   maintainPrekeys,
   PREKEY_ROTATION_INTERVAL_MS,
@@ -33,7 +29,7 @@ async function seed(username: string, contacts: Record<string, number>, passphra
   // A refresh token the relay will refuse: the app stays signed in offline, as after a restart.
   await storage.put('auth', { username, refreshToken: 'x'.repeat(43) });
   const sm = new SessionManager(storage, {
-    bundle: () => Promise.reject(new Error('offline')),
+    bundles: () => Promise.reject(new Error('offline')),
     identity: () => Promise.reject(new Error('offline')),
     uploadKeys: () => Promise.reject(new Error('offline')),
   });
@@ -88,11 +84,7 @@ async function photoBench(): Promise<{
   const decodeMs = performance.now() - t0;
   const t1 = performance.now();
   const prepared = await preparePhoto(input);
-  const keys = {
-    messageKey: crypto.getRandomValues(new Uint8Array(32)),
-    header: crypto.getRandomValues(new Uint8Array(56)),
-  };
-  const sealed = await sealPhoto(keys, prepared);
+  const sealed = await sealPhoto(crypto.getRandomValues(new Uint8Array(32)), prepared);
   const pipelineMs = performance.now() - t1;
   return { decodeMs, pipelineMs, inputBytes: input.size, outputBytes: sealed.ciphertext.size };
 }
@@ -106,9 +98,8 @@ async function photoBench(): Promise<{
  */
 async function rotationBench(runs: number): Promise<{ rotationMs: number[]; topUpMs: number[] }> {
   const storage = await openIdbStorage(`bench-rotation-${crypto.randomUUID()}`);
-  await createAccountKeys(storage, 'bench_rotation');
-  await markAccountKeysPublished(storage);
   const relay = { uploadKeys: async () => ({}) };
+  await publishAccountKeys(storage, 'bench_rotation', relay);
   let now = Date.now();
   const rotationMs: number[] = [];
   const topUpMs: number[] = [];
