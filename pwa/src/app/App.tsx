@@ -2,7 +2,7 @@
 // reloads the page).
 import { useMemo } from 'react';
 import { createBrowserRouter, Outlet, RouterProvider } from 'react-router';
-import { AppProvider } from '../state/context.tsx';
+import { AppProvider, useT } from '../state/context.tsx';
 import type { App as AppModel } from '../state/types.ts';
 import { routes } from './routes.tsx';
 
@@ -14,8 +14,22 @@ function Shell() {
   );
 }
 
+/** At start-up, while the screen of the URL arrives, if it is one loaded on first visit (routes.tsx). */
+function Loading() {
+  const t = useT();
+  return (
+    <main id="main">
+      <p role="status">{t('app.loading')}</p>
+    </main>
+  );
+}
+
 export function App({ app }: { app: AppModel }) {
-  const router = useMemo(() => createBrowserRouter([{ element: <Shell />, children: routes }]), []);
+  const router = useMemo(
+    () =>
+      createBrowserRouter([{ element: <Shell />, hydrateFallbackElement: <Loading />, children: routes }]),
+    [],
+  );
   return (
     <AppProvider app={app}>
       <RouterProvider router={router} />

@@ -5,16 +5,11 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { useRef } from 'react';
 import { Navigate, Outlet, type RouteObject, useLocation } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
-import { ArchiveView } from '../views/ArchiveView.tsx';
 import { CanonicalContact } from '../views/CanonicalContact.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
-import { ChatView } from '../views/ChatView.tsx';
 import { ElsewhereView } from '../views/ElsewhereView.tsx';
 import { LoginView } from '../views/LoginView.tsx';
 import { NotFoundView } from '../views/NotFoundView.tsx';
-import { RegisterView } from '../views/RegisterView.tsx';
-import { SafetyView } from '../views/SafetyView.tsx';
-import { SettingsView } from '../views/SettingsView.tsx';
 import { UnlockView } from '../views/UnlockView.tsx';
 
 /**
@@ -79,12 +74,24 @@ function SignedOutOnly() {
   return <Outlet />;
 }
 
+/**
+ * A screen loaded when first visited: the first paint (login, the chat list) does not wait for
+ * a chat, the settings, the archive, the safety number or registration (pwa/BENCHMARKS.md:
+ * initial JavaScript). index.html names each chunk with its integrity (build/integrity.ts).
+ */
+function view<K extends string>(
+  load: () => Promise<Record<K, () => React.ReactNode>>,
+  name: K,
+): RouteObject['lazy'] {
+  return async () => ({ Component: (await load())[name] });
+}
+
 export const routes: RouteObject[] = [
   { index: true, element: <Navigate to="/chats" replace /> },
   {
     element: <SignedOutOnly />,
     children: [
-      { path: 'register', element: <RegisterView /> },
+      { path: 'register', lazy: view(() => import('../views/RegisterView.tsx'), 'RegisterView') },
       { path: 'login', element: <LoginView /> },
     ],
   },
@@ -94,22 +101,16 @@ export const routes: RouteObject[] = [
       { path: 'chats', element: <ChatsView /> },
       {
         path: 'chats/:contact',
-        element: (
-          <CanonicalContact path={(c) => `/chats/${c}`}>
-            <ChatView />
-          </CanonicalContact>
-        ),
+        element: <CanonicalContact path={(c) => `/chats/${c}`} />,
+        children: [{ index: true, lazy: view(() => import('../views/ChatView.tsx'), 'ChatView') }],
       },
       {
         path: 'contacts/:contact/safety',
-        element: (
-          <CanonicalContact path={(c) => `/contacts/${c}/safety`}>
-            <SafetyView />
-          </CanonicalContact>
-        ),
+        element: <CanonicalContact path={(c) => `/contacts/${c}/safety`} />,
+        children: [{ index: true, lazy: view(() => import('../views/SafetyView.tsx'), 'SafetyView') }],
       },
-      { path: 'settings', element: <SettingsView /> },
-      { path: 'archives/:archive', element: <ArchiveView /> },
+      { path: 'settings', lazy: view(() => import('../views/SettingsView.tsx'), 'SettingsView') },
+      { path: 'archives/:archive', lazy: view(() => import('../views/ArchiveView.tsx'), 'ArchiveView') },
     ],
   },
   { path: '*', element: <NotFoundView /> },

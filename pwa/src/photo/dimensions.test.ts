@@ -4,7 +4,8 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { fileSize, headerSize, isAsAnnounced, MAX_INPUT_PIXELS } from './dimensions.ts';
 import { exifGpsSegment, largeJpeg, tinyJpeg, withSegment } from './exif-fixture.ts';
-import { PhotoRejected, preparePhoto } from './prepare.ts';
+import { preparePhoto } from './prepare.ts';
+import { PhotoRejected } from './rejected.ts';
 
 const u32be = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
 const u16le = (v: number) => [v & 255, (v >>> 8) & 255];

@@ -3,8 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { EXIF_MAKE, exifGpsSegment, jpegWithGps, tinyJpeg, withSegment } from './exif-fixture.ts';
 import { scanMetadata } from './metadata-scan.ts';
-import { PhotoRejected, preparePhoto } from './prepare.ts';
+import { preparePhoto } from './prepare.ts';
 import { fitWithin } from './reencode.ts';
+import { PhotoRejected } from './rejected.ts';
 import { sniffImageType, sniffInputType } from './sniff.ts';
 
 const PNG_SIG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

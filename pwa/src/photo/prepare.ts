@@ -7,6 +7,7 @@ import { MAX_PHOTO_BYTES } from '@secure-drop/crypto-core/photo-metadata';
 import { fileSize, MAX_INPUT_PIXELS } from './dimensions.ts';
 import { scanMetadata } from './metadata-scan.ts';
 import { MAX_DIMENSION, reencode, thumbnail } from './reencode.ts';
+import { PhotoRejected } from './rejected.ts';
 import { type InputMime, type PhotoMime, sniffInputType } from './sniff.ts';
 
 /** The type a picked file is sent as. */
@@ -19,16 +20,6 @@ const SENT_AS: Readonly<Record<InputMime, PhotoMime>> = {
 
 /** Largest file accepted as input (before re-encoding shrinks it). */
 export const MAX_INPUT_BYTES = 50 * 1024 * 1024;
-
-/** Why a picked picture is not sent, or a received photo not shown (`photo_mismatch`). */
-export type PhotoRejection = 'unsupported_image' | 'too_large' | 'photo_mismatch';
-
-export class PhotoRejected extends Error {
-  constructor(readonly reason: PhotoRejection) {
-    super(reason);
-    this.name = 'PhotoRejected';
-  }
-}
 
 export interface PreparedPhoto {
   readonly bytes: Uint8Array;

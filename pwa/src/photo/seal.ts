@@ -18,7 +18,8 @@ import {
   type PhotoMetadata,
 } from '@secure-drop/crypto-core/photo-metadata';
 import { isAsAnnounced } from './dimensions.ts';
-import { PhotoRejected, type PreparedPhoto } from './prepare.ts';
+import type { PreparedPhoto } from './prepare.ts';
+import { PhotoRejected } from './rejected.ts';
 
 /** spec §10.1 v3: photoKey = 32 random bytes from a CSPRNG, fresh per photo. */
 export const newPhotoKey = (): Uint8Array => generatePhotoKey();

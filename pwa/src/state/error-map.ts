@@ -1,5 +1,5 @@
 // Turns lower-layer failures into the AppError codes views translate (types.ts AppErrorCode).
-import { PhotoRejected } from '../photo/prepare.ts';
+import { PhotoRejected } from '../photo/rejected.ts';
 import { SecureError } from '../secure/errors.ts';
 import { PassphraseRuleError } from '../storage/passphrase.ts';
 import { WrongPassphraseError } from '../storage/storage.ts';

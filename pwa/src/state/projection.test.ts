@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StoredMessage } from '../outbox/records.ts';
-import { PhotoRejected } from '../photo/prepare.ts';
+import { PhotoRejected } from '../photo/rejected.ts';
 import { SecureError } from '../secure/errors.ts';
 import type { StoredPeer } from '../secure/records.ts';
 import { ApiError } from '../transport/errors.ts';

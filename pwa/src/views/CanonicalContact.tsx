@@ -3,7 +3,7 @@
 // keeps holds canonical names, so a view opened under another spelling found nothing: an
 // existing contact showed as "not in your contacts" there.
 import type { ReactNode } from 'react';
-import { Navigate, useParams } from 'react-router';
+import { Navigate, Outlet, useParams } from 'react-router';
 import { canonicalUsername } from './username-rule.generated.ts';
 
 export function CanonicalContact({
@@ -11,10 +11,11 @@ export function CanonicalContact({
   children,
 }: {
   path: (contact: string) => string;
-  children: ReactNode;
+  /** What to show; without it, the child route (a screen loaded on first visit). */
+  children?: ReactNode;
 }) {
   const { contact = '' } = useParams();
   const canonical = canonicalUsername(contact);
-  if (canonical === null || canonical === contact) return children;
+  if (canonical === null || canonical === contact) return children ?? <Outlet />;
   return <Navigate to={path(encodeURIComponent(canonical))} replace />;
 }

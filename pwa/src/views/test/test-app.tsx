@@ -12,7 +12,7 @@
 // and navigation are the production ones.
 import { computed, type Signal, signal } from '@preact/signals-react';
 import { render } from '@testing-library/react';
-import { createMemoryRouter, Outlet, RouterProvider } from 'react-router';
+import { createMemoryRouter, Outlet, type RouteObject, RouterProvider } from 'react-router';
 import { routes } from '../../app/routes.tsx';
 import { createLanguage, type Lang, type LanguageState } from '../../i18n/i18n.ts';
 import { AppProvider } from '../../state/context.tsx';
@@ -502,6 +502,26 @@ export function holdSecret(t: ReturnType<typeof makeTestApp>): void {
   ];
 }
 
+/**
+ * The route table with its screens loaded on first visit (routes.tsx `view`) loaded now, once,
+ * so a test renders any path in one synchronous render. The loading itself is the browser's
+ * (the e2e suite runs it in Chromium).
+ */
+async function loaded(table: RouteObject[]): Promise<RouteObject[]> {
+  return Promise.all(
+    table.map(async (route) => {
+      const { lazy, children, ...rest } = route;
+      const screen = typeof lazy === 'function' ? await lazy() : {};
+      return {
+        ...rest,
+        ...screen,
+        ...(children ? { children: await loaded(children) } : {}),
+      } as RouteObject;
+    }),
+  );
+}
+const eagerRoutes = await loaded(routes);
+
 export function renderAt(app: App, path: string) {
   // The same frame as src/app/App.tsx: one <main> landmark around the routed view.
   const shell = (
@@ -509,7 +529,7 @@ export function renderAt(app: App, path: string) {
       <Outlet />
     </main>
   );
-  const router = createMemoryRouter([{ element: shell, children: routes }], { initialEntries: [path] });
+  const router = createMemoryRouter([{ element: shell, children: eagerRoutes }], { initialEntries: [path] });
   const result = render(
     <AppProvider app={app}>
       <RouterProvider router={router} />
