@@ -2,20 +2,13 @@
 // becomes /chats/bob. The relay folds case (spec/openapi.yaml, Username) and every list the app
 // keeps holds canonical names, so a view opened under another spelling found nothing: an
 // existing contact showed as "not in your contacts" there.
-import type { ReactNode } from 'react';
 import { Navigate, Outlet, useParams } from 'react-router';
 import { canonicalUsername } from './username-rule.generated.ts';
 
-export function CanonicalContact({
-  path,
-  children,
-}: {
-  path: (contact: string) => string;
-  /** What to show; without it, the child route (a screen loaded on first visit). */
-  children?: ReactNode;
-}) {
+/** The child route's screen under the canonical name; another spelling is sent there. */
+export function CanonicalContact({ path }: { path: (contact: string) => string }) {
   const { contact = '' } = useParams();
   const canonical = canonicalUsername(contact);
-  if (canonical === null || canonical === contact) return children ?? <Outlet />;
+  if (canonical === null || canonical === contact) return <Outlet />;
   return <Navigate to={path(encodeURIComponent(canonical))} replace />;
 }
