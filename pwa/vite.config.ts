@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
@@ -42,6 +43,17 @@ const { version } = JSON.parse(readFileSync(new URL('./package.json', import.met
   version: string;
 };
 const outDir = outDirProbe();
+
+/**
+ * Two entries: index.html, whose script (src/boot.ts) checks every chunk the app starts with
+ * before it imports the app, and the app itself (src/main.tsx), which boot.ts imports by the URL
+ * index.html names (build/integrity.ts). boot.ts cannot import the app by name: the bundler would
+ * then give it a static import of its preload helper, a chunk loaded before any check.
+ */
+export const APP_INPUTS = {
+  index: fileURLToPath(new URL('./index.html', import.meta.url)),
+  app: fileURLToPath(new URL('./src/main.tsx', import.meta.url)),
+};
 
 export default defineConfig({
   resolve: {
@@ -99,5 +111,9 @@ export default defineConfig({
       '/api': { target: relay, ws: true, changeOrigin: false, rewrite: (path) => path.replace(/^\/api/, '') },
     },
   },
-  build: { target: 'es2022', sourcemap: false, rolldownOptions: quietTimings },
+  build: {
+    target: 'es2022',
+    sourcemap: false,
+    rolldownOptions: { ...quietTimings, input: APP_INPUTS },
+  },
 });

@@ -26,6 +26,7 @@ import type { Page } from 'playwright-core';
 import { build, preview } from 'vite';
 import { launchChromium } from '../e2e/browser.ts';
 import { pwaDir } from '../e2e/servers.ts';
+import { APP_INPUTS } from '../vite.config.ts';
 import { fanOutBench } from './fan-out.ts';
 import { type PhotoMemoryRow, photoMemoryBench } from './photo-memory.ts';
 
@@ -44,7 +45,11 @@ async function buildTo(outDir: string, input?: Record<string, string>) {
     configFile: resolve(pwaDir, 'vite.config.ts'),
     mode: 'production',
     logLevel: 'error',
-    build: { outDir, emptyOutDir: true, ...(input ? { rollupOptions: { input } } : {}) },
+    build: {
+      outDir,
+      emptyOutDir: true,
+      ...(input ? { rolldownOptions: { input: { ...APP_INPUTS, ...input } } } : {}),
+    },
   });
 }
 
@@ -122,7 +127,7 @@ async function main() {
   const benchDir = resolve(pwaDir, 'node_modules/.bench-dist');
   await buildTo(shipDir);
   const js = initialJs(shipDir);
-  await buildTo(benchDir, { main: resolve(pwaDir, 'index.html'), seed: resolve(pwaDir, 'bench/seed.html') });
+  await buildTo(benchDir, { seed: resolve(pwaDir, 'bench/seed.html') });
 
   // No relay behind /api: the app runs as it does offline after a restart.
   process.env.RELAY_PORT = '9';

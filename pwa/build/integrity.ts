@@ -1,11 +1,11 @@
 // Build-time integrity for the served app (SECURITY.md "Checking the code your server sends"):
 // - Subresource Integrity on every script, module preload and stylesheet index.html loads
 //   (W3C Subresource Integrity §3.5), computed over the final bytes Vite writes;
-// - the same for every chunk the page imports later (the crypto layer, QR, the emoji picker,
-//   Argon2id on the page's thread): index.html names each in a <link rel="modulepreload"> with
-//   its integrity. The document's module map keeps what that link fetched, checked or refused,
-//   and a later import() of the URL takes it from there (HTML Standard, "fetch a single module
-//   script"), so a page the service worker does not control runs no changed chunk either;
+// - the same for every chunk the page imports, at start or later (the app, the crypto layer, QR,
+//   the emoji picker, Argon2id on the page's thread): index.html names each in a
+//   <link rel="modulepreload"> with its integrity, and src/integrity/module-check.ts imports
+//   nothing before such a link has loaded, so a page the service worker does not control runs
+//   no changed chunk either;
 // - a SHA-256 `integrity` on every precache entry, so the service worker only installs an
 //   update whose files match the manifest it came with (workbox-precaching fetches each entry
 //   with that integrity; src/sw.ts reports a mismatch to the user);
@@ -66,31 +66,74 @@ export function subresourceIntegrity(): Plugin {
   };
 }
 
+/** Fails the build, saying why on stderr as well: vite-plugin-pwa's closing step then fails on the
+ *  missing files and its error is the one the build reports. */
+function fail(why: string): never {
+  console.error(`secure-drop:subresource-integrity: ${why}`);
+  throw new Error(why);
+}
+
 type Bundle = Parameters<NonNullable<Extract<Plugin['generateBundle'], { handler: unknown }>['handler']>>[1];
 
-/** A modulepreload link with integrity for every chunk reachable from the page's entry that
- *  `html` does not load already. Workers are built apart (assets, not chunks of this graph). */
+/**
+ * A modulepreload link with integrity for every chunk of the build that `html` does not load
+ * already: at normal priority what the app starts with (the app's entry, src/main.tsx, marked
+ * `data-app` for src/boot.ts to import, and its static imports), at low priority the rest, which
+ * the first paint does not wait for (pwa/BENCHMARKS.md). src/integrity/module-check.ts imports
+ * nothing before its link has loaded. Fails the build where that check could be bypassed: a
+ * page's own script with static imports (they would run before the check), or a stylesheet
+ * index.html does not name. Workers are built apart (assets, not chunks of this graph).
+ */
 function laterImports(
   bundle: Bundle,
   html: string,
   bytesOf: (url: string) => string | Uint8Array | undefined,
 ): string {
-  const seen = new Set<string>();
-  const walk = (fileName: string) => {
-    const chunk = bundle[fileName];
-    if (chunk?.type !== 'chunk' || seen.has(fileName)) return;
-    seen.add(fileName);
-    for (const next of [...chunk.imports, ...chunk.dynamicImports]) walk(next);
+  const chunk = (fileName: string) => {
+    const item = bundle[fileName];
+    return item?.type === 'chunk' ? item : undefined;
   };
-  for (const item of Object.values(bundle)) if (item.type === 'chunk' && item.isEntry) walk(item.fileName);
-  return [...seen]
-    .sort()
-    .map((fileName) => `/${fileName}`)
-    .filter((url) => !html.includes(`"${url}"`))
-    .map((url) => {
-      const bytes = bytesOf(url) as string | Uint8Array;
-      // Low priority: nothing here is needed for the first paint (pwa/BENCHMARKS.md).
-      return `  <link rel="modulepreload" crossorigin href="${url}" integrity="${sri('sha384', bytes)}" fetchpriority="low">\n`;
+  const closure = (roots: string[], dynamic: boolean) => {
+    const seen = new Set<string>();
+    const walk = (fileName: string) => {
+      const c = chunk(fileName);
+      if (!c || seen.has(fileName)) return;
+      seen.add(fileName);
+      for (const next of dynamic ? [...c.imports, ...c.dynamicImports] : c.imports) walk(next);
+    };
+    for (const root of roots) walk(root);
+    return seen;
+  };
+  const named = (fileName: string) => html.includes(`"/${fileName}"`);
+  const entries = Object.values(bundle).flatMap((item) =>
+    item.type === 'chunk' && item.isEntry ? [item] : [],
+  );
+  for (const entry of entries)
+    if (named(entry.fileName) && entry.imports.length > 0)
+      fail(
+        `${entry.fileName} imports ${entry.imports.join(', ')} statically: the page's script must import nothing before its check`,
+      );
+  const apps = entries.filter((e) => !named(e.fileName)).map((e) => e.fileName);
+  if (apps.length !== 1) fail(`expected one app entry beside the page's script, found ${apps.length}`);
+  for (const item of Object.values(bundle))
+    if (item.type === 'asset' && item.fileName.endsWith('.css') && !named(item.fileName))
+      fail(`${item.fileName} is a stylesheet index.html does not name: it would load without integrity`);
+  const startup = closure(apps, false);
+  const all = closure(
+    entries.map((e) => e.fileName),
+    true,
+  );
+  return [...all]
+    .sort((a, b) => Number(startup.has(b)) - Number(startup.has(a)) || (a < b ? -1 : a > b ? 1 : 0))
+    .filter((fileName) => !named(fileName))
+    .map((fileName) => {
+      const bytes = bytesOf(`/${fileName}`) as string | Uint8Array;
+      const mark = apps.includes(fileName)
+        ? ' data-app'
+        : startup.has(fileName)
+          ? ''
+          : ' fetchpriority="low"';
+      return `  <link rel="modulepreload" crossorigin href="/${fileName}" integrity="${sri('sha384', bytes)}"${mark}>\n`;
     })
     .join('');
 }

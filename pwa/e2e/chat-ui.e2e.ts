@@ -406,6 +406,12 @@ describe('chat UI at desktop and phone sizes', () => {
     await page.setViewportSize(DESKTOP);
     expect(await shown()).toEqual([false, true]);
     await page.setViewportSize(PHONE);
+    // The history is drawn after the screen: scrolled up before it is, the chat would still land
+    // on its newest message once it arrives, and no button would be needed.
+    await page.waitForFunction(() => {
+      const el = document.querySelector('.message-scroller');
+      return !!el && el.scrollHeight > el.clientHeight + 100;
+    });
     const scroller = page.locator('.message-scroller');
     await scroller.evaluate((el) => {
       el.scrollTop = 0;

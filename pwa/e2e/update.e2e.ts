@@ -3,7 +3,7 @@
 // new service worker take over and reloads once. No relay is needed.
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHash, precacheEntries } from '../../verify/src/release.mjs';
 import { launchChromium, watchPolicyViolations } from './browser.ts';
@@ -21,17 +21,37 @@ afterAll(async () => {
   await served?.close();
 });
 
-/** The JavaScript files the page imports after load: every script of the build but the entry,
- *  what the entry imports statically, and the key-derivation worker's (src/storage/kdf.ts). */
-function laterChunks(): string[] {
+/** The scripts index.html names with a modulepreload: those the app starts with, and those it
+ *  imports later (low priority). Every script of the build but the page's own, which index.html
+ *  loads itself, and the key-derivation worker's (src/storage/kdf.ts). */
+function namedChunks(): { startup: string[]; later: string[] } {
   const index = readFileSync(join(previewDir, 'index.html'), 'utf8');
+  const links = [...index.matchAll(/<link rel="modulepreload"[^>]*href="(\/assets\/[^"]+)"[^>]*>/g)];
+  const startup = links.filter((m) => !m[0].includes('fetchpriority="low"')).map((m) => m[1] as string);
+  const later = links.filter((m) => m[0].includes('fetchpriority="low"')).map((m) => m[1] as string);
   const entry = /<script[^>]*src="(\/assets\/[^"]+)"/.exec(index)?.[1];
-  if (!entry) throw new Error('index.html has no entry script');
-  const entryCode = readFileSync(join(previewDir, entry), 'utf8');
-  return readdirSync(join(previewDir, 'assets'))
+  const all = readdirSync(join(previewDir, 'assets'))
     .filter((f) => f.endsWith('.js') && !f.startsWith('kdf-worker-'))
-    .filter((f) => `/assets/${f}` !== entry && !new RegExp(`(from|import)\\s*"\\./${f}"`).test(entryCode))
     .map((f) => `/assets/${f}`);
+  // Nothing the page could run is left out.
+  expect([...startup, ...later, entry].sort()).toEqual(all.sort());
+  return { startup, later };
+}
+const laterChunks = () => namedChunks().later;
+
+/** Appends a marker to each of `urls` for the length of `body`. */
+async function changed<T>(urls: string[], body: () => Promise<T>): Promise<T> {
+  const originals = new Map(urls.map((url) => [url, readFileSync(join(previewDir, url), 'utf8')]));
+  try {
+    for (const [url, code] of originals)
+      writeFileSync(
+        join(previewDir, url),
+        `${code}\n;(globalThis.__tampered ??= []).push(${JSON.stringify(url)});\n`,
+      );
+    return await body();
+  } finally {
+    for (const [url, code] of originals) writeFileSync(join(previewDir, url), code);
+  }
 }
 
 // SECURITY.md "Checking the code your server sends": a page the service worker does not control
@@ -44,30 +64,99 @@ describe('code the page imports later', () => {
     expect(chunks.some((u) => u.includes('/crypto-layers-'))).toBe(true);
     const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
     const page = await context.newPage();
-    const originals = new Map(chunks.map((url) => [url, readFileSync(join(previewDir, url), 'utf8')]));
     try {
-      for (const [url, code] of originals)
-        writeFileSync(
-          join(previewDir, url),
-          `${code}\n;(globalThis.__tampered ??= []).push(${JSON.stringify(url)});\n`,
-        );
-      await page.goto(`${served.url}/login`);
-      await page
-        .getByRole('heading', { name: /log in/i })
-        .first()
-        .waitFor();
-      expect(await page.evaluate('!!navigator.serviceWorker?.controller')).toBe(false);
-      for (const url of chunks) {
-        const outcome = await page.evaluate(
-          `import(${JSON.stringify(url)}).then(() => 'ran', (e) => 'refused: ' + e.message)`,
-        );
-        expect(outcome, url).toMatch(/^refused: /);
-      }
-      expect(await page.evaluate('globalThis.__tampered ?? []')).toEqual([]);
+      await changed(chunks, async () => {
+        await page.goto(`${served.url}/login`);
+        await page
+          .getByRole('heading', { name: /log in/i })
+          .first()
+          .waitFor();
+        expect(await page.evaluate('!!navigator.serviceWorker?.controller')).toBe(false);
+        for (const url of chunks) {
+          const outcome = await page.evaluate(
+            `import(${JSON.stringify(url)}).then(() => 'ran', (e) => 'refused: ' + e.message)`,
+          );
+          expect(outcome, url).toMatch(/^refused: /);
+        }
+        expect(await page.evaluate('globalThis.__tampered ?? []')).toEqual([]);
+      });
     } finally {
-      for (const [url, code] of originals) writeFileSync(join(previewDir, url), code);
       await context.close();
     }
+  });
+
+  it('a changed start-up chunk: the page runs none of the app and says so in both languages', async () => {
+    const { startup } = namedChunks();
+    expect(startup.length).toBeGreaterThan(0);
+    const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
+    const page = await context.newPage();
+    try {
+      await changed(startup, async () => {
+        await page.goto(`${served.url}/login`);
+        await page.getByText('Secure Drop could not load its files safely.').waitFor();
+        await page.getByText('Secure Drop не удалось безопасно загрузить свои файлы.').waitFor();
+        expect(await page.evaluate('globalThis.__tampered ?? []')).toEqual([]);
+      });
+    } finally {
+      await context.close();
+    }
+  });
+
+  // A server, cache or proxy that fails the first request for a file (the preload index.html
+  // makes) and answers the next with a changed one: Chromium's module map remembers a refused
+  // integrity, not a failed fetch, so the import() after it would fetch again unchecked.
+  async function failFirstThenChange(page: Page, url: string): Promise<number[]> {
+    const genuine = readFileSync(join(previewDir, url), 'utf8');
+    const requests: number[] = [];
+    await page.route(`**${url}`, async (route) => {
+      requests.push(requests.length + 1);
+      if (requests.length === 1) return route.abort('connectionreset');
+      return route.fulfill({
+        status: 200,
+        contentType: 'text/javascript',
+        body: `${genuine}\n;(globalThis.__tampered ??= []).push(${JSON.stringify(url)});\n`,
+      });
+    });
+    return requests;
+  }
+
+  it('a screen whose preload failed and whose next fetch is changed is refused, and the user is told', async () => {
+    const [file] = readdirSync(join(previewDir, 'assets')).filter((f) => f.startsWith('RegisterView-'));
+    if (!file) throw new Error('the build has no registration screen chunk');
+    const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
+    const page = await context.newPage();
+    const requests = await failFirstThenChange(page, `/assets/${file}`);
+    await page.goto(`${served.url}/login`);
+    await page.getByRole('link', { name: 'Create account' }).click();
+    await page.getByText('This part of Secure Drop could not be loaded safely.').waitFor();
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+    expect(await page.evaluate('globalThis.__tampered ?? []')).toEqual([]);
+    expect(await page.evaluate('document.body.innerText')).not.toMatch(/Unexpected Application Error|at /);
+    await context.close();
+  });
+
+  it('a start-up chunk whose preload failed and whose next fetch is changed never runs; a retry of the genuine one starts the app', async () => {
+    const { startup } = namedChunks();
+    expect(startup.length).toBeGreaterThan(0);
+    for (const url of startup) {
+      const context = await browser.newContext({ locale: 'ru-RU', serviceWorkers: 'block' });
+      const page = await context.newPage();
+      await failFirstThenChange(page, url);
+      await page.goto(`${served.url}/login`);
+      await page.getByText('Secure Drop не удалось безопасно загрузить свои файлы.').waitFor();
+      expect(await page.evaluate('globalThis.__tampered ?? []'), url).toEqual([]);
+      await context.close();
+    }
+    // A file that only failed once, then came genuine: the app starts.
+    const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
+    const page = await context.newPage();
+    const url = startup[0] as string;
+    let n = 0;
+    await page.route(`**${url}`, (route) => (++n === 1 ? route.abort('connectionreset') : route.continue()));
+    await page.goto(`${served.url}/login`);
+    await page.getByRole('link', { name: 'Create account' }).waitFor();
+    expect(n).toBeGreaterThanOrEqual(2);
+    await context.close();
   });
 
   it('the unchanged chunks load on such a page without a policy or integrity complaint', async () => {

@@ -4,6 +4,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useRef } from 'react';
 import { Navigate, Outlet, type RouteObject, useLocation } from 'react-router';
+import { checkedImport } from '../integrity/checked-import.ts';
 import { useApp, useT } from '../state/context.tsx';
 import { CanonicalContact } from '../views/CanonicalContact.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
@@ -77,13 +78,14 @@ function SignedOutOnly() {
 /**
  * A screen loaded when first visited: the first paint (login, the chat list) does not wait for
  * a chat, the settings, the archive, the safety number or registration (pwa/BENCHMARKS.md:
- * initial JavaScript). index.html names each chunk with its integrity (build/integrity.ts).
+ * initial JavaScript). index.html names each chunk with its integrity (build/integrity.ts), and
+ * it is imported only as checked (integrity/module-check.ts).
  */
 function view<K extends string>(
   load: () => Promise<Record<K, () => React.ReactNode>>,
   name: K,
 ): RouteObject['lazy'] {
-  return async () => ({ Component: (await load())[name] });
+  return async () => ({ Component: (await checkedImport(load))[name] });
 }
 
 export const routes: RouteObject[] = [

@@ -9,12 +9,13 @@ import {
   useRef,
   useState,
 } from 'react';
+import { checkedImport } from '../integrity/checked-import.ts';
 import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 import { AttachIcon, EmojiIcon, SendIcon } from './icons.tsx';
 
 // Loaded on first open: the picker and its data stay out of the initial bundle.
-const EmojiPicker = lazy(() => import('./EmojiPicker.tsx'));
+const EmojiPicker = lazy(() => checkedImport(() => import('./EmojiPicker.tsx')));
 
 /** Longest text a message may carry; the relay caps the ciphertext, this keeps well under it. */
 const MAX_TEXT = 4000;

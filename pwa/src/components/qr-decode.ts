@@ -2,6 +2,8 @@
 // it exists (Chromium on Android/macOS/ChromeOS); otherwise jsQR, a pure-JS decoder loaded only
 // when first needed (no WebAssembly, so no 'wasm-unsafe-eval' in the CSP).
 
+import { checkedImport } from '../integrity/checked-import.ts';
+
 interface DetectedBarcode {
   rawValue: string;
 }
@@ -38,7 +40,7 @@ export interface Pixels {
 
 /** Decodes QR pixels with jsQR (lazy chunk). Returns null when no code is found. */
 export async function decodeImageData(image: Pixels): Promise<string | null> {
-  const { default: jsQR } = await import('jsqr');
+  const { default: jsQR } = await checkedImport(() => import('jsqr'));
   const found = jsQR(image.data, image.width, image.height, { inversionAttempts: 'attemptBoth' });
   return found ? found.data : null;
 }

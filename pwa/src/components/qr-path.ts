@@ -2,6 +2,8 @@
 // no inline style (the CSP forbids both). The `qrcode` package does the encoding; it is loaded
 // on first use, since only the register and safety-number screens draw codes.
 
+import { checkedImport } from '../integrity/checked-import.ts';
+
 export interface QrPath {
   /** Side of the symbol in modules, including the quiet zone. */
   size: number;
@@ -16,7 +18,7 @@ export async function qrPath(
   text: string,
   errorCorrectionLevel: 'L' | 'M' | 'Q' | 'H' = 'M',
 ): Promise<QrPath> {
-  const { default: QRCode } = await import('qrcode');
+  const { default: QRCode } = await checkedImport(() => import('qrcode'));
   const { modules } = QRCode.create(text, { errorCorrectionLevel });
   const n = modules.size;
   const parts: string[] = [];

@@ -6,6 +6,11 @@ import type { Message } from './types.ts';
 export const en = {
   'app.name': 'Secure Drop',
   'app.loading': 'Loading…',
+  'app.screenRefused': 'This part of Secure Drop could not be loaded safely.',
+  'app.screenRefusedExplain':
+    'A file failed to arrive or was not the one this version of the app names, so it was not run. Check your connection and reload.',
+  'app.screenFailed': 'Something went wrong on this screen.',
+  'app.reload': 'Reload',
   'nav.chats': 'Chats',
   'nav.settings': 'Settings',
   'nav.register': 'Create account',

@@ -6,6 +6,11 @@ import type { Message } from './types.ts';
 export const ru: Record<MessageKey, Message> = {
   'app.name': 'Secure Drop',
   'app.loading': 'Загрузка…',
+  'app.screenRefused': 'Эту часть Secure Drop не удалось безопасно загрузить.',
+  'app.screenRefusedExplain':
+    'Файл не пришёл или оказался не тем, который указан в этой версии приложения, поэтому он не запущен. Проверьте подключение и перезагрузите страницу.',
+  'app.screenFailed': 'На этом экране что-то пошло не так.',
+  'app.reload': 'Перезагрузить',
   'nav.chats': 'Чаты',
   'nav.settings': 'Настройки',
   'nav.register': 'Создать аккаунт',

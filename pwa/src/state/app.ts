@@ -12,9 +12,11 @@
 // messages wait on the relay), and the tokens are dropped; unlocking opens the store again and
 // resumes from what it holds (outbox, WebSocket cursor). Log out forgets the session record
 // and the remembered account, so a reload shows the login screen.
+
 import { computed, type Signal, signal } from '@preact/signals-react';
 import { base64 } from '@scure/base';
 import { createLanguage } from '../i18n/i18n.ts';
+import { checkedImport } from '../integrity/checked-import.ts';
 import { createUpdatePrompt } from '../pwa/update.ts';
 import { RECORD as SECURE, type StoredIdentity } from '../secure/records.ts';
 import { archiveIdbStorage, archiveName, listIdbArchives } from '../storage/idb-archive.ts';
@@ -137,7 +139,7 @@ function writeFailures(v: UnlockFailures | null): void {
 }
 
 /** The crypto half of the app, fetched on first use (see crypto-layers.ts). */
-const cryptoLayers = () => import('./crypto-layers.ts');
+const cryptoLayers = () => checkedImport(() => import('./crypto-layers.ts'));
 
 const loadIdentity = (store: Storage) => store.get<StoredIdentity>(SECURE.identity);
 

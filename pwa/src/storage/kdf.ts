@@ -14,6 +14,7 @@
 // sink, so the worker's URL goes through the one policy for it, `secure-drop-kdf`, which
 // accepts that URL and nothing else.
 
+import { checkedImport } from '../integrity/checked-import.ts';
 import type { KdfParams } from './kdf-params.ts';
 import workerUrl from './kdf-worker.ts?worker&url';
 
@@ -55,7 +56,7 @@ function workerScriptUrl(): unknown {
 
 /** Argon2id on the calling thread: where there is no Worker, and the benchmark's baseline. */
 export async function argon2idHere(password: Uint8Array, k: KdfParams): Promise<Uint8Array> {
-  const { argon2id } = await import('hash-wasm');
+  const { argon2id } = await checkedImport(() => import('hash-wasm'));
   try {
     return await argon2id({
       password,

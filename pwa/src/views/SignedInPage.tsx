@@ -1,4 +1,3 @@
-import '../styles/app.css';
 import { useSignals } from '@preact/signals-react/runtime';
 import { type ReactNode, useEffect } from 'react';
 import { NavLink } from 'react-router';
