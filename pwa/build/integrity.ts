@@ -59,7 +59,11 @@ export function subresourceIntegrity(): Plugin {
             if (attribute(tag, 'integrity') !== undefined) return tag;
             return tag.replace(/\s*\/?>$/, (end) => ` integrity="${sri('sha384', bytes)}"${end}`);
           });
-          item.source = html.replace('</head>', () => `${laterImports(bundle, html, bytesOf)}</head>`);
+          // The app's page; another page of a build (the bench's seed page) only gets SRI.
+          item.source =
+            item.fileName === 'index.html'
+              ? html.replace('</head>', () => `${laterImports(bundle, html, bytesOf)}</head>`)
+              : html;
         }
       },
     },
@@ -108,21 +112,22 @@ function laterImports(
   const entries = Object.values(bundle).flatMap((item) =>
     item.type === 'chunk' && item.isEntry ? [item] : [],
   );
-  for (const entry of entries)
-    if (named(entry.fileName) && entry.imports.length > 0)
+  // The page's own script (src/boot.ts) and the app it imports (src/main.tsx, vite.config.ts);
+  // other entries (the bench's seed page) are not the app's.
+  const own = entries.filter((e) => named(e.fileName));
+  for (const entry of own)
+    if (entry.imports.length > 0)
       fail(
         `${entry.fileName} imports ${entry.imports.join(', ')} statically: the page's script must import nothing before its check`,
       );
-  const apps = entries.filter((e) => !named(e.fileName)).map((e) => e.fileName);
-  if (apps.length !== 1) fail(`expected one app entry beside the page's script, found ${apps.length}`);
+  const apps = entries.filter((e) => e.facadeModuleId?.endsWith('/src/main.tsx')).map((e) => e.fileName);
+  if (own.length !== 1 || apps.length !== 1)
+    fail(`expected the page's script and the app's entry, found ${own.length} and ${apps.length}`);
   for (const item of Object.values(bundle))
     if (item.type === 'asset' && item.fileName.endsWith('.css') && !named(item.fileName))
       fail(`${item.fileName} is a stylesheet index.html does not name: it would load without integrity`);
   const startup = closure(apps, false);
-  const all = closure(
-    entries.map((e) => e.fileName),
-    true,
-  );
+  const all = closure([...own.map((e) => e.fileName), ...apps], true);
   return [...all]
     .sort((a, b) => Number(startup.has(b)) - Number(startup.has(a)) || (a < b ? -1 : a > b ? 1 : 0))
     .filter((fileName) => !named(fileName))
