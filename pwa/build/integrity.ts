@@ -15,7 +15,7 @@
 // `script-src 'self'` forbids and WEBCAT's CSP rules do not allow a hash for.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import type { Plugin } from 'vite';
 import type { ResolvedVitePWAOptions } from 'vite-plugin-pwa';
 import type { ManifestTransform } from 'workbox-build';
@@ -41,6 +41,7 @@ export function subresourceIntegrity(): Plugin {
     generateBundle: {
       order: 'post',
       handler(_options, bundle) {
+        absoluteImports(bundle);
         const bytesOf = (url: string): string | Uint8Array | undefined => {
           const item = bundle[url.replace(/^\//, '')];
           if (!item) return undefined;
@@ -68,6 +69,31 @@ export function subresourceIntegrity(): Plugin {
       },
     },
   };
+}
+
+/**
+ * Chunks import each other by absolute path ("/assets/x.js", not "./x.js"). A module's relative
+ * imports resolve against the URL it was finally served from, after redirects, while the module
+ * map keeps it under the URL asked for: a server answering a checked chunk with a redirect to
+ * the same bytes elsewhere (/x/assets/…) would have its relative imports fetched from there,
+ * unchecked. Absolute paths resolve the same wherever the importer came from, to the URLs
+ * index.html names (the CSP keeps them on this origin). Done before any integrity is computed.
+ */
+function absoluteImports(bundle: Bundle): void {
+  const chunks = Object.values(bundle).flatMap((item) => (item.type === 'chunk' ? [item] : []));
+  for (const item of chunks) {
+    const dir = posix.dirname(item.fileName);
+    for (const target of new Set([...item.imports, ...item.dynamicImports])) {
+      const relative = posix.relative(dir, target);
+      const spelled = relative.startsWith('.') ? relative : `./${relative}`;
+      for (const q of ['"', "'", '`'])
+        item.code = item.code.split(`${q}${spelled}${q}`).join(`${q}/${target}${q}`);
+    }
+  }
+  for (const item of chunks)
+    for (const other of chunks)
+      if (item.code.includes(`./${posix.basename(other.fileName)}`))
+        fail(`${item.fileName} still names ${other.fileName} by a relative path`);
 }
 
 /** Fails the build, saying why on stderr as well: vite-plugin-pwa's closing step then fails on the

@@ -577,9 +577,8 @@ describe('the read-only archive of replaced keys, behind the lock', () => {
     const dialog = grace.getByRole('dialog', { name: 'This device holds older keys' });
     await dialog.waitFor({ timeout: 60_000 });
     await dialog.getByRole('button', { name: 'Keep the old history read-only' }).click();
-    // Signed in: at the chats, or back at the settings she logged out from when the log-out's
-    // redirect carried that path (routes.tsx returnPath; the same account, so it may).
-    await grace.waitForURL(/\/(chats|settings)$/, { timeout: 60_000 });
+    // Her own log-out left no path to come back to (routes.tsx RequireAuth): the chats.
+    await grace.waitForURL(/\/chats$/, { timeout: 60_000 });
 
     const archives = (await grace.evaluate(`(async () =>
       (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith(${JSON.stringify(`${store}~archive~`)}))

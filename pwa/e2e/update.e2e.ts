@@ -1,10 +1,13 @@
 // The update prompt: a new version deployed while the app is open installs and WAITS; the
 // page keeps running the old code and shows the prompt; only the user's "Update now" lets the
 // new service worker take over and reloads once. No relay is needed.
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostContentSecurityPolicy } from '../../verify/src/csp.mjs';
 import { buildHash, precacheEntries } from '../../verify/src/release.mjs';
 import { launchChromium, watchPolicyViolations } from './browser.ts';
 import { previewDir, type Served, startPreview } from './servers.ts';
@@ -157,6 +160,69 @@ describe('code the page imports later', () => {
     await page.getByRole('link', { name: 'Create account' }).waitFor();
     expect(n).toBeGreaterThanOrEqual(2);
     await context.close();
+  });
+
+  // A server that answers a chunk with a redirect to the same, genuine bytes in another directory:
+  // the integrity matches, and a module's relative imports would resolve against where it was
+  // finally served from (HTML Standard, "fetch a single module script"), there changed. Playwright
+  // does not route a redirected request, so this is a plain server over the same build and CSP.
+  it('a chunk redirected elsewhere with its genuine bytes gets no file fetched from there: nothing changed runs', async () => {
+    const csp = await hostContentSecurityPolicy();
+    const named = namedChunks();
+    const app = /href="(\/assets\/[^"]+)"[^>]*data-app/.exec(
+      readFileSync(join(previewDir, 'index.html'), 'utf8'),
+    )?.[1];
+    const screen = named.later.find((u) => u.includes('/RegisterView-'));
+    if (!app || !screen) throw new Error('the build has no app entry or registration screen');
+    let redirected = '';
+    const elsewhere: string[] = [];
+    const server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path === redirected) {
+        res.writeHead(302, { location: `/x${path}`, 'cache-control': 'no-store' });
+        res.end();
+        return;
+      }
+      const moved = path.startsWith('/x/assets/');
+      if (moved) elsewhere.push(path.slice(2));
+      const file = join(previewDir, moved ? path.slice(2) : path);
+      if (path.endsWith('.js') && existsSync(file) && statSync(file).isFile()) {
+        const code = readFileSync(file, 'utf8');
+        res.writeHead(200, { 'content-type': 'text/javascript', 'content-security-policy': csp });
+        // Under /x/ every file but the redirected one is changed.
+        res.end(
+          moved && path.slice(2) !== redirected
+            ? `${code}\n;(globalThis.__tampered ??= []).push(${JSON.stringify(path)});\n`
+            : code,
+        );
+        return;
+      }
+      if (path.endsWith('.css') && existsSync(file)) {
+        res.writeHead(200, { 'content-type': 'text/css', 'content-security-policy': csp });
+        res.end(readFileSync(file));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html', 'content-security-policy': csp });
+      res.end(readFileSync(join(previewDir, 'index.html')));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (const target of [app, screen]) {
+        redirected = target;
+        elsewhere.length = 0;
+        const context = await browser.newContext({ locale: 'en-US', serviceWorkers: 'block' });
+        const page = await context.newPage();
+        await page.goto(`${base}/login`);
+        await page.getByRole('link', { name: 'Create account' }).click();
+        await page.getByLabel('Username').waitFor();
+        expect(await page.evaluate('globalThis.__tampered ?? []'), target).toEqual([]);
+        expect(elsewhere, target).toEqual([target]);
+        await context.close();
+      }
+    } finally {
+      server.close();
+    }
   });
 
   it('the unchanged chunks load on such a page without a policy or integrity complaint', async () => {

@@ -22,7 +22,7 @@ import { UnlockView } from '../views/UnlockView.tsx';
 function RequireAuth() {
   useSignals();
   const t = useT();
-  const { auth } = useApp();
+  const { auth, sessionEnded } = useApp();
   const location = useLocation();
   // The account this area last showed. When its session ends here (the relay ended it, another
   // tab logged out), the path it was on is its own, perhaps a contact's chat: on a shared
@@ -32,20 +32,24 @@ function RequireAuth() {
   if (auth.value.status === 'loading') return <p role="status">{t('app.loading')}</p>;
   if (auth.value.status === 'locked') return <UnlockView />;
   if (auth.value.status === 'elsewhere') return <ElsewhereView />;
-  if (auth.value.status !== 'signed-in')
+  if (auth.value.status !== 'signed-in') {
+    // The user's own log-out (here, or in another tab) leaves no path to come back to: the next
+    // login starts at the chats. A session the relay ended, or a signed-out visit, does.
+    const own = shown.current !== null && sessionEnded.value === null;
     return (
       <Navigate
         to="/login"
         replace
-        state={{ from: location.pathname, user: shown.current } satisfies ReturnTo}
+        state={{ from: own ? null : location.pathname, user: shown.current } satisfies ReturnTo}
       />
     );
+  }
   return <Outlet />;
 }
 
 /** Where a signed-out visit to the signed-in area was going, and whose it was (null: nobody's). */
 interface ReturnTo {
-  readonly from: string;
+  readonly from: string | null;
   readonly user: string | null;
 }
 

@@ -25,6 +25,8 @@ interface Named {
 
 /** Attempts per module before an import is refused. */
 const CHECK_ATTEMPTS = 3;
+/** How long one attempt may take: a file that never arrives fails, never leaves the page waiting. */
+const ATTEMPT_TIMEOUT_MS = 60_000;
 /** Wait before the first retry, doubled for each next one (ms). */
 const RETRY_DELAY_MS = 300;
 
@@ -53,8 +55,15 @@ function loadOnce(script: Named): Promise<void> {
     link.crossOrigin = '';
     link.integrity = script.integrity;
     link.href = script.href;
-    link.onload = () => resolve();
-    link.onerror = () => reject(new ModuleRefused(script.href));
+    const timer = setTimeout(() => reject(new ModuleRefused(script.href)), ATTEMPT_TIMEOUT_MS);
+    link.onload = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    link.onerror = () => {
+      clearTimeout(timer);
+      reject(new ModuleRefused(script.href));
+    };
     document.head.append(link);
   });
 }

@@ -84,9 +84,10 @@ describe('LoginView', () => {
     ] as const) {
       const t = makeTestApp({ signedIn: 'alice' });
       const { router } = renderAt(t.app, '/chats/bob');
-      // The relay ends alice's session while her chat with bob is open.
+      // The relay ends alice's session while her chat with bob is open (state/app.ts endSession).
       await act(async () => {
         t.auth.value = { status: 'signed-out', username: null };
+        t.sessionEnded.value = 'alice';
       });
       expect(router.state.location.pathname).toBe('/login');
       fireEvent.change(screen.getByLabelText('Username'), { target: { value: next } });
@@ -99,6 +100,23 @@ describe('LoginView', () => {
       expect(router.state.location.pathname, next).toBe(landed);
       cleanup();
     }
+  });
+
+  it('after the user’s own logout, the next login starts at the chats, not where it was', async () => {
+    const t = makeTestApp({ signedIn: 'alice' });
+    const { router } = renderAt(t.app, '/settings');
+    await act(async () => {
+      t.auth.value = { status: 'signed-out', username: null };
+    });
+    expect(router.state.location.pathname).toBe('/login');
+    fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'alice' } });
+    fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
+      target: { value: '123456' },
+    });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+    });
+    expect(router.state.location.pathname).toBe('/chats');
   });
 
   it('says why when the relay ended the session here, with the name filled in', () => {
