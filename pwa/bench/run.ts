@@ -29,6 +29,7 @@ import { pwaDir } from '../e2e/servers.ts';
 import { APP_INPUTS } from '../vite.config.ts';
 import { fanOutBench } from './fan-out.ts';
 import { type PhotoMemoryRow, photoMemoryBench } from './photo-memory.ts';
+import type { KdfBenchResult } from './seed.ts';
 
 const RUNS = 7;
 const median = (xs: number[]) => {
@@ -174,14 +175,7 @@ async function main() {
     await page.waitForFunction("document.title === 'seed ready'");
     if (!(await page.evaluate('!!navigator.serviceWorker.controller')))
       throw new Error('the key derivation must be measured on a page the service worker controls');
-    const kdf = (await page.evaluate(`globalThis.benchKdf(${RUNS})`)) as {
-      shipped: number[];
-      floor: number[];
-      noble: number[];
-      mainThread: number[];
-      gapWorker: number[];
-      gapMainThread: number[];
-    };
+    const kdf = (await page.evaluate(`globalThis.benchKdf(${RUNS})`)) as KdfBenchResult;
     await page.goto(`${base}/chats`);
     await page.locator('a[href="/chats/big_chat"]').waitFor();
 

@@ -145,6 +145,16 @@ async function withFrameGap(work: () => Promise<unknown>): Promise<{ ms: number;
   return { ms, gap };
 }
 
+/** What kdfBench measures, in ms per run (bench/run.ts reads it back from the page). */
+export interface KdfBenchResult {
+  shipped: number[];
+  floor: number[];
+  noble: number[];
+  mainThread: number[];
+  gapWorker: number[];
+  gapMainThread: number[];
+}
+
 /**
  * The app lock's key derivation (storage/passphrase.ts): Argon2id at the shipped parameters
  * (64 MiB, t=2, p=1) with hash-wasm in its Web Worker (storage/kdf.ts), against the same
@@ -152,14 +162,7 @@ async function withFrameGap(work: () => Promise<unknown>): Promise<{ ms: number;
  * (how it ran before the worker: time, and the longest gap between frames meanwhile), and
  * against @noble/hashes' pure-JS Argon2id at the shipped parameters (the library choice).
  */
-async function kdfBench(runs: number): Promise<{
-  shipped: number[];
-  floor: number[];
-  noble: number[];
-  mainThread: number[];
-  gapWorker: number[];
-  gapMainThread: number[];
-}> {
+async function kdfBench(runs: number): Promise<KdfBenchResult> {
   const shipped: number[] = [];
   const floor: number[] = [];
   const noble: number[] = [];

@@ -7,6 +7,17 @@ import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 beforeEach(() => setLanguage('en'));
 afterEach(() => vi.useRealTimers());
 
+/** Fills the login form with `username` and a code, and submits it. */
+async function logInAs(username: string): Promise<void> {
+  fireEvent.change(screen.getByLabelText('Username'), { target: { value: username } });
+  fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
+    target: { value: '123456' },
+  });
+  await act(async () => {
+    fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+  });
+}
+
 async function tryLogin(failWith: AppError | null, code = '123456') {
   const t = makeTestApp();
   if (failWith) {
@@ -51,13 +62,7 @@ describe('LoginView', () => {
       const t = makeTestApp();
       const { router } = renderAt(t.app, visited);
       expect(router.state.location.pathname).toBe('/login');
-      fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'alice' } });
-      fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
-        target: { value: '123456' },
-      });
-      await act(async () => {
-        fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
-      });
+      await logInAs('alice');
       expect(router.state.location.pathname).toBe(landed);
       cleanup();
     }
@@ -67,13 +72,7 @@ describe('LoginView', () => {
     await act(async () => {
       await router.navigate('/login', { state: { from: '//evil.example/chats' } });
     });
-    fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'alice' } });
-    fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
-      target: { value: '123456' },
-    });
-    await act(async () => {
-      fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
-    });
+    await logInAs('alice');
     expect(router.state.location.pathname).toBe('/chats');
   });
 
@@ -90,13 +89,7 @@ describe('LoginView', () => {
         t.sessionEnded.value = 'alice';
       });
       expect(router.state.location.pathname).toBe('/login');
-      fireEvent.change(screen.getByLabelText('Username'), { target: { value: next } });
-      fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
-        target: { value: '123456' },
-      });
-      await act(async () => {
-        fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
-      });
+      await logInAs(next);
       expect(router.state.location.pathname, next).toBe(landed);
       cleanup();
     }
@@ -109,13 +102,7 @@ describe('LoginView', () => {
       t.auth.value = { status: 'signed-out', username: null };
     });
     expect(router.state.location.pathname).toBe('/login');
-    fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'alice' } });
-    fireEvent.change(screen.getByLabelText('Code from your authenticator app'), {
-      target: { value: '123456' },
-    });
-    await act(async () => {
-      fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
-    });
+    await logInAs('alice');
     expect(router.state.location.pathname).toBe('/chats');
   });
 
