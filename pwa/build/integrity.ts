@@ -63,7 +63,7 @@ export function subresourceIntegrity(): Plugin {
           // The app's page; another page of a build (the bench's seed page) only gets SRI.
           item.source =
             item.fileName === 'index.html'
-              ? html.replace('</head>', () => `${laterImports(bundle, html, bytesOf)}</head>`)
+              ? html.replace('</head>', () => `${moduleLinks(bundle, html, bytesOf)}</head>`)
               : html;
         }
       },
@@ -114,7 +114,7 @@ type Bundle = Parameters<NonNullable<Extract<Plugin['generateBundle'], { handler
  * page's own script with static imports (they would run before the check), or a stylesheet
  * index.html does not name. Workers are built apart (assets, not chunks of this graph).
  */
-function laterImports(
+function moduleLinks(
   bundle: Bundle,
   html: string,
   bytesOf: (url: string) => string | Uint8Array | undefined,

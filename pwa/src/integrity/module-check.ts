@@ -79,8 +79,12 @@ async function checkWithRetries(script: Named): Promise<void> {
   }
 }
 
-/** Browsers without modulepreload (Safari before 17) fire no event for such a link. */
-const canCheck = () => document.createElement('link').relList?.supports?.('modulepreload') === true;
+/** Browsers without modulepreload (Safari before 17) fire no event for such a link. Asked once. */
+let supported: boolean | null = null;
+function canCheck(): boolean {
+  supported ??= document.createElement('link').relList?.supports?.('modulepreload') === true;
+  return supported;
+}
 
 function check(script: Named): Promise<void> {
   // Nothing to wait for there: the entry's own integrity and the service worker's checks remain
