@@ -5,16 +5,15 @@
 // frame meeting the expiry): the Messenger refreshes its token, reconnects, and the send caught
 // by the close is stored exactly once; the next send goes over the new socket.
 // @vitest-environment node
-import { type Signal, signal } from '@preact/signals-react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { until } from '../../scripts/lib/until.mjs';
 import { type RunningRelay, startRelay } from '../e2e/relay.ts';
 import { publishAccountKeys } from '../src/secure/account-keys.ts';
-import { Messenger, type MessengerSinks } from '../src/state/messenger.ts';
-import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from '../src/state/types.ts';
+import { Messenger } from '../src/state/messenger.ts';
 import { openIdbStorage } from '../src/storage/idb-storage.ts';
 import { registerOnRelay, relayOrigin } from '../src/test/relay.ts';
+import { makeSinks } from '../src/test/sinks.ts';
 
 /** Seconds an access token lives on this test's relay: long enough to connect and send once. */
 const TOKEN_TTL_SECONDS = 8;
@@ -72,22 +71,6 @@ afterEach(() => {
   for (const m of running.splice(0)) m.stop();
 });
 
-function makeSinks() {
-  const messages = new Map<string, Signal<readonly ChatMessage[]>>();
-  return {
-    contacts: signal<readonly Contact[]>([]),
-    chats: signal<readonly ChatSummary[]>([]),
-    connection: signal<ConnectionStatus>('offline'),
-    ownIdentity: signal<{ readonly at: number } | null>(null),
-    messages(contact: string) {
-      const s = messages.get(contact) ?? signal<readonly ChatMessage[]>([]);
-      messages.set(contact, s);
-      return s;
-    },
-    photo: (_id: string) => signal<PhotoView>({ status: 'loading', progress: 0, url: null }),
-  } satisfies MessengerSinks;
-}
-
 /** The `exp` claim (seconds) of an access JWT. */
 const expOf = (token: string): number =>
   (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }).exp;
@@ -114,6 +97,7 @@ describe('Messenger across an access token expiry', () => {
       onSessionEnded: () => {
         ended += 1;
       },
+      onNotice: async () => undefined,
     });
     running.push(m);
     await m.load();

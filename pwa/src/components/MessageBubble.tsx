@@ -1,6 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { useApp, useT } from '../state/context.tsx';
+import { isTimelineBody } from '../state/timeline.ts';
 import type { AppErrorCode, ChatMessage } from '../state/types.ts';
 import { DeliveryMark } from './DeliveryMark.tsx';
 import { timeLabel } from './dates.ts';
@@ -35,7 +36,7 @@ export function MessageBubble({ message, locale }: { message: ChatMessage; local
     }
   };
 
-  if (message.body.kind === 'keyChange') return <TimelineEntry message={message} locale={locale} />;
+  if (isTimelineBody(message.body)) return <TimelineEntry message={message} locale={locale} />;
 
   return (
     <div className={mine ? 'bubble bubble-mine' : 'bubble'}>

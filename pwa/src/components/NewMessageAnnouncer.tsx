@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useT } from '../state/context.tsx';
+import { isTimelineBody } from '../state/timeline.ts';
 import type { ChatMessage } from '../state/types.ts';
 
 /**
@@ -19,7 +20,8 @@ export function NewMessageAnnouncer({ messages }: { messages: readonly ChatMessa
     }
     if (!last || last.id === seen.current) return;
     seen.current = last.id;
-    if (last.direction !== 'in' || last.body.kind === 'keyChange') return; // the banner alerts
+    // A key change has its banner; an expired entry is no message to read out.
+    if (last.direction !== 'in' || isTimelineBody(last.body)) return;
     const body = last.body.kind === 'text' ? last.body.text : t('chats.photo');
     setAnnouncement(t('chat.newMessage', { contact: last.contact, text: body }));
   }, [last, t]);

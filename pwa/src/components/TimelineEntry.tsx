@@ -1,14 +1,28 @@
 import { useT } from '../state/context.tsx';
 import type { ChatMessage } from '../state/types.ts';
-import { timeLabel } from './dates.ts';
+import { dateTimeLabel, timeLabel } from './dates.ts';
 
 /**
  * A timeline entry of a chat, in the live chat and in an archive alike: the contact's key changed,
- * or the user refused a change and kept the verified key (SECURITY.md, "Trust model").
+ * or the user refused a change and kept the verified key (SECURITY.md, "Trust model"); or
+ * messages from the contact expired on the relay before this device received them
+ * (spec/openapi.yaml GET /ws, `expired`).
  */
 export function TimelineEntry({ message, locale }: { message: ChatMessage; locale: string }) {
   const t = useT();
-  const refused = message.body.kind === 'keyChange' && message.body.refused === true;
+  const body = message.body;
+  if (body.kind === 'expired')
+    return (
+      <p className="timeline-entry">
+        {t(body.firstSentAt === body.lastSentAt ? 'expired.timelineOne' : 'expired.timeline', {
+          count: body.count,
+          contact: message.contact,
+          first: dateTimeLabel(body.firstSentAt, locale),
+          last: dateTimeLabel(body.lastSentAt, locale),
+        })}
+      </p>
+    );
+  const refused = body.kind === 'keyChange' && body.refused === true;
   return (
     <p className="timeline-entry">
       {t(refused ? 'keyChange.refusedTimeline' : 'keyChange.timeline', {

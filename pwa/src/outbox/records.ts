@@ -1,7 +1,7 @@
 // Stored shapes of chat history and the outbox (the encrypted Storage holds them; views get
 // the ChatMessage projection from src/state). Record names hold only random ids.
 import type { SealedSend } from '../secure/session-manager.ts';
-import type { AppErrorCode, DeliveryState, PhotoInfo } from '../state/types.ts';
+import type { AppErrorCode, DeliveryState, ExpiredBody, PhotoInfo } from '../state/types.ts';
 
 export const RECORD = {
   outbox: (id: string) => `outbox:${id}`,
@@ -48,7 +48,8 @@ type StoredBody =
    * A timeline entry, not a message: the contact's identity key changed here, or (`refused`)
    * the user kept the trusted key and refused the new one.
    */
-  | { readonly kind: 'keyChange'; readonly refused?: true };
+  | { readonly kind: 'keyChange'; readonly refused?: true }
+  | ExpiredBody;
 
 export interface StoredMessage {
   readonly id: string;

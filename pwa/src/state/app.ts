@@ -321,6 +321,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       onSessionEnded: () => {
         void endSession('by-relay');
       },
+      onNotice: tell,
     });
     await messenger.load();
     notice.value = (await store.get<AppNotice>(NOTICE)) ?? null;

@@ -38,6 +38,7 @@ import {
   type ProvisioningPayload,
   parsePayload,
 } from './provisioning-payload.ts';
+import { isTimelineBody } from './timeline.ts';
 
 /** spec/protocol.md §16: the new device asks for the message at most every 2 s. */
 export const POLL_INTERVAL_MS = 2_000;
@@ -349,7 +350,7 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
       // seen, so every entry has one and the chat keeps its sequence.
       let order = 0;
       for (const { value: m } of rows) {
-        if (m.body.kind === 'keyChange' || m.state === 'failed') continue;
+        if (isTimelineBody(m.body) || m.state === 'failed') continue;
         order = m.order !== undefined && m.order > order ? m.order : order + 1;
         messages.push({
           peer: peer.username,

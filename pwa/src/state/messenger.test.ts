@@ -3,7 +3,6 @@
 // live stream through RelaySocket. The browser's WebSocket global is the `ws` client here
 // (Node 20 has none), opened with the Origin the relay allows, as a page on the host would.
 // @vitest-environment node
-import { type Signal, signal } from '@preact/signals-react';
 import { encryptMessage, initiateSession } from '@secure-drop/crypto-core/session';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -31,6 +30,7 @@ import {
   signInAgain,
   toDevice1,
 } from '../test/relay.ts';
+import { makeSinks } from '../test/sinks.ts';
 import type { RelayApi } from '../transport/api.ts';
 import { ApiError, apiErrorOf } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
@@ -38,8 +38,8 @@ import { RelaySocket, type SocketRequest, SocketUnavailable } from '../transport
 import { toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { MAX_STALE_RETRIES } from './messenger/outgoing.ts';
-import { Messenger, type MessengerSinks } from './messenger.ts';
-import type { ChatMessage, ChatSummary, ConnectionStatus, Contact, PhotoView } from './types.ts';
+import { Messenger } from './messenger.ts';
+import type { ChatMessage } from './types.ts';
 
 const g = globalThis as { WebSocket?: unknown };
 const previousWebSocket = g.WebSocket;
@@ -58,28 +58,6 @@ const running: Messenger[] = [];
 afterEach(() => {
   for (const m of running.splice(0)) m.stop();
 });
-
-function makeSinks() {
-  const messages = new Map<string, Signal<readonly ChatMessage[]>>();
-  const photos = new Map<string, Signal<PhotoView>>();
-  const sinks = {
-    contacts: signal<readonly Contact[]>([]),
-    chats: signal<readonly ChatSummary[]>([]),
-    connection: signal<ConnectionStatus>('offline'),
-    ownIdentity: signal<{ readonly at: number } | null>(null),
-    messages(contact: string) {
-      const s = messages.get(contact) ?? signal<readonly ChatMessage[]>([]);
-      messages.set(contact, s);
-      return s;
-    },
-    photo(id: string) {
-      const s = photos.get(id) ?? signal<PhotoView>({ status: 'idle', progress: 0, url: null });
-      photos.set(id, s);
-      return s;
-    },
-  } satisfies MessengerSinks;
-  return sinks;
-}
 
 interface Device {
   readonly user: RelayUser;
@@ -125,6 +103,7 @@ async function start(
     onSessionEnded: () => {
       ended += 1;
     },
+    onNotice: async () => undefined,
     ...(clock ? { clock } : {}),
   });
   running.push(m);

@@ -27,6 +27,7 @@ import { PhotoLoader } from './messenger/photos.ts';
 import { PrekeyUpkeep } from './messenger/prekey-upkeep.ts';
 import { ReadMarks } from './messenger/read-marks.ts';
 import type { MessengerSinks } from './messenger/sinks.ts';
+import type { AppNotice } from './types.ts';
 
 export type { MessengerSinks } from './messenger/sinks.ts';
 
@@ -38,6 +39,8 @@ export interface MessengerOptions {
   readonly wsUrl: string;
   /** The relay refused our session for good (logged out elsewhere). */
   readonly onSessionEnded: () => void;
+  /** Something to tell the user once (stored until dismissed; AppNotice). */
+  readonly onNotice: (n: AppNotice) => Promise<void>;
   /** The device clock (ms); tests drive prekey rotation with it. */
   readonly clock?: () => number;
   /** Replaces the resumable photo upload (tests in Node, which has no tus transport). */
@@ -103,6 +106,7 @@ export class Messenger {
       onIdentityReplaced: (at) => this.ownIdentity.warn(at),
       onPrekeysLow: () => this.prekeys.topUp(),
       onContactsChanged: () => this.listsRefresh.request(),
+      onOwnExpired: () => o.onNotice('sync_expired'),
       onLocalFailure: (failures) => this.socket?.restart(failures),
     });
     this.outgoing = new Outgoing({

@@ -2,6 +2,7 @@
 // views have no business with (photo keys, blob ids) stay behind.
 import type { ChatMeta, StoredMessage } from '../outbox/records.ts';
 import type { StoredPeer } from '../secure/records.ts';
+import { isTimelineBody } from './timeline.ts';
 import type { ChatMessage, ChatSummary, Contact } from './types.ts';
 
 const PREVIEW_CHARS = 100;
@@ -31,15 +32,17 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
         ? m.body.refused
           ? { kind: 'keyChange' as const, refused: true as const }
           : { kind: 'keyChange' as const }
-        : {
-            kind: 'photo' as const,
-            photo: {
-              mime: m.body.photo.mime,
-              width: m.body.photo.width,
-              height: m.body.photo.height,
-              size: m.body.photo.size,
-            },
-          };
+        : m.body.kind === 'expired'
+          ? m.body
+          : {
+              kind: 'photo' as const,
+              photo: {
+                mime: m.body.photo.mime,
+                width: m.body.photo.width,
+                height: m.body.photo.height,
+                size: m.body.photo.size,
+              },
+            };
   return {
     id: m.id,
     contact: m.contact,
@@ -92,7 +95,7 @@ export function summarise(
 }
 
 const isMessage = (m: StoredMessage): m is StoredMessage & { body: { kind: 'text' | 'photo' } } =>
-  m.body.kind !== 'keyChange';
+  !isTimelineBody(m.body);
 
 /** Newest activity first; chats without messages by when the contact was added. */
 export function sortChats(chats: ChatSummary[], addedAt: (contact: string) => number): ChatSummary[] {

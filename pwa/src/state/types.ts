@@ -263,7 +263,20 @@ type MessageBody =
    * the user kept the verified key and refused the new one (kept in the history; SECURITY.md,
    * "Trust model").
    */
-  | { readonly kind: 'keyChange'; readonly refused?: true };
+  | { readonly kind: 'keyChange'; readonly refused?: true }
+  | ExpiredBody;
+
+/**
+ * A timeline entry, stored and shown alike: `count` messages from the contact waited on the
+ * relay longer than it keeps them and were deleted before this device received them, sent
+ * between the two times (the relay's clock; spec/openapi.yaml GET /ws, `expired`).
+ */
+export interface ExpiredBody {
+  readonly kind: 'expired';
+  readonly count: number;
+  readonly firstSentAt: number;
+  readonly lastSentAt: number;
+}
 
 export interface ChatMessage {
   /** Stable local id (the outgoing message's client_id, or the relay envelope id). */
@@ -375,7 +388,7 @@ interface AppState {
  * 'archive_erased': an archive could not be re-wrapped under the store's lock and was erased
  * rather than left weaker than the store (SECURITY.md "What a user's device holds").
  */
-export type AppNotice = 'protocol_reset' | 'archive_erased';
+export type AppNotice = 'protocol_reset' | 'archive_erased' | 'sync_expired';
 
 interface AppActions {
   // registration and sessions

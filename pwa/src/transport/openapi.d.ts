@@ -780,7 +780,8 @@ export interface paths {
      *     so it increases but may skip values.
      *     Pass `next_cursor` to read the next page. A cursor beyond the caller's stream (after a
      *     restore of the relay's database) is read as 0. Messages stay until acknowledged (POST /ack) or
-     *     until RETENTION_DAYS pass.
+     *     until RETENTION_DAYS pass; the device then finds an `expired` item in its stream (GET /ws)
+     *     for those it never acknowledged.
      */
     get: operations['getMessages'];
     put?: never;
@@ -1012,8 +1013,9 @@ export interface paths {
      *       restored): the client then receives what is still stored again and deduplicates by id.
      *     A socket belongs to its session's DEVICE (a device-less session is closed with 4409 after
      *     its auth frame): message copies are pushed only to the sockets of the device they were
-     *     sealed for; every other stream item (key_change, delivered, identity_replaced,
-     *     devices_changed, contacts_changed) to all of the account's sockets.
+     *     sealed for, and so are `expired` items (about that device's copies); every other stream
+     *     item (key_change, delivered, identity_replaced, devices_changed, contacts_changed) to all
+     *     of the account's sockets.
      *     - `{"type":"message","seq","id","from","from_device","body","created_at"}` — as in GET
      *       /get_messages (this device's copies only).
      *     - `{"type":"key_change","seq","username","created_at"}` — that user's identity key changed.
@@ -1025,6 +1027,17 @@ export interface paths {
      *     - `{"type":"devices_changed","seq","created_at"}` — this account gained (POST /keys link)
      *       or lost (DELETE /devices/{id}) a device; re-read GET /devices. Not sent to the session
      *       that made the change.
+     *     - `{"type":"expired","seq","from","count","first_sent_at","last_sent_at","created_at"}` —
+     *       retention deleted `count` copies from `from` that THIS device never acknowledged, sent
+     *       between the two times (`from` = the own username for sync copies): the device missed
+     *       them and can say so in that chat. One per sender and device at each retention sweep
+     *       that deletes some, pushed only to that device's sockets, and kept itself for
+     *       RETENTION_DAYS (a device away longer misses the notice too). Copies that were
+     *       acknowledged, or dropped for a block, give none. Neither the sender nor a sibling device
+     *       is told: a sender shown "expired" for an absent recipient, but not for one who blocked
+     *       it (whose copies are never pending), would learn of the block. Signal's server likewise
+     *       deletes queued messages after a time (14 days by default, Signal-Server's
+     *       MessageDynamoDbConfiguration) but tells neither side.
      *     - `{"type":"contacts_changed","seq","created_at"}` — this account's contact list or block
      *       list changed (POST or DELETE /contacts, /blocks); re-read GET /contacts and GET /blocks
      *       (a user now blocked loses their chat on this device too). Not sent to the session that
@@ -1454,6 +1467,17 @@ export interface components {
       seq: components['schemas']['Seq'];
       created_at: components['schemas']['Timestamp'];
     };
+    /** @description Retention deleted `count` copies from `from` that this device never acknowledged, sent between `first_sent_at` and `last_sent_at` (`from` = the own username for sync copies). Only on the sockets of the device they were sealed for; neither the sender nor a sibling device is told. */
+    ExpiredItem: {
+      /** @constant */
+      type: 'expired';
+      seq: components['schemas']['Seq'];
+      from: string;
+      count: number;
+      first_sent_at: components['schemas']['Timestamp'];
+      last_sent_at: components['schemas']['Timestamp'];
+      created_at: components['schemas']['Timestamp'];
+    };
     /** @description Upload more one-time prekeys (not in the stream). */
     PrekeysLowFrame: {
       /** @constant */
@@ -1520,7 +1544,7 @@ export interface components {
         | components['schemas']['AckResponseBody']
         | components['schemas']['ErrorResponseBody'];
     };
-    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. A socket belongs to its session's device: message items are that device's copies only (their seqs skip the sibling devices' copies); the other stream items are the account's, on every socket. */
+    /** @description Relay → client. Stream items carry `seq`: keep the last one as the cursor and pass it when reconnecting, so nothing sent while away is lost. A socket belongs to its session's device: message and expired items are that device's own only (their seqs skip the sibling devices' ones); the other stream items are the account's, on every socket. */
     ServerFrame:
       | components['schemas']['ReadyFrame']
       | components['schemas']['MessageItem']
@@ -1529,6 +1553,7 @@ export interface components {
       | components['schemas']['IdentityReplacedItem']
       | components['schemas']['DevicesChangedItem']
       | components['schemas']['ContactsChangedItem']
+      | components['schemas']['ExpiredItem']
       | components['schemas']['PrekeysLowFrame']
       | components['schemas']['NotReadyFrame']
       | components['schemas']['ResponseFrame'];

@@ -7,6 +7,7 @@ import { Modal } from '../components/Modal.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { TimelineEntry } from '../components/TimelineEntry.tsx';
 import { useApp, useT } from '../state/context.tsx';
+import { isTimelineBody } from '../state/timeline.ts';
 import type { ArchiveContents, ChatMessage } from '../state/types.ts';
 import { SignedInPage } from './SignedInPage.tsx';
 
@@ -41,7 +42,7 @@ function ArchivedPhoto({ archive, message }: { archive: string; message: ChatMes
 /** One archived message: text or photo, its time; nothing to retry, nothing to send. */
 function ArchivedMessage({ archive, m, locale }: { archive: string; m: ChatMessage; locale: string }) {
   const t = useT();
-  if (m.body.kind === 'keyChange') return <TimelineEntry message={m} locale={locale} />;
+  if (isTimelineBody(m.body)) return <TimelineEntry message={m} locale={locale} />;
   const mine = m.direction === 'out';
   return (
     <div className={mine ? 'bubble bubble-mine' : 'bubble'}>

@@ -1,5 +1,6 @@
 // Retention (spec/openapi.yaml POST /send_message and POST /ack; SECURITY.md): messages and photos never acknowledged, tombstones of acknowledged
-// messages, and stream events are deleted RETENTION_DAYS after they were created; idle rate
+// messages, and stream events are deleted RETENTION_DAYS after they were created (a device is
+// told of the copies it never read: src/messages/expiry.ts); idle rate
 // buckets and upload leftovers (*.part files of a crashed process) are removed too. Safe to
 // run in several processes at once: every step is an idempotent DELETE/unlink. Run by
 // periodic.ts.
@@ -7,6 +8,7 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sweepAuthState } from '../auth/cleanup.js';
 import type { AppDeps } from '../deps.js';
+import { expireMessages } from '../messages/expiry.js';
 import { photoDir, removeFiles } from '../photos/store.js';
 
 const BATCH = 5000;
@@ -20,15 +22,11 @@ export interface SweepResult {
   photos: number;
 }
 
-async function deleteBatched(
-  deps: AppDeps,
-  table: 'messages' | 'stream_events',
-  cutoff: Date,
-): Promise<number> {
+async function deleteEvents(deps: AppDeps, cutoff: Date): Promise<number> {
   let total = 0;
   for (;;) {
     const r = await deps.pool.query(
-      `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE created_at < $1 LIMIT ${BATCH})`,
+      `DELETE FROM stream_events WHERE id IN (SELECT id FROM stream_events WHERE created_at < $1 LIMIT ${BATCH})`,
       [cutoff],
     );
     total += r.rowCount ?? 0;
@@ -36,11 +34,23 @@ async function deleteBatched(
   }
 }
 
+/** Expired copies go; each device that never read some is told, from whom (messages/expiry.ts). */
+async function deleteMessages(deps: AppDeps, cutoff: Date, now: Date): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const r = await expireMessages(deps.pool, cutoff, now, BATCH);
+    for (const n of r.notices) deps.notifier.publish({ kind: 'stream', userId: n.userId, seq: n.seq });
+    total += r.deleted;
+    if (r.deleted < BATCH) return total;
+  }
+}
+
 /** One sweep as of `now` (injected, so tests expire data without waiting). */
 export async function sweepOnce(deps: AppDeps, now: Date): Promise<SweepResult> {
   const cutoff = new Date(now.getTime() - deps.config.retentionDays * DAY_MS);
-  const messages = await deleteBatched(deps, 'messages', cutoff);
-  const events = await deleteBatched(deps, 'stream_events', cutoff);
+  // Events first: the expired notices written now are not at their own retention yet anyway.
+  const events = await deleteEvents(deps, cutoff);
+  const messages = await deleteMessages(deps, cutoff, now);
   const dir = photoDir(deps);
   let photos = 0;
   for (;;) {

@@ -4,8 +4,9 @@
 // while it was away is lost. GET /get_messages reads the message part with the same cursor.
 // With linked devices (migration 0071) a device sees the account's stream without the other
 // devices' mailboxes: its own message copies, and every other item (key_change, delivered,
-// identity_replaced, devices_changed, contacts_changed), which is per account. Its cursor simply
-// skips the seqs of the copies of its sibling devices.
+// identity_replaced, devices_changed, contacts_changed), which is per account, and the expired
+// notices of its own mailbox (migration 0081). Its cursor simply skips the seqs of its sibling
+// devices' copies and notices.
 import type { Queryable } from '../db/pool.js';
 
 export interface MessageItem {
@@ -53,7 +54,21 @@ export interface ContactsChangedItem {
   seq: number;
   created_at: string;
 }
+/**
+ * Retention deleted `count` copies from `from` that this device never acknowledged, sent between
+ * `first_sent_at` and `last_sent_at` (migration 0081): only in that device's stream.
+ */
+export interface ExpiredItem {
+  type: 'expired';
+  seq: number;
+  from: string;
+  count: number;
+  first_sent_at: string;
+  last_sent_at: string;
+  created_at: string;
+}
 export type StreamItem =
+  | ExpiredItem
   | MessageItem
   | KeyChangeItem
   | DeliveredItem
@@ -67,25 +82,30 @@ export type AccountItemKind = 'devices_changed' | 'contacts_changed';
 const READ = `
 SELECT * FROM (
   SELECT m.seq, 'message' AS kind, m.id, u.username AS peer, m.message_encrypted AS body,
-         NULL::text AS client_id, m.created_at, m.sender_device_id
+         NULL::text AS client_id, m.created_at, m.sender_device_id,
+         NULL::int AS expired_count, NULL::timestamptz AS first_sent_at, NULL::timestamptz AS last_sent_at
     FROM messages m JOIN users u ON u.id = m.sender_id
    WHERE m.receiver_id = $1 AND m.receiver_device_id = $5 AND m.seq > $2
   UNION ALL
-  SELECT e.seq, e.kind, e.message_id, u.username, NULL, e.client_id, e.created_at, NULL
+  SELECT e.seq, e.kind, e.message_id, u.username, NULL, e.client_id, e.created_at, NULL,
+         e.expired_count, e.first_sent_at, e.last_sent_at
     FROM stream_events e JOIN users u ON u.id = e.subject_id
-   WHERE e.user_id = $1 AND e.seq > $2
+   WHERE e.user_id = $1 AND e.seq > $2 AND (e.device_id IS NULL OR e.device_id = $5)
      AND ($4::uuid IS NULL OR e.origin_session_id IS NULL OR e.origin_session_id <> $4::uuid)
 ) s ORDER BY seq LIMIT $3`;
 
 interface Row {
   seq: string;
-  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced' | AccountItemKind;
+  kind: 'message' | 'key_change' | 'delivered' | 'identity_replaced' | 'expired' | AccountItemKind;
   id: string | null;
   peer: string;
   body: Buffer | null;
   client_id: string | null;
   created_at: Date;
   sender_device_id: number | null;
+  expired_count: number | null;
+  first_sent_at: Date | null;
+  last_sent_at: Date | null;
 }
 
 /**
@@ -127,6 +147,16 @@ function toItem(row: Row): StreamItem {
     case 'devices_changed':
     case 'contacts_changed':
       return { type: row.kind, seq, created_at };
+    case 'expired':
+      return {
+        type: 'expired',
+        seq,
+        from: row.peer,
+        count: row.expired_count ?? 0,
+        first_sent_at: (row.first_sent_at as Date).toISOString(),
+        last_sent_at: (row.last_sent_at as Date).toISOString(),
+        created_at,
+      };
     case 'delivered':
       return {
         type: 'delivered',

@@ -2,6 +2,7 @@
 // on each new socket counts as consecutive failures, so the reconnect backs off more and more;
 // a frame that keeps failing for another reason is passed over after MAX_FRAME_ATTEMPTS tries.
 import { describe, expect, it } from 'vitest';
+import type { StoredMessage } from '../../outbox/records.ts';
 import type { SessionManager } from '../../secure/session-manager.ts';
 import { openIdbStorage } from '../../storage/idb-storage.ts';
 import type { ServerFrame } from '../../transport/ws.ts';
@@ -29,6 +30,7 @@ async function failingStream(error: () => Error) {
     onIdentityReplaced: async () => undefined,
     onPrekeysLow: async () => undefined,
     onContactsChanged: () => undefined,
+    onOwnExpired: async () => undefined,
     onLocalFailure: (n) => failures.push(n),
   });
   await stream.load();
@@ -61,5 +63,97 @@ describe('IncomingStream at a frame it cannot store', () => {
     for (let i = 0; i < MAX_FRAME_ATTEMPTS; i++) await socket(stream);
     expect(failures).toEqual([1, 2, 3, 4]);
     expect(stream.position).toBe(1);
+  });
+});
+
+describe('IncomingStream and an expired item (spec/openapi.yaml GET /ws)', () => {
+  const at = (iso: string) => Date.parse(iso);
+  async function expiredStream() {
+    const storage = await openIdbStorage(`incoming-${crypto.randomUUID()}`);
+    const shown: StoredMessage[] = [];
+    let own = 0;
+    const stream = new IncomingStream({
+      storage,
+      api: { messages: async () => ({ messages: [] }) } as never,
+      username: 'alice',
+      sm: {
+        knownPeer: (u: string) => (u === 'bob' ? { username: 'bob', chatId: 'chat-bob' } : undefined),
+      } as unknown as SessionManager,
+      memory: { upsert: (m: StoredMessage) => shown.push(m) } as unknown as ChatMemory,
+      acks: {} as AckBatcher,
+      clock: () => 5,
+      onIdentityReplaced: async () => undefined,
+      onPrekeysLow: async () => undefined,
+      onContactsChanged: () => undefined,
+      onOwnExpired: async () => {
+        own += 1;
+      },
+      onLocalFailure: () => undefined,
+    });
+    await stream.load();
+    const run = async (frame: Record<string, unknown>) => {
+      stream.enqueue({ type: 'expired', ...frame } as ServerFrame);
+      await stream.fetchedAll();
+    };
+    return { stream, storage, shown, own: () => own, run };
+  }
+  const item = {
+    from: 'bob',
+    count: 3,
+    first_sent_at: '2026-11-01T10:00:00.000Z',
+    last_sent_at: '2026-11-02T10:00:00.000Z',
+    created_at: '2026-12-02T10:00:00.000Z',
+  };
+
+  it('puts one timeline entry in the sender’s chat, stored with the cursor, once', async () => {
+    const s = await expiredStream();
+    await s.run({ ...item, seq: 4 });
+    await s.run({ ...item, seq: 4 }); // the same item again (a reconnect before the cursor moved on)
+    const rows = await s.storage.messages<StoredMessage>('chat-bob');
+    expect(rows.map((r) => r.value)).toEqual([
+      {
+        id: 'expired:4',
+        contact: 'bob',
+        direction: 'in',
+        at: at(item.last_sent_at),
+        storedAt: 5,
+        state: 'received',
+        body: {
+          kind: 'expired',
+          count: 3,
+          firstSentAt: at(item.first_sent_at),
+          lastSentAt: at(item.last_sent_at),
+        },
+      },
+    ]);
+    expect(s.shown).toHaveLength(1);
+    expect(s.stream.position).toBe(4);
+  });
+
+  it('tells the user once for its own sync copies, and opens no chat for a stranger', async () => {
+    const s = await expiredStream();
+    await s.run({ ...item, from: 'alice', seq: 1 });
+    await s.run({ ...item, from: 'mallory', seq: 2 });
+    expect(s.own()).toBe(1);
+    expect(s.shown).toEqual([]);
+    expect(s.stream.position).toBe(2);
+  });
+
+  it('passes over an item it cannot read, storing nothing (a relay may send anything)', async () => {
+    const s = await expiredStream();
+    const bad = [
+      { count: 0 },
+      { count: 1.5 },
+      { count: '3' },
+      { from: 7 },
+      { first_sent_at: 'yesterday' },
+      { last_sent_at: undefined },
+      { first_sent_at: item.last_sent_at, last_sent_at: item.first_sent_at },
+    ];
+    let seq = 0;
+    for (const change of bad) await s.run({ ...item, ...change, seq: ++seq });
+    expect(await s.storage.messages('chat-bob')).toEqual([]);
+    expect(s.shown).toEqual([]);
+    expect(s.stream.position).toBe(bad.length);
   });
 });

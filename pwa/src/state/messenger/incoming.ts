@@ -48,6 +48,11 @@ export interface IncomingOptions {
   /** A contacts_changed item: another device of this account changed the contact or block list. */
   readonly onContactsChanged: () => void;
   /**
+   * Copies this account sent from its other devices expired on the relay before this device
+   * received them (an `expired` item from the own username): tell the user, once.
+   */
+  readonly onOwnExpired: () => Promise<void>;
+  /**
    * A frame could not be stored, `failures` times in a row: open the socket again, after a
    * backoff that grows with them, to resume from the cursor.
    */
@@ -177,6 +182,8 @@ export class IncomingStream {
         // Read off the queue (messenger/lists-refresh.ts): the items after it do not wait.
         this.o.onContactsChanged();
         return this.advance(f.seq);
+      case 'expired':
+        return this.onExpired(f);
       case 'prekeys_low':
         await this.o.onPrekeysLow().catch(() => undefined);
         return;
@@ -241,6 +248,41 @@ export class IncomingStream {
     // receipt would tell us about ourselves (spec §16).
     if (controlOnly || synced || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
     else this.o.acks.message(relayId);
+  }
+
+  /**
+   * Copies that expired on the relay unread (spec/openapi.yaml GET /ws, `expired`): a timeline
+   * entry in the sender's chat, stored with the cursor so it is written once. From this account
+   * (sync copies) the chat is not known: a notice. From anyone without a chat here (a stranger, a
+   * user blocked since, whose chat is gone) nothing: a chat is not opened for them.
+   */
+  private async onExpired(f: ServerFrame): Promise<void> {
+    // At or before the cursor: handled already (the entry was stored with the cursor).
+    if (typeof f.seq !== 'number' || f.seq <= this.cursor) return;
+    const count = f.count;
+    const first = typeof f.first_sent_at === 'string' ? Date.parse(f.first_sent_at) : Number.NaN;
+    const last = typeof f.last_sent_at === 'string' ? Date.parse(f.last_sent_at) : Number.NaN;
+    if (typeof f.from !== 'string' || !Number.isSafeInteger(count) || (count as number) < 1)
+      return this.advance(f.seq);
+    if (!Number.isFinite(first) || !Number.isFinite(last) || first > last) return this.advance(f.seq);
+    if (f.from === this.o.username) {
+      await this.o.onOwnExpired();
+      return this.advance(f.seq);
+    }
+    const peer = this.o.sm.knownPeer(f.from);
+    if (!peer) return this.advance(f.seq);
+    const entry: StoredMessage = {
+      id: `expired:${f.seq}`,
+      contact: peer.username,
+      direction: 'in',
+      // Where the missing messages would have been, by the relay's clock (their own is unknown).
+      at: last,
+      storedAt: this.o.clock(),
+      state: 'received',
+      body: { kind: 'expired', count: count as number, firstSentAt: first, lastSentAt: last },
+    };
+    await this.advance(f.seq, [{ kind: 'putMessage', chat: peer.chatId, id: entry.id, value: entry }]);
+    this.o.memory.upsert(entry);
   }
 
   private incomingRecord(

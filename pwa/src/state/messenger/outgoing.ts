@@ -22,6 +22,7 @@ import { ApiError } from '../../transport/errors.ts';
 import type { SocketFirst } from '../../transport/socket-first.ts';
 import { toAppError, toAppErrorCode } from '../error-map.ts';
 import { AppError } from '../errors.ts';
+import type { TimelineKind } from '../timeline.ts';
 import type { ChatMemory } from './chat-memory.ts';
 
 export interface OutgoingOptions {
@@ -175,7 +176,7 @@ export class Outgoing {
   /** Stores an outgoing message and its outbox item in one transaction (plus `extra` writes). */
   private async queue(
     contact: string,
-    body: Exclude<StoredMessage['body'], { kind: 'keyChange' }>,
+    body: Exclude<StoredMessage['body'], { kind: TimelineKind }>,
     extra: (id: string) => WriteOp[] = () => [],
   ): Promise<string> {
     const peer = this.o.memory.requirePeer(contact);

@@ -278,6 +278,41 @@ describe('ChatView', () => {
     );
   });
 
+  it('shows messages that expired on the relay as a timeline entry, in English and Russian', () => {
+    const first = new Date('2026-03-01T09:15:00').getTime();
+    const last = new Date('2026-03-02T18:40:00').getTime();
+    const entry = (count: number, from: number) =>
+      ({
+        id: `ex${count}`,
+        contact: 'bob',
+        direction: 'in',
+        at: last,
+        state: 'received',
+        body: { kind: 'expired', count, firstSentAt: from, lastSentAt: last },
+      }) as const;
+    const t = chatWith([text('a', 'before', base), entry(3, first)]);
+    renderAt(t.app, '/chats/bob');
+    const shown = () => [...document.querySelectorAll('.timeline-entry')].map((e) => e.textContent);
+    expect(shown()).toEqual([
+      expect.stringMatching(
+        /^3 messages from bob, sent between Mar 1, 2026, 9:15.AM and Mar 2, 2026, 6:40.PM, waited on the server too long and were deleted before this device came online\. Ask bob to send them again\.$/,
+      ),
+    ]);
+    // Not a message: no bubble, no "new message" announcement.
+    expect(document.querySelectorAll('.bubble')).toHaveLength(1);
+    act(() => setLanguage('ru'));
+    expect(shown()[0]).toMatch(
+      /^3 сообщения от bob, отправленные между 1 мар\. 2026 г\., 09:15 и 2 мар\. 2026 г\., 18:40,/,
+    );
+    act(() => {
+      t.messagesFor('bob').value = [entry(1, last), entry(5, first)];
+    });
+    expect(shown()).toEqual([
+      expect.stringMatching(/^1 сообщение от bob, отправленное 2 мар\. 2026 г\., 18:40, слишком долго ждало/),
+      expect.stringMatching(/^5 сообщений от bob, отправленных между/),
+    ]);
+  });
+
   it('a message request: accept, delete or block; no sending until accepted', async () => {
     const t = chatWith([text('a', 'hello?', base)], { request: true });
     renderAt(t.app, '/chats/bob');

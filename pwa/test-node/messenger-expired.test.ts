@@ -1,0 +1,129 @@
+// Messages that expire on the relay before a device reads them (spec/openapi.yaml GET /ws, the
+// `expired` item): the app shows, in the sender's chat, how many were lost and when they were
+// sent, instead of nothing at all. Against a REAL relay of its own whose retention sweep runs
+// every second: the test backdates the recipient's copies in the relay's database (time cannot
+// be waited for), the relay's own sweep deletes them and writes the notice, and the recipient's
+// app finds it when it comes online.
+// @vitest-environment node
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { until } from '../../scripts/lib/until.mjs';
+import { type RunningRelay, relayDb, startRelay } from '../e2e/relay.ts';
+import { publishAccountKeys } from '../src/secure/account-keys.ts';
+import { Messenger } from '../src/state/messenger.ts';
+import type { AppNotice, ChatMessage } from '../src/state/types.ts';
+import { openIdbStorage } from '../src/storage/idb-storage.ts';
+import { type RelayUser, registerOnRelay, relayOrigin } from '../src/test/relay.ts';
+import { makeSinks } from '../src/test/sinks.ts';
+
+let relay: RunningRelay;
+let baseUrl: string;
+const g = globalThis as { WebSocket?: unknown };
+const previousWebSocket = g.WebSocket;
+
+beforeAll(async () => {
+  relay = await startRelay(relayOrigin(), {
+    RETENTION_DAYS: '1',
+    SWEEP_INTERVAL_SECONDS: '1',
+    REGISTER_IP_PER_HOUR: '10000',
+  });
+  baseUrl = `http://127.0.0.1:${relay.port}`;
+  // The browser's WebSocket, as `ws` with the Origin the relay allows.
+  g.WebSocket = class extends WebSocket {
+    constructor(url: string) {
+      super(url, { origin: relayOrigin() });
+    }
+  };
+}, 180_000);
+afterAll(async () => {
+  g.WebSocket = previousWebSocket;
+  await relay?.stop();
+});
+
+const running: Messenger[] = [];
+afterEach(() => {
+  for (const m of running.splice(0)) m.stop();
+});
+
+interface App {
+  readonly m: Messenger;
+  readonly sinks: ReturnType<typeof makeSinks>;
+  readonly notices: AppNotice[];
+}
+
+/** `user`'s app on a fresh store with its keys published, loaded but not online. */
+async function app(user: RelayUser): Promise<App> {
+  const storage = await openIdbStorage(`expired-${user.username}-${crypto.randomUUID()}`);
+  await publishAccountKeys(storage, user.username, user.api);
+  const sinks = makeSinks();
+  const notices: AppNotice[] = [];
+  const m = new Messenger({
+    username: user.username,
+    storage,
+    api: user.api,
+    sinks,
+    wsUrl: `${baseUrl.replace(/^http/, 'ws')}/ws`,
+    onSessionEnded: () => undefined,
+    onNotice: async (n) => {
+      notices.push(n);
+    },
+  });
+  running.push(m);
+  await m.load();
+  return { m, sinks, notices };
+}
+
+describe('Messenger and messages that expired on the relay', () => {
+  it('shows in the sender’s chat how many messages were deleted before this device came online', async () => {
+    const alice = await registerOnRelay('exa', undefined, baseUrl);
+    const bob = await registerOnRelay('exb', undefined, baseUrl);
+    const a = await app(alice);
+    const b = await app(bob);
+    // Bob knows Alice (a contact), then is away; Alice writes twice.
+    await b.m.addContact(alice.username);
+    a.m.goOnline();
+    await until(() => a.sinks.connection.value === 'online', 'alice online');
+    await a.m.addContact(bob.username);
+    const sent = [await a.m.sendText(bob.username, 'first'), await a.m.sendText(bob.username, 'second')];
+    const stateOf = (id: string) => a.sinks.messages(bob.username).value.find((x) => x.id === id)?.state;
+    await until(() => sent.every((id) => stateOf(id) === 'sent'), 'both sent');
+
+    // Two days pass for Bob's copies: the relay's own sweep deletes them and notes it.
+    const db = await relayDb(relay);
+    try {
+      const aged = await db.query(
+        `UPDATE messages SET created_at = created_at - interval '2 days'
+          WHERE receiver_id = (SELECT id FROM users WHERE username = $1)`,
+        [bob.username],
+      );
+      expect(aged.rowCount).toBe(2);
+      // (`until` takes a synchronous check: this one reads the database.)
+      await vi.waitFor(
+        async () => {
+          const r = await db.query(
+            `SELECT count(*)::int AS n FROM stream_events e JOIN users u ON u.id = e.user_id
+              WHERE u.username = $1 AND e.kind = 'expired'`,
+            [bob.username],
+          );
+          if (r.rows[0]?.n !== 1) throw new Error('timed out waiting for the relay to sweep the copies');
+        },
+        { timeout: 20_000, interval: 100 },
+      );
+    } finally {
+      await db.end();
+    }
+
+    b.m.goOnline();
+    const chat = () => b.sinks.messages(alice.username).value;
+    await until(() => chat().some((x) => x.body.kind === 'expired'), 'the expired entry');
+    const entry = chat().find((x) => x.body.kind === 'expired') as ChatMessage;
+    expect(entry.body).toMatchObject({ kind: 'expired', count: 2 });
+    expect(entry.contact).toBe(alice.username);
+    // A timeline entry, not a message: nothing unread, and the texts themselves never arrived.
+    expect(chat().filter((x) => x.body.kind === 'text')).toEqual([]);
+    expect(b.sinks.chats.value.find((c) => c.contact === alice.username)?.unread ?? 0).toBe(0);
+    expect(b.notices).toEqual([]);
+    // Alice is not told: a block would otherwise look different from an absence.
+    expect(a.sinks.messages(bob.username).value.map((x) => x.state)).toEqual(['sent', 'sent']);
+  });
+});
