@@ -98,6 +98,10 @@ export const en = {
   'chats.photo': 'Photo',
   'chats.you': 'You: {text}',
   'chats.keyChanged': 'security key changed',
+  'chats.expired': {
+    one: '{count} message expired before it reached you',
+    other: '{count} messages expired before they reached you',
+  },
   'chat.back': 'Back to chats',
   'chat.safety': 'Safety number',
   'chat.empty': 'No messages with {contact} yet. Say hello!',

@@ -102,6 +102,12 @@ export const ru: Record<MessageKey, Message> = {
   'chats.photo': 'Фото',
   'chats.you': 'Вы: {text}',
   'chats.keyChanged': 'ключ безопасности изменился',
+  'chats.expired': {
+    one: '{count} сообщение удалено, не дойдя до вас',
+    few: '{count} сообщения удалены, не дойдя до вас',
+    many: '{count} сообщений удалены, не дойдя до вас',
+    other: '{count} сообщения удалены, не дойдя до вас',
+  },
   'chat.back': 'Назад к чатам',
   'chat.safety': 'Код безопасности',
   'chat.empty': 'С {contact} вы ещё не переписывались. Напишите первое сообщение!',

@@ -42,6 +42,28 @@ describe('projection to what views see', () => {
     expect(summarise(peer('bob'), [], undefined).last).toBeNull();
   });
 
+  it('counts messages that expired unread since the chat was read, apart from unread ones', () => {
+    const expired = (id: string, storedAt: number, count: number): StoredMessage => ({
+      id,
+      contact: 'bob',
+      direction: 'in',
+      at: 5,
+      storedAt,
+      state: 'received',
+      body: { kind: 'expired', count, firstSentAt: 1, lastSentAt: 5 },
+    });
+    const msgs = [text('1', 'in', 10, 'old'), expired('e1', 12, 2), expired('e2', 40, 3)];
+    expect(summarise(peer('bob'), msgs, { readUpTo: 20 })).toEqual({
+      contact: 'bob',
+      last: { kind: 'text', preview: 'old', at: 10, outgoing: false },
+      unread: 0,
+      keyChanged: false,
+      expired: 3,
+    });
+    expect(summarise(peer('bob'), msgs, undefined)).toMatchObject({ unread: 1, expired: 5 });
+    expect(summarise(peer('bob'), msgs, { readUpTo: 50 })).not.toHaveProperty('expired');
+  });
+
   it('cuts previews at 100 characters without splitting an emoji', () => {
     const long = '🦊'.repeat(150);
     const s = summarise(peer('bob'), [text('1', 'in', 1, long)], undefined);

@@ -72,13 +72,16 @@ export function summarise(
   messages: readonly StoredMessage[],
   meta: ChatMeta | undefined,
 ): ChatSummary {
-  // Timeline entries (a key change) are neither the last message nor unread.
+  // Timeline entries (a key change, expired messages) are neither the last message nor unread;
+  // expired messages not yet seen are counted apart.
   const real = messages.filter(isMessage);
   let last: (StoredMessage & { body: { kind: 'text' | 'photo' } }) | undefined;
   for (const m of real) if (!last || compareForDisplay(last, m) <= 0) last = m;
   const readUpTo = meta?.readUpTo ?? 0;
   let unread = 0;
   for (const m of real) if (m.direction === 'in' && m.storedAt > readUpTo) unread += 1;
+  let expired = 0;
+  for (const m of messages) if (m.body.kind === 'expired' && m.storedAt > readUpTo) expired += m.body.count;
   return {
     contact: peer.username,
     last: last
@@ -91,6 +94,7 @@ export function summarise(
       : null,
     unread,
     keyChanged: peer.keyChanged,
+    ...(expired > 0 ? { expired } : {}),
   };
 }
 

@@ -239,6 +239,11 @@ export interface ChatSummary {
   } | null;
   readonly unread: number;
   readonly keyChanged: boolean;
+  /**
+   * Messages from the contact that expired on the relay unread (timeline entries stored since
+   * the chat was last read): the chat list says so, or the user might never open the chat.
+   */
+  readonly expired?: number;
 }
 
 /**

@@ -124,9 +124,15 @@ function ChatItem({
           )}
         </span>
         <span className="chat-list-preview">
-          {chat.keyChanged && <WarningIcon className="icon-warning" />}
-          {chat.last?.kind === 'photo' && <PhotoIcon />}
-          {preview(chat, t)}
+          {(chat.keyChanged || chat.expired) && <WarningIcon className="icon-warning" />}
+          {chat.expired ? (
+            t('chats.expired', { count: chat.expired })
+          ) : (
+            <>
+              {chat.last?.kind === 'photo' && <PhotoIcon />}
+              {preview(chat, t)}
+            </>
+          )}
         </span>
         {chat.unread > 0 ? (
           <span className="unread-badge">

@@ -48,6 +48,21 @@ describe('ChatsView', () => {
     expect(carol.querySelector('.unread-badge')).toBeNull();
   });
 
+  it('says in the list that messages of a chat expired unread, in English and Russian', () => {
+    const t = withChats();
+    t.chats.value = t.chats.value.map((c) => (c.contact === 'bob' ? { ...c, unread: 0, expired: 3 } : c));
+    renderAt(t.app, '/chats');
+    const bob = within(screen.getByRole('list', { name: 'Chats' })).getAllByRole(
+      'listitem',
+    )[0] as HTMLElement;
+    expect(bob.querySelector('.chat-list-preview')?.textContent).toBe(
+      '3 messages expired before they reached you',
+    );
+    expect(bob.querySelector('.chat-list-preview .icon-warning')).not.toBeNull();
+    act(() => setLanguage('ru'));
+    expect(bob.querySelector('.chat-list-preview')?.textContent).toBe('3 сообщения удалены, не дойдя до вас');
+  });
+
   it('lists a chat whose peer has no contact entry (a message from a stranger) like any other', () => {
     const t = withChats();
     t.chats.value = [
