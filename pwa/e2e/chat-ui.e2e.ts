@@ -5,11 +5,13 @@
 // full-screen photo viewer covers the viewport with Save and Close on top and clickable; after
 // an offline reload the banner says "Offline", never "Connecting…"; the emoji picker works
 // offline on its first use; controls are SVG icons, not emoji glyphs; on a phone in Russian each
-// recovery code stays on one line and the confirmation box sits beside its wrapped label.
+// recovery code stays on one line and the confirmation box sits beside its wrapped label;
+// messages that expired on the relay before the phone came back are named in its chat list and
+// chat (the relay here keeps messages one day and sweeps every second; the test ages them).
 // Screenshots of each screen go to node_modules/.e2e-screenshots (app-steps.ts) for a person to
 // look at.
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   addContact,
   composer,
@@ -24,7 +26,7 @@ import {
   totp,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, startAppWithRelay } from './relay.ts';
+import { type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
 import type { Served } from './servers.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -44,7 +46,7 @@ const LONG = `ui_long_${run}`.padEnd(32, 'x');
 let bobSecret = '';
 
 beforeAll(async () => {
-  ({ served, relay } = await startAppWithRelay());
+  ({ served, relay } = await startAppWithRelay({ RETENTION_DAYS: '1', SWEEP_INTERVAL_SECONDS: '1' }));
   browser = await launchChromium();
   const open = async (viewport: typeof DESKTOP) => {
     const context = await browser.newContext({ locale: 'en-US', viewport });
@@ -496,5 +498,68 @@ describe('chat UI at desktop and phone sizes', () => {
     expect(b.x + b.width).toBeLessThanOrEqual(PHONE.width);
     expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     await screenshot(page, 'chat-header-block-phone-ru');
+  });
+
+  it('phone, in Russian: messages that expired unread on the relay are named in the chat list and in the chat', async () => {
+    // Bob is away (his tab closed); Alice writes twice; the relay's copies for him age past its
+    // retention, and its own sweep deletes them.
+    await bob.page.close();
+    await openChat(alice.page, served.url, BOB);
+    await sendText(alice.page, BOB, 'written while you were away');
+    await sendText(alice.page, BOB, 'and once more');
+    const db = await relayDb(relay);
+    const pending = async () =>
+      Number(
+        (
+          await db.query(
+            `SELECT count(*) AS n FROM messages
+              WHERE receiver_id = (SELECT id FROM users WHERE username = $1) AND acked_at IS NULL`,
+            [BOB],
+          )
+        ).rows[0]?.n,
+      );
+    try {
+      // (`until` takes a synchronous check: these read the relay's database.)
+      await vi.waitFor(
+        async () => {
+          if ((await pending()) !== 2) throw new Error('timed out waiting for both copies to be stored');
+        },
+        { timeout: 30_000, interval: 100 },
+      );
+      await db.query(
+        `UPDATE messages SET created_at = created_at - interval '2 days'
+          WHERE receiver_id = (SELECT id FROM users WHERE username = $1) AND acked_at IS NULL`,
+        [BOB],
+      );
+      await vi.waitFor(
+        async () => {
+          if ((await pending()) !== 0) throw new Error('timed out waiting for the relay to sweep');
+        },
+        { timeout: 30_000, interval: 100 },
+      );
+    } finally {
+      await db.end();
+    }
+    // Bob comes back: the chat list says it, before he opens the chat.
+    bob.page = await bob.context.newPage();
+    const page = bob.page;
+    await page.goto(`${served.url}/chats`);
+    const item = page.getByRole('listitem').filter({ hasText: ALICE });
+    await item.getByText('2 сообщения не дошли').waitFor();
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
+    await screenshot(page, 'chats-expired-phone-ru');
+    await item.getByRole('link').click();
+    const entry = page.locator('.timeline-entry').filter({ hasText: `2 сообщения от ${ALICE}` });
+    await entry.waitFor();
+    expect(await entry.textContent()).toMatch(/отправленные между .+ и .+, слишком долго ждали на сервере/);
+    const e = await box(entry);
+    expect(e.x).toBeGreaterThanOrEqual(0);
+    expect(e.x + e.width).toBeLessThanOrEqual(PHONE.width);
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
+    await screenshot(page, 'chat-expired-phone-ru');
+    // Read: the chat list shows the last message again.
+    await page.goto(`${served.url}/chats`);
+    await item.waitFor();
+    expect(await item.textContent()).not.toContain('не дошли');
   });
 });

@@ -74,7 +74,7 @@ async function app(user: RelayUser): Promise<App> {
 }
 
 describe('Messenger and messages that expired on the relay', () => {
-  it('shows in the sender’s chat how many messages were deleted before this device came online', async () => {
+  it('shows in the sender’s chat how many messages were deleted before this device received them', async () => {
     const alice = await registerOnRelay('exa', undefined, baseUrl);
     const bob = await registerOnRelay('exb', undefined, baseUrl);
     const a = await app(alice);

@@ -16,10 +16,13 @@ ALTER TABLE stream_events DROP CONSTRAINT stream_events_kind_check;
 ALTER TABLE stream_events ADD CONSTRAINT stream_events_kind_check
   CHECK (kind IN ('key_change', 'delivered', 'identity_replaced', 'devices_changed', 'contacts_changed', 'expired'));
 ALTER TABLE stream_events ADD CONSTRAINT stream_events_expired CHECK (
-  (kind = 'expired') = (device_id IS NOT NULL)
-  AND (kind = 'expired') = (expired_count IS NOT NULL AND expired_count >= 1
-                            AND first_sent_at IS NOT NULL AND last_sent_at IS NOT NULL
-                            AND first_sent_at <= last_sent_at)
+  CASE WHEN kind = 'expired'
+       THEN device_id IS NOT NULL AND expired_count IS NOT NULL AND expired_count >= 1
+            AND first_sent_at IS NOT NULL AND last_sent_at IS NOT NULL
+            AND first_sent_at <= last_sent_at
+       ELSE device_id IS NULL AND expired_count IS NULL
+            AND first_sent_at IS NULL AND last_sent_at IS NULL
+  END
 );
 
 -- Down Migration

@@ -5,8 +5,9 @@
 // were deleted unread — and nothing else learns anything it did not know: not a sibling device,
 // not the sender (whose `delivered` receipts would otherwise tell a block from an absence).
 // Real PostgreSQL, an injected clock.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sweepOnce } from '../src/jobs/retention.js';
+import { expireMessages } from '../src/messages/expiry.js';
 import type { TestApp } from './helpers/app.js';
 import { type DataApp, startDataApp } from './helpers/data-app.js';
 import {
@@ -67,6 +68,21 @@ async function streamOf(u: DataUser, via: DataUser): Promise<Frame[]> {
 }
 
 const expiredItems = (frames: Frame[]) => frames.filter((f) => f.type === 'expired');
+
+/** Waits until a statement like `like` waits on a lock (PostgreSQL's own view of it). */
+async function waitingOnLock(like: string): Promise<void> {
+  // (`until` takes a synchronous check: this one reads the database.)
+  await vi.waitFor(
+    async () => {
+      const r = await t.deps.pool.query(
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+        [like],
+      );
+      if (!r.rowCount) throw new Error(`nothing waits on a lock: ${like}`);
+    },
+    { timeout: 10_000, interval: 10 },
+  );
+}
 
 describe('expired notices', () => {
   it('a device away longer than retention learns, per sender, how many copies were deleted unread', async () => {
@@ -171,6 +187,38 @@ describe('expired notices', () => {
     } finally {
       ws.close();
     }
+  });
+
+  it('a device unlinked while the sweep expires its copies: neither is a deadlock victim', async () => {
+    // The sweep locked the copies it deleted, then the stream counters for its notices; an unlink
+    // (delete_device_mailbox) takes the account's counter, then its copies: a lock cycle, and the
+    // user's DELETE /devices answered 500. A send to another recipient X holding X's counter
+    // makes the interleaving certain: the sweep waits there after picking its batch.
+    const alice = await makeDeviceUser(t, 'alice');
+    const [one, two] = [await makeDeviceUser(t, 'rx'), await makeDeviceUser(t, 'rb')];
+    const [x, b] = one.id < two.id ? [one, two] : [two, one]; // X's counter comes first
+    for (const to of [x, b]) await sendMany(alice, to, 1);
+    t.clock.advance(30 * DAY + 1000);
+    const now = new Date(t.clock.now());
+    const bob = await again(b);
+    const holder = await t.deps.pool.connect();
+    let sweep: Promise<unknown> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT stream_take_seq(p_user => $1)', [x.id]);
+      sweep = expireMessages(t.deps.pool, new Date(now.getTime() - 30 * DAY), now, 5000);
+      await waitingOnLock('%'); // the sweep, at X's counter (nothing else runs now)
+      const unlink = t.api.delete(`/devices/${bob.deviceId}`, { token: bob.token, spec: false });
+      // The unlink finishes (nothing of its account is locked yet) or waits on the sweep.
+      await Promise.race([unlink, waitingOnLock('%delete_device_mailbox%')]);
+      await holder.query('COMMIT');
+      const [u] = await Promise.all([unlink, sweep]);
+      expect(u.status).toBe(204);
+    } finally {
+      holder.release();
+      await sweep?.catch(() => undefined);
+    }
+    expect(t.logs.filter((l) => /deadlock/i.test(l))).toEqual([]);
   });
 
   it('the notice outlives the copies by one more retention period, then goes too', async () => {

@@ -99,8 +99,8 @@ export const en = {
   'chats.you': 'You: {text}',
   'chats.keyChanged': 'security key changed',
   'chats.expired': {
-    one: '{count} message expired before it reached you',
-    other: '{count} messages expired before they reached you',
+    one: '{count} message never arrived',
+    other: '{count} messages never arrived',
   },
   'chat.back': 'Back to chats',
   'chat.safety': 'Safety number',
@@ -186,14 +186,14 @@ export const en = {
   'keyChange.refusedTimeline':
     'You kept the verified security key of {contact} and refused a new one — {time}',
   'expired.timelineOne': {
-    one: 'A message from {contact}, sent {first}, waited on the server too long and was deleted before this device came online. Ask {contact} to send it again.',
+    one: 'A message from {contact}, sent {first}, waited on the server too long and was deleted before this device received it. Ask {contact} to send it again.',
     other:
-      '{count} messages from {contact}, sent {first}, waited on the server too long and were deleted before this device came online. Ask {contact} to send them again.',
+      '{count} messages from {contact}, sent {first}, waited on the server too long and were deleted before this device received them. Ask {contact} to send them again.',
   },
   'expired.timeline': {
-    one: 'A message from {contact}, sent between {first} and {last}, waited on the server too long and was deleted before this device came online. Ask {contact} to send it again.',
+    one: 'A message from {contact}, sent between {first} and {last}, waited on the server too long and was deleted before this device received it. Ask {contact} to send it again.',
     other:
-      '{count} messages from {contact}, sent between {first} and {last}, waited on the server too long and were deleted before this device came online. Ask {contact} to send them again.',
+      '{count} messages from {contact}, sent between {first} and {last}, waited on the server too long and were deleted before this device received them. Ask {contact} to send them again.',
   },
   'safety.explain':
     'Compare this number with the one {contact} sees — in person, or by scanning each other’s code. If they match, nobody is in the middle of your conversation.',
@@ -354,7 +354,7 @@ export const en = {
     'It held keys and conversations from an older version of Secure Drop, which the current version can no longer use. New keys were created: your contacts will see that your security key changed, and earlier messages are no longer on this device. Compare safety numbers with your contacts again.',
   'notice.sync_expired.title': 'Some of your own messages are missing here',
   'notice.sync_expired.body':
-    'Messages you sent from your other devices waited on the server too long and were deleted before this device came online, so this device’s history does not have them. They are still on the device you sent them from.',
+    'Messages you sent from your other devices waited on the server too long and were deleted before this device received them, so this device’s history does not have them. They are still on the device you sent them from.',
   'notice.archive_erased.title': 'An archive was deleted',
   'notice.archive_erased.body':
     'An archive of earlier history on this device could not be put behind your current lock, so it was deleted rather than left readable without it. Your current conversations are not affected.',

@@ -321,7 +321,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
       onSessionEnded: () => {
         void endSession('by-relay');
       },
-      onNotice: tell,
+      // A notice of expired copies never replaces one not yet read (a start over's, say).
+      onNotice: (n) => (notice.value ? Promise.resolve() : tell(n)),
     });
     await messenger.load();
     notice.value = (await store.get<AppNotice>(NOTICE)) ?? null;

@@ -1030,9 +1030,12 @@ export interface paths {
      *     - `{"type":"expired","seq","from","count","first_sent_at","last_sent_at","created_at"}` —
      *       retention deleted `count` copies from `from` that THIS device never acknowledged, sent
      *       between the two times (`from` = the own username for sync copies): the device missed
-     *       them and can say so in that chat. One per sender and device at each retention sweep
-     *       that deletes some, pushed only to that device's sockets, and kept itself for
-     *       RETENTION_DAYS (a device away longer misses the notice too). Copies that were
+     *       them and can say so in that chat. One per sender and device for each batch of up to
+     *       5,000 copies a retention sweep deletes (so usually one per sweep), pushed only to that
+     *       device's sockets, and kept itself for RETENTION_DAYS (a device away longer misses the
+     *       notice too). A copy the device stored but whose acknowledgement was lost or reached the
+     *       relay after the sweep is counted too. After a restore of the relay's database the same
+     *       notice may come again: a client knows it by its content, not by its seq. Copies that were
      *       acknowledged, or dropped for a block, give none. Neither the sender nor a sibling device
      *       is told: a sender shown "expired" for an absent recipient, but not for one who blocked
      *       it (whose copies are never pending), would learn of the block. Signal's server likewise

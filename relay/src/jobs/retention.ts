@@ -41,7 +41,7 @@ async function deleteMessages(deps: AppDeps, cutoff: Date, now: Date): Promise<n
     const r = await expireMessages(deps.pool, cutoff, now, BATCH);
     for (const n of r.notices) deps.notifier.publish({ kind: 'stream', userId: n.userId, seq: n.seq });
     total += r.deleted;
-    if (r.deleted < BATCH) return total;
+    if (r.picked < BATCH) return total;
   }
 }
 

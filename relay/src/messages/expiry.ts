@@ -1,20 +1,32 @@
 // Messages at retention (spec/openapi.yaml GET /ws, the `expired` item; migration 0081): every
 // copy older than the cutoff goes — tombstones of acknowledged copies, copies dropped for a
 // block, and copies no device ever acknowledged. For the last, the device they were sealed for
-// gets one `expired` item per sender in its own stream, in the SAME statement as the delete: a
+// gets one `expired` item per sender in its own stream, in the SAME transaction as the delete: a
 // copy is never deleted unread without its device being told, even if the process dies.
 // What the item reveals is what that device would have learnt from the copies themselves (who
 // wrote, when); a sibling device and the sender learn nothing (a sender told "not delivered"
 // could tell a block, whose copies are tombstones from the start, from an absence).
 import { retryOnDeadlock } from '../db/deadlock.js';
-import type { Queryable } from '../db/pool.js';
+import { type Pool, withTransaction } from '../db/pool.js';
 
-// Counters are taken in user id order (stream_take_seq per notice, ordered), as a send takes
-// them (migration 0071, send_message_copies step 5), so the two cannot wait on each other's.
+// The batch, without locks: its ids, and the accounts whose unread copies are among them.
+const PICK = `
+SELECT coalesce(array_agg(m.id), '{}') AS ids,
+       coalesce(array_agg(DISTINCT m.receiver_id) FILTER (WHERE m.acked_at IS NULL), '{}') AS receivers
+  FROM (SELECT id, receiver_id, acked_at FROM messages WHERE created_at < $1 LIMIT $2) m`;
+
+// Those accounts' stream counters BEFORE any copy is locked, in user id order: the order of
+// delete_device_mailbox (an unlink, a start over: the account's counter, then its copies;
+// migration 0071) and of a send. Locking the copies first (a DELETE, then the counters for the
+// notices) deadlocked with an unlink of the very device whose copies were expiring. A copy that
+// is unread when deleted was unread when picked (a copy is only ever acknowledged, never made
+// unread again), so its account's counter is among these.
+const LOCK_COUNTERS = `
+SELECT 1 FROM user_streams WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE`;
+
 const EXPIRE = `
 WITH gone AS (
-  DELETE FROM messages
-   WHERE id IN (SELECT id FROM messages WHERE created_at < $1 LIMIT $3)
+  DELETE FROM messages WHERE id = ANY($1::bigint[])
   RETURNING receiver_id, receiver_device_id, sender_id, created_at, acked_at
 ), unread AS (
   SELECT receiver_id, receiver_device_id, sender_id, count(*)::int AS n,
@@ -33,6 +45,8 @@ SELECT (SELECT count(*) FROM gone)::int AS deleted,
        coalesce((SELECT json_agg(json_build_array(user_id, seq)) FROM notices), '[]') AS notices`;
 
 export interface ExpiredBatch {
+  /** Copies picked for this batch (deleted now, or by another sweep meanwhile). */
+  picked: number;
   /** Copies deleted (read or not). */
   deleted: number;
   /** The notices written: whose stream, at which seq (to announce after the commit). */
@@ -40,21 +54,23 @@ export interface ExpiredBatch {
 }
 
 /**
- * Deletes at most `limit` copies created before `cutoff` (one statement: the caller bounds its
- * locks and WAL); `now` dates the notices.
+ * Deletes at most `limit` copies created before `cutoff` (one transaction: the caller bounds
+ * its locks and WAL); `now` dates the notices.
  */
-export async function expireMessages(
-  db: Queryable,
-  cutoff: Date,
-  now: Date,
-  limit: number,
-): Promise<ExpiredBatch> {
-  const r = await retryOnDeadlock(() =>
-    db.query<{ deleted: number; notices: [string, string | number][] }>(EXPIRE, [cutoff, now, limit]),
+export function expireMessages(pool: Pool, cutoff: Date, now: Date, limit: number): Promise<ExpiredBatch> {
+  return retryOnDeadlock(() =>
+    withTransaction(pool, async (tx) => {
+      const picked = await tx.query<{ ids: string[]; receivers: string[] }>(PICK, [cutoff, limit]);
+      const { ids, receivers } = picked.rows[0] as { ids: string[]; receivers: string[] };
+      if (ids.length === 0) return { picked: 0, deleted: 0, notices: [] };
+      if (receivers.length) await tx.query(LOCK_COUNTERS, [receivers]);
+      const r = await tx.query<{ deleted: number; notices: [string, string | number][] }>(EXPIRE, [ids, now]);
+      const row = r.rows[0] as { deleted: number; notices: [string, string | number][] };
+      return {
+        picked: ids.length,
+        deleted: row.deleted,
+        notices: row.notices.map(([userId, seq]) => ({ userId, seq: Number(seq) })),
+      };
+    }),
   );
-  const row = r.rows[0] as { deleted: number; notices: [string, string | number][] };
-  return {
-    deleted: row.deleted,
-    notices: row.notices.map(([userId, seq]) => ({ userId, seq: Number(seq) })),
-  };
 }

@@ -68,8 +68,9 @@ describe('IncomingStream at a frame it cannot store', () => {
 
 describe('IncomingStream and an expired item (spec/openapi.yaml GET /ws)', () => {
   const at = (iso: string) => Date.parse(iso);
-  async function expiredStream() {
+  async function expiredStream(cursor = 0) {
     const storage = await openIdbStorage(`incoming-${crypto.randomUUID()}`);
+    if (cursor) await storage.put('cursor', cursor);
     const shown: StoredMessage[] = [];
     let own = 0;
     const stream = new IncomingStream({
@@ -79,7 +80,11 @@ describe('IncomingStream and an expired item (spec/openapi.yaml GET /ws)', () =>
       sm: {
         knownPeer: (u: string) => (u === 'bob' ? { username: 'bob', chatId: 'chat-bob' } : undefined),
       } as unknown as SessionManager,
-      memory: { upsert: (m: StoredMessage) => shown.push(m) } as unknown as ChatMemory,
+      memory: {
+        upsert: (m: StoredMessage) => shown.push(m),
+        find: (contact: string, pred: (m: StoredMessage) => boolean) =>
+          shown.find((m) => m.contact === contact && pred(m)),
+      } as unknown as ChatMemory,
       acks: {} as AckBatcher,
       clock: () => 5,
       onIdentityReplaced: async () => undefined,
@@ -112,10 +117,10 @@ describe('IncomingStream and an expired item (spec/openapi.yaml GET /ws)', () =>
     const rows = await s.storage.messages<StoredMessage>('chat-bob');
     expect(rows.map((r) => r.value)).toEqual([
       {
-        id: 'expired:4',
+        id: expect.stringMatching(/^expired:[0-9a-f-]{36}$/),
         contact: 'bob',
         direction: 'in',
-        at: at(item.last_sent_at),
+        at: 5,
         storedAt: 5,
         state: 'received',
         body: {
@@ -128,6 +133,20 @@ describe('IncomingStream and an expired item (spec/openapi.yaml GET /ws)', () =>
     ]);
     expect(s.shown).toHaveLength(1);
     expect(s.stream.position).toBe(4);
+  });
+
+  it('after a restore of the relay’s database (seqs start lower) a new item is still shown, once', async () => {
+    const s = await expiredStream(50);
+    await s.run({ type: 'ready', cursor: 0 });
+    await s.run({ ...item, seq: 3 });
+    await s.run({ ...item, seq: 3 });
+    await s.run({ ...item, count: 1, seq: 4 }); // another notice, below the old cursor too
+    const rows = await s.storage.messages<StoredMessage>('chat-bob');
+    expect(rows.map((r) => r.value.body)).toEqual([
+      expect.objectContaining({ kind: 'expired', count: 3 }),
+      expect.objectContaining({ kind: 'expired', count: 1 }),
+    ]);
+    expect(new Set(rows.map((r) => r.value.id)).size).toBe(2);
   });
 
   it('tells the user once for its own sync copies, and opens no chat for a stranger', async () => {

@@ -252,13 +252,14 @@ export class IncomingStream {
 
   /**
    * Copies that expired on the relay unread (spec/openapi.yaml GET /ws, `expired`): a timeline
-   * entry in the sender's chat, stored with the cursor so it is written once. From this account
-   * (sync copies) the chat is not known: a notice. From anyone without a chat here (a stranger, a
-   * user blocked since, whose chat is gone) nothing: a chat is not opened for them.
+   * entry in the sender's chat, stored with the cursor. From this account (sync copies) the chat
+   * is not known: a notice. From anyone without a chat here (a stranger, a user blocked since,
+   * whose chat is gone) nothing: a chat is not opened for them.
+   * The same item again is known by what it says, not by its seq: after a restore of the relay's
+   * database seqs start lower, and a new item below the old cursor must still be shown (as
+   * messages are, by their ids; spec/openapi.yaml GET /ws, `ready`).
    */
   private async onExpired(f: ServerFrame): Promise<void> {
-    // At or before the cursor: handled already (the entry was stored with the cursor).
-    if (typeof f.seq !== 'number' || f.seq <= this.cursor) return;
     const count = f.count;
     const first = typeof f.first_sent_at === 'string' ? Date.parse(f.first_sent_at) : Number.NaN;
     const last = typeof f.last_sent_at === 'string' ? Date.parse(f.last_sent_at) : Number.NaN;
@@ -271,12 +272,24 @@ export class IncomingStream {
     }
     const peer = this.o.sm.knownPeer(f.from);
     if (!peer) return this.advance(f.seq);
+    const known = this.o.memory.find(
+      peer.username,
+      (m) =>
+        m.body.kind === 'expired' &&
+        m.body.count === count &&
+        m.body.firstSentAt === first &&
+        m.body.lastSentAt === last,
+    );
+    if (known) return this.advance(f.seq);
     const entry: StoredMessage = {
-      id: `expired:${f.seq}`,
+      // Random, as every record name (outbox/records.ts): a seq can come again after a restore.
+      id: `expired:${crypto.randomUUID()}`,
       contact: peer.username,
       direction: 'in',
-      // Where the missing messages would have been, by the relay's clock (their own is unknown).
-      at: last,
+      // When this device learnt of it, so it is seen at the end of the chat: the messages were
+      // sent long ago (the text names when), and the relay's clock orders nothing in a chat
+      // (SECURITY.md "What the relay and its operator can see").
+      at: this.o.clock(),
       storedAt: this.o.clock(),
       state: 'received',
       body: { kind: 'expired', count: count as number, firstSentAt: first, lastSentAt: last },

@@ -295,7 +295,7 @@ describe('ChatView', () => {
     const shown = () => [...document.querySelectorAll('.timeline-entry')].map((e) => e.textContent);
     expect(shown()).toEqual([
       expect.stringMatching(
-        /^3 messages from bob, sent between Mar 1, 2026, 9:15.AM and Mar 2, 2026, 6:40.PM, waited on the server too long and were deleted before this device came online\. Ask bob to send them again\.$/,
+        /^3 messages from bob, sent between Mar 1, 2026, 9:15.AM and Mar 2, 2026, 6:40.PM, waited on the server too long and were deleted before this device received them\. Ask bob to send them again\.$/,
       ),
     ]);
     // Not a message: no bubble, no "new message" announcement.

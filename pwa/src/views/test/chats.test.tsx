@@ -55,12 +55,10 @@ describe('ChatsView', () => {
     const bob = within(screen.getByRole('list', { name: 'Chats' })).getAllByRole(
       'listitem',
     )[0] as HTMLElement;
-    expect(bob.querySelector('.chat-list-preview')?.textContent).toBe(
-      '3 messages expired before they reached you',
-    );
+    expect(bob.querySelector('.chat-list-preview')?.textContent).toBe('3 messages never arrived');
     expect(bob.querySelector('.chat-list-preview .icon-warning')).not.toBeNull();
     act(() => setLanguage('ru'));
-    expect(bob.querySelector('.chat-list-preview')?.textContent).toBe('3 сообщения удалены, не дойдя до вас');
+    expect(bob.querySelector('.chat-list-preview')?.textContent).toBe('3 сообщения не дошли');
   });
 
   it('lists a chat whose peer has no contact entry (a message from a stranger) like any other', () => {
