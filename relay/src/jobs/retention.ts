@@ -48,9 +48,8 @@ async function deleteMessages(deps: AppDeps, cutoff: Date, now: Date): Promise<n
 /** One sweep as of `now` (injected, so tests expire data without waiting). */
 export async function sweepOnce(deps: AppDeps, now: Date): Promise<SweepResult> {
   const cutoff = new Date(now.getTime() - deps.config.retentionDays * DAY_MS);
-  // Events first: the expired notices written now are not at their own retention yet anyway.
-  const events = await deleteEvents(deps, cutoff);
   const messages = await deleteMessages(deps, cutoff, now);
+  const events = await deleteEvents(deps, cutoff);
   const dir = photoDir(deps);
   let photos = 0;
   for (;;) {

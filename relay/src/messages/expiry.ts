@@ -15,12 +15,14 @@ SELECT coalesce(array_agg(m.id), '{}') AS ids,
        coalesce(array_agg(DISTINCT m.receiver_id) FILTER (WHERE m.acked_at IS NULL), '{}') AS receivers
   FROM (SELECT id, receiver_id, acked_at FROM messages WHERE created_at < $1 LIMIT $2) m`;
 
-// Those accounts' stream counters BEFORE any copy is locked, in user id order: the order of
-// delete_device_mailbox (an unlink, a start over: the account's counter, then its copies;
-// migration 0071) and of a send. Locking the copies first (a DELETE, then the counters for the
-// notices) deadlocked with an unlink of the very device whose copies were expiring. A copy that
-// is unread when deleted was unread when picked (a copy is only ever acknowledged, never made
-// unread again), so its account's counter is among these.
+// Those accounts' stream counters BEFORE any copy is locked: the order of delete_device_mailbox
+// (an unlink, a start over: the account's counter, then its copies; migration 0071). Locking the
+// copies first (a DELETE, then the counters for the notices) deadlocked with an unlink of the very
+// device whose copies were expiring. In user id order, as a single send takes counters; a
+// group-committed batch takes them in username order (migration 0079), so a cycle with one is
+// possible, and is broken by deadlock detection and run again on either side. A copy that is
+// unread when deleted was unread when picked (a copy is only ever acknowledged, never made unread
+// again), so its account's counter is among these.
 const LOCK_COUNTERS = `
 SELECT 1 FROM user_streams WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE`;
 
