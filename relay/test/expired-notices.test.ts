@@ -10,6 +10,8 @@ import { sweepOnce } from '../src/jobs/retention.js';
 import { expireMessages } from '../src/messages/expiry.js';
 import type { TestApp } from './helpers/app.js';
 import { type DataApp, startDataApp } from './helpers/data-app.js';
+import { deviceUpload } from './helpers/devices.js';
+import { identityFor } from './helpers/identity.js';
 import {
   type DataUser,
   type Frame,
@@ -217,6 +219,52 @@ describe('expired notices', () => {
     } finally {
       holder.release();
       await sweep?.catch(() => undefined);
+    }
+    expect(t.logs.filter((l) => /deadlock/i.test(l))).toEqual([]);
+  });
+
+  it('a start over while the sweep expires copies: neither is a deadlock victim', async () => {
+    // A start over (POST /keys with a new identity key) took the owner's counter (its devices'
+    // mailboxes), then its contacts' (their key_change items); the sweep takes both in user id
+    // order. With a contact whose id sorts first the two waited on each other, and POST /keys,
+    // not run again, answered 500.
+    const alice = await makeDeviceUser(t, 'alice');
+    const [one, two] = [await makeDeviceUser(t, 'ua'), await makeDeviceUser(t, 'ub')];
+    const [contact, owner] = one.id < two.id ? [one, two] : [two, one];
+    await linkDevice(t, owner); // a second device: the start over removes both
+    await t.deps.pool.query('INSERT INTO contacts (user_id, contact_id) VALUES ($1, $2)', [
+      owner.id,
+      contact.id,
+    ]);
+    for (const to of [owner, contact]) await sendMany(alice, to, 1);
+    t.clock.advance(30 * DAY + 1000);
+    const now = new Date(t.clock.now());
+    const starter = await newSession(t, owner.id); // device-less, freshly authenticated
+    const holder = await t.deps.pool.connect();
+    let sweep: Promise<unknown> | undefined;
+    let keys: ReturnType<typeof t.api.post> | undefined;
+    try {
+      // The start over pauses inside delete_device_mailbox, at a copy of the owner's.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM messages WHERE receiver_id = $1 FOR UPDATE', [owner.id]);
+      keys = t.api.post('/keys', deviceUpload(identityFor(owner.username)), {
+        token: starter.token,
+        spec: false,
+      });
+      await waitingOnLock('%delete_device_mailbox%');
+      sweep = expireMessages(t.deps.pool, new Date(now.getTime() - 30 * DAY), now, 5000);
+      await waitingOnLock('%FROM user_streams%FOR UPDATE%');
+      // Not a proof of absence: PostgreSQL aborts whichever waiter checks for a cycle after
+      // deadlock_timeout (1 s) and finds one. Past the sweep's check, the start over is the one
+      // that would find it, as the cycle closes.
+      await new Promise((r) => setTimeout(r, 1500));
+      await holder.query('COMMIT');
+      const [k] = await Promise.all([keys, sweep]);
+      expect(k.status, k.text).toBe(200);
+    } finally {
+      holder.release();
+      await sweep?.catch(() => undefined);
+      await keys?.catch(() => undefined);
     }
     expect(t.logs.filter((l) => /deadlock/i.test(l))).toEqual([]);
   });

@@ -166,6 +166,37 @@ describe('resumable photo uploads (tus)', () => {
     expect(await observe(true)).toEqual(open);
   });
 
+  it('the whole photo in the creation (tus creation-with-upload, advertised) answers 201 naming the photo', async () => {
+    // It was stored, but the answer was a 404: the upload's files had become the photo before
+    // @tus/server read the upload back for Upload-Expires. The client, told it failed, kept
+    // trying, and each stored photo held a MAX_PENDING_PHOTOS slot until retention.
+    const a = await makeDeviceUser(t);
+    const b = await makeDeviceUser(t);
+    const photo = randomBytes(1000);
+    const res = await t.api.post(`/uploads?to=${b.username}`, undefined, {
+      token: a.token,
+      raw: photo,
+      headers: {
+        ...TUS,
+        'upload-length': String(photo.length),
+        'content-type': 'application/offset+octet-stream',
+      },
+    });
+    const stored = await t.deps.pool.query<{ id: string }>('SELECT id FROM photos WHERE sender_id = $1', [
+      a.id,
+    ]);
+    expect(stored.rowCount).toBe(1);
+    expect(res.status, res.text).toBe(201);
+    const id = stored.rows[0]?.id as string;
+    expect(res.headers.get('location')).toBe(`uploads/${id}`);
+    expect(res.headers.get('upload-offset')).toBe(String(photo.length));
+    const got = await fetch(`${t.baseUrl}/get_photo/${id}`, {
+      headers: { authorization: `Bearer ${b.token}` },
+    });
+    expect(Buffer.from(await got.arrayBuffer()).equals(photo)).toBe(true);
+    expect(list(uploads).filter((f) => f.startsWith(id))).toEqual([]);
+  });
+
   it('a wrong offset is 409 and writes nothing', async () => {
     const a = await makeDeviceUser(t);
     const b = await makeDeviceUser(t);

@@ -6,6 +6,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { authOf, requireAuth } from '../auth/require-auth.js';
 import { isFreshlyAuthenticated } from '../auth/sessions.js';
+import { retryOnDeadlock } from '../db/deadlock.js';
 import { withTransaction } from '../db/pool.js';
 import type { AppDeps } from '../deps.js';
 import { MAX_DEVICE_ID, MAX_DEVICE_IDS_PER_QUERY } from '../devices/limits.js';
@@ -195,34 +196,41 @@ export function keyRoutes(deps: AppDeps): Router {
     const now = new Date(deps.clock.now());
     let out: Extract<UploadOutcome, { kind: 'ok' }>;
     try {
-      out = await withTransaction(deps.pool, async (tx) => {
-        const r = await applyUpload(
-          tx,
-          userId,
-          {
-            identityKey: body.identity_key,
-            signedPrekey: toSigned(body.signed_prekey),
-            pqPrekey: toSigned(body.pq_prekey),
-            oneTimePrekeys: body.one_time_prekeys?.map((k) => ({ keyId: k.key_id, publicKey: k.public_key })),
-            oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
-            deviceId: body.device_id,
-            resumeSecret: body.resume_secret,
-            device: body.device,
-          },
-          now,
-          {
-            identityChange: deps.config.messaging.identityChange,
-            deviceLimit: deps.config.messaging.deviceLimit,
-          },
-          {
-            sessionId,
-            deviceId: sessionDevice ?? null,
-            freshlyAuthenticated: () => isFreshlyAuthenticated(tx, sessionId, now.getTime()),
-          },
-        );
-        if (r.kind !== 'ok') throw refusal(r);
-        return r;
-      });
+      // All or nothing, so run again whole when PostgreSQL breaks a lock cycle with it (a start
+      // over takes stream counters in user id order, a group-committed batch in username order).
+      out = await retryOnDeadlock(() =>
+        withTransaction(deps.pool, async (tx) => {
+          const r = await applyUpload(
+            tx,
+            userId,
+            {
+              identityKey: body.identity_key,
+              signedPrekey: toSigned(body.signed_prekey),
+              pqPrekey: toSigned(body.pq_prekey),
+              oneTimePrekeys: body.one_time_prekeys?.map((k) => ({
+                keyId: k.key_id,
+                publicKey: k.public_key,
+              })),
+              oneTimePqPrekeys: body.one_time_pq_prekeys?.map((k) => toSigned(k) as SignedKey),
+              deviceId: body.device_id,
+              resumeSecret: body.resume_secret,
+              device: body.device,
+            },
+            now,
+            {
+              identityChange: deps.config.messaging.identityChange,
+              deviceLimit: deps.config.messaging.deviceLimit,
+            },
+            {
+              sessionId,
+              deviceId: sessionDevice ?? null,
+              freshlyAuthenticated: () => isFreshlyAuthenticated(tx, sessionId, now.getTime()),
+            },
+          );
+          if (r.kind !== 'ok') throw refusal(r);
+          return r;
+        }),
+      );
     } catch (err) {
       // Another account committed the same identity key while this upload waited on the index.
       if (isUniqueViolation(err, IDENTITY_KEY_INDEX)) throw identityTaken();

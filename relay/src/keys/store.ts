@@ -75,6 +75,12 @@ export type UploadOutcome =
 // users who merely added the owner: spec/openapi.yaml POST /keys), as a 'key_change' item in
 // each one's stream (stream_take_seq, migration 0060; targets taken in id order: the ordered
 // subquery is not flattened, so the calls follow its order).
+// The counters of the owner ($1) and of its contacts, in user id order (the start over below).
+const LOCK_COUNTERS = `
+SELECT 1 FROM user_streams
+ WHERE user_id = $1 OR user_id IN (SELECT contact_id FROM contacts WHERE user_id = $1)
+ ORDER BY user_id FOR UPDATE`;
+
 const ANNOUNCE = `
 WITH alloc AS (
   SELECT t.id AS user_id, stream_take_seq(p_user => t.id) AS seq
@@ -230,6 +236,11 @@ export async function applyUpload(
       const token = await takeToken(tx, userId, limits.identityChange, now);
       if (!token.ok) return { kind: 'rate_limited', retryAfterSeconds: token.retryAfterSeconds };
       identityChanged = true;
+      // Every stream counter this start over takes — the owner's (its devices' mailboxes, its
+      // identity_replaced item) and its contacts' (their key_change items) — now, in user id
+      // order: the order of a single send and of the retention sweep (src/messages/expiry.ts).
+      // Taking the owner's first, then the contacts', deadlocked with either.
+      await tx.query(LOCK_COUNTERS, [userId]);
       await tx.query('UPDATE identity_keys SET public_key = $2, updated_at = $3 WHERE user_id = $1', [
         userId,
         up.identityKey,
@@ -247,8 +258,6 @@ export async function applyUpload(
         device = await newDevice();
         if (device === null) return { kind: 'device_limit', limit: limits.deviceLimit };
       }
-      // Stream counters are locked in id order (contacts, then the owner: the owner is never its own contact,
-      // and two replacements of one account are serialised by the user row lock above).
       const r = await tx.query<{ user_id: string; seq: string }>(ANNOUNCE, [userId, now]);
       const own = await tx.query<{ user_id: string; seq: string }>(TELL_OWNER, [
         userId,

@@ -139,6 +139,28 @@ function watchBody(req: Request, res: Response, idleMs: number, totalMs: number)
   res.once('close', stop);
 }
 
+/**
+ * The file store, which also answers for an upload its own request has just completed: with
+ * creation-with-upload the whole photo comes in the POST, onUploadFinish turns the upload's files
+ * into a photo, and @tus/server's POST handler then reads the upload back (for Upload-Expires).
+ * Read once, then forgotten; a minute at most if it is never read.
+ */
+class PhotoUploadStore extends FileStore {
+  private readonly justCompleted = new Map<string, Upload>();
+
+  completedNow(upload: Upload): void {
+    this.justCompleted.set(upload.id, upload);
+    setTimeout(() => this.justCompleted.delete(upload.id), 60_000).unref();
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    const done = this.justCompleted.get(id);
+    if (!done) return super.getUpload(id);
+    this.justCompleted.delete(id);
+    return done;
+  }
+}
+
 export function uploadRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
@@ -146,7 +168,7 @@ export function uploadRoutes(deps: AppDeps): Router {
   const expiryMs = deps.config.messaging.photoUploadExpiryMs;
   const QuerySchema = z.strictObject({ to: z.string().min(1).max(64) });
   const dir = uploadDir(deps);
-  const store = new FileStore({ directory: dir, expirationPeriodInMilliseconds: expiryMs });
+  const store = new PhotoUploadStore({ directory: dir, expirationPeriodInMilliseconds: expiryMs });
   const nodeReqOf = (req: globalThis.Request): Request | undefined =>
     (req as { runtime?: { node?: { req?: Request } } }).runtime?.node?.req;
   const userOf = (req: globalThis.Request): string => {
@@ -210,6 +232,7 @@ export function uploadRoutes(deps: AppDeps): Router {
     async onUploadFinish(req, upload) {
       await completeUpload(deps, dir, upload, userOf(req));
       await store.configstore.delete(upload.id).catch(() => undefined);
+      if (req.method === 'POST') store.completedNow(upload);
       return {};
     },
     onResponseError(_req, err) {
