@@ -197,8 +197,21 @@ describe('get_messages and ack', () => {
 
   it('rejects bad cursors, limits and ack bodies with 400', async () => {
     const u = await makeDeviceUser(t);
-    for (const q of ['cursor=-1', 'cursor=abc', 'limit=0', 'limit=501', 'limit=1.5', 'other=1'])
+    for (const q of [
+      'cursor=-1',
+      'cursor=abc',
+      'cursor=9007199254740992',
+      'cursor=12345678901234567',
+      'limit=0',
+      'limit=501',
+      'limit=1.5',
+      'other=1',
+    ])
       expect((await t.api.get(`/get_messages?${q}`, { token: u.token })).status, q).toBe(400);
+    // Any cursor the socket takes, the HTTP route takes too (both up to 2^53 - 1): a client whose
+    // cursor lies past the stream's head is read from 0 on either path.
+    const highest = await t.api.get('/get_messages?cursor=9007199254740991', { token: u.token });
+    expect([highest.status, highest.body.messages]).toEqual([200, []]);
     for (const body of [{}, { ids: [] }, { ids: ['1'] }, { ids: [0] }, { ids: Array(501).fill(1) }, { x: 1 }])
       expect((await t.api.post('/ack', body, { token: u.token })).status).toBe(400);
   });

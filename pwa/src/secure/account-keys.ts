@@ -30,6 +30,15 @@ import {
 export const ONE_TIME_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PREKEY_BATCH);
 /** One-time ML-KEM-768 prekeys per upload (crypto-core's batch bound, the relay's per-upload cap). */
 export const ONE_TIME_PQ_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PQ_PREKEY_BATCH);
+/**
+ * Most unused one-time secrets of a kind this device keeps before it makes more: a few times the
+ * stock a relay holds (500 X25519 and 200 ML-KEM-768 prekeys per device, relay/src/keys/
+ * limits.ts), room for secrets of prekeys handed out and never used. A relay that keeps saying
+ * the stock runs low (prekeys_low) made the device generate and store another batch every time,
+ * without end. At the cap no batch is made: senders then get bundles without a one-time prekey
+ * (spec/protocol.md §4.7), as from a relay out of stock.
+ */
+export const MAX_HELD_ONE_TIME = { x25519: 1_200, mlkem: 500 } as const;
 
 /**
  * Creates and stores a fresh identity with its prekeys; returns the public halves to upload,
@@ -244,6 +253,10 @@ export async function newOneTimePreKeys(
   kind: 'x25519' | 'mlkem',
   count = kind === 'x25519' ? ONE_TIME_PREKEY_BATCH : ONE_TIME_PQ_PREKEY_BATCH,
 ): Promise<void> {
+  const held = await storage.list(
+    kind === 'x25519' ? RECORD.oneTimePreKeyPrefix : RECORD.oneTimePqPreKeyPrefix,
+  );
+  if (held.length + count > MAX_HELD_ONE_TIME[kind]) return;
   const state = await loadPrekeyState(storage);
   if (kind === 'x25519') {
     if (state.pendingOneTime) return; // the batch waiting for upload comes first

@@ -239,7 +239,9 @@ export class Messenger {
    * spec/openapi.yaml GET /ws): contacts added elsewhere (or before this store existed) become
    * local peers, and a user blocked elsewhere loses its chat here too, as on the device that
    * blocked it and on a device linked since (devices.ts leaves blocked users out of the history
-   * it carries).
+   * it carries). A message request stays one until it is accepted HERE: the list is the relay's
+   * word, and a relay listing a stranger would otherwise accept their request for the user,
+   * receipts and all (SECURITY.md "Linked devices").
    */
   private applyContactLists(): Promise<void> {
     return this.contactList(async () => {
@@ -249,8 +251,8 @@ export class Messenger {
       for (const c of contacts) {
         // A blocked user is no contact, whatever the list says (a relay from before it refused
         // adding one kept such rows): the chat would come back, and its history go, every time.
-        if (blocked.has(c.username)) continue;
-        if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
+        if (blocked.has(c.username) || c.username === this.o.username) continue;
+        if (!this.sm.knownPeer(c.username))
           this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
     });

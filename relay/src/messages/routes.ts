@@ -13,7 +13,7 @@ import { jsonBody } from '../http/body.js';
 import { parse } from '../http/validate.js';
 import { ACK_BODY_BYTES, deviceOf, messageService } from './service.js';
 import { listMessages } from './store.js';
-import { effectiveCursor } from './stream.js';
+import { effectiveCursor, MAX_CURSOR } from './stream.js';
 
 export { MAX_ACK_IDS } from './service.js';
 /** Most envelopes per GET /get_messages page. */
@@ -22,8 +22,9 @@ const DEFAULT_PAGE = 100;
 
 const cursorParam = z
   .string()
-  .regex(/^\d{1,15}$/, 'must be a non-negative integer')
-  .transform(Number);
+  .regex(/^\d{1,16}$/, 'must be a non-negative integer')
+  .transform(Number)
+  .pipe(z.number().max(MAX_CURSOR, 'must be at most 2^53 - 1'));
 
 export function messageRoutes(deps: AppDeps): Router {
   const router = Router();

@@ -9,6 +9,12 @@
 // devices' copies and notices.
 import type { Queryable } from '../db/pool.js';
 
+/**
+ * The largest cursor a client may pass back, over the socket and over HTTP alike: seqs are
+ * bigints, but a client holds them as JavaScript numbers (spec/ws-frames.schema.json Seq).
+ */
+export const MAX_CURSOR = Number.MAX_SAFE_INTEGER;
+
 export interface MessageItem {
   type: 'message';
   seq: number;

@@ -10,6 +10,7 @@
 //   (src/messages/service.ts); the relay answers each with one `response` frame carrying the
 //   same `id`, the HTTP status and the HTTP JSON body (result or {error, message, ...}).
 import { z } from 'zod';
+import { MAX_CURSOR } from '../messages/stream.js';
 
 /** Largest control frame, and any frame before authentication: a JWT (< 1 KB) plus a cursor. */
 export const MAX_CLIENT_FRAME_BYTES = 4096;
@@ -32,7 +33,7 @@ export const MAX_REQUESTS_IN_FLIGHT = 64;
  */
 export const MAX_IN_FLIGHT_SEND_FRAMES = 4;
 
-const cursor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const cursor = z.number().int().min(0).max(MAX_CURSOR);
 /** A request frame's id, chosen by the client and echoed in its response. */
 const requestId = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 

@@ -20,6 +20,14 @@ import type { AckBatcher } from './acks.ts';
 import type { ChatMemory } from './chat-memory.ts';
 
 const CURSOR = 'cursor';
+
+/**
+ * A stream position the relay accepts back as a cursor (spec/ws-frames.schema.json Seq: an
+ * integer 0 … 2^53 − 1). Anything else from the relay is not stored as the cursor: one item with
+ * a fraction or a number past 2^53 made every later auth frame a 4401, and the device never
+ * received anything again.
+ */
+const isCursor = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 /** Tries of a frame that fails other than by the store before it is passed over. */
 export const MAX_FRAME_ATTEMPTS = 5;
 
@@ -71,7 +79,10 @@ export class IncomingStream {
   constructor(private readonly o: IncomingOptions) {}
 
   async load(): Promise<void> {
-    this.cursor = (await this.o.storage.get<number>(CURSOR)) ?? 0;
+    // A cursor stored by a version that took any number (see isCursor) starts over from 0: the
+    // relay sends what it still holds again, and messages are known by their ids.
+    const stored = await this.o.storage.get<number>(CURSOR);
+    this.cursor = isCursor(stored) ? stored : 0;
   }
 
   /** The seq of the last stream item handled (the socket resumes after it). */
@@ -151,6 +162,8 @@ export class IncomingStream {
 
   private async handle(f: ServerFrame): Promise<void> {
     if (this.stopped) return;
+    // Every stream item has a seq: one without a usable one is not handled at all.
+    if (f.type !== 'prekeys_low' && !(isCursor(f.seq) && f.seq >= 1)) return;
     switch (f.type) {
       case 'message':
         return this.onMessage(f);
@@ -213,7 +226,7 @@ export class IncomingStream {
         (r) => {
           stored = this.incomingRecord(id, receivedAt, relayId, r);
           const ops: WriteOp[] = [
-            { kind: 'put', key: CURSOR, value: Math.max(this.cursor, Number(f.seq) || 0) },
+            { kind: 'put', key: CURSOR, value: Math.max(this.cursor, f.seq as number) },
           ];
           if (stored) ops.unshift({ kind: 'putMessage', chat: r.peer.chatId, id, value: stored });
           return ops;
@@ -355,8 +368,12 @@ export class IncomingStream {
     if (messageId) {
       const m = await this.o.storage.getMessage<StoredMessage>(messageId);
       const peer = m ? this.o.sm.knownPeer(m.contact) : undefined;
-      // Once is enough: the other copies' receipts change nothing (the PWA dedups).
-      if (m && peer && m.direction === 'out' && m.state !== 'delivered') {
+      // Once is enough: the other copies' receipts change nothing (the PWA dedups). A message
+      // still queued or sending may have been stored already (its answer lost; outbox.ts keeps
+      // the receipt), but one that failed was refused by the relay: a receipt for it is the
+      // relay's word against what this app knows, and marking it delivered hid its retry button
+      // while the failed item held every later message to that chat.
+      if (m && peer && m.direction === 'out' && m.state !== 'delivered' && m.state !== 'failed') {
         updated = { ...m, state: 'delivered' };
         extra.push({ kind: 'putMessage', chat: peer.chatId, id: m.id, value: updated });
       }

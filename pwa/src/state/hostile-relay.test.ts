@@ -1,0 +1,210 @@
+// A HOSTILE relay against the PWA, beyond what SECURITY.md admits it can do (withhold, delay,
+// reorder): each test failed before its fix. Two devices as in messenger.test.ts (real
+// Messenger, real relay), but a frame the relay "sends" is delivered through the RelaySocket's
+// own socket handler (onmessage), exactly as a frame off the wire is; hostile HTTP answers are
+// spied. After the hostile step the relay is honest again: the damage must not outlive it.
+// @vitest-environment node
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import { until } from '../../../scripts/lib/until.mjs';
+import { publishAccountKeys } from '../secure/account-keys.ts';
+import { openIdbStorage } from '../storage/idb-storage.ts';
+import type { Storage } from '../storage/storage.ts';
+import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
+import { makeSinks } from '../test/sinks.ts';
+import type { RelayApi } from '../transport/api.ts';
+import { ApiError } from '../transport/errors.ts';
+import { SocketFirst } from '../transport/socket-first.ts';
+import type { SocketLike } from '../transport/ws.ts';
+import { Messenger } from './messenger.ts';
+
+const g = globalThis as { WebSocket?: unknown };
+const previousWebSocket = g.WebSocket;
+beforeAll(() => {
+  g.WebSocket = class extends WebSocket {
+    constructor(url: string) {
+      super(url, { origin: relayOrigin() });
+    }
+  };
+});
+afterAll(() => {
+  g.WebSocket = previousWebSocket;
+});
+
+const running: Messenger[] = [];
+afterEach(() => {
+  for (const m of running.splice(0)) m.stop();
+});
+
+interface Device {
+  readonly user: RelayUser;
+  readonly api: RelayApi;
+  readonly storage: Storage;
+  readonly sinks: ReturnType<typeof makeSinks>;
+  readonly m: Messenger;
+}
+
+async function start(user: RelayUser, api: RelayApi, storage: Storage, online = true): Promise<Device> {
+  const sinks = makeSinks();
+  const m = new Messenger({
+    username: user.username,
+    storage,
+    api,
+    sinks,
+    wsUrl: relayWsUrl(),
+    onSessionEnded: () => undefined,
+    onNotice: async () => undefined,
+  });
+  running.push(m);
+  await m.load();
+  if (online) {
+    m.goOnline();
+    await until(() => sinks.connection.value === 'online');
+  }
+  return { user, api, storage, sinks, m };
+}
+
+async function device(user: RelayUser): Promise<Device> {
+  const storage = await openIdbStorage(`hostile-${user.username}-${crypto.randomUUID()}`);
+  await publishAccountKeys(storage, user.username, user.api);
+  return start(user, user.api, storage);
+}
+
+async function pair(): Promise<[Device, Device]> {
+  const alice = await device(await registerOnRelay('ha'));
+  const bob = await device(await registerOnRelay('hb'));
+  await alice.m.addContact(bob.user.username);
+  await bob.m.addContact(alice.user.username);
+  return [alice, bob];
+}
+
+const texts = (d: Device, contact: string) =>
+  d.sinks.messages(contact).value.map((m) => (m.body.kind === 'text' ? m.body.text : `<${m.body.kind}>`));
+const stateOf = (d: Device, contact: string, id: string) =>
+  d.sinks.messages(contact).value.find((m) => m.id === id)?.state;
+
+// The Messenger's internals a frame goes through (private in TypeScript, reachable at run time).
+interface Internals {
+  socket: { socket: SocketLike | null } | null;
+  incoming: { position: number; frames: Promise<void>; fetchedAll(): Promise<boolean> };
+}
+const internals = (d: Device) => d.m as unknown as Internals;
+
+/** The relay sends `text` on the device's open socket; resolves once the stream handled it. */
+async function relaySends(d: Device, text: string): Promise<void> {
+  const socket = internals(d).socket?.socket;
+  if (!socket?.onmessage) throw new Error('no open socket');
+  socket.onmessage({ data: text });
+  await internals(d).incoming.frames;
+}
+
+describe('a hostile relay against the PWA', () => {
+  it.each([
+    ['beyond 2^53', () => '9007199254740994'],
+    ['a fraction', (d: Device) => String(internals(d).incoming.position + 0.5)],
+  ])(
+    'one stream item whose seq is %s does not leave the device deaf once the relay is honest again',
+    async (_what, seqOf) => {
+      const [alice, bob] = await pair();
+      const a = alice.user.username;
+      const b = bob.user.username;
+      await alice.m.sendText(b, 'before');
+      await until(() => texts(bob, a).includes('before'), 'first message');
+      // The hostile relay: one key_change item (about nobody) with a hostile seq.
+      await relaySends(
+        bob,
+        `{"type":"key_change","seq":${seqOf(bob)},"username":"nobody","created_at":"${new Date().toISOString()}"}`,
+      );
+      // From here on the relay is honest. Bob's app restarts (a reload) and reconnects.
+      bob.m.stop();
+      const again = await start(bob.user, bob.api, bob.storage, false);
+      // Evidence of the loop: the relay refuses the auth frame (its cursor fails the schema) with
+      // 4401, the app refreshes its token and tries again, for ever.
+      const refreshes = vi.spyOn(bob.api.http, 'refreshTokens');
+      onTestFinished(() => refreshes.mockRestore());
+      again.m.goOnline();
+      await alice.m.sendText(b, 'after');
+      await until(() => texts(again, a).includes('after'), 'bob still receives after the hostile frame', {
+        timeoutMs: 15_000,
+      });
+      // One refresh at most (none is due): the relay took the auth frame at once.
+      expect(refreshes.mock.calls.length).toBeLessThanOrEqual(1);
+    },
+  );
+
+  it('a seq of 10^15 (a safe integer past the old HTTP cursor limit) does not stop expired signed prekeys from being deleted', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    await relaySends(
+      bob,
+      `{"type":"key_change","seq":1000000000000000,"username":"nobody","created_at":"${new Date().toISOString()}"}`,
+    );
+    bob.m.stop();
+    // Honest relay from here on: the socket's cursor (≤ 2^53) is read as 0, messages flow.
+    const again = await start(bob.user, bob.api, bob.storage);
+    await alice.m.sendText(b, 'after');
+    await until(() => texts(again, a).includes('after'), 'bob receives');
+    await expect.poll(async () => (await bob.api.messages(0)).messages.length, { timeout: 5000 }).toBe(0);
+    // The mailbox is empty, and the device learns it: GET /get_messages?cursor=10^15 was a 400
+    // (the HTTP cursor was at most 15 digits), so fetchedAll() stayed false and
+    // PrekeyUpkeep.maintain() passed deleteExpired: false on every run (prekey-upkeep.ts).
+    expect(await internals(again).incoming.fetchedAll()).toBe(true);
+  });
+
+  it('a forged "delivered" for a message whose send the relay refused neither hides its retry nor holds later messages', async () => {
+    const [alice, bob] = await pair();
+    const a = alice.user.username;
+    const b = bob.user.username;
+    // The hostile relay refuses one send with a permanent error (the message fails: retry button)…
+    const sends = vi
+      .spyOn(SocketFirst.prototype, 'sendMessage')
+      .mockRejectedValueOnce(new ApiError(404, 'unknown_user', 'no such user'));
+    onTestFinished(() => sends.mockRestore());
+    const refused = await alice.m.sendText(b, 'refused by the relay');
+    await until(() => stateOf(alice, b, refused) === 'failed', 'the send failed');
+    sends.mockRestore();
+    // …then says it was delivered (it knows the client_id from the refused send).
+    await relaySends(
+      alice,
+      JSON.stringify({
+        type: 'delivered',
+        seq: internals(alice).incoming.position,
+        message_id: 1,
+        client_id: refused,
+        to: b,
+        created_at: new Date().toISOString(),
+      }),
+    );
+    // The app itself knows this message never reached the relay.
+    expect(stateOf(alice, b, refused), 'a message whose send failed shown as delivered').toBe('failed');
+    // The relay is honest again: the user retries, and both messages reach Bob in order.
+    const later = await alice.m.sendText(b, 'later');
+    await alice.m.retry(refused);
+    await until(() => texts(bob, a).includes('later'), 'the later message reaches bob', {
+      timeoutMs: 15_000,
+    });
+    expect(texts(bob, a).slice(-2)).toEqual(['refused by the relay', 'later']);
+    expect(stateOf(alice, b, later)).not.toBe('failed');
+  });
+
+  it('a relay that lists a stranger among the contacts does not accept their message request for the user', async () => {
+    const alice = await device(await registerOnRelay('hr'));
+    const carol = await device(await registerOnRelay('hs'));
+    const a = alice.user.username;
+    const c = carol.user.username;
+    await carol.m.addContact(a);
+    const first = await carol.m.sendText(a, 'hi, a stranger here');
+    await until(() => texts(alice, c).includes('hi, a stranger here'), 'request arrives');
+    expect(alice.sinks.contacts.value).toEqual([expect.objectContaining({ username: c, request: true })]);
+    // The hostile relay answers GET /contacts with Carol in it (and would send contacts_changed).
+    const contacts = vi
+      .spyOn(alice.api, 'contacts')
+      .mockResolvedValue([{ username: c, added_at: new Date().toISOString() }]);
+    onTestFinished(() => contacts.mockRestore());
+    await alice.m.syncContacts();
+    // Alice never accepted Carol: it must still be a request (no receipts, accept/delete/block).
+    expect(alice.sinks.contacts.value[0]?.request).toBe(true);
+    expect(stateOf(carol, a, first)).toBe('sent');
+  });
+});
