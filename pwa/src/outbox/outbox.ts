@@ -126,10 +126,8 @@ export class Outbox {
     const next: StoredMessage = {
       ...rest,
       // Delivered is final: the recipient's receipt can come before the outbox learns that its
-      // send was stored (an answer lost, then resent and answered as a duplicate). But not over
-      // a failure: a send that failed was not stored, so that receipt was forged, and the
-      // message must show its retry button.
-      state: current.state === 'delivered' && state !== 'failed' ? 'delivered' : state,
+      // send was stored (an answer lost, then resent and answered as a duplicate).
+      state: current.state === 'delivered' ? 'delivered' : state,
       ...(error ? { error } : {}),
       ...(relayId !== undefined ? { relayId } : {}),
     };
