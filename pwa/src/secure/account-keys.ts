@@ -31,12 +31,12 @@ export const ONE_TIME_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PREKEY_BATCH);
 /** One-time ML-KEM-768 prekeys per upload (crypto-core's batch bound, the relay's per-upload cap). */
 export const ONE_TIME_PQ_PREKEY_BATCH = Math.min(100, MAX_ONE_TIME_PQ_PREKEY_BATCH);
 /**
- * Most unused one-time secrets of a kind this device keeps before it makes more: a few times the
- * stock a relay holds (500 X25519 and 200 ML-KEM-768 prekeys per device, relay/src/keys/
- * limits.ts), room for secrets of prekeys handed out and never used. A relay that keeps saying
- * the stock runs low (prekeys_low) made the device generate and store another batch every time,
- * without end. At the cap no batch is made: senders then get bundles without a one-time prekey
- * (spec/protocol.md §4.7), as from a relay out of stock.
+ * Most unused one-time secrets of a kind this device keeps: a few times the stock a relay holds
+ * (500 X25519 and 200 ML-KEM-768 prekeys per device, relay/src/keys/limits.ts). A relay that
+ * kept saying the stock runs low (prekeys_low) made the device store another batch every time,
+ * without end. The secrets held are those of the relay's stock and of prekeys it handed out that
+ * no first message used (anyone may fetch bundles); past the cap the oldest go, which the relay
+ * handed out first (spec/protocol.md §4.7).
  */
 export const MAX_HELD_ONE_TIME = { x25519: 1_200, mlkem: 500 } as const;
 
@@ -252,11 +252,25 @@ export async function newOneTimePreKeys(
   storage: Storage,
   kind: 'x25519' | 'mlkem',
   count = kind === 'x25519' ? ONE_TIME_PREKEY_BATCH : ONE_TIME_PQ_PREKEY_BATCH,
+  /**
+   * Whether secrets past MAX_HELD_ONE_TIME may go to make room: only once the mailbox is read to
+   * the end, so that no first message waiting there names one (as for signed prekeys, §4.7).
+   * Without it, a full stock makes no batch.
+   */
+  evict = false,
 ): Promise<void> {
-  const held = await storage.list(
+  const held = await storage.list<{ id: number }>(
     kind === 'x25519' ? RECORD.oneTimePreKeyPrefix : RECORD.oneTimePqPreKeyPrefix,
   );
-  if (held.length + count > MAX_HELD_ONE_TIME[kind]) return;
+  const over = held.length + count - MAX_HELD_ONE_TIME[kind];
+  if (over > 0 && !evict) return;
+  const oldest =
+    over > 0
+      ? [...held]
+          .sort((a, b) => a.value.id - b.value.id)
+          .slice(0, over)
+          .map((r) => r.key)
+      : [];
   const state = await loadPrekeyState(storage);
   if (kind === 'x25519') {
     if (state.pendingOneTime) return; // the batch waiting for upload comes first
@@ -268,6 +282,7 @@ export async function newOneTimePreKeys(
     };
     await storage.write(
       [
+        ...oldest.map((key): WriteOp => ({ kind: 'delete', key })),
         { kind: 'put', key: RECORD.prekeyState, value: next },
         ...opks.map((k): WriteOp => ({ kind: 'put', key: RECORD.oneTimePreKey(k.id), value: k })),
       ],
@@ -285,6 +300,7 @@ export async function newOneTimePreKeys(
   };
   await storage.write(
     [
+      ...oldest.map((key): WriteOp => ({ kind: 'delete', key })),
       { kind: 'put', key: RECORD.prekeyState, value: next },
       ...opqs.map((k): WriteOp => ({ kind: 'put', key: RECORD.oneTimePqPreKey(k.id), value: k })),
     ],

@@ -1098,14 +1098,17 @@ export class SessionManager {
 
   /**
    * The relay said a one-time prekey stock runs low: generate, store, upload a batch of each
-   * low kind (a batch whose earlier upload failed is uploaded first, never regenerated).
+   * low kind (a batch whose earlier upload failed is uploaded first, never regenerated). With
+   * `evict` (the mailbox is read to the end) the oldest unused secrets past MAX_HELD_ONE_TIME
+   * make room; without, a full stock makes no batch (account-keys.ts).
    */
   async topUpPrekeys(
-    low: { x25519?: boolean; mlkem?: boolean } = { x25519: true, mlkem: true },
+    low: { x25519?: boolean; mlkem?: boolean; evict?: boolean } = { x25519: true, mlkem: true },
   ): Promise<void> {
     await this.locks.run(PREKEY_LOCK, async () => {
-      if (low.x25519) await newOneTimePreKeys(this.storage, 'x25519');
-      if (low.mlkem) await newOneTimePreKeys(this.storage, 'mlkem');
+      const evict = low.evict === true;
+      if (low.x25519) await newOneTimePreKeys(this.storage, 'x25519', undefined, evict);
+      if (low.mlkem) await newOneTimePreKeys(this.storage, 'mlkem', undefined, evict);
       await publishPendingOneTime(this.storage, this.keyServer, await loadPrekeyState(this.storage));
     });
   }

@@ -7,15 +7,24 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
-import { publishAccountKeys } from '../secure/account-keys.ts';
+import { MAX_HELD_ONE_TIME, publishAccountKeys } from '../secure/account-keys.ts';
+import { RECORD } from '../secure/records.ts';
+import { SessionManager } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
-import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl } from '../test/relay.ts';
+import {
+  type RelayUser,
+  registerOnRelay,
+  registerWithDevice,
+  relayOrigin,
+  relayWsUrl,
+} from '../test/relay.ts';
 import { makeSinks } from '../test/sinks.ts';
 import type { RelayApi } from '../transport/api.ts';
 import { ApiError } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import type { SocketLike } from '../transport/ws.ts';
+import { PrekeyUpkeep } from './messenger/prekey-upkeep.ts';
 import { Messenger } from './messenger.ts';
 
 const g = globalThis as { WebSocket?: unknown };
@@ -188,23 +197,39 @@ describe('a hostile relay against the PWA', () => {
     expect(stateOf(alice, b, later)).not.toBe('failed');
   });
 
-  it('a relay that lists a stranger among the contacts does not accept their message request for the user', async () => {
+  it('a relay that lists the user’s own name among the contacts opens no chat with oneself', async () => {
     const alice = await device(await registerOnRelay('hr'));
-    const carol = await device(await registerOnRelay('hs'));
     const a = alice.user.username;
-    const c = carol.user.username;
-    await carol.m.addContact(a);
-    const first = await carol.m.sendText(a, 'hi, a stranger here');
-    await until(() => texts(alice, c).includes('hi, a stranger here'), 'request arrives');
-    expect(alice.sinks.contacts.value).toEqual([expect.objectContaining({ username: c, request: true })]);
-    // The hostile relay answers GET /contacts with Carol in it (and would send contacts_changed).
     const contacts = vi
       .spyOn(alice.api, 'contacts')
-      .mockResolvedValue([{ username: c, added_at: new Date().toISOString() }]);
+      .mockResolvedValue([{ username: a, added_at: new Date().toISOString() }]);
     onTestFinished(() => contacts.mockRestore());
     await alice.m.syncContacts();
-    // Alice never accepted Carol: it must still be a request (no receipts, accept/delete/block).
-    expect(alice.sinks.contacts.value[0]?.request).toBe(true);
-    expect(stateOf(carol, a, first)).toBe('sent');
+    expect(alice.sinks.contacts.value).toEqual([]);
+  });
+
+  it('bundle fetches never followed by a message (anyone may make them) do not leave the device without one-time prekeys', async () => {
+    // The device keeps at most MAX_HELD_ONE_TIME unused secrets; the secrets of prekeys handed
+    // out and never used count too. Refusing to make more at the cap let anyone empty the
+    // relay's stock for good by fetching bundles; the oldest now make room.
+    const victim = await registerOnRelay('hv');
+    const storage = await openIdbStorage(`hostile-prekeys-${crypto.randomUUID()}`);
+    await publishAccountKeys(storage, victim.username, victim.api);
+    const sm = new SessionManager(storage, victim.api);
+    const upkeep = new PrekeyUpkeep({
+      sm,
+      api: victim.api,
+      clock: Date.now,
+      mailboxFetched: async () => true,
+    });
+    const attacker = await registerWithDevice('hx');
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 100; i++) await attacker.api.bundles(victim.username);
+      await upkeep.topUp(); // as on each prekeys_low item the relay sends
+    }
+    expect((await victim.api.keyStatus()).one_time_pq_prekeys).toBeGreaterThan(0);
+    expect((await storage.list(RECORD.oneTimePqPreKeyPrefix)).length).toBeLessThanOrEqual(
+      MAX_HELD_ONE_TIME.mlkem,
+    );
   });
 });

@@ -239,9 +239,10 @@ export class Messenger {
    * spec/openapi.yaml GET /ws): contacts added elsewhere (or before this store existed) become
    * local peers, and a user blocked elsewhere loses its chat here too, as on the device that
    * blocked it and on a device linked since (devices.ts leaves blocked users out of the history
-   * it carries). A message request stays one until it is accepted HERE: the list is the relay's
-   * word, and a relay listing a stranger would otherwise accept their request for the user,
-   * receipts and all (SECURITY.md "Linked devices").
+   * it carries). A message request whose sender the list names was accepted, or added, on
+   * another device (or the first message came before the list did): it becomes a contact here.
+   * The list is the relay's word, so a relay listing a stranger accepts their request too
+   * (SECURITY.md "Linked devices"); an end-to-end sync of the lists would close that.
    */
   private applyContactLists(): Promise<void> {
     return this.contactList(async () => {
@@ -252,7 +253,7 @@ export class Messenger {
         // A blocked user is no contact, whatever the list says (a relay from before it refused
         // adding one kept such rows): the chat would come back, and its history go, every time.
         if (blocked.has(c.username) || c.username === this.o.username) continue;
-        if (!this.sm.knownPeer(c.username))
+        if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
           this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
       }
     });

@@ -56,11 +56,15 @@ export class PrekeyUpkeep {
     );
   }
 
-  /** Adds a batch of each kind of one-time prekey whose stock the relay says runs low. */
+  /**
+   * Adds a batch of each kind of one-time prekey whose stock the relay says runs low; the oldest
+   * unused secrets past the device's cap make room only once the mailbox is read to the end.
+   */
   async topUp(): Promise<void> {
     const status = await this.o.api.keyStatus();
-    if (status.prekeys_low || status.pq_prekeys_low)
-      await this.o.sm.topUpPrekeys({ x25519: status.prekeys_low, mlkem: status.pq_prekeys_low });
+    if (!status.prekeys_low && !status.pq_prekeys_low) return;
+    const evict = await this.o.mailboxFetched();
+    await this.o.sm.topUpPrekeys({ x25519: status.prekeys_low, mlkem: status.pq_prekeys_low, evict });
   }
 
   stop(): void {
