@@ -41,6 +41,7 @@ import { toAddContactError, toAppError, toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { type Clock, DEFAULT_IDLE_MINUTES, IDLE_MINUTES, IdleLock, systemClock } from './idle-lock.ts';
 import type { Messenger } from './messenger.ts';
+import { storedNotices, withNotice } from './notices.ts';
 import { clearDraft, loadDraft, type RegistrationDraft, saveDraft } from './registration-draft.ts';
 import { type TabEvent, TabSync } from './tab-sync.ts';
 import {
@@ -206,6 +207,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const chats = signal<readonly ChatSummary[]>([]);
   const storagePersisted = signal<boolean | null>(null);
   const notice = signal<AppNotice | null>(null);
+  /** The notices not yet read, oldest first; `notice` is the first (notices.ts). */
+  let notices: AppNotice[] = [];
   /** The account whose session the relay ended (not this user's own logout): App.sessionEnded. */
   const sessionEnded = signal<string | null>(null);
   /** A logout the user asked for is under way (sessionEnded stays null). */
@@ -321,11 +324,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
       onSessionEnded: () => {
         void endSession('by-relay');
       },
-      // A notice of expired copies never replaces one not yet read (a start over's, say).
-      onNotice: (n) => (notice.value ? Promise.resolve() : tell(n)),
+      onNotice: tell,
     });
     await messenger.load();
-    notice.value = (await store.get<AppNotice>(NOTICE)) ?? null;
+    notices = storedNotices(await store.get<unknown>(NOTICE));
+    notice.value = notices[0] ?? null;
     const minutes = await store.get<number>(IDLE);
     const idleMinutes = IDLE_MINUTES.find((m) => m === minutes) ?? DEFAULT_IDLE_MINUTES;
     lockState.value = { kind: store.lockKind(), idleMinutes };
@@ -360,6 +363,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     closeArchives();
     api.http.setTokens(null);
     clearViews();
+    notices = [];
     notice.value = null;
     ownIdentityWarning.value = null;
     if (next === 'signed-out') activeTab.release();
@@ -481,10 +485,11 @@ export function createApp(options: AppOptions = {}): RunningApp {
     if (erased) await tell('archive_erased');
   }
 
-  /** A notice for the user, kept in the store until dismissed. */
+  /** A notice for the user, kept in the store until dismissed, after those not yet read. */
   async function tell(n: AppNotice): Promise<void> {
-    notice.value = n;
-    await storage?.put(NOTICE, n).catch(() => undefined);
+    notices = withNotice(notices, n);
+    notice.value = notices[0] ?? null;
+    await storage?.put(NOTICE, notices).catch(() => undefined);
   }
 
   /**
@@ -1390,8 +1395,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
     applyUpdate: updates.apply,
     dismissUpdate: updates.dismiss,
     dismissNotice() {
-      notice.value = null;
-      void storage?.delete(NOTICE).catch(() => undefined);
+      notices = notices.slice(1);
+      notice.value = notices[0] ?? null;
+      void (notices.length ? storage?.put(NOTICE, notices) : storage?.delete(NOTICE))?.catch(() => undefined);
     },
   };
 
