@@ -4,93 +4,28 @@
 // own socket handler (onmessage), exactly as a frame off the wire is; hostile HTTP answers are
 // spied. After the hostile step the relay is honest again: the damage must not outlive it.
 // @vitest-environment node
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
 import { MAX_HELD_ONE_TIME, publishAccountKeys } from '../secure/account-keys.ts';
 import { RECORD } from '../secure/records.ts';
 import { SessionManager } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import type { Storage } from '../storage/storage.ts';
 import {
-  type RelayUser,
-  registerOnRelay,
-  registerWithDevice,
-  relayOrigin,
-  relayWsUrl,
-} from '../test/relay.ts';
-import { makeSinks } from '../test/sinks.ts';
-import type { RelayApi } from '../transport/api.ts';
+  type Device,
+  device,
+  pair,
+  setUpRelayDevices,
+  start,
+  stateOf,
+  texts,
+} from '../test/messenger-devices.ts';
+import { registerOnRelay, registerWithDevice } from '../test/relay.ts';
 import { ApiError } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import type { SocketLike } from '../transport/ws.ts';
 import { PrekeyUpkeep } from './messenger/prekey-upkeep.ts';
-import { Messenger } from './messenger.ts';
 
-const g = globalThis as { WebSocket?: unknown };
-const previousWebSocket = g.WebSocket;
-beforeAll(() => {
-  g.WebSocket = class extends WebSocket {
-    constructor(url: string) {
-      super(url, { origin: relayOrigin() });
-    }
-  };
-});
-afterAll(() => {
-  g.WebSocket = previousWebSocket;
-});
-
-const running: Messenger[] = [];
-afterEach(() => {
-  for (const m of running.splice(0)) m.stop();
-});
-
-interface Device {
-  readonly user: RelayUser;
-  readonly api: RelayApi;
-  readonly storage: Storage;
-  readonly sinks: ReturnType<typeof makeSinks>;
-  readonly m: Messenger;
-}
-
-async function start(user: RelayUser, api: RelayApi, storage: Storage, online = true): Promise<Device> {
-  const sinks = makeSinks();
-  const m = new Messenger({
-    username: user.username,
-    storage,
-    api,
-    sinks,
-    wsUrl: relayWsUrl(),
-    onSessionEnded: () => undefined,
-    onNotice: async () => undefined,
-  });
-  running.push(m);
-  await m.load();
-  if (online) {
-    m.goOnline();
-    await until(() => sinks.connection.value === 'online');
-  }
-  return { user, api, storage, sinks, m };
-}
-
-async function device(user: RelayUser): Promise<Device> {
-  const storage = await openIdbStorage(`hostile-${user.username}-${crypto.randomUUID()}`);
-  await publishAccountKeys(storage, user.username, user.api);
-  return start(user, user.api, storage);
-}
-
-async function pair(): Promise<[Device, Device]> {
-  const alice = await device(await registerOnRelay('ha'));
-  const bob = await device(await registerOnRelay('hb'));
-  await alice.m.addContact(bob.user.username);
-  await bob.m.addContact(alice.user.username);
-  return [alice, bob];
-}
-
-const texts = (d: Device, contact: string) =>
-  d.sinks.messages(contact).value.map((m) => (m.body.kind === 'text' ? m.body.text : `<${m.body.kind}>`));
-const stateOf = (d: Device, contact: string, id: string) =>
-  d.sinks.messages(contact).value.find((m) => m.id === id)?.state;
+setUpRelayDevices();
 
 // The Messenger's internals a frame goes through (private in TypeScript, reachable at run time).
 interface Internals {
@@ -114,7 +49,7 @@ describe('a hostile relay against the PWA', () => {
   ])(
     'one stream item whose seq is %s does not leave the device deaf once the relay is honest again',
     async (_what, seqOf) => {
-      const [alice, bob] = await pair();
+      const [alice, bob] = await pair(['ha', 'hb']);
       const a = alice.user.username;
       const b = bob.user.username;
       await alice.m.sendText(b, 'before');
@@ -142,7 +77,7 @@ describe('a hostile relay against the PWA', () => {
   );
 
   it('a seq of 10^15 (a safe integer past the old HTTP cursor limit) does not stop expired signed prekeys from being deleted', async () => {
-    const [alice, bob] = await pair();
+    const [alice, bob] = await pair(['ha', 'hb']);
     const a = alice.user.username;
     const b = bob.user.username;
     await relaySends(
@@ -162,7 +97,7 @@ describe('a hostile relay against the PWA', () => {
   });
 
   it('a forged "delivered" for a message whose send the relay refused neither hides its retry nor holds later messages', async () => {
-    const [alice, bob] = await pair();
+    const [alice, bob] = await pair(['ha', 'hb']);
     const a = alice.user.username;
     const b = bob.user.username;
     // The hostile relay refuses one send with a permanent error (the message fails: retry button)…

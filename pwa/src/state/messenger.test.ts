@@ -1,11 +1,9 @@
 // Two signed-in devices in one process, each a real Messenger over its own encrypted IndexedDB
 // store, joined by the REAL relay (test-relay/global-setup.ts): HTTP through RelayApi and the
-// live stream through RelaySocket. The browser's WebSocket global is the `ws` client here
-// (Node 20 has none), opened with the Origin the relay allows, as a page on the host would.
+// live stream through RelaySocket (test/messenger-devices.ts).
 // @vitest-environment node
 import { encryptMessage, initiateSession } from '@secure-drop/crypto-core/session';
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
 import { tinyJpeg } from '../photo/exif-fixture.ts';
@@ -20,121 +18,28 @@ import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { prekeyBundleOf } from '../secure/session-manager.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import type { Storage, WriteOp } from '../storage/storage.ts';
+import type { WriteOp } from '../storage/storage.ts';
 import {
-  type RelayUser,
-  registerOnRelay,
-  registerWithDevice,
-  relayOrigin,
-  relayWsUrl,
-  signInAgain,
-  toDevice1,
-} from '../test/relay.ts';
-import { makeSinks } from '../test/sinks.ts';
-import type { RelayApi } from '../transport/api.ts';
+  chat,
+  type Device,
+  device,
+  pair,
+  photoUploads,
+  setUpRelayDevices,
+  start,
+  stateOf,
+  texts,
+} from '../test/messenger-devices.ts';
+import { registerOnRelay, registerWithDevice, signInAgain, toDevice1 } from '../test/relay.ts';
 import { ApiError, apiErrorOf } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketRequest, SocketUnavailable } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { MAX_STALE_RETRIES } from './messenger/outgoing.ts';
-import { Messenger } from './messenger.ts';
 import type { ChatMessage } from './types.ts';
 
-const g = globalThis as { WebSocket?: unknown };
-const previousWebSocket = g.WebSocket;
-beforeAll(() => {
-  g.WebSocket = class extends WebSocket {
-    constructor(url: string) {
-      super(url, { origin: relayOrigin() });
-    }
-  };
-});
-afterAll(() => {
-  g.WebSocket = previousWebSocket;
-});
-
-const running: Messenger[] = [];
-afterEach(() => {
-  for (const m of running.splice(0)) m.stop();
-});
-
-interface Device {
-  readonly user: RelayUser;
-  readonly api: RelayApi;
-  readonly storage: Storage;
-  readonly sinks: ReturnType<typeof makeSinks>;
-  readonly m: Messenger;
-  readonly ended: () => number;
-}
-
-/**
- * Photo uploads in Node: POST /send_photo (the same body and rules as the resumable tus upload
- * the browser uses, which has no Node transport here), counted.
- */
-const photoUploads: string[] = [];
-const uploadPhoto: NonNullable<ConstructorParameters<typeof Messenger>[0]['uploadPhoto']> = async (
-  http,
-  to,
-  blob,
-) => {
-  const bytes = blob instanceof Blob ? new Uint8Array(await blob.arrayBuffer()) : blob;
-  const w = await http.request<{ id: string; size: number }>('POST', '/send_photo', { query: { to }, bytes });
-  photoUploads.push(w.id);
-  return { id: w.id, size: w.size };
-};
-
-async function start(
-  user: RelayUser,
-  api: RelayApi,
-  storage: Storage,
-  online = true,
-  clock?: () => number,
-): Promise<Device> {
-  const sinks = makeSinks();
-  let ended = 0;
-  const m = new Messenger({
-    uploadPhoto,
-    username: user.username,
-    storage,
-    api,
-    sinks,
-    wsUrl: relayWsUrl(),
-    onSessionEnded: () => {
-      ended += 1;
-    },
-    onNotice: async () => undefined,
-    ...(clock ? { clock } : {}),
-  });
-  running.push(m);
-  await m.load();
-  if (online) {
-    m.goOnline();
-    await until(() => sinks.connection.value === 'online');
-  }
-  return { user, api, storage, sinks, m, ended: () => ended };
-}
-
-/** A new device for `user` (fresh store, keys created and uploaded), signed in on `api`. */
-async function device(user: RelayUser, api = user.api): Promise<Device> {
-  const storage = await openIdbStorage(`messenger-${user.username}-${crypto.randomUUID()}`);
-  await publishAccountKeys(storage, user.username, api);
-  return start(user, api, storage);
-}
-
-const texts = (d: Device, contact: string) =>
-  d.sinks.messages(contact).value.map((m) => (m.body.kind === 'text' ? m.body.text : `<${m.body.kind}>`));
-const stateOf = (d: Device, contact: string, id: string) =>
-  d.sinks.messages(contact).value.find((m) => m.id === id)?.state;
-const chat = (d: Device, contact: string) => d.sinks.chats.value.find((c) => c.contact === contact);
-
-async function pair(): Promise<[Device, Device]> {
-  const alice = await device(await registerOnRelay('ma'));
-  const bob = await device(await registerOnRelay('mb'));
-  await alice.m.addContact(bob.user.username);
-  await bob.m.addContact(alice.user.username);
-  return [alice, bob];
-}
+setUpRelayDevices();
 
 describe('Messenger over the real relay', () => {
   it('delivers text both ways live, moving the sender through sending → sent → delivered', async () => {
