@@ -198,7 +198,9 @@ export class IncomingStream {
       case 'expired':
         return this.onExpired(f);
       case 'prekeys_low':
-        await this.o.onPrekeysLow().catch(() => undefined);
+        // Off the queue: the top-up asks whether the mailbox is read to the end (fetchedAll),
+        // which waits for this very queue (prekey-upkeep.ts).
+        void this.o.onPrekeysLow().catch(() => undefined);
         return;
       default:
         return;

@@ -11,6 +11,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class PrekeyUpkeep {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
+  /** The top-up running now, and whether another was asked for meanwhile. */
+  private topping: Promise<void> | null = null;
+  private again = false;
 
   constructor(
     private readonly o: {
@@ -59,8 +62,29 @@ export class PrekeyUpkeep {
   /**
    * Adds a batch of each kind of one-time prekey whose stock the relay says runs low; the oldest
    * unused secrets past the device's cap make room only once the mailbox is read to the end.
+   * One at a time: the relay pushes prekeys_low after each bundle fetch while a stock is low, and
+   * each top-up asked for meanwhile becomes one more pass after this one, not a batch each.
    */
-  async topUp(): Promise<void> {
+  topUp(): Promise<void> {
+    if (this.topping) {
+      this.again = true;
+      return this.topping;
+    }
+    const run = async () => {
+      try {
+        do {
+          this.again = false;
+          await this.topUpOnce();
+        } while (this.again && !this.stopped);
+      } finally {
+        this.topping = null;
+      }
+    };
+    this.topping = run();
+    return this.topping;
+  }
+
+  private async topUpOnce(): Promise<void> {
     const status = await this.o.api.keyStatus();
     if (!status.prekeys_low && !status.pq_prekeys_low) return;
     const evict = await this.o.mailboxFetched();
