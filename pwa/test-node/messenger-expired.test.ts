@@ -5,21 +5,17 @@
 // be waited for), the relay's own sweep deletes them and writes the notice, and the recipient's
 // app finds it when it comes online.
 // @vitest-environment node
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { until } from '../../scripts/lib/until.mjs';
 import { type RunningRelay, relayDb, startRelay } from '../e2e/relay.ts';
-import { publishAccountKeys } from '../src/secure/account-keys.ts';
-import { Messenger } from '../src/state/messenger.ts';
 import type { AppNotice, ChatMessage } from '../src/state/types.ts';
-import { openIdbStorage } from '../src/storage/idb-storage.ts';
+import { device, setUpRelayDevices, stateOf } from '../src/test/messenger-devices.ts';
 import { type RelayUser, registerOnRelay, relayOrigin } from '../src/test/relay.ts';
-import { makeSinks } from '../src/test/sinks.ts';
+
+setUpRelayDevices();
 
 let relay: RunningRelay;
 let baseUrl: string;
-const g = globalThis as { WebSocket?: unknown };
-const previousWebSocket = g.WebSocket;
 
 beforeAll(async () => {
   relay = await startRelay(relayOrigin(), {
@@ -28,49 +24,22 @@ beforeAll(async () => {
     REGISTER_IP_PER_HOUR: '10000',
   });
   baseUrl = `http://127.0.0.1:${relay.port}`;
-  // The browser's WebSocket, as `ws` with the Origin the relay allows.
-  g.WebSocket = class extends WebSocket {
-    constructor(url: string) {
-      super(url, { origin: relayOrigin() });
-    }
-  };
 }, 180_000);
 afterAll(async () => {
-  g.WebSocket = previousWebSocket;
   await relay?.stop();
 });
 
-const running: Messenger[] = [];
-afterEach(() => {
-  for (const m of running.splice(0)) m.stop();
-});
-
-interface App {
-  readonly m: Messenger;
-  readonly sinks: ReturnType<typeof makeSinks>;
-  readonly notices: AppNotice[];
-}
-
-/** `user`'s app on a fresh store with its keys published, loaded but not online. */
-async function app(user: RelayUser): Promise<App> {
-  const storage = await openIdbStorage(`expired-${user.username}-${crypto.randomUUID()}`);
-  await publishAccountKeys(storage, user.username, user.api);
-  const sinks = makeSinks();
+/** `user`'s app on this file's relay, on a fresh store with its keys published, not online; the notices it gives. */
+async function app(user: RelayUser) {
   const notices: AppNotice[] = [];
-  const m = new Messenger({
-    username: user.username,
-    storage,
-    api: user.api,
-    sinks,
+  const d = await device(user, user.api, {
+    online: false,
     wsUrl: `${baseUrl.replace(/^http/, 'ws')}/ws`,
-    onSessionEnded: () => undefined,
     onNotice: async (n) => {
       notices.push(n);
     },
   });
-  running.push(m);
-  await m.load();
-  return { m, sinks, notices };
+  return { ...d, notices };
 }
 
 describe('Messenger and messages that expired on the relay', () => {
@@ -85,8 +54,7 @@ describe('Messenger and messages that expired on the relay', () => {
     await until(() => a.sinks.connection.value === 'online', 'alice online');
     await a.m.addContact(bob.username);
     const sent = [await a.m.sendText(bob.username, 'first'), await a.m.sendText(bob.username, 'second')];
-    const stateOf = (id: string) => a.sinks.messages(bob.username).value.find((x) => x.id === id)?.state;
-    await until(() => sent.every((id) => stateOf(id) === 'sent'), 'both sent');
+    await until(() => sent.every((id) => stateOf(a, bob.username, id) === 'sent'), 'both sent');
 
     // Two days pass for Bob's copies: the relay's own sweep deletes them and notes it.
     const db = await relayDb(relay);

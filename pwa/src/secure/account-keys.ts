@@ -259,53 +259,40 @@ export async function newOneTimePreKeys(
    */
   evict = false,
 ): Promise<void> {
+  const state = await loadPrekeyState(storage);
+  // The batch waiting for upload comes first (publishPendingOneTime).
+  if (kind === 'x25519' ? state.pendingOneTime : state.pendingOneTimePq) return;
   const held = await storage.list<{ id: number }>(
     kind === 'x25519' ? RECORD.oneTimePreKeyPrefix : RECORD.oneTimePqPreKeyPrefix,
   );
   const over = held.length + count - MAX_HELD_ONE_TIME[kind];
   if (over > 0 && !evict) return;
-  const oldest =
-    over > 0
-      ? [...held]
-          .sort((a, b) => a.value.id - b.value.id)
-          .slice(0, over)
-          .map((r) => r.key)
-      : [];
-  const state = await loadPrekeyState(storage);
+  const oldest = [...held]
+    .sort((a, b) => a.value.id - b.value.id)
+    .slice(0, Math.max(0, over))
+    .map((r): WriteOp => ({ kind: 'delete', key: r.key }));
+  let next: StoredPrekeyState;
+  let batch: WriteOp[];
   if (kind === 'x25519') {
-    if (state.pendingOneTime) return; // the batch waiting for upload comes first
     const opks = generateOneTimePreKeys(state.nextOneTimeId, count);
-    const next: StoredPrekeyState = {
+    next = {
       ...state,
       nextOneTimeId: state.nextOneTimeId + count,
       pendingOneTime: { from: state.nextOneTimeId, to: state.nextOneTimeId + count },
     };
-    await storage.write(
-      [
-        ...oldest.map((key): WriteOp => ({ kind: 'delete', key })),
-        { kind: 'put', key: RECORD.prekeyState, value: next },
-        ...opks.map((k): WriteOp => ({ kind: 'put', key: RECORD.oneTimePreKey(k.id), value: k })),
-      ],
-      { durability: 'strict' },
-    );
-    return;
+    batch = opks.map((k) => ({ kind: 'put', key: RECORD.oneTimePreKey(k.id), value: k }));
+  } else {
+    const opqs = generateOneTimePqPreKeys(await requireIdentity(storage), state.nextOneTimePqId, count);
+    next = {
+      ...state,
+      nextOneTimePqId: state.nextOneTimePqId + count,
+      pendingOneTimePq: { from: state.nextOneTimePqId, to: state.nextOneTimePqId + count },
+    };
+    batch = opqs.map((k) => ({ kind: 'put', key: RECORD.oneTimePqPreKey(k.id), value: k }));
   }
-  if (state.pendingOneTimePq) return;
-  const identity = await requireIdentity(storage);
-  const opqs = generateOneTimePqPreKeys(identity, state.nextOneTimePqId, count);
-  const next: StoredPrekeyState = {
-    ...state,
-    nextOneTimePqId: state.nextOneTimePqId + count,
-    pendingOneTimePq: { from: state.nextOneTimePqId, to: state.nextOneTimePqId + count },
-  };
-  await storage.write(
-    [
-      ...oldest.map((key): WriteOp => ({ kind: 'delete', key })),
-      { kind: 'put', key: RECORD.prekeyState, value: next },
-      ...opqs.map((k): WriteOp => ({ kind: 'put', key: RECORD.oneTimePqPreKey(k.id), value: k })),
-    ],
-    { durability: 'strict' },
-  );
+  await storage.write([...oldest, { kind: 'put', key: RECORD.prekeyState, value: next }, ...batch], {
+    durability: 'strict',
+  });
 }
 
 export function loadSignedPreKey(storage: Storage, id: number) {

@@ -206,9 +206,9 @@ export function createApp(options: AppOptions = {}): RunningApp {
   const contacts = signal<readonly Contact[]>([]);
   const chats = signal<readonly ChatSummary[]>([]);
   const storagePersisted = signal<boolean | null>(null);
-  const notice = signal<AppNotice | null>(null);
-  /** The notices not yet read, oldest first; `notice` is the first (notices.ts). */
-  let notices: AppNotice[] = [];
+  /** The notices not yet read, oldest first (notices.ts); the first is the one shown. */
+  const notices = signal<readonly AppNotice[]>([]);
+  const notice = computed(() => notices.value[0] ?? null);
   /** The account whose session the relay ended (not this user's own logout): App.sessionEnded. */
   const sessionEnded = signal<string | null>(null);
   /** A logout the user asked for is under way (sessionEnded stays null). */
@@ -327,8 +327,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
       onNotice: tell,
     });
     await messenger.load();
-    notices = storedNotices(await store.get<unknown>(NOTICE));
-    notice.value = notices[0] ?? null;
+    notices.value = storedNotices(await store.get<unknown>(NOTICE));
     const minutes = await store.get<number>(IDLE);
     const idleMinutes = IDLE_MINUTES.find((m) => m === minutes) ?? DEFAULT_IDLE_MINUTES;
     lockState.value = { kind: store.lockKind(), idleMinutes };
@@ -363,8 +362,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     closeArchives();
     api.http.setTokens(null);
     clearViews();
-    notices = [];
-    notice.value = null;
+    notices.value = [];
     ownIdentityWarning.value = null;
     if (next === 'signed-out') activeTab.release();
     auth.value =
@@ -487,9 +485,15 @@ export function createApp(options: AppOptions = {}): RunningApp {
 
   /** A notice for the user, kept in the store until dismissed, after those not yet read. */
   async function tell(n: AppNotice): Promise<void> {
-    notices = withNotice(notices, n);
-    notice.value = notices[0] ?? null;
-    await storage?.put(NOTICE, notices).catch(() => undefined);
+    notices.value = withNotice(notices.value, n);
+    await storeNotices();
+  }
+
+  /** The notices not yet read, as the store keeps them for the next session. */
+  function storeNotices(): Promise<void> {
+    if (!storage) return Promise.resolve();
+    const left = notices.value;
+    return (left.length ? storage.put(NOTICE, left) : storage.delete(NOTICE)).catch(() => undefined);
   }
 
   /**
@@ -1395,9 +1399,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     applyUpdate: updates.apply,
     dismissUpdate: updates.dismiss,
     dismissNotice() {
-      notices = notices.slice(1);
-      notice.value = notices[0] ?? null;
-      void (notices.length ? storage?.put(NOTICE, notices) : storage?.delete(NOTICE))?.catch(() => undefined);
+      notices.value = notices.value.slice(1);
+      void storeNotices();
     },
   };
 

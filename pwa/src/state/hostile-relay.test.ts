@@ -61,7 +61,7 @@ describe('a hostile relay against the PWA', () => {
       );
       // From here on the relay is honest. Bob's app restarts (a reload) and reconnects.
       bob.m.stop();
-      const again = await start(bob.user, bob.api, bob.storage, false);
+      const again = await start(bob.user, bob.api, bob.storage, { online: false });
       // Evidence of the loop: the relay refuses the auth frame (its cursor fails the schema) with
       // 4401, the app refreshes its token and tries again, for ever.
       const refreshes = vi.spyOn(bob.api.http, 'refreshTokens');

@@ -86,7 +86,7 @@ describe('Messenger over the real relay', () => {
     expect(chat(bob, a)?.unread).toBe(0);
     // The read mark is stored: a restart over the same store still shows the chat read.
     bob.m.stop();
-    const again = await start(bob.user, bob.api, bob.storage, false);
+    const again = await start(bob.user, bob.api, bob.storage, { online: false });
     expect(chat(again, a)?.unread).toBe(0);
   });
 
@@ -98,7 +98,7 @@ describe('Messenger over the real relay', () => {
     bob.m.stop();
     // Written while Bob's app is closed; it waits on the relay.
     await alice.m.sendText(bob.user.username, 'while away');
-    const offline = await start(bob.user, bob.api, bob.storage, false);
+    const offline = await start(bob.user, bob.api, bob.storage, { online: false });
     expect(texts(offline, a)).toEqual(['before']);
     offline.m.goOnline();
     await until(() => texts(offline, a).includes('while away'), 'catch-up');
@@ -113,7 +113,7 @@ describe('Messenger over the real relay', () => {
     const [alice, bob] = await pair();
     const b = bob.user.username;
     alice.m.stop();
-    const closed = await start(alice.user, alice.api, alice.storage, false);
+    const closed = await start(alice.user, alice.api, alice.storage, { online: false });
     // Not online: the message is queued in the store (the outbox), not lost.
     const id = await closed.m.sendText(b, 'queued');
     expect(stateOf(closed, b, id)).toBe('queued');
@@ -161,7 +161,7 @@ describe('Messenger over the real relay', () => {
     await until(() => texts(bob2, a).includes('to the new phone'), 'new device receives');
     expect(texts(bob2, a)).toEqual(['after the change', 'to the new phone']);
     expect(entries()).toHaveLength(1);
-    const reloaded = await start(alice.user, alice.api, alice.storage, false);
+    const reloaded = await start(alice.user, alice.api, alice.storage, { online: false });
     expect(texts(reloaded, b)).toContain('<keyChange>');
   });
 
@@ -347,7 +347,7 @@ describe('Messenger over the real relay', () => {
     const alice = await device(await registerOnRelay('mr'));
     alice.m.stop();
     const later = Date.now() + PREKEY_ROTATION_INTERVAL_MS + 60_000;
-    await start(alice.user, alice.api, alice.storage, true, () => later);
+    await start(alice.user, alice.api, alice.storage, { clock: () => later });
     const published = async () => (await alice.api.identity(alice.user.username)).signedPreKeyId;
     for (let i = 0; i < 200 && (await published()) !== 2; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await alice.api.identity(alice.user.username)).toMatchObject({ signedPreKeyId: 2, pqPreKeyId: 2 });
@@ -866,7 +866,7 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
     const b = bob.user.username;
     alice.m.stop();
     const t0 = Date.now();
-    const before = await start(alice.user, alice.api, alice.storage, false, () => t0);
+    const before = await start(alice.user, alice.api, alice.storage, { online: false, clock: () => t0 });
     // Offline for HTTP too: A stays in the outbox.
     const refused = faultNextHttpSend(async () => {
       throw new TypeError('fetch failed');
@@ -876,7 +876,10 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
     await until(() => stateOf(before, b, first) === 'queued', 'A back in the outbox');
     before.m.stop();
     // The clock is corrected back an hour (after a boot), and the app loads again, still offline.
-    const after = await start(alice.user, alice.api, alice.storage, false, () => t0 - 3_600_000);
+    const after = await start(alice.user, alice.api, alice.storage, {
+      online: false,
+      clock: () => t0 - 3_600_000,
+    });
     await after.m.sendText(b, 'B, written second');
     after.m.goOnline();
     await until(() => texts(bob, a).length === 2, 'both messages');

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
 import { publishAccountKeys } from '../secure/account-keys.ts';
 import { Messenger } from '../state/messenger.ts';
+import type { AppNotice } from '../state/types.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { RelayApi } from '../transport/api.ts';
@@ -60,13 +61,21 @@ const uploadPhoto: NonNullable<ConstructorParameters<typeof Messenger>[0]['uploa
   return { id: w.id, size: w.size };
 };
 
-/** A Messenger for `user` on `storage`, loaded, and online unless `online` is false. */
+export interface StartOptions {
+  /** Go online and wait for it (default true). */
+  readonly online?: boolean;
+  readonly clock?: () => number;
+  /** A relay of the test's own instead of the run's (test-relay/global-setup.ts). */
+  readonly wsUrl?: string;
+  readonly onNotice?: (n: AppNotice) => Promise<void>;
+}
+
+/** A Messenger for `user` on `storage`, loaded, and online unless told otherwise. */
 export async function start(
   user: RelayUser,
   api: RelayApi,
   storage: Storage,
-  online = true,
-  clock?: () => number,
+  { online = true, clock, wsUrl = relayWsUrl(), onNotice = async () => undefined }: StartOptions = {},
 ): Promise<Device> {
   const sinks = makeSinks();
   let ended = 0;
@@ -76,11 +85,11 @@ export async function start(
     storage,
     api,
     sinks,
-    wsUrl: relayWsUrl(),
+    wsUrl,
     onSessionEnded: () => {
       ended += 1;
     },
-    onNotice: async () => undefined,
+    onNotice,
     ...(clock ? { clock } : {}),
   });
   running.push(m);
@@ -93,10 +102,10 @@ export async function start(
 }
 
 /** A new device for `user` (fresh store, keys created and uploaded), signed in on `api`. */
-export async function device(user: RelayUser, api = user.api): Promise<Device> {
+export async function device(user: RelayUser, api = user.api, options: StartOptions = {}): Promise<Device> {
   const storage = await openIdbStorage(`messenger-${user.username}-${crypto.randomUUID()}`);
   await publishAccountKeys(storage, user.username, api);
-  return start(user, api, storage);
+  return start(user, api, storage, options);
 }
 
 /** Two new accounts, each with one device, each the other's contact. */

@@ -13,7 +13,7 @@ import {
   removeDevices,
 } from '../devices/store.js';
 import { type BucketSpec, takeToken } from '../limits/token-bucket.js';
-import { appendAccountItem } from '../messages/stream.js';
+import { appendAccountItem, lockStreamCounters } from '../messages/stream.js';
 import { MAX_STORED_PQ_PREKEYS, MAX_STORED_PREKEYS } from './limits.js';
 
 export interface SignedKey {
@@ -75,12 +75,6 @@ export type UploadOutcome =
 // users who merely added the owner: spec/openapi.yaml POST /keys), as a 'key_change' item in
 // each one's stream (stream_take_seq, migration 0060; targets taken in id order: the ordered
 // subquery is not flattened, so the calls follow its order).
-// The counters of the owner ($1) and of its contacts, in user id order (the start over below).
-const LOCK_COUNTERS = `
-SELECT 1 FROM user_streams
- WHERE user_id = $1 OR user_id IN (SELECT contact_id FROM contacts WHERE user_id = $1)
- ORDER BY user_id FOR UPDATE`;
-
 const ANNOUNCE = `
 WITH alloc AS (
   SELECT t.id AS user_id, stream_take_seq(p_user => t.id) AS seq
@@ -240,7 +234,11 @@ export async function applyUpload(
       // identity_replaced item) and its contacts' (their key_change items) — now, in user id
       // order: the order of a single send and of the retention sweep (src/messages/expiry.ts).
       // Taking the owner's first, then the contacts', deadlocked with either.
-      await tx.query(LOCK_COUNTERS, [userId]);
+      const contacts = await tx.query<{ id: string }>(
+        'SELECT contact_id AS id FROM contacts WHERE user_id = $1',
+        [userId],
+      );
+      await lockStreamCounters(tx, [userId, ...contacts.rows.map((c) => c.id)]);
       await tx.query('UPDATE identity_keys SET public_key = $2, updated_at = $3 WHERE user_id = $1', [
         userId,
         up.identityKey,

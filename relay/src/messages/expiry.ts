@@ -8,23 +8,13 @@
 // could tell a block, whose copies are tombstones from the start, from an absence).
 import { retryOnDeadlock } from '../db/deadlock.js';
 import { type Pool, withTransaction } from '../db/pool.js';
+import { lockStreamCounters } from './stream.js';
 
 // The batch, without locks: its ids, and the accounts whose unread copies are among them.
 const PICK = `
 SELECT coalesce(array_agg(m.id), '{}') AS ids,
        coalesce(array_agg(DISTINCT m.receiver_id) FILTER (WHERE m.acked_at IS NULL), '{}') AS receivers
   FROM (SELECT id, receiver_id, acked_at FROM messages WHERE created_at < $1 LIMIT $2) m`;
-
-// Those accounts' stream counters BEFORE any copy is locked: the order of delete_device_mailbox
-// (an unlink, a start over: the account's counter, then its copies; migration 0071). Locking the
-// copies first (a DELETE, then the counters for the notices) deadlocked with an unlink of the very
-// device whose copies were expiring. In user id order, as a single send takes counters; a
-// group-committed batch takes them in username order (migration 0079), so a cycle with one is
-// possible, and is broken by deadlock detection and run again on either side. A copy that is
-// unread when deleted was unread when picked (a copy is only ever acknowledged, never made unread
-// again), so its account's counter is among these.
-const LOCK_COUNTERS = `
-SELECT 1 FROM user_streams WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE`;
 
 const EXPIRE = `
 WITH gone AS (
@@ -65,7 +55,14 @@ export function expireMessages(pool: Pool, cutoff: Date, now: Date, limit: numbe
       const picked = await tx.query<{ ids: string[]; receivers: string[] }>(PICK, [cutoff, limit]);
       const { ids, receivers } = picked.rows[0] as { ids: string[]; receivers: string[] };
       if (ids.length === 0) return { picked: 0, deleted: 0, notices: [] };
-      if (receivers.length) await tx.query(LOCK_COUNTERS, [receivers]);
+      // Those accounts' stream counters BEFORE any copy is locked: the order of
+      // delete_device_mailbox (an unlink, a start over: the account's counter, then its copies;
+      // migration 0071). Locking the copies first (a DELETE, then the counters for the notices)
+      // deadlocked with an unlink of the very device whose copies were expiring. A group-committed
+      // batch takes counters in username order (migration 0079): a cycle with one is broken by
+      // deadlock detection and run again on either side. A copy unread when deleted was unread
+      // when picked (copies are only ever acknowledged), so its account is among these.
+      await lockStreamCounters(tx, receivers);
       const r = await tx.query<{ deleted: number; notices: [string, string | number][] }>(EXPIRE, [ids, now]);
       const row = r.rows[0] as { deleted: number; notices: [string, string | number][] };
       return {

@@ -197,6 +197,20 @@ export async function appendAccountItem(
 }
 
 /**
+ * Locks the stream counters of `userIds` (their user_streams rows) in user id order, as a single
+ * send takes them (migration 0071, send_message_copies step 5). A transaction that will take
+ * several accounts' counters in some other order (the retention sweep's notices, a start over's
+ * key_change items after its own devices' mailboxes) takes them all here first, so that it never
+ * waits on one while holding another out of order.
+ */
+export async function lockStreamCounters(db: Queryable, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await db.query('SELECT 1 FROM user_streams WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE', [
+    userIds,
+  ]);
+}
+
+/**
  * The cursor to read from: `cursor`, unless it lies beyond the user's current head (the relay's
  * database was restored or replaced under a client that kept its old cursor); then 0, so the
  * client gets everything still stored again (it deduplicates by id) instead of nothing until

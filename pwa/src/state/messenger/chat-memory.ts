@@ -82,12 +82,12 @@ export class ChatMemory {
     this.publishChats();
   }
 
-  /** Inserts or replaces a message in memory and republishes its chat. */
   /** A message or entry of `contact`'s chat in memory (its latest MESSAGES_IN_MEMORY) that `pred` holds for. */
   find(contact: string, pred: (m: StoredMessage) => boolean): StoredMessage | undefined {
     return this.history.get(contact)?.find(pred);
   }
 
+  /** Inserts or replaces a message in memory and republishes its chat. */
   upsert(m: StoredMessage): void {
     const list = this.history.get(m.contact) ?? [];
     const i = list.findIndex((x) => x.id === m.id);

@@ -28,6 +28,7 @@ const CURSOR = 'cursor';
  * received anything again.
  */
 const isCursor = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
 /** Tries of a frame that fails other than by the store before it is passed over. */
 export const MAX_FRAME_ATTEMPTS = 5;
 
@@ -296,6 +297,7 @@ export class IncomingStream {
         m.body.lastSentAt === last,
     );
     if (known) return this.advance(f.seq);
+    const now = this.o.clock();
     const entry: StoredMessage = {
       // Random, as every record name (outbox/records.ts): a seq can come again after a restore.
       id: `expired:${crypto.randomUUID()}`,
@@ -304,8 +306,8 @@ export class IncomingStream {
       // When this device learnt of it, so it is seen at the end of the chat: the messages were
       // sent long ago (the text names when), and the relay's clock orders nothing in a chat
       // (SECURITY.md "What the relay and its operator can see").
-      at: this.o.clock(),
-      storedAt: this.o.clock(),
+      at: now,
+      storedAt: now,
       state: 'received',
       body: { kind: 'expired', count: count as number, firstSentAt: first, lastSentAt: last },
     };
