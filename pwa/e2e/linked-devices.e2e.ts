@@ -244,7 +244,7 @@ describe('linked devices, end to end', () => {
     ).toBe(0);
   });
 
-  it('a contact added on the laptop appears on the phone, and one blocked on the phone leaves the laptop, both online', async () => {
+  it('a contact added on the laptop appears on the phone, and one blocked on the phone is marked blocked on the laptop, both online', async () => {
     const { page: laptop } = sides.laptop;
     const { page: phone } = sides.phone;
     const carol = await side({ viewport: DESKTOP });
@@ -268,8 +268,22 @@ describe('linked devices, end to end', () => {
         .getByRole('button', { name: 'Block' })
         .click();
       await phone.waitForURL(/\/chats$/);
-      await chatLink(laptop).waitFor({ state: 'detached', timeout: 30_000 });
       expect(await chatLink(phone).count()).toBe(0);
+      // The laptop keeps its chat, marked blocked: the account's block list is the relay's word,
+      // which must not wipe a history (SECURITY.md "Blocking"). Deleting it there is one tap.
+      await chatLink(laptop).filter({ hasText: 'blocked' }).waitFor({ timeout: 30_000 });
+      await chatLink(laptop).click();
+      const banner = laptop.getByRole('region', { name: `You blocked ${CAROL}.` });
+      await banner.waitFor();
+      expect(await laptop.getByRole('textbox', { name: `Message to ${CAROL}` }).isDisabled()).toBe(true);
+      await fits(laptop, 'chat blocked on another device, desktop');
+      await laptop.setViewportSize(PHONE);
+      await fits(laptop, 'chat blocked on another device, phone');
+      await screenshot(laptop, 'chat-blocked-elsewhere-phone');
+      await laptop.setViewportSize(DESKTOP);
+      await banner.getByRole('button', { name: 'Delete chat' }).click();
+      await laptop.waitForURL(/\/chats$/);
+      await chatLink(laptop).waitFor({ state: 'detached', timeout: 30_000 });
     } finally {
       await carol.context.close();
     }

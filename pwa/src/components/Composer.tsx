@@ -27,14 +27,24 @@ const MAX_TEXT = 4000;
  */
 const SHOW_LEFT_FROM = 200;
 
+/** Why nothing can be sent in this chat now, which the hint under the composer says. */
+export type ComposerHold = 'key_change' | 'request' | 'blocked';
+
+const HOLD_HINT = {
+  key_change: 'composer.heldKeyChange',
+  request: 'composer.heldRequest',
+  blocked: 'composer.heldBlocked',
+} as const;
+
 interface Props {
   contact: string;
-  /** When true (an unacknowledged key change), nothing can be sent. */
-  blocked: boolean;
+  /** Set when nothing can be sent: an unacknowledged key change, a message request, a block. */
+  held: ComposerHold | null;
 }
 
 /** Text + emoji + photo composer. Enter sends, Shift+Enter starts a new line. */
-export function Composer({ contact, blocked }: Props) {
+export function Composer({ contact, held }: Props) {
+  const blocked = held !== null;
   useSignals();
   const t = useT();
   const app = useApp();
@@ -217,7 +227,7 @@ export function Composer({ contact, blocked }: Props) {
       </form>
       {/* Held by a key change: said on screen, under the box that no longer takes text. */}
       <p id={`${id}-hint`} className={blocked ? 'hint composer-held' : 'sr-only'}>
-        {blocked ? t('composer.blocked') : t('composer.hint')}
+        {held ? t(HOLD_HINT[held]) : t('composer.hint')}
       </p>
     </div>
   );

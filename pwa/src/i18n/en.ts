@@ -129,7 +129,9 @@ export const en = {
   'composer.left': { one: '{count} character left', other: '{count} characters left' },
   'composer.over': { one: '{count} character too many', other: '{count} characters too many' },
   'composer.full': 'A message can be at most {max} characters.',
-  'composer.blocked': 'Sending is paused until you review the security key change above.',
+  'composer.heldKeyChange': 'Sending is paused until you review the security key change above.',
+  'composer.heldRequest': 'Accept the request above to reply.',
+  'composer.heldBlocked': 'Nothing can be sent to a user you blocked.',
   'emoji.title': 'Emoji',
   'emoji.search': 'Search emoji',
   'emoji.categories': 'Emoji categories',
@@ -303,7 +305,13 @@ export const en = {
   'chat.block': 'Block',
   'chat.blockTitle': 'Block {username}?',
   'chat.blockExplain':
-    '{username} will not be able to send you messages or photos, and the chat is removed from this device and, when they next connect, from your linked devices. They are not told.',
+    '{username} will not be able to send you messages or photos, and the chat is removed from this device. Your linked devices keep theirs, marked blocked, until you delete it there. They are not told.',
+  'chatBlocked.title': 'You blocked {contact}.',
+  'chatBlocked.explain':
+    'Your account’s block list names {contact}: they were blocked on another of your devices. The server drops what they send, and nothing can be sent from here. This chat stays on this device until you delete it.',
+  'chatBlocked.unblock': 'Unblock',
+  'chatBlocked.delete': 'Delete chat',
+  'chats.blocked': 'blocked',
   'blocked.title': 'Blocked users',
   'blocked.explain':
     'The server drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',

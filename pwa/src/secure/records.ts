@@ -152,6 +152,13 @@ export interface StoredPeer {
    */
   readonly request?: boolean;
   /**
+   * The account's block list at the relay names this user, and this device did not block them
+   * itself (another device did, or the relay says so): sending is off and messages from them
+   * get no delivery receipt, but the chat and its history stay until the user deletes them
+   * here. A list is the relay's word, so it never deletes anything (SECURITY.md, "Blocking").
+   */
+  readonly blocked?: boolean;
+  /**
    * The order number of the last message sent to this contact (spec/protocol.md §9.1: a
    * per-conversation counter from 1). Stored with the session that sealed it.
    */

@@ -1056,6 +1056,23 @@ export class SessionManager {
     return next;
   }
 
+  /**
+   * Marks `username` as named by the account's block list, or no longer (StoredPeer.blocked);
+   * returns the record, or undefined when there is no chat with them here.
+   */
+  async setBlocked(username: string, blocked: boolean): Promise<StoredPeer | undefined> {
+    const peer0 = await this.peer(username);
+    if (!peer0) return undefined;
+    return this.locks.run(peer0.chatId, async () => {
+      const peer = await this.peer(username);
+      if (!peer || (peer.blocked === true) === blocked) return peer;
+      const { blocked: _b, ...rest } = peer;
+      const next: StoredPeer = blocked ? { ...rest, blocked: true } : rest;
+      await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: next }]);
+      return next;
+    });
+  }
+
   async setVerified(username: string, verified: boolean): Promise<StoredPeer> {
     const peer0 = await this.requirePeer(username);
     return this.locks.run(peer0.chatId, async () => {

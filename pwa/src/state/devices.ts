@@ -372,7 +372,8 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
       verified: trustedKeyVerified(p),
       refusedKeys: p.refusedKeys ?? [],
       accepted: !p.request,
-      blocked: false,
+      // Marked blocked from another device (StoredPeer.blocked): the new device leaves it out.
+      blocked: p.blocked === true,
     })),
     history: messages,
   };

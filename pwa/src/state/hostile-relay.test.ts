@@ -23,6 +23,7 @@ import { registerOnRelay, registerWithDevice } from '../test/relay.ts';
 import { ApiError } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import type { SocketLike } from '../transport/ws.ts';
+import type { AckBatcher } from './messenger/acks.ts';
 import { PrekeyUpkeep } from './messenger/prekey-upkeep.ts';
 
 setUpRelayDevices();
@@ -166,5 +167,43 @@ describe('a hostile relay against the PWA', () => {
     expect((await storage.list(RECORD.oneTimePqPreKeyPrefix)).length).toBeLessThanOrEqual(
       MAX_HELD_ONE_TIME.mlkem,
     );
+  });
+  it('a relay that lists a contact as blocked deletes neither the chat nor its history: it is marked blocked until the list no longer names it', async () => {
+    const [alice, bob] = await pair(['hk', 'hl']);
+    const a = alice.user.username;
+    const b = bob.user.username;
+    await bob.m.sendText(a, 'kept');
+    await until(() => texts(alice, b).includes('kept'), 'bob’s message');
+    await alice.m.sendText(b, 'mine');
+    // The hostile relay: alice never blocked bob, but its block list names him.
+    const blocks = vi
+      .spyOn(alice.api, 'blocks')
+      .mockResolvedValue([{ username: b, blockedAt: new Date().toISOString() }]);
+    await alice.m.syncContacts();
+    const contact = () => alice.sinks.contacts.value.find((c) => c.username === b);
+    expect(contact()?.blocked).toBe(true);
+    expect(texts(alice, b)).toEqual(['kept', 'mine']);
+    // The relay lets bob's next message through: it is shown, with no delivery receipt.
+    const acks = (alice.m as unknown as { acks: AckBatcher }).acks;
+    const receipted = vi.spyOn(acks, 'message');
+    const silent = vi.spyOn(acks, 'withoutReceipt');
+    onTestFinished(() => {
+      receipted.mockRestore();
+      silent.mockRestore();
+    });
+    await bob.m.sendText(a, 'let through');
+    await until(() => texts(alice, b).includes('let through'), 'the message the relay let through');
+    await until(() => silent.mock.calls.length === 1, 'acknowledged');
+    expect(receipted).not.toHaveBeenCalled();
+    // Kept in storage too: a reload shows the same chat, still marked.
+    alice.m.stop();
+    const again = await start(alice.user, alice.api, alice.storage, { online: false });
+    expect(again.sinks.contacts.value.find((c) => c.username === b)?.blocked).toBe(true);
+    expect(texts(again, b)).toEqual(['kept', 'mine', 'let through']);
+    // The relay is honest again: the mark goes, the chat and its history stay.
+    blocks.mockRestore();
+    await again.m.syncContacts();
+    expect(again.sinks.contacts.value.find((c) => c.username === b)?.blocked).toBeUndefined();
+    expect(texts(again, b)).toEqual(['kept', 'mine', 'let through']);
   });
 });

@@ -234,21 +234,28 @@ export class Messenger {
   }
 
   /**
-   * The account's lists at the relay applied here (they are per account, spec/protocol.md §16),
-   * on every connection and when another device changed them (a contacts_changed item,
+   * The account's lists at the relay applied here (they are per account, spec/protocol.md
+   * §16.4), on every connection and when another device changed them (a contacts_changed item,
    * spec/openapi.yaml GET /ws): contacts added elsewhere (or before this store existed) become
-   * local peers, and a user blocked elsewhere loses its chat here too, as on the device that
-   * blocked it and on a device linked since (devices.ts leaves blocked users out of the history
-   * it carries). A message request whose sender the list names was accepted, or added, on
-   * another device (or the first message came before the list did): it becomes a contact here.
-   * The list is the relay's word, so a relay listing a stranger accepts their request too
-   * (SECURITY.md "Linked devices"); an end-to-end sync of the lists would close that.
+   * local peers. A chat with a user the block list names is marked blocked (sending off, no
+   * receipts) and unmarked when the list no longer names them — never deleted: the lists are
+   * the relay's word, and a relay must not be able to wipe a history from the account's devices
+   * (SECURITY.md "Blocking"); only the user deletes one, on the device in hand. A message request
+   * whose sender the contact list names was accepted, or added, on another device (or the first
+   * message came before the list did): it becomes a contact here. That is the relay's word too,
+   * so a relay listing a stranger accepts their request (SECURITY.md "Blocking"); an end-to-end
+   * sync of the lists would close that.
    */
   private applyContactLists(): Promise<void> {
     return this.contactList(async () => {
       const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
       const blocked = new Set(blocks.map((b) => b.username));
-      for (const name of blocked) if (this.sm.knownPeer(name)) await this.forgetPeer(name);
+      for (const peer of [...this.sm.knownPeers()]) {
+        const listed = blocked.has(peer.username);
+        if (listed === (peer.blocked === true)) continue;
+        const marked = await this.sm.setBlocked(peer.username, listed);
+        if (marked) this.memory.showPeer(marked);
+      }
       for (const c of contacts) {
         // A blocked user is no contact, whatever the list says (a relay from before it refused
         // adding one kept such rows): the chat would come back, and its history go, every time.
@@ -331,7 +338,10 @@ export class Messenger {
     });
   }
 
-  /** Blocks `username` at the relay, then removes its chat here (a message request's "block"). */
+  /**
+   * Blocks `username` at the relay, then removes its chat here (a message request's "block"): the
+   * user chose it on this device. The account's other devices keep theirs, marked blocked.
+   */
   blockContact(username: string): Promise<void> {
     return this.contactList(async () => {
       // The relay removes them from the contacts with the block (spec/openapi.yaml POST /blocks).
@@ -340,9 +350,17 @@ export class Messenger {
     });
   }
 
-  /** Unblocks `username` at the relay (its chat is not restored: it was removed). */
+  /**
+   * Unblocks `username` at the relay (not a contact there again: GET /blocks's rule). A chat
+   * removed by this device's block is not restored; a chat kept here, marked blocked from
+   * another device, is an open chat again.
+   */
   unblock(username: string): Promise<void> {
-    return this.contactList(() => this.o.api.unblock(username));
+    return this.contactList(async () => {
+      await this.o.api.unblock(username);
+      const peer = await this.sm.setBlocked(username, false);
+      if (peer) this.memory.showPeer(peer);
+    });
   }
 
   /** The chat with `username`, its sessions and history, gone from this device. */

@@ -63,6 +63,7 @@ export function toContact(p: StoredPeer): Contact {
     keyChanged: p.keyChanged,
     verifiedBeforeChange: p.keyChanged && p.verifiedBeforeChange === true,
     ...(p.request ? { request: true } : {}),
+    ...(p.blocked ? { blocked: true } : {}),
     addedAt: p.addedAt,
   };
 }

@@ -225,6 +225,11 @@ export interface Contact {
    * user accepts (addContact), deletes (removeContact) or blocks.
    */
   readonly request?: boolean;
+  /**
+   * Blocked from another device (the account's block list names them): nothing can be sent, the
+   * history stays here until the user deletes the chat or unblocks (SessionManager.setBlocked).
+   */
+  readonly blocked?: boolean;
   readonly addedAt: number;
 }
 

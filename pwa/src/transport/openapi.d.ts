@@ -1043,10 +1043,10 @@ export interface paths {
      *       MessageDynamoDbConfiguration) but tells neither side.
      *     - `{"type":"contacts_changed","seq","created_at"}` — this account's contact list or block
      *       list changed (POST or DELETE /contacts, /blocks); re-read GET /contacts and GET /blocks
-     *       (a user now blocked loses their chat on this device too). Not sent to the session that
-     *       made the change; a request that changed nothing (a contact added twice) sends none. A
-     *       session's newest item replaces its earlier ones, so a device back after many changes
-     *       finds one per session that made them.
+     *       (a device marks its chat with a user now blocked, and keeps it: spec/protocol.md §16.4).
+     *       Not sent to the session that made the change; a request that changed nothing (a
+     *       contact added twice) sends none. A session's newest item replaces its earlier ones, so
+     *       a device back after many changes finds one per session that made them.
      *     - `{"type":"prekeys_low","remaining":n,"remaining_pq":m}` — upload more one-time prekeys:
      *       `n` one-time X25519 and `m` one-time ML-KEM-768 prekeys are left, at least one of them
      *       below PREKEY_LOW_THRESHOLD (not in the stream).
@@ -1463,7 +1463,7 @@ export interface components {
       seq: components['schemas']['Seq'];
       created_at: components['schemas']['Timestamp'];
     };
-    /** @description This account's contact list or block list changed (POST or DELETE /contacts, /blocks, by another session): re-read GET /contacts and GET /blocks. A user now blocked loses their chat on this device too. Not sent to the session that made the change. */
+    /** @description This account's contact list or block list changed (POST or DELETE /contacts, /blocks, by another session): re-read GET /contacts and GET /blocks. A device marks its chat with a user now blocked, and keeps it (spec/protocol.md §16.4). Not sent to the session that made the change. */
     ContactsChangedItem: {
       /** @constant */
       type: 'contacts_changed';

@@ -2,6 +2,7 @@ import { useSignals } from '@preact/signals-react/runtime';
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { BlockDialog } from '../components/BlockDialog.tsx';
+import { BlockedChatBanner } from '../components/BlockedChatBanner.tsx';
 import { Composer } from '../components/Composer.tsx';
 import { BackIcon, BlockIcon, SafetyIcon, VerifiedIcon } from '../components/icons.tsx';
 import { KeyChangeBanner } from '../components/KeyChangeBanner.tsx';
@@ -60,7 +61,7 @@ export function ChatView() {
             <SafetyIcon />
             <span className="chat-action-word">{t('chat.safety')}</span>
           </Link>
-          {info && !info.request && (
+          {info && !info.request && !info.blocked && (
             <button
               type="button"
               className="button chat-action"
@@ -75,13 +76,18 @@ export function ChatView() {
         </header>
         {keyChanged && <KeyChangeBanner contact={contact} />}
         {!info && <NotAContactBanner contact={contact} />}
-        {info?.request && <MessageRequestBanner contact={contact} />}
+        {info?.blocked && <BlockedChatBanner contact={contact} />}
+        {info?.request && !info.blocked && <MessageRequestBanner contact={contact} />}
         <MessageList messages={messages} locale={locale} contact={contact} />
         <NewMessageAnnouncer messages={messages} />
         {/* Keyed by contact: going straight from one chat to another (a jump through the history)
             keeps this view mounted, and one contact's draft — or a refused send given back —
             must not land in another contact's box. */}
-        <Composer key={contact} contact={contact} blocked={keyChanged || info?.request === true} />
+        <Composer
+          key={contact}
+          contact={contact}
+          held={info?.blocked ? 'blocked' : keyChanged ? 'key_change' : info?.request ? 'request' : null}
+        />
       </div>
       {blocking && <BlockDialog contact={contact} onClose={() => setBlocking(false)} />}
     </SignedInPage>

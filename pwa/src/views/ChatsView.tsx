@@ -115,6 +115,7 @@ function ChatItem({
             </span>
           )}
           {chat.keyChanged && <span className="sr-only">{`, ${t('chats.keyChanged')}`}</span>}
+          {contact?.blocked && <span className="chat-list-blocked">{`, ${t('chats.blocked')}`}</span>}
         </span>
         <span className="chat-list-time">
           {last ? (

@@ -146,10 +146,18 @@ export class IncomingStream {
     const silent: number[] = [];
     for (const m of page.messages)
       if (m.seq <= this.cursor && (await this.o.storage.getMessage(`in-${m.id}`)))
-        (m.sender === this.o.username || this.o.sm.knownPeer(m.sender)?.request ? silent : handled).push(
-          m.id,
-        );
+        (m.sender === this.o.username || this.noReceiptFor(m.sender) ? silent : handled).push(m.id);
     if (handled.length || silent.length) await this.o.api.ack(handled, [], silent);
+  }
+
+  /**
+   * Whether messages from `sender` are acknowledged without a delivery receipt: a message
+   * request (not accepted yet), and a user the account's block list names (a copy the relay let
+   * through, sent before the block reached it) — neither learns when this user reads.
+   */
+  private noReceiptFor(sender: string): boolean {
+    const peer = this.o.sm.knownPeer(sender);
+    return peer?.request === true || peer?.blocked === true;
   }
 
   private async advance(seq: unknown, extra: WriteOp[] = []): Promise<void> {
@@ -259,10 +267,11 @@ export class IncomingStream {
     // POST /ack: an acknowledged message is deleted from the relay, so it must never be lost). A
     // control message (this app sends none) is acknowledged WITHOUT a delivery receipt, so a
     // stranger cannot use one to learn when this user is online (spec/protocol.md §8, "Control
-    // messages"). A message request gets none either until the user accepts it.
+    // messages"). A message request gets none either until the user accepts it, nor a user the
+    // account blocked (noReceiptFor).
     // A sync copy (our own, from another of our devices) is acknowledged without one too: a
     // receipt would tell us about ourselves (spec §16).
-    if (controlOnly || synced || this.o.sm.knownPeer(from)?.request) this.o.acks.withoutReceipt(relayId);
+    if (controlOnly || synced || this.noReceiptFor(from)) this.o.acks.withoutReceipt(relayId);
     else this.o.acks.message(relayId);
   }
 

@@ -3,8 +3,8 @@
 // one more follows it if items arrive during it, so a burst of items costs one or two reads (a
 // device back after a day replays every change made meanwhile, and each read is two requests).
 // It runs off the incoming stream's queue (messages behind the items do not wait for it), and
-// again later while it fails: one transient error must not leave a blocked user's chat on this
-// device until the next connection.
+// again later while it fails: one transient error must not leave a chat with a user blocked
+// elsewhere unmarked on this device until the next connection.
 
 /** How long a first item waits for the rest of its burst before the lists are read, ms. */
 export const LISTS_GATHER_MS = 200;

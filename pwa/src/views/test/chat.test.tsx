@@ -318,12 +318,40 @@ describe('ChatView', () => {
     renderAt(t.app, '/chats/bob');
     const banner = screen.getByRole('region', { name: 'Message request from bob.' });
     expect(composer().disabled).toBe(true);
+    expect(screen.getByText('Accept the request above to reply.')).toBeTruthy();
     for (const name of ['Accept', 'Delete', 'Block'])
       expect(within(banner).getByRole('button', { name })).toBeTruthy();
     await act(async () => {
       fireEvent.click(within(banner).getByRole('button', { name: 'Block' }));
     });
     expect(t.calls).toContainEqual({ action: 'blockContact', args: ['bob'] });
+  });
+
+  it('a chat blocked on another device: its history stays, nothing can be sent, unblock or delete, in both languages', async () => {
+    const t = chatWith([text('a', 'kept here', base)], { blocked: true, request: true });
+    renderAt(t.app, '/chats/bob');
+    act(() => setLanguage('ru'));
+    const ru = screen.getByRole('region', { name: 'Вы заблокировали bob.' });
+    expect(ru.textContent).toContain('Эта переписка останется на этом устройстве, пока вы её не удалите.');
+    for (const name of ['Разблокировать', 'Удалить чат'])
+      expect(within(ru).getByRole('button', { name })).toBeTruthy();
+    act(() => setLanguage('en'));
+    const banner = screen.getByRole('region', { name: 'You blocked bob.' });
+    expect(banner.textContent).toContain('This chat stays on this device until you delete it.');
+    expect(screen.getByText('kept here')).toBeTruthy();
+    expect(composer().disabled).toBe(true);
+    expect(screen.getByText('Nothing can be sent to a user you blocked.')).toBeTruthy();
+    // Neither the request's choices nor the header's Block: it is blocked already.
+    expect(screen.queryByRole('region', { name: 'Message request from bob.' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Block' })).toBeNull();
+    await act(async () => {
+      fireEvent.click(within(banner).getByRole('button', { name: 'Unblock' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'unblock', args: ['bob'] });
+    await act(async () => {
+      fireEvent.click(within(banner).getByRole('button', { name: 'Delete chat' }));
+    });
+    expect(t.calls).toContainEqual({ action: 'removeContact', args: ['bob'] });
   });
 
   it('marks the chat read on open and announces a new incoming message', () => {

@@ -48,6 +48,16 @@ describe('ChatsView', () => {
     expect(carol.querySelector('.unread-badge')).toBeNull();
   });
 
+  it('marks a chat blocked on another device in the list, in English and Russian', () => {
+    const t = withChats();
+    t.contacts.value = t.contacts.value.map((c) => (c.username === 'bob' ? { ...c, blocked: true } : c));
+    renderAt(t.app, '/chats');
+    const name = () => document.querySelector('.chat-list-item .chat-list-name')?.textContent;
+    expect(name()).toBe('bobVerified, blocked');
+    act(() => setLanguage('ru'));
+    expect(name()).toMatch(/, заблокирован$/);
+  });
+
   it('says in the list that messages of a chat expired unread, in English and Russian', () => {
     const t = withChats();
     t.chats.value = t.chats.value.map((c) => (c.contact === 'bob' ? { ...c, unread: 0, expired: 3 } : c));
