@@ -44,6 +44,8 @@ const TRANSIENT: ReadonlySet<AppErrorCode> = new Set([
   'mailbox_full',
   'unauthorized',
   'key_change_unacknowledged',
+  // Held while the contact is marked blocked from another device (spec/protocol.md §16.4).
+  'contact_blocked',
 ]);
 
 /**

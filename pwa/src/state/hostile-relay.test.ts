@@ -206,4 +206,22 @@ describe('a hostile relay against the PWA', () => {
     expect(again.sinks.contacts.value.find((c) => c.username === b)?.blocked).toBeUndefined();
     expect(texts(again, b)).toEqual(['kept', 'mine', 'let through']);
   });
+  it('nothing queued for a contact goes out while the block list names them; it goes once the list no longer does', async () => {
+    const [alice, bob] = await pair(['hm', 'hn']);
+    const a = alice.user.username;
+    const b = bob.user.username;
+    const blocks = vi
+      .spyOn(alice.api, 'blocks')
+      .mockResolvedValue([{ username: b, blockedAt: new Date().toISOString() }]);
+    onTestFinished(() => blocks.mockRestore());
+    await alice.m.syncContacts();
+    const id = await alice.m.sendText(b, 'held');
+    await alice.m.outbox.flush();
+    // Not sealed, not sent: held in the outbox, as for a key change.
+    expect(stateOf(alice, b, id)).toBe('queued');
+    expect((await alice.m.outbox.pending()).map((item) => [item.id, item.wire])).toEqual([[id, null]]);
+    blocks.mockRestore();
+    await alice.m.syncContacts();
+    await until(() => texts(bob, a).includes('held'), 'the held message goes once unmarked');
+  });
 });

@@ -255,6 +255,7 @@ export class Messenger {
         if (listed === (peer.blocked === true)) continue;
         const marked = await this.sm.setBlocked(peer.username, listed);
         if (marked) this.memory.showPeer(marked);
+        if (marked && !listed) void this.outgoing.flush();
       }
       for (const c of contacts) {
         // A blocked user is no contact, whatever the list says (a relay from before it refused
@@ -360,6 +361,8 @@ export class Messenger {
       await this.o.api.unblock(username);
       const peer = await this.sm.setBlocked(username, false);
       if (peer) this.memory.showPeer(peer);
+      // What was held for them goes now.
+      if (peer) void this.outgoing.flush();
     });
   }
 

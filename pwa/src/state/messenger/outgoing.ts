@@ -57,12 +57,16 @@ export class Outgoing {
   constructor(private readonly o: OutgoingOptions) {
     this.outbox = new Outbox({
       storage: o.storage,
-      encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
+      encrypt: (item, persist, signal) => {
+        this.holdIfBlocked(item.contact);
+        return this.encryptItem(item, persist, signal);
+      },
       send: (item, wire) => this.sendItem(item, wire),
       // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
       // asked of the relay (the identity route spends nothing), so a key change not yet seen on
       // the stream still holds it (SECURITY.md, "Trust model").
       beforeResend: async (item) => {
+        this.holdIfBlocked(item.contact);
         const peer = await o.sm.checkIdentity(item.contact);
         if (peer) o.memory.showPeer(peer);
         if (peer?.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
@@ -82,6 +86,14 @@ export class Outgoing {
       },
       classify: toAppErrorCode,
     });
+  }
+
+  /**
+   * Nothing goes to a user the account's block list names (StoredPeer.blocked): what was queued
+   * for them before the mark waits, and goes if the user unblocks (Messenger.unblock flushes).
+   */
+  private holdIfBlocked(contact: string): void {
+    if (this.o.sm.knownPeer(contact)?.blocked) throw new AppError('contact_blocked');
   }
 
   /** Sends what waits, now. */
