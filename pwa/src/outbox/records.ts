@@ -49,6 +49,8 @@ type StoredBody =
    * the user kept the trusted key and refused the new one.
    */
   | { readonly kind: 'keyChange'; readonly refused?: true }
+  /** A timeline entry: a message request became a contact because the relay's list names them. */
+  | { readonly kind: 'acceptedElsewhere' }
   | ExpiredBody;
 
 export interface StoredMessage {

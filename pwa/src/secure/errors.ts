@@ -12,6 +12,11 @@ export type SecureErrorCode =
   | 'no_session'
   /** Not a contact of this device. */
   | 'unknown_peer'
+  /**
+   * The account's block list names the contact (StoredPeer.blocked): nothing is sent to them
+   * until the mark goes (spec/protocol.md §16.4).
+   */
+  | 'contact_blocked'
   /** A message this device already opened (a redelivery): safe to acknowledge again. */
   | 'duplicate'
   /** The message cannot be opened (tampered, malformed, or for another device of the account). */

@@ -193,6 +193,17 @@ export function prekeyBundleOf(bundle: Bundle): Parameters<typeof initiateSessio
   };
 }
 
+/**
+ * Whether anything may be sealed or sent to `peer` now: not while its key change waits for the
+ * user (SECURITY.md, "Trust model"), nor while the account's block list names it
+ * (spec/protocol.md §16.4); and not to a chat deleted here (its outbox items must not follow).
+ */
+export function assertSendable(peer: StoredPeer | undefined): asserts peer is StoredPeer {
+  if (!peer) throw new SecureError('unknown_peer', 'not a contact');
+  if (peer.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+  if (peer.blocked) throw new SecureError('contact_blocked', 'the account blocked this contact');
+}
+
 export class SessionManager {
   /**
    * The peer records as last read or written by this manager, by username: the one copy the
@@ -281,13 +292,23 @@ export class SessionManager {
     };
   }
 
-  /** Adds a contact locally (idempotent); returns its record. */
-  async addPeer(username: string, addedAt = this.clock()): Promise<StoredPeer> {
+  /**
+   * Adds a contact locally (idempotent); returns its record. A message request becomes a
+   * contact, with `onAccept`'s writes in the same transaction.
+   */
+  async addPeer(
+    username: string,
+    addedAt = this.clock(),
+    onAccept: (accepted: StoredPeer) => WriteOp[] = () => [],
+  ): Promise<StoredPeer> {
     const existing = await this.peer(username);
     if (existing?.request) {
       // The user accepted a message request: the peer becomes a contact.
       const { request: _r, ...accepted } = existing;
-      await this.commit([{ kind: 'put', key: RECORD.peer(existing.chatId), value: accepted }]);
+      await this.commit([
+        { kind: 'put', key: RECORD.peer(existing.chatId), value: accepted },
+        ...onAccept(accepted),
+      ]);
       return accepted;
     }
     if (existing) return existing;
@@ -468,7 +489,7 @@ export class SessionManager {
     return this.locks.run(peer0.chatId, () =>
       this.locks.run(OWN_LOCK, async () => {
         const peer = await this.requirePeer(username);
-        if (peer.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+        assertSendable(peer);
         const synced = (await this.storage.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;
         const order = Math.max(peer.sentOrder ?? 0, synced) + 1;
         // The sender's time never goes backwards along the order (a clock set back), so the
@@ -504,7 +525,7 @@ export class SessionManager {
     return this.locks.run(peer0.chatId, () =>
       this.locks.run(OWN_LOCK, async () => {
         const peer = await this.requirePeer(username);
-        if (peer.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+        assertSendable(peer);
         const self = await this.storage.get<number>(RECORD.deviceId);
         const lists = {
           recipient: sortedIds(current.recipient),

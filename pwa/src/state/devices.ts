@@ -234,7 +234,7 @@ export async function completeLink(
 
 /**
  * Writes the payload's contacts (trusted key and verified mark kept; a message request stays
- * one; blocked users are not contacts) and history (shown as read) into the store, in one
+ * one; a contact marked blocked stays marked, spec/protocol.md §16.4) and history (shown as read) into the store, in one
  * transaction. The order counter of each chat continues after the highest order imported
  * (spec/protocol.md §9.1 with several devices).
  */
@@ -251,7 +251,6 @@ export async function importPayload(
     history.set(m.peer, list);
   }
   for (const c of payload.contacts) {
-    if (c.blocked) continue;
     const messages = (history.get(c.username) ?? []).sort((a, b) => a.sentAt - b.sentAt || a.order - b.order);
     const lastAt = messages.reduce((t, m) => (m.fromMe ? Math.max(t, m.sentAt) : t), 0);
     const peer: StoredPeer = {
@@ -266,6 +265,8 @@ export async function importPayload(
       sentOrder: messages.reduce((n, m) => Math.max(n, m.order), 0),
       ...(lastAt ? { lastSentAt: lastAt } : {}),
       ...(c.accepted ? {} : { request: true }),
+      // Marked blocked on the sealing device: kept marked here, history and all (§16.4).
+      ...(c.blocked ? { blocked: true } : {}),
     };
     ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
     for (const m of messages) {
@@ -372,7 +373,7 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
       verified: trustedKeyVerified(p),
       refusedKeys: p.refusedKeys ?? [],
       accepted: !p.request,
-      // Marked blocked from another device (StoredPeer.blocked): the new device leaves it out.
+      // Marked blocked (StoredPeer.blocked): the new device keeps the chat marked too.
       blocked: p.blocked === true,
     })),
     history: messages,

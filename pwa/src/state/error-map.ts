@@ -50,7 +50,9 @@ export function toAppErrorCode(err: unknown): AppErrorCode {
     return 'unknown';
   }
   if (err instanceof SecureError)
-    return err.code === 'key_change_unacknowledged' || err.code === 'verification_required'
+    return err.code === 'key_change_unacknowledged' ||
+      err.code === 'verification_required' ||
+      err.code === 'contact_blocked'
       ? err.code
       : 'unknown';
   if (err instanceof PhotoRejected) return err.reason;

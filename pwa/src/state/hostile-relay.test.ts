@@ -224,4 +224,31 @@ describe('a hostile relay against the PWA', () => {
     await alice.m.syncContacts();
     await until(() => texts(bob, a).includes('held'), 'the held message goes once unmarked');
   });
+  it('a relay that lists a stranger as a contact cannot accept their request unseen: the chat says it was accepted elsewhere', async () => {
+    const alice = await device(await registerOnRelay('ho'));
+    const carol = await device(await registerOnRelay('hp'));
+    const a = alice.user.username;
+    const c = carol.user.username;
+    await carol.m.addContact(a);
+    await carol.m.sendText(a, 'hi, a stranger here');
+    await until(() => texts(alice, c).includes('hi, a stranger here'), 'the request arrives');
+    expect(alice.sinks.contacts.value.find((x) => x.username === c)?.request).toBe(true);
+    // The hostile relay: alice never accepted carol, but its contact list names her.
+    const listed = await alice.api.contacts();
+    const contacts = vi
+      .spyOn(alice.api, 'contacts')
+      .mockResolvedValue([...listed, { username: c, added_at: new Date().toISOString() }]);
+    onTestFinished(() => contacts.mockRestore());
+    await alice.m.syncContacts();
+    // The relay's word is followed (a request accepted on another device must not stay one)...
+    expect(alice.sinks.contacts.value.find((x) => x.username === c)?.request).toBeUndefined();
+    // ...but visibly: the chat says where the acceptance came from, after the request.
+    const shown = alice.sinks.messages(c).value;
+    expect(shown.map((m) => m.body.kind)).toEqual(['text', 'acceptedElsewhere']);
+    // Stored: a reload shows it too, and a second read of the same list adds nothing.
+    await alice.m.syncContacts();
+    alice.m.stop();
+    const again = await start(alice.user, alice.api, alice.storage, { online: false });
+    expect(again.sinks.messages(c).value.map((m) => m.body.kind)).toEqual(['text', 'acceptedElsewhere']);
+  });
 });

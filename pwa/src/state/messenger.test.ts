@@ -7,13 +7,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type OutboxItem, type StoredMessage } from '../outbox/records.ts';
 import { tinyJpeg } from '../photo/exif-fixture.ts';
-import {
-  loadDeviceId,
-  publishAccountKeys,
-  publishDeviceKeys,
-  requireIdentity,
-  resumeDevice,
-} from '../secure/account-keys.ts';
+import { loadDeviceId, publishAccountKeys, requireIdentity, resumeDevice } from '../secure/account-keys.ts';
 import { PREKEY_ROTATION_INTERVAL_MS } from '../secure/prekey-lifecycle.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
 import { prekeyBundleOf } from '../secure/session-manager.ts';
@@ -23,6 +17,7 @@ import {
   chat,
   type Device,
   device,
+  linked,
   pair,
   photoUploads,
   setUpRelayDevices,
@@ -366,27 +361,6 @@ describe('Messenger over the real relay', () => {
     expect(await alice.api.contacts()).toEqual([]);
   });
 });
-
-/**
- * Another device of `d`'s account (spec §16 LINK, after the provisioning step the link screens
- * do): signed in again, the account's identity key in a fresh store with this device's own
- * prekeys, uploaded — the relay adds a device (same identity key: no key change to anyone).
- * Its contacts come from the relay's list when it goes online.
- */
-async function linked(d: Device, codeIndex = 0): Promise<Device> {
-  const api = await signInAgain(d.user, codeIndex);
-  const storage = await openIdbStorage(`messenger-${d.user.username}-${crypto.randomUUID()}`);
-  const keyPair = await requireIdentity(d.storage);
-  // The approval the relay requires before a link (spec §16.8): a provisioning message sealed by
-  // a device of the account, fetched by this session. Its content (the payload) is tested in
-  // devices.test.ts; here the identity is copied directly.
-  const pqKey = crypto.getRandomValues(new Uint8Array(1184));
-  const { address } = await api.createProvisioning(pqKey, 'Test device', 'desktop');
-  await d.api.putProvisioning(address, new Uint8Array([1]));
-  expect(await api.provisioningMessage(address)).not.toBeNull();
-  await publishDeviceKeys(storage, d.user.username, keyPair, api, { name: 'Test device', kind: 'desktop' });
-  return start(d.user, api, storage);
-}
 
 const hasContact = (d: Device, name: string) => d.sinks.contacts.value.some((c) => c.username === name);
 const isBlocked = (d: Device, name: string) =>

@@ -18,7 +18,13 @@ import { RelaySocket, type SocketStatus } from '../transport/ws.ts';
 import { toAppErrorCode } from './error-map.ts';
 import { AppError } from './errors.ts';
 import { AckBatcher } from './messenger/acks.ts';
-import { ChatMemory, keyChangeEntry, keyRefusedEntry, MESSAGES_IN_MEMORY } from './messenger/chat-memory.ts';
+import {
+  acceptedElsewhereEntry,
+  ChatMemory,
+  keyChangeEntry,
+  keyRefusedEntry,
+  MESSAGES_IN_MEMORY,
+} from './messenger/chat-memory.ts';
 import { IncomingStream } from './messenger/incoming.ts';
 import { ListsRefresh } from './messenger/lists-refresh.ts';
 import { Outgoing, type OutgoingOptions } from './messenger/outgoing.ts';
@@ -65,8 +71,11 @@ export class Messenger {
   private readonly contactLocks = new KeyedMutex();
   private readonly listsRefresh = new ListsRefresh(() => this.applyContactLists());
 
+  private readonly clock: () => number;
+
   constructor(private readonly o: MessengerOptions) {
     const clock = o.clock ?? Date.now;
+    this.clock = clock;
     const { storage, api, sinks } = o;
     this.sm = new SessionManager(storage, api, {
       clock,
@@ -259,10 +268,18 @@ export class Messenger {
       }
       for (const c of contacts) {
         // A blocked user is no contact, whatever the list says (a relay from before it refused
-        // adding one kept such rows): the chat would come back, and its history go, every time.
+        // adding one kept such rows).
         if (blocked.has(c.username) || c.username === this.o.username) continue;
-        if (!this.sm.knownPeer(c.username) || this.sm.knownPeer(c.username)?.request)
-          this.memory.showPeer(await this.sm.addPeer(c.username, Date.parse(c.added_at)));
+        const known = this.sm.knownPeer(c.username);
+        if (known && !known.request) continue;
+        // A request accepted this way says so in its chat, in the same write.
+        let entry: StoredMessage | undefined;
+        const peer = await this.sm.addPeer(c.username, Date.parse(c.added_at), (accepted) => {
+          entry = acceptedElsewhereEntry(accepted, this.clock());
+          return [{ kind: 'putMessage', chat: accepted.chatId, id: entry.id, value: entry }];
+        });
+        if (entry) this.memory.upsert(entry);
+        this.memory.showPeer(peer);
       }
     });
   }
@@ -358,7 +375,10 @@ export class Messenger {
    */
   unblock(username: string): Promise<void> {
     return this.contactList(async () => {
-      await this.o.api.unblock(username);
+      // Not blocked at the relay (not_found) is unblocked already: another device did it.
+      await this.o.api.unblock(username).catch((err: unknown) => {
+        if (toAppErrorCode(err) !== 'not_found') throw err;
+      });
       const peer = await this.sm.setBlocked(username, false);
       if (peer) this.memory.showPeer(peer);
       // What was held for them goes now.
@@ -368,6 +388,7 @@ export class Messenger {
 
   /** The chat with `username`, its sessions and history, gone from this device. */
   private async forgetPeer(username: string): Promise<void> {
+    await this.outgoing.forget(username);
     await this.sm.removePeer(username);
     this.memory.forget(username);
   }
@@ -391,7 +412,7 @@ export class Messenger {
    * compared), with the refusal in the chat's history; messages held by the change go.
    */
   async refuseKeyChange(contact: string, trusted: Uint8Array, pending: Uint8Array): Promise<void> {
-    const at = (this.o.clock ?? Date.now)();
+    const at = this.clock();
     const peer = await this.sm.refuseKeyChange(contact, trusted, pending, (p) => {
       const entry = keyRefusedEntry(p, at);
       return [{ kind: 'putMessage', chat: p.chatId, id: entry.id, value: entry }];

@@ -32,7 +32,7 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
         ? m.body.refused
           ? { kind: 'keyChange' as const, refused: true as const }
           : { kind: 'keyChange' as const }
-        : m.body.kind === 'expired'
+        : m.body.kind === 'expired' || m.body.kind === 'acceptedElsewhere'
           ? m.body
           : {
               kind: 'photo' as const,

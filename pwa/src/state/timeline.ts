@@ -6,9 +6,12 @@ import type { ChatMessage } from './types.ts';
 
 type Body = ChatMessage['body'] | StoredMessage['body'];
 
-/** The kinds of timeline entries: a key change (or refusal), and copies that expired unread. */
-export type TimelineKind = 'keyChange' | 'expired';
+/**
+ * The kinds of timeline entries: a key change (or refusal), copies that expired unread, and a
+ * message request accepted on another device.
+ */
+export type TimelineKind = 'keyChange' | 'expired' | 'acceptedElsewhere';
 
 export function isTimelineBody<B extends Body>(body: B): body is Extract<B, { kind: TimelineKind }> {
-  return body.kind === 'keyChange' || body.kind === 'expired';
+  return body.kind === 'keyChange' || body.kind === 'expired' || body.kind === 'acceptedElsewhere';
 }

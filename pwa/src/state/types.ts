@@ -274,6 +274,12 @@ type MessageBody =
    * "Trust model").
    */
   | { readonly kind: 'keyChange'; readonly refused?: true }
+  /**
+   * A timeline entry: this message request became a contact at `at` because the account's
+   * contact list names them (accepted on another device, or so the relay says; SECURITY.md
+   * "Blocking").
+   */
+  | { readonly kind: 'acceptedElsewhere' }
   | ExpiredBody;
 
 /**

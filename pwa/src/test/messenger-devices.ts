@@ -5,13 +5,13 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 import { until } from '../../../scripts/lib/until.mjs';
-import { publishAccountKeys } from '../secure/account-keys.ts';
+import { publishAccountKeys, publishDeviceKeys, requireIdentity } from '../secure/account-keys.ts';
 import { Messenger } from '../state/messenger.ts';
 import type { AppNotice } from '../state/types.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { RelayApi } from '../transport/api.ts';
-import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl } from './relay.ts';
+import { type RelayUser, registerOnRelay, relayOrigin, relayWsUrl, signInAgain } from './relay.ts';
 import { makeSinks } from './sinks.ts';
 
 /** Installs `ws` as the WebSocket global for the calling test file, and stops its Messengers after each test. */
@@ -106,6 +106,24 @@ export async function device(user: RelayUser, api = user.api, options: StartOpti
   const storage = await openIdbStorage(`messenger-${user.username}-${crypto.randomUUID()}`);
   await publishAccountKeys(storage, user.username, api);
   return start(user, api, storage, options);
+}
+
+/**
+ * A second device of `d`'s account, signed in with the account's `codeIndex`th code and online.
+ * The approval the relay requires before a link (spec §16.8): a provisioning message sealed by a
+ * device of the account, fetched by this session. Its content (the payload) is tested in
+ * devices.test.ts; here the identity is copied directly.
+ */
+export async function linked(d: Device, codeIndex = 0): Promise<Device> {
+  const api = await signInAgain(d.user, codeIndex);
+  const storage = await openIdbStorage(`messenger-${d.user.username}-${crypto.randomUUID()}`);
+  const keyPair = await requireIdentity(d.storage);
+  const pqKey = crypto.getRandomValues(new Uint8Array(1184));
+  const { address } = await api.createProvisioning(pqKey, 'Test device', 'desktop');
+  await d.api.putProvisioning(address, new Uint8Array([1]));
+  if ((await api.provisioningMessage(address)) === null) throw new Error('no provisioning message');
+  await publishDeviceKeys(storage, d.user.username, keyPair, api, { name: 'Test device', kind: 'desktop' });
+  return start(d.user, api, storage);
 }
 
 /** Two new accounts, each with one device, each the other's contact. */

@@ -29,6 +29,23 @@ export function keyRefusedEntry(peer: StoredPeer, at: number): StoredMessage {
   return keyTimelineEntry(peer, 'keyrefused', at);
 }
 
+/**
+ * The chat's timeline entry for a message request that became a contact at `at` because the
+ * account's contact list names `peer` (SECURITY.md, "Blocking": the list is the relay's word, so
+ * the user must be able to see that it happened).
+ */
+export function acceptedElsewhereEntry(peer: StoredPeer, at: number): StoredMessage {
+  return {
+    id: `accepted:${peer.chatId}:${at}`,
+    contact: peer.username,
+    direction: 'in',
+    at,
+    storedAt: at,
+    state: 'received',
+    body: { kind: 'acceptedElsewhere' },
+  };
+}
+
 function keyTimelineEntry(peer: StoredPeer, kind: 'keychange' | 'keyrefused', at: number): StoredMessage {
   return {
     id: `${kind}:${peer.chatId}:${at}`,

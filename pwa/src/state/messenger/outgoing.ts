@@ -13,8 +13,7 @@ import {
 import { preparePhoto } from '../../photo/prepare.ts';
 import { newPhotoKey, photoMetadataPlaintext, sealPhoto } from '../../photo/seal.ts';
 import { uploadPhotoBlob } from '../../photo/transfer.ts';
-import { SecureError } from '../../secure/errors.ts';
-import type { SealedSend, SessionManager } from '../../secure/session-manager.ts';
+import { assertSendable, type SealedSend, type SessionManager } from '../../secure/session-manager.ts';
 import type { Storage, WriteOp } from '../../storage/storage.ts';
 import type { RelayApi, SendResult } from '../../transport/api.ts';
 import { backoffDelay } from '../../transport/backoff.ts';
@@ -57,19 +56,16 @@ export class Outgoing {
   constructor(private readonly o: OutgoingOptions) {
     this.outbox = new Outbox({
       storage: o.storage,
-      encrypt: (item, persist, signal) => {
-        this.holdIfBlocked(item.contact);
-        return this.encryptItem(item, persist, signal);
-      },
+      encrypt: (item, persist, signal) => this.encryptItem(item, persist, signal),
       send: (item, wire) => this.sendItem(item, wire),
-      // Stored ciphertext is resent only while the contact's key is the one it was sealed for:
-      // asked of the relay (the identity route spends nothing), so a key change not yet seen on
-      // the stream still holds it (SECURITY.md, "Trust model").
+      // Stored ciphertext is resent only while the contact may be sent to (assertSendable, the
+      // rule sealing follows too): its key the one it was sealed for — asked of the relay (the
+      // identity route spends nothing), so a key change not yet seen on the stream still holds
+      // it (SECURITY.md, "Trust model") — not marked blocked, and its chat still here.
       beforeResend: async (item) => {
-        this.holdIfBlocked(item.contact);
         const peer = await o.sm.checkIdentity(item.contact);
         if (peer) o.memory.showPeer(peer);
-        if (peer?.keyChanged) throw new SecureError('key_change_unacknowledged', 'identity key changed');
+        assertSendable(peer);
       },
       onChange: (m) => {
         // A photo's prepared plaintext is kept until sent: a key change may need it re-sealed.
@@ -86,14 +82,6 @@ export class Outgoing {
       },
       classify: toAppErrorCode,
     });
-  }
-
-  /**
-   * Nothing goes to a user the account's block list names (StoredPeer.blocked): what was queued
-   * for them before the mark waits, and goes if the user unblocks (Messenger.unblock flushes).
-   */
-  private holdIfBlocked(contact: string): void {
-    if (this.o.sm.knownPeer(contact)?.blocked) throw new AppError('contact_blocked');
   }
 
   /** Sends what waits, now. */
@@ -128,6 +116,22 @@ export class Outgoing {
       { kind: 'put', key: RECORD.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
       { kind: 'put', key: RECORD.outgoingPhoto(id), value: prepared },
     ]);
+  }
+
+  /**
+   * A chat deleted here (removed or blocked on this device): what still waits for it in the
+   * outbox goes with it, so a resend of stored ciphertext cannot reach the contact later.
+   */
+  async forget(contact: string): Promise<void> {
+    const items = (await this.outbox.pending()).filter((i) => i.contact === contact);
+    for (const item of items) this.outbox.cancel(item.id);
+    await this.o.storage.write(
+      items.flatMap((i) => [
+        { kind: 'delete' as const, key: RECORD.outbox(i.id) },
+        { kind: 'delete' as const, key: RECORD.outgoingPhoto(i.id) },
+        { kind: 'delete' as const, key: RECORD.uploadedPhoto(i.id) },
+      ]),
+    );
   }
 
   retry(id: string): Promise<void> {
@@ -266,6 +270,8 @@ export class Outgoing {
         { sentAt: item.createdAt },
       );
     }
+    // Checked before the upload too, not only when sealing: a held photo is not uploaded.
+    assertSendable(await this.o.sm.peer(item.contact));
     const prepared = await this.o.storage.get<Awaited<ReturnType<typeof preparePhoto>>>(
       RECORD.outgoingPhoto(item.id),
     );

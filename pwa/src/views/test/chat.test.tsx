@@ -278,6 +278,33 @@ describe('ChatView', () => {
     );
   });
 
+  it('says in the chat when a request was accepted on another device, in English and Russian', () => {
+    const at = new Date('2026-03-10T12:07:00').getTime();
+    const t = chatWith([
+      text('a', 'hi, a stranger here', base),
+      {
+        id: 'acc',
+        contact: 'bob',
+        direction: 'in',
+        at,
+        state: 'received',
+        body: { kind: 'acceptedElsewhere' },
+      },
+    ]);
+    renderAt(t.app, '/chats/bob');
+    const shown = () => [...document.querySelectorAll('.timeline-entry')].map((e) => e.textContent);
+    expect(shown()).toEqual([
+      expect.stringMatching(
+        /^12:07.*: your account’s contact list on the server names bob, so this request was accepted on another of your devices\. If that was not you, block bob\.$/,
+      ),
+    ]);
+    expect(document.querySelectorAll('.bubble')).toHaveLength(1);
+    act(() => setLanguage('ru'));
+    expect(shown()).toEqual([
+      expect.stringMatching(/^12:07: в списке контактов вашего аккаунта на сервере есть bob/),
+    ]);
+  });
+
   it('shows messages that expired on the relay as a timeline entry, in English and Russian', () => {
     const first = new Date('2026-03-01T09:15:00').getTime();
     const last = new Date('2026-03-02T18:40:00').getTime();
