@@ -1,7 +1,5 @@
-import { useState } from 'react';
-import { useNavigate } from 'react-router';
 import { useApp, useT } from '../state/context.tsx';
-import { errorText } from './error-text.ts';
+import { useBannerAction } from './banner-action.ts';
 
 /**
  * A message request: someone the user has not added wrote first. Nothing is acknowledged with
@@ -11,21 +9,7 @@ import { errorText } from './error-text.ts';
 export function MessageRequestBanner({ contact }: { contact: string }) {
   const t = useT();
   const app = useApp();
-  const navigate = useNavigate();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const act = async (action: () => Promise<void>, leave: boolean) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-      if (leave) navigate('/chats');
-    } catch (e) {
-      setError(errorText(e, t));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, act } = useBannerAction();
   return (
     <section className="banner banner-warning" aria-label={t('request.title', { contact })}>
       <p>
