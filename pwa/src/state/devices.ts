@@ -234,9 +234,9 @@ export async function completeLink(
 
 /**
  * Writes the payload's contacts (trusted key and verified mark kept; a message request stays
- * one; a contact marked blocked stays marked, spec/protocol.md §16.4) and history (shown as read) into the store, in one
- * transaction. The order counter of each chat continues after the highest order imported
- * (spec/protocol.md §9.1 with several devices).
+ * one; a contact marked blocked stays marked, spec/protocol.md §16.4) and history (shown as
+ * read) into the store, in one transaction. The order counter of each chat continues after
+ * the highest order imported (spec/protocol.md §9.1 with several devices).
  */
 export async function importPayload(
   store: Storage,

@@ -70,7 +70,6 @@ export class Messenger {
   private stopped = false;
   private readonly contactLocks = new KeyedMutex();
   private readonly listsRefresh = new ListsRefresh(() => this.applyContactLists());
-
   private readonly clock: () => number;
 
   constructor(private readonly o: MessengerOptions) {
@@ -251,9 +250,10 @@ export class Messenger {
    * the relay's word, and a relay must not be able to wipe a history from the account's devices
    * (SECURITY.md "Blocking"); only the user deletes one, on the device in hand. A message request
    * whose sender the contact list names was accepted, or added, on another device (or the first
-   * message came before the list did): it becomes a contact here. That is the relay's word too,
-   * so a relay listing a stranger accepts their request (SECURITY.md "Blocking"); an end-to-end
-   * sync of the lists would close that.
+   * message came before the list did): it becomes a contact here, and its chat says so (a
+   * timeline entry). That is the relay's word too, so a relay listing a stranger accepts their
+   * request, though not unseen (SECURITY.md "Blocking"); an end-to-end sync of the lists would
+   * close that.
    */
   private applyContactLists(): Promise<void> {
     return this.contactList(async () => {
@@ -380,9 +380,10 @@ export class Messenger {
         if (toAppErrorCode(err) !== 'not_found') throw err;
       });
       const peer = await this.sm.setBlocked(username, false);
-      if (peer) this.memory.showPeer(peer);
+      if (!peer) return;
+      this.memory.showPeer(peer);
       // What was held for them goes now.
-      if (peer) void this.outgoing.flush();
+      void this.outgoing.flush();
     });
   }
 
