@@ -310,10 +310,10 @@ export const en = {
     '{username} will not be able to send you messages or photos, and the chat is removed from this device. Your linked devices keep theirs, marked blocked, until you delete it there. They are not told.',
   'chatBlocked.title': 'You blocked {contact}.',
   'chatBlocked.explain':
-    'Your account’s block list names {contact}: they were blocked on another of your devices. The server drops what they send, and nothing can be sent from here. This chat stays on this device until you delete it.',
+    'Blocked on another of your devices: the server drops what they send, and nothing can be sent from here. This chat stays on this device until you delete it.',
   'chatBlocked.unblock': 'Unblock',
   'chatBlocked.delete': 'Delete chat',
-  'chats.blocked': 'blocked',
+  'chats.blocked': 'Blocked',
   'blocked.title': 'Blocked users',
   'blocked.explain':
     'The server drops everything they send you; they are not told. Unblocking lets what they send from then on arrive (what was dropped is gone) and does not add them back to your contacts.',

@@ -115,6 +115,12 @@ export interface SessionManagerOptions {
    * entry, SECURITY.md "Trust model": the change stays visible in history).
    */
   readonly onKeyChange?: (peer: StoredPeer) => WriteOp[];
+  /**
+   * An incoming message (a first message from someone not added, or a sync copy of ours to
+   * someone this device has no chat with) created a chat: the app reads the account's lists,
+   * which may name them as blocked (spec/protocol.md §16.4).
+   */
+  readonly onNewChat?: (peer: StoredPeer) => void;
 }
 
 /** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
@@ -215,6 +221,7 @@ export class SessionManager {
   private readonly locks: ConversationLocks;
   private readonly clock: () => number;
   private readonly onKeyChange: (peer: StoredPeer) => WriteOp[];
+  private readonly onNewChat: (peer: StoredPeer) => void;
 
   constructor(
     private readonly storage: Storage,
@@ -224,6 +231,7 @@ export class SessionManager {
     this.locks = options.locks ?? new KeyedMutex();
     this.clock = options.clock ?? Date.now;
     this.onKeyChange = options.onKeyChange ?? (() => []);
+    this.onNewChat = options.onNewChat ?? (() => undefined);
   }
 
   /** The peer record write of a flagged peer, plus the key-change writes if the change is new. */
@@ -302,15 +310,20 @@ export class SessionManager {
     onAccept: (accepted: StoredPeer) => WriteOp[] = () => [],
   ): Promise<StoredPeer> {
     const existing = await this.peer(username);
-    if (existing?.request) {
-      // The user accepted a message request: the peer becomes a contact.
-      const { request: _r, ...accepted } = existing;
-      await this.commit([
-        { kind: 'put', key: RECORD.peer(existing.chatId), value: accepted },
-        ...onAccept(accepted),
-      ]);
-      return accepted;
-    }
+    if (existing?.request)
+      // The user accepted a message request: the peer becomes a contact. Under the chat's lock,
+      // as every write of a peer record: a message being stored meanwhile read the request and
+      // would write it back.
+      return this.locks.run(existing.chatId, async () => {
+        const current = (await this.peer(username)) ?? existing;
+        if (!current.request) return current;
+        const { request: _r, ...accepted } = current;
+        await this.commit([
+          { kind: 'put', key: RECORD.peer(current.chatId), value: accepted },
+          ...onAccept(accepted),
+        ]);
+        return accepted;
+      });
     if (existing) return existing;
     const peer: StoredPeer = {
       chatId: newChatId(),
@@ -730,6 +743,7 @@ export class SessionManager {
       if (accepted) ops.push(...accepted.ops);
       ops.push(...changeOps, ...persist(result));
       await this.commit(ops, accepted ? { durability: 'strict' } : {});
+      if (!stored) this.onNewChat(peer);
       return result;
     });
   }
@@ -806,6 +820,7 @@ export class SessionManager {
       if (accepted) ops.push(...accepted.ops);
       ops.push(...persist(result));
       await this.commit(ops, accepted ? { durability: 'strict' } : {});
+      if (!existing) this.onNewChat(peer);
       return result;
     });
   }

@@ -1,14 +1,19 @@
 // A chat marked blocked from another device (spec/protocol.md §16.4, SECURITY.md "Blocking"):
 // nothing reaches the contact from it by any path the outbox has, a linked device keeps it, and
 // deleting or blocking a chat here takes what still waits for it out of the outbox. Real
-// Messengers against the real relay; each test failed before its fix (found by a second reader).
-// "Not sent" is read off the outbox after a pass has run (flush, retry), never waited for.
+// Messengers against the real relay; each test failed before its fix (found by second readers).
+// Also: deleting a chat takes its photo bytes and read mark. "Not sent" is read off the outbox after a pass has run (flush, retry), never waited for.
 // @vitest-environment node
 import { expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
+import { RECORD as OUTBOX } from '../outbox/records.ts';
+import { tinyJpeg } from '../photo/exif-fixture.ts';
+import type { StoredPeer } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
+import type { WriteOp } from '../storage/storage.ts';
 import {
   type Device,
+  device,
   linked,
   pair,
   setUpRelayDevices,
@@ -16,16 +21,25 @@ import {
   stateOf,
   texts,
 } from '../test/messenger-devices.ts';
+import { registerOnRelay } from '../test/relay.ts';
 import { ApiError } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { collectPayload, importPayload } from './devices.ts';
+import type { Outgoing } from './messenger/outgoing.ts';
 import { encodePayload, parsePayload } from './provisioning-payload.ts';
 
 setUpRelayDevices();
 
 const hasContact = (d: Device, name: string) => d.sinks.contacts.value.some((c) => c.username === name);
-const isBlocked = (d: Device, name: string) =>
-  d.sinks.contacts.value.find((c) => c.username === name)?.blocked === true;
+const contactOf = (d: Device, name: string) => d.sinks.contacts.value.find((c) => c.username === name);
+const isBlocked = (d: Device, name: string) => contactOf(d, name)?.blocked === true;
+
+// The Messenger's internals a test reaches (private in TypeScript, reachable at run time).
+interface Internals {
+  outgoing: Outgoing;
+  applyContactLists(): Promise<void>;
+}
+const internals = (d: Device) => d.m as unknown as Internals;
 
 /**
  * Every send any device makes from now on is counted; the first one fails with `first` (a 503
@@ -34,15 +48,17 @@ const isBlocked = (d: Device, name: string) =>
 function failFirstSend(first: ApiError) {
   const real = SocketFirst.prototype.sendMessage;
   let calls = 0;
+  const clientIds: string[] = [];
   const spy = vi.spyOn(SocketFirst.prototype, 'sendMessage').mockImplementation(function (
     this: SocketFirst,
     ...args
   ) {
     calls += 1;
+    clientIds.push(args[1]);
     return calls === 1 ? Promise.reject(first) : real.apply(this, args);
   });
   onTestFinished(() => spy.mockRestore());
-  return { sendsAfterTheFirst: () => Math.max(0, calls - 1), failed: () => calls >= 1 };
+  return { sendsAfterTheFirst: () => Math.max(0, calls - 1), failed: () => calls >= 1, clientIds };
 }
 
 const unavailable = () => new ApiError(503, 'unavailable', 'a transient failure');
@@ -133,4 +149,165 @@ it('Unblock in a marked chat clears the mark when another device unblocked first
   await laptop.m.unblock(b);
   await phone.m.unblock(b);
   expect(isBlocked(phone, b)).toBe(false);
+});
+
+it('a sync copy from a device that had not heard of the block gives the device that blocked a chat marked blocked, which sends nothing', async () => {
+  const { laptop, phone, b } = await laptopPhoneAndBob(['za', 'zb']);
+  const sends = failFirstSend(unavailable());
+  // Queued on the phone, which has not heard of the block yet (its list reads still say none).
+  const queued = await phone.m.sendText(b, 'queued before the block');
+  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
+  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
+  onTestFinished(() => phoneBlocks.mockRestore());
+  await laptop.m.blockContact(b);
+  expect(hasContact(laptop, b)).toBe(false);
+  // The phone sends what it queued; its sync copy reaches the laptop, which opens a chat for it
+  // and reads the lists at once: they name bob.
+  await phone.m.outbox.flush();
+  await until(() => isBlocked(laptop, b), 'the chat the sync copy opened is marked blocked');
+  const id = await laptop.m.sendText(b, 'from the device that blocked bob');
+  await laptop.m.outbox.flush();
+  expect(stateOf(laptop, b, id)).toBe('queued');
+});
+
+it('deleting a chat while its first message is being sealed leaves nothing in the outbox to resend if the contact comes back', async () => {
+  const alice = await device(await registerOnRelay('zc'));
+  const carol = await device(await registerOnRelay('zd'));
+  const c = carol.user.username;
+  await alice.m.addContact(c);
+  await carol.m.addContact(alice.user.username);
+  const sends = failFirstSend(unavailable());
+  // The first send to carol fetches her bundles inside the chat's lock; that request waits
+  // until the user's Delete chat has begun.
+  let entered = false;
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const realBundles = alice.api.bundles.bind(alice.api);
+  const bundles = vi.spyOn(alice.api, 'bundles').mockImplementation(async (...args) => {
+    if (args[0] === c) {
+      entered = true;
+      await gate;
+    }
+    return realBundles(...args);
+  });
+  onTestFinished(() => bundles.mockRestore());
+  const id = await alice.m.sendText(c, 'written, then the chat deleted');
+  await until(() => entered, 'sealing fetches carol’s bundles');
+  const removal = alice.m.removeContact(c);
+  release();
+  await removal;
+  await alice.m.outbox.flush();
+  expect(hasContact(alice, c)).toBe(false);
+  expect((await alice.m.outbox.pending()).filter((i) => i.contact === c)).toEqual([]);
+  // The user adds carol again: the deleted chat's ciphertext does not go out.
+  await alice.m.addContact(c);
+  await alice.m.outbox.flush();
+  expect(sends.clientIds.filter((x) => x === id).length).toBeLessThanOrEqual(1);
+});
+
+it('a request the list converts while a message from its sender is being stored stays converted, with one entry saying so', async () => {
+  const alice = await device(await registerOnRelay('ze'));
+  const carol = await device(await registerOnRelay('zf'));
+  const a = alice.user.username;
+  const c = carol.user.username;
+  await carol.m.addContact(a);
+  await carol.m.sendText(a, 'first');
+  await until(() => texts(alice, c).includes('first'), 'the request arrives');
+  expect(contactOf(alice, c)?.request).toBe(true);
+  // Accepted on another device: the relay's contact list names carol.
+  await alice.api.addContact(c);
+  // The lists are read while carol's next message is being stored: the store has read the
+  // peer (a request) under the chat's lock and is writing it back. The write waits until the
+  // read of the lists has either finished or asked for that chat's lock.
+  const chatId = alice.m.sm.knownPeer(c)?.chatId;
+  const locks = (
+    alice.m.sm as unknown as {
+      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
+    }
+  ).locks;
+  const realRun = locks.run.bind(locks);
+  let armed = false;
+  let lockAsked = () => {};
+  const asked = new Promise<void>((r) => {
+    lockAsked = r;
+  });
+  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
+    if (armed && key === chatId) lockAsked();
+    return realRun(key, task);
+  });
+  onTestFinished(() => run.mockRestore());
+  const realWrite = alice.storage.write.bind(alice.storage);
+  let interleaved: Promise<void> | null = null;
+  const write = vi
+    .spyOn(alice.storage, 'write')
+    .mockImplementation(async (ops: readonly WriteOp[], options) => {
+      const storesRequest = ops.some(
+        (op) =>
+          op.kind === 'put' &&
+          (op.value as Partial<StoredPeer> | undefined)?.username === c &&
+          (op.value as StoredPeer).request === true,
+      );
+      if (!interleaved && storesRequest && ops.some((op) => op.kind === 'putMessage')) {
+        armed = true;
+        interleaved = internals(alice).applyContactLists();
+        await Promise.race([interleaved, asked]);
+      }
+      return realWrite(ops, options);
+    });
+  onTestFinished(() => write.mockRestore());
+  await carol.m.sendText(a, 'second');
+  await until(() => texts(alice, c).includes('second'), 'the second message');
+  expect(interleaved).not.toBeNull();
+  await interleaved;
+  expect(contactOf(alice, c)?.request).toBeUndefined();
+  await internals(alice).applyContactLists();
+  expect(alice.sinks.messages(c).value.filter((m) => m.body.kind === 'acceptedElsewhere')).toHaveLength(1);
+});
+
+it('deleting a chat deletes its photo bytes and read mark too', async () => {
+  const [alice, bob] = await pair(['zg', 'zh']);
+  const b = bob.user.username;
+  const peer = alice.m.sm.knownPeer(b);
+  if (!peer) throw new Error('no peer');
+  const bytes = tinyJpeg();
+  const prepared = { bytes, width: 16, height: 8, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
+  const id = crypto.randomUUID();
+  const now = Date.now();
+  // What Outgoing.sendPhoto stores (preparePhoto needs a browser canvas).
+  await alice.m.outbox.enqueue(
+    {
+      id,
+      contact: b,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'queued',
+      body: {
+        kind: 'photo',
+        photo: {
+          mime: 'image/jpeg',
+          width: 16,
+          height: 8,
+          size: bytes.length,
+          blobId: null,
+          ciphertextSha256: null,
+          thumbnail: new Uint8Array(0),
+        },
+      },
+    },
+    { id, contact: b, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
+    [
+      { kind: 'put', key: OUTBOX.photo(id), value: { mime: 'image/jpeg', bytes } },
+      { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
+    ],
+  );
+  await until(() => stateOf(alice, b, id) === 'sent', 'the photo is sent');
+  alice.m.markRead(b);
+  await vi.waitFor(async () => expect(await alice.storage.get(OUTBOX.chatMeta(peer.chatId))).toBeDefined());
+  await alice.m.removeContact(b);
+  expect(hasContact(alice, b)).toBe(false);
+  expect(await alice.storage.get(OUTBOX.photo(id))).toBeUndefined();
+  expect(await alice.storage.get(OUTBOX.chatMeta(peer.chatId))).toBeUndefined();
 });

@@ -6,7 +6,7 @@
 // (read-marks.ts), the chats in memory and their publishing (chat-memory.ts), prekey upkeep
 // (prekey-upkeep.ts) and the own-identity warning (own-identity.ts).
 import type { Outbox } from '../outbox/outbox.ts';
-import type { StoredMessage } from '../outbox/records.ts';
+import { RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
 import { loadDeviceId } from '../secure/account-keys.ts';
 import { KeyedMutex } from '../secure/mutex.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
@@ -82,6 +82,9 @@ export class Messenger {
         const entry = keyChangeEntry(peer);
         return entry ? [{ kind: 'putMessage', chat: peer.chatId, id: entry.id, value: entry }] : [];
       },
+      // The lists may name them as blocked (a sync copy from a device that had not heard of a
+      // block made here, or a copy the relay let through): the new chat is marked at once.
+      onNewChat: () => this.listsRefresh.request(),
     });
     const sm = this.sm;
     this.readMarks = new ReadMarks(storage, clock);
@@ -387,10 +390,26 @@ export class Messenger {
     });
   }
 
-  /** The chat with `username`, its sessions and history, gone from this device. */
+  /**
+   * The chat with `username`, its sessions and history, gone from this device, with what is kept
+   * beside its messages: photo bytes (by message id), the read mark, what waits in the outbox.
+   */
   private async forgetPeer(username: string): Promise<void> {
-    await this.outgoing.forget(username);
+    const peer = await this.sm.peer(username);
+    const photos = peer
+      ? (await this.o.storage.messages<StoredMessage>(peer.chatId))
+          .filter((m) => m.value.body.kind === 'photo')
+          .map((m) => m.value.id)
+      : [];
+    // After the chat's lock (removePeer waits for a seal in progress): what that seal put in the
+    // outbox goes too.
     await this.sm.removePeer(username);
+    await this.outgoing.forget(username);
+    if (peer)
+      await this.o.storage.write([
+        ...photos.map((id) => ({ kind: 'delete' as const, key: OUTBOX.photo(id) })),
+        { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
+      ]);
     this.memory.forget(username);
   }
 

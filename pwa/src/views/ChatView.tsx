@@ -74,7 +74,9 @@ export function ChatView() {
             </button>
           )}
         </header>
-        {keyChanged && <KeyChangeBanner contact={contact} />}
+        {/* Blocked: nothing is sent either way, and the key change waits for an unblock (its
+            timeline entry stays in the history), so a phone keeps room for the history. */}
+        {keyChanged && !info?.blocked && <KeyChangeBanner contact={contact} />}
         {!info && <NotAContactBanner contact={contact} />}
         {info?.blocked && <BlockedChatBanner contact={contact} />}
         {info?.request && !info.blocked && <MessageRequestBanner contact={contact} />}

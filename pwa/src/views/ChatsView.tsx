@@ -115,7 +115,6 @@ function ChatItem({
             </span>
           )}
           {chat.keyChanged && <span className="sr-only">{`, ${t('chats.keyChanged')}`}</span>}
-          {contact?.blocked && <span className="chat-list-blocked">{`, ${t('chats.blocked')}`}</span>}
         </span>
         <span className="chat-list-time">
           {last ? (
@@ -125,6 +124,8 @@ function ChatItem({
           )}
         </span>
         <span className="chat-list-preview">
+          {/* First on the line, so a long name or preview never cuts it off. */}
+          {contact?.blocked && <span className="chat-list-blocked">{t('chats.blocked')}</span>}
           {(chat.keyChanged || chat.expired) && <WarningIcon className="icon-warning" />}
           {chat.expired ? (
             t('chats.expired', { count: chat.expired })

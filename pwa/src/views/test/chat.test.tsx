@@ -359,7 +359,7 @@ describe('ChatView', () => {
     renderAt(t.app, '/chats/bob');
     act(() => setLanguage('ru'));
     const ru = screen.getByRole('region', { name: 'Вы заблокировали bob.' });
-    expect(ru.textContent).toContain('Эта переписка останется на этом устройстве, пока вы её не удалите.');
+    expect(ru.textContent).toContain('Переписка останется на этом устройстве, пока вы её не удалите.');
     for (const name of ['Разблокировать', 'Удалить чат'])
       expect(within(ru).getByRole('button', { name })).toBeTruthy();
     act(() => setLanguage('en'));

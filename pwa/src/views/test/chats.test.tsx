@@ -48,14 +48,15 @@ describe('ChatsView', () => {
     expect(carol.querySelector('.unread-badge')).toBeNull();
   });
 
-  it('marks a chat blocked on another device in the list, in English and Russian', () => {
+  it('marks a chat blocked on another device first on its preview line, in English and Russian', () => {
     const t = withChats();
     t.contacts.value = t.contacts.value.map((c) => (c.username === 'bob' ? { ...c, blocked: true } : c));
     renderAt(t.app, '/chats');
-    const name = () => document.querySelector('.chat-list-item .chat-list-name')?.textContent;
-    expect(name()).toBe('bobVerified, blocked');
+    const preview = () => document.querySelector('.chat-list-item .chat-list-preview');
+    expect(preview()?.firstElementChild?.textContent).toBe('Blocked');
+    expect(preview()?.textContent).toBe('BlockedSee you at 5 🙂');
     act(() => setLanguage('ru'));
-    expect(name()).toMatch(/, заблокирован$/);
+    expect(preview()?.firstElementChild?.textContent).toBe('Заблокирован');
   });
 
   it('says in the list that messages of a chat expired unread, in English and Russian', () => {
