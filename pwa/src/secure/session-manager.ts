@@ -339,7 +339,15 @@ export class SessionManager {
     return peer;
   }
 
-  async removePeer(username: string): Promise<void> {
+  /**
+   * The chat with `username` gone from this device: its peer record, sessions and order, with
+   * `more`'s writes in the same transaction (gathered under the chat's lock, so after a seal in
+   * progress has stored what it sealed), then its messages.
+   */
+  async removePeer(
+    username: string,
+    more: (peer: StoredPeer) => Promise<WriteOp[]> = async () => [],
+  ): Promise<void> {
     const peer = await this.peer(username);
     if (!peer) return;
     await this.locks.run(peer.chatId, async () => {
@@ -350,6 +358,7 @@ export class SessionManager {
       ];
       for (const { key } of await this.storage.list(RECORD.sessionsOf(peer.chatId)))
         ops.push({ kind: 'delete', key });
+      ops.push(...(await more(peer)));
       await this.commit(ops);
       await this.storage.deleteChat(peer.chatId);
     });

@@ -6,11 +6,11 @@
 // @vitest-environment node
 import { expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
-import { RECORD as OUTBOX } from '../outbox/records.ts';
+import { RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
 import { tinyJpeg } from '../photo/exif-fixture.ts';
 import type { StoredPeer } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
-import type { WriteOp } from '../storage/storage.ts';
+import { StorageLockedError, type WriteOp } from '../storage/storage.ts';
 import {
   type Device,
   device,
@@ -266,20 +266,18 @@ it('a request the list converts while a message from its sender is being stored 
   expect(alice.sinks.messages(c).value.filter((m) => m.body.kind === 'acceptedElsewhere')).toHaveLength(1);
 });
 
-it('deleting a chat deletes its photo bytes and read mark too', async () => {
-  const [alice, bob] = await pair(['zg', 'zh']);
-  const b = bob.user.username;
-  const peer = alice.m.sm.knownPeer(b);
+/** Queues a photo from `from` to `to` as Outgoing.sendPhoto stores one (preparePhoto needs a canvas). */
+async function queuePhoto(from: Device, to: string): Promise<string> {
+  const peer = from.m.sm.knownPeer(to);
   if (!peer) throw new Error('no peer');
   const bytes = tinyJpeg();
   const prepared = { bytes, width: 16, height: 8, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
   const id = crypto.randomUUID();
   const now = Date.now();
-  // What Outgoing.sendPhoto stores (preparePhoto needs a browser canvas).
-  await alice.m.outbox.enqueue(
+  await from.m.outbox.enqueue(
     {
       id,
-      contact: b,
+      contact: to,
       direction: 'out',
       at: now,
       storedAt: now,
@@ -297,17 +295,87 @@ it('deleting a chat deletes its photo bytes and read mark too', async () => {
         },
       },
     },
-    { id, contact: b, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
+    { id, contact: to, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
     [
       { kind: 'put', key: OUTBOX.photo(id), value: { mime: 'image/jpeg', bytes } },
       { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
     ],
   );
+  return id;
+}
+
+it('deleting a chat deletes its photo bytes and read mark too', async () => {
+  const [alice, bob] = await pair(['zg', 'zh']);
+  const b = bob.user.username;
+  const chatId = alice.m.sm.knownPeer(b)?.chatId ?? '';
+  const id = await queuePhoto(alice, b);
   await until(() => stateOf(alice, b, id) === 'sent', 'the photo is sent');
   alice.m.markRead(b);
-  await vi.waitFor(async () => expect(await alice.storage.get(OUTBOX.chatMeta(peer.chatId))).toBeDefined());
+  await vi.waitFor(async () => expect(await alice.storage.get(OUTBOX.chatMeta(chatId))).toBeDefined());
   await alice.m.removeContact(b);
   expect(hasContact(alice, b)).toBe(false);
   expect(await alice.storage.get(OUTBOX.photo(id))).toBeUndefined();
-  expect(await alice.storage.get(OUTBOX.chatMeta(peer.chatId))).toBeUndefined();
+  expect(await alice.storage.get(OUTBOX.chatMeta(chatId))).toBeUndefined();
+});
+
+it('a photo downloading while its chat is deleted is not written back into it', async () => {
+  const [alice, bob] = await pair(['qa', 'qb']);
+  const a = alice.user.username;
+  await queuePhoto(alice, bob.user.username);
+  await until(
+    () => bob.sinks.messages(a).value.some((x) => x.body.kind === 'photo'),
+    'the photo reaches bob',
+  );
+  const id = bob.sinks.messages(a).value.find((x) => x.body.kind === 'photo')?.id ?? '';
+  const chatId = bob.m.sm.knownPeer(a)?.chatId ?? '';
+  // The download waits until the user has deleted the chat.
+  let entered = false;
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const realSend = bob.api.http.send.bind(bob.api.http);
+  const send = vi.spyOn(bob.api.http, 'send').mockImplementation(async (...args) => {
+    if (String(args[1]).startsWith('/get_photo/')) {
+      entered = true;
+      await gate;
+    }
+    return realSend(...args);
+  });
+  onTestFinished(() => send.mockRestore());
+  const loading = bob.m.loadPhoto(id);
+  await until(() => entered, 'the download started');
+  await bob.m.removeContact(a);
+  release();
+  await loading;
+  expect(await bob.storage.messages(chatId)).toEqual([]);
+  expect(await bob.storage.get(OUTBOX.photo(id))).toBeUndefined();
+  expect(await bob.storage.getMessage<StoredMessage>(id)).toBeUndefined();
+});
+
+it('a Delete chat that fails half-way (the store locks) leaves the chat, with its queued message, in view', async () => {
+  const alice = await device(await registerOnRelay('qc'));
+  const carol = await device(await registerOnRelay('qd'));
+  const c = carol.user.username;
+  await alice.m.addContact(c);
+  await carol.m.addContact(alice.user.username);
+  const sends = failFirstSend(unavailable());
+  const id = await alice.m.sendText(c, 'deleted before it went');
+  await until(() => sends.failed() && stateOf(alice, c, id) === 'queued', 'the first attempt failed');
+  // The store locks (log out, idle lock) in the middle of Delete chat: the write that takes the
+  // outbox item fails.
+  const realWrite = alice.storage.write.bind(alice.storage);
+  const write = vi.spyOn(alice.storage, 'write').mockImplementation(async (ops: readonly WriteOp[], o) => {
+    if (ops.some((op) => op.kind === 'delete' && op.key === OUTBOX.outbox(id)))
+      throw new StorageLockedError();
+    return realWrite(ops, o);
+  });
+  await expect(alice.m.removeContact(c)).rejects.toBeInstanceOf(StorageLockedError);
+  write.mockRestore();
+  // Unlocked again: the chat is still there with its message, which the user sees — not a
+  // hidden one that a contact added later under that name would be sent.
+  alice.m.stop();
+  const again = await start(alice.user, alice.api, alice.storage);
+  expect(hasContact(again, c)).toBe(true);
+  expect(stateOf(again, c, id)).toBe('queued');
 });

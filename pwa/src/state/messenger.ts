@@ -395,21 +395,15 @@ export class Messenger {
    * beside its messages: photo bytes (by message id), the read mark, what waits in the outbox.
    */
   private async forgetPeer(username: string): Promise<void> {
-    const peer = await this.sm.peer(username);
-    const photos = peer
-      ? (await this.o.storage.messages<StoredMessage>(peer.chatId))
-          .filter((m) => m.value.body.kind === 'photo')
-          .map((m) => m.value.id)
-      : [];
-    // After the chat's lock (removePeer waits for a seal in progress): what that seal put in the
-    // outbox goes too.
-    await this.sm.removePeer(username);
-    await this.outgoing.forget(username);
-    if (peer)
-      await this.o.storage.write([
-        ...photos.map((id) => ({ kind: 'delete' as const, key: OUTBOX.photo(id) })),
-        { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
-      ]);
+    // In the transaction that deletes the peer, so a failure half-way cannot leave a hidden
+    // message in the outbox that a later contact with the same name would be sent.
+    await this.sm.removePeer(username, async (peer) => [
+      ...(await this.outgoing.forgetOps(username)),
+      ...(await this.o.storage.messages<StoredMessage>(peer.chatId))
+        .filter((m) => m.value.body.kind === 'photo')
+        .map((m) => ({ kind: 'delete' as const, key: OUTBOX.photo(m.value.id) })),
+      { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
+    ]);
     this.memory.forget(username);
   }
 

@@ -119,19 +119,18 @@ export class Outgoing {
   }
 
   /**
-   * A chat deleted here (removed or blocked on this device): what still waits for it in the
-   * outbox goes with it, so a resend of stored ciphertext cannot reach the contact later.
+   * A chat deleted here (removed or blocked on this device): the writes that take what still
+   * waits for it out of the outbox, for the deletion's transaction, so a resend of stored
+   * ciphertext cannot reach the contact later. Uploads in flight are cancelled.
    */
-  async forget(contact: string): Promise<void> {
+  async forgetOps(contact: string): Promise<WriteOp[]> {
     const items = (await this.outbox.pending()).filter((i) => i.contact === contact);
     for (const item of items) this.outbox.cancel(item.id);
-    await this.o.storage.write(
-      items.flatMap((i) => [
-        { kind: 'delete' as const, key: RECORD.outbox(i.id) },
-        { kind: 'delete' as const, key: RECORD.outgoingPhoto(i.id) },
-        { kind: 'delete' as const, key: RECORD.uploadedPhoto(i.id) },
-      ]),
-    );
+    return items.flatMap((i): WriteOp[] => [
+      { kind: 'delete', key: RECORD.outbox(i.id) },
+      { kind: 'delete', key: RECORD.outgoingPhoto(i.id) },
+      { kind: 'delete', key: RECORD.uploadedPhoto(i.id) },
+    ]);
   }
 
   retry(id: string): Promise<void> {

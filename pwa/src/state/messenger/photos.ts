@@ -76,6 +76,12 @@ export class PhotoLoader {
     // Keep the decrypted photo for offline viewing; the key is no longer needed.
     const { photoKey: _k, messageKey: _m, header: _h, ...kept } = p;
     const updated: StoredMessage = { ...m, body: { kind: 'photo', photo: kept } };
+    // The chat may have been deleted during the download: its photo is not written back (the
+    // blob is still acknowledged, so the relay can delete it).
+    if (!(await this.o.storage.getMessage(messageId))) {
+      this.o.acks.photo(p.blobId);
+      throw new AppError('not_found');
+    }
     await this.o.storage.write([
       { kind: 'put', key: RECORD.photo(messageId), value: { mime: p.mime, bytes } },
       { kind: 'putMessage', chat: peer.chatId, id: messageId, value: updated },
