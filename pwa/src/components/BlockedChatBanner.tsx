@@ -1,5 +1,5 @@
 import { useApp, useT } from '../state/context.tsx';
-import { useBannerAction } from './banner-action.ts';
+import { ActionBanner } from './ActionBanner.tsx';
 
 /**
  * A chat with a user the account's block list names, blocked on another device: its history
@@ -9,35 +9,19 @@ import { useBannerAction } from './banner-action.ts';
 export function BlockedChatBanner({ contact }: { contact: string }) {
   const t = useT();
   const app = useApp();
-  const { busy, error, act } = useBannerAction();
   return (
-    <section className="banner banner-warning" aria-label={t('chatBlocked.title', { contact })}>
-      <p>
-        <strong>{t('chatBlocked.title', { contact })}</strong> {t('chatBlocked.explain', { contact })}
-      </p>
-      <div className="actions">
-        <button
-          type="button"
-          className="button"
-          disabled={busy}
-          onClick={() => act(() => app.unblock(contact), false)}
-        >
-          {t('chatBlocked.unblock')}
-        </button>
-        <button
-          type="button"
-          className="button button-danger"
-          disabled={busy}
-          onClick={() => act(() => app.removeContact(contact), true)}
-        >
-          {t('chatBlocked.delete')}
-        </button>
-      </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-    </section>
+    <ActionBanner
+      title={t('chatBlocked.title', { contact })}
+      explain={t('chatBlocked.explain', { contact })}
+      actions={[
+        { label: t('chatBlocked.unblock'), run: () => app.unblock(contact) },
+        {
+          label: t('chatBlocked.delete'),
+          run: () => app.removeContact(contact),
+          tone: 'danger',
+          leaves: true,
+        },
+      ]}
+    />
   );
 }

@@ -1,5 +1,5 @@
 import { useApp, useT } from '../state/context.tsx';
-import { useBannerAction } from './banner-action.ts';
+import { ActionBanner } from './ActionBanner.tsx';
 
 /**
  * A message request: someone the user has not added wrote first. Nothing is acknowledged with
@@ -9,43 +9,15 @@ import { useBannerAction } from './banner-action.ts';
 export function MessageRequestBanner({ contact }: { contact: string }) {
   const t = useT();
   const app = useApp();
-  const { busy, error, act } = useBannerAction();
   return (
-    <section className="banner banner-warning" aria-label={t('request.title', { contact })}>
-      <p>
-        <strong>{t('request.title', { contact })}</strong> {t('request.explain', { contact })}
-      </p>
-      <div className="actions">
-        <button
-          type="button"
-          className="button button-primary"
-          disabled={busy}
-          onClick={() => act(() => app.addContact(contact), false)}
-        >
-          {t('request.accept')}
-        </button>
-        <button
-          type="button"
-          className="button"
-          disabled={busy}
-          onClick={() => act(() => app.removeContact(contact), true)}
-        >
-          {t('request.delete')}
-        </button>
-        <button
-          type="button"
-          className="button button-danger"
-          disabled={busy}
-          onClick={() => act(() => app.blockContact(contact), true)}
-        >
-          {t('request.block')}
-        </button>
-      </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-    </section>
+    <ActionBanner
+      title={t('request.title', { contact })}
+      explain={t('request.explain', { contact })}
+      actions={[
+        { label: t('request.accept'), run: () => app.addContact(contact), tone: 'primary' },
+        { label: t('request.delete'), run: () => app.removeContact(contact), leaves: true },
+        { label: t('request.block'), run: () => app.blockContact(contact), tone: 'danger', leaves: true },
+      ]}
+    />
   );
 }

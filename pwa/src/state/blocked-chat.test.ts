@@ -63,6 +63,23 @@ function failFirstSend(first: ApiError) {
 
 const unavailable = () => new ApiError(503, 'unavailable', 'a transient failure');
 
+/** A point a request stops at (hold) until the test releases it; `entered` once one has. */
+function holdUntilReleased() {
+  let release = () => {};
+  const opened = new Promise<void>((r) => {
+    release = r;
+  });
+  const gate = {
+    entered: false,
+    release: () => release(),
+    hold: () => {
+      gate.entered = true;
+      return opened;
+    },
+  };
+  return gate;
+}
+
 /** Alice's laptop and phone, and bob, the contact of both; bob's chat is on the phone. */
 async function laptopPhoneAndBob(prefixes: [string, string]) {
   const [laptop, bob] = await pair(prefixes);
@@ -179,24 +196,17 @@ it('deleting a chat while its first message is being sealed leaves nothing in th
   const sends = failFirstSend(unavailable());
   // The first send to carol fetches her bundles inside the chat's lock; that request waits
   // until the user's Delete chat has begun.
-  let entered = false;
-  let release = () => {};
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
+  const gate = holdUntilReleased();
   const realBundles = alice.api.bundles.bind(alice.api);
   const bundles = vi.spyOn(alice.api, 'bundles').mockImplementation(async (...args) => {
-    if (args[0] === c) {
-      entered = true;
-      await gate;
-    }
+    if (args[0] === c) await gate.hold();
     return realBundles(...args);
   });
   onTestFinished(() => bundles.mockRestore());
   const id = await alice.m.sendText(c, 'written, then the chat deleted');
-  await until(() => entered, 'sealing fetches carol’s bundles');
+  await until(() => gate.entered, 'sealing fetches carol’s bundles');
   const removal = alice.m.removeContact(c);
-  release();
+  gate.release();
   await removal;
   await alice.m.outbox.flush();
   expect(hasContact(alice, c)).toBe(false);
@@ -329,24 +339,17 @@ it('a photo downloading while its chat is deleted is not written back into it', 
   const id = bob.sinks.messages(a).value.find((x) => x.body.kind === 'photo')?.id ?? '';
   const chatId = bob.m.sm.knownPeer(a)?.chatId ?? '';
   // The download waits until the user has deleted the chat.
-  let entered = false;
-  let release = () => {};
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
+  const gate = holdUntilReleased();
   const realSend = bob.api.http.send.bind(bob.api.http);
   const send = vi.spyOn(bob.api.http, 'send').mockImplementation(async (...args) => {
-    if (String(args[1]).startsWith('/get_photo/')) {
-      entered = true;
-      await gate;
-    }
+    if (String(args[1]).startsWith('/get_photo/')) await gate.hold();
     return realSend(...args);
   });
   onTestFinished(() => send.mockRestore());
   const loading = bob.m.loadPhoto(id);
-  await until(() => entered, 'the download started');
+  await until(() => gate.entered, 'the download started');
   await bob.m.removeContact(a);
-  release();
+  gate.release();
   await loading;
   expect(await bob.storage.messages(chatId)).toEqual([]);
   expect(await bob.storage.get(OUTBOX.photo(id))).toBeUndefined();
