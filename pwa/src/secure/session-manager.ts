@@ -210,6 +210,9 @@ export function assertSendable(peer: StoredPeer | undefined): asserts peer is St
   if (peer.blocked) throw new SecureError('contact_blocked', 'the account blocked this contact');
 }
 
+/** The lock a chat not made yet is created under, by a first message or by adding the user. */
+const newPeerLock = (username: string) => `new-peer:${username}`;
+
 export class SessionManager {
   /**
    * The peer records as last read or written by this manager, by username: the one copy the
@@ -310,33 +313,38 @@ export class SessionManager {
     onAccept: (accepted: StoredPeer) => WriteOp[] = () => [],
   ): Promise<StoredPeer> {
     const existing = await this.peer(username);
-    if (existing?.request)
-      // The user accepted a message request: the peer becomes a contact. Under the chat's lock,
-      // as every write of a peer record: a message being stored meanwhile read the request and
-      // would write it back.
-      return this.locks.run(existing.chatId, async () => {
-        const current = (await this.peer(username)) ?? existing;
-        if (!current.request) return current;
-        const { request: _r, ...accepted } = current;
-        await this.commit([
-          { kind: 'put', key: RECORD.peer(current.chatId), value: accepted },
-          ...onAccept(accepted),
-        ]);
-        return accepted;
-      });
-    if (existing) return existing;
-    const peer: StoredPeer = {
-      chatId: newChatId(),
-      username,
-      addedAt,
-      identityKey: null,
-      verified: false,
-      keyChanged: false,
-      pendingIdentityKey: null,
-      sentOrder: 0,
-    };
-    await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: peer }]);
-    return peer;
+    if (existing) return this.acceptRequest(existing, onAccept);
+    // Under the lock a first message from them is stored under (decrypt): a request stored
+    // meanwhile is found and accepted, not doubled by a second record.
+    return this.locks.run(newPeerLock(username), async () => {
+      const stored = await this.peer(username);
+      if (stored) return this.acceptRequest(stored, onAccept);
+      const peer = this.newPeer(username, addedAt);
+      await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: peer }]);
+      return peer;
+    });
+  }
+
+  /**
+   * A message request `peer` becomes a contact, with `onAccept`'s writes in the same
+   * transaction; a contact is returned as it is. Under the chat's lock, as every write of a peer
+   * record: a message being stored meanwhile read the request and would write it back.
+   */
+  private acceptRequest(
+    peer: StoredPeer,
+    onAccept: (accepted: StoredPeer) => WriteOp[],
+  ): Promise<StoredPeer> {
+    if (!peer.request) return Promise.resolve(peer);
+    return this.locks.run(peer.chatId, async () => {
+      const current = (await this.peer(peer.username)) ?? peer;
+      if (!current.request) return current;
+      const { request: _r, ...accepted } = current;
+      await this.commit([
+        { kind: 'put', key: RECORD.peer(current.chatId), value: accepted },
+        ...onAccept(accepted),
+      ]);
+      return accepted;
+    });
   }
 
   /**
@@ -709,7 +717,7 @@ export class SessionManager {
     // message that opened: a message that cannot be decrypted never creates a contact or a
     // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
     const known = await this.peer(sender);
-    return this.locks.run(known?.chatId ?? `new-peer:${sender}`, async () => {
+    return this.locks.run(known?.chatId ?? newPeerLock(sender), async () => {
       const stored = (await this.peer(sender)) ?? known;
       let peer = stored
         ? await this.roomForDevice(stored, fromDevice)

@@ -2,7 +2,8 @@
 // nothing reaches the contact from it by any path the outbox has, a linked device keeps it, and
 // deleting or blocking a chat here takes what still waits for it out of the outbox. Real
 // Messengers against the real relay; each test failed before its fix (found by second readers).
-// Also: deleting a chat takes its photo bytes and read mark. "Not sent" is read off the outbox after a pass has run (flush, retry), never waited for.
+// Also: deleting a chat takes its photo bytes and read mark; adding someone while their first
+// message is stored leaves one chat. "Not sent" is read off the outbox after a pass has run (flush, retry), never waited for.
 // @vitest-environment node
 import { expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
@@ -42,23 +43,30 @@ interface Internals {
 const internals = (d: Device) => d.m as unknown as Internals;
 
 /**
- * Every send any device makes from now on is counted; the first one fails with `first` (a 503
- * leaves the message sealed and queued for a resend, a 400 fails it with a retry button).
+ * Every send any device makes from now on is counted, and fails with `err` until stop(): a 503
+ * leaves the message sealed and queued for a resend, a 400 fails it with a retry button. Failing
+ * all along, not only once, so the outbox's own retry cannot send it behind the test's back.
  */
-function failFirstSend(first: ApiError) {
+function failSends(err: ApiError) {
   const real = SocketFirst.prototype.sendMessage;
-  let calls = 0;
+  let failing = true;
   const clientIds: string[] = [];
   const spy = vi.spyOn(SocketFirst.prototype, 'sendMessage').mockImplementation(function (
     this: SocketFirst,
     ...args
   ) {
-    calls += 1;
     clientIds.push(args[1]);
-    return calls === 1 ? Promise.reject(first) : real.apply(this, args);
+    return failing ? Promise.reject(err) : real.apply(this, args);
   });
   onTestFinished(() => spy.mockRestore());
-  return { sendsAfterTheFirst: () => Math.max(0, calls - 1), failed: () => calls >= 1, clientIds };
+  return {
+    attempts: () => clientIds.length,
+    failed: () => clientIds.length >= 1,
+    stop: () => {
+      failing = false;
+    },
+    clientIds,
+  };
 }
 
 const unavailable = () => new ApiError(503, 'unavailable', 'a transient failure');
@@ -90,16 +98,18 @@ async function laptopPhoneAndBob(prefixes: [string, string]) {
 
 it('a sealed message waiting for its resend is held once the chat is marked blocked, and goes if unblocked', async () => {
   const { laptop, phone, bob, b } = await laptopPhoneAndBob(['ya', 'yb']);
-  const sends = failFirstSend(unavailable());
+  const sends = failSends(unavailable());
   const id = await phone.m.sendText(b, 'waiting in the outbox');
   await until(() => sends.failed() && stateOf(phone, b, id) === 'queued', 'the first attempt failed');
   await laptop.m.blockContact(b);
   await until(() => isBlocked(phone, b), 'the phone marks bob blocked');
+  const before = sends.attempts();
   await phone.m.outbox.flush();
-  expect(sends.sendsAfterTheFirst()).toBe(0);
+  expect(sends.attempts()).toBe(before);
   expect(stateOf(phone, b, id)).toBe('queued');
   // Nothing went, so no sync copy brought the chat back on the laptop, where bob was blocked.
   expect(hasContact(laptop, b)).toBe(false);
+  sends.stop();
   await phone.m.unblock(b);
   await until(
     () => texts(bob, laptop.user.username).includes('waiting in the outbox'),
@@ -109,13 +119,14 @@ it('a sealed message waiting for its resend is held once the chat is marked bloc
 
 it('Retry of a failed message in a chat marked blocked holds it instead of sending it', async () => {
   const { laptop, phone, b } = await laptopPhoneAndBob(['yc', 'yd']);
-  const sends = failFirstSend(new ApiError(400, 'bad_request', 'refused'));
+  const sends = failSends(new ApiError(400, 'bad_request', 'refused'));
   const id = await phone.m.sendText(b, 'failed before the block');
   await until(() => stateOf(phone, b, id) === 'failed', 'the send failed');
   await laptop.m.blockContact(b);
   await until(() => isBlocked(phone, b), 'the phone marks bob blocked');
+  const before = sends.attempts();
   await phone.m.retry(id);
-  expect(sends.sendsAfterTheFirst()).toBe(0);
+  expect(sends.attempts()).toBe(before);
   expect(stateOf(phone, b, id)).toBe('queued');
 });
 
@@ -144,7 +155,7 @@ it.each([
   ['blocking a contact on this device', async (d: Device, b: string) => d.m.blockContact(b)],
 ])('%s takes what waits for them out of the outbox: nothing reaches them later', async (_what, act) => {
   const { laptop, phone, b } = await laptopPhoneAndBob(['ym', 'yn']);
-  const sends = failFirstSend(unavailable());
+  const sends = failSends(unavailable());
   const id = await phone.m.sendText(b, 'sealed, waiting');
   await until(() => sends.failed() && stateOf(phone, b, id) === 'queued', 'the first attempt failed');
   await laptop.m.blockContact(b);
@@ -152,8 +163,9 @@ it.each([
   await act(phone, b);
   expect(hasContact(phone, b)).toBe(false);
   expect((await phone.m.outbox.pending()).filter((item) => item.contact === b)).toEqual([]);
+  const before = sends.attempts();
   await phone.m.outbox.flush();
-  expect(sends.sendsAfterTheFirst()).toBe(0);
+  expect(sends.attempts()).toBe(before);
 });
 
 it('Unblock in a marked chat clears the mark when another device unblocked first (DELETE /blocks answers 404)', async () => {
@@ -170,7 +182,7 @@ it('Unblock in a marked chat clears the mark when another device unblocked first
 
 it('a sync copy from a device that had not heard of the block gives the device that blocked a chat marked blocked, which sends nothing', async () => {
   const { laptop, phone, b } = await laptopPhoneAndBob(['za', 'zb']);
-  const sends = failFirstSend(unavailable());
+  const sends = failSends(unavailable());
   // Queued on the phone, which has not heard of the block yet (its list reads still say none).
   const queued = await phone.m.sendText(b, 'queued before the block');
   await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
@@ -180,6 +192,7 @@ it('a sync copy from a device that had not heard of the block gives the device t
   expect(hasContact(laptop, b)).toBe(false);
   // The phone sends what it queued; its sync copy reaches the laptop, which opens a chat for it
   // and reads the lists at once: they name bob.
+  sends.stop();
   await phone.m.outbox.flush();
   await until(() => isBlocked(laptop, b), 'the chat the sync copy opened is marked blocked');
   const id = await laptop.m.sendText(b, 'from the device that blocked bob');
@@ -193,7 +206,7 @@ it('deleting a chat while its first message is being sealed leaves nothing in th
   const c = carol.user.username;
   await alice.m.addContact(c);
   await carol.m.addContact(alice.user.username);
-  const sends = failFirstSend(unavailable());
+  const sends = failSends(unavailable());
   // The first send to carol fetches her bundles inside the chat's lock; that request waits
   // until the user's Delete chat has begun.
   const gate = holdUntilReleased();
@@ -362,7 +375,7 @@ it('a Delete chat that fails half-way (the store locks) leaves the chat, with it
   const c = carol.user.username;
   await alice.m.addContact(c);
   await carol.m.addContact(alice.user.username);
-  const sends = failFirstSend(unavailable());
+  const sends = failSends(unavailable());
   const id = await alice.m.sendText(c, 'deleted before it went');
   await until(() => sends.failed() && stateOf(alice, c, id) === 'queued', 'the first attempt failed');
   // The store locks (log out, idle lock) in the middle of Delete chat: the write that takes the
@@ -381,4 +394,56 @@ it('a Delete chat that fails half-way (the store locks) leaves the chat, with it
   const again = await start(alice.user, alice.api, alice.storage);
   expect(hasContact(again, c)).toBe(true);
   expect(stateOf(again, c, id)).toBe('queued');
+});
+
+it('adding someone while their first message is being stored leaves one chat with them, a contact', async () => {
+  const alice = await device(await registerOnRelay('qe'));
+  const carol = await device(await registerOnRelay('qf'));
+  const a = alice.user.username;
+  const c = carol.user.username;
+  await carol.m.addContact(a);
+  // The store of carol's first message (a new request, under the lock for a chat not made yet)
+  // waits until the user's "add carol" has either finished or asked for that lock.
+  const locks = (
+    alice.m.sm as unknown as {
+      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
+    }
+  ).locks;
+  const realRun = locks.run.bind(locks);
+  let armed = false;
+  let lockAsked = () => {};
+  const asked = new Promise<void>((r) => {
+    lockAsked = r;
+  });
+  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
+    if (armed && key === `new-peer:${c}`) lockAsked();
+    return realRun(key, task);
+  });
+  onTestFinished(() => run.mockRestore());
+  const realWrite = alice.storage.write.bind(alice.storage);
+  let adding: Promise<void> | null = null;
+  const write = vi
+    .spyOn(alice.storage, 'write')
+    .mockImplementation(async (ops: readonly WriteOp[], options) => {
+      const storesRequest = ops.some(
+        (op) =>
+          op.kind === 'put' &&
+          (op.value as Partial<StoredPeer> | undefined)?.username === c &&
+          (op.value as StoredPeer).request === true,
+      );
+      if (!adding && storesRequest) {
+        armed = true;
+        adding = alice.m.addContact(c);
+        await Promise.race([adding, asked]);
+      }
+      return realWrite(ops, options);
+    });
+  onTestFinished(() => write.mockRestore());
+  await carol.m.sendText(a, 'hello, first');
+  await until(() => adding !== null, 'the first message is being stored');
+  await adding;
+  await until(() => texts(alice, c).includes('hello, first'), 'the first message');
+  const records = (await alice.m.sm.peers()).filter((p) => p.username === c);
+  expect(records).toHaveLength(1);
+  expect(records[0]?.request).toBeUndefined();
 });
