@@ -88,6 +88,49 @@ function holdUntilReleased() {
   return gate;
 }
 
+/**
+ * Runs `act` inside the write by which `d` stores a message from `name` that keeps them a message
+ * request (the store read the peer under its lock and writes it back); the write goes on once
+ * `act` has finished or has asked for the lock `lockKey`, which the store may be holding.
+ * Returns a getter for `act`'s promise, null until the write came.
+ */
+function duringRequestStore(d: Device, name: string, lockKey: string, act: () => Promise<void>) {
+  const locks = (
+    d.m.sm as unknown as {
+      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
+    }
+  ).locks;
+  const realRun = locks.run.bind(locks);
+  let armed = false;
+  let lockAsked = () => {};
+  const asked = new Promise<void>((r) => {
+    lockAsked = r;
+  });
+  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
+    if (armed && key === lockKey) lockAsked();
+    return realRun(key, task);
+  });
+  onTestFinished(() => run.mockRestore());
+  const realWrite = d.storage.write.bind(d.storage);
+  let started: Promise<void> | null = null;
+  const write = vi.spyOn(d.storage, 'write').mockImplementation(async (ops: readonly WriteOp[], options) => {
+    const storesRequest = ops.some(
+      (op) =>
+        op.kind === 'put' &&
+        (op.value as Partial<StoredPeer> | undefined)?.username === name &&
+        (op.value as StoredPeer).request === true,
+    );
+    if (!started && storesRequest && ops.some((op) => op.kind === 'putMessage')) {
+      armed = true;
+      started = act();
+      await Promise.race([started, asked]);
+    }
+    return realWrite(ops, options);
+  });
+  onTestFinished(() => write.mockRestore());
+  return () => started;
+}
+
 /** Alice's laptop and phone, and bob, the contact of both; bob's chat is on the phone. */
 async function laptopPhoneAndBob(prefixes: [string, string]) {
   const [laptop, bob] = await pair(prefixes);
@@ -245,45 +288,11 @@ it('a request the list converts while a message from its sender is being stored 
   // peer (a request) under the chat's lock and is writing it back. The write waits until the
   // read of the lists has either finished or asked for that chat's lock.
   const chatId = alice.m.sm.knownPeer(c)?.chatId;
-  const locks = (
-    alice.m.sm as unknown as {
-      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
-    }
-  ).locks;
-  const realRun = locks.run.bind(locks);
-  let armed = false;
-  let lockAsked = () => {};
-  const asked = new Promise<void>((r) => {
-    lockAsked = r;
-  });
-  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
-    if (armed && key === chatId) lockAsked();
-    return realRun(key, task);
-  });
-  onTestFinished(() => run.mockRestore());
-  const realWrite = alice.storage.write.bind(alice.storage);
-  let interleaved: Promise<void> | null = null;
-  const write = vi
-    .spyOn(alice.storage, 'write')
-    .mockImplementation(async (ops: readonly WriteOp[], options) => {
-      const storesRequest = ops.some(
-        (op) =>
-          op.kind === 'put' &&
-          (op.value as Partial<StoredPeer> | undefined)?.username === c &&
-          (op.value as StoredPeer).request === true,
-      );
-      if (!interleaved && storesRequest && ops.some((op) => op.kind === 'putMessage')) {
-        armed = true;
-        interleaved = internals(alice).applyContactLists();
-        await Promise.race([interleaved, asked]);
-      }
-      return realWrite(ops, options);
-    });
-  onTestFinished(() => write.mockRestore());
+  const interleaved = duringRequestStore(alice, c, chatId ?? '', () => internals(alice).applyContactLists());
   await carol.m.sendText(a, 'second');
   await until(() => texts(alice, c).includes('second'), 'the second message');
-  expect(interleaved).not.toBeNull();
-  await interleaved;
+  expect(interleaved()).not.toBeNull();
+  await interleaved();
   expect(contactOf(alice, c)?.request).toBeUndefined();
   await internals(alice).applyContactLists();
   expect(alice.sinks.messages(c).value.filter((m) => m.body.kind === 'acceptedElsewhere')).toHaveLength(1);
@@ -404,44 +413,10 @@ it('adding someone while their first message is being stored leaves one chat wit
   await carol.m.addContact(a);
   // The store of carol's first message (a new request, under the lock for a chat not made yet)
   // waits until the user's "add carol" has either finished or asked for that lock.
-  const locks = (
-    alice.m.sm as unknown as {
-      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
-    }
-  ).locks;
-  const realRun = locks.run.bind(locks);
-  let armed = false;
-  let lockAsked = () => {};
-  const asked = new Promise<void>((r) => {
-    lockAsked = r;
-  });
-  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
-    if (armed && key === `new-peer:${c}`) lockAsked();
-    return realRun(key, task);
-  });
-  onTestFinished(() => run.mockRestore());
-  const realWrite = alice.storage.write.bind(alice.storage);
-  let adding: Promise<void> | null = null;
-  const write = vi
-    .spyOn(alice.storage, 'write')
-    .mockImplementation(async (ops: readonly WriteOp[], options) => {
-      const storesRequest = ops.some(
-        (op) =>
-          op.kind === 'put' &&
-          (op.value as Partial<StoredPeer> | undefined)?.username === c &&
-          (op.value as StoredPeer).request === true,
-      );
-      if (!adding && storesRequest) {
-        armed = true;
-        adding = alice.m.addContact(c);
-        await Promise.race([adding, asked]);
-      }
-      return realWrite(ops, options);
-    });
-  onTestFinished(() => write.mockRestore());
+  const adding = duringRequestStore(alice, c, `new-peer:${c}`, () => alice.m.addContact(c));
   await carol.m.sendText(a, 'hello, first');
-  await until(() => adding !== null, 'the first message is being stored');
-  await adding;
+  await until(() => adding() !== null, 'the first message is being stored');
+  await adding();
   await until(() => texts(alice, c).includes('hello, first'), 'the first message');
   const records = (await alice.m.sm.peers()).filter((p) => p.username === c);
   expect(records).toHaveLength(1);
