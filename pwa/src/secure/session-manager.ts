@@ -121,6 +121,12 @@ export interface SessionManagerOptions {
    * which may name them as blocked (spec/protocol.md §16.4).
    */
   readonly onNewChat?: (peer: StoredPeer) => void;
+  /**
+   * Whether the account's block list, as this device last read or changed it, names `username`:
+   * a chat an incoming message creates for them is marked blocked in the write that creates it,
+   * not only once the list read onNewChat asks for has returned (spec/protocol.md §16.4).
+   */
+  readonly listedBlocked?: (username: string) => boolean;
 }
 
 /** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
@@ -225,6 +231,7 @@ export class SessionManager {
   private readonly clock: () => number;
   private readonly onKeyChange: (peer: StoredPeer) => WriteOp[];
   private readonly onNewChat: (peer: StoredPeer) => void;
+  private readonly listedBlocked: (username: string) => boolean;
 
   constructor(
     private readonly storage: Storage,
@@ -235,6 +242,7 @@ export class SessionManager {
     this.clock = options.clock ?? Date.now;
     this.onKeyChange = options.onKeyChange ?? (() => []);
     this.onNewChat = options.onNewChat ?? (() => undefined);
+    this.listedBlocked = options.listedBlocked ?? (() => false);
   }
 
   /** The peer record write of a flagged peer, plus the key-change writes if the change is new. */
@@ -304,6 +312,20 @@ export class SessionManager {
   }
 
   /**
+   * The record of a chat an incoming message opens: a stranger's is a message request (a sync
+   * copy's is a contact, we wrote to them); either is marked blocked from the start when the
+   * block list names them (listedBlocked).
+   */
+  private incomingPeer(username: string, request: boolean): StoredPeer {
+    const peer = this.newPeer(username);
+    return {
+      ...peer,
+      ...(request ? { request: true } : {}),
+      ...(this.listedBlocked(username) ? { blocked: true } : {}),
+    };
+  }
+
+  /**
    * Adds a contact locally (idempotent); returns its record. A message request becomes a
    * contact, with `onAccept`'s writes in the same transaction.
    */
@@ -350,7 +372,10 @@ export class SessionManager {
   /**
    * The chat with `username` gone from this device: its peer record, sessions and order, with
    * `more`'s writes in the same transaction (gathered under the chat's lock, so after a seal in
-   * progress has stored what it sealed), then its messages.
+   * progress has stored what it sealed), then its messages. Under OWN_LOCK too (after the chat's,
+   * the order a seal takes them in): a sync copy for this chat is stored under OWN_LOCK alone
+   * (decryptSync), so it lands either before the deletion, which takes it too, or after, in a
+   * chat of its own — never in the deleted one.
    */
   async removePeer(
     username: string,
@@ -358,18 +383,20 @@ export class SessionManager {
   ): Promise<void> {
     const peer = await this.peer(username);
     if (!peer) return;
-    await this.locks.run(peer.chatId, async () => {
-      const ops: WriteOp[] = [
-        { kind: 'delete', key: RECORD.peer(peer.chatId) },
-        { kind: 'delete', key: RECORD.session(peer.chatId) },
-        { kind: 'delete', key: RECORD.syncedOrder(peer.chatId) },
-      ];
-      for (const { key } of await this.storage.list(RECORD.sessionsOf(peer.chatId)))
-        ops.push({ kind: 'delete', key });
-      ops.push(...(await more(peer)));
-      await this.commit(ops);
-      await this.storage.deleteChat(peer.chatId);
-    });
+    await this.locks.run(peer.chatId, () =>
+      this.locks.run(OWN_LOCK, async () => {
+        const ops: WriteOp[] = [
+          { kind: 'delete', key: RECORD.peer(peer.chatId) },
+          { kind: 'delete', key: RECORD.session(peer.chatId) },
+          { kind: 'delete', key: RECORD.syncedOrder(peer.chatId) },
+        ];
+        for (const { key } of await this.storage.list(RECORD.sessionsOf(peer.chatId)))
+          ops.push({ kind: 'delete', key });
+        ops.push(...(await more(peer)));
+        await this.commit(ops);
+        await this.storage.deleteChat(peer.chatId);
+      }),
+    );
   }
 
   private async requirePeer(username: string): Promise<StoredPeer> {
@@ -719,9 +746,7 @@ export class SessionManager {
     const known = await this.peer(sender);
     return this.locks.run(known?.chatId ?? newPeerLock(sender), async () => {
       const stored = (await this.peer(sender)) ?? known;
-      let peer = stored
-        ? await this.roomForDevice(stored, fromDevice)
-        : { ...this.newPeer(sender), request: true };
+      let peer = stored ? await this.roomForDevice(stored, fromDevice) : this.incomingPeer(sender, true);
       const sessions = await this.loadSessions(peer.chatId, fromDevice);
       const { opened, accepted } = await this.open(sender, wire, sessions, false);
       if (opened.contentType === 'sync')
@@ -820,7 +845,7 @@ export class SessionManager {
       }
       if (sync.peer === me) throw new SecureError('undecryptable', 'a sync copy to ourselves');
       const existing = await this.peer(sync.peer);
-      const peer = existing ?? this.newPeer(sync.peer);
+      const peer = existing ?? this.incomingPeer(sync.peer, false);
       const ops: WriteOp[] = [];
       if (!existing) ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
       const synced = (await this.storage.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;

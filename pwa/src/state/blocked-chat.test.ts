@@ -9,7 +9,7 @@ import { expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
 import { RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
 import { tinyJpeg } from '../photo/exif-fixture.ts';
-import type { StoredPeer } from '../secure/records.ts';
+import { RECORD, type StoredPeer } from '../secure/records.ts';
 import { openIdbStorage } from '../storage/idb-storage.ts';
 import { StorageLockedError, type WriteOp } from '../storage/storage.ts';
 import {
@@ -89,12 +89,16 @@ function holdUntilReleased() {
 }
 
 /**
- * Runs `act` inside the write by which `d` stores a message from `name` that keeps them a message
- * request (the store read the peer under its lock and writes it back); the write goes on once
- * `act` has finished or has asked for the lock `lockKey`, which the store may be holding.
- * Returns a getter for `act`'s promise, null until the write came.
+ * Runs `act` inside the first write of `d` that `matches`; the write goes on once `act` has
+ * finished or has asked for the lock `lockKey`, which the writer may be holding. `started` gives
+ * `act`'s promise, null until the write came; `written`, whether that write has completed.
  */
-function duringRequestStore(d: Device, name: string, lockKey: string, act: () => Promise<void>) {
+function duringWrite(
+  d: Device,
+  matches: (ops: readonly WriteOp[]) => boolean,
+  lockKey: string,
+  act: () => Promise<void>,
+) {
   const locks = (
     d.m.sm as unknown as {
       locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
@@ -113,22 +117,32 @@ function duringRequestStore(d: Device, name: string, lockKey: string, act: () =>
   onTestFinished(() => run.mockRestore());
   const realWrite = d.storage.write.bind(d.storage);
   let started: Promise<void> | null = null;
+  let written = false;
   const write = vi.spyOn(d.storage, 'write').mockImplementation(async (ops: readonly WriteOp[], options) => {
-    const storesRequest = ops.some(
+    if (started || !matches(ops)) return realWrite(ops, options);
+    armed = true;
+    started = act();
+    await Promise.race([started, asked]);
+    await realWrite(ops, options);
+    written = true;
+  });
+  onTestFinished(() => write.mockRestore());
+  return { started: () => started, written: () => written };
+}
+
+/**
+ * duringWrite at the write by which `d` stores a message from `name` that keeps them a message
+ * request (the store read the peer under its lock and writes it back).
+ */
+function duringRequestStore(d: Device, name: string, lockKey: string, act: () => Promise<void>) {
+  const storesRequest = (ops: readonly WriteOp[]) =>
+    ops.some(
       (op) =>
         op.kind === 'put' &&
         (op.value as Partial<StoredPeer> | undefined)?.username === name &&
         (op.value as StoredPeer).request === true,
-    );
-    if (!started && storesRequest && ops.some((op) => op.kind === 'putMessage')) {
-      armed = true;
-      started = act();
-      await Promise.race([started, asked]);
-    }
-    return realWrite(ops, options);
-  });
-  onTestFinished(() => write.mockRestore());
-  return () => started;
+    ) && ops.some((op) => op.kind === 'putMessage');
+  return duringWrite(d, storesRequest, lockKey, act).started;
 }
 
 /** Alice's laptop and phone, and bob, the contact of both; bob's chat is on the phone. */
@@ -241,6 +255,51 @@ it('a sync copy from a device that had not heard of the block gives the device t
   const id = await laptop.m.sendText(b, 'from the device that blocked bob');
   await laptop.m.outbox.flush();
   expect(stateOf(laptop, b, id)).toBe('queued');
+});
+
+it('a chat a sync copy re-opens on the device that blocked the contact is marked in the very write that opens it', async () => {
+  const { laptop, phone, b } = await laptopPhoneAndBob(['zu', 'zv']);
+  const sends = failSends(unavailable());
+  const queued = await phone.m.sendText(b, 'queued before the block');
+  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
+  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
+  onTestFinished(() => phoneBlocks.mockRestore());
+  await laptop.m.blockContact(b);
+  // Every peer record of bob the laptop writes from now on: none may be unmarked, not even for the
+  // round trip of the list read the new chat asks for.
+  const written: StoredPeer[] = [];
+  const realWrite = laptop.storage.write.bind(laptop.storage);
+  const write = vi.spyOn(laptop.storage, 'write').mockImplementation(async (ops, options) => {
+    for (const op of ops)
+      if (op.kind === 'put' && (op.value as Partial<StoredPeer> | undefined)?.username === b)
+        written.push(op.value as StoredPeer);
+    return realWrite(ops, options);
+  });
+  onTestFinished(() => write.mockRestore());
+  sends.stop();
+  await phone.m.outbox.flush();
+  await until(() => texts(laptop, b).includes('queued before the block'), 'the sync copy');
+  expect(written.length).toBeGreaterThan(0);
+  expect(written.filter((p) => p.blocked !== true)).toEqual([]);
+});
+
+it('a sync copy stored while the chat is being deleted is deleted with it, not left behind in a chat no one can open', async () => {
+  const { laptop, phone, b } = await laptopPhoneAndBob(['zs', 'zt']);
+  const chatId = phone.m.sm.knownPeer(b)?.chatId ?? '';
+  // The phone deletes bob's chat while it stores the sync copy of the laptop's message to bob:
+  // the sync copy's store read the chat's peer record before the deletion began.
+  const deleting = duringWrite(
+    phone,
+    (ops) => ops.some((op) => op.kind === 'putMessage' && op.chat === chatId),
+    'own-devices',
+    () => phone.m.removeContact(b),
+  );
+  await laptop.m.sendText(b, 'sent from the laptop');
+  await until(() => deleting.started() !== null, 'the sync copy is being stored');
+  await deleting.started();
+  await until(deleting.written, 'the sync copy’s write');
+  expect(await phone.storage.messages(chatId)).toEqual([]);
+  expect(await phone.storage.get(RECORD.syncedOrder(chatId))).toBeUndefined();
 });
 
 it('deleting a chat while its first message is being sealed leaves nothing in the outbox to resend if the contact comes back', async () => {

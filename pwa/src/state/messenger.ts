@@ -70,6 +70,12 @@ export class Messenger {
   private stopped = false;
   private readonly contactLocks = new KeyedMutex();
   private readonly listsRefresh = new ListsRefresh(() => this.applyContactLists());
+  /**
+   * The usernames the account's block list named at this device's last read of it, with the
+   * blocks and unblocks made here since: a chat an incoming message opens for one of them is
+   * marked from its first write (SessionManagerOptions.listedBlocked).
+   */
+  private listedBlocked = new Set<string>();
   private readonly clock: () => number;
 
   constructor(private readonly o: MessengerOptions) {
@@ -85,6 +91,7 @@ export class Messenger {
       // The lists may name them as blocked (a sync copy from a device that had not heard of a
       // block made here, or a copy the relay let through): the new chat is marked at once.
       onNewChat: () => this.listsRefresh.request(),
+      listedBlocked: (username) => this.listedBlocked.has(username),
     });
     const sm = this.sm;
     this.readMarks = new ReadMarks(storage, clock);
@@ -140,10 +147,7 @@ export class Messenger {
     await this.outgoing.load();
     for (const peer of await this.sm.loadPeers()) {
       const rows = await this.o.storage.messages<StoredMessage>(peer.chatId, MESSAGES_IN_MEMORY);
-      this.memory.setHistory(
-        peer.username,
-        rows.map((r) => r.value),
-      );
+      this.memory.setHistory(peer.username, rows.map((r) => r.value).filter(isKnownMessage));
       await this.readMarks.load(peer);
     }
     this.memory.publishAll();
@@ -262,6 +266,7 @@ export class Messenger {
     return this.contactList(async () => {
       const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
       const blocked = new Set(blocks.map((b) => b.username));
+      this.listedBlocked = blocked;
       for (const peer of [...this.sm.knownPeers()]) {
         const listed = blocked.has(peer.username);
         if (listed === (peer.blocked === true)) continue;
@@ -367,6 +372,7 @@ export class Messenger {
     return this.contactList(async () => {
       // The relay removes them from the contacts with the block (spec/openapi.yaml POST /blocks).
       await this.o.api.block(username);
+      this.listedBlocked.add(username);
       await this.forgetPeer(username);
     });
   }
@@ -382,6 +388,7 @@ export class Messenger {
       await this.o.api.unblock(username).catch((err: unknown) => {
         if (toAppErrorCode(err) !== 'not_found') throw err;
       });
+      this.listedBlocked.delete(username);
       const peer = await this.sm.setBlocked(username, false);
       if (!peer) return;
       this.memory.showPeer(peer);
