@@ -53,6 +53,26 @@ type StoredBody =
   | { readonly kind: 'acceptedElsewhere' }
   | ExpiredBody;
 
+/** Every body kind this build stores (exhaustive: the compiler checks it against StoredBody). */
+const KNOWN_KINDS = {
+  text: true,
+  photo: true,
+  keyChange: true,
+  acceptedElsewhere: true,
+  expired: true,
+} as const satisfies Record<StoredBody['kind'], true>;
+
+/**
+ * Whether a stored message row is of a kind this build knows. A row of another kind was written
+ * by a later build (a new timeline entry, say) and is read here after the app went back to this
+ * build: the places that read history skip it instead of failing to show the chat, and it stays
+ * stored for the build that knows it.
+ */
+export function isKnownMessage(row: unknown): row is StoredMessage {
+  const kind = (row as { body?: { kind?: unknown } } | null)?.body?.kind;
+  return typeof kind === 'string' && Object.hasOwn(KNOWN_KINDS, kind);
+}
+
 export interface StoredMessage {
   readonly id: string;
   readonly contact: string;

@@ -1,7 +1,7 @@
 // Reading a read-only archive (storage/idb-archive.ts): the chats and messages of earlier keys,
 // shown as they were stored. It reads contacts, messages and kept photo bytes only; an archive
 // holds no keys or sessions, so nothing here can decrypt, send or acknowledge anything.
-import { type ChatMeta, RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
+import { type ChatMeta, isKnownMessage, RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
 import { RECORD as SECURE, type StoredPeer } from '../secure/records.ts';
 import type { Storage } from '../storage/storage.ts';
 import { compareForDisplay, toChatMessage } from './projection.ts';
@@ -15,7 +15,10 @@ export async function readArchive(store: Storage, id: string, archivedAt: number
   const chats: (ArchivedChat & { last: number })[] = [];
   for (const { value: peer } of await store.list<StoredPeer>(SECURE.peerPrefix)) {
     const rows = await store.messages<StoredMessage>(peer.chatId);
-    const sorted = rows.map((r) => r.value).sort(compareForDisplay);
+    const sorted = rows
+      .map((r) => r.value)
+      .filter(isKnownMessage)
+      .sort(compareForDisplay);
     const meta = await store.get<ChatMeta>(OUTBOX.chatMeta(peer.chatId));
     if (sorted.length === 0 && !meta) continue;
     chats.push({

@@ -22,7 +22,7 @@ import {
   sealProvisioning,
 } from '@secure-drop/crypto-core/provisioning';
 import type { StoredMessage } from '../outbox/records.ts';
-import { RECORD as OUTBOX } from '../outbox/records.ts';
+import { isKnownMessage, RECORD as OUTBOX } from '../outbox/records.ts';
 import { loadIdentity, publishDeviceKeys } from '../secure/account-keys.ts';
 import { RECORD, type StoredPeer, trustedKeyVerified } from '../secure/records.ts';
 import type { Storage, WriteOp } from '../storage/storage.ts';
@@ -351,7 +351,7 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
       // seen, so every entry has one and the chat keeps its sequence.
       let order = 0;
       for (const { value: m } of rows) {
-        if (isTimelineBody(m.body) || m.state === 'failed') continue;
+        if (!isKnownMessage(m) || isTimelineBody(m.body) || m.state === 'failed') continue;
         order = m.order !== undefined && m.order > order ? m.order : order + 1;
         messages.push({
           peer: peer.username,

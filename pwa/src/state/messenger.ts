@@ -6,7 +6,7 @@
 // (read-marks.ts), the chats in memory and their publishing (chat-memory.ts), prekey upkeep
 // (prekey-upkeep.ts) and the own-identity warning (own-identity.ts).
 import type { Outbox } from '../outbox/outbox.ts';
-import { RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
+import { isKnownMessage, RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
 import { loadDeviceId } from '../secure/account-keys.ts';
 import { KeyedMutex } from '../secure/mutex.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
