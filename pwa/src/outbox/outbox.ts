@@ -59,6 +59,11 @@ export class Outbox {
   private running: Promise<void> | null = null;
   private again = false;
   private readonly controllers = new Map<string, AbortController>();
+  /**
+   * Items whose chat is being deleted while they are being sent (forget): their send writes
+   * nothing more, so no state, outbox item or record of theirs outlives the deletion.
+   */
+  private readonly forgotten = new Set<string>();
 
   constructor(private readonly deps: OutboxDeps) {}
 
@@ -110,6 +115,17 @@ export class Outbox {
     this.controllers.get(id)?.abort();
   }
 
+  /**
+   * The message's chat is being deleted, and the deletion takes its outbox item and records: a
+   * send in flight is cancelled and writes nothing more for it (its message's state included).
+   */
+  forget(id: string): void {
+    const controller = this.controllers.get(id);
+    if (!controller) return;
+    this.forgotten.add(id);
+    controller.abort();
+  }
+
   async pending(): Promise<OutboxItem[]> {
     const items = (await this.deps.storage.list<OutboxItem>(RECORD.outboxPrefix)).map((r) => r.value);
     return items.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
@@ -122,6 +138,7 @@ export class Outbox {
     extra: WriteOp[] = [],
     relayId?: number,
   ) {
+    if (this.forgotten.has(item.id)) return;
     const current = await this.deps.storage.getMessage<StoredMessage>(item.id);
     if (!current) return;
     const { error: _old, ...rest } = current;
@@ -190,6 +207,7 @@ export class Outbox {
       // Delivered already (its receipt came before this resend's answer): it reached the
       // recipient, and a failed resend must not hold the chat behind a message shown delivered,
       // which has no retry.
+      if (this.forgotten.has(item.id)) return 'waiting';
       if ((await this.deps.storage.getMessage<StoredMessage>(item.id))?.state === 'delivered') {
         await this.deps.storage.delete(RECORD.outbox(item.id));
         return 'sent';
@@ -201,6 +219,7 @@ export class Outbox {
       return 'failed';
     } finally {
       this.controllers.delete(item.id);
+      this.forgotten.delete(item.id);
     }
   }
 }

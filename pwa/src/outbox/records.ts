@@ -10,12 +10,14 @@ export const RECORD = {
   photo: (messageId: string) => `photo:${messageId}`,
   /** Prepared photo bytes waiting in the outbox. */
   outgoingPhoto: (messageId: string) => `outphoto:${messageId}`,
+  outgoingPhotoPrefix: 'outphoto:',
   /**
    * The photo message (spec §10.4: key, digest, blob id) of a photo uploaded but not yet sent: a
    * retry seals it again rather than upload the photo a second time, which would leave the
    * first blob counted in the sender's photo quota until retention.
    */
   uploadedPhoto: (messageId: string) => `outphotoup:${messageId}`,
+  uploadedPhotoPrefix: 'outphotoup:',
   chatMeta: (chatId: string) => `chatmeta:${chatId}`,
   /**
    * The relay id of one copy of a sent message → the message id: a delivered item names the

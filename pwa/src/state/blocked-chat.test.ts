@@ -2,8 +2,9 @@
 // nothing reaches the contact from it by any path the outbox has, a linked device keeps it, and
 // deleting or blocking a chat here takes what still waits for it out of the outbox. Real
 // Messengers against the real relay; each test failed before its fix (found by second readers).
-// Also: deleting a chat takes its photo bytes and read mark; adding someone while their first
-// message is stored leaves one chat. "Not sent" is read off the outbox after a pass has run (flush, retry), never waited for.
+// Also: deleting a chat takes its photo bytes and read mark, and nothing of a send or sync copy
+// in flight outlives it; adding someone while their first message is stored leaves one chat.
+// "Not sent" is read off the outbox after a pass has run (flush, retry), never waited for.
 // @vitest-environment node
 import { expect, it, onTestFinished, vi } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
@@ -435,6 +436,52 @@ it('a photo downloading while its chat is deleted is not written back into it', 
   expect(await bob.storage.messages(chatId)).toEqual([]);
   expect(await bob.storage.get(OUTBOX.photo(id))).toBeUndefined();
   expect(await bob.storage.getMessage<StoredMessage>(id)).toBeUndefined();
+});
+
+it('a photo whose upload finishes while its chat is deleted leaves nothing of it in the store', async () => {
+  const [alice, bob] = await pair(['qe', 'qf']);
+  const b = bob.user.username;
+  // The upload waits until the user has deleted the chat.
+  const gate = holdUntilReleased();
+  const realSend = alice.api.http.send.bind(alice.api.http);
+  const send = vi.spyOn(alice.api.http, 'send').mockImplementation(async (...args) => {
+    if (String(args[1]).startsWith('/send_photo')) await gate.hold();
+    return realSend(...args);
+  });
+  onTestFinished(() => send.mockRestore());
+  const id = await queuePhoto(alice, b);
+  await until(() => gate.entered, 'the upload started');
+  // The upload ends, and its send handles the cancellation, between the deletion's two writes:
+  // the peer and outbox item are gone, the chat's rows are not yet.
+  const realDeleteChat = alice.storage.deleteChat.bind(alice.storage);
+  const deleteChat = vi.spyOn(alice.storage, 'deleteChat').mockImplementation(async (chat) => {
+    gate.release();
+    await alice.m.outbox.flush();
+    return realDeleteChat(chat);
+  });
+  onTestFinished(() => deleteChat.mockRestore());
+  await alice.m.removeContact(b);
+  const left = [
+    OUTBOX.outboxPrefix,
+    OUTBOX.outgoingPhotoPrefix,
+    OUTBOX.uploadedPhotoPrefix,
+    OUTBOX.photo(''),
+  ];
+  for (const prefix of left) expect(await alice.storage.list(prefix), prefix).toEqual([]);
+  expect(await alice.storage.getMessage(id)).toBeUndefined();
+});
+
+it('photo records whose message is no longer in the outbox are swept when the app opens', async () => {
+  const [alice] = await pair(['qg', 'qh']);
+  // What a crash between a send and its clean-up (or a deletion and an upload) leaves behind.
+  await alice.storage.write([
+    { kind: 'put', key: OUTBOX.outgoingPhoto('gone'), value: { bytes: new Uint8Array(3) } },
+    { kind: 'put', key: OUTBOX.uploadedPhoto('gone'), value: new Uint8Array(3) },
+  ]);
+  alice.m.stop();
+  await start(alice.user, alice.api, alice.storage, { online: false });
+  expect(await alice.storage.get(OUTBOX.outgoingPhoto('gone'))).toBeUndefined();
+  expect(await alice.storage.get(OUTBOX.uploadedPhoto('gone'))).toBeUndefined();
 });
 
 it('a Delete chat that fails half-way (the store locks) leaves the chat, with its queued message, in view', async () => {

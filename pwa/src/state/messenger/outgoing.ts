@@ -121,11 +121,12 @@ export class Outgoing {
   /**
    * A chat deleted here (removed or blocked on this device): the writes that take what still
    * waits for it out of the outbox, for the deletion's transaction, so a resend of stored
-   * ciphertext cannot reach the contact later. Uploads in flight are cancelled.
+   * ciphertext cannot reach the contact later. Sends in flight are cancelled and write nothing
+   * more (Outbox.forget).
    */
   async forgetOps(contact: string): Promise<WriteOp[]> {
     const items = (await this.outbox.pending()).filter((i) => i.contact === contact);
-    for (const item of items) this.outbox.cancel(item.id);
+    for (const item of items) this.outbox.forget(item.id);
     return items.flatMap((i): WriteOp[] => [
       { kind: 'delete', key: RECORD.outbox(i.id) },
       { kind: 'delete', key: RECORD.outgoingPhoto(i.id) },
@@ -174,8 +175,27 @@ export class Outgoing {
    * otherwise put the later message first.
    */
   async load(): Promise<void> {
+    await this.sweepPhotoRecords();
     for (const item of await this.outbox.pending())
       this.lastCreatedAt = Math.max(this.lastCreatedAt, item.createdAt);
+  }
+
+  /**
+   * A photo's prepared bytes and upload record live as long as its outbox item. A crash between
+   * a send and their clean-up (onChange), or between a deletion and an upload, leaves them
+   * behind: they go when the app opens. The records are listed before the outbox items, so a
+   * photo queued meanwhile (by another tab, where there are no Web Locks: its record and item are
+   * written together) is never taken for an orphan.
+   */
+  private async sweepPhotoRecords(): Promise<void> {
+    const records: { key: string; id: string }[] = [];
+    for (const prefix of [RECORD.outgoingPhotoPrefix, RECORD.uploadedPhotoPrefix])
+      for (const { key } of await this.o.storage.list(prefix))
+        records.push({ key, id: key.slice(prefix.length) });
+    if (records.length === 0) return;
+    const pending = new Set((await this.outbox.pending()).map((i) => i.id));
+    const orphans = records.filter((r) => !pending.has(r.id));
+    if (orphans.length > 0) await this.o.storage.write(orphans.map(({ key }) => ({ kind: 'delete', key })));
   }
 
   /**
@@ -288,6 +308,8 @@ export class Outgoing {
           onProgress: (f) => this.o.memory.setProgress(item.id, item.contact, f),
         });
         body = photoMetadataPlaintext(prepared, sealed, uploaded.id, photoKey);
+        // Cancelled or its chat deleted while the upload finished: the record would outlive it.
+        signal.throwIfAborted();
         await this.o.storage.put(RECORD.uploadedPhoto(item.id), body);
       }
       return await this.o.sm.sealFanOut(item.contact, { contentType: 'photo', body }, persist, {
