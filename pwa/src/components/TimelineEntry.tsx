@@ -6,8 +6,8 @@ import { dateTimeLabel, timeLabel } from './dates.ts';
  * A timeline entry of a chat, in the live chat and in an archive alike: the contact's key changed,
  * or the user refused a change and kept the verified key (SECURITY.md, "Trust model"); or
  * messages from the contact expired on the relay before this device received them
- * (spec/openapi.yaml GET /ws, `expired`); or a message request became a contact because the
- * account's contact list names them (SECURITY.md, "Blocking").
+ * (spec/openapi.yaml GET /ws, `expired`); or a message request, or a user not known here, became a
+ * contact because the account's contact list names them (SECURITY.md, "Blocking").
  */
 export function TimelineEntry({ message, locale }: { message: ChatMessage; locale: string }) {
   const t = useT();
@@ -26,7 +26,10 @@ export function TimelineEntry({ message, locale }: { message: ChatMessage; local
   if (body.kind === 'acceptedElsewhere')
     return (
       <p className="timeline-entry">
-        {t('request.acceptedElsewhere', { contact: message.contact, time: timeLabel(message.at, locale) })}
+        {t(body.added ? 'request.addedElsewhere' : 'request.acceptedElsewhere', {
+          contact: message.contact,
+          time: timeLabel(message.at, locale),
+        })}
       </p>
     );
   const refused = body.kind === 'keyChange' && body.refused === true;

@@ -173,6 +173,8 @@ export const en = {
   'request.block': 'Block',
   'request.acceptedElsewhere':
     '{time}: your account’s contact list on the server names {contact}, so this request was accepted on another of your devices. If that was not you, block {contact}.',
+  'request.addedElsewhere':
+    '{time}: your account’s contact list on the server names {contact}, so {contact} was added on another of your devices, or before this one was set up. If that was not you, block {contact}.',
   'keyChange.title': 'Security key changed.',
   'keyChange.explain':
     'The security key of {contact} is new. This happens when they reinstall the app or use a new device — or if someone is trying to intercept your messages. Sending is paused until you confirm.',

@@ -51,8 +51,11 @@ type StoredBody =
    * the user kept the trusted key and refused the new one.
    */
   | { readonly kind: 'keyChange'; readonly refused?: true }
-  /** A timeline entry: a message request became a contact because the relay's list names them. */
-  | { readonly kind: 'acceptedElsewhere' }
+  /**
+   * A timeline entry: a message request became a contact because the relay's list names them;
+   * with `added`, a contact not known here was added because it does (ChatMessage's body).
+   */
+  | { readonly kind: 'acceptedElsewhere'; readonly added?: true }
   | ExpiredBody;
 
 /** Every body kind this build stores (exhaustive: the compiler checks it against StoredBody). */

@@ -327,13 +327,15 @@ export class SessionManager {
 
   /**
    * Adds a contact locally (idempotent); returns its record. A message request becomes a
-   * contact, with `onAccept`'s writes in the same transaction.
+   * contact; `onAdd`'s writes go in the same transaction as that, or as the record of a contact
+   * not known here (`created`), and in neither case for a contact already here.
    */
   async addPeer(
     username: string,
     addedAt = this.clock(),
-    onAccept: (accepted: StoredPeer) => WriteOp[] = () => [],
+    onAdd: (peer: StoredPeer, how: 'accepted' | 'created') => WriteOp[] = () => [],
   ): Promise<StoredPeer> {
+    const onAccept = (accepted: StoredPeer) => onAdd(accepted, 'accepted');
     const existing = await this.peer(username);
     if (existing) return this.acceptRequest(existing, onAccept);
     // Under the lock a first message from them is stored under (decrypt): a request stored
@@ -342,7 +344,10 @@ export class SessionManager {
       const stored = await this.peer(username);
       if (stored) return this.acceptRequest(stored, onAccept);
       const peer = this.newPeer(username, addedAt);
-      await this.commit([{ kind: 'put', key: RECORD.peer(peer.chatId), value: peer }]);
+      await this.commit([
+        { kind: 'put', key: RECORD.peer(peer.chatId), value: peer },
+        ...onAdd(peer, 'created'),
+      ]);
       return peer;
     });
   }
@@ -372,10 +377,9 @@ export class SessionManager {
   /**
    * The chat with `username` gone from this device: its peer record, sessions and order, with
    * `more`'s writes in the same transaction (gathered under the chat's lock, so after a seal in
-   * progress has stored what it sealed), then its messages. Under OWN_LOCK too (after the chat's,
-   * the order a seal takes them in): a sync copy for this chat is stored under OWN_LOCK alone
-   * (decryptSync), so it lands either before the deletion, which takes it too, or after, in a
-   * chat of its own — never in the deleted one.
+   * progress has stored what it sealed), then its messages. A sync copy for the chat is stored
+   * under its lock too (decryptSync): before the deletion, which takes it, or after, in a chat of
+   * its own — never in the deleted one.
    */
   async removePeer(
     username: string,
@@ -383,20 +387,18 @@ export class SessionManager {
   ): Promise<void> {
     const peer = await this.peer(username);
     if (!peer) return;
-    await this.locks.run(peer.chatId, () =>
-      this.locks.run(OWN_LOCK, async () => {
-        const ops: WriteOp[] = [
-          { kind: 'delete', key: RECORD.peer(peer.chatId) },
-          { kind: 'delete', key: RECORD.session(peer.chatId) },
-          { kind: 'delete', key: RECORD.syncedOrder(peer.chatId) },
-        ];
-        for (const { key } of await this.storage.list(RECORD.sessionsOf(peer.chatId)))
-          ops.push({ kind: 'delete', key });
-        ops.push(...(await more(peer)));
-        await this.commit(ops);
-        await this.storage.deleteChat(peer.chatId);
-      }),
-    );
+    await this.locks.run(peer.chatId, async () => {
+      const ops: WriteOp[] = [
+        { kind: 'delete', key: RECORD.peer(peer.chatId) },
+        { kind: 'delete', key: RECORD.session(peer.chatId) },
+        { kind: 'delete', key: RECORD.syncedOrder(peer.chatId) },
+      ];
+      for (const { key } of await this.storage.list(RECORD.sessionsOf(peer.chatId)))
+        ops.push({ kind: 'delete', key });
+      ops.push(...(await more(peer)));
+      await this.commit(ops);
+      await this.storage.deleteChat(peer.chatId);
+    });
   }
 
   private async requirePeer(username: string): Promise<StoredPeer> {
@@ -823,48 +825,88 @@ export class SessionManager {
    * identity key. Shown in the chat with its peer as sent by us; a peer not known here becomes
    * a contact (we wrote to it) — never a message request. The chat's order counter learns its
    * order, so our next message is numbered after it.
+   *
+   * Stored under the chat's lock (a new chat's: the lock a first message or an add takes), then
+   * OWN_LOCK, the order a seal takes them in: so a deletion of the chat, an add of its contact or
+   * a conversion of its request runs wholly before or after the store, never between its read
+   * and its write. The chat is named inside the ciphertext, so the copy is opened once under
+   * OWN_LOCK alone to learn it, nothing stored (opening has no side effects), then again under
+   * both locks.
    */
   private async decryptSync(
     fromDevice: number,
     wire: Uint8Array,
     persist: (result: DecryptedIncoming) => WriteOp[],
   ): Promise<DecryptedIncoming> {
-    return this.locks.run(OWN_LOCK, async () => {
-      const me = await this.ownName();
-      const identity = await requireIdentity(this.storage);
-      const sessions = await this.loadOwnSessions(fromDevice);
-      const { opened, accepted } = await this.open(me, wire, sessions, true);
-      if (!sameBytes(opened.session.remoteIdentityKey, identity.publicKey))
-        throw new SecureError('undecryptable', 'own device with another identity key');
-      if (opened.contentType !== 'sync') throw new SecureError('undecryptable', 'not a sync copy');
-      let sync: SyncContent;
-      try {
-        sync = decodeSyncBody(opened.body);
-      } catch (err) {
-        throw new SecureError('undecryptable', 'malformed sync copy', { cause: err });
-      }
-      if (sync.peer === me) throw new SecureError('undecryptable', 'a sync copy to ourselves');
-      const existing = await this.peer(sync.peer);
-      const peer = existing ?? this.incomingPeer(sync.peer, false);
-      const ops: WriteOp[] = [];
-      if (!existing) ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
-      const synced = (await this.storage.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;
-      if (opened.order > synced)
-        ops.push({ kind: 'put', key: RECORD.syncedOrder(peer.chatId), value: opened.order });
-      const own = await this.ownDevices();
-      if (!own.includes(fromDevice))
-        ops.push({ kind: 'put', key: RECORD.ownDevices, value: sortedIds([...own, fromDevice]) });
-      const result: DecryptedIncoming = {
-        ...resultOf(peer, { ...opened, contentType: sync.contentType, body: sync.body }, false, fromDevice),
-        synced: true,
-      };
-      ops.unshift(this.ownSessionsOp(fromDevice, arrange(sessions, opened, accepted, false)));
-      if (accepted) ops.push(...accepted.ops);
-      ops.push(...persist(result));
-      await this.commit(ops, accepted ? { durability: 'strict' } : {});
-      if (!existing) this.onNewChat(peer);
-      return result;
-    });
+    for (let attempt = 1; ; attempt++) {
+      const named = await this.locks.run(
+        OWN_LOCK,
+        async () => (await this.openSync(fromDevice, wire)).sync.peer,
+      );
+      const stored = await this.storeSync(fromDevice, wire, persist, named, await this.peer(named));
+      if (stored !== 'moved') return stored;
+      // Its chat was created or deleted between the look-up and the lock: again, under the right
+      // lock. Bounded: only a store changing that chat on every attempt keeps it moving.
+      if (attempt === SYNC_LOCK_ATTEMPTS) throw new Error('the chat of a sync copy kept changing');
+    }
+  }
+
+  /** decryptSync under the locks of `known`'s chat, or of a new chat with `named`. */
+  private storeSync(
+    fromDevice: number,
+    wire: Uint8Array,
+    persist: (result: DecryptedIncoming) => WriteOp[],
+    named: string,
+    known: StoredPeer | undefined,
+  ): Promise<DecryptedIncoming | 'moved'> {
+    return this.locks.run(known?.chatId ?? newPeerLock(named), () =>
+      this.locks.run(OWN_LOCK, async () => {
+        const { me, sessions, opened, accepted, sync } = await this.openSync(fromDevice, wire);
+        // The same bytes open the same way, unless the sessions moved on meanwhile (then the
+        // copy was a duplicate, refused by openSync).
+        if (sync.peer !== named) throw new SecureError('undecryptable', 'a sync copy that changed');
+        if (sync.peer === me) throw new SecureError('undecryptable', 'a sync copy to ourselves');
+        const existing = await this.peer(sync.peer);
+        if (existing?.chatId !== known?.chatId) return 'moved';
+        const peer = existing ?? this.incomingPeer(sync.peer, false);
+        const ops: WriteOp[] = [];
+        if (!existing) ops.push({ kind: 'put', key: RECORD.peer(peer.chatId), value: peer });
+        const synced = (await this.storage.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;
+        if (opened.order > synced)
+          ops.push({ kind: 'put', key: RECORD.syncedOrder(peer.chatId), value: opened.order });
+        const own = await this.ownDevices();
+        if (!own.includes(fromDevice))
+          ops.push({ kind: 'put', key: RECORD.ownDevices, value: sortedIds([...own, fromDevice]) });
+        const result: DecryptedIncoming = {
+          ...resultOf(peer, { ...opened, contentType: sync.contentType, body: sync.body }, false, fromDevice),
+          synced: true,
+        };
+        ops.unshift(this.ownSessionsOp(fromDevice, arrange(sessions, opened, accepted, false)));
+        if (accepted) ops.push(...accepted.ops);
+        ops.push(...persist(result));
+        await this.commit(ops, accepted ? { durability: 'strict' } : {});
+        if (!existing) this.onNewChat(peer);
+        return result;
+      }),
+    );
+  }
+
+  /** Opens a sync copy from `fromDevice` (decryptSync): nothing is stored. */
+  private async openSync(fromDevice: number, wire: Uint8Array) {
+    const me = await this.ownName();
+    const identity = await requireIdentity(this.storage);
+    const sessions = await this.loadOwnSessions(fromDevice);
+    const { opened, accepted } = await this.open(me, wire, sessions, true);
+    if (!sameBytes(opened.session.remoteIdentityKey, identity.publicKey))
+      throw new SecureError('undecryptable', 'own device with another identity key');
+    if (opened.contentType !== 'sync') throw new SecureError('undecryptable', 'not a sync copy');
+    let sync: SyncContent;
+    try {
+      sync = decodeSyncBody(opened.body);
+    } catch (err) {
+      throw new SecureError('undecryptable', 'malformed sync copy', { cause: err });
+    }
+    return { me, sessions, opened, accepted, sync };
   }
 
   /** Opens `wire` with a stored session, or as a new session from an initial message. */
@@ -1231,6 +1273,8 @@ interface Accepted {
 
 /** The lock of everything that touches the sessions with this account's own devices. */
 const OWN_LOCK = 'own-devices';
+/** Times a sync copy looks up its chat and takes its lock before giving up (decryptSync). */
+const SYNC_LOCK_ATTEMPTS = 3;
 
 /** What one send seals (sealFanOut): the frame and the content it carries. */
 interface Frame {

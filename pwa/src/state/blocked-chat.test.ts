@@ -284,6 +284,32 @@ it('a chat a sync copy re-opens on the device that blocked the contact is marked
   expect(written.filter((p) => p.blocked !== true)).toEqual([]);
 });
 
+it('adding someone while a sync copy of a message to them opens their chat leaves one chat', async () => {
+  const { laptop, phone } = await laptopPhoneAndBob(['zw', 'zx']);
+  const dave = await device(await registerOnRelay('zy'));
+  const d = dave.user.username;
+  // The phone hears of dave only from the sync copy (its list reads leave him out).
+  const listed = await phone.api.contacts();
+  const contacts = vi.spyOn(phone.api, 'contacts').mockResolvedValue(listed);
+  onTestFinished(() => contacts.mockRestore());
+  const storesSyncCopy = (ops: readonly WriteOp[]) =>
+    ops.some(
+      (op) =>
+        op.kind === 'putMessage' &&
+        (op.value as Partial<StoredMessage>).contact === d &&
+        (op.value as Partial<StoredMessage>).synced === true,
+    );
+  const adding = duringWrite(phone, storesSyncCopy, `new-peer:${d}`, () => phone.m.addContact(d));
+  await laptop.m.addContact(d);
+  await laptop.m.sendText(d, 'from the laptop to dave');
+  await until(() => adding.started() !== null, 'the sync copy is being stored');
+  await adding.started();
+  await until(adding.written, 'the sync copy’s write');
+  const records = (await phone.m.sm.peers()).filter((p) => p.username === d);
+  expect(records).toHaveLength(1);
+  expect(texts(phone, d)).toEqual(['from the laptop to dave']);
+});
+
 it('a sync copy stored while the chat is being deleted is deleted with it, not left behind in a chat no one can open', async () => {
   const { laptop, phone, b } = await laptopPhoneAndBob(['zs', 'zt']);
   const chatId = phone.m.sm.knownPeer(b)?.chatId ?? '';
@@ -292,7 +318,7 @@ it('a sync copy stored while the chat is being deleted is deleted with it, not l
   const deleting = duringWrite(
     phone,
     (ops) => ops.some((op) => op.kind === 'putMessage' && op.chat === chatId),
-    'own-devices',
+    chatId,
     () => phone.m.removeContact(b),
   );
   await laptop.m.sendText(b, 'sent from the laptop');

@@ -251,4 +251,32 @@ describe('a hostile relay against the PWA', () => {
     const again = await start(alice.user, alice.api, alice.storage, { online: false });
     expect(again.sinks.messages(c).value.map((m) => m.body.kind)).toEqual(['text', 'acceptedElsewhere']);
   });
+  it('a relay that lists a stranger as a contact before they write cannot make them a contact unseen: the chat says it was added elsewhere', async () => {
+    const alice = await device(await registerOnRelay('hq'));
+    const carol = await device(await registerOnRelay('hr'));
+    const a = alice.user.username;
+    const c = carol.user.username;
+    // The hostile relay: alice never added carol, but its contact list names her.
+    const listed = await alice.api.contacts();
+    const contacts = vi
+      .spyOn(alice.api, 'contacts')
+      .mockResolvedValue([...listed, { username: c, added_at: new Date().toISOString() }]);
+    onTestFinished(() => contacts.mockRestore());
+    await alice.m.syncContacts();
+    await carol.m.addContact(a);
+    await carol.m.sendText(a, 'hi, a stranger here');
+    await until(() => texts(alice, c).includes('hi, a stranger here'), 'the message arrives');
+    // Followed (a contact added on another device must be one here too), but visibly: the chat
+    // says where the contact came from, before the stranger's message.
+    const shown = alice.sinks.messages(c).value;
+    expect(shown.map((m) => m.body)).toEqual([
+      { kind: 'acceptedElsewhere', added: true },
+      { kind: 'text', text: 'hi, a stranger here' },
+    ]);
+    // The user adding a contact on this device gets no such entry.
+    const dave = await device(await registerOnRelay('hs'));
+    await alice.m.addContact(dave.user.username);
+    await alice.m.syncContacts();
+    expect(alice.sinks.messages(dave.user.username).value).toEqual([]);
+  });
 });

@@ -280,11 +280,12 @@ export class Messenger {
         if (blocked.has(c.username) || c.username === this.o.username) continue;
         const known = this.sm.knownPeer(c.username);
         if (known && !known.request) continue;
-        // A request accepted this way says so in its chat, in the same write.
+        // A contact the list makes here (a request it accepts, or a user not known here at all)
+        // says so in its chat, in the same write.
         let entry: StoredMessage | undefined;
-        const peer = await this.sm.addPeer(c.username, Date.parse(c.added_at), (accepted) => {
-          entry = acceptedElsewhereEntry(accepted, this.clock());
-          return [{ kind: 'putMessage', chat: accepted.chatId, id: entry.id, value: entry }];
+        const peer = await this.sm.addPeer(c.username, Date.parse(c.added_at), (added, how) => {
+          entry = acceptedElsewhereEntry(added, this.clock(), how === 'created');
+          return [{ kind: 'putMessage', chat: added.chatId, id: entry.id, value: entry }];
         });
         if (entry) this.memory.upsert(entry);
         this.memory.showPeer(peer);

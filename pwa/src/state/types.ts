@@ -277,9 +277,10 @@ type MessageBody =
   /**
    * A timeline entry: this message request became a contact at `at` because the account's
    * contact list names them (accepted on another device, or so the relay says; SECURITY.md
-   * "Blocking").
+   * "Blocking"); with `added`, the contact was not known here at all (added on another device,
+   * or so the relay says). One kind for both: a build that knows only the first shows it.
    */
-  | { readonly kind: 'acceptedElsewhere' }
+  | { readonly kind: 'acceptedElsewhere'; readonly added?: true }
   | ExpiredBody;
 
 /**

@@ -30,19 +30,19 @@ export function keyRefusedEntry(peer: StoredPeer, at: number): StoredMessage {
 }
 
 /**
- * The chat's timeline entry for a message request that became a contact at `at` because the
- * account's contact list names `peer` (SECURITY.md, "Blocking": the list is the relay's word, so
- * the user must be able to see that it happened).
+ * The chat's timeline entry for a contact that the account's contact list made one here at `at`:
+ * a message request it accepted, or (`added`) a user this device did not know (SECURITY.md,
+ * "Blocking": the list is the relay's word, so the user must be able to see that it happened).
  */
-export function acceptedElsewhereEntry(peer: StoredPeer, at: number): StoredMessage {
+export function acceptedElsewhereEntry(peer: StoredPeer, at: number, added: boolean): StoredMessage {
   return {
-    id: `accepted:${peer.chatId}:${at}`,
+    id: `${added ? 'added' : 'accepted'}:${peer.chatId}:${at}`,
     contact: peer.username,
     direction: 'in',
     at,
     storedAt: at,
     state: 'received',
-    body: { kind: 'acceptedElsewhere' },
+    body: added ? { kind: 'acceptedElsewhere', added: true } : { kind: 'acceptedElsewhere' },
   };
 }
 

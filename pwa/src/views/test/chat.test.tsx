@@ -305,6 +305,33 @@ describe('ChatView', () => {
     ]);
   });
 
+  it('says in the chat when a contact came from the account’s list, not from this device, in English and Russian', () => {
+    const at = new Date('2026-03-10T12:07:00').getTime();
+    const t = chatWith([
+      {
+        id: 'add',
+        contact: 'bob',
+        direction: 'in',
+        at,
+        state: 'received',
+        body: { kind: 'acceptedElsewhere', added: true },
+      },
+    ]);
+    renderAt(t.app, '/chats/bob');
+    const shown = () => [...document.querySelectorAll('.timeline-entry')].map((e) => e.textContent);
+    expect(shown()).toEqual([
+      expect.stringMatching(
+        /^12:07.*: your account’s contact list on the server names bob, so bob was added on another of your devices, or before this one was set up\. If that was not you, block bob\.$/,
+      ),
+    ]);
+    act(() => setLanguage('ru'));
+    expect(shown()).toEqual([
+      expect.stringMatching(
+        /^12:07: в списке контактов вашего аккаунта на сервере есть bob, значит, bob добавили на другом/,
+      ),
+    ]);
+  });
+
   it('shows messages that expired on the relay as a timeline entry, in English and Russian', () => {
     const first = new Date('2026-03-01T09:15:00').getTime();
     const last = new Date('2026-03-02T18:40:00').getTime();
