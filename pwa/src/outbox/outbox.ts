@@ -7,7 +7,7 @@
 import type { AppErrorCode, DeliveryState } from '../state/types.ts';
 import { type Storage, StorageLockedError, type WriteOp } from '../storage/storage.ts';
 import { ApiError } from '../transport/errors.ts';
-import { type OutboxItem, RECORD, type SealedWire, type StoredMessage } from './records.ts';
+import { isKnownItem, type OutboxItem, RECORD, type SealedWire, type StoredMessage } from './records.ts';
 
 interface SendResult {
   readonly relayId: number;
@@ -60,8 +60,9 @@ export class Outbox {
   private again = false;
   private readonly controllers = new Map<string, AbortController>();
   /**
-   * Items whose chat is being deleted while they are being sent (forget): their send writes
-   * nothing more, so no state, outbox item or record of theirs outlives the deletion.
+   * Items whose chat is being deleted (forget): a pass that listed them before the deletion
+   * skips them, and one sending them writes nothing more, so no state, outbox item or record of
+   * theirs outlives the deletion. Dropped once a pass lists the outbox without them.
    */
   private readonly forgotten = new Set<string>();
 
@@ -117,13 +118,16 @@ export class Outbox {
 
   /**
    * The message's chat is being deleted, and the deletion takes its outbox item and records: a
-   * send in flight is cancelled and writes nothing more for it (its message's state included).
+   * send in flight is cancelled, and nothing more is sent or written for it (its message's state
+   * included). `keep` undoes it, for a deletion that failed.
    */
   forget(id: string): void {
-    const controller = this.controllers.get(id);
-    if (!controller) return;
     this.forgotten.add(id);
-    controller.abort();
+    this.controllers.get(id)?.abort();
+  }
+
+  keep(id: string): void {
+    this.forgotten.delete(id);
   }
 
   async pending(): Promise<OutboxItem[]> {
@@ -159,7 +163,13 @@ export class Outbox {
 
   private async pass(): Promise<void> {
     const waiting = new Set<string>(); // contacts with an older message still waiting
-    for (const item of await this.pending()) {
+    const items = await this.pending();
+    // Passes run one at a time: an item forgotten and gone from this list is out of every
+    // pass's reach now.
+    const listed = new Set(items.map((i) => i.id));
+    for (const id of this.forgotten) if (!listed.has(id)) this.forgotten.delete(id);
+    for (const item of items) {
+      if (this.forgotten.has(item.id) || !isKnownItem(item)) continue;
       if (item.failed || waiting.has(item.contact)) {
         waiting.add(item.contact);
         continue;
@@ -219,7 +229,6 @@ export class Outbox {
       return 'failed';
     } finally {
       this.controllers.delete(item.id);
-      this.forgotten.delete(item.id);
     }
   }
 }

@@ -78,6 +78,18 @@ export function isKnownMessage(row: unknown): row is StoredMessage {
   return typeof kind === 'string' && Object.hasOwn(KNOWN_KINDS, kind);
 }
 
+/** Every outbox item kind this build sends (exhaustive, as KNOWN_KINDS). */
+const KNOWN_ITEM_KINDS = { text: true, photo: true } as const satisfies Record<OutboxItem['kind'], true>;
+
+/**
+ * Whether an outbox item is of a kind this build can send. One queued by a later build is left
+ * alone, as its message is (isKnownMessage): neither sent, failed, nor holding the chat's later
+ * messages behind it.
+ */
+export function isKnownItem(item: OutboxItem): boolean {
+  return Object.hasOwn(KNOWN_ITEM_KINDS, (item as { kind: unknown }).kind as string);
+}
+
 export interface StoredMessage {
   readonly id: string;
   readonly contact: string;

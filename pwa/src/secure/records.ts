@@ -49,6 +49,11 @@ export const RECORD = {
    * next message sent from here is numbered after it (spec §16 "order with several devices").
    */
   syncedOrder: (chatId: string) => `syncorder:${chatId}`,
+  /**
+   * The usernames the account's block list named when this device last read it, with the blocks
+   * and unblocks made here since (SessionManager.listedBlocked).
+   */
+  listedBlocked: 'listedblocked',
   peer: (chatId: string) => `peer:${chatId}`,
   peerPrefix: 'peer:',
 } as const;

@@ -121,12 +121,6 @@ export interface SessionManagerOptions {
    * which may name them as blocked (spec/protocol.md §16.4).
    */
   readonly onNewChat?: (peer: StoredPeer) => void;
-  /**
-   * Whether the account's block list, as this device last read or changed it, names `username`:
-   * a chat an incoming message creates for them is marked blocked in the write that creates it,
-   * not only once the list read onNewChat asks for has returned (spec/protocol.md §16.4).
-   */
-  readonly listedBlocked?: (username: string) => boolean;
 }
 
 /** What goes inside a sealed message with its body (spec/protocol.md §9.1). */
@@ -231,7 +225,13 @@ export class SessionManager {
   private readonly clock: () => number;
   private readonly onKeyChange: (peer: StoredPeer) => WriteOp[];
   private readonly onNewChat: (peer: StoredPeer) => void;
-  private readonly listedBlocked: (username: string) => boolean;
+  /**
+   * The account's block list as this device last read or changed it (RECORD.listedBlocked,
+   * loaded with the peers): a chat an incoming message creates for a user it names is marked
+   * blocked in the write that creates it, not only once the list read onNewChat asks for has
+   * returned, and so also after a reload, before the lists are read again (spec/protocol.md §16.4).
+   */
+  private listedBlocked = new Set<string>();
 
   constructor(
     private readonly storage: Storage,
@@ -242,7 +242,6 @@ export class SessionManager {
     this.clock = options.clock ?? Date.now;
     this.onKeyChange = options.onKeyChange ?? (() => []);
     this.onNewChat = options.onNewChat ?? (() => undefined);
-    this.listedBlocked = options.listedBlocked ?? (() => false);
   }
 
   /** The peer record write of a flagged peer, plus the key-change writes if the change is new. */
@@ -280,7 +279,23 @@ export class SessionManager {
   async loadPeers(): Promise<StoredPeer[]> {
     const peers = await this.peers();
     for (const peer of peers) this.known.set(peer.username, peer);
+    this.listedBlocked = new Set((await this.storage.get<string[]>(RECORD.listedBlocked)) ?? []);
     return peers;
+  }
+
+  /** The account's block list as just read from the relay (listedBlocked). */
+  async setListedBlocked(usernames: Iterable<string>): Promise<void> {
+    const next = new Set(usernames);
+    this.listedBlocked = next;
+    await this.storage.put(RECORD.listedBlocked, [...next].sort());
+  }
+
+  /** A block (`listed`) or an unblock made on this device (listedBlocked). */
+  async noteBlock(username: string, listed: boolean): Promise<void> {
+    const next = new Set(this.listedBlocked);
+    if (listed) next.add(username);
+    else next.delete(username);
+    await this.setListedBlocked(next);
   }
 
   /** The peer record of `username` as last read or written here, without reading storage. */
@@ -321,7 +336,7 @@ export class SessionManager {
     return {
       ...peer,
       ...(request ? { request: true } : {}),
-      ...(this.listedBlocked(username) ? { blocked: true } : {}),
+      ...(this.listedBlocked.has(username) ? { blocked: true } : {}),
     };
   }
 

@@ -146,6 +146,20 @@ function duringRequestStore(d: Device, name: string, lockKey: string, act: () =>
   return duringWrite(d, storesRequest, lockKey, act).started;
 }
 
+/** Every peer record of `name` that `d`'s store is asked to write from now on. */
+function peerWrites(d: Device, name: string): StoredPeer[] {
+  const written: StoredPeer[] = [];
+  const realWrite = d.storage.write.bind(d.storage);
+  const write = vi.spyOn(d.storage, 'write').mockImplementation(async (ops, options) => {
+    for (const op of ops)
+      if (op.kind === 'put' && (op.value as Partial<StoredPeer> | undefined)?.username === name)
+        written.push(op.value as StoredPeer);
+    return realWrite(ops, options);
+  });
+  onTestFinished(() => write.mockRestore());
+  return written;
+}
+
 /** Alice's laptop and phone, and bob, the contact of both; bob's chat is on the phone. */
 async function laptopPhoneAndBob(prefixes: [string, string]) {
   const [laptop, bob] = await pair(prefixes);
@@ -268,18 +282,40 @@ it('a chat a sync copy re-opens on the device that blocked the contact is marked
   await laptop.m.blockContact(b);
   // Every peer record of bob the laptop writes from now on: none may be unmarked, not even for the
   // round trip of the list read the new chat asks for.
-  const written: StoredPeer[] = [];
-  const realWrite = laptop.storage.write.bind(laptop.storage);
-  const write = vi.spyOn(laptop.storage, 'write').mockImplementation(async (ops, options) => {
-    for (const op of ops)
-      if (op.kind === 'put' && (op.value as Partial<StoredPeer> | undefined)?.username === b)
-        written.push(op.value as StoredPeer);
-    return realWrite(ops, options);
-  });
-  onTestFinished(() => write.mockRestore());
+  const written = peerWrites(laptop, b);
   sends.stop();
   await phone.m.outbox.flush();
   await until(() => texts(laptop, b).includes('queued before the block'), 'the sync copy');
+  expect(written.length).toBeGreaterThan(0);
+  expect(written.filter((p) => p.blocked !== true)).toEqual([]);
+});
+
+it('after a reload, a chat a sync copy re-opens on the device that blocked the contact is marked before the lists are read again', async () => {
+  const { laptop, phone, b } = await laptopPhoneAndBob(['zz', 'zo']);
+  const sends = failSends(unavailable());
+  const queued = await phone.m.sendText(b, 'queued before the block');
+  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
+  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
+  onTestFinished(() => phoneBlocks.mockRestore());
+  await laptop.m.blockContact(b);
+  // The laptop's app is opened again; its first read of the lists is slow, and the mailbox is
+  // read meanwhile.
+  laptop.m.stop();
+  const gate = holdUntilReleased();
+  const realBlocks = laptop.api.blocks.bind(laptop.api);
+  const laptopBlocks = vi.spyOn(laptop.api, 'blocks').mockImplementation(async () => {
+    await gate.hold();
+    return realBlocks();
+  });
+  onTestFinished(() => {
+    gate.release();
+    laptopBlocks.mockRestore();
+  });
+  const written = peerWrites(laptop, b);
+  const again = await start(laptop.user, laptop.api, laptop.storage);
+  sends.stop();
+  await phone.m.outbox.flush();
+  await until(() => texts(again, b).includes('queued before the block'), 'the sync copy');
   expect(written.length).toBeGreaterThan(0);
   expect(written.filter((p) => p.blocked !== true)).toEqual([]);
 });
@@ -495,6 +531,53 @@ it('a photo whose upload finishes while its chat is deleted leaves nothing of it
   ];
   for (const prefix of left) expect(await alice.storage.list(prefix), prefix).toEqual([]);
   expect(await alice.storage.getMessage(id)).toBeUndefined();
+});
+
+it('a message the running pass reaches between the deletion’s two writes is not written back as a hidden failed item', async () => {
+  const alice = await device(await registerOnRelay('qi'));
+  const bob = await device(await registerOnRelay('qj'));
+  const carol = await device(await registerOnRelay('qk'));
+  const [a, b, c] = [alice.user.username, bob.user.username, carol.user.username];
+  await alice.m.addContact(c);
+  await carol.m.addContact(a);
+  await alice.m.addContact(b);
+  await bob.m.addContact(a);
+  // Sends fail (503) while both messages are queued, carol's first; then carol's send is held.
+  let mode: 'fail' | 'holdCarol' = 'fail';
+  const gate = holdUntilReleased();
+  const real = SocketFirst.prototype.sendMessage;
+  const spy = vi.spyOn(SocketFirst.prototype, 'sendMessage').mockImplementation(async function (
+    this: SocketFirst,
+    ...args
+  ) {
+    if (mode === 'fail') throw unavailable();
+    if (args[0] === c) await gate.hold();
+    return real.apply(this, args);
+  });
+  onTestFinished(() => spy.mockRestore());
+  await alice.m.sendText(c, 'to carol');
+  const toBob = await alice.m.sendText(b, 'to bob');
+  await alice.m.outbox.flush();
+  expect(stateOf(alice, b, toBob)).toBe('queued');
+  mode = 'holdCarol';
+  void alice.m.outbox.flush();
+  await until(() => gate.entered, 'carol’s send is in flight');
+  // Bob's item is in the running pass's list but not in flight; the pass reaches it between the
+  // deletion's two writes (peer and outbox item gone, the chat's rows not yet).
+  const realDeleteChat = alice.storage.deleteChat.bind(alice.storage);
+  const deleteChat = vi.spyOn(alice.storage, 'deleteChat').mockImplementation(async (chat) => {
+    gate.release();
+    await alice.m.outbox.flush();
+    return realDeleteChat(chat);
+  });
+  onTestFinished(() => deleteChat.mockRestore());
+  await alice.m.removeContact(b);
+  expect((await alice.m.outbox.pending()).filter((i) => i.contact === b)).toEqual([]);
+  // So bob, added again, gets what the new chat sends.
+  await alice.m.addContact(b);
+  const next = await alice.m.sendText(b, 'in the new chat');
+  await until(() => texts(bob, a).includes('in the new chat'), 'the new chat’s message');
+  expect(stateOf(alice, b, next)).toMatch(/sent|delivered/);
 });
 
 it('photo records whose message is no longer in the outbox are swept when the app opens', async () => {

@@ -6,7 +6,7 @@
 // (read-marks.ts), the chats in memory and their publishing (chat-memory.ts), prekey upkeep
 // (prekey-upkeep.ts) and the own-identity warning (own-identity.ts).
 import type { Outbox } from '../outbox/outbox.ts';
-import { isKnownMessage, RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
+import { RECORD as OUTBOX, type StoredMessage } from '../outbox/records.ts';
 import { loadDeviceId } from '../secure/account-keys.ts';
 import { KeyedMutex } from '../secure/mutex.ts';
 import { RECORD as SECURE } from '../secure/records.ts';
@@ -70,12 +70,6 @@ export class Messenger {
   private stopped = false;
   private readonly contactLocks = new KeyedMutex();
   private readonly listsRefresh = new ListsRefresh(() => this.applyContactLists());
-  /**
-   * The usernames the account's block list named at this device's last read of it, with the
-   * blocks and unblocks made here since: a chat an incoming message opens for one of them is
-   * marked from its first write (SessionManagerOptions.listedBlocked).
-   */
-  private listedBlocked = new Set<string>();
   private readonly clock: () => number;
 
   constructor(private readonly o: MessengerOptions) {
@@ -91,7 +85,6 @@ export class Messenger {
       // The lists may name them as blocked (a sync copy from a device that had not heard of a
       // block made here, or a copy the relay let through): the new chat is marked at once.
       onNewChat: () => this.listsRefresh.request(),
-      listedBlocked: (username) => this.listedBlocked.has(username),
     });
     const sm = this.sm;
     this.readMarks = new ReadMarks(storage, clock);
@@ -147,7 +140,10 @@ export class Messenger {
     await this.outgoing.load();
     for (const peer of await this.sm.loadPeers()) {
       const rows = await this.o.storage.messages<StoredMessage>(peer.chatId, MESSAGES_IN_MEMORY);
-      this.memory.setHistory(peer.username, rows.map((r) => r.value).filter(isKnownMessage));
+      this.memory.setHistory(
+        peer.username,
+        rows.map((r) => r.value),
+      );
       await this.readMarks.load(peer);
     }
     this.memory.publishAll();
@@ -266,7 +262,7 @@ export class Messenger {
     return this.contactList(async () => {
       const [contacts, blocks] = await Promise.all([this.o.api.contacts(), this.o.api.blocks()]);
       const blocked = new Set(blocks.map((b) => b.username));
-      this.listedBlocked = blocked;
+      await this.sm.setListedBlocked(blocked);
       for (const peer of [...this.sm.knownPeers()]) {
         const listed = blocked.has(peer.username);
         if (listed === (peer.blocked === true)) continue;
@@ -373,7 +369,7 @@ export class Messenger {
     return this.contactList(async () => {
       // The relay removes them from the contacts with the block (spec/openapi.yaml POST /blocks).
       await this.o.api.block(username);
-      this.listedBlocked.add(username);
+      await this.sm.noteBlock(username, true);
       await this.forgetPeer(username);
     });
   }
@@ -389,7 +385,7 @@ export class Messenger {
       await this.o.api.unblock(username).catch((err: unknown) => {
         if (toAppErrorCode(err) !== 'not_found') throw err;
       });
-      this.listedBlocked.delete(username);
+      await this.sm.noteBlock(username, false);
       const peer = await this.sm.setBlocked(username, false);
       if (!peer) return;
       this.memory.showPeer(peer);
@@ -405,13 +401,19 @@ export class Messenger {
   private async forgetPeer(username: string): Promise<void> {
     // In the transaction that deletes the peer, so a failure half-way cannot leave a hidden
     // message in the outbox that a later contact with the same name would be sent.
-    await this.sm.removePeer(username, async (peer) => [
-      ...(await this.outgoing.forgetOps(username)),
-      ...(await this.o.storage.messages<StoredMessage>(peer.chatId))
-        .filter((m) => m.value.body.kind === 'photo')
-        .map((m) => ({ kind: 'delete' as const, key: OUTBOX.photo(m.value.id) })),
-      { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
-    ]);
+    try {
+      await this.sm.removePeer(username, async (peer) => [
+        ...(await this.outgoing.forgetOps(username)),
+        ...(await this.o.storage.messages<StoredMessage>(peer.chatId))
+          .filter((m) => m.value.body.kind === 'photo')
+          .map((m) => ({ kind: 'delete' as const, key: OUTBOX.photo(m.value.id) })),
+        { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
+      ]);
+    } catch (err) {
+      // The chat is still here, and so is what waits in it.
+      await this.outgoing.keep(username).catch(() => undefined);
+      throw err;
+    }
     this.memory.forget(username);
   }
 

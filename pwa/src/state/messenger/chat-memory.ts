@@ -1,7 +1,7 @@
 // The chats as the views see them: each contact's latest messages in memory (all stay in
 // storage), upload progress, and publishing contacts, the chat list and each chat's messages
 // to the sinks whenever one of them changes.
-import type { StoredMessage } from '../../outbox/records.ts';
+import { isKnownMessage, type StoredMessage } from '../../outbox/records.ts';
 import type { StoredPeer } from '../../secure/records.ts';
 import type { SessionManager } from '../../secure/session-manager.ts';
 import { AppError } from '../errors.ts';
@@ -72,8 +72,12 @@ export class ChatMemory {
   ) {}
 
   /** A chat's stored messages, put in memory at load. */
+  /**
+   * The chat's stored history. Here and in upsert, a row of a kind this build does not know (a
+   * later build's, after a rollback) stays out of memory, so nothing shows or counts it.
+   */
   setHistory(contact: string, messages: StoredMessage[]): void {
-    this.history.set(contact, messages);
+    this.history.set(contact, messages.filter(isKnownMessage));
   }
 
   requirePeer(contact: string): StoredPeer {
@@ -106,6 +110,7 @@ export class ChatMemory {
 
   /** Inserts or replaces a message in memory and republishes its chat. */
   upsert(m: StoredMessage): void {
+    if (!isKnownMessage(m)) return;
     const list = this.history.get(m.contact) ?? [];
     const i = list.findIndex((x) => x.id === m.id);
     if (i >= 0) list[i] = m;

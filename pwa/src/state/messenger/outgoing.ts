@@ -134,6 +134,11 @@ export class Outgoing {
     ]);
   }
 
+  /** The deletion forgetOps was for failed: what waits for `contact` is sent again. */
+  async keep(contact: string): Promise<void> {
+    for (const item of await this.outbox.pending()) if (item.contact === contact) this.outbox.keep(item.id);
+  }
+
   retry(id: string): Promise<void> {
     return this.outbox.retry(id);
   }
