@@ -146,6 +146,20 @@ function duringRequestStore(d: Device, name: string, lockKey: string, act: () =>
   return duringWrite(d, storesRequest, lockKey, act).started;
 }
 
+/**
+ * Opens `gate` and lets `d`'s outbox run a pass between the two writes of its next chat deletion:
+ * the peer and its outbox items deleted, the chat's rows not yet.
+ */
+function passBetweenDeletionWrites(d: Device, gate: { release: () => void }) {
+  const realDeleteChat = d.storage.deleteChat.bind(d.storage);
+  const deleteChat = vi.spyOn(d.storage, 'deleteChat').mockImplementation(async (chat) => {
+    gate.release();
+    await d.m.outbox.flush();
+    return realDeleteChat(chat);
+  });
+  onTestFinished(() => deleteChat.mockRestore());
+}
+
 /** Every peer record of `name` that `d`'s store is asked to write from now on. */
 function peerWrites(d: Device, name: string): StoredPeer[] {
   const written: StoredPeer[] = [];
@@ -166,6 +180,23 @@ async function laptopPhoneAndBob(prefixes: [string, string]) {
   const phone = await linked(laptop);
   await until(() => hasContact(phone, bob.user.username), 'the phone has bob');
   return { laptop, phone, bob, b: bob.user.username };
+}
+
+/**
+ * laptopPhoneAndBob, then: the phone queues 'queued before the block' for bob while every send
+ * fails (`sends`, until its stop()), and the laptop blocks bob, which the phone does not hear of
+ * (its list reads name no block).
+ */
+async function blockedWhileQueuedOnPhone(prefixes: [string, string]) {
+  const devices = await laptopPhoneAndBob(prefixes);
+  const { laptop, phone, b } = devices;
+  const sends = failSends(unavailable());
+  const queued = await phone.m.sendText(b, 'queued before the block');
+  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
+  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
+  onTestFinished(() => phoneBlocks.mockRestore());
+  await laptop.m.blockContact(b);
+  return { ...devices, sends };
 }
 
 it('a sealed message waiting for its resend is held once the chat is marked blocked, and goes if unblocked', async () => {
@@ -253,14 +284,7 @@ it('Unblock in a marked chat clears the mark when another device unblocked first
 });
 
 it('a sync copy from a device that had not heard of the block gives the device that blocked a chat marked blocked, which sends nothing', async () => {
-  const { laptop, phone, b } = await laptopPhoneAndBob(['za', 'zb']);
-  const sends = failSends(unavailable());
-  // Queued on the phone, which has not heard of the block yet (its list reads still say none).
-  const queued = await phone.m.sendText(b, 'queued before the block');
-  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
-  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
-  onTestFinished(() => phoneBlocks.mockRestore());
-  await laptop.m.blockContact(b);
+  const { laptop, phone, b, sends } = await blockedWhileQueuedOnPhone(['za', 'zb']);
   expect(hasContact(laptop, b)).toBe(false);
   // The phone sends what it queued; its sync copy reaches the laptop, which opens a chat for it
   // and reads the lists at once: they name bob.
@@ -273,13 +297,7 @@ it('a sync copy from a device that had not heard of the block gives the device t
 });
 
 it('a chat a sync copy re-opens on the device that blocked the contact is marked in the very write that opens it', async () => {
-  const { laptop, phone, b } = await laptopPhoneAndBob(['zu', 'zv']);
-  const sends = failSends(unavailable());
-  const queued = await phone.m.sendText(b, 'queued before the block');
-  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
-  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
-  onTestFinished(() => phoneBlocks.mockRestore());
-  await laptop.m.blockContact(b);
+  const { laptop, phone, b, sends } = await blockedWhileQueuedOnPhone(['zu', 'zv']);
   // Every peer record of bob the laptop writes from now on: none may be unmarked, not even for the
   // round trip of the list read the new chat asks for.
   const written = peerWrites(laptop, b);
@@ -291,13 +309,7 @@ it('a chat a sync copy re-opens on the device that blocked the contact is marked
 });
 
 it('after a reload, a chat a sync copy re-opens on the device that blocked the contact is marked before the lists are read again', async () => {
-  const { laptop, phone, b } = await laptopPhoneAndBob(['zz', 'zo']);
-  const sends = failSends(unavailable());
-  const queued = await phone.m.sendText(b, 'queued before the block');
-  await until(() => sends.failed() && stateOf(phone, b, queued) === 'queued', 'the first attempt failed');
-  const phoneBlocks = vi.spyOn(phone.api, 'blocks').mockResolvedValue([]);
-  onTestFinished(() => phoneBlocks.mockRestore());
-  await laptop.m.blockContact(b);
+  const { laptop, phone, b, sends } = await blockedWhileQueuedOnPhone(['zz', 'zo']);
   // The laptop's app is opened again; its first read of the lists is slow, and the mailbox is
   // read meanwhile.
   laptop.m.stop();
@@ -513,15 +525,8 @@ it('a photo whose upload finishes while its chat is deleted leaves nothing of it
   onTestFinished(() => send.mockRestore());
   const id = await queuePhoto(alice, b);
   await until(() => gate.entered, 'the upload started');
-  // The upload ends, and its send handles the cancellation, between the deletion's two writes:
-  // the peer and outbox item are gone, the chat's rows are not yet.
-  const realDeleteChat = alice.storage.deleteChat.bind(alice.storage);
-  const deleteChat = vi.spyOn(alice.storage, 'deleteChat').mockImplementation(async (chat) => {
-    gate.release();
-    await alice.m.outbox.flush();
-    return realDeleteChat(chat);
-  });
-  onTestFinished(() => deleteChat.mockRestore());
+  // The upload ends, and its send handles the cancellation, between the deletion's two writes.
+  passBetweenDeletionWrites(alice, gate);
   await alice.m.removeContact(b);
   const left = [
     OUTBOX.outboxPrefix,
@@ -563,14 +568,8 @@ it('a message the running pass reaches between the deletion’s two writes is no
   void alice.m.outbox.flush();
   await until(() => gate.entered, 'carol’s send is in flight');
   // Bob's item is in the running pass's list but not in flight; the pass reaches it between the
-  // deletion's two writes (peer and outbox item gone, the chat's rows not yet).
-  const realDeleteChat = alice.storage.deleteChat.bind(alice.storage);
-  const deleteChat = vi.spyOn(alice.storage, 'deleteChat').mockImplementation(async (chat) => {
-    gate.release();
-    await alice.m.outbox.flush();
-    return realDeleteChat(chat);
-  });
-  onTestFinished(() => deleteChat.mockRestore());
+  // deletion's two writes.
+  passBetweenDeletionWrites(alice, gate);
   await alice.m.removeContact(b);
   expect((await alice.m.outbox.pending()).filter((i) => i.contact === b)).toEqual([]);
   // So bob, added again, gets what the new chat sends.

@@ -43,6 +43,15 @@ async function relaySends(d: Device, text: string): Promise<void> {
   await internals(d).incoming.frames;
 }
 
+/** From now on the relay's contact list for `d`'s account also names `name`. */
+async function listAsContact(d: Device, name: string): Promise<void> {
+  const listed = await d.api.contacts();
+  const contacts = vi
+    .spyOn(d.api, 'contacts')
+    .mockResolvedValue([...listed, { username: name, added_at: new Date().toISOString() }]);
+  onTestFinished(() => contacts.mockRestore());
+}
+
 describe('a hostile relay against the PWA', () => {
   it.each([
     ['beyond 2^53', () => '9007199254740994'],
@@ -234,11 +243,7 @@ describe('a hostile relay against the PWA', () => {
     await until(() => texts(alice, c).includes('hi, a stranger here'), 'the request arrives');
     expect(alice.sinks.contacts.value.find((x) => x.username === c)?.request).toBe(true);
     // The hostile relay: alice never accepted carol, but its contact list names her.
-    const listed = await alice.api.contacts();
-    const contacts = vi
-      .spyOn(alice.api, 'contacts')
-      .mockResolvedValue([...listed, { username: c, added_at: new Date().toISOString() }]);
-    onTestFinished(() => contacts.mockRestore());
+    await listAsContact(alice, c);
     await alice.m.syncContacts();
     // The relay's word is followed (a request accepted on another device must not stay one)...
     expect(alice.sinks.contacts.value.find((x) => x.username === c)?.request).toBeUndefined();
@@ -257,11 +262,7 @@ describe('a hostile relay against the PWA', () => {
     const a = alice.user.username;
     const c = carol.user.username;
     // The hostile relay: alice never added carol, but its contact list names her.
-    const listed = await alice.api.contacts();
-    const contacts = vi
-      .spyOn(alice.api, 'contacts')
-      .mockResolvedValue([...listed, { username: c, added_at: new Date().toISOString() }]);
-    onTestFinished(() => contacts.mockRestore());
+    await listAsContact(alice, c);
     await alice.m.syncContacts();
     await carol.m.addContact(a);
     await carol.m.sendText(a, 'hi, a stranger here');
