@@ -33,6 +33,14 @@ export interface OutboxDeps {
   onChange(message: StoredMessage): void;
   /** Maps a failure to a user-facing code; 'network' means "try again when online". */
   classify(error: unknown): AppErrorCode;
+  /**
+   * Runs `task` under the lock of the chat `chatId`, which a deletion of the chat holds from the
+   * moment it forgets the chat's items (forget) until its messages are gone: every write the
+   * outbox makes to a chat's message state and items runs under it, so it lands wholly before
+   * the deletion (which then takes it) or after (and sees the item forgotten or the row gone),
+   * never between. Default: no lock (a caller that deletes no chats).
+   */
+  inChat?<T>(chatId: string, task: () => Promise<T>): Promise<T>;
 }
 
 /** Failures that leave a message queued for the next flush instead of failing it. */
@@ -104,11 +112,20 @@ export class Outbox {
 
   /** Queues a failed message again (same id, same ciphertext if it was made). */
   async retry(id: string): Promise<void> {
-    const item = await this.deps.storage.get<OutboxItem>(RECORD.outbox(id));
-    if (!item) return;
-    await this.deps.storage.put(RECORD.outbox(id), { ...item, failed: null });
-    await this.setState(item, 'queued', undefined);
+    const found = await this.deps.storage.get<OutboxItem>(RECORD.outbox(id));
+    if (!found) return;
+    await this.inChat(found.chatId, async () => {
+      const item = await this.deps.storage.get<OutboxItem>(RECORD.outbox(id));
+      if (!item || this.forgotten.has(id)) return;
+      await this.writeState(item, 'queued', undefined, [
+        { kind: 'put', key: RECORD.outbox(id), value: { ...item, failed: null } },
+      ]);
+    });
     await this.flush();
+  }
+
+  private inChat<T>(chatId: string, task: () => Promise<T>): Promise<T> {
+    return this.deps.inChat ? this.deps.inChat(chatId, task) : task();
   }
 
   /** Cancels the message's upload in flight, if any. */
@@ -141,7 +158,18 @@ export class Outbox {
     error: AppErrorCode | undefined,
     extra: WriteOp[] = [],
     relayId?: number,
-  ) {
+  ): Promise<void> {
+    await this.inChat(item.chatId, () => this.writeState(item, state, error, extra, relayId));
+  }
+
+  /** setState's work, for a caller already under the chat's lock. */
+  private async writeState(
+    item: OutboxItem,
+    state: DeliveryState,
+    error: AppErrorCode | undefined,
+    extra: WriteOp[] = [],
+    relayId?: number,
+  ): Promise<void> {
     if (this.forgotten.has(item.id)) return;
     const current = await this.deps.storage.getMessage<StoredMessage>(item.id);
     if (!current) return;

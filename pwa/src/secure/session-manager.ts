@@ -390,6 +390,15 @@ export class SessionManager {
   }
 
   /**
+   * Runs `task` under the lock of the chat `chatId`, the one every write of its peer record and
+   * its deletion (removePeer) take: what the outbox writes to a chat goes under it too, so it
+   * lands wholly before a deletion or after it (OutboxDeps.inChat).
+   */
+  inChat<T>(chatId: string, task: () => Promise<T>): Promise<T> {
+    return this.locks.run(chatId, task);
+  }
+
+  /**
    * The chat with `username` gone from this device: its peer record, sessions and order, with
    * `more`'s writes in the same transaction (gathered under the chat's lock, so after a seal in
    * progress has stored what it sealed), then its messages. A sync copy for the chat is stored
@@ -757,12 +766,30 @@ export class SessionManager {
     fromDevice = 1,
   ): Promise<DecryptedIncoming> {
     if (sender === (await this.ownName())) return this.decryptSync(fromDevice, wire, persist);
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.storeIncoming(sender, wire, persist, fromDevice, await this.peer(sender));
+      if (stored !== 'moved') return stored;
+      // The chat was created or deleted between the look-up and the lock (decryptSync).
+      if (attempt === CHAT_LOCK_ATTEMPTS) throw new Error('the chat of a message kept changing');
+    }
+  }
+
+  /** decrypt under the lock of `known`'s chat, or of a new chat with `sender`. */
+  private storeIncoming(
+    sender: string,
+    wire: Uint8Array,
+    persist: (result: DecryptedIncoming) => WriteOp[],
+    fromDevice: number,
+    known: StoredPeer | undefined,
+  ): Promise<DecryptedIncoming | 'moved'> {
     // A sender who is not a contact gets a peer record only in the transaction that stores a
     // message that opened: a message that cannot be decrypted never creates a contact or a
     // chat (SECURITY.md, "Trust model"). Until then its lock is named by the username.
-    const known = await this.peer(sender);
     return this.locks.run(known?.chatId ?? newPeerLock(sender), async () => {
-      const stored = (await this.peer(sender)) ?? known;
+      const stored = await this.peer(sender);
+      // Stored under another chat's lock, a message could land in a chat just deleted, or
+      // overwrite the record of one just created.
+      if (stored?.chatId !== known?.chatId) return 'moved';
       let peer = stored ? await this.roomForDevice(stored, fromDevice) : this.incomingPeer(sender, true);
       const sessions = await this.loadSessions(peer.chatId, fromDevice);
       const { opened, accepted } = await this.open(sender, wire, sessions, false);
@@ -862,7 +889,7 @@ export class SessionManager {
       if (stored !== 'moved') return stored;
       // Its chat was created or deleted between the look-up and the lock: again, under the right
       // lock. Bounded: only a store changing that chat on every attempt keeps it moving.
-      if (attempt === SYNC_LOCK_ATTEMPTS) throw new Error('the chat of a sync copy kept changing');
+      if (attempt === CHAT_LOCK_ATTEMPTS) throw new Error('the chat of a sync copy kept changing');
     }
   }
 
@@ -1288,8 +1315,8 @@ interface Accepted {
 
 /** The lock of everything that touches the sessions with this account's own devices. */
 const OWN_LOCK = 'own-devices';
-/** Times a sync copy looks up its chat and takes its lock before giving up (decryptSync). */
-const SYNC_LOCK_ATTEMPTS = 3;
+/** Times an incoming message looks up its chat and takes its lock before giving up (decrypt). */
+const CHAT_LOCK_ATTEMPTS = 3;
 
 /** What one send seals (sealFanOut): the frame and the content it carries. */
 interface Frame {

@@ -100,28 +100,13 @@ function duringWrite(
   lockKey: string,
   act: () => Promise<void>,
 ) {
-  const locks = (
-    d.m.sm as unknown as {
-      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
-    }
-  ).locks;
-  const realRun = locks.run.bind(locks);
-  let armed = false;
-  let lockAsked = () => {};
-  const asked = new Promise<void>((r) => {
-    lockAsked = r;
-  });
-  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
-    if (armed && key === lockKey) lockAsked();
-    return realRun(key, task);
-  });
-  onTestFinished(() => run.mockRestore());
+  const locks = watchLocks(d);
   const realWrite = d.storage.write.bind(d.storage);
   let started: Promise<void> | null = null;
   let written = false;
   const write = vi.spyOn(d.storage, 'write').mockImplementation(async (ops: readonly WriteOp[], options) => {
     if (started || !matches(ops)) return realWrite(ops, options);
-    armed = true;
+    const asked = locks.nextRequest(lockKey);
     started = act();
     await Promise.race([started, asked]);
     await realWrite(ops, options);
@@ -129,6 +114,35 @@ function duringWrite(
   });
   onTestFinished(() => write.mockRestore());
   return { started: () => started, written: () => written };
+}
+
+/** Watches `d`'s SessionManager's locks: which are held now, and when one is next asked for. */
+function watchLocks(d: Device) {
+  const locks = (
+    d.m.sm as unknown as {
+      locks: { run: (key: string, task: () => Promise<unknown>) => Promise<unknown> };
+    }
+  ).locks;
+  const realRun = locks.run.bind(locks);
+  const held = new Set<string>();
+  let waiters: { key: string; resolve: () => void }[] = [];
+  const run = vi.spyOn(locks, 'run').mockImplementation((key, task) => {
+    for (const w of waiters) if (w.key === key) w.resolve();
+    waiters = waiters.filter((w) => w.key !== key);
+    return realRun(key, async () => {
+      held.add(key);
+      try {
+        return await task();
+      } finally {
+        held.delete(key);
+      }
+    });
+  });
+  onTestFinished(() => run.mockRestore());
+  return {
+    held: (key: string) => held.has(key),
+    nextRequest: (key: string) => new Promise<void>((resolve) => waiters.push({ key, resolve })),
+  };
 }
 
 /**
@@ -577,6 +591,78 @@ it('a message the running pass reaches between the deletion’s two writes is no
   const next = await alice.m.sendText(b, 'in the new chat');
   await until(() => texts(bob, a).includes('in the new chat'), 'the new chat’s message');
   expect(stateOf(alice, b, next)).toMatch(/sent|delivered/);
+});
+
+it('a send that fails while its chat is being deleted writes nothing back: no hidden failed item holds the contact’s later messages', async () => {
+  const alice = await device(await registerOnRelay('ql'));
+  const carol = await device(await registerOnRelay('qm'));
+  const [a, c] = [alice.user.username, carol.user.username];
+  await alice.m.addContact(c);
+  await carol.m.addContact(a);
+  const chatId = alice.m.sm.knownPeer(c)?.chatId ?? '';
+  const sends = failSends(new ApiError(400, 'bad_request', 'refused'));
+  const locks = watchLocks(alice);
+  // The user deletes the chat while the failure is being recorded: after the outbox read the
+  // message, before it wrote the failed state and item (the failure reads the outbox item, then
+  // the message). The deletion runs to its end there, unless the recording holds the chat's lock:
+  // then the read goes on once the deletion has asked for it.
+  let deletion: Promise<void> | null = null;
+  let id = '';
+  let itemRead = false;
+  const realGet = alice.storage.get.bind(alice.storage);
+  const get = vi.spyOn(alice.storage, 'get').mockImplementation(async (key: string) => {
+    if (key === OUTBOX.outbox(id) && sends.failed()) itemRead = true;
+    return realGet(key);
+  });
+  onTestFinished(() => get.mockRestore());
+  const realGetMessage = alice.storage.getMessage.bind(alice.storage);
+  const getMessage = vi.spyOn(alice.storage, 'getMessage').mockImplementation(async (key: string) => {
+    const row = await realGetMessage(key);
+    if (key === id && itemRead && !deletion) {
+      const asked = locks.nextRequest(chatId);
+      deletion = alice.m.removeContact(c);
+      await (locks.held(chatId) ? Promise.race([deletion, asked]) : deletion);
+    }
+    return row;
+  });
+  onTestFinished(() => getMessage.mockRestore());
+  id = await alice.m.sendText(c, 'refused');
+  await until(() => deletion !== null, 'the deletion began while the failure was recorded');
+  await deletion;
+  await alice.m.outbox.flush();
+  expect(hasContact(alice, c)).toBe(false);
+  expect(await alice.m.outbox.pending()).toEqual([]);
+  expect(await alice.storage.messages(chatId)).toEqual([]);
+  // So carol, added again, gets what the new chat sends.
+  sends.stop();
+  await alice.m.addContact(c);
+  await alice.m.sendText(c, 'in the new chat');
+  await until(() => texts(carol, a).includes('in the new chat'), 'the new chat’s message');
+});
+
+it('a message from the contact stored while their chat is deleted opens a new chat, as a request', async () => {
+  const [alice, bob] = await pair(['qn', 'qo']);
+  const [a, b] = [alice.user.username, bob.user.username];
+  const chatId = alice.m.sm.knownPeer(b)?.chatId ?? '';
+  const locks = watchLocks(alice);
+  // The deletion waits, before its commit, until bob's next message, looked up in the chat being
+  // deleted, asks for that chat's lock.
+  let held = false;
+  const realList = alice.storage.list.bind(alice.storage);
+  const list = vi.spyOn(alice.storage, 'list').mockImplementation(async (prefix: string) => {
+    if (prefix === RECORD.sessionsOf(chatId) && !held) {
+      held = true;
+      const asked = locks.nextRequest(chatId);
+      void bob.m.sendText(a, 'hi again');
+      await asked;
+    }
+    return realList(prefix);
+  });
+  onTestFinished(() => list.mockRestore());
+  await alice.m.removeContact(b);
+  await until(() => texts(alice, b).includes('hi again'), 'bob’s message');
+  expect(await alice.storage.messages(chatId)).toEqual([]);
+  expect(contactOf(alice, b)?.request).toBe(true);
 });
 
 it('photo records whose message is no longer in the outbox are swept when the app opens', async () => {

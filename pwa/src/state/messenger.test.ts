@@ -146,8 +146,10 @@ describe('Messenger over the real relay', () => {
     await alice.m.outbox.flush();
     expect(stateOf(alice, b, held)).toBe('queued');
     expect(await ids()).toEqual(mailboxBefore);
-    // The new device learnt alice from the account's contact list on the relay, and says so.
-    expect(texts(bob2, a)).toEqual(['<acceptedElsewhere>']);
+    // (The new device learnt alice from the account's contact list on the relay, and says so
+    // in a timeline entry, written whenever its first read of the list returns.)
+    const bob2Texts = () => texts(bob2, a).filter((t) => t !== '<acceptedElsewhere>');
+    expect(bob2Texts()).toEqual([]);
     // Verified before the change: a plain acknowledgement is refused, the explicit step is not.
     await expect(alice.m.acknowledgeKeyChange(b)).rejects.toMatchObject({ code: 'verification_required' });
     await alice.m.acknowledgeKeyChange(b, 'without-verifying');
@@ -155,7 +157,8 @@ describe('Messenger over the real relay', () => {
     await until(() => texts(bob2, a).includes('after the change'), 'held message sent after acknowledging');
     await alice.m.sendText(b, 'to the new phone');
     await until(() => texts(bob2, a).includes('to the new phone'), 'new device receives');
-    expect(texts(bob2, a)).toEqual(['<acceptedElsewhere>', 'after the change', 'to the new phone']);
+    expect(bob2Texts()).toEqual(['after the change', 'to the new phone']);
+    expect(texts(bob2, a).filter((t) => t === '<acceptedElsewhere>')).toHaveLength(1);
     expect(entries()).toHaveLength(1);
     const reloaded = await start(alice.user, alice.api, alice.storage, { online: false });
     expect(texts(reloaded, b)).toContain('<keyChange>');

@@ -81,6 +81,7 @@ export class Outgoing {
         else if (m.state === 'sent') this.flushAttempt = 0;
       },
       classify: toAppErrorCode,
+      inChat: (chatId, task) => o.sm.inChat(chatId, task),
     });
   }
 
@@ -240,7 +241,12 @@ export class Outgoing {
       wire: null,
       failed: null,
     };
-    await this.outbox.enqueue(message, item, extra(id));
+    // Under the chat's lock, and only while the chat is still the one asked for: a message
+    // written as its chat is deleted would be a hidden outbox item (OutboxDeps.inChat).
+    await this.o.sm.inChat(peer.chatId, async () => {
+      if ((await this.o.sm.peer(contact))?.chatId !== peer.chatId) throw new AppError('not_found');
+      await this.outbox.enqueue(message, item, extra(id));
+    });
     return id;
   }
 
