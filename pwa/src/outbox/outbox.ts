@@ -152,14 +152,9 @@ export class Outbox {
     return items.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
-  private async setState(
-    item: OutboxItem,
-    state: DeliveryState,
-    error: AppErrorCode | undefined,
-    extra: WriteOp[] = [],
-    relayId?: number,
-  ): Promise<void> {
-    await this.inChat(item.chatId, () => this.writeState(item, state, error, extra, relayId));
+  /** Writes a message's new state (and `extra`) under its chat's lock (OutboxDeps.inChat). */
+  private setState(...args: Parameters<Outbox['writeState']>): Promise<void> {
+    return this.inChat(args[0].chatId, () => this.writeState(...args));
   }
 
   /** setState's work, for a caller already under the chat's lock. */

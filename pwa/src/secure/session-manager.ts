@@ -766,10 +766,23 @@ export class SessionManager {
     fromDevice = 1,
   ): Promise<DecryptedIncoming> {
     if (sender === (await this.ownName())) return this.decryptSync(fromDevice, wire, persist);
+    return this.inLookedUpChat(sender, (known) =>
+      this.storeIncoming(sender, wire, persist, fromDevice, known),
+    );
+  }
+
+  /**
+   * Runs `store` with the chat of `username` as looked up now; again while it answers 'moved'
+   * (the chat was created or deleted between the look-up and its lock), bounded: only a store
+   * that changes that chat on every attempt keeps it moving, and the message then comes again.
+   */
+  private async inLookedUpChat<T>(
+    username: string,
+    store: (known: StoredPeer | undefined) => Promise<T | 'moved'>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const stored = await this.storeIncoming(sender, wire, persist, fromDevice, await this.peer(sender));
+      const stored = await store(await this.peer(username));
       if (stored !== 'moved') return stored;
-      // The chat was created or deleted between the look-up and the lock (decryptSync).
       if (attempt === CHAT_LOCK_ATTEMPTS) throw new Error('the chat of a message kept changing');
     }
   }
@@ -880,17 +893,11 @@ export class SessionManager {
     wire: Uint8Array,
     persist: (result: DecryptedIncoming) => WriteOp[],
   ): Promise<DecryptedIncoming> {
-    for (let attempt = 1; ; attempt++) {
-      const named = await this.locks.run(
-        OWN_LOCK,
-        async () => (await this.openSync(fromDevice, wire)).sync.peer,
-      );
-      const stored = await this.storeSync(fromDevice, wire, persist, named, await this.peer(named));
-      if (stored !== 'moved') return stored;
-      // Its chat was created or deleted between the look-up and the lock: again, under the right
-      // lock. Bounded: only a store changing that chat on every attempt keeps it moving.
-      if (attempt === CHAT_LOCK_ATTEMPTS) throw new Error('the chat of a sync copy kept changing');
-    }
+    const named = await this.locks.run(
+      OWN_LOCK,
+      async () => (await this.openSync(fromDevice, wire)).sync.peer,
+    );
+    return this.inLookedUpChat(named, (known) => this.storeSync(fromDevice, wire, persist, named, known));
   }
 
   /** decryptSync under the locks of `known`'s chat, or of a new chat with `named`. */
