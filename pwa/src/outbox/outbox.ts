@@ -124,6 +124,14 @@ export class Outbox {
     await this.flush();
   }
 
+  /** Stores `next` in place of its item, unless the item is gone or forgotten meanwhile. */
+  async replaceItem(next: OutboxItem): Promise<void> {
+    await this.inChat(next.chatId, async () => {
+      if (this.forgotten.has(next.id) || !(await this.deps.storage.get(RECORD.outbox(next.id)))) return;
+      await this.deps.storage.put(RECORD.outbox(next.id), next);
+    });
+  }
+
   private inChat<T>(chatId: string, task: () => Promise<T>): Promise<T> {
     return this.deps.inChat ? this.deps.inChat(chatId, task) : task();
   }

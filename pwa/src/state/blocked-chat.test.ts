@@ -665,6 +665,109 @@ it('a message from the contact stored while their chat is deleted opens a new ch
   expect(contactOf(alice, b)?.request).toBe(true);
 });
 
+it('a message typed while the chat’s first seal waits for the relay’s bundles is stored at once', async () => {
+  const alice = await device(await registerOnRelay('qr'));
+  const carol = await device(await registerOnRelay('qs'));
+  const c = carol.user.username;
+  await alice.m.addContact(c);
+  // The relay is slow to answer the first seal's bundle fetch (held here), which holds the chat's
+  // lock meanwhile.
+  const gate = holdUntilReleased();
+  const realBundles = alice.api.bundles.bind(alice.api);
+  const bundles = vi.spyOn(alice.api, 'bundles').mockImplementation(async (...args) => {
+    if (args[0] === c) await gate.hold();
+    return realBundles(...args);
+  });
+  onTestFinished(() => {
+    gate.release();
+    bundles.mockRestore();
+  });
+  await alice.m.sendText(c, 'first');
+  await until(() => gate.entered, 'the first seal fetches carol’s bundles');
+  // The composer clears its text as it calls sendText: the message must be stored by then.
+  let stored = false;
+  const second = alice.m.sendText(c, 'second').then(() => {
+    stored = true;
+  });
+  await until(() => stored, 'the second message stored while the network is slow', { timeoutMs: 5_000 });
+  expect(texts(alice, c)).toEqual(['first', 'second']);
+  gate.release();
+  await second;
+});
+
+it('a message sealed before linked devices, refused as stale while its chat is deleted, leaves no outbox item behind', async () => {
+  const alice = await device(await registerOnRelay('qt'));
+  const carol = await device(await registerOnRelay('qu'));
+  const c = carol.user.username;
+  await alice.m.addContact(c);
+  // Alice has a second device now: a single ciphertext for carol's device 1 is stale (409).
+  await linked(alice);
+  const gate = holdUntilReleased();
+  const real = SocketFirst.prototype.sendMessage;
+  const spy = vi.spyOn(SocketFirst.prototype, 'sendMessage').mockImplementation(async function (
+    this: SocketFirst,
+    ...args
+  ) {
+    if (args[0] === c) await gate.hold();
+    return real.apply(this, args);
+  });
+  onTestFinished(() => {
+    gate.release();
+    spy.mockRestore();
+  });
+  // An outbox item stored by a version from before linked devices: its wire is one ciphertext.
+  const chatId = alice.m.sm.knownPeer(c)?.chatId ?? '';
+  const id = crypto.randomUUID();
+  const now = Date.now();
+  await alice.m.outbox.enqueue(
+    {
+      id,
+      contact: c,
+      direction: 'out',
+      at: now,
+      storedAt: now,
+      state: 'sending',
+      body: { kind: 'text', text: 'old' },
+    },
+    { id, contact: c, chatId, kind: 'text', createdAt: now, wire: new Uint8Array(64).fill(7), failed: null },
+  );
+  await until(() => gate.entered, 'the old ciphertext is being sent');
+  await alice.m.removeContact(c);
+  gate.release();
+  await alice.m.outbox.flush();
+  expect(spy.mock.calls.length).toBeGreaterThan(0);
+  // The relay answered 409 stale_devices after the deletion: nothing of the item is written back.
+  expect(await alice.m.outbox.pending()).toEqual([]);
+});
+
+it('a message sent while its chat is being deleted, after the deletion listed the outbox, is taken out with the chat', async () => {
+  const [alice, bob] = await pair(['qv', 'qw']);
+  const [a, b] = [alice.user.username, bob.user.username];
+  const chatId = alice.m.sm.knownPeer(b)?.chatId ?? '';
+  // The deletion has listed the outbox and reads the chat's messages (for their photos) when
+  // the user sends once more; sealing waits for the deletion's lock meanwhile.
+  let sent: Promise<string> | null = null;
+  const realMessages = alice.storage.messages.bind(alice.storage);
+  const messages = vi.spyOn(alice.storage, 'messages').mockImplementation(async (chat, limit) => {
+    if (chat === chatId && !sent) {
+      sent = alice.m.sendText(b, 'sent during the deletion');
+      await sent;
+    }
+    return realMessages(chat, limit);
+  });
+  onTestFinished(() => messages.mockRestore());
+  await alice.m.removeContact(b);
+  expect(sent).not.toBeNull();
+  await alice.m.outbox.flush();
+  expect(await alice.m.outbox.pending()).toEqual([]);
+  expect(await alice.storage.messages(chatId)).toEqual([]);
+  // Nothing of it reached bob: his next message from alice is the first he gets.
+  await alice.m.addContact(b);
+  await alice.m.sendText(b, 'in the new chat');
+  await until(() => texts(bob, a).includes('in the new chat'), 'the new chat’s message');
+  expect(texts(bob, a)).toEqual(['in the new chat']);
+});
+
 it('photo records whose message is no longer in the outbox are swept when the app opens', async () => {
   const [alice] = await pair(['qg', 'qh']);
   // What a crash between a send and its clean-up (or a deletion and an upload) leaves behind.

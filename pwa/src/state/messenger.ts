@@ -401,19 +401,25 @@ export class Messenger {
   private async forgetPeer(username: string): Promise<void> {
     // In the transaction that deletes the peer, so a failure half-way cannot leave a hidden
     // message in the outbox that a later contact with the same name would be sent.
+    let chatId: string | undefined;
     try {
-      await this.sm.removePeer(username, async (peer) => [
-        ...(await this.outgoing.forgetOps(username)),
-        ...(await this.o.storage.messages<StoredMessage>(peer.chatId))
-          .filter((m) => m.value.body.kind === 'photo')
-          .map((m) => ({ kind: 'delete' as const, key: OUTBOX.photo(m.value.id) })),
-        { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
-      ]);
+      await this.sm.removePeer(username, async (peer) => {
+        chatId = peer.chatId;
+        return [
+          ...(await this.outgoing.forgetOps(username, peer.chatId)),
+          ...(await this.o.storage.messages<StoredMessage>(peer.chatId))
+            .filter((m) => m.value.body.kind === 'photo')
+            .map((m) => ({ kind: 'delete' as const, key: OUTBOX.photo(m.value.id) })),
+          { kind: 'delete', key: OUTBOX.chatMeta(peer.chatId) },
+        ];
+      });
     } catch (err) {
       // The chat is still here, and so is what waits in it.
       await this.outgoing.keep(username).catch(() => undefined);
       throw err;
     }
+    // What was queued for it while the deletion ran (Outgoing.queue takes no lock).
+    if (chatId) await this.outgoing.sweepChat(chatId);
     this.memory.forget(username);
   }
 

@@ -125,13 +125,29 @@ export class Outgoing {
    * ciphertext cannot reach the contact later. Sends in flight are cancelled and write nothing
    * more (Outbox.forget).
    */
-  async forgetOps(contact: string): Promise<WriteOp[]> {
-    const items = (await this.outbox.pending()).filter((i) => i.contact === contact);
+  forgetOps(contact: string, chatId: string): Promise<WriteOp[]> {
+    return this.dropOps((i) => i.contact === contact || i.chatId === chatId);
+  }
+
+  /**
+   * After a chat's deletion: removes what is still queued for it (a message written while the
+   * deletion ran, after forgetOps listed the outbox; Outgoing.queue takes no lock).
+   */
+  async sweepChat(chatId: string): Promise<void> {
+    const ops = await this.dropOps((i) => i.chatId === chatId);
+    if (ops.length > 0) await this.o.storage.write(ops);
+  }
+
+  /** The writes that take the items `which` picks out of the outbox, with their records. */
+  private async dropOps(which: (item: OutboxItem) => boolean): Promise<WriteOp[]> {
+    const items = (await this.outbox.pending()).filter(which);
     for (const item of items) this.outbox.forget(item.id);
     return items.flatMap((i): WriteOp[] => [
       { kind: 'delete', key: RECORD.outbox(i.id) },
+      { kind: 'deleteMessage', id: i.id },
       { kind: 'delete', key: RECORD.outgoingPhoto(i.id) },
       { kind: 'delete', key: RECORD.uploadedPhoto(i.id) },
+      { kind: 'delete', key: RECORD.photo(i.id) },
     ]);
   }
 
@@ -241,12 +257,15 @@ export class Outgoing {
       wire: null,
       failed: null,
     };
-    // Under the chat's lock, and only while the chat is still the one asked for: a message
-    // written as its chat is deleted would be a hidden outbox item (OutboxDeps.inChat).
-    await this.o.sm.inChat(peer.chatId, async () => {
-      if ((await this.o.sm.peer(contact))?.chatId !== peer.chatId) throw new AppError('not_found');
-      await this.outbox.enqueue(message, item, extra(id));
-    });
+    // Stored at once, without waiting for the chat's lock (a seal may hold it across a request
+    // to the relay, and the composer has already cleared the text). A message written as its
+    // chat is deleted is taken back: here when the deletion committed first, else by the
+    // deletion's own sweep (sweepChat).
+    await this.outbox.enqueue(message, item, extra(id));
+    if ((await this.o.sm.peer(contact))?.chatId !== peer.chatId) {
+      await this.sweepChat(peer.chatId);
+      throw new AppError('not_found');
+    }
     return id;
   }
 
@@ -273,8 +292,7 @@ export class Outgoing {
           // The old single ciphertext has no frame to reseal from: nothing of it was stored
           // (a refused send stores nothing), so the message is sealed again for every device,
           // under a new client_id as after a key change.
-          const next: OutboxItem = { ...item, wire: null, clientId: `${item.id}_r1` };
-          await this.o.storage.put(RECORD.outbox(item.id), next);
+          await this.outbox.replaceItem({ ...item, wire: null, clientId: `${item.id}_r1` });
           throw new ApiError(0, 'network', 'resealing for the current devices');
         }
         const current: OutboxItem = { ...item, wire: sealed };
