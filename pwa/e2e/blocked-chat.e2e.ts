@@ -104,9 +104,15 @@ it('marked + key change and marked + request fit a phone, in English and Russian
     `WITH alloc AS (
        INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM users WHERE username = $1
        ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1 RETURNING user_id, seq
+     ), event AS (
+       INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
+       SELECT user_id, seq, 'key_change', (SELECT id FROM users WHERE username = $2), now() FROM alloc
+       RETURNING user_id, seq
      )
-     INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
-     SELECT user_id, seq, 'key_change', (SELECT id FROM users WHERE username = $2), now() FROM alloc`,
+     -- Announced as the relay announces a stream item (src/notify/notifier.ts), or alice would
+     -- hear of it only when something else made her socket read its stream.
+     SELECT pg_notify('relay_events', json_build_array(json_build_object('u', user_id::text, 'k', 's', 'q', seq))::text)
+       FROM event`,
     [A, B],
   );
   await alice.getByRole('alert', { name: 'Security key changed.' }).waitFor();
