@@ -26,6 +26,7 @@ import {
   texts,
 } from '../test/messenger-devices.ts';
 import { registerOnRelay, registerWithDevice, signInAgain, toDevice1 } from '../test/relay.ts';
+import { queuePhoto } from '../test/store-races.ts';
 import { ApiError, apiErrorOf } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketRequest, SocketUnavailable } from '../transport/ws.ts';
@@ -395,46 +396,6 @@ async function twoLinkedPairs() {
   const bob2 = await linked(bob);
   await until(() => hasContact(alice2, b) && hasContact(bob2, a), 'contacts on the new devices');
   return { alice, bob, a, b, alice2, bob2 };
-}
-
-/** Queues a JPEG photo from `from` to `to`, announced as `width`×`height` (the sender's word). */
-async function queuePhoto(
-  from: Device,
-  to: string,
-  photo: { bytes: Uint8Array; width: number; height: number },
-): Promise<void> {
-  const prepared = { ...photo, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
-  const id = crypto.randomUUID();
-  const peer = from.m.sm.knownPeer(to);
-  if (!peer) throw new Error('no peer');
-  const now = Date.now();
-  await from.m.outbox.enqueue(
-    {
-      id,
-      contact: to,
-      direction: 'out',
-      at: now,
-      storedAt: now,
-      state: 'queued',
-      body: {
-        kind: 'photo',
-        photo: {
-          mime: 'image/jpeg',
-          width: photo.width,
-          height: photo.height,
-          size: prepared.bytes.length,
-          blobId: null,
-          ciphertextSha256: null,
-          thumbnail: prepared.thumbnail,
-        },
-      },
-    },
-    { id, contact: to, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
-    [
-      { kind: 'put', key: OUTBOX.photo(id), value: { mime: prepared.mime, bytes: prepared.bytes } },
-      { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
-    ],
-  );
 }
 
 describe('Messenger with linked devices over the real relay (spec §16)', () => {

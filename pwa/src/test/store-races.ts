@@ -195,12 +195,18 @@ export async function blockedWhileQueuedOnPhone(prefixes: [string, string]) {
   return { ...devices, sends };
 }
 
-/** Queues a photo from `from` to `to` as Outgoing.sendPhoto stores one (preparePhoto needs a canvas). */
-export async function queuePhoto(from: Device, to: string): Promise<string> {
+/**
+ * Queues a JPEG photo from `from` to `to` as Outgoing.sendPhoto stores one (preparePhoto needs a
+ * canvas), announced as `width`×`height` (the sender's word); a 16×8 test JPEG by default.
+ */
+export async function queuePhoto(
+  from: Device,
+  to: string,
+  photo: { bytes: Uint8Array; width: number; height: number } = { bytes: tinyJpeg(), width: 16, height: 8 },
+): Promise<string> {
   const peer = from.m.sm.knownPeer(to);
   if (!peer) throw new Error('no peer');
-  const bytes = tinyJpeg();
-  const prepared = { bytes, width: 16, height: 8, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
+  const prepared = { ...photo, mime: 'image/jpeg' as const, thumbnail: new Uint8Array(0) };
   const id = crypto.randomUUID();
   const now = Date.now();
   await from.m.outbox.enqueue(
@@ -215,18 +221,18 @@ export async function queuePhoto(from: Device, to: string): Promise<string> {
         kind: 'photo',
         photo: {
           mime: 'image/jpeg',
-          width: 16,
-          height: 8,
-          size: bytes.length,
+          width: photo.width,
+          height: photo.height,
+          size: photo.bytes.length,
           blobId: null,
           ciphertextSha256: null,
-          thumbnail: new Uint8Array(0),
+          thumbnail: prepared.thumbnail,
         },
       },
     },
     { id, contact: to, chatId: peer.chatId, kind: 'photo', createdAt: now, wire: null, failed: null },
     [
-      { kind: 'put', key: OUTBOX.photo(id), value: { mime: 'image/jpeg', bytes } },
+      { kind: 'put', key: OUTBOX.photo(id), value: { mime: prepared.mime, bytes: photo.bytes } },
       { kind: 'put', key: OUTBOX.outgoingPhoto(id), value: prepared },
     ],
   );
