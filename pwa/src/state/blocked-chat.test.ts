@@ -28,7 +28,7 @@ import {
   duringWrite,
   failSends,
   hasContact,
-  holdUntilReleased,
+  holdCalls,
   internals,
   isBlocked,
   laptopPhoneAndBob,
@@ -155,16 +155,7 @@ it('after a reload, a chat a sync copy re-opens on the device that blocked the c
   // The laptop's app is opened again; its first read of the lists is slow, and the mailbox is
   // read meanwhile.
   laptop.m.stop();
-  const gate = holdUntilReleased();
-  const realBlocks = laptop.api.blocks.bind(laptop.api);
-  const laptopBlocks = vi.spyOn(laptop.api, 'blocks').mockImplementation(async () => {
-    await gate.hold();
-    return realBlocks();
-  });
-  onTestFinished(() => {
-    gate.release();
-    laptopBlocks.mockRestore();
-  });
+  holdCalls(laptop.api, 'blocks');
   const written = peerWrites(laptop, b);
   const again = await start(laptop.user, laptop.api, laptop.storage);
   sends.stop();

@@ -72,6 +72,30 @@ export function holdUntilReleased() {
 }
 
 /**
+ * From now on, the calls of `target[method]` that `when` picks (all by default) wait at the
+ * returned gate until it is released (at the test's end at the latest), then go through.
+ */
+export function holdCalls<T extends object>(
+  target: T,
+  method: keyof T & string,
+  when: (args: unknown[]) => boolean = () => true,
+) {
+  const gate = holdUntilReleased();
+  const real = target[method] as (...args: unknown[]) => unknown;
+  const spy = vi
+    .spyOn(target as Record<string, (...args: unknown[]) => unknown>, method)
+    .mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      if (when(args)) await gate.hold();
+      return real.apply(this, args);
+    });
+  onTestFinished(() => {
+    gate.release();
+    spy.mockRestore();
+  });
+  return gate;
+}
+
+/**
  * Runs `act` inside the first write of `d` that `matches`; the write goes on once `act` has
  * finished or has asked for the lock `lockKey`, which the writer may be holding. `started` gives
  * `act`'s promise, null until the write came; `written`, whether that write has completed.
