@@ -34,6 +34,15 @@ export async function sidewaysOverflow(page: Page): Promise<number> {
   );
 }
 
+/** What reaches past the screen's right edge, for a failure message: tag, class and text. */
+export async function widerThanScreen(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('body *'))
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}: ${(el.textContent ?? '').slice(0, 60)}`),
+  );
+}
+
 /** A TOTP code for `secret` at an offset in 30-second steps (the relay accepts ±1 step once each). */
 export const totp = (secret: string, step = 0) =>
   generate({ secret, epoch: Math.floor(Date.now() / 1000) + step * 30 });

@@ -15,6 +15,7 @@ import {
   sendText,
   sidewaysOverflow,
   startRegistration,
+  widerThanScreen,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
 import { type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
@@ -76,8 +77,9 @@ async function layout(page: Page) {
 
 it('marked + key change and marked + request fit a phone, in English and Russian', async () => {
   const A = `bu_alice_${run}`;
-  const B = `bu_bob_${run}`.padEnd(32, 'x');
-  const C = `bu_carol_${run}`.padEnd(32, 'y');
+  // The longest usernames there are, padded with the widest letter there is, with nowhere to break.
+  const B = `bu_bob_${run}`.padEnd(32, 'm');
+  const C = `bu_carol_${run}`.padEnd(32, 'm');
   const alice = await register(A, PHONE);
   const bob = await register(B);
   const carol = await register(C);
@@ -138,7 +140,7 @@ it('marked + key change and marked + request fit a phone, in English and Russian
       const over = await sidewaysOverflow(alice);
       await screenshot(alice, `blocked-${who === B ? 'keychange' : 'request'}-${lang}-phone`);
       const what = `${who === B ? 'marked+key change' : 'marked+request'} ${lang}`;
-      if (over > 0) problems.push(`${what}: sideways overflow ${over}px`);
+      if (over > 0) problems.push(`${what}: sideways overflow ${over}px: ${await widerThanScreen(alice)}`);
       if (l.composerBottom > l.viewport + 1)
         problems.push(`${what}: composer below the screen (${l.composerBottom} > ${l.viewport})`);
       if (l.scrollerHeight < 120) problems.push(`${what}: message list only ${l.scrollerHeight}px tall`);

@@ -24,6 +24,7 @@ import {
   sidewaysOverflow,
   startRegistration,
   totp,
+  widerThanScreen,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
 import { type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
@@ -41,7 +42,8 @@ const run = Math.random().toString(36).slice(2, 7);
 const ALICE = `ui_alice_${run}`;
 const BOB = `ui_bob_${run}`;
 /** USERNAME_MAX (32) characters, none of them a place to break a line. */
-const LONG = `ui_long_${run}`.padEnd(32, 'x');
+// The longest username there is, padded with the widest letter, with nowhere to break.
+const LONG = `ui_long_${run}`.padEnd(32, 'm');
 /** Bob's authenticator secret (the re-enrolment dialog asks for a current code). */
 let bobSecret = '';
 
@@ -210,7 +212,10 @@ describe('chat UI at desktop and phone sizes', () => {
       await bob.page.goto(`${served.url}${path}`);
       const heading = bob.page.getByRole('heading', { level: 1 });
       await heading.waitFor();
-      expect(await sidewaysOverflow(bob.page), path).toBeLessThanOrEqual(0);
+      expect(
+        await sidewaysOverflow(bob.page),
+        `${path}: ${await widerThanScreen(bob.page)}`,
+      ).toBeLessThanOrEqual(0);
       const right = await heading.evaluate((el) => {
         const range = document.createRange();
         range.selectNodeContents(el);
