@@ -1,5 +1,5 @@
 // Deleting a chat on this device (spec/protocol.md §16.4: Delete chat, and blocking here) while
-// other stores of that chat are under way: a sync copy or a message from the contact, a seal, an
+// other stores of that chat are under way: a sync copy, a message or a receipt from the contact, a seal, an
 // upload or download, a failing or resealed send, a message typed meanwhile. Nothing of them
 // outlives the chat (no orphan row, no hidden outbox item that would hold a later chat with the
 // same contact), and a message is still stored at once. Real Messengers against the real relay;
@@ -354,4 +354,27 @@ it('a Delete chat that fails half-way (the store locks) leaves the chat, with it
   const again = await start(alice.user, alice.api, alice.storage);
   expect(hasContact(again, c)).toBe(true);
   expect(stateOf(again, c, id)).toBe('queued');
+});
+
+it('a delivery receipt handled while its chat is deleted does not write the message back into it', async () => {
+  const [alice, bob] = await pair(['qm', 'qn']);
+  const b = bob.user.username;
+  const chatId = alice.m.sm.knownPeer(b)?.chatId ?? '';
+  // Bob is away, so the receipt comes only once the message is sent and the read below is held.
+  bob.m.stop();
+  const id = await alice.m.sendText(b, 'delivered while deleted');
+  await until(() => stateOf(alice, b, id) === 'sent', 'the message is sent');
+  // The receipt's handling read the message, then the user deleted the chat before its write.
+  const deleting = duringWrite(
+    alice,
+    (ops) => ops.some((op) => op.kind === 'putMessage' && (op.value as StoredMessage).state === 'delivered'),
+    chatId,
+    () => alice.m.removeContact(b),
+  );
+  await start(bob.user, bob.api, bob.storage);
+  await until(() => deleting.started() !== null, 'the receipt reached alice');
+  await deleting.started();
+  await until(deleting.written, 'the receipt’s write');
+  expect(await alice.storage.messages(chatId)).toEqual([]);
+  expect(await alice.storage.getMessage(id)).toBeUndefined();
 });

@@ -26,7 +26,7 @@ import {
   texts,
 } from '../test/messenger-devices.ts';
 import { registerOnRelay, registerWithDevice, signInAgain, toDevice1 } from '../test/relay.ts';
-import { queuePhoto } from '../test/store-races.ts';
+import { duringWrite, queuePhoto } from '../test/store-races.ts';
 import { ApiError, apiErrorOf } from '../transport/errors.ts';
 import { SocketFirst } from '../transport/socket-first.ts';
 import { RelaySocket, type SocketRequest, SocketUnavailable } from '../transport/ws.ts';
@@ -758,6 +758,27 @@ describe('Messenger when the relay, the network or the store fail (RELIABILITY.m
     expect(stateOf(alice, b, id)).toBe('delivered');
     expect((await alice.storage.getMessage<StoredMessage>(id))?.state).toBe('delivered');
     expect(texts(bob, a)).toEqual(['answer lost']);
+  });
+
+  it('a delivery receipt handled between the outbox’s read and write of "sent" is not overwritten by it', async () => {
+    const [alice, bob] = await pair(['qo', 'qp']);
+    const b = bob.user.username;
+    const chatId = alice.m.sm.knownPeer(b)?.chatId ?? '';
+    const storedState = async (id: string) => (await alice.storage.getMessage<StoredMessage>(id))?.state;
+    let id = '';
+    // The outbox read the message to mark it sent; bob's receipt is handled before that write.
+    const writing = duringWrite(
+      alice,
+      (ops) => ops.some((op) => op.kind === 'putMessage' && (op.value as StoredMessage).state === 'sent'),
+      chatId,
+      () => until(() => stateOf(alice, b, id) === 'delivered', 'the receipt handled'),
+    );
+    id = await alice.m.sendText(b, 'delivered before sent');
+    await until(() => writing.started() !== null, 'the outbox marks it sent');
+    await writing.started();
+    await until(writing.written, 'the outbox’s write');
+    expect(await storedState(id)).toBe('delivered');
+    await until(() => stateOf(alice, b, id) === 'delivered', 'shown as delivered');
   });
 
   it('a message the store failed to take comes again: the stream resumes from it, not past it', async () => {

@@ -97,8 +97,9 @@ export function holdCalls<T extends object>(
 
 /**
  * Runs `act` inside the first write of `d` that `matches`; the write goes on once `act` has
- * finished or has asked for the lock `lockKey`, which the writer may be holding. `started` gives
- * `act`'s promise, null until the write came; `written`, whether that write has completed.
+ * finished, or has asked for the lock `lockKey` while the writer holds it (it would wait for the
+ * write). `started` gives `act`'s promise, null until the write came; `written`, whether that
+ * write has completed.
  */
 export function duringWrite(
   d: Device,
@@ -112,9 +113,11 @@ export function duringWrite(
   let written = false;
   const write = vi.spyOn(d.storage, 'write').mockImplementation(async (ops: readonly WriteOp[], options) => {
     if (started || !matches(ops)) return realWrite(ops, options);
-    const asked = locks.nextRequest(lockKey);
-    started = act();
-    await Promise.race([started, asked]);
+    const act$ = act();
+    started = act$;
+    // Asked for while no one holds it, the lock is no reason to go on: `act` runs on to its end.
+    const asked = locks.nextRequest(lockKey).then(() => (locks.held(lockKey) ? undefined : act$));
+    await Promise.race([act$, asked]);
     await realWrite(ops, options);
     written = true;
   });

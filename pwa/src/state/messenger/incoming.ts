@@ -376,22 +376,28 @@ export class IncomingStream {
     let messageId = typeof f.client_id === 'string' ? f.client_id.replace(/_r\d+$/, '') : null;
     if (!messageId && typeof f.message_id === 'number')
       messageId = (await this.o.storage.get<string>(OUTBOX.copy(f.message_id))) ?? null;
-    const extra: WriteOp[] = [];
-    let updated: StoredMessage | null = null;
-    if (messageId) {
-      const m = await this.o.storage.getMessage<StoredMessage>(messageId);
-      const peer = m ? this.o.sm.knownPeer(m.contact) : undefined;
+    const found = messageId ? await this.o.storage.getMessage<StoredMessage>(messageId) : undefined;
+    const chatId = found ? this.o.sm.knownPeer(found.contact)?.chatId : undefined;
+    if (!found || !chatId) return this.advance(f.seq);
+    // Read and written under the chat's lock, which Delete chat and the outbox's state writes
+    // take too: a deletion between them would get the message written back into a chat that is
+    // gone, and an outbox write of "sent" read before the receipt would overwrite "delivered".
+    const updated = await this.o.sm.inChat(chatId, async () => {
+      const m = await this.o.storage.getMessage<StoredMessage>(found.id);
       // Once is enough: the other copies' receipts change nothing (the PWA dedups). A message
       // still queued or sending may have been stored already (its answer lost; outbox.ts keeps
       // the receipt), but one that failed was refused by the relay: a receipt for it is the
       // relay's word against what this app knows, and marking it delivered hid its retry button
       // while the failed item held every later message to that chat.
-      if (m && peer && m.direction === 'out' && m.state !== 'delivered' && m.state !== 'failed') {
-        updated = { ...m, state: 'delivered' };
-        extra.push({ kind: 'putMessage', chat: peer.chatId, id: m.id, value: updated });
+      const still = m && this.o.sm.knownPeer(m.contact)?.chatId === chatId;
+      if (!still || m.direction !== 'out' || m.state === 'delivered' || m.state === 'failed') {
+        await this.advance(f.seq);
+        return null;
       }
-    }
-    await this.advance(f.seq, extra);
+      const next: StoredMessage = { ...m, state: 'delivered' };
+      await this.advance(f.seq, [{ kind: 'putMessage', chat: chatId, id: m.id, value: next }]);
+      return next;
+    });
     if (updated) this.o.memory.upsert(updated);
   }
 }
