@@ -73,6 +73,25 @@ describe('token bucket in PostgreSQL', () => {
     expect((await t.api.get('/blocks', { token: user.token })).body.blocks).toEqual([]);
   });
 
+  it('POST /contacts and POST /blocks spend the token before looking the name up: an unknown name is limited too, and an empty bucket does not tell names apart', async () => {
+    // Attack: with the lookup first, an unknown name was 404 at no cost, and once the bucket was
+    // empty a known name was 429 while an unknown one was still 404: an unlimited name probe.
+    const user = await makeDeviceUser(t);
+    const other = await makeDeviceUser(t);
+    const { burst } = t.deps.config.messaging.listChange;
+    for (let i = 0; i < burst; i++) {
+      const path = i % 2 ? '/contacts' : '/blocks';
+      expect((await t.api.post(path, { username: `nobody_${i}` }, { token: user.token })).status).toBe(404);
+    }
+    for (const path of ['/contacts', '/blocks']) {
+      const unknown = await t.api.post(path, { username: 'nobody_else' }, { token: user.token });
+      const known = await t.api.post(path, { username: other.username }, { token: user.token });
+      expect(unknown.status).toBe(429);
+      expect(known.status).toBe(429);
+      expect(unknown.body.error).toBe(known.body.error);
+    }
+  });
+
   it('grants at most burst + rate × elapsed, and a full bucket after burst / rate seconds', async () => {
     const user = await makeDeviceUser(t);
     await fc.assert(

@@ -10,7 +10,7 @@ import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { findActiveUser, lookupName } from '../users/accounts.js';
-import { changeLists } from './change-lists.js';
+import { changeLists, listChangeLimit } from './change-lists.js';
 
 /** Most users one account may block: bounds the table and the list. */
 export const MAX_BLOCKS = 1000;
@@ -20,8 +20,9 @@ const BlockSchema = z.strictObject({ username: z.string().min(1).max(64) });
 export function blockRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
+  const limited = listChangeLimit(deps);
 
-  router.post('/blocks', auth, jsonBody('1kb'), async (req, res) => {
+  router.post('/blocks', auth, jsonBody('1kb'), limited, async (req, res) => {
     const { userId } = authOf(req);
     const target = await findActiveUser(deps.pool, parse(BlockSchema, req.body).username);
     if (!target) throw notFound('no such user');
@@ -63,7 +64,7 @@ export function blockRoutes(deps: AppDeps): Router {
     });
   });
 
-  router.delete('/blocks/:username', auth, async (req, res) => {
+  router.delete('/blocks/:username', auth, limited, async (req, res) => {
     const name = lookupName(req.params.username);
     const r = name
       ? await changeLists(

@@ -9,7 +9,7 @@
 // the lock an add on one device and a block on another, at the same moment, each missed the
 // other's row: the blocked user stayed a contact (everything they send dropped, their chat on
 // every device), and two blocks of one user at once answered the second 409 block_limit.
-import type { Request } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type pg from 'pg';
 import { authOf } from '../auth/require-auth.js';
 import { withTransaction } from '../db/pool.js';
@@ -18,6 +18,27 @@ import { lockAccount } from '../devices/store.js';
 import { takeOrRefuse } from '../limits/rate-limited.js';
 import { appendAccountItem } from '../messages/stream.js';
 
+/**
+ * Middleware for the four list-change routes, after authentication and body parsing and BEFORE
+ * the username is looked up: every request that may change a list costs a token, whether or not
+ * it does (a loop of them costs the relay a transaction and the account's other devices two
+ * reads each), an unknown name included — looked up first, an unknown name was a free 404, and
+ * with the bucket empty a known name's 429 told it from an unknown one's 404: a name probe
+ * beyond every rate limit.
+ */
+export function listChangeLimit(deps: AppDeps) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    await takeOrRefuse(
+      deps,
+      authOf(req).userId,
+      deps.config.messaging.listChange,
+      'too many contact or block list changes',
+    );
+    next();
+  };
+}
+
+/** The change itself; the route took its token first (listChangeLimit). */
 export async function changeLists<R>(
   deps: AppDeps,
   req: Request,
@@ -25,14 +46,6 @@ export async function changeLists<R>(
   changed: (result: R) => boolean,
 ): Promise<R> {
   const { userId, sessionId } = authOf(req);
-  // Every request that may change a list costs a token, whether or not it does: a loop of them
-  // costs the relay a transaction and the account's other devices two reads each.
-  await takeOrRefuse(
-    deps,
-    userId,
-    deps.config.messaging.listChange,
-    'too many contact or block list changes',
-  );
   const { result, item } = await withTransaction(deps.pool, async (tx) => {
     await lockAccount(tx, userId);
     const result = await change(tx);

@@ -9,7 +9,7 @@ import { jsonBody } from '../http/body.js';
 import { badRequest, HttpError, notFound } from '../http/http-error.js';
 import { parse } from '../http/validate.js';
 import { findActiveUser, lookupName } from '../users/accounts.js';
-import { changeLists } from './change-lists.js';
+import { changeLists, listChangeLimit } from './change-lists.js';
 
 /** Most contacts per user: a personal address book, and a bound on key-change fan-out. */
 export const MAX_CONTACTS = 1000;
@@ -19,8 +19,9 @@ const AddSchema = z.strictObject({ username: z.string().min(1).max(64) });
 export function contactRoutes(deps: AppDeps): Router {
   const router = Router();
   const auth = requireAuth(deps);
+  const limited = listChangeLimit(deps);
 
-  router.post('/contacts', auth, jsonBody('1kb'), async (req, res) => {
+  router.post('/contacts', auth, jsonBody('1kb'), limited, async (req, res) => {
     const { userId } = authOf(req);
     const target = await findActiveUser(deps.pool, parse(AddSchema, req.body).username);
     if (!target) throw notFound('no such user');
@@ -77,7 +78,7 @@ export function contactRoutes(deps: AppDeps): Router {
     });
   });
 
-  router.delete('/contacts/:username', auth, async (req, res) => {
+  router.delete('/contacts/:username', auth, limited, async (req, res) => {
     const name = lookupName(req.params.username);
     const r = name
       ? await changeLists(
