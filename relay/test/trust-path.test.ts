@@ -388,14 +388,14 @@ describe('blocking', () => {
     const pestWs = await WsClient.connect(t.baseUrl, pest.token, 0);
     const dropped = await t.api.post(
       '/send_message',
-      sendBody(owner.username, { clientId: 'blocked-1', body: b64(40) }),
+      sendBody(owner.username, { clientId: 'blocked-1', body: b64(40, 3) }),
       { token: pest.token },
     );
     expect([dropped.status, dropped.body.duplicate]).toEqual([201, false]);
     expect(dropped.body.id).toBeGreaterThan(0);
     const retry = await t.api.post(
       '/send_message',
-      sendBody(owner.username, { clientId: 'blocked-1', body: b64(40) }),
+      sendBody(owner.username, { clientId: 'blocked-1', body: b64(40, 3) }),
       { token: pest.token },
     );
     expect([retry.status, retry.body.id, retry.body.duplicate]).toEqual([200, dropped.body.id, true]);
@@ -438,6 +438,52 @@ describe('blocking', () => {
       from: pest.username,
     });
     for (const c of [ownerWs, pestWs]) c.close();
+  });
+
+  it('a retry with the same client_id and ANOTHER body answers alike whether the recipient blocked the sender, acknowledged it silently, or has it pending', async () => {
+    // Attack: resend under a used client_id with a changed body. A pending copy still has its
+    // body (409 client_id_reused), but a blocked send's tombstone and a copy acknowledged in
+    // no_receipt_ids had none to compare, and were answered 200 duplicate: a block, and a
+    // message request read, were both told to their sender.
+    const pending = await makeDeviceUser(t, 'pend');
+    const blocker = await makeDeviceUser(t, 'blk');
+    const reader = await makeDeviceUser(t, 'rdr');
+    const pest = await makeDeviceUser(t, 'pest');
+    expect((await t.api.post('/blocks', { username: pest.username }, { token: blocker.token })).status).toBe(
+      201,
+    );
+    const answers: unknown[] = [];
+    for (const to of [pending, blocker, reader]) {
+      const clientId = `probe-${to.username}`;
+      const first = await t.api.post('/send_message', sendBody(to.username, { clientId, body: b64(40, 1) }), {
+        token: pest.token,
+      });
+      expect(first.status).toBe(201);
+      if (to === reader) {
+        const page = await t.api.get('/get_messages', { token: reader.token });
+        const ids = page.body.messages.map((m: { id: number }) => m.id);
+        expect(ids).toHaveLength(1);
+        expect((await t.api.post('/ack', { no_receipt_ids: ids }, { token: reader.token })).body.acked).toBe(
+          1,
+        );
+      }
+      // The same copy again is a duplicate in every case.
+      const same = await t.api.post('/send_message', sendBody(to.username, { clientId, body: b64(40, 1) }), {
+        token: pest.token,
+      });
+      expect([same.status, same.body.duplicate]).toEqual([200, true]);
+      const changed = await t.api.post(
+        '/send_message',
+        sendBody(to.username, { clientId, body: b64(40, 7) }),
+        { token: pest.token },
+      );
+      answers.push([changed.status, changed.body.error]);
+    }
+    expect(answers).toEqual([
+      [409, 'client_id_reused'],
+      [409, 'client_id_reused'],
+      [409, 'client_id_reused'],
+    ]);
   });
 
   it('a blocked user cannot be added back as a contact, under any spelling, until unblocked', async () => {

@@ -1,5 +1,6 @@
 // SQL for messages (migrations 0023, 0071, 0074 to 0077). Every statement is a single autocommitted statement,
 // so the relay spends one commit per accepted send (all its copies), the same as a bare INSERT.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../db/pool.js';
 import { type BucketSpec, retryAfter } from '../limits/token-bucket.js';
 
@@ -107,11 +108,18 @@ function attempt(rows: SendRow[]): SendAttempt {
 // A send with a client_id seen before: its stored copies, to tell the same send again (a
 // duplicate) from another one (client_id_reused). `same_receiver`: an unacknowledged copy is
 // still in the mailbox the request names (the recipient's, or the sender's own for a sync copy).
+// A tombstone (acknowledged, or dropped for a block) is compared by its digest (migration 0082):
+// `receiver` is the account the request names for the copy.
 const EXISTING = `
 SELECT m.id, m.own, m.receiver_device_id, m.first_copy, m.created_at, m.acked_at, m.message_encrypted,
+       m.body_digest, (CASE WHEN m.own THEN m.sender_id ELSE r.id END)::text AS receiver,
        (m.receiver_id IS NOT DISTINCT FROM CASE WHEN m.own THEN m.sender_id ELSE r.id END) AS same_receiver
   FROM messages m LEFT JOIN users r ON r.username = $2
  WHERE m.sender_id = $1 AND m.client_id = $3`;
+
+/** A copy's digest as a tombstone keeps it (migration 0082): SHA-256 of receiver id (text) ‖ body. */
+export const copyDigest = (receiverId: string, body: Buffer): Buffer =>
+  createHash('sha256').update(receiverId, 'utf8').update(body).digest();
 
 /** One send, as insertMessage takes it. */
 export interface SendInput {
@@ -233,6 +241,8 @@ async function known(db: Queryable, m: SendInput): Promise<SendOutcome> {
     created_at: Date;
     acked_at: Date | null;
     message_encrypted: Buffer | null;
+    body_digest: Buffer | null;
+    receiver: string | null;
     same_receiver: boolean;
   }>(EXISTING, [m.senderId, m.to, m.clientId]);
   // Swept by retention between the statement and this look-up: the send is new again.
@@ -242,11 +252,14 @@ async function known(db: Queryable, m: SendInput): Promise<SendOutcome> {
     stored.size === m.copies.length &&
     m.copies.every((c) => {
       const r = stored.get(`${c.own}:${c.deviceId}`);
-      // After acknowledgement only a tombstone remains (no body to compare): the same copy.
-      return (
-        r !== undefined &&
-        (r.acked_at !== null || (r.same_receiver && r.message_encrypted?.equals(c.body) === true))
-      );
+      if (r === undefined) return false;
+      if (r.message_encrypted) return r.same_receiver && r.message_encrypted.equals(c.body);
+      // A tombstone (acknowledged, or dropped for a block) is the same copy only if its digest
+      // is this copy's: answering it by anything less would tell the sender what became of it.
+      // One from before migration 0082 has none: the same copy, as it was then answered.
+      if (r.body_digest)
+        return r.receiver !== null && timingSafeEqual(r.body_digest, copyDigest(r.receiver, c.body));
+      return r.acked_at !== null;
     });
   if (!same) return { kind: 'conflict' };
   const lead = e.rows.find((r) => r.first_copy) ?? (e.rows[0] as (typeof e.rows)[number]);
