@@ -162,7 +162,7 @@ async function dhRatchet(
 }
 
 /** Deletes skipped keys older than the age bound, then the oldest beyond the cap (§7.4 step 8, §12). */
-function pruneSkipped(s: SessionState, now: number): void {
+export function pruneSkipped(s: SessionState, now: number): void {
   const fresh: SkippedKey[] = [];
   for (const k of s.skippedKeys) {
     if (now - k.storedAt > MAX_SKIPPED_KEY_AGE_MS) wipe(k.messageKey);

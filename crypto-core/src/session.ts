@@ -38,6 +38,7 @@ import {
 } from './protocol-constants.js';
 import {
   nextSendingKey,
+  pruneSkipped,
   type RatchetDeps,
   ratchetDecrypt,
   sealWithMessageKey,
@@ -529,6 +530,10 @@ export async function decryptMessage(
   assertSession(session);
   expectBytes(message, 'message');
   const s = cloneSession(session);
+  const d = deps(options);
+  // One clock reading for the whole decryption: the expiry of skipped keys (§7.4 step 2) is
+  // judged once, for the repeat check below and for the ratchet alike.
+  const now = d.clock();
   let envelope: ReturnType<typeof decodeEnvelope>;
   if (wireKind(message) === 'initial') {
     const init = decodeInitialMessage(message);
@@ -555,7 +560,10 @@ export async function decryptMessage(
       fail('AUTH_FAILED', 'initial message fields differ from the accepted ones');
     // Once this session has moved past the initiator's first chain, a repeat whose key is
     // not stored as skipped was used, evicted or expired: DUPLICATE_MESSAGE, never a new
-    // DH ratchet step that would fail AUTH_FAILED (spec §6.3).
+    // DH ratchet step that would fail AUTH_FAILED (spec §6.3). An expired skipped key counts
+    // as gone (§7.4 step 2): it is deleted before any lookup, so it must not let the repeat
+    // through to a DH step on a chain the session may have forgotten.
+    pruneSkipped(s, now);
     const onCurrentChain = s.remoteRatchetKey !== null && bytesEqual(h.ratchetKey, s.remoteRatchetKey);
     const skipped = s.skippedKeys.some(
       (k) => k.counter === h.counter && bytesEqual(k.ratchetKey, h.ratchetKey),
@@ -566,7 +574,7 @@ export async function decryptMessage(
   } else {
     envelope = decodeEnvelope(message);
   }
-  const { plaintext, messageKey } = await ratchetDecrypt(s, envelope, deps(options));
+  const { plaintext, messageKey } = await ratchetDecrypt(s, envelope, { ...d, clock: () => now });
   // Any authentic reply proves the responder has the session: stop sending the prefix.
   s.pendingInitialHeader = null;
   return opened(s, envelope, plaintext, messageKey);
