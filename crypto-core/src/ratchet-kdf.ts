@@ -23,7 +23,9 @@ export function kdfRoot(
   dhOut: Uint8Array,
 ): { rootKey: Uint8Array; chainKey: Uint8Array } {
   const okm = hkdfSha256(dhOut, rootKey, INFO_ROOT, 2 * KEY_BYTES);
-  return { rootKey: okm.slice(0, KEY_BYTES), chainKey: okm.slice(KEY_BYTES) };
+  const out = { rootKey: okm.slice(0, KEY_BYTES), chainKey: okm.slice(KEY_BYTES) };
+  okm.fill(0);
+  return out;
 }
 
 /** KDF_CK(ck): message key = HMAC(ck, 0x01), next chain key = HMAC(ck, 0x02). */

@@ -145,13 +145,16 @@ async function dhRatchet(
     return { pair, out };
   })();
   fresh.catch(() => undefined); // observed through `sending`, or abandoned if the first DH fails
-  const recv = kdfRoot(s.rootKey, await receiving);
+  const received = await receiving;
+  const recv = kdfRoot(s.rootKey, received);
+  wipe(received);
   if (s.receivingChain) wipe(s.receivingChain.chainKey);
   s.receivingChain = { chainKey: recv.chainKey, counter: 0 };
   const sending = fresh.then((next) => {
     wipe(old.secretKey);
     s.sendingRatchet = next.pair;
     const send = kdfRoot(recv.rootKey, next.out);
+    wipe(next.out);
     if (s.sendingChain) wipe(s.sendingChain.chainKey);
     s.sendingChain = { chainKey: send.chainKey, counter: 0 };
     wipe(s.rootKey, recv.rootKey);

@@ -191,7 +191,8 @@ export function initiateSession(
   );
   // Double Ratchet §3.3 RatchetInitAlice: DHr = SPK_B, first sending chain from DH(DHs, SPK_B).
   const sendingRatchet = generateX25519(random);
-  const first = kdfRoot(agreed.sharedKey, dh(sendingRatchet.secretKey, bundle.signedPreKey.publicKey));
+  const firstDh = dh(sendingRatchet.secretKey, bundle.signedPreKey.publicKey);
+  const first = kdfRoot(agreed.sharedKey, firstDh);
   const header: InitialMessageHeader = {
     identityKey: identity.publicKey,
     baseKey: agreed.ephemeral.publicKey,
@@ -219,7 +220,7 @@ export function initiateSession(
     pendingInitialHeader: encodeInitialHeader(header),
     initialMessageDigest: null,
   };
-  wipe(agreed.sharedKey, agreed.ephemeral.secretKey);
+  wipe(agreed.sharedKey, agreed.ephemeral.secretKey, firstDh);
   return { session };
 }
 

@@ -8,6 +8,7 @@ import {
   type SessionState,
 } from '../src/session.js';
 import { MAX_PREVIOUS_CHAINS, MAX_SKIPPED_KEY_AGE_MS } from '../src/session-limits.js';
+import { nobleX25519, type X25519Backend } from '../src/x25519-backend.js';
 import { ACC, CTX, content, enc, makeParties, opts } from './fixtures.js';
 
 describe('a repeated initial message is DUPLICATE_MESSAGE however far the session moved (spec §6.3)', () => {
@@ -38,5 +39,30 @@ describe('a repeated initial message is DUPLICATE_MESSAGE however far the sessio
     await expect(decryptMessage(b, m[0] as Uint8Array, opts('h7', clock))).rejects.toMatchObject({
       code: 'DUPLICATE_MESSAGE',
     });
+  });
+});
+
+describe('DH outputs of the ratchet are wiped after use (spec §7.5: secrets are not kept)', () => {
+  it('every X25519 output a DH ratchet step computes is all zeros once the decryption returns', async () => {
+    const p = makeParties('h3 wipe');
+    const outputs: Uint8Array[] = [];
+    // A backend that hands out its results and remembers them: what the ratchet leaves in them
+    // is what stays in memory until the garbage collector runs.
+    const spy: X25519Backend = {
+      name: 'noble',
+      publicKey: (sk) => nobleX25519.publicKey(sk),
+      sharedSecret: async (sk, pk) => {
+        const out = await nobleX25519.sharedSecret(sk, pk);
+        outputs.push(out);
+        return out;
+      },
+    };
+    const a = initiateSession(p.alice, p.bundle, ACC, opts('w1')).session;
+    const m = await encryptMessage(a, 'text', content(enc('hi')), opts('w2'));
+    const b = await acceptSession(p.bobKeys, m.message, CTX, { ...opts('w3'), x25519: spy });
+    const r = await encryptMessage(b.session, 'text', content(enc('re')), opts('w4'));
+    await decryptMessage(m.session, r.message, { ...opts('w5'), x25519: spy });
+    expect(outputs.length).toBeGreaterThanOrEqual(4); // two DH ratchet steps, two DHs each
+    for (const out of outputs) expect(out.every((x) => x === 0)).toBe(true);
   });
 });
