@@ -1,4 +1,6 @@
-// Findings of an adversarial review against spec/protocol.md (each test names the attack).
+// Time and memory against the session: a repeat held back until its skipped key expired (spec
+// §6.3, §7.4 step 2), the DH outputs of a ratchet step wiped (§7.5), and a property with a clock
+// that jumps past MAX_SKIPPED_KEY_AGE_MS.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CryptoCoreError } from '../src/errors.js';
@@ -18,7 +20,7 @@ import { ACC, CTX, content, enc, makeParties, opts, replayLog } from './fixtures
 
 describe('a repeated initial message is DUPLICATE_MESSAGE however far the session moved (spec §6.3)', () => {
   it('attack: the relay holds back an initial message until its skipped key expired and its chain was forgotten', async () => {
-    const p = makeParties('h3 expired repeat');
+    const p = makeParties('expired repeat');
     let now = 1_000_000;
     const clock = () => now;
     let a: SessionState = initiateSession(p.alice, p.bundle, ACC, opts('h1')).session;
