@@ -51,7 +51,7 @@ describe('a repeated initial message is DUPLICATE_MESSAGE however far the sessio
 
 describe('DH outputs of the ratchet are wiped after use (spec §7.5: secrets are not kept)', () => {
   it('every X25519 output a DH ratchet step computes is all zeros once the decryption returns', async () => {
-    const p = makeParties('h3 wipe');
+    const p = makeParties('wipe');
     const outputs: Uint8Array[] = [];
     // A backend that hands out its results and remembers them: what the ratchet leaves in them
     // is what stays in memory until the garbage collector runs.
@@ -80,7 +80,7 @@ describe('property: time passing never turns a repeat or a held-back message int
     bytes: Uint8Array;
     sentAt: number;
   }
-  const P = makeParties('h3 time property');
+  const P = makeParties('time property');
 
   it('with the clock jumping past MAX_SKIPPED_KEY_AGE_MS: first deliveries open unless their key expired (DUPLICATE_MESSAGE), repeats of initial messages are always DUPLICATE_MESSAGE', async () => {
     // Mostly conversation, so that chains pile up past MAX_PREVIOUS_CHAINS before a wait.
