@@ -88,10 +88,13 @@ async function sql(text: string, params: unknown[]): Promise<unknown[]> {
 
 /**
  * Everything wrong with the screen as it is now: sideways panning (and what causes it), a
- * control or dialog reaching past the left or right edge, the composer below the screen, a
- * username cut off with an ellipsis.
+ * control or dialog reaching past the left or right edge, a message list under 120 px tall, the
+ * composer below the screen, a username cut off with an ellipsis.
  */
 async function fits(page: Page, what: string): Promise<void> {
+  // A chat is measured once connected: "Connecting…" is a line above it for a moment after a load.
+  if ((await page.locator('.message-scroller').count()) > 0)
+    await expect.poll(() => page.locator('div.banner-offline[role="status"]').count()).toBe(0);
   const over = await sidewaysOverflow(page);
   if (over > 0)
     problems.push(`${what}: sideways overflow ${over}px: ${(await widerThanScreen(page)).join(' | ')}`);
@@ -110,6 +113,10 @@ async function fits(page: Page, what: string): Promise<void> {
         if (r.left < -0.5 || r.right > w + 0.5)
           out.push(`${name(el)} spans ${Math.round(r.left)}…${Math.round(r.right)} of ${w}px`);
       }
+      // Room for the history under the banners, as blocked-chat.e2e.ts asks of a marked chat.
+      const scroller = document.querySelector('.message-scroller');
+      if (scroller && scroller.clientHeight < 120)
+        out.push(`message list only ${scroller.clientHeight}px tall`);
       const composer = document.querySelector('form.composer');
       if (composer && composer.getBoundingClientRect().bottom > h + 1)
         out.push(`composer below the screen (${Math.round(composer.getBoundingClientRect().bottom)} > ${h})`);

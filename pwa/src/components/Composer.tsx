@@ -225,8 +225,19 @@ export function Composer({ contact, held }: Props) {
           <span className="composer-send-word">{t('composer.send')}</span>
         </button>
       </form>
-      {/* Held by a key change: said on screen, under the box that no longer takes text. */}
-      <p id={`${id}-hint`} className={blocked ? 'hint composer-held' : 'sr-only'}>
+      {/* Held: said on screen, under the box that no longer takes text. A key change's and a
+          block's banner above say it too, so on a short screen the line gives its room to the
+          history (app.css .composer-held-echo); the box still reads it (aria-describedby). */}
+      <p
+        id={`${id}-hint`}
+        className={
+          held === 'request'
+            ? 'hint composer-held'
+            : held
+              ? 'hint composer-held composer-held-echo'
+              : 'sr-only'
+        }
+      >
         {held ? t(HOLD_HINT[held]) : t('composer.hint')}
       </p>
     </div>
