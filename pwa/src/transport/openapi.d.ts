@@ -640,7 +640,8 @@ export interface paths {
      *     `contacts_changed` item in the account's stream for its other devices (GET /ws); a
      *     session's newest such item replaces its earlier ones, which say nothing more. These four
      *     requests share a per-account rate limit (LIST_CHANGE_BURST, then LIST_CHANGE_PER_MINUTE;
-     *     429 `rate_limited`), counted whether or not they change anything.
+     *     429 `rate_limited`), counted whether or not they change anything, before the username is
+     *     looked up (an unknown one is 404 only while the bucket has a token).
      */
     post: operations['addContact'];
     delete?: never;
@@ -747,7 +748,9 @@ export interface paths {
      *     `client_id` makes the send idempotent: a retry with the same `client_id` and the same
      *     copies returns the original ids with 200 and `duplicate: true` and stores nothing — also
      *     after copies were acknowledged, until retention expires. The same `client_id` with
-     *     another recipient, another copy set or another body is 409 `client_id_reused`. A device
+     *     another recipient, another copy set or another body is 409 `client_id_reused`, whatever
+     *     became of the copies (pending, acknowledged, or dropped for a block: the relay keeps a
+     *     digest of each, so the answer tells the sender nothing of the recipient). A device
      *     holding MAX_PENDING_MESSAGES (default 10,000) unacknowledged copies takes no more: 409
      *     `mailbox_full` for the whole send.
      *     Messages and photos share one per-user token bucket (SEND_RATE_BURST, default 60,
