@@ -60,7 +60,8 @@ export interface PhotoMetadata {
 }
 
 function checkMime(mime: unknown): PhotoMime {
-  if (typeof mime !== 'string' || !(mime in MIME_TO_CODE))
+  // Own keys only: `in` also finds what every object inherits (toString, constructor…).
+  if (typeof mime !== 'string' || !Object.hasOwn(MIME_TO_CODE, mime))
     fail('BAD_FORMAT', 'photo type must be image/jpeg or image/png');
   return mime as PhotoMime;
 }

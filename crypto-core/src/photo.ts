@@ -212,7 +212,10 @@ export interface PhotoDecryptor {
 
 function checkExpectation(meta: PhotoExpectation): { expected: number; magic: Uint8Array } {
   if (typeof meta !== 'object' || meta === null) fail('BAD_TYPE', 'photo metadata must be an object');
-  const magic = MAGIC[meta.mime] ?? fail('BAD_FORMAT', 'photo type must be image/jpeg or image/png');
+  // Own keys only: indexing also finds what every object inherits (toString, constructor…).
+  const magic = Object.hasOwn(MAGIC, meta.mime)
+    ? MAGIC[meta.mime]
+    : fail('BAD_FORMAT', 'photo type must be image/jpeg or image/png');
   expectBytes(meta.ciphertextSha256, 'ciphertext digest', PHOTO_DIGEST_BYTES);
   return { expected: photoCiphertextLength(meta.byteLength), magic };
 }

@@ -275,4 +275,27 @@ describe('photo metadata encoding', () => {
       expect.objectContaining({ code: 'BAD_LENGTH' }),
     );
   });
+
+  it('a type named like an Object property (toString, constructor, __proto__) is BAD_FORMAT, not looked up', async () => {
+    const m: PhotoMetadata = {
+      photoKey: new Uint8Array(32).fill(3),
+      mime: 'image/png',
+      byteLength: 10,
+      width: 2,
+      height: 3,
+      ciphertextSha256: new Uint8Array(32),
+      blobId: 'blob-1',
+      thumbnail: new Uint8Array(0),
+    };
+    for (const mime of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      const odd = { ...m, mime } as unknown as PhotoMetadata;
+      expect(() => encodePhotoMetadata(odd), mime).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' }));
+      expect(() => createPhotoDecryptor(m.photoKey, odd), mime).toThrow(
+        expect.objectContaining({ code: 'BAD_FORMAT' }),
+      );
+      await expect(decryptPhoto(m.photoKey, odd, new Uint8Array(64)), mime).rejects.toMatchObject({
+        code: 'BAD_FORMAT',
+      });
+    }
+  });
 });
