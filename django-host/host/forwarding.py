@@ -64,6 +64,13 @@ _REPLACED_RESPONSE = frozenset(
         b'server',
         # No /api answer may let a service worker control more than its own path (headers.py).
         b'service-worker-allowed',
+        # Nor change the browser's state for the whole origin: Clear-Site-Data would erase
+        # every key and message on the device and unregister the service worker; NEL (with
+        # its Report-To group) would have the browser report the app's own requests, to an
+        # address the relay chose, for as long as the relay said (SECURITY.md).
+        b'clear-site-data',
+        b'nel',
+        b'report-to',
         b'date',  # the ASGI server sends its own
     }
 )

@@ -99,6 +99,11 @@ def test_proxied_responses_use_the_hosts_headers_not_the_relays(host):
     assert 'x-powered-by' not in r.headers
     # A relay cannot widen a service worker's scope to the app (a worker it serves under /api).
     assert 'service-worker-allowed' not in r.headers
+    # Nor erase the device's keys and history and unregister the service worker, or have the
+    # browser report the app's requests elsewhere: no answer changes state for the whole origin.
+    assert 'clear-site-data' not in r.headers
+    assert 'nel' not in r.headers
+    assert 'report-to' not in r.headers
     assert r.headers['x-end-to-end'] == 'kept'
 
 

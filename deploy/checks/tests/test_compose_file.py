@@ -214,6 +214,9 @@ def test_caddy_api_headers_equal_the_hosts():
     # A relay's answer cannot widen a service worker's scope (host/headers.py).
     snippet = (ROOT / 'deploy' / 'Caddyfile').read_text().split('(api_headers) {', 1)[1].split('\n}', 1)[0]
     assert '-Service-Worker-Allowed' in snippet
+    # Nor erase the device or set a reporting policy for the whole origin (host/forwarding.py).
+    for name in ('Clear-Site-Data', 'NEL', 'Report-To'):
+        assert f'-{name}' in snippet
 
 
 def test_caddy_api_errors_are_json():
