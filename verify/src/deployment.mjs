@@ -30,14 +30,17 @@ export function deploymentOrigin(url) {
   return parsed.origin;
 }
 
-/** @param {string} url @returns {Promise<{ ok: true, bytes: Uint8Array, headers: Headers } | { ok: false, detail: string }>} */
-async function get(url) {
+/**
+ * @param {string} url @param {Record<string, string>} [extra] request headers a browser sends for it
+ * @returns {Promise<{ ok: true, bytes: Uint8Array, headers: Headers } | { ok: false, detail: string }>}
+ */
+async function get(url, extra = {}) {
   try {
     const response = await fetch(url, {
       redirect: 'error',
       cache: 'no-store',
       signal: AbortSignal.timeout(TIMEOUT_MS),
-      headers: { 'cache-control': 'no-cache' },
+      headers: { 'cache-control': 'no-cache', ...extra },
     });
     if (!response.ok) return { ok: false, detail: `HTTP ${response.status}` };
     const declared = Number(response.headers.get('content-length') ?? '0');
@@ -58,6 +61,15 @@ async function get(url) {
     return { ok: true, bytes: new Uint8Array(Buffer.concat(chunks)), headers: response.headers };
   } catch (err) {
     return { ok: false, detail: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** sw.js's precache entries, or none when it has no table (it then differs from the manifest). @param {string} swSource */
+function precacheTable(swSource) {
+  try {
+    return precacheEntries(swSource);
+  } catch {
+    return [];
   }
 }
 
@@ -95,8 +107,18 @@ function headerProblem(headers, expectedCsp) {
 
 /** @param {Headers} headers @returns {string | null} */
 function refreshProblem(headers) {
-  return headers.has('refresh') ? `a Refresh header ("${headers.get('refresh')}") leaves the app` : null;
+  if (headers.has('refresh')) return `a Refresh header ("${headers.get('refresh')}") leaves the app`;
+  // A Link header preloads for the document: rel=modulepreload puts a module into the page's
+  // module map without the integrity index.html gives it, and every later load of that URL
+  // (the page's own checked link and import included) takes the map's copy; rel=stylesheet
+  // applies CSS no integrity covers. The host never sends one.
+  if (headers.has('link'))
+    return `a Link header ("${headers.get('link')}") loads files without their integrity`;
+  return null;
 }
+
+/** What a browser's service worker update check sends with its request for sw.js. */
+const SERVICE_WORKER_FETCH = { 'service-worker': 'script', 'sec-fetch-dest': 'serviceworker' };
 
 /**
  * Fetches the deployment's signed manifest and every file it serves, and compares.
@@ -134,7 +156,7 @@ export async function checkDeployment(url, trustedKeys) {
   /** @type {Map<string, Uint8Array>} */
   const served = new Map();
   for (const [path, expected] of Object.entries(manifest.files)) {
-    const got = await get(`${origin}${path}`);
+    const got = await get(`${origin}${path}`, path === '/sw.js' ? SERVICE_WORKER_FETCH : {});
     report.checked++;
     if (!got.ok) {
       report.files.push({ path, problem: 'missing', expected, detail: got.detail });
@@ -167,6 +189,33 @@ export async function checkDeployment(url, trustedKeys) {
   const decoder = new TextDecoder();
   const indexBytes = shell.ok ? shell.bytes : served.get(`/${manifest.default_index}`);
   const swBytes = served.get('/sw.js');
+  // The files as the service worker fetches them when it installs: workbox asks for an entry
+  // with a revision at "<url>?__WB_REVISION__=<revision>", and keeps that answer, headers
+  // included, as what it serves from then on (the shell for every launch). A server could tell
+  // those requests from the ones above by the query alone.
+  const revisioned = new Map();
+  for (const entry of swBytes ? precacheTable(decoder.decode(swBytes)) : []) {
+    const path = `/${entry.url.replace(/^\//, '')}`;
+    // Only files of the manifest (any other is reported as unlisted below), each once.
+    if (entry.revision != null && path in manifest.files) revisioned.set(path, String(entry.revision));
+  }
+  for (const [path, revision] of revisioned) {
+    const url = new URL(`${origin}${path}`);
+    url.searchParams.set('__WB_REVISION__', revision);
+    const shown = `${path}${url.search}`;
+    const got = await get(url.href);
+    report.checked++;
+    const expected = manifest.files[path] ?? '';
+    if (!got.ok) {
+      report.files.push({ path: shown, problem: 'missing', expected, detail: got.detail });
+      continue;
+    }
+    const actual = fileDigest(got.bytes);
+    if (actual !== expected) report.files.push({ path: shown, problem: 'differs', expected, actual });
+    const wrong =
+      path === `/${manifest.default_index}` ? headerProblem(got.headers, manifest.default_csp) : null;
+    if (wrong) report.files.push({ path: shown, problem: 'headers', detail: wrong });
+  }
   if (indexBytes) {
     const sw = swBytes ? decoder.decode(swBytes) : null;
     for (const path of referencedPaths(decoder.decode(indexBytes), sw)) {
