@@ -4,6 +4,7 @@
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { until } from '../../../scripts/lib/until.mjs';
+import { RECORD as SECURE } from '../secure/records.ts';
 import { archiveName, listIdbArchives } from '../storage/idb-archive.ts';
 import { idbStorageLock, openIdbStorage } from '../storage/idb-storage.ts';
 import { MIN_KDF } from '../storage/passphrase.ts';
@@ -435,6 +436,44 @@ describe('app lock over the real relay', () => {
     const reloaded = makeApp(alice.ns, clock);
     await reloaded.start();
     expect(reloaded.auth.value.status).toBe('signed-out');
+  });
+
+  // A store holding protocol version 1 state starts over with new keys (app.ts startOver): the
+  // new store was opened without the lock, so after the unlock every new key and message was
+  // wrapped by the device key alone — a copied profile opened it, and the idle lock stopped.
+  it('attack: a locked device that starts over (version 1 state) keeps its app lock, on unlock and on login', async () => {
+    const clock = manualClock();
+    const alice = await registered('lkv', clock, PASS);
+    const name = `lock-${alice.ns}:${alice.username}`;
+    const asVersion1 = async () => {
+      const old = await openIdbStorage(name, { passphrase: PASS });
+      await old.delete(SECURE.format);
+      old.lock();
+    };
+    alice.app.dispose();
+    await asVersion1();
+    localStorage.setItem('sd.account', alice.username);
+    const app = makeApp(alice.ns, clock);
+    await app.start();
+    expect(app.auth.value.status).toBe('locked');
+    await app.unlock(PASS);
+    expect(app.auth.value.status).toBe('signed-in');
+    expect(app.notice.value).toBe('protocol_reset');
+    expect(await idbStorageLock(name)).toBe('passphrase');
+    expect(app.lock.value.kind).toBe('passphrase');
+    await app.lockNow();
+    expect(app.auth.value.status).toBe('locked');
+
+    // The same after a login (storeForLogin's start over, keys published at once).
+    await app.unlock(PASS);
+    await app.logout();
+    await asVersion1();
+    await app.login(alice.username, alice.recoveryCodes[0] ?? '');
+    expect(app.auth.value.status).toBe('locked');
+    await app.unlock(PASS);
+    expect(app.auth.value.status).toBe('signed-in');
+    expect(await idbStorageLock(name)).toBe('passphrase');
+    expect(app.lock.value.kind).toBe('passphrase');
   });
 });
 

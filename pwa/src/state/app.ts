@@ -594,17 +594,19 @@ export function createApp(options: AppOptions = {}): RunningApp {
    * (UNSUPPORTED_VERSION): start over — a new, empty store with new keys and the same sign-in,
    * plus a stored notice telling the user. The new keys are published now (`publishNow`, right
    * after a login) or by the messenger's first prekey maintenance (prekey-lifecycle.ts: the
-   * prekey state records what the relay has not accepted yet).
+   * prekey state records what the relay has not accepted yet). The new store keeps the old one's
+   * app lock (`relock`, what opened it): starting over must not leave the keys unprotected.
    */
   async function startOver(
     username: string,
     old: Storage,
     saved: StoredAuth | undefined,
     publishNow: boolean,
+    relock: NewLock,
   ): Promise<Storage> {
     stillHere(username, old);
     await old.erase();
-    const store = await openIdbStorage(storageName(username));
+    const store = await openIdbStorage(storageName(username), { create: relock });
     const { createAccountKeys, publishAccountKeys } = await cryptoLayers();
     if (publishNow) await publishAccountKeys(store, username, api);
     else await createAccountKeys(store, username);
@@ -629,7 +631,7 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const { holdsVersion1State } = await cryptoLayers();
     // Published by the messenger's first prekey maintenance, once signed in: a token
     // refresh then lands in the new store.
-    if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false);
+    if (await holdsVersion1State(store)) store = await startOver(username, store, saved, false, relock);
     // The access token is stored with the refresh token (token-keeper.ts). One still valid
     // for ACCESS_TOKEN_MARGIN_MS is used as is; otherwise the refresh token gets a new one when
     // the network allows.
@@ -750,7 +752,8 @@ export function createApp(options: AppOptions = {}): RunningApp {
     const local = await loadIdentity(opened);
     const remote = await api.keyStatus();
     const { publishAccountKeys, holdsVersion1State, resumeDevice, describeThisDevice } = await cryptoLayers();
-    if (local && (await holdsVersion1State(opened))) return startOver(username, opened, undefined, true);
+    if (local && (await holdsVersion1State(opened)))
+      return startOver(username, opened, undefined, true, relock);
     let unlinked = false;
     if (local && remote.identity_key === base64.encode(local.keyPair.publicKey)) {
       // RESUME (spec §16): the new session is bound to this device, still one of the account's.
