@@ -127,8 +127,9 @@ describe('linking a device', () => {
     expect(texts[0]?.body).toEqual({ kind: 'text', text: 'text 6' });
     expect(texts.at(-1)).toMatchObject({ direction: 'in', state: 'received', order: 205 });
     expect(texts.at(-2)).toMatchObject({ direction: 'out', state: 'sent' });
-    // The next message from here is numbered after what it imported (spec §9.1 across devices).
-    expect(bob?.sentOrder).toBe(205);
+    // The next message from here is numbered after this account's own imported (spec §9.1
+    // across devices): the 100 of alice's among the 200, not after bob's orders.
+    expect(bob?.sentOrder).toBe(100);
     expect(await fresh.get(`chatmeta:${bob?.chatId}`)).toEqual({ readUpTo: 1_800_000_000_000 });
   });
 
@@ -165,6 +166,60 @@ describe('linking a device', () => {
     expect(await openLinkPayload(stubRelay(identityKey), pending, tampered, 'alice').catch(codeOf)).toBe(
       'link_invalid',
     );
+  });
+});
+
+describe('history from a hostile contact', () => {
+  // `order` is each SENDER's own counter (spec/protocol.md §9.1, §16.5); bob chooses his, up to
+  // 2^53 − 1, and the laptop stores it with his message. The payload numbered alice's own
+  // messages after bob's orders (2^53 for one after his), which the new device refuses as a
+  // whole, and the new device continued its own counter after bob's (2^53 − 1), so that every
+  // send from it in that chat failed (an order of 2^53 cannot be framed).
+  it('attack: bob’s order 2^53 − 1 neither breaks the link nor the new device’s sends', async () => {
+    const s = await store();
+    const keys = await createAccountKeys(s, 'alice');
+    const bob: StoredPeer = {
+      chatId: crypto.randomUUID(),
+      username: 'bob',
+      addedAt: 1,
+      identityKey: new Uint8Array(32).fill(3),
+      verified: false,
+      keyChanged: false,
+      pendingIdentityKey: null,
+      sentOrder: 7,
+      lastSentAt: 1_700_000_000_003,
+    };
+    await s.put(RECORD.peer(bob.chatId), bob);
+    const msg = (i: number, direction: 'in' | 'out', order?: number): StoredMessage => ({
+      id: `m${i}`,
+      contact: 'bob',
+      direction,
+      at: 1_700_000_000_000 + i,
+      ...(order !== undefined ? { order } : {}),
+      storedAt: 1_700_000_000_000 + i,
+      state: direction === 'in' ? 'received' : 'delivered',
+      body: { kind: 'text', text: `text ${i}` },
+    });
+    await s.putMessage(bob.chatId, 'm1', msg(1, 'out'));
+    await s.putMessage(bob.chatId, 'm2', msg(2, 'in', Number.MAX_SAFE_INTEGER));
+    await s.putMessage(bob.chatId, 'm3', msg(3, 'out'));
+
+    const relay = stubRelay(keys.identityKey as Uint8Array);
+    const pending = await openLinkRequest(relay, describeThisDevice(''));
+    await approveLink(relay, s, await inspectLinkCode(relay, pending.uri), { history: true });
+    const message = await waitForProvisioning(relay, pending, new AbortController().signal, Date.now, 1);
+    const opened = await openLinkPayload(relay, pending, message, 'alice');
+    const fresh = await store();
+    await importPayload(fresh, opened.payload);
+    const imported = (await fresh.list<StoredPeer>(RECORD.peerPrefix)).map((r) => r.value);
+    // The laptop's own counter carries on (its last two sends were 6 and 7), not bob's.
+    expect(imported[0]?.sentOrder).toBe(7);
+    const rows = (await fresh.messages<StoredMessage>(imported[0]?.chatId ?? '')).map((r) => r.value);
+    expect(rows.map((m) => [m.direction, m.order])).toEqual([
+      ['out', undefined],
+      ['in', Number.MAX_SAFE_INTEGER],
+      ['out', undefined],
+    ]);
   });
 });
 

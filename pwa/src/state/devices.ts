@@ -236,7 +236,7 @@ export async function completeLink(
  * Writes the payload's contacts (trusted key and verified mark kept; a message request stays
  * one; a contact marked blocked stays marked, spec/protocol.md §16.4) and history (shown as
  * read) into the store, in one transaction. The order counter of each chat continues after
- * the highest order imported (spec/protocol.md §9.1 with several devices).
+ * the highest order of this account's own messages imported (spec/protocol.md §9.1, §16.5).
  */
 export async function importPayload(
   store: Storage,
@@ -262,7 +262,8 @@ export async function importPayload(
       keyChanged: false,
       pendingIdentityKey: null,
       ...(c.refusedKeys.length ? { refusedKeys: c.refusedKeys } : {}),
-      sentOrder: messages.reduce((n, m) => Math.max(n, m.order), 0),
+      // This account's counter only: the contact's orders are theirs (spec/protocol.md §16.5).
+      sentOrder: messages.reduce((n, m) => (m.fromMe ? Math.max(n, m.order) : n), 0),
       ...(lastAt ? { lastSentAt: lastAt } : {}),
       ...(c.accepted ? {} : { request: true }),
       // Marked blocked on the sealing device: kept marked here, history and all (§16.4).
@@ -346,13 +347,24 @@ export async function collectPayload(store: Storage, history: boolean): Promise<
   if (history)
     for (const peer of known) {
       // The texts among the last 200 (photos are not transferred, spec/protocol.md §16.8).
-      const rows = await store.messages<StoredMessage>(peer.chatId, HISTORY_PER_CHAT);
-      // Our own messages are not stored with their order (§9.1): numbered after the last one
-      // seen, so every entry has one and the chat keeps its sequence.
-      let order = 0;
-      for (const { value: m } of rows) {
-        if (!isKnownMessage(m) || isTimelineBody(m.body) || m.state === 'failed') continue;
-        order = m.order !== undefined && m.order > order ? m.order : order + 1;
+      const rows = (await store.messages<StoredMessage>(peer.chatId, HISTORY_PER_CHAT))
+        .map((r) => r.value)
+        .filter((m) => isKnownMessage(m) && !isTimelineBody(m.body) && m.state !== 'failed');
+      // `order` is each sender's own counter (§9.1, §16.5): the contact's messages keep theirs,
+      // which the contact chose; ours are not stored with theirs, so they are numbered up to this
+      // account's counter for the chat (the last one sent from here or learnt from a sync copy).
+      // Never after the contact's: an order of theirs near 2^53 would make ours unsendable.
+      const synced = (await store.get<number>(RECORD.syncedOrder(peer.chatId))) ?? 0;
+      const mine = rows.filter((m) => m.direction === 'out').length;
+      let own = Math.max(0, Math.max(peer.sentOrder ?? 0, synced) - mine);
+      let theirs = 0;
+      for (const m of rows) {
+        let order: number;
+        if (m.direction === 'out') order = ++own;
+        else {
+          theirs = m.order ?? Math.min(theirs + 1, Number.MAX_SAFE_INTEGER);
+          order = theirs;
+        }
         messages.push({
           peer: peer.username,
           fromMe: m.direction === 'out',
