@@ -220,6 +220,7 @@ export class Messenger {
     this.prekeys.stop();
     this.photos.stop();
     this.listsRefresh.stop();
+    this.memory.stop();
   }
 
   /**

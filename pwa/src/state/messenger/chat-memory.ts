@@ -64,6 +64,8 @@ export type PeerSource = Pick<SessionManager, 'knownPeer' | 'knownPeers'>;
 export class ChatMemory {
   private readonly history = new Map<string, StoredMessage[]>();
   private readonly progress = new Map<string, number>();
+  /** The messenger stopped (the app locked or closed the session): nothing is published again. */
+  private stopped = false;
 
   constructor(
     private readonly sinks: MessengerSinks,
@@ -128,6 +130,16 @@ export class ChatMemory {
     this.publishMessages(contact);
   }
 
+  /**
+   * The messenger stopped (app lock, log out, another tab): the texts leave this memory, and a
+   * write that was under way when the app emptied its views puts nothing back on them.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.history.clear();
+    this.progress.clear();
+  }
+
   publishAll(): void {
     this.publishContacts();
     for (const peer of this.peers.knownPeers()) this.publishMessages(peer.username);
@@ -135,12 +147,14 @@ export class ChatMemory {
   }
 
   publishContacts(): void {
+    if (this.stopped) return;
     this.sinks.contacts.value = [...this.peers.knownPeers()]
       .map(toContact)
       .sort((a, b) => a.username.localeCompare(b.username));
   }
 
   publishChats(): void {
+    if (this.stopped) return;
     const chats = [...this.peers.knownPeers()].map((p) =>
       summarise(p, this.history.get(p.username) ?? [], this.readMarks.get(p.username)),
     );
@@ -148,6 +162,7 @@ export class ChatMemory {
   }
 
   publishMessages(contact: string): void {
+    if (this.stopped) return;
     const list = this.history.get(contact) ?? [];
     this.sinks.messages(contact).value = [...list]
       .sort(compareForDisplay)

@@ -13,6 +13,8 @@ import type { MessengerSinks } from './sinks.ts';
 
 export class PhotoLoader {
   private readonly urls = new Map<string, string>();
+  /** Stopped (the app locked or closed the session): no decrypted photo is published again. */
+  private stopped = false;
 
   constructor(
     private readonly o: {
@@ -35,18 +37,22 @@ export class PhotoLoader {
         local = await this.download(messageId, (p) => {
           view.value = { status: 'loading', progress: p, url: null };
         });
+      // Read or downloaded while the app locked: the views were emptied, and stay so.
+      if (this.stopped) return;
       const url = URL.createObjectURL(
         new Blob([local.bytes as Uint8Array<ArrayBuffer>], { type: local.mime }),
       );
       this.urls.set(messageId, url);
       view.value = { status: 'ready', progress: 1, url };
     } catch (err) {
+      if (this.stopped) return;
       view.value = { status: 'failed', progress: 0, url: null, error: toAppErrorCode(err) };
     }
   }
 
-  /** Releases the object URLs handed out. */
+  /** Releases the object URLs handed out, and makes no more. */
   stop(): void {
+    this.stopped = true;
     for (const url of this.urls.values()) URL.revokeObjectURL(url);
     this.urls.clear();
   }
