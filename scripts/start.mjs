@@ -6,6 +6,7 @@
 // disappearing, stops all of it cleanly. DATA_DIR/npm-start.json records the run, so a second
 // start names a run that is still serving instead of reporting a busy port.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -84,30 +85,54 @@ function prepareDataDir(dir) {
   if (process.getuid?.() === 0 && (statSync(dir).mode & 0o001) === 0) chmodSync(dir, 0o711);
 }
 
-/** Polls `url` until it answers 2xx, the child exits, or the deadline passes. */
-async function waitHealthy(name, url, child, seconds) {
+/**
+ * This run's id, given to both children (SECURE_DROP_RUN_ID): their health answers name it
+ * (Secure-Drop-Run), and an answer that does not is another program's. The ports are found free
+ * before installing and building, minutes earlier; a program that took one meanwhile would
+ * otherwise pass for our child, and the child, failing to bind, would exit unseen.
+ */
+const runId = randomBytes(16).toString('hex');
+
+/** A child that has exited, if any. */
+const exitedChild = () => children.find(({ child }) => child.exitCode !== null || child.signalCode !== null);
+
+/**
+ * Polls `url` until our child answers it, any child exits, another program answers, or the
+ * deadline passes.
+ */
+async function waitHealthy(name, url, seconds) {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
+    const gone = exitedChild();
+    if (gone) {
+      const { exitCode, signalCode } = gone.child;
       throw new StartError(
-        `${name} exited during start-up (${child.exitCode ?? child.signalCode}); see its output above`,
+        `${gone.name} exited during start-up (${exitCode ?? signalCode}); see its output above`,
       );
     }
-    if ((await probe(url)) === true) return;
+    const answer = await probe(url);
+    if (answer === 'ours') return;
+    if (answer === 'foreign')
+      throw new StartError(
+        `${name}: another program answers at ${url} (it took the port after this run found it free); ` +
+          'stop it, or choose another port',
+      );
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new StartError(`${name} did not become healthy at ${url} within ${seconds} s`);
 }
 
+/** 'ours' (2xx naming this run), 'foreign' (any other answer), or 'none' (nothing listening yet). */
 function probe(url) {
   const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((done) => {
     // The probe goes to our own child on loopback; its certificate may be self-signed.
     const req = request(url, { method: 'GET', timeout: 2000, rejectUnauthorized: false }, (res) => {
       res.resume();
-      done(res.statusCode >= 200 && res.statusCode < 300);
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      done(ok && res.headers['secure-drop-run'] === runId ? 'ours' : ok ? 'foreign' : 'none');
     });
-    req.on('error', () => done(false));
+    req.on('error', () => done('none'));
     req.on('timeout', () => req.destroy());
     req.end();
   });
@@ -120,9 +145,19 @@ function launch(name, cmd, args, opts) {
   // children once each, in order (a second signal would make uvicorn skip its graceful exit).
   const child = spawn(cmd, args, { stdio: 'inherit', detached: true, ...opts });
   child.on('error', (err) => console.error(`✗ cannot start ${name}: ${err.message}`));
+  // Watched from the start: during start-up waitHealthy notices an exit (of any child), once
+  // serving this does. Attached only after start-up, an exit in between went unseen.
+  child.on('exit', (code, signal) => {
+    if (stopping || !serving) return;
+    console.error(`✗ ${name} stopped unexpectedly (${code ?? signal}); stopping the rest`);
+    void stopAll(1);
+  });
   children.push({ name, child });
   return child;
 }
+
+/** Start-up is over: from now on a child's exit stops the run (launch). */
+let serving = false;
 
 let stopping = false;
 let dataDir = null;
@@ -222,11 +257,12 @@ async function main() {
   // The relay's JSON log lines (one per request) are for operators; a person running `npm start`
   // sees warnings and errors only unless LOG_LEVEL says otherwise.
   relayEnv.LOG_LEVEL = process.env.LOG_LEVEL || 'warn';
+  relayEnv.SECURE_DROP_RUN_ID = runId;
   const db = process.env.DATABASE_URL ? 'PostgreSQL from DATABASE_URL' : `embedded PostgreSQL in ${dataDir}`;
   say(`starting the relay on 127.0.0.1:${relayPort} (${db})`);
-  const relayChild = launch('relay', relay.cmd, relay.args, { cwd: relay.cwd, env: relayEnv });
+  launch('relay', relay.cmd, relay.args, { cwd: relay.cwd, env: relayEnv });
   record(plan, relayPort);
-  await waitHealthy('the relay', `http://127.0.0.1:${relayPort}/health`, relayChild, 180);
+  await waitHealthy('the relay', `http://127.0.0.1:${relayPort}/health`, 180);
 
   const uvicornArgs = hostServerArgs({
     host: plan.host,
@@ -239,16 +275,19 @@ async function main() {
     ...process.env,
     SECURE_DROP_RELAY_URL: `http://127.0.0.1:${relayPort}`,
     SECURE_DROP_PWA_DIST: process.env.SECURE_DROP_PWA_DIST || join(root, 'pwa/dist'),
+    SECURE_DROP_RUN_ID: runId,
   };
   say(`starting the Django host on ${plan.host}:${plan.port}`);
-  const hostChild = launch('django-host', python, uvicornArgs, { cwd: hostDir, env: hostEnv });
+  launch('django-host', python, uvicornArgs, { cwd: hostDir, env: hostEnv });
   record(plan, relayPort);
   await waitHealthy(
     'the Django host',
     `${plan.scheme}://${probeAddress(plan.host)}:${plan.port}/healthz`,
-    hostChild,
     60,
   );
+  serving = true;
+  const gone = exitedChild();
+  if (gone) throw new StartError(`${gone.name} exited during start-up; see its output above`);
 
   record(plan, relayPort, { readyAt: new Date().toISOString() });
   console.log(
@@ -257,14 +296,6 @@ async function main() {
   if (plan.behindProxy)
     console.log('  (open it through your TLS proxy; this port speaks plain HTTP to the proxy)\n');
   console.log(`  Ctrl-C (or \`kill ${process.pid}\`) stops it.\n`);
-
-  for (const { name, child } of children) {
-    child.on('exit', (code, signal) => {
-      if (stopping) return;
-      console.error(`✗ ${name} stopped unexpectedly (${code ?? signal}); stopping the rest`);
-      void stopAll(1);
-    });
-  }
 }
 
 /** uvicorn's --log-level for the relay's LOG_LEVEL (pino's names). */

@@ -8,6 +8,7 @@ cookies), so when DJANGO_SECRET_KEY is unset a random per-process key is used.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,9 @@ class HostConfig:
     # /api requests (HTTP and WebSocket) one client address may have in progress at once.
     max_requests_per_client: int = 32
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50), repr=False)
+    # `npm start`'s per-run id (scripts/start.mjs): /healthz names it, so the run can tell its
+    # own host from another program that took the port after it was found free.
+    run_id: str | None = None
 
     @property
     def relay_ws_url(self) -> str:
@@ -105,4 +109,14 @@ def load_config(env: dict[str, str] | None = None) -> HostConfig:
         body_timeout=_positive_float(env, 'SECURE_DROP_BODY_TIMEOUT', 3600.0),
         max_requests_per_client=_positive_int(env, 'SECURE_DROP_MAX_REQUESTS_PER_CLIENT', 32),
         secret_key=env.get('DJANGO_SECRET_KEY') or secrets.token_urlsafe(50),
+        run_id=_run_id(env),
     )
+
+
+def _run_id(env: dict[str, str]) -> str | None:
+    raw = env.get('SECURE_DROP_RUN_ID')
+    if not raw:
+        return None
+    if not re.fullmatch(r'[0-9a-f]{32}', raw):
+        raise ConfigError('SECURE_DROP_RUN_ID must be 32 lower-case hex digits (npm start sets it)')
+    return raw

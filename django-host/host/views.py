@@ -10,6 +10,9 @@ from django.views.decorators.http import require_safe
 
 from host.headers import NO_CACHE
 
+# Names `npm start`'s run (scripts/start.mjs waits for it): a health answer without it is not ours.
+RUN_HEADER = 'Secure-Drop-Run'
+
 
 def _index_path() -> Path:
     return Path(settings.WHITENOISE_ROOT) / 'index.html'
@@ -70,6 +73,8 @@ def healthz(_request: HttpRequest) -> HttpResponse:
         return error_response(503, 'pwa_not_built', 'the PWA build (index.html) is missing')
     response = JsonResponse({'status': 'ok'})
     response['Cache-Control'] = 'no-store'
+    if settings.CONFIG.run_id:
+        response[RUN_HEADER] = settings.CONFIG.run_id
     return response
 
 

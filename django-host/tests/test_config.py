@@ -58,6 +58,7 @@ def test_allowed_hosts_list():
         ({'SECURE_DROP_BODY_TIMEOUT': '-5'}, 'SECURE_DROP_BODY_TIMEOUT'),
         ({'SECURE_DROP_MAX_REQUESTS_PER_CLIENT': '0'}, 'SECURE_DROP_MAX_REQUESTS_PER_CLIENT'),
         ({'SECURE_DROP_PROXY_MAX_CONNECTIONS': 'many'}, 'SECURE_DROP_PROXY_MAX_CONNECTIONS'),
+        ({'SECURE_DROP_RUN_ID': 'not-hex'}, 'SECURE_DROP_RUN_ID'),
     ],
 )
 def test_bad_values_are_refused_by_name(env, variable):

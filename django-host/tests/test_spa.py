@@ -1,7 +1,10 @@
 """Routes: the SPA shell for app routes, real files at the root, 404 for anything file-like."""
 
+from dataclasses import replace
+
 import httpx
 import pytest
+from django.conf import settings
 
 from tests.conftest import APP_JS, INDEX_HTML, MANIFEST, SW_JS
 
@@ -65,6 +68,17 @@ def test_healthz(host):
     assert r.status_code == 200
     assert r.json() == {'status': 'ok'}
     assert r.headers['cache-control'] == 'no-store'
+    assert 'secure-drop-run' not in r.headers
+
+
+def test_healthz_names_the_npm_start_run(host, monkeypatch):
+    # scripts/start.mjs gives its children SECURE_DROP_RUN_ID and waits for an answer naming it:
+    # one without it is another program's, on a port taken after the run found it free.
+    run_id = 'b2' * 16
+    monkeypatch.setattr(settings, 'CONFIG', replace(settings.CONFIG, run_id=run_id))
+    r = httpx.get(host + '/healthz')
+    assert r.status_code == 200
+    assert r.headers['secure-drop-run'] == run_id
 
 
 def test_unknown_host_name_is_refused_everywhere(host):

@@ -34,6 +34,12 @@ const envSchema = z.object({
     .optional(),
   DATA_DIR: z.string().min(1).default(resolve(repoRoot, '.data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // `npm start`'s per-run id (scripts/start.mjs): GET /health names it, so the run can tell its
+  // own relay from another program that took the port after it was found free.
+  SECURE_DROP_RUN_ID: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits (npm start sets it)')
+    .optional(),
   JWT_SECRET: z.string().optional(),
   JWT_SECRET_FILE: z.string().min(1).optional(),
   TOTP_ENCRYPTION_KEY: z.string().optional(),
@@ -109,6 +115,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
+  /** `npm start`'s run id, sent back by GET /health (Secure-Drop-Run); none otherwise. */
+  runId: string | undefined;
   trustProxy: string[];
   wsAllowedOrigins: string[];
   secrets: Secrets;
@@ -199,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dataDir,
     logLevel: e.LOG_LEVEL,
+    runId: e.SECURE_DROP_RUN_ID,
     trustProxy: e.TRUST_PROXY,
     wsAllowedOrigins: e.WS_ALLOWED_ORIGINS,
     secrets,

@@ -5,11 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { signAccessToken } from '../src/auth/access-token.js';
 import { authOf, requireAuth } from '../src/auth/require-auth.js';
+import { loadConfig } from '../src/config.js';
 import type { AppDeps } from '../src/deps.js';
 import { jsonBody } from '../src/http/body.js';
 import { parse } from '../src/http/validate.js';
 import { healthRoutes } from '../src/routes/health.js';
-import { makeApi, startTestApp, type TestApp } from './helpers/app.js';
+import { makeApi, startTestApp, TEST_SECRETS, type TestApp } from './helpers/app.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 
 // Probe routes exercising the foundation helpers; not part of the relay (so not in the spec).
@@ -62,6 +63,25 @@ describe('app foundation', () => {
     const res = await t.api.get('/health');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok' });
+    expect(res.headers.get('secure-drop-run')).toBeNull();
+  });
+
+  it('GET /health names npm start’s run (SECURE_DROP_RUN_ID), by which the run knows its own relay', async () => {
+    const runId = 'a1'.repeat(16);
+    const own = await startTestApp({
+      databaseUrl: db.url,
+      routes: [healthRoutes],
+      env: { SECURE_DROP_RUN_ID: runId },
+    });
+    try {
+      const res = await own.api.get('/health');
+      expect([res.status, res.headers.get('secure-drop-run')]).toEqual([200, runId]);
+    } finally {
+      await own.close();
+    }
+    expect(() => loadConfig({ NODE_ENV: 'test', ...TEST_SECRETS, SECURE_DROP_RUN_ID: 'not-hex' })).toThrow(
+      /SECURE_DROP_RUN_ID/,
+    );
   });
 
   it('sets security headers, a request id, and no x-powered-by', async () => {

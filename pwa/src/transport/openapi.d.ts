@@ -1707,6 +1707,12 @@ export interface operations {
       /** @description The relay and its database answer. */
       200: {
         headers: {
+          /**
+           * @description Only under `npm start`: the run's id (32 hex digits, given to the relay in
+           *     SECURE_DROP_RUN_ID), by which the run knows the answer is its own relay's and not
+           *     another program's that took the port after the run found it free.
+           */
+          'Secure-Drop-Run'?: string;
           [name: string]: unknown;
         };
         content: {
