@@ -6,8 +6,8 @@ import { useRef } from 'react';
 import { Navigate, Outlet, type RouteObject, useLocation } from 'react-router';
 import { checkedImport } from '../integrity/checked-import.ts';
 import { useApp, useT } from '../state/context.tsx';
-import { CanonicalContact } from '../views/CanonicalContact.tsx';
 import { ChatsView } from '../views/ChatsView.tsx';
+import { ContactRoute } from '../views/contact-route.tsx';
 import { ElsewhereView } from '../views/ElsewhereView.tsx';
 import { LoginView } from '../views/LoginView.tsx';
 import { NotFoundView } from '../views/NotFoundView.tsx';
@@ -107,12 +107,12 @@ export const routes: RouteObject[] = [
       { path: 'chats', element: <ChatsView /> },
       {
         path: 'chats/:contact',
-        element: <CanonicalContact path={(c) => `/chats/${c}`} />,
+        element: <ContactRoute screen="chat" />,
         children: [{ index: true, lazy: view(() => import('../views/ChatView.tsx'), 'ChatView') }],
       },
       {
         path: 'contacts/:contact/safety',
-        element: <CanonicalContact path={(c) => `/contacts/${c}/safety`} />,
+        element: <ContactRoute screen="safety" />,
         children: [{ index: true, lazy: view(() => import('../views/SafetyView.tsx'), 'SafetyView') }],
       },
       { path: 'settings', lazy: view(() => import('../views/SettingsView.tsx'), 'SettingsView') },

@@ -1,6 +1,7 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useState } from 'react';
 import { Link } from 'react-router';
+import { contactPath } from '../state/contact-path.ts';
 import { useApp, useT } from '../state/context.tsx';
 import { errorText } from './error-text.ts';
 
@@ -34,7 +35,7 @@ export function KeyChangeBanner({ contact }: { contact: string }) {
   const verifyLink = (
     <Link
       className={wasVerified ? 'button button-primary' : 'button'}
-      to={`/contacts/${encodeURIComponent(contact)}/safety`}
+      to={contactPath(app.contacts.value, contact, 'safety')}
     >
       {wasVerified ? t('keyChange.verifyNew') : t('keyChange.compare')}
     </Link>

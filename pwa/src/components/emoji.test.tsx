@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestApp, renderAt, setLanguage } from '../views/test/test-app.tsx';
+import { chatIdOf, makeTestApp, renderAt, setLanguage } from '../views/test/test-app.tsx';
 
 // The picker fetches its data from our own origin. Here "the origin" is the real data file of
 // emoji-picker-element-data read from disk; nothing else is served.
@@ -24,7 +24,9 @@ afterEach(() => {
 
 function openChat() {
   const t = makeTestApp({ signedIn: 'alice' });
-  t.contacts.value = [{ username: 'bob', verified: false, keyChanged: false, addedAt: 1 }];
+  t.contacts.value = [
+    { username: 'bob', chatId: chatIdOf('bob'), verified: false, keyChanged: false, addedAt: 1 },
+  ];
   renderAt(t.app, '/chats/bob');
   return t;
 }

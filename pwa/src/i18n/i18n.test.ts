@@ -33,8 +33,8 @@ describe('dictionaries', () => {
 
 describe('translate()', () => {
   it('interpolates params and leaves unknown placeholders visible', () => {
-    expect(translate('en', 'view.chat.title', { contact: 'alice' })).toBe('Chat with alice');
-    expect(translate('en', 'view.chat.title', {})).toBe('Chat with {contact}');
+    expect(translate('en', 'safety.heading', { contact: 'alice' })).toBe('Safety number with alice');
+    expect(translate('en', 'safety.heading', {})).toBe('Safety number with {contact}');
   });
 
   it('chooses Russian plural forms by count', () => {

@@ -59,6 +59,7 @@ export function toChatMessage(m: StoredMessage, progress?: number): ChatMessage 
 export function toContact(p: StoredPeer): Contact {
   return {
     username: p.username,
+    chatId: p.chatId,
     verified: p.verified,
     keyChanged: p.keyChanged,
     verifiedBeforeChange: p.keyChanged && p.verifiedBeforeChange === true,

@@ -211,6 +211,8 @@ export type ConnectionStatus = 'online' | 'connecting' | 'offline';
 
 export interface Contact {
   readonly username: string;
+  /** This device's id for the chat (StoredPeer.chatId): its address names it, not the username. */
+  readonly chatId: string;
   /** The safety number was compared and matched (dropped when the identity key changes). */
   readonly verified: boolean;
   /** The contact's identity key changed and the user has not acknowledged it yet. */

@@ -1,6 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { useEffect, useMemo, useState } from 'react';
-import { Link, useParams } from 'react-router';
+import { Link } from 'react-router';
 import { BlockDialog } from '../components/BlockDialog.tsx';
 import { BlockedChatBanner } from '../components/BlockedChatBanner.tsx';
 import { Composer } from '../components/Composer.tsx';
@@ -11,7 +11,9 @@ import { MessageRequestBanner } from '../components/MessageRequestBanner.tsx';
 import { NewMessageAnnouncer } from '../components/NewMessageAnnouncer.tsx';
 import { NotAContactBanner } from '../components/NotAContactBanner.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
+import { contactPath } from '../state/contact-path.ts';
 import { useApp, useT } from '../state/context.tsx';
+import { useRouteContact } from './contact-route.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
 
 /** One conversation: header, key-change warning, virtualized history, composer. */
@@ -19,7 +21,7 @@ export function ChatView() {
   useSignals();
   const t = useT();
   const app = useApp();
-  const { contact = '' } = useParams();
+  const contact = useRouteContact();
   const messagesSignal = useMemo(() => app.messagesFor(contact), [app, contact]);
   const messages = messagesSignal.value;
   const info = app.contacts.value.find((c) => c.username === contact);
@@ -35,7 +37,7 @@ export function ChatView() {
   }, [app, contact, count]);
 
   return (
-    <SignedInPage title={t('view.chat.title', { contact })} bare>
+    <SignedInPage title={t('view.chat.title')} bare>
       <div className="chat">
         <header className="chat-header">
           <Link to="/chats" className="icon-button" aria-label={t('chat.back')} title={t('chat.back')}>
@@ -53,7 +55,7 @@ export function ChatView() {
           {/* On a phone the words give way to icons, so the header stays one row (in Russian the
               two words took a row of their own); the name is the word either way. */}
           <Link
-            to={`/contacts/${encodeURIComponent(contact)}/safety`}
+            to={contactPath(app.contacts.value, contact, 'safety')}
             className="button chat-action"
             aria-label={t('chat.safety')}
             title={t('chat.safety')}

@@ -7,6 +7,7 @@ import { PhotoIcon, VerifiedIcon, WarningIcon } from '../components/icons.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { RecoveryCodes } from '../components/RecoveryCodes.tsx';
 import type { Translate } from '../i18n/i18n.ts';
+import { contactPath } from '../state/contact-path.ts';
 import { useApp, useT } from '../state/context.tsx';
 import type { ChatSummary, Contact } from '../state/types.ts';
 import { pendingRecoveryCodes } from './recovery.ts';
@@ -77,7 +78,7 @@ function AddContact() {
         {added && (
           <p className="ok">
             {t('contacts.added', { contact: added })}{' '}
-            <Link to={`/chats/${encodeURIComponent(added)}`}>{t('contacts.openChat')}</Link>
+            <Link to={contactPath(app.contacts.value, added)}>{t('contacts.openChat')}</Link>
           </p>
         )}
       </div>
@@ -105,7 +106,7 @@ function ChatItem({
   const last = chat.last;
   return (
     <li className="chat-list-item">
-      <Link to={`/chats/${encodeURIComponent(chat.contact)}`}>
+      <Link to={contactPath(contact ? [contact] : [], chat.contact)}>
         <span className="chat-list-name">
           {chat.contact}
           {contact?.verified && (

@@ -1,6 +1,6 @@
 import { useSignals } from '@preact/signals-react/runtime';
 import { type ChangeEvent, useCallback, useEffect, useId, useState } from 'react';
-import { Link, useParams } from 'react-router';
+import { Link } from 'react-router';
 import { errorText } from '../components/error-text.ts';
 import { GroupedCode } from '../components/GroupedCode.tsx';
 import { VerifiedIcon } from '../components/icons.tsx';
@@ -9,8 +9,10 @@ import { PageHeading } from '../components/PageHeading.tsx';
 import { QrCode } from '../components/QrCode.tsx';
 import { QrScanner } from '../components/QrScanner.tsx';
 import { decodeQrFile } from '../components/qr-decode.ts';
+import { contactPath } from '../state/contact-path.ts';
 import { useApp, useT } from '../state/context.tsx';
 import type { SafetyNumber, ScanResult } from '../state/types.ts';
+import { useRouteContact } from './contact-route.tsx';
 import { SignedInPage } from './SignedInPage.tsx';
 
 /** 'kept': after an 'old-key' scan the user kept the old key and refused the new one. */
@@ -36,7 +38,7 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
   const t = useT();
   const app = useApp();
   const id = useId();
-  const { contact = '' } = useParams();
+  const contact = useRouteContact();
   const info = app.contacts.value.find((c) => c.username === contact);
   const [number, setNumber] = useState<SafetyNumber | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -120,13 +122,13 @@ export function SafetyScreen({ decodeFile }: { decodeFile: (file: Blob) => Promi
   };
 
   return (
-    <SignedInPage title={t('view.safety.title', { contact })}>
+    <SignedInPage title={t('view.safety.title')}>
       {keyChanged && <KeyChangeBanner contact={contact} />}
       <div className="page page-narrow">
         <p>
-          <Link to={`/chats/${encodeURIComponent(contact)}`}>{t('safety.backToChat', { contact })}</Link>
+          <Link to={contactPath(app.contacts.value, contact)}>{t('safety.backToChat', { contact })}</Link>
         </p>
-        <PageHeading>{t('view.safety.title', { contact })}</PageHeading>
+        <PageHeading>{t('safety.heading', { contact })}</PageHeading>
         <p>{t('safety.explain', { contact })}</p>
         <p className={verified ? 'ok' : 'hint'}>
           {verified ? (

@@ -3,7 +3,7 @@
 import { act, fireEvent, render, screen } from '@testing-library/react';
 import axe from 'axe-core';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
+import { chatIdOf, makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 
@@ -19,7 +19,9 @@ async function seriousViolations() {
 
 function signedIn() {
   const t = makeTestApp({ signedIn: 'alice' });
-  t.contacts.value = [{ username: 'bob', verified: true, keyChanged: false, addedAt: 1 }];
+  t.contacts.value = [
+    { username: 'bob', chatId: chatIdOf('bob'), verified: true, keyChanged: false, addedAt: 1 },
+  ];
   t.chats.value = [
     {
       contact: 'bob',

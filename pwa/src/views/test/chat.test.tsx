@@ -2,7 +2,7 @@ import { act, fireEvent, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../state/errors.ts';
 import type { ChatMessage } from '../../state/types.ts';
-import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
+import { chatIdOf, makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 
@@ -23,7 +23,16 @@ function text(id: string, body: string, at: number, patch: Partial<ChatMessage> 
 
 function chatWith(messages: ChatMessage[], contactPatch = {}) {
   const t = makeTestApp({ signedIn: 'alice' });
-  t.contacts.value = [{ username: 'bob', verified: false, keyChanged: false, addedAt: 1, ...contactPatch }];
+  t.contacts.value = [
+    {
+      username: 'bob',
+      chatId: chatIdOf('bob'),
+      verified: false,
+      keyChanged: false,
+      addedAt: 1,
+      ...contactPatch,
+    },
+  ];
   t.messagesFor('bob').value = messages;
   return t;
 }
@@ -201,7 +210,7 @@ describe('ChatView', () => {
     const t = chatWith([]);
     t.contacts.value = [
       ...t.contacts.value,
-      { username: 'carol', verified: false, keyChanged: false, addedAt: 2 },
+      { username: 'carol', chatId: chatIdOf('carol'), verified: false, keyChanged: false, addedAt: 2 },
     ];
     let refuse: () => void = () => undefined;
     t.app.sendText = () =>
@@ -249,7 +258,7 @@ describe('ChatView', () => {
     expect(banner.textContent).toMatch(/security key of bob is new/);
     expect(composer().disabled).toBe(true);
     expect(within(banner).getByRole('link', { name: 'Compare safety numbers' }).getAttribute('href')).toBe(
-      '/contacts/bob/safety',
+      `/contacts/${chatIdOf('bob')}/safety`,
     );
     await act(async () => {
       fireEvent.click(within(banner).getByRole('button', { name: 'I understand, continue' }));
@@ -645,16 +654,37 @@ describe('ChatView', () => {
     expect(count()).toBe('Лишний 1 символ');
   });
 
-  it('a URL naming the contact in another spelling opens the contact under its canonical name', () => {
+  it('a URL naming the contact, in any spelling, is replaced by the chat’s id: no name in the address or the title', () => {
     const t = chatWith([text('a', 'hi', base)]);
     const { router } = renderAt(t.app, '/chats/Bob');
-    expect(router.state.location.pathname).toBe('/chats/bob');
+    // The browser keeps addresses and titles in its History outside the encrypted store.
+    expect(router.state.location.pathname).toBe(`/chats/${chatIdOf('bob')}`);
+    expect(document.title).toBe('Chat · Secure Drop');
     expect(screen.queryByText('bob is not in your contacts.')).toBeNull();
     expect(screen.getByText('hi')).toBeTruthy();
     act(() => {
       void router.navigate('/contacts/BOB/safety');
     });
-    expect(router.state.location.pathname).toBe('/contacts/bob/safety');
+    expect(router.state.location.pathname).toBe(`/contacts/${chatIdOf('bob')}/safety`);
+    expect(document.title).toBe('Safety number · Secure Drop');
+  });
+
+  it('a chat’s address whose chat is gone (deleted here or elsewhere) leads to the chat list', () => {
+    const t = chatWith([text('a', 'hi', base)]);
+    const { router } = renderAt(t.app, `/chats/${chatIdOf('bob')}`);
+    expect(screen.getByText('hi')).toBeTruthy();
+    act(() => {
+      t.contacts.value = [];
+    });
+    expect(router.state.location.pathname).toBe('/chats');
+  });
+
+  it('someone not a contact keeps their name in the address: there is no chat to name instead', () => {
+    const t = chatWith([]);
+    t.contacts.value = [];
+    const { router } = renderAt(t.app, '/chats/Carol');
+    expect(router.state.location.pathname).toBe('/chats/carol');
+    expect(screen.getByText('carol is not in your contacts.')).toBeTruthy();
   });
 
   it('a message request offers its own block, not a second one in the header', () => {

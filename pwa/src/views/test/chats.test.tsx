@@ -1,7 +1,7 @@
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../state/errors.ts';
-import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
+import { chatIdOf, makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 
@@ -10,8 +10,8 @@ const now = Date.now();
 function withChats() {
   const t = makeTestApp({ signedIn: 'alice' });
   t.contacts.value = [
-    { username: 'bob', verified: true, keyChanged: false, addedAt: 1 },
-    { username: 'carol', verified: false, keyChanged: true, addedAt: 2 },
+    { username: 'bob', chatId: chatIdOf('bob'), verified: true, keyChanged: false, addedAt: 1 },
+    { username: 'carol', chatId: chatIdOf('carol'), verified: false, keyChanged: true, addedAt: 2 },
   ];
   t.chats.value = [
     {
@@ -41,7 +41,7 @@ describe('ChatsView', () => {
     expect(within(bob).getByText('3 unread messages')).toBeTruthy();
     expect(within(bob).getByText('Verified')).toBeTruthy();
     expect(bob.querySelector('time')?.textContent).toMatch(/\d{1,2}:\d{2}/);
-    expect(within(bob).getByRole('link').getAttribute('href')).toBe('/chats/bob');
+    expect(within(bob).getByRole('link').getAttribute('href')).toBe(`/chats/${chatIdOf('bob')}`);
     const carol = items[1] as HTMLElement;
     expect(carol.textContent).toContain('You: Photo');
     expect(carol.textContent).toContain('security key changed');
@@ -131,7 +131,9 @@ describe('ChatsView', () => {
     });
     expect(t.calls).toContainEqual({ action: 'addContact', args: ['dave'] });
     expect(screen.getByText('dave is in your contacts.')).toBeTruthy();
-    expect(screen.getByRole('link', { name: 'Open the chat' }).getAttribute('href')).toBe('/chats/dave');
+    expect(screen.getByRole('link', { name: 'Open the chat' }).getAttribute('href')).toBe(
+      `/chats/${chatIdOf('dave')}`,
+    );
   });
 
   it('keeps a name typed while the previous one is being added', async () => {
@@ -195,7 +197,7 @@ describe('ChatsView', () => {
     const { router } = renderAt(t.app, '/chats');
     const before = window.location.href;
     fireEvent.click(screen.getByRole('link', { name: /^bob/ }));
-    expect(router.state.location.pathname).toBe('/chats/bob');
+    expect(router.state.location.pathname).toBe(`/chats/${chatIdOf('bob')}`);
     const heading = await screen.findByRole('heading', { level: 1, name: /bob/ });
     expect(window.location.href).toBe(before);
     // Focus lands on the new page's title, not lost on <body>.

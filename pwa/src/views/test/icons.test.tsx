@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { act, fireEvent, screen } from '@testing-library/react';
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { ChatMessage } from '../../state/types.ts';
-import { makeTestApp, renderAt, setLanguage } from './test-app.tsx';
+import { chatIdOf, makeTestApp, renderAt, setLanguage } from './test-app.tsx';
 
 const require = createRequire(import.meta.url);
 
@@ -27,7 +27,9 @@ function glyphsOutsideMessages(): string[] {
 
 function app() {
   const t = makeTestApp({ signedIn: 'alice' });
-  t.contacts.value = [{ username: 'bob', verified: true, keyChanged: true, addedAt: 1 }];
+  t.contacts.value = [
+    { username: 'bob', chatId: chatIdOf('bob'), verified: true, keyChanged: true, addedAt: 1 },
+  ];
   t.chats.value = [
     {
       contact: 'bob',

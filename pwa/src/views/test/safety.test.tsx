@@ -2,16 +2,21 @@ import { act, fireEvent, render, screen } from '@testing-library/react';
 import { createMemoryRouter, RouterProvider } from 'react-router';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppProvider } from '../../state/context.tsx';
+import { ContactRoute } from '../contact-route.tsx';
 import { SafetyScreen } from '../SafetyView.tsx';
 import { decodeRawImage, rasterize, rawImageBlob } from './qr-pixels.ts';
-import { makeTestApp, setLanguage, type TestApp } from './test-app.tsx';
+import { chatIdOf, makeTestApp, setLanguage, type TestApp } from './test-app.tsx';
 
 beforeEach(() => setLanguage('en'));
 
 function renderSafety(t: TestApp) {
   const router = createMemoryRouter(
     [
-      { path: 'contacts/:contact/safety', element: <SafetyScreen decodeFile={decodeRawImage} /> },
+      {
+        path: 'contacts/:contact/safety',
+        element: <ContactRoute screen="safety" />,
+        children: [{ index: true, element: <SafetyScreen decodeFile={decodeRawImage} /> }],
+      },
       { path: '*', element: <p>elsewhere</p> },
     ],
     { initialEntries: ['/contacts/bob/safety'] },
@@ -25,7 +30,9 @@ function renderSafety(t: TestApp) {
 
 function setup(patch = {}) {
   const t = makeTestApp({ signedIn: 'alice' });
-  t.contacts.value = [{ username: 'bob', verified: false, keyChanged: false, addedAt: 1, ...patch }];
+  t.contacts.value = [
+    { username: 'bob', chatId: chatIdOf('bob'), verified: false, keyChanged: false, addedAt: 1, ...patch },
+  ];
   return t;
 }
 

@@ -39,6 +39,14 @@ import type {
   UpdateState,
 } from '../../state/types.ts';
 
+/** A chat id for a test contact: UUID-shaped, as StoredPeer.chatId is, and fixed per name. */
+export const chatIdOf = (username: string): string =>
+  `00000000-0000-4000-8000-${[...username]
+    .map((c) => c.charCodeAt(0).toString(16))
+    .join('')
+    .padEnd(12, '0')
+    .slice(0, 12)}`;
+
 /** The passphrase the test app's lock accepts. */
 export const TEST_PASSPHRASE = 'correct horse battery';
 
@@ -341,7 +349,7 @@ export function makeTestApp(
       if (contacts.value.some((c) => c.username === username)) return; // as the real app: no change
       contacts.value = [
         ...contacts.value,
-        { username, verified: false, keyChanged: false, addedAt: Date.now() },
+        { username, chatId: chatIdOf(username), verified: false, keyChanged: false, addedAt: Date.now() },
       ];
     },
     async removeContact(username) {
