@@ -71,6 +71,11 @@ _REPLACED_RESPONSE = frozenset(
         b'clear-site-data',
         b'nel',
         b'report-to',
+        # Nor set a cookie: the browser sends it with every request to the origin (and a parent
+        # domain's with every sibling site's), and a few of 4 KB put all of them over the header
+        # limit (431) for as long as the relay said, the app's own files included. The app keeps
+        # nothing in cookies.
+        b'set-cookie',
         b'date',  # the ASGI server sends its own
     }
 )

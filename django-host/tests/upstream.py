@@ -174,6 +174,7 @@ class Upstream:
                 (b'clear-site-data', b'"storage", "cache", "executionContexts"'),
                 (b'nel', b'{"report_to":"r","max_age":31536000,"success_fraction":1.0}'),
                 (b'report-to', b'{"group":"r","max_age":31536000,"endpoints":[{"url":"https://elsewhere.example/r"}]}'),
+                (b'set-cookie', b'pad=' + b'x' * 4000 + b'; Path=/; Max-Age=31536000'),
                 (b'x-powered-by', b'Express'),
                 (b'connection', b'x-hop-secret'),
                 (b'x-hop-secret', b'1'),

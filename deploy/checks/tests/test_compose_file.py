@@ -215,7 +215,7 @@ def test_caddy_api_headers_equal_the_hosts():
     snippet = (ROOT / 'deploy' / 'Caddyfile').read_text().split('(api_headers) {', 1)[1].split('\n}', 1)[0]
     assert '-Service-Worker-Allowed' in snippet
     # Nor erase the device or set a reporting policy for the whole origin (host/forwarding.py).
-    for name in ('Clear-Site-Data', 'NEL', 'Report-To'):
+    for name in ('Clear-Site-Data', 'NEL', 'Report-To', 'Set-Cookie'):
         assert f'-{name}' in snippet
 
 
