@@ -486,6 +486,45 @@ describe('blocking', () => {
     ]);
   });
 
+  it('a blocker’s full mailbox answers the blocked sender as it answers everyone: 409 mailbox_full, not a telling 201', async () => {
+    // Attack: an accomplice fills a device mailbox of the blocker (offline, or not reading), then
+    // the suspect sends. Room was checked only for mailboxes that get a stored copy, and a blocked
+    // sender's copies are tombstones: everyone else got 409 mailbox_full, the blocked one 201.
+    const small = await startTestApp({
+      databaseUrl: db.url,
+      clock: t.clock,
+      env: { MAX_PENDING_MESSAGES: '10', SEND_RATE_BURST: '100' },
+    });
+    try {
+      const owner = await makeDeviceUser(small, 'fullblk');
+      const pest = await makeDeviceUser(small, 'pest');
+      const accomplice = await makeDeviceUser(small, 'acc');
+      const block = await small.api.post('/blocks', { username: pest.username }, { token: owner.token });
+      expect(block.status).toBe(201);
+      const send = (from: { token: string }, clientId: string) =>
+        small.api.post('/send_message', sendBody(owner.username, { clientId, body: b64(8) }), {
+          token: from.token,
+        });
+      const ids: number[] = [];
+      for (let i = 0; i < 10; i++) ids.push((await send(accomplice, `fill-${i}`)).body.id);
+      const over = [await send(accomplice, 'acc-over'), await send(pest, 'pest-over')];
+      expect(over.map((r) => [r.status, r.body.error])).toEqual([
+        [409, 'mailbox_full'],
+        [409, 'mailbox_full'],
+      ]);
+      // Room again: both are accepted, and the blocked sender's copy is still dropped.
+      expect((await small.api.post('/ack', { ids: ids.slice(0, 2) }, { token: owner.token })).status).toBe(
+        200,
+      );
+      expect((await send(pest, 'pest-room')).status).toBe(201);
+      expect((await send(accomplice, 'acc-room')).status).toBe(201);
+      const page = await small.api.get('/get_messages', { token: owner.token });
+      expect(page.body.messages.map((m: { from: string }) => m.from)).not.toContain(pest.username);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a blocked user cannot be added back as a contact, under any spelling, until unblocked', async () => {
     const owner = await makeDeviceUser(t, 'reblock');
     const pest = await makeDeviceUser(t, 'repest');

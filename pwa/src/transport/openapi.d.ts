@@ -681,7 +681,8 @@ export interface paths {
      * Block a user
      * @description From now on the relay accepts and silently drops every message that user sends the
      *     caller: the sender gets the ordinary answer of an accepted send (201, an id; a retry is
-     *     `duplicate` as usual) and never a `delivered` receipt, so it cannot tell it is blocked.
+     *     `duplicate` as usual; 409 `mailbox_full` while a device of the caller is full, as any
+     *     sender would) and never a `delivered` receipt, so it cannot tell it is blocked.
      *     A photo that user uploads to the caller is handled exactly like any other (stored,
      *     counted in the sender's MAX_PENDING_PHOTOS, fetchable by its sender with GET
      *     /get_photo/{id}, deleted by the retention sweep), so its sender observes the same as
@@ -752,7 +753,8 @@ export interface paths {
      *     became of the copies (pending, acknowledged, or dropped for a block: the relay keeps a
      *     digest of each, so the answer tells the sender nothing of the recipient). A device
      *     holding MAX_PENDING_MESSAGES (default 10,000) unacknowledged copies takes no more: 409
-     *     `mailbox_full` for the whole send.
+     *     `mailbox_full` for the whole send — also from a sender the recipient blocked, whose
+     *     copies would be dropped (POST /blocks: the answer is the one any sender gets).
      *     Messages and photos share one per-user token bucket (SEND_RATE_BURST, default 60,
      *     refilled SEND_RATE_PER_SECOND, default 1/s), held in PostgreSQL so it spans relay
      *     processes. A send takes ONE token whatever its number of copies (a refused stale send
