@@ -86,12 +86,14 @@ function prepareDataDir(dir) {
 }
 
 /**
- * This run's id, given to both children (SECURE_DROP_RUN_ID): their health answers name it
+ * This run's ids, one per child (SECURE_DROP_RUN_ID): their health answers name it
  * (Secure-Drop-Run), and an answer that does not is another program's. The ports are found free
  * before installing and building, minutes earlier; a program that took one meanwhile would
- * otherwise pass for our child, and the child, failing to bind, would exit unseen.
+ * otherwise pass for our child, and the child, failing to bind, would exit unseen. One id for
+ * both would not do: the relay, serving first, tells its id to any local program that asks
+ * GET /health, which could then answer for the host on a port taken meanwhile.
  */
-const runId = randomBytes(16).toString('hex');
+const runIds = { relay: randomBytes(16).toString('hex'), host: randomBytes(16).toString('hex') };
 
 /** A child that has exited, if any. */
 const exitedChild = () => children.find(({ child }) => child.exitCode !== null || child.signalCode !== null);
@@ -100,7 +102,7 @@ const exitedChild = () => children.find(({ child }) => child.exitCode !== null |
  * Polls `url` until our child answers it, any child exits, another program answers, or the
  * deadline passes.
  */
-async function waitHealthy(name, url, seconds) {
+async function waitHealthy(name, url, runId, seconds) {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
     const gone = exitedChild();
@@ -110,7 +112,7 @@ async function waitHealthy(name, url, seconds) {
         `${gone.name} exited during start-up (${exitCode ?? signalCode}); see its output above`,
       );
     }
-    const answer = await probe(url);
+    const answer = await probe(url, runId);
     if (answer === 'ours') return;
     if (answer === 'foreign')
       throw new StartError(
@@ -123,7 +125,7 @@ async function waitHealthy(name, url, seconds) {
 }
 
 /** 'ours' (2xx naming this run), 'foreign' (any other answer), or 'none' (nothing listening yet). */
-function probe(url) {
+function probe(url, runId) {
   const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((done) => {
     // The probe goes to our own child on loopback; its certificate may be self-signed.
@@ -257,12 +259,12 @@ async function main() {
   // The relay's JSON log lines (one per request) are for operators; a person running `npm start`
   // sees warnings and errors only unless LOG_LEVEL says otherwise.
   relayEnv.LOG_LEVEL = process.env.LOG_LEVEL || 'warn';
-  relayEnv.SECURE_DROP_RUN_ID = runId;
+  relayEnv.SECURE_DROP_RUN_ID = runIds.relay;
   const db = process.env.DATABASE_URL ? 'PostgreSQL from DATABASE_URL' : `embedded PostgreSQL in ${dataDir}`;
   say(`starting the relay on 127.0.0.1:${relayPort} (${db})`);
   launch('relay', relay.cmd, relay.args, { cwd: relay.cwd, env: relayEnv });
   record(plan, relayPort);
-  await waitHealthy('the relay', `http://127.0.0.1:${relayPort}/health`, 180);
+  await waitHealthy('the relay', `http://127.0.0.1:${relayPort}/health`, runIds.relay, 180);
 
   const uvicornArgs = hostServerArgs({
     host: plan.host,
@@ -275,7 +277,7 @@ async function main() {
     ...process.env,
     SECURE_DROP_RELAY_URL: `http://127.0.0.1:${relayPort}`,
     SECURE_DROP_PWA_DIST: process.env.SECURE_DROP_PWA_DIST || join(root, 'pwa/dist'),
-    SECURE_DROP_RUN_ID: runId,
+    SECURE_DROP_RUN_ID: runIds.host,
   };
   say(`starting the Django host on ${plan.host}:${plan.port}`);
   launch('django-host', python, uvicornArgs, { cwd: hostDir, env: hostEnv });
@@ -283,6 +285,7 @@ async function main() {
   await waitHealthy(
     'the Django host',
     `${plan.scheme}://${probeAddress(plan.host)}:${plan.port}/healthz`,
+    runIds.host,
     60,
   );
   serving = true;

@@ -5,7 +5,7 @@
 // child that then failed to bind its port went unnoticed, and "Secure Drop is running" was
 // printed with every /api request (tokens, TOTP codes) going to the squatter.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import getPort from 'get-port';
@@ -21,10 +21,13 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-/** Answers 200 {"status":"ok"} to every request on 127.0.0.1:port, as a health check wants. */
-async function squat(port) {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
+/**
+ * Answers 200 {"status":"ok"} to every request on 127.0.0.1:port, as a health check wants, with
+ * the headers `headers()` gives.
+ */
+async function squat(port, headers = async () => ({})) {
+  const server = createServer(async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', ...(await headers()) });
     res.end('{"status":"ok"}');
   });
   await new Promise((done, fail) => {
@@ -35,7 +38,7 @@ async function squat(port) {
   return server;
 }
 
-async function startWithSquatter(after, portOf) {
+async function startWithSquatter(after, portOf, headersOf) {
   const [port, relayPort] = [await getPort({ host: '127.0.0.1' }), await getPort({ host: '127.0.0.1' })];
   const run = launch('npm', ['start'], {
     cwd: root,
@@ -53,7 +56,7 @@ async function startWithSquatter(after, portOf) {
     await run.exited;
   });
   await waitForOutput(run, after, 280_000);
-  await squat(portOf({ port, relayPort }));
+  await squat(portOf({ port, relayPort }), headersOf?.({ port, relayPort }));
   // The run ends, with an error, instead of serving: never "Secure Drop is running".
   const ended = await Promise.race([
     run.exited,
@@ -72,6 +75,31 @@ describe('npm start with a squatter on its ports', { timeout: 300_000 }, () => {
 
   it('the host’s port taken after the check: the run stops with an error, it does not serve', async () => {
     const { run, ended } = await startWithSquatter('starting the Django host on', (p) => p.port);
+    expect(ended, run.output.slice(-2000)).not.toBe('serving');
+    expect(ended.code).not.toBe(0);
+    expect(run.output).toMatch(/✗ the Django host/);
+  });
+
+  it('the host’s port taken by a program that asks the running relay for the run’s id: not taken for the host', async () => {
+    // The relay serves first, and GET /health names its id to any local program: one id for the
+    // whole run let such a program answer the host's health check as the host.
+    const relayId = async (relayPort) =>
+      new Promise((done) => {
+        const req = request(`http://127.0.0.1:${relayPort}/health`, (res) => {
+          res.resume();
+          done(res.headers['secure-drop-run']);
+        });
+        req.on('error', () => done(undefined));
+        req.end();
+      });
+    const { run, ended } = await startWithSquatter(
+      'starting the Django host on',
+      (p) => p.port,
+      (p) => async () => {
+        const id = await relayId(p.relayPort);
+        return id ? { 'secure-drop-run': id } : {};
+      },
+    );
     expect(ended, run.output.slice(-2000)).not.toBe('serving');
     expect(ended.code).not.toBe(0);
     expect(run.output).toMatch(/✗ the Django host/);
