@@ -11,7 +11,14 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
-import { BindError, bindPlan, portFree, probeAddress } from './lib/bind.mjs';
+import {
+  BindError,
+  bindPlan,
+  holdLoopbackV6,
+  namesLocalhostOverIpv4,
+  portFree,
+  probeAddress,
+} from './lib/bind.mjs';
 import { hostServerArgs } from './lib/host-server.mjs';
 import { formatDuration, runCaptured, tail } from './lib/progress.mjs';
 import { earlierRun, removeLock, writeLock } from './lib/runlock.mjs';
@@ -230,6 +237,10 @@ async function main() {
         'stop it or set SECURE_DROP_RELAY_PORT',
     );
   }
+  // The address printed is localhost, which a browser tries over [::1] first: that port is held
+  // now, for the whole run, and forwarded to the host, so no other program can answer there.
+  if (namesLocalhostOverIpv4(plan))
+    await holdLoopbackV6(plan.port, plan.host === 'localhost' ? '127.0.0.1' : plan.host);
   const setupStarted = Date.now();
   await installNodeModules();
   if (stopping) return;

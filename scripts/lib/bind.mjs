@@ -2,7 +2,7 @@
 // secure context, so WebCrypto and the service worker work there); any other interface needs
 // TLS here (certificate + key) or an explicitly declared TLS proxy in front.
 import { existsSync } from 'node:fs';
-import { createServer, isIP } from 'node:net';
+import { connect, createServer, isIP } from 'node:net';
 
 export class BindError extends Error {}
 
@@ -69,5 +69,49 @@ export function portFree(host, port) {
     server.listen({ host: host.replace(/^\[|\]$/g, ''), port, exclusive: true }, () =>
       server.close(() => resolve(true)),
     );
+  });
+}
+
+/**
+ * Whether `plan` (bindPlan) listens on IPv4 loopback while it names the address `localhost`.
+ * A browser resolves localhost to [::1] as well as 127.0.0.1 and tries [::1] first; a program
+ * listening on [::1] at that port — any local user's, taken before or during the run — would
+ * get every request, the run's own health check (on 127.0.0.1) none the wiser.
+ */
+export function namesLocalhostOverIpv4(plan) {
+  return /^https?:\/\/localhost:/.test(plan.url) && (plan.host === 'localhost' || isIP(plan.host) === 4);
+}
+
+/**
+ * Holds [::1]:`port` for the run and forwards each connection to `targetHost`:`port` (where the
+ * host listens), so `localhost` reaches the run's host over either family and no other program
+ * can listen there. Resolves to the server (close it to release the port), or to null when this
+ * machine has no IPv6 loopback (then no program can listen there either); a BindError when
+ * another program already listens there.
+ */
+export function holdLoopbackV6(port, targetHost = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const server = createServer((client) => {
+      const upstream = connect({ host: targetHost, port });
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream).pipe(client);
+    });
+    server.once('error', (err) => {
+      if (err.code === 'EADDRINUSE')
+        reject(
+          new BindError(
+            `port ${port} on [::1] is already in use by another program: a browser opening ` +
+              `http://localhost:${port} would reach it, not Secure Drop. Stop it or set PORT`,
+          ),
+        );
+      else if (['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT'].includes(err.code)) resolve(null);
+      else reject(err);
+    });
+    server.listen({ host: '::1', port, exclusive: true, ipv6Only: true }, () => resolve(server));
   });
 }

@@ -3,7 +3,8 @@
 // it answers the health check, but only the run's own children can prove they are its own
 // (scripts/start.mjs, SECURE_DROP_RUN_ID). Before, the squatter's 200 counted as healthy, the
 // child that then failed to bind its port went unnoticed, and "Secure Drop is running" was
-// printed with every /api request (tokens, TOTP codes) going to the squatter.
+// printed with every /api request (tokens, TOTP codes) going to the squatter. Likewise a program
+// on [::1] at the port the printed URL (localhost) names, which browsers try first.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -103,5 +104,40 @@ describe('npm start with a squatter on its ports', { timeout: 300_000 }, () => {
     expect(ended, run.output.slice(-2000)).not.toBe('serving');
     expect(ended.code).not.toBe(0);
     expect(run.output).toMatch(/✗ the Django host/);
+  });
+
+  it('a program on [::1] at the port the URL names (localhost): the start stops at once, naming it', async (ctx) => {
+    // A browser opens http://localhost:PORT over [::1] first; the host listens on 127.0.0.1, and
+    // every check was made there, so such a program got the browser's requests unnoticed.
+    const port = await getPort({ host: '127.0.0.1' });
+    const squatter = createServer((_req, res) => res.end('{"status":"ok"}'));
+    const listening = await new Promise((done) => {
+      squatter.once('error', () => done(false));
+      squatter.listen({ host: '::1', port, ipv6Only: true, exclusive: true }, () => done(true));
+    });
+    if (!listening) ctx.skip(); // no IPv6 loopback (or the port taken there): nothing to squat
+    cleanups.push(() => new Promise((done) => squatter.close(done)));
+    const run = launch('npm', ['start'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        HOST: '',
+        NODE_ENV: 'development',
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        SECURE_DROP_RELAY_PORT: String(await getPort({ host: '127.0.0.1' })),
+      },
+    });
+    cleanups.push(async () => {
+      if (isAlive(run.child.pid)) run.child.kill('SIGTERM');
+      await run.exited;
+    });
+    const ended = await Promise.race([
+      run.exited,
+      waitForOutput(run, 'Secure Drop is running', 280_000).then(() => 'serving'),
+    ]);
+    expect(ended, run.output.slice(-2000)).not.toBe('serving');
+    expect(ended.code).not.toBe(0);
+    expect(run.output).toMatch(/✗ port \d+ on \[::1\] is already in use by another program/);
   });
 });
