@@ -217,6 +217,18 @@ const metadata: fc.Arbitrary<PhotoMetadata> = fc.record({
   thumbnail: fc.uint8Array({ maxLength: 300 }),
 });
 
+/** A valid metadata record for a small PNG, for tests that change one field of it. */
+const smallPng = (): PhotoMetadata => ({
+  photoKey: new Uint8Array(32).fill(3),
+  mime: 'image/png',
+  byteLength: 10,
+  width: 2,
+  height: 3,
+  ciphertextSha256: new Uint8Array(32),
+  blobId: 'blob-1',
+  thumbnail: new Uint8Array(0),
+});
+
 describe('photo metadata encoding', () => {
   it('round-trips and rejects every truncation and any trailing byte', () => {
     fc.assert(
@@ -235,16 +247,7 @@ describe('photo metadata encoding', () => {
   });
 
   it('rejects unknown versions, types and out-of-range fields', () => {
-    const m: PhotoMetadata = {
-      photoKey: new Uint8Array(32).fill(3),
-      mime: 'image/png',
-      byteLength: 10,
-      width: 2,
-      height: 3,
-      ciphertextSha256: new Uint8Array(32),
-      blobId: 'blob-1',
-      thumbnail: new Uint8Array(0),
-    };
+    const m = smallPng();
     const good = encodePhotoMetadata(m);
     const edit = (i: number, v: number) => {
       const b = good.slice();
@@ -277,16 +280,7 @@ describe('photo metadata encoding', () => {
   });
 
   it('a type named like an Object property (toString, constructor, __proto__) is BAD_FORMAT, not looked up', async () => {
-    const m: PhotoMetadata = {
-      photoKey: new Uint8Array(32).fill(3),
-      mime: 'image/png',
-      byteLength: 10,
-      width: 2,
-      height: 3,
-      ciphertextSha256: new Uint8Array(32),
-      blobId: 'blob-1',
-      thumbnail: new Uint8Array(0),
-    };
+    const m = smallPng();
     for (const mime of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
       const odd = { ...m, mime } as unknown as PhotoMetadata;
       expect(() => encodePhotoMetadata(odd), mime).toThrow(expect.objectContaining({ code: 'BAD_FORMAT' }));
