@@ -4,7 +4,6 @@
 // and the chat list's "Blocked" is never cut off by a long name. The block is written into the
 // relay's PostgreSQL (as another device's POST /blocks leaves it); the page reloads, and the
 // lists are read on connecting.
-import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -18,7 +17,7 @@ import {
   widerThanScreen,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
+import { changeKeyOf, type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
 import type { Served } from './servers.ts';
 
 let relay: RunningRelay;
@@ -97,26 +96,7 @@ it('marked + key change and marked + request fit a phone, in English and Russian
   await alice.goto(`${served.url}/chats/${B}`);
   // bob's key changes (the relay's table rewritten, announced as key_change), and the account's
   // block list names bob and carol, as another device's POST /blocks leaves it.
-  await sql(
-    `UPDATE identity_keys SET public_key = $2, updated_at = now()
-     WHERE user_id = (SELECT id FROM users WHERE username = $1)`,
-    [B, randomBytes(32)],
-  );
-  await sql(
-    `WITH alloc AS (
-       INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM users WHERE username = $1
-       ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1 RETURNING user_id, seq
-     ), event AS (
-       INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
-       SELECT user_id, seq, 'key_change', (SELECT id FROM users WHERE username = $2), now() FROM alloc
-       RETURNING user_id, seq
-     )
-     -- Announced as the relay announces a stream item (src/notify/notifier.ts), or alice would
-     -- hear of it only when something else made her socket read its stream.
-     SELECT pg_notify('relay_events', json_build_array(json_build_object('u', user_id::text, 'k', 's', 'q', seq))::text)
-       FROM event`,
-    [A, B],
-  );
+  await changeKeyOf(relay, A, B);
   await alice.getByRole('alert', { name: 'Security key changed.' }).waitFor();
   await sql(
     `INSERT INTO blocks (user_id, blocked_id)

@@ -10,7 +10,6 @@
 // an ellipsis (two long names alike in their first 20 letters would read as one). The chat list
 // and the archive, whose rules changed for this, are looked at on a desktop (1280×800) too.
 // Screenshots go to node_modules/.e2e-screenshots (app-steps.ts) for a person to look at.
-import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import {
@@ -26,7 +25,7 @@ import {
   widerThanScreen,
 } from './app-steps.ts';
 import { launchChromium } from './browser.ts';
-import { type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
+import { changeKeyOf, type RunningRelay, relayDb, startAppWithRelay } from './relay.ts';
 import type { Served } from './servers.ts';
 
 const SIZES = [
@@ -302,20 +301,7 @@ it('the chat list, each chat banner, the block dialog, the photo viewer, the saf
   );
   // B's key changes (the relay's table rewritten, announced as a stream item); the account's
   // block list names D, as another device's POST /blocks leaves it (its contact row goes).
-  await sql(
-    `UPDATE identity_keys SET public_key = $2, updated_at = now()
-      WHERE user_id = (SELECT id FROM users WHERE username = $1)`,
-    [B, randomBytes(32)],
-  );
-  await sql(
-    `WITH alloc AS (
-       INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM users WHERE username = $1
-       ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1 RETURNING user_id, seq
-     )
-     INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
-     SELECT user_id, seq, 'key_change', (SELECT id FROM users WHERE username = $2), now() FROM alloc`,
-    [A, B],
-  );
+  await changeKeyOf(relay, A, B);
   await sql(
     `INSERT INTO blocks (user_id, blocked_id)
      SELECT a.id, b.id FROM users a, users b WHERE a.username = $1 AND b.username = $2`,

@@ -1,6 +1,8 @@
 // Starts the real relay (relay/src/server.ts through tsx) on its own embedded PostgreSQL in
 // a temporary directory, as a child process; stops it and removes its data afterwards.
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -201,6 +203,37 @@ export async function relayDb(relay: RunningRelay): Promise<pg.Client> {
   });
   await client.connect();
   return client;
+}
+
+/**
+ * `subject`'s identity key replaced in the relay's table, and `owner` told of it as the relay
+ * tells a contact (a key_change item in owner's stream, announced as src/notify/notifier.ts
+ * announces stream items, or an open socket would hear of it only when something else read it).
+ */
+export async function changeKeyOf(relay: RunningRelay, owner: string, subject: string): Promise<void> {
+  const db = await relayDb(relay);
+  try {
+    await db.query(
+      `UPDATE identity_keys SET public_key = $2, updated_at = now()
+        WHERE user_id = (SELECT id FROM users WHERE username = $1)`,
+      [subject, randomBytes(32)],
+    );
+    await db.query(
+      `WITH alloc AS (
+         INSERT INTO user_streams AS us (user_id, seq) SELECT id, 1 FROM users WHERE username = $1
+         ON CONFLICT (user_id) DO UPDATE SET seq = us.seq + 1 RETURNING user_id, seq
+       ), event AS (
+         INSERT INTO stream_events (user_id, seq, kind, subject_id, created_at)
+         SELECT user_id, seq, 'key_change', (SELECT id FROM users WHERE username = $2), now() FROM alloc
+         RETURNING user_id, seq
+       )
+       SELECT pg_notify('relay_events', json_build_array(json_build_object('u', user_id::text, 'k', 's', 'q', seq))::text)
+         FROM event`,
+      [owner, subject],
+    );
+  } finally {
+    await db.end();
+  }
 }
 
 /**
